@@ -1,0 +1,22 @@
+# kinko's two commands: `make dev` runs the main job, `make test` passes
+# every test. Go 1.26.8 with GOTOOLCHAIN=local is all a fresh machine needs;
+# the test target installs what the tests need (btcd is built through
+# go.mod's tool directive, Chromium from Debian's packages).
+export GOTOOLCHAIN := local
+GO ?= go
+
+.PHONY: dev test deps bench fuzz
+
+dev:
+	$(GO) run ./cmd/kinko dev
+
+deps:
+	bash scripts/install-test-deps.sh
+
+test: deps
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 15m ./...
+	$(GO) test -count=1 -timeout 10m -tags invariants ./internal/core/ ./internal/ledger/
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -1,0 +1,101 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"kinko/internal/api"
+	"kinko/internal/core"
+	"kinko/internal/demo"
+)
+
+// serveOptions are the flags of the roles that run the core.
+type serveOptions struct {
+	dir             string
+	addr            string
+	snapshotEvery   uint64
+	checkInvariants bool
+	seed            bool
+}
+
+func (o *serveOptions) flags(cmd *cobra.Command, addr string) {
+	dataFlag(cmd, &o.dir)
+	cmd.Flags().StringVar(&o.addr, "addr", addr, "HTTP listen address (loopback by default)")
+	cmd.Flags().Uint64Var(&o.snapshotEvery, "snapshot-every", core.DefaultSnapshotEvery, "entries between snapshots")
+	cmd.Flags().BoolVar(&o.checkInvariants, "check-invariants", false, "check every ledger invariant after every apply (slow)")
+}
+
+func newDevCmd() *cobra.Command {
+	o := &serveOptions{seed: true}
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "run every role in one process on 127.0.0.1, with demo data",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return serve(cmd, o) },
+	}
+	o.flags(cmd, "127.0.0.1:8080")
+	return cmd
+}
+
+func newCoreCmd() *cobra.Command {
+	o := &serveOptions{}
+	cmd := &cobra.Command{
+		Use:   "core",
+		Short: "run the core: journal, state machine and HTTP API",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return serve(cmd, o) },
+	}
+	o.flags(cmd, "127.0.0.1:8080")
+	return cmd
+}
+
+// serve starts the core and its HTTP API and runs until the context ends.
+// On a failed start it stops what started, in reverse.
+func serve(cmd *cobra.Command, o *serveOptions) error {
+	ctx := cmd.Context()
+	out := cmd.OutOrStdout()
+	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	c, err := core.Open(ctx, core.Config{Dir: o.dir, SnapshotEvery: o.snapshotEvery, CheckInvariants: o.checkInvariants, Logger: log.With("sub", "core")})
+	if err != nil {
+		return fmt.Errorf("core refuses to start: %w", err)
+	}
+	defer c.Close()
+	if head, _, _ := c.Journal().Head(); o.seed && head == 0 {
+		if err := demo.Seed(ctx, c, time.Now()); err != nil {
+			return err
+		}
+	}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", o.addr, err)
+	}
+	srv := &http.Server{Handler: api.New(c), ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 1)
+	// The server goroutine exits when Shutdown is called below.
+	go func() { errc <- srv.Serve(ln) }()
+	seq, hash := c.StateHash()
+	abs, err := filepath.Abs(o.dir)
+	if err != nil {
+		abs = o.dir
+	}
+	fmt.Fprintf(out, "kinko is running\n  data      %s/%s\n  journal   %d entries, state %s\n  api       http://%s/v1/state/hash\n  health    http://%s/healthz\nCtrl-C stops it.\n",
+		abs, seq, hash, ln.Addr(), ln.Addr())
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}

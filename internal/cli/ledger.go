@@ -1,0 +1,158 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"kinko/internal/core"
+	"kinko/internal/ledger"
+)
+
+// parseAt reads a point in time: a sequence number or an RFC 3339 time.
+func parseAt(s string) (seq uint64, t time.Time, isTime bool, err error) {
+	if v, err := strconv.ParseUint(s, 10, 64); err == nil {
+		return v, time.Time{}, false, nil
+	}
+	t, err = time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return 0, time.Time{}, false, fmt.Errorf("--at %q is neither a sequence number nor an RFC 3339 time", s)
+	}
+	return 0, t, true, nil
+}
+
+// loadState opens the data directory read-only in effect and returns the
+// state at the point named by at ("" for the newest).
+func loadState(ctx context.Context, dir, at string) (*core.State, error) {
+	j, err := openJournal(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer j.Close()
+	if at == "" {
+		head, _, _ := j.Head()
+		return core.StateAt(ctx, dir, j, head)
+	}
+	seq, t, isTime, err := parseAt(at)
+	if err != nil {
+		return nil, err
+	}
+	if isTime {
+		return core.StateAtTime(ctx, dir, j, t, time.Now())
+	}
+	return core.StateAt(ctx, dir, j, seq)
+}
+
+func newLedgerCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "ledger", Short: "read the ledger"}
+	var dir, at, asset string
+	var asJSON bool
+	bal := &cobra.Command{
+		Use:   "balances",
+		Short: "print account balances, now or at a point in time (--at seq|RFC3339)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := loadState(cmd.Context(), dir, at)
+			if err != nil {
+				return err
+			}
+			return printBalances(cmd.OutOrStdout(), st, strings.ToUpper(asset), asJSON)
+		},
+	}
+	dataFlag(bal, &dir)
+	bal.Flags().StringVar(&at, "at", "", "point in time: a sequence number or an RFC 3339 time")
+	bal.Flags().StringVar(&asset, "asset", "", "only this asset (code)")
+	bal.Flags().BoolVar(&asJSON, "json", false, "JSON output")
+	cmd.AddCommand(bal)
+	return cmd
+}
+
+// BalanceRow is one account's balances as printed and served.
+type BalanceRow struct {
+	Owner          ledger.OwnerID `json:"owner"`
+	Asset          string         `json:"asset"`
+	Kind           string         `json:"kind"`
+	Balance        ledger.Amount  `json:"balance"`
+	Available      ledger.Amount  `json:"available"`
+	DebitsPending  ledger.Amount  `json:"debits_pending"`
+	CreditsPending ledger.Amount  `json:"credits_pending"`
+}
+
+func printBalances(w io.Writer, st *core.State, asset string, asJSON bool) error {
+	var only ledger.AssetID
+	if asset != "" {
+		a, ok := st.Ledger.AssetByCode(asset)
+		if !ok {
+			return fmt.Errorf("asset %q unknown", asset)
+		}
+		only = a.ID
+	}
+	var rows []BalanceRow
+	dec := map[ledger.AssetID]ledger.Asset{}
+	decimals := map[string]uint8{}
+	for _, a := range st.Ledger.Assets() {
+		dec[a.ID] = a
+		decimals[a.Code] = a.Decimals
+	}
+	st.Ledger.Accounts(func(a *ledger.Account) bool {
+		if only != 0 && a.Key.Asset != only {
+			return true
+		}
+		rows = append(rows, BalanceRow{Owner: a.Key.Owner, Asset: dec[a.Key.Asset].Code, Kind: a.Key.Kind.String(),
+			Balance: a.Balance(), Available: a.Available(), DebitsPending: a.DebitsPending, CreditsPending: a.CreditsPending})
+		return true
+	})
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			Seq      uint64       `json:"seq"`
+			Time     time.Time    `json:"time"`
+			Accounts []BalanceRow `json:"accounts"`
+		}{st.Seq(), time.Unix(0, st.Time()).UTC(), rows})
+	}
+	fmt.Fprintf(w, "as of entry %d (%s)\n", st.Seq(), time.Unix(0, st.Time()).UTC().Format(time.RFC3339Nano))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "owner\tasset\tkind\tbalance\tavailable\t")
+	for _, r := range rows {
+		d := decimals[r.Asset]
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", ownerName(r.Owner), r.Asset, r.Kind, r.Balance.FormatDecimal(d), r.Available.FormatDecimal(d))
+	}
+	return tw.Flush()
+}
+
+func ownerName(o ledger.OwnerID) string {
+	if o >= ledger.OwnerHouseMin {
+		return fmt.Sprintf("house+%d", uint64(o-ledger.OwnerHouseMin))
+	}
+	return fmt.Sprintf("customer %d", uint64(o))
+}
+
+func newStateCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "state", Short: "the state machine"}
+	var dir, at string
+	hash := &cobra.Command{
+		Use:   "hash",
+		Short: "print the state hash (same journal, same hash), now or --at a point in time",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := loadState(cmd.Context(), dir, at)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "seq %d state %s\n", st.Seq(), st.Hash())
+			return nil
+		},
+	}
+	dataFlag(hash, &dir)
+	hash.Flags().StringVar(&at, "at", "", "point in time: a sequence number or an RFC 3339 time")
+	cmd.AddCommand(hash)
+	return cmd
+}

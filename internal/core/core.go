@@ -1,0 +1,484 @@
+// Package core is kinko's event-sourced state machine and the service around
+// it: commands are journaled, group-committed with one fsync per batch, then
+// applied in order by one deterministic apply; reads see the applied state.
+//
+// The commit pipeline has two stages, each one goroutine. The committer takes
+// queued commands, seals them into the hash chain and writes them to the
+// journal as one synced Pebble batch. The applier applies each durable batch
+// to the state and answers the submitters. While batch N is applied, batch N+1
+// is being made durable. INVARIANT: a command is acknowledged only after the
+// batch holding it is durable, and the state never holds an entry that is not
+// durable in the journal.
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"kinko/internal/journal"
+	"kinko/internal/ledger"
+)
+
+// Errors the core's callers can test.
+var (
+	// ErrClosed reports a core that is stopped or stopping.
+	ErrClosed = errors.New("core: closed")
+	// ErrJournalFailed reports that the journal could not be written: the
+	// core fails closed and acknowledges nothing more.
+	ErrJournalFailed = errors.New("core: journal write failed")
+	// ErrFuture reports a point in time after the journal's head.
+	ErrFuture = errors.New("core: point in time is after the journal's newest entry")
+	// ErrBeforeJournal reports a time before the journal's first entry.
+	ErrBeforeJournal = errors.New("core: point in time is before the journal's first entry")
+	// ErrOutcomeUnknown reports a submit whose context ended after the
+	// command was queued: it may still be applied. Retry with the same ids.
+	ErrOutcomeUnknown = errors.New("core: outcome unknown; retry with the same ids")
+)
+
+// Defaults and bounds of the pipeline.
+const (
+	DefaultSnapshotEvery = 100_000
+	DefaultSnapshotKeep  = 8
+	// MaxBatchEntries bounds the commands in one durable batch.
+	MaxBatchEntries = 1024
+	// maxBatchBytes bounds the payload bytes in one durable batch.
+	maxBatchBytes = 32 << 20
+	// queueLen bounds the commands waiting for the committer.
+	queueLen = 4096
+	// applyQueueLen bounds the durable batches waiting for the applier.
+	applyQueueLen = 2
+)
+
+// Config configures a core.
+type Config struct {
+	// Dir is the data directory: journal/ and snapshots/ live there.
+	Dir string
+	// SnapshotEvery is the number of entries between snapshots; 0 means
+	// DefaultSnapshotEvery.
+	SnapshotEvery uint64
+	// SnapshotKeep is how many snapshots to keep; 0 means the default.
+	SnapshotKeep int
+	// CheckInvariants checks every invariant after every apply (slow).
+	// Builds with the invariants tag always check.
+	CheckInvariants bool
+	// NoSync skips fsync. Only for tests that measure something else.
+	NoSync bool
+	// Logger is the core's logger; nil discards.
+	Logger *slog.Logger
+}
+
+func (c *Config) fill() {
+	if c.SnapshotEvery == 0 {
+		c.SnapshotEvery = DefaultSnapshotEvery
+	}
+	if c.SnapshotKeep == 0 {
+		c.SnapshotKeep = DefaultSnapshotKeep
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Core is a running core. Its methods are safe for concurrent use.
+type Core struct {
+	cfg Config
+	j   *journal.Journal
+	log *slog.Logger
+
+	mu    sync.RWMutex // guards state
+	state *State
+
+	in      chan *request
+	applyCh chan *durableBatch
+	quit    chan struct{}
+	stopped chan struct{}
+	wg      sync.WaitGroup
+
+	failMu sync.Mutex
+	err    error // set once the journal failed
+
+	stopOnce sync.Once
+}
+
+type request struct {
+	at      int64
+	kind    Kind
+	payload []byte
+	done    chan response
+}
+
+type response struct {
+	out Outcome
+	err error
+}
+
+type durableBatch struct {
+	b       *journal.Batch
+	entries []journal.Entry
+	reqs    []*request
+}
+
+// Open opens the data directory, rebuilds the state from the newest good
+// snapshot and the journal after it, and starts the pipeline. It verifies
+// the whole hash chain as it goes and refuses to start on a bad entry.
+func Open(ctx context.Context, cfg Config) (*Core, error) {
+	cfg.fill()
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("core: %w", err)
+	}
+	j, err := journal.Open(filepath.Join(cfg.Dir, "journal"), journal.Options{NoSync: cfg.NoSync})
+	if err != nil {
+		return nil, err
+	}
+	head, _, _ := j.Head()
+	st, err := rebuild(ctx, cfg.Dir, j, head, true, cfg.Logger)
+	if err != nil {
+		j.Close()
+		return nil, err
+	}
+	c := &Core{
+		cfg:     cfg,
+		j:       j,
+		log:     cfg.Logger,
+		state:   st,
+		in:      make(chan *request, queueLen),
+		applyCh: make(chan *durableBatch, applyQueueLen),
+		quit:    make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	c.wg.Add(2)
+	go c.commitLoop()
+	go c.applyLoop()
+	go func() { c.wg.Wait(); close(c.stopped) }()
+	c.log.Info("core started", "dir", cfg.Dir, "seq", st.seq)
+	return c, nil
+}
+
+// rebuild returns the state as of seq: the newest good snapshot at or before
+// seq, then the journal after it. With verifyAll it checks the chain from the
+// first entry even below the snapshot.
+func rebuild(ctx context.Context, dir string, j *journal.Journal, seq uint64, verifyAll bool, log *slog.Logger) (*State, error) {
+	st := NewState()
+	seqs, err := snapshotSeqs(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range seqs {
+		if s > seq {
+			continue
+		}
+		snap, err := readSnapshot(dir, s)
+		if err == nil {
+			var e journal.Entry
+			if e, err = j.Get(s); err == nil && e.Hash != snap.hash {
+				err = fmt.Errorf("%w: %d: entry hash differs from the journal's", ErrSnapshotCorrupt, s)
+			}
+		}
+		if err != nil {
+			log.Warn("snapshot passed over", "seq", s, "err", err)
+			continue
+		}
+		st = snap
+		break
+	}
+	from := st.seq + 1
+	if verifyAll {
+		from = 1
+	}
+	n := 0
+	err = j.Scan(from, func(e journal.Entry) error {
+		if e.Seq > seq {
+			return journal.ErrStop
+		}
+		if e.Seq <= st.seq {
+			if e.Seq == st.seq && e.Hash != st.hash {
+				return &journal.BadEntryError{Seq: e.Seq, Reason: "differs from the snapshot"}
+			}
+			return nil
+		}
+		if n++; n%4096 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		st.Apply(&e)
+		if invariantsBuild {
+			if err := st.CheckInvariants(); err != nil {
+				panic(err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if st.seq != seq {
+		return nil, &journal.BadEntryError{Seq: st.seq + 1, Reason: fmt.Sprintf("journal ends at %d, wanted %d", st.seq, seq)}
+	}
+	return st, nil
+}
+
+// Submit journals cmd with the submitter's time at and applies it. It
+// returns once the command is durable and applied. A command that does not
+// encode validly is refused before the journal with ErrCommandInvalid.
+func (c *Core) Submit(ctx context.Context, at time.Time, cmd Command) (Outcome, error) {
+	return c.SubmitRaw(ctx, at.UnixNano(), cmd.Kind(), cmd.AppendPayload(nil))
+}
+
+// SubmitRaw is Submit for an encoded payload; at is unix nanoseconds.
+func (c *Core) SubmitRaw(ctx context.Context, at int64, kind Kind, payload []byte) (Outcome, error) {
+	if len(payload) > journal.MaxPayload {
+		return Outcome{}, invalid("payload of %d bytes exceeds %d", len(payload), journal.MaxPayload)
+	}
+	if kind == KindCreateTransfers {
+		if _, _, err := batchCount(payload, ledger.TransferSize); err != nil {
+			return Outcome{}, err
+		}
+	} else if _, err := DecodeCommand(uint16(kind), payload); err != nil {
+		return Outcome{}, err
+	}
+	if err := c.failed(); err != nil {
+		return Outcome{}, err
+	}
+	r := &request{at: at, kind: kind, payload: payload, done: make(chan response, 1)}
+	select {
+	case c.in <- r:
+	case <-c.quit:
+		return Outcome{}, ErrClosed
+	case <-ctx.Done():
+		return Outcome{}, ctx.Err()
+	}
+	select {
+	case res := <-r.done:
+		return res.out, res.err
+	case <-c.stopped:
+		select {
+		case res := <-r.done:
+			return res.out, res.err
+		default:
+			return Outcome{}, ErrClosed
+		}
+	case <-ctx.Done():
+		return Outcome{}, fmt.Errorf("%w: %v", ErrOutcomeUnknown, ctx.Err())
+	}
+}
+
+func (c *Core) failed() error {
+	c.failMu.Lock()
+	defer c.failMu.Unlock()
+	return c.err
+}
+
+func (c *Core) fail(err error) {
+	c.failMu.Lock()
+	defer c.failMu.Unlock()
+	if c.err == nil {
+		c.err = fmt.Errorf("%w: %v", ErrJournalFailed, err)
+		c.log.Error("journal write failed; core fails closed", "err", err)
+	}
+}
+
+// commitLoop is the committer. It exits when quit closes, after answering
+// every request it has taken.
+func (c *Core) commitLoop() {
+	defer c.wg.Done()
+	defer close(c.applyCh)
+	seq, prev, lastTime := c.j.Head()
+	for {
+		var first *request
+		select {
+		case first = <-c.in:
+		case <-c.quit:
+			c.drainClosed()
+			return
+		}
+		reqs := []*request{first}
+		size := len(first.payload)
+	gather:
+		for len(reqs) < MaxBatchEntries && size < maxBatchBytes {
+			select {
+			case r := <-c.in:
+				reqs = append(reqs, r)
+				size += len(r.payload)
+			default:
+				break gather
+			}
+		}
+		if err := c.failed(); err != nil {
+			answer(reqs, err)
+			continue
+		}
+		b := c.j.NewBatch()
+		entries := make([]journal.Entry, 0, len(reqs))
+		s, p, lt := seq, prev, lastTime
+		var err error
+		for _, r := range reqs {
+			t := r.at
+			if t < lt {
+				// Entry times never decrease, so that point-in-time
+				// search by time is a binary search.
+				t = lt
+			}
+			s++
+			var e journal.Entry
+			if e, err = b.Add(p, s, t, uint16(r.kind), r.payload); err != nil {
+				break
+			}
+			entries = append(entries, e)
+			p, lt = e.Hash, t
+		}
+		if err == nil {
+			err = c.j.Commit(b)
+		}
+		if err != nil {
+			b.Close()
+			c.fail(err)
+			answer(reqs, c.failed())
+			continue
+		}
+		seq, prev, lastTime = s, p, lt
+		c.applyCh <- &durableBatch{b: b, entries: entries, reqs: reqs}
+	}
+}
+
+func (c *Core) drainClosed() {
+	for {
+		select {
+		case r := <-c.in:
+			r.done <- response{err: ErrClosed}
+		default:
+			return
+		}
+	}
+}
+
+func answer(reqs []*request, err error) {
+	for _, r := range reqs {
+		r.done <- response{err: err}
+	}
+}
+
+// applyLoop is the applier. It exits when the committer closes applyCh.
+func (c *Core) applyLoop() {
+	defer c.wg.Done()
+	for db := range c.applyCh {
+		outs := make([]Outcome, len(db.entries))
+		c.mu.Lock()
+		for i := range db.entries {
+			o := c.state.Apply(&db.entries[i])
+			if len(o.Events) > 0 {
+				o.Events = append([]ledger.Result(nil), o.Events...)
+			}
+			outs[i] = o
+			if c.cfg.CheckInvariants || invariantsBuild {
+				if err := c.state.CheckInvariants(); err != nil {
+					c.log.Error("invariant broken", "err", err)
+					panic(err)
+				}
+			}
+			if c.state.seq%c.cfg.SnapshotEvery == 0 {
+				c.snapshot()
+			}
+		}
+		c.mu.Unlock()
+		db.b.Close()
+		for i, r := range db.reqs {
+			r.done <- response{out: outs[i]}
+		}
+	}
+}
+
+// snapshot writes a snapshot of the state; the caller holds mu. A failed
+// snapshot is logged: snapshots are a cache, the journal is the record.
+func (c *Core) snapshot() {
+	if err := writeSnapshot(c.cfg.Dir, c.state); err != nil {
+		c.log.Warn("snapshot failed", "seq", c.state.seq, "err", err)
+		return
+	}
+	if err := pruneSnapshots(c.cfg.Dir, c.cfg.SnapshotKeep); err != nil {
+		c.log.Warn("snapshot prune failed", "err", err)
+	}
+}
+
+// Snapshot writes a snapshot of the current state now.
+func (c *Core) Snapshot() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return writeSnapshot(c.cfg.Dir, c.state)
+}
+
+// Read calls fn with the current state under a read lock. fn must not keep
+// the state or change it.
+func (c *Core) Read(fn func(s *State)) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	fn(c.state)
+}
+
+// StateHash returns the current state's hash and the seq it is at.
+func (c *Core) StateHash() (uint64, journal.Hash) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.state.seq, c.state.Hash()
+}
+
+// Journal returns the core's journal, for reads.
+func (c *Core) Journal() *journal.Journal { return c.j }
+
+// StateAt returns a new state as of entry seq (0 is the empty state), built
+// from the newest snapshot at or before it and the journal.
+func (c *Core) StateAt(ctx context.Context, seq uint64) (*State, error) {
+	return StateAt(ctx, c.cfg.Dir, c.j, seq)
+}
+
+// StateAtTime returns a new state as of time t: every entry at or before t
+// applied, none after. A time after now is ErrFuture; before the first entry,
+// ErrBeforeJournal.
+func (c *Core) StateAtTime(ctx context.Context, t, now time.Time) (*State, error) {
+	return StateAtTime(ctx, c.cfg.Dir, c.j, t, now)
+}
+
+// StateAt returns the state as of seq from a data directory's journal and
+// snapshots; the library call behind point-in-time queries.
+func StateAt(ctx context.Context, dir string, j *journal.Journal, seq uint64) (*State, error) {
+	if head, _, _ := j.Head(); seq > head {
+		return nil, fmt.Errorf("%w: %d > %d", ErrFuture, seq, head)
+	}
+	return rebuild(ctx, dir, j, seq, false, slog.New(slog.DiscardHandler))
+}
+
+// StateAtTime returns the state as of time t; see Core.StateAtTime.
+func StateAtTime(ctx context.Context, dir string, j *journal.Journal, t, now time.Time) (*State, error) {
+	if t.After(now) {
+		return nil, fmt.Errorf("%w: %s", ErrFuture, t.Format(time.RFC3339Nano))
+	}
+	first, err := j.Get(1)
+	if errors.Is(err, journal.ErrNotFound) || (err == nil && t.UnixNano() < first.Time) {
+		return nil, fmt.Errorf("%w: %s", ErrBeforeJournal, t.Format(time.RFC3339Nano))
+	}
+	if err != nil {
+		return nil, err
+	}
+	seq, err := j.SeqAtTime(t.UnixNano())
+	if err != nil {
+		return nil, err
+	}
+	return StateAt(ctx, dir, j, seq)
+}
+
+// Close stops the pipeline after the batches in flight, answers queued
+// commands with ErrClosed, writes nothing more, and closes the journal.
+func (c *Core) Close() error {
+	var err error
+	c.stopOnce.Do(func() {
+		close(c.quit)
+		<-c.stopped
+		err = c.j.Close()
+		c.log.Info("core stopped")
+	})
+	return err
+}
