@@ -86,7 +86,7 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 	if err != nil {
 		abs = o.dir
 	}
-	fmt.Fprintf(out, "kinko is running\n  data      %s/%s\n  journal   %d entries, state %s\n  api       http://%s/v1/state/hash\n  health    http://%s/healthz\nCtrl-C stops it.\n",
+	fmt.Fprintf(out, "kinko is running\n  data      %s\n  journal   %d entries, state %s\n  api       http://%s/v1/state/hash\n  health    http://%s/healthz\nCtrl-C stops it.\n",
 		abs, seq, hash, ln.Addr(), ln.Addr())
 	select {
 	case <-ctx.Done():

@@ -85,24 +85,33 @@ func Open(dir string, o Options) (*Journal, error) {
 	if o.NoSync {
 		j.sync = pebble.NoSync
 	}
-	it, err := db.NewIter(&pebble.IterOptions{LowerBound: lowerKey, UpperBound: upperKey})
+	head, err := readHead(db)
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("journal: %w", err)
+		return nil, err
+	}
+	j.head = head
+	return j, nil
+}
+
+// readHead returns the newest entry, its hash checked, without its payload.
+func readHead(db *pebble.DB) (Entry, error) {
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: lowerKey, UpperBound: upperKey})
+	if err != nil {
+		return Entry{}, fmt.Errorf("journal: %w", err)
 	}
 	defer it.Close()
-	if it.Last() {
-		b := it.Value()
-		e, err := Decode(b)
-		if err != nil || !checkHash(b) || binary.BigEndian.Uint64(it.Key()[1:]) != e.Seq {
-			db.Close()
-			seq := binary.BigEndian.Uint64(it.Key()[1:])
-			return nil, &BadEntryError{Seq: seq, Reason: "newest entry does not decode or its hash does not match"}
-		}
-		e.Payload = nil
-		j.head = e
+	if !it.Last() {
+		return Entry{}, it.Error()
 	}
-	return j, nil
+	seq := binary.BigEndian.Uint64(it.Key()[1:])
+	b := it.Value()
+	e, err := Decode(b)
+	if err != nil || !checkHash(b) || e.Seq != seq {
+		return Entry{}, &BadEntryError{Seq: seq, Reason: "newest entry does not decode or its hash does not match"}
+	}
+	e.Payload = nil
+	return e, nil
 }
 
 // quietLogger drops Pebble's informational logs and keeps its fatal ones
