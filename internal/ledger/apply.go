@@ -45,13 +45,13 @@ func (l *Ledger) rollback() {
 	}
 	for i := len(u.pendings) - 1; i >= 0; i-- {
 		p := u.pendings[i]
-		l.transfers[p.idx].State = p.state
-		l.transfers[p.idx].Posted = p.posted
+		r := l.transfers.at(int(p.idx))
+		r.State, r.Posted = p.state, p.posted
 	}
-	for i := u.transfers; i < len(l.transfers); i++ {
-		delete(l.transferIdx, l.transfers[i].ID)
+	for i := l.transfers.len() - 1; i >= u.transfers; i-- {
+		l.transferIdx.remove(l.transfers.at(i).ID)
 	}
-	l.transfers = l.transfers[:u.transfers]
+	l.transfers.truncate(u.transfers)
 	u.active = false
 }
 
@@ -187,7 +187,7 @@ func (l *Ledger) CreateTransfers(ts []Transfer, t int64, results []Result) []Res
 		if chainStart < 0 && linked {
 			chainStart = i
 			chainFailed = OK
-			l.undo.begin(len(l.transfers))
+			l.undo.begin(l.transfers.len())
 		}
 		var c Code
 		if chainStart >= 0 && chainFailed != OK {
@@ -236,8 +236,8 @@ func (l *Ledger) createTransfer(t *Transfer, now int64) Code {
 	if t.Flags&^flagsKnown != 0 {
 		return ErrFlagsInvalid
 	}
-	if i, ok := l.transferIdx[t.ID]; ok {
-		if l.transfers[i].Transfer.sameFields(t) {
+	if i, ok := l.transferIdx.get(t.ID); ok {
+		if l.transfers.at(int(i)).Transfer.sameFields(t) {
 			return Exists
 		}
 		return ErrExistsWithDifferentFields
@@ -329,16 +329,16 @@ func (l *Ledger) createPlain(t *Transfer, now int64) Code {
 }
 
 func (l *Ledger) appendTransfer(t *Transfer, now int64, state TransferState) {
-	l.transferIdx[t.ID] = uint32(len(l.transfers))
-	l.transfers = append(l.transfers, TransferRecord{Transfer: *t, Time: now, State: state})
+	l.transferIdx.put(t.ID, uint32(l.transfers.len()))
+	l.transfers.append(TransferRecord{Transfer: *t, Time: now, State: state})
 }
 
 func (l *Ledger) resolvePending(t *Transfer, now int64) Code {
-	pi, ok := l.transferIdx[t.PendingID]
+	pi, ok := l.transferIdx.get(t.PendingID)
 	if !ok {
 		return ErrPendingUnknown
 	}
-	p := &l.transfers[pi]
+	p := l.transfers.at(int(pi))
 	switch p.State {
 	case StatePending:
 	case StatePendingPosted:

@@ -115,10 +115,10 @@ func (l *Ledger) Encode(bw *bufio.Writer) error {
 		putAmount(buf[61:], a.CreditsPosted)
 		bw.Write(buf[:accountSize])
 	}
-	le.PutUint64(buf[:], uint64(len(l.transfers)))
+	le.PutUint64(buf[:], uint64(l.transfers.len()))
 	bw.Write(buf[:8])
-	for i := range l.transfers {
-		t := &l.transfers[i]
+	for i := 0; i < l.transfers.len(); i++ {
+		t := l.transfers.at(i)
 		PutTransfer(buf[:], &t.Transfer)
 		le.PutUint64(buf[TransferSize:], uint64(t.Time))
 		buf[TransferSize+8] = byte(t.State)
@@ -218,7 +218,6 @@ func Decode(br *bufio.Reader) (*Ledger, error) {
 	if n, err = count(8); err != nil {
 		return nil, err
 	}
-	l.transfers = make([]TransferRecord, 0, min(n, 1<<20))
 	for i := uint64(0); i < n; i++ {
 		if b, err = read(recordSize); err != nil {
 			return nil, err
@@ -231,11 +230,11 @@ func Decode(br *bufio.Reader) (*Ledger, error) {
 		if t.ID.IsZero() || t.State < StatePosted || t.State > StatePendingVoided {
 			return nil, fmt.Errorf("%w: transfer %d", ErrCorrupt, i)
 		}
-		if _, dup := l.transferIdx[t.ID]; dup {
+		if _, dup := l.transferIdx.get(t.ID); dup {
 			return nil, fmt.Errorf("%w: transfer %v twice", ErrCorrupt, t.ID)
 		}
-		l.transferIdx[t.ID] = uint32(len(l.transfers))
-		l.transfers = append(l.transfers, t)
+		l.transferIdx.put(t.ID, uint32(l.transfers.len()))
+		l.transfers.append(t)
 	}
 	return l, nil
 }

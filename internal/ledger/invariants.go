@@ -60,9 +60,9 @@ func (l *Ledger) CheckInvariants() error {
 	}
 	// Pending amounts on accounts equal the open pending transfers.
 	pend := make(map[uint32]*[2]Amount)
-	for i := range l.transfers {
-		t := &l.transfers[i]
-		idx, ok := l.transferIdx[t.ID]
+	for i := 0; i < l.transfers.len(); i++ {
+		t := l.transfers.at(i)
+		idx, ok := l.transferIdx.get(t.ID)
 		if !ok || idx != uint32(i) {
 			return fmt.Errorf("transfer %v: index broken", t.ID)
 		}
@@ -89,8 +89,8 @@ func (l *Ledger) CheckInvariants() error {
 			return fmt.Errorf("transfer %v: state %d", t.ID, t.State)
 		}
 	}
-	if len(l.transferIdx) != len(l.transfers) {
-		return fmt.Errorf("transfer index has %d entries for %d transfers", len(l.transferIdx), len(l.transfers))
+	if n := l.transferIdx.len(); n != l.transfers.len() {
+		return fmt.Errorf("transfer index has %d entries for %d transfers", n, l.transfers.len())
 	}
 	for i := range l.accounts {
 		a := &l.accounts[i]

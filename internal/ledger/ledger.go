@@ -243,8 +243,8 @@ type Ledger struct {
 	customerSet map[OwnerID]struct{}
 	accounts    []Account
 	accountIdx  map[acctKey]uint32
-	transfers   []TransferRecord
-	transferIdx map[ID]uint32
+	transfers   chunked[TransferRecord]
+	transferIdx transferIndex
 	undo        undoLog
 }
 
@@ -255,7 +255,7 @@ func New() *Ledger {
 		assetCodes:  make(map[string]AssetID),
 		customerSet: make(map[OwnerID]struct{}),
 		accountIdx:  make(map[acctKey]uint32),
-		transferIdx: make(map[ID]uint32),
+		transferIdx: newTransferIndex(),
 	}
 }
 
@@ -272,16 +272,8 @@ func (l *Ledger) Reserve(accounts, transfers int) {
 		}
 		l.accountIdx = m
 	}
-	if transfers > len(l.transfers) {
-		nt := make([]TransferRecord, len(l.transfers), transfers)
-		copy(nt, l.transfers)
-		l.transfers = nt
-		m := make(map[ID]uint32, transfers)
-		for k, v := range l.transferIdx {
-			m[k] = v
-		}
-		l.transferIdx = m
-	}
+	l.transfers.reserve(transfers)
+	l.transferIdx.reserve(transfers)
 }
 
 // Asset returns the asset with id.
@@ -338,21 +330,21 @@ func (l *Ledger) Accounts(fn func(*Account) bool) {
 
 // Transfer returns the transfer with id.
 func (l *Ledger) Transfer(id ID) (TransferRecord, bool) {
-	i, ok := l.transferIdx[id]
+	i, ok := l.transferIdx.get(id)
 	if !ok {
 		return TransferRecord{}, false
 	}
-	return l.transfers[i], true
+	return *l.transfers.at(int(i)), true
 }
 
 // TransferCount returns the number of transfers in effect.
-func (l *Ledger) TransferCount() int { return len(l.transfers) }
+func (l *Ledger) TransferCount() int { return l.transfers.len() }
 
 // Transfers calls fn for each transfer in the order applied, from index
 // start, until fn returns false. fn must not keep the pointer.
 func (l *Ledger) Transfers(start int, fn func(int, *TransferRecord) bool) {
-	for i := start; i < len(l.transfers); i++ {
-		if !fn(i, &l.transfers[i]) {
+	for i := start; i < l.transfers.len(); i++ {
+		if !fn(i, l.transfers.at(i)) {
 			return
 		}
 	}
