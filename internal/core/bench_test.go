@@ -14,8 +14,9 @@ import (
 const benchAccounts = 100_000
 
 // benchSetup opens a core with benchAccounts funded customer accounts.
-func benchSetup(b *testing.B, dir string, noSync bool) (*Core, []ledger.AccountKey) {
-	c, err := Open(context.Background(), Config{Dir: dir, NoSync: noSync, SnapshotEvery: 1 << 62})
+func benchSetup(b *testing.B, dir string, noSync bool, transfers int) (*Core, []ledger.AccountKey) {
+	c, err := Open(context.Background(), Config{Dir: dir, NoSync: noSync, SnapshotEvery: 1 << 62,
+		ReserveAccounts: benchAccounts + 1, ReserveTransfers: transfers + benchAccounts})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -73,7 +74,7 @@ func transferPayloads(keys []ledger.AccountKey, batches, size int, first uint64)
 // fsync, hash-chained, applied and acknowledged) per second, in commands of
 // 8,192 transfers from 4 concurrent submitters.
 func BenchmarkDurableTransfers(b *testing.B) {
-	c, keys := benchSetup(b, b.TempDir(), false)
+	c, keys := benchSetup(b, b.TempDir(), false, b.N+ledger.MaxBatch)
 	defer c.Close()
 	const size = ledger.MaxBatch
 	batches := (b.N + size - 1) / size
@@ -163,9 +164,9 @@ func BenchmarkApplyEntries(b *testing.B) {
 // then measures a cold start: open, verify the whole chain, replay.
 func benchReplay(b *testing.B, size int) {
 	dir := b.TempDir()
-	c, keys := benchSetup(b, dir, true)
-	ctx := context.Background()
 	total := 1_000_000
+	c, keys := benchSetup(b, dir, true, total)
+	ctx := context.Background()
 	payloads := transferPayloads(keys, total/size, size, 1)
 	var wg sync.WaitGroup
 	work := make(chan []byte)
@@ -190,7 +191,7 @@ func benchReplay(b *testing.B, size int) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		c, err := Open(ctx, Config{Dir: dir, SnapshotEvery: 1 << 62})
+		c, err := Open(ctx, Config{Dir: dir, SnapshotEvery: 1 << 62, ReserveAccounts: benchAccounts + 1, ReserveTransfers: total + benchAccounts})
 		if err != nil {
 			b.Fatal(err)
 		}

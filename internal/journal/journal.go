@@ -77,6 +77,9 @@ func Open(dir string, o Options) (*Journal, error) {
 		L0StopWritesThreshold:       64,
 		Logger:                      quietLogger{},
 	}
+	// Entries are hashed and mostly incompressible; compressing blocks
+	// would cost every write and every replay CPU for little.
+	opts.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionNone })
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("journal: open %s: %w", dir, err)

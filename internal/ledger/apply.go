@@ -49,7 +49,7 @@ func (l *Ledger) rollback() {
 		r.State, r.Posted = p.state, p.posted
 	}
 	for i := l.transfers.len() - 1; i >= u.transfers; i-- {
-		l.transferIdx.remove(l.transfers.at(i).ID)
+		l.removeTransferIndex(uint32(i))
 	}
 	l.transfers.truncate(u.transfers)
 	u.active = false
@@ -164,11 +164,11 @@ func (l *Ledger) createAccount(k AccountKey) Code {
 		return ErrOwnerInvalid
 	}
 	p := k.packed()
-	if _, ok := l.accountIdx[p]; ok {
+	if _, ok := l.accountIndex(p); ok {
 		return Exists
 	}
-	l.accountIdx[p] = uint32(len(l.accounts))
 	l.accounts = append(l.accounts, Account{Key: k})
+	l.addAccountIndex(uint32(len(l.accounts) - 1))
 	return OK
 }
 
@@ -236,7 +236,7 @@ func (l *Ledger) createTransfer(t *Transfer, now int64) Code {
 	if t.Flags&^flagsKnown != 0 {
 		return ErrFlagsInvalid
 	}
-	if i, ok := l.transferIdx.get(t.ID); ok {
+	if i, ok := l.transferIndex(t.ID); ok {
 		if l.transfers.at(int(i)).Transfer.sameFields(t) {
 			return Exists
 		}
@@ -258,11 +258,11 @@ func (l *Ledger) createPlain(t *Transfer, now int64) Code {
 	if !t.PendingID.IsZero() {
 		return ErrFlagsInvalid
 	}
-	di, ok := l.accountIdx[t.Debit.packed()]
+	di, ok := l.accountIndex(t.Debit.packed())
 	if !ok {
 		return ErrDebitAccountUnknown
 	}
-	ci, ok := l.accountIdx[t.Credit.packed()]
+	ci, ok := l.accountIndex(t.Credit.packed())
 	if !ok {
 		return ErrCreditAccountUnknown
 	}
@@ -329,12 +329,12 @@ func (l *Ledger) createPlain(t *Transfer, now int64) Code {
 }
 
 func (l *Ledger) appendTransfer(t *Transfer, now int64, state TransferState) {
-	l.transferIdx.put(t.ID, uint32(l.transfers.len()))
 	l.transfers.append(TransferRecord{Transfer: *t, Time: now, State: state})
+	l.addTransferIndex(uint32(l.transfers.len() - 1))
 }
 
 func (l *Ledger) resolvePending(t *Transfer, now int64) Code {
-	pi, ok := l.transferIdx.get(t.PendingID)
+	pi, ok := l.transferIndex(t.PendingID)
 	if !ok {
 		return ErrPendingUnknown
 	}
@@ -364,8 +364,8 @@ func (l *Ledger) resolvePending(t *Transfer, now int64) Code {
 	} else if !amount.IsZero() && amount != p.Amount {
 		return ErrPostExceedsPending
 	}
-	di := l.accountIdx[p.Debit.packed()]
-	ci := l.accountIdx[p.Credit.packed()]
+	di, _ := l.accountIndex(p.Debit.packed())
+	ci, _ := l.accountIndex(p.Credit.packed())
 	d, c := &l.accounts[di], &l.accounts[ci]
 	var dPosted, cPosted Amount
 	if post {

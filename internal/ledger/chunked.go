@@ -1,5 +1,7 @@
 package ledger
 
+import "unsafe"
+
 // chunkBits sets the size of a chunk: 2^16 elements.
 const chunkBits = 16
 
@@ -36,9 +38,17 @@ func (c *chunked[T]) truncate(n int) {
 	c.n = n
 }
 
-// reserve allocates the chunks for n elements in all.
+// reserve allocates the chunks for n elements in all and touches their
+// memory, so that the operating system maps it now rather than page by page
+// on the hot path (TigerBeetle allocates everything at start for the same
+// reason).
 func (c *chunked[T]) reserve(n int) {
 	for len(c.chunks)<<chunkBits < n {
-		c.chunks = append(c.chunks, make([]T, chunkLen))
+		ch := make([]T, chunkLen)
+		b := unsafe.Slice((*byte)(unsafe.Pointer(&ch[0])), uintptr(chunkLen)*unsafe.Sizeof(ch[0]))
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 0
+		}
+		c.chunks = append(c.chunks, ch)
 	}
 }

@@ -230,11 +230,11 @@ func Decode(br *bufio.Reader) (*Ledger, error) {
 		if t.ID.IsZero() || t.State < StatePosted || t.State > StatePendingVoided {
 			return nil, fmt.Errorf("%w: transfer %d", ErrCorrupt, i)
 		}
-		if _, dup := l.transferIdx.get(t.ID); dup {
+		if _, dup := l.transferIndex(t.ID); dup {
 			return nil, fmt.Errorf("%w: transfer %v twice", ErrCorrupt, t.ID)
 		}
-		l.transferIdx.put(t.ID, uint32(l.transfers.len()))
 		l.transfers.append(t)
+		l.addTransferIndex(uint32(l.transfers.len() - 1))
 	}
 	return l, nil
 }

@@ -4,37 +4,40 @@ package ledger
 // ascending order (time-based ids such as ULIDs, which TigerBeetle also
 // recommends) are appended to a sorted array: no hashing, no random memory
 // access, and a new id above the largest is known to be new without a
-// lookup. Ids that arrive out of order go to a hash map. The two never hold
-// the same id.
+// lookup. Ids that arrive out of order go to a hash table. The two never
+// hold the same id.
 //
 // INVARIANT: asc is strictly ascending and its last id is the largest id in
-// the index; len(asc)+len(other) is the number of transfers.
+// the index; asc.len()+other.n is the number of transfers.
 type transferIndex struct {
 	asc    chunked[ID]
 	ascPos chunked[uint32]
-	other  map[ID]uint32
-}
-
-func newTransferIndex() transferIndex {
-	return transferIndex{other: make(map[ID]uint32)}
+	other  posTable
 }
 
 func (a ID) less(b ID) bool { return a.Hi < b.Hi || (a.Hi == b.Hi && a.Lo < b.Lo) }
 
-func (x *transferIndex) len() int { return x.asc.len() + len(x.other) }
+func (x *transferIndex) len() int { return x.asc.len() + x.other.n }
 
-// get returns the position of id.
-func (x *transferIndex) get(id ID) (uint32, bool) {
+// reserve allocates room for n ids in the ascending arrays.
+func (x *transferIndex) reserve(n int) {
+	x.asc.reserve(n)
+	x.ascPos.reserve(n)
+}
+
+func (l *Ledger) transferHashAt(p uint32) uint64 { return hashID(l.transfers.at(int(p)).ID) }
+
+// transferIndex returns the position of the transfer with id.
+func (l *Ledger) transferIndex(id ID) (uint32, bool) {
+	x := &l.transferIdx
 	n := x.asc.len()
 	if n == 0 || x.asc.at(n-1).less(id) {
 		// Above every id in the index: new. Out-of-order ids are all
-		// below the largest, so the map need not be asked.
+		// below the largest, so the table need not be asked.
 		return 0, false
 	}
-	if len(x.other) > 0 {
-		if p, ok := x.other[id]; ok {
-			return p, true
-		}
+	if p, ok := x.other.find(hashID(id), func(p uint32) bool { return l.transfers.at(int(p)).ID == id }); ok {
+		return p, true
 	}
 	lo, hi := 0, n
 	for lo < hi {
@@ -51,29 +54,28 @@ func (x *transferIndex) get(id ID) (uint32, bool) {
 	return 0, false
 }
 
-// put adds id, which must not be in the index, at position pos.
-func (x *transferIndex) put(id ID, pos uint32) {
+// addTransferIndex indexes the transfer at position p, whose id must not be
+// in the index.
+func (l *Ledger) addTransferIndex(p uint32) {
+	x := &l.transferIdx
+	id := l.transfers.at(int(p)).ID
 	if n := x.asc.len(); n == 0 || x.asc.at(n-1).less(id) {
 		x.asc.append(id)
-		x.ascPos.append(pos)
+		x.ascPos.append(p)
 		return
 	}
-	x.other[id] = pos
+	x.other.add(hashID(id), p, l.transferHashAt)
 }
 
-// remove takes out id, which must be the newest id put: rollback removes
-// newest first.
-func (x *transferIndex) remove(id ID) {
+// removeTransferIndex takes out the transfer at position p, which must be
+// the newest indexed: rollback removes newest first.
+func (l *Ledger) removeTransferIndex(p uint32) {
+	x := &l.transferIdx
+	id := l.transfers.at(int(p)).ID
 	if n := x.asc.len(); n > 0 && *x.asc.at(n-1) == id {
 		x.asc.truncate(n - 1)
 		x.ascPos.truncate(n - 1)
 		return
 	}
-	delete(x.other, id)
-}
-
-// reserve allocates room for n ids in all.
-func (x *transferIndex) reserve(n int) {
-	x.asc.reserve(n)
-	x.ascPos.reserve(n)
+	x.other.remove(hashID(id), p, l.transferHashAt)
 }

@@ -62,13 +62,14 @@ func (l *Ledger) CheckInvariants() error {
 	pend := make(map[uint32]*[2]Amount)
 	for i := 0; i < l.transfers.len(); i++ {
 		t := l.transfers.at(i)
-		idx, ok := l.transferIdx.get(t.ID)
+		idx, ok := l.transferIndex(t.ID)
 		if !ok || idx != uint32(i) {
 			return fmt.Errorf("transfer %v: index broken", t.ID)
 		}
 		switch t.State {
 		case StatePending:
-			di, ci := l.accountIdx[t.Debit.packed()], l.accountIdx[t.Credit.packed()]
+			di, _ := l.accountIndex(t.Debit.packed())
+			ci, _ := l.accountIndex(t.Credit.packed())
 			for _, x := range [2]struct {
 				idx  uint32
 				side int

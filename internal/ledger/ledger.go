@@ -242,7 +242,7 @@ type Ledger struct {
 	customers   []OwnerID
 	customerSet map[OwnerID]struct{}
 	accounts    []Account
-	accountIdx  map[acctKey]uint32
+	accountIdx  posTable
 	transfers   chunked[TransferRecord]
 	transferIdx transferIndex
 	undo        undoLog
@@ -254,8 +254,6 @@ func New() *Ledger {
 		assetIndex:  make(map[AssetID]int32),
 		assetCodes:  make(map[string]AssetID),
 		customerSet: make(map[OwnerID]struct{}),
-		accountIdx:  make(map[acctKey]uint32),
-		transferIdx: newTransferIndex(),
 	}
 }
 
@@ -266,14 +264,16 @@ func (l *Ledger) Reserve(accounts, transfers int) {
 		na := make([]Account, len(l.accounts), accounts)
 		copy(na, l.accounts)
 		l.accounts = na
-		m := make(map[acctKey]uint32, accounts)
-		for k, v := range l.accountIdx {
-			m[k] = v
+		if 2*accounts > len(l.accountIdx.slots) {
+			l.accountIdx.resize(accounts, l.accountHashAt)
 		}
-		l.accountIdx = m
 	}
 	l.transfers.reserve(transfers)
 	l.transferIdx.reserve(transfers)
+	if 2*transfers > len(l.transferIdx.other.slots) {
+		// Room for out-of-order ids too, up to a tenth of the rest.
+		l.transferIdx.other.resize(transfers/10, l.transferHashAt)
+	}
 }
 
 // Asset returns the asset with id.
@@ -308,7 +308,7 @@ func (l *Ledger) CustomerCount() int { return len(l.customers) }
 
 // Account returns the account named by key.
 func (l *Ledger) Account(key AccountKey) (Account, bool) {
-	i, ok := l.accountIdx[key.packed()]
+	i, ok := l.accountIndex(key.packed())
 	if !ok {
 		return Account{}, false
 	}
@@ -330,7 +330,7 @@ func (l *Ledger) Accounts(fn func(*Account) bool) {
 
 // Transfer returns the transfer with id.
 func (l *Ledger) Transfer(id ID) (TransferRecord, bool) {
-	i, ok := l.transferIdx.get(id)
+	i, ok := l.transferIndex(id)
 	if !ok {
 		return TransferRecord{}, false
 	}
