@@ -224,3 +224,40 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkScan measures reading and checking the chain: entries/s.
+func BenchmarkScan(b *testing.B) {
+	dir := b.TempDir()
+	j, err := journal.Open(dir, journal.Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const n = 1_000_000
+	payload := make([]byte, 90)
+	for done := 0; done < n; {
+		seq, prev, _ := j.Head()
+		batch := j.NewBatch()
+		for i := 0; i < 4096 && done < n; i++ {
+			e, err := batch.Add(prev, seq+1, 1, 4, payload)
+			if err != nil {
+				b.Fatal(err)
+			}
+			seq, prev = e.Seq, e.Hash
+			done++
+		}
+		if err := j.Commit(batch); err != nil {
+			b.Fatal(err)
+		}
+		batch.Close()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		count := 0
+		if err := j.Scan(1, func(journal.Entry) error { count++; return nil }); err != nil || count != n {
+			b.Fatal(err, count)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "entries/s")
+	j.Close()
+}

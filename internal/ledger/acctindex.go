@@ -4,14 +4,12 @@ func hashKey(k acctKey) uint64 { return mix64(k.owner ^ mix64(k.rest+0x632be59bd
 
 func hashID(id ID) uint64 { return mix64(id.Lo ^ mix64(id.Hi+0x9e3779b97f4a7c15)) }
 
-// account returns the index of the account with key k.
+// accountIndex returns the position of the account with key k.
 func (l *Ledger) accountIndex(k acctKey) (uint32, bool) {
 	return l.accountIdx.find(hashKey(k), func(p uint32) bool { return l.accounts[p].Key.packed() == k })
 }
 
-func (l *Ledger) accountHashAt(p uint32) uint64 { return hashKey(l.accounts[p].Key.packed()) }
-
 // addAccountIndex indexes the account at position p.
 func (l *Ledger) addAccountIndex(p uint32) {
-	l.accountIdx.add(l.accountHashAt(p), p, l.accountHashAt)
+	l.accountIdx.add(hashKey(l.accounts[p].Key.packed()), p)
 }

@@ -25,8 +25,6 @@ func (x *transferIndex) reserve(n int) {
 	x.ascPos.reserve(n)
 }
 
-func (l *Ledger) transferHashAt(p uint32) uint64 { return hashID(l.transfers.at(int(p)).ID) }
-
 // transferIndex returns the position of the transfer with id.
 func (l *Ledger) transferIndex(id ID) (uint32, bool) {
 	x := &l.transferIdx
@@ -64,7 +62,7 @@ func (l *Ledger) addTransferIndex(p uint32) {
 		x.ascPos.append(p)
 		return
 	}
-	x.other.add(hashID(id), p, l.transferHashAt)
+	x.other.add(hashID(id), p)
 }
 
 // removeTransferIndex takes out the transfer at position p, which must be
@@ -72,10 +70,10 @@ func (l *Ledger) addTransferIndex(p uint32) {
 func (l *Ledger) removeTransferIndex(p uint32) {
 	x := &l.transferIdx
 	id := l.transfers.at(int(p)).ID
-	if n := x.asc.len(); n > 0 && *x.asc.at(n-1) == id {
+	if n := x.asc.len(); n > 0 && *x.asc.at(n - 1) == id {
 		x.asc.truncate(n - 1)
 		x.ascPos.truncate(n - 1)
 		return
 	}
-	x.other.remove(hashID(id), p, l.transferHashAt)
+	x.other.remove(hashID(id), p)
 }

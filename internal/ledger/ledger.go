@@ -265,14 +265,14 @@ func (l *Ledger) Reserve(accounts, transfers int) {
 		copy(na, l.accounts)
 		l.accounts = na
 		if 2*accounts > len(l.accountIdx.slots) {
-			l.accountIdx.resize(accounts, l.accountHashAt)
+			l.accountIdx.resize(accounts)
 		}
 	}
 	l.transfers.reserve(transfers)
 	l.transferIdx.reserve(transfers)
 	if 2*transfers > len(l.transferIdx.other.slots) {
 		// Room for out-of-order ids too, up to a tenth of the rest.
-		l.transferIdx.other.resize(transfers/10, l.transferHashAt)
+		l.transferIdx.other.resize(transfers / 10)
 	}
 }
 

@@ -12,12 +12,11 @@ func TestPosTableAgainstMap(t *testing.T) {
 	var keys []uint64 // position -> key
 	live := map[uint64]uint32{}
 	var x posTable
-	hashAt := func(p uint32) uint64 { return mix64(keys[p]) }
 	for step := 0; step < 200_000; step++ {
 		if len(live) > 0 && rng.IntN(3) == 0 {
 			// Remove a random live key.
 			for k, p := range live {
-				x.remove(mix64(k), p, hashAt)
+				x.remove(mix64(k), p)
 				delete(live, k)
 				break
 			}
@@ -28,7 +27,7 @@ func TestPosTableAgainstMap(t *testing.T) {
 			}
 			keys = append(keys, k)
 			p := uint32(len(keys) - 1)
-			x.add(mix64(k), p, hashAt)
+			x.add(mix64(k), p)
 			live[k] = p
 		}
 		if step%1000 == 0 {
