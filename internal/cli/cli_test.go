@@ -1,0 +1,137 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"kinko/internal/journal/journaltest"
+)
+
+// run executes the kinko command line in process and returns its output
+// and exit code.
+func run(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Main(args, &out, &errb)
+	return out.String() + errb.String(), code
+}
+
+// startDev runs `kinko dev` on a free port and returns its base URL and a
+// function that stops it (also called when the test ends).
+func startDev(t *testing.T, dir string) (string, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	root := NewRoot()
+	root.SetArgs([]string{"dev", "--data", dir, "--addr", "127.0.0.1:0"})
+	root.SetOut(pw)
+	root.SetErr(io.Discard)
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx); pw.Close() }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("kinko dev: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	sc := bufio.NewScanner(pr)
+	re := regexp.MustCompile(`http://(127\.0\.0\.1:\d+)/healthz`)
+	for sc.Scan() {
+		if m := re.FindStringSubmatch(sc.Text()); m != nil {
+			go io.Copy(io.Discard, pr)
+			return "http://" + m[1], stop
+		}
+	}
+	t.Fatal("kinko dev printed no address")
+	return "", nil
+}
+
+func TestDevStartsAndAnswers(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	base, _ := startDev(t, dir)
+	resp, err := http.Get(base + "/v1/state/hash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Seq       uint64 `json:"seq"`
+		StateHash string `json:"state_hash"`
+		Accounts  int    `json:"accounts"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || body.Seq == 0 || len(body.StateHash) != 64 || body.Accounts == 0 {
+		t.Fatalf("GET /v1/state/hash = %d %+v; want the seeded demo", resp.StatusCode, body)
+	}
+}
+
+func TestJournalAndLedgerCommands(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	_, stop := startDev(t, dir)
+	stop() // the data directory has one writer
+	out, code := run(t, "journal", "verify", "--data", dir)
+	if code != 0 || !strings.Contains(out, "journal OK: 4 entries") {
+		t.Fatalf("journal verify = %d %q", code, out)
+	}
+	out, code = run(t, "journal", "show", "--data", dir, "--from", "2", "--limit", "2")
+	if code != 0 || strings.Count(out, "\n") != 2 || !strings.Contains(out, "create_customers") || !strings.Contains(out, "45 accounts") {
+		t.Fatalf("journal show = %d %q", code, out)
+	}
+	out, code = run(t, "journal", "show", "--data", dir, "--limit", "1", "--json")
+	var row map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &row) != nil || row["kind"] != "create_assets" {
+		t.Fatalf("journal show --json = %d %q", code, out)
+	}
+	out, code = run(t, "ledger", "balances", "--data", dir, "--asset", "BTC")
+	if code != 0 || !regexp.MustCompile(`customer 1002\s+BTC\s+available\s+1\s`).MatchString(out) {
+		t.Fatalf("ledger balances = %d %q", code, out)
+	}
+	out, code = run(t, "ledger", "balances", "--data", dir, "--at", "3", "--asset", "BTC")
+	if code != 0 || !strings.Contains(out, "as of entry 3") || !regexp.MustCompile(`customer 1002\s+BTC\s+available\s+0\s`).MatchString(out) {
+		t.Fatalf("ledger balances --at 3 = %d %q", code, out)
+	}
+	for _, bad := range [][]string{
+		{"ledger", "balances", "--data", dir, "--at", "yesterday"},
+		{"ledger", "balances", "--data", dir, "--at", "99"},
+		{"ledger", "balances", "--data", dir, "--at", "2001-01-01T00:00:00Z"},
+		{"ledger", "balances", "--data", dir, "--at", "2999-01-01T00:00:00Z"},
+		{"ledger", "balances", "--data", dir, "--asset", "NOPE"},
+		{"journal", "show", "--data", dir, "--limit", "0"},
+	} {
+		if out, code := run(t, bad...); code == 0 {
+			t.Errorf("%v = 0 %q; want an error", bad, out)
+		}
+	}
+	h1, _ := run(t, "state", "hash", "--data", dir)
+	h2, _ := run(t, "state", "hash", "--data", dir)
+	if h1 != h2 || !strings.HasPrefix(h1, "seq 4 state ") {
+		t.Fatalf("state hash = %q then %q", h1, h2)
+	}
+	// A damaged entry is named, and the core refuses to start.
+	if err := journaltest.FlipBit(filepath.Join(dir, "journal"), 2, 100); err != nil {
+		t.Fatal(err)
+	}
+	out, code = run(t, "journal", "verify", "--data", dir)
+	if code != 2 || !strings.Contains(out, "journal BAD at entry 2") {
+		t.Fatalf("journal verify on damage = %d %q", code, out)
+	}
+	out, code = run(t, "core", "--data", dir, "--addr", "127.0.0.1:0")
+	if code == 0 || !strings.Contains(out, "core refuses to start") || !strings.Contains(out, "entry 2") {
+		t.Fatalf("core on damage = %d %q", code, out)
+	}
+}
