@@ -165,6 +165,9 @@ func DecodeCommand(kind uint16, p []byte) (Command, error) {
 		c.Transfers, err = decodeTransfers(p, nil)
 		return c, err
 	}
+	if c, ok, err := decodeCustody(Kind(kind), p); ok {
+		return c, err
+	}
 	return nil, invalid("unknown kind %d", kind)
 }
 

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"kinko/internal/controls"
+	"kinko/internal/custody"
 	"kinko/internal/journal"
 	"kinko/internal/journal/journaltest"
 	"kinko/internal/ledger"
@@ -280,6 +282,13 @@ func FuzzDecodeCommand(f *testing.F) {
 		CreateCustomers{IDs: []ledger.OwnerID{1, 2}},
 		CreateAccounts{Keys: []ledger.AccountKey{xemWall}},
 		CreateTransfers{Transfers: []ledger.Transfer{deposit(1, 1, 1)}},
+		RegisterWallet{Wallet: coldWallet},
+		AssignAddress{Wallet: 1, Customer: 1},
+		CreditDeposits{Deposits: []custody.Seen{{Wallet: 1, Amount: 5}}},
+		ReverseDeposits{Actor: "w", Reason: "r"},
+		Halt{Switch: controls.Switch{Service: controls.Global}, Actor: "a", Reason: "b"},
+		Lift{Switch: controls.Switch{Asset: 2, Service: controls.Trade}, Requester: "a", Approver: "b", Reason: "c"},
+		WatchCheckpoint{Asset: 2, Height: 5, Hashes: [][32]byte{{1}}},
 	} {
 		f.Add(uint16(c.Kind()), c.AppendPayload(nil))
 	}

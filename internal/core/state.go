@@ -4,8 +4,12 @@ import (
 	"bufio"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
+
+	"kinko/internal/controls"
+	"kinko/internal/custody"
 
 	"kinko/internal/journal"
 	"kinko/internal/ledger"
@@ -17,7 +21,11 @@ import (
 // where the order could show; the same journal always gives the same state,
 // byte for byte (see Hash).
 type State struct {
-	Ledger *ledger.Ledger
+	Ledger   *ledger.Ledger
+	Custody  *custody.State
+	Controls *controls.State
+	// Checkpoints are where each asset's chain watcher stands.
+	Checkpoints map[ledger.AssetID]WatchCheckpoint
 
 	seq  uint64       // the last applied entry
 	time int64        // its time
@@ -28,7 +36,9 @@ type State struct {
 }
 
 // NewState returns the state before the first entry.
-func NewState() *State { return &State{Ledger: ledger.New()} }
+func NewState() *State {
+	return &State{Ledger: ledger.New(), Custody: custody.New(), Controls: controls.New()}
+}
 
 // Seq returns the sequence number of the last applied entry.
 func (s *State) Seq() uint64 { return s.seq }
@@ -47,6 +57,9 @@ type Outcome struct {
 	Time   int64
 	Err    error
 	Events []ledger.Result
+	// Value is what a command returns beyond success, such as the index of
+	// an assigned address; each command's doc says what.
+	Value any
 }
 
 // EventErr returns the first event failure as an error, or nil; an event
@@ -87,6 +100,10 @@ func (s *State) Apply(e *journal.Entry) Outcome {
 		cmd, err := DecodeCommand(e.Kind, e.Payload)
 		if err != nil {
 			o.Err = err
+			return o
+		}
+		if ok, v, err := s.applyCustody(cmd, e.Time); ok {
+			o.Value, o.Err = v, err
 			return o
 		}
 		s.results = s.apply(cmd, e.Time, s.results)
@@ -132,7 +149,63 @@ func (s *State) Encode(w io.Writer) error {
 	if err := s.Ledger.Encode(bw); err != nil {
 		return err
 	}
+	ext, err := json.Marshal(s.extension())
+	if err != nil {
+		return err
+	}
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(ext)))
+	bw.Write(n[:])
+	bw.Write(ext)
 	return bw.Flush()
+}
+
+// stateExt is the part of the state kept as JSON: custody, controls and
+// watcher checkpoints. Its fields hold slices, never maps, so the encoding
+// is deterministic.
+type stateExt struct {
+	Custody     json.RawMessage   `json:"custody"`
+	Halts       []controls.Halt   `json:"halts"`
+	Lifts       []controls.Lift   `json:"lifts"`
+	Checkpoints []WatchCheckpoint `json:"checkpoints"`
+}
+
+func (s *State) extension() stateExt {
+	c, err := s.Custody.MarshalJSON()
+	if err != nil {
+		panic(err)
+	}
+	ext := stateExt{Custody: c, Halts: s.Controls.Halted(), Lifts: s.Controls.Lifts()}
+	for _, a := range s.Ledger.Assets() {
+		if cp, ok := s.Checkpoints[a.ID]; ok {
+			ext.Checkpoints = append(ext.Checkpoints, cp)
+		}
+	}
+	return ext
+}
+
+// maxExtension bounds the JSON section of a state encoding.
+const maxExtension = 1 << 30
+
+func (s *State) restoreExtension(b []byte) error {
+	var ext stateExt
+	if err := json.Unmarshal(b, &ext); err != nil {
+		return err
+	}
+	var err error
+	if s.Custody, err = custody.Decode(ext.Custody); err != nil {
+		return err
+	}
+	if s.Controls, err = controls.Restore(ext.Halts, ext.Lifts); err != nil {
+		return err
+	}
+	for _, cp := range ext.Checkpoints {
+		if s.Checkpoints == nil {
+			s.Checkpoints = map[ledger.AssetID]WatchCheckpoint{}
+		}
+		s.Checkpoints[cp.Asset] = cp
+	}
+	return nil
 }
 
 // DecodeState reads a state written by Encode.
@@ -150,6 +223,21 @@ func DecodeState(r io.Reader) (*State, error) {
 	var err error
 	if s.Ledger, err = ledger.Decode(br); err != nil {
 		return nil, err
+	}
+	var n [8]byte
+	if _, err := io.ReadFull(br, n[:]); err != nil {
+		return nil, fmt.Errorf("core: state: %w", err)
+	}
+	size := binary.BigEndian.Uint64(n[:])
+	if size > maxExtension {
+		return nil, fmt.Errorf("core: state: section of %d bytes", size)
+	}
+	ext := make([]byte, size)
+	if _, err := io.ReadFull(br, ext); err != nil {
+		return nil, fmt.Errorf("core: state: %w", err)
+	}
+	if err := s.restoreExtension(ext); err != nil {
+		return nil, fmt.Errorf("core: state: %w", err)
 	}
 	if _, err := br.ReadByte(); err != io.EOF {
 		return nil, fmt.Errorf("core: state: trailing bytes")

@@ -14,9 +14,9 @@ import (
 // Well-known owners of the exchange's own accounts.
 const (
 	// OwnerHouse owns the house (自己口) accounts.
-	OwnerHouse = ledger.OwnerHouseMin + 1
+	OwnerHouse = ledger.OwnerHouse
 	// OwnerEquity owns the equity accounts that opening balances come from.
-	OwnerEquity = ledger.OwnerHouseMin + 2
+	OwnerEquity = ledger.OwnerEquity
 	// OwnerColdCustomer, OwnerHotCustomer, OwnerColdHouse, OwnerHotHouse own
 	// the wallet accounts of the four wallets; OwnerBank the yen bank account.
 	OwnerColdCustomer = ledger.OwnerHouseMin + 100

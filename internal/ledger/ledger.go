@@ -60,6 +60,15 @@ type OwnerID uint64
 // OwnerHouseMin is the first owner id reserved for the exchange itself.
 const OwnerHouseMin OwnerID = 1 << 63
 
+// Well-known owners of the exchange's own accounts.
+const (
+	// OwnerHouse owns the house (自己口) accounts.
+	OwnerHouse = OwnerHouseMin + 1
+	// OwnerEquity owns the equity accounts: opening balances, losses and
+	// write-offs.
+	OwnerEquity = OwnerHouseMin + 2
+)
+
 // Kind separates what an account stands for.
 type Kind uint8
 

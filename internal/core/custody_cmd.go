@@ -1,0 +1,207 @@
+package core
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"kinko/internal/controls"
+	"kinko/internal/custody"
+	"kinko/internal/ledger"
+)
+
+// Command kinds of custody and the halt matrix.
+const (
+	KindRegisterWallet  Kind = 20
+	KindAssignAddress   Kind = 21
+	KindCreditDeposits  Kind = 22
+	KindReverseDeposits Kind = 23
+	KindHalt            Kind = 24
+	KindLift            Kind = 25
+	KindWatchCheckpoint Kind = 26
+)
+
+func init() {
+	kindNames[KindRegisterWallet] = "register_wallet"
+	kindNames[KindAssignAddress] = "assign_address"
+	kindNames[KindCreditDeposits] = "credit_deposits"
+	kindNames[KindReverseDeposits] = "reverse_deposits"
+	kindNames[KindHalt] = "halt"
+	kindNames[KindLift] = "lift"
+	kindNames[KindWatchCheckpoint] = "watch_checkpoint"
+}
+
+// RegisterWallet registers a wallet and opens its ledger account.
+type RegisterWallet struct{ Wallet custody.Wallet }
+
+// AssignAddress hands the next deposit address of a cold customer wallet
+// to a customer; the Outcome's Value is the index (uint32).
+type AssignAddress struct {
+	Wallet   uint32
+	Customer ledger.OwnerID
+}
+
+// CreditDeposits credits confirmed deposits; the Outcome's Value lists the
+// ones that did not credit now ([]custody.Result).
+type CreditDeposits struct{ Deposits []custody.Seen }
+
+// ReverseDeposits reverses credited deposits whose block left the best
+// chain, and halts deposits of their asset.
+type ReverseDeposits struct {
+	Outpoints []custody.Outpoint
+	Actor     string
+	Reason    string
+}
+
+// Halt turns a switch of the halt matrix off.
+type Halt struct {
+	Switch controls.Switch
+	Actor  string
+	Reason string
+}
+
+// Lift turns a halted switch back on; requester and approver differ.
+type Lift struct {
+	Switch    controls.Switch
+	Requester string
+	Approver  string
+	Reason    string
+}
+
+// WatchCheckpoint records where a chain watcher stands, so that it resumes
+// there after a restart.
+type WatchCheckpoint struct {
+	Asset  ledger.AssetID
+	Height int32
+	Hashes [][32]byte
+}
+
+func (RegisterWallet) Kind() Kind  { return KindRegisterWallet }
+func (AssignAddress) Kind() Kind   { return KindAssignAddress }
+func (CreditDeposits) Kind() Kind  { return KindCreditDeposits }
+func (ReverseDeposits) Kind() Kind { return KindReverseDeposits }
+func (Halt) Kind() Kind            { return KindHalt }
+func (Lift) Kind() Kind            { return KindLift }
+func (WatchCheckpoint) Kind() Kind { return KindWatchCheckpoint }
+
+func appendJSON(b []byte, v any) []byte {
+	j, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // these types always marshal
+	}
+	return append(b, j...)
+}
+
+func (c RegisterWallet) AppendPayload(b []byte) []byte  { return appendJSON(b, c) }
+func (c AssignAddress) AppendPayload(b []byte) []byte   { return appendJSON(b, c) }
+func (c CreditDeposits) AppendPayload(b []byte) []byte  { return appendJSON(b, c) }
+func (c ReverseDeposits) AppendPayload(b []byte) []byte { return appendJSON(b, c) }
+func (c Halt) AppendPayload(b []byte) []byte            { return appendJSON(b, c) }
+func (c Lift) AppendPayload(b []byte) []byte            { return appendJSON(b, c) }
+func (c WatchCheckpoint) AppendPayload(b []byte) []byte { return appendJSON(b, c) }
+
+// decodeJSON decodes a JSON payload strictly: no unknown fields, nothing
+// after the value, and it must re-encode to the same bytes, so one command
+// has one encoding.
+func decodeJSON[T Command](p []byte) (Command, error) {
+	var c T
+	d := json.NewDecoder(bytes.NewReader(p))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&c); err != nil {
+		return nil, invalid("%T: %v", c, err)
+	}
+	if d.More() {
+		return nil, invalid("%T: trailing data", c)
+	}
+	if !bytes.Equal(c.AppendPayload(nil), p) {
+		return nil, invalid("%T: not in canonical form", c)
+	}
+	return c, nil
+}
+
+// decodeCustody decodes the custody and control kinds.
+func decodeCustody(kind Kind, p []byte) (Command, bool, error) {
+	var c Command
+	var err error
+	switch kind {
+	case KindRegisterWallet:
+		c, err = decodeJSON[RegisterWallet](p)
+	case KindAssignAddress:
+		c, err = decodeJSON[AssignAddress](p)
+	case KindCreditDeposits:
+		c, err = decodeJSON[CreditDeposits](p)
+		if err == nil && len(c.(CreditDeposits).Deposits) > custody.MaxBatch {
+			err = invalid("%d deposits exceed %d", len(c.(CreditDeposits).Deposits), custody.MaxBatch)
+		}
+	case KindReverseDeposits:
+		c, err = decodeJSON[ReverseDeposits](p)
+	case KindHalt:
+		c, err = decodeJSON[Halt](p)
+	case KindLift:
+		c, err = decodeJSON[Lift](p)
+	case KindWatchCheckpoint:
+		c, err = decodeJSON[WatchCheckpoint](p)
+	default:
+		return nil, false, nil
+	}
+	return c, true, err
+}
+
+// applyCustody applies the custody and control kinds.
+func (s *State) applyCustody(cmd Command, t int64) (handled bool, v any, err error) {
+	switch c := cmd.(type) {
+	case RegisterWallet:
+		return true, nil, s.Custody.RegisterWallet(s.Ledger, c.Wallet)
+	case AssignAddress:
+		idx, err := s.Custody.AssignAddress(s.Ledger, c.Wallet, c.Customer)
+		return true, idx, err
+	case CreditDeposits:
+		var halted []custody.Result
+		ok := c.Deposits[:0:0]
+		for i, d := range c.Deposits {
+			w, found := s.Custody.Wallet(d.Wallet)
+			if found {
+				if err := s.Controls.Allowed(w.Asset, controls.Deposit); err != nil {
+					halted = append(halted, custody.Result{Index: uint32(i), Err: err})
+					continue
+				}
+			}
+			ok = append(ok, d)
+		}
+		res := s.Custody.CreditDeposits(s.Ledger, ok, t)
+		return true, append(halted, res...), nil
+	case ReverseDeposits:
+		// Check every outpoint first: a batch reverses whole or not at all.
+		for _, o := range c.Outpoints {
+			if _, found := s.Custody.Deposit(o); !found {
+				return true, nil, fmt.Errorf("%w: %s", custody.ErrDepositUnknown, o)
+			}
+		}
+		var shortfalls []uint64
+		for _, o := range c.Outpoints {
+			d, found := s.Custody.Deposit(o)
+			short, err := s.Custody.ReverseDeposit(s.Ledger, o, ledger.OwnerEquity, t)
+			if err != nil {
+				return true, shortfalls, err
+			}
+			shortfalls = append(shortfalls, short)
+			if w, ok := s.Custody.Wallet(d.Wallet); found && ok {
+				s.Controls.HaltSwitch(controls.Switch{Asset: w.Asset, Service: controls.Deposit}, c.Actor,
+					fmt.Sprintf("deposit %s reversed: %s", o, c.Reason), t, s.seq)
+			}
+		}
+		return true, shortfalls, nil
+	case Halt:
+		changed, err := s.Controls.HaltSwitch(c.Switch, c.Actor, c.Reason, t, s.seq)
+		return true, changed, err
+	case Lift:
+		return true, nil, s.Controls.LiftSwitch(c.Switch, c.Requester, c.Approver, c.Reason, t, s.seq)
+	case WatchCheckpoint:
+		if s.Checkpoints == nil {
+			s.Checkpoints = map[ledger.AssetID]WatchCheckpoint{}
+		}
+		s.Checkpoints[c.Asset] = c
+		return true, nil, nil
+	}
+	return false, nil, nil
+}

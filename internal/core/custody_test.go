@@ -1,0 +1,162 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"kinko/internal/controls"
+	"kinko/internal/custody"
+	"kinko/internal/ledger"
+)
+
+const btcAsset ledger.AssetID = 2
+
+var coldWallet = custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: btcAsset, Descriptor: "wsh(sortedmulti(2,...))#abcdefgh", Owner: ledger.OwnerHouseMin + 100}
+
+func custodyCore(t *testing.T) *Core {
+	t.Helper()
+	c := openCore(t, t.TempDir(), 0)
+	submit(t, c, t0, CreateAssets{Assets: []ledger.Asset{{ID: btcAsset, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}})
+	submit(t, c, t0, CreateCustomers{IDs: []ledger.OwnerID{1, 2}})
+	submit(t, c, t0, RegisterWallet{Wallet: coldWallet})
+	return c
+}
+
+func mustValue(t *testing.T, c *Core, cmd Command) any {
+	t.Helper()
+	o, err := c.Submit(context.Background(), t0, cmd)
+	if err == nil {
+		err = o.Err
+	}
+	if err != nil {
+		t.Fatalf("%s: %v", cmd.Kind(), err)
+	}
+	return o.Value
+}
+
+func balanceOf(c *Core, k ledger.AccountKey) uint64 {
+	var v uint64
+	c.Read(func(s *State) {
+		a, _ := s.Ledger.Account(k)
+		v, _ = a.Balance().Uint64()
+	})
+	return v
+}
+
+func TestDepositCreditOnceAndReverse(t *testing.T) {
+	c := custodyCore(t)
+	defer c.Close()
+	idx0 := mustValue(t, c, AssignAddress{Wallet: 1, Customer: 1}).(uint32)
+	idx1 := mustValue(t, c, AssignAddress{Wallet: 1, Customer: 2}).(uint32)
+	if idx0 != 0 || idx1 != 1 {
+		t.Fatalf("indexes %d %d; want 0 1", idx0, idx1)
+	}
+	op := custody.Outpoint{TxID: [32]byte{1}, Vout: 0}
+	dep := custody.Seen{Outpoint: op, Wallet: 1, Index: idx1, Amount: 5000, Height: 10}
+	res := mustValue(t, c, CreditDeposits{Deposits: []custody.Seen{dep,
+		{Outpoint: custody.Outpoint{TxID: [32]byte{2}}, Wallet: 1, Index: 7, Amount: 1}, // never handed out
+		{Outpoint: custody.Outpoint{TxID: [32]byte{3}}, Wallet: 1, Index: 0, Amount: 0},
+	}}).([]custody.Result)
+	if len(res) != 2 || !errors.Is(res[0].Err, custody.ErrAddressUnassigned) || !errors.Is(res[1].Err, custody.ErrAmountZero) {
+		t.Fatalf("results = %+v", res)
+	}
+	cust2 := ledger.AccountKey{Owner: 2, Asset: btcAsset, Kind: ledger.KindAvailable}
+	if got := balanceOf(c, cust2); got != 5000 {
+		t.Fatalf("customer 2 = %d; want 5000", got)
+	}
+	// The same outpoint again: a retry, credited once.
+	res = mustValue(t, c, CreditDeposits{Deposits: []custody.Seen{dep}}).([]custody.Result)
+	if len(res) != 1 || !errors.Is(res[0].Err, custody.ErrDepositExists) || balanceOf(c, cust2) != 5000 {
+		t.Fatalf("retry = %+v, balance %d", res, balanceOf(c, cust2))
+	}
+	// The customer moves 3000 away, then the block is reorged out: 2000 is
+	// taken back from the customer, 3000 charged to house equity, deposits
+	// of BTC halted.
+	submit(t, c, t0, CreateAccounts{Keys: []ledger.AccountKey{{Owner: 1, Asset: btcAsset, Kind: ledger.KindAvailable}}})
+	submit(t, c, t0, CreateTransfers{Transfers: []ledger.Transfer{{ID: ledger.ID{Lo: 1}, Debit: cust2, Credit: ledger.AccountKey{Owner: 1, Asset: btcAsset, Kind: ledger.KindAvailable}, Amount: ledger.AmountOf(3000)}}})
+	o, err := c.Submit(context.Background(), t0, ReverseDeposits{Outpoints: []custody.Outpoint{{TxID: [32]byte{9}}}, Actor: "watcher", Reason: "reorg"})
+	if err != nil || !errors.Is(o.Err, custody.ErrDepositUnknown) {
+		t.Fatalf("reverse unknown = %v %v", err, o.Err)
+	}
+	short := mustValue(t, c, ReverseDeposits{Outpoints: []custody.Outpoint{op}, Actor: "watcher", Reason: "block reorged out"}).([]uint64)
+	if len(short) != 1 || short[0] != 3000 || balanceOf(c, cust2) != 0 {
+		t.Fatalf("reverse: shortfall %v, customer %d", short, balanceOf(c, cust2))
+	}
+	var halted error
+	c.Read(func(s *State) {
+		halted = s.Controls.Allowed(btcAsset, controls.Deposit)
+		if d, _ := s.Custody.Deposit(op); d.State != custody.DepositReversed {
+			t.Errorf("deposit state %v", d.State)
+		}
+	})
+	if !errors.Is(halted, controls.ErrHalted) {
+		t.Fatalf("deposits not halted after a reversal: %v", halted)
+	}
+	// While halted, new deposits are not credited.
+	res = mustValue(t, c, CreditDeposits{Deposits: []custody.Seen{{Outpoint: custody.Outpoint{TxID: [32]byte{4}}, Wallet: 1, Index: 0, Amount: 10}}}).([]custody.Result)
+	if len(res) != 1 || !errors.Is(res[0].Err, controls.ErrHalted) {
+		t.Fatalf("credit while halted = %+v", res)
+	}
+	// Lifting needs two different people.
+	sw := controls.Switch{Asset: btcAsset, Service: controls.Deposit}
+	o, _ = c.Submit(context.Background(), t0, Lift{Switch: sw, Requester: "aiko", Approver: "aiko", Reason: "ok"})
+	if !errors.Is(o.Err, controls.ErrSelfApproval) {
+		t.Fatalf("self-approved lift = %v", o.Err)
+	}
+	mustValue(t, c, Lift{Switch: sw, Requester: "aiko", Approver: "kenji", Reason: "chain stable"})
+	c.Read(func(s *State) {
+		if err := s.CheckInvariants(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	// The custody state survives a restart, byte for byte.
+	_, want := c.StateHash()
+	dir := c.cfg.Dir
+	c.Close()
+	c2 := openCore(t, dir, 0)
+	defer c2.Close()
+	if _, got := c2.StateHash(); got != want {
+		t.Fatal("custody state differs after restart")
+	}
+	st, err := c2.StateAt(context.Background(), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Custody.Wallets()) != 1 {
+		t.Fatal("state at 3 lacks the wallet")
+	}
+}
+
+func TestCustodyBadInput(t *testing.T) {
+	c := custodyCore(t)
+	defer c.Close()
+	for _, tc := range []struct {
+		cmd  Command
+		want error
+	}{
+		{RegisterWallet{Wallet: custody.Wallet{ID: 2, Kind: 9, Asset: btcAsset, Descriptor: "x", Owner: ledger.OwnerHouseMin}}, custody.ErrWalletKind},
+		{RegisterWallet{Wallet: custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: 77, Descriptor: "x", Owner: ledger.OwnerHouseMin}}, custody.ErrAssetUnknown},
+		{RegisterWallet{Wallet: custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: btcAsset, Descriptor: "", Owner: ledger.OwnerHouseMin}}, custody.ErrDescriptorEmpty},
+		{RegisterWallet{Wallet: custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: btcAsset, Descriptor: "x", Owner: 5}}, custody.ErrOwnerInvalid},
+		{RegisterWallet{Wallet: func() custody.Wallet { w := coldWallet; w.Descriptor = "other"; return w }()}, custody.ErrWalletExists},
+		{AssignAddress{Wallet: 9, Customer: 1}, custody.ErrWalletUnknown},
+		{AssignAddress{Wallet: 1, Customer: 99}, custody.ErrCustomerUnknown},
+		{Halt{Switch: controls.Switch{Asset: btcAsset, Service: "fly"}, Actor: "a", Reason: "b"}, controls.ErrSwitchInvalid},
+		{Halt{Switch: controls.Switch{Service: controls.Global}, Actor: "a", Reason: " "}, controls.ErrNoReason},
+		{Lift{Switch: controls.Switch{Service: controls.Global}, Requester: "a", Approver: "b", Reason: "c"}, controls.ErrNotHalted},
+	} {
+		o, err := c.Submit(context.Background(), t0, tc.cmd)
+		if err != nil || !errors.Is(o.Err, tc.want) {
+			t.Errorf("%s %+v = %v, %v; want %v", tc.cmd.Kind(), tc.cmd, err, o.Err, tc.want)
+		}
+	}
+	// A registered wallet registered again is a retry.
+	mustValue(t, c, RegisterWallet{Wallet: coldWallet})
+	// Undecodable or non-canonical payloads never reach the journal.
+	for _, p := range []string{`{"Wallet":1,"Customer":1,"Extra":1}`, `{"Wallet":1}{}`, `{ "Wallet":1,"Customer":1}`, `[]`} {
+		if _, err := c.SubmitRaw(context.Background(), 0, KindAssignAddress, []byte(p)); !errors.Is(err, ErrCommandInvalid) {
+			t.Errorf("payload %s = %v; want ErrCommandInvalid", p, err)
+		}
+	}
+}

@@ -1,0 +1,212 @@
+package custody
+
+import (
+	"errors"
+
+	"kinko/internal/ledger"
+)
+
+// Errors of custody commands. Apply returns them; callers test them with
+// errors.Is.
+var (
+	ErrWalletExists      = errors.New("custody: wallet id exists with other fields")
+	ErrWalletUnknown     = errors.New("custody: wallet unknown")
+	ErrWalletKind        = errors.New("custody: wallet kind invalid")
+	ErrDescriptorEmpty   = errors.New("custody: descriptor empty or too long")
+	ErrAssetUnknown      = errors.New("custody: asset unknown")
+	ErrOwnerInvalid      = errors.New("custody: wallet owner must be a house owner")
+	ErrCustomerUnknown   = errors.New("custody: customer unknown")
+	ErrNotDepositWallet  = errors.New("custody: deposits go to the cold customer wallet")
+	ErrAddressUnassigned = errors.New("custody: address was never handed to a customer")
+	ErrAmountZero        = errors.New("custody: amount must be positive")
+	ErrDepositUnknown    = errors.New("custody: deposit unknown")
+	ErrBatchTooLarge     = errors.New("custody: batch too large")
+	// ErrDepositExists is a retry: the outpoint was credited before.
+	ErrDepositExists = errors.New("custody: deposit already credited")
+	// ErrDepositReversed: the outpoint was credited and later reversed.
+	ErrDepositReversed = errors.New("custody: deposit was reversed")
+)
+
+// MaxDescriptor bounds a descriptor's length.
+const MaxDescriptor = 4096
+
+// MaxBatch bounds the deposits of one command.
+const MaxBatch = 8192
+
+// RegisterWallet registers w and opens its ledger wallet account. The same
+// wallet registered again is a retry and changes nothing.
+func (s *State) RegisterWallet(l *ledger.Ledger, w Wallet) error {
+	switch {
+	case w.ID == 0:
+		return ErrWalletUnknown
+	case w.Kind < ColdCustomer || w.Kind > HotHouse:
+		return ErrWalletKind
+	case w.Descriptor == "" || len(w.Descriptor) > MaxDescriptor:
+		return ErrDescriptorEmpty
+	case w.Owner < ledger.OwnerHouseMin:
+		return ErrOwnerInvalid
+	}
+	if _, ok := l.Asset(w.Asset); !ok {
+		return ErrAssetUnknown
+	}
+	w.NextIndex = 0
+	if i, ok := s.walletIdx[w.ID]; ok {
+		cur := s.wallets[i]
+		cur.NextIndex = 0
+		if cur == w {
+			return nil
+		}
+		return ErrWalletExists
+	}
+	if res := l.CreateAccounts([]ledger.AccountKey{w.Account()}, nil); len(res) > 0 && !res[0].Code.Succeeded() {
+		return res[0].Code
+	}
+	s.walletIdx[w.ID] = len(s.wallets)
+	s.wallets = append(s.wallets, w)
+	return nil
+}
+
+// AssignAddress hands the next receive address of the cold customer wallet
+// to customer and returns its index.
+func (s *State) AssignAddress(l *ledger.Ledger, wallet uint32, customer ledger.OwnerID) (uint32, error) {
+	i, ok := s.walletIdx[wallet]
+	if !ok {
+		return 0, ErrWalletUnknown
+	}
+	w := &s.wallets[i]
+	if w.Kind != ColdCustomer {
+		return 0, ErrNotDepositWallet
+	}
+	if !l.HasCustomer(customer) {
+		return 0, ErrCustomerUnknown
+	}
+	// The customer's account for the asset, so that a credit cannot fail
+	// for want of it.
+	l.CreateAccounts([]ledger.AccountKey{{Owner: customer, Asset: w.Asset, Kind: ledger.KindAvailable}}, nil)
+	k := addrKey{wallet, w.NextIndex}
+	w.NextIndex++
+	s.assign(Assignment{Customer: customer, Wallet: wallet, Index: k.index})
+	return k.index, nil
+}
+
+// Seen is a deposit output seen on chain with enough confirmations.
+type Seen struct {
+	Outpoint  Outpoint
+	Wallet    uint32
+	Index     uint32
+	Amount    uint64
+	BlockHash [32]byte
+	Height    int32
+}
+
+// Result is one deposit's outcome in a batch; Err nil is success.
+type Result struct {
+	Index uint32
+	Err   error
+}
+
+// CreditDeposits credits each deposit to the customer who owns its address,
+// once per outpoint, with a ledger transfer from the wallet's account.
+// Results list the deposits that did not credit now (retries included).
+func (s *State) CreditDeposits(l *ledger.Ledger, deps []Seen, t int64) []Result {
+	if len(deps) > MaxBatch {
+		return []Result{{0, ErrBatchTooLarge}}
+	}
+	var res []Result
+	for i := range deps {
+		if err := s.credit(l, &deps[i], t); err != nil {
+			res = append(res, Result{uint32(i), err})
+		}
+	}
+	return res
+}
+
+func (s *State) credit(l *ledger.Ledger, d *Seen, t int64) error {
+	if j, ok := s.depIdx[d.Outpoint]; ok {
+		if s.deposits[j].State == DepositReversed {
+			return ErrDepositReversed
+		}
+		return ErrDepositExists
+	}
+	wi, ok := s.walletIdx[d.Wallet]
+	if !ok {
+		return ErrWalletUnknown
+	}
+	w := &s.wallets[wi]
+	if w.Kind != ColdCustomer {
+		return ErrNotDepositWallet
+	}
+	cust, ok := s.owners[addrKey{d.Wallet, d.Index}]
+	if !ok {
+		return ErrAddressUnassigned
+	}
+	if d.Amount == 0 {
+		return ErrAmountZero
+	}
+	tr := ledger.Transfer{
+		ID:     DepositTransferID(d.Outpoint, false),
+		Debit:  w.Account(),
+		Credit: ledger.AccountKey{Owner: cust, Asset: w.Asset, Kind: ledger.KindAvailable},
+		Amount: ledger.AmountOf(d.Amount),
+		Code:   CodeDeposit,
+	}
+	if res := l.CreateTransfers([]ledger.Transfer{tr}, t, nil); len(res) > 0 && !res[0].Code.Succeeded() {
+		return res[0].Code
+	}
+	s.depIdx[d.Outpoint] = len(s.deposits)
+	s.deposits = append(s.deposits, Deposit{
+		Outpoint: d.Outpoint, Wallet: d.Wallet, Index: d.Index, Customer: cust, Amount: d.Amount,
+		BlockHash: d.BlockHash, Height: d.Height, State: DepositCredited, Time: t,
+	})
+	return nil
+}
+
+// ReverseDeposit takes back a credited deposit whose block left the best
+// chain. What the customer still has is taken back from their available
+// balance; any shortfall (already traded or withdrawn) is charged to the
+// house equity account equity, and reported. The deposit is marked reversed.
+func (s *State) ReverseDeposit(l *ledger.Ledger, o Outpoint, equity ledger.OwnerID, t int64) (shortfall uint64, err error) {
+	j, ok := s.depIdx[o]
+	if !ok {
+		return 0, ErrDepositUnknown
+	}
+	d := &s.deposits[j]
+	if d.State == DepositReversed {
+		return 0, nil
+	}
+	w := s.wallets[s.walletIdx[d.Wallet]]
+	cust := ledger.AccountKey{Owner: d.Customer, Asset: w.Asset, Kind: ledger.KindAvailable}
+	take := d.Amount
+	if a, ok := l.Account(cust); ok {
+		if avail, fits := a.Available().Uint64(); fits && avail < take {
+			take = avail
+		}
+	}
+	shortfall = d.Amount - take
+	id := DepositTransferID(o, true)
+	var ts []ledger.Transfer
+	if take > 0 {
+		ts = append(ts, ledger.Transfer{ID: id, Debit: cust, Credit: w.Account(), Amount: ledger.AmountOf(take), Code: CodeDepositReversal})
+	}
+	if shortfall > 0 {
+		eq := ledger.AccountKey{Owner: equity, Asset: w.Asset, Kind: ledger.KindEquity}
+		l.CreateAccounts([]ledger.AccountKey{eq}, nil)
+		id.Lo ^= 1
+		ts = append(ts, ledger.Transfer{ID: id, Debit: eq, Credit: w.Account(), Amount: ledger.AmountOf(shortfall), Code: CodeDepositLoss})
+	}
+	for i := range ts[:len(ts)-1] {
+		ts[i].Flags |= ledger.FlagLinked
+	}
+	if res := l.CreateTransfers(ts, t, nil); len(res) > 0 && !res[0].Code.Succeeded() {
+		return 0, res[0].Code
+	}
+	d.State = DepositReversed
+	return shortfall, nil
+}
+
+func (s *State) assign(a Assignment) {
+	k := addrKey{a.Wallet, a.Index}
+	s.assigned = append(s.assigned, a)
+	s.owners[k] = a.Customer
+	s.byCust[a.Customer] = append(s.byCust[a.Customer], k)
+}

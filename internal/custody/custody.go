@@ -1,0 +1,230 @@
+// Package custody is the journaled state of kinko's wallets: the wallet
+// registry (each a multisig output descriptor of a kind), the deposit
+// addresses handed to customers, and the deposits credited from the chain.
+// Like the ledger it changes only through the core's deterministic apply:
+// descriptors are parsed and addresses derived outside, by the callers.
+package custody
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"sort"
+
+	"kinko/internal/ledger"
+)
+
+// WalletKind says whose coins a wallet holds and how close to the network
+// its keys are. Customer (預かり口) and house (自己口) wallets are separate
+// key sets.
+type WalletKind uint8
+
+// Wallet kinds.
+const (
+	ColdCustomer WalletKind = 1
+	HotCustomer  WalletKind = 2
+	ColdHouse    WalletKind = 3
+	HotHouse     WalletKind = 4
+)
+
+var walletKindNames = [...]string{"", "cold-customer", "hot-customer", "cold-house", "hot-house"}
+
+// String returns the kind's name.
+func (k WalletKind) String() string {
+	if k >= ColdCustomer && k <= HotHouse {
+		return walletKindNames[k]
+	}
+	return "invalid"
+}
+
+// ParseWalletKind returns the kind named s.
+func ParseWalletKind(s string) (WalletKind, bool) {
+	for k := ColdCustomer; k <= HotHouse; k++ {
+		if walletKindNames[k] == s {
+			return k, true
+		}
+	}
+	return 0, false
+}
+
+// Customer reports whether the wallet holds customers' coins.
+func (k WalletKind) Customer() bool { return k == ColdCustomer || k == HotCustomer }
+
+// Hot reports whether the wallet has keys online.
+func (k WalletKind) Hot() bool { return k == HotCustomer || k == HotHouse }
+
+// Wallet is a registered wallet. Its ledger account is (Owner, Asset,
+// KindWallet).
+type Wallet struct {
+	ID         uint32
+	Kind       WalletKind
+	Asset      ledger.AssetID
+	Descriptor string // the output descriptor with its checksum
+	Owner      ledger.OwnerID
+	// NextIndex is the next receive index to hand out.
+	NextIndex uint32
+}
+
+// Account returns the wallet's ledger account.
+func (w *Wallet) Account() ledger.AccountKey {
+	return ledger.AccountKey{Owner: w.Owner, Asset: w.Asset, Kind: ledger.KindWallet}
+}
+
+// Outpoint names a transaction output.
+type Outpoint struct {
+	TxID [32]byte
+	Vout uint32
+}
+
+// String formats the outpoint as txid:vout, the txid in the usual
+// byte-reversed hex.
+func (o Outpoint) String() string {
+	var rev [32]byte
+	for i := range rev {
+		rev[i] = o.TxID[31-i]
+	}
+	return fmt.Sprintf("%x:%d", rev, o.Vout)
+}
+
+// DepositState is where a credited deposit stands.
+type DepositState uint8
+
+// Deposit states.
+const (
+	DepositCredited DepositState = 1
+	// DepositReversed: its block left the best chain after it was credited.
+	DepositReversed DepositState = 2
+)
+
+// Deposit is a deposit seen on chain, credited to a customer.
+type Deposit struct {
+	Outpoint  Outpoint
+	Wallet    uint32
+	Index     uint32
+	Customer  ledger.OwnerID
+	Amount    uint64 // base units
+	BlockHash [32]byte
+	Height    int32
+	State     DepositState
+	Time      int64
+}
+
+// addrKey is a deposit address: a receive index of a wallet.
+type addrKey struct {
+	wallet uint32
+	index  uint32
+}
+
+// Assignment is a deposit address handed to a customer.
+type Assignment struct {
+	Customer ledger.OwnerID
+	Wallet   uint32
+	Index    uint32
+}
+
+// State is the custody state.
+//
+// INVARIANT: every handed-out address belongs to exactly one customer and
+// is below its wallet's NextIndex; every deposit credits the customer who
+// owns its address, once per outpoint.
+type State struct {
+	wallets   []Wallet
+	walletIdx map[uint32]int
+	assigned  []Assignment // in the order handed out
+	owners    map[addrKey]ledger.OwnerID
+	byCust    map[ledger.OwnerID][]addrKey
+	deposits  []Deposit
+	depIdx    map[Outpoint]int
+}
+
+// New returns an empty custody state.
+func New() *State {
+	return &State{
+		walletIdx: map[uint32]int{},
+		owners:    map[addrKey]ledger.OwnerID{},
+		byCust:    map[ledger.OwnerID][]addrKey{},
+		depIdx:    map[Outpoint]int{},
+	}
+}
+
+// Wallets returns the registered wallets in registration order.
+func (s *State) Wallets() []Wallet { return append([]Wallet(nil), s.wallets...) }
+
+// Wallet returns the wallet with id.
+func (s *State) Wallet(id uint32) (Wallet, bool) {
+	i, ok := s.walletIdx[id]
+	if !ok {
+		return Wallet{}, false
+	}
+	return s.wallets[i], true
+}
+
+// AddressOwner returns the customer a deposit address was handed to.
+func (s *State) AddressOwner(wallet, index uint32) (ledger.OwnerID, bool) {
+	c, ok := s.owners[addrKey{wallet, index}]
+	return c, ok
+}
+
+// Addresses returns the (wallet, index) pairs handed to customer, oldest
+// first.
+func (s *State) Addresses(customer ledger.OwnerID) [][2]uint32 {
+	var out [][2]uint32
+	for _, k := range s.byCust[customer] {
+		out = append(out, [2]uint32{k.wallet, k.index})
+	}
+	return out
+}
+
+// Deposit returns the deposit credited from outpoint.
+func (s *State) Deposit(o Outpoint) (Deposit, bool) {
+	i, ok := s.depIdx[o]
+	if !ok {
+		return Deposit{}, false
+	}
+	return s.deposits[i], true
+}
+
+// Deposits calls fn for each deposit in the order credited.
+func (s *State) Deposits(fn func(*Deposit) bool) {
+	for i := range s.deposits {
+		if !fn(&s.deposits[i]) {
+			return
+		}
+	}
+}
+
+// DepositTransferID returns the ledger transfer id of the credit of o. The
+// top byte names the kind of transfer so ids of different subsystems never
+// meet.
+func DepositTransferID(o Outpoint, reversal bool) ledger.ID {
+	var b [37]byte
+	copy(b[:], o.TxID[:])
+	binary.BigEndian.PutUint32(b[32:], o.Vout)
+	if reversal {
+		b[36] = 1
+	}
+	h := sha256.Sum256(b[:])
+	ns := uint64(0xD1)
+	if reversal {
+		ns = 0xD2
+	}
+	return ledger.ID{Hi: ns<<56 | binary.BigEndian.Uint64(h[:8])>>8, Lo: binary.BigEndian.Uint64(h[8:16])}
+}
+
+// Transfer codes of custody's ledger transfers.
+const (
+	CodeDeposit         = 10
+	CodeDepositReversal = 11
+	CodeDepositLoss     = 12
+)
+
+// walletSorted returns wallet ids in ascending order, for deterministic
+// iteration where a map would otherwise decide the order.
+func (s *State) walletSorted() []uint32 {
+	ids := make([]uint32, 0, len(s.wallets))
+	for _, w := range s.wallets {
+		ids = append(ids, w.ID)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids
+}
