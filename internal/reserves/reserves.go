@@ -1,0 +1,230 @@
+// Package reserves answers, per asset, whether customers' assets are
+// segregated and backed: customer liabilities on the ledger against what the
+// customer wallets hold, the hot wallet's share against its target and
+// Japan's 5% cap, and the house's backing for the hot customer part
+// (履行保証暗号資産: the same quantity as the hot customer holdings).
+// It only reads; callers pass the state and, for chain assets, what the
+// chain says each wallet holds.
+package reserves
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"math/big"
+	"sort"
+	"strconv"
+
+	"kinko/internal/custody"
+	"kinko/internal/ledger"
+)
+
+// Policy is the tier policy: the hot wallet's target share of customer
+// holdings and its hard cap, in basis points.
+type Policy struct {
+	HotTargetBps uint32 // default 200 (2%)
+	HotCapBps    uint32 // default 500 (5%, Japan's rule); never above 500
+}
+
+// DefaultPolicy is 2% target, 5% cap.
+var DefaultPolicy = Policy{HotTargetBps: 200, HotCapBps: 500}
+
+// MaxHotCapBps is the cap no configuration can raise.
+const MaxHotCapBps = 500
+
+// Validate checks the policy.
+func (p Policy) Validate() error {
+	if p.HotCapBps == 0 || p.HotCapBps > MaxHotCapBps || p.HotTargetBps > p.HotCapBps {
+		return fmt.Errorf("reserves: hot target %d bps and cap %d bps: need 0 <= target <= cap <= %d", p.HotTargetBps, p.HotCapBps, MaxHotCapBps)
+	}
+	return nil
+}
+
+// Row is one asset's figures, all in base units.
+type Row struct {
+	Asset               string         `json:"asset"`
+	Decimals            uint8          `json:"decimals"`
+	CustomerLiabilities ledger.Amount  `json:"customer_liabilities"`
+	ColdCustomerLedger  ledger.Amount  `json:"cold_customer_ledger"`
+	HotCustomerLedger   ledger.Amount  `json:"hot_customer_ledger"`
+	ColdHouseLedger     ledger.Amount  `json:"cold_house_ledger"`
+	HotHouseLedger      ledger.Amount  `json:"hot_house_ledger"`
+	CustomerWallets     ledger.Amount  `json:"customer_wallets"` // cold + hot customer, ledger
+	OnChainCustomer     *ledger.Amount `json:"on_chain_customer,omitempty"`
+	OnChainHouse        *ledger.Amount `json:"on_chain_house,omitempty"`
+	Segregated          bool           `json:"segregated"` // customer wallets cover liabilities
+	HotShareBps         uint32         `json:"hot_share_bps"`
+	HotOverCap          bool           `json:"hot_over_cap"`
+	HouseRequired       ledger.Amount  `json:"house_required"` // = hot customer holdings
+	HouseHeld           ledger.Amount  `json:"house_held"`
+	HouseBacked         bool           `json:"house_backed"`
+	// Refill is what moving to the target needs from cold to hot; Sweep
+	// what must go from hot to cold. At most one is non-zero.
+	Refill ledger.Amount `json:"refill"`
+	Sweep  ledger.Amount `json:"sweep"`
+}
+
+// Report is the whole report.
+type Report struct {
+	Seq    uint64 `json:"seq"`
+	Time   int64  `json:"time"`
+	Policy Policy `json:"policy"`
+	Rows   []Row  `json:"rows"`
+}
+
+// OK reports whether every asset is segregated, under the cap and backed.
+func (r *Report) OK() bool {
+	for _, row := range r.Rows {
+		if !row.Segregated || row.HotOverCap || !row.HouseBacked {
+			return false
+		}
+	}
+	return true
+}
+
+func add(a, b ledger.Amount) ledger.Amount {
+	s, o := a.Add(b)
+	if o {
+		panic("reserves: sum overflows 128 bits") // the ledger's own totals cannot
+	}
+	return s
+}
+
+// bps returns part/whole in basis points, rounded down; 0 for an empty
+// whole.
+func bps(part, whole ledger.Amount) uint32 {
+	if whole.IsZero() {
+		return 0
+	}
+	q := new(big.Int).Mul(part.Big(), big.NewInt(10000))
+	q.Quo(q, whole.Big())
+	if !q.IsUint64() || q.Uint64() > 1<<31 {
+		return 1 << 31
+	}
+	return uint32(q.Uint64())
+}
+
+// share returns whole*b/10000, rounded down.
+func share(whole ledger.Amount, b uint32) ledger.Amount {
+	q := new(big.Int).Mul(whole.Big(), big.NewInt(int64(b)))
+	q.Quo(q, big.NewInt(10000))
+	lo := new(big.Int).And(q, new(big.Int).SetUint64(^uint64(0)))
+	return ledger.Amount{Hi: new(big.Int).Rsh(q, 64).Uint64(), Lo: lo.Uint64()}
+}
+
+// Compute builds the report from the ledger and custody state. onChain, if
+// not nil, gives what the chain says each wallet (by id) holds; wallets
+// missing from it are reported from the ledger alone.
+func Compute(l *ledger.Ledger, c *custody.State, p Policy, onChain map[uint32]ledger.Amount, seq uint64, t int64) (*Report, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	rep := &Report{Seq: seq, Time: t, Policy: p}
+	rows := map[ledger.AssetID]*Row{}
+	var order []ledger.AssetID
+	for _, a := range l.Assets() {
+		rows[a.ID] = &Row{Asset: a.Code, Decimals: a.Decimals}
+		order = append(order, a.ID)
+	}
+	l.Accounts(func(a *ledger.Account) bool {
+		if a.Key.Kind.IsCustomer() {
+			r := rows[a.Key.Asset]
+			r.CustomerLiabilities = add(r.CustomerLiabilities, a.Balance())
+		}
+		return true
+	})
+	for _, w := range c.Wallets() {
+		r := rows[w.Asset]
+		if r == nil {
+			continue
+		}
+		acct, _ := l.Account(w.Account())
+		bal := acct.Balance()
+		switch w.Kind {
+		case custody.ColdCustomer:
+			r.ColdCustomerLedger = add(r.ColdCustomerLedger, bal)
+		case custody.HotCustomer:
+			r.HotCustomerLedger = add(r.HotCustomerLedger, bal)
+		case custody.ColdHouse:
+			r.ColdHouseLedger = add(r.ColdHouseLedger, bal)
+		case custody.HotHouse:
+			r.HotHouseLedger = add(r.HotHouseLedger, bal)
+		}
+		if v, ok := onChain[w.ID]; ok {
+			target := &r.OnChainHouse
+			if w.Kind.Customer() {
+				target = &r.OnChainCustomer
+			}
+			if *target == nil {
+				*target = new(ledger.Amount)
+			}
+			**target = add(**target, v)
+		}
+	}
+	for _, id := range order {
+		r := rows[id]
+		r.CustomerWallets = add(r.ColdCustomerLedger, r.HotCustomerLedger)
+		held := r.CustomerWallets
+		if r.OnChainCustomer != nil && r.OnChainCustomer.Cmp(held) < 0 {
+			held = *r.OnChainCustomer // the chain, if it says less, decides
+		}
+		r.Segregated = held.Cmp(r.CustomerLiabilities) >= 0
+		r.HotShareBps = bps(r.HotCustomerLedger, r.CustomerWallets)
+		r.HotOverCap = r.HotShareBps > p.HotCapBps
+		r.HouseRequired = r.HotCustomerLedger
+		r.HouseHeld = add(r.ColdHouseLedger, r.HotHouseLedger)
+		if r.OnChainHouse != nil && r.OnChainHouse.Cmp(r.HouseHeld) < 0 {
+			r.HouseHeld = *r.OnChainHouse
+		}
+		r.HouseBacked = r.HouseHeld.Cmp(r.HouseRequired) >= 0
+		target := share(r.CustomerWallets, p.HotTargetBps)
+		switch {
+		case r.HotCustomerLedger.Cmp(target) < 0:
+			r.Refill, _ = target.Sub(r.HotCustomerLedger)
+			if r.Refill.Cmp(r.ColdCustomerLedger) > 0 {
+				r.Refill = r.ColdCustomerLedger
+			}
+		case r.HotShareBps > p.HotCapBps:
+			r.Sweep, _ = r.HotCustomerLedger.Sub(target)
+		}
+		rep.Rows = append(rep.Rows, *r)
+	}
+	return rep, nil
+}
+
+// WriteDailyCSV writes the record Japan requires every day: each customer's
+// quantity of each asset (available plus held), as of the report's state,
+// sorted by customer then asset.
+func WriteDailyCSV(w io.Writer, l *ledger.Ledger, date string) error {
+	type key struct {
+		cust  ledger.OwnerID
+		asset ledger.AssetID
+	}
+	sums := map[key]ledger.Amount{}
+	l.Accounts(func(a *ledger.Account) bool {
+		if a.Key.Kind.IsCustomer() {
+			k := key{a.Key.Owner, a.Key.Asset}
+			sums[k] = add(sums[k], a.Balance())
+		}
+		return true
+	})
+	keys := make([]key, 0, len(sums))
+	for k := range sums {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].cust != keys[j].cust {
+			return keys[i].cust < keys[j].cust
+		}
+		return keys[i].asset < keys[j].asset
+	})
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"date", "customer", "asset", "quantity", "base_units"})
+	for _, k := range keys {
+		a, _ := l.Asset(k.asset)
+		v := sums[k]
+		cw.Write([]string{date, strconv.FormatUint(uint64(k.cust), 10), a.Code, v.FormatDecimal(a.Decimals), v.String()})
+	}
+	cw.Flush()
+	return cw.Error()
+}
