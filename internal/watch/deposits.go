@@ -1,0 +1,332 @@
+// Package watch follows the chain for kinko's wallets: it credits deposits
+// once they have enough confirmations, shows the unconfirmed ones as
+// pending, reverses credits whose block leaves the best chain, and journals
+// where it stands so that a restart resumes there.
+package watch
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/wire"
+
+	"kinko/internal/chain/btc"
+	"kinko/internal/core"
+	"kinko/internal/custody"
+	"kinko/internal/ledger"
+)
+
+// AddressBook tells which of our deposit addresses a script pays:
+// the cold customer wallet and receive index, recomputed from descriptors.
+type AddressBook interface {
+	Lookup(script []byte) (wallet, index uint32, ok bool)
+}
+
+// Chain is what the deposit watcher reads from the node. *btc.Node is one.
+type Chain interface {
+	btc.Source
+	MempoolTxids(ctx context.Context) ([]chainhash.Hash, error)
+	Tx(ctx context.Context, txid chainhash.Hash) (*wire.MsgTx, error)
+}
+
+// Pending is a deposit seen but not yet credited.
+type Pending struct {
+	Outpoint      custody.Outpoint
+	Wallet        uint32
+	Index         uint32
+	Customer      ledger.OwnerID
+	Amount        uint64
+	Confirmations int32 // 0 in the mempool
+	BlockHash     chainhash.Hash
+	Height        int32
+}
+
+// DepositConfig configures a deposit watcher.
+type DepositConfig struct {
+	Asset         ledger.AssetID
+	Confirmations int32 // default 6
+	// StartHeight is the first block to scan when nothing is journaled.
+	StartHeight int32
+	Poll        time.Duration // default 200ms
+	Logger      *slog.Logger
+	Now         func() time.Time
+}
+
+// maxMempoolTxs bounds the mempool transactions the watcher tracks.
+const maxMempoolTxs = 100_000
+
+// Deposits is a deposit watcher for one asset. Run drives it; Step is one
+// poll, for tests.
+type Deposits struct {
+	cfg   DepositConfig
+	core  *core.Core
+	chain Chain
+	book  AddressBook
+	f     *btc.Follower
+	log   *slog.Logger
+
+	mu       sync.Mutex
+	inBlocks map[custody.Outpoint]Pending // confirmed but not yet credited
+	mempool  map[chainhash.Hash][]Pending // by txid
+	seenTx   map[chainhash.Hash]bool      // mempool txids already looked at
+}
+
+// NewDeposits returns a deposit watcher resuming from the journaled
+// checkpoint of its asset. It rescans the blocks that may still hold
+// uncredited deposits.
+func NewDeposits(ctx context.Context, c *core.Core, chain Chain, book AddressBook, cfg DepositConfig) (*Deposits, error) {
+	if cfg.Confirmations <= 0 {
+		cfg.Confirmations = 6
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = 200 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	d := &Deposits{cfg: cfg, core: c, chain: chain, book: book, log: cfg.Logger,
+		inBlocks: map[custody.Outpoint]Pending{}, mempool: map[chainhash.Hash][]Pending{}, seenTx: map[chainhash.Hash]bool{}}
+	var cp btc.Checkpoint
+	c.Read(func(s *core.State) {
+		if w, ok := s.Checkpoints[cfg.Asset]; ok {
+			cp.Height = w.Height
+			for _, h := range w.Hashes {
+				cp.Hashes = append(cp.Hashes, chainhash.Hash(h))
+			}
+		}
+	})
+	d.f = btc.NewFollower(chain, cp, cfg.StartHeight)
+	// Blocks within the confirmation window may hold deposits seen before
+	// the restart and not yet credited: read them again.
+	for h := max(cfg.StartHeight, cp.Height-cfg.Confirmations+1); len(cp.Hashes) > 0 && h <= cp.Height; h++ {
+		hash := cp.Hashes[len(cp.Hashes)-1-int(cp.Height-h)]
+		b, err := chain.Block(ctx, hash)
+		if err != nil {
+			return nil, fmt.Errorf("watch: rescan block %d: %w", h, err)
+		}
+		d.scanBlock(b, hash, h)
+	}
+	return d, nil
+}
+
+func (d *Deposits) scanBlock(b *wire.MsgBlock, hash chainhash.Hash, height int32) {
+	for _, tx := range b.Transactions {
+		for _, p := range d.match(tx) {
+			p.BlockHash, p.Height = hash, height
+			d.inBlocks[p.Outpoint] = p
+		}
+		delete(d.mempool, tx.TxHash())
+	}
+}
+
+func (d *Deposits) match(tx *wire.MsgTx) []Pending {
+	var out []Pending
+	txid := tx.TxHash()
+	for i, o := range tx.TxOut {
+		w, idx, ok := d.book.Lookup(o.PkScript)
+		if !ok || o.Value <= 0 {
+			continue
+		}
+		p := Pending{Outpoint: custody.Outpoint{TxID: txid, Vout: uint32(i)}, Wallet: w, Index: idx, Amount: uint64(o.Value)}
+		credited := false
+		d.core.Read(func(s *core.State) {
+			p.Customer, _ = s.Custody.AddressOwner(w, idx)
+			_, credited = s.Custody.Deposit(p.Outpoint)
+		})
+		if !credited {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Step polls the node once: follows the chain, reverses what a reorg took
+// away, credits what has enough confirmations, looks at the mempool, and
+// journals where it stands.
+func (d *Deposits) Step(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	evs, err := d.f.Poll(ctx)
+	for _, ev := range evs {
+		if err := d.apply(ctx, ev); err != nil {
+			return err
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if err := d.creditMatured(ctx); err != nil {
+		return err
+	}
+	if len(evs) > 0 {
+		if err := d.checkpoint(ctx); err != nil {
+			return err
+		}
+	}
+	return d.scanMempool(ctx)
+}
+
+func (d *Deposits) apply(ctx context.Context, ev btc.Event) error {
+	if ev.Connected {
+		d.scanBlock(ev.Block, ev.Hash, ev.Height)
+		return nil
+	}
+	// A block left the best chain: what it held and was not yet credited
+	// is forgotten; what was credited is reversed.
+	for op, p := range d.inBlocks {
+		if p.BlockHash == ev.Hash {
+			delete(d.inBlocks, op)
+		}
+	}
+	var credited []custody.Outpoint
+	d.core.Read(func(s *core.State) {
+		s.Custody.Deposits(func(dep *custody.Deposit) bool {
+			if dep.BlockHash == ev.Hash && dep.State == custody.DepositCredited {
+				credited = append(credited, dep.Outpoint)
+			}
+			return true
+		})
+	})
+	if len(credited) == 0 {
+		return nil
+	}
+	d.log.Warn("credited deposits reorged out; reversing and halting deposits", "block", ev.Hash, "height", ev.Height, "deposits", len(credited))
+	o, err := d.core.Submit(ctx, d.cfg.Now(), core.ReverseDeposits{Outpoints: credited, Actor: "watcher",
+		Reason: fmt.Sprintf("block %s at height %d left the best chain", ev.Hash, ev.Height)})
+	if err == nil {
+		err = o.Err
+	}
+	return err
+}
+
+func (d *Deposits) creditMatured(ctx context.Context) error {
+	tip := d.f.Height()
+	var ready []custody.Seen
+	for _, p := range d.inBlocks {
+		if tip-p.Height+1 >= d.cfg.Confirmations {
+			ready = append(ready, custody.Seen{Outpoint: p.Outpoint, Wallet: p.Wallet, Index: p.Index, Amount: p.Amount, BlockHash: p.BlockHash, Height: p.Height})
+		}
+	}
+	if len(ready) == 0 {
+		return nil
+	}
+	// A stable order, so the journal reads the same however the map ran.
+	sort.Slice(ready, func(i, j int) bool {
+		if ready[i].Height != ready[j].Height {
+			return ready[i].Height < ready[j].Height
+		}
+		a, b := ready[i].Outpoint, ready[j].Outpoint
+		if a.TxID != b.TxID {
+			return string(a.TxID[:]) < string(b.TxID[:])
+		}
+		return a.Vout < b.Vout
+	})
+	for len(ready) > 0 {
+		n := min(len(ready), custody.MaxBatch)
+		o, err := d.core.Submit(ctx, d.cfg.Now(), core.CreditDeposits{Deposits: ready[:n]})
+		if err == nil {
+			err = o.Err
+		}
+		if err != nil {
+			return fmt.Errorf("watch: credit deposits: %w", err)
+		}
+		for _, s := range ready[:n] {
+			delete(d.inBlocks, s.Outpoint)
+		}
+		if res, _ := o.Value.([]custody.Result); len(res) > 0 {
+			for _, r := range res {
+				d.log.Info("deposit not credited", "outpoint", ready[r.Index].Outpoint, "err", r.Err)
+			}
+		}
+		ready = ready[n:]
+	}
+	return nil
+}
+
+func (d *Deposits) checkpoint(ctx context.Context) error {
+	cp := d.f.Checkpoint()
+	w := core.WatchCheckpoint{Asset: d.cfg.Asset, Height: cp.Height}
+	// The journaled window is the confirmation window plus a margin; the
+	// follower keeps more in memory.
+	keep := min(len(cp.Hashes), int(d.cfg.Confirmations)+16)
+	for _, h := range cp.Hashes[len(cp.Hashes)-keep:] {
+		w.Hashes = append(w.Hashes, h)
+	}
+	o, err := d.core.Submit(ctx, d.cfg.Now(), w)
+	if err == nil {
+		err = o.Err
+	}
+	return err
+}
+
+func (d *Deposits) scanMempool(ctx context.Context) error {
+	ids, err := d.chain.MempoolTxids(ctx)
+	if err != nil {
+		return err
+	}
+	live := make(map[chainhash.Hash]bool, len(ids))
+	for _, id := range ids {
+		live[id] = true
+		if d.seenTx[id] || len(d.seenTx) >= maxMempoolTxs {
+			continue
+		}
+		d.seenTx[id] = true
+		tx, err := d.chain.Tx(ctx, id)
+		if err != nil {
+			continue // it may have left the mempool since
+		}
+		if ps := d.match(tx); len(ps) > 0 {
+			d.mempool[id] = ps
+		}
+	}
+	for id := range d.seenTx {
+		if !live[id] {
+			delete(d.seenTx, id)
+			delete(d.mempool, id)
+		}
+	}
+	return nil
+}
+
+// Pending returns the deposits seen but not yet credited: in the mempool
+// (0 confirmations) and in blocks below the required confirmations.
+func (d *Deposits) Pending() []Pending {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	tip := d.f.Height()
+	var out []Pending
+	for _, ps := range d.mempool {
+		out = append(out, ps...)
+	}
+	for _, p := range d.inBlocks {
+		p.Confirmations = tip - p.Height + 1
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Outpoint.String() < out[j].Outpoint.String() })
+	return out
+}
+
+// Run polls until ctx ends. A node that does not answer is logged at each
+// failure and retried at the next poll.
+func (d *Deposits) Run(ctx context.Context) {
+	t := time.NewTicker(d.cfg.Poll)
+	defer t.Stop()
+	for {
+		if err := d.Step(ctx); err != nil && ctx.Err() == nil {
+			d.log.Warn("deposit watcher step failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
