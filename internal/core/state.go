@@ -10,6 +10,7 @@ import (
 
 	"kinko/internal/controls"
 	"kinko/internal/custody"
+	"kinko/internal/people"
 
 	"kinko/internal/journal"
 	"kinko/internal/ledger"
@@ -24,6 +25,7 @@ type State struct {
 	Ledger   *ledger.Ledger
 	Custody  *custody.State
 	Controls *controls.State
+	People   *people.State
 	// Checkpoints are where each asset's chain watcher stands.
 	Checkpoints map[ledger.AssetID]WatchCheckpoint
 
@@ -37,7 +39,7 @@ type State struct {
 
 // NewState returns the state before the first entry.
 func NewState() *State {
-	return &State{Ledger: ledger.New(), Custody: custody.New(), Controls: controls.New()}
+	return &State{Ledger: ledger.New(), Custody: custody.New(), Controls: controls.New(), People: people.New()}
 }
 
 // Seq returns the sequence number of the last applied entry.
@@ -106,6 +108,10 @@ func (s *State) Apply(e *journal.Entry) Outcome {
 			o.Value, o.Err = v, err
 			return o
 		}
+		if ok, v, err := s.applyPeople(cmd, e.Time); ok {
+			o.Value, o.Err = v, err
+			return o
+		}
 		s.results = s.apply(cmd, e.Time, s.results)
 	}
 	o.Events = s.results
@@ -164,6 +170,7 @@ func (s *State) Encode(w io.Writer) error {
 // watcher checkpoints. Its fields hold slices, never maps, so the encoding
 // is deterministic.
 type stateExt struct {
+	People      json.RawMessage   `json:"people"`
 	Custody     json.RawMessage   `json:"custody"`
 	Halts       []controls.Halt   `json:"halts"`
 	Lifts       []controls.Lift   `json:"lifts"`
@@ -175,7 +182,11 @@ func (s *State) extension() stateExt {
 	if err != nil {
 		panic(err)
 	}
-	ext := stateExt{Custody: c, Halts: s.Controls.Halted(), Lifts: s.Controls.Lifts()}
+	pp, err := s.People.MarshalJSON()
+	if err != nil {
+		panic(err)
+	}
+	ext := stateExt{People: pp, Custody: c, Halts: s.Controls.Halted(), Lifts: s.Controls.Lifts()}
 	for _, a := range s.Ledger.Assets() {
 		if cp, ok := s.Checkpoints[a.ID]; ok {
 			ext.Checkpoints = append(ext.Checkpoints, cp)
@@ -193,6 +204,9 @@ func (s *State) restoreExtension(b []byte) error {
 		return err
 	}
 	var err error
+	if s.People, err = people.Decode(ext.People); err != nil {
+		return err
+	}
 	if s.Custody, err = custody.Decode(ext.Custody); err != nil {
 		return err
 	}

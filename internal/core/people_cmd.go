@@ -1,0 +1,257 @@
+package core
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"kinko/internal/controls"
+	"kinko/internal/ledger"
+	"kinko/internal/people"
+)
+
+// Command kinds of people: customers, operators, sessions, approvals and
+// asset listing.
+const (
+	KindSignUp         Kind = 100
+	KindCreateOperator Kind = 101
+	KindLogin          Kind = 102
+	KindLoginFailed    Kind = 103
+	KindLogout         Kind = 104
+	KindStepUp         Kind = 105
+	KindSetKYC         Kind = 106
+	KindProposeAsset   Kind = 107
+	KindReviewAsset    Kind = 108
+	KindOpenRequest    Kind = 109
+	KindDecideRequest  Kind = 110
+)
+
+func init() {
+	for k, n := range map[Kind]string{
+		KindSignUp: "sign_up", KindCreateOperator: "create_operator", KindLogin: "login",
+		KindLoginFailed: "login_failed", KindLogout: "logout", KindStepUp: "step_up",
+		KindSetKYC: "set_kyc", KindProposeAsset: "propose_asset", KindReviewAsset: "review_asset",
+		KindOpenRequest: "open_request", KindDecideRequest: "decide_request",
+	} {
+		kindNames[k] = n
+	}
+}
+
+// SignUp registers a customer in the ledger and in people, and opens their
+// accounts for every asset.
+type SignUp struct{ Customer people.Customer }
+
+// CreateOperator adds an operator; Actor is the admin who does it (empty
+// for the first, bootstrap admin).
+type CreateOperator struct {
+	Operator people.Operator
+	Actor    string
+}
+
+// Login records a verified login and opens a session.
+type Login struct {
+	Session people.Session
+	Step    uint64
+}
+
+// LoginFailed records a failed login attempt.
+type LoginFailed struct {
+	Who      people.SessionKind
+	Customer ledger.OwnerID
+	Operator string
+	Reason   string
+}
+
+// Logout revokes a session.
+type Logout struct{ TokenHash [32]byte }
+
+// StepUp records a fresh TOTP code for a money-moving action.
+type StepUp struct {
+	TokenHash [32]byte
+	Step      uint64
+}
+
+// SetKYC sets a customer's KYC state.
+type SetKYC struct {
+	Customer ledger.OwnerID
+	KYC      people.KYC
+	Actor    string
+	Reason   string
+}
+
+// ProposeAsset creates an asset in the registry, disabled until its
+// listing is approved.
+type ProposeAsset struct {
+	Asset  ledger.Asset
+	Actor  string
+	Reason string
+}
+
+// ReviewAsset records a ciso's risk review.
+type ReviewAsset struct{ Review people.Review }
+
+// OpenRequest files a request under the two-person rule.
+type OpenRequest struct{ Request people.Request }
+
+// DecideRequest approves or rejects a request; an approval applies it.
+type DecideRequest struct {
+	ID      string
+	Decider string
+	Reason  string
+	Approve bool
+}
+
+// KindLiftHalt is the request kind that lifts a halt once approved.
+const KindLiftHalt people.RequestKind = "lift_halt"
+
+// LiftHaltPayload is the payload of a lift_halt request.
+type LiftHaltPayload struct {
+	Switch controls.Switch `json:"switch"`
+}
+
+func (SignUp) Kind() Kind         { return KindSignUp }
+func (CreateOperator) Kind() Kind { return KindCreateOperator }
+func (Login) Kind() Kind          { return KindLogin }
+func (LoginFailed) Kind() Kind    { return KindLoginFailed }
+func (Logout) Kind() Kind         { return KindLogout }
+func (StepUp) Kind() Kind         { return KindStepUp }
+func (SetKYC) Kind() Kind         { return KindSetKYC }
+func (ProposeAsset) Kind() Kind   { return KindProposeAsset }
+func (ReviewAsset) Kind() Kind    { return KindReviewAsset }
+func (OpenRequest) Kind() Kind    { return KindOpenRequest }
+func (DecideRequest) Kind() Kind  { return KindDecideRequest }
+
+func (c SignUp) AppendPayload(b []byte) []byte         { return appendJSON(b, c) }
+func (c CreateOperator) AppendPayload(b []byte) []byte { return appendJSON(b, c) }
+func (c Login) AppendPayload(b []byte) []byte          { return appendJSON(b, c) }
+func (c LoginFailed) AppendPayload(b []byte) []byte    { return appendJSON(b, c) }
+func (c Logout) AppendPayload(b []byte) []byte         { return appendJSON(b, c) }
+func (c StepUp) AppendPayload(b []byte) []byte         { return appendJSON(b, c) }
+func (c SetKYC) AppendPayload(b []byte) []byte         { return appendJSON(b, c) }
+func (c ProposeAsset) AppendPayload(b []byte) []byte   { return appendJSON(b, c) }
+func (c ReviewAsset) AppendPayload(b []byte) []byte    { return appendJSON(b, c) }
+func (c OpenRequest) AppendPayload(b []byte) []byte    { return appendJSON(b, c) }
+func (c DecideRequest) AppendPayload(b []byte) []byte  { return appendJSON(b, c) }
+
+func decodePeople(kind Kind, p []byte) (Command, bool, error) {
+	var c Command
+	var err error
+	switch kind {
+	case KindSignUp:
+		c, err = decodeJSON[SignUp](p)
+	case KindCreateOperator:
+		c, err = decodeJSON[CreateOperator](p)
+	case KindLogin:
+		c, err = decodeJSON[Login](p)
+	case KindLoginFailed:
+		c, err = decodeJSON[LoginFailed](p)
+	case KindLogout:
+		c, err = decodeJSON[Logout](p)
+	case KindStepUp:
+		c, err = decodeJSON[StepUp](p)
+	case KindSetKYC:
+		c, err = decodeJSON[SetKYC](p)
+	case KindProposeAsset:
+		c, err = decodeJSON[ProposeAsset](p)
+	case KindReviewAsset:
+		c, err = decodeJSON[ReviewAsset](p)
+	case KindOpenRequest:
+		c, err = decodeJSON[OpenRequest](p)
+	case KindDecideRequest:
+		c, err = decodeJSON[DecideRequest](p)
+	default:
+		return nil, false, nil
+	}
+	return c, true, err
+}
+
+// checkRequest checks the request kinds that belong to other subsystems
+// than people.
+func (s *State) checkRequest(r people.Request) error {
+	switch r.Kind {
+	case KindLiftHalt:
+		var p LiftHaltPayload
+		if err := json.Unmarshal(r.Payload, &p); err != nil {
+			return fmt.Errorf("%w: payload: %v", people.ErrInvalid, err)
+		}
+		if err := s.Controls.Allowed(p.Switch.Asset, p.Switch.Service); err == nil && p.Switch.Service != controls.Global {
+			return controls.ErrNotHalted
+		}
+		if r.RequiredRole != people.RoleApprover && r.RequiredRole != people.RoleAdmin {
+			return fmt.Errorf("%w: lifts are approved by an approver", people.ErrInvalid)
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: request kind %q", people.ErrInvalid, r.Kind)
+}
+
+func (s *State) applyPeople(cmd Command, t int64) (handled bool, v any, err error) {
+	p := s.People
+	switch c := cmd.(type) {
+	case SignUp:
+		if s.Ledger.HasCustomer(c.Customer.ID) {
+			return true, nil, people.ErrCustomerExists
+		}
+		if _, taken := p.CustomerByEmail(c.Customer.Email); taken {
+			return true, nil, people.ErrEmailTaken
+		}
+		if err := p.SignUp(c.Customer, t); err != nil {
+			return true, nil, err
+		}
+		s.Ledger.CreateCustomers([]ledger.OwnerID{c.Customer.ID}, nil)
+		var keys []ledger.AccountKey
+		for _, a := range s.Ledger.Assets() {
+			keys = append(keys, ledger.AccountKey{Owner: c.Customer.ID, Asset: a.ID, Kind: ledger.KindAvailable},
+				ledger.AccountKey{Owner: c.Customer.ID, Asset: a.ID, Kind: ledger.KindHeld})
+		}
+		s.Ledger.CreateAccounts(keys, nil)
+		return true, c.Customer.ID, nil
+	case CreateOperator:
+		return true, nil, p.CreateOperator(c.Operator, c.Actor, t)
+	case Login:
+		return true, nil, p.Login(c.Session, c.Step, t)
+	case LoginFailed:
+		return true, nil, p.LoginFailed(c.Who, c.Customer, c.Operator, t)
+	case Logout:
+		return true, nil, p.Logout(c.TokenHash)
+	case StepUp:
+		return true, nil, p.StepUp(c.TokenHash, c.Step, t)
+	case SetKYC:
+		return true, nil, p.SetKYC(c.Customer, c.KYC, c.Actor, c.Reason)
+	case ProposeAsset:
+		if !people.ValidText(c.Reason) {
+			return true, nil, fmt.Errorf("%w: reason", people.ErrInvalid)
+		}
+		if _, ok := s.Operator(c.Actor); !ok {
+			return true, nil, people.ErrOperatorUnknown
+		}
+		if res := s.Ledger.CreateAssets([]ledger.Asset{c.Asset}, nil); len(res) > 0 {
+			return true, nil, res[0].Code
+		}
+		if err := p.Propose(c.Asset.ID, c.Actor); err != nil {
+			return true, nil, err // cannot happen after the check above
+		}
+		return true, nil, nil
+	case ReviewAsset:
+		return true, nil, p.RecordReview(c.Review, t)
+	case OpenRequest:
+		return true, nil, p.Open(c.Request, t, s.checkRequest)
+	case DecideRequest:
+		r, err := p.Decide(c.ID, c.Decider, c.Reason, c.Approve, t)
+		if err != nil || r.State != people.RequestApproved {
+			return true, r, err
+		}
+		switch r.Kind {
+		case KindLiftHalt:
+			var lp LiftHaltPayload
+			json.Unmarshal(r.Payload, &lp)
+			if err := s.Controls.LiftSwitch(lp.Switch, r.Requester, c.Decider, r.Reason, t, s.seq); err != nil {
+				return true, r, err
+			}
+		}
+		return true, r, nil
+	}
+	return false, nil, nil
+}
+
+// Operator returns an operator by name.
+func (s *State) Operator(name string) (people.Operator, bool) { return s.People.Operator(name) }
