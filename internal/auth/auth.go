@@ -127,6 +127,9 @@ func LoadOrCreateSealer(path string) (*Sealer, error) {
 	return &Sealer{key: key}, nil
 }
 
+// Key returns the sealer's key, for deriving other secrets from it.
+func (s *Sealer) Key() []byte { return s.key }
+
 // Seal encrypts secret with associated data ad (the owner's name), so a
 // sealed seed cannot be moved to another account.
 func (s *Sealer) Seal(secret, ad string) (string, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -68,16 +69,25 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 		return fmt.Errorf("core refuses to start: %w", err)
 	}
 	defer c.Close()
-	if head, _, _ := c.Journal().Head(); o.seed && head == 0 {
-		if err := demo.Seed(ctx, c, time.Now()); err != nil {
-			return err
-		}
-	}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", o.addr, err)
 	}
-	srv := &http.Server{Handler: api.New(c), ReadHeaderTimeout: 5 * time.Second}
+	loopback := isLoopback(ln.Addr())
+	h, err := api.New(api.Config{Core: c, DataDir: o.dir, Logger: log.With("sub", "api"), InsecureCookies: o.seed && loopback})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer h.Close()
+	var logins []demo.Person
+	if head, _, _ := c.Journal().Head(); o.seed && head == 0 {
+		if logins, err = demo.Seed(ctx, c, h, time.Now()); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 1)
 	// The server goroutine exits when Shutdown is called below.
 	go func() { errc <- srv.Serve(ln) }()
@@ -86,8 +96,10 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 	if err != nil {
 		abs = o.dir
 	}
-	fmt.Fprintf(out, "kinko is running\n  data      %s\n  journal   %d entries, state %s\n  api       http://%s/v1/state/hash\n  health    http://%s/healthz\nCtrl-C stops it.\n",
-		abs, seq, hash, ln.Addr(), ln.Addr())
+	fmt.Fprintf(out, "kinko is running\n  data      %s\n  journal   %d entries, state %s\n  console   http://%s/console/login\n  status    http://%s/status\n  api       http://%s/v1/openapi.json\n  health    http://%s/healthz\n",
+		abs, seq, hash, ln.Addr(), ln.Addr(), ln.Addr(), ln.Addr())
+	printLogins(out, logins)
+	fmt.Fprintln(out, "Ctrl-C stops it.")
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
@@ -98,4 +110,25 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return srv.Shutdown(sctx)
+}
+
+func isLoopback(a net.Addr) bool {
+	t, ok := a.(*net.TCPAddr)
+	return ok && t.IP.IsLoopback()
+}
+
+// printLogins prints the demo logins of a freshly seeded data directory:
+// passwords and TOTP seeds exist in clear only here, for the demo.
+func printLogins(w io.Writer, logins []demo.Person) {
+	if len(logins) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nDemo logins (shown once; `kinko totp --secret S` prints a current code):")
+	for _, p := range logins {
+		who := p.Name
+		if p.Email != "" {
+			who = p.Email
+		}
+		fmt.Fprintf(w, "  %-20s password %-20s roles %-22v TOTP secret %s\n", who, p.Password, p.Roles, p.TOTPSecret)
+	}
 }

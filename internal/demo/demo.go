@@ -1,5 +1,5 @@
 // Package demo seeds a fresh kinko with the assets, house and wallet
-// accounts and demo customers that `kinko dev` shows.
+// accounts, operators and demo customers that `kinko dev` shows.
 package demo
 
 import (
@@ -7,18 +7,14 @@ import (
 	"fmt"
 	"time"
 
+	"kinko/internal/api"
 	"kinko/internal/core"
 	"kinko/internal/ledger"
+	"kinko/internal/people"
 )
 
-// Well-known owners of the exchange's own accounts.
+// Owners of the demo's wallet and bank accounts.
 const (
-	// OwnerHouse owns the house (自己口) accounts.
-	OwnerHouse = ledger.OwnerHouse
-	// OwnerEquity owns the equity accounts that opening balances come from.
-	OwnerEquity = ledger.OwnerEquity
-	// OwnerColdCustomer, OwnerHotCustomer, OwnerColdHouse, OwnerHotHouse own
-	// the wallet accounts of the four wallets; OwnerBank the yen bank account.
 	OwnerColdCustomer = ledger.OwnerHouseMin + 100
 	OwnerHotCustomer  = ledger.OwnerHouseMin + 101
 	OwnerColdHouse    = ledger.OwnerHouseMin + 102
@@ -34,18 +30,53 @@ var Assets = []ledger.Asset{
 	{ID: 4, Code: "XEM", Decimals: 6, Class: ledger.ClassChain},
 }
 
-// Customers are the demo customers' ids.
-var Customers = []ledger.OwnerID{1001, 1002, 1003}
+// Person is a demo login.
+type Person struct {
+	Name, Email, Password string
+	Roles                 []people.Role
+	Customer              ledger.OwnerID
+	TOTPSecret, TOTPURI   string
+}
 
-// Seed writes the demo's opening state if the ledger is empty. It is
-// idempotent: every event has a fixed id, so a second run changes nothing.
-func Seed(ctx context.Context, c *core.Core, now time.Time) error {
-	cmds := []core.Command{core.CreateAssets{Assets: Assets}, core.CreateCustomers{IDs: Customers}}
+// Operators are the demo operators: an admin, an approver who is also an
+// operator, and a CISO, so that every two-person flow can be tried.
+var Operators = []Person{
+	{Name: "aiko", Password: "kinko-demo-aiko", Roles: []people.Role{people.RoleAdmin}},
+	{Name: "kenji", Password: "kinko-demo-kenji", Roles: []people.Role{people.RoleOperator, people.RoleApprover}},
+	{Name: "sora", Password: "kinko-demo-sora", Roles: []people.Role{people.RoleCISO, people.RoleAuditor}},
+}
+
+// Customers are the demo customers.
+var Customers = []Person{
+	{Name: "Hanako Yamada", Email: "hanako@example.jp", Password: "kinko-demo-hanako", Customer: 1001},
+	{Name: "Taro Suzuki", Email: "taro@example.jp", Password: "kinko-demo-taro", Customer: 1002},
+	{Name: "Yuki Tanaka", Email: "yuki@example.jp", Password: "kinko-demo-yuki", Customer: 1003},
+}
+
+// Seed writes the demo's opening state into an empty core and returns the
+// logins with their TOTP seeds (shown once, for the demo only).
+func Seed(ctx context.Context, c *core.Core, srv *api.Server, now time.Time) ([]Person, error) {
+	submit := func(cmd core.Command) error {
+		o, err := c.Submit(ctx, now, cmd)
+		if err == nil {
+			err = o.Err
+		}
+		if err == nil {
+			err = o.EventErr()
+		}
+		if err != nil {
+			return fmt.Errorf("demo: %s: %w", cmd.Kind(), err)
+		}
+		return nil
+	}
+	if err := submit(core.CreateAssets{Assets: Assets}); err != nil {
+		return nil, err
+	}
 	var keys []ledger.AccountKey
 	for _, a := range Assets {
 		keys = append(keys,
-			ledger.AccountKey{Owner: OwnerHouse, Asset: a.ID, Kind: ledger.KindHouse},
-			ledger.AccountKey{Owner: OwnerEquity, Asset: a.ID, Kind: ledger.KindEquity})
+			ledger.AccountKey{Owner: ledger.OwnerHouse, Asset: a.ID, Kind: ledger.KindHouse},
+			ledger.AccountKey{Owner: ledger.OwnerEquity, Asset: a.ID, Kind: ledger.KindEquity})
 		if a.Class == ledger.ClassFiat {
 			keys = append(keys, ledger.AccountKey{Owner: OwnerBank, Asset: a.ID, Kind: ledger.KindWallet})
 		} else {
@@ -53,13 +84,34 @@ func Seed(ctx context.Context, c *core.Core, now time.Time) error {
 				keys = append(keys, ledger.AccountKey{Owner: w, Asset: a.ID, Kind: ledger.KindWallet})
 			}
 		}
-		for _, cu := range Customers {
-			keys = append(keys,
-				ledger.AccountKey{Owner: cu, Asset: a.ID, Kind: ledger.KindAvailable},
-				ledger.AccountKey{Owner: cu, Asset: a.ID, Kind: ledger.KindHeld})
-		}
 	}
-	cmds = append(cmds, core.CreateAccounts{Keys: keys})
+	if err := submit(core.CreateAccounts{Keys: keys}); err != nil {
+		return nil, err
+	}
+	var out []Person
+	for i, o := range Operators {
+		actor := ""
+		if i > 0 {
+			actor = Operators[0].Name
+		}
+		res, err := srv.CreateOperator(ctx, actor, api.CreateOperatorRequest{Name: o.Name, Roles: o.Roles, Password: o.Password})
+		if err != nil {
+			return nil, fmt.Errorf("demo: operator %s: %w", o.Name, err)
+		}
+		o.TOTPSecret, o.TOTPURI = res.TOTPSecret, res.TOTPURI
+		out = append(out, o)
+	}
+	for _, p := range Customers {
+		res, err := srv.SignUpAs(ctx, p.Customer, api.SignUpRequest{Email: p.Email, Name: p.Name, Password: p.Password})
+		if err != nil {
+			return nil, fmt.Errorf("demo: customer %s: %w", p.Email, err)
+		}
+		p.TOTPSecret, p.TOTPURI = res.TOTPSecret, res.TOTPURI
+		out = append(out, p)
+	}
+	if err := submit(core.SetKYC{Customer: Customers[0].Customer, KYC: people.KYCVerified, Actor: "kenji", Reason: "demo: documents checked"}); err != nil {
+		return nil, err
+	}
 	// Opening balances: customers' yen came in through the bank; their
 	// coins sit in the cold customer wallet.
 	var ts []ledger.Transfer
@@ -73,21 +125,14 @@ func Seed(ctx context.Context, c *core.Core, now time.Time) error {
 		})
 		id++
 	}
-	for i, cu := range Customers {
+	for i, p := range Customers {
 		k := uint64(i + 1)
-		deposit(cu, 1, OwnerBank, 1_000_000*k)
-		deposit(cu, 2, OwnerColdCustomer, 50_000_000*k)
-		deposit(cu, 4, OwnerColdCustomer, 1_000_000_000*k)
+		deposit(p.Customer, 1, OwnerBank, 1_000_000*k)
+		deposit(p.Customer, 2, OwnerColdCustomer, 50_000_000*k)
+		deposit(p.Customer, 4, OwnerColdCustomer, 1_000_000_000*k)
 	}
-	cmds = append(cmds, core.CreateTransfers{Transfers: ts})
-	for _, cmd := range cmds {
-		out, err := c.Submit(ctx, now, cmd)
-		if err != nil {
-			return fmt.Errorf("demo: %s: %w", cmd.Kind(), err)
-		}
-		if err := out.EventErr(); err != nil {
-			return fmt.Errorf("demo: %s: %w", cmd.Kind(), err)
-		}
+	if err := submit(core.CreateTransfers{Transfers: ts}); err != nil {
+		return nil, err
 	}
-	return nil
+	return out, nil
 }

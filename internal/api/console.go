@@ -1,0 +1,393 @@
+package api
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"kinko/internal/core"
+	"kinko/internal/people"
+)
+
+//go:embed web
+var webFS embed.FS
+
+const (
+	cookieName = "kinko_session"
+	// preCookie carries the double-submit CSRF token of the login form,
+	// before there is a session.
+	preCookie = "kinko_csrf"
+)
+
+type pages struct{ t map[string]*template.Template }
+
+func loadPages() (*pages, error) {
+	p := &pages{t: map[string]*template.Template{}}
+	for _, name := range []string{"login", "home", "customers", "operators", "approvals", "assets", "journal", "status"} {
+		t, err := template.ParseFS(webFS, "web/layout.html", "web/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("api: template %s: %w", name, err)
+		}
+		p.t[name] = t
+	}
+	return p, nil
+}
+
+// view is what every page template gets.
+type view struct {
+	Title, Nav    string
+	Operator      string
+	Roles         []people.Role
+	CSRF          string
+	Error, Notice string
+	Data          any
+}
+
+func (s *Server) render(w http.ResponseWriter, name string, status int, v view) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := s.pages.t[name].ExecuteTemplate(w, "layout", v); err != nil {
+		s.log.Error("render", "page", name, "err", err)
+	}
+}
+
+// csrfFor binds a CSRF token to a session: an HMAC of the session token's
+// hash with the host's key, so it cannot be guessed or moved.
+func (s *Server) csrfFor(token [32]byte) string {
+	m := hmac.New(sha256.New, s.csrf)
+	m.Write(token[:])
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+func (s *Server) cookie(name, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, Secure: !s.cfg.InsecureCookies,
+		SameSite: http.SameSiteStrictMode, MaxAge: maxAge}
+}
+
+// consoleUser returns the operator of a console request, or redirects to
+// the login page.
+func (s *Server) consoleUser(w http.ResponseWriter, r *http.Request) (view, Principal, bool) {
+	p, err := s.principal(r)
+	if err != nil || p.Session.Kind != people.SessionOperator {
+		http.Redirect(w, r, "/console/login", http.StatusSeeOther)
+		return view{}, p, false
+	}
+	var o people.Operator
+	s.core.Read(func(st *core.State) { o, _ = st.People.Operator(p.Session.Operator) })
+	v := view{Operator: o.Name, Roles: o.Roles, CSRF: s.csrfFor(p.Token), Error: r.URL.Query().Get("err"), Notice: r.URL.Query().Get("ok")}
+	return v, p, true
+}
+
+var errCSRF = errors.New("the form's CSRF token is missing or wrong: reload the page")
+
+// consolePost checks a console form post: a logged-in operator and the
+// form's CSRF token. The form is parsed within MaxBody.
+func (s *Server) consolePost(w http.ResponseWriter, r *http.Request) (Principal, bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+	p, err := s.principal(r)
+	if err != nil || p.Session.Kind != people.SessionOperator {
+		writeProblem(w, http.StatusUnauthorized, "unauthenticated", "log in again")
+		return p, false
+	}
+	if err := r.ParseForm(); err != nil {
+		writeProblem(w, http.StatusBadRequest, "malformed request", "form does not parse")
+		return p, false
+	}
+	if !hmac.Equal([]byte(r.PostForm.Get("csrf")), []byte(s.csrfFor(p.Token))) {
+		s.log.Warn("console post without a valid CSRF token", "path", r.URL.Path, "operator", p.Session.Operator)
+		writeProblem(w, http.StatusForbidden, "forbidden", errCSRF.Error())
+		return p, false
+	}
+	return p, true
+}
+
+// back redirects to a console page with a notice or an error.
+func back(w http.ResponseWriter, r *http.Request, page string, err error, ok string) {
+	q := url.Values{}
+	if err != nil {
+		q.Set("err", err.Error())
+	} else if ok != "" {
+		q.Set("ok", ok)
+	}
+	target := page
+	if len(q) > 0 {
+		target += "?" + q.Encode()
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// publicErr turns an error into text an operator may see.
+func publicErr(err error) error {
+	if _, _, known := statusOf(err); known || errors.Is(err, errBadJSON) || errors.Is(err, errForbidden) {
+		return err
+	}
+	return errors.New("internal error; see the core's log")
+}
+
+func (s *Server) registerConsole() {
+	s.handle("GET", "/console/static/style.css", false, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/css; charset=utf-8")
+		w.Header().Set("Cache-Control", "max-age=300")
+		b, _ := webFS.ReadFile("web/style.css")
+		w.Write(b)
+	})
+	s.handle("GET", "/status", false, func(w http.ResponseWriter, r *http.Request) {
+		v := view{Title: "Status", Data: s.statusView()}
+		if p, err := s.principal(r); err == nil && p.Session.Kind == people.SessionOperator {
+			v, _, _ = s.consoleUser(w, r)
+			v.Title, v.Data = "Status", s.statusView()
+		}
+		s.render(w, "status", http.StatusOK, v)
+	})
+	s.handle("GET", "/console/login", false, s.consoleLoginPage)
+	s.handle("POST", "/console/login", false, s.consoleLogin)
+	s.handle("POST", "/console/logout", false, func(w http.ResponseWriter, r *http.Request) {
+		p, ok := s.consolePost(w, r)
+		if !ok {
+			return
+		}
+		s.submit(r.Context(), core.Logout{TokenHash: p.Token})
+		http.SetCookie(w, s.cookie(cookieName, "", -1))
+		http.Redirect(w, r, "/console/login", http.StatusSeeOther)
+	})
+	s.handle("GET", "/console/", false, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/console/" {
+			http.NotFound(w, r)
+			return
+		}
+		v, _, ok := s.consoleUser(w, r)
+		if !ok {
+			return
+		}
+		seq, _, _ := s.core.Journal().Head()
+		d := struct {
+			Customers, Pending int
+			Seq                uint64
+			Status             StatusView
+		}{Seq: seq, Status: s.statusView()}
+		s.core.Read(func(st *core.State) {
+			d.Customers = st.People.CustomerCount()
+			for _, q := range st.People.Requests() {
+				if q.State == people.RequestPending {
+					d.Pending++
+				}
+			}
+		})
+		v.Title, v.Nav, v.Data = "Dashboard", "home", d
+		s.render(w, "home", http.StatusOK, v)
+	})
+	s.handle("GET", "/console/customers", false, func(w http.ResponseWriter, r *http.Request) {
+		v, _, ok := s.consoleUser(w, r)
+		if !ok {
+			return
+		}
+		_, cursor, _ := paging(r)
+		page := Page[CustomerView]{}
+		s.core.Read(func(st *core.State) {
+			for _, c := range st.People.Customers(cursor, DefaultLimit) {
+				page.Items = append(page.Items, s.customerView(c))
+			}
+			if cursor+DefaultLimit < st.People.CustomerCount() {
+				page.Next = strconv.Itoa(cursor + DefaultLimit)
+			}
+		})
+		v.Title, v.Nav, v.Data = "Customers", "customers", page
+		s.render(w, "customers", http.StatusOK, v)
+	})
+	s.handle("POST", "/console/customers/{id}/kyc", false, func(w http.ResponseWriter, r *http.Request) {
+		p, ok := s.consolePost(w, r)
+		if !ok {
+			return
+		}
+		id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+		if err == nil {
+			_, err = s.submit(r.Context(), core.SetKYC{Customer: peopleID(id), KYC: people.KYC(r.PostForm.Get("kyc")), Actor: p.Session.Operator, Reason: r.PostForm.Get("reason")})
+		}
+		back(w, r, "/console/customers", publicErrOrNil(err), "KYC updated")
+	})
+	s.handle("GET", "/console/operators", false, func(w http.ResponseWriter, r *http.Request) {
+		v, _, ok := s.consoleUser(w, r)
+		if !ok {
+			return
+		}
+		var items []OperatorView
+		s.core.Read(func(st *core.State) {
+			for _, o := range st.People.Operators() {
+				items = append(items, OperatorView{Name: o.Name, Roles: o.Roles})
+			}
+		})
+		v.Title, v.Nav, v.Data = "Operators", "operators", map[string]any{"Items": items}
+		s.render(w, "operators", http.StatusOK, v)
+	})
+	s.handle("POST", "/console/operators/roles", false, func(w http.ResponseWriter, r *http.Request) {
+		p, ok := s.consolePost(w, r)
+		if !ok {
+			return
+		}
+		var roles []people.Role
+		for _, f := range strings.Split(r.PostForm.Get("roles"), ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				roles = append(roles, people.Role(f))
+			}
+		}
+		payload, _ := json.Marshal(people.SetRolesPayload{Operator: r.PostForm.Get("operator"), Roles: roles})
+		_, err := s.OpenRequest(r.Context(), p.Session.Operator, OpenRequestRequest{Kind: people.KindSetRoles, Payload: payload, Reason: r.PostForm.Get("reason"), RequiredRole: people.RoleAdmin})
+		back(w, r, "/console/approvals", publicErrOrNil(err), "role change requested: a second admin must approve it")
+	})
+	s.handle("GET", "/console/approvals", false, func(w http.ResponseWriter, r *http.Request) {
+		v, _, ok := s.consoleUser(w, r)
+		if !ok {
+			return
+		}
+		var items []people.Request
+		s.core.Read(func(st *core.State) { items = st.People.Requests() })
+		v.Title, v.Nav, v.Data = "Approvals", "approvals", map[string]any{"Items": items}
+		s.render(w, "approvals", http.StatusOK, v)
+	})
+	for _, approve := range []bool{true, false} {
+		verb := "reject"
+		if approve {
+			verb = "approve"
+		}
+		s.handle("POST", "/console/approvals/{id}/"+verb, false, func(w http.ResponseWriter, r *http.Request) {
+			p, ok := s.consolePost(w, r)
+			if !ok {
+				return
+			}
+			_, err := s.submit(r.Context(), core.DecideRequest{ID: r.PathValue("id"), Decider: p.Session.Operator, Reason: r.PostForm.Get("reason"), Approve: approve})
+			back(w, r, "/console/approvals", publicErrOrNil(err), "request "+verb+"d")
+		})
+	}
+	s.handle("GET", "/console/assets", false, func(w http.ResponseWriter, r *http.Request) {
+		v, _, ok := s.consoleUser(w, r)
+		if !ok {
+			return
+		}
+		d := map[string]any{"Assets": s.assetViews()}
+		s.core.Read(func(st *core.State) {
+			var rv []map[string]string
+			for _, x := range st.People.Reviews() {
+				a, _ := st.Ledger.Asset(x.Asset)
+				rv = append(rv, map[string]string{"Asset": a.Code, "AMLRisk": x.AMLRisk, "ChainMaturity": x.ChainMaturity, "Multisig": x.Multisig,
+					"CustodyPlan": x.CustodyPlan, "Recommendation": x.Recommendation, "Reviewer": x.Reviewer})
+			}
+			d["Reviews"] = rv
+		})
+		v.Title, v.Nav, v.Data = "Assets", "assets", d
+		s.render(w, "assets", http.StatusOK, v)
+	})
+	s.handle("POST", "/console/assets", false, func(w http.ResponseWriter, r *http.Request) {
+		p, ok := s.consolePost(w, r)
+		if !ok {
+			return
+		}
+		id, err1 := strconv.ParseUint(r.PostForm.Get("id"), 10, 32)
+		dec, err2 := strconv.ParseUint(r.PostForm.Get("decimals"), 10, 8)
+		var err error
+		if err1 != nil || err2 != nil {
+			err = fmt.Errorf("%w: id and decimals are numbers", people.ErrInvalid)
+		} else {
+			err = s.ProposeAsset(r.Context(), p.Session.Operator, ProposeAssetRequest{ID: assetID(id), Code: r.PostForm.Get("code"), Decimals: uint8(dec), Class: r.PostForm.Get("class"), Reason: r.PostForm.Get("reason")})
+		}
+		back(w, r, "/console/assets", publicErrOrNil(err), "asset proposed: it stays disabled until reviewed and approved")
+	})
+	s.handle("POST", "/console/assets/review", false, func(w http.ResponseWriter, r *http.Request) {
+		p, ok := s.consolePost(w, r)
+		if !ok {
+			return
+		}
+		f := r.PostForm
+		err := s.ReviewAsset(r.Context(), p.Session.Operator, f.Get("code"), ReviewRequest{AMLRisk: f.Get("aml_risk"), ChainMaturity: f.Get("chain_maturity"),
+			Multisig: f.Get("multisig"), CustodyPlan: f.Get("custody_plan"), Recommendation: f.Get("recommendation")})
+		back(w, r, "/console/assets", publicErrOrNil(err), "review recorded")
+	})
+	s.handle("POST", "/console/assets/{code}/list", false, func(w http.ResponseWriter, r *http.Request) {
+		p, ok := s.consolePost(w, r)
+		if !ok {
+			return
+		}
+		var id uint32
+		var found bool
+		s.core.Read(func(st *core.State) {
+			a, ok := st.Ledger.AssetByCode(strings.ToUpper(r.PathValue("code")))
+			id, found = uint32(a.ID), ok
+		})
+		err := fmt.Errorf("%w: asset", people.ErrAssetNotProposed)
+		if found {
+			payload, _ := json.Marshal(people.ListAssetPayload{Asset: assetID(uint64(id))})
+			_, err = s.OpenRequest(r.Context(), p.Session.Operator, OpenRequestRequest{Kind: people.KindListAsset, Payload: payload, Reason: r.PostForm.Get("reason"), RequiredRole: people.RoleApprover})
+		}
+		back(w, r, "/console/approvals", publicErrOrNil(err), "listing requested: an approver must approve it")
+	})
+	s.handle("GET", "/console/journal", false, func(w http.ResponseWriter, r *http.Request) {
+		v, _, ok := s.consoleUser(w, r)
+		if !ok {
+			return
+		}
+		_, cursor, _ := paging(r)
+		page, err := s.journalPage(uint64(cursor), DefaultLimit)
+		if err != nil {
+			v.Error = publicErr(err).Error()
+		}
+		d := map[string]any{"Page": page}
+		if r.URL.Query().Get("verify") == "1" {
+			vv := s.verify()
+			d["Verify"] = &vv
+		}
+		v.Title, v.Nav, v.Data = "Journal", "journal", d
+		s.render(w, "journal", http.StatusOK, v)
+	})
+}
+
+func publicErrOrNil(err error) error {
+	if err == nil {
+		return nil
+	}
+	return publicErr(err)
+}
+
+func (s *Server) consoleLoginPage(w http.ResponseWriter, r *http.Request) {
+	var b [16]byte
+	rand.Read(b[:])
+	tok := hex.EncodeToString(b[:])
+	http.SetCookie(w, s.cookie(preCookie, tok, 600))
+	s.render(w, "login", http.StatusOK, view{Title: "Log in", CSRF: tok, Error: r.URL.Query().Get("err")})
+}
+
+func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+	if err := r.ParseForm(); err != nil {
+		writeProblem(w, http.StatusBadRequest, "malformed request", "form does not parse")
+		return
+	}
+	c, err := r.Cookie(preCookie)
+	if err != nil || c.Value == "" || !hmac.Equal([]byte(c.Value), []byte(r.PostForm.Get("csrf"))) {
+		writeProblem(w, http.StatusForbidden, "forbidden", errCSRF.Error())
+		return
+	}
+	if !s.limit.allow("console/"+clientAddr(r), s.now()) {
+		back(w, r, "/console/login", errors.New("too many attempts; wait a minute"), "")
+		return
+	}
+	res, err := s.Login(r.Context(), people.SessionOperator, LoginRequest{Name: r.PostForm.Get("name"), Password: r.PostForm.Get("password"), TOTP: r.PostForm.Get("totp")})
+	if err != nil {
+		if !errors.Is(err, errLoginFailed) {
+			err = publicErr(err)
+		}
+		back(w, r, "/console/login", err, "")
+		return
+	}
+	http.SetCookie(w, s.cookie(preCookie, "", -1))
+	http.SetCookie(w, s.cookie(cookieName, res.Token, int(s.cfg.SessionTTL.Seconds())))
+	http.Redirect(w, r, "/console/", http.StatusSeeOther)
+}

@@ -1,0 +1,56 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"kinko/internal/controls"
+	"kinko/internal/core"
+	"kinko/internal/custody"
+	"kinko/internal/ledger"
+	"kinko/internal/people"
+)
+
+// Problem is an RFC 9457 problem document.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+}
+
+func writeProblem(w http.ResponseWriter, status int, title, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(Problem{Type: "about:blank", Title: title, Status: status, Detail: detail})
+}
+
+// statusOf maps an error from below to an HTTP status and a title fit for
+// the outside. Errors it does not know are internal: their detail stays in
+// the log (Vault's ConvertToExternalError).
+func statusOf(err error) (int, string, bool) {
+	var le *ledger.EventError
+	var code ledger.Code
+	switch {
+	case errors.Is(err, core.ErrCommandInvalid), errors.Is(err, people.ErrInvalid), errors.As(err, &le), errors.As(err, &code):
+		return http.StatusUnprocessableEntity, "invalid request", true
+	case errors.Is(err, people.ErrNotAuthorized), errors.Is(err, people.ErrWrongRole), errors.Is(err, people.ErrSelfApproval):
+		return http.StatusForbidden, "forbidden", true
+	case errors.Is(err, people.ErrLocked):
+		return http.StatusTooManyRequests, "locked", true
+	case errors.Is(err, people.ErrEmailTaken), errors.Is(err, people.ErrCustomerExists), errors.Is(err, people.ErrOperatorExists),
+		errors.Is(err, people.ErrRequestExists), errors.Is(err, people.ErrRequestClosed), errors.Is(err, people.ErrRequestExpired),
+		errors.Is(err, people.ErrTOTPReplayed), errors.Is(err, controls.ErrNotHalted), errors.Is(err, people.ErrAssetNotProposed),
+		errors.Is(err, people.ErrReviewMissing):
+		return http.StatusConflict, "conflict", true
+	case errors.Is(err, people.ErrCustomerUnknown), errors.Is(err, people.ErrOperatorUnknown), errors.Is(err, people.ErrRequestUnknown),
+		errors.Is(err, custody.ErrWalletUnknown):
+		return http.StatusNotFound, "not found", true
+	case errors.Is(err, controls.ErrHalted):
+		return http.StatusServiceUnavailable, "halted", true
+	case errors.Is(err, core.ErrClosed), errors.Is(err, core.ErrJournalFailed):
+		return http.StatusServiceUnavailable, "unavailable", false
+	}
+	return http.StatusInternalServerError, "internal error", false
+}

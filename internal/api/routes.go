@@ -1,0 +1,951 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "embed"
+
+	"kinko/internal/auth"
+	"kinko/internal/core"
+	"kinko/internal/journal"
+	"kinko/internal/ledger"
+	"kinko/internal/people"
+)
+
+//go:embed openapi.json
+var openapiJSON []byte
+
+// Paging bounds.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 500
+)
+
+func (s *Server) register() {
+	s.handle("GET", "/healthz", true, s.health)
+	s.handle("GET", "/v1/openapi.json", true, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(openapiJSON)
+	})
+	s.handle("GET", "/v1/status", true, s.status)
+	s.handle("GET", "/v1/journal/head", true, s.head)
+	s.handle("GET", "/v1/state/hash", true, s.operatorOnly(s.stateHash))
+	s.handle("POST", "/v1/customers", true, s.idempotent(s.signUp))
+	s.handle("POST", "/v1/customers/login", true, s.login(people.SessionCustomer))
+	s.handle("POST", "/v1/operators/login", true, s.login(people.SessionOperator))
+	s.handle("POST", "/v1/session/logout", true, s.logout)
+	s.handle("GET", "/v1/me", true, s.me)
+	s.handle("GET", "/v1/me/balances", true, s.myBalances)
+	s.handle("GET", "/v1/me/history", true, s.myHistory)
+	s.handle("GET", "/v1/customers", true, s.operatorOnly(s.listCustomers))
+	s.handle("POST", "/v1/customers/{id}/kyc", true, s.idempotent(s.setKYC))
+	s.handle("GET", "/v1/operators", true, s.operatorOnly(s.listOperators))
+	s.handle("POST", "/v1/operators", true, s.idempotent(s.createOperator))
+	s.handle("GET", "/v1/requests", true, s.operatorOnly(s.listRequests))
+	s.handle("POST", "/v1/requests", true, s.idempotent(s.openRequest))
+	s.handle("POST", "/v1/requests/{id}/approve", true, s.idempotent(s.decide(true)))
+	s.handle("POST", "/v1/requests/{id}/reject", true, s.idempotent(s.decide(false)))
+	s.handle("GET", "/v1/assets", true, s.listAssets)
+	s.handle("POST", "/v1/assets", true, s.idempotent(s.proposeAsset))
+	s.handle("POST", "/v1/assets/{code}/review", true, s.idempotent(s.reviewAsset))
+	s.handle("GET", "/v1/journal", true, s.operatorOnly(s.listJournal))
+	s.handle("GET", "/v1/journal/verify", true, s.operatorOnly(s.verifyJournal))
+	s.registerConsole()
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) head(w http.ResponseWriter, r *http.Request) {
+	seq, hash, t := s.core.Journal().Head()
+	writeJSON(w, http.StatusOK, map[string]any{"seq": seq, "hash": hash.String(), "time": time.Unix(0, t).UTC()})
+}
+
+func (s *Server) stateHash(w http.ResponseWriter, r *http.Request, _ Principal) {
+	seq, hash := s.core.StateHash()
+	var accounts, transfers int
+	s.core.Read(func(st *core.State) { accounts, transfers = st.Ledger.AccountCount(), st.Ledger.TransferCount() })
+	writeJSON(w, http.StatusOK, map[string]any{"seq": seq, "state_hash": hash.String(), "accounts": accounts, "transfers": transfers})
+}
+
+// StatusView is the public status: what is halted and since when.
+type StatusView struct {
+	Halts []HaltView `json:"halts"`
+}
+
+// HaltView is one halt as the public sees it.
+type HaltView struct {
+	Switch string    `json:"switch"`
+	Asset  string    `json:"asset,omitempty"`
+	Since  time.Time `json:"since"`
+	Reason string    `json:"reason"`
+}
+
+func (s *Server) statusView() StatusView {
+	var v StatusView
+	s.core.Read(func(st *core.State) {
+		for _, h := range st.Controls.Halted() {
+			hv := HaltView{Switch: string(h.Switch.Service), Since: time.Unix(0, h.Since).UTC(), Reason: h.Reason}
+			if a, ok := st.Ledger.Asset(h.Switch.Asset); ok {
+				hv.Asset = a.Code
+			}
+			v.Halts = append(v.Halts, hv)
+		}
+	})
+	if v.Halts == nil {
+		v.Halts = []HaltView{}
+	}
+	return v
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.statusView())
+}
+
+// operatorOnly wraps a read for operators (any role).
+func (s *Server) operatorOnly(h func(http.ResponseWriter, *http.Request, Principal)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.principal(r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if p.Session.Kind != people.SessionOperator {
+			s.fail(w, r, errForbidden)
+			return
+		}
+		h(w, r, p)
+	}
+}
+
+// operator returns the operator a request acts as.
+func (s *Server) operator(r *http.Request) (Principal, error) {
+	p, err := s.principal(r)
+	if err != nil {
+		return p, err
+	}
+	if p.Session.Kind != people.SessionOperator {
+		return p, errForbidden
+	}
+	return p, nil
+}
+
+// customer returns the customer a request acts as.
+func (s *Server) customer(r *http.Request) (Principal, error) {
+	p, err := s.principal(r)
+	if err != nil {
+		return p, err
+	}
+	if p.Session.Kind != people.SessionCustomer {
+		return p, errForbidden
+	}
+	return p, nil
+}
+
+// SignUpRequest is the body of POST /v1/customers.
+type SignUpRequest struct {
+	Email    string `json:"email"`
+	Name     string `json:"name"`
+	Password string `json:"password"`
+}
+
+// SignUpResponse carries the TOTP seed, shown this once.
+type SignUpResponse struct {
+	Customer   ledger.OwnerID `json:"customer"`
+	TOTPSecret string         `json:"totp_secret"`
+	TOTPURI    string         `json:"totp_uri"`
+}
+
+// newCustomerID draws a customer id: random, below the house range, so
+// ids say nothing about how many customers there are.
+func newCustomerID() (ledger.OwnerID, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return 0, err
+	}
+	return ledger.OwnerID(binary.BigEndian.Uint64(b[:])%(1<<52)) + 1_000_000, nil
+}
+
+func (s *Server) signUp(w http.ResponseWriter, r *http.Request, body []byte) {
+	var req SignUpRequest
+	if err := decodeStrict(body, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res, err := s.SignUp(r.Context(), req)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, res)
+}
+
+// SignUp registers a customer: the password hashed, the TOTP seed sealed.
+func (s *Server) SignUp(ctx context.Context, req SignUpRequest) (SignUpResponse, error) {
+	id, err := newCustomerID()
+	if err != nil {
+		return SignUpResponse{}, err
+	}
+	return s.SignUpAs(ctx, id, req)
+}
+
+// SignUpAs registers a customer with a given id (demos and migrations).
+func (s *Server) SignUpAs(ctx context.Context, id ledger.OwnerID, req SignUpRequest) (SignUpResponse, error) {
+	hash, err := auth.HashPassword(req.Password, s.cfg.Argon2)
+	if err != nil {
+		return SignUpResponse{}, fmt.Errorf("%w: %v", people.ErrInvalid, err)
+	}
+	secret, uri, err := auth.NewTOTP("kinko", people.NormalizeEmail(req.Email))
+	if err != nil {
+		return SignUpResponse{}, err
+	}
+	sealed, err := s.sealer.Seal(secret, sealAD(people.SessionCustomer, id, ""))
+	if err != nil {
+		return SignUpResponse{}, err
+	}
+	c := people.Customer{ID: id, Email: req.Email, Name: req.Name, Creds: people.Credentials{PasswordHash: hash, TOTPSealed: sealed}}
+	if _, err := s.submit(ctx, core.SignUp{Customer: c}); err != nil {
+		return SignUpResponse{}, err
+	}
+	return SignUpResponse{Customer: id, TOTPSecret: secret, TOTPURI: uri}, nil
+}
+
+func sealAD(kind people.SessionKind, id ledger.OwnerID, name string) string {
+	if kind == people.SessionCustomer {
+		return fmt.Sprintf("customer:%d", id)
+	}
+	return "operator:" + name
+}
+
+// LoginRequest is the body of the login routes. Email for customers, Name
+// for operators.
+type LoginRequest struct {
+	Email    string `json:"email,omitempty"`
+	Name     string `json:"name,omitempty"`
+	Password string `json:"password"`
+	TOTP     string `json:"totp"`
+}
+
+// LoginResponse carries the session token.
+type LoginResponse struct {
+	Token   string    `json:"token"`
+	Expires time.Time `json:"expires"`
+}
+
+var errLoginFailed = errors.New("wrong name, password or code")
+
+func (s *Server) login(kind people.SessionKind) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.limit.allow(string(kind)+"/"+clientAddr(r), s.now()) {
+			writeProblem(w, http.StatusTooManyRequests, "too many attempts", "try again in a minute")
+			return
+		}
+		body, err := readBody(w, r)
+		if err == nil {
+			var req LoginRequest
+			if err = decodeStrict(body, &req); err == nil {
+				var res LoginResponse
+				if res, err = s.Login(r.Context(), kind, req); err == nil {
+					writeJSON(w, http.StatusOK, res)
+					return
+				}
+			}
+		}
+		if errors.Is(err, errLoginFailed) {
+			writeProblem(w, http.StatusUnauthorized, "login failed", err.Error())
+			return
+		}
+		s.fail(w, r, err)
+	}
+}
+
+// Login checks a password and TOTP code and opens a session. Failures are
+// journaled (they count towards the lock-out); the answer never says which
+// part was wrong.
+func (s *Server) Login(ctx context.Context, kind people.SessionKind, req LoginRequest) (LoginResponse, error) {
+	var creds people.Credentials
+	var id ledger.OwnerID
+	var name string
+	var found bool
+	s.core.Read(func(st *core.State) {
+		if kind == people.SessionCustomer {
+			var c people.Customer
+			c, found = st.People.CustomerByEmail(req.Email)
+			creds, id = c.Creds, c.ID
+		} else {
+			var o people.Operator
+			o, found = st.People.Operator(req.Name)
+			creds, name = o.Creds, o.Name
+		}
+	})
+	if !found {
+		// Spend the same effort as for a real account.
+		auth.CheckPassword("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHRzYWx0$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", req.Password)
+		return LoginResponse{}, errLoginFailed
+	}
+	now := s.now()
+	if creds.LockedUntil > now.UnixNano() {
+		return LoginResponse{}, people.ErrLocked
+	}
+	ok, err := auth.CheckPassword(creds.PasswordHash, req.Password)
+	if err != nil {
+		return LoginResponse{}, err
+	}
+	var step uint64
+	if ok {
+		secret, err := s.sealer.Open(creds.TOTPSealed, sealAD(kind, id, name))
+		if err != nil {
+			return LoginResponse{}, err
+		}
+		step, ok = auth.CheckTOTP(secret, req.TOTP, now)
+	}
+	if !ok {
+		if _, err := s.submit(ctx, core.LoginFailed{Who: kind, Customer: id, Operator: name, Reason: "wrong password or code"}); err != nil {
+			return LoginResponse{}, err
+		}
+		return LoginResponse{}, errLoginFailed
+	}
+	tok, h, err := auth.NewToken()
+	if err != nil {
+		return LoginResponse{}, err
+	}
+	exp := now.Add(s.cfg.SessionTTL)
+	sess := people.Session{TokenHash: h, Kind: kind, Customer: id, Operator: name, Expires: exp.UnixNano()}
+	if _, err := s.submit(ctx, core.Login{Session: sess, Step: step}); err != nil {
+		return LoginResponse{}, err
+	}
+	return LoginResponse{Token: tok, Expires: exp.UTC()}, nil
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	p, err := s.principal(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if _, err := s.submit(r.Context(), core.Logout{TokenHash: p.Token}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// StepUp checks a fresh TOTP code (header X-TOTP) for a money-moving
+// request and journals its step, so the code works once. Routes that move
+// money call it before they act.
+func (s *Server) StepUp(r *http.Request, p Principal) error {
+	code := r.Header.Get("X-TOTP")
+	var creds people.Credentials
+	s.core.Read(func(st *core.State) {
+		if p.Session.Kind == people.SessionCustomer {
+			c, _ := st.People.Customer(p.Session.Customer)
+			creds = c.Creds
+		} else {
+			o, _ := st.People.Operator(p.Session.Operator)
+			creds = o.Creds
+		}
+	})
+	secret, err := s.sealer.Open(creds.TOTPSealed, sealAD(p.Session.Kind, p.Session.Customer, p.Session.Operator))
+	if err != nil {
+		return err
+	}
+	step, ok := auth.CheckTOTP(secret, code, s.now())
+	if !ok {
+		return fmt.Errorf("%w: a current TOTP code is required in X-TOTP", errForbidden)
+	}
+	_, err = s.submit(r.Context(), core.StepUp{TokenHash: p.Token, Step: step})
+	return err
+}
+
+// CustomerView is a customer as the API shows it: no credentials.
+type CustomerView struct {
+	ID      ledger.OwnerID `json:"id"`
+	Email   string         `json:"email"`
+	Name    string         `json:"name"`
+	KYC     people.KYC     `json:"kyc"`
+	Created time.Time      `json:"created"`
+	Locked  bool           `json:"locked"`
+}
+
+func (s *Server) customerView(c people.Customer) CustomerView {
+	return CustomerView{ID: c.ID, Email: c.Email, Name: c.Name, KYC: c.KYC, Created: time.Unix(0, c.Created).UTC(), Locked: c.Creds.LockedUntil > s.now().UnixNano()}
+}
+
+func (s *Server) me(w http.ResponseWriter, r *http.Request) {
+	p, err := s.principal(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if p.Session.Kind == people.SessionOperator {
+		var o people.Operator
+		s.core.Read(func(st *core.State) { o, _ = st.People.Operator(p.Session.Operator) })
+		writeJSON(w, http.StatusOK, map[string]any{"operator": o.Name, "roles": o.Roles})
+		return
+	}
+	var c people.Customer
+	s.core.Read(func(st *core.State) { c, _ = st.People.Customer(p.Session.Customer) })
+	writeJSON(w, http.StatusOK, s.customerView(c))
+}
+
+// BalanceView is one balance.
+type BalanceView struct {
+	Asset     string        `json:"asset"`
+	Kind      string        `json:"kind"`
+	Balance   ledger.Amount `json:"balance"`
+	Available ledger.Amount `json:"available"`
+	Decimal   string        `json:"decimal"`
+}
+
+func (s *Server) balances(owner ledger.OwnerID) []BalanceView {
+	out := []BalanceView{}
+	s.core.Read(func(st *core.State) {
+		for _, a := range st.Ledger.Assets() {
+			for _, k := range []ledger.Kind{ledger.KindAvailable, ledger.KindHeld} {
+				acc, ok := st.Ledger.Account(ledger.AccountKey{Owner: owner, Asset: a.ID, Kind: k})
+				if !ok {
+					continue
+				}
+				out = append(out, BalanceView{Asset: a.Code, Kind: k.String(), Balance: acc.Balance(), Available: acc.Available(), Decimal: acc.Balance().FormatDecimal(a.Decimals)})
+			}
+		}
+	})
+	return out
+}
+
+func (s *Server) myBalances(w http.ResponseWriter, r *http.Request) {
+	p, err := s.customer(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"balances": s.balances(p.Session.Customer)})
+}
+
+// paging reads limit and cursor.
+func paging(r *http.Request) (limit, cursor int, err error) {
+	limit = DefaultLimit
+	if v := r.URL.Query().Get("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > MaxLimit {
+			return 0, 0, fmt.Errorf("%w: limit must be 1-%d", errBadJSON, MaxLimit)
+		}
+	}
+	if v := r.URL.Query().Get("cursor"); v != "" {
+		if cursor, err = strconv.Atoi(v); err != nil || cursor < 0 {
+			return 0, 0, fmt.Errorf("%w: bad cursor", errBadJSON)
+		}
+	}
+	return limit, cursor, nil
+}
+
+// Page is a page of a list; Next is the cursor of the next page, empty at
+// the end.
+type Page[T any] struct {
+	Items []T    `json:"items"`
+	Next  string `json:"next,omitempty"`
+}
+
+// HistoryItem is one ledger transfer on a customer's accounts.
+type HistoryItem struct {
+	Time   time.Time     `json:"time"`
+	Asset  string        `json:"asset"`
+	Amount ledger.Amount `json:"amount"`
+	Way    string        `json:"way"` // "in" or "out"
+	Code   uint16        `json:"code"`
+	State  string        `json:"state"`
+}
+
+// maxHistoryScan bounds the transfers one history page reads.
+const maxHistoryScan = 1 << 20
+
+func (s *Server) myHistory(w http.ResponseWriter, r *http.Request) {
+	p, err := s.customer(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	limit, cursor, err := paging(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	page := Page[HistoryItem]{Items: []HistoryItem{}}
+	me := p.Session.Customer
+	s.core.Read(func(st *core.State) {
+		scanned := 0
+		st.Ledger.Transfers(cursor, func(i int, t *ledger.TransferRecord) bool {
+			if scanned++; scanned > maxHistoryScan {
+				page.Next = strconv.Itoa(i)
+				return false
+			}
+			in := t.Credit.Owner == me && t.Credit.Kind.IsCustomer()
+			out := t.Debit.Owner == me && t.Debit.Kind.IsCustomer()
+			if in == out {
+				return true // not ours, or between our own accounts
+			}
+			if len(page.Items) == limit {
+				page.Next = strconv.Itoa(i)
+				return false
+			}
+			a, _ := st.Ledger.Asset(t.Debit.Asset)
+			way := "out"
+			if in {
+				way = "in"
+			}
+			page.Items = append(page.Items, HistoryItem{Time: time.Unix(0, t.Time).UTC(), Asset: a.Code, Amount: t.Amount, Way: way, Code: t.Code, State: t.State.String()})
+			return true
+		})
+	})
+	writeJSON(w, http.StatusOK, page)
+}
+
+func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request, _ Principal) {
+	limit, cursor, err := paging(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	page := Page[CustomerView]{Items: []CustomerView{}}
+	s.core.Read(func(st *core.State) {
+		for _, c := range st.People.Customers(cursor, limit) {
+			page.Items = append(page.Items, s.customerView(c))
+		}
+		if cursor+limit < st.People.CustomerCount() {
+			page.Next = strconv.Itoa(cursor + limit)
+		}
+	})
+	writeJSON(w, http.StatusOK, page)
+}
+
+// KYCRequest is the body of POST /v1/customers/{id}/kyc.
+type KYCRequest struct {
+	KYC    people.KYC `json:"kyc"`
+	Reason string     `json:"reason"`
+}
+
+func (s *Server) setKYC(w http.ResponseWriter, r *http.Request, body []byte) {
+	p, err := s.operator(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("%w: customer id", errBadJSON))
+		return
+	}
+	var req KYCRequest
+	if err := decodeStrict(body, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if _, err := s.submit(r.Context(), core.SetKYC{Customer: ledger.OwnerID(id), KYC: req.KYC, Actor: p.Session.Operator, Reason: req.Reason}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"customer": id, "kyc": req.KYC})
+}
+
+// OperatorView is an operator without credentials.
+type OperatorView struct {
+	Name  string        `json:"name"`
+	Roles []people.Role `json:"roles"`
+}
+
+func (s *Server) listOperators(w http.ResponseWriter, r *http.Request, _ Principal) {
+	out := []OperatorView{}
+	s.core.Read(func(st *core.State) {
+		for _, o := range st.People.Operators() {
+			out = append(out, OperatorView{Name: o.Name, Roles: o.Roles})
+		}
+	})
+	writeJSON(w, http.StatusOK, map[string]any{"items": out})
+}
+
+// CreateOperatorRequest is the body of POST /v1/operators.
+type CreateOperatorRequest struct {
+	Name     string        `json:"name"`
+	Roles    []people.Role `json:"roles"`
+	Password string        `json:"password"`
+}
+
+// CreateOperatorResponse carries the new operator's TOTP seed, shown once.
+type CreateOperatorResponse struct {
+	Name       string `json:"name"`
+	TOTPSecret string `json:"totp_secret"`
+	TOTPURI    string `json:"totp_uri"`
+}
+
+func (s *Server) createOperator(w http.ResponseWriter, r *http.Request, body []byte) {
+	p, err := s.operator(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var req CreateOperatorRequest
+	if err := decodeStrict(body, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res, err := s.CreateOperator(r.Context(), p.Session.Operator, req)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, res)
+}
+
+// CreateOperator adds an operator; actor is the admin, or "" for the
+// bootstrap admin of an empty system.
+func (s *Server) CreateOperator(ctx context.Context, actor string, req CreateOperatorRequest) (CreateOperatorResponse, error) {
+	hash, err := auth.HashPassword(req.Password, s.cfg.Argon2)
+	if err != nil {
+		return CreateOperatorResponse{}, fmt.Errorf("%w: %v", people.ErrInvalid, err)
+	}
+	secret, uri, err := auth.NewTOTP("kinko operators", req.Name)
+	if err != nil {
+		return CreateOperatorResponse{}, err
+	}
+	sealed, err := s.sealer.Seal(secret, sealAD(people.SessionOperator, 0, req.Name))
+	if err != nil {
+		return CreateOperatorResponse{}, err
+	}
+	o := people.Operator{Name: req.Name, Roles: req.Roles, Creds: people.Credentials{PasswordHash: hash, TOTPSealed: sealed}}
+	if _, err := s.submit(ctx, core.CreateOperator{Operator: o, Actor: actor}); err != nil {
+		return CreateOperatorResponse{}, err
+	}
+	return CreateOperatorResponse{Name: req.Name, TOTPSecret: secret, TOTPURI: uri}, nil
+}
+
+// RequestView is a request as shown.
+type RequestView struct {
+	people.Request
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, _ Principal) {
+	out := []RequestView{}
+	s.core.Read(func(st *core.State) {
+		for _, q := range st.People.Requests() {
+			out = append(out, RequestView{Request: q, CreatedAt: time.Unix(0, q.Created).UTC(), ExpiresAt: time.Unix(0, q.Expires).UTC()})
+		}
+	})
+	writeJSON(w, http.StatusOK, map[string]any{"items": out})
+}
+
+// OpenRequestRequest is the body of POST /v1/requests.
+type OpenRequestRequest struct {
+	ID           string             `json:"id,omitempty"`
+	Kind         people.RequestKind `json:"kind"`
+	Payload      json.RawMessage    `json:"payload"`
+	Reason       string             `json:"reason"`
+	RequiredRole people.Role        `json:"required_role"`
+	TTLSeconds   int64              `json:"ttl_seconds,omitempty"`
+}
+
+// DefaultRequestTTL is how long a request waits for approval unless told.
+const DefaultRequestTTL = 24 * time.Hour
+
+func (s *Server) openRequest(w http.ResponseWriter, r *http.Request, body []byte) {
+	p, err := s.operator(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var req OpenRequestRequest
+	if err := decodeStrict(body, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	id, err := s.OpenRequest(r.Context(), p.Session.Operator, req)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"id": id})
+}
+
+// OpenRequest files a request under the two-person rule for actor.
+func (s *Server) OpenRequest(ctx context.Context, actor string, req OpenRequestRequest) (string, error) {
+	if req.ID == "" {
+		var b [8]byte
+		rand.Read(b[:])
+		req.ID = fmt.Sprintf("req-%x", b)
+	}
+	ttl := DefaultRequestTTL
+	if req.TTLSeconds > 0 {
+		ttl = time.Duration(req.TTLSeconds) * time.Second
+	}
+	if len(req.Payload) == 0 {
+		req.Payload = json.RawMessage("{}")
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, req.Payload); err != nil {
+		return "", fmt.Errorf("%w: payload", errBadJSON)
+	}
+	q := people.Request{ID: req.ID, Kind: req.Kind, Payload: json.RawMessage(compact.String()), Requester: actor, Reason: req.Reason,
+		RequiredRole: req.RequiredRole, Expires: s.now().Add(ttl).UnixNano()}
+	if _, err := s.submit(ctx, core.OpenRequest{Request: q}); err != nil {
+		return "", err
+	}
+	return req.ID, nil
+}
+
+// DecideRequest is the body of approve and reject.
+type DecideRequest struct {
+	Reason string `json:"reason"`
+}
+
+func (s *Server) decide(approve bool) func(http.ResponseWriter, *http.Request, []byte) {
+	return func(w http.ResponseWriter, r *http.Request, body []byte) {
+		p, err := s.operator(r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		var req DecideRequest
+		if err := decodeStrict(body, &req); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		v, err := s.submit(r.Context(), core.DecideRequest{ID: r.PathValue("id"), Decider: p.Session.Operator, Reason: req.Reason, Approve: approve})
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	}
+}
+
+// AssetView is an asset and its listing state.
+type AssetView struct {
+	ID       ledger.AssetID `json:"id"`
+	Code     string         `json:"code"`
+	Decimals uint8          `json:"decimals"`
+	Class    string         `json:"class"`
+	Enabled  bool           `json:"enabled"`
+}
+
+func (s *Server) assetViews() []AssetView {
+	out := []AssetView{}
+	s.core.Read(func(st *core.State) {
+		for _, a := range st.Ledger.Assets() {
+			class := "chain"
+			if a.Class == ledger.ClassFiat {
+				class = "fiat"
+			}
+			out = append(out, AssetView{ID: a.ID, Code: a.Code, Decimals: a.Decimals, Class: class, Enabled: st.People.AssetEnabled(a.ID)})
+		}
+	})
+	return out
+}
+
+func (s *Server) listAssets(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"items": s.assetViews()})
+}
+
+// ProposeAssetRequest is the body of POST /v1/assets.
+type ProposeAssetRequest struct {
+	ID       ledger.AssetID `json:"id"`
+	Code     string         `json:"code"`
+	Decimals uint8          `json:"decimals"`
+	Class    string         `json:"class"`
+	Reason   string         `json:"reason"`
+}
+
+func (s *Server) proposeAsset(w http.ResponseWriter, r *http.Request, body []byte) {
+	p, err := s.operator(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var req ProposeAssetRequest
+	if err := decodeStrict(body, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.ProposeAsset(r.Context(), p.Session.Operator, req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"id": req.ID, "code": req.Code, "enabled": false})
+}
+
+// ProposeAsset creates an asset awaiting listing.
+func (s *Server) ProposeAsset(ctx context.Context, actor string, req ProposeAssetRequest) error {
+	class := ledger.ClassChain
+	switch req.Class {
+	case "chain":
+	case "fiat":
+		class = ledger.ClassFiat
+	default:
+		return fmt.Errorf("%w: class must be chain or fiat", people.ErrInvalid)
+	}
+	_, err := s.submit(ctx, core.ProposeAsset{Asset: ledger.Asset{ID: req.ID, Code: strings.ToUpper(req.Code), Decimals: req.Decimals, Class: class}, Actor: actor, Reason: req.Reason})
+	return err
+}
+
+// ReviewRequest is the body of POST /v1/assets/{code}/review.
+type ReviewRequest struct {
+	AMLRisk        string `json:"aml_risk"`
+	ChainMaturity  string `json:"chain_maturity"`
+	Multisig       string `json:"multisig"`
+	CustodyPlan    string `json:"custody_plan"`
+	Recommendation string `json:"recommendation"`
+}
+
+func (s *Server) reviewAsset(w http.ResponseWriter, r *http.Request, body []byte) {
+	p, err := s.operator(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var req ReviewRequest
+	if err := decodeStrict(body, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.ReviewAsset(r.Context(), p.Session.Operator, r.PathValue("code"), req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"asset": r.PathValue("code"), "reviewer": p.Session.Operator})
+}
+
+// ReviewAsset records a ciso's review of the asset with code.
+func (s *Server) ReviewAsset(ctx context.Context, actor, code string, req ReviewRequest) error {
+	var a ledger.Asset
+	var ok bool
+	s.core.Read(func(st *core.State) { a, ok = st.Ledger.AssetByCode(strings.ToUpper(code)) })
+	if !ok {
+		return fmt.Errorf("%w: asset %q", people.ErrAssetNotProposed, code)
+	}
+	_, err := s.submit(ctx, core.ReviewAsset{Review: people.Review{Asset: a.ID, AMLRisk: req.AMLRisk, ChainMaturity: req.ChainMaturity,
+		Multisig: req.Multisig, CustodyPlan: req.CustodyPlan, Recommendation: req.Recommendation, Reviewer: actor}})
+	return err
+}
+
+// EntryView is a journal entry as listed.
+type EntryView struct {
+	Seq     uint64    `json:"seq"`
+	Time    time.Time `json:"time"`
+	Kind    string    `json:"kind"`
+	Hash    string    `json:"hash"`
+	Summary string    `json:"summary"`
+}
+
+// journalPage lists entries from seq from.
+func (s *Server) journalPage(from uint64, limit int) (Page[EntryView], error) {
+	page := Page[EntryView]{Items: []EntryView{}}
+	err := s.core.Journal().Scan(max(from, 1), func(e journal.Entry) error {
+		if len(page.Items) == limit {
+			page.Next = strconv.FormatUint(e.Seq, 10)
+			return journal.ErrStop
+		}
+		page.Items = append(page.Items, EntryView{Seq: e.Seq, Time: time.Unix(0, e.Time).UTC(), Kind: core.Kind(e.Kind).String(), Hash: e.Hash.String(), Summary: summarize(e)})
+		return nil
+	})
+	return page, err
+}
+
+// summarize describes an entry in a line without secrets: credentials and
+// token hashes are never shown.
+func summarize(e journal.Entry) string {
+	c, err := core.DecodeCommand(e.Kind, e.Payload)
+	if err != nil {
+		return "does not decode"
+	}
+	switch c := c.(type) {
+	case core.CreateTransfers:
+		return fmt.Sprintf("%d transfers", len(c.Transfers))
+	case core.SignUp:
+		return fmt.Sprintf("customer %d signed up", c.Customer.ID)
+	case core.CreateOperator:
+		return fmt.Sprintf("operator %s %v added by %q", c.Operator.Name, c.Operator.Roles, c.Actor)
+	case core.Login:
+		return fmt.Sprintf("%s login %s%s", c.Session.Kind, c.Session.Operator, idStr(c.Session.Customer))
+	case core.LoginFailed:
+		return fmt.Sprintf("failed %s login %s%s", c.Who, c.Operator, idStr(c.Customer))
+	case core.SetKYC:
+		return fmt.Sprintf("KYC of %d set to %s by %s: %s", c.Customer, c.KYC, c.Actor, c.Reason)
+	case core.OpenRequest:
+		return fmt.Sprintf("%s asks %s: %s", c.Request.Requester, c.Request.Kind, c.Request.Reason)
+	case core.DecideRequest:
+		verb := "rejects"
+		if c.Approve {
+			verb = "approves"
+		}
+		return fmt.Sprintf("%s %s %s: %s", c.Decider, verb, c.ID, c.Reason)
+	case core.Halt:
+		return fmt.Sprintf("halt %s by %s: %s", c.Switch, c.Actor, c.Reason)
+	}
+	return c.Kind().String()
+}
+
+func idStr(id ledger.OwnerID) string {
+	if id == 0 {
+		return ""
+	}
+	return strconv.FormatUint(uint64(id), 10)
+}
+
+func (s *Server) listJournal(w http.ResponseWriter, r *http.Request, _ Principal) {
+	limit, cursor, err := paging(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	page, err := s.journalPage(uint64(cursor), limit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+// VerifyView is the answer of a journal verification.
+type VerifyView struct {
+	OK      bool   `json:"ok"`
+	Entries uint64 `json:"entries"`
+	Head    string `json:"head,omitempty"`
+	BadSeq  uint64 `json:"bad_seq,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+func (s *Server) verify() VerifyView {
+	rep, err := s.core.Journal().Verify(core.CheckPayload)
+	var bad *journal.BadEntryError
+	if errors.As(err, &bad) {
+		return VerifyView{Entries: rep.Entries, BadSeq: bad.Seq, Reason: bad.Reason}
+	}
+	if err != nil {
+		return VerifyView{Entries: rep.Entries, Reason: "verification could not complete"}
+	}
+	return VerifyView{OK: true, Entries: rep.Entries, Head: rep.Head.String()}
+}
+
+func (s *Server) verifyJournal(w http.ResponseWriter, r *http.Request, _ Principal) {
+	writeJSON(w, http.StatusOK, s.verify())
+}
+
+func peopleID(v uint64) ledger.OwnerID { return ledger.OwnerID(v) }
+
+func assetID(v uint64) ledger.AssetID { return ledger.AssetID(v) }
