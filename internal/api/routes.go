@@ -208,6 +208,9 @@ func (s *Server) SignUp(ctx context.Context, req SignUpRequest) (SignUpResponse,
 
 // SignUpAs registers a customer with a given id (demos and migrations).
 func (s *Server) SignUpAs(ctx context.Context, id ledger.OwnerID, req SignUpRequest) (SignUpResponse, error) {
+	if !people.ValidEmail(req.Email) || !people.ValidText(req.Name) {
+		return SignUpResponse{}, fmt.Errorf("%w: email or name", people.ErrInvalid)
+	}
 	hash, err := auth.HashPassword(req.Password, s.cfg.Argon2)
 	if err != nil {
 		return SignUpResponse{}, fmt.Errorf("%w: %v", people.ErrInvalid, err)

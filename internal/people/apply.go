@@ -14,6 +14,9 @@ var (
 	idRe    = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
 )
 
+// ValidEmail reports whether s looks like an email address.
+func ValidEmail(s string) bool { return emailRe.MatchString(NormalizeEmail(s)) }
+
 func validCreds(c *Credentials) bool {
 	return len(c.PasswordHash) > 20 && len(c.PasswordHash) < 512 && len(c.TOTPSealed) > 16 && len(c.TOTPSealed) < 512
 }

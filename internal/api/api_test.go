@@ -1,0 +1,401 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"kinko/internal/core"
+	"kinko/internal/journal"
+	"kinko/internal/people"
+)
+
+// TestOpenAPIInStep checks the spec and the routes both ways: every API
+// route is in openapi.json and every path and method there is served.
+func TestOpenAPIInStep(t *testing.T) {
+	e := newEnv(t)
+	var doc struct {
+		OpenAPI string                                `json:"openapi"`
+		Paths   map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(openapiJSON, &doc); err != nil || !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Fatalf("openapi.json: %v %q", err, doc.OpenAPI)
+	}
+	spec := map[string]bool{}
+	for p, ops := range doc.Paths {
+		for m := range ops {
+			spec[strings.ToUpper(m)+" "+p] = true
+		}
+	}
+	served := map[string]bool{}
+	for _, r := range e.srv.Routes() {
+		if r.api {
+			served[r.Method+" "+r.Path] = true
+		}
+	}
+	var missing, extra []string
+	for k := range served {
+		if !spec[k] {
+			missing = append(missing, k)
+		}
+	}
+	for k := range spec {
+		if !served[k] {
+			extra = append(extra, k)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(extra)
+	if len(missing) > 0 || len(extra) > 0 {
+		t.Fatalf("routes not in openapi.json: %v; in openapi.json but not served: %v", missing, extra)
+	}
+}
+
+func TestCustomerLoginAndSessions(t *testing.T) {
+	e := newEnv(t)
+	id, tok := e.signUp("hanako@example.jp")
+	r := e.do("GET", "/v1/me", tok, nil)
+	var me CustomerView
+	r.json(t, &me)
+	if r.status != 200 || me.ID != id || me.KYC != people.KYCPending {
+		t.Fatalf("GET /v1/me = %d %+v", r.status, me)
+	}
+	r = e.do("GET", "/v1/me/balances", tok, nil)
+	if r.status != 200 || !bytes.Contains(r.body, []byte(`"asset":"BTC"`)) {
+		t.Fatalf("balances = %d %s", r.status, r.body)
+	}
+	// The same email again.
+	if r := e.do("POST", "/v1/customers", "", SignUpRequest{Email: "HANAKO@example.jp ", Name: "x", Password: testPassword}); r.status != 409 {
+		t.Fatalf("duplicate sign-up = %d %s", r.status, r.body)
+	}
+	// Wrong password, wrong code, replayed code: refused, said the same way.
+	good := e.code("hanako@example.jp")
+	bad := []LoginRequest{
+		{Email: "hanako@example.jp", Password: "wrong password!", TOTP: good},
+		{Email: "hanako@example.jp", Password: testPassword, TOTP: "000000"},
+		{Email: "nobody@example.jp", Password: testPassword, TOTP: good},
+	}
+	for _, b := range bad {
+		if r := e.do("POST", "/v1/customers/login", "", b); r.status != 401 {
+			t.Errorf("login %+v = %d %s", b, r.status, r.body)
+		}
+	}
+	if r := e.do("POST", "/v1/customers/login", "", LoginRequest{Email: "hanako@example.jp", Password: testPassword, TOTP: good}); r.status != 200 {
+		t.Fatalf("good login = %d %s", r.status, r.body)
+	}
+	if r := e.do("POST", "/v1/customers/login", "", LoginRequest{Email: "hanako@example.jp", Password: testPassword, TOTP: good}); r.status != 409 {
+		t.Fatalf("replayed TOTP = %d %s; want 409", r.status, r.body)
+	}
+	// The failed attempts are journaled.
+	if n := bytes.Count(e.journalBytes(), []byte(`"Who":"customer"`)); n < 2 {
+		t.Errorf("%d failed logins journaled; want at least 2", n)
+	}
+	// Logout revokes; an expired session is refused.
+	if r := e.do("POST", "/v1/session/logout", tok, nil); r.status != 204 {
+		t.Fatalf("logout = %d", r.status)
+	}
+	if r := e.do("GET", "/v1/me", tok, nil); r.status != 401 {
+		t.Fatalf("after logout = %d", r.status)
+	}
+	_, tok2 := e.signUp("taro@example.jp")
+	e.clock.Add(9 * time.Hour)
+	if r := e.do("GET", "/v1/me", tok2, nil); r.status != 401 {
+		t.Fatalf("expired session = %d", r.status)
+	}
+	// A customer cannot act as an operator.
+	if r := e.do("GET", "/v1/customers", tok2, nil); r.status != 401 && r.status != 403 {
+		t.Fatalf("customer listing customers = %d", r.status)
+	}
+}
+
+func TestLockOutAndRateLimit(t *testing.T) {
+	e := newEnv(t)
+	e.signUp("yuki@example.jp")
+	for i := 0; i < people.MaxFailed; i++ {
+		e.do("POST", "/v1/customers/login", "", LoginRequest{Email: "yuki@example.jp", Password: "not the password", TOTP: "123456"})
+	}
+	r := e.do("POST", "/v1/customers/login", "", LoginRequest{Email: "yuki@example.jp", Password: testPassword, TOTP: e.code("yuki@example.jp")})
+	if r.status != 429 {
+		t.Fatalf("login while locked = %d %s; want 429", r.status, r.body)
+	}
+	e.clock.Add(16 * time.Minute)
+	if r := e.do("POST", "/v1/customers/login", "", LoginRequest{Email: "yuki@example.jp", Password: testPassword, TOTP: e.code("yuki@example.jp")}); r.status != 200 {
+		t.Fatalf("login after the lock = %d %s", r.status, r.body)
+	}
+	// Rate limit by address: 20 attempts a minute.
+	got429 := false
+	for i := 0; i < 25; i++ {
+		if r := e.do("POST", "/v1/operators/login", "", LoginRequest{Name: "nobody", Password: "x", TOTP: "1"}); r.status == 429 {
+			got429 = true
+		}
+	}
+	if !got429 {
+		t.Fatal("no rate limit after 25 attempts")
+	}
+}
+
+func TestStrictDecodingAndProblems(t *testing.T) {
+	e := newEnv(t)
+	tok := e.loginOperator("kenji")
+	cases := []struct {
+		name, body string
+		want       int
+	}{
+		{"unknown field", `{"email":"a@b.jp","name":"n","password":"0123456789x","admin":true}`, 400},
+		{"trailing data", `{"email":"a@b.jp","name":"n","password":"0123456789x"} {}`, 400},
+		{"not JSON", `{"email":`, 400},
+		{"wrong type", `{"email":5}`, 400},
+		{"huge", `{"email":"` + strings.Repeat("a", MaxBody) + `"}`, 400},
+		{"bad email", `{"email":"nope","name":"n","password":"0123456789x"}`, 422},
+		{"short password", `{"email":"a@b.jp","name":"n","password":"short"}`, 422},
+	}
+	head, _, _ := e.core.Journal().Head()
+	for _, c := range cases {
+		r := e.do("POST", "/v1/customers", "", c.body)
+		if r.status != c.want || r.header.Get("Content-Type") != "application/problem+json" {
+			t.Errorf("%s: %d %s; want %d problem+json", c.name, r.status, r.header.Get("Content-Type"), c.want)
+		}
+	}
+	if h, _, _ := e.core.Journal().Head(); h != head {
+		t.Errorf("bad requests journaled %d entries", h-head)
+	}
+	if r := e.do("GET", "/v1/customers?limit=100000", tok, nil); r.status != 400 {
+		t.Errorf("limit over the bound = %d", r.status)
+	}
+	// Every answer carries the security headers.
+	r := e.do("GET", "/v1/status", "", nil)
+	if csp := r.header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
+		t.Errorf("CSP = %q", csp)
+	}
+}
+
+func TestIdempotencyKeys(t *testing.T) {
+	e := newEnv(t)
+	body := SignUpRequest{Email: "idem@example.jp", Name: "I", Password: testPassword}
+	r1 := e.do("POST", "/v1/customers", "", body, "Idempotency-Key", "k1")
+	r2 := e.do("POST", "/v1/customers", "", body, "Idempotency-Key", "k1")
+	if r1.status != 201 || r2.status != 201 || !bytes.Equal(r1.body, r2.body) || r2.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("same key, same body: %d %s / %d %s", r1.status, r1.body, r2.status, r2.body)
+	}
+	body.Name = "Other"
+	if r := e.do("POST", "/v1/customers", "", body, "Idempotency-Key", "k1"); r.status != 409 {
+		t.Fatalf("same key, other body = %d", r.status)
+	}
+	// Remembered across a restart.
+	e.restart()
+	body.Name = "I"
+	if r := e.do("POST", "/v1/customers", "", body, "Idempotency-Key", "k1"); r.status != 201 || !bytes.Equal(r.body, r1.body) {
+		t.Fatalf("after restart = %d %s", r.status, r.body)
+	}
+	var n int
+	e.core.Read(func(s *core.State) { n = s.People.CustomerCount() })
+	if n != 1 {
+		t.Fatalf("%d customers; want 1", n)
+	}
+}
+
+func TestKYCAndTwoPersonRoles(t *testing.T) {
+	e := newEnv(t)
+	id, ctok := e.signUp("kyc@example.jp")
+	kenji, aiko, ren, sora := e.loginOperator("kenji"), e.loginOperator("aiko"), e.loginOperator("ren"), e.loginOperator("sora")
+	path := fmt.Sprintf("/v1/customers/%d/kyc", id)
+	if r := e.do("POST", path, ctok, KYCRequest{KYC: people.KYCVerified, Reason: "me"}); r.status != 403 {
+		t.Fatalf("customer sets own KYC = %d", r.status)
+	}
+	if r := e.do("POST", path, sora, KYCRequest{KYC: people.KYCVerified, Reason: "ciso"}); r.status != 403 {
+		t.Fatalf("ciso sets KYC = %d %s", r.status, r.body)
+	}
+	if r := e.do("POST", path, kenji, KYCRequest{KYC: people.KYCVerified, Reason: "passport checked"}); r.status != 200 {
+		t.Fatalf("operator sets KYC = %d %s", r.status, r.body)
+	}
+	e.core.Read(func(s *core.State) {
+		if !s.People.CanTrade(id) {
+			t.Error("verified customer cannot trade")
+		}
+	})
+	// Role change: requested by an admin, approved by another admin only.
+	req := OpenRequestRequest{ID: "roles-1", Kind: people.KindSetRoles, Payload: json.RawMessage(`{"operator":"kenji","roles":["operator"]}`), Reason: "kenji moves team", RequiredRole: people.RoleAdmin}
+	if r := e.do("POST", "/v1/requests", kenji, req); r.status != 403 {
+		t.Fatalf("non-admin asks a role change = %d %s", r.status, r.body)
+	}
+	if r := e.do("POST", "/v1/requests", aiko, req); r.status != 201 {
+		t.Fatalf("open request = %d %s", r.status, r.body)
+	}
+	if r := e.do("POST", "/v1/requests/roles-1/approve", aiko, DecideRequest{Reason: "mine"}); r.status != 403 {
+		t.Fatalf("self-approval = %d %s", r.status, r.body)
+	}
+	if r := e.do("POST", "/v1/requests/roles-1/approve", kenji, DecideRequest{Reason: "sure"}); r.status != 403 {
+		t.Fatalf("approval by the wrong role = %d %s", r.status, r.body)
+	}
+	e.core.Read(func(s *core.State) {
+		if o, _ := s.People.Operator("kenji"); !o.HasRole(people.RoleApprover) {
+			t.Fatal("roles changed before approval")
+		}
+	})
+	if r := e.do("POST", "/v1/requests/roles-1/approve", ren, DecideRequest{Reason: "agreed in the committee"}); r.status != 200 {
+		t.Fatalf("approval = %d %s", r.status, r.body)
+	}
+	e.core.Read(func(s *core.State) {
+		if o, _ := s.People.Operator("kenji"); o.HasRole(people.RoleApprover) || !o.HasRole(people.RoleOperator) {
+			t.Fatalf("roles after approval = %v", o.Roles)
+		}
+	})
+	if r := e.do("POST", "/v1/requests/roles-1/approve", ren, DecideRequest{Reason: "again"}); r.status != 409 {
+		t.Fatalf("approving twice = %d", r.status)
+	}
+	// Approvals expire.
+	req.ID, req.TTLSeconds = "roles-2", 60
+	if r := e.do("POST", "/v1/requests", aiko, req); r.status != 201 {
+		t.Fatalf("open = %d %s", r.status, r.body)
+	}
+	e.clock.Add(2 * time.Minute)
+	if r := e.do("POST", "/v1/requests/roles-2/approve", ren, DecideRequest{Reason: "late"}); r.status != 409 {
+		t.Fatalf("expired approval = %d %s", r.status, r.body)
+	}
+}
+
+func TestAssetListingGovernance(t *testing.T) {
+	e := newEnv(t)
+	kenji, sora := e.loginOperator("kenji"), e.loginOperator("sora")
+	if r := e.do("POST", "/v1/assets", kenji, ProposeAssetRequest{ID: 9, Code: "XMR", Decimals: 12, Class: "chain", Reason: "customer demand"}); r.status != 201 {
+		t.Fatalf("propose = %d %s", r.status, r.body)
+	}
+	enabled := func() bool {
+		var ok bool
+		e.core.Read(func(s *core.State) { ok = s.People.AssetEnabled(9) })
+		return ok
+	}
+	if enabled() {
+		t.Fatal("a proposed asset is enabled")
+	}
+	listing := OpenRequestRequest{ID: "list-xmr", Kind: people.KindListAsset, Payload: json.RawMessage(`{"asset":9}`), Reason: "list XMR", RequiredRole: people.RoleApprover}
+	if r := e.do("POST", "/v1/requests", sora, listing); r.status != 409 {
+		t.Fatalf("listing before review = %d %s", r.status, r.body)
+	}
+	review := ReviewRequest{AMLRisk: "high: privacy coin, amounts hidden", ChainMaturity: "mainnet since 2014", Multisig: "native multisig, immature tooling", CustodyPlan: "cold 98%, 2-of-3", Recommendation: "list"}
+	if r := e.do("POST", "/v1/assets/XMR/review", kenji, review); r.status != 403 {
+		t.Fatalf("review by a non-ciso = %d %s", r.status, r.body)
+	}
+	if r := e.do("POST", "/v1/assets/XMR/review", sora, review); r.status != 201 {
+		t.Fatalf("review = %d %s", r.status, r.body)
+	}
+	if r := e.do("POST", "/v1/requests", sora, listing); r.status != 201 {
+		t.Fatalf("listing request = %d %s", r.status, r.body)
+	}
+	if r := e.do("POST", "/v1/requests/list-xmr/approve", sora, DecideRequest{Reason: "mine"}); r.status != 403 {
+		t.Fatalf("self-approval = %d", r.status)
+	}
+	if r := e.do("POST", "/v1/requests/list-xmr/approve", kenji, DecideRequest{Reason: "committee approved"}); r.status != 200 {
+		t.Fatalf("approval = %d %s", r.status, r.body)
+	}
+	if !enabled() {
+		t.Fatal("asset not enabled after approval")
+	}
+}
+
+// TestNoSecretsInJournalOrLogs signs up, logs in and fails logins, then
+// looks for the password, TOTP seeds and session tokens in the journal's
+// bytes and the logs.
+func TestNoSecretsInJournalOrLogs(t *testing.T) {
+	e := newEnv(t)
+	_, tok := e.signUp("secret@example.jp")
+	e.do("POST", "/v1/customers/login", "", LoginRequest{Email: "secret@example.jp", Password: "wrong wrong wrong", TOTP: "111111"})
+	otok := e.loginOperator("aiko")
+	j := e.journalBytes()
+	logs := e.logs.Bytes()
+	needles := map[string]string{"password": testPassword, "customer token": tok, "operator token": otok}
+	for who, s := range e.secrets {
+		needles["TOTP seed of "+who] = s
+	}
+	for what, s := range needles {
+		if bytes.Contains(j, []byte(s)) {
+			t.Errorf("%s found in the journal in clear", what)
+		}
+		if bytes.Contains(logs, []byte(s)) {
+			t.Errorf("%s found in the logs in clear", what)
+		}
+	}
+	if len(j) < 1000 {
+		t.Fatalf("journal of %d bytes: the test looked at nothing", len(j))
+	}
+}
+
+func TestConsoleCSRFAndLogin(t *testing.T) {
+	e := newEnv(t)
+	tok := e.loginOperator("kenji")
+	post := func(path, form string, cookies ...*http.Cookie) *http.Response {
+		req, _ := http.NewRequest("POST", e.http.URL+path, strings.NewReader(form))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for _, c := range cookies {
+			req.AddCookie(c)
+		}
+		cl := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		res, err := cl.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res
+	}
+	sess := &http.Cookie{Name: cookieName, Value: tok}
+	id, _ := e.signUp("form@example.jp")
+	form := fmt.Sprintf("kyc=verified&reason=ok")
+	if res := post(fmt.Sprintf("/console/customers/%d/kyc", id), form, sess); res.StatusCode != 403 {
+		t.Fatalf("form post without CSRF = %d", res.StatusCode)
+	}
+	if res := post(fmt.Sprintf("/console/customers/%d/kyc", id), form+"&csrf=deadbeef", sess); res.StatusCode != 403 {
+		t.Fatalf("form post with a wrong CSRF token = %d", res.StatusCode)
+	}
+	var p Principal
+	req, _ := http.NewRequest("GET", "/", nil)
+	req.AddCookie(sess)
+	p, _ = e.srv.principal(req)
+	if res := post(fmt.Sprintf("/console/customers/%d/kyc", id), form+"&csrf="+e.srv.csrfFor(p.Token), sess); res.StatusCode != 303 {
+		t.Fatalf("form post with CSRF = %d", res.StatusCode)
+	}
+	e.core.Read(func(s *core.State) {
+		if !s.People.CanTrade(id) {
+			t.Error("KYC not set by the form")
+		}
+	})
+	// The login form needs its double-submit token too.
+	if res := post("/console/login", "name=kenji&password=x&totp=123456"); res.StatusCode != 403 {
+		t.Fatalf("login form without CSRF = %d", res.StatusCode)
+	}
+	// The console sets a hardened cookie.
+	e.srv.cfg.InsecureCookies = false
+	c := e.srv.cookie(cookieName, "v", 10)
+	if !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteStrictMode {
+		t.Fatalf("cookie = %+v", c)
+	}
+}
+
+func TestJournalRoutes(t *testing.T) {
+	e := newEnv(t)
+	tok := e.loginOperator("sora")
+	r := e.do("GET", "/v1/journal?limit=2", tok, nil)
+	var page struct {
+		Items []EntryView `json:"items"`
+		Next  string      `json:"next"`
+	}
+	r.json(t, &page)
+	if r.status != 200 || len(page.Items) != 2 || page.Next != "3" {
+		t.Fatalf("journal page = %d %+v", r.status, page)
+	}
+	r = e.do("GET", "/v1/journal/verify", tok, nil)
+	var v VerifyView
+	r.json(t, &v)
+	if !v.OK || v.Entries < 5 || !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(v.Head) {
+		t.Fatalf("verify = %+v", v)
+	}
+	if r := e.do("GET", "/v1/journal", "", nil); r.status != 401 {
+		t.Fatalf("journal without login = %d", r.status)
+	}
+	_ = journal.HashSize
+}
