@@ -35,7 +35,7 @@ func (c *clock) Add(d time.Duration) {
 
 // env is a core, an API server on loopback, and the people in it.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	core    *core.Core
 	srv     *Server
@@ -57,7 +57,7 @@ var testOperators = []struct {
 
 const testPassword = "correct horse battery staple"
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), clock: &clock{t: time.Date(2026, 1, 26, 0, 2, 0, 0, time.UTC)}, logs: &bytes.Buffer{}, secrets: map[string]string{}}
 	e.start()
@@ -119,7 +119,7 @@ type resp struct {
 	body   []byte
 }
 
-func (r resp) json(t *testing.T, v any) {
+func (r resp) json(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.body, v); err != nil {
 		t.Fatalf("response %d %s: %v", r.status, r.body, err)

@@ -892,11 +892,25 @@ func summarize(e journal.Entry) string {
 	case core.OpenRequest:
 		return fmt.Sprintf("%s asks %s: %s", c.Request.Requester, c.Request.Kind, c.Request.Reason)
 	case core.DecideRequest:
-		verb := "rejects"
+		verb := "reject"
 		if c.Approve {
-			verb = "approves"
+			verb = "approve"
 		}
-		return fmt.Sprintf("%s %s %s: %s", c.Decider, verb, c.ID, c.Reason)
+		// The entry is the attempt; whether it took effect is the
+		// request's state (a self-approval is journaled and refused).
+		return fmt.Sprintf("%s decides %s %s: %s", c.Decider, verb, c.ID, c.Reason)
+	case core.CreateAssets:
+		var codes []string
+		for _, a := range c.Assets {
+			codes = append(codes, a.Code)
+		}
+		return "assets " + strings.Join(codes, ", ")
+	case core.ProposeAsset:
+		return fmt.Sprintf("%s proposes asset %s: %s", c.Actor, c.Asset.Code, c.Reason)
+	case core.ReviewAsset:
+		return fmt.Sprintf("%s reviews asset %d: %s", c.Review.Reviewer, c.Review.Asset, c.Review.Recommendation)
+	case core.Logout:
+		return "logout"
 	case core.Halt:
 		return fmt.Sprintf("halt %s by %s: %s", c.Switch, c.Actor, c.Reason)
 	}

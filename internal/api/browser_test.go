@@ -1,0 +1,209 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"kinko/internal/core"
+	"kinko/internal/people"
+)
+
+// chromiumPath is Debian's chromium, which scripts/install-chromium.sh
+// installs.
+const chromiumPath = "/usr/bin/chromium"
+
+// artifacts is where the browser test saves its screenshots.
+var artifacts = filepath.Join("..", "..", "artifacts", "browser")
+
+// TestConsoleInBrowser drives the console in a real headless Chromium: an
+// operator logs in with TOTP and sets a customer's KYC and proposes an
+// asset; the CISO reviews it and requests its listing; the operator, now as
+// the second person, approves it. Screenshots go to artifacts/browser.
+func TestConsoleInBrowser(t *testing.T) {
+	if _, err := exec.LookPath(chromiumPath); err != nil {
+		t.Fatalf("%s not found: run scripts/install-chromium.sh (make test does)", chromiumPath)
+	}
+	if err := os.MkdirAll(artifacts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	id, _ := e.signUp("browser@example.jp")
+	// The browser's clock is real: run the server on real time from here.
+	e.clock.mu.Lock()
+	e.clock.t = time.Now().Add(2 * time.Minute)
+	e.clock.mu.Unlock()
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	)
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	tab, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	// The first action starts the browser; it gets no deadline (a deadline
+	// on it would stop the browser). Every later step gets its own.
+	if err := chromedp.Do(tab); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+
+	shot := 0
+	screenshot := func(name string) chromedp.Action[chromedp.Void] {
+		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+			buf, err := chromedp.FullScreenshot(100)(ctx, tg)
+			if err != nil {
+				return chromedp.Void{}, err
+			}
+			shot++
+			return chromedp.Void{}, os.WriteFile(filepath.Join(artifacts, fmt.Sprintf("%02d-%s.png", shot, name)), buf, 0o644)
+		}
+	}
+	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(tab, 20*time.Second)
+		defer cancel()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			sctx, cancel := context.WithTimeout(tab, 5*time.Second)
+			defer cancel()
+			chromedp.Do(sctx, screenshot("failed"))
+			t.Fatalf("%s: %v (see artifacts/browser)", what, err)
+		}
+	}
+	login := func(name string) {
+		t.Helper()
+		run("login page", chromedp.Navigate(e.http.URL+"/console/login"), chromedp.WaitVisible(chromedp.ID("#login")))
+		e.clock.Add(31 * time.Second) // a fresh TOTP step for each login
+		code := e.code(name)
+		run("log in as "+name,
+			chromedp.SendKeys(chromedp.ID("#name"), name),
+			chromedp.SendKeys(chromedp.ID("#password"), testPassword),
+			chromedp.SendKeys(chromedp.ID("#totp"), code),
+			screenshot("login-"+name),
+			chromedp.Click(chromedp.ID("#login")),
+			chromedp.WaitVisible(chromedp.CSS("header .who")),
+		)
+	}
+	logout := func() {
+		run("log out", chromedp.Click(chromedp.CSS("header .who button")), chromedp.WaitVisible(chromedp.ID("#login")))
+	}
+
+	// The public status page needs no login.
+	run("status", chromedp.Navigate(e.http.URL+"/status"), chromedp.WaitVisible(chromedp.ID("#all-ok")), screenshot("status"))
+
+	// An operator logs in with TOTP and verifies a customer.
+	login("kenji")
+	row := fmt.Sprintf(`tr[data-customer="%d"]`, id)
+	run("set KYC",
+		chromedp.Click(chromedp.CSS(`a[href="/console/customers"]`)),
+		chromedp.WaitVisible(chromedp.CSS(row)),
+		chromedp.SetValue(chromedp.CSS(row+` select[name="kyc"]`), "verified"),
+		chromedp.SendKeys(chromedp.CSS(row+` input[name="reason"]`), "passport and address checked"),
+		chromedp.Click(chromedp.CSS(row+` button`)),
+		chromedp.WaitVisible(chromedp.CSS(row+` .tag.verified`)),
+		screenshot("kyc-verified"),
+	)
+	e.core.Read(func(s *core.State) {
+		if !s.People.CanTrade(id) {
+			t.Fatal("KYC set in the browser did not reach the core")
+		}
+	})
+	// The operator proposes a new asset: it stays disabled.
+	run("propose asset",
+		chromedp.Click(chromedp.CSS(`a[href="/console/assets"]`)),
+		chromedp.WaitVisible(chromedp.ID("#propose")),
+		chromedp.SendKeys(chromedp.CSS(`form[action="/console/assets"] input[name="id"]`), "9"),
+		chromedp.SendKeys(chromedp.CSS(`form[action="/console/assets"] input[name="code"]`), "XEM"),
+		chromedp.SendKeys(chromedp.CSS(`form[action="/console/assets"] input[name="decimals"]`), "6"),
+		chromedp.SendKeys(chromedp.CSS(`form[action="/console/assets"] input[name="reason"]`), "customer demand"),
+		chromedp.Click(chromedp.ID("#propose")),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-asset="XEM"] .tag.pending`)),
+		screenshot("asset-proposed"),
+	)
+	logout()
+
+	// The CISO records the risk review and requests the listing.
+	login("sora")
+	run("review and request listing",
+		chromedp.Navigate(e.http.URL+"/console/assets"),
+		chromedp.WaitVisible(chromedp.ID("#review")),
+		chromedp.SendKeys(chromedp.CSS(`form[action="/console/assets/review"] input[name="code"]`), "XEM"),
+		chromedp.SendKeys(chromedp.CSS(`input[name="aml_risk"]`), "medium: no privacy features"),
+		chromedp.SendKeys(chromedp.CSS(`input[name="chain_maturity"]`), "mainnet since 2015"),
+		chromedp.SendKeys(chromedp.CSS(`input[name="multisig"]`), "native m-of-n multisig accounts"),
+		chromedp.SendKeys(chromedp.CSS(`input[name="custody_plan"]`), "98% cold 2-of-3, hot 2% under the co-signer"),
+		chromedp.Click(chromedp.ID("#review")),
+		chromedp.WaitVisible(chromedp.CSS(`#flash.ok`)),
+		screenshot("reviewed"),
+		chromedp.SendKeys(chromedp.CSS(`tr[data-asset="XEM"] input[name="reason"]`), "review recommends listing"),
+		chromedp.Click(chromedp.CSS(`tr[data-asset="XEM"] .request-listing`)),
+		chromedp.WaitVisible(chromedp.ID("#requests")),
+		screenshot("listing-requested"),
+	)
+	var reqID string
+	e.core.Read(func(s *core.State) {
+		for _, r := range s.People.Requests() {
+			if r.Kind == people.KindListAsset {
+				reqID = r.ID
+			}
+		}
+	})
+	if reqID == "" {
+		t.Fatal("no listing request in the core")
+	}
+	// The requester cannot approve her own request.
+	rrow := fmt.Sprintf(`tr[data-request="%s"]`, reqID)
+	run("self-approval refused",
+		chromedp.SendKeys(chromedp.CSS(rrow+` input[name="reason"]`), "mine"),
+		chromedp.Click(chromedp.CSS(rrow+` .approve`)),
+		chromedp.WaitVisible(chromedp.CSS(`#flash.err`)),
+		screenshot("self-approval-refused"),
+	)
+	flash, err := chromedp.Run(tab, chromedp.Text(chromedp.ID("flash")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(flash, "own request") {
+		t.Fatalf("self-approval flash = %q", flash)
+	}
+	logout()
+
+	// The second operator approves it, and the asset is enabled.
+	login("kenji")
+	run("approve",
+		chromedp.Navigate(e.http.URL+"/console/approvals"),
+		chromedp.WaitVisible(chromedp.CSS(rrow)),
+		chromedp.SendKeys(chromedp.CSS(rrow+` input[name="reason"]`), "risk committee agreed"),
+		chromedp.Click(chromedp.CSS(rrow+` .approve`)),
+		chromedp.WaitVisible(chromedp.CSS(rrow+` .tag.approved`)),
+		screenshot("listing-approved"),
+		chromedp.Navigate(e.http.URL+"/console/assets"),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-asset="XEM"] .tag.enabled`)),
+		screenshot("asset-enabled"),
+		chromedp.Navigate(e.http.URL+"/console/journal?verify=1"),
+		chromedp.WaitVisible(chromedp.ID("#verify-result")),
+		screenshot("journal-verified"),
+	)
+	e.core.Read(func(s *core.State) {
+		a, _ := s.Ledger.AssetByCode("XEM")
+		if !s.People.AssetEnabled(a.ID) {
+			t.Fatal("asset not enabled in the core")
+		}
+	})
+}
