@@ -125,10 +125,16 @@ func printLogins(w io.Writer, logins []demo.Person) {
 	}
 	fmt.Fprintln(w, "\nDemo logins (shown once; `kinko totp --secret S` prints a current code):")
 	for _, p := range logins {
-		who := p.Name
-		if p.Email != "" {
-			who = p.Email
+		who, what := p.Name, "operator: "
+		for i, r := range p.Roles {
+			if i > 0 {
+				what += ","
+			}
+			what += string(r)
 		}
-		fmt.Fprintf(w, "  %-20s password %-20s roles %-22v TOTP secret %s\n", who, p.Password, p.Roles, p.TOTPSecret)
+		if p.Email != "" {
+			who, what = p.Email, fmt.Sprintf("customer %d", p.Customer)
+		}
+		fmt.Fprintf(w, "  %-18s %-26s password %-18s TOTP secret %s\n", who, what, p.Password, p.TOTPSecret)
 	}
 }
