@@ -869,59 +869,13 @@ func (s *Server) journalPage(from uint64, limit int) (Page[EntryView], error) {
 	return page, err
 }
 
-// summarize describes an entry in a line without secrets: credentials and
-// token hashes are never shown.
+// summarize describes an entry in a line without secrets.
 func summarize(e journal.Entry) string {
 	c, err := core.DecodeCommand(e.Kind, e.Payload)
 	if err != nil {
 		return "does not decode"
 	}
-	switch c := c.(type) {
-	case core.CreateTransfers:
-		return fmt.Sprintf("%d transfers", len(c.Transfers))
-	case core.SignUp:
-		return fmt.Sprintf("customer %d signed up", c.Customer.ID)
-	case core.CreateOperator:
-		return fmt.Sprintf("operator %s %v added by %q", c.Operator.Name, c.Operator.Roles, c.Actor)
-	case core.Login:
-		return fmt.Sprintf("%s login %s%s", c.Session.Kind, c.Session.Operator, idStr(c.Session.Customer))
-	case core.LoginFailed:
-		return fmt.Sprintf("failed %s login %s%s", c.Who, c.Operator, idStr(c.Customer))
-	case core.SetKYC:
-		return fmt.Sprintf("KYC of %d set to %s by %s: %s", c.Customer, c.KYC, c.Actor, c.Reason)
-	case core.OpenRequest:
-		return fmt.Sprintf("%s asks %s: %s", c.Request.Requester, c.Request.Kind, c.Request.Reason)
-	case core.DecideRequest:
-		verb := "reject"
-		if c.Approve {
-			verb = "approve"
-		}
-		// The entry is the attempt; whether it took effect is the
-		// request's state (a self-approval is journaled and refused).
-		return fmt.Sprintf("%s decides %s %s: %s", c.Decider, verb, c.ID, c.Reason)
-	case core.CreateAssets:
-		var codes []string
-		for _, a := range c.Assets {
-			codes = append(codes, a.Code)
-		}
-		return "assets " + strings.Join(codes, ", ")
-	case core.ProposeAsset:
-		return fmt.Sprintf("%s proposes asset %s: %s", c.Actor, c.Asset.Code, c.Reason)
-	case core.ReviewAsset:
-		return fmt.Sprintf("%s reviews asset %d: %s", c.Review.Reviewer, c.Review.Asset, c.Review.Recommendation)
-	case core.Logout:
-		return "logout"
-	case core.Halt:
-		return fmt.Sprintf("halt %s by %s: %s", c.Switch, c.Actor, c.Reason)
-	}
-	return c.Kind().String()
-}
-
-func idStr(id ledger.OwnerID) string {
-	if id == 0 {
-		return ""
-	}
-	return strconv.FormatUint(uint64(id), 10)
+	return core.Describe(c)
 }
 
 func (s *Server) listJournal(w http.ResponseWriter, r *http.Request, _ Principal) {

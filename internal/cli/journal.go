@@ -82,7 +82,7 @@ func newJournalCmd() *cobra.Command {
 					fmt.Fprintln(w, string(b))
 					return nil
 				}
-				fmt.Fprintf(w, "%8d  %s  %-18s %s…  %s\n", row.Seq, row.Time.Format(time.RFC3339Nano), row.Kind, row.Hash[:16], summarize(c))
+				fmt.Fprintf(w, "%8d  %s  %-18s %s…  %s\n", row.Seq, row.Time.Format(time.RFC3339Nano), row.Kind, row.Hash[:16], core.Describe(c))
 				return nil
 			})
 		},
@@ -103,28 +103,4 @@ type entryView struct {
 	Hash    string       `json:"hash"`
 	Command core.Command `json:"command,omitempty"`
 	Error   string       `json:"error,omitempty"`
-}
-
-func summarize(c core.Command) string {
-	switch c := c.(type) {
-	case core.CreateAssets:
-		s := ""
-		for _, a := range c.Assets {
-			s += a.Code + " "
-		}
-		return fmt.Sprintf("%d assets: %s", len(c.Assets), s)
-	case core.CreateCustomers:
-		return fmt.Sprintf("%d customers", len(c.IDs))
-	case core.CreateAccounts:
-		return fmt.Sprintf("%d accounts", len(c.Keys))
-	case core.CreateTransfers:
-		if len(c.Transfers) == 1 {
-			t := c.Transfers[0]
-			return fmt.Sprintf("transfer %v -> %v amount %s", t.Debit, t.Credit, t.Amount)
-		}
-		return fmt.Sprintf("%d transfers", len(c.Transfers))
-	case nil:
-		return "(does not decode)"
-	}
-	return fmt.Sprintf("%T", c)
 }

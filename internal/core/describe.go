@@ -1,0 +1,76 @@
+package core
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"kinko/internal/ledger"
+)
+
+// Describe says in one line what a command asks, for journal listings. It
+// never shows credentials or token hashes. A journaled command is an attempt:
+// whether it took effect is for the state to say (a refused self-approval is
+// journaled too).
+func Describe(c Command) string {
+	switch c := c.(type) {
+	case CreateAssets:
+		var codes []string
+		for _, a := range c.Assets {
+			codes = append(codes, a.Code)
+		}
+		return fmt.Sprintf("%d assets: %s", len(c.Assets), strings.Join(codes, ", "))
+	case CreateCustomers:
+		return fmt.Sprintf("%d customers", len(c.IDs))
+	case CreateAccounts:
+		return fmt.Sprintf("%d accounts", len(c.Keys))
+	case CreateTransfers:
+		if len(c.Transfers) == 1 {
+			t := c.Transfers[0]
+			return fmt.Sprintf("transfer %v -> %v amount %s", t.Debit, t.Credit, t.Amount)
+		}
+		return fmt.Sprintf("%d transfers", len(c.Transfers))
+	case SignUp:
+		return fmt.Sprintf("customer %d signed up", c.Customer.ID)
+	case CreateOperator:
+		return fmt.Sprintf("operator %s %v added by %q", c.Operator.Name, c.Operator.Roles, c.Actor)
+	case Login:
+		return fmt.Sprintf("%s login %s%s", c.Session.Kind, c.Session.Operator, idStr(c.Session.Customer))
+	case LoginFailed:
+		return fmt.Sprintf("failed %s login %s%s", c.Who, c.Operator, idStr(c.Customer))
+	case Logout:
+		return "logout"
+	case SetKYC:
+		return fmt.Sprintf("KYC of %d set to %s by %s: %s", c.Customer, c.KYC, c.Actor, c.Reason)
+	case ProposeAsset:
+		return fmt.Sprintf("%s proposes asset %s: %s", c.Actor, c.Asset.Code, c.Reason)
+	case ReviewAsset:
+		return fmt.Sprintf("%s reviews asset %d: %s", c.Review.Reviewer, c.Review.Asset, c.Review.Recommendation)
+	case OpenRequest:
+		return fmt.Sprintf("%s asks %s: %s", c.Request.Requester, c.Request.Kind, c.Request.Reason)
+	case DecideRequest:
+		verb := "reject"
+		if c.Approve {
+			verb = "approve"
+		}
+		return fmt.Sprintf("%s decides %s %s: %s", c.Decider, verb, c.ID, c.Reason)
+	case Halt:
+		return fmt.Sprintf("halt %s by %s: %s", c.Switch, c.Actor, c.Reason)
+	case Lift:
+		return fmt.Sprintf("lift %s asked by %s, approved by %s: %s", c.Switch, c.Requester, c.Approver, c.Reason)
+	case CreditDeposits:
+		return fmt.Sprintf("%d deposits", len(c.Deposits))
+	case ReverseDeposits:
+		return fmt.Sprintf("%d deposits reversed by %s: %s", len(c.Outpoints), c.Actor, c.Reason)
+	case nil:
+		return "(does not decode)"
+	}
+	return c.Kind().String()
+}
+
+func idStr(id ledger.OwnerID) string {
+	if id == 0 {
+		return ""
+	}
+	return strconv.FormatUint(uint64(id), 10)
+}
