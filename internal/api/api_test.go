@@ -2,7 +2,9 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -11,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"kinko/internal/auth"
 	"kinko/internal/core"
 	"kinko/internal/journal"
+	"kinko/internal/ledger"
 	"kinko/internal/people"
 )
 
@@ -398,4 +402,81 @@ func TestJournalRoutes(t *testing.T) {
 		t.Fatalf("journal without login = %d", r.status)
 	}
 	_ = journal.HashSize
+}
+
+// TestStepUpForMoneyMoves checks the fresh-TOTP check that routes moving
+// money call: a current code passes once; a replayed, stale or missing code
+// does not.
+func TestStepUpForMoneyMoves(t *testing.T) {
+	e := newEnv(t)
+	_, tok := e.signUp("step@example.jp")
+	req := func(code string) *http.Request {
+		r, _ := http.NewRequest("POST", "/", nil)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		if code != "" {
+			r.Header.Set("X-TOTP", code)
+		}
+		return r
+	}
+	p, err := e.srv.principal(req(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := e.code("step@example.jp")
+	if err := e.srv.StepUp(req(code), p); err != nil {
+		t.Fatalf("StepUp(fresh code) = %v", err)
+	}
+	if err := e.srv.StepUp(req(code), p); !errors.Is(err, people.ErrTOTPReplayed) {
+		t.Fatalf("StepUp(same code again) = %v; want ErrTOTPReplayed", err)
+	}
+	if err := e.srv.StepUp(req(""), p); !errors.Is(err, errForbidden) {
+		t.Fatalf("StepUp(no code) = %v", err)
+	}
+	stale := auth.Code(e.secrets["step@example.jp"], e.clock.Now().Add(-10*time.Minute))
+	if err := e.srv.StepUp(req(stale), p); !errors.Is(err, errForbidden) {
+		t.Fatalf("StepUp(stale code) = %v", err)
+	}
+}
+
+func TestHistoryPaging(t *testing.T) {
+	e := newEnv(t)
+	id, tok := e.signUp("hist@example.jp")
+	bank := ledger.AccountKey{Owner: ledger.OwnerHouseMin + 110, Asset: 1, Kind: ledger.KindWallet}
+	mine := ledger.AccountKey{Owner: id, Asset: 1, Kind: ledger.KindAvailable}
+	var ts []ledger.Transfer
+	for i := uint64(1); i <= 7; i++ {
+		ts = append(ts, ledger.Transfer{ID: ledger.ID{Lo: i}, Debit: bank, Credit: mine, Amount: ledger.AmountOf(i * 1000), Code: 1})
+	}
+	for _, cmd := range []core.Command{core.CreateAccounts{Keys: []ledger.AccountKey{bank}}, core.CreateTransfers{Transfers: ts}} {
+		if o, err := e.core.Submit(context.Background(), e.clock.Now(), cmd); err != nil || o.EventErr() != nil {
+			t.Fatal(err, o.EventErr())
+		}
+	}
+	var all []HistoryItem
+	cursor := ""
+	for pages := 0; ; pages++ {
+		if pages > 5 {
+			t.Fatal("paging does not end")
+		}
+		r := e.do("GET", "/v1/me/history?limit=3"+cursor, tok, nil)
+		var page struct {
+			Items []HistoryItem `json:"items"`
+			Next  string        `json:"next"`
+		}
+		r.json(t, &page)
+		if r.status != 200 || len(page.Items) > 3 {
+			t.Fatalf("history = %d %s", r.status, r.body)
+		}
+		all = append(all, page.Items...)
+		if page.Next == "" {
+			break
+		}
+		cursor = "&cursor=" + page.Next
+	}
+	if len(all) != 7 || all[0].Amount != ledger.AmountOf(1000) || all[6].Amount != ledger.AmountOf(7000) || all[0].Way != "in" {
+		t.Fatalf("history = %+v", all)
+	}
+	if r := e.do("GET", "/v1/me/balances", tok, nil); !bytes.Contains(r.body, []byte(`"balance":"28000"`)) {
+		t.Fatalf("balances = %s", r.body)
+	}
 }

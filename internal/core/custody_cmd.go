@@ -3,6 +3,7 @@ package core
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"kinko/internal/controls"
@@ -30,6 +31,10 @@ func init() {
 	kindNames[KindLift] = "lift"
 	kindNames[KindWatchCheckpoint] = "watch_checkpoint"
 }
+
+// ErrAssetNotListed reports a deposit or address of an asset whose listing
+// has not been approved.
+var ErrAssetNotListed = errors.New("asset not listed")
 
 // RegisterWallet registers a wallet and opens its ledger account.
 type RegisterWallet struct{ Wallet custody.Wallet }
@@ -153,6 +158,9 @@ func (s *State) applyCustody(cmd Command, t int64) (handled bool, v any, err err
 	case RegisterWallet:
 		return true, nil, s.Custody.RegisterWallet(s.Ledger, c.Wallet)
 	case AssignAddress:
+		if w, ok := s.Custody.Wallet(c.Wallet); ok && !s.People.AssetEnabled(w.Asset) {
+			return true, nil, fmt.Errorf("%w: asset %d awaits listing", ErrAssetNotListed, w.Asset)
+		}
 		idx, err := s.Custody.AssignAddress(s.Ledger, c.Wallet, c.Customer)
 		return true, idx, err
 	case CreditDeposits:
@@ -161,7 +169,11 @@ func (s *State) applyCustody(cmd Command, t int64) (handled bool, v any, err err
 		for i, d := range c.Deposits {
 			w, found := s.Custody.Wallet(d.Wallet)
 			if found {
-				if err := s.Controls.Allowed(w.Asset, controls.Deposit); err != nil {
+				err := s.Controls.Allowed(w.Asset, controls.Deposit)
+				if err == nil && !s.People.AssetEnabled(w.Asset) {
+					err = fmt.Errorf("%w: asset %d awaits listing", ErrAssetNotListed, w.Asset)
+				}
+				if err != nil {
 					halted = append(halted, custody.Result{Index: uint32(i), Err: err})
 					continue
 				}

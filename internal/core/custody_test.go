@@ -3,11 +3,13 @@ package core
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"kinko/internal/controls"
 	"kinko/internal/custody"
 	"kinko/internal/ledger"
+	"kinko/internal/people"
 )
 
 const btcAsset ledger.AssetID = 2
@@ -158,5 +160,26 @@ func TestCustodyBadInput(t *testing.T) {
 		if _, err := c.SubmitRaw(context.Background(), 0, KindAssignAddress, []byte(p)); !errors.Is(err, ErrCommandInvalid) {
 			t.Errorf("payload %s = %v; want ErrCommandInvalid", p, err)
 		}
+	}
+}
+
+func TestDepositsOfUnlistedAssetRefused(t *testing.T) {
+	c := custodyCore(t)
+	defer c.Close()
+	mustValue(t, c, AssignAddress{Wallet: 1, Customer: 1})
+	// A proposed asset, with its own cold wallet: no address, no credit.
+	op := people.Operator{Name: "aiko", Roles: []people.Role{people.RoleAdmin}, Creds: people.Credentials{PasswordHash: strings.Repeat("h", 30), TOTPSealed: strings.Repeat("s", 30)}}
+	mustValue(t, c, CreateOperator{Operator: op})
+	mustValue(t, c, ProposeAsset{Asset: ledger.Asset{ID: 9, Code: "XEM", Decimals: 6, Class: ledger.ClassChain}, Actor: "aiko", Reason: "demand"})
+	w := coldWallet
+	w.ID, w.Asset, w.Owner = 2, 9, ledger.OwnerHouseMin+200
+	mustValue(t, c, RegisterWallet{Wallet: w})
+	o, err := c.Submit(context.Background(), t0, AssignAddress{Wallet: 2, Customer: 1})
+	if err != nil || !errors.Is(o.Err, ErrAssetNotListed) {
+		t.Fatalf("address of an unlisted asset = %v %v", err, o.Err)
+	}
+	res := mustValue(t, c, CreditDeposits{Deposits: []custody.Seen{{Outpoint: custody.Outpoint{TxID: [32]byte{7}}, Wallet: 2, Index: 0, Amount: 5}}}).([]custody.Result)
+	if len(res) != 1 || !errors.Is(res[0].Err, ErrAssetNotListed) {
+		t.Fatalf("deposit of an unlisted asset = %+v", res)
 	}
 }
