@@ -1,0 +1,284 @@
+// Package wallet holds kinko's multisig wallets as output descriptors
+// (BIP380-386): 2-of-3 P2WSH sortedmulti over BIP48 account keys, so that
+// Bitcoin Core, Sparrow or a hardware wallet can import the same wallet. It
+// derives addresses and witness scripts, and tells whether a script belongs
+// to one of our wallets by recomputing it from the descriptor, never by
+// trusting what a file or a peer says.
+package wallet
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/btcutil/hdkeychain"
+	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/txscript"
+)
+
+// Errors of descriptor parsing, testable with errors.Is.
+var (
+	ErrChecksum    = errors.New("wallet: descriptor checksum does not match")
+	ErrNoChecksum  = errors.New("wallet: descriptor has no checksum")
+	ErrDescriptor  = errors.New("wallet: descriptor malformed")
+	ErrUnsupported = errors.New("wallet: only wsh(sortedmulti(...)) descriptors are supported")
+	ErrNetwork     = errors.New("wallet: key is for another network")
+)
+
+// Bounds on descriptors.
+const (
+	MaxDescriptorLen = 4096
+	MaxKeys          = 15 // P2WSH multisig's standard limit
+)
+
+const (
+	inputCharset    = "0123456789()[],'/*abcdefgh@:$%{}IJKLMNOPQRSTUVWXYZ&+-.;<=>?!^_|~ijklmnopqrstuvwxyzABCDEFGH`#\"\\ "
+	checksumCharset = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+)
+
+func polymod(c uint64, val uint64) uint64 {
+	c0 := c >> 35
+	c = (c&0x7ffffffff)<<5 ^ val
+	if c0&1 != 0 {
+		c ^= 0xf5dee51989
+	}
+	if c0&2 != 0 {
+		c ^= 0xa9fdca3312
+	}
+	if c0&4 != 0 {
+		c ^= 0x1bab10e32d
+	}
+	if c0&8 != 0 {
+		c ^= 0x3706b1677a
+	}
+	if c0&16 != 0 {
+		c ^= 0x644d626ffd
+	}
+	return c
+}
+
+// Checksum returns the BIP380 checksum of a descriptor without one.
+func Checksum(desc string) (string, error) {
+	c := uint64(1)
+	cls, clsCount := uint64(0), 0
+	for i := 0; i < len(desc); i++ {
+		pos := strings.IndexByte(inputCharset, desc[i])
+		if pos < 0 {
+			return "", fmt.Errorf("%w: character %q", ErrDescriptor, desc[i])
+		}
+		c = polymod(c, uint64(pos&31))
+		cls = cls*3 + uint64(pos>>5)
+		if clsCount++; clsCount == 3 {
+			c = polymod(c, cls)
+			cls, clsCount = 0, 0
+		}
+	}
+	if clsCount > 0 {
+		c = polymod(c, cls)
+	}
+	for j := 0; j < 8; j++ {
+		c = polymod(c, 0)
+	}
+	c ^= 1
+	var out [8]byte
+	for j := 0; j < 8; j++ {
+		out[j] = checksumCharset[(c>>(5*(7-j)))&31]
+	}
+	return string(out[:]), nil
+}
+
+// Key is one key of a multisig descriptor: an account xpub with its origin.
+type Key struct {
+	Fingerprint [4]byte
+	Path        []uint32 // the origin path, hardened indexes with the high bit
+	XPub        *hdkeychain.ExtendedKey
+}
+
+// Origin returns the key origin in descriptor form: [fp/48h/1h/0h/2h].
+func (k *Key) Origin() string {
+	var b strings.Builder
+	b.WriteString("[" + hex.EncodeToString(k.Fingerprint[:]))
+	for _, p := range k.Path {
+		if p >= hdkeychain.HardenedKeyStart {
+			fmt.Fprintf(&b, "/%dh", p-hdkeychain.HardenedKeyStart)
+		} else {
+			fmt.Fprintf(&b, "/%d", p)
+		}
+	}
+	b.WriteString("]")
+	return b.String()
+}
+
+// Descriptor is wsh(sortedmulti(M, key/<branch>/*...)): receive addresses on
+// branch 0, change on branch 1.
+type Descriptor struct {
+	M    int
+	Keys []Key
+	Net  *chaincfg.Params
+}
+
+// String formats the descriptor of the receive branch with its checksum.
+func (d *Descriptor) String() string { return d.branchString(0) }
+
+func (d *Descriptor) branchString(branch uint32) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "wsh(sortedmulti(%d", d.M)
+	for i := range d.Keys {
+		fmt.Fprintf(&b, ",%s%s/%d/*", d.Keys[i].Origin(), d.Keys[i].XPub.String(), branch)
+	}
+	b.WriteString("))")
+	sum, _ := Checksum(b.String())
+	return b.String() + "#" + sum
+}
+
+// Parse parses a wsh(sortedmulti(...)) descriptor over /0/* or /1/* keys.
+// The checksum is required, and must match.
+func Parse(s string, net *chaincfg.Params) (*Descriptor, error) {
+	if len(s) > MaxDescriptorLen {
+		return nil, fmt.Errorf("%w: longer than %d", ErrDescriptor, MaxDescriptorLen)
+	}
+	body, sum, ok := strings.Cut(s, "#")
+	if !ok {
+		return nil, ErrNoChecksum
+	}
+	want, err := Checksum(body)
+	if err != nil {
+		return nil, err
+	}
+	if sum != want {
+		return nil, ErrChecksum
+	}
+	inner, ok := strings.CutPrefix(body, "wsh(sortedmulti(")
+	if !ok {
+		return nil, ErrUnsupported
+	}
+	inner, ok = strings.CutSuffix(inner, "))")
+	if !ok {
+		return nil, fmt.Errorf("%w: unbalanced", ErrDescriptor)
+	}
+	parts := strings.Split(inner, ",")
+	if len(parts) < 2 || len(parts)-1 > MaxKeys {
+		return nil, fmt.Errorf("%w: need 1 to %d keys", ErrDescriptor, MaxKeys)
+	}
+	m, err := strconv.Atoi(parts[0])
+	if err != nil || m < 1 || m > len(parts)-1 {
+		return nil, fmt.Errorf("%w: threshold %q of %d keys", ErrDescriptor, parts[0], len(parts)-1)
+	}
+	d := &Descriptor{M: m, Net: net}
+	for _, p := range parts[1:] {
+		k, err := parseKey(p, net)
+		if err != nil {
+			return nil, err
+		}
+		d.Keys = append(d.Keys, k)
+	}
+	return d, nil
+}
+
+func parseKey(s string, net *chaincfg.Params) (Key, error) {
+	var k Key
+	if !strings.HasPrefix(s, "[") {
+		return k, fmt.Errorf("%w: key without origin", ErrDescriptor)
+	}
+	end := strings.IndexByte(s, ']')
+	if end < 0 {
+		return k, fmt.Errorf("%w: origin not closed", ErrDescriptor)
+	}
+	origin := strings.Split(s[1:end], "/")
+	fp, err := hex.DecodeString(origin[0])
+	if err != nil || len(fp) != 4 {
+		return k, fmt.Errorf("%w: fingerprint %q", ErrDescriptor, origin[0])
+	}
+	copy(k.Fingerprint[:], fp)
+	for _, e := range origin[1:] {
+		v, err := parseIndex(e)
+		if err != nil {
+			return k, err
+		}
+		k.Path = append(k.Path, v)
+	}
+	rest := s[end+1:]
+	xpub, suffix, ok := strings.Cut(rest, "/")
+	if !ok || (suffix != "0/*" && suffix != "1/*") {
+		return k, fmt.Errorf("%w: key must end /0/* or /1/*", ErrUnsupported)
+	}
+	ek, err := hdkeychain.NewKeyFromString(xpub)
+	if err != nil {
+		return k, fmt.Errorf("%w: %v", ErrDescriptor, err)
+	}
+	if ek.IsPrivate() {
+		return k, fmt.Errorf("%w: a private key in a descriptor", ErrDescriptor)
+	}
+	if !ek.IsForNet(net) {
+		return k, ErrNetwork
+	}
+	k.XPub = ek
+	return k, nil
+}
+
+func parseIndex(e string) (uint32, error) {
+	hard := strings.HasSuffix(e, "h") || strings.HasSuffix(e, "'")
+	if hard {
+		e = e[:len(e)-1]
+	}
+	v, err := strconv.ParseUint(e, 10, 31)
+	if err != nil {
+		return 0, fmt.Errorf("%w: path element %q", ErrDescriptor, e)
+	}
+	if hard {
+		v += uint64(hdkeychain.HardenedKeyStart)
+	}
+	return uint32(v), nil
+}
+
+// WitnessScript returns the multisig script at branch/index: the keys
+// derived there, sorted (BIP67), in an m-of-n CHECKMULTISIG.
+func (d *Descriptor) WitnessScript(branch, index uint32) ([]byte, error) {
+	keys := make([][]byte, len(d.Keys))
+	for i := range d.Keys {
+		b, err := d.Keys[i].XPub.Derive(branch)
+		if err != nil {
+			return nil, err
+		}
+		c, err := b.Derive(index)
+		if err != nil {
+			return nil, err
+		}
+		pk, err := c.ECPubKey()
+		if err != nil {
+			return nil, err
+		}
+		keys[i] = pk.SerializeCompressed()
+	}
+	sort.Slice(keys, func(i, j int) bool { return bytes.Compare(keys[i], keys[j]) < 0 })
+	sb := txscript.NewScriptBuilder().AddInt64(int64(d.M))
+	for _, k := range keys {
+		sb.AddData(k)
+	}
+	return sb.AddInt64(int64(len(keys))).AddOp(txscript.OP_CHECKMULTISIG).Script()
+}
+
+// Address returns the P2WSH address at branch/index.
+func (d *Descriptor) Address(branch, index uint32) (*btcutil.AddressWitnessScriptHash, []byte, error) {
+	ws, err := d.WitnessScript(branch, index)
+	if err != nil {
+		return nil, nil, err
+	}
+	h := sha256Sum(ws)
+	a, err := btcutil.NewAddressWitnessScriptHash(h[:], d.Net)
+	return a, ws, err
+}
+
+// PkScript returns the output script at branch/index.
+func (d *Descriptor) PkScript(branch, index uint32) ([]byte, error) {
+	a, _, err := d.Address(branch, index)
+	if err != nil {
+		return nil, err
+	}
+	return txscript.PayToAddrScript(a)
+}
