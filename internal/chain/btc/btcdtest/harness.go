@@ -1,0 +1,425 @@
+// Package btcdtest starts and stops real btcd nodes in regtest mode for
+// kinko's integration tests and `kinko dev`, as btcd's own
+// integration/rpctest does. The node binary comes from go.mod's tool
+// directive (`go tool -n btcd` builds it and prints its path). Nodes listen on
+// 127.0.0.1 only, on free ports, with their own data directory.
+package btcdtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcjson"
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/rpcclient"
+	"github.com/btcsuite/btcd/txscript"
+	"github.com/btcsuite/btcd/wire"
+
+	"kinko/internal/chain/btc"
+)
+
+// Net is the network of every harness node.
+var Net = &chaincfg.RegressionNetParams
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// Binary returns the path of the btcd binary built from go.mod's tool
+// directive.
+func Binary() (string, error) {
+	binOnce.Do(func() {
+		gomod, err := exec.Command("go", "env", "GOMOD").Output()
+		if err != nil || strings.TrimSpace(string(gomod)) == "" || strings.TrimSpace(string(gomod)) == os.DevNull {
+			binErr = fmt.Errorf("btcdtest: not inside the kinko module (go env GOMOD: %v)", err)
+			return
+		}
+		cmd := exec.Command("go", "tool", "-n", "btcd")
+		cmd.Dir = filepath.Dir(strings.TrimSpace(string(gomod)))
+		cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			binErr = fmt.Errorf("btcdtest: go tool -n btcd: %v: %s", err, stderr.String())
+			return
+		}
+		binPath = strings.TrimSpace(string(out))
+	})
+	return binPath, binErr
+}
+
+// freePort returns a port free on 127.0.0.1 now.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// SegwitHeight is the height at which btcd's regtest has segwit active: it
+// activates by BIP9 signalling over three windows of 144 blocks (defined,
+// started, locked in), so the harness mines past it before anything else.
+const SegwitHeight = 432
+
+// Node is a running btcd regtest node with a funded harness wallet: a
+// P2WPKH key that receives every block reward.
+type Node struct {
+	dir      string
+	p2p, rpc string
+	user     string
+	pass     string
+	cmd      *exec.Cmd
+	exited   chan struct{}
+	client   *btc.Node
+	key      *btcec.PrivateKey
+	addr     btcutil.Address
+	pkScript []byte
+
+	mu    sync.Mutex
+	spent map[wire.OutPoint]bool
+}
+
+// Options configure a node.
+type Options struct {
+	// Dir is the node's data directory; a fresh temporary one if empty.
+	Dir string
+	// MatureBlocks is how many blocks Start mines; default SegwitHeight,
+	// after which segwit is active and coinbase coins are spendable; -1
+	// for none (a node that will sync from another).
+	MatureBlocks int
+}
+
+// Start starts a node and waits until its RPC answers.
+func Start(ctx context.Context, o Options) (*Node, error) {
+	if _, err := Binary(); err != nil {
+		return nil, err
+	}
+	var err error
+	if o.Dir == "" {
+		if o.Dir, err = os.MkdirTemp("", "kinko-btcd-*"); err != nil {
+			return nil, err
+		}
+	}
+	key, err := btcec.NewPrivateKey()
+	if err != nil {
+		return nil, err
+	}
+	addr, err := btcutil.NewAddressWitnessPubKeyHash(btcutil.Hash160(key.PubKey().SerializeCompressed()), Net)
+	if err != nil {
+		return nil, err
+	}
+	pk, _ := txscript.PayToAddrScript(addr)
+	n := &Node{dir: o.Dir, user: "kinko", pass: fmt.Sprintf("p%d", time.Now().UnixNano()), key: key, addr: addr, pkScript: pk, spent: map[wire.OutPoint]bool{}}
+	if err := n.launch(); err != nil {
+		return nil, err
+	}
+	if err := n.waitRPC(ctx); err != nil {
+		n.Stop()
+		return nil, err
+	}
+	mature := o.MatureBlocks
+	if mature == 0 {
+		mature = SegwitHeight
+	}
+	if mature > 0 {
+		if _, err := n.Generate(ctx, uint32(mature)); err != nil {
+			n.Stop()
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+func (n *Node) launch() error {
+	bin, _ := Binary()
+	p2p, err := freePort()
+	if err != nil {
+		return err
+	}
+	rpc, err := freePort()
+	if err != nil {
+		return err
+	}
+	n.p2p, n.rpc = fmt.Sprintf("127.0.0.1:%d", p2p), fmt.Sprintf("127.0.0.1:%d", rpc)
+	logf, err := os.OpenFile(filepath.Join(n.dir, "btcd.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	n.cmd = exec.Command(bin, "--regtest", "--datadir="+filepath.Join(n.dir, "data"), "--logdir="+filepath.Join(n.dir, "logs"),
+		"--listen="+n.p2p, "--rpclisten="+n.rpc, "--rpcuser="+n.user, "--rpcpass="+n.pass, "--notls",
+		"--miningaddr="+n.addr.EncodeAddress(), "--txindex", "--nodnsseed", "--debuglevel=info", "--maxpeers=8")
+	n.cmd.Stdout, n.cmd.Stderr = logf, logf
+	if err := n.cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("btcdtest: start btcd: %w", err)
+	}
+	n.exited = make(chan struct{})
+	// The waiter exits when the process does.
+	go func() { n.cmd.Wait(); logf.Close(); close(n.exited) }()
+	c, err := btc.Dial(btc.Config{Host: n.rpc, User: n.user, Pass: n.pass, DisableTLS: true, Net: Net})
+	if err != nil {
+		return err
+	}
+	n.client = c
+	return nil
+}
+
+func (n *Node) waitRPC(ctx context.Context) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-n.exited:
+			return fmt.Errorf("btcdtest: btcd exited at start:\n%s", n.LogTail())
+		case <-ctx.Done():
+			return ctx.Err()
+		default:
+		}
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		_, _, err := n.client.BestBlock(cctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("btcdtest: btcd RPC did not answer in 30s:\n%s", n.LogTail())
+}
+
+// LogTail returns the end of the node's output, for error messages.
+func (n *Node) LogTail() string {
+	b, _ := os.ReadFile(filepath.Join(n.dir, "btcd.out"))
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return string(b)
+}
+
+// New starts a node for a test and stops it when the test ends.
+func New(t testing.TB, o Options) *Node {
+	t.Helper()
+	if o.Dir == "" {
+		o.Dir = t.TempDir()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	n, err := Start(ctx, o)
+	if err != nil {
+		t.Fatalf("start btcd: %v", err)
+	}
+	t.Cleanup(n.Stop)
+	return n
+}
+
+// Client returns kinko's client for the node.
+func (n *Node) Client() *btc.Node { return n.client }
+
+// RPC returns the raw RPC client.
+func (n *Node) RPC() *rpcclient.Client { return n.client.RPC() }
+
+// Config returns how to reach the node's RPC.
+func (n *Node) Config() btc.Config {
+	return btc.Config{Host: n.rpc, User: n.user, Pass: n.pass, DisableTLS: true, Net: Net}
+}
+
+// P2PAddr returns the node's peer-to-peer address.
+func (n *Node) P2PAddr() string { return n.p2p }
+
+// Generate mines n blocks to the harness address.
+func (n *Node) Generate(ctx context.Context, blocks uint32) ([]*chainhash.Hash, error) {
+	type res = []*chainhash.Hash
+	ch := make(chan struct {
+		h   res
+		err error
+	}, 1)
+	// The goroutine exits when the RPC returns.
+	go func() {
+		h, err := n.RPC().Generate(blocks)
+		ch <- struct {
+			h   res
+			err error
+		}{h, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			return nil, fmt.Errorf("btcdtest: generate: %w", r.err)
+		}
+		return r.h, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Connect connects n to other and waits until they see each other.
+func (n *Node) Connect(ctx context.Context, other *Node) error {
+	if err := n.RPC().Node(btcjson.NConnect, other.p2p, nil); err != nil && !strings.Contains(err.Error(), "already") {
+		return fmt.Errorf("btcdtest: connect: %w", err)
+	}
+	for ctx.Err() == nil {
+		peers, err := n.RPC().GetPeerInfo()
+		if err == nil && len(peers) > 0 {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return ctx.Err()
+}
+
+// Disconnect drops every peer of n and waits until it has none.
+func (n *Node) Disconnect(ctx context.Context) error {
+	for ctx.Err() == nil {
+		peers, err := n.RPC().GetPeerInfo()
+		if err != nil {
+			return err
+		}
+		if len(peers) == 0 {
+			return nil
+		}
+		for _, p := range peers {
+			n.RPC().Node(btcjson.NDisconnect, p.Addr, nil)
+			n.RPC().Node(btcjson.NRemove, p.Addr, nil)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return ctx.Err()
+}
+
+// WaitSynced waits until every node has the same best block.
+func WaitSynced(ctx context.Context, nodes ...*Node) error {
+	for ctx.Err() == nil {
+		var first chainhash.Hash
+		same := true
+		for i, n := range nodes {
+			h, _, err := n.client.BestBlock(ctx)
+			if err != nil {
+				return err
+			}
+			if i == 0 {
+				first = h
+			} else if h != first {
+				same = false
+			}
+		}
+		if same {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return ctx.Err()
+}
+
+// ErrNoCoins reports a harness wallet without a mature coin large enough.
+var ErrNoCoins = errors.New("btcdtest: no mature coinbase output to spend")
+
+// SendTo pays amount to addr from a mature coinbase output of the harness
+// key, with change back to it, and broadcasts. It returns the transaction.
+func (n *Node) SendTo(ctx context.Context, outputs map[string]btcutil.Amount) (*wire.MsgTx, error) {
+	var total btcutil.Amount
+	tx := wire.NewMsgTx(2)
+	for a, v := range outputs {
+		addr, err := btcutil.DecodeAddress(a, Net)
+		if err != nil {
+			return nil, err
+		}
+		pk, _ := txscript.PayToAddrScript(addr)
+		tx.AddTxOut(wire.NewTxOut(int64(v), pk))
+		total += v
+	}
+	const fee = 10_000
+	op, value, err := n.coin(ctx, total+fee)
+	if err != nil {
+		return nil, err
+	}
+	tx.AddTxIn(wire.NewTxIn(&op, nil, nil))
+	if change := value - total - fee; change > 1000 {
+		tx.AddTxOut(wire.NewTxOut(int64(change), n.pkScript))
+	}
+	fetcher := txscript.NewCannedPrevOutputFetcher(n.pkScript, int64(value))
+	w, err := txscript.WitnessSignature(tx, txscript.NewTxSigHashes(tx, fetcher), 0, int64(value), n.pkScript, txscript.SigHashAll, n.key, true)
+	if err != nil {
+		return nil, err
+	}
+	tx.TxIn[0].Witness = w
+	if _, err := n.client.Broadcast(ctx, tx); err != nil {
+		return nil, err
+	}
+	return tx, nil
+}
+
+// coin finds an unspent mature coinbase output of at least min.
+func (n *Node) coin(ctx context.Context, min btcutil.Amount) (wire.OutPoint, btcutil.Amount, error) {
+	_, height, err := n.client.BestBlock(ctx)
+	if err != nil {
+		return wire.OutPoint{}, 0, err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for h := int32(1); h <= height-100; h++ {
+		hash, err := n.client.BlockHash(ctx, h)
+		if err != nil {
+			return wire.OutPoint{}, 0, err
+		}
+		b, err := n.client.Block(ctx, hash)
+		if err != nil {
+			return wire.OutPoint{}, 0, err
+		}
+		cb := b.Transactions[0]
+		for i, o := range cb.TxOut {
+			op := wire.OutPoint{Hash: cb.TxHash(), Index: uint32(i)}
+			if bytes.Equal(o.PkScript, n.pkScript) && btcutil.Amount(o.Value) >= min && !n.spent[op] {
+				n.spent[op] = true
+				return op, btcutil.Amount(o.Value), nil
+			}
+		}
+	}
+	return wire.OutPoint{}, 0, ErrNoCoins
+}
+
+// Stop stops the node: a graceful stop over RPC, then a kill after five
+// seconds. It waits for the process to exit and may be called again.
+func (n *Node) Stop() {
+	if n.cmd == nil || n.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-n.exited:
+		return
+	default:
+	}
+	n.RPC().RawRequest("stop", nil)
+	select {
+	case <-n.exited:
+	case <-time.After(5 * time.Second):
+		n.cmd.Process.Kill()
+		<-n.exited
+	}
+	n.client.Close()
+}
+
+// Restart stops the node and starts it again on the same data directory
+// (new ports), as a node that went down and came back.
+func (n *Node) Restart(ctx context.Context) error {
+	n.Stop()
+	if err := n.launch(); err != nil {
+		return err
+	}
+	return n.waitRPC(ctx)
+}

@@ -1,0 +1,96 @@
+package btcdtest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+)
+
+func TestNodeMinesAndSends(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n := New(t, Options{})
+	_, h, err := n.Client().BestBlock(ctx)
+	if err != nil || h != SegwitHeight {
+		t.Fatalf("best block = %d, %v; want %d", h, err, SegwitHeight)
+	}
+	to, _ := btcutil.NewAddressWitnessPubKeyHash(make([]byte, 20), Net)
+	tx, err := n.SendTo(ctx, map[string]btcutil.Amount{to.EncodeAddress(): 1_0000_0000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, _ := n.Client().MempoolTxids(ctx)
+	if len(ids) != 1 || ids[0] != tx.TxHash() {
+		t.Fatalf("mempool = %v; want %s", ids, tx.TxHash())
+	}
+	hashes, err := n.Generate(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := n.Client().Block(ctx, *hashes[0])
+	if len(b.Transactions) != 2 || b.Transactions[1].TxHash() != tx.TxHash() {
+		t.Fatal("the transaction is not in the next block")
+	}
+	n.Stop()
+	n.Stop() // idempotent
+	select {
+	case <-n.exited:
+	default:
+		t.Fatal("process still running after Stop")
+	}
+}
+
+// TestReorg mines apart on two nodes and joins them: the shorter chain
+// gives way.
+func TestReorg(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	a := New(t, Options{})
+	b := New(t, Options{MatureBlocks: -1})
+	if err := b.Connect(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := WaitSynced(ctx, a, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.Disconnect(ctx)
+	to, _ := btcutil.NewAddressWitnessPubKeyHash(make([]byte, 20), Net)
+	tx, err := a.SendTo(ctx, map[string]btcutil.Amount{to.EncodeAddress(): 5_000_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	aBlocks, _ := a.Generate(ctx, 2)
+	if _, err := b.Generate(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Connect(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := WaitSynced(ctx, a, b); err != nil {
+		t.Fatal(err)
+	}
+	_, h, _ := a.Client().BestBlock(ctx)
+	if h != SegwitHeight+3 {
+		t.Fatalf("height after the reorg = %d; want %d", h, SegwitHeight+3)
+	}
+	at, _ := a.Client().BlockHash(ctx, SegwitHeight+1)
+	if at == *aBlocks[0] {
+		t.Fatal("node a kept its own block 102: no reorg")
+	}
+	// The transaction of the lost blocks is back in a's mempool.
+	ids, _ := a.Client().MempoolTxids(ctx)
+	found := false
+	for _, id := range ids {
+		found = found || id == tx.TxHash()
+	}
+	if !found {
+		t.Logf("mempool after reorg: %v (tx %s)", ids, chainhash.Hash(tx.TxHash()))
+		t.Fatal("the reorged-out transaction is not back in the mempool")
+	}
+}
