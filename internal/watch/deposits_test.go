@@ -1,0 +1,237 @@
+package watch
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/btcutil/hdkeychain"
+
+	"kinko/internal/chain/btc/btcdtest"
+	"kinko/internal/controls"
+	"kinko/internal/core"
+	"kinko/internal/custody"
+	"kinko/internal/ledger"
+	"kinko/internal/wallet"
+)
+
+const btcAsset ledger.AssetID = 2
+
+var custAcct = ledger.AccountKey{Owner: 1, Asset: btcAsset, Kind: ledger.KindAvailable}
+
+// coldDescriptor is the 2-of-3 cold customer wallet of the tests, from
+// fixed seeds.
+func coldDescriptor(t testing.TB) *wallet.Descriptor {
+	d := &wallet.Descriptor{M: 2, Net: btcdtest.Net}
+	for i := byte(1); i <= 3; i++ {
+		m, err := hdkeychain.NewMaster(bytes.Repeat([]byte{i}, 32), btcdtest.Net)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, _, err := wallet.AccountKey(m, btcdtest.Net, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Keys = append(d.Keys, k)
+	}
+	return d
+}
+
+type depositEnv struct {
+	t    *testing.T
+	core *core.Core
+	node *btcdtest.Node
+	book *wallet.Book
+	addr string
+	desc *wallet.Descriptor
+}
+
+// newDepositEnv starts btcd and a core with a cold customer wallet whose
+// first address is handed to customer 1.
+func newDepositEnv(t *testing.T) *depositEnv {
+	ctx := context.Background()
+	e := &depositEnv{t: t, node: btcdtest.New(t, btcdtest.Options{}), book: wallet.NewBook(), desc: coldDescriptor(t)}
+	c, err := core.Open(ctx, core.Config{Dir: t.TempDir(), CheckInvariants: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	e.core = c
+	w := custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: btcAsset, Descriptor: e.desc.String(), Owner: ledger.OwnerHouseMin + 100}
+	for _, cmd := range []core.Command{
+		core.CreateAssets{Assets: []ledger.Asset{{ID: btcAsset, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}},
+		core.CreateCustomers{IDs: []ledger.OwnerID{1}},
+		core.RegisterWallet{Wallet: w},
+		core.AssignAddress{Wallet: 1, Customer: 1},
+	} {
+		if o, err := c.Submit(ctx, time.Now(), cmd); err != nil || o.Err != nil || o.EventErr() != nil {
+			t.Fatal(err, o.Err, o.EventErr())
+		}
+	}
+	if err := e.book.Add(1, e.desc, 0, 0, 20); err != nil {
+		t.Fatal(err)
+	}
+	a, _, _ := e.desc.Address(0, 0)
+	e.addr = a.EncodeAddress()
+	return e
+}
+
+func (e *depositEnv) watcher(confs int32) *Deposits {
+	d, err := NewDeposits(context.Background(), e.core, e.node.Client(), e.book, DepositConfig{Asset: btcAsset, Confirmations: confs, StartHeight: btcdtest.SegwitHeight})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return d
+}
+
+func (e *depositEnv) balance() uint64 {
+	var v uint64
+	e.core.Read(func(s *core.State) {
+		a, _ := s.Ledger.Account(custAcct)
+		v, _ = a.Balance().Uint64()
+	})
+	return v
+}
+
+func (e *depositEnv) step(d *Deposits) {
+	e.t.Helper()
+	if err := d.Step(context.Background()); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func TestDepositCreditedAfterConfirmations(t *testing.T) {
+	ctx := context.Background()
+	e := newDepositEnv(t)
+	d := e.watcher(3)
+	e.step(d)
+	tx, err := e.node.SendTo(ctx, map[string]btcutil.Amount{e.addr: 50_000_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.step(d)
+	p := d.Pending()
+	if len(p) != 1 || p[0].Confirmations != 0 || p[0].Amount != 50_000_000 || p[0].Customer != 1 || p[0].Outpoint.TxID != tx.TxHash() {
+		t.Fatalf("pending from the mempool = %+v", p)
+	}
+	for confs := int32(1); confs <= 2; confs++ {
+		e.node.Generate(ctx, 1)
+		e.step(d)
+		if p := d.Pending(); len(p) != 1 || p[0].Confirmations != confs {
+			t.Fatalf("pending at %d confirmations = %+v", confs, p)
+		}
+		if e.balance() != 0 {
+			t.Fatalf("credited at %d confirmations", confs)
+		}
+	}
+	e.node.Generate(ctx, 1)
+	e.step(d)
+	if got := e.balance(); got != 50_000_000 {
+		t.Fatalf("balance after 3 confirmations = %d", got)
+	}
+	if p := d.Pending(); len(p) != 0 {
+		t.Fatalf("still pending: %+v", p)
+	}
+	// A restarted watcher resumes from its journaled checkpoint and does
+	// not credit twice.
+	d2 := e.watcher(3)
+	e.node.Generate(ctx, 2)
+	e.step(d2)
+	if got := e.balance(); got != 50_000_000 {
+		t.Fatalf("balance after restart = %d", got)
+	}
+	var cp core.WatchCheckpoint
+	e.core.Read(func(s *core.State) { cp = s.Checkpoints[btcAsset] })
+	if _, h, _ := e.node.Client().BestBlock(ctx); cp.Height != h {
+		t.Fatalf("checkpoint at %d; tip %d", cp.Height, h)
+	}
+}
+
+// TestDepositReorgBeforeCredit: the deposit's block leaves the best chain
+// before it has its confirmations: it is never credited on its strength.
+func TestDepositReorgBeforeCredit(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	e := newDepositEnv(t)
+	other := btcdtest.New(t, btcdtest.Options{MatureBlocks: -1})
+	if err := other.Connect(ctx, e.node); err != nil {
+		t.Fatal(err)
+	}
+	btcdtest.WaitSynced(ctx, e.node, other)
+	e.node.Disconnect(ctx)
+	other.Disconnect(ctx)
+	d := e.watcher(2)
+	tx, err := e.node.SendTo(ctx, map[string]btcutil.Amount{e.addr: 20_000_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.node.Generate(ctx, 1)
+	e.step(d)
+	if p := d.Pending(); len(p) != 1 || p[0].Confirmations != 1 {
+		t.Fatalf("pending = %+v", p)
+	}
+	other.Generate(ctx, 3)
+	other.Connect(ctx, e.node)
+	btcdtest.WaitSynced(ctx, e.node, other)
+	e.step(d)
+	if e.balance() != 0 {
+		t.Fatal("credited from a block that left the chain")
+	}
+	for _, p := range d.Pending() {
+		if p.Outpoint.TxID == tx.TxHash() && p.Confirmations != 0 {
+			t.Fatalf("still counted as confirmed after the reorg: %+v", p)
+		}
+	}
+}
+
+// TestDepositReorgAfterCredit: a credited deposit whose block leaves the
+// best chain is reversed, and deposits of the asset are halted.
+func TestDepositReorgAfterCredit(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	e := newDepositEnv(t)
+	other := btcdtest.New(t, btcdtest.Options{MatureBlocks: -1})
+	if err := other.Connect(ctx, e.node); err != nil {
+		t.Fatal(err)
+	}
+	btcdtest.WaitSynced(ctx, e.node, other)
+	e.node.Disconnect(ctx)
+	other.Disconnect(ctx)
+	d := e.watcher(1)
+	if _, err := e.node.SendTo(ctx, map[string]btcutil.Amount{e.addr: 30_000_000}); err != nil {
+		t.Fatal(err)
+	}
+	e.node.Generate(ctx, 1)
+	e.step(d)
+	if got := e.balance(); got != 30_000_000 {
+		t.Fatalf("balance after 1 confirmation = %d", got)
+	}
+	other.Generate(ctx, 3)
+	other.Connect(ctx, e.node)
+	btcdtest.WaitSynced(ctx, e.node, other)
+	e.step(d)
+	if got := e.balance(); got != 0 {
+		t.Fatalf("balance after the reorg = %d; want 0 (reversed)", got)
+	}
+	e.core.Read(func(s *core.State) {
+		if err := s.Controls.Allowed(btcAsset, controls.Deposit); !errors.Is(err, controls.ErrHalted) {
+			t.Errorf("deposits not halted after a reversal: %v", err)
+		}
+		n := 0
+		s.Custody.Deposits(func(dep *custody.Deposit) bool {
+			if dep.State == custody.DepositReversed {
+				n++
+			}
+			return true
+		})
+		if n != 1 {
+			t.Errorf("%d reversed deposits; want 1", n)
+		}
+		if err := s.CheckInvariants(); err != nil {
+			t.Error(err)
+		}
+	})
+}
