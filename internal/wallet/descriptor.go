@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
@@ -120,6 +121,31 @@ type Descriptor struct {
 	M    int
 	Keys []Key
 	Net  *chaincfg.Params
+
+	mu       sync.Mutex
+	branches map[uint32][]*hdkeychain.ExtendedKey // per branch, each key's /branch child
+}
+
+// branchKeys returns each key's child at branch, derived once.
+func (d *Descriptor) branchKeys(branch uint32) ([]*hdkeychain.ExtendedKey, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if ks, ok := d.branches[branch]; ok {
+		return ks, nil
+	}
+	ks := make([]*hdkeychain.ExtendedKey, len(d.Keys))
+	for i := range d.Keys {
+		b, err := d.Keys[i].XPub.Derive(branch)
+		if err != nil {
+			return nil, err
+		}
+		ks[i] = b
+	}
+	if d.branches == nil {
+		d.branches = map[uint32][]*hdkeychain.ExtendedKey{}
+	}
+	d.branches[branch] = ks
+	return ks, nil
 }
 
 // String formats the descriptor of the receive branch with its checksum.
@@ -239,12 +265,12 @@ func parseIndex(e string) (uint32, error) {
 // WitnessScript returns the multisig script at branch/index: the keys
 // derived there, sorted (BIP67), in an m-of-n CHECKMULTISIG.
 func (d *Descriptor) WitnessScript(branch, index uint32) ([]byte, error) {
+	bks, err := d.branchKeys(branch)
+	if err != nil {
+		return nil, err
+	}
 	keys := make([][]byte, len(d.Keys))
-	for i := range d.Keys {
-		b, err := d.Keys[i].XPub.Derive(branch)
-		if err != nil {
-			return nil, err
-		}
+	for i, b := range bks {
 		c, err := b.Derive(index)
 		if err != nil {
 			return nil, err

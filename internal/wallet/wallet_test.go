@@ -203,3 +203,16 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDeriveAddress derives 2-of-3 P2WSH receive addresses.
+func BenchmarkDeriveAddress(b *testing.B) {
+	_, d := testKeys(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, _, err := d.Address(0, uint32(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "addresses/s")
+}
