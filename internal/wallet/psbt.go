@@ -1,0 +1,414 @@
+package wallet
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/btcutil/hdkeychain"
+	"github.com/btcsuite/btcd/btcutil/psbt"
+	"github.com/btcsuite/btcd/txscript"
+	"github.com/btcsuite/btcd/wire"
+)
+
+// Errors of the PSBT ceremony.
+var (
+	ErrPSBT          = errors.New("wallet: PSBT malformed or truncated")
+	ErrNotOurs       = errors.New("wallet: input does not belong to one of our wallets")
+	ErrNotThisKey    = errors.New("wallet: input's wallet has no key of this signer")
+	ErrScriptChanged = errors.New("wallet: input's witness script or output differs from the descriptor's")
+	ErrNoUtxo        = errors.New("wallet: input lacks its witness utxo")
+	ErrNothingToSign = errors.New("wallet: no input of this PSBT is for this key")
+	ErrMismatch      = errors.New("wallet: PSBTs are of different transactions")
+	ErrFunds         = errors.New("wallet: inputs do not cover outputs and fee")
+)
+
+// Named is a wallet the ceremony knows: id, kind and descriptor.
+type Named struct {
+	ID         uint32 `json:"id"`
+	Kind       string `json:"kind"`
+	Descriptor string `json:"descriptor"`
+	desc       *Descriptor
+}
+
+// Desc returns the parsed descriptor.
+func (n *Named) Desc() *Descriptor { return n.desc }
+
+// Set is the wallets a ceremony checks against, with the scripts of their
+// first Gap indexes on both branches, recomputed from the descriptors.
+type Set struct {
+	Wallets []*Named
+	book    *Book
+}
+
+// Gap bounds how far into each branch a Set looks for our scripts.
+const Gap = 1000
+
+// NewSet parses the descriptors and derives their scripts.
+func NewSet(ws []Named, d0 *Descriptor) (*Set, error) {
+	s := &Set{book: NewBook()}
+	for i := range ws {
+		w := ws[i]
+		d, err := Parse(w.Descriptor, d0.Net)
+		if err != nil {
+			return nil, fmt.Errorf("wallet %d: %w", w.ID, err)
+		}
+		w.desc = d
+		for _, br := range []uint32{0, 1} {
+			if err := s.book.Add(w.ID, d, br, 0, Gap); err != nil {
+				return nil, err
+			}
+		}
+		s.Wallets = append(s.Wallets, &w)
+	}
+	return s, nil
+}
+
+func (s *Set) wallet(id uint32) *Named {
+	for _, w := range s.Wallets {
+		if w.ID == id {
+			return w
+		}
+	}
+	return nil
+}
+
+// Owner says which of our wallets a script belongs to.
+func (s *Set) Owner(script []byte) (*Named, Place, bool) {
+	p, ok := s.book.Find(script)
+	if !ok {
+		return nil, p, false
+	}
+	return s.wallet(p.Wallet), p, true
+}
+
+// UTXO is an output of one of our wallets to spend.
+type UTXO struct {
+	OutPoint wire.OutPoint
+	Value    int64
+	Wallet   *Named
+	Branch   uint32
+	Index    uint32
+}
+
+// Virtual sizes for fees: a 2-of-3 P2WSH input, a P2WSH output, the rest.
+const (
+	vbytesInput    = 105
+	vbytesOutput   = 43
+	vbytesOverhead = 11
+	// DustLimit is the smallest output worth making.
+	DustLimit = 546
+)
+
+// Build makes an unsigned PSBT spending utxos to outputs, with change (if
+// above dust) to change wallet's change branch at changeIndex, at feeRate
+// satoshi per vbyte. Every input carries its witness utxo, witness script
+// and the BIP32 derivations of its keys; the change output carries its
+// derivations, so signers recognise it.
+func Build(utxos []UTXO, outputs []*wire.TxOut, change *Named, changeIndex uint32, feeRate int64) (*psbt.Packet, error) {
+	var in int64
+	ops := make([]*wire.OutPoint, len(utxos))
+	for i := range utxos {
+		in += utxos[i].Value
+		ops[i] = &utxos[i].OutPoint
+	}
+	var out int64
+	for _, o := range outputs {
+		out += o.Value
+	}
+	fee := feeRate * int64(vbytesOverhead+vbytesInput*len(utxos)+vbytesOutput*(len(outputs)+1))
+	if in < out+fee {
+		return nil, fmt.Errorf("%w: %d in, %d out, fee %d", ErrFunds, in, out, fee)
+	}
+	outs := append([]*wire.TxOut(nil), outputs...)
+	changeAt := -1
+	if rest := in - out - fee; rest > DustLimit && change != nil {
+		pk, err := change.desc.PkScript(1, changeIndex)
+		if err != nil {
+			return nil, err
+		}
+		outs = append(outs, wire.NewTxOut(rest, pk))
+		changeAt = len(outs) - 1
+	}
+	seq := make([]uint32, len(ops))
+	for i := range seq {
+		seq[i] = wire.MaxTxInSequenceNum - 2 // replaceable (BIP125)
+	}
+	p, err := psbt.New(ops, outs, 2, 0, seq)
+	if err != nil {
+		return nil, err
+	}
+	u, err := psbt.NewUpdater(p)
+	if err != nil {
+		return nil, err
+	}
+	for i, x := range utxos {
+		d := x.Wallet.desc
+		ws, err := d.WitnessScript(x.Branch, x.Index)
+		if err != nil {
+			return nil, err
+		}
+		pk, _ := d.PkScript(x.Branch, x.Index)
+		if err := u.AddInWitnessUtxo(wire.NewTxOut(x.Value, pk), i); err != nil {
+			return nil, err
+		}
+		if err := u.AddInWitnessScript(ws, i); err != nil {
+			return nil, err
+		}
+		if err := addDerivations(d, x.Branch, x.Index, func(fp uint32, path []uint32, pub []byte) error {
+			return u.AddInBip32Derivation(fp, path, pub, i)
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if changeAt >= 0 {
+		if err := addDerivations(change.desc, 1, changeIndex, func(fp uint32, path []uint32, pub []byte) error {
+			return u.AddOutBip32Derivation(fp, path, pub, changeAt)
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+func addDerivations(d *Descriptor, branch, index uint32, add func(fp uint32, path []uint32, pub []byte) error) error {
+	bks, err := d.branchKeys(branch)
+	if err != nil {
+		return err
+	}
+	for i, k := range d.Keys {
+		c, err := bks[i].Derive(index)
+		if err != nil {
+			return err
+		}
+		pub, err := c.ECPubKey()
+		if err != nil {
+			return err
+		}
+		path := append(append([]uint32(nil), k.Path...), branch, index)
+		fp := uint32(k.Fingerprint[0]) | uint32(k.Fingerprint[1])<<8 | uint32(k.Fingerprint[2])<<16 | uint32(k.Fingerprint[3])<<24
+		if err := add(fp, path, pub.SerializeCompressed()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Read parses a PSBT (binary or base64).
+func Read(r io.Reader) (*psbt.Packet, error) {
+	b, err := io.ReadAll(io.LimitReader(r, 4<<20))
+	if err != nil {
+		return nil, err
+	}
+	b64 := !bytes.HasPrefix(b, []byte("psbt\xff"))
+	if b64 {
+		b = bytes.TrimSpace(b)
+	}
+	p, err := psbt.NewFromRawBytes(bytes.NewReader(b), b64)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrPSBT, err)
+	}
+	if err := p.SanityCheck(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrPSBT, err)
+	}
+	return p, nil
+}
+
+// Encode returns the PSBT in base64.
+func Encode(p *psbt.Packet) (string, error) { return p.B64Encode() }
+
+// Line is one input or output in plain words.
+type Line struct {
+	Amount  btcutil.Amount
+	Address string
+	Ours    string // "cold-customer wallet 1, receive 3" or "" if not ours
+}
+
+// Description is what a signer is shown: every input and output, recomputed
+// from the descriptors, and the fee.
+type Description struct {
+	Inputs, Outputs []Line
+	Fee             btcutil.Amount
+	FeeRate         float64 // satoshi per vbyte, for display only
+}
+
+// Describe reads a PSBT against our wallets.
+func (s *Set) Describe(p *psbt.Packet) (*Description, error) {
+	d := &Description{}
+	var in, out int64
+	for i, pin := range p.Inputs {
+		if pin.WitnessUtxo == nil {
+			return nil, fmt.Errorf("%w: input %d", ErrNoUtxo, i)
+		}
+		in += pin.WitnessUtxo.Value
+		d.Inputs = append(d.Inputs, s.line(pin.WitnessUtxo))
+	}
+	for _, o := range p.UnsignedTx.TxOut {
+		out += o.Value
+		d.Outputs = append(d.Outputs, s.line(o))
+	}
+	d.Fee = btcutil.Amount(in - out)
+	if d.Fee < 0 {
+		return nil, fmt.Errorf("%w: outputs exceed inputs", ErrFunds)
+	}
+	vsize := vbytesOverhead + vbytesInput*len(p.Inputs) + vbytesOutput*len(p.UnsignedTx.TxOut)
+	d.FeeRate = float64(d.Fee) / float64(vsize)
+	return d, nil
+}
+
+func (s *Set) line(o *wire.TxOut) Line {
+	l := Line{Amount: btcutil.Amount(o.Value), Address: "(non-standard script)"}
+	_, addrs, _, err := txscript.ExtractPkScriptAddrs(o.PkScript, s.Wallets[0].desc.Net)
+	if err == nil && len(addrs) == 1 {
+		l.Address = addrs[0].EncodeAddress()
+	}
+	if w, p, ok := s.Owner(o.PkScript); ok {
+		br := "receive"
+		if p.Branch == 1 {
+			br = "change"
+		}
+		l.Ours = fmt.Sprintf("%s wallet %d, %s %d", w.Kind, w.ID, br, p.Index)
+	}
+	return l
+}
+
+// String formats the description for an operator.
+func (d *Description) String() string {
+	var b strings.Builder
+	w := func(title string, ls []Line) {
+		fmt.Fprintf(&b, "%s:\n", title)
+		for i, l := range ls {
+			ours := "NOT OURS"
+			if l.Ours != "" {
+				ours = "ours: " + l.Ours
+			}
+			fmt.Fprintf(&b, "  %d. %16s BTC  %s  [%s]\n", i+1, formatBTC(int64(l.Amount)), l.Address, ours)
+		}
+	}
+	w("inputs", d.Inputs)
+	w("outputs", d.Outputs)
+	fmt.Fprintf(&b, "fee: %d sat (about %.1f sat/vB)\n", int64(d.Fee), d.FeeRate)
+	return b.String()
+}
+
+// Sign signs every input of p that belongs to one of our wallets of which
+// account (a BIP48 account private key with master fingerprint fp) is a
+// key. It recomputes each input's witness script and output script from
+// the descriptor and refuses the PSBT if one differs, or if an input is not
+// ours. It computes the BIP143 sighash itself. It returns the number of
+// inputs signed.
+func (s *Set) Sign(p *psbt.Packet, account *hdkeychain.ExtendedKey, fp [4]byte) (int, error) {
+	accPub, err := account.Neuter()
+	if err != nil {
+		return 0, err
+	}
+	prevs := map[wire.OutPoint]*wire.TxOut{}
+	for i, pin := range p.Inputs {
+		if pin.WitnessUtxo == nil {
+			return 0, fmt.Errorf("%w: input %d", ErrNoUtxo, i)
+		}
+		prevs[p.UnsignedTx.TxIn[i].PreviousOutPoint] = pin.WitnessUtxo
+	}
+	fetcher := txscript.NewMultiPrevOutFetcher(prevs)
+	hashes := txscript.NewTxSigHashes(p.UnsignedTx, fetcher)
+	type job struct {
+		i      int
+		ws     []byte
+		priv   *hdkeychain.ExtendedKey
+		branch uint32
+		index  uint32
+	}
+	var jobs []job
+	// Check every input before signing any: a PSBT is signed whole or not.
+	for i, pin := range p.Inputs {
+		w, place, ok := s.Owner(pin.WitnessUtxo.PkScript)
+		if !ok {
+			return 0, fmt.Errorf("%w: input %d", ErrNotOurs, i)
+		}
+		ws, err := w.desc.WitnessScript(place.Branch, place.Index)
+		if err != nil {
+			return 0, err
+		}
+		if !bytes.Equal(ws, pin.WitnessScript) {
+			return 0, fmt.Errorf("%w: input %d", ErrScriptChanged, i)
+		}
+		mine := false
+		for _, k := range w.desc.Keys {
+			if k.Fingerprint == fp && k.XPub.String() == accPub.String() {
+				mine = true
+			}
+		}
+		if !mine {
+			continue
+		}
+		jobs = append(jobs, job{i: i, ws: ws, branch: place.Branch, index: place.Index})
+	}
+	if len(jobs) == 0 {
+		return 0, ErrNothingToSign
+	}
+	u, err := psbt.NewUpdater(p)
+	if err != nil {
+		return 0, err
+	}
+	for _, j := range jobs {
+		c, err := account.Derive(j.branch)
+		if err == nil {
+			c, err = c.Derive(j.index)
+		}
+		if err != nil {
+			return 0, err
+		}
+		priv, err := c.ECPrivKey()
+		if err != nil {
+			return 0, err
+		}
+		sig, err := txscript.RawTxInWitnessSignature(p.UnsignedTx, hashes, j.i, p.Inputs[j.i].WitnessUtxo.Value, j.ws, txscript.SigHashAll, priv)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := u.Sign(j.i, sig, priv.PubKey().SerializeCompressed(), nil, nil); err != nil {
+			return 0, fmt.Errorf("wallet: add signature to input %d: %w", j.i, err)
+		}
+	}
+	return len(jobs), nil
+}
+
+// Combine merges the signatures of b into a; both must be of the same
+// unsigned transaction.
+func Combine(a, b *psbt.Packet) error {
+	if a.UnsignedTx.TxHash() != b.UnsignedTx.TxHash() || len(a.Inputs) != len(b.Inputs) {
+		return ErrMismatch
+	}
+	for i := range a.Inputs {
+	next:
+		for _, ps := range b.Inputs[i].PartialSigs {
+			for _, have := range a.Inputs[i].PartialSigs {
+				if bytes.Equal(have.PubKey, ps.PubKey) {
+					continue next
+				}
+			}
+			a.Inputs[i].PartialSigs = append(a.Inputs[i].PartialSigs, ps)
+		}
+	}
+	return nil
+}
+
+// Finalize finalizes every input and extracts the signed transaction.
+func Finalize(p *psbt.Packet) (*wire.MsgTx, error) {
+	if err := psbt.MaybeFinalizeAll(p); err != nil {
+		return nil, fmt.Errorf("wallet: finalize: %w", err)
+	}
+	return psbt.Extract(p)
+}
+
+// formatBTC formats satoshi as BTC with integer arithmetic.
+func formatBTC(sat int64) string {
+	sign := ""
+	if sat < 0 {
+		sign, sat = "-", -sat
+	}
+	return fmt.Sprintf("%s%d.%08d", sign, sat/1e8, sat%1e8)
+}
