@@ -197,8 +197,20 @@ func addDerivations(d *Descriptor, branch, index uint32, add func(fp uint32, pat
 	return nil
 }
 
-// Read parses a PSBT (binary or base64).
-func Read(r io.Reader) (*psbt.Packet, error) {
+// Read parses a PSBT (binary or base64). The psbt library panics on some
+// malformed key data (found by FuzzReadPSBT; the crasher is kept in
+// testdata): Read turns such a panic into ErrPSBT, since its input comes
+// from outside.
+func Read(r io.Reader) (p *psbt.Packet, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			p, err = nil, fmt.Errorf("%w: %v", ErrPSBT, v)
+		}
+	}()
+	return read(r)
+}
+
+func read(r io.Reader) (*psbt.Packet, error) {
 	b, err := io.ReadAll(io.LimitReader(r, 4<<20))
 	if err != nil {
 		return nil, err
