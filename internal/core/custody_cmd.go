@@ -20,6 +20,8 @@ const (
 	KindHalt            Kind = 24
 	KindLift            Kind = 25
 	KindWatchCheckpoint Kind = 26
+	KindPrepareCeremony Kind = 27
+	KindConfirmCeremony Kind = 28
 )
 
 func init() {
@@ -30,7 +32,25 @@ func init() {
 	kindNames[KindHalt] = "halt"
 	kindNames[KindLift] = "lift"
 	kindNames[KindWatchCheckpoint] = "watch_checkpoint"
+	kindNames[KindPrepareCeremony] = "prepare_ceremony"
+	kindNames[KindConfirmCeremony] = "confirm_ceremony"
 }
+
+// PrepareCeremony registers an offline-signed transaction between our
+// wallets and reserves its inputs, before anyone signs it.
+type PrepareCeremony struct{ Ceremony custody.Ceremony }
+
+// ConfirmCeremony records a ceremony's transaction in a block.
+type ConfirmCeremony struct {
+	TxID   [32]byte
+	Height int32
+}
+
+func (PrepareCeremony) Kind() Kind { return KindPrepareCeremony }
+func (ConfirmCeremony) Kind() Kind { return KindConfirmCeremony }
+
+func (c PrepareCeremony) AppendPayload(b []byte) []byte { return appendJSON(b, c) }
+func (c ConfirmCeremony) AppendPayload(b []byte) []byte { return appendJSON(b, c) }
 
 // ErrAssetNotListed reports a deposit or address of an asset whose listing
 // has not been approved.
@@ -146,6 +166,10 @@ func decodeCustody(kind Kind, p []byte) (Command, bool, error) {
 		c, err = decodeJSON[Lift](p)
 	case KindWatchCheckpoint:
 		c, err = decodeJSON[WatchCheckpoint](p)
+	case KindPrepareCeremony:
+		c, err = decodeJSON[PrepareCeremony](p)
+	case KindConfirmCeremony:
+		c, err = decodeJSON[ConfirmCeremony](p)
 	default:
 		return nil, false, nil
 	}
@@ -208,6 +232,10 @@ func (s *State) applyCustody(cmd Command, t int64) (handled bool, v any, err err
 		return true, changed, err
 	case Lift:
 		return true, nil, s.Controls.LiftSwitch(c.Switch, c.Requester, c.Approver, c.Reason, t, s.seq)
+	case PrepareCeremony:
+		return true, nil, s.Custody.Prepare(c.Ceremony, t)
+	case ConfirmCeremony:
+		return true, nil, s.Custody.ConfirmCeremony(s.Ledger, c.TxID, c.Height, ledger.OwnerEquity, t)
 	case WatchCheckpoint:
 		if s.Checkpoints == nil {
 			s.Checkpoints = map[ledger.AssetID]WatchCheckpoint{}

@@ -62,6 +62,10 @@ func Describe(c Command) string {
 		return fmt.Sprintf("%d deposits", len(c.Deposits))
 	case ReverseDeposits:
 		return fmt.Sprintf("%d deposits reversed by %s: %s", len(c.Outpoints), c.Actor, c.Reason)
+	case PrepareCeremony:
+		return fmt.Sprintf("%s ceremony %s prepared by %s: %d inputs reserved", c.Ceremony.Purpose, c.Ceremony.ID, c.Ceremony.Actor, len(c.Ceremony.Inputs))
+	case ConfirmCeremony:
+		return fmt.Sprintf("ceremony transaction confirmed at height %d", c.Height)
 	case nil:
 		return "(does not decode)"
 	}

@@ -49,10 +49,10 @@ func (s *State) RegisterWallet(l *ledger.Ledger, w Wallet) error {
 	if _, ok := l.Asset(w.Asset); !ok {
 		return ErrAssetUnknown
 	}
-	w.NextIndex = 0
+	w.NextIndex, w.NextChange = 0, 0
 	if i, ok := s.walletIdx[w.ID]; ok {
 		cur := s.wallets[i]
-		cur.NextIndex = 0
+		cur.NextIndex, cur.NextChange = 0, 0
 		if cur == w {
 			return nil
 		}
@@ -153,6 +153,7 @@ func (s *State) credit(l *ledger.Ledger, d *Seen, t int64) error {
 	if res := l.CreateTransfers([]ledger.Transfer{tr}, t, nil); len(res) > 0 && !res[0].Code.Succeeded() {
 		return res[0].Code
 	}
+	s.addUTXO(UTXO{Outpoint: d.Outpoint, Wallet: d.Wallet, Branch: 0, Index: d.Index, Amount: d.Amount, State: UTXOAvailable})
 	s.depIdx[d.Outpoint] = len(s.deposits)
 	s.deposits = append(s.deposits, Deposit{
 		Outpoint: d.Outpoint, Wallet: d.Wallet, Index: d.Index, Customer: cust, Amount: d.Amount,
@@ -201,6 +202,9 @@ func (s *State) ReverseDeposit(l *ledger.Ledger, o Outpoint, equity ledger.Owner
 		return 0, res[0].Code
 	}
 	d.State = DepositReversed
+	if i, ok := s.utxoIdx[o]; ok && s.utxos[i].State == UTXOAvailable {
+		s.utxos[i].State = UTXOSpent // it never existed on the best chain
+	}
 	return shortfall, nil
 }
 

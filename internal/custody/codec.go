@@ -8,15 +8,17 @@ import (
 // snapshot is the custody state's encoding: slices only, so it is
 // deterministic.
 type snapshot struct {
-	Wallets  []Wallet
-	Assigned []Assignment
-	Deposits []Deposit
+	Wallets    []Wallet
+	Assigned   []Assignment
+	Deposits   []Deposit
+	UTXOs      []UTXO
+	Ceremonies []Ceremony
 }
 
 // MarshalJSON encodes the state deterministically, for snapshots and the
 // state hash.
 func (s *State) MarshalJSON() ([]byte, error) {
-	return json.Marshal(snapshot{Wallets: s.wallets, Assigned: s.assigned, Deposits: s.deposits})
+	return json.Marshal(snapshot{Wallets: s.wallets, Assigned: s.assigned, Deposits: s.deposits, UTXOs: s.utxos, Ceremonies: s.ceremonies})
 }
 
 // Decode rebuilds a state from its encoding and checks it.
@@ -47,5 +49,13 @@ func Decode(b []byte) (*State, error) {
 		s.depIdx[d.Outpoint] = i
 	}
 	s.deposits = snap.Deposits
+	for _, u := range snap.UTXOs {
+		s.addUTXO(u)
+	}
+	for i, cer := range snap.Ceremonies {
+		s.cerIdx[cer.ID] = i
+		s.cerTx[cer.TxID] = cer.ID
+	}
+	s.ceremonies = snap.Ceremonies
 	return s, nil
 }

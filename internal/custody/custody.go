@@ -61,8 +61,10 @@ type Wallet struct {
 	Asset      ledger.AssetID
 	Descriptor string // the output descriptor with its checksum
 	Owner      ledger.OwnerID
-	// NextIndex is the next receive index to hand out.
-	NextIndex uint32
+	// NextIndex is the next receive index to hand out; NextChange the next
+	// change index.
+	NextIndex  uint32
+	NextChange uint32
 }
 
 // Account returns the wallet's ledger account.
@@ -135,6 +137,12 @@ type State struct {
 	byCust    map[ledger.OwnerID][]addrKey
 	deposits  []Deposit
 	depIdx    map[Outpoint]int
+
+	utxos      []UTXO
+	utxoIdx    map[Outpoint]int
+	ceremonies []Ceremony
+	cerIdx     map[string]int
+	cerTx      map[[32]byte]string
 }
 
 // New returns an empty custody state.
@@ -144,6 +152,9 @@ func New() *State {
 		owners:    map[addrKey]ledger.OwnerID{},
 		byCust:    map[ledger.OwnerID][]addrKey{},
 		depIdx:    map[Outpoint]int{},
+		utxoIdx:   map[Outpoint]int{},
+		cerIdx:    map[string]int{},
+		cerTx:     map[[32]byte]string{},
 	}
 }
 

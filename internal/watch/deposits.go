@@ -72,6 +72,7 @@ type Deposits struct {
 
 	mu       sync.Mutex
 	inBlocks map[custody.Outpoint]Pending // confirmed but not yet credited
+	cerTxs   map[chainhash.Hash]int32     // ceremony transactions seen in blocks, by height
 	mempool  map[chainhash.Hash][]Pending // by txid
 	seenTx   map[chainhash.Hash]bool      // mempool txids already looked at
 }
@@ -93,7 +94,7 @@ func NewDeposits(ctx context.Context, c *core.Core, chain Chain, book AddressBoo
 		cfg.Now = time.Now
 	}
 	d := &Deposits{cfg: cfg, core: c, chain: chain, book: book, log: cfg.Logger,
-		inBlocks: map[custody.Outpoint]Pending{}, mempool: map[chainhash.Hash][]Pending{}, seenTx: map[chainhash.Hash]bool{}}
+		inBlocks: map[custody.Outpoint]Pending{}, cerTxs: map[chainhash.Hash]int32{}, mempool: map[chainhash.Hash][]Pending{}, seenTx: map[chainhash.Hash]bool{}}
 	var cp btc.Checkpoint
 	c.Read(func(s *core.State) {
 		if w, ok := s.Checkpoints[cfg.Asset]; ok {
@@ -119,6 +120,15 @@ func NewDeposits(ctx context.Context, c *core.Core, chain Chain, book AddressBoo
 
 func (d *Deposits) scanBlock(b *wire.MsgBlock, hash chainhash.Hash, height int32) {
 	for _, tx := range b.Transactions {
+		txid := tx.TxHash()
+		var pending bool
+		d.core.Read(func(s *core.State) {
+			c, ok := s.Custody.CeremonyByTx(txid)
+			pending = ok && c.State == custody.CeremonyPrepared
+		})
+		if pending {
+			d.cerTxs[txid] = height
+		}
 		for _, p := range d.match(tx) {
 			p.BlockHash, p.Height = hash, height
 			d.inBlocks[p.Outpoint] = p
@@ -181,6 +191,11 @@ func (d *Deposits) apply(ctx context.Context, ev btc.Event) error {
 	}
 	// A block left the best chain: what it held and was not yet credited
 	// is forgotten; what was credited is reversed.
+	for txid, h := range d.cerTxs {
+		if h == ev.Height {
+			delete(d.cerTxs, txid)
+		}
+	}
 	for op, p := range d.inBlocks {
 		if p.BlockHash == ev.Hash {
 			delete(d.inBlocks, op)
@@ -209,6 +224,23 @@ func (d *Deposits) apply(ctx context.Context, ev btc.Event) error {
 
 func (d *Deposits) creditMatured(ctx context.Context) error {
 	tip := d.f.Height()
+	var cers []chainhash.Hash
+	for txid, h := range d.cerTxs {
+		if tip-h+1 >= d.cfg.Confirmations {
+			cers = append(cers, txid)
+		}
+	}
+	sort.Slice(cers, func(i, j int) bool { return string(cers[i][:]) < string(cers[j][:]) })
+	for _, txid := range cers {
+		o, err := d.core.Submit(ctx, d.cfg.Now(), core.ConfirmCeremony{TxID: txid, Height: d.cerTxs[txid]})
+		if err == nil {
+			err = o.Err
+		}
+		if err != nil {
+			return fmt.Errorf("watch: confirm ceremony %s: %w", txid, err)
+		}
+		delete(d.cerTxs, txid)
+	}
 	var ready []custody.Seen
 	for _, p := range d.inBlocks {
 		if tip-p.Height+1 >= d.cfg.Confirmations {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/btcsuite/btcd/btcjson"
 	"github.com/btcsuite/btcd/btcutil"
@@ -77,8 +78,13 @@ func call[T any](ctx context.Context, fn func() (T, error)) (T, error) {
 	}()
 	select {
 	case r := <-ch:
+		var rerr *btcjson.RPCError
+		if errors.As(r.err, &rerr) {
+			// The node answered, with a refusal.
+			return r.v, fmt.Errorf("btc: node refused: %w", r.err)
+		}
 		if r.err != nil {
-			return r.v, fmt.Errorf("%w: %v", ErrNodeDown, r.err)
+			return r.v, fmt.Errorf("%w: %w", ErrNodeDown, r.err)
 		}
 		return r.v, nil
 	case <-ctx.Done():
@@ -148,6 +154,11 @@ func (n *Node) Broadcast(ctx context.Context, tx *wire.MsgTx) (chainhash.Hash, e
 	if err != nil {
 		var rerr *btcjson.RPCError
 		if errors.As(err, &rerr) && (rerr.Code == btcjson.ErrRPCTxAlreadyInChain || rerr.Code == btcjson.ErrRPCVerifyAlreadyInChain) {
+			return txid, nil
+		}
+		// btcd answers a transaction already in its mempool with the
+		// generic rejection code; the text tells.
+		if strings.Contains(err.Error(), "already have transaction") {
 			return txid, nil
 		}
 		return txid, fmt.Errorf("btc: broadcast %s: %w", txid, err)

@@ -1,0 +1,133 @@
+// Package ceremony prepares the offline signing ceremonies that move coins
+// between kinko's wallets: a refill of the hot wallet from cold when the hot
+// share falls below its target, a sweep to cold when it rises above the cap.
+// It builds the standard BIP174 PSBT and the journal command that registers
+// it (reserving its inputs) before anyone signs.
+package ceremony
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/btcsuite/btcd/btcutil/psbt"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/wire"
+
+	"kinko/internal/core"
+	"kinko/internal/custody"
+	"kinko/internal/reserves"
+	"kinko/internal/wallet"
+)
+
+// Errors of planning.
+var (
+	// ErrNothingToDo reports tiers already within their bounds.
+	ErrNothingToDo = errors.New("ceremony: hot wallet is within its target and cap")
+	// ErrInFlight reports a ceremony prepared and not yet confirmed.
+	ErrInFlight = errors.New("ceremony: a ceremony between these wallets is already in flight")
+	// ErrNoCoins reports a paying wallet without enough available outputs.
+	ErrNoCoins = errors.New("ceremony: not enough available outputs to pay from")
+)
+
+// Plan is a prepared ceremony: the command to journal and the PSBT to sign.
+type Plan struct {
+	Command core.PrepareCeremony
+	PSBT    *psbt.Packet
+	Amount  uint64
+}
+
+// walletOf returns the first wallet of a kind for an asset.
+func walletOf(st *core.State, set *wallet.Set, kind custody.WalletKind) (custody.Wallet, *wallet.Named, error) {
+	for _, w := range st.Custody.Wallets() {
+		if w.Kind != kind {
+			continue
+		}
+		for _, n := range set.Wallets {
+			if n.ID == w.ID {
+				return w, n, nil
+			}
+		}
+	}
+	return custody.Wallet{}, nil, fmt.Errorf("ceremony: no %s wallet with a descriptor", kind)
+}
+
+// Tiers prepares the ceremony that brings the hot customer wallet back to
+// its target share: a refill from cold below the target, a sweep to cold
+// above the cap. feeRate is in satoshi per vbyte.
+func Tiers(st *core.State, set *wallet.Set, p reserves.Policy, feeRate int64, id, actor string) (*Plan, error) {
+	cold, coldN, err := walletOf(st, set, custody.ColdCustomer)
+	if err != nil {
+		return nil, err
+	}
+	hot, hotN, err := walletOf(st, set, custody.HotCustomer)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := reserves.Compute(st.Ledger, st.Custody, p, nil, st.Seq(), st.Time())
+	if err != nil {
+		return nil, err
+	}
+	var row *reserves.Row
+	a, _ := st.Ledger.Asset(cold.Asset)
+	for i := range rep.Rows {
+		if rep.Rows[i].Asset == a.Code {
+			row = &rep.Rows[i]
+		}
+	}
+	if row == nil {
+		return nil, fmt.Errorf("ceremony: no reserves row for %s", a.Code)
+	}
+	from, fromN, to, toN, purpose := cold, coldN, hot, hotN, custody.Refill
+	amount, fits := row.Refill.Uint64()
+	if row.Refill.IsZero() {
+		from, fromN, to, toN, purpose = hot, hotN, cold, coldN, custody.Sweep
+		amount, fits = row.Sweep.Uint64()
+	}
+	if !fits || amount == 0 {
+		return nil, ErrNothingToDo
+	}
+	for _, c := range st.Custody.Ceremonies() {
+		if c.State == custody.CeremonyPrepared {
+			return nil, fmt.Errorf("%w: %s", ErrInFlight, c.ID)
+		}
+	}
+	// Coins to spend: the oldest available outputs of the paying wallet
+	// until they cover the amount and a fee.
+	var utxos []wallet.UTXO
+	var inputs []custody.Outpoint
+	var total uint64
+	for _, u := range st.Custody.UTXOs(from.ID, custody.UTXOAvailable) {
+		if total >= amount+uint64(feeRate)*400 || len(utxos) == custody.MaxCeremonyInputs {
+			break
+		}
+		utxos = append(utxos, wallet.UTXO{OutPoint: wire.OutPoint{Hash: chainhash.Hash(u.Outpoint.TxID), Index: u.Outpoint.Vout}, Value: int64(u.Amount), Wallet: fromN, Branch: u.Branch, Index: u.Index})
+		inputs = append(inputs, u.Outpoint)
+		total += u.Amount
+	}
+	reserve := uint64(feeRate) * 400
+	if total <= reserve {
+		return nil, ErrNoCoins
+	}
+	if total < amount+reserve {
+		// Move what there is: the ledger may count coins still arriving.
+		amount = total - reserve
+	}
+	pk, err := toN.Desc().PkScript(0, to.NextIndex)
+	if err != nil {
+		return nil, err
+	}
+	pkt, err := wallet.Build(utxos, []*wire.TxOut{wire.NewTxOut(int64(amount), pk)}, fromN, from.NextChange, feeRate)
+	if err != nil {
+		return nil, err
+	}
+	b64, err := wallet.Encode(pkt)
+	if err != nil {
+		return nil, err
+	}
+	c := custody.Ceremony{ID: id, Purpose: purpose, TxID: pkt.UnsignedTx.TxHash(), Inputs: inputs, PSBT: b64, Actor: actor,
+		Outputs: []custody.CeremonyOutput{{Vout: 0, Wallet: to.ID, Branch: 0, Index: to.NextIndex, Amount: amount}}}
+	if len(pkt.UnsignedTx.TxOut) == 2 {
+		c.Outputs = append(c.Outputs, custody.CeremonyOutput{Vout: 1, Wallet: from.ID, Branch: 1, Index: from.NextChange, Amount: uint64(pkt.UnsignedTx.TxOut[1].Value)})
+	}
+	return &Plan{Command: core.PrepareCeremony{Ceremony: c}, PSBT: pkt, Amount: amount}, nil
+}
