@@ -401,6 +401,20 @@ func TestJournalRoutes(t *testing.T) {
 	if r := e.do("GET", "/v1/journal", "", nil); r.status != 401 {
 		t.Fatalf("journal without login = %d", r.status)
 	}
+	r = e.do("GET", "/v1/reserves", tok, nil)
+	var rep struct {
+		Rows []struct {
+			Asset      string `json:"asset"`
+			Segregated bool   `json:"segregated"`
+		} `json:"rows"`
+	}
+	r.json(t, &rep)
+	if r.status != 200 || len(rep.Rows) != 2 || rep.Rows[1].Asset != "BTC" || !rep.Rows[1].Segregated {
+		t.Fatalf("reserves = %d %s", r.status, r.body)
+	}
+	if r := e.do("GET", "/v1/reserves?format=daily-csv", tok, nil); r.status != 200 || !bytes.HasPrefix(r.body, []byte("date,customer,asset,quantity")) {
+		t.Fatalf("daily CSV = %d %s", r.status, r.body)
+	}
 	_ = journal.HashSize
 }
 

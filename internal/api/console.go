@@ -33,7 +33,7 @@ type pages struct{ t map[string]*template.Template }
 
 func loadPages() (*pages, error) {
 	p := &pages{t: map[string]*template.Template{}}
-	for _, name := range []string{"login", "home", "customers", "operators", "approvals", "assets", "journal", "status"} {
+	for _, name := range []string{"login", "home", "customers", "operators", "approvals", "assets", "journal", "status", "reserves"} {
 		t, err := template.ParseFS(webFS, "web/layout.html", "web/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("api: template %s: %w", name, err)
@@ -328,6 +328,30 @@ func (s *Server) registerConsole() {
 			_, err = s.OpenRequest(r.Context(), p.Session.Operator, OpenRequestRequest{Kind: people.KindListAsset, Payload: payload, Reason: r.PostForm.Get("reason"), RequiredRole: people.RoleApprover})
 		}
 		back(w, r, "/console/approvals", publicErrOrNil(err), "listing requested: an approver must approve it")
+	})
+	s.handle("GET", "/console/reserves", false, func(w http.ResponseWriter, r *http.Request) {
+		v, _, ok := s.consoleUser(w, r)
+		if !ok {
+			return
+		}
+		rep, err := s.reserves()
+		if err != nil {
+			v.Error = publicErr(err).Error()
+		}
+		d := map[string]any{"Report": rep}
+		s.core.Read(func(st *core.State) {
+			var ws []map[string]any
+			for _, w := range st.Custody.Wallets() {
+				a, _ := st.Ledger.Asset(w.Asset)
+				acct, _ := st.Ledger.Account(w.Account())
+				ws = append(ws, map[string]any{"ID": w.ID, "Kind": w.Kind.String(), "Asset": a.Code, "Balance": acct.Balance().FormatDecimal(a.Decimals),
+					"Descriptor": w.Descriptor, "NextIndex": w.NextIndex})
+			}
+			d["Wallets"] = ws
+			d["Ceremonies"] = st.Custody.Ceremonies()
+		})
+		v.Title, v.Nav, v.Data = "Wallets and reserves", "reserves", d
+		s.render(w, "reserves", http.StatusOK, v)
 	})
 	s.handle("GET", "/console/journal", false, func(w http.ResponseWriter, r *http.Request) {
 		v, _, ok := s.consoleUser(w, r)

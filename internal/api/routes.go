@@ -20,6 +20,7 @@ import (
 	"kinko/internal/journal"
 	"kinko/internal/ledger"
 	"kinko/internal/people"
+	"kinko/internal/reserves"
 )
 
 //go:embed openapi.json
@@ -60,6 +61,7 @@ func (s *Server) register() {
 	s.handle("POST", "/v1/assets/{code}/review", true, s.idempotent(s.reviewAsset))
 	s.handle("GET", "/v1/journal", true, s.operatorOnly(s.listJournal))
 	s.handle("GET", "/v1/journal/verify", true, s.operatorOnly(s.verifyJournal))
+	s.handle("GET", "/v1/reserves", true, s.operatorOnly(s.reservesReport))
 	s.registerConsole()
 }
 
@@ -920,3 +922,28 @@ func (s *Server) verifyJournal(w http.ResponseWriter, r *http.Request, _ Princip
 func peopleID(v uint64) ledger.OwnerID { return ledger.OwnerID(v) }
 
 func assetID(v uint64) ledger.AssetID { return ledger.AssetID(v) }
+
+func (s *Server) reserves() (*reserves.Report, error) {
+	var rep *reserves.Report
+	var err error
+	s.core.Read(func(st *core.State) {
+		rep, err = reserves.Compute(st.Ledger, st.Custody, reserves.DefaultPolicy, nil, st.Seq(), st.Time())
+	})
+	return rep, err
+}
+
+func (s *Server) reservesReport(w http.ResponseWriter, r *http.Request, _ Principal) {
+	if r.URL.Query().Get("format") == "daily-csv" {
+		w.Header().Set("Content-Type", "text/csv")
+		s.core.Read(func(st *core.State) {
+			reserves.WriteDailyCSV(w, st.Ledger, s.now().UTC().Format("2006-01-02"))
+		})
+		return
+	}
+	rep, err := s.reserves()
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}

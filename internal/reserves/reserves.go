@@ -42,22 +42,25 @@ func (p Policy) Validate() error {
 
 // Row is one asset's figures, all in base units.
 type Row struct {
-	Asset               string         `json:"asset"`
-	Decimals            uint8          `json:"decimals"`
-	CustomerLiabilities ledger.Amount  `json:"customer_liabilities"`
-	ColdCustomerLedger  ledger.Amount  `json:"cold_customer_ledger"`
-	HotCustomerLedger   ledger.Amount  `json:"hot_customer_ledger"`
-	ColdHouseLedger     ledger.Amount  `json:"cold_house_ledger"`
-	HotHouseLedger      ledger.Amount  `json:"hot_house_ledger"`
-	CustomerWallets     ledger.Amount  `json:"customer_wallets"` // cold + hot customer, ledger
-	OnChainCustomer     *ledger.Amount `json:"on_chain_customer,omitempty"`
-	OnChainHouse        *ledger.Amount `json:"on_chain_house,omitempty"`
-	Segregated          bool           `json:"segregated"` // customer wallets cover liabilities
-	HotShareBps         uint32         `json:"hot_share_bps"`
-	HotOverCap          bool           `json:"hot_over_cap"`
-	HouseRequired       ledger.Amount  `json:"house_required"` // = hot customer holdings
-	HouseHeld           ledger.Amount  `json:"house_held"`
-	HouseBacked         bool           `json:"house_backed"`
+	Asset               string        `json:"asset"`
+	Decimals            uint8         `json:"decimals"`
+	CustomerLiabilities ledger.Amount `json:"customer_liabilities"`
+	ColdCustomerLedger  ledger.Amount `json:"cold_customer_ledger"`
+	HotCustomerLedger   ledger.Amount `json:"hot_customer_ledger"`
+	ColdHouseLedger     ledger.Amount `json:"cold_house_ledger"`
+	HotHouseLedger      ledger.Amount `json:"hot_house_ledger"`
+	// OtherLedger is what other asset-side accounts hold for customers:
+	// the yen trust bank account, wallets not yet registered.
+	OtherLedger     ledger.Amount  `json:"other_ledger"`
+	CustomerWallets ledger.Amount  `json:"customer_wallets"` // cold + hot customer, ledger
+	OnChainCustomer *ledger.Amount `json:"on_chain_customer,omitempty"`
+	OnChainHouse    *ledger.Amount `json:"on_chain_house,omitempty"`
+	Segregated      bool           `json:"segregated"` // customer wallets cover liabilities
+	HotShareBps     uint32         `json:"hot_share_bps"`
+	HotOverCap      bool           `json:"hot_over_cap"`
+	HouseRequired   ledger.Amount  `json:"house_required"` // = hot customer holdings
+	HouseHeld       ledger.Amount  `json:"house_held"`
+	HouseBacked     bool           `json:"house_backed"`
 	// Refill is what moving to the target needs from cold to hot; Sweep
 	// what must go from hot to cold. At most one is non-zero.
 	Refill ledger.Amount `json:"refill"`
@@ -133,6 +136,17 @@ func Compute(l *ledger.Ledger, c *custody.State, p Policy, onChain map[uint32]le
 		}
 		return true
 	})
+	registered := map[ledger.AccountKey]bool{}
+	for _, w := range c.Wallets() {
+		registered[w.Account()] = true
+	}
+	l.Accounts(func(a *ledger.Account) bool {
+		if a.Key.Kind == ledger.KindWallet && !registered[a.Key] {
+			r := rows[a.Key.Asset]
+			r.OtherLedger = add(r.OtherLedger, a.Balance())
+		}
+		return true
+	})
 	for _, w := range c.Wallets() {
 		r := rows[w.Asset]
 		if r == nil {
@@ -163,13 +177,13 @@ func Compute(l *ledger.Ledger, c *custody.State, p Policy, onChain map[uint32]le
 	}
 	for _, id := range order {
 		r := rows[id]
-		r.CustomerWallets = add(r.ColdCustomerLedger, r.HotCustomerLedger)
+		r.CustomerWallets = add(add(r.ColdCustomerLedger, r.HotCustomerLedger), r.OtherLedger)
 		held := r.CustomerWallets
 		if r.OnChainCustomer != nil && r.OnChainCustomer.Cmp(held) < 0 {
 			held = *r.OnChainCustomer // the chain, if it says less, decides
 		}
 		r.Segregated = held.Cmp(r.CustomerLiabilities) >= 0
-		r.HotShareBps = bps(r.HotCustomerLedger, r.CustomerWallets)
+		r.HotShareBps = bps(r.HotCustomerLedger, add(r.ColdCustomerLedger, r.HotCustomerLedger))
 		r.HotOverCap = r.HotShareBps > p.HotCapBps
 		r.HouseRequired = r.HotCustomerLedger
 		r.HouseHeld = add(r.ColdHouseLedger, r.HotHouseLedger)
@@ -177,7 +191,7 @@ func Compute(l *ledger.Ledger, c *custody.State, p Policy, onChain map[uint32]le
 			r.HouseHeld = *r.OnChainHouse
 		}
 		r.HouseBacked = r.HouseHeld.Cmp(r.HouseRequired) >= 0
-		target := share(r.CustomerWallets, p.HotTargetBps)
+		target := share(add(r.ColdCustomerLedger, r.HotCustomerLedger), p.HotTargetBps)
 		switch {
 		case r.HotCustomerLedger.Cmp(target) < 0:
 			r.Refill, _ = target.Sub(r.HotCustomerLedger)
