@@ -335,7 +335,13 @@ func (s *Set) Sign(p *psbt.Packet, account *hdkeychain.ExtendedKey, fp [4]byte) 
 	}
 	var jobs []job
 	// Check every input before signing any: a PSBT is signed whole or not.
+	coin := hdkeychain.HardenedKeyStart + CoinType(s.Wallets[0].desc.Net)
 	for i, pin := range p.Inputs {
+		for _, d := range pin.Bip32Derivation {
+			if len(d.Bip32Path) >= 2 && d.Bip32Path[0] == hdkeychain.HardenedKeyStart+purposeBIP48 && d.Bip32Path[1] != coin {
+				return 0, fmt.Errorf("%w: input %d is derived for coin type %d", ErrNetwork, i, d.Bip32Path[1]-hdkeychain.HardenedKeyStart)
+			}
+		}
 		w, place, ok := s.Owner(pin.WitnessUtxo.PkScript)
 		if !ok {
 			return 0, fmt.Errorf("%w: input %d", ErrNotOurs, i)

@@ -2,7 +2,10 @@ package wallet
 
 import (
 	"bytes"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -130,6 +133,12 @@ func TestCeremonyBadInput(t *testing.T) {
 	if _, err := set.Sign(q, accts[0], fps[0]); !errors.Is(err, ErrNotOurs) {
 		t.Errorf("input not ours = %v", err)
 	}
+	// A PSBT for another network: its derivations say mainnet (coin 0).
+	q = clonePSBT(t, p)
+	q.Inputs[0].Bip32Derivation[0].Bip32Path[1] = hdkeychain.HardenedKeyStart
+	if _, err := set.Sign(q, accts[0], fps[0]); !errors.Is(err, ErrNetwork) {
+		t.Errorf("PSBT for another network = %v", err)
+	}
 	// Combining PSBTs of different transactions.
 	r := clonePSBT(t, p)
 	r.UnsignedTx.TxOut[0].Value--
@@ -152,4 +161,37 @@ func FuzzReadPSBT(f *testing.F) {
 			t.Fatalf("a PSBT that reads does not encode: %v", err)
 		}
 	})
+}
+
+// TestBIP174Vectors reads BIP174's valid and invalid test vectors: every
+// valid one reads and re-encodes; every invalid one is a clear error.
+func TestBIP174Vectors(t *testing.T) {
+	b, err := os.ReadFile("testdata/bip174.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Valid, Invalid []string
+	}
+	if err := json.Unmarshal(b, &v); err != nil || len(v.Valid) == 0 || len(v.Invalid) == 0 {
+		t.Fatalf("vectors: %v", err)
+	}
+	for i, h := range v.Valid {
+		raw, _ := hex.DecodeString(h)
+		p, err := Read(bytes.NewReader(raw))
+		if err != nil {
+			t.Errorf("valid vector %d: %v", i, err)
+			continue
+		}
+		var out bytes.Buffer
+		if err := p.Serialize(&out); err != nil {
+			t.Errorf("valid vector %d does not serialize: %v", i, err)
+		}
+	}
+	for i, h := range v.Invalid {
+		raw, _ := hex.DecodeString(h)
+		if _, err := Read(bytes.NewReader(raw)); !errors.Is(err, ErrPSBT) {
+			t.Errorf("invalid vector %d = %v; want ErrPSBT", i, err)
+		}
+	}
 }
