@@ -10,7 +10,7 @@ import (
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 
-	"kinko/internal/chain/btc/btcdtest"
+	"kinko/internal/chain/btc/regtest"
 	"kinko/internal/core"
 	"kinko/internal/custody"
 	"kinko/internal/ledger"
@@ -29,11 +29,11 @@ type signer struct {
 
 // walletOfSeeds returns a 2-of-3 descriptor and its signers.
 func walletOfSeeds(t *testing.T, seeds ...byte) (*wallet.Descriptor, []signer) {
-	d := &wallet.Descriptor{M: 2, Net: btcdtest.Net}
+	d := &wallet.Descriptor{M: 2, Net: regtest.Net}
 	var ss []signer
 	for _, s := range seeds {
-		m, _ := hdkeychain.NewMaster(bytes.Repeat([]byte{s}, 32), btcdtest.Net)
-		k, acct, err := wallet.AccountKey(m, btcdtest.Net, 0)
+		m, _ := hdkeychain.NewMaster(bytes.Repeat([]byte{s}, 32), regtest.Net)
+		k, acct, err := wallet.AccountKey(m, regtest.Net, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -51,7 +51,7 @@ func walletOfSeeds(t *testing.T, seeds ...byte) (*wallet.Descriptor, []signer) {
 func TestRefillCeremony(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	node := btcdtest.New(t, btcdtest.Options{})
+	node := regtest.New(t, regtest.Options{})
 	c, err := core.Open(ctx, core.Config{Dir: t.TempDir(), CheckInvariants: true})
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +80,7 @@ func TestRefillCeremony(t *testing.T) {
 	sub(core.AssignAddress{Wallet: 1, Customer: 1})
 	book := wallet.NewBook()
 	book.Add(1, coldD, 0, 0, 20)
-	w, err := watch.NewDeposits(ctx, c, node.Client(), book, watch.DepositConfig{Asset: btcAsset, Confirmations: 1, StartHeight: btcdtest.SegwitHeight})
+	w, err := watch.NewDeposits(ctx, c, node.Client(), book, watch.DepositConfig{Asset: btcAsset, Confirmations: 1, StartHeight: regtest.SegwitHeight})
 	if err != nil {
 		t.Fatal(err)
 	}

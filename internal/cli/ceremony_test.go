@@ -10,7 +10,7 @@ import (
 
 	"github.com/btcsuite/btcd/btcutil"
 
-	"kinko/internal/chain/btc/btcdtest"
+	"kinko/internal/chain/btc/regtest"
 	"kinko/internal/core"
 	"kinko/internal/custody"
 	"kinko/internal/keys"
@@ -30,7 +30,7 @@ func TestColdCeremonyCLI(t *testing.T) {
 	data := filepath.Join(tmp, "data")
 	pass := filepath.Join(tmp, "pass")
 	os.WriteFile(pass, []byte("correct horse battery staple\n"), 0o600)
-	net := btcdtest.Net
+	net := regtest.Net
 	var keyFiles []string
 	cold := &wallet.Descriptor{M: 2, Net: net}
 	for i := 0; i < 3; i++ {
@@ -52,7 +52,7 @@ func TestColdCeremonyCLI(t *testing.T) {
 		ak, _, _ := wallet.AccountKey(k.Master, net, 0)
 		hot.Keys = append(hot.Keys, ak)
 	}
-	node := btcdtest.New(t, btcdtest.Options{})
+	node := regtest.New(t, regtest.Options{})
 	c, err := core.Open(ctx, core.Config{Dir: data})
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +70,7 @@ func TestColdCeremonyCLI(t *testing.T) {
 	}
 	book := wallet.NewBook()
 	book.Add(1, cold, 0, 0, 10)
-	w, err := watch.NewDeposits(ctx, c, node.Client(), book, watch.DepositConfig{Asset: 2, Confirmations: 1, StartHeight: btcdtest.SegwitHeight})
+	w, err := watch.NewDeposits(ctx, c, node.Client(), book, watch.DepositConfig{Asset: 2, Confirmations: 1, StartHeight: regtest.SegwitHeight})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestColdCeremonyCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	w, _ = watch.NewDeposits(ctx, c, node.Client(), book, watch.DepositConfig{Asset: 2, Confirmations: 1, StartHeight: btcdtest.SegwitHeight})
+	w, _ = watch.NewDeposits(ctx, c, node.Client(), book, watch.DepositConfig{Asset: 2, Confirmations: 1, StartHeight: regtest.SegwitHeight})
 	if err := w.Step(ctx); err != nil {
 		t.Fatal(err)
 	}

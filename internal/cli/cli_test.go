@@ -111,9 +111,15 @@ func TestJournalAndLedgerCommands(t *testing.T) {
 	if code != 0 || !regexp.MustCompile(`customer 1002\s+BTC\s+available\s+1\s`).MatchString(out) {
 		t.Fatalf("ledger balances = %d %q", code, out)
 	}
-	// Before the opening balances (the last entry), customer 1002 held none.
-	last, _ := strconv.Atoi(entries)
-	prev := strconv.Itoa(last - 1)
+	// Before the deposits were credited from the chain, customer 1002 held
+	// no bitcoin.
+	all, _ := run(t, "journal", "show", "--data", dir, "--limit", "1000")
+	cm := regexp.MustCompile(`(?m)^\s*(\d+)\s+\S+\s+credit_deposits`).FindStringSubmatch(all)
+	if cm == nil {
+		t.Fatalf("no credit_deposits entry in:\n%s", all)
+	}
+	credit, _ := strconv.Atoi(cm[1])
+	prev := strconv.Itoa(credit - 1)
 	out, code = run(t, "ledger", "balances", "--data", dir, "--at", prev, "--asset", "BTC")
 	if code != 0 || !strings.Contains(out, "as of entry "+prev) || !regexp.MustCompile(`customer 1002\s+BTC\s+available\s+0\s`).MatchString(out) {
 		t.Fatalf("ledger balances --at %s = %d %q", prev, code, out)

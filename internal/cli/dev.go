@@ -25,6 +25,7 @@ type serveOptions struct {
 	snapshotEvery   uint64
 	checkInvariants bool
 	seed            bool
+	chain           bool
 }
 
 func (o *serveOptions) flags(cmd *cobra.Command, addr string) {
@@ -43,6 +44,7 @@ func newDevCmd() *cobra.Command {
 		RunE:  func(cmd *cobra.Command, _ []string) error { return serve(cmd, o) },
 	}
 	o.flags(cmd, "127.0.0.1:8080")
+	cmd.Flags().BoolVar(&o.chain, "btc", true, "start a btcd regtest node with the demo wallets")
 	return cmd
 }
 
@@ -82,10 +84,19 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 	defer h.Close()
 	var logins []demo.Person
 	if head, _, _ := c.Journal().Head(); o.seed && head == 0 {
-		if logins, err = demo.Seed(ctx, c, h, time.Now()); err != nil {
+		if logins, err = demo.Seed(ctx, c, h, time.Now(), o.chain); err != nil {
 			ln.Close()
 			return err
 		}
+	}
+	var chain *demo.Chain
+	if o.seed && o.chain {
+		fmt.Fprintln(out, "starting a btcd regtest node (go tool btcd) and the demo wallets...")
+		if chain, err = demo.StartChain(ctx, c, o.dir, log.With("sub", "watch")); err != nil {
+			ln.Close()
+			return fmt.Errorf("demo chain: %w", err)
+		}
+		defer chain.Stop()
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 1)
@@ -99,6 +110,11 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 	fmt.Fprintf(out, "kinko is running\n  data      %s\n  journal   %d entries, state %s\n  console   http://%s/console/login\n  status    http://%s/status\n  api       http://%s/v1/openapi.json\n  health    http://%s/healthz\n",
 		abs, seq, hash, ln.Addr(), ln.Addr(), ln.Addr(), ln.Addr())
 	printLogins(out, logins)
+	if chain != nil {
+		cfg := chain.Node.Config()
+		fmt.Fprintf(out, "\nBitcoin regtest node: RPC %s (user %s, password %s, no TLS)\n  wallets: see the console's Reserves page; demo key files in %s (passphrase %q)\n",
+			cfg.Host, cfg.User, cfg.Pass, chain.KeyDir, demo.KeyPassphrase)
+	}
 	fmt.Fprintln(out, "Ctrl-C stops it.")
 	select {
 	case <-ctx.Done():

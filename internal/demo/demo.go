@@ -55,7 +55,9 @@ var Customers = []Person{
 
 // Seed writes the demo's opening state into an empty core and returns the
 // logins with their TOTP seeds (shown once, for the demo only).
-func Seed(ctx context.Context, c *core.Core, srv *api.Server, now time.Time) ([]Person, error) {
+// With onChain, customers' bitcoin comes later as real deposits (see
+// StartChain) rather than as opening ledger balances.
+func Seed(ctx context.Context, c *core.Core, srv *api.Server, now time.Time, onChain bool) ([]Person, error) {
 	submit := func(cmd core.Command) error {
 		o, err := c.Submit(ctx, now, cmd)
 		if err == nil {
@@ -128,7 +130,9 @@ func Seed(ctx context.Context, c *core.Core, srv *api.Server, now time.Time) ([]
 	for i, p := range Customers {
 		k := uint64(i + 1)
 		deposit(p.Customer, 1, OwnerBank, 1_000_000*k)
-		deposit(p.Customer, 2, OwnerColdCustomer, 50_000_000*k)
+		if !onChain {
+			deposit(p.Customer, 2, OwnerColdCustomer, 50_000_000*k)
+		}
 		deposit(p.Customer, 4, OwnerColdCustomer, 1_000_000_000*k)
 	}
 	if err := submit(core.CreateTransfers{Transfers: ts}); err != nil {

@@ -10,7 +10,7 @@ import (
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 
-	"kinko/internal/chain/btc/btcdtest"
+	"kinko/internal/chain/btc/regtest"
 	"kinko/internal/controls"
 	"kinko/internal/core"
 	"kinko/internal/custody"
@@ -25,13 +25,13 @@ var custAcct = ledger.AccountKey{Owner: 1, Asset: btcAsset, Kind: ledger.KindAva
 // coldDescriptor is the 2-of-3 cold customer wallet of the tests, from
 // fixed seeds.
 func coldDescriptor(t testing.TB) *wallet.Descriptor {
-	d := &wallet.Descriptor{M: 2, Net: btcdtest.Net}
+	d := &wallet.Descriptor{M: 2, Net: regtest.Net}
 	for i := byte(1); i <= 3; i++ {
-		m, err := hdkeychain.NewMaster(bytes.Repeat([]byte{i}, 32), btcdtest.Net)
+		m, err := hdkeychain.NewMaster(bytes.Repeat([]byte{i}, 32), regtest.Net)
 		if err != nil {
 			t.Fatal(err)
 		}
-		k, _, err := wallet.AccountKey(m, btcdtest.Net, 0)
+		k, _, err := wallet.AccountKey(m, regtest.Net, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -43,7 +43,7 @@ func coldDescriptor(t testing.TB) *wallet.Descriptor {
 type depositEnv struct {
 	t    *testing.T
 	core *core.Core
-	node *btcdtest.Node
+	node *regtest.Node
 	book *wallet.Book
 	addr string
 	desc *wallet.Descriptor
@@ -53,7 +53,7 @@ type depositEnv struct {
 // first address is handed to customer 1.
 func newDepositEnv(t *testing.T) *depositEnv {
 	ctx := context.Background()
-	e := &depositEnv{t: t, node: btcdtest.New(t, btcdtest.Options{}), book: wallet.NewBook(), desc: coldDescriptor(t)}
+	e := &depositEnv{t: t, node: regtest.New(t, regtest.Options{}), book: wallet.NewBook(), desc: coldDescriptor(t)}
 	c, err := core.Open(ctx, core.Config{Dir: t.TempDir(), CheckInvariants: true})
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +80,7 @@ func newDepositEnv(t *testing.T) *depositEnv {
 }
 
 func (e *depositEnv) watcher(confs int32) *Deposits {
-	d, err := NewDeposits(context.Background(), e.core, e.node.Client(), e.book, DepositConfig{Asset: btcAsset, Confirmations: confs, StartHeight: btcdtest.SegwitHeight})
+	d, err := NewDeposits(context.Background(), e.core, e.node.Client(), e.book, DepositConfig{Asset: btcAsset, Confirmations: confs, StartHeight: regtest.SegwitHeight})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -156,11 +156,11 @@ func TestDepositReorgBeforeCredit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	e := newDepositEnv(t)
-	other := btcdtest.New(t, btcdtest.Options{MatureBlocks: -1})
+	other := regtest.New(t, regtest.Options{MatureBlocks: -1})
 	if err := other.Connect(ctx, e.node); err != nil {
 		t.Fatal(err)
 	}
-	btcdtest.WaitSynced(ctx, e.node, other)
+	regtest.WaitSynced(ctx, e.node, other)
 	e.node.Disconnect(ctx)
 	other.Disconnect(ctx)
 	d := e.watcher(2)
@@ -175,7 +175,7 @@ func TestDepositReorgBeforeCredit(t *testing.T) {
 	}
 	other.Generate(ctx, 3)
 	other.Connect(ctx, e.node)
-	btcdtest.WaitSynced(ctx, e.node, other)
+	regtest.WaitSynced(ctx, e.node, other)
 	e.step(d)
 	if e.balance() != 0 {
 		t.Fatal("credited from a block that left the chain")
@@ -193,11 +193,11 @@ func TestDepositReorgAfterCredit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	e := newDepositEnv(t)
-	other := btcdtest.New(t, btcdtest.Options{MatureBlocks: -1})
+	other := regtest.New(t, regtest.Options{MatureBlocks: -1})
 	if err := other.Connect(ctx, e.node); err != nil {
 		t.Fatal(err)
 	}
-	btcdtest.WaitSynced(ctx, e.node, other)
+	regtest.WaitSynced(ctx, e.node, other)
 	e.node.Disconnect(ctx)
 	other.Disconnect(ctx)
 	d := e.watcher(1)
@@ -211,7 +211,7 @@ func TestDepositReorgAfterCredit(t *testing.T) {
 	}
 	other.Generate(ctx, 3)
 	other.Connect(ctx, e.node)
-	btcdtest.WaitSynced(ctx, e.node, other)
+	regtest.WaitSynced(ctx, e.node, other)
 	e.step(d)
 	if got := e.balance(); got != 0 {
 		t.Fatalf("balance after the reorg = %d; want 0 (reversed)", got)

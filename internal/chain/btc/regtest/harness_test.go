@@ -1,4 +1,4 @@
-package btcdtest
+package regtest
 
 import (
 	"context"

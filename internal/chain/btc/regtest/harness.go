@@ -1,9 +1,9 @@
-// Package btcdtest starts and stops real btcd nodes in regtest mode for
+// Package regtest starts and stops real btcd nodes in regtest mode for
 // kinko's integration tests and `kinko dev`, as btcd's own
 // integration/rpctest does. The node binary comes from go.mod's tool
 // directive (`go tool -n btcd` builds it and prints its path). Nodes listen on
 // 127.0.0.1 only, on free ports, with their own data directory.
-package btcdtest
+package regtest
 
 import (
 	"bytes"
@@ -41,12 +41,16 @@ var (
 )
 
 // Binary returns the path of the btcd binary built from go.mod's tool
-// directive.
+// directive, or the one KINKO_BTCD names.
 func Binary() (string, error) {
 	binOnce.Do(func() {
+		if p := os.Getenv("KINKO_BTCD"); p != "" {
+			binPath = p
+			return
+		}
 		gomod, err := exec.Command("go", "env", "GOMOD").Output()
 		if err != nil || strings.TrimSpace(string(gomod)) == "" || strings.TrimSpace(string(gomod)) == os.DevNull {
-			binErr = fmt.Errorf("btcdtest: not inside the kinko module (go env GOMOD: %v)", err)
+			binErr = fmt.Errorf("regtest: btcd is built from kinko's go.mod: run from the repository (go run ./cmd/kinko dev), or set KINKO_BTCD to a btcd binary")
 			return
 		}
 		cmd := exec.Command("go", "tool", "-n", "btcd")
@@ -56,7 +60,7 @@ func Binary() (string, error) {
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
 		if err != nil {
-			binErr = fmt.Errorf("btcdtest: go tool -n btcd: %v: %s", err, stderr.String())
+			binErr = fmt.Errorf("regtest: go tool -n btcd: %v: %s", err, stderr.String())
 			return
 		}
 		binPath = strings.TrimSpace(string(out))
@@ -118,6 +122,9 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 			return nil, err
 		}
 	}
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+		return nil, err
+	}
 	key, err := btcec.NewPrivateKey()
 	if err != nil {
 		return nil, err
@@ -169,7 +176,7 @@ func (n *Node) launch() error {
 	n.cmd.Stdout, n.cmd.Stderr = logf, logf
 	if err := n.cmd.Start(); err != nil {
 		logf.Close()
-		return fmt.Errorf("btcdtest: start btcd: %w", err)
+		return fmt.Errorf("regtest: start btcd: %w", err)
 	}
 	n.exited = make(chan struct{})
 	// The waiter exits when the process does.
@@ -187,7 +194,7 @@ func (n *Node) waitRPC(ctx context.Context) error {
 	for time.Now().Before(deadline) {
 		select {
 		case <-n.exited:
-			return fmt.Errorf("btcdtest: btcd exited at start:\n%s", n.LogTail())
+			return fmt.Errorf("regtest: btcd exited at start:\n%s", n.LogTail())
 		case <-ctx.Done():
 			return ctx.Err()
 		default:
@@ -200,7 +207,7 @@ func (n *Node) waitRPC(ctx context.Context) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return fmt.Errorf("btcdtest: btcd RPC did not answer in 30s:\n%s", n.LogTail())
+	return fmt.Errorf("regtest: btcd RPC did not answer in 30s:\n%s", n.LogTail())
 }
 
 // LogTail returns the end of the node's output, for error messages.
@@ -260,7 +267,7 @@ func (n *Node) Generate(ctx context.Context, blocks uint32) ([]*chainhash.Hash, 
 	select {
 	case r := <-ch:
 		if r.err != nil {
-			return nil, fmt.Errorf("btcdtest: generate: %w", r.err)
+			return nil, fmt.Errorf("regtest: generate: %w", r.err)
 		}
 		return r.h, nil
 	case <-ctx.Done():
@@ -271,7 +278,7 @@ func (n *Node) Generate(ctx context.Context, blocks uint32) ([]*chainhash.Hash, 
 // Connect connects n to other and waits until they see each other.
 func (n *Node) Connect(ctx context.Context, other *Node) error {
 	if err := n.RPC().Node(btcjson.NConnect, other.p2p, nil); err != nil && !strings.Contains(err.Error(), "already") {
-		return fmt.Errorf("btcdtest: connect: %w", err)
+		return fmt.Errorf("regtest: connect: %w", err)
 	}
 	for ctx.Err() == nil {
 		peers, err := n.RPC().GetPeerInfo()
@@ -327,7 +334,7 @@ func WaitSynced(ctx context.Context, nodes ...*Node) error {
 }
 
 // ErrNoCoins reports a harness wallet without a mature coin large enough.
-var ErrNoCoins = errors.New("btcdtest: no mature coinbase output to spend")
+var ErrNoCoins = errors.New("regtest: no mature coinbase output to spend")
 
 // SendTo pays amount to addr from a mature coinbase output of the harness
 // key, with change back to it, and broadcasts. It returns the transaction.

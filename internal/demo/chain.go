@@ -1,0 +1,173 @@
+package demo
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/btcsuite/btcd/btcutil"
+
+	"kinko/internal/chain/btc/regtest"
+	"kinko/internal/core"
+	"kinko/internal/custody"
+	"kinko/internal/keys"
+	"kinko/internal/ledger"
+	"kinko/internal/wallet"
+	"kinko/internal/watch"
+)
+
+// KeyPassphrase protects the demo's key files. A demo only: real keys are
+// made on offline machines with `kinko keys new`.
+const KeyPassphrase = "kinko-demo-keys"
+
+// Chain is the demo's Bitcoin side: a regtest node, the four wallets and
+// the deposit watcher.
+type Chain struct {
+	Node    *regtest.Node
+	KeyDir  string
+	watcher *watch.Deposits
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// demoWallets are the four wallets: id, kind and ledger owner.
+var demoWallets = []struct {
+	id    uint32
+	kind  custody.WalletKind
+	owner ledger.OwnerID
+	name  string
+}{
+	{1, custody.ColdCustomer, OwnerColdCustomer, "cold-customer"},
+	{2, custody.HotCustomer, OwnerHotCustomer, "hot-customer"},
+	{3, custody.ColdHouse, OwnerColdHouse, "cold-house"},
+	{4, custody.HotHouse, OwnerHotHouse, "hot-house"},
+}
+
+// StartChain starts a regtest node in dataDir/btcd; on a data directory
+// without wallets it makes twelve keys (three a wallet) in dataDir/demo-keys,
+// registers the four 2-of-3 wallets, hands each demo customer a deposit
+// address and pays it on chain; then it runs the deposit watcher until Stop.
+func StartChain(ctx context.Context, c *core.Core, dataDir string, log *slog.Logger) (*Chain, error) {
+	node, err := regtest.Start(ctx, regtest.Options{Dir: filepath.Join(dataDir, "btcd")})
+	if err != nil {
+		return nil, err
+	}
+	ch := &Chain{Node: node, KeyDir: filepath.Join(dataDir, "demo-keys")}
+	fail := func(err error) (*Chain, error) { node.Stop(); return nil, err }
+	var have int
+	c.Read(func(s *core.State) { have = len(s.Custody.Wallets()) })
+	if have == 0 {
+		if err := ch.seedWallets(ctx, c); err != nil {
+			return fail(err)
+		}
+	}
+	book := wallet.NewBook()
+	var err2 error
+	c.Read(func(s *core.State) {
+		for _, w := range s.Custody.Wallets() {
+			if w.Kind != custody.ColdCustomer {
+				continue
+			}
+			d, err := wallet.Parse(w.Descriptor, regtest.Net)
+			if err != nil {
+				err2 = err
+				return
+			}
+			err2 = book.Add(w.ID, d, 0, 0, w.NextIndex+wallet.Gap)
+		}
+	})
+	if err2 != nil {
+		return fail(err2)
+	}
+	w, err := watch.NewDeposits(ctx, c, node.Client(), book, watch.DepositConfig{Asset: 2, Confirmations: 6, StartHeight: regtest.SegwitHeight, Logger: log})
+	if err != nil {
+		return fail(err)
+	}
+	ch.watcher = w
+	if have == 0 {
+		// The opening deposits: seen in the mempool, then six
+		// confirmations, credited before kinko says it is running.
+		if err := w.Step(ctx); err != nil {
+			return fail(err)
+		}
+		if _, err := node.Generate(ctx, 6); err != nil {
+			return fail(err)
+		}
+		if err := w.Step(ctx); err != nil {
+			return fail(err)
+		}
+	}
+	wctx, cancel := context.WithCancel(context.Background())
+	ch.cancel, ch.done = cancel, make(chan struct{})
+	// The watcher runs until Stop cancels its context.
+	go func() { defer close(ch.done); w.Run(wctx) }()
+	return ch, nil
+}
+
+func (ch *Chain) seedWallets(ctx context.Context, c *core.Core) error {
+	if err := os.MkdirAll(ch.KeyDir, 0o700); err != nil {
+		return err
+	}
+	submit := func(cmd core.Command) (any, error) {
+		o, err := c.Submit(ctx, time.Now(), cmd)
+		if err == nil {
+			err = o.Err
+		}
+		if err == nil {
+			err = o.EventErr()
+		}
+		return o.Value, err
+	}
+	descs := map[uint32]*wallet.Descriptor{}
+	for _, dw := range demoWallets {
+		d := &wallet.Descriptor{M: 2, Net: regtest.Net}
+		for i := 1; i <= 3; i++ {
+			k, err := keys.New(rand.Reader, regtest.Net)
+			if err != nil {
+				return err
+			}
+			if err := k.Save(filepath.Join(ch.KeyDir, fmt.Sprintf("%s-%d.key", dw.name, i)), KeyPassphrase, keys.TestKDF, regtest.Net); err != nil {
+				return err
+			}
+			ak, _, err := wallet.AccountKey(k.Master, regtest.Net, 0)
+			if err != nil {
+				return err
+			}
+			d.Keys = append(d.Keys, ak)
+		}
+		descs[dw.id] = d
+		if _, err := submit(core.RegisterWallet{Wallet: custody.Wallet{ID: dw.id, Kind: dw.kind, Asset: 2, Descriptor: d.String(), Owner: dw.owner}}); err != nil {
+			return fmt.Errorf("demo: wallet %s: %w", dw.name, err)
+		}
+	}
+	pay := map[string]btcutil.Amount{}
+	for i, p := range Customers {
+		v, err := submit(core.AssignAddress{Wallet: 1, Customer: p.Customer})
+		if err != nil {
+			return err
+		}
+		a, _, err := descs[1].Address(0, v.(uint32))
+		if err != nil {
+			return err
+		}
+		pay[a.EncodeAddress()] = btcutil.Amount(50_000_000 * (i + 1))
+	}
+	_, err := ch.Node.SendTo(ctx, pay)
+	return err
+}
+
+// Pending returns the deposits seen and not yet credited.
+func (ch *Chain) Pending() []watch.Pending { return ch.watcher.Pending() }
+
+// Stop stops the watcher, then the node.
+func (ch *Chain) Stop() {
+	if ch.cancel != nil {
+		ch.cancel()
+		<-ch.done
+	}
+	ch.Node.Stop()
+}
