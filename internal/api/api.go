@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/btcsuite/btcd/chaincfg"
+
 	"kinko/internal/auth"
 	"kinko/internal/core"
 	"kinko/internal/people"
@@ -38,6 +40,8 @@ type Config struct {
 	// LoginRate bounds login attempts per client address per minute;
 	// default 20.
 	LoginRate int
+	// Net is the Bitcoin network of the wallets; default regtest.
+	Net *chaincfg.Params
 }
 
 // Server serves the API and console.
@@ -77,6 +81,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.LoginRate <= 0 {
 		cfg.LoginRate = 20
+	}
+	if cfg.Net == nil {
+		cfg.Net = &chaincfg.RegressionNetParams
 	}
 	sealer, err := auth.LoadOrCreateSealer(filepath.Join(cfg.DataDir, "secrets", "totp.key"))
 	if err != nil {

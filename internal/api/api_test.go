@@ -13,11 +13,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/btcsuite/btcd/chaincfg"
+
 	"kinko/internal/auth"
 	"kinko/internal/core"
+	"kinko/internal/custody"
 	"kinko/internal/journal"
 	"kinko/internal/ledger"
 	"kinko/internal/people"
+	"kinko/internal/wallet"
 )
 
 // TestOpenAPIInStep checks the spec and the routes both ways: every API
@@ -492,5 +496,34 @@ func TestHistoryPaging(t *testing.T) {
 	}
 	if r := e.do("GET", "/v1/me/balances", tok, nil); !bytes.Contains(r.body, []byte(`"balance":"28000"`)) {
 		t.Fatalf("balances = %s", r.body)
+	}
+}
+
+// TestDepositAddressesMatchDescriptor: the addresses handed to customers
+// are the descriptor's first receive addresses, in order, as any wallet
+// importing the descriptor computes them.
+func TestDepositAddressesMatchDescriptor(t *testing.T) {
+	e := newEnv(t)
+	desc := "wsh(sortedmulti(2,[fee1fc19/48h/1h/0h/2h]tpubDEQGLGHLa6g756NXby6QirvHMkxKw19wsAtUaZuGzsPaQRPRPH1Twd468TyyAtZpF2Sp2d9HRz9b1vwTM5128tNg3mmSv8iKEqtgdkmjbbU/0/*,[6964116e/48h/1h/0h/2h]tpubDEHEMt8yShUzTxkbpDdFYKHaRoGqekYZcwfVUX3FxLcTTHS227rryUt4AuqisHcfwgoXgC2aT2aEbcyasU8whHVLMKzUndTxXfFUoiTWMPv/0/*,[dce0ec91/48h/1h/0h/2h]tpubDEqV3zs1XHLPCkym9RVb7PkE1KfhvwbnLuAchvFQqGyTCiKZSc5u3QM3yCz3NXNSnbEMmEvjizLx31GqH76assDU2bBPChie6pq42BtKjaz/0/*))#sw2cr4g2"
+	if o, err := e.core.Submit(context.Background(), e.clock.Now(), core.RegisterWallet{Wallet: custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: 2, Descriptor: desc, Owner: ledger.OwnerHouseMin + 100}}); err != nil || o.Err != nil {
+		t.Fatal(err, o.Err)
+	}
+	d, err := wallet.Parse(desc, &chaincfg.RegressionNetParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		_, tok := e.signUp(fmt.Sprintf("dep%d@example.jp", i))
+		r := e.do("POST", "/v1/me/deposit-addresses", tok, DepositAddressRequest{Asset: "btc"})
+		var v DepositAddressView
+		r.json(t, &v)
+		want, _, _ := d.Address(0, uint32(i))
+		if r.status != 201 || v.Address != want.EncodeAddress() || v.Index != uint32(i) {
+			t.Fatalf("address %d = %d %+v; want %s", i, r.status, v, want)
+		}
+	}
+	_, tok := e.signUp("nodeposit@example.jp")
+	if r := e.do("POST", "/v1/me/deposit-addresses", tok, DepositAddressRequest{Asset: "XMR"}); r.status != 422 {
+		t.Fatalf("address of an unknown asset = %d %s", r.status, r.body)
 	}
 }

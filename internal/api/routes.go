@@ -17,10 +17,12 @@ import (
 
 	"kinko/internal/auth"
 	"kinko/internal/core"
+	"kinko/internal/custody"
 	"kinko/internal/journal"
 	"kinko/internal/ledger"
 	"kinko/internal/people"
 	"kinko/internal/reserves"
+	"kinko/internal/wallet"
 )
 
 //go:embed openapi.json
@@ -48,6 +50,7 @@ func (s *Server) register() {
 	s.handle("GET", "/v1/me", true, s.me)
 	s.handle("GET", "/v1/me/balances", true, s.myBalances)
 	s.handle("GET", "/v1/me/history", true, s.myHistory)
+	s.handle("POST", "/v1/me/deposit-addresses", true, s.idempotent(s.newDepositAddress))
 	s.handle("GET", "/v1/customers", true, s.operatorOnly(s.listCustomers))
 	s.handle("POST", "/v1/customers/{id}/kyc", true, s.idempotent(s.setKYC))
 	s.handle("GET", "/v1/operators", true, s.operatorOnly(s.listOperators))
@@ -946,4 +949,73 @@ func (s *Server) reservesReport(w http.ResponseWriter, r *http.Request, _ Princi
 		return
 	}
 	writeJSON(w, http.StatusOK, rep)
+}
+
+// DepositAddressRequest is the body of POST /v1/me/deposit-addresses.
+type DepositAddressRequest struct {
+	Asset string `json:"asset"`
+}
+
+// DepositAddressView is a deposit address handed to a customer.
+type DepositAddressView struct {
+	Asset   string `json:"asset"`
+	Address string `json:"address"`
+	Wallet  uint32 `json:"wallet"`
+	Index   uint32 `json:"index"`
+}
+
+func (s *Server) newDepositAddress(w http.ResponseWriter, r *http.Request, body []byte) {
+	p, err := s.customer(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var req DepositAddressRequest
+	if err := decodeStrict(body, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v, err := s.DepositAddress(r.Context(), p.Session.Customer, req.Asset)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, v)
+}
+
+// DepositAddress hands a customer the next address of the asset's cold
+// customer wallet: derived from its descriptor, so no private key is online
+// for deposits.
+func (s *Server) DepositAddress(ctx context.Context, customer ledger.OwnerID, code string) (DepositAddressView, error) {
+	var wl custody.Wallet
+	var found bool
+	s.core.Read(func(st *core.State) {
+		a, ok := st.Ledger.AssetByCode(strings.ToUpper(code))
+		if !ok {
+			return
+		}
+		for _, w := range st.Custody.Wallets() {
+			if w.Asset == a.ID && w.Kind == custody.ColdCustomer {
+				wl, found = w, true
+				return
+			}
+		}
+	})
+	if !found {
+		return DepositAddressView{}, fmt.Errorf("%w: no deposit wallet for %q", people.ErrInvalid, code)
+	}
+	d, err := wallet.Parse(wl.Descriptor, s.cfg.Net)
+	if err != nil {
+		return DepositAddressView{}, err
+	}
+	v, err := s.submit(ctx, core.AssignAddress{Wallet: wl.ID, Customer: customer})
+	if err != nil {
+		return DepositAddressView{}, err
+	}
+	idx := v.(uint32)
+	a, _, err := d.Address(0, idx)
+	if err != nil {
+		return DepositAddressView{}, err
+	}
+	return DepositAddressView{Asset: strings.ToUpper(code), Address: a.EncodeAddress(), Wallet: wl.ID, Index: idx}, nil
 }

@@ -183,9 +183,23 @@ func TestRefillCeremony(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	// The node agrees: the hot wallet's first address holds the refill.
-	hotAddr, _, _ := hotD.Address(0, 0)
-	_ = hotAddr
+	// With a tighter cap the hot wallet is now over it: the plan is a
+	// sweep back to cold, paid from the hot wallet's own coins, with no
+	// cold key needed to receive.
+	c.Read(func(st *core.State) {
+		plan, err = Tiers(st, set, reserves.Policy{HotTargetBps: 50, HotCapBps: 100}, 10, "sweep-1", "aiko")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cer := plan.Command.Ceremony
+	if cer.Purpose != custody.Sweep || cer.Outputs[0].Wallet != 1 || plan.PSBT.Inputs[0].WitnessUtxo.Value != 2_000_000 {
+		t.Fatalf("sweep plan = %s to wallet %d", cer.Purpose, cer.Outputs[0].Wallet)
+	}
+	// Target 0.5% of what the customer wallets hold after the fee.
+	if plan.Amount < 1_490_000 || plan.Amount > 1_510_000 {
+		t.Fatalf("sweep amount = %d; want about 1,500,000", plan.Amount)
+	}
 }
 
 func mustU(a ledger.Amount) uint64 {
