@@ -23,6 +23,7 @@ import (
 	"kinko/internal/auth"
 	"kinko/internal/core"
 	"kinko/internal/people"
+	"kinko/internal/watch"
 )
 
 // Config configures the API.
@@ -42,6 +43,9 @@ type Config struct {
 	LoginRate int
 	// Net is the Bitcoin network of the wallets; default regtest.
 	Net *chaincfg.Params
+	// Pending, if set, lists the deposits the chain watcher has seen and
+	// not yet credited (in the mempool or below the confirmations).
+	Pending func() []watch.Pending
 }
 
 // Server serves the API and console.
@@ -106,6 +110,10 @@ func New(cfg Config) (*Server, error) {
 	s.register()
 	return s, nil
 }
+
+// SetPending sets where pending deposits come from (the chain watcher,
+// which may start after the server). Call it before serving.
+func (s *Server) SetPending(f func() []watch.Pending) { s.cfg.Pending = f }
 
 // Close releases the server's store.
 func (s *Server) Close() error { return s.idem.Close() }

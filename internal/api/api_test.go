@@ -22,6 +22,7 @@ import (
 	"kinko/internal/ledger"
 	"kinko/internal/people"
 	"kinko/internal/wallet"
+	"kinko/internal/watch"
 )
 
 // TestOpenAPIInStep checks the spec and the routes both ways: every API
@@ -525,5 +526,29 @@ func TestDepositAddressesMatchDescriptor(t *testing.T) {
 	_, tok := e.signUp("nodeposit@example.jp")
 	if r := e.do("POST", "/v1/me/deposit-addresses", tok, DepositAddressRequest{Asset: "XMR"}); r.status != 422 {
 		t.Fatalf("address of an unknown asset = %d %s", r.status, r.body)
+	}
+}
+
+// TestMyDeposits shows a customer their pending deposits (from the chain
+// watcher, whose own tests run on btcd) and their credited ones.
+func TestMyDeposits(t *testing.T) {
+	e := newEnv(t)
+	id, tok := e.signUp("pend@example.jp")
+	_, other := e.signUp("other@example.jp")
+	e.srv.SetPending(func() []watch.Pending {
+		return []watch.Pending{{Outpoint: custody.Outpoint{TxID: [32]byte{1}}, Customer: id, Amount: 5000, Confirmations: 2}}
+	})
+	r := e.do("GET", "/v1/me/deposits", tok, nil)
+	var v struct {
+		Items []DepositView `json:"items"`
+	}
+	r.json(t, &v)
+	if r.status != 200 || len(v.Items) != 1 || v.Items[0].State != "pending" || v.Items[0].Confirmations != 2 {
+		t.Fatalf("deposits = %d %s", r.status, r.body)
+	}
+	r = e.do("GET", "/v1/me/deposits", other, nil)
+	r.json(t, &v)
+	if len(v.Items) != 0 {
+		t.Fatalf("another customer sees %+v", v.Items)
 	}
 }

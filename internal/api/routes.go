@@ -51,6 +51,7 @@ func (s *Server) register() {
 	s.handle("GET", "/v1/me/balances", true, s.myBalances)
 	s.handle("GET", "/v1/me/history", true, s.myHistory)
 	s.handle("POST", "/v1/me/deposit-addresses", true, s.idempotent(s.newDepositAddress))
+	s.handle("GET", "/v1/me/deposits", true, s.myDeposits)
 	s.handle("GET", "/v1/customers", true, s.operatorOnly(s.listCustomers))
 	s.handle("POST", "/v1/customers/{id}/kyc", true, s.idempotent(s.setKYC))
 	s.handle("GET", "/v1/operators", true, s.operatorOnly(s.listOperators))
@@ -1018,4 +1019,43 @@ func (s *Server) DepositAddress(ctx context.Context, customer ledger.OwnerID, co
 		return DepositAddressView{}, err
 	}
 	return DepositAddressView{Asset: strings.ToUpper(code), Address: a.EncodeAddress(), Wallet: wl.ID, Index: idx}, nil
+}
+
+// DepositView is a deposit as its customer sees it.
+type DepositView struct {
+	Outpoint      string `json:"outpoint"`
+	Amount        uint64 `json:"amount"`
+	State         string `json:"state"` // pending, credited, reversed
+	Confirmations int32  `json:"confirmations,omitempty"`
+	Height        int32  `json:"height,omitempty"`
+}
+
+func (s *Server) myDeposits(w http.ResponseWriter, r *http.Request) {
+	p, err := s.customer(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	me := p.Session.Customer
+	out := []DepositView{}
+	if s.cfg.Pending != nil {
+		for _, d := range s.cfg.Pending() {
+			if d.Customer == me {
+				out = append(out, DepositView{Outpoint: d.Outpoint.String(), Amount: d.Amount, State: "pending", Confirmations: d.Confirmations, Height: d.Height})
+			}
+		}
+	}
+	s.core.Read(func(st *core.State) {
+		st.Custody.Deposits(func(d *custody.Deposit) bool {
+			if d.Customer == me {
+				state := "credited"
+				if d.State == custody.DepositReversed {
+					state = "reversed"
+				}
+				out = append(out, DepositView{Outpoint: d.Outpoint.String(), Amount: d.Amount, State: state, Height: d.Height})
+			}
+			return true
+		})
+	})
+	writeJSON(w, http.StatusOK, map[string]any{"items": out})
 }

@@ -97,6 +97,7 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 			return fmt.Errorf("demo chain: %w", err)
 		}
 		defer chain.Stop()
+		h.SetPending(chain.Pending)
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 1)
