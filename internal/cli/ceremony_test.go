@@ -100,13 +100,20 @@ func TestColdCeremonyCLI(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(tmp, "declined.psbt")); err == nil {
 		t.Fatal("a declined signature was written")
 	}
-	var signed []string
-	for i, k := range []string{keyFiles[0], keyFiles[2]} {
-		f := filepath.Join(tmp, "signed-"+string(rune('0'+i))+".psbt")
-		if out, code := run(t, "cold", "sign", "--key", k, "--passphrase-file", pass, "--request", req, "--out", f, "--yes"); code != 0 || !strings.Contains(out, "signed 1 input") {
-			t.Fatalf("cold sign = %d %s", code, out)
-		}
-		signed = append(signed, f)
+	// The first signer confirms at the prompt; the second signs from a
+	// script.
+	signed := []string{filepath.Join(tmp, "signed-0.psbt"), filepath.Join(tmp, "signed-1.psbt")}
+	root = NewRoot()
+	buf.Reset()
+	root.SetArgs([]string{"cold", "sign", "--key", keyFiles[0], "--request", req, "--out", signed[0]})
+	root.SetIn(strings.NewReader("correct horse battery staple\nyes\n"))
+	root.SetOut(&buf)
+	root.SetErr(&buf)
+	if err := root.Execute(); err != nil || !strings.Contains(buf.String(), "signed 1 input") {
+		t.Fatalf("confirmed sign = %v\n%s", err, buf.String())
+	}
+	if out, code := run(t, "cold", "sign", "--key", keyFiles[2], "--passphrase-file", pass, "--request", req, "--out", signed[1], "--yes"); code != 0 || !strings.Contains(out, "signed 1 input") {
+		t.Fatalf("cold sign = %d %s", code, out)
 	}
 	comb := filepath.Join(tmp, "combined.psbt")
 	if out, code := run(t, "cold", "combine", "--out", comb, signed[0], signed[1]); code != 0 {

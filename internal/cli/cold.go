@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"kinko/internal/chain/btc"
-	"kinko/internal/keys"
 	"kinko/internal/wallet"
 )
 
@@ -102,21 +101,16 @@ func newColdCmd() *cobra.Command {
 			}
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "ceremony %s (%s), transaction %s\n%s", req.ID, req.Purpose, req.TxID, desc)
-			pass, err := readPassphrase(cmd, passFile)
-			if err != nil {
-				return err
-			}
-			k, err := keys.Load(keyFile, pass, net)
-			if err != nil {
-				return err
-			}
-			ak, acct, err := wallet.AccountKey(k.Master, net, account)
+			// One reader for the passphrase and the confirmation: both
+			// lines come from the same standard input.
+			stdin := bufio.NewReader(cmd.InOrStdin())
+			_, ak, acct, err := loadAccount(cmd, stdin, netName, keyFile, passFile, account)
 			if err != nil {
 				return err
 			}
 			if !yes {
 				fmt.Fprint(w, "sign this transaction? type yes: ")
-				line, _ := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
+				line, _ := stdin.ReadString('\n')
 				if strings.TrimSpace(line) != "yes" {
 					return fmt.Errorf("not confirmed: nothing signed")
 				}

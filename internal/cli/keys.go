@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/spf13/cobra"
 
@@ -30,9 +31,9 @@ func netByName(name string) (*chaincfg.Params, error) {
 	return nil, fmt.Errorf("unknown network %q (regtest, testnet, signet, mainnet)", name)
 }
 
-// readPassphrase reads the passphrase from a file, or from the first line
-// of standard input.
-func readPassphrase(cmd *cobra.Command, file string) (string, error) {
+// readPassphrase reads the passphrase from a file, or from the next line
+// of in (standard input).
+func readPassphrase(cmd *cobra.Command, in *bufio.Reader, file string) (string, error) {
 	var line string
 	if file != "" {
 		b, err := os.ReadFile(file)
@@ -42,7 +43,7 @@ func readPassphrase(cmd *cobra.Command, file string) (string, error) {
 		line = string(b)
 	} else {
 		fmt.Fprint(cmd.ErrOrStderr(), "passphrase: ")
-		l, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
+		l, err := in.ReadString('\n')
 		if err != nil && err != io.EOF {
 			return "", err
 		}
@@ -69,7 +70,7 @@ func newKeysCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			pass, err := readPassphrase(cmd, passFile)
+			pass, err := readPassphrase(cmd, bufio.NewReader(cmd.InOrStdin()), passFile)
 			if err != nil {
 				return err
 			}
@@ -104,19 +105,7 @@ func newKeysCmd() *cobra.Command {
 		Short: "print the BIP48 P2WSH account xpub of a key file, with its fingerprint and path",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			net, err := netByName(netName)
-			if err != nil {
-				return err
-			}
-			pass, err := readPassphrase(cmd, passFile)
-			if err != nil {
-				return err
-			}
-			k, err := keys.Load(keyFile, pass, net)
-			if err != nil {
-				return err
-			}
-			ak, _, err := wallet.AccountKey(k.Master, net, account)
+			_, ak, _, err := loadAccount(cmd, bufio.NewReader(cmd.InOrStdin()), netName, keyFile, passFile, account)
 			if err != nil {
 				return err
 			}
@@ -171,4 +160,23 @@ func newDescriptorCmd() *cobra.Command {
 	cmd.Flags().IntVar(&m, "m", 2, "signatures required")
 	cmd.Flags().StringVar(&netName, "net", "regtest", "network")
 	return cmd
+}
+
+// loadAccount opens a key file (passphrase from passFile or in) and returns
+// the network, the account's descriptor key and its private key.
+func loadAccount(cmd *cobra.Command, in *bufio.Reader, netName, keyFile, passFile string, account uint32) (*chaincfg.Params, wallet.Key, *hdkeychain.ExtendedKey, error) {
+	net, err := netByName(netName)
+	if err != nil {
+		return nil, wallet.Key{}, nil, err
+	}
+	pass, err := readPassphrase(cmd, in, passFile)
+	if err != nil {
+		return nil, wallet.Key{}, nil, err
+	}
+	k, err := keys.Load(keyFile, pass, net)
+	if err != nil {
+		return nil, wallet.Key{}, nil, err
+	}
+	ak, acct, err := wallet.AccountKey(k.Master, net, account)
+	return net, ak, acct, err
 }

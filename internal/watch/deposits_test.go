@@ -79,6 +79,23 @@ func newDepositEnv(t *testing.T) *depositEnv {
 	return e
 }
 
+// fork starts a second node, lets it sync from the first, and parts them:
+// each can now mine its own branch, and joining them reorganises the
+// shorter.
+func (e *depositEnv) fork(ctx context.Context) *regtest.Node {
+	e.t.Helper()
+	other := regtest.New(e.t, regtest.Options{MatureBlocks: -1})
+	if err := other.Connect(ctx, e.node); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := regtest.WaitSynced(ctx, e.node, other); err != nil {
+		e.t.Fatal(err)
+	}
+	e.node.Disconnect(ctx)
+	other.Disconnect(ctx)
+	return other
+}
+
 func (e *depositEnv) watcher(confs int32) *Deposits {
 	d, err := NewDeposits(context.Background(), e.core, e.node.Client(), e.book, DepositConfig{Asset: btcAsset, Confirmations: confs, StartHeight: regtest.SegwitHeight})
 	if err != nil {
@@ -156,13 +173,7 @@ func TestDepositReorgBeforeCredit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	e := newDepositEnv(t)
-	other := regtest.New(t, regtest.Options{MatureBlocks: -1})
-	if err := other.Connect(ctx, e.node); err != nil {
-		t.Fatal(err)
-	}
-	regtest.WaitSynced(ctx, e.node, other)
-	e.node.Disconnect(ctx)
-	other.Disconnect(ctx)
+	other := e.fork(ctx)
 	d := e.watcher(2)
 	tx, err := e.node.SendTo(ctx, map[string]btcutil.Amount{e.addr: 20_000_000})
 	if err != nil {
@@ -193,13 +204,7 @@ func TestDepositReorgAfterCredit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	e := newDepositEnv(t)
-	other := regtest.New(t, regtest.Options{MatureBlocks: -1})
-	if err := other.Connect(ctx, e.node); err != nil {
-		t.Fatal(err)
-	}
-	regtest.WaitSynced(ctx, e.node, other)
-	e.node.Disconnect(ctx)
-	other.Disconnect(ctx)
+	other := e.fork(ctx)
 	d := e.watcher(1)
 	if _, err := e.node.SendTo(ctx, map[string]btcutil.Amount{e.addr: 30_000_000}); err != nil {
 		t.Fatal(err)
