@@ -15,6 +15,7 @@ import (
 	"kinko/internal/journal"
 	"kinko/internal/journal/journaltest"
 	"kinko/internal/ledger"
+	"kinko/internal/withdraw"
 )
 
 var (
@@ -289,6 +290,10 @@ func FuzzDecodeCommand(f *testing.F) {
 		Halt{Switch: controls.Switch{Service: controls.Global}, Actor: "a", Reason: "b"},
 		Lift{Switch: controls.Switch{Asset: 2, Service: controls.Trade}, Requester: "a", Approver: "b", Reason: "c"},
 		WatchCheckpoint{Asset: 2, Height: 5, Hashes: [][32]byte{{1}}},
+		RegisterIntentKey{Customer: 1, PubKey: [32]byte{1}},
+		WhitelistAddress{Customer: 1, Asset: "BTC", Address: "bcrt1q"},
+		RequestWithdrawal{Customer: 1, Intent: withdraw.Intent{RequestID: "r", Asset: "BTC", Address: "a", Amount: 5, Expiry: 9}, Sig: []byte{1}},
+		SetWithdrawalRules{Actor: "a", Rules: withdraw.Rules{CoolDownSeconds: 5}},
 	} {
 		f.Add(uint16(c.Kind()), c.AppendPayload(nil))
 	}

@@ -66,6 +66,14 @@ func Describe(c Command) string {
 		return fmt.Sprintf("%s ceremony %s prepared by %s: %d inputs reserved", c.Ceremony.Purpose, c.Ceremony.ID, c.Ceremony.Actor, len(c.Ceremony.Inputs))
 	case ConfirmCeremony:
 		return fmt.Sprintf("ceremony transaction confirmed at height %d", c.Height)
+	case SetWithdrawalRules:
+		return fmt.Sprintf("withdrawal rules set by %s", c.Actor)
+	case RegisterIntentKey:
+		return fmt.Sprintf("customer %d registers an intent key", c.Customer)
+	case WhitelistAddress:
+		return fmt.Sprintf("customer %d whitelists a %s address %s", c.Customer, c.Asset, c.Address)
+	case RequestWithdrawal:
+		return fmt.Sprintf("customer %d asks to withdraw %d %s to %s (request %s)", c.Customer, c.Intent.Amount, c.Intent.Asset, c.Intent.Address, c.Intent.RequestID)
 	case nil:
 		return "(does not decode)"
 	}

@@ -168,6 +168,8 @@ func decodePeople(kind Kind, p []byte) (Command, bool, error) {
 // than people.
 func (s *State) checkRequest(r people.Request) error {
 	switch r.Kind {
+	case KindApproveWithdrawal:
+		return s.checkApproveWithdrawal(r)
 	case KindLiftHalt:
 		var p LiftHaltPayload
 		if err := json.Unmarshal(r.Payload, &p); err != nil {
@@ -241,6 +243,10 @@ func (s *State) applyPeople(cmd Command, t int64) (handled bool, v any, err erro
 			return true, r, err
 		}
 		switch r.Kind {
+		case KindApproveWithdrawal:
+			if err := s.applyApproveWithdrawal(r); err != nil {
+				return true, r, err
+			}
 		case KindLiftHalt:
 			var lp LiftHaltPayload
 			json.Unmarshal(r.Payload, &lp)

@@ -11,6 +11,7 @@ import (
 	"kinko/internal/controls"
 	"kinko/internal/custody"
 	"kinko/internal/people"
+	"kinko/internal/withdraw"
 
 	"kinko/internal/journal"
 	"kinko/internal/ledger"
@@ -26,6 +27,7 @@ type State struct {
 	Custody  *custody.State
 	Controls *controls.State
 	People   *people.State
+	Withdraw *withdraw.State
 	// Checkpoints are where each asset's chain watcher stands.
 	Checkpoints map[ledger.AssetID]WatchCheckpoint
 
@@ -39,7 +41,7 @@ type State struct {
 
 // NewState returns the state before the first entry.
 func NewState() *State {
-	return &State{Ledger: ledger.New(), Custody: custody.New(), Controls: controls.New(), People: people.New()}
+	return &State{Ledger: ledger.New(), Custody: custody.New(), Controls: controls.New(), People: people.New(), Withdraw: withdraw.New()}
 }
 
 // Seq returns the sequence number of the last applied entry.
@@ -112,6 +114,10 @@ func (s *State) Apply(e *journal.Entry) Outcome {
 			o.Value, o.Err = v, err
 			return o
 		}
+		if ok, v, err := s.applyWithdraw(cmd, e.Time); ok {
+			o.Value, o.Err = v, err
+			return o
+		}
 		s.results = s.apply(cmd, e.Time, s.results)
 	}
 	o.Events = s.results
@@ -175,6 +181,7 @@ type stateExt struct {
 	Halts       []controls.Halt   `json:"halts"`
 	Lifts       []controls.Lift   `json:"lifts"`
 	Checkpoints []WatchCheckpoint `json:"checkpoints"`
+	Withdraw    json.RawMessage   `json:"withdraw"`
 }
 
 func (s *State) extension() stateExt {
@@ -186,7 +193,11 @@ func (s *State) extension() stateExt {
 	if err != nil {
 		panic(err)
 	}
-	ext := stateExt{People: pp, Custody: c, Halts: s.Controls.Halted(), Lifts: s.Controls.Lifts()}
+	wd, err := json.Marshal(s.Withdraw.Snapshot())
+	if err != nil {
+		panic(err)
+	}
+	ext := stateExt{People: pp, Custody: c, Halts: s.Controls.Halted(), Lifts: s.Controls.Lifts(), Withdraw: wd}
 	for _, a := range s.Ledger.Assets() {
 		if cp, ok := s.Checkpoints[a.ID]; ok {
 			ext.Checkpoints = append(ext.Checkpoints, cp)
@@ -211,6 +222,9 @@ func (s *State) restoreExtension(b []byte) error {
 		return err
 	}
 	if s.Controls, err = controls.Restore(ext.Halts, ext.Lifts); err != nil {
+		return err
+	}
+	if s.Withdraw, err = withdraw.Restore(ext.Withdraw, func(b []byte, v any) error { return json.Unmarshal(b, v) }); err != nil {
 		return err
 	}
 	for _, cp := range ext.Checkpoints {

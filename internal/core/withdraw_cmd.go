@@ -1,0 +1,244 @@
+package core
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"kinko/internal/controls"
+	"kinko/internal/custody"
+	"kinko/internal/ledger"
+	"kinko/internal/people"
+	"kinko/internal/withdraw"
+)
+
+// Command kinds of withdrawals.
+const (
+	KindSetWithdrawalRules Kind = 40
+	KindRegisterIntentKey  Kind = 41
+	KindWhitelistAddress   Kind = 42
+	KindRequestWithdrawal  Kind = 43
+)
+
+func init() {
+	kindNames[KindSetWithdrawalRules] = "set_withdrawal_rules"
+	kindNames[KindRegisterIntentKey] = "register_intent_key"
+	kindNames[KindWhitelistAddress] = "whitelist_address"
+	kindNames[KindRequestWithdrawal] = "request_withdrawal"
+}
+
+// SetWithdrawalRules replaces the withdrawal policy's rules; an admin does
+// it, and it is journaled like everything else.
+type SetWithdrawalRules struct {
+	Rules withdraw.Rules
+	Actor string
+}
+
+// RegisterIntentKey records a customer's ed25519 intent key; it is usable
+// after the cool-down.
+type RegisterIntentKey struct {
+	Customer ledger.OwnerID
+	PubKey   [32]byte
+}
+
+// WhitelistAddress adds a withdrawal address for a customer; usable after
+// the cool-down.
+type WhitelistAddress struct {
+	Customer ledger.OwnerID
+	Asset    string
+	Address  string
+}
+
+// RequestWithdrawal is a customer's signed withdrawal intent. The Outcome's
+// Value is the withdrawal record (withdraw.Withdrawal): queued, awaiting
+// approval, or rejected by the policy with its reason.
+type RequestWithdrawal struct {
+	Customer ledger.OwnerID
+	Intent   withdraw.Intent
+	PubKey   [32]byte
+	Sig      []byte
+}
+
+// KindApproveWithdrawal is the request kind that releases a withdrawal the
+// policy sent to two operators.
+const KindApproveWithdrawal people.RequestKind = "approve_withdrawal"
+
+// ApproveWithdrawalPayload is its payload.
+type ApproveWithdrawalPayload struct {
+	Withdrawal string `json:"withdrawal"`
+}
+
+func (SetWithdrawalRules) Kind() Kind { return KindSetWithdrawalRules }
+func (RegisterIntentKey) Kind() Kind  { return KindRegisterIntentKey }
+func (WhitelistAddress) Kind() Kind   { return KindWhitelistAddress }
+func (RequestWithdrawal) Kind() Kind  { return KindRequestWithdrawal }
+
+func (c SetWithdrawalRules) AppendPayload(b []byte) []byte { return appendJSON(b, c) }
+func (c RegisterIntentKey) AppendPayload(b []byte) []byte  { return appendJSON(b, c) }
+func (c WhitelistAddress) AppendPayload(b []byte) []byte   { return appendJSON(b, c) }
+func (c RequestWithdrawal) AppendPayload(b []byte) []byte  { return appendJSON(b, c) }
+
+func decodeWithdraw(kind Kind, p []byte) (Command, bool, error) {
+	var c Command
+	var err error
+	switch kind {
+	case KindSetWithdrawalRules:
+		c, err = decodeJSON[SetWithdrawalRules](p)
+	case KindRegisterIntentKey:
+		c, err = decodeJSON[RegisterIntentKey](p)
+	case KindWhitelistAddress:
+		c, err = decodeJSON[WhitelistAddress](p)
+	case KindRequestWithdrawal:
+		c, err = decodeJSON[RequestWithdrawal](p)
+	default:
+		return nil, false, nil
+	}
+	return c, true, err
+}
+
+// Errors of withdrawal requests beyond the withdraw package's.
+var (
+	ErrNotVerified = errors.New("withdraw: customer's KYC is not verified")
+	ErrNoHotWallet = errors.New("withdraw: no hot wallet for the asset")
+)
+
+// withdrawView is the policy's read-only view of the state.
+type withdrawView struct{ s *State }
+
+func (v withdrawView) Halted(asset string) error {
+	a, ok := v.s.Ledger.AssetByCode(asset)
+	if !ok {
+		return fmt.Errorf("asset %s unknown", asset)
+	}
+	return v.s.Controls.Allowed(a.ID, controls.Withdraw)
+}
+func (v withdrawView) CustomerSince(c uint64, asset string, since int64) uint64 {
+	return v.s.Withdraw.CustomerSince(c, asset, since)
+}
+func (v withdrawView) AssetSince(asset string, since int64) uint64 {
+	return v.s.Withdraw.AssetSince(asset, since)
+}
+
+// holdID is the ledger id of a withdrawal's hold.
+func holdID(id string) ledger.ID {
+	h := sha256.Sum256([]byte("withdrawal-hold:" + id))
+	return ledger.ID{Hi: 0xB1<<56 | binary.BigEndian.Uint64(h[:8])>>8, Lo: binary.BigEndian.Uint64(h[8:16])}
+}
+
+func (s *State) applyWithdraw(cmd Command, t int64) (handled bool, v any, err error) {
+	w := s.Withdraw
+	switch c := cmd.(type) {
+	case SetWithdrawalRules:
+		o, ok := s.People.Operator(c.Actor)
+		if !ok || !o.HasRole(people.RoleAdmin) {
+			return true, nil, people.ErrNotAuthorized
+		}
+		if c.Rules.CoolDownSeconds <= 0 {
+			return true, nil, fmt.Errorf("%w: cool-down must be positive", ErrCommandInvalid)
+		}
+		w.Rules = c.Rules
+		return true, nil, nil
+	case RegisterIntentKey:
+		if _, ok := s.People.Customer(c.Customer); !ok {
+			return true, nil, people.ErrCustomerUnknown
+		}
+		return true, nil, w.RegisterKey(uint64(c.Customer), c.PubKey, t)
+	case WhitelistAddress:
+		if _, ok := s.People.Customer(c.Customer); !ok {
+			return true, nil, people.ErrCustomerUnknown
+		}
+		if _, ok := s.Ledger.AssetByCode(c.Asset); !ok {
+			return true, nil, custody.ErrAssetUnknown
+		}
+		return true, nil, w.AddAddress(uint64(c.Customer), c.Asset, c.Address, t)
+	case RequestWithdrawal:
+		rec, err := s.requestWithdrawal(c, t)
+		return true, rec, err
+	}
+	return false, nil, nil
+}
+
+// requestWithdrawal checks a signed intent, holds the amount, and asks the
+// policy. A request that fails a check changes nothing; one the policy
+// denies is recorded as rejected with its reason, and holds nothing.
+func (s *State) requestWithdrawal(c RequestWithdrawal, t int64) (withdraw.Withdrawal, error) {
+	w := s.Withdraw
+	if !s.People.CanTrade(c.Customer) {
+		return withdraw.Withdrawal{}, ErrNotVerified
+	}
+	a, ok := s.Ledger.AssetByCode(c.Intent.Asset)
+	if !ok {
+		return withdraw.Withdrawal{}, custody.ErrAssetUnknown
+	}
+	if !s.People.AssetEnabled(a.ID) {
+		return withdraw.Withdrawal{}, ErrAssetNotListed
+	}
+	if err := w.Check(uint64(c.Customer), c.Intent, c.PubKey, c.Sig, t); err != nil {
+		return withdraw.Withdrawal{}, err
+	}
+	var hot *custody.Wallet
+	for _, cw := range s.Custody.Wallets() {
+		if cw.Asset == a.ID && cw.Kind == custody.HotCustomer {
+			cw := cw
+			hot = &cw
+			break
+		}
+	}
+	if hot == nil {
+		return withdraw.Withdrawal{}, ErrNoHotWallet
+	}
+	rec := withdraw.Withdrawal{ID: fmt.Sprintf("%d:%s", c.Customer, c.Intent.RequestID), Customer: uint64(c.Customer), Intent: c.Intent,
+		PubKey: c.PubKey, Sig: c.Sig, Time: t}
+	decision, reason := w.Rules.Evaluate(withdraw.Request{Customer: uint64(c.Customer), Asset: c.Intent.Asset, Address: c.Intent.Address, Amount: c.Intent.Amount, Time: t}, withdrawView{s})
+	if decision == withdraw.Deny {
+		rec.Status, rec.Reason = withdraw.StatusRejected, reason
+		w.Add(rec)
+		return rec, nil
+	}
+	id := holdID(rec.ID)
+	hold := ledger.Transfer{ID: id, Debit: ledger.AccountKey{Owner: c.Customer, Asset: a.ID, Kind: ledger.KindAvailable}, Credit: hot.Account(),
+		Amount: ledger.AmountOf(c.Intent.Amount), Flags: ledger.FlagPending, Code: CodeWithdrawal}
+	if res := s.Ledger.CreateTransfers([]ledger.Transfer{hold}, t, nil); len(res) > 0 && !res[0].Code.Succeeded() {
+		return withdraw.Withdrawal{}, &ledger.EventError{Index: 0, Code: res[0].Code}
+	}
+	rec.HoldHi, rec.HoldLo = id.Hi, id.Lo
+	rec.Status = withdraw.StatusQueued
+	if decision == withdraw.NeedsApproval {
+		rec.Status, rec.Reason = withdraw.StatusAwaitingApproval, reason
+	}
+	w.Add(rec)
+	return rec, nil
+}
+
+// CodeWithdrawal is the ledger code of withdrawal holds and their posting.
+const CodeWithdrawal = 30
+
+func (s *State) checkApproveWithdrawal(r people.Request) error {
+	var p ApproveWithdrawalPayload
+	if err := json.Unmarshal(r.Payload, &p); err != nil {
+		return fmt.Errorf("%w: payload: %v", people.ErrInvalid, err)
+	}
+	wd, ok := s.Withdraw.Get(p.Withdrawal)
+	if !ok {
+		return withdraw.ErrUnknown
+	}
+	if wd.Status != withdraw.StatusAwaitingApproval {
+		return withdraw.ErrNotAwaiting
+	}
+	if r.RequiredRole != people.RoleApprover {
+		return fmt.Errorf("%w: withdrawals are approved by an approver", people.ErrInvalid)
+	}
+	return nil
+}
+
+func (s *State) applyApproveWithdrawal(r people.Request) error {
+	var p ApproveWithdrawalPayload
+	json.Unmarshal(r.Payload, &p)
+	wd, ok := s.Withdraw.Get(p.Withdrawal)
+	if !ok || wd.Status != withdraw.StatusAwaitingApproval {
+		return withdraw.ErrNotAwaiting
+	}
+	return s.Withdraw.SetStatus(wd.ID, withdraw.StatusQueued, "approved by "+r.Decider)
+}

@@ -1,0 +1,262 @@
+package withdraw
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+)
+
+// KeyRecord is a customer's intent key.
+type KeyRecord struct {
+	Customer   uint64   `json:"customer"`
+	PubKey     [32]byte `json:"pubkey"`
+	Registered int64    `json:"registered"` // unix ns of the journal entry
+}
+
+// AddressRecord is a whitelisted withdrawal address.
+type AddressRecord struct {
+	Customer uint64 `json:"customer"`
+	Asset    string `json:"asset"`
+	Address  string `json:"address"`
+	Added    int64  `json:"added"`
+}
+
+// Status is where a withdrawal stands.
+type Status string
+
+// Withdrawal states: requested -> held -> (awaiting_approval ->) queued ->
+// signing -> broadcast -> confirming -> done | rejected | failed.
+const (
+	StatusAwaitingApproval Status = "awaiting_approval"
+	StatusQueued           Status = "queued"
+	StatusRejected         Status = "rejected"
+	StatusFailed           Status = "failed"
+	StatusDone             Status = "done"
+)
+
+// Withdrawal is a customer's withdrawal and everything the co-signer needs
+// to check it for itself: the intent and its signature.
+type Withdrawal struct {
+	ID       string   `json:"id"` // customer:request id
+	Customer uint64   `json:"customer"`
+	Intent   Intent   `json:"intent"`
+	PubKey   [32]byte `json:"pubkey"`
+	Sig      []byte   `json:"sig"`
+	Status   Status   `json:"status"`
+	Reason   string   `json:"reason,omitempty"`
+	Time     int64    `json:"time"`
+	// HoldHi and HoldLo are the ledger id of the hold (a pending transfer).
+	HoldHi, HoldLo uint64
+}
+
+// Errors of withdrawal commands.
+var (
+	ErrKeyExists        = errors.New("withdraw: intent key already registered")
+	ErrKeyUnknown       = errors.New("withdraw: signed with a key not registered for this customer")
+	ErrKeyCooling       = errors.New("withdraw: intent key still in its cool-down")
+	ErrAddressUnknown   = errors.New("withdraw: address not on the customer's whitelist")
+	ErrAddressCooling   = errors.New("withdraw: whitelisted address still in its cool-down")
+	ErrAddressExists    = errors.New("withdraw: address already whitelisted")
+	ErrBadSignature     = errors.New("withdraw: intent signature does not verify")
+	ErrExpired          = errors.New("withdraw: intent expired")
+	ErrDuplicateRequest = errors.New("withdraw: request id already used")
+	ErrUnknown          = errors.New("withdraw: withdrawal unknown")
+	ErrNotAwaiting      = errors.New("withdraw: withdrawal is not awaiting approval")
+)
+
+// Bounds.
+const (
+	MaxKeysPerCustomer      = 16
+	MaxAddressesPerCustomer = 256
+)
+
+// State is the withdrawal state.
+type State struct {
+	Rules       Rules
+	keys        []KeyRecord
+	addrs       []AddressRecord
+	withdrawals []Withdrawal
+	wIdx        map[string]int
+}
+
+// New returns an empty state with default rules.
+func New() *State {
+	return &State{Rules: Rules{CoolDownSeconds: DefaultCoolDown}, wIdx: map[string]int{}}
+}
+
+// RegisterKey records a customer's intent key at time t.
+func (s *State) RegisterKey(customer uint64, pub [32]byte, t int64) error {
+	n := 0
+	for _, k := range s.keys {
+		if k.Customer == customer {
+			n++
+			if k.PubKey == pub {
+				return ErrKeyExists
+			}
+		}
+	}
+	if n >= MaxKeysPerCustomer {
+		return fmt.Errorf("withdraw: at most %d keys", MaxKeysPerCustomer)
+	}
+	s.keys = append(s.keys, KeyRecord{Customer: customer, PubKey: pub, Registered: t})
+	return nil
+}
+
+// AddAddress whitelists an address for a customer at time t.
+func (s *State) AddAddress(customer uint64, asset, addr string, t int64) error {
+	n := 0
+	for _, a := range s.addrs {
+		if a.Customer == customer {
+			n++
+			if a.Asset == asset && a.Address == addr {
+				return ErrAddressExists
+			}
+		}
+	}
+	if n >= MaxAddressesPerCustomer || addr == "" || len(addr) > MaxAddress {
+		return fmt.Errorf("withdraw: address invalid or too many (at most %d)", MaxAddressesPerCustomer)
+	}
+	s.addrs = append(s.addrs, AddressRecord{Customer: customer, Asset: asset, Address: addr, Added: t})
+	return nil
+}
+
+func (s *State) coolDown() int64 { return s.Rules.CoolDownSeconds * 1e9 }
+
+// Check verifies what only the customer can vouch for, at entry time t: a
+// registered, cooled key that signed exactly this intent before its expiry,
+// to a whitelisted, cooled address, with a request id not used before.
+func (s *State) Check(customer uint64, in Intent, pub [32]byte, sig []byte, t int64) error {
+	if _, dup := s.wIdx[fmt.Sprintf("%d:%s", customer, in.RequestID)]; dup {
+		return ErrDuplicateRequest
+	}
+	var key *KeyRecord
+	for i := range s.keys {
+		if s.keys[i].Customer == customer && s.keys[i].PubKey == pub {
+			key = &s.keys[i]
+		}
+	}
+	if key == nil {
+		return ErrKeyUnknown
+	}
+	if t < key.Registered+s.coolDown() {
+		return ErrKeyCooling
+	}
+	if !in.Verify(pub[:], sig) {
+		return ErrBadSignature
+	}
+	if t/1e9 >= in.Expiry {
+		return ErrExpired
+	}
+	var addr *AddressRecord
+	for i := range s.addrs {
+		a := &s.addrs[i]
+		if a.Customer == customer && a.Asset == in.Asset && a.Address == in.Address {
+			addr = a
+		}
+	}
+	if addr == nil {
+		return ErrAddressUnknown
+	}
+	if t < addr.Added+s.coolDown() {
+		return ErrAddressCooling
+	}
+	return nil
+}
+
+// Add records a withdrawal that passed Check and the policy.
+func (s *State) Add(w Withdrawal) {
+	s.wIdx[w.ID] = len(s.withdrawals)
+	s.withdrawals = append(s.withdrawals, w)
+}
+
+// Get returns a withdrawal by id.
+func (s *State) Get(id string) (Withdrawal, bool) {
+	i, ok := s.wIdx[id]
+	if !ok {
+		return Withdrawal{}, false
+	}
+	return s.withdrawals[i], true
+}
+
+// SetStatus moves a withdrawal to a new status with a reason.
+func (s *State) SetStatus(id string, st Status, reason string) error {
+	i, ok := s.wIdx[id]
+	if !ok {
+		return ErrUnknown
+	}
+	s.withdrawals[i].Status, s.withdrawals[i].Reason = st, reason
+	return nil
+}
+
+// Withdrawals returns a customer's withdrawals (all customers for 0),
+// oldest first.
+func (s *State) Withdrawals(customer uint64) []Withdrawal {
+	var out []Withdrawal
+	for _, w := range s.withdrawals {
+		if customer == 0 || w.Customer == customer {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// counts reports whether a withdrawal counts toward velocity limits.
+func (w *Withdrawal) counts() bool { return w.Status != StatusRejected && w.Status != StatusFailed }
+
+// CustomerSince sums a customer's withdrawals of asset since t.
+func (s *State) CustomerSince(customer uint64, asset string, since int64) uint64 {
+	var n uint64
+	for i := range s.withdrawals {
+		w := &s.withdrawals[i]
+		if w.Customer == customer && w.Intent.Asset == asset && w.Time >= since && w.counts() {
+			n += w.Intent.Amount
+		}
+	}
+	return n
+}
+
+// AssetSince sums all withdrawals of asset since t.
+func (s *State) AssetSince(asset string, since int64) uint64 {
+	var n uint64
+	for i := range s.withdrawals {
+		w := &s.withdrawals[i]
+		if w.Intent.Asset == asset && w.Time >= since && w.counts() {
+			n += w.Intent.Amount
+		}
+	}
+	return n
+}
+
+// snapshot is the deterministic encoding.
+type snapshot struct {
+	Rules       Rules
+	Keys        []KeyRecord
+	Addresses   []AddressRecord
+	Withdrawals []Withdrawal
+}
+
+// Snapshot returns the state for encoding; map fields of Rules encode in
+// key order.
+func (s *State) Snapshot() any {
+	return snapshot{Rules: s.Rules, Keys: s.keys, Addresses: s.addrs, Withdrawals: s.withdrawals}
+}
+
+// Restore rebuilds a state from its encoding.
+func Restore(b []byte, decode func([]byte, any) error) (*State, error) {
+	var snap snapshot
+	s := New()
+	if len(b) == 0 {
+		return s, nil
+	}
+	if err := decode(b, &snap); err != nil {
+		return nil, err
+	}
+	s.Rules, s.keys, s.addrs = snap.Rules, snap.Keys, snap.Addresses
+	for _, w := range snap.Withdrawals {
+		s.Add(w)
+	}
+	return s, nil
+}
+
+// NewKey makes an intent key pair for a customer's device.
+func NewKey() (ed25519.PublicKey, ed25519.PrivateKey, error) { return ed25519.GenerateKey(nil) }
