@@ -3,6 +3,8 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +25,7 @@ import (
 	"kinko/internal/people"
 	"kinko/internal/wallet"
 	"kinko/internal/watch"
+	"kinko/internal/withdraw"
 )
 
 // TestOpenAPIInStep checks the spec and the routes both ways: every API
@@ -550,5 +553,86 @@ func TestMyDeposits(t *testing.T) {
 	r.json(t, &v)
 	if len(v.Items) != 0 {
 		t.Fatalf("another customer sees %+v", v.Items)
+	}
+}
+
+// TestWithdrawalFlow: a customer registers an intent key and an address
+// with fresh TOTP codes, waits out the cool-down, and asks for a signed
+// withdrawal, which is held and queued; the bad inputs are refused with
+// nothing held.
+func TestWithdrawalFlow(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	id, tok := e.signUp("wd@example.jp")
+	hot := ledger.AccountKey{Owner: ledger.OwnerHouseMin + 101, Asset: 2, Kind: ledger.KindWallet}
+	for _, cmd := range []core.Command{
+		core.RegisterWallet{Wallet: custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: 2, Descriptor: "hot", Owner: hot.Owner}},
+		core.CreateTransfers{Transfers: []ledger.Transfer{{ID: ledger.ID{Lo: 1}, Debit: hot, Credit: ledger.AccountKey{Owner: id, Asset: 2, Kind: ledger.KindAvailable}, Amount: ledger.AmountOf(1_000_000)}}},
+		core.SetKYC{Customer: id, KYC: people.KYCVerified, Actor: "aiko", Reason: "checked"},
+	} {
+		if o, err := e.core.Submit(ctx, e.clock.Now(), cmd); err != nil || o.Err != nil || o.EventErr() != nil {
+			t.Fatal(err, o.Err, o.EventErr())
+		}
+	}
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	code := func() string { return e.code("wd@example.jp") }
+	if r := e.do("POST", "/v1/me/intent-keys", tok, IntentKeyRequest{PublicKey: hex.EncodeToString(pub)}); r.status != 403 {
+		t.Fatalf("key without a TOTP code = %d %s", r.status, r.body)
+	}
+	if r := e.do("POST", "/v1/me/intent-keys", tok, IntentKeyRequest{PublicKey: hex.EncodeToString(pub)}, "X-TOTP", code()); r.status != 201 {
+		t.Fatalf("register key = %d %s", r.status, r.body)
+	}
+	if r := e.do("POST", "/v1/me/whitelist", tok, WhitelistRequest{Asset: "BTC", Address: "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"}, "X-TOTP", code()); r.status != 422 {
+		t.Fatalf("mainnet address on regtest = %d %s", r.status, r.body)
+	}
+	addr := "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
+	if r := e.do("POST", "/v1/me/whitelist", tok, WhitelistRequest{Asset: "BTC", Address: addr}, "X-TOTP", code()); r.status != 201 {
+		t.Fatalf("whitelist = %d %s", r.status, r.body)
+	}
+	sign := func(reqID string, amount uint64, expiry time.Time) WithdrawalRequest {
+		in := withdraw.Intent{RequestID: reqID, Asset: "BTC", Address: addr, Amount: amount, Expiry: expiry.Unix()}
+		sig, _ := in.Sign(priv)
+		return WithdrawalRequest{RequestID: reqID, Asset: "BTC", Address: addr, Amount: fmt.Sprint(amount), Expiry: in.Expiry, PublicKey: hex.EncodeToString(pub), Signature: hex.EncodeToString(sig)}
+	}
+	// Still cooling down.
+	if r := e.do("POST", "/v1/me/withdrawals", tok, sign("w1", 100_000, e.clock.Now().Add(time.Hour)), "X-TOTP", code()); r.status != 422 || !bytes.Contains(r.body, []byte("cool-down")) {
+		t.Fatalf("during the cool-down = %d %s", r.status, r.body)
+	}
+	e.clock.Add(25 * time.Hour)
+	lr := e.do("POST", "/v1/customers/login", "", LoginRequest{Email: "wd@example.jp", Password: testPassword, TOTP: code()})
+	var login LoginResponse
+	lr.json(t, &login)
+	tok = login.Token
+	bad := sign("w2", 100_000, e.clock.Now().Add(time.Hour))
+	bad.Amount = "200000" // not what was signed
+	if r := e.do("POST", "/v1/me/withdrawals", tok, bad, "X-TOTP", code()); r.status != 422 || !bytes.Contains(r.body, []byte("signature")) {
+		t.Fatalf("changed amount = %d %s", r.status, r.body)
+	}
+	for _, amt := range []string{"-5", "1.5", "0", "x"} {
+		b := sign("w3", 100_000, e.clock.Now().Add(time.Hour))
+		b.Amount = amt
+		if r := e.do("POST", "/v1/me/withdrawals", tok, b, "X-TOTP", code()); r.status != 400 {
+			t.Errorf("amount %q = %d", amt, r.status)
+		}
+	}
+	if r := e.do("POST", "/v1/me/withdrawals", tok, sign("w4", 5_000_000, e.clock.Now().Add(time.Hour)), "X-TOTP", code()); r.status != 422 {
+		t.Fatalf("above balance = %d %s", r.status, r.body)
+	}
+	r := e.do("POST", "/v1/me/withdrawals", tok, sign("w5", 300_000, e.clock.Now().Add(time.Hour)), "X-TOTP", code())
+	var v WithdrawalView
+	r.json(t, &v)
+	if r.status != 201 || v.Status != "queued" {
+		t.Fatalf("withdrawal = %d %s", r.status, r.body)
+	}
+	if r := e.do("POST", "/v1/me/withdrawals", tok, sign("w5", 300_000, e.clock.Now().Add(time.Hour)), "X-TOTP", code()); r.status != 409 {
+		t.Fatalf("same request id again = %d %s", r.status, r.body)
+	}
+	r = e.do("GET", "/v1/me/balances", tok, nil)
+	if !bytes.Contains(r.body, []byte(`"available":"700000"`)) {
+		t.Fatalf("balances after the hold = %s", r.body)
+	}
+	r = e.do("GET", "/v1/me/withdrawals", tok, nil)
+	if !bytes.Contains(r.body, []byte(`"status":"queued"`)) {
+		t.Fatalf("my withdrawals = %s", r.body)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"kinko/internal/custody"
 	"kinko/internal/ledger"
 	"kinko/internal/people"
+	"kinko/internal/withdraw"
 )
 
 // Problem is an RFC 9457 problem document.
@@ -35,6 +36,13 @@ func statusOf(err error) (int, string, bool) {
 	switch {
 	case errors.Is(err, core.ErrCommandInvalid), errors.Is(err, people.ErrInvalid), errors.As(err, &le), errors.As(err, &code):
 		return http.StatusUnprocessableEntity, "invalid request", true
+	case errors.Is(err, withdraw.ErrBadSignature), errors.Is(err, withdraw.ErrKeyUnknown), errors.Is(err, withdraw.ErrKeyCooling),
+		errors.Is(err, withdraw.ErrAddressUnknown), errors.Is(err, withdraw.ErrAddressCooling), errors.Is(err, withdraw.ErrExpired),
+		errors.Is(err, withdraw.ErrIntent), errors.Is(err, core.ErrNotVerified), errors.Is(err, core.ErrNoHotWallet),
+		errors.Is(err, core.ErrAssetNotListed), errors.Is(err, custody.ErrAssetUnknown):
+		return http.StatusUnprocessableEntity, "withdrawal refused", true
+	case errors.Is(err, withdraw.ErrDuplicateRequest), errors.Is(err, withdraw.ErrKeyExists), errors.Is(err, withdraw.ErrAddressExists):
+		return http.StatusConflict, "conflict", true
 	case errors.Is(err, people.ErrNotAuthorized), errors.Is(err, people.ErrWrongRole), errors.Is(err, people.ErrSelfApproval):
 		return http.StatusForbidden, "forbidden", true
 	case errors.Is(err, people.ErrLocked):

@@ -52,6 +52,7 @@ func (s *Server) register() {
 	s.handle("GET", "/v1/me/history", true, s.myHistory)
 	s.handle("POST", "/v1/me/deposit-addresses", true, s.idempotent(s.newDepositAddress))
 	s.handle("GET", "/v1/me/deposits", true, s.myDeposits)
+	s.registerWithdrawals()
 	s.handle("GET", "/v1/customers", true, s.operatorOnly(s.listCustomers))
 	s.handle("POST", "/v1/customers/{id}/kyc", true, s.idempotent(s.setKYC))
 	s.handle("GET", "/v1/operators", true, s.operatorOnly(s.listOperators))
