@@ -110,3 +110,16 @@ func checkHash(b []byte) bool {
 	n := len(b) - HashSize
 	return sha256.Sum256(b[:n]) == Hash(b[n:])
 }
+
+// DecodeChecked decodes an entry and checks its hash against its contents:
+// what a reader that trusts nothing (the co-signer) does with every entry.
+func DecodeChecked(b []byte) (Entry, error) {
+	e, err := Decode(b)
+	if err != nil {
+		return Entry{}, err
+	}
+	if !checkHash(b) {
+		return Entry{}, &BadEntryError{Seq: e.Seq, Reason: "hash does not match its contents"}
+	}
+	return e, nil
+}
