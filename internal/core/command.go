@@ -174,6 +174,9 @@ func DecodeCommand(kind uint16, p []byte) (Command, error) {
 	if c, ok, err := decodeWithdraw(Kind(kind), p); ok {
 		return c, err
 	}
+	if c, ok, err := decodeBatch(Kind(kind), p); ok {
+		return c, err
+	}
 	return nil, invalid("unknown kind %d", kind)
 }
 

@@ -118,6 +118,10 @@ func (s *State) Apply(e *journal.Entry) Outcome {
 			o.Value, o.Err = v, err
 			return o
 		}
+		if ok, v, err := s.applyBatch(cmd, e.Time); ok {
+			o.Value, o.Err = v, err
+			return o
+		}
 		s.results = s.apply(cmd, e.Time, s.results)
 	}
 	o.Events = s.results

@@ -208,7 +208,7 @@ func (c *Cosigner) Sign(p *psbt.Packet) ([]string, error) {
 		if err != nil || len(addrs) != 1 {
 			return nil, fmt.Errorf("%w: output %d", ErrUnexplained, i)
 		}
-		wd, err := c.match(addrs[0].EncodeAddress(), uint64(o.Value), used, now)
+		wd, err := c.match(addrs[0].EncodeAddress(), uint64(o.Value), used, now, txid)
 		if err != nil {
 			return nil, fmt.Errorf("output %d: %w", i, err)
 		}
@@ -241,7 +241,7 @@ func (c *Cosigner) Sign(p *psbt.Packet) ([]string, error) {
 }
 
 // match finds the queued withdrawal an output pays and checks it.
-func (c *Cosigner) match(addr string, value uint64, used map[string]bool, now time.Time) (withdraw.Withdrawal, error) {
+func (c *Cosigner) match(addr string, value uint64, used map[string]bool, now time.Time, txid [32]byte) (withdraw.Withdrawal, error) {
 	for _, wd := range c.state.Withdraw.Withdrawals(0) {
 		if wd.Intent.Address != addr || wd.Intent.Amount != value || used[wd.ID] {
 			continue
@@ -249,7 +249,15 @@ func (c *Cosigner) match(addr string, value uint64, used map[string]bool, now ti
 		if c.signed[wd.ID] {
 			return wd, fmt.Errorf("%w: %s", ErrAlreadySigned, wd.ID)
 		}
-		if wd.Status != withdraw.StatusQueued {
+		switch wd.Status {
+		case withdraw.StatusQueued:
+		case withdraw.StatusSigning:
+			// In a batch: only the batch's own registered transaction.
+			b, ok := c.state.Withdraw.BatchByTx(txid)
+			if !ok || !contains(b.Withdrawals, wd.ID) {
+				return wd, fmt.Errorf("%w: %s belongs to another batch", ErrNotSignable, wd.ID)
+			}
+		default:
 			return wd, fmt.Errorf("%w: %s is %s", ErrNotSignable, wd.ID, wd.Status)
 		}
 		if !wd.Intent.Verify(wd.PubKey[:], wd.Sig) {
@@ -302,4 +310,13 @@ func (c *Cosigner) velocity(asset string, batch map[uint64]uint64, total uint64,
 		}
 	}
 	return nil
+}
+
+func contains(xs []string, x string) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
 }

@@ -283,3 +283,77 @@ func (s *State) CeremonyByTx(txid [32]byte) (Ceremony, bool) {
 
 // Ceremonies returns every ceremony, oldest first.
 func (s *State) Ceremonies() []Ceremony { return append([]Ceremony(nil), s.ceremonies...) }
+
+// Reserve marks available outputs as reserved by owner (a ceremony or a
+// withdrawal batch); all or none.
+func (s *State) Reserve(inputs []Outpoint, owner string) error {
+	seen := map[Outpoint]bool{}
+	for _, o := range inputs {
+		i, ok := s.utxoIdx[o]
+		if !ok || s.utxos[i].State != UTXOAvailable || seen[o] {
+			return fmt.Errorf("%w: %s", ErrUTXOUnavailable, o)
+		}
+		seen[o] = true
+	}
+	for _, o := range inputs {
+		u := &s.utxos[s.utxoIdx[o]]
+		u.State, u.Ceremony = UTXOReserved, owner
+	}
+	return nil
+}
+
+// Release makes reserved outputs available again (a failed batch).
+func (s *State) Release(inputs []Outpoint) {
+	for _, o := range inputs {
+		if i, ok := s.utxoIdx[o]; ok && s.utxos[i].State == UTXOReserved {
+			s.utxos[i].State, s.utxos[i].Ceremony = UTXOAvailable, ""
+		}
+	}
+}
+
+// Spend marks outputs spent and adds the new outputs of ours.
+func (s *State) Spend(inputs []Outpoint, outputs []UTXO) {
+	for _, o := range inputs {
+		if i, ok := s.utxoIdx[o]; ok {
+			s.utxos[i].State = UTXOSpent
+		}
+	}
+	for _, u := range outputs {
+		s.addUTXO(u)
+	}
+}
+
+// InputTotal sums the amounts of outputs of ours.
+func (s *State) InputTotal(inputs []Outpoint) (uint64, bool) {
+	var n uint64
+	for _, o := range inputs {
+		i, ok := s.utxoIdx[o]
+		if !ok {
+			return 0, false
+		}
+		n += s.utxos[i].Amount
+	}
+	return n, true
+}
+
+// TakeChange claims a wallet's next change index; index must be it.
+func (s *State) TakeChange(wallet, index uint32) error {
+	i, ok := s.walletIdx[wallet]
+	if !ok {
+		return ErrWalletUnknown
+	}
+	if s.wallets[i].NextChange != index {
+		return fmt.Errorf("%w: change %d, next %d", ErrIndexNotNext, index, s.wallets[i].NextChange)
+	}
+	s.wallets[i].NextChange++
+	return nil
+}
+
+// UTXO returns one of our outputs.
+func (s *State) UTXO(o Outpoint) (UTXO, bool) {
+	i, ok := s.utxoIdx[o]
+	if !ok {
+		return UTXO{}, false
+	}
+	return s.utxos[i], true
+}

@@ -19,6 +19,7 @@ import (
 	"kinko/internal/core"
 	"kinko/internal/custody"
 	"kinko/internal/ledger"
+	"kinko/internal/withdraw"
 )
 
 // AddressBook tells which of our deposit addresses a script pays:
@@ -125,6 +126,9 @@ func (d *Deposits) scanBlock(b *wire.MsgBlock, hash chainhash.Hash, height int32
 		d.core.Read(func(s *core.State) {
 			c, ok := s.Custody.CeremonyByTx(txid)
 			pending = ok && c.State == custody.CeremonyPrepared
+			if b, ok := s.Withdraw.BatchByTx(txid); ok && (b.Status == withdraw.BatchSigning || b.Status == withdraw.BatchBroadcast) {
+				pending = true
+			}
 		})
 		if pending {
 			d.cerTxs[txid] = height
@@ -232,7 +236,13 @@ func (d *Deposits) creditMatured(ctx context.Context) error {
 	}
 	sort.Slice(cers, func(i, j int) bool { return string(cers[i][:]) < string(cers[j][:]) })
 	for _, txid := range cers {
-		o, err := d.core.Submit(ctx, d.cfg.Now(), core.ConfirmCeremony{TxID: txid, Height: d.cerTxs[txid]})
+		var cmd core.Command = core.ConfirmCeremony{TxID: txid, Height: d.cerTxs[txid]}
+		d.core.Read(func(s *core.State) {
+			if _, ok := s.Withdraw.BatchByTx(txid); ok {
+				cmd = core.ConfirmBatch{TxID: txid, Height: d.cerTxs[txid]}
+			}
+		})
+		o, err := d.core.Submit(ctx, d.cfg.Now(), cmd)
 		if err == nil {
 			err = o.Err
 		}

@@ -77,6 +77,8 @@ type State struct {
 	addrs       []AddressRecord
 	withdrawals []Withdrawal
 	wIdx        map[string]int
+	batches     []Batch
+	bIdx        map[string]int
 }
 
 // New returns an empty state with default rules.
@@ -233,12 +235,13 @@ type snapshot struct {
 	Keys        []KeyRecord
 	Addresses   []AddressRecord
 	Withdrawals []Withdrawal
+	Batches     []Batch
 }
 
 // Snapshot returns the state for encoding; map fields of Rules encode in
 // key order.
 func (s *State) Snapshot() any {
-	return snapshot{Rules: s.Rules, Keys: s.keys, Addresses: s.addrs, Withdrawals: s.withdrawals}
+	return snapshot{Rules: s.Rules, Keys: s.keys, Addresses: s.addrs, Withdrawals: s.withdrawals, Batches: s.batches}
 }
 
 // Restore rebuilds a state from its encoding.
@@ -254,6 +257,9 @@ func Restore(b []byte, decode func([]byte, any) error) (*State, error) {
 	s.Rules, s.keys, s.addrs = snap.Rules, snap.Keys, snap.Addresses
 	for _, w := range snap.Withdrawals {
 		s.Add(w)
+	}
+	for _, b := range snap.Batches {
+		s.AddBatch(b)
 	}
 	return s, nil
 }

@@ -1,0 +1,249 @@
+package core
+
+import (
+	"bytes"
+	"encoding/hex"
+	"fmt"
+
+	"github.com/btcsuite/btcd/wire"
+
+	"kinko/internal/custody"
+	"kinko/internal/ledger"
+	"kinko/internal/withdraw"
+)
+
+// Command kinds of withdrawal batches.
+const (
+	KindReserveBatch Kind = 44
+	KindRecordSigned Kind = 45
+	KindConfirmBatch Kind = 46
+	KindFailBatch    Kind = 47
+)
+
+func init() {
+	kindNames[KindReserveBatch] = "reserve_batch"
+	kindNames[KindRecordSigned] = "record_signed"
+	kindNames[KindConfirmBatch] = "confirm_batch"
+	kindNames[KindFailBatch] = "fail_batch"
+}
+
+// ReserveBatch registers a transaction paying queued withdrawals and
+// reserves its inputs, before anyone signs it.
+type ReserveBatch struct{ Batch withdraw.Batch }
+
+// RecordSigned journals a batch's fully signed transaction before it is
+// broadcast, so a crash re-sends the same transaction.
+type RecordSigned struct {
+	Batch string
+	RawTx string // hex
+}
+
+// ConfirmBatch records a batch's transaction in a block: holds posted,
+// withdrawals done.
+type ConfirmBatch struct {
+	TxID   [32]byte
+	Height int32
+}
+
+// FailBatch gives up a batch whose transaction was dropped or double-spent:
+// holds voided, inputs released, withdrawals failed.
+type FailBatch struct {
+	Batch  string
+	Reason string
+}
+
+func (ReserveBatch) Kind() Kind { return KindReserveBatch }
+func (RecordSigned) Kind() Kind { return KindRecordSigned }
+func (ConfirmBatch) Kind() Kind { return KindConfirmBatch }
+func (FailBatch) Kind() Kind    { return KindFailBatch }
+
+func (c ReserveBatch) AppendPayload(b []byte) []byte { return appendJSON(b, c) }
+func (c RecordSigned) AppendPayload(b []byte) []byte { return appendJSON(b, c) }
+func (c ConfirmBatch) AppendPayload(b []byte) []byte { return appendJSON(b, c) }
+func (c FailBatch) AppendPayload(b []byte) []byte    { return appendJSON(b, c) }
+
+func decodeBatch(kind Kind, p []byte) (Command, bool, error) {
+	var c Command
+	var err error
+	switch kind {
+	case KindReserveBatch:
+		c, err = decodeJSON[ReserveBatch](p)
+	case KindRecordSigned:
+		c, err = decodeJSON[RecordSigned](p)
+	case KindConfirmBatch:
+		c, err = decodeJSON[ConfirmBatch](p)
+	case KindFailBatch:
+		c, err = decodeJSON[FailBatch](p)
+	default:
+		return nil, false, nil
+	}
+	return c, true, err
+}
+
+func (s *State) applyBatch(cmd Command, t int64) (handled bool, v any, err error) {
+	switch c := cmd.(type) {
+	case ReserveBatch:
+		return true, nil, s.reserveBatch(c.Batch)
+	case RecordSigned:
+		return true, nil, s.recordSigned(c)
+	case ConfirmBatch:
+		return true, nil, s.confirmBatch(c, t)
+	case FailBatch:
+		return true, nil, s.failBatch(c.Batch, c.Reason, t)
+	}
+	return false, nil, nil
+}
+
+func (s *State) reserveBatch(b withdraw.Batch) error {
+	w := s.Withdraw
+	if b.ID == "" || len(b.ID) > 64 || len(b.Withdrawals) == 0 || len(b.Withdrawals) > withdraw.MaxBatchOutputs || len(b.Inputs) == 0 || len(b.Inputs) > custody.MaxCeremonyInputs {
+		return fmt.Errorf("%w: batch bounds", ErrCommandInvalid)
+	}
+	if _, ok := w.Batch(b.ID); ok {
+		return withdraw.ErrBatchExists
+	}
+	var pay uint64
+	seen := map[string]bool{}
+	for _, id := range b.Withdrawals {
+		wd, ok := w.Get(id)
+		if !ok || wd.Status != withdraw.StatusQueued || wd.Intent.Asset != b.Asset || seen[id] {
+			return fmt.Errorf("%w: %s", withdraw.ErrNotQueued, id)
+		}
+		seen[id] = true
+		pay += wd.Intent.Amount
+	}
+	in, ok := s.Custody.InputTotal(b.Inputs)
+	change := uint64(0)
+	if b.Change != nil {
+		change = b.Change.Amount
+	}
+	if !ok || in < pay+change {
+		return fmt.Errorf("%w: inputs %d do not cover %d", ErrCommandInvalid, in, pay+change)
+	}
+	for _, o := range b.Inputs {
+		u, _ := s.Custody.UTXO(o)
+		if wl, ok := s.Custody.Wallet(u.Wallet); !ok || wl.Kind != custody.HotCustomer {
+			return fmt.Errorf("%w: input %s is not the hot wallet's", ErrCommandInvalid, o)
+		}
+	}
+	if err := s.Custody.Reserve(b.Inputs, "batch:"+b.ID); err != nil {
+		return err
+	}
+	if b.Change != nil {
+		if err := s.Custody.TakeChange(b.Change.Wallet, b.Change.Index); err != nil {
+			s.Custody.Release(b.Inputs)
+			return err
+		}
+	}
+	for _, id := range b.Withdrawals {
+		w.SetStatus(id, withdraw.StatusSigning, "in batch "+b.ID)
+	}
+	b.Status, b.RawTx, b.Reason = withdraw.BatchSigning, "", ""
+	w.AddBatch(b)
+	return nil
+}
+
+func (s *State) recordSigned(c RecordSigned) error {
+	b, ok := s.Withdraw.Batch(c.Batch)
+	if !ok {
+		return withdraw.ErrBatchUnknown
+	}
+	if b.Status != withdraw.BatchSigning && b.Status != withdraw.BatchBroadcast {
+		return withdraw.ErrBatchState
+	}
+	raw, err := hex.DecodeString(c.RawTx)
+	tx := wire.NewMsgTx(2)
+	if err == nil {
+		err = tx.Deserialize(bytes.NewReader(raw))
+	}
+	if err != nil || [32]byte(tx.TxHash()) != b.TxID {
+		return fmt.Errorf("%w: the signed transaction is not the batch's", ErrCommandInvalid)
+	}
+	b.RawTx, b.Status = c.RawTx, withdraw.BatchBroadcast
+	for _, id := range b.Withdrawals {
+		s.Withdraw.SetStatus(id, withdraw.StatusBroadcast, "transaction "+tx.TxHash().String())
+	}
+	return nil
+}
+
+func (s *State) confirmBatch(c ConfirmBatch, t int64) error {
+	b, ok := s.Withdraw.BatchByTx(c.TxID)
+	if !ok {
+		return withdraw.ErrBatchUnknown
+	}
+	if b.Status == withdraw.BatchConfirmed {
+		return nil
+	}
+	if b.Status == withdraw.BatchFailed {
+		return withdraw.ErrBatchState
+	}
+	in, _ := s.Custody.InputTotal(b.Inputs)
+	var pay, change uint64
+	var ts []ledger.Transfer
+	var hot custody.Wallet
+	for _, id := range b.Withdrawals {
+		wd, _ := s.Withdraw.Get(id)
+		pay += wd.Intent.Amount
+		ts = append(ts, ledger.Transfer{ID: holdID("post:" + id), PendingID: ledger.ID{Hi: wd.HoldHi, Lo: wd.HoldLo}, Flags: ledger.FlagPostPending | ledger.FlagLinked, Code: CodeWithdrawal})
+		hr, _ := s.Ledger.Transfer(ledger.ID{Hi: wd.HoldHi, Lo: wd.HoldLo})
+		hot, _ = s.walletByAccount(hr.Credit)
+	}
+	var outs []custody.UTXO
+	if b.Change != nil {
+		change = b.Change.Amount
+		outs = append(outs, custody.UTXO{Outpoint: custody.Outpoint{TxID: b.TxID, Vout: b.Change.Vout}, Wallet: b.Change.Wallet, Branch: 1, Index: b.Change.Index, Amount: change, State: custody.UTXOAvailable})
+	}
+	if fee := in - pay - change; fee > 0 {
+		eq := ledger.AccountKey{Owner: ledger.OwnerEquity, Asset: hot.Asset, Kind: ledger.KindEquity}
+		s.Ledger.CreateAccounts([]ledger.AccountKey{eq}, nil)
+		ts = append(ts, ledger.Transfer{ID: holdID("fee:" + b.ID), Debit: eq, Credit: hot.Account(), Amount: ledger.AmountOf(fee), Code: custody.CodeNetworkFee})
+	}
+	ts[len(ts)-1].Flags &^= ledger.FlagLinked
+	if res := s.Ledger.CreateTransfers(ts, t, nil); len(res) > 0 {
+		for _, r := range res {
+			if !r.Code.Succeeded() {
+				return &ledger.EventError{Index: r.Index, Code: r.Code}
+			}
+		}
+	}
+	s.Custody.Spend(b.Inputs, outs)
+	for _, id := range b.Withdrawals {
+		s.Withdraw.SetStatus(id, withdraw.StatusDone, fmt.Sprintf("confirmed at height %d", c.Height))
+	}
+	b.Status, b.Height = withdraw.BatchConfirmed, c.Height
+	return nil
+}
+
+func (s *State) failBatch(id, reason string, t int64) error {
+	b, ok := s.Withdraw.Batch(id)
+	if !ok {
+		return withdraw.ErrBatchUnknown
+	}
+	if b.Status == withdraw.BatchConfirmed || b.Status == withdraw.BatchFailed {
+		return withdraw.ErrBatchState
+	}
+	var ts []ledger.Transfer
+	for _, wid := range b.Withdrawals {
+		wd, _ := s.Withdraw.Get(wid)
+		ts = append(ts, ledger.Transfer{ID: holdID("void:" + wid), PendingID: ledger.ID{Hi: wd.HoldHi, Lo: wd.HoldLo}, Flags: ledger.FlagVoidPending, Code: CodeWithdrawal})
+	}
+	if res := s.Ledger.CreateTransfers(ts, t, nil); len(res) > 0 && !res[0].Code.Succeeded() {
+		return &ledger.EventError{Index: res[0].Index, Code: res[0].Code}
+	}
+	s.Custody.Release(b.Inputs)
+	for _, wid := range b.Withdrawals {
+		s.Withdraw.SetStatus(wid, withdraw.StatusFailed, reason)
+	}
+	b.Status, b.Reason = withdraw.BatchFailed, reason
+	return nil
+}
+
+// walletByAccount returns the registered wallet of a ledger account.
+func (s *State) walletByAccount(k ledger.AccountKey) (custody.Wallet, bool) {
+	for _, w := range s.Custody.Wallets() {
+		if w.Account() == k {
+			return w, true
+		}
+	}
+	return custody.Wallet{}, false
+}

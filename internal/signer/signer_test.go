@@ -1,0 +1,208 @@
+package signer
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/btcutil/hdkeychain"
+
+	"kinko/internal/ceremony"
+	"kinko/internal/chain/btc/regtest"
+	"kinko/internal/core"
+	"kinko/internal/cosigner"
+	"kinko/internal/custody"
+	"kinko/internal/ledger"
+	"kinko/internal/people"
+	"kinko/internal/reserves"
+	"kinko/internal/wallet"
+	"kinko/internal/watch"
+	"kinko/internal/withdraw"
+)
+
+type acct struct {
+	a  *hdkeychain.ExtendedKey
+	fp [4]byte
+}
+
+func keysOf(t *testing.T, seeds ...byte) (*wallet.Descriptor, []acct) {
+	d := &wallet.Descriptor{M: 2, Net: regtest.Net}
+	var out []acct
+	for _, s := range seeds {
+		m, _ := hdkeychain.NewMaster(bytes.Repeat([]byte{s}, 32), regtest.Net)
+		k, a, err := wallet.AccountKey(m, regtest.Net, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Keys = append(d.Keys, k)
+		out = append(out, acct{a, k.Fingerprint})
+	}
+	return d, out
+}
+
+func payee(i byte) string {
+	a, _ := btcutil.NewAddressWitnessPubKeyHash(bytes.Repeat([]byte{i}, 20), regtest.Net)
+	return a.EncodeAddress()
+}
+
+// TestWithdrawalEndToEnd: customers' signed withdrawals are batched by the
+// hot signer, co-signed by the co-signer after its own checks, journaled,
+// and broadcast to a real node; a crash between journaling and broadcasting
+// re-sends the same transaction; the watcher sees it mined and the holds
+// are posted.
+func TestWithdrawalEndToEnd(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	node := regtest.New(t, regtest.Options{})
+	c, err := core.Open(ctx, core.Config{Dir: t.TempDir(), CheckInvariants: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	coldD, coldK := keysOf(t, 1, 2, 3)
+	hotD, hotK := keysOf(t, 4, 5, 6)
+	sub := func(at time.Time, cmd core.Command) any {
+		t.Helper()
+		o, err := c.Submit(ctx, at, cmd)
+		if err == nil {
+			err = o.Err
+		}
+		if err == nil {
+			err = o.EventErr()
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", cmd.Kind(), err)
+		}
+		return o.Value
+	}
+	now := time.Now()
+	creds := people.Credentials{PasswordHash: strings.Repeat("h", 30), TOTPSealed: strings.Repeat("s", 30)}
+	sub(now, core.CreateAssets{Assets: []ledger.Asset{{ID: 2, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}})
+	sub(now, core.CreateOperator{Operator: people.Operator{Name: "aiko", Roles: []people.Role{people.RoleAdmin}, Creds: creds}})
+	sub(now, core.RegisterWallet{Wallet: custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: 2, Descriptor: coldD.String(), Owner: ledger.OwnerHouseMin + 100}})
+	sub(now, core.RegisterWallet{Wallet: custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: 2, Descriptor: hotD.String(), Owner: ledger.OwnerHouseMin + 101}})
+	sub(now, core.SetWithdrawalRules{Actor: "aiko", Rules: withdraw.Rules{CoolDownSeconds: 1, DustLimit: map[string]uint64{"BTC": 546}}})
+	intent := map[ledger.OwnerID]ed25519.PrivateKey{}
+	book := wallet.NewBook()
+	book.Add(1, coldD, 0, 0, 10)
+	pay := map[string]btcutil.Amount{}
+	for i := ledger.OwnerID(1); i <= 2; i++ {
+		sub(now, core.SignUp{Customer: people.Customer{ID: i, Email: string(rune('a'+i)) + "@x.jp", Name: "c", Creds: creds}})
+		sub(now, core.SetKYC{Customer: i, KYC: people.KYCVerified, Actor: "aiko", Reason: "ok"})
+		pub, priv, _ := ed25519.GenerateKey(nil)
+		intent[i] = priv
+		sub(now, core.RegisterIntentKey{Customer: i, PubKey: [32]byte(pub)})
+		sub(now, core.WhitelistAddress{Customer: i, Asset: "BTC", Address: payee(byte(i))})
+		idx := sub(now, core.AssignAddress{Wallet: 1, Customer: i}).(uint32)
+		a, _, _ := coldD.Address(0, idx)
+		pay[a.EncodeAddress()] = 1_0000_0000
+	}
+	w, err := watch.NewDeposits(ctx, c, node.Client(), book, watch.DepositConfig{Asset: 2, Confirmations: 1, StartHeight: regtest.SegwitHeight})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mineAndWatch := func() {
+		t.Helper()
+		if _, err := node.Generate(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Step(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := node.SendTo(ctx, pay); err != nil {
+		t.Fatal(err)
+	}
+	mineAndWatch()
+	// Refill the hot wallet from cold: 2% of 2 BTC.
+	set, _ := wallet.NewSet([]wallet.Named{{ID: 1, Kind: "cold-customer", Descriptor: coldD.String()}, {ID: 2, Kind: "hot-customer", Descriptor: hotD.String()}}, coldD)
+	var plan *ceremony.Plan
+	c.Read(func(st *core.State) { plan, err = ceremony.Tiers(st, set, reserves.DefaultPolicy, 10, "refill-1", "aiko") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub(time.Now(), plan.Command)
+	for _, k := range coldK[:2] {
+		if _, err := set.Sign(plan.PSBT, k.a, k.fp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tx, err := wallet.Finalize(plan.PSBT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node.Client().Broadcast(ctx, tx)
+	mineAndWatch()
+
+	// The co-signer: its own key, policy and clock.
+	pol, _ := cosigner.ParsePolicy([]byte(`{"cooldown":"2s","per_customer_hour":{"BTC":2000000},"per_asset_hour":{"BTC":3000000},"fee_max":{"BTC":100000}}`))
+	var offset atomic.Int64
+	cs := cosigner.New(regtest.Net, hotK[1].a, hotK[1].fp, pol, func() time.Time { return time.Now().Add(time.Duration(offset.Load())) })
+	local := &Local{C: cs, Core: c}
+	if err := local.Follow(); err != nil {
+		t.Fatal(err)
+	}
+	offset.Store(int64(10 * time.Second)) // the co-signer's cool-down has passed by its clock
+
+	later := time.Now().Add(3 * time.Second) // the core's cool-down, by entry time
+	for i, amt := range map[ledger.OwnerID]uint64{1: 1_000_000, 2: 1_500_000} {
+		in := withdraw.Intent{RequestID: "w", Asset: "BTC", Address: payee(byte(i)), Amount: amt, Expiry: later.Add(time.Hour).Unix()}
+		sig, _ := in.Sign(intent[i])
+		rec := sub(later, core.RequestWithdrawal{Customer: i, Intent: in, PubKey: [32]byte(intent[i].Public().(ed25519.PublicKey)), Sig: sig}).(withdraw.Withdrawal)
+		if rec.Status != withdraw.StatusQueued {
+			t.Fatalf("withdrawal of %d: %s %s", i, rec.Status, rec.Reason)
+		}
+	}
+
+	crash := errors.New("killed between journaling and broadcasting")
+	s1 := New(Config{Core: c, Node: node.Client(), Net: regtest.Net, Account: hotK[0].a, FP: hotK[0].fp, CoSigner: local, beforeBroadcast: func() error { return crash }})
+	if _, err := s1.Step(ctx); !errors.Is(err, crash) {
+		t.Fatalf("first step = %v", err)
+	}
+	var batch withdraw.Batch
+	c.Read(func(st *core.State) { batch = st.Withdraw.Batches()[0] })
+	if batch.Status != withdraw.BatchBroadcast || len(batch.Withdrawals) != 2 {
+		t.Fatalf("batch after the crash = %s with %d withdrawals", batch.Status, len(batch.Withdrawals))
+	}
+	if ids, _ := node.Client().MempoolTxids(ctx); len(ids) != 0 {
+		t.Fatalf("mempool before the resend = %v", ids)
+	}
+	// The restarted signer sends the same transaction, and builds no other.
+	s2 := New(Config{Core: c, Node: node.Client(), Net: regtest.Net, Account: hotK[0].a, FP: hotK[0].fp, CoSigner: local})
+	if sent, err := s2.Step(ctx); err != nil || len(sent) != 1 || sent[0] != batch.ID {
+		t.Fatalf("resumed step = %v, %v", sent, err)
+	}
+	ids, _ := node.Client().MempoolTxids(ctx)
+	if len(ids) != 1 || [32]byte(ids[0]) != batch.TxID {
+		t.Fatalf("mempool = %v; want the batch's %x", ids, batch.TxID)
+	}
+	if sent, _ := s2.Step(ctx); len(sent) != 1 {
+		t.Fatalf("a further step sent %v (the same batch again is expected, nothing new)", sent)
+	}
+	c.Read(func(st *core.State) {
+		if n := len(st.Withdraw.Batches()); n != 1 {
+			t.Fatalf("%d batches; want 1", n)
+		}
+	})
+	mineAndWatch()
+	c.Read(func(st *core.State) {
+		for _, wd := range st.Withdraw.Withdrawals(0) {
+			if wd.Status != withdraw.StatusDone {
+				t.Errorf("withdrawal %s is %s", wd.ID, wd.Status)
+			}
+		}
+		a, _ := st.Ledger.Account(ledger.AccountKey{Owner: 1, Asset: 2, Kind: ledger.KindAvailable})
+		if v, _ := a.Balance().Uint64(); v != 99_000_000 {
+			t.Errorf("customer 1 balance = %d; want 99,000,000", v)
+		}
+		if err := st.CheckInvariants(); err != nil {
+			t.Error(err)
+		}
+	})
+}

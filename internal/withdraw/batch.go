@@ -1,0 +1,86 @@
+package withdraw
+
+import (
+	"errors"
+
+	"kinko/internal/custody"
+)
+
+// More withdrawal states, for batches.
+const (
+	// StatusSigning: in a batch whose inputs are reserved in the journal.
+	StatusSigning Status = "signing"
+	// StatusBroadcast: its signed transaction is journaled and sent.
+	StatusBroadcast Status = "broadcast"
+)
+
+// BatchStatus is where a batch stands.
+type BatchStatus string
+
+// Batch states.
+const (
+	BatchSigning   BatchStatus = "signing"
+	BatchBroadcast BatchStatus = "broadcast"
+	BatchConfirmed BatchStatus = "confirmed"
+	BatchFailed    BatchStatus = "failed"
+)
+
+// MaxBatchOutputs bounds the withdrawals one transaction pays.
+const MaxBatchOutputs = 100
+
+// Batch is one transaction paying several withdrawals from the hot wallet.
+// It is journaled with its inputs reserved before anyone signs, and its
+// signed transaction is journaled before it is broadcast, so that a crash
+// at any point re-sends this transaction and never builds a second one.
+type Batch struct {
+	ID          string                  `json:"id"`
+	Asset       string                  `json:"asset"`
+	Withdrawals []string                `json:"withdrawals"`
+	Inputs      []custody.Outpoint      `json:"inputs"`
+	Change      *custody.CeremonyOutput `json:"change,omitempty"`
+	TxID        [32]byte                `json:"txid"`
+	PSBT        string                  `json:"psbt"`
+	RawTx       string                  `json:"raw_tx,omitempty"`
+	Status      BatchStatus             `json:"status"`
+	Reason      string                  `json:"reason,omitempty"`
+	Height      int32                   `json:"height,omitempty"`
+}
+
+// Errors of batches.
+var (
+	ErrBatchExists  = errors.New("withdraw: batch id exists")
+	ErrBatchUnknown = errors.New("withdraw: batch unknown")
+	ErrBatchState   = errors.New("withdraw: batch is not in the state this needs")
+	ErrNotQueued    = errors.New("withdraw: withdrawal is not queued")
+)
+
+// AddBatch records a batch.
+func (s *State) AddBatch(b Batch) {
+	if s.bIdx == nil {
+		s.bIdx = map[string]int{}
+	}
+	s.bIdx[b.ID] = len(s.batches)
+	s.batches = append(s.batches, b)
+}
+
+// Batch returns a batch by id.
+func (s *State) Batch(id string) (*Batch, bool) {
+	i, ok := s.bIdx[id]
+	if !ok {
+		return nil, false
+	}
+	return &s.batches[i], true
+}
+
+// BatchByTx returns the batch of a transaction.
+func (s *State) BatchByTx(txid [32]byte) (*Batch, bool) {
+	for i := range s.batches {
+		if s.batches[i].TxID == txid {
+			return &s.batches[i], true
+		}
+	}
+	return nil, false
+}
+
+// Batches returns every batch, oldest first.
+func (s *State) Batches() []Batch { return append([]Batch(nil), s.batches...) }
