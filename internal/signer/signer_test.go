@@ -123,7 +123,9 @@ func TestWithdrawalEndToEnd(t *testing.T) {
 	// Refill the hot wallet from cold: 2% of 2 BTC.
 	set, _ := wallet.NewSet([]wallet.Named{{ID: 1, Kind: "cold-customer", Descriptor: coldD.String()}, {ID: 2, Kind: "hot-customer", Descriptor: hotD.String()}}, coldD)
 	var plan *ceremony.Plan
-	c.Read(func(st *core.State) { plan, err = ceremony.Tiers(st, set, reserves.DefaultPolicy, 10, "refill-1", "aiko") })
+	c.Read(func(st *core.State) {
+		plan, err = ceremony.Tiers(st, set, reserves.DefaultPolicy, 10, "refill-1", "aiko")
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
