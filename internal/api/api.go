@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -61,6 +62,8 @@ type Server struct {
 	mux    *http.ServeMux
 	routes []Route
 	pages  *pages
+	// streamToken guards the raw journal stream the co-signer reads.
+	streamToken string
 }
 
 // Route is one registered route, for the OpenAPI check and the docs.
@@ -97,12 +100,16 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	tok, err := loadOrCreateToken(filepath.Join(cfg.DataDir, "secrets", "stream.token"))
+	if err != nil {
+		return nil, err
+	}
 	idem, err := openIdem(filepath.Join(cfg.DataDir, "api"))
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, core: cfg.Core, log: cfg.Logger, now: cfg.Now, sealer: sealer, csrf: csrf.Key(),
-		idem: idem, limit: newLimiter(cfg.LoginRate, time.Minute), mux: http.NewServeMux()}
+		idem: idem, limit: newLimiter(cfg.LoginRate, time.Minute), mux: http.NewServeMux(), streamToken: tok}
 	if s.pages, err = loadPages(); err != nil {
 		idem.Close()
 		return nil, err
@@ -268,3 +275,21 @@ func (l *limiter) allow(key string, now time.Time) bool {
 }
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+// loadOrCreateToken reads a token file, or makes one (0600).
+func loadOrCreateToken(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	tok, _, err := auth.NewToken()
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return tok, nil
+}

@@ -67,6 +67,7 @@ func (s *Server) register() {
 	s.handle("GET", "/v1/journal", true, s.operatorOnly(s.listJournal))
 	s.handle("GET", "/v1/journal/verify", true, s.operatorOnly(s.verifyJournal))
 	s.handle("GET", "/v1/reserves", true, s.operatorOnly(s.reservesReport))
+	s.handle("GET", "/v1/journal/raw", true, s.journalRaw)
 	s.registerConsole()
 }
 

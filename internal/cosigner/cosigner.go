@@ -70,6 +70,9 @@ type Cosigner struct {
 
 	set     *wallet.Set // our hot wallets, derived once per registry
 	setSize int
+
+	stateDir string         // where the log of what it signed is kept
+	restored []signedRecord // signed before a restart, for velocity
 }
 
 // New returns a co-signer holding account (its hot key) with policy and its
@@ -294,7 +297,16 @@ func (c *Cosigner) velocity(asset string, batch map[uint64]uint64, total uint64,
 	}
 	sumAsset := total
 	sums := map[uint64]uint64{}
-	for _, e := range c.events {
+	events := c.events
+	for _, r := range c.restored {
+		// Signed before a restart: amounts from the journal's withdrawals.
+		for _, id := range r.Withdrawals {
+			if wd, ok := c.state.Withdraw.Get(id); ok {
+				events = append(events, signedEvent{at: r.Time, customer: wd.Customer, asset: wd.Intent.Asset, amount: wd.Intent.Amount})
+			}
+		}
+	}
+	for _, e := range events {
 		if e.asset != asset || now.Sub(e.at) >= time.Hour {
 			continue
 		}

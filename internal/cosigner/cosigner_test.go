@@ -27,9 +27,9 @@ import (
 )
 
 var (
-	net   = &chaincfg.RegressionNetParams
-	t0    = time.Date(2026, 1, 26, 0, 0, 0, 0, time.UTC)
-	creds = people.Credentials{PasswordHash: strings.Repeat("h", 30), TOTPSealed: strings.Repeat("s", 30)}
+	regnet = &chaincfg.RegressionNetParams
+	t0     = time.Date(2026, 1, 26, 0, 0, 0, 0, time.UTC)
+	creds  = people.Credentials{PasswordHash: strings.Repeat("h", 30), TOTPSealed: strings.Repeat("s", 30)}
 )
 
 type key struct {
@@ -68,10 +68,10 @@ func newWorld(t *testing.T) *world {
 	}
 	t.Cleanup(func() { c.Close() })
 	w.c = c
-	w.hot = &wallet.Descriptor{M: 2, Net: net}
+	w.hot = &wallet.Descriptor{M: 2, Net: regnet}
 	for _, s := range []byte{4, 5, 6} {
-		m, _ := hdkeychain.NewMaster(bytes.Repeat([]byte{s}, 32), net)
-		k, acct, _ := wallet.AccountKey(m, net, 0)
+		m, _ := hdkeychain.NewMaster(bytes.Repeat([]byte{s}, 32), regnet)
+		k, acct, _ := wallet.AccountKey(m, regnet, 0)
 		w.hot.Keys = append(w.hot.Keys, k)
 		w.keys = append(w.keys, key{acct, k.Fingerprint})
 	}
@@ -93,14 +93,14 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.cs = New(net, w.keys[1].acct, w.keys[1].fp, pol, func() time.Time { return w.clock })
+	w.cs = New(regnet, w.keys[1].acct, w.keys[1].fp, pol, func() time.Time { return w.clock })
 	w.set, _ = wallet.NewSet([]wallet.Named{{ID: 2, Kind: "hot-customer", Descriptor: w.hot.String()}}, w.hot)
 	return w
 }
 
 // payee is customer i's own external address.
 func payee(i ledger.OwnerID) string {
-	a, _ := btcutil.NewAddressWitnessPubKeyHash(bytes.Repeat([]byte{byte(i)}, 20), net)
+	a, _ := btcutil.NewAddressWitnessPubKeyHash(bytes.Repeat([]byte{byte(i)}, 20), regnet)
 	return a.EncodeAddress()
 }
 
@@ -145,7 +145,7 @@ func (w *world) psbtPaying(outs ...*wire.TxOut) *psbt.Packet {
 }
 
 func pay(cust ledger.OwnerID, amount int64) *wire.TxOut {
-	a, _ := btcutil.DecodeAddress(payee(cust), net)
+	a, _ := btcutil.DecodeAddress(payee(cust), regnet)
 	pk, _ := txscript.PayToAddrScript(a)
 	return wire.NewTxOut(amount, pk)
 }
@@ -194,7 +194,7 @@ func TestCosignerRefusesTamperedTransactions(t *testing.T) {
 	w.withdraw(1, "w1", 30_000_000, t0.Add(25*time.Hour))
 	w.feed()
 	w.clock = t0.Add(25 * time.Hour)
-	thief, _ := btcutil.NewAddressWitnessPubKeyHash(bytes.Repeat([]byte{0xEE}, 20), net)
+	thief, _ := btcutil.NewAddressWitnessPubKeyHash(bytes.Repeat([]byte{0xEE}, 20), regnet)
 	thiefPk, _ := txscript.PayToAddrScript(thief)
 	cases := []struct {
 		name string

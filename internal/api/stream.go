@@ -1,0 +1,47 @@
+package api
+
+import (
+	"crypto/subtle"
+	"encoding/binary"
+	"net/http"
+	"strconv"
+
+	"kinko/internal/journal"
+)
+
+// MaxStreamEntries bounds the entries of one journal stream answer.
+const MaxStreamEntries = 10_000
+
+// journalRaw serves the journal's stored entries from ?from=N as frames of
+// a 4-byte big-endian length and the entry's bytes: the read-only stream
+// the co-signer follows and verifies for itself. It needs the stream token
+// (<data>/secrets/stream.token), not an operator session.
+func (s *Server) journalRaw(w http.ResponseWriter, r *http.Request) {
+	tok := r.Header.Get("Authorization")
+	if len(tok) < 8 || subtle.ConstantTimeCompare([]byte(tok[7:]), []byte(s.streamToken)) != 1 || tok[:7] != "Bearer " {
+		writeProblem(w, http.StatusUnauthorized, "unauthenticated", "the journal stream needs its token")
+		return
+	}
+	from, err := strconv.ParseUint(r.URL.Query().Get("from"), 10, 64)
+	if err != nil || from == 0 {
+		writeProblem(w, http.StatusBadRequest, "malformed request", "from must be a sequence number >= 1")
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	n := 0
+	var hdr [4]byte
+	s.core.Journal().Scan(from, func(e journal.Entry) error {
+		if n++; n > MaxStreamEntries {
+			return journal.ErrStop
+		}
+		b := e.Encode()
+		binary.BigEndian.PutUint32(hdr[:], uint32(len(b)))
+		w.Write(hdr[:])
+		_, err := w.Write(b)
+		return err
+	})
+}
+
+// StreamToken returns the token of the journal stream, for the co-signer's
+// configuration (and tests).
+func (s *Server) StreamToken() string { return s.streamToken }

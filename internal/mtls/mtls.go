@@ -1,0 +1,128 @@
+// Package mtls makes and loads the certificates with which the hot signer
+// and the co-signer authenticate each other over loopback: a private CA,
+// a server certificate for the co-signer and a client certificate for the
+// signer. Each side accepts only peers the CA signed.
+package mtls
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Files in a TLS directory.
+const (
+	CAFile         = "ca.pem"
+	ServerCertFile = "cosigner.pem"
+	ServerKeyFile  = "cosigner.key"
+	ClientCertFile = "signer.pem"
+	ClientKeyFile  = "signer.key"
+)
+
+// Init writes a CA and the two certificates into dir (0600 keys). It
+// refuses to overwrite.
+func Init(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, CAFile)); err == nil {
+		return errors.New("mtls: certificates exist; refusing to overwrite")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kinko signer CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(5, 0, 0), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return err
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	if err := writePEM(filepath.Join(dir, CAFile), "CERTIFICATE", caDER, 0o644); err != nil {
+		return err
+	}
+	issue := func(serial int64, cn string, usage x509.ExtKeyUsage, certFile, keyFile string) error {
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(2, 0, 0), ExtKeyUsage: []x509.ExtKeyUsage{usage},
+			KeyUsage: x509.KeyUsageDigitalSignature, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}, DNSNames: []string{"localhost"}}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
+		if err != nil {
+			return err
+		}
+		kb, err := x509.MarshalECPrivateKey(k)
+		if err != nil {
+			return err
+		}
+		if err := writePEM(filepath.Join(dir, certFile), "CERTIFICATE", der, 0o644); err != nil {
+			return err
+		}
+		return writePEM(filepath.Join(dir, keyFile), "EC PRIVATE KEY", kb, 0o600)
+	}
+	if err := issue(2, "kinko co-signer", x509.ExtKeyUsageServerAuth, ServerCertFile, ServerKeyFile); err != nil {
+		return err
+	}
+	return issue(3, "kinko hot signer", x509.ExtKeyUsageClientAuth, ClientCertFile, ClientKeyFile)
+}
+
+func writePEM(path, typ string, der []byte, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	if err := pem.Encode(f, &pem.Block{Type: typ, Bytes: der}); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func pool(dir string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(filepath.Join(dir, CAFile))
+	if err != nil {
+		return nil, err
+	}
+	p := x509.NewCertPool()
+	if !p.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("mtls: %s holds no certificate", CAFile)
+	}
+	return p, nil
+}
+
+// Server returns the co-signer's TLS config: its certificate, and only
+// client certificates the CA signed.
+func Server(dir string) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, ServerCertFile), filepath.Join(dir, ServerKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	p, err := pool(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: p, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS13}, nil
+}
+
+// Client returns the signer's TLS config: its certificate, and only a
+// server certificate the CA signed.
+func Client(dir string) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, ClientCertFile), filepath.Join(dir, ClientKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	p, err := pool(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: p, MinVersion: tls.VersionTLS13}, nil
+}
