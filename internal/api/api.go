@@ -62,8 +62,9 @@ type Server struct {
 	mux    *http.ServeMux
 	routes []Route
 	pages  *pages
-	// streamToken guards the raw journal stream the co-signer reads.
-	streamToken string
+	// streamToken guards the raw journal stream the co-signer reads;
+	// signerToken the hot signer's routes.
+	streamToken, signerToken string
 }
 
 // Route is one registered route, for the OpenAPI check and the docs.
@@ -104,12 +105,16 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	stok, err := loadOrCreateToken(filepath.Join(cfg.DataDir, "secrets", "signer.token"))
+	if err != nil {
+		return nil, err
+	}
 	idem, err := openIdem(filepath.Join(cfg.DataDir, "api"))
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, core: cfg.Core, log: cfg.Logger, now: cfg.Now, sealer: sealer, csrf: csrf.Key(),
-		idem: idem, limit: newLimiter(cfg.LoginRate, time.Minute), mux: http.NewServeMux(), streamToken: tok}
+		idem: idem, limit: newLimiter(cfg.LoginRate, time.Minute), mux: http.NewServeMux(), streamToken: tok, signerToken: stok}
 	if s.pages, err = loadPages(); err != nil {
 		idem.Close()
 		return nil, err

@@ -68,6 +68,8 @@ func (s *Server) register() {
 	s.handle("GET", "/v1/journal/verify", true, s.operatorOnly(s.verifyJournal))
 	s.handle("GET", "/v1/reserves", true, s.operatorOnly(s.reservesReport))
 	s.handle("GET", "/v1/journal/raw", true, s.journalRaw)
+	s.handle("GET", "/v1/signer/view", true, s.signerView)
+	s.handle("POST", "/v1/signer/commands", true, s.signerCommand)
 	s.registerConsole()
 }
 

@@ -45,3 +45,7 @@ func (s *Server) journalRaw(w http.ResponseWriter, r *http.Request) {
 // StreamToken returns the token of the journal stream, for the co-signer's
 // configuration (and tests).
 func (s *Server) StreamToken() string { return s.streamToken }
+
+// SignerToken returns the hot signer's token, for its configuration (and
+// tests).
+func (s *Server) SignerToken() string { return s.signerToken }

@@ -27,9 +27,9 @@ import (
 	"github.com/btcsuite/btcd/wire"
 
 	"kinko/internal/chain/btc"
-	"kinko/internal/controls"
 	"kinko/internal/core"
 	"kinko/internal/custody"
+	"kinko/internal/signer/view"
 	"kinko/internal/wallet"
 	"kinko/internal/withdraw"
 )
@@ -42,7 +42,7 @@ type CoSigner interface {
 
 // Config configures a hot signer.
 type Config struct {
-	Core     *core.Core
+	Backend  Backend
 	Node     *btc.Node
 	Net      *chaincfg.Params
 	Account  *hdkeychain.ExtendedKey // hot key #1, BIP48 account
@@ -79,88 +79,74 @@ var errHalted = errors.New("signer: withdrawals halted")
 // Step finishes any batch in flight, then batches what is queued. It
 // returns the batches it sent.
 func (s *Signer) Step(ctx context.Context) ([]string, error) {
-	var inflight []withdraw.Batch
-	var halted error
-	s.cfg.Core.Read(func(st *core.State) {
-		for _, b := range st.Withdraw.Batches() {
-			if b.Status == withdraw.BatchSigning || b.Status == withdraw.BatchBroadcast {
-				inflight = append(inflight, b)
-			}
-		}
-		if a, ok := st.Ledger.AssetByCode(s.cfg.Asset); ok {
-			halted = st.Controls.Allowed(a.ID, controls.Withdraw)
-		}
-	})
+	v, err := s.cfg.Backend.View(ctx, s.cfg.Asset)
+	if err != nil {
+		return nil, err
+	}
 	var sent []string
-	for _, b := range inflight {
-		if err := s.finish(ctx, b); err != nil {
+	for _, b := range v.InFlight {
+		if err := s.finish(ctx, v, b); err != nil {
 			return sent, fmt.Errorf("signer: batch %s: %w", b.ID, err)
 		}
 		sent = append(sent, b.ID)
 	}
-	if halted != nil {
-		return sent, fmt.Errorf("%w: %v", errHalted, halted)
+	if v.Halted != "" {
+		return sent, fmt.Errorf("%w: %s", errHalted, v.Halted)
 	}
-	b, err := s.prepare(ctx)
+	b, err := s.prepare(ctx, v)
 	if err != nil || b == nil {
 		return sent, err
 	}
-	if err := s.finish(ctx, *b); err != nil {
+	if err := s.finish(ctx, v, *b); err != nil {
 		return sent, fmt.Errorf("signer: batch %s: %w", b.ID, err)
 	}
 	return append(sent, b.ID), nil
 }
 
-func (s *Signer) submit(ctx context.Context, cmd core.Command) error {
-	o, err := s.cfg.Core.Submit(ctx, time.Now(), cmd)
-	if err == nil {
-		err = o.Err
+// Run steps every interval until ctx ends.
+func (s *Signer) Run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if sent, err := s.Step(ctx); err != nil && ctx.Err() == nil {
+			s.cfg.Logger.Warn("signer step", "err", err)
+		} else if len(sent) > 0 {
+			s.cfg.Logger.Info("batches sent", "batches", sent)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
-	if err == nil {
-		err = o.EventErr()
+}
+
+// hotSet returns the hot wallet, recomputed from its descriptor.
+func (s *Signer) hotSet(v view.View) (*wallet.Set, error) {
+	if v.Hot.ID == 0 {
+		return nil, errors.New("signer: no hot wallet")
 	}
-	return err
+	d, err := wallet.Parse(v.Hot.Descriptor, s.cfg.Net)
+	if err != nil {
+		return nil, err
+	}
+	return wallet.NewSet([]wallet.Named{{ID: v.Hot.ID, Kind: v.Hot.Kind.String(), Descriptor: v.Hot.Descriptor}}, d)
 }
 
 // prepare builds and journals a batch of queued withdrawals, or returns nil.
-func (s *Signer) prepare(ctx context.Context) (*withdraw.Batch, error) {
-	var queued []withdraw.Withdrawal
-	var hot custody.Wallet
-	var hotN *wallet.Named
-	var utxos []custody.UTXO
-	var err error
-	var set *wallet.Set
-	s.cfg.Core.Read(func(st *core.State) {
-		for _, w := range st.Withdraw.Withdrawals(0) {
-			if w.Status == withdraw.StatusQueued && w.Intent.Asset == s.cfg.Asset && len(queued) < withdraw.MaxBatchOutputs {
-				queued = append(queued, w)
-			}
-		}
-		a, _ := st.Ledger.AssetByCode(s.cfg.Asset)
-		for _, w := range st.Custody.Wallets() {
-			if w.Asset == a.ID && w.Kind == custody.HotCustomer {
-				hot = w
-			}
-		}
-		if hot.ID == 0 {
-			err = errors.New("no hot wallet")
-			return
-		}
-		utxos = st.Custody.UTXOs(hot.ID, custody.UTXOAvailable)
-		var d *wallet.Descriptor
-		if d, err = wallet.Parse(hot.Descriptor, s.cfg.Net); err != nil {
-			return
-		}
-		set, err = wallet.NewSet([]wallet.Named{{ID: hot.ID, Kind: hot.Kind.String(), Descriptor: hot.Descriptor}}, d)
-	})
-	if err != nil || len(queued) == 0 {
+func (s *Signer) prepare(ctx context.Context, v view.View) (*withdraw.Batch, error) {
+	if len(v.Queued) == 0 {
+		return nil, nil
+	}
+	set, err := s.hotSet(v)
+	if err != nil {
 		return nil, err
 	}
-	hotN = set.Wallets[0]
+	hot, hotN := v.Hot, set.Wallets[0]
 	var outs []*wire.TxOut
 	var need int64
 	var ids []string
-	for _, w := range queued {
+	for _, w := range v.Queued {
 		a, err := btcutil.DecodeAddress(w.Intent.Address, s.cfg.Net)
 		if err != nil || !a.IsForNet(s.cfg.Net) {
 			s.cfg.Logger.Warn("queued withdrawal to an address not of this network", "id", w.ID)
@@ -175,6 +161,7 @@ func (s *Signer) prepare(ctx context.Context) (*withdraw.Batch, error) {
 		return nil, nil
 	}
 	feeRate := s.cfg.Node.FeeRate(ctx, s.cfg.FeeTarget)
+	utxos := append([]custody.UTXO(nil), v.UTXOs...)
 	sort.Slice(utxos, func(i, j int) bool { return utxos[i].Amount > utxos[j].Amount })
 	var ins []wallet.UTXO
 	var inputs []custody.Outpoint
@@ -196,7 +183,7 @@ func (s *Signer) prepare(ctx context.Context) (*withdraw.Batch, error) {
 	if n := len(p.UnsignedTx.TxOut); n == len(outs)+1 {
 		b.Change = &custody.CeremonyOutput{Vout: uint32(n - 1), Wallet: hot.ID, Branch: 1, Index: hot.NextChange, Amount: uint64(p.UnsignedTx.TxOut[n-1].Value)}
 	}
-	if err := s.submit(ctx, core.ReserveBatch{Batch: b}); err != nil {
+	if err := s.cfg.Backend.Submit(ctx, core.ReserveBatch{Batch: b}); err != nil {
 		return nil, err
 	}
 	b.Status = withdraw.BatchSigning
@@ -205,26 +192,13 @@ func (s *Signer) prepare(ctx context.Context) (*withdraw.Batch, error) {
 
 // finish signs, co-signs, journals and broadcasts a batch, from wherever
 // it stands.
-func (s *Signer) finish(ctx context.Context, b withdraw.Batch) error {
+func (s *Signer) finish(ctx context.Context, v view.View, b withdraw.Batch) error {
 	if b.Status == withdraw.BatchSigning {
 		p, err := wallet.Read(strings.NewReader(b.PSBT))
 		if err != nil {
 			return err
 		}
-		var set *wallet.Set
-		s.cfg.Core.Read(func(st *core.State) {
-			for _, w := range st.Custody.Wallets() {
-				if w.Kind == custody.HotCustomer {
-					d, e := wallet.Parse(w.Descriptor, s.cfg.Net)
-					if e != nil {
-						err = e
-						return
-					}
-					set, err = wallet.NewSet([]wallet.Named{{ID: w.ID, Kind: w.Kind.String(), Descriptor: w.Descriptor}}, d)
-					return
-				}
-			}
-		})
+		set, err := s.hotSet(v)
 		if err != nil {
 			return err
 		}
@@ -242,7 +216,7 @@ func (s *Signer) finish(ctx context.Context, b withdraw.Batch) error {
 		var buf bytes.Buffer
 		tx.Serialize(&buf)
 		b.RawTx = hex.EncodeToString(buf.Bytes())
-		if err := s.submit(ctx, core.RecordSigned{Batch: b.ID, RawTx: b.RawTx}); err != nil {
+		if err := s.cfg.Backend.Submit(ctx, core.RecordSigned{Batch: b.ID, RawTx: b.RawTx}); err != nil {
 			return err
 		}
 	}

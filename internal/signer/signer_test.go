@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"errors"
+	"log/slog"
+	"net"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -12,13 +16,17 @@ import (
 
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
+	"github.com/btcsuite/btcd/btcutil/psbt"
 
+	"kinko/internal/api"
+	"kinko/internal/auth"
 	"kinko/internal/ceremony"
 	"kinko/internal/chain/btc/regtest"
 	"kinko/internal/core"
 	"kinko/internal/cosigner"
 	"kinko/internal/custody"
 	"kinko/internal/ledger"
+	"kinko/internal/mtls"
 	"kinko/internal/people"
 	"kinko/internal/reserves"
 	"kinko/internal/wallet"
@@ -51,20 +59,29 @@ func payee(i byte) string {
 	return a.EncodeAddress()
 }
 
-// TestWithdrawalEndToEnd: customers' signed withdrawals are batched by the
-// hot signer, co-signed by the co-signer after its own checks, journaled,
-// and broadcast to a real node; a crash between journaling and broadcasting
-// re-sends the same transaction; the watcher sees it mined and the holds
-// are posted.
-func TestWithdrawalEndToEnd(t *testing.T) {
+// e2e is a node, a core with cold and hot wallets and two verified
+// customers, a refilled hot wallet, a co-signer that has seen the journal
+// and passed its cool-down, and two queued withdrawals.
+type e2e struct {
+	ctx          context.Context
+	node         *regtest.Node
+	c            *core.Core
+	hotK         []acct
+	w            *watch.Deposits
+	cs           *cosigner.Cosigner
+	local        *Local
+	mineAndWatch func()
+}
+
+func setup(t *testing.T) *e2e {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	t.Cleanup(cancel)
 	node := regtest.New(t, regtest.Options{})
 	c, err := core.Open(ctx, core.Config{Dir: t.TempDir(), CheckInvariants: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
 	coldD, coldK := keysOf(t, 1, 2, 3)
 	hotD, hotK := keysOf(t, 4, 5, 6)
 	sub := func(at time.Time, cmd core.Command) any {
@@ -162,8 +179,19 @@ func TestWithdrawalEndToEnd(t *testing.T) {
 		}
 	}
 
+	return &e2e{ctx: ctx, node: node, c: c, hotK: hotK, w: w, cs: cs, local: local, mineAndWatch: mineAndWatch}
+}
+
+// TestWithdrawalEndToEnd: customers' signed withdrawals are batched by the
+// hot signer, co-signed by the co-signer after its own checks, journaled,
+// and broadcast to a real node; a crash between journaling and broadcasting
+// re-sends the same transaction; the watcher sees it mined and the holds
+// are posted.
+func TestWithdrawalEndToEnd(t *testing.T) {
+	e := setup(t)
+	ctx, node, c, hotK, local, mineAndWatch := e.ctx, e.node, e.c, e.hotK, e.local, e.mineAndWatch
 	crash := errors.New("killed between journaling and broadcasting")
-	s1 := New(Config{Core: c, Node: node.Client(), Net: regtest.Net, Account: hotK[0].a, FP: hotK[0].fp, CoSigner: local, beforeBroadcast: func() error { return crash }})
+	s1 := New(Config{Backend: InProcess{Core: c}, Node: node.Client(), Net: regtest.Net, Account: hotK[0].a, FP: hotK[0].fp, CoSigner: local, beforeBroadcast: func() error { return crash }})
 	if _, err := s1.Step(ctx); !errors.Is(err, crash) {
 		t.Fatalf("first step = %v", err)
 	}
@@ -176,7 +204,7 @@ func TestWithdrawalEndToEnd(t *testing.T) {
 		t.Fatalf("mempool before the resend = %v", ids)
 	}
 	// The restarted signer sends the same transaction, and builds no other.
-	s2 := New(Config{Core: c, Node: node.Client(), Net: regtest.Net, Account: hotK[0].a, FP: hotK[0].fp, CoSigner: local})
+	s2 := New(Config{Backend: InProcess{Core: c}, Node: node.Client(), Net: regtest.Net, Account: hotK[0].a, FP: hotK[0].fp, CoSigner: local})
 	if sent, err := s2.Step(ctx); err != nil || len(sent) != 1 || sent[0] != batch.ID {
 		t.Fatalf("resumed step = %v, %v", sent, err)
 	}
@@ -207,4 +235,84 @@ func TestWithdrawalEndToEnd(t *testing.T) {
 			t.Error(err)
 		}
 	})
+}
+
+// TestWithdrawalThroughProcessBoundaries runs the same withdrawal with each
+// role behind its own boundary: the signer reaches the core only over its
+// API with the signer token, the co-signer follows the core's journal over
+// the read-only stream and answers the signer only over mutual TLS.
+func TestWithdrawalThroughProcessBoundaries(t *testing.T) {
+	e := setup(t)
+	srv, err := api.New(api.Config{Core: e.c, DataDir: t.TempDir(), Argon2: auth.TestArgon2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	hs := &http.Server{Handler: srv}
+	go hs.Serve(ln)
+	defer hs.Close()
+	coreURL := "http://" + ln.Addr().String()
+
+	// The co-signer process: a fresh replica fed only by the stream.
+	pol, _ := cosigner.ParsePolicy([]byte(`{"cooldown":"2s","per_customer_hour":{"BTC":2000000},"per_asset_hour":{"BTC":3000000},"fee_max":{"BTC":100000}}`))
+	var offset atomic.Int64
+	cs := cosigner.New(regtest.Net, e.hotK[1].a, e.hotK[1].fp, pol, func() time.Time { return time.Now().Add(time.Duration(offset.Load())) })
+	if err := cs.SetStateDir(t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	f := &cosigner.Follower{URL: coreURL, Token: srv.StreamToken(), HTTP: http.DefaultClient, C: cs, Log: slog.New(slog.DiscardHandler)}
+	if _, err := f.Poll(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	offset.Store(int64(10 * time.Second))
+	tdir := t.TempDir()
+	if err := mtls.Init(tdir); err != nil {
+		t.Fatal(err)
+	}
+	scfg, _ := mtls.Server(tdir)
+	cln, _ := tls.Listen("tcp", "127.0.0.1:0", scfg)
+	css := &http.Server{Handler: cs.Handler(slog.New(slog.DiscardHandler))}
+	go css.Serve(cln)
+	defer css.Close()
+	ccfg, _ := mtls.Client(tdir)
+	remote := NewRemote("https://"+cln.Addr().String(), ccfg)
+
+	// The signer process: the core over the API, the co-signer over mTLS.
+	// Between its journal entries, the co-signer catches up on the stream.
+	backend := API{URL: coreURL, Token: srv.SignerToken(), HTTP: http.DefaultClient}
+	s := New(Config{Backend: backend, Node: e.node.Client(), Net: regtest.Net, Account: e.hotK[0].a, FP: e.hotK[0].fp,
+		CoSigner: followThen{f, remote}})
+	if (API{URL: coreURL, Token: "wrong", HTTP: http.DefaultClient}).Submit(e.ctx, core.FailBatch{Batch: "x", Reason: "y"}) == nil {
+		t.Fatal("the signer routes answered a wrong token")
+	}
+	if err := backend.Submit(e.ctx, core.FailBatch{Batch: "x", Reason: "y"}); err == nil || !strings.Contains(err.Error(), "only reserve_batch") {
+		t.Fatalf("the signer journaling another kind = %v", err)
+	}
+	sent, err := s.Step(e.ctx)
+	if err != nil || len(sent) != 1 {
+		t.Fatalf("step = %v, %v", sent, err)
+	}
+	e.mineAndWatch()
+	e.c.Read(func(st *core.State) {
+		for _, wd := range st.Withdraw.Withdrawals(0) {
+			if wd.Status != withdraw.StatusDone {
+				t.Errorf("withdrawal %s is %s", wd.ID, wd.Status)
+			}
+		}
+	})
+}
+
+// followThen lets the co-signer read the journal up to the batch before it
+// is asked to sign it; its own loop does this in `kinko cosigner`.
+type followThen struct {
+	f *cosigner.Follower
+	r *Remote
+}
+
+func (x followThen) CoSign(ctx context.Context, p *psbt.Packet) (*psbt.Packet, error) {
+	if _, err := x.f.Poll(ctx); err != nil {
+		return nil, err
+	}
+	return x.r.CoSign(ctx, p)
 }
