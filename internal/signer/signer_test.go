@@ -29,6 +29,7 @@ import (
 	"kinko/internal/mtls"
 	"kinko/internal/people"
 	"kinko/internal/reserves"
+	"kinko/internal/signer/view"
 	"kinko/internal/wallet"
 	"kinko/internal/watch"
 	"kinko/internal/withdraw"
@@ -315,4 +316,72 @@ func (x followThen) CoSign(ctx context.Context, p *psbt.Packet) (*psbt.Packet, e
 		return nil, err
 	}
 	return x.r.CoSign(ctx, p)
+}
+
+// TestDoubleSpentBatchFails: a batch's reserved input is spent by another
+// transaction (here signed with the hot keys outside kinko); when that is
+// mined the watcher fails the batch: holds voided, withdrawals failed.
+func TestDoubleSpentBatchFails(t *testing.T) {
+	e := setup(t)
+	strict, _ := cosigner.ParsePolicy([]byte(`{"cooldown":"2s","per_customer_hour":{"BTC":2000000},"per_asset_hour":{"BTC":3000000},"fee_max":{"BTC":1}}`))
+	refusing := cosigner.New(regtest.Net, e.hotK[1].a, e.hotK[1].fp, strict, time.Now)
+	s := New(Config{Backend: InProcess{Core: e.c}, Node: e.node.Client(), Net: regtest.Net, Account: e.hotK[0].a, FP: e.hotK[0].fp, CoSigner: &Local{C: refusing, Core: e.c}})
+	if _, err := s.Step(e.ctx); err == nil || !strings.Contains(err.Error(), "co-signer refused") {
+		t.Fatalf("step = %v", err)
+	}
+	var b withdraw.Batch
+	var v view.View
+	e.c.Read(func(st *core.State) {
+		b = st.Withdraw.Batches()[0]
+		v = view.Of(st, "BTC")
+	})
+	if b.Status != withdraw.BatchSigning {
+		t.Fatalf("batch %s", b.Status)
+	}
+	// Outside kinko, two hot keys spend the batch's input elsewhere.
+	p, _ := wallet.Read(strings.NewReader(b.PSBT))
+	p.UnsignedTx.TxOut = p.UnsignedTx.TxOut[:1]
+	p.Outputs = p.Outputs[:1]
+	p.UnsignedTx.TxOut[0].Value = 3_000_000
+	set, _ := wallet.NewSet([]wallet.Named{{ID: v.Hot.ID, Kind: "hot-customer", Descriptor: v.Hot.Descriptor}}, mustParse(t, v.Hot.Descriptor))
+	for _, k := range e.hotK[:2] {
+		if _, err := set.Sign(p, k.a, k.fp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tx, err := wallet.Finalize(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.node.Client().Broadcast(e.ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	e.mineAndWatch()
+	e.c.Read(func(st *core.State) {
+		nb, _ := st.Withdraw.Batch(b.ID)
+		if nb.Status != withdraw.BatchFailed || !strings.Contains(nb.Reason, "spent by") {
+			t.Fatalf("batch after the double spend = %s %q", nb.Status, nb.Reason)
+		}
+		for _, id := range b.Withdrawals {
+			wd, _ := st.Withdraw.Get(id)
+			if wd.Status != withdraw.StatusFailed {
+				t.Errorf("withdrawal %s is %s", id, wd.Status)
+			}
+		}
+		a, _ := st.Ledger.Account(ledger.AccountKey{Owner: 1, Asset: 2, Kind: ledger.KindAvailable})
+		if v, _ := a.Available().Uint64(); v != 1_0000_0000 {
+			t.Errorf("customer 1 available = %d; the hold was not voided", v)
+		}
+		if err := st.CheckInvariants(); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+func mustParse(t *testing.T, d string) *wallet.Descriptor {
+	p, err := wallet.Parse(d, regtest.Net)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

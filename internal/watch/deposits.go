@@ -6,9 +6,11 @@ package watch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -74,8 +76,11 @@ type Deposits struct {
 	mu       sync.Mutex
 	inBlocks map[custody.Outpoint]Pending // confirmed but not yet credited
 	cerTxs   map[chainhash.Hash]int32     // ceremony transactions seen in blocks, by height
-	mempool  map[chainhash.Hash][]Pending // by txid
-	seenTx   map[chainhash.Hash]bool      // mempool txids already looked at
+	// conflicts are batches whose reserved inputs another transaction
+	// spent: their own transaction can never confirm.
+	conflicts map[string]chainhash.Hash
+	mempool   map[chainhash.Hash][]Pending // by txid
+	seenTx    map[chainhash.Hash]bool      // mempool txids already looked at
 }
 
 // NewDeposits returns a deposit watcher resuming from the journaled
@@ -95,7 +100,7 @@ func NewDeposits(ctx context.Context, c *core.Core, chain Chain, book AddressBoo
 		cfg.Now = time.Now
 	}
 	d := &Deposits{cfg: cfg, core: c, chain: chain, book: book, log: cfg.Logger,
-		inBlocks: map[custody.Outpoint]Pending{}, cerTxs: map[chainhash.Hash]int32{}, mempool: map[chainhash.Hash][]Pending{}, seenTx: map[chainhash.Hash]bool{}}
+		inBlocks: map[custody.Outpoint]Pending{}, cerTxs: map[chainhash.Hash]int32{}, conflicts: map[string]chainhash.Hash{}, mempool: map[chainhash.Hash][]Pending{}, seenTx: map[chainhash.Hash]bool{}}
 	var cp btc.Checkpoint
 	c.Read(func(s *core.State) {
 		if w, ok := s.Checkpoints[cfg.Asset]; ok {
@@ -133,6 +138,19 @@ func (d *Deposits) scanBlock(b *wire.MsgBlock, hash chainhash.Hash, height int32
 		if pending {
 			d.cerTxs[txid] = height
 		}
+		d.core.Read(func(s *core.State) {
+			for _, in := range tx.TxIn {
+				op := custody.Outpoint{TxID: in.PreviousOutPoint.Hash, Vout: in.PreviousOutPoint.Index}
+				u, ok := s.Custody.UTXO(op)
+				id, isBatch := strings.CutPrefix(u.Ceremony, "batch:")
+				if !ok || u.State != custody.UTXOReserved || !isBatch {
+					continue
+				}
+				if b, ok := s.Withdraw.Batch(id); ok && b.TxID != [32]byte(txid) {
+					d.conflicts[id] = txid
+				}
+			}
+		})
 		for _, p := range d.match(tx) {
 			p.BlockHash, p.Height = hash, height
 			d.inBlocks[p.Outpoint] = p
@@ -178,6 +196,9 @@ func (d *Deposits) Step(ctx context.Context) error {
 		return err
 	}
 	if err := d.creditMatured(ctx); err != nil {
+		return err
+	}
+	if err := d.failConflicts(ctx); err != nil {
 		return err
 	}
 	if len(evs) > 0 {
@@ -289,6 +310,29 @@ func (d *Deposits) creditMatured(ctx context.Context) error {
 			}
 		}
 		ready = ready[n:]
+	}
+	return nil
+}
+
+// failConflicts fails the batches whose inputs another mined transaction
+// spent: their holds are voided and their withdrawals can be asked again.
+func (d *Deposits) failConflicts(ctx context.Context) error {
+	ids := make([]string, 0, len(d.conflicts))
+	for id := range d.conflicts {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		by := d.conflicts[id]
+		d.log.Error("withdrawal batch double-spent; failing it", "batch", id, "spent_by", by)
+		o, err := d.core.Submit(ctx, d.cfg.Now(), core.FailBatch{Batch: id, Reason: "inputs spent by transaction " + by.String()})
+		if err == nil {
+			err = o.Err
+		}
+		if err != nil && !errors.Is(err, withdraw.ErrBatchState) {
+			return fmt.Errorf("watch: fail batch %s: %w", id, err)
+		}
+		delete(d.conflicts, id)
 	}
 	return nil
 }
