@@ -38,7 +38,7 @@ func statusOf(err error) (int, string, bool) {
 		return http.StatusUnprocessableEntity, "invalid request", true
 	case errors.Is(err, withdraw.ErrBadSignature), errors.Is(err, withdraw.ErrKeyUnknown), errors.Is(err, withdraw.ErrKeyCooling),
 		errors.Is(err, withdraw.ErrAddressUnknown), errors.Is(err, withdraw.ErrAddressCooling), errors.Is(err, withdraw.ErrExpired),
-		errors.Is(err, withdraw.ErrIntent), errors.Is(err, core.ErrNotVerified), errors.Is(err, core.ErrNoHotWallet),
+		errors.Is(err, withdraw.ErrIntent), errors.Is(err, core.ErrNotVerified),
 		errors.Is(err, core.ErrAssetNotListed), errors.Is(err, custody.ErrAssetUnknown):
 		return http.StatusUnprocessableEntity, "withdrawal refused", true
 	case errors.Is(err, withdraw.ErrDuplicateRequest), errors.Is(err, withdraw.ErrKeyExists), errors.Is(err, withdraw.ErrAddressExists):

@@ -9,14 +9,17 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 
 	"kinko/internal/core"
 	"kinko/internal/custody"
 	"kinko/internal/reserves"
 	"kinko/internal/wallet"
+	"kinko/internal/withdraw"
 )
 
 // Errors of planning.
@@ -130,4 +133,61 @@ func Tiers(st *core.State, set *wallet.Set, p reserves.Policy, feeRate int64, id
 		c.Outputs = append(c.Outputs, custody.CeremonyOutput{Vout: 1, Wallet: from.ID, Branch: 1, Index: from.NextChange, Amount: uint64(pkt.UnsignedTx.TxOut[1].Value)})
 	}
 	return &Plan{Command: core.PrepareCeremony{Ceremony: c}, PSBT: pkt, Amount: amount}, nil
+}
+
+// ColdWithdrawals prepares the cold path: one transaction from the cold
+// customer wallet paying queued withdrawals (all of them, or those named),
+// registered as a cold batch with its inputs reserved, for the offline
+// ceremony to sign. BITPoint paid customers this way from cold storage while
+// its hot wallet was out of service.
+func ColdWithdrawals(st *core.State, set *wallet.Set, feeRate int64, id string, only []string) (core.ReserveBatch, *psbt.Packet, error) {
+	cold, coldN, err := walletOf(st, set, custody.ColdCustomer)
+	if err != nil {
+		return core.ReserveBatch{}, nil, err
+	}
+	a, _ := st.Ledger.Asset(cold.Asset)
+	want := map[string]bool{}
+	for _, w := range only {
+		want[w] = true
+	}
+	var outs []*wire.TxOut
+	var ids []string
+	var need int64
+	for _, w := range st.Withdraw.Withdrawals(0) {
+		if w.Status != withdraw.StatusQueued || w.Intent.Asset != a.Code || (len(want) > 0 && !want[w.ID]) || len(ids) == withdraw.MaxBatchOutputs {
+			continue
+		}
+		addr, err := btcutil.DecodeAddress(w.Intent.Address, coldN.Desc().Net)
+		if err != nil || !addr.IsForNet(coldN.Desc().Net) {
+			continue
+		}
+		pk, _ := txscript.PayToAddrScript(addr)
+		outs = append(outs, wire.NewTxOut(int64(w.Intent.Amount), pk))
+		ids = append(ids, w.ID)
+		need += int64(w.Intent.Amount)
+	}
+	if len(ids) == 0 {
+		return core.ReserveBatch{}, nil, ErrNothingToDo
+	}
+	var utxos []wallet.UTXO
+	var inputs []custody.Outpoint
+	var have int64
+	for _, u := range st.Custody.UTXOs(cold.ID, custody.UTXOAvailable) {
+		if have >= need+feeRate*int64(200+43*len(outs)) || len(utxos) == custody.MaxCeremonyInputs {
+			break
+		}
+		utxos = append(utxos, wallet.UTXO{OutPoint: wire.OutPoint{Hash: chainhash.Hash(u.Outpoint.TxID), Index: u.Outpoint.Vout}, Value: int64(u.Amount), Wallet: coldN, Branch: u.Branch, Index: u.Index})
+		inputs = append(inputs, u.Outpoint)
+		have += int64(u.Amount)
+	}
+	p, err := wallet.Build(utxos, outs, coldN, cold.NextChange, feeRate)
+	if err != nil {
+		return core.ReserveBatch{}, nil, fmt.Errorf("%w: %v", ErrNoCoins, err)
+	}
+	b64, _ := wallet.Encode(p)
+	b := withdraw.Batch{ID: id, Asset: a.Code, Withdrawals: ids, Inputs: inputs, TxID: p.UnsignedTx.TxHash(), PSBT: b64, Cold: true}
+	if n := len(p.UnsignedTx.TxOut); n == len(outs)+1 {
+		b.Change = &custody.CeremonyOutput{Vout: uint32(n - 1), Wallet: cold.ID, Branch: 1, Index: cold.NextChange, Amount: uint64(p.UnsignedTx.TxOut[n-1].Value)}
+	}
+	return core.ReserveBatch{Batch: b}, p, nil
 }

@@ -120,11 +120,20 @@ func (s *State) reserveBatch(b withdraw.Batch) error {
 	if !ok || in < pay+change {
 		return fmt.Errorf("%w: inputs %d do not cover %d", ErrCommandInvalid, in, pay+change)
 	}
+	// All inputs from one wallet: the hot one, or for the cold path
+	// (paid by the offline ceremony) the cold one.
+	want := custody.HotCustomer
+	if b.Cold {
+		want = custody.ColdCustomer
+	}
+	var payer uint32
 	for _, o := range b.Inputs {
 		u, _ := s.Custody.UTXO(o)
-		if wl, ok := s.Custody.Wallet(u.Wallet); !ok || wl.Kind != custody.HotCustomer {
-			return fmt.Errorf("%w: input %s is not the hot wallet's", ErrCommandInvalid, o)
+		wl, ok := s.Custody.Wallet(u.Wallet)
+		if !ok || wl.Kind != want || (payer != 0 && u.Wallet != payer) {
+			return fmt.Errorf("%w: input %s is not the %s wallet's", ErrCommandInvalid, o, want)
 		}
+		payer = u.Wallet
 	}
 	if err := s.Custody.Reserve(b.Inputs, "batch:"+b.ID); err != nil {
 		return err
@@ -180,14 +189,19 @@ func (s *State) confirmBatch(c ConfirmBatch, t int64) error {
 	in, _ := s.Custody.InputTotal(b.Inputs)
 	var pay, change uint64
 	var ts []ledger.Transfer
-	var hot custody.Wallet
+	u, _ := s.Custody.UTXO(b.Inputs[0])
+	payer, _ := s.Custody.Wallet(u.Wallet)
 	for _, id := range b.Withdrawals {
 		wd, _ := s.Withdraw.Get(id)
 		pay += wd.Intent.Amount
-		ts = append(ts, ledger.Transfer{ID: holdID("post:" + id), PendingID: ledger.ID{Hi: wd.HoldHi, Lo: wd.HoldLo}, Flags: ledger.FlagPostPending | ledger.FlagLinked, Code: CodeWithdrawal})
 		hr, _ := s.Ledger.Transfer(ledger.ID{Hi: wd.HoldHi, Lo: wd.HoldLo})
-		hot, _ = s.walletByAccount(hr.Credit)
+		// The hold is posted (available -> held), then the held amount
+		// leaves with the paying wallet's coins.
+		ts = append(ts,
+			ledger.Transfer{ID: holdID("post:" + id), PendingID: ledger.ID{Hi: wd.HoldHi, Lo: wd.HoldLo}, Flags: ledger.FlagPostPending | ledger.FlagLinked, Code: CodeWithdrawal},
+			ledger.Transfer{ID: holdID("pay:" + id), Debit: hr.Credit, Credit: payer.Account(), Amount: hr.Amount, Flags: ledger.FlagLinked, Code: CodeWithdrawal})
 	}
+	hot := payer
 	var outs []custody.UTXO
 	if b.Change != nil {
 		change = b.Change.Amount

@@ -101,7 +101,6 @@ func decodeWithdraw(kind Kind, p []byte) (Command, bool, error) {
 // Errors of withdrawal requests beyond the withdraw package's.
 var (
 	ErrNotVerified = errors.New("withdraw: customer's KYC is not verified")
-	ErrNoHotWallet = errors.New("withdraw: no hot wallet for the asset")
 )
 
 // withdrawView is the policy's read-only view of the state.
@@ -178,17 +177,6 @@ func (s *State) requestWithdrawal(c RequestWithdrawal, t int64) (withdraw.Withdr
 	if err := w.Check(uint64(c.Customer), c.Intent, c.PubKey, c.Sig, t); err != nil {
 		return withdraw.Withdrawal{}, err
 	}
-	var hot *custody.Wallet
-	for _, cw := range s.Custody.Wallets() {
-		if cw.Asset == a.ID && cw.Kind == custody.HotCustomer {
-			cw := cw
-			hot = &cw
-			break
-		}
-	}
-	if hot == nil {
-		return withdraw.Withdrawal{}, ErrNoHotWallet
-	}
 	rec := withdraw.Withdrawal{ID: fmt.Sprintf("%d:%s", c.Customer, c.Intent.RequestID), Customer: uint64(c.Customer), Intent: c.Intent,
 		PubKey: c.PubKey, Sig: c.Sig, Time: t}
 	decision, reason := w.Rules.Evaluate(withdraw.Request{Customer: uint64(c.Customer), Asset: c.Intent.Asset, Address: c.Intent.Address, Amount: c.Intent.Amount, Time: t}, withdrawView{s})
@@ -197,8 +185,13 @@ func (s *State) requestWithdrawal(c RequestWithdrawal, t int64) (withdraw.Withdr
 		w.Add(rec)
 		return rec, nil
 	}
+	// The hold moves the amount, pending, from the customer's available
+	// account to their held account; which wallet pays is decided when a
+	// batch is confirmed.
 	id := holdID(rec.ID)
-	hold := ledger.Transfer{ID: id, Debit: ledger.AccountKey{Owner: c.Customer, Asset: a.ID, Kind: ledger.KindAvailable}, Credit: hot.Account(),
+	held := ledger.AccountKey{Owner: c.Customer, Asset: a.ID, Kind: ledger.KindHeld}
+	s.Ledger.CreateAccounts([]ledger.AccountKey{held}, nil)
+	hold := ledger.Transfer{ID: id, Debit: ledger.AccountKey{Owner: c.Customer, Asset: a.ID, Kind: ledger.KindAvailable}, Credit: held,
 		Amount: ledger.AmountOf(c.Intent.Amount), Flags: ledger.FlagPending, Code: CodeWithdrawal}
 	if res := s.Ledger.CreateTransfers([]ledger.Transfer{hold}, t, nil); len(res) > 0 && !res[0].Code.Succeeded() {
 		return withdraw.Withdrawal{}, &ledger.EventError{Index: 0, Code: res[0].Code}

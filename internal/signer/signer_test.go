@@ -68,6 +68,8 @@ type e2e struct {
 	node         *regtest.Node
 	c            *core.Core
 	hotK         []acct
+	coldK        []acct
+	set          *wallet.Set // cold and hot
 	w            *watch.Deposits
 	cs           *cosigner.Cosigner
 	local        *Local
@@ -180,7 +182,7 @@ func setup(t *testing.T) *e2e {
 		}
 	}
 
-	return &e2e{ctx: ctx, node: node, c: c, hotK: hotK, w: w, cs: cs, local: local, mineAndWatch: mineAndWatch}
+	return &e2e{ctx: ctx, node: node, c: c, hotK: hotK, coldK: coldK, set: set, w: w, cs: cs, local: local, mineAndWatch: mineAndWatch}
 }
 
 // TestWithdrawalEndToEnd: customers' signed withdrawals are batched by the
@@ -384,4 +386,62 @@ func mustParse(t *testing.T, d string) *wallet.Descriptor {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestColdPathWithdrawals: with withdrawals halted on the hot side, the
+// queued withdrawals are paid from the cold wallet by the offline ceremony:
+// a cold batch (inputs reserved), two cold keys, and the watcher confirms it;
+// the hot signer leaves the cold batch alone.
+func TestColdPathWithdrawals(t *testing.T) {
+	e := setup(t)
+	var rb core.ReserveBatch
+	var p *psbt.Packet
+	var err error
+	e.c.Read(func(st *core.State) { rb, p, err = ceremony.ColdWithdrawals(st, e.set, 10, "cold-1", nil) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, err := e.c.Submit(e.ctx, time.Now(), rb); err != nil || o.Err != nil {
+		t.Fatal(err, o.Err)
+	}
+	// The hot signer sees nothing to do.
+	s := New(Config{Backend: InProcess{Core: e.c}, Node: e.node.Client(), Net: regtest.Net, Account: e.hotK[0].a, FP: e.hotK[0].fp, CoSigner: e.local})
+	if sent, err := s.Step(e.ctx); err != nil || len(sent) != 0 {
+		t.Fatalf("hot signer with only a cold batch = %v, %v", sent, err)
+	}
+	desc, _ := e.set.Describe(p)
+	if !strings.Contains(desc.String(), "NOT OURS") || !strings.Contains(desc.String(), "cold-customer wallet 1, change") {
+		t.Fatalf("description:\n%s", desc)
+	}
+	for _, k := range e.coldK[:2] {
+		if _, err := e.set.Sign(p, k.a, k.fp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tx, err := wallet.Finalize(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.node.Client().Broadcast(e.ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	e.mineAndWatch()
+	e.c.Read(func(st *core.State) {
+		b, _ := st.Withdraw.Batch("cold-1")
+		if b.Status != withdraw.BatchConfirmed {
+			t.Fatalf("cold batch %s", b.Status)
+		}
+		for _, id := range b.Withdrawals {
+			if wd, _ := st.Withdraw.Get(id); wd.Status != withdraw.StatusDone {
+				t.Errorf("withdrawal %s is %s", id, wd.Status)
+			}
+		}
+		hot, _ := st.Ledger.Account(ledger.AccountKey{Owner: ledger.OwnerHouseMin + 101, Asset: 2, Kind: ledger.KindWallet})
+		if v, _ := hot.Balance().Uint64(); v != 4_000_000 {
+			t.Errorf("hot wallet = %d; the cold path must not touch it", v)
+		}
+		if err := st.CheckInvariants(); err != nil {
+			t.Error(err)
+		}
+	})
 }

@@ -41,9 +41,13 @@ type Batch struct {
 	TxID        [32]byte                `json:"txid"`
 	PSBT        string                  `json:"psbt"`
 	RawTx       string                  `json:"raw_tx,omitempty"`
-	Status      BatchStatus             `json:"status"`
-	Reason      string                  `json:"reason,omitempty"`
-	Height      int32                   `json:"height,omitempty"`
+	// Cold batches are paid from the cold wallet by the offline ceremony
+	// (the hot wallet halted, or too large a withdrawal); the hot signer
+	// leaves them alone.
+	Cold   bool        `json:"cold,omitempty"`
+	Status BatchStatus `json:"status"`
+	Reason string      `json:"reason,omitempty"`
+	Height int32       `json:"height,omitempty"`
 }
 
 // Errors of batches.

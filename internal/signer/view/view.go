@@ -38,7 +38,7 @@ func Of(st *core.State, asset string) View {
 		}
 	}
 	for _, b := range st.Withdraw.Batches() {
-		if b.Asset == asset && (b.Status == withdraw.BatchSigning || b.Status == withdraw.BatchBroadcast) {
+		if b.Asset == asset && !b.Cold && (b.Status == withdraw.BatchSigning || b.Status == withdraw.BatchBroadcast) {
 			v.InFlight = append(v.InFlight, b)
 		}
 	}
