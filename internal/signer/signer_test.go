@@ -17,6 +17,9 @@ import (
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	"github.com/btcsuite/btcd/btcutil/psbt"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/txscript"
+	"github.com/btcsuite/btcd/wire"
 
 	"kinko/internal/api"
 	"kinko/internal/auth"
@@ -444,4 +447,93 @@ func TestColdPathWithdrawals(t *testing.T) {
 			t.Error(err)
 		}
 	})
+}
+
+// TestAttacksOnRealNode plays the attacks of an attacker holding the core,
+// the API and the hot signer with its key, against a real node: each fails
+// at the co-signer, and no attacker transaction reaches the chain.
+func TestAttacksOnRealNode(t *testing.T) {
+	e := setup(t)
+	var v view.View
+	e.c.Read(func(st *core.State) { v = view.Of(st, "BTC") })
+	set, _ := wallet.NewSet([]wallet.Named{{ID: v.Hot.ID, Kind: "hot-customer", Descriptor: v.Hot.Descriptor}}, mustParse(t, v.Hot.Descriptor))
+	thief, _ := btcutil.NewAddressWitnessPubKeyHash(bytes.Repeat([]byte{0xEE}, 20), regtest.Net)
+	thiefPk, _ := txscript.PayToAddrScript(thief)
+	u := v.UTXOs[0]
+	build := func(outs ...*wire.TxOut) *psbt.Packet {
+		in := wallet.UTXO{OutPoint: wire.OutPoint{Hash: chainhash.Hash(u.Outpoint.TxID), Index: u.Outpoint.Vout}, Value: int64(u.Amount), Wallet: set.Wallets[0], Branch: u.Branch, Index: u.Index}
+		p, err := wallet.Build([]wallet.UTXO{in}, outs, set.Wallets[0], v.Hot.NextChange, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		set.Sign(p, e.hotK[0].a, e.hotK[0].fp) // the attacker has hot key #1
+		return p
+	}
+	payTo := func(i byte, amt int64) *wire.TxOut {
+		a, _ := btcutil.DecodeAddress(payee(i), regtest.Net)
+		pk, _ := txscript.PayToAddrScript(a)
+		return wire.NewTxOut(amt, pk)
+	}
+	refused := func(name string, p *psbt.Packet, want error) {
+		t.Helper()
+		if _, err := e.local.CoSign(e.ctx, p); !errors.Is(err, want) {
+			t.Errorf("%s: co-signer = %v; want %v", name, err, want)
+		}
+	}
+	// 1. A withdrawal to the thief written into the journal with no valid
+	// customer signature (the attacker holds the core: a direct append).
+	in := withdraw.Intent{RequestID: "theft", Asset: "BTC", Address: thief.EncodeAddress(), Amount: 1_000_000, Expiry: time.Now().Add(time.Hour).Unix()}
+	forged := core.RequestWithdrawal{Customer: 1, Intent: in, PubKey: [32]byte{1}, Sig: make([]byte, 64)}
+	if _, err := e.c.Journal().Append(time.Now().UnixNano(), uint16(forged.Kind()), forged.AppendPayload(nil)); err != nil {
+		t.Fatal(err)
+	}
+	refused("forged withdrawal", build(wire.NewTxOut(1_000_000, thiefPk)), cosigner.ErrUnexplained)
+	// 2. A key and address registered just now — the attacker stamps the
+	// entries as if the core's cool-down had passed — and a request the
+	// new key really signed: the co-signer has known them for seconds.
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	at := time.Now().Add(20 * time.Second)
+	in2 := withdraw.Intent{RequestID: "new-key", Asset: "BTC", Address: thief.EncodeAddress(), Amount: 700_000, Expiry: at.Add(time.Hour).Unix()}
+	sig2, _ := in2.Sign(priv)
+	for i, cmd := range []core.Command{
+		core.RegisterIntentKey{Customer: 1, PubKey: [32]byte(pub)},
+		core.WhitelistAddress{Customer: 1, Asset: "BTC", Address: thief.EncodeAddress()},
+		core.RequestWithdrawal{Customer: 1, Intent: in2, PubKey: [32]byte(pub), Sig: sig2},
+	} {
+		ts := at
+		if i == 2 {
+			ts = at.Add(5 * time.Second)
+		}
+		if _, err := e.c.Journal().Append(ts.UnixNano(), uint16(cmd.Kind()), cmd.AppendPayload(nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refused("key registered seconds ago", build(wire.NewTxOut(700_000, thiefPk)), cosigner.ErrCooling)
+	// 3. A PSBT with an extra output, a changed amount, a huge fee.
+	refused("extra output", build(payTo(1, 1_000_000), wire.NewTxOut(500_000, thiefPk)), cosigner.ErrUnexplained)
+	refused("changed amount", build(payTo(1, 1_100_000)), cosigner.ErrUnexplained)
+	huge := build(payTo(1, 1_000_000))
+	huge.UnsignedTx.TxOut, huge.Outputs = huge.UnsignedTx.TxOut[:1], huge.Outputs[:1]
+	refused("huge fee", huge, cosigner.ErrFee)
+	// 4. Beyond the co-signer's hourly limit (3,000,000 in this policy):
+	// both queued withdrawals (2,500,000) pass, then nothing more.
+	ok := build(payTo(1, 1_000_000), payTo(2, 1_500_000))
+	if _, err := e.local.CoSign(e.ctx, ok); err != nil {
+		t.Fatalf("the customers' own withdrawals: %v", err)
+	}
+	// 5. The same PSBT again.
+	refused("replayed PSBT", ok, cosigner.ErrAlreadySigned)
+	// 6. An entry altered after the co-signer read it: the chain breaks.
+	raw, _ := e.c.Journal().Get(3)
+	b := raw.Encode()
+	b[len(b)-40] ^= 1
+	if err := e.cs.Ingest(b); !errors.Is(err, cosigner.ErrChainBroken) {
+		t.Fatalf("altered entry = %v", err)
+	}
+	refused("after the break", build(payTo(1, 1_000_000)), cosigner.ErrChainBroken)
+	// Nothing of the attacker's reached the node.
+	ids, _ := e.node.Client().MempoolTxids(e.ctx)
+	if len(ids) != 0 {
+		t.Fatalf("mempool = %v", ids)
+	}
 }
