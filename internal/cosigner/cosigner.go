@@ -243,49 +243,67 @@ func (c *Cosigner) Sign(p *psbt.Packet) ([]string, error) {
 	return pays, nil
 }
 
-// match finds the queued withdrawal an output pays and checks it.
+// match finds a withdrawal the output pays that passes every check: several
+// withdrawals may share an address and amount, so a candidate that fails
+// (already signed, not queued) does not end the search. With no candidate
+// passing, the first candidate's refusal is the answer.
 func (c *Cosigner) match(addr string, value uint64, used map[string]bool, now time.Time, txid [32]byte) (withdraw.Withdrawal, error) {
+	var first error
 	for _, wd := range c.state.Withdraw.Withdrawals(0) {
 		if wd.Intent.Address != addr || wd.Intent.Amount != value || used[wd.ID] {
 			continue
 		}
-		if c.signed[wd.ID] {
-			return wd, fmt.Errorf("%w: %s", ErrAlreadySigned, wd.ID)
+		err := c.check(wd, now, txid)
+		if err == nil {
+			return wd, nil
 		}
-		switch wd.Status {
-		case withdraw.StatusQueued:
-		case withdraw.StatusSigning:
-			// In a batch: only the batch's own registered transaction.
-			b, ok := c.state.Withdraw.BatchByTx(txid)
-			if !ok || !contains(b.Withdrawals, wd.ID) {
-				return wd, fmt.Errorf("%w: %s belongs to another batch", ErrNotSignable, wd.ID)
-			}
-		default:
-			return wd, fmt.Errorf("%w: %s is %s", ErrNotSignable, wd.ID, wd.Status)
+		if first == nil {
+			first = err
 		}
-		if !wd.Intent.Verify(wd.PubKey[:], wd.Sig) {
-			return wd, fmt.Errorf("%w: %s has no valid customer signature", ErrNotSignable, wd.ID)
-		}
-		if now.Unix() >= wd.Intent.Expiry {
-			return wd, fmt.Errorf("%w: %s expired", ErrNotSignable, wd.ID)
-		}
-		cool := c.policy.CoolDown.Duration
-		if t, ok := c.keys[keySeen{wd.Customer, wd.PubKey}]; !ok || now.Sub(t) < cool {
-			return wd, fmt.Errorf("%w: key of %s", ErrCooling, wd.ID)
-		}
-		if t, ok := c.addrs[addrSeen{wd.Customer, wd.Intent.Asset, wd.Intent.Address}]; !ok || now.Sub(t) < cool {
-			return wd, fmt.Errorf("%w: address of %s", ErrCooling, wd.ID)
-		}
-		a, ok := c.state.Ledger.AssetByCode(wd.Intent.Asset)
-		if !ok {
-			return wd, ErrNoPolicyForCoin
-		}
-		if err := c.state.Controls.Allowed(a.ID, controls.Withdraw); err != nil {
-			return wd, fmt.Errorf("%w: %v", ErrHalted, err)
-		}
-		return wd, nil
+	}
+	if first != nil {
+		return withdraw.Withdrawal{}, first
 	}
 	return withdraw.Withdrawal{}, fmt.Errorf("%w: %s %d", ErrUnexplained, addr, value)
+}
+
+// check is every test one withdrawal must pass to be paid.
+func (c *Cosigner) check(wd withdraw.Withdrawal, now time.Time, txid [32]byte) error {
+	if c.signed[wd.ID] {
+		return fmt.Errorf("%w: %s", ErrAlreadySigned, wd.ID)
+	}
+	switch wd.Status {
+	case withdraw.StatusQueued:
+	case withdraw.StatusSigning:
+		// In a batch: only the batch's own registered transaction.
+		b, ok := c.state.Withdraw.BatchByTx(txid)
+		if !ok || !contains(b.Withdrawals, wd.ID) {
+			return fmt.Errorf("%w: %s belongs to another batch", ErrNotSignable, wd.ID)
+		}
+	default:
+		return fmt.Errorf("%w: %s is %s", ErrNotSignable, wd.ID, wd.Status)
+	}
+	if !wd.Intent.Verify(wd.PubKey[:], wd.Sig) {
+		return fmt.Errorf("%w: %s has no valid customer signature", ErrNotSignable, wd.ID)
+	}
+	if now.Unix() >= wd.Intent.Expiry {
+		return fmt.Errorf("%w: %s expired", ErrNotSignable, wd.ID)
+	}
+	cool := c.policy.CoolDown.Duration
+	if t, ok := c.keys[keySeen{wd.Customer, wd.PubKey}]; !ok || now.Sub(t) < cool {
+		return fmt.Errorf("%w: key of %s", ErrCooling, wd.ID)
+	}
+	if t, ok := c.addrs[addrSeen{wd.Customer, wd.Intent.Asset, wd.Intent.Address}]; !ok || now.Sub(t) < cool {
+		return fmt.Errorf("%w: address of %s", ErrCooling, wd.ID)
+	}
+	a, ok := c.state.Ledger.AssetByCode(wd.Intent.Asset)
+	if !ok {
+		return ErrNoPolicyForCoin
+	}
+	if err := c.state.Controls.Allowed(a.ID, controls.Withdraw); err != nil {
+		return fmt.Errorf("%w: %v", ErrHalted, err)
+	}
+	return nil
 }
 
 // velocity checks the hour's limits by the co-signer's own clock.

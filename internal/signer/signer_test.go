@@ -43,7 +43,7 @@ type acct struct {
 	fp [4]byte
 }
 
-func keysOf(t *testing.T, seeds ...byte) (*wallet.Descriptor, []acct) {
+func keysOf(t testing.TB, seeds ...byte) (*wallet.Descriptor, []acct) {
 	d := &wallet.Descriptor{M: 2, Net: regtest.Net}
 	var out []acct
 	for _, s := range seeds {
@@ -73,13 +73,14 @@ type e2e struct {
 	hotK         []acct
 	coldK        []acct
 	set          *wallet.Set // cold and hot
+	intent       map[ledger.OwnerID]ed25519.PrivateKey
 	w            *watch.Deposits
 	cs           *cosigner.Cosigner
 	local        *Local
 	mineAndWatch func()
 }
 
-func setup(t *testing.T) *e2e {
+func setup(t testing.TB) *e2e {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 	node := regtest.New(t, regtest.Options{})
@@ -185,7 +186,7 @@ func setup(t *testing.T) *e2e {
 		}
 	}
 
-	return &e2e{ctx: ctx, node: node, c: c, hotK: hotK, coldK: coldK, set: set, w: w, cs: cs, local: local, mineAndWatch: mineAndWatch}
+	return &e2e{ctx: ctx, node: node, c: c, hotK: hotK, coldK: coldK, set: set, intent: intent, w: w, cs: cs, local: local, mineAndWatch: mineAndWatch}
 }
 
 // TestWithdrawalEndToEnd: customers' signed withdrawals are batched by the
