@@ -33,7 +33,7 @@ type pages struct{ t map[string]*template.Template }
 
 func loadPages() (*pages, error) {
 	p := &pages{t: map[string]*template.Template{}}
-	for _, name := range []string{"login", "home", "customers", "operators", "approvals", "assets", "journal", "status", "reserves"} {
+	for _, name := range []string{"login", "home", "customers", "operators", "approvals", "assets", "journal", "status", "reserves", "withdrawals"} {
 		t, err := template.ParseFS(webFS, "web/layout.html", "web/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("api: template %s: %w", name, err)
@@ -352,6 +352,23 @@ func (s *Server) registerConsole() {
 		})
 		v.Title, v.Nav, v.Data = "Wallets and reserves", "reserves", d
 		s.render(w, "reserves", http.StatusOK, v)
+	})
+	s.handle("GET", "/console/withdrawals", false, func(w http.ResponseWriter, r *http.Request) {
+		v, _, ok := s.consoleUser(w, r)
+		if !ok {
+			return
+		}
+		d := map[string]any{}
+		s.core.Read(func(st *core.State) {
+			var items []WithdrawalView
+			for _, wd := range st.Withdraw.Withdrawals(0) {
+				items = append(items, viewOf(wd))
+			}
+			d["Items"] = items
+			d["Batches"] = st.Withdraw.Batches()
+		})
+		v.Title, v.Nav, v.Data = "Withdrawals", "withdrawals", d
+		s.render(w, "withdrawals", http.StatusOK, v)
 	})
 	s.handle("GET", "/console/journal", false, func(w http.ResponseWriter, r *http.Request) {
 		v, _, ok := s.consoleUser(w, r)
