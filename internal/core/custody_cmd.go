@@ -8,6 +8,7 @@ import (
 
 	"kinko/internal/controls"
 	"kinko/internal/custody"
+	"kinko/internal/incident"
 	"kinko/internal/ledger"
 )
 
@@ -22,6 +23,7 @@ const (
 	KindWatchCheckpoint Kind = 26
 	KindPrepareCeremony Kind = 27
 	KindConfirmCeremony Kind = 28
+	KindOpenIncident    Kind = 29
 )
 
 func init() {
@@ -34,7 +36,14 @@ func init() {
 	kindNames[KindWatchCheckpoint] = "watch_checkpoint"
 	kindNames[KindPrepareCeremony] = "prepare_ceremony"
 	kindNames[KindConfirmCeremony] = "confirm_ceremony"
+	kindNames[KindOpenIncident] = "open_incident"
 }
+
+// OpenIncident opens (or adds transactions to) an incident record.
+type OpenIncident struct{ Incident incident.Incident }
+
+func (OpenIncident) Kind() Kind                      { return KindOpenIncident }
+func (c OpenIncident) AppendPayload(b []byte) []byte { return appendJSON(b, c) }
 
 // PrepareCeremony registers an offline-signed transaction between our
 // wallets and reserves its inputs, before anyone signs it.
@@ -170,6 +179,8 @@ func decodeCustody(kind Kind, p []byte) (Command, bool, error) {
 		c, err = decodeJSON[PrepareCeremony](p)
 	case KindConfirmCeremony:
 		c, err = decodeJSON[ConfirmCeremony](p)
+	case KindOpenIncident:
+		c, err = decodeJSON[OpenIncident](p)
 	default:
 		return nil, false, nil
 	}
@@ -236,6 +247,8 @@ func (s *State) applyCustody(cmd Command, t int64) (handled bool, v any, err err
 		return true, nil, s.Custody.Prepare(c.Ceremony, t)
 	case ConfirmCeremony:
 		return true, nil, s.Custody.ConfirmCeremony(s.Ledger, c.TxID, c.Height, ledger.OwnerEquity, t)
+	case OpenIncident:
+		return true, nil, s.Incidents.Open(c.Incident, t, s.seq)
 	case WatchCheckpoint:
 		if s.Checkpoints == nil {
 			s.Checkpoints = map[ledger.AssetID]WatchCheckpoint{}

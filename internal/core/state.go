@@ -10,6 +10,7 @@ import (
 
 	"kinko/internal/controls"
 	"kinko/internal/custody"
+	"kinko/internal/incident"
 	"kinko/internal/people"
 	"kinko/internal/withdraw"
 
@@ -28,6 +29,8 @@ type State struct {
 	Controls *controls.State
 	People   *people.State
 	Withdraw *withdraw.State
+	// Incidents are the incident records.
+	Incidents *incident.State
 	// Checkpoints are where each asset's chain watcher stands.
 	Checkpoints map[ledger.AssetID]WatchCheckpoint
 
@@ -41,7 +44,7 @@ type State struct {
 
 // NewState returns the state before the first entry.
 func NewState() *State {
-	return &State{Ledger: ledger.New(), Custody: custody.New(), Controls: controls.New(), People: people.New(), Withdraw: withdraw.New()}
+	return &State{Ledger: ledger.New(), Custody: custody.New(), Controls: controls.New(), People: people.New(), Withdraw: withdraw.New(), Incidents: incident.New()}
 }
 
 // Seq returns the sequence number of the last applied entry.
@@ -180,12 +183,13 @@ func (s *State) Encode(w io.Writer) error {
 // watcher checkpoints. Its fields hold slices, never maps, so the encoding
 // is deterministic.
 type stateExt struct {
-	People      json.RawMessage   `json:"people"`
-	Custody     json.RawMessage   `json:"custody"`
-	Halts       []controls.Halt   `json:"halts"`
-	Lifts       []controls.Lift   `json:"lifts"`
-	Checkpoints []WatchCheckpoint `json:"checkpoints"`
-	Withdraw    json.RawMessage   `json:"withdraw"`
+	People      json.RawMessage     `json:"people"`
+	Custody     json.RawMessage     `json:"custody"`
+	Halts       []controls.Halt     `json:"halts"`
+	Lifts       []controls.Lift     `json:"lifts"`
+	Checkpoints []WatchCheckpoint   `json:"checkpoints"`
+	Withdraw    json.RawMessage     `json:"withdraw"`
+	Incidents   []incident.Incident `json:"incidents"`
 }
 
 func (s *State) extension() stateExt {
@@ -201,7 +205,7 @@ func (s *State) extension() stateExt {
 	if err != nil {
 		panic(err)
 	}
-	ext := stateExt{People: pp, Custody: c, Halts: s.Controls.Halted(), Lifts: s.Controls.Lifts(), Withdraw: wd}
+	ext := stateExt{People: pp, Custody: c, Halts: s.Controls.Halted(), Lifts: s.Controls.Lifts(), Withdraw: wd, Incidents: s.Incidents.List()}
 	for _, a := range s.Ledger.Assets() {
 		if cp, ok := s.Checkpoints[a.ID]; ok {
 			ext.Checkpoints = append(ext.Checkpoints, cp)
@@ -228,6 +232,7 @@ func (s *State) restoreExtension(b []byte) error {
 	if s.Controls, err = controls.Restore(ext.Halts, ext.Lifts); err != nil {
 		return err
 	}
+	s.Incidents = incident.Restore(ext.Incidents)
 	if s.Withdraw, err = withdraw.Restore(ext.Withdraw, func(b []byte, v any) error { return json.Unmarshal(b, v) }); err != nil {
 		return err
 	}

@@ -73,6 +73,23 @@ type Cosigner struct {
 
 	stateDir string         // where the log of what it signed is kept
 	restored []signedRecord // signed before a restart, for velocity
+
+	// halted are assets the watcher told it about directly: it stops
+	// signing them whatever the journal says, until restarted by hand.
+	halted map[string]string
+}
+
+// Halt stops signing an asset at once: what the watcher calls on an
+// unexplained outflow, without going through the core.
+func (c *Cosigner) Halt(asset, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.halted == nil {
+		c.halted = map[string]string{}
+	}
+	if _, ok := c.halted[asset]; !ok {
+		c.halted[asset] = reason
+	}
 }
 
 // New returns a co-signer holding account (its hot key) with policy and its
@@ -302,6 +319,9 @@ func (c *Cosigner) check(wd withdraw.Withdrawal, now time.Time, txid [32]byte) e
 	}
 	if err := c.state.Controls.Allowed(a.ID, controls.Withdraw); err != nil {
 		return fmt.Errorf("%w: %v", ErrHalted, err)
+	}
+	if why, ok := c.halted[wd.Intent.Asset]; ok {
+		return fmt.Errorf("%w: told by the watcher: %s", ErrHalted, why)
 	}
 	return nil
 }

@@ -25,6 +25,7 @@ import (
 	"kinko/internal/auth"
 	"kinko/internal/ceremony"
 	"kinko/internal/chain/btc/regtest"
+	"kinko/internal/controls"
 	"kinko/internal/core"
 	"kinko/internal/cosigner"
 	"kinko/internal/custody"
@@ -537,4 +538,136 @@ func TestAttacksOnRealNode(t *testing.T) {
 	if len(ids) != 0 {
 		t.Fatalf("mempool = %v", ids)
 	}
+}
+
+// drain builds and signs, with two leaked hot keys, a transaction sending
+// the whole hot wallet output to the thief.
+func (e *e2e) drain(t *testing.T) *wire.MsgTx {
+	var v view.View
+	e.c.Read(func(st *core.State) { v = view.Of(st, "BTC") })
+	set, _ := wallet.NewSet([]wallet.Named{{ID: v.Hot.ID, Kind: "hot-customer", Descriptor: v.Hot.Descriptor}}, mustParse(t, v.Hot.Descriptor))
+	u := v.UTXOs[0]
+	thief, _ := btcutil.NewAddressWitnessPubKeyHash(bytes.Repeat([]byte{0xEE}, 20), regtest.Net)
+	pk, _ := txscript.PayToAddrScript(thief)
+	in := wallet.UTXO{OutPoint: wire.OutPoint{Hash: chainhash.Hash(u.Outpoint.TxID), Index: u.Outpoint.Vout}, Value: int64(u.Amount), Wallet: set.Wallets[0], Branch: u.Branch, Index: u.Index}
+	p, err := wallet.Build([]wallet.UTXO{in}, []*wire.TxOut{wire.NewTxOut(int64(u.Amount)-20_000, pk)}, nil, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range e.hotK[:2] { // the attacker holds two of the three hot keys
+		if _, err := set.Sign(p, k.a, k.fp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tx, err := wallet.Finalize(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
+
+// TestDrillMempoolTheft: two hot keys leak; the attacker broadcasts a
+// transaction draining the hot wallet straight to the node. The watcher
+// flags it from the mempool, tells the co-signer at once, and the halt and
+// the incident are journaled within a second of the broadcast; the co-signer
+// refuses to sign that asset afterwards; the loss is at most the hot
+// wallet's balance, within the 5% cap.
+func TestDrillMempoolTheft(t *testing.T) {
+	e := setup(t)
+	w, err := watch.NewDeposits(e.ctx, e.c, e.node.Client(), wallet.NewBook(), watch.DepositConfig{Asset: 2, Confirmations: 1, StartHeight: regtest.SegwitHeight,
+		OnUnexplained: func(_ ledger.AssetID, _ chainhash.Hash, why string) { e.cs.Halt("BTC", why) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Step(e.ctx)
+	theft := e.drain(t)
+	start := time.Now()
+	if _, err := e.node.Client().Broadcast(e.ctx, theft); err != nil {
+		t.Fatal(err)
+	}
+	var halted time.Duration
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if err := w.Step(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		var stop error
+		e.c.Read(func(st *core.State) { stop = st.Controls.Allowed(2, controls.Withdraw) })
+		if stop != nil {
+			halted = time.Since(start)
+			break
+		}
+	}
+	if halted == 0 || halted > time.Second {
+		t.Fatalf("halt journaled %v after the broadcast; want within 1s", halted)
+	}
+	t.Logf("broadcast -> halt journaled in %v", halted)
+	e.c.Read(func(st *core.State) {
+		ins := st.Incidents.List()
+		if len(ins) != 1 || len(ins[0].TxIDs) != 1 || ins[0].TxIDs[0] != theft.TxHash().String() {
+			t.Fatalf("incidents = %+v; want one naming %s", ins, theft.TxHash())
+		}
+		rep, _ := reserves.Compute(st.Ledger, st.Custody, reserves.DefaultPolicy, nil, st.Seq(), st.Time())
+		if r := rep.Rows[0]; r.HotShareBps > reserves.MaxHotCapBps || theft.TxOut[0].Value > int64(mustU(r.HotCustomerLedger)) {
+			t.Fatalf("the theft (%d) is not bounded by the hot wallet (%v, %d bps)", theft.TxOut[0].Value, r.HotCustomerLedger, r.HotShareBps)
+		}
+	})
+	// The co-signer refuses the asset now, whatever the core says.
+	p := func() *psbt.Packet {
+		var v view.View
+		e.c.Read(func(st *core.State) { v = view.Of(st, "BTC") })
+		set, _ := wallet.NewSet([]wallet.Named{{ID: v.Hot.ID, Kind: "hot-customer", Descriptor: v.Hot.Descriptor}}, mustParse(t, v.Hot.Descriptor))
+		u := v.UTXOs[0]
+		a, _ := btcutil.DecodeAddress(payee(1), regtest.Net)
+		pk, _ := txscript.PayToAddrScript(a)
+		pp, _ := wallet.Build([]wallet.UTXO{{OutPoint: wire.OutPoint{Hash: chainhash.Hash(u.Outpoint.TxID), Index: u.Outpoint.Vout}, Value: int64(u.Amount), Wallet: set.Wallets[0], Branch: u.Branch, Index: u.Index}},
+			[]*wire.TxOut{wire.NewTxOut(1_000_000, pk)}, set.Wallets[0], v.Hot.NextChange, 10)
+		return pp
+	}()
+	if _, err := e.local.CoSign(e.ctx, p); !errors.Is(err, cosigner.ErrHalted) {
+		t.Fatalf("a customer's own withdrawal after the halt = %v; want ErrHalted", err)
+	}
+}
+
+// TestDrillBlockOnlyTheft: the theft is mined by another node and never
+// seen in our node's mempool; the watcher catches it in the block.
+func TestDrillBlockOnlyTheft(t *testing.T) {
+	e := setup(t)
+	w, err := watch.NewDeposits(e.ctx, e.c, e.node.Client(), wallet.NewBook(), watch.DepositConfig{Asset: 2, Confirmations: 1, StartHeight: regtest.SegwitHeight})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Step(e.ctx)
+	other := regtest.New(t, regtest.Options{MatureBlocks: -1})
+	if err := other.Connect(e.ctx, e.node); err != nil {
+		t.Fatal(err)
+	}
+	regtest.WaitSynced(e.ctx, e.node, other)
+	e.node.Disconnect(e.ctx)
+	other.Disconnect(e.ctx)
+	theft := e.drain(t)
+	if _, err := other.Client().Broadcast(e.ctx, theft); err != nil {
+		t.Fatal(err)
+	}
+	other.Generate(e.ctx, 1)
+	w.Step(e.ctx)
+	e.c.Read(func(st *core.State) {
+		if st.Controls.Allowed(2, controls.Withdraw) != nil {
+			t.Fatal("halted before the block arrived")
+		}
+	})
+	other.Connect(e.ctx, e.node)
+	regtest.WaitSynced(e.ctx, e.node, other)
+	if err := w.Step(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.c.Read(func(st *core.State) {
+		if err := st.Controls.Allowed(2, controls.Withdraw); !errors.Is(err, controls.ErrHalted) || !strings.Contains(err.Error(), "in block") {
+			t.Fatalf("after the block = %v", err)
+		}
+	})
+}
+
+func mustU(a ledger.Amount) uint64 {
+	v, _ := a.Uint64()
+	return v
 }

@@ -18,8 +18,10 @@ import (
 	"github.com/btcsuite/btcd/wire"
 
 	"kinko/internal/chain/btc"
+	"kinko/internal/controls"
 	"kinko/internal/core"
 	"kinko/internal/custody"
+	"kinko/internal/incident"
 	"kinko/internal/ledger"
 	"kinko/internal/withdraw"
 )
@@ -58,6 +60,10 @@ type DepositConfig struct {
 	Poll        time.Duration // default 200ms
 	Logger      *slog.Logger
 	Now         func() time.Time
+	// OnUnexplained, if set, is told at once of an outflow no journaled
+	// ceremony or batch explains — before anything is journaled — so the
+	// co-signer stops signing the asset even if the core is down.
+	OnUnexplained func(asset ledger.AssetID, txid chainhash.Hash, reason string)
 }
 
 // maxMempoolTxs bounds the mempool transactions the watcher tracks.
@@ -79,8 +85,11 @@ type Deposits struct {
 	// conflicts are batches whose reserved inputs another transaction
 	// spent: their own transaction can never confirm.
 	conflicts map[string]chainhash.Hash
-	mempool   map[chainhash.Hash][]Pending // by txid
-	seenTx    map[chainhash.Hash]bool      // mempool txids already looked at
+	// outflows are unexplained spends of our outputs, to halt and record.
+	outflows map[chainhash.Hash]string
+	reported map[chainhash.Hash]bool
+	mempool  map[chainhash.Hash][]Pending // by txid
+	seenTx   map[chainhash.Hash]bool      // mempool txids already looked at
 }
 
 // NewDeposits returns a deposit watcher resuming from the journaled
@@ -100,7 +109,7 @@ func NewDeposits(ctx context.Context, c *core.Core, chain Chain, book AddressBoo
 		cfg.Now = time.Now
 	}
 	d := &Deposits{cfg: cfg, core: c, chain: chain, book: book, log: cfg.Logger,
-		inBlocks: map[custody.Outpoint]Pending{}, cerTxs: map[chainhash.Hash]int32{}, conflicts: map[string]chainhash.Hash{}, mempool: map[chainhash.Hash][]Pending{}, seenTx: map[chainhash.Hash]bool{}}
+		inBlocks: map[custody.Outpoint]Pending{}, cerTxs: map[chainhash.Hash]int32{}, conflicts: map[string]chainhash.Hash{}, outflows: map[chainhash.Hash]string{}, reported: map[chainhash.Hash]bool{}, mempool: map[chainhash.Hash][]Pending{}, seenTx: map[chainhash.Hash]bool{}}
 	var cp btc.Checkpoint
 	c.Read(func(s *core.State) {
 		if w, ok := s.Checkpoints[cfg.Asset]; ok {
@@ -138,6 +147,7 @@ func (d *Deposits) scanBlock(b *wire.MsgBlock, hash chainhash.Hash, height int32
 		if pending {
 			d.cerTxs[txid] = height
 		}
+		d.checkOutflow(tx, fmt.Sprintf("in block %d", height))
 		d.core.Read(func(s *core.State) {
 			for _, in := range tx.TxIn {
 				op := custody.Outpoint{TxID: in.PreviousOutPoint.Hash, Vout: in.PreviousOutPoint.Index}
@@ -201,12 +211,95 @@ func (d *Deposits) Step(ctx context.Context) error {
 	if err := d.failConflicts(ctx); err != nil {
 		return err
 	}
+	if err := d.haltOutflows(ctx); err != nil {
+		return err
+	}
 	if len(evs) > 0 {
 		if err := d.checkpoint(ctx); err != nil {
 			return err
 		}
 	}
-	return d.scanMempool(ctx)
+	if err := d.scanMempool(ctx); err != nil {
+		return err
+	}
+	return d.haltOutflows(ctx)
+}
+
+// checkOutflow looks at every input of tx: one that spends an output of
+// ours is explained only by the ceremony or batch that reserved it in the
+// journal, as this very transaction. Anything else is an unexplained
+// outflow: the co-signer is told at once, and the step halts and records.
+func (d *Deposits) checkOutflow(tx *wire.MsgTx, where string) {
+	txid := tx.TxHash()
+	if d.reported[txid] {
+		return
+	}
+	var why string
+	d.core.Read(func(s *core.State) {
+		for _, in := range tx.TxIn {
+			op := custody.Outpoint{TxID: in.PreviousOutPoint.Hash, Vout: in.PreviousOutPoint.Index}
+			u, ok := s.Custody.UTXO(op)
+			if !ok || u.State == custody.UTXOSpent {
+				continue
+			}
+			if u.State == custody.UTXOReserved {
+				if id, isBatch := strings.CutPrefix(u.Ceremony, "batch:"); isBatch {
+					if b, ok := s.Withdraw.Batch(id); ok && b.TxID == [32]byte(txid) {
+						continue
+					}
+				} else if c, ok := s.Custody.Ceremony(u.Ceremony); ok && c.TxID == [32]byte(txid) {
+					continue
+				}
+			}
+			why = fmt.Sprintf("transaction %s %s spends our output %s (wallet %d) that no journaled withdrawal or ceremony reserved for it", txid, where, op, u.Wallet)
+			return
+		}
+	})
+	if why == "" {
+		return
+	}
+	d.reported[txid] = true
+	d.outflows[txid] = why
+	d.log.Error("UNEXPLAINED OUTFLOW", "tx", txid, "where", where)
+	if d.cfg.OnUnexplained != nil {
+		d.cfg.OnUnexplained(d.cfg.Asset, txid, why)
+	}
+}
+
+// haltOutflows journals, for each unexplained outflow, the halt of the
+// asset's withdrawals and the incident record with the transaction.
+func (d *Deposits) haltOutflows(ctx context.Context) error {
+	if len(d.outflows) == 0 {
+		return nil
+	}
+	ids := make([]chainhash.Hash, 0, len(d.outflows))
+	for id := range d.outflows {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return string(ids[i][:]) < string(ids[j][:]) })
+	var code string
+	d.core.Read(func(s *core.State) {
+		if a, ok := s.Ledger.Asset(d.cfg.Asset); ok {
+			code = a.Code
+		}
+	})
+	for _, id := range ids {
+		why := d.outflows[id]
+		for _, cmd := range []core.Command{
+			core.Halt{Switch: controls.Switch{Asset: d.cfg.Asset, Service: controls.Withdraw}, Actor: "watcher", Reason: why},
+			core.OpenIncident{Incident: incident.Incident{ID: fmt.Sprintf("outflow-%s-%d", code, d.f.Height()), Asset: code, Detector: "watcher", Reason: "unexplained outflow", TxIDs: []string{id.String()}}},
+		} {
+			o, err := d.core.Submit(ctx, d.cfg.Now(), cmd)
+			if err == nil {
+				err = o.Err
+			}
+			if err != nil {
+				return fmt.Errorf("watch: %s: %w", cmd.Kind(), err)
+			}
+		}
+		delete(d.outflows, id)
+	}
+	return nil
 }
 
 func (d *Deposits) apply(ctx context.Context, ev btc.Event) error {
@@ -369,6 +462,7 @@ func (d *Deposits) scanMempool(ctx context.Context) error {
 		if err != nil {
 			continue // it may have left the mempool since
 		}
+		d.checkOutflow(tx, "in the mempool")
 		if ps := d.match(tx); len(ps) > 0 {
 			d.mempool[id] = ps
 		}

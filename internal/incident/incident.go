@@ -1,0 +1,83 @@
+// Package incident is the journaled record of incidents: what was detected,
+// by whom, the offending transactions, and the notes and plans that follow.
+// The first alert opens one; it gathers everything after.
+package incident
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Incident is an incident record.
+type Incident struct {
+	ID       string   `json:"id"`
+	Asset    string   `json:"asset"`
+	Detector string   `json:"detector"` // "watcher", "reconciliation", or an operator
+	Reason   string   `json:"reason"`
+	TxIDs    []string `json:"txids,omitempty"`
+	Opened   int64    `json:"opened"` // unix ns of the journal entry
+	Seq      uint64   `json:"seq"`
+	Closed   int64    `json:"closed,omitempty"`
+}
+
+// Errors.
+var (
+	ErrExists  = errors.New("incident: id exists")
+	ErrInvalid = errors.New("incident: invalid")
+)
+
+// State holds the incidents in the order opened.
+type State struct {
+	list []Incident
+	idx  map[string]int
+}
+
+// New returns an empty state.
+func New() *State { return &State{idx: map[string]int{}} }
+
+// Open records an incident; opening the same id again adds its
+// transactions (detectors may report one theft in several steps).
+func (s *State) Open(in Incident, t int64, seq uint64) error {
+	if in.ID == "" || len(in.ID) > 128 || in.Detector == "" || in.Reason == "" || len(in.TxIDs) > 1000 {
+		return fmt.Errorf("%w: id, detector and reason are required", ErrInvalid)
+	}
+	if i, ok := s.idx[in.ID]; ok {
+		cur := &s.list[i]
+	next:
+		for _, tx := range in.TxIDs {
+			for _, have := range cur.TxIDs {
+				if have == tx {
+					continue next
+				}
+			}
+			cur.TxIDs = append(cur.TxIDs, tx)
+		}
+		return nil
+	}
+	in.Opened, in.Seq, in.Closed = t, seq, 0
+	s.idx[in.ID] = len(s.list)
+	s.list = append(s.list, in)
+	return nil
+}
+
+// List returns the incidents, oldest first.
+func (s *State) List() []Incident { return append([]Incident(nil), s.list...) }
+
+// Get returns an incident.
+func (s *State) Get(id string) (Incident, bool) {
+	i, ok := s.idx[id]
+	if !ok {
+		return Incident{}, false
+	}
+	return s.list[i], true
+}
+
+// Restore rebuilds the state.
+func Restore(list []Incident) *State {
+	s := New()
+	for _, in := range list {
+		s.idx[in.ID] = len(s.list)
+		s.list = append(s.list, in)
+	}
+	return s
+}
