@@ -9,10 +9,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/psbt"
-	"github.com/btcsuite/btcd/chaincfg/chainhash"
-	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 
 	"kinko/internal/core"
@@ -96,16 +93,10 @@ func Tiers(st *core.State, set *wallet.Set, p reserves.Policy, feeRate int64, id
 	}
 	// Coins to spend: the oldest available outputs of the paying wallet
 	// until they cover the amount and a fee.
-	var utxos []wallet.UTXO
-	var inputs []custody.Outpoint
+	utxos, inputs := Coins(st.Custody.UTXOs(from.ID, custody.UTXOAvailable), fromN, int64(amount), feeRate, 2)
 	var total uint64
-	for _, u := range st.Custody.UTXOs(from.ID, custody.UTXOAvailable) {
-		if total >= amount+uint64(feeRate)*400 || len(utxos) == custody.MaxCeremonyInputs {
-			break
-		}
-		utxos = append(utxos, wallet.UTXO{OutPoint: wire.OutPoint{Hash: chainhash.Hash(u.Outpoint.TxID), Index: u.Outpoint.Vout}, Value: int64(u.Amount), Wallet: fromN, Branch: u.Branch, Index: u.Index})
-		inputs = append(inputs, u.Outpoint)
-		total += u.Amount
+	for _, u := range utxos {
+		total += uint64(u.Value)
 	}
 	reserve := uint64(feeRate) * 400
 	if total <= reserve {
@@ -150,44 +141,22 @@ func ColdWithdrawals(st *core.State, set *wallet.Set, feeRate int64, id string, 
 	for _, w := range only {
 		want[w] = true
 	}
-	var outs []*wire.TxOut
-	var ids []string
-	var need int64
+	var queued []withdraw.Withdrawal
 	for _, w := range st.Withdraw.Withdrawals(0) {
-		if w.Status != withdraw.StatusQueued || w.Intent.Asset != a.Code || (len(want) > 0 && !want[w.ID]) || len(ids) == withdraw.MaxBatchOutputs {
-			continue
+		if w.Status == withdraw.StatusQueued && w.Intent.Asset == a.Code && (len(want) == 0 || want[w.ID]) && len(queued) < withdraw.MaxBatchOutputs {
+			queued = append(queued, w)
 		}
-		addr, err := btcutil.DecodeAddress(w.Intent.Address, coldN.Desc().Net)
-		if err != nil || !addr.IsForNet(coldN.Desc().Net) {
-			continue
-		}
-		pk, _ := txscript.PayToAddrScript(addr)
-		outs = append(outs, wire.NewTxOut(int64(w.Intent.Amount), pk))
-		ids = append(ids, w.ID)
-		need += int64(w.Intent.Amount)
 	}
+	outs, ids, need := Payouts(queued, coldN.Desc().Net)
 	if len(ids) == 0 {
 		return core.ReserveBatch{}, nil, ErrNothingToDo
 	}
-	var utxos []wallet.UTXO
-	var inputs []custody.Outpoint
-	var have int64
-	for _, u := range st.Custody.UTXOs(cold.ID, custody.UTXOAvailable) {
-		if have >= need+feeRate*int64(200+43*len(outs)) || len(utxos) == custody.MaxCeremonyInputs {
-			break
-		}
-		utxos = append(utxos, wallet.UTXO{OutPoint: wire.OutPoint{Hash: chainhash.Hash(u.Outpoint.TxID), Index: u.Outpoint.Vout}, Value: int64(u.Amount), Wallet: coldN, Branch: u.Branch, Index: u.Index})
-		inputs = append(inputs, u.Outpoint)
-		have += int64(u.Amount)
-	}
+	utxos, inputs := Coins(st.Custody.UTXOs(cold.ID, custody.UTXOAvailable), coldN, need, feeRate, len(outs))
 	p, err := wallet.Build(utxos, outs, coldN, cold.NextChange, feeRate)
 	if err != nil {
 		return core.ReserveBatch{}, nil, fmt.Errorf("%w: %v", ErrNoCoins, err)
 	}
 	b64, _ := wallet.Encode(p)
-	b := withdraw.Batch{ID: id, Asset: a.Code, Withdrawals: ids, Inputs: inputs, TxID: p.UnsignedTx.TxHash(), PSBT: b64, Cold: true}
-	if n := len(p.UnsignedTx.TxOut); n == len(outs)+1 {
-		b.Change = &custody.CeremonyOutput{Vout: uint32(n - 1), Wallet: cold.ID, Branch: 1, Index: cold.NextChange, Amount: uint64(p.UnsignedTx.TxOut[n-1].Value)}
-	}
+	b := NewBatch(id, a.Code, ids, inputs, p.UnsignedTx, p.UnsignedTx.TxOut, len(outs), b64, cold, true)
 	return core.ReserveBatch{Batch: b}, p, nil
 }

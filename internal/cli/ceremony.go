@@ -33,52 +33,15 @@ func newCeremonyCmd() *cobra.Command {
 		Short: "prepare the refill (hot below target) or sweep (hot above cap), journal it with its inputs reserved, and write the request for the offline signers",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			net, err := netByName(netName)
-			if err != nil {
-				return err
-			}
-			c, err := core.Open(cmd.Context(), core.Config{Dir: dir})
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			var plan *ceremony.Plan
-			var ws []wallet.Named
-			c.Read(func(st *core.State) {
-				ws = walletsOf(st)
-				if len(ws) == 0 {
-					err = fmt.Errorf("no wallets registered")
-					return
+			return prepareCeremony(cmd, dir, netName, out, func(st *core.State, set *wallet.Set) (*planned, error) {
+				plan, err := ceremony.Tiers(st, set, reserves.DefaultPolicy, feeRate, id, actor)
+				if err != nil {
+					return nil, err
 				}
-				var first *wallet.Descriptor
-				if first, err = wallet.Parse(ws[0].Descriptor, net); err != nil {
-					return
-				}
-				var set *wallet.Set
-				if set, err = wallet.NewSet(ws, first); err != nil {
-					return
-				}
-				plan, err = ceremony.Tiers(st, set, reserves.DefaultPolicy, feeRate, id, actor)
+				c := plan.Command.Ceremony
+				return &planned{cmd: plan.Command, psbt: plan.PSBT, id: c.ID, purpose: string(c.Purpose),
+					summary: fmt.Sprintf("%s %s of %d base units (%d inputs reserved)", c.Purpose, c.ID, plan.Amount, len(c.Inputs))}, nil
 			})
-			if err != nil {
-				return err
-			}
-			o, err := c.Submit(cmd.Context(), time.Now(), plan.Command)
-			if err == nil {
-				err = o.Err
-			}
-			if err != nil {
-				return err
-			}
-			cer := plan.Command.Ceremony
-			req := Request{ID: cer.ID, Purpose: string(cer.Purpose), TxID: plan.PSBT.UnsignedTx.TxHash().String(), PSBT: cer.PSBT, Wallets: ws}
-			b, _ := json.MarshalIndent(req, "", "  ")
-			if err := os.WriteFile(out, b, 0o644); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s %s of %d base units prepared (journal entry %d, %d inputs reserved); request written to %s\n",
-				cer.Purpose, cer.ID, plan.Amount, o.Seq, len(cer.Inputs), out)
-			return nil
 		},
 	}
 	dataFlag(tiers, &dir)
@@ -95,52 +58,14 @@ func newCeremonyCmd() *cobra.Command {
 		Short: "the cold path: prepare one transaction from the cold wallet paying queued withdrawals, journal it with its inputs reserved, and write the request for the offline signers",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			net, err := netByName(netName)
-			if err != nil {
-				return err
-			}
-			c, err := core.Open(cmd.Context(), core.Config{Dir: dir})
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			var rb core.ReserveBatch
-			var ws []wallet.Named
-			var pk *psbt.Packet
-			c.Read(func(st *core.State) {
-				ws = walletsOf(st)
-				if len(ws) == 0 {
-					err = fmt.Errorf("no wallets registered")
-					return
+			return prepareCeremony(cmd, dir, netName, out, func(st *core.State, set *wallet.Set) (*planned, error) {
+				rb, p, err := ceremony.ColdWithdrawals(st, set, feeRate, id, only)
+				if err != nil {
+					return nil, err
 				}
-				var first *wallet.Descriptor
-				if first, err = wallet.Parse(ws[0].Descriptor, net); err != nil {
-					return
-				}
-				var set *wallet.Set
-				if set, err = wallet.NewSet(ws, first); err != nil {
-					return
-				}
-				rb, pk, err = ceremony.ColdWithdrawals(st, set, feeRate, id, only)
+				return &planned{cmd: rb, psbt: p, id: rb.Batch.ID, purpose: "withdraw",
+					summary: fmt.Sprintf("cold batch %s paying %d withdrawals (%d inputs reserved)", rb.Batch.ID, len(rb.Batch.Withdrawals), len(rb.Batch.Inputs))}, nil
 			})
-			if err != nil {
-				return err
-			}
-			o, err := c.Submit(cmd.Context(), time.Now(), rb)
-			if err == nil {
-				err = o.Err
-			}
-			if err != nil {
-				return err
-			}
-			req := Request{ID: rb.Batch.ID, Purpose: "withdraw", TxID: pk.UnsignedTx.TxHash().String(), PSBT: rb.Batch.PSBT, Wallets: ws}
-			b, _ := json.MarshalIndent(req, "", "  ")
-			if err := os.WriteFile(out, b, 0o644); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "cold batch %s paying %d withdrawals prepared (journal entry %d, %d inputs reserved); request written to %s\n",
-				rb.Batch.ID, len(rb.Batch.Withdrawals), o.Seq, len(rb.Batch.Inputs), out)
-			return nil
 		},
 	}
 	dataFlag(coldW, &dir)
@@ -152,4 +77,65 @@ func newCeremonyCmd() *cobra.Command {
 	coldW.MarkFlagRequired("id")
 	cmd.AddCommand(tiers, coldW)
 	return cmd
+}
+
+// planned is what a ceremony preparation journals and hands the offline
+// signers.
+type planned struct {
+	cmd     core.Command
+	psbt    *psbt.Packet
+	id      string
+	purpose string
+	summary string
+}
+
+// prepareCeremony opens the data directory, plans with the registered
+// wallets, journals the plan (its inputs reserved), and writes the request
+// file for `kinko cold sign`.
+func prepareCeremony(cmd *cobra.Command, dir, netName, out string, plan func(*core.State, *wallet.Set) (*planned, error)) error {
+	net, err := netByName(netName)
+	if err != nil {
+		return err
+	}
+	c, err := core.Open(cmd.Context(), core.Config{Dir: dir})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	var p *planned
+	var ws []wallet.Named
+	c.Read(func(st *core.State) {
+		ws = walletsOf(st)
+		if len(ws) == 0 {
+			err = fmt.Errorf("no wallets registered")
+			return
+		}
+		var first *wallet.Descriptor
+		if first, err = wallet.Parse(ws[0].Descriptor, net); err != nil {
+			return
+		}
+		var set *wallet.Set
+		if set, err = wallet.NewSet(ws, first); err != nil {
+			return
+		}
+		p, err = plan(st, set)
+	})
+	if err != nil {
+		return err
+	}
+	o, err := c.Submit(cmd.Context(), time.Now(), p.cmd)
+	if err == nil {
+		err = o.Err
+	}
+	if err != nil {
+		return err
+	}
+	b64, _ := wallet.Encode(p.psbt)
+	req := Request{ID: p.id, Purpose: p.purpose, TxID: p.psbt.UnsignedTx.TxHash().String(), PSBT: b64, Wallets: ws}
+	b, _ := json.MarshalIndent(req, "", "  ")
+	if err := os.WriteFile(out, b, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%s prepared (journal entry %d); request written to %s\n", p.summary, o.Seq, out)
+	return nil
 }

@@ -18,14 +18,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	"github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/chaincfg"
-	"github.com/btcsuite/btcd/chaincfg/chainhash"
-	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 
+	"kinko/internal/ceremony"
 	"kinko/internal/chain/btc"
 	"kinko/internal/core"
 	"kinko/internal/custody"
@@ -143,46 +141,20 @@ func (s *Signer) prepare(ctx context.Context, v view.View) (*withdraw.Batch, err
 		return nil, err
 	}
 	hot, hotN := v.Hot, set.Wallets[0]
-	var outs []*wire.TxOut
-	var need int64
-	var ids []string
-	for _, w := range v.Queued {
-		a, err := btcutil.DecodeAddress(w.Intent.Address, s.cfg.Net)
-		if err != nil || !a.IsForNet(s.cfg.Net) {
-			s.cfg.Logger.Warn("queued withdrawal to an address not of this network", "id", w.ID)
-			continue
-		}
-		pk, _ := txscript.PayToAddrScript(a)
-		outs = append(outs, wire.NewTxOut(int64(w.Intent.Amount), pk))
-		need += int64(w.Intent.Amount)
-		ids = append(ids, w.ID)
-	}
+	outs, ids, need := ceremony.Payouts(v.Queued, s.cfg.Net)
 	if len(outs) == 0 {
 		return nil, nil
 	}
 	feeRate := s.cfg.Node.FeeRate(ctx, s.cfg.FeeTarget)
 	utxos := append([]custody.UTXO(nil), v.UTXOs...)
 	sort.Slice(utxos, func(i, j int) bool { return utxos[i].Amount > utxos[j].Amount })
-	var ins []wallet.UTXO
-	var inputs []custody.Outpoint
-	var have int64
-	for _, u := range utxos {
-		if have >= need+feeRate*int64(200+43*len(outs)) || len(ins) == custody.MaxCeremonyInputs {
-			break
-		}
-		ins = append(ins, wallet.UTXO{OutPoint: wire.OutPoint{Hash: chainhash.Hash(u.Outpoint.TxID), Index: u.Outpoint.Vout}, Value: int64(u.Amount), Wallet: hotN, Branch: u.Branch, Index: u.Index})
-		inputs = append(inputs, u.Outpoint)
-		have += int64(u.Amount)
-	}
+	ins, inputs := ceremony.Coins(utxos, hotN, need, feeRate, len(outs))
 	p, err := wallet.Build(ins, outs, hotN, hot.NextChange, feeRate)
 	if err != nil {
 		return nil, fmt.Errorf("signer: hot wallet cannot pay the queue: %w", err)
 	}
 	b64, _ := wallet.Encode(p)
-	b := withdraw.Batch{ID: "b-" + p.UnsignedTx.TxHash().String()[:16], Asset: s.cfg.Asset, Withdrawals: ids, Inputs: inputs, TxID: p.UnsignedTx.TxHash(), PSBT: b64}
-	if n := len(p.UnsignedTx.TxOut); n == len(outs)+1 {
-		b.Change = &custody.CeremonyOutput{Vout: uint32(n - 1), Wallet: hot.ID, Branch: 1, Index: hot.NextChange, Amount: uint64(p.UnsignedTx.TxOut[n-1].Value)}
-	}
+	b := ceremony.NewBatch("b-"+p.UnsignedTx.TxHash().String()[:16], s.cfg.Asset, ids, inputs, p.UnsignedTx, p.UnsignedTx.TxOut, len(outs), b64, hot, false)
 	if err := s.cfg.Backend.Submit(ctx, core.ReserveBatch{Batch: b}); err != nil {
 		return nil, err
 	}
