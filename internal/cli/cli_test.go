@@ -136,6 +136,9 @@ func TestJournalAndLedgerCommands(t *testing.T) {
 			t.Errorf("%v = 0 %q; want an error", bad, out)
 		}
 	}
+	if out, code := run(t, "incident", "timeline", "--data", dir); code != 0 || !strings.HasPrefix(out, "| entry | time (UTC) | who | what | detail |") {
+		t.Fatalf("incident timeline = %d %q", code, out)
+	}
 	h1, _ := run(t, "state", "hash", "--data", dir)
 	h2, _ := run(t, "state", "hash", "--data", dir)
 	if h1 != h2 || !strings.HasPrefix(h1, "seq "+entries+" state ") {

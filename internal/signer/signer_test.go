@@ -611,6 +611,19 @@ func TestDrillMempoolTheft(t *testing.T) {
 			t.Fatalf("the theft (%d) is not bounded by the hot wallet (%v, %d bps)", theft.TxOut[0].Value, r.HotCustomerLedger, r.HotShareBps)
 		}
 	})
+	// The timeline names the detection and the halt, with their actor.
+	evs, err := core.Timeline(e.c.Journal(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sawHalt, sawIncident bool
+	for _, ev := range evs {
+		sawHalt = sawHalt || (ev.Actor == "watcher" && strings.HasPrefix(ev.What, "halt") && strings.Contains(ev.Detail, theft.TxHash().String()))
+		sawIncident = sawIncident || (strings.HasPrefix(ev.What, "incident") && strings.Contains(ev.Detail, theft.TxHash().String()))
+	}
+	if !sawHalt || !sawIncident {
+		t.Fatalf("timeline = %+v", evs)
+	}
 	// The co-signer refuses the asset now, whatever the core says.
 	p := func() *psbt.Packet {
 		var v view.View
