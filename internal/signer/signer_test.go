@@ -684,3 +684,47 @@ func mustU(a ledger.Amount) uint64 {
 	v, _ := a.Uint64()
 	return v
 }
+
+// TestDrillLedgerChainMismatch: no transaction at all, but the ledger's
+// hot wallet account is changed (as by someone with write access to the
+// core); reconciliation halts withdrawals at the next block.
+func TestDrillLedgerChainMismatch(t *testing.T) {
+	e := setup(t)
+	owned := wallet.NewBook()
+	e.c.Read(func(st *core.State) {
+		for _, w := range st.Custody.Wallets() {
+			d := mustParse(t, w.Descriptor)
+			owned.Add(w.ID, d, 0, 0, 50)
+			owned.Add(w.ID, d, 1, 0, 50)
+		}
+	})
+	w, err := watch.NewDeposits(e.ctx, e.c, e.node.Client(), wallet.NewBook(), watch.DepositConfig{Asset: 2, Confirmations: 1, StartHeight: regtest.SegwitHeight, Owned: owned})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Step(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if m := w.Reconcile(); len(m) != 0 {
+		t.Fatalf("ledger and chain differ before any tampering: %+v", m)
+	}
+	hot := ledger.AccountKey{Owner: ledger.OwnerHouseMin + 101, Asset: 2, Kind: ledger.KindWallet}
+	eq := ledger.AccountKey{Owner: ledger.OwnerEquity, Asset: 2, Kind: ledger.KindEquity}
+	if o, err := e.c.Submit(e.ctx, time.Now(), core.CreateTransfers{Transfers: []ledger.Transfer{{ID: ledger.ID{Hi: 9, Lo: 9}, Debit: hot, Credit: eq, Amount: ledger.AmountOf(500_000)}}}); err != nil || o.EventErr() != nil {
+		t.Fatal(err, o.EventErr())
+	}
+	e.node.Generate(e.ctx, 1)
+	if err := w.Step(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.c.Read(func(st *core.State) {
+		err := st.Controls.Allowed(2, controls.Withdraw)
+		if !errors.Is(err, controls.ErrHalted) || !strings.Contains(err.Error(), "reconciliation") {
+			t.Fatalf("after the mismatch = %v", err)
+		}
+		ins := st.Incidents.List()
+		if len(ins) != 1 || ins[0].Detector != "reconciliation" {
+			t.Fatalf("incidents = %+v", ins)
+		}
+	})
+}

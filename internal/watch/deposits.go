@@ -23,6 +23,7 @@ import (
 	"kinko/internal/custody"
 	"kinko/internal/incident"
 	"kinko/internal/ledger"
+	"kinko/internal/wallet"
 	"kinko/internal/withdraw"
 )
 
@@ -64,6 +65,12 @@ type DepositConfig struct {
 	// ceremony or batch explains — before anything is journaled — so the
 	// co-signer stops signing the asset even if the core is down.
 	OnUnexplained func(asset ledger.AssetID, txid chainhash.Hash, reason string)
+	// Owned, if set, holds the scripts of all our wallets of the asset
+	// (both branches): with it the watcher reconciles each wallet's ledger
+	// account with the chain at every block.
+	Owned *wallet.Book
+	// Tolerance is the difference, in base units, reconciliation accepts.
+	Tolerance int64
 }
 
 // maxMempoolTxs bounds the mempool transactions the watcher tracks.
@@ -88,8 +95,11 @@ type Deposits struct {
 	// outflows are unexplained spends of our outputs, to halt and record.
 	outflows map[chainhash.Hash]string
 	reported map[chainhash.Hash]bool
-	mempool  map[chainhash.Hash][]Pending // by txid
-	seenTx   map[chainhash.Hash]bool      // mempool txids already looked at
+	// view is the chain side of reconciliation (nil without Owned).
+	view       *chainView
+	mismatched map[string]bool
+	mempool    map[chainhash.Hash][]Pending // by txid
+	seenTx     map[chainhash.Hash]bool      // mempool txids already looked at
 }
 
 // NewDeposits returns a deposit watcher resuming from the journaled
@@ -120,6 +130,23 @@ func NewDeposits(ctx context.Context, c *core.Core, chain Chain, book AddressBoo
 		}
 	})
 	d.f = btc.NewFollower(chain, cp, cfg.StartHeight)
+	d.mismatched = map[string]bool{}
+	if cfg.Owned != nil {
+		// The chain view is rebuilt from the start height at every start.
+		d.view = newChainView(cfg.StartHeight)
+		for h := cfg.StartHeight; h <= cp.Height && len(cp.Hashes) > 0; h++ {
+			hash, err := chain.BlockHash(ctx, h)
+			if err != nil {
+				return nil, fmt.Errorf("watch: rebuild chain view: %w", err)
+			}
+			b, err := chain.Block(ctx, hash)
+			if err != nil {
+				return nil, fmt.Errorf("watch: rebuild chain view: %w", err)
+			}
+			d.view.pending[h] = b
+		}
+		d.advance(cp.Height)
+	}
 	// Blocks within the confirmation window may hold deposits seen before
 	// the restart and not yet credited: read them again.
 	for h := max(cfg.StartHeight, cp.Height-cfg.Confirmations+1); len(cp.Hashes) > 0 && h <= cp.Height; h++ {
@@ -214,6 +241,12 @@ func (d *Deposits) Step(ctx context.Context) error {
 	if err := d.haltOutflows(ctx); err != nil {
 		return err
 	}
+	if d.view != nil {
+		d.advance(d.f.Height())
+		if err := d.haltMismatches(ctx); err != nil {
+			return err
+		}
+	}
 	if len(evs) > 0 {
 		if err := d.checkpoint(ctx); err != nil {
 			return err
@@ -305,7 +338,20 @@ func (d *Deposits) haltOutflows(ctx context.Context) error {
 func (d *Deposits) apply(ctx context.Context, ev btc.Event) error {
 	if ev.Connected {
 		d.scanBlock(ev.Block, ev.Hash, ev.Height)
+		if d.view != nil {
+			d.view.pending[ev.Height] = ev.Block
+		}
 		return nil
+	}
+	if d.view != nil {
+		if ev.Height <= d.view.applied {
+			// Deeper than the confirmations: the view cannot be
+			// unwound; start it again from the followed blocks.
+			d.log.Warn("reorg below the reconciled depth; chain view reset", "height", ev.Height)
+			d.view = newChainView(d.cfg.StartHeight)
+			d.mismatched = map[string]bool{}
+		}
+		delete(d.view.pending, ev.Height)
 	}
 	// A block left the best chain: what it held and was not yet credited
 	// is forgotten; what was credited is reversed.

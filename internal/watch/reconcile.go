@@ -1,0 +1,156 @@
+package watch
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/btcsuite/btcd/wire"
+
+	"kinko/internal/controls"
+	"kinko/internal/core"
+	"kinko/internal/incident"
+)
+
+// Reconciliation compares, per wallet, what the chain says it holds with
+// its ledger account, continuously. The chain side is the watcher's own
+// view, built from every block it follows: outputs paying any script of our
+// wallets (recomputed from the descriptors), less those spent. It counts
+// blocks only once they have the confirmations the ledger waits for, so both
+// sides speak of the same depth. A difference above the tolerance halts the
+// asset's withdrawals and opens an incident (Zaif's theft went unnoticed for
+// three days; this is checked at every block).
+
+type chainOut struct {
+	wallet uint32
+	value  int64
+}
+
+// chainView is our outputs on chain at the reconciled depth.
+type chainView struct {
+	utxos   map[wire.OutPoint]chainOut
+	pending map[int32]*wire.MsgBlock // followed, not yet deep enough
+	applied int32                    // the deepest height applied
+}
+
+func newChainView(start int32) *chainView {
+	return &chainView{utxos: map[wire.OutPoint]chainOut{}, pending: map[int32]*wire.MsgBlock{}, applied: start - 1}
+}
+
+func (v *chainView) applyBlock(b *wire.MsgBlock, owned func([]byte) (uint32, bool)) {
+	for _, tx := range b.Transactions {
+		for _, in := range tx.TxIn {
+			delete(v.utxos, in.PreviousOutPoint)
+		}
+		h := tx.TxHash()
+		for i, o := range tx.TxOut {
+			if w, ok := owned(o.PkScript); ok {
+				v.utxos[wire.OutPoint{Hash: h, Index: uint32(i)}] = chainOut{wallet: w, value: o.Value}
+			}
+		}
+	}
+}
+
+// balances sums the view per wallet.
+func (v *chainView) balances() map[uint32]int64 {
+	out := map[uint32]int64{}
+	for _, o := range v.utxos {
+		out[o.wallet] += o.value
+	}
+	return out
+}
+
+// advance applies the followed blocks that now have conf confirmations.
+func (d *Deposits) advance(tip int32) {
+	v := d.view
+	for h := v.applied + 1; h <= tip-d.cfg.Confirmations+1; h++ {
+		b, ok := v.pending[h]
+		if !ok {
+			break
+		}
+		v.applyBlock(b, d.owned)
+		delete(v.pending, h)
+		v.applied = h
+	}
+}
+
+func (d *Deposits) owned(script []byte) (uint32, bool) {
+	p, ok := d.cfg.Owned.Find(script)
+	return p.Wallet, ok
+}
+
+// Mismatch is one wallet whose ledger account and chain differ.
+type Mismatch struct {
+	Wallet uint32
+	Ledger int64
+	Chain  int64
+}
+
+// Reconcile compares every wallet of the asset with the chain view and
+// returns the differences above the tolerance.
+func (d *Deposits) Reconcile() []Mismatch {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.reconcile()
+}
+
+func (d *Deposits) reconcile() []Mismatch {
+	if d.view == nil {
+		return nil
+	}
+	chain := d.view.balances()
+	var out []Mismatch
+	d.core.Read(func(s *core.State) {
+		for _, w := range s.Custody.Wallets() {
+			if w.Asset != d.cfg.Asset {
+				continue
+			}
+			a, _ := s.Ledger.Account(w.Account())
+			l, _ := a.Balance().Uint64()
+			diff := int64(l) - chain[w.ID]
+			if diff < 0 {
+				diff = -diff
+			}
+			if diff > d.cfg.Tolerance {
+				out = append(out, Mismatch{Wallet: w.ID, Ledger: int64(l), Chain: chain[w.ID]})
+			}
+		}
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Wallet < out[j].Wallet })
+	return out
+}
+
+// haltMismatches halts and records each mismatch once.
+func (d *Deposits) haltMismatches(ctx context.Context) error {
+	if d.view == nil {
+		return nil
+	}
+	var code string
+	d.core.Read(func(s *core.State) {
+		if a, ok := s.Ledger.Asset(d.cfg.Asset); ok {
+			code = a.Code
+		}
+	})
+	for _, m := range d.reconcile() {
+		key := fmt.Sprintf("%d:%d:%d", m.Wallet, m.Ledger, m.Chain)
+		if d.mismatched[key] {
+			continue
+		}
+		why := fmt.Sprintf("wallet %d: ledger %d, chain %d at height %d (tolerance %d)", m.Wallet, m.Ledger, m.Chain, d.view.applied, d.cfg.Tolerance)
+		d.log.Error("RECONCILIATION MISMATCH", "wallet", m.Wallet, "ledger", m.Ledger, "chain", m.Chain)
+		for _, cmd := range []core.Command{
+			core.Halt{Switch: controls.Switch{Asset: d.cfg.Asset, Service: controls.Withdraw}, Actor: "reconciliation", Reason: why},
+			core.OpenIncident{Incident: incident.Incident{ID: fmt.Sprintf("mismatch-%s-%d", code, m.Wallet), Asset: code, Detector: "reconciliation", Reason: why}},
+		} {
+			o, err := d.core.Submit(ctx, d.cfg.Now(), cmd)
+			if err == nil {
+				err = o.Err
+			}
+			if err != nil {
+				return fmt.Errorf("watch: %s: %w", cmd.Kind(), err)
+			}
+		}
+		d.mismatched[key] = true
+	}
+	return nil
+}
