@@ -23,6 +23,7 @@ import (
 
 	"kinko/internal/auth"
 	"kinko/internal/core"
+	"kinko/internal/metrics"
 	"kinko/internal/people"
 	"kinko/internal/watch"
 )
@@ -47,6 +48,8 @@ type Config struct {
 	// Pending, if set, lists the deposits the chain watcher has seen and
 	// not yet credited (in the mempool or below the confirmations).
 	Pending func() []watch.Pending
+	// Metrics, if set, is served at /metrics.
+	Metrics *metrics.Metrics
 }
 
 // Server serves the API and console.
@@ -63,8 +66,9 @@ type Server struct {
 	routes []Route
 	pages  *pages
 	// streamToken guards the raw journal stream the co-signer reads;
-	// signerToken the hot signer's routes.
-	streamToken, signerToken string
+	// signerToken the hot signer's routes; watcherToken a separate
+	// watcher's.
+	streamToken, signerToken, watcherToken string
 }
 
 // Route is one registered route, for the OpenAPI check and the docs.
@@ -109,12 +113,16 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	wtok, err := loadOrCreateToken(filepath.Join(cfg.DataDir, "secrets", "watcher.token"))
+	if err != nil {
+		return nil, err
+	}
 	idem, err := openIdem(filepath.Join(cfg.DataDir, "api"))
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, core: cfg.Core, log: cfg.Logger, now: cfg.Now, sealer: sealer, csrf: csrf.Key(),
-		idem: idem, limit: newLimiter(cfg.LoginRate, time.Minute), mux: http.NewServeMux(), streamToken: tok, signerToken: stok}
+		idem: idem, limit: newLimiter(cfg.LoginRate, time.Minute), mux: http.NewServeMux(), streamToken: tok, signerToken: stok, watcherToken: wtok}
 	if s.pages, err = loadPages(); err != nil {
 		idem.Close()
 		return nil, err

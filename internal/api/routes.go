@@ -70,6 +70,10 @@ func (s *Server) register() {
 	s.handle("GET", "/v1/journal/raw", true, s.journalRaw)
 	s.handle("GET", "/v1/signer/view", true, s.signerView)
 	s.handle("POST", "/v1/signer/commands", true, s.signerCommand)
+	s.handle("POST", "/v1/watch/commands", true, s.watchCommand)
+	if s.cfg.Metrics != nil {
+		s.handle("GET", "/metrics", false, s.cfg.Metrics.Handler().ServeHTTP)
+	}
 	s.registerConsole()
 }
 

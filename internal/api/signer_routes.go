@@ -3,24 +3,30 @@ package api
 import (
 	"crypto/subtle"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 
 	"kinko/internal/core"
 	hotview "kinko/internal/signer/view"
+	"kinko/internal/watch"
 )
 
 // The hot signer reaches the core with its own token
 // (<data>/secrets/signer.token): it reads what it needs and journals only
 // its two commands. Whatever it journals, the co-signer checks for itself.
 
-func (s *Server) signerAuth(w http.ResponseWriter, r *http.Request) bool {
+func bearer(w http.ResponseWriter, r *http.Request, token, who string) bool {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(s.signerToken)) != 1 {
-		writeProblem(w, http.StatusUnauthorized, "unauthenticated", "the signer's routes need the signer token")
+	if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(token)) != 1 {
+		writeProblem(w, http.StatusUnauthorized, "unauthenticated", "the "+who+"'s routes need the "+who+" token")
 		return false
 	}
 	return true
+}
+
+func (s *Server) signerAuth(w http.ResponseWriter, r *http.Request) bool {
+	return bearer(w, r, s.signerToken, "signer")
 }
 
 func (s *Server) signerView(w http.ResponseWriter, r *http.Request) {
@@ -32,38 +38,61 @@ func (s *Server) signerView(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, v)
 }
 
+var signerKinds = map[string]core.Kind{"reserve_batch": core.KindReserveBatch, "record_signed": core.KindRecordSigned}
+
 func (s *Server) signerCommand(w http.ResponseWriter, r *http.Request) {
 	if !s.signerAuth(w, r) {
 		return
 	}
+	if o, ok := s.roleCommand(w, r, "signer", signerKinds); ok && o.Seq > 0 {
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// watchCommand journals one of a separate watcher's commands and answers
+// with the entry's sequence number: the watcher reads the outcome from
+// its own replica of the state.
+func (s *Server) watchCommand(w http.ResponseWriter, r *http.Request) {
+	if !bearer(w, r, s.watcherToken, "watcher") {
+		return
+	}
+	if o, ok := s.roleCommand(w, r, "watcher", watch.WatcherKinds); ok {
+		writeJSON(w, http.StatusOK, watch.WatchAccepted{Seq: o.Seq})
+	}
+}
+
+// roleCommand journals a command of one of the roles that reach the core
+// with a token, if its kind is one the role may journal. A refusal by the
+// state machine is the answer too: the entry is in the journal.
+func (s *Server) roleCommand(w http.ResponseWriter, r *http.Request, role string, kinds map[string]core.Kind) (core.Outcome, bool) {
 	body, err := readBody(w, r)
 	if err != nil {
 		s.fail(w, r, err)
-		return
+		return core.Outcome{}, false
 	}
 	var req hotview.SignerCommand
 	if err := decodeStrict(body, &req); err != nil {
 		s.fail(w, r, err)
-		return
+		return core.Outcome{}, false
 	}
-	kinds := map[string]core.Kind{"reserve_batch": core.KindReserveBatch, "record_signed": core.KindRecordSigned}
 	k, ok := kinds[req.Kind]
 	if !ok {
-		writeProblem(w, http.StatusForbidden, "forbidden", "the signer journals only reserve_batch and record_signed")
-		return
+		writeProblem(w, http.StatusForbidden, "forbidden", fmt.Sprintf("the %s does not journal %q", role, req.Kind))
+		return core.Outcome{}, false
 	}
 	var compact []byte
-	if compact, err = json.Marshal(req.Payload); err != nil {
+	if compact, err = json.Marshal(req.Payload); err != nil || len(req.Payload) == 0 {
 		s.fail(w, r, errBadJSON)
-		return
+		return core.Outcome{}, false
 	}
 	o, err := s.core.SubmitRaw(r.Context(), s.now().UnixNano(), k, compact)
-	if err == nil {
-		err = o.Err
-	}
 	if err != nil {
 		s.fail(w, r, err)
-		return
+		return core.Outcome{}, false
 	}
-	w.WriteHeader(http.StatusNoContent)
+	if role == "signer" && o.Err != nil {
+		s.fail(w, r, o.Err)
+		return core.Outcome{}, false
+	}
+	return o, true
 }

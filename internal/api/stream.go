@@ -2,11 +2,11 @@ package api
 
 import (
 	"crypto/subtle"
-	"encoding/binary"
 	"net/http"
 	"strconv"
 
 	"kinko/internal/journal"
+	"kinko/internal/stream"
 )
 
 // MaxStreamEntries bounds the entries of one journal stream answer.
@@ -29,16 +29,11 @@ func (s *Server) journalRaw(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	n := 0
-	var hdr [4]byte
 	s.core.Journal().Scan(from, func(e journal.Entry) error {
 		if n++; n > MaxStreamEntries {
 			return journal.ErrStop
 		}
-		b := e.Encode()
-		binary.BigEndian.PutUint32(hdr[:], uint32(len(b)))
-		w.Write(hdr[:])
-		_, err := w.Write(b)
-		return err
+		return stream.WriteFrame(w, e.Encode())
 	})
 }
 
@@ -49,3 +44,7 @@ func (s *Server) StreamToken() string { return s.streamToken }
 // SignerToken returns the hot signer's token, for its configuration (and
 // tests).
 func (s *Server) SignerToken() string { return s.signerToken }
+
+// WatcherToken returns a separate watcher's token, for its configuration
+// (and tests).
+func (s *Server) WatcherToken() string { return s.watcherToken }

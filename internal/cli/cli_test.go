@@ -86,6 +86,23 @@ func TestDevStartsAndAnswers(t *testing.T) {
 		}
 		r.Body.Close()
 	}
+	// The metrics show the demo wallets, reconciled with the chain: the
+	// ledger and the node agree to the unit, and nothing is halted.
+	r, err := http.Get(base + "/metrics")
+	if err != nil || r.StatusCode != 200 {
+		t.Fatalf("GET /metrics = %v", err)
+	}
+	b, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	for _, want := range []string{`kinko_wallet_balance_base_units{asset="BTC",kind="cold-customer",wallet="1"} 3e+08`, `kinko_reconciliation_difference_base_units{wallet="1"} 0`,
+		`kinko_reconciliation_difference_base_units{wallet="2"} 0`, `kinko_hot_share_bps{asset="BTC"}`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, b)
+		}
+	}
+	if strings.Contains(string(b), "kinko_halted{") {
+		t.Errorf("the demo halted itself:\n%s", b)
+	}
 }
 
 func TestJournalAndLedgerCommands(t *testing.T) {

@@ -14,7 +14,6 @@ import (
 	"github.com/btcsuite/btcd/wire"
 	"github.com/spf13/cobra"
 
-	"kinko/internal/chain/btc"
 	"kinko/internal/wallet"
 )
 
@@ -191,17 +190,13 @@ func newColdCmd() *cobra.Command {
 	finalize.MarkFlagRequired("psbt")
 	finalize.MarkFlagRequired("out")
 
-	var txFile, rpcHost, rpcUser, rpcPass string
-	var noTLS bool
+	var txFile string
+	var nf nodeFlags
 	broadcast := &cobra.Command{
 		Use:   "broadcast",
 		Short: "send a finalized transaction to a node (again is harmless)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			net, err := netByName(netName)
-			if err != nil {
-				return err
-			}
 			b, err := os.ReadFile(txFile)
 			if err != nil {
 				return err
@@ -214,7 +209,7 @@ func newColdCmd() *cobra.Command {
 			if err := tx.Deserialize(bytes.NewReader(raw)); err != nil {
 				return fmt.Errorf("%s does not decode as a transaction: %w", txFile, err)
 			}
-			n, err := btc.Dial(btc.Config{Host: rpcHost, User: rpcUser, Pass: rpcPass, DisableTLS: noTLS, Net: net})
+			n, _, err := nf.dial()
 			if err != nil {
 				return err
 			}
@@ -228,11 +223,7 @@ func newColdCmd() *cobra.Command {
 		},
 	}
 	broadcast.Flags().StringVar(&txFile, "tx", "", "raw transaction file (hex)")
-	broadcast.Flags().StringVar(&rpcHost, "rpc", "127.0.0.1:18334", "node RPC host:port")
-	broadcast.Flags().StringVar(&rpcUser, "rpcuser", "", "node RPC user")
-	broadcast.Flags().StringVar(&rpcPass, "rpcpass", "", "node RPC password")
-	broadcast.Flags().BoolVar(&noTLS, "notls", false, "plain HTTP to a node on loopback")
-	broadcast.Flags().StringVar(&netName, "net", "regtest", "network")
+	nf.add(broadcast)
 	broadcast.MarkFlagRequired("tx")
 	cmd.AddCommand(sign, combine, finalize, broadcast)
 	return cmd

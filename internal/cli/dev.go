@@ -16,6 +16,8 @@ import (
 	"kinko/internal/api"
 	"kinko/internal/core"
 	"kinko/internal/demo"
+	"kinko/internal/metrics"
+	"kinko/internal/watch"
 )
 
 // serveOptions are the flags of the roles that run the core.
@@ -26,6 +28,7 @@ type serveOptions struct {
 	checkInvariants bool
 	seed            bool
 	chain           bool
+	alerts          alertFlags
 }
 
 func (o *serveOptions) flags(cmd *cobra.Command, addr string) {
@@ -33,6 +36,7 @@ func (o *serveOptions) flags(cmd *cobra.Command, addr string) {
 	cmd.Flags().StringVar(&o.addr, "addr", addr, "HTTP listen address (loopback by default)")
 	cmd.Flags().Uint64Var(&o.snapshotEvery, "snapshot-every", core.DefaultSnapshotEvery, "entries between snapshots")
 	cmd.Flags().BoolVar(&o.checkInvariants, "check-invariants", false, "check every ledger invariant after every apply (slow)")
+	o.alerts.add(cmd)
 }
 
 func newDevCmd() *cobra.Command {
@@ -76,7 +80,16 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 		return fmt.Errorf("listen %s: %w", o.addr, err)
 	}
 	loopback := isLoopback(ln.Addr())
-	h, err := api.New(api.Config{Core: c, DataDir: o.dir, Logger: log.With("sub", "api"), InsecureCookies: o.seed && loopback})
+	send, hook, err := o.alerts.start(log.With("sub", "alert"))
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if hook != nil {
+		defer hook.Stop()
+	}
+	m := metrics.New(c)
+	h, err := api.New(api.Config{Core: c, DataDir: o.dir, Logger: log.With("sub", "api"), InsecureCookies: o.seed && loopback, Metrics: m})
 	if err != nil {
 		ln.Close()
 		return err
@@ -92,12 +105,13 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 	var chain *demo.Chain
 	if o.seed && o.chain {
 		fmt.Fprintln(out, "starting a btcd regtest node (go tool btcd) and the demo wallets...")
-		if chain, err = demo.StartChain(ctx, c, o.dir, log.With("sub", "watch")); err != nil {
+		if chain, err = demo.StartChain(ctx, c, o.dir, watch.DepositConfig{Logger: log.With("sub", "watch"), Alert: send, Detected: m.Detected}); err != nil {
 			ln.Close()
 			return fmt.Errorf("demo chain: %w", err)
 		}
 		defer chain.Stop()
 		h.SetPending(chain.Pending)
+		m.Mismatch = chain.Watcher().Differences
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 1)
@@ -108,8 +122,8 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 	if err != nil {
 		abs = o.dir
 	}
-	fmt.Fprintf(out, "kinko is running\n  data      %s\n  journal   %d entries, state %s\n  console   http://%s/console/login\n  status    http://%s/status\n  api       http://%s/v1/openapi.json\n  health    http://%s/healthz\n",
-		abs, seq, hash, ln.Addr(), ln.Addr(), ln.Addr(), ln.Addr())
+	fmt.Fprintf(out, "kinko is running\n  data      %s\n  journal   %d entries, state %s\n  console   http://%s/console/login\n  status    http://%s/status\n  api       http://%s/v1/openapi.json\n  health    http://%s/healthz\n  metrics   http://%s/metrics\n",
+		abs, seq, hash, ln.Addr(), ln.Addr(), ln.Addr(), ln.Addr(), ln.Addr())
 	printLogins(out, logins)
 	if chain != nil {
 		cfg := chain.Node.Config()

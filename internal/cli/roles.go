@@ -16,7 +16,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"kinko/internal/chain/btc"
 	"kinko/internal/cosigner"
 	"kinko/internal/mtls"
 	"kinko/internal/signer"
@@ -134,16 +133,16 @@ func newCosignerCmd() *cobra.Command {
 }
 
 func newSignerCmd() *cobra.Command {
-	var keyFile, passFile, coreURL, tokenFile, cosignerURL, tlsDir, netName, rpcHost, rpcUser, rpcPass, asset string
+	var keyFile, passFile, coreURL, tokenFile, cosignerURL, tlsDir, asset string
 	var account uint32
-	var noTLS bool
+	var nf nodeFlags
 	cmd := &cobra.Command{
 		Use:   "signer",
 		Short: "run the hot signer: batches queued withdrawals, signs, asks the co-signer, broadcasts",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)).With("sub", "signer")
-			net_, ak, acct, err := loadAccount(cmd, bufio.NewReader(cmd.InOrStdin()), netName, keyFile, passFile, account)
+			net_, ak, acct, err := loadAccount(cmd, bufio.NewReader(cmd.InOrStdin()), nf.net, keyFile, passFile, account)
 			if err != nil {
 				return err
 			}
@@ -155,7 +154,7 @@ func newSignerCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			node, err := btc.Dial(btc.Config{Host: rpcHost, User: rpcUser, Pass: rpcPass, DisableTLS: noTLS, Net: net_})
+			node, _, err := nf.dial()
 			if err != nil {
 				return err
 			}
@@ -175,11 +174,7 @@ func newSignerCmd() *cobra.Command {
 	f.StringVar(&tokenFile, "signer-token-file", "", "the signer token (<core data>/secrets/signer.token)")
 	f.StringVar(&cosignerURL, "cosigner", "https://127.0.0.1:8444", "the co-signer's URL")
 	f.StringVar(&tlsDir, "tls", "tls", "directory with ca.pem, signer.pem, signer.key")
-	f.StringVar(&netName, "net", "regtest", "network")
-	f.StringVar(&rpcHost, "rpc", "127.0.0.1:18334", "node RPC host:port")
-	f.StringVar(&rpcUser, "rpcuser", "", "node RPC user")
-	f.StringVar(&rpcPass, "rpcpass", "", "node RPC password")
-	f.BoolVar(&noTLS, "notls", false, "plain HTTP to a node on loopback")
+	nf.add(cmd)
 	f.StringVar(&asset, "asset", "BTC", "asset")
 	for _, n := range []string{"key", "signer-token-file"} {
 		cmd.MarkFlagRequired(n)

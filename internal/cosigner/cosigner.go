@@ -14,7 +14,6 @@ import (
 	"kinko/internal/controls"
 	"kinko/internal/core"
 	"kinko/internal/custody"
-	"kinko/internal/journal"
 	"kinko/internal/wallet"
 	"kinko/internal/withdraw"
 )
@@ -60,13 +59,14 @@ type Cosigner struct {
 	account *hdkeychain.ExtendedKey // hot key #2, BIP48 account
 	fp      [4]byte
 
-	state  *core.State
-	broken error
-	keys   map[keySeen]time.Time
-	addrs  map[addrSeen]time.Time
-	signed map[string]bool // withdrawal ids
-	txs    map[[32]byte]bool
-	events []signedEvent
+	replica *core.Replica
+	state   *core.State // the replica's
+	broken  error
+	keys    map[keySeen]time.Time
+	addrs   map[addrSeen]time.Time
+	signed  map[string]bool // withdrawal ids
+	txs     map[[32]byte]bool
+	events  []signedEvent
 
 	set     *wallet.Set // our hot wallets, derived once per registry
 	setSize int
@@ -95,7 +95,8 @@ func (c *Cosigner) Halt(asset, reason string) {
 // New returns a co-signer holding account (its hot key) with policy and its
 // own clock.
 func New(net *chaincfg.Params, account *hdkeychain.ExtendedKey, fp [4]byte, p *Policy, now func() time.Time) *Cosigner {
-	return &Cosigner{net: net, now: now, policy: p, account: account, fp: fp, state: core.NewState(),
+	r := core.NewReplica()
+	return &Cosigner{net: net, now: now, policy: p, account: account, fp: fp, replica: r, state: r.State(),
 		keys: map[keySeen]time.Time{}, addrs: map[addrSeen]time.Time{}, signed: map[string]bool{}, txs: map[[32]byte]bool{}}
 }
 
@@ -130,18 +131,13 @@ func (c *Cosigner) Ingest(raw []byte) error {
 	if c.broken != nil {
 		return c.broken
 	}
-	e, err := journal.DecodeChecked(raw)
-	if err == nil && (e.Seq != c.state.Seq()+1 || e.Prev != c.state.Head()) {
-		err = fmt.Errorf("entry %d does not follow entry %d", e.Seq, c.state.Seq())
-	}
-	var cmd core.Command
-	if err == nil {
-		cmd, err = core.DecodeCommand(e.Kind, e.Payload)
-	}
+	_, cmd, _, err := c.replica.Ingest(raw)
 	if err != nil {
 		c.broken = fmt.Errorf("%w: %v", ErrChainBroken, err)
 		return c.broken
 	}
+	// The co-signer's own clock dates what it learns: a key or an address
+	// is as old as the co-signer has known it, whatever the entry says.
 	now := c.now()
 	switch x := cmd.(type) {
 	case core.RegisterIntentKey:
@@ -155,7 +151,6 @@ func (c *Cosigner) Ingest(raw []byte) error {
 			c.addrs[k] = now
 		}
 	}
-	c.state.Apply(&e)
 	return nil
 }
 

@@ -1,9 +1,7 @@
 package cosigner
 
 import (
-	"bufio"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"kinko/internal/mtls"
+	"kinko/internal/stream"
 	"kinko/internal/wallet"
 )
 
@@ -27,47 +27,10 @@ type Follower struct {
 	Log   *slog.Logger
 }
 
-// maxEntry bounds one entry read from the stream.
-const maxEntry = 8 << 20
-
 // Poll reads what the journal has after the co-signer's last entry and
 // ingests it. A broken chain stops the co-signer for good.
 func (f *Follower) Poll(ctx context.Context) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("%s/v1/journal/raw?from=%d", f.URL, f.C.Seq()+1), nil)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Authorization", "Bearer "+f.Token)
-	res, err := f.HTTP.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer res.Body.Close()
-	if res.StatusCode != 200 {
-		return 0, fmt.Errorf("cosigner: journal stream: %s", res.Status)
-	}
-	br := bufio.NewReader(res.Body)
-	n := 0
-	for {
-		var hdr [4]byte
-		if _, err := io.ReadFull(br, hdr[:]); err == io.EOF {
-			return n, nil
-		} else if err != nil {
-			return n, err
-		}
-		size := binary.BigEndian.Uint32(hdr[:])
-		if size > maxEntry {
-			return n, fmt.Errorf("cosigner: stream frame of %d bytes", size)
-		}
-		b := make([]byte, size)
-		if _, err := io.ReadFull(br, b); err != nil {
-			return n, err
-		}
-		if err := f.C.Ingest(b); err != nil {
-			return n, err
-		}
-		n++
-	}
+	return stream.Pull(ctx, f.HTTP, f.URL, f.Token, f.C.Seq()+1, f.C.Ingest)
 }
 
 // Run polls until ctx ends.
@@ -90,7 +53,27 @@ func (f *Follower) Run(ctx context.Context, every time.Duration) {
 // 403 with the reason. Mount it behind mutual TLS.
 func (c *Cosigner) Handler(log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("POST /halt", func(w http.ResponseWriter, r *http.Request) {
+		if !peerIs(r, mtls.WatcherName) {
+			http.Error(w, "only the watcher's certificate may halt", http.StatusForbidden)
+			return
+		}
+		var req HaltRequest
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil || req.Asset == "" || req.Reason == "" {
+			http.Error(w, "want {\"asset\": code, \"reason\": text}", http.StatusBadRequest)
+			return
+		}
+		c.Halt(strings.ToUpper(req.Asset), req.Reason)
+		log.Error("HALTED by the watcher", "asset", req.Asset, "reason", req.Reason)
+		w.WriteHeader(http.StatusNoContent)
+	})
 	mux.HandleFunc("POST /cosign", func(w http.ResponseWriter, r *http.Request) {
+		if !peerIs(r, mtls.SignerName) {
+			http.Error(w, "only the hot signer's certificate may ask for signatures", http.StatusForbidden)
+			return
+		}
 		p, err := wallet.Read(http.MaxBytesReader(w, r.Body, 4<<20))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -112,6 +95,22 @@ func (c *Cosigner) Handler(log *slog.Logger) http.Handler {
 		io.WriteString(w, s)
 	})
 	return mux
+}
+
+// HaltRequest is the body of POST /halt.
+type HaltRequest struct {
+	Asset  string `json:"asset"`
+	Reason string `json:"reason"`
+}
+
+// peerIs tells whether the request's client certificate (verified by the
+// TLS layer against the CA) names who. Without TLS — a handler mounted
+// in a test — there is no peer to check.
+func peerIs(r *http.Request, who string) bool {
+	if r.TLS == nil {
+		return true
+	}
+	return len(r.TLS.PeerCertificates) > 0 && r.TLS.PeerCertificates[0].Subject.CommonName == who
 }
 
 // signedRecord is one line of the co-signer's log of what it signed.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -51,7 +50,11 @@ var demoWallets = []struct {
 // without wallets it makes twelve keys (three a wallet) in dataDir/demo-keys,
 // registers the four 2-of-3 wallets, hands each demo customer a deposit
 // address and pays it on chain; then it runs the deposit watcher until Stop.
-func StartChain(ctx context.Context, c *core.Core, dataDir string, log *slog.Logger) (*Chain, error) {
+//
+// cfg configures the watcher (alerts, detection latency, the co-signers to
+// tell); its asset, books and confirmations are the demo's.
+func StartChain(ctx context.Context, c *core.Core, dataDir string, cfg watch.DepositConfig) (*Chain, error) {
+	cfg.Confirmations, cfg.StartHeight = 6, regtest.SegwitHeight
 	node, err := regtest.Start(ctx, regtest.Options{Dir: filepath.Join(dataDir, "btcd")})
 	if err != nil {
 		return nil, err
@@ -65,25 +68,7 @@ func StartChain(ctx context.Context, c *core.Core, dataDir string, log *slog.Log
 			return fail(err)
 		}
 	}
-	book := wallet.NewBook()
-	var err2 error
-	c.Read(func(s *core.State) {
-		for _, w := range s.Custody.Wallets() {
-			if w.Kind != custody.ColdCustomer {
-				continue
-			}
-			d, err := wallet.Parse(w.Descriptor, regtest.Net)
-			if err != nil {
-				err2 = err
-				return
-			}
-			err2 = book.Add(w.ID, d, 0, 0, w.NextIndex+wallet.Gap)
-		}
-	})
-	if err2 != nil {
-		return fail(err2)
-	}
-	w, err := watch.NewDeposits(ctx, c, node.Client(), book, watch.DepositConfig{Asset: 2, Confirmations: 6, StartHeight: regtest.SegwitHeight, Logger: log})
+	w, err := watch.ForAsset(ctx, c, node.Client(), regtest.Net, "BTC", cfg)
 	if err != nil {
 		return fail(err)
 	}
@@ -159,6 +144,9 @@ func (ch *Chain) seedWallets(ctx context.Context, c *core.Core) error {
 	_, err := ch.Node.SendTo(ctx, pay)
 	return err
 }
+
+// Watcher returns the chain watcher.
+func (ch *Chain) Watcher() *watch.Deposits { return ch.watcher }
 
 // Pending returns the deposits seen and not yet credited.
 func (ch *Chain) Pending() []watch.Pending { return ch.watcher.Pending() }

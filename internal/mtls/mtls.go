@@ -28,6 +28,16 @@ const (
 	ServerKeyFile  = "cosigner.key"
 	ClientCertFile = "signer.pem"
 	ClientKeyFile  = "signer.key"
+	// The watcher's client certificate: it may only tell the co-signer to
+	// halt.
+	WatcherCertFile = "watcher.pem"
+	WatcherKeyFile  = "watcher.key"
+)
+
+// Common names of the certificates, which the co-signer checks per route.
+const (
+	SignerName  = "kinko hot signer"
+	WatcherName = "kinko watcher"
 )
 
 // Init writes a CA and the two certificates into dir (0600 keys). It
@@ -72,7 +82,10 @@ func Init(dir string) error {
 	if err := issue(2, "kinko co-signer", x509.ExtKeyUsageServerAuth, ServerCertFile, ServerKeyFile); err != nil {
 		return err
 	}
-	return issue(3, "kinko hot signer", x509.ExtKeyUsageClientAuth, ClientCertFile, ClientKeyFile)
+	if err := issue(3, SignerName, x509.ExtKeyUsageClientAuth, ClientCertFile, ClientKeyFile); err != nil {
+		return err
+	}
+	return issue(4, WatcherName, x509.ExtKeyUsageClientAuth, WatcherCertFile, WatcherKeyFile)
 }
 
 func writePEM(path, typ string, der []byte, mode os.FileMode) error {
@@ -115,8 +128,13 @@ func Server(dir string) (*tls.Config, error) {
 
 // Client returns the signer's TLS config: its certificate, and only a
 // server certificate the CA signed.
-func Client(dir string) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, ClientCertFile), filepath.Join(dir, ClientKeyFile))
+func Client(dir string) (*tls.Config, error) { return client(dir, ClientCertFile, ClientKeyFile) }
+
+// Watcher returns the watcher's TLS config, to reach the co-signer.
+func Watcher(dir string) (*tls.Config, error) { return client(dir, WatcherCertFile, WatcherKeyFile) }
+
+func client(dir, certFile, keyFile string) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, certFile), filepath.Join(dir, keyFile))
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 
+	"kinko/internal/alert"
 	"kinko/internal/chain/btc"
 	"kinko/internal/controls"
 	"kinko/internal/core"
@@ -26,6 +27,9 @@ import (
 	"kinko/internal/wallet"
 	"kinko/internal/withdraw"
 )
+
+// ErrCoreDown reports a core the watcher cannot follow.
+var ErrCoreDown = errors.New("watch: core does not answer")
 
 // AddressBook tells which of our deposit addresses a script pays:
 // the cold customer wallet and receive index, recomputed from descriptors.
@@ -71,6 +75,12 @@ type DepositConfig struct {
 	Owned *wallet.Book
 	// Tolerance is the difference, in base units, reconciliation accepts.
 	Tolerance int64
+	// Alert, if set, receives critical alerts (outflows, mismatches) and
+	// warnings (a node that does not answer).
+	Alert func(alert.Alert)
+	// Detected, if set, is told how long each unexplained outflow took
+	// from first sight to its halt being journaled.
+	Detected func(time.Duration)
 }
 
 // maxMempoolTxs bounds the mempool transactions the watcher tracks.
@@ -80,7 +90,7 @@ const maxMempoolTxs = 100_000
 // poll, for tests.
 type Deposits struct {
 	cfg   DepositConfig
-	core  *core.Core
+	core  Core
 	chain Chain
 	book  AddressBook
 	f     *btc.Follower
@@ -94,6 +104,7 @@ type Deposits struct {
 	conflicts map[string]chainhash.Hash
 	// outflows are unexplained spends of our outputs, to halt and record.
 	outflows map[chainhash.Hash]string
+	seenAt   map[chainhash.Hash]time.Time
 	reported map[chainhash.Hash]bool
 	// view is the chain side of reconciliation (nil without Owned).
 	view       *chainView
@@ -105,7 +116,7 @@ type Deposits struct {
 // NewDeposits returns a deposit watcher resuming from the journaled
 // checkpoint of its asset. It rescans the blocks that may still hold
 // uncredited deposits.
-func NewDeposits(ctx context.Context, c *core.Core, chain Chain, book AddressBook, cfg DepositConfig) (*Deposits, error) {
+func NewDeposits(ctx context.Context, c Core, chain Chain, book AddressBook, cfg DepositConfig) (*Deposits, error) {
 	if cfg.Confirmations <= 0 {
 		cfg.Confirmations = 6
 	}
@@ -119,7 +130,7 @@ func NewDeposits(ctx context.Context, c *core.Core, chain Chain, book AddressBoo
 		cfg.Now = time.Now
 	}
 	d := &Deposits{cfg: cfg, core: c, chain: chain, book: book, log: cfg.Logger,
-		inBlocks: map[custody.Outpoint]Pending{}, cerTxs: map[chainhash.Hash]int32{}, conflicts: map[string]chainhash.Hash{}, outflows: map[chainhash.Hash]string{}, reported: map[chainhash.Hash]bool{}, mempool: map[chainhash.Hash][]Pending{}, seenTx: map[chainhash.Hash]bool{}}
+		inBlocks: map[custody.Outpoint]Pending{}, cerTxs: map[chainhash.Hash]int32{}, conflicts: map[string]chainhash.Hash{}, outflows: map[chainhash.Hash]string{}, seenAt: map[chainhash.Hash]time.Time{}, reported: map[chainhash.Hash]bool{}, mempool: map[chainhash.Hash][]Pending{}, seenTx: map[chainhash.Hash]bool{}}
 	var cp btc.Checkpoint
 	c.Read(func(s *core.State) {
 		if w, ok := s.Checkpoints[cfg.Asset]; ok {
@@ -223,6 +234,11 @@ func (d *Deposits) match(tx *wire.MsgTx) []Pending {
 func (d *Deposits) Step(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if s, ok := d.core.(Syncer); ok {
+		if err := s.Sync(ctx); err != nil {
+			return fmt.Errorf("%w: %w", ErrCoreDown, err)
+		}
+	}
 	evs, err := d.f.Poll(ctx)
 	for _, ev := range evs {
 		if err := d.apply(ctx, ev); err != nil {
@@ -293,6 +309,8 @@ func (d *Deposits) checkOutflow(tx *wire.MsgTx, where string) {
 	}
 	d.reported[txid] = true
 	d.outflows[txid] = why
+	d.seenAt[txid] = time.Now()
+	d.alert(alert.Alert{Key: "outflow:" + txid.String(), Severity: alert.Critical, Title: "unexplained outflow", Detail: why, Time: d.cfg.Now()})
 	d.log.Error("UNEXPLAINED OUTFLOW", "tx", txid, "where", where)
 	if d.cfg.OnUnexplained != nil {
 		d.cfg.OnUnexplained(d.cfg.Asset, txid, why)
@@ -331,8 +349,18 @@ func (d *Deposits) haltOutflows(ctx context.Context) error {
 			}
 		}
 		delete(d.outflows, id)
+		if d.cfg.Detected != nil {
+			d.cfg.Detected(time.Since(d.seenAt[id]))
+		}
+		delete(d.seenAt, id)
 	}
 	return nil
+}
+
+func (d *Deposits) alert(a alert.Alert) {
+	if d.cfg.Alert != nil {
+		d.cfg.Alert(a)
+	}
 }
 
 func (d *Deposits) apply(ctx context.Context, ev btc.Event) error {
@@ -548,6 +576,12 @@ func (d *Deposits) Run(ctx context.Context) {
 	for {
 		if err := d.Step(ctx); err != nil && ctx.Err() == nil {
 			d.log.Warn("deposit watcher step failed", "err", err)
+			switch {
+			case errors.Is(err, btc.ErrNodeDown):
+				d.alert(alert.Alert{Key: fmt.Sprintf("node-down:%d", d.cfg.Asset), Severity: alert.Warning, Title: "chain node not answering", Detail: err.Error(), Time: d.cfg.Now()})
+			case errors.Is(err, ErrCoreDown):
+				d.alert(alert.Alert{Key: fmt.Sprintf("core-down:%d", d.cfg.Asset), Severity: alert.Warning, Title: "core not answering the watcher", Detail: err.Error(), Time: d.cfg.Now()})
+			}
 		}
 		select {
 		case <-ctx.Done():

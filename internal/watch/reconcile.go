@@ -7,6 +7,7 @@ import (
 
 	"github.com/btcsuite/btcd/wire"
 
+	"kinko/internal/alert"
 	"kinko/internal/controls"
 	"kinko/internal/core"
 	"kinko/internal/incident"
@@ -95,6 +96,17 @@ func (d *Deposits) Reconcile() []Mismatch {
 }
 
 func (d *Deposits) reconcile() []Mismatch {
+	var out []Mismatch
+	for _, m := range d.balances() {
+		if diff := m.Ledger - m.Chain; diff > d.cfg.Tolerance || -diff > d.cfg.Tolerance {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// balances returns both sides of every wallet of the asset, by wallet id.
+func (d *Deposits) balances() []Mismatch {
 	if d.view == nil {
 		return nil
 	}
@@ -107,16 +119,25 @@ func (d *Deposits) reconcile() []Mismatch {
 			}
 			a, _ := s.Ledger.Account(w.Account())
 			l, _ := a.Balance().Uint64()
-			diff := int64(l) - chain[w.ID]
-			if diff < 0 {
-				diff = -diff
-			}
-			if diff > d.cfg.Tolerance {
-				out = append(out, Mismatch{Wallet: w.ID, Ledger: int64(l), Chain: chain[w.ID]})
-			}
+			out = append(out, Mismatch{Wallet: w.ID, Ledger: int64(l), Chain: chain[w.ID]})
 		}
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Wallet < out[j].Wallet })
+	return out
+}
+
+// Differences returns, per wallet of the asset, its ledger balance less
+// the chain's at the reconciled depth; nil without Owned.
+func (d *Deposits) Differences() map[uint32]int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out map[uint32]int64
+	for _, m := range d.balances() {
+		if out == nil {
+			out = map[uint32]int64{}
+		}
+		out[m.Wallet] = m.Ledger - m.Chain
+	}
 	return out
 }
 
@@ -138,6 +159,7 @@ func (d *Deposits) haltMismatches(ctx context.Context) error {
 		}
 		why := fmt.Sprintf("wallet %d: ledger %d, chain %d at height %d (tolerance %d)", m.Wallet, m.Ledger, m.Chain, d.view.applied, d.cfg.Tolerance)
 		d.log.Error("RECONCILIATION MISMATCH", "wallet", m.Wallet, "ledger", m.Ledger, "chain", m.Chain)
+		d.alert(alert.Alert{Key: "mismatch:" + key, Severity: alert.Critical, Title: "ledger and chain differ", Detail: why, Time: d.cfg.Now()})
 		for _, cmd := range []core.Command{
 			core.Halt{Switch: controls.Switch{Asset: d.cfg.Asset, Service: controls.Withdraw}, Actor: "reconciliation", Reason: why},
 			core.OpenIncident{Incident: incident.Incident{ID: fmt.Sprintf("mismatch-%s-%d", code, m.Wallet), Asset: code, Detector: "reconciliation", Reason: why}},

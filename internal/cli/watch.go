@@ -1,0 +1,183 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/spf13/cobra"
+
+	"kinko/internal/alert"
+	"kinko/internal/chain/btc"
+	"kinko/internal/ledger"
+	"kinko/internal/metrics"
+	"kinko/internal/mtls"
+	"kinko/internal/watch"
+)
+
+// nodeFlags reach a Bitcoin node's RPC.
+type nodeFlags struct {
+	host, user, pass, net string
+	noTLS                 bool
+}
+
+func (n *nodeFlags) add(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&n.host, "rpc", "127.0.0.1:18334", "node RPC host:port")
+	f.StringVar(&n.user, "rpcuser", "", "node RPC user")
+	f.StringVar(&n.pass, "rpcpass", "", "node RPC password")
+	f.BoolVar(&n.noTLS, "notls", false, "plain HTTP to a node on loopback")
+	f.StringVar(&n.net, "net", "regtest", "network")
+}
+
+func (n *nodeFlags) dial() (*btc.Node, *chaincfg.Params, error) {
+	params, err := netByName(n.net)
+	if err != nil {
+		return nil, nil, err
+	}
+	node, err := btc.Dial(btc.Config{Host: n.host, User: n.user, Pass: n.pass, DisableTLS: n.noTLS, Net: params})
+	return node, params, err
+}
+
+// alertFlags configure the alert webhook.
+type alertFlags struct{ url, secretFile string }
+
+func (a *alertFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&a.url, "alert-webhook", "", "URL that receives alerts (JSON, HMAC-SHA256 in "+alert.SignatureHeader+")")
+	cmd.Flags().StringVar(&a.secretFile, "alert-secret-file", "", "file with the webhook's shared secret")
+}
+
+// start returns the alert sink: the webhook if configured, and always the
+// log. Stop the webhook when done (nil if none).
+func (a *alertFlags) start(log *slog.Logger) (func(alert.Alert), *alert.Webhook, error) {
+	logIt := func(x alert.Alert) {
+		log.Error("ALERT", "severity", x.Severity, "title", x.Title, "detail", x.Detail, "key", x.Key)
+	}
+	if a.url == "" {
+		return logIt, nil, nil
+	}
+	if a.secretFile == "" {
+		return nil, nil, errors.New("--alert-webhook needs --alert-secret-file: receivers check the signature")
+	}
+	secret, err := os.ReadFile(a.secretFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(strings.TrimSpace(string(secret))) < 16 {
+		return nil, nil, fmt.Errorf("%s: the secret must be at least 16 characters", a.secretFile)
+	}
+	w := &alert.Webhook{URL: a.url, Secret: []byte(strings.TrimSpace(string(secret))), Log: log}
+	w.Start()
+	return func(x alert.Alert) { logIt(x); w.Send(x) }, w, nil
+}
+
+func newWatchCmd() *cobra.Command {
+	var coreURL, streamTokenFile, tokenFile, tlsDir, asset, metricsAddr string
+	var cosigners []string
+	var confs, start int32
+	var tolerance int64
+	var nf nodeFlags
+	var af alertFlags
+	cmd := &cobra.Command{
+		Use:   "watch",
+		Short: "run the watcher in its own process: follows the node and the core's journal, halts by itself on any outflow nobody authorized",
+		Long: `kinko watch follows the chain (blocks and the mempool) for every script of
+every wallet of the asset, recomputed from the descriptors in the journal,
+and the core's journal (checking every entry, keeping its own replica of the
+state). An outflow that no journaled withdrawal batch or ceremony explains:
+the co-signers are told at once over mutual TLS (--cosigner, repeatable),
+then the asset's withdrawals are halted and an incident opened through the
+core's API with the watcher token. It reconciles each wallet's ledger
+account with the chain at every block, credits deposits, and raises alerts
+(webhook and log), including a node or core that stops answering.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)).With("sub", "watch")
+			streamToken, err := readToken(streamTokenFile)
+			if err != nil {
+				return err
+			}
+			token, err := readToken(tokenFile)
+			if err != nil {
+				return err
+			}
+			send, hook, err := af.start(log)
+			if err != nil {
+				return err
+			}
+			if hook != nil {
+				defer hook.Stop()
+			}
+			node, params, err := nf.dial()
+			if err != nil {
+				return err
+			}
+			defer node.Close()
+			remote := watch.NewRemote(strings.TrimRight(coreURL, "/"), streamToken, token, nil)
+			if err := remote.Sync(ctx); err != nil {
+				return err
+			}
+			var alarm *watch.Alarm
+			if len(cosigners) > 0 {
+				tcfg, err := mtls.Watcher(tlsDir)
+				if err != nil {
+					return err
+				}
+				alarm = watch.NewAlarm(cosigners, tcfg, log)
+				defer alarm.Wait()
+			}
+			code := strings.ToUpper(asset)
+			m := metrics.New(remote)
+			d, err := watch.ForAsset(ctx, remote, node, params, code, watch.DepositConfig{Confirmations: confs, StartHeight: start, Tolerance: tolerance,
+				Logger: log, Alert: send, Detected: m.Detected, OnUnexplained: func(_ ledger.AssetID, _ chainhash.Hash, why string) {
+					if alarm != nil {
+						alarm.Halt(code, why)
+					}
+				}})
+			if err != nil {
+				return err
+			}
+			m.Mismatch = d.Differences
+			if metricsAddr != "" {
+				ln, err := net.Listen("tcp", metricsAddr)
+				if err != nil {
+					return err
+				}
+				mux := http.NewServeMux()
+				mux.Handle("GET /metrics", m.Handler())
+				srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+				go srv.Serve(ln)
+				defer srv.Close()
+				fmt.Fprintf(cmd.OutOrStdout(), "metrics at http://%s/metrics\n", ln.Addr())
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "watching %s on %s: core %s, %d co-signer(s)\n", code, nf.host, coreURL, len(cosigners))
+			d.Run(ctx)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&coreURL, "core", "http://127.0.0.1:8080", "the core's URL")
+	f.StringVar(&streamTokenFile, "stream-token-file", "", "the journal stream token (<core data>/secrets/stream.token)")
+	f.StringVar(&tokenFile, "watcher-token-file", "", "the watcher token (<core data>/secrets/watcher.token)")
+	f.StringSliceVar(&cosigners, "cosigner", nil, "a co-signer's URL to halt directly (repeatable)")
+	f.StringVar(&tlsDir, "tls", "tls", "directory with ca.pem, watcher.pem, watcher.key")
+	f.StringVar(&asset, "asset", "BTC", "asset")
+	f.Int32Var(&confs, "confirmations", 6, "confirmations before a deposit is credited and a block reconciled")
+	f.Int32Var(&start, "start-height", 1, "first block to scan when nothing is journaled")
+	f.Int64Var(&tolerance, "tolerance", 0, "difference between ledger and chain, in base units, that reconciliation accepts")
+	f.StringVar(&metricsAddr, "metrics", "", "address to serve Prometheus metrics on (e.g. 127.0.0.1:9464)")
+	nf.add(cmd)
+	af.add(cmd)
+	for _, n := range []string{"stream-token-file", "watcher-token-file"} {
+		cmd.MarkFlagRequired(n)
+	}
+	return cmd
+}

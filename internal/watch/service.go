@@ -1,0 +1,141 @@
+package watch
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/btcsuite/btcd/chaincfg"
+
+	"kinko/internal/core"
+	"kinko/internal/custody"
+	"kinko/internal/ledger"
+	"kinko/internal/wallet"
+)
+
+// Lookahead is how far past the last index handed out the books derive a
+// wallet's scripts on the branches customers do not pay (change, and the
+// receive addresses of every wallet but the cold customer one, which
+// looks ahead by wallet.Gap).
+const Lookahead = 100
+
+// Books derives, from the descriptors of asset's wallets in the state, the
+// deposit book (the cold customer wallets' receive addresses handed out,
+// and wallet.Gap more) and the book of every script of every wallet on
+// both branches, with which the watcher reconciles. Nothing but the
+// descriptors is trusted.
+func Books(c Core, asset ledger.AssetID, net *chaincfg.Params) (deposits, owned *wallet.Book, err error) {
+	var ws []custody.Wallet
+	c.Read(func(s *core.State) {
+		for _, w := range s.Custody.Wallets() {
+			if w.Asset == asset {
+				ws = append(ws, w)
+			}
+		}
+	})
+	deposits, owned = wallet.NewBook(), wallet.NewBook()
+	for _, w := range ws {
+		d, err := wallet.Parse(w.Descriptor, net)
+		if err != nil {
+			return nil, nil, fmt.Errorf("watch: wallet %d: %w", w.ID, err)
+		}
+		recv := w.NextIndex + Lookahead
+		if w.Kind == custody.ColdCustomer {
+			recv = w.NextIndex + wallet.Gap
+			if err := deposits.Add(w.ID, d, 0, 0, recv); err != nil {
+				return nil, nil, err
+			}
+		}
+		if err := owned.Add(w.ID, d, 0, 0, recv); err != nil {
+			return nil, nil, err
+		}
+		if err := owned.Add(w.ID, d, 1, 0, w.NextChange+Lookahead); err != nil {
+			return nil, nil, err
+		}
+	}
+	return deposits, owned, nil
+}
+
+// ForAsset starts a watcher of the asset with the given code: the asset's
+// books derived from its wallets' descriptors (deposits, and every script
+// for reconciliation), cfg for the rest.
+func ForAsset(ctx context.Context, c Core, chain Chain, net *chaincfg.Params, code string, cfg DepositConfig) (*Deposits, error) {
+	c.Read(func(s *core.State) {
+		if a, ok := s.Ledger.AssetByCode(code); ok {
+			cfg.Asset = a.ID
+		}
+	})
+	if cfg.Asset == 0 {
+		return nil, fmt.Errorf("watch: asset %q is not listed in the core", code)
+	}
+	deposits, owned, err := Books(c, cfg.Asset, net)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Owned = owned
+	return NewDeposits(ctx, c, chain, deposits, cfg)
+}
+
+// Alarm tells co-signers in other processes to stop signing an asset,
+// directly over mutual TLS with the watcher's certificate: it needs
+// neither the core nor the journal, so a core that is down or lying does
+// not delay it. Each co-signer is tried a few times, in the background.
+type Alarm struct {
+	URLs []string
+	HTTP *http.Client
+	Log  *slog.Logger
+	wg   sync.WaitGroup
+}
+
+// NewAlarm returns an alarm for the co-signers at urls.
+func NewAlarm(urls []string, tlsCfg *tls.Config, log *slog.Logger) *Alarm {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Alarm{URLs: urls, HTTP: &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsCfg}}, Log: log}
+}
+
+// alarmAttempts bounds the tries per co-signer.
+const alarmAttempts = 5
+
+// Halt tells every co-signer to halt asset, without waiting.
+func (a *Alarm) Halt(asset, reason string) {
+	body, _ := json.Marshal(map[string]string{"asset": asset, "reason": reason})
+	for _, u := range a.URLs {
+		a.wg.Add(1)
+		// Each goroutine ends after its last attempt.
+		go func() {
+			defer a.wg.Done()
+			delay := 50 * time.Millisecond
+			for i := 1; i <= alarmAttempts; i++ {
+				res, err := a.HTTP.Post(u+"/halt", "application/json", bytes.NewReader(body))
+				if err == nil {
+					res.Body.Close()
+					if res.StatusCode == http.StatusNoContent {
+						a.Log.Info("co-signer halted", "cosigner", u, "asset", asset)
+						return
+					}
+					err = fmt.Errorf("answered %s", res.Status)
+				}
+				a.Log.Error("could not halt a co-signer", "cosigner", u, "attempt", i, "err", err)
+				time.Sleep(delay)
+				delay *= 2
+			}
+		}()
+	}
+}
+
+// Wait waits for the attempts under way.
+func (a *Alarm) Wait() { a.wg.Wait() }
+
+// Syncer is a core that must be brought up to date before each step (a
+// Remote).
+type Syncer interface {
+	Sync(ctx context.Context) error
+}
