@@ -204,8 +204,12 @@ func (c *Cosigner) Sign(p *psbt.Packet) ([]string, error) {
 		if pin.WitnessUtxo == nil {
 			return nil, fmt.Errorf("cosigner: input %d has no witness utxo", i)
 		}
-		if _, _, ok := set.Owner(pin.WitnessUtxo.PkScript); !ok {
+		w, _, ok := set.Owner(pin.WitnessUtxo.PkScript)
+		if !ok {
 			return nil, fmt.Errorf("cosigner: input %d is not our hot wallet's", i)
+		}
+		if err := c.walletHalted(w.ID); err != nil {
+			return nil, err
 		}
 		in += pin.WitnessUtxo.Value
 	}
@@ -253,6 +257,24 @@ func (c *Cosigner) Sign(p *psbt.Packet) ([]string, error) {
 		c.events = append(c.events, signedEvent{at: now, customer: cust, asset: asset, amount: amt})
 	}
 	return pays, nil
+}
+
+// walletHalted refuses a wallet whose asset is halted: by the journal, or
+// by the watcher directly (before, or without, the core).
+func (c *Cosigner) walletHalted(id uint32) error {
+	w, ok := c.state.Custody.Wallet(id)
+	if !ok {
+		return fmt.Errorf("cosigner: wallet %d is not in the journal", id)
+	}
+	if err := c.state.Controls.Allowed(w.Asset, controls.Withdraw); err != nil {
+		return fmt.Errorf("%w: %v", ErrHalted, err)
+	}
+	if a, ok := c.state.Ledger.Asset(w.Asset); ok {
+		if why, ok := c.halted[a.Code]; ok {
+			return fmt.Errorf("%w: told by the watcher: %s", ErrHalted, why)
+		}
+	}
+	return nil
 }
 
 // match finds a withdrawal the output pays that passes every check: several

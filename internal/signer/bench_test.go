@@ -2,18 +2,14 @@ package signer
 
 import (
 	"crypto/ed25519"
-	"crypto/tls"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"sort"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"kinko/internal/api"
-	"kinko/internal/auth"
 	"kinko/internal/chain/btc/regtest"
 	"kinko/internal/core"
 	"kinko/internal/cosigner"
@@ -32,32 +28,17 @@ import (
 // transaction.
 func BenchmarkWithdrawals(b *testing.B) {
 	e := setup(b)
-	srv, err := api.New(api.Config{Core: e.c, DataDir: b.TempDir(), Argon2: auth.TestArgon2})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Close()
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	hs := &http.Server{Handler: srv}
-	go hs.Serve(ln)
-	defer hs.Close()
-	coreURL := "http://" + ln.Addr().String()
+	srv, coreURL := serveAPI(b, e.c)
 	pol, _ := cosigner.ParsePolicy([]byte(`{"cooldown":"1s","per_customer_hour":{"BTC":100000000000},"per_asset_hour":{"BTC":100000000000},"fee_max":{"BTC":1000000}}`))
 	var offset atomic.Int64
 	cs := cosigner.New(regtest.Net, e.hotK[1].a, e.hotK[1].fp, pol, func() time.Time { return time.Now().Add(time.Duration(offset.Load())) })
 	f := &cosigner.Follower{URL: coreURL, Token: srv.StreamToken(), HTTP: http.DefaultClient, C: cs, Log: slog.New(slog.DiscardHandler)}
-	tdir := b.TempDir()
-	mtls.Init(tdir)
-	scfg, _ := mtls.Server(tdir)
-	cln, _ := tls.Listen("tcp", "127.0.0.1:0", scfg)
-	css := &http.Server{Handler: cs.Handler(slog.New(slog.DiscardHandler))}
-	go css.Serve(cln)
-	defer css.Close()
+	csURL, tdir := serveCosigner(b, cs)
 	ccfg, _ := mtls.Client(tdir)
 	f.Poll(e.ctx)
 	offset.Store(int64(time.Hour)) // the customers' keys: known an hour by the co-signer's clock
 	s := New(Config{Backend: API{URL: coreURL, Token: srv.SignerToken(), HTTP: http.DefaultClient}, Node: e.node.Client(), Net: regtest.Net,
-		Account: e.hotK[0].a, FP: e.hotK[0].fp, CoSigner: followThen{f, NewRemote("https://"+cln.Addr().String(), ccfg)}})
+		Account: e.hotK[0].a, FP: e.hotK[0].fp, CoSigner: followThen{f, NewRemote(csURL, ccfg)}})
 	// The two queued withdrawals of the setup go first, unmeasured.
 	if _, err := s.Step(e.ctx); err != nil {
 		b.Fatal(err)

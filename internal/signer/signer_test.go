@@ -5,11 +5,15 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,6 +25,7 @@ import (
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 
+	"kinko/internal/alert"
 	"kinko/internal/api"
 	"kinko/internal/auth"
 	"kinko/internal/ceremony"
@@ -38,6 +43,35 @@ import (
 	"kinko/internal/watch"
 	"kinko/internal/withdraw"
 )
+
+// serveAPI serves c's API on loopback until the test ends.
+func serveAPI(t testing.TB, c *core.Core) (*api.Server, string) {
+	srv, err := api.New(api.Config{Core: c, DataDir: t.TempDir(), Argon2: auth.TestArgon2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	hs := &http.Server{Handler: srv}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	return srv, "http://" + ln.Addr().String()
+}
+
+// serveCosigner serves cs behind mutual TLS on loopback until the test
+// ends; tdir holds the certificates.
+func serveCosigner(t testing.TB, cs *cosigner.Cosigner) (url, tdir string) {
+	tdir = t.TempDir()
+	if err := mtls.Init(tdir); err != nil {
+		t.Fatal(err)
+	}
+	scfg, _ := mtls.Server(tdir)
+	cln, _ := tls.Listen("tcp", "127.0.0.1:0", scfg)
+	css := &http.Server{Handler: cs.Handler(slog.New(slog.DiscardHandler))}
+	go css.Serve(cln)
+	t.Cleanup(func() { css.Close() })
+	return "https://" + cln.Addr().String(), tdir
+}
 
 type acct struct {
 	a  *hdkeychain.ExtendedKey
@@ -251,16 +285,7 @@ func TestWithdrawalEndToEnd(t *testing.T) {
 // the read-only stream and answers the signer only over mutual TLS.
 func TestWithdrawalThroughProcessBoundaries(t *testing.T) {
 	e := setup(t)
-	srv, err := api.New(api.Config{Core: e.c, DataDir: t.TempDir(), Argon2: auth.TestArgon2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	hs := &http.Server{Handler: srv}
-	go hs.Serve(ln)
-	defer hs.Close()
-	coreURL := "http://" + ln.Addr().String()
+	srv, coreURL := serveAPI(t, e.c)
 
 	// The co-signer process: a fresh replica fed only by the stream.
 	pol, _ := cosigner.ParsePolicy([]byte(`{"cooldown":"2s","per_customer_hour":{"BTC":2000000},"per_asset_hour":{"BTC":3000000},"fee_max":{"BTC":100000}}`))
@@ -274,17 +299,9 @@ func TestWithdrawalThroughProcessBoundaries(t *testing.T) {
 		t.Fatal(err)
 	}
 	offset.Store(int64(10 * time.Second))
-	tdir := t.TempDir()
-	if err := mtls.Init(tdir); err != nil {
-		t.Fatal(err)
-	}
-	scfg, _ := mtls.Server(tdir)
-	cln, _ := tls.Listen("tcp", "127.0.0.1:0", scfg)
-	css := &http.Server{Handler: cs.Handler(slog.New(slog.DiscardHandler))}
-	go css.Serve(cln)
-	defer css.Close()
+	csURL, tdir := serveCosigner(t, cs)
 	ccfg, _ := mtls.Client(tdir)
-	remote := NewRemote("https://"+cln.Addr().String(), ccfg)
+	remote := NewRemote(csURL, ccfg)
 
 	// The signer process: the core over the API, the co-signer over mTLS.
 	// Between its journal entries, the co-signer catches up on the stream.
@@ -294,7 +311,7 @@ func TestWithdrawalThroughProcessBoundaries(t *testing.T) {
 	if (API{URL: coreURL, Token: "wrong", HTTP: http.DefaultClient}).Submit(e.ctx, core.FailBatch{Batch: "x", Reason: "y"}) == nil {
 		t.Fatal("the signer routes answered a wrong token")
 	}
-	if err := backend.Submit(e.ctx, core.FailBatch{Batch: "x", Reason: "y"}); err == nil || !strings.Contains(err.Error(), "only reserve_batch") {
+	if err := backend.Submit(e.ctx, core.FailBatch{Batch: "x", Reason: "y"}); err == nil || !strings.Contains(err.Error(), "does not journal") {
 		t.Fatalf("the signer journaling another kind = %v", err)
 	}
 	sent, err := s.Step(e.ctx)
@@ -566,6 +583,23 @@ func (e *e2e) drain(t *testing.T) *wire.MsgTx {
 	return tx
 }
 
+// payout builds a PSBT paying a customer's address from the hot wallet,
+// as the hot signer would.
+func (e *e2e) payout(t *testing.T) *psbt.Packet {
+	var v view.View
+	e.c.Read(func(st *core.State) { v = view.Of(st, "BTC") })
+	set, _ := wallet.NewSet([]wallet.Named{{ID: v.Hot.ID, Kind: "hot-customer", Descriptor: v.Hot.Descriptor}}, mustParse(t, v.Hot.Descriptor))
+	u := v.UTXOs[0]
+	a, _ := btcutil.DecodeAddress(payee(1), regtest.Net)
+	pk, _ := txscript.PayToAddrScript(a)
+	p, err := wallet.Build([]wallet.UTXO{{OutPoint: wire.OutPoint{Hash: chainhash.Hash(u.Outpoint.TxID), Index: u.Outpoint.Vout}, Value: int64(u.Amount), Wallet: set.Wallets[0], Branch: u.Branch, Index: u.Index}},
+		[]*wire.TxOut{wire.NewTxOut(1_000_000, pk)}, set.Wallets[0], v.Hot.NextChange, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // TestDrillMempoolTheft: two hot keys leak; the attacker broadcasts a
 // transaction draining the hot wallet straight to the node. The watcher
 // flags it from the mempool, tells the co-signer at once, and the halt and
@@ -625,18 +659,7 @@ func TestDrillMempoolTheft(t *testing.T) {
 		t.Fatalf("timeline = %+v", evs)
 	}
 	// The co-signer refuses the asset now, whatever the core says.
-	p := func() *psbt.Packet {
-		var v view.View
-		e.c.Read(func(st *core.State) { v = view.Of(st, "BTC") })
-		set, _ := wallet.NewSet([]wallet.Named{{ID: v.Hot.ID, Kind: "hot-customer", Descriptor: v.Hot.Descriptor}}, mustParse(t, v.Hot.Descriptor))
-		u := v.UTXOs[0]
-		a, _ := btcutil.DecodeAddress(payee(1), regtest.Net)
-		pk, _ := txscript.PayToAddrScript(a)
-		pp, _ := wallet.Build([]wallet.UTXO{{OutPoint: wire.OutPoint{Hash: chainhash.Hash(u.Outpoint.TxID), Index: u.Outpoint.Vout}, Value: int64(u.Amount), Wallet: set.Wallets[0], Branch: u.Branch, Index: u.Index}},
-			[]*wire.TxOut{wire.NewTxOut(1_000_000, pk)}, set.Wallets[0], v.Hot.NextChange, 10)
-		return pp
-	}()
-	if _, err := e.local.CoSign(e.ctx, p); !errors.Is(err, cosigner.ErrHalted) {
+	if _, err := e.local.CoSign(e.ctx, e.payout(t)); !errors.Is(err, cosigner.ErrHalted) {
 		t.Fatalf("a customer's own withdrawal after the halt = %v; want ErrHalted", err)
 	}
 }
@@ -727,4 +750,139 @@ func TestDrillLedgerChainMismatch(t *testing.T) {
 			t.Fatalf("incidents = %+v", ins)
 		}
 	})
+}
+
+// TestDrillSeparateWatcher runs the mempool theft drill with the watcher in
+// its own process, as `kinko watch` runs it: its replica of the state comes
+// from the journal stream, its commands go through the core's API with the
+// watcher token, and it halts the co-signer directly over mutual TLS with
+// its own certificate. The alert webhook receives one signed alert for the
+// theft however many times the watcher sees it.
+func TestDrillSeparateWatcher(t *testing.T) {
+	e := setup(t)
+	srv, coreURL := serveAPI(t, e.c)
+	csURL, tdir := serveCosigner(t, e.cs)
+	secret := []byte("a shared webhook secret")
+	var mu sync.Mutex
+	var alerts []alert.Alert
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if r.Header.Get(alert.SignatureHeader) != alert.Sign(secret, body) {
+			t.Errorf("alert with a bad signature: %s", body)
+		}
+		var a alert.Alert
+		json.Unmarshal(body, &a)
+		mu.Lock()
+		alerts = append(alerts, a)
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	wh := &alert.Webhook{URL: hook.URL, Secret: secret}
+	wh.Start()
+
+	remote := watch.NewRemote(coreURL, srv.StreamToken(), srv.WatcherToken(), nil)
+	wcfg, err := mtls.Watcher(tdir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alarm := watch.NewAlarm([]string{csURL}, wcfg, nil)
+	if err := remote.Sync(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	w, err := watch.ForAsset(e.ctx, remote, e.node.Client(), regtest.Net, "BTC", watch.DepositConfig{Confirmations: 1, StartHeight: regtest.SegwitHeight,
+		Alert: wh.Send, OnUnexplained: func(_ ledger.AssetID, _ chainhash.Hash, why string) { alarm.Halt("BTC", why) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Step(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if m := w.Reconcile(); len(m) != 0 {
+		t.Fatalf("ledger and chain differ before the drill: %+v", m)
+	}
+	// The watcher's token journals only its own kinds.
+	bad, _ := json.Marshal(watch.WatchCommand{Kind: "create_transfers", Payload: json.RawMessage(`{}`)})
+	req, _ := http.NewRequest("POST", coreURL+"/v1/watch/commands", bytes.NewReader(bad))
+	req.Header.Set("Authorization", "Bearer "+srv.WatcherToken())
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != http.StatusForbidden {
+		t.Fatalf("the watcher journaling a transfer = %v %v", res.Status, err)
+	}
+
+	theft := e.drain(t)
+	start := time.Now()
+	if _, err := e.node.Client().Broadcast(e.ctx, theft); err != nil {
+		t.Fatal(err)
+	}
+	var halted time.Duration
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && halted == 0; time.Sleep(20 * time.Millisecond) {
+		if err := w.Step(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		e.c.Read(func(st *core.State) {
+			if st.Controls.Allowed(2, controls.Withdraw) != nil {
+				halted = time.Since(start)
+			}
+		})
+	}
+	if halted == 0 || halted > time.Second {
+		t.Fatalf("halt journaled %v after the broadcast; want within 1s", halted)
+	}
+	t.Logf("separate watcher: broadcast -> halt journaled in %v", halted)
+	// The co-signer was told directly: it refuses even before it has read
+	// the halt from the journal (its follower is not running here).
+	alarm.Wait()
+	if _, err := e.cs.Sign(e.payout(t)); !errors.Is(err, cosigner.ErrHalted) {
+		t.Fatalf("co-signer after the alarm = %v; want ErrHalted", err)
+	}
+	// Seen again in later steps and in the block: one alert, one incident.
+	e.node.Generate(e.ctx, 1)
+	for range 3 {
+		if err := w.Step(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wh.Stop()
+	mu.Lock()
+	defer mu.Unlock()
+	n := 0
+	for _, a := range alerts {
+		if strings.HasPrefix(a.Key, "outflow:") {
+			n++
+			if a.Severity != alert.Critical || !strings.Contains(a.Detail, theft.TxHash().String()) {
+				t.Errorf("alert = %+v", a)
+			}
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d outflow alerts; want 1: %+v", n, alerts)
+	}
+	// One incident for the theft; once it is mined, reconciliation sees
+	// the hot wallet's ledger account above the chain and records that too.
+	e.c.Read(func(st *core.State) {
+		var outflow, mismatch int
+		for _, in := range st.Incidents.List() {
+			switch {
+			case in.Detector == "watcher" && len(in.TxIDs) == 1 && in.TxIDs[0] == theft.TxHash().String():
+				outflow++
+			case in.Detector == "reconciliation" && strings.Contains(in.Reason, "wallet 2: ledger 4000000, chain 0"):
+				mismatch++
+			default:
+				t.Errorf("incident %+v", in)
+			}
+		}
+		if outflow != 1 || mismatch != 1 {
+			t.Fatalf("incidents = %+v", st.Incidents.List())
+		}
+	})
+	// Only the watcher's certificate may halt; only the signer's may ask
+	// for a signature.
+	scfg, _ := mtls.Client(tdir)
+	signerClient := &http.Client{Transport: &http.Transport{TLSClientConfig: scfg}}
+	if res, err := signerClient.Post(csURL+"/halt", "application/json", strings.NewReader(`{"asset":"BTC","reason":"x"}`)); err != nil || res.StatusCode != http.StatusForbidden {
+		t.Fatalf("the signer's certificate halting = %v %v", res.Status, err)
+	}
+	watcherClient := &http.Client{Transport: &http.Transport{TLSClientConfig: wcfg}}
+	if res, err := watcherClient.Post(csURL+"/cosign", "text/plain", strings.NewReader("cHNidP8=")); err != nil || res.StatusCode != http.StatusForbidden {
+		t.Fatalf("the watcher's certificate asking for a signature = %v %v", res.Status, err)
+	}
 }
