@@ -69,6 +69,8 @@ type Server struct {
 	// signerToken the hot signer's routes; watcherToken a separate
 	// watcher's.
 	streamToken, signerToken, watcherToken string
+	// reconciled returns the chain watcher's differences per wallet.
+	reconciled func() map[uint32]int64
 }
 
 // Route is one registered route, for the OpenAPI check and the docs.

@@ -212,4 +212,60 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Fatal("asset not enabled in the core")
 		}
 	})
+
+	// The halt matrix: one operator halts BTC withdrawals with a button; the
+	// public status page shows it; lifting takes a request and a second
+	// operator's approval.
+	cell := `td[data-switch="BTC:withdraw"]`
+	run("halt from the matrix",
+		chromedp.Click(chromedp.CSS(`a[href="/console/controls"]`)),
+		chromedp.WaitVisible(chromedp.ID("#matrix")),
+		chromedp.SendKeys(chromedp.CSS(cell+` form.halt input[name="reason"]`), "drill: suspicious outflow"),
+		chromedp.Click(chromedp.CSS(cell+` form.halt button`)),
+		chromedp.WaitVisible(chromedp.CSS(cell+`.halted`)),
+		screenshot("controls-halted"),
+		chromedp.Navigate(e.http.URL+"/status"),
+		chromedp.WaitVisible(chromedp.ID("#halts")),
+		screenshot("status-halted"),
+	)
+	logout()
+	login("aiko")
+	run("request the lift",
+		chromedp.Navigate(e.http.URL+"/console/controls"),
+		chromedp.WaitVisible(chromedp.CSS(cell+` form.lift`)),
+		chromedp.SendKeys(chromedp.CSS(cell+` form.lift input[name="reason"]`), "cause found and fixed"),
+		chromedp.Click(chromedp.CSS(cell+` form.lift button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#flash.ok`)),
+		chromedp.WaitVisible(chromedp.CSS(cell+` a[href="/console/approvals"]`)),
+		screenshot("lift-requested"),
+	)
+	var liftID string
+	e.core.Read(func(s *core.State) {
+		if err := s.Controls.Allowed(2, "withdraw"); err == nil {
+			t.Fatal("the halt from the browser did not reach the core")
+		}
+		for _, r := range s.People.Requests() {
+			if r.Kind == core.KindLiftHalt {
+				liftID = r.ID
+			}
+		}
+	})
+	logout()
+	login("kenji")
+	lrow := fmt.Sprintf(`tr[data-request="%s"]`, liftID)
+	run("approve the lift",
+		chromedp.Navigate(e.http.URL+"/console/approvals"),
+		chromedp.WaitVisible(chromedp.CSS(lrow)),
+		chromedp.SendKeys(chromedp.CSS(lrow+` input[name="reason"]`), "verified the fix"),
+		chromedp.Click(chromedp.CSS(lrow+` .approve`)),
+		chromedp.WaitVisible(chromedp.CSS(lrow+` .tag.approved`)),
+		chromedp.Navigate(e.http.URL+"/console/controls"),
+		chromedp.WaitVisible(chromedp.CSS(cell+`.running`)),
+		screenshot("controls-lifted"),
+	)
+	e.core.Read(func(s *core.State) {
+		if err := s.Controls.Allowed(2, "withdraw"); err != nil {
+			t.Fatalf("after the approved lift: %v", err)
+		}
+	})
 }

@@ -50,8 +50,13 @@ func statusOf(err error) (int, string, bool) {
 	case errors.Is(err, people.ErrEmailTaken), errors.Is(err, people.ErrCustomerExists), errors.Is(err, people.ErrOperatorExists),
 		errors.Is(err, people.ErrRequestExists), errors.Is(err, people.ErrRequestClosed), errors.Is(err, people.ErrRequestExpired),
 		errors.Is(err, people.ErrTOTPReplayed), errors.Is(err, controls.ErrNotHalted), errors.Is(err, people.ErrAssetNotProposed),
-		errors.Is(err, people.ErrReviewMissing):
+		errors.Is(err, people.ErrReviewMissing), errors.Is(err, controls.ErrOutOfPlan), errors.Is(err, controls.ErrPlanActive):
 		return http.StatusConflict, "conflict", true
+	case errors.Is(err, controls.ErrSwitchInvalid), errors.Is(err, controls.ErrPlanInvalid), errors.Is(err, controls.ErrNoReason),
+		errors.Is(err, controls.ErrNoActor), errors.Is(err, errSwitchText):
+		return http.StatusUnprocessableEntity, "invalid request", true
+	case errors.Is(err, controls.ErrSelfApproval):
+		return http.StatusForbidden, "forbidden", true
 	case errors.Is(err, people.ErrCustomerUnknown), errors.Is(err, people.ErrOperatorUnknown), errors.Is(err, people.ErrRequestUnknown),
 		errors.Is(err, custody.ErrWalletUnknown):
 		return http.StatusNotFound, "not found", true

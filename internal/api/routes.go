@@ -74,6 +74,7 @@ func (s *Server) register() {
 	if s.cfg.Metrics != nil {
 		s.handle("GET", "/metrics", false, s.cfg.Metrics.Handler().ServeHTTP)
 	}
+	s.registerControls()
 	s.registerConsole()
 }
 
@@ -102,6 +103,15 @@ func (s *Server) stateHash(w http.ResponseWriter, r *http.Request, _ Principal) 
 // StatusView is the public status: what is halted and since when.
 type StatusView struct {
 	Halts []HaltView `json:"halts"`
+	// Resumption is the staged resumption plan being followed, if any:
+	// which services come back in which order, and how far it has come.
+	Resumption *ResumptionView `json:"resumption,omitempty"`
+}
+
+// ResumptionView is the public side of a resumption plan.
+type ResumptionView struct {
+	Steps []string `json:"steps"`
+	Done  int      `json:"done"`
 }
 
 // HaltView is one halt as the public sees it.
@@ -121,6 +131,12 @@ func (s *Server) statusView() StatusView {
 				hv.Asset = a.Code
 			}
 			v.Halts = append(v.Halts, hv)
+		}
+		if p := st.Controls.Following(); p != nil {
+			v.Resumption = &ResumptionView{Done: p.Done}
+			for _, sw := range p.Steps {
+				v.Resumption.Steps = append(v.Resumption.Steps, switchText(st, sw))
+			}
 		}
 	})
 	if v.Halts == nil {

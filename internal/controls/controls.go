@@ -103,7 +103,35 @@ var (
 	ErrNoActor       = errors.New("controls: an actor is required")
 	// ErrHalted is what Allowed answers for a halted service.
 	ErrHalted = errors.New("halted")
+	// Errors of resumption plans.
+	ErrPlanInvalid = errors.New("controls: resumption plan invalid")
+	ErrPlanActive  = errors.New("controls: a resumption plan is already being followed")
+	ErrOutOfPlan   = errors.New("controls: the resumption plan lifts another switch first")
 )
+
+// Plan is a staged resumption, written down and approved before the first
+// lift: the order in which halted switches come back (BITPoint resumed yen
+// first and receiving crypto last). While it is followed, a switch in the
+// plan can be lifted only when its turn has come, and each lift is still
+// approved by two people. Switches outside the plan are not held back.
+type Plan struct {
+	ID        string   `json:"id"`
+	Steps     []Switch `json:"steps"`
+	Reason    string   `json:"reason"`
+	Requester string   `json:"requester"`
+	Approver  string   `json:"approver"`
+	Time      int64    `json:"time"`
+	Seq       uint64   `json:"seq"`
+	// Done counts the steps lifted so far; the plan is complete when it
+	// reaches len(Steps).
+	Done int `json:"done"`
+}
+
+// Complete tells whether every step is lifted.
+func (p Plan) Complete() bool { return p.Done >= len(p.Steps) }
+
+// maxPlanSteps bounds a plan.
+const maxPlanSteps = 256
 
 // Bounds on free text.
 const maxText = 1024
@@ -112,6 +140,7 @@ const maxText = 1024
 type State struct {
 	halts map[Switch]Halt
 	lifts []Lift
+	plans []Plan // oldest first; at most the last is being followed
 }
 
 // New returns a state with nothing halted.
@@ -139,10 +168,10 @@ func (s *State) HaltSwitch(sw Switch, actor, reason string, t int64, seq uint64)
 // LiftSwitch turns a switch back on, with the two people who asked and
 // approved.
 func (s *State) LiftSwitch(sw Switch, requester, approver, reason string, t int64, seq uint64) error {
-	h, ok := s.halts[sw]
-	if !ok {
-		return ErrNotHalted
+	if err := s.CheckLift(sw); err != nil {
+		return err
 	}
+	h := s.halts[sw]
 	if strings.TrimSpace(requester) == "" || strings.TrimSpace(approver) == "" {
 		return ErrNoActor
 	}
@@ -152,10 +181,100 @@ func (s *State) LiftSwitch(sw Switch, requester, approver, reason string, t int6
 	if strings.TrimSpace(reason) == "" || len(reason) > maxText {
 		return ErrNoReason
 	}
+	if p := s.Following(); p != nil && p.Steps[p.Done] == sw {
+		p.Done++
+	}
 	delete(s.halts, sw)
 	s.lifts = append(s.lifts, Lift{Halt: h, Requester: requester, Approver: approver, Reason: reason, Time: t, Seq: seq})
+	s.skipLifted()
 	return nil
 }
+
+// CheckLift tells whether sw can be lifted now: it is halted, and the plan
+// being followed, if it names sw, has come to it.
+func (s *State) CheckLift(sw Switch) error {
+	if _, ok := s.halts[sw]; !ok {
+		return ErrNotHalted
+	}
+	if p := s.Following(); p != nil {
+		for i, st := range p.Steps {
+			if st == sw && i != p.Done {
+				return fmt.Errorf("%w: plan %s: step %d (%s) before step %d (%s)", ErrOutOfPlan, p.ID, p.Done+1, p.Steps[p.Done], i+1, sw)
+			}
+		}
+	}
+	return nil
+}
+
+// CheckPlan checks a plan before it is approved: an id, a reason, between
+// one and maxPlanSteps distinct valid switches, and no plan being followed.
+func (s *State) CheckPlan(p Plan) error {
+	if strings.TrimSpace(p.ID) == "" || len(p.ID) > 64 {
+		return fmt.Errorf("%w: id", ErrPlanInvalid)
+	}
+	if strings.TrimSpace(p.Reason) == "" || len(p.Reason) > maxText {
+		return ErrNoReason
+	}
+	if len(p.Steps) == 0 || len(p.Steps) > maxPlanSteps {
+		return fmt.Errorf("%w: between 1 and %d steps", ErrPlanInvalid, maxPlanSteps)
+	}
+	seen := map[Switch]bool{}
+	for i, st := range p.Steps {
+		if !st.valid() {
+			return fmt.Errorf("%w: step %d", ErrSwitchInvalid, i+1)
+		}
+		if seen[st] {
+			return fmt.Errorf("%w: step %d repeats %s", ErrPlanInvalid, i+1, st)
+		}
+		seen[st] = true
+	}
+	for _, q := range s.plans {
+		if q.ID == p.ID {
+			return fmt.Errorf("%w: id %s is taken", ErrPlanInvalid, p.ID)
+		}
+	}
+	if f := s.Following(); f != nil {
+		return fmt.Errorf("%w: %s", ErrPlanActive, f.ID)
+	}
+	return nil
+}
+
+// AdoptPlan starts following an approved plan. Steps already lifted (or
+// never halted) count as done when they come up.
+func (s *State) AdoptPlan(p Plan) error {
+	if err := s.CheckPlan(p); err != nil {
+		return err
+	}
+	if p.Requester == p.Approver {
+		return ErrSelfApproval
+	}
+	p.Done = 0
+	s.plans = append(s.plans, p)
+	s.skipLifted()
+	return nil
+}
+
+// skipLifted advances the followed plan past steps that are not halted.
+func (s *State) skipLifted() {
+	p := s.Following()
+	for p != nil && !p.Complete() {
+		if _, ok := s.halts[p.Steps[p.Done]]; ok {
+			return
+		}
+		p.Done++
+	}
+}
+
+// Following returns the plan being followed, or nil.
+func (s *State) Following() *Plan {
+	if n := len(s.plans); n > 0 && !s.plans[n-1].Complete() {
+		return &s.plans[n-1]
+	}
+	return nil
+}
+
+// Plans returns every plan, oldest first.
+func (s *State) Plans() []Plan { return append([]Plan(nil), s.plans...) }
 
 // Allowed answers whether service of asset may run now: not if it, or the
 // global switch, is halted. The error names the halt.
@@ -191,13 +310,14 @@ func (s *State) Lifts() []Lift { return append([]Lift(nil), s.lifts...) }
 type snapshot struct {
 	Halts []Halt `json:"halts"`
 	Lifts []Lift `json:"lifts"`
+	Plans []Plan `json:"plans"`
 }
 
 // Snapshot returns the state's deterministic encoding.
-func (s *State) Snapshot() any { return snapshot{Halts: s.Halted(), Lifts: s.lifts} }
+func (s *State) Snapshot() any { return snapshot{Halts: s.Halted(), Lifts: s.lifts, Plans: s.plans} }
 
-// Restore rebuilds a state from halts and lifts.
-func Restore(halts []Halt, lifts []Lift) (*State, error) {
+// Restore rebuilds a state from halts, lifts and plans.
+func Restore(halts []Halt, lifts []Lift, plans []Plan) (*State, error) {
 	s := New()
 	for _, h := range halts {
 		if !h.Switch.valid() {
@@ -206,5 +326,6 @@ func Restore(halts []Halt, lifts []Lift) (*State, error) {
 		s.halts[h.Switch] = h
 	}
 	s.lifts = lifts
+	s.plans = plans
 	return s, nil
 }

@@ -7,6 +7,7 @@ import (
 	"kinko/internal/controls"
 	"kinko/internal/ledger"
 	"kinko/internal/people"
+	"kinko/internal/withdraw"
 )
 
 // Command kinds of people: customers, operators, sessions, approvals and
@@ -103,6 +104,16 @@ type DecideRequest struct {
 // KindLiftHalt is the request kind that lifts a halt once approved.
 const KindLiftHalt people.RequestKind = "lift_halt"
 
+// KindResumptionPlan is the request kind that adopts a staged resumption
+// plan once approved.
+const KindResumptionPlan people.RequestKind = "resumption_plan"
+
+// ResumptionPlanPayload is the payload of a resumption_plan request.
+type ResumptionPlanPayload struct {
+	ID    string            `json:"id"`
+	Steps []controls.Switch `json:"steps"`
+}
+
 // LiftHaltPayload is the payload of a lift_halt request.
 type LiftHaltPayload struct {
 	Switch controls.Switch `json:"switch"`
@@ -182,8 +193,38 @@ func (s *State) checkRequest(r people.Request) error {
 			return fmt.Errorf("%w: lifts are approved by an approver", people.ErrInvalid)
 		}
 		return nil
+	case KindResumptionPlan:
+		var p ResumptionPlanPayload
+		if err := json.Unmarshal(r.Payload, &p); err != nil {
+			return fmt.Errorf("%w: payload: %v", people.ErrInvalid, err)
+		}
+		if r.RequiredRole != people.RoleApprover && r.RequiredRole != people.RoleAdmin {
+			return fmt.Errorf("%w: resumption plans are approved by an approver", people.ErrInvalid)
+		}
+		return s.Controls.CheckPlan(controls.Plan{ID: p.ID, Steps: p.Steps, Reason: r.Reason})
 	}
 	return fmt.Errorf("%w: request kind %q", people.ErrInvalid, r.Kind)
+}
+
+// checkEffect tells whether approving r now would take effect.
+func (s *State) checkEffect(r people.Request, decider string) error {
+	switch r.Kind {
+	case KindApproveWithdrawal:
+		var p ApproveWithdrawalPayload
+		json.Unmarshal(r.Payload, &p)
+		if wd, ok := s.Withdraw.Get(p.Withdrawal); !ok || wd.Status != withdraw.StatusAwaitingApproval {
+			return withdraw.ErrNotAwaiting
+		}
+	case KindLiftHalt:
+		var lp LiftHaltPayload
+		json.Unmarshal(r.Payload, &lp)
+		return s.Controls.CheckLift(lp.Switch)
+	case KindResumptionPlan:
+		var pp ResumptionPlanPayload
+		json.Unmarshal(r.Payload, &pp)
+		return s.Controls.CheckPlan(controls.Plan{ID: pp.ID, Steps: pp.Steps, Reason: r.Reason})
+	}
+	return nil
 }
 
 func (s *State) applyPeople(cmd Command, t int64) (handled bool, v any, err error) {
@@ -238,6 +279,13 @@ func (s *State) applyPeople(cmd Command, t int64) (handled bool, v any, err erro
 	case OpenRequest:
 		return true, nil, p.Open(c.Request, t, s.checkRequest)
 	case DecideRequest:
+		// An approval whose effect cannot happen is refused before the
+		// request changes: nothing is approved and left undone.
+		if r, ok := p.Request(c.ID); ok && c.Approve && r.State == people.RequestPending {
+			if err := s.checkEffect(r, c.Decider); err != nil {
+				return true, r, err
+			}
+		}
 		r, err := p.Decide(c.ID, c.Decider, c.Reason, c.Approve, t)
 		if err != nil || r.State != people.RequestApproved {
 			return true, r, err
@@ -251,6 +299,13 @@ func (s *State) applyPeople(cmd Command, t int64) (handled bool, v any, err erro
 			var lp LiftHaltPayload
 			json.Unmarshal(r.Payload, &lp)
 			if err := s.Controls.LiftSwitch(lp.Switch, r.Requester, c.Decider, r.Reason, t, s.seq); err != nil {
+				return true, r, err
+			}
+		case KindResumptionPlan:
+			var pp ResumptionPlanPayload
+			json.Unmarshal(r.Payload, &pp)
+			plan := controls.Plan{ID: pp.ID, Steps: pp.Steps, Reason: r.Reason, Requester: r.Requester, Approver: c.Decider, Time: t, Seq: s.seq}
+			if err := s.Controls.AdoptPlan(plan); err != nil {
 				return true, r, err
 			}
 		}

@@ -187,6 +187,7 @@ type stateExt struct {
 	Custody     json.RawMessage     `json:"custody"`
 	Halts       []controls.Halt     `json:"halts"`
 	Lifts       []controls.Lift     `json:"lifts"`
+	Plans       []controls.Plan     `json:"plans,omitempty"`
 	Checkpoints []WatchCheckpoint   `json:"checkpoints"`
 	Withdraw    json.RawMessage     `json:"withdraw"`
 	Incidents   []incident.Incident `json:"incidents"`
@@ -205,7 +206,7 @@ func (s *State) extension() stateExt {
 	if err != nil {
 		panic(err)
 	}
-	ext := stateExt{People: pp, Custody: c, Halts: s.Controls.Halted(), Lifts: s.Controls.Lifts(), Withdraw: wd, Incidents: s.Incidents.List()}
+	ext := stateExt{People: pp, Custody: c, Halts: s.Controls.Halted(), Lifts: s.Controls.Lifts(), Plans: s.Controls.Plans(), Withdraw: wd, Incidents: s.Incidents.List()}
 	for _, a := range s.Ledger.Assets() {
 		if cp, ok := s.Checkpoints[a.ID]; ok {
 			ext.Checkpoints = append(ext.Checkpoints, cp)
@@ -229,7 +230,7 @@ func (s *State) restoreExtension(b []byte) error {
 	if s.Custody, err = custody.Decode(ext.Custody); err != nil {
 		return err
 	}
-	if s.Controls, err = controls.Restore(ext.Halts, ext.Lifts); err != nil {
+	if s.Controls, err = controls.Restore(ext.Halts, ext.Lifts, ext.Plans); err != nil {
 		return err
 	}
 	s.Incidents = incident.Restore(ext.Incidents)
