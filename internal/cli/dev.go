@@ -112,6 +112,7 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 		defer chain.Stop()
 		h.SetPending(chain.Pending)
 		m.Mismatch = chain.Watcher().Differences
+		h.SetReconciliation(chain.Watcher().Differences)
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 1)

@@ -33,12 +33,21 @@ func Timeline(j *journal.Journal, from uint64) ([]incident.Event, error) {
 		case FailBatch:
 			ev.Actor, ev.What, ev.Detail = "watcher", "batch "+c.Batch+" failed", c.Reason
 		case OpenRequest:
-			if c.Request.Kind != KindLiftHalt {
+			switch c.Request.Kind {
+			case KindLiftHalt:
+				ev.What = "asks to lift a halt (request " + c.Request.ID + ")"
+			case KindResumptionPlan:
+				ev.What = "writes a resumption plan (request " + c.Request.ID + ")"
+			default:
 				return nil
 			}
-			ev.Actor, ev.What, ev.Detail = c.Request.Requester, "asks to lift a halt", c.Request.Reason
+			ev.Actor, ev.Detail = c.Request.Requester, c.Request.Reason+" "+string(c.Request.Payload)
 		case DecideRequest:
-			ev.Actor, ev.What, ev.Detail = c.Decider, "decides request "+c.ID, c.Reason
+			verb := "rejects"
+			if c.Approve {
+				verb = "approves"
+			}
+			ev.Actor, ev.What, ev.Detail = c.Decider, verb+" request "+c.ID, c.Reason
 		default:
 			return nil
 		}
