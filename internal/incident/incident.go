@@ -60,6 +60,18 @@ func (s *State) Open(in Incident, t int64, seq uint64) error {
 	return nil
 }
 
+// Names tells whether an incident already names the transaction txid.
+func (s *State) Names(txid string) bool {
+	for _, in := range s.list {
+		for _, t := range in.TxIDs {
+			if t == txid {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // List returns the incidents, oldest first.
 func (s *State) List() []Incident { return append([]Incident(nil), s.list...) }
 

@@ -284,7 +284,13 @@ func (d *Deposits) checkOutflow(tx *wire.MsgTx, where string) {
 		return
 	}
 	var why string
+	var known bool
 	d.core.Read(func(s *core.State) {
+		// Recorded before a restart, or by another watcher: the journal
+		// already holds the halt and the incident.
+		if known = s.Incidents.Names(txid.String()); known {
+			return
+		}
 		for _, in := range tx.TxIn {
 			op := custody.Outpoint{TxID: in.PreviousOutPoint.Hash, Vout: in.PreviousOutPoint.Index}
 			u, ok := s.Custody.UTXO(op)
@@ -304,6 +310,10 @@ func (d *Deposits) checkOutflow(tx *wire.MsgTx, where string) {
 			return
 		}
 	})
+	if known {
+		d.reported[txid] = true
+		return
+	}
 	if why == "" {
 		return
 	}
@@ -338,7 +348,7 @@ func (d *Deposits) haltOutflows(ctx context.Context) error {
 		why := d.outflows[id]
 		for _, cmd := range []core.Command{
 			core.Halt{Switch: controls.Switch{Asset: d.cfg.Asset, Service: controls.Withdraw}, Actor: "watcher", Reason: why},
-			core.OpenIncident{Incident: incident.Incident{ID: fmt.Sprintf("outflow-%s-%d", code, d.f.Height()), Asset: code, Detector: "watcher", Reason: "unexplained outflow", TxIDs: []string{id.String()}}},
+			core.OpenIncident{Incident: incident.Incident{ID: fmt.Sprintf("outflow-%s-%s", code, id.String()[:16]), Asset: code, Detector: "watcher", Reason: "unexplained outflow", TxIDs: []string{id.String()}}},
 		} {
 			o, err := d.core.Submit(ctx, d.cfg.Now(), cmd)
 			if err == nil {
@@ -573,14 +583,35 @@ func (d *Deposits) Pending() []Pending {
 func (d *Deposits) Run(ctx context.Context) {
 	t := time.NewTicker(d.cfg.Poll)
 	defer t.Stop()
+	// raised is the fault alerted and not yet over: one alert per outage,
+	// however many polls fail.
+	var raised string
 	for {
-		if err := d.Step(ctx); err != nil && ctx.Err() == nil {
+		err := d.Step(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			if raised != "" {
+				d.log.Info("watcher recovered", "after", raised)
+			}
+			raised = ""
+		} else {
 			d.log.Warn("deposit watcher step failed", "err", err)
+			var key, title string
 			switch {
 			case errors.Is(err, btc.ErrNodeDown):
-				d.alert(alert.Alert{Key: fmt.Sprintf("node-down:%d", d.cfg.Asset), Severity: alert.Warning, Title: "chain node not answering", Detail: err.Error(), Time: d.cfg.Now()})
+				key, title = "node-down", "chain node not answering"
+			case errors.Is(err, btc.ErrNodeBehind):
+				key, title = "node-behind", "chain node behind the watcher (restarted or resyncing)"
 			case errors.Is(err, ErrCoreDown):
-				d.alert(alert.Alert{Key: fmt.Sprintf("core-down:%d", d.cfg.Asset), Severity: alert.Warning, Title: "core not answering the watcher", Detail: err.Error(), Time: d.cfg.Now()})
+				key, title = "core-down", "core not answering the watcher"
+			default:
+				key, title = "step-failed", "watcher step failing"
+			}
+			if key != raised {
+				raised = key
+				d.alert(alert.Alert{Key: fmt.Sprintf("%s:%d:%d", key, d.cfg.Asset, d.cfg.Now().UnixNano()), Severity: alert.Warning, Title: title, Detail: err.Error(), Time: d.cfg.Now()})
 			}
 		}
 		select {

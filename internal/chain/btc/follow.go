@@ -2,6 +2,7 @@ package btc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -22,6 +23,12 @@ const MaxReorgDepth = 288
 // maxBlocksPerPoll bounds the blocks one Poll connects, so a follower far
 // behind catches up in bounded steps.
 const maxBlocksPerPoll = 64
+
+// ErrNodeBehind reports a node whose best chain is shorter than what the
+// follower has connected: a node restarted on a wiped or older database,
+// or still syncing. The follower waits for it rather than unwind what it
+// cannot see (a reorg to a shorter chain is not told apart from it).
+var ErrNodeBehind = errors.New("btc: node is behind the follower")
 
 // ErrReorgTooDeep reports a reorg beyond MaxReorgDepth blocks.
 var ErrReorgTooDeep = fmt.Errorf("btc: reorg deeper than %d blocks", MaxReorgDepth)
@@ -90,6 +97,9 @@ func (f *Follower) Poll(ctx context.Context) ([]Event, error) {
 	}
 	if h, ok := f.hashes[f.height]; ok && h == best {
 		return nil, nil
+	}
+	if len(f.hashes) > 0 && bestHeight < f.height {
+		return nil, fmt.Errorf("%w: node at height %d, follower at %d", ErrNodeBehind, bestHeight, f.height)
 	}
 	var evs []Event
 	hadAny := len(f.hashes) > 0

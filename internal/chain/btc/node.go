@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/btcsuite/btcd/btcjson"
 	"github.com/btcsuite/btcd/btcutil"
@@ -33,6 +34,11 @@ type Node struct {
 	rpc *rpcclient.Client
 	net *chaincfg.Params
 }
+
+// CallTimeout bounds one call to the node: the RPC client retries a node
+// that refuses connections for over twenty seconds, and a watcher must
+// say much sooner that its node is gone.
+var CallTimeout = 5 * time.Second
 
 // ErrNodeDown reports a node that does not answer.
 var ErrNodeDown = errors.New("btc: node does not answer")
@@ -76,7 +82,12 @@ func call[T any](ctx context.Context, fn func() (T, error)) (T, error) {
 		v, err := fn()
 		ch <- res{v, err}
 	}()
+	timer := time.NewTimer(CallTimeout)
+	defer timer.Stop()
 	select {
+	case <-timer.C:
+		var zero T
+		return zero, fmt.Errorf("%w: no answer within %v", ErrNodeDown, CallTimeout)
 	case r := <-ch:
 		var rerr *btcjson.RPCError
 		if errors.As(r.err, &rerr) {

@@ -157,15 +157,17 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 
 func (n *Node) launch() error {
 	bin, _ := Binary()
-	p2p, err := freePort()
-	if err != nil {
-		return err
+	if n.rpc == "" { // a restart keeps its ports, as a real node does
+		p2p, err := freePort()
+		if err != nil {
+			return err
+		}
+		rpc, err := freePort()
+		if err != nil {
+			return err
+		}
+		n.p2p, n.rpc = fmt.Sprintf("127.0.0.1:%d", p2p), fmt.Sprintf("127.0.0.1:%d", rpc)
 	}
-	rpc, err := freePort()
-	if err != nil {
-		return err
-	}
-	n.p2p, n.rpc = fmt.Sprintf("127.0.0.1:%d", p2p), fmt.Sprintf("127.0.0.1:%d", rpc)
 	logf, err := os.OpenFile(filepath.Join(n.dir, "btcd.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
@@ -421,8 +423,9 @@ func (n *Node) Stop() {
 	n.client.Close()
 }
 
-// Restart stops the node and starts it again on the same data directory
-// (new ports), as a node that went down and came back.
+// Restart stops the node (if it runs) and starts it again on the same data
+// directory and ports, as a node that went down and came back: clients of
+// its old RPC address reconnect.
 func (n *Node) Restart(ctx context.Context) error {
 	n.Stop()
 	if err := n.launch(); err != nil {
