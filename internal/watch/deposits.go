@@ -24,6 +24,7 @@ import (
 	"kinko/internal/custody"
 	"kinko/internal/incident"
 	"kinko/internal/ledger"
+	"kinko/internal/reserves"
 	"kinko/internal/wallet"
 	"kinko/internal/withdraw"
 )
@@ -75,6 +76,9 @@ type DepositConfig struct {
 	Owned *wallet.Book
 	// Tolerance is the difference, in base units, reconciliation accepts.
 	Tolerance int64
+	// Reserves is the hot-share policy checked at each reconciled block;
+	// reserves.DefaultPolicy if zero.
+	Reserves reserves.Policy
 	// Alert, if set, receives critical alerts (outflows, mismatches) and
 	// warnings (a node that does not answer).
 	Alert func(alert.Alert)
@@ -109,6 +113,10 @@ type Deposits struct {
 	// view is the chain side of reconciliation (nil without Owned).
 	view       *chainView
 	mismatched map[string]bool
+	// reservesAt is the height checkReserves last ran at; reserveFlags
+	// the conditions raised and not yet cleared.
+	reservesAt   int32
+	reserveFlags map[string]bool
 	mempool    map[chainhash.Hash][]Pending // by txid
 	seenTx     map[chainhash.Hash]bool      // mempool txids already looked at
 }
@@ -129,6 +137,9 @@ func NewDeposits(ctx context.Context, c Core, chain Chain, book AddressBook, cfg
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Reserves == (reserves.Policy{}) {
+		cfg.Reserves = reserves.DefaultPolicy
+	}
 	d := &Deposits{cfg: cfg, core: c, chain: chain, book: book, log: cfg.Logger,
 		inBlocks: map[custody.Outpoint]Pending{}, cerTxs: map[chainhash.Hash]int32{}, conflicts: map[string]chainhash.Hash{}, outflows: map[chainhash.Hash]string{}, seenAt: map[chainhash.Hash]time.Time{}, reported: map[chainhash.Hash]bool{}, mempool: map[chainhash.Hash][]Pending{}, seenTx: map[chainhash.Hash]bool{}}
 	var cp btc.Checkpoint
@@ -142,6 +153,7 @@ func NewDeposits(ctx context.Context, c Core, chain Chain, book AddressBook, cfg
 	})
 	d.f = btc.NewFollower(chain, cp, cfg.StartHeight)
 	d.mismatched = map[string]bool{}
+	d.reserveFlags = map[string]bool{}
 	if cfg.Owned != nil {
 		// The chain view is rebuilt from the start height at every start.
 		d.view = newChainView(cfg.StartHeight)
@@ -260,6 +272,9 @@ func (d *Deposits) Step(ctx context.Context) error {
 	if d.view != nil {
 		d.advance(d.f.Height())
 		if err := d.haltMismatches(ctx); err != nil {
+			return err
+		}
+		if err := d.checkReserves(ctx); err != nil {
 			return err
 		}
 	}

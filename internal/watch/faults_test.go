@@ -21,6 +21,7 @@ import (
 	"kinko/internal/controls"
 	"kinko/internal/core"
 	"kinko/internal/custody"
+	"kinko/internal/ledger"
 	"kinko/internal/wallet"
 )
 
@@ -235,4 +236,85 @@ func TestWatcherFaults(t *testing.T) {
 			t.Fatalf("%d incidents; want one per theft: %+v", n, s.Incidents.List())
 		}
 	})
+}
+
+// TestReservesChecks: at each reconciled block the watcher compares the
+// customer liabilities with the customer wallets, the hot share with its
+// cap and the house's backing with the hot customer coins. A shortfall of
+// the customer wallets halts withdrawals and opens an incident; the others
+// alert; each is raised once while it lasts.
+func TestReservesChecks(t *testing.T) {
+	ctx := context.Background()
+	e := newDepositEnv(t)
+	hotD := &wallet.Descriptor{M: 2, Net: regtest.Net}
+	for i := byte(7); i <= 9; i++ {
+		m, _ := hdkeychain.NewMaster(bytes.Repeat([]byte{i}, 32), regtest.Net)
+		k, _, _ := wallet.AccountKey(m, regtest.Net, 0)
+		hotD.Keys = append(hotD.Keys, k)
+	}
+	hot := custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: btcAsset, Descriptor: hotD.String(), Owner: ledger.OwnerHouseMin + 101}
+	if o, err := e.core.Submit(ctx, time.Now(), core.RegisterWallet{Wallet: hot}); err != nil || o.Err != nil {
+		t.Fatal(err, o.Err)
+	}
+	if _, err := e.node.SendTo(ctx, map[string]btcutil.Amount{e.addr: 10_000_000}); err != nil {
+		t.Fatal(err)
+	}
+	var got alerts
+	w, err := ForAsset(ctx, e.core, e.node.Client(), regtest.Net, "BTC", DepositConfig{Confirmations: 1, StartHeight: regtest.SegwitHeight, Alert: got.send})
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := func() {
+		t.Helper()
+		e.node.Generate(ctx, 1)
+		e.step(w)
+	}
+	e.step(w)
+	block()
+	if e.balance() != 10_000_000 || len(got.list) != 0 {
+		t.Fatalf("balance %d, alerts %+v", e.balance(), got.list)
+	}
+	transfer := func(id uint64, debit, credit ledger.AccountKey, amt uint64) {
+		t.Helper()
+		o, err := e.core.Submit(ctx, time.Now(), core.CreateTransfers{Transfers: []ledger.Transfer{{ID: ledger.ID{Hi: 7, Lo: id}, Debit: debit, Credit: credit, Amount: ledger.AmountOf(amt)}}})
+		if err != nil || o.EventErr() != nil {
+			t.Fatal(err, o.EventErr())
+		}
+	}
+	// A customer credited 1,000,000 with no coins behind it.
+	equity := ledger.AccountKey{Owner: ledger.OwnerEquity, Asset: btcAsset, Kind: ledger.KindEquity}
+	if o, err := e.core.Submit(ctx, time.Now(), core.CreateAccounts{Keys: []ledger.AccountKey{equity}}); err != nil || o.EventErr() != nil {
+		t.Fatal(err, o.EventErr())
+	}
+	transfer(1, equity, custAcct, 1_000_000)
+	block()
+	block()
+	if n := got.count("segregation:"); n != 1 {
+		t.Fatalf("%d segregation alerts; want 1: %+v", n, got.list)
+	}
+	e.core.Read(func(s *core.State) {
+		if err := s.Controls.Allowed(btcAsset, controls.Withdraw); !errors.Is(err, controls.ErrHalted) || !strings.Contains(err.Error(), "liabilities 11000000, customer wallets 10000000") {
+			t.Fatalf("withdrawals: %v", err)
+		}
+		if in, ok := s.Incidents.Get("segregation-BTC"); !ok || in.Detector != "reconciliation" {
+			t.Fatalf("incident %+v", in)
+		}
+	})
+	// A restarted watcher does not raise it again while the incident is open.
+	w, err = ForAsset(ctx, e.core, e.node.Client(), regtest.Net, "BTC", DepositConfig{Confirmations: 1, StartHeight: regtest.SegwitHeight, Alert: got.send})
+	if err != nil {
+		t.Fatal(err)
+	}
+	block()
+	if n := got.count("segregation:"); n != 1 {
+		t.Fatalf("after a restart: %d segregation alerts", n)
+	}
+	// A quarter of the customer coins moved to the hot wallet in the
+	// ledger: over the 5% cap, and the house holds nothing behind them.
+	transfer(2, hot.Account(), ledger.AccountKey{Owner: ledger.OwnerHouseMin + 100, Asset: btcAsset, Kind: ledger.KindWallet}, 2_500_000)
+	block()
+	block()
+	if got.count("hot-over-cap:") != 1 || got.count("house-short:") != 1 {
+		t.Fatalf("alerts = %+v", got.list)
+	}
 }
