@@ -41,7 +41,7 @@ func coldDescriptor(t testing.TB) *wallet.Descriptor {
 }
 
 type depositEnv struct {
-	t    *testing.T
+	t    testing.TB
 	core *core.Core
 	node *regtest.Node
 	book *wallet.Book
@@ -51,7 +51,7 @@ type depositEnv struct {
 
 // newDepositEnv starts btcd and a core with a cold customer wallet whose
 // first address is handed to customer 1.
-func newDepositEnv(t *testing.T) *depositEnv {
+func newDepositEnv(t testing.TB) *depositEnv {
 	ctx := context.Background()
 	e := &depositEnv{t: t, node: regtest.New(t, regtest.Options{}), book: wallet.NewBook(), desc: coldDescriptor(t)}
 	c, err := core.Open(ctx, core.Config{Dir: t.TempDir(), CheckInvariants: true})

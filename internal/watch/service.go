@@ -39,7 +39,17 @@ func Books(c Core, asset ledger.AssetID, net *chaincfg.Params) (deposits, owned 
 			}
 		}
 	})
-	deposits, owned = wallet.NewBook(), wallet.NewBook()
+	var nDep, nOwned int
+	for _, w := range ws {
+		if w.Kind == custody.ColdCustomer {
+			nDep += int(w.NextIndex + wallet.Gap)
+			nOwned += int(w.NextIndex + wallet.Gap)
+		} else {
+			nOwned += int(w.NextIndex + Lookahead)
+		}
+		nOwned += int(w.NextChange + Lookahead)
+	}
+	deposits, owned = wallet.NewBookSize(nDep), wallet.NewBookSize(nOwned)
 	for _, w := range ws {
 		d, err := wallet.Parse(w.Descriptor, net)
 		if err != nil {
