@@ -261,6 +261,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(lrow+` .tag.approved`)),
 		chromedp.Navigate(e.http.URL+"/console/controls"),
 		chromedp.WaitVisible(chromedp.CSS(cell+`.running`)),
+		chromedp.WaitVisible(chromedp.ID("#timeline")),
 		screenshot("controls-lifted"),
 	)
 	e.core.Read(func(s *core.State) {

@@ -11,6 +11,8 @@ import (
 
 	"kinko/internal/controls"
 	"kinko/internal/core"
+	"kinko/internal/incident"
+	"kinko/internal/journal"
 	"kinko/internal/people"
 )
 
@@ -249,7 +251,23 @@ func (s *Server) registerControls() {
 		d := struct {
 			ControlsView
 			Incidents []IncidentView
+			Timeline  []incident.Event
 		}{ControlsView: s.controlsView(), Incidents: s.incidentViews()}
+		// The timeline of the last timelineWindow entries, newest first.
+		head, _, _ := s.core.Journal().Head()
+		from := uint64(1)
+		if head > timelineWindow {
+			from = head - timelineWindow + 1
+		}
+		var applied func(journal.Entry, core.Command) bool
+		s.core.Read(func(st *core.State) { applied = core.Applied(st) })
+		evs, err := core.Timeline(s.core.Journal(), from, applied)
+		if err != nil {
+			s.log.Error("timeline", "err", err)
+		}
+		for i := len(evs) - 1; i >= 0 && len(d.Timeline) < timelineRows; i-- {
+			d.Timeline = append(d.Timeline, evs[i])
+		}
 		v.Title, v.Nav, v.Data = "Controls", "controls", d
 		s.render(w, "controls", http.StatusOK, v)
 	})
@@ -278,6 +296,13 @@ func (s *Server) registerControls() {
 		back(w, r, "/console/controls", publicErrOrNil(err), "resumption plan requested: an approver must approve it")
 	})
 }
+
+// Bounds of the console's timeline: the entries it reads, the rows it
+// shows. `kinko incident timeline` exports the whole journal's.
+const (
+	timelineWindow = 200_000
+	timelineRows   = 200
+)
 
 // IncidentView is an incident for operators.
 type IncidentView struct {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"kinko/internal/core"
+	"kinko/internal/journal"
 	"kinko/internal/people"
 )
 
@@ -125,6 +126,23 @@ func TestHaltLiftAndStagedResumption(t *testing.T) {
 	e.do("GET", "/v1/controls", kenji, nil).json(t, &cv)
 	if len(cv.Plans) != 1 || cv.Plans[0].Done != 4 || cv.Plans[0].Following || cv.Plans[0].Approver != "kenji" || len(cv.Lifts) != 4 {
 		t.Fatalf("controls after = %+v %+v", cv.Plans, cv.Lifts)
+	}
+	// The timeline holds what took effect: the refused self-approval and
+	// the lift refused out of order are not in it; the later one is.
+	var applied func(journal.Entry, core.Command) bool
+	e.core.Read(func(st *core.State) { applied = core.Applied(st) })
+	evs, err := core.Timeline(e.core.Journal(), 1, applied)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var approvals []string
+	for _, ev := range evs {
+		if strings.HasPrefix(ev.What, "approves request") {
+			approvals = append(approvals, ev.Actor+" "+ev.What)
+		}
+	}
+	if strings.Join(approvals, "; ") != "kenji approves request plan-r1; kenji approves request lift-bank; kenji approves request lift-JPY:withdraw; kenji approves request lift-BTC:withdraw; kenji approves request lift-btc-early" {
+		t.Fatalf("approvals in the timeline: %q", approvals)
 	}
 	// The plan survives a restart (snapshot and replay).
 	e.restart()

@@ -12,17 +12,28 @@ func FuzzJSONHandlers(f *testing.F) {
 	e := newEnv(f)
 	tok := e.loginOperator("aiko")
 	paths := []string{"/v1/customers", "/v1/customers/login", "/v1/operators/login", "/v1/customers/1/kyc", "/v1/operators",
-		"/v1/requests", "/v1/requests/x/approve", "/v1/requests/x/reject", "/v1/assets", "/v1/assets/BTC/review", "/v1/session/logout"}
+		"/v1/requests", "/v1/requests/x/approve", "/v1/requests/x/reject", "/v1/assets", "/v1/assets/BTC/review", "/v1/session/logout",
+		"/v1/halts", "/v1/watch/commands", "/v1/signer/commands"}
 	for i := range paths {
 		f.Add(uint8(i), []byte(`{"email":"a@b.jp","name":"n","password":"0123456789"}`))
 		f.Add(uint8(i), []byte(`{"kind":"set_roles","payload":{"operator":"ren","roles":["x"]},"reason":"r","required_role":"admin"}`))
 		f.Add(uint8(i), []byte(`{"id":7,"code":"ZZ","decimals":99,"class":"chain","reason":"r"}`))
 		f.Add(uint8(i), []byte(`[{"kyc":"verified"}]`))
+		f.Add(uint8(i), []byte(`{"switch":"BTC:withdraw","reason":"drill"}`))
+		f.Add(uint8(i), []byte(`{"kind":"resumption_plan","payload":{"id":"p","steps":[{"asset":0,"service":"bank"}]},"reason":"r","required_role":"approver"}`))
+		f.Add(uint8(i), []byte(`{"kind":"halt","payload":{"Switch":{"asset":2,"service":"withdraw"},"Actor":"watcher","Reason":"x"}}`))
 	}
 	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
 		path := paths[int(which)%len(paths)]
 		req := httptest.NewRequest("POST", path, bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+tok)
+		switch path {
+		case "/v1/watch/commands":
+			req.Header.Set("Authorization", "Bearer "+e.srv.WatcherToken())
+		case "/v1/signer/commands":
+			req.Header.Set("Authorization", "Bearer "+e.srv.SignerToken())
+		default:
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
 		rec := httptest.NewRecorder()
 		e.srv.ServeHTTP(rec, req)
 		if rec.Code >= 500 {

@@ -16,7 +16,7 @@ func newIncidentCmd() *cobra.Command {
 	var asJSON bool
 	timeline := &cobra.Command{
 		Use:   "timeline",
-		Short: "every detection, halt, lift, reversal and failure with its time and actor, from the journal",
+		Short: "every detection, halt, lift, plan, approval, reversal and failure with its time and actor, from the journal",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			j, err := openJournal(dir)
@@ -24,7 +24,12 @@ func newIncidentCmd() *cobra.Command {
 				return err
 			}
 			defer j.Close()
-			evs, err := core.Timeline(j, from)
+			head, _, _ := j.Head()
+			st, err := core.StateAt(cmd.Context(), dir, j, head)
+			if err != nil {
+				return err
+			}
+			evs, err := core.Timeline(j, from, core.Applied(st))
 			if err != nil {
 				return err
 			}

@@ -322,3 +322,29 @@ func FuzzDecodeCommand(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReplica feeds arbitrary bytes to a replica, after a valid entry:
+// nothing may panic; a bad entry breaks it for good and changes nothing.
+func FuzzReplica(f *testing.F) {
+	payload := CreateAssets{Assets: []ledger.Asset{{ID: 2, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}}.AppendPayload(nil)
+	good := journal.Seal(make([]byte, journal.EncodedSize(len(payload))), journal.Hash{}, 1, 1, uint16(KindCreateAssets), payload)
+	f.Add(good.Encode())
+	f.Add([]byte{})
+	f.Add(append(good.Encode()[:10], 0xFF))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := NewReplica()
+		_, _, _, err := r.Ingest(b)
+		if err != nil {
+			if r.State().Seq() != 0 || r.Broken() == nil {
+				t.Fatalf("refused entry left seq %d, broken %v", r.State().Seq(), r.Broken())
+			}
+			if _, _, _, err2 := r.Ingest(good.Encode()); err2 == nil {
+				t.Fatal("a broken replica took another entry")
+			}
+			return
+		}
+		if r.State().Seq() != 1 {
+			t.Fatalf("accepted entry, seq %d", r.State().Seq())
+		}
+	})
+}

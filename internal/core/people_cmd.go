@@ -277,7 +277,7 @@ func (s *State) applyPeople(cmd Command, t int64) (handled bool, v any, err erro
 	case ReviewAsset:
 		return true, nil, p.RecordReview(c.Review, t)
 	case OpenRequest:
-		return true, nil, p.Open(c.Request, t, s.checkRequest)
+		return true, nil, p.Open(c.Request, t, s.seq, s.checkRequest)
 	case DecideRequest:
 		// An approval whose effect cannot happen is refused before the
 		// request changes: nothing is approved and left undone.
@@ -286,7 +286,7 @@ func (s *State) applyPeople(cmd Command, t int64) (handled bool, v any, err erro
 				return true, r, err
 			}
 		}
-		r, err := p.Decide(c.ID, c.Decider, c.Reason, c.Approve, t)
+		r, err := p.Decide(c.ID, c.Decider, c.Reason, c.Approve, t, s.seq)
 		if err != nil || r.State != people.RequestApproved {
 			return true, r, err
 		}

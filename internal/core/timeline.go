@@ -5,17 +5,24 @@ import (
 
 	"kinko/internal/incident"
 	"kinko/internal/journal"
+	"kinko/internal/people"
 )
 
 // Timeline reads the journal from seq from and returns every detection,
 // halt, lift, reversal and failure with its time and actor, in order: the
-// record an incident report starts from.
-func Timeline(j *journal.Journal, from uint64) ([]incident.Event, error) {
+// record an incident report starts from. With applied (Applied of the
+// state at the journal's head), requests, decisions and lifts the state
+// machine refused (a self-approval, a lift out of a plan's order) are left
+// out.
+func Timeline(j *journal.Journal, from uint64, applied func(journal.Entry, Command) bool) ([]incident.Event, error) {
 	var evs []incident.Event
 	err := j.Scan(from, func(e journal.Entry) error {
 		c, err := DecodeCommand(e.Kind, e.Payload)
 		if err != nil {
 			return nil // verification reports these; a timeline skips them
+		}
+		if applied != nil && !applied(e, c) {
+			return nil
 		}
 		ev := incident.Event{Seq: e.Seq, Time: time.Unix(0, e.Time).UTC()}
 		switch c := c.(type) {
@@ -55,4 +62,31 @@ func Timeline(j *journal.Journal, from uint64) ([]incident.Event, error) {
 		return nil
 	})
 	return evs, err
+}
+
+// Applied returns a test of whether an entry's request, decision or lift
+// took effect, from st, the state at the journal's head. It copies what it
+// needs: call it under Read, use it after.
+func Applied(st *State) func(journal.Entry, Command) bool {
+	reqs := map[string]people.Request{}
+	for _, r := range st.People.Requests() {
+		reqs[r.ID] = r
+	}
+	lifts := map[uint64]bool{}
+	for _, l := range st.Controls.Lifts() {
+		lifts[l.Seq] = true
+	}
+	return func(e journal.Entry, c Command) bool {
+		switch c := c.(type) {
+		case OpenRequest:
+			r, ok := reqs[c.Request.ID]
+			return ok && r.OpenedSeq == e.Seq
+		case DecideRequest:
+			r, ok := reqs[c.ID]
+			return ok && r.DecidedSeq == e.Seq
+		case Lift:
+			return lifts[e.Seq]
+		}
+		return true
+	}
 }

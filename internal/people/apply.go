@@ -295,6 +295,9 @@ type Request struct {
 	Decider      string          `json:"decider,omitempty"`
 	Decision     string          `json:"decision,omitempty"`
 	Decided      int64           `json:"decided,omitempty"`
+	// The journal entries that opened and decided it.
+	OpenedSeq  uint64 `json:"opened_seq,omitempty"`
+	DecidedSeq uint64 `json:"decided_seq,omitempty"`
 }
 
 // SetRolesPayload is the payload of a set_roles request.
@@ -314,7 +317,7 @@ const MaxRequestTTL = int64(7 * 24 * 3600 * 1e9)
 // Open files a request. The kind's own checks (who may ask, what the
 // payload must be) are made by check, which the caller supplies for kinds
 // of other subsystems; this package's kinds are checked here.
-func (s *State) Open(r Request, t int64, check func(Request) error) error {
+func (s *State) Open(r Request, t int64, seq uint64, check func(Request) error) error {
 	if !idRe.MatchString(r.ID) || !validText(r.Reason, MaxText) || !ValidRole(r.RequiredRole) {
 		return ErrInvalid
 	}
@@ -343,6 +346,7 @@ func (s *State) Open(r Request, t int64, check func(Request) error) error {
 		return err
 	}
 	r.Created, r.State, r.Decider, r.Decision, r.Decided = t, RequestPending, "", "", 0
+	r.OpenedSeq, r.DecidedSeq = seq, 0
 	s.reqIdx[r.ID] = len(s.requests)
 	s.requests = append(s.requests, r)
 	return nil
@@ -402,7 +406,7 @@ func strictJSON(b []byte, v any) error {
 // request expires. On approval this package's kinds take effect here; the
 // caller applies other kinds' effects when Decide returns the request with
 // state approved.
-func (s *State) Decide(id, decider, reason string, approve bool, t int64) (Request, error) {
+func (s *State) Decide(id, decider, reason string, approve bool, t int64, seq uint64) (Request, error) {
 	i, ok := s.reqIdx[id]
 	if !ok {
 		return Request{}, ErrRequestUnknown
@@ -448,6 +452,6 @@ func (s *State) Decide(id, decider, reason string, approve bool, t int64) (Reque
 	} else {
 		r.State = RequestRejected
 	}
-	r.Decider, r.Decision, r.Decided = decider, reason, t
+	r.Decider, r.Decision, r.Decided, r.DecidedSeq = decider, reason, t, seq
 	return *r, nil
 }

@@ -646,7 +646,7 @@ func TestDrillMempoolTheft(t *testing.T) {
 		}
 	})
 	// The timeline names the detection and the halt, with their actor.
-	evs, err := core.Timeline(e.c.Journal(), 1)
+	evs, err := core.Timeline(e.c.Journal(), 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

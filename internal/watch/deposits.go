@@ -117,8 +117,8 @@ type Deposits struct {
 	// the conditions raised and not yet cleared.
 	reservesAt   int32
 	reserveFlags map[string]bool
-	mempool    map[chainhash.Hash][]Pending // by txid
-	seenTx     map[chainhash.Hash]bool      // mempool txids already looked at
+	mempool      map[chainhash.Hash][]Pending // by txid
+	seenTx       map[chainhash.Hash]bool      // mempool txids already looked at
 }
 
 // NewDeposits returns a deposit watcher resuming from the journaled
