@@ -276,6 +276,9 @@ func (s *State) Following() *Plan {
 // Plans returns every plan, oldest first.
 func (s *State) Plans() []Plan { return append([]Plan(nil), s.plans...) }
 
+// Any tells whether anything is halted.
+func (s *State) Any() bool { return len(s.halts) > 0 }
+
 // Allowed answers whether service of asset may run now: not if it, or the
 // global switch, is halted. The error names the halt.
 func (s *State) Allowed(asset ledger.AssetID, service Service) error {

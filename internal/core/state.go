@@ -12,6 +12,7 @@ import (
 	"kinko/internal/custody"
 	"kinko/internal/incident"
 	"kinko/internal/people"
+	"kinko/internal/trading"
 	"kinko/internal/withdraw"
 
 	"kinko/internal/journal"
@@ -31,6 +32,8 @@ type State struct {
 	Withdraw *withdraw.State
 	// Incidents are the incident records.
 	Incidents *incident.State
+	// Trading is the markets, their books and open orders.
+	Trading *trading.State
 	// Checkpoints are where each asset's chain watcher stands.
 	Checkpoints map[ledger.AssetID]WatchCheckpoint
 
@@ -44,7 +47,7 @@ type State struct {
 
 // NewState returns the state before the first entry.
 func NewState() *State {
-	return &State{Ledger: ledger.New(), Custody: custody.New(), Controls: controls.New(), People: people.New(), Withdraw: withdraw.New(), Incidents: incident.New()}
+	return &State{Ledger: ledger.New(), Custody: custody.New(), Controls: controls.New(), People: people.New(), Withdraw: withdraw.New(), Incidents: incident.New(), Trading: trading.New()}
 }
 
 // Seq returns the sequence number of the last applied entry.
@@ -125,6 +128,10 @@ func (s *State) Apply(e *journal.Entry) Outcome {
 			o.Value, o.Err = v, err
 			return o
 		}
+		if ok, v, err := s.applyTrading(cmd, e.Time); ok {
+			o.Value, o.Err = v, err
+			return o
+		}
 		s.results = s.apply(cmd, e.Time, s.results)
 	}
 	o.Events = s.results
@@ -148,6 +155,9 @@ func (s *State) apply(cmd Command, t int64, res []ledger.Result) []ledger.Result
 // CheckInvariants checks the invariants of every subsystem's state.
 func (s *State) CheckInvariants() error {
 	if err := s.Ledger.CheckInvariants(); err != nil {
+		return fmt.Errorf("after entry %d: %w", s.seq, err)
+	}
+	if err := s.Trading.CheckInvariants(); err != nil {
 		return fmt.Errorf("after entry %d: %w", s.seq, err)
 	}
 	return nil
@@ -191,6 +201,7 @@ type stateExt struct {
 	Checkpoints []WatchCheckpoint   `json:"checkpoints"`
 	Withdraw    json.RawMessage     `json:"withdraw"`
 	Incidents   []incident.Incident `json:"incidents"`
+	Trading     *trading.Snapshot   `json:"trading,omitempty"`
 }
 
 func (s *State) extension() stateExt {
@@ -206,7 +217,7 @@ func (s *State) extension() stateExt {
 	if err != nil {
 		panic(err)
 	}
-	ext := stateExt{People: pp, Custody: c, Halts: s.Controls.Halted(), Lifts: s.Controls.Lifts(), Plans: s.Controls.Plans(), Withdraw: wd, Incidents: s.Incidents.List()}
+	ext := stateExt{People: pp, Custody: c, Halts: s.Controls.Halted(), Lifts: s.Controls.Lifts(), Plans: s.Controls.Plans(), Withdraw: wd, Incidents: s.Incidents.List(), Trading: s.Trading.Snapshot()}
 	for _, a := range s.Ledger.Assets() {
 		if cp, ok := s.Checkpoints[a.ID]; ok {
 			ext.Checkpoints = append(ext.Checkpoints, cp)
@@ -234,6 +245,9 @@ func (s *State) restoreExtension(b []byte) error {
 		return err
 	}
 	s.Incidents = incident.Restore(ext.Incidents)
+	if s.Trading, err = trading.Restore(ext.Trading); err != nil {
+		return err
+	}
 	if s.Withdraw, err = withdraw.Restore(ext.Withdraw, func(b []byte, v any) error { return json.Unmarshal(b, v) }); err != nil {
 		return err
 	}

@@ -1,0 +1,722 @@
+package core
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/bits"
+	"strings"
+	"unicode/utf8"
+
+	"kinko/internal/controls"
+	"kinko/internal/ledger"
+	"kinko/internal/market"
+	"kinko/internal/trading"
+)
+
+// Command kinds of trading.
+const (
+	KindListMarket         Kind = 60
+	KindPlaceOrder         Kind = 61
+	KindCancelOrder        Kind = 62
+	KindReplaceOrder       Kind = 63
+	KindCancelMarketOrders Kind = 64
+	KindSetReferencePrice  Kind = 65
+	KindDealerQuote        Kind = 66
+	KindDealerExecute      Kind = 67
+)
+
+func init() {
+	kindNames[KindListMarket] = "list_market"
+	kindNames[KindPlaceOrder] = "place_order"
+	kindNames[KindCancelOrder] = "cancel_order"
+	kindNames[KindReplaceOrder] = "replace_order"
+	kindNames[KindCancelMarketOrders] = "cancel_market_orders"
+	kindNames[KindSetReferencePrice] = "set_reference_price"
+	kindNames[KindDealerQuote] = "dealer_quote"
+	kindNames[KindDealerExecute] = "dealer_execute"
+}
+
+// CodeTrade and CodeTradeFee mark trading's ledger transfers; CodeHold and
+// CodeRelease an order's hold and its release; CodeDealer the dealer desk.
+const (
+	CodeHold     = 50
+	CodeRelease  = 51
+	CodeTrade    = 52
+	CodeTradeFee = 53
+	CodeDealer   = 54
+)
+
+// ListMarket lists a market (admin, from configuration). The house's
+// accounts of both assets are opened if missing.
+type ListMarket struct {
+	Listing trading.Listing
+	Actor   string
+}
+
+// PlaceOrder is a customer's order. ClientID, if set, may be used once per
+// customer: a replay is refused with nothing held. The Outcome's Value is a
+// PlaceResult.
+type PlaceOrder struct {
+	Customer ledger.OwnerID
+	Market   uint16
+	Side     market.Side
+	Type     market.Kind // limit, market, IOC, FOK, post-only
+	Price    int64
+	Qty      int64
+	ClientID string
+}
+
+// CancelOrder cancels a customer's resting order and releases its hold.
+// Allowed during a trade halt: it only takes risk away.
+type CancelOrder struct {
+	Customer ledger.OwnerID
+	Order    market.OrderID
+}
+
+// ReplaceOrder changes a resting order's price and open quantity; the hold
+// follows. The Outcome's Value is a PlaceResult.
+type ReplaceOrder struct {
+	Customer ledger.OwnerID
+	Order    market.OrderID
+	Price    int64
+	Qty      int64
+}
+
+// CancelMarketOrders cancels every resting order of a market: what an
+// operator does to a halted market whose resting orders should not wait.
+type CancelMarketOrders struct {
+	Market uint16
+	Actor  string
+	Reason string
+}
+
+// SetReferencePrice sets the dealer desk's reference price of a market (0:
+// the book's mid).
+type SetReferencePrice struct {
+	Market uint16
+	Price  int64
+	Actor  string
+}
+
+// DealerQuote asks the dealer desk for a firm price. The Outcome's Value is
+// the trading.Quote.
+type DealerQuote struct {
+	Customer ledger.OwnerID
+	Market   uint16
+	Side     market.Side
+	Qty      int64
+}
+
+// DealerExecute executes a quote against the house's inventory. The
+// Outcome's Value is the trading.Trade.
+type DealerExecute struct {
+	Customer ledger.OwnerID
+	Quote    uint64
+}
+
+// PlaceResult is what a placement or replacement did.
+type PlaceResult struct {
+	Order     market.OrderID  `json:"order"`
+	Filled    int64           `json:"filled"`
+	Resting   int64           `json:"resting"`
+	Cancelled int64           `json:"cancelled"`
+	Trades    []trading.Trade `json:"trades"`
+}
+
+func (ListMarket) Kind() Kind         { return KindListMarket }
+func (PlaceOrder) Kind() Kind         { return KindPlaceOrder }
+func (CancelOrder) Kind() Kind        { return KindCancelOrder }
+func (ReplaceOrder) Kind() Kind       { return KindReplaceOrder }
+func (CancelMarketOrders) Kind() Kind { return KindCancelMarketOrders }
+func (SetReferencePrice) Kind() Kind  { return KindSetReferencePrice }
+func (DealerQuote) Kind() Kind        { return KindDealerQuote }
+func (DealerExecute) Kind() Kind      { return KindDealerExecute }
+
+func (c ListMarket) AppendPayload(b []byte) []byte         { return appendJSON(b, c) }
+func (c CancelMarketOrders) AppendPayload(b []byte) []byte { return appendJSON(b, c) }
+func (c SetReferencePrice) AppendPayload(b []byte) []byte  { return appendJSON(b, c) }
+func (c DealerQuote) AppendPayload(b []byte) []byte        { return appendJSON(b, c) }
+func (c DealerExecute) AppendPayload(b []byte) []byte      { return appendJSON(b, c) }
+
+// Orders are the hot path: a fixed binary layout, big-endian.
+//
+//	place:   customer 8 | market 2 | side 1 | kind 1 | price 8 | qty 8 | len 1 | client id
+//	cancel:  customer 8 | order 8
+//	replace: customer 8 | order 8 | price 8 | qty 8
+const (
+	placeFixed     = 8 + 2 + 1 + 1 + 8 + 8 + 1
+	cancelSize     = 16
+	replaceSize    = 32
+	maxClientIDLen = 64
+)
+
+// AppendPayload appends the order's binary encoding.
+func (c PlaceOrder) AppendPayload(b []byte) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(c.Customer))
+	b = binary.BigEndian.AppendUint16(b, c.Market)
+	b = append(b, byte(c.Side), byte(c.Type))
+	b = binary.BigEndian.AppendUint64(b, uint64(c.Price))
+	b = binary.BigEndian.AppendUint64(b, uint64(c.Qty))
+	b = append(b, byte(len(c.ClientID)))
+	return append(b, c.ClientID...)
+}
+
+// AppendPayload appends the cancel's binary encoding.
+func (c CancelOrder) AppendPayload(b []byte) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(c.Customer))
+	return binary.BigEndian.AppendUint64(b, uint64(c.Order))
+}
+
+// AppendPayload appends the replace's binary encoding.
+func (c ReplaceOrder) AppendPayload(b []byte) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(c.Customer))
+	b = binary.BigEndian.AppendUint64(b, uint64(c.Order))
+	b = binary.BigEndian.AppendUint64(b, uint64(c.Price))
+	return binary.BigEndian.AppendUint64(b, uint64(c.Qty))
+}
+
+func decodePlace(p []byte) (PlaceOrder, error) {
+	if len(p) < placeFixed {
+		return PlaceOrder{}, invalid("place_order: %d bytes", len(p))
+	}
+	n := int(p[placeFixed-1])
+	if n > maxClientIDLen || len(p) != placeFixed+n {
+		return PlaceOrder{}, invalid("place_order: client id of %d bytes in a payload of %d", n, len(p))
+	}
+	id := string(p[placeFixed:])
+	if !utf8.ValidString(id) {
+		return PlaceOrder{}, invalid("place_order: client id is not UTF-8")
+	}
+	return PlaceOrder{Customer: ledger.OwnerID(binary.BigEndian.Uint64(p)), Market: binary.BigEndian.Uint16(p[8:]), Side: market.Side(p[10]), Type: market.Kind(p[11]),
+		Price: int64(binary.BigEndian.Uint64(p[12:])), Qty: int64(binary.BigEndian.Uint64(p[20:])), ClientID: id}, nil
+}
+
+func decodeTrading(kind Kind, p []byte) (Command, bool, error) {
+	switch kind {
+	case KindPlaceOrder:
+		c, err := decodePlace(p)
+		return c, true, err
+	case KindCancelOrder:
+		if len(p) != cancelSize {
+			return nil, true, invalid("cancel_order: %d bytes", len(p))
+		}
+		return CancelOrder{Customer: ledger.OwnerID(binary.BigEndian.Uint64(p)), Order: market.OrderID(binary.BigEndian.Uint64(p[8:]))}, true, nil
+	case KindReplaceOrder:
+		if len(p) != replaceSize {
+			return nil, true, invalid("replace_order: %d bytes", len(p))
+		}
+		return ReplaceOrder{Customer: ledger.OwnerID(binary.BigEndian.Uint64(p)), Order: market.OrderID(binary.BigEndian.Uint64(p[8:])),
+			Price: int64(binary.BigEndian.Uint64(p[16:])), Qty: int64(binary.BigEndian.Uint64(p[24:]))}, true, nil
+	case KindListMarket:
+		c, err := decodeJSON[ListMarket](p)
+		return c, true, err
+	case KindCancelMarketOrders:
+		c, err := decodeJSON[CancelMarketOrders](p)
+		return c, true, err
+	case KindSetReferencePrice:
+		c, err := decodeJSON[SetReferencePrice](p)
+		return c, true, err
+	case KindDealerQuote:
+		c, err := decodeJSON[DealerQuote](p)
+		return c, true, err
+	case KindDealerExecute:
+		c, err := decodeJSON[DealerExecute](p)
+		return c, true, err
+	}
+	return nil, false, nil
+}
+
+// tradingID numbers trading's ledger transfers: its own namespace.
+func (s *State) tradingID() ledger.ID {
+	s.Trading.NextTransfer++
+	return ledger.ID{Hi: 0xC1 << 56, Lo: s.Trading.NextTransfer}
+}
+
+func avail(o ledger.OwnerID, a ledger.AssetID) ledger.AccountKey {
+	return ledger.AccountKey{Owner: o, Asset: a, Kind: ledger.KindAvailable}
+}
+
+func held(o ledger.OwnerID, a ledger.AssetID) ledger.AccountKey {
+	return ledger.AccountKey{Owner: o, Asset: a, Kind: ledger.KindHeld}
+}
+
+func house(a ledger.AssetID) ledger.AccountKey {
+	return ledger.AccountKey{Owner: ledger.OwnerHouse, Asset: a, Kind: ledger.KindHouse}
+}
+
+// spendable is what an account can still give (0 if it does not exist).
+func (s *State) spendable(k ledger.AccountKey) int64 {
+	a, ok := s.Ledger.Account(k)
+	if !ok {
+		return 0
+	}
+	v, ok := a.Available().Uint64()
+	if !ok || v > 1<<62 {
+		return 1 << 62
+	}
+	return int64(v)
+}
+
+func (s *State) move(debit, credit ledger.AccountKey, amt int64, code uint16, ref uint64) {
+	if amt <= 0 {
+		return
+	}
+	s.Trading.Transfers = append(s.Trading.Transfers, ledger.Transfer{ID: s.tradingID(), Debit: debit, Credit: credit, Amount: ledger.AmountOf(uint64(amt)), Code: code, Ref: ref})
+}
+
+// commit applies the transfers trading prepared. They were checked before
+// the book changed, so a refusal here is a defect: the apply stops rather
+// than leave the book and the ledger apart.
+func (s *State) commit(t int64) {
+	if len(s.Trading.Transfers) == 0 {
+		return
+	}
+	s.results = s.Ledger.CreateTransfers(s.Trading.Transfers, t, s.results[:0])
+	for _, r := range s.results {
+		if r.Code != ledger.OK {
+			panic(fmt.Sprintf("core: trading transfer %+v refused: %v", s.Trading.Transfers[r.Index], r.Code))
+		}
+	}
+	s.results = s.results[:0]
+	s.Trading.Transfers = s.Trading.Transfers[:0]
+}
+
+// holdFor is what an order of qty at price holds: the notional and the
+// larger fee for a buy, the quantity for a sell.
+func holdFor(l *trading.Listing, side market.Side, price, qty int64) int64 {
+	if side == market.Sell {
+		return qty
+	}
+	n := l.Notional(price, qty)
+	return n + trading.Fee(n, max(l.MakerFeeBps, l.TakerFeeBps))
+}
+
+// orderSane tells whether price and qty are in the listing's range, so the
+// hold can be computed; the book gives the exact refusal otherwise.
+func orderSane(l *trading.Listing, price, qty int64) bool {
+	return price > 0 && price <= l.MaxPrice && qty > 0 && qty <= l.MaxQty
+}
+
+func (s *State) tradeAllowed(m *trading.Market) error {
+	if err := s.Controls.Allowed(m.Listing.Base, controls.Trade); err != nil {
+		return err
+	}
+	return s.Controls.Allowed(m.Listing.Quote, controls.Trade)
+}
+
+func (s *State) mayTrade(c ledger.OwnerID, m *trading.Market) error {
+	if !s.People.CanTrade(c) {
+		return trading.ErrNotVerified
+	}
+	if !s.People.AssetEnabled(m.Listing.Base) || !s.People.AssetEnabled(m.Listing.Quote) {
+		return fmt.Errorf("%w: %s", ErrAssetNotListed, m.Listing.Code)
+	}
+	return nil
+}
+
+// haltedNow names the halted switches of the market's assets, for the
+// trade record ("" when nothing is halted, the common case).
+func (s *State) haltedNow(m *trading.Market) string {
+	if !s.Controls.Any() {
+		return ""
+	}
+	var names []string
+	for _, a := range []ledger.AssetID{m.Listing.Base, m.Listing.Quote} {
+		for _, svc := range controls.AssetServices {
+			if s.Controls.Allowed(a, svc) != nil {
+				code := fmt.Sprint(a)
+				if as, ok := s.Ledger.Asset(a); ok {
+					code = as.Code
+				}
+				names = append(names, code+":"+string(svc))
+			}
+		}
+	}
+	return strings.Join(names, ",")
+}
+
+// settle turns the fills of taker into transfers and trade records, and
+// closes the makers they finish.
+func (s *State) settle(m *trading.Market, taker *trading.Order, fills []market.Fill, t int64, res *PlaceResult) {
+	l := &m.Listing
+	halted := ""
+	if len(fills) > 0 {
+		halted = s.haltedNow(m)
+	}
+	for _, f := range fills {
+		maker := s.Trading.MustOrder(f.Maker)
+		buyer, seller := taker, maker
+		if f.TakerSide == market.Sell {
+			buyer, seller = maker, taker
+		}
+		n := l.Notional(f.Price, f.Qty)
+		makerFee, takerFee := trading.Fee(n, l.MakerFeeBps), trading.Fee(n, l.TakerFeeBps)
+		bf, sf := makerFee, takerFee
+		if buyer == taker {
+			bf, sf = takerFee, makerFee
+		}
+		s.move(held(buyer.Customer, l.Quote), avail(seller.Customer, l.Quote), n-sf, CodeTrade, uint64(buyer.ID))
+		s.move(held(buyer.Customer, l.Quote), house(l.Quote), bf+sf, CodeTradeFee, uint64(buyer.ID))
+		s.move(held(seller.Customer, l.Base), avail(buyer.Customer, l.Base), f.Qty, CodeTrade, uint64(seller.ID))
+		buyer.Held -= n + bf
+		seller.Held -= f.Qty
+		buyer.Filled += f.Qty
+		seller.Filled += f.Qty
+		tr := m.Record(trading.Trade{Entry: s.seq, Time: t, Market: l.ID, Price: f.Price, Qty: f.Qty, TakerSide: f.TakerSide,
+			Maker: f.Maker, Taker: f.Taker, MakerOwn: maker.Customer, TakerOwn: taker.Customer, MakerFee: makerFee, TakerFee: takerFee, Halted: halted})
+		if res != nil {
+			res.Trades = append(res.Trades, tr)
+		}
+		if f.MakerDone {
+			s.release(m, maker)
+		}
+	}
+}
+
+// release returns what a finished order still holds and forgets it.
+func (s *State) release(m *trading.Market, o *trading.Order) {
+	a := m.Listing.Base
+	if o.Side == market.Buy {
+		a = m.Listing.Quote
+	}
+	s.move(held(o.Customer, a), avail(o.Customer, a), o.Held, CodeRelease, uint64(o.ID))
+	o.Held = 0
+	s.Trading.Close(o.ID)
+}
+
+func (s *State) applyTrading(cmd Command, t int64) (bool, any, error) {
+	switch c := cmd.(type) {
+	case PlaceOrder:
+		v, err := s.placeOrder(c, t)
+		return true, v, err
+	case CancelOrder:
+		return true, nil, s.cancelOrder(c)
+	case ReplaceOrder:
+		v, err := s.replaceOrder(c, t)
+		return true, v, err
+	case ListMarket:
+		return true, nil, s.listMarket(c)
+	case CancelMarketOrders:
+		return true, nil, s.cancelMarketOrders(c)
+	case SetReferencePrice:
+		m, ok := s.Trading.Market(c.Market)
+		if !ok {
+			return true, nil, trading.ErrUnknownMarket
+		}
+		if c.Price < 0 || c.Price > m.Listing.MaxPrice || strings.TrimSpace(c.Actor) == "" {
+			return true, nil, fmt.Errorf("%w: reference price %d by %q", trading.ErrListing, c.Price, c.Actor)
+		}
+		m.Reference = c.Price
+		return true, nil, nil
+	case DealerQuote:
+		v, err := s.dealerQuote(c, t)
+		return true, v, err
+	case DealerExecute:
+		v, err := s.dealerExecute(c, t)
+		return true, v, err
+	}
+	return false, nil, nil
+}
+
+func (s *State) listMarket(c ListMarket) error {
+	l := c.Listing
+	base, ok1 := s.Ledger.Asset(l.Base)
+	_, ok2 := s.Ledger.Asset(l.Quote)
+	if !ok1 || !ok2 {
+		return fmt.Errorf("%w: unknown asset", trading.ErrListing)
+	}
+	scale := int64(1)
+	for range base.Decimals {
+		if scale > (1<<62)/10 {
+			return fmt.Errorf("%w: base decimals %d", trading.ErrListing, base.Decimals)
+		}
+		scale *= 10
+	}
+	if l.Scale != scale {
+		return fmt.Errorf("%w: scale %d; the base asset's is %d", trading.ErrListing, l.Scale, scale)
+	}
+	if strings.TrimSpace(c.Actor) == "" {
+		return fmt.Errorf("%w: actor", trading.ErrListing)
+	}
+	if err := s.Trading.List(l, 0); err != nil {
+		return err
+	}
+	var missing []ledger.AccountKey
+	for _, k := range []ledger.AccountKey{house(l.Base), house(l.Quote)} {
+		if _, ok := s.Ledger.Account(k); !ok {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		s.results = s.Ledger.CreateAccounts(missing, s.results[:0])
+		s.results = s.results[:0]
+	}
+	return nil
+}
+
+func (s *State) placeOrder(c PlaceOrder, t int64) (*PlaceResult, error) {
+	m, ok := s.Trading.Market(c.Market)
+	if !ok {
+		return nil, trading.ErrUnknownMarket
+	}
+	if err := s.tradeAllowed(m); err != nil {
+		return nil, err
+	}
+	if err := s.mayTrade(c.Customer, m); err != nil {
+		return nil, err
+	}
+	if c.ClientID != "" && s.Trading.ClientUsed(c.Customer, c.ClientID) {
+		return nil, fmt.Errorf("%w: %q", trading.ErrClientID, c.ClientID)
+	}
+	l := &m.Listing
+	var hold int64
+	if orderSane(l, c.Price, c.Qty) {
+		hold = holdFor(l, c.Side, c.Price, c.Qty)
+		a := l.Base
+		if c.Side == market.Buy {
+			a = l.Quote
+		}
+		if have := s.spendable(avail(c.Customer, a)); have < hold {
+			return nil, fmt.Errorf("%w: %d needed, %d available", trading.ErrInsufficient, hold, have)
+		}
+	}
+	id := market.OrderID(s.Trading.NextOrder + 1)
+	fills, br, err := m.Book.Place(market.Order{ID: id, Owner: market.Owner(c.Customer), Side: c.Side, Kind: c.Type, Price: c.Price, Qty: c.Qty}, s.Trading.Fills[:0])
+	s.Trading.Fills = fills[:0]
+	if err != nil {
+		return nil, err
+	}
+	s.Trading.NextOrder++
+	o := &trading.Order{ID: id, Market: l.ID, Customer: c.Customer, ClientID: c.ClientID, Side: c.Side, Kind: c.Type, Price: c.Price, Qty: c.Qty, Held: hold, Created: t}
+	a := l.Base
+	if c.Side == market.Buy {
+		a = l.Quote
+	}
+	s.move(avail(c.Customer, a), held(c.Customer, a), hold, CodeHold, uint64(id))
+	s.Trading.Open(o) // the client id is used from now, whatever the order's fate
+	res := &PlaceResult{Order: id, Filled: br.Filled, Resting: br.Resting, Cancelled: br.Cancelled}
+	s.settle(m, o, fills, t, res)
+	s.expire(m, br.Expired)
+	if br.Resting == 0 {
+		s.release(m, o)
+	}
+	s.commit(t)
+	return res, nil
+}
+
+// expire releases the holds of makers self-trade prevention cancelled.
+func (s *State) expire(m *trading.Market, expired []market.Order) {
+	for _, e := range expired {
+		if o, ok := s.Trading.Order(e.ID); ok {
+			s.release(m, o)
+		}
+	}
+}
+
+func (s *State) cancelOrder(c CancelOrder) error {
+	o, ok := s.Trading.Order(c.Order)
+	if !ok {
+		return trading.ErrUnknownOrder
+	}
+	if o.Customer != c.Customer {
+		return trading.ErrNotOwner
+	}
+	m, _ := s.Trading.Market(o.Market)
+	if _, err := m.Book.Cancel(c.Order, market.Owner(c.Customer)); err != nil {
+		return err
+	}
+	s.release(m, o)
+	s.commit(s.time)
+	return nil
+}
+
+func (s *State) replaceOrder(c ReplaceOrder, t int64) (*PlaceResult, error) {
+	o, ok := s.Trading.Order(c.Order)
+	if !ok {
+		return nil, trading.ErrUnknownOrder
+	}
+	if o.Customer != c.Customer {
+		return nil, trading.ErrNotOwner
+	}
+	m, _ := s.Trading.Market(o.Market)
+	if err := s.tradeAllowed(m); err != nil {
+		return nil, err
+	}
+	l := &m.Listing
+	a := l.Base
+	if o.Side == market.Buy {
+		a = l.Quote
+	}
+	need := o.Held
+	if orderSane(l, c.Price, c.Qty) {
+		need = holdFor(l, o.Side, c.Price, c.Qty)
+		if more := need - o.Held; more > 0 {
+			if have := s.spendable(avail(c.Customer, a)); have < more {
+				return nil, fmt.Errorf("%w: %d more needed, %d available", trading.ErrInsufficient, more, have)
+			}
+		}
+	}
+	fills, br, err := m.Book.Replace(c.Order, market.Owner(c.Customer), c.Price, c.Qty, s.Trading.Fills[:0])
+	s.Trading.Fills = fills[:0]
+	if err != nil {
+		return nil, err
+	}
+	if need > o.Held {
+		s.move(avail(o.Customer, a), held(o.Customer, a), need-o.Held, CodeHold, uint64(o.ID))
+	} else {
+		s.move(held(o.Customer, a), avail(o.Customer, a), o.Held-need, CodeRelease, uint64(o.ID))
+	}
+	o.Held, o.Price, o.Qty = need, c.Price, o.Filled+c.Qty
+	res := &PlaceResult{Order: o.ID, Filled: br.Filled, Resting: br.Resting, Cancelled: br.Cancelled}
+	s.settle(m, o, fills, t, res)
+	s.expire(m, br.Expired)
+	if br.Resting == 0 {
+		s.release(m, o)
+	}
+	s.commit(t)
+	return res, nil
+}
+
+func (s *State) cancelMarketOrders(c CancelMarketOrders) error {
+	m, ok := s.Trading.Market(c.Market)
+	if !ok {
+		return trading.ErrUnknownMarket
+	}
+	if strings.TrimSpace(c.Actor) == "" || strings.TrimSpace(c.Reason) == "" {
+		return fmt.Errorf("%w: actor and reason", trading.ErrListing)
+	}
+	var ids []market.OrderID
+	for o := range m.Book.Orders() {
+		ids = append(ids, o.ID)
+	}
+	for _, id := range ids {
+		o, _ := s.Trading.Order(id)
+		m.Book.Cancel(id, market.Owner(o.Customer))
+		s.release(m, o)
+	}
+	s.commit(s.time)
+	return nil
+}
+
+// mulDiv returns a × b / d, rounded down, for non-negative a, b and d > 0
+// whose result fits.
+func mulDiv(a, b, d int64) int64 {
+	hi, lo := bits.Mul64(uint64(a), uint64(b))
+	q, _ := bits.Div64(hi%uint64(d), lo, uint64(d))
+	return int64(q)
+}
+
+func (s *State) dealerQuote(c DealerQuote, t int64) (*trading.Quote, error) {
+	m, ok := s.Trading.Market(c.Market)
+	if !ok {
+		return nil, trading.ErrUnknownMarket
+	}
+	l := &m.Listing
+	if l.DealerSpreadBps == 0 || l.QuoteValidityNs == 0 {
+		return nil, trading.ErrDealerDisabled
+	}
+	if err := s.Controls.Allowed(l.Base, controls.Dealer); err != nil {
+		return nil, err
+	}
+	if err := s.mayTrade(c.Customer, m); err != nil {
+		return nil, err
+	}
+	if (c.Side != market.Buy && c.Side != market.Sell) || c.Qty < l.MinQty || c.Qty > l.MaxQty || c.Qty%l.LotSize != 0 {
+		return nil, fmt.Errorf("%w: side %d, qty %d (lot %d, min %d, max %d)", ErrCommandInvalid, c.Side, c.Qty, l.LotSize, l.MinQty, l.MaxQty)
+	}
+	ref := m.Reference
+	if ref == 0 {
+		ref = m.Mid()
+	}
+	if ref == 0 {
+		return nil, trading.ErrNoReference
+	}
+	// The customer buys above the reference and sells below it, on the tick.
+	off := mulDiv(ref, int64(l.DealerSpreadBps), 10_000)
+	price := ref - off
+	if c.Side == market.Buy {
+		price = ref + off
+		price = (price + l.TickSize - 1) / l.TickSize * l.TickSize
+	} else {
+		price = price / l.TickSize * l.TickSize
+	}
+	if price <= 0 || price > l.MaxPrice {
+		return nil, trading.ErrNoReference
+	}
+	if err := s.dealerExposure(m, c.Side, c.Qty); err != nil {
+		return nil, err
+	}
+	s.Trading.DropQuotesBefore(t)
+	s.Trading.NextQuote++
+	q := &trading.Quote{ID: s.Trading.NextQuote, Market: l.ID, Customer: c.Customer, Side: c.Side, Qty: c.Qty, Price: price, Mid: ref, Expires: t + l.QuoteValidityNs}
+	s.Trading.AddQuote(q)
+	return q, nil
+}
+
+// dealerExposure checks the house's position after a customer trade of
+// side and qty: a customer buy makes the house shorter.
+func (s *State) dealerExposure(m *trading.Market, side market.Side, qty int64) error {
+	inv := m.Inventory + qty
+	if side == market.Buy {
+		inv = m.Inventory - qty
+	}
+	if inv > m.Listing.DealerMaxLong || -inv > m.Listing.DealerMaxShort {
+		return fmt.Errorf("%w: position would be %d (long limit %d, short limit %d)", trading.ErrExposure, inv, m.Listing.DealerMaxLong, m.Listing.DealerMaxShort)
+	}
+	return nil
+}
+
+func (s *State) dealerExecute(c DealerExecute, t int64) (*trading.Trade, error) {
+	q, ok := s.Trading.Quote(c.Quote)
+	if !ok {
+		return nil, trading.ErrQuoteUnknown
+	}
+	if q.Customer != c.Customer {
+		return nil, trading.ErrNotOwner
+	}
+	if q.Used {
+		return nil, trading.ErrQuoteUsed
+	}
+	if t > q.Expires {
+		return nil, trading.ErrQuoteExpired
+	}
+	m, _ := s.Trading.Market(q.Market)
+	l := &m.Listing
+	if err := s.Controls.Allowed(l.Base, controls.Dealer); err != nil {
+		return nil, err
+	}
+	if err := s.mayTrade(c.Customer, m); err != nil {
+		return nil, err
+	}
+	if err := s.dealerExposure(m, q.Side, q.Qty); err != nil {
+		return nil, err
+	}
+	n := l.Notional(q.Price, q.Qty)
+	if q.Side == market.Buy {
+		if have := s.spendable(avail(c.Customer, l.Quote)); have < n {
+			return nil, fmt.Errorf("%w: %d needed, %d available", trading.ErrInsufficient, n, have)
+		}
+		if have := s.spendable(house(l.Base)); have < q.Qty {
+			return nil, fmt.Errorf("%w: house inventory %d, quote %d", trading.ErrExposure, have, q.Qty)
+		}
+		s.move(avail(c.Customer, l.Quote), house(l.Quote), n, CodeDealer, q.ID)
+		s.move(house(l.Base), avail(c.Customer, l.Base), q.Qty, CodeDealer, q.ID)
+		m.Inventory -= q.Qty
+		m.Profit += n - mulDiv(q.Mid, q.Qty, l.Scale)
+	} else {
+		if have := s.spendable(avail(c.Customer, l.Base)); have < q.Qty {
+			return nil, fmt.Errorf("%w: %d needed, %d available", trading.ErrInsufficient, q.Qty, have)
+		}
+		if have := s.spendable(house(l.Quote)); have < n {
+			return nil, fmt.Errorf("%w: house cash %d, quote %d", trading.ErrExposure, have, n)
+		}
+		s.move(avail(c.Customer, l.Base), house(l.Base), q.Qty, CodeDealer, q.ID)
+		s.move(house(l.Quote), avail(c.Customer, l.Quote), n, CodeDealer, q.ID)
+		m.Inventory += q.Qty
+		m.Profit += mulDiv(q.Mid, q.Qty, l.Scale) - n
+	}
+	q.Used = true
+	tr := m.Record(trading.Trade{Entry: s.seq, Time: t, Market: l.ID, Price: q.Price, Qty: q.Qty, TakerSide: q.Side, TakerOwn: c.Customer, MakerOwn: ledger.OwnerHouse, Dealer: true, Halted: s.haltedNow(m)})
+	s.commit(t)
+	return &tr, nil
+}
