@@ -70,6 +70,7 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 	ctx := cmd.Context()
 	out := cmd.OutOrStdout()
 	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	core.TuneGC()
 	c, err := core.Open(ctx, core.Config{Dir: o.dir, SnapshotEvery: o.snapshotEvery, CheckInvariants: o.checkInvariants, Logger: log.With("sub", "core")})
 	if err != nil {
 		return fmt.Errorf("core refuses to start: %w", err)

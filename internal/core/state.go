@@ -43,6 +43,8 @@ type State struct {
 
 	transfers []ledger.Transfer // scratch for decoding, reused
 	results   []ledger.Result   // scratch for results, reused
+	// placeResults are trading's results, cut a chunk at a time.
+	placeResults []PlaceResult
 }
 
 // NewState returns the state before the first entry.

@@ -114,6 +114,20 @@ type DealerExecute struct {
 	Quote    uint64
 }
 
+// resultChunk is how many results one allocation makes room for: the hot
+// path hands each command's result to its submitter without allocating
+// for it each time. Results are never reused.
+const resultChunk = 1024
+
+func (s *State) newResult() *PlaceResult {
+	if len(s.placeResults) == 0 {
+		s.placeResults = make([]PlaceResult, resultChunk)
+	}
+	r := &s.placeResults[0]
+	s.placeResults = s.placeResults[1:]
+	return r
+}
+
 // PlaceResult is what a placement or replacement did.
 type PlaceResult struct {
 	Order     market.OrderID  `json:"order"`
@@ -487,14 +501,16 @@ func (s *State) placeOrder(c PlaceOrder, t int64) (*PlaceResult, error) {
 		return nil, err
 	}
 	s.Trading.NextOrder++
-	o := &trading.Order{ID: id, Market: l.ID, Customer: c.Customer, ClientID: c.ClientID, Side: c.Side, Kind: c.Type, Price: c.Price, Qty: c.Qty, Held: hold, Created: t}
+	o := s.Trading.NewOrder()
+	*o = trading.Order{ID: id, Market: l.ID, Customer: c.Customer, ClientID: c.ClientID, Side: c.Side, Kind: c.Type, Price: c.Price, Qty: c.Qty, Held: hold, Created: t}
 	a := l.Base
 	if c.Side == market.Buy {
 		a = l.Quote
 	}
 	s.move(avail(c.Customer, a), held(c.Customer, a), hold, CodeHold, uint64(id))
 	s.Trading.Open(o) // the client id is used from now, whatever the order's fate
-	res := &PlaceResult{Order: id, Filled: br.Filled, Resting: br.Resting, Cancelled: br.Cancelled}
+	res := s.newResult()
+	*res = PlaceResult{Order: id, Filled: br.Filled, Resting: br.Resting, Cancelled: br.Cancelled}
 	s.settle(m, o, fills, t, res)
 	s.expire(m, br.Expired)
 	if br.Resting == 0 {
@@ -567,7 +583,8 @@ func (s *State) replaceOrder(c ReplaceOrder, t int64) (*PlaceResult, error) {
 		s.move(held(o.Customer, a), avail(o.Customer, a), o.Held-need, CodeRelease, uint64(o.ID))
 	}
 	o.Held, o.Price, o.Qty = need, c.Price, o.Filled+c.Qty
-	res := &PlaceResult{Order: o.ID, Filled: br.Filled, Resting: br.Resting, Cancelled: br.Cancelled}
+	res := s.newResult()
+	*res = PlaceResult{Order: o.ID, Filled: br.Filled, Resting: br.Resting, Cancelled: br.Cancelled}
 	s.settle(m, o, fills, t, res)
 	s.expire(m, br.Expired)
 	if br.Resting == 0 {
