@@ -10,7 +10,9 @@ import (
 	"kinko/internal/api"
 	"kinko/internal/core"
 	"kinko/internal/ledger"
+	"kinko/internal/market"
 	"kinko/internal/people"
+	"kinko/internal/trading"
 )
 
 // Owners of the demo's wallet and bank accounts.
@@ -135,8 +137,44 @@ func Seed(ctx context.Context, c *core.Core, srv *api.Server, now time.Time, onC
 		}
 		deposit(p.Customer, 4, OwnerColdCustomer, 1_000_000_000*k)
 	}
+	// The house's own inventory, for the dealer desk.
+	ts = append(ts, ledger.Transfer{ID: ledger.ID{Hi: 0xde30, Lo: id}, Debit: ledger.AccountKey{Owner: ledger.OwnerEquity, Asset: 1, Kind: ledger.KindEquity},
+		Credit: ledger.AccountKey{Owner: ledger.OwnerHouse, Asset: 1, Kind: ledger.KindHouse}, Amount: ledger.AmountOf(100_000_000), Code: 1},
+		ledger.Transfer{ID: ledger.ID{Hi: 0xde30, Lo: id + 1}, Debit: ledger.AccountKey{Owner: ledger.OwnerEquity, Asset: 4, Kind: ledger.KindEquity},
+			Credit: ledger.AccountKey{Owner: ledger.OwnerHouse, Asset: 4, Kind: ledger.KindHouse}, Amount: ledger.AmountOf(1_000_000_000_000), Code: 1})
 	if err := submit(core.CreateTransfers{Transfers: ts}); err != nil {
 		return nil, err
 	}
+	for _, l := range Markets {
+		if err := submit(core.ListMarket{Listing: l, Actor: "aiko"}); err != nil {
+			return nil, err
+		}
+	}
+	if err := submit(core.SetReferencePrice{Market: 2, Price: 88, Actor: "aiko"}); err != nil {
+		return nil, err
+	}
+	// A few resting orders of the verified demo customer, so the books
+	// and the dealer's reference are not empty.
+	for _, o := range []core.PlaceOrder{
+		{Customer: Customers[0].Customer, Market: 2, Side: market.Sell, Type: market.Limit, Price: 90, Qty: 100_000_000},
+		{Customer: Customers[0].Customer, Market: 2, Side: market.Buy, Type: market.Limit, Price: 87, Qty: 100_000_000},
+		{Customer: Customers[0].Customer, Market: 1, Side: market.Buy, Type: market.Limit, Price: 9_000_000, Qty: 1_000_000},
+	} {
+		if err := submit(o); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
+}
+
+// Markets are the demo's markets: bitcoin against yen (an order book) and
+// XEM against yen (an order book and the dealer desk). Prices are yen per
+// whole coin; quantities base units. (ETH's wei does not fit trading's
+// 64-bit quantities beyond 9.2 ETH, so it is not listed.)
+var Markets = []trading.Listing{
+	{ID: 1, Code: "BTC/JPY", Base: 2, Quote: 1, Scale: 100_000_000, TickSize: 1_000, LotSize: 100_000, MinQty: 100_000, MaxQty: 100_0000_0000,
+		MaxPrice: 1_000_000_000, MaxOrders: 1 << 18, MakerFeeBps: 0, TakerFeeBps: 12},
+	{ID: 2, Code: "XEM/JPY", Base: 4, Quote: 1, Scale: 1_000_000, TickSize: 1, LotSize: 1_000_000, MinQty: 1_000_000, MaxQty: 1_000_000_000_000,
+		MaxPrice: 1_000_000, MaxOrders: 1 << 20, MakerFeeBps: 0, TakerFeeBps: 12, DealerSpreadBps: 200, QuoteValidityNs: int64(10 * time.Second),
+		DealerMaxLong: 500_000_000_000, DealerMaxShort: 500_000_000_000},
 }
