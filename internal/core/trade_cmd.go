@@ -3,6 +3,7 @@ package core
 import (
 	"encoding/binary"
 	"fmt"
+	"math/big"
 	"math/bits"
 	"strings"
 	"unicode/utf8"
@@ -278,6 +279,39 @@ func (s *State) move(debit, credit ledger.AccountKey, amt int64, code uint16, re
 	s.Trading.Transfers = append(s.Trading.Transfers, ledger.Transfer{ID: s.tradingID(), Debit: debit, Credit: credit, Amount: ledger.AmountOf(uint64(amt)), Code: code, Ref: ref})
 }
 
+// moveIn moves amt of asset a in the market's units: quantity units for
+// the base asset (times its QtyUnit in the ledger), base units for the
+// quote.
+func (s *State) moveIn(l *trading.Listing, a ledger.AssetID, debit, credit ledger.AccountKey, amt int64, code uint16, ref uint64) {
+	if a != l.Base || l.Unit() == 1 {
+		s.move(debit, credit, amt, code, ref)
+		return
+	}
+	if amt <= 0 {
+		return
+	}
+	hi, lo := bits.Mul64(uint64(amt), uint64(l.Unit()))
+	s.Trading.Transfers = append(s.Trading.Transfers, ledger.Transfer{ID: s.tradingID(), Debit: debit, Credit: credit, Amount: ledger.Amount{Hi: hi, Lo: lo}, Code: code, Ref: ref})
+}
+
+// spendableIn is spendable in the market's units of asset a.
+func (s *State) spendableIn(l *trading.Listing, a ledger.AssetID, k ledger.AccountKey) int64 {
+	if a != l.Base || l.Unit() == 1 {
+		return s.spendable(k)
+	}
+	acc, ok := s.Ledger.Account(k)
+	if !ok {
+		return 0
+	}
+	v := acc.Available()
+	u := uint64(l.Unit())
+	if v.Hi >= u {
+		return 1 << 62
+	}
+	q, _ := bits.Div64(v.Hi, v.Lo, u)
+	return int64(min(q, 1<<62))
+}
+
 // commit applies the transfers trading prepared. They were checked before
 // the book changed, so a refusal here is a defect: the apply stops rather
 // than leave the book and the ledger apart.
@@ -371,7 +405,7 @@ func (s *State) settle(m *trading.Market, taker *trading.Order, fills []market.F
 		}
 		s.move(held(buyer.Customer, l.Quote), avail(seller.Customer, l.Quote), n-sf, CodeTrade, uint64(buyer.ID))
 		s.move(held(buyer.Customer, l.Quote), house(l.Quote), bf+sf, CodeTradeFee, uint64(buyer.ID))
-		s.move(held(seller.Customer, l.Base), avail(buyer.Customer, l.Base), f.Qty, CodeTrade, uint64(seller.ID))
+		s.moveIn(l, l.Base, held(seller.Customer, l.Base), avail(buyer.Customer, l.Base), f.Qty, CodeTrade, uint64(seller.ID))
 		buyer.Held -= n + bf
 		seller.Held -= f.Qty
 		buyer.Filled += f.Qty
@@ -393,7 +427,7 @@ func (s *State) release(m *trading.Market, o *trading.Order) {
 	if o.Side == market.Buy {
 		a = m.Listing.Quote
 	}
-	s.move(held(o.Customer, a), avail(o.Customer, a), o.Held, CodeRelease, uint64(o.ID))
+	s.moveIn(&m.Listing, a, held(o.Customer, a), avail(o.Customer, a), o.Held, CodeRelease, uint64(o.ID))
 	o.Held = 0
 	s.Trading.Close(o.ID)
 }
@@ -439,15 +473,10 @@ func (s *State) listMarket(c ListMarket) error {
 	if !ok1 || !ok2 {
 		return fmt.Errorf("%w: unknown asset", trading.ErrListing)
 	}
-	scale := int64(1)
-	for range base.Decimals {
-		if scale > (1<<62)/10 {
-			return fmt.Errorf("%w: base decimals %d", trading.ErrListing, base.Decimals)
-		}
-		scale *= 10
-	}
-	if l.Scale != scale {
-		return fmt.Errorf("%w: scale %d; the base asset's is %d", trading.ErrListing, l.Scale, scale)
+	// Scale × QtyUnit must be the base asset's 10^decimals.
+	whole := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(base.Decimals)), nil)
+	if new(big.Int).Mul(big.NewInt(l.Scale), big.NewInt(l.Unit())).Cmp(whole) != 0 {
+		return fmt.Errorf("%w: scale %d × quantity unit %d is not 10^%d", trading.ErrListing, l.Scale, l.Unit(), base.Decimals)
 	}
 	if strings.TrimSpace(c.Actor) == "" {
 		return fmt.Errorf("%w: actor", trading.ErrListing)
@@ -490,7 +519,7 @@ func (s *State) placeOrder(c PlaceOrder, t int64) (*PlaceResult, error) {
 		if c.Side == market.Buy {
 			a = l.Quote
 		}
-		if have := s.spendable(avail(c.Customer, a)); have < hold {
+		if have := s.spendableIn(l, a, avail(c.Customer, a)); have < hold {
 			return nil, fmt.Errorf("%w: %d needed, %d available", trading.ErrInsufficient, hold, have)
 		}
 	}
@@ -507,7 +536,7 @@ func (s *State) placeOrder(c PlaceOrder, t int64) (*PlaceResult, error) {
 	if c.Side == market.Buy {
 		a = l.Quote
 	}
-	s.move(avail(c.Customer, a), held(c.Customer, a), hold, CodeHold, uint64(id))
+	s.moveIn(l, a, avail(c.Customer, a), held(c.Customer, a), hold, CodeHold, uint64(id))
 	s.Trading.Open(o) // the client id is used from now, whatever the order's fate
 	res := s.newResult()
 	*res = PlaceResult{Order: id, Filled: br.Filled, Resting: br.Resting, Cancelled: br.Cancelled}
@@ -567,7 +596,7 @@ func (s *State) replaceOrder(c ReplaceOrder, t int64) (*PlaceResult, error) {
 	if orderSane(l, c.Price, c.Qty) {
 		need = holdFor(l, o.Side, c.Price, c.Qty)
 		if more := need - o.Held; more > 0 {
-			if have := s.spendable(avail(c.Customer, a)); have < more {
+			if have := s.spendableIn(l, a, avail(c.Customer, a)); have < more {
 				return nil, fmt.Errorf("%w: %d more needed, %d available", trading.ErrInsufficient, more, have)
 			}
 		}
@@ -578,9 +607,9 @@ func (s *State) replaceOrder(c ReplaceOrder, t int64) (*PlaceResult, error) {
 		return nil, err
 	}
 	if need > o.Held {
-		s.move(avail(o.Customer, a), held(o.Customer, a), need-o.Held, CodeHold, uint64(o.ID))
+		s.moveIn(l, a, avail(o.Customer, a), held(o.Customer, a), need-o.Held, CodeHold, uint64(o.ID))
 	} else {
-		s.move(held(o.Customer, a), avail(o.Customer, a), o.Held-need, CodeRelease, uint64(o.ID))
+		s.moveIn(l, a, held(o.Customer, a), avail(o.Customer, a), o.Held-need, CodeRelease, uint64(o.ID))
 	}
 	o.Held, o.Price, o.Qty = need, c.Price, o.Filled+c.Qty
 	res := s.newResult()
@@ -713,21 +742,21 @@ func (s *State) dealerExecute(c DealerExecute, t int64) (*trading.Trade, error) 
 		if have := s.spendable(avail(c.Customer, l.Quote)); have < n {
 			return nil, fmt.Errorf("%w: %d needed, %d available", trading.ErrInsufficient, n, have)
 		}
-		if have := s.spendable(house(l.Base)); have < q.Qty {
+		if have := s.spendableIn(l, l.Base, house(l.Base)); have < q.Qty {
 			return nil, fmt.Errorf("%w: house inventory %d, quote %d", trading.ErrExposure, have, q.Qty)
 		}
 		s.move(avail(c.Customer, l.Quote), house(l.Quote), n, CodeDealer, q.ID)
-		s.move(house(l.Base), avail(c.Customer, l.Base), q.Qty, CodeDealer, q.ID)
+		s.moveIn(l, l.Base, house(l.Base), avail(c.Customer, l.Base), q.Qty, CodeDealer, q.ID)
 		m.Inventory -= q.Qty
 		m.Profit += n - mulDiv(q.Mid, q.Qty, l.Scale)
 	} else {
-		if have := s.spendable(avail(c.Customer, l.Base)); have < q.Qty {
+		if have := s.spendableIn(l, l.Base, avail(c.Customer, l.Base)); have < q.Qty {
 			return nil, fmt.Errorf("%w: %d needed, %d available", trading.ErrInsufficient, q.Qty, have)
 		}
 		if have := s.spendable(house(l.Quote)); have < n {
 			return nil, fmt.Errorf("%w: house cash %d, quote %d", trading.ErrExposure, have, n)
 		}
-		s.move(avail(c.Customer, l.Base), house(l.Base), q.Qty, CodeDealer, q.ID)
+		s.moveIn(l, l.Base, avail(c.Customer, l.Base), house(l.Base), q.Qty, CodeDealer, q.ID)
 		s.move(house(l.Quote), avail(c.Customer, l.Quote), n, CodeDealer, q.ID)
 		m.Inventory += q.Qty
 		m.Profit += mulDiv(q.Mid, q.Qty, l.Scale) - n

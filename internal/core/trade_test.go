@@ -384,3 +384,38 @@ func FuzzDecodeOrders(f *testing.F) {
 		}
 	})
 }
+
+// TestEtherInGwei: a market whose quantity unit is 1e9 base units (gwei):
+// orders in gwei, the ledger in wei, 128-bit where it must be.
+func TestEtherInGwei(t *testing.T) {
+	e := newTradeEnv(t, 2)
+	const eth ledger.AssetID = 3
+	e.must(CreateAssets{Assets: []ledger.Asset{{ID: eth, Code: "ETH", Decimals: 18, Class: ledger.ClassChain}}})
+	eq := ledger.AccountKey{Owner: ledger.OwnerEquity, Asset: eth, Kind: ledger.KindEquity}
+	e.must(CreateAccounts{Keys: []ledger.AccountKey{eq, avail(1, eth), held(1, eth), avail(2, eth), held(2, eth)}})
+	e.must(CreateTransfers{Transfers: []ledger.Transfer{{ID: ledger.ID{Hi: 9, Lo: 1}, Debit: eq, Credit: avail(1, eth), Amount: ledger.AmountOf(10_000_000_000_000_000_000)}}})
+	l := trading.Listing{ID: 3, Code: "ETH/JPY", Base: eth, Quote: jpy, QtyUnit: 1_000_000_000, Scale: 1_000_000_000, TickSize: 1_000, LotSize: 1_000_000,
+		MinQty: 1_000_000, MaxQty: 1_000_000_000_000, MaxPrice: 1_000_000_000, MaxOrders: 1 << 18}
+	bad := l
+	bad.QtyUnit = 1
+	if o := e.do(ListMarket{Listing: bad, Actor: "aiko"}); !errors.Is(o.Err, trading.ErrListing) {
+		t.Fatalf("a wei-unit listing with a gwei scale = %v", o.Err)
+	}
+	e.must(ListMarket{Listing: l, Actor: "aiko"})
+	// 5 ETH for sale at 300,000 yen an ether; 2 ETH bought.
+	e.must(PlaceOrder{Customer: 1, Market: 3, Side: market.Sell, Type: market.Limit, Price: 300_000, Qty: 5_000_000_000})
+	if got := e.bal(held(1, eth)); got != 5_000_000_000_000_000_000 {
+		t.Fatalf("held wei = %d", got)
+	}
+	r := e.must(PlaceOrder{Customer: 2, Market: 3, Side: market.Buy, Type: market.Limit, Price: 300_000, Qty: 2_000_000_000}).(*PlaceResult)
+	if r.Filled != 2_000_000_000 || e.bal(avail(2, eth)) != 2_000_000_000_000_000_000 || e.bal(avail(2, jpy)) != 100_000_000-600_000 {
+		t.Fatalf("fill %+v: buyer ETH %d JPY %d", r, e.bal(avail(2, eth)), e.bal(avail(2, jpy)))
+	}
+	if e.bal(held(1, eth)) != 3_000_000_000_000_000_000 {
+		t.Fatalf("seller still holds %d wei", e.bal(held(1, eth)))
+	}
+	// More than the customer has, in gwei against wei: refused.
+	if o := e.do(PlaceOrder{Customer: 1, Market: 3, Side: market.Sell, Type: market.Limit, Price: 310_000, Qty: 6_000_000_000}); !errors.Is(o.Err, trading.ErrInsufficient) {
+		t.Fatalf("oversell = %v", o.Err)
+	}
+}

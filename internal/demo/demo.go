@@ -168,12 +168,14 @@ func Seed(ctx context.Context, c *core.Core, srv *api.Server, now time.Time, onC
 }
 
 // Markets are the demo's markets: bitcoin against yen (an order book) and
-// XEM against yen (an order book and the dealer desk). Prices are yen per
-// whole coin; quantities base units. (ETH's wei does not fit trading's
-// 64-bit quantities beyond 9.2 ETH, so it is not listed.)
+// ether against yen (in gwei: wei would not fit 64-bit quantities past
+// 9.2 ETH), XEM against yen (an order book and the dealer desk). Prices are
+// yen per whole coin.
 var Markets = []trading.Listing{
 	{ID: 1, Code: "BTC/JPY", Base: 2, Quote: 1, Scale: 100_000_000, TickSize: 1_000, LotSize: 100_000, MinQty: 100_000, MaxQty: 100_0000_0000,
 		MaxPrice: 1_000_000_000, MaxOrders: 1 << 18, MakerFeeBps: 0, TakerFeeBps: 12},
+	{ID: 3, Code: "ETH/JPY", Base: 3, Quote: 1, QtyUnit: 1_000_000_000, Scale: 1_000_000_000, TickSize: 1_000, LotSize: 1_000_000, MinQty: 1_000_000,
+		MaxQty: 1_000_000_000_000, MaxPrice: 1_000_000_000, MaxOrders: 1 << 18, MakerFeeBps: 0, TakerFeeBps: 12},
 	{ID: 2, Code: "XEM/JPY", Base: 4, Quote: 1, Scale: 1_000_000, TickSize: 1, LotSize: 1_000_000, MinQty: 1_000_000, MaxQty: 1_000_000_000_000,
 		MaxPrice: 1_000_000, MaxOrders: 1 << 20, MakerFeeBps: 0, TakerFeeBps: 12, DealerSpreadBps: 200, QuoteValidityNs: int64(10 * time.Second),
 		DealerMaxLong: 500_000_000_000, DealerMaxShort: 500_000_000_000},

@@ -50,8 +50,13 @@ type Listing struct {
 	Code  string         `json:"code"` // "BTC/JPY"
 	Base  ledger.AssetID `json:"base"`
 	Quote ledger.AssetID `json:"quote"`
-	// Scale is 10^decimals of the base asset: price × qty / Scale is the
-	// notional in quote base units.
+	// QtyUnit is how many of the base asset's base units one unit of the
+	// market's quantity is (1 if zero): ether trades in gwei (1e9 wei), as
+	// a wei quantity would not fit 64 bits past 9.2 ETH.
+	QtyUnit int64 `json:"qty_unit,omitempty"`
+	// Scale is how many quantity units make one whole base unit
+	// (10^decimals / QtyUnit): price × qty / Scale is the notional in
+	// quote base units.
 	Scale    int64 `json:"scale"`
 	TickSize int64 `json:"tick_size"`
 	LotSize  int64 `json:"lot_size"`
@@ -77,8 +82,8 @@ func (l Listing) Validate() error {
 	if l.ID == 0 || l.Base == 0 || l.Quote == 0 || l.Base == l.Quote || !strings.Contains(l.Code, "/") || len(l.Code) > 21 {
 		return fmt.Errorf("%w: id, code and two different assets", ErrListing)
 	}
-	if l.Scale <= 0 {
-		return fmt.Errorf("%w: scale", ErrListing)
+	if l.Scale <= 0 || l.QtyUnit < 0 {
+		return fmt.Errorf("%w: scale and quantity unit", ErrListing)
 	}
 	if err := l.bookConfig().Validate(); err != nil {
 		return fmt.Errorf("%w: %v", ErrListing, err)
@@ -106,6 +111,9 @@ func (l Listing) Validate() error {
 func (l Listing) bookConfig() market.Config {
 	return market.Config{TickSize: l.TickSize, LotSize: l.LotSize, MinQty: l.MinQty, MaxQty: l.MaxQty, MaxPrice: l.MaxPrice, MaxOrders: l.MaxOrders}
 }
+
+// Unit returns the base units of one quantity unit.
+func (l Listing) Unit() int64 { return max(1, l.QtyUnit) }
 
 // Notional is price × qty / Scale, exact by the listing's rule.
 func (l Listing) Notional(price, qty int64) int64 {
@@ -185,9 +193,10 @@ const RecentTrades = 4096
 type Market struct {
 	Listing Listing
 	Book    *market.Book
-	trades  []Trade // ring of the last RecentTrades
-	next    int
-	count   uint64 // trades ever
+	// Halted is not kept: the core's halt matrix is the only truth.
+	trades []Trade // ring of the last RecentTrades
+	next   int
+	count  uint64 // trades ever
 	// Reference is the dealer desk's configured reference price (0: the
 	// book's mid).
 	Reference int64
