@@ -202,6 +202,15 @@ func (s *State) checkRequest(r people.Request) error {
 			return fmt.Errorf("%w: resumption plans are approved by an approver", people.ErrInvalid)
 		}
 		return s.Controls.CheckPlan(controls.Plan{ID: p.ID, Steps: p.Steps, Reason: r.Reason})
+	case KindApproveCompensation:
+		var p ApproveCompensationPayload
+		if err := json.Unmarshal(r.Payload, &p); err != nil {
+			return fmt.Errorf("%w: payload: %v", people.ErrInvalid, err)
+		}
+		if r.RequiredRole != people.RoleApprover && r.RequiredRole != people.RoleAdmin {
+			return fmt.Errorf("%w: compensation plans are approved by an approver", people.ErrInvalid)
+		}
+		return s.checkCompensationApproval(p.Plan, "")
 	}
 	return fmt.Errorf("%w: request kind %q", people.ErrInvalid, r.Kind)
 }
@@ -223,6 +232,10 @@ func (s *State) checkEffect(r people.Request, decider string) error {
 		var pp ResumptionPlanPayload
 		json.Unmarshal(r.Payload, &pp)
 		return s.Controls.CheckPlan(controls.Plan{ID: pp.ID, Steps: pp.Steps, Reason: r.Reason})
+	case KindApproveCompensation:
+		var pp ApproveCompensationPayload
+		json.Unmarshal(r.Payload, &pp)
+		return s.checkCompensationApproval(pp.Plan, decider)
 	}
 	return nil
 }
@@ -306,6 +319,10 @@ func (s *State) applyPeople(cmd Command, t int64) (handled bool, v any, err erro
 			json.Unmarshal(r.Payload, &pp)
 			plan := controls.Plan{ID: pp.ID, Steps: pp.Steps, Reason: r.Reason, Requester: r.Requester, Approver: c.Decider, Time: t, Seq: s.seq}
 			if err := s.Controls.AdoptPlan(plan); err != nil {
+				return true, r, err
+			}
+		case KindApproveCompensation:
+			if err := s.approveCompensation(r, c.Decider); err != nil {
 				return true, r, err
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 
+	"kinko/internal/compensation"
 	"kinko/internal/controls"
 	"kinko/internal/custody"
 	"kinko/internal/incident"
@@ -34,6 +35,8 @@ type State struct {
 	Incidents *incident.State
 	// Trading is the markets, their books and open orders.
 	Trading *trading.State
+	// Compensation is the compensation plans.
+	Compensation *compensation.State
 	// Checkpoints are where each asset's chain watcher stands.
 	Checkpoints map[ledger.AssetID]WatchCheckpoint
 
@@ -49,7 +52,7 @@ type State struct {
 
 // NewState returns the state before the first entry.
 func NewState() *State {
-	return &State{Ledger: ledger.New(), Custody: custody.New(), Controls: controls.New(), People: people.New(), Withdraw: withdraw.New(), Incidents: incident.New(), Trading: trading.New()}
+	return &State{Ledger: ledger.New(), Custody: custody.New(), Controls: controls.New(), People: people.New(), Withdraw: withdraw.New(), Incidents: incident.New(), Trading: trading.New(), Compensation: compensation.New()}
 }
 
 // Seq returns the sequence number of the last applied entry.
@@ -134,6 +137,10 @@ func (s *State) Apply(e *journal.Entry) Outcome {
 			o.Value, o.Err = v, err
 			return o
 		}
+		if ok, v, err := s.applyCompensation(cmd, e.Time); ok {
+			o.Value, o.Err = v, err
+			return o
+		}
 		s.results = s.apply(cmd, e.Time, s.results)
 	}
 	o.Events = s.results
@@ -195,15 +202,16 @@ func (s *State) Encode(w io.Writer) error {
 // watcher checkpoints. Its fields hold slices, never maps, so the encoding
 // is deterministic.
 type stateExt struct {
-	People      json.RawMessage     `json:"people"`
-	Custody     json.RawMessage     `json:"custody"`
-	Halts       []controls.Halt     `json:"halts"`
-	Lifts       []controls.Lift     `json:"lifts"`
-	Plans       []controls.Plan     `json:"plans,omitempty"`
-	Checkpoints []WatchCheckpoint   `json:"checkpoints"`
-	Withdraw    json.RawMessage     `json:"withdraw"`
-	Incidents   []incident.Incident `json:"incidents"`
-	Trading     *trading.Snapshot   `json:"trading,omitempty"`
+	People       json.RawMessage     `json:"people"`
+	Custody      json.RawMessage     `json:"custody"`
+	Halts        []controls.Halt     `json:"halts"`
+	Lifts        []controls.Lift     `json:"lifts"`
+	Plans        []controls.Plan     `json:"plans,omitempty"`
+	Checkpoints  []WatchCheckpoint   `json:"checkpoints"`
+	Withdraw     json.RawMessage     `json:"withdraw"`
+	Incidents    []incident.Incident `json:"incidents"`
+	Trading      *trading.Snapshot   `json:"trading,omitempty"`
+	Compensation []compensation.Plan `json:"compensation,omitempty"`
 }
 
 func (s *State) extension() stateExt {
@@ -220,6 +228,9 @@ func (s *State) extension() stateExt {
 		panic(err)
 	}
 	ext := stateExt{People: pp, Custody: c, Halts: s.Controls.Halted(), Lifts: s.Controls.Lifts(), Plans: s.Controls.Plans(), Withdraw: wd, Incidents: s.Incidents.List(), Trading: s.Trading.Snapshot()}
+	for _, p := range s.Compensation.List() {
+		ext.Compensation = append(ext.Compensation, *p)
+	}
 	for _, a := range s.Ledger.Assets() {
 		if cp, ok := s.Checkpoints[a.ID]; ok {
 			ext.Checkpoints = append(ext.Checkpoints, cp)
@@ -250,6 +261,7 @@ func (s *State) restoreExtension(b []byte) error {
 	if s.Trading, err = trading.Restore(ext.Trading); err != nil {
 		return err
 	}
+	s.Compensation = compensation.Restore(ext.Compensation)
 	if s.Withdraw, err = withdraw.Restore(ext.Withdraw, func(b []byte, v any) error { return json.Unmarshal(b, v) }); err != nil {
 		return err
 	}

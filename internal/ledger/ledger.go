@@ -24,6 +24,8 @@
 // or does I/O: time comes in with each command.
 package ledger
 
+import "slices"
+
 // AssetID names an asset in the registry.
 type AssetID uint32
 
@@ -310,6 +312,13 @@ func (l *Ledger) Assets() []Asset { return append([]Asset(nil), l.assets...) }
 func (l *Ledger) HasCustomer(id OwnerID) bool {
 	_, ok := l.customerSet[id]
 	return ok
+}
+
+// Customers returns the registered customers in ascending order.
+func (l *Ledger) Customers() []OwnerID {
+	out := slices.Clone(l.customers)
+	slices.Sort(out)
+	return out
 }
 
 // CustomerCount returns the number of registered customers.

@@ -1,0 +1,348 @@
+package core
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"kinko/internal/compensation"
+	"kinko/internal/ledger"
+	"kinko/internal/people"
+)
+
+// Command kinds of compensation.
+const (
+	KindWriteCompensation   Kind = 70
+	KindAddPayouts          Kind = 71
+	KindExecuteCompensation Kind = 72
+)
+
+func init() {
+	kindNames[KindWriteCompensation] = "write_compensation"
+	kindNames[KindAddPayouts] = "add_payouts"
+	kindNames[KindExecuteCompensation] = "execute_compensation"
+}
+
+// KindApproveCompensation is the request kind that approves a plan: a
+// second operator, with the approver role, who did not write it.
+const KindApproveCompensation people.RequestKind = "approve_compensation"
+
+// ApproveCompensationPayload is its payload.
+type ApproveCompensationPayload struct {
+	Plan string `json:"plan"`
+}
+
+// CodeCompensation marks compensation's ledger transfers.
+const CodeCompensation = 60
+
+// OwnerCompensation owns the house compensation accounts: an approved plan
+// is funded there from equity, and pays from there.
+const OwnerCompensation = ledger.OwnerHouseMin + 4
+
+// WriteCompensation writes a plan's header (its rule, rounding, point in
+// time, count, total and digest) as a draft; its payouts follow in
+// AddPayouts entries.
+type WriteCompensation struct{ Plan compensation.Plan }
+
+// AddPayouts adds up to compensation.ChunkSize payouts to a draft.
+type AddPayouts struct {
+	Plan    string
+	Payouts []compensation.Payout
+}
+
+// ExecuteCompensation pays payouts [From, From+Count) of an approved plan.
+// Running a part again pays nobody twice (one transfer id per customer and
+// plan); a part may start anywhere up to where execution stopped.
+type ExecuteCompensation struct {
+	Plan  string
+	From  int
+	Count int
+	Actor string
+}
+
+func (WriteCompensation) Kind() Kind   { return KindWriteCompensation }
+func (AddPayouts) Kind() Kind          { return KindAddPayouts }
+func (ExecuteCompensation) Kind() Kind { return KindExecuteCompensation }
+
+func (c WriteCompensation) AppendPayload(b []byte) []byte   { return appendJSON(b, c) }
+func (c ExecuteCompensation) AppendPayload(b []byte) []byte { return appendJSON(b, c) }
+
+// AppendPayload: id length 1 | id | count 4 | payouts.
+func (c AddPayouts) AppendPayload(b []byte) []byte {
+	b = append(b, byte(len(c.Plan)))
+	b = append(b, c.Plan...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(c.Payouts)))
+	for _, p := range c.Payouts {
+		b = compensation.AppendPayout(b, p)
+	}
+	return b
+}
+
+func decodeAddPayouts(p []byte) (AddPayouts, error) {
+	if len(p) < 1 || len(p) < 1+int(p[0])+4 {
+		return AddPayouts{}, invalid("add_payouts: %d bytes", len(p))
+	}
+	n := int(p[0])
+	c := AddPayouts{Plan: string(p[1 : 1+n])}
+	rest := p[1+n:]
+	count := binary.BigEndian.Uint32(rest)
+	rest = rest[4:]
+	if count == 0 || count > compensation.ChunkSize || len(rest) != int(count)*compensation.PayoutSize {
+		return AddPayouts{}, invalid("add_payouts: %d payouts in %d bytes", count, len(rest))
+	}
+	c.Payouts = make([]compensation.Payout, count)
+	for i := range c.Payouts {
+		c.Payouts[i] = compensation.GetPayout(rest[i*compensation.PayoutSize:])
+	}
+	return c, nil
+}
+
+func decodeCompensation(kind Kind, p []byte) (Command, bool, error) {
+	switch kind {
+	case KindWriteCompensation:
+		c, err := decodeJSON[WriteCompensation](p)
+		return c, true, err
+	case KindAddPayouts:
+		c, err := decodeAddPayouts(p)
+		return c, true, err
+	case KindExecuteCompensation:
+		c, err := decodeJSON[ExecuteCompensation](p)
+		return c, true, err
+	}
+	return nil, false, nil
+}
+
+func (s *State) applyCompensation(cmd Command, t int64) (bool, any, error) {
+	switch c := cmd.(type) {
+	case WriteCompensation:
+		return true, nil, s.writeCompensation(c, t)
+	case AddPayouts:
+		return true, nil, s.addPayouts(c)
+	case ExecuteCompensation:
+		v, err := s.executeCompensation(c, t)
+		return true, v, err
+	}
+	return false, nil, nil
+}
+
+func (s *State) writeCompensation(c WriteCompensation, t int64) error {
+	p := c.Plan
+	if err := p.Check(); err != nil {
+		return err
+	}
+	if p.Status != "" || p.Approver != "" || len(p.Payouts) != 0 || p.Paid != 0 || p.Loaded != [32]byte{} {
+		return fmt.Errorf("%w: a plan is written as a bare draft", compensation.ErrInvalid)
+	}
+	for _, a := range []ledger.AssetID{p.Asset, p.PayAsset} {
+		if _, ok := s.Ledger.Asset(a); !ok {
+			return fmt.Errorf("%w: unknown asset %d", compensation.ErrInvalid, a)
+		}
+	}
+	if p.At > s.seq {
+		return fmt.Errorf("%w: point in time %d is after the journal's %d", compensation.ErrInvalid, p.At, s.seq)
+	}
+	if _, ok := s.Operator(p.Requester); !ok {
+		return people.ErrOperatorUnknown
+	}
+	if p.Incident != "" {
+		if _, ok := s.Incidents.Get(p.Incident); !ok {
+			return fmt.Errorf("%w: unknown incident %q", compensation.ErrInvalid, p.Incident)
+		}
+	}
+	p.Status, p.Written = compensation.Draft, t
+	return s.Compensation.Add(&p)
+}
+
+func (s *State) addPayouts(c AddPayouts) error {
+	p, ok := s.Compensation.Get(c.Plan)
+	if !ok {
+		return compensation.ErrUnknown
+	}
+	if p.Status != compensation.Draft {
+		return compensation.ErrNotDraft
+	}
+	if len(p.Payouts)+len(c.Payouts) > p.Count {
+		return fmt.Errorf("%w: %d payouts past the %d written", compensation.ErrIncomplete, len(p.Payouts)+len(c.Payouts), p.Count)
+	}
+	// The digest chains whole chunks: every part but the last is full.
+	if len(p.Payouts)+len(c.Payouts) < p.Count && len(c.Payouts) != compensation.ChunkSize {
+		return fmt.Errorf("%w: a part of %d payouts before the last; parts are %d", compensation.ErrInvalid, len(c.Payouts), compensation.ChunkSize)
+	}
+	var last ledger.OwnerID
+	if n := len(p.Payouts); n > 0 {
+		last = p.Payouts[n-1].Customer
+	}
+	if err := p.CheckChunk(last, c.Payouts); err != nil {
+		return err
+	}
+	for _, po := range c.Payouts {
+		if !s.Ledger.HasCustomer(po.Customer) {
+			return fmt.Errorf("%w: customer %d", compensation.ErrInvalid, po.Customer)
+		}
+	}
+	p.Payouts = append(p.Payouts, c.Payouts...)
+	p.Loaded = compensation.Chain(p.Loaded, c.Payouts)
+	return nil
+}
+
+// checkCompensationApproval tells whether plan may be approved by decider
+// ("" when only the request is being filed).
+func (s *State) checkCompensationApproval(id, decider string) error {
+	p, ok := s.Compensation.Get(id)
+	if !ok {
+		return compensation.ErrUnknown
+	}
+	if p.Status != compensation.Draft {
+		return compensation.ErrNotDraft
+	}
+	var total uint64
+	for _, po := range p.Payouts {
+		total += po.Pay
+	}
+	if len(p.Payouts) != p.Count || p.Loaded != p.Digest || total != p.Total {
+		return compensation.ErrIncomplete
+	}
+	if decider != "" && decider == p.Requester {
+		return fmt.Errorf("%w: %s wrote the plan", people.ErrSelfApproval, decider)
+	}
+	return nil
+}
+
+// approveCompensation marks the plan approved and funds the compensation
+// account from equity with its total.
+func (s *State) approveCompensation(r people.Request, decider string) error {
+	var pp ApproveCompensationPayload
+	json.Unmarshal(r.Payload, &pp)
+	if err := s.checkCompensationApproval(pp.Plan, decider); err != nil {
+		return err
+	}
+	p, _ := s.Compensation.Get(pp.Plan)
+	comp := ledger.AccountKey{Owner: OwnerCompensation, Asset: p.PayAsset, Kind: ledger.KindHouse}
+	eq := ledger.AccountKey{Owner: ledger.OwnerEquity, Asset: p.PayAsset, Kind: ledger.KindEquity}
+	s.ensureAccounts(comp, eq)
+	if p.Total > 0 {
+		s.results = s.Ledger.CreateTransfers([]ledger.Transfer{{ID: compensation.TransferID(p.ID, 0, 2), Debit: eq, Credit: comp,
+			Amount: ledger.AmountOf(p.Total), Code: CodeCompensation}}, s.time, s.results[:0])
+		if len(s.results) > 0 {
+			err := s.results[0].Code
+			s.results = s.results[:0]
+			return fmt.Errorf("compensation: funding the plan: %w", err)
+		}
+	}
+	p.Status, p.Approver = compensation.Approved, decider
+	return nil
+}
+
+func (s *State) ensureAccounts(keys ...ledger.AccountKey) {
+	var missing []ledger.AccountKey
+	for _, k := range keys {
+		if _, ok := s.Ledger.Account(k); !ok {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		s.results = s.Ledger.CreateAccounts(missing, s.results[:0])
+		s.results = s.results[:0]
+	}
+}
+
+// ExecutionResult is what an execution did.
+type ExecutionResult struct {
+	Paid    int    `json:"paid"`    // payouts paid by this entry
+	Already int    `json:"already"` // payouts of the part paid before
+	Amount  uint64 `json:"amount"`  // paid by this entry
+	Done    bool   `json:"done"`
+}
+
+func (s *State) executeCompensation(c ExecuteCompensation, t int64) (*ExecutionResult, error) {
+	p, ok := s.Compensation.Get(c.Plan)
+	if !ok {
+		return nil, compensation.ErrUnknown
+	}
+	switch p.Status {
+	case compensation.Done:
+		return nil, compensation.ErrExecuted
+	case compensation.Draft:
+		return nil, compensation.ErrNotApproved
+	}
+	if strings.TrimSpace(c.Actor) == "" {
+		return nil, fmt.Errorf("%w: actor", compensation.ErrInvalid)
+	}
+	if c.Count <= 0 || c.Count > compensation.ChunkSize || c.From < 0 || c.From+c.Count > len(p.Payouts) {
+		return nil, fmt.Errorf("%w: payouts [%d, %d) of %d", compensation.ErrInvalid, c.From, c.From+c.Count, len(p.Payouts))
+	}
+	if c.From > p.Paid {
+		return nil, fmt.Errorf("%w: at %d, asked from %d", compensation.ErrOutOfOrder, p.Paid, c.From)
+	}
+	comp := ledger.AccountKey{Owner: OwnerCompensation, Asset: p.PayAsset, Kind: ledger.KindHouse}
+	eq := ledger.AccountKey{Owner: ledger.OwnerEquity, Asset: p.Asset, Kind: ledger.KindEquity}
+	if p.WriteOff {
+		s.ensureAccounts(eq)
+	}
+	res := &ExecutionResult{}
+	ts := s.Trading.Transfers[:0]
+	var keys []ledger.AccountKey
+	for _, po := range p.Payouts[c.From : c.From+c.Count] {
+		keys = append(keys, avail(po.Customer, p.PayAsset))
+	}
+	s.ensureAccounts(keys...)
+	for _, po := range p.Payouts[c.From : c.From+c.Count] {
+		id := compensation.TransferID(p.ID, po.Customer, 0)
+		if _, done := s.Ledger.Transfer(id); done || po.Pay == 0 {
+			res.Already++
+			continue
+		}
+		leg := ledger.Transfer{ID: id, Debit: comp, Credit: avail(po.Customer, p.PayAsset), Amount: ledger.AmountOf(po.Pay), Code: CodeCompensation}
+		if p.WriteOff {
+			if off := min(po.Basis, uint64(max(s.spendable(avail(po.Customer, p.Asset)), 0))); off > 0 {
+				leg.Flags = ledger.FlagLinked
+				ts = append(ts, leg, ledger.Transfer{ID: compensation.TransferID(p.ID, po.Customer, 1), Debit: avail(po.Customer, p.Asset), Credit: eq,
+					Amount: ledger.AmountOf(off), Code: CodeCompensation})
+				res.Paid++
+				res.Amount += po.Pay
+				continue
+			}
+		}
+		ts = append(ts, leg)
+		res.Paid++
+		res.Amount += po.Pay
+	}
+	if len(ts) > 0 {
+		s.results = s.Ledger.CreateTransfers(ts, t, s.results[:0])
+		if len(s.results) > 0 {
+			r := s.results[0]
+			s.results = s.results[:0]
+			s.Trading.Transfers = ts[:0]
+			return nil, fmt.Errorf("compensation: payment %+v refused: %w", ts[r.Index], r.Code)
+		}
+	}
+	s.Trading.Transfers = ts[:0]
+	p.Paid = max(p.Paid, c.From+c.Count)
+	if p.Paid == len(p.Payouts) {
+		p.Status, p.Executed = compensation.Done, t
+		res.Done = true
+	}
+	return res, nil
+}
+
+// Holdings returns every customer's holding of asset (available and held)
+// in this state, customers in ascending order, those holding nothing left
+// out; with the state at a point in time (StateAt), who held what then.
+func (s *State) Holdings(asset ledger.AssetID) []compensation.Holding {
+	var out []compensation.Holding
+	for _, c := range s.Ledger.Customers() {
+		var h compensation.Holding
+		if a, ok := s.Ledger.Account(avail(c, asset)); ok {
+			h.Available, _ = a.Balance().Uint64()
+		}
+		if a, ok := s.Ledger.Account(held(c, asset)); ok {
+			h.Held, _ = a.Balance().Uint64()
+		}
+		if h.Total = h.Available + h.Held; h.Total > 0 {
+			h.Customer = c
+			out = append(out, h)
+		}
+	}
+	return out
+}
