@@ -153,6 +153,30 @@ func TestJournalAndLedgerCommands(t *testing.T) {
 			t.Errorf("%v = 0 %q; want an error", bad, out)
 		}
 	}
+	// Holdings: XEM now (customer 1001 has 100 XEM held by a resting order),
+	// and at the entry before the opening balances, nobody.
+	out, code = run(t, "holdings", "--data", dir, "--asset", "XEM", "--format", "csv")
+	if code != 0 || !strings.Contains(out, "1001,900000000,100000000,1000000000,XEM,") || !strings.Contains(out, "total,,,6000000000,XEM,") {
+		t.Fatalf("holdings = %d %q", code, out)
+	}
+	out, code = run(t, "holdings", "--data", dir, "--asset", "XEM", "--at", "1", "--format", "json")
+	var hr struct {
+		Holders int `json:"holders"`
+		Seq     int `json:"seq"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &hr) != nil || hr.Holders != 0 || hr.Seq != 1 {
+		t.Fatalf("holdings --at 1 = %d %q", code, out)
+	}
+	for _, bad := range [][]string{
+		{"holdings", "--data", dir, "--asset", "NOPE"},
+		{"holdings", "--data", dir, "--asset", "XEM", "--at", "2999-01-01T00:00:00Z"},
+		{"holdings", "--data", dir, "--asset", "XEM", "--at", "2001-01-01T00:00:00Z"},
+		{"holdings", "--data", dir, "--asset", "XEM", "--format", "xml"},
+	} {
+		if out, code := run(t, bad...); code == 0 {
+			t.Errorf("%v = 0 %q; want an error", bad, out)
+		}
+	}
 	if out, code := run(t, "incident", "timeline", "--data", dir); code != 0 || !strings.HasPrefix(out, "| entry | time (UTC) | who | what | detail |") {
 		t.Fatalf("incident timeline = %d %q", code, out)
 	}

@@ -15,10 +15,13 @@ package compensation
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/csv"
 	"errors"
 	"fmt"
+	"io"
 	"math/bits"
 	"sort"
+	"strconv"
 	"strings"
 
 	"kinko/internal/ledger"
@@ -328,4 +331,41 @@ func Restore(ps []Plan) *State {
 		s.order = append(s.order, p.ID)
 	}
 	return s
+}
+
+// HoldingsReport is who held how much of an asset at a moment.
+type HoldingsReport struct {
+	Asset    string    `json:"asset"`
+	Decimals uint8     `json:"decimals"`
+	Seq      uint64    `json:"seq"`  // the last journal entry included
+	Time     int64     `json:"time"` // its time, unix ns
+	Holders  int       `json:"holders"`
+	Total    uint64    `json:"total"`
+	Holdings []Holding `json:"holdings"`
+}
+
+// NewHoldingsReport totals holdings.
+func NewHoldingsReport(asset string, decimals uint8, seq uint64, t int64, hs []Holding) HoldingsReport {
+	r := HoldingsReport{Asset: asset, Decimals: decimals, Seq: seq, Time: t, Holders: len(hs), Holdings: hs}
+	for _, h := range hs {
+		r.Total += h.Total
+	}
+	if r.Holdings == nil {
+		r.Holdings = []Holding{}
+	}
+	return r
+}
+
+// WriteCSV writes the report as CSV: a header, one row a customer, and a
+// total row, amounts in base units.
+func (r HoldingsReport) WriteCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"customer", "available", "held", "total", "asset", "seq"})
+	seq := strconv.FormatUint(r.Seq, 10)
+	for _, h := range r.Holdings {
+		cw.Write([]string{strconv.FormatUint(uint64(h.Customer), 10), strconv.FormatUint(h.Available, 10), strconv.FormatUint(h.Held, 10), strconv.FormatUint(h.Total, 10), r.Asset, seq})
+	}
+	cw.Write([]string{"total", "", "", strconv.FormatUint(r.Total, 10), r.Asset, seq})
+	cw.Flush()
+	return cw.Error()
 }
