@@ -287,37 +287,52 @@ func (s *State) executeCompensation(c ExecuteCompensation, t int64) (*ExecutionR
 		keys = append(keys, avail(po.Customer, p.PayAsset))
 	}
 	s.ensureAccounts(keys...)
+	// flush applies what is gathered, in batches the ledger takes; a
+	// payment and its write-off are linked and never split.
+	flush := func() error {
+		if len(ts) == 0 {
+			return nil
+		}
+		s.results = s.Ledger.CreateTransfers(ts, t, s.results[:0])
+		defer func() { s.results, ts = s.results[:0], ts[:0] }()
+		if len(s.results) > 0 {
+			r := s.results[0]
+			return fmt.Errorf("compensation: payment %+v refused: %w", ts[r.Index], r.Code)
+		}
+		return nil
+	}
 	for _, po := range p.Payouts[c.From : c.From+c.Count] {
 		id := compensation.TransferID(p.ID, po.Customer, 0)
 		if _, done := s.Ledger.Transfer(id); done || po.Pay == 0 {
 			res.Already++
 			continue
 		}
-		leg := ledger.Transfer{ID: id, Debit: comp, Credit: avail(po.Customer, p.PayAsset), Amount: ledger.AmountOf(po.Pay), Code: CodeCompensation}
-		if p.WriteOff {
-			if off := min(po.Basis, uint64(max(s.spendable(avail(po.Customer, p.Asset)), 0))); off > 0 {
-				leg.Flags = ledger.FlagLinked
-				ts = append(ts, leg, ledger.Transfer{ID: compensation.TransferID(p.ID, po.Customer, 1), Debit: avail(po.Customer, p.Asset), Credit: eq,
-					Amount: ledger.AmountOf(off), Code: CodeCompensation})
-				res.Paid++
-				res.Amount += po.Pay
-				continue
+		if len(ts)+2 > ledger.MaxBatch {
+			if err := flush(); err != nil {
+				s.Trading.Transfers = ts[:0]
+				return nil, err
 			}
 		}
-		ts = append(ts, leg)
+		leg := ledger.Transfer{ID: id, Debit: comp, Credit: avail(po.Customer, p.PayAsset), Amount: ledger.AmountOf(po.Pay), Code: CodeCompensation}
+		off := uint64(0)
+		if p.WriteOff {
+			off = min(po.Basis, uint64(max(s.spendable(avail(po.Customer, p.Asset)), 0)))
+		}
+		if off > 0 {
+			leg.Flags = ledger.FlagLinked
+			ts = append(ts, leg, ledger.Transfer{ID: compensation.TransferID(p.ID, po.Customer, 1), Debit: avail(po.Customer, p.Asset), Credit: eq,
+				Amount: ledger.AmountOf(off), Code: CodeCompensation})
+		} else {
+			ts = append(ts, leg)
+		}
 		res.Paid++
 		res.Amount += po.Pay
 	}
-	if len(ts) > 0 {
-		s.results = s.Ledger.CreateTransfers(ts, t, s.results[:0])
-		if len(s.results) > 0 {
-			r := s.results[0]
-			s.results = s.results[:0]
-			s.Trading.Transfers = ts[:0]
-			return nil, fmt.Errorf("compensation: payment %+v refused: %w", ts[r.Index], r.Code)
-		}
-	}
+	err := flush()
 	s.Trading.Transfers = ts[:0]
+	if err != nil {
+		return nil, err
+	}
 	p.Paid = max(p.Paid, c.From+c.Count)
 	if p.Paid == len(p.Payouts) {
 		p.Status, p.Executed = compensation.Done, t
