@@ -13,8 +13,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"kinko/internal/core"
 	"kinko/internal/journal/journaltest"
+	"kinko/internal/people"
 )
 
 // run executes the kinko command line in process and returns its output
@@ -105,6 +108,31 @@ func TestDevStartsAndAnswers(t *testing.T) {
 	}
 }
 
+// approveCompensation files and approves a plan's approval as two demo
+// operators would in the console.
+func approveCompensation(t *testing.T, dir, plan string) {
+	t.Helper()
+	c, err := core.Open(context.Background(), core.Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	now := time.Now()
+	for _, cmd := range []core.Command{
+		core.OpenRequest{Request: people.Request{ID: "approve-" + plan, Kind: core.KindApproveCompensation, Payload: []byte(`{"plan":"` + plan + `"}`),
+			Requester: "aiko", Reason: "dry run checked", RequiredRole: people.RoleApprover, Expires: now.Add(time.Hour).UnixNano()}},
+		core.DecideRequest{ID: "approve-" + plan, Decider: "kenji", Reason: "agreed", Approve: true},
+	} {
+		o, err := c.Submit(context.Background(), now, cmd)
+		if err == nil {
+			err = o.Err
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", cmd.Kind(), err)
+		}
+	}
+}
+
 func TestJournalAndLedgerCommands(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	_, stop := startDev(t, dir)
@@ -177,6 +205,44 @@ func TestJournalAndLedgerCommands(t *testing.T) {
 			t.Errorf("%v = 0 %q; want an error", bad, out)
 		}
 	}
+	// A compensation plan: 88.549 yen per XEM held now, dry run, written,
+	// approved by a second operator, executed, executed again.
+	out, code = run(t, "compensation", "plan", "--data", dir, "--id", "drill", "--asset", "XEM", "--rate", "88.549", "--at", entries,
+		"--reason", "drill", "--actor", "aiko", "--write-off", "--dry-run")
+	if code != 0 || !strings.Contains(out, "3 customers, total 531294 JPY") || !strings.Contains(out, "largest 265647 to customer 1003") {
+		t.Fatalf("compensation dry run = %d %q", code, out)
+	}
+	for _, r := range []string{"-1", "0", "abc", "1e3", "1/3", "99999999999999999999"} {
+		if out, code := run(t, "compensation", "plan", "--data", dir, "--id", "x", "--asset", "XEM", "--rate", r, "--at", entries, "--reason", "x", "--actor", "aiko", "--dry-run"); code == 0 {
+			t.Errorf("rate %q accepted: %q", r, out)
+		}
+	}
+	if out, code = run(t, "compensation", "plan", "--data", dir, "--id", "drill", "--asset", "XEM", "--rate", "88.549", "--at", entries,
+		"--reason", "drill", "--actor", "aiko", "--write-off"); code != 0 || !strings.Contains(out, "written as a draft") {
+		t.Fatalf("compensation plan = %d %q", code, out)
+	}
+	if out, code = run(t, "compensation", "execute", "--data", dir, "--id", "drill", "--actor", "aiko"); code == 0 || !strings.Contains(out, "not approved") {
+		t.Fatalf("executing a draft = %d %q", code, out)
+	}
+	approveCompensation(t, dir, "drill")
+	if out, code = run(t, "compensation", "execute", "--data", dir, "--id", "drill", "--actor", "aiko"); code != 0 || !strings.Contains(out, "paid 3 customers (0 already paid), 531294") {
+		t.Fatalf("compensation execute = %d %q", code, out)
+	}
+	if out, code = run(t, "compensation", "execute", "--data", dir, "--id", "drill", "--actor", "aiko"); code != 0 || !strings.Contains(out, "all 3 paid") {
+		t.Fatalf("compensation execute again = %d %q", code, out)
+	}
+	if out, code = run(t, "compensation", "show", "--data", dir, "--id", "drill"); code != 0 || !strings.Contains(out, "status done; paid 3 of 3") {
+		t.Fatalf("compensation show = %d %q", code, out)
+	}
+	// Written off: what was available; the 100 XEM a resting order holds
+	// stays until the order is cancelled.
+	if out, code := run(t, "holdings", "--data", dir, "--asset", "XEM", "--format", "csv"); code != 0 || !strings.Contains(out, "1001,0,100000000,100000000,XEM") || !strings.Contains(out, "total,,,100000000,XEM") {
+		t.Fatalf("XEM after the write-off = %d %q", code, out)
+	}
+	entries = strings.TrimSpace(func() string {
+		o, _ := run(t, "journal", "verify", "--data", dir)
+		return regexp.MustCompile(`(\d+) entries`).FindStringSubmatch(o)[1]
+	}())
 	if out, code := run(t, "incident", "timeline", "--data", dir); code != 0 || !strings.HasPrefix(out, "| entry | time (UTC) | who | what | detail |") {
 		t.Fatalf("incident timeline = %d %q", code, out)
 	}

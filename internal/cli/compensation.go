@@ -1,0 +1,229 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"kinko/internal/compensation"
+	"kinko/internal/core"
+)
+
+// parseRate reads a decimal rate of pay units per whole held unit ("88.549"
+// yen per XEM) exactly, as pay base units per held base unit: num/den.
+func parseRate(s string, heldDecimals, payDecimals uint8) (num, den uint64, err error) {
+	r, ok := new(big.Rat).SetString(strings.TrimSpace(s))
+	if !ok || strings.ContainsAny(s, "eE/") {
+		return 0, 0, fmt.Errorf("--rate %q is not a decimal number", s)
+	}
+	if r.Sign() <= 0 {
+		return 0, 0, fmt.Errorf("%w: --rate %s", compensation.ErrRateAbsurd, s)
+	}
+	r.Mul(r, new(big.Rat).SetFrac(pow10(payDecimals), pow10(heldDecimals)))
+	if !r.Num().IsUint64() || !r.Denom().IsUint64() || r.Num().Uint64()/r.Denom().Uint64() > compensation.MaxRate {
+		return 0, 0, fmt.Errorf("%w: --rate %s", compensation.ErrRateAbsurd, s)
+	}
+	return r.Num().Uint64(), r.Denom().Uint64(), nil
+}
+
+func pow10(n uint8) *big.Int { return new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil) }
+
+func printSummary(w io.Writer, p *compensation.Plan, sum compensation.Summary, payCode string) {
+	fmt.Fprintf(w, "plan %s (%s): %d customers, total %d %s base units, largest %d to customer %d\n", p.ID, p.Rule, sum.Count, sum.Total, payCode, sum.Largest.Pay, sum.Largest.Customer)
+	for _, b := range sum.Distribution {
+		fmt.Fprintf(w, "  %12d - %-14d %8d customers  %16d\n", b.From, b.To, b.Count, b.Total)
+	}
+	if p.Status != "" {
+		fmt.Fprintf(w, "status %s; paid %d of %d; digest %x\n", p.Status, p.Paid, p.Count, p.Digest)
+	}
+}
+
+func newCompensationCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "compensation", Short: "compensation plans: dry run, write, execute (approval is a two-person request in the console or API)"}
+	var dir, id, asset, payAsset, at, rate, rounding, reason, actor, incidentID string
+	var writeOff, dryRun, asJSON bool
+	plan := &cobra.Command{
+		Use:   "plan",
+		Short: "a fixed-rate plan from the holdings at a point in time: dry run, or write it into the journal",
+		Long: `kinko compensation plan computes, from the journal, who held the asset at the
+point in time and what each is owed at the rate (pay asset per whole held
+coin, exact decimal), rounded down; prints the dry run (count, total,
+distribution, largest) and, without --dry-run, writes the plan and its
+payouts into the journal as a draft. A second operator approves it (request
+kind approve_compensation); then kinko compensation execute pays it.
+
+  kinko compensation plan --asset XEM --pay JPY --rate 88.549 --at 2018-01-26T00:02:00+09:00 \
+    --id nem-2018 --reason "NEM theft" --actor aiko --write-off --dry-run`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if at == "" {
+				return errors.New("--at is required: the moment the holdings are taken at")
+			}
+			st, err := loadState(cmd.Context(), dir, at)
+			if err != nil {
+				return err
+			}
+			held, ok1 := st.Ledger.AssetByCode(strings.ToUpper(asset))
+			pay, ok2 := st.Ledger.AssetByCode(strings.ToUpper(payAsset))
+			if !ok1 || !ok2 {
+				return fmt.Errorf("unknown asset %q or %q", asset, payAsset)
+			}
+			num, den, err := parseRate(rate, held.Decimals, pay.Decimals)
+			if err != nil {
+				return err
+			}
+			ps, err := compensation.FixedRatePayouts(st.Holdings(held.ID), num, den)
+			if err != nil {
+				return err
+			}
+			if len(ps) == 0 {
+				return fmt.Errorf("nobody held %s at entry %d", held.Code, st.Seq())
+			}
+			p := compensation.Plan{ID: id, Incident: incidentID, Rule: compensation.FixedRate, Asset: held.ID, PayAsset: pay.ID, At: st.Seq(),
+				RateNum: num, RateDen: den, Rounding: rounding, WriteOff: writeOff, Reason: reason, Requester: actor}
+			p.Header(ps)
+			if err := p.Check(); err != nil {
+				return err
+			}
+			sum := compensation.Summarize(ps)
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(map[string]any{"plan": p, "summary": sum}); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintf(out, "holdings of %s at entry %d (%s), %s %s per whole %s, rounded down\n", held.Code, st.Seq(), time.Unix(0, st.Time()).UTC().Format(time.RFC3339), rate, pay.Code, held.Code)
+				printSummary(out, &p, sum, pay.Code)
+			}
+			if dryRun {
+				return nil
+			}
+			c, err := core.Open(cmd.Context(), core.Config{Dir: dir})
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if err := submitCmd(cmd, c, core.WriteCompensation{Plan: p}); err != nil {
+				return err
+			}
+			for i := 0; i < len(ps); i += compensation.ChunkSize {
+				if err := submitCmd(cmd, c, core.AddPayouts{Plan: p.ID, Payouts: ps[i:min(i+compensation.ChunkSize, len(ps))]}); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(out, "plan %s written as a draft; a second operator approves it (request kind %s)\n", p.ID, core.KindApproveCompensation)
+			return nil
+		},
+	}
+	dataFlag(plan, &dir)
+	f := plan.Flags()
+	f.StringVar(&id, "id", "", "plan id")
+	f.StringVar(&asset, "asset", "", "the asset held (and stolen)")
+	f.StringVar(&payAsset, "pay", "JPY", "the asset paid in")
+	f.StringVar(&at, "at", "", "the moment: a sequence number or an RFC 3339 time")
+	f.StringVar(&rate, "rate", "", "pay asset per whole held coin, a decimal (88.549)")
+	f.StringVar(&rounding, "rounding", "down to the pay asset's base unit", "the rounding, stated in the plan (payments always round down)")
+	f.StringVar(&reason, "reason", "", "why")
+	f.StringVar(&actor, "actor", "", "the operator writing the plan")
+	f.StringVar(&incidentID, "incident", "", "the incident it answers")
+	f.BoolVar(&writeOff, "write-off", false, "write off each customer's holding of the asset, up to what was held, when paying")
+	f.BoolVar(&dryRun, "dry-run", false, "print the dry run only")
+	f.BoolVar(&asJSON, "json", false, "JSON output")
+	for _, n := range []string{"id", "asset", "rate", "reason", "actor"} {
+		plan.MarkFlagRequired(n)
+	}
+
+	var exID, exActor, exDir string
+	execute := &cobra.Command{
+		Use:   "execute",
+		Short: "pay an approved plan, part by part, from where it stopped (again is harmless)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := core.Open(cmd.Context(), core.Config{Dir: exDir})
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			out := cmd.OutOrStdout()
+			for {
+				var p compensation.Plan
+				var found bool
+				c.Read(func(st *core.State) {
+					if q, ok := st.Compensation.Get(exID); ok {
+						p, found = *q, true
+					}
+				})
+				if !found {
+					return compensation.ErrUnknown
+				}
+				if p.Status == compensation.Done && p.Paid == p.Count {
+					fmt.Fprintf(out, "plan %s: all %d paid\n", p.ID, p.Count)
+					return nil
+				}
+				n := min(compensation.ChunkSize, p.Count-p.Paid)
+				o, err := c.Submit(cmd.Context(), time.Now(), core.ExecuteCompensation{Plan: exID, From: p.Paid, Count: n, Actor: exActor})
+				if err == nil {
+					err = o.Err
+				}
+				if err != nil {
+					return err
+				}
+				r := o.Value.(*core.ExecutionResult)
+				fmt.Fprintf(out, "paid %d customers (%d already paid), %d base units; %d of %d done\n", r.Paid, r.Already, r.Amount, p.Paid+n, p.Count)
+			}
+		},
+	}
+	dataFlag(execute, &exDir)
+	execute.Flags().StringVar(&exID, "id", "", "plan id")
+	execute.Flags().StringVar(&exActor, "actor", "", "the operator executing")
+	execute.MarkFlagRequired("id")
+	execute.MarkFlagRequired("actor")
+
+	var shID, shDir string
+	show := &cobra.Command{
+		Use:   "show",
+		Short: "a plan's rule, dry run and progress",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := loadState(cmd.Context(), shDir, "")
+			if err != nil {
+				return err
+			}
+			p, ok := st.Compensation.Get(shID)
+			if !ok {
+				return compensation.ErrUnknown
+			}
+			code := fmt.Sprint(p.PayAsset)
+			if a, ok := st.Ledger.Asset(p.PayAsset); ok {
+				code = a.Code
+			}
+			printSummary(cmd.OutOrStdout(), p, compensation.Summarize(p.Payouts), code)
+			return nil
+		},
+	}
+	dataFlag(show, &shDir)
+	show.Flags().StringVar(&shID, "id", "", "plan id")
+	show.MarkFlagRequired("id")
+	cmd.AddCommand(plan, execute, show)
+	return cmd
+}
+
+// submitCmd submits a command and returns its refusal, if any.
+func submitCmd(cmd *cobra.Command, c *core.Core, x core.Command) error {
+	o, err := c.Submit(cmd.Context(), time.Now(), x)
+	if err == nil {
+		err = o.Err
+	}
+	if err == nil {
+		err = o.EventErr()
+	}
+	return err
+}
