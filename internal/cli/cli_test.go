@@ -224,6 +224,12 @@ func TestJournalAndLedgerCommands(t *testing.T) {
 	if out, code = run(t, "compensation", "execute", "--data", dir, "--id", "drill", "--actor", "aiko"); code == 0 || !strings.Contains(out, "not approved") {
 		t.Fatalf("executing a draft = %d %q", code, out)
 	}
+	if out, code = run(t, "compensation", "fills", "--data", dir, "--id", "f", "--market", "XEM/JPY", "--from", "1", "--resume", entries, "--reason", "r", "--actor", "aiko", "--dry-run"); code != 0 || !strings.Contains(out, "XEM/JPY: 0 fills") {
+		t.Fatalf("compensation fills = %d %q", code, out)
+	}
+	if out, code = run(t, "compensation", "fills", "--data", dir, "--id", "f", "--market", "DOGE/JPY", "--from", "1", "--resume", entries, "--reason", "r", "--actor", "aiko"); code == 0 {
+		t.Fatalf("unknown market = %d %q", code, out)
+	}
 	approveCompensation(t, dir, "drill")
 	if out, code = run(t, "compensation", "execute", "--data", dir, "--id", "drill", "--actor", "aiko"); code != 0 || !strings.Contains(out, "paid 3 customers (0 already paid), 531294") {
 		t.Fatalf("compensation execute = %d %q", code, out)

@@ -212,7 +212,110 @@ kind approve_compensation); then kinko compensation execute pays it.
 	dataFlag(show, &shDir)
 	show.Flags().StringVar(&shID, "id", "", "plan id")
 	show.MarkFlagRequired("id")
-	cmd.AddCommand(plan, execute, show)
+	var fDir, fID, fMarket, fFrom, fResume, fReason, fActor, fIncident string
+	var fDry bool
+	fills := &cobra.Command{
+		Use:   "fills",
+		Short: "a suspension-fills plan (BITPoint's rule): fills in (--from, --resume] worse than the mid at resumption, the difference in the quote asset",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			j, err := openJournal(fDir)
+			if err != nil {
+				return err
+			}
+			seqOf := func(at string) (uint64, error) {
+				seq, t, isTime, err := parseAt(at)
+				if err != nil || !isTime {
+					return seq, err
+				}
+				st, err := core.StateAtTime(cmd.Context(), fDir, j, t, time.Now())
+				if err != nil {
+					return 0, err
+				}
+				return st.Seq(), nil
+			}
+			from, err := seqOf(fFrom)
+			if err != nil {
+				j.Close()
+				return err
+			}
+			resume, err := seqOf(fResume)
+			if err != nil {
+				j.Close()
+				return err
+			}
+			st, err := core.StateAt(cmd.Context(), fDir, j, resume)
+			if err != nil {
+				j.Close()
+				return err
+			}
+			m, ok := st.Trading.MarketByCode(fMarket)
+			if !ok {
+				j.Close()
+				return fmt.Errorf("unknown market %q", fMarket)
+			}
+			mid := m.Mid()
+			if mid == 0 {
+				j.Close()
+				return fmt.Errorf("market %s has no mid at entry %d (a side is empty)", m.Listing.Code, resume)
+			}
+			trades, err := core.FillsBetween(cmd.Context(), fDir, j, m.Listing.ID, from, resume)
+			j.Close()
+			if err != nil {
+				return err
+			}
+			ps := core.SuspensionPayouts(m.Listing, trades, mid)
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "%s: %d fills in entries (%d, %d], mid at resumption %d\n", m.Listing.Code, len(trades), from, resume, mid)
+			if len(ps) == 0 {
+				fmt.Fprintln(out, "nobody traded worse than the mid: nothing to pay")
+				return nil
+			}
+			p := compensation.Plan{ID: fID, Incident: fIncident, Rule: compensation.SuspensionFills, Asset: m.Listing.Base, PayAsset: m.Listing.Quote, At: resume,
+				Rounding: "down to the quote asset's base unit", Reason: fReason, Requester: fActor}
+			p.Header(ps)
+			if err := p.Check(); err != nil {
+				return err
+			}
+			code := fmt.Sprint(m.Listing.Quote)
+			if a, ok := st.Ledger.Asset(m.Listing.Quote); ok {
+				code = a.Code
+			}
+			printSummary(out, &p, compensation.Summarize(ps), code)
+			if fDry {
+				return nil
+			}
+			c, err := core.Open(cmd.Context(), core.Config{Dir: fDir})
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if err := submitCmd(cmd, c, core.WriteCompensation{Plan: p}); err != nil {
+				return err
+			}
+			for i := 0; i < len(ps); i += compensation.ChunkSize {
+				if err := submitCmd(cmd, c, core.AddPayouts{Plan: p.ID, Payouts: ps[i:min(i+compensation.ChunkSize, len(ps))]}); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(out, "plan %s written as a draft; a second operator approves it (request kind %s)\n", p.ID, core.KindApproveCompensation)
+			return nil
+		},
+	}
+	dataFlag(fills, &fDir)
+	ff := fills.Flags()
+	ff.StringVar(&fID, "id", "", "plan id")
+	ff.StringVar(&fMarket, "market", "", "market (BTC/JPY)")
+	ff.StringVar(&fFrom, "from", "", "the suspension's start: a sequence number or an RFC 3339 time")
+	ff.StringVar(&fResume, "resume", "", "the resumption: a sequence number or an RFC 3339 time")
+	ff.StringVar(&fReason, "reason", "", "why")
+	ff.StringVar(&fActor, "actor", "", "the operator writing the plan")
+	ff.StringVar(&fIncident, "incident", "", "the incident it answers")
+	ff.BoolVar(&fDry, "dry-run", false, "print the dry run only")
+	for _, n := range []string{"id", "market", "from", "resume", "reason", "actor"} {
+		fills.MarkFlagRequired(n)
+	}
+	cmd.AddCommand(plan, execute, show, fills)
 	return cmd
 }
 

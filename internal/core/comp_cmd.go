@@ -1,14 +1,20 @@
 package core
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math/big"
+	"sort"
 	"strings"
 
 	"kinko/internal/compensation"
+	"kinko/internal/journal"
 	"kinko/internal/ledger"
+	"kinko/internal/market"
 	"kinko/internal/people"
+	"kinko/internal/trading"
 )
 
 // Command kinds of compensation.
@@ -359,5 +365,79 @@ func (s *State) Holdings(asset ledger.AssetID) []compensation.Holding {
 			out = append(out, h)
 		}
 	}
+	return out
+}
+
+// FillsBetween returns the market's fills made by entries (from, to], in
+// order, replaying the journal from the state at from: the record of what
+// filled during a suspension.
+func FillsBetween(ctx context.Context, dir string, j *journal.Journal, market uint16, from, to uint64) ([]trading.Trade, error) {
+	if to < from {
+		return nil, fmt.Errorf("%w: window (%d, %d]", compensation.ErrInvalid, from, to)
+	}
+	st, err := StateAt(ctx, dir, j, from)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := st.Trading.Market(market); !ok {
+		return nil, trading.ErrUnknownMarket
+	}
+	var out []trading.Trade
+	err = replay(ctx, j, from+1, to, func(e *journal.Entry) error {
+		o := st.Apply(e)
+		if o.Err != nil {
+			return nil
+		}
+		switch v := o.Value.(type) {
+		case *PlaceResult:
+			for _, t := range v.Trades {
+				if t.Market == market {
+					out = append(out, t)
+				}
+			}
+		case *trading.Trade:
+			if v.Market == market {
+				out = append(out, *v)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// SuspensionPayouts applies BITPoint's rule: for each fill, the side that
+// traded worse than mid (the market's mid at resumption) is owed the
+// difference, |price − mid| × qty / Scale in the quote asset, rounded down;
+// summed per customer. Dealer fills count for the customer (the house is
+// not paid).
+func SuspensionPayouts(l trading.Listing, fills []trading.Trade, mid int64) []compensation.Payout {
+	owed := map[ledger.OwnerID]*big.Int{}
+	add := func(c ledger.OwnerID, diff, qty int64) {
+		if c == 0 || c >= ledger.OwnerHouseMin || diff <= 0 {
+			return
+		}
+		v := new(big.Int).Mul(big.NewInt(diff), big.NewInt(qty))
+		if owed[c] == nil {
+			owed[c] = new(big.Int)
+		}
+		owed[c].Add(owed[c], v)
+	}
+	for _, f := range fills {
+		buyer, seller := f.TakerOwn, f.MakerOwn
+		if f.TakerSide == market.Sell {
+			buyer, seller = f.MakerOwn, f.TakerOwn
+		}
+		add(buyer, f.Price-mid, f.Qty)  // paid above the mid
+		add(seller, mid-f.Price, f.Qty) // sold below it
+	}
+	out := make([]compensation.Payout, 0, len(owed))
+	scale := big.NewInt(l.Scale)
+	for c, v := range owed {
+		pay := new(big.Int).Quo(v, scale)
+		if pay.Sign() > 0 && pay.IsUint64() {
+			out = append(out, compensation.Payout{Customer: c, Basis: pay.Uint64(), Pay: pay.Uint64()})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Customer < out[j].Customer })
 	return out
 }

@@ -9,8 +9,11 @@ import (
 	"time"
 
 	"kinko/internal/compensation"
+	"kinko/internal/controls"
 	"kinko/internal/ledger"
+	"kinko/internal/market"
 	"kinko/internal/people"
+	"kinko/internal/trading"
 )
 
 const xem ledger.AssetID = 4
@@ -202,4 +205,76 @@ func TestCompensationResumesAfterACrash(t *testing.T) {
 			t.Fatalf("plan %s", p.Status)
 		}
 	})
+}
+
+// TestSuspensionFills: BITPoint's rule. While withdrawals were suspended,
+// trading went on; fills worse for a customer than the mid at resumption
+// are owed the difference in yen. Computed from the journal by replaying
+// the window, then written, approved and executed as a plan.
+func TestSuspensionFills(t *testing.T) {
+	e := newTradeEnv(t, 4)
+	creds := people.Credentials{PasswordHash: strings.Repeat("h", 30), TOTPSealed: strings.Repeat("s", 30)}
+	e.must(CreateOperator{Operator: people.Operator{Name: "kenji", Roles: []people.Role{people.RoleApprover}, Creds: creds}, Actor: "aiko"})
+	e.must(Halt{Switch: controlsSwitch(btc, "withdraw"), Actor: "aiko", Reason: "suspension"})
+	start := e.st.Seq()
+	// During the suspension: 1 sells 0.1 BTC at 10,100,000 to 2; 3 sells
+	// 0.2 BTC at 9,800,000 to 4.
+	e.must(place(1, market.Sell, market.Limit, 10_100_000, 1000_0000))
+	e.must(place(2, market.Buy, market.Limit, 10_100_000, 1000_0000))
+	e.must(place(4, market.Buy, market.Limit, 9_800_000, 2000_0000))
+	e.must(place(3, market.Sell, market.Limit, 9_800_000, 2000_0000))
+	e.must(Lift{Switch: controlsSwitch(btc, "withdraw"), Requester: "aiko", Approver: "kenji", Reason: "resumed"})
+	// At resumption the book is 9,950,000 / 10,050,000: mid 10,000,000.
+	e.must(place(1, market.Buy, market.Limit, 9_950_000, 1000_0000))
+	e.must(place(3, market.Sell, market.Limit, 10_050_000, 1000_0000))
+	resume := e.st.Seq()
+	dir := t.TempDir()
+	c := openCore(t, dir, 0)
+	defer c.Close()
+	for i := range e.entries {
+		if _, err := c.SubmitRaw(context.Background(), e.entries[i].Time, Kind(e.entries[i].Kind), e.entries[i].Payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fills, err := FillsBetween(context.Background(), dir, c.Journal(), 1, start, resume)
+	if err != nil || len(fills) != 2 {
+		t.Fatalf("fills %+v, %v", fills, err)
+	}
+	if fills[0].Halted != "BTC:withdraw" {
+		t.Fatalf("the fill does not record the suspension: %+v", fills[0])
+	}
+	var mid int64
+	c.Read(func(st *State) { m, _ := st.Trading.Market(1); mid = m.Mid() })
+	if mid != 10_000_000 {
+		t.Fatalf("mid %d", mid)
+	}
+	ps := SuspensionPayouts(btcJPY, fills, mid)
+	// Buyer 2 paid 100,000 above the mid on 0.1 BTC: 10,000 yen; seller 3
+	// sold 200,000 below it on 0.2 BTC: 40,000 yen; 1 and 4 did better.
+	if len(ps) != 2 || ps[0] != (compensation.Payout{Customer: 2, Basis: 10_000, Pay: 10_000}) || ps[1] != (compensation.Payout{Customer: 3, Basis: 40_000, Pay: 40_000}) {
+		t.Fatalf("payouts %+v", ps)
+	}
+	if _, err := FillsBetween(context.Background(), dir, c.Journal(), 1, resume, start); err == nil {
+		t.Fatal("a window ending before it starts accepted")
+	}
+	if _, err := FillsBetween(context.Background(), dir, c.Journal(), 9, start, resume); !errors.Is(err, trading.ErrUnknownMarket) {
+		t.Fatalf("unknown market = %v", err)
+	}
+	plan := compensation.Plan{ID: "susp", Rule: compensation.SuspensionFills, Asset: btc, PayAsset: jpy, At: resume, Rounding: "down to the yen", Reason: "fills during the suspension", Requester: "aiko"}
+	plan.Header(ps)
+	submit(t, c, time.Unix(0, e.now), WriteCompensation{Plan: plan})
+	submit(t, c, time.Unix(0, e.now), AddPayouts{Plan: plan.ID, Payouts: ps})
+	payload, _ := json.Marshal(ApproveCompensationPayload{Plan: plan.ID})
+	submit(t, c, time.Unix(0, e.now), OpenRequest{Request: people.Request{ID: "a", Kind: KindApproveCompensation, Payload: payload, Requester: "aiko", Reason: "ok", RequiredRole: people.RoleApprover, Expires: e.now + int64(time.Hour)}})
+	submit(t, c, time.Unix(0, e.now), DecideRequest{ID: "a", Decider: "kenji", Reason: "ok", Approve: true})
+	submit(t, c, time.Unix(0, e.now), ExecuteCompensation{Plan: plan.ID, From: 0, Count: 2, Actor: "aiko"})
+	c.Read(func(st *State) {
+		if p, _ := st.Compensation.Get(plan.ID); p.Status != compensation.Done {
+			t.Fatalf("plan %s", p.Status)
+		}
+	})
+}
+
+func controlsSwitch(a ledger.AssetID, svc string) controls.Switch {
+	return controls.Switch{Asset: a, Service: controls.Service(svc)}
 }
