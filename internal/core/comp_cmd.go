@@ -375,12 +375,16 @@ func FillsBetween(ctx context.Context, dir string, j *journal.Journal, market ui
 	if to < from {
 		return nil, fmt.Errorf("%w: window (%d, %d]", compensation.ErrInvalid, from, to)
 	}
-	st, err := StateAt(ctx, dir, j, from)
+	end, err := StateAt(ctx, dir, j, to)
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := st.Trading.Market(market); !ok {
+	if _, ok := end.Trading.Market(market); !ok {
 		return nil, trading.ErrUnknownMarket
+	}
+	st, err := StateAt(ctx, dir, j, from)
+	if err != nil {
+		return nil, err
 	}
 	var out []trading.Trade
 	err = replay(ctx, j, from+1, to, func(e *journal.Entry) error {
