@@ -205,6 +205,16 @@ func TestJournalAndLedgerCommands(t *testing.T) {
 			t.Errorf("%v = 0 %q; want an error", bad, out)
 		}
 	}
+	// An incident opened by hand, with a note.
+	if out, code = run(t, "incident", "open", "--data", dir, "--id", "drill-xem", "--asset", "XEM", "--reason", "drill: XEM theft", "--actor", "aiko", "--tx", "ab12"); code != 0 {
+		t.Fatalf("incident open = %d %q", code, out)
+	}
+	if out, code = run(t, "incident", "note", "--data", dir, "--id", "drill-xem", "--text", "keys rotated", "--actor", "aiko"); code != 0 {
+		t.Fatalf("incident note = %d %q", code, out)
+	}
+	if out, code = run(t, "incident", "note", "--data", dir, "--id", "nope", "--text", "x", "--actor", "aiko"); code == 0 {
+		t.Fatalf("note on an unknown incident = %d %q", code, out)
+	}
 	// A compensation plan: 88.549 yen per XEM held now, dry run, written,
 	// approved by a second operator, executed, executed again.
 	out, code = run(t, "compensation", "plan", "--data", dir, "--id", "drill", "--asset", "XEM", "--rate", "88.549", "--at", entries,
@@ -218,7 +228,7 @@ func TestJournalAndLedgerCommands(t *testing.T) {
 		}
 	}
 	if out, code = run(t, "compensation", "plan", "--data", dir, "--id", "drill", "--asset", "XEM", "--rate", "88.549", "--at", entries,
-		"--reason", "drill", "--actor", "aiko", "--write-off"); code != 0 || !strings.Contains(out, "written as a draft") {
+		"--reason", "drill", "--actor", "aiko", "--write-off", "--incident", "drill-xem"); code != 0 || !strings.Contains(out, "written as a draft") {
 		t.Fatalf("compensation plan = %d %q", code, out)
 	}
 	if out, code = run(t, "compensation", "execute", "--data", dir, "--id", "drill", "--actor", "aiko"); code == 0 || !strings.Contains(out, "not approved") {
@@ -239,6 +249,24 @@ func TestJournalAndLedgerCommands(t *testing.T) {
 	}
 	if out, code = run(t, "compensation", "show", "--data", dir, "--id", "drill"); code != 0 || !strings.Contains(out, "status done; paid 3 of 3") {
 		t.Fatalf("compensation show = %d %q", code, out)
+	}
+	out, code = run(t, "incident", "report", "--data", dir, "--id", "drill-xem")
+	for _, want := range []string{"# Incident drill-xem", "| drill | fixed_rate | 88.549 JPY per XEM |", "| 3 | 531294 JPY | 265647 JPY | done | aiko | kenji |", "keys rotated", "executes compensation plan drill", "- `ab12`"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("incident report lacks %q: %d %s", want, code, out)
+		}
+	}
+	if out, code = run(t, "incident", "report", "--data", dir, "--id", "drill-xem", "--format", "html"); code != 0 || !strings.Contains(out, "<svg") {
+		t.Fatalf("incident report --format html = %d", code)
+	}
+	if out, code = run(t, "incident", "notice", "--data", dir, "--id", "drill-xem"); code != 0 || !strings.Contains(out, "Compensation (drill): 3 customers") {
+		t.Fatalf("incident notice = %d %q", code, out)
+	}
+	if out, code = run(t, "incident", "close", "--data", dir, "--id", "drill-xem", "--reason", "paid", "--actor", "aiko"); code != 0 {
+		t.Fatalf("incident close = %d %q", code, out)
+	}
+	if out, code = run(t, "incident", "close", "--data", dir, "--id", "drill-xem", "--reason", "again", "--actor", "aiko"); code == 0 {
+		t.Fatalf("closing twice = %d %q", code, out)
 	}
 	// Written off: what was available; the 100 XEM a resting order holds
 	// stays until the order is cancelled.

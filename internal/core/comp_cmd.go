@@ -137,7 +137,7 @@ func (s *State) writeCompensation(c WriteCompensation, t int64) error {
 	if err := p.Check(); err != nil {
 		return err
 	}
-	if p.Status != "" || p.Approver != "" || len(p.Payouts) != 0 || p.Paid != 0 || p.Loaded != [32]byte{} {
+	if p.Status != "" || p.Approver != "" || len(p.Payouts) != 0 || p.Paid != 0 || p.Loaded != [32]byte{} || p.WrittenSeq != 0 || len(p.PartSeqs) != 0 {
 		return fmt.Errorf("%w: a plan is written as a bare draft", compensation.ErrInvalid)
 	}
 	for _, a := range []ledger.AssetID{p.Asset, p.PayAsset} {
@@ -156,7 +156,7 @@ func (s *State) writeCompensation(c WriteCompensation, t int64) error {
 			return fmt.Errorf("%w: unknown incident %q", compensation.ErrInvalid, p.Incident)
 		}
 	}
-	p.Status, p.Written = compensation.Draft, t
+	p.Status, p.Written, p.WrittenSeq = compensation.Draft, t, s.seq
 	return s.Compensation.Add(&p)
 }
 
@@ -340,6 +340,7 @@ func (s *State) executeCompensation(c ExecuteCompensation, t int64) (*ExecutionR
 		return nil, err
 	}
 	p.Paid = max(p.Paid, c.From+c.Count)
+	p.PartSeqs = append(p.PartSeqs, s.seq)
 	if p.Paid == len(p.Payouts) {
 		p.Status, p.Executed = compensation.Done, t
 		res.Done = true

@@ -10,6 +10,7 @@ import (
 	"kinko/internal/custody"
 	"kinko/internal/incident"
 	"kinko/internal/ledger"
+	"kinko/internal/people"
 )
 
 // Command kinds of custody and the halt matrix.
@@ -24,6 +25,8 @@ const (
 	KindPrepareCeremony Kind = 27
 	KindConfirmCeremony Kind = 28
 	KindOpenIncident    Kind = 29
+	KindNoteIncident    Kind = 30
+	KindCloseIncident   Kind = 31
 )
 
 func init() {
@@ -37,10 +40,27 @@ func init() {
 	kindNames[KindPrepareCeremony] = "prepare_ceremony"
 	kindNames[KindConfirmCeremony] = "confirm_ceremony"
 	kindNames[KindOpenIncident] = "open_incident"
+	kindNames[KindNoteIncident] = "note_incident"
+	kindNames[KindCloseIncident] = "close_incident"
 }
 
 // OpenIncident opens (or adds transactions to) an incident record.
 type OpenIncident struct{ Incident incident.Incident }
+
+// NoteIncident adds an operator's note to an incident.
+type NoteIncident struct {
+	ID, Actor, Text string
+}
+
+// CloseIncident closes an incident with its reason.
+type CloseIncident struct {
+	ID, Actor, Reason string
+}
+
+func (NoteIncident) Kind() Kind                       { return KindNoteIncident }
+func (CloseIncident) Kind() Kind                      { return KindCloseIncident }
+func (c NoteIncident) AppendPayload(b []byte) []byte  { return appendJSON(b, c) }
+func (c CloseIncident) AppendPayload(b []byte) []byte { return appendJSON(b, c) }
 
 func (OpenIncident) Kind() Kind                      { return KindOpenIncident }
 func (c OpenIncident) AppendPayload(b []byte) []byte { return appendJSON(b, c) }
@@ -181,6 +201,10 @@ func decodeCustody(kind Kind, p []byte) (Command, bool, error) {
 		c, err = decodeJSON[ConfirmCeremony](p)
 	case KindOpenIncident:
 		c, err = decodeJSON[OpenIncident](p)
+	case KindNoteIncident:
+		c, err = decodeJSON[NoteIncident](p)
+	case KindCloseIncident:
+		c, err = decodeJSON[CloseIncident](p)
 	default:
 		return nil, false, nil
 	}
@@ -249,6 +273,16 @@ func (s *State) applyCustody(cmd Command, t int64) (handled bool, v any, err err
 		return true, nil, s.Custody.ConfirmCeremony(s.Ledger, c.TxID, c.Height, ledger.OwnerEquity, t)
 	case OpenIncident:
 		return true, nil, s.Incidents.Open(c.Incident, t, s.seq)
+	case NoteIncident:
+		if _, ok := s.Operator(c.Actor); !ok {
+			return true, nil, people.ErrOperatorUnknown
+		}
+		return true, nil, s.Incidents.AddNote(c.ID, c.Actor, c.Text, t, s.seq)
+	case CloseIncident:
+		if _, ok := s.Operator(c.Actor); !ok {
+			return true, nil, people.ErrOperatorUnknown
+		}
+		return true, nil, s.Incidents.Close(c.ID, c.Actor, c.Reason, t, s.seq)
 	case WatchCheckpoint:
 		if s.Checkpoints == nil {
 			s.Checkpoints = map[ledger.AssetID]WatchCheckpoint{}

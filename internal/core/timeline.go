@@ -1,6 +1,7 @@
 package core
 
 import (
+	"fmt"
 	"time"
 
 	"kinko/internal/incident"
@@ -35,6 +36,16 @@ func Timeline(j *journal.Journal, from uint64, applied func(journal.Entry, Comma
 			for _, tx := range c.Incident.TxIDs {
 				ev.Detail += " " + tx
 			}
+		case NoteIncident:
+			ev.Actor, ev.What, ev.Detail = c.Actor, "note on incident "+c.ID, c.Text
+		case CloseIncident:
+			ev.Actor, ev.What, ev.Detail = c.Actor, "incident "+c.ID+" closed", c.Reason
+		case WriteCompensation:
+			ev.Actor, ev.What = c.Plan.Requester, "writes compensation plan "+c.Plan.ID
+			ev.Detail = fmt.Sprintf("%s: %d customers, total %d, at entry %d: %s", c.Plan.Rule, c.Plan.Count, c.Plan.Total, c.Plan.At, c.Plan.Reason)
+		case ExecuteCompensation:
+			ev.Actor, ev.What = c.Actor, "executes compensation plan "+c.Plan
+			ev.Detail = fmt.Sprintf("payouts %d to %d", c.From+1, c.From+c.Count)
 		case ReverseDeposits:
 			ev.Actor, ev.What, ev.Detail = c.Actor, "deposits reversed", c.Reason
 		case FailBatch:
@@ -45,6 +56,8 @@ func Timeline(j *journal.Journal, from uint64, applied func(journal.Entry, Comma
 				ev.What = "asks to lift a halt (request " + c.Request.ID + ")"
 			case KindResumptionPlan:
 				ev.What = "writes a resumption plan (request " + c.Request.ID + ")"
+			case KindApproveCompensation:
+				ev.What = "asks to approve a compensation plan (request " + c.Request.ID + ")"
 			default:
 				return nil
 			}
@@ -76,6 +89,13 @@ func Applied(st *State) func(journal.Entry, Command) bool {
 	for _, l := range st.Controls.Lifts() {
 		lifts[l.Seq] = true
 	}
+	plans := map[uint64]bool{}
+	for _, p := range st.Compensation.List() {
+		plans[p.WrittenSeq] = true
+		for _, q := range p.PartSeqs {
+			plans[q] = true
+		}
+	}
 	return func(e journal.Entry, c Command) bool {
 		switch c := c.(type) {
 		case OpenRequest:
@@ -86,6 +106,8 @@ func Applied(st *State) func(journal.Entry, Command) bool {
 			return ok && r.DecidedSeq == e.Seq
 		case Lift:
 			return lifts[e.Seq]
+		case WriteCompensation, ExecuteCompensation:
+			return plans[e.Seq]
 		}
 		return true
 	}

@@ -18,12 +18,56 @@ type Incident struct {
 	Opened   int64    `json:"opened"` // unix ns of the journal entry
 	Seq      uint64   `json:"seq"`
 	Closed   int64    `json:"closed,omitempty"`
+	ClosedBy string   `json:"closed_by,omitempty"`
+	Notes    []Note   `json:"notes,omitempty"`
+}
+
+// Note is an operator's note on an incident, or its closing reason.
+type Note struct {
+	Time  int64  `json:"time"`
+	Seq   uint64 `json:"seq"`
+	Actor string `json:"actor"`
+	Text  string `json:"text"`
+}
+
+// MaxNote bounds a note.
+const MaxNote = 4096
+
+// AddNote records a note.
+func (s *State) AddNote(id, actor, text string, t int64, seq uint64) error {
+	i, ok := s.idx[id]
+	if !ok {
+		return ErrUnknown
+	}
+	if actor == "" || text == "" || len(text) > MaxNote {
+		return fmt.Errorf("%w: a note needs an actor and 1-%d bytes of text", ErrInvalid, MaxNote)
+	}
+	s.list[i].Notes = append(s.list[i].Notes, Note{Time: t, Seq: seq, Actor: actor, Text: text})
+	return nil
+}
+
+// Close closes an incident with its reason, as a last note.
+func (s *State) Close(id, actor, reason string, t int64, seq uint64) error {
+	i, ok := s.idx[id]
+	if !ok {
+		return ErrUnknown
+	}
+	if s.list[i].Closed != 0 {
+		return ErrClosed
+	}
+	if err := s.AddNote(id, actor, "closed: "+reason, t, seq); err != nil {
+		return err
+	}
+	s.list[i].Closed, s.list[i].ClosedBy = t, actor
+	return nil
 }
 
 // Errors.
 var (
 	ErrExists  = errors.New("incident: id exists")
 	ErrInvalid = errors.New("incident: invalid")
+	ErrUnknown = errors.New("incident: unknown incident")
+	ErrClosed  = errors.New("incident: already closed")
 )
 
 // State holds the incidents in the order opened.
