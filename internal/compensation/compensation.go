@@ -101,6 +101,9 @@ type Plan struct {
 	Paid     int      `json:"paid"`   // payouts executed so far
 	Written  int64    `json:"written"`
 	Executed int64    `json:"executed,omitempty"`
+	// The journal entries that wrote it and executed its parts.
+	WrittenSeq uint64   `json:"written_seq"`
+	PartSeqs   []uint64 `json:"part_seqs,omitempty"`
 }
 
 // Payout is one customer's payment.
