@@ -200,6 +200,8 @@ func TestJournalAndLedgerCommands(t *testing.T) {
 		{"holdings", "--data", dir, "--asset", "XEM", "--at", "2999-01-01T00:00:00Z"},
 		{"holdings", "--data", dir, "--asset", "XEM", "--at", "2001-01-01T00:00:00Z"},
 		{"holdings", "--data", dir, "--asset", "XEM", "--format", "xml"},
+		{"trace", "--tx", "not-a-txid", "--rpc", "127.0.0.1:1", "--notls"},
+		{"trace", "--tx", "00000000000000000000000000000000000000000000000000000000000000aa", "--hops", "0", "--rpc", "127.0.0.1:1", "--notls"},
 	} {
 		if out, code := run(t, bad...); code == 0 {
 			t.Errorf("%v = 0 %q; want an error", bad, out)

@@ -37,6 +37,8 @@ type State struct {
 	Trading *trading.State
 	// Compensation is the compensation plans.
 	Compensation *compensation.State
+	// AML is the deny list: addresses traced from incidents.
+	AML map[string]Denied
 	// Checkpoints are where each asset's chain watcher stands.
 	Checkpoints map[ledger.AssetID]WatchCheckpoint
 
@@ -141,6 +143,10 @@ func (s *State) Apply(e *journal.Entry) Outcome {
 			o.Value, o.Err = v, err
 			return o
 		}
+		if ok, v, err := s.applyAML(cmd, e.Time); ok {
+			o.Value, o.Err = v, err
+			return o
+		}
 		s.results = s.apply(cmd, e.Time, s.results)
 	}
 	o.Events = s.results
@@ -212,6 +218,7 @@ type stateExt struct {
 	Incidents    []incident.Incident `json:"incidents"`
 	Trading      *trading.Snapshot   `json:"trading,omitempty"`
 	Compensation []compensation.Plan `json:"compensation,omitempty"`
+	AML          []Denied            `json:"aml,omitempty"`
 }
 
 func (s *State) extension() stateExt {
@@ -230,6 +237,9 @@ func (s *State) extension() stateExt {
 	ext := stateExt{People: pp, Custody: c, Halts: s.Controls.Halted(), Lifts: s.Controls.Lifts(), Plans: s.Controls.Plans(), Withdraw: wd, Incidents: s.Incidents.List(), Trading: s.Trading.Snapshot()}
 	for _, p := range s.Compensation.List() {
 		ext.Compensation = append(ext.Compensation, *p)
+	}
+	if len(s.AML) > 0 {
+		ext.AML = s.DeniedList()
 	}
 	for _, a := range s.Ledger.Assets() {
 		if cp, ok := s.Checkpoints[a.ID]; ok {
@@ -262,6 +272,12 @@ func (s *State) restoreExtension(b []byte) error {
 		return err
 	}
 	s.Compensation = compensation.Restore(ext.Compensation)
+	for _, d := range ext.AML {
+		if s.AML == nil {
+			s.AML = map[string]Denied{}
+		}
+		s.AML[d.Address] = d
+	}
 	if s.Withdraw, err = withdraw.Restore(ext.Withdraw, func(b []byte, v any) error { return json.Unmarshal(b, v) }); err != nil {
 		return err
 	}

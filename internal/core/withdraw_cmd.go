@@ -119,6 +119,12 @@ func (v withdrawView) CustomerSince(c uint64, asset string, since int64) uint64 
 func (v withdrawView) AssetSince(asset string, since int64) uint64 {
 	return v.s.Withdraw.AssetSince(asset, since)
 }
+func (v withdrawView) Denied(address string) string {
+	if d, ok := v.s.AML[address]; ok {
+		return d.Reason
+	}
+	return ""
+}
 
 // holdID is the ledger id of a withdrawal's hold.
 func holdID(id string) ledger.ID {

@@ -215,6 +215,14 @@ func TestWithdrawalPolicy(t *testing.T) {
 	})); st != withdraw.StatusRejected || !strings.Contains(why, "deny list") {
 		t.Fatalf("to a denied address = %s %s", st, why)
 	}
+	// An address traced from an incident, put on the journal's deny list.
+	e.must(DenyAddresses{Addresses: []string{"bcrt1qexample"}, Incident: "theft", Actor: "aiko", Reason: "traced from the theft"})
+	if st, why := status(e.request(2, "traced", 1000, nil)); st != withdraw.StatusRejected || !strings.Contains(why, "AML deny list: traced from the theft") {
+		t.Fatalf("to a traced address = %s %s", st, why)
+	}
+	if o := e.do(DenyAddresses{Addresses: nil, Actor: "aiko", Reason: "x"}); o.Err == nil {
+		t.Fatal("an empty deny list accepted")
+	}
 	e.must(Halt{Switch: controls.Switch{Asset: 2, Service: controls.Withdraw}, Actor: "watcher", Reason: "unexplained outflow"})
 	if st, why := status(e.request(1, "halted", 1000, nil)); st != withdraw.StatusRejected || !strings.Contains(why, "halted") {
 		t.Fatalf("while halted = %s %s", st, why)

@@ -2,6 +2,7 @@ package custody
 
 import (
 	"errors"
+	"fmt"
 
 	"kinko/internal/ledger"
 )
@@ -97,6 +98,9 @@ type Seen struct {
 	Amount    uint64
 	BlockHash [32]byte
 	Height    int32
+	// Review marks a deposit from an address on the AML deny list: it is
+	// credited to the held account, for review.
+	Review bool `json:",omitempty"`
 }
 
 // Result is one deposit's outcome in a batch; Err nil is success.
@@ -143,10 +147,17 @@ func (s *State) credit(l *ledger.Ledger, d *Seen, t int64) error {
 	if d.Amount == 0 {
 		return ErrAmountZero
 	}
+	kind, state := ledger.KindAvailable, DepositCredited
+	if d.Review {
+		kind, state = ledger.KindHeld, DepositReview
+		if k := (ledger.AccountKey{Owner: cust, Asset: w.Asset, Kind: kind}); !accountExists(l, k) {
+			l.CreateAccounts([]ledger.AccountKey{k}, nil)
+		}
+	}
 	tr := ledger.Transfer{
 		ID:     DepositTransferID(d.Outpoint, false),
 		Debit:  w.Account(),
-		Credit: ledger.AccountKey{Owner: cust, Asset: w.Asset, Kind: ledger.KindAvailable},
+		Credit: ledger.AccountKey{Owner: cust, Asset: w.Asset, Kind: kind},
 		Amount: ledger.AmountOf(d.Amount),
 		Code:   CodeDeposit,
 	}
@@ -157,7 +168,7 @@ func (s *State) credit(l *ledger.Ledger, d *Seen, t int64) error {
 	s.depIdx[d.Outpoint] = len(s.deposits)
 	s.deposits = append(s.deposits, Deposit{
 		Outpoint: d.Outpoint, Wallet: d.Wallet, Index: d.Index, Customer: cust, Amount: d.Amount,
-		BlockHash: d.BlockHash, Height: d.Height, State: DepositCredited, Time: t,
+		BlockHash: d.BlockHash, Height: d.Height, State: state, Time: t,
 	})
 	return nil
 }
@@ -213,4 +224,31 @@ func (s *State) assign(a Assignment) {
 	s.assigned = append(s.assigned, a)
 	s.owners[k] = a.Customer
 	s.byCust[a.Customer] = append(s.byCust[a.Customer], k)
+}
+
+// ReleaseDeposit releases a deposit held for review: held to available.
+func (s *State) ReleaseDeposit(l *ledger.Ledger, o Outpoint, t int64) error {
+	j, ok := s.depIdx[o]
+	if !ok {
+		return ErrDepositUnknown
+	}
+	d := &s.deposits[j]
+	if d.State != DepositReview {
+		return fmt.Errorf("%w: deposit %s is not held for review", ErrDepositExists, o)
+	}
+	w := &s.wallets[s.walletIdx[d.Wallet]]
+	tr := ledger.Transfer{ID: releaseID(o), Debit: ledger.AccountKey{Owner: d.Customer, Asset: w.Asset, Kind: ledger.KindHeld},
+		Credit: ledger.AccountKey{Owner: d.Customer, Asset: w.Asset, Kind: ledger.KindAvailable}, Amount: ledger.AmountOf(d.Amount), Code: CodeDeposit}
+	if res := l.CreateTransfers([]ledger.Transfer{tr}, t, nil); len(res) > 0 && !res[0].Code.Succeeded() {
+		return res[0].Code
+	}
+	d.State = DepositCredited
+	return nil
+}
+
+func releaseID(o Outpoint) ledger.ID { return depositLegID(o, 2) }
+
+func accountExists(l *ledger.Ledger, k ledger.AccountKey) bool {
+	_, ok := l.Account(k)
+	return ok
 }

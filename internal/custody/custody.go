@@ -96,6 +96,10 @@ const (
 	DepositCredited DepositState = 1
 	// DepositReversed: its block left the best chain after it was credited.
 	DepositReversed DepositState = 2
+	// DepositReview: it came from an address on the AML deny list; it is
+	// credited to the customer's held account until an operator releases
+	// it.
+	DepositReview DepositState = 3
 )
 
 // Deposit is a deposit seen on chain, credited to a customer.
@@ -208,17 +212,21 @@ func (s *State) Deposits(fn func(*Deposit) bool) {
 // top byte names the kind of transfer so ids of different subsystems never
 // meet.
 func DepositTransferID(o Outpoint, reversal bool) ledger.ID {
+	if reversal {
+		return depositLegID(o, 1)
+	}
+	return depositLegID(o, 0)
+}
+
+// depositLegID numbers a deposit's transfers: 0 the credit, 1 its
+// reversal, 2 its release from review.
+func depositLegID(o Outpoint, leg byte) ledger.ID {
 	var b [37]byte
 	copy(b[:], o.TxID[:])
 	binary.BigEndian.PutUint32(b[32:], o.Vout)
-	if reversal {
-		b[36] = 1
-	}
+	b[36] = leg
 	h := sha256.Sum256(b[:])
-	ns := uint64(0xD1)
-	if reversal {
-		ns = 0xD2
-	}
+	ns := uint64(0xD1) + uint64(leg)
 	return ledger.ID{Hi: ns<<56 | binary.BigEndian.Uint64(h[:8])>>8, Lo: binary.BigEndian.Uint64(h[8:16])}
 }
 

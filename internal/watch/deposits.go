@@ -14,7 +14,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 
 	"kinko/internal/alert"
@@ -74,6 +76,9 @@ type DepositConfig struct {
 	// (both branches): with it the watcher reconciles each wallet's ledger
 	// account with the chain at every block.
 	Owned *wallet.Book
+	// Net is the chain's parameters, to read the addresses deposits come
+	// from for the AML deny list (unset: not checked).
+	Net *chaincfg.Params
 	// Tolerance is the difference, in base units, reconciliation accepts.
 	Tolerance int64
 	// Reserves is the hot-share policy checked at each reconciled block;
@@ -467,7 +472,11 @@ func (d *Deposits) creditMatured(ctx context.Context) error {
 	var ready []custody.Seen
 	for _, p := range d.inBlocks {
 		if tip-p.Height+1 >= d.cfg.Confirmations {
-			ready = append(ready, custody.Seen{Outpoint: p.Outpoint, Wallet: p.Wallet, Index: p.Index, Amount: p.Amount, BlockHash: p.BlockHash, Height: p.Height})
+			review, err := d.fromDenied(ctx, chainhash.Hash(p.Outpoint.TxID))
+			if err != nil {
+				return err
+			}
+			ready = append(ready, custody.Seen{Outpoint: p.Outpoint, Wallet: p.Wallet, Index: p.Index, Amount: p.Amount, BlockHash: p.BlockHash, Height: p.Height, Review: review})
 		}
 	}
 	if len(ready) == 0 {
@@ -573,6 +582,43 @@ func (d *Deposits) scanMempool(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// fromDenied tells whether a deposit transaction spends an output paying
+// an address on the AML deny list: such a deposit is held for review. It
+// looks up the transaction and what its inputs spent on the node.
+func (d *Deposits) fromDenied(ctx context.Context, txid chainhash.Hash) (bool, error) {
+	if d.cfg.Net == nil {
+		return false, nil
+	}
+	var any bool
+	d.core.Read(func(s *core.State) { any = len(s.AML) > 0 })
+	if !any {
+		return false, nil
+	}
+	tx, err := d.chain.Tx(ctx, txid)
+	if err != nil {
+		return false, fmt.Errorf("watch: deposit %s: %w", txid, err)
+	}
+	for _, in := range tx.TxIn {
+		prev, err := d.chain.Tx(ctx, in.PreviousOutPoint.Hash)
+		if err != nil {
+			return false, fmt.Errorf("watch: input of deposit %s: %w", txid, err)
+		}
+		if int(in.PreviousOutPoint.Index) >= len(prev.TxOut) {
+			continue
+		}
+		_, addrs, _, _ := txscript.ExtractPkScriptAddrs(prev.TxOut[in.PreviousOutPoint.Index].PkScript, d.cfg.Net)
+		for _, a := range addrs {
+			var denied bool
+			d.core.Read(func(s *core.State) { _, denied = s.IsDenied(a.EncodeAddress()) })
+			if denied {
+				d.log.Warn("deposit from a denied address held for review", "tx", txid, "from", a.EncodeAddress())
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }
 
 // Pending returns the deposits seen but not yet credited: in the mempool

@@ -88,7 +88,7 @@ func ForAsset(ctx context.Context, c Core, chain Chain, net *chaincfg.Params, co
 	if err != nil {
 		return nil, err
 	}
-	cfg.Owned = owned
+	cfg.Owned, cfg.Net = owned, net
 	return NewDeposits(ctx, c, chain, deposits, cfg)
 }
 

@@ -84,6 +84,9 @@ type View interface {
 	CustomerSince(customer uint64, asset string, since int64) uint64
 	// AssetSince returns what all customers withdrew of asset since t.
 	AssetSince(asset string, since int64) uint64
+	// Denied answers why an address is on the journal's AML deny list
+	// (traced from an incident), or "".
+	Denied(address string) string
 }
 
 // Evaluate judges a request: a pure function of the request, the view and
@@ -96,6 +99,9 @@ func (r *Rules) Evaluate(req Request, v View) (Decision, string) {
 		if a == req.Address {
 			return Deny, "address on the AML deny list"
 		}
+	}
+	if why := v.Denied(req.Address); why != "" {
+		return Deny, "address on the AML deny list: " + why
 	}
 	if d := r.DustLimit[req.Asset]; req.Amount < d {
 		return Deny, fmt.Sprintf("amount below the dust limit %d", d)

@@ -1,0 +1,139 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/spf13/cobra"
+
+	"kinko/internal/core"
+	"kinko/internal/ledger"
+	"kinko/internal/trace"
+	"kinko/internal/wallet"
+	"kinko/internal/watch"
+)
+
+func newTraceCmd() *cobra.Command {
+	var txs []string
+	var hops int
+	var from int32
+	var jsonOut, svgOut, dir, actor, incidentID string
+	var deny bool
+	var nf nodeFlags
+	cmd := &cobra.Command{
+		Use:   "trace",
+		Short: "follow stolen coins through the node for N hops; export the graph (JSON, SVG); put the addresses on the AML deny list",
+		Long: `kinko trace starts from the unauthorized transactions (--tx, repeatable),
+scans the node's blocks from --from-height to the tip, and follows every
+output they paid and every transaction that spent one, up to --hops. With
+--deny it journals the addresses found (never our own) on the AML deny
+list of the data directory's core: deposits from them are then held for
+review and withdrawals to them refused. Stop the core first for --deny.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var roots []chainhash.Hash
+			for _, s := range txs {
+				h, err := chainhash.NewHashFromStr(s)
+				if err != nil {
+					return fmt.Errorf("--tx %q: %w", s, err)
+				}
+				roots = append(roots, *h)
+			}
+			node, params, err := nf.dial()
+			if err != nil {
+				return err
+			}
+			defer node.Close()
+			opts := trace.Options{Hops: hops, FromHeight: from, Net: params}
+			var c *core.Core
+			if deny {
+				if c, err = core.Open(cmd.Context(), core.Config{Dir: dir}); err != nil {
+					return err
+				}
+				defer c.Close()
+				var chainAssets []ledger.AssetID
+				c.Read(func(st *core.State) {
+					seen := map[ledger.AssetID]bool{}
+					for _, w := range st.Custody.Wallets() {
+						if !seen[w.Asset] {
+							seen[w.Asset] = true
+							chainAssets = append(chainAssets, w.Asset)
+						}
+					}
+				})
+				var books []*wallet.Book
+				for _, a := range chainAssets {
+					_, owned, err := watch.Books(c, a, params)
+					if err != nil {
+						return err
+					}
+					books = append(books, owned)
+				}
+				opts.Ours = func(script []byte) bool {
+					for _, b := range books {
+						if _, ok := b.Find(script); ok {
+							return true
+						}
+					}
+					return false
+				}
+			}
+			g, err := trace.Trace(cmd.Context(), node, roots, opts)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "traced %d transactions, %d addresses, blocks %d-%d\n", len(g.Txs), len(g.Addresses), g.From, g.To)
+			for _, a := range g.Addresses {
+				fmt.Fprintf(out, "  hop %d  %s  %d\n", a.Hop, a.Address, a.Value)
+			}
+			if jsonOut != "" {
+				b, _ := json.MarshalIndent(g, "", "  ")
+				if err := os.WriteFile(jsonOut, append(b, '\n'), 0o644); err != nil {
+					return err
+				}
+			}
+			if svgOut != "" {
+				f, err := os.Create(svgOut)
+				if err != nil {
+					return err
+				}
+				if err := g.WriteSVG(f); err != nil {
+					f.Close()
+					return err
+				}
+				if err := f.Close(); err != nil {
+					return err
+				}
+			}
+			if deny && len(g.Addresses) > 0 {
+				o, err := c.Submit(cmd.Context(), time.Now(), core.DenyAddresses{Addresses: g.AddressList(), Incident: incidentID, Actor: actor,
+					Reason: fmt.Sprintf("traced %d hops from %s", hops, txs[0])})
+				if err == nil {
+					err = o.Err
+				}
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "%d addresses added to the deny list (entry %d)\n", o.Value, o.Seq)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVar(&txs, "tx", nil, "an unauthorized transaction (repeatable)")
+	f.IntVar(&hops, "hops", 3, "how many hops to follow")
+	f.Int32Var(&from, "from-height", 0, "first block to scan (the theft's, or before)")
+	f.StringVar(&jsonOut, "json", "", "write the graph as JSON here")
+	f.StringVar(&svgOut, "svg", "", "write the graph as an SVG picture here")
+	f.BoolVar(&deny, "deny", false, "journal the addresses on the AML deny list")
+	f.StringVar(&actor, "actor", "", "the operator (with --deny)")
+	f.StringVar(&incidentID, "incident", "", "the incident (with --deny)")
+	dataFlag(cmd, &dir)
+	nf.add(cmd)
+	cmd.MarkFlagRequired("tx")
+	return cmd
+}
