@@ -269,4 +269,49 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Fatalf("after the approved lift: %v", err)
 		}
 	})
+
+	// Markets: BTC/JPY with a book and two trades, one filled while BTC
+	// deposits were halted. The operator sets the dealer desk's reference
+	// price, reads the book, the trades and the desk, and empties the book.
+	e.seedBTCJPY(id)
+	actions := `tr[data-market-actions="BTC/JPY"]`
+	run("markets",
+		chromedp.Click(chromedp.CSS(`a[href="/console/markets"]`)),
+		chromedp.WaitVisible(chromedp.ID("#markets")),
+		screenshot("markets"),
+		chromedp.SendKeys(chromedp.CSS(actions+` form.reference input[name="price"]`), "10000000"),
+		chromedp.Click(chromedp.CSS(actions+` form.reference button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#flash.ok`)),
+	)
+	e.core.Read(func(s *core.State) {
+		if m, _ := s.Trading.MarketByCode("BTC/JPY"); m.Reference != 10_000_000 {
+			t.Fatalf("reference set in the browser = %d", m.Reference)
+		}
+	})
+	e.dealerBuy(id, 2000_0000)
+	run("market book and trades",
+		chromedp.Click(chromedp.CSS(`tr[data-market="BTC/JPY"] a`)),
+		chromedp.WaitVisible(chromedp.ID("#bids")),
+		chromedp.WaitVisible(chromedp.ID("#asks")),
+		chromedp.WaitVisible(chromedp.CSS(`#trades tr[data-trade="2"] .tag.halted`)),
+		screenshot("market-book"),
+	)
+	run("dealer desk",
+		chromedp.Click(chromedp.CSS(`a[href="/console/dealer"]`)),
+		chromedp.WaitVisible(chromedp.ID("#dealer")),
+		screenshot("dealer"),
+	)
+	run("cancel every resting order",
+		chromedp.Click(chromedp.CSS(`a[href="/console/markets"]`)),
+		chromedp.WaitVisible(chromedp.ID("#markets")),
+		chromedp.SendKeys(chromedp.CSS(actions+` form.cancel-all input[name="reason"]`), "drill: empty the book"),
+		chromedp.Click(chromedp.CSS(actions+` form.cancel-all button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#flash.ok`)),
+		screenshot("markets-emptied"),
+	)
+	e.core.Read(func(s *core.State) {
+		if m, _ := s.Trading.MarketByCode("BTC/JPY"); m.Book.Len() != 0 || len(s.Trading.OpenOrders(0)) != 0 {
+			t.Fatalf("after cancel-all in the browser: %d resting", m.Book.Len())
+		}
+	})
 }

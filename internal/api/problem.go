@@ -9,7 +9,9 @@ import (
 	"kinko/internal/core"
 	"kinko/internal/custody"
 	"kinko/internal/ledger"
+	"kinko/internal/market"
 	"kinko/internal/people"
+	"kinko/internal/trading"
 	"kinko/internal/withdraw"
 )
 
@@ -60,6 +62,18 @@ func statusOf(err error) (int, string, bool) {
 	case errors.Is(err, people.ErrCustomerUnknown), errors.Is(err, people.ErrOperatorUnknown), errors.Is(err, people.ErrRequestUnknown),
 		errors.Is(err, custody.ErrWalletUnknown):
 		return http.StatusNotFound, "not found", true
+	case errors.Is(err, trading.ErrUnknownMarket), errors.Is(err, trading.ErrUnknownOrder), errors.Is(err, trading.ErrQuoteUnknown):
+		return http.StatusNotFound, "not found", true
+	case errors.Is(err, trading.ErrNotOwner):
+		return http.StatusForbidden, "forbidden", true
+	case errors.Is(err, trading.ErrInsufficient), errors.Is(err, trading.ErrNotVerified), errors.Is(err, trading.ErrExposure),
+		errors.Is(err, trading.ErrNoReference), errors.Is(err, trading.ErrDealerDisabled), errors.Is(err, trading.ErrQuoteExpired),
+		errors.As(err, new(market.Code)):
+		return http.StatusUnprocessableEntity, "order refused", true
+	case errors.Is(err, trading.ErrClientID), errors.Is(err, trading.ErrQuoteUsed), errors.Is(err, trading.ErrMarketExists):
+		return http.StatusConflict, "conflict", true
+	case errors.Is(err, trading.ErrListing):
+		return http.StatusUnprocessableEntity, "invalid request", true
 	case errors.Is(err, controls.ErrHalted):
 		return http.StatusServiceUnavailable, "halted", true
 	case errors.Is(err, core.ErrClosed), errors.Is(err, core.ErrJournalFailed):
