@@ -88,3 +88,30 @@ func BenchmarkAuthenticatedPost(b *testing.B) {
 		return req
 	})
 }
+
+// BenchmarkPlaceOrder is customers placing limit orders over HTTP: each
+// request authenticated, decoded, journaled with fsync (group commit) and
+// matched with settlement; 8 customers, buys and sells around a mid so
+// that some fill.
+func BenchmarkPlaceOrder(b *testing.B) {
+	e := newBenchEnv(b)
+	e.listBTCJPY()
+	toks := make([]string, benchConcurrency)
+	for i := range toks {
+		_, toks[i] = e.trader(fmt.Sprintf("trader%d@example.jp", i), 1<<50, 1<<50)
+	}
+	url := e.http.URL + "/v1/me/orders"
+	var n atomic.Int64
+	loadTest(b, func() *http.Request {
+		i := n.Add(1)
+		side, price := "buy", 10_000_000-int64(i%50)*1_000
+		if i%2 == 0 {
+			side, price = "sell", 9_990_000+int64(i%50)*1_000
+		}
+		body := fmt.Sprintf(`{"market":"BTC/JPY","side":%q,"type":"limit","price":%d,"qty":100000}`, side, price)
+		req, _ := http.NewRequest("POST", url, bytes.NewReader([]byte(body)))
+		req.Header.Set("Authorization", "Bearer "+toks[i%benchConcurrency])
+		req.Header.Set("Content-Type", "application/json")
+		return req
+	})
+}

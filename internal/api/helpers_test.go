@@ -43,6 +43,9 @@ type env struct {
 	clock   *clock
 	logs    *bytes.Buffer
 	secrets map[string]string // operator name or customer email -> TOTP secret
+	// fast leaves the core's invariant check after every apply off, as
+	// production runs: for benchmarks.
+	fast bool
 }
 
 var testOperators = []struct {
@@ -57,9 +60,14 @@ var testOperators = []struct {
 
 const testPassword = "correct horse battery staple"
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB) *env { return newEnvWith(t, false) }
+
+// newBenchEnv is newEnv with the core as production runs it.
+func newBenchEnv(t testing.TB) *env { return newEnvWith(t, true) }
+
+func newEnvWith(t testing.TB, fast bool) *env {
 	t.Helper()
-	e := &env{t: t, dir: t.TempDir(), clock: &clock{t: time.Date(2026, 1, 26, 0, 2, 0, 0, time.UTC)}, logs: &bytes.Buffer{}, secrets: map[string]string{}}
+	e := &env{t: t, dir: t.TempDir(), clock: &clock{t: time.Date(2026, 1, 26, 0, 2, 0, 0, time.UTC)}, logs: &bytes.Buffer{}, secrets: map[string]string{}, fast: fast}
 	e.start()
 	ctx := context.Background()
 	o, err := e.core.Submit(ctx, e.clock.Now(), core.CreateAssets{Assets: []ledger.Asset{{ID: 1, Code: "JPY", Class: ledger.ClassFiat}, {ID: 2, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}})
@@ -81,7 +89,7 @@ func newEnv(t testing.TB) *env {
 }
 
 func (e *env) start() {
-	c, err := core.Open(context.Background(), core.Config{Dir: e.dir, CheckInvariants: true})
+	c, err := core.Open(context.Background(), core.Config{Dir: e.dir, CheckInvariants: !e.fast})
 	if err != nil {
 		e.t.Fatal(err)
 	}
