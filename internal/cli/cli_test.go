@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -206,6 +207,19 @@ func TestJournalAndLedgerCommands(t *testing.T) {
 		if out, code := run(t, bad...); code == 0 {
 			t.Errorf("%v = 0 %q; want an error", bad, out)
 		}
+	}
+	// A market listed from a file; a second time, and a bad listing, refused.
+	mf := filepath.Join(t.TempDir(), "markets.json")
+	os.WriteFile(mf, []byte(`[{"id": 9, "code": "XEM/BTC", "base": 4, "quote": 2, "scale": 1000000, "tick_size": 1, "lot_size": 1000000, "min_qty": 1000000, "max_qty": 1000000000000, "max_price": 100000000, "max_orders": 1024}]`), 0o644)
+	if out, code = run(t, "market", "add", "--data", dir, "--file", mf, "--actor", "aiko"); code != 0 || !strings.Contains(out, "XEM/BTC listed") {
+		t.Fatalf("market add = %d %q", code, out)
+	}
+	if out, code = run(t, "market", "add", "--data", dir, "--file", mf, "--actor", "aiko"); code == 0 {
+		t.Fatalf("listing twice = %d %q", code, out)
+	}
+	os.WriteFile(mf, []byte(`[{"id": 10, "code": "BTC/JPY2", "base": 2, "quote": 1, "scale": 100000000, "tick_size": 1, "lot_size": 1, "min_qty": 1, "max_qty": 100, "max_price": 100, "max_orders": 10}]`), 0o644)
+	if out, code = run(t, "market", "add", "--data", dir, "--file", mf, "--actor", "aiko"); code == 0 || !strings.Contains(out, "not a multiple") {
+		t.Fatalf("a listing with fractional notionals = %d %q", code, out)
 	}
 	// An incident opened by hand, with a note.
 	if out, code = run(t, "incident", "open", "--data", dir, "--id", "drill-xem", "--asset", "XEM", "--reason", "drill: XEM theft", "--actor", "aiko", "--tx", "ab12"); code != 0 {
