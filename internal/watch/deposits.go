@@ -314,7 +314,17 @@ func (d *Deposits) checkOutflow(tx *wire.MsgTx, where string) {
 		for _, in := range tx.TxIn {
 			op := custody.Outpoint{TxID: in.PreviousOutPoint.Hash, Vout: in.PreviousOutPoint.Index}
 			u, ok := s.Custody.UTXO(op)
-			if !ok || u.State == custody.UTXOSpent {
+			if !ok {
+				// Not in the journal's coins, but ours by the descriptors
+				// (coins sent straight to a wallet): nothing can have
+				// reserved it.
+				if c, mine := d.viewed(in.PreviousOutPoint); mine {
+					why = fmt.Sprintf("transaction %s %s spends our output %s (wallet %d, %d base units, never journaled) that no withdrawal or ceremony reserved", txid, where, op, c.wallet, c.value)
+					return
+				}
+				continue
+			}
+			if u.State == custody.UTXOSpent {
 				continue
 			}
 			if u.State == custody.UTXOReserved {
@@ -345,6 +355,15 @@ func (d *Deposits) checkOutflow(tx *wire.MsgTx, where string) {
 	if d.cfg.OnUnexplained != nil {
 		d.cfg.OnUnexplained(d.cfg.Asset, txid, why)
 	}
+}
+
+// viewed returns an output of ours the chain view holds.
+func (d *Deposits) viewed(op wire.OutPoint) (chainOut, bool) {
+	if d.view == nil {
+		return chainOut{}, false
+	}
+	c, ok := d.view.utxos[op]
+	return c, ok
 }
 
 // haltOutflows journals, for each unexplained outflow, the halt of the
