@@ -3,16 +3,13 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"math/big"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"kinko/internal/compensation"
 	"kinko/internal/core"
 	"kinko/internal/incident"
-	"kinko/internal/ledger"
 )
 
 func newIncidentCmd() *cobra.Command {
@@ -137,7 +134,7 @@ func newIncidentCloseCmd() *cobra.Command {
 }
 
 // buildReport gathers an incident's record, timeline and plans from the
-// journal.
+// journal of a stopped data directory.
 func buildReport(cmd *cobra.Command, dir, id string) (*incident.Report, error) {
 	j, err := openJournal(dir)
 	if err != nil {
@@ -149,48 +146,7 @@ func buildReport(cmd *cobra.Command, dir, id string) (*incident.Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	in, ok := st.Incidents.Get(id)
-	if !ok {
-		return nil, fmt.Errorf("%w: %q", incident.ErrUnknown, id)
-	}
-	// The detector halts just before it opens the record: start a little
-	// earlier.
-	from := uint64(1)
-	if in.Seq > 10 {
-		from = in.Seq - 10
-	}
-	evs, err := core.Timeline(j, from, core.Applied(st))
-	if err != nil {
-		return nil, err
-	}
-	r := &incident.Report{Incident: in, Asset: in.Asset, Events: evs, Zone: time.FixedZone("JST", 9*3600)}
-	for _, p := range st.Compensation.List() {
-		if p.Incident != id {
-			continue
-		}
-		held, _ := st.Ledger.Asset(p.Asset)
-		pay, _ := st.Ledger.Asset(p.PayAsset)
-		sum := compensation.Summarize(p.Payouts)
-		line := incident.PlanLine{ID: p.ID, Rule: string(p.Rule), Rounding: p.Rounding, Customers: p.Count, Status: string(p.Status),
-			Requester: p.Requester, Approver: p.Approver, Total: money(p.Total, pay), Largest: money(sum.Largest.Pay, pay)}
-		if e, err := j.Get(p.At); err == nil {
-			line.At = time.Unix(0, e.Time)
-		}
-		if p.Rule == compensation.FixedRate {
-			r := new(big.Rat).SetFrac(new(big.Int).SetUint64(p.RateNum), new(big.Int).SetUint64(p.RateDen))
-			r.Mul(r, new(big.Rat).SetFrac(pow10(held.Decimals), pow10(pay.Decimals)))
-			line.Rate = strings.TrimRight(strings.TrimRight(r.FloatString(int(pay.Decimals)+6), "0"), ".") + " " + pay.Code + " per " + held.Code
-		} else {
-			line.Rate = "the difference to the mid at resumption, in " + pay.Code
-		}
-		r.Plans = append(r.Plans, line)
-	}
-	return r, nil
-}
-
-// money formats base units of asset a with its decimals and code.
-func money(v uint64, a ledger.Asset) string {
-	return ledger.AmountOf(v).FormatDecimal(a.Decimals) + " " + a.Code
+	return core.IncidentReport(st, j, id)
 }
 
 func newIncidentReportCmd(what string) *cobra.Command {

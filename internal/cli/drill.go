@@ -1,0 +1,73 @@
+package cli
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"kinko/internal/drill"
+)
+
+func newDrillCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "drill", Short: "replay the incidents kinko was built against, on a regtest node, and report"}
+	var dir, reportFile string
+	var customers int
+	var rate uint64
+	var seed uint64
+	coincheck := &cobra.Command{
+		Use:   "coincheck",
+		Short: "January 2018: two hot keys leak, the hot wallet is drained; halt, affected holders, compensation in yen, staged resumption",
+		Long: `kinko drill coincheck builds a fresh exchange in --data (a btcd regtest
+node and a core), gives --customers holders about 10 BTC in all, 98% in a
+2-of-3 cold wallet and 2% in a 2-of-3 hot wallet, leaks two hot keys to an
+attacker who drains the hot wallet straight to the node, and then does what
+the operators would: finds the holders at the theft, writes a fixed-rate
+plan (--rate yen per BTC, rounded down, the coin written off, as Coincheck
+paid 88.549 yen per XEM), approves it as a second operator, executes it,
+and resumes in stages. The drill plays both operators of every two-person
+step. It prints what happened and saves the incident report (--report).
+
+Coincheck's size is about 260,000 holders: --customers 260000.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+				return fmt.Errorf("--data %s is not empty: a drill starts fresh", dir)
+			}
+			var out bytes.Buffer
+			w := io.MultiWriter(cmd.OutOrStdout(), &out)
+			res, err := drill.Coincheck(cmd.Context(), drill.Options{Dir: dir, Customers: customers, RateYen: rate, Seed: seed,
+				Log: slog.New(slog.DiscardHandler)}, w)
+			if err != nil {
+				return err
+			}
+			if reportFile == "" {
+				reportFile = filepath.Join(dir, "drill-coincheck.md")
+			}
+			out.WriteString("\n")
+			if err := res.Report.WriteMarkdown(&out); err != nil {
+				return err
+			}
+			out.WriteString("\n## Customer notice (draft)\n\n")
+			if err := res.Report.WriteNotice(&out); err != nil {
+				return err
+			}
+			if err := os.WriteFile(reportFile, out.Bytes(), 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "report saved to %s\n", reportFile)
+			return nil
+		},
+	}
+	dataFlag(coincheck, &dir)
+	coincheck.Flags().IntVar(&customers, "customers", 10_000, "holders of the stolen coin")
+	coincheck.Flags().Uint64Var(&rate, "rate", 10_000_000, "yen paid per whole BTC held at the theft")
+	coincheck.Flags().Uint64Var(&seed, "seed", 1, "seed of the holdings' spread")
+	coincheck.Flags().StringVar(&reportFile, "report", "", "where to save the report (default: in the data directory)")
+	cmd.AddCommand(coincheck)
+	return cmd
+}

@@ -1,0 +1,418 @@
+// Package drill replays the incidents kinko was built against, at scale,
+// on a real regtest node, and reports what happened: what the attacker got,
+// how long the halt took, who was affected, the compensation plan and its
+// execution, and the staged resumption. Users run them to convince
+// themselves and their regulator (`kinko drill coincheck`).
+package drill
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"log/slog"
+	mrand "math/rand/v2"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/btcutil/hdkeychain"
+	"github.com/btcsuite/btcd/txscript"
+	"github.com/btcsuite/btcd/wire"
+
+	"kinko/internal/chain/btc/regtest"
+	"kinko/internal/compensation"
+	"kinko/internal/controls"
+	"kinko/internal/core"
+	"kinko/internal/custody"
+	"kinko/internal/incident"
+	"kinko/internal/ledger"
+	"kinko/internal/people"
+	"kinko/internal/wallet"
+	"kinko/internal/watch"
+)
+
+// Options scale a drill.
+type Options struct {
+	Dir       string // a fresh data directory: the core and the node live there
+	Customers int    // holders of the coin (Coincheck: about 260,000)
+	// RateYen is what the plan pays per whole coin held at the theft.
+	RateYen uint64
+	Seed    uint64
+	Log     *slog.Logger
+}
+
+// Result is what the drill saw.
+type Result struct {
+	Customers   int
+	TotalSat    int64 // customers' coins
+	HotSat      int64 // in the hot wallet at the theft
+	StolenSat   int64 // what the attacker's transaction took
+	TheftTx     string
+	HaltAfter   time.Duration // broadcast to halt journaled
+	Halts       []controls.Halt
+	Affected    int
+	Plan        compensation.Summary
+	PlanTime    time.Duration // holdings to a written, approved plan
+	ExecuteTime time.Duration
+	Resumed     []string // the lifts, in order
+	Report      *incident.Report
+}
+
+// drill's operators: the drill plays both people of every two-person step.
+var operators = []string{"drill-aiko", "drill-kenji"}
+
+type runner struct {
+	ctx context.Context
+	c   *core.Core
+	now func() time.Time
+}
+
+func (r *runner) do(cmd core.Command) (core.Outcome, error) {
+	o, err := r.c.Submit(r.ctx, r.now(), cmd)
+	if err == nil {
+		err = o.Err
+	}
+	if err == nil {
+		err = o.EventErr()
+	}
+	if err != nil {
+		return o, fmt.Errorf("drill: %s: %w", cmd.Kind(), err)
+	}
+	return o, nil
+}
+
+// twoPerson files a request as the first operator and approves it as the
+// second.
+func (r *runner) twoPerson(id string, kind people.RequestKind, payload, reason string) error {
+	if _, err := r.do(core.OpenRequest{Request: people.Request{ID: id, Kind: kind, Payload: []byte(payload), Requester: operators[0], Reason: reason,
+		RequiredRole: people.RoleApprover, Expires: r.now().Add(time.Hour).UnixNano()}}); err != nil {
+		return err
+	}
+	_, err := r.do(core.DecideRequest{ID: id, Decider: operators[1], Reason: "drill: checked", Approve: true})
+	return err
+}
+
+type keys struct {
+	d    *wallet.Descriptor
+	acct []*hdkeychain.ExtendedKey
+	fp   [][4]byte
+}
+
+func newKeys() (keys, error) {
+	k := keys{d: &wallet.Descriptor{M: 2, Net: regtest.Net}}
+	for range 3 {
+		var seed [32]byte
+		rand.Read(seed[:])
+		m, err := hdkeychain.NewMaster(seed[:], regtest.Net)
+		if err != nil {
+			return k, err
+		}
+		key, a, err := wallet.AccountKey(m, regtest.Net, 0)
+		if err != nil {
+			return k, err
+		}
+		k.d.Keys = append(k.d.Keys, key)
+		k.acct, k.fp = append(k.acct, a), append(k.fp, key.Fingerprint)
+	}
+	return k, nil
+}
+
+// Coincheck replays January 2018: the coin sits 98% in the cold wallet and
+// 2% in a 2-of-3 hot wallet; two hot keys leak; the attacker drains the
+// hot wallet straight to the node. kinko halts by itself; the holders at
+// the theft are compensated in yen at a fixed rate, their coin written off
+// (as Coincheck paid 88.549 yen per XEM); services resume in stages.
+func Coincheck(ctx context.Context, o Options, out io.Writer) (*Result, error) {
+	if o.Customers <= 0 || o.Customers > 2_000_000 {
+		return nil, fmt.Errorf("drill: 1 to 2,000,000 customers")
+	}
+	if o.RateYen == 0 || o.RateYen > 1_000_000_000_000 {
+		return nil, fmt.Errorf("drill: a rate of 1 to 10^12 yen per coin")
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
+	node, err := regtest.Start(ctx, regtest.Options{Dir: filepath.Join(o.Dir, "btcd")})
+	if err != nil {
+		return nil, err
+	}
+	defer node.Stop()
+	c, err := core.Open(ctx, core.Config{Dir: filepath.Join(o.Dir, "core")})
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	if head, _, _ := c.Journal().Head(); head != 0 {
+		return nil, fmt.Errorf("drill: %s holds a journal already; a drill starts fresh", o.Dir)
+	}
+	r := &runner{ctx: ctx, c: c, now: time.Now}
+	res := &Result{Customers: o.Customers}
+	const jpy, btc ledger.AssetID = 1, 2
+	say("== kinko drill: Coincheck, January 2018, with %d holders ==", o.Customers)
+
+	// The exchange: assets, two operators, the customers and their accounts.
+	if _, err := r.do(core.CreateAssets{Assets: []ledger.Asset{{ID: jpy, Code: "JPY", Class: ledger.ClassFiat}, {ID: btc, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}}); err != nil {
+		return nil, err
+	}
+	creds := people.Credentials{PasswordHash: strings.Repeat("-", 32), TOTPSealed: strings.Repeat("-", 32)}
+	if _, err := r.do(core.CreateOperator{Operator: people.Operator{Name: operators[0], Roles: []people.Role{people.RoleAdmin}, Creds: creds}}); err != nil {
+		return nil, err
+	}
+	if _, err := r.do(core.CreateOperator{Operator: people.Operator{Name: operators[1], Roles: []people.Role{people.RoleApprover}, Creds: creds}, Actor: operators[0]}); err != nil {
+		return nil, err
+	}
+	eq := func(a ledger.AssetID) ledger.AccountKey {
+		return ledger.AccountKey{Owner: ledger.OwnerEquity, Asset: a, Kind: ledger.KindEquity}
+	}
+	cold, err := newKeys()
+	if err != nil {
+		return nil, err
+	}
+	hot, err := newKeys()
+	if err != nil {
+		return nil, err
+	}
+	coldW := custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: btc, Descriptor: cold.d.String(), Owner: ledger.OwnerHouseMin + 100}
+	hotW := custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: btc, Descriptor: hot.d.String(), Owner: ledger.OwnerHouseMin + 101}
+	for _, w := range []custody.Wallet{coldW, hotW} {
+		if _, err := r.do(core.RegisterWallet{Wallet: w}); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := r.do(core.CreateAccounts{Keys: []ledger.AccountKey{eq(jpy), eq(btc)}}); err != nil {
+		return nil, err
+	}
+	rng := mrand.New(mrand.NewPCG(o.Seed, 2018))
+	amounts := make([]int64, o.Customers)
+	// Holdings spread over three orders of magnitude; about 10 BTC in all.
+	per := max(int64(10_0000_0000)/int64(o.Customers), 1_000)
+	for i := range amounts {
+		amounts[i] = per/4 + rng.Int64N(per*3/2+1)
+		res.TotalSat += amounts[i]
+	}
+	res.HotSat = res.TotalSat * 2 / 100
+	for i := 0; i < o.Customers; i += ledger.MaxBatch {
+		n := min(ledger.MaxBatch, o.Customers-i)
+		ids := make([]ledger.OwnerID, n)
+		var ks []ledger.AccountKey
+		ts := make([]ledger.Transfer, n)
+		for j := range ids {
+			id := ledger.OwnerID(i + j + 1)
+			ids[j] = id
+			ks = append(ks, ledger.AccountKey{Owner: id, Asset: btc, Kind: ledger.KindAvailable}, ledger.AccountKey{Owner: id, Asset: btc, Kind: ledger.KindHeld},
+				ledger.AccountKey{Owner: id, Asset: jpy, Kind: ledger.KindAvailable}, ledger.AccountKey{Owner: id, Asset: jpy, Kind: ledger.KindHeld})
+			ts[j] = ledger.Transfer{ID: ledger.ID{Hi: 0xD0, Lo: uint64(id)}, Debit: coldW.Account(), Credit: ks[4*j], Amount: ledger.AmountOf(uint64(amounts[i+j])), Code: 1}
+		}
+		if _, err := r.do(core.CreateCustomers{IDs: ids}); err != nil {
+			return nil, err
+		}
+		for a := 0; a < len(ks); a += ledger.MaxBatch {
+			if _, err := r.do(core.CreateAccounts{Keys: ks[a:min(a+ledger.MaxBatch, len(ks))]}); err != nil {
+				return nil, err
+			}
+		}
+		if _, err := r.do(core.CreateTransfers{Transfers: ts}); err != nil {
+			return nil, err
+		}
+	}
+	// On chain: the cold wallet and the hot wallet's 2%; the ledger moves
+	// the hot share from the cold wallet's account to the hot wallet's.
+	coldAddr, _, _ := cold.d.Address(0, 0)
+	hotAddr, _, _ := hot.d.Address(0, 0)
+	hotScript, err := hot.d.PkScript(0, 0)
+	if err != nil {
+		return nil, err
+	}
+	fund, err := node.SendTo(ctx, map[string]btcutil.Amount{coldAddr.EncodeAddress(): btcutil.Amount(res.TotalSat - res.HotSat), hotAddr.EncodeAddress(): btcutil.Amount(res.HotSat)})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.do(core.CreateTransfers{Transfers: []ledger.Transfer{{ID: ledger.ID{Hi: 0xD1, Lo: 1}, Debit: hotW.Account(), Credit: coldW.Account(), Amount: ledger.AmountOf(uint64(res.HotSat)), Code: 2}}}); err != nil {
+		return nil, err
+	}
+	if _, err := node.Generate(ctx, 1); err != nil {
+		return nil, err
+	}
+	say("holders: %d, %s in all; cold wallet %s, hot wallet %s (2%%, under the 5%% cap)", o.Customers, btcutil.Amount(res.TotalSat).Format(btcutil.AmountBTC),
+		btcutil.Amount(res.TotalSat-res.HotSat).Format(btcutil.AmountBTC), btcutil.Amount(res.HotSat).Format(btcutil.AmountBTC))
+
+	// The watcher, as kinko dev and kinko watch run it.
+	w, err := watch.ForAsset(ctx, c, node.Client(), regtest.Net, "BTC", watch.DepositConfig{Confirmations: 1, StartHeight: regtest.SegwitHeight, Logger: o.Log})
+	if err != nil {
+		return nil, err
+	}
+	if err := w.Step(ctx); err != nil {
+		return nil, err
+	}
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	// The watcher polls until the drill ends.
+	go func() { defer close(done); w.Run(wctx) }()
+	defer func() { stop(); <-done }()
+
+	// The theft: hot keys 1 and 2 leaked; everything in the hot wallet to
+	// the attacker, straight to the node.
+	hotIdx := -1
+	for i, out := range fund.TxOut {
+		if string(out.PkScript) == string(hotScript) {
+			hotIdx = i
+		}
+	}
+	if hotIdx < 0 {
+		return nil, fmt.Errorf("drill: the funding transaction does not pay the hot wallet")
+	}
+	set, err := wallet.NewSet([]wallet.Named{{ID: 2, Kind: "hot-customer", Descriptor: hot.d.String()}}, hot.d)
+	if err != nil {
+		return nil, err
+	}
+	var attackerKey [20]byte
+	rand.Read(attackerKey[:])
+	attacker, _ := btcutil.NewAddressWitnessPubKeyHash(attackerKey[:], regtest.Net)
+	attackerScript, _ := txscript.PayToAddrScript(attacker)
+	p, err := wallet.Build([]wallet.UTXO{{OutPoint: wire.OutPoint{Hash: fund.TxHash(), Index: uint32(hotIdx)}, Value: res.HotSat, Wallet: set.Wallets[0], Branch: 0, Index: 0}},
+		[]*wire.TxOut{wire.NewTxOut(res.HotSat-10_000, attackerScript)}, nil, 0, 10)
+	if err != nil {
+		return nil, err
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := set.Sign(p, hot.acct[i], hot.fp[i]); err != nil {
+			return nil, err
+		}
+	}
+	theft, err := wallet.Finalize(p)
+	if err != nil {
+		return nil, err
+	}
+	var before uint64
+	c.Read(func(st *core.State) { before = st.Seq() })
+	start := time.Now()
+	if _, err := node.Client().Broadcast(ctx, theft); err != nil {
+		return nil, err
+	}
+	res.TheftTx, res.StolenSat = theft.TxHash().String(), theft.TxOut[0].Value
+	for {
+		var halted bool
+		c.Read(func(st *core.State) { halted = st.Controls.Allowed(btc, controls.Withdraw) != nil })
+		if halted {
+			res.HaltAfter = time.Since(start)
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			return nil, fmt.Errorf("drill: no halt 10 s after the theft")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	say("attacker broadcast %s taking %s (the hot wallet; %.2f%% of customers' coins)", res.TheftTx, btcutil.Amount(res.StolenSat).Format(btcutil.AmountBTC),
+		float64(res.StolenSat)*100/float64(res.TotalSat))
+	say("halt journaled %v after the broadcast, by the watcher, with no person", res.HaltAfter.Round(time.Microsecond))
+	// The operators stop the rest of the coin's services by hand.
+	for _, svc := range []controls.Service{controls.Deposit, controls.Trade} {
+		if _, err := r.do(core.Halt{Switch: controls.Switch{Asset: btc, Service: svc}, Actor: operators[0], Reason: "drill: theft under investigation"}); err != nil {
+			return nil, err
+		}
+	}
+	// The loss is recorded: the hot wallet's account follows the chain.
+	if _, err := r.do(core.CreateTransfers{Transfers: []ledger.Transfer{{ID: ledger.ID{Hi: 0xD1, Lo: 2}, Debit: eq(btc), Credit: hotW.Account(), Amount: ledger.AmountOf(uint64(res.HotSat)), Code: 3}}}); err != nil {
+		return nil, err
+	}
+	if _, err := node.Generate(ctx, 1); err != nil {
+		return nil, err
+	}
+	c.Read(func(st *core.State) { res.Halts = st.Controls.Halted() })
+	var incidentID string
+	c.Read(func(st *core.State) {
+		for _, in := range st.Incidents.List() {
+			for _, tx := range in.TxIDs {
+				if tx == res.TheftTx {
+					incidentID = in.ID
+				}
+			}
+		}
+	})
+	if incidentID == "" {
+		return nil, fmt.Errorf("drill: no incident names the theft")
+	}
+
+	// The holders at the theft, and the plan.
+	t0 := time.Now()
+	st, err := c.StateAt(ctx, before)
+	if err != nil {
+		return nil, err
+	}
+	hs := st.Holdings(btc)
+	res.Affected = len(hs)
+	num, den := o.RateYen, uint64(1_0000_0000) // yen per satoshi = rate / 1e8
+	ps, err := compensation.FixedRatePayouts(hs, num, den)
+	if err != nil {
+		return nil, err
+	}
+	plan := compensation.Plan{ID: "drill-coincheck", Incident: incidentID, Rule: compensation.FixedRate, Asset: btc, PayAsset: jpy, At: before, RateNum: num, RateDen: den,
+		Rounding: "down to the yen", WriteOff: true, Reason: "coins stolen from the hot wallet; holders paid in yen as Coincheck did", Requester: operators[0]}
+	plan.Header(ps)
+	if _, err := r.do(core.WriteCompensation{Plan: plan}); err != nil {
+		return nil, err
+	}
+	for i := 0; i < len(ps); i += compensation.ChunkSize {
+		if _, err := r.do(core.AddPayouts{Plan: plan.ID, Payouts: ps[i:min(i+compensation.ChunkSize, len(ps))]}); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.twoPerson("approve-"+plan.ID, core.KindApproveCompensation, `{"plan":"`+plan.ID+`"}`, "drill: dry run checked"); err != nil {
+		return nil, err
+	}
+	res.PlanTime = time.Since(t0)
+	res.Plan = compensation.Summarize(ps)
+	say("affected: %d holders at entry %d; plan %s: %d yen in all, largest %d yen (customer %d), %d JPY per BTC, rounded down; written and approved in %v",
+		res.Affected, before, plan.ID, res.Plan.Total, res.Plan.Largest.Pay, res.Plan.Largest.Customer, o.RateYen, res.PlanTime.Round(time.Millisecond))
+	t1 := time.Now()
+	for from := 0; from < len(ps); from += compensation.ChunkSize {
+		if _, err := r.do(core.ExecuteCompensation{Plan: plan.ID, From: from, Count: min(compensation.ChunkSize, len(ps)-from), Actor: operators[0]}); err != nil {
+			return nil, err
+		}
+	}
+	// Run again: nobody is paid twice.
+	if o, err := r.c.Submit(ctx, r.now(), core.ExecuteCompensation{Plan: plan.ID, From: 0, Count: min(compensation.ChunkSize, len(ps)), Actor: operators[0]}); err != nil || o.Err == nil {
+		return nil, fmt.Errorf("drill: executing a done plan again was not refused")
+	}
+	res.ExecuteTime = time.Since(t1)
+	say("executed in %v: %d customers paid, each once (a second run is refused)", res.ExecuteTime.Round(time.Millisecond), len(ps))
+
+	// Staged resumption: trading first, then deposits, withdrawals last.
+	steps := []controls.Switch{{Asset: btc, Service: controls.Trade}, {Asset: btc, Service: controls.Deposit}, {Asset: btc, Service: controls.Withdraw}}
+	var stepJSON []string
+	for _, s := range steps {
+		stepJSON = append(stepJSON, fmt.Sprintf(`{"asset":%d,"service":%q}`, s.Asset, s.Service))
+	}
+	if err := r.twoPerson("plan-resume", core.KindResumptionPlan, `{"id":"resume-drill","steps":[`+strings.Join(stepJSON, ",")+`]}`, "drill: keys rotated, customers paid"); err != nil {
+		return nil, err
+	}
+	for i, s := range steps {
+		var halted bool
+		c.Read(func(st *core.State) { halted = st.Controls.Allowed(s.Asset, s.Service) != nil })
+		if !halted {
+			continue
+		}
+		if err := r.twoPerson(fmt.Sprintf("lift-%d", i), core.KindLiftHalt, fmt.Sprintf(`{"switch":{"asset":%d,"service":%q}}`, s.Asset, s.Service), "drill: resume "+string(s.Service)); err != nil {
+			return nil, err
+		}
+		res.Resumed = append(res.Resumed, "BTC:"+string(s.Service))
+	}
+	say("resumed in stages, each lift approved by a second operator: %s", strings.Join(res.Resumed, " → "))
+	rep, err := report(c, incidentID)
+	if err != nil {
+		return nil, err
+	}
+	res.Report = rep
+	return res, nil
+}
+
+// report gathers an incident's report from a running core.
+func report(c *core.Core, id string) (*incident.Report, error) {
+	var r *incident.Report
+	var err error
+	c.Read(func(st *core.State) { r, err = core.IncidentReport(st, c.Journal(), id) })
+	return r, err
+}
