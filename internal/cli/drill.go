@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,14 +16,12 @@ import (
 
 func newDrillCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "drill", Short: "replay the incidents kinko was built against, on a regtest node, and report"}
-	var dir, reportFile string
-	var customers int
-	var rate uint64
-	var seed uint64
-	coincheck := &cobra.Command{
-		Use:   "coincheck",
-		Short: "January 2018: two hot keys leak, the hot wallet is drained; halt, affected holders, compensation in yen, staged resumption",
-		Long: `kinko drill coincheck builds a fresh exchange in --data (a btcd regtest
+	cmd.AddCommand(drillCmd("coincheck", drill.Coincheck), drillCmd("bitpoint", drill.BitPoint))
+	return cmd
+}
+
+var drillDocs = map[string][2]string{
+	"coincheck": {"January 2018: two hot keys leak, the hot wallet is drained; halt, affected holders, compensation in yen, staged resumption", `kinko drill coincheck builds a fresh exchange in --data (a btcd regtest
 node and a core), gives --customers holders about 10 BTC in all, 98% in a
 2-of-3 cold wallet and 2% in a 2-of-3 hot wallet, leaks two hot keys to an
 attacker who drains the hot wallet straight to the node, and then does what
@@ -32,21 +31,40 @@ paid 88.549 yen per XEM), approves it as a second operator, executes it,
 and resumes in stages. The drill plays both operators of every two-person
 step. It prints what happened and saves the incident report (--report).
 
-Coincheck's size is about 260,000 holders: --customers 260000.`,
-		Args: cobra.NoArgs,
+Coincheck's size is about 260,000 holders: --customers 260000.`},
+	"bitpoint": {"July 2019: the hot wallet is drained, withdrawals stop but trading goes on; fills worse than the mid at resumption are paid the difference", `kinko drill bitpoint builds the same exchange with a BTC/JPY market,
+drains the hot wallet as the Coincheck drill does, halts withdrawals (the
+watcher), deposits and the yen bank channel (the operators) but lets
+trading go on, as BITPoint did. Prices run away during the suspension; at
+resumption the book reopens around the world's price, and every customer
+whose fill was worse than the mid at resumption is paid the difference in
+yen (BITPoint's rule), approved by a second operator. Services resume yen
+first and receiving crypto last.`},
+}
+
+func drillCmd(name string, play func(context.Context, drill.Options, io.Writer) (*drill.Result, error)) *cobra.Command {
+	var dir, reportFile string
+	var customers int
+	var rate uint64
+	var seed uint64
+	coincheck := &cobra.Command{
+		Use:   name,
+		Short: drillDocs[name][0],
+		Long:  drillDocs[name][1],
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if entries, _ := os.ReadDir(dir); len(entries) > 0 {
 				return fmt.Errorf("--data %s is not empty: a drill starts fresh", dir)
 			}
 			var out bytes.Buffer
 			w := io.MultiWriter(cmd.OutOrStdout(), &out)
-			res, err := drill.Coincheck(cmd.Context(), drill.Options{Dir: dir, Customers: customers, RateYen: rate, Seed: seed,
+			res, err := play(cmd.Context(), drill.Options{Dir: dir, Customers: customers, RateYen: rate, Seed: seed,
 				Log: slog.New(slog.DiscardHandler)}, w)
 			if err != nil {
 				return err
 			}
 			if reportFile == "" {
-				reportFile = filepath.Join(dir, "drill-coincheck.md")
+				reportFile = filepath.Join(dir, "drill-"+name+".md")
 			}
 			out.WriteString("\n")
 			if err := res.Report.WriteMarkdown(&out); err != nil {
@@ -68,6 +86,5 @@ Coincheck's size is about 260,000 holders: --customers 260000.`,
 	coincheck.Flags().Uint64Var(&rate, "rate", 10_000_000, "yen paid per whole BTC held at the theft")
 	coincheck.Flags().Uint64Var(&seed, "seed", 1, "seed of the holdings' spread")
 	coincheck.Flags().StringVar(&reportFile, "report", "", "where to save the report (default: in the data directory)")
-	cmd.AddCommand(coincheck)
-	return cmd
+	return coincheck
 }

@@ -41,6 +41,23 @@ type Options struct {
 	RateYen uint64
 	Seed    uint64
 	Log     *slog.Logger
+	// bitpoint plays BITPoint's July 2019 instead: trading goes on during
+	// the suspension, and the plan pays the fills worse than the mid at
+	// resumption.
+	bitpoint bool
+}
+
+// BitPoint replays July 2019: hot keys leak and the hot wallet is drained;
+// withdrawals and deposits stop, but trading goes on during the suspension
+// and fills at prices the market no longer backs; at resumption each fill
+// worse for a customer than the mid is paid the difference in yen
+// (BITPoint's rule); services resume yen first and receiving crypto last.
+func BitPoint(ctx context.Context, o Options, out io.Writer) (*Result, error) {
+	o.bitpoint = true
+	if o.RateYen == 0 {
+		o.RateYen = 10_000_000
+	}
+	return Coincheck(ctx, o, out)
 }
 
 // Result is what the drill saw.
@@ -151,7 +168,11 @@ func Coincheck(ctx context.Context, o Options, out io.Writer) (*Result, error) {
 	r := &runner{ctx: ctx, c: c, now: time.Now}
 	res := &Result{Customers: o.Customers}
 	const jpy, btc ledger.AssetID = 1, 2
-	say("== kinko drill: Coincheck, January 2018, with %d holders ==", o.Customers)
+	if o.bitpoint {
+		say("== kinko drill: BITPoint, July 2019, with %d customers ==", o.Customers)
+	} else {
+		say("== kinko drill: Coincheck, January 2018, with %d holders ==", o.Customers)
+	}
 
 	// The exchange: assets, two operators, the customers and their accounts.
 	if _, err := r.do(core.CreateAssets{Assets: []ledger.Asset{{ID: jpy, Code: "JPY", Class: ledger.ClassFiat}, {ID: btc, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}}); err != nil {
@@ -185,12 +206,27 @@ func Coincheck(ctx context.Context, o Options, out io.Writer) (*Result, error) {
 	if _, err := r.do(core.CreateAccounts{Keys: []ledger.AccountKey{eq(jpy), eq(btc)}}); err != nil {
 		return nil, err
 	}
+	if o.bitpoint {
+		// The traders are verified customers (KYC): signed up one by one.
+		for i := 1; i <= min(o.Customers, traderCount); i++ {
+			id := ledger.OwnerID(i)
+			if _, err := r.do(core.SignUp{Customer: people.Customer{ID: id, Email: fmt.Sprintf("trader%d@drill.example", i), Name: "drill trader", Creds: creds}}); err != nil {
+				return nil, err
+			}
+			if _, err := r.do(core.SetKYC{Customer: id, KYC: people.KYCVerified, Actor: operators[0], Reason: "drill"}); err != nil {
+				return nil, err
+			}
+		}
+	}
 	rng := mrand.New(mrand.NewPCG(o.Seed, 2018))
 	amounts := make([]int64, o.Customers)
 	// Holdings spread over three orders of magnitude; about 10 BTC in all.
 	per := max(int64(10_0000_0000)/int64(o.Customers), 1_000)
 	for i := range amounts {
 		amounts[i] = per/4 + rng.Int64N(per*3/2+1)
+		if o.bitpoint && i < traderCount {
+			amounts[i] = max(amounts[i], 1_000_000) // enough to sell a few lots
+		}
 		res.TotalSat += amounts[i]
 	}
 	res.HotSat = res.TotalSat * 2 / 100
@@ -253,6 +289,11 @@ func Coincheck(ctx context.Context, o Options, out io.Writer) (*Result, error) {
 	go func() { defer close(done); w.Run(wctx) }()
 	defer func() { stop(); <-done }()
 
+	if o.bitpoint {
+		if err := openMarket(r, o.Customers, eq(jpy)); err != nil {
+			return nil, err
+		}
+	}
 	// The theft: hot keys 1 and 2 leaked; everything in the hot wallet to
 	// the attacker, straight to the node.
 	hotIdx := -1
@@ -308,9 +349,14 @@ func Coincheck(ctx context.Context, o Options, out io.Writer) (*Result, error) {
 	say("attacker broadcast %s taking %s (the hot wallet; %.2f%% of customers' coins)", res.TheftTx, btcutil.Amount(res.StolenSat).Format(btcutil.AmountBTC),
 		float64(res.StolenSat)*100/float64(res.TotalSat))
 	say("halt journaled %v after the broadcast, by the watcher, with no person", res.HaltAfter.Round(time.Microsecond))
-	// The operators stop the rest of the coin's services by hand.
-	for _, svc := range []controls.Service{controls.Deposit, controls.Trade} {
-		if _, err := r.do(core.Halt{Switch: controls.Switch{Asset: btc, Service: svc}, Actor: operators[0], Reason: "drill: theft under investigation"}); err != nil {
+	// The operators stop the rest of the coin's services by hand (at
+	// BITPoint, trading went on).
+	stopped := []controls.Switch{{Asset: btc, Service: controls.Deposit}, {Asset: btc, Service: controls.Trade}}
+	if o.bitpoint {
+		stopped = []controls.Switch{{Asset: btc, Service: controls.Deposit}, {Service: controls.Bank}}
+	}
+	for _, sw := range stopped {
+		if _, err := r.do(core.Halt{Switch: sw, Actor: operators[0], Reason: "drill: theft under investigation"}); err != nil {
 			return nil, err
 		}
 	}
@@ -336,6 +382,9 @@ func Coincheck(ctx context.Context, o Options, out io.Writer) (*Result, error) {
 		return nil, fmt.Errorf("drill: no incident names the theft")
 	}
 
+	if o.bitpoint {
+		return bitpointRest(ctx, r, res, incidentID, o, say)
+	}
 	// The holders at the theft, and the plan.
 	t0 := time.Now()
 	st, err := c.StateAt(ctx, before)
@@ -366,7 +415,7 @@ func Coincheck(ctx context.Context, o Options, out io.Writer) (*Result, error) {
 	res.PlanTime = time.Since(t0)
 	res.Plan = compensation.Summarize(ps)
 	say("affected: %d holders at entry %d; plan %s: %d yen in all, largest %d yen (customer %d), %d JPY per BTC, rounded down; written and approved in %v",
-		res.Affected, before, plan.ID, res.Plan.Total, res.Plan.Largest.Pay, res.Plan.Largest.Customer, o.RateYen, res.PlanTime.Round(time.Millisecond))
+		res.Affected, before, plan.ID, res.Plan.Total, res.Plan.Largest.Pay, res.Plan.Largest.Customer, o.RateYen, res.PlanTime.Round(time.Microsecond))
 	t1 := time.Now()
 	for from := 0; from < len(ps); from += compensation.ChunkSize {
 		if _, err := r.do(core.ExecuteCompensation{Plan: plan.ID, From: from, Count: min(compensation.ChunkSize, len(ps)-from), Actor: operators[0]}); err != nil {
@@ -378,7 +427,7 @@ func Coincheck(ctx context.Context, o Options, out io.Writer) (*Result, error) {
 		return nil, fmt.Errorf("drill: executing a done plan again was not refused")
 	}
 	res.ExecuteTime = time.Since(t1)
-	say("executed in %v: %d customers paid, each once (a second run is refused)", res.ExecuteTime.Round(time.Millisecond), len(ps))
+	say("executed in %v: %d customers paid, each once (a second run is refused)", res.ExecuteTime.Round(time.Microsecond), len(ps))
 
 	// Staged resumption: trading first, then deposits, withdrawals last.
 	steps := []controls.Switch{{Asset: btc, Service: controls.Trade}, {Asset: btc, Service: controls.Deposit}, {Asset: btc, Service: controls.Withdraw}}

@@ -49,3 +49,31 @@ func TestCoincheckDrill(t *testing.T) {
 		t.Error("zero customers accepted")
 	}
 }
+
+// TestBitPointDrill: trading goes on during the suspension; each buyer who
+// paid above the mid at resumption is paid the difference once; services
+// resume yen first and receiving crypto last.
+func TestBitPointDrill(t *testing.T) {
+	var out bytes.Buffer
+	res, err := BitPoint(context.Background(), Options{Dir: t.TempDir(), Customers: 300, Seed: 7}, &out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if res.HaltAfter <= 0 || res.HaltAfter > time.Second {
+		t.Errorf("halt after %v", res.HaltAfter)
+	}
+	// 100 fills, each 300,000-590,000 yen above the mid on 1-3 lots of
+	// 0.001 BTC: 300-1,770 yen each.
+	if res.Affected != 100 || res.Plan.Total < 100*300 || res.Plan.Total > 100*1_770 || res.Plan.Largest.Pay > 1_770 {
+		t.Errorf("affected %d, plan %+v", res.Affected, res.Plan)
+	}
+	if strings.Join(res.Resumed, ",") != "bank,BTC:withdraw,BTC:deposit" {
+		t.Errorf("resumed %v", res.Resumed)
+	}
+	var md bytes.Buffer
+	res.Report.WriteMarkdown(&md)
+	if !strings.Contains(md.String(), "| drill-bitpoint | suspension_fills | the difference to the mid at resumption, in JPY |") {
+		t.Errorf("report:\n%s", md.String())
+	}
+	t.Logf("\n%s", out.String())
+}
