@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"kinko/internal/core"
+	"kinko/internal/incident"
 	"kinko/internal/people"
 )
 
@@ -314,4 +315,13 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Fatalf("after cancel-all in the browser: %d resting", m.Book.Len())
 		}
 	})
+
+	// An incident's page: its timeline picture, plans and notice draft.
+	e.submit(core.OpenIncident{Incident: incident.Incident{ID: "drill-1", Asset: "BTC", Detector: "watcher", Reason: "unexplained outflow", TxIDs: []string{"ab12cd34"}}})
+	run("incident page",
+		chromedp.Navigate(e.http.URL+"/console/incidents/drill-1"),
+		chromedp.WaitVisible(chromedp.ID("#incident-timeline")),
+		chromedp.WaitVisible(chromedp.ID("#notice")),
+		screenshot("incident"),
+	)
 }

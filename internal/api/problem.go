@@ -8,6 +8,7 @@ import (
 	"kinko/internal/controls"
 	"kinko/internal/core"
 	"kinko/internal/custody"
+	"kinko/internal/incident"
 	"kinko/internal/ledger"
 	"kinko/internal/market"
 	"kinko/internal/people"
@@ -73,6 +74,10 @@ func statusOf(err error) (int, string, bool) {
 	case errors.Is(err, trading.ErrClientID), errors.Is(err, trading.ErrQuoteUsed), errors.Is(err, trading.ErrMarketExists):
 		return http.StatusConflict, "conflict", true
 	case errors.Is(err, trading.ErrListing):
+		return http.StatusUnprocessableEntity, "invalid request", true
+	case errors.Is(err, incident.ErrUnknown):
+		return http.StatusNotFound, "not found", true
+	case errors.Is(err, core.ErrFuture), errors.Is(err, core.ErrBeforeJournal):
 		return http.StatusUnprocessableEntity, "invalid request", true
 	case errors.Is(err, controls.ErrHalted):
 		return http.StatusServiceUnavailable, "halted", true

@@ -75,6 +75,7 @@ func (s *Server) register() {
 		s.handle("GET", "/metrics", false, s.cfg.Metrics.Handler().ServeHTTP)
 	}
 	s.registerControls()
+	s.registerIncidents()
 	s.registerTrading()
 	s.registerConsole()
 }

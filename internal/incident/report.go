@@ -174,7 +174,8 @@ func (r *Report) WriteNotice(w io.Writer) error {
 	}{ID: r.Incident.ID, Asset: r.Asset, TxIDs: r.Incident.TxIDs}
 	detected := time.Unix(0, r.Incident.Opened)
 	for _, e := range r.Events {
-		if strings.HasPrefix(e.What, "halt") {
+		// The halt a detector made by itself, not one a person made.
+		if strings.HasPrefix(e.What, "halt") && (e.Actor == "watcher" || e.Actor == "reconciliation") {
 			d.Halted = e.Time.In(zone).Format("2006-01-02 15:04:05.000 MST")
 			if e.Time.Before(detected) {
 				detected = e.Time
