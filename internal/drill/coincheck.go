@@ -368,6 +368,9 @@ func Coincheck(ctx context.Context, o Options, out io.Writer) (*Result, error) {
 		return nil, err
 	}
 	c.Read(func(st *core.State) { res.Halts = st.Controls.Halted() })
+	for _, h := range res.Halts {
+		say("  halted: %-22s by %-14s %s", h.Switch, h.Actor, h.Reason)
+	}
 	var incidentID string
 	c.Read(func(st *core.State) {
 		for _, in := range st.Incidents.List() {
