@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"kinko/internal/compensation"
 	"kinko/internal/controls"
 	"kinko/internal/journal"
 	"kinko/internal/ledger"
@@ -367,14 +368,15 @@ func TestDealerDesk(t *testing.T) {
 	}
 }
 
-// FuzzDecodeOrders: the binary order commands never panic and re-encode
-// to the bytes they came from.
+// FuzzDecodeOrders: the binary commands (orders, compensation payouts)
+// never panic and re-encode to the bytes they came from.
 func FuzzDecodeOrders(f *testing.F) {
 	f.Add(uint8(KindPlaceOrder), place(1, market.Buy, market.Limit, 1000, 100_000).AppendPayload(nil))
 	f.Add(uint8(KindCancelOrder), CancelOrder{Customer: 1, Order: 2}.AppendPayload(nil))
 	f.Add(uint8(KindReplaceOrder), ReplaceOrder{Customer: 1, Order: 2, Price: 3, Qty: 4}.AppendPayload(nil))
+	f.Add(uint8(3), AddPayouts{Plan: "p", Payouts: []compensation.Payout{{Customer: 1, Basis: 2, Pay: 3}}}.AppendPayload(nil))
 	f.Fuzz(func(t *testing.T, k uint8, p []byte) {
-		kind := []Kind{KindPlaceOrder, KindCancelOrder, KindReplaceOrder}[int(k)%3]
+		kind := []Kind{KindPlaceOrder, KindCancelOrder, KindReplaceOrder, KindAddPayouts}[int(k)%4]
 		c, err := DecodeCommand(uint16(kind), p)
 		if err != nil {
 			return
