@@ -106,21 +106,7 @@ kind approve_compensation); then kinko compensation execute pays it.
 			if dryRun {
 				return nil
 			}
-			c, err := core.Open(cmd.Context(), core.Config{Dir: dir})
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			if err := submitCmd(cmd, c, core.WriteCompensation{Plan: p}); err != nil {
-				return err
-			}
-			for i := 0; i < len(ps); i += compensation.ChunkSize {
-				if err := submitCmd(cmd, c, core.AddPayouts{Plan: p.ID, Payouts: ps[i:min(i+compensation.ChunkSize, len(ps))]}); err != nil {
-					return err
-				}
-			}
-			fmt.Fprintf(out, "plan %s written as a draft; a second operator approves it (request kind %s)\n", p.ID, core.KindApproveCompensation)
-			return nil
+			return writePlan(cmd, dir, &p, ps)
 		},
 	}
 	dataFlag(plan, &dir)
@@ -285,21 +271,7 @@ kind approve_compensation); then kinko compensation execute pays it.
 			if fDry {
 				return nil
 			}
-			c, err := core.Open(cmd.Context(), core.Config{Dir: fDir})
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			if err := submitCmd(cmd, c, core.WriteCompensation{Plan: p}); err != nil {
-				return err
-			}
-			for i := 0; i < len(ps); i += compensation.ChunkSize {
-				if err := submitCmd(cmd, c, core.AddPayouts{Plan: p.ID, Payouts: ps[i:min(i+compensation.ChunkSize, len(ps))]}); err != nil {
-					return err
-				}
-			}
-			fmt.Fprintf(out, "plan %s written as a draft; a second operator approves it (request kind %s)\n", p.ID, core.KindApproveCompensation)
-			return nil
+			return writePlan(cmd, fDir, &p, ps)
 		},
 	}
 	dataFlag(fills, &fDir)
@@ -317,6 +289,25 @@ kind approve_compensation); then kinko compensation execute pays it.
 	}
 	cmd.AddCommand(plan, execute, show, fills)
 	return cmd
+}
+
+// writePlan journals a plan and its payouts, in parts, as a draft.
+func writePlan(cmd *cobra.Command, dir string, p *compensation.Plan, ps []compensation.Payout) error {
+	c, err := core.Open(cmd.Context(), core.Config{Dir: dir})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := submitCmd(cmd, c, core.WriteCompensation{Plan: *p}); err != nil {
+		return err
+	}
+	for i := 0; i < len(ps); i += compensation.ChunkSize {
+		if err := submitCmd(cmd, c, core.AddPayouts{Plan: p.ID, Payouts: ps[i:min(i+compensation.ChunkSize, len(ps))]}); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "plan %s written as a draft; a second operator approves it (request kind %s)\n", p.ID, core.KindApproveCompensation)
+	return nil
 }
 
 // submitCmd submits a command and returns its refusal, if any.

@@ -2,7 +2,6 @@ package drill
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"strings"
 	"time"
@@ -94,16 +93,7 @@ func bitpointRest(ctx context.Context, r *runner, res *Result, incidentID string
 	res.Affected = len(ps)
 	plan := compensation.Plan{ID: "drill-bitpoint", Incident: incidentID, Rule: compensation.SuspensionFills, Asset: 2, PayAsset: 1, At: resume,
 		Rounding: "down to the yen", Reason: "fills during the suspension worse than the mid at resumption", Requester: operators[0]}
-	plan.Header(ps)
-	if _, err := r.do(core.WriteCompensation{Plan: plan}); err != nil {
-		return nil, err
-	}
-	for i := 0; i < len(ps); i += compensation.ChunkSize {
-		if _, err := r.do(core.AddPayouts{Plan: plan.ID, Payouts: ps[i:min(i+compensation.ChunkSize, len(ps))]}); err != nil {
-			return nil, err
-		}
-	}
-	if err := r.twoPerson("approve-"+plan.ID, core.KindApproveCompensation, `{"plan":"`+plan.ID+`"}`, "drill: dry run checked"); err != nil {
+	if err := r.writeAndApprove(&plan, ps); err != nil {
 		return nil, err
 	}
 	res.PlanTime = time.Since(t0)
@@ -111,28 +101,15 @@ func bitpointRest(ctx context.Context, r *runner, res *Result, incidentID string
 	say("affected: %d customers bought above the mid during the suspension; plan %s: %d yen in all, largest %d yen (customer %d); written and approved in %v",
 		res.Affected, plan.ID, res.Plan.Total, res.Plan.Largest.Pay, res.Plan.Largest.Customer, res.PlanTime.Round(time.Microsecond))
 	t1 := time.Now()
-	for from := 0; from < len(ps); from += compensation.ChunkSize {
-		if _, err := r.do(core.ExecuteCompensation{Plan: plan.ID, From: from, Count: min(compensation.ChunkSize, len(ps)-from), Actor: operators[0]}); err != nil {
-			return nil, err
-		}
+	if err := r.execute(plan.ID, len(ps)); err != nil {
+		return nil, err
 	}
 	res.ExecuteTime = time.Since(t1)
 	say("executed in %v: %d customers paid, each once", res.ExecuteTime.Round(time.Microsecond), len(ps))
 	// Yen first, receiving crypto last.
-	steps := []controls.Switch{{Service: controls.Bank}, {Asset: 2, Service: controls.Withdraw}, {Asset: 2, Service: controls.Deposit}}
-	names := map[controls.Switch]string{steps[0]: "bank", steps[1]: "BTC:withdraw", steps[2]: "BTC:deposit"}
-	var stepJSON []string
-	for _, s := range steps {
-		stepJSON = append(stepJSON, fmt.Sprintf(`{"asset":%d,"service":%q}`, s.Asset, s.Service))
-	}
-	if err := r.twoPerson("plan-resume", core.KindResumptionPlan, `{"id":"resume-drill","steps":[`+strings.Join(stepJSON, ",")+`]}`, "drill: yen first, receiving crypto last"); err != nil {
+	if res.Resumed, err = r.resume([]controls.Switch{{Service: controls.Bank}, {Asset: 2, Service: controls.Withdraw}, {Asset: 2, Service: controls.Deposit}},
+		"drill: yen first, receiving crypto last"); err != nil {
 		return nil, err
-	}
-	for i, s := range steps {
-		if err := r.twoPerson(fmt.Sprintf("lift-%d", i), core.KindLiftHalt, fmt.Sprintf(`{"switch":{"asset":%d,"service":%q}}`, s.Asset, s.Service), "drill: resume "+names[s]); err != nil {
-			return nil, err
-		}
-		res.Resumed = append(res.Resumed, names[s])
 	}
 	say("resumed in stages, each lift approved by a second operator: %s", strings.Join(res.Resumed, " → "))
 	rep, err := report(r.c, incidentID)

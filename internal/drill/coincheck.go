@@ -77,6 +77,62 @@ type Result struct {
 	Report      *incident.Report
 }
 
+// writeAndApprove journals a plan with its payouts and approves it as the
+// second operator.
+func (r *runner) writeAndApprove(plan *compensation.Plan, ps []compensation.Payout) error {
+	plan.Header(ps)
+	if _, err := r.do(core.WriteCompensation{Plan: *plan}); err != nil {
+		return err
+	}
+	for i := 0; i < len(ps); i += compensation.ChunkSize {
+		if _, err := r.do(core.AddPayouts{Plan: plan.ID, Payouts: ps[i:min(i+compensation.ChunkSize, len(ps))]}); err != nil {
+			return err
+		}
+	}
+	return r.twoPerson("approve-"+plan.ID, core.KindApproveCompensation, `{"plan":"`+plan.ID+`"}`, "drill: dry run checked")
+}
+
+// execute pays a plan of n payouts, part by part.
+func (r *runner) execute(plan string, n int) error {
+	for from := 0; from < n; from += compensation.ChunkSize {
+		if _, err := r.do(core.ExecuteCompensation{Plan: plan, From: from, Count: min(compensation.ChunkSize, n-from), Actor: operators[0]}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// resume adopts a staged resumption plan of steps and lifts them in order,
+// each approved by the second operator; it returns the lifts made.
+func (r *runner) resume(steps []controls.Switch, why string) ([]string, error) {
+	var stepJSON []string
+	for _, s := range steps {
+		stepJSON = append(stepJSON, fmt.Sprintf(`{"asset":%d,"service":%q}`, s.Asset, s.Service))
+	}
+	if err := r.twoPerson("plan-resume", core.KindResumptionPlan, `{"id":"resume-drill","steps":[`+strings.Join(stepJSON, ",")+`]}`, why); err != nil {
+		return nil, err
+	}
+	var done []string
+	for i, s := range steps {
+		name := string(s.Service)
+		if s.Asset != 0 {
+			var code string
+			r.c.Read(func(st *core.State) { a, _ := st.Ledger.Asset(s.Asset); code = a.Code })
+			name = code + ":" + name
+		}
+		var halted bool
+		r.c.Read(func(st *core.State) { halted = st.Controls.Allowed(s.Asset, s.Service) != nil })
+		if !halted {
+			continue
+		}
+		if err := r.twoPerson(fmt.Sprintf("lift-%d", i), core.KindLiftHalt, fmt.Sprintf(`{"switch":{"asset":%d,"service":%q}}`, s.Asset, s.Service), "drill: resume "+name); err != nil {
+			return nil, err
+		}
+		done = append(done, name)
+	}
+	return done, nil
+}
+
 // drill's operators: the drill plays both people of every two-person step.
 var operators = []string{"drill-aiko", "drill-kenji"}
 
@@ -403,16 +459,7 @@ func Coincheck(ctx context.Context, o Options, out io.Writer) (*Result, error) {
 	}
 	plan := compensation.Plan{ID: "drill-coincheck", Incident: incidentID, Rule: compensation.FixedRate, Asset: btc, PayAsset: jpy, At: before, RateNum: num, RateDen: den,
 		Rounding: "down to the yen", WriteOff: true, Reason: "coins stolen from the hot wallet; holders paid in yen as Coincheck did", Requester: operators[0]}
-	plan.Header(ps)
-	if _, err := r.do(core.WriteCompensation{Plan: plan}); err != nil {
-		return nil, err
-	}
-	for i := 0; i < len(ps); i += compensation.ChunkSize {
-		if _, err := r.do(core.AddPayouts{Plan: plan.ID, Payouts: ps[i:min(i+compensation.ChunkSize, len(ps))]}); err != nil {
-			return nil, err
-		}
-	}
-	if err := r.twoPerson("approve-"+plan.ID, core.KindApproveCompensation, `{"plan":"`+plan.ID+`"}`, "drill: dry run checked"); err != nil {
+	if err := r.writeAndApprove(&plan, ps); err != nil {
 		return nil, err
 	}
 	res.PlanTime = time.Since(t0)
@@ -420,10 +467,8 @@ func Coincheck(ctx context.Context, o Options, out io.Writer) (*Result, error) {
 	say("affected: %d holders at entry %d; plan %s: %d yen in all, largest %d yen (customer %d), %d JPY per BTC, rounded down; written and approved in %v",
 		res.Affected, before, plan.ID, res.Plan.Total, res.Plan.Largest.Pay, res.Plan.Largest.Customer, o.RateYen, res.PlanTime.Round(time.Microsecond))
 	t1 := time.Now()
-	for from := 0; from < len(ps); from += compensation.ChunkSize {
-		if _, err := r.do(core.ExecuteCompensation{Plan: plan.ID, From: from, Count: min(compensation.ChunkSize, len(ps)-from), Actor: operators[0]}); err != nil {
-			return nil, err
-		}
+	if err := r.execute(plan.ID, len(ps)); err != nil {
+		return nil, err
 	}
 	// Run again: nobody is paid twice.
 	if o, err := r.c.Submit(ctx, r.now(), core.ExecuteCompensation{Plan: plan.ID, From: 0, Count: min(compensation.ChunkSize, len(ps)), Actor: operators[0]}); err != nil || o.Err == nil {
@@ -433,24 +478,9 @@ func Coincheck(ctx context.Context, o Options, out io.Writer) (*Result, error) {
 	say("executed in %v: %d customers paid, each once (a second run is refused)", res.ExecuteTime.Round(time.Microsecond), len(ps))
 
 	// Staged resumption: trading first, then deposits, withdrawals last.
-	steps := []controls.Switch{{Asset: btc, Service: controls.Trade}, {Asset: btc, Service: controls.Deposit}, {Asset: btc, Service: controls.Withdraw}}
-	var stepJSON []string
-	for _, s := range steps {
-		stepJSON = append(stepJSON, fmt.Sprintf(`{"asset":%d,"service":%q}`, s.Asset, s.Service))
-	}
-	if err := r.twoPerson("plan-resume", core.KindResumptionPlan, `{"id":"resume-drill","steps":[`+strings.Join(stepJSON, ",")+`]}`, "drill: keys rotated, customers paid"); err != nil {
+	if res.Resumed, err = r.resume([]controls.Switch{{Asset: btc, Service: controls.Trade}, {Asset: btc, Service: controls.Deposit}, {Asset: btc, Service: controls.Withdraw}},
+		"drill: keys rotated, customers paid"); err != nil {
 		return nil, err
-	}
-	for i, s := range steps {
-		var halted bool
-		c.Read(func(st *core.State) { halted = st.Controls.Allowed(s.Asset, s.Service) != nil })
-		if !halted {
-			continue
-		}
-		if err := r.twoPerson(fmt.Sprintf("lift-%d", i), core.KindLiftHalt, fmt.Sprintf(`{"switch":{"asset":%d,"service":%q}}`, s.Asset, s.Service), "drill: resume "+string(s.Service)); err != nil {
-			return nil, err
-		}
-		res.Resumed = append(res.Resumed, "BTC:"+string(s.Service))
 	}
 	say("resumed in stages, each lift approved by a second operator: %s", strings.Join(res.Resumed, " → "))
 	rep, err := report(c, incidentID)
