@@ -33,6 +33,13 @@ func run(t *testing.T, args ...string) (string, int) {
 // startDev runs `kinko dev` on a free port and returns its base URL and a
 // function that stops it (also called when the test ends).
 func startDev(t *testing.T, dir string) (string, func()) {
+	base, _, stop := startDevNode(t, dir)
+	return base, stop
+}
+
+// startDevNode is startDev that also returns the printed line naming the
+// regtest node's RPC address and credentials.
+func startDevNode(t *testing.T, dir string) (string, string, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
@@ -54,14 +61,18 @@ func startDev(t *testing.T, dir string) (string, func()) {
 	t.Cleanup(stop)
 	sc := bufio.NewScanner(pr)
 	re := regexp.MustCompile(`http://(127\.0\.0\.1:\d+)/healthz`)
+	var base string
 	for sc.Scan() {
 		if m := re.FindStringSubmatch(sc.Text()); m != nil {
+			base = "http://" + m[1]
+		}
+		if strings.Contains(sc.Text(), "Bitcoin regtest node: RPC") {
 			go io.Copy(io.Discard, pr)
-			return "http://" + m[1], stop
+			return base, sc.Text(), stop
 		}
 	}
 	t.Fatal("kinko dev printed no address")
-	return "", nil
+	return "", "", nil
 }
 
 func TestDevStartsAndAnswers(t *testing.T) {
@@ -312,5 +323,67 @@ func TestJournalAndLedgerCommands(t *testing.T) {
 	out, code = run(t, "core", "--data", dir, "--addr", "127.0.0.1:0")
 	if code == 0 || !strings.Contains(out, "core refuses to start") || !strings.Contains(out, "entry 2") {
 		t.Fatalf("core on damage = %d %q", code, out)
+	}
+}
+
+// TestWatchProcess runs `kinko watch` against a running `kinko dev`: it
+// follows the core's journal with the stream token, the node with the
+// printed credentials, and serves its metrics; bad flags are refused.
+func TestWatchProcess(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	base, nodeLine, _ := startDevNode(t, dir)
+	m := regexp.MustCompile(`RPC (\S+) \(user (\S+), password (\S+),`).FindStringSubmatch(nodeLine)
+	if m == nil {
+		t.Fatalf("node line %q", nodeLine)
+	}
+	if out, code := run(t, "watch", "--core", base); code == 0 {
+		t.Fatalf("watch without tokens = %d %q", code, out)
+	}
+	if out, code := run(t, "watch", "--core", base, "--stream-token-file", "/nonexistent", "--watcher-token-file", "/nonexistent"); code == 0 {
+		t.Fatalf("watch with missing token files = %d %q", code, out)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.token")
+	os.WriteFile(bad, []byte("wrong"), 0o600)
+	if out, code := run(t, "watch", "--core", base, "--stream-token-file", bad, "--watcher-token-file", bad, "--rpc", m[1], "--notls"); code == 0 || !strings.Contains(out, "401") {
+		t.Fatalf("watch with a wrong token = %d %q", code, out)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	root := NewRoot()
+	root.SetArgs([]string{"watch", "--core", base, "--stream-token-file", filepath.Join(dir, "secrets", "stream.token"), "--watcher-token-file", filepath.Join(dir, "secrets", "watcher.token"),
+		"--rpc", m[1], "--rpcuser", m[2], "--rpcpass", m[3], "--notls", "--metrics", "127.0.0.1:0", "--confirmations", "6", "--start-height", "432"})
+	root.SetOut(pw)
+	root.SetErr(io.Discard)
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx); pw.Close() }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("kinko watch: %v", err)
+		}
+	}()
+	sc := bufio.NewScanner(pr)
+	var metricsURL string
+	for sc.Scan() {
+		if mm := regexp.MustCompile(`metrics at (\S+)`).FindStringSubmatch(sc.Text()); mm != nil {
+			metricsURL = mm[1]
+		}
+		if strings.HasPrefix(sc.Text(), "watching BTC") {
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	if metricsURL == "" {
+		t.Fatal("kinko watch printed no metrics address")
+	}
+	// Its replica follows the core: the journal's head shows in its metrics.
+	r, err := http.Get(metricsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if !regexp.MustCompile(`kinko_journal_seq [1-9]`).Match(b) || !strings.Contains(string(b), `kinko_reconciliation_difference_base_units{wallet="1"} 0`) {
+		t.Fatalf("watcher metrics:\n%s", b)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -107,3 +108,30 @@ func TestCosignerProcessParts(t *testing.T) {
 }
 
 func streamToken(t *testing.T, s *api.Server) string { return s.StreamToken() }
+
+// TestHaltEndpoint: the watcher's direct halt takes an asset and a reason,
+// refuses anything else with 400, and holds until the co-signer restarts.
+func TestHaltEndpoint(t *testing.T) {
+	w := newWorld(t)
+	h := w.cs.Handler(slog.New(slog.DiscardHandler))
+	post := func(body string) int {
+		rec := httptest.NewRecorder()
+		req, _ := http.NewRequest("POST", "/halt", strings.NewReader(body))
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	for _, bad := range []string{``, `{}`, `{"asset":"BTC"}`, `{"reason":"x"}`, `{"asset":"BTC","reason":"x","extra":1}`, `[1]`, strings.Repeat("x", 70<<10)} {
+		if code := post(bad); code != http.StatusBadRequest {
+			t.Errorf("halt %q = %d; want 400", bad[:min(len(bad), 40)], code)
+		}
+	}
+	if code := post(`{"asset":"btc","reason":"unexplained outflow"}`); code != http.StatusNoContent {
+		t.Fatalf("halt = %d", code)
+	}
+	w.cs.mu.Lock()
+	why := w.cs.halted["BTC"]
+	w.cs.mu.Unlock()
+	if why != "unexplained outflow" {
+		t.Fatalf("halted = %q", why)
+	}
+}
