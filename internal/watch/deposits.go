@@ -122,8 +122,10 @@ type Deposits struct {
 	// the conditions raised and not yet cleared.
 	reservesAt   int32
 	reserveFlags map[string]bool
-	mempool      map[chainhash.Hash][]Pending // by txid
-	seenTx       map[chainhash.Hash]bool      // mempool txids already looked at
+	// grow, if set, keeps the books ahead of the addresses handed out.
+	grow    func() error
+	mempool map[chainhash.Hash][]Pending // by txid
+	seenTx  map[chainhash.Hash]bool      // mempool txids already looked at
 }
 
 // NewDeposits returns a deposit watcher resuming from the journaled
@@ -254,6 +256,11 @@ func (d *Deposits) Step(ctx context.Context) error {
 	if s, ok := d.core.(Syncer); ok {
 		if err := s.Sync(ctx); err != nil {
 			return fmt.Errorf("%w: %w", ErrCoreDown, err)
+		}
+	}
+	if d.grow != nil {
+		if err := d.grow(); err != nil {
+			return err
 		}
 	}
 	evs, err := d.f.Poll(ctx)

@@ -31,50 +31,99 @@ const Lookahead = 100
 // both branches, with which the watcher reconciles. Nothing but the
 // descriptors is trusted.
 func Books(c Core, asset ledger.AssetID, net *chaincfg.Params) (deposits, owned *wallet.Book, err error) {
+	k, err := newKeeper(c, asset, net)
+	if err != nil {
+		return nil, nil, err
+	}
+	return k.deposits, k.owned, nil
+}
+
+// keeper keeps the books ahead of the indexes the journal hands out: a
+// long-running watcher sees addresses assigned after it started.
+type keeper struct {
+	c        Core
+	asset    ledger.AssetID
+	net      *chaincfg.Params
+	deposits *wallet.Book
+	owned    *wallet.Book
+	covered  map[uint32][2]uint32 // wallet -> receive and change ends derived
+	descs    map[uint32]*wallet.Descriptor
+}
+
+func (k *keeper) ahead(w custody.Wallet) (recv, change uint32) {
+	if w.Kind == custody.ColdCustomer {
+		return w.NextIndex + wallet.Gap, w.NextChange + Lookahead
+	}
+	return w.NextIndex + Lookahead, w.NextChange + Lookahead
+}
+
+func newKeeper(c Core, asset ledger.AssetID, net *chaincfg.Params) (*keeper, error) {
+	k := &keeper{c: c, asset: asset, net: net, covered: map[uint32][2]uint32{}, descs: map[uint32]*wallet.Descriptor{}}
+	ws := k.wallets()
+	var nDep, nOwned int
+	for _, w := range ws {
+		recv, change := k.ahead(w)
+		if w.Kind == custody.ColdCustomer {
+			nDep += int(recv)
+		}
+		nOwned += int(recv + change)
+	}
+	k.deposits, k.owned = wallet.NewBookSize(nDep), wallet.NewBookSize(nOwned)
+	return k, k.grow()
+}
+
+func (k *keeper) wallets() []custody.Wallet {
 	var ws []custody.Wallet
-	c.Read(func(s *core.State) {
+	k.c.Read(func(s *core.State) {
 		for _, w := range s.Custody.Wallets() {
-			if w.Asset == asset {
+			if w.Asset == k.asset {
 				ws = append(ws, w)
 			}
 		}
 	})
-	var nDep, nOwned int
-	for _, w := range ws {
-		if w.Kind == custody.ColdCustomer {
-			nDep += int(w.NextIndex + wallet.Gap)
-			nOwned += int(w.NextIndex + wallet.Gap)
-		} else {
-			nOwned += int(w.NextIndex + Lookahead)
-		}
-		nOwned += int(w.NextChange + Lookahead)
-	}
-	deposits, owned = wallet.NewBookSize(nDep), wallet.NewBookSize(nOwned)
-	for _, w := range ws {
-		d, err := wallet.Parse(w.Descriptor, net)
-		if err != nil {
-			return nil, nil, fmt.Errorf("watch: wallet %d: %w", w.ID, err)
-		}
-		recv := w.NextIndex + Lookahead
-		if w.Kind == custody.ColdCustomer {
-			recv = w.NextIndex + wallet.Gap
-			if err := deposits.Add(w.ID, d, 0, 0, recv); err != nil {
-				return nil, nil, err
+	return ws
+}
+
+// grow derives what the wallets' indexes now call for and the books lack:
+// new wallets, and addresses handed out since.
+func (k *keeper) grow() error {
+	for _, w := range k.wallets() {
+		d, ok := k.descs[w.ID]
+		if !ok {
+			var err error
+			if d, err = wallet.Parse(w.Descriptor, k.net); err != nil {
+				return fmt.Errorf("watch: wallet %d: %w", w.ID, err)
 			}
+			k.descs[w.ID] = d
 		}
-		if err := owned.Add(w.ID, d, 0, 0, recv); err != nil {
-			return nil, nil, err
+		have := k.covered[w.ID]
+		recv, change := k.ahead(w)
+		if recv > have[0] {
+			if w.Kind == custody.ColdCustomer {
+				if err := k.deposits.Add(w.ID, d, 0, have[0], recv); err != nil {
+					return err
+				}
+			}
+			if err := k.owned.Add(w.ID, d, 0, have[0], recv); err != nil {
+				return err
+			}
+			have[0] = recv
 		}
-		if err := owned.Add(w.ID, d, 1, 0, w.NextChange+Lookahead); err != nil {
-			return nil, nil, err
+		if change > have[1] {
+			if err := k.owned.Add(w.ID, d, 1, have[1], change); err != nil {
+				return err
+			}
+			have[1] = change
 		}
+		k.covered[w.ID] = have
 	}
-	return deposits, owned, nil
+	return nil
 }
 
 // ForAsset starts a watcher of the asset with the given code: the asset's
 // books derived from its wallets' descriptors (deposits, and every script
-// for reconciliation), cfg for the rest.
+// for reconciliation) and kept ahead of the addresses handed out, cfg for
+// the rest.
 func ForAsset(ctx context.Context, c Core, chain Chain, net *chaincfg.Params, code string, cfg DepositConfig) (*Deposits, error) {
 	c.Read(func(s *core.State) {
 		if a, ok := s.Ledger.AssetByCode(code); ok {
@@ -84,12 +133,17 @@ func ForAsset(ctx context.Context, c Core, chain Chain, net *chaincfg.Params, co
 	if cfg.Asset == 0 {
 		return nil, fmt.Errorf("watch: asset %q is not listed in the core", code)
 	}
-	deposits, owned, err := Books(c, cfg.Asset, net)
+	k, err := newKeeper(c, cfg.Asset, net)
 	if err != nil {
 		return nil, err
 	}
-	cfg.Owned, cfg.Net = owned, net
-	return NewDeposits(ctx, c, chain, deposits, cfg)
+	cfg.Owned, cfg.Net = k.owned, net
+	d, err := NewDeposits(ctx, c, chain, k.deposits, cfg)
+	if err != nil {
+		return nil, err
+	}
+	d.grow = k.grow
+	return d, nil
 }
 
 // Alarm tells co-signers in other processes to stop signing an asset,
