@@ -387,3 +387,34 @@ func TestWatchProcess(t *testing.T) {
 		t.Fatalf("watcher metrics:\n%s", b)
 	}
 }
+
+// TestDrillOnRunningDev runs both drills inside a running kinko dev: new
+// customers deposit on chain and are credited by the dev's own watcher, a
+// refill ceremony signed with two cold keys fills the hot wallet, two hot
+// keys leak from the demo's key files, and the dev's watcher halts by
+// itself; then the plan, approvals by the demo operators, execution and
+// resumption, all in the dev's journal.
+func TestDrillOnRunningDev(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	base, _, _ := startDevNode(t, dir)
+	out, code := run(t, "drill", "coincheck", "--dev", base, "--data", dir, "--customers", "150")
+	for _, want := range []string{"credited by the running watcher", "refill ceremony", "halt and incident journaled", "by the watcher, with no person", "executed in", "resumed in stages", "report saved to"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("drill coincheck --dev lacks %q (%d):\n%s", want, code, out)
+		}
+	}
+	t.Logf("%s", out[:strings.Index(out, "# Incident")])
+	if out, code := run(t, "drill", "coincheck", "--dev", base, "--data", t.TempDir(), "--customers", "10"); code == 0 {
+		t.Fatalf("a drill without the dev's token = %d %q", code, out)
+	}
+	out, code = run(t, "drill", "bitpoint", "--dev", base, "--data", dir, "--customers", "150")
+	if code != 0 || !strings.Contains(out, "during the suspension") || !strings.Contains(out, "bank → BTC:withdraw → BTC:deposit") {
+		t.Fatalf("drill bitpoint --dev (%d):\n%s", code, out)
+	}
+	// The dev's journal holds it all and still verifies.
+	r, err := http.Get(base + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+}

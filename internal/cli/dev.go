@@ -115,7 +115,20 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 		m.Mismatch = chain.Watcher().Differences
 		h.SetReconciliation(chain.Watcher().Differences)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	var handler http.Handler = h
+	if chain != nil {
+		// Drills run inside the dev, on its exchange (kinko drill --dev).
+		tok, err := devDrillToken(o.dir)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/", h)
+		mux.HandleFunc("POST /dev/drill/{name}", devDrillHandler(c, chain, o.dir, tok, log.With("sub", "drill")))
+		handler = mux
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 1)
 	// The server goroutine exits when Shutdown is called below.
 	go func() { errc <- srv.Serve(ln) }()

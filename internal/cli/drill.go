@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -43,7 +45,7 @@ first and receiving crypto last.`},
 }
 
 func drillCmd(name string, play func(context.Context, drill.Options, io.Writer) (*drill.Result, error)) *cobra.Command {
-	var dir, reportFile string
+	var dir, reportFile, devURL string
 	var customers int
 	var rate uint64
 	var seed uint64
@@ -53,6 +55,12 @@ func drillCmd(name string, play func(context.Context, drill.Options, io.Writer) 
 		Long:  drillDocs[name][1],
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if reportFile == "" {
+				reportFile = filepath.Join(dir, "drill-"+name+".md")
+			}
+			if devURL != "" {
+				return drillOnDev(cmd, devURL, dir, name, customers, rate, seed, reportFile)
+			}
 			if entries, _ := os.ReadDir(dir); len(entries) > 0 {
 				return fmt.Errorf("--data %s is not empty: a drill starts fresh", dir)
 			}
@@ -62,9 +70,6 @@ func drillCmd(name string, play func(context.Context, drill.Options, io.Writer) 
 				Log: slog.New(slog.DiscardHandler)}, w)
 			if err != nil {
 				return err
-			}
-			if reportFile == "" {
-				reportFile = filepath.Join(dir, "drill-"+name+".md")
 			}
 			out.WriteString("\n")
 			if err := res.Report.WriteMarkdown(&out); err != nil {
@@ -86,5 +91,42 @@ func drillCmd(name string, play func(context.Context, drill.Options, io.Writer) 
 	coincheck.Flags().Uint64Var(&rate, "rate", 10_000_000, "yen paid per whole BTC held at the theft")
 	coincheck.Flags().Uint64Var(&seed, "seed", 1, "seed of the holdings' spread")
 	coincheck.Flags().StringVar(&reportFile, "report", "", "where to save the report (default: in the data directory)")
+	coincheck.Flags().StringVar(&devURL, "dev", "", "run on a running kinko dev at this URL instead (its --data directory holds the drill token)")
 	return coincheck
+}
+
+// drillOnDev asks a running kinko dev to run the drill on its exchange and
+// streams what happens; the report is saved when it succeeds.
+func drillOnDev(cmd *cobra.Command, devURL, dir, name string, customers int, rate, seed uint64, reportFile string) error {
+	tok, err := os.ReadFile(filepath.Join(dir, "secrets", "drill.token"))
+	if err != nil {
+		return fmt.Errorf("the running dev's drill token: %w (is --data the dev's data directory?)", err)
+	}
+	url := fmt.Sprintf("%s/dev/drill/%s?customers=%d&rate=%d&seed=%d", strings.TrimRight(devURL, "/"), name, customers, rate, seed)
+	req, err := http.NewRequestWithContext(cmd.Context(), "POST", url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
+		return fmt.Errorf("kinko dev: %s: %s", res.Status, strings.TrimSpace(string(b)))
+	}
+	var all bytes.Buffer
+	if _, err := io.Copy(io.MultiWriter(cmd.OutOrStdout(), &all), res.Body); err != nil {
+		return err
+	}
+	if !strings.HasSuffix(strings.TrimSpace(all.String()), drillDone) {
+		return fmt.Errorf("the drill did not finish (see above)")
+	}
+	if err := os.WriteFile(reportFile, all.Bytes(), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "report saved to %s\n", reportFile)
+	return nil
 }

@@ -19,6 +19,15 @@ import (
 	"kinko/internal/watch"
 )
 
+// Confirmations is what the demo's watcher waits for before crediting.
+const Confirmations = 6
+
+// Tolerance is the reconciliation difference the demo accepts, in
+// satoshi: the network fees the customer wallets paid for ceremonies until
+// the house tops them up (docs/watch.md). Thefts are caught by the outflow
+// check, which has no tolerance.
+const Tolerance = 100_000
+
 // KeyPassphrase protects the demo's key files. A demo only: real keys are
 // made on offline machines with `kinko keys new`.
 const KeyPassphrase = "kinko-demo-keys"
@@ -54,7 +63,10 @@ var demoWallets = []struct {
 // cfg configures the watcher (alerts, detection latency, the co-signers to
 // tell); its asset, books and confirmations are the demo's.
 func StartChain(ctx context.Context, c *core.Core, dataDir string, cfg watch.DepositConfig) (*Chain, error) {
-	cfg.Confirmations, cfg.StartHeight = 6, regtest.SegwitHeight
+	cfg.Confirmations, cfg.StartHeight = Confirmations, regtest.SegwitHeight
+	if cfg.Tolerance == 0 {
+		cfg.Tolerance = Tolerance
+	}
 	node, err := regtest.Start(ctx, regtest.Options{Dir: filepath.Join(dataDir, "btcd")})
 	if err != nil {
 		return nil, err

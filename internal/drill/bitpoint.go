@@ -2,7 +2,6 @@ package drill
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -22,16 +21,21 @@ const traderCount = 200
 var drillMarket = trading.Listing{ID: 1, Code: "BTC/JPY", Base: 2, Quote: 1, Scale: 100_000_000, TickSize: 1_000, LotSize: 100_000, MinQty: 100_000,
 	MaxQty: 100_0000_0000, MaxPrice: 1_000_000_000, MaxOrders: 1 << 20, TakerFeeBps: 12}
 
-// openMarket lists BTC/JPY and gives every customer 10,000,000 yen.
+// openMarket lists BTC/JPY if it is not, and gives every drill customer
+// 10,000,000 yen.
 func openMarket(r *runner, customers int, eqJPY ledger.AccountKey) error {
-	if _, err := r.do(core.ListMarket{Listing: drillMarket, Actor: operators[0]}); err != nil {
-		return err
+	var listed bool
+	r.c.Read(func(st *core.State) { _, listed = st.Trading.Market(drillMarket.ID) })
+	if !listed {
+		if _, err := r.do(core.ListMarket{Listing: drillMarket, Actor: r.ops[0]}); err != nil {
+			return err
+		}
 	}
 	for i := 0; i < customers; i += ledger.MaxBatch {
 		n := min(ledger.MaxBatch, customers-i)
 		ts := make([]ledger.Transfer, n)
 		for j := range ts {
-			id := ledger.OwnerID(i + j + 1)
+			id := r.first + ledger.OwnerID(i+j)
 			ts[j] = ledger.Transfer{ID: ledger.ID{Hi: 0xD2, Lo: uint64(id)}, Debit: eqJPY, Credit: ledger.AccountKey{Owner: id, Asset: 1, Kind: ledger.KindAvailable},
 				Amount: ledger.AmountOf(10_000_000), Code: 1}
 		}
@@ -43,7 +47,7 @@ func openMarket(r *runner, customers int, eqJPY ledger.AccountKey) error {
 }
 
 // bitpointRest plays the suspension, the resumption and the plan.
-func bitpointRest(ctx context.Context, r *runner, res *Result, incidentID string, o Options, say func(string, ...any)) (*Result, error) {
+func bitpointRest(ctx context.Context, r *runner, env *Env, res *Result, incidentID string, o Options, say func(string, ...any)) (*Result, error) {
 	var start uint64
 	r.c.Read(func(st *core.State) { start = st.Seq() })
 	// During the suspension the price runs away from the world's: buyers
@@ -52,7 +56,7 @@ func bitpointRest(ctx context.Context, r *runner, res *Result, incidentID string
 	fills := 0
 	for i := 0; i < traders; i++ {
 		price := int64(10_300_000 + (i%30)*10_000)
-		seller, buyer := ledger.OwnerID(2*i+1), ledger.OwnerID(2*i+2)
+		seller, buyer := r.first+ledger.OwnerID(2*i), r.first+ledger.OwnerID(2*i+1)
 		qty := int64(100_000 * (1 + i%3))
 		if _, err := r.do(core.PlaceOrder{Customer: seller, Market: 1, Side: market.Sell, Type: market.Limit, Price: price, Qty: qty}); err != nil {
 			return nil, err
@@ -65,12 +69,12 @@ func bitpointRest(ctx context.Context, r *runner, res *Result, incidentID string
 	}
 	// Resumption: what rests from the suspension is cancelled, and the
 	// book reopens around the world's price: mid 10,000,000.
-	if _, err := r.do(core.CancelMarketOrders{Market: 1, Actor: operators[0], Reason: "drill: suspension orders cancelled before resumption"}); err != nil {
+	if _, err := r.do(core.CancelMarketOrders{Market: 1, Actor: r.ops[0], Reason: "drill: suspension orders cancelled before resumption"}); err != nil {
 		return nil, err
 	}
 	for _, p := range []core.PlaceOrder{
-		{Customer: 1, Market: 1, Side: market.Buy, Type: market.Limit, Price: 9_990_000, Qty: 100_000},
-		{Customer: 2, Market: 1, Side: market.Sell, Type: market.Limit, Price: 10_010_000, Qty: 100_000},
+		{Customer: r.first, Market: 1, Side: market.Buy, Type: market.Limit, Price: 9_990_000, Qty: 100_000},
+		{Customer: r.first + 1, Market: 1, Side: market.Sell, Type: market.Limit, Price: 10_010_000, Qty: 100_000},
 	} {
 		if _, err := r.do(p); err != nil {
 			return nil, err
@@ -85,14 +89,16 @@ func bitpointRest(ctx context.Context, r *runner, res *Result, incidentID string
 	})
 	say("during the suspension (entries %d-%d) %d fills at 10,300,000-10,590,000 yen; mid at resumption %d", start+1, resume, fills, mid)
 	t0 := time.Now()
-	trades, err := core.FillsBetween(ctx, filepath.Join(o.Dir, "core"), r.c.Journal(), 1, start, resume)
+	trades, err := core.FillsBetween(ctx, env.CoreDir, r.c.Journal(), 1, start, resume)
 	if err != nil {
 		return nil, err
 	}
-	ps := core.SuspensionPayouts(drillMarket, trades, mid)
+	var listing trading.Listing
+	r.c.Read(func(st *core.State) { m, _ := st.Trading.Market(1); listing = m.Listing })
+	ps := core.SuspensionPayouts(listing, trades, mid)
 	res.Affected = len(ps)
-	plan := compensation.Plan{ID: "drill-bitpoint", Incident: incidentID, Rule: compensation.SuspensionFills, Asset: 2, PayAsset: 1, At: resume,
-		Rounding: "down to the yen", Reason: "fills during the suspension worse than the mid at resumption", Requester: operators[0]}
+	plan := compensation.Plan{ID: "drill-bitpoint" + r.tag, Incident: incidentID, Rule: compensation.SuspensionFills, Asset: 2, PayAsset: 1, At: resume,
+		Rounding: "down to the yen", Reason: "fills during the suspension worse than the mid at resumption", Requester: r.ops[0]}
 	if err := r.writeAndApprove(&plan, ps); err != nil {
 		return nil, err
 	}

@@ -89,13 +89,13 @@ func (r *runner) writeAndApprove(plan *compensation.Plan, ps []compensation.Payo
 			return err
 		}
 	}
-	return r.twoPerson("approve-"+plan.ID, core.KindApproveCompensation, `{"plan":"`+plan.ID+`"}`, "drill: dry run checked")
+	return r.twoPerson("approve-"+plan.ID+r.tag, core.KindApproveCompensation, `{"plan":"`+plan.ID+`"}`, "drill: dry run checked")
 }
 
 // execute pays a plan of n payouts, part by part.
 func (r *runner) execute(plan string, n int) error {
 	for from := 0; from < n; from += compensation.ChunkSize {
-		if _, err := r.do(core.ExecuteCompensation{Plan: plan, From: from, Count: min(compensation.ChunkSize, n-from), Actor: operators[0]}); err != nil {
+		if _, err := r.do(core.ExecuteCompensation{Plan: plan, From: from, Count: min(compensation.ChunkSize, n-from), Actor: r.ops[0]}); err != nil {
 			return err
 		}
 	}
@@ -109,7 +109,7 @@ func (r *runner) resume(steps []controls.Switch, why string) ([]string, error) {
 	for _, s := range steps {
 		stepJSON = append(stepJSON, fmt.Sprintf(`{"asset":%d,"service":%q}`, s.Asset, s.Service))
 	}
-	if err := r.twoPerson("plan-resume", core.KindResumptionPlan, `{"id":"resume-drill","steps":[`+strings.Join(stepJSON, ",")+`]}`, why); err != nil {
+	if err := r.twoPerson("plan-resume"+r.tag, core.KindResumptionPlan, `{"id":"resume-drill`+r.tag+`","steps":[`+strings.Join(stepJSON, ",")+`]}`, why); err != nil {
 		return nil, err
 	}
 	var done []string
@@ -125,7 +125,7 @@ func (r *runner) resume(steps []controls.Switch, why string) ([]string, error) {
 		if !halted {
 			continue
 		}
-		if err := r.twoPerson(fmt.Sprintf("lift-%d", i), core.KindLiftHalt, fmt.Sprintf(`{"switch":{"asset":%d,"service":%q}}`, s.Asset, s.Service), "drill: resume "+name); err != nil {
+		if err := r.twoPerson(fmt.Sprintf("lift-%d%s", i, r.tag), core.KindLiftHalt, fmt.Sprintf(`{"switch":{"asset":%d,"service":%q}}`, s.Asset, s.Service), "drill: resume "+name); err != nil {
 			return nil, err
 		}
 		done = append(done, name)
@@ -133,13 +133,17 @@ func (r *runner) resume(steps []controls.Switch, why string) ([]string, error) {
 	return done, nil
 }
 
-// drill's operators: the drill plays both people of every two-person step.
-var operators = []string{"drill-aiko", "drill-kenji"}
+// drillOperators are a fresh exchange's operators: the drill plays both
+// people of every two-person step.
+var drillOperators = [2]string{"drill-aiko", "drill-kenji"}
 
 type runner struct {
-	ctx context.Context
-	c   *core.Core
-	now func() time.Time
+	ctx   context.Context
+	c     *core.Core
+	now   func() time.Time
+	ops   [2]string      // the requester and the approver
+	tag   string         // makes request and plan ids unique to this run
+	first ledger.OwnerID // the drill's first customer
 }
 
 func (r *runner) do(cmd core.Command) (core.Outcome, error) {
@@ -159,22 +163,22 @@ func (r *runner) do(cmd core.Command) (core.Outcome, error) {
 // twoPerson files a request as the first operator and approves it as the
 // second.
 func (r *runner) twoPerson(id string, kind people.RequestKind, payload, reason string) error {
-	if _, err := r.do(core.OpenRequest{Request: people.Request{ID: id, Kind: kind, Payload: []byte(payload), Requester: operators[0], Reason: reason,
+	if _, err := r.do(core.OpenRequest{Request: people.Request{ID: id, Kind: kind, Payload: []byte(payload), Requester: r.ops[0], Reason: reason,
 		RequiredRole: people.RoleApprover, Expires: r.now().Add(time.Hour).UnixNano()}}); err != nil {
 		return err
 	}
-	_, err := r.do(core.DecideRequest{ID: id, Decider: operators[1], Reason: "drill: checked", Approve: true})
+	_, err := r.do(core.DecideRequest{ID: id, Decider: r.ops[1], Reason: "drill: checked", Approve: true})
 	return err
 }
 
-type keys struct {
+type keyset struct {
 	d    *wallet.Descriptor
 	acct []*hdkeychain.ExtendedKey
 	fp   [][4]byte
 }
 
-func newKeys() (keys, error) {
-	k := keys{d: &wallet.Descriptor{M: 2, Net: regtest.Net}}
+func newKeys() (keyset, error) {
+	k := keyset{d: &wallet.Descriptor{M: 2, Net: regtest.Net}}
 	for range 3 {
 		var seed [32]byte
 		rand.Read(seed[:])
@@ -196,18 +200,12 @@ func newKeys() (keys, error) {
 // 2% in a 2-of-3 hot wallet; two hot keys leak; the attacker drains the
 // hot wallet straight to the node. kinko halts by itself; the holders at
 // the theft are compensated in yen at a fixed rate, their coin written off
-// (as Coincheck paid 88.549 yen per XEM); services resume in stages.
+// (as Coincheck paid 88.549 yen per XEM); services resume in stages. It
+// builds a fresh exchange in o.Dir; Play runs it on a running one.
 func Coincheck(ctx context.Context, o Options, out io.Writer) (*Result, error) {
-	if o.Customers <= 0 || o.Customers > 2_000_000 {
-		return nil, fmt.Errorf("drill: 1 to 2,000,000 customers")
+	if err := o.check(); err != nil {
+		return nil, err
 	}
-	if o.RateYen == 0 || o.RateYen > 1_000_000_000_000 {
-		return nil, fmt.Errorf("drill: a rate of 1 to 10^12 yen per coin")
-	}
-	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
-	}
-	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
 	node, err := regtest.Start(ctx, regtest.Options{Dir: filepath.Join(o.Dir, "btcd")})
 	if err != nil {
 		return nil, err
@@ -221,28 +219,266 @@ func Coincheck(ctx context.Context, o Options, out io.Writer) (*Result, error) {
 	if head, _, _ := c.Journal().Head(); head != 0 {
 		return nil, fmt.Errorf("drill: %s holds a journal already; a drill starts fresh", o.Dir)
 	}
-	r := &runner{ctx: ctx, c: c, now: time.Now}
+	return Play(ctx, &Env{Core: c, CoreDir: filepath.Join(o.Dir, "core"), Node: node}, o, out)
+}
+
+func (o *Options) check() error {
+	if o.Customers <= 0 || o.Customers > 2_000_000 {
+		return fmt.Errorf("drill: 1 to 2,000,000 customers")
+	}
+	if o.RateYen == 0 || o.RateYen > 1_000_000_000_000 {
+		return fmt.Errorf("drill: a rate of 1 to 10^12 yen per coin")
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Env is the exchange a drill plays on: a fresh one (Coincheck, BitPoint
+// make it), or a running kinko dev (KeyDir set): its wallets, the demo's
+// key files (two hot keys leak from there), its operators, its watcher.
+type Env struct {
+	Core    *core.Core
+	CoreDir string
+	Node    *regtest.Node
+	// KeyDir and Passphrase name the running exchange's key files; empty
+	// for a fresh exchange.
+	KeyDir, Passphrase string
+	// Operators of a running exchange: an admin and an approver.
+	Operators [2]string
+	// Confirmations its watcher waits for (1 for a fresh exchange).
+	Confirmations int
+
+	stopWatcher func() // a fresh exchange's own watcher
+}
+
+// hotSide is what the theft needs: the hot wallet's coins and two keys.
+type hotSide struct {
+	set     *wallet.Set
+	utxos   []wallet.UTXO
+	acct    []*hdkeychain.ExtendedKey
+	fp      [][4]byte
+	account ledger.AccountKey
+}
+
+// Play runs a drill on env.
+func Play(ctx context.Context, env *Env, o Options, out io.Writer) (*Result, error) {
+	if err := o.check(); err != nil {
+		return nil, err
+	}
+	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
+	c, node := env.Core, env.Node
+	r := &runner{ctx: ctx, c: c, now: time.Now, ops: drillOperators}
+	attached := env.KeyDir != ""
+	if attached {
+		r.ops, r.tag = env.Operators, fmt.Sprintf("-%d", time.Now().UnixNano()%1e9)
+	}
+	confs := max(env.Confirmations, 1)
 	res := &Result{Customers: o.Customers}
 	const jpy, btc ledger.AssetID = 1, 2
+	eq := func(a ledger.AssetID) ledger.AccountKey {
+		return ledger.AccountKey{Owner: ledger.OwnerEquity, Asset: a, Kind: ledger.KindEquity}
+	}
 	if o.bitpoint {
 		say("== kinko drill: BITPoint, July 2019, with %d customers ==", o.Customers)
 	} else {
 		say("== kinko drill: Coincheck, January 2018, with %d holders ==", o.Customers)
 	}
+	var hot *hotSide
+	var err error
+	if attached {
+		hot, err = fundRunning(ctx, r, env, o, res, say)
+	} else {
+		hot, err = fundFresh(ctx, r, env, o, res, say)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if env.stopWatcher != nil {
+		defer env.stopWatcher()
+	}
+	// The theft: hot keys 1 and 2 leaked; everything in the hot wallet to
+	// the attacker, straight to the node.
+	set := hot.set
+	var attackerKey [20]byte
+	rand.Read(attackerKey[:])
+	attacker, _ := btcutil.NewAddressWitnessPubKeyHash(attackerKey[:], regtest.Net)
+	attackerScript, _ := txscript.PayToAddrScript(attacker)
+	var inHot int64
+	for _, u := range hot.utxos {
+		inHot += u.Value
+	}
+	res.HotSat = inHot
+	p, err := wallet.Build(hot.utxos, []*wire.TxOut{wire.NewTxOut(inHot-20_000, attackerScript)}, nil, 0, 10)
+	if err != nil {
+		return nil, err
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := set.Sign(p, hot.acct[i], hot.fp[i]); err != nil {
+			return nil, err
+		}
+	}
+	theft, err := wallet.Finalize(p)
+	if err != nil {
+		return nil, err
+	}
+	var before uint64
+	c.Read(func(st *core.State) { before = st.Seq() })
+	start := time.Now()
+	if _, err := node.Client().Broadcast(ctx, theft); err != nil {
+		return nil, err
+	}
+	res.TheftTx, res.StolenSat = theft.TxHash().String(), theft.TxOut[0].Value
+	// Wait for the watcher's own record of this theft: the halt and the
+	// incident naming the transaction (withdrawals may have been halted
+	// already for another reason; that does not count).
+	for {
+		var opened int64
+		c.Read(func(st *core.State) {
+			for _, in := range st.Incidents.List() {
+				for _, tx := range in.TxIDs {
+					if tx == res.TheftTx && in.Detector == "watcher" {
+						opened = in.Opened
+					}
+				}
+			}
+		})
+		if opened != 0 {
+			res.HaltAfter = time.Unix(0, opened).Sub(start)
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			return nil, fmt.Errorf("drill: the watcher recorded no halt 10 s after the theft")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	c.Read(func(st *core.State) {
+		if st.Controls.Allowed(btc, controls.Withdraw) == nil {
+			err = fmt.Errorf("drill: withdrawals not halted after the theft")
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	say("attacker broadcast %s taking %s (the hot wallet; %.2f%% of customers' coins)", res.TheftTx, btcutil.Amount(res.StolenSat).Format(btcutil.AmountBTC),
+		float64(res.StolenSat)*100/float64(res.TotalSat))
+	say("halt and incident journaled %v after the broadcast, by the watcher, with no person", res.HaltAfter.Round(time.Microsecond))
+	// The operators stop the rest of the coin's services by hand (at
+	// BITPoint, trading went on).
+	stopped := []controls.Switch{{Asset: btc, Service: controls.Deposit}, {Asset: btc, Service: controls.Trade}}
+	if o.bitpoint {
+		stopped = []controls.Switch{{Asset: btc, Service: controls.Deposit}, {Service: controls.Bank}}
+	}
+	for _, sw := range stopped {
+		if _, err := r.do(core.Halt{Switch: sw, Actor: r.ops[0], Reason: "drill: theft under investigation"}); err != nil {
+			return nil, err
+		}
+	}
+	// The theft is mined; the loss is recorded: the hot wallet's account
+	// follows the chain.
+	if _, err := node.Generate(ctx, uint32(confs)); err != nil {
+		return nil, err
+	}
+	if _, err := r.do(core.CreateTransfers{Transfers: []ledger.Transfer{{ID: ledger.ID{Hi: 0xD1, Lo: uint64(time.Now().UnixNano())}, Debit: eq(btc), Credit: hot.account, Amount: ledger.AmountOf(uint64(res.HotSat)), Code: 3}}}); err != nil {
+		return nil, err
+	}
+	time.Sleep(500 * time.Millisecond) // the watcher's next polls see the loss recorded
+	c.Read(func(st *core.State) { res.Halts = st.Controls.Halted() })
+	for _, h := range res.Halts {
+		say("  halted: %-22s by %-14s %s", h.Switch, h.Actor, h.Reason)
+	}
+	var incidentID string
+	c.Read(func(st *core.State) {
+		for _, in := range st.Incidents.List() {
+			for _, tx := range in.TxIDs {
+				if tx == res.TheftTx {
+					incidentID = in.ID
+				}
+			}
+		}
+	})
+	if incidentID == "" {
+		return nil, fmt.Errorf("drill: no incident names the theft")
+	}
 
+	if o.bitpoint {
+		return bitpointRest(ctx, r, env, res, incidentID, o, say)
+	}
+	// The holders at the theft, and the plan.
+	t0 := time.Now()
+	st, err := c.StateAt(ctx, before)
+	if err != nil {
+		return nil, err
+	}
+	hs := st.Holdings(btc)
+	res.Affected = len(hs)
+	num, den := o.RateYen, uint64(1_0000_0000) // yen per satoshi = rate / 1e8
+	ps, err := compensation.FixedRatePayouts(hs, num, den)
+	if err != nil {
+		return nil, err
+	}
+	plan := compensation.Plan{ID: "drill-coincheck" + r.tag, Incident: incidentID, Rule: compensation.FixedRate, Asset: btc, PayAsset: jpy, At: before, RateNum: num, RateDen: den,
+		Rounding: "down to the yen", WriteOff: true, Reason: "coins stolen from the hot wallet; holders paid in yen as Coincheck did", Requester: r.ops[0]}
+	if err := r.writeAndApprove(&plan, ps); err != nil {
+		return nil, err
+	}
+	res.PlanTime = time.Since(t0)
+	res.Plan = compensation.Summarize(ps)
+	say("affected: %d holders at entry %d; plan %s: %d yen in all, largest %d yen (customer %d), %d JPY per BTC, rounded down; written and approved in %v",
+		res.Affected, before, plan.ID, res.Plan.Total, res.Plan.Largest.Pay, res.Plan.Largest.Customer, o.RateYen, res.PlanTime.Round(time.Microsecond))
+	t1 := time.Now()
+	if err := r.execute(plan.ID, len(ps)); err != nil {
+		return nil, err
+	}
+	// Run again: nobody is paid twice.
+	if o, err := r.c.Submit(ctx, r.now(), core.ExecuteCompensation{Plan: plan.ID, From: 0, Count: min(compensation.ChunkSize, len(ps)), Actor: r.ops[0]}); err != nil || o.Err == nil {
+		return nil, fmt.Errorf("drill: executing a done plan again was not refused")
+	}
+	res.ExecuteTime = time.Since(t1)
+	say("executed in %v: %d customers paid, each once (a second run is refused)", res.ExecuteTime.Round(time.Microsecond), len(ps))
+
+	// Staged resumption: trading first, then deposits, withdrawals last.
+	if res.Resumed, err = r.resume([]controls.Switch{{Asset: btc, Service: controls.Trade}, {Asset: btc, Service: controls.Deposit}, {Asset: btc, Service: controls.Withdraw}},
+		"drill: keys rotated, customers paid"); err != nil {
+		return nil, err
+	}
+	say("resumed in stages, each lift approved by a second operator: %s", strings.Join(res.Resumed, " → "))
+	rep, err := report(c, incidentID)
+	if err != nil {
+		return nil, err
+	}
+	res.Report = rep
+	return res, nil
+}
+
+// report gathers an incident's report from a running core.
+func report(c *core.Core, id string) (*incident.Report, error) {
+	var r *incident.Report
+	var err error
+	c.Read(func(st *core.State) { r, err = core.IncidentReport(st, c.Journal(), id) })
+	return r, err
+}
+
+// fundFresh builds a fresh exchange: assets, operators, wallets, customers
+// with their coins on chain (98% cold, 2% hot), and its own watcher.
+func fundFresh(ctx context.Context, r *runner, env *Env, o Options, res *Result, say func(string, ...any)) (*hotSide, error) {
+	c, node := env.Core, env.Node
+	const jpy, btc ledger.AssetID = 1, 2
+	eq := func(a ledger.AssetID) ledger.AccountKey {
+		return ledger.AccountKey{Owner: ledger.OwnerEquity, Asset: a, Kind: ledger.KindEquity}
+	}
+	r.first = 1
 	// The exchange: assets, two operators, the customers and their accounts.
 	if _, err := r.do(core.CreateAssets{Assets: []ledger.Asset{{ID: jpy, Code: "JPY", Class: ledger.ClassFiat}, {ID: btc, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}}); err != nil {
 		return nil, err
 	}
 	creds := people.Credentials{PasswordHash: strings.Repeat("-", 32), TOTPSealed: strings.Repeat("-", 32)}
-	if _, err := r.do(core.CreateOperator{Operator: people.Operator{Name: operators[0], Roles: []people.Role{people.RoleAdmin}, Creds: creds}}); err != nil {
+	if _, err := r.do(core.CreateOperator{Operator: people.Operator{Name: r.ops[0], Roles: []people.Role{people.RoleAdmin}, Creds: creds}}); err != nil {
 		return nil, err
 	}
-	if _, err := r.do(core.CreateOperator{Operator: people.Operator{Name: operators[1], Roles: []people.Role{people.RoleApprover}, Creds: creds}, Actor: operators[0]}); err != nil {
+	if _, err := r.do(core.CreateOperator{Operator: people.Operator{Name: r.ops[1], Roles: []people.Role{people.RoleApprover}, Creds: creds}, Actor: r.ops[0]}); err != nil {
 		return nil, err
-	}
-	eq := func(a ledger.AssetID) ledger.AccountKey {
-		return ledger.AccountKey{Owner: ledger.OwnerEquity, Asset: a, Kind: ledger.KindEquity}
 	}
 	cold, err := newKeys()
 	if err != nil {
@@ -262,28 +498,12 @@ func Coincheck(ctx context.Context, o Options, out io.Writer) (*Result, error) {
 	if _, err := r.do(core.CreateAccounts{Keys: []ledger.AccountKey{eq(jpy), eq(btc)}}); err != nil {
 		return nil, err
 	}
-	if o.bitpoint {
-		// The traders are verified customers (KYC): signed up one by one.
-		for i := 1; i <= min(o.Customers, traderCount); i++ {
-			id := ledger.OwnerID(i)
-			if _, err := r.do(core.SignUp{Customer: people.Customer{ID: id, Email: fmt.Sprintf("trader%d@drill.example", i), Name: "drill trader", Creds: creds}}); err != nil {
-				return nil, err
-			}
-			if _, err := r.do(core.SetKYC{Customer: id, KYC: people.KYCVerified, Actor: operators[0], Reason: "drill"}); err != nil {
-				return nil, err
-			}
-		}
+	if err := signUpTraders(r, o); err != nil {
+		return nil, err
 	}
-	rng := mrand.New(mrand.NewPCG(o.Seed, 2018))
-	amounts := make([]int64, o.Customers)
-	// Holdings spread over three orders of magnitude; about 10 BTC in all.
-	per := max(int64(10_0000_0000)/int64(o.Customers), 1_000)
-	for i := range amounts {
-		amounts[i] = per/4 + rng.Int64N(per*3/2+1)
-		if o.bitpoint && i < traderCount {
-			amounts[i] = max(amounts[i], 1_000_000) // enough to sell a few lots
-		}
-		res.TotalSat += amounts[i]
+	amounts := holdings(o)
+	for _, a := range amounts {
+		res.TotalSat += a
 	}
 	res.HotSat = res.TotalSat * 2 / 100
 	for i := 0; i < o.Customers; i += ledger.MaxBatch {
@@ -343,15 +563,12 @@ func Coincheck(ctx context.Context, o Options, out io.Writer) (*Result, error) {
 	done := make(chan struct{})
 	// The watcher polls until the drill ends.
 	go func() { defer close(done); w.Run(wctx) }()
-	defer func() { stop(); <-done }()
-
+	env.stopWatcher = func() { stop(); <-done }
 	if o.bitpoint {
 		if err := openMarket(r, o.Customers, eq(jpy)); err != nil {
 			return nil, err
 		}
 	}
-	// The theft: hot keys 1 and 2 leaked; everything in the hot wallet to
-	// the attacker, straight to the node.
 	hotIdx := -1
 	for i, out := range fund.TxOut {
 		if string(out.PkScript) == string(hotScript) {
@@ -365,136 +582,49 @@ func Coincheck(ctx context.Context, o Options, out io.Writer) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	var attackerKey [20]byte
-	rand.Read(attackerKey[:])
-	attacker, _ := btcutil.NewAddressWitnessPubKeyHash(attackerKey[:], regtest.Net)
-	attackerScript, _ := txscript.PayToAddrScript(attacker)
-	p, err := wallet.Build([]wallet.UTXO{{OutPoint: wire.OutPoint{Hash: fund.TxHash(), Index: uint32(hotIdx)}, Value: res.HotSat, Wallet: set.Wallets[0], Branch: 0, Index: 0}},
-		[]*wire.TxOut{wire.NewTxOut(res.HotSat-10_000, attackerScript)}, nil, 0, 10)
-	if err != nil {
-		return nil, err
-	}
-	for i := 0; i < 2; i++ {
-		if _, err := set.Sign(p, hot.acct[i], hot.fp[i]); err != nil {
-			return nil, err
-		}
-	}
-	theft, err := wallet.Finalize(p)
-	if err != nil {
-		return nil, err
-	}
-	var before uint64
-	c.Read(func(st *core.State) { before = st.Seq() })
-	start := time.Now()
-	if _, err := node.Client().Broadcast(ctx, theft); err != nil {
-		return nil, err
-	}
-	res.TheftTx, res.StolenSat = theft.TxHash().String(), theft.TxOut[0].Value
-	for {
-		var halted bool
-		c.Read(func(st *core.State) { halted = st.Controls.Allowed(btc, controls.Withdraw) != nil })
-		if halted {
-			res.HaltAfter = time.Since(start)
-			break
-		}
-		if time.Since(start) > 10*time.Second {
-			return nil, fmt.Errorf("drill: no halt 10 s after the theft")
-		}
-		time.Sleep(time.Millisecond)
-	}
-	say("attacker broadcast %s taking %s (the hot wallet; %.2f%% of customers' coins)", res.TheftTx, btcutil.Amount(res.StolenSat).Format(btcutil.AmountBTC),
-		float64(res.StolenSat)*100/float64(res.TotalSat))
-	say("halt journaled %v after the broadcast, by the watcher, with no person", res.HaltAfter.Round(time.Microsecond))
-	// The operators stop the rest of the coin's services by hand (at
-	// BITPoint, trading went on).
-	stopped := []controls.Switch{{Asset: btc, Service: controls.Deposit}, {Asset: btc, Service: controls.Trade}}
-	if o.bitpoint {
-		stopped = []controls.Switch{{Asset: btc, Service: controls.Deposit}, {Service: controls.Bank}}
-	}
-	for _, sw := range stopped {
-		if _, err := r.do(core.Halt{Switch: sw, Actor: operators[0], Reason: "drill: theft under investigation"}); err != nil {
-			return nil, err
-		}
-	}
-	// The loss is recorded: the hot wallet's account follows the chain.
-	if _, err := r.do(core.CreateTransfers{Transfers: []ledger.Transfer{{ID: ledger.ID{Hi: 0xD1, Lo: 2}, Debit: eq(btc), Credit: hotW.Account(), Amount: ledger.AmountOf(uint64(res.HotSat)), Code: 3}}}); err != nil {
-		return nil, err
-	}
-	if _, err := node.Generate(ctx, 1); err != nil {
-		return nil, err
-	}
-	c.Read(func(st *core.State) { res.Halts = st.Controls.Halted() })
-	for _, h := range res.Halts {
-		say("  halted: %-22s by %-14s %s", h.Switch, h.Actor, h.Reason)
-	}
-	var incidentID string
-	c.Read(func(st *core.State) {
-		for _, in := range st.Incidents.List() {
-			for _, tx := range in.TxIDs {
-				if tx == res.TheftTx {
-					incidentID = in.ID
-				}
-			}
-		}
-	})
-	if incidentID == "" {
-		return nil, fmt.Errorf("drill: no incident names the theft")
-	}
-
-	if o.bitpoint {
-		return bitpointRest(ctx, r, res, incidentID, o, say)
-	}
-	// The holders at the theft, and the plan.
-	t0 := time.Now()
-	st, err := c.StateAt(ctx, before)
-	if err != nil {
-		return nil, err
-	}
-	hs := st.Holdings(btc)
-	res.Affected = len(hs)
-	num, den := o.RateYen, uint64(1_0000_0000) // yen per satoshi = rate / 1e8
-	ps, err := compensation.FixedRatePayouts(hs, num, den)
-	if err != nil {
-		return nil, err
-	}
-	plan := compensation.Plan{ID: "drill-coincheck", Incident: incidentID, Rule: compensation.FixedRate, Asset: btc, PayAsset: jpy, At: before, RateNum: num, RateDen: den,
-		Rounding: "down to the yen", WriteOff: true, Reason: "coins stolen from the hot wallet; holders paid in yen as Coincheck did", Requester: operators[0]}
-	if err := r.writeAndApprove(&plan, ps); err != nil {
-		return nil, err
-	}
-	res.PlanTime = time.Since(t0)
-	res.Plan = compensation.Summarize(ps)
-	say("affected: %d holders at entry %d; plan %s: %d yen in all, largest %d yen (customer %d), %d JPY per BTC, rounded down; written and approved in %v",
-		res.Affected, before, plan.ID, res.Plan.Total, res.Plan.Largest.Pay, res.Plan.Largest.Customer, o.RateYen, res.PlanTime.Round(time.Microsecond))
-	t1 := time.Now()
-	if err := r.execute(plan.ID, len(ps)); err != nil {
-		return nil, err
-	}
-	// Run again: nobody is paid twice.
-	if o, err := r.c.Submit(ctx, r.now(), core.ExecuteCompensation{Plan: plan.ID, From: 0, Count: min(compensation.ChunkSize, len(ps)), Actor: operators[0]}); err != nil || o.Err == nil {
-		return nil, fmt.Errorf("drill: executing a done plan again was not refused")
-	}
-	res.ExecuteTime = time.Since(t1)
-	say("executed in %v: %d customers paid, each once (a second run is refused)", res.ExecuteTime.Round(time.Microsecond), len(ps))
-
-	// Staged resumption: trading first, then deposits, withdrawals last.
-	if res.Resumed, err = r.resume([]controls.Switch{{Asset: btc, Service: controls.Trade}, {Asset: btc, Service: controls.Deposit}, {Asset: btc, Service: controls.Withdraw}},
-		"drill: keys rotated, customers paid"); err != nil {
-		return nil, err
-	}
-	say("resumed in stages, each lift approved by a second operator: %s", strings.Join(res.Resumed, " → "))
-	rep, err := report(c, incidentID)
-	if err != nil {
-		return nil, err
-	}
-	res.Report = rep
-	return res, nil
+	return &hotSide{set: set, utxos: []wallet.UTXO{{OutPoint: wire.OutPoint{Hash: fund.TxHash(), Index: uint32(hotIdx)}, Value: res.HotSat, Wallet: set.Wallets[0], Branch: 0, Index: 0}},
+		acct: hot.acct[:2], fp: hot.fp[:2], account: hotW.Account()}, nil
 }
 
-// report gathers an incident's report from a running core.
-func report(c *core.Core, id string) (*incident.Report, error) {
-	var r *incident.Report
-	var err error
-	c.Read(func(st *core.State) { r, err = core.IncidentReport(st, c.Journal(), id) })
-	return r, err
+// signUpTraders signs up and verifies (KYC) the customers who trade in the
+// BITPoint drill: the first traderCount from r.first.
+func signUpTraders(r *runner, o Options) error {
+	if !o.bitpoint {
+		return nil
+	}
+	creds := people.Credentials{PasswordHash: strings.Repeat("-", 32), TOTPSealed: strings.Repeat("-", 32)}
+	for i := 0; i < min(o.Customers, traderCount); i++ {
+		id := r.first + ledger.OwnerID(i)
+		if _, err := r.do(core.SignUp{Customer: people.Customer{ID: id, Email: fmt.Sprintf("trader%d@drill.example", id), Name: "drill trader", Creds: creds}}); err != nil {
+			return err
+		}
+		if _, err := r.do(core.SetKYC{Customer: id, KYC: people.KYCVerified, Actor: r.ops[0], Reason: "drill"}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// holdings draws the customers' coins: spread over three orders of
+// magnitude, about 10 BTC in all; traders get enough to sell a few lots.
+func holdings(o Options) []int64 {
+	rng := mrand.New(mrand.NewPCG(o.Seed, 2018))
+	amounts := make([]int64, o.Customers)
+	per := max(int64(10_0000_0000)/int64(o.Customers), 1_000)
+	for i := range amounts {
+		amounts[i] = per/4 + rng.Int64N(per*3/2+1)
+		if o.bitpoint && i < traderCount {
+			amounts[i] = max(amounts[i], 1_000_000)
+		}
+	}
+	return amounts
+}
+
+// PlayBitPoint runs the BITPoint drill on env.
+func PlayBitPoint(ctx context.Context, env *Env, o Options, out io.Writer) (*Result, error) {
+	o.bitpoint = true
+	if o.RateYen == 0 {
+		o.RateYen = 10_000_000
+	}
+	return Play(ctx, env, o, out)
 }

@@ -1,0 +1,122 @@
+package cli
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"kinko/internal/core"
+	"kinko/internal/demo"
+	"kinko/internal/drill"
+)
+
+// drillDone ends a drill's streamed output when it succeeded.
+const drillDone = "drill: done"
+
+// devDrillToken reads or makes <data>/secrets/drill.token (0600): what
+// `kinko drill --dev` shows to run a drill inside a running kinko dev.
+func devDrillToken(dir string) (string, error) {
+	path := filepath.Join(dir, "secrets", "drill.token")
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	tok := hex.EncodeToString(b[:])
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", err
+	}
+	return tok, os.WriteFile(path, []byte(tok+"\n"), 0o600)
+}
+
+// flushWriter sends each write to the client at once.
+type flushWriter struct {
+	w http.ResponseWriter
+	f http.Flusher
+}
+
+func (f flushWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	f.f.Flush()
+	return n, err
+}
+
+// devDrillHandler runs a drill inside the running kinko dev, on its core,
+// node, wallets, watcher and demo operators, streaming what happens. Only
+// from loopback, with the drill token; one drill at a time.
+func devDrillHandler(c *core.Core, chain *demo.Chain, dir, token string, log *slog.Logger) http.HandlerFunc {
+	var mu sync.Mutex
+	return func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+			http.Error(w, "drills run from this machine only", http.StatusForbidden)
+			return
+		}
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(token)) != 1 {
+			http.Error(w, "the drill token (<data>/secrets/drill.token) is needed", http.StatusUnauthorized)
+			return
+		}
+		name := r.PathValue("name")
+		q := r.URL.Query()
+		o := drill.Options{Customers: 1000, RateYen: 10_000_000, Seed: 1, Log: log}
+		for _, f := range []struct {
+			key string
+			set func(string) error
+		}{
+			{"customers", func(v string) (err error) { o.Customers, err = strconv.Atoi(v); return }},
+			{"rate", func(v string) (err error) { o.RateYen, err = strconv.ParseUint(v, 10, 64); return }},
+			{"seed", func(v string) (err error) { o.Seed, err = strconv.ParseUint(v, 10, 64); return }},
+		} {
+			if v := q.Get(f.key); v != "" {
+				if err := f.set(v); err != nil {
+					http.Error(w, fmt.Sprintf("%s=%q: %v", f.key, v, err), http.StatusBadRequest)
+					return
+				}
+			}
+		}
+		play := map[string]func(*drill.Env) (*drill.Result, error){}
+		flusher, _ := w.(http.Flusher)
+		var out io.Writer = w
+		if flusher != nil {
+			out = flushWriter{w, flusher}
+		}
+		env := &drill.Env{Core: c, CoreDir: dir, Node: chain.Node, KeyDir: chain.KeyDir, Passphrase: demo.KeyPassphrase,
+			Operators: [2]string{demo.Operators[0].Name, demo.Operators[1].Name}, Confirmations: demo.Confirmations}
+		play["coincheck"] = func(env *drill.Env) (*drill.Result, error) { return drill.Play(r.Context(), env, o, out) }
+		play["bitpoint"] = func(env *drill.Env) (*drill.Result, error) { return drill.PlayBitPoint(r.Context(), env, o, out) }
+		run, ok := play[name]
+		if !ok {
+			http.Error(w, "drills: coincheck, bitpoint", http.StatusNotFound)
+			return
+		}
+		if !mu.TryLock() {
+			http.Error(w, "a drill is running", http.StatusConflict)
+			return
+		}
+		defer mu.Unlock()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		res, err := run(env)
+		if err != nil {
+			fmt.Fprintf(out, "drill failed: %v\n", err)
+			return
+		}
+		fmt.Fprintln(out)
+		res.Report.WriteMarkdown(out)
+		fmt.Fprint(out, "\n## Customer notice (draft)\n\n")
+		res.Report.WriteNotice(out)
+		fmt.Fprintln(out, drillDone)
+	}
+}
