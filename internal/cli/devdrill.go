@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
@@ -95,8 +96,11 @@ func devDrillHandler(c *core.Core, chain *demo.Chain, dir, token string, log *sl
 		}
 		env := &drill.Env{Core: c, CoreDir: dir, Node: chain.Node, KeyDir: chain.KeyDir, Passphrase: demo.KeyPassphrase,
 			Operators: [2]string{demo.Operators[0].Name, demo.Operators[1].Name}, Confirmations: demo.Confirmations}
-		play["coincheck"] = func(env *drill.Env) (*drill.Result, error) { return drill.Play(r.Context(), env, o, out) }
-		play["bitpoint"] = func(env *drill.Env) (*drill.Result, error) { return drill.PlayBitPoint(r.Context(), env, o, out) }
+		// A drill started finishes even if its caller goes away: stopping
+		// half-way would leave the dev halted.
+		ctx := context.WithoutCancel(r.Context())
+		play["coincheck"] = func(env *drill.Env) (*drill.Result, error) { return drill.Play(ctx, env, o, out) }
+		play["bitpoint"] = func(env *drill.Env) (*drill.Result, error) { return drill.PlayBitPoint(ctx, env, o, out) }
 		run, ok := play[name]
 		if !ok {
 			http.Error(w, "drills: coincheck, bitpoint", http.StatusNotFound)

@@ -31,6 +31,25 @@ func leaked(env *Env, name string) (*hdkeychain.ExtendedKey, [4]byte, error) {
 	return acct, key.Fingerprint, err
 }
 
+// mineAll mines until the mempool is empty (a block takes only so many
+// large transactions), then confs more blocks on top.
+func mineAll(ctx context.Context, node *regtest.Node, confs uint32) error {
+	for range 100 {
+		ids, err := node.Client().MempoolTxids(ctx)
+		if err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			break
+		}
+		if _, err := node.Generate(ctx, 1); err != nil {
+			return err
+		}
+	}
+	_, err := node.Generate(ctx, confs)
+	return err
+}
+
 // waitFor polls cond until it holds or the time is up.
 func waitFor(what string, limit time.Duration, cond func() bool) error {
 	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
@@ -131,7 +150,7 @@ func fundRunning(ctx context.Context, r *runner, env *Env, o Options, res *Resul
 	if err := flush(); err != nil {
 		return nil, err
 	}
-	if _, err := node.Generate(ctx, confs); err != nil {
+	if err := mineAll(ctx, node, confs); err != nil {
 		return nil, err
 	}
 	credited := func() bool {
@@ -181,7 +200,7 @@ func fundRunning(ctx context.Context, r *runner, env *Env, o Options, res *Resul
 	if _, err := node.Client().Broadcast(ctx, tx); err != nil {
 		return nil, err
 	}
-	if _, err := node.Generate(ctx, confs); err != nil {
+	if err := mineAll(ctx, node, confs); err != nil {
 		return nil, err
 	}
 	// The hot wallet's coins from this refill (an earlier drill's stolen

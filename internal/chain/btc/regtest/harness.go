@@ -352,7 +352,9 @@ func (n *Node) SendTo(ctx context.Context, outputs map[string]btcutil.Amount) (*
 		tx.AddTxOut(wire.NewTxOut(int64(v), pk))
 		total += v
 	}
-	const fee = 10_000
+	// 10,000 satoshi, and 50 a byte for a transaction with many outputs
+	// (about 43 bytes each), so that the node relays it.
+	fee := btcutil.Amount(max(10_000, 50*43*len(outputs)))
 	op, value, err := n.coin(ctx, total+fee)
 	if err != nil {
 		return nil, err
