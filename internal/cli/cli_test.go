@@ -411,10 +411,17 @@ func TestDrillOnRunningDev(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "during the suspension") || !strings.Contains(out, "bank → BTC:withdraw → BTC:deposit") {
 		t.Fatalf("drill bitpoint --dev (%d):\n%s", code, out)
 	}
-	// The dev's journal holds it all and still verifies.
-	r, err := http.Get(base + "/status")
+	// Both drills resumed everything they halted: nothing is halted now.
+	r, err := http.Get(base + "/v1/status")
 	if err != nil {
 		t.Fatal(err)
 	}
+	var st struct {
+		Halts []json.RawMessage `json:"halts"`
+	}
+	err = json.NewDecoder(r.Body).Decode(&st)
 	r.Body.Close()
+	if err != nil || len(st.Halts) != 0 {
+		t.Fatalf("status after the drills: %v %s", err, st.Halts)
+	}
 }

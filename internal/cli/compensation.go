@@ -155,10 +155,7 @@ kind approve_compensation); then kinko compensation execute pays it.
 					return nil
 				}
 				n := min(compensation.ChunkSize, p.Count-p.Paid)
-				o, err := c.Submit(cmd.Context(), time.Now(), core.ExecuteCompensation{Plan: exID, From: p.Paid, Count: n, Actor: exActor})
-				if err == nil {
-					err = o.Err
-				}
+				o, err := submitCmd(cmd, c, core.ExecuteCompensation{Plan: exID, From: p.Paid, Count: n, Actor: exActor})
 				if err != nil {
 					return err
 				}
@@ -298,11 +295,11 @@ func writePlan(cmd *cobra.Command, dir string, p *compensation.Plan, ps []compen
 		return err
 	}
 	defer c.Close()
-	if err := submitCmd(cmd, c, core.WriteCompensation{Plan: *p}); err != nil {
+	if _, err := submitCmd(cmd, c, core.WriteCompensation{Plan: *p}); err != nil {
 		return err
 	}
 	for i := 0; i < len(ps); i += compensation.ChunkSize {
-		if err := submitCmd(cmd, c, core.AddPayouts{Plan: p.ID, Payouts: ps[i:min(i+compensation.ChunkSize, len(ps))]}); err != nil {
+		if _, err := submitCmd(cmd, c, core.AddPayouts{Plan: p.ID, Payouts: ps[i:min(i+compensation.ChunkSize, len(ps))]}); err != nil {
 			return err
 		}
 	}
@@ -310,14 +307,13 @@ func writePlan(cmd *cobra.Command, dir string, p *compensation.Plan, ps []compen
 	return nil
 }
 
-// submitCmd submits a command and returns its refusal, if any.
-func submitCmd(cmd *cobra.Command, c *core.Core, x core.Command) error {
+// submitCmd submits a command to a core the CLI opened (the data
+// directory has one writer: the core is stopped) and returns its outcome,
+// or its refusal.
+func submitCmd(cmd *cobra.Command, c *core.Core, x core.Command) (core.Outcome, error) {
 	o, err := c.Submit(cmd.Context(), time.Now(), x)
-	if err == nil {
-		err = o.Err
-	}
 	if err == nil {
 		err = o.EventErr()
 	}
-	return err
+	return o, err
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -59,10 +58,7 @@ func journalOffline(cmd *cobra.Command, dir string, c core.Command) error {
 		return err
 	}
 	defer k.Close()
-	o, err := k.Submit(cmd.Context(), time.Now(), c)
-	if err == nil {
-		err = o.Err
-	}
+	o, err := submitCmd(cmd, k, c)
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -55,10 +54,7 @@ of the quote's base units (docs/trading.md).`,
 			}
 			defer c.Close()
 			for _, l := range ls {
-				o, err := c.Submit(cmd.Context(), time.Now(), core.ListMarket{Listing: l, Actor: actor})
-				if err == nil {
-					err = o.Err
-				}
+				o, err := submitCmd(cmd, c, core.ListMarket{Listing: l, Actor: actor})
 				if err != nil {
 					return fmt.Errorf("%s: %w", l.Code, err)
 				}

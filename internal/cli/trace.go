@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/spf13/cobra"
@@ -110,11 +109,8 @@ review and withdrawals to them refused. Stop the core first for --deny.`,
 				}
 			}
 			if deny && len(g.Addresses) > 0 {
-				o, err := c.Submit(cmd.Context(), time.Now(), core.DenyAddresses{Addresses: g.AddressList(), Incident: incidentID, Actor: actor,
+				o, err := submitCmd(cmd, c, core.DenyAddresses{Addresses: g.AddressList(), Incident: incidentID, Actor: actor,
 					Reason: fmt.Sprintf("traced %d hops from %s", hops, txs[0])})
-				if err == nil {
-					err = o.Err
-				}
 				if err != nil {
 					return err
 				}

@@ -54,15 +54,17 @@ func (c ReleaseDeposit) AppendPayload(b []byte) []byte { return appendJSON(b, c)
 const maxDenyBatch = 10_000
 
 func decodeAML(kind Kind, p []byte) (Command, bool, error) {
+	var c Command
+	var err error
 	switch kind {
 	case KindDenyAddresses:
-		c, err := decodeJSON[DenyAddresses](p)
-		return c, true, err
+		c, err = decodeJSON[DenyAddresses](p)
 	case KindReleaseDeposit:
-		c, err := decodeJSON[ReleaseDeposit](p)
-		return c, true, err
+		c, err = decodeJSON[ReleaseDeposit](p)
+	default:
+		return nil, false, nil
 	}
-	return nil, false, nil
+	return c, true, err
 }
 
 func (s *State) applyAML(cmd Command, t int64) (bool, any, error) {

@@ -105,18 +105,19 @@ func decodeAddPayouts(p []byte) (AddPayouts, error) {
 }
 
 func decodeCompensation(kind Kind, p []byte) (Command, bool, error) {
+	var c Command
+	var err error
 	switch kind {
 	case KindWriteCompensation:
-		c, err := decodeJSON[WriteCompensation](p)
-		return c, true, err
+		c, err = decodeJSON[WriteCompensation](p)
 	case KindAddPayouts:
-		c, err := decodeAddPayouts(p)
-		return c, true, err
+		c, err = decodeAddPayouts(p)
 	case KindExecuteCompensation:
-		c, err := decodeJSON[ExecuteCompensation](p)
-		return c, true, err
+		c, err = decodeJSON[ExecuteCompensation](p)
+	default:
+		return nil, false, nil
 	}
-	return nil, false, nil
+	return c, true, err
 }
 
 func (s *State) applyCompensation(cmd Command, t int64) (bool, any, error) {
@@ -287,7 +288,7 @@ func (s *State) executeCompensation(c ExecuteCompensation, t int64) (*ExecutionR
 		s.ensureAccounts(eq)
 	}
 	res := &ExecutionResult{}
-	ts := s.Trading.Transfers[:0]
+	ts := s.out[:0]
 	var keys []ledger.AccountKey
 	for _, po := range p.Payouts[c.From : c.From+c.Count] {
 		keys = append(keys, avail(po.Customer, p.PayAsset))
@@ -315,7 +316,7 @@ func (s *State) executeCompensation(c ExecuteCompensation, t int64) (*ExecutionR
 		}
 		if len(ts)+2 > ledger.MaxBatch {
 			if err := flush(); err != nil {
-				s.Trading.Transfers = ts[:0]
+				s.out = ts[:0]
 				return nil, err
 			}
 		}
@@ -335,7 +336,7 @@ func (s *State) executeCompensation(c ExecuteCompensation, t int64) (*ExecutionR
 		res.Amount += po.Pay
 	}
 	err := flush()
-	s.Trading.Transfers = ts[:0]
+	s.out = ts[:0]
 	if err != nil {
 		return nil, err
 	}

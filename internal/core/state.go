@@ -50,6 +50,9 @@ type State struct {
 	results   []ledger.Result   // scratch for results, reused
 	// placeResults are trading's results, cut a chunk at a time.
 	placeResults []PlaceResult
+	// out gathers the transfers a trading or compensation command makes,
+	// applied together at its end; reused.
+	out []ledger.Transfer
 }
 
 // NewState returns the state before the first entry.

@@ -206,39 +206,45 @@ func decodePlace(p []byte) (PlaceOrder, error) {
 		Price: int64(binary.BigEndian.Uint64(p[12:])), Qty: int64(binary.BigEndian.Uint64(p[20:])), ClientID: id}, nil
 }
 
+func decodeCancel(p []byte) (Command, error) {
+	if len(p) != cancelSize {
+		return nil, invalid("cancel_order: %d bytes", len(p))
+	}
+	return CancelOrder{Customer: ledger.OwnerID(binary.BigEndian.Uint64(p)), Order: market.OrderID(binary.BigEndian.Uint64(p[8:]))}, nil
+}
+
+func decodeReplace(p []byte) (Command, error) {
+	if len(p) != replaceSize {
+		return nil, invalid("replace_order: %d bytes", len(p))
+	}
+	return ReplaceOrder{Customer: ledger.OwnerID(binary.BigEndian.Uint64(p)), Order: market.OrderID(binary.BigEndian.Uint64(p[8:])),
+		Price: int64(binary.BigEndian.Uint64(p[16:])), Qty: int64(binary.BigEndian.Uint64(p[24:]))}, nil
+}
+
 func decodeTrading(kind Kind, p []byte) (Command, bool, error) {
+	var c Command
+	var err error
 	switch kind {
 	case KindPlaceOrder:
-		c, err := decodePlace(p)
-		return c, true, err
+		c, err = decodePlace(p)
 	case KindCancelOrder:
-		if len(p) != cancelSize {
-			return nil, true, invalid("cancel_order: %d bytes", len(p))
-		}
-		return CancelOrder{Customer: ledger.OwnerID(binary.BigEndian.Uint64(p)), Order: market.OrderID(binary.BigEndian.Uint64(p[8:]))}, true, nil
+		c, err = decodeCancel(p)
 	case KindReplaceOrder:
-		if len(p) != replaceSize {
-			return nil, true, invalid("replace_order: %d bytes", len(p))
-		}
-		return ReplaceOrder{Customer: ledger.OwnerID(binary.BigEndian.Uint64(p)), Order: market.OrderID(binary.BigEndian.Uint64(p[8:])),
-			Price: int64(binary.BigEndian.Uint64(p[16:])), Qty: int64(binary.BigEndian.Uint64(p[24:]))}, true, nil
+		c, err = decodeReplace(p)
 	case KindListMarket:
-		c, err := decodeJSON[ListMarket](p)
-		return c, true, err
+		c, err = decodeJSON[ListMarket](p)
 	case KindCancelMarketOrders:
-		c, err := decodeJSON[CancelMarketOrders](p)
-		return c, true, err
+		c, err = decodeJSON[CancelMarketOrders](p)
 	case KindSetReferencePrice:
-		c, err := decodeJSON[SetReferencePrice](p)
-		return c, true, err
+		c, err = decodeJSON[SetReferencePrice](p)
 	case KindDealerQuote:
-		c, err := decodeJSON[DealerQuote](p)
-		return c, true, err
+		c, err = decodeJSON[DealerQuote](p)
 	case KindDealerExecute:
-		c, err := decodeJSON[DealerExecute](p)
-		return c, true, err
+		c, err = decodeJSON[DealerExecute](p)
+	default:
+		return nil, false, nil
 	}
-	return nil, false, nil
+	return c, true, err
 }
 
 // tradingID numbers trading's ledger transfers: its own namespace.
@@ -273,10 +279,9 @@ func (s *State) spendable(k ledger.AccountKey) int64 {
 }
 
 func (s *State) move(debit, credit ledger.AccountKey, amt int64, code uint16, ref uint64) {
-	if amt <= 0 {
-		return
+	if amt > 0 {
+		s.out = append(s.out, ledger.Transfer{ID: s.tradingID(), Debit: debit, Credit: credit, Amount: ledger.AmountOf(uint64(amt)), Code: code, Ref: ref})
 	}
-	s.Trading.Transfers = append(s.Trading.Transfers, ledger.Transfer{ID: s.tradingID(), Debit: debit, Credit: credit, Amount: ledger.AmountOf(uint64(amt)), Code: code, Ref: ref})
 }
 
 // moveIn moves amt of asset a in the market's units: quantity units for
@@ -287,11 +292,10 @@ func (s *State) moveIn(l *trading.Listing, a ledger.AssetID, debit, credit ledge
 		s.move(debit, credit, amt, code, ref)
 		return
 	}
-	if amt <= 0 {
-		return
+	if amt > 0 {
+		hi, lo := bits.Mul64(uint64(amt), uint64(l.Unit()))
+		s.out = append(s.out, ledger.Transfer{ID: s.tradingID(), Debit: debit, Credit: credit, Amount: ledger.Amount{Hi: hi, Lo: lo}, Code: code, Ref: ref})
 	}
-	hi, lo := bits.Mul64(uint64(amt), uint64(l.Unit()))
-	s.Trading.Transfers = append(s.Trading.Transfers, ledger.Transfer{ID: s.tradingID(), Debit: debit, Credit: credit, Amount: ledger.Amount{Hi: hi, Lo: lo}, Code: code, Ref: ref})
 }
 
 // spendableIn is spendable in the market's units of asset a.
@@ -316,17 +320,17 @@ func (s *State) spendableIn(l *trading.Listing, a ledger.AssetID, k ledger.Accou
 // the book changed, so a refusal here is a defect: the apply stops rather
 // than leave the book and the ledger apart.
 func (s *State) commit(t int64) {
-	if len(s.Trading.Transfers) == 0 {
+	if len(s.out) == 0 {
 		return
 	}
-	s.results = s.Ledger.CreateTransfers(s.Trading.Transfers, t, s.results[:0])
+	s.results = s.Ledger.CreateTransfers(s.out, t, s.results[:0])
 	for _, r := range s.results {
 		if r.Code != ledger.OK {
-			panic(fmt.Sprintf("core: trading transfer %+v refused: %v", s.Trading.Transfers[r.Index], r.Code))
+			panic(fmt.Sprintf("core: trading transfer %+v refused: %v", s.out[r.Index], r.Code))
 		}
 	}
 	s.results = s.results[:0]
-	s.Trading.Transfers = s.Trading.Transfers[:0]
+	s.out = s.out[:0]
 }
 
 // holdFor is what an order of qty at price holds: the notional and the

@@ -93,27 +93,10 @@ func fundRunning(ctx context.Context, r *runner, env *Env, o Options, res *Resul
 	if err := signUpTraders(r, o); err != nil {
 		return nil, err
 	}
-	amounts := holdings(o)
-	for _, a := range amounts {
-		res.TotalSat += a
-	}
-	for i := 0; i < o.Customers; i += ledger.MaxBatch {
-		n := min(ledger.MaxBatch, o.Customers-i)
-		ids := make([]ledger.OwnerID, n)
-		var ks []ledger.AccountKey
-		for j := range ids {
-			id := base + ledger.OwnerID(i+j)
-			ids[j] = id
-			ks = append(ks, avail(id, btc), held(id, btc), avail(id, jpy), held(id, jpy))
-		}
-		if _, err := r.do(core.CreateCustomers{IDs: ids}); err != nil {
-			return nil, err
-		}
-		for a := 0; a < len(ks); a += ledger.MaxBatch {
-			if _, err := r.do(core.CreateAccounts{Keys: ks[a:min(a+ledger.MaxBatch, len(ks))]}); err != nil {
-				return nil, err
-			}
-		}
+	amounts, total := holdings(o)
+	res.TotalSat = total
+	if err := r.openCustomers(o.Customers); err != nil {
+		return nil, err
 	}
 	// Deposit addresses, then the coins on chain, a thousand outputs a
 	// transaction.

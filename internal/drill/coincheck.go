@@ -501,30 +501,17 @@ func fundFresh(ctx context.Context, r *runner, env *Env, o Options, res *Result,
 	if err := signUpTraders(r, o); err != nil {
 		return nil, err
 	}
-	amounts := holdings(o)
-	for _, a := range amounts {
-		res.TotalSat += a
+	amounts, total := holdings(o)
+	res.TotalSat, res.HotSat = total, total*2/100
+	if err := r.openCustomers(o.Customers); err != nil {
+		return nil, err
 	}
-	res.HotSat = res.TotalSat * 2 / 100
+	// Their coins came into the cold wallet.
 	for i := 0; i < o.Customers; i += ledger.MaxBatch {
-		n := min(ledger.MaxBatch, o.Customers-i)
-		ids := make([]ledger.OwnerID, n)
-		var ks []ledger.AccountKey
-		ts := make([]ledger.Transfer, n)
-		for j := range ids {
-			id := ledger.OwnerID(i + j + 1)
-			ids[j] = id
-			ks = append(ks, ledger.AccountKey{Owner: id, Asset: btc, Kind: ledger.KindAvailable}, ledger.AccountKey{Owner: id, Asset: btc, Kind: ledger.KindHeld},
-				ledger.AccountKey{Owner: id, Asset: jpy, Kind: ledger.KindAvailable}, ledger.AccountKey{Owner: id, Asset: jpy, Kind: ledger.KindHeld})
-			ts[j] = ledger.Transfer{ID: ledger.ID{Hi: 0xD0, Lo: uint64(id)}, Debit: coldW.Account(), Credit: ks[4*j], Amount: ledger.AmountOf(uint64(amounts[i+j])), Code: 1}
-		}
-		if _, err := r.do(core.CreateCustomers{IDs: ids}); err != nil {
-			return nil, err
-		}
-		for a := 0; a < len(ks); a += ledger.MaxBatch {
-			if _, err := r.do(core.CreateAccounts{Keys: ks[a:min(a+ledger.MaxBatch, len(ks))]}); err != nil {
-				return nil, err
-			}
+		ts := make([]ledger.Transfer, min(ledger.MaxBatch, o.Customers-i))
+		for j := range ts {
+			id := r.first + ledger.OwnerID(i+j)
+			ts[j] = ledger.Transfer{ID: ledger.ID{Hi: 0xD0, Lo: uint64(id)}, Debit: coldW.Account(), Credit: avail(id, btc), Amount: ledger.AmountOf(uint64(amounts[i+j])), Code: 1}
 		}
 		if _, err := r.do(core.CreateTransfers{Transfers: ts}); err != nil {
 			return nil, err
@@ -605,19 +592,45 @@ func signUpTraders(r *runner, o Options) error {
 	return nil
 }
 
-// holdings draws the customers' coins: spread over three orders of
-// magnitude, about 10 BTC in all; traders get enough to sell a few lots.
-func holdings(o Options) []int64 {
+// openCustomers registers n customers from r.first, with their available
+// and held accounts of BTC and JPY.
+func (r *runner) openCustomers(n int) error {
+	const jpy, btc ledger.AssetID = 1, 2
+	for i := 0; i < n; i += ledger.MaxBatch {
+		ids := make([]ledger.OwnerID, min(ledger.MaxBatch, n-i))
+		var ks []ledger.AccountKey
+		for j := range ids {
+			id := r.first + ledger.OwnerID(i+j)
+			ids[j] = id
+			ks = append(ks, avail(id, btc), held(id, btc), avail(id, jpy), held(id, jpy))
+		}
+		if _, err := r.do(core.CreateCustomers{IDs: ids}); err != nil {
+			return err
+		}
+		for a := 0; a < len(ks); a += ledger.MaxBatch {
+			if _, err := r.do(core.CreateAccounts{Keys: ks[a:min(a+ledger.MaxBatch, len(ks))]}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// holdings draws the customers' coins, and their total: spread over three
+// orders of magnitude, about 10 BTC in all; traders get enough to sell a
+// few lots.
+func holdings(o Options) ([]int64, int64) {
 	rng := mrand.New(mrand.NewPCG(o.Seed, 2018))
-	amounts := make([]int64, o.Customers)
+	amounts, total := make([]int64, o.Customers), int64(0)
 	per := max(int64(10_0000_0000)/int64(o.Customers), 1_000)
 	for i := range amounts {
 		amounts[i] = per/4 + rng.Int64N(per*3/2+1)
 		if o.bitpoint && i < traderCount {
 			amounts[i] = max(amounts[i], 1_000_000)
 		}
+		total += amounts[i]
 	}
-	return amounts
+	return amounts, total
 }
 
 // PlayBitPoint runs the BITPoint drill on env.

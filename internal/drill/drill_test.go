@@ -44,9 +44,12 @@ func TestCoincheckDrill(t *testing.T) {
 		}
 	}
 	t.Logf("\n%s", out.String())
-	// A drill starts fresh.
+	// Bad scales are refused before anything starts.
 	if _, err := Coincheck(context.Background(), Options{Customers: 0, RateYen: 1}, &out); err == nil {
 		t.Error("zero customers accepted")
+	}
+	if _, err := Coincheck(context.Background(), Options{Customers: 10, RateYen: 0}, &out); err == nil {
+		t.Error("a zero rate accepted")
 	}
 }
 

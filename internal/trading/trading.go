@@ -260,10 +260,9 @@ type State struct {
 	NextOrder    uint64
 	NextTransfer uint64
 	NextQuote    uint64
-	// Scratch reused by the apply, so the hot path allocates nothing.
-	Fills     []market.Fill
-	Transfers []ledger.Transfer
-	slab      []Order // new orders are cut from here, a chunk at a time
+	// Fills is scratch the apply reuses, so the hot path allocates nothing.
+	Fills []market.Fill
+	slab  []Order // new orders are cut from here, a chunk at a time
 }
 
 // orderChunk is how many orders one allocation makes room for.

@@ -65,23 +65,39 @@ func witnessProgram(script []byte) ([32]byte, bool) {
 
 // Add derives and adds the scripts of wallet at branch, indexes [from, to).
 func (b *Book) Add(wallet uint32, d *Descriptor, branch, from, to uint32) error {
+	scripts, err := Derive(d, branch, from, to)
+	if err != nil {
+		return err
+	}
+	b.AddDerived(wallet, branch, from, scripts)
+	return nil
+}
+
+// Derive returns the output scripts of d at branch, indexes [from, to):
+// derive once, add to several books.
+func Derive(d *Descriptor, branch, from, to uint32) ([][]byte, error) {
 	if branch > 1 || to > 1<<31 || from > to {
-		return fmt.Errorf("wallet: book: branch %d, indexes [%d, %d)", branch, from, to)
+		return nil, fmt.Errorf("wallet: book: branch %d, indexes [%d, %d)", branch, from, to)
 	}
 	scripts := make([][]byte, 0, to-from)
 	for i := from; i < to; i++ {
 		s, err := d.PkScript(branch, i)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		scripts = append(scripts, s)
 	}
+	return scripts, nil
+}
+
+// AddDerived adds scripts Derive returned for wallet at branch from index
+// from on.
+func (b *Book) AddDerived(wallet, branch, from uint32, scripts [][]byte) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for i, s := range scripts {
 		b.put(s, Place{Wallet: wallet, Branch: branch, Index: from + uint32(i)})
 	}
-	return nil
 }
 
 // AddScript adds one script at p, as Add does for derived ones: for

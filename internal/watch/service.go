@@ -99,14 +99,14 @@ func (k *keeper) grow() error {
 		have := k.covered[w.ID]
 		recv, change := k.ahead(w)
 		if recv > have[0] {
-			if w.Kind == custody.ColdCustomer {
-				if err := k.deposits.Add(w.ID, d, 0, have[0], recv); err != nil {
-					return err
-				}
-			}
-			if err := k.owned.Add(w.ID, d, 0, have[0], recv); err != nil {
+			scripts, err := wallet.Derive(d, 0, have[0], recv)
+			if err != nil {
 				return err
 			}
+			if w.Kind == custody.ColdCustomer {
+				k.deposits.AddDerived(w.ID, 0, have[0], scripts)
+			}
+			k.owned.AddDerived(w.ID, 0, have[0], scripts)
 			have[0] = recv
 		}
 		if change > have[1] {
