@@ -2,14 +2,17 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -53,17 +56,26 @@ func newTLSCmd() *cobra.Command {
 func newCosignerCmd() *cobra.Command {
 	var keyFile, passFile, policyFile, stateDir, coreURL, tokenFile, listen, tlsDir, netName string
 	var account uint32
+	var af alertFlags
 	cmd := &cobra.Command{
 		Use:   "cosigner",
 		Short: "run the independent co-signer: follows and verifies the journal, signs only what it checked itself",
-		Args:  cobra.NoArgs,
+		Long: `kinko cosigner runs the co-signer on its own host. Everything it decides
+rests on what is on this host: the pinned wallets and limits of its policy
+file (--policy, reloaded on SIGHUP), and its state directory (--state): its
+mirror of the journal as far as it verified it, when it first saw each key
+and address, what it signed, and its halts. A journal that is shorter than
+or differs from what it verified halts it with a critical alert; so does
+the watcher, directly. Halts are lifted on this host only:
+kinko cosigner lift --state DIR --asset BTC --by NAME --reason TEXT.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)).With("sub", "cosigner")
 			net_, ak, acct, err := loadAccount(cmd, bufio.NewReader(cmd.InOrStdin()), netName, keyFile, passFile, account)
 			if err != nil {
 				return err
 			}
-			pol, err := cosigner.LoadPolicy(policyFile)
+			pol, err := cosigner.LoadPolicy(policyFile, net_)
 			if err != nil {
 				return err
 			}
@@ -71,14 +83,22 @@ func newCosignerCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cs := cosigner.New(net_, acct, ak.Fingerprint, pol, time.Now)
-			if err := cs.SetStateDir(stateDir); err != nil {
+			send, hook, err := af.start(log)
+			if err != nil {
 				return err
+			}
+			if hook != nil {
+				defer hook.Stop()
 			}
 			scfg, err := mtls.Server(tlsDir)
 			if err != nil {
 				return err
 			}
+			cs, err := cosigner.Open(cosigner.Config{Net: net_, Account: acct, FP: ak.Fingerprint, Policy: pol, Now: time.Now, StateDir: stateDir, Alert: send, Log: log})
+			if err != nil {
+				return err
+			}
+			defer cs.Close()
 			ctx, stop := context.WithCancel(cmd.Context())
 			defer stop()
 			// The policy changes only by editing its file on this host.
@@ -91,15 +111,25 @@ func newCosignerCmd() *cobra.Command {
 					case <-ctx.Done():
 						return
 					case <-hup:
-						if p, err := cosigner.LoadPolicy(policyFile); err != nil {
+						p, err := cosigner.LoadPolicy(policyFile, net_)
+						if err == nil {
+							err = cs.SetPolicy(p)
+						}
+						if err != nil {
 							log.Error("policy reload failed; keeping the old one", "err", err)
 						} else {
-							cs.SetPolicy(p)
 							log.Info("policy reloaded")
 						}
 					}
 				}
 			}()
+			admin, err := cosigner.ListenAdmin(stateDir)
+			if err != nil {
+				return err
+			}
+			asrv := &http.Server{Handler: cs.AdminHandler(log), ReadHeaderTimeout: 5 * time.Second}
+			go asrv.Serve(admin) // ends when closed below
+			defer asrv.Close()
 			f := &cosigner.Follower{URL: coreURL, Token: token, HTTP: &http.Client{Timeout: time.Minute}, C: cs, Log: log}
 			go f.Run(ctx, 200*time.Millisecond)
 			ln, err := tls.Listen("tcp", listen, scfg)
@@ -108,7 +138,9 @@ func newCosignerCmd() *cobra.Command {
 			}
 			srv := &http.Server{Handler: cs.Handler(log), ReadHeaderTimeout: 5 * time.Second}
 			go func() { <-ctx.Done(); srv.Close() }()
-			fmt.Fprintf(cmd.OutOrStdout(), "co-signer listening on https://%s (mutual TLS), following %s\n", ln.Addr(), coreURL)
+			seq := cs.Seq()
+			fmt.Fprintf(cmd.OutOrStdout(), "co-signer listening on https://%s (mutual TLS), following %s from entry %d; admin socket %s\n",
+				ln.Addr(), coreURL, seq, filepath.Join(stateDir, cosigner.AdminSocket))
 			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 				return err
 			}
@@ -119,14 +151,62 @@ func newCosignerCmd() *cobra.Command {
 	f.StringVar(&keyFile, "key", "", "key file of hot key #2")
 	f.StringVar(&passFile, "passphrase-file", "", "passphrase file (default: standard input)")
 	f.Uint32Var(&account, "account", 0, "BIP48 account")
-	f.StringVar(&policyFile, "policy", "cosigner-policy.json", "the co-signer's own policy file (reloaded on SIGHUP)")
-	f.StringVar(&stateDir, "state", "cosigner-state", "the co-signer's state directory")
+	f.StringVar(&policyFile, "policy", "cosigner-policy.json", "the co-signer's own policy file: pinned wallets and limits (reloaded on SIGHUP)")
+	f.StringVar(&stateDir, "state", "cosigner-state", "the co-signer's state directory (its mirror of the journal, what it saw and signed, its halts)")
 	f.StringVar(&coreURL, "core", "http://127.0.0.1:8080", "the core's URL (for the journal stream)")
 	f.StringVar(&tokenFile, "stream-token-file", "", "the journal stream token (<core data>/secrets/stream.token)")
 	f.StringVar(&listen, "listen", "127.0.0.1:8444", "HTTPS address (loopback)")
 	f.StringVar(&tlsDir, "tls", "tls", "directory with ca.pem, cosigner.pem, cosigner.key")
 	f.StringVar(&netName, "net", "regtest", "network")
+	af.add(cmd)
 	for _, n := range []string{"key", "stream-token-file"} {
+		cmd.MarkFlagRequired(n)
+	}
+	cmd.AddCommand(newCosignerStatusCmd(), newCosignerLiftCmd())
+	return cmd
+}
+
+func newCosignerStatusCmd() *cobra.Command {
+	var stateDir string
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "show a running co-signer's halts, journal checkpoint, disagreements and use of its limits (on its host)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var st cosigner.Status
+			if err := cosigner.AdminDo(stateDir, "GET", "/status", nil, &st); err != nil {
+				return err
+			}
+			b, _ := json.MarshalIndent(st, "", "  ")
+			fmt.Fprintln(cmd.OutOrStdout(), string(b))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&stateDir, "state", "cosigner-state", "the co-signer's state directory")
+	return cmd
+}
+
+func newCosignerLiftCmd() *cobra.Command {
+	var stateDir, asset, by, reason string
+	cmd := &cobra.Command{
+		Use:   "lift",
+		Short: "lift one of a running co-signer's own halts, on its host (asset code, or * for a halt of everything)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			body, _ := json.Marshal(cosigner.LiftRequest{Asset: asset, By: by, Reason: reason})
+			if err := cosigner.AdminDo(stateDir, "POST", "/lift", bytes.NewReader(body), nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "co-signer halt of %s lifted by %s\n", asset, by)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&stateDir, "state", "cosigner-state", "the co-signer's state directory")
+	f.StringVar(&asset, "asset", "", "asset code, or * for the halt of everything")
+	f.StringVar(&by, "by", "", "who lifts it")
+	f.StringVar(&reason, "reason", "", "why")
+	for _, n := range []string{"asset", "by", "reason"} {
 		cmd.MarkFlagRequired(n)
 	}
 	return cmd

@@ -1,8 +1,14 @@
 package cosigner
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
+	"math/big"
+	"os"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -10,25 +16,31 @@ import (
 	"github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/txscript"
+	"github.com/cockroachdb/pebble/v2"
 
+	"kinko/internal/alert"
 	"kinko/internal/controls"
 	"kinko/internal/core"
 	"kinko/internal/custody"
+	"kinko/internal/mirror"
 	"kinko/internal/wallet"
 	"kinko/internal/withdraw"
 )
 
 // Errors: every refusal says why.
 var (
-	ErrChainBroken     = errors.New("cosigner: journal chain broken; signing stopped")
-	ErrUnexplained     = errors.New("cosigner: output pays neither a journaled withdrawal nor our hot wallet")
-	ErrNotSignable     = errors.New("cosigner: withdrawal not signable")
-	ErrCooling         = errors.New("cosigner: key or address not yet known for the cool-down by the co-signer's clock")
-	ErrVelocity        = errors.New("cosigner: velocity limit reached")
-	ErrFee             = errors.New("cosigner: fee above the cap")
-	ErrHalted          = errors.New("cosigner: asset halted")
-	ErrAlreadySigned   = errors.New("cosigner: withdrawal or transaction already signed")
-	ErrNoPolicyForCoin = errors.New("cosigner: asset not in the co-signer's policy")
+	ErrChainBroken   = errors.New("cosigner: journal chain broken; signing stopped")
+	ErrUnexplained   = errors.New("cosigner: output pays neither a journaled withdrawal nor one of our pinned wallets")
+	ErrNotOurs       = errors.New("cosigner: input is not of a pinned hot wallet holding the co-signer's key")
+	ErrNotSignable   = errors.New("cosigner: withdrawal not signable")
+	ErrCooling       = errors.New("cosigner: key or address not yet known for the cool-down by the co-signer's clock")
+	ErrVelocity      = errors.New("cosigner: limit reached")
+	ErrFee           = errors.New("cosigner: fee above the cap")
+	ErrHalted        = errors.New("cosigner: halted")
+	ErrAlreadySigned = errors.New("cosigner: withdrawal already signed in another transaction")
+	ErrNoPolicy      = errors.New("cosigner: asset not in the co-signer's policy")
+	ErrSighash       = errors.New("cosigner: only SIGHASH_ALL is signed")
+	ErrMalformed     = errors.New("cosigner: malformed PSBT")
 )
 
 type keySeen struct {
@@ -42,249 +54,512 @@ type addrSeen struct {
 	addr     string
 }
 
-type signedEvent struct {
-	at       time.Time
-	customer uint64
-	asset    string
-	amount   uint64
+// Config configures a co-signer.
+type Config struct {
+	Net *chaincfg.Params
+	// Account is hot key #2 (a BIP48 account private key), FP its master
+	// fingerprint.
+	Account *hdkeychain.ExtendedKey
+	FP      [4]byte
+	Policy  *Policy
+	// Now is the co-signer's own clock.
+	Now func() time.Time
+	// StateDir holds the mirror of the journal and the co-signer's records.
+	StateDir string
+	// NoSync skips fsync (tests only).
+	NoSync bool
+	// Alert receives critical alerts (a broken history, a wallet the
+	// journal registers that is not pinned, a halt).
+	Alert func(alert.Alert)
+	Log   *slog.Logger
 }
 
-// Cosigner is the co-signer's state: its own replica of the core's state,
-// rebuilt from the journal entries it verified, and what it has signed.
+// Cosigner is the co-signer's state: its mirror of the journal and the
+// replica of the state rebuilt from it, what it has seen and signed, and
+// its halts, all kept in its state directory.
 type Cosigner struct {
-	mu      sync.Mutex
-	net     *chaincfg.Params
-	now     func() time.Time
-	policy  *Policy
-	account *hdkeychain.ExtendedKey // hot key #2, BIP48 account
-	fp      [4]byte
+	mu     sync.Mutex
+	cfg    Config
+	policy *Policy
+	pinned *wallet.Set
+	byName map[uint32]PinnedWallet // pinned wallets by their set id
 
-	replica *core.Replica
-	state   *core.State // the replica's
-	broken  error
-	keys    map[keySeen]time.Time
-	addrs   map[addrSeen]time.Time
-	signed  map[string]bool // withdrawal ids
-	txs     map[[32]byte]bool
-	events  []signedEvent
-
-	set     *wallet.Set // our hot wallets, derived once per registry
-	setSize int
-
-	stateDir string         // where the log of what it signed is kept
-	restored []signedRecord // signed before a restart, for velocity
-
-	// halted are assets the watcher told it about directly: it stops
-	// signing them whatever the journal says, until restarted by hand.
-	halted map[string]string
+	m     *mirror.Mirror
+	st    *store
+	seenB *pebble.Batch // first-seen times not yet durable
+	keys  map[keySeen]time.Time
+	addrs map[addrSeen]time.Time
+	txs   map[[32]byte]*Signed
+	wds   map[string][32]byte // withdrawal -> the transaction that paid it
+	halts map[string]Halt
+	// disagree are the journal's wallets that are not pinned here.
+	disagree map[uint32]string
+	closed   bool
+	// historyAlerted: the break of the history was alerted.
+	historyAlerted bool
 }
 
-// Halt stops signing an asset at once: what the watcher calls on an
-// unexplained outflow, without going through the core.
-func (c *Cosigner) Halt(asset, reason string) {
+// Open opens the co-signer's state in cfg.StateDir (making it if needed)
+// and replays its mirror of the journal: a restarted co-signer resumes
+// from what it kept, never from what it is told.
+func Open(cfg Config) (*Cosigner, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.StateDir == "" {
+		return nil, errors.New("cosigner: a state directory is needed")
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, err
+	}
+	c := &Cosigner{cfg: cfg, keys: map[keySeen]time.Time{}, addrs: map[addrSeen]time.Time{}, txs: map[[32]byte]*Signed{},
+		wds: map[string][32]byte{}, halts: map[string]Halt{}, disagree: map[uint32]string{}}
+	if err := c.setPolicy(cfg.Policy); err != nil {
+		return nil, err
+	}
+	st, err := openStore(cfg.StateDir, cfg.NoSync)
+	if err != nil {
+		return nil, err
+	}
+	c.st = st
+	if err := st.load(c.keys, c.addrs, c.txs, c.halts); err != nil {
+		st.close()
+		return nil, err
+	}
+	for txid, r := range c.txs {
+		for _, id := range r.Withdrawals {
+			c.wds[id] = txid
+		}
+	}
+	c.seenB = st.db.NewBatch()
+	m, err := mirror.Open(cfg.StateDir+"/journal", cfg.NoSync, c.applied)
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	c.m = m
+	if err := c.flush(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Close closes the state.
+func (c *Cosigner) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.halted == nil {
-		c.halted = map[string]string{}
+	if c.closed {
+		return nil
 	}
-	if _, ok := c.halted[asset]; !ok {
-		c.halted[asset] = reason
+	c.closed = true
+	err := c.flush()
+	if e := c.m.Close(); err == nil {
+		err = e
 	}
-}
-
-// New returns a co-signer holding account (its hot key) with policy and its
-// own clock.
-func New(net *chaincfg.Params, account *hdkeychain.ExtendedKey, fp [4]byte, p *Policy, now func() time.Time) *Cosigner {
-	r := core.NewReplica()
-	return &Cosigner{net: net, now: now, policy: p, account: account, fp: fp, replica: r, state: r.State(),
-		keys: map[keySeen]time.Time{}, addrs: map[addrSeen]time.Time{}, signed: map[string]bool{}, txs: map[[32]byte]bool{}}
+	c.seenB.Close()
+	if e := c.st.close(); err == nil {
+		err = e
+	}
+	return err
 }
 
 // SetPolicy replaces the policy: called on SIGHUP after re-reading the file.
-func (c *Cosigner) SetPolicy(p *Policy) {
+func (c *Cosigner) SetPolicy(p *Policy) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.policy = p
+	return c.setPolicy(p)
+}
+
+func (c *Cosigner) setPolicy(p *Policy) error {
+	if p == nil {
+		return fmt.Errorf("%w: none given", ErrPolicy)
+	}
+	ws := make([]wallet.Named, len(p.Wallets))
+	byName := map[uint32]PinnedWallet{}
+	for i, w := range p.Wallets {
+		ws[i] = wallet.Named{ID: uint32(i + 1), Kind: w.Kind, Descriptor: w.Descriptor}
+		byName[uint32(i+1)] = w
+	}
+	d0, err := wallet.Parse(ws[0].Descriptor, c.cfg.Net)
+	if err != nil {
+		return err
+	}
+	set, err := wallet.NewSet(ws, d0)
+	if err != nil {
+		return err
+	}
+	c.policy, c.pinned, c.byName = p, set, byName
+	return nil
 }
 
 // Seq returns the last journal entry verified.
 func (c *Cosigner) Seq() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.state.Seq()
+	s, _ := c.m.Head()
+	return s
 }
 
-// Broken returns why signing stopped, or nil.
+// Broken returns why following stopped, or nil.
 func (c *Cosigner) Broken() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.broken
+	return c.m.Broken()
+}
+
+// Halts returns the co-signer's own halts.
+func (c *Cosigner) Halts() []Halt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]Halt, 0, len(c.halts))
+	for _, h := range c.halts {
+		out = append(out, h)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Asset < out[j].Asset })
+	return out
+}
+
+func (c *Cosigner) alert(key, title, detail string) {
+	c.cfg.Log.Error("ALERT "+title, "detail", detail)
+	if c.cfg.Alert != nil {
+		c.cfg.Alert(alert.Alert{Key: key, Severity: alert.Critical, Title: title, Detail: detail, Time: c.cfg.Now()})
+	}
+}
+
+// Halt stops signing an asset (AllAssets: everything) at once, durably:
+// what the watcher calls on an unexplained outflow, without going through
+// the core. It stays until lifted on the co-signer's host.
+func (c *Cosigner) Halt(asset, by, reason string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.halt(asset, by, reason)
+}
+
+func (c *Cosigner) halt(asset, by, reason string) error {
+	if _, ok := c.halts[asset]; ok {
+		return nil
+	}
+	h := Halt{Asset: asset, Reason: reason, By: by, Time: c.cfg.Now()}
+	if err := c.st.putHalt(h); err != nil {
+		return err
+	}
+	c.halts[asset] = h
+	c.alert("cosigner-halt:"+asset, "co-signer halted "+asset, by+": "+reason)
+	return nil
+}
+
+// Lift lifts one of the co-signer's own halts: done on its host only.
+func (c *Cosigner) Lift(asset, by, reason string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.halts[asset]; !ok {
+		return fmt.Errorf("cosigner: %s is not halted here", asset)
+	}
+	if err := c.st.deleteHalt(asset); err != nil {
+		return err
+	}
+	delete(c.halts, asset)
+	c.cfg.Log.Warn("co-signer halt lifted on its host", "asset", asset, "by", by, "reason", reason)
+	return nil
 }
 
 // Ingest verifies and applies the next journal entry, given as its stored
-// bytes. An entry that does not decode, whose hash is wrong, or that does
-// not link to the one before breaks the chain: the co-signer stops signing
-// for good (until an operator restarts it on a verified journal).
+// bytes (durable at the next flush, which every Sign does first). An entry
+// that does not decode, whose hash is wrong, or that does not link to the
+// one before stops the co-signer for good.
 func (c *Cosigner) Ingest(raw []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.broken != nil {
-		return c.broken
-	}
-	_, cmd, _, err := c.replica.Ingest(raw)
+	a, err := c.m.Ingest(raw)
 	if err != nil {
-		c.broken = fmt.Errorf("%w: %v", ErrChainBroken, err)
-		return c.broken
+		return c.brokenHistory(err)
 	}
-	// The co-signer's own clock dates what it learns: a key or an address
-	// is as old as the co-signer has known it, whatever the entry says.
-	now := c.now()
-	switch x := cmd.(type) {
+	return c.applied(a)
+}
+
+// Flush makes what was ingested durable.
+func (c *Cosigner) Flush() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.flush()
+}
+
+func (c *Cosigner) flush() error {
+	if err := c.m.Flush(); err != nil {
+		return err
+	}
+	if c.seenB.Empty() {
+		return nil
+	}
+	err := c.seenB.Commit(c.st.sync)
+	c.seenB.Close()
+	c.seenB = c.st.db.NewBatch()
+	return err
+}
+
+// brokenHistory halts everything on a history the co-signer cannot
+// follow, with a critical alert (once per break).
+func (c *Cosigner) brokenHistory(err error) error {
+	why := err.Error()
+	if !c.historyAlerted {
+		c.historyAlerted = true
+		if _, ok := c.halts[AllAssets]; ok {
+			c.alert("cosigner-halt:"+AllAssets, "co-signer still halted: the journal is not the history it verified", why)
+		} else if herr := c.halt(AllAssets, "co-signer", "journal history: "+why); herr != nil {
+			c.cfg.Log.Error("could not record the halt", "err", herr)
+		}
+	}
+	return fmt.Errorf("%w: %v", ErrChainBroken, err)
+}
+
+// applied records what an applied entry teaches the co-signer. Its own
+// clock dates what it learns: a key or an address is as old as the
+// co-signer has known it, whatever the entry says; and only a registration
+// that took effect in its own replay counts.
+func (c *Cosigner) applied(a mirror.Applied) error {
+	if a.Outcome.Err != nil {
+		return nil
+	}
+	now := c.cfg.Now()
+	switch x := a.Command.(type) {
 	case core.RegisterIntentKey:
 		k := keySeen{uint64(x.Customer), x.PubKey}
 		if _, ok := c.keys[k]; !ok {
 			c.keys[k] = now
+			putSeen(c.seenB, keySeenKey(k), now)
 		}
 	case core.WhitelistAddress:
 		k := addrSeen{uint64(x.Customer), x.Asset, x.Address}
 		if _, ok := c.addrs[k]; !ok {
 			c.addrs[k] = now
+			putSeen(c.seenB, addrSeenKey(k), now)
 		}
+	case core.RegisterWallet:
+		c.compareWallet(x.Wallet, a.Replayed)
 	}
 	return nil
 }
 
-// hotSet returns our hot customer wallets, recomputed from the descriptors
-// in the journal.
-func (c *Cosigner) hotSet() (*wallet.Set, error) {
-	if n := len(c.state.Custody.Wallets()); c.set != nil && n == c.setSize {
-		return c.set, nil
-	}
-	var ws []wallet.Named
-	for _, w := range c.state.Custody.Wallets() {
-		if w.Kind == custody.HotCustomer {
-			ws = append(ws, wallet.Named{ID: w.ID, Kind: w.Kind.String(), Descriptor: w.Descriptor})
+// compareWallet raises an alert for a wallet the journal registers that is
+// not pinned here as the same kind: the journal is evidence, never
+// authority on what is ours.
+func (c *Cosigner) compareWallet(w custody.Wallet, replayed bool) {
+	for id, p := range c.byName {
+		n := c.pinned.Wallets[id-1]
+		if sameDescriptor(n.Descriptor, w.Descriptor) {
+			if p.Kind != w.Kind.String() {
+				c.disagree[w.ID] = fmt.Sprintf("journal wallet %d is pinned here as %s %q, the journal says %s", w.ID, p.Kind, p.Name, w.Kind)
+			}
+			if !replayed && c.disagree[w.ID] != "" {
+				c.alert(fmt.Sprintf("wallet-disagrees:%d", w.ID), "journal wallet disagrees with the co-signer's pinned wallets", c.disagree[w.ID])
+			}
+			return
 		}
 	}
-	if len(ws) == 0 {
-		return nil, errors.New("cosigner: no hot wallet in the journal")
+	c.disagree[w.ID] = fmt.Sprintf("journal wallet %d (%s) is not pinned on the co-signer's host: %s", w.ID, w.Kind, w.Descriptor)
+	if !replayed {
+		c.alert(fmt.Sprintf("wallet-disagrees:%d", w.ID), "journal registers a wallet not pinned on the co-signer's host", c.disagree[w.ID])
 	}
-	d, err := wallet.Parse(ws[0].Descriptor, c.net)
-	if err != nil {
-		return nil, err
-	}
-	set, err := wallet.NewSet(ws, d)
-	if err != nil {
-		return nil, err
-	}
-	c.set, c.setSize = set, len(c.state.Custody.Wallets())
-	return set, nil
 }
 
-// Sign checks every output of p and, if all are explained and within the
-// limits, signs the inputs of our hot wallet with the co-signer's key. It
-// returns the withdrawals the transaction pays.
+func sameDescriptor(a, b string) bool {
+	strip := func(s string) string {
+		if i := strings.IndexByte(s, '#'); i >= 0 {
+			return s[:i]
+		}
+		return s
+	}
+	return strip(a) == strip(b)
+}
+
+// Disagreements returns what the journal says about our wallets that the
+// pinned wallets contradict.
+func (c *Cosigner) Disagreements() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, s := range c.disagree {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// owner finds the pinned wallet a script pays (wallet.Set.Find: derived
+// indexes, or a PSBT's claimed index recomputed from the pinned descriptor).
+func (c *Cosigner) owner(script []byte, hints []*psbt.Bip32Derivation) (*wallet.Named, bool) {
+	w, _, ok := c.pinned.Find(script, hints)
+	return w, ok
+}
+
+// Sign checks every input and output of p and, if all are explained and
+// within the limits, signs the inputs of the pinned hot wallet with the
+// co-signer's key. Asked again for a transaction it signed, it returns the
+// same signatures. It returns the withdrawals the transaction pays.
 func (c *Cosigner) Sign(p *psbt.Packet) ([]string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.broken != nil {
-		return nil, c.broken
-	}
-	txid := [32]byte(p.UnsignedTx.TxHash())
-	if c.txs[txid] {
-		return nil, ErrAlreadySigned
-	}
-	set, err := c.hotSet()
-	if err != nil {
+	if err := c.flush(); err != nil {
 		return nil, err
 	}
-	now := c.now()
-	var in, out int64
+	if err := c.m.Broken(); err != nil {
+		return nil, c.brokenHistory(err)
+	}
+	if h, ok := c.halts[AllAssets]; ok {
+		return nil, fmt.Errorf("%w: everything, by %s: %s", ErrHalted, h.By, h.Reason)
+	}
+	if p.UnsignedTx == nil || len(p.Inputs) != len(p.UnsignedTx.TxIn) || len(p.Outputs) != len(p.UnsignedTx.TxOut) {
+		return nil, ErrMalformed
+	}
+	txid := [32]byte(p.UnsignedTx.TxHash())
+	// The source: every input of one pinned hot wallet holding our key.
+	var src *wallet.Named
+	var in int64
 	for i, pin := range p.Inputs {
 		if pin.WitnessUtxo == nil {
-			return nil, fmt.Errorf("cosigner: input %d has no witness utxo", i)
+			return nil, fmt.Errorf("%w: input %d has no witness utxo", ErrMalformed, i)
 		}
-		w, _, ok := set.Owner(pin.WitnessUtxo.PkScript)
-		if !ok {
-			return nil, fmt.Errorf("cosigner: input %d is not our hot wallet's", i)
+		if pin.SighashType != 0 && pin.SighashType != txscript.SigHashAll {
+			return nil, fmt.Errorf("%w: input %d asks for sighash type %#x", ErrSighash, i, uint32(pin.SighashType))
 		}
-		if err := c.walletHalted(w.ID); err != nil {
-			return nil, err
+		if pin.NonWitnessUtxo != nil {
+			op := p.UnsignedTx.TxIn[i].PreviousOutPoint
+			if pin.NonWitnessUtxo.TxHash() != op.Hash || int(op.Index) >= len(pin.NonWitnessUtxo.TxOut) ||
+				pin.NonWitnessUtxo.TxOut[op.Index].Value != pin.WitnessUtxo.Value || !bytes.Equal(pin.NonWitnessUtxo.TxOut[op.Index].PkScript, pin.WitnessUtxo.PkScript) {
+				return nil, fmt.Errorf("%w: input %d: its previous transaction does not match its witness utxo", ErrMalformed, i)
+			}
+		}
+		w, ok := c.owner(pin.WitnessUtxo.PkScript, pin.Bip32Derivation)
+		if !ok || !custodyKind(w.Kind).Hot() || !c.holdsOurKey(w) {
+			return nil, fmt.Errorf("%w: input %d", ErrNotOurs, i)
+		}
+		if src == nil {
+			src = w
+		} else if src != w {
+			return nil, fmt.Errorf("%w: input %d is of another wallet than input 0", ErrNotOurs, i)
+		}
+		if pin.WitnessUtxo.Value <= 0 || in+pin.WitnessUtxo.Value < in {
+			return nil, fmt.Errorf("%w: input %d value", ErrMalformed, i)
 		}
 		in += pin.WitnessUtxo.Value
 	}
+	if src == nil {
+		return nil, fmt.Errorf("%w: no inputs", ErrMalformed)
+	}
+	asset := c.byName[src.ID].Asset
+	lim, ok := c.policy.Limits[asset]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNoPolicy, asset)
+	}
+	if h, ok := c.halts[asset]; ok {
+		return nil, fmt.Errorf("%w: %s, by %s: %s", ErrHalted, asset, h.By, h.Reason)
+	}
+	if r, ok := c.txs[txid]; ok {
+		// Idempotent: the same transaction gets the same signatures.
+		return c.again(p, r)
+	}
+	now := c.cfg.Now()
 	var pays []string
 	used := map[string]bool{}
-	var asset string
-	batch := map[uint64]uint64{} // customer -> amount in this transaction
-	var batchTotal uint64
+	perCust := map[uint64]uint64{}
+	var out, leaving int64
 	for i, o := range p.UnsignedTx.TxOut {
-		out += o.Value
-		if _, _, ok := set.Owner(o.PkScript); ok {
-			continue // back to our hot wallet, recomputed from its descriptor
+		if o.Value < 0 || out+o.Value < out {
+			return nil, fmt.Errorf("%w: output %d value", ErrMalformed, i)
 		}
-		_, addrs, _, err := txscript.ExtractPkScriptAddrs(o.PkScript, c.net)
+		out += o.Value
+		if w, ok := c.owner(o.PkScript, p.Outputs[i].Bip32Derivation); ok {
+			if w != src {
+				leaving += o.Value // to another of our wallets: it counts
+			}
+			continue
+		}
+		_, addrs, _, err := txscript.ExtractPkScriptAddrs(o.PkScript, c.cfg.Net)
 		if err != nil || len(addrs) != 1 {
 			return nil, fmt.Errorf("%w: output %d", ErrUnexplained, i)
 		}
-		wd, err := c.match(addrs[0].EncodeAddress(), uint64(o.Value), used, now, txid)
+		wd, err := c.match(asset, addrs[0].EncodeAddress(), uint64(o.Value), used, now, txid)
 		if err != nil {
 			return nil, fmt.Errorf("output %d: %w", i, err)
 		}
 		used[wd.ID] = true
 		pays = append(pays, wd.ID)
-		asset = wd.Intent.Asset
-		batch[wd.Customer] += wd.Intent.Amount
-		batchTotal += wd.Intent.Amount
+		perCust[wd.Customer] += wd.Intent.Amount
+		leaving += o.Value
 	}
-	if asset == "" {
-		asset = "BTC"
+	fee := in - out
+	if fee < 0 {
+		return nil, fmt.Errorf("%w: outputs exceed inputs by %d", ErrMalformed, -fee)
 	}
-	if fm, ok := c.policy.FeeMax[asset]; !ok || in-out < 0 || uint64(in-out) > fm {
-		return nil, fmt.Errorf("%w: %d", ErrFee, in-out)
+	if uint64(fee) > lim.FeeMax {
+		return nil, fmt.Errorf("%w: fee %d, fee_max %d", ErrFee, fee, lim.FeeMax)
 	}
-	if err := c.velocity(asset, batch, batchTotal, now); err != nil {
+	r := &Signed{Time: now, TxID: fmt.Sprintf("%x", txid), Asset: asset, Withdrawals: pays, Customers: perCust, Out: uint64(leaving), Fee: uint64(fee)}
+	if err := c.limits(r, now); err != nil {
 		return nil, err
 	}
-	if _, err := set.Sign(p, c.account, c.fp); err != nil {
+	if _, err := c.pinned.Only(src.ID).Sign(p, c.cfg.Account, c.cfg.FP); err != nil {
 		return nil, err
 	}
-	c.txs[txid] = true
+	s, err := wallet.Encode(p)
+	if err != nil {
+		return nil, err
+	}
+	r.PSBT = s
+	// Durable before any signature leaves.
+	if err := c.st.putSigned(txid, r); err != nil {
+		return nil, fmt.Errorf("cosigner: cannot record what it signs: %w", err)
+	}
+	c.txs[txid] = r
 	for _, id := range pays {
-		c.signed[id] = true
-	}
-	for cust, amt := range batch {
-		c.events = append(c.events, signedEvent{at: now, customer: cust, asset: asset, amount: amt})
+		c.wds[id] = txid
 	}
 	return pays, nil
 }
 
-// walletHalted refuses a wallet whose asset is halted: by the journal, or
-// by the watcher directly (before, or without, the core).
-func (c *Cosigner) walletHalted(id uint32) error {
-	w, ok := c.state.Custody.Wallet(id)
-	if !ok {
-		return fmt.Errorf("cosigner: wallet %d is not in the journal", id)
+// again puts into p the signatures the co-signer gave the same
+// transaction before.
+func (c *Cosigner) again(p *psbt.Packet, r *Signed) ([]string, error) {
+	prev, err := wallet.Read(strings.NewReader(r.PSBT))
+	if err != nil {
+		return nil, err
 	}
-	if err := c.state.Controls.Allowed(w.Asset, controls.Withdraw); err != nil {
-		return fmt.Errorf("%w: %v", ErrHalted, err)
+	if err := wallet.Combine(p, prev); err != nil {
+		return nil, err
 	}
-	if a, ok := c.state.Ledger.Asset(w.Asset); ok {
-		if why, ok := c.halted[a.Code]; ok {
-			return fmt.Errorf("%w: told by the watcher: %s", ErrHalted, why)
+	return r.Withdrawals, nil
+}
+
+func custodyKind(s string) custody.WalletKind {
+	k, _ := custody.ParseWalletKind(s)
+	return k
+}
+
+func (c *Cosigner) holdsOurKey(w *wallet.Named) bool {
+	pub, err := c.cfg.Account.Neuter()
+	if err != nil {
+		return false
+	}
+	for _, k := range w.Desc().Keys {
+		if k.Fingerprint == c.cfg.FP && k.XPub.String() == pub.String() {
+			return true
 		}
 	}
-	return nil
+	return false
 }
 
 // match finds a withdrawal the output pays that passes every check: several
 // withdrawals may share an address and amount, so a candidate that fails
 // (already signed, not queued) does not end the search. With no candidate
 // passing, the first candidate's refusal is the answer.
-func (c *Cosigner) match(addr string, value uint64, used map[string]bool, now time.Time, txid [32]byte) (withdraw.Withdrawal, error) {
+func (c *Cosigner) match(asset, addr string, value uint64, used map[string]bool, now time.Time, txid [32]byte) (withdraw.Withdrawal, error) {
 	var first error
-	for _, wd := range c.state.Withdraw.Withdrawals(0) {
-		if wd.Intent.Address != addr || wd.Intent.Amount != value || used[wd.ID] {
+	for _, wd := range c.m.State().Withdraw.Withdrawals(0) {
+		if wd.Intent.Asset != asset || wd.Intent.Address != addr || wd.Intent.Amount != value || used[wd.ID] {
 			continue
 		}
 		err := c.check(wd, now, txid)
@@ -303,14 +578,15 @@ func (c *Cosigner) match(addr string, value uint64, used map[string]bool, now ti
 
 // check is every test one withdrawal must pass to be paid.
 func (c *Cosigner) check(wd withdraw.Withdrawal, now time.Time, txid [32]byte) error {
-	if c.signed[wd.ID] {
+	if other, ok := c.wds[wd.ID]; ok && other != txid {
 		return fmt.Errorf("%w: %s", ErrAlreadySigned, wd.ID)
 	}
+	st := c.m.State()
 	switch wd.Status {
 	case withdraw.StatusQueued:
 	case withdraw.StatusSigning:
 		// In a batch: only the batch's own registered transaction.
-		b, ok := c.state.Withdraw.BatchByTx(txid)
+		b, ok := st.Withdraw.BatchByTx(txid)
 		if !ok || !contains(b.Withdrawals, wd.ID) {
 			return fmt.Errorf("%w: %s belongs to another batch", ErrNotSignable, wd.ID)
 		}
@@ -330,50 +606,88 @@ func (c *Cosigner) check(wd withdraw.Withdrawal, now time.Time, txid [32]byte) e
 	if t, ok := c.addrs[addrSeen{wd.Customer, wd.Intent.Asset, wd.Intent.Address}]; !ok || now.Sub(t) < cool {
 		return fmt.Errorf("%w: address of %s", ErrCooling, wd.ID)
 	}
-	a, ok := c.state.Ledger.AssetByCode(wd.Intent.Asset)
+	a, ok := st.Ledger.AssetByCode(wd.Intent.Asset)
 	if !ok {
-		return ErrNoPolicyForCoin
+		return ErrNoPolicy
 	}
-	if err := c.state.Controls.Allowed(a.ID, controls.Withdraw); err != nil {
+	if err := st.Controls.Allowed(a.ID, controls.Withdraw); err != nil {
 		return fmt.Errorf("%w: %v", ErrHalted, err)
-	}
-	if why, ok := c.halted[wd.Intent.Asset]; ok {
-		return fmt.Errorf("%w: told by the watcher: %s", ErrHalted, why)
 	}
 	return nil
 }
 
-// velocity checks the hour's limits by the co-signer's own clock.
-func (c *Cosigner) velocity(asset string, batch map[uint64]uint64, total uint64, now time.Time) error {
-	perCust, ok1 := c.policy.PerCustomerHour[asset]
-	perAsset, ok2 := c.policy.PerAssetHour[asset]
-	if !ok1 || !ok2 {
-		return fmt.Errorf("%w: %s", ErrNoPolicyForCoin, asset)
-	}
-	sumAsset := total
-	sums := map[uint64]uint64{}
-	events := c.events
-	for _, r := range c.restored {
-		// Signed before a restart: amounts from the journal's withdrawals.
-		for _, id := range r.Withdrawals {
-			if wd, ok := c.state.Withdraw.Get(id); ok {
-				events = append(events, signedEvent{at: r.Time, customer: wd.Customer, asset: wd.Intent.Asset, amount: wd.Intent.Amount})
-			}
-		}
-	}
-	for _, e := range events {
-		if e.asset != asset || now.Sub(e.at) >= time.Hour {
+// usage is what was signed in a window.
+type usage struct {
+	cust       map[uint64]uint64
+	asset, fee uint64
+	tx         uint64
+	allTx      uint64
+	allYen     *big.Int
+}
+
+// window sums what was signed since since.
+func (c *Cosigner) window(asset string, since time.Time) usage {
+	u := usage{cust: map[uint64]uint64{}, allYen: new(big.Int)}
+	for _, r := range c.txs {
+		if r.Time.Before(since) {
 			continue
 		}
-		sumAsset += e.amount
-		sums[e.customer] += e.amount
+		u.allTx++
+		if l, ok := c.policy.Limits[r.Asset]; ok {
+			u.allYen.Add(u.allYen, l.yen(r.Out+r.Fee))
+		}
+		if r.Asset != asset {
+			continue
+		}
+		u.tx++
+		u.asset += r.Out + r.Fee
+		u.fee += r.Fee
+		for cust, amt := range r.Customers {
+			u.cust[cust] += amt
+		}
 	}
-	if sumAsset > perAsset {
-		return fmt.Errorf("%w: %s would reach %d this hour (limit %d)", ErrVelocity, asset, sumAsset, perAsset)
-	}
-	for cust, amt := range batch {
-		if sums[cust]+amt > perCust {
-			return fmt.Errorf("%w: customer %d would reach %d this hour (limit %d)", ErrVelocity, cust, sums[cust]+amt, perCust)
+	return u
+}
+
+// limits checks r against every limit of the hour and the day, by the
+// co-signer's own clock.
+func (c *Cosigner) limits(r *Signed, now time.Time) error {
+	lim := c.policy.Limits[r.Asset]
+	all := c.policy.AllAssets
+	yen := lim.yen(r.Out + r.Fee)
+	for _, w := range []struct {
+		name                                   string
+		span                                   time.Duration
+		perCust, perAsset, fee, tx, yen, allTx uint64
+	}{
+		{"hour", time.Hour, lim.PerCustomerHour, lim.PerAssetHour, lim.FeeHour, lim.TxHour, all.YenHour, all.TxHour},
+		{"day", 24 * time.Hour, lim.PerCustomerDay, lim.PerAssetDay, lim.FeeDay, lim.TxDay, all.YenDay, all.TxDay},
+	} {
+		u := c.window(r.Asset, now.Add(-w.span))
+		if got := u.asset + r.Out + r.Fee; got > w.perAsset {
+			return fmt.Errorf("%w: %s leaving this %s would be %d, fees included (limit %d)", ErrVelocity, r.Asset, w.name, got, w.perAsset)
+		}
+		if got := u.fee + r.Fee; got > w.fee {
+			return fmt.Errorf("%w: %s fees this %s would be %d (limit %d)", ErrVelocity, r.Asset, w.name, got, w.fee)
+		}
+		if u.tx+1 > w.tx {
+			return fmt.Errorf("%w: %d %s transactions this %s already (limit %d)", ErrVelocity, u.tx, r.Asset, w.name, w.tx)
+		}
+		if u.allTx+1 > w.allTx {
+			return fmt.Errorf("%w: %d transactions of all assets this %s already (limit %d)", ErrVelocity, u.allTx, w.name, w.allTx)
+		}
+		if got := new(big.Int).Add(u.allYen, yen); got.Cmp(new(big.Int).SetUint64(w.yen)) > 0 {
+			return fmt.Errorf("%w: all assets leaving this %s would be worth %s yen (limit %d)", ErrVelocity, w.name, got, w.yen)
+		}
+		custs := make([]uint64, 0, len(r.Customers))
+		for cust := range r.Customers {
+			custs = append(custs, cust)
+		}
+		sort.Slice(custs, func(i, j int) bool { return custs[i] < custs[j] })
+		for _, cust := range custs {
+			if got := u.cust[cust] + r.Customers[cust]; got > w.perCust {
+				return fmt.Errorf("%w: customer %d would reach %d this %s (limit %d)", ErrVelocity, cust, got, w.name, w.perCust)
+			}
 		}
 	}
 	return nil

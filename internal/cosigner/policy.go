@@ -1,36 +1,111 @@
 // Package cosigner is kinko's independent co-signer: it holds the second
 // hot key and signs a withdrawal transaction only after checking, itself,
-// everything that makes it legitimate. It trusts no machine: it follows the
-// core's journal and verifies the hash chain entry by entry (and stops
-// signing at any break), re-verifies each customer's intent signature, times
-// cool-downs with its own clock from when it first saw a key or address,
-// counts its own velocity limits, and recomputes from the descriptors which
-// outputs go back to our hot wallet. Its policy is a file on its own host,
-// changed only there (reloaded on SIGHUP); there is no network route to
-// change it. What it signs is what it checked: it computes every sighash
-// from the PSBT itself.
+// everything that makes it legitimate. Every input of its decisions has its
+// root of trust on its own host:
+//
+//   - which wallets are ours: the descriptors pinned in its policy file,
+//     never a journal entry;
+//   - how much may leave, fees and payments to our own wallets included:
+//     the limits in its policy file, counted by its own clock, the counters
+//     kept in its state directory;
+//   - that a withdrawal was asked for: the customer's intent signature, by a
+//     key and to an address the co-signer itself has known for the
+//     cool-down (first-seen times kept in its state directory, started only
+//     by registrations that took effect in its own replay);
+//   - the history: the journal as far as it verified it, mirrored in its
+//     state directory (internal/mirror); a shorter or rewritten journal is
+//     refused with a critical alert;
+//   - halts: its own durable halts, set by the watcher directly and lifted
+//     only on its host.
+//
+// The policy file is changed only on its host (reloaded on SIGHUP); there
+// is no network route to change it. What it signs is what it checked: it
+// computes every sighash from the PSBT itself, SIGHASH_ALL only.
 package cosigner
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math/big"
 	"os"
-	"strings"
 	"time"
+
+	"github.com/btcsuite/btcd/chaincfg"
+
+	"kinko/internal/custody"
+	"kinko/internal/wallet"
 )
 
-// Policy is the co-signer's own limits, from its file.
+// Policy is the co-signer's own limits and wallets, from its file.
 type Policy struct {
 	// CoolDown is how long a key or address must have been known to the
 	// co-signer, by its own clock, before it is trusted.
 	CoolDown Duration `json:"cooldown"`
-	// PerCustomerHour, PerAssetHour: most the co-signer signs away in any
-	// hour, per customer and asset, and per asset across all customers,
-	// in base units by asset code. An asset missing here is never signed.
-	PerCustomerHour map[string]uint64 `json:"per_customer_hour"`
-	PerAssetHour    map[string]uint64 `json:"per_asset_hour"`
-	// FeeMax is the largest fee of one transaction, in base units.
-	FeeMax map[string]uint64 `json:"fee_max"`
+	// Wallets are our own wallets, pinned here: the co-signer signs inputs
+	// only of the pinned hot wallets holding its key, and treats an output
+	// as ours only if it pays a pinned wallet.
+	Wallets []PinnedWallet `json:"wallets"`
+	// Limits are per asset code. An asset missing here is never signed.
+	Limits map[string]Limits `json:"limits"`
+	// AllAssets bounds what leaves across every asset.
+	AllAssets AllLimits `json:"all_assets"`
+}
+
+// PinnedWallet is one of our wallets as its key holders wrote it on the
+// co-signer's host.
+type PinnedWallet struct {
+	Name       string `json:"name"`
+	Kind       string `json:"kind"` // cold-customer, hot-customer, cold-house, hot-house
+	Asset      string `json:"asset"`
+	Descriptor string `json:"descriptor"`
+}
+
+// Limits bound one asset, in its base units, by the co-signer's clock.
+// What leaves a hot wallet is everything but the change back to it:
+// withdrawals, payments to our other wallets, and the network fee.
+type Limits struct {
+	// PerCustomerHour, PerCustomerDay bound one customer's withdrawals.
+	PerCustomerHour uint64 `json:"per_customer_hour"`
+	PerCustomerDay  uint64 `json:"per_customer_day"`
+	// PerAssetHour, PerAssetDay bound everything that leaves, fees
+	// included.
+	PerAssetHour uint64 `json:"per_asset_hour"`
+	PerAssetDay  uint64 `json:"per_asset_day"`
+	// FeeMax bounds one transaction's fee; FeeHour and FeeDay all fees.
+	FeeMax  uint64 `json:"fee_max"`
+	FeeHour uint64 `json:"fee_hour"`
+	FeeDay  uint64 `json:"fee_day"`
+	// TxHour and TxDay bound the transactions signed.
+	TxHour uint64 `json:"tx_hour"`
+	TxDay  uint64 `json:"tx_day"`
+	// YenPerCoin and Decimals value the asset for the all-asset limits:
+	// one coin (10^Decimals base units) is worth YenPerCoin yen. Set it at
+	// or above the market: it only bounds.
+	YenPerCoin uint64 `json:"yen_per_coin"`
+	Decimals   uint8  `json:"decimals"`
+}
+
+// AllLimits bound every asset together.
+type AllLimits struct {
+	// YenHour, YenDay bound the value of everything that leaves, valued
+	// at each asset's YenPerCoin.
+	YenHour uint64 `json:"yen_hour"`
+	YenDay  uint64 `json:"yen_day"`
+	TxHour  uint64 `json:"tx_hour"`
+	TxDay   uint64 `json:"tx_day"`
+}
+
+// yen values amount base units of an asset, rounded up.
+func (l Limits) yen(amount uint64) *big.Int {
+	v := new(big.Int).Mul(new(big.Int).SetUint64(amount), new(big.Int).SetUint64(l.YenPerCoin))
+	d := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(l.Decimals)), nil)
+	q, r := new(big.Int).QuoRem(v, d, new(big.Int))
+	if r.Sign() > 0 {
+		q.Add(q, big.NewInt(1))
+	}
+	return q
 }
 
 // Duration is a time.Duration written as "24h" in the file.
@@ -53,25 +128,80 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 // MarshalJSON writes "24h0m0s".
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
 
+// ErrPolicy reports a policy file that is not usable.
+var ErrPolicy = errors.New("cosigner: policy")
+
 // LoadPolicy reads and checks a policy file.
-func LoadPolicy(path string) (*Policy, error) {
+func LoadPolicy(path string, net *chaincfg.Params) (*Policy, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("cosigner: policy: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrPolicy, err)
 	}
-	return ParsePolicy(b)
+	return ParsePolicy(b, net)
 }
 
-// ParsePolicy parses a policy strictly.
-func ParsePolicy(b []byte) (*Policy, error) {
+// ParsePolicy parses a policy strictly: unknown fields, a bad descriptor,
+// a wallet without its asset's limits, a zero limit or a limit the day
+// cannot hold are refused.
+func ParsePolicy(b []byte, net *chaincfg.Params) (*Policy, error) {
 	var p Policy
-	d := json.NewDecoder(strings.NewReader(string(b)))
+	d := json.NewDecoder(bytes.NewReader(b))
 	d.DisallowUnknownFields()
 	if err := d.Decode(&p); err != nil {
-		return nil, fmt.Errorf("cosigner: policy: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrPolicy, err)
+	}
+	if d.More() {
+		return nil, fmt.Errorf("%w: trailing data", ErrPolicy)
 	}
 	if p.CoolDown.Duration <= 0 {
-		return nil, fmt.Errorf("cosigner: policy: cool-down must be positive")
+		return nil, fmt.Errorf("%w: cooldown must be positive", ErrPolicy)
+	}
+	names := map[string]bool{}
+	hot := 0
+	for i, w := range p.Wallets {
+		k, ok := custody.ParseWalletKind(w.Kind)
+		if !ok {
+			return nil, fmt.Errorf("%w: wallet %d: kind %q is not one of cold-customer, hot-customer, cold-house, hot-house", ErrPolicy, i+1, w.Kind)
+		}
+		if w.Name == "" || names[w.Name] {
+			return nil, fmt.Errorf("%w: wallet %d: a unique name is needed", ErrPolicy, i+1)
+		}
+		names[w.Name] = true
+		if _, err := wallet.Parse(w.Descriptor, net); err != nil {
+			return nil, fmt.Errorf("%w: wallet %s: %w", ErrPolicy, w.Name, err)
+		}
+		if _, ok := p.Limits[w.Asset]; !ok {
+			return nil, fmt.Errorf("%w: wallet %s: asset %q has no limits", ErrPolicy, w.Name, w.Asset)
+		}
+		if k == custody.HotCustomer {
+			hot++
+		}
+	}
+	if hot == 0 {
+		return nil, fmt.Errorf("%w: no hot-customer wallet pinned: nothing could be signed", ErrPolicy)
+	}
+	for code, l := range p.Limits {
+		for _, f := range []struct {
+			name string
+			v    uint64
+		}{{"per_customer_hour", l.PerCustomerHour}, {"per_customer_day", l.PerCustomerDay}, {"per_asset_hour", l.PerAssetHour},
+			{"per_asset_day", l.PerAssetDay}, {"fee_max", l.FeeMax}, {"fee_hour", l.FeeHour}, {"fee_day", l.FeeDay},
+			{"tx_hour", l.TxHour}, {"tx_day", l.TxDay}, {"yen_per_coin", l.YenPerCoin}} {
+			if f.v == 0 {
+				return nil, fmt.Errorf("%w: limits of %s: %s must be set and positive", ErrPolicy, code, f.name)
+			}
+		}
+		if l.Decimals > 18 {
+			return nil, fmt.Errorf("%w: limits of %s: decimals %d", ErrPolicy, code, l.Decimals)
+		}
+		if l.PerCustomerDay < l.PerCustomerHour || l.PerAssetDay < l.PerAssetHour || l.FeeDay < l.FeeHour || l.TxDay < l.TxHour ||
+			l.FeeHour < l.FeeMax || l.PerAssetHour < l.PerCustomerHour {
+			return nil, fmt.Errorf("%w: limits of %s: a day's limit below the hour's, the fee budget below one fee, or a customer's hour above the asset's", ErrPolicy, code)
+		}
+	}
+	a := p.AllAssets
+	if a.YenHour == 0 || a.YenDay < a.YenHour || a.TxHour == 0 || a.TxDay < a.TxHour {
+		return nil, fmt.Errorf("%w: all_assets needs yen_hour, yen_day, tx_hour and tx_day, the day's at least the hour's", ErrPolicy)
 	}
 	return &p, nil
 }

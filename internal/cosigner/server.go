@@ -3,18 +3,13 @@ package cosigner
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"kinko/internal/mtls"
-	"kinko/internal/stream"
 	"kinko/internal/wallet"
 )
 
@@ -27,10 +22,20 @@ type Follower struct {
 	Log   *slog.Logger
 }
 
-// Poll reads what the journal has after the co-signer's last entry and
-// ingests it. A broken chain stops the co-signer for good.
+// Poll reads what the journal has after the co-signer's last entry, after
+// checking that the core still serves that entry as the co-signer verified
+// it, and ingests it. A shorter or different history, or a broken chain,
+// halts the co-signer for good (until lifted on its host) with a critical
+// alert.
 func (f *Follower) Poll(ctx context.Context) (int, error) {
-	return stream.Pull(ctx, f.HTTP, f.URL, f.Token, f.C.Seq()+1, f.C.Ingest)
+	total := 0
+	for {
+		n, err := f.C.pull(ctx, f.HTTP, f.URL, f.Token)
+		total += n
+		if err != nil || n == 0 {
+			return total, err
+		}
+	}
 }
 
 // Run polls until ctx ends.
@@ -65,7 +70,11 @@ func (c *Cosigner) Handler(log *slog.Logger) http.Handler {
 			http.Error(w, "want {\"asset\": code, \"reason\": text}", http.StatusBadRequest)
 			return
 		}
-		c.Halt(strings.ToUpper(req.Asset), req.Reason)
+		if err := c.Halt(strings.ToUpper(req.Asset), "watcher", req.Reason); err != nil {
+			log.Error("could not record a halt", "err", err)
+			http.Error(w, "co-signer cannot record the halt", http.StatusServiceUnavailable)
+			return
+		}
 		log.Error("HALTED by the watcher", "asset", req.Asset, "reason", req.Reason)
 		w.WriteHeader(http.StatusNoContent)
 	})
@@ -83,11 +92,6 @@ func (c *Cosigner) Handler(log *slog.Logger) http.Handler {
 		if err != nil {
 			log.Warn("refused to co-sign", "tx", p.UnsignedTx.TxHash(), "err", err)
 			http.Error(w, err.Error(), http.StatusForbidden)
-			return
-		}
-		if err := c.persist(p.UnsignedTx.TxHash(), paid); err != nil {
-			log.Error("could not record a signature", "err", err)
-			http.Error(w, "co-signer cannot record what it signs", http.StatusServiceUnavailable)
 			return
 		}
 		s, _ := wallet.Encode(p)
@@ -113,66 +117,15 @@ func peerIs(r *http.Request, who string) bool {
 	return len(r.TLS.PeerCertificates) > 0 && r.TLS.PeerCertificates[0].Subject.CommonName == who
 }
 
-// signedRecord is one line of the co-signer's log of what it signed.
-type signedRecord struct {
-	Time        time.Time `json:"time"`
-	TxID        string    `json:"txid"`
-	Withdrawals []string  `json:"withdrawals"`
-}
-
-// SetStateDir makes the co-signer keep a log of what it signs in dir and
-// reloads it, so that a restart neither signs twice nor forgets the hour's
-// velocity.
-func (c *Cosigner) SetStateDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.stateDir = dir
-	b, err := os.ReadFile(filepath.Join(dir, "signed.log"))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
+// pull is one request of the journal stream through the mirror.
+func (c *Cosigner) pull(ctx context.Context, client *http.Client, url, token string) (int, error) {
+	n, err := c.m.Pull(ctx, client, url, token, &c.mu, c.applied)
 	if err != nil {
-		return err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if line == "" {
-			continue
+		c.mu.Lock()
+		if c.m.Broken() != nil {
+			err = c.brokenHistory(err)
 		}
-		var r signedRecord
-		if err := json.Unmarshal([]byte(line), &r); err != nil {
-			return fmt.Errorf("cosigner: signed.log: %w", err)
-		}
-		for _, id := range r.Withdrawals {
-			c.signed[id] = true
-		}
-		c.restored = append(c.restored, r)
+		c.mu.Unlock()
 	}
-	return nil
-}
-
-func (c *Cosigner) persist(txid [32]byte, paid []string) error {
-	c.mu.Lock()
-	dir := c.stateDir
-	now := c.now()
-	c.mu.Unlock()
-	if dir == "" {
-		return nil
-	}
-	b, _ := json.Marshal(signedRecord{Time: now, TxID: fmt.Sprintf("%x", txid), Withdrawals: paid})
-	f, err := os.OpenFile(filepath.Join(dir, "signed.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return n, err
 }

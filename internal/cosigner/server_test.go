@@ -3,19 +3,23 @@ package cosigner
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"kinko/internal/api"
 	"kinko/internal/auth"
+	"kinko/internal/journal"
 	"kinko/internal/mtls"
+	"kinko/internal/stream"
 	"kinko/internal/wallet"
 )
 
@@ -55,9 +59,6 @@ func TestCosignerProcessParts(t *testing.T) {
 	if err := mtls.Init(tdir); err == nil {
 		t.Fatal("certificates overwritten")
 	}
-	if err := w.cs.SetStateDir(filepath.Join(dir, "state")); err != nil {
-		t.Fatal(err)
-	}
 	scfg, _ := mtls.Server(tdir)
 	cln, _ := tls.Listen("tcp", "127.0.0.1:0", scfg)
 	cs := &http.Server{Handler: w.cs.Handler(slog.New(slog.DiscardHandler))}
@@ -95,14 +96,13 @@ func TestCosignerProcessParts(t *testing.T) {
 	if res.StatusCode != 200 {
 		t.Fatalf("co-sign = %d %s", res.StatusCode, body)
 	}
-	// A restarted co-signer reads its log and will not sign w1 again.
-	w2 := New(regnet, w.keys[1].acct, w.keys[1].fp, w.cs.policy, func() time.Time { return w.clock })
-	if err := w2.SetStateDir(filepath.Join(dir, "state")); err != nil {
-		t.Fatal(err)
+	// A restarted co-signer resumes from its own mirror and will not
+	// sign w1 in another transaction.
+	w.restart()
+	if n, err := (&Follower{URL: f.URL, Token: token, HTTP: http.DefaultClient, C: w.cs, Log: f.Log}).Poll(context.Background()); err != nil || n != 0 {
+		t.Fatalf("restarted poll = %d, %v; want nothing new", n, err)
 	}
-	(&Follower{URL: f.URL, Token: token, HTTP: http.DefaultClient, C: w2, Log: f.Log}).Poll(context.Background())
-	w.clock = t0.Add(60 * time.Hour) // its first-seen times are new: wait out the cool-down again
-	if _, err := w2.Sign(w.psbtPaying(pay(1, 30_000_000))); err == nil || !strings.Contains(err.Error(), "already signed") {
+	if _, err := w.cs.Sign(w.psbtPaying(pay(1, 30_000_000))); !errors.Is(err, ErrAlreadySigned) {
 		t.Fatalf("restarted co-signer = %v", err)
 	}
 }
@@ -110,7 +110,7 @@ func TestCosignerProcessParts(t *testing.T) {
 func streamToken(t *testing.T, s *api.Server) string { return s.StreamToken() }
 
 // TestHaltEndpoint: the watcher's direct halt takes an asset and a reason,
-// refuses anything else with 400, and holds until the co-signer restarts.
+// refuses anything else with 400, and holds until lifted on the host.
 func TestHaltEndpoint(t *testing.T) {
 	w := newWorld(t)
 	h := w.cs.Handler(slog.New(slog.DiscardHandler))
@@ -128,10 +128,100 @@ func TestHaltEndpoint(t *testing.T) {
 	if code := post(`{"asset":"btc","reason":"unexplained outflow"}`); code != http.StatusNoContent {
 		t.Fatalf("halt = %d", code)
 	}
-	w.cs.mu.Lock()
-	why := w.cs.halted["BTC"]
-	w.cs.mu.Unlock()
-	if why != "unexplained outflow" {
-		t.Fatalf("halted = %q", why)
+	if hs := w.cs.Halts(); len(hs) != 1 || hs[0].Asset != "BTC" || hs[0].Reason != "unexplained outflow" || hs[0].By != "watcher" {
+		t.Fatalf("halts = %+v", hs)
+	}
+}
+
+// serveFrames serves the core's journal stream from raws (entry i+1 at
+// raws[i]), as a core whose journal was edited would.
+func serveFrames(t *testing.T, raws [][]byte) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		from, _ := strconv.ParseUint(r.URL.Query().Get("from"), 10, 64)
+		for i := from; i >= 1 && i <= uint64(len(raws)); i++ {
+			stream.WriteFrame(w, raws[i-1])
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// rewritten is the journal with entry k's time changed and every later
+// entry re-hashed onto it: a full rewrite by whoever holds the core's host.
+func rewritten(raws [][]byte, k int) [][]byte {
+	out := make([][]byte, len(raws))
+	var prev journal.Hash
+	for i, raw := range raws {
+		e, _ := journal.Decode(raw)
+		if i+1 == k {
+			e.Time++
+		}
+		if i+1 >= k {
+			buf := make([]byte, journal.EncodedSize(len(e.Payload)))
+			e = journal.Seal(buf, prev, e.Seq, e.Time, e.Kind, e.Payload)
+		}
+		out[i] = e.Encode()
+		prev = e.Hash
+	}
+	return out
+}
+
+// TestCosignerRefusesShorterOrRewrittenHistory: the core's journal is cut
+// short, or rewritten from entry 10 with every later hash recomputed. The
+// co-signer, running or restarted, refuses both with a critical alert and
+// signs nothing until lifted on its host.
+func TestCosignerRefusesShorterOrRewrittenHistory(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func([][]byte) [][]byte
+	}{
+		{"truncated", func(r [][]byte) [][]byte { return r[:len(r)-3] }},
+		{"rewritten", func(r [][]byte) [][]byte { return rewritten(r, 10) }},
+		{"middle entry deleted", func(r [][]byte) [][]byte {
+			return append(append([][]byte(nil), r[:9]...), rewritten(r[10:], 1)...)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			w.withdraw(1, "w1", 30_000_000, t0.Add(25*time.Hour))
+			var raws [][]byte
+			w.c.Journal().Scan(1, func(e journal.Entry) error { raws = append(raws, e.Encode()); return nil })
+			f := &Follower{URL: serveFrames(t, raws), HTTP: http.DefaultClient, C: w.cs, Log: slog.New(slog.DiscardHandler)}
+			if n, err := f.Poll(context.Background()); err != nil || n != len(raws) {
+				t.Fatalf("poll = %d, %v", n, err)
+			}
+			edited := tc.edit(raws)
+			for round := 0; round < 2; round++ { // running, then restarted
+				f.URL = serveFrames(t, edited)
+				if _, err := f.Poll(context.Background()); !errors.Is(err, ErrChainBroken) {
+					t.Fatalf("round %d: poll of an edited journal = %v; want ErrChainBroken", round, err)
+				}
+				w.clock = t0.Add(25 * time.Hour)
+				if _, err := w.cs.Sign(w.psbtPaying(pay(1, 30_000_000))); !errors.Is(err, ErrChainBroken) && !errors.Is(err, ErrHalted) {
+					t.Fatalf("round %d: sign = %v; want a refusal", round, err)
+				}
+				if !w.alerted("cosigner-halt:*") {
+					t.Fatalf("round %d: no critical alert", round)
+				}
+				if seq := w.cs.Seq(); seq != uint64(len(raws)) {
+					t.Fatalf("round %d: the co-signer's checkpoint moved to %d", round, seq)
+				}
+				w.alerts = nil
+				w.restart()
+				f.C = w.cs
+			}
+			// Lifted on the host, it signs again on the history it kept.
+			if err := w.cs.Lift(AllAssets, "aiko", "journal restored from the witnesses"); err != nil {
+				t.Fatal(err)
+			}
+			f.URL = serveFrames(t, raws)
+			if _, err := f.Poll(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.cs.Sign(w.psbtPaying(pay(1, 30_000_000))); err != nil {
+				t.Fatalf("after the lift on the true history = %v", err)
+			}
+		})
 	}
 }

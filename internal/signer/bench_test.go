@@ -29,9 +29,8 @@ import (
 func BenchmarkWithdrawals(b *testing.B) {
 	e := setup(b)
 	srv, coreURL := serveAPI(b, e.c)
-	pol, _ := cosigner.ParsePolicy([]byte(`{"cooldown":"1s","per_customer_hour":{"BTC":100000000000},"per_asset_hour":{"BTC":100000000000},"fee_max":{"BTC":1000000}}`))
 	var offset atomic.Int64
-	cs := cosigner.New(regtest.Net, e.hotK[1].a, e.hotK[1].fp, pol, func() time.Time { return time.Now().Add(time.Duration(offset.Load())) })
+	cs := e.openCosigner(b, policy(b, e.hotD, e.coldD, "1s", 100000000000, 100000000000, 1000000), &offset)
 	f := &cosigner.Follower{URL: coreURL, Token: srv.StreamToken(), HTTP: http.DefaultClient, C: cs, Log: slog.New(slog.DiscardHandler)}
 	csURL, tdir := serveCosigner(b, cs)
 	ccfg, _ := mtls.Client(tdir)

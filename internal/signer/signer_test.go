@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -113,6 +114,37 @@ type e2e struct {
 	cs           *cosigner.Cosigner
 	local        *Local
 	mineAndWatch func()
+	hotD, coldD  *wallet.Descriptor
+}
+
+// policy is a co-signer policy pinning the hot and cold wallets, with the
+// given cool-down and hourly limits (the day's ten times the hour's, fees
+// ten times fee_max an hour, 100 transactions an hour).
+func policy(t testing.TB, hot, cold *wallet.Descriptor, cool string, perCust, perAsset, feeMax uint64) *cosigner.Policy {
+	t.Helper()
+	p, err := cosigner.ParsePolicy([]byte(fmt.Sprintf(`{"cooldown":%q,
+  "wallets":[{"name":"hot","kind":"hot-customer","asset":"BTC","descriptor":%q},{"name":"cold","kind":"cold-customer","asset":"BTC","descriptor":%q}],
+  "limits":{"BTC":{"per_customer_hour":%d,"per_customer_day":%d,"per_asset_hour":%d,"per_asset_day":%d,
+    "fee_max":%d,"fee_hour":%d,"fee_day":%d,"tx_hour":100,"tx_day":1000,"yen_per_coin":15000000,"decimals":8}},
+  "all_assets":{"yen_hour":1000000000000,"yen_day":10000000000000,"tx_hour":100,"tx_day":1000}}`,
+		cool, hot.String(), cold.String(), perCust, 10*perCust, perAsset, 10*perAsset, feeMax, 10*feeMax, 100*feeMax)), regtest.Net)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// openCosigner opens a co-signer with hot key #2, pol, a state directory
+// of its own and a clock offset from now.
+func (e *e2e) openCosigner(t testing.TB, pol *cosigner.Policy, offset *atomic.Int64) *cosigner.Cosigner {
+	t.Helper()
+	cs, err := cosigner.Open(cosigner.Config{Net: regtest.Net, Account: e.hotK[1].a, FP: e.hotK[1].fp, Policy: pol,
+		Now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }, StateDir: t.TempDir(), NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cs.Close() })
+	return cs
 }
 
 func setup(t testing.TB) *e2e {
@@ -201,10 +233,10 @@ func setup(t testing.TB) *e2e {
 	node.Client().Broadcast(ctx, tx)
 	mineAndWatch()
 
-	// The co-signer: its own key, policy and clock.
-	pol, _ := cosigner.ParsePolicy([]byte(`{"cooldown":"2s","per_customer_hour":{"BTC":2000000},"per_asset_hour":{"BTC":3000000},"fee_max":{"BTC":100000}}`))
+	// The co-signer: its own key, policy, clock and state.
+	e := &e2e{ctx: ctx, node: node, c: c, hotK: hotK, coldK: coldK, set: set, intent: intent, w: w, mineAndWatch: mineAndWatch, hotD: hotD, coldD: coldD}
 	var offset atomic.Int64
-	cs := cosigner.New(regtest.Net, hotK[1].a, hotK[1].fp, pol, func() time.Time { return time.Now().Add(time.Duration(offset.Load())) })
+	cs := e.openCosigner(t, policy(t, hotD, coldD, "2s", 2000000, 3000000, 100000), &offset)
 	local := &Local{C: cs, Core: c}
 	if err := local.Follow(); err != nil {
 		t.Fatal(err)
@@ -221,7 +253,8 @@ func setup(t testing.TB) *e2e {
 		}
 	}
 
-	return &e2e{ctx: ctx, node: node, c: c, hotK: hotK, coldK: coldK, set: set, intent: intent, w: w, cs: cs, local: local, mineAndWatch: mineAndWatch}
+	e.cs, e.local = cs, local
+	return e
 }
 
 // TestWithdrawalEndToEnd: customers' signed withdrawals are batched by the
@@ -288,12 +321,8 @@ func TestWithdrawalThroughProcessBoundaries(t *testing.T) {
 	srv, coreURL := serveAPI(t, e.c)
 
 	// The co-signer process: a fresh replica fed only by the stream.
-	pol, _ := cosigner.ParsePolicy([]byte(`{"cooldown":"2s","per_customer_hour":{"BTC":2000000},"per_asset_hour":{"BTC":3000000},"fee_max":{"BTC":100000}}`))
 	var offset atomic.Int64
-	cs := cosigner.New(regtest.Net, e.hotK[1].a, e.hotK[1].fp, pol, func() time.Time { return time.Now().Add(time.Duration(offset.Load())) })
-	if err := cs.SetStateDir(t.TempDir()); err != nil {
-		t.Fatal(err)
-	}
+	cs := e.openCosigner(t, policy(t, e.hotD, e.coldD, "2s", 2000000, 3000000, 100000), &offset)
 	f := &cosigner.Follower{URL: coreURL, Token: srv.StreamToken(), HTTP: http.DefaultClient, C: cs, Log: slog.New(slog.DiscardHandler)}
 	if _, err := f.Poll(e.ctx); err != nil {
 		t.Fatal(err)
@@ -347,8 +376,8 @@ func (x followThen) CoSign(ctx context.Context, p *psbt.Packet) (*psbt.Packet, e
 // mined the watcher fails the batch: holds voided, withdrawals failed.
 func TestDoubleSpentBatchFails(t *testing.T) {
 	e := setup(t)
-	strict, _ := cosigner.ParsePolicy([]byte(`{"cooldown":"2s","per_customer_hour":{"BTC":2000000},"per_asset_hour":{"BTC":3000000},"fee_max":{"BTC":1}}`))
-	refusing := cosigner.New(regtest.Net, e.hotK[1].a, e.hotK[1].fp, strict, time.Now)
+	var now atomic.Int64
+	refusing := e.openCosigner(t, policy(t, e.hotD, e.coldD, "2s", 2000000, 3000000, 1), &now)
 	s := New(Config{Backend: InProcess{Core: e.c}, Node: e.node.Client(), Net: regtest.Net, Account: e.hotK[0].a, FP: e.hotK[0].fp, CoSigner: &Local{C: refusing, Core: e.c}})
 	if _, err := s.Step(e.ctx); err == nil || !strings.Contains(err.Error(), "co-signer refused") {
 		t.Fatalf("step = %v", err)
@@ -540,8 +569,14 @@ func TestAttacksOnRealNode(t *testing.T) {
 	if _, err := e.local.CoSign(e.ctx, ok); err != nil {
 		t.Fatalf("the customers' own withdrawals: %v", err)
 	}
-	// 5. The same PSBT again.
-	refused("replayed PSBT", ok, cosigner.ErrAlreadySigned)
+	// 5. The same transaction again gets the same signatures (nothing
+	// more can leave by it); another transaction paying the same
+	// withdrawals is refused.
+	before := len(ok.Inputs[0].PartialSigs)
+	if _, err := e.local.CoSign(e.ctx, ok); err != nil || len(ok.Inputs[0].PartialSigs) != before {
+		t.Fatalf("the same transaction again: %v, %d signatures (had %d)", err, len(ok.Inputs[0].PartialSigs), before)
+	}
+	refused("the same withdrawals in another transaction", build(payTo(2, 1_500_000), payTo(1, 1_000_000)), cosigner.ErrAlreadySigned)
 	// 6. An entry altered after the co-signer read it: the chain breaks.
 	raw, _ := e.c.Journal().Get(3)
 	b := raw.Encode()
@@ -609,7 +644,7 @@ func (e *e2e) payout(t *testing.T) *psbt.Packet {
 func TestDrillMempoolTheft(t *testing.T) {
 	e := setup(t)
 	w, err := watch.NewDeposits(e.ctx, e.c, e.node.Client(), wallet.NewBook(), watch.DepositConfig{Asset: 2, Confirmations: 1, StartHeight: regtest.SegwitHeight,
-		OnUnexplained: func(_ ledger.AssetID, _ chainhash.Hash, why string) { e.cs.Halt("BTC", why) }})
+		OnUnexplained: func(_ ledger.AssetID, _ chainhash.Hash, why string) { e.cs.Halt("BTC", "watcher", why) }})
 	if err != nil {
 		t.Fatal(err)
 	}

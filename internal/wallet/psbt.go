@@ -82,7 +82,8 @@ func (s *Set) Owner(script []byte) (*Named, Place, bool) {
 	if !ok {
 		return nil, p, false
 	}
-	return s.wallet(p.Wallet), p, true
+	w := s.wallet(p.Wallet)
+	return w, p, w != nil
 }
 
 // UTXO is an output of one of our wallets to spend.
