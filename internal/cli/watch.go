@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -17,7 +18,9 @@ import (
 	"kinko/internal/alert"
 	"kinko/internal/chain/btc"
 	"kinko/internal/ledger"
+	"kinko/internal/core"
 	"kinko/internal/metrics"
+	"kinko/internal/mirror"
 	"kinko/internal/mtls"
 	"kinko/internal/watch"
 )
@@ -79,7 +82,7 @@ func (a *alertFlags) start(log *slog.Logger) (func(alert.Alert), *alert.Webhook,
 }
 
 func newWatchCmd() *cobra.Command {
-	var coreURL, streamTokenFile, tokenFile, tlsDir, asset, metricsAddr string
+	var coreURL, streamTokenFile, tokenFile, tlsDir, asset, metricsAddr, stateDir string
 	var cosigners []string
 	var confs, start int32
 	var tolerance int64
@@ -121,9 +124,22 @@ account with the chain at every block, credits deposits, and raises alerts
 				return err
 			}
 			defer node.Close()
-			remote := watch.NewRemote(strings.TrimRight(coreURL, "/"), streamToken, token, nil)
-			if err := remote.Sync(ctx); err != nil {
+			mir, err := mirror.Open(filepath.Join(stateDir, "journal"), false, nil)
+			if err != nil {
 				return err
+			}
+			defer mir.Close()
+			remote := watch.NewRemote(strings.TrimRight(coreURL, "/"), streamToken, token, nil, mir)
+			if err := remote.Sync(ctx); err != nil {
+				// With the history it verified before, the watcher watches
+				// the chain and tells the co-signers even with the core
+				// down; with none, it cannot know our wallets.
+				var seq uint64
+				remote.Read(func(s *core.State) { seq = s.Seq() })
+				if seq == 0 {
+					return err
+				}
+				log.Warn("core not answering at start; watching from the journal as verified here", "seq", seq, "err", err)
 			}
 			var alarm *watch.Alarm
 			if len(cosigners) > 0 {
@@ -132,14 +148,20 @@ account with the chain at every block, credits deposits, and raises alerts
 					return err
 				}
 				alarm = watch.NewAlarm(cosigners, tcfg, log)
-				defer alarm.Wait()
+				defer alarm.Stop()
 			}
 			code := strings.ToUpper(asset)
 			m := metrics.New(remote)
 			d, err := watch.ForAsset(ctx, remote, node, params, code, watch.DepositConfig{Confirmations: confs, StartHeight: start, Tolerance: tolerance,
-				Logger: log, Alert: send, Detected: m.Detected, OnUnexplained: func(_ ledger.AssetID, _ chainhash.Hash, why string) {
+				Logger: log, Alert: send, Detected: m.Detected, StateDir: stateDir,
+				OnUnexplained: func(_ ledger.AssetID, _ chainhash.Hash, why string) {
 					if alarm != nil {
 						alarm.Halt(code, why)
+					}
+				},
+				OnHistory: func(why string) {
+					if alarm != nil {
+						alarm.Halt("*", "the core's journal is not the history the watcher verified: "+why)
 					}
 				}})
 			if err != nil {
@@ -165,6 +187,7 @@ account with the chain at every block, credits deposits, and raises alerts
 	}
 	f := cmd.Flags()
 	f.StringVar(&coreURL, "core", "http://127.0.0.1:8080", "the core's URL")
+	f.StringVar(&stateDir, "state", "watcher-state", "the watcher's state directory: its mirror of the journal and the halts not yet journaled")
 	f.StringVar(&streamTokenFile, "stream-token-file", "", "the journal stream token (<core data>/secrets/stream.token)")
 	f.StringVar(&tokenFile, "watcher-token-file", "", "the watcher token (<core data>/secrets/watcher.token)")
 	f.StringSliceVar(&cosigners, "cosigner", nil, "a co-signer's URL to halt directly (repeatable)")

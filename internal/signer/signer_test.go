@@ -36,6 +36,7 @@ import (
 	"kinko/internal/cosigner"
 	"kinko/internal/custody"
 	"kinko/internal/ledger"
+	"kinko/internal/mirror"
 	"kinko/internal/mtls"
 	"kinko/internal/people"
 	"kinko/internal/reserves"
@@ -818,7 +819,12 @@ func TestDrillSeparateWatcher(t *testing.T) {
 	wh := &alert.Webhook{URL: hook.URL, Secret: secret}
 	wh.Start()
 
-	remote := watch.NewRemote(coreURL, srv.StreamToken(), srv.WatcherToken(), nil)
+	mir, err := mirror.Open(t.TempDir(), true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mir.Close()
+	remote := watch.NewRemote(coreURL, srv.StreamToken(), srv.WatcherToken(), nil, mir)
 	wcfg, err := mtls.Watcher(tdir)
 	if err != nil {
 		t.Fatal(err)
@@ -868,7 +874,7 @@ func TestDrillSeparateWatcher(t *testing.T) {
 	t.Logf("separate watcher: broadcast -> halt journaled in %v", halted)
 	// The co-signer was told directly: it refuses even before it has read
 	// the halt from the journal (its follower is not running here).
-	alarm.Wait()
+	alarm.Stop()
 	if _, err := e.cs.Sign(e.payout(t)); !errors.Is(err, cosigner.ErrHalted) {
 		t.Fatalf("co-signer after the alarm = %v; want ErrHalted", err)
 	}

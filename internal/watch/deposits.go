@@ -90,6 +90,15 @@ type DepositConfig struct {
 	// Detected, if set, is told how long each unexplained outflow took
 	// from first sight to its halt being journaled.
 	Detected func(time.Duration)
+	// StateDir, if set, keeps on the watcher's host the outflows found and
+	// not yet journaled (the core down): they are delivered, in order,
+	// when it answers again, also after a restart, and the co-signers are
+	// told again at start.
+	StateDir string
+	// OnHistory, if set, is told once that the core's journal is no
+	// longer the history the watcher verified (shorter, rewritten, or its
+	// chain broken).
+	OnHistory func(reason string)
 }
 
 // maxMempoolTxs bounds the mempool transactions the watcher tracks.
@@ -111,9 +120,15 @@ type Deposits struct {
 	// conflicts are batches whose reserved inputs another transaction
 	// spent: their own transaction can never confirm.
 	conflicts map[string]chainhash.Hash
-	// outflows are unexplained spends of our outputs, to halt and record.
-	outflows map[chainhash.Hash]string
+	// outflows are unexplained spends of our outputs, to halt and record:
+	// the outbox, kept in the state directory until journaled.
+	outflows *outbox
 	seenAt   map[chainhash.Hash]time.Time
+	// scanned is the highest block looked at for outflows while the core
+	// did not answer (the follower stays where the journal has it).
+	scanned int32
+	// historyTold: OnHistory was called.
+	historyTold bool
 	reported map[chainhash.Hash]bool
 	// view is the chain side of reconciliation (nil without Owned).
 	view       *chainView
@@ -148,7 +163,21 @@ func NewDeposits(ctx context.Context, c Core, chain Chain, book AddressBook, cfg
 		cfg.Reserves = reserves.DefaultPolicy
 	}
 	d := &Deposits{cfg: cfg, core: c, chain: chain, book: book, log: cfg.Logger,
-		inBlocks: map[custody.Outpoint]Pending{}, cerTxs: map[chainhash.Hash]int32{}, conflicts: map[string]chainhash.Hash{}, outflows: map[chainhash.Hash]string{}, seenAt: map[chainhash.Hash]time.Time{}, reported: map[chainhash.Hash]bool{}, mempool: map[chainhash.Hash][]Pending{}, seenTx: map[chainhash.Hash]bool{}}
+		inBlocks: map[custody.Outpoint]Pending{}, cerTxs: map[chainhash.Hash]int32{}, conflicts: map[string]chainhash.Hash{}, seenAt: map[chainhash.Hash]time.Time{}, reported: map[chainhash.Hash]bool{}, mempool: map[chainhash.Hash][]Pending{}, seenTx: map[chainhash.Hash]bool{}}
+	ob, err := openOutbox(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	d.outflows = ob
+	for _, o := range ob.items {
+		// Not yet journaled before a restart: the co-signers are told
+		// again (their halts are idempotent), the core when it answers.
+		d.reported[o.TxID] = true
+		d.seenAt[o.TxID] = time.Now()
+		if cfg.OnUnexplained != nil {
+			cfg.OnUnexplained(cfg.Asset, o.TxID, o.Why)
+		}
+	}
 	var cp btc.Checkpoint
 	c.Read(func(s *core.State) {
 		if w, ok := s.Checkpoints[cfg.Asset]; ok {
@@ -255,8 +284,27 @@ func (d *Deposits) Step(ctx context.Context) error {
 	defer d.mu.Unlock()
 	if s, ok := d.core.(Syncer); ok {
 		if err := s.Sync(ctx); err != nil {
+			if errors.Is(err, ErrHistory) && !d.historyTold {
+				d.historyTold = true
+				d.alert(alert.Alert{Key: "history", Severity: alert.Critical, Title: "the core's journal is not the history the watcher verified", Detail: err.Error(), Time: d.cfg.Now()})
+				if d.cfg.OnHistory != nil {
+					d.cfg.OnHistory(err.Error())
+				}
+			}
+			// The core does not answer (or cannot be followed): the chain
+			// is still watched, and the co-signers told at once.
+			if derr := d.detect(ctx); derr != nil {
+				err = fmt.Errorf("%w (and the chain: %w)", err, derr)
+			}
+			if herr := d.haltOutflows(ctx); herr != nil {
+				d.log.Warn("halts kept until the core answers", "pending", d.outflows.len(), "err", herr)
+			}
 			return fmt.Errorf("%w: %w", ErrCoreDown, err)
 		}
+	}
+	d.scanned = 0
+	if err := d.haltOutflows(ctx); err != nil {
+		return err
 	}
 	if d.grow != nil {
 		if err := d.grow(); err != nil {
@@ -305,7 +353,15 @@ func (d *Deposits) Step(ctx context.Context) error {
 // ours is explained only by the ceremony or batch that reserved it in the
 // journal, as this very transaction. Anything else is an unexplained
 // outflow: the co-signer is told at once, and the step halts and records.
-func (d *Deposits) checkOutflow(tx *wire.MsgTx, where string) {
+func (d *Deposits) checkOutflow(tx *wire.MsgTx, where string) { d.check(tx, where, false) }
+
+// checkOutflowAgain is checkOutflow after a fresh sync.
+func (d *Deposits) checkOutflowAgain(tx *wire.MsgTx, where string) { d.check(tx, where, true) }
+
+// resyncTimeout bounds the sync made before calling a spend unexplained.
+const resyncTimeout = 500 * time.Millisecond
+
+func (d *Deposits) check(tx *wire.MsgTx, where string, resynced bool) {
 	txid := tx.TxHash()
 	if d.reported[txid] {
 		return
@@ -354,14 +410,32 @@ func (d *Deposits) checkOutflow(tx *wire.MsgTx, where string) {
 	if why == "" {
 		return
 	}
+	if !resynced {
+		// Our replica may lag the journal by the batch the signer just
+		// reserved: look again with the journal as it is now, if the core
+		// answers at once; if it does not, the spend stands unexplained.
+		if s, ok := d.core.(Syncer); ok {
+			sctx, cancel := context.WithTimeout(context.Background(), resyncTimeout)
+			err := s.Sync(sctx)
+			cancel()
+			if err == nil {
+				d.checkOutflowAgain(tx, where)
+				return
+			}
+		}
+	}
 	d.reported[txid] = true
-	d.outflows[txid] = why
 	d.seenAt[txid] = time.Now()
-	d.alert(alert.Alert{Key: "outflow:" + txid.String(), Severity: alert.Critical, Title: "unexplained outflow", Detail: why, Time: d.cfg.Now()})
-	d.log.Error("UNEXPLAINED OUTFLOW", "tx", txid, "where", where)
+	// The co-signers first: they need neither the core nor this host's
+	// disk.
 	if d.cfg.OnUnexplained != nil {
 		d.cfg.OnUnexplained(d.cfg.Asset, txid, why)
 	}
+	if err := d.outflows.add(pendingOutflow{TxID: txid, Asset: d.cfg.Asset, Why: why}); err != nil {
+		d.log.Error("could not keep an outflow on the watcher's host", "err", err)
+	}
+	d.alert(alert.Alert{Key: "outflow:" + txid.String(), Severity: alert.Critical, Title: "unexplained outflow", Detail: why, Time: d.cfg.Now()})
+	d.log.Error("UNEXPLAINED OUTFLOW", "tx", txid, "where", where)
 }
 
 // viewed returns an output of ours the chain view holds.
@@ -373,28 +447,21 @@ func (d *Deposits) viewed(op wire.OutPoint) (chainOut, bool) {
 	return c, ok
 }
 
-// haltOutflows journals, for each unexplained outflow, the halt of the
-// asset's withdrawals and the incident record with the transaction.
+// haltOutflows journals, for each unexplained outflow in the outbox, in
+// the order found, the halt of the asset's withdrawals and the incident
+// record with the transaction; each leaves the outbox once journaled.
 func (d *Deposits) haltOutflows(ctx context.Context) error {
-	if len(d.outflows) == 0 {
-		return nil
-	}
-	ids := make([]chainhash.Hash, 0, len(d.outflows))
-	for id := range d.outflows {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return string(ids[i][:]) < string(ids[j][:]) })
-	var code string
-	d.core.Read(func(s *core.State) {
-		if a, ok := s.Ledger.Asset(d.cfg.Asset); ok {
-			code = a.Code
-		}
-	})
-	for _, id := range ids {
-		why := d.outflows[id]
+	for d.outflows.len() > 0 {
+		o := d.outflows.items[0]
+		var code string
+		d.core.Read(func(s *core.State) {
+			if a, ok := s.Ledger.Asset(o.Asset); ok {
+				code = a.Code
+			}
+		})
 		for _, cmd := range []core.Command{
-			core.Halt{Switch: controls.Switch{Asset: d.cfg.Asset, Service: controls.Withdraw}, Actor: "watcher", Reason: why},
-			core.OpenIncident{Incident: incident.Incident{ID: fmt.Sprintf("outflow-%s-%s", code, id.String()[:16]), Asset: code, Detector: "watcher", Reason: "unexplained outflow", TxIDs: []string{id.String()}}},
+			core.Halt{Switch: controls.Switch{Asset: o.Asset, Service: controls.Withdraw}, Actor: "watcher", Reason: o.Why},
+			core.OpenIncident{Incident: incident.Incident{ID: fmt.Sprintf("outflow-%s-%s", code, o.TxID.String()[:16]), Asset: code, Detector: "watcher", Reason: "unexplained outflow", TxIDs: []string{o.TxID.String()}}},
 		} {
 			o, err := d.core.Submit(ctx, d.cfg.Now(), cmd)
 			if err == nil {
@@ -404,11 +471,44 @@ func (d *Deposits) haltOutflows(ctx context.Context) error {
 				return fmt.Errorf("watch: %s: %w", cmd.Kind(), err)
 			}
 		}
-		delete(d.outflows, id)
-		if d.cfg.Detected != nil {
-			d.cfg.Detected(time.Since(d.seenAt[id]))
+		if err := d.outflows.pop(); err != nil {
+			return err
 		}
-		delete(d.seenAt, id)
+		if at, ok := d.seenAt[o.TxID]; ok && d.cfg.Detected != nil {
+			d.cfg.Detected(time.Since(at))
+		}
+		delete(d.seenAt, o.TxID)
+	}
+	return nil
+}
+
+// detect looks at the mempool and at the blocks past the follower for
+// outflows, changing nothing else: what the watcher does while the core
+// does not answer.
+func (d *Deposits) detect(ctx context.Context) error {
+	if err := d.scanMempool(ctx); err != nil {
+		return err
+	}
+	_, tip, err := d.chain.BestBlock(ctx)
+	if err != nil {
+		return err
+	}
+	if d.scanned < d.f.Height() {
+		d.scanned = d.f.Height()
+	}
+	for h := d.scanned + 1; h <= tip; h++ {
+		hash, err := d.chain.BlockHash(ctx, h)
+		if err != nil {
+			return err
+		}
+		b, err := d.chain.Block(ctx, hash)
+		if err != nil {
+			return err
+		}
+		for _, tx := range b.Transactions {
+			d.checkOutflow(tx, fmt.Sprintf("in block %d", h))
+		}
+		d.scanned = h
 	}
 	return nil
 }

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"kinko/internal/core"
-	"kinko/internal/stream"
+	"kinko/internal/mirror"
 )
 
 // Core is the core as the watcher reaches it: in the same process
@@ -24,19 +24,27 @@ type Core interface {
 
 // Remote is the core of another process, for `kinko watch`: the watcher
 // keeps its own replica of the state from the journal stream, checking
-// every entry, and journals its commands over the API with its own token
-// (POST /v1/watch/commands), which accepts only the watcher's kinds.
+// every entry, in a mirror of the journal on its own host (internal/mirror:
+// a restart resumes from it, even with the core down, and a shorter or
+// rewritten journal is refused), and journals its commands over the API
+// with its own token (POST /v1/watch/commands), which accepts only the
+// watcher's kinds.
 type Remote struct {
 	URL         string // the core's base URL
 	StreamToken string
 	Token       string // the watcher's token
 	HTTP        *http.Client
 
-	mu      sync.RWMutex // guards replica's state for readers
-	syncMu  sync.Mutex   // one sync at a time
-	replica *core.Replica
-	recent  map[uint64]core.Outcome
+	mu     sync.RWMutex // guards the mirror's state for readers
+	syncMu sync.Mutex   // one sync at a time
+	m      *mirror.Mirror
+	recent map[uint64]core.Outcome
 }
+
+// ErrHistory reports a core whose journal the watcher can no longer
+// follow: a broken chain, or a history shorter than or different from what
+// its mirror verified.
+var ErrHistory = errors.New("watch: the core's journal is not the history this watcher verified")
 
 // WatchCommand is the body of POST /v1/watch/commands.
 type WatchCommand struct {
@@ -59,42 +67,49 @@ func init() {
 	}
 }
 
-// NewRemote returns a remote core; Sync fills its replica.
-func NewRemote(url, streamToken, token string, client *http.Client) *Remote {
+// NewRemote returns a remote core whose replica is kept in the mirror m
+// (opened on the watcher's host); Sync brings it up to date.
+func NewRemote(url, streamToken, token string, client *http.Client, m *mirror.Mirror) *Remote {
 	if client == nil {
 		client = &http.Client{Timeout: 30 * time.Second}
 	}
-	return &Remote{URL: url, StreamToken: streamToken, Token: token, HTTP: client, replica: core.NewReplica(), recent: map[uint64]core.Outcome{}}
+	return &Remote{URL: url, StreamToken: streamToken, Token: token, HTTP: client, m: m, recent: map[uint64]core.Outcome{}}
 }
 
 // Read runs fn on the replica's state.
 func (r *Remote) Read(fn func(s *core.State)) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	fn(r.replica.State())
+	fn(r.m.State())
+}
+
+// Broken returns why the replica stopped following the core (a broken
+// chain, or a history shorter than or different from what it verified).
+func (r *Remote) Broken() error {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.m.Broken()
 }
 
 // recentOutcomes bounds the outcomes kept for Submit to pick up.
 const recentOutcomes = 256
 
 // Sync reads the journal's new entries into the replica until it has
-// them all. A broken chain stops the replica (and the watcher) for good.
+// them all. A broken chain, or a journal shorter than or different from
+// what the mirror verified, stops the replica for good (ErrHistory).
 func (r *Remote) Sync(ctx context.Context) error {
 	r.syncMu.Lock()
 	defer r.syncMu.Unlock()
 	for {
-		n, err := stream.Pull(ctx, r.HTTP, r.URL, r.StreamToken, r.replica.State().Seq()+1, func(raw []byte) error {
-			r.mu.Lock()
-			defer r.mu.Unlock()
-			e, _, o, err := r.replica.Ingest(raw)
-			if err != nil {
-				return err
-			}
-			r.recent[e.Seq] = o
-			delete(r.recent, e.Seq-recentOutcomes)
+		n, err := r.m.Pull(ctx, r.HTTP, r.URL, r.StreamToken, &r.mu, func(a mirror.Applied) error {
+			r.recent[a.Entry.Seq] = a.Outcome
+			delete(r.recent, a.Entry.Seq-recentOutcomes)
 			return nil
 		})
 		if err != nil {
+			if r.Broken() != nil {
+				return fmt.Errorf("%w: %w", ErrHistory, err)
+			}
 			return fmt.Errorf("watch: follow the core: %w", err)
 		}
 		if n == 0 {

@@ -149,12 +149,15 @@ func ForAsset(ctx context.Context, c Core, chain Chain, net *chaincfg.Params, co
 // Alarm tells co-signers in other processes to stop signing an asset,
 // directly over mutual TLS with the watcher's certificate: it needs
 // neither the core nor the journal, so a core that is down or lying does
-// not delay it. Each co-signer is tried a few times, in the background.
+// not delay it. Each co-signer is tried in the background until it
+// answers (its halts are durable and idempotent) or the alarm stops.
 type Alarm struct {
 	URLs []string
 	HTTP *http.Client
 	Log  *slog.Logger
 	wg   sync.WaitGroup
+	once sync.Once
+	quit chan struct{}
 }
 
 // NewAlarm returns an alarm for the co-signers at urls.
@@ -162,22 +165,24 @@ func NewAlarm(urls []string, tlsCfg *tls.Config, log *slog.Logger) *Alarm {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Alarm{URLs: urls, HTTP: &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsCfg}}, Log: log}
+	return &Alarm{URLs: urls, HTTP: &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsCfg}}, Log: log, quit: make(chan struct{})}
 }
 
-// alarmAttempts bounds the tries per co-signer.
-const alarmAttempts = 5
+// alarmBackoffMax bounds the wait between tries of one co-signer.
+const alarmBackoffMax = 2 * time.Second
 
-// Halt tells every co-signer to halt asset, without waiting.
+// Halt tells every co-signer to halt asset (a code, or "*" for
+// everything), without waiting.
 func (a *Alarm) Halt(asset, reason string) {
 	body, _ := json.Marshal(map[string]string{"asset": asset, "reason": reason})
 	for _, u := range a.URLs {
 		a.wg.Add(1)
-		// Each goroutine ends after its last attempt.
+		// Each goroutine ends when the co-signer answers or the alarm
+		// stops.
 		go func() {
 			defer a.wg.Done()
 			delay := 50 * time.Millisecond
-			for i := 1; i <= alarmAttempts; i++ {
+			for i := 1; ; i++ {
 				res, err := a.HTTP.Post(u+"/halt", "application/json", bytes.NewReader(body))
 				if err == nil {
 					res.Body.Close()
@@ -188,15 +193,22 @@ func (a *Alarm) Halt(asset, reason string) {
 					err = fmt.Errorf("answered %s", res.Status)
 				}
 				a.Log.Error("could not halt a co-signer", "cosigner", u, "attempt", i, "err", err)
-				time.Sleep(delay)
-				delay *= 2
+				select {
+				case <-a.quit:
+					return
+				case <-time.After(delay):
+				}
+				delay = min(2*delay, alarmBackoffMax)
 			}
 		}()
 	}
 }
 
-// Wait waits for the attempts under way.
-func (a *Alarm) Wait() { a.wg.Wait() }
+// Stop ends the tries under way and waits for them.
+func (a *Alarm) Stop() {
+	a.once.Do(func() { close(a.quit) })
+	a.wg.Wait()
+}
 
 // Syncer is a core that must be brought up to date before each step (a
 // Remote).
