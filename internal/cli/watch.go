@@ -17,8 +17,8 @@ import (
 
 	"kinko/internal/alert"
 	"kinko/internal/chain/btc"
-	"kinko/internal/ledger"
 	"kinko/internal/core"
+	"kinko/internal/ledger"
 	"kinko/internal/metrics"
 	"kinko/internal/mirror"
 	"kinko/internal/mtls"

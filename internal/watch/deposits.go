@@ -129,7 +129,7 @@ type Deposits struct {
 	scanned int32
 	// historyTold: OnHistory was called.
 	historyTold bool
-	reported map[chainhash.Hash]bool
+	reported    map[chainhash.Hash]bool
 	// view is the chain side of reconciliation (nil without Owned).
 	view       *chainView
 	mismatched map[string]bool
