@@ -116,8 +116,8 @@ func TestRefillCeremony(t *testing.T) {
 
 	// Offline: the PSBT travels as base64 text; two keys sign separately.
 	text, _ := wallet.Encode(plan.PSBT)
-	desc, err := set.Describe(plan.PSBT)
-	if err != nil || !strings.Contains(desc.String(), "hot-customer wallet 2, receive 0") {
+	desc, err := set.Describe(plan.PSBT, nil)
+	if err != nil || !strings.Contains(desc.String(), "wallet 2 (hot-customer) receive #0") {
 		t.Fatalf("description: %v\n%s", err, desc)
 	}
 	var signed []string

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,8 +21,10 @@ import (
 )
 
 // TestColdCeremonyCLI runs the refill ceremony through the command line
-// on a real node: three key files on "offline machines", the core prepares
-// the refill, two keys sign it in turn (one refusal first), the PSBTs are
+// on a real node: three key files on "offline machines", two of which
+// register the cold wallet, the core prepares the refill, an attacker on
+// the online side rewrites the request to pay himself (coldAttack), two
+// keys sign the true one in turn (one refusal first), the PSBTs are
 // combined, finalized and broadcast, and the watcher records it.
 func TestColdCeremonyCLI(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -82,37 +85,59 @@ func TestColdCeremonyCLI(t *testing.T) {
 	}
 	c.Close()
 
+	// Each signing machine registers the cold wallet, after reading it in
+	// full; the first at the prompt, the second from a script.
+	coldDesc := cold.String()
+	recv, _, _ := cold.Address(0, 0)
+	chg, _, _ := cold.Address(1, 0)
+	regs := []string{filepath.Join(tmp, "machine-a.registry"), filepath.Join(tmp, "machine-c.registry")}
+	out, err := runIn(t, "correct horse battery staple\nyes\n", "cold", "register", "--key", keyFiles[0], "--registry", regs[0], "--name", "cold", "--kind", "cold-customer", "--descriptor", coldDesc)
+	mine := fmt.Sprintf("key 1: fingerprint %x  derivation m/48h/1h/0h/2h  %s   <- this machine's key\n", cold.Keys[0].Fingerprint, cold.Keys[0].XPub)
+	if err != nil || !strings.Contains(out, "wallet cold (cold-customer): 2-of-3 P2WSH multisig") || !strings.Contains(out, mine) ||
+		strings.Count(out, "<- this machine's key") != 1 || !strings.Contains(out, "  descriptor: "+coldDesc+"\n") ||
+		!strings.Contains(out, "first receive address: "+recv.EncodeAddress()) || !strings.Contains(out, "first change address:  "+chg.EncodeAddress()) ||
+		!strings.Contains(out, "register this wallet? type yes: registered cold (cold-customer)") {
+		t.Fatalf("cold register = %v\n%s", err, out)
+	}
+	if out, code := run(t, "cold", "register", "--key", keyFiles[2], "--passphrase-file", pass, "--registry", regs[1], "--name", "cold", "--kind", "cold-customer", "--descriptor", coldDesc, "--yes"); code != 0 || !strings.Contains(out, "<- this machine's key") {
+		t.Fatalf("cold register (machine c) = %d %s", code, out)
+	}
+
 	req := filepath.Join(tmp, "refill.json")
 	out, code := run(t, "ceremony", "tiers", "--data", data, "--id", "refill-1", "--actor", "aiko", "--out", req)
 	if code != 0 || !strings.Contains(out, "refill refill-1 of 1000000") {
 		t.Fatalf("ceremony tiers = %d %s", code, out)
 	}
-	// The first signer reads the transaction in plain words and declines.
-	root := NewRoot()
-	var buf strings.Builder
-	root.SetArgs([]string{"cold", "sign", "--key", keyFiles[0], "--request", req, "--out", filepath.Join(tmp, "declined.psbt")})
-	root.SetIn(strings.NewReader("correct horse battery staple\nno\n"))
-	root.SetOut(&buf)
-	root.SetErr(&buf)
-	if err := root.Execute(); err == nil || !strings.Contains(buf.String(), "ours: hot-customer wallet 2, receive 0") || !strings.Contains(buf.String(), "ours: cold-customer wallet 1, receive 0") {
-		t.Fatalf("declined sign = %v\n%s", err, buf.String())
+	hotAddr, _, _ := hot.Address(0, 0)
+	coldAttack(t, tmp, req, pass, keyFiles[0], regs[0], cold)
+
+	// The first signer reads the transaction in plain words and declines:
+	// the cold input and change are the registered wallet's, the refill to
+	// the hot wallet (none of this machine's keys) is an outside payment.
+	out, err = runIn(t, "correct horse battery staple\nno\n", "cold", "sign", "--key", keyFiles[0], "--registry", regs[0], "--request", req, "--out", filepath.Join(tmp, "declined.psbt"))
+	if err == nil || !strings.Contains(out, recv.EncodeAddress()+"  [ours: cold (cold-customer) receive #0]") ||
+		!strings.Contains(out, "0.01000000 BTC  "+hotAddr.EncodeAddress()+"  [payment to an outside address]") ||
+		!strings.Contains(out, chg.EncodeAddress()+"  [ours: cold (cold-customer) change #0]") ||
+		!strings.Contains(out, "paid to outside addresses: 0.01000000 BTC") || !strings.Contains(out, "fee: ") {
+		t.Fatalf("declined sign = %v\n%s", err, out)
 	}
 	if _, err := os.Stat(filepath.Join(tmp, "declined.psbt")); err == nil {
 		t.Fatal("a declined signature was written")
 	}
+	// Without this machine's registry, nothing is signed.
+	if out, code := run(t, "cold", "sign", "--key", keyFiles[0], "--passphrase-file", pass, "--request", req, "--out", filepath.Join(tmp, "x.psbt"), "--yes"); code == 0 || !strings.Contains(out, `required flag(s) "registry" not set`) {
+		t.Fatalf("sign without --registry = %d %s", code, out)
+	}
+	if out, code := run(t, "cold", "sign", "--key", keyFiles[0], "--passphrase-file", pass, "--registry", filepath.Join(tmp, "none.registry"), "--request", req, "--out", filepath.Join(tmp, "x.psbt"), "--yes"); code == 0 || !strings.Contains(out, "no wallet registry at") {
+		t.Fatalf("sign with a missing registry = %d %s", code, out)
+	}
 	// The first signer confirms at the prompt; the second signs from a
 	// script.
 	signed := []string{filepath.Join(tmp, "signed-0.psbt"), filepath.Join(tmp, "signed-1.psbt")}
-	root = NewRoot()
-	buf.Reset()
-	root.SetArgs([]string{"cold", "sign", "--key", keyFiles[0], "--request", req, "--out", signed[0]})
-	root.SetIn(strings.NewReader("correct horse battery staple\nyes\n"))
-	root.SetOut(&buf)
-	root.SetErr(&buf)
-	if err := root.Execute(); err != nil || !strings.Contains(buf.String(), "signed 1 input") {
-		t.Fatalf("confirmed sign = %v\n%s", err, buf.String())
+	if out, err := runIn(t, "correct horse battery staple\nyes\n", "cold", "sign", "--key", keyFiles[0], "--registry", regs[0], "--request", req, "--out", signed[0]); err != nil || !strings.Contains(out, "signed 1 input") {
+		t.Fatalf("confirmed sign = %v\n%s", err, out)
 	}
-	if out, code := run(t, "cold", "sign", "--key", keyFiles[2], "--passphrase-file", pass, "--request", req, "--out", signed[1], "--yes"); code != 0 || !strings.Contains(out, "signed 1 input") {
+	if out, code := run(t, "cold", "sign", "--key", keyFiles[2], "--passphrase-file", pass, "--registry", regs[1], "--request", req, "--out", signed[1], "--yes"); code != 0 || !strings.Contains(out, "signed 1 input") {
 		t.Fatalf("cold sign = %d %s", code, out)
 	}
 	comb := filepath.Join(tmp, "combined.psbt")
@@ -132,7 +157,7 @@ func TestColdCeremonyCLI(t *testing.T) {
 	p, _ := readPSBTFile(signed[0])
 	p.UnsignedTx.TxOut[0].Value -= 1000
 	writePSBTFile(other, p)
-	if out, code := run(t, "cold", "sign", "--key", keyFiles[1], "--passphrase-file", pass, "--request", req, "--psbt", other, "--out", other+".s", "--yes"); code == 0 || !strings.Contains(out, "not the one the ceremony") {
+	if out, code := run(t, "cold", "sign", "--key", keyFiles[2], "--passphrase-file", pass, "--registry", regs[1], "--request", req, "--psbt", other, "--out", other+".s", "--yes"); code == 0 || !strings.Contains(out, "not the one the ceremony") {
 		t.Fatalf("sign of a changed PSBT = %d %s", code, out)
 	}
 

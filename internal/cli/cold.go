@@ -6,19 +6,27 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
 	"github.com/btcsuite/btcd/btcutil/psbt"
+	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/wire"
 	"github.com/spf13/cobra"
 
+	"kinko/internal/custody"
 	"kinko/internal/wallet"
 )
 
 // Request is what the core hands the offline ceremony: which ceremony, the
-// transaction it registered, and the PSBT.
+// transaction it registered, and the PSBT. Wallets is what the online side
+// says our wallets are: `kinko cold sign` never believes it (only the
+// wallets registered on the offline machine are ours) and refuses a
+// transaction whose outputs it claims as ours or as change when they are
+// not a registered wallet's.
 type Request struct {
 	ID      string         `json:"id"`
 	Purpose string         `json:"purpose"`
@@ -52,27 +60,120 @@ func writePSBTFile(path string, p *psbt.Packet) error {
 	return f.Close()
 }
 
+// Bounds on a ceremony request: the wallets it may list (each is derived
+// Gap indexes deep to test the request's claims), and its size (a PSBT
+// reads up to 4 MiB, in base64 here).
+const (
+	maxRequestWallets = 64
+	maxRequestBytes   = 8 << 20
+)
+
+// readRequest reads a ceremony request file.
+func readRequest(path string) (*Request, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxRequestBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxRequestBytes {
+		return nil, fmt.Errorf("request %s is larger than %d bytes", path, maxRequestBytes)
+	}
+	var req Request
+	if err := json.Unmarshal(b, &req); err != nil || req.TxID == "" {
+		return nil, fmt.Errorf("request %s is not a ceremony request", path)
+	}
+	if len(req.Wallets) > maxRequestWallets {
+		return nil, fmt.Errorf("request %s lists %d wallets, more than %d", path, len(req.Wallets), maxRequestWallets)
+	}
+	return &req, nil
+}
+
+// loadRegistry reads the offline machine's wallet registry, which must
+// hold at least one wallet.
+func loadRegistry(path string, net *chaincfg.Params) (*wallet.Registry, error) {
+	reg, err := wallet.LoadRegistry(path, net)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("no wallet registry at %s: register the wallets of this machine's key first (kinko cold register)", path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(reg.Wallets) == 0 {
+		return nil, fmt.Errorf("registry %s holds no wallet: register the wallets of this machine's key first (kinko cold register)", path)
+	}
+	return reg, nil
+}
+
+// confirm asks question and reports whether the operator typed yes.
+func confirm(w io.Writer, in *bufio.Reader, question string) bool {
+	fmt.Fprintf(w, "%s? type yes: ", question)
+	line, _ := in.ReadString('\n')
+	return strings.TrimSpace(line) == "yes"
+}
+
+// showWallet prints a wallet in full, as a hardware wallet shows a
+// multisig wallet it is asked to register: threshold, every key with this
+// machine's marked, the descriptor with checksum, and the first receive
+// and change addresses.
+func showWallet(w io.Writer, name, kind string, d *wallet.Descriptor, mine *wallet.Key, netName string) error {
+	recv, _, err := d.Address(0, 0)
+	if err != nil {
+		return err
+	}
+	chg, _, err := d.Address(1, 0)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "wallet %s (%s): %d-of-%d P2WSH multisig (wsh sortedmulti), network %s\n", name, kind, d.M, len(d.Keys), netName)
+	for i := range d.Keys {
+		k := &d.Keys[i]
+		mark := ""
+		if k.Equal(mine) {
+			mark = "   <- this machine's key"
+		}
+		fmt.Fprintf(w, "  key %d: fingerprint %x  derivation %s  %s%s\n", i+1, k.Fingerprint, k.Derivation(), k.XPub.String(), mark)
+	}
+	fmt.Fprintf(w, "  descriptor: %s\n", d.String())
+	fmt.Fprintf(w, "  first receive address: %s\n", recv.EncodeAddress())
+	fmt.Fprintf(w, "  first change address:  %s\n", chg.EncodeAddress())
+	return nil
+}
+
 func newColdCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "cold", Short: "the offline ceremony: sign, combine, finalize and broadcast PSBTs"}
-	var keyFile, passFile, in, out, reqFile, netName string
+	cmd := &cobra.Command{Use: "cold", Short: "the offline ceremony: register wallets, sign, combine, finalize and broadcast PSBTs"}
+	var keyFile, passFile, in, out, reqFile, regFile, netName string
 	var account uint32
 	var yes bool
 	sign := &cobra.Command{
 		Use:   "sign",
-		Short: "show a PSBT in plain words, recomputed from the wallets' descriptors, and sign it after you confirm",
+		Short: "show a PSBT in plain words, recomputed from the wallets registered on this machine, and sign it after you confirm",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			net, err := netByName(netName)
 			if err != nil {
 				return err
 			}
-			b, err := os.ReadFile(reqFile)
+			reg, err := loadRegistry(regFile, net)
 			if err != nil {
 				return err
 			}
-			var req Request
-			if err := json.Unmarshal(b, &req); err != nil || len(req.Wallets) == 0 {
-				return fmt.Errorf("request %s is not a ceremony request", reqFile)
+			set, err := reg.Set()
+			if err != nil {
+				return err
+			}
+			req, err := readRequest(reqFile)
+			if err != nil {
+				return err
+			}
+			// The request's wallets are what the online side claims is
+			// ours: never believed, only held against it.
+			claims, err := wallet.NewSetFor(net, req.Wallets)
+			if err != nil {
+				return fmt.Errorf("request %s lists a wallet that does not parse (%w): not signed", reqFile, err)
 			}
 			var p *psbt.Packet
 			if in != "" {
@@ -86,20 +187,15 @@ func newColdCmd() *cobra.Command {
 			if got := p.UnsignedTx.TxHash().String(); got != req.TxID {
 				return fmt.Errorf("the PSBT's transaction %s is not the one the ceremony %s registered (%s): not signed", got, req.ID, req.TxID)
 			}
-			first, err := wallet.Parse(req.Wallets[0].Descriptor, net)
-			if err != nil {
-				return err
-			}
-			set, err := wallet.NewSet(req.Wallets, first)
-			if err != nil {
-				return err
-			}
-			desc, err := set.Describe(p)
+			desc, err := set.Describe(p, claims)
 			if err != nil {
 				return err
 			}
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "ceremony %s (%s), transaction %s\n%s", req.ID, req.Purpose, req.TxID, desc)
+			if err := desc.Refusal(); err != nil {
+				return fmt.Errorf("%w\nnot signed, nothing written", err)
+			}
 			// One reader for the passphrase and the confirmation: both
 			// lines come from the same standard input.
 			stdin := bufio.NewReader(cmd.InOrStdin())
@@ -107,12 +203,8 @@ func newColdCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if !yes {
-				fmt.Fprint(w, "sign this transaction? type yes: ")
-				line, _ := stdin.ReadString('\n')
-				if strings.TrimSpace(line) != "yes" {
-					return fmt.Errorf("not confirmed: nothing signed")
-				}
+			if !yes && !confirm(w, stdin, "sign this transaction") {
+				return fmt.Errorf("not confirmed: nothing signed")
 			}
 			n, err := set.Sign(p, acct, ak.Fingerprint)
 			if err != nil {
@@ -127,15 +219,114 @@ func newColdCmd() *cobra.Command {
 	}
 	sign.Flags().StringVar(&keyFile, "key", "", "key file")
 	sign.Flags().StringVar(&passFile, "passphrase-file", "", "read the passphrase from this file (default: standard input)")
-	sign.Flags().StringVar(&reqFile, "request", "", "the ceremony request from the core (wallets and the registered transaction)")
+	sign.Flags().StringVar(&reqFile, "request", "", "the ceremony request from the core (the registered transaction; its wallets are never trusted)")
+	sign.Flags().StringVar(&regFile, "registry", "", "this machine's wallet registry (kinko cold register): the only wallets shown as ours")
 	sign.Flags().StringVar(&in, "psbt", "", "PSBT to sign (default: the request's)")
 	sign.Flags().StringVar(&out, "out", "", "signed PSBT to write")
 	sign.Flags().BoolVar(&yes, "yes", false, "sign without asking (scripts and tests)")
 	sign.Flags().Uint32Var(&account, "account", 0, "BIP48 account")
 	sign.Flags().StringVar(&netName, "net", "regtest", "network")
-	for _, f := range []string{"key", "request", "out"} {
+	for _, f := range []string{"key", "request", "registry", "out"} {
 		sign.MarkFlagRequired(f)
 	}
+
+	var name, kind, descText string
+	register := &cobra.Command{
+		Use:   "register",
+		Short: "on the offline machine: register a wallet holding this machine's key, after showing it in full and your confirmation",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			net, err := netByName(netName)
+			if err != nil {
+				return err
+			}
+			if _, ok := custody.ParseWalletKind(kind); !ok {
+				return fmt.Errorf("unknown wallet kind %q (cold-customer, hot-customer, cold-house, hot-house)", kind)
+			}
+			d, err := wallet.Parse(strings.TrimSpace(descText), net)
+			if err != nil {
+				return fmt.Errorf("descriptor: %w: nothing registered", err)
+			}
+			reg, err := wallet.LoadRegistry(regFile, net)
+			if errors.Is(err, os.ErrNotExist) {
+				reg, err = wallet.NewRegistry(net), nil
+			}
+			if err != nil {
+				return err
+			}
+			stdin := bufio.NewReader(cmd.InOrStdin())
+			_, ak, _, err := loadAccount(cmd, stdin, netName, keyFile, passFile, account)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			// Registered in memory; the file changes only after the
+			// operator confirms.
+			added, err := reg.Register(name, kind, d, &ak)
+			if err != nil {
+				return fmt.Errorf("%w: nothing registered", err)
+			}
+			if !added {
+				fmt.Fprintf(w, "wallet %s (%s) is already registered in %s with this descriptor: nothing changed\n", name, kind, regFile)
+				return nil
+			}
+			fmt.Fprintln(w, "register this wallet on this machine:")
+			if err := showWallet(w, name, kind, d, &ak, netName); err != nil {
+				return err
+			}
+			if !yes && !confirm(w, stdin, "register this wallet") {
+				return fmt.Errorf("not confirmed: nothing registered")
+			}
+			if err := reg.Save(regFile); err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "registered %s (%s) in %s (%d wallet(s))\n", name, kind, regFile, len(reg.Wallets))
+			return nil
+		},
+	}
+	register.Flags().StringVar(&keyFile, "key", "", "this machine's key file")
+	register.Flags().StringVar(&passFile, "passphrase-file", "", "read the passphrase from this file (default: standard input)")
+	register.Flags().Uint32Var(&account, "account", 0, "BIP48 account")
+	register.Flags().StringVar(&regFile, "registry", "", "the wallet registry file (made if missing; 0600)")
+	register.Flags().StringVar(&name, "name", "", "the wallet's name on this machine")
+	register.Flags().StringVar(&kind, "kind", "", "cold-customer, hot-customer, cold-house or hot-house")
+	register.Flags().StringVar(&descText, "descriptor", "", "the wallet's wsh(sortedmulti(...))#checksum descriptor")
+	register.Flags().BoolVar(&yes, "yes", false, "register without asking (scripts and tests)")
+	register.Flags().StringVar(&netName, "net", "regtest", "network")
+	for _, f := range []string{"key", "registry", "name", "kind", "descriptor"} {
+		register.MarkFlagRequired(f)
+	}
+
+	list := &cobra.Command{
+		Use:   "wallets",
+		Short: "list the wallets registered on this machine",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			net, err := netByName(netName)
+			if err != nil {
+				return err
+			}
+			reg, err := wallet.LoadRegistry(regFile, net)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "%d wallet(s) registered in %s\n", len(reg.Wallets), regFile)
+			for i, e := range reg.Wallets {
+				mine, err := wallet.ParseKey(e.Key, net)
+				if err != nil {
+					return err
+				}
+				if err := showWallet(w, e.Name, e.Kind, reg.Descriptor(i), &mine, netName); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	list.Flags().StringVar(&regFile, "registry", "", "the wallet registry file")
+	list.Flags().StringVar(&netName, "net", "regtest", "network")
+	list.MarkFlagRequired("registry")
 
 	var combineOut string
 	combine := &cobra.Command{
@@ -225,6 +416,6 @@ func newColdCmd() *cobra.Command {
 	broadcast.Flags().StringVar(&txFile, "tx", "", "raw transaction file (hex)")
 	nf.add(broadcast)
 	broadcast.MarkFlagRequired("tx")
-	cmd.AddCommand(sign, combine, finalize, broadcast)
+	cmd.AddCommand(register, list, sign, combine, finalize, broadcast)
 	return cmd
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
+	"github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 
@@ -23,12 +24,51 @@ import (
 
 // leaked loads a demo key file as an attacker (or a ceremony) would use it.
 func leaked(env *Env, name string) (*hdkeychain.ExtendedKey, [4]byte, error) {
+	key, acct, err := accountOf(env, name)
+	return acct, key.Fingerprint, err
+}
+
+// accountOf returns a demo key file's account key (xpub with origin) and
+// its private key.
+func accountOf(env *Env, name string) (wallet.Key, *hdkeychain.ExtendedKey, error) {
 	k, err := keys.Load(filepath.Join(env.KeyDir, name), env.Passphrase, regtest.Net)
 	if err != nil {
-		return nil, [4]byte{}, err
+		return wallet.Key{}, nil, err
 	}
-	key, acct, err := wallet.AccountKey(k.Master, regtest.Net, 0)
-	return acct, key.Fingerprint, err
+	return wallet.AccountKey(k.Master, regtest.Net, 0)
+}
+
+// coldSign is one offline machine's part of a ceremony, as `kinko cold
+// sign` does it: the machine registers wallet w, which must hold its key
+// (the demo key file name), reads p against that registration alone,
+// refuses it if an input or output claimed as ours is not the registered
+// wallet's, and signs.
+func coldSign(env *Env, name string, w custody.Wallet, p *psbt.Packet) error {
+	key, acct, err := accountOf(env, name)
+	if err != nil {
+		return err
+	}
+	d, err := wallet.Parse(w.Descriptor, regtest.Net)
+	if err != nil {
+		return err
+	}
+	reg := wallet.NewRegistry(regtest.Net)
+	if _, err := reg.Register(w.Kind.String(), w.Kind.String(), d, &key); err != nil {
+		return fmt.Errorf("drill: %s registers %s: %w", name, w.Kind, err)
+	}
+	set, err := reg.Set()
+	if err != nil {
+		return err
+	}
+	desc, err := set.Describe(p, nil)
+	if err != nil {
+		return err
+	}
+	if err := desc.Refusal(); err != nil {
+		return fmt.Errorf("drill: %s: %w", name, err)
+	}
+	_, err = set.Sign(p, acct, key.Fingerprint)
+	return err
 }
 
 // mineAll mines until the mempool is empty (a block takes only so many
@@ -152,7 +192,9 @@ func fundRunning(ctx context.Context, r *runner, env *Env, o Options, res *Resul
 	}
 	say("holders: %d new customers deposited %s on chain, credited by the running watcher at %d confirmations", o.Customers, btcutil.Amount(res.TotalSat).Format(btcutil.AmountBTC), confs)
 
-	// The refill ceremony: cold keys 1 and 2 sign the move of the hot share.
+	// The refill ceremony: the core plans it with the wallets in its
+	// journal; cold keys 1 and 2 sign the move of the hot share, each on
+	// its offline machine against the cold wallet registered there.
 	set, err := wallet.NewSet([]wallet.Named{{ID: coldW.ID, Kind: coldW.Kind.String(), Descriptor: coldW.Descriptor}, {ID: hotW.ID, Kind: hotW.Kind.String(), Descriptor: hotW.Descriptor}}, coldD)
 	if err != nil {
 		return nil, err
@@ -168,11 +210,7 @@ func fundRunning(ctx context.Context, r *runner, env *Env, o Options, res *Resul
 		return nil, err
 	}
 	for _, name := range []string{"cold-customer-1.key", "cold-customer-2.key"} {
-		acct, fp, err := leaked(env, name)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := set.Sign(plan.PSBT, acct, fp); err != nil {
+		if err := coldSign(env, name, coldW, plan.PSBT); err != nil {
 			return nil, err
 		}
 	}
@@ -222,7 +260,7 @@ func fundRunning(ctx context.Context, r *runner, env *Env, o Options, res *Resul
 		}
 		h.acct, h.fp = append(h.acct, acct), append(h.fp, fp)
 	}
-	say("refill ceremony %s (two cold keys) put %s in the hot wallet", plan.Command.Ceremony.ID, btcutil.Amount(res.HotSat).Format(btcutil.AmountBTC))
+	say("refill ceremony %s (two cold keys, each against the cold wallet registered on its machine) put %s in the hot wallet", plan.Command.Ceremony.ID, btcutil.Amount(res.HotSat).Format(btcutil.AmountBTC))
 	if o.bitpoint {
 		if err := openMarket(r, o.Customers, ledger.AccountKey{Owner: ledger.OwnerEquity, Asset: jpy, Kind: ledger.KindEquity}); err != nil {
 			return nil, err

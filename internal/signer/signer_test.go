@@ -461,8 +461,8 @@ func TestColdPathWithdrawals(t *testing.T) {
 	if sent, err := s.Step(e.ctx); err != nil || len(sent) != 0 {
 		t.Fatalf("hot signer with only a cold batch = %v, %v", sent, err)
 	}
-	desc, _ := e.set.Describe(p)
-	if !strings.Contains(desc.String(), "NOT OURS") || !strings.Contains(desc.String(), "cold-customer wallet 1, change") {
+	desc, _ := e.set.Describe(p, nil)
+	if !strings.Contains(desc.String(), "[payment to an outside address]") || !strings.Contains(desc.String(), "wallet 1 (cold-customer) change #") {
 		t.Fatalf("description:\n%s", desc)
 	}
 	for _, k := range e.coldK[:2] {

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -102,8 +103,13 @@ type Key struct {
 
 // Origin returns the key origin in descriptor form: [fp/48h/1h/0h/2h].
 func (k *Key) Origin() string {
+	return "[" + hex.EncodeToString(k.Fingerprint[:]) + strings.TrimPrefix(k.Derivation(), "m") + "]"
+}
+
+// Derivation returns the key's path from its master: m/48h/1h/0h/2h.
+func (k *Key) Derivation() string {
 	var b strings.Builder
-	b.WriteString("[" + hex.EncodeToString(k.Fingerprint[:]))
+	b.WriteString("m")
 	for _, p := range k.Path {
 		if p >= hdkeychain.HardenedKeyStart {
 			fmt.Fprintf(&b, "/%dh", p-hdkeychain.HardenedKeyStart)
@@ -111,8 +117,47 @@ func (k *Key) Origin() string {
 			fmt.Fprintf(&b, "/%d", p)
 		}
 	}
-	b.WriteString("]")
 	return b.String()
+}
+
+// String returns the key as a descriptor key without branch:
+// [fp/48h/1h/0h/2h]tpub..., as `kinko keys xpub` prints it.
+func (k *Key) String() string { return k.Origin() + k.XPub.String() }
+
+// Equal reports whether k and o are the same key with the same origin.
+func (k *Key) Equal(o *Key) bool { return k.String() == o.String() }
+
+// ParseKey parses a descriptor key without branch ([fp/path]xpub).
+func ParseKey(s string, net *chaincfg.Params) (Key, error) {
+	if strings.Contains(s[strings.IndexByte(s, ']')+1:], "/") {
+		return Key{}, fmt.Errorf("%w: key %q has a branch", ErrDescriptor, s)
+	}
+	return parseKey(s+"/0/*", net)
+}
+
+// Has reports whether k (origin and xpub) is one of d's keys.
+func (d *Descriptor) Has(k *Key) bool {
+	for i := range d.Keys {
+		if d.Keys[i].Equal(k) {
+			return true
+		}
+	}
+	return false
+}
+
+// Same reports whether d and o are one wallet: the same threshold over the
+// same keys, in whatever order (sortedmulti orders them at each index).
+func (d *Descriptor) Same(o *Descriptor) bool {
+	if d.M != o.M || d.Net.Name != o.Net.Name || len(d.Keys) != len(o.Keys) {
+		return false
+	}
+	a, b := make([]string, len(d.Keys)), make([]string, len(o.Keys))
+	for i := range d.Keys {
+		a[i], b[i] = d.Keys[i].String(), o.Keys[i].String()
+	}
+	sort.Strings(a)
+	sort.Strings(b)
+	return slices.Equal(a, b)
 }
 
 // Descriptor is wsh(sortedmulti(M, key/<branch>/*...)): receive addresses on

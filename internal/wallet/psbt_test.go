@@ -59,12 +59,12 @@ func clonePSBT(t testing.TB, p *psbt.Packet) *psbt.Packet {
 // finalizes, and runs btcd's script engine over every input.
 func TestCeremonyTwoOfThree(t *testing.T) {
 	accts, fps, set, p := ceremony(t)
-	desc, err := set.Describe(p)
-	if err != nil {
-		t.Fatal(err)
+	desc, err := set.Describe(p, nil)
+	if err != nil || desc.Refusal() != nil {
+		t.Fatal(err, desc.Refusal())
 	}
 	text := desc.String()
-	if !strings.Contains(text, "ours: cold-customer wallet 1, receive 3") || !strings.Contains(text, "NOT OURS") || !strings.Contains(text, "change 5") {
+	if !strings.Contains(text, "ours: wallet 1 (cold-customer) receive #3") || !strings.Contains(text, "[payment to an outside address]") || !strings.Contains(text, "change #5") {
 		t.Fatalf("description:\n%s", text)
 	}
 	a, b := clonePSBT(t, p), clonePSBT(t, p)
