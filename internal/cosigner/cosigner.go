@@ -389,10 +389,10 @@ func (c *Cosigner) Disagreements() []string {
 	return out
 }
 
-// owner finds the pinned wallet a script pays (wallet.Set.Find: derived
-// indexes, or a PSBT's claimed index recomputed from the pinned descriptor).
+// owner finds the pinned wallet a script pays (wallet.Set.Locate: derived
+// indexes, or a PSBT's claimed place recomputed from the pinned descriptor).
 func (c *Cosigner) owner(script []byte, hints []*psbt.Bip32Derivation) (*wallet.Named, bool) {
-	w, _, ok := c.pinned.Find(script, hints)
+	w, _, ok := c.pinned.Locate(script, hints)
 	return w, ok
 }
 
