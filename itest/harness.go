@@ -143,7 +143,8 @@ type Options struct {
 	Confirmations int32
 	// Rules are the core's withdrawal rules; nil: DefaultRules.
 	Rules *withdraw.Rules
-	// Policy is the co-signer's policy file; nil: DefaultPolicy.
+	// Policy is the co-signer's policy file; nil: DefaultPolicy. Its
+	// wallets, if it pins none, are the deployment's four.
 	Policy *cosigner.Policy
 }
 
@@ -177,14 +178,30 @@ func DefaultRules(coolDown time.Duration) withdraw.Rules {
 }
 
 // DefaultPolicy is the co-signer's policy of a test deployment: the
-// cool-down by its clock, 0.1 BTC an hour per customer, 0.2 BTC an hour in
-// all, fees up to 0.001 BTC a transaction.
+// cool-down by its clock, 0.1 BTC an hour per customer, 0.2 BTC an hour
+// leaving in all (fees included), fees up to 0.001 BTC a transaction and
+// 0.01 BTC an hour, 100 transactions an hour; the day's ten times the
+// hour's. Its wallets are filled in by the deployment.
 func DefaultPolicy(coolDown time.Duration) cosigner.Policy {
 	return cosigner.Policy{
-		CoolDown:        cosigner.Duration{Duration: coolDown},
-		PerCustomerHour: map[string]uint64{"BTC": 10_000_000},
-		PerAssetHour:    map[string]uint64{"BTC": 20_000_000},
-		FeeMax:          map[string]uint64{"BTC": 100_000},
+		CoolDown: cosigner.Duration{Duration: coolDown},
+		Limits: map[string]cosigner.Limits{"BTC": {
+			PerCustomerHour: 10_000_000, PerCustomerDay: 100_000_000,
+			PerAssetHour: 20_000_000, PerAssetDay: 200_000_000,
+			FeeMax: 100_000, FeeHour: 1_000_000, FeeDay: 10_000_000,
+			TxHour: 100, TxDay: 1000, YenPerCoin: 15_000_000, Decimals: 8}},
+		AllAssets: cosigner.AllLimits{YenHour: 100_000_000, YenDay: 1_000_000_000, TxHour: 100, TxDay: 1000},
+	}
+}
+
+// pinned is the deployment's four wallets as the co-signer's host pins
+// them.
+func (w Wallets) pinned() []cosigner.PinnedWallet {
+	return []cosigner.PinnedWallet{
+		{Name: "cold-customer", Kind: "cold-customer", Asset: "BTC", Descriptor: w.ColdCustomer},
+		{Name: "hot-customer", Kind: "hot-customer", Asset: "BTC", Descriptor: w.HotCustomer},
+		{Name: "cold-house", Kind: "cold-house", Asset: "BTC", Descriptor: w.ColdHouse},
+		{Name: "hot-house", Kind: "hot-house", Asset: "BTC", Descriptor: w.HotHouse},
 	}
 }
 
@@ -421,17 +438,21 @@ func (d *Deployment) watchArgs() []string {
 	return append([]string{"watch", "--core", d.CoreURL, "--stream-token-file", filepath.Join(d.WatcherDir, "stream.token"),
 		"--watcher-token-file", filepath.Join(d.WatcherDir, "watcher.token"), "--cosigner", d.CosignerURL, "--tls", filepath.Join(d.WatcherDir, "tls"),
 		"--asset", "BTC", "--confirmations", strconv.Itoa(int(d.Options.Confirmations)), "--start-height", strconv.Itoa(regtest.SegwitHeight),
-		"--tolerance", strconv.Itoa(Tolerance)}, d.nodeArgs()...)
+		"--tolerance", strconv.Itoa(Tolerance), "--state", filepath.Join(d.WatcherDir, "state")}, d.nodeArgs()...)
 }
 
 // writeCosignerPolicy writes the co-signer's policy file on its host from
 // the deployment's options, checked as the co-signer will read it.
 func (d *Deployment) writeCosignerPolicy() error {
-	b, err := json.MarshalIndent(*d.Options.Policy, "", "  ")
+	p := *d.Options.Policy
+	if len(p.Wallets) == 0 {
+		p.Wallets = d.Wallets.pinned()
+	}
+	b, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
 		return err
 	}
-	if _, err := cosigner.ParsePolicy(b); err != nil {
+	if _, err := cosigner.ParsePolicy(b, regtest.Net); err != nil {
 		return fmt.Errorf("itest: the co-signer would refuse its policy: %w", err)
 	}
 	return os.WriteFile(d.policyFile(), append(b, '\n'), 0o600)
@@ -753,6 +774,28 @@ func (d *Deployment) Refill(ctx context.Context, id string) (chainhash.Hash, uin
 	return txid, amount, err
 }
 
+// coldRegistry returns the registry of the offline machine of key k,
+// registering there, once, the wallet that holds k (as operators do when
+// the machine is set up: the descriptor checked against the key, shown,
+// confirmed).
+func (d *Deployment) coldRegistry(ctx context.Context, k Key) (string, error) {
+	registry := strings.TrimSuffix(k.File, filepath.Ext(k.File)) + ".registry.json"
+	if _, err := os.Stat(registry); err == nil {
+		return registry, nil
+	}
+	for _, w := range d.Wallets.pinned() {
+		if !strings.Contains(w.Descriptor, strings.TrimPrefix(k.Account, "[")[:8]) {
+			continue
+		}
+		if _, err := d.Kinko(ctx, d.ColdDir, "cold", "register", "--key", k.File, "--passphrase-file", k.Passphrase, "--registry", registry,
+			"--name", w.Name, "--kind", w.Kind, "--descriptor", w.Descriptor, "--yes", "--net", "regtest"); err != nil {
+			return "", err
+		}
+		return registry, nil
+	}
+	return "", fmt.Errorf("itest: no wallet holds key %s", k.File)
+}
+
 // broadcastLine is what `kinko cold broadcast` prints.
 var broadcastLine = regexp.MustCompile(`broadcast ([0-9a-f]{64})`)
 
@@ -766,7 +809,12 @@ func (d *Deployment) coldCeremony(ctx context.Context, request string, keys []Ke
 	var signed []string
 	for i, k := range keys {
 		out := fmt.Sprintf("%s.signed-%d.psbt", base, i+1)
-		if _, err := d.Kinko(ctx, d.ColdDir, "cold", "sign", "--key", k.File, "--passphrase-file", k.Passphrase, "--request", request, "--out", out, "--yes", "--net", "regtest"); err != nil {
+		registry, err := d.coldRegistry(ctx, k)
+		if err != nil {
+			return chainhash.Hash{}, err
+		}
+		if _, err := d.Kinko(ctx, d.ColdDir, "cold", "sign", "--key", k.File, "--passphrase-file", k.Passphrase, "--registry", registry,
+			"--request", request, "--out", out, "--yes", "--net", "regtest"); err != nil {
 			return chainhash.Hash{}, err
 		}
 		signed = append(signed, out)
