@@ -51,8 +51,10 @@ type Config struct {
 	// FeeTarget is the confirmation target asked of the node's estimator.
 	FeeTarget int64
 	// beforeBroadcast, in tests, simulates a crash between journaling the
-	// signed transaction and sending it.
+	// signed transaction and sending it; afterCoSign one between the
+	// co-signer's answer and journaling it.
 	beforeBroadcast func() error
+	afterCoSign     func() error
 }
 
 // Signer is a hot signer.
@@ -180,6 +182,11 @@ func (s *Signer) finish(ctx context.Context, v view.View, b withdraw.Batch) erro
 		p, err = s.cfg.CoSigner.CoSign(ctx, p)
 		if err != nil {
 			return fmt.Errorf("co-signer refused: %w", err)
+		}
+		if s.cfg.afterCoSign != nil {
+			if err := s.cfg.afterCoSign(); err != nil {
+				return err
+			}
 		}
 		tx, err := wallet.Finalize(p)
 		if err != nil {

@@ -313,6 +313,49 @@ func TestWithdrawalEndToEnd(t *testing.T) {
 	})
 }
 
+// TestCrashAfterCoSigning: the signer (or the core) dies after the
+// co-signer signed and before the signed transaction is journaled. The
+// batch stays signing; the next step signs the same PSBT again, the
+// co-signer answers with the signatures it gave (it signs nothing new and
+// counts nothing twice), and the same transaction is journaled and sent.
+func TestCrashAfterCoSigning(t *testing.T) {
+	e := setup(t)
+	crash := errors.New("killed after the co-signer signed")
+	cfg := Config{Backend: InProcess{Core: e.c}, Node: e.node.Client(), Net: regtest.Net, Account: e.hotK[0].a, FP: e.hotK[0].fp, CoSigner: e.local}
+	dying := cfg
+	dying.afterCoSign = func() error { return crash }
+	if _, err := New(dying).Step(e.ctx); !errors.Is(err, crash) {
+		t.Fatalf("first step = %v", err)
+	}
+	var batch withdraw.Batch
+	e.c.Read(func(st *core.State) { batch = st.Withdraw.Batches()[0] })
+	if batch.Status != withdraw.BatchSigning {
+		t.Fatalf("batch after the crash is %s; want signing", batch.Status)
+	}
+	signedBefore := e.cs.Status().Signed
+	if sent, err := New(cfg).Step(e.ctx); err != nil || len(sent) != 1 || sent[0] != batch.ID {
+		t.Fatalf("resumed step = %v, %v", sent, err)
+	}
+	if got := e.cs.Status().Signed; got != signedBefore {
+		t.Fatalf("the co-signer signed %d transactions after the crash; want the same %d", got, signedBefore)
+	}
+	ids, _ := e.node.Client().MempoolTxids(e.ctx)
+	if len(ids) != 1 || [32]byte(ids[0]) != batch.TxID {
+		t.Fatalf("mempool = %v; want the batch's %x", ids, batch.TxID)
+	}
+	e.mineAndWatch()
+	e.c.Read(func(st *core.State) {
+		if n := len(st.Withdraw.Batches()); n != 1 {
+			t.Fatalf("%d batches; want 1", n)
+		}
+		for _, wd := range st.Withdraw.Withdrawals(0) {
+			if wd.Status != withdraw.StatusDone {
+				t.Errorf("withdrawal %s is %s", wd.ID, wd.Status)
+			}
+		}
+	})
+}
+
 // TestWithdrawalThroughProcessBoundaries runs the same withdrawal with each
 // role behind its own boundary: the signer reaches the core only over its
 // API with the signer token, the co-signer follows the core's journal over
