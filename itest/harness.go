@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -871,4 +872,33 @@ func (d *Deployment) WaitWithdrawal(ctx context.Context, id string, status withd
 		return false, nil
 	})
 	return got, err
+}
+
+// CosignerStatus asks the co-signer's admin socket on its host.
+func (d *Deployment) CosignerStatus() (cosigner.Status, error) {
+	var st cosigner.Status
+	err := cosigner.AdminDo(filepath.Join(d.CosignerDir, "state"), "GET", "/status", nil, &st)
+	return st, err
+}
+
+// CoreHead returns the core's journal head (GET /v1/journal/head).
+func (d *Deployment) CoreHead(ctx context.Context) (uint64, error) {
+	var h struct {
+		Seq uint64 `json:"seq"`
+	}
+	err := newAPIClient(d.CoreURL).do(ctx, "GET", "/v1/journal/head", "", nil, http.StatusOK, &h)
+	return h.Seq, err
+}
+
+// WaitCosignerCaughtUp waits until the co-signer has verified the core's
+// journal up to its head as it is now.
+func (d *Deployment) WaitCosignerCaughtUp(ctx context.Context) error {
+	head, err := d.CoreHead(ctx)
+	if err != nil {
+		return err
+	}
+	return d.wait(ctx, fmt.Sprintf("the co-signer at entry %d", head), func() (bool, error) {
+		st, err := d.CosignerStatus()
+		return err == nil && st.Seq >= head, nil
+	})
 }
