@@ -440,25 +440,36 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.customerView(c))
 }
 
-// BalanceView is one balance.
+// BalanceView is one balance. Withdrawable is what may leave now: on the
+// available balance, the available amount less the deposits not yet final
+// (nothing at all while the customer owes from a reversed deposit, or
+// traded away deposits not yet final), with the reason when it is less;
+// zero on the held and receivable (owed) balances.
 type BalanceView struct {
-	Asset     string        `json:"asset"`
-	Kind      string        `json:"kind"`
-	Balance   ledger.Amount `json:"balance"`
-	Available ledger.Amount `json:"available"`
-	Decimal   string        `json:"decimal"`
+	Asset              string        `json:"asset"`
+	Kind               string        `json:"kind"`
+	Balance            ledger.Amount `json:"balance"`
+	Available          ledger.Amount `json:"available"`
+	Withdrawable       ledger.Amount `json:"withdrawable"`
+	WithdrawableReason string        `json:"withdrawable_reason,omitempty"`
+	Decimal            string        `json:"decimal"`
 }
 
 func (s *Server) balances(owner ledger.OwnerID) []BalanceView {
 	out := []BalanceView{}
 	s.core.Read(func(st *core.State) {
 		for _, a := range st.Ledger.Assets() {
-			for _, k := range []ledger.Kind{ledger.KindAvailable, ledger.KindHeld} {
+			for _, k := range []ledger.Kind{ledger.KindAvailable, ledger.KindHeld, ledger.KindReceivable} {
 				acc, ok := st.Ledger.Account(ledger.AccountKey{Owner: owner, Asset: a.ID, Kind: k})
 				if !ok {
 					continue
 				}
-				out = append(out, BalanceView{Asset: a.Code, Kind: k.String(), Balance: acc.Balance(), Available: acc.Available(), Decimal: acc.Balance().FormatDecimal(a.Decimals)})
+				v := BalanceView{Asset: a.Code, Kind: k.String(), Balance: acc.Balance(), Available: acc.Available(), Decimal: acc.Balance().FormatDecimal(a.Decimals)}
+				if k == ledger.KindAvailable {
+					w, why := st.Withdrawable(owner, a.ID)
+					v.Withdrawable, v.WithdrawableReason = ledger.AmountOf(w), why
+				}
+				out = append(out, v)
 			}
 		}
 	})
