@@ -22,7 +22,9 @@ func TestOwedRepay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	av := func(o ledger.OwnerID) ledger.AccountKey { return ledger.AccountKey{Owner: o, Asset: 2, Kind: ledger.KindAvailable} }
+	av := func(o ledger.OwnerID) ledger.AccountKey {
+		return ledger.AccountKey{Owner: o, Asset: 2, Kind: ledger.KindAvailable}
+	}
 	op := custody.Outpoint{TxID: [32]byte{1}}
 	creds := people.Credentials{PasswordHash: strings.Repeat("h", 30), TOTPSealed: strings.Repeat("s", 30)}
 	for _, cmd := range []core.Command{
