@@ -41,7 +41,7 @@ func runFinalitySim(t *testing.T, seed uint64, steps int) {
 	equity := equityBTC(e)
 	var deposits []custody.Outpoint
 	nDep, nReq := 0, 0
-	var accepted, refusedFinal, reversed, owedSeen int
+	var accepted, refusedFinal, reversed, owedSeen, released int
 	mid := steps / 2
 	var snap []byte
 	var snapEntries int
@@ -64,8 +64,15 @@ func runFinalitySim(t *testing.T, seed uint64, steps int) {
 			nDep++
 			op := custody.Outpoint{TxID: [32]byte{0xDE, byte(nDep), byte(nDep >> 8)}, Vout: uint32(nDep)}
 			h := e.tip - int32(rng.IntN(3)) + 1
-			e.must(CreditDeposits{Deposits: []custody.Seen{{Outpoint: op, Wallet: 1, Index: uint32(c - 1), Amount: amount, BlockHash: e.blockHash(h), Height: h}}})
+			review := rng.IntN(8) == 0 // from a denied address: held for review
+			e.must(CreditDeposits{Deposits: []custody.Seen{{Outpoint: op, Wallet: 1, Index: uint32(c - 1), Amount: amount, BlockHash: e.blockHash(h), Height: h, Review: review}}})
 			deposits = append(deposits, op)
+		case r < 25 && len(deposits) > 0: // an operator releases a deposit held for review
+			op := deposits[rng.IntN(len(deposits))]
+			if d, _ := e.st.Custody.Deposit(op); d.State == custody.DepositReview {
+				e.must(ReleaseDeposit{Outpoint: op, Actor: "aiko", Reason: "checked"})
+				released++
+			}
 		case r < 40: // the chain grows
 			e.checkpoint(e.tip + int32(rng.IntN(4)))
 		case r < 46 && len(deposits) > 0: // a reorganisation takes a deposit's block
@@ -152,10 +159,10 @@ func runFinalitySim(t *testing.T, seed uint64, steps int) {
 			snap, snapEntries = b.Bytes(), len(e.entries)
 		}
 	}
-	if accepted == 0 || refusedFinal == 0 || reversed == 0 || owedSeen == 0 {
-		t.Fatalf("seed %d: %d accepted, %d refused for finality, %d reversals, %d steps owing: the generator tests too little", seed, accepted, refusedFinal, reversed, owedSeen)
+	if accepted == 0 || refusedFinal == 0 || reversed == 0 || owedSeen == 0 || released == 0 {
+		t.Fatalf("seed %d: %d accepted, %d refused for finality, %d reversals, %d steps owing, %d released: the generator tests too little", seed, accepted, refusedFinal, reversed, owedSeen, released)
 	}
-	t.Logf("seed %d: %d entries, %d deposits, %d reversals, %d withdrawals accepted, %d refused for finality", seed, len(e.entries), nDep, reversed, accepted, refusedFinal)
+	t.Logf("seed %d: %d entries, %d deposits (%d released from review), %d reversals, %d withdrawals accepted, %d refused for finality", seed, len(e.entries), nDep, released, reversed, accepted, refusedFinal)
 	fromSnap, err := DecodeState(bytes.NewReader(snap))
 	if err != nil {
 		t.Fatal(err)

@@ -431,12 +431,14 @@ func TestReviewDepositFinality(t *testing.T) {
 	if e.st.Custody.UnfinalAmount(attacker, btc) != 0 || e.bal(held(attacker, btc)) != 7000 {
 		t.Fatal("a deposit held for review counts as available")
 	}
+	later := e.deposit(attacker, 2, 500, 100) // credited after it, released before it
 	e.must(ReleaseDeposit{Outpoint: op, Actor: "aiko", Reason: "checked"})
-	if e.st.Custody.UnfinalAmount(attacker, btc) != 7000 {
+	if e.st.Custody.UnfinalAmount(attacker, btc) != 7500 {
 		t.Fatal("a released deposit does not count as not final")
 	}
-	e.refused(e.withdraw(attacker, "w", "BTC", 7000), "2 of the 6")
+	e.refused(e.withdraw(attacker, "w", "BTC", 7000), "deposit "+op.String(), "2 of the 6", "2 deposits of BTC not yet final")
 	e.checkpoint(104)
+	e.refused(e.withdraw(attacker, "w1", "BTC", 7500), "deposit "+later.String(), "5 of the 6")
 	e.accepted(e.withdraw(attacker, "w2", "BTC", 7000))
 }
 

@@ -74,7 +74,9 @@ func (s *State) track(i int) {
 	q := s.fin.queue[asset]
 	at := sort.Search(len(q), func(k int) bool { return !s.less(q[k], i) })
 	s.fin.queue[asset] = slices.Insert(q, at, i)
-	s.fin.byCust[d.Customer] = append(s.fin.byCust[d.Customer], i)
+	l := s.fin.byCust[d.Customer]
+	at, _ = slices.BinarySearch(l, i) // a deposit released from review comes back in credit order
+	s.fin.byCust[d.Customer] = slices.Insert(l, at, i)
 	if d.State == DepositCredited {
 		s.fin.sum[custAsset{d.Customer, asset}] += d.Amount
 	}
