@@ -131,6 +131,20 @@ func TestBalancesWithdrawable(t *testing.T) {
 		}
 		return w
 	}
+	deposit := func() DepositView {
+		t.Helper()
+		var v struct {
+			Items []DepositView `json:"items"`
+		}
+		e.do("GET", "/v1/me/deposits", tok, nil).json(t, &v)
+		if len(v.Items) != 1 {
+			t.Fatalf("deposits = %+v", v.Items)
+		}
+		return v.Items[0]
+	}
+	if d := deposit(); d.State != "credited" || d.Confirmations != 2 || d.Depth != 6 || d.Final {
+		t.Fatalf("deposit at 2 confirmations = %+v", d)
+	}
 	if w := ask("early"); w.Status != "rejected" || !strings.Contains(w.Reason, op.String()) || !strings.Contains(w.Reason, "2 of the 6") {
 		t.Fatalf("withdrawal before finality = %+v", w)
 	}
@@ -139,6 +153,9 @@ func TestBalancesWithdrawable(t *testing.T) {
 	}
 	if v := balance(); v.Withdrawable != ledger.AmountOf(5000_0000) || v.WithdrawableReason != "" {
 		t.Fatalf("balance at 6 confirmations = %+v", v)
+	}
+	if d := deposit(); d.Confirmations != 6 || !d.Final {
+		t.Fatalf("deposit at 6 confirmations = %+v", d)
 	}
 	if w := ask("final"); w.Status != "queued" {
 		t.Fatalf("withdrawal after finality = %+v", w)

@@ -1058,13 +1058,17 @@ func (s *Server) DepositAddress(ctx context.Context, customer ledger.OwnerID, co
 	return DepositAddressView{Asset: strings.ToUpper(code), Address: a.EncodeAddress(), Wallet: wl.ID, Index: idx}, nil
 }
 
-// DepositView is a deposit as its customer sees it.
+// DepositView is a deposit as its customer sees it. A credited deposit
+// has its confirmations at the journaled chain tip and the depth it needs
+// to be withdrawable; Final once it has them.
 type DepositView struct {
 	Outpoint      string `json:"outpoint"`
 	Amount        uint64 `json:"amount"`
 	State         string `json:"state"` // pending, credited, reversed
 	Confirmations int32  `json:"confirmations,omitempty"`
 	Height        int32  `json:"height,omitempty"`
+	Depth         int32  `json:"depth,omitempty"`
+	Final         bool   `json:"final,omitempty"`
 }
 
 func (s *Server) myDeposits(w http.ResponseWriter, r *http.Request) {
@@ -1089,7 +1093,12 @@ func (s *Server) myDeposits(w http.ResponseWriter, r *http.Request) {
 				if d.State == custody.DepositReversed {
 					state = "reversed"
 				}
-				out = append(out, DepositView{Outpoint: d.Outpoint.String(), Amount: d.Amount, State: state, Height: d.Height})
+				v := DepositView{Outpoint: d.Outpoint.String(), Amount: d.Amount, State: state, Height: d.Height}
+				if d.State != custody.DepositReversed {
+					w, _ := st.Custody.Wallet(d.Wallet)
+					v.Confirmations, v.Depth, v.Final = d.Confirmations(st.Checkpoints[w.Asset].Height), d.Depth(), d.Final
+				}
+				out = append(out, v)
 			}
 			return true
 		})
