@@ -340,14 +340,9 @@ func (s *State) ReleaseDeposit(l *ledger.Ledger, o Outpoint, t int64) error {
 	if res := l.CreateTransfers([]ledger.Transfer{tr}, t, nil); len(res) > 0 && !res[0].Code.Succeeded() {
 		return res[0].Code
 	}
-	// Released before it is final: now it counts as available and not
-	// final.
-	if tracked(d) {
-		s.untrack(j, true)
-		d.State = DepositCredited
-		s.track(j)
-	} else {
-		d.State = DepositCredited
+	d.State = DepositCredited
+	if !d.Final {
+		s.released(j) // available now, and not final
 	}
 	_, err := s.repay(l, d.Customer, w.Asset, depositLegID(o, 4), t)
 	return err

@@ -22,20 +22,27 @@ type custAsset struct {
 // finality tracks the credited deposits that are not yet final, so that a
 // withdrawal request reads what it needs from the customer's own few
 // deposits and a checkpoint finalizes from the front of one queue, never
-// scanning every deposit.
+// scanning every deposit. Its steady state allocates nothing per deposit:
+// the per-customer lists are linked through arrays beside the deposits.
 //
-// INVARIANT: a deposit is in queue[its asset] and in byCust[its customer]
+// INVARIANT: a deposit is in queue[its asset] and in its customer's list
 // exactly when it is credited (to available or held for review) and not
-// Final; queue[a] is sorted by (FinalAt, index), byCust[c] by index; sum[c,
-// a] is the total of those of c and a credited to available.
+// Final; queue[a] is sorted by (FinalAt, index), a customer's list by
+// index; sum[c, a] is the total of those of c and a credited to available.
 type finality struct {
-	queue  map[ledger.AssetID][]int
-	byCust map[ledger.OwnerID][]int
-	sum    map[custAsset]uint64
+	queue map[ledger.AssetID][]int
+	// byCust holds each customer's list: its first and last deposit;
+	// next and prev link the list, by deposit index (-1: none).
+	byCust     map[ledger.OwnerID]span
+	next, prev []int32
+	sum        map[custAsset]uint64
 }
 
+// span is the first and last deposit of a customer's list.
+type span struct{ first, last int32 }
+
 func newFinality() finality {
-	return finality{queue: map[ledger.AssetID][]int{}, byCust: map[ledger.OwnerID][]int{}, sum: map[custAsset]uint64{}}
+	return finality{queue: map[ledger.AssetID][]int{}, byCust: map[ledger.OwnerID]span{}, sum: map[custAsset]uint64{}}
 }
 
 // depositAsset returns the asset of a deposit, by its wallet.
@@ -67,6 +74,78 @@ func (s *State) less(i, j int) bool {
 	return i < j
 }
 
+// link appends deposit i to its customer's list, keeping credit order
+// (deposits are tracked as they are credited, so i is almost always the
+// last).
+func (s *State) link(i int) {
+	f := &s.fin
+	for len(f.next) < len(s.deposits) {
+		f.next, f.prev = append(f.next, -1), append(f.prev, -1)
+	}
+	c := s.deposits[i].Customer
+	sp, ok := f.byCust[c]
+	if !ok {
+		f.next[i], f.prev[i] = -1, -1
+		f.byCust[c] = span{int32(i), int32(i)}
+		return
+	}
+	after := sp.last // the deposit i goes after
+	for after >= 0 && int(after) > i {
+		after = f.prev[after]
+	}
+	f.prev[i] = after
+	if after < 0 {
+		f.next[i] = sp.first
+		f.prev[sp.first] = int32(i)
+		sp.first = int32(i)
+	} else {
+		f.next[i] = f.next[after]
+		if f.next[after] >= 0 {
+			f.prev[f.next[after]] = int32(i)
+		} else {
+			sp.last = int32(i)
+		}
+		f.next[after] = int32(i)
+	}
+	f.byCust[c] = sp
+}
+
+// unlink takes deposit i out of its customer's list.
+func (s *State) unlink(i int) {
+	f := &s.fin
+	c := s.deposits[i].Customer
+	sp := f.byCust[c]
+	n, p := f.next[i], f.prev[i]
+	if p >= 0 {
+		f.next[p] = n
+	} else {
+		sp.first = n
+	}
+	if n >= 0 {
+		f.prev[n] = p
+	} else {
+		sp.last = p
+	}
+	f.next[i], f.prev[i] = -1, -1
+	if sp.first < 0 {
+		delete(f.byCust, c)
+	} else {
+		f.byCust[c] = sp
+	}
+}
+
+// custDeposits calls fn for each deposit in the customer's list, in credit
+// order.
+func (s *State) custDeposits(c ledger.OwnerID, fn func(i int)) {
+	sp, ok := s.fin.byCust[c]
+	if !ok {
+		return
+	}
+	for i := sp.first; i >= 0; i = s.fin.next[i] {
+		fn(int(i))
+	}
+}
+
 // track adds deposit i, credited and not final, to the structures.
 func (s *State) track(i int) {
 	d := &s.deposits[i]
@@ -74,9 +153,7 @@ func (s *State) track(i int) {
 	q := s.fin.queue[asset]
 	at := sort.Search(len(q), func(k int) bool { return !s.less(q[k], i) })
 	s.fin.queue[asset] = slices.Insert(q, at, i)
-	l := s.fin.byCust[d.Customer]
-	at, _ = slices.BinarySearch(l, i) // a deposit released from review comes back in credit order
-	s.fin.byCust[d.Customer] = slices.Insert(l, at, i)
+	s.link(i)
 	if d.State == DepositCredited {
 		s.fin.sum[custAsset{d.Customer, asset}] += d.Amount
 	}
@@ -94,26 +171,26 @@ func (s *State) untrack(i int, removeQueue bool) {
 		if at < len(q) && q[at] == i {
 			s.fin.queue[asset] = slices.Delete(q, at, at+1)
 		}
-		if len(s.fin.queue[asset]) == 0 {
-			delete(s.fin.queue, asset)
-		}
 	}
-	if l := s.fin.byCust[d.Customer]; len(l) > 0 {
-		if at, ok := slices.BinarySearch(l, i); ok {
-			l = slices.Delete(l, at, at+1)
-		}
-		if len(l) == 0 {
-			delete(s.fin.byCust, d.Customer)
-		} else {
-			s.fin.byCust[d.Customer] = l
-		}
-	}
+	s.unlink(i)
 	if d.State == DepositCredited {
-		k := custAsset{d.Customer, asset}
-		if s.fin.sum[k] -= d.Amount; s.fin.sum[k] == 0 {
-			delete(s.fin.sum, k)
-		}
+		s.unsum(d, asset)
 	}
+}
+
+// unsum takes a deposit credited to available out of its customer's sum.
+func (s *State) unsum(d *Deposit, asset ledger.AssetID) {
+	k := custAsset{d.Customer, asset}
+	if s.fin.sum[k] -= d.Amount; s.fin.sum[k] == 0 {
+		delete(s.fin.sum, k)
+	}
+}
+
+// released counts a deposit released from review, not yet final, as
+// available; it stays where it was in its queue and list.
+func (s *State) released(i int) {
+	d := &s.deposits[i]
+	s.fin.sum[custAsset{d.Customer, s.depositAsset(d)}] += d.Amount
 }
 
 // rebuildFinality rebuilds the structures from the deposits, after a
@@ -127,7 +204,7 @@ func (s *State) rebuildFinality() {
 		}
 		asset := s.depositAsset(d)
 		s.fin.queue[asset] = append(s.fin.queue[asset], i)
-		s.fin.byCust[d.Customer] = append(s.fin.byCust[d.Customer], i)
+		s.link(i)
 		if d.State == DepositCredited {
 			s.fin.sum[custAsset{d.Customer, asset}] += d.Amount
 		}
@@ -160,14 +237,11 @@ func (s *State) Finalize(asset ledger.AssetID, tip int32, hashes [][32]byte) int
 	if k == 0 {
 		return 0
 	}
-	// The stale ones stay in front: their FinalAt is at most tip, the
-	// rest's above it.
-	rest := append(stale, q[k:]...)
-	if len(rest) == 0 {
-		delete(s.fin.queue, asset)
-	} else {
-		s.fin.queue[asset] = rest
-	}
+	// The stale ones stay in front, in order: their FinalAt is at most
+	// tip, the rest's above it.
+	start := k - len(stale)
+	copy(q[start:], stale)
+	s.fin.queue[asset] = q[start:]
 	return n
 }
 
@@ -199,10 +273,10 @@ type Unfinal struct {
 // deposits that are not final.
 func (s *State) Unfinal(customer ledger.OwnerID) []Unfinal {
 	var out []Unfinal
-	for _, i := range s.fin.byCust[customer] {
+	s.custDeposits(customer, func(i int) {
 		d := &s.deposits[i]
 		if d.State != DepositCredited {
-			continue // held for review: not available, nothing to withdraw
+			return // held for review: not available, nothing to withdraw
 		}
 		asset := s.depositAsset(d)
 		j := slices.IndexFunc(out, func(u Unfinal) bool { return u.Asset == asset })
@@ -215,7 +289,7 @@ func (s *State) Unfinal(customer ledger.OwnerID) []Unfinal {
 		if d.FinalAt < u.First.FinalAt {
 			u.First = *d
 		}
-	}
+	})
 	sort.Slice(out, func(a, b int) bool { return out[a].Asset < out[b].Asset })
 	return out
 }
@@ -235,18 +309,35 @@ func (s *State) PendingFinality(asset ledger.AssetID) int { return len(s.fin.que
 func (s *State) CheckInvariants() error {
 	want := s.copyForCheck()
 	want.rebuildFinality()
-	if len(want.fin.queue) != len(s.fin.queue) || len(want.fin.byCust) != len(s.fin.byCust) || len(want.fin.sum) != len(s.fin.sum) {
-		return fmt.Errorf("custody: finality: %d queues, %d customers, %d sums; the deposits give %d, %d, %d",
-			len(s.fin.queue), len(s.fin.byCust), len(s.fin.sum), len(want.fin.queue), len(want.fin.byCust), len(want.fin.sum))
+	for a, q := range s.fin.queue {
+		if !slices.Equal(q, want.fin.queue[a]) {
+			return fmt.Errorf("custody: finality queue of asset %d is %v; the deposits give %v", a, q, want.fin.queue[a])
+		}
 	}
 	for a, q := range want.fin.queue {
 		if !slices.Equal(q, s.fin.queue[a]) {
 			return fmt.Errorf("custody: finality queue of asset %d is %v; the deposits give %v", a, s.fin.queue[a], q)
 		}
 	}
-	for c, l := range want.fin.byCust {
-		if !slices.Equal(l, s.fin.byCust[c]) {
-			return fmt.Errorf("custody: deposits not final of customer %d are %v; the deposits give %v", c, s.fin.byCust[c], l)
+	if len(want.fin.byCust) != len(s.fin.byCust) || len(want.fin.sum) != len(s.fin.sum) {
+		return fmt.Errorf("custody: finality: %d customers, %d sums; the deposits give %d, %d",
+			len(s.fin.byCust), len(s.fin.sum), len(want.fin.byCust), len(want.fin.sum))
+	}
+	for c := range want.fin.byCust {
+		var got, exp []int
+		s.custDeposits(c, func(i int) { got = append(got, i) })
+		want.custDeposits(c, func(i int) { exp = append(exp, i) })
+		if !slices.Equal(got, exp) {
+			return fmt.Errorf("custody: deposits not final of customer %d are %v; the deposits give %v", c, got, exp)
+		}
+		// Walked backwards too: the links agree both ways.
+		var back []int
+		for i := s.fin.byCust[c].last; i >= 0; i = s.fin.prev[i] {
+			back = append(back, int(i))
+		}
+		slices.Reverse(back)
+		if !slices.Equal(back, exp) {
+			return fmt.Errorf("custody: deposits not final of customer %d, walked back, are %v; the deposits give %v", c, back, exp)
 		}
 	}
 	for k, v := range want.fin.sum {

@@ -62,6 +62,18 @@ func DefaultFinality(decimals uint8) []Tier {
 	return []Tier{{UpTo: unit, Depth: DefaultDepthSmall}, {UpTo: ten, Depth: DefaultDepthMedium}, {Depth: DefaultDepthLarge}}
 }
 
+// defaultDepth is the depth of amount by DefaultFinality(decimals),
+// without building the tiers (it runs at every deposit credited).
+func defaultDepth(decimals uint8, amount uint64) int32 {
+	if unit, ok := pow10(decimals); !ok || amount <= unit {
+		return DefaultDepthSmall
+	}
+	if ten, ok := pow10(decimals + 1); !ok || amount <= ten {
+		return DefaultDepthMedium
+	}
+	return DefaultDepthLarge
+}
+
 // pow10 returns 10^n if it fits in a uint64.
 func pow10(n uint8) (uint64, bool) {
 	v := uint64(1)
@@ -139,7 +151,10 @@ func (r *Rules) Tiers(asset string, decimals uint8) []Tier {
 // of asset needs before it may be withdrawn: the depth of the first tier
 // whose bound it does not exceed.
 func (r *Rules) FinalityDepth(asset string, decimals uint8, amount uint64) int32 {
-	ts := r.Tiers(asset, decimals)
+	ts, ok := r.Finality[asset]
+	if !ok || len(ts) == 0 {
+		return defaultDepth(decimals, amount)
+	}
 	for _, t := range ts {
 		if t.UpTo == 0 || amount <= t.UpTo {
 			return t.Depth

@@ -45,8 +45,16 @@ func TestFinalityTiers(t *testing.T) {
 		t.Errorf("FinalityDepth without rules = %d; want %d", got, DefaultDepthSmall)
 	}
 	for _, d := range []uint8{0, 8, 18, 19, 20, 30} {
-		if err := CheckTiers("X", DefaultFinality(d)); err != nil {
-			t.Errorf("DefaultFinality(%d) = %+v: %v", d, DefaultFinality(d), err)
+		ts := DefaultFinality(d)
+		if err := CheckTiers("X", ts); err != nil {
+			t.Errorf("DefaultFinality(%d) = %+v: %v", d, ts, err)
+		}
+		// The depth computed without the tiers is the tiers' depth.
+		given := Rules{Finality: map[string][]Tier{"X": ts}}
+		for _, a := range []uint64{0, 1, 9, 10, 11, 999, 1000, 1001, 1_0000_0000, 1_0000_0001, 10_0000_0000, 10_0000_0001, 1e18, 1e18 + 1, 1e19, 1e19 + 1, ^uint64(0)} {
+			if got, want := none.FinalityDepth("X", d, a), given.FinalityDepth("X", d, a); got != want {
+				t.Errorf("default depth of %d at %d decimals = %d; the default tiers say %d", a, d, got, want)
+			}
 		}
 	}
 }
