@@ -440,25 +440,36 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.customerView(c))
 }
 
-// BalanceView is one balance.
+// BalanceView is one balance. Withdrawable is what may leave now: on the
+// available balance, the available amount less the deposits not yet final
+// (nothing at all while the customer owes from a reversed deposit, or
+// traded away deposits not yet final), with the reason when it is less;
+// zero on the held and receivable (owed) balances.
 type BalanceView struct {
-	Asset     string        `json:"asset"`
-	Kind      string        `json:"kind"`
-	Balance   ledger.Amount `json:"balance"`
-	Available ledger.Amount `json:"available"`
-	Decimal   string        `json:"decimal"`
+	Asset              string        `json:"asset"`
+	Kind               string        `json:"kind"`
+	Balance            ledger.Amount `json:"balance"`
+	Available          ledger.Amount `json:"available"`
+	Withdrawable       ledger.Amount `json:"withdrawable"`
+	WithdrawableReason string        `json:"withdrawable_reason,omitempty"`
+	Decimal            string        `json:"decimal"`
 }
 
 func (s *Server) balances(owner ledger.OwnerID) []BalanceView {
 	out := []BalanceView{}
 	s.core.Read(func(st *core.State) {
 		for _, a := range st.Ledger.Assets() {
-			for _, k := range []ledger.Kind{ledger.KindAvailable, ledger.KindHeld} {
+			for _, k := range []ledger.Kind{ledger.KindAvailable, ledger.KindHeld, ledger.KindReceivable} {
 				acc, ok := st.Ledger.Account(ledger.AccountKey{Owner: owner, Asset: a.ID, Kind: k})
 				if !ok {
 					continue
 				}
-				out = append(out, BalanceView{Asset: a.Code, Kind: k.String(), Balance: acc.Balance(), Available: acc.Available(), Decimal: acc.Balance().FormatDecimal(a.Decimals)})
+				v := BalanceView{Asset: a.Code, Kind: k.String(), Balance: acc.Balance(), Available: acc.Available(), Decimal: acc.Balance().FormatDecimal(a.Decimals)}
+				if k == ledger.KindAvailable {
+					w, why := st.Withdrawable(owner, a.ID)
+					v.Withdrawable, v.WithdrawableReason = ledger.AmountOf(w), why
+				}
+				out = append(out, v)
 			}
 		}
 	})
@@ -1047,13 +1058,17 @@ func (s *Server) DepositAddress(ctx context.Context, customer ledger.OwnerID, co
 	return DepositAddressView{Asset: strings.ToUpper(code), Address: a.EncodeAddress(), Wallet: wl.ID, Index: idx}, nil
 }
 
-// DepositView is a deposit as its customer sees it.
+// DepositView is a deposit as its customer sees it. A credited deposit
+// has its confirmations at the journaled chain tip and the depth it needs
+// to be withdrawable; Final once it has them.
 type DepositView struct {
 	Outpoint      string `json:"outpoint"`
 	Amount        uint64 `json:"amount"`
 	State         string `json:"state"` // pending, credited, reversed
 	Confirmations int32  `json:"confirmations,omitempty"`
 	Height        int32  `json:"height,omitempty"`
+	Depth         int32  `json:"depth,omitempty"`
+	Final         bool   `json:"final,omitempty"`
 }
 
 func (s *Server) myDeposits(w http.ResponseWriter, r *http.Request) {
@@ -1078,7 +1093,12 @@ func (s *Server) myDeposits(w http.ResponseWriter, r *http.Request) {
 				if d.State == custody.DepositReversed {
 					state = "reversed"
 				}
-				out = append(out, DepositView{Outpoint: d.Outpoint.String(), Amount: d.Amount, State: state, Height: d.Height})
+				v := DepositView{Outpoint: d.Outpoint.String(), Amount: d.Amount, State: state, Height: d.Height}
+				if d.State != custody.DepositReversed {
+					w, _ := st.Custody.Wallet(d.Wallet)
+					v.Confirmations, v.Depth, v.Final = d.Confirmations(st.Checkpoints[w.Asset].Height), d.Depth(), d.Final
+				}
+				out = append(out, v)
 			}
 			return true
 		})

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"kinko/internal/controls"
 	"kinko/internal/custody"
@@ -100,7 +101,8 @@ type AssignAddress struct {
 type CreditDeposits struct{ Deposits []custody.Seen }
 
 // ReverseDeposits reverses credited deposits whose block left the best
-// chain, and halts deposits of their asset.
+// chain, and halts deposits of their asset. The Outcome's Value lists, per
+// deposit, the shortfall the customer now owes ([]uint64).
 type ReverseDeposits struct {
 	Outpoints []custody.Outpoint
 	Actor     string
@@ -123,7 +125,9 @@ type Lift struct {
 }
 
 // WatchCheckpoint records where a chain watcher stands, so that it resumes
-// there after a restart.
+// there after a restart. Its height is also the chain tip that finality
+// counts confirmations against: credited deposits whose depth it reaches
+// become withdrawable.
 type WatchCheckpoint struct {
 	Asset  ledger.AssetID
 	Height int32
@@ -239,7 +243,19 @@ func (s *State) applyCustody(cmd Command, t int64) (handled bool, v any, err err
 			}
 			ok = append(ok, d)
 		}
-		res := s.Custody.CreditDeposits(s.Ledger, ok, t)
+		res := s.Custody.CreditDeposits(s.Ledger, ok, t, s.finalityDepth)
+		// A deposit credited after the journaled tip already passed its
+		// depth is final at once.
+		var assets []ledger.AssetID
+		for _, d := range ok {
+			if w, found := s.Custody.Wallet(d.Wallet); found && !slices.Contains(assets, w.Asset) {
+				assets = append(assets, w.Asset)
+			}
+		}
+		slices.Sort(assets)
+		for _, a := range assets {
+			s.finalizeAt(a)
+		}
 		return true, append(halted, res...), nil
 	case ReverseDeposits:
 		// Check every outpoint first: a batch reverses whole or not at all.
@@ -251,7 +267,7 @@ func (s *State) applyCustody(cmd Command, t int64) (handled bool, v any, err err
 		var shortfalls []uint64
 		for _, o := range c.Outpoints {
 			d, found := s.Custody.Deposit(o)
-			short, err := s.Custody.ReverseDeposit(s.Ledger, o, ledger.OwnerEquity, t)
+			short, err := s.Custody.ReverseDeposit(s.Ledger, o, t)
 			if err != nil {
 				return true, shortfalls, err
 			}
@@ -288,6 +304,8 @@ func (s *State) applyCustody(cmd Command, t int64) (handled bool, v any, err err
 			s.Checkpoints = map[ledger.AssetID]WatchCheckpoint{}
 		}
 		s.Checkpoints[c.Asset] = c
+		// The journaled tip is the clock of finality.
+		s.finalizeAt(c.Asset)
 		return true, nil, nil
 	}
 	return false, nil, nil

@@ -74,8 +74,8 @@ func TestDepositCreditOnceAndReverse(t *testing.T) {
 		t.Fatalf("retry = %+v, balance %d", res, balanceOf(c, cust2))
 	}
 	// The customer moves 3000 away, then the block is reorged out: 2000 is
-	// taken back from the customer, 3000 charged to house equity, deposits
-	// of BTC halted.
+	// taken back from the customer, 3000 is owed by them (their receivable
+	// account; the house pays nothing), deposits of BTC halted.
 	submit(t, c, t0, CreateAccounts{Keys: []ledger.AccountKey{{Owner: 1, Asset: btcAsset, Kind: ledger.KindAvailable}}})
 	submit(t, c, t0, CreateTransfers{Transfers: []ledger.Transfer{{ID: ledger.ID{Lo: 1}, Debit: cust2, Credit: ledger.AccountKey{Owner: 1, Asset: btcAsset, Kind: ledger.KindAvailable}, Amount: ledger.AmountOf(3000)}}})
 	o, err := c.Submit(context.Background(), t0, ReverseDeposits{Outpoints: []custody.Outpoint{{TxID: [32]byte{9}}}, Actor: "watcher", Reason: "reorg"})
@@ -85,6 +85,12 @@ func TestDepositCreditOnceAndReverse(t *testing.T) {
 	short := mustValue(t, c, ReverseDeposits{Outpoints: []custody.Outpoint{op}, Actor: "watcher", Reason: "block reorged out"}).([]uint64)
 	if len(short) != 1 || short[0] != 3000 || balanceOf(c, cust2) != 0 {
 		t.Fatalf("reverse: shortfall %v, customer %d", short, balanceOf(c, cust2))
+	}
+	if got := balanceOf(c, custody.ReceivableAccount(2, btcAsset)); got != 3000 {
+		t.Fatalf("customer 2 owes %d; want 3000", got)
+	}
+	if got := balanceOf(c, ledger.AccountKey{Owner: ledger.OwnerEquity, Asset: btcAsset, Kind: ledger.KindEquity}); got != 0 {
+		t.Fatalf("house equity charged %d for the reversal", got)
 	}
 	var halted error
 	c.Read(func(s *State) {

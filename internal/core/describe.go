@@ -77,6 +77,9 @@ func Describe(c Command) string {
 	case nil:
 		return "(does not decode)"
 	}
+	if d, ok := describeOwed(c); ok {
+		return d
+	}
 	return c.Kind().String()
 }
 

@@ -211,6 +211,8 @@ func (s *State) checkRequest(r people.Request) error {
 			return fmt.Errorf("%w: compensation plans are approved by an approver", people.ErrInvalid)
 		}
 		return s.checkCompensationApproval(p.Plan, "")
+	case KindWriteOffOwed:
+		return s.checkWriteOffOwed(r)
 	}
 	return fmt.Errorf("%w: request kind %q", people.ErrInvalid, r.Kind)
 }
@@ -236,6 +238,10 @@ func (s *State) checkEffect(r people.Request, decider string) error {
 		var pp ApproveCompensationPayload
 		json.Unmarshal(r.Payload, &pp)
 		return s.checkCompensationApproval(pp.Plan, decider)
+	case KindWriteOffOwed:
+		var wp WriteOffOwedPayload
+		json.Unmarshal(r.Payload, &wp)
+		return s.checkOwed(wp)
 	}
 	return nil
 }
@@ -323,6 +329,10 @@ func (s *State) applyPeople(cmd Command, t int64) (handled bool, v any, err erro
 			}
 		case KindApproveCompensation:
 			if err := s.approveCompensation(r, c.Decider); err != nil {
+				return true, r, err
+			}
+		case KindWriteOffOwed:
+			if err := s.applyWriteOffOwed(r, t); err != nil {
 				return true, r, err
 			}
 		}

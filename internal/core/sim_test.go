@@ -43,7 +43,7 @@ func (s *sim) pick(n int) int { return s.rng.IntN(n) }
 
 func (s *sim) account() ledger.AccountKey {
 	if len(s.accounts) == 0 || s.pick(50) == 0 {
-		return ledger.AccountKey{Owner: ledger.OwnerID(s.pick(100) + 1), Asset: ledger.AssetID(s.pick(4) + 1), Kind: ledger.Kind(s.pick(6))}
+		return ledger.AccountKey{Owner: ledger.OwnerID(s.pick(100) + 1), Asset: ledger.AssetID(s.pick(4) + 1), Kind: ledger.Kind(s.pick(8))}
 	}
 	return s.accounts[s.pick(len(s.accounts))]
 }
@@ -77,8 +77,8 @@ func (s *sim) next() Command {
 	case r < 12:
 		keys := make([]ledger.AccountKey, s.pick(6)+1)
 		for i := range keys {
-			k := ledger.AccountKey{Asset: s.assets[s.pick(len(s.assets))], Kind: ledger.Kind(s.pick(5) + 1)}
-			if k.Kind.IsCustomer() && len(s.customers) > 0 {
+			k := ledger.AccountKey{Asset: s.assets[s.pick(len(s.assets))], Kind: ledger.Kind(s.pick(6) + 1)}
+			if k.Kind.CustomerOwned() && len(s.customers) > 0 {
 				k.Owner = s.customers[s.pick(len(s.customers))]
 			} else {
 				k.Owner = ledger.OwnerHouseMin + ledger.OwnerID(s.pick(4))

@@ -150,6 +150,10 @@ func (s *State) Apply(e *journal.Entry) Outcome {
 			o.Value, o.Err = v, err
 			return o
 		}
+		if ok, v, err := s.applyOwed(cmd, e.Time); ok {
+			o.Value, o.Err = v, err
+			return o
+		}
 		s.results = s.apply(cmd, e.Time, s.results)
 	}
 	o.Events = s.results
@@ -178,10 +182,15 @@ func (s *State) CheckInvariants() error {
 	if err := s.Trading.CheckInvariants(); err != nil {
 		return fmt.Errorf("after entry %d: %w", s.seq, err)
 	}
+	if err := s.Custody.CheckInvariants(); err != nil {
+		return fmt.Errorf("after entry %d: %w", s.seq, err)
+	}
 	return nil
 }
 
-const stateMagic = "KNKSTAT1"
+// stateMagic names the encoding; KNKSTAT2 added deposits' finality, so a
+// snapshot of an older encoding is passed over and the journal replayed.
+const stateMagic = "KNKSTAT2"
 
 // Encode writes the state deterministically: the same state gives the same
 // bytes. Snapshots store it and Hash digests it.

@@ -125,6 +125,14 @@ func (v withdrawView) Denied(address string) string {
 	}
 	return ""
 }
+func (v withdrawView) Available(c uint64, asset string) uint64 {
+	a, ok := v.s.Ledger.AssetByCode(asset)
+	if !ok {
+		return 0
+	}
+	return v.s.available(ledger.OwnerID(c), a.ID)
+}
+func (v withdrawView) Finality(c uint64) withdraw.Finality { return v.s.Finality(ledger.OwnerID(c)) }
 
 // holdID is the ledger id of a withdrawal's hold.
 func holdID(id string) ledger.ID {
@@ -140,10 +148,18 @@ func (s *State) applyWithdraw(cmd Command, t int64) (handled bool, v any, err er
 		if !ok || !o.HasRole(people.RoleAdmin) {
 			return true, nil, people.ErrNotAuthorized
 		}
-		if c.Rules.CoolDownSeconds <= 0 {
-			return true, nil, fmt.Errorf("%w: cool-down must be positive", ErrCommandInvalid)
+		if err := c.Rules.Check(); err != nil {
+			return true, nil, fmt.Errorf("%w: %w", ErrCommandInvalid, err)
+		}
+		if err := s.checkFinalityRules(c.Rules); err != nil {
+			return true, nil, fmt.Errorf("%w: %w", ErrCommandInvalid, err)
 		}
 		w.Rules = c.Rules
+		// New tiers apply to the deposits not yet final, at once.
+		s.Custody.Refinalize(s.finalityDepth)
+		for _, a := range s.Ledger.Assets() {
+			s.finalizeAt(a.ID)
+		}
 		return true, nil, nil
 	case RegisterIntentKey:
 		if _, ok := s.People.Customer(c.Customer); !ok {
@@ -167,7 +183,8 @@ func (s *State) applyWithdraw(cmd Command, t int64) (handled bool, v any, err er
 
 // requestWithdrawal checks a signed intent, holds the amount, and asks the
 // policy. A request that fails a check changes nothing; one the policy
-// denies is recorded as rejected with its reason, and holds nothing.
+// denies (deposits not yet final among them) is recorded as rejected with
+// its reason, and holds nothing.
 func (s *State) requestWithdrawal(c RequestWithdrawal, t int64) (withdraw.Withdrawal, error) {
 	w := s.Withdraw
 	if !s.People.CanTrade(c.Customer) {

@@ -110,22 +110,25 @@ type Result struct {
 }
 
 // CreditDeposits credits each deposit to the customer who owns its address,
-// once per outpoint, with a ledger transfer from the wallet's account.
+// once per outpoint, with a ledger transfer from the wallet's account, and
+// notes the height at which it becomes final by depth. What the customer
+// owes from a reversed deposit of the asset is repaid from the credit.
 // Results list the deposits that did not credit now (retries included).
-func (s *State) CreditDeposits(l *ledger.Ledger, deps []Seen, t int64) []Result {
+// The caller finalizes what the asset's chain tip already makes final.
+func (s *State) CreditDeposits(l *ledger.Ledger, deps []Seen, t int64, depth DepthFunc) []Result {
 	if len(deps) > MaxBatch {
 		return []Result{{0, ErrBatchTooLarge}}
 	}
 	var res []Result
 	for i := range deps {
-		if err := s.credit(l, &deps[i], t); err != nil {
+		if err := s.credit(l, &deps[i], t, depth); err != nil {
 			res = append(res, Result{uint32(i), err})
 		}
 	}
 	return res
 }
 
-func (s *State) credit(l *ledger.Ledger, d *Seen, t int64) error {
+func (s *State) credit(l *ledger.Ledger, d *Seen, t int64, depth DepthFunc) error {
 	if j, ok := s.depIdx[d.Outpoint]; ok {
 		if s.deposits[j].State == DepositReversed {
 			return ErrDepositReversed
@@ -169,15 +172,24 @@ func (s *State) credit(l *ledger.Ledger, d *Seen, t int64) error {
 	s.deposits = append(s.deposits, Deposit{
 		Outpoint: d.Outpoint, Wallet: d.Wallet, Index: d.Index, Customer: cust, Amount: d.Amount,
 		BlockHash: d.BlockHash, Height: d.Height, State: state, Time: t,
+		FinalAt: finalAt(d.Height, depth(w.Asset, d.Amount)),
 	})
+	s.track(len(s.deposits) - 1)
+	if state == DepositCredited {
+		if _, err := s.repay(l, cust, w.Asset, depositLegID(d.Outpoint, 3), t); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
 // ReverseDeposit takes back a credited deposit whose block left the best
 // chain. What the customer still has is taken back from their available
-// balance; any shortfall (already traded or withdrawn) is charged to the
-// house equity account equity, and reported. The deposit is marked reversed.
-func (s *State) ReverseDeposit(l *ledger.Ledger, o Outpoint, equity ledger.OwnerID, t int64) (shortfall uint64, err error) {
+// balance (from held, for a deposit held for review); any shortfall
+// (already traded or withdrawn) is recorded as owed by the customer, on
+// their receivable account, and reported. The house pays nothing. The
+// deposit is marked reversed.
+func (s *State) ReverseDeposit(l *ledger.Ledger, o Outpoint, t int64) (shortfall uint64, err error) {
 	j, ok := s.depIdx[o]
 	if !ok {
 		return 0, ErrDepositUnknown
@@ -187,12 +199,18 @@ func (s *State) ReverseDeposit(l *ledger.Ledger, o Outpoint, equity ledger.Owner
 		return 0, nil
 	}
 	w := s.wallets[s.walletIdx[d.Wallet]]
-	cust := ledger.AccountKey{Owner: d.Customer, Asset: w.Asset, Kind: ledger.KindAvailable}
+	kind := ledger.KindAvailable
+	if d.State == DepositReview {
+		kind = ledger.KindHeld
+	}
+	cust := ledger.AccountKey{Owner: d.Customer, Asset: w.Asset, Kind: kind}
 	take := d.Amount
 	if a, ok := l.Account(cust); ok {
 		if avail, fits := a.Available().Uint64(); fits && avail < take {
 			take = avail
 		}
+	} else {
+		take = 0
 	}
 	shortfall = d.Amount - take
 	id := DepositTransferID(o, true)
@@ -201,10 +219,10 @@ func (s *State) ReverseDeposit(l *ledger.Ledger, o Outpoint, equity ledger.Owner
 		ts = append(ts, ledger.Transfer{ID: id, Debit: cust, Credit: w.Account(), Amount: ledger.AmountOf(take), Code: CodeDepositReversal})
 	}
 	if shortfall > 0 {
-		eq := ledger.AccountKey{Owner: equity, Asset: w.Asset, Kind: ledger.KindEquity}
-		l.CreateAccounts([]ledger.AccountKey{eq}, nil)
+		owes := ReceivableAccount(d.Customer, w.Asset)
+		l.CreateAccounts([]ledger.AccountKey{owes}, nil)
 		id.Lo ^= 1
-		ts = append(ts, ledger.Transfer{ID: id, Debit: eq, Credit: w.Account(), Amount: ledger.AmountOf(shortfall), Code: CodeDepositLoss})
+		ts = append(ts, ledger.Transfer{ID: id, Debit: owes, Credit: w.Account(), Amount: ledger.AmountOf(shortfall), Code: CodeDepositOwed})
 	}
 	for i := range ts[:len(ts)-1] {
 		ts[i].Flags |= ledger.FlagLinked
@@ -212,11 +230,91 @@ func (s *State) ReverseDeposit(l *ledger.Ledger, o Outpoint, equity ledger.Owner
 	if res := l.CreateTransfers(ts, t, nil); len(res) > 0 && !res[0].Code.Succeeded() {
 		return 0, res[0].Code
 	}
+	if tracked(d) {
+		s.untrack(j, true)
+	}
 	d.State = DepositReversed
 	if i, ok := s.utxoIdx[o]; ok && s.utxos[i].State == UTXOAvailable {
 		s.utxos[i].State = UTXOSpent // it never existed on the best chain
 	}
 	return shortfall, nil
+}
+
+// ReceivableAccount returns the account of what customer owes in asset.
+func ReceivableAccount(customer ledger.OwnerID, asset ledger.AssetID) ledger.AccountKey {
+	return ledger.AccountKey{Owner: customer, Asset: asset, Kind: ledger.KindReceivable}
+}
+
+// Owed returns what customer owes in asset from reversed deposits.
+func Owed(l *ledger.Ledger, customer ledger.OwnerID, asset ledger.AssetID) uint64 {
+	a, ok := l.Account(ReceivableAccount(customer, asset))
+	if !ok {
+		return 0
+	}
+	v, fits := a.Balance().Uint64()
+	if !fits {
+		return ^uint64(0)
+	}
+	return v
+}
+
+// repay repays what customer owes in asset from their available balance,
+// as far as it goes, with a transfer of id. It returns the amount repaid.
+func (s *State) repay(l *ledger.Ledger, customer ledger.OwnerID, asset ledger.AssetID, id ledger.ID, t int64) (uint64, error) {
+	owed := Owed(l, customer, asset)
+	if owed == 0 {
+		return 0, nil
+	}
+	avail := ledger.AccountKey{Owner: customer, Asset: asset, Kind: ledger.KindAvailable}
+	a, ok := l.Account(avail)
+	if !ok {
+		return 0, nil
+	}
+	n, fits := a.Available().Uint64()
+	if !fits {
+		n = owed
+	}
+	n = min(n, owed)
+	if n == 0 {
+		return 0, nil
+	}
+	tr := ledger.Transfer{ID: id, Debit: avail, Credit: ReceivableAccount(customer, asset), Amount: ledger.AmountOf(n), Code: CodeOwedRepaid}
+	if res := l.CreateTransfers([]ledger.Transfer{tr}, t, nil); len(res) > 0 && !res[0].Code.Succeeded() {
+		return 0, res[0].Code
+	}
+	return n, nil
+}
+
+// RepayOwed repays what customer owes in asset from their available
+// balance, as far as it goes, with a transfer of id (unique per repayment).
+// It returns the amount repaid; zero if nothing is owed or available.
+func (s *State) RepayOwed(l *ledger.Ledger, customer ledger.OwnerID, asset ledger.AssetID, id ledger.ID, t int64) (uint64, error) {
+	if !l.HasCustomer(customer) {
+		return 0, ErrCustomerUnknown
+	}
+	if _, ok := l.Asset(asset); !ok {
+		return 0, ErrAssetUnknown
+	}
+	return s.repay(l, customer, asset, id, t)
+}
+
+// ErrNothingOwed reports a write-off of a customer who owes nothing.
+var ErrNothingOwed = errors.New("custody: the customer owes nothing in the asset")
+
+// WriteOffOwed writes off everything customer owes in asset to the house
+// equity account of equity, with a transfer of id. It returns the amount.
+func (s *State) WriteOffOwed(l *ledger.Ledger, customer ledger.OwnerID, asset ledger.AssetID, equity ledger.OwnerID, id ledger.ID, t int64) (uint64, error) {
+	owed := Owed(l, customer, asset)
+	if owed == 0 {
+		return 0, ErrNothingOwed
+	}
+	eq := ledger.AccountKey{Owner: equity, Asset: asset, Kind: ledger.KindEquity}
+	l.CreateAccounts([]ledger.AccountKey{eq}, nil)
+	tr := ledger.Transfer{ID: id, Debit: eq, Credit: ReceivableAccount(customer, asset), Amount: ledger.AmountOf(owed), Code: CodeOwedWrittenOff}
+	if res := l.CreateTransfers([]ledger.Transfer{tr}, t, nil); len(res) > 0 && !res[0].Code.Succeeded() {
+		return 0, res[0].Code
+	}
+	return owed, nil
 }
 
 func (s *State) assign(a Assignment) {
@@ -243,7 +341,11 @@ func (s *State) ReleaseDeposit(l *ledger.Ledger, o Outpoint, t int64) error {
 		return res[0].Code
 	}
 	d.State = DepositCredited
-	return nil
+	if !d.Final {
+		s.released(j) // available now, and not final
+	}
+	_, err := s.repay(l, d.Customer, w.Asset, depositLegID(o, 4), t)
+	return err
 }
 
 func releaseID(o Outpoint) ledger.ID { return depositLegID(o, 2) }

@@ -57,5 +57,11 @@ func Decode(b []byte) (*State, error) {
 		s.cerTx[cer.TxID] = cer.ID
 	}
 	s.ceremonies = snap.Ceremonies
+	for i := range s.deposits {
+		if _, ok := s.walletIdx[s.deposits[i].Wallet]; !ok {
+			return nil, fmt.Errorf("custody: decode: deposit %s of unknown wallet %d", s.deposits[i].Outpoint, s.deposits[i].Wallet)
+		}
+	}
+	s.rebuildFinality()
 	return s, nil
 }

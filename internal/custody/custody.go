@@ -113,7 +113,20 @@ type Deposit struct {
 	Height    int32
 	State     DepositState
 	Time      int64
+	// FinalAt is the chain height at which the deposit becomes final and
+	// may be withdrawn: its height plus the depth its amount needs (the
+	// withdrawal rules' finality tiers), less one. Final is set when the
+	// asset's journaled chain tip reaches it.
+	FinalAt int32 `json:",omitempty"`
+	Final   bool  `json:",omitempty"`
 }
+
+// Confirmations returns the deposit's confirmations at chain tip, counting
+// its own block; zero if tip is below it.
+func (d *Deposit) Confirmations(tip int32) int32 { return max(0, tip-d.Height+1) }
+
+// Depth returns the confirmations the deposit needs to be final.
+func (d *Deposit) Depth() int32 { return d.FinalAt - d.Height + 1 }
 
 // addrKey is a deposit address: a receive index of a wallet.
 type addrKey struct {
@@ -147,6 +160,9 @@ type State struct {
 	ceremonies []Ceremony
 	cerIdx     map[string]int
 	cerTx      map[[32]byte]string
+
+	// fin tracks the deposits not yet final; derived from deposits.
+	fin finality
 }
 
 // New returns an empty custody state.
@@ -159,6 +175,7 @@ func New() *State {
 		utxoIdx:   map[Outpoint]int{},
 		cerIdx:    map[string]int{},
 		cerTx:     map[[32]byte]string{},
+		fin:       newFinality(),
 	}
 }
 
@@ -219,7 +236,9 @@ func DepositTransferID(o Outpoint, reversal bool) ledger.ID {
 }
 
 // depositLegID numbers a deposit's transfers: 0 the credit, 1 its
-// reversal, 2 its release from review.
+// reversal (and, with the low bit flipped, what the customer owes), 2 its
+// release from review, 3 and 4 the repayment of what the customer owed
+// from the credit or the release.
 func depositLegID(o Outpoint, leg byte) ledger.ID {
 	var b [37]byte
 	copy(b[:], o.TxID[:])
@@ -234,7 +253,19 @@ func depositLegID(o Outpoint, leg byte) ledger.ID {
 const (
 	CodeDeposit         = 10
 	CodeDepositReversal = 11
-	CodeDepositLoss     = 12
+	// CodeDepositLoss charged a reversal's shortfall to house equity; a
+	// shortfall is now owed by the customer (CodeDepositOwed). Kept for the
+	// journals that hold it.
+	CodeDepositLoss = 12
+	// CodeDepositOwed records a reversal's shortfall as owed by the
+	// customer (their receivable account).
+	CodeDepositOwed = 13
+	// CodeOwedRepaid repays what a customer owes from their available
+	// balance.
+	CodeOwedRepaid = 14
+	// CodeOwedWrittenOff writes off what a customer owes to house equity,
+	// approved by two operators.
+	CodeOwedWrittenOff = 15
 )
 
 // walletSorted returns wallet ids in ascending order, for deterministic

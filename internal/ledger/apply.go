@@ -135,8 +135,9 @@ func (l *Ledger) CreateCustomers(ids []OwnerID, results []Result) []Result {
 	return results
 }
 
-// CreateAccounts opens accounts. An account of a customer kind needs a
-// registered customer as owner; the other kinds need a house owner.
+// CreateAccounts opens accounts. An account of a customer-owned kind
+// (available, held, receivable) needs a registered customer as owner; the
+// other kinds need a house owner.
 func (l *Ledger) CreateAccounts(keys []AccountKey, results []Result) []Result {
 	if len(keys) > MaxBatch {
 		return append(results, Result{Index: 0, Code: ErrBatchTooLarge})
@@ -156,7 +157,7 @@ func (l *Ledger) createAccount(k AccountKey) Code {
 	if _, ok := l.assetIndex[k.Asset]; !ok {
 		return ErrAssetUnknown
 	}
-	if k.Kind.IsCustomer() {
+	if k.Kind.CustomerOwned() {
 		if _, ok := l.customerSet[k.Owner]; !ok {
 			return ErrCustomerUnknown
 		}
@@ -303,7 +304,7 @@ func (l *Ledger) createPlain(t *Transfer, now int64) Code {
 			return ErrExceedsCredits
 		}
 	}
-	if c.Key.Kind == KindWallet {
+	if c.Key.Kind.debitNormal() {
 		var total Amount
 		var o bool
 		if pending {

@@ -72,7 +72,7 @@ var codeText = [...]string{
 	ErrAmountZero:                "amount must be positive",
 	ErrOverflow:                  "amount overflows 128 bits",
 	ErrExceedsCredits:            "debit would exceed the account's credits (overdraft)",
-	ErrExceedsDebits:             "credit would exceed the wallet account's debits",
+	ErrExceedsDebits:             "credit would exceed the wallet or receivable account's debits",
 	ErrPendingUnknown:            "pending transfer unknown",
 	ErrPendingNotPending:         "referenced transfer is not pending",
 	ErrPendingAlreadyPosted:      "pending transfer already posted",

@@ -42,10 +42,10 @@ func (l *Ledger) CheckInvariants() error {
 				return fmt.Errorf("account %v: debits %v+%v exceed credits %v", a.Key, a.DebitsPosted, a.DebitsPending, a.CreditsPosted)
 			}
 		}
-		if a.Key.Kind == KindWallet {
+		if a.Key.Kind.debitNormal() {
 			out, o := a.CreditsPosted.Add(a.CreditsPending)
 			if o || out.Cmp(a.DebitsPosted) > 0 {
-				return fmt.Errorf("wallet account %v: credits %v+%v exceed debits %v", a.Key, a.CreditsPosted, a.CreditsPending, a.DebitsPosted)
+				return fmt.Errorf("%s account %v: credits %v+%v exceed debits %v", a.Key.Kind, a.Key, a.CreditsPosted, a.CreditsPending, a.DebitsPosted)
 			}
 		}
 	}

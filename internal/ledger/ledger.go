@@ -15,8 +15,8 @@
 // INVARIANT: for every asset, the sum over its accounts of credits minus
 // debits is zero, both for posted and for pending amounts.
 // INVARIANT: customer and house accounts never owe more than they hold:
-// debits posted + debits pending <= credits posted; wallet accounts the
-// mirror image.
+// debits posted + debits pending <= credits posted; wallet and receivable
+// accounts the mirror image.
 // INVARIANT: an account's pending amounts equal the sum of the open pending
 // transfers on it, and a posted or voided transfer never changes again.
 //
@@ -90,10 +90,15 @@ const (
 	// KindEquity is the house's equity and loss account: opening balances
 	// and write-offs. Unconstrained.
 	KindEquity Kind = 5
-	kindMax         = KindEquity
+	// KindReceivable is what a customer owes the exchange: a deposit
+	// reversed after the customer had traded it away. It belongs to the
+	// customer but is asset-side (debit-normal, never below zero), so an
+	// amount owed is never a negative liability.
+	KindReceivable Kind = 6
+	kindMax             = KindReceivable
 )
 
-var kindNames = [...]string{"", "available", "held", "house", "wallet", "equity"}
+var kindNames = [...]string{"", "available", "held", "house", "wallet", "equity", "receivable"}
 
 // String returns the kind's name.
 func (k Kind) String() string {
@@ -115,6 +120,13 @@ func ParseKind(s string) (Kind, bool) {
 
 // IsCustomer reports whether accounts of kind k are customer liabilities.
 func (k Kind) IsCustomer() bool { return k == KindAvailable || k == KindHeld }
+
+// CustomerOwned reports whether accounts of kind k belong to a registered
+// customer: the liabilities and what the customer owes.
+func (k Kind) CustomerOwned() bool { return k.IsCustomer() || k == KindReceivable }
+
+// debitNormal reports kinds whose credits may never exceed their debits.
+func (k Kind) debitNormal() bool { return k == KindWallet || k == KindReceivable }
 
 // creditNormal reports kinds whose debits may never exceed their credits.
 func (k Kind) creditNormal() bool { return k == KindAvailable || k == KindHeld || k == KindHouse }
@@ -150,7 +162,7 @@ type Account struct {
 
 // Balance returns the posted balance on the account's normal side.
 func (a *Account) Balance() Amount {
-	if a.Key.Kind == KindWallet {
+	if a.Key.Kind.debitNormal() {
 		v, _ := a.DebitsPosted.Sub(a.CreditsPosted)
 		return v
 	}
@@ -163,7 +175,7 @@ func (a *Account) Balance() Amount {
 func (a *Account) Available() Amount {
 	b := a.Balance()
 	held := a.DebitsPending
-	if a.Key.Kind == KindWallet {
+	if a.Key.Kind.debitNormal() {
 		held = a.CreditsPending
 	}
 	v, _ := b.Sub(held)

@@ -228,7 +228,8 @@ func TestAccountsAndAssets(t *testing.T) {
 		{AccountKey{Owner: 7, Asset: btc, Kind: KindAvailable}, ErrCustomerUnknown},
 		{AccountKey{Owner: 1, Asset: btc, Kind: KindHouse}, ErrOwnerInvalid},
 		{AccountKey{Owner: 1, Asset: btc, Kind: 0}, ErrKindInvalid},
-		{AccountKey{Owner: 1, Asset: btc, Kind: 6}, ErrKindInvalid},
+		{AccountKey{Owner: 1, Asset: btc, Kind: 7}, ErrKindInvalid},
+		{AccountKey{Owner: 7, Asset: btc, Kind: KindReceivable}, ErrCustomerUnknown},
 		{alice, Exists},
 		{AccountKey{Owner: 1, Asset: jpy, Kind: KindAvailable}, OK},
 	}
@@ -391,4 +392,31 @@ func FuzzDecode(f *testing.F) {
 			t.Fatal("decoded ledger encodes differently")
 		}
 	})
+}
+
+// TestReceivable: what a customer owes is a debit-normal account of the
+// customer: it grows by debits, is repaid by credits, and can never be
+// credited below zero (an amount owed is never a negative liability).
+func TestReceivable(t *testing.T) {
+	l := newTestLedger(t)
+	owes := AccountKey{Owner: 1, Asset: btc, Kind: KindReceivable}
+	must(t, l.CreateAccounts([]AccountKey{owes}, nil))
+	// A reversed deposit the customer no longer holds: the wallet never had
+	// the coins, the customer owes them.
+	must(t, l.CreateTransfers([]Transfer{{ID: id(10), Debit: owes, Credit: wallet, Amount: AmountOf(300)}}, 2, nil))
+	if got := balance(t, l, owes); got != 300 {
+		t.Fatalf("owed = %d; want 300", got)
+	}
+	check(t, l)
+	// Repaid in part from the customer's available balance.
+	must(t, l.CreateTransfers([]Transfer{{ID: id(11), Debit: alice, Credit: owes, Amount: AmountOf(200)}}, 3, nil))
+	if got := balance(t, l, owes); got != 100 {
+		t.Fatalf("owed after repaying 200 = %d; want 100", got)
+	}
+	// More than is owed is refused.
+	res := l.CreateTransfers([]Transfer{{ID: id(12), Debit: alice, Credit: owes, Amount: AmountOf(101)}}, 4, nil)
+	if len(res) != 1 || res[0].Code != ErrExceedsDebits {
+		t.Fatalf("repaying more than owed = %+v; want %v", res, ErrExceedsDebits)
+	}
+	check(t, l)
 }

@@ -179,7 +179,10 @@ func setup(t testing.TB) *e2e {
 	sub(now, core.CreateOperator{Operator: people.Operator{Name: "aiko", Roles: []people.Role{people.RoleAdmin}, Creds: creds}})
 	sub(now, core.RegisterWallet{Wallet: custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: 2, Descriptor: coldD.String(), Owner: ledger.OwnerHouseMin + 100}})
 	sub(now, core.RegisterWallet{Wallet: custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: 2, Descriptor: hotD.String(), Owner: ledger.OwnerHouseMin + 101}})
-	sub(now, core.SetWithdrawalRules{Actor: "aiko", Rules: withdraw.Rules{CoolDownSeconds: 1, DustLimit: map[string]uint64{"BTC": 546}}})
+	// Deposits here are final at one confirmation: the test is about
+	// signing, not finality.
+	sub(now, core.SetWithdrawalRules{Actor: "aiko", Rules: withdraw.Rules{CoolDownSeconds: 1, DustLimit: map[string]uint64{"BTC": 546},
+		Finality: map[string][]withdraw.Tier{"BTC": {{Depth: 1}}}}})
 	intent := map[ledger.OwnerID]ed25519.PrivateKey{}
 	book := wallet.NewBook()
 	book.Add(1, coldD, 0, 0, 10)

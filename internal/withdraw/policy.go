@@ -25,6 +25,10 @@ type Rules struct {
 	DenyList []string `json:"deny_list"`
 	// DustLimit is the smallest amount worth an output.
 	DustLimit map[string]uint64 `json:"dust_limit"`
+	// Finality holds, by asset code, the tiers of confirmations a credited
+	// deposit needs before it may be withdrawn (see Tier). A chain asset
+	// left out gets DefaultFinality; there is no way to ask for none.
+	Finality map[string][]Tier `json:"finality,omitempty"`
 }
 
 // DefaultCoolDown is 24 hours.
@@ -50,10 +54,22 @@ func ParseRules(b []byte) (*Rules, error) {
 	if r.CoolDownSeconds == 0 {
 		r.CoolDownSeconds = DefaultCoolDown
 	}
-	if r.CoolDownSeconds < 0 {
-		return nil, fmt.Errorf("withdraw: rules: negative cool-down")
+	if d.More() {
+		return nil, fmt.Errorf("withdraw: rules: trailing data after the rules")
+	}
+	if err := r.Check(); err != nil {
+		return nil, err
 	}
 	return &r, nil
+}
+
+// Check checks rules that came from outside (a file or a journaled
+// command): a positive cool-down and valid finality tiers.
+func (r *Rules) Check() error {
+	if r.CoolDownSeconds <= 0 {
+		return fmt.Errorf("withdraw: rules: cool-down must be positive")
+	}
+	return r.checkFinality()
 }
 
 // Decision is the policy's answer.
@@ -87,6 +103,11 @@ type View interface {
 	// Denied answers why an address is on the journal's AML deny list
 	// (traced from an incident), or "".
 	Denied(address string) string
+	// Available returns the customer's available balance of asset.
+	Available(customer uint64, asset string) uint64
+	// Finality returns the customer's deposits not yet final and what
+	// they owe from reversed deposits.
+	Finality(customer uint64) Finality
 }
 
 // Evaluate judges a request: a pure function of the request, the view and
@@ -108,6 +129,10 @@ func (r *Rules) Evaluate(req Request, v View) (Decision, string) {
 	}
 	if m, ok := r.PerWithdrawalMax[req.Asset]; ok && req.Amount > m {
 		return Deny, fmt.Sprintf("amount over the per-withdrawal maximum %d", m)
+	}
+	// Deposits not yet final cannot leave, nor what was bought with them.
+	if most, why := Withdrawable(req.Asset, v.Available(req.Customer, req.Asset), v.Finality(req.Customer)); why != "" && req.Amount > most {
+		return Deny, fmt.Sprintf("not final: %s; at most %d may be withdrawn now", why, most)
 	}
 	const hour, day = int64(3600e9), int64(86400e9)
 	if m, ok := r.PerCustomerDay[req.Asset]; ok && v.CustomerSince(req.Customer, req.Asset, req.Time-day)+req.Amount > m {

@@ -375,6 +375,53 @@ func (n *Node) SendTo(ctx context.Context, outputs map[string]btcutil.Amount) (*
 	return tx, nil
 }
 
+// ErrNotOurs reports a transaction input the harness key cannot spend.
+var ErrNotOurs = errors.New("regtest: input not paid to the harness key")
+
+// DoubleSpend builds a transaction that spends every input of tx (each an
+// output of the harness key, as SendTo's are) back to the harness key, and
+// broadcasts it to the node on: a double spend of tx, made by the owner of
+// its coins, for the other branch of a fork. It returns the transaction.
+func (n *Node) DoubleSpend(ctx context.Context, tx *wire.MsgTx, on *Node) (*wire.MsgTx, error) {
+	ds := wire.NewMsgTx(2)
+	var total int64
+	values := make([]int64, len(tx.TxIn))
+	for i, in := range tx.TxIn {
+		prev, err := on.client.Tx(ctx, in.PreviousOutPoint.Hash)
+		if err != nil {
+			return nil, fmt.Errorf("regtest: double spend: input %d: %w", i, err)
+		}
+		if int(in.PreviousOutPoint.Index) >= len(prev.TxOut) || !bytes.Equal(prev.TxOut[in.PreviousOutPoint.Index].PkScript, n.pkScript) {
+			return nil, fmt.Errorf("%w: %s", ErrNotOurs, in.PreviousOutPoint)
+		}
+		values[i] = prev.TxOut[in.PreviousOutPoint.Index].Value
+		total += values[i]
+		op := in.PreviousOutPoint
+		ds.AddTxIn(wire.NewTxIn(&op, nil, nil))
+	}
+	const fee = 20_000 // above tx's, as a double spend pays to win
+	if total <= fee+1000 {
+		return nil, fmt.Errorf("regtest: double spend: inputs of %d do not pay the fee", total)
+	}
+	ds.AddTxOut(wire.NewTxOut(total-fee, n.pkScript))
+	prevs := make(map[wire.OutPoint]*wire.TxOut, len(ds.TxIn))
+	for i, in := range ds.TxIn {
+		prevs[in.PreviousOutPoint] = wire.NewTxOut(values[i], n.pkScript)
+	}
+	hashes := txscript.NewTxSigHashes(ds, txscript.NewMultiPrevOutFetcher(prevs))
+	for i := range ds.TxIn {
+		w, err := txscript.WitnessSignature(ds, hashes, i, values[i], n.pkScript, txscript.SigHashAll, n.key, true)
+		if err != nil {
+			return nil, err
+		}
+		ds.TxIn[i].Witness = w
+	}
+	if _, err := on.client.Broadcast(ctx, ds); err != nil {
+		return nil, fmt.Errorf("regtest: double spend: %w", err)
+	}
+	return ds, nil
+}
+
 // coin finds an unspent mature coinbase output of at least min.
 func (n *Node) coin(ctx context.Context, min btcutil.Amount) (wire.OutPoint, btcutil.Amount, error) {
 	_, height, err := n.client.BestBlock(ctx)

@@ -1,0 +1,60 @@
+package cli
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"kinko/internal/core"
+	"kinko/internal/custody"
+	"kinko/internal/ledger"
+	"kinko/internal/people"
+)
+
+// TestOwedRepay: a customer who traded away a deposit later reversed owes
+// it; once they hold the coins again, `kinko owed repay` repays the debt
+// from their available balance, and refuses an unknown operator.
+func TestOwedRepay(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	c, err := core.Open(ctx, core.Config{Dir: dir, CheckInvariants: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	av := func(o ledger.OwnerID) ledger.AccountKey {
+		return ledger.AccountKey{Owner: o, Asset: 2, Kind: ledger.KindAvailable}
+	}
+	op := custody.Outpoint{TxID: [32]byte{1}}
+	creds := people.Credentials{PasswordHash: strings.Repeat("h", 30), TOTPSealed: strings.Repeat("s", 30)}
+	for _, cmd := range []core.Command{
+		core.CreateAssets{Assets: []ledger.Asset{{ID: 2, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}},
+		core.CreateOperator{Operator: people.Operator{Name: "aiko", Roles: []people.Role{people.RoleAdmin}, Creds: creds}},
+		core.CreateCustomers{IDs: []ledger.OwnerID{1, 2}},
+		core.RegisterWallet{Wallet: custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: 2, Descriptor: "cold", Owner: ledger.OwnerHouseMin + 100}},
+		core.AssignAddress{Wallet: 1, Customer: 1},
+		core.CreateAccounts{Keys: []ledger.AccountKey{av(2)}},
+		core.CreditDeposits{Deposits: []custody.Seen{{Outpoint: op, Wallet: 1, Index: 0, Amount: 9000, Height: 5}}},
+		core.CreateTransfers{Transfers: []ledger.Transfer{{ID: ledger.ID{Lo: 1}, Debit: av(1), Credit: av(2), Amount: ledger.AmountOf(9000)}}},
+		core.ReverseDeposits{Outpoints: []custody.Outpoint{op}, Actor: "watcher", Reason: "reorg"},
+		core.CreateTransfers{Transfers: []ledger.Transfer{{ID: ledger.ID{Lo: 2}, Debit: av(2), Credit: av(1), Amount: ledger.AmountOf(4000)}}},
+	} {
+		if o, err := c.Submit(ctx, time.Now(), cmd); err != nil || o.Err != nil || o.EventErr() != nil {
+			t.Fatal(cmd.Kind(), err, o.Err, o.EventErr())
+		}
+	}
+	c.Close()
+	if out, code := run(t, "owed", "repay", "--data", dir, "--customer", "1", "--actor", "mallory"); code == 0 || !strings.Contains(out, "operator") {
+		t.Fatalf("repay by an unknown operator = %d %s", code, out)
+	}
+	if out, code := run(t, "owed", "repay", "--data", dir, "--customer", "1", "--asset", "btc", "--actor", "aiko"); code != 0 || !strings.Contains(out, "repaid 4000 base units of BTC") {
+		t.Fatalf("repay = %d %s", code, out)
+	}
+	st, err := loadState(ctx, dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if owed := custody.Owed(st.Ledger, 1, 2); owed != 5000 {
+		t.Fatalf("owed after repaying 4000 of 9000 = %d", owed)
+	}
+}
