@@ -454,5 +454,3 @@ func (a *attacker) fee(ctx context.Context, tx *wire.MsgTx) int64 {
 	}
 	return in - out
 }
-
-

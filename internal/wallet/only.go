@@ -8,4 +8,3 @@ func (s *Set) Only(id uint32) *Set {
 	}
 	return &Set{book: NewBook(), net: s.net}
 }
-
