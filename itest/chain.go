@@ -213,3 +213,24 @@ func (c *Chain) scan(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Outputs returns the values of the unspent outputs in blocks paying
+// address, one per output.
+func (c *Chain) Outputs(ctx context.Context, address string) ([]int64, error) {
+	pk, err := scriptOf(address)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.scan(ctx); err != nil {
+		return nil, err
+	}
+	var out []int64
+	for _, o := range c.utxos {
+		if bytes.Equal(o.PkScript, pk) {
+			out = append(out, o.Value)
+		}
+	}
+	return out, nil
+}
