@@ -102,6 +102,15 @@ func TestColdCeremonyCLI(t *testing.T) {
 	if out, code := run(t, "cold", "register", "--key", keyFiles[2], "--passphrase-file", pass, "--registry", regs[1], "--name", "cold", "--kind", "cold-customer", "--descriptor", coldDesc, "--yes"); code != 0 || !strings.Contains(out, "<- this machine's key") {
 		t.Fatalf("cold register (machine c) = %d %s", code, out)
 	}
+	// Machine c also registers the hot wallet as a destination: a refill
+	// to it is then shown as ours there. A destination holding this
+	// machine's key is refused.
+	if out, code := run(t, "cold", "register", "--key", keyFiles[2], "--passphrase-file", pass, "--registry", regs[1], "--name", "hot", "--kind", "hot-customer", "--descriptor", hot.String(), "--destination", "--yes"); code != 0 || !strings.Contains(out, "as a DESTINATION") {
+		t.Fatalf("cold register --destination = %d %s", code, out)
+	}
+	if out, code := run(t, "cold", "register", "--key", keyFiles[0], "--passphrase-file", pass, "--registry", regs[0], "--name", "cold2", "--kind", "cold-customer", "--descriptor", coldDesc, "--destination", "--yes"); code == 0 || !strings.Contains(out, "holds this machine's key") {
+		t.Fatalf("a destination with this machine's key = %d %s", code, out)
+	}
 
 	req := filepath.Join(tmp, "refill.json")
 	out, code := run(t, "ceremony", "tiers", "--data", data, "--id", "refill-1", "--actor", "aiko", "--out", req)
@@ -137,7 +146,8 @@ func TestColdCeremonyCLI(t *testing.T) {
 	if out, err := runIn(t, "correct horse battery staple\nyes\n", "cold", "sign", "--key", keyFiles[0], "--registry", regs[0], "--request", req, "--out", signed[0]); err != nil || !strings.Contains(out, "signed 1 input") {
 		t.Fatalf("confirmed sign = %v\n%s", err, out)
 	}
-	if out, code := run(t, "cold", "sign", "--key", keyFiles[2], "--passphrase-file", pass, "--registry", regs[1], "--request", req, "--out", signed[1], "--yes"); code != 0 || !strings.Contains(out, "signed 1 input") {
+	if out, code := run(t, "cold", "sign", "--key", keyFiles[2], "--passphrase-file", pass, "--registry", regs[1], "--request", req, "--out", signed[1], "--yes"); code != 0 || !strings.Contains(out, "signed 1 input") ||
+		!strings.Contains(out, hotAddr.EncodeAddress()+"  [ours: hot (hot-customer) receive #0]") {
 		t.Fatalf("cold sign = %d %s", code, out)
 	}
 	comb := filepath.Join(tmp, "combined.psbt")

@@ -231,6 +231,7 @@ func newColdCmd() *cobra.Command {
 	}
 
 	var name, kind, descText string
+	var destination bool
 	register := &cobra.Command{
 		Use:   "register",
 		Short: "on the offline machine: register a wallet holding this machine's key, after showing it in full and your confirmation",
@@ -262,7 +263,12 @@ func newColdCmd() *cobra.Command {
 			w := cmd.OutOrStdout()
 			// Registered in memory; the file changes only after the
 			// operator confirms.
-			added, err := reg.Register(name, kind, d, &ak)
+			var added bool
+			if destination {
+				added, err = reg.RegisterDestination(name, kind, d, &ak)
+			} else {
+				added, err = reg.Register(name, kind, d, &ak)
+			}
 			if err != nil {
 				return fmt.Errorf("%w: nothing registered", err)
 			}
@@ -273,6 +279,9 @@ func newColdCmd() *cobra.Command {
 			fmt.Fprintln(w, "register this wallet on this machine:")
 			if err := showWallet(w, name, kind, d, &ak, netName); err != nil {
 				return err
+			}
+			if destination {
+				fmt.Fprintln(w, "  as a DESTINATION: this machine holds none of its keys; outputs paying it will be shown as ours, its inputs are never signed here")
 			}
 			if !yes && !confirm(w, stdin, "register this wallet") {
 				return fmt.Errorf("not confirmed: nothing registered")
@@ -292,6 +301,7 @@ func newColdCmd() *cobra.Command {
 	register.Flags().StringVar(&kind, "kind", "", "cold-customer, hot-customer, cold-house or hot-house")
 	register.Flags().StringVar(&descText, "descriptor", "", "the wallet's wsh(sortedmulti(...))#checksum descriptor")
 	register.Flags().BoolVar(&yes, "yes", false, "register without asking (scripts and tests)")
+	register.Flags().BoolVar(&destination, "destination", false, "register a wallet that holds none of this machine's keys, which ceremonies may pay (the hot wallet a refill fills): shown as ours, never signed for")
 	register.Flags().StringVar(&netName, "net", "regtest", "network")
 	for _, f := range []string{"key", "registry", "name", "kind", "descriptor"} {
 		register.MarkFlagRequired(f)
@@ -313,12 +323,17 @@ func newColdCmd() *cobra.Command {
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "%d wallet(s) registered in %s\n", len(reg.Wallets), regFile)
 			for i, e := range reg.Wallets {
-				mine, err := wallet.ParseKey(e.Key, net)
-				if err != nil {
-					return err
+				var mine wallet.Key
+				if !e.Destination {
+					if mine, err = wallet.ParseKey(e.Key, net); err != nil {
+						return err
+					}
 				}
 				if err := showWallet(w, e.Name, e.Kind, reg.Descriptor(i), &mine, netName); err != nil {
 					return err
+				}
+				if e.Destination {
+					fmt.Fprintln(w, "  a destination: this machine holds none of its keys")
 				}
 			}
 			return nil

@@ -55,12 +55,16 @@ type Registry struct {
 
 // Registered is one registered wallet: its name on this machine, its kind,
 // its descriptor with checksum, and this machine's key in it, as
-// `kinko keys xpub` prints it.
+// `kinko keys xpub` prints it. A destination holds none of this machine's
+// keys (the hot wallet a refill pays, seen from a cold machine): outputs
+// to it are shown as ours, its inputs are never signed here, and it has
+// no Key.
 type Registered struct {
-	Name       string `json:"name"`
-	Kind       string `json:"kind"`
-	Descriptor string `json:"descriptor"`
-	Key        string `json:"key"`
+	Name        string `json:"name"`
+	Kind        string `json:"kind"`
+	Descriptor  string `json:"descriptor"`
+	Key         string `json:"key,omitempty"`
+	Destination bool   `json:"destination,omitempty"`
 }
 
 // NewRegistry returns an empty registry for net.
@@ -98,11 +102,17 @@ func ParseRegistry(b []byte, net *chaincfg.Params) (*Registry, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: wallet %d (%q): %w", ErrRegistry, i+1, w.Name, err)
 		}
-		k, err := ParseKey(w.Key, net)
-		if err != nil {
-			return nil, fmt.Errorf("%w: wallet %d (%q): key: %w", ErrRegistry, i+1, w.Name, err)
+		var mine *Key
+		if !w.Destination {
+			k, err := ParseKey(w.Key, net)
+			if err != nil {
+				return nil, fmt.Errorf("%w: wallet %d (%q): key: %w", ErrRegistry, i+1, w.Name, err)
+			}
+			mine = &k
+		} else if w.Key != "" {
+			return nil, fmt.Errorf("%w: wallet %d (%q): a destination has no key of this machine", ErrRegistry, i+1, w.Name)
 		}
-		if err := r.check(w.Name, w.Kind, d, &k); err != nil {
+		if err := r.check(w.Name, w.Kind, d, mine); err != nil {
 			return nil, fmt.Errorf("%w: wallet %d (%q): %w", ErrRegistry, i+1, w.Name, err)
 		}
 		r.Wallets = append(r.Wallets, w)
@@ -150,6 +160,24 @@ func (r *Registry) Register(name, kind string, d *Descriptor, mine *Key) (bool, 
 	if !d.Has(mine) {
 		return false, fmt.Errorf("%w (%s)", ErrNotThisMachine, mine.String())
 	}
+	return r.add(name, kind, d, mine)
+}
+
+// ErrHoldsThisKey reports a destination that holds this machine's key: it
+// is registered as a wallet of this machine instead.
+var ErrHoldsThisKey = errors.New("wallet: the wallet holds this machine's key; register it as this machine's, not as a destination")
+
+// RegisterDestination adds wallet d as a destination: one that holds none
+// of this machine's keys (this), which outputs may pay as ours (the hot
+// wallet a refill fills) and whose inputs this machine never signs.
+func (r *Registry) RegisterDestination(name, kind string, d *Descriptor, this *Key) (bool, error) {
+	if d.Has(this) {
+		return false, ErrHoldsThisKey
+	}
+	return r.add(name, kind, d, nil)
+}
+
+func (r *Registry) add(name, kind string, d *Descriptor, mine *Key) (bool, error) {
 	if w, have, ok := r.Find(name); ok {
 		if !have.Same(d) {
 			return false, fmt.Errorf("%w: %q is %s", ErrNameTaken, name, w.Descriptor)
@@ -165,7 +193,11 @@ func (r *Registry) Register(name, kind string, d *Descriptor, mine *Key) (bool, 
 	if len(r.Wallets) == MaxRegistered {
 		return false, fmt.Errorf("%w: already %d wallets", ErrRegistry, MaxRegistered)
 	}
-	r.Wallets = append(r.Wallets, Registered{Name: name, Kind: kind, Descriptor: d.String(), Key: mine.String()})
+	e := Registered{Name: name, Kind: kind, Descriptor: d.String(), Destination: mine == nil}
+	if mine != nil {
+		e.Key = mine.String()
+	}
+	r.Wallets = append(r.Wallets, e)
 	r.descs = append(r.descs, d)
 	return true, nil
 }
@@ -181,7 +213,7 @@ func (r *Registry) check(name, kind string, d *Descriptor, mine *Key) error {
 	if d.Net.Name != r.net.Name {
 		return ErrNetwork
 	}
-	if !d.Has(mine) {
+	if mine != nil && !d.Has(mine) {
 		return fmt.Errorf("%w (%s)", ErrNotThisMachine, mine.String())
 	}
 	for i, w := range r.Wallets {

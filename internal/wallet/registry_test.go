@@ -171,3 +171,38 @@ func FuzzRegistry(f *testing.F) {
 		}
 	})
 }
+
+// TestRegistryDestination: a wallet holding none of this machine's keys
+// registers only as a destination; it survives the file; its outputs are
+// ours to the set, and a file that gives a destination a key is refused.
+func TestRegistryDestination(t *testing.T) {
+	_, d := testKeys(t)
+	mine := d.Keys[0]
+	hot := otherKeys(t, 60)
+	r := NewRegistry(regtest)
+	if _, err := r.Register("hot", "hot-customer", hot, &mine); !errors.Is(err, ErrNotThisMachine) {
+		t.Fatalf("Register of a wallet without this key = %v; want ErrNotThisMachine", err)
+	}
+	if _, err := r.RegisterDestination("cold", "cold-customer", d, &mine); !errors.Is(err, ErrHoldsThisKey) {
+		t.Fatalf("RegisterDestination of this machine's wallet = %v; want ErrHoldsThisKey", err)
+	}
+	if added, err := r.RegisterDestination("hot", "hot-customer", hot, &mine); err != nil || !added {
+		t.Fatalf("RegisterDestination = %v, %v", added, err)
+	}
+	back, err := ParseRegistry(r.Marshal(), regtest)
+	if err != nil || len(back.Wallets) != 1 || !back.Wallets[0].Destination || back.Wallets[0].Key != "" {
+		t.Fatalf("round trip = %+v, %v", back, err)
+	}
+	set, err := back.Set()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, _ := hot.PkScript(0, 3)
+	if _, _, ok := set.Owner(pk); !ok {
+		t.Fatal("a destination's output is not ours to the set")
+	}
+	bad := strings.Replace(string(r.Marshal()), `"destination": true`, `"key": "`+mine.String()+`", "destination": true`, 1)
+	if _, err := ParseRegistry([]byte(bad), regtest); !errors.Is(err, ErrRegistry) {
+		t.Fatalf("a destination with a key = %v; want ErrRegistry", err)
+	}
+}
