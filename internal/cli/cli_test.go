@@ -120,6 +120,49 @@ func TestDevStartsAndAnswers(t *testing.T) {
 	}
 }
 
+// TestDevRestarts: kinko dev stopped and started again on its own data
+// directory comes back with its chain (btcd wipes a regtest chain at every
+// start; the dev keeps its blocks and submits them again), its journal and
+// everything on it: the wallets still reconcile with the chain to the unit
+// and nothing halts.
+func TestDevRestarts(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	base, stop := startDev(t, dir)
+	head := func(base string) uint64 {
+		t.Helper()
+		r, err := http.Get(base + "/v1/journal/head")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		var body struct {
+			Seq uint64 `json:"seq"`
+		}
+		json.NewDecoder(r.Body).Decode(&body)
+		return body.Seq
+	}
+	before := head(base)
+	stop()
+	base, _ = startDev(t, dir)
+	if after := head(base); after < before {
+		t.Fatalf("journal head after the restart = %d; was %d", after, before)
+	}
+	r, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	for _, want := range []string{`kinko_wallet_balance_base_units{asset="BTC",kind="cold-customer",wallet="1"} 3e+08`, `kinko_reconciliation_difference_base_units{wallet="1"} 0`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("/metrics after the restart lacks %q:\n%s", want, b)
+		}
+	}
+	if strings.Contains(string(b), "kinko_halted{") {
+		t.Errorf("the restarted dev halted itself:\n%s", b)
+	}
+}
+
 // approveCompensation files and approves a plan's approval as two demo
 // operators would in the console.
 func approveCompensation(t *testing.T, dir, plan string) {

@@ -67,7 +67,7 @@ func StartChain(ctx context.Context, c *core.Core, dataDir string, cfg watch.Dep
 	if cfg.Tolerance == 0 {
 		cfg.Tolerance = Tolerance
 	}
-	node, err := regtest.Start(ctx, regtest.Options{Dir: filepath.Join(dataDir, "btcd")})
+	node, err := regtest.Start(ctx, regtest.Options{Dir: filepath.Join(dataDir, "btcd"), Keep: true})
 	if err != nil {
 		return nil, err
 	}

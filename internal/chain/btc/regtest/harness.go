@@ -99,6 +99,9 @@ type Node struct {
 
 	mu    sync.Mutex
 	spent map[wire.OutPoint]bool
+
+	keep   bool       // the chain is archived and restored (Options.Keep)
+	archMu sync.Mutex // one archiving at a time
 }
 
 // Options configure a node.
@@ -109,6 +112,10 @@ type Options struct {
 	// after which segwit is active and coinbase coins are spendable; -1
 	// for none (a node that will sync from another).
 	MatureBlocks int
+	// Keep keeps the chain across restarts on the same Dir: btcd deletes
+	// a regtest database at start, so the harness key and the blocks are
+	// kept beside it and the blocks submitted again at start.
+	Keep bool
 }
 
 // Start starts a node and waits until its RPC answers.
@@ -125,16 +132,22 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return nil, err
 	}
-	key, err := btcec.NewPrivateKey()
-	if err != nil {
-		return nil, err
+	var key *btcec.PrivateKey
+	var err2 error
+	if o.Keep {
+		key, err2 = loadOrMakeKey(o.Dir)
+	} else {
+		key, err2 = btcec.NewPrivateKey()
+	}
+	if err2 != nil {
+		return nil, err2
 	}
 	addr, err := btcutil.NewAddressWitnessPubKeyHash(btcutil.Hash160(key.PubKey().SerializeCompressed()), Net)
 	if err != nil {
 		return nil, err
 	}
 	pk, _ := txscript.PayToAddrScript(addr)
-	n := &Node{dir: o.Dir, user: "kinko", pass: fmt.Sprintf("p%d", time.Now().UnixNano()), key: key, addr: addr, pkScript: pk, spent: map[wire.OutPoint]bool{}}
+	n := &Node{dir: o.Dir, user: "kinko", pass: fmt.Sprintf("p%d", time.Now().UnixNano()), key: key, addr: addr, pkScript: pk, spent: map[wire.OutPoint]bool{}, keep: o.Keep}
 	if err := n.launch(); err != nil {
 		return nil, err
 	}
@@ -145,6 +158,18 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 	mature := o.MatureBlocks
 	if mature == 0 {
 		mature = SegwitHeight
+	}
+	if o.Keep {
+		restored, err := n.restore(ctx)
+		if err != nil {
+			n.Stop()
+			return nil, err
+		}
+		if err := n.markSpent(ctx); err != nil {
+			n.Stop()
+			return nil, err
+		}
+		mature -= int(restored)
 	}
 	if mature > 0 {
 		if _, err := n.Generate(ctx, uint32(mature)); err != nil {
@@ -270,6 +295,9 @@ func (n *Node) Generate(ctx context.Context, blocks uint32) ([]*chainhash.Hash, 
 	case r := <-ch:
 		if r.err != nil {
 			return nil, fmt.Errorf("regtest: generate: %w", r.err)
+		}
+		if err := n.Archive(ctx); err != nil {
+			return r.h, fmt.Errorf("regtest: archive the chain: %w", err)
 		}
 		return r.h, nil
 	case <-ctx.Done():
@@ -452,7 +480,8 @@ func (n *Node) coin(ctx context.Context, min btcutil.Amount) (wire.OutPoint, btc
 }
 
 // Stop stops the node: a graceful stop over RPC, then a kill after five
-// seconds. It waits for the process to exit and may be called again.
+// seconds. It waits for the process to exit and may be called again. A
+// kept chain is archived first.
 func (n *Node) Stop() {
 	if n.cmd == nil || n.cmd.Process == nil {
 		return
@@ -461,6 +490,11 @@ func (n *Node) Stop() {
 	case <-n.exited:
 		return
 	default:
+	}
+	if n.keep {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		n.Archive(ctx)
+		cancel()
 	}
 	n.RPC().RawRequest("stop", nil)
 	select {
@@ -480,5 +514,12 @@ func (n *Node) Restart(ctx context.Context) error {
 	if err := n.launch(); err != nil {
 		return err
 	}
-	return n.waitRPC(ctx)
+	if err := n.waitRPC(ctx); err != nil {
+		return err
+	}
+	if n.keep {
+		_, err := n.restore(ctx)
+		return err
+	}
+	return nil
 }
