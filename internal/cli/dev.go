@@ -9,13 +9,17 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/spf13/cobra"
 
 	"kinko/internal/api"
 	"kinko/internal/core"
+	"kinko/internal/cosigner"
 	"kinko/internal/demo"
+	"kinko/internal/ledger"
 	"kinko/internal/metrics"
 	"kinko/internal/watch"
 )
@@ -28,6 +32,7 @@ type serveOptions struct {
 	checkInvariants bool
 	seed            bool
 	chain           bool
+	coolDown        time.Duration
 	alerts          alertFlags
 }
 
@@ -49,6 +54,8 @@ func newDevCmd() *cobra.Command {
 	}
 	o.flags(cmd, "127.0.0.1:8080")
 	cmd.Flags().BoolVar(&o.chain, "btc", true, "start a btcd regtest node with the demo wallets")
+	cmd.AddCommand(newDevPayCmd(), newDevMineCmd())
+	cmd.Flags().DurationVar(&o.coolDown, "cool-down", demo.CoolDown, "cool-down of new intent keys and addresses (the core's rules at the first start; the co-signer's by its clock)")
 	return cmd
 }
 
@@ -98,19 +105,33 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 	defer h.Close()
 	var logins []demo.Person
 	if head, _, _ := c.Journal().Head(); o.seed && head == 0 {
-		if logins, err = demo.Seed(ctx, c, h, time.Now(), o.chain); err != nil {
+		if logins, err = demo.Seed(ctx, c, h, time.Now(), o.chain, o.coolDown); err != nil {
 			ln.Close()
 			return err
 		}
 	}
 	var chain *demo.Chain
+	var signers *demo.Signers
 	if o.seed && o.chain {
 		fmt.Fprintln(out, "starting a btcd regtest node (go tool btcd) and the demo wallets...")
-		if chain, err = demo.StartChain(ctx, c, o.dir, watch.DepositConfig{Logger: log.With("sub", "watch"), Alert: send, Detected: m.Detected}); err != nil {
+		// The watcher tells the dev's co-signer directly, as it tells a
+		// co-signer of its own host over mutual TLS.
+		var cs atomic.Pointer[cosigner.Cosigner]
+		onOutflow := func(_ ledger.AssetID, _ chainhash.Hash, why string) {
+			if c := cs.Load(); c != nil {
+				c.Halt("BTC", "watcher", why)
+			}
+		}
+		if chain, err = demo.StartChain(ctx, c, o.dir, watch.DepositConfig{Logger: log.With("sub", "watch"), Alert: send, Detected: m.Detected, OnUnexplained: onOutflow}); err != nil {
 			ln.Close()
 			return fmt.Errorf("demo chain: %w", err)
 		}
 		defer chain.Stop()
+		if signers, err = demo.StartSigners(ctx, c, chain, o.dir, o.coolDown, send, log, &cs); err != nil {
+			ln.Close()
+			return fmt.Errorf("demo signers: %w", err)
+		}
+		defer signers.Stop()
 		h.SetPending(chain.Pending)
 		m.Mismatch = chain.Watcher().Differences
 		h.SetReconciliation(chain.Watcher().Differences)
@@ -125,7 +146,8 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/", h)
-		mux.HandleFunc("POST /dev/drill/{name}", devDrillHandler(c, chain, o.dir, tok, log.With("sub", "drill")))
+		mux.HandleFunc("POST /dev/drill/{name}", devDrillHandler(c, chain, signers, o.dir, tok, log.With("sub", "drill")))
+		devChainRoutes(mux, chain, tok)
 		handler = mux
 	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
@@ -144,6 +166,10 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 		cfg := chain.Node.Config()
 		fmt.Fprintf(out, "\nBitcoin regtest node: RPC %s (user %s, password %s, no TLS)\n  wallets: see the console's Reserves page; demo key files in %s (passphrase %q)\n",
 			cfg.Host, cfg.User, cfg.Pass, chain.KeyDir, demo.KeyPassphrase)
+		fmt.Fprintf(out, "  pay an address from this node: kinko dev pay --data %s --dev http://%s --address ADDR --amount SATOSHI; mine: kinko dev mine --data %s --dev http://%s (%d blocks credit a deposit)\n",
+			o.dir, ln.Addr(), o.dir, ln.Addr(), demo.Confirmations)
+		fmt.Fprintf(out, "  withdrawals: the hot signer and the co-signer run in this process (co-signer state in %s);\n  new intent keys and addresses are usable after %s here (the dev's cool-down; 24 hours in a real deployment)\n",
+			filepath.Join(abs, "cosigner-state"), o.coolDown)
 	}
 	fmt.Fprintln(out, "Ctrl-C stops it.")
 	select {

@@ -42,6 +42,23 @@ func devDrillToken(dir string) (string, error) {
 	return tok, os.WriteFile(path, []byte(tok+"\n"), 0o600)
 }
 
+// devAuthorized answers a request to the dev's own routes that does not
+// come from this machine with the dev token (<data>/secrets/drill.token),
+// and reports whether it does.
+func devAuthorized(w http.ResponseWriter, r *http.Request, token string) bool {
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		http.Error(w, "the dev's own routes answer this machine only", http.StatusForbidden)
+		return false
+	}
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(token)) != 1 {
+		http.Error(w, "the dev token (<data>/secrets/drill.token) is needed", http.StatusUnauthorized)
+		return false
+	}
+	return true
+}
+
 // flushWriter sends each write to the client at once.
 type flushWriter struct {
 	w http.ResponseWriter
@@ -57,17 +74,10 @@ func (f flushWriter) Write(p []byte) (int, error) {
 // devDrillHandler runs a drill inside the running kinko dev, on its core,
 // node, wallets, watcher and demo operators, streaming what happens. Only
 // from loopback, with the drill token; one drill at a time.
-func devDrillHandler(c *core.Core, chain *demo.Chain, dir, token string, log *slog.Logger) http.HandlerFunc {
+func devDrillHandler(c *core.Core, chain *demo.Chain, signers *demo.Signers, dir, token string, log *slog.Logger) http.HandlerFunc {
 	var mu sync.Mutex
 	return func(w http.ResponseWriter, r *http.Request) {
-		host, _, _ := net.SplitHostPort(r.RemoteAddr)
-		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-			http.Error(w, "drills run from this machine only", http.StatusForbidden)
-			return
-		}
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(token)) != 1 {
-			http.Error(w, "the drill token (<data>/secrets/drill.token) is needed", http.StatusUnauthorized)
+		if !devAuthorized(w, r, token) {
 			return
 		}
 		name := r.PathValue("name")
@@ -116,6 +126,14 @@ func devDrillHandler(c *core.Core, chain *demo.Chain, dir, token string, log *sl
 		if err != nil {
 			fmt.Fprintf(out, "drill failed: %v\n", err)
 			return
+		}
+		// The dev's co-signer keeps the watcher's halt until it is lifted
+		// on its host: the drill over, the dev lifts it, as an operator
+		// would with kinko cosigner lift.
+		for _, h := range signers.Cosigner.Halts() {
+			if err := signers.Cosigner.Lift(h.Asset, "drill", "the drill is over"); err == nil {
+				fmt.Fprintf(out, "co-signer halt of %s (by %s) lifted on the dev's host: the drill is over\n", h.Asset, h.By)
+			}
 		}
 		fmt.Fprintln(out)
 		res.Report.WriteMarkdown(out)

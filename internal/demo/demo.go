@@ -13,6 +13,7 @@ import (
 	"kinko/internal/market"
 	"kinko/internal/people"
 	"kinko/internal/trading"
+	"kinko/internal/withdraw"
 )
 
 // Owners of the demo's wallet and bank accounts.
@@ -55,11 +56,29 @@ var Customers = []Person{
 	{Name: "Yuki Tanaka", Email: "yuki@example.jp", Password: "kinko-demo-yuki", Customer: 1003},
 }
 
+// Rules are the dev's withdrawal rules: the dev's short cool-down (the
+// co-signer waits as long by its own clock), limits, a second operator
+// above 0.5 BTC, and deposits final at the watcher's six confirmations.
+func Rules(coolDown time.Duration) withdraw.Rules {
+	return withdraw.Rules{
+		CoolDownSeconds:  int64((coolDown + time.Second - 1) / time.Second),
+		DustLimit:        map[string]uint64{"BTC": 546},
+		PerWithdrawalMax: map[string]uint64{"BTC": 1_0000_0000},
+		PerCustomerDay:   map[string]uint64{"BTC": 2_0000_0000},
+		PerAssetHour:     map[string]uint64{"BTC": 5_0000_0000},
+		ApprovalAbove:    map[string]uint64{"BTC": 5000_0000},
+		Finality:         map[string][]withdraw.Tier{"BTC": {{Depth: Confirmations}}},
+	}
+}
+
 // Seed writes the demo's opening state into an empty core and returns the
 // logins with their TOTP seeds (shown once, for the demo only).
 // With onChain, customers' bitcoin comes later as real deposits (see
 // StartChain) rather than as opening ledger balances.
-func Seed(ctx context.Context, c *core.Core, srv *api.Server, now time.Time, onChain bool) ([]Person, error) {
+//
+// coolDown is the cool-down of new intent keys and addresses (CoolDown in
+// kinko dev).
+func Seed(ctx context.Context, c *core.Core, srv *api.Server, now time.Time, onChain bool, coolDown time.Duration) ([]Person, error) {
 	submit := func(cmd core.Command) error {
 		o, err := c.Submit(ctx, now, cmd)
 		if err == nil {
@@ -151,6 +170,9 @@ func Seed(ctx context.Context, c *core.Core, srv *api.Server, now time.Time, onC
 		}
 	}
 	if err := submit(core.SetReferencePrice{Market: 2, Price: 88, Actor: "aiko"}); err != nil {
+		return nil, err
+	}
+	if err := submit(core.SetWithdrawalRules{Actor: "aiko", Rules: Rules(coolDown)}); err != nil {
 		return nil, err
 	}
 	// A few resting orders of the verified demo customer, so the books

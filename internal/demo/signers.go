@@ -1,0 +1,140 @@
+package demo
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/btcsuite/btcd/btcutil/hdkeychain"
+
+	"kinko/internal/alert"
+	"kinko/internal/chain/btc/regtest"
+	"kinko/internal/core"
+	"kinko/internal/cosigner"
+	"kinko/internal/keys"
+	"kinko/internal/signer"
+	"kinko/internal/wallet"
+)
+
+// CoolDown is the dev's default cool-down for new intent keys and
+// addresses, in the core's rules and by the dev co-signer's clock: short,
+// so that a withdrawal can be tried within a minute. A real deployment
+// keeps the default of 24 hours.
+const CoolDown = 30 * time.Second
+
+// Signers are the dev's hot signer and co-signer, in the dev's process:
+// the same code as `kinko signer` and `kinko cosigner`, with the demo's
+// hot keys #1 and #2 and a co-signer state directory in the dev's data.
+type Signers struct {
+	Cosigner *cosigner.Cosigner
+	Signer   *signer.Signer
+	cancel   context.CancelFunc
+	done     chan struct{}
+	admin    *http.Server
+}
+
+// devPolicy is the dev co-signer's policy: the four demo wallets pinned
+// from their descriptors, the dev's cool-down, and limits a demo stays
+// well within (5 BTC an hour leaving, fees included).
+func devPolicy(c *core.Core, coolDown time.Duration) (*cosigner.Policy, error) {
+	p := &cosigner.Policy{
+		CoolDown: cosigner.Duration{Duration: coolDown},
+		Limits: map[string]cosigner.Limits{"BTC": {
+			PerCustomerHour: 2_0000_0000, PerCustomerDay: 10_0000_0000,
+			PerAssetHour: 5_0000_0000, PerAssetDay: 20_0000_0000,
+			FeeMax: 1_000_000, FeeHour: 5_000_000, FeeDay: 20_000_000,
+			TxHour: 120, TxDay: 1000, YenPerCoin: 20_000_000, Decimals: 8}},
+		AllAssets: cosigner.AllLimits{YenHour: 100_000_000, YenDay: 400_000_000, TxHour: 120, TxDay: 1000},
+	}
+	c.Read(func(s *core.State) {
+		for _, w := range s.Custody.Wallets() {
+			for _, dw := range demoWallets {
+				if dw.id == w.ID {
+					p.Wallets = append(p.Wallets, cosigner.PinnedWallet{Name: dw.name, Kind: w.Kind.String(), Asset: "BTC", Descriptor: w.Descriptor})
+				}
+			}
+		}
+	})
+	if len(p.Wallets) != len(demoWallets) {
+		return nil, fmt.Errorf("demo: %d of the %d demo wallets registered", len(p.Wallets), len(demoWallets))
+	}
+	// Checked as a policy file would be.
+	b, err := jsonOf(p)
+	if err != nil {
+		return nil, err
+	}
+	return cosigner.ParsePolicy(b, regtest.Net)
+}
+
+func hotKey(ch *Chain, i int) (*hdkeychain.ExtendedKey, [4]byte, error) {
+	k, err := keys.Load(filepath.Join(ch.KeyDir, fmt.Sprintf("hot-customer-%d.key", i)), KeyPassphrase, regtest.Net)
+	if err != nil {
+		return nil, [4]byte{}, err
+	}
+	ak, acct, err := wallet.AccountKey(k.Master, regtest.Net, 0)
+	return acct, ak.Fingerprint, err
+}
+
+// StartSigners starts the dev's co-signer and hot signer on the demo
+// wallets of ch. The co-signer follows the journal in process; the signer
+// batches queued withdrawals every second. Halts reach the co-signer
+// through halt (set by the watcher's OnUnexplained). coolDown is the
+// co-signer's, by its own clock.
+func StartSigners(ctx context.Context, c *core.Core, ch *Chain, dataDir string, coolDown time.Duration, send func(alert.Alert), log *slog.Logger, halt *atomic.Pointer[cosigner.Cosigner]) (*Signers, error) {
+	pol, err := devPolicy(c, coolDown)
+	if err != nil {
+		return nil, err
+	}
+	acct2, fp2, err := hotKey(ch, 2)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := cosigner.Open(cosigner.Config{Net: regtest.Net, Account: acct2, FP: fp2, Policy: pol, Now: time.Now,
+		StateDir: filepath.Join(dataDir, "cosigner-state"), Alert: send, Log: log.With("sub", "cosigner")})
+	if err != nil {
+		return nil, err
+	}
+	acct1, fp1, err := hotKey(ch, 1)
+	if err != nil {
+		cs.Close()
+		return nil, err
+	}
+	local := &signer.Local{C: cs, Core: c}
+	if err := local.Follow(); err != nil {
+		cs.Close()
+		return nil, err
+	}
+	// Its admin socket, as kinko cosigner serves it: kinko cosigner
+	// status|lift --state <data>/cosigner-state.
+	stateDir := filepath.Join(dataDir, "cosigner-state")
+	aln, err := cosigner.ListenAdmin(stateDir)
+	if err != nil {
+		cs.Close()
+		return nil, err
+	}
+	admin := &http.Server{Handler: cs.AdminHandler(log.With("sub", "cosigner")), ReadHeaderTimeout: 5 * time.Second}
+	go admin.Serve(aln) // ends when Stop closes it
+	halt.Store(cs)
+	s := signer.New(signer.Config{Backend: signer.InProcess{Core: c}, Node: ch.Node.Client(), Net: regtest.Net, Account: acct1, FP: fp1,
+		CoSigner: local, Logger: log.With("sub", "signer")})
+	sctx, cancel := context.WithCancel(context.Background())
+	out := &Signers{Cosigner: cs, Signer: s, cancel: cancel, done: make(chan struct{}), admin: admin}
+	// The signer runs until Stop cancels its context.
+	go func() { defer close(out.done); s.Run(sctx, time.Second) }()
+	return out, nil
+}
+
+// Stop stops the signer, then closes the co-signer's state.
+func (s *Signers) Stop() {
+	s.cancel()
+	<-s.done
+	s.admin.Close()
+	s.Cosigner.Close()
+}
+
+func jsonOf(v any) ([]byte, error) { return json.Marshal(v) }
