@@ -360,3 +360,33 @@ func (o *Operator) Status(ctx context.Context) (api.StatusView, error) {
 	err := o.api.do(ctx, "GET", "/v1/status", "", nil, http.StatusOK, &v)
 	return v, err
 }
+
+// LoginCustomer logs in an existing customer (the demo's, say) whose
+// password and TOTP secret the test knows.
+func LoginCustomer(ctx context.Context, coreURL string, id ledger.OwnerID, email, password, totpSecret string) (*Customer, error) {
+	c := &Customer{ID: id, Email: email, Password: password, api: newAPIClient(coreURL), totp: &authenticator{secret: totpSecret}}
+	return c, c.Login(ctx)
+}
+
+// LoginOperator logs in an existing operator.
+func LoginOperator(ctx context.Context, coreURL, name, password, totpSecret string) (*Operator, error) {
+	o := &Operator{Name: name, Password: password, api: newAPIClient(coreURL), totp: &authenticator{secret: totpSecret}}
+	return o, o.Login(ctx)
+}
+
+// Order places a limit order (POST /v1/me/orders) and returns the order
+// as the core answered it.
+func (c *Customer) Order(ctx context.Context, marketCode, side string, price, qty int64) (map[string]any, error) {
+	var out map[string]any
+	err := c.api.do(ctx, "POST", "/v1/me/orders", c.token, map[string]any{"market": marketCode, "side": side, "type": "limit", "price": price, "qty": qty}, http.StatusCreated, &out)
+	return out, err
+}
+
+// Balances returns the customer's balances (GET /v1/me/balances).
+func (c *Customer) Balances(ctx context.Context) ([]api.BalanceView, error) {
+	var res struct {
+		Balances []api.BalanceView `json:"balances"`
+	}
+	err := c.api.do(ctx, "GET", "/v1/me/balances", c.token, nil, http.StatusOK, &res)
+	return res.Balances, err
+}

@@ -332,7 +332,12 @@ func (d *Deployment) wait(ctx context.Context, what string, f func() (bool, erro
 // Kinko runs a one-shot kinko command in dir (a host directory) and
 // returns its output; a failure carries the output.
 func (d *Deployment) Kinko(ctx context.Context, dir string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, d.Bin, args...)
+	return runKinko(ctx, d.Bin, dir, args...)
+}
+
+// runKinko runs the kinko binary bin in dir and returns what it printed.
+func runKinko(ctx context.Context, bin, dir string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = dir
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

@@ -36,6 +36,8 @@ const (
 type Proc struct {
 	// Name is the role: core, cosigner, signer, watch.
 	Name string
+	// Env is added to the process's environment.
+	Env []string
 	// Dir is the working directory: the role's host directory.
 	Dir string
 	// Log is the log file; every start appends a header line.
@@ -84,6 +86,9 @@ func (p *Proc) Start(ctx context.Context) error {
 	}
 	cmd := exec.Command(p.bin, args...)
 	cmd.Dir = p.Dir
+	if len(p.Env) > 0 {
+		cmd.Env = append(os.Environ(), p.Env...)
+	}
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {

@@ -109,7 +109,7 @@ func TestDevStartsAndAnswers(t *testing.T) {
 	}
 	b, _ := io.ReadAll(r.Body)
 	r.Body.Close()
-	for _, want := range []string{`kinko_wallet_balance_base_units{asset="BTC",kind="cold-customer",wallet="1"} 3e+08`, `kinko_reconciliation_difference_base_units{wallet="1"} 0`,
+	for _, want := range []string{`kinko_wallet_balance_base_units{asset="BTC",kind="hot-customer",wallet="2"} 6e+06`, `kinko_reconciliation_difference_base_units{wallet="1"} 0`,
 		`kinko_reconciliation_difference_base_units{wallet="2"} 0`, `kinko_hot_share_bps{asset="BTC"}`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("/metrics lacks %q:\n%s", want, b)
@@ -153,7 +153,7 @@ func TestDevRestarts(t *testing.T) {
 	}
 	b, _ := io.ReadAll(r.Body)
 	r.Body.Close()
-	for _, want := range []string{`kinko_wallet_balance_base_units{asset="BTC",kind="cold-customer",wallet="1"} 3e+08`, `kinko_reconciliation_difference_base_units{wallet="1"} 0`} {
+	for _, want := range []string{`kinko_wallet_balance_base_units{asset="BTC",kind="hot-customer",wallet="2"} 6e+06`, `kinko_reconciliation_difference_base_units{wallet="1"} 0`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("/metrics after the restart lacks %q:\n%s", want, b)
 		}

@@ -10,11 +10,13 @@ import (
 
 	"github.com/btcsuite/btcd/btcutil"
 
+	"kinko/internal/ceremony"
 	"kinko/internal/chain/btc/regtest"
 	"kinko/internal/core"
 	"kinko/internal/custody"
 	"kinko/internal/keys"
 	"kinko/internal/ledger"
+	"kinko/internal/reserves"
 	"kinko/internal/wallet"
 	"kinko/internal/watch"
 )
@@ -97,6 +99,11 @@ func StartChain(ctx context.Context, c *core.Core, dataDir string, cfg watch.Dep
 		if err := w.Step(ctx); err != nil {
 			return fail(err)
 		}
+		// The opening refill: the hot wallet gets its share of the
+		// customers' coins by the ceremony, two cold keys signing.
+		if err := ch.refill(ctx, c, w); err != nil {
+			return fail(err)
+		}
 	}
 	wctx, cancel := context.WithCancel(context.Background())
 	ch.cancel, ch.done = cancel, make(chan struct{})
@@ -155,6 +162,58 @@ func (ch *Chain) seedWallets(ctx context.Context, c *core.Core) error {
 	}
 	_, err := ch.Node.SendTo(ctx, pay)
 	return err
+}
+
+// refill runs the refill ceremony on the demo's wallets: the core plans it
+// and journals it with its inputs reserved, cold keys 1 and 2 sign it (on
+// a demo's one machine; in service each on its offline machine with
+// kinko cold sign), it is broadcast and mined, and the watcher records it.
+func (ch *Chain) refill(ctx context.Context, c *core.Core, w *watch.Deposits) error {
+	var cold, hot custody.Wallet
+	c.Read(func(s *core.State) {
+		cold, _ = s.Custody.Wallet(1)
+		hot, _ = s.Custody.Wallet(2)
+	})
+	coldD, err := wallet.Parse(cold.Descriptor, regtest.Net)
+	if err != nil {
+		return err
+	}
+	set, err := wallet.NewSet([]wallet.Named{{ID: cold.ID, Kind: cold.Kind.String(), Descriptor: cold.Descriptor}, {ID: hot.ID, Kind: hot.Kind.String(), Descriptor: hot.Descriptor}}, coldD)
+	if err != nil {
+		return err
+	}
+	var plan *ceremony.Plan
+	c.Read(func(s *core.State) { plan, err = ceremony.Tiers(s, set, reserves.DefaultPolicy, 10, "dev-refill-1", Operators[0].Name) })
+	if err != nil {
+		return fmt.Errorf("demo: refill: %w", err)
+	}
+	if o, err := c.Submit(ctx, time.Now(), plan.Command); err != nil || o.Err != nil {
+		return fmt.Errorf("demo: refill: %v %v", err, o.Err)
+	}
+	for i := 1; i <= 2; i++ {
+		k, err := keys.Load(filepath.Join(ch.KeyDir, fmt.Sprintf("cold-customer-%d.key", i)), KeyPassphrase, regtest.Net)
+		if err != nil {
+			return err
+		}
+		ak, acct, err := wallet.AccountKey(k.Master, regtest.Net, 0)
+		if err != nil {
+			return err
+		}
+		if _, err := set.Sign(plan.PSBT, acct, ak.Fingerprint); err != nil {
+			return err
+		}
+	}
+	tx, err := wallet.Finalize(plan.PSBT)
+	if err != nil {
+		return err
+	}
+	if _, err := ch.Node.Client().Broadcast(ctx, tx); err != nil {
+		return err
+	}
+	if _, err := ch.Node.Generate(ctx, Confirmations); err != nil {
+		return err
+	}
+	return w.Step(ctx)
 }
 
 // Watcher returns the chain watcher.

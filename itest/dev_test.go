@@ -1,0 +1,245 @@
+package itest
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"kinko/internal/chain/btc"
+	"kinko/internal/chain/btc/regtest"
+	"kinko/internal/ledger"
+	"kinko/internal/people"
+	"kinko/internal/withdraw"
+)
+
+// devBanner is what a test reads from kinko dev's banner.
+type devBanner struct {
+	url                string
+	rpc, user, pass    string
+	secrets, passwords map[string]string // by login name or email
+	ids                map[string]ledger.OwnerID
+}
+
+var (
+	healthLine = regexp.MustCompile(`health\s+(http://127\.0\.0\.1:\d+)/healthz`)
+	rpcLine    = regexp.MustCompile(`RPC (\S+) \(user (\S+), password (\S+),`)
+	loginLine  = regexp.MustCompile(`(?m)^\s+(\S+)\s+(customer (\d+)|operator: \S+)\s+password (\S+)\s+TOTP secret (\S+)`)
+)
+
+func readBanner(t *testing.T, log string, into *devBanner) {
+	t.Helper()
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The banner of the newest start.
+	if i := bytes.LastIndex(b, []byte("=== start ")); i >= 0 {
+		b = b[i:]
+	}
+	m := healthLine.FindSubmatch(b)
+	r := rpcLine.FindSubmatch(b)
+	if m == nil || r == nil {
+		t.Fatalf("kinko dev's banner lacks its address or its node:\n%s", b)
+	}
+	into.url, into.rpc, into.user, into.pass = string(m[1]), string(r[1]), string(r[2]), string(r[3])
+	if into.secrets == nil {
+		into.secrets, into.passwords, into.ids = map[string]string{}, map[string]string{}, map[string]ledger.OwnerID{}
+	}
+	for _, l := range loginLine.FindAllSubmatch(b, -1) {
+		name := string(l[1])
+		into.passwords[name], into.secrets[name] = string(l[4]), string(l[5])
+		if len(l[3]) > 0 {
+			id, _ := strconv.ParseUint(string(l[3]), 10, 64)
+			into.ids[name] = ledger.OwnerID(id)
+		}
+	}
+}
+
+// TestDevFlows runs kinko dev as a newcomer does, as its own process, and
+// goes through it as a customer: a deposit paid from the dev node with
+// kinko dev pay and mined with kinko dev mine is credited; a trade fills
+// against the demo's book; an intent key and an address are registered and
+// a withdrawal is paid on chain through the dev's hot signer and
+// co-signer. Then the dev is stopped and started again on its data: the
+// chain, the balances and the withdrawal are all still there, and a second
+// withdrawal completes.
+func TestDevFlows(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	bin, err := Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	data := filepath.Join(root, "data")
+	log := filepath.Join(root, "dev.log")
+	dev := newProc("dev", bin, root, log, regexp.MustCompile(`(?m)^Ctrl-C stops it\.`), func() []string {
+		return []string{"dev", "--data", data, "--addr", "127.0.0.1:0", "--cool-down", "2s"}
+	})
+	btcd, err := regtest.Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev.Env = []string{"KINKO_BTCD=" + btcd} // run outside the repository
+	t.Cleanup(func() { dev.Kill() })
+	if err := dev.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var bn devBanner
+	readBanner(t, log, &bn)
+	kinko := func(args ...string) string {
+		t.Helper()
+		out, err := runKinko(ctx, bin, root, args...)
+		if err != nil {
+			t.Fatalf("kinko %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	mine := func(n int) { kinko("dev", "mine", "--data", data, "--dev", bn.url, "--blocks", strconv.Itoa(n)) }
+
+	// An operator verifies taro; taro logs in.
+	kenji, err := LoginOperator(ctx, bn.url, "kenji", bn.passwords["kenji"], bn.secrets["kenji"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	taro, err := LoginCustomer(ctx, bn.url, bn.ids["taro@example.jp"], "taro@example.jp", bn.passwords["taro@example.jp"], bn.secrets["taro@example.jp"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kenji.SetKYC(ctx, taro.ID, people.KYCVerified, "documents checked"); err != nil {
+		t.Fatal(err)
+	}
+	// A deposit: a new address, paid from the dev node, mined.
+	addr, err := taro.DepositAddress(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := taro.Available(ctx)
+	kinko("dev", "pay", "--data", data, "--dev", bn.url, "--address", addr, "--amount", "100000000")
+	mine(6)
+	if err := poll(ctx, "the deposit credited", func() (bool, error) {
+		got, err := taro.Available(ctx)
+		return err == nil && got == before+1_0000_0000, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// A trade: taro sells 0.01 BTC into the demo's resting bid.
+	o, err := taro.Order(ctx, "BTC/JPY", "sell", 9_000_000, 1_000_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filled, _ := o["filled"].(float64); filled != 1_000_000 {
+		t.Fatalf("taro's sell = %v; want filled against the demo's bid", o)
+	}
+	// A withdrawal through the dev's hot signer and co-signer.
+	payTo := payee(t)
+	if err := taro.RegisterKey(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := taro.Whitelist(ctx, payTo); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // the dev's cool-down, by the core and the co-signer
+	node, err := btc.Dial(btc.Config{Host: bn.rpc, User: bn.user, Pass: bn.pass, DisableTLS: true, Net: regtest.Net})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	withdrawOnDev := func(c *Customer, id string, amount uint64) {
+		t.Helper()
+		w, err := c.Withdraw(ctx, id, payTo, amount)
+		if err != nil || w.Status != string(withdraw.StatusQueued) {
+			t.Fatalf("withdraw %s = %+v, %v", id, w, err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+		defer cancel()
+		if err := poll(wctx, "withdrawal "+id+" done", func() (bool, error) {
+			ws, err := c.Withdrawals(ctx)
+			if err != nil {
+				return false, nil
+			}
+			for _, x := range ws {
+				if x.ID == w.ID && x.Status == string(withdraw.StatusDone) {
+					return true, nil
+				}
+				if x.ID == w.ID && x.Status == string(withdraw.StatusBroadcast) {
+					mine(1)
+				}
+			}
+			return false, nil
+		}); err != nil {
+			t.Fatalf("%v\n%s", err, dev.LogTail(40))
+		}
+	}
+	withdrawOnDev(taro, "dev-1", 1_000_000)
+	if got := paidTo(ctx, t, node, payTo); got != 1_000_000 {
+		t.Fatalf("the node shows %d satoshi at the payee; want 1,000,000", got)
+	}
+
+	// Stopped and started again on its data.
+	if err := dev.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := dev.Start(ctx); err != nil {
+		t.Fatalf("kinko dev did not start again on its data: %v", err)
+	}
+	readBanner(t, log, &bn)
+	node2, err := btc.Dial(btc.Config{Host: bn.rpc, User: bn.user, Pass: bn.pass, DisableTLS: true, Net: regtest.Net})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node2.Close()
+	if got := paidTo(ctx, t, node2, payTo); got != 1_000_000 {
+		t.Fatalf("after the restart the node shows %d satoshi at the payee; want the chain kept", got)
+	}
+	taro.api = newAPIClient(bn.url)
+	if err := taro.Login(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := taro.Available(ctx); got != before+1_0000_0000-1_000_000-1_000_000 {
+		t.Fatalf("taro's bitcoin after the restart = %d", got)
+	}
+	withdrawOnDev(taro, "dev-2", 500_000)
+	if got := paidTo(ctx, t, node2, payTo); got != 1_500_000 {
+		t.Fatalf("after the second withdrawal the node shows %d satoshi at the payee", got)
+	}
+}
+
+// paidTo sums the outputs in blocks paying address.
+func paidTo(ctx context.Context, t *testing.T, node *btc.Node, address string) int64 {
+	t.Helper()
+	pk, err := scriptOf(address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, height, err := node.BestBlock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	for h := int32(regtest.SegwitHeight); h <= height; h++ {
+		hash, err := node.BlockHash(ctx, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := node.Block(ctx, hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tx := range b.Transactions {
+			for _, o := range tx.TxOut {
+				if bytes.Equal(o.PkScript, pk) {
+					sum += o.Value
+				}
+			}
+		}
+	}
+	return sum
+}
+
