@@ -242,4 +242,3 @@ func paidTo(ctx context.Context, t *testing.T, node *btc.Node, address string) i
 	}
 	return sum
 }
-

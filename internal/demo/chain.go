@@ -183,7 +183,9 @@ func (ch *Chain) refill(ctx context.Context, c *core.Core, w *watch.Deposits) er
 		return err
 	}
 	var plan *ceremony.Plan
-	c.Read(func(s *core.State) { plan, err = ceremony.Tiers(s, set, reserves.DefaultPolicy, 10, "dev-refill-1", Operators[0].Name) })
+	c.Read(func(s *core.State) {
+		plan, err = ceremony.Tiers(s, set, reserves.DefaultPolicy, 10, "dev-refill-1", Operators[0].Name)
+	})
 	if err != nil {
 		return fmt.Errorf("demo: refill: %w", err)
 	}

@@ -218,5 +218,3 @@ func (n *Node) markSpent(ctx context.Context) error {
 	}
 	return nil
 }
-
-
