@@ -40,13 +40,21 @@ func (n *nodeFlags) add(cmd *cobra.Command) {
 	f.StringVar(&n.net, "net", "regtest", "network")
 }
 
-func (n *nodeFlags) dial() (*btc.Node, *chaincfg.Params, error) {
+func (n *nodeFlags) config() (btc.Config, error) {
 	params, err := netByName(n.net)
+	if err != nil {
+		return btc.Config{}, err
+	}
+	return btc.Config{Host: n.host, User: n.user, Pass: n.pass, DisableTLS: n.noTLS, Net: params}, nil
+}
+
+func (n *nodeFlags) dial() (*btc.Node, *chaincfg.Params, error) {
+	cfg, err := n.config()
 	if err != nil {
 		return nil, nil, err
 	}
-	node, err := btc.Dial(btc.Config{Host: n.host, User: n.user, Pass: n.pass, DisableTLS: n.noTLS, Net: params})
-	return node, params, err
+	node, err := btc.Dial(cfg)
+	return node, cfg.Net, err
 }
 
 // alertFlags configure the alert webhook.
@@ -86,6 +94,7 @@ func newWatchCmd() *cobra.Command {
 	var cosigners []string
 	var confs, start int32
 	var tolerance int64
+	var notify bool
 	var nf nodeFlags
 	var af alertFlags
 	cmd := &cobra.Command{
@@ -168,6 +177,16 @@ account with the chain at every block, credits deposits, and raises alerts
 				return err
 			}
 			m.Mismatch = d.Differences
+			if notify {
+				// The node pushes its mempool and blocks over its websocket;
+				// polling covers what a gap misses.
+				ncfg, _ := nf.config()
+				if err := d.Subscribe(ctx, ncfg); err != nil {
+					log.Warn("node notifications unavailable; polling only", "err", err)
+				} else {
+					defer d.Unsubscribe()
+				}
+			}
 			if metricsAddr != "" {
 				ln, err := net.Listen("tcp", metricsAddr)
 				if err != nil {
@@ -197,6 +216,7 @@ account with the chain at every block, credits deposits, and raises alerts
 	f.Int32Var(&start, "start-height", 1, "first block to scan when nothing is journaled")
 	f.Int64Var(&tolerance, "tolerance", 0, "difference between ledger and chain, in base units, that reconciliation accepts")
 	f.StringVar(&metricsAddr, "metrics", "", "address to serve Prometheus metrics on (e.g. 127.0.0.1:9464)")
+	f.BoolVar(&notify, "notify", true, "subscribe to the node's transactions and blocks over its websocket (btcd), polling as a fallback")
 	nf.add(cmd)
 	af.add(cmd)
 	for _, n := range []string{"stream-token-file", "watcher-token-file"} {
