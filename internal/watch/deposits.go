@@ -114,7 +114,7 @@ type Deposits struct {
 	f     *btc.Follower
 	log   *slog.Logger
 
-	mu       sync.Mutex // held by Step
+	mu       sync.Mutex                   // held by Step
 	inBlocks map[custody.Outpoint]Pending // confirmed but not yet credited
 	cerTxs   map[chainhash.Hash]int32     // ceremony transactions seen in blocks, by height
 	// conflicts are batches whose reserved inputs another transaction
