@@ -87,7 +87,7 @@ func TestDevFlows(t *testing.T) {
 		t.Fatal(err)
 	}
 	dev.Env = []string{"KINKO_BTCD=" + btcd} // run outside the repository
-	t.Cleanup(func() { dev.Kill() })
+	t.Cleanup(func() { dev.Stop() })
 	if err := dev.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -182,9 +182,15 @@ func TestDevFlows(t *testing.T) {
 		t.Fatalf("the node shows %d satoshi at the payee; want 1,000,000", got)
 	}
 
-	// Stopped and started again on its data.
+	// Stopped (SIGTERM, as Ctrl-C) and started again on its data. It
+	// says what it stops and how long that took.
 	if err := dev.Stop(); err != nil {
 		t.Fatal(err)
+	}
+	if m := regexp.MustCompile(`kinko stopped in (\S+)`).FindStringSubmatch(dev.LogTail(5)); m == nil {
+		t.Fatalf("kinko dev did not say it stopped:\n%s", dev.LogTail(10))
+	} else {
+		t.Logf("kinko dev stopped in %s", m[1])
 	}
 	if err := dev.Start(ctx); err != nil {
 		t.Fatalf("kinko dev did not start again on its data: %v", err)

@@ -76,6 +76,13 @@ func newCoreCmd() *cobra.Command {
 func serve(cmd *cobra.Command, o *serveOptions) error {
 	ctx := cmd.Context()
 	out := cmd.OutOrStdout()
+	// stopping is when a stop began; said once every deferred stop ran.
+	var stopping time.Time
+	defer func() {
+		if !stopping.IsZero() {
+			fmt.Fprintf(out, "kinko stopped in %v\n", time.Since(stopping).Round(time.Millisecond))
+		}
+	}()
 	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	core.TuneGC()
 	c, err := core.Open(ctx, core.Config{Dir: o.dir, SnapshotEvery: o.snapshotEvery, CheckInvariants: o.checkInvariants, Logger: log.With("sub", "core")})
@@ -179,9 +186,14 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 			return err
 		}
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	stopping = time.Now()
+	fmt.Fprintln(out, "stopping: the API, then the signers, the watcher and the node, then the core...")
+	sctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	return srv.Shutdown(sctx)
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close() // requests still running after a second are cut
+	}
+	return nil
 }
 
 func isLoopback(a net.Addr) bool {
