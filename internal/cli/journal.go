@@ -64,6 +64,15 @@ func newJournalCmd() *cobra.Command {
 			}
 			defer j.Close()
 			w := cmd.OutOrStdout()
+			// The state before the first entry shown: each entry is applied
+			// to it, so a command the state machine refused says so.
+			if from == 0 {
+				from = 1
+			}
+			st, err := core.StateAt(cmd.Context(), dir, j, from-1)
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
 			var n uint64
 			return j.Scan(from, func(e journal.Entry) error {
 				if n++; n > limit {
@@ -74,6 +83,9 @@ func newJournalCmd() *cobra.Command {
 				if derr != nil {
 					row.Error = derr.Error()
 				}
+				if o := st.Apply(&e); o.Err != nil {
+					row.Refused = o.Err.Error()
+				}
 				if asJSON {
 					b, err := json.Marshal(row)
 					if err != nil {
@@ -82,7 +94,11 @@ func newJournalCmd() *cobra.Command {
 					fmt.Fprintln(w, string(b))
 					return nil
 				}
-				fmt.Fprintf(w, "%8d  %s  %-18s %s…  %s\n", row.Seq, row.Time.Format(time.RFC3339Nano), row.Kind, row.Hash[:16], core.Describe(c))
+				what := core.Describe(c)
+				if row.Refused != "" {
+					what = "REFUSED (" + row.Refused + "): " + what
+				}
+				fmt.Fprintf(w, "%8d  %s  %-18s %s…  %s\n", row.Seq, row.Time.Format(time.RFC3339Nano), row.Kind, row.Hash[:16], what)
 				return nil
 			})
 		},
@@ -103,4 +119,7 @@ type entryView struct {
 	Hash    string       `json:"hash"`
 	Command core.Command `json:"command,omitempty"`
 	Error   string       `json:"error,omitempty"`
+	// Refused is why the state machine refused the command: it changed
+	// nothing.
+	Refused string `json:"refused,omitempty"`
 }

@@ -77,17 +77,29 @@ func Timeline(j *journal.Journal, from uint64, applied func(journal.Entry, Comma
 	return evs, err
 }
 
-// Applied returns a test of whether an entry's request, decision or lift
-// took effect, from st, the state at the journal's head. It copies what it
+// Applied returns a test of whether an entry's request, decision, lift,
+// halt, incident or note took effect, from st, the state at the journal's
+// head. It copies what it
 // needs: call it under Read, use it after.
 func Applied(st *State) func(journal.Entry, Command) bool {
 	reqs := map[string]people.Request{}
 	for _, r := range st.People.Requests() {
 		reqs[r.ID] = r
 	}
-	lifts := map[uint64]bool{}
+	lifts, halts := map[uint64]bool{}, map[uint64]bool{}
 	for _, l := range st.Controls.Lifts() {
 		lifts[l.Seq] = true
+		halts[l.Halt.Seq] = true
+	}
+	for _, h := range st.Controls.Halted() {
+		halts[h.Seq] = true
+	}
+	incidents, notes := map[string]bool{}, map[uint64]bool{}
+	for _, in := range st.Incidents.List() {
+		incidents[in.ID] = true
+		for _, n := range in.Notes {
+			notes[n.Seq] = true
+		}
 	}
 	plans := map[uint64]bool{}
 	for _, p := range st.Compensation.List() {
@@ -106,6 +118,14 @@ func Applied(st *State) func(journal.Entry, Command) bool {
 			return ok && r.DecidedSeq == e.Seq
 		case Lift:
 			return lifts[e.Seq]
+		case Halt:
+			// A halt refused (a bad switch, no reason) or of a switch
+			// already halted changed nothing.
+			return halts[e.Seq]
+		case OpenIncident:
+			return incidents[c.Incident.ID]
+		case NoteIncident, CloseIncident:
+			return notes[e.Seq]
 		case WriteCompensation, ExecuteCompensation:
 			return plans[e.Seq]
 		}
