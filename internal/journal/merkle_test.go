@@ -1,0 +1,261 @@
+package journal_test
+
+import (
+	"errors"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"kinko/internal/journal"
+	"kinko/internal/journal/tree"
+)
+
+// appendBatches appends n entries in batches of random size, as the core's
+// committer does.
+func appendBatches(t testing.TB, j *journal.Journal, n int, rng *rand.Rand) {
+	t.Helper()
+	for done := 0; done < n; {
+		seq, prev, tm := j.Head()
+		b := j.NewBatch()
+		for k := rng.IntN(600) + 1; k > 0 && done < n; k-- {
+			e, err := b.Add(prev, seq+1, tm+1, 7, []byte{byte(seq), byte(seq >> 8), 1, 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			seq, prev, tm = e.Seq, e.Hash, e.Time
+			done++
+		}
+		if err := j.Commit(b); err != nil {
+			t.Fatal(err)
+		}
+		b.Close()
+	}
+}
+
+// refRoot is RFC 6962's MTH over the entries' leaves, by its definition.
+func refRoot(leaves []tree.Hash) tree.Hash {
+	switch len(leaves) {
+	case 0:
+		return tree.EmptyRoot
+	case 1:
+		return leaves[0]
+	}
+	k := 1
+	for k*2 < len(leaves) {
+		k *= 2
+	}
+	return tree.NodeHash(refRoot(leaves[:k]), refRoot(leaves[k:]))
+}
+
+func entryLeaves(t testing.TB, j *journal.Journal) []tree.Hash {
+	var out []tree.Hash
+	if err := j.Scan(1, func(e journal.Entry) error {
+		out = append(out, tree.LeafHash(e.Hash[:]))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func headAt(t testing.TB, j *journal.Journal, size uint64) tree.Head {
+	t.Helper()
+	root, err := j.RootAt(size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := tree.Head{Origin: "test", Size: size, Root: root}
+	if size > 0 {
+		e, err := j.Get(size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Time = e.Time
+	}
+	return h
+}
+
+// TestJournalTreeProofs checks, for every size from 1 to 300, the tree's
+// root against RFC 6962's definition over the entries, the inclusion proof
+// of every entry and the consistency proof from every smaller size, and
+// that they survive a reopen.
+func TestJournalTreeProofs(t *testing.T) {
+	dir := t.TempDir()
+	j := open(t, dir)
+	rng := rand.New(rand.NewPCG(1, 1))
+	appendBatches(t, j, 300, rng)
+	j.Close()
+	j = open(t, dir)
+	defer j.Close()
+	leaves := entryLeaves(t, j)
+	if h := j.TreeHead(); h.Size != 300 || h.Root != refRoot(leaves) {
+		t.Fatalf("TreeHead() = %d %s; want 300 %s", h.Size, h.Root, refRoot(leaves))
+	}
+	for size := uint64(1); size <= 300; size++ {
+		h := headAt(t, j, size)
+		if h.Root != refRoot(leaves[:size]) {
+			t.Fatalf("RootAt(%d) differs from RFC 6962's", size)
+		}
+		for seq := uint64(1); seq <= size; seq++ {
+			p, err := j.InclusionProof(seq, size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Verify(h); err != nil {
+				t.Fatalf("inclusion of %d in %d: %v", seq, size, err)
+			}
+		}
+		for from := uint64(0); from <= size; from++ {
+			p, err := j.ConsistencyProof(from, size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Verify(headAt(t, j, from), h); err != nil {
+				t.Fatalf("consistency %d -> %d: %v", from, size, err)
+			}
+		}
+	}
+}
+
+// TestJournalTreeLarge grows a journal past two tile levels, reopening it
+// between runs, and checks roots and proofs at sizes around the tile
+// boundaries.
+func TestJournalTreeLarge(t *testing.T) {
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(2, 2))
+	const n = 1<<16 + 2*256 + 3
+	for done := 0; done < n; {
+		j, err := journal.Open(dir, journal.Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := min(n-done, rng.IntN(30000)+1)
+		appendBatches(t, j, k, rng)
+		done += k
+		j.Close()
+	}
+	j, err := journal.Open(dir, journal.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	if _, err := j.Verify(nil); err != nil {
+		t.Fatal(err)
+	}
+	leaves := entryLeaves(t, j)
+	last := headAt(t, j, n)
+	if last.Root != refRoot(leaves) {
+		t.Fatal("root differs from RFC 6962's")
+	}
+	for _, size := range []uint64{1, 255, 256, 257, 65535, 65536, 65537, n - 1, n} {
+		h := headAt(t, j, size)
+		if h.Root != refRoot(leaves[:size]) {
+			t.Fatalf("RootAt(%d) differs from RFC 6962's", size)
+		}
+		for k := 0; k < 30; k++ {
+			seq := uint64(rng.IntN(int(size))) + 1
+			p, err := j.InclusionProof(seq, size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Verify(h); err != nil {
+				t.Fatalf("inclusion of %d in %d: %v", seq, size, err)
+			}
+		}
+		p, err := j.ConsistencyProof(size, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Verify(h, last); err != nil {
+			t.Fatalf("consistency %d -> %d: %v", size, n, err)
+		}
+	}
+}
+
+// TestJournalTreeBuiltForOldJournal opens a journal kept before the tree
+// existed (no tiles, no marker): the tree is built from its entries.
+func TestJournalTreeBuiltForOldJournal(t *testing.T) {
+	dir := t.TempDir()
+	j, err := journal.Open(dir, journal.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendBatches(t, j, 70000, rand.New(rand.NewPCG(3, 3)))
+	want := j.TreeHead()
+	j.Close()
+	db, err := pebble.Open(dir, &pebble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteRange([]byte{'m'}, []byte{'u'}, pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	j = open(t, dir)
+	defer j.Close()
+	if got := j.TreeHead(); got != want {
+		t.Fatalf("rebuilt tree head = %+v; want %+v", got, want)
+	}
+	if _, err := j.Verify(nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTreeTilesDamaged changes and removes stored tiles: Open or Verify
+// names the first entry the damaged tile covers.
+func TestTreeTilesDamaged(t *testing.T) {
+	cases := []struct {
+		name   string
+		damage func(db *pebble.DB) error
+		seq    uint64
+	}{
+		{"leaf changed", func(db *pebble.DB) error { return flipTileByte(db, 0, 1, 5*32+3) }, 256 + 6},
+		{"hash over 256 changed", func(db *pebble.DB) error { return flipTileByte(db, 1, 0, 2*32) }, 2*256 + 1},
+		{"newest full tile gone", func(db *pebble.DB) error { return db.Delete(tileKeyForTest(0, 3), pebble.Sync) }, 3*256 + 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			j := open(t, dir)
+			appendBatches(t, j, 1<<16+4*256+9, rand.New(rand.NewPCG(4, 4)))
+			j.Close()
+			db, err := pebble.Open(dir, &pebble.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.damage(db); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			j, err = journal.Open(dir, journal.Options{})
+			if err == nil {
+				defer j.Close()
+				_, err = j.Verify(nil)
+			}
+			var bad *journal.BadEntryError
+			if !errors.As(err, &bad) || bad.Seq != c.seq {
+				t.Fatalf("Open() or Verify() = %v; want entry %d named", err, c.seq)
+			}
+		})
+	}
+}
+
+func tileKeyForTest(level byte, index uint64) []byte {
+	k := []byte{'t', level, 0, 0, 0, 0, 0, 0, 0, 0}
+	for i := 0; i < 8; i++ {
+		k[9-i] = byte(index >> (8 * i))
+	}
+	return k
+}
+
+func flipTileByte(db *pebble.DB, level byte, index uint64, off int) error {
+	v, c, err := db.Get(tileKeyForTest(level, index))
+	if err != nil {
+		return err
+	}
+	b := append([]byte(nil), v...)
+	c.Close()
+	b[off] ^= 1
+	return db.Set(tileKeyForTest(level, index), b, pebble.Sync)
+}
