@@ -244,7 +244,7 @@ func GenerateKey(origin string) (string, error) {
 
 // splitKey parses "<name>+<id hex>+<base64(0x01 || key)>".
 func splitKey(s string) (name string, id uint32, key []byte, err error) {
-	parts := strings.Split(s, "+")
+	parts := strings.SplitN(s, "+", 3)
 	if len(parts) != 3 || checkName(parts[0]) != nil || len(parts[1]) != 8 {
 		return "", 0, nil, ErrMalformedKey
 	}
