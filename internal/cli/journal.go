@@ -11,6 +11,7 @@ import (
 
 	"kinko/internal/core"
 	"kinko/internal/journal"
+	"kinko/internal/journal/tree"
 )
 
 // maxShowLimit bounds `journal show --limit`.
@@ -22,31 +23,18 @@ func openJournal(dir string) (*journal.Journal, error) {
 
 func newJournalCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "journal", Short: "inspect and verify the hash-chained journal"}
-	var dir string
+	var dir, headFile, pubkeyFile string
 	verify := &cobra.Command{
 		Use:   "verify",
-		Short: "check every entry's hash, link and payload; name the first bad entry",
+		Short: "check every entry's hash, link and payload and the Merkle tree; with --head, the journal against a head saved earlier; name the first bad entry",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			j, err := openJournal(dir)
-			if err != nil {
-				return &exitError{code: 2, err: err}
-			}
-			defer j.Close()
-			start := time.Now()
-			r, err := j.Verify(core.CheckPayload)
-			if err != nil {
-				var bad *journal.BadEntryError
-				if errors.As(err, &bad) {
-					fmt.Fprintf(cmd.OutOrStdout(), "journal BAD at entry %d: %s\n", bad.Seq, bad.Reason)
-				}
-				return &exitError{code: 2, err: err}
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "journal OK: %d entries, head %s (%s)\n", r.Entries, r.Head, time.Since(start).Round(time.Millisecond))
-			return nil
+			return verifyJournal(cmd, dir, headFile, pubkeyFile)
 		},
 	}
 	dataFlag(verify, &dir)
+	verify.Flags().StringVar(&headFile, "head", "", "a signed head saved earlier (kinko journal head): the journal must hold its entries unchanged")
+	verify.Flags().StringVar(&pubkeyFile, "pubkey", "", "the verifier key of the heads (kinko journal key); default: the data directory's own key")
 
 	var from, limit uint64
 	var asJSON bool
@@ -92,7 +80,59 @@ func newJournalCmd() *cobra.Command {
 	show.Flags().Uint64Var(&limit, "limit", 20, "entries to print")
 	show.Flags().BoolVar(&asJSON, "json", false, "one JSON object per line")
 	cmd.AddCommand(verify, show)
+	cmd.AddCommand(newJournalProofCmds()...)
 	return cmd
+}
+
+// verifyJournal is `kinko journal verify`: the chain, the payloads, the tree
+// against the entries, and, with a head, the journal against it.
+func verifyJournal(cmd *cobra.Command, dir, headFile, pubkeyFile string) error {
+	w := cmd.OutOrStdout()
+	bad := func(err error) error {
+		var be *journal.BadEntryError
+		var he *journal.HistoryError
+		switch {
+		case errors.As(err, &be):
+			fmt.Fprintf(w, "journal BAD at entry %d: %s\n", be.Seq, be.Reason)
+		case errors.As(err, &he):
+			fmt.Fprintf(w, "journal BAD: its first %d entries are not the history the head signed: their root is %s, the head's %s; its entries and its tree were both rewritten, so no one entry can be named from this head (a mirror, or an older head that still matches, narrows it)\n", he.Size, he.Root, he.HeadRoot)
+		}
+		return &exitError{code: 2, err: err}
+	}
+	var head *tree.Head
+	if headFile != "" {
+		v, err := headVerifier(dir, pubkeyFile)
+		if err != nil {
+			return err
+		}
+		h, err := readHead(headFile, v)
+		if err != nil {
+			fmt.Fprintf(w, "head REFUSED: %v\n", err)
+			return &exitError{code: 2, err: err}
+		}
+		head = &h
+	}
+	j, err := openJournal(dir)
+	if err != nil {
+		return bad(err)
+	}
+	defer j.Close()
+	start := time.Now()
+	r, err := j.Verify(core.CheckPayload)
+	if err != nil {
+		return bad(err)
+	}
+	if head != nil {
+		if err := j.CheckHead(*head); err != nil {
+			return bad(err)
+		}
+	}
+	th := j.TreeHead()
+	fmt.Fprintf(w, "journal OK: %d entries, head %s, tree root %s (%s)\n", r.Entries, r.Head, th.Root, time.Since(start).Round(time.Millisecond))
+	if head != nil {
+		fmt.Fprintf(w, "holds the head of %s at %d entries (root %s) unchanged\n", head.Origin, head.Size, head.Root)
+	}
+	return nil
 }
 
 type entryView struct {
