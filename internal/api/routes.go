@@ -92,7 +92,6 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-
 func (s *Server) stateHash(w http.ResponseWriter, r *http.Request, _ Principal) {
 	seq, hash := s.core.StateHash()
 	var accounts, transfers int
