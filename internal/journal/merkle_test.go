@@ -1,8 +1,10 @@
 package journal_test
 
 import (
+	"encoding/json"
 	"errors"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -258,4 +260,126 @@ func flipTileByte(db *pebble.DB, level byte, index uint64, off int) error {
 	c.Close()
 	b[off] ^= 1
 	return db.Set(tileKeyForTest(level, index), b, pebble.Sync)
+}
+
+// proofFixture is a journal of 300 entries with the proof of entry 123 and
+// the consistency proof from 200, against heads at 200 and 300.
+type proofFixture struct {
+	incl     []byte
+	cons     []byte
+	old, new tree.Head
+	entry123 []byte
+}
+
+func newProofFixture(t testing.TB) *proofFixture {
+	dir := t.TempDir()
+	j, err := journal.Open(dir, journal.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	appendBatches(t, j, 300, rand.New(rand.NewPCG(9, 9)))
+	p, err := j.InclusionProof(123, 300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := j.ConsistencyProof(200, 300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &proofFixture{old: headAt(t, j, 200), new: headAt(t, j, 300), entry123: p.Entry}
+	f.incl, _ = json.Marshal(p)
+	f.cons, _ = json.Marshal(c)
+	return f
+}
+
+// checkMutated decodes a changed proof: one that decodes to anything but
+// the genuine proof must not verify. (Without its entry, a proof claims
+// less and is still true: the genuine proof without its entry.)
+func (f *proofFixture) checkMutated(t testing.TB, incl, cons []byte) {
+	var genuine journal.InclusionProof
+	json.Unmarshal(f.incl, &genuine)
+	var p journal.InclusionProof
+	if json.Unmarshal(incl, &p) == nil && p.Entry == nil {
+		genuine.Entry = nil
+	}
+	if json.Unmarshal(incl, &p) == nil && !reflect.DeepEqual(p, genuine) && p.Verify(f.new) == nil {
+		t.Fatalf("a changed inclusion proof verified: %s", incl)
+	}
+	var genuineC tree.ConsistencyProof
+	json.Unmarshal(f.cons, &genuineC)
+	var c tree.ConsistencyProof
+	if json.Unmarshal(cons, &c) == nil && !reflect.DeepEqual(c, genuineC) && c.Verify(f.old, f.new) == nil {
+		t.Fatalf("a changed consistency proof verified: %s", cons)
+	}
+}
+
+// TestProofEveryByteChanged changes every byte of an inclusion proof's JSON,
+// of the entry it carries and of a consistency proof, each in several ways.
+func TestProofEveryByteChanged(t *testing.T) {
+	f := newProofFixture(t)
+	var p journal.InclusionProof
+	if err := json.Unmarshal(f.incl, &p); err != nil || p.Verify(f.new) != nil {
+		t.Fatalf("genuine proof: %v", err)
+	}
+	var c tree.ConsistencyProof
+	if err := json.Unmarshal(f.cons, &c); err != nil || c.Verify(f.old, f.new) != nil {
+		t.Fatalf("genuine consistency proof: %v", err)
+	}
+	xors := []byte{1, 2, 4, 8, 0x10, 0x20, 0x40, 0x80}
+	for i := range f.incl {
+		for _, x := range xors {
+			b := append([]byte(nil), f.incl...)
+			b[i] ^= x
+			f.checkMutated(t, b, f.cons)
+		}
+	}
+	for i := range f.cons {
+		for _, x := range xors {
+			b := append([]byte(nil), f.cons...)
+			b[i] ^= x
+			f.checkMutated(t, f.incl, b)
+		}
+	}
+	for i := range p.Entry {
+		for _, x := range xors {
+			q := p
+			q.Entry = append([]byte(nil), p.Entry...)
+			q.Entry[i] ^= x
+			if q.Verify(f.new) == nil {
+				t.Fatalf("entry byte %d ^ %#x verified", i, x)
+			}
+		}
+	}
+	// The proof checks against its head only: not the older head, nor a
+	// head with any byte of its root changed, nor another time for the
+	// newest entry.
+	if p.Verify(f.old) == nil {
+		t.Fatal("the proof verified against another head")
+	}
+	for i := 0; i < tree.HashSize; i++ {
+		h := f.new
+		h.Root[i] ^= 1
+		if p.Verify(h) == nil || c.Verify(f.old, h) == nil {
+			t.Fatalf("a proof verified against a head with root byte %d changed", i)
+		}
+	}
+}
+
+// FuzzProofJSON changes inclusion and consistency proofs as bytes: none
+// that decodes to another proof verifies.
+func FuzzProofJSON(f *testing.F) {
+	fx := newProofFixture(f)
+	f.Add(uint16(10), uint8(1), uint16(0), uint8(0))
+	f.Add(uint16(200), uint8(0x20), uint16(30), uint8(4))
+	f.Add(uint16(2), uint8(1), uint16(3), uint8(1))
+	f.Fuzz(func(t *testing.T, i uint16, x uint8, k uint16, y uint8) {
+		incl := append([]byte(nil), fx.incl...)
+		cons := append([]byte(nil), fx.cons...)
+		incl[int(i)%len(incl)] ^= x
+		incl[int(k)%len(incl)] ^= y
+		cons[int(i)%len(cons)] ^= x
+		cons[int(k)%len(cons)] ^= y
+		fx.checkMutated(t, incl, cons)
+	})
 }
