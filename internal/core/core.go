@@ -98,6 +98,10 @@ type Core struct {
 	heads *tree.Signer // signs the journal's tree heads
 	log   *slog.Logger
 
+	headMu   sync.Mutex // guards lastHead and lastNote
+	lastHead tree.Head  // the head signed last
+	lastNote []byte     // its signed note
+
 	mu    sync.RWMutex // guards state
 	state *State
 

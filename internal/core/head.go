@@ -73,14 +73,22 @@ func createHeadKey(path string) ([]byte, error) {
 }
 
 // SignedHead signs the journal's tree head now: its size, root and the
-// newest entry's time, as a C2SP checkpoint.
+// newest entry's time, as a C2SP checkpoint. A head already signed at this
+// size is given again (ed25519 signatures are deterministic: the same);
+// callers must not change the note.
 func (c *Core) SignedHead() ([]byte, tree.Head, error) {
 	h := c.j.TreeHead()
 	h.Origin = c.heads.Origin()
+	c.headMu.Lock()
+	defer c.headMu.Unlock()
+	if c.lastHead == h && c.lastNote != nil {
+		return c.lastNote, h, nil
+	}
 	note, err := c.heads.Sign(h)
 	if err != nil {
 		return nil, tree.Head{}, err
 	}
+	c.lastHead, c.lastNote = h, note
 	return note, h, nil
 }
 

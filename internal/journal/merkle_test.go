@@ -383,3 +383,63 @@ func FuzzProofJSON(f *testing.F) {
 		fx.checkMutated(t, incl, cons)
 	})
 }
+
+// TestTreeReadsWhileAppending reads heads, roots and proofs while the
+// journal grows (run it with -race): every proof verifies against the root
+// at its size.
+func TestTreeReadsWhileAppending(t *testing.T) {
+	dir := t.TempDir()
+	j, err := journal.Open(dir, journal.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	appendBatches(t, j, 10, rand.New(rand.NewPCG(1, 9)))
+	done := make(chan struct{})
+	errc := make(chan error, 3)
+	for r := 0; r < 3; r++ {
+		go func(r int) {
+			rng := rand.New(rand.NewPCG(uint64(r), 7))
+			for {
+				select {
+				case <-done:
+					errc <- nil
+					return
+				default:
+				}
+				h := j.TreeHead()
+				h.Origin = "test"
+				seq := rng.Uint64N(h.Size) + 1
+				p, err := j.InclusionProof(seq, h.Size)
+				if err == nil {
+					err = p.Verify(h)
+				}
+				var c *tree.ConsistencyProof
+				if err == nil {
+					c, err = j.ConsistencyProof(seq, h.Size)
+				}
+				old := tree.Head{Origin: "test", Size: seq}
+				if err == nil {
+					old.Root, err = j.RootAt(seq)
+				}
+				if err == nil {
+					err = c.Verify(old, h)
+				}
+				if err == nil && r == 0 {
+					err = j.Scan(1, func(journal.Entry) error { return nil })
+				}
+				if err != nil {
+					errc <- err
+					return
+				}
+			}
+		}(r)
+	}
+	appendBatches(t, j, 20000, rand.New(rand.NewPCG(2, 9)))
+	close(done)
+	for r := 0; r < 3; r++ {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -101,11 +101,66 @@ type Tree struct {
 	// reader may keep a row's slice header and read below its length
 	// while the writer appends.
 	rows [MaxTileLevel][]Hash
+
+	// cache holds the subtrees of full tiles above the leaves (levels 1
+	// and up), which most proofs share: each is read and hashed once.
+	cacheMu sync.Mutex
+	cache   map[tileID]*subtree
 }
+
+// tileID names a tile.
+type tileID struct {
+	level int
+	index uint64
+}
+
+// subtree is every node of a full tile's subtree: [0] the tile's hashes,
+// [r] the TileWidth>>r hashes r levels above them, [TileHeight] its root.
+type subtree [TileHeight + 1][]Hash
+
+// maxCachedTiles bounds the cache (24 KiB a tile).
+const maxCachedTiles = 512
 
 // Empty returns the tree of no leaves over store.
 func Empty(store TileReader) *Tree {
 	return &Tree{store: store, rng: factory.NewEmptyRange(0)}
+}
+
+// subtreeOf returns the subtree of full tile (l, index), l >= 1.
+func (t *Tree) subtreeOf(l int, index uint64) (*subtree, error) {
+	id := tileID{l, index}
+	t.cacheMu.Lock()
+	st, ok := t.cache[id]
+	t.cacheMu.Unlock()
+	if ok {
+		return st, nil
+	}
+	hs, err := t.store.ReadTile(l, index)
+	if err != nil {
+		return nil, &MismatchError{Leaf: index << (TileHeight * (l + 1)), Reason: fmt.Sprintf("tile %d/%d: %v", l, index, err)}
+	}
+	st = new(subtree)
+	st[0] = hs
+	for r := 1; r <= TileHeight; r++ {
+		below := st[r-1]
+		st[r] = make([]Hash, len(below)/2)
+		for i := range st[r] {
+			st[r][i] = NodeHash(below[2*i], below[2*i+1])
+		}
+	}
+	t.cacheMu.Lock()
+	if t.cache == nil {
+		t.cache = make(map[tileID]*subtree)
+	}
+	if len(t.cache) >= maxCachedTiles {
+		for k := range t.cache {
+			delete(t.cache, k)
+			break
+		}
+	}
+	t.cache[id] = st
+	t.cacheMu.Unlock()
+	return st, nil
 }
 
 // Open rebuilds the tree of size leaves from its store: the partial tile of
@@ -283,6 +338,7 @@ func (t *Tree) Commit(p *Pending) error {
 // view is a reader's snapshot of the tree: its size and rows at one
 // moment, and the full tiles it has read.
 type view struct {
+	t       *Tree
 	store   TileReader
 	size    uint64
 	rows    [MaxTileLevel][]Hash
@@ -303,7 +359,7 @@ func (t *Tree) view() *view {
 }
 
 func (t *Tree) viewLocked() *view {
-	return &view{store: t.store, size: t.size, rows: t.rows, scratch: make([]Hash, TileWidth/2)}
+	return &view{t: t, store: t.store, size: t.size, rows: t.rows, scratch: make([]Hash, TileWidth/2)}
 }
 
 // row returns the hashes of tile (l, index): stored if full in this view,
@@ -333,6 +389,13 @@ func (v *view) node(level uint, index uint64) (Hash, error) {
 	l := int(level / TileHeight)
 	r := level % TileHeight
 	first := index << r
+	if tile := first >> TileHeight; l > 0 && tile < v.size>>(TileHeight*(l+1)) {
+		st, err := v.t.subtreeOf(l, tile)
+		if err != nil {
+			return Hash{}, err
+		}
+		return st[r][(first%TileWidth)>>r], nil
+	}
 	row, err := v.row(l, first>>TileHeight)
 	if err != nil {
 		return Hash{}, err
@@ -446,6 +509,7 @@ type Checker struct {
 	// tile being filled.
 	fresh   [MaxTileLevel][]Hash
 	scratch []Hash
+	beyond  bool // a leaf was past the tree: checking stopped there
 }
 
 // NewChecker starts a check of t from leaf 0.
@@ -458,12 +522,17 @@ func (c *Checker) Checked() uint64 { return c.next }
 
 // Add checks the next leaf (and, when it completes a tile, the hashes above
 // it). A leaf the tree does not hold yet (appended and durable, not yet
-// committed to the tree) is not checked; Add returns false for it.
+// committed to the tree) is not checked, nor any leaf after it; Add
+// returns false for them.
 func (c *Checker) Add(leaf Hash) (bool, error) {
+	if c.beyond {
+		return false, nil
+	}
 	i := c.next
 	if i >= c.v.size {
 		c.v = c.t.view()
 		if i >= c.v.size {
+			c.beyond = true
 			return false, nil
 		}
 	}

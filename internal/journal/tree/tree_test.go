@@ -241,3 +241,29 @@ func TestCheckerNamesFirstBadLeaf(t *testing.T) {
 		t.Fatalf("check = %v; want leaf %d", err, 3*256)
 	}
 }
+
+// TestCheckerStopsPastTheTree feeds the checker a leaf the tree does not
+// hold yet (durable, not yet committed): it and every later leaf go
+// unchecked, even once the tree has grown past them.
+func TestCheckerStopsPastTheTree(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	st := memStore{}
+	tr := Empty(st)
+	grow(t, tr, st, 0, 300, rng)
+	c := tr.NewChecker()
+	for i := uint64(0); i < 300; i++ {
+		if ok, err := c.Add(leafOf(i)); !ok || err != nil {
+			t.Fatalf("leaf %d: %v %v", i, ok, err)
+		}
+	}
+	if ok, err := c.Add(leafOf(300)); ok || err != nil {
+		t.Fatalf("leaf past the tree: %v %v", ok, err)
+	}
+	grow(t, tr, st, 300, 400, rng)
+	if ok, err := c.Add(leafOf(301)); ok || err != nil {
+		t.Fatalf("leaf after one past the tree: %v %v", ok, err)
+	}
+	if c.Checked() != 300 {
+		t.Fatalf("checked %d", c.Checked())
+	}
+}
