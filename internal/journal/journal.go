@@ -394,8 +394,10 @@ type Report struct {
 
 // Verify checks every entry from the first: that it decodes, that its hash
 // matches its contents, that it links to the entry before, that no sequence
-// number is missing, and that decode (the core's command decoder) accepts
-// its payload. The first failure is a *BadEntryError naming the entry.
+// number is missing, that the Merkle tree holds it (its leaf and every
+// stored hash above it), and that decode (the core's command decoder)
+// accepts its payload. The first failure is a *BadEntryError naming the
+// entry.
 func (j *Journal) Verify(decode func(kind uint16, payload []byte) error) (Report, error) {
 	var r Report
 	err := j.Scan(1, func(e Entry) error {

@@ -94,13 +94,15 @@ type Tree struct {
 	mu   sync.Mutex // guards size, rng and rows
 	size uint64
 	rng  *compact.Range
-	// rows[l] holds the hashes at level l*TileHeight from the start of the
-	// partial tile of that level: (size >> (8l)) mod 256 of them. A row is
-	// only ever appended to (its capacity is TileWidth, so appends never
-	// move it); a full row is stored and replaced by a fresh one. So a
-	// reader may keep a row's slice header and read below its length
-	// while the writer appends.
-	rows [MaxTileLevel][]Hash
+	// rows[l] is the partial tile of level l: rows[l][0] holds the hashes
+	// at level l*TileHeight from the tile's start, (size >> (8l)) mod 256
+	// of them, and rows[l][r] the complete nodes r levels above them (the
+	// compact range reports each as it makes it, so keeping them costs no
+	// hashing). Each slice is only ever appended to (its capacity is its
+	// full length, so appends never move it); a full one is replaced by a
+	// fresh one, after the full tile is stored. So a reader may keep the
+	// slice headers and read below their lengths while the writer appends.
+	rows [MaxTileLevel]partial
 
 	// cache holds the subtrees of full tiles above the leaves (levels 1
 	// and up), which most proofs share: each is read and hashed once.
@@ -117,6 +119,42 @@ type tileID struct {
 // subtree is every node of a full tile's subtree: [0] the tile's hashes,
 // [r] the TileWidth>>r hashes r levels above them, [TileHeight] its root.
 type subtree [TileHeight + 1][]Hash
+
+// partial is the partial tile of a level: [0] its hashes, [r] the complete
+// nodes r levels above them.
+type partial [TileHeight][]Hash
+
+// add appends h at sublevel r, whose next index must be i. It reports
+// whether the sublevel's slice filled (and was replaced by a fresh one);
+// full is the slice that filled.
+func (pt *partial) add(r int, i uint64, h Hash) (full []Hash, err error) {
+	s := pt[r]
+	if s == nil {
+		s = make([]Hash, 0, TileWidth>>r)
+	}
+	if uint64(len(s)) != i {
+		return nil, fmt.Errorf("tree: node at sublevel %d index %d does not follow %d", r, i, len(s))
+	}
+	s = append(s, h)
+	if len(s) == cap(s) {
+		pt[r] = nil
+		return s, nil
+	}
+	pt[r] = s
+	return nil, nil
+}
+
+// complete fills the sublevels above pt[0] from it (at open).
+func (pt *partial) complete() {
+	for r := 1; r < TileHeight; r++ {
+		below := pt[r-1]
+		s := make([]Hash, 0, TileWidth>>r)
+		for i := 0; i+1 < len(below); i += 2 {
+			s = append(s, NodeHash(below[i], below[i+1]))
+		}
+		pt[r] = s
+	}
+}
 
 // maxCachedTiles bounds the cache (24 KiB a tile).
 const maxCachedTiles = 512
@@ -208,7 +246,8 @@ func Open(size uint64, store TileReader, leaves func(from, to uint64) ([]Hash, e
 				row = append(row, hashUp(below, scratch))
 			}
 		}
-		t.rows[l] = row
+		t.rows[l][0] = row
+		t.rows[l].complete()
 	}
 	v := t.viewLocked()
 	ids := compact.RangeNodes(0, size, nil)
@@ -263,7 +302,7 @@ type Pending struct {
 	t     *Tree
 	size  uint64
 	rng   *compact.Range
-	rows  [MaxTileLevel][]Hash
+	rows  [MaxTileLevel]partial
 	tiles []Tile
 	err   error
 }
@@ -287,27 +326,21 @@ func (p *Pending) Append(leaf Hash) {
 	p.size++
 }
 
-// visit keeps the new nodes at tile levels: each goes at the end of its
-// level's row; a full row becomes a tile to store.
+// visit keeps each new node in the partial tile of its level; a full row
+// of hashes becomes a tile to store.
 func (p *Pending) visit(id compact.NodeID, h []byte) {
-	if id.Level%TileHeight != 0 || p.err != nil {
+	if p.err != nil {
 		return
 	}
-	l := int(id.Level / TileHeight)
-	row := p.rows[l]
-	if row == nil {
-		row = make([]Hash, 0, TileWidth)
-	}
-	if uint64(len(row)) != id.Index%TileWidth {
-		p.err = fmt.Errorf("tree: node %d/%d does not follow row of %d", id.Level, id.Index, len(row))
+	l, r := int(id.Level/TileHeight), int(id.Level%TileHeight)
+	full, err := p.rows[l].add(r, id.Index%(TileWidth>>r), Hash(h))
+	if err != nil {
+		p.err = err
 		return
 	}
-	row = append(row, Hash(h))
-	if len(row) == TileWidth {
-		p.tiles = append(p.tiles, Tile{Level: l, Index: id.Index / TileWidth, Hashes: row})
-		row = make([]Hash, 0, TileWidth)
+	if full != nil && r == 0 {
+		p.tiles = append(p.tiles, Tile{Level: l, Index: id.Index / TileWidth, Hashes: full})
 	}
-	p.rows[l] = row
 }
 
 // Size returns the tree's size with the pending leaves.
@@ -341,7 +374,7 @@ type view struct {
 	t       *Tree
 	store   TileReader
 	size    uint64
-	rows    [MaxTileLevel][]Hash
+	rows    [MaxTileLevel]partial
 	cached  [MaxTileLevel]cachedTile
 	scratch []Hash
 }
@@ -379,7 +412,7 @@ func (v *view) row(l int, index uint64) ([]Hash, error) {
 		*c = cachedTile{ok: true, index: index, hashes: hs}
 		return hs, nil
 	case index == full:
-		return v.rows[l], nil
+		return v.rows[l][0], nil
 	}
 	return nil, fmt.Errorf("tree: tile %d/%d is beyond the tree of %d", l, index, v.size)
 }
@@ -395,6 +428,14 @@ func (v *view) node(level uint, index uint64) (Hash, error) {
 			return Hash{}, err
 		}
 		return st[r][(first%TileWidth)>>r], nil
+	}
+	if tile := first >> TileHeight; tile == v.size>>(TileHeight*(l+1)) {
+		// In the partial tile: kept complete in memory.
+		sub := v.rows[l][r]
+		if i := (first % TileWidth) >> r; i < uint64(len(sub)) {
+			return sub[i], nil
+		}
+		return Hash{}, fmt.Errorf("tree: node %d/%d is not complete in the tree of %d", level, index, v.size)
 	}
 	row, err := v.row(l, first>>TileHeight)
 	if err != nil {
