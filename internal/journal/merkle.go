@@ -26,7 +26,7 @@ func tileKey(level int, index uint64) []byte {
 // tileStore reads the tree's tiles from Pebble.
 type tileStore struct{ db *pebble.DB }
 
-func (s tileStore) ReadTile(level int, index uint64) ([]tree.Hash, error) {
+func (s tileStore) ReadTile(level int, index uint64, dst []tree.Hash) ([]tree.Hash, error) {
 	v, closer, err := s.db.Get(tileKey(level, index))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %d/%d", tree.ErrNoTile, level, index)
@@ -35,7 +35,7 @@ func (s tileStore) ReadTile(level int, index uint64) ([]tree.Hash, error) {
 		return nil, fmt.Errorf("journal: read tile %d/%d: %w", level, index, err)
 	}
 	defer closer.Close()
-	return tree.DecodeTile(v)
+	return tree.DecodeTile(v, dst)
 }
 
 // treeError turns the tree's mismatch into a *BadEntryError naming the

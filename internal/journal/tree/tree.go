@@ -32,9 +32,10 @@ var ErrNoTile = errors.New("tree: no such tile")
 
 // TileReader reads full tiles from where the tree is stored.
 type TileReader interface {
-	// ReadTile returns the TileWidth hashes of tile (level, index), or an
-	// error wrapping ErrNoTile if the store holds no such tile.
-	ReadTile(level int, index uint64) ([]Hash, error)
+	// ReadTile returns the TileWidth hashes of tile (level, index),
+	// decoded into dst's memory if it is large enough, or an error
+	// wrapping ErrNoTile if the store holds no such tile.
+	ReadTile(level int, index uint64, dst []Hash) ([]Hash, error)
 }
 
 // Tile is a full tile to be stored.
@@ -53,12 +54,17 @@ func (t Tile) Encode() []byte {
 	return b
 }
 
-// DecodeTile decodes a stored tile.
-func DecodeTile(b []byte) ([]Hash, error) {
+// DecodeTile decodes a stored tile, into dst's memory if it is large
+// enough.
+func DecodeTile(b []byte, dst []Hash) ([]Hash, error) {
 	if len(b) != TileBytes {
 		return nil, fmt.Errorf("tree: a tile is %d bytes, not %d", TileBytes, len(b))
 	}
-	hs := make([]Hash, TileWidth)
+	hs := dst[:0:cap(dst)]
+	if cap(hs) < TileWidth {
+		hs = make([]Hash, TileWidth)
+	}
+	hs = hs[:TileWidth]
 	for i := range hs {
 		copy(hs[i][:], b[i*HashSize:])
 	}
@@ -173,7 +179,7 @@ func (t *Tree) subtreeOf(l int, index uint64) (*subtree, error) {
 	if ok {
 		return st, nil
 	}
-	hs, err := t.store.ReadTile(l, index)
+	hs, err := t.store.ReadTile(l, index, nil)
 	if err != nil {
 		return nil, &MismatchError{Leaf: index << (TileHeight * (l + 1)), Reason: fmt.Sprintf("tile %d/%d: %v", l, index, err)}
 	}
@@ -212,7 +218,7 @@ func Open(size uint64, store TileReader, leaves func(from, to uint64) ([]Hash, e
 	for l := 0; l < MaxTileLevel; l++ {
 		count := size >> (TileHeight * l)
 		full := count >> TileHeight
-		if _, err := store.ReadTile(l, full); !errors.Is(err, ErrNoTile) {
+		if _, err := store.ReadTile(l, full, nil); !errors.Is(err, ErrNoTile) {
 			if err != nil {
 				return nil, err
 			}
@@ -222,7 +228,7 @@ func Open(size uint64, store TileReader, leaves func(from, to uint64) ([]Hash, e
 			continue
 		}
 		if full > 0 {
-			if _, err := store.ReadTile(l, full-1); err != nil {
+			if _, err := store.ReadTile(l, full-1, nil); err != nil {
 				return nil, &MismatchError{Leaf: (full - 1) << (TileHeight * (l + 1)), Reason: fmt.Sprintf("tile %d/%d: %v", l, full-1, err)}
 			}
 		}
@@ -238,8 +244,10 @@ func Open(size uint64, store TileReader, leaves func(from, to uint64) ([]Hash, e
 			row = append(row, hs...)
 		} else {
 			scratch := make([]Hash, TileWidth/2)
+			var below []Hash
 			for i := full << TileHeight; i < count; i++ {
-				below, err := store.ReadTile(l-1, i)
+				var err error
+				below, err = store.ReadTile(l-1, i, below)
 				if err != nil {
 					return nil, &MismatchError{Leaf: i << (TileHeight * l), Reason: fmt.Sprintf("tile %d/%d: %v", l-1, i, err)}
 				}
@@ -405,7 +413,9 @@ func (v *view) row(l int, index uint64) ([]Hash, error) {
 		if c.ok && c.index == index {
 			return c.hashes, nil
 		}
-		hs, err := v.store.ReadTile(l, index)
+		// The view reads tiles in order (a scan) or few (a proof):
+		// the tile it replaces lends its memory.
+		hs, err := v.store.ReadTile(l, index, c.hashes)
 		if err != nil {
 			return nil, &MismatchError{Leaf: index << (TileHeight * (l + 1)), Reason: fmt.Sprintf("tile %d/%d: %v", l, index, err)}
 		}

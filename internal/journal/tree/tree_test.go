@@ -12,7 +12,7 @@ import (
 // memStore keeps tiles in memory, as the journal keeps them in Pebble.
 type memStore map[[2]uint64][]Hash
 
-func (m memStore) ReadTile(level int, index uint64) ([]Hash, error) {
+func (m memStore) ReadTile(level int, index uint64, _ []Hash) ([]Hash, error) {
 	hs, ok := m[[2]uint64{uint64(level), index}]
 	if !ok {
 		return nil, fmt.Errorf("%w: %d/%d", ErrNoTile, level, index)
@@ -22,7 +22,7 @@ func (m memStore) ReadTile(level int, index uint64) ([]Hash, error) {
 
 func (m memStore) put(ts []Tile) {
 	for _, t := range ts {
-		hs, err := DecodeTile(t.Encode())
+		hs, err := DecodeTile(t.Encode(), nil)
 		if err != nil {
 			panic(err)
 		}
