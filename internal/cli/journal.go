@@ -23,7 +23,7 @@ func openJournal(dir string) (*journal.Journal, error) {
 }
 
 func newJournalCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "journal", Short: "inspect and verify the hash-chained journal"}
+	cmd := &cobra.Command{Use: "journal", Short: "inspect and verify the hash-chained journal, its Merkle tree, signed heads and proofs"}
 	var dir, pubkeyFile string
 	var headFiles []string
 	verify := &cobra.Command{
