@@ -141,7 +141,7 @@ func TestHeadEveryByteChanged(t *testing.T) {
 	}
 }
 
-func TestKeysRefused(t *testing.T) {
+func TestHeadKeysRefused(t *testing.T) {
 	s := testSigner(t, "kinko.journal/test")
 	vk := s.VerifierKey()
 	for _, k := range []string{"", "a+b", "kinko.journal/test+00000000+" + strings.SplitN(vk, "+", 3)[2], strings.ToUpper(vk), vk + "A"} {

@@ -114,6 +114,30 @@ type Tree struct {
 	// and up), which most proofs share: each is read and hashed once.
 	cacheMu sync.Mutex
 	cache   map[tileID]*subtree
+
+	w writer // the one writer's own
+}
+
+// writer is what the one writer reuses from run to run, so that appending
+// allocates next to nothing: the Pending, two lists for the compact
+// range's hashes (one the committed range's, the other the pending one's)
+// and a slab for the leaf and node hashes the range keeps.
+type writer struct {
+	pend      Pending
+	visit     compact.VisitFn
+	factory   *compact.RangeFactory
+	lists     [2][][]byte
+	committed int // the list the committed range uses, or -1
+	slab      []Hash
+}
+
+// keep copies h into the writer's slab and returns it as a slice.
+func (w *writer) keep(h Hash) []byte {
+	if len(w.slab) == cap(w.slab) {
+		w.slab = make([]Hash, 0, 256)
+	}
+	w.slab = append(w.slab, h)
+	return w.slab[len(w.slab)-1][:]
 }
 
 // tileID names a tile.
@@ -167,7 +191,16 @@ const maxCachedTiles = 512
 
 // Empty returns the tree of no leaves over store.
 func Empty(store TileReader) *Tree {
-	return &Tree{store: store, rng: factory.NewEmptyRange(0)}
+	t := &Tree{store: store, rng: factory.NewEmptyRange(0)}
+	t.initWriter()
+	return t
+}
+
+func (t *Tree) initWriter() {
+	w := &t.w
+	w.committed = -1
+	w.factory = &compact.RangeFactory{Hash: func(l, r []byte) []byte { return w.keep(NodeHash(Hash(l), Hash(r))) }}
+	w.visit = w.pend.visit
 }
 
 // subtreeOf returns the subtree of full tile (l, index), l >= 1.
@@ -272,6 +305,7 @@ func Open(size uint64, store TileReader, leaves func(from, to uint64) ([]Hash, e
 		return nil, fmt.Errorf("tree: %w", err)
 	}
 	t.rng = rng
+	t.initWriter()
 	return t, nil
 }
 
@@ -308,6 +342,7 @@ func foldRoot(hs [][]byte) Hash {
 // drop the Pending if the write failed).
 type Pending struct {
 	t     *Tree
+	list  int // the writer's hash list the range uses
 	size  uint64
 	rng   *compact.Range
 	rows  [MaxTileLevel]partial
@@ -315,14 +350,20 @@ type Pending struct {
 	err   error
 }
 
-// Begin starts a run of appends after the last Commit. There is one writer
-// at a time.
+// Begin starts a run of appends after the last Commit; the Pending of an
+// earlier run is not to be used again. There is one writer at a time.
 func (t *Tree) Begin() *Pending {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	rng, err := factory.NewRange(0, t.size, append([][]byte(nil), t.rng.Hashes()...))
-	p := &Pending{t: t, size: t.size, rng: rng, rows: t.rows, err: err}
-	return p
+	w := &t.w
+	i := 0
+	if w.committed == 0 {
+		i = 1
+	}
+	w.lists[i] = append(w.lists[i][:0], t.rng.Hashes()...)
+	rng, err := w.factory.NewRange(0, t.size, w.lists[i])
+	w.pend = Pending{t: t, list: i, size: t.size, rng: rng, rows: t.rows, tiles: w.pend.tiles[:0], err: err}
+	return &w.pend
 }
 
 // Append adds a leaf hash: O(1) hashes amortised, O(log n) at most.
@@ -330,7 +371,7 @@ func (p *Pending) Append(leaf Hash) {
 	if p.err != nil {
 		return
 	}
-	p.err = p.rng.Append(leaf[:], p.visit)
+	p.err = p.rng.Append(p.t.w.keep(leaf), p.t.w.visit)
 	p.size++
 }
 
@@ -373,6 +414,7 @@ func (t *Tree) Commit(p *Pending) error {
 		return errors.New("tree: commit of a pending run from another tree")
 	}
 	t.size, t.rng, t.rows = p.size, p.rng, p.rows
+	t.w.committed = p.list
 	return nil
 }
 

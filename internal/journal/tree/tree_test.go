@@ -179,7 +179,7 @@ func TestLargeTreeAndReopen(t *testing.T) {
 	}
 }
 
-func TestOpenRefusesExtraOrMissingTiles(t *testing.T) {
+func TestTreeOpenRefusesExtraOrMissingTiles(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	st := memStore{}
 	tr := Empty(st)
@@ -206,7 +206,7 @@ func TestOpenRefusesExtraOrMissingTiles(t *testing.T) {
 	}
 }
 
-func TestCheckerNamesFirstBadLeaf(t *testing.T) {
+func TestTreeCheckerNamesFirstBadLeaf(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	st := memStore{}
 	tr := Empty(st)
@@ -242,10 +242,10 @@ func TestCheckerNamesFirstBadLeaf(t *testing.T) {
 	}
 }
 
-// TestCheckerStopsPastTheTree feeds the checker a leaf the tree does not
+// TestTreeCheckerStopsPastTheTree feeds the checker a leaf the tree does not
 // hold yet (durable, not yet committed): it and every later leaf go
 // unchecked, even once the tree has grown past them.
-func TestCheckerStopsPastTheTree(t *testing.T) {
+func TestTreeCheckerStopsPastTheTree(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 9))
 	st := memStore{}
 	tr := Empty(st)
