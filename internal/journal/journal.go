@@ -315,16 +315,28 @@ var ErrStop = errors.New("journal: stop")
 // each stored hash above 256, 65,536, ... leaves against the leaves under
 // it, so a tree that does not match its entries names the first entry that
 // differs (an entry appended during the scan and not yet in the tree is not
-// checked against it). From a later seq, the link into the first entry is
+// checked against it). That check runs on its own goroutine, a few thousand
+// entries behind: fn may have seen that many entries past the one it names
+// when the scan stops. From a later seq, the link into the first entry is
 // checked against the entry before it.
 func (j *Journal) Scan(from uint64, fn ScanFunc) error {
 	if from == 0 {
 		from = 1
 	}
-	var check *tree.Checker
-	if from == 1 {
-		check = j.tree.NewChecker()
+	if from > 1 {
+		return j.scan(from, fn, nil)
 	}
+	check := j.startTreeCheck()
+	err := j.scan(from, fn, check)
+	// The check covers entries before any the scan failed at: its
+	// finding comes first.
+	if cerr := check.finish(); cerr != nil {
+		return cerr
+	}
+	return err
+}
+
+func (j *Journal) scan(from uint64, fn ScanFunc, check *treeCheck) error {
 	var prev Hash
 	if from > 1 {
 		e, err := j.Get(from - 1)
@@ -366,10 +378,8 @@ func (j *Journal) Scan(from uint64, fn ScanFunc) error {
 		if e.Prev != prev {
 			return &BadEntryError{Seq: seq, Reason: "previous hash does not match the entry before it"}
 		}
-		if check != nil {
-			if _, err := check.Add(tree.LeafHash(e.Hash[:])); err != nil {
-				return treeError(err)
-			}
+		if check != nil && !check.add(e.Hash) {
+			return nil // the tree check failed: Scan returns its error
 		}
 		prev = e.Hash
 		if err := fn(e); err != nil {

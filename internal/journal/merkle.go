@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -46,6 +47,69 @@ func treeError(err error) error {
 		return &BadEntryError{Seq: mm.Leaf + 1, Reason: "does not match the journal's Merkle tree: " + mm.Reason}
 	}
 	return err
+}
+
+// treeCheck checks scanned entries against the tree on its own goroutine,
+// in chunks, so that the check's hashing runs beside the scan's (and the
+// core's apply).
+type treeCheck struct {
+	c      *tree.Checker
+	chunk  []Hash
+	in     chan []Hash
+	free   chan []Hash
+	done   chan error
+	failed atomic.Bool
+}
+
+// Sizes of the check's chunks of entry hashes, and how many there are.
+const (
+	checkChunk   = 4096
+	checkBuffers = 3
+)
+
+func (j *Journal) startTreeCheck() *treeCheck {
+	tc := &treeCheck{c: j.tree.NewChecker(), in: make(chan []Hash, checkBuffers), free: make(chan []Hash, checkBuffers), done: make(chan error, 1)}
+	for i := 0; i < checkBuffers; i++ {
+		tc.free <- make([]Hash, 0, checkChunk)
+	}
+	tc.chunk = <-tc.free
+	// The goroutine exits when finish closes in.
+	go tc.run()
+	return tc
+}
+
+func (tc *treeCheck) run() {
+	var err error
+	for chunk := range tc.in {
+		for i := 0; err == nil && i < len(chunk); i++ {
+			if _, e := tc.c.Add(tree.LeafHash(chunk[i][:])); e != nil {
+				err = treeError(e)
+				tc.failed.Store(true)
+			}
+		}
+		tc.free <- chunk[:0]
+	}
+	tc.done <- err
+}
+
+// add queues an entry's hash for the check. It reports false once the
+// check has failed, for the scan to stop.
+func (tc *treeCheck) add(h Hash) bool {
+	tc.chunk = append(tc.chunk, h)
+	if len(tc.chunk) == checkChunk {
+		tc.in <- tc.chunk
+		tc.chunk = <-tc.free
+	}
+	return !tc.failed.Load()
+}
+
+// finish checks what is queued and returns the first mismatch, if any.
+func (tc *treeCheck) finish() error {
+	if len(tc.chunk) > 0 {
+		tc.in <- tc.chunk
+	}
+	close(tc.in)
+	return <-tc.done
 }
 
 // openTree rebuilds the tree's right edge (or, for a journal kept before

@@ -215,6 +215,20 @@ func TestTreeTilesDamaged(t *testing.T) {
 		{"leaf changed", func(db *pebble.DB) error { return flipTileByte(db, 0, 1, 5*32+3) }, 256 + 6},
 		{"hash over 256 changed", func(db *pebble.DB) error { return flipTileByte(db, 1, 0, 2*32) }, 2*256 + 1},
 		{"newest full tile gone", func(db *pebble.DB) error { return db.Delete(tileKeyForTest(0, 3), pebble.Sync) }, 3*256 + 1},
+		// The tree is checked a few thousand entries behind the chain:
+		// its finding, the earlier, is the one named.
+		{"leaf changed before a missing entry", func(db *pebble.DB) error {
+			if err := flipTileByte(db, 0, 0, 4*32); err != nil {
+				return err
+			}
+			return db.Delete(journal.Key(200), pebble.Sync)
+		}, 5},
+		{"leaf changed far before a missing entry", func(db *pebble.DB) error {
+			if err := flipTileByte(db, 0, 0, 4*32); err != nil {
+				return err
+			}
+			return db.Delete(journal.Key(60000), pebble.Sync)
+		}, 5},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
