@@ -185,7 +185,7 @@ func newJournalProofCmds() []*cobra.Command {
 	var headSrc journalSource
 	head := &cobra.Command{
 		Use:   "head",
-		Short: "print the journal's signed tree head (a C2SP checkpoint): save it to check the journal against later",
+		Short: "print the journal's signed tree head (a C2SP checkpoint), after checking the tree against every entry: save it to check the journal against later",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if headSrc.coreURL != "" {
@@ -212,6 +212,15 @@ func newJournalProofCmds() []*cobra.Command {
 				return &exitError{code: 2, err: err}
 			}
 			defer j.Close()
+			// A head is the log's word: sign only a tree checked
+			// against every entry (the core checks it at start).
+			if err := j.Scan(1, func(journal.Entry) error { return nil }); err != nil {
+				var be *journal.BadEntryError
+				if errors.As(err, &be) {
+					fmt.Fprintf(cmd.OutOrStdout(), "journal BAD at entry %d: %s; no head signed\n", be.Seq, be.Reason)
+				}
+				return &exitError{code: 2, err: err}
+			}
 			note, err := s.Sign(j.TreeHead())
 			if err != nil {
 				return err

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
+
 	"kinko/internal/core"
 	"kinko/internal/journal"
 	"kinko/internal/journal/journaltest"
@@ -251,6 +253,33 @@ func TestJournalVerifyHeadAttacks(t *testing.T) {
 	out, code = run(t, "journal", "verify", "--data", dir, "--head", heads[3], "--head", heads[0], "--head", heads[1], "--head", heads[2])
 	if code != 2 || !strings.Contains(out, "journal BAD at entry 10: it is not the entry the head of 10 entries signed (the head of 9 still matches)") {
 		t.Fatalf("verify with heads at 5, 9, 10 and 300 = %d %q", code, out)
+	}
+}
+
+// TestJournalHeadRefusesBadTree changes a stored hash of the tree: no head
+// is signed over it, and the entry it covers is named.
+func TestJournalHeadRefusesBadTree(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	journalWith(t, dir, 0, 300)
+	db, err := pebble.Open(filepath.Join(dir, "journal"), &pebble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := []byte{'t', 0, 0, 0, 0, 0, 0, 0, 0, 0} // tile 0/0: the leaves of entries 1-256
+	v, c, err := db.Get(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := append([]byte(nil), v...)
+	c.Close()
+	b[41*32] ^= 1 // entry 42's leaf
+	if err := db.Set(key, b, pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	out, code := run(t, "journal", "head", "--data", dir)
+	if code != 2 || !strings.Contains(out, "journal BAD at entry 42") || !strings.Contains(out, "no head signed") || strings.Contains(out, "\u2014") {
+		t.Fatalf("journal head over a changed tree = %d %q", code, out)
 	}
 }
 
