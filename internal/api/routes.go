@@ -68,6 +68,8 @@ func (s *Server) register() {
 	s.handle("GET", "/v1/journal/verify", true, s.operatorOnly(s.verifyJournal))
 	s.handle("GET", "/v1/reserves", true, s.operatorOnly(s.reservesReport))
 	s.handle("GET", "/v1/journal/raw", true, s.journalRaw)
+	s.handle("GET", "/v1/journal/proof", true, s.journalProof)
+	s.handle("GET", "/v1/journal/consistency", true, s.journalConsistency)
 	s.handle("GET", "/v1/signer/view", true, s.signerView)
 	s.handle("POST", "/v1/signer/commands", true, s.signerCommand)
 	s.handle("POST", "/v1/watch/commands", true, s.watchCommand)
@@ -88,11 +90,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-}
-
-func (s *Server) head(w http.ResponseWriter, r *http.Request) {
-	seq, hash, t := s.core.Journal().Head()
-	writeJSON(w, http.StatusOK, map[string]any{"seq": seq, "hash": hash.String(), "time": time.Unix(0, t).UTC()})
 }
 
 func (s *Server) stateHash(w http.ResponseWriter, r *http.Request, _ Principal) {

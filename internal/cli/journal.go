@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sort"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"kinko/internal/core"
 	"kinko/internal/journal"
+	"kinko/internal/journal/tree"
 )
 
 // maxShowLimit bounds `journal show --limit`.
@@ -21,32 +23,20 @@ func openJournal(dir string) (*journal.Journal, error) {
 }
 
 func newJournalCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "journal", Short: "inspect and verify the hash-chained journal"}
-	var dir string
+	cmd := &cobra.Command{Use: "journal", Short: "inspect and verify the hash-chained journal, its Merkle tree, signed heads and proofs"}
+	var dir, pubkeyFile string
+	var headFiles []string
 	verify := &cobra.Command{
 		Use:   "verify",
-		Short: "check every entry's hash, link and payload; name the first bad entry",
+		Short: "check every entry's hash, link and payload and the Merkle tree; with --head, the journal against a head saved earlier; name the first bad entry",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			j, err := openJournal(dir)
-			if err != nil {
-				return &exitError{code: 2, err: err}
-			}
-			defer j.Close()
-			start := time.Now()
-			r, err := j.Verify(core.CheckPayload)
-			if err != nil {
-				var bad *journal.BadEntryError
-				if errors.As(err, &bad) {
-					fmt.Fprintf(cmd.OutOrStdout(), "journal BAD at entry %d: %s\n", bad.Seq, bad.Reason)
-				}
-				return &exitError{code: 2, err: err}
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "journal OK: %d entries, head %s (%s)\n", r.Entries, r.Head, time.Since(start).Round(time.Millisecond))
-			return nil
+			return verifyJournal(cmd, dir, headFiles, pubkeyFile)
 		},
 	}
 	dataFlag(verify, &dir)
+	verify.Flags().StringArrayVar(&headFiles, "head", nil, "a signed head saved earlier (kinko journal head): the journal must hold its entries unchanged; may be given more than once")
+	verify.Flags().StringVar(&pubkeyFile, "pubkey", "", "the verifier key of the heads (kinko journal key); default: the data directory's own key")
 
 	var from, limit uint64
 	var asJSON bool
@@ -108,7 +98,76 @@ func newJournalCmd() *cobra.Command {
 	show.Flags().Uint64Var(&limit, "limit", 20, "entries to print")
 	show.Flags().BoolVar(&asJSON, "json", false, "one JSON object per line")
 	cmd.AddCommand(verify, show)
+	cmd.AddCommand(newJournalProofCmds()...)
 	return cmd
+}
+
+// verifyJournal is `kinko journal verify`: the chain, the payloads, the tree
+// against the entries, and the journal against each head saved earlier.
+func verifyJournal(cmd *cobra.Command, dir string, headFiles []string, pubkeyFile string) error {
+	w := cmd.OutOrStdout()
+	bad := func(err error) error {
+		var be *journal.BadEntryError
+		if errors.As(err, &be) {
+			fmt.Fprintf(w, "journal BAD at entry %d: %s\n", be.Seq, be.Reason)
+		}
+		return &exitError{code: 2, err: err}
+	}
+	var heads []tree.Head
+	if len(headFiles) > 0 {
+		v, err := headVerifier(dir, pubkeyFile)
+		if err != nil {
+			return err
+		}
+		for _, f := range headFiles {
+			h, err := readHead(f, v)
+			if err != nil {
+				fmt.Fprintf(w, "head %s REFUSED: %v\n", f, err)
+				return &exitError{code: 2, err: err}
+			}
+			heads = append(heads, h)
+		}
+		sort.SliceStable(heads, func(a, b int) bool { return heads[a].Size < heads[b].Size })
+	}
+	j, err := openJournal(dir)
+	if err != nil {
+		return bad(err)
+	}
+	defer j.Close()
+	start := time.Now()
+	r, err := j.Verify(core.CheckPayload)
+	if err != nil {
+		return bad(err)
+	}
+	// The heads in order of size: the first that the journal does not
+	// hold, after the last that it does, bounds the first entry changed.
+	var good uint64
+	for _, h := range heads {
+		err := j.CheckHead(h)
+		var he *journal.HistoryError
+		switch {
+		case err == nil:
+			good = h.Size
+			continue
+		case errors.As(err, &he) && he.Size == good+1:
+			fmt.Fprintf(w, "journal BAD at entry %d: it is not the entry the head of %d entries signed (the head of %d still matches): entries and tree were rewritten from it\n", he.Size, he.Size, good)
+		case errors.As(err, &he):
+			since := ""
+			if good > 0 {
+				since = fmt.Sprintf(", while its first %d are the head of %d's", good, good)
+			}
+			fmt.Fprintf(w, "journal BAD: its first %d entries are not the history the head signed (their root is %s, the head's %s)%s: the first entry changed is one of %d to %d. Its entries and its tree were both rewritten, so the heads given cannot name it more closely (a mirror, or more heads between, can)\n", he.Size, he.Root, he.HeadRoot, since, good+1, he.Size)
+		default:
+			return bad(err)
+		}
+		return &exitError{code: 2, err: err}
+	}
+	th := j.TreeHead()
+	fmt.Fprintf(w, "journal OK: %d entries, head %s, tree root %s (%s)\n", r.Entries, r.Head, th.Root, time.Since(start).Round(time.Millisecond))
+	for _, h := range heads {
+		fmt.Fprintf(w, "holds the head of %s at %d entries (root %s) unchanged\n", h.Origin, h.Size, h.Root)
+	}
+	return nil
 }
 
 type entryView struct {
