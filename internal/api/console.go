@@ -344,7 +344,7 @@ func (s *Server) registerConsole() {
 			for _, w := range st.Custody.Wallets() {
 				a, _ := st.Ledger.Asset(w.Asset)
 				acct, _ := st.Ledger.Account(w.Account())
-				ws = append(ws, map[string]any{"ID": w.ID, "Kind": w.Kind.String(), "Asset": a.Code, "Balance": acct.Balance().FormatDecimal(a.Decimals),
+				ws = append(ws, map[string]any{"ID": w.ID, "Kind": w.Kind.String(), "Asset": a.Code, "Balance": acct.SignedBalance().FormatDecimal(a.Decimals),
 					"Descriptor": w.Descriptor, "NextIndex": w.NextIndex})
 			}
 			d["Wallets"] = ws

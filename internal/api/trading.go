@@ -403,7 +403,7 @@ type QuoteView struct {
 // HouseBalanceView is one of the house's (自己口) balances.
 type HouseBalanceView struct {
 	Asset   string        `json:"asset"`
-	Balance ledger.Amount `json:"balance"`
+	Balance ledger.Signed `json:"balance"`
 	Decimal string        `json:"decimal"`
 }
 
@@ -434,7 +434,7 @@ func dealerView(st *core.State, m *trading.Market) DealerView {
 		a, _ := st.Ledger.Asset(id)
 		hv := HouseBalanceView{Asset: a.Code, Decimal: "0"}
 		if acc, ok := st.Ledger.Account(ledger.AccountKey{Owner: ledger.OwnerHouse, Asset: id, Kind: ledger.KindHouse}); ok {
-			hv.Balance, hv.Decimal = acc.Balance(), acc.Balance().FormatDecimal(a.Decimals)
+			hv.Balance, hv.Decimal = acc.SignedBalance(), acc.SignedBalance().FormatDecimal(a.Decimals)
 		}
 		v.House = append(v.House, hv)
 	}
