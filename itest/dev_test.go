@@ -187,7 +187,7 @@ func TestDevFlows(t *testing.T) {
 	if err := dev.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	if m := regexp.MustCompile(`kinko stopped in (\S+)`).FindStringSubmatch(dev.LogTail(5)); m == nil {
+	if m := regexp.MustCompile(`kinko stopped in (\S+)`).FindStringSubmatch(dev.LogTail(2000)); m == nil {
 		t.Fatalf("kinko dev did not say it stopped:\n%s", dev.LogTail(10))
 	} else {
 		t.Logf("kinko dev stopped in %s", m[1])

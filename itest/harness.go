@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -240,8 +241,9 @@ type Deployment struct {
 	Chain *Chain
 	// The roles' processes.
 	Core, Cosigner, Signer, Watcher *Proc
-	// CoreURL is the core's API; CosignerURL the co-signer's (mutual TLS).
-	CoreURL, CosignerURL string
+	// CoreURL is the core's API; CosignerURL the co-signer's (mutual TLS);
+	// WatcherMetrics the watcher's Prometheus address.
+	CoreURL, CosignerURL, WatcherMetrics string
 	// Operator is the bootstrap admin, logged in.
 	Operator *Operator
 	// The key files: the cold customer wallet's three; the hot customer
@@ -383,7 +385,12 @@ func (d *Deployment) up(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	metricsPort, err := freePort()
+	if err != nil {
+		return err
+	}
 	d.CoreURL, d.CosignerURL = fmt.Sprintf("http://127.0.0.1:%d", corePort), fmt.Sprintf("https://127.0.0.1:%d", csPort)
+	d.WatcherMetrics = fmt.Sprintf("127.0.0.1:%d", metricsPort)
 	logOf := func(role string) string { return filepath.Join(d.LogDir, role+".log") }
 	d.Core = newProc("core", d.Bin, d.CoreDir, logOf("core"), regexp.MustCompile(`(?m)^kinko is running`), d.coreArgs)
 	d.Cosigner = newProc("cosigner", d.Bin, d.CosignerDir, logOf("cosigner"), regexp.MustCompile(`(?m)^co-signer listening on `), d.cosignerArgs)
@@ -447,7 +454,7 @@ func (d *Deployment) watchArgs() []string {
 	return append([]string{"watch", "--core", d.CoreURL, "--stream-token-file", filepath.Join(d.WatcherDir, "stream.token"),
 		"--watcher-token-file", filepath.Join(d.WatcherDir, "watcher.token"), "--cosigner", d.CosignerURL, "--tls", filepath.Join(d.WatcherDir, "tls"),
 		"--asset", "BTC", "--confirmations", strconv.Itoa(int(d.Options.Confirmations)), "--start-height", strconv.Itoa(regtest.SegwitHeight),
-		"--tolerance", strconv.Itoa(Tolerance), "--state", filepath.Join(d.WatcherDir, "state")}, d.nodeArgs()...)
+		"--tolerance", strconv.Itoa(Tolerance), "--state", filepath.Join(d.WatcherDir, "state"), "--metrics", d.WatcherMetrics}, d.nodeArgs()...)
 }
 
 // writeCosignerPolicy writes the co-signer's policy file on its host from
@@ -896,6 +903,43 @@ func (d *Deployment) CoreHead(ctx context.Context) (uint64, error) {
 	}
 	err := newAPIClient(d.CoreURL).do(ctx, "GET", "/v1/journal/head", "", nil, http.StatusOK, &h)
 	return h.Seq, err
+}
+
+// WatcherSeq returns the newest journal entry the watcher verified, from
+// its metrics.
+func (d *Deployment) WatcherSeq(ctx context.Context) (uint64, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+d.WatcherMetrics+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	m := regexp.MustCompile(`(?m)^kinko_journal_seq (\S+)$`).FindSubmatch(b)
+	if m == nil {
+		return 0, fmt.Errorf("itest: the watcher's metrics have no kinko_journal_seq")
+	}
+	v, err := strconv.ParseFloat(string(m[1]), 64)
+	return uint64(v), err
+}
+
+// WaitFollowersCaughtUp waits until the co-signer and the watcher have
+// verified the core's journal up to its head as it is now.
+func (d *Deployment) WaitFollowersCaughtUp(ctx context.Context) error {
+	if err := d.WaitCosignerCaughtUp(ctx); err != nil {
+		return err
+	}
+	head, err := d.CoreHead(ctx)
+	if err != nil {
+		return err
+	}
+	return d.wait(ctx, fmt.Sprintf("the watcher at entry %d", head), func() (bool, error) {
+		seq, err := d.WatcherSeq(ctx)
+		return err == nil && seq >= head, nil
+	})
 }
 
 // WaitCosignerCaughtUp waits until the co-signer has verified the core's
