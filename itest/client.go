@@ -18,6 +18,7 @@ import (
 	"kinko/internal/api"
 	"kinko/internal/auth"
 	"kinko/internal/ledger"
+	"kinko/internal/opclient"
 	"kinko/internal/people"
 	"kinko/internal/reserves"
 	"kinko/internal/withdraw"
@@ -300,27 +301,22 @@ func (c *Customer) Available(ctx context.Context) (uint64, error) {
 }
 
 // Operator is an operator of the deployment acting through the core's
-// API: logged in with a password and TOTP code.
+// API: signed in with their CLI key.
 type Operator struct {
-	Name     string
-	Password string
+	Name    string
+	KeyFile string
 
-	api   apiClient
-	totp  *authenticator
-	token string
+	api    apiClient
+	client *opclient.Client
+	token  string
 }
 
-// Login logs in with the password and a TOTP code.
+// Login signs in with the operator's key.
 func (o *Operator) Login(ctx context.Context) error {
-	code, err := o.totp.code(ctx)
-	if err != nil {
+	if err := o.client.Login(ctx); err != nil {
 		return err
 	}
-	var res api.LoginResponse
-	if err := o.api.do(ctx, "POST", "/v1/operators/login", "", api.LoginRequest{Name: o.Name, Password: o.Password, TOTP: code}, http.StatusOK, &res); err != nil {
-		return err
-	}
-	o.token = res.Token
+	o.token = o.client.Token()
 	return nil
 }
 

@@ -46,8 +46,13 @@ func statusOf(err error) (int, string, bool) {
 		return http.StatusUnprocessableEntity, "withdrawal refused", true
 	case errors.Is(err, withdraw.ErrDuplicateRequest), errors.Is(err, withdraw.ErrKeyExists), errors.Is(err, withdraw.ErrAddressExists):
 		return http.StatusConflict, "conflict", true
-	case errors.Is(err, people.ErrNotAuthorized), errors.Is(err, people.ErrWrongRole), errors.Is(err, people.ErrSelfApproval):
+	case errors.Is(err, people.ErrNotAuthorized), errors.Is(err, people.ErrWrongRole), errors.Is(err, people.ErrSelfApproval),
+		errors.Is(err, people.ErrSubject), errors.Is(err, core.ErrTwoPerson), errors.Is(err, people.ErrEnrolCode):
 		return http.StatusForbidden, "forbidden", true
+	case errors.Is(err, people.ErrAssertion), errors.Is(err, people.ErrKeyUnknown), errors.Is(err, people.ErrNoKey), errors.Is(err, errSignatureRequired):
+		return http.StatusForbidden, "signature refused", true
+	case errors.Is(err, people.ErrReplayed), errors.Is(err, people.ErrKeyExists), errors.Is(err, people.ErrBootstrapped), errors.Is(err, people.ErrNotBootstrapped):
+		return http.StatusConflict, "conflict", true
 	case errors.Is(err, people.ErrLocked):
 		return http.StatusTooManyRequests, "locked", true
 	case errors.Is(err, people.ErrEmailTaken), errors.Is(err, people.ErrCustomerExists), errors.Is(err, people.ErrOperatorExists),

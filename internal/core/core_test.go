@@ -38,7 +38,7 @@ func openCore(t *testing.T, dir string, snapEvery uint64) *Core {
 
 func submit(t *testing.T, c *Core, at time.Time, cmd Command) Outcome {
 	t.Helper()
-	o, err := c.Submit(context.Background(), at, cmd)
+	o, err := c.Submit(context.Background(), at, signed(cmd))
 	if err != nil {
 		t.Fatalf("Submit(%s) = %v", cmd.Kind(), err)
 	}
