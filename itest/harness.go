@@ -111,7 +111,7 @@ func Main(m *testing.M) int {
 // by the people who hold them.
 const (
 	// OperatorName is the deployment's bootstrap admin.
-	OperatorName     = "aiko"
+	OperatorName = "aiko"
 	// SecondAdmin approves what an admin asks; ApproverName what needs an
 	// approver.
 	SecondAdmin  = "ren"

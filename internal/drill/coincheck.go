@@ -154,8 +154,8 @@ type runner struct {
 	ctx   context.Context
 	c     *core.Core
 	now   func() time.Time
-	ops   [2]string      // the requester and the approver
-	admin string         // the admin who approves what an admin must
+	ops   [2]string // the requester and the approver
+	admin string    // the admin who approves what an admin must
 	team  *operators.Team
 	tag   string         // makes request and plan ids unique to this run
 	first ledger.OwnerID // the drill's first customer
