@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"kinko/internal/compensation"
 	"kinko/internal/controls"
 	"kinko/internal/core"
 	"kinko/internal/custody"
@@ -51,6 +52,14 @@ func statusOf(err error) (int, string, bool) {
 		return http.StatusForbidden, "forbidden", true
 	case errors.Is(err, people.ErrAssertion), errors.Is(err, people.ErrKeyUnknown), errors.Is(err, people.ErrNoKey), errors.Is(err, errSignatureRequired):
 		return http.StatusForbidden, "signature refused", true
+	case errors.Is(err, compensation.ErrUnknown):
+		return http.StatusNotFound, "not found", true
+	case errors.Is(err, compensation.ErrExists), errors.Is(err, compensation.ErrNotDraft), errors.Is(err, compensation.ErrNotApproved),
+		errors.Is(err, compensation.ErrExecuted), errors.Is(err, compensation.ErrOutOfOrder):
+		return http.StatusConflict, "conflict", true
+	case errors.Is(err, compensation.ErrInvalid), errors.Is(err, compensation.ErrIncomplete), errors.Is(err, compensation.ErrRateAbsurd),
+		errors.Is(err, compensation.ErrPayoutsOrder):
+		return http.StatusUnprocessableEntity, "invalid request", true
 	case errors.Is(err, people.ErrReplayed), errors.Is(err, people.ErrKeyExists), errors.Is(err, people.ErrBootstrapped), errors.Is(err, people.ErrNotBootstrapped):
 		return http.StatusConflict, "conflict", true
 	case errors.Is(err, people.ErrLocked):
