@@ -33,8 +33,8 @@ const (
 	ceremonyTTL   = 5 * time.Minute
 )
 
-// ceremony is a registration or login begun and not yet finished.
-type ceremony struct {
+// webCeremony is a registration or login begun and not yet finished.
+type webCeremony struct {
 	operator string
 	session  webauthn.SessionData
 	login    *core.OperatorLogin // the login it opens
@@ -45,14 +45,14 @@ type ceremony struct {
 
 type ceremonies struct {
 	mu sync.Mutex
-	m  map[string]*ceremony // by challenge, base64url
+	m  map[string]*webCeremony // by challenge, base64url
 }
 
-func (c *ceremonies) put(challenge string, x *ceremony, now time.Time) error {
+func (c *ceremonies) put(challenge string, x *webCeremony, now time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
-		c.m = map[string]*ceremony{}
+		c.m = map[string]*webCeremony{}
 	}
 	for k, v := range c.m {
 		if now.After(v.expires) {
@@ -68,7 +68,7 @@ func (c *ceremonies) put(challenge string, x *ceremony, now time.Time) error {
 
 // take returns and forgets the ceremony of a challenge: each is finished
 // once.
-func (c *ceremonies) take(challenge string, now time.Time) (*ceremony, bool) {
+func (c *ceremonies) take(challenge string, now time.Time) (*webCeremony, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	x, ok := c.m[challenge]
@@ -161,7 +161,7 @@ func (s *Server) BeginLogin(name string) (BeginResponse, error) {
 		return BeginResponse{}, err
 	}
 	ch := base64.RawURLEncoding.EncodeToString(digest[:])
-	if err := s.cer.put(ch, &ceremony{operator: name, session: *sess, login: &login, token: tok, expires: now.Add(ceremonyTTL)}, now); err != nil {
+	if err := s.cer.put(ch, &webCeremony{operator: name, session: *sess, login: &login, token: tok, expires: now.Add(ceremonyTTL)}, now); err != nil {
 		return BeginResponse{}, err
 	}
 	b, _ := json.Marshal(opts.Response)
@@ -259,7 +259,7 @@ func (s *Server) BeginEnrol(req BeginRequest) (BeginResponse, error) {
 		return BeginResponse{}, err
 	}
 	now := s.now()
-	if err := s.cer.put(sess.Challenge, &ceremony{operator: req.Operator, session: *sess, code: req.Code, expires: now.Add(ceremonyTTL)}, now); err != nil {
+	if err := s.cer.put(sess.Challenge, &webCeremony{operator: req.Operator, session: *sess, code: req.Code, expires: now.Add(ceremonyTTL)}, now); err != nil {
 		return BeginResponse{}, err
 	}
 	b, _ := json.Marshal(opts.Response)

@@ -79,6 +79,8 @@ func (s *Server) register() {
 	s.registerTrading()
 	s.registerConsole()
 	s.registerOperators()
+	s.registerCompensation()
+	s.registerCeremonies()
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -66,6 +66,9 @@ type ExecuteCompensation struct {
 	From  int
 	Count int
 	Actor string
+	// Run names this run of the execution (any text the executor picks):
+	// a command signs once, so a run again is a new run.
+	Run string `json:",omitempty"`
 	// Assertion is the actor's signature over the command (SignedDigest).
 	Assertion *passkey.Assertion `json:",omitempty"`
 }

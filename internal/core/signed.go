@@ -137,7 +137,7 @@ func SignedDigest(c Command) (signer string, digest [32]byte, ok bool) {
 		x.Assertion = nil
 		unsigned = x
 	case ExecuteCompensation:
-		signer, id = x.Actor, x.Plan+":"+strconv.Itoa(x.From)
+		signer, id = x.Actor, x.Plan+":"+strconv.Itoa(x.From)+":"+x.Run
 		x.Assertion = nil
 		unsigned = x
 	case OperatorLogin:
@@ -268,7 +268,10 @@ func (s *State) checkListMarket(r people.Request) error {
 	if err := json.Unmarshal(r.Payload, &p); err != nil {
 		return fmt.Errorf("%w: payload: %v", people.ErrInvalid, err)
 	}
-	return p.Listing.Validate()
+	if err := p.Listing.Validate(); err != nil {
+		return err
+	}
+	return s.checkListing(p.Listing)
 }
 
 func (s *State) authorizeAdminRequest(r people.Request) error {

@@ -140,3 +140,14 @@ func NewWithKeys(rp passkey.RP, ops ...*Operator) *Team {
 	}
 	return t
 }
+
+// Crew is the team the tests and drills of other packages found: aiko
+// and ren admins, kenji operator and approver, sora ciso, their keys
+// derived from seed, for the relying party localhost.
+func Crew(seed string) *Team {
+	return New(passkey.RP{ID: "localhost", Origins: []string{"http://localhost"}}, seed,
+		Member{Name: "aiko", Roles: []people.Role{people.RoleAdmin}},
+		Member{Name: "ren", Roles: []people.Role{people.RoleAdmin}},
+		Member{Name: "kenji", Roles: []people.Role{people.RoleOperator, people.RoleApprover}},
+		Member{Name: "sora", Roles: []people.Role{people.RoleCISO}})
+}
