@@ -35,6 +35,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg"
 
 	"kinko/internal/custody"
+	"kinko/internal/passkey"
 	"kinko/internal/wallet"
 )
 
@@ -51,6 +52,13 @@ type Policy struct {
 	Limits map[string]Limits `json:"limits"`
 	// AllAssets bounds what leaves across every asset.
 	AllAssets AllLimits `json:"all_assets"`
+	// Lifters are the operators whose signed lift_halt of an asset's
+	// withdrawals, asked by one and approved by another, lifts the
+	// co-signer's own halt of that asset; LiftRP is the relying party
+	// (console domain and origins) their assertions are made for. Without
+	// lifters, halts are lifted on this host only.
+	Lifters []Lifter    `json:"lifters,omitempty"`
+	LiftRP  *passkey.RP `json:"lift_rp,omitempty"`
 }
 
 // PinnedWallet is one of our wallets as its key holders wrote it on the
@@ -155,6 +163,9 @@ func ParsePolicy(b []byte, net *chaincfg.Params) (*Policy, error) {
 	}
 	if p.CoolDown.Duration <= 0 {
 		return nil, fmt.Errorf("%w: cooldown must be positive", ErrPolicy)
+	}
+	if err := checkLifters(&p); err != nil {
+		return nil, err
 	}
 	names := map[string]bool{}
 	hot := 0
