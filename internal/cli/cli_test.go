@@ -217,7 +217,7 @@ func TestJournalAndLedgerCommands(t *testing.T) {
 	}
 	// The writes go through the running core's API, each operator signed
 	// in with their CLI key (the dev keeps them in operators/).
-	base, stop := startDev(t, dir)
+	base, stop := serveCore(t, dir)
 	as := func(name string, args ...string) (string, int) {
 		return run(t, append(args, "--core", base, "--operator", name, "--key", filepath.Join(dir, "operators", name+".key"))...)
 	}
@@ -370,7 +370,7 @@ func TestWatchProcess(t *testing.T) {
 	}
 	bad := filepath.Join(t.TempDir(), "bad.token")
 	os.WriteFile(bad, []byte("wrong"), 0o600)
-	if out, code := run(t, "watch", "--core", base, "--stream-token-file", bad, "--watcher-token-file", bad, "--rpc", m[1], "--notls"); code == 0 || !strings.Contains(out, "401") {
+	if out, code := run(t, "watch", "--core", base, "--stream-token-file", bad, "--watcher-token-file", bad, "--rpc", m[1], "--notls", "--state", filepath.Join(t.TempDir(), "watcher-state")); code == 0 || !strings.Contains(out, "401") {
 		t.Fatalf("watch with a wrong token = %d %q", code, out)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

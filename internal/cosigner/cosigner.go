@@ -96,8 +96,8 @@ type Cosigner struct {
 	disagree map[uint32]string
 	// lifts are the lift_halt requests signed by a pinned operator, by
 	// request id, waiting for a pinned approver's signed approval.
-	lifts map[string]pendingLift
-	closed   bool
+	lifts  map[string]pendingLift
+	closed bool
 	// historyAlerted: the break of the history was alerted.
 	historyAlerted bool
 }
