@@ -51,6 +51,8 @@ type env struct {
 	// the core asks them to sign.
 	team *operators.Team
 	who  map[string]string
+	// listers ask for and approve the test market (default aiko, ren).
+	listers [2]string
 	// fast leaves the core's invariant check after every apply off, as
 	// production runs: for benchmarks.
 	fast bool
@@ -72,6 +74,19 @@ func newEnv(t testing.TB) *env { return newEnvWith(t, false) }
 
 // newBenchEnv is newEnv with the core as production runs it.
 func newBenchEnv(t testing.TB) *env { return newEnvWith(t, true) }
+
+// newEnvEmpty is a core with the assets and no operator: the test
+// bootstraps its own.
+func newEnvEmpty(t testing.TB) *env {
+	t.Helper()
+	e := &env{t: t, dir: t.TempDir(), clock: &clock{t: time.Date(2026, 1, 26, 0, 2, 0, 0, time.UTC)}, logs: &bytes.Buffer{}, secrets: map[string]string{}, who: map[string]string{}}
+	e.start()
+	o, err := e.core.Submit(context.Background(), e.clock.Now(), core.CreateAssets{Assets: []ledger.Asset{{ID: 1, Code: "JPY", Class: ledger.ClassFiat}, {ID: 2, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}})
+	if err != nil || o.EventErr() != nil {
+		t.Fatal(err, o.EventErr())
+	}
+	return e
+}
 
 func newEnvWith(t testing.TB, fast bool) *env {
 	t.Helper()

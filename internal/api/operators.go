@@ -346,7 +346,7 @@ type SignatureRequired struct {
 	Origin      string   `json:"origin"`
 	Credentials []string `json:"credentials"`
 	ID          string   `json:"id,omitempty"`
-	Expires     int64    `json:"expires,omitempty"`
+	Expires     int64    `json:"expires,omitempty,string"` // unix ns, a string: a JSON number would lose digits in a browser
 }
 
 // errSignatureRequired is what a signed command without an assertion gets.

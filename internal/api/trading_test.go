@@ -47,7 +47,11 @@ func (e *env) submit(cmd core.Command) {
 
 // listBTCJPY lists the test market: asked by aiko, approved by ren.
 func (e *env) listBTCJPY() {
-	e.twoPerson(core.KindListMarketRequest, core.ListMarketPayload{Listing: btcJPY}, "aiko", "ren", people.RoleAdmin)
+	a, b := "aiko", "ren"
+	if e.listers[0] != "" {
+		a, b = e.listers[0], e.listers[1]
+	}
+	e.twoPerson(core.KindListMarketRequest, core.ListMarketPayload{Listing: btcJPY}, a, b, people.RoleAdmin)
 }
 
 // fundSeq numbers the funding transfers of every test env.
