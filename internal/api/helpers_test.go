@@ -53,6 +53,8 @@ type env struct {
 	who  map[string]string
 	// listers ask for and approve the test market (default aiko, ren).
 	listers [2]string
+	// loginRate is the server's sign-in limit (benchmarks lift it).
+	loginRate int
 	// fast leaves the core's invariant check after every apply off, as
 	// production runs: for benchmarks.
 	fast bool
@@ -92,6 +94,9 @@ func newEnvWith(t testing.TB, fast bool) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), clock: &clock{t: time.Date(2026, 1, 26, 0, 2, 0, 0, time.UTC)}, logs: &bytes.Buffer{}, secrets: map[string]string{}, fast: fast,
 		who: map[string]string{}}
+	if fast {
+		e.loginRate = 1 << 20
+	}
 	e.start()
 	ctx := context.Background()
 	o, err := e.core.Submit(ctx, e.clock.Now(), core.CreateAssets{Assets: []ledger.Asset{{ID: 1, Code: "JPY", Class: ledger.ClassFiat}, {ID: 2, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}})
@@ -138,7 +143,7 @@ func (e *env) start() {
 		e.t.Fatal(err)
 	}
 	srv, err := New(Config{Core: c, DataDir: e.dir, Argon2: auth.TestArgon2, Now: e.clock.Now,
-		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), InsecureCookies: true})
+		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), InsecureCookies: true, LoginRate: e.loginRate})
 	if err != nil {
 		e.t.Fatal(err)
 	}
