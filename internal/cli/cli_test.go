@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"kinko/internal/journal/journaltest"
 )
@@ -38,6 +40,14 @@ func startDev(t *testing.T, dir string) (string, func()) {
 // regtest node's RPC address and credentials.
 func startDevNode(t *testing.T, dir string) (string, string, func()) {
 	t.Helper()
+	base, nodeLine, _, stop := startDevBanner(t, dir)
+	return base, nodeLine, stop
+}
+
+// startDevBanner is startDevNode that also returns everything the dev
+// printed before its node line: the banner with the demo's logins.
+func startDevBanner(t *testing.T, dir string) (string, string, string, func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	root := NewRoot()
@@ -59,22 +69,89 @@ func startDevNode(t *testing.T, dir string) (string, string, func()) {
 	sc := bufio.NewScanner(pr)
 	re := regexp.MustCompile(`http://(127\.0\.0\.1:\d+)/healthz`)
 	var base string
+	var banner strings.Builder
 	for sc.Scan() {
+		banner.WriteString(sc.Text() + "\n")
 		if m := re.FindStringSubmatch(sc.Text()); m != nil {
 			base = "http://" + m[1]
 		}
 		if strings.Contains(sc.Text(), "Bitcoin regtest node: RPC") {
 			go io.Copy(io.Discard, pr)
-			return base, sc.Text(), stop
+			return base, sc.Text(), banner.String(), stop
 		}
 	}
 	t.Fatal("kinko dev printed no address")
-	return "", "", nil
+	return "", "", "", nil
+}
+
+// TestOperatorsBootstrap: the founding operators of an empty journal,
+// made on the core's host; each enrols a CLI key with their one-time code
+// and then signs in through the core's API; the code works once, and a
+// second bootstrap is refused.
+func TestOperatorsBootstrap(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	if out, code := run(t, "operators", "bootstrap", "--data", dir, "--name", "aiko", "--origin", "http://localhost:8080"); code == 0 {
+		t.Fatalf("one founder = %d %q", code, out)
+	}
+	out, code := run(t, "operators", "bootstrap", "--data", dir, "--name", "aiko", "--name", "ren", "--origin", "http://localhost:8080")
+	m := regexp.MustCompile(`aiko\s+code ([0-9a-f]{32})`).FindStringSubmatch(out)
+	if code != 0 || m == nil || !strings.Contains(out, "http://localhost:8080/console/enrol?code=") {
+		t.Fatalf("bootstrap = %d %q", code, out)
+	}
+	if out, code := run(t, "operators", "bootstrap", "--data", dir, "--name", "eve", "--name", "mallory", "--origin", "http://localhost:8080"); code == 0 || !strings.Contains(out, "operators exist") {
+		t.Fatalf("a second bootstrap = %d %q", code, out)
+	}
+	key := filepath.Join(t.TempDir(), "aiko.key")
+	if out, code := run(t, "operators", "key", "--out", key); code != 0 || !strings.Contains(out, "BEGIN PUBLIC KEY") {
+		t.Fatalf("operators key = %d %q", code, out)
+	}
+	base, _ := serveCore(t, dir)
+	if out, code := run(t, "requests", "list", "--core", base, "--operator", "aiko", "--key", key); code == 0 {
+		t.Fatalf("sign-in before enrolment = %d %q", code, out)
+	}
+	if out, code := run(t, "operators", "enrol", "--core", base, "--operator", "aiko", "--key", key, "--code", m[1]); code != 0 || !strings.Contains(out, "active") {
+		t.Fatalf("founder enrolment = %d %q", code, out)
+	}
+	other := filepath.Join(t.TempDir(), "other.key")
+	run(t, "operators", "key", "--out", other)
+	if out, code := run(t, "operators", "enrol", "--core", base, "--operator", "aiko", "--key", other, "--code", m[1]); code == 0 {
+		t.Fatalf("the code used twice = %d %q", code, out)
+	}
+	if out, code := run(t, "requests", "list", "--core", base, "--operator", "aiko", "--key", key); code != 0 {
+		t.Fatalf("requests list as aiko = %d %q", code, out)
+	}
+	if out, code := run(t, "requests", "list", "--core", base, "--operator", "ren", "--key", key); code == 0 {
+		t.Fatalf("aiko's key as ren = %d %q", code, out)
+	}
 }
 
 func TestDevStartsAndAnswers(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
-	base, _ := startDev(t, dir)
+	base, _, banner, _ := startDevBanner(t, dir)
+	// The banner says how operators sign in: their CLI keys and one-time
+	// enrolment links. A credential enrolled with kenji's link is pending,
+	// and in dev two demo admins approve it: kenji then signs in with it.
+	m := regexp.MustCompile(`enrol (http://localhost:\d+/console/enrol\?code=([^&\s]+)&operator=kenji)`).FindStringSubmatch(banner)
+	if m == nil || !strings.Contains(banner, "operators/aiko.key") || !strings.Contains(banner, "/console/login") {
+		t.Fatalf("banner without the operators' keys and links:\n%s", banner)
+	}
+	code, _ := url.QueryUnescape(m[2])
+	key := filepath.Join(t.TempDir(), "kenji-2.key")
+	run(t, "operators", "key", "--out", key)
+	if out, code := run(t, "operators", "enrol", "--core", base, "--operator", "kenji", "--key", key, "--code", code); code != 0 || !strings.Contains(out, "pending") {
+		t.Fatalf("enrol with the dev link = %d %q", code, out)
+	}
+	signedIn := false
+	for i := 0; i < 100 && !signedIn; i++ {
+		_, c := run(t, "requests", "list", "--core", base, "--operator", "kenji", "--key", key)
+		signedIn = c == 0
+		if !signedIn {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if !signedIn {
+		t.Fatal("the dev never approved kenji's new credential")
+	}
 	resp, err := http.Get(base + "/v1/journal/head")
 	if err != nil {
 		t.Fatal(err)
@@ -117,8 +194,6 @@ func TestDevStartsAndAnswers(t *testing.T) {
 	}
 }
 
-// approveCompensation files and approves a plan's approval as two demo
-// operators would in the console.
 func TestJournalAndLedgerCommands(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	_, stop := startDev(t, dir)
