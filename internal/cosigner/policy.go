@@ -16,7 +16,9 @@
 //     state directory (internal/mirror); a shorter or rewritten journal is
 //     refused with a critical alert;
 //   - halts: its own durable halts, set by the watcher directly and lifted
-//     only on its host.
+//     on its host, or by a lift_halt of the asset's withdrawals that two
+//     operators pinned in its policy file asked for and approved, each
+//     WebAuthn assertion verified here against the pinned key (lifts.go).
 //
 // The policy file is changed only on its host (reloaded on SIGHUP); there
 // is no network route to change it. What it signs is what it checked: it
