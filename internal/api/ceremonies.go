@@ -110,6 +110,10 @@ func (s *Server) registerCeremonies() {
 			s.fail(w, r, err)
 			return
 		}
+		if err := s.writer(p); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		var req CeremonyRequest
 		if err := decodeStrict(body, &req); err != nil {
 			s.fail(w, r, err)

@@ -575,6 +575,17 @@ var operatorCommands = map[core.Kind]func(core.Command) string{
 	core.KindProposeAsset:        func(c core.Command) string { return c.(core.ProposeAsset).Actor },
 }
 
+// writer refuses an operator whose only role is auditor: auditors read.
+func (s *Server) writer(p Principal) error {
+	o, _ := s.operatorOf(p.Session.Operator)
+	for _, r := range o.Roles {
+		if r != people.RoleAuditor {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: an auditor reads, and writes nothing", errForbidden)
+}
+
 // kindByName finds a command kind by its name.
 func kindByName(name string) (core.Kind, bool) {
 	for k := range operatorCommands {
@@ -593,6 +604,10 @@ func (s *Server) operatorCommand(w http.ResponseWriter, r *http.Request, body []
 	}
 	var req CommandRequest
 	if err := decodeStrict(body, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.writer(p); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -130,6 +130,11 @@ func TestEnrolAndSignIn(t *testing.T) {
 	if r := e.do("GET", "/v1/me", mio, nil); r.status != 200 || !strings.Contains(string(r.body), "auditor") {
 		t.Fatalf("mio's session = %d %s", r.status, r.body)
 	}
+	// An auditor reads and writes nothing through the CLI's route.
+	inc := core.OpenIncident{Incident: incidentOf("inc-mio", "mio")}
+	if r := e.raw("POST", "/v1/commands", mio, CommandRequest{Kind: inc.Kind().String(), Payload: inc.AppendPayload(nil)}); r.status != 403 {
+		t.Fatalf("an auditor's command = %d %s", r.status, r.body)
+	}
 	// The code is used up.
 	k2, _ := passkey.NewSoftKey(passkey.AlgEdDSA)
 	if r := e.raw("POST", "/v1/operators/enrol/key", "", EnrolKeyRequest{Operator: "mio", Code: code, PublicKey: k2.PublicKey()}); r.status != 403 {

@@ -161,6 +161,11 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 	fmt.Fprintf(out, "kinko is running\n  data      %s\n  journal   %d entries, state %s\n  console   http://%s/console/login\n  status    http://%s/status\n  api       http://%s/v1/openapi.json\n  health    http://%s/healthz\n  metrics   http://%s/metrics\n",
 		abs, seq, hash, console, ln.Addr(), ln.Addr(), ln.Addr(), ln.Addr())
 	printLogins(out, logins, console)
+	var founded bool
+	c.Read(func(st *core.State) { founded = st.People.Bootstrapped() })
+	if !founded {
+		fmt.Fprintf(out, "\nNo operators yet: stop the core and found them on this host:\n  kinko operators bootstrap --data %s --rp-id DOMAIN --origin https://DOMAIN --name A --name B --name C\n", abs)
+	}
 	if chain != nil {
 		cfg := chain.Node.Config()
 		fmt.Fprintf(out, "\nBitcoin regtest node: RPC %s (user %s, password %s, no TLS)\n  wallets: see the console's Reserves page; demo key files in %s (passphrase %q)\n",
