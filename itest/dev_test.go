@@ -104,7 +104,7 @@ func TestDevFlows(t *testing.T) {
 	mine := func(n int) { kinko("dev", "mine", "--data", data, "--dev", bn.url, "--blocks", strconv.Itoa(n)) }
 
 	// An operator verifies taro; taro logs in.
-	kenji, err := LoginOperator(ctx, bn.url, "kenji", bn.passwords["kenji"], bn.secrets["kenji"])
+	kenji, err := LoginOperator(ctx, bn.url, "kenji", filepath.Join(data, "operators", "kenji.key"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,6 +56,9 @@ import (
 	"kinko/internal/demo"
 	"kinko/internal/ledger"
 	"kinko/internal/mtls"
+	"kinko/internal/opclient"
+	"kinko/internal/operators"
+	"kinko/internal/passkey"
 	"kinko/internal/people"
 	"kinko/internal/withdraw"
 )
@@ -109,8 +112,11 @@ func Main(m *testing.M) int {
 // by the people who hold them.
 const (
 	// OperatorName is the deployment's bootstrap admin.
-	OperatorName     = "aiko"
-	operatorPassword = "kinko-itest-operator-password"
+	OperatorName = "aiko"
+	// SecondAdmin approves what an admin asks; ApproverName what needs an
+	// approver.
+	SecondAdmin  = "ren"
+	ApproverName = "kenji"
 	// customerPassword is every customer's password.
 	customerPassword = "kinko-itest-customer-password"
 	// hostPassphrase protects the key files of every host (one file per
@@ -230,6 +236,9 @@ type Wallets struct {
 type Deployment struct {
 	// Root holds the hosts' directories.
 	Root string
+	// Team are the deployment's operators and their CLI keys (in
+	// Root/operators).
+	Team *operators.Team
 	// CoreDir is the core's data directory; the others are hosts.
 	CoreDir, SignerDir, CosignerDir, WatcherDir, ColdDir string
 	// LogDir holds one log file per role.
@@ -367,18 +376,18 @@ func (d *Deployment) up(ctx context.Context) error {
 	if err := d.makeWallets(ctx); err != nil {
 		return err
 	}
-	secret, err := d.prepareCore(ctx)
+	corePort, err := freePort()
 	if err != nil {
+		return err
+	}
+	d.CoreURL = fmt.Sprintf("http://127.0.0.1:%d", corePort)
+	if err := d.prepareCore(ctx); err != nil {
 		return err
 	}
 	if err := d.handOutTokens(); err != nil {
 		return err
 	}
 	if err := d.writeCosignerPolicy(); err != nil {
-		return err
-	}
-	corePort, err := freePort()
-	if err != nil {
 		return err
 	}
 	csPort, err := freePort()
@@ -389,7 +398,7 @@ func (d *Deployment) up(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.CoreURL, d.CosignerURL = fmt.Sprintf("http://127.0.0.1:%d", corePort), fmt.Sprintf("https://127.0.0.1:%d", csPort)
+	d.CosignerURL = fmt.Sprintf("https://127.0.0.1:%d", csPort)
 	d.WatcherMetrics = fmt.Sprintf("127.0.0.1:%d", metricsPort)
 	logOf := func(role string) string { return filepath.Join(d.LogDir, role+".log") }
 	d.Core = newProc("core", d.Bin, d.CoreDir, logOf("core"), regexp.MustCompile(`(?m)^kinko is running`), d.coreArgs)
@@ -399,7 +408,8 @@ func (d *Deployment) up(ctx context.Context) error {
 	if err := d.Core.Start(ctx); err != nil {
 		return err
 	}
-	d.Operator = &Operator{Name: OperatorName, Password: operatorPassword, api: newAPIClient(d.CoreURL), totp: &authenticator{secret: secret}}
+	d.Operator = &Operator{Name: OperatorName, KeyFile: d.OperatorKey(OperatorName), api: newAPIClient(d.CoreURL),
+		client: opclient.New(d.CoreURL, OperatorName, d.Team.Get(OperatorName).Key)}
 	if err := d.Operator.Login(ctx); err != nil {
 		return err
 	}
@@ -588,27 +598,46 @@ func (d *Deployment) makeWallets(ctx context.Context) error {
 	return nil
 }
 
+// OperatorKey is where an operator's CLI key lives on the test's hosts.
+func (d *Deployment) OperatorKey(name string) string {
+	return filepath.Join(d.Root, "operators", name+".key")
+}
+
 // prepareCore writes the core's opening state into its data directory
-// while no core runs (there is no `kinko init`): the bootstrap admin, the
-// asset, the house and wallet accounts, the four wallets and the
-// withdrawal rules. It returns the admin's TOTP secret.
-func (d *Deployment) prepareCore(ctx context.Context) (string, error) {
+// while no core runs (there is no `kinko init`): the founding operators
+// with their CLI keys (bootstrap, as `kinko operators bootstrap` does on
+// the core's host, and each key enrolled with its code), the asset, the
+// house and wallet accounts, the four wallets and the withdrawal rules
+// (asked by one admin, approved by another).
+func (d *Deployment) prepareCore(ctx context.Context) error {
 	c, err := core.Open(ctx, core.Config{Dir: d.CoreDir})
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer c.Close()
 	// The API writes the data directory's secrets (TOTP sealing key,
-	// tokens) and seals the admin's TOTP seed.
+	// tokens).
 	srv, err := api.New(api.Config{Core: c, DataDir: d.CoreDir, Argon2: auth.TestArgon2})
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer srv.Close()
-	admin, err := srv.CreateOperator(ctx, "", api.CreateOperatorRequest{Name: OperatorName, Roles: []people.Role{people.RoleAdmin}, Password: operatorPassword})
-	if err != nil {
-		return "", err
+	if err := os.MkdirAll(filepath.Join(d.Root, "operators"), 0o700); err != nil {
+		return err
 	}
+	var ops []*operators.Operator
+	for _, m := range []operators.Member{{Name: OperatorName, Roles: []people.Role{people.RoleAdmin}}, {Name: SecondAdmin, Roles: []people.Role{people.RoleAdmin}},
+		{Name: ApproverName, Roles: []people.Role{people.RoleApprover, people.RoleOperator}}} {
+		k, err := passkey.NewSoftKey(passkey.AlgEdDSA)
+		if err != nil {
+			return err
+		}
+		if err := passkey.SaveSoftKey(d.OperatorKey(m.Name), k); err != nil {
+			return err
+		}
+		ops = append(ops, &operators.Operator{Name: m.Name, Roles: m.Roles, Key: k})
+	}
+	d.Team = operators.NewWithKeys(passkey.RP{ID: "localhost", Origins: []string{d.CoreURL}}, ops...)
 	wallets := []struct {
 		id    uint32
 		kind  custody.WalletKind
@@ -632,8 +661,13 @@ func (d *Deployment) prepareCore(ctx context.Context) (string, error) {
 	for _, w := range wallets {
 		cmds = append(cmds, core.RegisterWallet{Wallet: custody.Wallet{ID: w.id, Kind: w.kind, Asset: BTC.ID, Descriptor: w.desc, Owner: w.owner}})
 	}
-	cmds = append(cmds, core.SetWithdrawalRules{Actor: OperatorName, Rules: *d.Options.Rules})
+	cmds = append(d.Team.Bootstrap(time.Now()), cmds...)
+	cmds = append(cmds, d.Team.Approved(core.KindSetWithdrawalRulesRequest, core.SetWithdrawalRulesPayload{Rules: *d.Options.Rules}, OperatorName, SecondAdmin, people.RoleAdmin, "itest: the deployment's rules", time.Now())...)
 	for _, cmd := range cmds {
+		cmd, err := d.Team.Sign(cmd)
+		if err != nil {
+			return err
+		}
 		o, err := c.Submit(ctx, time.Now(), cmd)
 		if err == nil {
 			err = o.Err
@@ -642,10 +676,10 @@ func (d *Deployment) prepareCore(ctx context.Context) (string, error) {
 			err = o.EventErr()
 		}
 		if err != nil {
-			return "", fmt.Errorf("itest: prepare the core: %s: %w", cmd.Kind(), err)
+			return fmt.Errorf("itest: prepare the core: %s: %w", cmd.Kind(), err)
 		}
 	}
-	return admin.TOTPSecret, nil
+	return nil
 }
 
 // handOutTokens copies the tokens the API wrote into the core's data
@@ -755,11 +789,7 @@ func (d *Deployment) Refill(ctx context.Context, id string) (chainhash.Hash, uin
 	}
 	req := filepath.Join(d.ColdDir, "ceremonies", id+".json")
 	var out string
-	err = d.WithCoreStopped(ctx, func() error {
-		var err error
-		out, err = d.Kinko(ctx, d.Root, "ceremony", "tiers", "--data", d.CoreDir, "--id", id, "--actor", OperatorName, "--out", req, "--net", "regtest")
-		return err
-	})
+	out, err = d.Kinko(ctx, d.Root, "ceremony", "tiers", "--core", d.CoreURL, "--operator", OperatorName, "--key", d.OperatorKey(OperatorName), "--id", id, "--out", req)
 	if err != nil {
 		return chainhash.Hash{}, 0, err
 	}

@@ -71,6 +71,8 @@ type Server struct {
 	streamToken, signerToken, watcherToken string
 	// reconciled returns the chain watcher's differences per wallet.
 	reconciled func() map[uint32]int64
+	// cer are the WebAuthn ceremonies in flight.
+	cer ceremonies
 }
 
 // Route is one registered route, for the OpenAPI check and the docs.
@@ -152,7 +154,7 @@ func (s *Server) handle(method, path string, api bool, h http.HandlerFunc) {
 // carries, and turns a panic into a generic 500.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")

@@ -36,7 +36,7 @@ var btcJPY = trading.Listing{ID: 1, Code: "BTC/JPY", Base: btc, Quote: jpy, Scal
 // any refusal.
 func (e *env) submit(cmd core.Command) {
 	e.t.Helper()
-	o, err := e.core.Submit(context.Background(), e.clock.Now(), cmd)
+	o, err := e.core.Submit(context.Background(), e.clock.Now(), e.sign(cmd))
 	if err == nil {
 		err = o.EventErr()
 	}
@@ -45,8 +45,14 @@ func (e *env) submit(cmd core.Command) {
 	}
 }
 
-// listBTCJPY lists the test market.
-func (e *env) listBTCJPY() { e.submit(core.ListMarket{Listing: btcJPY, Actor: "aiko"}) }
+// listBTCJPY lists the test market: asked by aiko, approved by ren.
+func (e *env) listBTCJPY() {
+	a, b := "aiko", "ren"
+	if e.listers[0] != "" {
+		a, b = e.listers[0], e.listers[1]
+	}
+	e.twoPerson(core.KindListMarketRequest, core.ListMarketPayload{Listing: btcJPY}, a, b, people.RoleAdmin)
+}
 
 // fundSeq numbers the funding transfers of every test env.
 var fundSeq atomic.Uint64

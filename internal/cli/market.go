@@ -5,21 +5,26 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"kinko/internal/core"
+	"kinko/internal/people"
 	"kinko/internal/trading"
 )
 
 func newMarketCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "market", Short: "markets: list them from a configuration file"}
-	var dir, file, actor string
+	var file, reason string
+	var f coreFlags
 	add := &cobra.Command{
 		Use:   "add",
-		Short: "list the markets of a JSON file (an array of listings: code, base, quote, scale, tick, lot, min, max, fees, dealer)",
-		Long: `kinko market add journals each listing of the file as a market (stop the
-core first). A listing's fields are trading.Listing's JSON, for example:
+		Short: "ask for the markets of a JSON file (an array of listings: code, base, quote, scale, tick, lot, min, max, fees, dealer)",
+		Long: `kinko market add files, through the core's API and signed with your key, a
+list_market request for each listing of the file; each market is listed when
+a second admin approves its request. A listing's fields are trading.Listing's
+JSON, for example:
 
   [{"id": 1, "code": "BTC/JPY", "base": 2, "quote": 1, "scale": 100000000,
     "tick_size": 1000, "lot_size": 100000, "min_qty": 100000,
@@ -48,25 +53,24 @@ of the quote's base units (docs/trading.md).`,
 					return fmt.Errorf("%s: %w", l.Code, err)
 				}
 			}
-			c, err := core.Open(cmd.Context(), core.Config{Dir: dir})
+			c, err := f.client(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer c.Close()
 			for _, l := range ls {
-				o, err := submitCmd(cmd, c, core.ListMarket{Listing: l, Actor: actor})
+				id, err := openRequest(cmd.Context(), c, core.KindListMarketRequest, core.ListMarketPayload{Listing: l}, people.RoleAdmin, reason, 24*time.Hour)
 				if err != nil {
 					return fmt.Errorf("%s: %w", l.Code, err)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s listed (entry %d)\n", l.Code, o.Seq)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s requested (%s): listed when a second admin approves it\n", l.Code, id)
 			}
 			return nil
 		},
 	}
-	dataFlag(add, &dir)
+	f.add(add)
 	add.Flags().StringVar(&file, "file", "markets.json", "the listings")
-	add.Flags().StringVar(&actor, "actor", "", "the admin listing them")
-	add.MarkFlagRequired("actor")
+	add.Flags().StringVar(&reason, "reason", "", "why")
+	add.MarkFlagRequired("reason")
 	cmd.AddCommand(add)
 	return cmd
 }

@@ -66,8 +66,11 @@ file (--policy, reloaded on SIGHUP), and its state directory (--state): its
 mirror of the journal as far as it verified it, when it first saw each key
 and address, what it signed, and its halts. A journal that is shorter than
 or differs from what it verified halts it with a critical alert; so does
-the watcher, directly. Halts are lifted on this host only:
-kinko cosigner lift --state DIR --asset BTC --by NAME --reason TEXT.`,
+the watcher, directly. Halts are lifted on this host:
+kinko cosigner lift --state DIR --asset BTC --by NAME --reason TEXT, or by a
+journaled lift of an asset's withdrawals asked and approved by two operators
+pinned in the policy file (lifters), their signatures checked here against
+the pinned keys (docs/controls.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)).With("sub", "cosigner")

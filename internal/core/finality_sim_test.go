@@ -107,7 +107,9 @@ func runFinalitySim(t *testing.T, seed uint64, steps int) {
 			if rng.IntN(4) == 0 {
 				rules.Finality = nil // the defaults
 			}
-			e.must(SetWithdrawalRules{Actor: "aiko", Rules: rules})
+			if o := e.setRules(rules); o.Err != nil {
+				t.Fatal(o.Err)
+			}
 		default: // a withdrawal request
 			c := custs[rng.IntN(len(custs))]
 			code := []string{"BTC", "JPY"}[rng.IntN(2)]

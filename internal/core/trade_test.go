@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"kinko/internal/compensation"
 	"kinko/internal/controls"
@@ -42,7 +43,7 @@ type tradeEnv struct {
 func (e *tradeEnv) do(cmd Command) Outcome {
 	e.t.Helper()
 	e.now += 1_000_000
-	en := e.mj.seal(e.now, cmd)
+	en := e.mj.seal(e.now, signed(cmd))
 	e.entries = append(e.entries, en)
 	o := e.st.Apply(&en)
 	if e.check {
@@ -69,12 +70,16 @@ func newTradeEnv(t testing.TB, n int) *tradeEnv {
 	e := &tradeEnv{t: t, st: NewState(), now: 1_700_000_000e9, check: true}
 	creds := people.Credentials{PasswordHash: strings.Repeat("h", 30), TOTPSealed: strings.Repeat("s", 30)}
 	e.must(CreateAssets{Assets: []ledger.Asset{{ID: jpy, Code: "JPY", Class: ledger.ClassFiat}, {ID: btc, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}})
-	e.must(CreateOperator{Operator: people.Operator{Name: "aiko", Roles: []people.Role{people.RoleAdmin}, Creds: creds}})
+	for _, c := range founding(time.Unix(0, e.now)) {
+		e.must(c)
+	}
 	eq := func(a ledger.AssetID) ledger.AccountKey {
 		return ledger.AccountKey{Owner: ledger.OwnerEquity, Asset: a, Kind: ledger.KindEquity}
 	}
 	e.must(CreateAccounts{Keys: []ledger.AccountKey{eq(jpy), eq(btc)}})
-	e.must(ListMarket{Listing: btcJPY, Actor: "aiko"})
+	if o := e.listMarket(btcJPY); o.EventErr() != nil {
+		t.Fatal(o.EventErr())
+	}
 	var ts []ledger.Transfer
 	fund := func(k ledger.AccountKey, amt uint64) {
 		ts = append(ts, ledger.Transfer{ID: ledger.ID{Hi: 7, Lo: uint64(len(ts) + 1)}, Debit: eq(k.Asset), Credit: k, Amount: ledger.AmountOf(amt)})
@@ -400,10 +405,12 @@ func TestEtherInGwei(t *testing.T) {
 		MinQty: 1_000_000, MaxQty: 1_000_000_000_000, MaxPrice: 1_000_000_000, MaxOrders: 1 << 18}
 	bad := l
 	bad.QtyUnit = 1
-	if o := e.do(ListMarket{Listing: bad, Actor: "aiko"}); !errors.Is(o.Err, trading.ErrListing) {
+	if o := e.listMarket(bad); !errors.Is(o.Err, trading.ErrListing) {
 		t.Fatalf("a wei-unit listing with a gwei scale = %v", o.Err)
 	}
-	e.must(ListMarket{Listing: l, Actor: "aiko"})
+	if o := e.listMarket(l); o.Err != nil {
+		t.Fatal(o.Err)
+	}
 	// 5 ETH for sale at 300,000 yen an ether; 2 ETH bought.
 	e.must(PlaceOrder{Customer: 1, Market: 3, Side: market.Sell, Type: market.Limit, Price: 300_000, Qty: 5_000_000_000})
 	if got := e.bal(held(1, eth)); got != 5_000_000_000_000_000_000 {

@@ -25,7 +25,7 @@ type wdEnv struct {
 
 func (e *wdEnv) do(cmd Command) Outcome {
 	e.t.Helper()
-	o, err := e.c.Submit(context.Background(), e.now, cmd)
+	o, err := e.c.Submit(context.Background(), e.now, signed(cmd))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -51,8 +51,9 @@ func newWdEnv(t *testing.T) *wdEnv {
 	t.Cleanup(func() { e.c.Close() })
 	creds := people.Credentials{PasswordHash: strings.Repeat("h", 30), TOTPSealed: strings.Repeat("s", 30)}
 	e.must(CreateAssets{Assets: []ledger.Asset{{ID: 2, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}})
-	e.must(CreateOperator{Operator: people.Operator{Name: "aiko", Roles: []people.Role{people.RoleAdmin}, Creds: creds}})
-	e.must(CreateOperator{Operator: people.Operator{Name: "kenji", Roles: []people.Role{people.RoleApprover}, Creds: creds}, Actor: "aiko"})
+	for _, c := range founding(e.now) {
+		e.must(c)
+	}
 	e.must(RegisterWallet{Wallet: custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: 2, Descriptor: "hot", Owner: hotOwner}})
 	hot := ledger.AccountKey{Owner: hotOwner, Asset: 2, Kind: ledger.KindWallet}
 	for i := ledger.OwnerID(1); i <= 3; i++ {
@@ -65,12 +66,21 @@ func newWdEnv(t *testing.T) *wdEnv {
 		e.must(WhitelistAddress{Customer: i, Asset: "BTC", Address: "bcrt1qexample"})
 		e.must(WhitelistAddress{Customer: i, Asset: "BTC", Address: "bcrt1qthief"})
 	}
-	e.must(SetWithdrawalRules{Actor: "aiko", Rules: withdraw.Rules{CoolDownSeconds: 24 * 3600,
+	e.setRules(withdraw.Rules{CoolDownSeconds: 24 * 3600,
 		PerWithdrawalMax: map[string]uint64{"BTC": 50_000_000}, PerCustomerDay: map[string]uint64{"BTC": 60_000_000},
 		PerAssetHour: map[string]uint64{"BTC": 100_000_000}, ApprovalAbove: map[string]uint64{"BTC": 40_000_000},
-		DenyList: []string{"bcrt1qthief"}, DustLimit: map[string]uint64{"BTC": 546}}})
+		DenyList: []string{"bcrt1qthief"}, DustLimit: map[string]uint64{"BTC": 546}})
 	e.now = t0.Add(25 * time.Hour)
 	return e
+}
+
+// setRules journals rules through a set_withdrawal_rules request asked by
+// aiko and approved by ren.
+func (e *wdEnv) setRules(r withdraw.Rules) {
+	e.t.Helper()
+	for _, c := range twoPerson(KindSetWithdrawalRulesRequest, SetWithdrawalRulesPayload{Rules: r}, e.now) {
+		e.must(c)
+	}
 }
 
 // request signs and submits an intent.

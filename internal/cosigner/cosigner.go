@@ -94,7 +94,10 @@ type Cosigner struct {
 	halts map[string]Halt
 	// disagree are the journal's wallets that are not pinned here.
 	disagree map[uint32]string
-	closed   bool
+	// lifts are the lift_halt requests signed by a pinned operator, by
+	// request id, waiting for a pinned approver's signed approval.
+	lifts  map[string]pendingLift
+	closed bool
 	// historyAlerted: the break of the history was alerted.
 	historyAlerted bool
 }
@@ -116,7 +119,7 @@ func Open(cfg Config) (*Cosigner, error) {
 		return nil, err
 	}
 	c := &Cosigner{cfg: cfg, keys: map[keySeen]time.Time{}, addrs: map[addrSeen]time.Time{}, txs: map[[32]byte]*Signed{},
-		wds: map[string][32]byte{}, halts: map[string]Halt{}, disagree: map[uint32]string{}}
+		wds: map[string][32]byte{}, halts: map[string]Halt{}, disagree: map[uint32]string{}, lifts: map[string]pendingLift{}}
 	if err := c.setPolicy(cfg.Policy); err != nil {
 		return nil, err
 	}
@@ -324,6 +327,7 @@ func (c *Cosigner) applied(a mirror.Applied) error {
 	if a.Outcome.Err != nil {
 		return nil
 	}
+	c.followLifts(a)
 	now := c.cfg.Now()
 	switch x := a.Command.(type) {
 	case core.RegisterIntentKey:

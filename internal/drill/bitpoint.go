@@ -2,6 +2,7 @@ package drill
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"time"
 
@@ -27,7 +28,8 @@ func openMarket(r *runner, customers int, eqJPY ledger.AccountKey) error {
 	var listed bool
 	r.c.Read(func(st *core.State) { _, listed = st.Trading.Market(drillMarket.ID) })
 	if !listed {
-		if _, err := r.do(core.ListMarket{Listing: drillMarket, Actor: r.ops[0]}); err != nil {
+		payload, _ := json.Marshal(core.ListMarketPayload{Listing: drillMarket})
+		if err := r.twoPersonAdmin("list-btcjpy"+r.tag, core.KindListMarketRequest, string(payload), "drill: the market"); err != nil {
 			return err
 		}
 	}
