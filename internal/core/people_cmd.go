@@ -213,6 +213,8 @@ func (s *State) checkRequest(r people.Request) error {
 		return s.checkCompensationApproval(p.Plan, "")
 	case KindWriteOffOwed:
 		return s.checkWriteOffOwed(r)
+	case KindDealerReference, KindIndexPrice:
+		return s.checkPriceRequest(r)
 	}
 	return fmt.Errorf("%w: request kind %q", people.ErrInvalid, r.Kind)
 }
@@ -242,6 +244,8 @@ func (s *State) checkEffect(r people.Request, decider string) error {
 		var wp WriteOffOwedPayload
 		json.Unmarshal(r.Payload, &wp)
 		return s.checkOwed(wp)
+	case KindDealerReference, KindIndexPrice:
+		return s.checkPriceRequest(r)
 	}
 	return nil
 }
@@ -333,6 +337,10 @@ func (s *State) applyPeople(cmd Command, t int64) (handled bool, v any, err erro
 			}
 		case KindWriteOffOwed:
 			if err := s.applyWriteOffOwed(r, t); err != nil {
+				return true, r, err
+			}
+		case KindDealerReference, KindIndexPrice:
+			if err := s.applyPriceRequest(r, t); err != nil {
 				return true, r, err
 			}
 		}

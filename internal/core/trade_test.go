@@ -2,6 +2,7 @@ package core
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -23,10 +24,15 @@ const (
 )
 
 // btcJPY is the test market: yen per bitcoin on a 1,000 yen tick, lots of
-// 0.001 BTC, maker 5 bps and taker 15 bps, a dealer desk at 50 bps.
+// 0.001 BTC, maker 5 bps and taker 15 bps, a dealer desk at 50 bps, orders
+// of up to 10,000,000,000 yen; the band, the breaker and the operators'
+// bounds are the defaults.
 var btcJPY = trading.Listing{ID: 1, Code: "BTC/JPY", Base: btc, Quote: jpy, Scale: 1_0000_0000, TickSize: 1_000, LotSize: 100_000,
 	MinQty: 100_000, MaxQty: 100_0000_0000, MaxPrice: 100_000_000_000, MaxOrders: 1 << 20, MakerFeeBps: 5, TakerFeeBps: 15,
-	DealerSpreadBps: 50, QuoteValidityNs: 10e9, DealerMaxLong: 10_0000_0000, DealerMaxShort: 10_0000_0000}
+	DealerSpreadBps: 50, QuoteValidityNs: 10e9, DealerMaxLong: 10_0000_0000, DealerMaxShort: 10_0000_0000, MaxOrderNotional: 10_000_000_000}
+
+// openPrice is the index the test market opens at.
+const openPrice = 10_000_000
 
 // tradeEnv applies commands to a state through sealed entries, as the core
 // does, and checks every invariant after each.
@@ -37,6 +43,28 @@ type tradeEnv struct {
 	entries []journal.Entry
 	now     int64
 	check   bool
+	reqs    int // requests opened, for their ids
+}
+
+// twoPerson opens a request of kind by requester and has approver decide
+// it, returning the decision's outcome.
+func (e *tradeEnv) twoPerson(kind people.RequestKind, payload any, requester, approver string) Outcome {
+	e.t.Helper()
+	e.reqs++
+	id := fmt.Sprintf("req-%d", e.reqs)
+	p, _ := json.Marshal(payload)
+	e.must(OpenRequest{Request: people.Request{ID: id, Kind: kind, Payload: p, Requester: requester, Reason: "test",
+		RequiredRole: people.RoleApprover, Expires: e.now + 3600e9}})
+	return e.do(DecideRequest{ID: id, Decider: approver, Reason: "checked", Approve: true})
+}
+
+// open sets a market's index by two operators: how a market that never
+// traded gets its first reference.
+func (e *tradeEnv) open(mkt uint16, price int64) {
+	e.t.Helper()
+	if o := e.twoPerson(KindIndexPrice, MarketPricePayload{Market: mkt, Price: price}, "aiko", "hana"); o.Err != nil {
+		e.t.Fatalf("opening market %d at %d: %v", mkt, price, o.Err)
+	}
 }
 
 func (e *tradeEnv) do(cmd Command) Outcome {
@@ -70,11 +98,14 @@ func newTradeEnv(t testing.TB, n int) *tradeEnv {
 	creds := people.Credentials{PasswordHash: strings.Repeat("h", 30), TOTPSealed: strings.Repeat("s", 30)}
 	e.must(CreateAssets{Assets: []ledger.Asset{{ID: jpy, Code: "JPY", Class: ledger.ClassFiat}, {ID: btc, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}})
 	e.must(CreateOperator{Operator: people.Operator{Name: "aiko", Roles: []people.Role{people.RoleAdmin}, Creds: creds}})
+	e.must(CreateOperator{Operator: people.Operator{Name: "hana", Roles: []people.Role{people.RoleOperator, people.RoleApprover}, Creds: creds}, Actor: "aiko"})
+	e.must(CreateOperator{Operator: people.Operator{Name: "mei", Roles: []people.Role{people.RoleOperator}, Creds: creds}, Actor: "aiko"})
 	eq := func(a ledger.AssetID) ledger.AccountKey {
 		return ledger.AccountKey{Owner: ledger.OwnerEquity, Asset: a, Kind: ledger.KindEquity}
 	}
 	e.must(CreateAccounts{Keys: []ledger.AccountKey{eq(jpy), eq(btc)}})
 	e.must(ListMarket{Listing: btcJPY, Actor: "aiko"})
+	e.open(1, openPrice)
 	var ts []ledger.Transfer
 	fund := func(k ledger.AccountKey, amt uint64) {
 		ts = append(ts, ledger.Transfer{ID: ledger.ID{Hi: 7, Lo: uint64(len(ts) + 1)}, Debit: eq(k.Asset), Credit: k, Amount: ledger.AmountOf(amt)})
@@ -404,6 +435,7 @@ func TestEtherInGwei(t *testing.T) {
 		t.Fatalf("a wei-unit listing with a gwei scale = %v", o.Err)
 	}
 	e.must(ListMarket{Listing: l, Actor: "aiko"})
+	e.open(3, 300_000)
 	// 5 ETH for sale at 300,000 yen an ether; 2 ETH bought.
 	e.must(PlaceOrder{Customer: 1, Market: 3, Side: market.Sell, Type: market.Limit, Price: 300_000, Qty: 5_000_000_000})
 	if got := e.bal(held(1, eth)); got != 5_000_000_000_000_000_000 {

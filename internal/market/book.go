@@ -184,7 +184,7 @@ func (b *Book) Replace(id OrderID, owner Owner, price, qty int64, fills []Fill) 
 		return fills, Result{Resting: qty}, nil
 	}
 	o := Order{ID: n.id, Owner: n.owner, Side: n.side, Kind: n.kind, Price: price, Qty: qty}
-	if b.cfg.BandBps != 0 {
+	if b.cfg.BandBps != 0 && b.outside(&o) {
 		if err := b.inBand(&o); err != nil {
 			return fills, Result{}, err
 		}
@@ -256,7 +256,7 @@ func (b *Book) admit(o *Order) error {
 	if _, ok := b.ids.get(uint64(o.ID)); ok {
 		return ErrDuplicateID
 	}
-	if b.cfg.BandBps != 0 {
+	if b.cfg.BandBps != 0 && b.outside(o) {
 		if err := b.inBand(o); err != nil {
 			return err
 		}
@@ -283,6 +283,13 @@ func (b *Book) admit(o *Order) error {
 		}
 	}
 	return nil
+}
+
+// outside tells whether o needs inBand's look: no reference, a Market
+// order, or a price beyond the band. An order inside the band, the common
+// case, costs two comparisons.
+func (b *Book) outside(o *Order) bool {
+	return o.Kind == Market || uint64(o.Price-b.lo) > uint64(b.hi-b.lo)
 }
 
 // inBand applies the band to o, which must be of a valid side: it clamps
@@ -338,6 +345,15 @@ func (b *Book) beyond(side Side, price int64) bool {
 // an invalid side or kind passes here unchanged. The caller uses it to size
 // a hold and to refuse before anything is held.
 func (b *Book) CheckBand(side Side, kind Kind, price int64) (int64, error) {
+	// Inside the band, the common case, is one unsigned comparison; with
+	// no reference lo = hi = 0 and every positive price goes the long way.
+	if kind == Market || uint64(price-b.lo) > uint64(b.hi-b.lo) {
+		return b.checkBand(side, kind, price)
+	}
+	return price, nil
+}
+
+func (b *Book) checkBand(side Side, kind Kind, price int64) (int64, error) {
 	if b.cfg.BandBps == 0 || (side != Buy && side != Sell) || kind < Limit || kind > PostOnly {
 		return price, nil
 	}
