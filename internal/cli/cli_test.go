@@ -222,7 +222,8 @@ func TestJournalAndLedgerCommands(t *testing.T) {
 	// A market listed from a file; a second time, and a bad listing, refused.
 	mf := filepath.Join(t.TempDir(), "markets.json")
 	os.WriteFile(mf, []byte(`[{"id": 9, "code": "XEM/BTC", "base": 4, "quote": 2, "scale": 1000000, "tick_size": 1, "lot_size": 1000000, "min_qty": 1000000, "max_qty": 1000000000000, "max_price": 100000000, "max_orders": 1024}]`), 0o644)
-	if out, code = run(t, "market", "add", "--data", dir, "--file", mf, "--actor", "aiko"); code != 0 || !strings.Contains(out, "XEM/BTC listed") {
+	if out, code = run(t, "market", "add", "--data", dir, "--file", mf, "--actor", "aiko"); code != 0 || !strings.Contains(out, "XEM/BTC listed") ||
+		!strings.Contains(out, "band ±1000 bps, largest order 1000000000 (notional)") || !strings.Contains(out, "breaker 500 bps in 5m0s") {
 		t.Fatalf("market add = %d %q", code, out)
 	}
 	if out, code = run(t, "market", "add", "--data", dir, "--file", mf, "--actor", "aiko"); code == 0 {
