@@ -27,10 +27,12 @@ const (
 )
 
 // btcJPY is the test market: yen per bitcoin on a 1,000 yen tick, lots of
-// 0.001 BTC, maker 5 bps and taker 15 bps, a dealer desk at 50 bps.
+// 0.001 BTC, maker 5 bps and taker 15 bps, a dealer desk at 50 bps, orders
+// up to 10,000,000,000 yen; the band, breaker and operators' bounds are the
+// defaults.
 var btcJPY = trading.Listing{ID: 1, Code: "BTC/JPY", Base: btc, Quote: jpy, Scale: 1_0000_0000, TickSize: 1_000, LotSize: 100_000,
 	MinQty: 100_000, MaxQty: 100_0000_0000, MaxPrice: 100_000_000_000, MaxOrders: 1 << 20, MakerFeeBps: 5, TakerFeeBps: 15,
-	DealerSpreadBps: 50, QuoteValidityNs: 10e9, DealerMaxLong: 10_0000_0000, DealerMaxShort: 10_0000_0000}
+	DealerSpreadBps: 50, QuoteValidityNs: 10e9, DealerMaxLong: 10_0000_0000, DealerMaxShort: 10_0000_0000, MaxOrderNotional: 10_000_000_000}
 
 // submit applies a command to the env's core directly, failing the test on
 // any refusal.
@@ -45,8 +47,15 @@ func (e *env) submit(cmd core.Command) {
 	}
 }
 
-// listBTCJPY lists the test market.
-func (e *env) listBTCJPY() { e.submit(core.ListMarket{Listing: btcJPY, Actor: "aiko"}) }
+// listBTCJPY lists the test market and opens it: two operators set its
+// index at 10,000,000 yen (a market that never traded has no reference,
+// and trades nothing).
+func (e *env) listBTCJPY() {
+	e.submit(core.ListMarket{Listing: btcJPY, Actor: "aiko"})
+	e.submit(core.OpenRequest{Request: people.Request{ID: "open-btc-jpy", Kind: core.KindIndexPrice, Payload: []byte(`{"market":1,"price":10000000}`),
+		Requester: "aiko", Reason: "opening price", RequiredRole: people.RoleApprover, Expires: e.clock.Now().Add(time.Hour).UnixNano()}})
+	e.submit(core.DecideRequest{ID: "open-btc-jpy", Decider: "kenji", Reason: "checked", Approve: true})
+}
 
 // fundSeq numbers the funding transfers of every test env.
 var fundSeq atomic.Uint64
@@ -252,7 +261,7 @@ func TestTradingBadInput(t *testing.T) {
 	e.fund(avail(carolID, jpy), 10_000_000)
 
 	// Alice's resting order and a used client order id.
-	r := e.do("POST", "/v1/me/orders", atok, OrderRequest{Market: "BTC/JPY", Side: Side(market.Sell), Type: OrderType(market.Limit), Price: 20_000_000, Qty: 100_000, ClientOrderID: "once"}, "Idempotency-Key", "k-1")
+	r := e.do("POST", "/v1/me/orders", atok, OrderRequest{Market: "BTC/JPY", Side: Side(market.Sell), Type: OrderType(market.Limit), Price: 10_900_000, Qty: 100_000, ClientOrderID: "once"}, "Idempotency-Key", "k-1")
 	var rest PlaceView
 	r.json(t, &rest)
 	if r.status != 201 {
@@ -277,7 +286,7 @@ func TestTradingBadInput(t *testing.T) {
 		{"qty off the lot", atok, "POST", "/v1/me/orders", order(10_000_000, 150_000), 422, ""},
 		{"unknown market", atok, "POST", "/v1/me/orders", with(order(10_000_000, 100_000), "market", "DOGE/JPY"), 404, ""},
 		{"insufficient yen", atok, "POST", "/v1/me/orders", order(10_000_000, 2_0000_0000), 422, ""},
-		{"insufficient coins", atok, "POST", "/v1/me/orders", with(order(30_000_000, 1_0000_0000), "side", "sell"), 422, ""},
+		{"insufficient coins", atok, "POST", "/v1/me/orders", with(order(10_500_000, 1_0000_0000), "side", "sell"), 422, ""},
 		{"unverified customer", ctok, "POST", "/v1/me/orders", order(10_000_000, 100_000), 422, ""},
 		{"client order id replayed", atok, "POST", "/v1/me/orders", with(order(10_000_000, 100_000), "client_order_id", "once"), 409, "k-2"},
 		{"client order id too long", atok, "POST", "/v1/me/orders", with(order(10_000_000, 100_000), "client_order_id", strings.Repeat("x", 65)), 400, ""},
@@ -286,15 +295,18 @@ func TestTradingBadInput(t *testing.T) {
 		{"unknown field", atok, "POST", "/v1/me/orders", with(order(10_000_000, 100_000), "leverage", 100), 400, ""},
 		{"malformed JSON", atok, "POST", "/v1/me/orders", `{"market":`, 400, ""},
 		{"trailing data", atok, "POST", "/v1/me/orders", `{"market":"BTC/JPY"} {}`, 400, ""},
-		{"post-only crossing", btok, "POST", "/v1/me/orders", with(order(20_000_000, 100_000), "type", "post_only"), 422, ""},
+		{"post-only crossing", btok, "POST", "/v1/me/orders", with(order(10_900_000, 100_000), "type", "post_only"), 422, ""},
+		{"price above the band", atok, "POST", "/v1/me/orders", order(11_001_000, 100_000), 422, ""},
+		{"price below the band", atok, "POST", "/v1/me/orders", with(order(8_999_000, 100_000), "side", "sell"), 422, ""},
+		{"replace beyond the band", atok, "POST", fmt.Sprintf("/v1/me/orders/%d/replace", rest.Order), ReplaceRequest{Price: 12_000_000, Qty: 100_000}, 422, ""},
 		{"market order with nothing to take", atok, "POST", "/v1/me/orders", with(with(order(10_000_000, 100_000), "type", "market"), "side", "sell"), 422, ""},
 		{"cancel of someone else's order", btok, "POST", fmt.Sprintf("/v1/me/orders/%d/cancel", rest.Order), nil, 403, ""},
 		{"replace of someone else's order", btok, "POST", fmt.Sprintf("/v1/me/orders/%d/replace", rest.Order), ReplaceRequest{Price: 10_000_000, Qty: 100_000}, 403, ""},
 		{"cancel of an unknown order", atok, "POST", "/v1/me/orders/999999/cancel", nil, 404, ""},
 		{"cancel of a bad order id", atok, "POST", "/v1/me/orders/x/cancel", nil, 400, ""},
 		{"cancel with a body", atok, "POST", fmt.Sprintf("/v1/me/orders/%d/cancel", rest.Order), `{"all":true}`, 400, ""},
-		{"replace off the tick", atok, "POST", fmt.Sprintf("/v1/me/orders/%d/replace", rest.Order), ReplaceRequest{Price: 20_000_001, Qty: 100_000}, 422, ""},
-		{"replace past the funds", atok, "POST", fmt.Sprintf("/v1/me/orders/%d/replace", rest.Order), ReplaceRequest{Price: 20_000_000, Qty: 10_0000_0000}, 422, ""},
+		{"replace off the tick", atok, "POST", fmt.Sprintf("/v1/me/orders/%d/replace", rest.Order), ReplaceRequest{Price: 10_900_001, Qty: 100_000}, 422, ""},
+		{"replace past the funds", atok, "POST", fmt.Sprintf("/v1/me/orders/%d/replace", rest.Order), ReplaceRequest{Price: 10_900_000, Qty: 10_0000_0000}, 422, ""},
 		{"an operator placing", e.loginOperator("kenji"), "POST", "/v1/me/orders", order(10_000_000, 100_000), 403, ""},
 		{"anonymous", "", "POST", "/v1/me/orders", order(10_000_000, 100_000), 401, ""},
 		{"depth of an unknown market", "", "GET", "/v1/markets/DOGE-JPY/depth", nil, 404, ""},
@@ -323,7 +335,7 @@ func TestTradingBadInput(t *testing.T) {
 	}
 	// The same key and body answers the first placement again, without
 	// placing it twice.
-	r = e.do("POST", "/v1/me/orders", atok, OrderRequest{Market: "BTC/JPY", Side: Side(market.Sell), Type: OrderType(market.Limit), Price: 20_000_000, Qty: 100_000, ClientOrderID: "once"}, "Idempotency-Key", "k-1")
+	r = e.do("POST", "/v1/me/orders", atok, OrderRequest{Market: "BTC/JPY", Side: Side(market.Sell), Type: OrderType(market.Limit), Price: 10_900_000, Qty: 100_000, ClientOrderID: "once"}, "Idempotency-Key", "k-1")
 	if r.status != 201 || r.header.Get("Idempotent-Replayed") != "true" {
 		t.Fatalf("replayed key = %d %s", r.status, r.body)
 	}
@@ -334,7 +346,7 @@ func TestTradingBadInput(t *testing.T) {
 		t.Fatalf("halt = %d %s", r.status, r.body)
 	}
 	run("halted market", atok, "POST", "/v1/me/orders", order(10_000_000, 100_000), 503, "")
-	run("replace in a halted market", atok, "POST", fmt.Sprintf("/v1/me/orders/%d/replace", rest.Order), ReplaceRequest{Price: 21_000_000, Qty: 100_000}, 503, "")
+	run("replace in a halted market", atok, "POST", fmt.Sprintf("/v1/me/orders/%d/replace", rest.Order), ReplaceRequest{Price: 10_950_000, Qty: 100_000}, 503, "")
 	var ms struct{ Items []MarketView }
 	e.do("GET", "/v1/markets", "", nil).json(t, &ms)
 	if len(ms.Items) != 1 || strings.Join(ms.Items[0].Halted, ",") != "BTC:trade" {
