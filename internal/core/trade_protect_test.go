@@ -2,12 +2,14 @@ package core
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
 
 	"kinko/internal/controls"
+	"kinko/internal/journal"
 	"kinko/internal/ledger"
 	"kinko/internal/market"
 	"kinko/internal/people"
@@ -356,6 +358,30 @@ func TestCircuitBreaker(t *testing.T) {
 	if e.st.Controls.Any() {
 		t.Fatalf("halted by a move spread over more than a window: %+v", e.st.Controls.Halted())
 	}
+	// The incident timeline shows the breaker's halt, at the order that
+	// tripped it, and the two people who lifted it.
+	c := openCore(t, t.TempDir(), 0)
+	for i := range e.entries {
+		if _, err := c.SubmitRaw(context.Background(), e.entries[i].Time, Kind(e.entries[i].Kind), e.entries[i].Payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var applied func(journal.Entry, Command) bool
+	c.Read(func(st *State) { applied = Applied(st) })
+	evs, err := Timeline(c.Journal(), 1, applied)
+	c.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	for _, ev := range evs {
+		if ev.Actor == BreakerActor || strings.Contains(ev.What, "approves") {
+			seen = append(seen, ev.Actor+": "+ev.What)
+		}
+	}
+	if got := strings.Join(seen, "; "); !strings.Contains(got, "circuit-breaker: halt of trading: the circuit breaker tripped; ") || strings.Count(got, "circuit-breaker") != 1 {
+		t.Fatalf("timeline: %s", got)
+	}
 	// The journal and a snapshot give the same state.
 	re := NewState()
 	for i := range e.entries {
@@ -365,9 +391,9 @@ func TestCircuitBreaker(t *testing.T) {
 	if err := e.st.Encode(&buf); err != nil {
 		t.Fatal(err)
 	}
-	back, err := DecodeState(&buf)
-	if err != nil {
-		t.Fatal(err)
+	back, err2 := DecodeState(&buf)
+	if err2 != nil {
+		t.Fatal(err2)
 	}
 	if re.Hash() != e.st.Hash() || back.Hash() != e.st.Hash() {
 		t.Fatal("replay or snapshot gives another state")
