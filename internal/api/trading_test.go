@@ -590,7 +590,10 @@ func TestTradingConsole(t *testing.T) {
 	if res, _ := send("GET", "/console/markets/DOGE-JPY", "", kenji); res.StatusCode != 404 {
 		t.Errorf("unknown market page = %d", res.StatusCode)
 	}
-	for _, path := range []string{"/console/markets/BTC-JPY/reference", "/console/markets/BTC-JPY/cancel-all"} {
+	if _, body := send("GET", "/console/markets", "", kenji); !strings.Contains(body, "9,000,000 – 11,000,000 (±1000 bps of the index)") || !strings.Contains(body, `form class="inline index"`) {
+		t.Errorf("markets page without the band or the index form: %s", body)
+	}
+	for _, path := range []string{"/console/markets/BTC-JPY/reference", "/console/markets/BTC-JPY/index", "/console/markets/BTC-JPY/cancel-all"} {
 		form := "price=10000000&reason=drill"
 		if res, _ := send("POST", path, form, kenji); res.StatusCode != 403 {
 			t.Errorf("POST %s without CSRF = %d", path, res.StatusCode)
@@ -613,6 +616,15 @@ func TestTradingConsole(t *testing.T) {
 	res, _ := send("POST", "/console/markets/BTC-JPY/reference", "price=ten&csrf="+csrf(kenji), kenji)
 	if loc := res.Header.Get("Location"); !strings.Contains(loc, "err=") {
 		t.Errorf("a reference that is not a number = %s", loc)
+	}
+	// An index beyond what one operator may move: refused, the reason shown.
+	res, _ = send("POST", "/console/markets/BTC-JPY/index", "price=1000&csrf="+csrf(kenji), kenji)
+	if loc := res.Header.Get("Location"); !strings.Contains(loc, "err=") || !strings.Contains(loc, "second") {
+		t.Errorf("an index 99.99%% away from one operator = %s", loc)
+	}
+	res, _ = send("POST", "/console/markets/BTC-JPY/index", "price=10300000&csrf="+csrf(kenji), kenji)
+	if loc := res.Header.Get("Location"); !strings.Contains(loc, "ok=") {
+		t.Errorf("an index +3%% = %s", loc)
 	}
 }
 
