@@ -380,30 +380,34 @@ func (s *State) commit(t int64) {
 	s.out = s.out[:0]
 }
 
-// holdFor is what an order of qty with notional n holds: the notional and
-// the larger fee for a buy, the quantity for a sell.
-func holdFor(l *trading.Listing, side market.Side, qty, n int64) int64 {
+// holdFor is what an order of qty at price holds: the notional and the
+// larger fee for a buy, the quantity for a sell.
+func holdFor(l *trading.Listing, side market.Side, price, qty int64) int64 {
 	if side == market.Sell {
 		return qty
 	}
+	n := l.Notional(price, qty)
 	return n + trading.Fee(n, max(l.MakerFeeBps, l.TakerFeeBps))
 }
 
 // sizeOrder checks a sane order of side and kind at price for qty against
 // the band and the largest order, and returns the price it enters at (a
-// market order's protection price clamped to the band) and its notional
-// there.
-func sizeOrder(m *trading.Market, side market.Side, kind market.Kind, price, qty int64) (int64, int64, error) {
-	p, err := m.Book.CheckBand(side, kind, price)
-	if err != nil {
-		return 0, 0, bandError(m, err, price)
+// market order's protection price clamped to the band). An order inside
+// the band costs two comparisons here, the largest order a 128-bit
+// product: this is every order's path.
+func sizeOrder(m *trading.Market, side market.Side, kind market.Kind, price, qty int64) (int64, error) {
+	if lo, hi := m.Book.Band(); kind == market.Market || uint64(price-lo) > uint64(hi-lo) {
+		p, err := m.Book.CheckBand(side, kind, price)
+		if err != nil {
+			return 0, bandError(m, err, price)
+		}
+		price = p
 	}
-	l := &m.Listing
-	n := l.Notional(p, qty)
-	if n > l.MaxOrderNotional {
-		return 0, 0, fmt.Errorf("%w: %d at %d is %d in notional, above %d", trading.ErrOrderTooLarge, qty, p, n, l.MaxOrderNotional)
+	if m.AboveLargest(price, qty) {
+		l := &m.Listing
+		return 0, fmt.Errorf("%w: %d at %d is %d in notional, above %d", trading.ErrOrderTooLarge, qty, price, l.Notional(price, qty), l.MaxOrderNotional)
 	}
-	return p, n, nil
+	return price, nil
 }
 
 // bandError names the band in a refusal for the band; other errors pass.
@@ -740,12 +744,12 @@ func (s *State) placeOrder(c PlaceOrder, t int64) (*PlaceResult, error) {
 	var hold int64
 	price := c.Price
 	if orderSane(l, c.Price, c.Qty) {
-		p, n, err := sizeOrder(m, c.Side, c.Type, c.Price, c.Qty)
+		p, err := sizeOrder(m, c.Side, c.Type, c.Price, c.Qty)
 		if err != nil {
 			return nil, err
 		}
 		price = p
-		hold = holdFor(l, c.Side, c.Qty, n)
+		hold = holdFor(l, c.Side, price, c.Qty)
 		a := l.Base
 		if c.Side == market.Buy {
 			a = l.Quote
@@ -829,16 +833,12 @@ func (s *State) replaceOrder(c ReplaceOrder, t int64) (*PlaceResult, error) {
 	}
 	need := o.Held
 	if orderSane(l, c.Price, c.Qty) {
-		var n int64
-		if c.Price == o.Price && c.Qty <= o.Qty-o.Filled {
-			n = l.Notional(c.Price, c.Qty) // in place: it only shrinks
-		} else {
-			var err error
-			if _, n, err = sizeOrder(m, o.Side, o.Kind, c.Price, c.Qty); err != nil {
+		if c.Price != o.Price || c.Qty > o.Qty-o.Filled { // in place it only shrinks
+			if _, err := sizeOrder(m, o.Side, o.Kind, c.Price, c.Qty); err != nil {
 				return nil, err
 			}
 		}
-		need = holdFor(l, o.Side, c.Qty, n)
+		need = holdFor(l, o.Side, c.Price, c.Qty)
 		if more := need - o.Held; more > 0 {
 			if have := s.spendableIn(l, a, avail(c.Customer, a)); have < more {
 				return nil, fmt.Errorf("%w: %d more needed, %d available", trading.ErrInsufficient, more, have)

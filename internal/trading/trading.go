@@ -324,6 +324,17 @@ type Market struct {
 	Profit    int64
 	// samples are the circuit breaker's (see Breaker).
 	samples []BreakerSample
+	// capHi and capLo are MaxOrderNotional × Scale, 128 bits: the largest
+	// order is checked without a division (AboveLargest).
+	capHi, capLo uint64
+}
+
+// AboveLargest reports whether an order of qty at price has a notional
+// above the listing's MaxOrderNotional: price × qty > MaxOrderNotional ×
+// Scale, compared in 128 bits.
+func (m *Market) AboveLargest(price, qty int64) bool {
+	hi, lo := bits.Mul64(uint64(price), uint64(qty))
+	return hi > m.capHi || (hi == m.capHi && lo > m.capLo)
 }
 
 // PricePoint is a change of an operator's price: the price from Time on.
@@ -576,7 +587,9 @@ func (s *State) List(l Listing, capacityHint int) error {
 	if _, ok := s.byCode[l.Code]; ok {
 		return ErrMarketExists
 	}
-	s.markets[l.ID] = &Market{Listing: l, Book: market.New(l.bookConfig(), capacityHint)}
+	m := &Market{Listing: l, Book: market.New(l.bookConfig(), capacityHint)}
+	m.capHi, m.capLo = bits.Mul64(uint64(l.MaxOrderNotional), uint64(l.Scale))
+	s.markets[l.ID] = m
 	s.byCode[l.Code] = l.ID
 	return nil
 }

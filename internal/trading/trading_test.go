@@ -140,3 +140,29 @@ func TestBreaker(t *testing.T) {
 		t.Errorf("BreakerText = %q", got)
 	}
 }
+
+// TestAboveLargest: the largest order's check in 128 bits, exact at the
+// boundary (a satoshi over is over, though its notional rounds down to the
+// limit) and far beyond it.
+func TestAboveLargest(t *testing.T) {
+	s := New()
+	l := listing.WithDefaults(0, true) // 10,000,000 yen
+	if err := s.List(l, 0); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := s.Market(1)
+	for _, c := range []struct {
+		price, qty int64
+		above      bool
+	}{
+		{10_000_000, 1_0000_0000, false},
+		{10_000_000, 1_0000_0001, true},
+		{10_001_000, 1_0000_0000, true},
+		{100_000_000_000, 100_0000_0000, true},
+		{1_000, 100_000, false},
+	} {
+		if got := m.AboveLargest(c.price, c.qty); got != c.above {
+			t.Errorf("AboveLargest(%d, %d) = %v; want %v", c.price, c.qty, got, c.above)
+		}
+	}
+}
