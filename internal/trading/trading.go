@@ -697,6 +697,11 @@ func (s *State) CheckInvariants() error {
 	if rest != len(s.orders) {
 		return fmt.Errorf("trading: %d orders rest in books, %d open", rest, len(s.orders))
 	}
+	for _, m := range s.markets {
+		if err := m.checkProtections(); err != nil {
+			return fmt.Errorf("trading: %s: %w", m.Listing.Code, err)
+		}
+	}
 	for id, o := range s.orders {
 		m, ok := s.markets[o.Market]
 		if !ok {
@@ -709,6 +714,34 @@ func (s *State) CheckInvariants() error {
 		if o.Held <= 0 {
 			return fmt.Errorf("trading: order %d holds %d", id, o.Held)
 		}
+	}
+	return nil
+}
+
+// checkProtections checks the breaker's samples (buckets strictly
+// growing, within breakerBuckets+1 of each other), the operators' price
+// histories (in time order, bounded) and the largest order's bound.
+func (m *Market) checkProtections() error {
+	for i := 1; i < len(m.samples); i++ {
+		if m.samples[i].Bucket <= m.samples[i-1].Bucket {
+			return fmt.Errorf("breaker samples out of order: %+v", m.samples)
+		}
+	}
+	if n := len(m.samples); n > 0 && m.samples[n-1].Bucket-m.samples[0].Bucket > breakerBuckets {
+		return fmt.Errorf("breaker samples span %d buckets", m.samples[n-1].Bucket-m.samples[0].Bucket)
+	}
+	for _, h := range [][]PricePoint{m.RefHistory, m.IndexHistory} {
+		if len(h) > MaxPriceChanges+2 {
+			return fmt.Errorf("price history of %d changes", len(h))
+		}
+		for i := 1; i < len(h); i++ {
+			if h[i].Time < h[i-1].Time {
+				return fmt.Errorf("price history out of order: %+v", h)
+			}
+		}
+	}
+	if hi, lo := bits.Mul64(uint64(m.Listing.MaxOrderNotional), uint64(m.Listing.Scale)); hi != m.capHi || lo != m.capLo {
+		return fmt.Errorf("largest order bound %d:%d, listing gives %d:%d", m.capHi, m.capLo, hi, lo)
 	}
 	return nil
 }
