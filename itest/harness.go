@@ -182,6 +182,8 @@ func DefaultRules(coolDown time.Duration) withdraw.Rules {
 		PerWithdrawalMax: map[string]uint64{"BTC": 50_000_000},
 		PerCustomerDay:   map[string]uint64{"BTC": 100_000_000},
 		PerAssetHour:     map[string]uint64{"BTC": 200_000_000},
+		// Nothing these tests withdraw waits for two operators.
+		ApprovalAbove: map[string]uint64{"BTC": 50_000_000},
 		// Deposits are final at the watcher's confirmations: these tests
 		// are not about reorganisations (internal/watch's are).
 		Finality: map[string][]withdraw.Tier{"BTC": {{Depth: 1}}},

@@ -83,9 +83,12 @@ func statusOf(err error) (int, string, bool) {
 		return http.StatusForbidden, "forbidden", true
 	case errors.Is(err, trading.ErrInsufficient), errors.Is(err, trading.ErrNotVerified), errors.Is(err, trading.ErrExposure),
 		errors.Is(err, trading.ErrNoReference), errors.Is(err, trading.ErrDealerDisabled), errors.Is(err, trading.ErrQuoteExpired),
-		errors.As(err, new(market.Code)):
+		errors.Is(err, trading.ErrOrderTooLarge), errors.As(err, new(market.Code)):
 		return http.StatusUnprocessableEntity, "order refused", true
-	case errors.Is(err, trading.ErrClientID), errors.Is(err, trading.ErrQuoteUsed), errors.Is(err, trading.ErrMarketExists):
+	case errors.Is(err, trading.ErrNeedsApproval):
+		return http.StatusForbidden, "a second operator must approve this", true
+	case errors.Is(err, trading.ErrClientID), errors.Is(err, trading.ErrQuoteUsed), errors.Is(err, trading.ErrMarketExists),
+		errors.Is(err, trading.ErrQuoteStale):
 		return http.StatusConflict, "conflict", true
 	case errors.Is(err, trading.ErrListing):
 		return http.StatusUnprocessableEntity, "invalid request", true

@@ -353,7 +353,7 @@ func TestJournalAndLedgerCommands(t *testing.T) {
 	os.WriteFile(mf, []byte(`[{"id": 9, "code": "XEM/BTC", "base": 4, "quote": 2, "scale": 1000000, "tick_size": 1, "lot_size": 1000000, "min_qty": 1000000, "max_qty": 1000000000000, "max_price": 100000000, "max_orders": 1024}]`), 0o644)
 	out, code = as("aiko", "market", "add", "--file", mf, "--reason", "demand")
 	rid := regexp.MustCompile(`\((list-market-[0-9a-f]+)\)`).FindStringSubmatch(out)
-	if code != 0 || rid == nil {
+	if code != 0 || rid == nil || !strings.Contains(out, "band ±1000 bps, largest order 1000000000 (notional)") || !strings.Contains(out, "breaker 500 bps in 5m0s") {
 		t.Fatalf("market add = %d %q", code, out)
 	}
 	if out, code := as("aiko", "requests", "approve", "--id", rid[1], "--reason", "mine"); code == 0 || !strings.Contains(out, "nobody approves their own request") {

@@ -18,7 +18,8 @@ import (
 var testRP = passkey.RP{ID: "localhost", Origins: []string{"http://localhost:8080"}}
 
 // crew are the tests' operators with software credentials: aiko and ren
-// admins, kenji operator and approver, sora ciso.
+// admins, kenji and hana operators and approvers, mei an operator, sora
+// ciso.
 var crew = func() map[string]*crewMember {
 	m := map[string]*crewMember{}
 	for _, x := range []struct {
@@ -29,13 +30,15 @@ var crew = func() map[string]*crewMember {
 		{"ren", []people.Role{people.RoleAdmin}},
 		{"kenji", []people.Role{people.RoleOperator, people.RoleApprover}},
 		{"sora", []people.Role{people.RoleCISO}},
+		{"hana", []people.Role{people.RoleOperator, people.RoleApprover}},
+		{"mei", []people.Role{people.RoleOperator}},
 	} {
 		m[x.name] = &crewMember{name: x.name, roles: x.roles, key: passkey.SoftKeyFromSeed(sha256.Sum256([]byte("core test " + x.name)))}
 	}
 	return m
 }()
 
-var crewOrder = []string{"aiko", "ren", "kenji", "sora"}
+var crewOrder = []string{"aiko", "ren", "kenji", "sora", "hana", "mei"}
 
 type crewMember struct {
 	name  string

@@ -103,7 +103,7 @@ func runFinalitySim(t *testing.T, seed uint64, steps int) {
 		case r < 67: // the finality tiers change
 			d1 := int32(rng.IntN(8) + 1)
 			d2 := d1 + int32(rng.IntN(20)+1)
-			rules := withdraw.Rules{CoolDownSeconds: 1, Finality: map[string][]withdraw.Tier{"BTC": {{UpTo: rng.Uint64N(5_0000_0000) + 1, Depth: d1}, {Depth: d2}}}}
+			rules := openLimits(withdraw.Rules{CoolDownSeconds: 1, Finality: map[string][]withdraw.Tier{"BTC": {{UpTo: rng.Uint64N(5_0000_0000) + 1, Depth: d1}, {Depth: d2}}}})
 			if rng.IntN(4) == 0 {
 				rules.Finality = nil // the defaults
 			}

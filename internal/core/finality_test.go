@@ -35,8 +35,17 @@ type finEnv struct {
 	fork int32
 }
 
-var finRules = withdraw.Rules{CoolDownSeconds: 1, Finality: map[string][]withdraw.Tier{
-	"BTC": {{UpTo: 1_0000_0000, Depth: 6}, {UpTo: 10_0000_0000, Depth: 20}, {Depth: 100}}}}
+var finRules = openLimits(withdraw.Rules{CoolDownSeconds: 1, Finality: map[string][]withdraw.Tier{
+	"BTC": {{UpTo: 1_0000_0000, Depth: 6}, {UpTo: 10_0000_0000, Depth: 20}, {Depth: 100}}}})
+
+// openLimits gives rules explicit amount limits for BTC and JPY far above
+// anything the finality tests move: they test finality, not the amount
+// limits, whose defaults would stop them (withdraw.DefaultLimits).
+func openLimits(r withdraw.Rules) withdraw.Rules {
+	open := func() map[string]uint64 { return map[string]uint64{"BTC": 1 << 62, "JPY": 1 << 62} }
+	r.PerWithdrawalMax, r.PerCustomerDay, r.PerAssetHour, r.ApprovalAbove = open(), open(), open(), open()
+	return r
+}
 
 func newFinEnv(t testing.TB) *finEnv {
 	e := &finEnv{tradeEnv: newTradeEnv(t, 2), keys: map[ledger.OwnerID]ed25519.PrivateKey{}}
@@ -337,11 +346,11 @@ func TestFinalityRulesChange(t *testing.T) {
 	if d, _ := e.st.Custody.Deposit(b); !d.Final {
 		t.Fatal("small deposit not final at 6 confirmations")
 	}
-	e.mustRules(withdraw.Rules{CoolDownSeconds: 1, Finality: map[string][]withdraw.Tier{"BTC": {{Depth: 3}}}})
+	e.mustRules(openLimits(withdraw.Rules{CoolDownSeconds: 1, Finality: map[string][]withdraw.Tier{"BTC": {{Depth: 3}}}}))
 	if d, _ := e.st.Custody.Deposit(a); !d.Final {
 		t.Fatalf("deposit not final under the looser tiers: %+v", d)
 	}
-	e.mustRules(withdraw.Rules{CoolDownSeconds: 1, Finality: map[string][]withdraw.Tier{"BTC": {{Depth: 50}}}})
+	e.mustRules(openLimits(withdraw.Rules{CoolDownSeconds: 1, Finality: map[string][]withdraw.Tier{"BTC": {{Depth: 50}}}}))
 	c := e.deposit(attacker, 3, 1000, 100)
 	if d, _ := e.st.Custody.Deposit(c); d.Depth() != 50 {
 		t.Fatalf("depth under the new tiers = %d", d.Depth())
@@ -352,7 +361,7 @@ func TestFinalityRulesChange(t *testing.T) {
 		}
 	}
 	// Rules without tiers: the defaults, never no finality.
-	e.mustRules(withdraw.Rules{CoolDownSeconds: 1})
+	e.mustRules(openLimits(withdraw.Rules{CoolDownSeconds: 1}))
 	if d, _ := e.st.Custody.Deposit(c); d.Depth() != withdraw.DefaultDepthSmall || d.Final {
 		t.Fatalf("under the default tiers: %+v", d)
 	}
@@ -375,7 +384,7 @@ func TestFinalityRulesRefused(t *testing.T) {
 		{"unknown asset", map[string][]withdraw.Tier{"DOGE": {{Depth: 6}}}, "DOGE: asset unknown"},
 		{"fiat", map[string][]withdraw.Tier{"JPY": {{Depth: 6}}}, "not a chain asset"},
 	} {
-		o := e.setRules(withdraw.Rules{CoolDownSeconds: 1, Finality: c.fin})
+		o := e.setRules(openLimits(withdraw.Rules{CoolDownSeconds: 1, Finality: c.fin}))
 		if !errors.Is(o.Err, ErrCommandInvalid) || !errors.Is(o.Err, withdraw.ErrFinalityRules) || !strings.Contains(o.Err.Error(), c.want) {
 			t.Errorf("%s: %v; want a finality error with %q", c.name, o.Err, c.want)
 		}

@@ -225,6 +225,8 @@ func (s *State) checkRequest(r people.Request) error {
 		return s.checkSetWithdrawalRules(r)
 	case KindListMarketRequest:
 		return s.checkListMarket(r)
+	case KindDealerReference, KindIndexPrice:
+		return s.checkPriceRequest(r)
 	}
 	return fmt.Errorf("%w: request kind %q", people.ErrInvalid, r.Kind)
 }
@@ -263,6 +265,8 @@ func (s *State) checkEffect(r people.Request, decider string) error {
 		var lp ListMarketPayload
 		json.Unmarshal(r.Payload, &lp)
 		return s.checkListing(lp.Listing)
+	case KindDealerReference, KindIndexPrice:
+		return s.checkPriceRequest(r)
 	}
 	return nil
 }
@@ -360,6 +364,10 @@ func (s *State) applyPeople(cmd Command, t int64) (handled bool, v any, err erro
 			}
 		case KindSetWithdrawalRulesRequest, KindListMarketRequest:
 			if err := s.applyControlRequest(r, t); err != nil {
+				return true, r, err
+			}
+		case KindDealerReference, KindIndexPrice:
+			if err := s.applyPriceRequest(r, t); err != nil {
 				return true, r, err
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"kinko/internal/passkey"
+	"kinko/internal/ledger"
 	"kinko/internal/people"
 	"kinko/internal/trading"
 	"kinko/internal/withdraw"
@@ -268,10 +269,16 @@ func (s *State) checkListMarket(r people.Request) error {
 	if err := json.Unmarshal(r.Payload, &p); err != nil {
 		return fmt.Errorf("%w: payload: %v", people.ErrInvalid, err)
 	}
-	if err := p.Listing.Validate(); err != nil {
+	quote, ok := s.Ledger.Asset(p.Listing.Quote)
+	if !ok {
+		return fmt.Errorf("%w: unknown asset", trading.ErrListing)
+	}
+	// Checked as it will be listed: with its protections' defaults.
+	l := p.Listing.WithDefaults(quote.Decimals, quote.Class == ledger.ClassFiat)
+	if err := l.Validate(); err != nil {
 		return err
 	}
-	return s.checkListing(p.Listing)
+	return s.checkListing(l)
 }
 
 func (s *State) authorizeAdminRequest(r people.Request) error {

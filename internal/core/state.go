@@ -198,9 +198,11 @@ func (s *State) CheckInvariants() error {
 	return nil
 }
 
-// stateMagic names the encoding; KNKSTAT2 added deposits' finality, so a
-// snapshot of an older encoding is passed over and the journal replayed.
-const stateMagic = "KNKSTAT2"
+// stateMagic names the encoding; KNKSTAT2 added deposits' finality and
+// KNKSTAT3 markets' protections (bands, index, breaker, listing bounds),
+// so a snapshot of an older encoding is passed over and the journal
+// replayed.
+const stateMagic = "KNKSTAT3"
 
 // Encode writes the state deterministically: the same state gives the same
 // bytes. Snapshots store it and Hash digests it.

@@ -291,6 +291,21 @@ func Seed(ctx context.Context, c *core.Core, srv *api.Server, now time.Time, onC
 			}
 		}
 	}
+	// A market that never traded has no reference price and trades
+	// nothing: two operators give each its index, aiko asking and kenji
+	// approving. Then aiko alone may set the XEM desk's reference, within
+	// 5% of the index.
+	for _, ix := range Indexes {
+		id := fmt.Sprintf("demo-index-%d", ix.Market)
+		payload := fmt.Sprintf(`{"market":%d,"price":%d}`, ix.Market, ix.Price)
+		if err := submit(core.OpenRequest{Request: people.Request{ID: id, Kind: core.KindIndexPrice, Payload: []byte(payload), Requester: "aiko",
+			Reason: "demo: opening price", RequiredRole: people.RoleApprover, Expires: now.Add(time.Hour).UnixNano()}}); err != nil {
+			return nil, err
+		}
+		if err := submit(core.DecideRequest{ID: id, Decider: "kenji", Reason: "demo: checked against the market", Approve: true}); err != nil {
+			return nil, err
+		}
+	}
 	if err := submit(core.SetReferencePrice{Market: 2, Price: 88, Actor: "aiko"}); err != nil {
 		return nil, err
 	}
@@ -312,6 +327,12 @@ func Seed(ctx context.Context, c *core.Core, srv *api.Server, now time.Time, onC
 	}
 	return out, nil
 }
+
+// Indexes are the demo markets' opening index prices, yen per coin.
+var Indexes = []struct {
+	Market uint16
+	Price  int64
+}{{1, 10_000_000}, {3, 500_000}, {2, 88}}
 
 // Markets are the demo's markets: bitcoin against yen (an order book) and
 // ether against yen (in gwei: wei would not fit 64-bit quantities past

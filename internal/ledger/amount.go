@@ -150,3 +150,17 @@ func (s Signed) FormatDecimal(decimals uint8) string {
 
 // MarshalText encodes s as a decimal string.
 func (s Signed) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText decodes a decimal string, "-" before a negative one.
+func (s *Signed) UnmarshalText(b []byte) error {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	v, err := ParseAmount(string(b))
+	if err != nil {
+		return err
+	}
+	*s = Signed{Neg: neg && !v.IsZero(), Abs: v}
+	return nil
+}
