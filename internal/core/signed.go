@@ -8,8 +8,8 @@ import (
 	"math/big"
 	"strconv"
 
-	"kinko/internal/passkey"
 	"kinko/internal/ledger"
+	"kinko/internal/passkey"
 	"kinko/internal/people"
 	"kinko/internal/trading"
 	"kinko/internal/withdraw"
