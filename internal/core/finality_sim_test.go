@@ -68,9 +68,14 @@ func runFinalitySim(t *testing.T, seed uint64, steps int) {
 			e.must(CreditDeposits{Deposits: []custody.Seen{{Outpoint: op, Wallet: 1, Index: uint32(c - 1), Amount: amount, BlockHash: e.blockHash(h), Height: h, Review: review}}})
 			deposits = append(deposits, op)
 		case r < 25 && len(deposits) > 0: // an operator releases a deposit held for review
-			op := deposits[rng.IntN(len(deposits))]
-			if d, _ := e.st.Custody.Deposit(op); d.State == custody.DepositReview {
-				e.must(ReleaseDeposit{Outpoint: op, Actor: "aiko", Reason: "checked"})
+			var held []custody.Outpoint
+			for _, op := range deposits {
+				if d, _ := e.st.Custody.Deposit(op); d.State == custody.DepositReview {
+					held = append(held, op)
+				}
+			}
+			if len(held) > 0 {
+				e.must(ReleaseDeposit{Outpoint: held[rng.IntN(len(held))], Actor: "aiko", Reason: "checked"})
 				released++
 			}
 		case r < 40: // the chain grows
