@@ -170,7 +170,7 @@ func newJournalAnchorCmds() []*cobra.Command {
 				return &exitError{code: 2, err: err}
 			}
 			defer j.Close()
-			fmt.Fprintf(w, "anchor: transaction %s output %d, block %s at height %d, %d confirmations: the journal's tree of %d entries, root %s\n", id, vout, bh, height, confs, a.Size, a.Root)
+			fmt.Fprintf(w, "anchor: transaction %s output %d, block %s at height %d (confirmations: %d): the journal's tree of %d entries, root %s\n", id, vout, bh, height, confs, a.Size, a.Root)
 			if n := j.TreeHead().Size; n < a.Size {
 				err := fmt.Errorf("the journal holds %d entries; the anchor names %d", n, a.Size)
 				fmt.Fprintf(w, "anchor BAD: %v\n", err)
@@ -179,8 +179,13 @@ func newJournalAnchorCmds() []*cobra.Command {
 			if seq > a.Size {
 				return fmt.Errorf("--seq %d is after the anchored tree of %d entries: a later anchor covers it", seq, a.Size)
 			}
-			if root, err := j.RootAt(a.Size); err != nil || root != a.Root {
-				err := fmt.Errorf("the journal's first %d entries are not the anchored history: their root is %s, the chain's %s (%v)", a.Size, root, a.Root, err)
+			root, err := j.RootAt(a.Size)
+			if err != nil {
+				fmt.Fprintf(w, "anchor BAD: %v\n", err)
+				return &exitError{code: 2, err: err}
+			}
+			if root != a.Root {
+				err := fmt.Errorf("the journal's first %d entries are not the anchored history: their root is %s, the chain's %s", a.Size, root, a.Root)
 				fmt.Fprintf(w, "anchor BAD: %v\n", err)
 				return &exitError{code: 2, err: err}
 			}
@@ -200,7 +205,7 @@ func newJournalAnchorCmds() []*cobra.Command {
 				return &exitError{code: 2, err: err}
 			}
 			e, _ := journal.Decode(p.Entry)
-			fmt.Fprintf(w, "anchor OK: entry %d (hash %s, %s at %s) is entry %d of the %d anchored in %s, %d confirmations\n",
+			fmt.Fprintf(w, "anchor OK: entry %d (hash %s, %s at %s) is entry %d of the %d anchored in %s (confirmations: %d)\n",
 				seq, p.EntryHash, core.Kind(e.Kind), time.Unix(0, e.Time).UTC().Format(time.RFC3339Nano), seq, a.Size, id, confs)
 			return nil
 		},
