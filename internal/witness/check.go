@@ -33,6 +33,8 @@ type Refusal struct {
 	Reason string
 }
 
+// Error says which witness signed which head, and what the journal's check
+// against it found.
 func (r *Refusal) Error() string {
 	return fmt.Sprintf("witness %s (%s) signed a head of %d entries that this journal contradicts: %s", r.Witness, r.Origin, r.Size, r.Reason)
 }
@@ -106,9 +108,13 @@ func (c *Checker) Results() []Result {
 	return append([]Result(nil), c.last...)
 }
 
-// Check asks every witness once and returns the refusal, if any (also one
-// found before).
+// Check asks every witness once and returns the refusal, if any. Once
+// refused, it asks no more (the refusal stands until the core stops, and
+// checking a contradicted journal scans it from its first entry).
 func (c *Checker) Check(ctx context.Context) *Refusal {
+	if r := c.Refusal(); r != nil {
+		return r
+	}
 	client := c.HTTP
 	if client == nil {
 		client = &http.Client{Timeout: checkTimeout}

@@ -27,6 +27,7 @@ type ForkError struct {
 	Reason     string
 }
 
+// Error says what the core signed and what the mirror holds instead.
 func (e *ForkError) Error() string {
 	return fmt.Sprintf("the core signed a head of %d entries (root %s) that this host's mirror contradicts: %s (the mirror's tree of %d entries has root %s)",
 		e.Size, e.CoreRoot, e.Reason, e.MirrorSize, e.MirrorRoot)
