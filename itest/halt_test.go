@@ -220,6 +220,11 @@ func TestCosignerRefusesEditedJournal(t *testing.T) {
 			if err := d.WaitFollowersCaughtUp(ctx); err != nil {
 				t.Fatal(err)
 			}
+			// The watcher too must have verified the entries the attacker
+			// cuts: its witness head says how far it has.
+			if _, err := d.WaitWitnesses(ctx); err != nil {
+				t.Fatal(err)
+			}
 			verified, _ := d.CosignerStatus()
 			err := d.WithCoreStopped(ctx, func() error {
 				dir := filepath.Join(d.CoreDir, "journal")

@@ -255,6 +255,12 @@ type Deployment struct {
 	// CoreURL is the core's API; CosignerURL the co-signer's (mutual TLS);
 	// WatcherMetrics the watcher's Prometheus address.
 	CoreURL, CosignerURL, WatcherMetrics string
+	// CosignerWitnessURL and WatcherWitnessURL serve the heads the
+	// co-signer and the watcher sign of their mirrors; CosignerWitnessKey
+	// and WatcherWitnessKey are their public keys as pinned on the core's
+	// host (files in CoreDir).
+	CosignerWitnessURL, WatcherWitnessURL string
+	CosignerWitnessKey, WatcherWitnessKey string
 	// Operator is the bootstrap admin, logged in.
 	Operator *Operator
 	// The key files: the cold customer wallet's three; the hot customer
@@ -402,6 +408,9 @@ func (d *Deployment) up(ctx context.Context) error {
 	}
 	d.CosignerURL = fmt.Sprintf("https://127.0.0.1:%d", csPort)
 	d.WatcherMetrics = fmt.Sprintf("127.0.0.1:%d", metricsPort)
+	if err := d.pinWitnesses(ctx); err != nil {
+		return err
+	}
 	logOf := func(role string) string { return filepath.Join(d.LogDir, role+".log") }
 	d.Core = newProc("core", d.Bin, d.CoreDir, logOf("core"), regexp.MustCompile(`(?m)^kinko is running`), d.coreArgs)
 	d.Cosigner = newProc("cosigner", d.Bin, d.CosignerDir, logOf("cosigner"), regexp.MustCompile(`(?m)^co-signer listening on `), d.cosignerArgs)
@@ -423,6 +432,39 @@ func (d *Deployment) up(ctx context.Context) error {
 	return nil
 }
 
+// pinWitnesses makes the co-signer's and the watcher's witness keys on
+// their hosts (`kinko cosigner|watch witness-key`, as at their first
+// start) and pins the public halves on the core's host, as operators do;
+// each witness serves its heads on a port of its own.
+func (d *Deployment) pinWitnesses(ctx context.Context) error {
+	for _, w := range []struct {
+		role, state string
+		url, key    *string
+	}{
+		{"cosigner", filepath.Join(d.CosignerDir, "state"), &d.CosignerWitnessURL, &d.CosignerWitnessKey},
+		{"watch", filepath.Join(d.WatcherDir, "state"), &d.WatcherWitnessURL, &d.WatcherWitnessKey},
+	} {
+		out, err := d.Kinko(ctx, d.Root, w.role, "witness-key", "--state", w.state)
+		if err != nil {
+			return err
+		}
+		*w.key = filepath.Join(d.CoreDir, "witness-"+w.role+".pub")
+		if err := os.WriteFile(*w.key, []byte(out), 0o600); err != nil {
+			return err
+		}
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		*w.url = fmt.Sprintf("http://127.0.0.1:%d", port)
+	}
+	return nil
+}
+
+// WitnessInterval is how often the deployment's core asks its witnesses,
+// and the witnesses check the core's signed head.
+const WitnessInterval = time.Second
+
 // freePort returns a port free on 127.0.0.1 now. A role keeps its port
 // across restarts, as a deployed one does.
 func freePort() (int, error) {
@@ -436,7 +478,9 @@ func freePort() (int, error) {
 
 // coreArgs is the core's command line.
 func (d *Deployment) coreArgs() []string {
-	return []string{"core", "--data", d.CoreDir, "--addr", strings.TrimPrefix(d.CoreURL, "http://"), "--check-invariants"}
+	return []string{"core", "--data", d.CoreDir, "--addr", strings.TrimPrefix(d.CoreURL, "http://"), "--check-invariants",
+		"--witness", d.CosignerWitnessURL, "--witness-key", d.CosignerWitnessKey,
+		"--witness", d.WatcherWitnessURL, "--witness-key", d.WatcherWitnessKey, "--witness-every", WitnessInterval.String()}
 }
 
 // cosignerArgs is the co-signer's command line.
@@ -444,7 +488,8 @@ func (d *Deployment) cosignerArgs() []string {
 	k := d.HotKeys[1]
 	return []string{"cosigner", "--key", k.File, "--passphrase-file", k.Passphrase, "--policy", d.policyFile(),
 		"--state", filepath.Join(d.CosignerDir, "state"), "--core", d.CoreURL, "--stream-token-file", filepath.Join(d.CosignerDir, "stream.token"),
-		"--listen", strings.TrimPrefix(d.CosignerURL, "https://"), "--tls", filepath.Join(d.CosignerDir, "tls"), "--net", "regtest"}
+		"--listen", strings.TrimPrefix(d.CosignerURL, "https://"), "--tls", filepath.Join(d.CosignerDir, "tls"), "--net", "regtest",
+		"--witness-listen", strings.TrimPrefix(d.CosignerWitnessURL, "http://"), "--head-every", WitnessInterval.String()}
 }
 
 // nodeArgs are the flags that reach the node's RPC.
@@ -466,7 +511,8 @@ func (d *Deployment) watchArgs() []string {
 	return append([]string{"watch", "--core", d.CoreURL, "--stream-token-file", filepath.Join(d.WatcherDir, "stream.token"),
 		"--watcher-token-file", filepath.Join(d.WatcherDir, "watcher.token"), "--cosigner", d.CosignerURL, "--tls", filepath.Join(d.WatcherDir, "tls"),
 		"--asset", "BTC", "--confirmations", strconv.Itoa(int(d.Options.Confirmations)), "--start-height", strconv.Itoa(regtest.SegwitHeight),
-		"--tolerance", strconv.Itoa(Tolerance), "--state", filepath.Join(d.WatcherDir, "state"), "--metrics", d.WatcherMetrics}, d.nodeArgs()...)
+		"--tolerance", strconv.Itoa(Tolerance), "--state", filepath.Join(d.WatcherDir, "state"), "--metrics", d.WatcherMetrics,
+		"--witness-listen", strings.TrimPrefix(d.WatcherWitnessURL, "http://"), "--head-every", WitnessInterval.String()}, d.nodeArgs()...)
 }
 
 // writeCosignerPolicy writes the co-signer's policy file on its host from

@@ -50,6 +50,10 @@ type Config struct {
 	Pending func() []watch.Pending
 	// Metrics, if set, is served at /metrics.
 	Metrics *metrics.Metrics
+	// Refuse, if set, says whether the core refuses to serve (its
+	// witnesses contradict its journal): every route but the journal's
+	// evidence then answers 503, /healthz included.
+	Refuse func() *Refusal
 }
 
 // Server serves the API and console.
@@ -159,6 +163,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Cache-Control", "no-store")
+	if s.refused(w, r) {
+		return
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {

@@ -36,6 +36,7 @@ type serveOptions struct {
 	chain           bool
 	coolDown        time.Duration
 	alerts          alertFlags
+	witnesses       coreWitnessFlags
 }
 
 func (o *serveOptions) flags(cmd *cobra.Command, addr string) {
@@ -44,6 +45,7 @@ func (o *serveOptions) flags(cmd *cobra.Command, addr string) {
 	cmd.Flags().Uint64Var(&o.snapshotEvery, "snapshot-every", core.DefaultSnapshotEvery, "entries between snapshots")
 	cmd.Flags().BoolVar(&o.checkInvariants, "check-invariants", false, "check every ledger invariant after every apply (slow)")
 	o.alerts.add(cmd)
+	o.witnesses.add(cmd)
 }
 
 func newDevCmd() *cobra.Command {
@@ -105,8 +107,15 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 	if hook != nil {
 		defer hook.Stop()
 	}
+	// The witnesses pinned on this host are asked before anything is
+	// served: a history they contradict is not served.
+	checker, err := o.witnesses.start(ctx, out, c.Journal(), log.With("sub", "witness"), send)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	m := metrics.New(c)
-	h, err := api.New(api.Config{Core: c, DataDir: o.dir, Logger: log.With("sub", "api"), InsecureCookies: o.seed && loopback, Metrics: m})
+	h, err := api.New(api.Config{Core: c, DataDir: o.dir, Logger: log.With("sub", "api"), InsecureCookies: o.seed && loopback, Metrics: m, Refuse: refuse(checker)})
 	if err != nil {
 		ln.Close()
 		return err

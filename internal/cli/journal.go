@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,6 +15,7 @@ import (
 	"kinko/internal/core"
 	"kinko/internal/journal"
 	"kinko/internal/journal/tree"
+	"kinko/internal/witness"
 )
 
 // maxShowLimit bounds `journal show --limit`.
@@ -25,18 +28,20 @@ func openJournal(dir string) (*journal.Journal, error) {
 func newJournalCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "journal", Short: "inspect and verify the hash-chained journal, its Merkle tree, signed heads and proofs"}
 	var dir, pubkeyFile string
-	var headFiles []string
+	var headFiles, witnesses, witnessKeys []string
 	verify := &cobra.Command{
 		Use:   "verify",
-		Short: "check every entry's hash, link and payload and the Merkle tree; with --head, the journal against a head saved earlier; name the first bad entry",
+		Short: "check every entry's hash, link and payload and the Merkle tree; with --head or --witness, the journal against heads saved earlier or kept by a witness; name the first bad entry",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return verifyJournal(cmd, dir, headFiles, pubkeyFile)
+			return verifyJournal(cmd, dir, headFiles, pubkeyFile, witnesses, witnessKeys)
 		},
 	}
 	dataFlag(verify, &dir)
 	verify.Flags().StringArrayVar(&headFiles, "head", nil, "a signed head saved earlier (kinko journal head): the journal must hold its entries unchanged; may be given more than once")
 	verify.Flags().StringVar(&pubkeyFile, "pubkey", "", "the verifier key of the heads (kinko journal key); default: the data directory's own key")
+	verify.Flags().StringArrayVar(&witnesses, "witness", nil, "a witness's URL (its --witness-listen; every head it kept is fetched) or a file of heads saved from it (GET /witness/heads pages, or one head); repeatable")
+	verify.Flags().StringArrayVar(&witnessKeys, "witness-key", nil, "the public key file of each --witness, in the same order (kinko cosigner|watch witness-key); without, the witnesses' signatures are not checked")
 
 	var from, limit uint64
 	var asJSON bool
@@ -99,12 +104,13 @@ func newJournalCmd() *cobra.Command {
 	show.Flags().BoolVar(&asJSON, "json", false, "one JSON object per line")
 	cmd.AddCommand(verify, show)
 	cmd.AddCommand(newJournalProofCmds()...)
+	cmd.AddCommand(newJournalAnchorCmds()...)
 	return cmd
 }
 
 // verifyJournal is `kinko journal verify`: the chain, the payloads, the tree
 // against the entries, and the journal against each head saved earlier.
-func verifyJournal(cmd *cobra.Command, dir string, headFiles []string, pubkeyFile string) error {
+func verifyJournal(cmd *cobra.Command, dir string, headFiles []string, pubkeyFile string, witnesses, witnessKeys []string) error {
 	w := cmd.OutOrStdout()
 	bad := func(err error) error {
 		var be *journal.BadEntryError
@@ -127,8 +133,13 @@ func verifyJournal(cmd *cobra.Command, dir string, headFiles []string, pubkeyFil
 			}
 			heads = append(heads, h)
 		}
-		sort.SliceStable(heads, func(a, b int) bool { return heads[a].Size < heads[b].Size })
 	}
+	wheads, err := witnessHeads(cmd, witnesses, witnessKeys)
+	if err != nil {
+		return err
+	}
+	heads = append(heads, wheads...)
+	sort.SliceStable(heads, func(a, b int) bool { return heads[a].Size < heads[b].Size })
 	j, err := openJournal(dir)
 	if err != nil {
 		return bad(err)
@@ -164,10 +175,88 @@ func verifyJournal(cmd *cobra.Command, dir string, headFiles []string, pubkeyFil
 	}
 	th := j.TreeHead()
 	fmt.Fprintf(w, "journal OK: %d entries, head %s, tree root %s (%s)\n", r.Entries, r.Head, th.Root, time.Since(start).Round(time.Millisecond))
+	if len(heads) <= maxHeadLines {
+		for _, h := range heads {
+			fmt.Fprintf(w, "holds the head of %s at %d entries (root %s) unchanged\n", h.Origin, h.Size, h.Root)
+		}
+		return nil
+	}
+	// Many heads (a witness's): one line per origin.
+	type span struct {
+		n        int
+		from, to uint64
+	}
+	var origins []string
+	spans := map[string]*span{}
 	for _, h := range heads {
-		fmt.Fprintf(w, "holds the head of %s at %d entries (root %s) unchanged\n", h.Origin, h.Size, h.Root)
+		sp, ok := spans[h.Origin]
+		if !ok {
+			sp = &span{from: h.Size}
+			spans[h.Origin] = sp
+			origins = append(origins, h.Origin)
+		}
+		sp.n++
+		sp.to = h.Size
+	}
+	for _, o := range origins {
+		sp := spans[o]
+		fmt.Fprintf(w, "holds the %d heads of %s, at %d to %d entries, unchanged\n", sp.n, o, sp.from, sp.to)
 	}
 	return nil
+}
+
+// maxHeadLines bounds the heads verify names one by one.
+const maxHeadLines = 16
+
+// witnessHeads reads the heads each witness kept (from its URL, or a file
+// saved from it) and checks them with its key, if given.
+func witnessHeads(cmd *cobra.Command, witnesses, keys []string) ([]tree.Head, error) {
+	w := cmd.OutOrStdout()
+	if len(keys) > 0 && len(keys) != len(witnesses) {
+		return nil, fmt.Errorf("%w: %d witnesses, %d keys", witness.ErrUnpinned, len(witnesses), len(keys))
+	}
+	var heads []tree.Head
+	for i, src := range witnesses {
+		var v *tree.Verifier
+		if len(keys) > 0 {
+			var err error
+			if v, err = optionalVerifier(keys[i]); err != nil {
+				return nil, err
+			}
+		}
+		var notes [][]byte
+		var err error
+		if strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://") {
+			notes, err = witness.FetchHeads(cmd.Context(), &http.Client{Timeout: time.Minute}, src, 1)
+		} else {
+			var b []byte
+			if b, err = readSmall(src); err == nil {
+				notes, err = witness.ParseHeadsFile(b)
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("witness %s: %w", src, err)
+		}
+		for _, n := range notes {
+			var h tree.Head
+			if v != nil {
+				h, err = v.Verify(n)
+			} else {
+				h, err = tree.ParseHead(n)
+			}
+			if err != nil {
+				fmt.Fprintf(w, "witness %s: a head REFUSED: %v\n", src, err)
+				return nil, &exitError{code: 2, err: err}
+			}
+			heads = append(heads, h)
+		}
+		note := ""
+		if v == nil {
+			note = " (signatures NOT checked: give --witness-key)"
+		}
+		fmt.Fprintf(w, "witness %s: %d heads%s\n", src, len(notes), note)
+	}
+	return heads, nil
 }
 
 type entryView struct {
