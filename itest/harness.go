@@ -468,13 +468,28 @@ const WitnessInterval = time.Second
 // freePort returns a port free on 127.0.0.1 now. A role keeps its port
 // across restarts, as a deployed one does.
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		// The kernel may hand the same free port out again before the
+		// process it was meant for listens on it: never twice here.
+		if !portsGiven[p] {
+			portsGiven[p] = true
+			return p, nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
 
 // coreArgs is the core's command line.
 func (d *Deployment) coreArgs() []string {
