@@ -3,6 +3,7 @@ package core
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"kinko/internal/people"
 	"kinko/internal/reserves/sumtree"
@@ -44,10 +45,15 @@ var (
 // ones stay in the journal.
 const MaxPublishedRoots = 1024
 
-// PublishLiabilities journals the root of an asset's liabilities tree as
-// the builder computed it. The Outcome's Value is the PublishedRoot.
+// MaxRootsPerPublication bounds the roots of one publish_liabilities.
+const MaxRootsPerPublication = 64
+
+// PublishLiabilities journals the roots of the liabilities trees the
+// builder computed, one per asset, all or none. The Outcome's Value is
+// the []PublishedRoot recorded (a root published before, the same, is
+// returned as it was).
 type PublishLiabilities struct {
-	Root  sumtree.Root
+	Roots []sumtree.Root
 	Actor string
 }
 
@@ -79,35 +85,51 @@ func (s *State) applyReserves(cmd Command, t int64) (bool, any, error) {
 	if _, ok := s.Operator(c.Actor); !ok {
 		return true, nil, people.ErrOperatorUnknown
 	}
-	r := c.Root
-	if _, ok := s.Ledger.AssetByCode(r.Asset); !ok {
-		return true, nil, invalid("publish_liabilities: asset %q is not listed", r.Asset)
+	if len(c.Roots) == 0 || len(c.Roots) > MaxRootsPerPublication {
+		return true, nil, invalid("publish_liabilities: 1 to %d roots", MaxRootsPerPublication)
 	}
-	if r.Seq == 0 || r.Seq >= s.seq {
-		return true, nil, invalid("publish_liabilities: a tree of entry %d, which is not before this entry %d", r.Seq, s.seq)
-	}
-	if r.Time > t {
-		return true, nil, invalid("publish_liabilities: a tree of a time after this entry's")
-	}
-	if r.Size > uint64(s.Ledger.CustomerCount()) || r.Size == 0 && !r.Total.IsZero() {
-		return true, nil, invalid("publish_liabilities: %d leaves with a total of %s for %d customers", r.Size, r.Total, s.Ledger.CustomerCount())
-	}
-	if last, ok := s.PublishedLiabilities(r.Asset); ok {
-		switch {
-		case r.Seq == last.Seq && r == last.Root:
-			return true, last, nil // published again: the same root
-		case r.Seq == last.Seq:
-			return true, nil, fmt.Errorf("%w: %s at entry %d is %s", ErrLiabilitiesConflict, r.Asset, r.Seq, last.Hash)
-		case r.Seq < last.Seq:
-			return true, nil, fmt.Errorf("%w: %s at entry %d, last published at %d", ErrLiabilitiesOrder, r.Asset, r.Seq, last.Seq)
+	// Every root is checked before any is recorded.
+	out := make([]PublishedRoot, len(c.Roots))
+	add := make([]bool, len(c.Roots))
+	for i, r := range c.Roots {
+		for _, o := range c.Roots[:i] {
+			if o.Asset == r.Asset {
+				return true, nil, invalid("publish_liabilities: two roots of %s", r.Asset)
+			}
+		}
+		if _, ok := s.Ledger.AssetByCode(r.Asset); !ok {
+			return true, nil, invalid("publish_liabilities: asset %q is not listed", r.Asset)
+		}
+		if r.Seq == 0 || r.Seq >= s.seq {
+			return true, nil, invalid("publish_liabilities: a tree of entry %d, which is not before this entry %d", r.Seq, s.seq)
+		}
+		if r.Time > t {
+			return true, nil, invalid("publish_liabilities: a tree of a time after this entry's")
+		}
+		if r.Size > uint64(s.Ledger.CustomerCount()) || r.Size == 0 && !r.Total.IsZero() {
+			return true, nil, invalid("publish_liabilities: %d leaves with a total of %s for %d customers", r.Size, r.Total, s.Ledger.CustomerCount())
+		}
+		out[i], add[i] = PublishedRoot{Root: r, Actor: c.Actor, PublishedSeq: s.seq, PublishedTime: t}, true
+		if last, ok := s.PublishedLiabilities(r.Asset); ok {
+			switch {
+			case r.Seq == last.Seq && r == last.Root:
+				out[i], add[i] = last, false // published before: the same root
+			case r.Seq == last.Seq:
+				return true, nil, fmt.Errorf("%w: %s at entry %d is %s", ErrLiabilitiesConflict, r.Asset, r.Seq, last.Hash)
+			case r.Seq < last.Seq:
+				return true, nil, fmt.Errorf("%w: %s at entry %d, last published at %d", ErrLiabilitiesOrder, r.Asset, r.Seq, last.Seq)
+			}
 		}
 	}
-	rec := PublishedRoot{Root: r, Actor: c.Actor, PublishedSeq: s.seq, PublishedTime: t}
-	s.Liabilities = append(s.Liabilities, rec)
+	for i := range out {
+		if add[i] {
+			s.Liabilities = append(s.Liabilities, out[i])
+		}
+	}
 	if n := len(s.Liabilities); n > MaxPublishedRoots {
 		s.Liabilities = append([]PublishedRoot(nil), s.Liabilities[n-MaxPublishedRoots:]...)
 	}
-	return true, rec, nil
+	return true, out, nil
 }
 
 // PublishedLiabilities returns the asset's last published root.
@@ -146,8 +168,13 @@ func (s *State) checkLiabilities() error {
 
 // describeReserves says what a publish_liabilities command asks.
 func describeReserves(c Command) (string, bool) {
-	if c, ok := c.(PublishLiabilities); ok {
-		return fmt.Sprintf("%s publishes the %s liabilities root %s of entry %d: %d customers, total %s", c.Actor, c.Root.Asset, c.Root.Hash, c.Root.Seq, c.Root.Size, c.Root.Total), true
+	c2, ok := c.(PublishLiabilities)
+	if !ok {
+		return "", false
 	}
-	return "", false
+	var parts []string
+	for _, r := range c2.Roots {
+		parts = append(parts, fmt.Sprintf("%s %s of entry %d (%d customers, total %s)", r.Asset, r.Hash, r.Seq, r.Size, r.Total))
+	}
+	return fmt.Sprintf("%s publishes liabilities roots: %s", c2.Actor, strings.Join(parts, "; ")), true
 }

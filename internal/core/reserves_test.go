@@ -40,11 +40,12 @@ func TestPublishLiabilities(t *testing.T) {
 	}
 	// Customers trade on after the moment of the tree.
 	e.must(CreateTransfers{Transfers: []ledger.Transfer{{ID: ledger.ID{Hi: 77, Lo: 1}, Debit: avail(1, btc), Credit: house(btc), Amount: ledger.AmountOf(1_0000_0000)}}})
-	v := e.must(PublishLiabilities{Root: root, Actor: "aiko"})
-	rec, ok := v.(PublishedRoot)
-	if !ok || rec.Root != root || rec.Actor != "aiko" || rec.PublishedSeq != e.st.Seq() {
+	v := e.must(PublishLiabilities{Roots: []sumtree.Root{root}, Actor: "aiko"})
+	recs, ok := v.([]PublishedRoot)
+	if !ok || len(recs) != 1 || recs[0].Root != root || recs[0].Actor != "aiko" || recs[0].PublishedSeq != e.st.Seq() {
 		t.Fatalf("publish = %#v", v)
 	}
+	rec := recs[0]
 	if got, ok := e.st.PublishedLiabilities("BTC"); !ok || got != rec {
 		t.Fatalf("PublishedLiabilities = %+v, %v", got, ok)
 	}
@@ -52,7 +53,7 @@ func TestPublishLiabilities(t *testing.T) {
 		t.Fatalf("PublishedLiabilitiesAt = %+v, %v", got, ok)
 	}
 	// Again: the same record, nothing added.
-	if v := e.must(PublishLiabilities{Root: root, Actor: "aiko"}); v.(PublishedRoot) != rec || len(e.st.Liabilities) != 1 {
+	if v := e.must(PublishLiabilities{Roots: []sumtree.Root{root}, Actor: "aiko"}); v.([]PublishedRoot)[0] != rec || len(e.st.Liabilities) != 1 {
 		t.Fatalf("published again = %#v, %d roots", v, len(e.st.Liabilities))
 	}
 	other := root
@@ -66,18 +67,28 @@ func TestPublishLiabilities(t *testing.T) {
 	wrongTime.Time = e.now + int64(time.Hour)
 	noAsset := root
 	noAsset.Asset = "ETH"
+	jpyRoot := func() sumtree.Root {
+		st := e.stateAt(at)
+		a, _ := st.Ledger.AssetByCode("JPY")
+		lb, _ := reserves.BuildLiabilities(st.Ledger, a, key, at, st.Time())
+		return lb.Root()
+	}()
+	one := func(r ...sumtree.Root) PublishLiabilities { return PublishLiabilities{Roots: r, Actor: "aiko"} }
 	for _, c := range []struct {
 		name string
 		cmd  PublishLiabilities
 		want error
 	}{
-		{"another root for the same moment", PublishLiabilities{Root: other, Actor: "aiko"}, ErrLiabilitiesConflict},
-		{"an older moment", PublishLiabilities{Root: older, Actor: "aiko"}, ErrLiabilitiesOrder},
-		{"an entry not yet journaled", PublishLiabilities{Root: later, Actor: "aiko"}, ErrCommandInvalid},
-		{"more leaves than customers", PublishLiabilities{Root: big, Actor: "aiko"}, ErrCommandInvalid},
-		{"a time after the entry", PublishLiabilities{Root: wrongTime, Actor: "aiko"}, ErrCommandInvalid},
-		{"an unlisted asset", PublishLiabilities{Root: noAsset, Actor: "aiko"}, ErrCommandInvalid},
-		{"an unknown actor", PublishLiabilities{Root: root, Actor: "mallory"}, people.ErrOperatorUnknown},
+		{"another root for the same moment", one(other), ErrLiabilitiesConflict},
+		{"an older moment", one(older), ErrLiabilitiesOrder},
+		{"an entry not yet journaled", one(later), ErrCommandInvalid},
+		{"more leaves than customers", one(big), ErrCommandInvalid},
+		{"a time after the entry", one(wrongTime), ErrCommandInvalid},
+		{"an unlisted asset", one(noAsset), ErrCommandInvalid},
+		{"a good JPY root beside a refused BTC one", one(jpyRoot, other), ErrLiabilitiesConflict},
+		{"two roots of one asset", one(jpyRoot, jpyRoot), ErrCommandInvalid},
+		{"no root", one(), ErrCommandInvalid},
+		{"an unknown actor", PublishLiabilities{Roots: []sumtree.Root{root}, Actor: "mallory"}, people.ErrOperatorUnknown},
 	} {
 		if o := e.do(c.cmd); !errors.Is(o.Err, c.want) {
 			t.Errorf("%s: %v; want %v", c.name, o.Err, c.want)
@@ -105,13 +116,13 @@ func TestPublishLiabilities(t *testing.T) {
 	}
 	// The next moment publishes after it.
 	next := build(uint64(len(e.entries)))
-	if v := e.must(PublishLiabilities{Root: next, Actor: "aiko"}); v.(PublishedRoot).Root != next {
-		t.Fatalf("next root = %#v", v)
+	if v := e.must(one(next, jpyRoot)); v.([]PublishedRoot)[0].Root != next || v.([]PublishedRoot)[1].Root != jpyRoot || len(e.st.Liabilities) != 3 {
+		t.Fatalf("next roots = %#v", v)
 	}
 	if next.Total != ledger.AmountOf(49_0000_0000) {
 		t.Fatalf("next total %s; want 49 BTC", next.Total)
 	}
-	if d := Describe(PublishLiabilities{Root: root, Actor: "aiko"}); d != "aiko publishes the BTC liabilities root "+root.Hash.String()+" of entry "+strconv.FormatUint(at, 10)+": 5 customers, total 5000000000" {
+	if d := Describe(one(root)); d != "aiko publishes liabilities roots: BTC "+root.Hash.String()+" of entry "+strconv.FormatUint(at, 10)+" (5 customers, total 5000000000)" {
 		t.Errorf("Describe = %q", d)
 	}
 }
@@ -138,7 +149,7 @@ func TestPublishLiabilitiesDurable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	submit(t, c, t0.Add(time.Second), PublishLiabilities{Root: lb.Root(), Actor: "aiko"})
+	submit(t, c, t0.Add(time.Second), PublishLiabilities{Roots: []sumtree.Root{lb.Root()}, Actor: "aiko"})
 	check := func(c *Core, how string) {
 		t.Helper()
 		var got PublishedRoot
