@@ -71,6 +71,8 @@ type Server struct {
 	streamToken, signerToken, watcherToken string
 	// reconciled returns the chain watcher's differences per wallet.
 	reconciled func() map[uint32]int64
+	// por is the proof-of-reserves routes' state.
+	por porAPI
 }
 
 // Route is one registered route, for the OpenAPI check and the docs.

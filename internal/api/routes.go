@@ -77,6 +77,7 @@ func (s *Server) register() {
 	s.registerControls()
 	s.registerIncidents()
 	s.registerTrading()
+	s.registerReserves()
 	s.registerConsole()
 }
 
