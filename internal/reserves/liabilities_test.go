@@ -60,10 +60,10 @@ func liabLedger(tb testing.TB, n int) (*ledger.Ledger, *custody.State) {
 		ids = append(ids, id)
 		avail := ledger.AccountKey{Owner: id, Asset: 2, Kind: ledger.KindAvailable}
 		keys = append(keys, avail)
-		amt := r.Uint64N(100_000_000)
+		amt := r.Uint64N(100_000_000) + 1
 		ts = append(ts, ledger.Transfer{ID: ledger.ID{Lo: next}, Debit: cold.Account(), Credit: avail, Amount: ledger.AmountOf(amt)})
 		next++
-		if i%5 == 0 && amt > 0 {
+		if i%5 == 0 && amt >= 3 {
 			held := ledger.AccountKey{Owner: id, Asset: 2, Kind: ledger.KindHeld}
 			keys = append(keys, held)
 			ts = append(ts, ledger.Transfer{ID: ledger.ID{Lo: next}, Debit: avail, Credit: held, Amount: ledger.AmountOf(amt / 3)})
@@ -72,7 +72,7 @@ func liabLedger(tb testing.TB, n int) (*ledger.Ledger, *custody.State) {
 		if i%7 == 0 {
 			jpy := ledger.AccountKey{Owner: id, Asset: 3, Kind: ledger.KindAvailable}
 			keys = append(keys, jpy)
-			ts = append(ts, ledger.Transfer{ID: ledger.ID{Lo: next}, Debit: bank, Credit: jpy, Amount: ledger.AmountOf(r.Uint64N(1_000_000))})
+			ts = append(ts, ledger.Transfer{ID: ledger.ID{Lo: next}, Debit: bank, Credit: jpy, Amount: ledger.AmountOf(r.Uint64N(1_000_000) + 1)})
 			next++
 		}
 		// The accounts must exist before their transfers.
