@@ -13,13 +13,13 @@ import (
 	"kinko/internal/reserves/sumtree"
 )
 
-// porAPI holds the proof-of-reserves routes' prover, made at first use
-// from the salt key in the data directory.
+// porAPI holds the proof-of-reserves routes' salt key and prover, loaded
+// at first use from the data directory (the key is made by the first
+// publication, here or by kinko reserves publish).
 type porAPI struct {
-	once   sync.Once
-	prover *attest.Prover
+	mu     sync.Mutex
 	key    []byte
-	err    error
+	prover *attest.Prover
 }
 
 func (s *Server) registerReserves() {
@@ -28,16 +28,24 @@ func (s *Server) registerReserves() {
 	s.handle("POST", "/v1/reserves/liabilities", true, s.idempotent(s.publishLiabilities))
 }
 
-// porProver returns the prover, loading (or, the first time, making) the
-// salt key.
-func (s *Server) porProver() (*attest.Prover, []byte, error) {
-	s.por.once.Do(func() {
-		s.por.key, s.por.err = reserves.LoadOrCreateKey(s.cfg.DataDir)
-		if s.por.err == nil {
-			s.por.prover = attest.NewProver(s.por.key, s.core.StateAt)
+// porProver returns the salt key and the prover; create makes the key if
+// the data directory has none (a publication), otherwise its absence is
+// an error (a proof: no tree was ever published with a key).
+func (s *Server) porProver(create bool) (*attest.Prover, []byte, error) {
+	s.por.mu.Lock()
+	defer s.por.mu.Unlock()
+	if s.por.prover == nil {
+		load := reserves.LoadKey
+		if create {
+			load = reserves.LoadOrCreateKey
 		}
-	})
-	return s.por.prover, s.por.key, s.por.err
+		key, err := load(s.cfg.DataDir)
+		if err != nil {
+			return nil, nil, err
+		}
+		s.por.key, s.por.prover = key, attest.NewProver(key, s.core.StateAt)
+	}
+	return s.por.prover, s.por.key, nil
 }
 
 // LiabilitiesRootView is a published liabilities root as the public sees
@@ -93,7 +101,7 @@ func (s *Server) myReservesProof(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "not found", "no liabilities tree of "+asset+" is published")
 		return
 	}
-	prover, _, err := s.porProver()
+	prover, _, err := s.porProver(false)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -145,7 +153,7 @@ func (s *Server) publishLiabilities(w http.ResponseWriter, r *http.Request, body
 	if seq == 0 {
 		seq, _, _ = s.core.Journal().Head()
 	}
-	_, key, err := s.porProver()
+	_, key, err := s.porProver(true)
 	if err != nil {
 		s.fail(w, r, err)
 		return
