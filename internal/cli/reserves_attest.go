@@ -64,8 +64,10 @@ func porStates(ctx context.Context, dir, at string) (head, trees *core.State, er
 // stateCore lends a state to what reads a core (watch.Books): Read only.
 type stateCore struct{ st *core.State }
 
+// Read calls fn with the state.
 func (s stateCore) Read(fn func(*core.State)) { fn(s.st) }
 
+// Submit refuses: the state is the journal's, read from disk.
 func (s stateCore) Submit(context.Context, time.Time, core.Command) (core.Outcome, error) {
 	return core.Outcome{}, errors.New("cli: a state read from the journal takes no commands")
 }
