@@ -247,13 +247,11 @@ type Root struct {
 // Tree is a built tree, kept to make proofs. It keeps the leaves and the
 // internal levels; leaf hashes are recomputed when a proof needs one.
 //
-// INVARIANT: leaves[order[i]] is the i-th leaf of the tree, in ascending
-// order of (salt, account), and levels[k] (k >= 1) holds the nodes of
-// level k over at least one leaf: len(levels[k]) == ceil(len(levels[k-1])
-// / 2), level 0 being the leaves.
+// INVARIANT: leaves are in ascending order of (salt, account), and
+// levels[k] (k >= 1) holds the nodes of level k over at least one leaf:
+// len(levels[k]) == ceil(len(levels[k-1]) / 2), level 0 being the leaves.
 type Tree struct {
-	leaves []Leaf   // as given to Build
-	order  []uint32 // tree order
+	leaves []Leaf   // in tree order
 	levels [][]Node // levels[0] is nil: the leaves stand for it
 	top    Node
 	root   Root
@@ -266,9 +264,9 @@ func (t *Tree) Root() Root { return t.root }
 func (t *Tree) Size() int { return len(t.leaves) }
 
 // Leaf returns leaf i, in tree order.
-func (t *Tree) Leaf(i int) Leaf { return t.leaves[t.order[i]] }
+func (t *Tree) Leaf(i int) Leaf { return t.leaves[i] }
 
-func (t *Tree) leaf(i uint64) *Leaf { return &t.leaves[t.order[i]] }
+func (t *Tree) leaf(i uint64) *Leaf { return &t.leaves[i] }
 
 // cmpLeaf orders leaves: salt, then account.
 func cmpLeaf(a, b *Leaf) int {
@@ -370,8 +368,8 @@ func parallel(n int, fn func(lo, hi int) error) error {
 }
 
 // Build builds the tree of asset at journal entry seq (time t) over
-// leaves, in tree order (ascending salt, then account); it keeps leaves,
-// which the caller must not change after. The caller gives each account one leaf (the salt is
+// leaves, in tree order (ascending salt, then account): it sorts a copy,
+// which it keeps, so that hashing reads the leaves in order. The caller gives each account one leaf (the salt is
 // derived from the account, so two leaves of one account are the same
 // leaf, ErrDuplicate); a sum above 2^128-1 is ErrOverflow. Build uses every processor: it runs
 // outside the core's apply, never inside it.
@@ -383,14 +381,22 @@ func Build(leaves []Leaf, asset string, seq uint64, t int64) (*Tree, error) {
 		return nil, fmt.Errorf("%w: %d > %d", ErrTooLarge, len(leaves), uint64(MaxLeaves))
 	}
 	order := treeOrder(leaves)
-	for i := 1; i < len(order); i++ {
-		if cmpLeaf(&leaves[order[i-1]], &leaves[order[i]]) == 0 {
-			return nil, fmt.Errorf("%w: account %d", ErrDuplicate, leaves[order[i]].Account)
+	sorted := make([]Leaf, len(leaves))
+	parallel(len(sorted), func(lo, hi int) error {
+		for i := lo; i < hi; i++ {
+			sorted[i] = leaves[order[i]]
+		}
+		return nil
+	})
+	for i := 1; i < len(sorted); i++ {
+		if cmpLeaf(&sorted[i-1], &sorted[i]) == 0 {
+			return nil, fmt.Errorf("%w: account %d", ErrDuplicate, sorted[i].Account)
 		}
 	}
+	leaves = sorted
 	n := uint64(len(leaves))
 	d := Depth(n)
-	tr := &Tree{leaves: leaves, order: order, levels: make([][]Node, d+1)}
+	tr := &Tree{leaves: leaves, levels: make([][]Node, d+1)}
 	switch n {
 	case 0:
 		tr.top = PadLeaf
@@ -448,7 +454,7 @@ func Build(leaves []Leaf, asset string, seq uint64, t int64) (*Tree, error) {
 // holds it.
 func (t *Tree) Find(salt [32]byte, account uint64) (uint64, bool) {
 	key := Leaf{Salt: salt, Account: account}
-	i, ok := slices.BinarySearchFunc(t.order, &key, func(at uint32, k *Leaf) int { return cmpLeaf(&t.leaves[at], k) })
+	i, ok := slices.BinarySearchFunc(t.leaves, &key, func(l Leaf, k *Leaf) int { return cmpLeaf(&l, k) })
 	return uint64(i), ok
 }
 
