@@ -143,27 +143,69 @@ func Salt(key []byte, asset string, account ledger.OwnerID, seq uint64) [32]byte
 // customer), for every customer with either account; the salts are left
 // zero.
 func CustomerBalances(l *ledger.Ledger, asset ledger.AssetID) ([]sumtree.Leaf, error) {
+	return gather(l, asset, nil, "", 0)
+}
+
+// gather returns the leaves of every customer with an account of asset,
+// by customer in ascending order, salted with key (if not nil) for the
+// tree of code at entry seq. Each processor takes a run of customers;
+// the ledger is only read.
+func gather(l *ledger.Ledger, asset ledger.AssetID, key []byte, code string, seq uint64) ([]sumtree.Leaf, error) {
 	ids := l.Customers()
-	out := make([]sumtree.Leaf, 0, len(ids))
-	for _, id := range ids {
-		var bal ledger.Amount
-		found := false
-		for _, k := range []ledger.Kind{ledger.KindAvailable, ledger.KindHeld} {
-			a, ok := l.Account(ledger.AccountKey{Owner: id, Asset: asset, Kind: k})
-			if !ok {
-				continue
+	out := make([]sumtree.Leaf, len(ids))
+	w := max(1, min(runtime.GOMAXPROCS(0), len(ids)/(1<<14)))
+	ends := make([]int, w)
+	errs := make([]error, w)
+	var wg sync.WaitGroup
+	for i := 0; i < w; i++ {
+		lo, hi := len(ids)*i/w, len(ids)*(i+1)/w
+		wg.Add(1)
+		// Each goroutine fills out[lo:] with its run's leaves and ends.
+		go func() {
+			defer wg.Done()
+			var salts *salter
+			if key != nil {
+				salts = newSalter(key, code)
 			}
-			found = true
-			var over bool
-			if bal, over = bal.Add(a.Balance()); over {
-				return nil, fmt.Errorf("reserves: customer %d: %w", id, sumtree.ErrOverflow)
+			n := lo
+			for _, id := range ids[lo:hi] {
+				var bal ledger.Amount
+				found := false
+				for _, k := range []ledger.Kind{ledger.KindAvailable, ledger.KindHeld} {
+					a, ok := l.Account(ledger.AccountKey{Owner: id, Asset: asset, Kind: k})
+					if !ok {
+						continue
+					}
+					found = true
+					var over bool
+					if bal, over = bal.Add(a.Balance()); over {
+						errs[i] = fmt.Errorf("reserves: customer %d: %w", id, sumtree.ErrOverflow)
+						return
+					}
+				}
+				if !found {
+					continue
+				}
+				out[n] = sumtree.Leaf{Account: uint64(id), Balance: bal}
+				if salts != nil {
+					out[n].Salt = salts.salt(uint64(id), seq)
+				}
+				n++
 			}
-		}
-		if found {
-			out = append(out, sumtree.Leaf{Account: uint64(id), Balance: bal})
-		}
+			ends[i] = n
+		}()
 	}
-	return out, nil
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	// Close the gaps the customers without an account left.
+	n := 0
+	for i := 0; i < w; i++ {
+		lo := len(ids) * i / w
+		n += copy(out[n:], out[lo:ends[i]])
+	}
+	return out[:n], nil
 }
 
 // Liabilities is one asset's liabilities tree at a journal entry, and the
@@ -177,32 +219,17 @@ type Liabilities struct {
 func (lb *Liabilities) Root() sumtree.Root { return lb.Tree.Root() }
 
 // BuildLiabilities builds asset's tree from the ledger as of journal entry
-// seq, whose time is t: l must be the state at seq (core.StateAt). It
-// salts the leaves and builds on every processor; it is for outside the
-// core's apply.
+// seq, whose time is t: l must be the state at seq (core.StateAt), which
+// no one changes meanwhile. It gathers and salts the leaves and builds on
+// every processor: it is for outside the core's apply.
 func BuildLiabilities(l *ledger.Ledger, asset ledger.Asset, key []byte, seq uint64, t int64) (*Liabilities, error) {
 	if len(key) != KeySize {
 		return nil, fmt.Errorf("reserves: salt key of %d bytes; want %d", len(key), KeySize)
 	}
-	leaves, err := CustomerBalances(l, asset.ID)
+	leaves, err := gather(l, asset.ID, key, asset.Code, seq)
 	if err != nil {
 		return nil, err
 	}
-	w := max(1, min(runtime.GOMAXPROCS(0), len(leaves)/(1<<14)))
-	var wg sync.WaitGroup
-	for i := 0; i < w; i++ {
-		part := leaves[len(leaves)*i/w : len(leaves)*(i+1)/w]
-		wg.Add(1)
-		// Each goroutine salts its part and ends.
-		go func() {
-			defer wg.Done()
-			s := newSalter(key, asset.Code)
-			for j := range part {
-				part[j].Salt = s.salt(part[j].Account, seq)
-			}
-		}()
-	}
-	wg.Wait()
 	tr, err := sumtree.Build(leaves, asset.Code, seq, t)
 	if err != nil {
 		return nil, fmt.Errorf("reserves: %s: %w", asset.Code, err)
