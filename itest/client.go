@@ -18,6 +18,8 @@ import (
 	"kinko/internal/api"
 	"kinko/internal/auth"
 	"kinko/internal/ledger"
+	"kinko/internal/opclient"
+	"kinko/internal/passkey"
 	"kinko/internal/people"
 	"kinko/internal/reserves"
 	"kinko/internal/withdraw"
@@ -300,27 +302,22 @@ func (c *Customer) Available(ctx context.Context) (uint64, error) {
 }
 
 // Operator is an operator of the deployment acting through the core's
-// API: logged in with a password and TOTP code.
+// API: signed in with their CLI key.
 type Operator struct {
-	Name     string
-	Password string
+	Name    string
+	KeyFile string
 
-	api   apiClient
-	totp  *authenticator
-	token string
+	api    apiClient
+	client *opclient.Client
+	token  string
 }
 
-// Login logs in with the password and a TOTP code.
+// Login signs in with the operator's key.
 func (o *Operator) Login(ctx context.Context) error {
-	code, err := o.totp.code(ctx)
-	if err != nil {
+	if err := o.client.Login(ctx); err != nil {
 		return err
 	}
-	var res api.LoginResponse
-	if err := o.api.do(ctx, "POST", "/v1/operators/login", "", api.LoginRequest{Name: o.Name, Password: o.Password, TOTP: code}, http.StatusOK, &res); err != nil {
-		return err
-	}
-	o.token = res.Token
+	o.token = o.client.Token()
 	return nil
 }
 
@@ -368,9 +365,14 @@ func LoginCustomer(ctx context.Context, coreURL string, id ledger.OwnerID, email
 	return c, c.Login(ctx)
 }
 
-// LoginOperator logs in an existing operator.
-func LoginOperator(ctx context.Context, coreURL, name, password, totpSecret string) (*Operator, error) {
-	o := &Operator{Name: name, Password: password, api: newAPIClient(coreURL), totp: &authenticator{secret: totpSecret}}
+// LoginOperator signs in an existing operator with the CLI key in keyFile
+// (a demo operator's, say).
+func LoginOperator(ctx context.Context, coreURL, name, keyFile string) (*Operator, error) {
+	k, err := passkey.LoadSoftKey(keyFile)
+	if err != nil {
+		return nil, err
+	}
+	o := &Operator{Name: name, KeyFile: keyFile, api: newAPIClient(coreURL), client: opclient.New(coreURL, name, k)}
 	return o, o.Login(ctx)
 }
 

@@ -87,7 +87,7 @@ func TestDevFlows(t *testing.T) {
 		t.Fatal(err)
 	}
 	dev.Env = []string{"KINKO_BTCD=" + btcd} // run outside the repository
-	t.Cleanup(func() { dev.Kill() })
+	t.Cleanup(func() { dev.Stop() })
 	if err := dev.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestDevFlows(t *testing.T) {
 	mine := func(n int) { kinko("dev", "mine", "--data", data, "--dev", bn.url, "--blocks", strconv.Itoa(n)) }
 
 	// An operator verifies taro; taro logs in.
-	kenji, err := LoginOperator(ctx, bn.url, "kenji", bn.passwords["kenji"], bn.secrets["kenji"])
+	kenji, err := LoginOperator(ctx, bn.url, "kenji", filepath.Join(data, "operators", "kenji.key"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,9 +182,15 @@ func TestDevFlows(t *testing.T) {
 		t.Fatalf("the node shows %d satoshi at the payee; want 1,000,000", got)
 	}
 
-	// Stopped and started again on its data.
+	// Stopped (SIGTERM, as Ctrl-C) and started again on its data. It
+	// says what it stops and how long that took.
 	if err := dev.Stop(); err != nil {
 		t.Fatal(err)
+	}
+	if m := regexp.MustCompile(`kinko stopped in (\S+)`).FindStringSubmatch(dev.LogTail(2000)); m == nil {
+		t.Fatalf("kinko dev did not say it stopped:\n%s", dev.LogTail(10))
+	} else {
+		t.Logf("kinko dev stopped in %s", m[1])
 	}
 	if err := dev.Start(ctx); err != nil {
 		t.Fatalf("kinko dev did not start again on its data: %v", err)

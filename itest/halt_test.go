@@ -215,7 +215,14 @@ func TestCosignerRefusesEditedJournal(t *testing.T) {
 			if _, err := d.NewCustomer(ctx, "hanako@example.jp"); err != nil {
 				t.Fatal(err)
 			}
-			if err := d.WaitCosignerCaughtUp(ctx); err != nil {
+			// Both followers have verified the whole journal: what is cut
+			// or rewritten is history they hold.
+			if err := d.WaitFollowersCaughtUp(ctx); err != nil {
+				t.Fatal(err)
+			}
+			// The watcher too must have verified the entries the attacker
+			// cuts: its witness head says how far it has.
+			if _, err := d.WaitWitnesses(ctx); err != nil {
 				t.Fatal(err)
 			}
 			verified, _ := d.CosignerStatus()

@@ -31,6 +31,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -55,6 +56,9 @@ import (
 	"kinko/internal/demo"
 	"kinko/internal/ledger"
 	"kinko/internal/mtls"
+	"kinko/internal/opclient"
+	"kinko/internal/operators"
+	"kinko/internal/passkey"
 	"kinko/internal/people"
 	"kinko/internal/withdraw"
 )
@@ -108,8 +112,11 @@ func Main(m *testing.M) int {
 // by the people who hold them.
 const (
 	// OperatorName is the deployment's bootstrap admin.
-	OperatorName     = "aiko"
-	operatorPassword = "kinko-itest-operator-password"
+	OperatorName = "aiko"
+	// SecondAdmin approves what an admin asks; ApproverName what needs an
+	// approver.
+	SecondAdmin  = "ren"
+	ApproverName = "kenji"
 	// customerPassword is every customer's password.
 	customerPassword = "kinko-itest-customer-password"
 	// hostPassphrase protects the key files of every host (one file per
@@ -175,6 +182,8 @@ func DefaultRules(coolDown time.Duration) withdraw.Rules {
 		PerWithdrawalMax: map[string]uint64{"BTC": 50_000_000},
 		PerCustomerDay:   map[string]uint64{"BTC": 100_000_000},
 		PerAssetHour:     map[string]uint64{"BTC": 200_000_000},
+		// Nothing these tests withdraw waits for two operators.
+		ApprovalAbove: map[string]uint64{"BTC": 50_000_000},
 		// Deposits are final at the watcher's confirmations: these tests
 		// are not about reorganisations (internal/watch's are).
 		Finality: map[string][]withdraw.Tier{"BTC": {{Depth: 1}}},
@@ -229,6 +238,9 @@ type Wallets struct {
 type Deployment struct {
 	// Root holds the hosts' directories.
 	Root string
+	// Team are the deployment's operators and their CLI keys (in
+	// Root/operators).
+	Team *operators.Team
 	// CoreDir is the core's data directory; the others are hosts.
 	CoreDir, SignerDir, CosignerDir, WatcherDir, ColdDir string
 	// LogDir holds one log file per role.
@@ -240,8 +252,15 @@ type Deployment struct {
 	Chain *Chain
 	// The roles' processes.
 	Core, Cosigner, Signer, Watcher *Proc
-	// CoreURL is the core's API; CosignerURL the co-signer's (mutual TLS).
-	CoreURL, CosignerURL string
+	// CoreURL is the core's API; CosignerURL the co-signer's (mutual TLS);
+	// WatcherMetrics the watcher's Prometheus address.
+	CoreURL, CosignerURL, WatcherMetrics string
+	// CosignerWitnessURL and WatcherWitnessURL serve the heads the
+	// co-signer and the watcher sign of their mirrors; CosignerWitnessKey
+	// and WatcherWitnessKey are their public keys as pinned on the core's
+	// host (files in CoreDir).
+	CosignerWitnessURL, WatcherWitnessURL string
+	CosignerWitnessKey, WatcherWitnessKey string
 	// Operator is the bootstrap admin, logged in.
 	Operator *Operator
 	// The key files: the cold customer wallet's three; the hot customer
@@ -365,8 +384,12 @@ func (d *Deployment) up(ctx context.Context) error {
 	if err := d.makeWallets(ctx); err != nil {
 		return err
 	}
-	secret, err := d.prepareCore(ctx)
+	corePort, err := freePort()
 	if err != nil {
+		return err
+	}
+	d.CoreURL = fmt.Sprintf("http://127.0.0.1:%d", corePort)
+	if err := d.prepareCore(ctx); err != nil {
 		return err
 	}
 	if err := d.handOutTokens(); err != nil {
@@ -375,15 +398,19 @@ func (d *Deployment) up(ctx context.Context) error {
 	if err := d.writeCosignerPolicy(); err != nil {
 		return err
 	}
-	corePort, err := freePort()
-	if err != nil {
-		return err
-	}
 	csPort, err := freePort()
 	if err != nil {
 		return err
 	}
-	d.CoreURL, d.CosignerURL = fmt.Sprintf("http://127.0.0.1:%d", corePort), fmt.Sprintf("https://127.0.0.1:%d", csPort)
+	metricsPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	d.CosignerURL = fmt.Sprintf("https://127.0.0.1:%d", csPort)
+	d.WatcherMetrics = fmt.Sprintf("127.0.0.1:%d", metricsPort)
+	if err := d.pinWitnesses(ctx); err != nil {
+		return err
+	}
 	logOf := func(role string) string { return filepath.Join(d.LogDir, role+".log") }
 	d.Core = newProc("core", d.Bin, d.CoreDir, logOf("core"), regexp.MustCompile(`(?m)^kinko is running`), d.coreArgs)
 	d.Cosigner = newProc("cosigner", d.Bin, d.CosignerDir, logOf("cosigner"), regexp.MustCompile(`(?m)^co-signer listening on `), d.cosignerArgs)
@@ -392,7 +419,8 @@ func (d *Deployment) up(ctx context.Context) error {
 	if err := d.Core.Start(ctx); err != nil {
 		return err
 	}
-	d.Operator = &Operator{Name: OperatorName, Password: operatorPassword, api: newAPIClient(d.CoreURL), totp: &authenticator{secret: secret}}
+	d.Operator = &Operator{Name: OperatorName, KeyFile: d.OperatorKey(OperatorName), api: newAPIClient(d.CoreURL),
+		client: opclient.New(d.CoreURL, OperatorName, d.Team.Get(OperatorName).Key)}
 	if err := d.Operator.Login(ctx); err != nil {
 		return err
 	}
@@ -403,6 +431,39 @@ func (d *Deployment) up(ctx context.Context) error {
 	}
 	return nil
 }
+
+// pinWitnesses makes the co-signer's and the watcher's witness keys on
+// their hosts (`kinko cosigner|watch witness-key`, as at their first
+// start) and pins the public halves on the core's host, as operators do;
+// each witness serves its heads on a port of its own.
+func (d *Deployment) pinWitnesses(ctx context.Context) error {
+	for _, w := range []struct {
+		role, state string
+		url, key    *string
+	}{
+		{"cosigner", filepath.Join(d.CosignerDir, "state"), &d.CosignerWitnessURL, &d.CosignerWitnessKey},
+		{"watch", filepath.Join(d.WatcherDir, "state"), &d.WatcherWitnessURL, &d.WatcherWitnessKey},
+	} {
+		out, err := d.Kinko(ctx, d.Root, w.role, "witness-key", "--state", w.state)
+		if err != nil {
+			return err
+		}
+		*w.key = filepath.Join(d.CoreDir, "witness-"+w.role+".pub")
+		if err := os.WriteFile(*w.key, []byte(out), 0o600); err != nil {
+			return err
+		}
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		*w.url = fmt.Sprintf("http://127.0.0.1:%d", port)
+	}
+	return nil
+}
+
+// WitnessInterval is how often the deployment's core asks its witnesses,
+// and the witnesses check the core's signed head.
+const WitnessInterval = time.Second
 
 // freePort returns a port free on 127.0.0.1 now. A role keeps its port
 // across restarts, as a deployed one does.
@@ -417,7 +478,9 @@ func freePort() (int, error) {
 
 // coreArgs is the core's command line.
 func (d *Deployment) coreArgs() []string {
-	return []string{"core", "--data", d.CoreDir, "--addr", strings.TrimPrefix(d.CoreURL, "http://"), "--check-invariants"}
+	return []string{"core", "--data", d.CoreDir, "--addr", strings.TrimPrefix(d.CoreURL, "http://"), "--check-invariants",
+		"--witness", d.CosignerWitnessURL, "--witness-key", d.CosignerWitnessKey,
+		"--witness", d.WatcherWitnessURL, "--witness-key", d.WatcherWitnessKey, "--witness-every", WitnessInterval.String()}
 }
 
 // cosignerArgs is the co-signer's command line.
@@ -425,7 +488,8 @@ func (d *Deployment) cosignerArgs() []string {
 	k := d.HotKeys[1]
 	return []string{"cosigner", "--key", k.File, "--passphrase-file", k.Passphrase, "--policy", d.policyFile(),
 		"--state", filepath.Join(d.CosignerDir, "state"), "--core", d.CoreURL, "--stream-token-file", filepath.Join(d.CosignerDir, "stream.token"),
-		"--listen", strings.TrimPrefix(d.CosignerURL, "https://"), "--tls", filepath.Join(d.CosignerDir, "tls"), "--net", "regtest"}
+		"--listen", strings.TrimPrefix(d.CosignerURL, "https://"), "--tls", filepath.Join(d.CosignerDir, "tls"), "--net", "regtest",
+		"--witness-listen", strings.TrimPrefix(d.CosignerWitnessURL, "http://"), "--head-every", WitnessInterval.String()}
 }
 
 // nodeArgs are the flags that reach the node's RPC.
@@ -447,7 +511,8 @@ func (d *Deployment) watchArgs() []string {
 	return append([]string{"watch", "--core", d.CoreURL, "--stream-token-file", filepath.Join(d.WatcherDir, "stream.token"),
 		"--watcher-token-file", filepath.Join(d.WatcherDir, "watcher.token"), "--cosigner", d.CosignerURL, "--tls", filepath.Join(d.WatcherDir, "tls"),
 		"--asset", "BTC", "--confirmations", strconv.Itoa(int(d.Options.Confirmations)), "--start-height", strconv.Itoa(regtest.SegwitHeight),
-		"--tolerance", strconv.Itoa(Tolerance), "--state", filepath.Join(d.WatcherDir, "state")}, d.nodeArgs()...)
+		"--tolerance", strconv.Itoa(Tolerance), "--state", filepath.Join(d.WatcherDir, "state"), "--metrics", d.WatcherMetrics,
+		"--witness-listen", strings.TrimPrefix(d.WatcherWitnessURL, "http://"), "--head-every", WitnessInterval.String()}, d.nodeArgs()...)
 }
 
 // writeCosignerPolicy writes the co-signer's policy file on its host from
@@ -581,27 +646,46 @@ func (d *Deployment) makeWallets(ctx context.Context) error {
 	return nil
 }
 
+// OperatorKey is where an operator's CLI key lives on the test's hosts.
+func (d *Deployment) OperatorKey(name string) string {
+	return filepath.Join(d.Root, "operators", name+".key")
+}
+
 // prepareCore writes the core's opening state into its data directory
-// while no core runs (there is no `kinko init`): the bootstrap admin, the
-// asset, the house and wallet accounts, the four wallets and the
-// withdrawal rules. It returns the admin's TOTP secret.
-func (d *Deployment) prepareCore(ctx context.Context) (string, error) {
+// while no core runs (there is no `kinko init`): the founding operators
+// with their CLI keys (bootstrap, as `kinko operators bootstrap` does on
+// the core's host, and each key enrolled with its code), the asset, the
+// house and wallet accounts, the four wallets and the withdrawal rules
+// (asked by one admin, approved by another).
+func (d *Deployment) prepareCore(ctx context.Context) error {
 	c, err := core.Open(ctx, core.Config{Dir: d.CoreDir})
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer c.Close()
 	// The API writes the data directory's secrets (TOTP sealing key,
-	// tokens) and seals the admin's TOTP seed.
+	// tokens).
 	srv, err := api.New(api.Config{Core: c, DataDir: d.CoreDir, Argon2: auth.TestArgon2})
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer srv.Close()
-	admin, err := srv.CreateOperator(ctx, "", api.CreateOperatorRequest{Name: OperatorName, Roles: []people.Role{people.RoleAdmin}, Password: operatorPassword})
-	if err != nil {
-		return "", err
+	if err := os.MkdirAll(filepath.Join(d.Root, "operators"), 0o700); err != nil {
+		return err
 	}
+	var ops []*operators.Operator
+	for _, m := range []operators.Member{{Name: OperatorName, Roles: []people.Role{people.RoleAdmin}}, {Name: SecondAdmin, Roles: []people.Role{people.RoleAdmin}},
+		{Name: ApproverName, Roles: []people.Role{people.RoleApprover, people.RoleOperator}}} {
+		k, err := passkey.NewSoftKey(passkey.AlgEdDSA)
+		if err != nil {
+			return err
+		}
+		if err := passkey.SaveSoftKey(d.OperatorKey(m.Name), k); err != nil {
+			return err
+		}
+		ops = append(ops, &operators.Operator{Name: m.Name, Roles: m.Roles, Key: k})
+	}
+	d.Team = operators.NewWithKeys(passkey.RP{ID: "localhost", Origins: []string{d.CoreURL}}, ops...)
 	wallets := []struct {
 		id    uint32
 		kind  custody.WalletKind
@@ -625,8 +709,13 @@ func (d *Deployment) prepareCore(ctx context.Context) (string, error) {
 	for _, w := range wallets {
 		cmds = append(cmds, core.RegisterWallet{Wallet: custody.Wallet{ID: w.id, Kind: w.kind, Asset: BTC.ID, Descriptor: w.desc, Owner: w.owner}})
 	}
-	cmds = append(cmds, core.SetWithdrawalRules{Actor: OperatorName, Rules: *d.Options.Rules})
+	cmds = append(d.Team.Bootstrap(time.Now()), cmds...)
+	cmds = append(cmds, d.Team.Approved(core.KindSetWithdrawalRulesRequest, core.SetWithdrawalRulesPayload{Rules: *d.Options.Rules}, OperatorName, SecondAdmin, people.RoleAdmin, "itest: the deployment's rules", time.Now())...)
 	for _, cmd := range cmds {
+		cmd, err := d.Team.Sign(cmd)
+		if err != nil {
+			return err
+		}
 		o, err := c.Submit(ctx, time.Now(), cmd)
 		if err == nil {
 			err = o.Err
@@ -635,10 +724,10 @@ func (d *Deployment) prepareCore(ctx context.Context) (string, error) {
 			err = o.EventErr()
 		}
 		if err != nil {
-			return "", fmt.Errorf("itest: prepare the core: %s: %w", cmd.Kind(), err)
+			return fmt.Errorf("itest: prepare the core: %s: %w", cmd.Kind(), err)
 		}
 	}
-	return admin.TOTPSecret, nil
+	return nil
 }
 
 // handOutTokens copies the tokens the API wrote into the core's data
@@ -748,11 +837,7 @@ func (d *Deployment) Refill(ctx context.Context, id string) (chainhash.Hash, uin
 	}
 	req := filepath.Join(d.ColdDir, "ceremonies", id+".json")
 	var out string
-	err = d.WithCoreStopped(ctx, func() error {
-		var err error
-		out, err = d.Kinko(ctx, d.Root, "ceremony", "tiers", "--data", d.CoreDir, "--id", id, "--actor", OperatorName, "--out", req, "--net", "regtest")
-		return err
-	})
+	out, err = d.Kinko(ctx, d.Root, "ceremony", "tiers", "--core", d.CoreURL, "--operator", OperatorName, "--key", d.OperatorKey(OperatorName), "--id", id, "--out", req)
 	if err != nil {
 		return chainhash.Hash{}, 0, err
 	}
@@ -896,6 +981,43 @@ func (d *Deployment) CoreHead(ctx context.Context) (uint64, error) {
 	}
 	err := newAPIClient(d.CoreURL).do(ctx, "GET", "/v1/journal/head", "", nil, http.StatusOK, &h)
 	return h.Seq, err
+}
+
+// WatcherSeq returns the newest journal entry the watcher verified, from
+// its metrics.
+func (d *Deployment) WatcherSeq(ctx context.Context) (uint64, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+d.WatcherMetrics+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	m := regexp.MustCompile(`(?m)^kinko_journal_seq (\S+)$`).FindSubmatch(b)
+	if m == nil {
+		return 0, fmt.Errorf("itest: the watcher's metrics have no kinko_journal_seq")
+	}
+	v, err := strconv.ParseFloat(string(m[1]), 64)
+	return uint64(v), err
+}
+
+// WaitFollowersCaughtUp waits until the co-signer and the watcher have
+// verified the core's journal up to its head as it is now.
+func (d *Deployment) WaitFollowersCaughtUp(ctx context.Context) error {
+	if err := d.WaitCosignerCaughtUp(ctx); err != nil {
+		return err
+	}
+	head, err := d.CoreHead(ctx)
+	if err != nil {
+		return err
+	}
+	return d.wait(ctx, fmt.Sprintf("the watcher at entry %d", head), func() (bool, error) {
+		seq, err := d.WatcherSeq(ctx)
+		return err == nil && seq >= head, nil
+	})
 }
 
 // WaitCosignerCaughtUp waits until the co-signer has verified the core's

@@ -50,6 +50,10 @@ type Config struct {
 	Pending func() []watch.Pending
 	// Metrics, if set, is served at /metrics.
 	Metrics *metrics.Metrics
+	// Refuse, if set, says whether the core refuses to serve (its
+	// witnesses contradict its journal): every route but the journal's
+	// evidence then answers 503, /healthz included.
+	Refuse func() *Refusal
 }
 
 // Server serves the API and console.
@@ -71,6 +75,8 @@ type Server struct {
 	streamToken, signerToken, watcherToken string
 	// reconciled returns the chain watcher's differences per wallet.
 	reconciled func() map[uint32]int64
+	// cer are the WebAuthn ceremonies in flight.
+	cer ceremonies
 	// por is the proof-of-reserves routes' state.
 	por porAPI
 }
@@ -154,11 +160,14 @@ func (s *Server) handle(method, path string, api bool, h http.HandlerFunc) {
 // carries, and turns a panic into a generic 500.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Cache-Control", "no-store")
+	if s.refused(w, r) {
+		return
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {

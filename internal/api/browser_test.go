@@ -2,7 +2,9 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,10 +12,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	cdpwebauthn "github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 
 	"kinko/internal/core"
 	"kinko/internal/incident"
+	"kinko/internal/journal"
+	"kinko/internal/operators"
+	"kinko/internal/passkey"
 	"kinko/internal/people"
 )
 
@@ -24,10 +31,15 @@ const chromiumPath = "/usr/bin/chromium"
 // artifacts is where the browser test saves its screenshots.
 var artifacts = filepath.Join("..", "..", "artifacts", "browser")
 
-// TestConsoleInBrowser drives the console in a real headless Chromium: an
-// operator logs in with TOTP and sets a customer's KYC and proposes an
-// asset; the CISO reviews it and requests its listing; the operator, now as
-// the second person, approves it. Screenshots go to artifacts/browser.
+// TestConsoleInBrowser drives the console in a real headless Chromium
+// with its virtual authenticator: the founders enrol their credentials
+// with their one-time codes; an operator signs in with hers and sets a
+// customer's KYC and proposes an asset (signed); the CISO reviews it and
+// requests its listing; her own approval is refused; the operator, as the
+// second person, approves it; a halt's lift is asked by one admin and
+// approved by another, each approval signed by the authenticator over the
+// request's digest and verified by the core. Screenshots go to
+// artifacts/browser.
 func TestConsoleInBrowser(t *testing.T) {
 	if _, err := exec.LookPath(chromiumPath); err != nil {
 		t.Fatalf("%s not found: run scripts/install-chromium.sh (make test does)", chromiumPath)
@@ -35,12 +47,33 @@ func TestConsoleInBrowser(t *testing.T) {
 	if err := os.MkdirAll(artifacts, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	e := newEnv(t)
-	id, _ := e.signUp("browser@example.jp")
+	// Founders on an empty journal, as `kinko operators bootstrap` makes
+	// them: aiko, kenji and sora enrol a credential in the browser's
+	// virtual authenticator; ren and yui hold CLI keys.
+	e := newEnvEmpty(t)
 	// The browser's clock is real: run the server on real time from here.
 	e.clock.mu.Lock()
 	e.clock.t = time.Now().Add(2 * time.Minute)
 	e.clock.mu.Unlock()
+	base := strings.Replace(e.http.URL, "127.0.0.1", "localhost", 1) // WebAuthn needs a domain
+	rp := passkey.RP{ID: "localhost", Origins: []string{base}}
+	codes := map[string]string{}
+	b := core.Bootstrap{RP: rp, Expires: e.clock.Now().Add(time.Hour).UnixNano()}
+	for _, f := range []struct {
+		name  string
+		roles []people.Role
+	}{{"aiko", []people.Role{people.RoleAdmin}}, {"kenji", []people.Role{people.RoleOperator, people.RoleApprover}}, {"sora", []people.Role{people.RoleCISO}},
+		{"ren", []people.Role{people.RoleAdmin}}, {"yui", []people.Role{people.RoleAdmin}}} {
+		codes[f.name] = "code-of-" + f.name + "-0123456789"
+		b.Founders = append(b.Founders, people.Founder{Name: f.name, Roles: f.roles, Code: sha256.Sum256([]byte(codes[f.name]))})
+	}
+	e.submit(b)
+	e.team = operators.New(rp, "browser", operators.Member{Name: "ren", Roles: []people.Role{people.RoleAdmin}}, operators.Member{Name: "yui", Roles: []people.Role{people.RoleAdmin}})
+	for _, o := range e.team.Operators() {
+		e.submit(core.EnrolCredential{Operator: o.Name, Code: codes[o.Name], Key: people.Key{ID: o.Key.ID(), PublicKey: o.Key.PublicKey(), Label: "cli key"}})
+	}
+	e.listers = [2]string{"ren", "yui"}
+	id, _ := e.signUp("browser@example.jp")
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath),
@@ -60,9 +93,19 @@ func TestConsoleInBrowser(t *testing.T) {
 	tab, cancel := chromedp.NewContext(actx)
 	defer cancel()
 	// The first action starts the browser; it gets no deadline (a deadline
-	// on it would stop the browser). Every later step gets its own.
-	if err := chromedp.Do(tab); err != nil {
-		t.Fatalf("start chromium: %v", err)
+	// on it would stop the browser). Every later step gets its own. The
+	// tab gets Chromium's virtual authenticator (CTAP2, with user
+	// verification), which holds the operators' credentials.
+	if err := chromedp.Do(tab, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, tg, cdpwebauthn.Enable, cdpwebauthn.EnableParams{}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, tg, cdpwebauthn.AddVirtualAuthenticator, cdpwebauthn.AddVirtualAuthenticatorParams{Options: &cdpwebauthn.VirtualAuthenticatorOptions{
+			Protocol: cdpwebauthn.AuthenticatorProtocolCtap2, Ctap2version: cdpwebauthn.Ctap2versionCtap21, Transport: cdpwebauthn.AuthenticatorTransportUsb,
+			HasResidentKey: true, HasUserVerification: true, IsUserVerified: true, AutomaticPresenceSimulation: true}})
+		return err
+	})); err != nil {
+		t.Fatalf("start chromium with a virtual authenticator: %v", err)
 	}
 
 	shot := 0
@@ -87,15 +130,33 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Fatalf("%s: %v (see artifacts/browser)", what, err)
 		}
 	}
+	// Each founder opens their enrolment link and registers a credential:
+	// a founder's first is active at once.
+	for _, name := range []string{"aiko", "kenji", "sora"} {
+		run("enrol "+name,
+			chromedp.Navigate(base+"/console/enrol?"+url.Values{"operator": {name}, "code": {codes[name]}}.Encode()),
+			chromedp.WaitVisible(chromedp.ID("#enrol")),
+			chromedp.Click(chromedp.ID("#enrol")),
+			chromedp.WaitVisible(chromedp.CSS(`form[data-enrolled="active"]`)),
+			screenshot("enrolled-"+name),
+		)
+		if o, _ := e.srv.operatorOf(name); len(o.Keys) != 1 {
+			t.Fatalf("%s enrolled in the browser has %d credentials", name, len(o.Keys))
+		}
+	}
+	// An enrolment code works once.
+	run("code used twice",
+		chromedp.Navigate(base+"/console/enrol?"+url.Values{"operator": {"aiko"}, "code": {codes["aiko"]}}.Encode()),
+		chromedp.WaitVisible(chromedp.ID("#enrol")),
+		chromedp.Click(chromedp.ID("#enrol")),
+		chromedp.WaitVisible(chromedp.CSS(`.sign-status.err`)),
+	)
 	login := func(name string) {
 		t.Helper()
-		run("login page", chromedp.Navigate(e.http.URL+"/console/login"), chromedp.WaitVisible(chromedp.ID("#login")))
-		e.clock.Add(31 * time.Second) // a fresh TOTP step for each login
-		code := e.code(name)
 		run("log in as "+name,
+			chromedp.Navigate(base+"/console/login"),
+			chromedp.WaitVisible(chromedp.ID("#login")),
 			chromedp.SendKeys(chromedp.ID("#name"), name),
-			chromedp.SendKeys(chromedp.ID("#password"), testPassword),
-			chromedp.SendKeys(chromedp.ID("#totp"), code),
 			screenshot("login-"+name),
 			chromedp.Click(chromedp.ID("#login")),
 			chromedp.WaitVisible(chromedp.CSS("header .who")),
@@ -106,7 +167,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 
 	// The public status page needs no login.
-	run("status", chromedp.Navigate(e.http.URL+"/status"), chromedp.WaitVisible(chromedp.ID("#all-ok")), screenshot("status"))
+	run("status", chromedp.Navigate(base+"/status"), chromedp.WaitVisible(chromedp.ID("#all-ok")), screenshot("status"))
 
 	// An operator logs in with TOTP and verifies a customer.
 	login("kenji")
@@ -142,7 +203,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	// The CISO records the risk review and requests the listing.
 	login("sora")
 	run("review and request listing",
-		chromedp.Navigate(e.http.URL+"/console/assets"),
+		chromedp.Navigate(base+"/console/assets"),
 		chromedp.WaitVisible(chromedp.ID("#review")),
 		chromedp.SendKeys(chromedp.CSS(`form[action="/console/assets/review"] input[name="code"]`), "XEM"),
 		chromedp.SendKeys(chromedp.CSS(`input[name="aml_risk"]`), "medium: no privacy features"),
@@ -188,22 +249,22 @@ func TestConsoleInBrowser(t *testing.T) {
 	// The second operator approves it, and the asset is enabled.
 	login("kenji")
 	run("approve",
-		chromedp.Navigate(e.http.URL+"/console/approvals"),
+		chromedp.Navigate(base+"/console/approvals"),
 		chromedp.WaitVisible(chromedp.CSS(rrow)),
 		chromedp.SendKeys(chromedp.CSS(rrow+` input[name="reason"]`), "risk committee agreed"),
 		chromedp.Click(chromedp.CSS(rrow+` .approve`)),
 		chromedp.WaitVisible(chromedp.CSS(rrow+` .tag.approved`)),
 		screenshot("listing-approved"),
-		chromedp.Navigate(e.http.URL+"/console/assets"),
+		chromedp.Navigate(base+"/console/assets"),
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-asset="XEM"] .tag.enabled`)),
 		screenshot("asset-enabled"),
-		chromedp.Navigate(e.http.URL+"/console/withdrawals"),
+		chromedp.Navigate(base+"/console/withdrawals"),
 		chromedp.WaitVisible(chromedp.CSS("main h1")),
 		screenshot("withdrawals"),
-		chromedp.Navigate(e.http.URL+"/console/reserves"),
+		chromedp.Navigate(base+"/console/reserves"),
 		chromedp.WaitVisible(chromedp.ID("reserves")),
 		screenshot("reserves"),
-		chromedp.Navigate(e.http.URL+"/console/journal?verify=1"),
+		chromedp.Navigate(base+"/console/journal?verify=1"),
 		chromedp.WaitVisible(chromedp.ID("#verify-result")),
 		screenshot("journal-verified"),
 	)
@@ -225,14 +286,14 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(cell+` form.halt button`)),
 		chromedp.WaitVisible(chromedp.CSS(cell+`.halted`)),
 		screenshot("controls-halted"),
-		chromedp.Navigate(e.http.URL+"/status"),
+		chromedp.Navigate(base+"/status"),
 		chromedp.WaitVisible(chromedp.ID("#halts")),
 		screenshot("status-halted"),
 	)
 	logout()
 	login("aiko")
 	run("request the lift",
-		chromedp.Navigate(e.http.URL+"/console/controls"),
+		chromedp.Navigate(base+"/console/controls"),
 		chromedp.WaitVisible(chromedp.CSS(cell+` form.lift`)),
 		chromedp.SendKeys(chromedp.CSS(cell+` form.lift input[name="reason"]`), "cause found and fixed"),
 		chromedp.Click(chromedp.CSS(cell+` form.lift button`)),
@@ -255,12 +316,12 @@ func TestConsoleInBrowser(t *testing.T) {
 	login("kenji")
 	lrow := fmt.Sprintf(`tr[data-request="%s"]`, liftID)
 	run("approve the lift",
-		chromedp.Navigate(e.http.URL+"/console/approvals"),
+		chromedp.Navigate(base+"/console/approvals"),
 		chromedp.WaitVisible(chromedp.CSS(lrow)),
 		chromedp.SendKeys(chromedp.CSS(lrow+` input[name="reason"]`), "verified the fix"),
 		chromedp.Click(chromedp.CSS(lrow+` .approve`)),
 		chromedp.WaitVisible(chromedp.CSS(lrow+` .tag.approved`)),
-		chromedp.Navigate(e.http.URL+"/console/controls"),
+		chromedp.Navigate(base+"/console/controls"),
 		chromedp.WaitVisible(chromedp.CSS(cell+`.running`)),
 		chromedp.WaitVisible(chromedp.ID("#timeline")),
 		screenshot("controls-lifted"),
@@ -270,6 +331,31 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Fatalf("after the approved lift: %v", err)
 		}
 	})
+	// The approval in the journal carries Chromium's assertion over the
+	// request's digest, made by kenji's credential: it verifies again
+	// here, and over any other bytes it does not.
+	var signed int
+	e.core.Journal().Scan(1, func(en journal.Entry) error {
+		c, _ := core.DecodeCommand(en.Kind, en.Payload)
+		d, ok := c.(core.DecideRequest)
+		if !ok || d.ID != liftID || d.Decider != "kenji" || d.Assertion == nil {
+			return nil
+		}
+		o, _ := e.srv.operatorOf("kenji")
+		_, dg, _ := core.SignedDigest(d)
+		if _, err := passkey.Verify(rp, o.Keys[0].PublicKey, 0, dg[:], *d.Assertion); err != nil {
+			t.Errorf("the journaled approval does not verify: %v", err)
+		}
+		other := sha256.Sum256(dg[:])
+		if _, err := passkey.Verify(rp, o.Keys[0].PublicKey, 0, other[:], *d.Assertion); err == nil {
+			t.Error("the journaled approval verifies over other bytes")
+		}
+		signed++
+		return nil
+	})
+	if signed != 1 {
+		t.Fatalf("%d signed approvals of the lift in the journal", signed)
+	}
 
 	// Markets: BTC/JPY with a book and two trades, one filled while BTC
 	// deposits were halted. The operator sets the dealer desk's reference
@@ -319,7 +405,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	// An incident's page: its timeline picture, plans and notice draft.
 	e.submit(core.OpenIncident{Incident: incident.Incident{ID: "drill-1", Asset: "BTC", Detector: "watcher", Reason: "unexplained outflow", TxIDs: []string{"ab12cd34"}}})
 	run("incident page",
-		chromedp.Navigate(e.http.URL+"/console/incidents/drill-1"),
+		chromedp.Navigate(base+"/console/incidents/drill-1"),
 		chromedp.WaitVisible(chromedp.ID("#incident-timeline")),
 		chromedp.WaitVisible(chromedp.ID("#notice")),
 		screenshot("incident"),

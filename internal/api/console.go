@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"embed"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -14,7 +15,9 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
+	"kinko/internal/auth"
 	"kinko/internal/core"
 	"kinko/internal/people"
 )
@@ -33,7 +36,7 @@ type pages struct{ t map[string]*template.Template }
 
 func loadPages() (*pages, error) {
 	p := &pages{t: map[string]*template.Template{}}
-	for _, name := range []string{"login", "home", "customers", "operators", "approvals", "assets", "journal", "status", "reserves", "withdrawals", "controls", "incident", "markets", "market", "dealer"} {
+	for _, name := range []string{"login", "home", "customers", "operators", "approvals", "assets", "journal", "status", "reserves", "withdrawals", "controls", "incident", "markets", "market", "dealer", "enrol"} {
 		t, err := template.ParseFS(webFS, "web/layout.html", "web/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("api: template %s: %w", name, err)
@@ -141,6 +144,16 @@ func (s *Server) registerConsole() {
 		b, _ := webFS.ReadFile("web/style.css")
 		w.Write(b)
 	})
+	s.handle("GET", "/console/static/kinko.js", false, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+		w.Header().Set("Cache-Control", "max-age=300")
+		b, _ := webFS.ReadFile("web/kinko.js")
+		w.Write(b)
+	})
+	s.handle("GET", "/console/enrol", false, func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		s.render(w, "enrol", http.StatusOK, view{Title: "Enrol", Data: map[string]string{"Operator": q.Get("operator"), "Code": q.Get("code")}})
+	})
 	s.handle("GET", "/status", false, func(w http.ResponseWriter, r *http.Request) {
 		v := view{Title: "Status", Data: s.statusView()}
 		if p, err := s.principal(r); err == nil && p.Session.Kind == people.SessionOperator {
@@ -223,10 +236,11 @@ func (s *Server) registerConsole() {
 		var items []OperatorView
 		s.core.Read(func(st *core.State) {
 			for _, o := range st.People.Operators() {
-				items = append(items, OperatorView{Name: o.Name, Roles: o.Roles})
+				items = append(items, operatorView(o))
 			}
 		})
-		v.Title, v.Nav, v.Data = "Operators", "operators", map[string]any{"Items": items}
+		code, _, _ := auth.NewToken()
+		v.Title, v.Nav, v.Data = "Operators", "operators", map[string]any{"Items": items, "Code": code[:22], "Roles": people.AllRoles}
 		s.render(w, "operators", http.StatusOK, v)
 	})
 	s.handle("POST", "/console/operators/roles", false, func(w http.ResponseWriter, r *http.Request) {
@@ -241,9 +255,49 @@ func (s *Server) registerConsole() {
 			}
 		}
 		payload, _ := json.Marshal(people.SetRolesPayload{Operator: r.PostForm.Get("operator"), Roles: roles})
-		_, err := s.OpenRequest(r.Context(), p.Session.Operator, OpenRequestRequest{Kind: people.KindSetRoles, Payload: payload, Reason: r.PostForm.Get("reason"), RequiredRole: people.RoleAdmin})
-		back(w, r, "/console/approvals", publicErrOrNil(err), "role change requested: a second admin must approve it")
+		s.consoleRequest(w, r, p, "/console/approvals", "role change requested: a second admin must approve it", func() (OpenRequestRequest, error) {
+			return OpenRequestRequest{Kind: people.KindSetRoles, Payload: payload, Reason: r.PostForm.Get("reason"), RequiredRole: people.RoleAdmin}, nil
+		})
 	})
+	s.handle("POST", "/console/operators/add", false, func(w http.ResponseWriter, r *http.Request) {
+		p, ok := s.consolePost(w, r)
+		if !ok {
+			return
+		}
+		s.consoleRequest(w, r, p, "/console/approvals", "operator requested: a second admin must approve it; give them the enrolment code", func() (OpenRequestRequest, error) {
+			f := r.PostForm
+			var roles []people.Role
+			for _, x := range strings.Split(f.Get("roles"), ",") {
+				if x = strings.TrimSpace(x); x != "" {
+					roles = append(roles, people.Role(x))
+				}
+			}
+			if len(f.Get("code")) < 16 {
+				return OpenRequestRequest{}, fmt.Errorf("%w: an enrolment code of at least 16 characters", people.ErrInvalid)
+			}
+			h := auth.HashToken(f.Get("code"))
+			payload, _ := json.Marshal(people.AddOperatorPayload{Operator: f.Get("operator"), Roles: roles, Code: hex.EncodeToString(h[:]),
+				CodeExpires: s.now().Add(7 * 24 * time.Hour).Truncate(time.Hour).UnixNano()})
+			return OpenRequestRequest{Kind: people.KindAddOperator, Payload: payload, Reason: f.Get("reason"), RequiredRole: people.RoleAdmin}, nil
+		})
+	})
+	for _, what := range []people.RequestKind{people.KindEnrolCredential, people.KindRemoveCredential} {
+		s.handle("POST", "/console/operators/"+string(what), false, func(w http.ResponseWriter, r *http.Request) {
+			p, ok := s.consolePost(w, r)
+			if !ok {
+				return
+			}
+			s.consoleRequest(w, r, p, "/console/approvals", string(what)+" requested: a second admin must approve it", func() (OpenRequestRequest, error) {
+				f := r.PostForm
+				id, err := base64.RawURLEncoding.DecodeString(f.Get("credential"))
+				if err != nil {
+					return OpenRequestRequest{}, fmt.Errorf("%w: credential", people.ErrInvalid)
+				}
+				payload, _ := json.Marshal(people.CredentialPayload{Operator: f.Get("operator"), Credential: id, Fingerprint: f.Get("fingerprint")})
+				return OpenRequestRequest{Kind: what, Payload: payload, Reason: f.Get("reason"), RequiredRole: people.RoleAdmin}, nil
+			})
+		})
+	}
 	s.handle("GET", "/console/approvals", false, func(w http.ResponseWriter, r *http.Request) {
 		v, _, ok := s.consoleUser(w, r)
 		if !ok {
@@ -264,8 +318,9 @@ func (s *Server) registerConsole() {
 			if !ok {
 				return
 			}
-			_, err := s.submit(r.Context(), core.DecideRequest{ID: r.PathValue("id"), Decider: p.Session.Operator, Reason: r.PostForm.Get("reason"), Approve: approve})
-			back(w, r, "/console/approvals", publicErrOrNil(err), "request "+verb+"d")
+			s.consoleSigned(w, r, "/console/approvals", "request "+verb+"d", func() (core.Command, error) {
+				return core.DecideRequest{ID: r.PathValue("id"), Decider: p.Session.Operator, Reason: r.PostForm.Get("reason"), Approve: approve}, nil
+			})
 		})
 	}
 	s.handle("GET", "/console/assets", false, func(w http.ResponseWriter, r *http.Request) {
@@ -291,15 +346,14 @@ func (s *Server) registerConsole() {
 		if !ok {
 			return
 		}
-		id, err1 := strconv.ParseUint(r.PostForm.Get("id"), 10, 32)
-		dec, err2 := strconv.ParseUint(r.PostForm.Get("decimals"), 10, 8)
-		var err error
-		if err1 != nil || err2 != nil {
-			err = fmt.Errorf("%w: id and decimals are numbers", people.ErrInvalid)
-		} else {
-			err = s.ProposeAsset(r.Context(), p.Session.Operator, ProposeAssetRequest{ID: assetID(id), Code: r.PostForm.Get("code"), Decimals: uint8(dec), Class: r.PostForm.Get("class"), Reason: r.PostForm.Get("reason")})
-		}
-		back(w, r, "/console/assets", publicErrOrNil(err), "asset proposed: it stays disabled until reviewed and approved")
+		s.consoleSigned(w, r, "/console/assets", "asset proposed: it stays disabled until reviewed and approved", func() (core.Command, error) {
+			id, err1 := strconv.ParseUint(r.PostForm.Get("id"), 10, 32)
+			dec, err2 := strconv.ParseUint(r.PostForm.Get("decimals"), 10, 8)
+			if err1 != nil || err2 != nil {
+				return nil, fmt.Errorf("%w: id and decimals are numbers", people.ErrInvalid)
+			}
+			return ProposeAssetCommand(p.Session.Operator, ProposeAssetRequest{ID: assetID(id), Code: r.PostForm.Get("code"), Decimals: uint8(dec), Class: r.PostForm.Get("class"), Reason: r.PostForm.Get("reason")})
+		})
 	})
 	s.handle("POST", "/console/assets/review", false, func(w http.ResponseWriter, r *http.Request) {
 		p, ok := s.consolePost(w, r)
@@ -322,12 +376,13 @@ func (s *Server) registerConsole() {
 			a, ok := st.Ledger.AssetByCode(strings.ToUpper(r.PathValue("code")))
 			id, found = uint32(a.ID), ok
 		})
-		err := fmt.Errorf("%w: asset", people.ErrAssetNotProposed)
-		if found {
+		s.consoleRequest(w, r, p, "/console/approvals", "listing requested: an approver must approve it", func() (OpenRequestRequest, error) {
+			if !found {
+				return OpenRequestRequest{}, fmt.Errorf("%w: asset", people.ErrAssetNotProposed)
+			}
 			payload, _ := json.Marshal(people.ListAssetPayload{Asset: assetID(uint64(id))})
-			_, err = s.OpenRequest(r.Context(), p.Session.Operator, OpenRequestRequest{Kind: people.KindListAsset, Payload: payload, Reason: r.PostForm.Get("reason"), RequiredRole: people.RoleApprover})
-		}
-		back(w, r, "/console/approvals", publicErrOrNil(err), "listing requested: an approver must approve it")
+			return OpenRequestRequest{Kind: people.KindListAsset, Payload: payload, Reason: r.PostForm.Get("reason"), RequiredRole: people.RoleApprover}, nil
+		})
 	})
 	s.handle("GET", "/console/reserves", false, func(w http.ResponseWriter, r *http.Request) {
 		v, _, ok := s.consoleUser(w, r)
@@ -344,7 +399,7 @@ func (s *Server) registerConsole() {
 			for _, w := range st.Custody.Wallets() {
 				a, _ := st.Ledger.Asset(w.Asset)
 				acct, _ := st.Ledger.Account(w.Account())
-				ws = append(ws, map[string]any{"ID": w.ID, "Kind": w.Kind.String(), "Asset": a.Code, "Balance": acct.Balance().FormatDecimal(a.Decimals),
+				ws = append(ws, map[string]any{"ID": w.ID, "Kind": w.Kind.String(), "Asset": a.Code, "Balance": acct.SignedBalance().FormatDecimal(a.Decimals),
 					"Descriptor": w.Descriptor, "NextIndex": w.NextIndex})
 			}
 			d["Wallets"] = ws
@@ -420,9 +475,9 @@ func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) {
 		back(w, r, "/console/login", errors.New("too many attempts; wait a minute"), "")
 		return
 	}
-	res, err := s.Login(r.Context(), people.SessionOperator, LoginRequest{Name: r.PostForm.Get("name"), Password: r.PostForm.Get("password"), TOTP: r.PostForm.Get("totp")})
+	res, err := s.FinishLogin(r.Context(), FinishRequest{Operator: r.PostForm.Get("name"), Credential: json.RawMessage(r.PostForm.Get("credential"))})
 	if err != nil {
-		if !errors.Is(err, errLoginFailed) {
+		if !errors.Is(err, errLoginKey) {
 			err = publicErr(err)
 		}
 		back(w, r, "/console/login", err, "")

@@ -203,21 +203,21 @@ func (s *Server) postHalt(w http.ResponseWriter, r *http.Request, body []byte) {
 	writeJSON(w, http.StatusCreated, s.controlsView())
 }
 
-// liftRequest opens a lift_halt request for the switch named by text.
-func (s *Server) liftRequest(r *http.Request, operator, text, reason string) (string, error) {
+// liftRequest is the lift_halt request for the switch named by text.
+func (s *Server) liftRequest(text, reason string) (OpenRequestRequest, error) {
 	var sw controls.Switch
 	var err error
 	s.core.Read(func(st *core.State) { sw, err = parseSwitch(st, text) })
 	if err != nil {
-		return "", err
+		return OpenRequestRequest{}, err
 	}
 	payload, _ := json.Marshal(core.LiftHaltPayload{Switch: sw})
-	return s.OpenRequest(r.Context(), operator, OpenRequestRequest{Kind: core.KindLiftHalt, Payload: payload, Reason: reason, RequiredRole: people.RoleApprover})
+	return OpenRequestRequest{Kind: core.KindLiftHalt, Payload: payload, Reason: reason, RequiredRole: people.RoleApprover}, nil
 }
 
 // planRequest opens a resumption_plan request: steps are switches, one per
 // line or separated by commas, in the order they are to be lifted.
-func (s *Server) planRequest(r *http.Request, operator, id, steps, reason string) (string, error) {
+func (s *Server) planRequest(id, steps, reason string) (OpenRequestRequest, error) {
 	var p core.ResumptionPlanPayload
 	p.ID = strings.TrimSpace(id)
 	var err error
@@ -234,10 +234,10 @@ func (s *Server) planRequest(r *http.Request, operator, id, steps, reason string
 		}
 	})
 	if err != nil {
-		return "", err
+		return OpenRequestRequest{}, err
 	}
 	payload, _ := json.Marshal(p)
-	return s.OpenRequest(r.Context(), operator, OpenRequestRequest{Kind: core.KindResumptionPlan, Payload: payload, Reason: reason, RequiredRole: people.RoleApprover})
+	return OpenRequestRequest{Kind: core.KindResumptionPlan, Payload: payload, Reason: reason, RequiredRole: people.RoleApprover}, nil
 }
 
 func (s *Server) registerControls() {
@@ -284,16 +284,18 @@ func (s *Server) registerControls() {
 		if !ok {
 			return
 		}
-		_, err := s.liftRequest(r, p.Session.Operator, r.PostForm.Get("switch"), r.PostForm.Get("reason"))
-		back(w, r, "/console/controls", publicErrOrNil(err), "lift of "+r.PostForm.Get("switch")+" requested: an approver must approve it")
+		s.consoleRequest(w, r, p, "/console/controls", "lift of "+r.PostForm.Get("switch")+" requested: an approver must approve it", func() (OpenRequestRequest, error) {
+			return s.liftRequest(r.PostForm.Get("switch"), r.PostForm.Get("reason"))
+		})
 	})
 	s.handle("POST", "/console/controls/plan", false, func(w http.ResponseWriter, r *http.Request) {
 		p, ok := s.consolePost(w, r)
 		if !ok {
 			return
 		}
-		_, err := s.planRequest(r, p.Session.Operator, r.PostForm.Get("id"), r.PostForm.Get("steps"), r.PostForm.Get("reason"))
-		back(w, r, "/console/controls", publicErrOrNil(err), "resumption plan requested: an approver must approve it")
+		s.consoleRequest(w, r, p, "/console/controls", "resumption plan requested: an approver must approve it", func() (OpenRequestRequest, error) {
+			return s.planRequest(r.PostForm.Get("id"), r.PostForm.Get("steps"), r.PostForm.Get("reason"))
+		})
 	})
 }
 

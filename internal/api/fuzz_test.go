@@ -12,7 +12,7 @@ func FuzzJSONHandlers(f *testing.F) {
 	e := newEnv(f)
 	e.listBTCJPY()
 	tok := e.loginOperator("aiko")
-	paths := []string{"/v1/customers", "/v1/customers/login", "/v1/operators/login", "/v1/customers/1/kyc", "/v1/operators",
+	paths := []string{"/v1/customers", "/v1/customers/login", "/v1/operators/login/begin", "/v1/operators/login/finish", "/v1/operators/enrol/begin", "/v1/operators/enrol/finish", "/v1/operators/enrol/key", "/v1/commands", "/v1/me/credentials", "/v1/customers/1/kyc",
 		"/v1/requests", "/v1/requests/x/approve", "/v1/requests/x/reject", "/v1/assets", "/v1/assets/BTC/review", "/v1/session/logout",
 		"/v1/halts", "/v1/watch/commands", "/v1/signer/commands", "/v1/me/orders", "/v1/me/orders/1/cancel", "/v1/me/orders/1/replace",
 		"/v1/me/dealer/quotes", "/v1/me/dealer/quotes/1/execute", "/v1/markets/BTC-JPY/cancel-all", "/v1/markets/BTC-JPY/reference"}

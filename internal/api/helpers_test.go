@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -16,6 +17,8 @@ import (
 	"kinko/internal/core"
 	"kinko/internal/journal"
 	"kinko/internal/ledger"
+	"kinko/internal/operators"
+	"kinko/internal/passkey"
 	"kinko/internal/people"
 )
 
@@ -42,7 +45,16 @@ type env struct {
 	http    *httptest.Server
 	clock   *clock
 	logs    *bytes.Buffer
-	secrets map[string]string // operator name or customer email -> TOTP secret
+	secrets map[string]string // customer email -> TOTP secret
+	// team are the operators with their software credentials; who maps
+	// an operator's session token to their name, so that do signs what
+	// the core asks them to sign.
+	team *operators.Team
+	who  map[string]string
+	// listers ask for and approve the test market (default aiko, ren).
+	listers [2]string
+	// loginRate is the server's sign-in limit (benchmarks lift it).
+	loginRate int
 	// fast leaves the core's invariant check after every apply off, as
 	// production runs: for benchmarks.
 	fast bool
@@ -65,27 +77,64 @@ func newEnv(t testing.TB) *env { return newEnvWith(t, false) }
 // newBenchEnv is newEnv with the core as production runs it.
 func newBenchEnv(t testing.TB) *env { return newEnvWith(t, true) }
 
+// newEnvEmpty is a core with the assets and no operator: the test
+// bootstraps its own.
+func newEnvEmpty(t testing.TB) *env {
+	t.Helper()
+	e := &env{t: t, dir: t.TempDir(), clock: &clock{t: time.Date(2026, 1, 26, 0, 2, 0, 0, time.UTC)}, logs: &bytes.Buffer{}, secrets: map[string]string{}, who: map[string]string{}}
+	e.start()
+	o, err := e.core.Submit(context.Background(), e.clock.Now(), core.CreateAssets{Assets: []ledger.Asset{{ID: 1, Code: "JPY", Class: ledger.ClassFiat}, {ID: 2, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}})
+	if err != nil || o.EventErr() != nil {
+		t.Fatal(err, o.EventErr())
+	}
+	return e
+}
+
 func newEnvWith(t testing.TB, fast bool) *env {
 	t.Helper()
-	e := &env{t: t, dir: t.TempDir(), clock: &clock{t: time.Date(2026, 1, 26, 0, 2, 0, 0, time.UTC)}, logs: &bytes.Buffer{}, secrets: map[string]string{}, fast: fast}
+	e := &env{t: t, dir: t.TempDir(), clock: &clock{t: time.Date(2026, 1, 26, 0, 2, 0, 0, time.UTC)}, logs: &bytes.Buffer{}, secrets: map[string]string{}, fast: fast,
+		who: map[string]string{}}
+	if fast {
+		e.loginRate = 1 << 20
+	}
 	e.start()
 	ctx := context.Background()
 	o, err := e.core.Submit(ctx, e.clock.Now(), core.CreateAssets{Assets: []ledger.Asset{{ID: 1, Code: "JPY", Class: ledger.ClassFiat}, {ID: 2, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}})
 	if err != nil || o.EventErr() != nil {
 		t.Fatal(err, o.EventErr())
 	}
-	for i, op := range testOperators {
-		actor := ""
-		if i > 0 {
-			actor = "aiko"
+	var members []operators.Member
+	for _, op := range testOperators {
+		members = append(members, operators.Member{Name: op.name, Roles: op.roles})
+	}
+	e.team = operators.New(passkey.RP{ID: "localhost", Origins: []string{e.http.URL}}, "api test", members...)
+	for _, cmd := range e.team.Bootstrap(e.clock.Now()) {
+		if o, err := e.core.Submit(ctx, e.clock.Now(), cmd); err != nil || o.Err != nil {
+			t.Fatal(cmd.Kind(), err, o.Err)
 		}
-		res, err := e.srv.CreateOperator(ctx, actor, CreateOperatorRequest{Name: op.name, Roles: op.roles, Password: testPassword})
-		if err != nil {
-			t.Fatalf("operator %s: %v", op.name, err)
-		}
-		e.secrets[op.name] = res.TOTPSecret
 	}
 	return e
+}
+
+// sign returns cmd signed by its signer's key.
+func (e *env) sign(cmd core.Command) core.Command {
+	e.t.Helper()
+	c, err := e.team.Sign(cmd)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+// twoPerson journals a request of kind asked by requester and approved
+// by approver, each signed.
+func (e *env) twoPerson(kind people.RequestKind, payload any, requester, approver string, role people.Role) {
+	e.t.Helper()
+	for _, cmd := range e.team.Approved(kind, payload, requester, approver, role, "test", e.clock.Now()) {
+		if o, err := e.core.Submit(context.Background(), e.clock.Now(), cmd); err != nil || o.Err != nil {
+			e.t.Fatal(cmd.Kind(), err, o.Err)
+		}
+	}
 }
 
 func (e *env) start() {
@@ -94,7 +143,7 @@ func (e *env) start() {
 		e.t.Fatal(err)
 	}
 	srv, err := New(Config{Core: c, DataDir: e.dir, Argon2: auth.TestArgon2, Now: e.clock.Now,
-		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), InsecureCookies: true})
+		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), InsecureCookies: true, LoginRate: e.loginRate})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -134,8 +183,44 @@ func (r resp) json(t testing.TB, v any) {
 	}
 }
 
-// do sends a request with an optional bearer token and headers.
+// do sends a request with an optional bearer token and headers. When the
+// core asks an operator's session to sign (428), do signs the challenge
+// with that operator's key and sends the body again with the assertion
+// and the values the answer gave, as the console's script and the CLI do.
 func (e *env) do(method, path, token string, body any, headers ...string) resp {
+	e.t.Helper()
+	r := e.raw(method, path, token, body, headers...)
+	name, ok := e.who[token]
+	if r.status != http.StatusPreconditionRequired || !ok {
+		return r
+	}
+	var ch SignatureRequired
+	r.json(e.t, &ch)
+	d, err := base64.RawURLEncoding.DecodeString(ch.Challenge)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	a, err := e.team.Get(name).Key.Assert(ch.RPID, ch.Origin, d)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	m := map[string]json.RawMessage{}
+	if body != nil {
+		j, _ := json.Marshal(body)
+		json.Unmarshal(j, &m)
+	}
+	m["assertion"] = AssertionJSON(a)
+	if ch.ID != "" {
+		m["id"], _ = json.Marshal(ch.ID)
+	}
+	if ch.Expires != 0 {
+		m["expires"], _ = json.Marshal(ch.Expires)
+	}
+	return e.raw(method, path, token, m, headers...)
+}
+
+// raw sends a request as given.
+func (e *env) raw(method, path, token string, body any, headers ...string) resp {
 	e.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -165,15 +250,34 @@ func (e *env) do(method, path, token string, body any, headers ...string) resp {
 	return resp{status: res.StatusCode, header: res.Header, body: b}
 }
 
-// loginOperator logs an operator in and returns the token.
+// loginOperator signs an operator in with their key and returns the
+// token.
 func (e *env) loginOperator(name string) string {
 	e.t.Helper()
-	r := e.do("POST", "/v1/operators/login", "", LoginRequest{Name: name, Password: testPassword, TOTP: e.code(name)})
+	r := e.raw("POST", "/v1/operators/login/begin", "", BeginRequest{Operator: name})
 	if r.status != 200 {
-		e.t.Fatalf("login %s = %d %s", name, r.status, r.body)
+		e.t.Fatalf("login %s begin = %d %s", name, r.status, r.body)
+	}
+	var begin struct {
+		PublicKey struct {
+			Challenge string `json:"challenge"`
+			RPID      string `json:"rpId"`
+		} `json:"publicKey"`
+		Origin string `json:"origin"`
+	}
+	r.json(e.t, &begin)
+	ch, _ := base64.RawURLEncoding.DecodeString(begin.PublicKey.Challenge)
+	a, err := e.team.Get(name).Key.Assert(begin.PublicKey.RPID, begin.Origin, ch)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	r = e.raw("POST", "/v1/operators/login/finish", "", FinishRequest{Operator: name, Credential: AssertionJSON(a)})
+	if r.status != 200 {
+		e.t.Fatalf("login %s finish = %d %s", name, r.status, r.body)
 	}
 	var lr LoginResponse
 	r.json(e.t, &lr)
+	e.who[lr.Token] = name
 	return lr.Token
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"kinko/internal/compensation"
 	"kinko/internal/controls"
 	"kinko/internal/core"
 	"kinko/internal/custody"
@@ -46,8 +47,21 @@ func statusOf(err error) (int, string, bool) {
 		return http.StatusUnprocessableEntity, "withdrawal refused", true
 	case errors.Is(err, withdraw.ErrDuplicateRequest), errors.Is(err, withdraw.ErrKeyExists), errors.Is(err, withdraw.ErrAddressExists):
 		return http.StatusConflict, "conflict", true
-	case errors.Is(err, people.ErrNotAuthorized), errors.Is(err, people.ErrWrongRole), errors.Is(err, people.ErrSelfApproval):
+	case errors.Is(err, people.ErrNotAuthorized), errors.Is(err, people.ErrWrongRole), errors.Is(err, people.ErrSelfApproval),
+		errors.Is(err, people.ErrSubject), errors.Is(err, core.ErrTwoPerson), errors.Is(err, people.ErrEnrolCode):
 		return http.StatusForbidden, "forbidden", true
+	case errors.Is(err, people.ErrAssertion), errors.Is(err, people.ErrKeyUnknown), errors.Is(err, people.ErrNoKey), errors.Is(err, errSignatureRequired):
+		return http.StatusForbidden, "signature refused", true
+	case errors.Is(err, compensation.ErrUnknown):
+		return http.StatusNotFound, "not found", true
+	case errors.Is(err, compensation.ErrExists), errors.Is(err, compensation.ErrNotDraft), errors.Is(err, compensation.ErrNotApproved),
+		errors.Is(err, compensation.ErrExecuted), errors.Is(err, compensation.ErrOutOfOrder):
+		return http.StatusConflict, "conflict", true
+	case errors.Is(err, compensation.ErrInvalid), errors.Is(err, compensation.ErrIncomplete), errors.Is(err, compensation.ErrRateAbsurd),
+		errors.Is(err, compensation.ErrPayoutsOrder):
+		return http.StatusUnprocessableEntity, "invalid request", true
+	case errors.Is(err, people.ErrReplayed), errors.Is(err, people.ErrKeyExists), errors.Is(err, people.ErrBootstrapped), errors.Is(err, people.ErrNotBootstrapped):
+		return http.StatusConflict, "conflict", true
 	case errors.Is(err, people.ErrLocked):
 		return http.StatusTooManyRequests, "locked", true
 	case errors.Is(err, people.ErrEmailTaken), errors.Is(err, people.ErrCustomerExists), errors.Is(err, people.ErrOperatorExists),
@@ -69,9 +83,12 @@ func statusOf(err error) (int, string, bool) {
 		return http.StatusForbidden, "forbidden", true
 	case errors.Is(err, trading.ErrInsufficient), errors.Is(err, trading.ErrNotVerified), errors.Is(err, trading.ErrExposure),
 		errors.Is(err, trading.ErrNoReference), errors.Is(err, trading.ErrDealerDisabled), errors.Is(err, trading.ErrQuoteExpired),
-		errors.As(err, new(market.Code)):
+		errors.Is(err, trading.ErrOrderTooLarge), errors.As(err, new(market.Code)):
 		return http.StatusUnprocessableEntity, "order refused", true
-	case errors.Is(err, trading.ErrClientID), errors.Is(err, trading.ErrQuoteUsed), errors.Is(err, trading.ErrMarketExists):
+	case errors.Is(err, trading.ErrNeedsApproval):
+		return http.StatusForbidden, "a second operator must approve this", true
+	case errors.Is(err, trading.ErrClientID), errors.Is(err, trading.ErrQuoteUsed), errors.Is(err, trading.ErrMarketExists),
+		errors.Is(err, trading.ErrQuoteStale):
 		return http.StatusConflict, "conflict", true
 	case errors.Is(err, trading.ErrListing):
 		return http.StatusUnprocessableEntity, "invalid request", true

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -20,6 +21,7 @@ import (
 	"kinko/internal/custody"
 	"kinko/internal/journal"
 	"kinko/internal/ledger"
+	"kinko/internal/passkey"
 	"kinko/internal/people"
 	"kinko/internal/reserves"
 	"kinko/internal/wallet"
@@ -45,7 +47,6 @@ func (s *Server) register() {
 	s.handle("GET", "/v1/state/hash", true, s.operatorOnly(s.stateHash))
 	s.handle("POST", "/v1/customers", true, s.idempotent(s.signUp))
 	s.handle("POST", "/v1/customers/login", true, s.login(people.SessionCustomer))
-	s.handle("POST", "/v1/operators/login", true, s.login(people.SessionOperator))
 	s.handle("POST", "/v1/session/logout", true, s.logout)
 	s.handle("GET", "/v1/me", true, s.me)
 	s.handle("GET", "/v1/me/balances", true, s.myBalances)
@@ -56,7 +57,6 @@ func (s *Server) register() {
 	s.handle("GET", "/v1/customers", true, s.operatorOnly(s.listCustomers))
 	s.handle("POST", "/v1/customers/{id}/kyc", true, s.idempotent(s.setKYC))
 	s.handle("GET", "/v1/operators", true, s.operatorOnly(s.listOperators))
-	s.handle("POST", "/v1/operators", true, s.idempotent(s.createOperator))
 	s.handle("GET", "/v1/requests", true, s.operatorOnly(s.listRequests))
 	s.handle("POST", "/v1/requests", true, s.idempotent(s.openRequest))
 	s.handle("POST", "/v1/requests/{id}/approve", true, s.idempotent(s.decide(true)))
@@ -68,6 +68,8 @@ func (s *Server) register() {
 	s.handle("GET", "/v1/journal/verify", true, s.operatorOnly(s.verifyJournal))
 	s.handle("GET", "/v1/reserves", true, s.operatorOnly(s.reservesReport))
 	s.handle("GET", "/v1/journal/raw", true, s.journalRaw)
+	s.handle("GET", "/v1/journal/proof", true, s.journalProof)
+	s.handle("GET", "/v1/journal/consistency", true, s.journalConsistency)
 	s.handle("GET", "/v1/signer/view", true, s.signerView)
 	s.handle("POST", "/v1/signer/commands", true, s.signerCommand)
 	s.handle("POST", "/v1/watch/commands", true, s.watchCommand)
@@ -79,6 +81,9 @@ func (s *Server) register() {
 	s.registerTrading()
 	s.registerReserves()
 	s.registerConsole()
+	s.registerOperators()
+	s.registerCompensation()
+	s.registerCeremonies()
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -89,11 +94,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-}
-
-func (s *Server) head(w http.ResponseWriter, r *http.Request) {
-	seq, hash, t := s.core.Journal().Head()
-	writeJSON(w, http.StatusOK, map[string]any{"seq": seq, "hash": hash.String(), "time": time.Unix(0, t).UTC()})
 }
 
 func (s *Server) stateHash(w http.ResponseWriter, r *http.Request, _ Principal) {
@@ -312,24 +312,22 @@ func (s *Server) login(kind people.SessionKind) http.HandlerFunc {
 	}
 }
 
-// Login checks a password and TOTP code and opens a session. Failures are
-// journaled (they count towards the lock-out); the answer never says which
-// part was wrong.
+// Login checks a customer's password and TOTP code and opens a session.
+// Failures are journaled (they count towards the lock-out); the answer
+// never says which part was wrong. Operators sign in with their
+// credential instead (BeginLogin, FinishLogin).
 func (s *Server) Login(ctx context.Context, kind people.SessionKind, req LoginRequest) (LoginResponse, error) {
 	var creds people.Credentials
 	var id ledger.OwnerID
 	var name string
 	var found bool
+	if kind != people.SessionCustomer {
+		return LoginResponse{}, errLoginFailed
+	}
 	s.core.Read(func(st *core.State) {
-		if kind == people.SessionCustomer {
-			var c people.Customer
-			c, found = st.People.CustomerByEmail(req.Email)
-			creds, id = c.Creds, c.ID
-		} else {
-			var o people.Operator
-			o, found = st.People.Operator(req.Name)
-			creds, name = o.Creds, o.Name
-		}
+		var c people.Customer
+		c, found = st.People.CustomerByEmail(req.Email)
+		creds, id = c.Creds, c.ID
 	})
 	if !found {
 		// Spend the same effort as for a real account.
@@ -383,20 +381,19 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// StepUp checks a fresh TOTP code (header X-TOTP) for a money-moving
-// request and journals its step, so the code works once. Routes that move
-// money call it before they act.
+// StepUp checks a customer's fresh TOTP code (header X-TOTP) for a
+// money-moving request and journals its step, so the code works once.
+// Routes that move money call it before they act. Operators sign each
+// sensitive action with their credential instead.
 func (s *Server) StepUp(r *http.Request, p Principal) error {
 	code := r.Header.Get("X-TOTP")
+	if p.Session.Kind != people.SessionCustomer {
+		return fmt.Errorf("%w: operators sign with their credential", errForbidden)
+	}
 	var creds people.Credentials
 	s.core.Read(func(st *core.State) {
-		if p.Session.Kind == people.SessionCustomer {
-			c, _ := st.People.Customer(p.Session.Customer)
-			creds = c.Creds
-		} else {
-			o, _ := st.People.Operator(p.Session.Operator)
-			creds = o.Creds
-		}
+		c, _ := st.People.Customer(p.Session.Customer)
+		creds = c.Creds
 	})
 	secret, err := s.sealer.Open(creds.TOTPSealed, sealAD(p.Session.Kind, p.Session.Customer, p.Session.Operator))
 	if err != nil {
@@ -610,75 +607,48 @@ func (s *Server) setKYC(w http.ResponseWriter, r *http.Request, body []byte) {
 	writeJSON(w, http.StatusOK, map[string]any{"customer": id, "kyc": req.KYC})
 }
 
-// OperatorView is an operator without credentials.
+// OperatorView is an operator as listed: their credentials' public
+// side, active and pending, with the fingerprints admins compare.
 type OperatorView struct {
-	Name  string        `json:"name"`
-	Roles []people.Role `json:"roles"`
+	Name      string        `json:"name"`
+	Roles     []people.Role `json:"roles"`
+	Keys      []KeyView     `json:"keys"`
+	Pending   []KeyView     `json:"pending"`
+	EnrolOpen bool          `json:"enrol_open"`
+	Founder   bool          `json:"founder,omitempty"`
+}
+
+// KeyView is a credential as listed.
+type KeyView struct {
+	Credential  string    `json:"credential"` // base64url id
+	Label       string    `json:"label"`
+	Fingerprint string    `json:"fingerprint"`
+	Counter     uint32    `json:"counter"`
+	Added       time.Time `json:"added"`
+}
+
+func operatorView(o people.Operator) OperatorView {
+	v := OperatorView{Name: o.Name, Roles: o.Roles, Keys: []KeyView{}, Pending: []KeyView{}, EnrolOpen: o.Enrol != nil, Founder: o.Founder}
+	kv := func(k people.Key) KeyView {
+		return KeyView{Credential: base64.RawURLEncoding.EncodeToString(k.ID), Label: k.Label, Fingerprint: people.Fingerprint(k.PublicKey), Counter: k.Counter, Added: time.Unix(0, k.Added).UTC()}
+	}
+	for _, k := range o.Keys {
+		v.Keys = append(v.Keys, kv(k))
+	}
+	for _, k := range o.Pending {
+		v.Pending = append(v.Pending, kv(k))
+	}
+	return v
 }
 
 func (s *Server) listOperators(w http.ResponseWriter, r *http.Request, _ Principal) {
 	out := []OperatorView{}
 	s.core.Read(func(st *core.State) {
 		for _, o := range st.People.Operators() {
-			out = append(out, OperatorView{Name: o.Name, Roles: o.Roles})
+			out = append(out, operatorView(o))
 		}
 	})
 	writeJSON(w, http.StatusOK, map[string]any{"items": out})
-}
-
-// CreateOperatorRequest is the body of POST /v1/operators.
-type CreateOperatorRequest struct {
-	Name     string        `json:"name"`
-	Roles    []people.Role `json:"roles"`
-	Password string        `json:"password"`
-}
-
-// CreateOperatorResponse carries the new operator's TOTP seed, shown once.
-type CreateOperatorResponse struct {
-	Name       string `json:"name"`
-	TOTPSecret string `json:"totp_secret"`
-	TOTPURI    string `json:"totp_uri"`
-}
-
-func (s *Server) createOperator(w http.ResponseWriter, r *http.Request, body []byte) {
-	p, err := s.operator(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	var req CreateOperatorRequest
-	if err := decodeStrict(body, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	res, err := s.CreateOperator(r.Context(), p.Session.Operator, req)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, res)
-}
-
-// CreateOperator adds an operator; actor is the admin, or "" for the
-// bootstrap admin of an empty system.
-func (s *Server) CreateOperator(ctx context.Context, actor string, req CreateOperatorRequest) (CreateOperatorResponse, error) {
-	hash, err := auth.HashPassword(req.Password, s.cfg.Argon2)
-	if err != nil {
-		return CreateOperatorResponse{}, fmt.Errorf("%w: %v", people.ErrInvalid, err)
-	}
-	secret, uri, err := auth.NewTOTP("kinko operators", req.Name)
-	if err != nil {
-		return CreateOperatorResponse{}, err
-	}
-	sealed, err := s.sealer.Seal(secret, sealAD(people.SessionOperator, 0, req.Name))
-	if err != nil {
-		return CreateOperatorResponse{}, err
-	}
-	o := people.Operator{Name: req.Name, Roles: req.Roles, Creds: people.Credentials{PasswordHash: hash, TOTPSealed: sealed}}
-	if _, err := s.submit(ctx, core.CreateOperator{Operator: o, Actor: actor}); err != nil {
-		return CreateOperatorResponse{}, err
-	}
-	return CreateOperatorResponse{Name: req.Name, TOTPSecret: secret, TOTPURI: uri}, nil
 }
 
 // RequestView is a request as shown.
@@ -706,6 +676,10 @@ type OpenRequestRequest struct {
 	Reason       string             `json:"reason"`
 	RequiredRole people.Role        `json:"required_role"`
 	TTLSeconds   int64              `json:"ttl_seconds,omitempty"`
+	// Expires (unix ns) fixes the expiry: sent back, with ID, from the
+	// 428 answer together with the assertion.
+	Expires   int64           `json:"expires,omitempty"`
+	Assertion json.RawMessage `json:"assertion,omitempty"`
 }
 
 // DefaultRequestTTL is how long a request waits for approval unless told.
@@ -722,43 +696,64 @@ func (s *Server) openRequest(w http.ResponseWriter, r *http.Request, body []byte
 		s.fail(w, r, err)
 		return
 	}
-	id, err := s.OpenRequest(r.Context(), p.Session.Operator, req)
+	a, err := ParseAssertion(req.Assertion)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]string{"id": id})
+	cmd, err := s.OpenRequestCommand(p.Session.Operator, req)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if _, ok := s.signed(w, r, cmd, a, cmd.Request.ID, cmd.Request.Expires); ok {
+		writeJSON(w, http.StatusCreated, map[string]string{"id": cmd.Request.ID})
+	}
 }
 
-// OpenRequest files a request under the two-person rule for actor.
-func (s *Server) OpenRequest(ctx context.Context, actor string, req OpenRequestRequest) (string, error) {
+// OpenRequestCommand builds the command that files a request under the
+// two-person rule for actor: an id and an expiry are drawn unless given,
+// so that the same body sent again with the assertion is the same command.
+func (s *Server) OpenRequestCommand(actor string, req OpenRequestRequest) (core.OpenRequest, error) {
 	if req.ID == "" {
-		var b [8]byte
-		rand.Read(b[:])
-		req.ID = fmt.Sprintf("req-%x", b)
+		req.ID = newRequestID()
 	}
-	ttl := DefaultRequestTTL
-	if req.TTLSeconds > 0 {
-		ttl = time.Duration(req.TTLSeconds) * time.Second
+	if req.Expires == 0 {
+		ttl := DefaultRequestTTL
+		if req.TTLSeconds > 0 {
+			ttl = time.Duration(req.TTLSeconds) * time.Second
+		}
+		req.Expires = s.now().Add(ttl).UnixNano()
 	}
 	if len(req.Payload) == 0 {
 		req.Payload = json.RawMessage("{}")
 	}
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, req.Payload); err != nil {
-		return "", fmt.Errorf("%w: payload", errBadJSON)
+		return core.OpenRequest{}, fmt.Errorf("%w: payload", errBadJSON)
 	}
-	q := people.Request{ID: req.ID, Kind: req.Kind, Payload: json.RawMessage(compact.String()), Requester: actor, Reason: req.Reason,
-		RequiredRole: req.RequiredRole, Expires: s.now().Add(ttl).UnixNano()}
-	if _, err := s.submit(ctx, core.OpenRequest{Request: q}); err != nil {
+	return core.OpenRequest{Request: people.Request{ID: req.ID, Kind: req.Kind, Payload: json.RawMessage(compact.String()), Requester: actor, Reason: req.Reason,
+		RequiredRole: req.RequiredRole, Expires: req.Expires}}, nil
+}
+
+// OpenRequest files a signed request for actor: the command built from
+// req with its assertion.
+func (s *Server) OpenRequest(ctx context.Context, actor string, req OpenRequestRequest, a *passkey.Assertion) (string, error) {
+	cmd, err := s.OpenRequestCommand(actor, req)
+	if err != nil {
 		return "", err
 	}
-	return req.ID, nil
+	cmd.Assertion = a
+	if _, err := s.submit(ctx, cmd); err != nil {
+		return "", err
+	}
+	return cmd.Request.ID, nil
 }
 
 // DecideRequest is the body of approve and reject.
 type DecideRequest struct {
-	Reason string `json:"reason"`
+	Reason    string          `json:"reason"`
+	Assertion json.RawMessage `json:"assertion,omitempty"`
 }
 
 func (s *Server) decide(approve bool) func(http.ResponseWriter, *http.Request, []byte) {
@@ -773,12 +768,15 @@ func (s *Server) decide(approve bool) func(http.ResponseWriter, *http.Request, [
 			s.fail(w, r, err)
 			return
 		}
-		v, err := s.submit(r.Context(), core.DecideRequest{ID: r.PathValue("id"), Decider: p.Session.Operator, Reason: req.Reason, Approve: approve})
+		a, err := ParseAssertion(req.Assertion)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, v)
+		cmd := core.DecideRequest{ID: r.PathValue("id"), Decider: p.Session.Operator, Reason: req.Reason, Approve: approve}
+		if v, ok := s.signed(w, r, cmd, a, "", 0); ok {
+			writeJSON(w, http.StatusOK, v)
+		}
 	}
 }
 
@@ -816,6 +814,8 @@ type ProposeAssetRequest struct {
 	Decimals uint8          `json:"decimals"`
 	Class    string         `json:"class"`
 	Reason   string         `json:"reason"`
+	// Assertion is the proposer's signature (428 answers what to sign).
+	Assertion json.RawMessage `json:"assertion,omitempty"`
 }
 
 func (s *Server) proposeAsset(w http.ResponseWriter, r *http.Request, body []byte) {
@@ -829,25 +829,33 @@ func (s *Server) proposeAsset(w http.ResponseWriter, r *http.Request, body []byt
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.ProposeAsset(r.Context(), p.Session.Operator, req); err != nil {
+	a, err := ParseAssertion(req.Assertion)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"id": req.ID, "code": req.Code, "enabled": false})
+	cmd, err := ProposeAssetCommand(p.Session.Operator, req)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if _, ok := s.signed(w, r, cmd, a, "", 0); ok {
+		writeJSON(w, http.StatusCreated, map[string]any{"id": req.ID, "code": req.Code, "enabled": false})
+	}
 }
 
-// ProposeAsset creates an asset awaiting listing.
-func (s *Server) ProposeAsset(ctx context.Context, actor string, req ProposeAssetRequest) error {
+// ProposeAssetCommand builds the command that creates an asset awaiting
+// listing.
+func ProposeAssetCommand(actor string, req ProposeAssetRequest) (core.ProposeAsset, error) {
 	class := ledger.ClassChain
 	switch req.Class {
 	case "chain":
 	case "fiat":
 		class = ledger.ClassFiat
 	default:
-		return fmt.Errorf("%w: class must be chain or fiat", people.ErrInvalid)
+		return core.ProposeAsset{}, fmt.Errorf("%w: class must be chain or fiat", people.ErrInvalid)
 	}
-	_, err := s.submit(ctx, core.ProposeAsset{Asset: ledger.Asset{ID: req.ID, Code: strings.ToUpper(req.Code), Decimals: req.Decimals, Class: class}, Actor: actor, Reason: req.Reason})
-	return err
+	return core.ProposeAsset{Asset: ledger.Asset{ID: req.ID, Code: strings.ToUpper(req.Code), Decimals: req.Decimals, Class: class}, Actor: actor, Reason: req.Reason}, nil
 }
 
 // ReviewRequest is the body of POST /v1/assets/{code}/review.

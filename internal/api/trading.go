@@ -33,7 +33,14 @@ import (
 // replace, quote and execution is one journaled command: the core checks
 // funds, KYC, halts and the book's rules, and the API turns its refusals
 // into problems. Public answers never carry a customer id, and a
-// customer's own fills show only the customer's side.
+// customer's own fills show only the customer's side. Each market shows
+// its protections: the price band and its reference, the largest order,
+// the circuit breaker; an order outside the band, above the largest order
+// or in a market with no reference yet is refused (422) with the band in
+// the detail. Operators set a market's index price and the dealer's
+// reference within the listing's bounds alone; further moves answer 403
+// and go through a request for a second operator (/v1/requests, kinds
+// index_price and dealer_reference).
 //
 // A market's code is "BTC/JPY"; in a path, where a slash cannot stand, it
 // is written "BTC-JPY".
@@ -167,6 +174,47 @@ type MarketView struct {
 	// Halted lists the market's halted switches (ASSET:trade on either
 	// asset stops orders; ASSET:dealer on the base stops the desk).
 	Halted []string `json:"halted"`
+	// Band is the price band orders must be priced within, and what it is
+	// measured from.
+	Band BandView `json:"band"`
+	// MaxOrderNotional is the largest order's notional in quote base
+	// units (MaxQty its quantity).
+	MaxOrderNotional int64 `json:"max_order_notional"`
+	// BreakerBps and BreakerWindowSeconds are the circuit breaker: a trade
+	// this far from the price a window earlier halts the market.
+	BreakerBps           uint32 `json:"breaker_bps"`
+	BreakerWindowSeconds int64  `json:"breaker_window_seconds"`
+	// ReferenceChangeBps and ReferenceDayBps are how far one operator may
+	// move the index or the dealer's reference, a change and a day.
+	ReferenceChangeBps uint32 `json:"reference_change_bps"`
+	ReferenceDayBps    uint32 `json:"reference_day_bps"`
+}
+
+// BandView is a market's price band: Low and High inclusive (0 when the
+// market has no reference yet and trades nothing), BandBps either side of
+// Reference, which is the index price if operators set one, else the last
+// trade's price; Source says which ("index", "last_trade" or "none").
+type BandView struct {
+	BandBps   uint32 `json:"band_bps"`
+	Low       int64  `json:"low"`
+	High      int64  `json:"high"`
+	Reference int64  `json:"reference"`
+	Source    string `json:"source"`
+	Index     int64  `json:"index"`
+	LastTrade int64  `json:"last_trade"`
+}
+
+func bandView(m *trading.Market) BandView {
+	lo, hi := m.Book.Band()
+	last, index := m.Book.Reference()
+	v := BandView{BandBps: m.Listing.BandBps, Low: lo, High: hi, Index: index, LastTrade: last, Source: "none"}
+	switch {
+	case index != 0:
+		v.Reference, v.Source = index, "index"
+	case last != 0:
+		v.Reference, v.Source = last, "last_trade"
+	}
+	return v
 }
 
 func marketView(st *core.State, m *trading.Market) MarketView {
@@ -177,7 +225,8 @@ func marketView(st *core.State, m *trading.Market) MarketView {
 	return MarketView{ID: l.ID, Code: l.Code, Base: base.Code, Quote: quote.Code, Scale: l.Scale, QtyUnit: l.Unit(), TickSize: l.TickSize,
 		LotSize: l.LotSize, MinQty: l.MinQty, MaxQty: l.MaxQty, MaxPrice: l.MaxPrice, MakerFeeBps: l.MakerFeeBps, TakerFeeBps: l.TakerFeeBps,
 		BestBid: bid, BestAsk: ask, LastPrice: lastPrice(m), Trades: m.Count(), Resting: m.Book.Len(),
-		Dealer: l.DealerSpreadBps > 0 && l.QuoteValidityNs > 0, Halted: marketHalts(st, l)}
+		Dealer: l.DealerSpreadBps > 0 && l.QuoteValidityNs > 0, Halted: marketHalts(st, l), Band: bandView(m), MaxOrderNotional: l.MaxOrderNotional,
+		BreakerBps: l.BreakerBps, BreakerWindowSeconds: l.BreakerWindowNs / 1e9, ReferenceChangeBps: l.ReferenceChangeBps, ReferenceDayBps: l.ReferenceDayBps}
 }
 
 // lastPrice is the price of the market's last book trade among the
@@ -403,15 +452,16 @@ type QuoteView struct {
 // HouseBalanceView is one of the house's (自己口) balances.
 type HouseBalanceView struct {
 	Asset   string        `json:"asset"`
-	Balance ledger.Amount `json:"balance"`
+	Balance ledger.Signed `json:"balance"`
 	Decimal string        `json:"decimal"`
 }
 
 // DealerView is the dealer desk's position in one market.
 type DealerView struct {
 	Market string `json:"market"`
-	// Reference is the operators' reference price (0: the desk quotes
-	// around the book's Mid, 0 when a side is empty).
+	// Reference is the operators' reference price, the only price the desk
+	// quotes around (0: none, and the desk does not quote); Mid is the
+	// book's, for comparison (0 when a side is empty).
 	Reference int64 `json:"reference"`
 	Mid       int64 `json:"mid"`
 	// Inventory is the house's net position from dealer executions, in
@@ -434,7 +484,7 @@ func dealerView(st *core.State, m *trading.Market) DealerView {
 		a, _ := st.Ledger.Asset(id)
 		hv := HouseBalanceView{Asset: a.Code, Decimal: "0"}
 		if acc, ok := st.Ledger.Account(ledger.AccountKey{Owner: ledger.OwnerHouse, Asset: id, Kind: ledger.KindHouse}); ok {
-			hv.Balance, hv.Decimal = acc.Balance(), acc.Balance().FormatDecimal(a.Decimals)
+			hv.Balance, hv.Decimal = acc.SignedBalance(), acc.SignedBalance().FormatDecimal(a.Decimals)
 		}
 		v.House = append(v.House, hv)
 	}
@@ -471,8 +521,9 @@ type CancelAllRequest struct {
 	Reason string `json:"reason"`
 }
 
-// ReferenceRequest is the body of POST /v1/markets/{code}/reference: the
-// dealer's reference price, 0 to quote around the book's mid.
+// ReferenceRequest is the body of POST /v1/markets/{code}/reference (the
+// dealer's reference price, 0 to stop the desk quoting) and of POST
+// /v1/markets/{code}/index (the index price, 0 to clear it).
 type ReferenceRequest struct {
 	Price int64 `json:"price"`
 }
@@ -485,6 +536,7 @@ func (s *Server) registerTrading() {
 	s.handle("GET", "/v1/markets/{code}/stream", true, s.marketStream(make(chan struct{}, MaxMarketStreams)))
 	s.handle("POST", "/v1/markets/{code}/cancel-all", true, s.idempotent(s.postCancelAll))
 	s.handle("POST", "/v1/markets/{code}/reference", true, s.idempotent(s.postReference))
+	s.handle("POST", "/v1/markets/{code}/index", true, s.idempotent(s.postIndex))
 	s.handle("GET", "/v1/me/orders", true, s.myOrders)
 	s.handle("POST", "/v1/me/orders", true, s.idempotent(s.postOrder))
 	s.handle("POST", "/v1/me/orders/{id}/cancel", true, s.idempotent(s.postCancel))
@@ -735,7 +787,9 @@ func (s *Server) CancelAll(ctx context.Context, operator, code, reason string) (
 }
 
 // SetReference sets the dealer desk's reference price of a market for an
-// operator (0: the book's mid).
+// operator (0: the desk stops quoting), within the listing's bounds for
+// one operator; beyond them the core refuses (trading.ErrNeedsApproval)
+// and a dealer_reference request is the way.
 func (s *Server) SetReference(ctx context.Context, operator, code string, price int64) (DealerView, error) {
 	if err := s.mayRunMarkets(operator); err != nil {
 		return DealerView{}, err
@@ -753,6 +807,44 @@ func (s *Server) SetReference(ctx context.Context, operator, code string, price 
 		v = dealerView(st, m)
 	})
 	return v, nil
+}
+
+// SetIndex sets a market's index price, the reference of its price band,
+// for an operator (0: the band follows the last trade), within the
+// listing's bounds for one operator; beyond them, and for a market's
+// first reference, the core refuses (trading.ErrNeedsApproval) and an
+// index_price request is the way.
+func (s *Server) SetIndex(ctx context.Context, operator, code string, price int64) (MarketView, error) {
+	if err := s.mayRunMarkets(operator); err != nil {
+		return MarketView{}, err
+	}
+	id, err := s.marketID(code)
+	if err != nil {
+		return MarketView{}, err
+	}
+	if _, err := s.submit(ctx, core.SetIndexPrice{Market: id, Price: price, Actor: operator}); err != nil {
+		return MarketView{}, err
+	}
+	return s.marketNow(id), nil
+}
+
+func (s *Server) postIndex(w http.ResponseWriter, r *http.Request, body []byte) {
+	p, err := s.operator(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var req ReferenceRequest
+	if err := decodeStrict(body, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v, err := s.SetIndex(r.Context(), p.Session.Operator, r.PathValue("code"), req.Price)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
 }
 
 func (s *Server) postCancelAll(w http.ResponseWriter, r *http.Request, body []byte) {
@@ -1067,6 +1159,9 @@ type consoleMarket struct {
 	Path                          string
 	Bid, Ask, Last, Reference     string
 	TickText, LotText, MinQtyText string
+	// BandText says the price band and what it is measured from; Index is
+	// the index price.
+	BandText, Index string
 }
 
 // consoleLevel is one book level as the console shows it.
@@ -1145,8 +1240,18 @@ func signed(v, unit int64, decimals uint8) string {
 func consoleMarketOf(st *core.State, m *trading.Market) consoleMarket {
 	u := unitsOf(st, &m.Listing)
 	v := marketView(st, m)
-	return consoleMarket{MarketView: v, Path: pathCode(v.Code), Bid: u.price(v.BestBid), Ask: u.price(v.BestAsk),
-		Last: u.price(v.LastPrice), Reference: u.price(m.Reference), TickText: u.money(v.TickSize), LotText: u.qty(v.LotSize), MinQtyText: u.qty(v.MinQty)}
+	c := consoleMarket{MarketView: v, Path: pathCode(v.Code), Bid: u.price(v.BestBid), Ask: u.price(v.BestAsk),
+		Last: u.price(v.LastPrice), Reference: u.price(m.Reference), TickText: u.money(v.TickSize), LotText: u.qty(v.LotSize), MinQtyText: u.qty(v.MinQty),
+		Index: u.price(v.Band.Index)}
+	switch v.Band.Source {
+	case "none":
+		c.BandText = "no reference yet: nothing trades until two operators set an index"
+	case "index":
+		c.BandText = fmt.Sprintf("%s – %s (±%d bps of the index)", u.price(v.Band.Low), u.price(v.Band.High), v.Band.BandBps)
+	default:
+		c.BandText = fmt.Sprintf("%s – %s (±%d bps of the last trade)", u.price(v.Band.Low), u.price(v.Band.High), v.Band.BandBps)
+	}
+	return c
 }
 
 func (s *Server) consoleMarkets() []consoleMarket {
@@ -1217,7 +1322,7 @@ func (s *Server) registerTradingConsole() {
 				dv := dealerView(st, m)
 				ref := u.price(dv.Reference)
 				if dv.Reference == 0 {
-					ref = "the book's mid"
+					ref = "none: the desk does not quote"
 				}
 				rows = append(rows, consoleDealer{DealerView: dv, Path: pathCode(dv.Market), Reference: ref, Mid: u.price(dv.Mid),
 					Inventory: u.qty(dv.Inventory), Profit: u.money(dv.Profit), MaxLong: u.qty(dv.MaxLong), MaxShort: u.qty(dv.MaxShort)})
@@ -1239,6 +1344,20 @@ func (s *Server) registerTradingConsole() {
 			v, err = s.SetReference(r.Context(), p.Session.Operator, r.PathValue("code"), price)
 		}
 		back(w, r, "/console/markets", publicErrOrNil(err), "dealer reference price of "+v.Market+" set")
+	})
+	s.handle("POST", "/console/markets/{code}/index", false, func(w http.ResponseWriter, r *http.Request) {
+		p, ok := s.consolePost(w, r)
+		if !ok {
+			return
+		}
+		var v MarketView
+		price, err := strconv.ParseInt(strings.TrimSpace(r.PostForm.Get("price")), 10, 64)
+		if err != nil {
+			err = fmt.Errorf("%w: the index price is a whole number of quote base units", people.ErrInvalid)
+		} else {
+			v, err = s.SetIndex(r.Context(), p.Session.Operator, r.PathValue("code"), price)
+		}
+		back(w, r, "/console/markets", publicErrOrNil(err), "index price of "+v.Code+" set")
 	})
 	s.handle("POST", "/console/markets/{code}/cancel-all", false, func(w http.ResponseWriter, r *http.Request) {
 		p, ok := s.consolePost(w, r)

@@ -27,16 +27,18 @@ const (
 )
 
 // btcJPY is the test market: yen per bitcoin on a 1,000 yen tick, lots of
-// 0.001 BTC, maker 5 bps and taker 15 bps, a dealer desk at 50 bps.
+// 0.001 BTC, maker 5 bps and taker 15 bps, a dealer desk at 50 bps, orders
+// up to 10,000,000,000 yen; the band, breaker and operators' bounds are the
+// defaults.
 var btcJPY = trading.Listing{ID: 1, Code: "BTC/JPY", Base: btc, Quote: jpy, Scale: 1_0000_0000, TickSize: 1_000, LotSize: 100_000,
 	MinQty: 100_000, MaxQty: 100_0000_0000, MaxPrice: 100_000_000_000, MaxOrders: 1 << 20, MakerFeeBps: 5, TakerFeeBps: 15,
-	DealerSpreadBps: 50, QuoteValidityNs: 10e9, DealerMaxLong: 10_0000_0000, DealerMaxShort: 10_0000_0000}
+	DealerSpreadBps: 50, QuoteValidityNs: 10e9, DealerMaxLong: 10_0000_0000, DealerMaxShort: 10_0000_0000, MaxOrderNotional: 10_000_000_000}
 
 // submit applies a command to the env's core directly, failing the test on
 // any refusal.
 func (e *env) submit(cmd core.Command) {
 	e.t.Helper()
-	o, err := e.core.Submit(context.Background(), e.clock.Now(), cmd)
+	o, err := e.core.Submit(context.Background(), e.clock.Now(), e.sign(cmd))
 	if err == nil {
 		err = o.EventErr()
 	}
@@ -45,8 +47,17 @@ func (e *env) submit(cmd core.Command) {
 	}
 }
 
-// listBTCJPY lists the test market.
-func (e *env) listBTCJPY() { e.submit(core.ListMarket{Listing: btcJPY, Actor: "aiko"}) }
+// listBTCJPY lists the test market (asked by aiko, approved by ren) and
+// opens it: two operators set its index at 10,000,000 yen (a market that
+// never traded has no reference, and trades nothing).
+func (e *env) listBTCJPY() {
+	a, b := "aiko", "ren"
+	if e.listers[0] != "" {
+		a, b = e.listers[0], e.listers[1]
+	}
+	e.twoPerson(core.KindListMarketRequest, core.ListMarketPayload{Listing: btcJPY}, a, b, people.RoleAdmin)
+	e.twoPerson(core.KindIndexPrice, core.MarketPricePayload{Market: 1, Price: 10_000_000}, a, b, people.RoleAdmin)
+}
 
 // fundSeq numbers the funding transfers of every test env.
 var fundSeq atomic.Uint64
@@ -252,7 +263,7 @@ func TestTradingBadInput(t *testing.T) {
 	e.fund(avail(carolID, jpy), 10_000_000)
 
 	// Alice's resting order and a used client order id.
-	r := e.do("POST", "/v1/me/orders", atok, OrderRequest{Market: "BTC/JPY", Side: Side(market.Sell), Type: OrderType(market.Limit), Price: 20_000_000, Qty: 100_000, ClientOrderID: "once"}, "Idempotency-Key", "k-1")
+	r := e.do("POST", "/v1/me/orders", atok, OrderRequest{Market: "BTC/JPY", Side: Side(market.Sell), Type: OrderType(market.Limit), Price: 10_900_000, Qty: 100_000, ClientOrderID: "once"}, "Idempotency-Key", "k-1")
 	var rest PlaceView
 	r.json(t, &rest)
 	if r.status != 201 {
@@ -277,7 +288,7 @@ func TestTradingBadInput(t *testing.T) {
 		{"qty off the lot", atok, "POST", "/v1/me/orders", order(10_000_000, 150_000), 422, ""},
 		{"unknown market", atok, "POST", "/v1/me/orders", with(order(10_000_000, 100_000), "market", "DOGE/JPY"), 404, ""},
 		{"insufficient yen", atok, "POST", "/v1/me/orders", order(10_000_000, 2_0000_0000), 422, ""},
-		{"insufficient coins", atok, "POST", "/v1/me/orders", with(order(30_000_000, 1_0000_0000), "side", "sell"), 422, ""},
+		{"insufficient coins", atok, "POST", "/v1/me/orders", with(order(10_500_000, 1_0000_0000), "side", "sell"), 422, ""},
 		{"unverified customer", ctok, "POST", "/v1/me/orders", order(10_000_000, 100_000), 422, ""},
 		{"client order id replayed", atok, "POST", "/v1/me/orders", with(order(10_000_000, 100_000), "client_order_id", "once"), 409, "k-2"},
 		{"client order id too long", atok, "POST", "/v1/me/orders", with(order(10_000_000, 100_000), "client_order_id", strings.Repeat("x", 65)), 400, ""},
@@ -286,15 +297,18 @@ func TestTradingBadInput(t *testing.T) {
 		{"unknown field", atok, "POST", "/v1/me/orders", with(order(10_000_000, 100_000), "leverage", 100), 400, ""},
 		{"malformed JSON", atok, "POST", "/v1/me/orders", `{"market":`, 400, ""},
 		{"trailing data", atok, "POST", "/v1/me/orders", `{"market":"BTC/JPY"} {}`, 400, ""},
-		{"post-only crossing", btok, "POST", "/v1/me/orders", with(order(20_000_000, 100_000), "type", "post_only"), 422, ""},
+		{"post-only crossing", btok, "POST", "/v1/me/orders", with(order(10_900_000, 100_000), "type", "post_only"), 422, ""},
+		{"price above the band", atok, "POST", "/v1/me/orders", order(11_001_000, 100_000), 422, ""},
+		{"price below the band", atok, "POST", "/v1/me/orders", with(order(8_999_000, 100_000), "side", "sell"), 422, ""},
+		{"replace beyond the band", atok, "POST", fmt.Sprintf("/v1/me/orders/%d/replace", rest.Order), ReplaceRequest{Price: 12_000_000, Qty: 100_000}, 422, ""},
 		{"market order with nothing to take", atok, "POST", "/v1/me/orders", with(with(order(10_000_000, 100_000), "type", "market"), "side", "sell"), 422, ""},
 		{"cancel of someone else's order", btok, "POST", fmt.Sprintf("/v1/me/orders/%d/cancel", rest.Order), nil, 403, ""},
 		{"replace of someone else's order", btok, "POST", fmt.Sprintf("/v1/me/orders/%d/replace", rest.Order), ReplaceRequest{Price: 10_000_000, Qty: 100_000}, 403, ""},
 		{"cancel of an unknown order", atok, "POST", "/v1/me/orders/999999/cancel", nil, 404, ""},
 		{"cancel of a bad order id", atok, "POST", "/v1/me/orders/x/cancel", nil, 400, ""},
 		{"cancel with a body", atok, "POST", fmt.Sprintf("/v1/me/orders/%d/cancel", rest.Order), `{"all":true}`, 400, ""},
-		{"replace off the tick", atok, "POST", fmt.Sprintf("/v1/me/orders/%d/replace", rest.Order), ReplaceRequest{Price: 20_000_001, Qty: 100_000}, 422, ""},
-		{"replace past the funds", atok, "POST", fmt.Sprintf("/v1/me/orders/%d/replace", rest.Order), ReplaceRequest{Price: 20_000_000, Qty: 10_0000_0000}, 422, ""},
+		{"replace off the tick", atok, "POST", fmt.Sprintf("/v1/me/orders/%d/replace", rest.Order), ReplaceRequest{Price: 10_900_001, Qty: 100_000}, 422, ""},
+		{"replace past the funds", atok, "POST", fmt.Sprintf("/v1/me/orders/%d/replace", rest.Order), ReplaceRequest{Price: 10_900_000, Qty: 10_0000_0000}, 422, ""},
 		{"an operator placing", e.loginOperator("kenji"), "POST", "/v1/me/orders", order(10_000_000, 100_000), 403, ""},
 		{"anonymous", "", "POST", "/v1/me/orders", order(10_000_000, 100_000), 401, ""},
 		{"depth of an unknown market", "", "GET", "/v1/markets/DOGE-JPY/depth", nil, 404, ""},
@@ -323,7 +337,7 @@ func TestTradingBadInput(t *testing.T) {
 	}
 	// The same key and body answers the first placement again, without
 	// placing it twice.
-	r = e.do("POST", "/v1/me/orders", atok, OrderRequest{Market: "BTC/JPY", Side: Side(market.Sell), Type: OrderType(market.Limit), Price: 20_000_000, Qty: 100_000, ClientOrderID: "once"}, "Idempotency-Key", "k-1")
+	r = e.do("POST", "/v1/me/orders", atok, OrderRequest{Market: "BTC/JPY", Side: Side(market.Sell), Type: OrderType(market.Limit), Price: 10_900_000, Qty: 100_000, ClientOrderID: "once"}, "Idempotency-Key", "k-1")
 	if r.status != 201 || r.header.Get("Idempotent-Replayed") != "true" {
 		t.Fatalf("replayed key = %d %s", r.status, r.body)
 	}
@@ -334,7 +348,7 @@ func TestTradingBadInput(t *testing.T) {
 		t.Fatalf("halt = %d %s", r.status, r.body)
 	}
 	run("halted market", atok, "POST", "/v1/me/orders", order(10_000_000, 100_000), 503, "")
-	run("replace in a halted market", atok, "POST", fmt.Sprintf("/v1/me/orders/%d/replace", rest.Order), ReplaceRequest{Price: 21_000_000, Qty: 100_000}, 503, "")
+	run("replace in a halted market", atok, "POST", fmt.Sprintf("/v1/me/orders/%d/replace", rest.Order), ReplaceRequest{Price: 10_950_000, Qty: 100_000}, 503, "")
 	var ms struct{ Items []MarketView }
 	e.do("GET", "/v1/markets", "", nil).json(t, &ms)
 	if len(ms.Items) != 1 || strings.Join(ms.Items[0].Halted, ",") != "BTC:trade" {
@@ -578,7 +592,10 @@ func TestTradingConsole(t *testing.T) {
 	if res, _ := send("GET", "/console/markets/DOGE-JPY", "", kenji); res.StatusCode != 404 {
 		t.Errorf("unknown market page = %d", res.StatusCode)
 	}
-	for _, path := range []string{"/console/markets/BTC-JPY/reference", "/console/markets/BTC-JPY/cancel-all"} {
+	if _, body := send("GET", "/console/markets", "", kenji); !strings.Contains(body, "9,000,000 – 11,000,000 (±1000 bps of the index)") || !strings.Contains(body, `form class="inline index"`) {
+		t.Errorf("markets page without the band or the index form: %s", body)
+	}
+	for _, path := range []string{"/console/markets/BTC-JPY/reference", "/console/markets/BTC-JPY/index", "/console/markets/BTC-JPY/cancel-all"} {
 		form := "price=10000000&reason=drill"
 		if res, _ := send("POST", path, form, kenji); res.StatusCode != 403 {
 			t.Errorf("POST %s without CSRF = %d", path, res.StatusCode)
@@ -601,6 +618,15 @@ func TestTradingConsole(t *testing.T) {
 	res, _ := send("POST", "/console/markets/BTC-JPY/reference", "price=ten&csrf="+csrf(kenji), kenji)
 	if loc := res.Header.Get("Location"); !strings.Contains(loc, "err=") {
 		t.Errorf("a reference that is not a number = %s", loc)
+	}
+	// An index beyond what one operator may move: refused, the reason shown.
+	res, _ = send("POST", "/console/markets/BTC-JPY/index", "price=1000&csrf="+csrf(kenji), kenji)
+	if loc := res.Header.Get("Location"); !strings.Contains(loc, "err=") || !strings.Contains(loc, "second") {
+		t.Errorf("an index 99.99%% away from one operator = %s", loc)
+	}
+	res, _ = send("POST", "/console/markets/BTC-JPY/index", "price=10300000&csrf="+csrf(kenji), kenji)
+	if loc := res.Header.Get("Location"); !strings.Contains(loc, "ok=") {
+		t.Errorf("an index +3%% = %s", loc)
 	}
 }
 

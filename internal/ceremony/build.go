@@ -7,6 +7,7 @@ import (
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 
+	"kinko/internal/anchor"
 	"kinko/internal/custody"
 	"kinko/internal/wallet"
 	"kinko/internal/withdraw"
@@ -30,6 +31,14 @@ func Payouts(ws []withdraw.Withdrawal, net *chaincfg.Params) ([]*wire.TxOut, []s
 		total += int64(w.Intent.Amount)
 	}
 	return outs, ids, total
+}
+
+// WithAnchor adds the anchor of a head of the journal's tree after the
+// payouts (before any change): an OP_RETURN output of 0 sat. It returns the
+// outputs and the batch's record of the anchor.
+func WithAnchor(outs []*wire.TxOut, a anchor.Anchor) ([]*wire.TxOut, *withdraw.Anchor) {
+	rec := &withdraw.Anchor{Vout: uint32(len(outs)), Size: a.Size, Root: a.Root}
+	return append(outs, a.Output()), rec
 }
 
 // Coins picks available outputs of a wallet, in the given order, until

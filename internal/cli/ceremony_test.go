@@ -60,6 +60,7 @@ func TestColdCeremonyCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	keyOf := foundCrew(t, c, tmp)
 	for _, cmd := range []core.Command{
 		core.CreateAssets{Assets: []ledger.Asset{{ID: 2, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}},
 		core.CreateCustomers{IDs: []ledger.OwnerID{1}},
@@ -113,10 +114,12 @@ func TestColdCeremonyCLI(t *testing.T) {
 	}
 
 	req := filepath.Join(tmp, "refill.json")
-	out, code := run(t, "ceremony", "tiers", "--data", data, "--id", "refill-1", "--actor", "aiko", "--out", req)
+	base, stop := serveCore(t, data)
+	out, code := run(t, "ceremony", "tiers", "--core", base, "--operator", "aiko", "--key", keyOf("aiko"), "--id", "refill-1", "--out", req)
 	if code != 0 || !strings.Contains(out, "refill refill-1 of 1000000") {
 		t.Fatalf("ceremony tiers = %d %s", code, out)
 	}
+	stop()
 	hotAddr, _, _ := hot.Address(0, 0)
 	coldAttack(t, tmp, req, pass, keyFiles[0], regs[0], cold)
 

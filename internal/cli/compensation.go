@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"kinko/internal/api"
 	"kinko/internal/compensation"
 	"kinko/internal/core"
 )
@@ -46,8 +48,9 @@ func printSummary(w io.Writer, p *compensation.Plan, sum compensation.Summary, p
 
 func newCompensationCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "compensation", Short: "compensation plans: dry run, write, execute (approval is a two-person request in the console or API)"}
-	var dir, id, asset, payAsset, at, rate, rounding, reason, actor, incidentID string
+	var dir, id, asset, payAsset, at, rate, rounding, reason, incidentID string
 	var writeOff, dryRun, asJSON bool
+	var pf coreFlags
 	plan := &cobra.Command{
 		Use:   "plan",
 		Short: "a fixed-rate plan from the holdings at a point in time: dry run, or write it into the journal",
@@ -55,11 +58,13 @@ func newCompensationCmd() *cobra.Command {
 point in time and what each is owed at the rate (pay asset per whole held
 coin, exact decimal), rounded down; prints the dry run (count, total,
 distribution, largest) and, without --dry-run, writes the plan and its
-payouts into the journal as a draft. A second operator approves it (request
-kind approve_compensation); then kinko compensation execute pays it.
+payouts into the journal as a draft, through the core's API as --operator
+(--data is read only: a copy of the journal, such as a replica or a backup,
+while the core runs). A second operator approves it (request kind
+approve_compensation); then kinko compensation execute pays it.
 
-  kinko compensation plan --asset XEM --pay JPY --rate 88.549 --at 2018-01-26T00:02:00+09:00 \
-    --id nem-2018 --reason "NEM theft" --actor aiko --write-off --dry-run`,
+  kinko compensation plan --data copy/ --asset XEM --pay JPY --rate 88.549 --at 2018-01-26T00:02:00+09:00 \
+    --id nem-2018 --reason "NEM theft" --write-off --dry-run`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if at == "" {
@@ -86,7 +91,7 @@ kind approve_compensation); then kinko compensation execute pays it.
 				return fmt.Errorf("nobody held %s at entry %d", held.Code, st.Seq())
 			}
 			p := compensation.Plan{ID: id, Incident: incidentID, Rule: compensation.FixedRate, Asset: held.ID, PayAsset: pay.ID, At: st.Seq(),
-				RateNum: num, RateDen: den, Rounding: rounding, WriteOff: writeOff, Reason: reason, Requester: actor}
+				RateNum: num, RateDen: den, Rounding: rounding, WriteOff: writeOff, Reason: reason, Requester: requesterOf(pf, dryRun)}
 			p.Header(ps)
 			if err := p.Check(); err != nil {
 				return err
@@ -106,10 +111,11 @@ kind approve_compensation); then kinko compensation execute pays it.
 			if dryRun {
 				return nil
 			}
-			return writePlan(cmd, dir, &p, ps)
+			return writePlan(cmd, &pf, &p, ps)
 		},
 	}
 	dataFlag(plan, &dir)
+	pf.addOptional(plan)
 	f := plan.Flags()
 	f.StringVar(&id, "id", "", "plan id")
 	f.StringVar(&asset, "asset", "", "the asset held (and stolen)")
@@ -118,57 +124,52 @@ kind approve_compensation); then kinko compensation execute pays it.
 	f.StringVar(&rate, "rate", "", "pay asset per whole held coin, a decimal (88.549)")
 	f.StringVar(&rounding, "rounding", "down to the pay asset's base unit", "the rounding, stated in the plan (payments always round down)")
 	f.StringVar(&reason, "reason", "", "why")
-	f.StringVar(&actor, "actor", "", "the operator writing the plan")
 	f.StringVar(&incidentID, "incident", "", "the incident it answers")
 	f.BoolVar(&writeOff, "write-off", false, "write off each customer's holding of the asset, up to what was held, when paying")
 	f.BoolVar(&dryRun, "dry-run", false, "print the dry run only")
 	f.BoolVar(&asJSON, "json", false, "JSON output")
-	for _, n := range []string{"id", "asset", "rate", "reason", "actor"} {
+	for _, n := range []string{"id", "asset", "rate", "reason"} {
 		plan.MarkFlagRequired(n)
 	}
 
-	var exID, exActor, exDir string
+	var exID string
+	var ef coreFlags
 	execute := &cobra.Command{
 		Use:   "execute",
-		Short: "pay an approved plan, part by part, from where it stopped (again is harmless)",
+		Short: "pay an approved plan, part by part, through the core's API, each part signed with your key (again pays nobody twice)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := core.Open(cmd.Context(), core.Config{Dir: exDir})
+			c, err := ef.client(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer c.Close()
 			out := cmd.OutOrStdout()
+			run := newRequestID("run")
 			for {
-				var p compensation.Plan
-				var found bool
-				c.Read(func(st *core.State) {
-					if q, ok := st.Compensation.Get(exID); ok {
-						p, found = *q, true
-					}
-				})
-				if !found {
-					return compensation.ErrUnknown
+				var p api.CompensationView
+				if err := c.Get(cmd.Context(), "/v1/compensation/"+url.PathEscape(exID), &p); err != nil {
+					return err
 				}
 				if p.Status == compensation.Done && p.Paid == p.Count {
 					fmt.Fprintf(out, "plan %s: all %d paid\n", p.ID, p.Count)
 					return nil
 				}
 				n := min(compensation.ChunkSize, p.Count-p.Paid)
-				o, err := submitCmd(cmd, c, core.ExecuteCompensation{Plan: exID, From: p.Paid, Count: n, Actor: exActor})
+				v, err := c.Command(cmd.Context(), core.ExecuteCompensation{Plan: exID, From: p.Paid, Count: n, Actor: c.Operator, Run: run})
 				if err != nil {
 					return err
 				}
-				r := o.Value.(*core.ExecutionResult)
+				var r core.ExecutionResult
+				if err := json.Unmarshal(v, &r); err != nil {
+					return err
+				}
 				fmt.Fprintf(out, "paid %d customers (%d already paid), %d base units; %d of %d done\n", r.Paid, r.Already, r.Amount, p.Paid+n, p.Count)
 			}
 		},
 	}
-	dataFlag(execute, &exDir)
+	ef.add(execute)
 	execute.Flags().StringVar(&exID, "id", "", "plan id")
-	execute.Flags().StringVar(&exActor, "actor", "", "the operator executing")
 	execute.MarkFlagRequired("id")
-	execute.MarkFlagRequired("actor")
 
 	var shID, shDir string
 	show := &cobra.Command{
@@ -195,8 +196,9 @@ kind approve_compensation); then kinko compensation execute pays it.
 	dataFlag(show, &shDir)
 	show.Flags().StringVar(&shID, "id", "", "plan id")
 	show.MarkFlagRequired("id")
-	var fDir, fID, fMarket, fFrom, fResume, fReason, fActor, fIncident string
+	var fDir, fID, fMarket, fFrom, fResume, fReason, fIncident string
 	var fDry bool
+	var ff2 coreFlags
 	fills := &cobra.Command{
 		Use:   "fills",
 		Short: "a suspension-fills plan (BITPoint's rule): fills in (--from, --resume] worse than the mid at resumption, the difference in the quote asset",
@@ -255,7 +257,7 @@ kind approve_compensation); then kinko compensation execute pays it.
 				return nil
 			}
 			p := compensation.Plan{ID: fID, Incident: fIncident, Rule: compensation.SuspensionFills, Asset: m.Listing.Base, PayAsset: m.Listing.Quote, At: resume,
-				Rounding: "down to the quote asset's base unit", Reason: fReason, Requester: fActor}
+				Rounding: "down to the quote asset's base unit", Reason: fReason, Requester: requesterOf(ff2, fDry)}
 			p.Header(ps)
 			if err := p.Check(); err != nil {
 				return err
@@ -268,38 +270,41 @@ kind approve_compensation); then kinko compensation execute pays it.
 			if fDry {
 				return nil
 			}
-			return writePlan(cmd, fDir, &p, ps)
+			return writePlan(cmd, &ff2, &p, ps)
 		},
 	}
 	dataFlag(fills, &fDir)
+	ff2.addOptional(fills)
 	ff := fills.Flags()
 	ff.StringVar(&fID, "id", "", "plan id")
 	ff.StringVar(&fMarket, "market", "", "market (BTC/JPY)")
 	ff.StringVar(&fFrom, "from", "", "the suspension's start: a sequence number or an RFC 3339 time")
 	ff.StringVar(&fResume, "resume", "", "the resumption: a sequence number or an RFC 3339 time")
 	ff.StringVar(&fReason, "reason", "", "why")
-	ff.StringVar(&fActor, "actor", "", "the operator writing the plan")
 	ff.StringVar(&fIncident, "incident", "", "the incident it answers")
 	ff.BoolVar(&fDry, "dry-run", false, "print the dry run only")
-	for _, n := range []string{"id", "market", "from", "resume", "reason", "actor"} {
+	for _, n := range []string{"id", "market", "from", "resume", "reason"} {
 		fills.MarkFlagRequired(n)
 	}
 	cmd.AddCommand(plan, execute, show, fills)
 	return cmd
 }
 
-// writePlan journals a plan and its payouts, in parts, as a draft.
-func writePlan(cmd *cobra.Command, dir string, p *compensation.Plan, ps []compensation.Payout) error {
-	c, err := core.Open(cmd.Context(), core.Config{Dir: dir})
+// writePlan journals a plan and its payouts, in parts, as a draft,
+// through the core's API as the plan's writer.
+func writePlan(cmd *cobra.Command, f *coreFlags, p *compensation.Plan, ps []compensation.Payout) error {
+	if f.operator == "" || f.key == "" {
+		return errors.New("writing a plan goes through the core: --core, --operator and --key (or --dry-run)")
+	}
+	c, err := f.client(cmd.Context())
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	if _, err := submitCmd(cmd, c, core.WriteCompensation{Plan: *p}); err != nil {
+	if _, err := c.Command(cmd.Context(), core.WriteCompensation{Plan: *p}); err != nil {
 		return err
 	}
 	for i := 0; i < len(ps); i += compensation.ChunkSize {
-		if _, err := submitCmd(cmd, c, core.AddPayouts{Plan: p.ID, Payouts: ps[i:min(i+compensation.ChunkSize, len(ps))]}); err != nil {
+		if _, err := c.Command(cmd.Context(), core.AddPayouts{Plan: p.ID, Payouts: ps[i:min(i+compensation.ChunkSize, len(ps))]}); err != nil {
 			return err
 		}
 	}
@@ -307,13 +312,10 @@ func writePlan(cmd *cobra.Command, dir string, p *compensation.Plan, ps []compen
 	return nil
 }
 
-// submitCmd submits a command to a core the CLI opened (the data
-// directory has one writer: the core is stopped) and returns its outcome,
-// or its refusal.
-func submitCmd(cmd *cobra.Command, c *core.Core, x core.Command) (core.Outcome, error) {
-	o, err := c.Submit(cmd.Context(), time.Now(), x)
-	if err == nil {
-		err = o.EventErr()
+// requesterOf is who writes a plan: the operator, or nobody for a dry run.
+func requesterOf(f coreFlags, dry bool) string {
+	if f.operator == "" && dry {
+		return "dry-run"
 	}
-	return o, err
+	return f.operator
 }

@@ -21,6 +21,8 @@ import (
 	"kinko/internal/demo"
 	"kinko/internal/ledger"
 	"kinko/internal/metrics"
+	"kinko/internal/operators"
+	"kinko/internal/passkey"
 	"kinko/internal/watch"
 )
 
@@ -34,6 +36,7 @@ type serveOptions struct {
 	chain           bool
 	coolDown        time.Duration
 	alerts          alertFlags
+	witnesses       coreWitnessFlags
 }
 
 func (o *serveOptions) flags(cmd *cobra.Command, addr string) {
@@ -42,6 +45,7 @@ func (o *serveOptions) flags(cmd *cobra.Command, addr string) {
 	cmd.Flags().Uint64Var(&o.snapshotEvery, "snapshot-every", core.DefaultSnapshotEvery, "entries between snapshots")
 	cmd.Flags().BoolVar(&o.checkInvariants, "check-invariants", false, "check every ledger invariant after every apply (slow)")
 	o.alerts.add(cmd)
+	o.witnesses.add(cmd)
 }
 
 func newDevCmd() *cobra.Command {
@@ -76,6 +80,13 @@ func newCoreCmd() *cobra.Command {
 func serve(cmd *cobra.Command, o *serveOptions) error {
 	ctx := cmd.Context()
 	out := cmd.OutOrStdout()
+	// stopping is when a stop began; said once every deferred stop ran.
+	var stopping time.Time
+	defer func() {
+		if !stopping.IsZero() {
+			fmt.Fprintf(out, "kinko stopped in %v\n", time.Since(stopping).Round(time.Millisecond))
+		}
+	}()
 	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	core.TuneGC()
 	c, err := core.Open(ctx, core.Config{Dir: o.dir, SnapshotEvery: o.snapshotEvery, CheckInvariants: o.checkInvariants, Logger: log.With("sub", "core")})
@@ -96,19 +107,41 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 	if hook != nil {
 		defer hook.Stop()
 	}
+	// The witnesses pinned on this host are asked before anything is
+	// served: a history they contradict is not served.
+	checker, err := o.witnesses.start(ctx, out, c.Journal(), log.With("sub", "witness"), send)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	m := metrics.New(c)
-	h, err := api.New(api.Config{Core: c, DataDir: o.dir, Logger: log.With("sub", "api"), InsecureCookies: o.seed && loopback, Metrics: m})
+	h, err := api.New(api.Config{Core: c, DataDir: o.dir, Logger: log.With("sub", "api"), InsecureCookies: o.seed && loopback, Metrics: m, Refuse: refuse(checker)})
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	defer h.Close()
 	var logins []demo.Person
-	if head, _, _ := c.Journal().Head(); o.seed && head == 0 {
-		if logins, err = demo.Seed(ctx, c, h, time.Now(), o.chain, o.coolDown); err != nil {
+	var team *operators.Team
+	if o.seed {
+		// The demo's operators sign with software credentials it keeps in
+		// the data directory (dev only). The console's relying party is
+		// localhost: WebAuthn needs a domain, not an address.
+		port := ln.Addr().(*net.TCPAddr).Port
+		rp := passkey.RP{ID: "localhost", Origins: []string{fmt.Sprintf("http://localhost:%d", port), fmt.Sprintf("http://127.0.0.1:%d", port)}}
+		if team, err = demo.Team(o.dir, rp); err != nil {
 			ln.Close()
 			return err
 		}
+		if head, _, _ := c.Journal().Head(); head == 0 {
+			if logins, err = demo.Seed(ctx, c, h, time.Now(), o.chain, o.coolDown, team, o.dir); err != nil {
+				ln.Close()
+				return err
+			}
+		}
+		// The demo approves, with two of its admins, any credential a
+		// demo operator enrols in the console. Ends with ctx.
+		go demo.AutoApprove(ctx, c, team, log.With("sub", "demo"))
 	}
 	var chain *demo.Chain
 	var signers *demo.Signers
@@ -146,7 +179,7 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/", h)
-		mux.HandleFunc("POST /dev/drill/{name}", devDrillHandler(c, chain, signers, o.dir, tok, log.With("sub", "drill")))
+		mux.HandleFunc("POST /dev/drill/{name}", devDrillHandler(c, chain, signers, o.dir, tok, team, log.With("sub", "drill")))
 		devChainRoutes(mux, chain, tok)
 		handler = mux
 	}
@@ -159,9 +192,18 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 	if err != nil {
 		abs = o.dir
 	}
+	console := ln.Addr().String()
+	if t, ok := ln.Addr().(*net.TCPAddr); ok && t.IP.IsLoopback() {
+		console = fmt.Sprintf("localhost:%d", t.Port)
+	}
 	fmt.Fprintf(out, "kinko is running\n  data      %s\n  journal   %d entries, state %s\n  console   http://%s/console/login\n  status    http://%s/status\n  api       http://%s/v1/openapi.json\n  health    http://%s/healthz\n  metrics   http://%s/metrics\n",
-		abs, seq, hash, ln.Addr(), ln.Addr(), ln.Addr(), ln.Addr(), ln.Addr())
-	printLogins(out, logins)
+		abs, seq, hash, console, ln.Addr(), ln.Addr(), ln.Addr(), ln.Addr())
+	printLogins(out, logins, console)
+	var founded bool
+	c.Read(func(st *core.State) { founded = st.People.Bootstrapped() })
+	if !founded {
+		fmt.Fprintf(out, "\nNo operators yet: stop the core and found them on this host:\n  kinko operators bootstrap --data %s --rp-id DOMAIN --origin https://DOMAIN --name A --name B --name C\n", abs)
+	}
 	if chain != nil {
 		cfg := chain.Node.Config()
 		fmt.Fprintf(out, "\nBitcoin regtest node: RPC %s (user %s, password %s, no TLS)\n  wallets: see the console's Reserves page; demo key files in %s (passphrase %q)\n",
@@ -179,9 +221,14 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 			return err
 		}
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	stopping = time.Now()
+	fmt.Fprintln(out, "stopping: the API, then the signers, the watcher and the node, then the core...")
+	sctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	return srv.Shutdown(sctx)
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close() // requests still running after a second are cut
+	}
+	return nil
 }
 
 func isLoopback(a net.Addr) bool {
@@ -190,23 +237,35 @@ func isLoopback(a net.Addr) bool {
 }
 
 // printLogins prints the demo logins of a freshly seeded data directory:
-// passwords and TOTP seeds exist in clear only here, for the demo.
-func printLogins(w io.Writer, logins []demo.Person) {
+// customers' passwords and TOTP seeds, and operators' enrolment links,
+// exist in clear only here, for the demo.
+func printLogins(w io.Writer, logins []demo.Person, console string) {
 	if len(logins) == 0 {
 		return
 	}
-	fmt.Fprintln(w, "\nDemo logins (shown once; `kinko totp --secret S` prints a current code):")
+	fmt.Fprintf(w, "\nOperators sign in and sign every approval with a credential (WebAuthn), never a password.\n"+
+		"  Console: open an operator's enrolment link below (at http://%s, not 127.0.0.1), register a security key or\n"+
+		"  passkey, then sign in at http://%s/console/login; in dev two demo admins approve the new credential for you.\n"+
+		"  CLI: each operator also has a CLI key (dev only), e.g.\n"+
+		"    kinko requests list --core http://%s --operator aiko --key %s\n", console, console, console, logins[0].KeyFile)
 	for _, p := range logins {
-		who, what := p.Name, "operator: "
+		if p.Email != "" {
+			continue
+		}
+		what := ""
 		for i, r := range p.Roles {
 			if i > 0 {
 				what += ","
 			}
 			what += string(r)
 		}
-		if p.Email != "" {
-			who, what = p.Email, fmt.Sprintf("customer %d", p.Customer)
+		fmt.Fprintf(w, "  %-6s %-22s key %s\n         enrol %s\n", p.Name, what, p.KeyFile, p.EnrolURL)
+	}
+	fmt.Fprintln(w, "\nDemo customers (shown once; `kinko totp --secret S` prints a current code):")
+	for _, p := range logins {
+		if p.Email == "" {
+			continue
 		}
-		fmt.Fprintf(w, "  %-18s %-26s password %-18s TOTP secret %s\n", who, what, p.Password, p.TOTPSecret)
+		fmt.Fprintf(w, "  %-18s customer %-8d password %-18s TOTP secret %s\n", p.Email, p.Customer, p.Password, p.TOTPSecret)
 	}
 }

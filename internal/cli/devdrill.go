@@ -19,6 +19,7 @@ import (
 	"kinko/internal/core"
 	"kinko/internal/demo"
 	"kinko/internal/drill"
+	"kinko/internal/operators"
 )
 
 // drillDone ends a drill's streamed output when it succeeded.
@@ -74,7 +75,7 @@ func (f flushWriter) Write(p []byte) (int, error) {
 // devDrillHandler runs a drill inside the running kinko dev, on its core,
 // node, wallets, watcher and demo operators, streaming what happens. Only
 // from loopback, with the drill token; one drill at a time.
-func devDrillHandler(c *core.Core, chain *demo.Chain, signers *demo.Signers, dir, token string, log *slog.Logger) http.HandlerFunc {
+func devDrillHandler(c *core.Core, chain *demo.Chain, signers *demo.Signers, dir, token string, team *operators.Team, log *slog.Logger) http.HandlerFunc {
 	var mu sync.Mutex
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !devAuthorized(w, r, token) {
@@ -105,7 +106,7 @@ func devDrillHandler(c *core.Core, chain *demo.Chain, signers *demo.Signers, dir
 			out = flushWriter{w, flusher}
 		}
 		env := &drill.Env{Core: c, CoreDir: dir, Node: chain.Node, KeyDir: chain.KeyDir, Passphrase: demo.KeyPassphrase,
-			Operators: [2]string{demo.Operators[0].Name, demo.Operators[1].Name}, Confirmations: demo.Confirmations}
+			Operators: [2]string{demo.Operators[0].Name, demo.Operators[1].Name}, Admin: demo.Operators[3].Name, Team: team, Confirmations: demo.Confirmations}
 		// A drill started finishes even if its caller goes away: stopping
 		// half-way would leave the dev halted.
 		ctx := context.WithoutCancel(r.Context())

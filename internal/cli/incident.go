@@ -50,80 +50,81 @@ func newIncidentCmd() *cobra.Command {
 	return cmd
 }
 
-// journalOffline submits one command to the core of a stopped data
-// directory and prints its entry.
-func journalOffline(cmd *cobra.Command, dir string, c core.Command) error {
-	k, err := core.Open(cmd.Context(), core.Config{Dir: dir})
+// journalThroughCore gives one command through the core's API as the
+// signed-in operator (build names them) and prints what it journaled.
+func journalThroughCore(cmd *cobra.Command, f *coreFlags, build func(operator string) core.Command) error {
+	c, err := f.client(cmd.Context())
 	if err != nil {
 		return err
 	}
-	defer k.Close()
-	o, err := submitCmd(cmd, k, c)
-	if err != nil {
+	x := build(c.Operator)
+	if _, err := c.Command(cmd.Context(), x); err != nil {
 		return err
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "%s journaled as entry %d\n", c.Kind(), o.Seq)
+	fmt.Fprintf(cmd.OutOrStdout(), "%s journaled by %s\n", x.Kind(), c.Operator)
 	return nil
 }
 
 func newIncidentOpenCmd() *cobra.Command {
-	var dir, id, asset, reason, actor string
+	var id, asset, reason string
+	var f coreFlags
 	var txs []string
 	c := &cobra.Command{
 		Use:   "open",
 		Short: "open an incident by hand (detectors open theirs themselves); again adds transactions",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return journalOffline(cmd, dir, core.OpenIncident{Incident: incident.Incident{ID: id, Asset: strings.ToUpper(asset), Detector: actor, Reason: reason, TxIDs: txs}})
+			return journalThroughCore(cmd, &f, func(op string) core.Command {
+				return core.OpenIncident{Incident: incident.Incident{ID: id, Asset: strings.ToUpper(asset), Detector: op, Reason: reason, TxIDs: txs}}
+			})
 		},
 	}
-	dataFlag(c, &dir)
+	f.add(c)
 	c.Flags().StringVar(&id, "id", "", "incident id")
 	c.Flags().StringVar(&asset, "asset", "", "asset")
 	c.Flags().StringVar(&reason, "reason", "", "what happened")
-	c.Flags().StringVar(&actor, "actor", "", "the operator opening it")
 	c.Flags().StringSliceVar(&txs, "tx", nil, "an offending transaction (repeatable)")
-	for _, n := range []string{"id", "reason", "actor"} {
+	for _, n := range []string{"id", "reason"} {
 		c.MarkFlagRequired(n)
 	}
 	return c
 }
 
 func newIncidentNoteCmd() *cobra.Command {
-	var dir, id, text, actor string
+	var id, text string
+	var f coreFlags
 	c := &cobra.Command{
 		Use:   "note",
 		Short: "add a note to an incident",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return journalOffline(cmd, dir, core.NoteIncident{ID: id, Actor: actor, Text: text})
+			return journalThroughCore(cmd, &f, func(op string) core.Command { return core.NoteIncident{ID: id, Actor: op, Text: text} })
 		},
 	}
-	dataFlag(c, &dir)
+	f.add(c)
 	c.Flags().StringVar(&id, "id", "", "incident id")
 	c.Flags().StringVar(&text, "text", "", "the note")
-	c.Flags().StringVar(&actor, "actor", "", "the operator")
-	for _, n := range []string{"id", "text", "actor"} {
+	for _, n := range []string{"id", "text"} {
 		c.MarkFlagRequired(n)
 	}
 	return c
 }
 
 func newIncidentCloseCmd() *cobra.Command {
-	var dir, id, reason, actor string
+	var id, reason string
+	var f coreFlags
 	c := &cobra.Command{
 		Use:   "close",
 		Short: "close an incident with its reason",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return journalOffline(cmd, dir, core.CloseIncident{ID: id, Actor: actor, Reason: reason})
+			return journalThroughCore(cmd, &f, func(op string) core.Command { return core.CloseIncident{ID: id, Actor: op, Reason: reason} })
 		},
 	}
-	dataFlag(c, &dir)
+	f.add(c)
 	c.Flags().StringVar(&id, "id", "", "incident id")
 	c.Flags().StringVar(&reason, "reason", "", "why it is closed")
-	c.Flags().StringVar(&actor, "actor", "", "the operator")
-	for _, n := range []string{"id", "reason", "actor"} {
+	for _, n := range []string{"id", "reason"} {
 		c.MarkFlagRequired(n)
 	}
 	return c

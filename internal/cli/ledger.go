@@ -79,7 +79,7 @@ type BalanceRow struct {
 	Owner          ledger.OwnerID `json:"owner"`
 	Asset          string         `json:"asset"`
 	Kind           string         `json:"kind"`
-	Balance        ledger.Amount  `json:"balance"`
+	Balance        ledger.Signed  `json:"balance"`
 	Available      ledger.Amount  `json:"available"`
 	DebitsPending  ledger.Amount  `json:"debits_pending"`
 	CreditsPending ledger.Amount  `json:"credits_pending"`
@@ -106,7 +106,7 @@ func printBalances(w io.Writer, st *core.State, asset string, asJSON bool) error
 			return true
 		}
 		rows = append(rows, BalanceRow{Owner: a.Key.Owner, Asset: dec[a.Key.Asset].Code, Kind: a.Key.Kind.String(),
-			Balance: a.Balance(), Available: a.Available(), DebitsPending: a.DebitsPending, CreditsPending: a.CreditsPending})
+			Balance: a.SignedBalance(), Available: a.Available(), DebitsPending: a.DebitsPending, CreditsPending: a.CreditsPending})
 		return true
 	})
 	if asJSON {

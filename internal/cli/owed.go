@@ -17,32 +17,30 @@ import (
 // equity goes through the two-person rule (request kind write_off_owed).
 func newOwedCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "owed", Short: "what customers owe from reversed deposits"}
-	var dir, asset, actor string
+	var asset string
+	var f coreFlags
 	var customer uint64
 	repay := &cobra.Command{
 		Use:   "repay",
-		Short: "repay what a customer owes in an asset from their available balance, as far as it goes (a stopped core)",
+		Short: "repay what a customer owes in an asset from their available balance, as far as it goes (through the core's API)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			k, err := core.Open(cmd.Context(), core.Config{Dir: dir})
+			c, err := f.client(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer k.Close()
-			o, err := submitCmd(cmd, k, core.RepayOwed{Customer: ledger.OwnerID(customer), Asset: strings.ToUpper(asset), Actor: actor})
+			v, err := c.Command(cmd.Context(), core.RepayOwed{Customer: ledger.OwnerID(customer), Asset: strings.ToUpper(asset), Actor: c.Operator})
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "repaid %d base units of %s (journal entry %d)\n", o.Value, strings.ToUpper(asset), o.Seq)
+			fmt.Fprintf(cmd.OutOrStdout(), "repaid %s base units of %s\n", v, strings.ToUpper(asset))
 			return nil
 		},
 	}
-	dataFlag(repay, &dir)
+	f.add(repay)
 	repay.Flags().Uint64Var(&customer, "customer", 0, "customer id")
 	repay.Flags().StringVar(&asset, "asset", "BTC", "asset code")
-	repay.Flags().StringVar(&actor, "actor", "", "operator asking")
 	repay.MarkFlagRequired("customer")
-	repay.MarkFlagRequired("actor")
 	cmd.AddCommand(repay)
 	return cmd
 }

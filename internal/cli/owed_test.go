@@ -9,12 +9,12 @@ import (
 	"kinko/internal/core"
 	"kinko/internal/custody"
 	"kinko/internal/ledger"
-	"kinko/internal/people"
 )
 
 // TestOwedRepay: a customer who traded away a deposit later reversed owes
 // it; once they hold the coins again, `kinko owed repay` repays the debt
-// from their available balance, and refuses an unknown operator.
+// from their available balance, through the core's API, and refuses an
+// operator whose key is not theirs.
 func TestOwedRepay(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -26,10 +26,9 @@ func TestOwedRepay(t *testing.T) {
 		return ledger.AccountKey{Owner: o, Asset: 2, Kind: ledger.KindAvailable}
 	}
 	op := custody.Outpoint{TxID: [32]byte{1}}
-	creds := people.Credentials{PasswordHash: strings.Repeat("h", 30), TOTPSealed: strings.Repeat("s", 30)}
+	keyOf := foundCrew(t, c, t.TempDir())
 	for _, cmd := range []core.Command{
 		core.CreateAssets{Assets: []ledger.Asset{{ID: 2, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}},
-		core.CreateOperator{Operator: people.Operator{Name: "aiko", Roles: []people.Role{people.RoleAdmin}, Creds: creds}},
 		core.CreateCustomers{IDs: []ledger.OwnerID{1, 2}},
 		core.RegisterWallet{Wallet: custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: 2, Descriptor: "cold", Owner: ledger.OwnerHouseMin + 100}},
 		core.AssignAddress{Wallet: 1, Customer: 1},
@@ -44,12 +43,17 @@ func TestOwedRepay(t *testing.T) {
 		}
 	}
 	c.Close()
-	if out, code := run(t, "owed", "repay", "--data", dir, "--customer", "1", "--actor", "mallory"); code == 0 || !strings.Contains(out, "operator") {
+	base, stop := serveCore(t, dir)
+	if out, code := run(t, "owed", "repay", "--core", base, "--customer", "1", "--operator", "mallory", "--key", keyOf("aiko")); code == 0 || !strings.Contains(out, "sign in") {
 		t.Fatalf("repay by an unknown operator = %d %s", code, out)
 	}
-	if out, code := run(t, "owed", "repay", "--data", dir, "--customer", "1", "--asset", "btc", "--actor", "aiko"); code != 0 || !strings.Contains(out, "repaid 4000 base units of BTC") {
+	if out, code := run(t, "owed", "repay", "--core", base, "--customer", "1", "--operator", "kenji", "--key", keyOf("aiko")); code == 0 || !strings.Contains(out, "sign in") {
+		t.Fatalf("repay with another operator's key = %d %s", code, out)
+	}
+	if out, code := run(t, "owed", "repay", "--core", base, "--customer", "1", "--asset", "btc", "--operator", "aiko", "--key", keyOf("aiko")); code != 0 || !strings.Contains(out, "repaid 4000 base units of BTC") {
 		t.Fatalf("repay = %d %s", code, out)
 	}
+	stop()
 	st, err := loadState(ctx, dir, "")
 	if err != nil {
 		t.Fatal(err)

@@ -19,7 +19,6 @@ import (
 	"kinko/internal/custody"
 	"kinko/internal/keys"
 	"kinko/internal/ledger"
-	"kinko/internal/people"
 	"kinko/internal/reserves/attest"
 	"kinko/internal/reserves/bip322"
 	"kinko/internal/wallet"
@@ -72,10 +71,9 @@ func TestReservesAttestRegtest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	creds := people.Credentials{PasswordHash: strings.Repeat("h", 30), TOTPSealed: strings.Repeat("s", 30)}
 	for _, cmd := range []core.Command{
 		core.CreateAssets{Assets: []ledger.Asset{{ID: 2, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}},
-		core.CreateOperator{Operator: people.Operator{Name: "aiko", Roles: []people.Role{people.RoleAdmin}, Creds: creds}},
+		founder(),
 		core.CreateCustomers{IDs: []ledger.OwnerID{1, 2}},
 		core.RegisterWallet{Wallet: custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: 2, Descriptor: cold.String(), Owner: ledger.OwnerHouseMin + 100}},
 		core.RegisterWallet{Wallet: custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: 2, Descriptor: hot.String(), Owner: ledger.OwnerHouseMin + 101}},

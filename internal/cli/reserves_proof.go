@@ -134,9 +134,9 @@ func newReservesProofCmd() *cobra.Command {
 	return cmd
 }
 
-// maxProofFile bounds a proof file: the JSON form of the deepest proof
+// maxLiabilitiesProofFile bounds a proof file: the JSON form of the deepest proof
 // is under 8 KiB.
-const maxProofFile = 1 << 16
+const maxLiabilitiesProofFile = 1 << 16
 
 func newVerifyProofCmd() *cobra.Command {
 	var file, rootHex, balance string
@@ -155,12 +155,12 @@ func newVerifyProofCmd() *cobra.Command {
 				return err
 			}
 			defer f.Close()
-			b, err := io.ReadAll(io.LimitReader(f, maxProofFile+1))
+			b, err := io.ReadAll(io.LimitReader(f, maxLiabilitiesProofFile+1))
 			if err != nil {
 				return err
 			}
-			if len(b) > maxProofFile {
-				return fmt.Errorf("%s is larger than %d bytes: not a proof", file, maxProofFile)
+			if len(b) > maxLiabilitiesProofFile {
+				return fmt.Errorf("%s is larger than %d bytes: not a proof", file, maxLiabilitiesProofFile)
 			}
 			p, err := sumtree.ReadProof(b)
 			if err != nil {

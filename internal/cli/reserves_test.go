@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"kinko/internal/core"
 	"kinko/internal/ledger"
+	"kinko/internal/passkey"
 	"kinko/internal/people"
 	"kinko/internal/reserves/attest"
 )
@@ -35,10 +37,9 @@ func porData(t *testing.T, dir string, extra ...core.Command) map[ledger.OwnerID
 	}
 	held := ledger.AccountKey{Owner: 4, Asset: 2, Kind: ledger.KindHeld}
 	owed := map[ledger.OwnerID]uint64{1: 150_000_000, 2: 2_500_000, 3: 0, 4: 70_000_000}
-	creds := people.Credentials{PasswordHash: strings.Repeat("h", 30), TOTPSealed: strings.Repeat("s", 30)}
 	cmds := []core.Command{
 		core.CreateAssets{Assets: []ledger.Asset{{ID: 1, Code: "JPY", Class: ledger.ClassFiat}, {ID: 2, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}},
-		core.CreateOperator{Operator: people.Operator{Name: "aiko", Roles: []people.Role{people.RoleAdmin}, Creds: creds}},
+		founder(),
 		core.CreateCustomers{IDs: []ledger.OwnerID{1, 2, 3, 4}},
 		core.CreateAccounts{Keys: []ledger.AccountKey{eq(1), eq(2), av(1, 2), av(2, 2), av(3, 2), av(4, 2), held, av(1, 1)}},
 		core.CreateTransfers{Transfers: []ledger.Transfer{
@@ -161,4 +162,12 @@ func mustAtoi(t *testing.T, s string) uint64 {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// founder founds the operators aiko and ren (admins) on an empty journal.
+func founder() core.Command {
+	return core.Bootstrap{RP: passkey.RP{ID: "localhost", Origins: []string{"http://localhost"}},
+		Founders: []people.Founder{{Name: "aiko", Roles: []people.Role{people.RoleAdmin}, Code: sha256.Sum256([]byte("aiko's code"))},
+			{Name: "ren", Roles: []people.Role{people.RoleAdmin}, Code: sha256.Sum256([]byte("ren's code"))}},
+		Expires: time.Now().Add(24 * time.Hour).UnixNano()}
 }

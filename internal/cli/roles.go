@@ -57,6 +57,7 @@ func newCosignerCmd() *cobra.Command {
 	var keyFile, passFile, policyFile, stateDir, coreURL, tokenFile, listen, tlsDir, netName string
 	var account uint32
 	var af alertFlags
+	var wf witnessServeFlags
 	cmd := &cobra.Command{
 		Use:   "cosigner",
 		Short: "run the independent co-signer: follows and verifies the journal, signs only what it checked itself",
@@ -66,8 +67,18 @@ file (--policy, reloaded on SIGHUP), and its state directory (--state): its
 mirror of the journal as far as it verified it, when it first saw each key
 and address, what it signed, and its halts. A journal that is shorter than
 or differs from what it verified halts it with a critical alert; so does
-the watcher, directly. Halts are lifted on this host only:
-kinko cosigner lift --state DIR --asset BTC --by NAME --reason TEXT.`,
+the watcher, directly. Halts are lifted on this host:
+kinko cosigner lift --state DIR --asset BTC --by NAME --reason TEXT, or by a
+journaled lift of an asset's withdrawals asked and approved by two operators
+pinned in the policy file (lifters), their signatures checked here against
+the pinned keys (docs/controls.md).
+
+It is also a witness of the journal: after each pull it signs the head of
+its mirror at every new size with a key of its own (<state>/witness.key;
+kinko cosigner witness-key prints the public half for the core's host),
+keeps the heads in <state>/witness and serves them read-only on
+--witness-listen. A core whose signed head its mirror contradicts halts
+it as a shorter or different journal does.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)).With("sub", "cosigner")
@@ -130,7 +141,12 @@ kinko cosigner lift --state DIR --asset BTC --by NAME --reason TEXT.`,
 			asrv := &http.Server{Handler: cs.AdminHandler(log), ReadHeaderTimeout: 5 * time.Second}
 			go asrv.Serve(admin) // ends when closed below
 			defer asrv.Close()
-			f := &cosigner.Follower{URL: coreURL, Token: token, HTTP: &http.Client{Timeout: time.Minute}, C: cs, Log: log}
+			stopWitness, err := wf.serve(cmd.OutOrStdout(), cs.Witness(), log)
+			if err != nil {
+				return err
+			}
+			defer stopWitness()
+			f := &cosigner.Follower{URL: coreURL, Token: token, HTTP: &http.Client{Timeout: time.Minute}, C: cs, Log: log, HeadEvery: wf.every()}
 			go f.Run(ctx, 200*time.Millisecond)
 			ln, err := tls.Listen("tcp", listen, scfg)
 			if err != nil {
@@ -159,10 +175,11 @@ kinko cosigner lift --state DIR --asset BTC --by NAME --reason TEXT.`,
 	f.StringVar(&tlsDir, "tls", "tls", "directory with ca.pem, cosigner.pem, cosigner.key")
 	f.StringVar(&netName, "net", "regtest", "network")
 	af.add(cmd)
+	wf.add(cmd)
 	for _, n := range []string{"key", "stream-token-file"} {
 		cmd.MarkFlagRequired(n)
 	}
-	cmd.AddCommand(newCosignerStatusCmd(), newCosignerLiftCmd())
+	cmd.AddCommand(newCosignerStatusCmd(), newCosignerLiftCmd(), newWitnessKeyCmd("cosigner", "cosigner-state"))
 	return cmd
 }
 
@@ -215,6 +232,7 @@ func newCosignerLiftCmd() *cobra.Command {
 func newSignerCmd() *cobra.Command {
 	var keyFile, passFile, coreURL, tokenFile, cosignerURL, tlsDir, asset string
 	var account uint32
+	var anchorEvery time.Duration
 	var nf nodeFlags
 	cmd := &cobra.Command{
 		Use:   "signer",
@@ -239,8 +257,12 @@ func newSignerCmd() *cobra.Command {
 				return err
 			}
 			defer node.Close()
+			if anchorEvery <= 0 {
+				anchorEvery = -1 // never
+			}
 			s := signer.New(signer.Config{Backend: signer.API{URL: coreURL, Token: token, HTTP: &http.Client{Timeout: time.Minute}},
-				Node: node, Net: net_, Account: acct, FP: ak.Fingerprint, CoSigner: signer.NewRemote(cosignerURL, ccfg), Asset: asset, Logger: log})
+				Node: node, Net: net_, Account: acct, FP: ak.Fingerprint, CoSigner: signer.NewRemote(cosignerURL, ccfg), Asset: asset, Logger: log,
+				AnchorEvery: anchorEvery})
 			fmt.Fprintf(cmd.OutOrStdout(), "hot signer running: core %s, co-signer %s\n", coreURL, cosignerURL)
 			s.Run(cmd.Context(), time.Second)
 			return nil
@@ -256,6 +278,7 @@ func newSignerCmd() *cobra.Command {
 	f.StringVar(&tlsDir, "tls", "tls", "directory with ca.pem, signer.pem, signer.key")
 	nf.add(cmd)
 	f.StringVar(&asset, "asset", "BTC", "asset")
+	f.DurationVar(&anchorEvery, "anchor-every", signer.DefaultAnchorEvery, "anchor the journal's head on chain (an OP_RETURN output of the next withdrawal batch) when the last anchor is older than this; 0: never")
 	for _, n := range []string{"key", "signer-token-file"} {
 		cmd.MarkFlagRequired(n)
 	}

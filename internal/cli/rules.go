@@ -7,41 +7,39 @@ import (
 	"github.com/spf13/cobra"
 
 	"kinko/internal/core"
+	"kinko/internal/people"
 	"kinko/internal/withdraw"
 )
 
 func newRulesCmd() *cobra.Command {
-	var dir, file, actor string
+	var file, reason string
+	var f coreFlags
 	cmd := &cobra.Command{Use: "rules", Short: "the withdrawal policy's rules"}
 	set := &cobra.Command{
 		Use:   "set",
-		Short: "journal the withdrawal rules from a file (an admin); the co-signer keeps its own limits in its own file",
+		Short: "ask for the withdrawal rules of a file (a set_withdrawal_rules request, signed): they take effect when a second admin approves; the co-signer keeps its own limits in its own file",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			r, err := withdraw.LoadRules(file)
 			if err != nil {
 				return err
 			}
-			c, err := core.Open(cmd.Context(), core.Config{Dir: dir})
+			c, err := f.client(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			o, err := c.Submit(cmd.Context(), time.Now(), core.SetWithdrawalRules{Rules: *r, Actor: actor})
-			if err == nil {
-				err = o.Err
-			}
+			id, err := openRequest(cmd.Context(), c, core.KindSetWithdrawalRulesRequest, core.SetWithdrawalRulesPayload{Rules: *r}, people.RoleAdmin, reason, 24*time.Hour)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "withdrawal rules set (journal entry %d)\n", o.Seq)
+			fmt.Fprintf(cmd.OutOrStdout(), "withdrawal rules requested (%s): a second admin approves them (kinko requests approve --id %s)\n", id, id)
 			return nil
 		},
 	}
-	dataFlag(set, &dir)
+	f.add(set)
 	set.Flags().StringVar(&file, "file", "withdrawal-rules.json", "rules file")
-	set.Flags().StringVar(&actor, "actor", "", "admin setting them")
-	set.MarkFlagRequired("actor")
+	set.Flags().StringVar(&reason, "reason", "", "why the rules change")
+	set.MarkFlagRequired("reason")
 	cmd.AddCommand(set)
 	return cmd
 }

@@ -19,18 +19,20 @@ func newTraceCmd() *cobra.Command {
 	var txs []string
 	var hops int
 	var from int32
-	var jsonOut, svgOut, dir, actor, incidentID string
+	var jsonOut, svgOut, dir, incidentID string
 	var deny bool
 	var nf nodeFlags
+	var cf coreFlags
 	cmd := &cobra.Command{
 		Use:   "trace",
 		Short: "follow stolen coins through the node for N hops; export the graph (JSON, SVG); put the addresses on the AML deny list",
 		Long: `kinko trace starts from the unauthorized transactions (--tx, repeatable),
 scans the node's blocks from --from-height to the tip, and follows every
 output they paid and every transaction that spent one, up to --hops. With
---deny it journals the addresses found (never our own) on the AML deny
-list of the data directory's core: deposits from them are then held for
-review and withdrawals to them refused. Stop the core first for --deny.`,
+--deny it journals the addresses found on the AML deny list through the
+core's API as --operator (--data, a copy of the journal, leaves our own
+wallets' addresses out): deposits from them are then held for review and
+withdrawals to them refused.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var roots []chainhash.Hash
@@ -48,7 +50,10 @@ review and withdrawals to them refused. Stop the core first for --deny.`,
 			defer node.Close()
 			opts := trace.Options{Hops: hops, FromHeight: from, Net: params}
 			var c *core.Core
-			if deny {
+			if deny && dir != "" {
+				// Our own wallets are left out of the trace: read from a
+				// data directory (a copy of the journal while the core
+				// runs); the deny list is written through the core.
 				if c, err = core.Open(cmd.Context(), core.Config{Dir: dir}); err != nil {
 					return err
 				}
@@ -109,12 +114,16 @@ review and withdrawals to them refused. Stop the core first for --deny.`,
 				}
 			}
 			if deny && len(g.Addresses) > 0 {
-				o, err := submitCmd(cmd, c, core.DenyAddresses{Addresses: g.AddressList(), Incident: incidentID, Actor: actor,
+				oc, err := cf.client(cmd.Context())
+				if err != nil {
+					return err
+				}
+				v, err := oc.Command(cmd.Context(), core.DenyAddresses{Addresses: g.AddressList(), Incident: incidentID, Actor: oc.Operator,
 					Reason: fmt.Sprintf("traced %d hops from %s", hops, txs[0])})
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(out, "%d addresses added to the deny list (entry %d)\n", o.Value, o.Seq)
+				fmt.Fprintf(out, "%s addresses added to the deny list by %s\n", v, oc.Operator)
 			}
 			return nil
 		},
@@ -126,9 +135,9 @@ review and withdrawals to them refused. Stop the core first for --deny.`,
 	f.StringVar(&jsonOut, "json", "", "write the graph as JSON here")
 	f.StringVar(&svgOut, "svg", "", "write the graph as an SVG picture here")
 	f.BoolVar(&deny, "deny", false, "journal the addresses on the AML deny list")
-	f.StringVar(&actor, "actor", "", "the operator (with --deny)")
 	f.StringVar(&incidentID, "incident", "", "the incident (with --deny)")
-	dataFlag(cmd, &dir)
+	f.StringVar(&dir, "data", "", "a data directory whose wallets are left out (with --deny)")
+	cf.addOptional(cmd)
 	nf.add(cmd)
 	cmd.MarkFlagRequired("tx")
 	return cmd

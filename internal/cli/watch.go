@@ -23,6 +23,7 @@ import (
 	"kinko/internal/mirror"
 	"kinko/internal/mtls"
 	"kinko/internal/watch"
+	"kinko/internal/witness"
 )
 
 // nodeFlags reach a Bitcoin node's RPC.
@@ -40,13 +41,21 @@ func (n *nodeFlags) add(cmd *cobra.Command) {
 	f.StringVar(&n.net, "net", "regtest", "network")
 }
 
-func (n *nodeFlags) dial() (*btc.Node, *chaincfg.Params, error) {
+func (n *nodeFlags) config() (btc.Config, error) {
 	params, err := netByName(n.net)
+	if err != nil {
+		return btc.Config{}, err
+	}
+	return btc.Config{Host: n.host, User: n.user, Pass: n.pass, DisableTLS: n.noTLS, Net: params}, nil
+}
+
+func (n *nodeFlags) dial() (*btc.Node, *chaincfg.Params, error) {
+	cfg, err := n.config()
 	if err != nil {
 		return nil, nil, err
 	}
-	node, err := btc.Dial(btc.Config{Host: n.host, User: n.user, Pass: n.pass, DisableTLS: n.noTLS, Net: params})
-	return node, params, err
+	node, err := btc.Dial(cfg)
+	return node, cfg.Net, err
 }
 
 // alertFlags configure the alert webhook.
@@ -86,8 +95,10 @@ func newWatchCmd() *cobra.Command {
 	var cosigners []string
 	var confs, start int32
 	var tolerance int64
+	var notify bool
 	var nf nodeFlags
 	var af alertFlags
+	var wf witnessServeFlags
 	cmd := &cobra.Command{
 		Use:   "watch",
 		Short: "run the watcher in its own process: follows the node and the core's journal, halts by itself on any outflow nobody authorized",
@@ -99,7 +110,14 @@ the co-signers are told at once over mutual TLS (--cosigner, repeatable),
 then the asset's withdrawals are halted and an incident opened through the
 core's API with the watcher token. It reconciles each wallet's ledger
 account with the chain at every block, credits deposits, and raises alerts
-(webhook and log), including a node or core that stops answering.`,
+(webhook and log), including a node or core that stops answering.
+
+It is also a witness of the journal: after each sync it signs the head of
+its mirror at every new size with a key of its own (<state>/witness.key;
+kinko watch witness-key prints the public half for the core's host), keeps
+the heads in <state>/witness and serves them read-only on --witness-listen.
+A core whose signed head its mirror contradicts is alerted and the
+co-signers told to halt, as for a shorter or different journal.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -129,7 +147,17 @@ account with the chain at every block, credits deposits, and raises alerts
 				return err
 			}
 			defer mir.Close()
+			wit, err := witness.Open(stateDir, "watcher", mir, false)
+			if err != nil {
+				return err
+			}
+			defer wit.Close()
 			remote := watch.NewRemote(strings.TrimRight(coreURL, "/"), streamToken, token, nil, mir)
+			remote.OnSync = func() {
+				if err := wit.Sign(); err != nil {
+					log.Error("witness: could not sign the mirror's heads", "err", err)
+				}
+			}
 			if err := remote.Sync(ctx); err != nil {
 				// With the history it verified before, the watcher watches
 				// the chain and tells the co-signers even with the core
@@ -150,6 +178,20 @@ account with the chain at every block, credits deposits, and raises alerts
 				alarm = watch.NewAlarm(cosigners, tcfg, log)
 				defer alarm.Stop()
 			}
+			stopWitness, err := wf.serve(cmd.OutOrStdout(), wit, log)
+			if err != nil {
+				return err
+			}
+			defer stopWitness()
+			if every := wf.every(); every > 0 {
+				// Ends with ctx, or at the first fork.
+				go witness.WatchCore(ctx, &http.Client{Timeout: 5 * time.Second}, strings.TrimRight(coreURL, "/"), mir, every, func(fe *witness.ForkError) {
+					send(alert.Alert{Key: "watcher-fork", Severity: alert.Critical, Title: "the core signed a head the watcher's mirror contradicts", Detail: fe.Error(), Time: time.Now()})
+					if alarm != nil {
+						alarm.Halt("*", "the core's journal is not the history the watcher verified: "+fe.Error())
+					}
+				})
+			}
 			code := strings.ToUpper(asset)
 			m := metrics.New(remote)
 			d, err := watch.ForAsset(ctx, remote, node, params, code, watch.DepositConfig{Confirmations: confs, StartHeight: start, Tolerance: tolerance,
@@ -168,6 +210,16 @@ account with the chain at every block, credits deposits, and raises alerts
 				return err
 			}
 			m.Mismatch = d.Differences
+			if notify {
+				// The node pushes its mempool and blocks over its websocket;
+				// polling covers what a gap misses.
+				ncfg, _ := nf.config()
+				if err := d.Subscribe(ctx, ncfg); err != nil {
+					log.Warn("node notifications unavailable; polling only", "err", err)
+				} else {
+					defer d.Unsubscribe()
+				}
+			}
 			if metricsAddr != "" {
 				ln, err := net.Listen("tcp", metricsAddr)
 				if err != nil {
@@ -197,10 +249,13 @@ account with the chain at every block, credits deposits, and raises alerts
 	f.Int32Var(&start, "start-height", 1, "first block to scan when nothing is journaled")
 	f.Int64Var(&tolerance, "tolerance", 0, "difference between ledger and chain, in base units, that reconciliation accepts")
 	f.StringVar(&metricsAddr, "metrics", "", "address to serve Prometheus metrics on (e.g. 127.0.0.1:9464)")
+	f.BoolVar(&notify, "notify", true, "subscribe to the node's transactions and blocks over its websocket (btcd), polling as a fallback")
 	nf.add(cmd)
 	af.add(cmd)
+	wf.add(cmd)
 	for _, n := range []string{"stream-token-file", "watcher-token-file"} {
 		cmd.MarkFlagRequired(n)
 	}
+	cmd.AddCommand(newWitnessKeyCmd("watcher", "watcher-state"))
 	return cmd
 }

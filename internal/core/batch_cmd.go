@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/hex"
 	"fmt"
+	"strings"
 
+	"github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/wire"
 
+	"kinko/internal/anchor"
 	"kinko/internal/custody"
 	"kinko/internal/ledger"
 	"kinko/internal/withdraw"
@@ -83,7 +86,7 @@ func decodeBatch(kind Kind, p []byte) (Command, bool, error) {
 func (s *State) applyBatch(cmd Command, t int64) (handled bool, v any, err error) {
 	switch c := cmd.(type) {
 	case ReserveBatch:
-		return true, nil, s.reserveBatch(c.Batch)
+		return true, nil, s.reserveBatch(c.Batch, t)
 	case RecordSigned:
 		return true, nil, s.recordSigned(c)
 	case ConfirmBatch:
@@ -94,10 +97,18 @@ func (s *State) applyBatch(cmd Command, t int64) (handled bool, v any, err error
 	return false, nil, nil
 }
 
-func (s *State) reserveBatch(b withdraw.Batch) error {
+func (s *State) reserveBatch(b withdraw.Batch, t int64) error {
 	w := s.Withdraw
 	if b.ID == "" || len(b.ID) > 64 || len(b.Withdrawals) == 0 || len(b.Withdrawals) > withdraw.MaxBatchOutputs || len(b.Inputs) == 0 || len(b.Inputs) > custody.MaxCeremonyInputs {
 		return fmt.Errorf("%w: batch bounds", ErrCommandInvalid)
+	}
+	if b.Anchor != nil {
+		if err := s.checkAnchor(b); err != nil {
+			return err
+		}
+		a := *b.Anchor
+		a.Time = t
+		b.Anchor = &a
 	}
 	if _, ok := w.Batch(b.ID); ok {
 		return withdraw.ErrBatchExists
@@ -151,6 +162,39 @@ func (s *State) reserveBatch(b withdraw.Batch) error {
 	w.AddBatch(b)
 	return nil
 }
+
+// checkAnchor checks a batch's anchor against its own transaction: the
+// batch's PSBT is its transaction, whose one OP_RETURN output is the
+// anchor at Vout, in the anchor format, naming a tree before this entry.
+// The root is the co-signer's to check against its own mirror: the state
+// machine has no tree.
+func (s *State) checkAnchor(b withdraw.Batch) error {
+	bad := func(why string) error { return fmt.Errorf("%w: batch %s: anchor: %s", ErrCommandInvalid, b.ID, why) }
+	if len(b.PSBT) > maxBatchPSBT {
+		return bad("the PSBT is too large")
+	}
+	p, err := psbt.NewFromRawBytes(strings.NewReader(b.PSBT), true)
+	if err != nil {
+		return bad("the PSBT does not decode")
+	}
+	if [32]byte(p.UnsignedTx.TxHash()) != b.TxID {
+		return bad("the PSBT is not the batch's transaction")
+	}
+	a, vout, err := anchor.Find(p.UnsignedTx)
+	if err != nil {
+		return bad(err.Error())
+	}
+	if vout != b.Anchor.Vout || a.Size != b.Anchor.Size || a.Root != b.Anchor.Root {
+		return bad(fmt.Sprintf("the transaction anchors %d entries at output %d, the batch says %d at output %d", a.Size, vout, b.Anchor.Size, b.Anchor.Vout))
+	}
+	if a.Size >= s.seq {
+		return bad(fmt.Sprintf("it names %d entries; the journal had %d before this batch", a.Size, s.seq-1))
+	}
+	return nil
+}
+
+// maxBatchPSBT bounds a batch's PSBT (base64) that apply decodes.
+const maxBatchPSBT = 4 << 20
 
 func (s *State) recordSigned(c RecordSigned) error {
 	b, ok := s.Withdraw.Batch(c.Batch)

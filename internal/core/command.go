@@ -171,6 +171,9 @@ func DecodeCommand(kind uint16, p []byte) (Command, error) {
 	if c, ok, err := decodePeople(Kind(kind), p); ok {
 		return c, err
 	}
+	if c, ok, err := decodeKeys(Kind(kind), p); ok {
+		return c, err
+	}
 	if c, ok, err := decodeWithdraw(Kind(kind), p); ok {
 		return c, err
 	}

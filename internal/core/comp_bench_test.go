@@ -2,6 +2,7 @@ package core
 
 import (
 	"testing"
+	"time"
 
 	"kinko/internal/compensation"
 	"kinko/internal/ledger"
@@ -15,7 +16,7 @@ func compBenchState(b *testing.B, n int) (*State, *memJournal) {
 	mj := &memJournal{}
 	st.Ledger.Reserve(3*n+16, 2*n+16)
 	apply := func(cmd Command) Outcome {
-		e := mj.seal(1, cmd)
+		e := mj.seal(1, signed(cmd))
 		o := st.Apply(&e)
 		if err := o.EventErr(); err != nil {
 			b.Fatalf("%s: %v", cmd.Kind(), err)
@@ -23,9 +24,9 @@ func compBenchState(b *testing.B, n int) (*State, *memJournal) {
 		return o
 	}
 	apply(CreateAssets{Assets: []ledger.Asset{{ID: jpy, Code: "JPY", Class: ledger.ClassFiat}, {ID: xem, Code: "XEM", Decimals: 6, Class: ledger.ClassChain}}})
-	creds := people.Credentials{PasswordHash: "hhhhhhhhhhhhhhhhhhhhhhhhhhhhhh", TOTPSealed: "ssssssssssssssssssssssssssssss"}
-	apply(CreateOperator{Operator: people.Operator{Name: "aiko", Roles: []people.Role{people.RoleAdmin}, Creds: creds}})
-	apply(CreateOperator{Operator: people.Operator{Name: "kenji", Roles: []people.Role{people.RoleApprover}, Creds: creds}, Actor: "aiko"})
+	for _, c := range founding(time.Unix(0, 1)) {
+		apply(c)
+	}
 	eq := ledger.AccountKey{Owner: ledger.OwnerEquity, Asset: xem, Kind: ledger.KindEquity}
 	apply(CreateAccounts{Keys: []ledger.AccountKey{eq}})
 	for i := 0; i < n; i += ledger.MaxBatch {

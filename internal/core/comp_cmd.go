@@ -13,6 +13,7 @@ import (
 	"kinko/internal/journal"
 	"kinko/internal/ledger"
 	"kinko/internal/market"
+	"kinko/internal/passkey"
 	"kinko/internal/people"
 	"kinko/internal/trading"
 )
@@ -65,6 +66,11 @@ type ExecuteCompensation struct {
 	From  int
 	Count int
 	Actor string
+	// Run names this run of the execution (any text the executor picks):
+	// a command signs once, so a run again is a new run.
+	Run string `json:",omitempty"`
+	// Assertion is the actor's signature over the command (SignedDigest).
+	Assertion *passkey.Assertion `json:",omitempty"`
 }
 
 func (WriteCompensation) Kind() Kind   { return KindWriteCompensation }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
@@ -25,8 +24,6 @@ const coincheckNum, coincheckDen = 88_549, 1_000 * 1_000_000
 // journal entry at which the theft happened.
 func newCompEnv(t *testing.T, holders int) (*tradeEnv, uint64) {
 	e := newTradeEnv(t, holders)
-	creds := people.Credentials{PasswordHash: strings.Repeat("h", 30), TOTPSealed: strings.Repeat("s", 30)}
-	e.must(CreateOperator{Operator: people.Operator{Name: "kenji", Roles: []people.Role{people.RoleApprover}, Creds: creds}, Actor: "aiko"})
 	e.must(CreateAssets{Assets: []ledger.Asset{{ID: xem, Code: "XEM", Decimals: 6, Class: ledger.ClassChain}}})
 	eq := ledger.AccountKey{Owner: ledger.OwnerEquity, Asset: xem, Kind: ledger.KindEquity}
 	keys := []ledger.AccountKey{eq}
@@ -137,10 +134,19 @@ func TestCompensationFixedRate(t *testing.T) {
 	if e.bal(comp) != int64(sum.Total) {
 		t.Fatalf("compensation account %d; want %d", e.bal(comp), sum.Total)
 	}
-	// Execute in parts; the first part again pays nobody twice.
+	// Execute in parts; the first part again pays nobody twice. The
+	// same signed command replayed is refused; the part run again by
+	// another operator pays nothing.
 	jpyBefore := []int64{0, e.bal(avail(1, jpy)), e.bal(avail(2, jpy))}
-	r1 := e.must(ExecuteCompensation{Plan: plan2.ID, From: 0, Count: 2, Actor: "aiko"}).(*ExecutionResult)
-	again := e.must(ExecuteCompensation{Plan: plan2.ID, From: 0, Count: 2, Actor: "aiko"}).(*ExecutionResult)
+	first := signed(ExecuteCompensation{Plan: plan2.ID, From: 0, Count: 2, Actor: "aiko"})
+	r1 := e.must(first).(*ExecutionResult)
+	if o := e.do(first); !errors.Is(o.Err, people.ErrReplayed) {
+		t.Fatalf("replayed execution = %v; want ErrReplayed", o.Err)
+	}
+	if o := e.do(ExecuteCompensation{Plan: plan2.ID, From: 0, Count: 2, Actor: "sora"}); !errors.Is(o.Err, people.ErrNotAuthorized) {
+		t.Fatalf("execution by a ciso = %v; want ErrNotAuthorized", o.Err)
+	}
+	again := e.must(ExecuteCompensation{Plan: plan2.ID, From: 0, Count: 2, Actor: "kenji"}).(*ExecutionResult)
 	if r1.Paid != 2 || again.Paid != 0 || again.Already != 2 || e.bal(avail(1, jpy)) != jpyBefore[1]+88_593 || e.bal(avail(2, jpy)) != jpyBefore[2]+177_186 {
 		t.Fatalf("first part %+v, again %+v", r1, again)
 	}
@@ -213,8 +219,6 @@ func TestCompensationResumesAfterACrash(t *testing.T) {
 // the window, then written, approved and executed as a plan.
 func TestSuspensionFills(t *testing.T) {
 	e := newTradeEnv(t, 4)
-	creds := people.Credentials{PasswordHash: strings.Repeat("h", 30), TOTPSealed: strings.Repeat("s", 30)}
-	e.must(CreateOperator{Operator: people.Operator{Name: "kenji", Roles: []people.Role{people.RoleApprover}, Creds: creds}, Actor: "aiko"})
 	e.must(Halt{Switch: controlsSwitch(btc, "withdraw"), Actor: "aiko", Reason: "suspension"})
 	start := e.st.Seq()
 	// During the suspension: 1 sells 0.1 BTC at 10,100,000 to 2; 3 sells
@@ -223,7 +227,9 @@ func TestSuspensionFills(t *testing.T) {
 	e.must(place(2, market.Buy, market.Limit, 10_100_000, 1000_0000))
 	e.must(place(4, market.Buy, market.Limit, 9_800_000, 2000_0000))
 	e.must(place(3, market.Sell, market.Limit, 9_800_000, 2000_0000))
-	e.must(Lift{Switch: controlsSwitch(btc, "withdraw"), Requester: "aiko", Approver: "kenji", Reason: "resumed"})
+	if o := e.lift(controlsSwitch(btc, "withdraw"), "aiko", "kenji"); o.Err != nil {
+		t.Fatal(o.Err)
+	}
 	// At resumption the book is 9,950,000 / 10,050,000: mid 10,000,000.
 	e.must(place(1, market.Buy, market.Limit, 9_950_000, 1000_0000))
 	e.must(place(3, market.Sell, market.Limit, 10_050_000, 1000_0000))

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"kinko/internal/journal"
+	"kinko/internal/journal/tree"
 	"kinko/internal/ledger"
 )
 
@@ -92,9 +93,14 @@ func (c *Config) fill() {
 
 // Core is a running core. Its methods are safe for concurrent use.
 type Core struct {
-	cfg Config
-	j   *journal.Journal
-	log *slog.Logger
+	cfg   Config
+	j     *journal.Journal
+	heads *tree.Signer // signs the journal's tree heads
+	log   *slog.Logger
+
+	headMu   sync.Mutex // guards lastHead and lastNote
+	lastHead tree.Head  // the head signed last
+	lastNote []byte     // its signed note
 
 	mu    sync.RWMutex // guards state
 	state *State
@@ -137,6 +143,10 @@ func Open(ctx context.Context, cfg Config) (*Core, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("core: %w", err)
 	}
+	heads, err := LoadHeadSigner(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
 	j, err := journal.Open(filepath.Join(cfg.Dir, "journal"), journal.Options{NoSync: cfg.NoSync})
 	if err != nil {
 		return nil, err
@@ -152,6 +162,7 @@ func Open(ctx context.Context, cfg Config) (*Core, error) {
 	c := &Core{
 		cfg:     cfg,
 		j:       j,
+		heads:   heads,
 		log:     cfg.Logger,
 		state:   st,
 		in:      make(chan *request, queueLen),

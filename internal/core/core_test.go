@@ -15,6 +15,7 @@ import (
 	"kinko/internal/journal"
 	"kinko/internal/journal/journaltest"
 	"kinko/internal/ledger"
+	"kinko/internal/people"
 	"kinko/internal/withdraw"
 )
 
@@ -38,7 +39,7 @@ func openCore(t *testing.T, dir string, snapEvery uint64) *Core {
 
 func submit(t *testing.T, c *Core, at time.Time, cmd Command) Outcome {
 	t.Helper()
-	o, err := c.Submit(context.Background(), at, cmd)
+	o, err := c.Submit(context.Background(), at, signed(cmd))
 	if err != nil {
 		t.Fatalf("Submit(%s) = %v", cmd.Kind(), err)
 	}
@@ -294,6 +295,11 @@ func FuzzDecodeCommand(f *testing.F) {
 		WhitelistAddress{Customer: 1, Asset: "BTC", Address: "bcrt1q"},
 		RequestWithdrawal{Customer: 1, Intent: withdraw.Intent{RequestID: "r", Asset: "BTC", Address: "a", Amount: 5, Expiry: 9}, Sig: []byte{1}},
 		SetWithdrawalRules{Actor: "a", Rules: withdraw.Rules{CoolDownSeconds: 5}},
+		founding(t0)[0],
+		founding(t0)[1],
+		signed(OpenRequest{Request: people.Request{ID: "r", Kind: KindLiftHalt, Payload: []byte(`{}`), Requester: "aiko", Reason: "x", RequiredRole: people.RoleApprover, Expires: 5}}),
+		signed(DecideRequest{ID: "r", Decider: "kenji", Reason: "x", Approve: true}),
+		signed(OperatorLogin{Session: people.Session{Kind: people.SessionOperator, Operator: "aiko", Expires: 9}}),
 	} {
 		f.Add(uint16(c.Kind()), c.AppendPayload(nil))
 	}

@@ -2,6 +2,7 @@ package core
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -13,6 +14,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/rfc6962"
 
 	"kinko/internal/journal"
 	"kinko/internal/ledger"
@@ -85,7 +89,8 @@ func crashChild(dir string) {
 
 // TestCrashRecovery runs the core as a child process under load, kills it
 // with SIGKILL at random points, restarts it, and checks that every
-// acknowledged transfer is there exactly once and the chain verifies.
+// acknowledged transfer is there exactly once, the chain verifies and the
+// Merkle tree is its entries'.
 func TestCrashRecovery(t *testing.T) {
 	rounds := 12
 	if testing.Short() {
@@ -158,6 +163,21 @@ func TestCrashRecovery(t *testing.T) {
 	defer c.Close()
 	if _, err := c.Journal().Verify(CheckPayload); err != nil {
 		t.Fatalf("journal verify: %v", err)
+	}
+	// The Merkle tree the journal kept through the kills is the one its
+	// entries make, computed afresh here with transparency-dev/merkle.
+	fromEntries := (&compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}).NewEmptyRange(0)
+	if err := c.Journal().Scan(1, func(e journal.Entry) error {
+		return fromEntries.Append(rfc6962.DefaultHasher.HashLeaf(e.Hash[:]), nil)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := fromEntries.GetRootHash(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if th := c.Journal().TreeHead(); th.Size != fromEntries.End() || !bytes.Equal(th.Root[:], fresh) {
+		t.Fatalf("the tree after the kills is %d %s; its entries make %d %x", th.Size, th.Root, fromEntries.End(), fresh)
 	}
 	// Every acknowledged transfer is in the ledger and in the journal
 	// exactly once.

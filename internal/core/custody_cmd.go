@@ -279,6 +279,11 @@ func (s *State) applyCustody(cmd Command, t int64) (handled bool, v any, err err
 		}
 		return true, shortfalls, nil
 	case Halt:
+		if c.Switch.Asset != 0 {
+			if _, ok := s.Ledger.Asset(c.Switch.Asset); !ok {
+				return true, false, fmt.Errorf("%w: asset %d is not listed", controls.ErrSwitchInvalid, c.Switch.Asset)
+			}
+		}
 		changed, err := s.Controls.HaltSwitch(c.Switch, c.Actor, c.Reason, t, s.seq)
 		return true, changed, err
 	case Lift:

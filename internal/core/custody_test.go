@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"strings"
 	"testing"
 
 	"kinko/internal/controls"
@@ -23,12 +22,15 @@ func custodyCore(t *testing.T) *Core {
 	submit(t, c, t0, CreateAssets{Assets: []ledger.Asset{{ID: btcAsset, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}})
 	submit(t, c, t0, CreateCustomers{IDs: []ledger.OwnerID{1, 2}})
 	submit(t, c, t0, RegisterWallet{Wallet: coldWallet})
+	for _, cmd := range founding(t0) {
+		submit(t, c, t0, cmd)
+	}
 	return c
 }
 
 func mustValue(t *testing.T, c *Core, cmd Command) any {
 	t.Helper()
-	o, err := c.Submit(context.Background(), t0, cmd)
+	o, err := c.Submit(context.Background(), t0, signed(cmd))
 	if err == nil {
 		err = o.Err
 	}
@@ -107,13 +109,20 @@ func TestDepositCreditOnceAndReverse(t *testing.T) {
 	if len(res) != 1 || !errors.Is(res[0].Err, controls.ErrHalted) {
 		t.Fatalf("credit while halted = %+v", res)
 	}
-	// Lifting needs two different people.
+	// Lifting needs two different people; the direct command is refused.
 	sw := controls.Switch{Asset: btcAsset, Service: controls.Deposit}
-	o, _ = c.Submit(context.Background(), t0, Lift{Switch: sw, Requester: "aiko", Approver: "aiko", Reason: "ok"})
-	if !errors.Is(o.Err, controls.ErrSelfApproval) {
+	o, _ = c.Submit(context.Background(), t0, Lift{Switch: sw, Requester: "aiko", Approver: "kenji", Reason: "ok"})
+	if !errors.Is(o.Err, ErrTwoPerson) {
+		t.Fatalf("direct lift = %v; want ErrTwoPerson", o.Err)
+	}
+	lift := lifted(sw, "kenji", "kenji", t0)
+	mustValue(t, c, lift[0])
+	if o, _ = c.Submit(context.Background(), t0, lift[1]); !errors.Is(o.Err, people.ErrSelfApproval) {
 		t.Fatalf("self-approved lift = %v", o.Err)
 	}
-	mustValue(t, c, Lift{Switch: sw, Requester: "aiko", Approver: "kenji", Reason: "chain stable"})
+	for _, cmd := range lifted(sw, "aiko", "kenji", t0) {
+		mustValue(t, c, cmd)
+	}
 	c.Read(func(s *State) {
 		if err := s.CheckInvariants(); err != nil {
 			t.Fatal(err)
@@ -153,7 +162,7 @@ func TestCustodyBadInput(t *testing.T) {
 		{AssignAddress{Wallet: 1, Customer: 99}, custody.ErrCustomerUnknown},
 		{Halt{Switch: controls.Switch{Asset: btcAsset, Service: "fly"}, Actor: "a", Reason: "b"}, controls.ErrSwitchInvalid},
 		{Halt{Switch: controls.Switch{Service: controls.Global}, Actor: "a", Reason: " "}, controls.ErrNoReason},
-		{Lift{Switch: controls.Switch{Service: controls.Global}, Requester: "a", Approver: "b", Reason: "c"}, controls.ErrNotHalted},
+		{Lift{Switch: controls.Switch{Service: controls.Global}, Requester: "a", Approver: "b", Reason: "c"}, ErrTwoPerson},
 	} {
 		o, err := c.Submit(context.Background(), t0, tc.cmd)
 		if err != nil || !errors.Is(o.Err, tc.want) {
@@ -175,8 +184,6 @@ func TestDepositsOfUnlistedAssetRefused(t *testing.T) {
 	defer c.Close()
 	mustValue(t, c, AssignAddress{Wallet: 1, Customer: 1})
 	// A proposed asset, with its own cold wallet: no address, no credit.
-	op := people.Operator{Name: "aiko", Roles: []people.Role{people.RoleAdmin}, Creds: people.Credentials{PasswordHash: strings.Repeat("h", 30), TOTPSealed: strings.Repeat("s", 30)}}
-	mustValue(t, c, CreateOperator{Operator: op})
 	mustValue(t, c, ProposeAsset{Asset: ledger.Asset{ID: 9, Code: "XEM", Decimals: 6, Class: ledger.ClassChain}, Actor: "aiko", Reason: "demand"})
 	w := coldWallet
 	w.ID, w.Asset, w.Owner = 2, 9, ledger.OwnerHouseMin+200

@@ -6,7 +6,17 @@ import (
 	"strings"
 
 	"kinko/internal/ledger"
+	"kinko/internal/passkey"
+	"kinko/internal/people"
 )
+
+// signedStr says whether a command carries its signer's assertion.
+func signedStr(a *passkey.Assertion) string {
+	if a == nil {
+		return " (unsigned)"
+	}
+	return " (signed)"
+}
 
 // Describe says in one line what a command asks, for journal listings. It
 // never shows credentials or token hashes. A journaled command is an attempt:
@@ -33,7 +43,19 @@ func Describe(c Command) string {
 	case SignUp:
 		return fmt.Sprintf("customer %d signed up", c.Customer.ID)
 	case CreateOperator:
-		return fmt.Sprintf("operator %s %v added by %q", c.Operator.Name, c.Operator.Roles, c.Actor)
+		return fmt.Sprintf("operator %s %v added by %q (refused: operators are added by two admins)", c.Operator.Name, c.Operator.Roles, c.Actor)
+	case Bootstrap:
+		var names []string
+		for _, f := range c.Founders {
+			names = append(names, f.Name)
+		}
+		return fmt.Sprintf("founding operators %s for %s", strings.Join(names, ", "), c.RP.ID)
+	case EnrolCredential:
+		return fmt.Sprintf("%s enrols credential %s (%s) with a one-time code", c.Operator, people.Fingerprint(c.Key.PublicKey), c.Key.Label)
+	case AddCredential:
+		return fmt.Sprintf("%s registers credential %s (%s)%s", c.Operator, people.Fingerprint(c.Key.PublicKey), c.Key.Label, signedStr(c.Assertion))
+	case OperatorLogin:
+		return fmt.Sprintf("operator sign-in %s%s", c.Session.Operator, signedStr(c.Assertion))
 	case Login:
 		return fmt.Sprintf("%s login %s%s", c.Session.Kind, c.Session.Operator, idStr(c.Session.Customer))
 	case LoginFailed:
@@ -43,17 +65,17 @@ func Describe(c Command) string {
 	case SetKYC:
 		return fmt.Sprintf("KYC of %d set to %s by %s: %s", c.Customer, c.KYC, c.Actor, c.Reason)
 	case ProposeAsset:
-		return fmt.Sprintf("%s proposes asset %s: %s", c.Actor, c.Asset.Code, c.Reason)
+		return fmt.Sprintf("%s proposes asset %s: %s%s", c.Actor, c.Asset.Code, c.Reason, signedStr(c.Assertion))
 	case ReviewAsset:
 		return fmt.Sprintf("%s reviews asset %d: %s", c.Review.Reviewer, c.Review.Asset, c.Review.Recommendation)
 	case OpenRequest:
-		return fmt.Sprintf("%s asks %s: %s", c.Request.Requester, c.Request.Kind, c.Request.Reason)
+		return fmt.Sprintf("%s asks %s: %s%s", c.Request.Requester, c.Request.Kind, c.Request.Reason, signedStr(c.Assertion))
 	case DecideRequest:
 		verb := "reject"
 		if c.Approve {
 			verb = "approve"
 		}
-		return fmt.Sprintf("%s decides %s %s: %s", c.Decider, verb, c.ID, c.Reason)
+		return fmt.Sprintf("%s decides %s %s: %s%s", c.Decider, verb, c.ID, c.Reason, signedStr(c.Assertion))
 	case Halt:
 		return fmt.Sprintf("halt %s by %s: %s", c.Switch, c.Actor, c.Reason)
 	case Lift:

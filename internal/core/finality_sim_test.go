@@ -68,9 +68,14 @@ func runFinalitySim(t *testing.T, seed uint64, steps int) {
 			e.must(CreditDeposits{Deposits: []custody.Seen{{Outpoint: op, Wallet: 1, Index: uint32(c - 1), Amount: amount, BlockHash: e.blockHash(h), Height: h, Review: review}}})
 			deposits = append(deposits, op)
 		case r < 25 && len(deposits) > 0: // an operator releases a deposit held for review
-			op := deposits[rng.IntN(len(deposits))]
-			if d, _ := e.st.Custody.Deposit(op); d.State == custody.DepositReview {
-				e.must(ReleaseDeposit{Outpoint: op, Actor: "aiko", Reason: "checked"})
+			var held []custody.Outpoint
+			for _, op := range deposits {
+				if d, _ := e.st.Custody.Deposit(op); d.State == custody.DepositReview {
+					held = append(held, op)
+				}
+			}
+			if len(held) > 0 {
+				e.must(ReleaseDeposit{Outpoint: held[rng.IntN(len(held))], Actor: "aiko", Reason: "checked"})
 				released++
 			}
 		case r < 40: // the chain grows
@@ -103,11 +108,13 @@ func runFinalitySim(t *testing.T, seed uint64, steps int) {
 		case r < 67: // the finality tiers change
 			d1 := int32(rng.IntN(8) + 1)
 			d2 := d1 + int32(rng.IntN(20)+1)
-			rules := withdraw.Rules{CoolDownSeconds: 1, Finality: map[string][]withdraw.Tier{"BTC": {{UpTo: rng.Uint64N(5_0000_0000) + 1, Depth: d1}, {Depth: d2}}}}
+			rules := openLimits(withdraw.Rules{CoolDownSeconds: 1, Finality: map[string][]withdraw.Tier{"BTC": {{UpTo: rng.Uint64N(5_0000_0000) + 1, Depth: d1}, {Depth: d2}}}})
 			if rng.IntN(4) == 0 {
 				rules.Finality = nil // the defaults
 			}
-			e.must(SetWithdrawalRules{Actor: "aiko", Rules: rules})
+			if o := e.setRules(rules); o.Err != nil {
+				t.Fatal(o.Err)
+			}
 		default: // a withdrawal request
 			c := custs[rng.IntN(len(custs))]
 			code := []string{"BTC", "JPY"}[rng.IntN(2)]

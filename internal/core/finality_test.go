@@ -35,13 +35,21 @@ type finEnv struct {
 	fork int32
 }
 
-var finRules = withdraw.Rules{CoolDownSeconds: 1, Finality: map[string][]withdraw.Tier{
-	"BTC": {{UpTo: 1_0000_0000, Depth: 6}, {UpTo: 10_0000_0000, Depth: 20}, {Depth: 100}}}}
+var finRules = openLimits(withdraw.Rules{CoolDownSeconds: 1, Finality: map[string][]withdraw.Tier{
+	"BTC": {{UpTo: 1_0000_0000, Depth: 6}, {UpTo: 10_0000_0000, Depth: 20}, {Depth: 100}}}})
+
+// openLimits gives rules explicit amount limits for BTC and JPY far above
+// anything the finality tests move: they test finality, not the amount
+// limits, whose defaults would stop them (withdraw.DefaultLimits).
+func openLimits(r withdraw.Rules) withdraw.Rules {
+	open := func() map[string]uint64 { return map[string]uint64{"BTC": 1 << 62, "JPY": 1 << 62} }
+	r.PerWithdrawalMax, r.PerCustomerDay, r.PerAssetHour, r.ApprovalAbove = open(), open(), open(), open()
+	return r
+}
 
 func newFinEnv(t testing.TB) *finEnv {
 	e := &finEnv{tradeEnv: newTradeEnv(t, 2), keys: map[ledger.OwnerID]ed25519.PrivateKey{}}
 	creds := people.Credentials{PasswordHash: strings.Repeat("h", 30), TOTPSealed: strings.Repeat("s", 30)}
-	e.must(CreateOperator{Operator: people.Operator{Name: "kenji", Roles: []people.Role{people.RoleApprover}, Creds: creds}, Actor: "aiko"})
 	e.must(SignUp{Customer: people.Customer{ID: attacker, Email: "c3@example.jp", Name: "c", Creds: creds}})
 	e.must(SetKYC{Customer: attacker, KYC: people.KYCVerified, Actor: "aiko", Reason: "ok"})
 	e.must(RegisterWallet{Wallet: custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: btc, Descriptor: "cold", Owner: ledger.OwnerHouseMin + 100}})
@@ -55,7 +63,7 @@ func newFinEnv(t testing.TB) *finEnv {
 		e.must(WhitelistAddress{Customer: c, Asset: "BTC", Address: "bcrt1qmine"})
 		e.must(WhitelistAddress{Customer: c, Asset: "JPY", Address: "bank:0001-001-1234567"})
 	}
-	e.must(SetWithdrawalRules{Actor: "aiko", Rules: finRules})
+	e.mustRules(finRules)
 	e.now += 2e9 // past the cool-down
 	return e
 }
@@ -134,11 +142,21 @@ func (e *finEnv) accepted(w withdraw.Withdrawal) {
 	}
 }
 
+// mustRules sets withdrawal rules through the two-person request.
+func (e *finEnv) mustRules(r withdraw.Rules) {
+	e.t.Helper()
+	if o := e.setRules(r); o.Err != nil {
+		e.t.Fatal(o.Err)
+	}
+}
+
 // liftDeposits lifts the halt of BTC deposits a reversal set, as two
 // operators do.
 func (e *finEnv) liftDeposits() {
 	e.t.Helper()
-	e.must(Lift{Switch: controls.Switch{Asset: btc, Service: controls.Deposit}, Requester: "aiko", Approver: "kenji", Reason: "chain stable"})
+	if o := e.lift(controls.Switch{Asset: btc, Service: controls.Deposit}, "aiko", "kenji"); o.Err != nil {
+		e.t.Fatal(o.Err)
+	}
 }
 
 func equityBTC(e *finEnv) int64 {
@@ -328,11 +346,11 @@ func TestFinalityRulesChange(t *testing.T) {
 	if d, _ := e.st.Custody.Deposit(b); !d.Final {
 		t.Fatal("small deposit not final at 6 confirmations")
 	}
-	e.must(SetWithdrawalRules{Actor: "aiko", Rules: withdraw.Rules{CoolDownSeconds: 1, Finality: map[string][]withdraw.Tier{"BTC": {{Depth: 3}}}}})
+	e.mustRules(openLimits(withdraw.Rules{CoolDownSeconds: 1, Finality: map[string][]withdraw.Tier{"BTC": {{Depth: 3}}}}))
 	if d, _ := e.st.Custody.Deposit(a); !d.Final {
 		t.Fatalf("deposit not final under the looser tiers: %+v", d)
 	}
-	e.must(SetWithdrawalRules{Actor: "aiko", Rules: withdraw.Rules{CoolDownSeconds: 1, Finality: map[string][]withdraw.Tier{"BTC": {{Depth: 50}}}}})
+	e.mustRules(openLimits(withdraw.Rules{CoolDownSeconds: 1, Finality: map[string][]withdraw.Tier{"BTC": {{Depth: 50}}}}))
 	c := e.deposit(attacker, 3, 1000, 100)
 	if d, _ := e.st.Custody.Deposit(c); d.Depth() != 50 {
 		t.Fatalf("depth under the new tiers = %d", d.Depth())
@@ -343,7 +361,7 @@ func TestFinalityRulesChange(t *testing.T) {
 		}
 	}
 	// Rules without tiers: the defaults, never no finality.
-	e.must(SetWithdrawalRules{Actor: "aiko", Rules: withdraw.Rules{CoolDownSeconds: 1}})
+	e.mustRules(openLimits(withdraw.Rules{CoolDownSeconds: 1}))
 	if d, _ := e.st.Custody.Deposit(c); d.Depth() != withdraw.DefaultDepthSmall || d.Final {
 		t.Fatalf("under the default tiers: %+v", d)
 	}
@@ -366,12 +384,12 @@ func TestFinalityRulesRefused(t *testing.T) {
 		{"unknown asset", map[string][]withdraw.Tier{"DOGE": {{Depth: 6}}}, "DOGE: asset unknown"},
 		{"fiat", map[string][]withdraw.Tier{"JPY": {{Depth: 6}}}, "not a chain asset"},
 	} {
-		o := e.do(SetWithdrawalRules{Actor: "aiko", Rules: withdraw.Rules{CoolDownSeconds: 1, Finality: c.fin}})
+		o := e.setRules(openLimits(withdraw.Rules{CoolDownSeconds: 1, Finality: c.fin}))
 		if !errors.Is(o.Err, ErrCommandInvalid) || !errors.Is(o.Err, withdraw.ErrFinalityRules) || !strings.Contains(o.Err.Error(), c.want) {
 			t.Errorf("%s: %v; want a finality error with %q", c.name, o.Err, c.want)
 		}
 	}
-	if o := e.do(SetWithdrawalRules{Actor: "kenji", Rules: finRules}); !errors.Is(o.Err, people.ErrNotAuthorized) {
+	if o := e.twoPerson(KindSetWithdrawalRulesRequest, SetWithdrawalRulesPayload{Rules: finRules}, "kenji", "aiko", people.RoleAdmin); !errors.Is(o.Err, people.ErrNotAuthorized) {
 		t.Errorf("rules set by an approver: %v", o.Err)
 	}
 	if got := e.st.Withdraw.Rules.FinalityDepth("BTC", 8, 50_0000_0000); got != 100 {

@@ -6,6 +6,7 @@ import (
 
 	"kinko/internal/controls"
 	"kinko/internal/ledger"
+	"kinko/internal/passkey"
 	"kinko/internal/people"
 	"kinko/internal/withdraw"
 )
@@ -82,23 +83,30 @@ type SetKYC struct {
 // ProposeAsset creates an asset in the registry, disabled until its
 // listing is approved.
 type ProposeAsset struct {
-	Asset  ledger.Asset
-	Actor  string
-	Reason string
+	Asset     ledger.Asset
+	Actor     string
+	Reason    string
+	Assertion *passkey.Assertion `json:",omitempty"`
 }
 
 // ReviewAsset records a ciso's risk review.
 type ReviewAsset struct{ Review people.Review }
 
-// OpenRequest files a request under the two-person rule.
-type OpenRequest struct{ Request people.Request }
+// OpenRequest files a request under the two-person rule, signed by its
+// requester.
+type OpenRequest struct {
+	Request   people.Request
+	Assertion *passkey.Assertion `json:",omitempty"`
+}
 
-// DecideRequest approves or rejects a request; an approval applies it.
+// DecideRequest approves or rejects a request, signed by the decider; an
+// approval applies it.
 type DecideRequest struct {
-	ID      string
-	Decider string
-	Reason  string
-	Approve bool
+	ID        string
+	Decider   string
+	Reason    string
+	Approve   bool
+	Assertion *passkey.Assertion `json:",omitempty"`
 }
 
 // KindLiftHalt is the request kind that lifts a halt once approved.
@@ -213,6 +221,12 @@ func (s *State) checkRequest(r people.Request) error {
 		return s.checkCompensationApproval(p.Plan, "")
 	case KindWriteOffOwed:
 		return s.checkWriteOffOwed(r)
+	case KindSetWithdrawalRulesRequest:
+		return s.checkSetWithdrawalRules(r)
+	case KindListMarketRequest:
+		return s.checkListMarket(r)
+	case KindDealerReference, KindIndexPrice:
+		return s.checkPriceRequest(r)
 	}
 	return fmt.Errorf("%w: request kind %q", people.ErrInvalid, r.Kind)
 }
@@ -242,6 +256,17 @@ func (s *State) checkEffect(r people.Request, decider string) error {
 		var wp WriteOffOwedPayload
 		json.Unmarshal(r.Payload, &wp)
 		return s.checkOwed(wp)
+	case KindSetWithdrawalRulesRequest:
+		return s.checkSetWithdrawalRules(r)
+	case KindListMarketRequest:
+		if err := s.checkListMarket(r); err != nil {
+			return err
+		}
+		var lp ListMarketPayload
+		json.Unmarshal(r.Payload, &lp)
+		return s.checkListing(lp.Listing)
+	case KindDealerReference, KindIndexPrice:
+		return s.checkPriceRequest(r)
 	}
 	return nil
 }
@@ -268,7 +293,7 @@ func (s *State) applyPeople(cmd Command, t int64) (handled bool, v any, err erro
 		s.Ledger.CreateAccounts(keys, nil)
 		return true, c.Customer.ID, nil
 	case CreateOperator:
-		return true, nil, p.CreateOperator(c.Operator, c.Actor, t)
+		return true, nil, p.CreateOperator(c.Operator, c.Actor, t) // refused: see people.CreateOperator
 	case Login:
 		return true, nil, p.Login(c.Session, c.Step, t)
 	case LoginFailed:
@@ -283,8 +308,10 @@ func (s *State) applyPeople(cmd Command, t int64) (handled bool, v any, err erro
 		if !people.ValidText(c.Reason) {
 			return true, nil, fmt.Errorf("%w: reason", people.ErrInvalid)
 		}
-		if _, ok := s.Operator(c.Actor); !ok {
-			return true, nil, people.ErrOperatorUnknown
+		// Who may propose is checked before the asset is created: a
+		// refused proposal leaves no asset behind.
+		if err := p.CanPropose(c.Actor); err != nil {
+			return true, nil, err
 		}
 		if res := s.Ledger.CreateAssets([]ledger.Asset{c.Asset}, nil); len(res) > 0 {
 			return true, nil, res[0].Code
@@ -333,6 +360,14 @@ func (s *State) applyPeople(cmd Command, t int64) (handled bool, v any, err erro
 			}
 		case KindWriteOffOwed:
 			if err := s.applyWriteOffOwed(r, t); err != nil {
+				return true, r, err
+			}
+		case KindSetWithdrawalRulesRequest, KindListMarketRequest:
+			if err := s.applyControlRequest(r, t); err != nil {
+				return true, r, err
+			}
+		case KindDealerReference, KindIndexPrice:
+			if err := s.applyPriceRequest(r, t); err != nil {
 				return true, r, err
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"kinko/internal/compensation"
+	"kinko/internal/controls"
 	"kinko/internal/incident"
 	"kinko/internal/journal"
 	"kinko/internal/ledger"
@@ -30,6 +31,13 @@ func IncidentReport(st *State, j *journal.Journal, id string) (*incident.Report,
 		return nil, err
 	}
 	r := &incident.Report{Incident: in, Asset: in.Asset, Events: evs, Zone: time.FixedZone("JST", 9*3600)}
+	if a, ok := st.Ledger.AssetByCode(in.Asset); ok {
+		for _, h := range st.Controls.Halted() {
+			if h.Switch.Asset == a.ID || h.Switch.Service == controls.Global {
+				r.Halted = append(r.Halted, string(h.Switch.Service))
+			}
+		}
+	}
 	for _, p := range st.Compensation.List() {
 		if p.Incident != id {
 			continue

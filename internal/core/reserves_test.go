@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -135,8 +134,7 @@ func TestPublishLiabilitiesDurable(t *testing.T) {
 	c := openCore(t, dir, 1_000_000)
 	setupXEM(t, c, 3)
 	submit(t, c, t0, CreateTransfers{Transfers: []ledger.Transfer{deposit(1, 1, 500), deposit(2, 2, 700)}})
-	creds := people.Credentials{PasswordHash: strings.Repeat("h", 30), TOTPSealed: strings.Repeat("s", 30)}
-	submit(t, c, t0, CreateOperator{Operator: people.Operator{Name: "aiko", Roles: []people.Role{people.RoleAdmin}, Creds: creds}})
+	submit(t, c, t0, Bootstrap{RP: testRP, Founders: []people.Founder{{Name: "aiko", Roles: []people.Role{people.RoleAdmin}, Code: [32]byte{1}}, {Name: "ren", Roles: []people.Role{people.RoleAdmin}, Code: [32]byte{2}}}, Expires: t0.Add(time.Hour).UnixNano()})
 	var at uint64
 	c.Read(func(s *State) { at = s.Seq() })
 	st, err := c.StateAt(context.Background(), at)

@@ -125,35 +125,15 @@ func (s *State) Apply(e *journal.Entry) Outcome {
 			o.Err = err
 			return o
 		}
-		if ok, v, err := s.applyCustody(cmd, e.Time); ok {
-			o.Value, o.Err = v, err
+		sig, err := s.authenticate(cmd)
+		if err != nil {
+			o.Err = err
 			return o
 		}
-		if ok, v, err := s.applyPeople(cmd, e.Time); ok {
-			o.Value, o.Err = v, err
-			return o
-		}
-		if ok, v, err := s.applyWithdraw(cmd, e.Time); ok {
-			o.Value, o.Err = v, err
-			return o
-		}
-		if ok, v, err := s.applyBatch(cmd, e.Time); ok {
-			o.Value, o.Err = v, err
-			return o
-		}
-		if ok, v, err := s.applyTrading(cmd, e.Time); ok {
-			o.Value, o.Err = v, err
-			return o
-		}
-		if ok, v, err := s.applyCompensation(cmd, e.Time); ok {
-			o.Value, o.Err = v, err
-			return o
-		}
-		if ok, v, err := s.applyAML(cmd, e.Time); ok {
-			o.Value, o.Err = v, err
-			return o
-		}
-		if ok, v, err := s.applyOwed(cmd, e.Time); ok {
+		if ok, v, err := s.dispatch(cmd, e.Time); ok {
+			if err == nil && sig != nil {
+				s.People.Record(*sig)
+			}
 			o.Value, o.Err = v, err
 			return o
 		}
@@ -165,6 +145,36 @@ func (s *State) Apply(e *journal.Entry) Outcome {
 	}
 	o.Events = s.results
 	return o
+}
+
+// dispatch applies a command of a subsystem's own kinds; handled is false
+// for the ledger's batch kinds.
+func (s *State) dispatch(cmd Command, t int64) (handled bool, v any, err error) {
+	if handled, v, err = s.applyCustody(cmd, t); handled {
+		return
+	}
+	if handled, v, err = s.applyPeople(cmd, t); handled {
+		return
+	}
+	if handled, v, err = s.applyKeys(cmd, t); handled {
+		return
+	}
+	if handled, v, err = s.applyWithdraw(cmd, t); handled {
+		return
+	}
+	if handled, v, err = s.applyBatch(cmd, t); handled {
+		return
+	}
+	if handled, v, err = s.applyTrading(cmd, t); handled {
+		return
+	}
+	if handled, v, err = s.applyCompensation(cmd, t); handled {
+		return
+	}
+	if handled, v, err = s.applyAML(cmd, t); handled {
+		return
+	}
+	return s.applyOwed(cmd, t)
 }
 
 func (s *State) apply(cmd Command, t int64, res []ledger.Result) []ledger.Result {
@@ -198,9 +208,11 @@ func (s *State) CheckInvariants() error {
 	return nil
 }
 
-// stateMagic names the encoding; KNKSTAT2 added deposits' finality, so a
-// snapshot of an older encoding is passed over and the journal replayed.
-const stateMagic = "KNKSTAT2"
+// stateMagic names the encoding; KNKSTAT2 added deposits' finality and
+// KNKSTAT3 markets' protections (bands, index, breaker, listing bounds),
+// so a snapshot of an older encoding is passed over and the journal
+// replayed.
+const stateMagic = "KNKSTAT3"
 
 // Encode writes the state deterministically: the same state gives the same
 // bytes. Snapshots store it and Hash digests it.

@@ -14,7 +14,9 @@ import (
 // record an incident report starts from. With applied (Applied of the
 // state at the journal's head), requests, decisions and lifts the state
 // machine refused (a self-approval, a lift out of a plan's order) are left
-// out.
+// out, and the orders whose fills tripped the circuit breaker are in, as
+// the breaker's halts (without applied, orders are left out: nothing in
+// the journal alone tells which tripped it).
 func Timeline(j *journal.Journal, from uint64, applied func(journal.Entry, Command) bool) ([]incident.Event, error) {
 	var evs []incident.Event
 	err := j.Scan(from, func(e journal.Entry) error {
@@ -50,6 +52,17 @@ func Timeline(j *journal.Journal, from uint64, applied func(journal.Entry, Comma
 			ev.Actor, ev.What, ev.Detail = c.Actor, "deposits reversed", c.Reason
 		case FailBatch:
 			ev.Actor, ev.What, ev.Detail = "watcher", "batch "+c.Batch+" failed", c.Reason
+		case PlaceOrder, ReplaceOrder:
+			if applied == nil {
+				return nil
+			}
+			ev.Actor, ev.What = BreakerActor, "halt of trading: the circuit breaker tripped"
+			if p, ok := c.(PlaceOrder); ok {
+				ev.Detail = fmt.Sprintf("customer %d's %v %v of %d at %d in market %d traded past the breaker", p.Customer, p.Type, p.Side, p.Qty, p.Price, p.Market)
+			} else {
+				r := c.(ReplaceOrder)
+				ev.Detail = fmt.Sprintf("customer %d's order %d replaced at %d traded past the breaker", r.Customer, r.Order, r.Price)
+			}
 		case OpenRequest:
 			switch c.Request.Kind {
 			case KindLiftHalt:
@@ -77,17 +90,42 @@ func Timeline(j *journal.Journal, from uint64, applied func(journal.Entry, Comma
 	return evs, err
 }
 
-// Applied returns a test of whether an entry's request, decision or lift
-// took effect, from st, the state at the journal's head. It copies what it
+// Applied returns a test of whether an entry's request, decision, lift,
+// halt, incident or note took effect, from st, the state at the journal's
+// head. It copies what it
 // needs: call it under Read, use it after.
 func Applied(st *State) func(journal.Entry, Command) bool {
 	reqs := map[string]people.Request{}
 	for _, r := range st.People.Requests() {
 		reqs[r.ID] = r
 	}
-	lifts := map[uint64]bool{}
+	lifts, halts := map[uint64]bool{}, map[uint64]bool{}
 	for _, l := range st.Controls.Lifts() {
 		lifts[l.Seq] = true
+		halts[l.Halt.Seq] = true
+	}
+	for _, h := range st.Controls.Halted() {
+		halts[h.Seq] = true
+	}
+	incidents, notes := map[string]bool{}, map[uint64]bool{}
+	for _, in := range st.Incidents.List() {
+		incidents[in.ID] = true
+		for _, n := range in.Notes {
+			notes[n.Seq] = true
+		}
+	}
+	// The circuit breaker's halts, in force or lifted, by the entry of the
+	// order that tripped them.
+	tripped := map[uint64]bool{}
+	for _, h := range st.Controls.Halted() {
+		if h.Actor == BreakerActor {
+			tripped[h.Seq] = true
+		}
+	}
+	for _, l := range st.Controls.Lifts() {
+		if l.Halt.Actor == BreakerActor {
+			tripped[l.Halt.Seq] = true
+		}
 	}
 	plans := map[uint64]bool{}
 	for _, p := range st.Compensation.List() {
@@ -106,8 +144,18 @@ func Applied(st *State) func(journal.Entry, Command) bool {
 			return ok && r.DecidedSeq == e.Seq
 		case Lift:
 			return lifts[e.Seq]
+		case Halt:
+			// A halt refused (a bad switch, no reason) or of a switch
+			// already halted changed nothing.
+			return halts[e.Seq]
+		case OpenIncident:
+			return incidents[c.Incident.ID]
+		case NoteIncident, CloseIncident:
+			return notes[e.Seq]
 		case WriteCompensation, ExecuteCompensation:
 			return plans[e.Seq]
+		case PlaceOrder, ReplaceOrder:
+			return tripped[e.Seq]
 		}
 		return true
 	}

@@ -128,12 +128,18 @@ func newBenchTrading(b *testing.B, n int) (*tradeEnv, *mixGen) {
 		v := e.must(PlaceOrder{Customer: ledger.OwnerID(1 + i%benchCustomers), Market: 1, Side: side, Type: market.Limit, Price: g.price(side), Qty: btcJPY.LotSize * int64(1+i%10)})
 		g.note(v)
 	}
+	// A trade at the mid, then the index cleared: the band follows the
+	// last trade and moves with every fill, its costlier mode.
+	e.must(PlaceOrder{Customer: 1, Market: 1, Side: market.Sell, Type: market.Limit, Price: g.mid, Qty: btcJPY.LotSize})
+	e.must(PlaceOrder{Customer: 2, Market: 1, Side: market.Buy, Type: market.Limit, Price: g.mid, Qty: btcJPY.LotSize})
+	e.must(SetIndexPrice{Market: 1, Price: 0, Actor: "mei"})
 	return e, g
 }
 
 // BenchmarkTradingMix measures the matching engine with settlement in the
 // ledger, in process: each operation is the core's apply of the command
-// (matching, holds, fills, fees, trade records), without the journal. It
+// (the price band and largest order checks, matching, holds, fills, fees,
+// trade records, the circuit breaker), without the journal. It
 // reports operations per second on one core, p50/p99/p99.9 latency per
 // operation and allocations. It runs with the core's collector setting
 // (TuneGC); GOGC=100 in the environment shows Go's default.
@@ -186,6 +192,11 @@ func BenchmarkTradingMix(b *testing.B) {
 	b.ReportMetric(float64(fills)/float64(b.N), "fills/op")
 	if err := st.CheckInvariants(); err != nil {
 		b.Fatal(err)
+	}
+	// The figure is of trading: the mix never moves the price far enough
+	// to trip the circuit breaker, and every order passed the band.
+	if st.Controls.Any() {
+		b.Fatalf("the mix tripped a halt: %+v", st.Controls.Halted())
 	}
 }
 

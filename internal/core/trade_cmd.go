@@ -2,6 +2,8 @@ package core
 
 import (
 	"encoding/binary"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
 	"math/bits"
@@ -11,6 +13,7 @@ import (
 	"kinko/internal/controls"
 	"kinko/internal/ledger"
 	"kinko/internal/market"
+	"kinko/internal/people"
 	"kinko/internal/trading"
 )
 
@@ -24,6 +27,7 @@ const (
 	KindSetReferencePrice  Kind = 65
 	KindDealerQuote        Kind = 66
 	KindDealerExecute      Kind = 67
+	KindSetIndexPrice      Kind = 68
 )
 
 func init() {
@@ -35,7 +39,28 @@ func init() {
 	kindNames[KindSetReferencePrice] = "set_reference_price"
 	kindNames[KindDealerQuote] = "dealer_quote"
 	kindNames[KindDealerExecute] = "dealer_execute"
+	kindNames[KindSetIndexPrice] = "set_index_price"
 }
+
+// Request kinds of trading, under the two-person rule: an operator's
+// price moved further than one operator may move it alone.
+const (
+	// KindDealerReference sets a market's dealer reference price.
+	KindDealerReference people.RequestKind = "dealer_reference"
+	// KindIndexPrice sets (or, with price 0, clears) a market's index
+	// price.
+	KindIndexPrice people.RequestKind = "index_price"
+)
+
+// MarketPricePayload is the payload of dealer_reference and index_price
+// requests.
+type MarketPricePayload struct {
+	Market uint16 `json:"market"`
+	Price  int64  `json:"price"`
+}
+
+// BreakerActor is the actor of the halts the circuit breaker journals.
+const BreakerActor = "circuit-breaker"
 
 // CodeTrade and CodeTradeFee mark trading's ledger transfers; CodeHold and
 // CodeRelease an order's hold and its release; CodeDealer the dealer desk.
@@ -91,9 +116,27 @@ type CancelMarketOrders struct {
 	Reason string
 }
 
-// SetReferencePrice sets the dealer desk's reference price of a market (0:
-// the book's mid).
+// SetReferencePrice sets the dealer desk's reference price of a market; 0
+// stops the desk quoting. Actor is an operator with the operator or admin
+// role, who may move it alone within the listing's ReferenceChangeBps of
+// the current reference (of the market's band reference when the desk has
+// none) and ReferenceDayBps of the price a day before; further takes a
+// dealer_reference request approved by a second operator.
 type SetReferencePrice struct {
+	Market uint16
+	Price  int64
+	Actor  string
+}
+
+// SetIndexPrice sets a market's index price, the reference of its price
+// band while set; 0 clears it, and the band follows the last trade again.
+// Actor is an operator with the operator or admin role, who may move the
+// band's reference alone within the listing's bounds, as for the dealer
+// reference; further (and the first reference of a market that never
+// traded) takes an index_price request approved by a second operator.
+// Resting orders the new band leaves where a fill would be outside it are
+// cancelled and their holds released.
+type SetIndexPrice struct {
 	Market uint16
 	Price  int64
 	Actor  string
@@ -146,12 +189,14 @@ func (CancelMarketOrders) Kind() Kind { return KindCancelMarketOrders }
 func (SetReferencePrice) Kind() Kind  { return KindSetReferencePrice }
 func (DealerQuote) Kind() Kind        { return KindDealerQuote }
 func (DealerExecute) Kind() Kind      { return KindDealerExecute }
+func (SetIndexPrice) Kind() Kind      { return KindSetIndexPrice }
 
 func (c ListMarket) AppendPayload(b []byte) []byte         { return appendJSON(b, c) }
 func (c CancelMarketOrders) AppendPayload(b []byte) []byte { return appendJSON(b, c) }
 func (c SetReferencePrice) AppendPayload(b []byte) []byte  { return appendJSON(b, c) }
 func (c DealerQuote) AppendPayload(b []byte) []byte        { return appendJSON(b, c) }
 func (c DealerExecute) AppendPayload(b []byte) []byte      { return appendJSON(b, c) }
+func (c SetIndexPrice) AppendPayload(b []byte) []byte      { return appendJSON(b, c) }
 
 // Orders are the hot path: a fixed binary layout, big-endian.
 //
@@ -241,6 +286,8 @@ func decodeTrading(kind Kind, p []byte) (Command, bool, error) {
 		c, err = decodeJSON[DealerQuote](p)
 	case KindDealerExecute:
 		c, err = decodeJSON[DealerExecute](p)
+	case KindSetIndexPrice:
+		c, err = decodeJSON[SetIndexPrice](p)
 	default:
 		return nil, false, nil
 	}
@@ -341,6 +388,173 @@ func holdFor(l *trading.Listing, side market.Side, price, qty int64) int64 {
 	}
 	n := l.Notional(price, qty)
 	return n + trading.Fee(n, max(l.MakerFeeBps, l.TakerFeeBps))
+}
+
+// sizeOrder checks a sane order of side and kind at price for qty against
+// the band and the largest order, and returns the price it enters at (a
+// market order's protection price clamped to the band). An order inside
+// the band costs two comparisons here, the largest order a 128-bit
+// product: this is every order's path.
+func sizeOrder(m *trading.Market, side market.Side, kind market.Kind, price, qty int64) (int64, error) {
+	if lo, hi := m.Book.Band(); kind == market.Market || uint64(price-lo) > uint64(hi-lo) {
+		p, err := m.Book.CheckBand(side, kind, price)
+		if err != nil {
+			return 0, bandError(m, err, price)
+		}
+		price = p
+	}
+	if m.AboveLargest(price, qty) {
+		l := &m.Listing
+		return 0, fmt.Errorf("%w: %d at %d is %d in notional, above %d", trading.ErrOrderTooLarge, qty, price, l.Notional(price, qty), l.MaxOrderNotional)
+	}
+	return price, nil
+}
+
+// bandError names the band in a refusal for the band; other errors pass.
+func bandError(m *trading.Market, err error, price int64) error {
+	if errors.Is(err, market.ErrOutsideBand) || errors.Is(err, market.ErrNoReference) {
+		return fmt.Errorf("%w: price %d: %s", err, price, m.BandText())
+	}
+	return err
+}
+
+// bookReference is the price the breaker measures a command's fills from:
+// the last trade, or the index before the first.
+func bookReference(m *trading.Market) int64 {
+	last, index := m.Book.Reference()
+	if last == 0 {
+		return index
+	}
+	return last
+}
+
+// breaker feeds the circuit breaker a command's fills, which moved the
+// last trade from before, and halts the market's base asset's trading if
+// it trips: a journaled halt (actor BreakerActor, the move as its
+// reason), part of the command's effect; the order's own fills stand.
+func (s *State) breaker(m *trading.Market, before, t int64) {
+	last, _ := m.Book.Reference()
+	if ref, trip := m.Breaker(t, before, last); trip {
+		s.Controls.HaltSwitch(controls.Switch{Asset: m.Listing.Base, Service: controls.Trade}, BreakerActor, m.BreakerText(ref, last), t, s.seq)
+	}
+}
+
+// bandReference is the reference of a market's band: its index, or else
+// its last trade (0: none).
+func bandReference(m *trading.Market) int64 {
+	last, index := m.Book.Reference()
+	if index != 0 {
+		return index
+	}
+	return last
+}
+
+// mayPrice checks that actor may set a market's prices: an operator with
+// the operator or admin role.
+func (s *State) mayPrice(actor string) error {
+	o, ok := s.People.Operator(actor)
+	if !ok {
+		return people.ErrOperatorUnknown
+	}
+	if !o.HasRole(people.RoleOperator) && !o.HasRole(people.RoleAdmin) {
+		return fmt.Errorf("%w: market prices are set by the operator or admin role", people.ErrNotAuthorized)
+	}
+	return nil
+}
+
+// setReference sets the dealer desk's reference, alone within the bounds
+// or approved by two.
+func (s *State) setReference(m *trading.Market, price, t int64, approved bool) error {
+	l := &m.Listing
+	if price < 0 || price > l.MaxPrice {
+		return invalid("dealer reference %d outside [0, %d]", price, l.MaxPrice)
+	}
+	switch {
+	case price == 0:
+		m.Reference = 0 // the desk stops quoting: it takes risk away
+	case approved:
+		m.Reference, m.RefHistory = price, trading.RecordApproved(price, t)
+	default:
+		if err := trading.CheckMove("dealer reference", m.Reference, bandReference(m), price, m.RefHistory, t, l.ReferenceChangeBps, l.ReferenceDayBps); err != nil {
+			return fmt.Errorf("%w; open a %s request for a second operator", err, KindDealerReference)
+		}
+		m.Reference, m.RefHistory = price, trading.RecordMove(m.RefHistory, price, t)
+	}
+	return nil
+}
+
+// setIndex sets a market's index, alone within the bounds or approved by
+// two, and releases the orders the new band cancels. The history keeps
+// the band's reference as it is after each change (the last trade when
+// the index is cleared), so a clear never hides the day's anchor.
+func (s *State) setIndex(m *trading.Market, price, t int64, approved bool) error {
+	l := &m.Listing
+	if price < 0 || price > l.MaxPrice || price%l.TickSize != 0 {
+		return invalid("index price %d: must be 0 or on the tick %d up to %d", price, l.TickSize, l.MaxPrice)
+	}
+	last, index := m.Book.Reference()
+	target := price
+	if target == 0 {
+		target = last
+	}
+	if !approved && target != 0 {
+		if err := trading.CheckMove("index price", index, last, target, m.IndexHistory, t, l.ReferenceChangeBps, l.ReferenceDayBps); err != nil {
+			return fmt.Errorf("%w; open an %s request for a second operator", err, KindIndexPrice)
+		}
+	}
+	swept, err := m.Book.SetIndex(price)
+	if err != nil {
+		panic(fmt.Sprintf("core: index %d passed the checks but the book refused it: %v", price, err))
+	}
+	if target != 0 {
+		if approved {
+			m.IndexHistory = trading.RecordApproved(target, t)
+		} else {
+			m.IndexHistory = trading.RecordMove(m.IndexHistory, target, t)
+		}
+	}
+	s.expire(m, swept)
+	s.commit(t)
+	return nil
+}
+
+// checkPriceRequest checks a dealer_reference or index_price request: a
+// requester who may set prices, an approver or admin to approve, a known
+// market and a price in its range.
+func (s *State) checkPriceRequest(r people.Request) error {
+	var p MarketPricePayload
+	if err := json.Unmarshal(r.Payload, &p); err != nil {
+		return fmt.Errorf("%w: payload: %v", people.ErrInvalid, err)
+	}
+	if err := s.mayPrice(r.Requester); err != nil {
+		return err
+	}
+	if r.RequiredRole != people.RoleApprover && r.RequiredRole != people.RoleAdmin {
+		return fmt.Errorf("%w: market prices are approved by an approver", people.ErrInvalid)
+	}
+	m, ok := s.Trading.Market(p.Market)
+	if !ok {
+		return trading.ErrUnknownMarket
+	}
+	l := &m.Listing
+	if p.Price < 0 || p.Price > l.MaxPrice || (r.Kind == KindIndexPrice && p.Price%l.TickSize != 0) {
+		return fmt.Errorf("%w: price %d for %s", people.ErrInvalid, p.Price, l.Code)
+	}
+	return nil
+}
+
+// applyPriceRequest sets the price of an approved request.
+func (s *State) applyPriceRequest(r people.Request, t int64) error {
+	var p MarketPricePayload
+	json.Unmarshal(r.Payload, &p)
+	m, ok := s.Trading.Market(p.Market)
+	if !ok {
+		return trading.ErrUnknownMarket
+	}
+	if r.Kind == KindIndexPrice {
+		return s.setIndex(m, p.Price, t, true)
+	}
+	return s.setReference(m, p.Price, t, true)
 }
 
 // orderSane tells whether price and qty are in the listing's range, so the
@@ -458,11 +672,19 @@ func (s *State) applyTrading(cmd Command, t int64) (bool, any, error) {
 		if !ok {
 			return true, nil, trading.ErrUnknownMarket
 		}
-		if c.Price < 0 || c.Price > m.Listing.MaxPrice || strings.TrimSpace(c.Actor) == "" {
-			return true, nil, fmt.Errorf("%w: reference price %d by %q", trading.ErrListing, c.Price, c.Actor)
+		if err := s.mayPrice(c.Actor); err != nil {
+			return true, nil, err
 		}
-		m.Reference = c.Price
-		return true, nil, nil
+		return true, nil, s.setReference(m, c.Price, t, false)
+	case SetIndexPrice:
+		m, ok := s.Trading.Market(c.Market)
+		if !ok {
+			return true, nil, trading.ErrUnknownMarket
+		}
+		if err := s.mayPrice(c.Actor); err != nil {
+			return true, nil, err
+		}
+		return true, nil, s.setIndex(m, c.Price, t, false)
 	case DealerQuote:
 		v, err := s.dealerQuote(c, t)
 		return true, v, err
@@ -474,12 +696,12 @@ func (s *State) applyTrading(cmd Command, t int64) (bool, any, error) {
 }
 
 func (s *State) listMarket(c ListMarket) error {
-	l := c.Listing
-	base, ok1 := s.Ledger.Asset(l.Base)
-	_, ok2 := s.Ledger.Asset(l.Quote)
+	base, ok1 := s.Ledger.Asset(c.Listing.Base)
+	quote, ok2 := s.Ledger.Asset(c.Listing.Quote)
 	if !ok1 || !ok2 {
 		return fmt.Errorf("%w: unknown asset", trading.ErrListing)
 	}
+	l := c.Listing.WithDefaults(quote.Decimals, quote.Class == ledger.ClassFiat)
 	// Scale × QtyUnit must be the base asset's 10^decimals.
 	whole := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(base.Decimals)), nil)
 	if new(big.Int).Mul(big.NewInt(l.Scale), big.NewInt(l.Unit())).Cmp(whole) != 0 {
@@ -520,8 +742,14 @@ func (s *State) placeOrder(c PlaceOrder, t int64) (*PlaceResult, error) {
 	}
 	l := &m.Listing
 	var hold int64
+	price := c.Price
 	if orderSane(l, c.Price, c.Qty) {
-		hold = holdFor(l, c.Side, c.Price, c.Qty)
+		p, err := sizeOrder(m, c.Side, c.Type, c.Price, c.Qty)
+		if err != nil {
+			return nil, err
+		}
+		price = p
+		hold = holdFor(l, c.Side, price, c.Qty)
 		a := l.Base
 		if c.Side == market.Buy {
 			a = l.Quote
@@ -531,14 +759,15 @@ func (s *State) placeOrder(c PlaceOrder, t int64) (*PlaceResult, error) {
 		}
 	}
 	id := market.OrderID(s.Trading.NextOrder + 1)
-	fills, br, err := m.Book.Place(market.Order{ID: id, Owner: market.Owner(c.Customer), Side: c.Side, Kind: c.Type, Price: c.Price, Qty: c.Qty}, s.Trading.Fills[:0])
+	before := bookReference(m)
+	fills, br, err := m.Book.Place(market.Order{ID: id, Owner: market.Owner(c.Customer), Side: c.Side, Kind: c.Type, Price: price, Qty: c.Qty}, s.Trading.Fills[:0])
 	s.Trading.Fills = fills[:0]
 	if err != nil {
-		return nil, err
+		return nil, bandError(m, err, c.Price)
 	}
 	s.Trading.NextOrder++
 	o := s.Trading.NewOrder()
-	*o = trading.Order{ID: id, Market: l.ID, Customer: c.Customer, ClientID: c.ClientID, Side: c.Side, Kind: c.Type, Price: c.Price, Qty: c.Qty, Held: hold, Created: t}
+	*o = trading.Order{ID: id, Market: l.ID, Customer: c.Customer, ClientID: c.ClientID, Side: c.Side, Kind: c.Type, Price: price, Qty: c.Qty, Held: hold, Created: t}
 	a := l.Base
 	if c.Side == market.Buy {
 		a = l.Quote
@@ -553,6 +782,9 @@ func (s *State) placeOrder(c PlaceOrder, t int64) (*PlaceResult, error) {
 		s.release(m, o)
 	}
 	s.commit(t)
+	if br.Filled > 0 {
+		s.breaker(m, before, t)
+	}
 	return res, nil
 }
 
@@ -601,6 +833,11 @@ func (s *State) replaceOrder(c ReplaceOrder, t int64) (*PlaceResult, error) {
 	}
 	need := o.Held
 	if orderSane(l, c.Price, c.Qty) {
+		if c.Price != o.Price || c.Qty > o.Qty-o.Filled { // in place it only shrinks
+			if _, err := sizeOrder(m, o.Side, o.Kind, c.Price, c.Qty); err != nil {
+				return nil, err
+			}
+		}
 		need = holdFor(l, o.Side, c.Price, c.Qty)
 		if more := need - o.Held; more > 0 {
 			if have := s.spendableIn(l, a, avail(c.Customer, a)); have < more {
@@ -608,10 +845,11 @@ func (s *State) replaceOrder(c ReplaceOrder, t int64) (*PlaceResult, error) {
 			}
 		}
 	}
+	before := bookReference(m)
 	fills, br, err := m.Book.Replace(c.Order, market.Owner(c.Customer), c.Price, c.Qty, s.Trading.Fills[:0])
 	s.Trading.Fills = fills[:0]
 	if err != nil {
-		return nil, err
+		return nil, bandError(m, err, c.Price)
 	}
 	if need > o.Held {
 		s.moveIn(l, a, avail(o.Customer, a), held(o.Customer, a), need-o.Held, CodeHold, uint64(o.ID))
@@ -627,6 +865,9 @@ func (s *State) replaceOrder(c ReplaceOrder, t int64) (*PlaceResult, error) {
 		s.release(m, o)
 	}
 	s.commit(t)
+	if br.Filled > 0 {
+		s.breaker(m, before, t)
+	}
 	return res, nil
 }
 
@@ -677,10 +918,9 @@ func (s *State) dealerQuote(c DealerQuote, t int64) (*trading.Quote, error) {
 	if (c.Side != market.Buy && c.Side != market.Sell) || c.Qty < l.MinQty || c.Qty > l.MaxQty || c.Qty%l.LotSize != 0 {
 		return nil, fmt.Errorf("%w: side %d, qty %d (lot %d, min %d, max %d)", ErrCommandInvalid, c.Side, c.Qty, l.LotSize, l.MinQty, l.MaxQty)
 	}
+	// Only the reference operators set (alone within its bounds, or two of
+	// them): never the book's mid, which a customer's orders can move.
 	ref := m.Reference
-	if ref == 0 {
-		ref = m.Mid()
-	}
 	if ref == 0 {
 		return nil, trading.ErrNoReference
 	}
@@ -737,6 +977,9 @@ func (s *State) dealerExecute(c DealerExecute, t int64) (*trading.Trade, error) 
 	l := &m.Listing
 	if err := s.Controls.Allowed(l.Base, controls.Dealer); err != nil {
 		return nil, err
+	}
+	if q.Mid != m.Reference {
+		return nil, fmt.Errorf("%w: quoted against %d, the reference is now %d", trading.ErrQuoteStale, q.Mid, m.Reference)
 	}
 	if err := s.mayTrade(c.Customer, m); err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"kinko/internal/compensation"
 	"kinko/internal/controls"
@@ -23,10 +24,15 @@ const (
 )
 
 // btcJPY is the test market: yen per bitcoin on a 1,000 yen tick, lots of
-// 0.001 BTC, maker 5 bps and taker 15 bps, a dealer desk at 50 bps.
+// 0.001 BTC, maker 5 bps and taker 15 bps, a dealer desk at 50 bps, orders
+// of up to 10,000,000,000 yen; the band, the breaker and the operators'
+// bounds are the defaults.
 var btcJPY = trading.Listing{ID: 1, Code: "BTC/JPY", Base: btc, Quote: jpy, Scale: 1_0000_0000, TickSize: 1_000, LotSize: 100_000,
 	MinQty: 100_000, MaxQty: 100_0000_0000, MaxPrice: 100_000_000_000, MaxOrders: 1 << 20, MakerFeeBps: 5, TakerFeeBps: 15,
-	DealerSpreadBps: 50, QuoteValidityNs: 10e9, DealerMaxLong: 10_0000_0000, DealerMaxShort: 10_0000_0000}
+	DealerSpreadBps: 50, QuoteValidityNs: 10e9, DealerMaxLong: 10_0000_0000, DealerMaxShort: 10_0000_0000, MaxOrderNotional: 10_000_000_000}
+
+// openPrice is the index the test market opens at.
+const openPrice = 10_000_000
 
 // tradeEnv applies commands to a state through sealed entries, as the core
 // does, and checks every invariant after each.
@@ -37,12 +43,22 @@ type tradeEnv struct {
 	entries []journal.Entry
 	now     int64
 	check   bool
+	reqs    int // requests opened, for their ids
+}
+
+// open sets a market's index by two operators: how a market that never
+// traded gets its first reference.
+func (e *tradeEnv) open(mkt uint16, price int64) {
+	e.t.Helper()
+	if o := e.twoPerson(KindIndexPrice, MarketPricePayload{Market: mkt, Price: price}, "aiko", "hana", people.RoleApprover); o.Err != nil {
+		e.t.Fatalf("opening market %d at %d: %v", mkt, price, o.Err)
+	}
 }
 
 func (e *tradeEnv) do(cmd Command) Outcome {
 	e.t.Helper()
 	e.now += 1_000_000
-	en := e.mj.seal(e.now, cmd)
+	en := e.mj.seal(e.now, signed(cmd))
 	e.entries = append(e.entries, en)
 	o := e.st.Apply(&en)
 	if e.check {
@@ -69,12 +85,17 @@ func newTradeEnv(t testing.TB, n int) *tradeEnv {
 	e := &tradeEnv{t: t, st: NewState(), now: 1_700_000_000e9, check: true}
 	creds := people.Credentials{PasswordHash: strings.Repeat("h", 30), TOTPSealed: strings.Repeat("s", 30)}
 	e.must(CreateAssets{Assets: []ledger.Asset{{ID: jpy, Code: "JPY", Class: ledger.ClassFiat}, {ID: btc, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}})
-	e.must(CreateOperator{Operator: people.Operator{Name: "aiko", Roles: []people.Role{people.RoleAdmin}, Creds: creds}})
+	for _, c := range founding(time.Unix(0, e.now)) {
+		e.must(c)
+	}
 	eq := func(a ledger.AssetID) ledger.AccountKey {
 		return ledger.AccountKey{Owner: ledger.OwnerEquity, Asset: a, Kind: ledger.KindEquity}
 	}
 	e.must(CreateAccounts{Keys: []ledger.AccountKey{eq(jpy), eq(btc)}})
-	e.must(ListMarket{Listing: btcJPY, Actor: "aiko"})
+	if o := e.listMarket(btcJPY); o.EventErr() != nil {
+		t.Fatal(o.EventErr())
+	}
+	e.open(1, openPrice)
 	var ts []ledger.Transfer
 	fund := func(k ledger.AccountKey, amt uint64) {
 		ts = append(ts, ledger.Transfer{ID: ledger.ID{Hi: 7, Lo: uint64(len(ts) + 1)}, Debit: eq(k.Asset), Credit: k, Amount: ledger.AmountOf(amt)})
@@ -229,19 +250,35 @@ func TestTradeBadInput(t *testing.T) {
 }
 
 // TestTradeProperties runs seeded random order streams (KINKO_SIM_SEED
-// replays one): after every command every ledger and trading invariant
-// holds (no negative balance, each asset sums to zero, books uncrossed,
-// every open order resting with a positive hold); every fill moves the
-// same quantity on both sides; and replaying the journal rebuilds the same
-// state, books included.
+// replays one) around a moving reference, with operators moving the index
+// (alone, some beyond their bound, and by two), the circuit breaker
+// halting the market and two operators lifting it: after every command
+// every ledger and trading invariant holds (no negative balance, each
+// asset sums to zero, books uncrossed and no order beyond the band, every
+// open order resting with a positive hold); every fill moves the same
+// quantity on both sides and is inside the band as it stood when its
+// order arrived; nothing trades while halted; and replaying the journal,
+// or a snapshot, rebuilds the same state, books included.
 func TestTradeProperties(t *testing.T) {
+	trips := 0
 	for _, seed := range simSeeds(t, 3) {
 		rng := rand.New(rand.NewPCG(seed, 0x7ade))
 		e := newTradeEnv(t, 8)
-		fills := 0
+		m, _ := e.st.Trading.Market(1)
+		halt := controls.Switch{Asset: btc, Service: controls.Trade}
+		fills, outside, moves, lifts := 0, 0, 0, 0
 		for i := 0; i < 3000; i++ {
 			cust := ledger.OwnerID(1 + rng.IntN(8))
-			price := int64(9_900_000 + 1_000*rng.IntN(200))
+			ref := bandReference(m)
+			if ref == 0 { // the index cleared before a trade: none, until two operators set one
+				ref = openPrice
+			}
+			// Mostly within 3% of the reference, one in six up to 12% away.
+			off := int64(rng.IntN(301) - 150)
+			if rng.IntN(6) == 0 {
+				off = int64(rng.IntN(2401) - 1200)
+			}
+			price := max(1_000, ref/1_000*1_000+1_000*(off*ref/10_000_000))
 			qty := int64(100_000 * (1 + rng.IntN(30)))
 			var cmd Command
 			switch r := rng.IntN(100); {
@@ -249,15 +286,47 @@ func TestTradeProperties(t *testing.T) {
 				kinds := []market.Kind{market.Limit, market.Limit, market.Limit, market.IOC, market.FOK, market.PostOnly, market.Market}
 				side := market.Side(1 + rng.IntN(2))
 				cmd = PlaceOrder{Customer: cust, Market: 1, Side: side, Type: kinds[rng.IntN(len(kinds))], Price: price, Qty: qty, ClientID: fmt.Sprintf("o%d", i)}
-			case r < 70:
+			case r < 68:
 				cmd = CancelOrder{Customer: cust, Order: market.OrderID(1 + rng.IntN(int(e.st.Trading.NextOrder+1)))}
-			case r < 95:
+			case r < 93:
 				cmd = ReplaceOrder{Customer: cust, Order: market.OrderID(1 + rng.IntN(int(e.st.Trading.NextOrder+1))), Price: price, Qty: qty}
-			default:
+			case r < 95:
 				cmd = PlaceOrder{Customer: cust, Market: 1, Side: market.Buy, Type: market.Limit, Price: price + 500, Qty: qty} // off the tick
+			case r < 97:
+				// One operator moves the index up to 7% (beyond 5% refused),
+				// or clears it.
+				p := ref/1_000*1_000 + 1_000*(int64(rng.IntN(141)-70)*ref/10_000_000)
+				if rng.IntN(10) == 0 {
+					p = 0
+				}
+				cmd = SetIndexPrice{Market: 1, Price: p, Actor: "mei"}
+			case r < 98:
+				// Two operators move the index up to 20%.
+				p := ref/1_000*1_000 + 1_000*(int64(rng.IntN(401)-200)*ref/10_000_000)
+				if o := e.twoPerson(KindIndexPrice, MarketPricePayload{Market: 1, Price: p}, "mei", "hana", people.RoleApprover); o.Err != nil {
+					t.Fatalf("seed %d step %d: index %d by two: %v", seed, i, p, o.Err)
+				}
+				moves++
+				continue
+			default:
+				if e.st.Controls.Allowed(btc, controls.Trade) != nil {
+					if o := e.twoPerson(KindLiftHalt, LiftHaltPayload{Switch: halt}, "mei", "hana", people.RoleApprover); o.Err != nil {
+						t.Fatalf("seed %d step %d: lift: %v", seed, i, o.Err)
+					}
+					lifts++
+				}
+				continue
 			}
+			lo, hi := m.Book.Band()
+			halted := e.st.Controls.Allowed(btc, controls.Trade) != nil
 			btcBefore, jpyBefore := e.sums()
 			o := e.do(cmd)
+			if errors.Is(o.Err, market.ErrOutsideBand) {
+				outside++
+			}
+			if _, ok := cmd.(SetIndexPrice); ok && o.Err == nil {
+				moves++
+			}
 			if r, ok := o.Value.(*PlaceResult); ok && o.Err == nil {
 				var q int64
 				for _, tr := range r.Trades {
@@ -265,23 +334,32 @@ func TestTradeProperties(t *testing.T) {
 					if tr.Qty <= 0 || tr.Price <= 0 {
 						t.Fatalf("seed %d step %d: trade %+v", seed, i, tr)
 					}
+					if hi == 0 || tr.Price < lo || tr.Price > hi || halted {
+						t.Fatalf("seed %d step %d: trade %+v with the band %d-%d (halted %v)", seed, i, tr, lo, hi, halted)
+					}
 				}
 				if q != r.Filled {
 					t.Fatalf("seed %d step %d: trades %d, filled %d", seed, i, q, r.Filled)
 				}
 				fills += len(r.Trades)
+				if !halted && e.st.Controls.Allowed(btc, controls.Trade) != nil {
+					trips++
+					if h := e.st.Controls.Halted(); len(h) != 1 || h[0].Actor != BreakerActor || !strings.Contains(h[0].Reason, "circuit breaker") {
+						t.Fatalf("seed %d step %d: halts %+v", seed, i, h)
+					}
+				}
 			}
 			// Customers' and the house's holdings of each asset only move
 			// between them.
 			if b, j := e.sums(); b != btcBefore || j != jpyBefore {
 				t.Fatalf("seed %d step %d (%s): BTC %d -> %d, JPY %d -> %d", seed, i, cmd.Kind(), btcBefore, b, jpyBefore, j)
 			}
-			if bid, ask := e.st.Trading.Markets()[0].Book.Best(); bid != 0 && ask != 0 && bid >= ask {
+			if bid, ask := m.Book.Best(); bid != 0 && ask != 0 && bid >= ask {
 				t.Fatalf("seed %d step %d: crossed %d >= %d", seed, i, bid, ask)
 			}
 		}
-		if fills < 100 {
-			t.Fatalf("seed %d: only %d fills; the stream does not exercise matching", seed, fills)
+		if fills < 100 || outside == 0 || moves == 0 {
+			t.Fatalf("seed %d: %d fills, %d orders outside the band, %d index moves: the stream does not exercise enough", seed, fills, outside, moves)
 		}
 		// Replay from the journal: the same state, to the hash.
 		re := NewState()
@@ -303,7 +381,10 @@ func TestTradeProperties(t *testing.T) {
 		if back.Hash() != e.st.Hash() || back.Trading.CheckInvariants() != nil {
 			t.Fatalf("seed %d: snapshot round trip differs", seed)
 		}
-		t.Logf("seed %d: %d fills, %d open orders", seed, fills, len(e.st.Trading.OpenOrders(0)))
+		t.Logf("seed %d: %d fills, %d open orders, %d refused outside the band, %d index moves, %d lifts", seed, fills, len(e.st.Trading.OpenOrders(0)), outside, moves, lifts)
+	}
+	if trips == 0 {
+		t.Fatal("the circuit breaker never tripped")
 	}
 }
 
@@ -400,10 +481,13 @@ func TestEtherInGwei(t *testing.T) {
 		MinQty: 1_000_000, MaxQty: 1_000_000_000_000, MaxPrice: 1_000_000_000, MaxOrders: 1 << 18}
 	bad := l
 	bad.QtyUnit = 1
-	if o := e.do(ListMarket{Listing: bad, Actor: "aiko"}); !errors.Is(o.Err, trading.ErrListing) {
+	if o := e.listMarket(bad); !errors.Is(o.Err, trading.ErrListing) {
 		t.Fatalf("a wei-unit listing with a gwei scale = %v", o.Err)
 	}
-	e.must(ListMarket{Listing: l, Actor: "aiko"})
+	if o := e.listMarket(l); o.Err != nil {
+		t.Fatal(o.Err)
+	}
+	e.open(3, 300_000)
 	// 5 ETH for sale at 300,000 yen an ether; 2 ETH bought.
 	e.must(PlaceOrder{Customer: 1, Market: 3, Side: market.Sell, Type: market.Limit, Price: 300_000, Qty: 5_000_000_000})
 	if got := e.bal(held(1, eth)); got != 5_000_000_000_000_000_000 {

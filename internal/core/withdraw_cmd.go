@@ -202,7 +202,8 @@ func (s *State) requestWithdrawal(c RequestWithdrawal, t int64) (withdraw.Withdr
 	}
 	rec := withdraw.Withdrawal{ID: fmt.Sprintf("%d:%s", c.Customer, c.Intent.RequestID), Customer: uint64(c.Customer), Intent: c.Intent,
 		PubKey: c.PubKey, Sig: c.Sig, Time: t}
-	decision, reason := w.Rules.Evaluate(withdraw.Request{Customer: uint64(c.Customer), Asset: c.Intent.Asset, Address: c.Intent.Address, Amount: c.Intent.Amount, Time: t}, withdrawView{s})
+	decision, reason := w.Rules.Evaluate(withdraw.Request{Customer: uint64(c.Customer), Asset: c.Intent.Asset, Address: c.Intent.Address, Amount: c.Intent.Amount, Time: t,
+		Decimals: a.Decimals, Fiat: a.Class == ledger.ClassFiat}, withdrawView{s})
 	if decision == withdraw.Deny {
 		rec.Status, rec.Reason = withdraw.StatusRejected, reason
 		w.Add(rec)

@@ -25,7 +25,7 @@ type wdEnv struct {
 
 func (e *wdEnv) do(cmd Command) Outcome {
 	e.t.Helper()
-	o, err := e.c.Submit(context.Background(), e.now, cmd)
+	o, err := e.c.Submit(context.Background(), e.now, signed(cmd))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -51,8 +51,9 @@ func newWdEnv(t *testing.T) *wdEnv {
 	t.Cleanup(func() { e.c.Close() })
 	creds := people.Credentials{PasswordHash: strings.Repeat("h", 30), TOTPSealed: strings.Repeat("s", 30)}
 	e.must(CreateAssets{Assets: []ledger.Asset{{ID: 2, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}})
-	e.must(CreateOperator{Operator: people.Operator{Name: "aiko", Roles: []people.Role{people.RoleAdmin}, Creds: creds}})
-	e.must(CreateOperator{Operator: people.Operator{Name: "kenji", Roles: []people.Role{people.RoleApprover}, Creds: creds}, Actor: "aiko"})
+	for _, c := range founding(e.now) {
+		e.must(c)
+	}
 	e.must(RegisterWallet{Wallet: custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: 2, Descriptor: "hot", Owner: hotOwner}})
 	hot := ledger.AccountKey{Owner: hotOwner, Asset: 2, Kind: ledger.KindWallet}
 	for i := ledger.OwnerID(1); i <= 3; i++ {
@@ -65,12 +66,21 @@ func newWdEnv(t *testing.T) *wdEnv {
 		e.must(WhitelistAddress{Customer: i, Asset: "BTC", Address: "bcrt1qexample"})
 		e.must(WhitelistAddress{Customer: i, Asset: "BTC", Address: "bcrt1qthief"})
 	}
-	e.must(SetWithdrawalRules{Actor: "aiko", Rules: withdraw.Rules{CoolDownSeconds: 24 * 3600,
+	e.setRules(withdraw.Rules{CoolDownSeconds: 24 * 3600,
 		PerWithdrawalMax: map[string]uint64{"BTC": 50_000_000}, PerCustomerDay: map[string]uint64{"BTC": 60_000_000},
 		PerAssetHour: map[string]uint64{"BTC": 100_000_000}, ApprovalAbove: map[string]uint64{"BTC": 40_000_000},
-		DenyList: []string{"bcrt1qthief"}, DustLimit: map[string]uint64{"BTC": 546}}})
+		DenyList: []string{"bcrt1qthief"}, DustLimit: map[string]uint64{"BTC": 546}})
 	e.now = t0.Add(25 * time.Hour)
 	return e
+}
+
+// setRules journals rules through a set_withdrawal_rules request asked by
+// aiko and approved by ren.
+func (e *wdEnv) setRules(r withdraw.Rules) {
+	e.t.Helper()
+	for _, c := range twoPerson(KindSetWithdrawalRulesRequest, SetWithdrawalRulesPayload{Rules: r}, e.now) {
+		e.must(c)
+	}
 }
 
 // request signs and submits an intent.
@@ -232,4 +242,61 @@ func TestWithdrawalPolicy(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestDefaultWithdrawalRules: rules that name no limit for bitcoin (the
+// state's defaults, and rules set with only a cool-down) still bound it:
+// a withdrawal above one coin is rejected and holds nothing; above half a
+// coin it waits for two operators, the requester unable to approve it.
+func TestDefaultWithdrawalRules(t *testing.T) {
+	e := newWdEnv(t)
+	hot := ledger.AccountKey{Owner: hotOwner, Asset: 2, Kind: ledger.KindWallet}
+	e.must(CreateTransfers{Transfers: []ledger.Transfer{{ID: ledger.ID{Lo: 10}, Debit: hot, Credit: ledger.AccountKey{Owner: 1, Asset: 2, Kind: ledger.KindAvailable}, Amount: ledger.AmountOf(4_0000_0000)}}})
+	e.setRules(withdraw.Rules{CoolDownSeconds: 24 * 3600})
+	e.c.Read(func(s *State) {
+		if l := s.Withdraw.Rules.LimitsFor("BTC", 8, false); l != withdraw.DefaultLimits(8, false) || l.PerWithdrawalMax != 1_0000_0000 || l.ApprovalAbove != 5000_0000 {
+			t.Fatalf("limits %+v", l)
+		}
+	})
+	rec := func(o Outcome) withdraw.Withdrawal {
+		t.Helper()
+		if o.Err != nil {
+			t.Fatal(o.Err)
+		}
+		return o.Value.(withdraw.Withdrawal)
+	}
+	if w := rec(e.request(1, "big", 1_5000_0000, nil)); w.Status != withdraw.StatusRejected || !strings.Contains(w.Reason, "per-withdrawal maximum 100000000") {
+		t.Fatalf("1.5 BTC with the default rules = %s %s", w.Status, w.Reason)
+	}
+	if e.available(1) != 5_0000_0000 {
+		t.Fatal("a rejected withdrawal holds funds")
+	}
+	if w := rec(e.request(1, "half", 5000_0000, nil)); w.Status != withdraw.StatusQueued {
+		t.Fatalf("0.5 BTC = %s %s", w.Status, w.Reason)
+	}
+	w := rec(e.request(2, "more", 6000_0000, nil))
+	if w.Status != withdraw.StatusAwaitingApproval || !strings.Contains(w.Reason, "two operators") {
+		t.Fatalf("0.6 BTC with the default rules = %s %s", w.Status, w.Reason)
+	}
+	payload, _ := json.Marshal(ApproveWithdrawalPayload{Withdrawal: w.ID})
+	e.must(OpenRequest{Request: people.Request{ID: "w-more", Kind: KindApproveWithdrawal, Payload: payload, Requester: "aiko", Reason: "customer called",
+		RequiredRole: people.RoleApprover, Expires: e.now.Add(time.Hour).UnixNano()}})
+	if o := e.do(DecideRequest{ID: "w-more", Decider: "aiko", Reason: "mine", Approve: true}); !errors.Is(o.Err, people.ErrSelfApproval) {
+		t.Fatalf("self approval = %v", o.Err)
+	}
+	e.c.Read(func(s *State) {
+		if w, _ := s.Withdraw.Get(w.ID); w.Status != withdraw.StatusAwaitingApproval {
+			t.Fatalf("after a self approval: %s", w.Status)
+		}
+	})
+	e.must(DecideRequest{ID: "w-more", Decider: "kenji", Reason: "identity confirmed", Approve: true})
+	e.c.Read(func(s *State) {
+		if w, _ := s.Withdraw.Get(w.ID); w.Status != withdraw.StatusQueued {
+			t.Fatalf("after approval: %s", w.Status)
+		}
+	})
+	// A fresh state has the same defaults: no limit is never the default.
+	if l := NewState().Withdraw.Rules.LimitsFor("BTC", 8, false); l.PerWithdrawalMax != 1_0000_0000 {
+		t.Fatalf("a new state's limits %+v", l)
+	}
 }

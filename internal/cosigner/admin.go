@@ -32,6 +32,10 @@ type Status struct {
 	// what left, fees included, and the fees.
 	Hour map[string]Usage `json:"hour"`
 	Day  map[string]Usage `json:"day"`
+	// Witness is the origin of the co-signer's witness key and
+	// WitnessHead the size of the newest head it signed of its mirror.
+	Witness     string `json:"witness"`
+	WitnessHead uint64 `json:"witness_head"`
 }
 
 // Usage is what an asset used of its limits in a window.
@@ -56,6 +60,10 @@ func (c *Cosigner) Status() Status {
 		st.Day[code] = Usage{Leaving: d.asset, Fees: d.fee, Txs: d.tx}
 	}
 	c.mu.Unlock()
+	st.Witness = c.w.Origin()
+	if _, size, err := c.w.Newest(); err == nil {
+		st.WitnessHead = size
+	}
 	st.Halts = c.Halts()
 	st.Disagreements = c.Disagreements()
 	return st

@@ -16,15 +16,18 @@ import (
 	"github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/txscript"
+	"github.com/btcsuite/btcd/wire"
 	"github.com/cockroachdb/pebble/v2"
 
 	"kinko/internal/alert"
+	"kinko/internal/anchor"
 	"kinko/internal/controls"
 	"kinko/internal/core"
 	"kinko/internal/custody"
 	"kinko/internal/mirror"
 	"kinko/internal/wallet"
 	"kinko/internal/withdraw"
+	"kinko/internal/witness"
 )
 
 // Errors: every refusal says why.
@@ -41,6 +44,9 @@ var (
 	ErrNoPolicy      = errors.New("cosigner: asset not in the co-signer's policy")
 	ErrSighash       = errors.New("cosigner: only SIGHASH_ALL is signed")
 	ErrMalformed     = errors.New("cosigner: malformed PSBT")
+	// ErrAnchor refuses a non-paying output that is not exactly one anchor
+	// of a head this host's mirror holds.
+	ErrAnchor = errors.New("cosigner: OP_RETURN output is not an anchor of a head this host verified")
 )
 
 type keySeen struct {
@@ -85,6 +91,7 @@ type Cosigner struct {
 	byName map[uint32]PinnedWallet // pinned wallets by their set id
 
 	m     *mirror.Mirror
+	w     *witness.Witness // signs the heads of m
 	st    *store
 	seenB *pebble.Batch // first-seen times not yet durable
 	keys  map[keySeen]time.Time
@@ -94,7 +101,10 @@ type Cosigner struct {
 	halts map[string]Halt
 	// disagree are the journal's wallets that are not pinned here.
 	disagree map[uint32]string
-	closed   bool
+	// lifts are the lift_halt requests signed by a pinned operator, by
+	// request id, waiting for a pinned approver's signed approval.
+	lifts  map[string]pendingLift
+	closed bool
 	// historyAlerted: the break of the history was alerted.
 	historyAlerted bool
 }
@@ -116,7 +126,7 @@ func Open(cfg Config) (*Cosigner, error) {
 		return nil, err
 	}
 	c := &Cosigner{cfg: cfg, keys: map[keySeen]time.Time{}, addrs: map[addrSeen]time.Time{}, txs: map[[32]byte]*Signed{},
-		wds: map[string][32]byte{}, halts: map[string]Halt{}, disagree: map[uint32]string{}}
+		wds: map[string][32]byte{}, halts: map[string]Halt{}, disagree: map[uint32]string{}, lifts: map[string]pendingLift{}}
 	if err := c.setPolicy(cfg.Policy); err != nil {
 		return nil, err
 	}
@@ -141,6 +151,13 @@ func Open(cfg Config) (*Cosigner, error) {
 		return nil, err
 	}
 	c.m = m
+	w, err := witness.Open(cfg.StateDir, "cosigner", m, cfg.NoSync)
+	if err != nil {
+		m.Close()
+		st.close()
+		return nil, err
+	}
+	c.w = w
 	if err := c.flush(); err != nil {
 		c.Close()
 		return nil, err
@@ -158,6 +175,9 @@ func (c *Cosigner) Close() error {
 	c.closed = true
 	err := c.flush()
 	if e := c.m.Close(); err == nil {
+		err = e
+	}
+	if e := c.w.Close(); err == nil {
 		err = e
 	}
 	c.seenB.Close()
@@ -292,6 +312,7 @@ func (c *Cosigner) flush() error {
 	if err := c.m.Flush(); err != nil {
 		return err
 	}
+	c.signHeads()
 	if c.seenB.Empty() {
 		return nil
 	}
@@ -299,6 +320,30 @@ func (c *Cosigner) flush() error {
 	c.seenB.Close()
 	c.seenB = c.st.db.NewBatch()
 	return err
+}
+
+// Witness returns the co-signer's witness: the heads of its mirror it
+// signed, to serve (Witness.Handler) and pin (Witness.VerifierKey).
+func (c *Cosigner) Witness() *witness.Witness { return c.w }
+
+// signHeads signs the heads of what the mirror gained. A head that cannot
+// be signed or kept is logged: the mirror and its halts stand without it.
+func (c *Cosigner) signHeads() {
+	if err := c.w.Sign(); err != nil {
+		c.cfg.Log.Error("witness: could not sign the mirror's heads", "err", err)
+	}
+}
+
+// Forked halts everything on a core whose signed head the co-signer's own
+// mirror contradicts, with a critical alert: the core shows a history that
+// is not the one it streamed here.
+func (c *Cosigner) Forked(fe *witness.ForkError) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.alert("cosigner-fork", "the core signed a head the co-signer's mirror contradicts", fe.Error())
+	if err := c.halt(AllAssets, "co-signer", "journal history: "+fe.Error()); err != nil {
+		c.cfg.Log.Error("could not record the halt", "err", err)
+	}
 }
 
 // brokenHistory halts everything on a history the co-signer cannot
@@ -324,6 +369,7 @@ func (c *Cosigner) applied(a mirror.Applied) error {
 	if a.Outcome.Err != nil {
 		return nil
 	}
+	c.followLifts(a)
 	now := c.cfg.Now()
 	switch x := a.Command.(type) {
 	case core.RegisterIntentKey:
@@ -467,11 +513,18 @@ func (c *Cosigner) Sign(p *psbt.Packet) ([]string, error) {
 	used := map[string]bool{}
 	perCust := map[uint64]uint64{}
 	var out, leaving int64
+	anchored := -1
 	for i, o := range p.UnsignedTx.TxOut {
 		if o.Value < 0 || out+o.Value < out {
 			return nil, fmt.Errorf("%w: output %d value", ErrMalformed, i)
 		}
 		out += o.Value
+		if anchor.IsNullData(o.PkScript) {
+			if err := c.checkAnchor(o, i, &anchored); err != nil {
+				return nil, fmt.Errorf("output %d: %w", i, err)
+			}
+			continue
+		}
 		if w, ok := c.owner(o.PkScript, p.Outputs[i].Bip32Derivation); ok {
 			if w != src {
 				leaving += o.Value // to another of our wallets: it counts
@@ -519,6 +572,33 @@ func (c *Cosigner) Sign(p *psbt.Packet) ([]string, error) {
 		c.wds[id] = txid
 	}
 	return pays, nil
+}
+
+// checkAnchor accepts the one OP_RETURN output a batch may carry: of 0
+// sat, in the anchor format, naming a size and root that this host's own
+// mirror holds, so no head the co-signer did not verify is anchored
+// through it. Any other non-paying output is refused.
+func (c *Cosigner) checkAnchor(o *wire.TxOut, i int, anchored *int) error {
+	if *anchored >= 0 {
+		return fmt.Errorf("%w: a second OP_RETURN output (output %d is one)", ErrAnchor, *anchored)
+	}
+	a, err := anchor.ParseOutput(o)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrAnchor, err)
+	}
+	th := c.m.TreeHead()
+	if a.Size > th.Size {
+		return fmt.Errorf("%w: it names a tree of %d entries; this host has verified %d", ErrAnchor, a.Size, th.Size)
+	}
+	root, err := c.m.RootAt(a.Size)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrAnchor, err)
+	}
+	if root != a.Root {
+		return fmt.Errorf("%w: it names root %s for %d entries; this host's mirror has %s", ErrAnchor, a.Root, a.Size, root)
+	}
+	*anchored = i
+	return nil
 }
 
 // again puts into p the signatures the co-signer gave the same

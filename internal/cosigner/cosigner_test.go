@@ -23,6 +23,7 @@ import (
 	"kinko/internal/custody"
 	"kinko/internal/journal"
 	"kinko/internal/ledger"
+	"kinko/internal/operators"
 	"kinko/internal/people"
 	"kinko/internal/wallet"
 	"kinko/internal/withdraw"
@@ -57,6 +58,7 @@ type world struct {
 	set    *wallet.Set
 	coins  byte // fake coins spent so far, so every PSBT is its own
 	alerts []alert.Alert
+	team   *operators.Team
 }
 
 func (w *world) submit(at time.Time, cmd core.Command) core.Outcome {
@@ -107,7 +109,21 @@ func newWorld(t *testing.T) *world {
 	w.thief.Keys = append(w.thief.Keys, w.hot.Keys[1])
 	hotOwner := ledger.OwnerHouseMin + 101
 	w.submit(t0, core.CreateAssets{Assets: []ledger.Asset{{ID: 2, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}})
-	w.submit(t0, core.CreateOperator{Operator: people.Operator{Name: "aiko", Roles: []people.Role{people.RoleAdmin}, Creds: creds}})
+	w.team = operators.Crew("cosigner test")
+	for _, cmd := range w.team.Bootstrap(t0) {
+		w.submit(t0, cmd)
+	}
+	// The core's limits, explicit and wider than the co-signer's own: these
+	// tests are about the co-signer's (the core's defaults would send 0.6
+	// BTC to two operators).
+	two := func(v uint64) map[string]uint64 { return map[string]uint64{"BTC": v} }
+	rules := withdraw.Rules{CoolDownSeconds: withdraw.DefaultCoolDown,
+		PerWithdrawalMax: two(2_0000_0000), PerCustomerDay: two(4_0000_0000), PerAssetHour: two(20_0000_0000), ApprovalAbove: two(2_0000_0000)}
+	for _, cmd := range w.team.Approved(core.KindSetWithdrawalRulesRequest, core.SetWithdrawalRulesPayload{Rules: rules}, "aiko", "ren", people.RoleAdmin, "test rules", t0) {
+		if o := w.submit(t0, cmd); o.Err != nil {
+			t.Fatal(o.Err)
+		}
+	}
 	w.submit(t0, core.RegisterWallet{Wallet: custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: 2, Descriptor: w.hot.String(), Owner: hotOwner}})
 	w.submit(t0, core.RegisterWallet{Wallet: custody.Wallet{ID: 9, Kind: custody.HotCustomer, Asset: 2, Descriptor: w.thief.String(), Owner: ledger.OwnerHouseMin + 109}})
 	for i := ledger.OwnerID(1); i <= 3; i++ {

@@ -16,7 +16,9 @@
 //     state directory (internal/mirror); a shorter or rewritten journal is
 //     refused with a critical alert;
 //   - halts: its own durable halts, set by the watcher directly and lifted
-//     only on its host.
+//     on its host, or by a lift_halt of the asset's withdrawals that two
+//     operators pinned in its policy file asked for and approved, each
+//     WebAuthn assertion verified here against the pinned key (lifts.go).
 //
 // The policy file is changed only on its host (reloaded on SIGHUP); there
 // is no network route to change it. What it signs is what it checked: it
@@ -35,6 +37,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg"
 
 	"kinko/internal/custody"
+	"kinko/internal/passkey"
 	"kinko/internal/wallet"
 )
 
@@ -51,6 +54,13 @@ type Policy struct {
 	Limits map[string]Limits `json:"limits"`
 	// AllAssets bounds what leaves across every asset.
 	AllAssets AllLimits `json:"all_assets"`
+	// Lifters are the operators whose signed lift_halt of an asset's
+	// withdrawals, asked by one and approved by another, lifts the
+	// co-signer's own halt of that asset; LiftRP is the relying party
+	// (console domain and origins) their assertions are made for. Without
+	// lifters, halts are lifted on this host only.
+	Lifters []Lifter    `json:"lifters,omitempty"`
+	LiftRP  *passkey.RP `json:"lift_rp,omitempty"`
 }
 
 // PinnedWallet is one of our wallets as its key holders wrote it on the
@@ -155,6 +165,9 @@ func ParsePolicy(b []byte, net *chaincfg.Params) (*Policy, error) {
 	}
 	if p.CoolDown.Duration <= 0 {
 		return nil, fmt.Errorf("%w: cooldown must be positive", ErrPolicy)
+	}
+	if err := checkLifters(&p); err != nil {
+		return nil, err
 	}
 	names := map[string]bool{}
 	hot := 0

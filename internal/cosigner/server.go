@@ -11,6 +11,7 @@ import (
 
 	"kinko/internal/mtls"
 	"kinko/internal/wallet"
+	"kinko/internal/witness"
 )
 
 // Follower reads the core's journal stream and feeds the co-signer.
@@ -20,6 +21,9 @@ type Follower struct {
 	HTTP  *http.Client
 	C     *Cosigner
 	Log   *slog.Logger
+	// HeadEvery is how often the core's signed head is checked against
+	// the co-signer's mirror (default 5 s; negative: never).
+	HeadEvery time.Duration
 }
 
 // Poll reads what the journal has after the co-signer's last entry, after
@@ -38,8 +42,20 @@ func (f *Follower) Poll(ctx context.Context) (int, error) {
 	}
 }
 
-// Run polls until ctx ends.
+// DefaultHeadEvery is how often a follower checks the core's signed head.
+const DefaultHeadEvery = 5 * time.Second
+
+// Run polls until ctx ends, and checks the core's signed head against the
+// co-signer's mirror every HeadEvery on a goroutine of its own (which ends
+// with ctx, or at the first fork, which halts everything).
 func (f *Follower) Run(ctx context.Context, every time.Duration) {
+	if f.HeadEvery >= 0 {
+		hevery := f.HeadEvery
+		if hevery == 0 {
+			hevery = DefaultHeadEvery
+		}
+		go witness.WatchCore(ctx, &http.Client{Timeout: 5 * time.Second}, f.URL, f.C.m, hevery, f.C.Forked)
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -120,6 +136,9 @@ func peerIs(r *http.Request, who string) bool {
 // pull is one request of the journal stream through the mirror.
 func (c *Cosigner) pull(ctx context.Context, client *http.Client, url, token string) (int, error) {
 	n, err := c.m.Pull(ctx, client, url, token, &c.mu, c.applied)
+	if n > 0 {
+		c.signHeads()
+	}
 	if err != nil {
 		c.mu.Lock()
 		if c.m.Broken() != nil {

@@ -106,6 +106,12 @@ func StartChain(ctx context.Context, c *core.Core, dataDir string, cfg watch.Dep
 		}
 	}
 	wctx, cancel := context.WithCancel(context.Background())
+	// The node pushes its mempool and blocks to the watcher; polling
+	// covers what a gap misses.
+	if err := w.Subscribe(wctx, node.Config()); err != nil {
+		cancel()
+		return fail(err)
+	}
 	ch.cancel, ch.done = cancel, make(chan struct{})
 	// The watcher runs until Stop cancels its context.
 	go func() { defer close(ch.done); w.Run(wctx) }()
@@ -229,6 +235,7 @@ func (ch *Chain) Stop() {
 	if ch.cancel != nil {
 		ch.cancel()
 		<-ch.done
+		ch.watcher.Unsubscribe()
 	}
 	ch.Node.Stop()
 }

@@ -4,13 +4,23 @@ package demo
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
 	"time"
 
 	"kinko/internal/api"
+	"kinko/internal/auth"
 	"kinko/internal/core"
 	"kinko/internal/ledger"
 	"kinko/internal/market"
+	"kinko/internal/operators"
+	"kinko/internal/passkey"
 	"kinko/internal/people"
 	"kinko/internal/trading"
 	"kinko/internal/withdraw"
@@ -33,20 +43,112 @@ var Assets = []ledger.Asset{
 	{ID: 4, Code: "XEM", Decimals: 6, Class: ledger.ClassChain},
 }
 
-// Person is a demo login.
+// Person is a demo login. Customers have a password and a TOTP seed;
+// operators a software credential (KeyFile, a CLI key) and a one-time
+// link to enrol a security key or passkey of their own in the console.
 type Person struct {
 	Name, Email, Password string
 	Roles                 []people.Role
 	Customer              ledger.OwnerID
 	TOTPSecret, TOTPURI   string
+	KeyFile, EnrolURL     string
 }
 
-// Operators are the demo operators: an admin, an approver who is also an
-// operator, and a CISO, so that every two-person flow can be tried.
+// Operators are the demo operators: three admins (a credential change
+// needs an admin who is neither its proposer nor its subject), an approver
+// who is also an operator, and a CISO, so that every two-person flow can
+// be tried.
 var Operators = []Person{
-	{Name: "aiko", Password: "kinko-demo-aiko", Roles: []people.Role{people.RoleAdmin}},
-	{Name: "kenji", Password: "kinko-demo-kenji", Roles: []people.Role{people.RoleOperator, people.RoleApprover}},
-	{Name: "sora", Password: "kinko-demo-sora", Roles: []people.Role{people.RoleCISO, people.RoleAuditor}},
+	{Name: "aiko", Roles: []people.Role{people.RoleAdmin}},
+	{Name: "kenji", Roles: []people.Role{people.RoleOperator, people.RoleApprover}},
+	{Name: "sora", Roles: []people.Role{people.RoleCISO, people.RoleAuditor}},
+	{Name: "ren", Roles: []people.Role{people.RoleAdmin}},
+	{Name: "yui", Roles: []people.Role{people.RoleAdmin}},
+}
+
+// Team loads the demo operators' software credentials from dir (the data
+// directory's operators/), making them on first use. Dev only: in service
+// each operator makes and keeps their own.
+func Team(dir string, rp passkey.RP) (*operators.Team, error) {
+	kd := filepath.Join(dir, "operators")
+	if err := os.MkdirAll(kd, 0o700); err != nil {
+		return nil, err
+	}
+	var ops []*operators.Operator
+	for _, p := range Operators {
+		path := filepath.Join(kd, p.Name+".key")
+		k, err := passkey.LoadSoftKey(path)
+		if errors.Is(err, os.ErrNotExist) {
+			if k, err = passkey.NewSoftKey(passkey.AlgEdDSA); err == nil {
+				err = passkey.SaveSoftKey(path, k)
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("demo: operator key %s: %w", path, err)
+		}
+		ops = append(ops, &operators.Operator{Name: p.Name, Roles: p.Roles, Key: k})
+	}
+	return operators.NewWithKeys(rp, ops...), nil
+}
+
+// KeyFile is where the demo keeps an operator's software credential.
+func KeyFile(dir, name string) string { return filepath.Join(dir, "operators", name+".key") }
+
+// admins returns two admins who are not subject: the proposer and the
+// approver of a change to subject.
+func admins(subject string) (string, string) {
+	var out []string
+	for _, p := range Operators {
+		if p.Name != subject && len(p.Roles) > 0 && p.Roles[0] == people.RoleAdmin {
+			out = append(out, p.Name)
+		}
+	}
+	return out[0], out[1]
+}
+
+// AutoApprove approves, with the demo operators' own software
+// credentials, every pending credential a demo operator enrols in the
+// console: two admins who are neither the operator nor each other. Dev
+// only, so that a person trying kinko can sign with a security key or
+// passkey at once; it returns when ctx ends.
+func AutoApprove(ctx context.Context, c *core.Core, team *operators.Team, log *slog.Logger) {
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	n := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		var todo []people.CredentialPayload
+		c.Read(func(st *core.State) {
+			for _, o := range st.People.Operators() {
+				for _, k := range o.Pending {
+					todo = append(todo, people.CredentialPayload{Operator: o.Name, Credential: k.ID, Fingerprint: people.Fingerprint(k.PublicKey)})
+				}
+			}
+		})
+		for _, p := range todo {
+			if team.Get(p.Operator) == nil {
+				continue
+			}
+			a, b := admins(p.Operator)
+			n++
+			now := time.Now()
+			cmds := []core.Command{
+				team.Open(fmt.Sprintf("dev-enrol-%d-%d", now.UnixNano(), n), people.KindEnrolCredential, p, a, people.RoleAdmin, "dev: credential enrolled in the console", now.Add(time.Hour)),
+			}
+			cmds = append(cmds, team.Decide(fmt.Sprintf("dev-enrol-%d-%d", now.UnixNano(), n), b, "dev: approved by the demo", true))
+			for _, cmd := range cmds {
+				if o, err := c.Submit(ctx, now, cmd); err != nil || o.Err != nil {
+					log.Warn("dev: could not approve a credential", "operator", p.Operator, "err", errors.Join(err, o.Err))
+					break
+				}
+			}
+			log.Info("dev: credential approved by two demo admins", "operator", p.Operator, "fingerprint", p.Fingerprint)
+		}
+	}
 }
 
 // Customers are the demo customers.
@@ -78,8 +180,12 @@ func Rules(coolDown time.Duration) withdraw.Rules {
 //
 // coolDown is the cool-down of new intent keys and addresses (CoolDown in
 // kinko dev).
-func Seed(ctx context.Context, c *core.Core, srv *api.Server, now time.Time, onChain bool, coolDown time.Duration) ([]Person, error) {
+func Seed(ctx context.Context, c *core.Core, srv *api.Server, now time.Time, onChain bool, coolDown time.Duration, team *operators.Team, dir string) ([]Person, error) {
 	submit := func(cmd core.Command) error {
+		cmd, err := team.Sign(cmd)
+		if err != nil {
+			return err
+		}
 		o, err := c.Submit(ctx, now, cmd)
 		if err == nil {
 			err = o.Err
@@ -112,16 +218,30 @@ func Seed(ctx context.Context, c *core.Core, srv *api.Server, now time.Time, onC
 		return nil, err
 	}
 	var out []Person
+	for _, cmd := range team.Bootstrap(now) {
+		if err := submit(cmd); err != nil {
+			return nil, err
+		}
+	}
+	// Each operator gets a one-time code to enrol a credential of their
+	// own in the console, issued by two admins.
 	for i, o := range Operators {
-		actor := ""
-		if i > 0 {
-			actor = Operators[0].Name
-		}
-		res, err := srv.CreateOperator(ctx, actor, api.CreateOperatorRequest{Name: o.Name, Roles: o.Roles, Password: o.Password})
+		code, _, err := auth.NewToken()
 		if err != nil {
-			return nil, fmt.Errorf("demo: operator %s: %w", o.Name, err)
+			return nil, err
 		}
-		o.TOTPSecret, o.TOTPURI = res.TOTPSecret, res.TOTPURI
+		h := sha256.Sum256([]byte(code))
+		a, b := admins(o.Name)
+		id := fmt.Sprintf("dev-enrolment-%d", i)
+		payload := people.AddOperatorPayload{Operator: o.Name, Code: hex.EncodeToString(h[:]), CodeExpires: now.Add(7 * 24 * time.Hour).UnixNano()}
+		if err := submit(team.Open(id, people.KindIssueEnrolment, payload, a, people.RoleAdmin, "dev: enrolment link", now.Add(time.Hour))); err != nil {
+			return nil, err
+		}
+		if err := submit(team.Decide(id, b, "dev: enrolment link", true)); err != nil {
+			return nil, err
+		}
+		o.KeyFile = KeyFile(dir, o.Name)
+		o.EnrolURL = team.Origin + "/console/enrol?" + url.Values{"operator": {o.Name}, "code": {code}}.Encode()
 		out = append(out, o)
 	}
 	for _, p := range Customers {
@@ -165,15 +285,34 @@ func Seed(ctx context.Context, c *core.Core, srv *api.Server, now time.Time, onC
 		return nil, err
 	}
 	for _, l := range Markets {
-		if err := submit(core.ListMarket{Listing: l, Actor: "aiko"}); err != nil {
+		for _, cmd := range team.Approved(core.KindListMarketRequest, core.ListMarketPayload{Listing: l}, "aiko", "ren", people.RoleAdmin, "demo market", now) {
+			if err := submit(cmd); err != nil {
+				return nil, err
+			}
+		}
+	}
+	// A market that never traded has no reference price and trades
+	// nothing: two operators give each its index, aiko asking and kenji
+	// approving. Then aiko alone may set the XEM desk's reference, within
+	// 5% of the index.
+	for _, ix := range Indexes {
+		id := fmt.Sprintf("demo-index-%d", ix.Market)
+		payload := fmt.Sprintf(`{"market":%d,"price":%d}`, ix.Market, ix.Price)
+		if err := submit(core.OpenRequest{Request: people.Request{ID: id, Kind: core.KindIndexPrice, Payload: []byte(payload), Requester: "aiko",
+			Reason: "demo: opening price", RequiredRole: people.RoleApprover, Expires: now.Add(time.Hour).UnixNano()}}); err != nil {
+			return nil, err
+		}
+		if err := submit(core.DecideRequest{ID: id, Decider: "kenji", Reason: "demo: checked against the market", Approve: true}); err != nil {
 			return nil, err
 		}
 	}
 	if err := submit(core.SetReferencePrice{Market: 2, Price: 88, Actor: "aiko"}); err != nil {
 		return nil, err
 	}
-	if err := submit(core.SetWithdrawalRules{Actor: "aiko", Rules: Rules(coolDown)}); err != nil {
-		return nil, err
+	for _, cmd := range team.Approved(core.KindSetWithdrawalRulesRequest, core.SetWithdrawalRulesPayload{Rules: Rules(coolDown)}, "aiko", "ren", people.RoleAdmin, "dev withdrawal rules", now) {
+		if err := submit(cmd); err != nil {
+			return nil, err
+		}
 	}
 	// A few resting orders of the verified demo customer, so the books
 	// and the dealer's reference are not empty.
@@ -188,6 +327,12 @@ func Seed(ctx context.Context, c *core.Core, srv *api.Server, now time.Time, onC
 	}
 	return out, nil
 }
+
+// Indexes are the demo markets' opening index prices, yen per coin.
+var Indexes = []struct {
+	Market uint16
+	Price  int64
+}{{1, 10_000_000}, {3, 500_000}, {2, 88}}
 
 // Markets are the demo's markets: bitcoin against yen (an order book) and
 // ether against yen (in gwei: wei would not fit 64-bit quantities past

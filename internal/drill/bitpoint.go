@@ -2,6 +2,8 @@ package drill
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 
@@ -21,13 +23,30 @@ const traderCount = 200
 var drillMarket = trading.Listing{ID: 1, Code: "BTC/JPY", Base: 2, Quote: 1, Scale: 100_000_000, TickSize: 1_000, LotSize: 100_000, MinQty: 100_000,
 	MaxQty: 100_0000_0000, MaxPrice: 1_000_000_000, MaxOrders: 1 << 20, TakerFeeBps: 12}
 
-// openMarket lists BTC/JPY if it is not, and gives every drill customer
-// 10,000,000 yen.
+// drillIndex is the index price the drill's market trades around.
+const drillIndex = 10_300_000
+
+// openMarket lists BTC/JPY if it is not, sets its index, and gives every
+// drill customer 10,000,000 yen.
 func openMarket(r *runner, customers int, eqJPY ledger.AccountKey) error {
 	var listed bool
 	r.c.Read(func(st *core.State) { _, listed = st.Trading.Market(drillMarket.ID) })
 	if !listed {
-		if _, err := r.do(core.ListMarket{Listing: drillMarket, Actor: r.ops[0]}); err != nil {
+		payload, _ := json.Marshal(core.ListMarketPayload{Listing: drillMarket})
+		if err := r.twoPersonAdmin("list-btcjpy"+r.tag, core.KindListMarketRequest, string(payload), "drill: the market"); err != nil {
+			return err
+		}
+	}
+	// The market trades around the suspension's prices: two operators set
+	// its index there (a market that never traded has no other reference,
+	// and the circuit breaker measures the run-up from it).
+	var index int64
+	r.c.Read(func(st *core.State) {
+		m, _ := st.Trading.Market(drillMarket.ID)
+		_, index = m.Book.Reference()
+	})
+	if index != drillIndex {
+		if err := r.twoPerson("drill-index"+r.tag, core.KindIndexPrice, fmt.Sprintf(`{"market":%d,"price":%d}`, drillMarket.ID, drillIndex), "drill: the market's index"); err != nil {
 			return err
 		}
 	}

@@ -28,6 +28,8 @@ import (
 	"kinko/internal/custody"
 	"kinko/internal/incident"
 	"kinko/internal/ledger"
+	"kinko/internal/operators"
+	"kinko/internal/passkey"
 	"kinko/internal/people"
 	"kinko/internal/wallet"
 	"kinko/internal/watch"
@@ -133,20 +135,39 @@ func (r *runner) resume(steps []controls.Switch, why string) ([]string, error) {
 	return done, nil
 }
 
-// drillOperators are a fresh exchange's operators: the drill plays both
-// people of every two-person step.
+// drillOperators are a fresh exchange's operators: the drill plays every
+// person of every two-person step, each signing with their own software
+// credential: two admins and an approver.
 var drillOperators = [2]string{"drill-aiko", "drill-kenji"}
+
+const drillAdmin = "drill-ren"
+
+// drillTeam is a fresh exchange's founding operators.
+func drillTeam() *operators.Team {
+	return operators.New(passkey.RP{ID: "localhost", Origins: []string{"http://localhost"}}, "drill",
+		operators.Member{Name: drillOperators[0], Roles: []people.Role{people.RoleAdmin, people.RoleOperator}},
+		operators.Member{Name: drillAdmin, Roles: []people.Role{people.RoleAdmin}},
+		operators.Member{Name: drillOperators[1], Roles: []people.Role{people.RoleApprover, people.RoleOperator}})
+}
 
 type runner struct {
 	ctx   context.Context
 	c     *core.Core
 	now   func() time.Time
-	ops   [2]string      // the requester and the approver
+	ops   [2]string // the requester and the approver
+	admin string    // the admin who approves what an admin must
+	team  *operators.Team
 	tag   string         // makes request and plan ids unique to this run
 	first ledger.OwnerID // the drill's first customer
 }
 
+// do signs cmd, when it is signed, with its signer's credential, and
+// submits it.
 func (r *runner) do(cmd core.Command) (core.Outcome, error) {
+	cmd, err := r.team.Sign(cmd)
+	if err != nil {
+		return core.Outcome{}, err
+	}
 	o, err := r.c.Submit(r.ctx, r.now(), cmd)
 	if err == nil {
 		err = o.Err
@@ -163,11 +184,21 @@ func (r *runner) do(cmd core.Command) (core.Outcome, error) {
 // twoPerson files a request as the first operator and approves it as the
 // second.
 func (r *runner) twoPerson(id string, kind people.RequestKind, payload, reason string) error {
+	return r.twoPersonBy(id, kind, payload, reason, people.RoleApprover, r.ops[1])
+}
+
+// twoPersonAdmin files a request as the first operator and approves it as
+// the second admin.
+func (r *runner) twoPersonAdmin(id string, kind people.RequestKind, payload, reason string) error {
+	return r.twoPersonBy(id, kind, payload, reason, people.RoleAdmin, r.admin)
+}
+
+func (r *runner) twoPersonBy(id string, kind people.RequestKind, payload, reason string, role people.Role, approver string) error {
 	if _, err := r.do(core.OpenRequest{Request: people.Request{ID: id, Kind: kind, Payload: []byte(payload), Requester: r.ops[0], Reason: reason,
-		RequiredRole: people.RoleApprover, Expires: r.now().Add(time.Hour).UnixNano()}}); err != nil {
+		RequiredRole: role, Expires: r.now().Add(time.Hour).UnixNano()}}); err != nil {
 		return err
 	}
-	_, err := r.do(core.DecideRequest{ID: id, Decider: r.ops[1], Reason: "drill: checked", Approve: true})
+	_, err := r.do(core.DecideRequest{ID: id, Decider: approver, Reason: "drill: checked", Approve: true})
 	return err
 }
 
@@ -245,8 +276,11 @@ type Env struct {
 	// KeyDir and Passphrase name the running exchange's key files; empty
 	// for a fresh exchange.
 	KeyDir, Passphrase string
-	// Operators of a running exchange: an admin and an approver.
+	// Operators of a running exchange: an admin and an approver; Admin a
+	// second admin; Team their software credentials.
 	Operators [2]string
+	Admin     string
+	Team      *operators.Team
 	// Confirmations its watcher waits for (1 for a fresh exchange).
 	Confirmations int
 
@@ -269,10 +303,10 @@ func Play(ctx context.Context, env *Env, o Options, out io.Writer) (*Result, err
 	}
 	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
 	c, node := env.Core, env.Node
-	r := &runner{ctx: ctx, c: c, now: time.Now, ops: drillOperators}
+	r := &runner{ctx: ctx, c: c, now: time.Now, ops: drillOperators, admin: drillAdmin, team: drillTeam()}
 	attached := env.KeyDir != ""
 	if attached {
-		r.ops, r.tag = env.Operators, fmt.Sprintf("-%d", time.Now().UnixNano()%1e9)
+		r.ops, r.admin, r.team, r.tag = env.Operators, env.Admin, env.Team, fmt.Sprintf("-%d", time.Now().UnixNano()%1e9)
 	}
 	confs := max(env.Confirmations, 1)
 	res := &Result{Customers: o.Customers}
@@ -432,7 +466,11 @@ func Play(ctx context.Context, env *Env, o Options, out io.Writer) (*Result, err
 		return nil, err
 	}
 	// Run again: nobody is paid twice.
-	if o, err := r.c.Submit(ctx, r.now(), core.ExecuteCompensation{Plan: plan.ID, From: 0, Count: min(compensation.ChunkSize, len(ps)), Actor: r.ops[0]}); err != nil || o.Err == nil {
+	again, err := r.team.Sign(core.ExecuteCompensation{Plan: plan.ID, From: 0, Count: min(compensation.ChunkSize, len(ps)), Actor: r.ops[1]})
+	if err != nil {
+		return nil, err
+	}
+	if o, err := r.c.Submit(ctx, r.now(), again); err != nil || o.Err == nil {
 		return nil, fmt.Errorf("drill: executing a done plan again was not refused")
 	}
 	res.ExecuteTime = time.Since(t1)
@@ -473,12 +511,10 @@ func fundFresh(ctx context.Context, r *runner, env *Env, o Options, res *Result,
 	if _, err := r.do(core.CreateAssets{Assets: []ledger.Asset{{ID: jpy, Code: "JPY", Class: ledger.ClassFiat}, {ID: btc, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}}); err != nil {
 		return nil, err
 	}
-	creds := people.Credentials{PasswordHash: strings.Repeat("-", 32), TOTPSealed: strings.Repeat("-", 32)}
-	if _, err := r.do(core.CreateOperator{Operator: people.Operator{Name: r.ops[0], Roles: []people.Role{people.RoleAdmin}, Creds: creds}}); err != nil {
-		return nil, err
-	}
-	if _, err := r.do(core.CreateOperator{Operator: people.Operator{Name: r.ops[1], Roles: []people.Role{people.RoleApprover}, Creds: creds}, Actor: r.ops[0]}); err != nil {
-		return nil, err
+	for _, cmd := range r.team.Bootstrap(r.now()) {
+		if _, err := r.do(cmd); err != nil {
+			return nil, err
+		}
 	}
 	cold, err := newKeys()
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"slices"
 	"strings"
 	"text/template"
 	"time"
@@ -19,6 +20,10 @@ type Report struct {
 	// Zone is the time zone the customer notice states times in (Asia/Tokyo
 	// for a Japanese exchange); the report itself is in UTC.
 	Zone *time.Location
+	// Halted are the services of the asset halted when the report was
+	// made ("withdraw", "deposit", ...): what the notice says of service,
+	// from the state, not guessed from the timeline.
+	Halted []string
 }
 
 // PlanLine is a compensation plan as the report states it.
@@ -184,11 +189,13 @@ func (r *Report) WriteNotice(w io.Writer) error {
 		}
 	}
 	d.Detected = detected.In(zone).Format("2006-01-02 15:04:05 MST")
-	d.Status = "withdrawals remain suspended while we investigate."
-	for _, e := range r.Events {
-		if strings.HasPrefix(e.What, "lift") {
-			d.Status = "services have resumed in stages; see our status page."
-		}
+	switch {
+	case len(r.Halted) == 0:
+		d.Status = "all " + r.Asset + " services have resumed; see our status page."
+	case slices.Contains(r.Halted, "withdraw"):
+		d.Status = r.Asset + " withdrawals remain suspended while we investigate (suspended now: " + strings.Join(r.Halted, ", ") + ")."
+	default:
+		d.Status = r.Asset + " withdrawals have resumed; still suspended: " + strings.Join(r.Halted, ", ") + "; see our status page."
 	}
 	for _, p := range r.Plans {
 		d.Plans = append(d.Plans, plan{PlanLine: p, AtLocal: p.At.In(zone).Format("2006-01-02 15:04:05 MST")})

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -95,5 +96,28 @@ func TestIncidentNotesAndClose(t *testing.T) {
 	}
 	if in, _ := s.Get("i"); in.ClosedBy != "aiko" || len(in.Notes) != 1 || in.Notes[0].Text != "closed: paid" {
 		t.Fatalf("incident %+v", in)
+	}
+}
+
+// TestNoticeStatusFromState: the notice's service status is what is halted
+// when it is written, not what the timeline suggests.
+func TestNoticeStatusFromState(t *testing.T) {
+	for _, c := range []struct {
+		halted []string
+		want   string
+	}{
+		{nil, "Service status: all XEM services have resumed"},
+		{[]string{"deposit", "withdraw"}, "Service status: XEM withdrawals remain suspended while we investigate (suspended now: deposit, withdraw)."},
+		{[]string{"deposit"}, "Service status: XEM withdrawals have resumed; still suspended: deposit"},
+	} {
+		r := coincheck()
+		r.Halted = c.halted
+		var n bytes.Buffer
+		if err := r.WriteNotice(&n); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(n.String(), c.want) {
+			t.Errorf("halted %v: notice lacks %q:\n%s", c.halted, c.want, n.String())
+		}
 	}
 }

@@ -2,7 +2,10 @@
 // the book of record and the audit log. Each entry carries its sequence
 // number, the time its submitter gave, the command's kind and payload, the
 // previous entry's hash and its own SHA-256 hash over all of that. Entries are
-// stored in Pebble and never rewritten or deleted.
+// stored in Pebble and never rewritten or deleted. Over them the journal
+// keeps an RFC 6962 Merkle tree (package tree: leaf i is entry i+1, its leaf
+// data the entry's hash), for signed tree heads and inclusion and
+// consistency proofs (docs/journal.md).
 package journal
 
 import (

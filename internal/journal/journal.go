@@ -10,10 +10,23 @@ import (
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
+
+	"kinko/internal/journal/tree"
 )
 
-// Key layout in Pebble: 'j' + big-endian sequence number -> encoded entry.
-const keyPrefix = 'j'
+// Key layout in Pebble: 'j' + big-endian sequence number -> encoded entry;
+// 't' + tile level (1 byte) + big-endian tile index -> a full tile of the
+// Merkle tree (tree.TileBytes); "mtree" -> the tree's format version, set
+// once the tree covers every entry from the first.
+const (
+	keyPrefix  = 'j'
+	tilePrefix = 't'
+)
+
+var treeMarkerKey = []byte("mtree")
+
+// treeVersion is the tree's stored format.
+const treeVersion = 1
 
 func entryKey(dst []byte, seq uint64) []byte {
 	dst[0] = keyPrefix
@@ -61,14 +74,24 @@ type Journal struct {
 	db   *pebble.DB
 	sync *pebble.WriteOptions
 
-	mu     sync.Mutex // guards head
+	mu     sync.Mutex // guards head, and orders tree commits with it
 	head   Entry      // the newest entry; Seq 0 when empty (Payload not kept)
 	closed bool
+
+	// tree is the Merkle tree over the entries: leaf i is entry i+1. Its
+	// size is always head.Seq (both change under mu).
+	tree *tree.Tree
 }
 
 // Open opens or creates the journal in dir. It reads the newest entry and
 // checks its own hash, so a journal whose newest entry is damaged fails here;
-// Verify checks the rest.
+// it rebuilds the Merkle tree's right edge from the stored tiles and the
+// newest entries, so a tree that lacks a tile, holds one beyond the newest
+// entry (the journal was cut) or cannot be built from the newest entries
+// fails here too, a *BadEntryError naming the first entry concerned. A
+// journal kept before the tree existed gets its tree built from its entries.
+// Verify (and any scan from the first entry) checks the rest: every entry
+// against the tree.
 func Open(dir string, o Options) (*Journal, error) {
 	opts := &pebble.Options{
 		MemTableSize:                64 << 20,
@@ -94,6 +117,10 @@ func Open(dir string, o Options) (*Journal, error) {
 		return nil, err
 	}
 	j.head = head
+	if err := j.openTree(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return j, nil
 }
 
@@ -148,10 +175,11 @@ func (j *Journal) Head() (seq uint64, hash Hash, t int64) {
 
 // Batch collects sealed entries for one durable write.
 type Batch struct {
-	b     *pebble.Batch
-	first uint64
-	last  Entry
-	n     int
+	b      *pebble.Batch
+	first  uint64
+	last   Entry
+	n      int
+	hashes []Hash // the entries' hashes, the tree's leaf data
 }
 
 // NewBatch starts a batch continuing the journal's head.
@@ -177,6 +205,7 @@ func (b *Batch) Add(prev Hash, seq uint64, t int64, kind uint16, payload []byte)
 	}
 	b.n++
 	b.last = e
+	b.hashes = append(b.hashes, e.Hash)
 	return e, nil
 }
 
@@ -187,7 +216,10 @@ func (b *Batch) Len() int { return b.n }
 func (b *Batch) Close() { b.b.Close() }
 
 // Commit writes the batch durably (one fsync) and makes its newest entry the
-// head. The batch must continue the head exactly.
+// head. The batch must continue the head exactly. The entries' leaves go
+// into the Merkle tree in the same write: the tiles they complete are part
+// of the batch, so a crash never leaves entries without their tree or the
+// tree ahead of them.
 func (j *Journal) Commit(b *Batch) error {
 	if b.n == 0 {
 		return nil
@@ -202,15 +234,27 @@ func (j *Journal) Commit(b *Batch) error {
 		return fmt.Errorf("%w: batch starts at %d after head %d", ErrBrokenChain, b.first, j.head.Seq)
 	}
 	j.mu.Unlock()
+	p := j.tree.Begin()
+	for i := range b.hashes {
+		p.Append(tree.LeafHash(b.hashes[i][:]))
+	}
+	if err := p.Err(); err != nil {
+		return fmt.Errorf("journal: tree: %w", err)
+	}
+	for _, t := range p.Tiles() {
+		if err := b.b.Set(tileKey(t.Level, t.Index), t.Encode(), nil); err != nil {
+			return fmt.Errorf("journal: %w", err)
+		}
+	}
 	if err := j.db.Apply(b.b, j.sync); err != nil {
 		return fmt.Errorf("journal: write: %w", err)
 	}
 	j.mu.Lock()
+	defer j.mu.Unlock()
 	h := b.last
 	h.Payload = nil
 	j.head = h
-	j.mu.Unlock()
-	return nil
+	return j.tree.Commit(p)
 }
 
 // Append seals and durably writes entries with the given kinds and payloads
@@ -266,13 +310,33 @@ var ErrStop = errors.New("journal: stop")
 // Scan calls fn for each entry from seq from (inclusive) to the head, in
 // order, and checks as it goes what Verify checks: contiguous sequence
 // numbers, each hash, each link to the previous hash. The first failure is a
-// *BadEntryError. Scanning from 0 or 1 checks the chain from its start;
-// from a later seq, the link into the first entry is checked against the
-// entry before it.
+// *BadEntryError. Scanning from 0 or 1 checks the chain from its start, and
+// the Merkle tree too: each entry's leaf hash against the stored tree's, and
+// each stored hash above 256, 65,536, ... leaves against the leaves under
+// it, so a tree that does not match its entries names the first entry that
+// differs (an entry appended during the scan and not yet in the tree is not
+// checked against it). That check runs on its own goroutine, a few thousand
+// entries behind: fn may have seen that many entries past the one it names
+// when the scan stops. From a later seq, the link into the first entry is
+// checked against the entry before it.
 func (j *Journal) Scan(from uint64, fn ScanFunc) error {
 	if from == 0 {
 		from = 1
 	}
+	if from > 1 {
+		return j.scan(from, fn, nil)
+	}
+	check := j.startTreeCheck()
+	err := j.scan(from, fn, check)
+	// The check covers entries before any the scan failed at: its
+	// finding comes first.
+	if cerr := check.finish(); cerr != nil {
+		return cerr
+	}
+	return err
+}
+
+func (j *Journal) scan(from uint64, fn ScanFunc, check *treeCheck) error {
 	var prev Hash
 	if from > 1 {
 		e, err := j.Get(from - 1)
@@ -314,6 +378,9 @@ func (j *Journal) Scan(from uint64, fn ScanFunc) error {
 		if e.Prev != prev {
 			return &BadEntryError{Seq: seq, Reason: "previous hash does not match the entry before it"}
 		}
+		if check != nil && !check.add(e.Hash) {
+			return nil // the tree check failed: Scan returns its error
+		}
 		prev = e.Hash
 		if err := fn(e); err != nil {
 			if errors.Is(err, ErrStop) {
@@ -337,8 +404,10 @@ type Report struct {
 
 // Verify checks every entry from the first: that it decodes, that its hash
 // matches its contents, that it links to the entry before, that no sequence
-// number is missing, and that decode (the core's command decoder) accepts
-// its payload. The first failure is a *BadEntryError naming the entry.
+// number is missing, that the Merkle tree holds it (its leaf and every
+// stored hash above it), and that decode (the core's command decoder)
+// accepts its payload. The first failure is a *BadEntryError naming the
+// entry.
 func (j *Journal) Verify(decode func(kind uint16, payload []byte) error) (Report, error) {
 	var r Report
 	err := j.Scan(1, func(e Entry) error {

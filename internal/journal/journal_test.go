@@ -103,12 +103,16 @@ func TestVerifyNamesBadEntry(t *testing.T) {
 			if err := c.damage(dir); err != nil {
 				t.Fatal(err)
 			}
-			j = open(t, dir)
-			defer j.Close()
-			_, err := j.Verify(nil)
+			// The damaged entry is among the newest 255, from which Open
+			// rebuilds the tree's edge: Open or Verify names it.
+			j, err := journal.Open(dir, journal.Options{})
+			if err == nil {
+				defer j.Close()
+				_, err = j.Verify(nil)
+			}
 			var bad *journal.BadEntryError
 			if !errors.As(err, &bad) || bad.Seq != c.seq {
-				t.Fatalf("Verify() = %v; want bad entry %d", err, c.seq)
+				t.Fatalf("Open() or Verify() = %v; want bad entry %d", err, c.seq)
 			}
 		})
 	}

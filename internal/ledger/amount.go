@@ -122,3 +122,45 @@ func (a Amount) FormatDecimal(decimals uint8) string {
 	}
 	return whole + "." + frac
 }
+
+// Signed is a balance that may be below zero, as a house or equity account
+// can be (what the house owes or has spent): a sign and a magnitude, never
+// the 128-bit wrap-around.
+type Signed struct {
+	Neg bool
+	Abs Amount
+}
+
+// String formats s as a decimal integer of base units, "-" before a
+// negative one.
+func (s Signed) String() string {
+	if s.Neg && !s.Abs.IsZero() {
+		return "-" + s.Abs.String()
+	}
+	return s.Abs.String()
+}
+
+// FormatDecimal formats s with the asset's decimals.
+func (s Signed) FormatDecimal(decimals uint8) string {
+	if s.Neg && !s.Abs.IsZero() {
+		return "-" + s.Abs.FormatDecimal(decimals)
+	}
+	return s.Abs.FormatDecimal(decimals)
+}
+
+// MarshalText encodes s as a decimal string.
+func (s Signed) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText decodes a decimal string, "-" before a negative one.
+func (s *Signed) UnmarshalText(b []byte) error {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	v, err := ParseAmount(string(b))
+	if err != nil {
+		return err
+	}
+	*s = Signed{Neg: neg && !v.IsZero(), Abs: v}
+	return nil
+}

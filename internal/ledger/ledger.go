@@ -170,6 +170,22 @@ func (a *Account) Balance() Amount {
 	return v
 }
 
+// SignedBalance returns the posted balance on the account's normal side,
+// with its sign: below zero when the other side is larger (a house account
+// that paid out more than it took in).
+func (a *Account) SignedBalance() Signed {
+	pos, neg := a.CreditsPosted, a.DebitsPosted
+	if a.Key.Kind.debitNormal() {
+		pos, neg = neg, pos
+	}
+	if pos.Cmp(neg) >= 0 {
+		v, _ := pos.Sub(neg)
+		return Signed{Abs: v}
+	}
+	v, _ := neg.Sub(pos)
+	return Signed{Neg: true, Abs: v}
+}
+
 // Available returns what the account may still give: the posted balance
 // less what pending transfers hold.
 func (a *Account) Available() Amount {

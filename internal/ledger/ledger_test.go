@@ -420,3 +420,27 @@ func TestReceivable(t *testing.T) {
 	}
 	check(t, l)
 }
+
+// TestSignedBalance: a house account that paid out more than it took in is
+// below zero, printed with its sign, never as 2^128 minus the amount.
+func TestSignedBalance(t *testing.T) {
+	for _, c := range []struct {
+		kind               Kind
+		debits, credits    uint64
+		want, wantDecimals string
+	}{
+		{KindEquity, 150_000, 0, "-150000", "-0.0015"},
+		{KindEquity, 0, 250_000_000, "250000000", "2.5"},
+		{KindWallet, 100, 0, "100", "0.000001"},
+		{KindWallet, 0, 100, "-100", "-0.000001"},
+		{KindAvailable, 5, 5, "0", "0"},
+	} {
+		a := Account{Key: AccountKey{Owner: OwnerEquity, Asset: 2, Kind: c.kind}, DebitsPosted: AmountOf(c.debits), CreditsPosted: AmountOf(c.credits)}
+		if got := a.SignedBalance().String(); got != c.want {
+			t.Errorf("%s debits %d credits %d: SignedBalance = %s; want %s", c.kind, c.debits, c.credits, got, c.want)
+		}
+		if got := a.SignedBalance().FormatDecimal(8); got != c.wantDecimals {
+			t.Errorf("%s: FormatDecimal = %s; want %s", c.kind, got, c.wantDecimals)
+		}
+	}
+}

@@ -153,8 +153,20 @@ var mixStream = sync.OnceValues(func() ([]Order, []op) {
 	return prefill, ops
 })
 
-func mixBook(prefill []Order) *Book {
-	b := New(benchConfig, 4*mixPerSide)
+func mixBook(prefill []Order) *Book { return mixBookOf(benchConfig, prefill) }
+
+// benchBandConfig is benchConfig with a 10% band; mixBookOf starts such a book
+// with its last trade at the mid, so the band follows the trades and is
+// computed again after every fill (its costlier mode).
+var benchBandConfig = func() Config { c := benchConfig; c.BandBps = 1000; return c }()
+
+func mixBookOf(cfg Config, prefill []Order) *Book {
+	b := New(cfg, 4*mixPerSide)
+	if cfg.BandBps != 0 {
+		if err := b.RestoreReference(mixMid, 0); err != nil {
+			panic(err)
+		}
+	}
 	for _, o := range prefill {
 		if _, _, err := b.Place(o, nil); err != nil {
 			panic(err)
@@ -177,17 +189,24 @@ func runOp(b *Book, x *op, fills []Fill) []Fill {
 }
 
 // BenchmarkMix runs the standard mix; an op is one Place, Cancel or
-// Replace.
+// Replace. Band runs it on a book with a price band that follows the last
+// trade: every order checked against it, the band computed again after
+// every fill.
 func BenchmarkMix(b *testing.B) {
+	b.Run("NoBand", func(b *testing.B) { benchMix(b, benchConfig) })
+	b.Run("Band", func(b *testing.B) { benchMix(b, benchBandConfig) })
+}
+
+func benchMix(b *testing.B, cfg Config) {
 	prefill, ops := mixStream()
-	book := mixBook(prefill)
+	book := mixBookOf(cfg, prefill)
 	fills := make([]Fill, 0, 256)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i, j := 0, 0; i < b.N; i, j = i+1, j+1 {
 		if j == len(ops) {
 			b.StopTimer()
-			book, j = mixBook(prefill), 0
+			book, j = mixBookOf(cfg, prefill), 0
 			b.StartTimer()
 		}
 		fills = runOp(book, &ops[j], fills[:0])

@@ -31,6 +31,9 @@ const levelsHint = 1024
 // INVARIANT: ids holds exactly the resting orders, live counts them, and
 // every pool node is either resting (qty > 0) or on the free list (qty 0);
 // every level is either on a side or on the free level list.
+// INVARIANT: lo and hi are the band around the reference (index, else
+// last) when the config has a band and there is a reference, both 0
+// otherwise; with a band, no ask rests below lo and no bid above hi.
 type Book struct {
 	cfg       Config
 	sides     [2]sideBook // sides[Buy-1] holds bids, sides[Sell-1] asks
@@ -41,6 +44,10 @@ type Book struct {
 	freeLevel int32
 	ids       index
 	expired   []Order
+	// last is the price of the last fill (0: none); index is the
+	// operator's index price (0: none); lo and hi are the price band.
+	last, index int64
+	lo, hi      int64
 }
 
 // node is one resting order, or a free pool slot when qty is 0. Its price
@@ -122,6 +129,7 @@ func (b *Book) Len() int { return b.live }
 // cancels what is left according to o.Kind. On error nothing changes and
 // fills is returned as given. Refusal codes are listed, in the order they
 // are checked, with Code.
+// A Market order enters with its protection price clamped to the band.
 func (b *Book) Place(o Order, fills []Fill) ([]Fill, Result, error) {
 	if err := b.admit(&o); err != nil {
 		return fills, Result{}, err
@@ -149,8 +157,10 @@ func (b *Book) Cancel(id OrderID, owner Owner) (Order, error) {
 // appending any fills to fills. If price is unchanged and qty is not above
 // the open quantity, the order keeps its place in the queue; otherwise it is
 // cancelled and entered again, same id, owner, side and kind, as a new order
-// of qty at price, and the Result is that order's. A PostOnly order whose new
-// price would trade is refused with ErrWouldCross. On error nothing changes.
+// of qty at price, and the Result is that order's: its new price must be
+// within the band (ErrOutsideBand), and may not trade with no reference
+// (ErrNoReference). A PostOnly order whose new price would trade is refused
+// with ErrWouldCross. On error nothing changes.
 func (b *Book) Replace(id OrderID, owner Owner, price, qty int64, fills []Fill) ([]Fill, Result, error) {
 	ref, ok := b.ids.get(uint64(id))
 	if !ok {
@@ -173,10 +183,15 @@ func (b *Book) Replace(id OrderID, owner Owner, price, qty int64, fills []Fill) 
 		n.qty = qty
 		return fills, Result{Resting: qty}, nil
 	}
+	o := Order{ID: n.id, Owner: n.owner, Side: n.side, Kind: n.kind, Price: price, Qty: qty}
+	if b.cfg.BandBps != 0 && b.outside(&o) {
+		if err := b.inBand(&o); err != nil {
+			return fills, Result{}, err
+		}
+	}
 	if n.kind == PostOnly && b.crosses(n.side, price) {
 		return fills, Result{}, ErrWouldCross
 	}
-	o := Order{ID: n.id, Owner: n.owner, Side: n.side, Kind: n.kind, Price: price, Qty: qty}
 	b.remove(ref)
 	return b.enter(&o, fills)
 }
@@ -187,7 +202,9 @@ func (b *Book) Replace(id OrderID, owner Owner, price, qty int64, fills []Fill) 
 // nothing, an order that could not be resting: ErrSide; ErrKind unless
 // Limit or PostOnly; ErrPrice or ErrOffTick; ErrBelowMin for a Qty not
 // positive, ErrAboveMax, ErrOffLot; ErrDuplicateID; ErrWouldCross if it
-// would cross the other side; ErrBookFull.
+// would cross the other side; ErrOutsideBand if it stands beyond the band
+// where it would fill outside it (restore the reference first, with
+// RestoreReference); ErrBookFull.
 func (b *Book) Restore(o Order) error {
 	switch {
 	case o.Side != Buy && o.Side != Sell:
@@ -211,6 +228,9 @@ func (b *Book) Restore(o Order) error {
 	}
 	if b.crosses(o.Side, o.Price) {
 		return ErrWouldCross
+	}
+	if b.beyond(o.Side, o.Price) {
+		return ErrOutsideBand
 	}
 	if b.live >= b.cfg.MaxOrders {
 		return ErrBookFull
@@ -236,6 +256,11 @@ func (b *Book) admit(o *Order) error {
 	if _, ok := b.ids.get(uint64(o.ID)); ok {
 		return ErrDuplicateID
 	}
+	if b.cfg.BandBps != 0 && b.outside(o) {
+		if err := b.inBand(o); err != nil {
+			return err
+		}
+	}
 	switch o.Kind {
 	case PostOnly:
 		if b.crosses(o.Side, o.Price) {
@@ -260,13 +285,96 @@ func (b *Book) admit(o *Order) error {
 	return nil
 }
 
+// outside tells whether o needs inBand's look: no reference, a Market
+// order, or a price beyond the band. An order inside the band, the common
+// case, costs two comparisons.
+func (b *Book) outside(o *Order) bool {
+	return o.Kind == Market || uint64(o.Price-b.lo) > uint64(b.hi-b.lo)
+}
+
+// inBand applies the band to o, which must be of a valid side: it clamps
+// a Market order's protection price to the band and refuses any other
+// order priced outside it; with no reference it refuses what would trade.
+func (b *Book) inBand(o *Order) error {
+	if b.hi == 0 { // no reference yet
+		switch o.Kind {
+		case Market, IOC, FOK:
+			return ErrNoReference
+		case Limit:
+			if b.crosses(o.Side, o.Price) {
+				return ErrNoReference
+			}
+		}
+		return nil
+	}
+	if o.Kind == Market {
+		o.Price = b.clamp(o.Side, o.Price)
+		return nil
+	}
+	if o.Price < b.lo || o.Price > b.hi {
+		return ErrOutsideBand
+	}
+	return nil
+}
+
+// clamp returns a protection price of side held inside the band.
+func (b *Book) clamp(side Side, price int64) int64 {
+	if side == Buy {
+		return min(price, b.hi)
+	}
+	return max(price, b.lo)
+}
+
+// beyond reports whether an order of side at price would stand beyond the
+// band on the side where a fill with it would be outside the band: a bid
+// above the ceiling, an ask below the floor.
+func (b *Book) beyond(side Side, price int64) bool {
+	if b.hi == 0 {
+		return false
+	}
+	if side == Buy {
+		return price > b.hi
+	}
+	return price < b.lo
+}
+
+// CheckBand answers what the band makes of an order of side and kind at
+// price, without placing it: the price it would enter at (a Market order's
+// protection price clamped to the band) or the refusal (ErrOutsideBand,
+// ErrNoReference) Place would give for the band. Other checks are Place's:
+// an invalid side or kind passes here unchanged. The caller uses it to size
+// a hold and to refuse before anything is held.
+func (b *Book) CheckBand(side Side, kind Kind, price int64) (int64, error) {
+	// Inside the band, the common case, is one unsigned comparison; with
+	// no reference lo = hi = 0 and every positive price goes the long way.
+	if kind == Market || uint64(price-b.lo) > uint64(b.hi-b.lo) {
+		return b.checkBand(side, kind, price)
+	}
+	return price, nil
+}
+
+func (b *Book) checkBand(side Side, kind Kind, price int64) (int64, error) {
+	if b.cfg.BandBps == 0 || (side != Buy && side != Sell) || kind < Limit || kind > PostOnly {
+		return price, nil
+	}
+	o := Order{Side: side, Kind: kind, Price: price}
+	err := b.inBand(&o)
+	return o.Price, err
+}
+
 // enter matches an admitted order and rests or cancels its remainder.
 func (b *Book) enter(o *Order, fills []Fill) ([]Fill, Result, error) {
 	b.expired = b.expired[:0]
 	fills, left := b.match(o, fills)
 	res := Result{Filled: o.Qty - left}
+	if res.Filled > 0 {
+		b.last = fills[len(fills)-1].Price
+		if b.cfg.BandBps != 0 && b.index == 0 {
+			b.reband()
+		}
+	}
 	if left > 0 {
-		if o.Kind.rests() {
+		if o.Kind.rests() && !b.beyond(o.Side, o.Price) {
 			b.rest(o, left)
 			res.Resting = left
 		} else {
@@ -506,6 +614,96 @@ func (b *Book) side(side Side) *sideBook {
 	}
 	return &b.sides[side-1]
 }
+
+// reband sets the band around the reference: the index if set, else the
+// last fill's price; none without a band or a reference.
+func (b *Book) reband() {
+	ref := b.index
+	if ref == 0 {
+		ref = b.last
+	}
+	if b.cfg.BandBps == 0 || ref == 0 {
+		b.lo, b.hi = 0, 0
+		return
+	}
+	b.lo, b.hi = b.cfg.bandOf(ref)
+}
+
+// SetIndex sets the book's index price, the band's reference while it is
+// set; 0 clears it, and the band follows the last fill again. The resting
+// orders the new band leaves beyond its edge where they would fill outside
+// it (asks below the floor, then bids above the ceiling, each side best
+// price first and oldest first) are cancelled and returned as they stood;
+// the slice shares the Book's buffer like Result.Expired. A price off the
+// rules (ErrPrice, ErrOffTick) changes nothing.
+func (b *Book) SetIndex(price int64) ([]Order, error) {
+	if price != 0 {
+		if err := b.cfg.checkPrice(price); err != nil {
+			return nil, err
+		}
+	}
+	b.index = price
+	b.reband()
+	b.expired = b.expired[:0]
+	if b.hi == 0 {
+		return nil, nil
+	}
+	asks, bids := &b.sides[Sell-1], &b.sides[Buy-1]
+	for lv := b.best(asks); lv != nil && lv.price < b.lo; lv = b.best(asks) {
+		b.sweepTop(asks)
+	}
+	for lv := b.best(bids); lv != nil && lv.price > b.hi; lv = b.best(bids) {
+		b.sweepTop(bids)
+	}
+	if len(b.expired) == 0 {
+		return nil, nil
+	}
+	return b.expired, nil
+}
+
+// sweepTop cancels every order of side s's best level into b.expired and
+// drops the level.
+func (b *Book) sweepTop(s *sideBook) {
+	top := len(s.refs) - 1
+	lref := s.refs[top]
+	lv := &b.levels[lref]
+	for lv.head != nilRef {
+		ref := lv.head
+		b.expired = append(b.expired, b.order(ref))
+		b.unlink(lv, ref)
+	}
+	s.keys = s.keys[:top]
+	s.refs = s.refs[:top]
+	s.at.del(uint64(lv.price))
+	b.releaseLevel(lref)
+}
+
+// Reference returns the price of the last fill and the index price, 0 for
+// none: with the resting orders, what a snapshot keeps.
+func (b *Book) Reference() (last, index int64) { return b.last, b.index }
+
+// RestoreReference puts back, into an empty book, the last fill's price
+// and the index that Reference returned. A price off the rules is refused
+// (ErrPrice, ErrOffTick), and so is a book that holds orders (ErrConfig).
+func (b *Book) RestoreReference(last, index int64) error {
+	if b.live != 0 {
+		return ErrConfig
+	}
+	for _, p := range []int64{last, index} {
+		if p != 0 {
+			if err := b.cfg.checkPrice(p); err != nil {
+				return err
+			}
+		}
+	}
+	b.last, b.index = last, index
+	b.reband()
+	return nil
+}
+
+// Band returns the price band, lo and hi inclusive; 0, 0 when the book has
+// no band (BandBps 0) or no reference yet.
+func (b *Book) Band() (lo, hi int64) { return b.lo, b.hi }
 
 // Best returns the best bid and best ask; 0 (never a valid price) stands for
 // an empty side.

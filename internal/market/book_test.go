@@ -59,6 +59,8 @@ func TestConfigValidate(t *testing.T) {
 		{"too many orders", func(c *Config) { c.MaxOrders = MaxOrdersLimit + 1 }, false},
 		{"level total overflows", func(c *Config) { c.MaxQty = math.MaxInt64 / 999 }, false},
 		{"level total fits", func(c *Config) { c.MaxQty = math.MaxInt64 / 1000 }, true},
+		{"band below 100%", func(c *Config) { c.BandBps = MaxBandBps - 1 }, true},
+		{"band of 100%", func(c *Config) { c.BandBps = MaxBandBps }, false},
 	}
 	for _, tt := range tests {
 		c := ok

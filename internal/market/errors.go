@@ -9,8 +9,10 @@ type Code uint8
 
 // Refusal codes. Place checks in this order and returns the first that
 // applies: side, kind, price (ErrPrice, ErrOffTick), quantity (ErrBelowMin,
-// ErrAboveMax, ErrOffLot), ErrDuplicateID, then the kind's own check
-// (ErrWouldCross, ErrNoLiquidity, ErrFOKUnfilled) and last ErrBookFull.
+// ErrAboveMax, ErrOffLot), ErrDuplicateID, the price band (ErrNoReference,
+// ErrOutsideBand), then the kind's own check (ErrWouldCross,
+// ErrNoLiquidity, ErrFOKUnfilled) and last ErrBookFull. The codes are
+// numbered in the order they were added.
 const (
 	// ErrSide means the side is neither Buy nor Sell.
 	ErrSide Code = 1 + iota
@@ -45,6 +47,12 @@ const (
 	ErrBookFull
 	// ErrConfig means a Config breaks a rule; Validate wraps it with detail.
 	ErrConfig
+	// ErrOutsideBand means the price is outside the price band around the
+	// book's reference.
+	ErrOutsideBand
+	// ErrNoReference means the book has a band but no reference price yet
+	// (no fill, no index), and the order would trade.
+	ErrNoReference
 	codeEnd
 )
 
@@ -64,6 +72,8 @@ var codeText = [...]string{
 	ErrNoLiquidity:  "market order has no liquidity within its price",
 	ErrBookFull:     "book full",
 	ErrConfig:       "market config invalid",
+	ErrOutsideBand:  "price outside the price band",
+	ErrNoReference:  "no reference price yet: the market does not trade until it has one",
 }
 
 // Error returns the code's text.

@@ -82,6 +82,28 @@ func (b *Book) CheckInvariants() error {
 	if bid, ask := b.Best(); bid != 0 && ask != 0 && bid >= ask {
 		return fmt.Errorf("book crossed: bid %d, ask %d", bid, ask)
 	}
+	for _, p := range []int64{b.last, b.index} {
+		if p != 0 {
+			if err := c.checkPrice(p); err != nil {
+				return fmt.Errorf("reference price %d: %v", p, err)
+			}
+		}
+	}
+	var lo, hi int64
+	if ref := b.index; c.BandBps != 0 {
+		if ref == 0 {
+			ref = b.last
+		}
+		if ref != 0 {
+			lo, hi = c.bandOf(ref)
+		}
+	}
+	if b.lo != lo || b.hi != hi {
+		return fmt.Errorf("band %d-%d; last %d and index %d give %d-%d", b.lo, b.hi, b.last, b.index, lo, hi)
+	}
+	if bid, ask := b.Best(); hi != 0 && (bid > hi || (ask != 0 && ask < lo)) {
+		return fmt.Errorf("orders beyond the band %d-%d: bid %d, ask %d", lo, hi, bid, ask)
+	}
 	if seen != b.live || b.ids.n != b.live {
 		return fmt.Errorf("%d orders on the levels, live %d, index %d", seen, b.live, b.ids.n)
 	}

@@ -63,10 +63,36 @@
 // caller should bound how far from the market an order may rest (a price
 // collar).
 //
+// # Price band
+//
+// A Config with BandBps bounds prices around the book's reference price:
+// its index (an operator's price, SetIndex) if one is set, or else the
+// price of its last fill. The band runs from the reference less BandBps
+// basis points, rounded up to the tick, to the reference plus BandBps,
+// rounded down. Then a Limit, IOC, FOK or PostOnly order (or a Replace)
+// priced outside the band is refused with ErrOutsideBand, and a Market
+// order's protection price is clamped to the band's edge on its side, so
+// that no order can trade beyond it: a stolen session's sell at a
+// thousandth of the market, or a fat finger, trades at most at the edge.
+// Until the book has a reference (no fill and no index) nothing may trade:
+// Market, IOC and FOK orders are refused with ErrNoReference, and so is a
+// Limit order that would cross; orders that would only rest are taken.
+//
+// Fills are at makers' prices, so the band also keeps resting orders from
+// standing where a fill would be outside it. A fill moves the reference
+// (when no index is set); the remainder of a Limit order whose price is
+// outside the band its own fills moved to is cancelled rather than left
+// resting (Result.Cancelled), and SetIndex cancels the resting orders its
+// new band leaves beyond its edge on the side where they would fill
+// outside it (asks below the floor, bids above the ceiling). No other
+// order can be there: after a fill every ask is at or above the fill's
+// price and every bid below it.
+//
 // # Snapshots
 //
 // Orders yields the resting orders in priority order and Restore puts them
-// back into an empty book, which rebuilds the same book.
+// back into an empty book, which rebuilds the same book; Reference and
+// RestoreReference carry the last fill's price and the index.
 //
 // # Invariants
 //
@@ -78,6 +104,9 @@
 // fills.
 // INVARIANT: for every successful Place or Replace, Filled + Resting +
 // Cancelled equals the order's Qty.
+// INVARIANT: with a band and a reference, no ask rests below the band's
+// floor and no bid above its ceiling, and every fill is within the band
+// as it stood when its taker arrived.
 //
 // CheckInvariants verifies the structure behind these in full.
 package market
@@ -85,6 +114,7 @@ package market
 import (
 	"fmt"
 	"math"
+	"math/bits"
 )
 
 // Side says whether an order buys or sells the base asset. The zero Side is
@@ -222,7 +252,15 @@ type Config struct {
 	// MaxOrders * MaxQty must fit an int64, so a level's total never
 	// overflows.
 	MaxOrders int
+	// BandBps, if not zero, is the price band's half-width in basis points
+	// of the reference price (see Price band), below MaxBandBps. Zero
+	// means no band: the book then trades without a reference.
+	BandBps uint32
 }
+
+// MaxBandBps bounds Config.BandBps: a band of 100% or more would reach
+// zero and bound nothing below.
+const MaxBandBps = 10_000
 
 // Validate reports whether the rules are usable, with ErrConfig wrapped in
 // the error.
@@ -242,8 +280,29 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: max orders %d must be in [1, %d]", ErrConfig, c.MaxOrders, MaxOrdersLimit)
 	case c.MaxQty > math.MaxInt64/int64(c.MaxOrders):
 		return fmt.Errorf("%w: max qty %d times max orders %d overflows int64", ErrConfig, c.MaxQty, c.MaxOrders)
+	case c.BandBps >= MaxBandBps:
+		return fmt.Errorf("%w: band %d bps must be below %d", ErrConfig, c.BandBps, MaxBandBps)
 	}
 	return nil
+}
+
+// bandOf returns the band around ref, a price on the tick: ref less
+// BandBps rounded up to the tick (at least one tick), ref plus BandBps
+// rounded down (at most MaxPrice). lo <= ref <= hi.
+func (c *Config) bandOf(ref int64) (lo, hi int64) {
+	wh, wl := bits.Mul64(uint64(ref), uint64(c.BandBps))
+	q, _ := bits.Div64(wh, wl, 10_000) // wh < 10,000: ref < 2^63, bps < 10^4
+	off := int64(q)
+	lo = ref - off
+	if r := lo % c.TickSize; r != 0 {
+		lo += c.TickSize - r
+	}
+	lo = max(lo, c.TickSize)
+	if off >= c.MaxPrice-ref {
+		return lo, c.MaxPrice
+	}
+	hi = ref + off
+	return lo, hi - hi%c.TickSize
 }
 
 // checkPrice returns the error for a limit price outside the rules.

@@ -14,6 +14,97 @@ type model struct {
 	cfg    Config
 	orders []modelOrder
 	seq    uint64
+	// last is the last fill's price, index the index price (0: none).
+	last, index int64
+}
+
+// band returns the price band, and whether there is one with a
+// reference: ok with lo = hi = 0 means no band at all.
+func (m *model) band() (lo, hi int64, ok bool) {
+	if m.cfg.BandBps == 0 {
+		return 0, 0, true
+	}
+	ref := m.index
+	if ref == 0 {
+		ref = m.last
+	}
+	if ref == 0 {
+		return 0, 0, false
+	}
+	off := ref * int64(m.cfg.BandBps) / 10_000
+	tick := m.cfg.TickSize
+	lo = (ref - off + tick - 1) / tick * tick
+	if lo < tick {
+		lo = tick
+	}
+	hi = (ref + off) / tick * tick
+	if hi > m.cfg.MaxPrice {
+		hi = m.cfg.MaxPrice
+	}
+	return lo, hi, true
+}
+
+// checkBand is the band's refusal of an order of kind at price on side,
+// and the price it enters at.
+func (m *model) checkBand(side Side, kind Kind, price int64) (int64, error) {
+	lo, hi, ok := m.band()
+	switch {
+	case !ok:
+		if kind == Market || kind == IOC || kind == FOK || (kind == Limit && len(m.makers(side, price)) > 0) {
+			return price, ErrNoReference
+		}
+	case hi == 0:
+	case kind == Market && side == Buy:
+		return min(price, hi), nil
+	case kind == Market:
+		return max(price, lo), nil
+	case price < lo || price > hi:
+		return price, ErrOutsideBand
+	}
+	return price, nil
+}
+
+// beyond reports whether a resting order of side at price would stand
+// where a fill would be outside the band.
+func (m *model) beyond(side Side, price int64) bool {
+	lo, hi, ok := m.band()
+	if !ok || hi == 0 {
+		return false
+	}
+	return (side == Buy && price > hi) || (side == Sell && price < lo)
+}
+
+// setIndex sets the index and cancels, asks first then bids, best first,
+// what the band leaves beyond its edge.
+func (m *model) setIndex(price int64) ([]Order, error) {
+	if price != 0 {
+		if err := m.validPrice(price); err != nil {
+			return nil, err
+		}
+	}
+	m.index = price
+	var gone []Order
+	for _, side := range []Side{Sell, Buy} {
+		var idx []int
+		for i, r := range m.orders {
+			if r.Side == side && m.beyond(side, r.Price) {
+				idx = append(idx, i)
+			}
+		}
+		slices.SortFunc(idx, func(a, b int) int {
+			if ahead(m.orders[a], m.orders[b]) {
+				return -1
+			}
+			return 1
+		})
+		for _, i := range idx {
+			gone = append(gone, m.orders[i].Order)
+		}
+	}
+	m.orders = slices.DeleteFunc(m.orders, func(r modelOrder) bool {
+		return slices.ContainsFunc(gone, func(g Order) bool { return g.ID == r.ID })
+	})
+	return gone, nil
 }
 
 type modelOrder struct {
@@ -99,6 +190,10 @@ func (m *model) place(o Order) ([]Fill, Result, error) {
 	if m.find(o.ID) >= 0 {
 		return nil, Result{}, ErrDuplicateID
 	}
+	var err error
+	if o.Price, err = m.checkBand(o.Side, o.Kind, o.Price); err != nil {
+		return nil, Result{}, err
+	}
 	met := m.makers(o.Side, o.Price)
 	var others int64
 	for _, i := range met {
@@ -157,8 +252,11 @@ func (m *model) enter(o Order) ([]Fill, Result, error) {
 	}
 	m.orders = slices.DeleteFunc(m.orders, func(r modelOrder) bool { return gone[r.ID] })
 	res.Filled = o.Qty - left
+	if len(fills) > 0 {
+		m.last = fills[len(fills)-1].Price
+	}
 	if left > 0 {
-		if o.Kind == Limit || o.Kind == PostOnly {
+		if (o.Kind == Limit || o.Kind == PostOnly) && !m.beyond(o.Side, o.Price) {
 			m.seq++
 			r := o
 			r.Qty = left
@@ -203,6 +301,9 @@ func (m *model) replace(id OrderID, owner Owner, price, qty int64) ([]Fill, Resu
 		r.Qty = qty
 		return nil, Result{Resting: qty}, nil
 	}
+	if _, err := m.checkBand(r.Side, r.Kind, price); err != nil {
+		return nil, Result{}, err
+	}
 	if r.Kind == PostOnly && len(m.makers(r.Side, price)) > 0 {
 		return nil, Result{}, ErrWouldCross
 	}
@@ -216,14 +317,18 @@ func (m *model) replace(id OrderID, owner Owner, price, qty int64) ([]Fill, Resu
 type view struct {
 	len      int
 	bid, ask int64
-	depth    [2][]Level // bids, asks; best first
-	orders   []Order    // as Orders yields them
+	// lo, hi, last and index are the band and its references.
+	lo, hi, last, index int64
+	depth               [2][]Level // bids, asks; best first
+	orders              []Order    // as Orders yields them
 }
 
 // of sets v to b's state, reusing v's slices.
 func (v *view) of(b *Book) *view {
 	v.len = b.Len()
 	v.bid, v.ask = b.Best()
+	v.lo, v.hi = b.Band()
+	v.last, v.index = b.Reference()
 	v.depth[0] = b.Depth(Buy, 1<<30, v.depth[0][:0])
 	v.depth[1] = b.Depth(Sell, 1<<30, v.depth[1][:0])
 	v.orders = v.orders[:0]
@@ -234,14 +339,14 @@ func (v *view) of(b *Book) *view {
 }
 
 func (v *view) equal(w *view) bool {
-	return v.len == w.len && v.bid == w.bid && v.ask == w.ask &&
+	return v.len == w.len && v.bid == w.bid && v.ask == w.ask && v.lo == w.lo && v.hi == w.hi && v.last == w.last && v.index == w.index &&
 		slices.Equal(v.depth[0], w.depth[0]) && slices.Equal(v.depth[1], w.depth[1]) &&
 		slices.Equal(v.orders, w.orders)
 }
 
 func (v *view) String() string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "len %d best %d/%d\n", v.len, v.bid, v.ask)
+	fmt.Fprintf(&sb, "len %d best %d/%d band %d-%d last %d index %d\n", v.len, v.bid, v.ask, v.lo, v.hi, v.last, v.index)
 	for i, side := range []Side{Buy, Sell} {
 		for _, l := range v.depth[i] {
 			fmt.Fprintf(&sb, "%v %d x %d (%d)\n", side, l.Price, l.Qty, l.Orders)
@@ -275,7 +380,10 @@ func (m *model) view(v *view) *view {
 		}
 		return 1
 	})
-	*v = view{len: len(sorted), depth: [2][]Level{v.depth[0][:0], v.depth[1][:0]}, orders: v.orders[:0]}
+	*v = view{len: len(sorted), depth: [2][]Level{v.depth[0][:0], v.depth[1][:0]}, orders: v.orders[:0], last: m.last, index: m.index}
+	if lo, hi, ok := m.band(); ok {
+		v.lo, v.hi = lo, hi
+	}
 	for _, r := range sorted {
 		if r.Side == Buy && v.bid == 0 {
 			v.bid = r.Price

@@ -20,17 +20,21 @@ const (
 	opPlace opKind = iota
 	opCancel
 	opReplace
+	opIndex
 )
 
-// op is one call on the book: Place(order), Cancel(order.ID, order.Owner)
-// or Replace(order.ID, order.Owner, order.Price, order.Qty).
+var opNames = [...]string{"place", "cancel", "replace", "index"}
+
+// op is one call on the book: Place(order), Cancel(order.ID, order.Owner),
+// Replace(order.ID, order.Owner, order.Price, order.Qty) or
+// SetIndex(order.Price).
 type op struct {
 	kind  opKind
 	order Order
 }
 
 func (o op) String() string {
-	return fmt.Sprintf("%v %+v", [...]string{"place", "cancel", "replace"}[o.kind], o.order)
+	return fmt.Sprintf("%v %+v", opNames[o.kind], o.order)
 }
 
 // source draws the choices of a generated stream: from a seeded PRNG in the
@@ -64,6 +68,10 @@ func (s *bytesSource) IntN(n int) int {
 func simConfig(maxOrders int) Config {
 	return Config{TickSize: 5, LotSize: 10, MinQty: 20, MaxQty: 400, MaxPrice: 1000, MaxOrders: maxOrders}
 }
+
+// simBands are the bands the simulation runs with: none, one as wide as
+// the orders' spread (trades move it), and a narrow one that refuses most.
+var simBands = []uint32{0, 1200, 300}
 
 const (
 	simMid    = 500 // price the simulated orders gather around
@@ -116,6 +124,16 @@ func (g *gen) next(m *model) op {
 	}
 	r := g.src.IntN(100)
 	switch {
+	case m.cfg.BandBps != 0 && (r < 3 || (m.index == 0 && m.last == 0 && g.pct(5))):
+		// An index near the middle, sometimes cleared or off the rules.
+		p := simMid + int64(g.src.IntN(2*simBand+1)-simBand)*cfg.TickSize
+		switch {
+		case g.pct(15):
+			p = 0
+		case g.pct(5):
+			p = simMid + 1
+		}
+		return op{kind: opIndex, order: Order{Price: p}}
 	case r < 55 || target == nil:
 		g.nextID++
 		o := Order{ID: g.nextID, Owner: Owner(1 + g.src.IntN(simOwners)), Side: Side(1 + g.src.IntN(2))}
@@ -202,6 +220,8 @@ func apply(b *Book, x op, fills []Fill) ([]Fill, Result, Order, error) {
 		gone, err = b.Cancel(x.order.ID, x.order.Owner)
 	case opReplace:
 		fills, res, err = b.Replace(x.order.ID, x.order.Owner, x.order.Price, x.order.Qty, fills)
+	case opIndex:
+		res.Expired, err = b.SetIndex(x.order.Price)
 	}
 	return fills, res, gone, err
 }
@@ -254,6 +274,8 @@ func (h *harness) account(id OrderID) *account {
 func (h *harness) step(x op) error {
 	h.log = append(h.log, x)
 	before := h.before.of(h.book)
+	// The band as the op found it: every fill must be inside it.
+	bandLo, bandHi := h.book.Band()
 
 	fills, res, gone, err := apply(h.book, x, append(h.fills[:0], sentinel))
 	h.fills = fills
@@ -262,12 +284,12 @@ func (h *harness) step(x op) error {
 		return fmt.Errorf("fills prefix overwritten: %+v", fills)
 	}
 	fills = fills[1:]
-	h.seen[fmt.Sprintf("%v %v", [...]string{"place", "cancel", "replace"}[x.kind], err)]++
+	h.seen[fmt.Sprintf("%v %v", opNames[x.kind], err)]++
 	if len(fills) > 0 {
 		h.seen["trades"]++
 	}
 	if len(res.Expired) > 0 {
-		h.seen["self-trade expiries"]++
+		h.seen[opNames[x.kind]+" expiries"]++
 	}
 
 	var wantFills []Fill
@@ -281,6 +303,8 @@ func (h *harness) step(x op) error {
 		wantGone, wantErr = h.model.cancel(x.order.ID, x.order.Owner)
 	case opReplace:
 		wantFills, wantRes, wantErr = h.model.replace(x.order.ID, x.order.Owner, x.order.Price, x.order.Qty)
+	case opIndex:
+		wantRes.Expired, wantErr = h.model.setIndex(x.order.Price)
 	}
 	if err != wantErr {
 		return fmt.Errorf("error %v; want %v", err, wantErr)
@@ -319,9 +343,18 @@ func (h *harness) step(x op) error {
 	if err != nil {
 		return nil
 	}
+	if x.kind == opIndex {
+		for _, e := range res.Expired {
+			h.account(e.ID).cancelled += e.Qty
+			if err := h.balanced(e.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 
 	// Each fill: positive, at the resting maker's price, within the
-	// taker's limit, between two owners.
+	// taker's limit and the band, between two owners.
 	o := x.order
 	var taken int64
 	for _, f := range fills {
@@ -337,6 +370,8 @@ func (h *harness) step(x op) error {
 			return fmt.Errorf("fill %+v: outside taker limit %d", f, o.Price)
 		case f.MakerOwner == f.TakerOwner:
 			return fmt.Errorf("fill %+v: self-trade", f)
+		case h.cfg.BandBps != 0 && (bandHi == 0 || f.Price < bandLo || f.Price > bandHi):
+			return fmt.Errorf("fill %+v: outside the band %d-%d", f, bandLo, bandHi)
 		}
 		taken += f.Qty
 		h.account(f.Maker).filled += f.Qty
@@ -425,6 +460,9 @@ func (h *harness) finish() error {
 	}
 
 	rebuilt := New(h.cfg, h.book.Len())
+	if err := rebuilt.RestoreReference(h.book.Reference()); err != nil {
+		return fmt.Errorf("rebuild: RestoreReference = %v", err)
+	}
 	for o := range h.book.Orders() {
 		if err := rebuilt.Restore(o); err != nil {
 			return fmt.Errorf("rebuild: Restore(%+v) = %v", o, err)
@@ -464,22 +502,30 @@ func TestSimulation(t *testing.T) {
 	}
 	for _, seed := range simSeeds(t) {
 		rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-		// Alternate a roomy book with one that fills up.
+		// Alternate a roomy book with one that fills up, each without a
+		// band and with two.
 		for _, maxOrders := range []int{1000, 12} {
-			t.Logf("seed %d, max orders %d", seed, maxOrders)
-			h := newHarness(simConfig(maxOrders))
-			g := &gen{src: rng}
-			for i := range steps {
-				x := g.next(h.model)
-				if err := h.step(x); err != nil {
-					t.Fatalf("seed %d, max orders %d, step %d (%v): %v", seed, maxOrders, i, x, err)
+			for _, band := range simBands {
+				t.Logf("seed %d, max orders %d, band %d bps", seed, maxOrders, band)
+				cfg := simConfig(maxOrders)
+				cfg.BandBps = band
+				h := newHarness(cfg)
+				g := &gen{src: rng}
+				for i := range steps {
+					x := g.next(h.model)
+					if err := h.step(x); err != nil {
+						t.Fatalf("seed %d, max orders %d, band %d, step %d (%v): %v", seed, maxOrders, band, i, x, err)
+					}
 				}
-			}
-			if err := h.finish(); err != nil {
-				t.Fatalf("seed %d, max orders %d: %v", seed, maxOrders, err)
-			}
-			if seed == 1 {
-				t.Logf("outcomes: %v", h.seen)
+				if err := h.finish(); err != nil {
+					t.Fatalf("seed %d, max orders %d, band %d: %v", seed, maxOrders, band, err)
+				}
+				if band != 0 && (h.seen["trades"] == 0 || h.seen["place price outside the price band"] == 0) {
+					t.Fatalf("seed %d, band %d: the stream does not exercise the band: %v", seed, band, h.seen)
+				}
+				if seed == 1 {
+					t.Logf("outcomes: %v", h.seen)
+				}
 			}
 		}
 	}
@@ -502,7 +548,9 @@ func FuzzBook(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		src := &bytesSource{data: data}
 		maxOrders := 8 + src.IntN(32)
-		h := newHarness(simConfig(maxOrders))
+		cfg := simConfig(maxOrders)
+		cfg.BandBps = simBands[src.IntN(len(simBands))]
+		h := newHarness(cfg)
 		g := &gen{src: src}
 		for i := 0; i < fuzzMaxSteps && !src.done; i++ {
 			x := g.next(h.model)

@@ -21,6 +21,7 @@ import (
 
 	"kinko/internal/core"
 	"kinko/internal/journal"
+	"kinko/internal/journal/tree"
 	"kinko/internal/stream"
 )
 
@@ -89,6 +90,24 @@ func (m *Mirror) State() *core.State { return m.r.State() }
 
 // Head returns the newest entry verified.
 func (m *Mirror) Head() (uint64, journal.Hash) { return m.r.State().Seq(), m.r.State().Head() }
+
+// TreeHead returns the head of the mirror's own Merkle tree: the entries
+// it keeps durably (Origin empty). Safe to call while the mirror's owner
+// ingests: it reads the journal, which allows reads beside its writer.
+func (m *Mirror) TreeHead() tree.Head { return m.j.TreeHead() }
+
+// RootAt returns the root of the mirror's tree of its first size entries,
+// computed on this host from the entries it verified.
+func (m *Mirror) RootAt(size uint64) (tree.Hash, error) { return m.j.RootAt(size) }
+
+// EntryTime returns the time of the mirror's entry seq.
+func (m *Mirror) EntryTime(seq uint64) (int64, error) {
+	e, err := m.j.Get(seq)
+	if err != nil {
+		return 0, err
+	}
+	return e.Time, nil
+}
 
 // Broken returns why the mirror stopped following, or nil.
 func (m *Mirror) Broken() error { return m.broken }

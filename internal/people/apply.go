@@ -42,33 +42,15 @@ func (s *State) SignUp(c Customer, t int64) error {
 	return nil
 }
 
-// CreateOperator adds an operator. The first operator is the bootstrap
-// admin; after that only an admin may add one.
+// CreateOperator is the command that once added operators on one admin's
+// word. It is refused: operators are created by bootstrap on an empty
+// journal (Bootstrap) and after that only by an approved add_operator
+// request, proposed by one admin and approved by another.
 func (s *State) CreateOperator(o Operator, actor string, t int64) error {
-	if !nameRe.MatchString(o.Name) || len(o.Roles) == 0 || !validCreds(&o.Creds) {
-		return ErrInvalid
-	}
-	for _, r := range o.Roles {
-		if !ValidRole(r) {
-			return ErrInvalid
-		}
-	}
-	if _, ok := s.opIdx[o.Name]; ok {
-		return ErrOperatorExists
-	}
 	if len(s.operators) > 0 {
-		a, ok := s.Operator(actor)
-		if !ok || !a.HasRole(RoleAdmin) {
-			return ErrNotAuthorized
-		}
-	} else if !(len(o.Roles) == 1 && o.Roles[0] == RoleAdmin) {
-		return fmt.Errorf("%w: the first operator must be an admin", ErrInvalid)
+		return ErrBootstrapped
 	}
-	o.Created = t
-	o.Creds.LastStep, o.Creds.Failed, o.Creds.LockedUntil = 0, 0, 0
-	s.opIdx[o.Name] = len(s.operators)
-	s.operators = append(s.operators, o)
-	return nil
+	return ErrNotBootstrapped
 }
 
 // creds returns the credentials of a customer or operator.
@@ -81,13 +63,31 @@ func (s *State) creds(kind SessionKind, customer ledger.OwnerID, operator string
 		}
 		return &s.customers[i].Creds, nil
 	case SessionOperator:
-		i, ok := s.opIdx[operator]
-		if !ok {
-			return nil, ErrOperatorUnknown
-		}
-		return &s.operators[i].Creds, nil
+		// Operators have no password or TOTP: they sign in with their
+		// credential (OperatorLogin).
+		return nil, fmt.Errorf("%w: operators sign in with their credential", ErrInvalid)
 	}
 	return nil, ErrInvalid
+}
+
+// OperatorLogin opens an operator's session once the core checked their
+// assertion over the login challenge (CheckSignature).
+func (s *State) OperatorLogin(sess Session, t int64) error {
+	if sess.Kind != SessionOperator {
+		return ErrInvalid
+	}
+	if _, ok := s.opIdx[sess.Operator]; !ok {
+		return ErrOperatorUnknown
+	}
+	if sess.Expires <= t {
+		return ErrInvalid
+	}
+	if _, ok := s.sessions[sess.TokenHash]; ok {
+		return ErrSessionExists
+	}
+	sess.Created, sess.Revoked, sess.Customer = t, false, 0
+	s.addSession(sess, t)
+	return nil
 }
 
 // Login records a login whose password and TOTP code the API verified,
@@ -245,12 +245,19 @@ func (s *State) RecordReview(r Review, t int64) error {
 // Propose marks a newly created asset as awaiting listing: deposits and
 // trading of it are refused until a listing request is approved.
 func (s *State) Propose(id ledger.AssetID, actor string) error {
-	if err := s.authorize(actor, RoleOperator, RoleAdmin, RoleCISO); err != nil {
+	if err := s.CanPropose(actor); err != nil {
 		return err
 	}
 	s.proposed[id] = true
 	s.proposedAt = append(s.proposedAt, id)
 	return nil
+}
+
+// CanPropose tells whether actor may propose an asset for listing: an
+// operator, admin or ciso. The core asks before it creates the asset, so
+// a refused proposal leaves nothing behind.
+func (s *State) CanPropose(actor string) error {
+	return s.authorize(actor, RoleOperator, RoleAdmin, RoleCISO)
 }
 
 func (s *State) reviewed(id ledger.AssetID) bool {
@@ -336,6 +343,12 @@ func (s *State) Open(r Request, t int64, seq uint64, check func(Request) error) 
 		err = s.checkSetRoles(r)
 	case KindListAsset:
 		err = s.checkListAsset(r)
+	case KindAddOperator:
+		err = s.checkAddOperator(r)
+	case KindIssueEnrolment:
+		err = s.checkIssueEnrolment(r)
+	case KindEnrolCredential, KindRemoveCredential:
+		err = s.checkCredential(r)
 	default:
 		if check == nil {
 			return fmt.Errorf("%w: kind %q", ErrInvalid, r.Kind)
@@ -353,11 +366,8 @@ func (s *State) Open(r Request, t int64, seq uint64, check func(Request) error) 
 }
 
 func (s *State) checkSetRoles(r Request) error {
-	if err := s.authorize(r.Requester, RoleAdmin); err != nil {
+	if err := s.checkAdminRequest(r); err != nil {
 		return err
-	}
-	if r.RequiredRole != RoleAdmin {
-		return fmt.Errorf("%w: role changes are approved by an admin", ErrInvalid)
 	}
 	var p SetRolesPayload
 	if err := strictJSON(r.Payload, &p); err != nil {
@@ -366,10 +376,8 @@ func (s *State) checkSetRoles(r Request) error {
 	if _, ok := s.Operator(p.Operator); !ok {
 		return ErrOperatorUnknown
 	}
-	for _, role := range p.Roles {
-		if !ValidRole(role) {
-			return ErrInvalid
-		}
+	if !validRoles(p.Roles) {
+		return fmt.Errorf("%w: roles", ErrInvalid)
 	}
 	return nil
 }
@@ -424,6 +432,9 @@ func (s *State) Decide(id, decider, reason string, approve bool, t int64, seq ui
 	if decider == r.Requester && approve {
 		return *r, ErrSelfApproval
 	}
+	if approve && decider == subject(*r) {
+		return *r, ErrSubject
+	}
 	o, ok := s.Operator(decider)
 	if !ok {
 		return *r, ErrOperatorUnknown
@@ -435,7 +446,14 @@ func (s *State) Decide(id, decider, reason string, approve bool, t int64, seq ui
 		return *r, ErrWrongRole
 	}
 	if approve {
+		if err := s.checkOperatorEffect(*r, t); err != nil {
+			return *r, err
+		}
 		switch r.Kind {
+		case KindAddOperator, KindIssueEnrolment, KindEnrolCredential, KindRemoveCredential:
+			if err := s.applyOperatorRequest(*r, t, seq); err != nil {
+				return *r, err
+			}
 		case KindSetRoles:
 			var p SetRolesPayload
 			strictJSON(r.Payload, &p)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"kinko/internal/ledger"
+	"kinko/internal/passkey"
 )
 
 // snapshot is the deterministic encoding: slices in the order things
@@ -16,11 +17,13 @@ type snapshot struct {
 	Requests  []Request        `json:"requests"`
 	Reviews   []Review         `json:"reviews"`
 	Proposed  []ledger.AssetID `json:"proposed"`
+	RP        passkey.RP       `json:"rp"`
+	Used      [][32]byte       `json:"used,omitempty"`
 }
 
 // MarshalJSON encodes the state deterministically.
 func (s *State) MarshalJSON() ([]byte, error) {
-	snap := snapshot{Customers: s.customers, Operators: s.operators, Requests: s.requests, Reviews: s.reviews, Proposed: s.Proposed()}
+	snap := snapshot{Customers: s.customers, Operators: s.operators, Requests: s.requests, Reviews: s.reviews, Proposed: s.Proposed(), RP: s.rp, Used: s.usedOrder}
 	for _, h := range s.sessOrder {
 		snap.Sessions = append(snap.Sessions, *s.sessions[h])
 	}
@@ -59,6 +62,14 @@ func Decode(b []byte) (*State, error) {
 		s.requests = append(s.requests, r)
 	}
 	s.reviews = snap.Reviews
+	s.rp = snap.RP
+	for _, d := range snap.Used {
+		if _, dup := s.used[d]; dup {
+			return nil, fmt.Errorf("people: decode: signed digest %x twice", d)
+		}
+		s.used[d] = struct{}{}
+		s.usedOrder = append(s.usedOrder, d)
+	}
 	for _, id := range snap.Proposed {
 		s.proposed[id] = true
 		s.proposedAt = append(s.proposedAt, id)

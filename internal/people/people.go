@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"kinko/internal/ledger"
+	"kinko/internal/passkey"
 )
 
 // KYC is a customer's identity verification state.
@@ -72,12 +73,22 @@ type Customer struct {
 	Creds   Credentials    `json:"creds"`
 }
 
-// Operator is an operator's record.
+// Operator is an operator's record. An operator acts only with an
+// enrolled credential (Keys): they log in with it and sign every approval
+// and sensitive action with it. Operators have no password.
 type Operator struct {
-	Name    string      `json:"name"`
-	Roles   []Role      `json:"roles"`
-	Created int64       `json:"created"`
-	Creds   Credentials `json:"creds"`
+	Name    string `json:"name"`
+	Roles   []Role `json:"roles"`
+	Created int64  `json:"created"`
+	// Founder: created by bootstrap, whose first credential needs no
+	// approval.
+	Founder bool `json:"founder,omitempty"`
+	// Enrol is the one-time enrolment code not yet used, if any.
+	Enrol *Enrolment `json:"enrol,omitempty"`
+	// Keys are the active credentials; Pending those registered and
+	// waiting for two admins' approval.
+	Keys    []Key `json:"keys,omitempty"`
+	Pending []Key `json:"pending,omitempty"`
 }
 
 // HasRole reports whether o holds r.
@@ -161,6 +172,13 @@ type State struct {
 	reviews    []Review
 	proposed   map[ledger.AssetID]bool // created, not yet enabled
 	proposedAt []ledger.AssetID
+	// rp is the relying party whose assertions count, journaled by
+	// bootstrap.
+	rp passkey.RP
+	// used are the digests signed so far, each usable once; usedOrder
+	// keeps them in the order used, for the encoding.
+	used      map[[32]byte]struct{}
+	usedOrder [][32]byte
 }
 
 // New returns an empty state.
@@ -168,7 +186,7 @@ func New() *State {
 	return &State{
 		custIdx: map[ledger.OwnerID]int{}, emails: map[string]ledger.OwnerID{},
 		opIdx: map[string]int{}, sessions: map[[32]byte]*Session{},
-		reqIdx: map[string]int{}, proposed: map[ledger.AssetID]bool{},
+		reqIdx: map[string]int{}, proposed: map[ledger.AssetID]bool{}, used: map[[32]byte]struct{}{},
 	}
 }
 

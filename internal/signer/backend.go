@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"kinko/internal/core"
+	"kinko/internal/journal/tree"
 	"kinko/internal/signer/view"
 )
 
@@ -20,6 +21,9 @@ type Backend interface {
 	// Submit journals one of the signer's commands (reserve_batch,
 	// record_signed).
 	Submit(ctx context.Context, cmd core.Command) error
+	// Head returns the journal's tree head now, to anchor on chain. It is
+	// not trusted: the co-signer anchors only a head its own mirror has.
+	Head(ctx context.Context) (tree.Head, error)
 }
 
 // InProcess is the core in the same process.
@@ -42,6 +46,12 @@ func (b InProcess) Submit(ctx context.Context, cmd core.Command) error {
 		err = o.EventErr()
 	}
 	return err
+}
+
+// Head returns the core's signed head now.
+func (b InProcess) Head(context.Context) (tree.Head, error) {
+	_, h, err := b.Core.SignedHead()
+	return h, err
 }
 
 // API is the core reached over its HTTP API with the signer's token.
@@ -83,6 +93,17 @@ func (b API) View(ctx context.Context, asset string) (view.View, error) {
 	var v view.View
 	err := b.do(ctx, "GET", "/v1/signer/view?asset="+asset, nil, &v)
 	return v, err
+}
+
+// Head reads the core's signed head (GET /v1/journal/head, public).
+func (b API) Head(ctx context.Context) (tree.Head, error) {
+	var v struct {
+		SignedHead string `json:"signed_head"`
+	}
+	if err := b.do(ctx, "GET", "/v1/journal/head", nil, &v); err != nil {
+		return tree.Head{}, err
+	}
+	return tree.ParseHead([]byte(v.SignedHead))
 }
 
 // Submit sends the command.

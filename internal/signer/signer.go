@@ -23,6 +23,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/wire"
 
+	"kinko/internal/anchor"
 	"kinko/internal/ceremony"
 	"kinko/internal/chain/btc"
 	"kinko/internal/core"
@@ -50,6 +51,12 @@ type Config struct {
 	Logger   *slog.Logger
 	// FeeTarget is the confirmation target asked of the node's estimator.
 	FeeTarget int64
+	// AnchorEvery is how often the journal's head is anchored on chain: a
+	// batch built when the last anchor is older carries one (an OP_RETURN
+	// output, internal/anchor). Default DefaultAnchorEvery; negative: never.
+	AnchorEvery time.Duration
+	// Now is the signer's clock (default time.Now).
+	Now func() time.Time
 	// beforeBroadcast, in tests, simulates a crash between journaling the
 	// signed transaction and sending it; afterCoSign one between the
 	// co-signer's answer and journaling it.
@@ -71,7 +78,35 @@ func New(cfg Config) *Signer {
 	if cfg.Asset == "" {
 		cfg.Asset = "BTC"
 	}
+	if cfg.AnchorEvery == 0 {
+		cfg.AnchorEvery = DefaultAnchorEvery
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	return &Signer{cfg: cfg}
+}
+
+// DefaultAnchorEvery is how often the journal's head is anchored by
+// default: hourly, in the first batch after the hour.
+const DefaultAnchorEvery = time.Hour
+
+// anchorDue returns the head to anchor in the next batch, or nil: none
+// anchored yet, or the last older than AnchorEvery by the signer's clock.
+// A head that cannot be read is logged and the batch goes without one.
+func (s *Signer) anchorDue(ctx context.Context, v view.View) *anchor.Anchor {
+	if s.cfg.AnchorEvery < 0 {
+		return nil
+	}
+	if la := v.LastAnchor; la != nil && s.cfg.Now().Sub(time.Unix(0, la.Time)) < s.cfg.AnchorEvery {
+		return nil
+	}
+	h, err := s.cfg.Backend.Head(ctx)
+	if err != nil || h.Size == 0 {
+		s.cfg.Logger.Warn("no head to anchor; batching without one", "err", err)
+		return nil
+	}
+	return &anchor.Anchor{Size: h.Size, Root: h.Root}
 }
 
 var errHalted = errors.New("signer: withdrawals halted")
@@ -147,6 +182,10 @@ func (s *Signer) prepare(ctx context.Context, v view.View) (*withdraw.Batch, err
 	if len(outs) == 0 {
 		return nil, nil
 	}
+	var anc *withdraw.Anchor
+	if a := s.anchorDue(ctx, v); a != nil {
+		outs, anc = ceremony.WithAnchor(outs, *a)
+	}
 	feeRate := s.cfg.Node.FeeRate(ctx, s.cfg.FeeTarget)
 	utxos := append([]custody.UTXO(nil), v.UTXOs...)
 	sort.Slice(utxos, func(i, j int) bool { return utxos[i].Amount > utxos[j].Amount })
@@ -157,6 +196,7 @@ func (s *Signer) prepare(ctx context.Context, v view.View) (*withdraw.Batch, err
 	}
 	b64, _ := wallet.Encode(p)
 	b := ceremony.NewBatch("b-"+p.UnsignedTx.TxHash().String()[:16], s.cfg.Asset, ids, inputs, p.UnsignedTx, p.UnsignedTx.TxOut, len(outs), b64, hot, false)
+	b.Anchor = anc
 	if err := s.cfg.Backend.Submit(ctx, core.ReserveBatch{Batch: b}); err != nil {
 		return nil, err
 	}

@@ -38,6 +38,7 @@ import (
 	"kinko/internal/ledger"
 	"kinko/internal/mirror"
 	"kinko/internal/mtls"
+	"kinko/internal/operators"
 	"kinko/internal/people"
 	"kinko/internal/reserves"
 	"kinko/internal/signer/view"
@@ -176,13 +177,18 @@ func setup(t testing.TB) *e2e {
 	now := time.Now()
 	creds := people.Credentials{PasswordHash: strings.Repeat("h", 30), TOTPSealed: strings.Repeat("s", 30)}
 	sub(now, core.CreateAssets{Assets: []ledger.Asset{{ID: 2, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}})
-	sub(now, core.CreateOperator{Operator: people.Operator{Name: "aiko", Roles: []people.Role{people.RoleAdmin}, Creds: creds}})
+	team := operators.Crew("signer test")
+	for _, cmd := range team.Bootstrap(now) {
+		sub(now, cmd)
+	}
 	sub(now, core.RegisterWallet{Wallet: custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: 2, Descriptor: coldD.String(), Owner: ledger.OwnerHouseMin + 100}})
 	sub(now, core.RegisterWallet{Wallet: custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: 2, Descriptor: hotD.String(), Owner: ledger.OwnerHouseMin + 101}})
 	// Deposits here are final at one confirmation: the test is about
 	// signing, not finality.
-	sub(now, core.SetWithdrawalRules{Actor: "aiko", Rules: withdraw.Rules{CoolDownSeconds: 1, DustLimit: map[string]uint64{"BTC": 546},
-		Finality: map[string][]withdraw.Tier{"BTC": {{Depth: 1}}}}})
+	for _, cmd := range team.Approved(core.KindSetWithdrawalRulesRequest, core.SetWithdrawalRulesPayload{Rules: withdraw.Rules{CoolDownSeconds: 1, DustLimit: map[string]uint64{"BTC": 546},
+		Finality: map[string][]withdraw.Tier{"BTC": {{Depth: 1}}}}}, "aiko", "ren", people.RoleAdmin, "test", now) {
+		sub(now, cmd)
+	}
 	intent := map[ledger.OwnerID]ed25519.PrivateKey{}
 	book := wallet.NewBook()
 	book.Add(1, coldD, 0, 0, 10)

@@ -13,12 +13,34 @@
 // base units (satoshi). A listing's tick times its lot must be a multiple
 // of the base asset's 10^decimals, so every fill's notional,
 // price × qty / 10^decimals, is an exact integer.
+//
+// # Protections
+//
+// Every bound below is a field of the journaled listing; a listing that
+// leaves one out gets the named default (WithDefaults) when it is listed,
+// and none can be switched off.
+//
+//   - The price band (BandBps, default DefaultBandBps): the book refuses an
+//     order priced more than this from the market's reference (its index
+//     price if operators set one, else its last trade), clamps a market
+//     order's protection price to it, and trades nothing before it has a
+//     reference (see market.Book).
+//   - The largest order (MaxQty and MaxOrderNotional): a customer's order
+//     above either is refused.
+//   - The circuit breaker (BreakerBps over BreakerWindowNs): a trade more
+//     than BreakerBps from the price in force a window earlier halts the
+//     market's base asset's trading (Breaker; the core journals the halt).
+//   - Operators' prices, the dealer desk's reference and the index
+//     (ReferenceChangeBps a change, ReferenceDayBps a day): one operator may
+//     move either only this far (CheckMove); further takes a second
+//     operator's approval.
 package trading
 
 import (
 	"errors"
 	"fmt"
 	"math/big"
+	"math/bits"
 	"sort"
 	"strings"
 
@@ -42,6 +64,33 @@ var (
 	ErrNoReference    = errors.New("trading: no reference price for the dealer")
 	ErrExposure       = errors.New("trading: dealer exposure limit")
 	ErrDealerDisabled = errors.New("trading: dealer desk not configured for this market")
+	ErrOrderTooLarge  = errors.New("trading: order larger than the market's largest order")
+	ErrNeedsApproval  = errors.New("trading: a price move this large needs a second operator's approval")
+	ErrQuoteStale     = errors.New("trading: the dealer's reference changed since the quote")
+)
+
+// Defaults and bounds of a listing's protections (see Protections). The
+// band bounds one order's damage to a tenth of the reference; the breaker
+// stops a walk of the price at half of that within five minutes, which
+// bitcoin has moved only in a handful of crashes and which deserves a
+// human's look; one operator may follow a market by 5% a change and 10% a
+// day, and an index or reference moved further (88 yen to 1) takes two.
+const (
+	DefaultBandBps            = 1_000
+	MaxBandBps                = 5_000
+	DefaultBreakerBps         = 500
+	MaxBreakerBps             = 5_000
+	DefaultBreakerWindowNs    = int64(5 * 60 * 1e9)
+	MinBreakerWindowNs        = int64(1e9)
+	MaxBreakerWindowNs        = int64(24 * 3600 * 1e9)
+	DefaultReferenceChangeBps = 500
+	DefaultReferenceDayBps    = 1_000
+	MaxReferenceBps           = 5_000
+	// DefaultMaxOrderFiat is the largest order's notional in whole units
+	// of a fiat quote (10,000,000 yen), DefaultMaxOrderCoins in whole
+	// coins of a chain quote.
+	DefaultMaxOrderFiat  = 10_000_000
+	DefaultMaxOrderCoins = 10
 )
 
 // Listing is a market's configuration.
@@ -75,6 +124,53 @@ type Listing struct {
 	QuoteValidityNs int64  `json:"quote_validity_ns,omitempty"`
 	DealerMaxLong   int64  `json:"dealer_max_long,omitempty"`
 	DealerMaxShort  int64  `json:"dealer_max_short,omitempty"`
+	// BandBps is the price band's half-width in basis points of the
+	// reference; MaxOrderNotional the largest order's notional in quote
+	// base units (MaxQty is its quantity); BreakerBps over BreakerWindowNs
+	// the circuit breaker; ReferenceChangeBps and ReferenceDayBps how far
+	// one operator may move the index or the dealer's reference. Zero
+	// takes the default when listed (WithDefaults).
+	BandBps            uint32 `json:"band_bps,omitempty"`
+	MaxOrderNotional   int64  `json:"max_order_notional,omitempty"`
+	BreakerBps         uint32 `json:"breaker_bps,omitempty"`
+	BreakerWindowNs    int64  `json:"breaker_window_ns,omitempty"`
+	ReferenceChangeBps uint32 `json:"reference_change_bps,omitempty"`
+	ReferenceDayBps    uint32 `json:"reference_day_bps,omitempty"`
+}
+
+// WithDefaults returns the listing with every protection left at zero set
+// to its default. The largest order's notional is scaled to the quote
+// asset: DefaultMaxOrderFiat whole units of a fiat quote, or
+// DefaultMaxOrderCoins whole coins of a chain quote, with quoteDecimals
+// its decimals.
+func (l Listing) WithDefaults(quoteDecimals uint8, quoteFiat bool) Listing {
+	if l.BandBps == 0 {
+		l.BandBps = DefaultBandBps
+	}
+	if l.BreakerBps == 0 {
+		l.BreakerBps = DefaultBreakerBps
+	}
+	if l.BreakerWindowNs == 0 {
+		l.BreakerWindowNs = DefaultBreakerWindowNs
+	}
+	if l.ReferenceChangeBps == 0 {
+		l.ReferenceChangeBps = DefaultReferenceChangeBps
+	}
+	if l.ReferenceDayBps == 0 {
+		l.ReferenceDayBps = DefaultReferenceDayBps
+	}
+	if l.MaxOrderNotional == 0 {
+		units := big.NewInt(DefaultMaxOrderCoins)
+		if quoteFiat {
+			units = big.NewInt(DefaultMaxOrderFiat)
+		}
+		n := units.Mul(units, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(quoteDecimals)), nil))
+		if n.BitLen() > 62 {
+			n = big.NewInt(1 << 62)
+		}
+		l.MaxOrderNotional = n.Int64()
+	}
+	return l
 }
 
 // Validate checks a listing against its assets' decimals (scale).
@@ -105,23 +201,40 @@ func (l Listing) Validate() error {
 	if l.DealerMaxLong < 0 || l.DealerMaxShort < 0 || l.QuoteValidityNs < 0 {
 		return fmt.Errorf("%w: dealer limits", ErrListing)
 	}
+	switch {
+	case l.BandBps == 0 || l.BandBps > MaxBandBps:
+		return fmt.Errorf("%w: price band %d bps must be in [1, %d] (unset takes %d)", ErrListing, l.BandBps, MaxBandBps, DefaultBandBps)
+	case l.MaxOrderNotional <= 0:
+		return fmt.Errorf("%w: largest order notional %d must be positive", ErrListing, l.MaxOrderNotional)
+	case l.BreakerBps == 0 || l.BreakerBps > MaxBreakerBps:
+		return fmt.Errorf("%w: circuit breaker %d bps must be in [1, %d] (unset takes %d)", ErrListing, l.BreakerBps, MaxBreakerBps, DefaultBreakerBps)
+	case l.BreakerWindowNs < MinBreakerWindowNs || l.BreakerWindowNs > MaxBreakerWindowNs:
+		return fmt.Errorf("%w: circuit breaker window %d ns must be in [%d, %d]", ErrListing, l.BreakerWindowNs, MinBreakerWindowNs, MaxBreakerWindowNs)
+	case l.ReferenceChangeBps == 0 || l.ReferenceChangeBps > MaxReferenceBps || l.ReferenceDayBps == 0 || l.ReferenceDayBps > MaxReferenceBps:
+		return fmt.Errorf("%w: an operator's price moves (%d bps a change, %d a day) must be in [1, %d]", ErrListing, l.ReferenceChangeBps, l.ReferenceDayBps, MaxReferenceBps)
+	}
 	return nil
 }
 
 func (l Listing) bookConfig() market.Config {
-	return market.Config{TickSize: l.TickSize, LotSize: l.LotSize, MinQty: l.MinQty, MaxQty: l.MaxQty, MaxPrice: l.MaxPrice, MaxOrders: l.MaxOrders}
+	return market.Config{TickSize: l.TickSize, LotSize: l.LotSize, MinQty: l.MinQty, MaxQty: l.MaxQty, MaxPrice: l.MaxPrice, MaxOrders: l.MaxOrders, BandBps: l.BandBps}
 }
 
 // Unit returns the base units of one quantity unit.
-func (l Listing) Unit() int64 { return max(1, l.QtyUnit) }
+func (l *Listing) Unit() int64 { return max(1, l.QtyUnit) }
 
-// Notional is price × qty / Scale, exact by the listing's rule.
-func (l Listing) Notional(price, qty int64) int64 {
-	// price ≤ MaxPrice and qty ≤ MaxQty with their product/Scale < 2^62;
-	// split to avoid the intermediate overflow: qty = a·lot.
-	lots := qty / l.LotSize
-	perLot := price / l.TickSize * (l.TickSize * l.LotSize / l.Scale)
-	return lots * perLot
+// Notional is price × qty / Scale, exact by the listing's rule for a
+// price on the tick and a quantity on the lot, rounded down otherwise.
+// For price ≤ MaxPrice and qty ≤ MaxQty it is below 2^62 (Validate); for
+// positive inputs beyond them whose notional would not fit, it is 2^62.
+func (l *Listing) Notional(price, qty int64) int64 {
+	// One 128-bit product and one division: this is on every order's path.
+	hi, lo := bits.Mul64(uint64(price), uint64(qty))
+	if hi >= uint64(l.Scale) {
+		return 1 << 62
+	}
+	q, _ := bits.Div64(hi, lo, uint64(l.Scale))
+	return int64(min(q, 1<<62))
 }
 
 // Fee is bps of the notional, rounded down (the customer keeps the
@@ -197,13 +310,190 @@ type Market struct {
 	trades []Trade // ring of the last RecentTrades
 	next   int
 	count  uint64 // trades ever
-	// Reference is the dealer desk's configured reference price (0: the
-	// book's mid).
+	// Reference is the dealer desk's reference price, as operators set it
+	// (0: none, and the desk does not quote). The book's index price, the
+	// band's reference, is the book's (Book.Reference).
 	Reference int64
+	// RefHistory and IndexHistory are the changes of the reference and of
+	// the index within the last day, for the per-day bound (CheckMove).
+	RefHistory   []PricePoint
+	IndexHistory []PricePoint
 	// Inventory is the house's net base position from dealer executions,
 	// and Profit the spread it earned, in quote units.
 	Inventory int64
 	Profit    int64
+	// samples are the circuit breaker's (see Breaker).
+	samples []BreakerSample
+	// capHi and capLo are MaxOrderNotional × Scale, 128 bits: the largest
+	// order is checked without a division (AboveLargest).
+	capHi, capLo uint64
+}
+
+// AboveLargest reports whether an order of qty at price has a notional
+// above the listing's MaxOrderNotional: price × qty > MaxOrderNotional ×
+// Scale, compared in 128 bits.
+func (m *Market) AboveLargest(price, qty int64) bool {
+	hi, lo := bits.Mul64(uint64(price), uint64(qty))
+	return hi > m.capHi || (hi == m.capHi && lo > m.capLo)
+}
+
+// PricePoint is a change of an operator's price: the price from Time on.
+type PricePoint struct {
+	Time  int64 `json:"time"`
+	Price int64 `json:"price"`
+}
+
+// PriceDay is how far back the per-day bound of an operator's price
+// looks.
+const PriceDay = int64(24 * 3600 * 1e9)
+
+// MaxPriceChanges bounds the changes one operator may make to one price
+// within a day, and with it the history kept.
+const MaxPriceChanges = 288
+
+// withinBps reports whether x is within bps basis points of ref (> 0).
+func withinBps(x, ref int64, bps uint32) bool {
+	d := x - ref
+	if d < 0 {
+		d = -d
+	}
+	dh, dl := bits.Mul64(uint64(d), 10_000)
+	rh, rl := bits.Mul64(uint64(ref), uint64(bps))
+	return dh < rh || (dh == rh && dl <= rl)
+}
+
+// pctText writes a move from ref to x in percent with two decimals.
+func pctText(x, ref int64) string {
+	d := new(big.Int).Mul(big.NewInt(x-ref), big.NewInt(10_000))
+	d.Quo(d, big.NewInt(ref))
+	v := d.Int64()
+	sign := "+"
+	if v < 0 {
+		sign, v = "-", -v
+	}
+	return fmt.Sprintf("%s%d.%02d%%", sign, v/100, v%100)
+}
+
+// bpsText writes basis points as a percentage.
+func bpsText(bps uint32) string { return fmt.Sprintf("%d.%02d%%", bps/100, bps%100) }
+
+// dayAnchor returns the price in force a day before t by history: the
+// last change at or before t-PriceDay, else the earliest change (the
+// price was first set, or approved, within the day); 0 with no history.
+func dayAnchor(history []PricePoint, t int64) int64 {
+	anchor := int64(0)
+	for i, p := range history {
+		if i == 0 || p.Time <= t-PriceDay {
+			anchor = p.Price
+		}
+	}
+	return anchor
+}
+
+// CheckMove tells whether one operator alone may move an operator's
+// price (what names it), now cur with its recent changes in history, to
+// target (not 0) at time t: within changeBps of cur (of base, the
+// market's other reference, when cur is 0), and within dayBps of the
+// price in force a day before, at most MaxPriceChanges times a day. A
+// price with nothing to measure a move against (cur and base 0) takes
+// two operators. The error, wrapping ErrNeedsApproval, says which bound
+// the move breaks.
+func CheckMove(what string, cur, base, target int64, history []PricePoint, t int64, changeBps, dayBps uint32) error {
+	from := cur
+	if from == 0 {
+		from = base
+	}
+	if from <= 0 {
+		return fmt.Errorf("%w: %s %d: there is no price to measure the move against", ErrNeedsApproval, what, target)
+	}
+	if !withinBps(target, from, changeBps) {
+		return fmt.Errorf("%w: %s %d -> %d moves %s, beyond ±%s a change", ErrNeedsApproval, what, from, target, pctText(target, from), bpsText(changeBps))
+	}
+	if anchor := dayAnchor(history, t); anchor > 0 && !withinBps(target, anchor, dayBps) {
+		return fmt.Errorf("%w: %s %d -> %d moves %s from %d a day earlier, beyond ±%s a day", ErrNeedsApproval, what, from, target, pctText(target, anchor), anchor, bpsText(dayBps))
+	}
+	n := 0
+	for _, p := range history {
+		if p.Time > t-PriceDay {
+			n++
+		}
+	}
+	if n >= MaxPriceChanges {
+		return fmt.Errorf("%w: %s changed %d times within a day", ErrNeedsApproval, what, n)
+	}
+	return nil
+}
+
+// RecordMove returns history with a change to price at t by one operator,
+// dropping the changes the day no longer needs (all but the last at or
+// before t-PriceDay).
+func RecordMove(history []PricePoint, price, t int64) []PricePoint {
+	for len(history) >= 2 && history[1].Time <= t-PriceDay {
+		history = history[1:]
+	}
+	return append(history, PricePoint{Time: t, Price: price})
+}
+
+// RecordApproved returns the history of a price two operators set at t:
+// that price alone, the anchor of the day that follows.
+func RecordApproved(price, t int64) []PricePoint { return []PricePoint{{Time: t, Price: price}} }
+
+// BreakerSample is the price in force at the start of one of the circuit
+// breaker's buckets (an eighth of its window) in which the market traded.
+type BreakerSample struct {
+	Bucket int64 `json:"bucket"`
+	Price  int64 `json:"price"`
+}
+
+// breakerBuckets is how many buckets the breaker's window is cut into.
+const breakerBuckets = 8
+
+// Breaker records a book command at time t whose fills moved the last
+// trade price from before to after, and reports whether after is more
+// than BreakerBps from the window's reference: the price in force at the
+// start of the bucket a window before t's (so the window is between one
+// and one and an eighth windows long). Times are entry times; a time
+// earlier than the last recorded counts in the last bucket.
+//
+// INVARIANT: samples' buckets strictly grow and span at most
+// breakerBuckets+1 buckets.
+func (m *Market) Breaker(t, before, after int64) (ref int64, trip bool) {
+	w := max(1, m.Listing.BreakerWindowNs/breakerBuckets)
+	b := t / w
+	if t < 0 && t%w != 0 {
+		b--
+	}
+	n := len(m.samples)
+	if n > 0 && b < m.samples[n-1].Bucket {
+		b = m.samples[n-1].Bucket
+	}
+	if n == 0 || m.samples[n-1].Bucket != b {
+		m.samples = append(m.samples, BreakerSample{Bucket: b, Price: before})
+	}
+	for len(m.samples) > 1 && m.samples[0].Bucket < b-breakerBuckets {
+		m.samples = m.samples[1:]
+	}
+	ref = m.samples[0].Price
+	return ref, ref > 0 && !withinBps(after, ref, m.Listing.BreakerBps)
+}
+
+// BreakerText says why the breaker tripped, for the halt's reason.
+func (m *Market) BreakerText(ref, after int64) string {
+	return fmt.Sprintf("circuit breaker: %s traded at %d, %s from %d within %ds (breaker ±%s)", m.Listing.Code, after, pctText(after, ref), ref,
+		m.Listing.BreakerWindowNs/1e9, bpsText(m.Listing.BreakerBps))
+}
+
+// BandText describes the book's price band for a refusal.
+func (m *Market) BandText() string {
+	lo, hi := m.Book.Band()
+	last, index := m.Book.Reference()
+	switch {
+	case hi == 0:
+		return "the market has no reference price yet (no trade, no index): orders may rest but not trade"
+	case index != 0:
+		return fmt.Sprintf("the band is %d-%d (±%s of the index price %d)", lo, hi, bpsText(m.Listing.BandBps), index)
+	}
+	return fmt.Sprintf("the band is %d-%d (±%s of the last trade price %d)", lo, hi, bpsText(m.Listing.BandBps), last)
 }
 
 // Trades returns up to n of the most recent trades, newest first.
@@ -297,7 +587,9 @@ func (s *State) List(l Listing, capacityHint int) error {
 	if _, ok := s.byCode[l.Code]; ok {
 		return ErrMarketExists
 	}
-	s.markets[l.ID] = &Market{Listing: l, Book: market.New(l.bookConfig(), capacityHint)}
+	m := &Market{Listing: l, Book: market.New(l.bookConfig(), capacityHint)}
+	m.capHi, m.capLo = bits.Mul64(uint64(l.MaxOrderNotional), uint64(l.Scale))
+	s.markets[l.ID] = m
 	s.byCode[l.Code] = l.ID
 	return nil
 }
@@ -405,6 +697,11 @@ func (s *State) CheckInvariants() error {
 	if rest != len(s.orders) {
 		return fmt.Errorf("trading: %d orders rest in books, %d open", rest, len(s.orders))
 	}
+	for _, m := range s.markets {
+		if err := m.checkProtections(); err != nil {
+			return fmt.Errorf("trading: %s: %w", m.Listing.Code, err)
+		}
+	}
 	for id, o := range s.orders {
 		m, ok := s.markets[o.Market]
 		if !ok {
@@ -417,6 +714,34 @@ func (s *State) CheckInvariants() error {
 		if o.Held <= 0 {
 			return fmt.Errorf("trading: order %d holds %d", id, o.Held)
 		}
+	}
+	return nil
+}
+
+// checkProtections checks the breaker's samples (buckets strictly
+// growing, within breakerBuckets+1 of each other), the operators' price
+// histories (in time order, bounded) and the largest order's bound.
+func (m *Market) checkProtections() error {
+	for i := 1; i < len(m.samples); i++ {
+		if m.samples[i].Bucket <= m.samples[i-1].Bucket {
+			return fmt.Errorf("breaker samples out of order: %+v", m.samples)
+		}
+	}
+	if n := len(m.samples); n > 0 && m.samples[n-1].Bucket-m.samples[0].Bucket > breakerBuckets {
+		return fmt.Errorf("breaker samples span %d buckets", m.samples[n-1].Bucket-m.samples[0].Bucket)
+	}
+	for _, h := range [][]PricePoint{m.RefHistory, m.IndexHistory} {
+		if len(h) > MaxPriceChanges+2 {
+			return fmt.Errorf("price history of %d changes", len(h))
+		}
+		for i := 1; i < len(h); i++ {
+			if h[i].Time < h[i-1].Time {
+				return fmt.Errorf("price history out of order: %+v", h)
+			}
+		}
+	}
+	if hi, lo := bits.Mul64(uint64(m.Listing.MaxOrderNotional), uint64(m.Listing.Scale)); hi != m.capHi || lo != m.capLo {
+		return fmt.Errorf("largest order bound %d:%d, listing gives %d:%d", m.capHi, m.capLo, hi, lo)
 	}
 	return nil
 }
@@ -442,6 +767,12 @@ type MarketSnapshot struct {
 	Reference int64          `json:"reference"`
 	Inventory int64          `json:"inventory"`
 	Profit    int64          `json:"profit"`
+	// Last and Index are the book's reference prices (Book.Reference).
+	Last         int64           `json:"last,omitempty"`
+	Index        int64           `json:"index,omitempty"`
+	RefHistory   []PricePoint    `json:"ref_history,omitempty"`
+	IndexHistory []PricePoint    `json:"index_history,omitempty"`
+	Breaker      []BreakerSample `json:"breaker,omitempty"`
 }
 
 // ClientID is a used client order id.
@@ -458,7 +789,9 @@ func (s *State) Snapshot() *Snapshot {
 	}
 	sn := &Snapshot{NextOrder: s.NextOrder, NextTransfer: s.NextTransfer, NextQuote: s.NextQuote, Orders: s.OpenOrders(0)}
 	for _, m := range s.Markets() {
-		ms := MarketSnapshot{Listing: m.Listing, Count: m.count, Reference: m.Reference, Inventory: m.Inventory, Profit: m.Profit}
+		ms := MarketSnapshot{Listing: m.Listing, Count: m.count, Reference: m.Reference, Inventory: m.Inventory, Profit: m.Profit,
+			RefHistory: m.RefHistory, IndexHistory: m.IndexHistory, Breaker: m.samples}
+		ms.Last, ms.Index = m.Book.Reference()
 		for o := range m.Book.Orders() {
 			ms.Resting = append(ms.Resting, o)
 		}
@@ -496,6 +829,10 @@ func Restore(sn *Snapshot) (*State, error) {
 			return nil, err
 		}
 		m := s.markets[ms.Listing.ID]
+		if err := m.Book.RestoreReference(ms.Last, ms.Index); err != nil {
+			return nil, fmt.Errorf("trading: restore %s's reference: %w", ms.Listing.Code, err)
+		}
+		m.RefHistory, m.IndexHistory, m.samples = ms.RefHistory, ms.IndexHistory, ms.Breaker
 		for _, o := range ms.Resting {
 			if err := m.Book.Restore(o); err != nil {
 				return nil, fmt.Errorf("trading: restore order %d: %w", o.ID, err)

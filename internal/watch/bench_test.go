@@ -91,7 +91,13 @@ func BenchmarkBlockScan(b *testing.B) {
 // the node, and waits for the halt and the incident naming it to be
 // journaled. It reports the latency from the broadcast, p50, p99 and max;
 // the broadcasts fall at spread points of the poll cycle.
-func BenchmarkDrillLatency(b *testing.B) {
+func BenchmarkDrillLatency(b *testing.B) { drillLatency(b, true) }
+
+// BenchmarkDrillLatencyPolling is BenchmarkDrillLatency with the node's
+// notifications off: the 200 ms poll alone.
+func BenchmarkDrillLatencyPolling(b *testing.B) { drillLatency(b, false) }
+
+func drillLatency(b *testing.B, notified bool) {
 	ctx := context.Background()
 	e := newDepositEnv(b)
 	for range b.N {
@@ -113,6 +119,12 @@ func BenchmarkDrillLatency(b *testing.B) {
 		thefts[i] = e.steal(u)
 	}
 	rctx, cancel := context.WithCancel(ctx)
+	if notified {
+		if err := w.Subscribe(rctx, e.node.Config()); err != nil {
+			b.Fatal(err)
+		}
+		defer w.Unsubscribe()
+	}
 	done := make(chan struct{})
 	go func() { defer close(done); w.Run(rctx) }()
 	defer func() { cancel(); <-done }()

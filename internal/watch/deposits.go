@@ -114,12 +114,17 @@ type Deposits struct {
 	f     *btc.Follower
 	log   *slog.Logger
 
-	mu       sync.Mutex
+	mu       sync.Mutex                   // held by Step
 	inBlocks map[custody.Outpoint]Pending // confirmed but not yet credited
 	cerTxs   map[chainhash.Hash]int32     // ceremony transactions seen in blocks, by height
 	// conflicts are batches whose reserved inputs another transaction
 	// spent: their own transaction can never confirm.
 	conflicts map[string]chainhash.Hash
+	// outMu guards what outflow detection keeps: outflows, seenAt,
+	// reported. It is taken alone by a transaction the node notified (Seen)
+	// and under mu by Step, so a theft is handled the moment the node
+	// tells of it, whatever Step is doing.
+	outMu sync.Mutex
 	// outflows are unexplained spends of our outputs, to halt and record:
 	// the outbox, kept in the state directory until journaled.
 	outflows *outbox
@@ -130,8 +135,10 @@ type Deposits struct {
 	// historyTold: OnHistory was called.
 	historyTold bool
 	reported    map[chainhash.Hash]bool
-	// view is the chain side of reconciliation (nil without Owned).
+	// view is the chain side of reconciliation (nil without Owned);
+	// viewMu guards its changes against Seen's reads.
 	view       *chainView
+	viewMu     sync.RWMutex
 	mismatched map[string]bool
 	// reservesAt is the height checkReserves last ran at; reserveFlags
 	// the conditions raised and not yet cleared.
@@ -141,6 +148,10 @@ type Deposits struct {
 	grow    func() error
 	mempool map[chainhash.Hash][]Pending // by txid
 	seenTx  map[chainhash.Hash]bool      // mempool txids already looked at
+	// wake asks Run for a step now (a block notified); sub is the node's
+	// notifications, when subscribed.
+	wake chan struct{}
+	sub  *btc.Subscription
 }
 
 // NewDeposits returns a deposit watcher resuming from the journaled
@@ -163,7 +174,7 @@ func NewDeposits(ctx context.Context, c Core, chain Chain, book AddressBook, cfg
 		cfg.Reserves = reserves.DefaultPolicy
 	}
 	d := &Deposits{cfg: cfg, core: c, chain: chain, book: book, log: cfg.Logger,
-		inBlocks: map[custody.Outpoint]Pending{}, cerTxs: map[chainhash.Hash]int32{}, conflicts: map[string]chainhash.Hash{}, seenAt: map[chainhash.Hash]time.Time{}, reported: map[chainhash.Hash]bool{}, mempool: map[chainhash.Hash][]Pending{}, seenTx: map[chainhash.Hash]bool{}}
+		inBlocks: map[custody.Outpoint]Pending{}, cerTxs: map[chainhash.Hash]int32{}, conflicts: map[string]chainhash.Hash{}, seenAt: map[chainhash.Hash]time.Time{}, reported: map[chainhash.Hash]bool{}, mempool: map[chainhash.Hash][]Pending{}, seenTx: map[chainhash.Hash]bool{}, wake: make(chan struct{}, 1)}
 	ob, err := openOutbox(cfg.StateDir)
 	if err != nil {
 		return nil, err
@@ -355,13 +366,16 @@ func (d *Deposits) Step(ctx context.Context) error {
 // outflow: the co-signer is told at once, and the step halts and records.
 func (d *Deposits) checkOutflow(tx *wire.MsgTx, where string) { d.check(tx, where, false) }
 
-// checkOutflowAgain is checkOutflow after a fresh sync.
-func (d *Deposits) checkOutflowAgain(tx *wire.MsgTx, where string) { d.check(tx, where, true) }
-
 // resyncTimeout bounds the sync made before calling a spend unexplained.
 const resyncTimeout = 500 * time.Millisecond
 
 func (d *Deposits) check(tx *wire.MsgTx, where string, resynced bool) {
+	d.outMu.Lock()
+	defer d.outMu.Unlock()
+	d.checkLocked(tx, where, resynced)
+}
+
+func (d *Deposits) checkLocked(tx *wire.MsgTx, where string, resynced bool) {
 	txid := tx.TxHash()
 	if d.reported[txid] {
 		return
@@ -419,7 +433,7 @@ func (d *Deposits) check(tx *wire.MsgTx, where string, resynced bool) {
 			err := s.Sync(sctx)
 			cancel()
 			if err == nil {
-				d.checkOutflowAgain(tx, where)
+				d.checkLocked(tx, where, true)
 				return
 			}
 		}
@@ -440,6 +454,8 @@ func (d *Deposits) check(tx *wire.MsgTx, where string, resynced bool) {
 
 // viewed returns an output of ours the chain view holds.
 func (d *Deposits) viewed(op wire.OutPoint) (chainOut, bool) {
+	d.viewMu.RLock()
+	defer d.viewMu.RUnlock()
 	if d.view == nil {
 		return chainOut{}, false
 	}
@@ -451,6 +467,12 @@ func (d *Deposits) viewed(op wire.OutPoint) (chainOut, bool) {
 // the order found, the halt of the asset's withdrawals and the incident
 // record with the transaction; each leaves the outbox once journaled.
 func (d *Deposits) haltOutflows(ctx context.Context) error {
+	d.outMu.Lock()
+	defer d.outMu.Unlock()
+	return d.haltOutflowsLocked(ctx)
+}
+
+func (d *Deposits) haltOutflowsLocked(ctx context.Context) error {
 	for d.outflows.len() > 0 {
 		o := d.outflows.items[0]
 		var code string
@@ -532,7 +554,9 @@ func (d *Deposits) apply(ctx context.Context, ev btc.Event) error {
 			// Deeper than the confirmations: the view cannot be
 			// unwound; start it again from the followed blocks.
 			d.log.Warn("reorg below the reconciled depth; chain view reset", "height", ev.Height)
+			d.viewMu.Lock()
 			d.view = newChainView(d.cfg.StartHeight)
+			d.viewMu.Unlock()
 			d.mismatched = map[string]bool{}
 		}
 		delete(d.view.pending, ev.Height)
@@ -768,7 +792,7 @@ func (d *Deposits) Pending() []Pending {
 // Run polls until ctx ends. A node that does not answer is logged at each
 // failure and retried at the next poll.
 func (d *Deposits) Run(ctx context.Context) {
-	t := time.NewTicker(d.cfg.Poll)
+	t := time.NewTimer(d.cfg.Poll)
 	defer t.Stop()
 	// raised is the fault alerted and not yet over: one alert per outage,
 	// however many polls fail.
@@ -801,10 +825,63 @@ func (d *Deposits) Run(ctx context.Context) {
 				d.alert(alert.Alert{Key: fmt.Sprintf("%s:%d:%d", key, d.cfg.Asset, d.cfg.Now().UnixNano()), Severity: alert.Warning, Title: title, Detail: err.Error(), Time: d.cfg.Now()})
 			}
 		}
+		// With the node's notifications up, polling only covers what a
+		// gap in them missed.
+		every := d.cfg.Poll
+		if d.sub != nil && d.sub.Connected() {
+			every = SubscribedPoll
+		}
+		t.Reset(every)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-d.wake:
 		}
+	}
+}
+
+// SubscribedPoll is the poll interval while the node's notifications are
+// up.
+const SubscribedPoll = 2 * time.Second
+
+// Seen is told of a transaction the node accepted to its mempool (by a
+// subscription): a spend of our outputs no journaled batch or ceremony
+// explains is handled at once, without waiting for Step — the co-signers
+// told, the halt and incident journaled.
+func (d *Deposits) Seen(ctx context.Context, tx *wire.MsgTx) {
+	d.check(tx, "in the mempool", false)
+	d.outMu.Lock()
+	defer d.outMu.Unlock()
+	if d.outflows.len() > 0 {
+		if err := d.haltOutflowsLocked(ctx); err != nil {
+			d.log.Warn("halts kept until the core answers", "pending", d.outflows.len(), "err", err)
+		}
+	}
+}
+
+// Subscribe has the node push its mempool's transactions and its blocks
+// to the watcher (btc.Subscribe): transactions to Seen, blocks as a step
+// now. Polling goes on beside it, slower while the subscription is up,
+// for what a gap in the connection missed. Close the subscription with
+// the watcher's Unsubscribe.
+func (d *Deposits) Subscribe(ctx context.Context, cfg btc.Config) error {
+	sub, err := btc.Subscribe(cfg, func(tx *wire.MsgTx) { d.Seen(ctx, tx) }, func(chainhash.Hash, int32) {
+		select {
+		case d.wake <- struct{}{}:
+		default:
+		}
+	})
+	if err != nil {
+		return err
+	}
+	d.sub = sub
+	return nil
+}
+
+// Unsubscribe ends the node's notifications.
+func (d *Deposits) Unsubscribe() {
+	if d.sub != nil {
+		d.sub.Close()
 	}
 }

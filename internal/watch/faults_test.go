@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -316,5 +317,54 @@ func TestReservesChecks(t *testing.T) {
 	block()
 	if got.count("hot-over-cap:") != 1 || got.count("house-short:") != 1 {
 		t.Fatalf("alerts = %+v", got.list)
+	}
+}
+
+// TestNotifiedOutflow: with the node's notifications subscribed and no
+// poll running at all, a theft broadcast to the node is halted and
+// recorded from the notification alone, and the co-signer is told.
+func TestNotifiedOutflow(t *testing.T) {
+	ctx := context.Background()
+	e := newDepositEnv(t)
+	if _, err := e.node.SendTo(ctx, map[string]btcutil.Amount{e.addr: 10_000_000}); err != nil {
+		t.Fatal(err)
+	}
+	var told atomic.Int32
+	d, err := NewDeposits(ctx, e.core, e.node.Client(), e.book, DepositConfig{Asset: btcAsset, Confirmations: 1, StartHeight: regtest.SegwitHeight,
+		OnUnexplained: func(ledger.AssetID, chainhash.Hash, string) { told.Add(1) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.step(d)
+	e.node.Generate(ctx, 1)
+	e.step(d)
+	var utxos []custody.UTXO
+	e.core.Read(func(s *core.State) { utxos = s.Custody.UTXOs(1, custody.UTXOAvailable) })
+	if len(utxos) != 1 {
+		t.Fatalf("%d credited outputs; want 1", len(utxos))
+	}
+	if err := d.Subscribe(ctx, e.node.Config()); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Unsubscribe()
+	theft := e.steal(utxos[0])
+	if _, err := e.node.Client().Broadcast(ctx, theft); err != nil {
+		t.Fatal(err)
+	}
+	// No Step runs: only the notification can record it.
+	deadline := time.Now().Add(10 * time.Second)
+	for e.incidentsNaming(theft) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the notified theft was not recorded")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	e.core.Read(func(s *core.State) {
+		if s.Controls.Allowed(btcAsset, controls.Withdraw) == nil {
+			t.Error("withdrawals not halted")
+		}
+	})
+	if told.Load() != 1 {
+		t.Fatalf("co-signer told %d times; want 1", told.Load())
 	}
 }

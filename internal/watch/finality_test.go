@@ -16,6 +16,7 @@ import (
 	"kinko/internal/custody"
 	"kinko/internal/journal"
 	"kinko/internal/ledger"
+	"kinko/internal/operators"
 	"kinko/internal/people"
 	"kinko/internal/wallet"
 	"kinko/internal/withdraw"
@@ -27,6 +28,7 @@ import (
 // with BTC's finality tiers: 6 confirmations up to 1 BTC, 20 up to 10,
 // 100 above.
 type finalityEnv struct {
+	team *operators.Team
 	*depositEnv
 	key  ed25519.PrivateKey
 	dest string
@@ -48,19 +50,19 @@ func newFinalityEnv(t *testing.T) *finalityEnv {
 	e.dest = dest.EncodeAddress()
 	creds := people.Credentials{PasswordHash: strings.Repeat("h", 30), TOTPSealed: strings.Repeat("s", 30)}
 	past := time.Now().Add(-48 * time.Hour)
-	for _, cmd := range []core.Command{
-		core.CreateAssets{Assets: []ledger.Asset{{ID: btcAsset, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}},
-		core.CreateOperator{Operator: people.Operator{Name: "aiko", Roles: []people.Role{people.RoleAdmin}, Creds: creds}},
-		core.CreateOperator{Operator: people.Operator{Name: "kenji", Roles: []people.Role{people.RoleApprover}, Creds: creds}, Actor: "aiko"},
+	team := operators.Crew("watch test")
+	e.team = team
+	cmds := append([]core.Command{core.CreateAssets{Assets: []ledger.Asset{{ID: btcAsset, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}}}, team.Bootstrap(past)...)
+	cmds = append(cmds, team.Approved(core.KindSetWithdrawalRulesRequest, core.SetWithdrawalRulesPayload{Rules: withdraw.Rules{CoolDownSeconds: 3600, Finality: map[string][]withdraw.Tier{
+		"BTC": {{UpTo: 1_0000_0000, Depth: 6}, {UpTo: 10_0000_0000, Depth: 20}, {Depth: 100}}}}}, "aiko", "ren", people.RoleAdmin, "test", past)...)
+	for _, cmd := range append(cmds, []core.Command{
 		core.SignUp{Customer: people.Customer{ID: 1, Email: "attacker@example.jp", Name: "a", Creds: creds}},
 		core.SetKYC{Customer: 1, KYC: people.KYCVerified, Actor: "aiko", Reason: "documents checked"},
 		core.RegisterWallet{Wallet: custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: btcAsset, Descriptor: e.desc.String(), Owner: ledger.OwnerHouseMin + 100}},
 		core.AssignAddress{Wallet: 1, Customer: 1},
 		core.RegisterIntentKey{Customer: 1, PubKey: [32]byte(priv.Public().(ed25519.PublicKey))},
 		core.WhitelistAddress{Customer: 1, Asset: "BTC", Address: e.dest},
-		core.SetWithdrawalRules{Actor: "aiko", Rules: withdraw.Rules{CoolDownSeconds: 3600, Finality: map[string][]withdraw.Tier{
-			"BTC": {{UpTo: 1_0000_0000, Depth: 6}, {UpTo: 10_0000_0000, Depth: 20}, {Depth: 100}}}}},
-	} {
+	}...) {
 		if o, err := c.Submit(ctx, past, cmd); err != nil || o.Err != nil || o.EventErr() != nil {
 			t.Fatal(cmd.Kind(), err, o.Err, o.EventErr())
 		}
@@ -237,8 +239,10 @@ func TestFinalityReorgDoubleSpend(t *testing.T) {
 	}
 
 	// Deposits of BTC were halted by the reversal; two operators lift.
-	if o, err := e.core.Submit(ctx, time.Now(), core.Lift{Switch: controls.Switch{Asset: btcAsset, Service: controls.Deposit}, Requester: "aiko", Approver: "kenji", Reason: "reorganisation investigated"}); err != nil || o.Err != nil {
-		t.Fatal(err, o.Err)
+	for _, cmd := range e.team.Approved(core.KindLiftHalt, core.LiftHaltPayload{Switch: controls.Switch{Asset: btcAsset, Service: controls.Deposit}}, "aiko", "kenji", people.RoleApprover, "reorganisation investigated", time.Now()) {
+		if o, err := e.core.Submit(ctx, time.Now(), cmd); err != nil || o.Err != nil {
+			t.Fatal(err, o.Err)
+		}
 	}
 	second, err := e.node.SendTo(ctx, map[string]btcutil.Amount{e.addr: 20_000_000})
 	if err != nil {

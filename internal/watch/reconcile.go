@@ -65,6 +65,8 @@ func (v *chainView) balances() map[uint32]int64 {
 
 // advance applies the followed blocks that now have conf confirmations.
 func (d *Deposits) advance(tip int32) {
+	d.viewMu.Lock()
+	defer d.viewMu.Unlock()
 	v := d.view
 	for h := v.applied + 1; h <= tip-d.cfg.Confirmations+1; h++ {
 		b, ok := v.pending[h]

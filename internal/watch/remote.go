@@ -34,6 +34,9 @@ type Remote struct {
 	StreamToken string
 	Token       string // the watcher's token
 	HTTP        *http.Client
+	// OnSync, if set, is called after a sync that read new entries, with
+	// them durable in the mirror (the watcher's witness signs their heads).
+	OnSync func()
 
 	mu     sync.RWMutex // guards the mirror's state for readers
 	syncMu sync.Mutex   // one sync at a time
@@ -100,12 +103,19 @@ const recentOutcomes = 256
 func (r *Remote) Sync(ctx context.Context) error {
 	r.syncMu.Lock()
 	defer r.syncMu.Unlock()
+	read := 0
+	defer func() {
+		if read > 0 && r.OnSync != nil {
+			r.OnSync()
+		}
+	}()
 	for {
 		n, err := r.m.Pull(ctx, r.HTTP, r.URL, r.StreamToken, &r.mu, func(a mirror.Applied) error {
 			r.recent[a.Entry.Seq] = a.Outcome
 			delete(r.recent, a.Entry.Seq-recentOutcomes)
 			return nil
 		})
+		read += n
 		if err != nil {
 			if r.Broken() != nil {
 				return fmt.Errorf("%w: %w", ErrHistory, err)

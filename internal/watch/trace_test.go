@@ -17,7 +17,7 @@ import (
 	"kinko/internal/core"
 	"kinko/internal/custody"
 	"kinko/internal/ledger"
-	"kinko/internal/people"
+	"kinko/internal/operators"
 	"kinko/internal/trace"
 	"kinko/internal/wallet"
 )
@@ -127,7 +127,9 @@ func TestTraceAndDeny(t *testing.T) {
 	if _, err := trace.Trace(ctx, e.node.Client(), []chainhash.Hash{{1}}, trace.Options{Hops: 1, Net: regtest.Net}); err == nil {
 		t.Fatal("an unknown transaction traced")
 	}
-	e.must(core.CreateOperator{Operator: operator("aiko")})
+	for _, cmd := range operators.Crew("watch test").Bootstrap(time.Now()) {
+		e.must(cmd)
+	}
 	e.must(core.DenyAddresses{Addresses: g.AddressList(), Incident: "theft", Actor: "aiko", Reason: "traced from the theft"})
 	// thief/1 pays the customer's deposit address: held for review.
 	dep := thief.spend(t, wire.OutPoint{Hash: hop1.TxHash(), Index: 0}, 5_000_000, 1, []*wire.TxOut{wire.NewTxOut(4_990_000, mustScript(t, e.addr))})
@@ -182,10 +184,6 @@ func (e *depositEnv) accountBalance(k ledger.AccountKey) uint64 {
 		v, _ = a.Balance().Uint64()
 	})
 	return v
-}
-
-func operator(name string) people.Operator {
-	return people.Operator{Name: name, Roles: []people.Role{people.RoleAdmin}, Creds: people.Credentials{PasswordHash: strings.Repeat("h", 30), TOTPSealed: strings.Repeat("s", 30)}}
 }
 
 func mustScript(t testing.TB, addr string) []byte {

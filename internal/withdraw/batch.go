@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"kinko/internal/custody"
+	"kinko/internal/journal/tree"
 )
 
 // More withdrawal states, for batches.
@@ -48,6 +49,19 @@ type Batch struct {
 	Status BatchStatus `json:"status"`
 	Reason string      `json:"reason,omitempty"`
 	Height int32       `json:"height,omitempty"`
+	// Anchor, if set, is the head of the journal's tree the transaction
+	// anchors on chain in an OP_RETURN output (internal/anchor).
+	Anchor *Anchor `json:"anchor,omitempty"`
+}
+
+// Anchor is a head of the journal's Merkle tree written into a batch's
+// transaction: the output that carries it, the tree's size and root, and
+// the time of the entry that reserved the batch (set by the state machine).
+type Anchor struct {
+	Vout uint32    `json:"vout"`
+	Size uint64    `json:"size"`
+	Root tree.Hash `json:"root"`
+	Time int64     `json:"time,omitempty"`
 }
 
 // Errors of batches.
@@ -84,6 +98,19 @@ func (s *State) BatchByTx(txid [32]byte) (*Batch, bool) {
 		}
 	}
 	return nil, false
+}
+
+// LastAnchor returns the newest anchor of a batch of asset that has not
+// failed (so is on chain, or on its way), or nil.
+func (s *State) LastAnchor(asset string) *Anchor {
+	for i := len(s.batches) - 1; i >= 0; i-- {
+		b := &s.batches[i]
+		if b.Anchor != nil && b.Asset == asset && b.Status != BatchFailed {
+			a := *b.Anchor
+			return &a
+		}
+	}
+	return nil
 }
 
 // Batches returns every batch, oldest first.

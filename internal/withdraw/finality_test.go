@@ -136,7 +136,11 @@ func TestEvaluateFinality(t *testing.T) {
 		{"owed blocks everything", view{avail: map[string]uint64{"JPY": 5_000_000}, fin: Finality{Owed: []Owed{{Asset: "BTC", Amount: 30}}}}, "JPY", 1, "owes 30 BTC"},
 	}
 	for _, c := range cases {
-		d, why := r.Evaluate(Request{Customer: 1, Asset: c.asset, Address: "a", Amount: c.amount}, c.v)
+		req := Request{Customer: 1, Asset: c.asset, Address: "a", Amount: c.amount, Decimals: 8}
+		if c.asset == "JPY" {
+			req.Decimals, req.Fiat = 0, true
+		}
+		d, why := r.Evaluate(req, c.v)
 		if c.deny == "" {
 			if d != Allow {
 				t.Errorf("%s: %v %q; want allowed", c.name, d, why)

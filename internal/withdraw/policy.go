@@ -3,12 +3,16 @@ package withdraw
 import (
 	"encoding/json"
 	"fmt"
+	"math"
+	"math/big"
 	"os"
 	"strings"
 )
 
 // Rules are the policy's limits, from a file. Amounts are base units of
-// each asset, by asset code.
+// each asset, by asset code. An asset the four amount limits do not name
+// gets the defaults (see LimitsFor): there is no way to ask for no limit
+// but to write a value that high.
 type Rules struct {
 	// CoolDownSeconds is how long a new intent key or whitelisted
 	// address waits before it may be used; default 24 hours.
@@ -33,6 +37,78 @@ type Rules struct {
 
 // DefaultCoolDown is 24 hours.
 const DefaultCoolDown = 24 * 3600
+
+// The default amount limits of a chain asset the rules name no value for,
+// in thousandths of one whole coin (10^decimals base units). They are sized
+// for bitcoin, the most valuable coin held: one withdrawal at most one
+// coin, a customer at most two coins a day, all customers together at most
+// ten coins an hour (the bound on a theft through many accounts at once,
+// as Binance's 7,000 BTC in 2019), and two operators above half a coin.
+// For any cheaper coin these are less in value, so an asset nobody
+// configured errs on the tight side.
+const (
+	DefaultPerWithdrawalMilli  = 1_000
+	DefaultPerCustomerDayMilli = 2_000
+	DefaultPerAssetHourMilli   = 10_000
+	DefaultApprovalAboveMilli  = 500
+)
+
+// The default amount limits of a fiat asset the rules name no value for,
+// in whole units of the currency (yen): 10,000,000 a withdrawal,
+// 20,000,000 a customer a day, 100,000,000 for all customers an hour, two
+// operators above 5,000,000. They are sized for yen; another currency
+// should carry its own values.
+const (
+	DefaultFiatPerWithdrawal  = 10_000_000
+	DefaultFiatPerCustomerDay = 20_000_000
+	DefaultFiatPerAssetHour   = 100_000_000
+	DefaultFiatApprovalAbove  = 5_000_000
+)
+
+// Limits are one asset's amount limits in its base units.
+type Limits struct {
+	PerWithdrawalMax uint64 `json:"per_withdrawal_max"`
+	PerCustomerDay   uint64 `json:"per_customer_day"`
+	PerAssetHour     uint64 `json:"per_asset_hour"`
+	ApprovalAbove    uint64 `json:"approval_above"`
+}
+
+// scaled is units whole units of an asset of decimals (divided by per),
+// in base units, at most math.MaxUint64.
+func scaled(units int64, per int64, decimals uint8) uint64 {
+	n := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(decimals)), nil)
+	n.Mul(n, big.NewInt(units)).Quo(n, big.NewInt(per))
+	if !n.IsUint64() {
+		return math.MaxUint64
+	}
+	return n.Uint64()
+}
+
+// DefaultLimits returns the default limits of an asset with decimals, of
+// the fiat class or a chain's.
+func DefaultLimits(decimals uint8, fiat bool) Limits {
+	if fiat {
+		return Limits{PerWithdrawalMax: scaled(DefaultFiatPerWithdrawal, 1, decimals), PerCustomerDay: scaled(DefaultFiatPerCustomerDay, 1, decimals),
+			PerAssetHour: scaled(DefaultFiatPerAssetHour, 1, decimals), ApprovalAbove: scaled(DefaultFiatApprovalAbove, 1, decimals)}
+	}
+	return Limits{PerWithdrawalMax: scaled(DefaultPerWithdrawalMilli, 1000, decimals), PerCustomerDay: scaled(DefaultPerCustomerDayMilli, 1000, decimals),
+		PerAssetHour: scaled(DefaultPerAssetHourMilli, 1000, decimals), ApprovalAbove: scaled(DefaultApprovalAboveMilli, 1000, decimals)}
+}
+
+// LimitsFor returns the amount limits of asset: each the rules' value if
+// they name one, else the default for its decimals and class.
+func (r *Rules) LimitsFor(asset string, decimals uint8, fiat bool) Limits {
+	l := DefaultLimits(decimals, fiat)
+	for _, f := range []struct {
+		m   map[string]uint64
+		dst *uint64
+	}{{r.PerWithdrawalMax, &l.PerWithdrawalMax}, {r.PerCustomerDay, &l.PerCustomerDay}, {r.PerAssetHour, &l.PerAssetHour}, {r.ApprovalAbove, &l.ApprovalAbove}} {
+		if v, ok := f.m[asset]; ok {
+			*f.dst = v
+		}
+	}
+	return l
+}
 
 // LoadRules reads and checks a rules file.
 func LoadRules(path string) (*Rules, error) {
@@ -89,6 +165,9 @@ type Request struct {
 	Address  string
 	Amount   uint64
 	Time     int64 // unix ns of the request's journal entry
+	// Decimals and Fiat are the asset's, for the default limits.
+	Decimals uint8
+	Fiat     bool
 }
 
 // View is the read-only facts the policy needs, from the core's state.
@@ -127,22 +206,29 @@ func (r *Rules) Evaluate(req Request, v View) (Decision, string) {
 	if d := r.DustLimit[req.Asset]; req.Amount < d {
 		return Deny, fmt.Sprintf("amount below the dust limit %d", d)
 	}
-	if m, ok := r.PerWithdrawalMax[req.Asset]; ok && req.Amount > m {
-		return Deny, fmt.Sprintf("amount over the per-withdrawal maximum %d", m)
+	lim := r.LimitsFor(req.Asset, req.Decimals, req.Fiat)
+	if req.Amount > lim.PerWithdrawalMax {
+		return Deny, fmt.Sprintf("amount over the per-withdrawal maximum %d", lim.PerWithdrawalMax)
 	}
 	// Deposits not yet final cannot leave, nor what was bought with them.
 	if most, why := Withdrawable(req.Asset, v.Available(req.Customer, req.Asset), v.Finality(req.Customer)); why != "" && req.Amount > most {
 		return Deny, fmt.Sprintf("not final: %s; at most %d may be withdrawn now", why, most)
 	}
 	const hour, day = int64(3600e9), int64(86400e9)
-	if m, ok := r.PerCustomerDay[req.Asset]; ok && v.CustomerSince(req.Customer, req.Asset, req.Time-day)+req.Amount > m {
+	if m := lim.PerCustomerDay; addOver(v.CustomerSince(req.Customer, req.Asset, req.Time-day), req.Amount, m) {
 		return Deny, fmt.Sprintf("customer's 24-hour limit %d reached", m)
 	}
-	if m, ok := r.PerAssetHour[req.Asset]; ok && v.AssetSince(req.Asset, req.Time-hour)+req.Amount > m {
+	if m := lim.PerAssetHour; addOver(v.AssetSince(req.Asset, req.Time-hour), req.Amount, m) {
 		return Deny, fmt.Sprintf("hourly limit %d for %s across all customers reached", m, req.Asset)
 	}
-	if m, ok := r.ApprovalAbove[req.Asset]; ok && req.Amount > m {
+	if m := lim.ApprovalAbove; req.Amount > m {
 		return NeedsApproval, fmt.Sprintf("over %d: two operators approve", m)
 	}
 	return Allow, ""
+}
+
+// addOver reports whether a + b exceeds m, an overflow counting as over.
+func addOver(a, b, m uint64) bool {
+	s := a + b
+	return s < a || s > m
 }

@@ -3,6 +3,7 @@ package withdraw
 import (
 	"bytes"
 	"crypto/ed25519"
+	"strings"
 	"testing"
 )
 
@@ -59,5 +60,67 @@ func TestParseRules(t *testing.T) {
 		if _, err := ParseRules([]byte(bad)); err == nil {
 			t.Errorf("ParseRules(%s) succeeded", bad)
 		}
+	}
+}
+
+// since is a view whose customer and asset totals are fixed.
+type since struct {
+	view
+	customer, asset uint64
+}
+
+func (v since) CustomerSince(uint64, string, int64) uint64 { return v.customer }
+func (v since) AssetSince(string, int64) uint64            { return v.asset }
+
+// TestDefaultLimits: rules that name no limit for an asset still bound it:
+// a bitcoin withdrawal over one coin is denied, over half a coin waits for
+// two operators, a customer's day is two coins and all customers' hour
+// ten; scaled by decimals, yen's in whole yen; an explicit value wins.
+func TestDefaultLimits(t *testing.T) {
+	const coin = 1_0000_0000
+	r := Rules{CoolDownSeconds: 1}
+	rich := view{avail: map[string]uint64{"BTC": 100 * coin, "ETH": 1 << 63, "JPY": 1 << 40, "XEM": 1 << 40}}
+	cases := []struct {
+		name   string
+		v      View
+		asset  string
+		dec    uint8
+		fiat   bool
+		amount uint64
+		want   Decision
+		why    string
+	}{
+		{"half a coin", rich, "BTC", 8, false, coin / 2, Allow, ""},
+		{"above half a coin", rich, "BTC", 8, false, coin/2 + 1, NeedsApproval, "over 50000000"},
+		{"one coin", rich, "BTC", 8, false, coin, NeedsApproval, ""},
+		{"above one coin", rich, "BTC", 8, false, coin + 1, Deny, "per-withdrawal maximum 100000000"},
+		{"the customer's day", since{rich, 3 * coin / 2, 0}, "BTC", 8, false, coin/2 + 1, Deny, "24-hour limit 200000000"},
+		{"all customers' hour", since{rich, 0, 19 * coin / 2}, "BTC", 8, false, coin/2 + 1, Deny, "hourly limit 1000000000"},
+		{"ether, 18 decimals", rich, "ETH", 18, false, 1_000_000_000_000_000_001, Deny, "1000000000000000000"},
+		{"yen within", rich, "JPY", 0, true, 5_000_000, Allow, ""},
+		{"yen to two operators", rich, "JPY", 0, true, 5_000_001, NeedsApproval, ""},
+		{"yen above", rich, "JPY", 0, true, 10_000_001, Deny, "10000000"},
+	}
+	for _, c := range cases {
+		d, why := r.Evaluate(Request{Customer: 1, Asset: c.asset, Address: "a", Amount: c.amount, Decimals: c.dec, Fiat: c.fiat}, c.v)
+		if d != c.want || !strings.Contains(why, c.why) {
+			t.Errorf("%s: %v %q; want %v with %q", c.name, d, why, c.want, c.why)
+		}
+	}
+	// Explicit values replace the defaults, one by one.
+	r.PerWithdrawalMax = map[string]uint64{"BTC": 5 * coin}
+	r.ApprovalAbove = map[string]uint64{"XEM": 1 << 62}
+	if l := r.LimitsFor("BTC", 8, false); l != (Limits{PerWithdrawalMax: 5 * coin, PerCustomerDay: 2 * coin, PerAssetHour: 10 * coin, ApprovalAbove: coin / 2}) {
+		t.Errorf("LimitsFor(BTC) = %+v", l)
+	}
+	if l := r.LimitsFor("XEM", 6, false); l.ApprovalAbove != 1<<62 || l.PerWithdrawalMax != 1_000_000 {
+		t.Errorf("LimitsFor(XEM) = %+v", l)
+	}
+	// Decimals past what fits: the default saturates rather than wraps.
+	if l := DefaultLimits(30, false); l.PerWithdrawalMax != 1<<64-1 {
+		t.Errorf("DefaultLimits(30) = %+v", l)
+	}
+	if l := DefaultLimits(0, false); l.ApprovalAbove != 0 || l.PerWithdrawalMax != 1 {
+		t.Errorf("DefaultLimits(0) = %+v", l)
 	}
 }

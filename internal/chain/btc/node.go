@@ -193,3 +193,36 @@ func (n *Node) FeeRate(ctx context.Context, target int64) int64 {
 	satPerKvB := int64(*r.FeeRate*1e8 + 0.5)
 	return max(1, (satPerKvB+999)/1000)
 }
+
+// TxBlock returns the hash of the block holding a mined transaction, and
+// false for one not mined yet (the node needs a transaction index for
+// transactions not in its mempool).
+func (n *Node) TxBlock(ctx context.Context, txid chainhash.Hash) (chainhash.Hash, bool, error) {
+	r, err := call(ctx, func() (*btcjson.TxRawResult, error) { return n.rpc.GetRawTransactionVerbose(&txid) })
+	if err != nil {
+		return chainhash.Hash{}, false, err
+	}
+	if r.BlockHash == "" {
+		return chainhash.Hash{}, false, nil
+	}
+	h, err := chainhash.NewHashFromStr(r.BlockHash)
+	if err != nil {
+		return chainhash.Hash{}, false, fmt.Errorf("btc: node answered block hash %q: %w", r.BlockHash, err)
+	}
+	return *h, true, nil
+}
+
+// BlockInfo returns a block's height and its confirmations as the node
+// counts them (the block itself included), and whether it is in the
+// node's best chain.
+func (n *Node) BlockInfo(ctx context.Context, h chainhash.Hash) (height int32, confirmations int64, best bool, err error) {
+	r, err := call(ctx, func() (*btcjson.GetBlockHeaderVerboseResult, error) { return n.rpc.GetBlockHeaderVerbose(&h) })
+	if err != nil {
+		return 0, 0, false, err
+	}
+	at, err := n.BlockHash(ctx, r.Height)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	return r.Height, r.Confirmations, at == h, nil
+}

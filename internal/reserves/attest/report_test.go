@@ -3,6 +3,7 @@ package attest
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"flag"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"kinko/internal/custody"
 	"kinko/internal/keys"
 	"kinko/internal/ledger"
+	"kinko/internal/passkey"
 	"kinko/internal/people"
 	"kinko/internal/reserves/bip322"
 	"kinko/internal/wallet"
@@ -127,10 +129,9 @@ func attestCore(t *testing.T, cold, hot, house *keyring) (*core.Core, uint64, []
 	tr := func(id uint64, d, cr ledger.AccountKey, v uint64) ledger.Transfer {
 		return ledger.Transfer{ID: ledger.ID{Lo: id}, Debit: d, Credit: cr, Amount: ledger.AmountOf(v)}
 	}
-	creds := people.Credentials{PasswordHash: strings.Repeat("h", 30), TOTPSealed: strings.Repeat("s", 30)}
 	cmds := []core.Command{
 		core.CreateAssets{Assets: []ledger.Asset{{ID: 1, Code: "JPY", Class: ledger.ClassFiat}, {ID: 2, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}},
-		core.CreateOperator{Operator: people.Operator{Name: "aiko", Roles: []people.Role{people.RoleAdmin}, Creds: creds}},
+		founder(),
 		core.RegisterWallet{Wallet: ws[0]}, core.RegisterWallet{Wallet: ws[1]}, core.RegisterWallet{Wallet: ws[2]},
 		core.CreateCustomers{IDs: []ledger.OwnerID{1, 2, 3}},
 		core.CreateAccounts{Keys: []ledger.AccountKey{bank, houseAcct, av(1, 2), av(2, 2), av(3, 2), av(1, 1)}},
@@ -251,4 +252,12 @@ func TestReserveAttestGolden(t *testing.T) {
 	if !strings.Contains(page.String(), `class="short"`) || !strings.Contains(page.String(), "holdings SHORT of liabilities") {
 		t.Fatal("the page does not show the shortfall")
 	}
+}
+
+// founder founds the operators aiko and ren (admins) on the empty journal.
+func founder() core.Command {
+	return core.Bootstrap{RP: passkey.RP{ID: "localhost", Origins: []string{"http://localhost"}},
+		Founders: []people.Founder{{Name: "aiko", Roles: []people.Role{people.RoleAdmin}, Code: sha256.Sum256([]byte("aiko's code"))},
+			{Name: "ren", Roles: []people.Role{people.RoleAdmin}, Code: sha256.Sum256([]byte("ren's code"))}},
+		Expires: t0.Add(24 * time.Hour).UnixNano()}
 }

@@ -18,6 +18,10 @@ type View struct {
 	UTXOs    []custody.UTXO        `json:"utxos"`
 	InFlight []withdraw.Batch      `json:"in_flight"`
 	Halted   string                `json:"halted,omitempty"`
+	// LastAnchor is the newest anchor of the journal's head in a batch
+	// that has not failed: the signer anchors again when it is older than
+	// its interval.
+	LastAnchor *withdraw.Anchor `json:"last_anchor,omitempty"`
 }
 
 // Of builds the signer's view from a state: the one function both
@@ -42,6 +46,7 @@ func Of(st *core.State, asset string) View {
 			v.InFlight = append(v.InFlight, b)
 		}
 	}
+	v.LastAnchor = st.Withdraw.LastAnchor(asset)
 	for _, w := range st.Custody.Wallets() {
 		if w.Asset == a.ID && w.Kind == custody.HotCustomer {
 			v.Hot = w

@@ -201,6 +201,7 @@ func (n *Node) launch() error {
 		"--listen="+n.p2p, "--rpclisten="+n.rpc, "--rpcuser="+n.user, "--rpcpass="+n.pass, "--notls",
 		"--miningaddr="+n.addr.EncodeAddress(), "--txindex", "--nodnsseed", "--debuglevel=info", "--maxpeers=8")
 	n.cmd.Stdout, n.cmd.Stderr = logf, logf
+	n.cmd.SysProcAttr = sysProcAttr()
 	if err := n.cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("regtest: start btcd: %w", err)
