@@ -77,6 +77,8 @@ type Server struct {
 	reconciled func() map[uint32]int64
 	// cer are the WebAuthn ceremonies in flight.
 	cer ceremonies
+	// por is the proof-of-reserves routes' state.
+	por porAPI
 }
 
 // Route is one registered route, for the OpenAPI check and the docs.

@@ -79,6 +79,7 @@ func (s *Server) register() {
 	s.registerControls()
 	s.registerIncidents()
 	s.registerTrading()
+	s.registerReserves()
 	s.registerConsole()
 	s.registerOperators()
 	s.registerCompensation()

@@ -102,6 +102,9 @@ func Describe(c Command) string {
 	if d, ok := describeOwed(c); ok {
 		return d
 	}
+	if d, ok := describeReserves(c); ok {
+		return d
+	}
 	return c.Kind().String()
 }
 
