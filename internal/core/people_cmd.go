@@ -463,17 +463,24 @@ func (s *State) applyPeople(cmd Command, t int64) (handled bool, v any, err erro
 func (s *State) Operator(name string) (people.Operator, bool) { return s.People.Operator(name) }
 
 // freezeWithdrawals freezes a customer's withdrawals and rejects those of
-// theirs not yet in a batch (queued or awaiting approval), voiding their
-// holds: nothing of theirs leaves after the entry. Those already in a
-// batch the co-signer refuses (it honours the freeze in its replay).
+// theirs not yet in a batch: nothing of theirs leaves after the entry.
+// Those already in a batch the co-signer refuses (it honours the freeze
+// in its replay).
 func (s *State) freezeWithdrawals(c FreezeWithdrawals, t int64) error {
 	if err := s.People.FreezeWithdrawals(c.Customer, c.By, c.Notice, c.Reason, t, s.seq); err != nil {
 		return err
 	}
+	s.rejectWaiting(c.Customer, func(withdraw.Withdrawal) bool { return true }, "frozen: "+c.Reason, t)
+	return nil
+}
+
+// rejectWaiting rejects a customer's withdrawals not yet in a batch
+// (queued or awaiting approval) that match, voiding their holds.
+func (s *State) rejectWaiting(customer ledger.OwnerID, match func(withdraw.Withdrawal) bool, reason string, t int64) {
 	var ts []ledger.Transfer
 	var ids []string
-	for _, wd := range s.Withdraw.Withdrawals(uint64(c.Customer)) {
-		if wd.Status != withdraw.StatusQueued && wd.Status != withdraw.StatusAwaitingApproval {
+	for _, wd := range s.Withdraw.Withdrawals(uint64(customer)) {
+		if (wd.Status != withdraw.StatusQueued && wd.Status != withdraw.StatusAwaitingApproval) || !match(wd) {
 			continue
 		}
 		ts = append(ts, ledger.Transfer{ID: holdID("void:" + wd.ID), PendingID: ledger.ID{Hi: wd.HoldHi, Lo: wd.HoldLo}, Flags: ledger.FlagVoidPending, Code: CodeWithdrawal})
@@ -481,13 +488,12 @@ func (s *State) freezeWithdrawals(c FreezeWithdrawals, t int64) error {
 	}
 	if len(ts) > 0 {
 		if res := s.Ledger.CreateTransfers(ts, t, nil); len(res) > 0 && !res[0].Code.Succeeded() {
-			// INVARIANT: a queued withdrawal's hold is pending; voiding it
-			// cannot fail.
-			panic(fmt.Sprintf("core: freeze of %d: void of %s failed: %v", c.Customer, ids[res[0].Index], res[0].Code))
+			// INVARIANT: a waiting withdrawal's hold is pending; voiding
+			// it cannot fail.
+			panic(fmt.Sprintf("core: void of the hold of %s failed: %v", ids[res[0].Index], res[0].Code))
 		}
 	}
 	for _, id := range ids {
-		s.Withdraw.SetStatus(id, withdraw.StatusRejected, "frozen: "+c.Reason)
+		s.Withdraw.SetStatus(id, withdraw.StatusRejected, reason)
 	}
-	return nil
 }

@@ -221,12 +221,16 @@ func (s *State) applyWithdraw(cmd Command, t int64) (handled bool, v any, err er
 		if err := w.RevokeKey(uint64(c.Customer), c.PubKey); err != nil {
 			return true, nil, err
 		}
+		s.rejectWaiting(c.Customer, func(wd withdraw.Withdrawal) bool { return wd.PubKey == c.PubKey }, "its intent key was revoked", t)
 		s.People.Notify(c.Customer, people.NoticeIntentKeyGone, "the intent key "+keyText(c.PubKey)+" was revoked", t, s.seq)
 		return true, nil, nil
 	case RemoveAddress:
 		if err := w.RemoveAddress(uint64(c.Customer), c.Asset, c.Address); err != nil {
 			return true, nil, err
 		}
+		s.rejectWaiting(c.Customer, func(wd withdraw.Withdrawal) bool {
+			return wd.Intent.Asset == c.Asset && wd.Intent.Address == c.Address
+		}, "its address was taken off the whitelist", t)
 		s.People.Notify(c.Customer, people.NoticeAddressGone, "the "+c.Asset+" address "+c.Address+" was taken off the whitelist", t, s.seq)
 		return true, nil, nil
 	case RequestWithdrawal:

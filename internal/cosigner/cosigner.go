@@ -613,6 +613,24 @@ func (c *Cosigner) check(wd withdraw.Withdrawal, now time.Time, txid [32]byte) e
 		return fmt.Errorf("%w: %s", ErrAlreadySigned, wd.ID)
 	}
 	st := c.m.State()
+	// What the co-signer keeps itself, first: the customer's freeze, and
+	// how long it has known the key, the address and the credentials
+	// (revoked, they are forgotten: unknown).
+	if f := st.People.Frozen(ledger.OwnerID(wd.Customer)); f != nil {
+		return fmt.Errorf("%w: %s, since entry %d (%s)", ErrFrozen, wd.ID, f.Seq, f.By)
+	}
+	cool := c.policy.CoolDown.Duration
+	if t, ok := c.keys[keySeen{wd.Customer, wd.PubKey}]; !ok || now.Sub(t) < cool {
+		return fmt.Errorf("%w: key of %s", ErrCooling, wd.ID)
+	}
+	if t, ok := c.addrs[addrSeen{wd.Customer, wd.Intent.Asset, wd.Intent.Address}]; !ok || now.Sub(t) < cool {
+		return fmt.Errorf("%w: address of %s", ErrCooling, wd.ID)
+	}
+	if cu, ok := st.People.Customer(ledger.OwnerID(wd.Customer)); ok && cu.Creds.Changed != 0 {
+		if t, ok := c.creds[credSeen{wd.Customer, cu.Creds.Commit}]; !ok || now.Sub(t) < cool {
+			return fmt.Errorf("%w: the password or second factor of the customer of %s changed", ErrCooling, wd.ID)
+		}
+	}
 	switch wd.Status {
 	case withdraw.StatusQueued:
 	case withdraw.StatusSigning:
@@ -630,21 +648,7 @@ func (c *Cosigner) check(wd withdraw.Withdrawal, now time.Time, txid [32]byte) e
 	if now.Unix() >= wd.Intent.Expiry {
 		return fmt.Errorf("%w: %s expired", ErrNotSignable, wd.ID)
 	}
-	cool := c.policy.CoolDown.Duration
-	if t, ok := c.keys[keySeen{wd.Customer, wd.PubKey}]; !ok || now.Sub(t) < cool {
-		return fmt.Errorf("%w: key of %s", ErrCooling, wd.ID)
-	}
-	if t, ok := c.addrs[addrSeen{wd.Customer, wd.Intent.Asset, wd.Intent.Address}]; !ok || now.Sub(t) < cool {
-		return fmt.Errorf("%w: address of %s", ErrCooling, wd.ID)
-	}
-	if f := st.People.Frozen(ledger.OwnerID(wd.Customer)); f != nil {
-		return fmt.Errorf("%w: %s, since entry %d (%s)", ErrFrozen, wd.ID, f.Seq, f.By)
-	}
-	if cu, ok := st.People.Customer(ledger.OwnerID(wd.Customer)); ok && cu.Creds.Changed != 0 {
-		if t, ok := c.creds[credSeen{wd.Customer, cu.Creds.Commit}]; !ok || now.Sub(t) < cool {
-			return fmt.Errorf("%w: the password or second factor of the customer of %s changed", ErrCooling, wd.ID)
-		}
-	}
+
 	a, ok := st.Ledger.AssetByCode(wd.Intent.Asset)
 	if !ok {
 		return ErrNoPolicy
