@@ -230,7 +230,9 @@ func TestNoReference(t *testing.T) {
 	e := newTradeEnv(t, 2)
 	l := btcJPY
 	l.ID, l.Code = 2, "BTC/JPY2"
-	e.must(ListMarket{Listing: l, Actor: "aiko"})
+	if o := e.listMarket(l); o.Err != nil {
+		t.Fatal(o.Err)
+	}
 	p := func(c ledger.OwnerID, side market.Side, kind market.Kind, price int64) PlaceOrder {
 		return PlaceOrder{Customer: c, Market: 2, Side: side, Type: kind, Price: price, Qty: 1000_0000}
 	}
@@ -265,7 +267,9 @@ func TestLargestOrder(t *testing.T) {
 	e := newTradeEnv(t, 1)
 	l := btcJPY
 	l.ID, l.Code, l.MaxOrderNotional = 2, "BTC/JPY2", 0 // the default: 10,000,000 yen
-	e.must(ListMarket{Listing: l, Actor: "aiko"})
+	if o := e.listMarket(l); o.Err != nil {
+		t.Fatal(o.Err)
+	}
 	m, _ := e.st.Trading.Market(2)
 	if m.Listing.MaxOrderNotional != trading.DefaultMaxOrderFiat || m.Listing.BandBps != trading.DefaultBandBps || m.Listing.BreakerBps != trading.DefaultBreakerBps {
 		t.Fatalf("listed with %+v", m.Listing)
@@ -519,7 +523,9 @@ func TestInsiderReferenceAttack(t *testing.T) {
 	xemJPY := trading.Listing{ID: 2, Code: "XEM/JPY", Base: xem, Quote: jpy, Scale: 1_000_000, TickSize: 1, LotSize: 1_000_000, MinQty: 1_000_000,
 		MaxQty: 1_000_000_000_000, MaxPrice: 1_000_000, MaxOrders: 1 << 10, DealerSpreadBps: 200, QuoteValidityNs: 10e9,
 		DealerMaxLong: 500_000_000_000, DealerMaxShort: 500_000_000_000}
-	e.must(ListMarket{Listing: xemJPY, Actor: "aiko"})
+	if o := e.listMarket(xemJPY); o.Err != nil {
+		t.Fatal(o.Err)
+	}
 	e.must(CreateTransfers{Transfers: []ledger.Transfer{{ID: ledger.ID{Hi: 9, Lo: 2}, Debit: eq, Credit: house(xem), Amount: ledger.AmountOf(1_000_000_000_000)}}})
 	e.open(2, 88)
 	e.must(SetReferencePrice{Market: 2, Price: 88, Actor: "mei"})

@@ -252,7 +252,7 @@ func TestDefaultWithdrawalRules(t *testing.T) {
 	e := newWdEnv(t)
 	hot := ledger.AccountKey{Owner: hotOwner, Asset: 2, Kind: ledger.KindWallet}
 	e.must(CreateTransfers{Transfers: []ledger.Transfer{{ID: ledger.ID{Lo: 10}, Debit: hot, Credit: ledger.AccountKey{Owner: 1, Asset: 2, Kind: ledger.KindAvailable}, Amount: ledger.AmountOf(4_0000_0000)}}})
-	e.must(SetWithdrawalRules{Actor: "aiko", Rules: withdraw.Rules{CoolDownSeconds: 24 * 3600}})
+	e.setRules(withdraw.Rules{CoolDownSeconds: 24 * 3600})
 	e.c.Read(func(s *State) {
 		if l := s.Withdraw.Rules.LimitsFor("BTC", 8, false); l != withdraw.DefaultLimits(8, false) || l.PerWithdrawalMax != 1_0000_0000 || l.ApprovalAbove != 5000_0000 {
 			t.Fatalf("limits %+v", l)
