@@ -70,6 +70,21 @@ func (s *Server) newMailer(cfg MailConfig) (*mailer, error) {
 		cfg.Poll = time.Second
 	}
 	m := &mailer{s: s, cfg: cfg, kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+	if _, c, err := s.idem.db.Get(mailCursorKey); err == nil {
+		c.Close()
+	} else {
+		// Mail first configured on a journal with notices already: those
+		// are listed in the API, not mailed now, days late.
+		var last uint64
+		s.core.Read(func(st *core.State) {
+			if n := st.People.NoticesAfter(0, people.MaxNotices); len(n) > 0 {
+				last = n[len(n)-1].Seq
+			}
+		})
+		if err := s.idem.db.Set(mailCursorKey, binary.BigEndian.AppendUint64(nil, last), pebble.Sync); err != nil {
+			return nil, err
+		}
+	}
 	go m.run()
 	return m, nil
 }

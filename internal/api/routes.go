@@ -405,6 +405,11 @@ func (s *Server) Login(ctx context.Context, kind people.SessionKind, req LoginRe
 			return LoginResponse{}, people.ErrLocked
 		}
 		s.ghosts.fail(name, now, people.MaxFailed, lockPeriod)
+		// Journaled as a customer's failure is (apply refuses it: nobody
+		// to count against), so that it takes the same journal write.
+		if _, err := s.submit(ctx, core.LoginFailed{Who: kind, Reason: "unknown name"}); err != nil && !errors.Is(err, people.ErrCustomerUnknown) {
+			return LoginResponse{}, err
+		}
 		return LoginResponse{}, errLoginFailed
 	}
 	creds, err := s.credsOf(cust)
@@ -529,10 +534,13 @@ type CustomerView struct {
 	KYC     people.KYC     `json:"kyc"`
 	Created time.Time      `json:"created"`
 	Locked  bool           `json:"locked"`
+	// Frozen: the customer's withdrawals are frozen.
+	Frozen bool `json:"frozen"`
 }
 
 func (s *Server) customerView(c people.Customer) CustomerView {
-	return CustomerView{ID: c.ID, Email: c.Email, Name: c.Name, KYC: c.KYC, Created: time.Unix(0, c.Created).UTC(), Locked: c.Creds.LockedUntil > s.now().UnixNano()}
+	return CustomerView{ID: c.ID, Email: c.Email, Name: c.Name, KYC: c.KYC, Created: time.Unix(0, c.Created).UTC(), Locked: c.Creds.LockedUntil > s.now().UnixNano(),
+		Frozen: c.Frozen != nil}
 }
 
 func (s *Server) me(w http.ResponseWriter, r *http.Request) {
