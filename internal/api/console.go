@@ -175,7 +175,7 @@ func (s *Server) registerConsole() {
 	})
 	s.handle("GET", "/console/", false, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/console/" {
-			http.NotFound(w, r)
+			notFound(w, r)
 			return
 		}
 		v, _, ok := s.consoleUser(w, r)

@@ -82,15 +82,30 @@ type PlanView struct {
 type ControlsView struct {
 	Rows  []RowView        `json:"rows"`
 	Plans []PlanView       `json:"plans"`
-	Lifts []controls.Lift  `json:"lifts"`
+	Lifts []LiftView       `json:"lifts"`
 	Recon []ReconciledView `json:"reconciliation"`
 }
 
+// LiftView is a halt that was lifted: the switch as parseSwitch reads it,
+// the halt (who, why, since when), the two people who lifted it and why.
+type LiftView struct {
+	Switch    string    `json:"switch"`
+	HaltedBy  string    `json:"halted_by"`
+	HaltedFor string    `json:"halted_for"`
+	Since     time.Time `json:"since"`
+	Requester string    `json:"requester"`
+	Approver  string    `json:"approver"`
+	Reason    string    `json:"reason"`
+	Lifted    time.Time `json:"lifted"`
+	Seq       uint64    `json:"seq"`
+}
+
 // ReconciledView is one wallet's reconciliation difference, ledger less
-// chain, as the chain watcher last computed it.
+// chain, in the asset's base units, as the chain watcher last computed
+// it.
 type ReconciledView struct {
 	Wallet     uint32 `json:"wallet"`
-	Difference int64  `json:"difference"`
+	Difference Units  `json:"difference"`
 }
 
 func (s *Server) controlsView() ControlsView {
@@ -138,11 +153,14 @@ func (s *Server) controlsView() ControlsView {
 			}
 			v.Plans = append(v.Plans, pv)
 		}
-		v.Lifts = st.Controls.Lifts()
+		for _, l := range st.Controls.Lifts() {
+			v.Lifts = append(v.Lifts, LiftView{Switch: switchText(st, l.Halt.Switch), HaltedBy: l.Halt.Actor, HaltedFor: l.Halt.Reason, Since: time.Unix(0, l.Halt.Since).UTC(),
+				Requester: l.Requester, Approver: l.Approver, Reason: l.Reason, Lifted: time.Unix(0, l.Time).UTC(), Seq: l.Seq})
+		}
 	})
 	if s.reconciled != nil {
 		for w, d := range s.reconciled() {
-			v.Recon = append(v.Recon, ReconciledView{Wallet: w, Difference: d})
+			v.Recon = append(v.Recon, ReconciledView{Wallet: w, Difference: Units(d)})
 		}
 		sort.Slice(v.Recon, func(i, j int) bool { return v.Recon[i].Wallet < v.Recon[j].Wallet })
 	}
@@ -150,7 +168,7 @@ func (s *Server) controlsView() ControlsView {
 		v.Plans = []PlanView{}
 	}
 	if v.Lifts == nil {
-		v.Lifts = []controls.Lift{}
+		v.Lifts = []LiftView{}
 	}
 	if v.Recon == nil {
 		v.Recon = []ReconciledView{}
@@ -260,8 +278,9 @@ func (s *Server) registerControls() {
 			from = head - timelineWindow + 1
 		}
 		var applied func(journal.Entry, core.Command) bool
-		s.core.Read(func(st *core.State) { applied = core.Applied(st) })
-		evs, err := core.Timeline(s.core.Journal(), from, applied)
+		var names core.Names
+		s.core.Read(func(st *core.State) { applied, names = core.Applied(st), core.NamesOf(st) })
+		evs, err := core.Timeline(s.core.Journal(), from, applied, names)
 		if err != nil {
 			s.log.Error("timeline", "err", err)
 		}

@@ -265,7 +265,7 @@ func (e *env) loginOperator(name string) string {
 		PublicKey struct {
 			Challenge string `json:"challenge"`
 			RPID      string `json:"rpId"`
-		} `json:"publicKey"`
+		} `json:"public_key"`
 		Origin string `json:"origin"`
 	}
 	r.json(e.t, &begin)

@@ -31,7 +31,7 @@ func newIncidentCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			evs, err := core.Timeline(j, from, core.Applied(st))
+			evs, err := core.Timeline(j, from, core.Applied(st), core.NamesOf(st))
 			if err != nil {
 				return err
 			}

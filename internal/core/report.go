@@ -26,7 +26,7 @@ func IncidentReport(st *State, j *journal.Journal, id string) (*incident.Report,
 	if in.Seq > 10 {
 		from = in.Seq - 10
 	}
-	evs, err := Timeline(j, from, Applied(st))
+	evs, err := Timeline(j, from, Applied(st), NamesOf(st))
 	if err != nil {
 		return nil, err
 	}
