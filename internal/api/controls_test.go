@@ -130,8 +130,9 @@ func TestHaltLiftAndStagedResumption(t *testing.T) {
 	// The timeline holds what took effect: the refused self-approval and
 	// the lift refused out of order are not in it; the later one is.
 	var applied func(journal.Entry, core.Command) bool
-	e.core.Read(func(st *core.State) { applied = core.Applied(st) })
-	evs, err := core.Timeline(e.core.Journal(), 1, applied)
+	var names core.Names
+	e.core.Read(func(st *core.State) { applied, names = core.Applied(st), core.NamesOf(st) })
+	evs, err := core.Timeline(e.core.Journal(), 1, applied, names)
 	if err != nil {
 		t.Fatal(err)
 	}

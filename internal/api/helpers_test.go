@@ -216,7 +216,7 @@ func (e *env) do(method, path, token string, body any, headers ...string) resp {
 	if ch.ID != "" {
 		m["id"], _ = json.Marshal(ch.ID)
 	}
-	if ch.Expires != 0 {
+	if ch.Expires != nil {
 		m["expires"], _ = json.Marshal(ch.Expires)
 	}
 	return e.raw(method, path, token, m, headers...)

@@ -32,19 +32,19 @@ func TestSignedRoutes(t *testing.T) {
 	}
 	var ch SignatureRequired
 	r.json(t, &ch)
-	if ch.ID == "" || ch.Expires == 0 || ch.RPID != "localhost" || len(ch.Credentials) != 1 {
+	if ch.ID == "" || ch.Expires == nil || ch.RPID != "localhost" || len(ch.Credentials) != 1 {
 		t.Fatalf("challenge %+v", ch)
 	}
 	d, _ := base64.RawURLEncoding.DecodeString(ch.Challenge)
 	// The digest is the command's: the same body with the given id and
 	// expiry, built by the core's own function.
-	want, _ := e.srv.OpenRequestCommand("aiko", OpenRequestRequest{ID: ch.ID, Expires: ch.Expires, Kind: body.Kind, Payload: body.Payload, Reason: body.Reason, RequiredRole: body.RequiredRole})
+	want, _ := e.srv.OpenRequestCommand("aiko", OpenRequestRequest{ID: ch.ID, Expires: &Time{*ch.Expires}, Kind: body.Kind, Payload: body.Payload, Reason: body.Reason, RequiredRole: body.RequiredRole})
 	if _, dg, _ := core.SignedDigest(want); !bytes.Equal(dg[:], d) {
 		t.Fatal("challenge is not the digest of the command")
 	}
 	send := func(tok string, a passkey.Assertion, reason string) resp {
 		b := body
-		b.ID, b.Expires, b.Assertion, b.Reason = ch.ID, ch.Expires, AssertionJSON(a), reason
+		b.ID, b.Expires, b.Assertion, b.Reason = ch.ID, &Time{*ch.Expires}, AssertionJSON(a), reason
 		return e.raw("POST", "/v1/requests", tok, b)
 	}
 	renSig, _ := e.team.Get("ren").Key.Assert(ch.RPID, ch.Origin, d)

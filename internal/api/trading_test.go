@@ -223,7 +223,7 @@ func TestTradingThroughTheAPI(t *testing.T) {
 
 	// An operator empties the book; the holds are released.
 	for i := range 3 {
-		if r := e.do("POST", "/v1/me/orders", btok, OrderRequest{Market: "BTC/JPY", Side: Side(market.Buy), Type: OrderType(market.PostOnly), Price: int64(9_000_000 + i*1_000), Qty: 1000_0000}); r.status != 201 {
+		if r := e.do("POST", "/v1/me/orders", btok, OrderRequest{Market: "BTC/JPY", Side: Side(market.Buy), Type: OrderType(market.PostOnly), Price: Units(9_000_000 + i*1_000), Qty: 1000_0000}); r.status != 201 {
 			t.Fatalf("post-only bid = %d %s", r.status, r.body)
 		}
 	}

@@ -33,8 +33,9 @@ func TestTimelineShowsOnlyWhatTookEffect(t *testing.T) {
 		}
 	}
 	var applied func(journal.Entry, Command) bool
-	c.Read(func(st *State) { applied = Applied(st) })
-	evs, err := Timeline(c.Journal(), 1, applied)
+	var names Names
+	c.Read(func(st *State) { applied, names = Applied(st), NamesOf(st) })
+	evs, err := Timeline(c.Journal(), 1, applied, names)
 	if err != nil {
 		t.Fatal(err)
 	}
