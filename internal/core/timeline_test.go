@@ -43,7 +43,7 @@ func TestTimelineShowsOnlyWhatTookEffect(t *testing.T) {
 	for _, ev := range evs {
 		got = append(got, ev.What+": "+ev.Detail)
 	}
-	want := []string{"halt " + good.String() + ": unexplained outflow", "incident outflow-1: unexplained outflow"}
+	want := []string{"halt XEM:" + string(good.Service) + ": unexplained outflow", "incident outflow-1: unexplained outflow"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("Timeline = %q; want %q", got, want)
 	}
