@@ -194,12 +194,14 @@ func Cover(st *core.State, set *wallet.Set, amount uint64, feeRate int64, id, ac
 	for _, u := range utxos {
 		total += uint64(u.Value)
 	}
-	reserve := uint64(feeRate) * 400
-	if total <= reserve {
+	// The house pays the fee: what its coins cannot cover after it is
+	// left for the caller (a plan in another asset).
+	fee := uint64(wallet.Fee(len(utxos), 1, feeRate))
+	if total <= fee+wallet.DustLimit {
 		return nil, ErrNoCoins
 	}
-	if total < amount+reserve {
-		amount = total - reserve
+	if total < amount+fee {
+		amount = total - fee
 	}
 	// To the cold wallet's change branch: its receive addresses are the
 	// customers' deposit addresses, and this is no customer's deposit.

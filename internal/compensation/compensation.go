@@ -277,8 +277,12 @@ func FixedRatePayouts(hs []Holding, num, den uint64) ([]Payout, error) {
 // could in kind: each holder's basis is Total × part / the holdings'
 // total, rounded up (so the bases cover part: nobody is short by the
 // rounding), at most what they held. part at or above the total is every
-// holding in full.
-func ShareOf(hs []Holding, part uint64) []Holding {
+// holding in full. With a rate (num/den of the pay asset a base unit, as
+// FixedRatePayouts takes it) a basis that would be paid a fraction of the
+// pay asset's unit is rounded up to the next whole unit's worth, at most
+// the holding: what the plan writes off it pays for, and the bases still
+// cover part.
+func ShareOf(hs []Holding, part, num, den uint64) []Holding {
 	var total uint64
 	for _, h := range hs {
 		total += h.Total
@@ -296,6 +300,23 @@ func ShareOf(hs []Holding, part uint64) []Holding {
 				q++
 			}
 			b = min(q, h.Total)
+		}
+		if b > 0 && num > 0 && den > 0 && b < h.Total {
+			// Up to a whole pay unit's worth: a share worth a fraction of
+			// the pay asset's unit is neither paid for nor written off by
+			// a plan that rounds payments down, so it would stay owed
+			// with nothing behind it.
+			vh, vl := bits.Mul64(b, num)
+			if vh < den {
+				pay, frac := bits.Div64(vh, vl, den)
+				if hi, lo := bits.Mul64(pay+1, den); frac > 0 && hi < num {
+					q, r := bits.Div64(hi, lo, num)
+					if r > 0 {
+						q++
+					}
+					b = min(max(q, b), h.Total)
+				}
+			}
 		}
 		if b > 0 {
 			out = append(out, Holding{Customer: h.Customer, Total: b})

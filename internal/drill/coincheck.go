@@ -457,9 +457,10 @@ func Play(ctx context.Context, env *Env, o Options, out io.Writer) (*Result, err
 		return nil, err
 	}
 	time.Sleep(500 * time.Millisecond) // the watcher's next polls see the loss recorded
-	c.Read(func(st *core.State) { res.Halts = st.Controls.Halted() })
+	var names core.Names
+	c.Read(func(st *core.State) { res.Halts, names = st.Controls.Halted(), core.NamesOf(st) })
 	for _, h := range res.Halts {
-		say("  halted: %-22s by %-14s %s", h.Switch, h.Actor, h.Reason)
+		say("  halted: %-22s by %-14s %s", names.Switch(h.Switch), h.Actor, h.Reason)
 	}
 	var incidentID string
 	c.Read(func(st *core.State) {

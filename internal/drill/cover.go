@@ -232,7 +232,7 @@ func (r *runner) payUncovered(id string, uncovered uint64, before uint64, incide
 	hs := st.Holdings(2)
 	res.Affected = len(hs)
 	num, den := o.RateYen, uint64(1_0000_0000) // yen per satoshi = rate / 1e8
-	ps, err := compensation.FixedRatePayouts(compensation.ShareOf(hs, uncovered), num, den)
+	ps, err := compensation.FixedRatePayouts(compensation.ShareOf(hs, uncovered, num, den), num, den)
 	if err != nil {
 		return err
 	}

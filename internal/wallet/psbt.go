@@ -204,6 +204,13 @@ const (
 	DustLimit = 546
 )
 
+// Fee is the fee Build pays for a transaction of inputs inputs and
+// outputs outputs (change not counted: Build counts room for it always) at
+// feeRate satoshi per vbyte.
+func Fee(inputs, outputs int, feeRate int64) int64 {
+	return feeRate * int64(vbytesOverhead+vbytesInput*inputs+vbytesOutput*(outputs+1))
+}
+
 // Build makes an unsigned PSBT spending utxos to outputs, with change (if
 // above dust) to change wallet's change branch at changeIndex, at feeRate
 // satoshi per vbyte. Every input carries its witness utxo, witness script
@@ -220,7 +227,7 @@ func Build(utxos []UTXO, outputs []*wire.TxOut, change *Named, changeIndex uint3
 	for _, o := range outputs {
 		out += o.Value
 	}
-	fee := feeRate * int64(vbytesOverhead+vbytesInput*len(utxos)+vbytesOutput*(len(outputs)+1))
+	fee := Fee(len(utxos), len(outputs), feeRate)
 	if in < out+fee {
 		return nil, fmt.Errorf("%w: %d in, %d out, fee %d", ErrFunds, in, out, fee)
 	}
