@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"kinko/internal/api"
-	"kinko/internal/market"
 	"kinko/internal/auth"
 	"kinko/internal/ledger"
+	"kinko/internal/market"
 	"kinko/internal/opclient"
 	"kinko/internal/passkey"
 	"kinko/internal/people"

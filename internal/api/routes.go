@@ -569,7 +569,7 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request) {
 type BalanceView struct {
 	Asset              string        `json:"asset"`
 	Kind               string        `json:"kind"`
-	Balance            ledger.Amount `json:"balance"`
+	Balance            ledger.Signed `json:"balance"` // "-" before a balance below zero
 	Available          ledger.Amount `json:"available"`
 	Withdrawable       ledger.Amount `json:"withdrawable"`
 	WithdrawableReason string        `json:"withdrawable_reason,omitempty"`
@@ -585,7 +585,7 @@ func (s *Server) balances(owner ledger.OwnerID) []BalanceView {
 				if !ok {
 					continue
 				}
-				v := BalanceView{Asset: a.Code, Kind: k.String(), Balance: acc.Balance(), Available: acc.Available(), Decimal: acc.Balance().FormatDecimal(a.Decimals)}
+				v := BalanceView{Asset: a.Code, Kind: k.String(), Balance: acc.SignedBalance(), Available: acc.Available(), Decimal: acc.SignedBalance().FormatDecimal(a.Decimals)}
 				if k == ledger.KindAvailable {
 					w, why := st.Withdrawable(owner, a.ID)
 					v.Withdrawable, v.WithdrawableReason = ledger.AmountOf(w), why
@@ -779,19 +779,19 @@ func (s *Server) listOperators(w http.ResponseWriter, r *http.Request, _ Princip
 // "BTC:withdraw", a market by its code, a price as a decimal string; see
 // requestPayloadOut), times in RFC 3339.
 type RequestView struct {
-	ID           string             `json:"id"`
-	Kind         people.RequestKind `json:"kind"`
-	Summary      string             `json:"summary"`
-	Payload      json.RawMessage    `json:"payload"`
-	Requester    string             `json:"requester"`
-	Reason       string             `json:"reason"`
-	RequiredRole people.Role        `json:"required_role"`
+	ID           string              `json:"id"`
+	Kind         people.RequestKind  `json:"kind"`
+	Summary      string              `json:"summary"`
+	Payload      json.RawMessage     `json:"payload"`
+	Requester    string              `json:"requester"`
+	Reason       string              `json:"reason"`
+	RequiredRole people.Role         `json:"required_role"`
 	State        people.RequestState `json:"state"`
-	Created      time.Time          `json:"created"`
-	Expires      time.Time          `json:"expires"`
-	Decider      string             `json:"decider,omitempty"`
-	Decision     string             `json:"decision,omitempty"`
-	Decided      *time.Time         `json:"decided,omitempty"`
+	Created      time.Time           `json:"created"`
+	Expires      time.Time           `json:"expires"`
+	Decider      string              `json:"decider,omitempty"`
+	Decision     string              `json:"decision,omitempty"`
+	Decided      *time.Time          `json:"decided,omitempty"`
 	// OpenedSeq and DecidedSeq are the journal entries that opened and
 	// decided it.
 	OpenedSeq  uint64 `json:"opened_seq,omitempty"`
@@ -1244,11 +1244,11 @@ func (s *Server) DepositAddress(ctx context.Context, customer ledger.OwnerID, co
 type DepositView struct {
 	Outpoint      string        `json:"outpoint"`
 	Amount        ledger.Amount `json:"amount"`
-	State         string `json:"state"` // pending, credited, reversed
-	Confirmations int32  `json:"confirmations,omitempty"`
-	Height        int32  `json:"height,omitempty"`
-	Depth         int32  `json:"depth,omitempty"`
-	Final         bool   `json:"final,omitempty"`
+	State         string        `json:"state"` // pending, credited, reversed
+	Confirmations int32         `json:"confirmations,omitempty"`
+	Height        int32         `json:"height,omitempty"`
+	Depth         int32         `json:"depth,omitempty"`
+	Final         bool          `json:"final,omitempty"`
 }
 
 func (s *Server) myDeposits(w http.ResponseWriter, r *http.Request) {

@@ -264,8 +264,8 @@ func (s *State) ensureAccounts(keys ...ledger.AccountKey) {
 
 // ExecutionResult is what an execution did.
 type ExecutionResult struct {
-	Paid    int    `json:"paid"`           // payouts paid by this entry
-	Already int    `json:"already"`        // payouts of the part paid before
+	Paid    int    `json:"paid"`          // payouts paid by this entry
+	Already int    `json:"already"`       // payouts of the part paid before
 	Amount  uint64 `json:"amount,string"` // paid by this entry, base units
 	Done    bool   `json:"done"`
 	// Shortfalls are the assets of the plan (held and paid) whose customer

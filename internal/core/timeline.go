@@ -8,8 +8,8 @@ import (
 
 	"kinko/internal/controls"
 	"kinko/internal/incident"
-	"kinko/internal/ledger"
 	"kinko/internal/journal"
+	"kinko/internal/ledger"
 	"kinko/internal/people"
 )
 

@@ -94,14 +94,14 @@ type Result struct {
 	CoverTx                                        string
 	YenPaid                                        uint64
 	TheftTx                                        string
-	HaltAfter   time.Duration // broadcast to halt journaled
-	Halts       []controls.Halt
-	Affected    int
-	Plan        compensation.Summary
-	PlanTime    time.Duration // holdings to a written, approved plan
-	ExecuteTime time.Duration
-	Resumed     []string // the lifts, in order
-	Report      *incident.Report
+	HaltAfter                                      time.Duration // broadcast to halt journaled
+	Halts                                          []controls.Halt
+	Affected                                       int
+	Plan                                           compensation.Summary
+	PlanTime                                       time.Duration // holdings to a written, approved plan
+	ExecuteTime                                    time.Duration
+	Resumed                                        []string // the lifts, in order
+	Report                                         *incident.Report
 	// After are the BTC and JPY rows of the reserves when the drill is
 	// done: each side segregated unless the drill says otherwise.
 	After []reserves.Row

@@ -175,7 +175,10 @@ func (r *runner) coverInKind(ctx context.Context, env *Env, h *houseSide, res *R
 	id := plan.Command.Ceremony.ID
 	if err := waitFor("the cover ceremony confirmed by the watcher", 2*time.Minute, func() bool {
 		var done bool
-		r.c.Read(func(st *core.State) { c, ok := st.Custody.Ceremony(id); done = ok && c.State == custody.CeremonyConfirmed })
+		r.c.Read(func(st *core.State) {
+			c, ok := st.Custody.Ceremony(id)
+			done = ok && c.State == custody.CeremonyConfirmed
+		})
 		return done
 	}); err != nil {
 		return 0, err
@@ -331,7 +334,9 @@ func btc(sat int64) string { return btcutil.Amount(sat).Format(btcutil.AmountBTC
 func (r *runner) checkSides(res *Result, say func(string, ...any)) error {
 	var rep *reserves.Report
 	var err error
-	r.c.Read(func(st *core.State) { rep, err = reserves.Compute(st.Ledger, st.Custody, reserves.DefaultPolicy, nil, st.Seq(), st.Time()) })
+	r.c.Read(func(st *core.State) {
+		rep, err = reserves.Compute(st.Ledger, st.Custody, reserves.DefaultPolicy, nil, st.Seq(), st.Time())
+	})
 	if err != nil {
 		return err
 	}

@@ -19,12 +19,12 @@ type Incident struct {
 	// detector measured it: the outputs of ours its transactions spent
 	// (the watcher), a shortfall's size (reserves). Reopening it with new
 	// transactions adds theirs.
-	Loss uint64 `json:"loss,omitempty"`
-	Opened   int64    `json:"opened"` // unix ns of the journal entry
-	Seq      uint64   `json:"seq"`
-	Closed   int64    `json:"closed,omitempty"`
-	ClosedBy string   `json:"closed_by,omitempty"`
-	Notes    []Note   `json:"notes,omitempty"`
+	Loss     uint64 `json:"loss,omitempty"`
+	Opened   int64  `json:"opened"` // unix ns of the journal entry
+	Seq      uint64 `json:"seq"`
+	Closed   int64  `json:"closed,omitempty"`
+	ClosedBy string `json:"closed_by,omitempty"`
+	Notes    []Note `json:"notes,omitempty"`
 }
 
 // Note is an operator's note on an incident, or its closing reason.

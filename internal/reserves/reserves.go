@@ -61,12 +61,12 @@ type Row struct {
 	// Shortfall is what the customer side lacks when not segregated:
 	// liabilities less the customer-side holdings (the chain's figure when
 	// it says less); zero when segregated.
-	Shortfall ledger.Amount `json:"shortfall"`
-	HotShareBps     uint32         `json:"hot_share_bps"`
-	HotOverCap      bool           `json:"hot_over_cap"`
-	HouseRequired   ledger.Amount  `json:"house_required"` // = hot customer holdings
-	HouseHeld       ledger.Amount  `json:"house_held"`
-	HouseBacked     bool           `json:"house_backed"`
+	Shortfall     ledger.Amount `json:"shortfall"`
+	HotShareBps   uint32        `json:"hot_share_bps"`
+	HotOverCap    bool          `json:"hot_over_cap"`
+	HouseRequired ledger.Amount `json:"house_required"` // = hot customer holdings
+	HouseHeld     ledger.Amount `json:"house_held"`
+	HouseBacked   bool          `json:"house_backed"`
 	// HouseShortfall is what the house's backing lacks: required less
 	// held, zero when backed.
 	HouseShortfall ledger.Amount `json:"house_shortfall"`
