@@ -138,7 +138,10 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 	for _, old := range sec.Legacies() {
 		log.Warn("a host key is inside the data directory, where a backup of the data carries it: move it to the secrets directory", "key", old, "secrets", sec.Path)
 	}
-	c, err := core.Open(ctx, core.Config{Dir: o.dir, SecretsDir: sec.Path, SnapshotEvery: o.snapshotEvery, CheckInvariants: o.checkInvariants, Logger: log.With("sub", "core")})
+	bar := newProgress(cmd.ErrOrStderr())
+	c, err := core.Open(ctx, core.Config{Dir: o.dir, SecretsDir: sec.Path, SnapshotEvery: o.snapshotEvery, CheckInvariants: o.checkInvariants, Logger: log.With("sub", "core"),
+		Progress: func(done, total uint64) { bar.set("replaying the journal", done, total) }})
+	bar.finish()
 	if err != nil {
 		return fmt.Errorf("core refuses to start: %w", err)
 	}

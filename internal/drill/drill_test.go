@@ -22,9 +22,17 @@ func TestCoincheckDrill(t *testing.T) {
 	}{{"full backing", 0}, {"half backing", 5_000}} {
 		t.Run(c.name, func(t *testing.T) {
 			var out bytes.Buffer
-			res, err := Coincheck(context.Background(), Options{Dir: t.TempDir(), Customers: 300, RateYen: 10_000_000, Seed: 7, BackingBps: c.backing}, &out)
+			last := map[string][2]int{}
+			progress := func(step string, done, total int) { last[step] = [2]int{done, total} }
+			res, err := Coincheck(context.Background(), Options{Dir: t.TempDir(), Customers: 300, RateYen: 10_000_000, Seed: 7, BackingBps: c.backing, Progress: progress}, &out)
 			if err != nil {
 				t.Fatalf("%v\n%s", err, out.String())
+			}
+			// The long steps said how far they were, to the end.
+			for _, step := range []string{"opening customers", "paying drill-coincheck"} {
+				if p := last[step]; p[0] == 0 || p[0] != p[1] {
+					t.Errorf("progress of %q ended at %v (all: %v)", step, p, last)
+				}
 			}
 			t.Logf("\n%s", out.String())
 			if res.StolenSat > res.HotSat || res.HotSat*100 > res.TotalSat*5 {
