@@ -286,7 +286,7 @@ func TestAssetListingGovernance(t *testing.T) {
 	if enabled() {
 		t.Fatal("a proposed asset is enabled")
 	}
-	listing := OpenRequestRequest{ID: "list-xmr", Kind: people.KindListAsset, Payload: json.RawMessage(`{"asset":9}`), Reason: "list XMR", RequiredRole: people.RoleApprover}
+	listing := OpenRequestRequest{ID: "list-xmr", Kind: people.KindListAsset, Payload: json.RawMessage(`{"asset":"XMR"}`), Reason: "list XMR", RequiredRole: people.RoleApprover}
 	if r := e.do("POST", "/v1/requests", sora, listing); r.status != 409 {
 		t.Fatalf("listing before review = %d %s", r.status, r.body)
 	}

@@ -22,10 +22,10 @@ func TestHoldingsAndIncidents(t *testing.T) {
 	kenji := e.loginOperator("kenji")
 	var rep struct {
 		Holders  int `json:"holders"`
-		Total    uint64
+		Total    uint64 `json:"total,string"`
 		Holdings []struct {
 			Customer ledger.OwnerID `json:"customer"`
-			Total    uint64         `json:"total"`
+			Total    uint64         `json:"total,string"`
 		} `json:"holdings"`
 	}
 	r := e.do("GET", "/v1/holdings?asset=BTC&at="+itoa(before), kenji, nil)

@@ -90,7 +90,7 @@ func TestEnrolAndSignIn(t *testing.T) {
 	aiko, ren := e.loginOperator("aiko"), e.loginOperator("ren")
 	code := "mio-one-time-code-123"
 	h := sha256.Sum256([]byte(code))
-	payload, _ := json.Marshal(people.AddOperatorPayload{Operator: "mio", Roles: []people.Role{people.RoleAuditor}, Code: hex.EncodeToString(h[:]), CodeExpires: e.clock.Now().Add(48 * time.Hour).UnixNano()})
+	payload, _ := json.Marshal(apiAddOperator{Operator: "mio", Roles: []people.Role{people.RoleAuditor}, Code: hex.EncodeToString(h[:]), CodeExpires: Time{e.clock.Now().Add(48 * time.Hour)}})
 	var opened map[string]string
 	r := e.do("POST", "/v1/requests", aiko, OpenRequestRequest{Kind: people.KindAddOperator, Payload: payload, Reason: "new auditor", RequiredRole: people.RoleAdmin})
 	if r.status != 201 {
@@ -181,7 +181,7 @@ func BenchmarkApprovalThroughAPI(b *testing.B) {
 	e.raw("POST", "/v1/halts", aiko, HaltRequest{Switch: "BTC:withdraw", Reason: "bench"})
 	ids := make([]string, b.N)
 	for i := range ids {
-		payload := json.RawMessage(`{"switch":{"asset":2,"service":"withdraw"}}`)
+		payload := json.RawMessage(`{"switch":"BTC:withdraw"}`)
 		r := e.do("POST", "/v1/requests", aiko, OpenRequestRequest{Kind: core.KindLiftHalt, Payload: payload, Reason: "bench", RequiredRole: people.RoleApprover})
 		if r.status != 201 {
 			b.Fatalf("open = %d %s", r.status, r.body)
