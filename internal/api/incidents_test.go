@@ -21,7 +21,7 @@ func TestHoldingsAndIncidents(t *testing.T) {
 	e.submit(core.OpenIncident{Incident: incident.Incident{ID: "theft-1", Asset: "BTC", Detector: "watcher", Reason: "unexplained outflow", TxIDs: []string{"abcd"}}})
 	kenji := e.loginOperator("kenji")
 	var rep struct {
-		Holders  int `json:"holders"`
+		Holders  int    `json:"holders"`
 		Total    uint64 `json:"total,string"`
 		Holdings []struct {
 			Customer ledger.OwnerID `json:"customer"`
