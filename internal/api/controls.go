@@ -13,6 +13,7 @@ import (
 	"kinko/internal/core"
 	"kinko/internal/incident"
 	"kinko/internal/journal"
+	"kinko/internal/ledger"
 	"kinko/internal/people"
 )
 
@@ -326,21 +327,52 @@ const (
 )
 
 // IncidentView is an incident for operators.
+// Status is "open" or "closed"; Loss what it cost in base units of
+// Asset (a decimal string), as its detector measured it; ClosedBy the two
+// people who closed it; CloseRequest a pending request to close it.
 type IncidentView struct {
-	ID       string    `json:"id"`
-	Asset    string    `json:"asset"`
-	Detector string    `json:"detector"`
-	Reason   string    `json:"reason"`
-	TxIDs    []string  `json:"txids"`
-	Opened   time.Time `json:"opened"`
-	Closed   bool      `json:"closed"`
+	ID           string     `json:"id"`
+	Asset        string     `json:"asset"`
+	Detector     string     `json:"detector"`
+	Reason       string     `json:"reason"`
+	TxIDs        []string   `json:"txids"`
+	Opened       time.Time  `json:"opened"`
+	Closed       bool       `json:"closed"`
+	Status       string     `json:"status"`
+	Loss         Units      `json:"loss"`
+	ClosedAt     *time.Time `json:"closed_at,omitempty"`
+	ClosedBy     string     `json:"closed_by,omitempty"`
+	CloseRequest string     `json:"close_request,omitempty"`
+	// LossText is Loss as the console writes it ("0.18994932 BTC").
+	LossText string `json:"-"`
 }
 
 func (s *Server) incidentViews() []IncidentView {
-	var out []IncidentView
+	out := []IncidentView{}
 	s.core.Read(func(st *core.State) {
+		pending := map[string]string{}
+		for _, q := range st.People.Requests() {
+			if q.Kind == core.KindCloseIncident && q.State == people.RequestPending {
+				var p core.CloseIncidentPayload
+				if json.Unmarshal(q.Payload, &p) == nil {
+					pending[p.Incident] = q.ID
+				}
+			}
+		}
 		for _, in := range st.Incidents.List() {
-			out = append(out, IncidentView{ID: in.ID, Asset: in.Asset, Detector: in.Detector, Reason: in.Reason, TxIDs: in.TxIDs, Opened: time.Unix(0, in.Opened).UTC(), Closed: in.Closed != 0})
+			v := IncidentView{ID: in.ID, Asset: in.Asset, Detector: in.Detector, Reason: in.Reason, TxIDs: in.TxIDs, Opened: time.Unix(0, in.Opened).UTC(), Closed: in.Closed != 0,
+				Status: "open", Loss: Units(in.Loss), ClosedBy: in.ClosedBy, CloseRequest: pending[in.ID], LossText: groupDigits(ledger.AmountOf(in.Loss).String())}
+			if v.TxIDs == nil {
+				v.TxIDs = []string{}
+			}
+			if a, ok := st.Ledger.AssetByCode(in.Asset); ok {
+				v.LossText = amountText(ledger.AmountOf(in.Loss), a.Decimals, a.Code)
+			}
+			if in.Closed != 0 {
+				t := time.Unix(0, in.Closed).UTC()
+				v.Status, v.ClosedAt = "closed", &t
+			}
+			out = append(out, v)
 		}
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Opened.After(out[j].Opened) })
