@@ -571,13 +571,16 @@ func TestWatchProcess(t *testing.T) {
 // customers deposit on chain and are credited by the dev's own watcher, a
 // refill ceremony signed with two cold keys fills the hot wallet, two hot
 // keys leak from the demo's key files, and the dev's watcher halts by
-// itself; then the plan, approvals by the demo operators, execution and
-// resumption, all in the dev's journal.
+// itself; the house's backing covers the loss in kind (a cover ceremony
+// the demo's two cold house keys sign), what it cannot is paid in yen,
+// both sides are whole after, services resume and the incidents close by
+// two people, all in the dev's journal.
 func TestDrillOnRunningDev(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	base, _, _ := startDevNode(t, dir)
 	out, code := run(t, "drill", "coincheck", "--dev", base, "--data", dir, "--customers", "150")
-	for _, want := range []string{"credited by the running watcher", "refill ceremony", "halt and incident journaled", "by the watcher, with no person", "executed in", "resumed in stages", "report saved to"} {
+	for _, want := range []string{"credited by the running watcher", "refill ceremony", "halt and incident journaled", "by the watcher, with no person", "covered in kind: cover ceremony",
+		"after the drill: BTC segregated", "after the drill: JPY segregated", "resumed in stages", "closed by two people", "all BTC services have resumed", "report saved to"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Fatalf("drill coincheck --dev lacks %q (%d):\n%s", want, code, out)
 		}
