@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	"github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/txscript"
@@ -47,6 +48,9 @@ type V2Info struct {
 	HasModifiable    bool
 	RequiredTime     []uint32
 	RequiredHeight   []uint32
+	// Sequence says which inputs carried PSBT_IN_SEQUENCE (optional,
+	// 0xffffffff without); written back as read.
+	Sequence []bool
 }
 
 type kv struct{ key, val []byte }
@@ -224,7 +228,7 @@ func fromV2(g []kv, r *bytes.Reader) (*psbt.Packet, *V2Info, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	info := &V2Info{RequiredTime: make([]uint32, nIn), RequiredHeight: make([]uint32, nIn)}
+	info := &V2Info{RequiredTime: make([]uint32, nIn), RequiredHeight: make([]uint32, nIn), Sequence: make([]bool, nIn)}
 	if v, ok := field(g, globalFallbackLocktime); ok {
 		if info.FallbackLocktime, err = u32(v, true, "fallback locktime"); err != nil {
 			return nil, nil, err
@@ -258,6 +262,7 @@ func fromV2(g []kv, r *bytes.Reader) (*psbt.Packet, *V2Info, error) {
 			if seq, err = u32(v, true, "sequence"); err != nil {
 				return nil, nil, fmt.Errorf("input %d: %v", i, err)
 			}
+			info.Sequence[i] = true
 		}
 		if v, ok := field(m, inRequiredTime); ok {
 			t, err := u32(v, true, "required time locktime")
@@ -411,7 +416,10 @@ func toV2(p *psbt.Packet, info *V2Info) ([]byte, error) {
 			return nil, err
 		}
 		txid := in.PreviousOutPoint.Hash
-		nm := []kv{{[]byte{inPreviousTxid}, txid[:]}, {[]byte{inOutputIndex}, le32(in.PreviousOutPoint.Index)}, {[]byte{inSequence}, le32(in.Sequence)}}
+		nm := []kv{{[]byte{inPreviousTxid}, txid[:]}, {[]byte{inOutputIndex}, le32(in.PreviousOutPoint.Index)}}
+		if in.Sequence != wire.MaxTxInSequenceNum || (i < len(info.Sequence) && info.Sequence[i]) {
+			nm = append(nm, kv{[]byte{inSequence}, le32(in.Sequence)})
+		}
 		if len(info.RequiredTime) > 0 && info.RequiredTime[i] != 0 {
 			nm = append(nm, kv{[]byte{inRequiredTime}, le32(info.RequiredTime[i])})
 		}
@@ -517,4 +525,8 @@ func EncodeVersion(p *psbt.Packet, version int, info *V2Info) (string, error) {
 		return base64.StdEncoding.EncodeToString(b), nil
 	}
 	return "", fmt.Errorf("wallet: PSBT version %d: only 0 and 2", version)
+}
+
+func decodeB64(s string) ([]byte, error) {
+	return base64.StdEncoding.DecodeString(strings.TrimSpace(s))
 }
