@@ -497,7 +497,7 @@ var (
 // coreArgs is the core's command line.
 func (d *Deployment) coreArgs() []string {
 	return []string{"core", "--data", d.CoreDir, "--secrets", d.SecretsDir, "--addr", strings.TrimPrefix(d.CoreURL, "http://"), "--check-invariants",
-		"--signup-per-minute", "600", "--login-per-minute", "600",
+		"--signup-per-minute", "600", "--login-per-minute", "600", "--stepup-per-minute", "600",
 		"--witness", d.CosignerWitnessURL, "--witness-key", d.CosignerWitnessKey,
 		"--witness", d.WatcherWitnessURL, "--witness-key", d.WatcherWitnessKey, "--witness-every", WitnessInterval.String()}
 }

@@ -44,6 +44,7 @@ type serveOptions struct {
 	publicURL       string
 	signUpPerMinute int
 	loginPerMinute  int
+	stepUpPerMinute int
 }
 
 func (o *serveOptions) flags(cmd *cobra.Command, addr string) {
@@ -55,6 +56,7 @@ func (o *serveOptions) flags(cmd *cobra.Command, addr string) {
 	cmd.Flags().StringVar(&o.publicURL, "public-url", "", "the API's address as customers reach it, for the freeze links of notices (default http://ADDR)")
 	cmd.Flags().IntVar(&o.signUpPerMinute, "signup-per-minute", 0, "sign-ups a minute from one address (default 3, a burst of 5)")
 	cmd.Flags().IntVar(&o.loginPerMinute, "login-per-minute", 0, "customer logins a minute from one address (default 20)")
+	cmd.Flags().IntVar(&o.stepUpPerMinute, "stepup-per-minute", 0, "second-factor step-ups a minute from one address, across its customers (default 30); a customer's own and a session's limits stay")
 	o.alerts.add(cmd)
 	o.witnesses.add(cmd)
 	o.mail.add(cmd)
@@ -169,6 +171,9 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 		public = "http://" + ln.Addr().String()
 	}
 	limits := api.Limits{}
+	if o.stepUpPerMinute > 0 {
+		limits.StepUpAddr = api.PerMinute(o.stepUpPerMinute)
+	}
 	if o.signUpPerMinute > 0 {
 		limits.SignUpAddr = api.PerMinute(o.signUpPerMinute)
 		limits.SignUpAccount = api.PerMinute(o.signUpPerMinute)
