@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -23,12 +24,14 @@ import (
 	"kinko/internal/metrics"
 	"kinko/internal/operators"
 	"kinko/internal/passkey"
+	"kinko/internal/secrets"
 	"kinko/internal/watch"
 )
 
 // serveOptions are the flags of the roles that run the core.
 type serveOptions struct {
 	dir             string
+	secrets         string
 	addr            string
 	snapshotEvery   uint64
 	checkInvariants bool
@@ -37,6 +40,11 @@ type serveOptions struct {
 	coolDown        time.Duration
 	alerts          alertFlags
 	witnesses       coreWitnessFlags
+	mail            mailFlags
+	publicURL       string
+	signUpPerMinute int
+	loginPerMinute  int
+	stepUpPerMinute int
 }
 
 func (o *serveOptions) flags(cmd *cobra.Command, addr string) {
@@ -44,8 +52,40 @@ func (o *serveOptions) flags(cmd *cobra.Command, addr string) {
 	cmd.Flags().StringVar(&o.addr, "addr", addr, "HTTP listen address (loopback by default)")
 	cmd.Flags().Uint64Var(&o.snapshotEvery, "snapshot-every", core.DefaultSnapshotEvery, "entries between snapshots")
 	cmd.Flags().BoolVar(&o.checkInvariants, "check-invariants", false, "check every ledger invariant after every apply (slow)")
+	cmd.Flags().StringVar(&o.secrets, "secrets", "", "the host's secrets directory: TOTP sealing key, tokens, the journal head key (default DATA.secrets, outside the data directory; keys still in DATA/secrets are read there with a warning)")
+	cmd.Flags().StringVar(&o.publicURL, "public-url", "", "the API's address as customers reach it, for the freeze links of notices (default http://ADDR)")
+	cmd.Flags().IntVar(&o.signUpPerMinute, "signup-per-minute", 0, "sign-ups a minute from one address (default 3, a burst of 5)")
+	cmd.Flags().IntVar(&o.loginPerMinute, "login-per-minute", 0, "customer logins a minute from one address (default 20)")
+	cmd.Flags().IntVar(&o.stepUpPerMinute, "stepup-per-minute", 0, "second-factor step-ups a minute from one address, across its customers (default 30); a customer's own and a session's limits stay")
 	o.alerts.add(cmd)
 	o.witnesses.add(cmd)
+	o.mail.add(cmd)
+}
+
+// mailFlags configure the SMTP client that sends customers' notices.
+type mailFlags struct {
+	addr, from, user, passwordFile string
+	requireTLS                     bool
+}
+
+func (m *mailFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&m.addr, "smtp", "", "SMTP server (host:port) that notices are sent through; none: notices only in the API")
+	cmd.Flags().StringVar(&m.from, "smtp-from", "kinko@localhost", "sender address of notices")
+	cmd.Flags().StringVar(&m.user, "smtp-user", "", "SMTP user (PLAIN, over TLS)")
+	cmd.Flags().StringVar(&m.passwordFile, "smtp-password-file", "", "file with the SMTP password")
+	cmd.Flags().BoolVar(&m.requireTLS, "smtp-require-tls", false, "refuse an SMTP server without STARTTLS")
+}
+
+func (m *mailFlags) config() (api.MailConfig, error) {
+	c := api.MailConfig{Addr: m.addr, From: m.from, Username: m.user, RequireTLS: m.requireTLS}
+	if m.passwordFile != "" {
+		b, err := readSmall(m.passwordFile)
+		if err != nil {
+			return c, fmt.Errorf("--smtp-password-file: %w", err)
+		}
+		c.Password = strings.TrimSpace(string(b))
+	}
+	return c, nil
 }
 
 func newDevCmd() *cobra.Command {
@@ -89,7 +129,18 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 	}()
 	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	core.TuneGC()
-	c, err := core.Open(ctx, core.Config{Dir: o.dir, SnapshotEvery: o.snapshotEvery, CheckInvariants: o.checkInvariants, Logger: log.With("sub", "core")})
+	mail, err := o.mail.config()
+	if err != nil {
+		return err
+	}
+	sec, err := secrets.Open(o.secrets, o.dir, log)
+	if err != nil {
+		return err
+	}
+	for _, old := range sec.Legacies() {
+		log.Warn("a host key is inside the data directory, where a backup of the data carries it: move it to the secrets directory", "key", old, "secrets", sec.Path)
+	}
+	c, err := core.Open(ctx, core.Config{Dir: o.dir, SecretsDir: sec.Path, SnapshotEvery: o.snapshotEvery, CheckInvariants: o.checkInvariants, Logger: log.With("sub", "core")})
 	if err != nil {
 		return fmt.Errorf("core refuses to start: %w", err)
 	}
@@ -115,7 +166,20 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 		return err
 	}
 	m := metrics.New(c)
-	h, err := api.New(api.Config{Core: c, DataDir: o.dir, Logger: log.With("sub", "api"), InsecureCookies: o.seed && loopback, Metrics: m, Refuse: refuse(checker)})
+	public := o.publicURL
+	if public == "" {
+		public = "http://" + ln.Addr().String()
+	}
+	limits := api.Limits{}
+	if o.stepUpPerMinute > 0 {
+		limits.StepUpAddr = api.PerMinute(o.stepUpPerMinute)
+	}
+	if o.signUpPerMinute > 0 {
+		limits.SignUpAddr = api.PerMinute(o.signUpPerMinute)
+		limits.SignUpAccount = api.PerMinute(o.signUpPerMinute)
+	}
+	h, err := api.New(api.Config{Core: c, DataDir: o.dir, SecretsDir: sec.Path, Logger: log.With("sub", "api"), InsecureCookies: o.seed && loopback, Metrics: m,
+		Mail: mail, PublicURL: public, Limits: limits, LoginRate: o.loginPerMinute, Refuse: refuse(checker)})
 	if err != nil {
 		ln.Close()
 		return err
@@ -172,7 +236,7 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 	var handler http.Handler = h
 	if chain != nil {
 		// Drills run inside the dev, on its exchange (kinko drill --dev).
-		tok, err := devDrillToken(o.dir)
+		tok, err := devDrillToken(sec)
 		if err != nil {
 			ln.Close()
 			return err
@@ -196,8 +260,8 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 	if t, ok := ln.Addr().(*net.TCPAddr); ok && t.IP.IsLoopback() {
 		console = fmt.Sprintf("localhost:%d", t.Port)
 	}
-	fmt.Fprintf(out, "kinko is running\n  data      %s\n  journal   %d entries, state %s\n  console   http://%s/console/login\n  status    http://%s/status\n  api       http://%s/v1/openapi.json\n  health    http://%s/healthz\n  metrics   http://%s/metrics\n",
-		abs, seq, hash, console, ln.Addr(), ln.Addr(), ln.Addr(), ln.Addr())
+	fmt.Fprintf(out, "kinko is running\n  data      %s\n  secrets   %s\n  journal   %d entries, state %s\n  console   http://%s/console/login\n  status    http://%s/status\n  api       http://%s/v1/openapi.json\n  health    http://%s/healthz\n  metrics   http://%s/metrics\n",
+		abs, sec.Path, seq, hash, console, ln.Addr(), ln.Addr(), ln.Addr(), ln.Addr())
 	printLogins(out, logins, console)
 	var founded bool
 	c.Read(func(st *core.State) { founded = st.People.Bootstrapped() })

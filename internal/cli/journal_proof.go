@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -37,7 +36,10 @@ func headVerifier(dir, pubkeyFile string) (*tree.Verifier, error) {
 		}
 		return v, nil
 	}
-	path := filepath.Join(dir, core.HeadKeyFile)
+	path, err := core.HeadKeyPath("", dir)
+	if err != nil {
+		return nil, err
+	}
 	b, err := readSmall(path)
 	if err != nil {
 		return nil, fmt.Errorf("no --pubkey, and the data directory's head key: %w", err)
@@ -158,7 +160,7 @@ func (s *journalSource) flags(cmd *cobra.Command, token bool) {
 	dataFlag(cmd, &s.dir)
 	cmd.Flags().StringVar(&s.coreURL, "core", "", "a running core's API (http://host:port): read its journal there, which a running core keeps locked")
 	if token {
-		cmd.Flags().StringVar(&s.tokenFile, "stream-token-file", "", "with --core: the journal stream token (<core data>/secrets/stream.token); a proof carries the entry")
+		cmd.Flags().StringVar(&s.tokenFile, "stream-token-file", "", "with --core: the journal stream token (the core's secrets directory, CORE-DATA.secrets/stream.token); a proof carries the entry")
 	}
 }
 
