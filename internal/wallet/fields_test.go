@@ -79,6 +79,68 @@ func TestDust(t *testing.T) {
 	}
 }
 
+// TestBuildDust: Build refuses a payment or change below its output
+// type's dust threshold (Core would not relay the transaction), gives
+// change below it to the fee, and takes an OP_RETURN output of 0 sat (the
+// journal anchor a batch carries), to which no threshold applies.
+func TestBuildDust(t *testing.T) {
+	_, d := testKeys(t)
+	set, _ := NewSet([]Named{{ID: 1, Kind: "hot-customer", Descriptor: d.String()}}, d)
+	w := set.Wallets[0]
+	u := UTXO{OutPoint: wire.OutPoint{Hash: chainhash.Hash{7}}, Value: 100_000, Wallet: w}
+	wpkh, _ := btcutil.NewAddressWitnessPubKeyHash(make([]byte, 20), regtest)
+	wpkhPk, _ := txscript.PayToAddrScript(wpkh)
+	pkh, _ := btcutil.NewAddressPubKeyHash(make([]byte, 20), regtest)
+	pkhPk, _ := txscript.PayToAddrScript(pkh)
+	anchor, _ := txscript.NullDataScript(append([]byte("kinko\x01"), make([]byte, 40)...))
+	for _, c := range []struct {
+		name string
+		outs []*wire.TxOut
+		dust bool
+	}{
+		{"p2wpkh at 293 sat", []*wire.TxOut{wire.NewTxOut(293, wpkhPk)}, true},
+		{"p2wpkh at 294 sat", []*wire.TxOut{wire.NewTxOut(294, wpkhPk)}, false},
+		{"p2pkh at 545 sat", []*wire.TxOut{wire.NewTxOut(545, pkhPk)}, true},
+		{"p2pkh at 546 sat", []*wire.TxOut{wire.NewTxOut(546, pkhPk)}, false},
+		{"a payment and a 0-sat anchor", []*wire.TxOut{wire.NewTxOut(50_000, wpkhPk), wire.NewTxOut(0, anchor)}, false},
+		{"a 0-sat anchor beside a dust payment", []*wire.TxOut{wire.NewTxOut(1, wpkhPk), wire.NewTxOut(0, anchor)}, true},
+	} {
+		p, err := Build([]UTXO{u}, c.outs, w, 0, 10)
+		if c.dust != errors.Is(err, ErrDust) || (!c.dust && err != nil) {
+			t.Errorf("%s: %v; dust refused: %v", c.name, err, c.dust)
+			continue
+		}
+		if err == nil && (len(p.UnsignedTx.TxOut) != len(c.outs)+1 || p.UnsignedTx.TxOut[len(c.outs)-1].Value != c.outs[len(c.outs)-1].Value) {
+			t.Errorf("%s: outputs %v", c.name, p.UnsignedTx.TxOut)
+		}
+	}
+	// Change below its threshold (330 for P2WSH) goes to the fee: coins
+	// that leave 329 sat over the payment and the fee of the transaction
+	// with change get no change output, 330 get one of 330.
+	pay := wire.NewTxOut(50_000, wpkhPk)
+	p, err := Build([]UTXO{u}, []*wire.TxOut{pay}, w, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	feeWithChange := u.Value - pay.Value - p.UnsignedTx.TxOut[1].Value
+	change, _ := d.PkScript(1, 0)
+	for _, rest := range []int64{Dust(change) - 1, Dust(change)} {
+		uu := u
+		uu.Value = pay.Value + feeWithChange + rest
+		p, err := Build([]UTXO{uu}, []*wire.TxOut{pay}, w, 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs := p.UnsignedTx.TxOut
+		if rest < Dust(change) && len(outs) != 1 {
+			t.Errorf("change of %d sat below its threshold was kept: %d outputs", rest, len(outs))
+		}
+		if rest >= Dust(change) && (len(outs) != 2 || outs[1].Value != rest || !bytes.Equal(outs[1].PkScript, change)) {
+			t.Errorf("change of %d sat: outputs %v", rest, outs)
+		}
+	}
+}
+
 // TestAntiFeeSniping: the tip, or one time in ten up to 99 less.
 func TestAntiFeeSniping(t *testing.T) {
 	if got := AntiFeeSniping(800_000, func(n int) int { return 1 }); got != 800_000 {

@@ -247,6 +247,9 @@ func BuildWith(utxos []UTXO, outputs []*wire.TxOut, change *Named, changeIndex u
 	for _, o := range outputs {
 		out += o.Value
 		scripts = append(scripts, o.PkScript)
+		if o.Value < Dust(o.PkScript) {
+			return nil, fmt.Errorf("%w: an output of %d sat is below its dust threshold of %d", ErrDust, o.Value, Dust(o.PkScript))
+		}
 	}
 	fee := feeRate * vsize(weight(witness, scripts))
 	if in < out+fee {
@@ -291,6 +294,9 @@ func BuildWith(utxos []UTXO, outputs []*wire.TxOut, change *Named, changeIndex u
 	AddGlobalXPubs(p, wallets...)
 	return p, nil
 }
+
+// ErrDust reports an output below its dust threshold (Dust).
+var ErrDust = errors.New("wallet: output below its dust threshold")
 
 // AddInput gives input i of p what Build gives each input: the witness
 // utxo of d's script at (branch, index) worth value, its witness script
