@@ -34,10 +34,15 @@ func Books(c Core, asset ledger.AssetID, net *chaincfg.Params) (deposits, owned 
 	return BooksGap(c, asset, net, wallet.Gap)
 }
 
+// MaxGap bounds the gap a watcher scans past a deposit wallet's last
+// index handed out: the book holds NextIndex+gap scripts per wallet.
+const MaxGap = 100_000
+
 // BooksGap is Books with the gap the deposit book scans past the deposit
 // wallets' last index handed out (which is past the last used one: a
 // deposit credits only an address handed out): gap unused addresses, as a
-// wallet restore scans its gap limit. Zero means wallet.Gap.
+// wallet restore scans its gap limit. Zero means wallet.Gap; more than
+// MaxGap is refused.
 func BooksGap(c Core, asset ledger.AssetID, net *chaincfg.Params, gap uint32) (deposits, owned *wallet.Book, err error) {
 	k, err := newKeeperGap(c, asset, net, gap)
 	if err != nil {
@@ -66,13 +71,12 @@ func (k *keeper) ahead(w custody.Wallet) (recv, change uint32) {
 	return w.NextIndex + Lookahead, w.NextChange + Lookahead
 }
 
-func newKeeper(c Core, asset ledger.AssetID, net *chaincfg.Params) (*keeper, error) {
-	return newKeeperGap(c, asset, net, wallet.Gap)
-}
-
 func newKeeperGap(c Core, asset ledger.AssetID, net *chaincfg.Params, gap uint32) (*keeper, error) {
 	if gap == 0 {
 		gap = wallet.Gap
+	}
+	if gap > MaxGap {
+		return nil, fmt.Errorf("watch: a gap of %d addresses is more than %d", gap, MaxGap)
 	}
 	k := &keeper{c: c, asset: asset, net: net, covered: map[uint32][2]uint32{}, descs: map[uint32]*wallet.Descriptor{}, gap: gap}
 	ws := k.wallets()
@@ -149,7 +153,7 @@ func ForAsset(ctx context.Context, c Core, chain Chain, net *chaincfg.Params, co
 	if cfg.Asset == 0 {
 		return nil, fmt.Errorf("watch: asset %q is not listed in the core", code)
 	}
-	k, err := newKeeper(c, cfg.Asset, net)
+	k, err := newKeeperGap(c, cfg.Asset, net, cfg.Gap)
 	if err != nil {
 		return nil, err
 	}
