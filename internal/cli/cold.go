@@ -214,6 +214,9 @@ func newColdCmd() *cobra.Command {
 			if psbtVersion != -1 && psbtVersion != ver {
 				ver, info = psbtVersion, nil
 			}
+			if err := wallet.FillWitnessUtxos(p); err != nil {
+				return fmt.Errorf("%w: not signed", err)
+			}
 			txid := p.UnsignedTx.TxHash().String()
 			if req != nil && txid != req.TxID {
 				return fmt.Errorf("the PSBT's transaction %s is not the one the ceremony %s registered (%s): not signed", txid, req.ID, req.TxID)

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -19,16 +21,22 @@ func newWalletGapCmd() *cobra.Command {
 		Short: "report each deposit wallet's unused addresses: the last used index, the unused run after it and the longest run, against a restore's gap limit",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// A report reads a journal; it never makes one where a
+			// mistyped --data names nothing.
+			if _, err := os.Stat(filepath.Join(dir, "journal")); err != nil {
+				return fmt.Errorf("no journal in %s: %w", dir, err)
+			}
 			st, err := loadState(cmd.Context(), dir, at)
 			if err != nil {
 				return err
 			}
 			w := cmd.OutOrStdout()
-			over := 0
+			over, n := 0, 0
 			for _, wl := range st.Custody.Wallets() {
 				if wl.Kind != custody.ColdCustomer {
 					continue
 				}
+				n++
 				r, _ := st.Custody.Gap(wl.ID)
 				last := "none"
 				if r.LastUsed >= 0 {
@@ -40,6 +48,9 @@ func newWalletGapCmd() *cobra.Command {
 				}
 				fmt.Fprintf(w, "wallet %d (%s): %d addresses handed out, %d used, last used %s; %d unused after it; longest unused run %d (from index %d): %s a gap limit of %d\n",
 					wl.ID, wl.Kind, r.NextIndex, r.Used, last, r.Trailing, r.Longest, r.LongestFrom, verdict, limit)
+			}
+			if n == 0 {
+				fmt.Fprintln(w, "no cold customer wallet: no deposit addresses to report")
 			}
 			if over > 0 {
 				fmt.Fprintf(w, "a watch-only wallet restored with a gap limit of %d would miss deposits after the longest run: restore with a larger one (Core: importdescriptors range, kinko descriptor --core --range)\n", limit)

@@ -456,6 +456,35 @@ func AttachPrevTxs(p *psbt.Packet, get func(chainhash.Hash) (*wire.MsgTx, error)
 	return nil
 }
 
+// FillWitnessUtxos gives every input of p that has its non_witness_utxo
+// but no witness_utxo (BIP174 lets a maker give only the former) the
+// output it spends, read from that previous transaction once its txid is
+// the outpoint's. Nothing changes on an error.
+func FillWitnessUtxos(p *psbt.Packet) error {
+	if len(p.Inputs) != len(p.UnsignedTx.TxIn) {
+		return fmt.Errorf("%w: inputs", ErrPSBT)
+	}
+	outs := make([]*wire.TxOut, len(p.Inputs))
+	for i := range p.Inputs {
+		pin := &p.Inputs[i]
+		if pin.WitnessUtxo != nil || pin.NonWitnessUtxo == nil {
+			continue
+		}
+		op := p.UnsignedTx.TxIn[i].PreviousOutPoint
+		if err := checkPrevTx(pin.NonWitnessUtxo, op, nil); err != nil {
+			return fmt.Errorf("input %d: %w", i+1, err)
+		}
+		o := pin.NonWitnessUtxo.TxOut[op.Index]
+		outs[i] = wire.NewTxOut(o.Value, append([]byte(nil), o.PkScript...))
+	}
+	for i, o := range outs {
+		if o != nil {
+			p.Inputs[i].WitnessUtxo = o
+		}
+	}
+	return nil
+}
+
 func addDerivations(d *Descriptor, branch, index uint32, add func(fp uint32, path []uint32, pub []byte) error) error {
 	pks, err := d.childKeys(branch, index)
 	if err != nil {
