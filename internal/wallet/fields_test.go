@@ -559,6 +559,27 @@ func TestBIP380Checksum(t *testing.T) {
 	if _, err := Checksum("raw(Ü)"); err == nil {
 		t.Fatal("a character outside the set was accepted")
 	}
+	// BIP380's invalid checksums: each is caught.
+	for _, bad := range []string{"raw(deadbeef)#", "raw(deadbeef)#89f8spxmx", "raw(deadbeef)#89f8spx", "raw(deadbeef)#89f8spxn", "raw(deedbeef)#89f8spxm", "raw(deedbeef)##9f8spxm"} {
+		body, sum, _ := strings.Cut(bad, "#")
+		if got, err := Checksum(body); err == nil && got == sum {
+			t.Errorf("%s: checksum accepted", bad)
+		}
+	}
+	// And on a descriptor Parse reads: one character changed anywhere in
+	// the body or the checksum is refused as ErrChecksum.
+	_, d := testKeys(t)
+	good := d.String()
+	for i := range len(good) {
+		if good[i] == '#' {
+			continue
+		}
+		b := []byte(good)
+		b[i] = map[bool]byte{true: 'q', false: 'p'}[b[i] != 'q']
+		if _, err := Parse(string(b), regtest); !errors.Is(err, ErrChecksum) {
+			t.Fatalf("Parse(%s changed at %d) = %v; want ErrChecksum", good, i, err)
+		}
+	}
 }
 
 // TestBIP389Multipath: the multipath form parses to the same wallet and
