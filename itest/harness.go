@@ -856,7 +856,7 @@ func (d *Deployment) Refill(ctx context.Context, id string) (chainhash.Hash, uin
 	}
 	req := filepath.Join(d.ColdDir, "ceremonies", id+".json")
 	var out string
-	out, err = d.Kinko(ctx, d.Root, "ceremony", "tiers", "--core", d.CoreURL, "--operator", OperatorName, "--key", d.OperatorKey(OperatorName), "--id", id, "--out", req)
+	out, err = d.Kinko(ctx, d.Root, append([]string{"ceremony", "tiers", "--core", d.CoreURL, "--operator", OperatorName, "--key", d.OperatorKey(OperatorName), "--id", id, "--out", req}, d.nodeArgs()...)...)
 	if err != nil {
 		return chainhash.Hash{}, 0, err
 	}

@@ -115,7 +115,9 @@ func TestColdCeremonyCLI(t *testing.T) {
 
 	req := filepath.Join(tmp, "refill.json")
 	base, stop := serveCore(t, data)
-	out, code := run(t, "ceremony", "tiers", "--core", base, "--operator", "aiko", "--key", keyOf("aiko"), "--id", "refill-1", "--out", req)
+	rpc := node.Config()
+	out, code := run(t, "ceremony", "tiers", "--core", base, "--operator", "aiko", "--key", keyOf("aiko"), "--id", "refill-1", "--out", req,
+		"--rpc", rpc.Host, "--rpcuser", rpc.User, "--rpcpass", rpc.Pass, "--notls")
 	if code != 0 || !strings.Contains(out, "refill refill-1 of 1000000") {
 		t.Fatalf("ceremony tiers = %d %s", code, out)
 	}

@@ -22,6 +22,7 @@ import (
 	"kinko/internal/metrics"
 	"kinko/internal/mirror"
 	"kinko/internal/mtls"
+	"kinko/internal/wallet"
 	"kinko/internal/watch"
 	"kinko/internal/witness"
 )
@@ -95,6 +96,7 @@ func newWatchCmd() *cobra.Command {
 	var cosigners []string
 	var confs, start int32
 	var tolerance int64
+	var gap uint32
 	var notify bool
 	var nf nodeFlags
 	var af alertFlags
@@ -121,6 +123,9 @@ co-signers told to halt, as for a shorter or different journal.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			if gap == 0 || gap > watch.MaxGap {
+				return fmt.Errorf("--gap is 1 to %d addresses, not %d", watch.MaxGap, gap)
+			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)).With("sub", "watch")
 			streamToken, err := readToken(streamTokenFile)
 			if err != nil {
@@ -194,7 +199,7 @@ co-signers told to halt, as for a shorter or different journal.`,
 			}
 			code := strings.ToUpper(asset)
 			m := metrics.New(remote)
-			d, err := watch.ForAsset(ctx, remote, node, params, code, watch.DepositConfig{Confirmations: confs, StartHeight: start, Tolerance: tolerance,
+			d, err := watch.ForAsset(ctx, remote, node, params, code, watch.DepositConfig{Confirmations: confs, StartHeight: start, Tolerance: tolerance, Gap: gap,
 				Logger: log, Alert: send, Detected: m.Detected, StateDir: stateDir,
 				OnUnexplained: func(_ ledger.AssetID, _ chainhash.Hash, why string) {
 					if alarm != nil {
@@ -247,6 +252,7 @@ co-signers told to halt, as for a shorter or different journal.`,
 	f.StringVar(&asset, "asset", "BTC", "asset")
 	f.Int32Var(&confs, "confirmations", 6, "confirmations before a deposit is credited and a block reconciled")
 	f.Int32Var(&start, "start-height", 1, "first block to scan when nothing is journaled")
+	f.Uint32Var(&gap, "gap", wallet.Gap, "receive addresses of each deposit wallet watched past the last one handed out, as a restore's gap limit (at most 100000)")
 	f.Int64Var(&tolerance, "tolerance", 0, "difference between ledger and chain, in base units, that reconciliation accepts")
 	f.StringVar(&metricsAddr, "metrics", "", "address to serve Prometheus metrics on (e.g. 127.0.0.1:9464)")
 	f.BoolVar(&notify, "notify", true, "subscribe to the node's transactions and blocks over its websocket (btcd), polling as a fallback")

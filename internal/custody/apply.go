@@ -67,8 +67,14 @@ func (s *State) RegisterWallet(l *ledger.Ledger, w Wallet) error {
 	return nil
 }
 
-// AssignAddress hands the next receive address of the cold customer wallet
-// to customer and returns its index.
+// AssignAddress hands a receive address of the cold customer wallet to
+// customer and returns its index: the customer's latest address in the
+// wallet again if no deposit was ever credited to it, else the next index.
+// A customer who asks again and again without paying holds one unused
+// address, not a run of them, so that the wallet's unused run stays
+// bounded by the customers who asked once and never paid (GapReport), and
+// a watch-only copy restored with a gap limit finds the deposits after.
+// Deterministic: it reads only the state.
 func (s *State) AssignAddress(l *ledger.Ledger, wallet uint32, customer ledger.OwnerID) (uint32, error) {
 	i, ok := s.walletIdx[wallet]
 	if !ok {
@@ -84,6 +90,16 @@ func (s *State) AssignAddress(l *ledger.Ledger, wallet uint32, customer ledger.O
 	// The customer's account for the asset, so that a credit cannot fail
 	// for want of it.
 	l.CreateAccounts([]ledger.AccountKey{{Owner: customer, Asset: w.Asset, Kind: ledger.KindAvailable}}, nil)
+	held := s.byCust[customer]
+	for i := len(held) - 1; i >= 0; i-- {
+		if held[i].wallet != wallet {
+			continue
+		}
+		if !s.used[held[i]] {
+			return held[i].index, nil
+		}
+		break
+	}
 	k := addrKey{wallet, w.NextIndex}
 	w.NextIndex++
 	s.assign(Assignment{Customer: customer, Wallet: wallet, Index: k.index})
@@ -169,6 +185,7 @@ func (s *State) credit(l *ledger.Ledger, d *Seen, t int64, depth DepthFunc) erro
 	}
 	s.addUTXO(UTXO{Outpoint: d.Outpoint, Wallet: d.Wallet, Branch: 0, Index: d.Index, Amount: d.Amount, State: UTXOAvailable})
 	s.depIdx[d.Outpoint] = len(s.deposits)
+	s.used[addrKey{d.Wallet, d.Index}] = true
 	s.deposits = append(s.deposits, Deposit{
 		Outpoint: d.Outpoint, Wallet: d.Wallet, Index: d.Index, Customer: cust, Amount: d.Amount,
 		BlockHash: d.BlockHash, Height: d.Height, State: state, Time: t,

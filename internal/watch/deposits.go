@@ -72,6 +72,11 @@ type DepositConfig struct {
 	// ceremony or batch explains — before anything is journaled — so the
 	// co-signer stops signing the asset even if the core is down.
 	OnUnexplained func(asset ledger.AssetID, txid chainhash.Hash, reason string)
+	// Gap is how many receive addresses of each deposit wallet ForAsset
+	// watches past the last one handed out (so past the last used one),
+	// as a restored wallet scans its gap limit; zero means wallet.Gap,
+	// at most MaxGap.
+	Gap uint32
 	// Owned, if set, holds the scripts of all our wallets of the asset
 	// (both branches): with it the watcher reconciles each wallet's ledger
 	// account with the chain at every block.
