@@ -652,11 +652,12 @@ func (d *Deployment) OperatorKey(name string) string {
 }
 
 // prepareCore writes the core's opening state into its data directory
-// while no core runs (there is no `kinko init`): the founding operators
-// with their CLI keys (bootstrap, as `kinko operators bootstrap` does on
-// the core's host, and each key enrolled with its code), the asset, the
-// house and wallet accounts, the four wallets and the withdrawal rules
-// (asked by one admin, approved by another).
+// with the library while no core runs, for speed (TestDeploy deploys from
+// the documented commands alone: `kinko init`, `kinko wallet register`,
+// `kinko requests approve`): the founding operators with their CLI keys
+// (bootstrap, and each key enrolled with its code), the asset, the house
+// and wallet accounts, the four wallets and the withdrawal rules (each
+// asked by one admin, approved by another).
 func (d *Deployment) prepareCore(ctx context.Context) error {
 	c, err := core.Open(ctx, core.Config{Dir: d.CoreDir})
 	if err != nil {
@@ -706,10 +707,10 @@ func (d *Deployment) prepareCore(ctx context.Context) error {
 		accounts = append(accounts, ledger.AccountKey{Owner: w.owner, Asset: BTC.ID, Kind: ledger.KindWallet})
 	}
 	cmds = append(cmds, core.CreateAccounts{Keys: accounts})
-	for _, w := range wallets {
-		cmds = append(cmds, core.RegisterWallet{Wallet: custody.Wallet{ID: w.id, Kind: w.kind, Asset: BTC.ID, Descriptor: w.desc, Owner: w.owner}})
-	}
 	cmds = append(d.Team.Bootstrap(time.Now()), cmds...)
+	for _, w := range wallets {
+		cmds = append(cmds, d.Team.RegisterWallets(time.Now(), custody.Wallet{ID: w.id, Kind: w.kind, Asset: BTC.ID, Descriptor: w.desc, Owner: w.owner})...)
+	}
 	cmds = append(cmds, d.Team.Approved(core.KindSetWithdrawalRulesRequest, core.SetWithdrawalRulesPayload{Rules: *d.Options.Rules}, OperatorName, SecondAdmin, people.RoleAdmin, "itest: the deployment's rules", time.Now())...)
 	for _, cmd := range cmds {
 		cmd, err := d.Team.Sign(cmd)

@@ -155,7 +155,7 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 				c.Halt("BTC", "watcher", why)
 			}
 		}
-		if chain, err = demo.StartChain(ctx, c, o.dir, watch.DepositConfig{Logger: log.With("sub", "watch"), Alert: send, Detected: m.Detected, OnUnexplained: onOutflow}); err != nil {
+		if chain, err = demo.StartChain(ctx, c, o.dir, watch.DepositConfig{Logger: log.With("sub", "watch"), Alert: send, Detected: m.Detected, OnUnexplained: onOutflow}, team); err != nil {
 			ln.Close()
 			return fmt.Errorf("demo chain: %w", err)
 		}
