@@ -104,8 +104,12 @@ type coreClient struct {
 	http  *http.Client
 }
 
-func newCoreClient(base, tokenFile string) (*coreClient, error) {
-	c := &coreClient{base: strings.TrimRight(base, "/"), http: &http.Client{Timeout: 60 * time.Second}}
+func newCoreClient(base, caFile, tokenFile string) (*coreClient, error) {
+	hc, err := coreHTTP(base, caFile, 60*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	c := &coreClient{base: strings.TrimRight(base, "/"), http: hc}
 	if tokenFile != "" {
 		tok, err := readToken(tokenFile)
 		if err != nil {
@@ -151,12 +155,13 @@ type headView struct {
 // journalSource is where a read command gets its journal: the data
 // directory, or a running core's API.
 type journalSource struct {
-	dir, coreURL, tokenFile string
+	dir, coreURL, coreCA, tokenFile string
 }
 
 func (s *journalSource) flags(cmd *cobra.Command, token bool) {
 	dataFlag(cmd, &s.dir)
-	cmd.Flags().StringVar(&s.coreURL, "core", "", "a running core's API (http://host:port): read its journal there, which a running core keeps locked")
+	cmd.Flags().StringVar(&s.coreURL, "core", "", "a running core's API (http://host:port or https://): read its journal there, which a running core keeps locked")
+	cmd.Flags().StringVar(&s.coreCA, "core-ca", "", "with an https:// --core: the CA certificate (PEM) its certificate is checked against")
 	if token {
 		cmd.Flags().StringVar(&s.tokenFile, "stream-token-file", "", "with --core: the journal stream token (<core data>/secrets/stream.token); a proof carries the entry")
 	}
@@ -189,7 +194,7 @@ func newJournalProofCmds() []*cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if headSrc.coreURL != "" {
-				c, err := newCoreClient(headSrc.coreURL, "")
+				c, err := newCoreClient(headSrc.coreURL, headSrc.coreCA, "")
 				if err != nil {
 					return err
 				}
@@ -259,7 +264,7 @@ func newJournalProofCmds() []*cobra.Command {
 			}
 			var p *journal.InclusionProof
 			if proveSrc.coreURL != "" {
-				c, err := newCoreClient(proveSrc.coreURL, proveSrc.tokenFile)
+				c, err := newCoreClient(proveSrc.coreURL, proveSrc.coreCA, proveSrc.tokenFile)
 				if err != nil {
 					return err
 				}
@@ -301,7 +306,7 @@ func newJournalProofCmds() []*cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var p *tree.ConsistencyProof
 			if consSrc.coreURL != "" {
-				c, err := newCoreClient(consSrc.coreURL, "")
+				c, err := newCoreClient(consSrc.coreURL, consSrc.coreCA, "")
 				if err != nil {
 					return err
 				}

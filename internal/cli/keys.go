@@ -136,16 +136,7 @@ func newDescriptorCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			body := fmt.Sprintf("wsh(sortedmulti(%d", m)
-			for _, k := range args {
-				body += "," + k + "/0/*"
-			}
-			body += "))"
-			sum, err := wallet.Checksum(body)
-			if err != nil {
-				return err
-			}
-			d, err := wallet.Parse(body+"#"+sum, net)
+			d, err := descriptorOf(m, args, net)
 			if err != nil {
 				return err
 			}
@@ -160,6 +151,25 @@ func newDescriptorCmd() *cobra.Command {
 	cmd.Flags().IntVar(&m, "m", 2, "signatures required")
 	cmd.Flags().StringVar(&netName, "net", "regtest", "network")
 	return cmd
+}
+
+// descriptorOf builds the m-of-n wsh(sortedmulti) descriptor, with its
+// checksum, of account keys ([fp/48h/1h/0h/2h]tpub...): what `kinko
+// descriptor` prints and `kinko wallet register --xpub` registers.
+func descriptorOf(m int, keys []string, net *chaincfg.Params) (*wallet.Descriptor, error) {
+	if len(keys) == 0 || len(keys) > wallet.MaxKeys {
+		return nil, fmt.Errorf("1 to %d account keys", wallet.MaxKeys)
+	}
+	body := fmt.Sprintf("wsh(sortedmulti(%d", m)
+	for _, k := range keys {
+		body += "," + strings.TrimSpace(k) + "/0/*"
+	}
+	body += "))"
+	sum, err := wallet.Checksum(body)
+	if err != nil {
+		return nil, err
+	}
+	return wallet.Parse(body+"#"+sum, net)
 }
 
 // loadAccount opens a key file (passphrase from passFile or in) and returns
