@@ -255,6 +255,10 @@ type Deployment struct {
 	// CoreURL is the core's API; CosignerURL the co-signer's (mutual TLS);
 	// WatcherMetrics the watcher's Prometheus address.
 	CoreURL, CosignerURL, WatcherMetrics string
+	// CoreCA, when the core serves HTTPS (TestDeploy), is the CA
+	// certificate its clients check it against; coreHTTP is their client.
+	CoreCA   string
+	coreHTTP *http.Client
 	// CosignerWitnessURL and WatcherWitnessURL serve the heads the
 	// co-signer and the watcher sign of their mirrors; CosignerWitnessKey
 	// and WatcherWitnessKey are their public keys as pinned on the core's
@@ -646,6 +650,23 @@ func (d *Deployment) makeWallets(ctx context.Context) error {
 	return nil
 }
 
+// api is a client of the core's API: over HTTPS checked against CoreCA
+// when the core serves it.
+func (d *Deployment) api() apiClient {
+	if d.coreHTTP != nil {
+		return apiClient{base: d.CoreURL, http: d.coreHTTP}
+	}
+	return newAPIClient(d.CoreURL)
+}
+
+// coreFlags are the flags by which a kinko command reaches the core.
+func (d *Deployment) coreFlags() []string {
+	if d.CoreCA != "" {
+		return []string{"--core", d.CoreURL, "--core-ca", d.CoreCA}
+	}
+	return []string{"--core", d.CoreURL}
+}
+
 // OperatorKey is where an operator's CLI key lives on the test's hosts.
 func (d *Deployment) OperatorKey(name string) string {
 	return filepath.Join(d.Root, "operators", name+".key")
@@ -748,7 +769,7 @@ func (d *Deployment) handOutTokens() error {
 // NewCustomer signs a customer up through the API, has the operator
 // verify their KYC, and logs them in.
 func (d *Deployment) NewCustomer(ctx context.Context, email string) (*Customer, error) {
-	c, err := SignUp(ctx, d.CoreURL, email, "Itest Customer", customerPassword)
+	c, err := signUp(ctx, d.api(), email, "Itest Customer", customerPassword)
 	if err != nil {
 		return nil, err
 	}
@@ -838,7 +859,8 @@ func (d *Deployment) Refill(ctx context.Context, id string) (chainhash.Hash, uin
 	}
 	req := filepath.Join(d.ColdDir, "ceremonies", id+".json")
 	var out string
-	out, err = d.Kinko(ctx, d.Root, "ceremony", "tiers", "--core", d.CoreURL, "--operator", OperatorName, "--key", d.OperatorKey(OperatorName), "--id", id, "--out", req)
+	args := append(append([]string{"ceremony", "tiers"}, d.coreFlags()...), "--operator", OperatorName, "--key", d.OperatorKey(OperatorName), "--id", id, "--out", req)
+	out, err = d.Kinko(ctx, d.Root, args...)
 	if err != nil {
 		return chainhash.Hash{}, 0, err
 	}
@@ -980,7 +1002,7 @@ func (d *Deployment) CoreHead(ctx context.Context) (uint64, error) {
 	var h struct {
 		Seq uint64 `json:"seq"`
 	}
-	err := newAPIClient(d.CoreURL).do(ctx, "GET", "/v1/journal/head", "", nil, http.StatusOK, &h)
+	err := d.api().do(ctx, "GET", "/v1/journal/head", "", nil, http.StatusOK, &h)
 	return h.Seq, err
 }
 

@@ -100,6 +100,6 @@ func auditLog(log *slog.Logger) func(core.AuditRecord) {
 			actor = "-"
 		}
 		log.LogAttrs(context.Background(), lvl, "audit", slog.Uint64("seq", r.Seq), slog.String("kind", r.Kind.String()),
-			slog.String("actor", actor), slog.String("outcome", outcome), slog.Time("time", time.Unix(0, r.Time).UTC()))
+			slog.String("actor", actor), slog.String("outcome", outcome), slog.Time("at", time.Unix(0, r.Time).UTC()))
 	}
 }

@@ -121,7 +121,7 @@ func (r *readiness) reasons() []string {
 	}
 	for _, l := range r.lags() {
 		if r.maxAge > 0 && l.Age > r.maxAge {
-			out = append(out, fmt.Sprintf("watcher: no %s checkpoint journaled for %v (more than %v)", l.Asset, l.Age.Round(time.Second), r.maxAge))
+			out = append(out, fmt.Sprintf("watcher: no %s checkpoint journaled for %v (more than %v)", l.Asset, l.Age.Round(100*time.Millisecond), r.maxAge))
 		}
 		if r.blocks >= 0 && l.Tip-l.Height > r.blocks {
 			out = append(out, fmt.Sprintf("watcher: %s checkpoint at %d, %d blocks behind the node's tip %d (more than %d)", l.Asset, l.Height, l.Tip-l.Height, l.Tip, r.blocks))

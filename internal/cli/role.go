@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -74,10 +76,23 @@ func logListen(log *slog.Logger, what string, addr net.Addr, scheme string) {
 	log.Info("listening", "listener", what, "addr", addr.String(), "scheme", scheme, "loopback", isLoopback(addr))
 }
 
-// stopLine says that a role stopped and how long the stop took: every
-// role prints one when it ends on a signal.
-func stopLine(w io.Writer, role string, since time.Time) {
-	fmt.Fprintf(w, "kinko %s stopped in %v\n", role, time.Since(since).Round(time.Millisecond))
+// stopClock records when a role's context ended (its SIGINT or
+// SIGTERM): the role's stop line says how long it took from there.
+type stopClock struct{ at atomic.Int64 }
+
+// newStopClock starts a clock that reads when ctx ends.
+func newStopClock(ctx context.Context) *stopClock {
+	c := &stopClock{}
+	context.AfterFunc(ctx, func() { c.at.Store(time.Now().UnixNano()) })
+	return c
+}
+
+// line prints the role's stop line, if its context ended: every role
+// prints one when it ends on a signal.
+func (c *stopClock) line(w io.Writer, role string) {
+	if at := c.at.Load(); at != 0 {
+		fmt.Fprintf(w, "kinko %s stopped in %v\n", role, time.Since(time.Unix(0, at)).Round(time.Millisecond))
+	}
 }
 
 // tlsRoots reads the CA certificates of caFile (PEM), or nil for the

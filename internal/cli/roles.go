@@ -108,12 +108,7 @@ it as a shorter or different journal does.`,
 			if err != nil {
 				return err
 			}
-			var stopping time.Time
-			defer func() {
-				if !stopping.IsZero() {
-					stopLine(cmd.OutOrStdout(), "cosigner", stopping)
-				}
-			}()
+			defer newStopClock(cmd.Context()).line(cmd.OutOrStdout(), "cosigner")
 			client, err := coreHTTP(coreURL, coreCA, time.Minute)
 			if err != nil {
 				return err
@@ -199,7 +194,6 @@ it as a shorter or different journal does.`,
 			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 				return err
 			}
-			stopping = time.Now()
 			log.Info("stopping")
 			stop()
 			<-followed // the follower's last pull ends with ctx
@@ -289,6 +283,7 @@ func newSignerCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			defer newStopClock(cmd.Context()).line(cmd.OutOrStdout(), "signer")
 			client, err := coreHTTP(coreURL, coreCA, time.Minute)
 			if err != nil {
 				return err
@@ -319,9 +314,7 @@ func newSignerCmd() *cobra.Command {
 			log.Info("running", "core", coreURL, "cosigner", cosignerURL, "asset", asset)
 			fmt.Fprintf(cmd.OutOrStdout(), "hot signer running: core %s, co-signer %s\n", coreURL, cosignerURL)
 			s.Run(cmd.Context(), time.Second)
-			stopping := time.Now()
 			log.Info("stopping")
-			defer stopLine(cmd.OutOrStdout(), "signer", stopping)
 			return nil
 		},
 	}

@@ -127,12 +127,7 @@ co-signers told to halt, as for a shorter or different journal.`,
 			if err != nil {
 				return err
 			}
-			var stopping time.Time
-			defer func() {
-				if !stopping.IsZero() {
-					stopLine(cmd.OutOrStdout(), "watch", stopping)
-				}
-			}()
+			defer newStopClock(ctx).line(cmd.OutOrStdout(), "watch")
 			client, err := coreHTTP(coreURL, coreCA, 30*time.Second)
 			if err != nil {
 				return err
@@ -251,7 +246,6 @@ co-signers told to halt, as for a shorter or different journal.`,
 			log.Info("watching", "asset", code, "node", nf.host, "core", coreURL, "cosigners", len(cosigners))
 			fmt.Fprintf(cmd.OutOrStdout(), "watching %s on %s: core %s, %d co-signer(s)\n", code, nf.host, coreURL, len(cosigners))
 			d.Run(ctx)
-			stopping = time.Now()
 			log.Info("stopping")
 			return nil
 		},
