@@ -23,6 +23,7 @@ import (
 	"kinko/internal/passkey"
 	"kinko/internal/people"
 	"kinko/internal/trading"
+	"kinko/internal/withdraw"
 )
 
 // The founders of a deployment from the documented commands: three
@@ -56,7 +57,15 @@ var (
 // co-signer's policy written from the registered descriptors, the tokens
 // handed out, and the co-signer, the watcher and the hot signer started
 // each with its configuration file, reaching the core over HTTPS.
-func deployFromDocs(t *testing.T, ctx context.Context) *Deployment {
+// docHosts is what deployFromDocs keeps of the core's host: its
+// directory, its configuration file, the backup taken after kinko init,
+// and the flags added to the core's command line at its next start.
+type docHosts struct {
+	coreHost, coreConfig, backup string
+	coreFlags                    []string
+}
+
+func deployFromDocs(t *testing.T, ctx context.Context) (*Deployment, *docHosts) {
 	t.Helper()
 	o := Options{}
 	o.fill()
@@ -150,6 +159,13 @@ func deployFromDocs(t *testing.T, ctx context.Context) *Deployment {
 	if len(codes) != len(docFounders) {
 		t.Fatalf("kinko init printed codes for %v:\n%s", codes, out)
 	}
+	// The backup of the core's host, taken once after init: its secrets
+	// (the journal's head key, the TOTP sealing key, the tokens) with the
+	// journal as it is then.
+	hosts := &docHosts{coreHost: coreHost, backup: filepath.Join(root, "backup", "core")}
+	if err := os.CopyFS(hosts.backup, os.DirFS(d.CoreDir)); err != nil {
+		t.Fatal(err)
+	}
 
 	// 5. The core, from its configuration file (TOML), serving HTTPS.
 	coreConfig := filepath.Join(coreHost, "core.toml")
@@ -168,7 +184,10 @@ log-level = "info"
 `, d.CoreDir, ports["core"], filepath.Join(coreHost, "tls", mtls.CoreCertFile), filepath.Join(coreHost, "tls", mtls.CoreKeyFile),
 		d.CosignerWitnessURL, d.WatcherWitnessURL, d.CosignerWitnessKey, d.WatcherWitnessKey, WitnessInterval.String(), docReadyAge.String()))
 	logOf := func(role string) string { return filepath.Join(d.LogDir, role+".log") }
-	d.Core = newProc("core", d.Bin, coreHost, logOf("core"), regexp.MustCompile(`(?m)^kinko is running`), func() []string { return []string{"core", "--config", coreConfig} })
+	hosts.coreConfig = coreConfig
+	d.Core = newProc("core", d.Bin, coreHost, logOf("core"), regexp.MustCompile(`(?m)^kinko is running`), func() []string {
+		return append([]string{"core", "--config", coreConfig}, hosts.coreFlags...)
+	})
 	if err := d.Core.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +332,7 @@ net = "regtest"
 	if err := d.Operator.Login(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return d
+	return d, hosts
 }
 
 // readyz reads the core's readiness: its status code and answer.
@@ -352,14 +371,18 @@ func (d *Deployment) waitReady(ctx context.Context, want int, reason string) (ap
 // refill ceremony and a withdrawal through it. The core is ready while
 // the watcher journals its checkpoints, and not ready once the watcher
 // has been stopped long enough, then ready again when it is back. The
-// core's log holds its listen line, an access line of the withdrawal
-// (route, status, the customer as principal) and audit lines of the
-// wallets' approvals and of the withdrawal, and no log holds a token.
-// Every role stops on SIGTERM and says so.
+// core's disk is lost: restored from the backup taken after init, it is
+// refused by its witnesses; restored as the guide says (the secrets from
+// the backup, the journal from a witness's mirror) it serves at the head
+// it had and a second withdrawal goes through. The core's log holds its
+// listen line, an access line of the withdrawal (route, status, the
+// customer as principal) and audit lines of the wallets' approvals and of
+// the withdrawal, and no log holds a token. Every role stops on SIGTERM
+// and says so.
 func TestDeployFromTheDocs(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 6*time.Minute)
 	defer cancel()
-	d := deployFromDocs(t, ctx)
+	d, hosts := deployFromDocs(t, ctx)
 	if _, err := d.waitReady(ctx, http.StatusOK, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -435,21 +458,129 @@ func TestDeployFromTheDocs(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Every role stops on SIGTERM, the last started first, and says so.
-	for _, p := range []struct {
-		p    *Proc
-		line string
-	}{{d.Signer, "kinko signer stopped in "}, {d.Watcher, "kinko watch stopped in "}, {d.Cosigner, "kinko cosigner stopped in "}, {d.Core, "kinko stopped in "}} {
-		if err := p.p.Stop(); err != nil {
+	// stop ends a role with SIGTERM, as systemd does, and finds its stop
+	// line.
+	stop := func(p *Proc, line string) {
+		t.Helper()
+		if err := p.Stop(); err != nil {
 			t.Fatal(err)
 		}
-		tail := p.p.LogTail(4000)
-		i := strings.LastIndex(tail, p.line)
+		tail := p.LogTail(4000)
+		i := strings.LastIndex(tail, line)
 		if i < 0 {
-			t.Fatalf("%s said nothing on SIGTERM:\n%s", p.p.Name, tail)
+			t.Fatalf("%s said nothing on SIGTERM:\n%s", p.Name, tail)
 		}
 		t.Logf("%s", strings.TrimSpace(strings.SplitN(tail[i:], "\n", 2)[0]))
 	}
+
+	// The core's disk is lost. Restored from the backup taken after init,
+	// its journal is older than what the witnesses signed: that core
+	// refuses to serve (it runs here on another port, so the followers
+	// never see it).
+	if err := d.WaitFollowersCaughtUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	head, err := d.CoreHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop(d.Signer, "kinko signer stopped in ")
+	stop(d.Core, "kinko stopped in ")
+	if err := os.RemoveAll(d.CoreDir); err != nil {
+		t.Fatal(err)
+	}
+	old := filepath.Join(hosts.coreHost, "restored-old")
+	if err := os.CopyFS(old, os.DirFS(hosts.backup)); err != nil {
+		t.Fatal(err)
+	}
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldURL := fmt.Sprintf("https://localhost:%d", port)
+	hosts.coreFlags = []string{"--data", old, "--addr", fmt.Sprintf("127.0.0.1:%d", port)}
+	mark := len(d.Core.LogTail(1 << 30))
+	if err := d.Core.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if said := d.Core.LogTail(1 << 30)[mark:]; !strings.Contains(said, "REFUSING to serve") {
+		t.Fatalf("a core restored from the old backup serves:\n%s", said)
+	}
+	req, _ = http.NewRequestWithContext(ctx, "GET", oldURL+"/readyz", nil)
+	if res, err := d.coreHTTP.Do(req); err != nil || res.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz of the old core = %v, %v; want 503", res, err)
+	} else {
+		res.Body.Close()
+	}
+	stop(d.Core, "kinko stopped in ")
+
+	// Restored as docs/deploy.md says: the secrets from the backup, the
+	// journal from a witness's mirror (the watcher's, stopped while it is
+	// copied), checked against both witnesses; the core then serves on
+	// its own address, at the head it had, and the next withdrawal goes
+	// through every role.
+	restored := filepath.Join(hosts.coreHost, "restored")
+	if err := os.CopyFS(filepath.Join(restored, "secrets"), os.DirFS(filepath.Join(hosts.backup, "secrets"))); err != nil {
+		t.Fatal(err)
+	}
+	stop(d.Watcher, "kinko watch stopped in ")
+	if err := os.CopyFS(filepath.Join(restored, "journal"), os.DirFS(filepath.Join(d.WatcherDir, "state", "journal"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Watcher.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range [][2]string{{d.CosignerWitnessURL, d.CosignerWitnessKey}, {d.WatcherWitnessURL, d.WatcherWitnessKey}} {
+		if out, err := d.Kinko(ctx, hosts.coreHost, "journal", "verify", "--data", restored, "--witness", w[0], "--witness-key", w[1]); err != nil {
+			t.Fatalf("the restored journal against %s: %v\n%s", w[0], err, out)
+		}
+	}
+	hosts.coreFlags = []string{"--data", restored}
+	d.CoreDir = restored
+	mark = len(d.Core.LogTail(1 << 30))
+	if err := d.Core.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if said := d.Core.LogTail(1 << 30)[mark:]; strings.Contains(said, "REFUSING") {
+		t.Fatalf("the restored core is refused:\n%s", said)
+	}
+	if got, err := d.CoreHead(ctx); err != nil || got < head {
+		t.Fatalf("the restored core's head = %d, %v; want at least %d", got, err, head)
+	}
+	if _, err := d.waitReady(ctx, http.StatusOK, ""); err != nil {
+		t.Fatal(err)
+	}
+	// The sessions are in the journal: the operator and the customer are
+	// still signed in.
+	if err := d.Signer.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const again = 700_000
+	w, err := c.Withdraw(ctx, "w-2", payA, again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.WaitWithdrawal(ctx, w.ID, withdraw.StatusBroadcast); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Chain.Mine(ctx, uint32(d.Options.Confirmations)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.WaitWithdrawal(ctx, w.ID, withdraw.StatusDone); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := d.Chain.Balance(ctx, payA); err != nil || got != amount+again {
+		t.Fatalf("the payee holds %d, %v after the second withdrawal; want %d", got, err, amount+again)
+	}
+	if got, err := c.Available(ctx); err != nil || got != deposit-amount-again {
+		t.Fatalf("available after the withdrawal on the restored core = %d, %v; want %d", got, err, deposit-amount-again)
+	}
+
+	// Every role stops on SIGTERM, the last started first, and says so.
+	stop(d.Signer, "kinko signer stopped in ")
+	stop(d.Watcher, "kinko watch stopped in ")
+	stop(d.Cosigner, "kinko cosigner stopped in ")
+	stop(d.Core, "kinko stopped in ")
 
 	// The logs: the core's listen line, the withdrawal's access and audit
 	// lines, the wallets' approvals by ren; no token anywhere.
@@ -472,7 +603,7 @@ func TestDeployFromTheDocs(t *testing.T) {
 	}
 	secrets := []string{c.token, d.Operator.token}
 	for _, f := range []string{"stream.token", "signer.token", "watcher.token"} {
-		tok, err := os.ReadFile(filepath.Join(d.CoreDir, "secrets", f))
+		tok, err := os.ReadFile(filepath.Join(hosts.backup, "secrets", f))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -8,7 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/spf13/cobra"
+
+	"kinko/internal/cosigner"
+	"kinko/internal/trading"
+	"kinko/internal/withdraw"
 )
 
 // configured is what a test command received.
@@ -115,5 +122,58 @@ func TestConfigFileRefused(t *testing.T) {
 	got, err := runConfig(t, "a.toml", "addr = \"10.0.0.1:1\"\nnope = 1\n", "--key", "k")
 	if err == nil || got.addr != "127.0.0.1:8080" {
 		t.Errorf("a file with a bad key set addr to %q (%v)", got.addr, err)
+	}
+}
+
+// TestDeployExamples: every file deploy/ shows is one its role reads:
+// the configuration files set only flags of their commands, with values
+// the flags take; the co-signer's policy, the rules, the markets and the
+// assets parse as their commands parse them.
+func TestDeployExamples(t *testing.T) {
+	dir := filepath.Join("..", "..", "deploy")
+	for file, cmd := range map[string]*cobra.Command{
+		"core.toml": newCoreCmd(), "cosigner.toml": newCosignerCmd(), "signer.toml": newSignerCmd(), "watch.toml": newWatchCmd(),
+	} {
+		if err := loadConfig(cmd, filepath.Join(dir, file)); err != nil {
+			t.Errorf("%s: %v", file, err)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "cosigner-policy.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cosigner.ParsePolicy(b, &chaincfg.MainNetParams); err != nil {
+		t.Errorf("cosigner-policy.json: %v", err)
+	}
+	r, err := withdraw.LoadRules(filepath.Join(dir, "withdrawal-rules.json"))
+	if err == nil {
+		err = r.Check()
+	}
+	if err != nil {
+		t.Errorf("withdrawal-rules.json: %v", err)
+	}
+	specs, err := readAssetsFile(filepath.Join(dir, "assets.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sp := range specs {
+		if _, err := sp.asset(); err != nil {
+			t.Errorf("assets.json: %v", err)
+		}
+	}
+	mb, err := os.ReadFile(filepath.Join(dir, "markets.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ls []trading.Listing
+	dec := json.NewDecoder(bytes.NewReader(mb))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ls); err != nil {
+		t.Fatalf("markets.json: %v", err)
+	}
+	for _, l := range ls {
+		if err := l.WithDefaults(0, true).Validate(); err != nil {
+			t.Errorf("markets.json %s: %v", l.Code, err)
+		}
 	}
 }
