@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -91,7 +92,7 @@ func (a *alertFlags) start(log *slog.Logger) (func(alert.Alert), *alert.Webhook,
 }
 
 func newWatchCmd() *cobra.Command {
-	var coreURL, coreCA, streamTokenFile, tokenFile, tlsDir, asset, metricsAddr, stateDir string
+	var coreURL, coreCA, streamTokenFile, tokenFile, tlsDir, asset, metricsAddr, metricsCert, metricsKey, stateDir string
 	var cosigners []string
 	var confs, start int32
 	var tolerance int64
@@ -235,13 +236,22 @@ co-signers told to halt, as for a shorter or different journal.`,
 				if err != nil {
 					return err
 				}
+				scheme := "http"
+				if metricsCert != "" || metricsKey != "" {
+					kp, err := tls.LoadX509KeyPair(metricsCert, metricsKey)
+					if err != nil {
+						ln.Close()
+						return fmt.Errorf("--metrics-tls-cert/--metrics-tls-key: %w", err)
+					}
+					ln, scheme = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{kp}, MinVersion: tls.VersionTLS12}), "https"
+				}
 				mux := http.NewServeMux()
 				mux.Handle("GET /metrics", m.Handler())
 				srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 				go srv.Serve(ln) // ends when closed
 				defer srv.Close()
-				logListen(log, "metrics", ln.Addr(), "http")
-				fmt.Fprintf(cmd.OutOrStdout(), "metrics at http://%s/metrics\n", ln.Addr())
+				logListen(log, "metrics", ln.Addr(), scheme)
+				fmt.Fprintf(cmd.OutOrStdout(), "metrics at %s://%s/metrics\n", scheme, ln.Addr())
 			}
 			log.Info("watching", "asset", code, "node", nf.host, "core", coreURL, "cosigners", len(cosigners))
 			fmt.Fprintf(cmd.OutOrStdout(), "watching %s on %s: core %s, %d co-signer(s)\n", code, nf.host, coreURL, len(cosigners))
@@ -263,7 +273,9 @@ co-signers told to halt, as for a shorter or different journal.`,
 	f.Int32Var(&confs, "confirmations", 6, "confirmations before a deposit is credited and a block reconciled")
 	f.Int32Var(&start, "start-height", 1, "first block to scan when nothing is journaled")
 	f.Int64Var(&tolerance, "tolerance", 0, "difference between ledger and chain, in base units, that reconciliation accepts")
-	f.StringVar(&metricsAddr, "metrics", "", "address to serve Prometheus metrics on (e.g. 127.0.0.1:9464; plain HTTP, keep it on loopback or a monitoring network); none: not served")
+	f.StringVar(&metricsAddr, "metrics", "", "address to serve Prometheus metrics on (e.g. 127.0.0.1:9464; plain HTTP unless --metrics-tls-cert: keep it on loopback or a monitoring network); none: not served")
+	f.StringVar(&metricsCert, "metrics-tls-cert", "", "with --metrics: serve HTTPS with this certificate (PEM)")
+	f.StringVar(&metricsKey, "metrics-tls-key", "", "with --metrics-tls-cert: its private key (PEM)")
 	f.BoolVar(&notify, "notify", true, "subscribe to the node's transactions and blocks over its websocket (btcd), polling as a fallback")
 	nf.add(cmd)
 	af.add(cmd)
