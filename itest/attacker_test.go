@@ -101,7 +101,7 @@ func newAttacker(t *testing.T, d *Deployment) *attacker {
 }
 
 func (a *attacker) secret(name string) string {
-	b, err := os.ReadFile(filepath.Join(a.d.CoreDir, "secrets", name))
+	b, err := os.ReadFile(filepath.Join(a.d.SecretsDir, name))
 	if err != nil {
 		a.t.Fatal(err)
 	}

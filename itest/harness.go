@@ -243,6 +243,9 @@ type Deployment struct {
 	Team *operators.Team
 	// CoreDir is the core's data directory; the others are hosts.
 	CoreDir, SignerDir, CosignerDir, WatcherDir, ColdDir string
+	// SecretsDir is the core's secrets directory (its keys and tokens),
+	// outside its data directory.
+	SecretsDir string
 	// LogDir holds one log file per role.
 	LogDir string
 	// Bin is the kinko binary every process runs.
@@ -292,7 +295,7 @@ func Deploy(t testing.TB, o Options) *Deployment {
 	root := t.TempDir()
 	node := regtest.New(t, regtest.Options{Dir: filepath.Join(root, "btcd")})
 	d := &Deployment{Root: root, Bin: bin, Node: node, Chain: NewChain(node), Options: o,
-		CoreDir: filepath.Join(root, "core"), SignerDir: filepath.Join(root, "signer"), CosignerDir: filepath.Join(root, "cosigner"),
+		CoreDir: filepath.Join(root, "core"), SecretsDir: filepath.Join(root, "core-secrets"), SignerDir: filepath.Join(root, "signer"), CosignerDir: filepath.Join(root, "cosigner"),
 		WatcherDir: filepath.Join(root, "watcher"), ColdDir: filepath.Join(root, "cold"), LogDir: filepath.Join(root, "logs")}
 	// Registered after the node and the directory: runs before both go.
 	t.Cleanup(func() { d.shutdown(t) })
@@ -472,17 +475,33 @@ const WitnessInterval = time.Second
 // freePort returns a port free on 127.0.0.1 now. A role keeps its port
 // across restarts, as a deployed one does.
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		// The kernel may hand the same free port out again before the
+		// process it was meant for listens on it: never twice here.
+		if !portsGiven[p] {
+			portsGiven[p] = true
+			return p, nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
 
 // coreArgs is the core's command line.
 func (d *Deployment) coreArgs() []string {
-	return []string{"core", "--data", d.CoreDir, "--addr", strings.TrimPrefix(d.CoreURL, "http://"), "--check-invariants",
+	return []string{"core", "--data", d.CoreDir, "--secrets", d.SecretsDir, "--addr", strings.TrimPrefix(d.CoreURL, "http://"), "--check-invariants",
+		"--signup-per-minute", "600", "--login-per-minute", "600", "--stepup-per-minute", "600",
 		"--witness", d.CosignerWitnessURL, "--witness-key", d.CosignerWitnessKey,
 		"--witness", d.WatcherWitnessURL, "--witness-key", d.WatcherWitnessKey, "--witness-every", WitnessInterval.String()}
 }
@@ -680,14 +699,14 @@ func (d *Deployment) OperatorKey(name string) string {
 // and wallet accounts, the four wallets and the withdrawal rules (each
 // asked by one admin, approved by another).
 func (d *Deployment) prepareCore(ctx context.Context) error {
-	c, err := core.Open(ctx, core.Config{Dir: d.CoreDir})
+	c, err := core.Open(ctx, core.Config{Dir: d.CoreDir, SecretsDir: d.SecretsDir})
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	// The API writes the data directory's secrets (TOTP sealing key,
-	// tokens).
-	srv, err := api.New(api.Config{Core: c, DataDir: d.CoreDir, Argon2: auth.TestArgon2})
+	// The API writes the core's secrets (TOTP sealing key, tokens) in
+	// its secrets directory.
+	srv, err := api.New(api.Config{Core: c, DataDir: d.CoreDir, SecretsDir: d.SecretsDir, Argon2: auth.TestArgon2})
 	if err != nil {
 		return err
 	}
@@ -752,10 +771,10 @@ func (d *Deployment) prepareCore(ctx context.Context) error {
 	return nil
 }
 
-// handOutTokens copies the tokens the API wrote into the core's data
+// handOutTokens copies the tokens the API wrote into the core's secrets
 // directory to the hosts that need them, as an operator would.
 func (d *Deployment) handOutTokens() error {
-	secrets := filepath.Join(d.CoreDir, "secrets")
+	secrets := d.SecretsDir
 	for _, c := range []struct{ token, host string }{
 		{"stream.token", d.CosignerDir}, {"signer.token", d.SignerDir}, {"stream.token", d.WatcherDir}, {"watcher.token", d.WatcherDir},
 	} {

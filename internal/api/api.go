@@ -8,15 +8,14 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg"
@@ -25,24 +24,37 @@ import (
 	"kinko/internal/core"
 	"kinko/internal/metrics"
 	"kinko/internal/people"
+	"kinko/internal/secrets"
 	"kinko/internal/watch"
 )
 
 // Config configures the API.
 type Config struct {
 	Core    *core.Core
-	DataDir string // secrets/ and api/ (idempotency records) live here
-	Argon2  auth.Argon2
-	Logger  *slog.Logger
-	Now     func() time.Time
+	DataDir string // api/ (idempotency records, credential store) lives here
+	// SecretsDir holds the host's keys and tokens, outside the data
+	// directory (empty: DataDir.secrets; internal/secrets). A data
+	// directory made before keeps them in DataDir/secrets: read there,
+	// with a warning.
+	SecretsDir string
+	Argon2     auth.Argon2
+	Logger     *slog.Logger
+	Now        func() time.Time
 	// SessionTTL is how long a login lasts; default 8 hours.
 	SessionTTL time.Duration
 	// InsecureCookies drops the Secure flag so the console works over plain
 	// HTTP on loopback in development. Never in service.
 	InsecureCookies bool
 	// LoginRate bounds login attempts per client address per minute;
-	// default 20.
+	// default 20 (Limits.LoginAddr).
 	LoginRate int
+	// Limits are the token buckets and the hash gate (DefaultLimits).
+	Limits Limits
+	// Mail, if its Addr is set, sends every notice by e-mail.
+	Mail MailConfig
+	// PublicURL is the API's address as customers reach it: the freeze
+	// links of notices point there (default http://localhost).
+	PublicURL string
 	// Net is the Bitcoin network of the wallets; default regtest.
 	Net *chaincfg.Params
 	// Pending, if set, lists the deposits the chain watcher has seen and
@@ -68,10 +80,24 @@ type Server struct {
 	sealer *auth.Sealer
 	csrf   []byte
 	idem   *idemStore
-	limit  *limiter
-	mux    *http.ServeMux
-	routes []Route
-	pages  *pages
+	limit  *limiter // operators' and the console's sign-in, by address
+	// lim are the customers' buckets, gate the argon2id hashes at once,
+	// ghosts the lock-outs of names that are nobody's, dummy a hash of
+	// the configured cost checked for them.
+	lim struct {
+		loginAddr, loginAccount, signUpAddr, signUpAccount, stepAddr, stepSession, stepCustomer *limiter
+	}
+	gate   *hashGate
+	ghosts phantoms
+	dummy  string
+	// idemKey seals the idempotency records' answers; freezeKey signs
+	// the notices' freeze links.
+	idemKey   *auth.Sealer
+	freezeKey []byte
+	mailer    *mailer
+	mux       *http.ServeMux
+	routes    []Route
+	pages     *pages
 	// streamToken guards the raw journal stream the co-signer reads;
 	// signerToken the hot signer's routes; watcherToken a separate
 	// watcher's.
@@ -80,6 +106,8 @@ type Server struct {
 	reconciled func() map[uint32]int64
 	// cer are the WebAuthn ceremonies in flight.
 	cer ceremonies
+	// por is the proof-of-reserves routes' state.
+	por porAPI
 }
 
 // Route is one registered route, for the OpenAPI check and the docs.
@@ -108,23 +136,49 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Net == nil {
 		cfg.Net = &chaincfg.RegressionNetParams
 	}
-	sealer, err := auth.LoadOrCreateSealer(filepath.Join(cfg.DataDir, "secrets", "totp.key"))
+	cfg.Limits.fill(cfg.LoginRate)
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://localhost"
+	}
+	sec, err := secrets.Open(cfg.SecretsDir, cfg.DataDir, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
-	csrf, err := auth.LoadOrCreateSealer(filepath.Join(cfg.DataDir, "secrets", "csrf.key"))
+	sealer, err := auth.LoadOrCreateSealer(sec.File("totp.key"))
 	if err != nil {
 		return nil, err
 	}
-	tok, err := loadOrCreateToken(filepath.Join(cfg.DataDir, "secrets", "stream.token"))
+	csrf, err := auth.LoadOrCreateSealer(sec.File("csrf.key"))
 	if err != nil {
 		return nil, err
 	}
-	stok, err := loadOrCreateToken(filepath.Join(cfg.DataDir, "secrets", "signer.token"))
+	idemKey, err := auth.LoadOrCreateSealer(sec.File("idempotency.key"))
 	if err != nil {
 		return nil, err
 	}
-	wtok, err := loadOrCreateToken(filepath.Join(cfg.DataDir, "secrets", "watcher.token"))
+	freezeKey, err := auth.LoadOrCreateSealer(sec.File("freeze.key"))
+	if err != nil {
+		return nil, err
+	}
+	tok, err := loadOrCreateToken(sec.File("stream.token"))
+	if err != nil {
+		return nil, err
+	}
+	stok, err := loadOrCreateToken(sec.File("signer.token"))
+	if err != nil {
+		return nil, err
+	}
+	wtok, err := loadOrCreateToken(sec.File("watcher.token"))
+	if err != nil {
+		return nil, err
+	}
+	// A hash of the configured cost, checked for names that are nobody's:
+	// the same work, so the same time, as for a customer.
+	dummyPW, _, err := auth.NewToken()
+	if err != nil {
+		return nil, err
+	}
+	dummy, err := auth.HashPassword(dummyPW, cfg.Argon2)
 	if err != nil {
 		return nil, err
 	}
@@ -132,11 +186,22 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, core: cfg.Core, log: cfg.Logger, now: cfg.Now, sealer: sealer, csrf: csrf.Key(),
-		idem: idem, limit: newLimiter(cfg.LoginRate, time.Minute), mux: http.NewServeMux(), streamToken: tok, signerToken: stok, watcherToken: wtok}
+	s := &Server{cfg: cfg, core: cfg.Core, log: cfg.Logger, now: cfg.Now, sealer: sealer, csrf: csrf.Key(), idemKey: idemKey, freezeKey: freezeKey.Key(),
+		idem: idem, limit: newLimiter(PerMinute(cfg.LoginRate)), gate: newHashGate(cfg.Limits), dummy: dummy,
+		mux: http.NewServeMux(), streamToken: tok, signerToken: stok, watcherToken: wtok}
+	l := cfg.Limits
+	s.lim.loginAddr, s.lim.loginAccount = newLimiter(l.LoginAddr), newLimiter(l.LoginAccount)
+	s.lim.signUpAddr, s.lim.signUpAccount = newLimiter(l.SignUpAddr), newLimiter(l.SignUpAccount)
+	s.lim.stepAddr, s.lim.stepSession, s.lim.stepCustomer = newLimiter(l.StepUpAddr), newLimiter(l.StepUpSession), newLimiter(l.StepUpCustomer)
 	if s.pages, err = loadPages(); err != nil {
 		idem.Close()
 		return nil, err
+	}
+	if cfg.Mail.Addr != "" {
+		if s.mailer, err = s.newMailer(cfg.Mail); err != nil {
+			idem.Close()
+			return nil, err
+		}
 	}
 	s.register()
 	return s, nil
@@ -146,8 +211,13 @@ func New(cfg Config) (*Server, error) {
 // which may start after the server). Call it before serving.
 func (s *Server) SetPending(f func() []watch.Pending) { s.cfg.Pending = f }
 
-// Close releases the server's store.
-func (s *Server) Close() error { return s.idem.Close() }
+// Close stops the mailer and releases the server's store.
+func (s *Server) Close() error {
+	if s.mailer != nil {
+		s.mailer.stop()
+	}
+	return s.idem.Close()
+}
 
 // Routes returns the registered routes.
 func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
@@ -190,13 +260,17 @@ type Principal struct {
 var errUnauthenticated = errors.New("not logged in or session ended")
 
 // principal finds the session of a request: a bearer token, or the
-// console's cookie.
+// console's cookie. The JSON API (/v1) takes the cookie only for reads
+// (the console's links) or, for anything that writes, with the page's
+// own Origin and the session's CSRF token in X-CSRF-Token: a browser
+// sends the cookie with a form another site posts, never that header
+// (errCSRF).
 func (s *Server) principal(r *http.Request) (Principal, error) {
-	tok := ""
+	tok, cookie := "", false
 	if a := r.Header.Get("Authorization"); strings.HasPrefix(a, "Bearer ") {
 		tok = strings.TrimPrefix(a, "Bearer ")
 	} else if c, err := r.Cookie(cookieName); err == nil {
-		tok = c.Value
+		tok, cookie = c.Value, true
 	}
 	if tok == "" || len(tok) > 128 {
 		return Principal{}, errUnauthenticated
@@ -208,7 +282,48 @@ func (s *Server) principal(r *http.Request) (Principal, error) {
 	if !ok || !ss.Valid(s.now().UnixNano()) {
 		return Principal{}, errUnauthenticated
 	}
+	if cookie && strings.HasPrefix(r.URL.Path, "/v1/") && !safeMethod(r.Method) {
+		if !s.sameOrigin(r, true) {
+			return Principal{}, fmt.Errorf("%w: a cookie-borne request must come from this site's own pages (Origin)", errCSRF)
+		}
+		if !hmac.Equal([]byte(r.Header.Get("X-CSRF-Token")), []byte(s.csrfFor(h))) {
+			return Principal{}, fmt.Errorf("%w: a cookie-borne request needs the session's X-CSRF-Token; API clients send a bearer token", errCSRF)
+		}
+	}
 	return Principal{Session: ss, Token: h}, nil
+}
+
+// errCSRF refuses a cookie-borne write that may come from another site.
+var errCSRF = errors.New("cross-site request refused")
+
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+// sameOrigin reports whether a request comes from this server's own
+// pages. Browsers say so in Sec-Fetch-Site (a header no page can set):
+// "same-origin". Without it, an Origin equal to this server's (scheme,
+// host and port as the request reached it). The site's pages send
+// "Origin: null" under its Referrer-Policy (no-referrer), so Origin alone
+// is not enough for them. A request with neither header passes only when
+// need is false: browsers send them with every cross-origin POST and every
+// fetch, so their absence means a client that is not another site's page.
+func (s *Server) sameOrigin(r *http.Request, need bool) bool {
+	o := r.Header.Get("Origin")
+	scheme := "https"
+	if s.cfg.InsecureCookies && r.TLS == nil {
+		scheme = "http"
+	}
+	if o != "" && o != "null" && o != scheme+"://"+r.Host {
+		return false
+	}
+	if sf := r.Header.Get("Sec-Fetch-Site"); sf != "" {
+		return sf == "same-origin"
+	}
+	if o == "" {
+		return !need
+	}
+	return o != "null"
 }
 
 // submit journals a command and returns its outcome's value, or the error
@@ -218,6 +333,7 @@ func (s *Server) submit(ctx context.Context, cmd core.Command) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.pokeMailer()
 	if o.Err != nil {
 		return o.Value, o.Err
 	}
@@ -237,6 +353,17 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, errForbidden):
 		writeProblem(w, http.StatusForbidden, "forbidden", err.Error())
 		return
+	case errors.Is(err, errCSRF):
+		writeProblem(w, http.StatusForbidden, "cross-site request refused", err.Error())
+		return
+	case errors.Is(err, errBusy):
+		writeTooMany(w, "busy", err.Error(), time.Second)
+		return
+	}
+	var tm *errTooMany
+	if errors.As(err, &tm) {
+		writeTooMany(w, "too many attempts", tm.Error(), tm.Wait)
+		return
 	}
 	status, title, known := statusOf(err)
 	if !known {
@@ -248,58 +375,6 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 var errForbidden = errors.New("your role does not allow this")
-
-// clientAddr is the address rate limits count by.
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-// limiter counts attempts per key in fixed windows.
-type limiter struct {
-	mu     sync.Mutex
-	max    int
-	window time.Duration
-	counts map[string]*window
-}
-
-type window struct {
-	start time.Time
-	n     int
-}
-
-// maxLimiterKeys bounds the keys a limiter tracks.
-const maxLimiterKeys = 100_000
-
-func newLimiter(max int, w time.Duration) *limiter {
-	return &limiter{max: max, window: w, counts: map[string]*window{}}
-}
-
-// allow counts an attempt by key and reports whether it is within the limit.
-func (l *limiter) allow(key string, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	w, ok := l.counts[key]
-	if !ok || now.Sub(w.start) >= l.window {
-		if !ok && len(l.counts) >= maxLimiterKeys {
-			for k, v := range l.counts {
-				if now.Sub(v.start) >= l.window {
-					delete(l.counts, k)
-				}
-			}
-			if len(l.counts) >= maxLimiterKeys {
-				return false
-			}
-		}
-		w = &window{start: now}
-		l.counts[key] = w
-	}
-	w.n++
-	return w.n <= l.max
-}
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
 

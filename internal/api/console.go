@@ -91,7 +91,7 @@ func (s *Server) consoleUser(w http.ResponseWriter, r *http.Request) (view, Prin
 	return v, p, true
 }
 
-var errCSRF = errors.New("the form's CSRF token is missing or wrong: reload the page")
+var errFormCSRF = errors.New("the form's CSRF token is missing or wrong: reload the page")
 
 // consolePost checks a console form post: a logged-in operator and the
 // form's CSRF token. The form is parsed within MaxBody.
@@ -106,9 +106,9 @@ func (s *Server) consolePost(w http.ResponseWriter, r *http.Request) (Principal,
 		writeProblem(w, http.StatusBadRequest, "malformed request", "form does not parse")
 		return p, false
 	}
-	if !hmac.Equal([]byte(r.PostForm.Get("csrf")), []byte(s.csrfFor(p.Token))) {
-		s.log.Warn("console post without a valid CSRF token", "path", r.URL.Path, "operator", p.Session.Operator)
-		writeProblem(w, http.StatusForbidden, "forbidden", errCSRF.Error())
+	if !s.sameOrigin(r, false) || !hmac.Equal([]byte(r.PostForm.Get("csrf")), []byte(s.csrfFor(p.Token))) {
+		s.log.Warn("console post without a valid CSRF token or from another origin", "path", r.URL.Path, "operator", p.Session.Operator)
+		writeProblem(w, http.StatusForbidden, "forbidden", errFormCSRF.Error())
 		return p, false
 	}
 	return p, true
@@ -468,7 +468,7 @@ func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	c, err := r.Cookie(preCookie)
 	if err != nil || c.Value == "" || !hmac.Equal([]byte(c.Value), []byte(r.PostForm.Get("csrf"))) {
-		writeProblem(w, http.StatusForbidden, "forbidden", errCSRF.Error())
+		writeProblem(w, http.StatusForbidden, "forbidden", errFormCSRF.Error())
 		return
 	}
 	if !s.limit.allow("console/"+clientAddr(r), s.now()) {

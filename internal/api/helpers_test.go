@@ -59,6 +59,8 @@ type env struct {
 	// fast leaves the core's invariant check after every apply off, as
 	// production runs: for benchmarks.
 	fast bool
+	// mail, if set, sends notices through this SMTP server.
+	mail MailConfig
 }
 
 var testOperators = []struct {
@@ -150,7 +152,8 @@ func (e *env) start() {
 		e.t.Fatal(err)
 	}
 	srv, err := New(Config{Core: c, DataDir: e.dir, Argon2: auth.TestArgon2, Now: e.clock.Now,
-		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), InsecureCookies: true, LoginRate: e.loginRate})
+		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), InsecureCookies: true, LoginRate: e.loginRate,
+		Mail: e.mail, PublicURL: "http://kinko.test"})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -17,7 +17,10 @@ import (
 // (status and body) and the SHA-256 of the request body, so that the same
 // key with the same body gets the same answer, and with another body a 409.
 // They outlive restarts. They are not in the journal: they are answers, and
-// the commands they answered are journaled already.
+// the commands they answered are journaled already. An answer may carry a
+// secret (a sign-up's TOTP seed): the body is kept only sealed, with a key
+// of the host's secrets directory (idempotency.key) and the record's key
+// as associated data, so the store holds no secret in clear.
 
 // idemTTL is how long a key is remembered.
 const idemTTL = 24 * time.Hour
@@ -31,7 +34,8 @@ type idemRecord struct {
 	BodyHash [32]byte `json:"body_hash"`
 	Status   int      `json:"status"`
 	Type     string   `json:"type"`
-	Body     []byte   `json:"body"`
+	Body     []byte   `json:"body,omitempty"` // records written before sealing
+	Sealed   string   `json:"sealed,omitempty"`
 	Time     int64    `json:"time"`
 }
 
@@ -104,17 +108,33 @@ func (s *Server) idempotent(h func(w http.ResponseWriter, r *http.Request, body 
 				writeProblem(w, http.StatusConflict, "conflict", errIdemConflict.Error())
 				return
 			}
+			body := rec.Body
+			if rec.Sealed != "" {
+				pt, err := s.idemKey.Open(rec.Sealed, string(k))
+				if err != nil {
+					s.log.Error("idempotency record does not open", "err", err)
+					writeProblem(w, http.StatusConflict, "conflict", "the first answer to this key cannot be given again; use a new key")
+					return
+				}
+				body = []byte(pt)
+			}
 			w.Header().Set("Idempotent-Replayed", "true")
 			w.Header().Set("Content-Type", rec.Type)
 			w.WriteHeader(rec.Status)
-			w.Write(rec.Body)
+			w.Write(body)
 			return
 		}
 		rw := httptest.NewRecorder()
 		h(rw, r, body)
 		res := rw.Result()
-		if res.StatusCode < 500 {
-			if err := s.idem.put(k, idemRecord{BodyHash: sum, Status: res.StatusCode, Type: rw.Header().Get("Content-Type"), Body: rw.Body.Bytes(), Time: now.UnixNano()}); err != nil {
+		// A refusal to try now (429) is not the answer to keep: the same
+		// key is good again once the bucket refilled.
+		if res.StatusCode < 500 && res.StatusCode != http.StatusTooManyRequests {
+			sealed, err := s.idemKey.Seal(rw.Body.String(), string(k))
+			if err == nil {
+				err = s.idem.put(k, idemRecord{BodyHash: sum, Status: res.StatusCode, Type: rw.Header().Get("Content-Type"), Sealed: sealed, Time: now.UnixNano()})
+			}
+			if err != nil {
 				s.log.Error("idempotency record not written", "err", err)
 			}
 		}

@@ -64,6 +64,16 @@ func statusOf(err error) (int, string, bool) {
 		return http.StatusConflict, "conflict", true
 	case errors.Is(err, people.ErrLocked):
 		return http.StatusTooManyRequests, "locked", true
+	case errors.Is(err, people.ErrFrozen):
+		return http.StatusForbidden, "withdrawals frozen", true
+	case errors.Is(err, people.ErrNotFresh):
+		return http.StatusForbidden, "log in again", true
+	case errors.Is(err, people.ErrNotFrozen), errors.Is(err, people.ErrNoticeUnknown), errors.Is(err, withdraw.ErrNotAwaiting):
+		return http.StatusConflict, "conflict", true
+	case errors.Is(err, core.ErrCredsCooling), errors.Is(err, withdraw.ErrBound):
+		return http.StatusUnprocessableEntity, "withdrawal refused", true
+	case errors.Is(err, withdraw.ErrUnknown), errors.Is(err, people.ErrSessionUnknown):
+		return http.StatusNotFound, "not found", true
 	case errors.Is(err, people.ErrEmailTaken), errors.Is(err, people.ErrCustomerExists), errors.Is(err, people.ErrOperatorExists),
 		errors.Is(err, people.ErrRequestExists), errors.Is(err, people.ErrRequestClosed), errors.Is(err, people.ErrRequestExpired),
 		errors.Is(err, people.ErrTOTPReplayed), errors.Is(err, controls.ErrNotHalted), errors.Is(err, people.ErrAssetNotProposed),

@@ -54,6 +54,7 @@ func (s *Server) register() {
 	s.handle("POST", "/v1/me/deposit-addresses", true, s.idempotent(s.newDepositAddress))
 	s.handle("GET", "/v1/me/deposits", true, s.myDeposits)
 	s.registerWithdrawals()
+	s.registerMe()
 	s.handle("GET", "/v1/customers", true, s.operatorOnly(s.listCustomers))
 	s.handle("POST", "/v1/customers/{id}/kyc", true, s.idempotent(s.setKYC))
 	s.handle("GET", "/v1/operators", true, s.operatorOnly(s.listOperators))
@@ -79,6 +80,7 @@ func (s *Server) register() {
 	s.registerControls()
 	s.registerIncidents()
 	s.registerTrading()
+	s.registerReserves()
 	s.registerConsole()
 	s.registerOperators()
 	s.registerCompensation()
@@ -222,6 +224,15 @@ func (s *Server) signUp(w http.ResponseWriter, r *http.Request, body []byte) {
 		s.fail(w, r, err)
 		return
 	}
+	now := s.now()
+	if ok, wait := s.lim.signUpAddr.take(clientAddr(r), now); !ok {
+		s.fail(w, r, &errTooMany{What: "sign-ups from this address", Wait: wait})
+		return
+	}
+	if ok, wait := s.lim.signUpAccount.take(people.NormalizeEmail(req.Email), now); !ok {
+		s.fail(w, r, &errTooMany{What: "sign-ups of this address", Wait: wait})
+		return
+	}
 	res, err := s.SignUp(r.Context(), req)
 	if err != nil {
 		s.fail(w, r, err)
@@ -239,24 +250,63 @@ func (s *Server) SignUp(ctx context.Context, req SignUpRequest) (SignUpResponse,
 	return s.SignUpAs(ctx, id, req)
 }
 
+// hash hashes a password within the hash gate.
+func (s *Server) hash(ctx context.Context, password string) (string, error) {
+	var phc string
+	var err error
+	if gerr := s.gate.do(ctx, func() { phc, err = auth.HashPassword(password, s.cfg.Argon2) }); gerr != nil {
+		return "", gerr
+	}
+	return phc, err
+}
+
+// check checks a password within the hash gate.
+func (s *Server) check(ctx context.Context, phc, password string) (bool, error) {
+	var ok bool
+	var err error
+	if gerr := s.gate.do(ctx, func() { ok, err = auth.CheckPassword(phc, password) }); gerr != nil {
+		return false, gerr
+	}
+	return ok, err
+}
+
+// newTOTP makes a customer's TOTP seed and seals it.
+func (s *Server) newTOTP(id ledger.OwnerID, email string) (secret, uri, sealed string, err error) {
+	if secret, uri, err = auth.NewTOTP("kinko", people.NormalizeEmail(email)); err != nil {
+		return "", "", "", err
+	}
+	sealed, err = s.sealer.Seal(secret, sealAD(people.SessionCustomer, id, ""))
+	return secret, uri, sealed, err
+}
+
 // SignUpAs registers a customer with a given id (demos and migrations).
+// The journal gets the commitment to the credentials; the credentials go
+// to the store on this host (creds.go).
 func (s *Server) SignUpAs(ctx context.Context, id ledger.OwnerID, req SignUpRequest) (SignUpResponse, error) {
 	if !people.ValidEmail(req.Email) || !people.ValidText(req.Name) {
 		return SignUpResponse{}, fmt.Errorf("%w: email or name", people.ErrInvalid)
 	}
-	hash, err := auth.HashPassword(req.Password, s.cfg.Argon2)
-	if err != nil {
-		return SignUpResponse{}, fmt.Errorf("%w: %v", people.ErrInvalid, err)
+	if len(req.Password) < auth.MinPassword || len(req.Password) > auth.MaxPassword {
+		return SignUpResponse{}, fmt.Errorf("%w: %v", people.ErrInvalid, auth.ErrPasswordPolicy)
 	}
-	secret, uri, err := auth.NewTOTP("kinko", people.NormalizeEmail(req.Email))
+	var taken bool
+	s.core.Read(func(st *core.State) { _, taken = st.People.CustomerByEmail(req.Email) })
+	if taken {
+		return SignUpResponse{}, people.ErrEmailTaken
+	}
+	hash, err := s.hash(ctx, req.Password)
 	if err != nil {
 		return SignUpResponse{}, err
 	}
-	sealed, err := s.sealer.Seal(secret, sealAD(people.SessionCustomer, id, ""))
+	secret, uri, sealed, err := s.newTOTP(id, req.Email)
 	if err != nil {
 		return SignUpResponse{}, err
 	}
-	c := people.Customer{ID: id, Email: req.Email, Name: req.Name, Creds: people.Credentials{PasswordHash: hash, TOTPSealed: sealed}}
+	commit, err := s.putCreds(id, credRecord{PasswordHash: hash, TOTPSealed: sealed})
+	if err != nil {
+		return SignUpResponse{}, err
+	}
+	c := people.Customer{ID: id, Email: req.Email, Name: req.Name, Creds: people.Credentials{Commit: commit}}
 	if _, err := s.submit(ctx, core.SignUp{Customer: c}); err != nil {
 		return SignUpResponse{}, err
 	}
@@ -271,32 +321,42 @@ func sealAD(kind people.SessionKind, id ledger.OwnerID, name string) string {
 }
 
 // LoginRequest is the body of the login routes. Email for customers, Name
-// for operators.
+// for operators. Device is an id the client keeps for the device (any
+// string up to 128 bytes; the answer gives one to keep when none is
+// sent): a login from a device not seen before is told to the customer.
 type LoginRequest struct {
 	Email    string `json:"email,omitempty"`
 	Name     string `json:"name,omitempty"`
 	Password string `json:"password"`
 	TOTP     string `json:"totp"`
+	Device   string `json:"device,omitempty"`
 }
 
-// LoginResponse carries the session token.
+// LoginResponse carries the session token, and the device id to send
+// with the next logins.
 type LoginResponse struct {
 	Token   string    `json:"token"`
 	Expires time.Time `json:"expires"`
+	Device  string    `json:"device,omitempty"`
 }
 
 var errLoginFailed = errors.New("wrong name, password or code")
 
 func (s *Server) login(kind people.SessionKind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !s.limit.allow(string(kind)+"/"+clientAddr(r), s.now()) {
-			writeProblem(w, http.StatusTooManyRequests, "too many attempts", "try again in a minute")
+		now := s.now()
+		if ok, wait := s.lim.loginAddr.take(clientAddr(r), now); !ok {
+			s.fail(w, r, &errTooMany{What: "login attempts from this address", Wait: wait})
 			return
 		}
 		body, err := readBody(w, r)
 		if err == nil {
 			var req LoginRequest
 			if err = decodeStrict(body, &req); err == nil {
+				if ok, wait := s.lim.loginAccount.take(people.NormalizeEmail(req.Email), now); !ok {
+					s.fail(w, r, &errTooMany{What: "login attempts for this account", Wait: wait})
+					return
+				}
 				var res LoginResponse
 				if res, err = s.Login(r.Context(), kind, req); err == nil {
 					writeJSON(w, http.StatusOK, res)
@@ -308,50 +368,77 @@ func (s *Server) login(kind people.SessionKind) http.HandlerFunc {
 			writeProblem(w, http.StatusUnauthorized, "login failed", err.Error())
 			return
 		}
+		if errors.Is(err, people.ErrLocked) {
+			writeTooMany(w, "locked", "too many failed attempts: this account is locked for a while", time.Duration(people.LockFor))
+			return
+		}
 		s.fail(w, r, err)
 	}
 }
 
+// lockPeriod is people.LockPeriod as a duration.
+func lockPeriod(n int) time.Duration { return time.Duration(people.LockPeriod(n)) }
+
 // Login checks a customer's password and TOTP code and opens a session.
 // Failures are journaled (they count towards the lock-out); the answer
-// never says which part was wrong. Operators sign in with their
+// never says which part was wrong, and a name that is nobody's gets the
+// same answers, after the same work, as a customer's: a hash of the
+// configured cost is checked, and its failures lock it out in memory as
+// the journal locks a customer (phantoms). Operators sign in with their
 // credential instead (BeginLogin, FinishLogin).
 func (s *Server) Login(ctx context.Context, kind people.SessionKind, req LoginRequest) (LoginResponse, error) {
-	var creds people.Credentials
-	var id ledger.OwnerID
-	var name string
-	var found bool
 	if kind != people.SessionCustomer {
 		return LoginResponse{}, errLoginFailed
 	}
-	s.core.Read(func(st *core.State) {
-		var c people.Customer
-		c, found = st.People.CustomerByEmail(req.Email)
-		creds, id = c.Creds, c.ID
-	})
+	if len(req.Device) > 128 {
+		return LoginResponse{}, fmt.Errorf("%w: device id over 128 bytes", errBadJSON)
+	}
+	var cust people.Customer
+	var found bool
+	s.core.Read(func(st *core.State) { cust, found = st.People.CustomerByEmail(req.Email) })
+	now := s.now()
+	name := people.NormalizeEmail(req.Email)
 	if !found {
-		// Spend the same effort as for a real account.
-		auth.CheckPassword("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHRzYWx0$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", req.Password)
+		locked := s.ghosts.locked(name, now)
+		if _, err := s.check(ctx, s.dummy, req.Password); err != nil {
+			return LoginResponse{}, err
+		}
+		if locked {
+			return LoginResponse{}, people.ErrLocked
+		}
+		s.ghosts.fail(name, now, people.MaxFailed, lockPeriod)
+		// Journaled as a customer's failure is (apply refuses it: nobody
+		// to count against), so that it takes the same journal write.
+		if _, err := s.submit(ctx, core.LoginFailed{Who: kind, Reason: "unknown name"}); err != nil && !errors.Is(err, people.ErrCustomerUnknown) {
+			return LoginResponse{}, err
+		}
 		return LoginResponse{}, errLoginFailed
 	}
-	now := s.now()
-	if creds.LockedUntil > now.UnixNano() {
-		return LoginResponse{}, people.ErrLocked
-	}
-	ok, err := auth.CheckPassword(creds.PasswordHash, req.Password)
+	creds, err := s.credsOf(cust)
 	if err != nil {
 		return LoginResponse{}, err
 	}
+	if cust.Creds.LockedUntil > now.UnixNano() {
+		if _, err := s.check(ctx, s.dummy, req.Password); err != nil {
+			return LoginResponse{}, err
+		}
+		return LoginResponse{}, people.ErrLocked
+	}
+	ok, err := s.check(ctx, creds.PasswordHash, req.Password)
+	if err != nil {
+		return LoginResponse{}, err
+	}
+	id := cust.ID
 	var step uint64
 	if ok {
-		secret, err := s.sealer.Open(creds.TOTPSealed, sealAD(kind, id, name))
+		secret, err := s.sealer.Open(creds.TOTPSealed, sealAD(kind, id, ""))
 		if err != nil {
 			return LoginResponse{}, err
 		}
 		step, ok = auth.CheckTOTP(secret, req.TOTP, now)
 	}
 	if !ok {
-		if _, err := s.submit(ctx, core.LoginFailed{Who: kind, Customer: id, Operator: name, Reason: "wrong password or code"}); err != nil {
+		if _, err := s.submit(ctx, core.LoginFailed{Who: kind, Customer: id, Reason: "wrong password or code"}); err != nil {
 			return LoginResponse{}, err
 		}
 		return LoginResponse{}, errLoginFailed
@@ -360,12 +447,18 @@ func (s *Server) Login(ctx context.Context, kind people.SessionKind, req LoginRe
 	if err != nil {
 		return LoginResponse{}, err
 	}
+	device := req.Device
+	if device == "" {
+		if device, _, err = auth.NewToken(); err != nil {
+			return LoginResponse{}, err
+		}
+	}
 	exp := now.Add(s.cfg.SessionTTL)
-	sess := people.Session{TokenHash: h, Kind: kind, Customer: id, Operator: name, Expires: exp.UnixNano()}
+	sess := people.Session{TokenHash: h, Kind: kind, Customer: id, Expires: exp.UnixNano(), Device: people.DeviceHash(device)}
 	if _, err := s.submit(ctx, core.Login{Session: sess, Step: step}); err != nil {
 		return LoginResponse{}, err
 	}
-	return LoginResponse{Token: tok, Expires: exp.UTC()}, nil
+	return LoginResponse{Token: tok, Expires: exp.UTC(), Device: device}, nil
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
@@ -381,27 +474,55 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// errCodeWrong is a step-up code that does not match.
+var errCodeWrong = fmt.Errorf("%w: a current TOTP code is required in X-TOTP", errForbidden)
+
 // StepUp checks a customer's fresh TOTP code (header X-TOTP) for a
 // money-moving request and journals its step, so the code works once.
-// Routes that move money call it before they act. Operators sign each
-// sensitive action with their credential instead.
+// Routes that move money call it before they act. A wrong code is
+// journaled (StepUpFailed): MaxFailed in a row end the session and lock
+// the customer's step-ups for a growing period. Before any code is
+// checked, token buckets per source, session and customer bound how fast
+// codes may be tried. Operators sign each sensitive action with their
+// credential instead.
 func (s *Server) StepUp(r *http.Request, p Principal) error {
 	code := r.Header.Get("X-TOTP")
 	if p.Session.Kind != people.SessionCustomer {
 		return fmt.Errorf("%w: operators sign with their credential", errForbidden)
 	}
-	var creds people.Credentials
-	s.core.Read(func(st *core.State) {
-		c, _ := st.People.Customer(p.Session.Customer)
-		creds = c.Creds
-	})
+	now := s.now()
+	for _, b := range []struct {
+		l    *limiter
+		key  string
+		what string
+	}{
+		{s.lim.stepAddr, clientAddr(r), "codes from this address"},
+		{s.lim.stepSession, fmt.Sprintf("%x", p.Token), "codes in this session"},
+		{s.lim.stepCustomer, strconv.FormatUint(uint64(p.Session.Customer), 10), "codes for this account"},
+	} {
+		if ok, wait := b.l.take(b.key, now); !ok {
+			return &errTooMany{What: b.what, Wait: wait}
+		}
+	}
+	var cust people.Customer
+	s.core.Read(func(st *core.State) { cust, _ = st.People.Customer(p.Session.Customer) })
+	if until := cust.Creds.StepLockedUntil; until > now.UnixNano() {
+		return &errTooMany{What: "wrong codes: step-ups are locked", Wait: time.Duration(until - now.UnixNano())}
+	}
+	creds, err := s.credsOf(cust)
+	if err != nil {
+		return err
+	}
 	secret, err := s.sealer.Open(creds.TOTPSealed, sealAD(p.Session.Kind, p.Session.Customer, p.Session.Operator))
 	if err != nil {
 		return err
 	}
-	step, ok := auth.CheckTOTP(secret, code, s.now())
+	step, ok := auth.CheckTOTP(secret, code, now)
 	if !ok {
-		return fmt.Errorf("%w: a current TOTP code is required in X-TOTP", errForbidden)
+		if _, err := s.submit(r.Context(), core.StepUpFailed{TokenHash: p.Token}); err != nil {
+			return err
+		}
+		return errCodeWrong
 	}
 	_, err = s.submit(r.Context(), core.StepUp{TokenHash: p.Token, Step: step})
 	return err
@@ -415,10 +536,13 @@ type CustomerView struct {
 	KYC     people.KYC     `json:"kyc"`
 	Created time.Time      `json:"created"`
 	Locked  bool           `json:"locked"`
+	// Frozen: the customer's withdrawals are frozen.
+	Frozen bool `json:"frozen"`
 }
 
 func (s *Server) customerView(c people.Customer) CustomerView {
-	return CustomerView{ID: c.ID, Email: c.Email, Name: c.Name, KYC: c.KYC, Created: time.Unix(0, c.Created).UTC(), Locked: c.Creds.LockedUntil > s.now().UnixNano()}
+	return CustomerView{ID: c.ID, Email: c.Email, Name: c.Name, KYC: c.KYC, Created: time.Unix(0, c.Created).UTC(), Locked: c.Creds.LockedUntil > s.now().UnixNano(),
+		Frozen: c.Frozen != nil}
 }
 
 func (s *Server) me(w http.ResponseWriter, r *http.Request) {
@@ -910,6 +1034,9 @@ type EntryView struct {
 // journalPage lists entries from seq from.
 func (s *Server) journalPage(from uint64, limit int) (Page[EntryView], error) {
 	page := Page[EntryView]{Items: []EntryView{}}
+	if head, _, _ := s.core.Journal().Head(); from > head+1 {
+		return page, fmt.Errorf("%w: cursor %d is past the journal's end (%d entries)", errBadJSON, from, head)
+	}
 	err := s.core.Journal().Scan(max(from, 1), func(e journal.Entry) error {
 		if len(page.Items) == limit {
 			page.Next = strconv.FormatUint(e.Seq, 10)

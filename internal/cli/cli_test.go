@@ -494,7 +494,7 @@ func TestWatchProcess(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	root := NewRoot()
-	root.SetArgs([]string{"watch", "--core", base, "--stream-token-file", filepath.Join(dir, "secrets", "stream.token"), "--watcher-token-file", filepath.Join(dir, "secrets", "watcher.token"),
+	root.SetArgs([]string{"watch", "--core", base, "--stream-token-file", filepath.Join(dir+".secrets", "stream.token"), "--watcher-token-file", filepath.Join(dir+".secrets", "watcher.token"),
 		"--rpc", m[1], "--rpcuser", m[2], "--rpcpass", m[3], "--notls", "--metrics", "127.0.0.1:0", "--confirmations", "6", "--start-height", "432",
 		"--state", filepath.Join(t.TempDir(), "watcher-state")})
 	root.SetOut(pw)

@@ -33,6 +33,9 @@ type Request struct {
 	TxID    string         `json:"txid"`
 	PSBT    string         `json:"psbt"`
 	Wallets []wallet.Named `json:"wallets"`
+	// Message, if set, makes the request a BIP-322 message to sign (kinko
+	// cold sign-message): the PSBT is its to_sign, which moves nothing.
+	Message string `json:"message,omitempty"`
 }
 
 func readPSBTFile(path string) (*psbt.Packet, error) {
@@ -183,6 +186,9 @@ func newColdCmd() *cobra.Command {
 			}
 			if err != nil {
 				return err
+			}
+			if req.Message != "" {
+				return fmt.Errorf("request %s is a BIP-322 message to sign, not a transaction: use kinko cold sign-message", reqFile)
 			}
 			if got := p.UnsignedTx.TxHash().String(); got != req.TxID {
 				return fmt.Errorf("the PSBT's transaction %s is not the one the ceremony %s registered (%s): not signed", got, req.ID, req.TxID)
@@ -431,6 +437,6 @@ func newColdCmd() *cobra.Command {
 	broadcast.Flags().StringVar(&txFile, "tx", "", "raw transaction file (hex)")
 	nf.add(broadcast)
 	broadcast.MarkFlagRequired("tx")
-	cmd.AddCommand(register, list, sign, combine, finalize, broadcast)
+	cmd.AddCommand(register, list, sign, newColdSignMessageCmd(), combine, finalize, broadcast)
 	return cmd
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -25,12 +26,14 @@ import (
 	"kinko/internal/metrics"
 	"kinko/internal/operators"
 	"kinko/internal/passkey"
+	"kinko/internal/secrets"
 	"kinko/internal/watch"
 )
 
 // serveOptions are the flags of the roles that run the core.
 type serveOptions struct {
 	dir             string
+	secrets         string
 	addr            string
 	tlsCert, tlsKey string
 	snapshotEvery   uint64
@@ -45,6 +48,11 @@ type serveOptions struct {
 	alerts          alertFlags
 	witnesses       coreWitnessFlags
 	role            roleFlags
+	mail            mailFlags
+	publicURL       string
+	signUpPerMinute int
+	loginPerMinute  int
+	stepUpPerMinute int
 }
 
 func (o *serveOptions) flags(cmd *cobra.Command, addr string) {
@@ -55,12 +63,18 @@ func (o *serveOptions) flags(cmd *cobra.Command, addr string) {
 	f.StringVar(&o.tlsKey, "tls-key", "", "with --tls-cert: its private key (PEM; core.key)")
 	f.Uint64Var(&o.snapshotEvery, "snapshot-every", core.DefaultSnapshotEvery, "entries between snapshots")
 	f.BoolVar(&o.checkInvariants, "check-invariants", false, "check every ledger invariant after every apply (slow)")
+	f.StringVar(&o.secrets, "secrets", "", "the host's secrets directory: TOTP sealing key, tokens, the journal head key (default DATA.secrets, outside the data directory; keys still in DATA/secrets are read there with a warning)")
+	f.StringVar(&o.publicURL, "public-url", "", "the API's address as customers reach it, for the freeze links of notices (default SCHEME://ADDR)")
+	f.IntVar(&o.signUpPerMinute, "signup-per-minute", 0, "sign-ups a minute from one address (default 3, a burst of 5)")
+	f.IntVar(&o.loginPerMinute, "login-per-minute", 0, "customer logins a minute from one address (default 20)")
+	f.IntVar(&o.stepUpPerMinute, "stepup-per-minute", 0, "second-factor step-ups a minute from one address, across its customers (default 30); a customer's own and a session's limits stay")
 	f.DurationVar(&o.readyAge, "ready-watcher-age", DefaultReadyWatcherAge, "/readyz fails when an asset with wallets has had no watcher checkpoint journaled for this long (0: not checked)")
 	f.Int32Var(&o.readyBlocks, "ready-blocks", DefaultReadyBlocks, "/readyz fails when the watcher's checkpoint is more than this many blocks behind the node's tip it reported (-1: not checked)")
 	f.StringVar(&o.accessLog, "access-log", "", "file the access log is appended to (default: the log)")
 	f.StringVar(&o.auditLog, "audit-log", "", "file the audit log of journaled commands is appended to (default: the log)")
 	o.alerts.add(cmd)
 	o.witnesses.add(cmd)
+	o.mail.add(cmd)
 	o.role.add(cmd)
 }
 
@@ -80,6 +94,32 @@ func (o *serveOptions) logTo(path string, log *slog.Logger, sub string) (*slog.L
 		return nil, nil, err
 	}
 	return l, func() { f.Close() }, nil
+}
+
+// mailFlags configure the SMTP client that sends customers' notices.
+type mailFlags struct {
+	addr, from, user, passwordFile string
+	requireTLS                     bool
+}
+
+func (m *mailFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&m.addr, "smtp", "", "SMTP server (host:port) that notices are sent through; none: notices only in the API")
+	cmd.Flags().StringVar(&m.from, "smtp-from", "kinko@localhost", "sender address of notices")
+	cmd.Flags().StringVar(&m.user, "smtp-user", "", "SMTP user (PLAIN, over TLS)")
+	cmd.Flags().StringVar(&m.passwordFile, "smtp-password-file", "", "file with the SMTP password")
+	cmd.Flags().BoolVar(&m.requireTLS, "smtp-require-tls", false, "refuse an SMTP server without STARTTLS")
+}
+
+func (m *mailFlags) config() (api.MailConfig, error) {
+	c := api.MailConfig{Addr: m.addr, From: m.from, Username: m.user, RequireTLS: m.requireTLS}
+	if m.passwordFile != "" {
+		b, err := readSmall(m.passwordFile)
+		if err != nil {
+			return c, fmt.Errorf("--smtp-password-file: %w", err)
+		}
+		c.Password = strings.TrimSpace(string(b))
+	}
+	return c, nil
 }
 
 func newDevCmd() *cobra.Command {
@@ -144,10 +184,21 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{kp}, MinVersion: tls.VersionTLS12}
 	}
 	core.TuneGC()
+	mail, err := o.mail.config()
+	if err != nil {
+		return err
+	}
+	sec, err := secrets.Open(o.secrets, o.dir, log)
+	if err != nil {
+		return err
+	}
+	for _, old := range sec.Legacies() {
+		log.Warn("a host key is inside the data directory, where a backup of the data carries it: move it to the secrets directory", "key", old, "secrets", sec.Path)
+	}
 	// The readiness follows the audit records from the first entry on.
 	var ready atomic.Pointer[readiness]
 	audit := auditLog(auditLogger)
-	c, err := core.Open(ctx, core.Config{Dir: o.dir, SnapshotEvery: o.snapshotEvery, CheckInvariants: o.checkInvariants, Logger: log.With("sub", "core"),
+	c, err := core.Open(ctx, core.Config{Dir: o.dir, SecretsDir: sec.Path, SnapshotEvery: o.snapshotEvery, CheckInvariants: o.checkInvariants, Logger: log.With("sub", "core"),
 		Audit: func(r core.AuditRecord) {
 			audit(r)
 			if rd := ready.Load(); rd != nil {
@@ -191,8 +242,20 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 	ready.Store(rd)
 	m := metrics.New(c)
 	m.Watcher, m.Ready = rd.lags, rd.reasons
-	h, err := api.New(api.Config{Core: c, DataDir: o.dir, Logger: log.With("sub", "api"), InsecureCookies: o.seed && loopback && tlsCfg == nil, Metrics: m,
-		Refuse: refuse(checker), Ready: rd.reasons})
+	public := o.publicURL
+	if public == "" {
+		public = scheme + "://" + ln.Addr().String()
+	}
+	limits := api.Limits{}
+	if o.stepUpPerMinute > 0 {
+		limits.StepUpAddr = api.PerMinute(o.stepUpPerMinute)
+	}
+	if o.signUpPerMinute > 0 {
+		limits.SignUpAddr = api.PerMinute(o.signUpPerMinute)
+		limits.SignUpAccount = api.PerMinute(o.signUpPerMinute)
+	}
+	h, err := api.New(api.Config{Core: c, DataDir: o.dir, SecretsDir: sec.Path, Logger: log.With("sub", "api"), InsecureCookies: o.seed && loopback && tlsCfg == nil, Metrics: m,
+		Mail: mail, PublicURL: public, Limits: limits, LoginRate: o.loginPerMinute, Refuse: refuse(checker), Ready: rd.reasons})
 	if err != nil {
 		ln.Close()
 		return err
@@ -249,7 +312,7 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 	var handler http.Handler = h
 	if chain != nil {
 		// Drills run inside the dev, on its exchange (kinko drill --dev).
-		tok, err := devDrillToken(o.dir)
+		tok, err := devDrillToken(sec)
 		if err != nil {
 			ln.Close()
 			return err
@@ -275,8 +338,8 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 	if t, ok := ln.Addr().(*net.TCPAddr); ok && t.IP.IsLoopback() {
 		console = fmt.Sprintf("localhost:%d", t.Port)
 	}
-	fmt.Fprintf(out, "kinko is running\n  data      %s\n  journal   %d entries, state %s\n  console   %s://%s/console/login\n  status    %s://%s/status\n  api       %s://%s/v1/openapi.json\n  health    %s://%s/healthz\n  ready     %s://%s/readyz\n  metrics   %s://%s/metrics\n",
-		abs, seq, hash, scheme, console, scheme, ln.Addr(), scheme, ln.Addr(), scheme, ln.Addr(), scheme, ln.Addr(), scheme, ln.Addr())
+	fmt.Fprintf(out, "kinko is running\n  data      %s\n  secrets   %s\n  journal   %d entries, state %s\n  console   %s://%s/console/login\n  status    %s://%s/status\n  api       %s://%s/v1/openapi.json\n  health    %s://%s/healthz\n  ready     %s://%s/readyz\n  metrics   %s://%s/metrics\n",
+		abs, sec.Path, seq, hash, scheme, console, scheme, ln.Addr(), scheme, ln.Addr(), scheme, ln.Addr(), scheme, ln.Addr(), scheme, ln.Addr())
 	printLogins(out, logins, console)
 	var founded bool
 	c.Read(func(st *core.State) { founded = st.People.Bootstrapped() })

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -106,7 +104,7 @@ func devChainRoutes(mux *http.ServeMux, chain *demo.Chain, token string) {
 // devPost sends body to a running dev's route with the dev token of its
 // data directory and prints the answer.
 func devPost(cmd *cobra.Command, devURL, dir, route string, body any) error {
-	tok, err := os.ReadFile(filepath.Join(dir, "secrets", "drill.token"))
+	tok, err := readDevToken(dir)
 	if err != nil {
 		return fmt.Errorf("the running dev's token: %w (is --data the dev's data directory?)", err)
 	}

@@ -20,15 +20,17 @@ import (
 	"kinko/internal/demo"
 	"kinko/internal/drill"
 	"kinko/internal/operators"
+	"kinko/internal/secrets"
 )
 
 // drillDone ends a drill's streamed output when it succeeded.
 const drillDone = "drill: done"
 
-// devDrillToken reads or makes <data>/secrets/drill.token (0600): what
-// `kinko drill --dev` shows to run a drill inside a running kinko dev.
-func devDrillToken(dir string) (string, error) {
-	path := filepath.Join(dir, "secrets", "drill.token")
+// devDrillToken reads or makes drill.token (0600) in the dev's secrets
+// directory: what `kinko drill --dev` shows to run a drill inside a
+// running kinko dev.
+func devDrillToken(sec secrets.Dir) (string, error) {
+	path := sec.File("drill.token")
 	if b, err := os.ReadFile(path); err == nil {
 		return strings.TrimSpace(string(b)), nil
 	}
@@ -44,7 +46,7 @@ func devDrillToken(dir string) (string, error) {
 }
 
 // devAuthorized answers a request to the dev's own routes that does not
-// come from this machine with the dev token (<data>/secrets/drill.token),
+// come from this machine with the dev token (DATA.secrets/drill.token),
 // and reports whether it does.
 func devAuthorized(w http.ResponseWriter, r *http.Request, token string) bool {
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
@@ -54,7 +56,7 @@ func devAuthorized(w http.ResponseWriter, r *http.Request, token string) bool {
 	}
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(token)) != 1 {
-		http.Error(w, "the dev token (<data>/secrets/drill.token) is needed", http.StatusUnauthorized)
+		http.Error(w, "the dev token (DATA.secrets/drill.token) is needed", http.StatusUnauthorized)
 		return false
 	}
 	return true
@@ -142,4 +144,14 @@ func devDrillHandler(c *core.Core, chain *demo.Chain, signers *demo.Signers, dir
 		res.Report.WriteNotice(out)
 		fmt.Fprintln(out, drillDone)
 	}
+}
+
+// readDevToken reads the drill token of a running dev's data directory
+// dir, from its default secrets directory (or DATA/secrets, as before).
+func readDevToken(dir string) ([]byte, error) {
+	sec, err := secrets.Open("", dir, nil)
+	if err != nil {
+		return nil, err
+	}
+	return os.ReadFile(sec.File("drill.token"))
 }

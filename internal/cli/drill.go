@@ -98,7 +98,7 @@ func drillCmd(name string, play func(context.Context, drill.Options, io.Writer) 
 // drillOnDev asks a running kinko dev to run the drill on its exchange and
 // streams what happens; the report is saved when it succeeds.
 func drillOnDev(cmd *cobra.Command, devURL, dir, name string, customers int, rate, seed uint64, reportFile string) error {
-	tok, err := os.ReadFile(filepath.Join(dir, "secrets", "drill.token"))
+	tok, err := readDevToken(dir)
 	if err != nil {
 		return fmt.Errorf("the running dev's drill token: %w (is --data the dev's data directory?)", err)
 	}

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -37,7 +36,10 @@ func headVerifier(dir, pubkeyFile string) (*tree.Verifier, error) {
 		}
 		return v, nil
 	}
-	path := filepath.Join(dir, core.HeadKeyFile)
+	path, err := core.HeadKeyPath("", dir)
+	if err != nil {
+		return nil, err
+	}
 	b, err := readSmall(path)
 	if err != nil {
 		return nil, fmt.Errorf("no --pubkey, and the data directory's head key: %w", err)
@@ -163,7 +165,7 @@ func (s *journalSource) flags(cmd *cobra.Command, token bool) {
 	cmd.Flags().StringVar(&s.coreURL, "core", "", "a running core's API (http://host:port or https://): read its journal there, which a running core keeps locked")
 	cmd.Flags().StringVar(&s.coreCA, "core-ca", "", "with an https:// --core: the CA certificate (PEM) its certificate is checked against")
 	if token {
-		cmd.Flags().StringVar(&s.tokenFile, "stream-token-file", "", "with --core: the journal stream token (<core data>/secrets/stream.token); a proof carries the entry")
+		cmd.Flags().StringVar(&s.tokenFile, "stream-token-file", "", "with --core: the journal stream token (the core's secrets directory, CORE-DATA.secrets/stream.token); a proof carries the entry")
 	}
 }
 

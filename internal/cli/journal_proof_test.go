@@ -58,8 +58,9 @@ func TestJournalProofCommands(t *testing.T) {
 	files := t.TempDir()
 	f := func(name string) string { return filepath.Join(files, name) }
 	journalWith(t, dir, 0, 300)
-	// The core made its head key at first start, in its secrets, 0600.
-	st, err := os.Stat(filepath.Join(dir, core.HeadKeyFile))
+	// The core made its head key at first start, in its secrets
+	// directory outside the data directory, 0600.
+	st, err := os.Stat(dir + ".secrets/" + core.HeadKeyName)
 	if err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("head key: %v %v", st, err)
 	}
@@ -334,7 +335,7 @@ func TestJournalReadsWhileCoreRuns(t *testing.T) {
 	if h, err := tree.ParseHead([]byte(head)); err != nil || h.Size != 40 {
 		t.Fatalf("head from the core = %q %v", head, err)
 	}
-	tok := filepath.Join(dir, "secrets", "stream.token")
+	tok := filepath.Join(dir+".secrets", "stream.token")
 	save(t, f("proof"), "journal", "prove", "--core", base, "--seq", "7", "--stream-token-file", tok)
 	if out, code := run(t, "journal", "check-proof", "--head", f("head"), "--proof", f("proof"), "--pubkey", f("pub")); code != 0 || !strings.Contains(out, "proof OK: entry 7") {
 		t.Fatalf("check-proof of the core's proof = %d %q", code, out)

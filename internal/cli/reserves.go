@@ -50,6 +50,7 @@ func newReservesCmd() *cobra.Command {
 	cmd.Flags().StringVar(&csvDate, "daily-csv", "", "write the daily per-customer record (CSV) for this date instead")
 	cmd.Flags().Uint32Var(&target, "hot-target-bps", reserves.DefaultPolicy.HotTargetBps, "hot wallet target share, basis points")
 	cmd.Flags().Uint32Var(&capBps, "hot-cap-bps", reserves.DefaultPolicy.HotCapBps, "hot wallet cap, basis points (at most 500)")
+	cmd.AddCommand(newReservesPublishCmd(), newReservesProofCmd(), newVerifyProofCmd(), newReservesMessageCmd(), newReservesAttestCmd())
 	return cmd
 }
 

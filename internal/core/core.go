@@ -61,6 +61,9 @@ const (
 type Config struct {
 	// Dir is the data directory: journal/ and snapshots/ live there.
 	Dir string
+	// SecretsDir is the host's secrets directory, where the head key
+	// lives (empty: the default, Dir.secrets; see internal/secrets).
+	SecretsDir string
 	// SnapshotEvery is the number of entries between snapshots; 0 means
 	// DefaultSnapshotEvery.
 	SnapshotEvery uint64
@@ -162,7 +165,7 @@ func Open(ctx context.Context, cfg Config) (*Core, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("core: %w", err)
 	}
-	heads, err := LoadHeadSigner(cfg.Dir)
+	heads, err := LoadHeadSignerIn(cfg.SecretsDir, cfg.Dir)
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,15 @@ func signedStr(a *passkey.Assertion) string {
 	return " (signed)"
 }
 
+// signedIf is signedStr for commands that an operator signs and a
+// customer does not.
+func signedIf(operator bool, a *passkey.Assertion) string {
+	if !operator {
+		return ""
+	}
+	return signedStr(a)
+}
+
 // Describe says in one line what a command asks, for journal listings. It
 // never shows credentials or token hashes. A journaled command is an attempt:
 // whether it took effect is for the state to say (a refused self-approval is
@@ -92,6 +101,20 @@ func Describe(c Command) string {
 		return fmt.Sprintf("withdrawal rules set by %s", c.Actor)
 	case RegisterIntentKey:
 		return fmt.Sprintf("customer %d registers an intent key", c.Customer)
+	case RevokeIntentKey:
+		return fmt.Sprintf("customer %d revokes the intent key %s", c.Customer, keyText(c.PubKey))
+	case RemoveAddress:
+		return fmt.Sprintf("customer %d takes the %s address %s off the whitelist", c.Customer, c.Asset, c.Address)
+	case StepUpFailed:
+		return "a wrong step-up code"
+	case RevokeSession:
+		return fmt.Sprintf("customer %d ends a session", c.Customer)
+	case ChangeCredentials:
+		return fmt.Sprintf("customer %d changes their %s", c.Customer, strings.ReplaceAll(c.Change, "_", " "))
+	case FreezeWithdrawals:
+		return fmt.Sprintf("customer %d's withdrawals frozen by %s%s", c.Customer, c.By, signedIf(c.By != "customer" && c.By != "notice link", c.Assertion))
+	case UnfreezeWithdrawals:
+		return fmt.Sprintf("customer %d's withdrawals unfrozen by %s%s", c.Customer, c.By, signedIf(c.By != "customer", c.Assertion))
 	case WhitelistAddress:
 		return fmt.Sprintf("customer %d whitelists a %s address %s", c.Customer, c.Asset, c.Address)
 	case RequestWithdrawal:
@@ -100,6 +123,9 @@ func Describe(c Command) string {
 		return "(does not decode)"
 	}
 	if d, ok := describeOwed(c); ok {
+		return d
+	}
+	if d, ok := describeReserves(c); ok {
 		return d
 	}
 	return c.Kind().String()

@@ -9,18 +9,39 @@ import (
 	"path/filepath"
 
 	"kinko/internal/journal/tree"
+	"kinko/internal/secrets"
 )
 
-// HeadKeyFile is the file, under the data directory, of the key that signs
-// the journal's tree heads: made at the core's first start, 0600, in the
-// secrets directory beside the API's tokens.
-const HeadKeyFile = "secrets/journal-head.key"
+// HeadKeyName is the file name of the key that signs the journal's tree
+// heads: made at the core's first start, 0600, in the core's secrets
+// directory (internal/secrets) beside the API's tokens, outside the data
+// directory.
+const HeadKeyName = "journal-head.key"
+
+// HeadKeyPath returns the head key's file of data directory dir with
+// secrets directory sec (empty: the default, DATA.secrets); a data
+// directory made before still has it in DATA/secrets, read from there.
+func HeadKeyPath(sec, dir string) (string, error) {
+	d, err := secrets.Open(sec, dir, nil)
+	if err != nil {
+		return "", err
+	}
+	return d.File(HeadKeyName), nil
+}
 
 // LoadHeadSigner returns the signer of the tree heads of the journal in
+// data directory dir, its key in the default secrets directory.
+func LoadHeadSigner(dir string) (*tree.Signer, error) { return LoadHeadSignerIn("", dir) }
+
+// LoadHeadSignerIn returns the signer of the tree heads of the journal in
 // data directory dir, making its key (and the log's origin,
-// "kinko.journal/" and 16 random hex digits) if there is none yet.
-func LoadHeadSigner(dir string) (*tree.Signer, error) {
-	path := filepath.Join(dir, HeadKeyFile)
+// "kinko.journal/" and 16 random hex digits) in secrets directory sec if
+// there is none yet.
+func LoadHeadSignerIn(sec, dir string) (*tree.Signer, error) {
+	path, err := HeadKeyPath(sec, dir)
+	if err != nil {
+		return nil, fmt.Errorf("core: head key: %w", err)
+	}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		if b, err = createHeadKey(path); err != nil {

@@ -25,6 +25,13 @@ const (
 	KindReviewAsset    Kind = 108
 	KindOpenRequest    Kind = 109
 	KindDecideRequest  Kind = 110
+	// The customers' own guards: failed step-ups, their sessions, their
+	// credentials, and the freeze of their withdrawals.
+	KindStepUpFailed        Kind = 120
+	KindRevokeSession       Kind = 121
+	KindChangeCredentials   Kind = 122
+	KindFreezeWithdrawals   Kind = 123
+	KindUnfreezeWithdrawals Kind = 124
 )
 
 func init() {
@@ -33,6 +40,8 @@ func init() {
 		KindLoginFailed: "login_failed", KindLogout: "logout", KindStepUp: "step_up",
 		KindSetKYC: "set_kyc", KindProposeAsset: "propose_asset", KindReviewAsset: "review_asset",
 		KindOpenRequest: "open_request", KindDecideRequest: "decide_request",
+		KindStepUpFailed: "step_up_failed", KindRevokeSession: "revoke_session", KindChangeCredentials: "change_credentials",
+		KindFreezeWithdrawals: "freeze_withdrawals", KindUnfreezeWithdrawals: "unfreeze_withdrawals",
 	} {
 		kindNames[k] = n
 	}
@@ -70,6 +79,48 @@ type Logout struct{ TokenHash [32]byte }
 type StepUp struct {
 	TokenHash [32]byte
 	Step      uint64
+}
+
+// StepUpFailed records a wrong step-up code in a session: counted per
+// session and per customer, towards their lock-outs.
+type StepUpFailed struct{ TokenHash [32]byte }
+
+// RevokeSession ends one of a customer's sessions on their word.
+type RevokeSession struct {
+	Customer  ledger.OwnerID
+	TokenHash [32]byte
+}
+
+// ChangeCredentials replaces a customer's credential commitment (a new
+// password, or a new TOTP seed): Change says which, Commit is the new
+// commitment, Keep the session that asked (every other ends).
+type ChangeCredentials struct {
+	Customer ledger.OwnerID
+	Change   string
+	Commit   string
+	Keep     [32]byte
+}
+
+// FreezeWithdrawals halts a customer's withdrawals at once: By is "notice
+// link" (Notice is the seq of the notice whose link was followed),
+// "customer", or an operator, who signs it. Their withdrawals not yet
+// signed are rejected and their holds voided.
+type FreezeWithdrawals struct {
+	Customer  ledger.OwnerID
+	By        string
+	Notice    uint64 `json:",omitempty"`
+	Reason    string
+	Assertion *passkey.Assertion `json:",omitempty"`
+}
+
+// UnfreezeWithdrawals lifts a customer's freeze: By is "customer" (the
+// session Session, fresh and stepped up) or an operator, who signs it.
+type UnfreezeWithdrawals struct {
+	Customer  ledger.OwnerID
+	By        string
+	Session   [32]byte `json:",omitempty"`
+	Reason    string
+	Assertion *passkey.Assertion `json:",omitempty"`
 }
 
 // SetKYC sets a customer's KYC state.
@@ -139,6 +190,18 @@ func (ReviewAsset) Kind() Kind    { return KindReviewAsset }
 func (OpenRequest) Kind() Kind    { return KindOpenRequest }
 func (DecideRequest) Kind() Kind  { return KindDecideRequest }
 
+func (StepUpFailed) Kind() Kind        { return KindStepUpFailed }
+func (RevokeSession) Kind() Kind       { return KindRevokeSession }
+func (ChangeCredentials) Kind() Kind   { return KindChangeCredentials }
+func (FreezeWithdrawals) Kind() Kind   { return KindFreezeWithdrawals }
+func (UnfreezeWithdrawals) Kind() Kind { return KindUnfreezeWithdrawals }
+
+func (c StepUpFailed) AppendPayload(b []byte) []byte        { return appendJSON(b, c) }
+func (c RevokeSession) AppendPayload(b []byte) []byte       { return appendJSON(b, c) }
+func (c ChangeCredentials) AppendPayload(b []byte) []byte   { return appendJSON(b, c) }
+func (c FreezeWithdrawals) AppendPayload(b []byte) []byte   { return appendJSON(b, c) }
+func (c UnfreezeWithdrawals) AppendPayload(b []byte) []byte { return appendJSON(b, c) }
+
 func (c SignUp) AppendPayload(b []byte) []byte         { return appendJSON(b, c) }
 func (c CreateOperator) AppendPayload(b []byte) []byte { return appendJSON(b, c) }
 func (c Login) AppendPayload(b []byte) []byte          { return appendJSON(b, c) }
@@ -177,6 +240,16 @@ func decodePeople(kind Kind, p []byte) (Command, bool, error) {
 		c, err = decodeJSON[OpenRequest](p)
 	case KindDecideRequest:
 		c, err = decodeJSON[DecideRequest](p)
+	case KindStepUpFailed:
+		c, err = decodeJSON[StepUpFailed](p)
+	case KindRevokeSession:
+		c, err = decodeJSON[RevokeSession](p)
+	case KindChangeCredentials:
+		c, err = decodeJSON[ChangeCredentials](p)
+	case KindFreezeWithdrawals:
+		c, err = decodeJSON[FreezeWithdrawals](p)
+	case KindUnfreezeWithdrawals:
+		c, err = decodeJSON[UnfreezeWithdrawals](p)
 	default:
 		return nil, false, nil
 	}
@@ -299,13 +372,23 @@ func (s *State) applyPeople(cmd Command, t int64) (handled bool, v any, err erro
 	case CreateOperator:
 		return true, nil, p.CreateOperator(c.Operator, c.Actor, t) // refused: see people.CreateOperator
 	case Login:
-		return true, nil, p.Login(c.Session, c.Step, t)
+		return true, nil, p.Login(c.Session, c.Step, t, s.seq)
 	case LoginFailed:
 		return true, nil, p.LoginFailed(c.Who, c.Customer, c.Operator, t)
 	case Logout:
 		return true, nil, p.Logout(c.TokenHash)
 	case StepUp:
 		return true, nil, p.StepUp(c.TokenHash, c.Step, t)
+	case StepUpFailed:
+		return true, nil, p.StepUpFailed(c.TokenHash, t)
+	case RevokeSession:
+		return true, nil, p.RevokeSession(c.Customer, c.TokenHash, t, s.seq)
+	case ChangeCredentials:
+		return true, nil, p.ChangeCredentials(c.Customer, c.Change, c.Commit, c.Keep, t, s.seq)
+	case FreezeWithdrawals:
+		return true, nil, s.freezeWithdrawals(c, t)
+	case UnfreezeWithdrawals:
+		return true, nil, p.Unfreeze(c.Customer, c.By, c.Session, c.Reason, t, s.seq)
 	case SetKYC:
 		return true, nil, p.SetKYC(c.Customer, c.KYC, c.Actor, c.Reason)
 	case ProposeAsset:
@@ -386,3 +469,39 @@ func (s *State) applyPeople(cmd Command, t int64) (handled bool, v any, err erro
 
 // Operator returns an operator by name.
 func (s *State) Operator(name string) (people.Operator, bool) { return s.People.Operator(name) }
+
+// freezeWithdrawals freezes a customer's withdrawals and rejects those of
+// theirs not yet in a batch: nothing of theirs leaves after the entry.
+// Those already in a batch the co-signer refuses (it honours the freeze
+// in its replay).
+func (s *State) freezeWithdrawals(c FreezeWithdrawals, t int64) error {
+	if err := s.People.FreezeWithdrawals(c.Customer, c.By, c.Notice, c.Reason, t, s.seq); err != nil {
+		return err
+	}
+	s.rejectWaiting(c.Customer, func(withdraw.Withdrawal) bool { return true }, "frozen: "+c.Reason, t)
+	return nil
+}
+
+// rejectWaiting rejects a customer's withdrawals not yet in a batch
+// (queued or awaiting approval) that match, voiding their holds.
+func (s *State) rejectWaiting(customer ledger.OwnerID, match func(withdraw.Withdrawal) bool, reason string, t int64) {
+	var ts []ledger.Transfer
+	var ids []string
+	for _, wd := range s.Withdraw.Withdrawals(uint64(customer)) {
+		if (wd.Status != withdraw.StatusQueued && wd.Status != withdraw.StatusAwaitingApproval) || !match(wd) {
+			continue
+		}
+		ts = append(ts, ledger.Transfer{ID: holdID("void:" + wd.ID), PendingID: ledger.ID{Hi: wd.HoldHi, Lo: wd.HoldLo}, Flags: ledger.FlagVoidPending, Code: CodeWithdrawal})
+		ids = append(ids, wd.ID)
+	}
+	if len(ts) > 0 {
+		if res := s.Ledger.CreateTransfers(ts, t, nil); len(res) > 0 && !res[0].Code.Succeeded() {
+			// INVARIANT: a waiting withdrawal's hold is pending; voiding
+			// it cannot fail.
+			panic(fmt.Sprintf("core: void of the hold of %s failed: %v", ids[res[0].Index], res[0].Code))
+		}
+	}
+	for _, id := range ids {
+		s.Withdraw.SetStatus(id, withdraw.StatusRejected, reason)
+	}
+}

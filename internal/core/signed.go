@@ -149,6 +149,20 @@ func SignedDigest(c Command) (signer string, digest [32]byte, ok bool) {
 		signer, id = x.Operator, hex.EncodeToString(x.Key.ID)
 		x.Assertion = nil
 		unsigned = x
+	case FreezeWithdrawals:
+		if x.By == "customer" || x.By == "notice link" {
+			return "", digest, false
+		}
+		signer, id = x.By, "freeze:"+strconv.FormatUint(uint64(x.Customer), 10)
+		x.Assertion = nil
+		unsigned = x
+	case UnfreezeWithdrawals:
+		if x.By == "customer" {
+			return "", digest, false
+		}
+		signer, id = x.By, "unfreeze:"+strconv.FormatUint(uint64(x.Customer), 10)
+		x.Assertion = nil
+		unsigned = x
 	default:
 		return "", digest, false
 	}
@@ -169,6 +183,10 @@ func assertionOf(c Command) *passkey.Assertion {
 	case OperatorLogin:
 		return x.Assertion
 	case AddCredential:
+		return x.Assertion
+	case FreezeWithdrawals:
+		return x.Assertion
+	case UnfreezeWithdrawals:
 		return x.Assertion
 	}
 	return nil
@@ -193,6 +211,12 @@ func WithAssertion(c Command, a *passkey.Assertion) Command {
 		x.Assertion = a
 		return x
 	case AddCredential:
+		x.Assertion = a
+		return x
+	case FreezeWithdrawals:
+		x.Assertion = a
+		return x
+	case UnfreezeWithdrawals:
 		x.Assertion = a
 		return x
 	}

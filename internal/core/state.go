@@ -41,6 +41,9 @@ type State struct {
 	AML map[string]Denied
 	// Checkpoints are where each asset's chain watcher stands.
 	Checkpoints map[ledger.AssetID]WatchCheckpoint
+	// Liabilities are the published liabilities roots of the proof of
+	// reserves, in publication order (the last MaxPublishedRoots).
+	Liabilities []PublishedRoot
 
 	seq  uint64       // the last applied entry
 	time int64        // its time
@@ -134,6 +137,10 @@ func (s *State) Apply(e *journal.Entry) Outcome {
 			o.Value, o.Err = v, err
 			return o
 		}
+		if ok, v, err := s.applyReserves(cmd, e.Time); ok {
+			o.Value, o.Err = v, err
+			return o
+		}
 		s.results = s.apply(cmd, e.Time, s.results)
 	}
 	o.Events = s.results
@@ -195,6 +202,9 @@ func (s *State) CheckInvariants() error {
 	if err := s.Custody.CheckInvariants(); err != nil {
 		return fmt.Errorf("after entry %d: %w", s.seq, err)
 	}
+	if err := s.checkLiabilities(); err != nil {
+		return fmt.Errorf("after entry %d: %w", s.seq, err)
+	}
 	return nil
 }
 
@@ -243,6 +253,7 @@ type stateExt struct {
 	Trading      *trading.Snapshot   `json:"trading,omitempty"`
 	Compensation []compensation.Plan `json:"compensation,omitempty"`
 	AML          []Denied            `json:"aml,omitempty"`
+	Liabilities  []PublishedRoot     `json:"liabilities,omitempty"`
 }
 
 func (s *State) extension() stateExt {
@@ -265,6 +276,7 @@ func (s *State) extension() stateExt {
 	if len(s.AML) > 0 {
 		ext.AML = s.DeniedList()
 	}
+	ext.Liabilities = s.Liabilities
 	for _, a := range s.Ledger.Assets() {
 		if cp, ok := s.Checkpoints[a.ID]; ok {
 			ext.Checkpoints = append(ext.Checkpoints, cp)
@@ -296,6 +308,7 @@ func (s *State) restoreExtension(b []byte) error {
 		return err
 	}
 	s.Compensation = compensation.Restore(ext.Compensation)
+	s.Liabilities = ext.Liabilities
 	for _, d := range ext.AML {
 		if s.AML == nil {
 			s.AML = map[string]Denied{}

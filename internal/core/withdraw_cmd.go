@@ -20,6 +20,8 @@ const (
 	KindRegisterIntentKey  Kind = 41
 	KindWhitelistAddress   Kind = 42
 	KindRequestWithdrawal  Kind = 43
+	KindRevokeIntentKey    Kind = 55
+	KindRemoveAddress      Kind = 56
 )
 
 func init() {
@@ -27,7 +29,30 @@ func init() {
 	kindNames[KindRegisterIntentKey] = "register_intent_key"
 	kindNames[KindWhitelistAddress] = "whitelist_address"
 	kindNames[KindRequestWithdrawal] = "request_withdrawal"
+	kindNames[KindRevokeIntentKey] = "revoke_intent_key"
+	kindNames[KindRemoveAddress] = "remove_address"
 }
+
+// RevokeIntentKey removes a customer's intent key on their word: the core
+// and the co-signer refuse what it signs from the entry on.
+type RevokeIntentKey struct {
+	Customer ledger.OwnerID
+	PubKey   [32]byte
+}
+
+// RemoveAddress takes an address off a customer's whitelist: the core and
+// the co-signer refuse to pay it from the entry on.
+type RemoveAddress struct {
+	Customer ledger.OwnerID
+	Asset    string
+	Address  string
+}
+
+func (RevokeIntentKey) Kind() Kind { return KindRevokeIntentKey }
+func (RemoveAddress) Kind() Kind   { return KindRemoveAddress }
+
+func (c RevokeIntentKey) AppendPayload(b []byte) []byte { return appendJSON(b, c) }
+func (c RemoveAddress) AppendPayload(b []byte) []byte   { return appendJSON(b, c) }
 
 // SetWithdrawalRules replaces the withdrawal policy's rules; an admin does
 // it, and it is journaled like everything else.
@@ -92,6 +117,10 @@ func decodeWithdraw(kind Kind, p []byte) (Command, bool, error) {
 		c, err = decodeJSON[WhitelistAddress](p)
 	case KindRequestWithdrawal:
 		c, err = decodeJSON[RequestWithdrawal](p)
+	case KindRevokeIntentKey:
+		c, err = decodeJSON[RevokeIntentKey](p)
+	case KindRemoveAddress:
+		c, err = decodeJSON[RemoveAddress](p)
 	default:
 		return nil, false, nil
 	}
@@ -101,7 +130,13 @@ func decodeWithdraw(kind Kind, p []byte) (Command, bool, error) {
 // Errors of withdrawal requests beyond the withdraw package's.
 var (
 	ErrNotVerified = errors.New("withdraw: customer's KYC is not verified")
+	// ErrCredsCooling refuses a withdrawal within the cool-down after the
+	// customer's password or second factor changed.
+	ErrCredsCooling = errors.New("withdraw: the password or second factor changed within the cool-down")
 )
+
+// keyText is an intent key as a notice names it: its first 8 bytes, hex.
+func keyText(pub [32]byte) string { return fmt.Sprintf("%x…", pub[:8]) }
 
 // withdrawView is the policy's read-only view of the state.
 type withdrawView struct{ s *State }
@@ -165,7 +200,11 @@ func (s *State) applyWithdraw(cmd Command, t int64) (handled bool, v any, err er
 		if _, ok := s.People.Customer(c.Customer); !ok {
 			return true, nil, people.ErrCustomerUnknown
 		}
-		return true, nil, w.RegisterKey(uint64(c.Customer), c.PubKey, t)
+		if err := w.RegisterKey(uint64(c.Customer), c.PubKey, t); err != nil {
+			return true, nil, err
+		}
+		s.People.Notify(c.Customer, people.NoticeIntentKey, "a new intent key "+keyText(c.PubKey)+" was registered", t, s.seq)
+		return true, nil, nil
 	case WhitelistAddress:
 		if _, ok := s.People.Customer(c.Customer); !ok {
 			return true, nil, people.ErrCustomerUnknown
@@ -173,7 +212,27 @@ func (s *State) applyWithdraw(cmd Command, t int64) (handled bool, v any, err er
 		if _, ok := s.Ledger.AssetByCode(c.Asset); !ok {
 			return true, nil, custody.ErrAssetUnknown
 		}
-		return true, nil, w.AddAddress(uint64(c.Customer), c.Asset, c.Address, t)
+		if err := w.AddAddress(uint64(c.Customer), c.Asset, c.Address, t); err != nil {
+			return true, nil, err
+		}
+		s.People.Notify(c.Customer, people.NoticeAddress, "a new "+c.Asset+" withdrawal address "+c.Address+" was whitelisted", t, s.seq)
+		return true, nil, nil
+	case RevokeIntentKey:
+		if err := w.RevokeKey(uint64(c.Customer), c.PubKey); err != nil {
+			return true, nil, err
+		}
+		s.rejectWaiting(c.Customer, func(wd withdraw.Withdrawal) bool { return wd.PubKey == c.PubKey }, "its intent key was revoked", t)
+		s.People.Notify(c.Customer, people.NoticeIntentKeyGone, "the intent key "+keyText(c.PubKey)+" was revoked", t, s.seq)
+		return true, nil, nil
+	case RemoveAddress:
+		if err := w.RemoveAddress(uint64(c.Customer), c.Asset, c.Address); err != nil {
+			return true, nil, err
+		}
+		s.rejectWaiting(c.Customer, func(wd withdraw.Withdrawal) bool {
+			return wd.Intent.Asset == c.Asset && wd.Intent.Address == c.Address
+		}, "its address was taken off the whitelist", t)
+		s.People.Notify(c.Customer, people.NoticeAddressGone, "the "+c.Asset+" address "+c.Address+" was taken off the whitelist", t, s.seq)
+		return true, nil, nil
 	case RequestWithdrawal:
 		rec, err := s.requestWithdrawal(c, t)
 		return true, rec, err
@@ -189,6 +248,12 @@ func (s *State) requestWithdrawal(c RequestWithdrawal, t int64) (withdraw.Withdr
 	w := s.Withdraw
 	if !s.People.CanTrade(c.Customer) {
 		return withdraw.Withdrawal{}, ErrNotVerified
+	}
+	if f := s.People.Frozen(c.Customer); f != nil {
+		return withdraw.Withdrawal{}, fmt.Errorf("%w since entry %d (%s)", people.ErrFrozen, f.Seq, f.By)
+	}
+	if cu, _ := s.People.Customer(c.Customer); cu.Creds.Changed != 0 && t < cu.Creds.Changed+w.CoolDown() {
+		return withdraw.Withdrawal{}, ErrCredsCooling
 	}
 	a, ok := s.Ledger.AssetByCode(c.Intent.Asset)
 	if !ok {

@@ -24,6 +24,7 @@ import (
 	"kinko/internal/controls"
 	"kinko/internal/core"
 	"kinko/internal/custody"
+	"kinko/internal/ledger"
 	"kinko/internal/mirror"
 	"kinko/internal/people"
 	"kinko/internal/wallet"
@@ -48,6 +49,8 @@ var (
 	// ErrAnchor refuses a non-paying output that is not exactly one anchor
 	// of a head this host's mirror holds.
 	ErrAnchor = errors.New("cosigner: OP_RETURN output is not an anchor of a head this host verified")
+	// ErrFrozen refuses a withdrawal of a customer who froze theirs.
+	ErrFrozen = errors.New("cosigner: the customer froze their withdrawals")
 )
 
 type keySeen struct {
@@ -59,6 +62,13 @@ type addrSeen struct {
 	customer uint64
 	asset    string
 	addr     string
+}
+
+// credSeen is a customer's credential commitment after a change of
+// password or second factor.
+type credSeen struct {
+	customer uint64
+	commit   string
 }
 
 // Config configures a co-signer.
@@ -97,6 +107,7 @@ type Cosigner struct {
 	seenB *pebble.Batch // first-seen times not yet durable
 	keys  map[keySeen]time.Time
 	addrs map[addrSeen]time.Time
+	creds map[credSeen]time.Time
 	txs   map[[32]byte]*Signed
 	wds   map[string][32]byte // withdrawal -> the transaction that paid it
 	halts map[string]Halt
@@ -126,7 +137,7 @@ func Open(cfg Config) (*Cosigner, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, err
 	}
-	c := &Cosigner{cfg: cfg, keys: map[keySeen]time.Time{}, addrs: map[addrSeen]time.Time{}, txs: map[[32]byte]*Signed{},
+	c := &Cosigner{cfg: cfg, keys: map[keySeen]time.Time{}, addrs: map[addrSeen]time.Time{}, creds: map[credSeen]time.Time{}, txs: map[[32]byte]*Signed{},
 		wds: map[string][32]byte{}, halts: map[string]Halt{}, disagree: map[uint32]string{}, lifts: map[string]pendingLift{}}
 	if err := c.setPolicy(cfg.Policy); err != nil {
 		return nil, err
@@ -136,7 +147,7 @@ func Open(cfg Config) (*Cosigner, error) {
 		return nil, err
 	}
 	c.st = st
-	if err := st.load(c.keys, c.addrs, c.txs, c.halts); err != nil {
+	if err := st.load(c.keys, c.addrs, c.creds, c.txs, c.halts); err != nil {
 		st.close()
 		return nil, err
 	}
@@ -363,9 +374,12 @@ func (c *Cosigner) brokenHistory(err error) error {
 }
 
 // applied records what an applied entry teaches the co-signer. Its own
-// clock dates what it learns: a key or an address is as old as the
-// co-signer has known it, whatever the entry says; and only a registration
-// that took effect in its own replay counts.
+// clock dates what it learns: a key, an address or a changed credential is
+// as old as the co-signer has known it, whatever the entry says; and only
+// a registration that took effect in its own replay counts. A revoked key
+// or a removed address is forgotten at once (and its first-seen record
+// with it): what it signs or pays is refused, and registered again it
+// cools down anew.
 //
 // Every wallet the journal registers, or tries to, is compared with the
 // wallets pinned here: an approved register_wallet request, and a
@@ -405,6 +419,20 @@ func (c *Cosigner) applied(a mirror.Applied) error {
 		if _, ok := c.addrs[k]; !ok {
 			c.addrs[k] = now
 			putSeen(c.seenB, addrSeenKey(k), now)
+		}
+	case core.RevokeIntentKey:
+		k := keySeen{uint64(x.Customer), x.PubKey}
+		delete(c.keys, k)
+		c.seenB.Delete(keySeenKey(k), nil)
+	case core.RemoveAddress:
+		k := addrSeen{uint64(x.Customer), x.Asset, x.Address}
+		delete(c.addrs, k)
+		c.seenB.Delete(addrSeenKey(k), nil)
+	case core.ChangeCredentials:
+		k := credSeen{uint64(x.Customer), x.Commit}
+		if _, ok := c.creds[k]; !ok {
+			c.creds[k] = now
+			putSeen(c.seenB, credSeenKey(k), now)
 		}
 	}
 	return nil
@@ -682,6 +710,24 @@ func (c *Cosigner) check(wd withdraw.Withdrawal, now time.Time, txid [32]byte) e
 		return fmt.Errorf("%w: %s", ErrAlreadySigned, wd.ID)
 	}
 	st := c.m.State()
+	// What the co-signer keeps itself, first: the customer's freeze, and
+	// how long it has known the key, the address and the credentials
+	// (revoked, they are forgotten: unknown).
+	if f := st.People.Frozen(ledger.OwnerID(wd.Customer)); f != nil {
+		return fmt.Errorf("%w: %s, since entry %d (%s)", ErrFrozen, wd.ID, f.Seq, f.By)
+	}
+	cool := c.policy.CoolDown.Duration
+	if t, ok := c.keys[keySeen{wd.Customer, wd.PubKey}]; !ok || now.Sub(t) < cool {
+		return fmt.Errorf("%w: key of %s", ErrCooling, wd.ID)
+	}
+	if t, ok := c.addrs[addrSeen{wd.Customer, wd.Intent.Asset, wd.Intent.Address}]; !ok || now.Sub(t) < cool {
+		return fmt.Errorf("%w: address of %s", ErrCooling, wd.ID)
+	}
+	if cu, ok := st.People.Customer(ledger.OwnerID(wd.Customer)); ok && cu.Creds.Changed != 0 {
+		if t, ok := c.creds[credSeen{wd.Customer, cu.Creds.Commit}]; !ok || now.Sub(t) < cool {
+			return fmt.Errorf("%w: the password or second factor of the customer of %s changed", ErrCooling, wd.ID)
+		}
+	}
 	switch wd.Status {
 	case withdraw.StatusQueued:
 	case withdraw.StatusSigning:
@@ -699,13 +745,7 @@ func (c *Cosigner) check(wd withdraw.Withdrawal, now time.Time, txid [32]byte) e
 	if now.Unix() >= wd.Intent.Expiry {
 		return fmt.Errorf("%w: %s expired", ErrNotSignable, wd.ID)
 	}
-	cool := c.policy.CoolDown.Duration
-	if t, ok := c.keys[keySeen{wd.Customer, wd.PubKey}]; !ok || now.Sub(t) < cool {
-		return fmt.Errorf("%w: key of %s", ErrCooling, wd.ID)
-	}
-	if t, ok := c.addrs[addrSeen{wd.Customer, wd.Intent.Asset, wd.Intent.Address}]; !ok || now.Sub(t) < cool {
-		return fmt.Errorf("%w: address of %s", ErrCooling, wd.ID)
-	}
+
 	a, ok := st.Ledger.AssetByCode(wd.Intent.Asset)
 	if !ok {
 		return ErrNoPolicy

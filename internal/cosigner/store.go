@@ -23,6 +23,7 @@ import (
 //	'a' customer(8) asset 0x00 address  -> first seen
 //	't' txid(32)                        -> Signed (JSON)
 //	'h' asset                           -> Halt (JSON); asset "*" halts all
+//	'c' customer(8) commitment          -> first seen of a credential change
 type store struct {
 	db   *pebble.DB
 	sync *pebble.WriteOptions
@@ -91,10 +92,17 @@ func addrSeenKey(a addrSeen) []byte {
 	return append(b, a.addr...)
 }
 
+func credSeenKey(c credSeen) []byte {
+	b := make([]byte, 0, 9+len(c.commit))
+	b = append(b, 'c')
+	b = binary.BigEndian.AppendUint64(b, c.customer)
+	return append(b, c.commit...)
+}
+
 func timeValue(t time.Time) []byte { return binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano())) }
 
 // load reads everything back.
-func (s *store) load(keys map[keySeen]time.Time, addrs map[addrSeen]time.Time, signed map[[32]byte]*Signed, halts map[string]Halt) error {
+func (s *store) load(keys map[keySeen]time.Time, addrs map[addrSeen]time.Time, creds map[credSeen]time.Time, signed map[[32]byte]*Signed, halts map[string]Halt) error {
 	it, err := s.db.NewIter(nil)
 	if err != nil {
 		return err
@@ -126,6 +134,11 @@ func (s *store) load(keys map[keySeen]time.Time, addrs map[addrSeen]time.Time, s
 			}
 			a := addrSeen{customer: binary.BigEndian.Uint64(k[1:]), asset: string(rest[:i]), addr: string(rest[i+1:])}
 			addrs[a] = time.Unix(0, int64(binary.BigEndian.Uint64(v)))
+		case 'c':
+			if len(k) < 9 || len(v) != 8 {
+				return bad()
+			}
+			creds[credSeen{customer: binary.BigEndian.Uint64(k[1:]), commit: string(k[9:])}] = time.Unix(0, int64(binary.BigEndian.Uint64(v)))
 		case 't':
 			var r Signed
 			if len(k) != 33 || json.Unmarshal(v, &r) != nil {

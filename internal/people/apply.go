@@ -18,7 +18,24 @@ var (
 func ValidEmail(s string) bool { return emailRe.MatchString(NormalizeEmail(s)) }
 
 func validCreds(c *Credentials) bool {
+	if c.Commit != "" {
+		return validCommit(c.Commit) && c.PasswordHash == "" && c.TOTPSealed == ""
+	}
 	return len(c.PasswordHash) > 20 && len(c.PasswordHash) < 512 && len(c.TOTPSealed) > 16 && len(c.TOTPSealed) < 512
+}
+
+// validCommit reports whether s is a credential commitment: 64 lower-case
+// hex digits.
+func validCommit(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, r := range s {
+		if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // SignUp registers a customer with KYC pending. The ledger must already
@@ -35,7 +52,8 @@ func (s *State) SignUp(c Customer, t int64) error {
 		return ErrEmailTaken
 	}
 	c.KYC, c.Created = KYCPending, t
-	c.Creds.LastStep, c.Creds.Failed, c.Creds.LockedUntil = 0, 0, 0
+	c.Creds = Credentials{PasswordHash: c.Creds.PasswordHash, TOTPSealed: c.Creds.TOTPSealed, Commit: c.Creds.Commit}
+	c.Devices, c.Frozen = nil, nil
 	s.custIdx[c.ID] = len(s.customers)
 	s.emails[c.Email] = c.ID
 	s.customers = append(s.customers, c)
@@ -93,8 +111,10 @@ func (s *State) OperatorLogin(sess Session, t int64) error {
 // Login records a login whose password and TOTP code the API verified,
 // with the code's time step, and opens a session. A locked account or a
 // step at or below the last accepted one is refused and counts as a failed
-// attempt.
-func (s *State) Login(sess Session, step uint64, t int64) error {
+// attempt. A login from a device the customer has not used before
+// (sess.Device, the hex SHA-256 of the device id; empty for a client that
+// keeps none) is told to them in a notice of entry seq.
+func (s *State) Login(sess Session, step uint64, t int64, seq uint64) error {
 	c, err := s.creds(sess.Kind, sess.Customer, sess.Operator)
 	if err != nil {
 		return err
@@ -106,16 +126,35 @@ func (s *State) Login(sess Session, step uint64, t int64) error {
 		s.fail(c, t)
 		return ErrTOTPReplayed
 	}
-	if sess.Expires <= t {
+	if sess.Expires <= t || (sess.Device != "" && !validCommit(sess.Device)) {
 		return ErrInvalid
 	}
 	if _, ok := s.sessions[sess.TokenHash]; ok {
 		return ErrSessionExists
 	}
-	c.LastStep, c.Failed = step, 0
-	sess.Created, sess.Revoked = t, false
+	c.LastStep, c.Failed, c.Lockouts = step, 0, 0
+	sess.Created, sess.Revoked, sess.StepFailed, sess.SteppedUp = t, false, 0, 0
 	s.addSession(sess, t)
+	cu := &s.customers[s.custIdx[sess.Customer]]
+	if sess.Device == "" || !containsString(cu.Devices, sess.Device) {
+		if sess.Device != "" {
+			cu.Devices = append(cu.Devices, sess.Device)
+			if len(cu.Devices) > MaxDevices {
+				cu.Devices = append([]string(nil), cu.Devices[len(cu.Devices)-MaxDevices:]...)
+			}
+		}
+		s.notify(sess.Customer, NoticeNewDevice, "a login from a device not seen before", t, seq)
+	}
 	return nil
+}
+
+func containsString(xs []string, x string) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *State) addSession(sess Session, t int64) {
@@ -132,10 +171,15 @@ func (s *State) addSession(sess Session, t int64) {
 func (s *State) fail(c *Credentials, t int64) {
 	c.Failed++
 	if c.Failed >= MaxFailed {
-		c.LockedUntil = t + LockFor
+		c.LockedUntil = t + LockPeriod(c.Lockouts)
 		c.Failed = 0
+		c.Lockouts++
 	}
 }
+
+// LockPeriod is how long the lock-out after n lock-outs in a row lasts:
+// LockFor, doubled each time, at most LockFor << MaxLockShift.
+func LockPeriod(n int) int64 { return LockFor << min(max(n, 0), MaxLockShift) }
 
 // LoginFailed records a failed login (wrong password or code). Unknown
 // names are not recorded: there is nothing to lock.
@@ -149,7 +193,8 @@ func (s *State) LoginFailed(kind SessionKind, customer ledger.OwnerID, operator 
 }
 
 // StepUp records a fresh TOTP code used to authorise a money-moving action
-// in a session: the code's step must be newer than the last one used.
+// in a session: the code's step must be newer than the last one used, and
+// the customer's step-ups not locked out.
 func (s *State) StepUp(h [32]byte, step uint64, t int64) error {
 	ss, ok := s.sessions[h]
 	if !ok || !ss.Valid(t) {
@@ -159,10 +204,41 @@ func (s *State) StepUp(h [32]byte, step uint64, t int64) error {
 	if err != nil {
 		return err
 	}
+	if c.StepLockedUntil > t {
+		return ErrLocked
+	}
 	if step <= c.LastStep {
 		return ErrTOTPReplayed
 	}
-	c.LastStep = step
+	c.LastStep, c.StepFailed, c.StepLockouts = step, 0, 0
+	ss.StepFailed, ss.SteppedUp = 0, t
+	return nil
+}
+
+// StepUpFailed records a wrong step-up code in a session. MaxFailed in a
+// row end the session, and lock the customer's step-ups (every session's)
+// for LockPeriod of the lock-outs in a row: guessing a code is bounded by
+// the journal, whatever the API's rate limits let through, and survives
+// a restart.
+func (s *State) StepUpFailed(h [32]byte, t int64) error {
+	ss, ok := s.sessions[h]
+	if !ok || !ss.Valid(t) {
+		return ErrSessionUnknown
+	}
+	c, err := s.creds(ss.Kind, ss.Customer, ss.Operator)
+	if err != nil {
+		return err
+	}
+	ss.StepFailed++
+	if ss.StepFailed >= MaxFailed {
+		ss.Revoked = true
+	}
+	c.StepFailed++
+	if c.StepFailed >= MaxFailed {
+		c.StepLockedUntil = t + LockPeriod(c.StepLockouts)
+		c.StepFailed = 0
+		c.StepLockouts++
+	}
 	return nil
 }
 

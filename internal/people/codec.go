@@ -19,11 +19,12 @@ type snapshot struct {
 	Proposed  []ledger.AssetID `json:"proposed"`
 	RP        passkey.RP       `json:"rp"`
 	Used      [][32]byte       `json:"used,omitempty"`
+	Notices   []Notice         `json:"notices,omitempty"`
 }
 
 // MarshalJSON encodes the state deterministically.
 func (s *State) MarshalJSON() ([]byte, error) {
-	snap := snapshot{Customers: s.customers, Operators: s.operators, Requests: s.requests, Reviews: s.reviews, Proposed: s.Proposed(), RP: s.rp, Used: s.usedOrder}
+	snap := snapshot{Customers: s.customers, Operators: s.operators, Requests: s.requests, Reviews: s.reviews, Proposed: s.Proposed(), RP: s.rp, Used: s.usedOrder, Notices: s.notices}
 	for _, h := range s.sessOrder {
 		snap.Sessions = append(snap.Sessions, *s.sessions[h])
 	}
@@ -62,6 +63,12 @@ func Decode(b []byte) (*State, error) {
 		s.requests = append(s.requests, r)
 	}
 	s.reviews = snap.Reviews
+	for i, n := range snap.Notices {
+		if i > 0 && n.Seq < snap.Notices[i-1].Seq {
+			return nil, fmt.Errorf("people: decode: notices out of order at %d", n.Seq)
+		}
+	}
+	s.notices = snap.Notices
 	s.rp = snap.RP
 	for _, d := range snap.Used {
 		if _, dup := s.used[d]; dup {

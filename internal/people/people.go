@@ -54,13 +54,32 @@ func ValidRole(r Role) bool {
 	return false
 }
 
-// Credentials are what a person logs in with, as stored: never in clear.
+// Credentials are what a person logs in with, as the journal keeps them:
+// a commitment (Commit), the SHA-256 of the password's argon2id hash and
+// the sealed TOTP seed that the API keeps in its own store on the core's
+// host (CredentialCommit), never the secrets themselves, so that the
+// journal stream the co-signer and the watcher follow carries none.
+// PasswordHash and TOTPSealed are only in the entries of data directories
+// made before commitments (read, never written any more).
 type Credentials struct {
-	PasswordHash string `json:"password_hash"` // argon2id, PHC string
-	TOTPSealed   string `json:"totp_sealed"`   // the TOTP seed, sealed by the API's key
-	LastStep     uint64 `json:"last_step"`     // the last TOTP time step accepted
-	Failed       int    `json:"failed"`        // failed logins in a row
-	LockedUntil  int64  `json:"locked_until"`  // unix ns
+	PasswordHash string `json:"password_hash,omitempty"` // argon2id, PHC string (legacy entries)
+	TOTPSealed   string `json:"totp_sealed,omitempty"`   // the TOTP seed, sealed by the API's key (legacy entries)
+	// Commit is the hex SHA-256 commitment to the credentials kept apart.
+	Commit      string `json:"commit,omitempty"`
+	LastStep    uint64 `json:"last_step"`    // the last TOTP time step accepted
+	Failed      int    `json:"failed"`       // failed logins in a row
+	LockedUntil int64  `json:"locked_until"` // unix ns
+	// Lockouts counts the login lock-outs in a row: each lasts twice the
+	// one before (LockPeriod); a login resets it.
+	Lockouts int `json:"lockouts,omitempty"`
+	// StepFailed are the failed step-up codes in a row, StepLockedUntil
+	// the end of the step-up lock-out, StepLockouts its growth.
+	StepFailed      int   `json:"step_failed,omitempty"`
+	StepLockedUntil int64 `json:"step_locked_until,omitempty"`
+	StepLockouts    int   `json:"step_lockouts,omitempty"`
+	// Changed is when the password or the second factor last changed
+	// (unix ns): withdrawals wait the cool-down after it.
+	Changed int64 `json:"changed,omitempty"`
 }
 
 // Customer is a customer's record.
@@ -71,6 +90,12 @@ type Customer struct {
 	KYC     KYC            `json:"kyc"`
 	Created int64          `json:"created"`
 	Creds   Credentials    `json:"creds"`
+	// Devices are the hex SHA-256 of the device ids the customer logged
+	// in from, newest last, at most MaxDevices: a login from another is
+	// a new device, and the customer gets a notice.
+	Devices []string `json:"devices,omitempty"`
+	// Frozen, when set, halts the customer's withdrawals.
+	Frozen *Freeze `json:"frozen,omitempty"`
 }
 
 // Operator is an operator's record. An operator acts only with an
@@ -119,6 +144,13 @@ type Session struct {
 	Created   int64          `json:"created"`
 	Expires   int64          `json:"expires"`
 	Revoked   bool           `json:"revoked"`
+	// StepFailed are the failed step-up codes in this session: at
+	// MaxFailed the session ends.
+	StepFailed int `json:"step_failed,omitempty"`
+	// SteppedUp is when a step-up code last succeeded in this session.
+	SteppedUp int64 `json:"stepped_up,omitempty"`
+	// Device is the hex SHA-256 of the device id the login came from.
+	Device string `json:"device,omitempty"`
 }
 
 // Valid reports whether the session may act at time now.
@@ -126,9 +158,12 @@ func (s *Session) Valid(now int64) bool { return !s.Revoked && now < s.Expires }
 
 // Bounds and policy.
 const (
-	// MaxFailed failed logins in a row lock an account for LockFor.
-	MaxFailed = 5
-	LockFor   = int64(15 * 60 * 1e9)
+	// MaxFailed failed logins (or failed step-up codes) in a row lock an
+	// account for LockFor, and each lock-out in a row for twice the one
+	// before, up to LockFor << MaxLockShift (LockPeriod).
+	MaxFailed    = 5
+	LockFor      = int64(15 * 60 * 1e9)
+	MaxLockShift = 6
 	// MaxText bounds names, reasons and other free text.
 	MaxText = 1024
 	// MaxSessions bounds the sessions kept; the oldest expired go first.
@@ -160,13 +195,16 @@ var (
 
 // State is the people state.
 type State struct {
-	customers  []Customer
-	custIdx    map[ledger.OwnerID]int
-	emails     map[string]ledger.OwnerID
-	operators  []Operator
-	opIdx      map[string]int
-	sessions   map[[32]byte]*Session
-	sessOrder  [][32]byte
+	customers []Customer
+	custIdx   map[ledger.OwnerID]int
+	emails    map[string]ledger.OwnerID
+	operators []Operator
+	opIdx     map[string]int
+	sessions  map[[32]byte]*Session
+	sessOrder [][32]byte
+	// notices are what customers are told, oldest first, at most
+	// MaxNotices (NoticesOf, Notices).
+	notices    []Notice
 	requests   []Request
 	reqIdx     map[string]int
 	reviews    []Review

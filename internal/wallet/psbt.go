@@ -275,6 +275,34 @@ func Build(utxos []UTXO, outputs []*wire.TxOut, change *Named, changeIndex uint3
 	return p, nil
 }
 
+// AddInput gives input i of p what Build gives each input: the witness
+// utxo of d's script at (branch, index) worth value, its witness script,
+// and the BIP32 derivations of its keys, so that Sign and other signers
+// find it. For PSBTs made elsewhere, such as BIP-322's to_sign.
+func AddInput(p *psbt.Packet, i int, d *Descriptor, branch, index uint32, value int64) error {
+	ws, err := d.WitnessScript(branch, index)
+	if err != nil {
+		return err
+	}
+	pk, err := d.PkScript(branch, index)
+	if err != nil {
+		return err
+	}
+	u, err := psbt.NewUpdater(p)
+	if err != nil {
+		return err
+	}
+	if err := u.AddInWitnessUtxo(wire.NewTxOut(value, pk), i); err != nil {
+		return err
+	}
+	if err := u.AddInWitnessScript(ws, i); err != nil {
+		return err
+	}
+	return addDerivations(d, branch, index, func(fp uint32, path []uint32, pub []byte) error {
+		return u.AddInBip32Derivation(fp, path, pub, i)
+	})
+}
+
 func addDerivations(d *Descriptor, branch, index uint32, add func(fp uint32, path []uint32, pub []byte) error) error {
 	bks, err := d.branchKeys(branch)
 	if err != nil {

@@ -62,6 +62,7 @@ var (
 	ErrDuplicateRequest = errors.New("withdraw: request id already used")
 	ErrUnknown          = errors.New("withdraw: withdrawal unknown")
 	ErrNotAwaiting      = errors.New("withdraw: withdrawal is not awaiting approval")
+	ErrBound            = errors.New("withdraw: over a bound")
 )
 
 // Bounds.
@@ -98,7 +99,7 @@ func (s *State) RegisterKey(customer uint64, pub [32]byte, t int64) error {
 		}
 	}
 	if n >= MaxKeysPerCustomer {
-		return fmt.Errorf("withdraw: at most %d keys", MaxKeysPerCustomer)
+		return fmt.Errorf("%w: at most %d keys", ErrBound, MaxKeysPerCustomer)
 	}
 	s.keys = append(s.keys, KeyRecord{Customer: customer, PubKey: pub, Registered: t})
 	return nil
@@ -116,11 +117,60 @@ func (s *State) AddAddress(customer uint64, asset, addr string, t int64) error {
 		}
 	}
 	if n >= MaxAddressesPerCustomer || addr == "" || len(addr) > MaxAddress {
-		return fmt.Errorf("withdraw: address invalid or too many (at most %d)", MaxAddressesPerCustomer)
+		return fmt.Errorf("%w: address invalid or too many (at most %d)", ErrBound, MaxAddressesPerCustomer)
 	}
 	s.addrs = append(s.addrs, AddressRecord{Customer: customer, Asset: asset, Address: addr, Added: t})
 	return nil
 }
+
+// RevokeKey removes a customer's intent key: what it signs is refused
+// from then on, and registering it again starts a new cool-down.
+func (s *State) RevokeKey(customer uint64, pub [32]byte) error {
+	for i, k := range s.keys {
+		if k.Customer == customer && k.PubKey == pub {
+			s.keys = append(s.keys[:i:i], s.keys[i+1:]...)
+			return nil
+		}
+	}
+	return ErrKeyUnknown
+}
+
+// RemoveAddress takes an address off a customer's whitelist.
+func (s *State) RemoveAddress(customer uint64, asset, addr string) error {
+	for i, a := range s.addrs {
+		if a.Customer == customer && a.Asset == asset && a.Address == addr {
+			s.addrs = append(s.addrs[:i:i], s.addrs[i+1:]...)
+			return nil
+		}
+	}
+	return ErrAddressUnknown
+}
+
+// Keys returns a customer's intent keys, oldest first.
+func (s *State) Keys(customer uint64) []KeyRecord {
+	var out []KeyRecord
+	for _, k := range s.keys {
+		if k.Customer == customer {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// Addresses returns a customer's whitelisted addresses, oldest first.
+func (s *State) Addresses(customer uint64) []AddressRecord {
+	var out []AddressRecord
+	for _, a := range s.addrs {
+		if a.Customer == customer {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// CoolDown is the cool-down of new keys, addresses and credentials, in
+// nanoseconds.
+func (s *State) CoolDown() int64 { return s.coolDown() }
 
 func (s *State) coolDown() int64 { return s.Rules.CoolDownSeconds * 1e9 }
 
