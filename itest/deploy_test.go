@@ -76,7 +76,7 @@ func deployFromDocs(t *testing.T, ctx context.Context) (*Deployment, *docHosts) 
 	root := t.TempDir()
 	node := regtest.New(t, regtest.Options{Dir: filepath.Join(root, "btcd")})
 	d := &Deployment{Root: root, Bin: bin, Node: node, Chain: NewChain(node), Options: o,
-		CoreDir: filepath.Join(root, "core", "data"), SignerDir: filepath.Join(root, "signer"), CosignerDir: filepath.Join(root, "cosigner"),
+		CoreDir: filepath.Join(root, "core", "data"), SecretsDir: filepath.Join(root, "core", "secrets"), SignerDir: filepath.Join(root, "signer"), CosignerDir: filepath.Join(root, "cosigner"),
 		WatcherDir: filepath.Join(root, "watcher"), ColdDir: filepath.Join(root, "cold"), LogDir: filepath.Join(root, "logs")}
 	t.Cleanup(func() { d.shutdown(t) })
 	coreHost, opsDir := filepath.Join(root, "core"), filepath.Join(root, "operators")
@@ -147,7 +147,7 @@ func deployFromDocs(t *testing.T, ctx context.Context) (*Deployment, *docHosts) 
 	write(d.WatcherWitnessKey, kinko(d.WatcherDir, "watch", "witness-key", "--state", filepath.Join(d.WatcherDir, "state")))
 
 	// 4. kinko init on the core's host.
-	args := []string{"init", "--data", d.CoreDir, "--rp-id", "localhost", "--origin", d.CoreURL, "--asset", "1:JPY:0:fiat", "--asset", "2:BTC:8:chain"}
+	args := []string{"init", "--data", d.CoreDir, "--secrets", d.SecretsDir, "--rp-id", "localhost", "--origin", d.CoreURL, "--asset", "1:JPY:0:fiat", "--asset", "2:BTC:8:chain"}
 	for _, n := range docFounders {
 		args = append(args, "--name", n)
 	}
@@ -160,10 +160,13 @@ func deployFromDocs(t *testing.T, ctx context.Context) (*Deployment, *docHosts) 
 		t.Fatalf("kinko init printed codes for %v:\n%s", codes, out)
 	}
 	// The backup of the core's host, taken once after init: its secrets
-	// (the journal's head key, the TOTP sealing key, the tokens) with the
-	// journal as it is then.
+	// directory (the journal's head key, the TOTP sealing key, the
+	// tokens) and, apart, the data directory as it is then.
 	hosts := &docHosts{coreHost: coreHost, backup: filepath.Join(root, "backup", "core")}
-	if err := os.CopyFS(hosts.backup, os.DirFS(d.CoreDir)); err != nil {
+	if err := os.CopyFS(filepath.Join(hosts.backup, "data"), os.DirFS(d.CoreDir)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(filepath.Join(hosts.backup, "secrets"), os.DirFS(d.SecretsDir)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -171,6 +174,7 @@ func deployFromDocs(t *testing.T, ctx context.Context) (*Deployment, *docHosts) 
 	coreConfig := filepath.Join(coreHost, "core.toml")
 	write(coreConfig, fmt.Sprintf(`# kinko core (deploy/core.toml)
 data = %q
+secrets = %q
 addr = "127.0.0.1:%d"
 tls-cert = %q
 tls-key = %q
@@ -181,7 +185,7 @@ ready-watcher-age = %q
 ready-blocks = 6
 check-invariants = true
 log-level = "info"
-`, d.CoreDir, ports["core"], filepath.Join(coreHost, "tls", mtls.CoreCertFile), filepath.Join(coreHost, "tls", mtls.CoreKeyFile),
+`, d.CoreDir, d.SecretsDir, ports["core"], filepath.Join(coreHost, "tls", mtls.CoreCertFile), filepath.Join(coreHost, "tls", mtls.CoreKeyFile),
 		d.CosignerWitnessURL, d.WatcherWitnessURL, d.CosignerWitnessKey, d.WatcherWitnessKey, WitnessInterval.String(), docReadyAge.String()))
 	logOf := func(role string) string { return filepath.Join(d.LogDir, role+".log") }
 	hosts.coreConfig = coreConfig
@@ -486,11 +490,16 @@ func TestDeployFromTheDocs(t *testing.T) {
 	}
 	stop(d.Signer, "kinko signer stopped in ")
 	stop(d.Core, "kinko stopped in ")
-	if err := os.RemoveAll(d.CoreDir); err != nil {
-		t.Fatal(err)
+	for _, dir := range []string{d.CoreDir, d.SecretsDir} {
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
 	}
 	old := filepath.Join(hosts.coreHost, "restored-old")
-	if err := os.CopyFS(old, os.DirFS(hosts.backup)); err != nil {
+	if err := os.CopyFS(old, os.DirFS(filepath.Join(hosts.backup, "data"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(old+".secrets", os.DirFS(filepath.Join(hosts.backup, "secrets"))); err != nil {
 		t.Fatal(err)
 	}
 	port, err := freePort()
@@ -498,7 +507,7 @@ func TestDeployFromTheDocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	oldURL := fmt.Sprintf("https://localhost:%d", port)
-	hosts.coreFlags = []string{"--data", old, "--addr", fmt.Sprintf("127.0.0.1:%d", port)}
+	hosts.coreFlags = []string{"--data", old, "--secrets", old + ".secrets", "--addr", fmt.Sprintf("127.0.0.1:%d", port)}
 	mark := len(d.Core.LogTail(1 << 30))
 	if err := d.Core.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -520,7 +529,7 @@ func TestDeployFromTheDocs(t *testing.T) {
 	// its own address, at the head it had, and the next withdrawal goes
 	// through every role.
 	restored := filepath.Join(hosts.coreHost, "restored")
-	if err := os.CopyFS(filepath.Join(restored, "secrets"), os.DirFS(filepath.Join(hosts.backup, "secrets"))); err != nil {
+	if err := os.CopyFS(d.SecretsDir, os.DirFS(filepath.Join(hosts.backup, "secrets"))); err != nil {
 		t.Fatal(err)
 	}
 	stop(d.Watcher, "kinko watch stopped in ")

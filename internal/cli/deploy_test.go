@@ -52,18 +52,22 @@ func initData(t *testing.T) (string, map[string]string) {
 }
 
 // TestInitFoundsOnce: kinko init founds an empty data directory in three
-// entries (founders, assets, house accounts) with the API's secrets, and
-// refuses it ever after, changing nothing; a refused init writes nothing
-// at all.
+// entries (founders, assets, house accounts) with the core's secrets in
+// the secrets directory beside it (none inside the data directory, which
+// a backup copies), and refuses it ever after, changing nothing; a
+// refused init writes nothing at all.
 func TestInitFoundsOnce(t *testing.T) {
 	dir, _ := initData(t)
 	if h := journalHead(t, dir); h != 3 {
 		t.Fatalf("journal after init = %d entries; want 3", h)
 	}
-	for _, f := range []string{"stream.token", "signer.token", "watcher.token", "totp.key"} {
-		if _, err := os.Stat(filepath.Join(dir, "secrets", f)); err != nil {
+	for _, f := range []string{"stream.token", "signer.token", "watcher.token", "totp.key", core.HeadKeyName} {
+		if _, err := os.Stat(filepath.Join(dir+".secrets", f)); err != nil {
 			t.Errorf("secret %s: %v", f, err)
 		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "secrets")); err == nil {
+		t.Errorf("kinko init wrote secrets inside the data directory")
 	}
 	j, err := openJournal(dir)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"kinko/internal/api"
 	"kinko/internal/core"
 	"kinko/internal/ledger"
+	"kinko/internal/secrets"
 )
 
 // assetSpec is an asset as `kinko init` takes it (--assets FILE is a JSON
@@ -80,7 +81,7 @@ func readAssetsFile(path string) ([]assetSpec, error) {
 }
 
 func newInitCmd() *cobra.Command {
-	var dir, assetsFile string
+	var dir, secretsDir, assetsFile string
 	var assetFlags []string
 	var ff foundingFlags
 	cmd := &cobra.Command{
@@ -92,8 +93,10 @@ enrolment codes and the console's relying party (as kinko operators
 bootstrap does), the assets (--asset, repeatable, or --assets FILE, a
 JSON array of {"id", "code", "decimals", "class": "chain"|"fiat"}), and
 for each asset the house's own account and its equity account. It makes
-the API's secrets too (DATA/secrets/: the stream, signer and watcher
-tokens to hand to those hosts). Everything is checked on a scratch copy
+the core's secrets too, in the secrets directory (--secrets, by default
+DATA.secrets, outside the data directory so that a backup of the data
+carries no key): the journal's head key, the TOTP sealing key, and the
+stream, signer and watcher tokens to hand to those hosts. Everything is checked on a scratch copy
 first: either every entry is journaled or none is.
 
 It refuses a data directory whose journal holds any entry, and changes
@@ -146,27 +149,31 @@ approved with kinko requests approve): docs/deploy.md.
 			}
 			// A scratch copy takes every entry first: a refusal there
 			// leaves the data directory untouched.
+			sec, err := secrets.Open(secretsDir, dir, nil)
+			if err != nil {
+				return err
+			}
 			scratch, err := os.MkdirTemp("", "kinko-init-*")
 			if err != nil {
 				return err
 			}
 			defer os.RemoveAll(scratch)
-			if _, err := initJournal(ctx, scratch, now, cmds, true); err != nil {
+			if _, err := initJournal(ctx, filepath.Join(scratch, "data"), filepath.Join(scratch, "secrets"), now, cmds, true); err != nil {
 				return fmt.Errorf("nothing written to %s: %w", dir, err)
 			}
 			if err := refuseFounded(ctx, dir); err != nil {
 				return err
 			}
-			seqs, err := initJournal(ctx, dir, now, cmds, false)
+			seqs, err := initJournal(ctx, dir, sec.Path, now, cmds, false)
 			if err != nil {
 				return err
 			}
 			// The API's secrets: the tokens the other hosts are given.
-			c, err := core.Open(ctx, core.Config{Dir: dir})
+			c, err := core.Open(ctx, core.Config{Dir: dir, SecretsDir: sec.Path})
 			if err != nil {
 				return err
 			}
-			srv, err := api.New(api.Config{Core: c, DataDir: dir})
+			srv, err := api.New(api.Config{Core: c, DataDir: dir, SecretsDir: sec.Path})
 			if err == nil {
 				srv.Close()
 			}
@@ -182,7 +189,8 @@ approved with kinko requests approve): docs/deploy.md.
 			for _, a := range assets {
 				fmt.Fprintf(out, " %s (id %d, %d decimals)", a.Code, a.ID, a.Decimals)
 			}
-			fmt.Fprintf(out, "\nsecrets in %s; hand each host only its own:\n", filepath.Join(abs, "secrets"))
+			absSec, _ := filepath.Abs(sec.Path)
+			fmt.Fprintf(out, "\nsecrets in %s (back it up apart from the data directory); hand each host only its own:\n", absSec)
 			fmt.Fprintf(out, "  co-signer: stream.token       watcher: stream.token, watcher.token       hot signer: signer.token\n")
 			fmt.Fprintf(out, "next (docs/deploy.md): start the core (kinko core --data %s --tls-cert core.pem --tls-key core.key ...);\n", dir)
 			fmt.Fprintf(out, "  each founder enrols a key (kinko operators enrol --core URL --core-ca ca.pem --operator NAME --key FILE --code CODE);\n")
@@ -191,6 +199,7 @@ approved with kinko requests approve): docs/deploy.md.
 		},
 	}
 	dataFlag(cmd, &dir)
+	cmd.Flags().StringVar(&secretsDir, "secrets", "", "the core's secrets directory (default DATA.secrets, outside the data directory); kinko core is given the same --secrets")
 	ff.add(cmd)
 	cmd.Flags().StringArrayVar(&assetFlags, "asset", nil, "an asset: ID:CODE:DECIMALS:CLASS, e.g. 2:BTC:8:chain or 1:JPY:0:fiat (repeatable)")
 	cmd.Flags().StringVar(&assetsFile, "assets", "", `a JSON file of assets: [{"id": 2, "code": "BTC", "decimals": 8, "class": "chain"}]`)
@@ -217,10 +226,11 @@ func refuseFounded(ctx context.Context, dir string) error {
 	return nil
 }
 
-// initJournal submits cmds, in order, to a core on dir and returns their
+// initJournal submits cmds, in order, to a core on dir (its keys in
+// secretsDir) and returns their
 // entries; the first refusal ends it.
-func initJournal(ctx context.Context, dir string, now time.Time, cmds []core.Command, scratch bool) ([]uint64, error) {
-	c, err := core.Open(ctx, core.Config{Dir: dir, NoSync: scratch})
+func initJournal(ctx context.Context, dir, secretsDir string, now time.Time, cmds []core.Command, scratch bool) ([]uint64, error) {
+	c, err := core.Open(ctx, core.Config{Dir: dir, SecretsDir: secretsDir, NoSync: scratch})
 	if err != nil {
 		return nil, err
 	}

@@ -23,8 +23,8 @@ import (
 const maxProofFile = 16 << 20
 
 // headVerifier returns the verifier of heads: the key in pubkeyFile, or the
-// data directory's own head key.
-func headVerifier(dir, pubkeyFile string) (*tree.Verifier, error) {
+// data directory's own head key (in secretsDir; empty: DATA.secrets).
+func headVerifier(dir, secretsDir, pubkeyFile string) (*tree.Verifier, error) {
 	if pubkeyFile != "" {
 		b, err := readSmall(pubkeyFile)
 		if err != nil {
@@ -36,7 +36,7 @@ func headVerifier(dir, pubkeyFile string) (*tree.Verifier, error) {
 		}
 		return v, nil
 	}
-	path, err := core.HeadKeyPath("", dir)
+	path, err := core.HeadKeyPath(secretsDir, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -190,6 +190,7 @@ func writeIndented(w io.Writer, v any) error {
 
 func newJournalProofCmds() []*cobra.Command {
 	var headSrc journalSource
+	var headSecrets string
 	head := &cobra.Command{
 		Use:   "head",
 		Short: "print the journal's signed tree head (a C2SP checkpoint), after checking the tree against every entry: save it to check the journal against later",
@@ -210,7 +211,7 @@ func newJournalProofCmds() []*cobra.Command {
 				_, err = io.WriteString(cmd.OutOrStdout(), v.SignedHead)
 				return err
 			}
-			s, err := core.LoadHeadSigner(headSrc.dir)
+			s, err := core.LoadHeadSignerIn(headSecrets, headSrc.dir)
 			if err != nil {
 				return err
 			}
@@ -237,14 +238,15 @@ func newJournalProofCmds() []*cobra.Command {
 		},
 	}
 	headSrc.flags(head, false)
+	secretsFlag(head, &headSecrets)
 
-	var keyDir string
+	var keyDir, keySecrets string
 	key := &cobra.Command{
 		Use:   "key",
 		Short: "print the verifier key of the journal's heads, to give to auditors and witnesses",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := core.LoadHeadSigner(keyDir)
+			s, err := core.LoadHeadSignerIn(keySecrets, keyDir)
 			if err != nil {
 				return err
 			}
@@ -253,6 +255,7 @@ func newJournalProofCmds() []*cobra.Command {
 		},
 	}
 	dataFlag(key, &keyDir)
+	secretsFlag(key, &keySecrets)
 
 	var proveSrc journalSource
 	var seq, size uint64
@@ -438,4 +441,10 @@ func optionalVerifier(path string) (*tree.Verifier, error) {
 		return nil, fmt.Errorf("--pubkey %s: %w", path, err)
 	}
 	return v, nil
+}
+
+// secretsFlag is --secrets of the commands that read the core's head key
+// on its host.
+func secretsFlag(cmd *cobra.Command, dir *string) {
+	cmd.Flags().StringVar(dir, "secrets", "", "the core's secrets directory, where the head key is (default DATA.secrets; the core's --secrets)")
 }
