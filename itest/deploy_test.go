@@ -183,10 +183,12 @@ witness-key = [%q, %q]
 witness-every = %q
 ready-watcher-age = %q
 ready-blocks = 6
+backup-dir = %q
+backup-every = "1s"
 check-invariants = true
 log-level = "info"
 `, d.CoreDir, d.SecretsDir, ports["core"], filepath.Join(coreHost, "tls", mtls.CoreCertFile), filepath.Join(coreHost, "tls", mtls.CoreKeyFile),
-		d.CosignerWitnessURL, d.WatcherWitnessURL, d.CosignerWitnessKey, d.WatcherWitnessKey, WitnessInterval.String(), docReadyAge.String()))
+		d.CosignerWitnessURL, d.WatcherWitnessURL, d.CosignerWitnessKey, d.WatcherWitnessKey, WitnessInterval.String(), docReadyAge.String(), filepath.Join(hosts.backup, "store")))
 	logOf := func(role string) string { return filepath.Join(d.LogDir, role+".log") }
 	hosts.coreConfig = coreConfig
 	d.Core = newProc("core", d.Bin, coreHost, logOf("core"), regexp.MustCompile(`(?m)^kinko is running`), func() []string {
@@ -489,7 +491,18 @@ func TestDeployFromTheDocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop(d.Signer, "kinko signer stopped in ")
-	stop(d.Core, "kinko stopped in ")
+	// The API's store is copied every second to the backup (another
+	// disk): the disk goes once a copy taken after the withdrawal is
+	// there, and with it the running core.
+	mark := len(d.Core.LogTail(1 << 30))
+	if err := waitFor(ctx, "a backup of the API's store", func() bool {
+		return strings.Contains(d.Core.LogTail(1 << 30)[mark:], "msg=\"store backed up\"")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Core.Kill(); err != nil {
+		t.Fatal(err)
+	}
 	for _, dir := range []string{d.CoreDir, d.SecretsDir} {
 		if err := os.RemoveAll(dir); err != nil {
 			t.Fatal(err)
@@ -507,8 +520,10 @@ func TestDeployFromTheDocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	oldURL := fmt.Sprintf("https://localhost:%d", port)
-	hosts.coreFlags = []string{"--data", old, "--secrets", old + ".secrets", "--addr", fmt.Sprintf("127.0.0.1:%d", port)}
-	mark := len(d.Core.LogTail(1 << 30))
+	// Its own backup directory: its store must not replace the last
+	// good copy.
+	hosts.coreFlags = []string{"--data", old, "--secrets", old + ".secrets", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--backup-dir", old + ".store"}
+	mark = len(d.Core.LogTail(1 << 30))
 	if err := d.Core.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -524,12 +539,15 @@ func TestDeployFromTheDocs(t *testing.T) {
 	stop(d.Core, "kinko stopped in ")
 
 	// Restored as docs/deploy.md says: the secrets from the backup, the
-	// journal from a witness's mirror (the watcher's, stopped while it is
-	// copied), checked against both witnesses; the core then serves on
-	// its own address, at the head it had, and the next withdrawal goes
-	// through every role.
+	// API's store from its last copy, the journal from a witness's mirror
+	// (the watcher's, stopped while it is copied), checked against both
+	// witnesses; the core then serves on its own address, at the head it
+	// had, and the next withdrawal goes through every role.
 	restored := filepath.Join(hosts.coreHost, "restored")
 	if err := os.CopyFS(d.SecretsDir, os.DirFS(filepath.Join(hosts.backup, "secrets"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(filepath.Join(restored, "api"), os.DirFS(filepath.Join(hosts.backup, "store", "api"))); err != nil {
 		t.Fatal(err)
 	}
 	stop(d.Watcher, "kinko watch stopped in ")

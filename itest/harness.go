@@ -367,7 +367,7 @@ func runKinko(ctx context.Context, bin, dir string, args ...string) (string, err
 	cmd.Dir = dir
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = sysProcAttr(false)
 	if err := cmd.Run(); err != nil {
 		return out.String(), fmt.Errorf("itest: kinko %s: %w\n%s", strings.Join(args, " "), err, out.String())
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/spf13/cobra"
 
+	"kinko/internal/alert"
 	"kinko/internal/api"
 	"kinko/internal/core"
 	"kinko/internal/cosigner"
@@ -45,6 +46,8 @@ type serveOptions struct {
 	readyBlocks     int32
 	accessLog       string
 	auditLog        string
+	backupDir       string
+	backupEvery     time.Duration
 	alerts          alertFlags
 	witnesses       coreWitnessFlags
 	role            roleFlags
@@ -72,6 +75,8 @@ func (o *serveOptions) flags(cmd *cobra.Command, addr string) {
 	f.Int32Var(&o.readyBlocks, "ready-blocks", DefaultReadyBlocks, "/readyz fails when the watcher's checkpoint is more than this many blocks behind the node's tip it reported (-1: not checked)")
 	f.StringVar(&o.accessLog, "access-log", "", "file the access log is appended to (default: the log)")
 	f.StringVar(&o.auditLog, "audit-log", "", "file the audit log of journaled commands is appended to (default: the log)")
+	f.StringVar(&o.backupDir, "backup-dir", "", "keep a consistent copy of the API's store (customers' sealed credential records, idempotency records) in DIR/api, on another disk: what a restore takes with the journal from a witness (docs/deploy.md)")
+	f.DurationVar(&o.backupEvery, "backup-every", 5*time.Minute, "with --backup-dir: how often the copy is taken (and once more at a stop)")
 	o.alerts.add(cmd)
 	o.witnesses.add(cmd)
 	o.mail.add(cmd)
@@ -323,6 +328,31 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 		devChainRoutes(mux, chain, tok)
 		handler = mux
 	}
+	if o.backupDir != "" {
+		if o.backupEvery <= 0 {
+			ln.Close()
+			return fmt.Errorf("--backup-every %v: it must be positive", o.backupEvery)
+		}
+		if err := backupStore(h, o.backupDir, log); err != nil {
+			ln.Close()
+			return err
+		}
+		// Ends with ctx; the last copy is taken after the API stops.
+		go func() {
+			t := time.NewTicker(o.backupEvery)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					if err := backupStore(h, o.backupDir, log); err != nil {
+						send(alert.Alert{Key: alertStoreBackup, Severity: alert.Warning, Title: "the API store's backup failed", Detail: err.Error(), Time: time.Now()})
+					}
+				}
+			}
+		}()
+	}
 	handler = accessLog(handler, accessLogger, m, h.Who)
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.With("sub", "http").Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
@@ -371,6 +401,24 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 	if err := srv.Shutdown(sctx); err != nil {
 		srv.Close() // requests still running after a second are cut
 	}
+	if o.backupDir != "" {
+		if err := backupStore(h, o.backupDir, log); err != nil {
+			log.Error("the API store's last backup failed", "err", err)
+		}
+	}
+	return nil
+}
+
+// alertStoreBackup keys the alert of a failed backup of the API's store.
+const alertStoreBackup = "store-backup"
+
+// backupStore copies the API's store into dir (api.Server.BackupStore).
+func backupStore(h *api.Server, dir string, log *slog.Logger) error {
+	start := time.Now()
+	if err := h.BackupStore(dir); err != nil {
+		return fmt.Errorf("--backup-dir: %w", err)
+	}
+	log.Info("store backed up", "sub", "backup", "dir", filepath.Join(dir, api.StoreBackupName), "duration", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
