@@ -78,21 +78,28 @@ func logListen(log *slog.Logger, what string, addr net.Addr, scheme string) {
 
 // stopClock records when a role's context ended (its SIGINT or
 // SIGTERM): the role's stop line says how long it took from there.
-type stopClock struct{ at atomic.Int64 }
+type stopClock struct {
+	ctx   context.Context
+	at    atomic.Int64
+	taken chan struct{} // closed once at is set
+}
 
 // newStopClock starts a clock that reads when ctx ends.
 func newStopClock(ctx context.Context) *stopClock {
-	c := &stopClock{}
-	context.AfterFunc(ctx, func() { c.at.Store(time.Now().UnixNano()) })
+	c := &stopClock{ctx: ctx, taken: make(chan struct{})}
+	context.AfterFunc(ctx, func() { c.at.Store(time.Now().UnixNano()); close(c.taken) })
 	return c
 }
 
 // line prints the role's stop line, if its context ended: every role
-// prints one when it ends on a signal.
+// prints one when it ends on a signal. A role that stopped before the
+// clock's own goroutine ran still says it.
 func (c *stopClock) line(w io.Writer, role string) {
-	if at := c.at.Load(); at != 0 {
-		fmt.Fprintf(w, "kinko %s stopped in %v\n", role, time.Since(time.Unix(0, at)).Round(time.Millisecond))
+	if c.ctx.Err() == nil {
+		return
 	}
+	<-c.taken
+	fmt.Fprintf(w, "kinko %s stopped in %v\n", role, time.Since(time.Unix(0, c.at.Load())).Round(time.Millisecond))
 }
 
 // tlsRoots reads the CA certificates of caFile (PEM), or nil for the
