@@ -124,8 +124,8 @@ func confirm(w io.Writer, in *bufio.Reader, question string) bool {
 
 // showWallet prints a wallet in full, as a hardware wallet shows a
 // multisig wallet it is asked to register: threshold, every key with this
-// machine's marked, the descriptor with checksum, and the first receive
-// and change addresses.
+// machine's marked (mine nil: none), the descriptor with checksum, and
+// the first receive and change addresses.
 func showWallet(w io.Writer, name, kind string, d *wallet.Descriptor, mine *wallet.Key, netName string) error {
 	recv, _, err := d.Address(0, 0)
 	if err != nil {
@@ -139,7 +139,7 @@ func showWallet(w io.Writer, name, kind string, d *wallet.Descriptor, mine *wall
 	for i := range d.Keys {
 		k := &d.Keys[i]
 		mark := ""
-		if k.Equal(mine) {
+		if mine != nil && k.Equal(mine) {
 			mark = "   <- this machine's key"
 		}
 		fmt.Fprintf(w, "  key %d: fingerprint %x  derivation %s  %s%s\n", i+1, k.Fingerprint, k.Derivation(), k.XPub.String(), mark)

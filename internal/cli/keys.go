@@ -138,19 +138,12 @@ func newDescriptorCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			d := &wallet.Descriptor{M: m, Net: net}
+			typ := wallet.WSH
 			if tr {
-				d.Type = wallet.TR
+				typ = wallet.TR
 			}
-			for _, a := range args {
-				k, err := wallet.ParseKey(a, net)
-				if err != nil {
-					return err
-				}
-				d.Keys = append(d.Keys, k)
-			}
-			// Parsed back from its text: the checks Parse makes hold.
-			if d, err = wallet.Parse(d.String(), net); err != nil {
+			d, err := descriptorOf(m, args, net, typ)
+			if err != nil {
 				return err
 			}
 			w := cmd.OutOrStdout()
@@ -196,6 +189,26 @@ func newDescriptorCmd() *cobra.Command {
 	cmd.Flags().StringVar(&sparrow, "sparrow", "", "print Sparrow's output descriptor file for a wallet of this name")
 	cmd.MarkFlagsMutuallyExclusive("core", "coldcard", "sparrow")
 	return cmd
+}
+
+// descriptorOf builds the m-of-n wsh(sortedmulti) descriptor, or with typ
+// TR the tr(NUMS,sortedmulti_a) one, of account keys
+// ([fp/48h/1h/0h/2h]tpub...), parsed back from its text so that every check
+// Parse makes holds: what `kinko descriptor` prints and `kinko wallet
+// register --xpub` registers.
+func descriptorOf(m int, keys []string, net *chaincfg.Params, typ wallet.Type) (*wallet.Descriptor, error) {
+	if len(keys) == 0 || len(keys) > wallet.MaxKeys {
+		return nil, fmt.Errorf("1 to %d account keys", wallet.MaxKeys)
+	}
+	d := &wallet.Descriptor{M: m, Net: net, Type: typ}
+	for _, a := range keys {
+		k, err := wallet.ParseKey(strings.TrimSpace(a), net)
+		if err != nil {
+			return nil, err
+		}
+		d.Keys = append(d.Keys, k)
+	}
+	return wallet.Parse(d.String(), net)
 }
 
 // loadAccount opens a key file (passphrase from passFile or in) and returns

@@ -63,9 +63,3 @@ func newWalletGapCmd() *cobra.Command {
 	cmd.Flags().Uint32Var(&limit, "limit", 20, "the gap limit a restore scans (Core and Sparrow default to 20)")
 	return cmd
 }
-
-func newWalletCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "wallet", Short: "reports on kinko's wallets"}
-	cmd.AddCommand(newWalletGapCmd())
-	return cmd
-}

@@ -124,8 +124,14 @@ func newWorld(t *testing.T) *world {
 			t.Fatal(o.Err)
 		}
 	}
-	w.submit(t0, core.RegisterWallet{Wallet: custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: 2, Descriptor: w.hot.String(), Owner: hotOwner}})
-	w.submit(t0, core.RegisterWallet{Wallet: custody.Wallet{ID: 9, Kind: custody.HotCustomer, Asset: 2, Descriptor: w.thief.String(), Owner: ledger.OwnerHouseMin + 109}})
+	// Both wallets are approved by two admins: the journal is evidence,
+	// never what the co-signer takes for ours.
+	for _, cmd := range w.team.RegisterWallets(t0, custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: 2, Descriptor: w.hot.String(), Owner: hotOwner},
+		custody.Wallet{ID: 9, Kind: custody.HotCustomer, Asset: 2, Descriptor: w.thief.String(), Owner: ledger.OwnerHouseMin + 109}) {
+		if o := w.submit(t0, cmd); o.Err != nil {
+			t.Fatal(o.Err)
+		}
+	}
 	for i := ledger.OwnerID(1); i <= 3; i++ {
 		w.customer(i, t0)
 	}

@@ -371,3 +371,58 @@ func accountExists(l *ledger.Ledger, k ledger.AccountKey) bool {
 	_, ok := l.Account(k)
 	return ok
 }
+
+// Errors of a wallet asked for by a register_wallet request.
+var (
+	// ErrWalletRegistered refuses a new wallet whose id is registered.
+	ErrWalletRegistered = errors.New("custody: wallet id registered")
+	// ErrDescriptorRegistered refuses a new wallet whose descriptor a
+	// registered wallet has.
+	ErrDescriptorRegistered = errors.New("custody: descriptor registered under another wallet")
+	// ErrAccountInUse refuses a new wallet whose ledger account is a
+	// registered wallet's.
+	ErrAccountInUse = errors.New("custody: the ledger account is another wallet's")
+)
+
+// WalletOwnerBase is the first ledger owner of the wallets registered by
+// request: WalletOwner(id) is far from the house's own owners (house,
+// equity, compensation, the demo's).
+const WalletOwnerBase = ledger.OwnerHouseMin + 1<<32
+
+// WalletOwner is the ledger owner of wallet id's account, as
+// `kinko wallet register` chooses it.
+func WalletOwner(id uint32) ledger.OwnerID { return WalletOwnerBase + ledger.OwnerID(id) }
+
+// CheckNew tells whether w can be registered as a new wallet: what
+// RegisterWallet checks, and that neither its id, its descriptor nor its
+// ledger account is another wallet's, and that it starts at index 0. It
+// changes nothing.
+func (s *State) CheckNew(l *ledger.Ledger, w Wallet) error {
+	switch {
+	case w.ID == 0:
+		return ErrWalletUnknown
+	case w.Kind < ColdCustomer || w.Kind > HotHouse:
+		return ErrWalletKind
+	case w.Descriptor == "" || len(w.Descriptor) > MaxDescriptor:
+		return ErrDescriptorEmpty
+	case w.Owner < ledger.OwnerHouseMin:
+		return ErrOwnerInvalid
+	case w.NextIndex != 0 || w.NextChange != 0:
+		return fmt.Errorf("%w: a new wallet starts at index 0", ErrWalletKind)
+	}
+	if _, ok := l.Asset(w.Asset); !ok {
+		return ErrAssetUnknown
+	}
+	if _, ok := s.walletIdx[w.ID]; ok {
+		return fmt.Errorf("%w: %d", ErrWalletRegistered, w.ID)
+	}
+	for _, o := range s.wallets {
+		if o.Descriptor == w.Descriptor {
+			return fmt.Errorf("%w: wallet %d", ErrDescriptorRegistered, o.ID)
+		}
+		if o.Account() == w.Account() {
+			return fmt.Errorf("%w: wallet %d's", ErrAccountInUse, o.ID)
+		}
+	}
+	return nil
+}

@@ -186,8 +186,10 @@ func setup(t testing.TB) *e2e {
 	for _, cmd := range team.Bootstrap(now) {
 		sub(now, cmd)
 	}
-	sub(now, core.RegisterWallet{Wallet: custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: 2, Descriptor: coldD.String(), Owner: ledger.OwnerHouseMin + 100}})
-	sub(now, core.RegisterWallet{Wallet: custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: 2, Descriptor: hotD.String(), Owner: ledger.OwnerHouseMin + 101}})
+	for _, cmd := range team.RegisterWallets(now, custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: 2, Descriptor: coldD.String(), Owner: ledger.OwnerHouseMin + 100},
+		custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: 2, Descriptor: hotD.String(), Owner: ledger.OwnerHouseMin + 101}) {
+		sub(now, cmd)
+	}
 	// Deposits here are final at one confirmation: the test is about
 	// signing, not finality.
 	for _, cmd := range team.Approved(core.KindSetWithdrawalRulesRequest, core.SetWithdrawalRulesPayload{Rules: withdraw.Rules{CoolDownSeconds: 1, DustLimit: map[string]uint64{"BTC": 546},
