@@ -366,8 +366,9 @@ func TestWalletGap(t *testing.T) {
 	}
 	submit(core.CreateAssets{Assets: []ledger.Asset{{ID: 2, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}})
 	submit(core.CreateCustomers{IDs: ids})
-	submit(core.RegisterWallet{Wallet: custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: 2, Descriptor: "cold", Owner: ledger.OwnerHouseMin + 100}})
-	submit(core.RegisterWallet{Wallet: custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: 2, Descriptor: "hot", Owner: ledger.OwnerHouseMin + 101}})
+	foundCrew(t, c, t.TempDir())
+	registerWallets(t, c, custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: 2, Descriptor: "cold", Owner: ledger.OwnerHouseMin + 100},
+		custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: 2, Descriptor: "hot", Owner: ledger.OwnerHouseMin + 101})
 	// Customers 1 to 25 take indexes 0 to 24; each asks four times more.
 	for _, id := range ids[:25] {
 		for range 5 {
