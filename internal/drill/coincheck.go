@@ -577,8 +577,8 @@ func fundFresh(ctx context.Context, r *runner, env *Env, o Options, res *Result,
 	hotW := custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: btc, Descriptor: hot.d.String(), Owner: ledger.OwnerHouseMin + 101}
 	// The house's own cold wallet, separate keys (自己口): its backing.
 	houseW := custody.Wallet{ID: coldHouseWallet, Kind: custody.ColdHouse, Asset: btc, Descriptor: houseKeys.d.String(), Owner: ledger.OwnerHouseMin + 102}
-	for _, w := range []custody.Wallet{coldW, hotW, houseW} {
-		if _, err := r.do(core.RegisterWallet{Wallet: w}); err != nil {
+	for _, cmd := range r.team.RegisterWallets(r.now(), coldW, hotW, houseW) {
+		if _, err := r.do(cmd); err != nil {
 			return nil, nil, err
 		}
 	}
