@@ -374,7 +374,7 @@ func TestSpecWalk(t *testing.T) {
 		ok(e.do("GET", p, tok, nil), p)
 	}
 	e.submit(core.OpenIncident{Incident: incident.Incident{ID: "walk-1", Asset: "BTC", Detector: "watcher", Reason: "a drill"}})
-	for _, p := range []string{"/v1/customers", "/v1/incidents", "/v1/operators", "/v1/requests", "/v1/withdrawals"} {
+	for _, p := range []string{"/v1/customers", "/v1/incidents", "/v1/operators", "/v1/requests", "/v1/withdrawals", "/v1/wallets"} {
 		ok(e.do("GET", p, kenji, nil), p)
 	}
 	ok(e.do("GET", "/v1/journal/raw?from=1", e.srv.StreamToken(), nil), "journal stream")
