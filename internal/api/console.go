@@ -55,6 +55,9 @@ type view struct {
 	CSRF          string
 	Error, Notice string
 	Data          any
+	// Reader is an operator who may only read (the auditor's role
+	// alone): the pages show them no form that writes.
+	Reader bool
 }
 
 func (s *Server) render(w http.ResponseWriter, name string, status int, v view) {
@@ -88,7 +91,7 @@ func (s *Server) consoleUser(w http.ResponseWriter, r *http.Request) (view, Prin
 	}
 	var o people.Operator
 	s.core.Read(func(st *core.State) { o, _ = st.People.Operator(p.Session.Operator) })
-	v := view{Operator: o.Name, Roles: o.Roles, CSRF: s.csrfFor(p.Token), Error: r.URL.Query().Get("err"), Notice: r.URL.Query().Get("ok")}
+	v := view{Operator: o.Name, Roles: o.Roles, CSRF: s.csrfFor(p.Token), Error: r.URL.Query().Get("err"), Notice: r.URL.Query().Get("ok"), Reader: !mayAskClose(o.Roles)}
 	return v, p, true
 }
 
