@@ -44,6 +44,7 @@ type serveOptions struct {
 	coolDown        time.Duration
 	readyAge        time.Duration
 	readyBlocks     int32
+	readyNodeAge    time.Duration
 	accessLog       string
 	auditLog        string
 	backupDir       string
@@ -72,6 +73,7 @@ func (o *serveOptions) flags(cmd *cobra.Command, addr string) {
 	f.IntVar(&o.loginPerMinute, "login-per-minute", 0, "customer logins a minute from one address (default 20)")
 	f.IntVar(&o.stepUpPerMinute, "stepup-per-minute", 0, "second-factor step-ups a minute from one address, across its customers (default 30); a customer's own and a session's limits stay")
 	f.DurationVar(&o.readyAge, "ready-watcher-age", DefaultReadyWatcherAge, "/readyz fails when an asset with wallets has had no watcher checkpoint journaled for this long (0: not checked)")
+	f.DurationVar(&o.readyNodeAge, "ready-node-age", 0, "/readyz fails when the node's tip the watcher reports has not moved for this long: the node may be cut off from the network (e.g. 2h on mainnet; 0: not checked)")
 	f.Int32Var(&o.readyBlocks, "ready-blocks", DefaultReadyBlocks, "/readyz fails when the watcher's checkpoint is more than this many blocks behind the node's tip it reported (-1: not checked)")
 	f.StringVar(&o.accessLog, "access-log", "", "file the access log is appended to (default: the log)")
 	f.StringVar(&o.auditLog, "audit-log", "", "file the audit log of journaled commands is appended to (default: the log)")
@@ -256,7 +258,7 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 		ln.Close()
 		return err
 	}
-	rd := newReadiness(c, o.dir, checker, o.readyAge, o.readyBlocks)
+	rd := newReadiness(c, o.dir, checker, o.readyAge, o.readyBlocks, o.readyNodeAge)
 	ready.Store(rd)
 	m := metrics.New(c)
 	m.Watcher, m.Ready = rd.lags, rd.reasons

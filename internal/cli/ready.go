@@ -32,7 +32,9 @@ const (
 // closed, or a file cannot be written and synced in its data directory),
 // a witness contradicts the journal, or the watcher of an asset with
 // registered wallets is behind: its last journaled checkpoint older than
-// maxAge, or more than maxBlocks below the node's tip it reported.
+// maxAge, or more than maxBlocks below the node's tip it reported, or
+// the node itself behind the network: the tip its checkpoints report
+// unchanged for longer than nodeAge.
 type readiness struct {
 	c       *core.Core
 	dir     string
@@ -40,6 +42,7 @@ type readiness struct {
 	started time.Time
 	maxAge  time.Duration // 0: not checked
 	blocks  int32         // <0: not checked
+	nodeAge time.Duration // 0: not checked
 
 	mu     sync.Mutex
 	seen   map[ledger.AssetID]seenCheckpoint // journaled since the start
@@ -51,10 +54,12 @@ type readiness struct {
 type seenCheckpoint struct {
 	at          time.Time
 	height, tip int32
+	// tipSince is when the checkpoints first reported this tip.
+	tipSince time.Time
 }
 
-func newReadiness(c *core.Core, dir string, checker *witness.Checker, maxAge time.Duration, blocks int32) *readiness {
-	return &readiness{c: c, dir: dir, checker: checker, started: time.Now(), maxAge: maxAge, blocks: blocks, seen: map[ledger.AssetID]seenCheckpoint{}}
+func newReadiness(c *core.Core, dir string, checker *witness.Checker, maxAge time.Duration, blocks int32, nodeAge time.Duration) *readiness {
+	return &readiness{c: c, dir: dir, checker: checker, started: time.Now(), maxAge: maxAge, blocks: blocks, nodeAge: nodeAge, seen: map[ledger.AssetID]seenCheckpoint{}}
 }
 
 // audit takes the audit records: a checkpoint that applied is where its
@@ -64,8 +69,13 @@ func (r *readiness) audit(rec core.AuditRecord) {
 	if !ok || rec.Err != nil {
 		return
 	}
+	at := time.Unix(0, rec.Time)
 	r.mu.Lock()
-	r.seen[cp.Asset] = seenCheckpoint{at: time.Unix(0, rec.Time), height: cp.Height, tip: cp.Tip}
+	since := at
+	if prev, ok := r.seen[cp.Asset]; ok && prev.tip == cp.Tip {
+		since = prev.tipSince
+	}
+	r.seen[cp.Asset] = seenCheckpoint{at: at, height: cp.Height, tip: cp.Tip, tipSince: since}
 	r.mu.Unlock()
 }
 
@@ -97,9 +107,10 @@ func (r *readiness) lags() []metrics.WatcherLag {
 	defer r.mu.Unlock()
 	out := make([]metrics.WatcherLag, 0, len(ws))
 	for _, w := range ws {
-		l := metrics.WatcherLag{Asset: w.code, Height: w.height, Tip: w.tip, Age: now.Sub(r.started)}
+		l := metrics.WatcherLag{Asset: w.code, Height: w.height, Tip: w.tip, Age: now.Sub(r.started), TipAge: now.Sub(r.started)}
 		if s, ok := r.seen[w.id]; ok {
-			l.Age = now.Sub(s.at)
+			l.Height, l.Tip = s.height, s.tip
+			l.Age, l.TipAge = now.Sub(s.at), now.Sub(s.tipSince)
 		}
 		out = append(out, l)
 	}
@@ -125,6 +136,9 @@ func (r *readiness) reasons() []string {
 		}
 		if r.blocks >= 0 && l.Tip-l.Height > r.blocks {
 			out = append(out, fmt.Sprintf("watcher: %s checkpoint at %d, %d blocks behind the node's tip %d (more than %d)", l.Asset, l.Height, l.Tip-l.Height, l.Tip, r.blocks))
+		}
+		if r.nodeAge > 0 && l.TipAge > r.nodeAge {
+			out = append(out, fmt.Sprintf("node: the %s node's tip has stayed at %d for %v (more than %v): it may be cut off from the network", l.Asset, l.Tip, l.TipAge.Round(time.Second), r.nodeAge))
 		}
 	}
 	return out

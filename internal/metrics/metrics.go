@@ -39,12 +39,17 @@ type Metrics struct {
 }
 
 // WatcherLag is where an asset's watcher stands: its last journaled
-// checkpoint's height, the node's tip it reported, and how long ago.
+// checkpoint's height, the node's tip it reported, how long ago, and how
+// long the node's tip has stayed where it is.
 type WatcherLag struct {
 	Asset  string
 	Height int32
 	Tip    int32
 	Age    time.Duration
+	// TipAge is how long the checkpoints have reported the same tip
+	// (since the core started, if none since): a node cut off from the
+	// network stops moving while the watcher keeps up with it.
+	TipAge time.Duration
 }
 
 var (
@@ -62,6 +67,7 @@ var (
 	descInc     = prometheus.NewDesc("kinko_incidents_open", "Incidents open.", nil, nil)
 	descWHeight = prometheus.NewDesc("kinko_watcher_checkpoint_height", "Height of the watcher's last journaled checkpoint, per asset.", []string{"asset"}, nil)
 	descWBehind = prometheus.NewDesc("kinko_watcher_blocks_behind", "Blocks between the node's tip the watcher reported and its checkpoint, per asset.", []string{"asset"}, nil)
+	descWTipAge = prometheus.NewDesc("kinko_node_tip_age_seconds", "How long the node's tip the watcher reports has stayed at the same height (since the core started, if no checkpoint since), per asset.", []string{"asset"}, nil)
 	descWAge    = prometheus.NewDesc("kinko_watcher_checkpoint_age_seconds", "Time since the watcher's last journaled checkpoint (since the core started, if none since), per asset.", []string{"asset"}, nil)
 	descReady   = prometheus.NewDesc("kinko_ready", "1 when the core is ready (GET /readyz answers 200).", nil, nil)
 )
@@ -154,6 +160,7 @@ func (x collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descWHeight, prometheus.GaugeValue, float64(l.Height), l.Asset)
 			ch <- prometheus.MustNewConstMetric(descWBehind, prometheus.GaugeValue, float64(max(l.Tip-l.Height, 0)), l.Asset)
 			ch <- prometheus.MustNewConstMetric(descWAge, prometheus.GaugeValue, l.Age.Seconds(), l.Asset)
+			ch <- prometheus.MustNewConstMetric(descWTipAge, prometheus.GaugeValue, l.TipAge.Seconds(), l.Asset)
 		}
 	}
 	if x.m.Ready != nil {
