@@ -300,6 +300,8 @@ func (s *State) checkRequest(r people.Request) error {
 		return s.checkListMarket(r)
 	case KindDealerReference, KindIndexPrice:
 		return s.checkPriceRequest(r)
+	case KindYenReview:
+		return s.checkYenReview(r)
 	}
 	return fmt.Errorf("%w: request kind %q", people.ErrInvalid, r.Kind)
 }
@@ -340,6 +342,8 @@ func (s *State) checkEffect(r people.Request, decider string) error {
 		return s.checkListing(lp.Listing)
 	case KindDealerReference, KindIndexPrice:
 		return s.checkPriceRequest(r)
+	case KindYenReview:
+		return s.checkYenReview(r)
 	}
 	return nil
 }
@@ -430,6 +434,7 @@ func (s *State) applyPeople(cmd Command, t int64) (handled bool, v any, err erro
 			if err := s.Controls.LiftSwitch(lp.Switch, r.Requester, c.Decider, r.Reason, t, s.seq); err != nil {
 				return true, r, err
 			}
+			s.yenAfterLift(lp.Switch, t)
 		case KindResumptionPlan:
 			var pp ResumptionPlanPayload
 			json.Unmarshal(r.Payload, &pp)
@@ -451,6 +456,10 @@ func (s *State) applyPeople(cmd Command, t int64) (handled bool, v any, err erro
 			}
 		case KindDealerReference, KindIndexPrice:
 			if err := s.applyPriceRequest(r, t); err != nil {
+				return true, r, err
+			}
+		case KindYenReview:
+			if err := s.applyYenReview(r, t); err != nil {
 				return true, r, err
 			}
 		}
