@@ -645,7 +645,12 @@ func (s *State) yenConfirmInstruction(it BankCredit, ts *[]ledger.Transfer) stri
 		return fmt.Sprintf("conflict: instruction %s is of %d yen, the bank moved %d", in.ID, in.Amount, it.Amount)
 	}
 	in.Done, in.DoneSeq = true, s.seq
-	*ts = append(*ts, ledger.Transfer{ID: yenID("instr-post:" + in.ID), PendingID: yenID("instr:" + in.ID), Flags: ledger.FlagPostPending, Code: CodeYenInstruction})
+	if in.Amount > in.Excess {
+		*ts = append(*ts, ledger.Transfer{ID: yenID("instr-post:" + in.ID), PendingID: yenID("instr:" + in.ID), Flags: ledger.FlagPostPending, Code: CodeYenInstruction})
+	}
+	if in.Excess > 0 {
+		*ts = append(*ts, ledger.Transfer{ID: yenID("instr-excess-post:" + in.ID), PendingID: yenID("instr-excess:" + in.ID), Flags: ledger.FlagPostPending, Code: CodeYenInstruction})
+	}
 	if in.Kind == yen.InstrReturn {
 		if d, ok := s.Yen.Deposit(in.Deposit); ok {
 			d.Status = yen.DepositReturned
@@ -668,8 +673,17 @@ func (s *State) yenInstruct(in yen.Instruction, debit, credit ledger.AccountKey,
 	if in.Amount == 0 {
 		return yen.ErrAmount
 	}
-	tr := ledger.Transfer{ID: yenID("instr:" + in.ID), Debit: debit, Credit: credit, Amount: ledger.AmountOf(in.Amount), Flags: ledger.FlagPending, Code: CodeYenInstruction}
-	if err := s.yenTransfers([]ledger.Transfer{tr}, t); err != nil {
+	var ts []ledger.Transfer
+	if main := in.Amount - in.Excess; main > 0 {
+		ts = append(ts, ledger.Transfer{ID: yenID("instr:" + in.ID), Debit: debit, Credit: credit, Amount: ledger.AmountOf(main), Flags: ledger.FlagPending, Code: CodeYenInstruction})
+	}
+	if in.Excess > 0 {
+		// More than the other side holds for us: received, and nobody's
+		// until someone looks (the reconciliation has flagged it).
+		y, _ := s.yenAccts()
+		ts = append(ts, ledger.Transfer{ID: yenID("instr-excess:" + in.ID), Debit: debit, Credit: y.suspense, Amount: ledger.AmountOf(in.Excess), Flags: ledger.FlagPending, Code: CodeYenInstruction})
+	}
+	if err := s.yenTransfers(ts, t); err != nil {
 		return fmt.Errorf("%w: %w", yen.ErrInstruction, err)
 	}
 	in.Time, in.Seq = t, s.seq
@@ -1252,11 +1266,12 @@ func (s *State) yenSettlement(c YenSettlement, t int64) (yen.Reconciliation, err
 			if v, _ := a.Available().Uint64(); v < amount {
 				amount = v
 			}
+		} else {
+			amount = 0
 		}
-		if amount > 0 {
-			if err := s.yenInstruct(yen.Instruction{ID: c.ID, Kind: yen.InstrSettlement, Amount: amount, Channel: string(c.Channel), Reason: "provider settlement", Actor: "provider"}, y.trust, y.provider(c.Channel), t); err != nil {
-				return yen.Reconciliation{}, err
-			}
+		in := yen.Instruction{ID: c.ID, Kind: yen.InstrSettlement, Amount: c.Total, Excess: c.Total - amount, Channel: string(c.Channel), Reason: "provider settlement", Actor: "provider"}
+		if err := s.yenInstruct(in, y.trust, y.provider(c.Channel), t); err != nil {
+			return yen.Reconciliation{}, err
 		}
 	}
 	for _, id := range c.Payments {

@@ -272,9 +272,12 @@ func (p *Payment) Net() uint64 {
 // back, or a provider's settlement awaited. Its ledger transfer is pending
 // until the trust account's statement shows it (EDI information = ID).
 type Instruction struct {
-	ID      string `json:"id"`
-	Kind    string `json:"kind"` // "fund_trust", "return_deposit", "settlement"
-	Amount  uint64 `json:"amount"`
+	ID     string `json:"id"`
+	Kind   string `json:"kind"` // "fund_trust", "return_deposit", "settlement"
+	Amount uint64 `json:"amount"`
+	// Excess is the part of a settlement beyond what the provider held
+	// for us: it goes to suspense.
+	Excess  uint64 `json:"excess,omitempty"`
 	Deposit string `json:"deposit,omitempty"`
 	Channel string `json:"channel,omitempty"`
 	Reason  string `json:"reason"`
