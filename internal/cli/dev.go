@@ -45,6 +45,7 @@ type serveOptions struct {
 	signUpPerMinute int
 	loginPerMinute  int
 	stepUpPerMinute int
+	yen             yenFlags
 }
 
 func (o *serveOptions) flags(cmd *cobra.Command, addr string) {
@@ -60,6 +61,7 @@ func (o *serveOptions) flags(cmd *cobra.Command, addr string) {
 	o.alerts.add(cmd)
 	o.witnesses.add(cmd)
 	o.mail.add(cmd)
+	o.yen.add(cmd)
 }
 
 // mailFlags configure the SMTP client that sends customers' notices.
@@ -185,6 +187,12 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 		return err
 	}
 	defer h.Close()
+	_, stopYen, err := o.yen.start(ctx, c, log.With("sub", "yen"))
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopYen()
 	var logins []demo.Person
 	var team *operators.Team
 	if o.seed {

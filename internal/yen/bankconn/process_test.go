@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -498,4 +497,4 @@ func (e *env) bankBalances() banksim.Balances {
 	return b
 }
 
-var _ = net.Listen
+
