@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"kinko/internal/controls"
 	"kinko/internal/custody"
@@ -235,7 +236,6 @@ func (YenInstructionSent) Kind() Kind   { return KindYenInstructionSent }
 func (c YenSetup) AppendPayload(b []byte) []byte             { return appendJSON(b, c) }
 func (c YenSetKana) AppendPayload(b []byte) []byte           { return appendJSON(b, c) }
 func (c YenAssignVirtual) AppendPayload(b []byte) []byte     { return appendJSON(b, c) }
-func (c YenBankCredits) AppendPayload(b []byte) []byte       { return appendJSON(b, c) }
 func (c YenReviewDeposit) AppendPayload(b []byte) []byte     { return appendJSON(b, c) }
 func (c YenRegisterAccount) AppendPayload(b []byte) []byte   { return appendJSON(b, c) }
 func (c YenRemoveAccount) AppendPayload(b []byte) []byte     { return appendJSON(b, c) }
@@ -261,10 +261,12 @@ func decodeYen(kind Kind, p []byte) (Command, bool, error) {
 	case KindYenAssignVirtual:
 		c, err = decodeJSON[YenAssignVirtual](p)
 	case KindYenBankCredits:
-		c, err = decodeJSON[YenBankCredits](p)
+		var bc YenBankCredits
+		bc, err = decodeCredits(p)
 		if err == nil {
-			err = checkCredits(c.(YenBankCredits))
+			err = checkCredits(bc)
 		}
+		c = bc
 	case KindYenReviewDeposit:
 		c, err = decodeJSON[YenReviewDeposit](p)
 	case KindYenRegisterAccount:
@@ -301,6 +303,71 @@ func decodeYen(kind Kind, p []byte) (Command, bool, error) {
 		return nil, false, nil
 	}
 	return c, true, err
+}
+
+// AppendPayload encodes the credits compactly (statements carry up to
+// hundreds of thousands): u32 count, then per item a flag byte (bit 0 a
+// notice, else a statement), the amount (u64) and four strings, each u16
+// length and bytes: TxID, Account, Sender, Instruction. The encoding is
+// canonical: a payload decodes only if it re-encodes to itself.
+func (c YenBankCredits) AppendPayload(b []byte) []byte {
+	b = le.AppendUint32(b, uint32(len(c.Items)))
+	for _, it := range c.Items {
+		var f byte
+		if it.Source == "notice" {
+			f = 1
+		}
+		b = append(b, f)
+		b = le.AppendUint64(b, it.Amount)
+		for _, s := range []string{it.TxID, it.Account, it.Sender, it.Instruction} {
+			b = le.AppendUint16(b, uint16(len(s)))
+			b = append(b, s...)
+		}
+	}
+	return b
+}
+
+func decodeCredits(p []byte) (YenBankCredits, error) {
+	if len(p) < 4 {
+		return YenBankCredits{}, invalid("yen_bank_credits: no count")
+	}
+	n := int(le.Uint32(p))
+	p = p[4:]
+	if n == 0 || n > yen.MaxItems || len(p) < n*(1+8+8) {
+		return YenBankCredits{}, invalid("yen_bank_credits: %d items (1 to %d) in %d bytes", n, yen.MaxItems, len(p))
+	}
+	c := YenBankCredits{Items: make([]BankCredit, n)}
+	for i := range c.Items {
+		if len(p) < 9 {
+			return YenBankCredits{}, invalid("yen_bank_credits: item %d truncated", i)
+		}
+		it := &c.Items[i]
+		switch p[0] {
+		case 0:
+			it.Source = "statement"
+		case 1:
+			it.Source = "notice"
+		default:
+			return YenBankCredits{}, invalid("yen_bank_credits: item %d: flags %d", i, p[0])
+		}
+		it.Amount = le.Uint64(p[1:])
+		p = p[9:]
+		for _, dst := range []*string{&it.TxID, &it.Account, &it.Sender, &it.Instruction} {
+			if len(p) < 2 || len(p) < 2+int(le.Uint16(p)) {
+				return YenBankCredits{}, invalid("yen_bank_credits: item %d truncated", i)
+			}
+			l := int(le.Uint16(p))
+			if l > yen.MaxText || !utf8.Valid(p[2:2+l]) {
+				return YenBankCredits{}, invalid("yen_bank_credits: item %d: a field too long or not UTF-8", i)
+			}
+			*dst = string(p[2 : 2+l])
+			p = p[2+l:]
+		}
+	}
+	if len(p) != 0 {
+		return YenBankCredits{}, invalid("yen_bank_credits: %d trailing bytes", len(p))
+	}
+	return c, nil
 }
 
 // checkCredits refuses, before the journal, a credits command that could
@@ -544,7 +611,13 @@ func (s *State) yenSetup(c YenSetup) error {
 // the name is compared.
 func (s *State) senderMatches(customer uint64, sender string) bool {
 	k, ok := s.Yen.KanaOf(customer)
-	return ok && zengin.SameName(k, sender)
+	if !ok {
+		return false
+	}
+	if sender == k {
+		return true // already in Zengin form, as banks write it
+	}
+	return zengin.SameName(k, sender)
 }
 
 func (s *State) yenBankCredits(c YenBankCredits, t int64) ([]string, error) {

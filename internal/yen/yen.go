@@ -314,13 +314,16 @@ type Reconciliation struct {
 
 // State is the yen state.
 type State struct {
-	Config   *Config
-	kana     []Kana
-	kanaIdx  map[uint64]int
-	virtual  []Virtual
-	vByCust  map[uint64]int
-	vByNum   map[string]int
-	deposits []Deposit
+	Config  *Config
+	kana    []Kana
+	kanaIdx map[uint64]int
+	virtual []Virtual
+	vByCust map[uint64]int
+	vByNum  map[string]int
+	// deposits are kept in chunks of depositChunk that never move, so
+	// that growth never copies them and pointers into them stay valid.
+	deposits [][]Deposit
+	nDeposit int
 	dIdx     map[string]int
 	accounts []BankAccount
 	payouts  []Payout
@@ -408,30 +411,40 @@ func (s *State) AssignVirtual(c uint64) (string, error) {
 	return n, nil
 }
 
+// depositChunk is the size of a chunk of deposits.
+const depositChunk = 1 << 14
+
 // Deposit returns a deposit by its id.
 func (s *State) Deposit(txid string) (*Deposit, bool) {
 	i, ok := s.dIdx[txid]
 	if !ok {
 		return nil, false
 	}
-	return &s.deposits[i], true
+	return &s.deposits[i/depositChunk][i%depositChunk], true
 }
 
 // AddDeposit records a deposit.
 func (s *State) AddDeposit(d Deposit) {
-	s.dIdx[d.TxID] = len(s.deposits)
-	s.deposits = append(s.deposits, d)
+	if s.nDeposit%depositChunk == 0 {
+		s.deposits = append(s.deposits, make([]Deposit, 0, depositChunk))
+	}
+	s.dIdx[d.TxID] = s.nDeposit
+	last := len(s.deposits) - 1
+	s.deposits[last] = append(s.deposits[last], d)
+	s.nDeposit++
 }
 
 // Deposits returns deposits that match (all for nil), oldest first, at
 // most n (0: all).
 func (s *State) Deposits(match func(*Deposit) bool, n int) []Deposit {
 	var out []Deposit
-	for i := range s.deposits {
-		if match == nil || match(&s.deposits[i]) {
-			out = append(out, s.deposits[i])
-			if n > 0 && len(out) >= n {
-				break
+	for _, ch := range s.deposits {
+		for i := range ch {
+			if match == nil || match(&ch[i]) {
+				out = append(out, ch[i])
+				if n > 0 && len(out) >= n {
+					return out
+				}
 			}
 		}
 	}
@@ -641,7 +654,7 @@ func (s *State) Snapshot() *Snapshot {
 	if s.Config == nil && len(s.kana) == 0 {
 		return nil
 	}
-	return &Snapshot{Config: s.Config, Kana: s.kana, Virtual: s.virtual, Deposits: s.deposits, Accounts: s.accounts, Payouts: s.payouts,
+	return &Snapshot{Config: s.Config, Kana: s.kana, Virtual: s.virtual, Deposits: s.Deposits(nil, 0), Accounts: s.accounts, Payouts: s.payouts,
 		Batches: s.batches, Payments: s.payments, Events: s.events, Instructions: s.instrs, Reconciliations: s.recons}
 }
 

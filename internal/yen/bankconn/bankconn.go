@@ -27,6 +27,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"kinko/internal/alert"
@@ -36,6 +37,9 @@ import (
 	"kinko/internal/yen"
 	"kinko/internal/yen/zengin"
 )
+
+// maxInFlight bounds the commands of one import submitted at once.
+const maxInFlight = 64
 
 // Config configures a connector.
 type Config struct {
@@ -166,22 +170,8 @@ func (c *Connector) ImportParsed(ctx context.Context, name string, st *zengin.St
 		}
 	}
 	rep := &Report{Results: map[string]int{}}
+	var chunks [][]core.BankCredit
 	items := make([]core.BankCredit, 0, min(len(g.Entries), yen.MaxItems))
-	flush := func() error {
-		if len(items) == 0 {
-			return nil
-		}
-		o, err := c.submit(ctx, core.YenBankCredits{Items: items})
-		if err != nil {
-			return fmt.Errorf("bankconn: statement %s: %w", name, err)
-		}
-		for _, r := range o.Value.([]string) {
-			k, _, _ := strings.Cut(r, ":")
-			rep.Results[k]++
-		}
-		items = items[:0]
-		return nil
-	}
 	for i := range g.Entries {
 		e := &g.Entries[i]
 		txid := g.Account.Number + "-" + strconv.FormatUint(e.Ref, 10)
@@ -193,13 +183,42 @@ func (c *Connector) ImportParsed(ctx context.Context, name string, st *zengin.St
 		}
 		items = append(items, it)
 		if len(items) == yen.MaxItems {
-			if err := flush(); err != nil {
-				return rep, err
-			}
+			chunks = append(chunks, items)
+			items = make([]core.BankCredit, 0, yen.MaxItems)
 		}
 	}
-	if err := flush(); err != nil {
+	if len(items) > 0 {
+		chunks = append(chunks, items)
+	}
+	// The chunks are independent (each movement is applied once, by its
+	// id, whatever the order), so they are submitted together and the
+	// core journals them in one group commit.
+	outs := make([][]string, len(chunks))
+	errs := make([]error, len(chunks))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, maxInFlight)
+	for i, ch := range chunks {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			o, err := c.submit(ctx, core.YenBankCredits{Items: ch})
+			if err != nil {
+				errs[i] = fmt.Errorf("bankconn: statement %s: %w", name, err)
+				return
+			}
+			outs[i] = o.Value.([]string)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
 		return rep, err
+	}
+	for _, out := range outs {
+		for _, r := range out {
+			k, _, _ := strings.Cut(r, ":")
+			rep.Results[k]++
+		}
 	}
 	o, err := c.submit(ctx, core.YenReconcile{Statement: fmt.Sprintf("%s %s..%s %s", g.Account.Number, g.From, g.To, name), Closing: g.Closing})
 	if err != nil {

@@ -496,5 +496,3 @@ func (e *env) bankBalances() banksim.Balances {
 	json.NewDecoder(resp.Body).Decode(&b)
 	return b
 }
-
-
