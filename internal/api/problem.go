@@ -111,5 +111,8 @@ func statusOf(err error) (int, string, bool) {
 	case errors.Is(err, core.ErrClosed), errors.Is(err, core.ErrJournalFailed):
 		return http.StatusServiceUnavailable, "unavailable", false
 	}
+	if st, title, ok := yenStatusOf(err); ok {
+		return st, title, true
+	}
 	return http.StatusInternalServerError, "internal error", false
 }

@@ -187,12 +187,15 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 		return err
 	}
 	defer h.Close()
-	_, stopYen, err := o.yen.start(ctx, c, log.With("sub", "yen"))
+	yenConn, stopYen, err := o.yen.start(ctx, c, log.With("sub", "yen"))
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	defer stopYen()
+	if yenConn != nil {
+		h.SetYen(yenConn)
+	}
 	var logins []demo.Person
 	var team *operators.Team
 	if o.seed {
