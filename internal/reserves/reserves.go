@@ -52,7 +52,7 @@ type Row struct {
 	HotHouseLedger      ledger.Amount `json:"hot_house_ledger"`
 	// OtherLedger is what other asset-side accounts hold for customers:
 	// the yen trust bank account, wallets not yet registered.
-	OtherLedger     ledger.Amount  `json:"other_ledger"`
+	OtherLedger ledger.Amount `json:"other_ledger"`
 	// Yen (a fiat asset with the yen accounts set up, docs/yen.md): the
 	// trust bank account (顧客区分管理信託) is in OtherLedger and is what
 	// segregates customers' yen; the house's own yen at its operating
