@@ -30,6 +30,7 @@ func (s *Server) registerYen() {
 	s.handle("POST", "/v1/me/yen/payments", true, s.idempotent(s.yenPayment))
 	s.handle("GET", "/v1/yen", true, s.operatorOnly(s.yenOverview))
 	s.handle("POST", "/v1/yen/batches", true, s.idempotent(s.yenBatch))
+	s.registerConsoleYen()
 }
 
 // SetYen sets the bank and provider connector (card, pay-easy and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,6 +112,12 @@ func TestYenRoutes(t *testing.T) {
 	r.json(t, &ov)
 	if len(ov.Held) != 1 || ov.Held[0].Hold != yen.HoldThirdParty {
 		t.Errorf("GET /v1/yen held = %s", r.body)
+	}
+	if r := e.do("GET", "/console/yen", op, nil); r.status != 200 || !strings.Contains(string(r.body), "1000001-2") || !strings.Contains(string(r.body), "third_party") {
+		t.Errorf("console yen page = %d %s", r.status, r.body)
+	}
+	if r := e.raw("POST", "/console/yen/review", op, "txid=1000001-2&action=credit&reason=x"); r.status != http.StatusForbidden && r.status != http.StatusBadRequest {
+		t.Errorf("a review without the form's CSRF token = %d", r.status)
 	}
 	if r := e.do("GET", "/v1/yen", tok, nil); r.status != http.StatusForbidden && r.status != http.StatusUnauthorized {
 		t.Errorf("a customer reads the operators' yen = %d", r.status)
