@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"kinko/internal/compensation"
 	"kinko/internal/controls"
 	"kinko/internal/custody"
 	"kinko/internal/ledger"
@@ -420,4 +421,51 @@ func (e *yenEnv) jpyRow() reserves.Row {
 	}
 	e.t.Fatal("no JPY row")
 	return reserves.Row{}
+}
+
+// TestYenCompensationPlan: a plan paying yen, approved, moves its total
+// from the operating account into the trust account as a bank instruction;
+// without the house's yen at the operating account it is not approved.
+func TestYenCompensationPlan(t *testing.T) {
+	e, theft := newCompEnv(t, 3)
+	e.must(YenSetup{Config: yenConfig})
+	hs := e.stateAt(theft).Holdings(xem)
+	ps, err := compensation.FixedRatePayouts(hs, coincheckNum, coincheckDen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := compensation.Summarize(ps).Total
+	plan := compensation.Plan{ID: "xem-yen", Rule: compensation.FixedRate, Asset: xem, PayAsset: jpy, At: theft, RateNum: coincheckNum, RateDen: coincheckDen,
+		Rounding: "down to the yen", WriteOff: true, Reason: "NEM theft", Requester: "aiko"}
+	plan.Header(ps)
+	e.must(WriteCompensation{Plan: plan})
+	e.must(AddPayouts{Plan: plan.ID, Payouts: ps})
+	if o := e.approve("r1", plan.ID, "aiko", "kenji"); !errors.Is(o.Err, yen.ErrInstruction) {
+		t.Fatalf("approval without house yen at the operating account: %v", o.Err)
+	}
+	opKey := ledger.AccountKey{Owner: yen.OwnerOperating, Asset: jpy, Kind: ledger.KindWallet}
+	e.must(CreateTransfers{Transfers: []ledger.Transfer{{ID: ledger.ID{Hi: 8, Lo: 1}, Debit: opKey, Credit: ledger.AccountKey{Owner: ledger.OwnerHouse, Asset: jpy, Kind: ledger.KindHouse}, Amount: ledger.AmountOf(total + 1_000)}}})
+	if o := e.approve("r2", plan.ID, "aiko", "kenji"); o.Err != nil {
+		t.Fatalf("approval: %v", o.Err)
+	}
+	ins := e.st.Yen.Instructions()
+	if len(ins) != 1 || ins[0].Kind != yen.InstrFundTrust || ins[0].Amount != total {
+		t.Fatalf("instructions = %+v", ins)
+	}
+	if got := e.st.Ledger; got == nil {
+		t.Fatal("no ledger")
+	}
+	if a, _ := e.st.Ledger.Account(opKey); a.Available().Lo != 1_000 {
+		t.Errorf("operating available after the instruction = %s; want 1000", a.Available())
+	}
+	// The bank carries it out: the trust holds the yen behind the payouts.
+	e.must(YenBankCredits{Items: []BankCredit{{TxID: "1000001-1", Amount: total, Source: "statement", Instruction: ins[0].ID}}})
+	if got := e.bal(ledger.AccountKey{Owner: yen.OwnerTrust, Asset: jpy, Kind: ledger.KindWallet}); got != int64(total) {
+		t.Errorf("trust = %d; want %d", got, total)
+	}
+	var csv strings.Builder
+	reserves.WriteDailyCSV(&csv, e.st.Ledger, "2026-12-01")
+	if !strings.Contains(csv.String(), ",JPY,") {
+		t.Errorf("the daily record has no yen:\n%s", csv.String())
+	}
 }
