@@ -337,6 +337,10 @@ func decodeCredits(p []byte) (YenBankCredits, error) {
 		return YenBankCredits{}, invalid("yen_bank_credits: %d items (1 to %d) in %d bytes", n, yen.MaxItems, len(p))
 	}
 	c := YenBankCredits{Items: make([]BankCredit, n)}
+	// One string holds every field: the items' strings are slices of it
+	// (one allocation a command, not four an item).
+	all := string(p)
+	off := 0
 	for i := range c.Items {
 		if len(p) < 9 {
 			return YenBankCredits{}, invalid("yen_bank_credits: item %d truncated", i)
@@ -351,7 +355,7 @@ func decodeCredits(p []byte) (YenBankCredits, error) {
 			return YenBankCredits{}, invalid("yen_bank_credits: item %d: flags %d", i, p[0])
 		}
 		it.Amount = le.Uint64(p[1:])
-		p = p[9:]
+		p, off = p[9:], off+9
 		for _, dst := range []*string{&it.TxID, &it.Account, &it.Sender, &it.Instruction} {
 			if len(p) < 2 || len(p) < 2+int(le.Uint16(p)) {
 				return YenBankCredits{}, invalid("yen_bank_credits: item %d truncated", i)
@@ -360,8 +364,8 @@ func decodeCredits(p []byte) (YenBankCredits, error) {
 			if l > yen.MaxText || !utf8.Valid(p[2:2+l]) {
 				return YenBankCredits{}, invalid("yen_bank_credits: item %d: a field too long or not UTF-8", i)
 			}
-			*dst = string(p[2 : 2+l])
-			p = p[2+l:]
+			*dst = all[off+2 : off+2+l]
+			p, off = p[2+l:], off+2+l
 		}
 	}
 	if len(p) != 0 {
