@@ -86,6 +86,7 @@ func (s *Server) register() {
 	s.registerCompensation()
 	s.registerCeremonies()
 	s.registerYen()
+	s.registerDeploy()
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

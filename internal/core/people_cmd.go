@@ -302,6 +302,8 @@ func (s *State) checkRequest(r people.Request) error {
 		return s.checkPriceRequest(r)
 	case KindYenReview:
 		return s.checkYenReview(r)
+	case KindRegisterWalletRequest:
+		return s.checkRegisterWallet(r)
 	}
 	return fmt.Errorf("%w: request kind %q", people.ErrInvalid, r.Kind)
 }
@@ -344,6 +346,8 @@ func (s *State) checkEffect(r people.Request, decider string) error {
 		return s.checkPriceRequest(r)
 	case KindYenReview:
 		return s.checkYenReview(r)
+	case KindRegisterWalletRequest:
+		return s.checkRegisterWallet(r)
 	}
 	return nil
 }
@@ -456,6 +460,10 @@ func (s *State) applyPeople(cmd Command, t int64) (handled bool, v any, err erro
 			}
 		case KindDealerReference, KindIndexPrice:
 			if err := s.applyPriceRequest(r, t); err != nil {
+				return true, r, err
+			}
+		case KindRegisterWalletRequest:
+			if err := s.applyRegisterWallet(r, t); err != nil {
 				return true, r, err
 			}
 		case KindYenReview:
