@@ -704,7 +704,7 @@ func (s *State) yenEnsureCustomers(cs []uint64, asset ledger.AssetID) {
 func (s *State) yenRepay(cs []uint64, asset ledger.AssetID, t int64) {
 	for _, c := range cs {
 		if custody.Owed(s.Ledger, ledger.OwnerID(c), asset) > 0 {
-			s.Custody.RepayOwed(s.Ledger, ledger.OwnerID(c), asset, owedID(nsRepayOwed, s.seq^uint64(c)<<20), t)
+			s.Custody.RepayOwed(s.Ledger, ledger.OwnerID(c), asset, yenID(fmt.Sprintf("repay:%d:%d", s.seq, c)), t)
 		}
 	}
 }

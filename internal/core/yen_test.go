@@ -520,3 +520,32 @@ func FuzzYenCommands(f *testing.F) {
 		}
 	})
 }
+
+// TestYenResumesFirst: a staged resumption plan brings bank deposits back
+// before bitcoin withdrawals (BITPoint resumed yen first); the deposits
+// that came during the halt are credited at the bank's lift.
+func TestYenResumesFirst(t *testing.T) {
+	e := newYenEnv(t)
+	bank := controls.Switch{Service: controls.Bank}
+	btcOut := controls.Switch{Asset: 2, Service: controls.Withdraw}
+	e.must(Halt{Switch: bank, Actor: "mei", Reason: "incident"})
+	e.must(Halt{Switch: btcOut, Actor: "mei", Reason: "incident"})
+	for _, c := range twoPersonBy(KindResumptionPlan, ResumptionPlanPayload{ID: "yen-first", Steps: []controls.Switch{bank, btcOut}}, "mei", "kenji", people.RoleApprover, e.now) {
+		e.must(c)
+	}
+	e.must(credits(BankCredit{TxID: "T-1", Account: "2000001", Amount: 8_000, Sender: "ﾔﾏﾀﾞ ﾀﾛｳ", Source: "notice"}))
+	cmds := lifted(btcOut, "mei", "kenji", e.now)
+	e.must(cmds[0])
+	if o := e.do(cmds[1]); !errors.Is(o.Err, controls.ErrOutOfPlan) {
+		t.Fatalf("bitcoin withdrawals before yen: %v", o.Err)
+	}
+	for _, c := range lifted(bank, "mei", "kenji", e.now) {
+		e.must(c)
+	}
+	if got := e.balance(jpyAvail(1)); got != 8_000 {
+		t.Errorf("the deposit held by the halt = %d after the lift; want 8000", got)
+	}
+	for _, c := range lifted(btcOut, "mei", "kenji", e.now) {
+		e.must(c)
+	}
+}
