@@ -123,6 +123,7 @@ type StatusError struct {
 	Body string
 }
 
+// Error says what was answered.
 func (e *StatusError) Error() string { return fmt.Sprintf("yen: answered %d: %s", e.Code, e.Body) }
 
 // Permanent reports an answer that a retry will not change (4xx but 408

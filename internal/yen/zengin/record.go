@@ -77,6 +77,7 @@ func (d Date) Before(e Date) bool {
 	return d.Day < e.Day
 }
 
+// String writes the date as YYYY-MM-DD.
 func (d Date) String() string { return fmt.Sprintf("%04d-%02d-%02d", d.Year, d.Month, d.Day) }
 
 // reiwaStart is the first day of the Reiwa era.
