@@ -47,24 +47,31 @@ type YenConnector interface {
 
 var errNoConnector = errors.New("the bank and provider connector is not running")
 
-// yenStatusOf maps the yen errors to statuses.
-func yenStatusOf(err error) (int, string, bool) {
-	switch {
-	case errors.Is(err, yen.ErrNotSetUp), errors.Is(err, errNoConnector):
-		return http.StatusServiceUnavailable, "yen unavailable", true
-	case errors.Is(err, yen.ErrDepositUnknown), errors.Is(err, yen.ErrBankUnknown), errors.Is(err, yen.ErrBatchUnknown), errors.Is(err, yen.ErrPaymentUnknown):
-		return http.StatusNotFound, "not found", true
-	case errors.Is(err, yen.ErrExists), errors.Is(err, yen.ErrNotHeld), errors.Is(err, yen.ErrNothingQueued), errors.Is(err, yen.ErrSetUp), errors.Is(err, yen.ErrPaymentState):
-		return http.StatusConflict, "conflict", true
-	case errors.Is(err, core.ErrYenTwoPerson):
-		return http.StatusForbidden, "two people", true
-	case errors.Is(err, yen.ErrInvalid), errors.Is(err, yen.ErrBankAccount), errors.Is(err, yen.ErrNameMismatch), errors.Is(err, yen.ErrNoKana),
-		errors.Is(err, yen.ErrAmount), errors.Is(err, yen.ErrBound), errors.Is(err, yen.ErrBankCooling), errors.Is(err, yen.ErrInstruction),
-		errors.Is(err, yen.ErrVirtualExhausted), errors.Is(err, zengin.ErrCharset), errors.Is(err, zengin.ErrField):
-		return http.StatusUnprocessableEntity, "invalid request", true
-	}
-	return 0, "", false
+// yenKinds are the yen errors the API knows, each with its stable code;
+// they join the API's kinds at start.
+var yenKinds = []kind{
+	{http.StatusServiceUnavailable, "yen unavailable", "yen_not_set_up", []error{yen.ErrNotSetUp, errNoConnector}},
+	{http.StatusNotFound, "not found", "yen_deposit_unknown", []error{yen.ErrDepositUnknown}},
+	{http.StatusNotFound, "not found", "bank_account_unknown", []error{yen.ErrBankUnknown}},
+	{http.StatusNotFound, "not found", "yen_batch_unknown", []error{yen.ErrBatchUnknown}},
+	{http.StatusNotFound, "not found", "yen_payment_unknown", []error{yen.ErrPaymentUnknown}},
+	{http.StatusConflict, "conflict", "yen_exists", []error{yen.ErrExists, yen.ErrSetUp}},
+	{http.StatusConflict, "conflict", "yen_not_held", []error{yen.ErrNotHeld}},
+	{http.StatusConflict, "conflict", "yen_nothing_queued", []error{yen.ErrNothingQueued}},
+	{http.StatusConflict, "conflict", "yen_payment_state", []error{yen.ErrPaymentState}},
+	{http.StatusForbidden, "forbidden", "two_person", []error{core.ErrYenTwoPerson}},
+	{http.StatusUnprocessableEntity, "invalid request", "bank_account_invalid", []error{yen.ErrBankAccount}},
+	{http.StatusUnprocessableEntity, "invalid request", "name_mismatch", []error{yen.ErrNameMismatch, yen.ErrNoKana}},
+	{http.StatusUnprocessableEntity, "withdrawal refused", "over_bound", []error{yen.ErrBound}},
+	{http.StatusUnprocessableEntity, "withdrawal refused", "bank_account_cooling", []error{yen.ErrBankCooling}},
+	{http.StatusUnprocessableEntity, "invalid request", "yen_amount", []error{yen.ErrAmount}},
+	{http.StatusUnprocessableEntity, "invalid request", "yen_instruction", []error{yen.ErrInstruction}},
+	{http.StatusUnprocessableEntity, "invalid request", "virtual_accounts_exhausted", []error{yen.ErrVirtualExhausted}},
+	{http.StatusUnprocessableEntity, "invalid request", "kana_charset", []error{zengin.ErrCharset, zengin.ErrField}},
+	{http.StatusUnprocessableEntity, "invalid request", "yen_invalid", []error{yen.ErrInvalid}},
 }
+
+func init() { kinds = append(kinds, yenKinds...) }
 
 // YenAccountView is a bank account as the API shows it.
 type YenAccountView struct {

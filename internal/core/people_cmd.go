@@ -302,6 +302,8 @@ func (s *State) checkRequest(r people.Request) error {
 		return s.checkPriceRequest(r)
 	case KindYenReview:
 		return s.checkYenReview(r)
+	case KindCloseIncident:
+		return s.checkCloseIncident(r)
 	case KindRegisterWalletRequest:
 		return s.checkRegisterWallet(r)
 	}
@@ -346,6 +348,8 @@ func (s *State) checkEffect(r people.Request, decider string) error {
 		return s.checkPriceRequest(r)
 	case KindYenReview:
 		return s.checkYenReview(r)
+	case KindCloseIncident:
+		return s.checkCloseIncident(r)
 	case KindRegisterWalletRequest:
 		return s.checkRegisterWallet(r)
 	}
@@ -460,6 +464,10 @@ func (s *State) applyPeople(cmd Command, t int64) (handled bool, v any, err erro
 			}
 		case KindDealerReference, KindIndexPrice:
 			if err := s.applyPriceRequest(r, t); err != nil {
+				return true, r, err
+			}
+		case KindCloseIncident:
+			if err := s.applyCloseIncident(r, c.Decider, t); err != nil {
 				return true, r, err
 			}
 		case KindRegisterWalletRequest:
