@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,8 @@ import (
 	"kinko/internal/core"
 	"kinko/internal/people"
 	"kinko/internal/yen"
+	"kinko/internal/yen/bankconn"
+	"kinko/internal/yen/paysim"
 	"kinko/internal/yen/zengin"
 )
 
@@ -129,5 +133,46 @@ func TestYenRoutes(t *testing.T) {
 	r.json(t, &me)
 	if me.Withdrawals[0].Status != "rejected" {
 		t.Errorf("the waiting withdrawal after the account's removal: %s", fmt.Sprint(me.Withdrawals[0]))
+	}
+
+	// With the connector: a card payment asked of the provider, and a
+	// batch file of a queued withdrawal written to the bank's drop
+	// directory.
+	provider := paysim.New(paysim.Config{Key: []byte("provider key of the yen route test")})
+	ps := httptest.NewTLSServer(provider.API())
+	t.Cleanup(ps.Close)
+	drop := t.TempDir()
+	conn, err := bankconn.New(bankconn.Config{Core: e.core, Drop: drop, BankKey: []byte("bank key of the yen route test"), ProviderKey: []byte("provider key of the yen route test"),
+		ProviderURL: ps.URL, ProviderClient: ps.Client(), Now: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.SetYen(conn)
+	r = e.do("POST", "/v1/me/yen/payments", tok, YenPaymentRequest{Method: "card", Amount: "1000"})
+	var pay yen.Payment
+	r.json(t, &pay)
+	if r.status != 201 || pay.ID == "" || pay.Amount != 1000 {
+		t.Fatalf("card payment = %d %s", r.status, r.body)
+	}
+	acct2 := acct
+	acct2.Number = "0123457"
+	if r := e.do("POST", "/v1/me/yen/bank-accounts", tok, acct2, "X-TOTP", e.code(email)); r.status != 201 {
+		t.Fatalf("second bank account = %d %s", r.status, r.body)
+	}
+	e.clock.Add(25 * time.Hour)
+	r = e.do("POST", "/v1/customers/login", "", LoginRequest{Email: email, Password: testPassword, TOTP: e.code(email)})
+	r.json(t, &lr)
+	tok = lr.Token
+	if r := e.do("POST", "/v1/me/yen/withdrawals", tok, YenWithdrawalRequest{RequestID: "y2", Account: "0005-135-1-0123457", Amount: "20000"}, "X-TOTP", e.code(email)); r.status != 201 {
+		t.Fatalf("second withdrawal = %d %s", r.status, r.body)
+	}
+	op = e.loginOperator("kenji")
+	r = e.do("POST", "/v1/yen/batches", op, YenBatchRequest{ID: "b1", Date: "2026-12-02"})
+	if r.status != 201 {
+		t.Fatalf("batch = %d %s", r.status, r.body)
+	}
+	files, _ := filepath.Glob(filepath.Join(drop, "outbox", "*"))
+	if len(files) == 0 {
+		t.Fatalf("no batch file in the drop directory: %s", r.body)
 	}
 }

@@ -26,7 +26,14 @@ func (s *State) File(b *Batch) (*zengin.TransferFile, error) {
 		if !ok {
 			return nil, fmt.Errorf("%w: payout %d", ErrBatchUnknown, n)
 		}
-		f.Payments = append(f.Payments, zengin.Payment{To: p.To, Amount: p.Amount, Code1: p.Number, Code2: p.Customer})
+		code2 := uint64(p.Customer)
+		if code2 > maxCustomerCode {
+			// A customer id of more digits than 顧客コード2 holds (the
+			// API draws them up to 2^52): left out; the payout's number
+			// in 顧客コード1 names the payout and so its customer.
+			code2 = 0
+		}
+		f.Payments = append(f.Payments, zengin.Payment{To: p.To, Amount: p.Amount, Code1: p.Number, Code2: code2})
 	}
 	return f, nil
 }
@@ -45,3 +52,7 @@ func (s *State) FileBytes(b *Batch, dst []byte) ([]byte, string, error) {
 	h := sha256.Sum256(out)
 	return out, hex.EncodeToString(h[:]), nil
 }
+
+// maxCustomerCode is the largest customer id 顧客コード2 (ten digits)
+// holds.
+const maxCustomerCode = 9_999_999_999

@@ -308,9 +308,7 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 		os.WriteFile(*addrFile+".tmp", []byte(apiLn.Addr().String()+"\n"+ctlLn.Addr().String()), 0o600)
 		os.Rename(*addrFile+".tmp", *addrFile)
 	}
-	api := http.NewServeMux()
-	api.HandleFunc("POST /v1/payments", p.api)
-	s1 := &http.Server{Handler: api, ReadHeaderTimeout: 5 * time.Second}
+	s1 := &http.Server{Handler: p.API(), ReadHeaderTimeout: 5 * time.Second}
 	s2 := &http.Server{Handler: p.Control(ctx), ReadHeaderTimeout: 5 * time.Second}
 	go p.deliver(ctx)
 	go s2.Serve(ctlLn)
@@ -324,4 +322,11 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	return nil
+}
+
+// API is kinko's side of the provider: POST /v1/payments.
+func (p *Provider) API() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/payments", p.api)
+	return mux
 }

@@ -27,7 +27,9 @@ type Payment struct {
 	To     Account `json:"to"` // Name is the payee's name (受取人名), 30 characters
 	Amount uint64  `json:"amount"`
 	// Code1 and Code2 are the customer codes (顧客コード1, 2): kinko writes
-	// the payout's number and the customer's id, so a result names them.
+	// the payout's number (what a result is matched by) and the
+	// customer's id when it fits the field's ten digits (0 otherwise:
+	// the journal names the customer of each payout).
 	Code1 uint64 `json:"code1,omitempty"`
 	Code2 uint64 `json:"code2,omitempty"`
 	// Result is the bank's result in a result file, ResultNone in a
