@@ -58,6 +58,8 @@ type Config struct {
 	PublicURL string
 	// Net is the Bitcoin network of the wallets; default regtest.
 	Net *chaincfg.Params
+	// Yen, if set, is the bank and provider connector (SetYen).
+	Yen YenConnector
 	// Pending, if set, lists the deposits the chain watcher has seen and
 	// not yet credited (in the mempool or below the confirmations).
 	Pending func() []watch.Pending

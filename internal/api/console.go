@@ -37,7 +37,7 @@ type pages struct{ t map[string]*template.Template }
 
 func loadPages() (*pages, error) {
 	p := &pages{t: map[string]*template.Template{}}
-	for _, name := range []string{"login", "home", "customers", "operators", "approvals", "assets", "journal", "incidents", "status", "reserves", "withdrawals", "controls", "incident", "markets", "market", "dealer", "enrol"} {
+	for _, name := range []string{"login", "home", "customers", "operators", "approvals", "assets", "journal", "incidents", "status", "reserves", "withdrawals", "controls", "incident", "markets", "market", "dealer", "enrol", "yen"} {
 		t, err := template.ParseFS(webFS, "web/layout.html", "web/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("api: template %s: %w", name, err)

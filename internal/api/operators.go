@@ -583,6 +583,9 @@ var operatorCommands = map[core.Kind]func(core.Command) string{
 	core.KindRepayOwed:           func(c core.Command) string { return c.(core.RepayOwed).Actor },
 	core.KindPrepareCeremony:     func(c core.Command) string { return c.(core.PrepareCeremony).Ceremony.Actor },
 	core.KindProposeAsset:        func(c core.Command) string { return c.(core.ProposeAsset).Actor },
+	core.KindYenSetKana:          func(c core.Command) string { return c.(core.YenSetKana).Actor },
+	core.KindYenReviewDeposit:    func(c core.Command) string { return c.(core.YenReviewDeposit).Actor },
+	core.KindYenFundTrust:        func(c core.Command) string { return c.(core.YenFundTrust).Actor },
 }
 
 // writer refuses an operator whose only role is auditor: auditors read.

@@ -70,7 +70,7 @@ func writeProblemDoc(w http.ResponseWriter, p Problem) {
 
 // packagePrefix matches the package names errors from below start their
 // text with ("people: ", "controls: ..."), at the start or after a colon.
-var packagePrefix = regexp.MustCompile(`(^|: )(?:api|auth|ceremony|compensation|controls|core|custody|drill|incident|journal|ledger|market|passkey|people|reserves|secrets|signer|trading|wallet|watch|withdraw): `)
+var packagePrefix = regexp.MustCompile(`(^|: )(?:api|auth|ceremony|compensation|controls|core|custody|drill|incident|journal|ledger|market|passkey|people|reserves|secrets|signer|trading|wallet|watch|withdraw|yen|zengin): `)
 
 // cleanDetail drops the package names from an error's text: they say
 // where in kinko the error was made, which is no business of the reader.

@@ -85,6 +85,7 @@ func (s *Server) register() {
 	s.registerOperators()
 	s.registerCompensation()
 	s.registerCeremonies()
+	s.registerYen()
 	s.registerDeploy()
 }
 

@@ -57,6 +57,7 @@ type serveOptions struct {
 	signUpPerMinute int
 	loginPerMinute  int
 	stepUpPerMinute int
+	yen             yenFlags
 }
 
 func (o *serveOptions) flags(cmd *cobra.Command, addr string) {
@@ -82,6 +83,7 @@ func (o *serveOptions) flags(cmd *cobra.Command, addr string) {
 	o.alerts.add(cmd)
 	o.witnesses.add(cmd)
 	o.mail.add(cmd)
+	o.yen.add(cmd)
 	o.role.add(cmd)
 }
 
@@ -281,6 +283,15 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 		return err
 	}
 	defer h.Close()
+	yenConn, stopYen, err := o.yen.start(ctx, c, log.With("sub", "yen"))
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopYen()
+	if yenConn != nil {
+		h.SetYen(yenConn)
+	}
 	var logins []demo.Person
 	var team *operators.Team
 	if o.seed {

@@ -286,12 +286,12 @@ func TestJournalHeadRefusesBadTree(t *testing.T) {
 
 // startCore runs `kinko core` on a free port and returns its base URL; it
 // stops when the test ends.
-func startCore(t *testing.T, dir string) string {
+func startCore(t *testing.T, dir string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	root := NewRoot()
-	root.SetArgs([]string{"core", "--data", dir, "--addr", "127.0.0.1:0"})
+	root.SetArgs(append([]string{"core", "--data", dir, "--addr", "127.0.0.1:0"}, args...))
 	root.SetOut(pw)
 	root.SetErr(io.Discard)
 	done := make(chan error, 1)

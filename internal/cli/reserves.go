@@ -71,4 +71,5 @@ func printReserves(w io.Writer, st *core.State, rep *reserves.Report) {
 			r.HotShareBps/100, r.HotShareBps%100, yn(r.Segregated), f(r.HouseRequired), f(r.HouseHeld), yn(r.HouseBacked), f(r.Refill), f(r.Sweep))
 	}
 	tw.Flush()
+	printYenSegregation(w, rep)
 }

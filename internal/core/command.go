@@ -195,6 +195,9 @@ func DecodeCommand(kind uint16, p []byte) (Command, error) {
 	if c, ok, err := decodeReserves(Kind(kind), p); ok {
 		return c, err
 	}
+	if c, ok, err := decodeYen(Kind(kind), p); ok {
+		return c, err
+	}
 	return nil, invalid("unknown kind %d", kind)
 }
 

@@ -221,6 +221,11 @@ func (s *State) checkCompensationApproval(id, decider string) error {
 	if decider != "" && decider == p.Requester {
 		return fmt.Errorf("%w: %s wrote the plan", people.ErrSelfApproval, decider)
 	}
+	if decider != "" {
+		if err := s.yenCanFund(p.PayAsset, p.Total); err != nil {
+			return fmt.Errorf("compensation: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -236,6 +241,11 @@ func (s *State) approveCompensation(r people.Request, decider string) error {
 	comp := ledger.AccountKey{Owner: OwnerCompensation, Asset: p.PayAsset, Kind: ledger.KindHouse}
 	eq := ledger.AccountKey{Owner: ledger.OwnerEquity, Asset: p.PayAsset, Kind: ledger.KindEquity}
 	s.ensureAccounts(comp, eq)
+	// A plan paying yen moves the house's yen into the trust account
+	// first, as a bank instruction: refused, the plan is not approved.
+	if err := s.yenFundCompensation(p.ID, p.PayAsset, p.Total, decider, s.time); err != nil {
+		return fmt.Errorf("compensation: %w", err)
+	}
 	if p.Total > 0 {
 		s.results = s.Ledger.CreateTransfers([]ledger.Transfer{{ID: compensation.TransferID(p.ID, 0, 2), Debit: eq, Credit: comp,
 			Amount: ledger.AmountOf(p.Total), Code: CodeCompensation}}, s.time, s.results[:0])

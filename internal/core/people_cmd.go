@@ -300,6 +300,8 @@ func (s *State) checkRequest(r people.Request) error {
 		return s.checkListMarket(r)
 	case KindDealerReference, KindIndexPrice:
 		return s.checkPriceRequest(r)
+	case KindYenReview:
+		return s.checkYenReview(r)
 	case KindCloseIncident:
 		return s.checkCloseIncident(r)
 	case KindRegisterWalletRequest:
@@ -344,6 +346,8 @@ func (s *State) checkEffect(r people.Request, decider string) error {
 		return s.checkListing(lp.Listing)
 	case KindDealerReference, KindIndexPrice:
 		return s.checkPriceRequest(r)
+	case KindYenReview:
+		return s.checkYenReview(r)
 	case KindCloseIncident:
 		return s.checkCloseIncident(r)
 	case KindRegisterWalletRequest:
@@ -438,6 +442,7 @@ func (s *State) applyPeople(cmd Command, t int64) (handled bool, v any, err erro
 			if err := s.Controls.LiftSwitch(lp.Switch, r.Requester, c.Decider, r.Reason, t, s.seq); err != nil {
 				return true, r, err
 			}
+			s.yenAfterLift(lp.Switch, t)
 		case KindResumptionPlan:
 			var pp ResumptionPlanPayload
 			json.Unmarshal(r.Payload, &pp)
@@ -467,6 +472,10 @@ func (s *State) applyPeople(cmd Command, t int64) (handled bool, v any, err erro
 			}
 		case KindRegisterWalletRequest:
 			if err := s.applyRegisterWallet(r, t); err != nil {
+				return true, r, err
+			}
+		case KindYenReview:
+			if err := s.applyYenReview(r, t); err != nil {
 				return true, r, err
 			}
 		}

@@ -15,6 +15,7 @@ import (
 	"kinko/internal/people"
 	"kinko/internal/trading"
 	"kinko/internal/withdraw"
+	"kinko/internal/yen"
 
 	"kinko/internal/journal"
 	"kinko/internal/ledger"
@@ -37,6 +38,9 @@ type State struct {
 	Trading *trading.State
 	// Compensation is the compensation plans.
 	Compensation *compensation.State
+	// Yen is customers' yen in and out: bank accounts, virtual
+	// accounts, deposits, payouts, provider payments, reconciliations.
+	Yen *yen.State
 	// AML is the deny list: addresses traced from incidents.
 	AML map[string]Denied
 	// Checkpoints are where each asset's chain watcher stands.
@@ -60,7 +64,7 @@ type State struct {
 
 // NewState returns the state before the first entry.
 func NewState() *State {
-	return &State{Ledger: ledger.New(), Custody: custody.New(), Controls: controls.New(), People: people.New(), Withdraw: withdraw.New(), Incidents: incident.New(), Trading: trading.New(), Compensation: compensation.New()}
+	return &State{Ledger: ledger.New(), Custody: custody.New(), Controls: controls.New(), People: people.New(), Withdraw: withdraw.New(), Incidents: incident.New(), Trading: trading.New(), Compensation: compensation.New(), Yen: yen.New()}
 }
 
 // Seq returns the sequence number of the last applied entry.
@@ -174,6 +178,9 @@ func (s *State) dispatch(cmd Command, t int64) (handled bool, v any, err error) 
 	if handled, v, err = s.applyAML(cmd, t); handled {
 		return
 	}
+	if handled, v, err = s.applyYen(cmd, t); handled {
+		return
+	}
 	return s.applyOwed(cmd, t)
 }
 
@@ -254,6 +261,7 @@ type stateExt struct {
 	Compensation []compensation.Plan `json:"compensation,omitempty"`
 	AML          []Denied            `json:"aml,omitempty"`
 	Liabilities  []PublishedRoot     `json:"liabilities,omitempty"`
+	Yen          *yen.Snapshot       `json:"yen,omitempty"`
 }
 
 func (s *State) extension() stateExt {
@@ -277,6 +285,7 @@ func (s *State) extension() stateExt {
 		ext.AML = s.DeniedList()
 	}
 	ext.Liabilities = s.Liabilities
+	ext.Yen = s.Yen.Snapshot()
 	for _, a := range s.Ledger.Assets() {
 		if cp, ok := s.Checkpoints[a.ID]; ok {
 			ext.Checkpoints = append(ext.Checkpoints, cp)
@@ -309,6 +318,7 @@ func (s *State) restoreExtension(b []byte) error {
 	}
 	s.Compensation = compensation.Restore(ext.Compensation)
 	s.Liabilities = ext.Liabilities
+	s.Yen = yen.Restore(ext.Yen)
 	for _, d := range ext.AML {
 		if s.AML == nil {
 			s.AML = map[string]Denied{}

@@ -19,6 +19,7 @@ import (
 
 	"kinko/internal/custody"
 	"kinko/internal/ledger"
+	"kinko/internal/yen"
 )
 
 // Policy is the tier policy: the hot wallet's target share of customer
@@ -53,7 +54,15 @@ type Row struct {
 	HotHouseLedger      ledger.Amount `json:"hot_house_ledger"`
 	// OtherLedger is what other asset-side accounts hold for customers:
 	// the yen trust bank account, wallets not yet registered.
-	OtherLedger     ledger.Amount  `json:"other_ledger"`
+	OtherLedger ledger.Amount `json:"other_ledger"`
+	// Yen (a fiat asset with the yen accounts set up, docs/yen.md): the
+	// trust bank account (顧客区分管理信託) is in OtherLedger and is what
+	// segregates customers' yen; the house's own yen at its operating
+	// account is HouseBank (counted in HouseHeld, never for customers);
+	// InTransit is what the payment provider holds for customers and has
+	// not yet paid into the trust (not counted: the trust must cover it).
+	HouseBank       ledger.Amount  `json:"house_bank,omitzero"`
+	InTransit       ledger.Amount  `json:"in_transit,omitzero"`
 	CustomerWallets ledger.Amount  `json:"customer_wallets"` // cold + hot customer, ledger
 	OnChainCustomer *ledger.Amount `json:"on_chain_customer,omitempty"`
 	OnChainHouse    *ledger.Amount `json:"on_chain_house,omitempty"`
@@ -188,7 +197,14 @@ func Compute(l *ledger.Ledger, c *custody.State, p Policy, onChain map[uint32]le
 	l.Accounts(func(a *ledger.Account) bool {
 		if a.Key.Kind == ledger.KindWallet && !registered[a.Key] {
 			r := rows[a.Key.Asset]
-			r.OtherLedger = add(r.OtherLedger, a.Balance())
+			switch o := a.Key.Owner; {
+			case o == yen.OwnerOperating:
+				r.HouseBank = add(r.HouseBank, a.Balance())
+			case o >= yen.OwnerProvider && o < yen.OwnerProvider+ledger.OwnerID(len(yen.ProviderChannels)):
+				r.InTransit = add(r.InTransit, a.Balance())
+			default:
+				r.OtherLedger = add(r.OtherLedger, a.Balance())
+			}
 		}
 		return true
 	})
@@ -234,7 +250,7 @@ func Compute(l *ledger.Ledger, c *custody.State, p Policy, onChain map[uint32]le
 		r.HotShareBps = bps(r.HotCustomerLedger, add(r.ColdCustomerLedger, r.HotCustomerLedger))
 		r.HotOverCap = r.HotShareBps > p.HotCapBps
 		r.HouseRequired = r.HotCustomerLedger
-		r.HouseHeld = add(r.ColdHouseLedger, r.HotHouseLedger)
+		r.HouseHeld = add(add(r.ColdHouseLedger, r.HotHouseLedger), r.HouseBank)
 		if r.OnChainHouse != nil && r.OnChainHouse.Cmp(r.HouseHeld) < 0 {
 			r.HouseHeld = *r.OnChainHouse
 		}
