@@ -47,6 +47,11 @@ var (
 const (
 	DefaultSnapshotEvery = 100_000
 	DefaultSnapshotKeep  = 8
+	// DefaultSnapshotBytes is the journal payload between snapshots: with
+	// entries of many customers or transfers each, a snapshot comes
+	// before the entry count would bring one, so that a point in time is
+	// never more than this much replay away from a snapshot.
+	DefaultSnapshotBytes = 64 << 20
 	// MaxBatchEntries bounds the commands in one durable batch.
 	MaxBatchEntries = 1024
 	// maxBatchBytes bounds the payload bytes in one durable batch.
@@ -67,8 +72,20 @@ type Config struct {
 	// SnapshotEvery is the number of entries between snapshots; 0 means
 	// DefaultSnapshotEvery.
 	SnapshotEvery uint64
+	// SnapshotBytes is the journal payload (bytes) between snapshots; 0
+	// means DefaultSnapshotBytes.
+	SnapshotBytes uint64
 	// SnapshotKeep is how many snapshots to keep; 0 means the default.
+	// The snapshots taken just before a halt or an incident (the state at
+	// the moment of an incident, which holdings and compensation ask
+	// for) are kept besides.
 	SnapshotKeep int
+	// VerifyAtStart verifies the whole journal (every entry, its link
+	// and the Merkle tree) before the core serves, as before snapshots
+	// loaded at memory speed; otherwise start loads the newest snapshot,
+	// replays the tail, and verifies the journal from its first entry in
+	// the background, failing closed if it does not verify (Verified).
+	VerifyAtStart bool
 	// CheckInvariants checks every invariant after every apply (slow).
 	// Builds with the invariants tag always check.
 	CheckInvariants bool
@@ -85,6 +102,9 @@ type Config struct {
 func (c *Config) fill() {
 	if c.SnapshotEvery == 0 {
 		c.SnapshotEvery = DefaultSnapshotEvery
+	}
+	if c.SnapshotBytes == 0 {
+		c.SnapshotBytes = DefaultSnapshotBytes
 	}
 	if c.SnapshotKeep == 0 {
 		c.SnapshotKeep = DefaultSnapshotKeep
@@ -116,6 +136,16 @@ type Core struct {
 
 	failMu sync.Mutex
 	err    error // set once the journal failed
+
+	snapKey  []byte // authenticates snapshots
+	lastSnap uint64 // seq of the newest snapshot written or loaded
+	// lastIncident is the seq of the newest snapshot before a halt or an
+	// incident.
+	lastIncident uint64
+	snapBytes    uint64 // payload applied since
+
+	verified  chan struct{} // closed when the background verification ends
+	verifyErr error         // its finding, read after verified closes
 
 	stopOnce sync.Once
 }
@@ -154,8 +184,15 @@ func Open(ctx context.Context, cfg Config) (*Core, error) {
 	if err != nil {
 		return nil, err
 	}
+	key, err := snapshotKey(cfg.SecretsDir, cfg.Dir)
+	if err != nil {
+		j.Close()
+		return nil, err
+	}
 	head, _, _ := j.Head()
-	st, err := rebuild(ctx, cfg.Dir, j, head, true, cfg.Logger, func(s *State) {
+	var from uint64
+	st, err := rebuild(ctx, cfg.Dir, key, j, head, cfg.VerifyAtStart, cfg.Logger, func(s *State) {
+		from = s.seq
 		s.Ledger.Reserve(cfg.ReserveAccounts, cfg.ReserveTransfers)
 	})
 	if err != nil {
@@ -172,6 +209,16 @@ func Open(ctx context.Context, cfg Config) (*Core, error) {
 		applyCh: make(chan *durableBatch, applyQueueLen),
 		quit:    make(chan struct{}),
 		stopped: make(chan struct{}),
+
+		snapKey:  key,
+		lastSnap: from,
+		verified: make(chan struct{}),
+	}
+	if from == 0 || cfg.VerifyAtStart {
+		// The replay from the first entry verified everything.
+		close(c.verified)
+	} else {
+		go c.verifyBelow(head)
 	}
 	c.wg.Add(2)
 	go c.commitLoop()
@@ -185,29 +232,10 @@ func Open(ctx context.Context, cfg Config) (*Core, error) {
 // seq, then the journal after it. With verifyAll it checks the chain from the
 // first entry even below the snapshot.
 // prepare, if not nil, is called on the starting state before the replay.
-func rebuild(ctx context.Context, dir string, j *journal.Journal, seq uint64, verifyAll bool, log *slog.Logger, prepare func(*State)) (*State, error) {
-	st := NewState()
-	seqs, err := snapshotSeqs(dir)
+func rebuild(ctx context.Context, dir string, key []byte, j *journal.Journal, seq uint64, verifyAll bool, log *slog.Logger, prepare func(*State)) (*State, error) {
+	st, err := loadSnapshot(dir, key, j, seq, log)
 	if err != nil {
 		return nil, err
-	}
-	for _, s := range seqs {
-		if s > seq {
-			continue
-		}
-		snap, err := readSnapshot(dir, s)
-		if err == nil {
-			var e journal.Entry
-			if e, err = j.Get(s); err == nil && e.Hash != snap.hash {
-				err = fmt.Errorf("%w: %d: entry hash differs from the journal's", ErrSnapshotCorrupt, s)
-			}
-		}
-		if err != nil {
-			log.Warn("snapshot passed over", "seq", s, "err", err)
-			continue
-		}
-		st = snap
-		break
 	}
 	if prepare != nil {
 		prepare(st)
@@ -238,6 +266,97 @@ func rebuild(ctx context.Context, dir string, j *journal.Journal, seq uint64, ve
 		return nil, &journal.BadEntryError{Seq: st.seq + 1, Reason: fmt.Sprintf("journal ends at %d, wanted %d", st.seq, seq)}
 	}
 	return st, nil
+}
+
+// loadSnapshot returns the state of the newest good snapshot at or before
+// seq, or the empty state. A snapshot is good when its tag verifies under
+// key and the entry hash and the Merkle root it records are the journal's
+// at its seq; any other is passed over with a warning.
+func loadSnapshot(dir string, key []byte, j *journal.Journal, seq uint64, log *slog.Logger) (*State, error) {
+	files, err := snapshotFiles(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		if f.seq > seq || f.seq == 0 {
+			continue
+		}
+		if key == nil {
+			log.Warn("snapshots passed over: no head key to authenticate them", "dir", dir)
+			break
+		}
+		snap, root, err := readSnapshot(dir, key, f)
+		if err == nil {
+			var e journal.Entry
+			if e, err = j.Get(f.seq); err == nil && e.Hash != snap.hash {
+				err = fmt.Errorf("%w: %d: entry hash differs from the journal's", ErrSnapshotCorrupt, f.seq)
+			}
+		}
+		if err == nil {
+			var r tree.Hash
+			if r, err = j.RootAt(f.seq); err == nil && r != root {
+				err = fmt.Errorf("%w: %d: the journal's Merkle root at its size differs", ErrSnapshotCorrupt, f.seq)
+			}
+		}
+		if err != nil {
+			log.Warn("snapshot passed over", "seq", f.seq, "err", err)
+			continue
+		}
+		return snap, nil
+	}
+	return NewState(), nil
+}
+
+// verifyBelow verifies the journal from its first entry to entry head (the
+// head at start), in the background: every entry's hash and link and the
+// Merkle tree, as a start from the first entry would. If it does not
+// verify the core fails closed: it acknowledges nothing more.
+func (c *Core) verifyBelow(head uint64) {
+	defer close(c.verified)
+	var n uint64
+	err := c.j.Scan(1, func(e journal.Entry) error {
+		if e.Seq > head {
+			return journal.ErrStop
+		}
+		n = e.Seq
+		select {
+		case <-c.quit:
+			return ErrClosed
+		default:
+		}
+		return nil
+	})
+	if err == nil && n != head {
+		err = &journal.BadEntryError{Seq: n + 1, Reason: fmt.Sprintf("journal ends at %d, its head was %d", n, head)}
+	}
+	c.verifyErr = err
+	if errors.Is(err, ErrClosed) {
+		return
+	}
+	if err != nil {
+		c.failMu.Lock()
+		if c.err == nil {
+			c.err = fmt.Errorf("%w: the journal below the snapshot the core started from does not verify: %v", ErrJournalFailed, err)
+		}
+		c.failMu.Unlock()
+		c.log.Error("journal does not verify; core fails closed", "err", err)
+		return
+	}
+	c.log.Info("journal verified", "entries", head)
+}
+
+// Verified waits for the verification of the journal below the snapshot
+// the core started from (at once when it started by replaying from the
+// first entry) and returns its finding: nil, or the *journal.BadEntryError
+// after which the core acknowledges nothing more. It returns ErrClosed if
+// the core closed first.
+func (c *Core) Verified(ctx context.Context) error {
+	select {
+	case <-c.verified:
+		return c.verifyErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // replayBatch is a run of verified entries whose payloads live in buf.
@@ -475,7 +594,13 @@ func (c *Core) applyLoop() {
 		outs := make([]Outcome, len(db.entries))
 		c.mu.Lock()
 		for i := range db.entries {
+			if k := Kind(db.entries[i].Kind); (k == KindHalt || k == KindOpenIncident) && c.state.seq > c.lastIncident {
+				// The state at the moment of an incident, before its
+				// halt: what holdings and compensation ask for.
+				c.snapshot(true)
+			}
 			o := c.state.Apply(&db.entries[i])
+			c.snapBytes += uint64(len(db.entries[i].Payload))
 			if len(o.Events) > 0 {
 				o.Events = append([]ledger.Result(nil), o.Events...)
 			}
@@ -486,8 +611,8 @@ func (c *Core) applyLoop() {
 					panic(err)
 				}
 			}
-			if c.state.seq%c.cfg.SnapshotEvery == 0 {
-				c.snapshot()
+			if c.state.seq%c.cfg.SnapshotEvery == 0 || c.snapBytes >= c.cfg.SnapshotBytes {
+				c.snapshot(false)
 			}
 		}
 		c.mu.Unlock()
@@ -500,8 +625,17 @@ func (c *Core) applyLoop() {
 
 // snapshot writes a snapshot of the state; the caller holds mu. A failed
 // snapshot is logged: snapshots are a cache, the journal is the record.
-func (c *Core) snapshot() {
-	if err := writeSnapshot(c.cfg.Dir, c.state); err != nil {
+func (c *Core) snapshot(incident bool) {
+	c.snapBytes = 0
+	c.lastSnap = c.state.seq
+	if incident {
+		c.lastIncident = c.state.seq
+	}
+	root, err := c.j.RootAt(c.state.seq)
+	if err == nil {
+		err = writeSnapshot(c.cfg.Dir, c.snapKey, c.state, root, incident)
+	}
+	if err != nil {
 		c.log.Warn("snapshot failed", "seq", c.state.seq, "err", err)
 		return
 	}
@@ -514,7 +648,11 @@ func (c *Core) snapshot() {
 func (c *Core) Snapshot() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return writeSnapshot(c.cfg.Dir, c.state)
+	root, err := c.j.RootAt(c.state.seq)
+	if err != nil {
+		return err
+	}
+	return writeSnapshot(c.cfg.Dir, c.snapKey, c.state, root, false)
 }
 
 // Read calls fn with the current state under a read lock. fn must not keep
@@ -538,27 +676,45 @@ func (c *Core) Journal() *journal.Journal { return c.j }
 // StateAt returns a new state as of entry seq (0 is the empty state), built
 // from the newest snapshot at or before it and the journal.
 func (c *Core) StateAt(ctx context.Context, seq uint64) (*State, error) {
-	return StateAt(ctx, c.cfg.Dir, c.j, seq)
+	return stateAt(ctx, c.cfg.Dir, c.snapKey, c.j, seq)
 }
 
 // StateAtTime returns a new state as of time t: every entry at or before t
 // applied, none after. A time after now is ErrFuture; before the first entry,
 // ErrBeforeJournal.
 func (c *Core) StateAtTime(ctx context.Context, t, now time.Time) (*State, error) {
-	return StateAtTime(ctx, c.cfg.Dir, c.j, t, now)
+	return stateAtTime(ctx, c.cfg.Dir, c.snapKey, c.j, t, now)
 }
 
 // StateAt returns the state as of seq from a data directory's journal and
-// snapshots; the library call behind point-in-time queries.
+// snapshots; the library call behind point-in-time queries. Snapshots are
+// authenticated with the head key in the data directory's default secrets
+// directory; without it they are passed over and the journal replayed.
 func StateAt(ctx context.Context, dir string, j *journal.Journal, seq uint64) (*State, error) {
+	return stateAt(ctx, dir, readKey(dir), j, seq)
+}
+
+func readKey(dir string) []byte {
+	key, err := snapshotKey("", dir)
+	if err != nil {
+		return nil
+	}
+	return key
+}
+
+func stateAt(ctx context.Context, dir string, key []byte, j *journal.Journal, seq uint64) (*State, error) {
 	if head, _, _ := j.Head(); seq > head {
 		return nil, fmt.Errorf("%w: %d > %d", ErrFuture, seq, head)
 	}
-	return rebuild(ctx, dir, j, seq, false, slog.New(slog.DiscardHandler), nil)
+	return rebuild(ctx, dir, key, j, seq, false, slog.New(slog.DiscardHandler), nil)
 }
 
 // StateAtTime returns the state as of time t; see Core.StateAtTime.
 func StateAtTime(ctx context.Context, dir string, j *journal.Journal, t, now time.Time) (*State, error) {
+	return stateAtTime(ctx, dir, readKey(dir), j, t, now)
+}
+
+func stateAtTime(ctx context.Context, dir string, key []byte, j *journal.Journal, t, now time.Time) (*State, error) {
 	if t.After(now) {
 		return nil, fmt.Errorf("%w: %s", ErrFuture, t.Format(time.RFC3339Nano))
 	}
@@ -573,7 +729,7 @@ func StateAtTime(ctx context.Context, dir string, j *journal.Journal, t, now tim
 	if err != nil {
 		return nil, err
 	}
-	return StateAt(ctx, dir, j, seq)
+	return stateAt(ctx, dir, key, j, seq)
 }
 
 // Close stops the pipeline after the batches in flight, answers queued
