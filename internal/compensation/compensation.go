@@ -13,6 +13,7 @@
 package compensation
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/csv"
@@ -360,15 +361,38 @@ func NewHoldingsReport(asset string, decimals uint8, seq uint64, t int64, hs []H
 }
 
 // WriteCSV writes the report as CSV: a header, one row a customer, and a
-// total row, amounts in base units.
+// total row, amounts in base units. Rows are formatted into a buffer
+// without a field slice per row (a row is digits, commas and the asset
+// code, quoted as encoding/csv would if it ever needed quoting).
 func (r HoldingsReport) WriteCSV(w io.Writer) error {
-	cw := csv.NewWriter(w)
-	cw.Write([]string{"customer", "available", "held", "total", "asset", "seq"})
-	seq := strconv.FormatUint(r.Seq, 10)
-	for _, h := range r.Holdings {
-		cw.Write([]string{strconv.FormatUint(uint64(h.Customer), 10), strconv.FormatUint(h.Available, 10), strconv.FormatUint(h.Held, 10), strconv.FormatUint(h.Total, 10), r.Asset, seq})
-	}
-	cw.Write([]string{"total", "", "", strconv.FormatUint(r.Total, 10), r.Asset, seq})
+	var tail bytes.Buffer
+	cw := csv.NewWriter(&tail)
+	cw.Write([]string{r.Asset, strconv.FormatUint(r.Seq, 10)})
 	cw.Flush()
-	return cw.Error()
+	suffix := tail.Bytes() // "ASSET,SEQ\n", quoted as needed
+	buf := make([]byte, 0, 1<<20)
+	buf = append(buf, "customer,available,held,total,asset,seq\n"...)
+	for _, h := range r.Holdings {
+		buf = strconv.AppendUint(buf, uint64(h.Customer), 10)
+		buf = append(buf, ',')
+		buf = strconv.AppendUint(buf, h.Available, 10)
+		buf = append(buf, ',')
+		buf = strconv.AppendUint(buf, h.Held, 10)
+		buf = append(buf, ',')
+		buf = strconv.AppendUint(buf, h.Total, 10)
+		buf = append(buf, ',')
+		buf = append(buf, suffix...)
+		if len(buf) > cap(buf)-256 {
+			if _, err := w.Write(buf); err != nil {
+				return err
+			}
+			buf = buf[:0]
+		}
+	}
+	buf = append(buf, "total,,,"...)
+	buf = strconv.AppendUint(buf, r.Total, 10)
+	buf = append(buf, ',')
+	buf = append(buf, suffix...)
+	_, err := w.Write(buf)
+	return err
 }

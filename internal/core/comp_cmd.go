@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"slices"
 	"sort"
 	"strings"
 
@@ -358,22 +359,55 @@ func (s *State) executeCompensation(c ExecuteCompensation, t int64) (*ExecutionR
 // Holdings returns every customer's holding of asset (available and held)
 // in this state, customers in ascending order, those holding nothing left
 // out; with the state at a point in time (StateAt), who held what then.
+// It reads the accounts once, in the order they were made (customers'
+// accounts exist only for registered customers), and sorts only if they
+// were not made in customer order.
 func (s *State) Holdings(asset ledger.AssetID) []compensation.Holding {
-	var out []compensation.Holding
-	for _, c := range s.Ledger.Customers() {
-		var h compensation.Holding
-		if a, ok := s.Ledger.Account(avail(c, asset)); ok {
-			h.Available, _ = a.Balance().Uint64()
+	type part struct {
+		owner ledger.OwnerID
+		kind  ledger.Kind
+		v     uint64
+	}
+	var parts []part
+	s.Ledger.Accounts(func(a *ledger.Account) bool {
+		if a.Key.Asset == asset && a.Key.Kind.IsCustomer() {
+			v, _ := a.Balance().Uint64()
+			if v != 0 {
+				parts = append(parts, part{a.Key.Owner, a.Key.Kind, v})
+			}
 		}
-		if a, ok := s.Ledger.Account(held(c, asset)); ok {
-			h.Held, _ = a.Balance().Uint64()
+		return true
+	})
+	cmp := func(x, y part) int {
+		if x.owner != y.owner {
+			return cmpOwner(x.owner, y.owner)
 		}
-		if h.Total = h.Available + h.Held; h.Total > 0 {
-			h.Customer = c
-			out = append(out, h)
+		return int(x.kind) - int(y.kind)
+	}
+	if !slices.IsSortedFunc(parts, cmp) {
+		slices.SortFunc(parts, cmp)
+	}
+	out := make([]compensation.Holding, 0, len(parts))
+	for _, p := range parts {
+		if n := len(out); n == 0 || out[n-1].Customer != p.owner {
+			out = append(out, compensation.Holding{Customer: p.owner})
 		}
+		h := &out[len(out)-1]
+		if p.kind == ledger.KindAvailable {
+			h.Available = p.v
+		} else {
+			h.Held = p.v
+		}
+		h.Total = h.Available + h.Held
 	}
 	return out
+}
+
+func cmpOwner(a, b ledger.OwnerID) int {
+	if a < b {
+		return -1
+	}
+	return 1
 }
 
 // FillsBetween returns the market's fills made by entries (from, to], in

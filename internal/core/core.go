@@ -52,6 +52,7 @@ const (
 	// before the entry count would bring one, so that a point in time is
 	// never more than this much replay away from a snapshot.
 	DefaultSnapshotBytes = 64 << 20
+
 	// MaxBatchEntries bounds the commands in one durable batch.
 	MaxBatchEntries = 1024
 	// maxBatchBytes bounds the payload bytes in one durable batch.
@@ -61,6 +62,11 @@ const (
 	// applyQueueLen bounds the durable batches waiting for the applier.
 	applyQueueLen = 2
 )
+
+// incidentSnapBytes is the payload since the last snapshot below which no
+// snapshot is taken before a halt or an incident: the moment is a short
+// replay away already. (A variable for tests.)
+var incidentSnapBytes uint64 = 1 << 20
 
 // Config configures a core.
 type Config struct {
@@ -594,9 +600,11 @@ func (c *Core) applyLoop() {
 		outs := make([]Outcome, len(db.entries))
 		c.mu.Lock()
 		for i := range db.entries {
-			if k := Kind(db.entries[i].Kind); (k == KindHalt || k == KindOpenIncident) && c.state.seq > c.lastIncident {
+			if k := Kind(db.entries[i].Kind); (k == KindHalt || k == KindOpenIncident) && c.state.seq > c.lastIncident && c.snapBytes >= incidentSnapBytes {
 				// The state at the moment of an incident, before its
-				// halt: what holdings and compensation ask for.
+				// halt: what holdings and compensation ask for. Not
+				// when a snapshot is already a short replay away (the
+				// halts and incidents that follow the first).
 				c.snapshot(true)
 			}
 			o := c.state.Apply(&db.entries[i])

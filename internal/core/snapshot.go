@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -56,6 +55,7 @@ const (
 	snapTag      = 16
 	snapPiece    = 16 << 20
 	snapMaxMeta  = 1 << 30
+	snapPre      = 8 + snapNonce + 8 // magic, nonce, meta length
 	incidentSnap = ".incident"
 )
 
@@ -205,6 +205,11 @@ func encodeSnapshot(s *State, root tree.Hash) ([]byte, [][]byte, error) {
 	}
 	meta = binary.LittleEndian.AppendUint64(meta, uint64(len(js)))
 	meta = append(meta, js...)
+	// Zeros to a multiple of 8 after the file's 28-byte start, so that
+	// every array begins aligned.
+	for (snapPre+len(meta))%8 != 0 {
+		meta = append(meta, 0)
+	}
 	blobs := append(s.Ledger.RawBlobs(), payoutBytes(payouts))
 	return meta, blobs, nil
 }
@@ -230,7 +235,7 @@ func writeSnapshot(dir string, key []byte, s *State, root tree.Hash, incident bo
 	if err != nil {
 		return fmt.Errorf("snapshot: %w", err)
 	}
-	head := make([]byte, 0, len(snapMagic)+snapNonce+8+len(meta))
+	head := make([]byte, 0, snapPre+len(meta))
 	head = append(head, snapMagic...)
 	var nonce [snapNonce]byte
 	if _, err := rand.Read(nonce[:]); err != nil {
@@ -285,8 +290,10 @@ func writeSnapshot(dir string, key []byte, s *State, root tree.Hash, incident bo
 }
 
 // readSnapshot reads the snapshot file sf, authenticates every byte under
-// key, and returns its state and the Merkle root it records. The blobs are
-// read and authenticated in parallel, straight into the state's arrays.
+// key, and returns its state and the Merkle root it records. The file is
+// mapped privately (mapSnapshot) and the ledger's arrays are used where
+// they lie in the mapping, which is released when the ledger is no longer
+// reachable; the pieces are authenticated in parallel.
 func readSnapshot(dir string, key []byte, sf snapshotFile) (*State, tree.Hash, error) {
 	var root tree.Hash
 	if key == nil {
@@ -306,23 +313,35 @@ func readSnapshot(dir string, key []byte, sf snapshotFile) (*State, tree.Hash, e
 		return nil, root, fmt.Errorf("snapshot: %w", err)
 	}
 	size := fi.Size()
-	pre := make([]byte, len(snapMagic)+snapNonce+8)
-	if _, err := io.ReadFull(f, pre); err != nil {
+	if size < snapPre+snapTag {
 		return nil, root, bad("too short")
 	}
-	if string(pre[:len(snapMagic)]) != snapMagic {
+	data, release, err := mapSnapshot(f, size)
+	if err != nil {
+		return nil, root, err
+	}
+	st, root, err := decodeSnapshot(data, key, seq, bad)
+	if err != nil {
+		release()
+		return nil, root, err
+	}
+	runtime.AddCleanup(st.Ledger, func(release func()) { release() }, release)
+	return st, root, nil
+}
+
+// decodeSnapshot authenticates and decodes a snapshot file's bytes.
+func decodeSnapshot(data, key []byte, seq uint64, bad func(string, ...any) error) (*State, tree.Hash, error) {
+	var root tree.Hash
+	size := int64(len(data))
+	if string(data[:len(snapMagic)]) != snapMagic {
 		return nil, root, bad("not this encoding")
 	}
-	metaLen := binary.LittleEndian.Uint64(pre[len(snapMagic)+snapNonce:])
-	if metaLen > snapMaxMeta || int64(metaLen) > size-int64(len(pre))-snapTag {
+	metaLen := binary.LittleEndian.Uint64(data[len(snapMagic)+snapNonce:])
+	if metaLen > snapMaxMeta || int64(metaLen) > size-snapPre-snapTag {
 		return nil, root, bad("meta of %d bytes in %d", metaLen, size)
 	}
-	head := make([]byte, len(pre)+int(metaLen))
-	copy(head, pre)
-	if _, err := io.ReadFull(f, head[len(pre):]); err != nil {
-		return nil, root, bad("%v", err)
-	}
-	meta := head[len(pre):]
+	head := data[:snapPre+int(metaLen)]
+	meta := head[snapPre:]
 	if len(meta) < 16+2*journal.HashSize {
 		return nil, root, bad("meta too short")
 	}
@@ -333,19 +352,23 @@ func readSnapshot(dir string, key []byte, sf snapshotFile) (*State, tree.Hash, e
 		return nil, root, bad("file holds seq %d", st.seq)
 	}
 	rest := meta[16+2*journal.HashSize:]
-	blobSpace := size - int64(len(head)) - snapTag
-	l, blobs, n, err := ledger.DecodeRawHeader(rest, blobSpace)
+	layout, n, err := ledger.DecodeRawHeader(rest)
 	if err != nil {
 		return nil, root, bad("%v", err)
 	}
 	rest = rest[n:]
-	if len(rest) < 8 || binary.LittleEndian.Uint64(rest) != uint64(len(rest)-8) {
+	if len(rest) < 8 {
+		return nil, root, bad("meta's JSON length")
+	}
+	jsonLen := binary.LittleEndian.Uint64(rest)
+	if jsonLen > uint64(len(rest)-8) || uint64(len(rest)-8)-jsonLen >= 8 {
 		return nil, root, bad("meta's JSON length")
 	}
 	var sm snapMeta
-	if err := json.Unmarshal(rest[8:], &sm); err != nil {
+	if err := json.Unmarshal(rest[8:8+jsonLen], &sm); err != nil {
 		return nil, root, bad("%v", err)
 	}
+	blobSpace := size - int64(len(head)) - snapTag
 	var nPayouts int64
 	for _, c := range sm.Payouts {
 		if c < 0 || int64(c) > blobSpace {
@@ -354,31 +377,25 @@ func readSnapshot(dir string, key []byte, sf snapshotFile) (*State, tree.Hash, e
 		nPayouts += int64(c)
 	}
 	var used int64
-	for _, b := range blobs {
-		used += int64(len(b))
+	for _, s := range layout.Sizes() {
+		used += int64(s)
 	}
 	if used+nPayouts*compensation.PayoutSize != blobSpace {
 		return nil, root, bad("%d bytes of arrays, %d in the file", used+nPayouts*compensation.PayoutSize, blobSpace)
 	}
-	payouts := make([]compensation.Payout, nPayouts)
 	if unsafe.Sizeof(compensation.Payout{}) != compensation.PayoutSize {
 		return nil, root, bad("payout layout")
 	}
-	blobs = append(blobs, payoutBytes(payouts))
-
-	m, err := newSnapMAC(key, pre[len(snapMagic):len(snapMagic)+snapNonce])
-	if err != nil {
-		return nil, root, err
-	}
-	ps := pieces(blobs)
-	tags := make([]byte, snapTag*(len(ps)+1), snapTag*(len(ps)+1)+8)
-	m.tag(tags, 0, head)
-	offs := make([]int64, len(ps))
+	blobs := make([][]byte, 0, len(layout.Sizes())+1)
 	off := int64(len(head))
-	for i, p := range ps {
-		offs[i] = off
-		off += int64(len(p))
+	for _, s := range append(layout.Sizes(), int(nPayouts*compensation.PayoutSize)) {
+		blobs = append(blobs, data[off:off+int64(s)])
+		off += int64(s)
 	}
+
+	nonce := data[len(snapMagic) : len(snapMagic)+snapNonce]
+	ps := append([][]byte{head}, pieces(blobs)...)
+	tags := make([]byte, snapTag*len(ps), snapTag*len(ps)+8)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make([]error, runtime.GOMAXPROCS(0))
@@ -386,7 +403,7 @@ func readSnapshot(dir string, key []byte, sf snapshotFile) (*State, tree.Hash, e
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			wm, err := newSnapMAC(key, m.nonce[:])
+			m, err := newSnapMAC(key, nonce)
 			if err != nil {
 				errs[w] = err
 				return
@@ -396,11 +413,7 @@ func readSnapshot(dir string, key []byte, sf snapshotFile) (*State, tree.Hash, e
 				if i >= len(ps) {
 					return
 				}
-				if _, err := f.ReadAt(ps[i], offs[i]); err != nil {
-					errs[w] = bad("read: %v", err)
-					return
-				}
-				wm.tag(tags[(i+1)*snapTag:], i+1, ps[i])
+				m.tag(tags[i*snapTag:], i, ps[i])
 			}
 		}()
 	}
@@ -410,23 +423,37 @@ func readSnapshot(dir string, key []byte, sf snapshotFile) (*State, tree.Hash, e
 			return nil, root, err
 		}
 	}
-	stored := make([]byte, snapTag)
-	if _, err := f.ReadAt(stored, size-snapTag); err != nil {
-		return nil, root, bad("read: %v", err)
+	m, err := newSnapMAC(key, nonce)
+	if err != nil {
+		return nil, root, err
 	}
 	tags = binary.LittleEndian.AppendUint64(tags, uint64(size))
 	final := make([]byte, snapTag)
 	m.tag(final, -1, tags)
-	if subtle.ConstantTimeCompare(final, stored) != 1 {
+	if subtle.ConstantTimeCompare(final, data[size-snapTag:]) != 1 {
 		return nil, root, bad("its authentication tag does not verify: changed, or written under another key")
 	}
-	// Authenticated: now the contents are ours.
-	if err := l.FinishRaw(); err != nil {
+	// Authenticated: the contents are what the core wrote.
+	l, err := layout.Attach(blobs[:len(blobs)-1])
+	if err != nil {
 		return nil, root, bad("%v", err)
 	}
-	fresh := NewState()
+	checks := l.RawChecks()
+	cerrs := make([]error, len(checks))
+	for i, c := range checks {
+		wg.Add(1)
+		go func() { defer wg.Done(); cerrs[i] = c() }()
+	}
+	// The payouts are copied out of the mapping: plans outlive ledgers.
+	payouts := make([]compensation.Payout, nPayouts)
+	copy(payoutBytes(payouts), blobs[len(blobs)-1])
+	wg.Wait()
+	for _, err := range cerrs {
+		if err != nil {
+			return nil, root, bad("%v", err)
+		}
+	}
 	st.Ledger = l
-	st.Custody, st.Controls, st.People, st.Withdraw, st.Incidents, st.Trading, st.Compensation = fresh.Custody, fresh.Controls, fresh.People, fresh.Withdraw, fresh.Incidents, fresh.Trading, fresh.Compensation
 	if err := st.restoreExtensionWith(sm.Ext, sm.Payouts, payouts); err != nil {
 		return nil, root, bad("%v", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"kinko/internal/compensation"
 	"kinko/internal/controls"
 	"kinko/internal/journal"
 	"kinko/internal/journal/journaltest"
@@ -26,6 +27,26 @@ func holdingsOf(st *State) map[ledger.AssetID]any {
 	out := map[ledger.AssetID]any{}
 	for _, a := range st.Ledger.Assets() {
 		out[a.ID] = st.Holdings(a.ID)
+	}
+	return out
+}
+
+// holdingsByLookup is Holdings as it was first written: two account
+// look-ups per registered customer, in ascending order.
+func holdingsByLookup(s *State, asset ledger.AssetID) []compensation.Holding {
+	out := []compensation.Holding{}
+	for _, c := range s.Ledger.Customers() {
+		var h compensation.Holding
+		if a, ok := s.Ledger.Account(avail(c, asset)); ok {
+			h.Available, _ = a.Balance().Uint64()
+		}
+		if a, ok := s.Ledger.Account(held(c, asset)); ok {
+			h.Held, _ = a.Balance().Uint64()
+		}
+		if h.Total = h.Available + h.Held; h.Total > 0 {
+			h.Customer = c
+			out = append(out, h)
+		}
 	}
 	return out
 }
@@ -66,6 +87,11 @@ func TestSnapshotSimulation(t *testing.T) {
 				if fromSnap != nil && (rng.IntN(20) == 0 || i == len(entries)-1) {
 					if a, b := holdingsOf(fromSnap), holdingsOf(full); !reflect.DeepEqual(a, b) {
 						t.Fatalf("entry %d: holdings from the snapshot differ from the replay's", i)
+					}
+					for _, a := range full.Ledger.Assets() {
+						if got, want := fromSnap.Holdings(a.ID), holdingsByLookup(full, a.ID); !reflect.DeepEqual(got, want) {
+							t.Fatalf("entry %d: holdings of asset %d = %v; by look-ups %v", i, a.ID, got, want)
+						}
 					}
 				}
 			}
@@ -177,6 +203,8 @@ func flip(b []byte, i int) []byte {
 // and the journal, before and after a restart, equal a replay's from the
 // first entry.
 func TestHoldingsAtFromSnapshots(t *testing.T) {
+	defer func(v uint64) { incidentSnapBytes = v }(incidentSnapBytes)
+	incidentSnapBytes = 0
 	dir := t.TempDir()
 	c, err := Open(context.Background(), Config{Dir: dir, SnapshotEvery: 5, SnapshotKeep: 100, CheckInvariants: true})
 	if err != nil {

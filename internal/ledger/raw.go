@@ -60,18 +60,23 @@ func (l *Ledger) AppendRawHeader(b []byte) []byte {
 }
 
 // RawBlobs returns the raw form's arrays, in order, as views of the
-// ledger's memory: valid until the ledger next changes.
+// ledger's memory: valid until the ledger next changes. Each is a multiple
+// of 8 bytes long, so that arrays laid end to end stay aligned.
 func (l *Ledger) RawBlobs() [][]byte {
 	out := [][]byte{bytesOf(l.customers), bytesOf(l.customerIdx.slots), bytesOf(l.accounts), bytesOf(l.accountIdx.slots)}
-	out = appendChunkBlobs(out, &l.transfers)
-	out = appendChunkBlobs(out, &l.transferIdx.asc)
-	out = appendChunkBlobs(out, &l.transferIdx.ascPos)
+	out = appendChunkBlobs(out, &l.transfers, 1)
+	out = appendChunkBlobs(out, &l.transferIdx.asc, 1)
+	out = appendChunkBlobs(out, &l.transferIdx.ascPos, 2) // 4-byte positions, in pairs
 	return append(out, bytesOf(l.transferIdx.other.slots))
 }
 
-func appendChunkBlobs[T any](out [][]byte, c *chunked[T]) [][]byte {
+// appendChunkBlobs appends the used part of each chunk, rounded up to a
+// multiple of round elements (the chunk's unused elements are zero).
+func appendChunkBlobs[T any](out [][]byte, c *chunked[T], round int) [][]byte {
 	for i := 0; i*chunkLen < c.n; i++ {
-		out = append(out, bytesOf(c.chunks[i][:min(chunkLen, c.n-i*chunkLen)]))
+		n := min(chunkLen, c.n-i*chunkLen)
+		n = (n + round - 1) / round * round
+		out = append(out, bytesOf(c.chunks[i][:n]))
 	}
 	return out
 }
@@ -79,147 +84,212 @@ func appendChunkBlobs[T any](out [][]byte, c *chunked[T]) [][]byte {
 // maxRawCount bounds the counts in a raw header.
 const maxRawCount = 1 << 32
 
-// DecodeRawHeader reads a raw form's header from the start of b and returns
-// a ledger with its arrays allocated but not filled, the arrays to fill (in
-// the order RawBlobs gives them, of the sizes they will have), and the
-// header's length. The caller checks the blobs' total size against what it
-// holds before filling them, reads them into place, then calls FinishRaw.
-// size is the most the blobs may total: nothing larger is allocated.
-func DecodeRawHeader(b []byte, size int64) (*Ledger, [][]byte, int, error) {
+// RawLayout is a raw header read: the ledger's assets and the sizes of
+// its arrays, to be attached.
+type RawLayout struct {
+	l      *Ledger
+	counts [10]uint64
+	sizes  []int
+}
+
+// Sizes returns the byte sizes of the arrays that follow the header, in
+// the order RawBlobs gives them.
+func (r *RawLayout) Sizes() []int { return r.sizes }
+
+// DecodeRawHeader reads a raw form's header from the start of b and
+// returns the layout of the arrays that follow it and the header's length.
+// It allocates nothing for the arrays: the caller checks Sizes against
+// what it holds, then Attach.
+func DecodeRawHeader(b []byte) (*RawLayout, int, error) {
 	r := rawReader{b: b}
 	if string(r.next(len(rawMagic))) != rawMagic {
-		return nil, nil, 0, fmt.Errorf("%w: raw: bad magic", ErrCorrupt)
+		return nil, 0, fmt.Errorf("%w: raw: bad magic", ErrCorrupt)
 	}
 	for _, v := range rawLayout() {
 		if r.u32() != v {
-			return nil, nil, 0, fmt.Errorf("%w: raw: written with another memory layout", ErrCorrupt)
+			return nil, 0, fmt.Errorf("%w: raw: written with another memory layout", ErrCorrupt)
 		}
 	}
 	l := New()
 	na := r.u32()
 	if na > 1<<16 {
-		return nil, nil, 0, fmt.Errorf("%w: raw: %d assets", ErrCorrupt, na)
+		return nil, 0, fmt.Errorf("%w: raw: %d assets", ErrCorrupt, na)
 	}
 	for i := uint32(0); i < na && r.err == nil; i++ {
 		a := Asset{ID: AssetID(r.u32())}
 		cl := int(r.u8())
 		if cl > MaxAssetCode {
-			return nil, nil, 0, fmt.Errorf("%w: raw: asset code length %d", ErrCorrupt, cl)
+			return nil, 0, fmt.Errorf("%w: raw: asset code length %d", ErrCorrupt, cl)
 		}
 		a.Code = string(r.next(cl))
 		a.Decimals, a.Class = r.u8(), AssetClass(r.u8())
 		if r.err == nil {
 			if c := l.createAsset(&a); c != OK {
-				return nil, nil, 0, fmt.Errorf("%w: raw: asset %d: %v", ErrCorrupt, a.ID, c)
+				return nil, 0, fmt.Errorf("%w: raw: asset %d: %v", ErrCorrupt, a.ID, c)
 			}
 		}
 	}
-	var n [10]uint64
-	for i := range n {
-		n[i] = r.u64()
+	rl := &RawLayout{l: l}
+	for i := range rl.counts {
+		rl.counts[i] = r.u64()
 	}
 	if r.err != nil {
-		return nil, nil, 0, r.err
+		return nil, 0, r.err
 	}
-	for _, v := range n {
+	for _, v := range rl.counts {
 		if v > maxRawCount {
-			return nil, nil, 0, fmt.Errorf("%w: raw: count %d", ErrCorrupt, v)
+			return nil, 0, fmt.Errorf("%w: raw: count %d", ErrCorrupt, v)
 		}
 	}
+	n := rl.counts
 	nCust, custSlots, custN, nAcct, acctSlots, acctN, nTr, nAsc, otherSlots, otherN := n[0], n[1], n[2], n[3], n[4], n[5], n[6], n[7], n[8], n[9]
 	if custN != nCust || acctN != nAcct || nAsc+otherN != nTr {
-		return nil, nil, 0, fmt.Errorf("%w: raw: index counts do not match", ErrCorrupt)
+		return nil, 0, fmt.Errorf("%w: raw: index counts do not match", ErrCorrupt)
+	}
+	for _, t := range [][3]uint64{{custSlots, custN, nCust}, {acctSlots, acctN, nAcct}, {otherSlots, otherN, nTr}} {
+		if err := checkTable(t[0], t[1], t[2]); err != nil {
+			return nil, 0, err
+		}
 	}
 	lay := rawLayout()
-	need := nCust*8 + custSlots*8 + nAcct*uint64(lay[1]) + acctSlots*8 + nTr*uint64(lay[2]) + nAsc*(uint64(lay[3])+4) + otherSlots*8
-	if int64(need) > size {
-		return nil, nil, 0, fmt.Errorf("%w: raw: %d bytes of arrays in %d", ErrCorrupt, need, size)
-	}
-	var blobs [][]byte
-	l.customers = make([]OwnerID, nCust)
-	blobs = append(blobs, bytesOf(l.customers))
-	if err := rawTable(&l.customerIdx, custSlots, custN, nCust); err != nil {
-		return nil, nil, 0, err
-	}
-	blobs = append(blobs, bytesOf(l.customerIdx.slots))
-	l.accounts = make([]Account, nAcct)
-	blobs = append(blobs, bytesOf(l.accounts))
-	if err := rawTable(&l.accountIdx, acctSlots, acctN, nAcct); err != nil {
-		return nil, nil, 0, err
-	}
-	blobs = append(blobs, bytesOf(l.accountIdx.slots))
-	blobs = allocChunks(blobs, &l.transfers, int(nTr))
-	blobs = allocChunks(blobs, &l.transferIdx.asc, int(nAsc))
-	blobs = allocChunks(blobs, &l.transferIdx.ascPos, int(nAsc))
-	if err := rawTable(&l.transferIdx.other, otherSlots, otherN, nTr); err != nil {
-		return nil, nil, 0, err
-	}
-	blobs = append(blobs, bytesOf(l.transferIdx.other.slots))
-	return l, blobs, r.off, nil
+	rl.sizes = []int{int(nCust) * 8, int(custSlots) * 8, int(nAcct) * int(lay[1]), int(acctSlots) * 8}
+	rl.sizes = chunkSizes(rl.sizes, int(nTr), int(lay[2]), 1)
+	rl.sizes = chunkSizes(rl.sizes, int(nAsc), int(lay[3]), 1)
+	rl.sizes = chunkSizes(rl.sizes, int(nAsc), 4, 2)
+	rl.sizes = append(rl.sizes, int(otherSlots)*8)
+	return rl, r.off, nil
 }
 
-// rawTable shapes a hash table of slots slots holding n positions below max.
-func rawTable(x *posTable, slots, n, max uint64) error {
-	if slots == 0 {
-		if n != 0 {
-			return fmt.Errorf("%w: raw: %d keys in an empty table", ErrCorrupt, n)
-		}
+func chunkSizes(out []int, n, size, round int) []int {
+	for i := 0; i*chunkLen < n; i++ {
+		k := min(chunkLen, n-i*chunkLen)
+		out = append(out, (k+round-1)/round*round*size)
+	}
+	return out
+}
+
+func checkTable(slots, n, max uint64) error {
+	if slots == 0 && n == 0 {
 		return nil
 	}
 	if slots&(slots-1) != 0 || slots < posTableMin || 2*n > slots || n > max {
 		return fmt.Errorf("%w: raw: a table of %d slots for %d keys", ErrCorrupt, slots, n)
 	}
-	x.slots = make([]uint64, slots)
-	x.mask = slots - 1
-	x.shift = uint(32 - bits.TrailingZeros64(slots))
-	x.n = int(n)
 	return nil
 }
 
-func allocChunks[T any](blobs [][]byte, c *chunked[T], n int) [][]byte {
+// castOrCopy returns b as a []T of n elements: b itself when it is aligned
+// for T, else a copy.
+func castOrCopy[T any](b []byte, n int) []T {
+	if n == 0 {
+		return nil
+	}
+	var zero T
+	if uintptr(unsafe.Pointer(&b[0]))%unsafe.Alignof(zero) == 0 {
+		return unsafe.Slice((*T)(unsafe.Pointer(&b[0])), n)
+	}
+	out := make([]T, n)
+	copy(bytesOf(out), b)
+	return out
+}
+
+// Attach returns the ledger whose arrays are blobs (of the sizes Sizes
+// gave), which it uses in place where it can: the memory must stay valid
+// and unchanged by anyone else for as long as the ledger lives (a private
+// mapping of a snapshot file, or memory read for it). The last, partly
+// filled chunk of each list is copied, so that appending never writes
+// past a blob. Run RawChecks before using the ledger.
+func (r *RawLayout) Attach(blobs [][]byte) (*Ledger, error) {
+	if len(blobs) != len(r.sizes) {
+		return nil, fmt.Errorf("%w: raw: %d arrays for %d", ErrCorrupt, len(blobs), len(r.sizes))
+	}
+	for i, b := range blobs {
+		if len(b) != r.sizes[i] {
+			return nil, fmt.Errorf("%w: raw: array %d of %d bytes, not %d", ErrCorrupt, i, len(b), r.sizes[i])
+		}
+	}
+	l, n := r.l, r.counts
+	l.customers = castOrCopy[OwnerID](blobs[0], int(n[0]))
+	attachTable(&l.customerIdx, blobs[1], n[1], n[2])
+	l.accounts = castOrCopy[Account](blobs[2], int(n[3]))
+	attachTable(&l.accountIdx, blobs[3], n[4], n[5])
+	blobs = blobs[4:]
+	blobs = attachChunks(&l.transfers, blobs, int(n[6]))
+	blobs = attachChunks(&l.transferIdx.asc, blobs, int(n[7]))
+	blobs = attachChunks(&l.transferIdx.ascPos, blobs, int(n[7]))
+	attachTable(&l.transferIdx.other, blobs[0], n[8], n[9])
+	return l, nil
+}
+
+func attachTable(x *posTable, b []byte, slots, n uint64) {
+	if slots == 0 {
+		return
+	}
+	x.slots = castOrCopy[uint64](b, int(slots))
+	x.mask = slots - 1
+	x.shift = uint(32 - bits.TrailingZeros64(slots))
+	x.n = int(n)
+}
+
+func attachChunks[T any](c *chunked[T], blobs [][]byte, n int) [][]byte {
+	var zero T
+	size := int(unsafe.Sizeof(zero))
 	for i := 0; i*chunkLen < n; i++ {
-		ch := make([]T, chunkLen)
+		k := min(chunkLen, n-i*chunkLen)
+		var ch []T
+		if k == chunkLen {
+			ch = castOrCopy[T](blobs[0], chunkLen)
+		} else {
+			ch = make([]T, chunkLen)
+			copy(bytesOf(ch), blobs[0][:k*size])
+		}
 		c.chunks = append(c.chunks, ch)
-		blobs = append(blobs, bytesOf(ch[:min(chunkLen, n-i*chunkLen)]))
+		blobs = blobs[1:]
 	}
 	c.n = n
 	return blobs
 }
 
-// FinishRaw checks a ledger whose raw arrays have been filled: that every
-// index slot points inside its array and the ascending ids ascend. It
-// reads each index once; the records themselves are as written (the
-// snapshot authenticated them).
-func (l *Ledger) FinishRaw() error {
+// RawChecks returns the checks of an attached ledger's indexes, to run
+// before the ledger is used: every slot of each table points inside its
+// array, the ascending ids ascend and their positions are in range. They
+// only read, so the caller may run them at once on several goroutines.
+func (l *Ledger) RawChecks() []func() error {
+	var out []func() error
 	for _, t := range []struct {
 		x   *posTable
 		max int
 	}{{&l.customerIdx, len(l.customers)}, {&l.accountIdx, len(l.accounts)}, {&l.transferIdx.other, l.transfers.len()}} {
-		n := 0
-		for _, s := range t.x.slots {
-			if s != 0 {
-				if int(uint32(s)) > t.max || uint32(s) == 0 {
-					return fmt.Errorf("%w: raw: index slot out of range", ErrCorrupt)
+		out = append(out, func() error {
+			n := 0
+			for _, s := range t.x.slots {
+				if s != 0 {
+					if p := uint32(s); p == 0 || int(p) > t.max {
+						return fmt.Errorf("%w: raw: index slot out of range", ErrCorrupt)
+					}
+					n++
 				}
-				n++
+			}
+			if n != t.x.n {
+				return fmt.Errorf("%w: raw: index holds %d keys, says %d", ErrCorrupt, n, t.x.n)
+			}
+			return nil
+		})
+	}
+	return append(out, func() error {
+		x := &l.transferIdx
+		for i := 1; i < x.asc.len(); i++ {
+			if !x.asc.at(i - 1).less(*x.asc.at(i)) {
+				return fmt.Errorf("%w: raw: transfer ids out of order at %d", ErrCorrupt, i)
 			}
 		}
-		if n != t.x.n {
-			return fmt.Errorf("%w: raw: index holds %d keys, says %d", ErrCorrupt, n, t.x.n)
+		for i := 0; i < x.ascPos.len(); i++ {
+			if int(*x.ascPos.at(i)) >= l.transfers.len() {
+				return fmt.Errorf("%w: raw: transfer position out of range", ErrCorrupt)
+			}
 		}
-	}
-	x := &l.transferIdx
-	for i := 1; i < x.asc.len(); i++ {
-		if !x.asc.at(i - 1).less(*x.asc.at(i)) {
-			return fmt.Errorf("%w: raw: transfer ids out of order at %d", ErrCorrupt, i)
-		}
-	}
-	for i := 0; i < x.ascPos.len(); i++ {
-		if int(*x.ascPos.at(i)) >= l.transfers.len() {
-			return fmt.Errorf("%w: raw: transfer position out of range", ErrCorrupt)
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
 type rawReader struct {
