@@ -360,54 +360,47 @@ func (s *State) executeCompensation(c ExecuteCompensation, t int64) (*ExecutionR
 // in this state, customers in ascending order, those holding nothing left
 // out; with the state at a point in time (StateAt), who held what then.
 // It reads the accounts once, in the order they were made (customers'
-// accounts exist only for registered customers), and sorts only if they
-// were not made in customer order.
+// accounts exist only for registered customers), in two halves at once
+// (a query, never part of apply), and sorts only if the accounts were not
+// made in customer order.
 func (s *State) Holdings(asset ledger.AssetID) []compensation.Holding {
-	type part struct {
-		owner ledger.OwnerID
-		kind  ledger.Kind
-		v     uint64
-	}
-	var parts []part
-	s.Ledger.Accounts(func(a *ledger.Account) bool {
-		if a.Key.Asset == asset && a.Key.Kind.IsCustomer() {
-			v, _ := a.Balance().Uint64()
-			if v != 0 {
-				parts = append(parts, part{a.Key.Owner, a.Key.Kind, v})
+	n := s.Ledger.AccountCount()
+	half := n / 2
+	var first []ledger.CustomerBalance
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		first = s.Ledger.CustomerBalances(asset, 0, half, nil)
+	}()
+	second := s.Ledger.CustomerBalances(asset, half, n, nil)
+	<-done
+	parts := append(first, second...)
+	cmp := func(x, y ledger.CustomerBalance) int {
+		if x.Owner != y.Owner {
+			if x.Owner < y.Owner {
+				return -1
 			}
+			return 1
 		}
-		return true
-	})
-	cmp := func(x, y part) int {
-		if x.owner != y.owner {
-			return cmpOwner(x.owner, y.owner)
-		}
-		return int(x.kind) - int(y.kind)
+		return int(x.Kind) - int(y.Kind)
 	}
 	if !slices.IsSortedFunc(parts, cmp) {
 		slices.SortFunc(parts, cmp)
 	}
 	out := make([]compensation.Holding, 0, len(parts))
 	for _, p := range parts {
-		if n := len(out); n == 0 || out[n-1].Customer != p.owner {
-			out = append(out, compensation.Holding{Customer: p.owner})
+		if k := len(out); k == 0 || out[k-1].Customer != p.Owner {
+			out = append(out, compensation.Holding{Customer: p.Owner})
 		}
 		h := &out[len(out)-1]
-		if p.kind == ledger.KindAvailable {
-			h.Available = p.v
+		if p.Kind == ledger.KindAvailable {
+			h.Available = p.Balance
 		} else {
-			h.Held = p.v
+			h.Held = p.Balance
 		}
 		h.Total = h.Available + h.Held
 	}
 	return out
-}
-
-func cmpOwner(a, b ledger.OwnerID) int {
-	if a < b {
-		return -1
-	}
-	return 1
 }
 
 // FillsBetween returns the market's fills made by entries (from, to], in

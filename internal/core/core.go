@@ -78,7 +78,9 @@ type Config struct {
 	// SnapshotEvery is the number of entries between snapshots; 0 means
 	// DefaultSnapshotEvery.
 	SnapshotEvery uint64
-	// SnapshotBytes is the journal payload (bytes) between snapshots; 0
+	// SnapshotBytes is the journal payload (bytes) between snapshots, or
+	// half the newest snapshot's size if that is more (so that writing
+	// snapshots never costs more than twice the journal's own writes); 0
 	// means DefaultSnapshotBytes.
 	SnapshotBytes uint64
 	// SnapshotKeep is how many snapshots to keep; 0 means the default.
@@ -149,6 +151,7 @@ type Core struct {
 	// incident.
 	lastIncident uint64
 	snapBytes    uint64 // payload applied since
+	snapSize     uint64 // size of the newest snapshot written
 
 	verified  chan struct{} // closed when the background verification ends
 	verifyErr error         // its finding, read after verified closes
@@ -619,7 +622,7 @@ func (c *Core) applyLoop() {
 					panic(err)
 				}
 			}
-			if c.state.seq%c.cfg.SnapshotEvery == 0 || c.snapBytes >= c.cfg.SnapshotBytes {
+			if c.state.seq%c.cfg.SnapshotEvery == 0 || c.snapBytes >= max(c.cfg.SnapshotBytes, c.snapSize/2) {
 				c.snapshot(false)
 			}
 		}
@@ -641,7 +644,9 @@ func (c *Core) snapshot(incident bool) {
 	}
 	root, err := c.j.RootAt(c.state.seq)
 	if err == nil {
-		err = writeSnapshot(c.cfg.Dir, c.snapKey, c.state, root, incident)
+		var n int64
+		n, err = writeSnapshot(c.cfg.Dir, c.snapKey, c.state, root, incident)
+		c.snapSize = uint64(n)
 	}
 	if err != nil {
 		c.log.Warn("snapshot failed", "seq", c.state.seq, "err", err)
@@ -660,7 +665,8 @@ func (c *Core) Snapshot() error {
 	if err != nil {
 		return err
 	}
-	return writeSnapshot(c.cfg.Dir, c.snapKey, c.state, root, false)
+	_, err = writeSnapshot(c.cfg.Dir, c.snapKey, c.state, root, false)
+	return err
 }
 
 // Read calls fn with the current state under a read lock. fn must not keep
@@ -741,12 +747,21 @@ func stateAtTime(ctx context.Context, dir string, key []byte, j *journal.Journal
 }
 
 // Close stops the pipeline after the batches in flight, answers queued
-// commands with ErrClosed, writes nothing more, and closes the journal.
+// commands with ErrClosed, writes a snapshot of the state if it moved since
+// the last one (the next start then has no tail to replay), and closes the
+// journal.
 func (c *Core) Close() error {
 	var err error
 	c.stopOnce.Do(func() {
 		close(c.quit)
 		<-c.stopped
+		if c.state.seq > c.lastSnap && c.snapKey != nil {
+			// A snapshot of where the core stopped, so that the next
+			// start has no tail to replay.
+			c.mu.Lock()
+			c.snapshot(false)
+			c.mu.Unlock()
+		}
 		err = c.j.Close()
 		c.log.Info("core stopped")
 	})

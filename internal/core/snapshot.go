@@ -223,30 +223,38 @@ func payoutBytes(ps []compensation.Payout) []byte {
 
 // writeSnapshot writes s durably under key: a temporary file, fsync,
 // rename, fsync of the directory.
-func writeSnapshot(dir string, key []byte, s *State, root tree.Hash, incident bool) error {
+func writeSnapshot(dir string, key []byte, s *State, root tree.Hash, incident bool) (int64, error) {
+	size, err := writeSnapshotFile(dir, key, s, root, incident)
+	if err != nil {
+		return 0, err
+	}
+	return size, nil
+}
+
+func writeSnapshotFile(dir string, key []byte, s *State, root tree.Hash, incident bool) (int64, error) {
 	if key == nil {
-		return errNoSnapshotKey
+		return 0, errNoSnapshotKey
 	}
 	d := filepath.Join(dir, snapDir)
 	if err := os.MkdirAll(d, 0o700); err != nil {
-		return fmt.Errorf("snapshot: %w", err)
+		return 0, fmt.Errorf("snapshot: %w", err)
 	}
 	meta, blobs, err := encodeSnapshot(s, root)
 	if err != nil {
-		return fmt.Errorf("snapshot: %w", err)
+		return 0, fmt.Errorf("snapshot: %w", err)
 	}
 	head := make([]byte, 0, snapPre+len(meta))
 	head = append(head, snapMagic...)
 	var nonce [snapNonce]byte
 	if _, err := rand.Read(nonce[:]); err != nil {
-		return fmt.Errorf("snapshot: %w", err)
+		return 0, fmt.Errorf("snapshot: %w", err)
 	}
 	head = append(head, nonce[:]...)
 	head = binary.LittleEndian.AppendUint64(head, uint64(len(meta)))
 	head = append(head, meta...)
 	m, err := newSnapMAC(key, nonce[:])
 	if err != nil {
-		return err
+		return 0, err
 	}
 	ps := append([][]byte{head}, pieces(blobs)...)
 	tags := make([]byte, snapTag*len(ps), snapTag*len(ps)+8)
@@ -262,31 +270,31 @@ func writeSnapshot(dir string, key []byte, s *State, root tree.Hash, incident bo
 
 	f, err := os.CreateTemp(d, "tmp-*")
 	if err != nil {
-		return fmt.Errorf("snapshot: %w", err)
+		return 0, fmt.Errorf("snapshot: %w", err)
 	}
 	defer os.Remove(f.Name())
 	for _, p := range append(ps, final) {
 		if _, err := f.Write(p); err != nil {
 			f.Close()
-			return fmt.Errorf("snapshot: write: %w", err)
+			return 0, fmt.Errorf("snapshot: write: %w", err)
 		}
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return fmt.Errorf("snapshot: sync: %w", err)
+		return 0, fmt.Errorf("snapshot: sync: %w", err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("snapshot: %w", err)
+		return 0, fmt.Errorf("snapshot: %w", err)
 	}
 	if err := os.Rename(f.Name(), snapshotFile{seq: s.seq, incident: incident}.path(dir)); err != nil {
-		return fmt.Errorf("snapshot: %w", err)
+		return 0, fmt.Errorf("snapshot: %w", err)
 	}
 	df, err := os.Open(d)
 	if err != nil {
-		return fmt.Errorf("snapshot: %w", err)
+		return 0, fmt.Errorf("snapshot: %w", err)
 	}
 	defer df.Close()
-	return df.Sync()
+	return size, df.Sync()
 }
 
 // readSnapshot reads the snapshot file sf, authenticates every byte under
@@ -438,21 +446,9 @@ func decodeSnapshot(data, key []byte, seq uint64, bad func(string, ...any) error
 	if err != nil {
 		return nil, root, bad("%v", err)
 	}
-	checks := l.RawChecks()
-	cerrs := make([]error, len(checks))
-	for i, c := range checks {
-		wg.Add(1)
-		go func() { defer wg.Done(); cerrs[i] = c() }()
-	}
 	// The payouts are copied out of the mapping: plans outlive ledgers.
 	payouts := make([]compensation.Payout, nPayouts)
 	copy(payoutBytes(payouts), blobs[len(blobs)-1])
-	wg.Wait()
-	for _, err := range cerrs {
-		if err != nil {
-			return nil, root, bad("%v", err)
-		}
-	}
 	st.Ledger = l
 	if err := st.restoreExtensionWith(sm.Ext, sm.Payouts, payouts); err != nil {
 		return nil, root, bad("%v", err)

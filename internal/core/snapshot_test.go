@@ -72,7 +72,7 @@ func TestSnapshotSimulation(t *testing.T) {
 				if i%500 == 250 {
 					// A snapshot here, read back; the replay goes on from it.
 					root := tree.Hash{byte(i)}
-					if err := writeSnapshot(dir, testSnapKey, full, root, false); err != nil {
+					if _, err := writeSnapshot(dir, testSnapKey, full, root, false); err != nil {
 						t.Fatal(err)
 					}
 					back, gotRoot, err := readSnapshot(dir, testSnapKey, snapshotFile{seq: full.seq})
@@ -147,7 +147,7 @@ func TestSnapshotTamperedPassedOver(t *testing.T) {
 	otherKey := sha256.Sum256([]byte("the forger's key"))
 	r := root
 	forgedDir := t.TempDir()
-	if err := writeSnapshot(forgedDir, otherKey[:], forged, r, false); err != nil {
+	if _, err := writeSnapshot(forgedDir, otherKey[:], forged, r, false); err != nil {
 		t.Fatal(err)
 	}
 	forgedBytes, _ := os.ReadFile(snapshotFile{seq: head}.path(forgedDir))

@@ -198,7 +198,9 @@ func castOrCopy[T any](b []byte, n int) []T {
 // and unchanged by anyone else for as long as the ledger lives (a private
 // mapping of a snapshot file, or memory read for it). The last, partly
 // filled chunk of each list is copied, so that appending never writes
-// past a blob. Run RawChecks before using the ledger.
+// past a blob. The arrays are not checked record by record: the caller
+// has authenticated them as the ones a ledger wrote (RawBlobs), and the
+// header's shapes were checked by DecodeRawHeader.
 func (r *RawLayout) Attach(blobs [][]byte) (*Ledger, error) {
 	if len(blobs) != len(r.sizes) {
 		return nil, fmt.Errorf("%w: raw: %d arrays for %d", ErrCorrupt, len(blobs), len(r.sizes))
@@ -250,48 +252,6 @@ func attachChunks[T any](c *chunked[T], blobs [][]byte, n int) [][]byte {
 	return blobs
 }
 
-// RawChecks returns the checks of an attached ledger's indexes, to run
-// before the ledger is used: every slot of each table points inside its
-// array, the ascending ids ascend and their positions are in range. They
-// only read, so the caller may run them at once on several goroutines.
-func (l *Ledger) RawChecks() []func() error {
-	var out []func() error
-	for _, t := range []struct {
-		x   *posTable
-		max int
-	}{{&l.customerIdx, len(l.customers)}, {&l.accountIdx, len(l.accounts)}, {&l.transferIdx.other, l.transfers.len()}} {
-		out = append(out, func() error {
-			n := 0
-			for _, s := range t.x.slots {
-				if s != 0 {
-					if p := uint32(s); p == 0 || int(p) > t.max {
-						return fmt.Errorf("%w: raw: index slot out of range", ErrCorrupt)
-					}
-					n++
-				}
-			}
-			if n != t.x.n {
-				return fmt.Errorf("%w: raw: index holds %d keys, says %d", ErrCorrupt, n, t.x.n)
-			}
-			return nil
-		})
-	}
-	return append(out, func() error {
-		x := &l.transferIdx
-		for i := 1; i < x.asc.len(); i++ {
-			if !x.asc.at(i - 1).less(*x.asc.at(i)) {
-				return fmt.Errorf("%w: raw: transfer ids out of order at %d", ErrCorrupt, i)
-			}
-		}
-		for i := 0; i < x.ascPos.len(); i++ {
-			if int(*x.ascPos.at(i)) >= l.transfers.len() {
-				return fmt.Errorf("%w: raw: transfer position out of range", ErrCorrupt)
-			}
-		}
-		return nil
-	})
-}
-
 type rawReader struct {
 	b   []byte
 	off int
@@ -313,3 +273,30 @@ func (r *rawReader) next(n int) []byte {
 func (r *rawReader) u8() byte    { return r.next(1)[0] }
 func (r *rawReader) u32() uint32 { return binary.LittleEndian.Uint32(r.next(4)) }
 func (r *rawReader) u64() uint64 { return binary.LittleEndian.Uint64(r.next(8)) }
+
+// CustomerBalance is a customer account's posted balance.
+type CustomerBalance struct {
+	Owner   OwnerID
+	Kind    Kind
+	Balance uint64
+}
+
+// CustomerBalances appends the nonzero posted balances (up to 2^64-1; a
+// larger one is cut to its low 64 bits, as Amount.Uint64 gives it) of the
+// customer liability accounts (available and held) of asset among the
+// accounts at positions [from, to) in creation order, and returns the
+// slice. Callers may read disjoint ranges at once.
+func (l *Ledger) CustomerBalances(asset AssetID, from, to int, dst []CustomerBalance) []CustomerBalance {
+	to = min(to, len(l.accounts))
+	for i := from; i < to; i++ {
+		a := &l.accounts[i]
+		if a.Key.Asset != asset || !a.Key.Kind.IsCustomer() {
+			continue
+		}
+		v, _ := a.Balance().Uint64()
+		if v != 0 {
+			dst = append(dst, CustomerBalance{Owner: a.Key.Owner, Kind: a.Key.Kind, Balance: v})
+		}
+	}
+	return dst
+}
