@@ -17,6 +17,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -358,6 +359,58 @@ func NewHoldingsReport(asset string, decimals uint8, seq uint64, t int64, hs []H
 		r.Holdings = []Holding{}
 	}
 	return r
+}
+
+// WriteJSON writes the report as encoding/json's Encoder writes it (the
+// same bytes, a newline after), rows formatted straight into a buffer.
+func (r HoldingsReport) WriteJSON(w io.Writer) error {
+	code, err := json.Marshal(r.Asset)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 0, 1<<20)
+	buf = append(buf, `{"asset":`...)
+	buf = append(buf, code...)
+	buf = append(buf, `,"decimals":`...)
+	buf = strconv.AppendUint(buf, uint64(r.Decimals), 10)
+	buf = append(buf, `,"seq":`...)
+	buf = strconv.AppendUint(buf, r.Seq, 10)
+	buf = append(buf, `,"time":`...)
+	buf = strconv.AppendInt(buf, r.Time, 10)
+	buf = append(buf, `,"holders":`...)
+	buf = strconv.AppendInt(buf, int64(r.Holders), 10)
+	buf = append(buf, `,"total":`...)
+	buf = strconv.AppendUint(buf, r.Total, 10)
+	buf = append(buf, `,"holdings":`...)
+	if r.Holdings == nil {
+		buf = append(buf, "null"...)
+	} else {
+		buf = append(buf, '[')
+		for i, h := range r.Holdings {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			buf = append(buf, `{"customer":`...)
+			buf = strconv.AppendUint(buf, uint64(h.Customer), 10)
+			buf = append(buf, `,"available":`...)
+			buf = strconv.AppendUint(buf, h.Available, 10)
+			buf = append(buf, `,"held":`...)
+			buf = strconv.AppendUint(buf, h.Held, 10)
+			buf = append(buf, `,"total":`...)
+			buf = strconv.AppendUint(buf, h.Total, 10)
+			buf = append(buf, '}')
+			if len(buf) > cap(buf)-256 {
+				if _, err := w.Write(buf); err != nil {
+					return err
+				}
+				buf = buf[:0]
+			}
+		}
+		buf = append(buf, ']')
+	}
+	buf = append(buf, "}\n"...)
+	_, err = w.Write(buf)
+	return err
 }
 
 // WriteCSV writes the report as CSV: a header, one row a customer, and a

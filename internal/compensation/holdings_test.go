@@ -3,6 +3,7 @@ package compensation
 import (
 	"bytes"
 	"encoding/csv"
+	"encoding/json"
 	"math/rand/v2"
 	"strconv"
 	"testing"
@@ -24,9 +25,9 @@ func csvReference(r HoldingsReport) []byte {
 	return b.Bytes()
 }
 
-// TestHoldingsCSV: the CSV is byte for byte what encoding/csv writes, for
-// reports of every size (past the writer's buffer) and asset codes that
-// need quoting.
+// TestHoldingsCSV: the CSV and the JSON are byte for byte what
+// encoding/csv and encoding/json write, for reports of every size (past the
+// writers' buffers) and asset codes that need quoting.
 func TestHoldingsCSV(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, n := range []int{0, 1, 7, 60_000} {
@@ -43,6 +44,15 @@ func TestHoldingsCSV(t *testing.T) {
 			}
 			if want := csvReference(r); !bytes.Equal(got.Bytes(), want) {
 				t.Fatalf("%d holders of %q: the CSV differs from encoding/csv's", n, code)
+			}
+			got.Reset()
+			if err := r.WriteJSON(&got); err != nil {
+				t.Fatal(err)
+			}
+			var want bytes.Buffer
+			json.NewEncoder(&want).Encode(r)
+			if !bytes.Equal(got.Bytes(), want.Bytes()) {
+				t.Fatalf("%d holders of %q: the JSON differs from encoding/json's:\n%.300s\n%.300s", n, code, got.Bytes(), want.Bytes())
 			}
 		}
 	}
