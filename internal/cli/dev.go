@@ -45,6 +45,7 @@ type serveOptions struct {
 	signUpPerMinute int
 	loginPerMinute  int
 	stepUpPerMinute int
+	verifyAtStart   bool
 }
 
 func (o *serveOptions) flags(cmd *cobra.Command, addr string) {
@@ -52,6 +53,7 @@ func (o *serveOptions) flags(cmd *cobra.Command, addr string) {
 	cmd.Flags().StringVar(&o.addr, "addr", addr, "HTTP listen address (loopback by default)")
 	cmd.Flags().Uint64Var(&o.snapshotEvery, "snapshot-every", core.DefaultSnapshotEvery, "entries between snapshots")
 	cmd.Flags().BoolVar(&o.checkInvariants, "check-invariants", false, "check every ledger invariant after every apply (slow)")
+	cmd.Flags().BoolVar(&o.verifyAtStart, "verify-at-start", false, "verify the whole journal before serving (by default the core serves from its newest snapshot and verifies the journal meanwhile, stopping if it does not verify)")
 	cmd.Flags().StringVar(&o.secrets, "secrets", "", "the host's secrets directory: TOTP sealing key, tokens, the journal head key (default DATA.secrets, outside the data directory; keys still in DATA/secrets are read there with a warning)")
 	cmd.Flags().StringVar(&o.publicURL, "public-url", "", "the API's address as customers reach it, for the freeze links of notices (default http://ADDR)")
 	cmd.Flags().IntVar(&o.signUpPerMinute, "signup-per-minute", 0, "sign-ups a minute from one address (default 3, a burst of 5)")
@@ -140,7 +142,7 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 	for _, old := range sec.Legacies() {
 		log.Warn("a host key is inside the data directory, where a backup of the data carries it: move it to the secrets directory", "key", old, "secrets", sec.Path)
 	}
-	c, err := core.Open(ctx, core.Config{Dir: o.dir, SecretsDir: sec.Path, SnapshotEvery: o.snapshotEvery, CheckInvariants: o.checkInvariants, Logger: log.With("sub", "core")})
+	c, err := core.Open(ctx, core.Config{Dir: o.dir, SecretsDir: sec.Path, SnapshotEvery: o.snapshotEvery, VerifyAtStart: o.verifyAtStart, CheckInvariants: o.checkInvariants, Logger: log.With("sub", "core")})
 	if err != nil {
 		return fmt.Errorf("core refuses to start: %w", err)
 	}
@@ -278,11 +280,30 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 			filepath.Join(abs, "cosigner-state"), o.coolDown)
 	}
 	fmt.Fprintln(out, "Ctrl-C stops it.")
+	// The core started from its newest snapshot; the journal below it is
+	// verified meanwhile, and if it does not verify the core (failed
+	// closed already) is stopped.
+	verified := make(chan error, 1)
+	go func() { verified <- c.Verified(ctx) }()
+	var bad error
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
 		if !errors.Is(err, http.ErrServerClosed) {
 			return err
+		}
+	case err := <-verified:
+		if err != nil && ctx.Err() == nil {
+			bad = fmt.Errorf("core refuses to start: the journal below the snapshot it started from does not verify: %w", err)
+			log.Error("journal does not verify; stopping", "err", err)
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case err := <-errc:
+			if !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
 		}
 	}
 	stopping = time.Now()
@@ -292,7 +313,7 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 	if err := srv.Shutdown(sctx); err != nil {
 		srv.Close() // requests still running after a second are cut
 	}
-	return nil
+	return bad
 }
 
 func isLoopback(a net.Addr) bool {
