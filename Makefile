@@ -4,11 +4,13 @@
 # go.mod's tool directive, Chromium from Debian's packages).
 export GOTOOLCHAIN := local
 GO ?= go
+# ARGS are passed to kinko dev: make dev ARGS="--data /tmp/k --addr 127.0.0.1:9000"
+ARGS ?=
 
 .PHONY: dev test deps bench fuzz
 
 dev:
-	$(GO) run ./cmd/kinko dev
+	$(GO) run ./cmd/kinko dev $(ARGS)
 
 deps:
 	bash scripts/install-test-deps.sh

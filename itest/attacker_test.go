@@ -259,8 +259,9 @@ func TestAttackerHoldingTheOnlineHosts(t *testing.T) {
 	hotBefore := v.UTXOs[0].Amount
 
 	// Path 1: the journal, written directly while the core is stopped.
-	// A wallet of the attacker's keys registered as a hot customer
-	// wallet; the attacker's intent key registered for every victim with
+	// A wallet of the attacker's keys registered as a hot customer wallet
+	// (refused by apply: only two admins' approved request registers a
+	// wallet; the co-signer alerts on the attempt); the attacker's intent key registered for every victim with
 	// the attacker's addresses whitelisted; twelve withdrawals of 600,000
 	// sat (7,200,000 in all, more than twice the hourly limit), each
 	// stamped past the core's cool-down.

@@ -5,12 +5,15 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -51,6 +54,22 @@ type apiClient struct {
 
 func newAPIClient(base string) apiClient {
 	return apiClient{base: base, http: &http.Client{Timeout: 30 * time.Second}}
+}
+
+// httpsClient returns an HTTP client that trusts only the CA
+// certificates of caFile (PEM): the deployment's private CA.
+func httpsClient(caFile string, timeout time.Duration) (*http.Client, error) {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("itest: %s holds no certificate", caFile)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Timeout: timeout, Transport: tr}, nil
 }
 
 // do sends body (JSON, if not nil) with the bearer token and headers, and
@@ -167,7 +186,12 @@ type Customer struct {
 // SignUp signs a customer up at the core's API (POST /v1/customers) and
 // returns the client, not yet logged in.
 func SignUp(ctx context.Context, coreURL, email, name, password string) (*Customer, error) {
-	c := &Customer{Email: email, Password: password, api: newAPIClient(coreURL)}
+	return signUp(ctx, newAPIClient(coreURL), email, name, password)
+}
+
+// signUp is SignUp through a client of the API.
+func signUp(ctx context.Context, ac apiClient, email, name, password string) (*Customer, error) {
+	c := &Customer{Email: email, Password: password, api: ac}
 	var res api.SignUpResponse
 	if err := c.api.do(ctx, "POST", "/v1/customers", "", api.SignUpRequest{Email: email, Name: name, Password: password}, http.StatusCreated, &res); err != nil {
 		return nil, err

@@ -258,6 +258,10 @@ type Deployment struct {
 	// CoreURL is the core's API; CosignerURL the co-signer's (mutual TLS);
 	// WatcherMetrics the watcher's Prometheus address.
 	CoreURL, CosignerURL, WatcherMetrics string
+	// CoreCA, when the core serves HTTPS (TestDeploy), is the CA
+	// certificate its clients check it against; coreHTTP is their client.
+	CoreCA   string
+	coreHTTP *http.Client
 	// CosignerWitnessURL and WatcherWitnessURL serve the heads the
 	// co-signer and the watcher sign of their mirrors; CosignerWitnessKey
 	// and WatcherWitnessKey are their public keys as pinned on the core's
@@ -363,7 +367,7 @@ func runKinko(ctx context.Context, bin, dir string, args ...string) (string, err
 	cmd.Dir = dir
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = sysProcAttr(false)
 	if err := cmd.Run(); err != nil {
 		return out.String(), fmt.Errorf("itest: kinko %s: %w\n%s", strings.Join(args, " "), err, out.String())
 	}
@@ -665,17 +669,35 @@ func (d *Deployment) makeWallets(ctx context.Context) error {
 	return nil
 }
 
+// api is a client of the core's API: over HTTPS checked against CoreCA
+// when the core serves it.
+func (d *Deployment) api() apiClient {
+	if d.coreHTTP != nil {
+		return apiClient{base: d.CoreURL, http: d.coreHTTP}
+	}
+	return newAPIClient(d.CoreURL)
+}
+
+// coreFlags are the flags by which a kinko command reaches the core.
+func (d *Deployment) coreFlags() []string {
+	if d.CoreCA != "" {
+		return []string{"--core", d.CoreURL, "--core-ca", d.CoreCA}
+	}
+	return []string{"--core", d.CoreURL}
+}
+
 // OperatorKey is where an operator's CLI key lives on the test's hosts.
 func (d *Deployment) OperatorKey(name string) string {
 	return filepath.Join(d.Root, "operators", name+".key")
 }
 
 // prepareCore writes the core's opening state into its data directory
-// while no core runs (there is no `kinko init`): the founding operators
-// with their CLI keys (bootstrap, as `kinko operators bootstrap` does on
-// the core's host, and each key enrolled with its code), the asset, the
-// house and wallet accounts, the four wallets and the withdrawal rules
-// (asked by one admin, approved by another).
+// with the library while no core runs, for speed (TestDeploy deploys from
+// the documented commands alone: `kinko init`, `kinko wallet register`,
+// `kinko requests approve`): the founding operators with their CLI keys
+// (bootstrap, and each key enrolled with its code), the asset, the house
+// and wallet accounts, the four wallets and the withdrawal rules (each
+// asked by one admin, approved by another).
 func (d *Deployment) prepareCore(ctx context.Context) error {
 	c, err := core.Open(ctx, core.Config{Dir: d.CoreDir, SecretsDir: d.SecretsDir})
 	if err != nil {
@@ -725,10 +747,10 @@ func (d *Deployment) prepareCore(ctx context.Context) error {
 		accounts = append(accounts, ledger.AccountKey{Owner: w.owner, Asset: BTC.ID, Kind: ledger.KindWallet})
 	}
 	cmds = append(cmds, core.CreateAccounts{Keys: accounts})
-	for _, w := range wallets {
-		cmds = append(cmds, core.RegisterWallet{Wallet: custody.Wallet{ID: w.id, Kind: w.kind, Asset: BTC.ID, Descriptor: w.desc, Owner: w.owner}})
-	}
 	cmds = append(d.Team.Bootstrap(time.Now()), cmds...)
+	for _, w := range wallets {
+		cmds = append(cmds, d.Team.RegisterWallets(time.Now(), custody.Wallet{ID: w.id, Kind: w.kind, Asset: BTC.ID, Descriptor: w.desc, Owner: w.owner})...)
+	}
 	cmds = append(cmds, d.Team.Approved(core.KindSetWithdrawalRulesRequest, core.SetWithdrawalRulesPayload{Rules: *d.Options.Rules}, OperatorName, SecondAdmin, people.RoleAdmin, "itest: the deployment's rules", time.Now())...)
 	for _, cmd := range cmds {
 		cmd, err := d.Team.Sign(cmd)
@@ -766,7 +788,7 @@ func (d *Deployment) handOutTokens() error {
 // NewCustomer signs a customer up through the API, has the operator
 // verify their KYC, and logs them in.
 func (d *Deployment) NewCustomer(ctx context.Context, email string) (*Customer, error) {
-	c, err := SignUp(ctx, d.CoreURL, email, "Itest Customer", customerPassword)
+	c, err := signUp(ctx, d.api(), email, "Itest Customer", customerPassword)
 	if err != nil {
 		return nil, err
 	}
@@ -856,7 +878,8 @@ func (d *Deployment) Refill(ctx context.Context, id string) (chainhash.Hash, uin
 	}
 	req := filepath.Join(d.ColdDir, "ceremonies", id+".json")
 	var out string
-	out, err = d.Kinko(ctx, d.Root, "ceremony", "tiers", "--core", d.CoreURL, "--operator", OperatorName, "--key", d.OperatorKey(OperatorName), "--id", id, "--out", req)
+	args := append(append([]string{"ceremony", "tiers"}, d.coreFlags()...), "--operator", OperatorName, "--key", d.OperatorKey(OperatorName), "--id", id, "--out", req)
+	out, err = d.Kinko(ctx, d.Root, append(args, d.nodeArgs()...)...)
 	if err != nil {
 		return chainhash.Hash{}, 0, err
 	}
@@ -998,7 +1021,7 @@ func (d *Deployment) CoreHead(ctx context.Context) (uint64, error) {
 	var h struct {
 		Seq uint64 `json:"seq"`
 	}
-	err := newAPIClient(d.CoreURL).do(ctx, "GET", "/v1/journal/head", "", nil, http.StatusOK, &h)
+	err := d.api().do(ctx, "GET", "/v1/journal/head", "", nil, http.StatusOK, &h)
 	return h.Seq, err
 }
 

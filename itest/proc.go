@@ -42,6 +42,10 @@ type Proc struct {
 	Dir string
 	// Log is the log file; every start appends a header line.
 	Log string
+	// Group starts the process in a process group of its own, as a
+	// terminal starts a command: Interrupt then reaches it and every
+	// process it started (kinko dev's btcd), as Ctrl-C does.
+	Group bool
 
 	bin   string
 	args  func() []string
@@ -90,7 +94,7 @@ func (p *Proc) Start(ctx context.Context) error {
 		cmd.Env = append(os.Environ(), p.Env...)
 	}
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = sysProcAttr(p.Group)
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		p.mu.Unlock()
@@ -178,8 +182,10 @@ func (p *Proc) Signal(sig os.Signal) error {
 	return p.cmd.Process.Signal(sig)
 }
 
-// end sends sig and waits for the exit, sending SIGKILL after wait.
-func (p *Proc) end(sig syscall.Signal, wait time.Duration) error {
+// end sends sig and waits for the exit, sending SIGKILL after wait. With
+// toGroup (a Proc started with Group) the signals go to its whole
+// process group.
+func (p *Proc) end(sig syscall.Signal, wait time.Duration, toGroup bool) error {
 	p.mu.Lock()
 	if !p.running() {
 		p.mu.Unlock()
@@ -188,7 +194,11 @@ func (p *Proc) end(sig syscall.Signal, wait time.Duration) error {
 	p.expected = true
 	proc, done := p.cmd.Process, p.done
 	p.mu.Unlock()
-	if err := proc.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+	send := proc.Signal
+	if toGroup {
+		send = func(s os.Signal) error { return signalGroup(proc.Pid, s.(syscall.Signal)) }
+	}
+	if err := send(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("itest: signal %s: %w", p.Name, err)
 	}
 	select {
@@ -196,18 +206,29 @@ func (p *Proc) end(sig syscall.Signal, wait time.Duration) error {
 		return nil
 	case <-time.After(wait):
 	}
-	proc.Kill()
+	send(syscall.SIGKILL)
 	<-done
 	return fmt.Errorf("itest: %s did not stop within %s of %s; killed:\n%s", p.Name, wait, sig, p.LogTail(logTailBytes))
 }
 
 // Kill ends the process with SIGKILL, as a crash or a pulled plug, and
 // waits until it has exited. Killing a stopped process does nothing.
-func (p *Proc) Kill() error { return p.end(syscall.SIGKILL, StopTimeout) }
+func (p *Proc) Kill() error { return p.end(syscall.SIGKILL, StopTimeout, p.Group) }
 
 // Stop ends the process with SIGTERM, as an operator does, and waits
 // until it has exited (SIGKILL after StopTimeout, reported as an error).
-func (p *Proc) Stop() error { return p.end(syscall.SIGTERM, StopTimeout) }
+func (p *Proc) Stop() error { return p.end(syscall.SIGTERM, StopTimeout, false) }
+
+// Interrupt ends the process as Ctrl-C in its terminal does: SIGINT to
+// its process group when it was started with Group (the process and
+// every process it started), to the process otherwise; then it waits
+// until the process has exited (SIGKILL after StopTimeout, reported as
+// an error).
+func (p *Proc) Interrupt() error { return p.end(syscall.SIGINT, StopTimeout, p.Group) }
+
+// ExitErr returns the exit status of the last process once it has
+// exited (nil: exit code 0), and nil while it runs.
+func (p *Proc) ExitErr() error { return p.exitStatus() }
 
 // Restart stops the process if it runs and starts it again on the same
 // directory, waiting until it is ready.

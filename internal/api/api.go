@@ -64,8 +64,11 @@ type Config struct {
 	Metrics *metrics.Metrics
 	// Refuse, if set, says whether the core refuses to serve (its
 	// witnesses contradict its journal): every route but the journal's
-	// evidence then answers 503, /healthz included.
+	// evidence then answers 503, /healthz and /readyz included.
 	Refuse func() *Refusal
+	// Ready, if set, says why the core is not ready to serve (GET /readyz
+	// answers 503 with them), nothing when it is.
+	Ready func() []string
 }
 
 // Server serves the API and console.

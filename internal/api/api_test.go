@@ -509,9 +509,7 @@ func TestHistoryPaging(t *testing.T) {
 func TestDepositAddressesMatchDescriptor(t *testing.T) {
 	e := newEnv(t)
 	desc := "wsh(sortedmulti(2,[fee1fc19/48h/1h/0h/2h]tpubDEQGLGHLa6g756NXby6QirvHMkxKw19wsAtUaZuGzsPaQRPRPH1Twd468TyyAtZpF2Sp2d9HRz9b1vwTM5128tNg3mmSv8iKEqtgdkmjbbU/0/*,[6964116e/48h/1h/0h/2h]tpubDEHEMt8yShUzTxkbpDdFYKHaRoGqekYZcwfVUX3FxLcTTHS227rryUt4AuqisHcfwgoXgC2aT2aEbcyasU8whHVLMKzUndTxXfFUoiTWMPv/0/*,[dce0ec91/48h/1h/0h/2h]tpubDEqV3zs1XHLPCkym9RVb7PkE1KfhvwbnLuAchvFQqGyTCiKZSc5u3QM3yCz3NXNSnbEMmEvjizLx31GqH76assDU2bBPChie6pq42BtKjaz/0/*))#sw2cr4g2"
-	if o, err := e.core.Submit(context.Background(), e.clock.Now(), core.RegisterWallet{Wallet: custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: 2, Descriptor: desc, Owner: ledger.OwnerHouseMin + 100}}); err != nil || o.Err != nil {
-		t.Fatal(err, o.Err)
-	}
+	e.registerWallet(custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: 2, Descriptor: desc, Owner: ledger.OwnerHouseMin + 100})
 	d, err := wallet.Parse(desc, &chaincfg.RegressionNetParams)
 	if err != nil {
 		t.Fatal(err)
@@ -565,8 +563,8 @@ func TestWithdrawalFlow(t *testing.T) {
 	ctx := context.Background()
 	id, tok := e.signUp("wd@example.jp")
 	hot := ledger.AccountKey{Owner: ledger.OwnerHouseMin + 101, Asset: 2, Kind: ledger.KindWallet}
+	e.registerWallet(custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: 2, Descriptor: "hot", Owner: hot.Owner})
 	for _, cmd := range []core.Command{
-		core.RegisterWallet{Wallet: custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: 2, Descriptor: "hot", Owner: hot.Owner}},
 		core.CreateTransfers{Transfers: []ledger.Transfer{{ID: ledger.ID{Lo: 1}, Debit: hot, Credit: ledger.AccountKey{Owner: id, Asset: 2, Kind: ledger.KindAvailable}, Amount: ledger.AmountOf(1_000_000)}}},
 		core.SetKYC{Customer: id, KYC: people.KYCVerified, Actor: "aiko", Reason: "checked"},
 	} {

@@ -87,9 +87,9 @@ func TestBalancesWithdrawable(t *testing.T) {
 		return cp
 	}
 	e.twoPerson(core.KindSetWithdrawalRulesRequest, core.SetWithdrawalRulesPayload{Rules: withdraw.Rules{CoolDownSeconds: 60}}, "aiko", "ren", people.RoleAdmin)
+	e.registerWallet(custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: 2, Descriptor: "cold", Owner: ledger.OwnerHouseMin + 100})
 	for _, cmd := range []core.Command{
 		core.SetKYC{Customer: id, KYC: people.KYCVerified, Actor: "aiko", Reason: "checked"},
-		core.RegisterWallet{Wallet: custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: 2, Descriptor: "cold", Owner: ledger.OwnerHouseMin + 100}},
 		core.AssignAddress{Wallet: 1, Customer: id},
 		core.RegisterIntentKey{Customer: id, PubKey: [32]byte(pub)},
 		core.WhitelistAddress{Customer: id, Asset: "BTC", Address: addr},

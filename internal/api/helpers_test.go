@@ -15,6 +15,7 @@ import (
 
 	"kinko/internal/auth"
 	"kinko/internal/core"
+	"kinko/internal/custody"
 	"kinko/internal/journal"
 	"kinko/internal/ledger"
 	"kinko/internal/operators"
@@ -137,6 +138,12 @@ func (e *env) twoPerson(kind people.RequestKind, payload any, requester, approve
 			e.t.Fatal(cmd.Kind(), err, o.Err)
 		}
 	}
+}
+
+// registerWallet registers w as two admins do: aiko asks, ren approves.
+func (e *env) registerWallet(w custody.Wallet) {
+	e.t.Helper()
+	e.twoPerson(core.KindRegisterWalletRequest, core.RegisterWalletPayload{Wallet: w}, "aiko", "ren", people.RoleAdmin)
 }
 
 func (e *env) start() {

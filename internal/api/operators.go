@@ -355,6 +355,10 @@ var errSignatureRequired = errors.New("signature required")
 // signed submits cmd carrying assertion, or, without one, answers 428 with
 // what to sign.
 func (s *Server) signed(w http.ResponseWriter, r *http.Request, cmd core.Command, a *passkey.Assertion, id string, expires int64) (any, bool) {
+	if err := s.checkShown(cmd); err != nil {
+		s.fail(w, r, err)
+		return nil, false
+	}
 	if a == nil {
 		s.challenge(w, cmd, id, expires)
 		return nil, false

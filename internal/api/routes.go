@@ -85,6 +85,7 @@ func (s *Server) register() {
 	s.registerOperators()
 	s.registerCompensation()
 	s.registerCeremonies()
+	s.registerDeploy()
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

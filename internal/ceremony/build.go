@@ -42,7 +42,8 @@ func WithAnchor(outs []*wire.TxOut, a anchor.Anchor) ([]*wire.TxOut, *withdraw.A
 }
 
 // Coins picks available outputs of a wallet, in the given order, until
-// they cover need and the fee of a transaction with nOuts outputs.
+// they cover need and about the fee of a transaction with nOuts outputs
+// (Build then computes the exact fee from the real scripts).
 func Coins(utxos []custody.UTXO, w *wallet.Named, need, feeRate int64, nOuts int) ([]wallet.UTXO, []custody.Outpoint) {
 	var ins []wallet.UTXO
 	var ops []custody.Outpoint

@@ -8,12 +8,14 @@ package ceremony
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 
 	"github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/wire"
 
 	"kinko/internal/core"
 	"kinko/internal/custody"
+	"kinko/internal/ledger"
 	"kinko/internal/reserves"
 	"kinko/internal/wallet"
 	"kinko/internal/withdraw"
@@ -110,7 +112,7 @@ func Tiers(st *core.State, set *wallet.Set, p reserves.Policy, feeRate int64, id
 	if err != nil {
 		return nil, err
 	}
-	pkt, err := wallet.Build(utxos, []*wire.TxOut{wire.NewTxOut(int64(amount), pk)}, fromN, from.NextChange, feeRate)
+	pkt, err := wallet.BuildWith(utxos, []*wire.TxOut{wire.NewTxOut(int64(amount), pk)}, fromN, from.NextChange, feeRate, buildOptions(st, from.Asset))
 	if err != nil {
 		return nil, err
 	}
@@ -124,6 +126,16 @@ func Tiers(st *core.State, set *wallet.Set, p reserves.Policy, feeRate int64, id
 		c.Outputs = append(c.Outputs, custody.CeremonyOutput{Vout: 1, Wallet: from.ID, Branch: 1, Index: from.NextChange, Amount: uint64(pkt.UnsignedTx.TxOut[1].Value)})
 	}
 	return &Plan{Command: core.PrepareCeremony{Ceremony: c}, PSBT: pkt, Amount: amount}, nil
+}
+
+// buildOptions sets the locktime of a ceremony's transaction against fee
+// sniping, as Core does (wallet.AntiFeeSniping), from the chain tip the
+// journal holds for the asset. The previous transactions of the inputs
+// are not in the journal (a deposit is journaled by outpoint and amount):
+// `kinko ceremony` adds them from a node before writing the request
+// (wallet.AttachPrevTxs).
+func buildOptions(st *core.State, asset ledger.AssetID) wallet.BuildOptions {
+	return wallet.BuildOptions{LockTime: wallet.AntiFeeSniping(st.Checkpoints[asset].Height, rand.IntN)}
 }
 
 // ColdWithdrawals prepares the cold path: one transaction from the cold
@@ -152,7 +164,7 @@ func ColdWithdrawals(st *core.State, set *wallet.Set, feeRate int64, id string, 
 		return core.ReserveBatch{}, nil, ErrNothingToDo
 	}
 	utxos, inputs := Coins(st.Custody.UTXOs(cold.ID, custody.UTXOAvailable), coldN, need, feeRate, len(outs))
-	p, err := wallet.Build(utxos, outs, coldN, cold.NextChange, feeRate)
+	p, err := wallet.BuildWith(utxos, outs, coldN, cold.NextChange, feeRate, buildOptions(st, cold.Asset))
 	if err != nil {
 		return core.ReserveBatch{}, nil, fmt.Errorf("%w: %v", ErrNoCoins, err)
 	}

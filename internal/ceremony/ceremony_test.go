@@ -14,6 +14,7 @@ import (
 	"kinko/internal/core"
 	"kinko/internal/custody"
 	"kinko/internal/ledger"
+	"kinko/internal/operators"
 	"kinko/internal/reserves"
 	"kinko/internal/wallet"
 	"kinko/internal/watch"
@@ -75,8 +76,13 @@ func TestRefillCeremony(t *testing.T) {
 	}
 	sub(core.CreateAssets{Assets: []ledger.Asset{{ID: btcAsset, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}})
 	sub(core.CreateCustomers{IDs: []ledger.OwnerID{1}})
-	sub(core.RegisterWallet{Wallet: custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: btcAsset, Descriptor: coldD.String(), Owner: ledger.OwnerHouseMin + 100}})
-	sub(core.RegisterWallet{Wallet: custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: btcAsset, Descriptor: hotD.String(), Owner: ledger.OwnerHouseMin + 101}})
+	// The wallets are registered by two admins' approved requests.
+	team := operators.Crew("ceremony test")
+	for _, cmd := range append(team.Bootstrap(time.Now()), team.RegisterWallets(time.Now(),
+		custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: btcAsset, Descriptor: coldD.String(), Owner: ledger.OwnerHouseMin + 100},
+		custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: btcAsset, Descriptor: hotD.String(), Owner: ledger.OwnerHouseMin + 101})...) {
+		sub(cmd)
+	}
 	sub(core.AssignAddress{Wallet: 1, Customer: 1})
 	book := wallet.NewBook()
 	book.Add(1, coldD, 0, 0, 20)

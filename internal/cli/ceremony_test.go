@@ -64,13 +64,15 @@ func TestColdCeremonyCLI(t *testing.T) {
 	for _, cmd := range []core.Command{
 		core.CreateAssets{Assets: []ledger.Asset{{ID: 2, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}},
 		core.CreateCustomers{IDs: []ledger.OwnerID{1}},
-		core.RegisterWallet{Wallet: custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: 2, Descriptor: cold.String(), Owner: ledger.OwnerHouseMin + 100}},
-		core.RegisterWallet{Wallet: custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: 2, Descriptor: hot.String(), Owner: ledger.OwnerHouseMin + 101}},
-		core.AssignAddress{Wallet: 1, Customer: 1},
 	} {
 		if o, err := c.Submit(ctx, time.Now(), cmd); err != nil || o.Err != nil {
 			t.Fatal(err, o.Err)
 		}
+	}
+	registerWallets(t, c, custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: 2, Descriptor: cold.String(), Owner: ledger.OwnerHouseMin + 100},
+		custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: 2, Descriptor: hot.String(), Owner: ledger.OwnerHouseMin + 101})
+	if o, err := c.Submit(ctx, time.Now(), core.AssignAddress{Wallet: 1, Customer: 1}); err != nil || o.Err != nil {
+		t.Fatal(err, o.Err)
 	}
 	book := wallet.NewBook()
 	book.Add(1, cold, 0, 0, 10)
@@ -115,7 +117,9 @@ func TestColdCeremonyCLI(t *testing.T) {
 
 	req := filepath.Join(tmp, "refill.json")
 	base, stop := serveCore(t, data)
-	out, code := run(t, "ceremony", "tiers", "--core", base, "--operator", "aiko", "--key", keyOf("aiko"), "--id", "refill-1", "--out", req)
+	rpc := node.Config()
+	out, code := run(t, "ceremony", "tiers", "--core", base, "--operator", "aiko", "--key", keyOf("aiko"), "--id", "refill-1", "--out", req,
+		"--rpc", rpc.Host, "--rpcuser", rpc.User, "--rpcpass", rpc.Pass, "--notls")
 	if code != 0 || !strings.Contains(out, "refill refill-1 of 1000000") {
 		t.Fatalf("ceremony tiers = %d %s", code, out)
 	}

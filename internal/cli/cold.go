@@ -47,8 +47,12 @@ func readPSBTFile(path string) (*psbt.Packet, error) {
 	return wallet.Read(f)
 }
 
-func writePSBTFile(path string, p *psbt.Packet) error {
-	s, err := wallet.Encode(p)
+func writePSBTFile(path string, p *psbt.Packet) error { return writePSBTFileVersion(path, p, 0, nil) }
+
+// writePSBTFileVersion writes p as a PSBT of version 0 or 2 (BIP370); info
+// is what the v2 PSBT read carried, or nil.
+func writePSBTFileVersion(path string, p *psbt.Packet, version int, info *wallet.V2Info) error {
+	s, err := wallet.EncodeVersion(p, version, info)
 	if err != nil {
 		return err
 	}
@@ -120,8 +124,8 @@ func confirm(w io.Writer, in *bufio.Reader, question string) bool {
 
 // showWallet prints a wallet in full, as a hardware wallet shows a
 // multisig wallet it is asked to register: threshold, every key with this
-// machine's marked, the descriptor with checksum, and the first receive
-// and change addresses.
+// machine's marked (mine nil: none), the descriptor with checksum, and
+// the first receive and change addresses.
 func showWallet(w io.Writer, name, kind string, d *wallet.Descriptor, mine *wallet.Key, netName string) error {
 	recv, _, err := d.Address(0, 0)
 	if err != nil {
@@ -131,16 +135,17 @@ func showWallet(w io.Writer, name, kind string, d *wallet.Descriptor, mine *wall
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "wallet %s (%s): %d-of-%d P2WSH multisig (wsh sortedmulti), network %s\n", name, kind, d.M, len(d.Keys), netName)
+	fmt.Fprintf(w, "wallet %s (%s): %d-of-%d %s, network %s\n", name, kind, d.M, len(d.Keys), d.TypeName(), netName)
 	for i := range d.Keys {
 		k := &d.Keys[i]
 		mark := ""
-		if k.Equal(mine) {
+		if mine != nil && k.Equal(mine) {
 			mark = "   <- this machine's key"
 		}
 		fmt.Fprintf(w, "  key %d: fingerprint %x  derivation %s  %s%s\n", i+1, k.Fingerprint, k.Derivation(), k.XPub.String(), mark)
 	}
 	fmt.Fprintf(w, "  descriptor: %s\n", d.String())
+	fmt.Fprintf(w, "  both chains: %s\n", d.Multipath())
 	fmt.Fprintf(w, "  first receive address: %s\n", recv.EncodeAddress())
 	fmt.Fprintf(w, "  first change address:  %s\n", chg.EncodeAddress())
 	return nil
@@ -150,7 +155,8 @@ func newColdCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "cold", Short: "the offline ceremony: register wallets, sign, combine, finalize and broadcast PSBTs"}
 	var keyFile, passFile, in, out, reqFile, regFile, netName string
 	var account uint32
-	var yes bool
+	var yes, allowUnproved bool
+	var psbtVersion int
 	sign := &cobra.Command{
 		Use:   "sign",
 		Short: "show a PSBT in plain words, recomputed from the wallets registered on this machine, and sign it after you confirm",
@@ -168,37 +174,66 @@ func newColdCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			req, err := readRequest(reqFile)
-			if err != nil {
-				return err
+			if reqFile == "" && in == "" {
+				return fmt.Errorf("give --request (a kinko ceremony) or --psbt (a PSBT made elsewhere, by Core or Sparrow, for a wallet registered here)")
 			}
-			// The request's wallets are what the online side claims is
-			// ours: never believed, only held against it.
-			claims, err := wallet.NewSetFor(net, req.Wallets)
-			if err != nil {
-				return fmt.Errorf("request %s lists a wallet that does not parse (%w): not signed", reqFile, err)
+			if psbtVersion != -1 && psbtVersion != 0 && psbtVersion != 2 {
+				return fmt.Errorf("--psbt-version is 0 or 2 (BIP370), not %d", psbtVersion)
+			}
+			var req *Request
+			var claims *wallet.Set
+			if reqFile != "" {
+				if req, err = readRequest(reqFile); err != nil {
+					return err
+				}
+				// The request's wallets are what the online side claims
+				// is ours: never believed, only held against it.
+				if claims, err = wallet.NewSetFor(net, req.Wallets); err != nil {
+					return fmt.Errorf("request %s lists a wallet that does not parse (%w): not signed", reqFile, err)
+				}
+				if req.Message != "" {
+					return fmt.Errorf("request %s is a BIP-322 message to sign, not a transaction: use kinko cold sign-message", reqFile)
+				}
 			}
 			var p *psbt.Packet
+			var ver int
+			var info *wallet.V2Info
 			if in != "" {
-				p, err = readPSBTFile(in)
-			} else {
-				p, err = wallet.Read(strings.NewReader(req.PSBT))
-			}
-			if err != nil {
+				f, err := os.Open(in)
+				if err != nil {
+					return err
+				}
+				p, ver, info, err = wallet.ReadVersioned(f)
+				f.Close()
+				if err != nil {
+					return fmt.Errorf("%s: %w: not signed", in, err)
+				}
+			} else if p, ver, info, err = wallet.ReadVersioned(strings.NewReader(req.PSBT)); err != nil {
 				return err
 			}
-			if req.Message != "" {
-				return fmt.Errorf("request %s is a BIP-322 message to sign, not a transaction: use kinko cold sign-message", reqFile)
+			if psbtVersion != -1 && psbtVersion != ver {
+				ver, info = psbtVersion, nil
 			}
-			if got := p.UnsignedTx.TxHash().String(); got != req.TxID {
-				return fmt.Errorf("the PSBT's transaction %s is not the one the ceremony %s registered (%s): not signed", got, req.ID, req.TxID)
+			if err := wallet.FillWitnessUtxos(p); err != nil {
+				return fmt.Errorf("%w: not signed", err)
+			}
+			txid := p.UnsignedTx.TxHash().String()
+			if req != nil && txid != req.TxID {
+				return fmt.Errorf("the PSBT's transaction %s is not the one the ceremony %s registered (%s): not signed", txid, req.ID, req.TxID)
 			}
 			desc, err := set.Describe(p, claims)
 			if err != nil {
 				return err
 			}
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "ceremony %s (%s), transaction %s\n%s", req.ID, req.Purpose, req.TxID, desc)
+			if req != nil {
+				fmt.Fprintf(w, "ceremony %s (%s), transaction %s\n%s", req.ID, req.Purpose, req.TxID, desc)
+			} else {
+				fmt.Fprintf(w, "PSBT %s (made elsewhere: no kinko ceremony), transaction %s\n%s", in, txid, desc)
+			}
+			if desc.Unproved > 0 && !allowUnproved {
+				desc.Refused = append(desc.Refused, fmt.Errorf("%d segwit v0 input(s) without their previous transaction: their amounts, and so the fee, are only what the PSBT claims (kinko ceremony --rpc, or the maker's non_witness_utxo, adds them; --allow-unproved-amounts signs anyway)", desc.Unproved))
+			}
 			if err := desc.Refusal(); err != nil {
 				return fmt.Errorf("%w\nnot signed, nothing written", err)
 			}
@@ -216,23 +251,25 @@ func newColdCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := writePSBTFile(out, p); err != nil {
+			if err := writePSBTFileVersion(out, p, ver, info); err != nil {
 				return err
 			}
-			fmt.Fprintf(w, "signed %d input(s) with key %x; written to %s\n", n, ak.Fingerprint, out)
+			fmt.Fprintf(w, "signed %d input(s) with key %x; written to %s (PSBT version %d)\n", n, ak.Fingerprint, out, ver)
 			return nil
 		},
 	}
 	sign.Flags().StringVar(&keyFile, "key", "", "key file")
 	sign.Flags().StringVar(&passFile, "passphrase-file", "", "read the passphrase from this file (default: standard input)")
-	sign.Flags().StringVar(&reqFile, "request", "", "the ceremony request from the core (the registered transaction; its wallets are never trusted)")
+	sign.Flags().StringVar(&reqFile, "request", "", "the ceremony request from the core (the registered transaction; its wallets are never trusted); without it, --psbt is a PSBT made elsewhere")
 	sign.Flags().StringVar(&regFile, "registry", "", "this machine's wallet registry (kinko cold register): the only wallets shown as ours")
-	sign.Flags().StringVar(&in, "psbt", "", "PSBT to sign (default: the request's)")
+	sign.Flags().StringVar(&in, "psbt", "", "PSBT to sign, version 0 or 2, base64 or binary (default: the request's)")
+	sign.Flags().IntVar(&psbtVersion, "psbt-version", -1, "write the signed PSBT as version 0 or 2 (BIP370) (default: the version read)")
+	sign.Flags().BoolVar(&allowUnproved, "allow-unproved-amounts", false, "sign segwit v0 inputs that lack their previous transaction")
 	sign.Flags().StringVar(&out, "out", "", "signed PSBT to write")
 	sign.Flags().BoolVar(&yes, "yes", false, "sign without asking (scripts and tests)")
 	sign.Flags().Uint32Var(&account, "account", 0, "BIP48 account")
 	sign.Flags().StringVar(&netName, "net", "regtest", "network")
-	for _, f := range []string{"key", "request", "registry", "out"} {
+	for _, f := range []string{"key", "registry", "out"} {
 		sign.MarkFlagRequired(f)
 	}
 
@@ -350,6 +387,7 @@ func newColdCmd() *cobra.Command {
 	list.MarkFlagRequired("registry")
 
 	var combineOut string
+	var combineVersion int
 	combine := &cobra.Command{
 		Use:   "combine --out FILE PSBT PSBT...",
 		Short: "merge the signatures of PSBTs of the same transaction",
@@ -368,10 +406,14 @@ func newColdCmd() *cobra.Command {
 					return err
 				}
 			}
-			return writePSBTFile(combineOut, a)
+			if combineVersion != 0 && combineVersion != 2 {
+				return fmt.Errorf("--psbt-version is 0 or 2 (BIP370), not %d", combineVersion)
+			}
+			return writePSBTFileVersion(combineOut, a, combineVersion, nil)
 		},
 	}
 	combine.Flags().StringVar(&combineOut, "out", "", "combined PSBT to write")
+	combine.Flags().IntVar(&combineVersion, "psbt-version", 0, "write the combined PSBT as version 0 or 2 (BIP370)")
 	combine.MarkFlagRequired("out")
 
 	var finIn, finOut string

@@ -2,12 +2,14 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -16,6 +18,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/spf13/cobra"
 
+	"kinko/internal/alert"
 	"kinko/internal/api"
 	"kinko/internal/core"
 	"kinko/internal/cosigner"
@@ -33,13 +36,21 @@ type serveOptions struct {
 	dir             string
 	secrets         string
 	addr            string
+	tlsCert, tlsKey string
 	snapshotEvery   uint64
 	checkInvariants bool
 	seed            bool
 	chain           bool
 	coolDown        time.Duration
+	readyAge        time.Duration
+	readyBlocks     int32
+	accessLog       string
+	auditLog        string
+	backupDir       string
+	backupEvery     time.Duration
 	alerts          alertFlags
 	witnesses       coreWitnessFlags
+	role            roleFlags
 	mail            mailFlags
 	publicURL       string
 	signUpPerMinute int
@@ -50,18 +61,46 @@ type serveOptions struct {
 
 func (o *serveOptions) flags(cmd *cobra.Command, addr string) {
 	dataFlag(cmd, &o.dir)
-	cmd.Flags().StringVar(&o.addr, "addr", addr, "HTTP listen address (loopback by default)")
-	cmd.Flags().Uint64Var(&o.snapshotEvery, "snapshot-every", core.DefaultSnapshotEvery, "entries between snapshots")
-	cmd.Flags().BoolVar(&o.checkInvariants, "check-invariants", false, "check every ledger invariant after every apply (slow)")
-	cmd.Flags().BoolVar(&o.verifyAtStart, "verify-at-start", false, "verify the whole journal before serving (by default the core serves from its newest snapshot and verifies the journal meanwhile, stopping if it does not verify)")
-	cmd.Flags().StringVar(&o.secrets, "secrets", "", "the host's secrets directory: TOTP sealing key, tokens, the journal head key (default DATA.secrets, outside the data directory; keys still in DATA/secrets are read there with a warning)")
-	cmd.Flags().StringVar(&o.publicURL, "public-url", "", "the API's address as customers reach it, for the freeze links of notices (default http://ADDR)")
-	cmd.Flags().IntVar(&o.signUpPerMinute, "signup-per-minute", 0, "sign-ups a minute from one address (default 3, a burst of 5)")
-	cmd.Flags().IntVar(&o.loginPerMinute, "login-per-minute", 0, "customer logins a minute from one address (default 20)")
-	cmd.Flags().IntVar(&o.stepUpPerMinute, "stepup-per-minute", 0, "second-factor step-ups a minute from one address, across its customers (default 30); a customer's own and a session's limits stay")
+	f := cmd.Flags()
+	f.StringVar(&o.addr, "addr", addr, "listen address of the API, the console and /metrics (loopback by default; any other address needs --tls-cert)")
+	f.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM; kinko tls init makes core.pem)")
+	f.StringVar(&o.tlsKey, "tls-key", "", "with --tls-cert: its private key (PEM; core.key)")
+	f.Uint64Var(&o.snapshotEvery, "snapshot-every", core.DefaultSnapshotEvery, "entries between snapshots")
+	f.BoolVar(&o.checkInvariants, "check-invariants", false, "check every ledger invariant after every apply (slow)")
+	f.BoolVar(&o.verifyAtStart, "verify-at-start", false, "verify the whole journal before serving (by default the core serves from its newest snapshot and verifies the journal meanwhile, stopping if it does not verify)")
+	f.StringVar(&o.secrets, "secrets", "", "the host's secrets directory: TOTP sealing key, tokens, the journal head key (default DATA.secrets, outside the data directory; keys still in DATA/secrets are read there with a warning)")
+	f.StringVar(&o.publicURL, "public-url", "", "the API's address as customers reach it, for the freeze links of notices (default SCHEME://ADDR)")
+	f.IntVar(&o.signUpPerMinute, "signup-per-minute", 0, "sign-ups a minute from one address (default 3, a burst of 5)")
+	f.IntVar(&o.loginPerMinute, "login-per-minute", 0, "customer logins a minute from one address (default 20)")
+	f.IntVar(&o.stepUpPerMinute, "stepup-per-minute", 0, "second-factor step-ups a minute from one address, across its customers (default 30); a customer's own and a session's limits stay")
+	f.DurationVar(&o.readyAge, "ready-watcher-age", DefaultReadyWatcherAge, "/readyz fails when an asset with wallets has had no watcher checkpoint journaled for this long (0: not checked)")
+	f.Int32Var(&o.readyBlocks, "ready-blocks", DefaultReadyBlocks, "/readyz fails when the watcher's checkpoint is more than this many blocks behind the node's tip it reported (-1: not checked)")
+	f.StringVar(&o.accessLog, "access-log", "", "file the access log is appended to (default: the log)")
+	f.StringVar(&o.auditLog, "audit-log", "", "file the audit log of journaled commands is appended to (default: the log)")
+	f.StringVar(&o.backupDir, "backup-dir", "", "keep a consistent copy of the API's store (customers' sealed credential records, idempotency records) in DIR/api, on another disk: what a restore takes with the journal from a witness (docs/deploy.md)")
+	f.DurationVar(&o.backupEvery, "backup-every", 5*time.Minute, "with --backup-dir: how often the copy is taken (and once more at a stop)")
 	o.alerts.add(cmd)
 	o.witnesses.add(cmd)
 	o.mail.add(cmd)
+	o.role.add(cmd)
+}
+
+// logTo returns log, or a logger of the same level and format appending
+// to path (0600) when path is set; close it when done.
+func (o *serveOptions) logTo(path string, log *slog.Logger, sub string) (*slog.Logger, func(), error) {
+	if path == "" {
+		return log.With("sub", sub), func() {}, nil
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := o.role.logger(f, sub)
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return l, func() { f.Close() }, nil
 }
 
 // mailFlags configure the SMTP client that sends customers' notices.
@@ -129,7 +168,28 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 			fmt.Fprintf(out, "kinko stopped in %v\n", time.Since(stopping).Round(time.Millisecond))
 		}
 	}()
-	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log, err := o.role.logger(cmd.ErrOrStderr(), "")
+	if err != nil {
+		return err
+	}
+	accessLogger, closeAccess, err := o.logTo(o.accessLog, log, "access")
+	if err != nil {
+		return fmt.Errorf("--access-log: %w", err)
+	}
+	defer closeAccess()
+	auditLogger, closeAudit, err := o.logTo(o.auditLog, log, "audit")
+	if err != nil {
+		return fmt.Errorf("--audit-log: %w", err)
+	}
+	defer closeAudit()
+	var tlsCfg *tls.Config
+	if o.tlsCert != "" || o.tlsKey != "" {
+		kp, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
+		if err != nil {
+			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{kp}, MinVersion: tls.VersionTLS12}
+	}
 	core.TuneGC()
 	mail, err := o.mail.config()
 	if err != nil {
@@ -142,7 +202,16 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 	for _, old := range sec.Legacies() {
 		log.Warn("a host key is inside the data directory, where a backup of the data carries it: move it to the secrets directory", "key", old, "secrets", sec.Path)
 	}
-	c, err := core.Open(ctx, core.Config{Dir: o.dir, SecretsDir: sec.Path, SnapshotEvery: o.snapshotEvery, VerifyAtStart: o.verifyAtStart, CheckInvariants: o.checkInvariants, Logger: log.With("sub", "core")})
+	// The readiness follows the audit records from the first entry on.
+	var ready atomic.Pointer[readiness]
+	audit := auditLog(auditLogger)
+	c, err := core.Open(ctx, core.Config{Dir: o.dir, SecretsDir: sec.Path, SnapshotEvery: o.snapshotEvery, VerifyAtStart: o.verifyAtStart, CheckInvariants: o.checkInvariants, Logger: log.With("sub", "core"),
+		Audit: func(r core.AuditRecord) {
+			audit(r)
+			if rd := ready.Load(); rd != nil {
+				rd.audit(r)
+			}
+		}})
 	if err != nil {
 		return fmt.Errorf("core refuses to start: %w", err)
 	}
@@ -152,6 +221,15 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 		return fmt.Errorf("listen %s: %w", o.addr, err)
 	}
 	loopback := isLoopback(ln.Addr())
+	if !loopback && tlsCfg == nil {
+		ln.Close()
+		return fmt.Errorf("listen %s: an address other than loopback is served only over TLS (--tls-cert, --tls-key: kinko tls init makes them)", o.addr)
+	}
+	scheme := "http"
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+		scheme = "https"
+	}
 	send, hook, err := o.alerts.start(log.With("sub", "alert"))
 	if err != nil {
 		ln.Close()
@@ -167,10 +245,13 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 		ln.Close()
 		return err
 	}
+	rd := newReadiness(c, o.dir, checker, o.readyAge, o.readyBlocks)
+	ready.Store(rd)
 	m := metrics.New(c)
+	m.Watcher, m.Ready = rd.lags, rd.reasons
 	public := o.publicURL
 	if public == "" {
-		public = "http://" + ln.Addr().String()
+		public = scheme + "://" + ln.Addr().String()
 	}
 	limits := api.Limits{}
 	if o.stepUpPerMinute > 0 {
@@ -180,8 +261,8 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 		limits.SignUpAddr = api.PerMinute(o.signUpPerMinute)
 		limits.SignUpAccount = api.PerMinute(o.signUpPerMinute)
 	}
-	h, err := api.New(api.Config{Core: c, DataDir: o.dir, SecretsDir: sec.Path, Logger: log.With("sub", "api"), InsecureCookies: o.seed && loopback, Metrics: m,
-		Mail: mail, PublicURL: public, Limits: limits, LoginRate: o.loginPerMinute, Refuse: refuse(checker)})
+	h, err := api.New(api.Config{Core: c, DataDir: o.dir, SecretsDir: sec.Path, Logger: log.With("sub", "api"), InsecureCookies: o.seed && loopback && tlsCfg == nil, Metrics: m,
+		Mail: mail, PublicURL: public, Limits: limits, LoginRate: o.loginPerMinute, Refuse: refuse(checker), Ready: rd.reasons})
 	if err != nil {
 		ln.Close()
 		return err
@@ -221,7 +302,7 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 				c.Halt("BTC", "watcher", why)
 			}
 		}
-		if chain, err = demo.StartChain(ctx, c, o.dir, watch.DepositConfig{Logger: log.With("sub", "watch"), Alert: send, Detected: m.Detected, OnUnexplained: onOutflow}); err != nil {
+		if chain, err = demo.StartChain(ctx, c, o.dir, watch.DepositConfig{Logger: log.With("sub", "watch"), Alert: send, Detected: m.Detected, OnUnexplained: onOutflow}, team); err != nil {
 			ln.Close()
 			return fmt.Errorf("demo chain: %w", err)
 		}
@@ -249,10 +330,37 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 		devChainRoutes(mux, chain, tok)
 		handler = mux
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
+	if o.backupDir != "" {
+		if o.backupEvery <= 0 {
+			ln.Close()
+			return fmt.Errorf("--backup-every %v: it must be positive", o.backupEvery)
+		}
+		if err := backupStore(h, o.backupDir, log); err != nil {
+			ln.Close()
+			return err
+		}
+		// Ends with ctx; the last copy is taken after the API stops.
+		go func() {
+			t := time.NewTicker(o.backupEvery)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					if err := backupStore(h, o.backupDir, log); err != nil {
+						send(alert.Alert{Key: alertStoreBackup, Severity: alert.Warning, Title: "the API store's backup failed", Detail: err.Error(), Time: time.Now()})
+					}
+				}
+			}
+		}()
+	}
+	handler = accessLog(handler, accessLogger, m, h.Who)
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.With("sub", "http").Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
 	// The server goroutine exits when Shutdown is called below.
 	go func() { errc <- srv.Serve(ln) }()
+	logListen(log, "api", ln.Addr(), scheme)
 	seq, hash := c.StateHash()
 	abs, err := filepath.Abs(o.dir)
 	if err != nil {
@@ -262,13 +370,13 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 	if t, ok := ln.Addr().(*net.TCPAddr); ok && t.IP.IsLoopback() {
 		console = fmt.Sprintf("localhost:%d", t.Port)
 	}
-	fmt.Fprintf(out, "kinko is running\n  data      %s\n  secrets   %s\n  journal   %d entries, state %s\n  console   http://%s/console/login\n  status    http://%s/status\n  api       http://%s/v1/openapi.json\n  health    http://%s/healthz\n  metrics   http://%s/metrics\n",
-		abs, sec.Path, seq, hash, console, ln.Addr(), ln.Addr(), ln.Addr(), ln.Addr())
+	fmt.Fprintf(out, "kinko is running\n  data      %s\n  secrets   %s\n  journal   %d entries, state %s\n  console   %s://%s/console/login\n  status    %s://%s/status\n  api       %s://%s/v1/openapi.json\n  health    %s://%s/healthz\n  ready     %s://%s/readyz\n  metrics   %s://%s/metrics\n",
+		abs, sec.Path, seq, hash, scheme, console, scheme, ln.Addr(), scheme, ln.Addr(), scheme, ln.Addr(), scheme, ln.Addr(), scheme, ln.Addr())
 	printLogins(out, logins, console)
 	var founded bool
 	c.Read(func(st *core.State) { founded = st.People.Bootstrapped() })
 	if !founded {
-		fmt.Fprintf(out, "\nNo operators yet: stop the core and found them on this host:\n  kinko operators bootstrap --data %s --rp-id DOMAIN --origin https://DOMAIN --name A --name B --name C\n", abs)
+		fmt.Fprintf(out, "\nNo operators yet: stop the core and found them on this host (docs/deploy.md):\n  kinko init --data %s --rp-id DOMAIN --origin https://DOMAIN --name A --name B --name C --asset 2:BTC:8:chain\n  (or, on a journal with its assets: kinko operators bootstrap --data %s --rp-id DOMAIN --origin https://DOMAIN --name A --name B --name C)\n", abs, abs)
 	}
 	if chain != nil {
 		cfg := chain.Node.Config()
@@ -307,13 +415,32 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 		}
 	}
 	stopping = time.Now()
+	log.Info("stopping")
 	fmt.Fprintln(out, "stopping: the API, then the signers, the watcher and the node, then the core...")
 	sctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		srv.Close() // requests still running after a second are cut
 	}
+	if o.backupDir != "" {
+		if err := backupStore(h, o.backupDir, log); err != nil {
+			log.Error("the API store's last backup failed", "err", err)
+		}
+	}
 	return bad
+}
+
+// alertStoreBackup keys the alert of a failed backup of the API's store.
+const alertStoreBackup = "store-backup"
+
+// backupStore copies the API's store into dir (api.Server.BackupStore).
+func backupStore(h *api.Server, dir string, log *slog.Logger) error {
+	start := time.Now()
+	if err := h.BackupStore(dir); err != nil {
+		return fmt.Errorf("--backup-dir: %w", err)
+	}
+	log.Info("store backed up", "sub", "backup", "dir", filepath.Join(dir, api.StoreBackupName), "duration", time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
 func isLoopback(a net.Addr) bool {

@@ -10,6 +10,7 @@ import (
 	"kinko/internal/api"
 	"kinko/internal/auth"
 	"kinko/internal/core"
+	"kinko/internal/custody"
 	"kinko/internal/operators"
 	"kinko/internal/passkey"
 )
@@ -30,6 +31,17 @@ func foundCrew(t *testing.T, c *core.Core, keyDir string) func(name string) stri
 		}
 	}
 	return func(name string) string { return filepath.Join(keyDir, name+".key") }
+}
+
+// registerWallets registers ws through the crew's two admins (foundCrew
+// first): aiko asks, ren approves.
+func registerWallets(t *testing.T, c *core.Core, ws ...custody.Wallet) {
+	t.Helper()
+	for _, cmd := range operators.Crew("cli test").RegisterWallets(time.Now(), ws...) {
+		if o, err := c.Submit(context.Background(), time.Now(), cmd); err != nil || o.Err != nil {
+			t.Fatal(cmd.Kind(), err, o.Err)
+		}
+	}
 }
 
 // serveCore serves dir's core and API on loopback until stop (also at

@@ -27,17 +27,18 @@ func openJournal(dir string) (*journal.Journal, error) {
 
 func newJournalCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "journal", Short: "inspect and verify the hash-chained journal, its Merkle tree, signed heads and proofs"}
-	var dir, pubkeyFile string
+	var dir, secretsDir, pubkeyFile string
 	var headFiles, witnesses, witnessKeys []string
 	verify := &cobra.Command{
 		Use:   "verify",
 		Short: "check every entry's hash, link and payload and the Merkle tree; with --head or --witness, the journal against heads saved earlier or kept by a witness; name the first bad entry",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return verifyJournal(cmd, dir, headFiles, pubkeyFile, witnesses, witnessKeys)
+			return verifyJournal(cmd, dir, secretsDir, headFiles, pubkeyFile, witnesses, witnessKeys)
 		},
 	}
 	dataFlag(verify, &dir)
+	secretsFlag(verify, &secretsDir)
 	verify.Flags().StringArrayVar(&headFiles, "head", nil, "a signed head saved earlier (kinko journal head): the journal must hold its entries unchanged; may be given more than once")
 	verify.Flags().StringVar(&pubkeyFile, "pubkey", "", "the verifier key of the heads (kinko journal key); default: the data directory's own key")
 	verify.Flags().StringArrayVar(&witnesses, "witness", nil, "a witness's URL (its --witness-listen; every head it kept is fetched) or a file of heads saved from it (GET /witness/heads pages, or one head); repeatable")
@@ -110,7 +111,7 @@ func newJournalCmd() *cobra.Command {
 
 // verifyJournal is `kinko journal verify`: the chain, the payloads, the tree
 // against the entries, and the journal against each head saved earlier.
-func verifyJournal(cmd *cobra.Command, dir string, headFiles []string, pubkeyFile string, witnesses, witnessKeys []string) error {
+func verifyJournal(cmd *cobra.Command, dir, secretsDir string, headFiles []string, pubkeyFile string, witnesses, witnessKeys []string) error {
 	w := cmd.OutOrStdout()
 	bad := func(err error) error {
 		var be *journal.BadEntryError
@@ -121,7 +122,7 @@ func verifyJournal(cmd *cobra.Command, dir string, headFiles []string, pubkeyFil
 	}
 	var heads []tree.Head
 	if len(headFiles) > 0 {
-		v, err := headVerifier(dir, pubkeyFile)
+		v, err := headVerifier(dir, secretsDir, pubkeyFile)
 		if err != nil {
 			return err
 		}

@@ -23,8 +23,8 @@ import (
 const maxProofFile = 16 << 20
 
 // headVerifier returns the verifier of heads: the key in pubkeyFile, or the
-// data directory's own head key.
-func headVerifier(dir, pubkeyFile string) (*tree.Verifier, error) {
+// data directory's own head key (in secretsDir; empty: DATA.secrets).
+func headVerifier(dir, secretsDir, pubkeyFile string) (*tree.Verifier, error) {
 	if pubkeyFile != "" {
 		b, err := readSmall(pubkeyFile)
 		if err != nil {
@@ -36,7 +36,7 @@ func headVerifier(dir, pubkeyFile string) (*tree.Verifier, error) {
 		}
 		return v, nil
 	}
-	path, err := core.HeadKeyPath("", dir)
+	path, err := core.HeadKeyPath(secretsDir, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -106,8 +106,12 @@ type coreClient struct {
 	http  *http.Client
 }
 
-func newCoreClient(base, tokenFile string) (*coreClient, error) {
-	c := &coreClient{base: strings.TrimRight(base, "/"), http: &http.Client{Timeout: 60 * time.Second}}
+func newCoreClient(base, caFile, tokenFile string) (*coreClient, error) {
+	hc, err := coreHTTP(base, caFile, 60*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	c := &coreClient{base: strings.TrimRight(base, "/"), http: hc}
 	if tokenFile != "" {
 		tok, err := readToken(tokenFile)
 		if err != nil {
@@ -153,12 +157,13 @@ type headView struct {
 // journalSource is where a read command gets its journal: the data
 // directory, or a running core's API.
 type journalSource struct {
-	dir, coreURL, tokenFile string
+	dir, coreURL, coreCA, tokenFile string
 }
 
 func (s *journalSource) flags(cmd *cobra.Command, token bool) {
 	dataFlag(cmd, &s.dir)
-	cmd.Flags().StringVar(&s.coreURL, "core", "", "a running core's API (http://host:port): read its journal there, which a running core keeps locked")
+	cmd.Flags().StringVar(&s.coreURL, "core", "", "a running core's API (http://host:port or https://): read its journal there, which a running core keeps locked")
+	cmd.Flags().StringVar(&s.coreCA, "core-ca", "", "with an https:// --core: the CA certificate (PEM) its certificate is checked against")
 	if token {
 		cmd.Flags().StringVar(&s.tokenFile, "stream-token-file", "", "with --core: the journal stream token (the core's secrets directory, CORE-DATA.secrets/stream.token); a proof carries the entry")
 	}
@@ -185,13 +190,14 @@ func writeIndented(w io.Writer, v any) error {
 
 func newJournalProofCmds() []*cobra.Command {
 	var headSrc journalSource
+	var headSecrets string
 	head := &cobra.Command{
 		Use:   "head",
 		Short: "print the journal's signed tree head (a C2SP checkpoint), after checking the tree against every entry: save it to check the journal against later",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if headSrc.coreURL != "" {
-				c, err := newCoreClient(headSrc.coreURL, "")
+				c, err := newCoreClient(headSrc.coreURL, headSrc.coreCA, "")
 				if err != nil {
 					return err
 				}
@@ -205,7 +211,7 @@ func newJournalProofCmds() []*cobra.Command {
 				_, err = io.WriteString(cmd.OutOrStdout(), v.SignedHead)
 				return err
 			}
-			s, err := core.LoadHeadSigner(headSrc.dir)
+			s, err := core.LoadHeadSignerIn(headSecrets, headSrc.dir)
 			if err != nil {
 				return err
 			}
@@ -232,14 +238,15 @@ func newJournalProofCmds() []*cobra.Command {
 		},
 	}
 	headSrc.flags(head, false)
+	secretsFlag(head, &headSecrets)
 
-	var keyDir string
+	var keyDir, keySecrets string
 	key := &cobra.Command{
 		Use:   "key",
 		Short: "print the verifier key of the journal's heads, to give to auditors and witnesses",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := core.LoadHeadSigner(keyDir)
+			s, err := core.LoadHeadSignerIn(keySecrets, keyDir)
 			if err != nil {
 				return err
 			}
@@ -248,6 +255,7 @@ func newJournalProofCmds() []*cobra.Command {
 		},
 	}
 	dataFlag(key, &keyDir)
+	secretsFlag(key, &keySecrets)
 
 	var proveSrc journalSource
 	var seq, size uint64
@@ -261,7 +269,7 @@ func newJournalProofCmds() []*cobra.Command {
 			}
 			var p *journal.InclusionProof
 			if proveSrc.coreURL != "" {
-				c, err := newCoreClient(proveSrc.coreURL, proveSrc.tokenFile)
+				c, err := newCoreClient(proveSrc.coreURL, proveSrc.coreCA, proveSrc.tokenFile)
 				if err != nil {
 					return err
 				}
@@ -303,7 +311,7 @@ func newJournalProofCmds() []*cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var p *tree.ConsistencyProof
 			if consSrc.coreURL != "" {
-				c, err := newCoreClient(consSrc.coreURL, "")
+				c, err := newCoreClient(consSrc.coreURL, consSrc.coreCA, "")
 				if err != nil {
 					return err
 				}
@@ -433,4 +441,10 @@ func optionalVerifier(path string) (*tree.Verifier, error) {
 		return nil, fmt.Errorf("--pubkey %s: %w", path, err)
 	}
 	return v, nil
+}
+
+// secretsFlag is --secrets of the commands that read the core's head key
+// on its host.
+func secretsFlag(cmd *cobra.Command, dir *string) {
+	cmd.Flags().StringVar(dir, "secrets", "", "the core's secrets directory, where the head key is (default DATA.secrets; the core's --secrets)")
 }

@@ -125,41 +125,90 @@ func newKeysCmd() *cobra.Command {
 }
 
 func newDescriptorCmd() *cobra.Command {
-	var m int
-	var netName string
+	var m, rangeEnd, nextReceive, nextChange int
+	var netName, coldcard, sparrow string
+	var core, tr bool
+	var timestamp int64
 	cmd := &cobra.Command{
 		Use:   "descriptor [flags] KEY...",
-		Short: "print the wsh(sortedmulti) descriptor, with checksum, of account keys ([fp/48h/1h/0h/2h]tpub...)",
+		Short: "print the wallet of account keys ([fp/48h/1h/0h/2h]tpub...): receive and change descriptors with checksums, the BIP389 multipath form, and files for Bitcoin Core, Sparrow and Coldcard",
 		Args:  cobra.RangeArgs(1, wallet.MaxKeys),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			net, err := netByName(netName)
 			if err != nil {
 				return err
 			}
-			body := fmt.Sprintf("wsh(sortedmulti(%d", m)
-			for _, k := range args {
-				body += "," + k + "/0/*"
+			typ := wallet.WSH
+			if tr {
+				typ = wallet.TR
 			}
-			body += "))"
-			sum, err := wallet.Checksum(body)
+			d, err := descriptorOf(m, args, net, typ)
 			if err != nil {
 				return err
 			}
-			d, err := wallet.Parse(body+"#"+sum, net)
-			if err != nil {
-				return err
+			w := cmd.OutOrStdout()
+			switch {
+			case core:
+				if rangeEnd < 0 || nextReceive < 0 || nextChange < 0 || nextReceive > rangeEnd+1 || nextChange > rangeEnd+1 {
+					return fmt.Errorf("--range %d must cover --next-index %d and --next-change %d", rangeEnd, nextReceive, nextChange)
+				}
+				fmt.Fprintln(w, d.CoreJSON(rangeEnd, nextReceive, nextChange, timestamp))
+				return nil
+			case coldcard != "":
+				text, err := d.Coldcard(coldcard)
+				if err != nil {
+					return err
+				}
+				fmt.Fprint(w, text)
+				return nil
+			case sparrow != "":
+				fmt.Fprint(w, d.Sparrow(sparrow))
+				return nil
 			}
 			a, _, err := d.Address(0, 0)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s\nfirst receive address: %s\n", d.String(), a.EncodeAddress())
+			c, _, err := d.Address(1, 0)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "%s\nchange: %s\nmultipath (BIP389): %s\nfirst receive address: %s\nfirst change address: %s\n", d.String(), d.Branch(1), d.Multipath(), a.EncodeAddress(), c.EncodeAddress())
 			return nil
 		},
 	}
 	cmd.Flags().IntVar(&m, "m", 2, "signatures required")
 	cmd.Flags().StringVar(&netName, "net", "regtest", "network")
+	cmd.Flags().BoolVar(&tr, "tr", false, "a taproot wallet: tr(NUMS,sortedmulti_a(...)) instead of wsh(sortedmulti(...))")
+	cmd.Flags().BoolVar(&core, "core", false, "print the JSON for Bitcoin Core's importdescriptors (into a wallet made with createwallet disable_private_keys=true blank=true)")
+	cmd.Flags().IntVar(&rangeEnd, "range", wallet.Gap-1, "with --core: the last index Core derives on each chain")
+	cmd.Flags().IntVar(&nextReceive, "next-index", 0, "with --core: the next receive index (the wallet's NextIndex)")
+	cmd.Flags().IntVar(&nextChange, "next-change", 0, "with --core: the next change index")
+	cmd.Flags().Int64Var(&timestamp, "timestamp", 0, "with --core: rescan from this Unix time (the wallet's birth; 0 rescans the whole chain)")
+	cmd.Flags().StringVar(&coldcard, "coldcard", "", "print Coldcard's multisig setup file for a wallet of this name (at most 20 characters)")
+	cmd.Flags().StringVar(&sparrow, "sparrow", "", "print Sparrow's output descriptor file for a wallet of this name")
+	cmd.MarkFlagsMutuallyExclusive("core", "coldcard", "sparrow")
 	return cmd
+}
+
+// descriptorOf builds the m-of-n wsh(sortedmulti) descriptor, or with typ
+// TR the tr(NUMS,sortedmulti_a) one, of account keys
+// ([fp/48h/1h/0h/2h]tpub...), parsed back from its text so that every check
+// Parse makes holds: what `kinko descriptor` prints and `kinko wallet
+// register --xpub` registers.
+func descriptorOf(m int, keys []string, net *chaincfg.Params, typ wallet.Type) (*wallet.Descriptor, error) {
+	if len(keys) == 0 || len(keys) > wallet.MaxKeys {
+		return nil, fmt.Errorf("1 to %d account keys", wallet.MaxKeys)
+	}
+	d := &wallet.Descriptor{M: m, Net: net, Type: typ}
+	for _, a := range keys {
+		k, err := wallet.ParseKey(strings.TrimSpace(a), net)
+		if err != nil {
+			return nil, err
+		}
+		d.Keys = append(d.Keys, k)
+	}
+	return wallet.Parse(d.String(), net)
 }
 
 // loadAccount opens a key file (passphrase from passFile or in) and returns

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"strings"
 	"time"
@@ -25,11 +26,12 @@ import (
 // through its HTTP API, signed in as an operator with their CLI key. No
 // command opens a data directory in someone's name.
 type coreFlags struct {
-	url, operator, key string
+	url, ca, operator, key string
 }
 
 func (f *coreFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.url, "core", "http://127.0.0.1:8080", "the core's API")
+	cmd.Flags().StringVar(&f.url, "core", "http://127.0.0.1:8080", "the core's API (https://host:port across hosts)")
+	cmd.Flags().StringVar(&f.ca, "core-ca", "", "with an https:// --core: the CA certificate (PEM) its certificate is checked against (kinko tls init's ca.pem; default: the system's roots)")
 	cmd.Flags().StringVar(&f.operator, "operator", "", "the operator acting")
 	cmd.Flags().StringVar(&f.key, "key", "", "the operator's CLI key file (PKCS#8 Ed25519 or P-256), enrolled through two admins")
 	cmd.MarkFlagRequired("operator")
@@ -40,6 +42,7 @@ func (f *coreFlags) add(cmd *cobra.Command) {
 // (a dry run does not).
 func (f *coreFlags) addOptional(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.url, "core", "http://127.0.0.1:8080", "the core's API (to write)")
+	cmd.Flags().StringVar(&f.ca, "core-ca", "", "with an https:// --core: the CA certificate (PEM) its certificate is checked against")
 	cmd.Flags().StringVar(&f.operator, "operator", "", "the operator writing it")
 	cmd.Flags().StringVar(&f.key, "key", "", "the operator's CLI key file")
 }
@@ -49,14 +52,28 @@ func (f *coreFlags) client(ctx context.Context) (*opclient.Client, error) {
 	if f.operator == "" || f.key == "" {
 		return nil, errors.New("this writes the journal through the core: --core URL --operator NAME --key FILE")
 	}
+	c, err := f.unsigned()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Login(ctx); err != nil {
+		return nil, fmt.Errorf("sign in as %s at %s: %w", f.operator, f.url, err)
+	}
+	return c, nil
+}
+
+// unsigned returns the operator's client, not signed in.
+func (f *coreFlags) unsigned() (*opclient.Client, error) {
 	k, err := passkey.LoadSoftKey(f.key)
 	if err != nil {
 		return nil, err
 	}
-	c := opclient.New(f.url, f.operator, k)
-	if err := c.Login(ctx); err != nil {
-		return nil, fmt.Errorf("sign in as %s at %s: %w", f.operator, f.url, err)
+	hc, err := coreHTTP(f.url, f.ca, 2*time.Minute)
+	if err != nil {
+		return nil, err
 	}
+	c := opclient.New(f.url, f.operator, k)
+	c.HTTP = hc
 	return c, nil
 }
 
@@ -79,11 +96,69 @@ func openRequest(ctx context.Context, c *opclient.Client, kind people.RequestKin
 	return id, err
 }
 
+// foundingFlags are the flags that found a journal's operators: `kinko
+// operators bootstrap` and `kinko init` share them and what they do.
+type foundingFlags struct {
+	rpID    string
+	names   []string
+	origins []string
+	roles   []string
+	ttl     time.Duration
+}
+
+func (f *foundingFlags) add(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringSliceVar(&f.names, "name", nil, "a founding operator (repeatable, at least two)")
+	fl.StringSliceVar(&f.roles, "role", nil, "the founders' roles (default admin)")
+	fl.StringVar(&f.rpID, "rp-id", "localhost", "the WebAuthn relying party id: the console's domain")
+	fl.StringSliceVar(&f.origins, "origin", nil, "the console's origin, e.g. https://ops.example.jp (repeatable)")
+	fl.DurationVar(&f.ttl, "ttl", 72*time.Hour, "how long the codes work")
+}
+
+// build checks the flags and returns the bootstrap command with a fresh
+// one-time enrolment code for each founder (the journal keeps only their
+// SHA-256).
+func (f *foundingFlags) build(now time.Time) (core.Bootstrap, map[string]string, error) {
+	if len(f.names) < people.MinFounders {
+		return core.Bootstrap{}, nil, fmt.Errorf("at least %d founders (--name, repeated)", people.MinFounders)
+	}
+	if len(f.origins) == 0 {
+		return core.Bootstrap{}, nil, errors.New("--origin: the console's origin (https://host[:port]), repeatable")
+	}
+	rs := []people.Role{people.RoleAdmin}
+	if len(f.roles) > 0 {
+		rs = nil
+		for _, r := range f.roles {
+			rs = append(rs, people.Role(r))
+		}
+	}
+	b := core.Bootstrap{RP: passkey.RP{ID: f.rpID, Origins: f.origins}, Expires: now.Add(f.ttl).UnixNano()}
+	codes := map[string]string{}
+	for _, n := range f.names {
+		var raw [16]byte
+		if _, err := rand.Read(raw[:]); err != nil {
+			return core.Bootstrap{}, nil, err
+		}
+		code := hex.EncodeToString(raw[:])
+		codes[n] = code
+		b.Founders = append(b.Founders, people.Founder{Name: n, Roles: rs, Code: sha256.Sum256([]byte(code))})
+	}
+	return b, codes, nil
+}
+
+// print tells each founder's code and enrolment link.
+func (f *foundingFlags) print(out io.Writer, seq uint64, b core.Bootstrap, codes map[string]string) {
+	fmt.Fprintf(out, "founders journaled (entry %d); enrolment codes, each usable once, until %s:\n", seq, time.Unix(0, b.Expires).UTC().Format(time.RFC3339))
+	for _, n := range f.names {
+		fmt.Fprintf(out, "  %-12s code %s\n               %s/console/enrol?%s\n", n, codes[n], f.origins[0], url.Values{"operator": {n}, "code": {codes[n]}}.Encode())
+	}
+	fmt.Fprintln(out, "Hand each founder their own line, in person; nobody else should see it.")
+}
+
 func newOperatorsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "operators", Short: "operators and their credentials: bootstrap, CLI keys"}
-	var dir, rpID string
-	var names, origins, roles []string
-	var ttl time.Duration
+	var dir string
+	var ff foundingFlags
 	bootstrap := &cobra.Command{
 		Use:   "bootstrap",
 		Short: "create the founding operators of an empty journal, on the core's host (core stopped), and print their one-time enrolment links",
@@ -95,36 +170,16 @@ with kinko operators enrol); a founder's first credential is active at
 once. After bootstrap every change to operators, roles and credentials is a
 two-person request: proposed by one admin, approved by another who is
 neither the proposer nor the operator changed. Keep at least three admins,
-so that an admin's own credential can be replaced.
+so that an admin's own credential can be replaced. kinko init does this
+and journals the assets too, on an empty data directory.
 
   kinko operators bootstrap --data /var/lib/kinko --rp-id ops.example.jp \
     --origin https://ops.example.jp --name aiko --name ren --name yui`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if len(names) < people.MinFounders {
-				return fmt.Errorf("at least %d founders (--name, repeated)", people.MinFounders)
-			}
-			rs := []people.Role{people.RoleAdmin}
-			if len(roles) > 0 {
-				rs = nil
-				for _, r := range roles {
-					rs = append(rs, people.Role(r))
-				}
-			}
-			rp := passkey.RP{ID: rpID, Origins: origins}
-			if len(origins) == 0 {
-				return errors.New("--origin: the console's origin (https://host[:port]), repeatable")
-			}
-			b := core.Bootstrap{RP: rp, Expires: time.Now().Add(ttl).UnixNano()}
-			codes := map[string]string{}
-			for _, n := range names {
-				var raw [16]byte
-				if _, err := rand.Read(raw[:]); err != nil {
-					return err
-				}
-				code := hex.EncodeToString(raw[:])
-				codes[n] = code
-				b.Founders = append(b.Founders, people.Founder{Name: n, Roles: rs, Code: sha256.Sum256([]byte(code))})
+			b, codes, err := ff.build(time.Now())
+			if err != nil {
+				return err
 			}
 			c, err := core.Open(cmd.Context(), core.Config{Dir: dir})
 			if err != nil {
@@ -138,21 +193,12 @@ so that an admin's own credential can be replaced.
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "founders journaled (entry %d); enrolment codes, each usable once, until %s:\n", o.Seq, time.Unix(0, b.Expires).UTC().Format(time.RFC3339))
-			for _, n := range names {
-				fmt.Fprintf(out, "  %-12s code %s\n               %s/console/enrol?%s\n", n, codes[n], origins[0], url.Values{"operator": {n}, "code": {codes[n]}}.Encode())
-			}
-			fmt.Fprintln(out, "Hand each founder their own line, in person; nobody else should see it.")
+			ff.print(cmd.OutOrStdout(), o.Seq, b, codes)
 			return nil
 		},
 	}
 	dataFlag(bootstrap, &dir)
-	bootstrap.Flags().StringSliceVar(&names, "name", nil, "a founding operator (repeatable, at least two)")
-	bootstrap.Flags().StringSliceVar(&roles, "role", nil, "the founders' roles (default admin)")
-	bootstrap.Flags().StringVar(&rpID, "rp-id", "localhost", "the WebAuthn relying party id: the console's domain")
-	bootstrap.Flags().StringSliceVar(&origins, "origin", nil, "the console's origin, e.g. https://ops.example.jp (repeatable)")
-	bootstrap.Flags().DurationVar(&ttl, "ttl", 72*time.Hour, "how long the codes work")
+	ff.add(bootstrap)
 
 	var keyOut string
 	var p256 bool
@@ -187,11 +233,11 @@ so that an admin's own credential can be replaced.
 		Short: "enrol a CLI key with a one-time enrolment code (a founder's first credential is active; any other waits for two admins)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			k, err := passkey.LoadSoftKey(ef.key)
+			c, err := ef.unsigned()
 			if err != nil {
 				return err
 			}
-			res, err := opclient.New(ef.url, ef.operator, k).EnrolKey(cmd.Context(), code, label)
+			res, err := c.EnrolKey(cmd.Context(), code, label)
 			if err != nil {
 				return err
 			}
@@ -274,16 +320,36 @@ func newRequestsCmd() *cobra.Command {
 
 func decideCmd(approve bool) *cobra.Command {
 	var f coreFlags
-	var id, reason string
+	var id, reason, netName string
 	verb := map[bool]string{true: "approve", false: "reject"}[approve]
 	c := &cobra.Command{
 		Use:   verb,
-		Short: verb + " a request, signed with your key",
+		Short: verb + " a request, signed with your key (a wallet's registration is shown as derived here first, and refused if the request shows anything else)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := f.client(cmd.Context())
 			if err != nil {
 				return err
+			}
+			if approve {
+				var res struct {
+					Items []api.RequestView `json:"items"`
+				}
+				if err := c.Get(cmd.Context(), "/v1/requests", &res); err != nil {
+					return err
+				}
+				for _, r := range res.Items {
+					if r.ID != id || r.Kind != core.KindRegisterWalletRequest {
+						continue
+					}
+					net, err := netByName(netName)
+					if err != nil {
+						return err
+					}
+					if err := checkWalletRequest(cmd.OutOrStdout(), r.Request, net, netName); err != nil {
+						return err
+					}
+				}
 			}
 			if _, err := c.Command(cmd.Context(), core.DecideRequest{ID: id, Decider: c.Operator, Reason: reason, Approve: approve}); err != nil {
 				return err
@@ -295,6 +361,7 @@ func decideCmd(approve bool) *cobra.Command {
 	f.add(c)
 	c.Flags().StringVar(&id, "id", "", "request id")
 	c.Flags().StringVar(&reason, "reason", "", "why")
+	c.Flags().StringVar(&netName, "net", "regtest", "the network of a wallet the request registers")
 	c.MarkFlagRequired("id")
 	c.MarkFlagRequired("reason")
 	return c

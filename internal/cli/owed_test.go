@@ -30,7 +30,13 @@ func TestOwedRepay(t *testing.T) {
 	for _, cmd := range []core.Command{
 		core.CreateAssets{Assets: []ledger.Asset{{ID: 2, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}},
 		core.CreateCustomers{IDs: []ledger.OwnerID{1, 2}},
-		core.RegisterWallet{Wallet: custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: 2, Descriptor: "cold", Owner: ledger.OwnerHouseMin + 100}},
+	} {
+		if o, err := c.Submit(ctx, time.Now(), cmd); err != nil || o.Err != nil || o.EventErr() != nil {
+			t.Fatal(cmd.Kind(), err, o.Err, o.EventErr())
+		}
+	}
+	registerWallets(t, c, custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: 2, Descriptor: "cold", Owner: ledger.OwnerHouseMin + 100})
+	for _, cmd := range []core.Command{
 		core.AssignAddress{Wallet: 1, Customer: 1},
 		core.CreateAccounts{Keys: []ledger.AccountKey{av(2)}},
 		core.CreditDeposits{Deposits: []custody.Seen{{Outpoint: op, Wallet: 1, Index: 0, Amount: 9000, Height: 5}}},

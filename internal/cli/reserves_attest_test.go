@@ -71,12 +71,18 @@ func TestReservesAttestRegtest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	foundCrew(t, c, t.TempDir())
 	for _, cmd := range []core.Command{
 		core.CreateAssets{Assets: []ledger.Asset{{ID: 2, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}},
-		founder(),
 		core.CreateCustomers{IDs: []ledger.OwnerID{1, 2}},
-		core.RegisterWallet{Wallet: custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: 2, Descriptor: cold.String(), Owner: ledger.OwnerHouseMin + 100}},
-		core.RegisterWallet{Wallet: custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: 2, Descriptor: hot.String(), Owner: ledger.OwnerHouseMin + 101}},
+	} {
+		if o, err := c.Submit(ctx, time.Now(), cmd); err != nil || o.Err != nil {
+			t.Fatal(cmd.Kind(), err, o.Err)
+		}
+	}
+	registerWallets(t, c, custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: 2, Descriptor: cold.String(), Owner: ledger.OwnerHouseMin + 100},
+		custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: 2, Descriptor: hot.String(), Owner: ledger.OwnerHouseMin + 101})
+	for _, cmd := range []core.Command{
 		core.AssignAddress{Wallet: 1, Customer: 1},
 		core.AssignAddress{Wallet: 1, Customer: 2},
 	} {

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
@@ -34,30 +33,54 @@ func readToken(path string) (string, error) {
 
 func newTLSCmd() *cobra.Command {
 	var dir string
-	cmd := &cobra.Command{Use: "tls", Short: "certificates for the hot signer and the co-signer"}
+	var hosts mtls.Hosts
+	cmd := &cobra.Command{Use: "tls", Short: "certificates of a deployment: the core's API, the co-signer, the hot signer and the watcher"}
 	initCmd := &cobra.Command{
 		Use:   "init",
-		Short: "make a private CA, the co-signer's server certificate and the signer's client certificate",
-		Args:  cobra.NoArgs,
+		Short: "make a private CA, the core's and the co-signer's server certificates and the signer's and the watcher's client certificates",
+		Long: `kinko tls init makes, in --dir, a private CA (ca.pem; its key is not
+kept, so nothing more can be issued under it: a new certificate means a
+new CA for every host) and the certificates of a deployment. Run it on a
+machine you trust, hand each host only its files (docs/deploy.md), then
+delete the directory:
+
+  core host      ca.pem core.pem core.key        (kinko core --tls-cert --tls-key)
+  co-signer      ca.pem cosigner.pem cosigner.key
+  hot signer     ca.pem signer.pem signer.key
+  watcher        ca.pem watcher.pem watcher.key
+  operators' PCs ca.pem                          (--core-ca)
+
+Server certificates name loopback and the names given with --core-host
+and --cosigner-host (DNS names or IP addresses, repeatable): how the
+other hosts reach them.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := mtls.Init(dir); err != nil {
+			if err := mtls.InitHosts(dir, hosts); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "certificates in %s: give the co-signer %s, %s, %s and the signer %s, %s, %s\n", dir,
-				mtls.CAFile, mtls.ServerCertFile, mtls.ServerKeyFile, mtls.CAFile, mtls.ClientCertFile, mtls.ClientKeyFile)
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "certificates in %s; give each host only its own files, then delete this directory:\n", dir)
+			fmt.Fprintf(out, "  core:       %s %s %s\n", mtls.CAFile, mtls.CoreCertFile, mtls.CoreKeyFile)
+			fmt.Fprintf(out, "  co-signer:  %s %s %s\n", mtls.CAFile, mtls.ServerCertFile, mtls.ServerKeyFile)
+			fmt.Fprintf(out, "  signer:     %s %s %s\n", mtls.CAFile, mtls.ClientCertFile, mtls.ClientKeyFile)
+			fmt.Fprintf(out, "  watcher:    %s %s %s\n", mtls.CAFile, mtls.WatcherCertFile, mtls.WatcherKeyFile)
+			fmt.Fprintf(out, "  operators:  %s (--core-ca)\n", mtls.CAFile)
 			return nil
 		},
 	}
 	initCmd.Flags().StringVar(&dir, "dir", "tls", "directory to write")
+	initCmd.Flags().StringArrayVar(&hosts.Core, "core-host", nil, "a name (DNS or IP) the core's certificate names besides loopback (repeatable)")
+	initCmd.Flags().StringArrayVar(&hosts.Cosigner, "cosigner-host", nil, "a name (DNS or IP) the co-signer's certificate names besides loopback (repeatable)")
 	cmd.AddCommand(initCmd)
 	return cmd
 }
 
 func newCosignerCmd() *cobra.Command {
-	var keyFile, passFile, policyFile, stateDir, coreURL, tokenFile, listen, tlsDir, netName string
+	var keyFile, passFile, policyFile, stateDir, coreURL, coreCA, tokenFile, listen, tlsDir, netName string
 	var account uint32
 	var af alertFlags
 	var wf witnessServeFlags
+	var rf roleFlags
 	cmd := &cobra.Command{
 		Use:   "cosigner",
 		Short: "run the independent co-signer: follows and verifies the journal, signs only what it checked itself",
@@ -81,7 +104,15 @@ keeps the heads in <state>/witness and serves them read-only on
 it as a shorter or different journal does.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)).With("sub", "cosigner")
+			log, err := rf.logger(cmd.ErrOrStderr(), "cosigner")
+			if err != nil {
+				return err
+			}
+			defer newStopClock(cmd.Context()).line(cmd.OutOrStdout(), "cosigner")
+			client, err := coreHTTP(coreURL, coreCA, time.Minute)
+			if err != nil {
+				return err
+			}
 			net_, ak, acct, err := loadAccount(cmd, bufio.NewReader(cmd.InOrStdin()), netName, keyFile, passFile, account)
 			if err != nil {
 				return err
@@ -146,8 +177,9 @@ it as a shorter or different journal does.`,
 				return err
 			}
 			defer stopWitness()
-			f := &cosigner.Follower{URL: coreURL, Token: token, HTTP: &http.Client{Timeout: time.Minute}, C: cs, Log: log, HeadEvery: wf.every()}
-			go f.Run(ctx, 200*time.Millisecond)
+			f := &cosigner.Follower{URL: coreURL, Token: token, HTTP: client, C: cs, Log: log, HeadEvery: wf.every()}
+			followed := make(chan struct{})
+			go func() { defer close(followed); f.Run(ctx, 200*time.Millisecond) }()
 			ln, err := tls.Listen("tcp", listen, scfg)
 			if err != nil {
 				return err
@@ -155,11 +187,16 @@ it as a shorter or different journal does.`,
 			srv := &http.Server{Handler: cs.Handler(log), ReadHeaderTimeout: 5 * time.Second}
 			go func() { <-ctx.Done(); srv.Close() }()
 			seq := cs.Seq()
+			logListen(log, "cosigner", ln.Addr(), "https (mutual TLS)")
+			log.Info("listening", "listener", "admin", "addr", filepath.Join(stateDir, cosigner.AdminSocket), "scheme", "unix socket")
 			fmt.Fprintf(cmd.OutOrStdout(), "co-signer listening on https://%s (mutual TLS), following %s from entry %d; admin socket %s\n",
 				ln.Addr(), coreURL, seq, filepath.Join(stateDir, cosigner.AdminSocket))
 			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 				return err
 			}
+			log.Info("stopping")
+			stop()
+			<-followed // the follower's last pull ends with ctx
 			return nil
 		},
 	}
@@ -169,13 +206,15 @@ it as a shorter or different journal does.`,
 	f.Uint32Var(&account, "account", 0, "BIP48 account")
 	f.StringVar(&policyFile, "policy", "cosigner-policy.json", "the co-signer's own policy file: pinned wallets and limits (reloaded on SIGHUP)")
 	f.StringVar(&stateDir, "state", "cosigner-state", "the co-signer's state directory (its mirror of the journal, what it saw and signed, its halts)")
-	f.StringVar(&coreURL, "core", "http://127.0.0.1:8080", "the core's URL (for the journal stream)")
+	f.StringVar(&coreURL, "core", "http://127.0.0.1:8080", "the core's URL (for the journal stream): https://host:port across hosts")
+	f.StringVar(&coreCA, "core-ca", "", "with an https:// --core: the CA certificate (PEM) the core's certificate is checked against (kinko tls init's ca.pem; default: the system's roots)")
 	f.StringVar(&tokenFile, "stream-token-file", "", "the journal stream token (the core's secrets directory, CORE-DATA.secrets/stream.token)")
-	f.StringVar(&listen, "listen", "127.0.0.1:8444", "HTTPS address (loopback)")
+	f.StringVar(&listen, "listen", "127.0.0.1:8444", "HTTPS address, mutual TLS (loopback by default; the signer's and the watcher's hosts reach it across hosts)")
 	f.StringVar(&tlsDir, "tls", "tls", "directory with ca.pem, cosigner.pem, cosigner.key")
 	f.StringVar(&netName, "net", "regtest", "network")
 	af.add(cmd)
 	wf.add(cmd)
+	rf.add(cmd)
 	for _, n := range []string{"key", "stream-token-file"} {
 		cmd.MarkFlagRequired(n)
 	}
@@ -230,16 +269,25 @@ func newCosignerLiftCmd() *cobra.Command {
 }
 
 func newSignerCmd() *cobra.Command {
-	var keyFile, passFile, coreURL, tokenFile, cosignerURL, tlsDir, asset string
+	var keyFile, passFile, coreURL, coreCA, tokenFile, cosignerURL, tlsDir, asset string
 	var account uint32
 	var anchorEvery time.Duration
 	var nf nodeFlags
+	var rf roleFlags
 	cmd := &cobra.Command{
 		Use:   "signer",
 		Short: "run the hot signer: batches queued withdrawals, signs, asks the co-signer, broadcasts",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)).With("sub", "signer")
+			log, err := rf.logger(cmd.ErrOrStderr(), "signer")
+			if err != nil {
+				return err
+			}
+			defer newStopClock(cmd.Context()).line(cmd.OutOrStdout(), "signer")
+			client, err := coreHTTP(coreURL, coreCA, time.Minute)
+			if err != nil {
+				return err
+			}
 			net_, ak, acct, err := loadAccount(cmd, bufio.NewReader(cmd.InOrStdin()), nf.net, keyFile, passFile, account)
 			if err != nil {
 				return err
@@ -260,11 +308,13 @@ func newSignerCmd() *cobra.Command {
 			if anchorEvery <= 0 {
 				anchorEvery = -1 // never
 			}
-			s := signer.New(signer.Config{Backend: signer.API{URL: coreURL, Token: token, HTTP: &http.Client{Timeout: time.Minute}},
+			s := signer.New(signer.Config{Backend: signer.API{URL: coreURL, Token: token, HTTP: client},
 				Node: node, Net: net_, Account: acct, FP: ak.Fingerprint, CoSigner: signer.NewRemote(cosignerURL, ccfg), Asset: asset, Logger: log,
 				AnchorEvery: anchorEvery})
+			log.Info("running", "core", coreURL, "cosigner", cosignerURL, "asset", asset)
 			fmt.Fprintf(cmd.OutOrStdout(), "hot signer running: core %s, co-signer %s\n", coreURL, cosignerURL)
 			s.Run(cmd.Context(), time.Second)
+			log.Info("stopping")
 			return nil
 		},
 	}
@@ -272,13 +322,15 @@ func newSignerCmd() *cobra.Command {
 	f.StringVar(&keyFile, "key", "", "key file of hot key #1")
 	f.StringVar(&passFile, "passphrase-file", "", "passphrase file (default: standard input)")
 	f.Uint32Var(&account, "account", 0, "BIP48 account")
-	f.StringVar(&coreURL, "core", "http://127.0.0.1:8080", "the core's URL")
+	f.StringVar(&coreURL, "core", "http://127.0.0.1:8080", "the core's URL: https://host:port across hosts")
+	f.StringVar(&coreCA, "core-ca", "", "with an https:// --core: the CA certificate (PEM) the core's certificate is checked against (default: the system's roots)")
 	f.StringVar(&tokenFile, "signer-token-file", "", "the signer token (the core's secrets directory, CORE-DATA.secrets/signer.token)")
 	f.StringVar(&cosignerURL, "cosigner", "https://127.0.0.1:8444", "the co-signer's URL")
 	f.StringVar(&tlsDir, "tls", "tls", "directory with ca.pem, signer.pem, signer.key")
 	nf.add(cmd)
 	f.StringVar(&asset, "asset", "BTC", "asset")
 	f.DurationVar(&anchorEvery, "anchor-every", signer.DefaultAnchorEvery, "anchor the journal's head on chain (an OP_RETURN output of the next withdrawal batch) when the last anchor is older than this; 0: never")
+	rf.add(cmd)
 	for _, n := range []string{"key", "signer-token-file"} {
 		cmd.MarkFlagRequired(n)
 	}

@@ -48,7 +48,7 @@ func NewRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newDevCmd(), newCoreCmd(), newJournalCmd(), newLedgerCmd(), newStateCmd(), newTOTPCmd(), newKeysCmd(), newDescriptorCmd(), newReservesCmd(), newColdCmd(), newCeremonyCmd(), newIntentCmd(), newTLSCmd(), newCosignerCmd(), newSignerCmd(), newRulesCmd(), newOwedCmd(), newIncidentCmd(), newWatchCmd(), newHoldingsCmd(), newCompensationCmd(), newTraceCmd(), newMarketCmd(), newDrillCmd(), newOperatorsCmd(), newRequestsCmd(), newCustomersCmd())
+	root.AddCommand(newDevCmd(), newCoreCmd(), newJournalCmd(), newLedgerCmd(), newStateCmd(), newTOTPCmd(), newKeysCmd(), newDescriptorCmd(), newReservesCmd(), newColdCmd(), newCeremonyCmd(), newIntentCmd(), newTLSCmd(), newCosignerCmd(), newSignerCmd(), newRulesCmd(), newOwedCmd(), newIncidentCmd(), newWatchCmd(), newHoldingsCmd(), newCompensationCmd(), newTraceCmd(), newMarketCmd(), newDrillCmd(), newOperatorsCmd(), newRequestsCmd(), newInitCmd(), newWalletCmd(), newCustomersCmd())
 	return root
 }
 

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 	"kinko/internal/metrics"
 	"kinko/internal/mirror"
 	"kinko/internal/mtls"
+	"kinko/internal/wallet"
 	"kinko/internal/watch"
 	"kinko/internal/witness"
 )
@@ -91,14 +93,17 @@ func (a *alertFlags) start(log *slog.Logger) (func(alert.Alert), *alert.Webhook,
 }
 
 func newWatchCmd() *cobra.Command {
-	var coreURL, streamTokenFile, tokenFile, tlsDir, asset, metricsAddr, stateDir string
+	var coreURL, coreCA, streamTokenFile, tokenFile, tlsDir, asset, metricsAddr, metricsCert, metricsKey, stateDir string
 	var cosigners []string
 	var confs, start int32
 	var tolerance int64
+	var gap uint32
 	var notify bool
+	var checkpointEvery time.Duration
 	var nf nodeFlags
 	var af alertFlags
 	var wf witnessServeFlags
+	var rf roleFlags
 	cmd := &cobra.Command{
 		Use:   "watch",
 		Short: "run the watcher in its own process: follows the node and the core's journal, halts by itself on any outflow nobody authorized",
@@ -121,7 +126,18 @@ co-signers told to halt, as for a shorter or different journal.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)).With("sub", "watch")
+			if gap == 0 || gap > watch.MaxGap {
+				return fmt.Errorf("--gap is 1 to %d addresses, not %d", watch.MaxGap, gap)
+			}
+			log, err := rf.logger(cmd.ErrOrStderr(), "watch")
+			if err != nil {
+				return err
+			}
+			defer newStopClock(ctx).line(cmd.OutOrStdout(), "watch")
+			client, err := coreHTTP(coreURL, coreCA, 30*time.Second)
+			if err != nil {
+				return err
+			}
 			streamToken, err := readToken(streamTokenFile)
 			if err != nil {
 				return err
@@ -152,7 +168,7 @@ co-signers told to halt, as for a shorter or different journal.`,
 				return err
 			}
 			defer wit.Close()
-			remote := watch.NewRemote(strings.TrimRight(coreURL, "/"), streamToken, token, nil, mir)
+			remote := watch.NewRemote(strings.TrimRight(coreURL, "/"), streamToken, token, client, mir)
 			remote.OnSync = func() {
 				if err := wit.Sign(); err != nil {
 					log.Error("witness: could not sign the mirror's heads", "err", err)
@@ -185,7 +201,7 @@ co-signers told to halt, as for a shorter or different journal.`,
 			defer stopWitness()
 			if every := wf.every(); every > 0 {
 				// Ends with ctx, or at the first fork.
-				go witness.WatchCore(ctx, &http.Client{Timeout: 5 * time.Second}, strings.TrimRight(coreURL, "/"), mir, every, func(fe *witness.ForkError) {
+				go witness.WatchCore(ctx, &http.Client{Timeout: 5 * time.Second, Transport: client.Transport}, strings.TrimRight(coreURL, "/"), mir, every, func(fe *witness.ForkError) {
 					send(alert.Alert{Key: "watcher-fork", Severity: alert.Critical, Title: "the core signed a head the watcher's mirror contradicts", Detail: fe.Error(), Time: time.Now()})
 					if alarm != nil {
 						alarm.Halt("*", "the core's journal is not the history the watcher verified: "+fe.Error())
@@ -194,8 +210,8 @@ co-signers told to halt, as for a shorter or different journal.`,
 			}
 			code := strings.ToUpper(asset)
 			m := metrics.New(remote)
-			d, err := watch.ForAsset(ctx, remote, node, params, code, watch.DepositConfig{Confirmations: confs, StartHeight: start, Tolerance: tolerance,
-				Logger: log, Alert: send, Detected: m.Detected, StateDir: stateDir,
+			d, err := watch.ForAsset(ctx, remote, node, params, code, watch.DepositConfig{Confirmations: confs, StartHeight: start, Tolerance: tolerance, Gap: gap,
+				Logger: log, Alert: send, Detected: m.Detected, StateDir: stateDir, CheckpointEvery: checkpointEvery,
 				OnUnexplained: func(_ ledger.AssetID, _ chainhash.Hash, why string) {
 					if alarm != nil {
 						alarm.Halt(code, why)
@@ -225,20 +241,34 @@ co-signers told to halt, as for a shorter or different journal.`,
 				if err != nil {
 					return err
 				}
+				scheme := "http"
+				if metricsCert != "" || metricsKey != "" {
+					kp, err := tls.LoadX509KeyPair(metricsCert, metricsKey)
+					if err != nil {
+						ln.Close()
+						return fmt.Errorf("--metrics-tls-cert/--metrics-tls-key: %w", err)
+					}
+					ln, scheme = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{kp}, MinVersion: tls.VersionTLS12}), "https"
+				}
 				mux := http.NewServeMux()
 				mux.Handle("GET /metrics", m.Handler())
 				srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-				go srv.Serve(ln)
+				go srv.Serve(ln) // ends when closed
 				defer srv.Close()
-				fmt.Fprintf(cmd.OutOrStdout(), "metrics at http://%s/metrics\n", ln.Addr())
+				logListen(log, "metrics", ln.Addr(), scheme)
+				fmt.Fprintf(cmd.OutOrStdout(), "metrics at %s://%s/metrics\n", scheme, ln.Addr())
 			}
+			log.Info("watching", "asset", code, "node", nf.host, "core", coreURL, "cosigners", len(cosigners))
 			fmt.Fprintf(cmd.OutOrStdout(), "watching %s on %s: core %s, %d co-signer(s)\n", code, nf.host, coreURL, len(cosigners))
 			d.Run(ctx)
+			log.Info("stopping")
 			return nil
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&coreURL, "core", "http://127.0.0.1:8080", "the core's URL")
+	f.StringVar(&coreURL, "core", "http://127.0.0.1:8080", "the core's URL: https://host:port across hosts")
+	f.StringVar(&coreCA, "core-ca", "", "with an https:// --core: the CA certificate (PEM) the core's certificate is checked against (default: the system's roots)")
+	f.DurationVar(&checkpointEvery, "checkpoint-every", watch.DefaultCheckpointEvery, "journal a checkpoint at least this often when no block comes, so the core knows the watcher runs (its /readyz); 0: only at blocks")
 	f.StringVar(&stateDir, "state", "watcher-state", "the watcher's state directory: its mirror of the journal and the halts not yet journaled")
 	f.StringVar(&streamTokenFile, "stream-token-file", "", "the journal stream token (the core's secrets directory, CORE-DATA.secrets/stream.token)")
 	f.StringVar(&tokenFile, "watcher-token-file", "", "the watcher token (the core's secrets directory, CORE-DATA.secrets/watcher.token)")
@@ -247,12 +277,16 @@ co-signers told to halt, as for a shorter or different journal.`,
 	f.StringVar(&asset, "asset", "BTC", "asset")
 	f.Int32Var(&confs, "confirmations", 6, "confirmations before a deposit is credited and a block reconciled")
 	f.Int32Var(&start, "start-height", 1, "first block to scan when nothing is journaled")
+	f.Uint32Var(&gap, "gap", wallet.Gap, "receive addresses of each deposit wallet watched past the last one handed out, as a restore's gap limit (at most 100000)")
 	f.Int64Var(&tolerance, "tolerance", 0, "difference between ledger and chain, in base units, that reconciliation accepts")
-	f.StringVar(&metricsAddr, "metrics", "", "address to serve Prometheus metrics on (e.g. 127.0.0.1:9464)")
+	f.StringVar(&metricsAddr, "metrics", "", "address to serve Prometheus metrics on (e.g. 127.0.0.1:9464; plain HTTP unless --metrics-tls-cert: keep it on loopback or a monitoring network); none: not served")
+	f.StringVar(&metricsCert, "metrics-tls-cert", "", "with --metrics: serve HTTPS with this certificate (PEM)")
+	f.StringVar(&metricsKey, "metrics-tls-key", "", "with --metrics-tls-cert: its private key (PEM)")
 	f.BoolVar(&notify, "notify", true, "subscribe to the node's transactions and blocks over its websocket (btcd), polling as a fallback")
 	nf.add(cmd)
 	af.add(cmd)
 	wf.add(cmd)
+	rf.add(cmd)
 	for _, n := range []string{"stream-token-file", "watcher-token-file"} {
 		cmd.MarkFlagRequired(n)
 	}

@@ -58,6 +58,7 @@ func (f *witnessServeFlags) serve(out io.Writer, w *witness.Witness, log *slog.L
 	srv := &http.Server{Handler: w.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln) // ends when closed
 	fmt.Fprintf(out, "witness heads at %s://%s/witness/head (key %s)\n", scheme, ln.Addr(), w.VerifierKey())
+	logListen(log, "witness", ln.Addr(), scheme)
 	log.Info("serving witness heads", "addr", ln.Addr().String(), "origin", w.Origin())
 	return func() { srv.Close() }, nil
 }

@@ -105,6 +105,25 @@ type Config struct {
 	ReserveAccounts, ReserveTransfers int
 	// Logger is the core's logger; nil discards.
 	Logger *slog.Logger
+	// Audit, if set, is told of every entry the core journals and
+	// applies, in order, once its batch is applied and acknowledged: the
+	// audit log and the readiness checks of `kinko core`. It runs on the
+	// applier's goroutine, outside the state's lock, and must not block.
+	Audit func(AuditRecord)
+}
+
+// AuditRecord is one journaled command as the audit log says it.
+type AuditRecord struct {
+	Seq  uint64
+	Time int64 // the entry's time, unix nanoseconds
+	Kind Kind
+	// Command is the command (nil for a create_transfers batch, which is
+	// not decoded again).
+	Command Command
+	// Actor is who the command names as acting (Actor).
+	Actor string
+	// Err is why the command did not take effect, nil if it did.
+	Err error
 }
 
 func (c *Config) fill() {
@@ -627,12 +646,34 @@ func (c *Core) applyLoop() {
 			}
 		}
 		c.mu.Unlock()
-		db.b.Close()
 		for i, r := range db.reqs {
 			r.done <- response{out: outs[i]}
 		}
+		if c.cfg.Audit != nil {
+			// Before the batch is closed: the entries' payloads may be
+			// its memory.
+			for i := range db.entries {
+				c.cfg.Audit(auditOf(&db.entries[i], &outs[i]))
+			}
+		}
+		db.b.Close()
 	}
 }
+
+// auditOf is the audit record of an applied entry.
+func auditOf(e *journal.Entry, o *Outcome) AuditRecord {
+	r := AuditRecord{Seq: e.Seq, Time: e.Time, Kind: Kind(e.Kind), Err: o.EventErr()}
+	if r.Kind != KindCreateTransfers {
+		if cmd, err := DecodeCommand(e.Kind, e.Payload); err == nil {
+			r.Command, r.Actor = cmd, Actor(cmd)
+		}
+	}
+	return r
+}
+
+// Err returns why the core fails closed (ErrJournalFailed: the journal
+// could not be written), nil while it journals.
+func (c *Core) Err() error { return c.failed() }
 
 // snapshot writes a snapshot of the state; the caller holds mu. A failed
 // snapshot is logged: snapshots are a cache, the journal is the record.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"kinko/internal/controls"
+	"kinko/internal/custody"
 	"kinko/internal/passkey"
 	"kinko/internal/people"
 	"kinko/internal/trading"
@@ -130,4 +131,10 @@ func (e *tradeEnv) listMarket(l trading.Listing) Outcome {
 // lift lifts a halt as requester asks and approver approves.
 func (e *tradeEnv) lift(sw controls.Switch, requester, approver string) Outcome {
 	return e.twoPerson(KindLiftHalt, LiftHaltPayload{Switch: sw}, requester, approver, people.RoleApprover)
+}
+
+// walletRegistered returns the register_wallet request aiko asks for w
+// and ren's approval.
+func walletRegistered(w custody.Wallet, now time.Time) []Command {
+	return twoPerson(KindRegisterWalletRequest, RegisterWalletPayload{Wallet: w}, now)
 }

@@ -128,10 +128,17 @@ type Lift struct {
 // there after a restart. Its height is also the chain tip that finality
 // counts confirmations against: credited deposits whose depth it reaches
 // become withdrawable.
+//
+// The watcher journals one after every block it follows and, with no new
+// block, at least every few minutes: the core's readiness reads its age
+// and how far Height is behind Tip.
 type WatchCheckpoint struct {
 	Asset  ledger.AssetID
 	Height int32
 	Hashes [][32]byte
+	// Tip is the best height the watcher's node had when it was
+	// journaled (0: not said, as in checkpoints journaled before it was).
+	Tip int32 `json:",omitempty"`
 }
 
 func (RegisterWallet) Kind() Kind  { return KindRegisterWallet }

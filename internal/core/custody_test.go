@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"testing"
+	"time"
 
 	"kinko/internal/controls"
 	"kinko/internal/custody"
@@ -21,11 +22,18 @@ func custodyCore(t *testing.T) *Core {
 	c := openCore(t, t.TempDir(), 0)
 	submit(t, c, t0, CreateAssets{Assets: []ledger.Asset{{ID: btcAsset, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}})
 	submit(t, c, t0, CreateCustomers{IDs: []ledger.OwnerID{1, 2}})
-	submit(t, c, t0, RegisterWallet{Wallet: coldWallet})
 	for _, cmd := range founding(t0) {
 		submit(t, c, t0, cmd)
 	}
+	for _, cmd := range walletRegistered(coldWallet, t0) {
+		mustValue(t, c, cmd)
+	}
 	return c
+}
+
+// walletRequest is aiko's signed register_wallet request of w.
+func walletRequest(w custody.Wallet) Command {
+	return walletRegistered(w, t0)[0]
 }
 
 func mustValue(t *testing.T, c *Core, cmd Command) any {
@@ -137,12 +145,16 @@ func TestDepositCreditOnceAndReverse(t *testing.T) {
 	if _, got := c2.StateHash(); got != want {
 		t.Fatal("custody state differs after restart")
 	}
-	st, err := c2.StateAt(context.Background(), 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(st.Custody.Wallets()) != 1 {
-		t.Fatal("state at 3 lacks the wallet")
+	// The wallet exists from the approval on, not before.
+	reg := uint64(2 + len(founding(t0)) + 2)
+	for seq, want := range map[uint64]int{reg - 1: 0, reg: 1} {
+		st, err := c2.StateAt(context.Background(), seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(st.Custody.Wallets()); got != want {
+			t.Fatalf("wallets at entry %d = %d; want %d", seq, got, want)
+		}
 	}
 }
 
@@ -153,11 +165,27 @@ func TestCustodyBadInput(t *testing.T) {
 		cmd  Command
 		want error
 	}{
-		{RegisterWallet{Wallet: custody.Wallet{ID: 2, Kind: 9, Asset: btcAsset, Descriptor: "x", Owner: ledger.OwnerHouseMin}}, custody.ErrWalletKind},
-		{RegisterWallet{Wallet: custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: 77, Descriptor: "x", Owner: ledger.OwnerHouseMin}}, custody.ErrAssetUnknown},
-		{RegisterWallet{Wallet: custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: btcAsset, Descriptor: "", Owner: ledger.OwnerHouseMin}}, custody.ErrDescriptorEmpty},
-		{RegisterWallet{Wallet: custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: btcAsset, Descriptor: "x", Owner: 5}}, custody.ErrOwnerInvalid},
-		{RegisterWallet{Wallet: func() custody.Wallet { w := coldWallet; w.Descriptor = "other"; return w }()}, custody.ErrWalletExists},
+		{walletRequest(custody.Wallet{ID: 2, Kind: 9, Asset: btcAsset, Descriptor: "x", Owner: ledger.OwnerHouseMin}), custody.ErrWalletKind},
+		{walletRequest(custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: 77, Descriptor: "x", Owner: ledger.OwnerHouseMin}), custody.ErrAssetUnknown},
+		{walletRequest(custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: btcAsset, Descriptor: "", Owner: ledger.OwnerHouseMin}), custody.ErrDescriptorEmpty},
+		{walletRequest(custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: btcAsset, Descriptor: "x", Owner: 5}), custody.ErrOwnerInvalid},
+		{walletRequest(custody.Wallet{ID: 0, Kind: custody.HotCustomer, Asset: btcAsset, Descriptor: "x", Owner: ledger.OwnerHouseMin}), custody.ErrWalletUnknown},
+		{walletRequest(custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: btcAsset, Descriptor: "x", Owner: ledger.OwnerHouseMin, NextIndex: 3}), custody.ErrWalletKind},
+		// The registered wallet again, its id with another descriptor,
+		// its descriptor under another id, its ledger account.
+		{walletRequest(coldWallet), custody.ErrWalletRegistered},
+		{walletRequest(func() custody.Wallet { w := coldWallet; w.Descriptor = "other"; return w }()), custody.ErrWalletRegistered},
+		{walletRequest(func() custody.Wallet { w := coldWallet; w.ID, w.Owner = 2, ledger.OwnerHouseMin+300; return w }()), custody.ErrDescriptorRegistered},
+		{walletRequest(func() custody.Wallet { w := coldWallet; w.ID, w.Descriptor = 2, "other"; return w }()), custody.ErrAccountInUse},
+		// An approver may not ask for a wallet; a payload that is not one
+		// is refused.
+		{signed(OpenRequest{Request: people.Request{ID: "w-approver", Kind: KindRegisterWalletRequest, Payload: []byte(`{"wallet":{"ID":5,"Kind":2,"Asset":2,"Descriptor":"y","Owner":9223372036854775908}}`),
+			Requester: "kenji", Reason: "test", RequiredRole: people.RoleAdmin, Expires: t0.Add(time.Hour).UnixNano()}}), people.ErrNotAuthorized},
+		{signed(OpenRequest{Request: people.Request{ID: "w-extra", Kind: KindRegisterWalletRequest, Payload: []byte(`{"wallet":{"ID":5},"extra":1}`),
+			Requester: "aiko", Reason: "test", RequiredRole: people.RoleAdmin, Expires: t0.Add(time.Hour).UnixNano()}}), people.ErrInvalid},
+		// Given directly, the wallet is refused, whatever it is.
+		{RegisterWallet{Wallet: custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: btcAsset, Descriptor: "x", Owner: ledger.OwnerHouseMin + 300}}, ErrTwoPerson},
+		{RegisterWallet{Wallet: coldWallet}, ErrTwoPerson},
 		{AssignAddress{Wallet: 9, Customer: 1}, custody.ErrWalletUnknown},
 		{AssignAddress{Wallet: 1, Customer: 99}, custody.ErrCustomerUnknown},
 		{Halt{Switch: controls.Switch{Asset: btcAsset, Service: "fly"}, Actor: "a", Reason: "b"}, controls.ErrSwitchInvalid},
@@ -169,8 +197,11 @@ func TestCustodyBadInput(t *testing.T) {
 			t.Errorf("%s %+v = %v, %v; want %v", tc.cmd.Kind(), tc.cmd, err, o.Err, tc.want)
 		}
 	}
-	// A registered wallet registered again is a retry.
-	mustValue(t, c, RegisterWallet{Wallet: coldWallet})
+	c.Read(func(s *State) {
+		if ws := s.Custody.Wallets(); len(ws) != 1 || ws[0] != coldWallet {
+			t.Errorf("wallets after the refusals = %+v; want only the cold wallet", ws)
+		}
+	})
 	// Undecodable or non-canonical payloads never reach the journal.
 	for _, p := range []string{`{"Wallet":1,"Customer":1,"Extra":1}`, `{"Wallet":1}{}`, `{ "Wallet":1,"Customer":1}`, `[]`} {
 		if _, err := c.SubmitRaw(context.Background(), 0, KindAssignAddress, []byte(p)); !errors.Is(err, ErrCommandInvalid) {
@@ -186,8 +217,10 @@ func TestDepositsOfUnlistedAssetRefused(t *testing.T) {
 	// A proposed asset, with its own cold wallet: no address, no credit.
 	mustValue(t, c, ProposeAsset{Asset: ledger.Asset{ID: 9, Code: "XEM", Decimals: 6, Class: ledger.ClassChain}, Actor: "aiko", Reason: "demand"})
 	w := coldWallet
-	w.ID, w.Asset, w.Owner = 2, 9, ledger.OwnerHouseMin+200
-	mustValue(t, c, RegisterWallet{Wallet: w})
+	w.ID, w.Asset, w.Owner, w.Descriptor = 2, 9, ledger.OwnerHouseMin+200, "xem cold"
+	for _, cmd := range walletRegistered(w, t0) {
+		mustValue(t, c, cmd)
+	}
 	o, err := c.Submit(context.Background(), t0, AssignAddress{Wallet: 2, Customer: 1})
 	if err != nil || !errors.Is(o.Err, ErrAssetNotListed) {
 		t.Fatalf("address of an unlisted asset = %v %v", err, o.Err)
@@ -223,7 +256,9 @@ func BenchmarkCreditDeposits(b *testing.B) {
 		ids[i] = ledger.OwnerID(i + 1)
 	}
 	sub(CreateCustomers{IDs: ids})
-	sub(RegisterWallet{Wallet: coldWallet})
+	for _, cmd := range append(founding(t0), walletRegistered(coldWallet, t0)...) {
+		sub(signed(cmd))
+	}
 	for _, id := range ids {
 		sub(AssignAddress{Wallet: 1, Customer: id})
 	}

@@ -52,7 +52,9 @@ func newFinEnv(t testing.TB) *finEnv {
 	creds := people.Credentials{PasswordHash: strings.Repeat("h", 30), TOTPSealed: strings.Repeat("s", 30)}
 	e.must(SignUp{Customer: people.Customer{ID: attacker, Email: "c3@example.jp", Name: "c", Creds: creds}})
 	e.must(SetKYC{Customer: attacker, KYC: people.KYCVerified, Actor: "aiko", Reason: "ok"})
-	e.must(RegisterWallet{Wallet: custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: btc, Descriptor: "cold", Owner: ledger.OwnerHouseMin + 100}})
+	for _, cmd := range walletRegistered(custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: btc, Descriptor: "cold", Owner: ledger.OwnerHouseMin + 100}, time.Unix(0, e.now)) {
+		e.must(cmd)
+	}
 	for c := ledger.OwnerID(1); c <= attacker; c++ {
 		if idx := e.must(AssignAddress{Wallet: 1, Customer: c}).(uint32); idx != uint32(c-1) {
 			t.Fatalf("address index %d for customer %d", idx, c)

@@ -300,6 +300,8 @@ func (s *State) checkRequest(r people.Request) error {
 		return s.checkListMarket(r)
 	case KindDealerReference, KindIndexPrice:
 		return s.checkPriceRequest(r)
+	case KindRegisterWalletRequest:
+		return s.checkRegisterWallet(r)
 	}
 	return fmt.Errorf("%w: request kind %q", people.ErrInvalid, r.Kind)
 }
@@ -340,6 +342,8 @@ func (s *State) checkEffect(r people.Request, decider string) error {
 		return s.checkListing(lp.Listing)
 	case KindDealerReference, KindIndexPrice:
 		return s.checkPriceRequest(r)
+	case KindRegisterWalletRequest:
+		return s.checkRegisterWallet(r)
 	}
 	return nil
 }
@@ -451,6 +455,10 @@ func (s *State) applyPeople(cmd Command, t int64) (handled bool, v any, err erro
 			}
 		case KindDealerReference, KindIndexPrice:
 			if err := s.applyPriceRequest(r, t); err != nil {
+				return true, r, err
+			}
+		case KindRegisterWalletRequest:
+			if err := s.applyRegisterWallet(r, t); err != nil {
 				return true, r, err
 			}
 		}

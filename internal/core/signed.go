@@ -236,6 +236,8 @@ func (s *State) authenticate(cmd Command) (*people.Signature, error) {
 		return nil, fmt.Errorf("%w: request kind %s", ErrTwoPerson, KindListMarketRequest)
 	case Lift:
 		return nil, fmt.Errorf("%w: request kind %s", ErrTwoPerson, KindLiftHalt)
+	case RegisterWallet:
+		return nil, fmt.Errorf("%w: request kind %s", ErrTwoPerson, KindRegisterWalletRequest)
 	case ExecuteCompensation:
 		if err := s.People.CanExecute(c.Actor); err != nil {
 			return nil, err

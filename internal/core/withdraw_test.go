@@ -54,7 +54,9 @@ func newWdEnv(t *testing.T) *wdEnv {
 	for _, c := range founding(e.now) {
 		e.must(c)
 	}
-	e.must(RegisterWallet{Wallet: custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: 2, Descriptor: "hot", Owner: hotOwner}})
+	for _, cmd := range walletRegistered(custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: 2, Descriptor: "hot", Owner: hotOwner}, e.now) {
+		e.must(cmd)
+	}
 	hot := ledger.AccountKey{Owner: hotOwner, Asset: 2, Kind: ledger.KindWallet}
 	for i := ledger.OwnerID(1); i <= 3; i++ {
 		e.must(SignUp{Customer: people.Customer{ID: i, Email: string(rune('a'+i)) + "@example.jp", Name: "c", Creds: creds}})

@@ -26,6 +26,7 @@ import (
 	"kinko/internal/custody"
 	"kinko/internal/ledger"
 	"kinko/internal/mirror"
+	"kinko/internal/people"
 	"kinko/internal/wallet"
 	"kinko/internal/withdraw"
 	"kinko/internal/witness"
@@ -379,9 +380,30 @@ func (c *Cosigner) brokenHistory(err error) error {
 // or a removed address is forgotten at once (and its first-seen record
 // with it): what it signs or pays is refused, and registered again it
 // cools down anew.
+//
+// Every wallet the journal registers, or tries to, is compared with the
+// wallets pinned here: an approved register_wallet request, and a
+// register_wallet given directly, which apply refuses (only an approved
+// request registers a wallet) but which says that someone writes the
+// journal on the core's host.
 func (c *Cosigner) applied(a mirror.Applied) error {
+	if x, ok := a.Command.(core.RegisterWallet); ok {
+		if !a.Replayed {
+			c.alert(fmt.Sprintf("wallet-direct:%d", a.Outcome.Seq), "the journal holds a register_wallet given directly: written on the core's host, not approved by two operators",
+				fmt.Sprintf("entry %d: wallet %d (%s) %s", a.Outcome.Seq, x.Wallet.ID, x.Wallet.Kind, x.Wallet.Descriptor))
+		}
+		c.compareWallet(x.Wallet, a.Replayed)
+		return nil
+	}
 	if a.Outcome.Err != nil {
 		return nil
+	}
+	if x, ok := a.Command.(core.DecideRequest); ok && x.Approve {
+		if r, ok := a.Outcome.Value.(people.Request); ok && r.Kind == core.KindRegisterWalletRequest && r.State == people.RequestApproved {
+			if p, err := core.DecodeRegisterWallet(r.Payload); err == nil {
+				c.compareWallet(p.Wallet, a.Replayed)
+			}
+		}
 	}
 	c.followLifts(a)
 	now := c.cfg.Now()
@@ -412,8 +434,6 @@ func (c *Cosigner) applied(a mirror.Applied) error {
 			c.creds[k] = now
 			putSeen(c.seenB, credSeenKey(k), now)
 		}
-	case core.RegisterWallet:
-		c.compareWallet(x.Wallet, a.Replayed)
 	}
 	return nil
 }

@@ -124,8 +124,14 @@ func newWorld(t *testing.T) *world {
 			t.Fatal(o.Err)
 		}
 	}
-	w.submit(t0, core.RegisterWallet{Wallet: custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: 2, Descriptor: w.hot.String(), Owner: hotOwner}})
-	w.submit(t0, core.RegisterWallet{Wallet: custody.Wallet{ID: 9, Kind: custody.HotCustomer, Asset: 2, Descriptor: w.thief.String(), Owner: ledger.OwnerHouseMin + 109}})
+	// Both wallets are approved by two admins: the journal is evidence,
+	// never what the co-signer takes for ours.
+	for _, cmd := range w.team.RegisterWallets(t0, custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: 2, Descriptor: w.hot.String(), Owner: hotOwner},
+		custody.Wallet{ID: 9, Kind: custody.HotCustomer, Asset: 2, Descriptor: w.thief.String(), Owner: ledger.OwnerHouseMin + 109}) {
+		if o := w.submit(t0, cmd); o.Err != nil {
+			t.Fatal(o.Err)
+		}
+	}
 	for i := ledger.OwnerID(1); i <= 3; i++ {
 		w.customer(i, t0)
 	}
@@ -217,9 +223,27 @@ func (w *world) psbtFee(fee int64, outs ...*wire.TxOut) *psbt.Packet {
 	w.t.Helper()
 	w.coins++
 	u := wallet.UTXO{OutPoint: wire.OutPoint{Hash: chainhash.Hash{w.coins, 7}, Index: uint32(len(outs))}, Value: 5_0000_0000, Wallet: w.set.Wallets[0], Branch: 0, Index: 0}
-	p, err := wallet.Build([]wallet.UTXO{u}, outs, w.set.Wallets[0], uint32(w.coins), 10)
+	// Whoever holds the hot signer's host is not held to Build's dust
+	// rule: an output below its threshold is built at the threshold, then
+	// put back to its value with the difference given to the change, so
+	// the transaction pays exactly outs at the builder's fee.
+	built := make([]*wire.TxOut, len(outs))
+	var lifted int64
+	for i, o := range outs {
+		built[i] = o
+		if d := wallet.Dust(o.PkScript); o.Value < d {
+			built[i], lifted = wire.NewTxOut(d, o.PkScript), lifted+d-o.Value
+		}
+	}
+	p, err := wallet.Build([]wallet.UTXO{u}, built, w.set.Wallets[0], uint32(w.coins), 10)
 	if err != nil {
 		w.t.Fatal(err)
+	}
+	if lifted > 0 {
+		for i, o := range outs {
+			p.UnsignedTx.TxOut[i].Value = o.Value
+		}
+		p.UnsignedTx.TxOut[len(p.UnsignedTx.TxOut)-1].Value += lifted
 	}
 	if fee > 0 {
 		var out int64

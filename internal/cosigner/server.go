@@ -54,7 +54,12 @@ func (f *Follower) Run(ctx context.Context, every time.Duration) {
 		if hevery == 0 {
 			hevery = DefaultHeadEvery
 		}
-		go witness.WatchCore(ctx, &http.Client{Timeout: 5 * time.Second}, f.URL, f.C.m, hevery, f.C.Forked)
+		// The follower's transport: the same TLS roots as the stream.
+		client := &http.Client{Timeout: 5 * time.Second}
+		if f.HTTP != nil {
+			client.Transport = f.HTTP.Transport
+		}
+		go witness.WatchCore(ctx, client, f.URL, f.C.m, hevery, f.C.Forked)
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()

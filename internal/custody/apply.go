@@ -67,8 +67,14 @@ func (s *State) RegisterWallet(l *ledger.Ledger, w Wallet) error {
 	return nil
 }
 
-// AssignAddress hands the next receive address of the cold customer wallet
-// to customer and returns its index.
+// AssignAddress hands a receive address of the cold customer wallet to
+// customer and returns its index: the customer's latest address in the
+// wallet again if no deposit was ever credited to it, else the next index.
+// A customer who asks again and again without paying holds one unused
+// address, not a run of them, so that the wallet's unused run stays
+// bounded by the customers who asked once and never paid (GapReport), and
+// a watch-only copy restored with a gap limit finds the deposits after.
+// Deterministic: it reads only the state.
 func (s *State) AssignAddress(l *ledger.Ledger, wallet uint32, customer ledger.OwnerID) (uint32, error) {
 	i, ok := s.walletIdx[wallet]
 	if !ok {
@@ -84,6 +90,16 @@ func (s *State) AssignAddress(l *ledger.Ledger, wallet uint32, customer ledger.O
 	// The customer's account for the asset, so that a credit cannot fail
 	// for want of it.
 	l.CreateAccounts([]ledger.AccountKey{{Owner: customer, Asset: w.Asset, Kind: ledger.KindAvailable}}, nil)
+	held := s.byCust[customer]
+	for i := len(held) - 1; i >= 0; i-- {
+		if held[i].wallet != wallet {
+			continue
+		}
+		if !s.used[held[i]] {
+			return held[i].index, nil
+		}
+		break
+	}
 	k := addrKey{wallet, w.NextIndex}
 	w.NextIndex++
 	s.assign(Assignment{Customer: customer, Wallet: wallet, Index: k.index})
@@ -169,6 +185,7 @@ func (s *State) credit(l *ledger.Ledger, d *Seen, t int64, depth DepthFunc) erro
 	}
 	s.addUTXO(UTXO{Outpoint: d.Outpoint, Wallet: d.Wallet, Branch: 0, Index: d.Index, Amount: d.Amount, State: UTXOAvailable})
 	s.depIdx[d.Outpoint] = len(s.deposits)
+	s.used[addrKey{d.Wallet, d.Index}] = true
 	s.deposits = append(s.deposits, Deposit{
 		Outpoint: d.Outpoint, Wallet: d.Wallet, Index: d.Index, Customer: cust, Amount: d.Amount,
 		BlockHash: d.BlockHash, Height: d.Height, State: state, Time: t,
@@ -353,4 +370,59 @@ func releaseID(o Outpoint) ledger.ID { return depositLegID(o, 2) }
 func accountExists(l *ledger.Ledger, k ledger.AccountKey) bool {
 	_, ok := l.Account(k)
 	return ok
+}
+
+// Errors of a wallet asked for by a register_wallet request.
+var (
+	// ErrWalletRegistered refuses a new wallet whose id is registered.
+	ErrWalletRegistered = errors.New("custody: wallet id registered")
+	// ErrDescriptorRegistered refuses a new wallet whose descriptor a
+	// registered wallet has.
+	ErrDescriptorRegistered = errors.New("custody: descriptor registered under another wallet")
+	// ErrAccountInUse refuses a new wallet whose ledger account is a
+	// registered wallet's.
+	ErrAccountInUse = errors.New("custody: the ledger account is another wallet's")
+)
+
+// WalletOwnerBase is the first ledger owner of the wallets registered by
+// request: WalletOwner(id) is far from the house's own owners (house,
+// equity, compensation, the demo's).
+const WalletOwnerBase = ledger.OwnerHouseMin + 1<<32
+
+// WalletOwner is the ledger owner of wallet id's account, as
+// `kinko wallet register` chooses it.
+func WalletOwner(id uint32) ledger.OwnerID { return WalletOwnerBase + ledger.OwnerID(id) }
+
+// CheckNew tells whether w can be registered as a new wallet: what
+// RegisterWallet checks, and that neither its id, its descriptor nor its
+// ledger account is another wallet's, and that it starts at index 0. It
+// changes nothing.
+func (s *State) CheckNew(l *ledger.Ledger, w Wallet) error {
+	switch {
+	case w.ID == 0:
+		return ErrWalletUnknown
+	case w.Kind < ColdCustomer || w.Kind > HotHouse:
+		return ErrWalletKind
+	case w.Descriptor == "" || len(w.Descriptor) > MaxDescriptor:
+		return ErrDescriptorEmpty
+	case w.Owner < ledger.OwnerHouseMin:
+		return ErrOwnerInvalid
+	case w.NextIndex != 0 || w.NextChange != 0:
+		return fmt.Errorf("%w: a new wallet starts at index 0", ErrWalletKind)
+	}
+	if _, ok := l.Asset(w.Asset); !ok {
+		return ErrAssetUnknown
+	}
+	if _, ok := s.walletIdx[w.ID]; ok {
+		return fmt.Errorf("%w: %d", ErrWalletRegistered, w.ID)
+	}
+	for _, o := range s.wallets {
+		if o.Descriptor == w.Descriptor {
+			return fmt.Errorf("%w: wallet %d", ErrDescriptorRegistered, o.ID)
+		}
+		if o.Account() == w.Account() {
+			return fmt.Errorf("%w: wallet %d's", ErrAccountInUse, o.ID)
+		}
+	}
+	return nil
 }

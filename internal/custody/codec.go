@@ -47,6 +47,7 @@ func Decode(b []byte) (*State, error) {
 			return nil, fmt.Errorf("custody: decode: deposit %s twice", d.Outpoint)
 		}
 		s.depIdx[d.Outpoint] = i
+		s.used[addrKey{d.Wallet, d.Index}] = true
 	}
 	s.deposits = snap.Deposits
 	for _, u := range snap.UTXOs {

@@ -154,6 +154,10 @@ type State struct {
 	byCust    map[ledger.OwnerID][]addrKey
 	deposits  []Deposit
 	depIdx    map[Outpoint]int
+	// used holds the addresses a deposit was credited to (derived from
+	// deposits): an address not in it is unused, and handed again to its
+	// customer rather than a new one (AssignAddress).
+	used map[addrKey]bool
 
 	utxos      []UTXO
 	utxoIdx    map[Outpoint]int
@@ -172,6 +176,7 @@ func New() *State {
 		owners:    map[addrKey]ledger.OwnerID{},
 		byCust:    map[ledger.OwnerID][]addrKey{},
 		depIdx:    map[Outpoint]int{},
+		used:      map[addrKey]bool{},
 		utxoIdx:   map[Outpoint]int{},
 		cerIdx:    map[string]int{},
 		cerTx:     map[[32]byte]string{},
@@ -205,6 +210,55 @@ func (s *State) Addresses(customer ledger.OwnerID) [][2]uint32 {
 		out = append(out, [2]uint32{k.wallet, k.index})
 	}
 	return out
+}
+
+// Used reports whether a deposit was ever credited to the address.
+func (s *State) Used(wallet, index uint32) bool { return s.used[addrKey{wallet, index}] }
+
+// GapReport describes the unused receive addresses of a wallet, as a
+// watch-only wallet restored from the descriptor meets them: it derives a
+// gap limit (Core and Sparrow 20 by default, Core's keypool 1000) past the
+// last used index and finds nothing beyond a longer run of unused ones.
+type GapReport struct {
+	Wallet    uint32
+	NextIndex uint32
+	// LastUsed is the highest index a deposit was credited to; -1 none.
+	LastUsed int64
+	// Trailing is the unused indexes after LastUsed, below NextIndex.
+	Trailing uint32
+	// Longest is the longest run of consecutive unused indexes below
+	// NextIndex, and LongestFrom where it starts.
+	Longest, LongestFrom uint32
+	// Used counts the indexes a deposit was credited to.
+	Used uint32
+}
+
+// Gap reports the gaps of the wallet's receive addresses (outside apply:
+// it walks every index handed out).
+func (s *State) Gap(wallet uint32) (GapReport, bool) {
+	w, ok := s.Wallet(wallet)
+	if !ok {
+		return GapReport{}, false
+	}
+	r := GapReport{Wallet: wallet, NextIndex: w.NextIndex, LastUsed: -1}
+	var run, from uint32
+	for i := uint32(0); i < w.NextIndex; i++ {
+		if s.used[addrKey{wallet, i}] {
+			r.Used++
+			r.LastUsed = int64(i)
+			run = 0
+			continue
+		}
+		if run == 0 {
+			from = i
+		}
+		run++
+		if run > r.Longest {
+			r.Longest, r.LongestFrom = run, from
+		}
+	}
+	r.Trailing = uint32(int64(w.NextIndex) - 1 - r.LastUsed)
+	return r, true
 }
 
 // Deposit returns the deposit credited from outpoint.

@@ -16,6 +16,7 @@ import (
 	"kinko/internal/custody"
 	"kinko/internal/keys"
 	"kinko/internal/ledger"
+	"kinko/internal/operators"
 	"kinko/internal/reserves"
 	"kinko/internal/wallet"
 	"kinko/internal/watch"
@@ -64,7 +65,11 @@ var demoWallets = []struct {
 //
 // cfg configures the watcher (alerts, detection latency, the co-signers to
 // tell); its asset, books and confirmations are the demo's.
-func StartChain(ctx context.Context, c *core.Core, dataDir string, cfg watch.DepositConfig) (*Chain, error) {
+//
+// The wallets are registered as an operator registers one: a
+// register_wallet request asked by one of team's admins and approved by
+// another.
+func StartChain(ctx context.Context, c *core.Core, dataDir string, cfg watch.DepositConfig, team *operators.Team) (*Chain, error) {
 	cfg.Confirmations, cfg.StartHeight = Confirmations, regtest.SegwitHeight
 	if cfg.Tolerance == 0 {
 		cfg.Tolerance = Tolerance
@@ -78,7 +83,7 @@ func StartChain(ctx context.Context, c *core.Core, dataDir string, cfg watch.Dep
 	var have int
 	c.Read(func(s *core.State) { have = len(s.Custody.Wallets()) })
 	if have == 0 {
-		if err := ch.seedWallets(ctx, c); err != nil {
+		if err := ch.seedWallets(ctx, c, team); err != nil {
 			return fail(err)
 		}
 	}
@@ -118,7 +123,7 @@ func StartChain(ctx context.Context, c *core.Core, dataDir string, cfg watch.Dep
 	return ch, nil
 }
 
-func (ch *Chain) seedWallets(ctx context.Context, c *core.Core) error {
+func (ch *Chain) seedWallets(ctx context.Context, c *core.Core, team *operators.Team) error {
 	if err := os.MkdirAll(ch.KeyDir, 0o700); err != nil {
 		return err
 	}
@@ -150,8 +155,10 @@ func (ch *Chain) seedWallets(ctx context.Context, c *core.Core) error {
 			d.Keys = append(d.Keys, ak)
 		}
 		descs[dw.id] = d
-		if _, err := submit(core.RegisterWallet{Wallet: custody.Wallet{ID: dw.id, Kind: dw.kind, Asset: 2, Descriptor: d.String(), Owner: dw.owner}}); err != nil {
-			return fmt.Errorf("demo: wallet %s: %w", dw.name, err)
+		for _, cmd := range team.RegisterWallets(time.Now(), custody.Wallet{ID: dw.id, Kind: dw.kind, Asset: 2, Descriptor: d.String(), Owner: dw.owner}) {
+			if _, err := submit(cmd); err != nil {
+				return fmt.Errorf("demo: wallet %s: %w", dw.name, err)
+			}
 		}
 	}
 	pay := map[string]btcutil.Amount{}

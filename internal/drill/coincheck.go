@@ -526,8 +526,8 @@ func fundFresh(ctx context.Context, r *runner, env *Env, o Options, res *Result,
 	}
 	coldW := custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: btc, Descriptor: cold.d.String(), Owner: ledger.OwnerHouseMin + 100}
 	hotW := custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: btc, Descriptor: hot.d.String(), Owner: ledger.OwnerHouseMin + 101}
-	for _, w := range []custody.Wallet{coldW, hotW} {
-		if _, err := r.do(core.RegisterWallet{Wallet: w}); err != nil {
+	for _, cmd := range r.team.RegisterWallets(r.now(), coldW, hotW) {
+		if _, err := r.do(cmd); err != nil {
 			return nil, err
 		}
 	}

@@ -1,7 +1,10 @@
-// Package mtls makes and loads the certificates with which the hot signer
-// and the co-signer authenticate each other over loopback: a private CA,
-// a server certificate for the co-signer and a client certificate for the
-// signer. Each side accepts only peers the CA signed.
+// Package mtls makes and loads the certificates of a deployment's private
+// CA: the co-signer's server certificate and the hot signer's and the
+// watcher's client certificates, with which they authenticate each other
+// (mutual TLS; each side accepts only peers the CA signed), and the
+// core's server certificate for its API (its clients check it against
+// the CA). Each server certificate names loopback and the host names it
+// is given.
 package mtls
 
 import (
@@ -32,7 +35,17 @@ const (
 	// halt.
 	WatcherCertFile = "watcher.pem"
 	WatcherKeyFile  = "watcher.key"
+	// The core's server certificate, for its API over HTTPS.
+	CoreCertFile = "core.pem"
+	CoreKeyFile  = "core.key"
 )
+
+// Hosts are the names (DNS names or IP addresses) the server
+// certificates name besides loopback: how the other hosts reach the core
+// and the co-signer.
+type Hosts struct {
+	Core, Cosigner []string
+}
 
 // Common names of the certificates, which the co-signer checks per route.
 const (
@@ -40,9 +53,22 @@ const (
 	WatcherName = "kinko watcher"
 )
 
-// Init writes a CA and the two certificates into dir (0600 keys). It
-// refuses to overwrite.
-func Init(dir string) error {
+// Init writes a CA and the certificates into dir (0600 keys), naming
+// loopback only. It refuses to overwrite.
+func Init(dir string) error { return InitHosts(dir, Hosts{}) }
+
+// InitHosts writes a CA and the certificates into dir (0600 keys): the
+// core's and the co-signer's naming loopback and h's names. It refuses
+// to overwrite, and to name a host twice or an empty one.
+func InitHosts(dir string, h Hosts) error {
+	coreIPs, coreNames, err := sans(h.Core)
+	if err != nil {
+		return err
+	}
+	csIPs, csNames, err := sans(h.Cosigner)
+	if err != nil {
+		return err
+	}
 	if _, err := os.Stat(filepath.Join(dir, CAFile)); err == nil {
 		return errors.New("mtls: certificates exist; refusing to overwrite")
 	}
@@ -61,11 +87,12 @@ func Init(dir string) error {
 	if err := writePEM(filepath.Join(dir, CAFile), "CERTIFICATE", caDER, 0o644); err != nil {
 		return err
 	}
-	issue := func(serial int64, cn string, usage x509.ExtKeyUsage, certFile, keyFile string) error {
+	issue := func(serial int64, cn string, usage x509.ExtKeyUsage, certFile, keyFile string, ips []net.IP, names []string) error {
 		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
 			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(2, 0, 0), ExtKeyUsage: []x509.ExtKeyUsage{usage},
-			KeyUsage: x509.KeyUsageDigitalSignature, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}, DNSNames: []string{"localhost"}}
+			KeyUsage: x509.KeyUsageDigitalSignature, IPAddresses: append([]net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}, ips...),
+			DNSNames: append([]string{"localhost"}, names...)}
 		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
 		if err != nil {
 			return err
@@ -79,13 +106,35 @@ func Init(dir string) error {
 		}
 		return writePEM(filepath.Join(dir, keyFile), "EC PRIVATE KEY", kb, 0o600)
 	}
-	if err := issue(2, "kinko co-signer", x509.ExtKeyUsageServerAuth, ServerCertFile, ServerKeyFile); err != nil {
+	if err := issue(2, "kinko co-signer", x509.ExtKeyUsageServerAuth, ServerCertFile, ServerKeyFile, csIPs, csNames); err != nil {
 		return err
 	}
-	if err := issue(3, SignerName, x509.ExtKeyUsageClientAuth, ClientCertFile, ClientKeyFile); err != nil {
+	if err := issue(3, SignerName, x509.ExtKeyUsageClientAuth, ClientCertFile, ClientKeyFile, nil, nil); err != nil {
 		return err
 	}
-	return issue(4, WatcherName, x509.ExtKeyUsageClientAuth, WatcherCertFile, WatcherKeyFile)
+	if err := issue(4, WatcherName, x509.ExtKeyUsageClientAuth, WatcherCertFile, WatcherKeyFile, nil, nil); err != nil {
+		return err
+	}
+	return issue(5, "kinko core", x509.ExtKeyUsageServerAuth, CoreCertFile, CoreKeyFile, coreIPs, coreNames)
+}
+
+// sans splits host names into IP addresses and DNS names.
+func sans(hosts []string) ([]net.IP, []string, error) {
+	var ips []net.IP
+	var names []string
+	seen := map[string]bool{}
+	for _, h := range hosts {
+		if h == "" || len(h) > 253 || seen[h] {
+			return nil, nil, fmt.Errorf("mtls: host %q empty, too long or given twice", h)
+		}
+		seen[h] = true
+		if ip := net.ParseIP(h); ip != nil {
+			ips = append(ips, ip)
+		} else {
+			names = append(names, h)
+		}
+	}
+	return ips, names, nil
 }
 
 func writePEM(path, typ string, der []byte, mode os.FileMode) error {

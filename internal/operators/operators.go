@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"kinko/internal/core"
+	"kinko/internal/custody"
 	"kinko/internal/passkey"
 	"kinko/internal/people"
 )
@@ -150,4 +151,35 @@ func Crew(seed string) *Team {
 		Member{Name: "ren", Roles: []people.Role{people.RoleAdmin}},
 		Member{Name: "kenji", Roles: []people.Role{people.RoleOperator, people.RoleApprover}},
 		Member{Name: "sora", Roles: []people.Role{people.RoleCISO}})
+}
+
+// Admins returns the team's first two admins: who asks for and who
+// approves what needs two admins.
+func (t *Team) Admins() (string, string) {
+	var out []string
+	for _, o := range t.ops {
+		for _, r := range o.Roles {
+			if r == people.RoleAdmin {
+				out = append(out, o.Name)
+				break
+			}
+		}
+	}
+	if len(out) < 2 {
+		panic("operators: the team has fewer than two admins")
+	}
+	return out[0], out[1]
+}
+
+// RegisterWallets returns the signed commands by which the team's first
+// admin asks for each wallet (a register_wallet request) and its second
+// approves it: the only way a wallet enters the journal.
+func (t *Team) RegisterWallets(now time.Time, ws ...custody.Wallet) []core.Command {
+	a, b := t.Admins()
+	var cmds []core.Command
+	for _, w := range ws {
+		cmds = append(cmds, t.Approved(core.KindRegisterWalletRequest, core.RegisterWalletPayload{Wallet: w}, a, b, people.RoleAdmin,
+			fmt.Sprintf("wallet %d (%s)", w.ID, w.Kind), now)...)
+	}
+	return cmds
 }

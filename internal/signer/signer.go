@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sort"
 	"strings"
 	"time"
@@ -190,7 +191,20 @@ func (s *Signer) prepare(ctx context.Context, v view.View) (*withdraw.Batch, err
 	utxos := append([]custody.UTXO(nil), v.UTXOs...)
 	sort.Slice(utxos, func(i, j int) bool { return utxos[i].Amount > utxos[j].Amount })
 	ins, inputs := ceremony.Coins(utxos, hotN, need, feeRate, len(outs))
-	p, err := wallet.Build(ins, outs, hotN, hot.NextChange, feeRate)
+	// Every input carries the transaction it spends from, as Core's PSBTs
+	// do, fetched from the node (it runs with a transaction index).
+	for i := range ins {
+		tx, err := s.cfg.Node.Tx(ctx, ins[i].OutPoint.Hash)
+		if err != nil {
+			return nil, fmt.Errorf("signer: previous transaction %s: %w", ins[i].OutPoint.Hash, err)
+		}
+		ins[i].PrevTx = tx
+	}
+	_, height, err := s.cfg.Node.BestBlock(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("signer: chain tip: %w", err)
+	}
+	p, err := wallet.BuildWith(ins, outs, hotN, hot.NextChange, feeRate, wallet.BuildOptions{LockTime: wallet.AntiFeeSniping(height, rand.IntN)})
 	if err != nil {
 		return nil, fmt.Errorf("signer: hot wallet cannot pay the queue: %w", err)
 	}

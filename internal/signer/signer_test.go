@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/btcsuite/btcd/blockchain"
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	"github.com/btcsuite/btcd/btcutil/psbt"
@@ -117,6 +118,10 @@ type e2e struct {
 	local        *Local
 	mineAndWatch func()
 	hotD, coldD  *wallet.Descriptor
+	// refill is the transaction that moved 2% of the deposits from cold
+	// to hot, and refillFee what it paid.
+	refill    *wire.MsgTx
+	refillFee int64
 }
 
 // policy is a co-signer policy pinning the hot and cold wallets, with the
@@ -181,8 +186,10 @@ func setup(t testing.TB) *e2e {
 	for _, cmd := range team.Bootstrap(now) {
 		sub(now, cmd)
 	}
-	sub(now, core.RegisterWallet{Wallet: custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: 2, Descriptor: coldD.String(), Owner: ledger.OwnerHouseMin + 100}})
-	sub(now, core.RegisterWallet{Wallet: custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: 2, Descriptor: hotD.String(), Owner: ledger.OwnerHouseMin + 101}})
+	for _, cmd := range team.RegisterWallets(now, custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: 2, Descriptor: coldD.String(), Owner: ledger.OwnerHouseMin + 100},
+		custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: 2, Descriptor: hotD.String(), Owner: ledger.OwnerHouseMin + 101}) {
+		sub(now, cmd)
+	}
 	// Deposits here are final at one confirmation: the test is about
 	// signing, not finality.
 	for _, cmd := range team.Approved(core.KindSetWithdrawalRulesRequest, core.SetWithdrawalRulesPayload{Rules: withdraw.Rules{CoolDownSeconds: 1, DustLimit: map[string]uint64{"BTC": 546},
@@ -242,9 +249,22 @@ func setup(t testing.TB) *e2e {
 	}
 	node.Client().Broadcast(ctx, tx)
 	mineAndWatch()
+	// The refill's fee, from the chain: what its inputs spent less what
+	// it pays.
+	var refillFee int64
+	for _, in := range tx.TxIn {
+		prev, err := node.Client().Tx(ctx, in.PreviousOutPoint.Hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refillFee += prev.TxOut[in.PreviousOutPoint.Index].Value
+	}
+	for _, o := range tx.TxOut {
+		refillFee -= o.Value
+	}
 
 	// The co-signer: its own key, policy, clock and state.
-	e := &e2e{ctx: ctx, node: node, c: c, hotK: hotK, coldK: coldK, set: set, intent: intent, w: w, mineAndWatch: mineAndWatch, hotD: hotD, coldD: coldD}
+	e := &e2e{ctx: ctx, node: node, c: c, hotK: hotK, coldK: coldK, set: set, intent: intent, w: w, mineAndWatch: mineAndWatch, hotD: hotD, coldD: coldD, refill: tx, refillFee: refillFee}
 	var offset atomic.Int64
 	cs := e.openCosigner(t, policy(t, hotD, coldD, "2s", 2000000, 3000000, 100000), &offset)
 	local := &Local{C: cs, Core: c}
@@ -954,7 +974,23 @@ func TestDrillSeparateWatcher(t *testing.T) {
 	}
 	// One incident for the theft; once it is mined, reconciliation sees
 	// the hot wallet's ledger account above the chain, and the customer
-	// wallets on chain short of the liabilities, and records both.
+	// wallets on chain short of the liabilities, and records both. The
+	// customer wallets hold the 2 BTC deposited less the refill's fee (by
+	// the ledger, and on chain less the 0.04 BTC stolen too); the fee is
+	// the refill's size once signed at the ceremony's 10 sat/vB, counting
+	// each signature at the 71 bytes of a low-R one (a signature whose S
+	// happens to be shorter saves the byte).
+	wu := blockchain.GetTransactionWeight(btcutil.NewTx(e.refill))
+	for _, in := range e.refill.TxIn {
+		for _, sig := range in.Witness[1 : len(in.Witness)-1] {
+			wu += int64(71 - len(sig))
+		}
+	}
+	if vs := (wu + 3) / 4; e.refillFee != 10*vs {
+		t.Fatalf("the refill paid %d sat for %d vB; want 10 sat/vB", e.refillFee, vs)
+	}
+	ledgerSide, chainSide := 200_000_000-e.refillFee, 200_000_000-e.refillFee-4_000_000
+	segregated := fmt.Sprintf("liabilities 200000000, customer wallets %d by the ledger and %d on chain", ledgerSide, chainSide)
 	e.c.Read(func(st *core.State) {
 		var outflow, mismatch, segregation int
 		for _, in := range st.Incidents.List() {
@@ -963,7 +999,7 @@ func TestDrillSeparateWatcher(t *testing.T) {
 				outflow++
 			case in.Detector == "reconciliation" && strings.Contains(in.Reason, "wallet 2: ledger 4000000, chain 0"):
 				mismatch++
-			case in.ID == "segregation-BTC" && strings.Contains(in.Reason, "and 195997980 on chain"):
+			case in.ID == "segregation-BTC" && strings.Contains(in.Reason, segregated):
 				segregation++
 			default:
 				t.Errorf("incident %+v", in)

@@ -1,6 +1,8 @@
 // Package wallet holds kinko's multisig wallets as output descriptors
-// (BIP380-386): 2-of-3 P2WSH sortedmulti over BIP48 account keys, so that
-// Bitcoin Core, Sparrow or a hardware wallet can import the same wallet. It
+// (BIP380-389): 2-of-3 P2WSH sortedmulti over BIP48 account keys, or a
+// taproot tr() wallet whose single script leaf is sortedmulti_a (BIP386,
+// BIP387), so that Bitcoin Core, Sparrow or a hardware wallet can import
+// the same wallet. It
 // derives addresses and witness scripts, and tells whether a script belongs
 // to one of our wallets by recomputing it from the descriptor, never by
 // trusting what a file or a peer says.
@@ -17,6 +19,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcec/v2/schnorr"
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	"github.com/btcsuite/btcd/chaincfg"
@@ -28,7 +32,7 @@ var (
 	ErrChecksum    = errors.New("wallet: descriptor checksum does not match")
 	ErrNoChecksum  = errors.New("wallet: descriptor has no checksum")
 	ErrDescriptor  = errors.New("wallet: descriptor malformed")
-	ErrUnsupported = errors.New("wallet: only wsh(sortedmulti(...)) descriptors are supported")
+	ErrUnsupported = errors.New("wallet: only wsh(sortedmulti(...)) and tr(NUMS,sortedmulti_a(...)) descriptors are supported")
 	ErrNetwork     = errors.New("wallet: key is for another network")
 )
 
@@ -148,7 +152,7 @@ func (d *Descriptor) Has(k *Key) bool {
 // Same reports whether d and o are one wallet: the same threshold over the
 // same keys, in whatever order (sortedmulti orders them at each index).
 func (d *Descriptor) Same(o *Descriptor) bool {
-	if d.M != o.M || d.Net.Name != o.Net.Name || len(d.Keys) != len(o.Keys) {
+	if d.M != o.M || d.Type != o.Type || d.Net.Name != o.Net.Name || len(d.Keys) != len(o.Keys) {
 		return false
 	}
 	a, b := make([]string, len(d.Keys)), make([]string, len(o.Keys))
@@ -160,12 +164,27 @@ func (d *Descriptor) Same(o *Descriptor) bool {
 	return slices.Equal(a, b)
 }
 
-// Descriptor is wsh(sortedmulti(M, key/<branch>/*...)): receive addresses on
+// Type is the script type of a wallet.
+type Type uint8
+
+// Wallet script types.
+const (
+	// WSH is wsh(sortedmulti(M,...)): P2WSH, BIP67-sorted CHECKMULTISIG.
+	WSH Type = 0
+	// TR is tr(NUMS,sortedmulti_a(M,...)): P2TR whose internal key is
+	// BIP341's unspendable NUMS point and whose one leaf is the x-only
+	// keys, sorted, in a CHECKSIG/CHECKSIGADD/NUMEQUAL script (BIP387).
+	TR Type = 1
+)
+
+// Descriptor is wsh(sortedmulti(M, key/<branch>/*...)), or with Type TR
+// tr(NUMS,sortedmulti_a(M, key/<branch>/*...)): receive addresses on
 // branch 0, change on branch 1.
 type Descriptor struct {
 	M    int
 	Keys []Key
 	Net  *chaincfg.Params
+	Type Type
 
 	mu       sync.Mutex
 	branches map[uint32][]*hdkeychain.ExtendedKey // per branch, each key's /branch child
@@ -193,22 +212,47 @@ func (d *Descriptor) branchKeys(branch uint32) ([]*hdkeychain.ExtendedKey, error
 	return ks, nil
 }
 
-// String formats the descriptor of the receive branch with its checksum.
-func (d *Descriptor) String() string { return d.branchString(0) }
+// String formats the descriptor of the receive branch with its checksum:
+// the form kinko journals and registers.
+func (d *Descriptor) String() string { return d.Branch(0) }
 
-func (d *Descriptor) branchString(branch uint32) string {
+// Branch formats the descriptor of one branch (0 receive, 1 change) with
+// its checksum, as Bitcoin Core's importdescriptors takes it.
+func (d *Descriptor) Branch(branch uint32) string {
+	return d.format(strconv.FormatUint(uint64(branch), 10))
+}
+
+// Multipath formats the descriptor of both branches in BIP389's form,
+// key/<0;1>/*, with its checksum.
+func (d *Descriptor) Multipath() string { return d.format("<0;1>") }
+
+func (d *Descriptor) format(branch string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "wsh(sortedmulti(%d", d.M)
+	if d.Type == TR {
+		fmt.Fprintf(&b, "tr(%s,sortedmulti_a(%d", NUMSKeyHex, d.M)
+	} else {
+		fmt.Fprintf(&b, "wsh(sortedmulti(%d", d.M)
+	}
 	for i := range d.Keys {
-		fmt.Fprintf(&b, ",%s%s/%d/*", d.Keys[i].Origin(), d.Keys[i].XPub.String(), branch)
+		fmt.Fprintf(&b, ",%s%s/%s/*", d.Keys[i].Origin(), d.Keys[i].XPub.String(), branch)
 	}
 	b.WriteString("))")
 	sum, _ := Checksum(b.String())
 	return b.String() + "#" + sum
 }
 
-// Parse parses a wsh(sortedmulti(...)) descriptor over /0/* or /1/* keys.
-// The checksum is required, and must match.
+// TypeName names the wallet's script type as operators read it.
+func (d *Descriptor) TypeName() string {
+	if d.Type == TR {
+		return "P2TR multisig (tr sortedmulti_a, unspendable internal key)"
+	}
+	return "P2WSH multisig (wsh sortedmulti)"
+}
+
+// Parse parses a wsh(sortedmulti(...)) or tr(NUMS,sortedmulti_a(...))
+// descriptor whose keys all end /0/*, all /1/* or all /<0;1>/* (BIP389).
+// The checksum is required, and must match. Hardened steps may be written
+// h or '.
 func Parse(s string, net *chaincfg.Params) (*Descriptor, error) {
 	if len(s) > MaxDescriptorLen {
 		return nil, fmt.Errorf("%w: longer than %d", ErrDescriptor, MaxDescriptorLen)
@@ -224,9 +268,18 @@ func Parse(s string, net *chaincfg.Params) (*Descriptor, error) {
 	if sum != want {
 		return nil, ErrChecksum
 	}
+	typ := WSH
 	inner, ok := strings.CutPrefix(body, "wsh(sortedmulti(")
 	if !ok {
-		return nil, ErrUnsupported
+		rest, isTR := strings.CutPrefix(body, "tr(")
+		internal, rest, _ := strings.Cut(rest, ",")
+		if !isTR || !strings.EqualFold(internal, NUMSKeyHex) {
+			return nil, ErrUnsupported
+		}
+		if inner, ok = strings.CutPrefix(rest, "sortedmulti_a("); !ok {
+			return nil, ErrUnsupported
+		}
+		typ = TR
 	}
 	inner, ok = strings.CutSuffix(inner, "))")
 	if !ok {
@@ -236,60 +289,85 @@ func Parse(s string, net *chaincfg.Params) (*Descriptor, error) {
 	if len(parts) < 2 || len(parts)-1 > MaxKeys {
 		return nil, fmt.Errorf("%w: need 1 to %d keys", ErrDescriptor, MaxKeys)
 	}
+	if strings.ContainsAny(inner, "()") {
+		return nil, fmt.Errorf("%w: nested expressions", ErrUnsupported)
+	}
 	m, err := strconv.Atoi(parts[0])
 	if err != nil || m < 1 || m > len(parts)-1 {
 		return nil, fmt.Errorf("%w: threshold %q of %d keys", ErrDescriptor, parts[0], len(parts)-1)
 	}
-	d := &Descriptor{M: m, Net: net}
-	for _, p := range parts[1:] {
-		k, err := parseKey(p, net)
+	d := &Descriptor{M: m, Net: net, Type: typ}
+	var branch string
+	seen := map[string]bool{}
+	for i, p := range parts[1:] {
+		k, b, err := parseBranchKey(p, net)
 		if err != nil {
 			return nil, err
 		}
+		if i > 0 && b != branch {
+			return nil, fmt.Errorf("%w: keys end in different branches", ErrDescriptor)
+		}
+		branch = b
+		if seen[k.XPub.String()] {
+			return nil, fmt.Errorf("%w: a key appears twice", ErrDescriptor)
+		}
+		seen[k.XPub.String()] = true
 		d.Keys = append(d.Keys, k)
 	}
 	return d, nil
 }
 
 func parseKey(s string, net *chaincfg.Params) (Key, error) {
+	k, _, err := parseBranchKey(s, net)
+	return k, err
+}
+
+// parseBranchKey parses [fp/path]xpub/BRANCH/* and returns the key and
+// BRANCH: "0", "1" or "<0;1>".
+func parseBranchKey(s string, net *chaincfg.Params) (Key, string, error) {
+	k, suffix, err := parseKeyOrigin(s, net)
+	return k, strings.TrimSuffix(suffix, "/*"), err
+}
+
+func parseKeyOrigin(s string, net *chaincfg.Params) (Key, string, error) {
 	var k Key
 	if !strings.HasPrefix(s, "[") {
-		return k, fmt.Errorf("%w: key without origin", ErrDescriptor)
+		return k, "", fmt.Errorf("%w: key without origin", ErrDescriptor)
 	}
 	end := strings.IndexByte(s, ']')
 	if end < 0 {
-		return k, fmt.Errorf("%w: origin not closed", ErrDescriptor)
+		return k, "", fmt.Errorf("%w: origin not closed", ErrDescriptor)
 	}
 	origin := strings.Split(s[1:end], "/")
 	fp, err := hex.DecodeString(origin[0])
 	if err != nil || len(fp) != 4 {
-		return k, fmt.Errorf("%w: fingerprint %q", ErrDescriptor, origin[0])
+		return k, "", fmt.Errorf("%w: fingerprint %q", ErrDescriptor, origin[0])
 	}
 	copy(k.Fingerprint[:], fp)
 	for _, e := range origin[1:] {
 		v, err := parseIndex(e)
 		if err != nil {
-			return k, err
+			return k, "", err
 		}
 		k.Path = append(k.Path, v)
 	}
 	rest := s[end+1:]
 	xpub, suffix, ok := strings.Cut(rest, "/")
-	if !ok || (suffix != "0/*" && suffix != "1/*") {
-		return k, fmt.Errorf("%w: key must end /0/* or /1/*", ErrUnsupported)
+	if !ok || (suffix != "0/*" && suffix != "1/*" && suffix != "<0;1>/*") {
+		return k, "", fmt.Errorf("%w: key must end /0/*, /1/* or /<0;1>/*", ErrUnsupported)
 	}
 	ek, err := hdkeychain.NewKeyFromString(xpub)
 	if err != nil {
-		return k, fmt.Errorf("%w: %v", ErrDescriptor, err)
+		return k, "", fmt.Errorf("%w: %v", ErrDescriptor, err)
 	}
 	if ek.IsPrivate() {
-		return k, fmt.Errorf("%w: a private key in a descriptor", ErrDescriptor)
+		return k, "", fmt.Errorf("%w: a private key in a descriptor", ErrDescriptor)
 	}
 	if !ek.IsForNet(net) {
-		return k, ErrNetwork
+		return k, "", ErrNetwork
 	}
 	k.XPub = ek
-	return k, nil
+	return k, suffix, nil
 }
 
 func parseIndex(e string) (uint32, error) {
@@ -307,23 +385,39 @@ func parseIndex(e string) (uint32, error) {
 	return uint32(v), nil
 }
 
-// WitnessScript returns the multisig script at branch/index: the keys
-// derived there, sorted (BIP67), in an m-of-n CHECKMULTISIG.
-func (d *Descriptor) WitnessScript(branch, index uint32) ([]byte, error) {
+// childKeys returns the public keys of d's keys at branch/index, in the
+// descriptor's order.
+func (d *Descriptor) childKeys(branch, index uint32) ([]*btcec.PublicKey, error) {
 	bks, err := d.branchKeys(branch)
 	if err != nil {
 		return nil, err
 	}
-	keys := make([][]byte, len(d.Keys))
+	keys := make([]*btcec.PublicKey, len(d.Keys))
 	for i, b := range bks {
 		c, err := b.Derive(index)
 		if err != nil {
 			return nil, err
 		}
-		pk, err := c.ECPubKey()
-		if err != nil {
+		if keys[i], err = c.ECPubKey(); err != nil {
 			return nil, err
 		}
+	}
+	return keys, nil
+}
+
+// WitnessScript returns the script at branch/index: for WSH the keys
+// derived there, sorted (BIP67), in an m-of-n CHECKMULTISIG; for TR the
+// leaf script of sortedmulti_a (the x-only keys sorted).
+func (d *Descriptor) WitnessScript(branch, index uint32) ([]byte, error) {
+	pks, err := d.childKeys(branch, index)
+	if err != nil {
+		return nil, err
+	}
+	if d.Type == TR {
+		return multiAScript(d.M, pks)
+	}
+	keys := make([][]byte, len(pks))
+	for i, pk := range pks {
 		keys[i] = pk.SerializeCompressed()
 	}
 	sort.Slice(keys, func(i, j int) bool { return bytes.Compare(keys[i], keys[j]) < 0 })
@@ -334,11 +428,20 @@ func (d *Descriptor) WitnessScript(branch, index uint32) ([]byte, error) {
 	return sb.AddInt64(int64(len(keys))).AddOp(txscript.OP_CHECKMULTISIG).Script()
 }
 
-// Address returns the P2WSH address at branch/index.
-func (d *Descriptor) Address(branch, index uint32) (*btcutil.AddressWitnessScriptHash, []byte, error) {
+// Address returns the address at branch/index (P2WSH, or P2TR) and the
+// script it commits to (the witness script, or the tapscript leaf).
+func (d *Descriptor) Address(branch, index uint32) (btcutil.Address, []byte, error) {
 	ws, err := d.WitnessScript(branch, index)
 	if err != nil {
 		return nil, nil, err
+	}
+	if d.Type == TR {
+		out, _, err := tapOutput(ws)
+		if err != nil {
+			return nil, nil, err
+		}
+		a, err := btcutil.NewAddressTaproot(schnorr.SerializePubKey(out), d.Net)
+		return a, ws, err
 	}
 	h := sha256Sum(ws)
 	a, err := btcutil.NewAddressWitnessScriptHash(h[:], d.Net)

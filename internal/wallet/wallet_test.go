@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/txscript"
@@ -85,7 +86,7 @@ func TestDescriptorRoundTrip(t *testing.T) {
 			t.Fatalf("address %d = %s / %s", i, a1, a2)
 		}
 		h := sha256.Sum256(ws)
-		if !bytes.Equal(a1.WitnessProgram(), h[:]) {
+		if !bytes.Equal(a1.(*btcutil.AddressWitnessScriptHash).WitnessProgram(), h[:]) {
 			t.Fatalf("address %d does not commit to its witness script", i)
 		}
 	}

@@ -72,6 +72,11 @@ type DepositConfig struct {
 	// ceremony or batch explains — before anything is journaled — so the
 	// co-signer stops signing the asset even if the core is down.
 	OnUnexplained func(asset ledger.AssetID, txid chainhash.Hash, reason string)
+	// Gap is how many receive addresses of each deposit wallet ForAsset
+	// watches past the last one handed out (so past the last used one),
+	// as a restored wallet scans its gap limit; zero means wallet.Gap,
+	// at most MaxGap.
+	Gap uint32
 	// Owned, if set, holds the scripts of all our wallets of the asset
 	// (both branches): with it the watcher reconciles each wallet's ledger
 	// account with the chain at every block.
@@ -99,6 +104,10 @@ type DepositConfig struct {
 	// longer the history the watcher verified (shorter, rewritten, or its
 	// chain broken).
 	OnHistory func(reason string)
+	// CheckpointEvery, if positive, journals a checkpoint at least this
+	// often even when no block came: the core's readiness reads its age
+	// to know the watcher runs (kinko core --ready-watcher-age).
+	CheckpointEvery time.Duration
 }
 
 // maxMempoolTxs bounds the mempool transactions the watcher tracks.
@@ -114,9 +123,11 @@ type Deposits struct {
 	f     *btc.Follower
 	log   *slog.Logger
 
-	mu       sync.Mutex                   // held by Step
-	inBlocks map[custody.Outpoint]Pending // confirmed but not yet credited
-	cerTxs   map[chainhash.Hash]int32     // ceremony transactions seen in blocks, by height
+	mu sync.Mutex // held by Step
+	// checkpointed is when the last checkpoint was journaled.
+	checkpointed time.Time
+	inBlocks     map[custody.Outpoint]Pending // confirmed but not yet credited
+	cerTxs       map[chainhash.Hash]int32     // ceremony transactions seen in blocks, by height
 	// conflicts are batches whose reserved inputs another transaction
 	// spent: their own transaction can never confirm.
 	conflicts map[string]chainhash.Hash
@@ -349,7 +360,7 @@ func (d *Deposits) Step(ctx context.Context) error {
 			return err
 		}
 	}
-	if len(evs) > 0 {
+	if len(evs) > 0 || (d.cfg.CheckpointEvery > 0 && d.cfg.Now().Sub(d.checkpointed) >= d.cfg.CheckpointEvery) {
 		if err := d.checkpoint(ctx); err != nil {
 			return err
 		}
@@ -691,6 +702,10 @@ func (d *Deposits) failConflicts(ctx context.Context) error {
 func (d *Deposits) checkpoint(ctx context.Context) error {
 	cp := d.f.Checkpoint()
 	w := core.WatchCheckpoint{Asset: d.cfg.Asset, Height: cp.Height}
+	// The node's tip, for the core to see how far behind the watcher is.
+	if _, tip, err := d.chain.BestBlock(ctx); err == nil {
+		w.Tip = tip
+	}
 	// The journaled window is the confirmation window plus a margin; the
 	// follower keeps more in memory.
 	keep := min(len(cp.Hashes), int(d.cfg.Confirmations)+16)
@@ -700,6 +715,9 @@ func (d *Deposits) checkpoint(ctx context.Context) error {
 	o, err := d.core.Submit(ctx, d.cfg.Now(), w)
 	if err == nil {
 		err = o.Err
+	}
+	if err == nil {
+		d.checkpointed = d.cfg.Now()
 	}
 	return err
 }
@@ -844,6 +862,10 @@ func (d *Deposits) Run(ctx context.Context) {
 // SubscribedPoll is the poll interval while the node's notifications are
 // up.
 const SubscribedPoll = 2 * time.Second
+
+// DefaultCheckpointEvery is how often `kinko watch` journals a checkpoint
+// when no block comes (DepositConfig.CheckpointEvery).
+const DefaultCheckpointEvery = time.Minute
 
 // Seen is told of a transaction the node accepted to its mempool (by a
 // subscription): a spend of our outputs no journaled batch or ceremony

@@ -15,6 +15,7 @@ import (
 	"kinko/internal/core"
 	"kinko/internal/custody"
 	"kinko/internal/ledger"
+	"kinko/internal/operators"
 	"kinko/internal/wallet"
 )
 
@@ -42,6 +43,7 @@ func coldDescriptor(t testing.TB) *wallet.Descriptor {
 
 type depositEnv struct {
 	t    testing.TB
+	team *operators.Team
 	core *core.Core
 	node *regtest.Node
 	book *wallet.Book
@@ -61,12 +63,12 @@ func newDepositEnv(t testing.TB) *depositEnv {
 	t.Cleanup(func() { c.Close() })
 	e.core = c
 	w := custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: btcAsset, Descriptor: e.desc.String(), Owner: ledger.OwnerHouseMin + 100}
-	for _, cmd := range []core.Command{
-		core.CreateAssets{Assets: []ledger.Asset{{ID: btcAsset, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}},
-		core.CreateCustomers{IDs: []ledger.OwnerID{1}},
-		core.RegisterWallet{Wallet: w},
-		core.AssignAddress{Wallet: 1, Customer: 1},
-	} {
+	// Wallets are registered by two admins' approved requests.
+	e.team = operators.Crew("deposit test")
+	cmds := append([]core.Command{core.CreateAssets{Assets: []ledger.Asset{{ID: btcAsset, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}},
+		core.CreateCustomers{IDs: []ledger.OwnerID{1}}}, e.team.Bootstrap(time.Now())...)
+	cmds = append(cmds, e.team.RegisterWallets(time.Now(), w)...)
+	for _, cmd := range append(cmds, core.AssignAddress{Wallet: 1, Customer: 1}) {
 		if o, err := c.Submit(ctx, time.Now(), cmd); err != nil || o.Err != nil || o.EventErr() != nil {
 			t.Fatal(err, o.Err, o.EventErr())
 		}

@@ -254,8 +254,10 @@ func TestReservesChecks(t *testing.T) {
 		hotD.Keys = append(hotD.Keys, k)
 	}
 	hot := custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: btcAsset, Descriptor: hotD.String(), Owner: ledger.OwnerHouseMin + 101}
-	if o, err := e.core.Submit(ctx, time.Now(), core.RegisterWallet{Wallet: hot}); err != nil || o.Err != nil {
-		t.Fatal(err, o.Err)
+	for _, cmd := range e.team.RegisterWallets(time.Now(), hot) {
+		if o, err := e.core.Submit(ctx, time.Now(), cmd); err != nil || o.Err != nil {
+			t.Fatal(err, o.Err)
+		}
 	}
 	if _, err := e.node.SendTo(ctx, map[string]btcutil.Amount{e.addr: 10_000_000}); err != nil {
 		t.Fatal(err)

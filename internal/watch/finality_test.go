@@ -55,10 +55,12 @@ func newFinalityEnv(t *testing.T) *finalityEnv {
 	cmds := append([]core.Command{core.CreateAssets{Assets: []ledger.Asset{{ID: btcAsset, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}}}, team.Bootstrap(past)...)
 	cmds = append(cmds, team.Approved(core.KindSetWithdrawalRulesRequest, core.SetWithdrawalRulesPayload{Rules: withdraw.Rules{CoolDownSeconds: 3600, Finality: map[string][]withdraw.Tier{
 		"BTC": {{UpTo: 1_0000_0000, Depth: 6}, {UpTo: 10_0000_0000, Depth: 20}, {Depth: 100}}}}}, "aiko", "ren", people.RoleAdmin, "test", past)...)
-	for _, cmd := range append(cmds, []core.Command{
+	cmds = append(cmds, []core.Command{
 		core.SignUp{Customer: people.Customer{ID: 1, Email: "attacker@example.jp", Name: "a", Creds: creds}},
 		core.SetKYC{Customer: 1, KYC: people.KYCVerified, Actor: "aiko", Reason: "documents checked"},
-		core.RegisterWallet{Wallet: custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: btcAsset, Descriptor: e.desc.String(), Owner: ledger.OwnerHouseMin + 100}},
+	}...)
+	cmds = append(cmds, team.RegisterWallets(past, custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: btcAsset, Descriptor: e.desc.String(), Owner: ledger.OwnerHouseMin + 100})...)
+	for _, cmd := range append(cmds, []core.Command{
 		core.AssignAddress{Wallet: 1, Customer: 1},
 		core.RegisterIntentKey{Customer: 1, PubKey: [32]byte(priv.Public().(ed25519.PublicKey))},
 		core.WhitelistAddress{Customer: 1, Asset: "BTC", Address: e.dest},

@@ -31,7 +31,20 @@ const Lookahead = 100
 // both branches, with which the watcher reconciles. Nothing but the
 // descriptors is trusted.
 func Books(c Core, asset ledger.AssetID, net *chaincfg.Params) (deposits, owned *wallet.Book, err error) {
-	k, err := newKeeper(c, asset, net)
+	return BooksGap(c, asset, net, wallet.Gap)
+}
+
+// MaxGap bounds the gap a watcher scans past a deposit wallet's last
+// index handed out: the book holds NextIndex+gap scripts per wallet.
+const MaxGap = 100_000
+
+// BooksGap is Books with the gap the deposit book scans past the deposit
+// wallets' last index handed out (which is past the last used one: a
+// deposit credits only an address handed out): gap unused addresses, as a
+// wallet restore scans its gap limit. Zero means wallet.Gap; more than
+// MaxGap is refused.
+func BooksGap(c Core, asset ledger.AssetID, net *chaincfg.Params, gap uint32) (deposits, owned *wallet.Book, err error) {
+	k, err := newKeeperGap(c, asset, net, gap)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -48,17 +61,24 @@ type keeper struct {
 	owned    *wallet.Book
 	covered  map[uint32][2]uint32 // wallet -> receive and change ends derived
 	descs    map[uint32]*wallet.Descriptor
+	gap      uint32 // deposit addresses scanned past NextIndex
 }
 
 func (k *keeper) ahead(w custody.Wallet) (recv, change uint32) {
 	if w.Kind == custody.ColdCustomer {
-		return w.NextIndex + wallet.Gap, w.NextChange + Lookahead
+		return w.NextIndex + k.gap, w.NextChange + Lookahead
 	}
 	return w.NextIndex + Lookahead, w.NextChange + Lookahead
 }
 
-func newKeeper(c Core, asset ledger.AssetID, net *chaincfg.Params) (*keeper, error) {
-	k := &keeper{c: c, asset: asset, net: net, covered: map[uint32][2]uint32{}, descs: map[uint32]*wallet.Descriptor{}}
+func newKeeperGap(c Core, asset ledger.AssetID, net *chaincfg.Params, gap uint32) (*keeper, error) {
+	if gap == 0 {
+		gap = wallet.Gap
+	}
+	if gap > MaxGap {
+		return nil, fmt.Errorf("watch: a gap of %d addresses is more than %d", gap, MaxGap)
+	}
+	k := &keeper{c: c, asset: asset, net: net, covered: map[uint32][2]uint32{}, descs: map[uint32]*wallet.Descriptor{}, gap: gap}
 	ws := k.wallets()
 	var nDep, nOwned int
 	for _, w := range ws {
@@ -133,7 +153,7 @@ func ForAsset(ctx context.Context, c Core, chain Chain, net *chaincfg.Params, co
 	if cfg.Asset == 0 {
 		return nil, fmt.Errorf("watch: asset %q is not listed in the core", code)
 	}
-	k, err := newKeeper(c, cfg.Asset, net)
+	k, err := newKeeperGap(c, cfg.Asset, net, cfg.Gap)
 	if err != nil {
 		return nil, err
 	}

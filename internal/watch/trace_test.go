@@ -17,7 +17,6 @@ import (
 	"kinko/internal/core"
 	"kinko/internal/custody"
 	"kinko/internal/ledger"
-	"kinko/internal/operators"
 	"kinko/internal/trace"
 	"kinko/internal/wallet"
 )
@@ -126,9 +125,6 @@ func TestTraceAndDeny(t *testing.T) {
 	}
 	if _, err := trace.Trace(ctx, e.node.Client(), []chainhash.Hash{{1}}, trace.Options{Hops: 1, Net: regtest.Net}); err == nil {
 		t.Fatal("an unknown transaction traced")
-	}
-	for _, cmd := range operators.Crew("watch test").Bootstrap(time.Now()) {
-		e.must(cmd)
 	}
 	e.must(core.DenyAddresses{Addresses: g.AddressList(), Incident: "theft", Actor: "aiko", Reason: "traced from the theft"})
 	// thief/1 pays the customer's deposit address: held for review.

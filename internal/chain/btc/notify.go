@@ -74,8 +74,23 @@ func Subscribe(cfg Config, onTx func(*wire.MsgTx), onBlock func(chainhash.Hash, 
 // Connected reports whether the websocket is up now.
 func (s *Subscription) Connected() bool { return !s.rpc.Disconnected() }
 
-// Close ends the subscription.
+// closeWait bounds how long Close waits for the websocket client's
+// goroutines.
+const closeWait = 500 * time.Millisecond
+
+// Close ends the subscription. It waits for the websocket client's
+// goroutines at most closeWait: with the node gone, rpcclient's reconnect
+// loop sleeps between attempts without looking at its shutdown (5 s after
+// the first failure, growing to a minute), and a role stopping on Ctrl-C
+// does not wait for that; the loop sees the shutdown and ends when its
+// sleep does.
 func (s *Subscription) Close() {
 	s.rpc.Shutdown()
-	s.rpc.WaitForShutdown()
+	done := make(chan struct{})
+	// Ends when rpcclient's goroutines have.
+	go func() { s.rpc.WaitForShutdown(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(closeWait):
+	}
 }

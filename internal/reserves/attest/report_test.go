@@ -3,7 +3,6 @@ package attest
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"flag"
 	"os"
 	"path/filepath"
@@ -19,8 +18,7 @@ import (
 	"kinko/internal/custody"
 	"kinko/internal/keys"
 	"kinko/internal/ledger"
-	"kinko/internal/passkey"
-	"kinko/internal/people"
+	"kinko/internal/operators"
 	"kinko/internal/reserves/bip322"
 	"kinko/internal/wallet"
 	"kinko/internal/watch"
@@ -108,7 +106,7 @@ var t0 = time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
 // attestCore makes a data directory: BTC and JPY; a cold and a hot
 // customer wallet and a cold house wallet; customers 1 to 3 owed 1.5, 0.25
 // and 0.05 BTC, customer 1 owed 120,000 yen; the liabilities of every
-// asset published at entry 12.
+// asset published after them.
 func attestCore(t *testing.T, cold, hot, house *keyring) (*core.Core, uint64, []byte) {
 	t.Helper()
 	c, err := core.Open(context.Background(), core.Config{Dir: t.TempDir()})
@@ -129,17 +127,19 @@ func attestCore(t *testing.T, cold, hot, house *keyring) (*core.Core, uint64, []
 	tr := func(id uint64, d, cr ledger.AccountKey, v uint64) ledger.Transfer {
 		return ledger.Transfer{ID: ledger.ID{Lo: id}, Debit: d, Credit: cr, Amount: ledger.AmountOf(v)}
 	}
-	cmds := []core.Command{
-		core.CreateAssets{Assets: []ledger.Asset{{ID: 1, Code: "JPY", Class: ledger.ClassFiat}, {ID: 2, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}},
-		founder(),
-		core.RegisterWallet{Wallet: ws[0]}, core.RegisterWallet{Wallet: ws[1]}, core.RegisterWallet{Wallet: ws[2]},
+	// Founded by the crew; its two admins register the wallets.
+	team := operators.Crew("attest test")
+	cmds := []core.Command{core.CreateAssets{Assets: []ledger.Asset{{ID: 1, Code: "JPY", Class: ledger.ClassFiat}, {ID: 2, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}}}
+	cmds = append(cmds, team.Bootstrap(t0)...)
+	cmds = append(cmds, team.RegisterWallets(t0, ws...)...)
+	cmds = append(cmds, []core.Command{
 		core.CreateCustomers{IDs: []ledger.OwnerID{1, 2, 3}},
 		core.CreateAccounts{Keys: []ledger.AccountKey{bank, houseAcct, av(1, 2), av(2, 2), av(3, 2), av(1, 1)}},
 		core.CreateTransfers{Transfers: []ledger.Transfer{
 			tr(1, ws[0].Account(), av(1, 2), 150_000_000), tr(2, ws[0].Account(), av(2, 2), 25_000_000), tr(3, ws[1].Account(), av(3, 2), 5_000_000),
 			tr(4, ws[2].Account(), houseAcct, 10_000_000), tr(5, bank, av(1, 1), 120_000),
 		}},
-	}
+	}...)
 	for i, cmd := range cmds {
 		o, err := c.Submit(context.Background(), t0.Add(time.Duration(i)*time.Second), cmd)
 		if err == nil {
@@ -252,12 +252,4 @@ func TestReserveAttestGolden(t *testing.T) {
 	if !strings.Contains(page.String(), `class="short"`) || !strings.Contains(page.String(), "holdings SHORT of liabilities") {
 		t.Fatal("the page does not show the shortfall")
 	}
-}
-
-// founder founds the operators aiko and ren (admins) on the empty journal.
-func founder() core.Command {
-	return core.Bootstrap{RP: passkey.RP{ID: "localhost", Origins: []string{"http://localhost"}},
-		Founders: []people.Founder{{Name: "aiko", Roles: []people.Role{people.RoleAdmin}, Code: sha256.Sum256([]byte("aiko's code"))},
-			{Name: "ren", Roles: []people.Role{people.RoleAdmin}, Code: sha256.Sum256([]byte("ren's code"))}},
-		Expires: t0.Add(24 * time.Hour).UnixNano()}
 }

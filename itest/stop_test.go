@@ -1,0 +1,106 @@
+package itest
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"kinko/internal/chain/btc/regtest"
+)
+
+// interrupted ends p as Ctrl-C in its terminal does (Interrupt: SIGINT)
+// and checks that it exited by itself, with status 0, and printed its
+// stop line (the last one matching stopLine after the signal).
+func interrupted(t *testing.T, p *Proc, stopLine *regexp.Regexp) {
+	t.Helper()
+	mark := len(p.LogTail(1 << 30))
+	if err := p.Interrupt(); err != nil {
+		t.Fatalf("%s on SIGINT: %v", p.Name, err)
+	}
+	if err := p.ExitErr(); err != nil {
+		t.Errorf("%s exited on SIGINT with %v:\n%s", p.Name, err, p.LogTail(2000))
+	}
+	said := p.LogTail(1 << 30)
+	if mark <= len(said) {
+		said = said[mark:]
+	}
+	m := stopLine.FindAllString(said, -1)
+	if m == nil {
+		t.Fatalf("%s said nothing on SIGINT (no line matching %s):\n%s", p.Name, stopLine, said)
+	}
+	t.Logf("%s: %s", p.Name, m[len(m)-1])
+}
+
+// TestCtrlCStopsEveryRole stops every role with SIGINT, as Ctrl-C in a
+// terminal does, each run as its own process: the hot signer, the
+// watcher, the co-signer and the core of a deployment, and kinko dev with
+// its btcd node, started in a process group of its own as a shell starts
+// it and interrupted through the whole group. Each exits by itself with
+// status 0 and prints its stop line (how long it took from the signal);
+// nothing of the dev's group is left running after it. (docs/deploy.md,
+// "Logs": within two seconds; the test measures nothing, it prints.)
+func TestCtrlCStopsEveryRole(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	d := Deploy(t, Options{})
+	for _, r := range []struct {
+		p    *Proc
+		line string
+	}{
+		{d.Signer, "kinko signer stopped in "}, {d.Watcher, "kinko watch stopped in "},
+		{d.Cosigner, "kinko cosigner stopped in "}, {d.Core, "kinko stopped in "},
+	} {
+		interrupted(t, r.p, regexp.MustCompile(regexp.QuoteMeta(r.line)+`\S+`))
+	}
+
+	bin, err := Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	btcd, err := regtest.Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	data := filepath.Join(root, "data")
+	dev := newProc("dev", bin, root, filepath.Join(root, "dev.log"), regexp.MustCompile(`(?m)^Ctrl-C stops it\.`), func() []string {
+		return []string{"dev", "--data", data, "--addr", "127.0.0.1:0", "--cool-down", "2s"}
+	})
+	dev.Env = []string{"KINKO_BTCD=" + btcd}
+	dev.Group = true
+	t.Cleanup(func() { dev.Kill() })
+	// Twice: on a fresh data directory, and started again on its data.
+	for i := range 2 {
+		if err := dev.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(dev.LogTail(1<<30), "starting a btcd regtest node") {
+			t.Fatalf("kinko dev started no node:\n%s", dev.LogTail(2000))
+		}
+		pgid := dev.Pid()
+		interrupted(t, dev, regexp.MustCompile(`kinko stopped in \S+`))
+		if !strings.Contains(dev.LogTail(4000), "stopping: the API, then the signers, the watcher and the node, then the core") {
+			t.Errorf("start %d: kinko dev did not say what it stops:\n%s", i+1, dev.LogTail(2000))
+		}
+		// The node it started ends with it.
+		if err := waitFor(ctx, fmt.Sprintf("kinko dev's process group %d to end", pgid), func() bool { return !groupAlive(pgid) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// waitFor polls ok until it holds or ctx ends.
+func waitFor(ctx context.Context, what string, ok func() bool) error {
+	for !ok() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("itest: waiting for %s: %w", what, ctx.Err())
+		case <-time.After(pollEvery):
+		}
+	}
+	return nil
+}
