@@ -796,6 +796,7 @@ func (c *Core) Close() error {
 	c.stopOnce.Do(func() {
 		close(c.quit)
 		<-c.stopped
+		<-c.verified // the verification below the snapshot sees quit and stops
 		if c.state.seq > c.lastSnap && c.snapKey != nil {
 			// A snapshot of where the core stopped, so that the next
 			// start has no tail to replay.
