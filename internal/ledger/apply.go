@@ -125,7 +125,7 @@ func (l *Ledger) CreateCustomers(ids []OwnerID, results []Result) []Result {
 				c = Exists
 			} else {
 				l.customers = append(l.customers, id)
-				l.customerIdx.add(hashOwner(id), uint32(len(l.customers)-1))
+				l.customerIdx.add(uint32(len(l.customers)-1), l.customers)
 			}
 		}
 		if c != OK {

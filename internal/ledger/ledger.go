@@ -279,7 +279,7 @@ type Ledger struct {
 	assetIndex  map[AssetID]int32
 	assetCodes  map[string]AssetID
 	customers   []OwnerID
-	customerIdx posTable // positions in customers
+	customerIdx ownerTable // positions in customers
 	accounts    []Account
 	accountIdx  posTable
 	transfers   chunked[TransferRecord]
@@ -337,7 +337,7 @@ func (l *Ledger) Assets() []Asset { return append([]Asset(nil), l.assets...) }
 
 // HasCustomer reports whether id is a registered customer.
 func (l *Ledger) HasCustomer(id OwnerID) bool {
-	_, ok := l.customerIdx.find(hashOwner(id), func(p uint32) bool { return l.customers[p] == id })
+	_, ok := l.customerIdx.find(id, l.customers)
 	return ok
 }
 

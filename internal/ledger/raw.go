@@ -61,7 +61,8 @@ func (l *Ledger) AppendRawHeader(b []byte) []byte {
 
 // RawBlobs returns the raw form's arrays, in order, as views of the
 // ledger's memory: valid until the ledger next changes. Each is a multiple
-// of 8 bytes long, so that arrays laid end to end stay aligned.
+// of 8 bytes long (the customers' table has at least 1,024 four-byte
+// slots, a power of two), so that arrays laid end to end stay aligned.
 func (l *Ledger) RawBlobs() [][]byte {
 	out := [][]byte{bytesOf(l.customers), bytesOf(l.customerIdx.slots), bytesOf(l.accounts), bytesOf(l.accountIdx.slots)}
 	out = appendChunkBlobs(out, &l.transfers, 1)
@@ -152,7 +153,7 @@ func DecodeRawHeader(b []byte) (*RawLayout, int, error) {
 		}
 	}
 	lay := rawLayout()
-	rl.sizes = []int{int(nCust) * 8, int(custSlots) * 8, int(nAcct) * int(lay[1]), int(acctSlots) * 8}
+	rl.sizes = []int{int(nCust) * 8, int(custSlots) * 4, int(nAcct) * int(lay[1]), int(acctSlots) * 8}
 	rl.sizes = chunkSizes(rl.sizes, int(nTr), int(lay[2]), 1)
 	rl.sizes = chunkSizes(rl.sizes, int(nAsc), int(lay[3]), 1)
 	rl.sizes = chunkSizes(rl.sizes, int(nAsc), 4, 2)
@@ -212,7 +213,13 @@ func (r *RawLayout) Attach(blobs [][]byte) (*Ledger, error) {
 	}
 	l, n := r.l, r.counts
 	l.customers = castOrCopy[OwnerID](blobs[0], int(n[0]))
-	attachTable(&l.customerIdx, blobs[1], n[1], n[2])
+	if n[1] > 0 {
+		x := &l.customerIdx
+		x.slots = castOrCopy[uint32](blobs[1], int(n[1]))
+		x.mask = n[1] - 1
+		x.shift = uint(64 - bits.TrailingZeros64(n[1]))
+		x.n = int(n[2])
+	}
 	l.accounts = castOrCopy[Account](blobs[2], int(n[3]))
 	attachTable(&l.accountIdx, blobs[3], n[4], n[5])
 	blobs = blobs[4:]
