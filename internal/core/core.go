@@ -52,6 +52,8 @@ const (
 	// before the entry count would bring one, so that a point in time is
 	// never more than this much replay away from a snapshot.
 	DefaultSnapshotBytes = 64 << 20
+	// DefaultSnapshotApplyTime is the applying time between snapshots.
+	DefaultSnapshotApplyTime = 2 * time.Second
 
 	// MaxBatchEntries bounds the commands in one durable batch.
 	MaxBatchEntries = 1024
@@ -83,6 +85,10 @@ type Config struct {
 	// snapshots never costs more than twice the journal's own writes); 0
 	// means DefaultSnapshotBytes.
 	SnapshotBytes uint64
+	// SnapshotApplyTime is the time spent applying entries after which
+	// a snapshot is taken (or the time the last snapshot took to write,
+	// if that is more); 0 means DefaultSnapshotApplyTime.
+	SnapshotApplyTime time.Duration
 	// SnapshotKeep is how many snapshots to keep; 0 means the default.
 	// The snapshots taken just before a halt or an incident (the state at
 	// the moment of an incident, which holdings and compensation ask
@@ -130,6 +136,9 @@ func (c *Config) fill() {
 	if c.SnapshotEvery == 0 {
 		c.SnapshotEvery = DefaultSnapshotEvery
 	}
+	if c.SnapshotApplyTime == 0 {
+		c.SnapshotApplyTime = DefaultSnapshotApplyTime
+	}
 	if c.SnapshotBytes == 0 {
 		c.SnapshotBytes = DefaultSnapshotBytes
 	}
@@ -169,8 +178,11 @@ type Core struct {
 	// lastIncident is the seq of the newest snapshot before a halt or an
 	// incident.
 	lastIncident uint64
-	snapBytes    uint64 // payload applied since
-	snapSize     uint64 // size of the newest snapshot written
+	snapBytes    uint64        // payload applied since
+	snapSize     uint64        // size of the newest snapshot written
+	snapWrite    time.Duration // how long writing it took
+	applyTime    time.Duration // time spent applying since
+	snapEnded    time.Time     // when it was written
 
 	verified  chan struct{} // closed when the background verification ends
 	verifyErr error         // its finding, read after verified closes
@@ -621,6 +633,7 @@ func (c *Core) applyLoop() {
 	for db := range c.applyCh {
 		outs := make([]Outcome, len(db.entries))
 		c.mu.Lock()
+		began := time.Now()
 		for i := range db.entries {
 			if k := Kind(db.entries[i].Kind); (k == KindHalt || k == KindOpenIncident) && c.state.seq > c.lastIncident && c.snapBytes >= incidentSnapBytes {
 				// The state at the moment of an incident, before its
@@ -644,6 +657,20 @@ func (c *Core) applyLoop() {
 			if c.state.seq%c.cfg.SnapshotEvery == 0 || c.snapBytes >= max(c.cfg.SnapshotBytes, c.snapSize/2) {
 				c.snapshot(false)
 			}
+		}
+		// Work the journal's payload does not show (a compensation's
+		// execution pays thousands a small entry): once applying since
+		// the last snapshot took longer than SnapshotApplyTime, or than
+		// writing the last snapshot did, whichever is more, a snapshot,
+		// so that a start after a crash replays about that long at most
+		// and snapshots take at most half the applier's time. The clock
+		// is read here, outside apply: when a snapshot is taken changes
+		// no state.
+		if c.snapEnded.After(began) {
+			began = c.snapEnded // a snapshot in the batch: its time is not applying
+		}
+		if c.applyTime += time.Since(began); c.applyTime >= max(c.cfg.SnapshotApplyTime, c.snapWrite) && c.state.seq > c.lastSnap {
+			c.snapshot(false)
 		}
 		c.mu.Unlock()
 		for i, r := range db.reqs {
@@ -678,6 +705,8 @@ func (c *Core) Err() error { return c.failed() }
 // snapshot writes a snapshot of the state; the caller holds mu. A failed
 // snapshot is logged: snapshots are a cache, the journal is the record.
 func (c *Core) snapshot(incident bool) {
+	began := time.Now()
+	defer func() { c.snapEnded = time.Now(); c.snapWrite, c.applyTime = c.snapEnded.Sub(began), 0 }()
 	c.snapBytes = 0
 	c.lastSnap = c.state.seq
 	if incident {

@@ -157,7 +157,7 @@ func BenchmarkStartFromSnapshot(b *testing.B) {
 	b.Logf("%d entries appended in %v", n-tail, time.Since(t))
 	ctx := context.Background()
 	t = time.Now()
-	c, err := Open(ctx, Config{Dir: dir, NoSync: true, SnapshotEvery: 1 << 62, SnapshotBytes: 1 << 62})
+	c, err := Open(ctx, Config{Dir: dir, NoSync: true, SnapshotEvery: 1 << 62, SnapshotBytes: 1 << 62, SnapshotApplyTime: 1 << 62})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func BenchmarkStartFromSnapshot(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		c, err := Open(ctx, Config{Dir: dir, SnapshotEvery: 1 << 62, SnapshotBytes: 1 << 62})
+		c, err := Open(ctx, Config{Dir: dir, SnapshotEvery: 1 << 62, SnapshotBytes: 1 << 62, SnapshotApplyTime: 1 << 62})
 		if err != nil {
 			b.Fatal(err)
 		}
