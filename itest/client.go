@@ -14,13 +14,13 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"strconv"
 	"sync"
 	"time"
 
 	"kinko/internal/api"
 	"kinko/internal/auth"
 	"kinko/internal/ledger"
+	"kinko/internal/market"
 	"kinko/internal/opclient"
 	"kinko/internal/passkey"
 	"kinko/internal/people"
@@ -270,7 +270,7 @@ func (c *Customer) Withdraw(ctx context.Context, requestID, address string, amou
 	if err != nil {
 		return api.WithdrawalView{}, err
 	}
-	req := api.WithdrawalRequest{RequestID: requestID, Asset: in.Asset, Address: address, Amount: strconv.FormatUint(amount, 10), Expiry: in.Expiry,
+	req := api.WithdrawalRequest{RequestID: requestID, Asset: in.Asset, Address: address, Amount: api.Units(amount), Expiry: api.Time{Time: time.Unix(in.Expiry, 0).UTC()},
 		PublicKey: hex.EncodeToString(c.Key.Public().(ed25519.PublicKey)), Signature: hex.EncodeToString(sig)}
 	var v api.WithdrawalView
 	err = c.moneyMove(ctx, "/v1/me/withdrawals", req, &v)
@@ -404,7 +404,11 @@ func LoginOperator(ctx context.Context, coreURL, name, keyFile string) (*Operato
 // as the core answered it.
 func (c *Customer) Order(ctx context.Context, marketCode, side string, price, qty int64) (map[string]any, error) {
 	var out map[string]any
-	err := c.api.do(ctx, "POST", "/v1/me/orders", c.token, map[string]any{"market": marketCode, "side": side, "type": "limit", "price": price, "qty": qty}, http.StatusCreated, &out)
+	var sd api.Side
+	if err := sd.UnmarshalText([]byte(side)); err != nil {
+		return nil, err
+	}
+	err := c.api.do(ctx, "POST", "/v1/me/orders", c.token, api.OrderRequest{Market: marketCode, Side: sd, Type: api.OrderType(market.Limit), Price: api.Units(price), Qty: api.Units(qty)}, http.StatusCreated, &out)
 	return out, err
 }
 

@@ -134,7 +134,7 @@ func TestDevFlows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if filled, _ := o["filled"].(float64); filled != 1_000_000 {
+	if filled, _ := o["filled"].(string); filled != "1000000" { // a decimal string, as every quantity
 		t.Fatalf("taro's sell = %v; want filled against the demo's bid", o)
 	}
 	// A withdrawal through the dev's hot signer and co-signer.

@@ -183,7 +183,8 @@ func TestCrashSoak(t *testing.T) {
 	}
 	var total int
 	for _, w := range ws {
-		amt, _ := strconv.ParseInt(w.Amount, 10, 64)
+		amt64, _ := w.Amount.Uint64()
+		amt := int64(amt64)
 		if n := paid[w.Address][amt]; n != 1 {
 			t.Errorf("withdrawal %s of %d to %s paid %d times on chain", w.ID, amt, w.Address, n)
 		}

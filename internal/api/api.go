@@ -21,6 +21,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg"
 
 	"kinko/internal/auth"
+	"kinko/internal/controls"
 	"kinko/internal/core"
 	"kinko/internal/metrics"
 	"kinko/internal/people"
@@ -248,7 +249,56 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeProblem(w, http.StatusInternalServerError, "internal error", "")
 		}
 	}()
+	if h, pattern := s.mux.Handler(r); pattern == "" {
+		s.unrouted(w, r, h)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// unrouted answers a request no route takes: what the mux would do (a
+// redirect to the canonical path passes), but a 404 or a 405 (with Allow)
+// as a problem like every other error.
+func (s *Server) unrouted(w http.ResponseWriter, r *http.Request, h http.Handler) {
+	rec := &recorder{header: http.Header{}}
+	h.ServeHTTP(rec, r)
+	switch {
+	case rec.status >= 300 && rec.status < 400:
+		for k, v := range rec.header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.status)
+	case rec.status == http.StatusMethodNotAllowed:
+		w.Header().Set("Allow", rec.header.Get("Allow"))
+		writeProblemDoc(w, Problem{Status: http.StatusMethodNotAllowed, Title: "method not allowed", Code: "method_not_allowed",
+			Detail: fmt.Sprintf("%s is not served on %s; allowed: %s", r.Method, r.URL.Path, rec.header.Get("Allow"))})
+	default:
+		notFound(w, r)
+	}
+}
+
+// notFound answers 404 as a problem.
+func notFound(w http.ResponseWriter, r *http.Request) {
+	writeProblemDoc(w, Problem{Status: http.StatusNotFound, Title: "not found", Code: "route_unknown", Detail: "no route serves " + r.URL.Path})
+}
+
+// recorder keeps what a handler answers, for unrouted.
+type recorder struct {
+	header http.Header
+	status int
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return len(b), nil
+}
+func (r *recorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
 }
 
 // Principal is who a request acts as.
@@ -340,21 +390,35 @@ func (s *Server) submit(ctx context.Context, cmd core.Command) (any, error) {
 	return o.Value, o.EventErr()
 }
 
-// fail writes the problem for err: a known error with its text, an
-// unknown one as a generic 500 whose detail only the log sees.
+// fail writes the problem for err: a known error with its code and its
+// text (package names dropped; a halt without who halted it), a bound's
+// field, limit and value when it names them; an unknown one as a generic
+// 500 whose detail only the log sees.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var fe *fieldError
 	switch {
+	case errors.As(err, &fe):
+		writeProblemDoc(w, Problem{Status: http.StatusBadRequest, Title: "malformed request", Code: "bad_field", Field: fe.field, Detail: fe.Error(), Limit: fe.limit, Value: fe.value})
+		return
 	case errors.Is(err, errBadJSON):
-		writeProblem(w, http.StatusBadRequest, "malformed request", err.Error())
+		p := Problem{Status: http.StatusBadRequest, Title: "malformed request", Code: "malformed_request", Detail: err.Error()}
+		var lim interface {
+			LimitBroken() (field, limit, value string)
+		}
+		if errors.As(err, &lim) {
+			p.Code = "over_limit"
+			p.Field, p.Limit, p.Value = lim.LimitBroken()
+		}
+		writeProblemDoc(w, p)
 		return
 	case errors.Is(err, errUnauthenticated):
 		writeProblem(w, http.StatusUnauthorized, "unauthenticated", err.Error())
 		return
+	case errors.Is(err, errCSRF):
+		writeProblemDoc(w, Problem{Status: http.StatusForbidden, Title: "cross-site request refused", Code: "cross_site", Detail: err.Error()})
+		return
 	case errors.Is(err, errForbidden):
 		writeProblem(w, http.StatusForbidden, "forbidden", err.Error())
-		return
-	case errors.Is(err, errCSRF):
-		writeProblem(w, http.StatusForbidden, "cross-site request refused", err.Error())
 		return
 	case errors.Is(err, errBusy):
 		writeTooMany(w, "busy", err.Error(), time.Second)
@@ -365,13 +429,21 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeTooMany(w, "too many attempts", tm.Error(), tm.Wait)
 		return
 	}
-	status, title, known := statusOf(err)
+	p, known := classify(err)
 	if !known {
 		s.log.Error("request failed", "path", r.URL.Path, "err", err)
-		writeProblem(w, status, title, "")
+		p.Detail = ""
+		writeProblemDoc(w, p)
 		return
 	}
-	writeProblem(w, status, title, err.Error())
+	var he *controls.HaltedError
+	if errors.As(err, &he) {
+		p.Detail = s.haltDetail(he.Halt)
+	}
+	if errors.Is(err, people.ErrFrozen) {
+		p.Detail = "withdrawals are frozen; lift the freeze from a fresh login with a step-up code, or ask the exchange"
+	}
+	writeProblemDoc(w, p)
 }
 
 var errForbidden = errors.New("your role does not allow this")

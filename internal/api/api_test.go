@@ -286,7 +286,7 @@ func TestAssetListingGovernance(t *testing.T) {
 	if enabled() {
 		t.Fatal("a proposed asset is enabled")
 	}
-	listing := OpenRequestRequest{ID: "list-xmr", Kind: people.KindListAsset, Payload: json.RawMessage(`{"asset":9}`), Reason: "list XMR", RequiredRole: people.RoleApprover}
+	listing := OpenRequestRequest{ID: "list-xmr", Kind: people.KindListAsset, Payload: json.RawMessage(`{"asset":"XMR"}`), Reason: "list XMR", RequiredRole: people.RoleApprover}
 	if r := e.do("POST", "/v1/requests", sora, listing); r.status != 409 {
 		t.Fatalf("listing before review = %d %s", r.status, r.body)
 	}
@@ -590,7 +590,7 @@ func TestWithdrawalFlow(t *testing.T) {
 	sign := func(reqID string, amount uint64, expiry time.Time) WithdrawalRequest {
 		in := withdraw.Intent{RequestID: reqID, Asset: "BTC", Address: addr, Amount: amount, Expiry: expiry.Unix()}
 		sig, _ := in.Sign(priv)
-		return WithdrawalRequest{RequestID: reqID, Asset: "BTC", Address: addr, Amount: fmt.Sprint(amount), Expiry: in.Expiry, PublicKey: hex.EncodeToString(pub), Signature: hex.EncodeToString(sig)}
+		return WithdrawalRequest{RequestID: reqID, Asset: "BTC", Address: addr, Amount: Units(amount), Expiry: Time{time.Unix(in.Expiry, 0).UTC()}, PublicKey: hex.EncodeToString(pub), Signature: hex.EncodeToString(sig)}
 	}
 	// Still cooling down.
 	if r := e.do("POST", "/v1/me/withdrawals", tok, sign("w1", 100_000, e.clock.Now().Add(time.Hour)), "X-TOTP", code()); r.status != 422 || !bytes.Contains(r.body, []byte("cool-down")) {
@@ -602,14 +602,16 @@ func TestWithdrawalFlow(t *testing.T) {
 	lr.json(t, &login)
 	tok = login.Token
 	bad := sign("w2", 100_000, e.clock.Now().Add(time.Hour))
-	bad.Amount = "200000" // not what was signed
+	bad.Amount = 200000 // not what was signed
 	if r := e.do("POST", "/v1/me/withdrawals", tok, bad, "X-TOTP", code()); r.status != 422 || !bytes.Contains(r.body, []byte("signature")) {
 		t.Fatalf("changed amount = %d %s", r.status, r.body)
 	}
-	for _, amt := range []string{"-5", "1.5", "0", "x"} {
-		b := sign("w3", 100_000, e.clock.Now().Add(time.Hour))
-		b.Amount = amt
-		if r := e.do("POST", "/v1/me/withdrawals", tok, b, "X-TOTP", code()); r.status != 400 {
+	for _, amt := range []any{"-5", "1.5", "0", "x", 100000, "1e5", " 100000"} {
+		raw, _ := json.Marshal(sign("w3", 100_000, e.clock.Now().Add(time.Hour)))
+		var b map[string]any
+		json.Unmarshal(raw, &b)
+		b["amount"] = amt
+		if r := e.do("POST", "/v1/me/withdrawals", tok, b, "X-TOTP", code()); r.status != 400 || !bytes.Contains(r.body, []byte(`"field":"amount"`)) {
 			t.Errorf("amount %q = %d", amt, r.status)
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -122,7 +121,7 @@ func TestBalancesWithdrawable(t *testing.T) {
 	ask := func(reqID string) WithdrawalView {
 		in := withdraw.Intent{RequestID: reqID, Asset: "BTC", Address: addr, Amount: 1000_0000, Expiry: e.clock.Now().Add(time.Hour).Unix()}
 		sig, _ := in.Sign(priv)
-		r := e.do("POST", "/v1/me/withdrawals", tok, WithdrawalRequest{RequestID: reqID, Asset: "BTC", Address: addr, Amount: fmt.Sprint(in.Amount), Expiry: in.Expiry,
+		r := e.do("POST", "/v1/me/withdrawals", tok, WithdrawalRequest{RequestID: reqID, Asset: "BTC", Address: addr, Amount: Units(in.Amount), Expiry: Time{time.Unix(in.Expiry, 0).UTC()},
 			PublicKey: hex.EncodeToString(pub), Signature: hex.EncodeToString(sig)}, "X-TOTP", e.code("dep@example.jp"))
 		var w WithdrawalView
 		r.json(t, &w)

@@ -13,6 +13,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,7 +37,7 @@ type pages struct{ t map[string]*template.Template }
 
 func loadPages() (*pages, error) {
 	p := &pages{t: map[string]*template.Template{}}
-	for _, name := range []string{"login", "home", "customers", "operators", "approvals", "assets", "journal", "status", "reserves", "withdrawals", "controls", "incident", "markets", "market", "dealer", "enrol"} {
+	for _, name := range []string{"login", "home", "customers", "operators", "approvals", "assets", "journal", "incidents", "status", "reserves", "withdrawals", "controls", "incident", "markets", "market", "dealer", "enrol"} {
 		t, err := template.ParseFS(webFS, "web/layout.html", "web/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("api: template %s: %w", name, err)
@@ -54,6 +55,9 @@ type view struct {
 	CSRF          string
 	Error, Notice string
 	Data          any
+	// Reader is an operator who may only read (the auditor's role
+	// alone): the pages show them no form that writes.
+	Reader bool
 }
 
 func (s *Server) render(w http.ResponseWriter, name string, status int, v view) {
@@ -87,7 +91,7 @@ func (s *Server) consoleUser(w http.ResponseWriter, r *http.Request) (view, Prin
 	}
 	var o people.Operator
 	s.core.Read(func(st *core.State) { o, _ = st.People.Operator(p.Session.Operator) })
-	v := view{Operator: o.Name, Roles: o.Roles, CSRF: s.csrfFor(p.Token), Error: r.URL.Query().Get("err"), Notice: r.URL.Query().Get("ok")}
+	v := view{Operator: o.Name, Roles: o.Roles, CSRF: s.csrfFor(p.Token), Error: r.URL.Query().Get("err"), Notice: r.URL.Query().Get("ok"), Reader: !mayAskClose(o.Roles)}
 	return v, p, true
 }
 
@@ -175,7 +179,7 @@ func (s *Server) registerConsole() {
 	})
 	s.handle("GET", "/console/", false, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/console/" {
-			http.NotFound(w, r)
+			notFound(w, r)
 			return
 		}
 		v, _, ok := s.consoleUser(w, r)
@@ -303,8 +307,26 @@ func (s *Server) registerConsole() {
 		if !ok {
 			return
 		}
-		var items []people.Request
-		s.core.Read(func(st *core.State) { items = st.People.Requests() })
+		// Each request in words (what it does, assets and switches by
+		// name), its payload in the API's form for who wants it; Approve
+		// only to an operator who may (not its author, nor its subject,
+		// with the role it needs), Reject to them and to its author.
+		type row struct {
+			RequestView
+			PayloadText           string
+			MayApprove, MayReject bool
+		}
+		var items []row
+		s.core.Read(func(st *core.State) {
+			me, found := st.People.Operator(v.Operator)
+			for _, q := range st.People.Requests() {
+				rv := requestView(st, q)
+				mine := q.Requester == v.Operator
+				may := found && me.HasRole(q.RequiredRole)
+				items = append(items, row{RequestView: rv, PayloadText: string(rv.Payload), MayApprove: !mine && may, MayReject: mine || may})
+			}
+		})
+		slices.SortStableFunc(items, func(a, b row) int { return b.Created.Compare(a.Created) }) // newest first
 		v.Title, v.Nav, v.Data = "Approvals", "approvals", map[string]any{"Items": items}
 		s.render(w, "approvals", http.StatusOK, v)
 	})
@@ -425,24 +447,8 @@ func (s *Server) registerConsole() {
 		v.Title, v.Nav, v.Data = "Withdrawals", "withdrawals", d
 		s.render(w, "withdrawals", http.StatusOK, v)
 	})
-	s.handle("GET", "/console/journal", false, func(w http.ResponseWriter, r *http.Request) {
-		v, _, ok := s.consoleUser(w, r)
-		if !ok {
-			return
-		}
-		_, cursor, _ := paging(r)
-		page, err := s.journalPage(uint64(cursor), DefaultLimit)
-		if err != nil {
-			v.Error = publicErr(err).Error()
-		}
-		d := map[string]any{"Page": page}
-		if r.URL.Query().Get("verify") == "1" {
-			vv := s.verify()
-			d["Verify"] = &vv
-		}
-		v.Title, v.Nav, v.Data = "Journal", "journal", d
-		s.render(w, "journal", http.StatusOK, v)
-	})
+	s.handle("GET", "/console/journal", false, s.consoleJournal)
+
 }
 
 func publicErrOrNil(err error) error {

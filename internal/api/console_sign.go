@@ -3,7 +3,7 @@ package api
 import (
 	"encoding/json"
 	"net/http"
-	"strconv"
+	"time"
 
 	"kinko/internal/core"
 )
@@ -32,7 +32,9 @@ func (s *Server) consoleRequest(w http.ResponseWriter, r *http.Request, p Princi
 	req, err := build()
 	if err == nil {
 		req.ID = r.PostForm.Get("sign_id")
-		req.Expires, _ = strconv.ParseInt(r.PostForm.Get("sign_expires"), 10, 64)
+		if t, perr := time.Parse(time.RFC3339Nano, r.PostForm.Get("sign_expires")); perr == nil {
+			req.Expires = &Time{t}
+		}
 		var cmd core.OpenRequest
 		if cmd, err = s.OpenRequestCommand(p.Session.Operator, req); err == nil {
 			s.consoleSubmitSigned(w, r, page, ok, cmd, cmd.Request.ID, cmd.Request.Expires)

@@ -13,6 +13,7 @@ import (
 	"kinko/internal/core"
 	"kinko/internal/incident"
 	"kinko/internal/journal"
+	"kinko/internal/ledger"
 	"kinko/internal/people"
 )
 
@@ -82,15 +83,30 @@ type PlanView struct {
 type ControlsView struct {
 	Rows  []RowView        `json:"rows"`
 	Plans []PlanView       `json:"plans"`
-	Lifts []controls.Lift  `json:"lifts"`
+	Lifts []LiftView       `json:"lifts"`
 	Recon []ReconciledView `json:"reconciliation"`
 }
 
+// LiftView is a halt that was lifted: the switch as parseSwitch reads it,
+// the halt (who, why, since when), the two people who lifted it and why.
+type LiftView struct {
+	Switch    string    `json:"switch"`
+	HaltedBy  string    `json:"halted_by"`
+	HaltedFor string    `json:"halted_for"`
+	Since     time.Time `json:"since"`
+	Requester string    `json:"requester"`
+	Approver  string    `json:"approver"`
+	Reason    string    `json:"reason"`
+	Lifted    time.Time `json:"lifted"`
+	Seq       uint64    `json:"seq"`
+}
+
 // ReconciledView is one wallet's reconciliation difference, ledger less
-// chain, as the chain watcher last computed it.
+// chain, in the asset's base units, as the chain watcher last computed
+// it.
 type ReconciledView struct {
 	Wallet     uint32 `json:"wallet"`
-	Difference int64  `json:"difference"`
+	Difference Units  `json:"difference"`
 }
 
 func (s *Server) controlsView() ControlsView {
@@ -138,11 +154,14 @@ func (s *Server) controlsView() ControlsView {
 			}
 			v.Plans = append(v.Plans, pv)
 		}
-		v.Lifts = st.Controls.Lifts()
+		for _, l := range st.Controls.Lifts() {
+			v.Lifts = append(v.Lifts, LiftView{Switch: switchText(st, l.Halt.Switch), HaltedBy: l.Halt.Actor, HaltedFor: l.Halt.Reason, Since: time.Unix(0, l.Halt.Since).UTC(),
+				Requester: l.Requester, Approver: l.Approver, Reason: l.Reason, Lifted: time.Unix(0, l.Time).UTC(), Seq: l.Seq})
+		}
 	})
 	if s.reconciled != nil {
 		for w, d := range s.reconciled() {
-			v.Recon = append(v.Recon, ReconciledView{Wallet: w, Difference: d})
+			v.Recon = append(v.Recon, ReconciledView{Wallet: w, Difference: Units(d)})
 		}
 		sort.Slice(v.Recon, func(i, j int) bool { return v.Recon[i].Wallet < v.Recon[j].Wallet })
 	}
@@ -150,7 +169,7 @@ func (s *Server) controlsView() ControlsView {
 		v.Plans = []PlanView{}
 	}
 	if v.Lifts == nil {
-		v.Lifts = []controls.Lift{}
+		v.Lifts = []LiftView{}
 	}
 	if v.Recon == nil {
 		v.Recon = []ReconciledView{}
@@ -260,8 +279,9 @@ func (s *Server) registerControls() {
 			from = head - timelineWindow + 1
 		}
 		var applied func(journal.Entry, core.Command) bool
-		s.core.Read(func(st *core.State) { applied = core.Applied(st) })
-		evs, err := core.Timeline(s.core.Journal(), from, applied)
+		var names core.Names
+		s.core.Read(func(st *core.State) { applied, names = core.Applied(st), core.NamesOf(st) })
+		evs, err := core.Timeline(s.core.Journal(), from, applied, names)
 		if err != nil {
 			s.log.Error("timeline", "err", err)
 		}
@@ -307,21 +327,52 @@ const (
 )
 
 // IncidentView is an incident for operators.
+// Status is "open" or "closed"; Loss what it cost in base units of
+// Asset (a decimal string), as its detector measured it; ClosedBy the two
+// people who closed it; CloseRequest a pending request to close it.
 type IncidentView struct {
-	ID       string    `json:"id"`
-	Asset    string    `json:"asset"`
-	Detector string    `json:"detector"`
-	Reason   string    `json:"reason"`
-	TxIDs    []string  `json:"txids"`
-	Opened   time.Time `json:"opened"`
-	Closed   bool      `json:"closed"`
+	ID           string     `json:"id"`
+	Asset        string     `json:"asset"`
+	Detector     string     `json:"detector"`
+	Reason       string     `json:"reason"`
+	TxIDs        []string   `json:"txids"`
+	Opened       time.Time  `json:"opened"`
+	Closed       bool       `json:"closed"`
+	Status       string     `json:"status"`
+	Loss         Units      `json:"loss"`
+	ClosedAt     *time.Time `json:"closed_at,omitempty"`
+	ClosedBy     string     `json:"closed_by,omitempty"`
+	CloseRequest string     `json:"close_request,omitempty"`
+	// LossText is Loss as the console writes it ("0.18994932 BTC").
+	LossText string `json:"-"`
 }
 
 func (s *Server) incidentViews() []IncidentView {
-	var out []IncidentView
+	out := []IncidentView{}
 	s.core.Read(func(st *core.State) {
+		pending := map[string]string{}
+		for _, q := range st.People.Requests() {
+			if q.Kind == core.KindCloseIncident && q.State == people.RequestPending {
+				var p core.CloseIncidentPayload
+				if json.Unmarshal(q.Payload, &p) == nil {
+					pending[p.Incident] = q.ID
+				}
+			}
+		}
 		for _, in := range st.Incidents.List() {
-			out = append(out, IncidentView{ID: in.ID, Asset: in.Asset, Detector: in.Detector, Reason: in.Reason, TxIDs: in.TxIDs, Opened: time.Unix(0, in.Opened).UTC(), Closed: in.Closed != 0})
+			v := IncidentView{ID: in.ID, Asset: in.Asset, Detector: in.Detector, Reason: in.Reason, TxIDs: in.TxIDs, Opened: time.Unix(0, in.Opened).UTC(), Closed: in.Closed != 0,
+				Status: "open", Loss: Units(in.Loss), ClosedBy: in.ClosedBy, CloseRequest: pending[in.ID], LossText: groupDigits(ledger.AmountOf(in.Loss).String())}
+			if v.TxIDs == nil {
+				v.TxIDs = []string{}
+			}
+			if a, ok := st.Ledger.AssetByCode(in.Asset); ok {
+				v.LossText = amountText(ledger.AmountOf(in.Loss), a.Decimals, a.Code)
+			}
+			if in.Closed != 0 {
+				t := time.Unix(0, in.Closed).UTC()
+				v.Status, v.ClosedAt = "closed", &t
+			}
+			out = append(out, v)
 		}
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Opened.After(out[j].Opened) })

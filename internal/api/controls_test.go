@@ -50,18 +50,8 @@ func TestHaltLiftAndStagedResumption(t *testing.T) {
 
 	// The plan: yen bank first, then yen withdrawals, then crypto.
 	plan := func(id string, steps ...string) resp {
-		var sws []json.RawMessage
-		e.core.Read(func(st *core.State) {
-			for _, s := range steps {
-				sw, err := parseSwitch(st, s)
-				if err != nil {
-					t.Fatal(err)
-				}
-				b, _ := json.Marshal(sw)
-				sws = append(sws, b)
-			}
-		})
-		payload, _ := json.Marshal(map[string]any{"id": id, "steps": sws})
+		// Steps as the halt matrix names them, as every switch in the API.
+		payload, _ := json.Marshal(map[string]any{"id": id, "steps": steps})
 		return e.do("POST", "/v1/requests", aiko, OpenRequestRequest{ID: "plan-" + id, Kind: core.KindResumptionPlan, Payload: payload, Reason: "BITPoint order", RequiredRole: people.RoleApprover})
 	}
 	if r := plan("dup", "bank", "bank"); r.status != 422 {
@@ -81,7 +71,7 @@ func TestHaltLiftAndStagedResumption(t *testing.T) {
 	}
 
 	lift := func(id, sw string) resp {
-		payload, _ := json.Marshal(map[string]any{"switch": mustSwitch(t, e, sw)})
+		payload, _ := json.Marshal(map[string]any{"switch": sw})
 		r := e.do("POST", "/v1/requests", aiko, OpenRequestRequest{ID: id, Kind: core.KindLiftHalt, Payload: payload, Reason: "resume " + sw, RequiredRole: people.RoleApprover})
 		if r.status != 201 {
 			return r
@@ -130,8 +120,9 @@ func TestHaltLiftAndStagedResumption(t *testing.T) {
 	// The timeline holds what took effect: the refused self-approval and
 	// the lift refused out of order are not in it; the later one is.
 	var applied func(journal.Entry, core.Command) bool
-	e.core.Read(func(st *core.State) { applied = core.Applied(st) })
-	evs, err := core.Timeline(e.core.Journal(), 1, applied)
+	var names core.Names
+	e.core.Read(func(st *core.State) { applied, names = core.Applied(st), core.NamesOf(st) })
+	evs, err := core.Timeline(e.core.Journal(), 1, applied, names)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,16 +142,4 @@ func TestHaltLiftAndStagedResumption(t *testing.T) {
 			t.Fatalf("after restart: %+v", ps)
 		}
 	})
-}
-
-func mustSwitch(t *testing.T, e *env, text string) any {
-	var out any
-	e.core.Read(func(st *core.State) {
-		sw, err := parseSwitch(st, text)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = sw
-	})
-	return out
 }

@@ -24,7 +24,7 @@ func FuzzJSONHandlers(f *testing.F) {
 		f.Add(uint8(i), []byte(`{"switch":"BTC:withdraw","reason":"drill"}`))
 		f.Add(uint8(i), []byte(`{"kind":"resumption_plan","payload":{"id":"p","steps":[{"asset":0,"service":"bank"}]},"reason":"r","required_role":"approver"}`))
 		f.Add(uint8(i), []byte(`{"kind":"halt","payload":{"Switch":{"asset":2,"service":"withdraw"},"Actor":"watcher","Reason":"x"}}`))
-		f.Add(uint8(i), []byte(`{"market":"BTC/JPY","side":"buy","type":"limit","price":10000000,"qty":100000,"client_order_id":"c1"}`))
+		f.Add(uint8(i), []byte(`{"market":"BTC/JPY","side":"buy","type":"limit","price":"10000000","qty":"100000","client_order_id":"c1"}`))
 		f.Add(uint8(i), []byte(`{"price":-9223372036854775808,"qty":9223372036854775807}`))
 		f.Add(uint8(i), []byte(`{"reason":"drill"}`))
 	}

@@ -54,6 +54,8 @@ type env struct {
 	who  map[string]string
 	// listers ask for and approve the test market (default aiko, ren).
 	listers [2]string
+	// noSpec leaves the openapi.json check out (spec_test.go).
+	noSpec bool
 	// loginRate is the server's sign-in limit (benchmarks lift it).
 	loginRate int
 	// fast leaves the core's invariant check after every apply off, as
@@ -223,7 +225,7 @@ func (e *env) do(method, path, token string, body any, headers ...string) resp {
 	if ch.ID != "" {
 		m["id"], _ = json.Marshal(ch.ID)
 	}
-	if ch.Expires != 0 {
+	if ch.Expires != nil {
 		m["expires"], _ = json.Marshal(ch.Expires)
 	}
 	return e.raw(method, path, token, m, headers...)
@@ -243,6 +245,11 @@ func (e *env) raw(method, path, token string, body any, headers ...string) resp 
 		j, _ := json.Marshal(b)
 		rd = bytes.NewReader(j)
 	}
+	var sent []byte
+	if rd != nil {
+		sent, _ = io.ReadAll(rd)
+		rd = bytes.NewReader(sent)
+	}
 	req, _ := http.NewRequest(method, e.http.URL+path, rd)
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
@@ -257,6 +264,11 @@ func (e *env) raw(method, path, token string, body any, headers ...string) resp 
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
+	if !e.noSpec {
+		for _, bad := range e.checkSpec(req, sent, res.StatusCode, res.Header.Get("Content-Type"), b) {
+			e.t.Errorf("openapi.json: %s", bad)
+		}
+	}
 	return resp{status: res.StatusCode, header: res.Header, body: b}
 }
 
@@ -272,7 +284,7 @@ func (e *env) loginOperator(name string) string {
 		PublicKey struct {
 			Challenge string `json:"challenge"`
 			RPID      string `json:"rpId"`
-		} `json:"publicKey"`
+		} `json:"public_key"`
 		Origin string `json:"origin"`
 	}
 	r.json(e.t, &begin)

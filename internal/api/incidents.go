@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -13,6 +14,7 @@ import (
 	"kinko/internal/compensation"
 	"kinko/internal/core"
 	"kinko/internal/incident"
+	"kinko/internal/people"
 )
 
 // Incident response for operators: point-in-time holdings, incidents and
@@ -106,6 +108,34 @@ func (s *Server) registerIncidents() {
 	s.handle("GET", "/v1/holdings", true, s.operatorOnly(s.holdings))
 	s.handle("GET", "/v1/incidents", true, s.operatorOnly(s.listIncidents))
 	s.handle("GET", "/v1/incidents/{id}", true, s.operatorOnly(s.getIncident))
+	s.handle("GET", "/console/incidents", false, func(w http.ResponseWriter, r *http.Request) {
+		v, _, ok := s.consoleUser(w, r)
+		if !ok {
+			return
+		}
+		items := s.incidentViews()
+		open := 0
+		for _, in := range items {
+			if !in.Closed {
+				open++
+			}
+		}
+		v.Title, v.Nav, v.Data = "Incidents", "incidents", map[string]any{"Items": items, "Open": open, "MayClose": mayAskClose(v.Roles)}
+		s.render(w, "incidents", http.StatusOK, v)
+	})
+	// Closing takes two people: this files the close_incident request a
+	// second operator (approver or admin) approves on the Approvals page.
+	s.handle("POST", "/console/incidents/{id}/close", false, func(w http.ResponseWriter, r *http.Request) {
+		p, ok := s.consolePost(w, r)
+		if !ok {
+			return
+		}
+		id := r.PathValue("id")
+		s.consoleRequest(w, r, p, "/console/incidents", "close of incident "+id+" requested: a second operator (approver or admin) must approve it", func() (OpenRequestRequest, error) {
+			payload, _ := json.Marshal(core.CloseIncidentPayload{Incident: id})
+			return OpenRequestRequest{Kind: core.KindCloseIncident, Payload: payload, Reason: r.PostForm.Get("reason"), RequiredRole: people.RoleApprover}, nil
+		})
+	})
 	s.handle("GET", "/console/incidents/{id}", false, func(w http.ResponseWriter, r *http.Request) {
 		v, _, ok := s.consoleUser(w, r)
 		if !ok {
@@ -124,7 +154,18 @@ func (s *Server) registerIncidents() {
 			SVG    template.HTML
 			Notice string
 		}{rep, template.HTML(svg.String()), notice.String()}
-		v.Title, v.Nav, v.Data = "Incident "+rep.Incident.ID, "controls", d
+		v.Title, v.Nav, v.Data = "Incident "+rep.Incident.ID, "incidents", d
 		s.render(w, "incident", http.StatusOK, v)
 	})
+}
+
+// mayAskClose tells whether roles may ask to close an incident: any role
+// but the auditor's, who only reads.
+func mayAskClose(roles []people.Role) bool {
+	for _, r := range roles {
+		if r != people.RoleAuditor {
+			return true
+		}
+	}
+	return false
 }

@@ -21,11 +21,11 @@ func TestHoldingsAndIncidents(t *testing.T) {
 	e.submit(core.OpenIncident{Incident: incident.Incident{ID: "theft-1", Asset: "BTC", Detector: "watcher", Reason: "unexplained outflow", TxIDs: []string{"abcd"}}})
 	kenji := e.loginOperator("kenji")
 	var rep struct {
-		Holders  int `json:"holders"`
-		Total    uint64
+		Holders  int    `json:"holders"`
+		Total    uint64 `json:"total,string"`
 		Holdings []struct {
 			Customer ledger.OwnerID `json:"customer"`
-			Total    uint64         `json:"total"`
+			Total    uint64         `json:"total,string"`
 		} `json:"holdings"`
 	}
 	r := e.do("GET", "/v1/holdings?asset=BTC&at="+itoa(before), kenji, nil)

@@ -116,7 +116,7 @@ type BeginRequest struct {
 // BeginResponse is a ceremony's options for navigator.credentials, and
 // the origin a software credential signs as.
 type BeginResponse struct {
-	PublicKey json.RawMessage `json:"publicKey"`
+	PublicKey json.RawMessage `json:"public_key"` // WebAuthn's own options, named as the W3C standard names them
 	Origin    string          `json:"origin"`
 }
 
@@ -346,7 +346,9 @@ type SignatureRequired struct {
 	Origin      string   `json:"origin"`
 	Credentials []string `json:"credentials"`
 	ID          string   `json:"id,omitempty"`
-	Expires     int64    `json:"expires,omitempty,string"` // unix ns, a string: a JSON number would lose digits in a browser
+	// Expires is the request's expiry, RFC 3339 to the nanosecond: sent
+	// back as it is.
+	Expires *time.Time `json:"expires,omitempty"`
 }
 
 // errSignatureRequired is what a signed command without an assertion gets.
@@ -374,9 +376,14 @@ func (s *Server) signed(w http.ResponseWriter, r *http.Request, cmd core.Command
 // challenge writes the 428 answer for cmd.
 func (s *Server) challenge(w http.ResponseWriter, cmd core.Command, id string, expires int64) {
 	signer, digest, _ := core.SignedDigest(cmd)
-	res := SignatureRequired{Problem: Problem{Type: "urn:kinko:signature-required", Title: "signature required", Status: http.StatusPreconditionRequired,
+	res := SignatureRequired{Problem: Problem{Type: problemType("signature_required"), Title: "signature required", Status: http.StatusPreconditionRequired,
 		Detail: "sign the challenge with your credential and send the request again with the assertion and these values"},
-		Challenge: base64.RawURLEncoding.EncodeToString(digest[:]), ID: id, Expires: expires, Credentials: []string{}}
+		Challenge: base64.RawURLEncoding.EncodeToString(digest[:]), ID: id, Credentials: []string{}}
+	res.Code = "signature_required"
+	if expires != 0 {
+		t := time.Unix(0, expires).UTC()
+		res.Expires = &t
+	}
 	var rp passkey.RP
 	s.core.Read(func(st *core.State) {
 		rp = st.People.RP()
@@ -572,7 +579,6 @@ var operatorCommands = map[core.Kind]func(core.Command) string{
 	core.KindAddPayouts:          nil,
 	core.KindOpenIncident:        func(c core.Command) string { return c.(core.OpenIncident).Incident.Detector },
 	core.KindNoteIncident:        func(c core.Command) string { return c.(core.NoteIncident).Actor },
-	core.KindCloseIncident:       func(c core.Command) string { return c.(core.CloseIncident).Actor },
 	core.KindDenyAddresses:       func(c core.Command) string { return c.(core.DenyAddresses).Actor },
 	core.KindRepayOwed:           func(c core.Command) string { return c.(core.RepayOwed).Actor },
 	core.KindPrepareCeremony:     func(c core.Command) string { return c.(core.PrepareCeremony).Ceremony.Actor },

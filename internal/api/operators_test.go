@@ -32,19 +32,19 @@ func TestSignedRoutes(t *testing.T) {
 	}
 	var ch SignatureRequired
 	r.json(t, &ch)
-	if ch.ID == "" || ch.Expires == 0 || ch.RPID != "localhost" || len(ch.Credentials) != 1 {
+	if ch.ID == "" || ch.Expires == nil || ch.RPID != "localhost" || len(ch.Credentials) != 1 {
 		t.Fatalf("challenge %+v", ch)
 	}
 	d, _ := base64.RawURLEncoding.DecodeString(ch.Challenge)
 	// The digest is the command's: the same body with the given id and
 	// expiry, built by the core's own function.
-	want, _ := e.srv.OpenRequestCommand("aiko", OpenRequestRequest{ID: ch.ID, Expires: ch.Expires, Kind: body.Kind, Payload: body.Payload, Reason: body.Reason, RequiredRole: body.RequiredRole})
+	want, _ := e.srv.OpenRequestCommand("aiko", OpenRequestRequest{ID: ch.ID, Expires: &Time{*ch.Expires}, Kind: body.Kind, Payload: body.Payload, Reason: body.Reason, RequiredRole: body.RequiredRole})
 	if _, dg, _ := core.SignedDigest(want); !bytes.Equal(dg[:], d) {
 		t.Fatal("challenge is not the digest of the command")
 	}
 	send := func(tok string, a passkey.Assertion, reason string) resp {
 		b := body
-		b.ID, b.Expires, b.Assertion, b.Reason = ch.ID, ch.Expires, AssertionJSON(a), reason
+		b.ID, b.Expires, b.Assertion, b.Reason = ch.ID, &Time{*ch.Expires}, AssertionJSON(a), reason
 		return e.raw("POST", "/v1/requests", tok, b)
 	}
 	renSig, _ := e.team.Get("ren").Key.Assert(ch.RPID, ch.Origin, d)
@@ -90,7 +90,7 @@ func TestEnrolAndSignIn(t *testing.T) {
 	aiko, ren := e.loginOperator("aiko"), e.loginOperator("ren")
 	code := "mio-one-time-code-123"
 	h := sha256.Sum256([]byte(code))
-	payload, _ := json.Marshal(people.AddOperatorPayload{Operator: "mio", Roles: []people.Role{people.RoleAuditor}, Code: hex.EncodeToString(h[:]), CodeExpires: e.clock.Now().Add(48 * time.Hour).UnixNano()})
+	payload, _ := json.Marshal(apiAddOperator{Operator: "mio", Roles: []people.Role{people.RoleAuditor}, Code: hex.EncodeToString(h[:]), CodeExpires: Time{e.clock.Now().Add(48 * time.Hour)}})
 	var opened map[string]string
 	r := e.do("POST", "/v1/requests", aiko, OpenRequestRequest{Kind: people.KindAddOperator, Payload: payload, Reason: "new auditor", RequiredRole: people.RoleAdmin})
 	if r.status != 201 {
@@ -181,7 +181,7 @@ func BenchmarkApprovalThroughAPI(b *testing.B) {
 	e.raw("POST", "/v1/halts", aiko, HaltRequest{Switch: "BTC:withdraw", Reason: "bench"})
 	ids := make([]string, b.N)
 	for i := range ids {
-		payload := json.RawMessage(`{"switch":{"asset":2,"service":"withdraw"}}`)
+		payload := json.RawMessage(`{"switch":"BTC:withdraw"}`)
 		r := e.do("POST", "/v1/requests", aiko, OpenRequestRequest{Kind: core.KindLiftHalt, Payload: payload, Reason: "bench", RequiredRole: people.RoleApprover})
 		if r.status != 201 {
 			b.Fatalf("open = %d %s", r.status, r.body)

@@ -570,7 +570,7 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request) {
 type BalanceView struct {
 	Asset              string        `json:"asset"`
 	Kind               string        `json:"kind"`
-	Balance            ledger.Amount `json:"balance"`
+	Balance            ledger.Signed `json:"balance"` // "-" before a balance below zero
 	Available          ledger.Amount `json:"available"`
 	Withdrawable       ledger.Amount `json:"withdrawable"`
 	WithdrawableReason string        `json:"withdrawable_reason,omitempty"`
@@ -586,7 +586,7 @@ func (s *Server) balances(owner ledger.OwnerID) []BalanceView {
 				if !ok {
 					continue
 				}
-				v := BalanceView{Asset: a.Code, Kind: k.String(), Balance: acc.Balance(), Available: acc.Available(), Decimal: acc.Balance().FormatDecimal(a.Decimals)}
+				v := BalanceView{Asset: a.Code, Kind: k.String(), Balance: acc.SignedBalance(), Available: acc.Available(), Decimal: acc.SignedBalance().FormatDecimal(a.Decimals)}
 				if k == ledger.KindAvailable {
 					w, why := st.Withdrawable(owner, a.ID)
 					v.Withdrawable, v.WithdrawableReason = ledger.AmountOf(w), why
@@ -775,18 +775,46 @@ func (s *Server) listOperators(w http.ResponseWriter, r *http.Request, _ Princip
 	writeJSON(w, http.StatusOK, map[string]any{"items": out})
 }
 
-// RequestView is a request as shown.
+// RequestView is a two-person request as the API shows it: what it does in
+// words (Summary), its payload in the API's form (a switch as
+// "BTC:withdraw", a market by its code, a price as a decimal string; see
+// requestPayloadOut), times in RFC 3339.
 type RequestView struct {
-	people.Request
-	CreatedAt time.Time `json:"created_at"`
-	ExpiresAt time.Time `json:"expires_at"`
+	ID           string              `json:"id"`
+	Kind         people.RequestKind  `json:"kind"`
+	Summary      string              `json:"summary"`
+	Payload      json.RawMessage     `json:"payload"`
+	Requester    string              `json:"requester"`
+	Reason       string              `json:"reason"`
+	RequiredRole people.Role         `json:"required_role"`
+	State        people.RequestState `json:"state"`
+	Created      time.Time           `json:"created"`
+	Expires      time.Time           `json:"expires"`
+	Decider      string              `json:"decider,omitempty"`
+	Decision     string              `json:"decision,omitempty"`
+	Decided      *time.Time          `json:"decided,omitempty"`
+	// OpenedSeq and DecidedSeq are the journal entries that opened and
+	// decided it.
+	OpenedSeq  uint64 `json:"opened_seq,omitempty"`
+	DecidedSeq uint64 `json:"decided_seq,omitempty"`
+}
+
+func requestView(st *core.State, q people.Request) RequestView {
+	v := RequestView{ID: q.ID, Kind: q.Kind, Summary: describeRequest(st, q), Payload: requestPayloadOut(st, q.Kind, q.Payload), Requester: q.Requester,
+		Reason: q.Reason, RequiredRole: q.RequiredRole, State: q.State, Created: time.Unix(0, q.Created).UTC(), Expires: time.Unix(0, q.Expires).UTC(),
+		Decider: q.Decider, Decision: q.Decision, OpenedSeq: q.OpenedSeq, DecidedSeq: q.DecidedSeq}
+	if q.Decided != 0 {
+		d := time.Unix(0, q.Decided).UTC()
+		v.Decided = &d
+	}
+	return v
 }
 
 func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, _ Principal) {
 	out := []RequestView{}
 	s.core.Read(func(st *core.State) {
 		for _, q := range st.People.Requests() {
-			out = append(out, RequestView{Request: q, CreatedAt: time.Unix(0, q.Created).UTC(), ExpiresAt: time.Unix(0, q.Expires).UTC()})
+			out = append(out, requestView(st, q))
 		}
 	})
 	writeJSON(w, http.StatusOK, map[string]any{"items": out})
@@ -800,9 +828,9 @@ type OpenRequestRequest struct {
 	Reason       string             `json:"reason"`
 	RequiredRole people.Role        `json:"required_role"`
 	TTLSeconds   int64              `json:"ttl_seconds,omitempty"`
-	// Expires (unix ns) fixes the expiry: sent back, with ID, from the
-	// 428 answer together with the assertion.
-	Expires   int64           `json:"expires,omitempty"`
+	// Expires (RFC 3339, to the nanosecond) fixes the expiry: sent back,
+	// with ID, from the 428 answer together with the assertion.
+	Expires   *Time           `json:"expires,omitempty"`
 	Assertion json.RawMessage `json:"assertion,omitempty"`
 }
 
@@ -825,6 +853,13 @@ func (s *Server) openRequest(w http.ResponseWriter, r *http.Request, body []byte
 		s.fail(w, r, err)
 		return
 	}
+	var payload json.RawMessage
+	s.core.Read(func(st *core.State) { payload, err = requestPayloadIn(st, req.Kind, nonEmpty(req.Payload)) })
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	req.Payload = payload
 	cmd, err := s.OpenRequestCommand(p.Session.Operator, req)
 	if err != nil {
 		s.fail(w, r, err)
@@ -835,29 +870,39 @@ func (s *Server) openRequest(w http.ResponseWriter, r *http.Request, body []byte
 	}
 }
 
+// nonEmpty is an empty payload as an empty object.
+func nonEmpty(p json.RawMessage) json.RawMessage {
+	if len(bytes.TrimSpace(p)) == 0 {
+		return json.RawMessage("{}")
+	}
+	return p
+}
+
 // OpenRequestCommand builds the command that files a request under the
 // two-person rule for actor: an id and an expiry are drawn unless given,
 // so that the same body sent again with the assertion is the same command.
+// The payload is the journal's encoding (the route turns the API's form
+// into it first: requestPayloadIn).
 func (s *Server) OpenRequestCommand(actor string, req OpenRequestRequest) (core.OpenRequest, error) {
 	if req.ID == "" {
 		req.ID = newRequestID()
 	}
-	if req.Expires == 0 {
+	var expires int64
+	if req.Expires != nil {
+		expires = req.Expires.UnixNano()
+	} else {
 		ttl := DefaultRequestTTL
 		if req.TTLSeconds > 0 {
 			ttl = time.Duration(req.TTLSeconds) * time.Second
 		}
-		req.Expires = s.now().Add(ttl).UnixNano()
-	}
-	if len(req.Payload) == 0 {
-		req.Payload = json.RawMessage("{}")
+		expires = s.now().Add(ttl).UnixNano()
 	}
 	var compact bytes.Buffer
-	if err := json.Compact(&compact, req.Payload); err != nil {
+	if err := json.Compact(&compact, nonEmpty(req.Payload)); err != nil {
 		return core.OpenRequest{}, fmt.Errorf("%w: payload", errBadJSON)
 	}
 	return core.OpenRequest{Request: people.Request{ID: req.ID, Kind: req.Kind, Payload: json.RawMessage(compact.String()), Requester: actor, Reason: req.Reason,
-		RequiredRole: req.RequiredRole, Expires: req.Expires}}, nil
+		RequiredRole: req.RequiredRole, Expires: expires}}, nil
 }
 
 // OpenRequest files a signed request for actor: the command built from
@@ -1198,13 +1243,13 @@ func (s *Server) DepositAddress(ctx context.Context, customer ledger.OwnerID, co
 // has its confirmations at the journaled chain tip and the depth it needs
 // to be withdrawable; Final once it has them.
 type DepositView struct {
-	Outpoint      string `json:"outpoint"`
-	Amount        uint64 `json:"amount"`
-	State         string `json:"state"` // pending, credited, reversed
-	Confirmations int32  `json:"confirmations,omitempty"`
-	Height        int32  `json:"height,omitempty"`
-	Depth         int32  `json:"depth,omitempty"`
-	Final         bool   `json:"final,omitempty"`
+	Outpoint      string        `json:"outpoint"`
+	Amount        ledger.Amount `json:"amount"`
+	State         string        `json:"state"` // pending, credited, reversed
+	Confirmations int32         `json:"confirmations,omitempty"`
+	Height        int32         `json:"height,omitempty"`
+	Depth         int32         `json:"depth,omitempty"`
+	Final         bool          `json:"final,omitempty"`
 }
 
 func (s *Server) myDeposits(w http.ResponseWriter, r *http.Request) {
@@ -1218,7 +1263,7 @@ func (s *Server) myDeposits(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Pending != nil {
 		for _, d := range s.cfg.Pending() {
 			if d.Customer == me {
-				out = append(out, DepositView{Outpoint: d.Outpoint.String(), Amount: d.Amount, State: "pending", Confirmations: d.Confirmations, Height: d.Height})
+				out = append(out, DepositView{Outpoint: d.Outpoint.String(), Amount: ledger.AmountOf(d.Amount), State: "pending", Confirmations: d.Confirmations, Height: d.Height})
 			}
 		}
 	}
@@ -1229,7 +1274,7 @@ func (s *Server) myDeposits(w http.ResponseWriter, r *http.Request) {
 				if d.State == custody.DepositReversed {
 					state = "reversed"
 				}
-				v := DepositView{Outpoint: d.Outpoint.String(), Amount: d.Amount, State: state, Height: d.Height}
+				v := DepositView{Outpoint: d.Outpoint.String(), Amount: ledger.AmountOf(d.Amount), State: state, Height: d.Height}
 				if d.State != custody.DepositReversed {
 					w, _ := st.Custody.Wallet(d.Wallet)
 					v.Confirmations, v.Depth, v.Final = d.Confirmations(st.Checkpoints[w.Asset].Height), d.Depth(), d.Final

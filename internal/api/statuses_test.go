@@ -78,7 +78,7 @@ func TestEveryStatusDeclared(t *testing.T) {
 		`{"asset":"NOPE","address":"x"}`, `{"password":"wrong password","new_password":"0123456789ab"}`, `{"password":"wrong password"}`,
 		`{"kyc":"verified","reason":"x"}`, `{"operator":""}`, `{"operator":"nobody","code":"x"}`, `{"reason":"x"}`, `{"token":"nope"}`,
 		`{"email":"x@example.jp","password":"wrong password","totp":"000000"}`, `{"email":"new@example.jp","name":"N","password":"0123456789ab"}`,
-		`{"market":"NOPE","side":"buy","type":"limit","price":1,"qty":1}`, `{"request_id":"r","asset":"BTC","address":"x","amount":"1","expiry":1,"public_key":"` + strings.Repeat("00", 32) + `","signature":"` + strings.Repeat("00", 64) + `"}`}
+		`{"market":"NOPE","side":"buy","type":"limit","price":"1","qty":"1"}`, `{"request_id":"r","asset":"BTC","address":"x","amount":"1","expiry":"2026-01-01T00:00:00Z","public_key":"` + strings.Repeat("00", 32) + `","signature":"` + strings.Repeat("00", 64) + `"}`}
 	queries := []string{"", "?limit=0", "?limit=99999", "?cursor=-1", "?cursor=99999999", "?from=0", "?from=99999999", "?token=nope", "?seq=nope", "?size=nope&old=1"}
 	var undeclared, fivehundreds []string
 	seen := map[string]map[int]bool{}

@@ -151,20 +151,20 @@ type MarketView struct {
 	Quote       string `json:"quote"`
 	Scale       int64  `json:"scale"`
 	QtyUnit     int64  `json:"qty_unit"`
-	TickSize    int64  `json:"tick_size"`
-	LotSize     int64  `json:"lot_size"`
-	MinQty      int64  `json:"min_qty"`
-	MaxQty      int64  `json:"max_qty"`
-	MaxPrice    int64  `json:"max_price"`
+	TickSize    Units  `json:"tick_size"`
+	LotSize     Units  `json:"lot_size"`
+	MinQty      Units  `json:"min_qty"`
+	MaxQty      Units  `json:"max_qty"`
+	MaxPrice    Units  `json:"max_price"`
 	MakerFeeBps uint32 `json:"maker_fee_bps"`
 	TakerFeeBps uint32 `json:"taker_fee_bps"`
 	// BestBid and BestAsk are 0 for an empty side.
-	BestBid int64 `json:"best_bid"`
-	BestAsk int64 `json:"best_ask"`
+	BestBid Units `json:"best_bid"`
+	BestAsk Units `json:"best_ask"`
 	// LastPrice is the last book trade's price among the recent ones (0
 	// if none): dealer executions are at the house's price, not the
 	// market's.
-	LastPrice int64 `json:"last_price"`
+	LastPrice Units `json:"last_price"`
 	// Trades counts every trade the market recorded, dealer executions
 	// included; Resting counts the orders in the book.
 	Trades  uint64 `json:"trades"`
@@ -179,7 +179,7 @@ type MarketView struct {
 	Band BandView `json:"band"`
 	// MaxOrderNotional is the largest order's notional in quote base
 	// units (MaxQty its quantity).
-	MaxOrderNotional int64 `json:"max_order_notional"`
+	MaxOrderNotional Units `json:"max_order_notional"`
 	// BreakerBps and BreakerWindowSeconds are the circuit breaker: a trade
 	// this far from the price a window earlier halts the market.
 	BreakerBps           uint32 `json:"breaker_bps"`
@@ -196,23 +196,23 @@ type MarketView struct {
 // trade's price; Source says which ("index", "last_trade" or "none").
 type BandView struct {
 	BandBps   uint32 `json:"band_bps"`
-	Low       int64  `json:"low"`
-	High      int64  `json:"high"`
-	Reference int64  `json:"reference"`
+	Low       Units  `json:"low"`
+	High      Units  `json:"high"`
+	Reference Units  `json:"reference"`
 	Source    string `json:"source"`
-	Index     int64  `json:"index"`
-	LastTrade int64  `json:"last_trade"`
+	Index     Units  `json:"index"`
+	LastTrade Units  `json:"last_trade"`
 }
 
 func bandView(m *trading.Market) BandView {
 	lo, hi := m.Book.Band()
 	last, index := m.Book.Reference()
-	v := BandView{BandBps: m.Listing.BandBps, Low: lo, High: hi, Index: index, LastTrade: last, Source: "none"}
+	v := BandView{BandBps: m.Listing.BandBps, Low: Units(lo), High: Units(hi), Index: Units(index), LastTrade: Units(last), Source: "none"}
 	switch {
 	case index != 0:
-		v.Reference, v.Source = index, "index"
+		v.Reference, v.Source = Units(index), "index"
 	case last != 0:
-		v.Reference, v.Source = last, "last_trade"
+		v.Reference, v.Source = Units(last), "last_trade"
 	}
 	return v
 }
@@ -222,10 +222,10 @@ func marketView(st *core.State, m *trading.Market) MarketView {
 	base, _ := st.Ledger.Asset(l.Base)
 	quote, _ := st.Ledger.Asset(l.Quote)
 	bid, ask := m.Book.Best()
-	return MarketView{ID: l.ID, Code: l.Code, Base: base.Code, Quote: quote.Code, Scale: l.Scale, QtyUnit: l.Unit(), TickSize: l.TickSize,
-		LotSize: l.LotSize, MinQty: l.MinQty, MaxQty: l.MaxQty, MaxPrice: l.MaxPrice, MakerFeeBps: l.MakerFeeBps, TakerFeeBps: l.TakerFeeBps,
-		BestBid: bid, BestAsk: ask, LastPrice: lastPrice(m), Trades: m.Count(), Resting: m.Book.Len(),
-		Dealer: l.DealerSpreadBps > 0 && l.QuoteValidityNs > 0, Halted: marketHalts(st, l), Band: bandView(m), MaxOrderNotional: l.MaxOrderNotional,
+	return MarketView{ID: l.ID, Code: l.Code, Base: base.Code, Quote: quote.Code, Scale: l.Scale, QtyUnit: l.Unit(), TickSize: Units(l.TickSize),
+		LotSize: Units(l.LotSize), MinQty: Units(l.MinQty), MaxQty: Units(l.MaxQty), MaxPrice: Units(l.MaxPrice), MakerFeeBps: l.MakerFeeBps, TakerFeeBps: l.TakerFeeBps,
+		BestBid: Units(bid), BestAsk: Units(ask), LastPrice: Units(lastPrice(m)), Trades: m.Count(), Resting: m.Book.Len(),
+		Dealer: l.DealerSpreadBps > 0 && l.QuoteValidityNs > 0, Halted: marketHalts(st, l), Band: bandView(m), MaxOrderNotional: Units(l.MaxOrderNotional),
 		BreakerBps: l.BreakerBps, BreakerWindowSeconds: l.BreakerWindowNs / 1e9, ReferenceChangeBps: l.ReferenceChangeBps, ReferenceDayBps: l.ReferenceDayBps}
 }
 
@@ -263,8 +263,8 @@ func marketHalts(st *core.State, l *trading.Listing) []string {
 
 // LevelView is one price level of a book.
 type LevelView struct {
-	Price  int64 `json:"price"`
-	Qty    int64 `json:"qty"`
+	Price  Units `json:"price"`
+	Qty    Units `json:"qty"`
 	Orders int   `json:"orders"`
 }
 
@@ -280,7 +280,7 @@ type DepthView struct {
 func levelViews(ls []market.Level) []LevelView {
 	out := make([]LevelView, len(ls))
 	for i, l := range ls {
-		out[i] = LevelView{Price: l.Price, Qty: l.Qty, Orders: l.Orders}
+		out[i] = LevelView{Price: Units(l.Price), Qty: Units(l.Qty), Orders: l.Orders}
 	}
 	return out
 }
@@ -295,8 +295,8 @@ type TradeView struct {
 	Seq       uint64    `json:"seq"`   // the trade's number in the market
 	Entry     uint64    `json:"entry"` // the journal entry that made it
 	Time      time.Time `json:"time"`
-	Price     int64     `json:"price"`
-	Qty       int64     `json:"qty"`
+	Price     Units     `json:"price"`
+	Qty       Units     `json:"qty"`
 	TakerSide Side      `json:"taker_side"`
 	// Dealer marks a dealer desk execution: the house was the
 	// counterparty, at its quoted price.
@@ -306,7 +306,7 @@ type TradeView struct {
 }
 
 func tradeView(t *trading.Trade) TradeView {
-	return TradeView{Seq: t.Seq, Entry: t.Entry, Time: time.Unix(0, t.Time).UTC(), Price: t.Price, Qty: t.Qty,
+	return TradeView{Seq: t.Seq, Entry: t.Entry, Time: time.Unix(0, t.Time).UTC(), Price: Units(t.Price), Qty: Units(t.Qty),
 		TakerSide: Side(t.TakerSide), Dealer: t.Dealer, Halted: haltList(t.Halted)}
 }
 
@@ -323,25 +323,25 @@ type FillView struct {
 	Seq   uint64    `json:"seq"`
 	Entry uint64    `json:"entry"`
 	Time  time.Time `json:"time"`
-	Price int64     `json:"price"`
-	Qty   int64     `json:"qty"`
+	Price Units     `json:"price"`
+	Qty   Units     `json:"qty"`
 	Side  Side      `json:"side"` // the customer's
 	// Role is "maker" or "taker"; a dealer execution is a taker's.
 	Role  string         `json:"role"`
 	Order market.OrderID `json:"order,omitempty"`
 	// Notional is price × qty / scale in quote base units; Fee is the
 	// customer's fee on it.
-	Notional int64    `json:"notional"`
-	Fee      int64    `json:"fee"`
+	Notional Units    `json:"notional"`
+	Fee      Units    `json:"fee"`
 	Dealer   bool     `json:"dealer,omitempty"`
 	Halted   []string `json:"halted,omitempty"`
 }
 
 func fillView(l *trading.Listing, t *trading.Trade, me ledger.OwnerID) FillView {
-	v := FillView{Seq: t.Seq, Entry: t.Entry, Time: time.Unix(0, t.Time).UTC(), Price: t.Price, Qty: t.Qty, Side: Side(t.TakerSide),
-		Role: "taker", Order: t.Taker, Notional: l.Notional(t.Price, t.Qty), Fee: t.TakerFee, Dealer: t.Dealer, Halted: haltList(t.Halted)}
+	v := FillView{Seq: t.Seq, Entry: t.Entry, Time: time.Unix(0, t.Time).UTC(), Price: Units(t.Price), Qty: Units(t.Qty), Side: Side(t.TakerSide),
+		Role: "taker", Order: t.Taker, Notional: Units(l.Notional(t.Price, t.Qty)), Fee: Units(t.TakerFee), Dealer: t.Dealer, Halted: haltList(t.Halted)}
 	if t.MakerOwn == me && !t.Dealer {
-		v.Side, v.Role, v.Order, v.Fee = Side(t.TakerSide.Opposite()), "maker", t.Maker, t.MakerFee
+		v.Side, v.Role, v.Order, v.Fee = Side(t.TakerSide.Opposite()), "maker", t.Maker, Units(t.MakerFee)
 	}
 	return v
 }
@@ -353,20 +353,20 @@ type OrderView struct {
 	ClientOrderID string         `json:"client_order_id,omitempty"`
 	Side          Side           `json:"side"`
 	Type          OrderType      `json:"type"`
-	Price         int64          `json:"price"`
+	Price         Units          `json:"price"`
 	// Qty is as placed or last replaced; Open is what still rests.
-	Qty    int64 `json:"qty"`
-	Filled int64 `json:"filled"`
-	Open   int64 `json:"open"`
+	Qty    Units `json:"qty"`
+	Filled Units `json:"filled"`
+	Open   Units `json:"open"`
 	// Held is what the order holds: quote base units for a buy, the
 	// quantity for a sell.
-	Held    int64     `json:"held"`
+	Held    Units     `json:"held"`
 	Created time.Time `json:"created"`
 }
 
 func orderView(code string, o *trading.Order) OrderView {
-	return OrderView{ID: o.ID, Market: code, ClientOrderID: o.ClientID, Side: Side(o.Side), Type: OrderType(o.Kind), Price: o.Price,
-		Qty: o.Qty, Filled: o.Filled, Open: o.Qty - o.Filled, Held: o.Held, Created: time.Unix(0, o.Created).UTC()}
+	return OrderView{ID: o.ID, Market: code, ClientOrderID: o.ClientID, Side: Side(o.Side), Type: OrderType(o.Kind), Price: Units(o.Price),
+		Qty: Units(o.Qty), Filled: Units(o.Filled), Open: Units(o.Qty - o.Filled), Held: Units(o.Held), Created: time.Unix(0, o.Created).UTC()}
 }
 
 // PlaceView is what a placement or replacement did: Filled + Resting +
@@ -375,14 +375,14 @@ type PlaceView struct {
 	Order         market.OrderID `json:"order"`
 	Market        string         `json:"market"`
 	ClientOrderID string         `json:"client_order_id,omitempty"`
-	Filled        int64          `json:"filled"`
-	Resting       int64          `json:"resting"`
-	Cancelled     int64          `json:"cancelled"`
+	Filled        Units          `json:"filled"`
+	Resting       Units          `json:"resting"`
+	Cancelled     Units          `json:"cancelled"`
 	Trades        []FillView     `json:"trades"`
 }
 
 func placeView(l *trading.Listing, res *core.PlaceResult, me ledger.OwnerID, clientID string) PlaceView {
-	v := PlaceView{Order: res.Order, Market: l.Code, ClientOrderID: clientID, Filled: res.Filled, Resting: res.Resting, Cancelled: res.Cancelled, Trades: []FillView{}}
+	v := PlaceView{Order: res.Order, Market: l.Code, ClientOrderID: clientID, Filled: Units(res.Filled), Resting: Units(res.Resting), Cancelled: Units(res.Cancelled), Trades: []FillView{}}
 	for i := range res.Trades {
 		v.Trades = append(v.Trades, fillView(l, &res.Trades[i], me))
 	}
@@ -393,11 +393,11 @@ func placeView(l *trading.Listing, res *core.PlaceResult, me ledger.OwnerID, cli
 // (dealer executions left out).
 type CandleView struct {
 	Time   time.Time `json:"time"` // the interval's start
-	Open   int64     `json:"open"`
-	High   int64     `json:"high"`
-	Low    int64     `json:"low"`
-	Close  int64     `json:"close"`
-	Volume int64     `json:"volume"` // quantity units
+	Open   Units     `json:"open"`
+	High   Units     `json:"high"`
+	Low    Units     `json:"low"`
+	Close  Units     `json:"close"`
+	Volume Units     `json:"volume"` // quantity units
 	Trades int       `json:"trades"`
 }
 
@@ -417,12 +417,12 @@ func candles(ts []trading.Trade, d time.Duration) []CandleView {
 		start := t.Time - t.Time%step
 		if n := len(out); n > 0 && out[n-1].Time.UnixNano() == start {
 			c := &out[n-1]
-			c.High, c.Low, c.Close = max(c.High, t.Price), min(c.Low, t.Price), t.Price
-			c.Volume = addCapped(c.Volume, t.Qty)
+			c.High, c.Low, c.Close = max(c.High, Units(t.Price)), min(c.Low, Units(t.Price)), Units(t.Price)
+			c.Volume = Units(addCapped(int64(c.Volume), t.Qty))
 			c.Trades++
 			continue
 		}
-		out = append(out, CandleView{Time: time.Unix(0, start).UTC(), Open: t.Price, High: t.Price, Low: t.Price, Close: t.Price, Volume: t.Qty, Trades: 1})
+		out = append(out, CandleView{Time: time.Unix(0, start).UTC(), Open: Units(t.Price), High: Units(t.Price), Low: Units(t.Price), Close: Units(t.Price), Volume: Units(t.Qty), Trades: 1})
 	}
 	return out
 }
@@ -441,11 +441,11 @@ type QuoteView struct {
 	ID     uint64 `json:"id"`
 	Market string `json:"market"`
 	Side   Side   `json:"side"` // the customer's
-	Qty    int64  `json:"qty"`
-	Price  int64  `json:"price"`
+	Qty    Units  `json:"qty"`
+	Price  Units  `json:"price"`
 	// Notional is what the customer pays (buy) or receives (sell), in
 	// quote base units.
-	Notional int64     `json:"notional"`
+	Notional Units     `json:"notional"`
 	Expires  time.Time `json:"expires"`
 }
 
@@ -462,24 +462,24 @@ type DealerView struct {
 	// Reference is the operators' reference price, the only price the desk
 	// quotes around (0: none, and the desk does not quote); Mid is the
 	// book's, for comparison (0 when a side is empty).
-	Reference int64 `json:"reference"`
-	Mid       int64 `json:"mid"`
+	Reference Units `json:"reference"`
+	Mid       Units `json:"mid"`
 	// Inventory is the house's net position from dealer executions, in
 	// quantity units (negative: short); Profit the spread earned against
 	// the reference, in quote base units.
-	Inventory int64  `json:"inventory"`
-	Profit    int64  `json:"profit"`
+	Inventory Units  `json:"inventory"`
+	Profit    Units  `json:"profit"`
 	SpreadBps uint32 `json:"spread_bps"`
-	MaxLong   int64  `json:"max_long"`
-	MaxShort  int64  `json:"max_short"`
+	MaxLong   Units  `json:"max_long"`
+	MaxShort  Units  `json:"max_short"`
 	// House is the house's ledger balance of the base and the quote asset.
 	House []HouseBalanceView `json:"house"`
 }
 
 func dealerView(st *core.State, m *trading.Market) DealerView {
 	l := &m.Listing
-	v := DealerView{Market: l.Code, Reference: m.Reference, Mid: m.Mid(), Inventory: m.Inventory, Profit: m.Profit,
-		SpreadBps: l.DealerSpreadBps, MaxLong: l.DealerMaxLong, MaxShort: l.DealerMaxShort, House: []HouseBalanceView{}}
+	v := DealerView{Market: l.Code, Reference: Units(m.Reference), Mid: Units(m.Mid()), Inventory: Units(m.Inventory), Profit: Units(m.Profit),
+		SpreadBps: l.DealerSpreadBps, MaxLong: Units(l.DealerMaxLong), MaxShort: Units(l.DealerMaxShort), House: []HouseBalanceView{}}
 	for _, id := range []ledger.AssetID{l.Base, l.Quote} {
 		a, _ := st.Ledger.Asset(id)
 		hv := HouseBalanceView{Asset: a.Code, Decimal: "0"}
@@ -497,23 +497,23 @@ type OrderRequest struct {
 	Market        string    `json:"market"`
 	Side          Side      `json:"side"`
 	Type          OrderType `json:"type"`
-	Price         int64     `json:"price"`
-	Qty           int64     `json:"qty"`
+	Price         Units     `json:"price"`
+	Qty           Units     `json:"qty"`
 	ClientOrderID string    `json:"client_order_id,omitempty"`
 }
 
 // ReplaceRequest is the body of POST /v1/me/orders/{id}/replace: the new
 // price and open quantity.
 type ReplaceRequest struct {
-	Price int64 `json:"price"`
-	Qty   int64 `json:"qty"`
+	Price Units `json:"price"`
+	Qty   Units `json:"qty"`
 }
 
 // QuoteRequest is the body of POST /v1/me/dealer/quotes.
 type QuoteRequest struct {
 	Market string `json:"market"`
 	Side   Side   `json:"side"`
-	Qty    int64  `json:"qty"`
+	Qty    Units  `json:"qty"`
 }
 
 // CancelAllRequest is the body of POST /v1/markets/{code}/cancel-all.
@@ -525,7 +525,7 @@ type CancelAllRequest struct {
 // dealer's reference price, 0 to stop the desk quoting) and of POST
 // /v1/markets/{code}/index (the index price, 0 to clear it).
 type ReferenceRequest struct {
-	Price int64 `json:"price"`
+	Price Units `json:"price"`
 }
 
 func (s *Server) registerTrading() {
@@ -839,7 +839,7 @@ func (s *Server) postIndex(w http.ResponseWriter, r *http.Request, body []byte) 
 		s.fail(w, r, err)
 		return
 	}
-	v, err := s.SetIndex(r.Context(), p.Session.Operator, r.PathValue("code"), req.Price)
+	v, err := s.SetIndex(r.Context(), p.Session.Operator, r.PathValue("code"), int64(req.Price))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -877,7 +877,7 @@ func (s *Server) postReference(w http.ResponseWriter, r *http.Request, body []by
 		s.fail(w, r, err)
 		return
 	}
-	v, err := s.SetReference(r.Context(), p.Session.Operator, r.PathValue("code"), req.Price)
+	v, err := s.SetReference(r.Context(), p.Session.Operator, r.PathValue("code"), int64(req.Price))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -973,7 +973,7 @@ func (s *Server) placeOrder(ctx context.Context, customer ledger.OwnerID, req Or
 		return PlaceView{}, err
 	}
 	v, err := s.submit(ctx, core.PlaceOrder{Customer: customer, Market: l.ID, Side: market.Side(req.Side), Type: market.Kind(req.Type),
-		Price: req.Price, Qty: req.Qty, ClientID: req.ClientOrderID})
+		Price: int64(req.Price), Qty: int64(req.Qty), ClientID: req.ClientOrderID})
 	if err != nil {
 		return PlaceView{}, err
 	}
@@ -1068,7 +1068,7 @@ func (s *Server) postReplace(w http.ResponseWriter, r *http.Request, body []byte
 		s.fail(w, r, err)
 		return
 	}
-	v, err := s.submit(r.Context(), core.ReplaceOrder{Customer: me, Order: market.OrderID(id), Price: req.Price, Qty: req.Qty})
+	v, err := s.submit(r.Context(), core.ReplaceOrder{Customer: me, Order: market.OrderID(id), Price: int64(req.Price), Qty: int64(req.Qty)})
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -1103,7 +1103,7 @@ func (s *Server) postQuote(w http.ResponseWriter, r *http.Request, body []byte) 
 		s.fail(w, r, err)
 		return
 	}
-	v, err := s.submit(r.Context(), core.DealerQuote{Customer: p.Session.Customer, Market: l.ID, Side: market.Side(req.Side), Qty: req.Qty})
+	v, err := s.submit(r.Context(), core.DealerQuote{Customer: p.Session.Customer, Market: l.ID, Side: market.Side(req.Side), Qty: int64(req.Qty)})
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -1113,8 +1113,8 @@ func (s *Server) postQuote(w http.ResponseWriter, r *http.Request, body []byte) 
 		s.fail(w, r, errNoResult)
 		return
 	}
-	writeJSON(w, http.StatusCreated, QuoteView{ID: q.ID, Market: l.Code, Side: Side(q.Side), Qty: q.Qty, Price: q.Price,
-		Notional: l.Notional(q.Price, q.Qty), Expires: time.Unix(0, q.Expires).UTC()})
+	writeJSON(w, http.StatusCreated, QuoteView{ID: q.ID, Market: l.Code, Side: Side(q.Side), Qty: Units(q.Qty), Price: Units(q.Price),
+		Notional: Units(l.Notional(q.Price, q.Qty)), Expires: time.Unix(0, q.Expires).UTC()})
 }
 
 func (s *Server) postExecute(w http.ResponseWriter, r *http.Request, body []byte) {
@@ -1214,7 +1214,8 @@ func (u units) money(v int64) string { return signed(v, 1, u.quote) + " " + u.qu
 // qty formats quantity units in whole base coins.
 func (u units) qty(q int64) string { return signed(q, u.unit, u.base) + " " + u.baseCode }
 
-// signed formats v × unit base units with decimals, digits grouped.
+// signed formats v × unit base units with all of decimals, digits
+// grouped (formatting as the rest of the console: format.go).
 func signed(v, unit int64, decimals uint8) string {
 	sign := ""
 	mag := uint64(v)
@@ -1222,34 +1223,22 @@ func signed(v, unit int64, decimals uint8) string {
 		sign, mag = "−", uint64(-(v+1))+1
 	}
 	hi, lo := bits.Mul64(mag, uint64(unit))
-	s := ledger.Amount{Hi: hi, Lo: lo}.FormatDecimal(decimals)
-	whole, frac, _ := strings.Cut(s, ".")
-	var b strings.Builder
-	for i, c := range whole {
-		if i > 0 && (len(whole)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if frac != "" {
-		return sign + b.String() + "." + frac
-	}
-	return sign + b.String()
+	return sign + groupDigits(fixedDecimal(ledger.Amount{Hi: hi, Lo: lo}, decimals))
 }
 
 func consoleMarketOf(st *core.State, m *trading.Market) consoleMarket {
 	u := unitsOf(st, &m.Listing)
 	v := marketView(st, m)
-	c := consoleMarket{MarketView: v, Path: pathCode(v.Code), Bid: u.price(v.BestBid), Ask: u.price(v.BestAsk),
-		Last: u.price(v.LastPrice), Reference: u.price(m.Reference), TickText: u.money(v.TickSize), LotText: u.qty(v.LotSize), MinQtyText: u.qty(v.MinQty),
-		Index: u.price(v.Band.Index)}
+	c := consoleMarket{MarketView: v, Path: pathCode(v.Code), Bid: u.price(int64(v.BestBid)), Ask: u.price(int64(v.BestAsk)),
+		Last: u.price(int64(v.LastPrice)), Reference: u.price(m.Reference), TickText: u.money(int64(v.TickSize)), LotText: u.qty(int64(v.LotSize)), MinQtyText: u.qty(int64(v.MinQty)),
+		Index: u.price(int64(v.Band.Index))}
 	switch v.Band.Source {
 	case "none":
 		c.BandText = "no reference yet: nothing trades until two operators set an index"
 	case "index":
-		c.BandText = fmt.Sprintf("%s – %s (±%d bps of the index)", u.price(v.Band.Low), u.price(v.Band.High), v.Band.BandBps)
+		c.BandText = fmt.Sprintf("%s – %s (±%d bps of the index)", u.price(int64(v.Band.Low)), u.price(int64(v.Band.High)), v.Band.BandBps)
 	default:
-		c.BandText = fmt.Sprintf("%s – %s (±%d bps of the last trade)", u.price(v.Band.Low), u.price(v.Band.High), v.Band.BandBps)
+		c.BandText = fmt.Sprintf("%s – %s (±%d bps of the last trade)", u.price(int64(v.Band.Low)), u.price(int64(v.Band.High)), v.Band.BandBps)
 	}
 	return c
 }
@@ -1320,12 +1309,12 @@ func (s *Server) registerTradingConsole() {
 			for _, m := range st.Trading.Markets() {
 				u := unitsOf(st, &m.Listing)
 				dv := dealerView(st, m)
-				ref := u.price(dv.Reference)
+				ref := u.price(int64(dv.Reference))
 				if dv.Reference == 0 {
 					ref = "none: the desk does not quote"
 				}
-				rows = append(rows, consoleDealer{DealerView: dv, Path: pathCode(dv.Market), Reference: ref, Mid: u.price(dv.Mid),
-					Inventory: u.qty(dv.Inventory), Profit: u.money(dv.Profit), MaxLong: u.qty(dv.MaxLong), MaxShort: u.qty(dv.MaxShort)})
+				rows = append(rows, consoleDealer{DealerView: dv, Path: pathCode(dv.Market), Reference: ref, Mid: u.price(int64(dv.Mid)),
+					Inventory: u.qty(int64(dv.Inventory)), Profit: u.money(int64(dv.Profit)), MaxLong: u.qty(int64(dv.MaxLong)), MaxShort: u.qty(int64(dv.MaxShort))})
 			}
 		})
 		v.Title, v.Nav, v.Data = "Dealer desk", "dealer", map[string]any{"Markets": rows}

@@ -37,7 +37,7 @@ func TestTradingProtectionsThroughTheAPI(t *testing.T) {
 		t.Fatalf("market = %+v", m)
 	}
 	order := func(side string, kind string, price, qty int64) map[string]any {
-		return map[string]any{"market": "BTC/JPY", "side": side, "type": kind, "price": price, "qty": qty}
+		return map[string]any{"market": "BTC/JPY", "side": side, "type": kind, "price": Units(price), "qty": Units(qty)}
 	}
 	refused := func(name, tok string, body any, status int, detail string) {
 		t.Helper()
@@ -61,7 +61,7 @@ func TestTradingProtectionsThroughTheAPI(t *testing.T) {
 	}
 	open := func(requester, approver string, price int64) {
 		t.Helper()
-		r := e.do("POST", "/v1/requests", requester, OpenRequestRequest{Kind: core.KindIndexPrice, Payload: json.RawMessage(fmt.Sprintf(`{"market":1,"price":%d}`, price)),
+		r := e.do("POST", "/v1/requests", requester, OpenRequestRequest{Kind: core.KindIndexPrice, Payload: json.RawMessage(fmt.Sprintf(`{"market":"BTC/JPY","price":"%d"}`, price)),
 			Reason: "index", RequiredRole: people.RoleApprover})
 		var id struct{ ID string }
 		r.json(t, &id)
@@ -111,13 +111,13 @@ func TestTradingProtectionsThroughTheAPI(t *testing.T) {
 	if m := market1(); strings.Join(m.Halted, ",") != "BTC:trade" {
 		t.Fatalf("halted = %v", m.Halted)
 	}
-	refused("an order after the breaker", btok, order("buy", "limit", 10_600_000, 100_000), 503, "circuit-breaker")
+	refused("an order after the breaker", btok, order("buy", "limit", 10_600_000, 100_000), 503, "BTC:trade is halted since 2026-01-26T00:03:00Z: circuit breaker")
 	var halts struct{ Halts []HaltView }
 	e.do("GET", "/v1/status", "", nil).json(t, &halts)
 	if len(halts.Halts) != 1 || !strings.HasPrefix(halts.Halts[0].Reason, "circuit breaker: BTC/JPY traded at 10600000") {
 		t.Fatalf("status = %+v", halts)
 	}
-	r = e.do("POST", "/v1/requests", kenji, OpenRequestRequest{Kind: core.KindLiftHalt, Payload: json.RawMessage(`{"switch":{"asset":2,"service":"trade"}}`),
+	r = e.do("POST", "/v1/requests", kenji, OpenRequestRequest{Kind: core.KindLiftHalt, Payload: json.RawMessage(`{"switch":"BTC:trade"}`),
 		Reason: "the move was real", RequiredRole: people.RoleApprover})
 	var id struct{ ID string }
 	r.json(t, &id)

@@ -146,7 +146,7 @@ func TestTradingThroughTheAPI(t *testing.T) {
 	}
 
 	// Bob buys 0.5 BTC at up to 10,010,000: it fills at 10,000,000.
-	r = e.do("POST", "/v1/me/orders", btok, map[string]any{"market": "BTC-JPY", "side": "buy", "type": "limit", "price": 10_010_000, "qty": 5000_0000})
+	r = e.do("POST", "/v1/me/orders", btok, map[string]any{"market": "BTC-JPY", "side": "buy", "type": "limit", "price": "10010000", "qty": "50000000"})
 	var buy PlaceView
 	r.json(t, &buy)
 	if r.status != 201 || buy.Filled != 5000_0000 || buy.Resting != 0 || len(buy.Trades) != 1 {
@@ -223,7 +223,7 @@ func TestTradingThroughTheAPI(t *testing.T) {
 
 	// An operator empties the book; the holds are released.
 	for i := range 3 {
-		if r := e.do("POST", "/v1/me/orders", btok, OrderRequest{Market: "BTC/JPY", Side: Side(market.Buy), Type: OrderType(market.PostOnly), Price: int64(9_000_000 + i*1_000), Qty: 1000_0000}); r.status != 201 {
+		if r := e.do("POST", "/v1/me/orders", btok, OrderRequest{Market: "BTC/JPY", Side: Side(market.Buy), Type: OrderType(market.PostOnly), Price: Units(9_000_000 + i*1_000), Qty: 1000_0000}); r.status != 201 {
 			t.Fatalf("post-only bid = %d %s", r.status, r.body)
 		}
 	}
@@ -270,7 +270,7 @@ func TestTradingBadInput(t *testing.T) {
 		t.Fatalf("resting sell = %d %s", r.status, r.body)
 	}
 	order := func(price, qty int64) map[string]any {
-		return map[string]any{"market": "BTC/JPY", "side": "buy", "type": "limit", "price": price, "qty": qty}
+		return map[string]any{"market": "BTC/JPY", "side": "buy", "type": "limit", "price": Units(price), "qty": Units(qty)}
 	}
 	with := func(m map[string]any, k string, v any) map[string]any { m[k] = v; return m }
 	cases := []struct {
@@ -295,6 +295,8 @@ func TestTradingBadInput(t *testing.T) {
 		{"unknown side", atok, "POST", "/v1/me/orders", with(order(10_000_000, 100_000), "side", "hold"), 400, ""},
 		{"unknown type", atok, "POST", "/v1/me/orders", with(order(10_000_000, 100_000), "type", "stop"), 400, ""},
 		{"unknown field", atok, "POST", "/v1/me/orders", with(order(10_000_000, 100_000), "leverage", 100), 400, ""},
+		{"price as a JSON number", atok, "POST", "/v1/me/orders", with(order(10_000_000, 100_000), "price", 10_000_000), 400, `"field":"price"`},
+		{"quantity as a fraction", atok, "POST", "/v1/me/orders", with(order(10_000_000, 100_000), "qty", "0.5"), 400, `"field":"qty"`},
 		{"malformed JSON", atok, "POST", "/v1/me/orders", `{"market":`, 400, ""},
 		{"trailing data", atok, "POST", "/v1/me/orders", `{"market":"BTC/JPY"} {}`, 400, ""},
 		{"post-only crossing", btok, "POST", "/v1/me/orders", with(order(10_900_000, 100_000), "type", "post_only"), 422, ""},
@@ -347,7 +349,12 @@ func TestTradingBadInput(t *testing.T) {
 	if r := e.do("POST", "/v1/halts", kenji, HaltRequest{Switch: "BTC:trade", Reason: "x"}); r.status != 201 {
 		t.Fatalf("halt = %d %s", r.status, r.body)
 	}
-	run("halted market", atok, "POST", "/v1/me/orders", order(10_000_000, 100_000), 503, "")
+	run("halted market", atok, "POST", "/v1/me/orders", order(10_000_000, 100_000), 503, `"code":"halted","detail":"BTC:trade is halted since`)
+	// The customer is told what is halted and why, never which operator
+	// halted it.
+	if r := e.do("POST", "/v1/me/orders", atok, order(10_000_000, 100_000)); strings.Contains(string(r.body), "kenji") {
+		t.Errorf("a customer is shown the operator's name: %s", r.body)
+	}
 	run("replace in a halted market", atok, "POST", fmt.Sprintf("/v1/me/orders/%d/replace", rest.Order), ReplaceRequest{Price: 10_950_000, Qty: 100_000}, 503, "")
 	var ms struct{ Items []MarketView }
 	e.do("GET", "/v1/markets", "", nil).json(t, &ms)
@@ -586,7 +593,7 @@ func TestTradingConsole(t *testing.T) {
 			t.Errorf("GET %s = %d", path, res.StatusCode)
 		}
 	}
-	if res, body := send("GET", "/console/markets/BTC-JPY", "", kenji); !strings.Contains(body, `id="asks"`) || !strings.Contains(body, "0.001 BTC") || !strings.Contains(body, "10,000,000") {
+	if res, body := send("GET", "/console/markets/BTC-JPY", "", kenji); !strings.Contains(body, `id="asks"`) || !strings.Contains(body, "0.00100000 BTC") || !strings.Contains(body, "10,000,000") {
 		t.Errorf("market page = %d %s", res.StatusCode, body)
 	}
 	if res, _ := send("GET", "/console/markets/DOGE-JPY", "", kenji); res.StatusCode != 404 {
@@ -665,11 +672,12 @@ func TestSigned(t *testing.T) {
 	}{
 		{10_000_000, 1, 0, "10,000,000"},
 		{123, 1, 0, "123"},
-		{-1000_0000, 1, 8, "−0.1"},
-		{1_2345_0000, 1, 8, "1.2345"},
-		{1234_5678_9000_0000, 1, 8, "12,345,678.9"},
-		{3, 1_000_000_000, 18, "0.000000003"},
-		{0, 1, 8, "0"},
+		// Every decimal of the asset, so that a column lines up.
+		{-1000_0000, 1, 8, "−0.10000000"},
+		{1_2345_0000, 1, 8, "1.23450000"},
+		{1234_5678_9000_0000, 1, 8, "12,345,678.90000000"},
+		{3, 1_000_000_000, 18, "0.000000003000000000"},
+		{0, 1, 8, "0.00000000"},
 	} {
 		if got := signed(c.v, c.unit, c.dec); got != c.want {
 			t.Errorf("signed(%d, %d, %d) = %q; want %q", c.v, c.unit, c.dec, got, c.want)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/btcsuite/btcd/btcutil"
 
@@ -103,31 +104,33 @@ func (s *Server) addWhitelist(w http.ResponseWriter, r *http.Request, body []byt
 }
 
 // WithdrawalRequest is a signed intent. Amount is a decimal string of base
-// units.
+// units; Expiry an RFC 3339 time in whole seconds (the intent the
+// customer signs carries its unix seconds: withdraw.Intent).
 type WithdrawalRequest struct {
 	RequestID string `json:"request_id"`
 	Asset     string `json:"asset"`
 	Address   string `json:"address"`
-	Amount    string `json:"amount"`
-	Expiry    int64  `json:"expiry"`
+	Amount    Units  `json:"amount"`
+	Expiry    Time   `json:"expiry"`
 	PublicKey string `json:"public_key"`
 	Signature string `json:"signature"`
 }
 
 // WithdrawalView is a withdrawal as shown.
 type WithdrawalView struct {
-	ID        string `json:"id"`
-	RequestID string `json:"request_id"`
-	Asset     string `json:"asset"`
-	Address   string `json:"address"`
-	Amount    string `json:"amount"`
-	Status    string `json:"status"`
-	Reason    string `json:"reason,omitempty"`
+	ID        string        `json:"id"`
+	RequestID string        `json:"request_id"`
+	Asset     string        `json:"asset"`
+	Address   string        `json:"address"`
+	Amount    ledger.Amount `json:"amount"`
+	Expiry    time.Time     `json:"expiry"`
+	Status    string        `json:"status"`
+	Reason    string        `json:"reason,omitempty"`
 }
 
 func viewOf(w withdraw.Withdrawal) WithdrawalView {
 	return WithdrawalView{ID: w.ID, RequestID: w.Intent.RequestID, Asset: w.Intent.Asset, Address: w.Intent.Address,
-		Amount: strconv.FormatUint(w.Intent.Amount, 10), Status: string(w.Status), Reason: w.Reason}
+		Amount: ledger.AmountOf(w.Intent.Amount), Expiry: time.Unix(w.Intent.Expiry, 0).UTC(), Status: string(w.Status), Reason: w.Reason}
 }
 
 func (s *Server) requestWithdrawal(w http.ResponseWriter, r *http.Request, body []byte) {
@@ -136,10 +139,13 @@ func (s *Server) requestWithdrawal(w http.ResponseWriter, r *http.Request, body 
 		s.fail(w, r, err)
 		return
 	}
-	amount, err := ledger.ParseAmount(req.Amount)
-	v, fits := amount.Uint64()
-	if err != nil || !fits || v == 0 {
-		s.fail(w, r, fmt.Errorf("%w: amount must be a positive whole number of base units", errBadJSON))
+	if req.Amount <= 0 {
+		s.fail(w, r, &fieldError{field: "amount", want: "a positive whole number of base units", got: strconv.FormatInt(int64(req.Amount), 10)})
+		return
+	}
+	v := uint64(req.Amount)
+	if req.Expiry.Nanosecond() != 0 || req.Expiry.IsZero() {
+		s.fail(w, r, &fieldError{field: "expiry", want: "an RFC 3339 time in whole seconds (the signed intent carries its unix seconds)", got: req.Expiry.Format(time.RFC3339Nano)})
 		return
 	}
 	pub, err := decodeHex(req.PublicKey, 32, "public_key")
@@ -156,7 +162,7 @@ func (s *Server) requestWithdrawal(w http.ResponseWriter, r *http.Request, body 
 	if !ok {
 		return
 	}
-	in := withdraw.Intent{RequestID: req.RequestID, Asset: strings.ToUpper(req.Asset), Address: req.Address, Amount: v, Expiry: req.Expiry}
+	in := withdraw.Intent{RequestID: req.RequestID, Asset: strings.ToUpper(req.Asset), Address: req.Address, Amount: v, Expiry: req.Expiry.Unix()}
 	rec, err := s.submit(r.Context(), core.RequestWithdrawal{Customer: p.Session.Customer, Intent: in, PubKey: [32]byte(pub), Sig: sig})
 	if err != nil {
 		s.fail(w, r, err)

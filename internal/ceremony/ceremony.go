@@ -172,3 +172,71 @@ func ColdWithdrawals(st *core.State, set *wallet.Set, feeRate int64, id string, 
 	b := NewBatch(id, a.Code, ids, inputs, p.UnsignedTx, p.UnsignedTx.TxOut, len(outs), b64, cold, true)
 	return core.ReserveBatch{Batch: b}, p, nil
 }
+
+// Cover prepares a cover ceremony (custody.Cover): amount of the house's
+// own coins from a house wallet (the cold house wallet, else the hot one:
+// whichever set holds and has available coins) to the cold customer
+// wallet, the house paying the fee, so that customers whose coins were
+// taken are made whole in kind. When the house wallet holds less than
+// amount and the fee, it moves what it holds less the fee: the plan's
+// Amount says what customers get, and the rest is for a fixed-rate
+// payout (docs/incidents.md). feeRate is in satoshi per vbyte.
+func Cover(st *core.State, set *wallet.Set, amount uint64, feeRate int64, id, actor string) (*Plan, error) {
+	if amount == 0 {
+		return nil, ErrNothingToDo
+	}
+	to, toN, err := walletOf(st, set, custody.ColdCustomer)
+	if err != nil {
+		return nil, err
+	}
+	var from custody.Wallet
+	var fromN *wallet.Named
+	for _, k := range []custody.WalletKind{custody.ColdHouse, custody.HotHouse} {
+		w, n, err := walletOf(st, set, k)
+		if err == nil && len(st.Custody.UTXOs(w.ID, custody.UTXOAvailable)) > 0 {
+			from, fromN = w, n
+			break
+		}
+	}
+	if fromN == nil {
+		return nil, fmt.Errorf("%w: no house wallet with available coins", ErrNoCoins)
+	}
+	utxos, inputs := Coins(st.Custody.UTXOs(from.ID, custody.UTXOAvailable), fromN, int64(amount), feeRate, 2)
+	var total uint64
+	for _, u := range utxos {
+		total += uint64(u.Value)
+	}
+	// To the cold wallet's change branch: its receive addresses are the
+	// customers' deposit addresses, and this is no customer's deposit.
+	pk, err := toN.Desc().PkScript(1, to.NextChange)
+	if err != nil {
+		return nil, err
+	}
+	// The house pays the fee: what its coins cannot cover after it is
+	// left for the caller (a plan in another asset).
+	f, err := wallet.SpendFee(utxos, []*wire.TxOut{wire.NewTxOut(0, pk)}, feeRate)
+	if err != nil {
+		return nil, err
+	}
+	fee := uint64(f)
+	if total <= fee+uint64(wallet.Dust(pk)) {
+		return nil, ErrNoCoins
+	}
+	if total < amount+fee {
+		amount = total - fee
+	}
+	pkt, err := wallet.Build(utxos, []*wire.TxOut{wire.NewTxOut(int64(amount), pk)}, fromN, from.NextChange, feeRate)
+	if err != nil {
+		return nil, err
+	}
+	b64, err := wallet.Encode(pkt)
+	if err != nil {
+		return nil, err
+	}
+	c := custody.Ceremony{ID: id, Purpose: custody.Cover, TxID: pkt.UnsignedTx.TxHash(), Inputs: inputs, PSBT: b64, Actor: actor,
+		Outputs: []custody.CeremonyOutput{{Vout: 0, Wallet: to.ID, Branch: 1, Index: to.NextChange, Amount: amount}}}
+	if len(pkt.UnsignedTx.TxOut) == 2 {
+		c.Outputs = append(c.Outputs, custody.CeremonyOutput{Vout: 1, Wallet: from.ID, Branch: 1, Index: from.NextChange, Amount: uint64(pkt.UnsignedTx.TxOut[1].Value)})
+	}
+	return &Plan{Command: core.PrepareCeremony{Ceremony: c}, PSBT: pkt, Amount: amount}, nil
+}

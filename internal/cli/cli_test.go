@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"kinko/internal/journal/journaltest"
+	"kinko/internal/ledger"
 )
 
 // run executes the kinko command line in process and returns its output
@@ -240,7 +241,9 @@ func TestDevRestarts(t *testing.T) {
 func TestJournalAndLedgerCommands(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	_, stop := startDev(t, dir)
-	stop() // the data directory has one writer
+	// The read commands work while the core runs (on a copy of its
+	// journal as it is now: the core holds the journal's lock).
+	defer stop()
 	out, code := run(t, "journal", "verify", "--data", dir)
 	m := regexp.MustCompile(`journal OK: (\d+) entries`).FindStringSubmatch(out)
 	if code != 0 || m == nil {
@@ -259,6 +262,23 @@ func TestJournalAndLedgerCommands(t *testing.T) {
 	out, code = run(t, "ledger", "balances", "--data", dir, "--asset", "BTC")
 	if code != 0 || !regexp.MustCompile(`customer 1002\s+BTC\s+available\s+1\s`).MatchString(out) {
 		t.Fatalf("ledger balances = %d %q", code, out)
+	}
+	// Filters: one customer's accounts; the house's wallets.
+	out, code = run(t, "ledger", "balances", "--data", dir, "--customer", "1002", "--nonzero")
+	if code != 0 || !regexp.MustCompile(`customer 1002\s+BTC\s+available\s+1\s`).MatchString(out) || strings.Contains(out, "customer 1001") || strings.Contains(out, "house+") {
+		t.Fatalf("ledger balances --customer 1002 = %d %q", code, out)
+	}
+	out, code = run(t, "ledger", "balances", "--data", dir, "--side", "house", "--kind", "wallet", "--json")
+	var walletRows struct {
+		Accounts []BalanceRow `json:"accounts"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &walletRows) != nil || len(walletRows.Accounts) == 0 {
+		t.Fatalf("ledger balances --side house --kind wallet = %d %q", code, out)
+	}
+	for _, r := range walletRows.Accounts {
+		if r.Kind != "wallet" || r.Owner < ledger.OwnerHouseMin {
+			t.Errorf("--side house --kind wallet kept %+v", r)
+		}
 	}
 	// Before the deposits were credited from the chain, customer 1002 held
 	// no bitcoin.
@@ -279,6 +299,9 @@ func TestJournalAndLedgerCommands(t *testing.T) {
 		{"ledger", "balances", "--data", dir, "--at", "2001-01-01T00:00:00Z"},
 		{"ledger", "balances", "--data", dir, "--at", "2999-01-01T00:00:00Z"},
 		{"ledger", "balances", "--data", dir, "--asset", "NOPE"},
+		{"ledger", "balances", "--data", dir, "--kind", "nope"},
+		{"ledger", "balances", "--data", dir, "--side", "both"},
+		{"ledger", "balances", "--data", dir, "--customer", "0"},
 		{"journal", "show", "--data", dir, "--limit", "0"},
 	} {
 		if out, code := run(t, bad...); code == 0 {
@@ -329,6 +352,7 @@ func TestJournalAndLedgerCommands(t *testing.T) {
 	if out, code = run(t, "compensation", "fills", "--data", dir, "--id", "f", "--market", "DOGE/JPY", "--from", "1", "--resume", entries, "--reason", "r"); code == 0 {
 		t.Fatalf("unknown market = %d %q", code, out)
 	}
+	stop() // the writes below: the data directory has one writer
 	copyDir := filepath.Join(t.TempDir(), "copy")
 	if err := os.CopyFS(copyDir, os.DirFS(dir)); err != nil {
 		t.Fatal(err)
@@ -409,8 +433,18 @@ func TestJournalAndLedgerCommands(t *testing.T) {
 	if out, code = as("aiko", "compensation", "execute", "--id", "drill"); code != 0 || !strings.Contains(out, "all 3 paid") {
 		t.Fatalf("compensation execute again = %d %q", code, out)
 	}
-	if out, code = as("aiko", "incident", "close", "--id", "drill-xem", "--reason", "paid"); code != 0 {
+	// Closing takes two people: aiko asks, aiko cannot approve her own
+	// request, kenji does; asked again after, refused.
+	out, code = as("aiko", "incident", "close", "--id", "drill-xem", "--reason", "paid")
+	cid := regexp.MustCompile(`\((close-incident-[0-9a-f]+)\)`).FindStringSubmatch(out)
+	if code != 0 || cid == nil {
 		t.Fatalf("incident close = %d %q", code, out)
+	}
+	if out, code = as("aiko", "requests", "approve", "--id", cid[1], "--reason", "mine"); code == 0 {
+		t.Fatalf("the requester approved her own close = %d %q", code, out)
+	}
+	if out, code = as("kenji", "requests", "approve", "--id", cid[1], "--reason", "agreed"); code != 0 {
+		t.Fatalf("close approved = %d %q", code, out)
 	}
 	if out, code = as("aiko", "incident", "close", "--id", "drill-xem", "--reason", "again"); code == 0 {
 		t.Fatalf("closing twice = %d %q", code, out)
@@ -537,13 +571,16 @@ func TestWatchProcess(t *testing.T) {
 // customers deposit on chain and are credited by the dev's own watcher, a
 // refill ceremony signed with two cold keys fills the hot wallet, two hot
 // keys leak from the demo's key files, and the dev's watcher halts by
-// itself; then the plan, approvals by the demo operators, execution and
-// resumption, all in the dev's journal.
+// itself; the house's backing covers the loss in kind (a cover ceremony
+// the demo's two cold house keys sign), what it cannot is paid in yen,
+// both sides are whole after, services resume and the incidents close by
+// two people, all in the dev's journal.
 func TestDrillOnRunningDev(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	base, _, _ := startDevNode(t, dir)
 	out, code := run(t, "drill", "coincheck", "--dev", base, "--data", dir, "--customers", "150")
-	for _, want := range []string{"credited by the running watcher", "refill ceremony", "halt and incident journaled", "by the watcher, with no person", "executed in", "resumed in stages", "report saved to"} {
+	for _, want := range []string{"credited by the running watcher", "refill ceremony", "halt and incident journaled", "by the watcher, with no person", "covered in kind: cover ceremony",
+		"after the drill: BTC segregated", "after the drill: JPY segregated", "resumed in stages", "closed by two people", "all BTC services have resumed", "report saved to"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Fatalf("drill coincheck --dev lacks %q (%d):\n%s", want, code, out)
 		}

@@ -145,6 +145,8 @@ approve_compensation); then kinko compensation execute pays it.
 			}
 			out := cmd.OutOrStdout()
 			run := newRequestID("run")
+			bar := newProgress(cmd.ErrOrStderr())
+			defer bar.finish()
 			for {
 				var p api.CompensationView
 				if err := c.Get(cmd.Context(), "/v1/compensation/"+url.PathEscape(exID), &p); err != nil {
@@ -163,7 +165,12 @@ approve_compensation); then kinko compensation execute pays it.
 				if err := json.Unmarshal(v, &r); err != nil {
 					return err
 				}
+				bar.set("paying "+p.ID, uint64(p.Paid+n), uint64(p.Count))
 				fmt.Fprintf(out, "paid %d customers (%d already paid), %d base units; %d of %d done\n", r.Paid, r.Already, r.Amount, p.Paid+n, p.Count)
+				for _, sf := range r.Shortfalls {
+					fmt.Fprintf(out, "ALERT: after this plan the customer side of %s is short by %s base units (customer liabilities %s, customer-side holdings %s); incident %s is open\n",
+						sf.Asset, sf.Short, sf.Liabilities, sf.Holdings, sf.Incident)
+				}
 			}
 		},
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -37,7 +38,7 @@ func freezeCmd(freeze bool) *cobra.Command {
 			}
 			body := &api.OperatorFreezeRequest{Reason: reason}
 			path := "/v1/customers/" + strconv.FormatUint(customer, 10) + "/" + verb
-			if err := c.Signed(cmd.Context(), path, body, func(a json.RawMessage, _ string, _ int64) { body.Assertion = a }, nil, 200); err != nil {
+			if err := c.Signed(cmd.Context(), path, body, func(a json.RawMessage, _ string, _ *time.Time) { body.Assertion = a }, nil, 200); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "customer %d: withdrawals %s by %s\n", customer, map[bool]string{true: "frozen", false: "unfrozen"}[freeze], c.Operator)

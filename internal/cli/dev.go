@@ -205,13 +205,25 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 	// The readiness follows the audit records from the first entry on.
 	var ready atomic.Pointer[readiness]
 	audit := auditLog(auditLogger)
+	bar := newProgress(cmd.ErrOrStderr())
+	// What an applied entry found wrong (a compensation plan that left
+	// the customer side short) goes to the alert sinks (which log it)
+	// once they run.
+	var alertTo atomic.Pointer[func(alert.Alert)]
 	c, err := core.Open(ctx, core.Config{Dir: o.dir, SecretsDir: sec.Path, SnapshotEvery: o.snapshotEvery, VerifyAtStart: o.verifyAtStart, CheckInvariants: o.checkInvariants, Logger: log.With("sub", "core"),
 		Audit: func(r core.AuditRecord) {
 			audit(r)
 			if rd := ready.Load(); rd != nil {
 				rd.audit(r)
 			}
-		}})
+		},
+		Alert: func(a alert.Alert) {
+			if f := alertTo.Load(); f != nil {
+				(*f)(a)
+			}
+		},
+		Progress: func(done, total uint64) { bar.set("replaying the journal", done, total) }})
+	bar.finish()
 	if err != nil {
 		return fmt.Errorf("core refuses to start: %w", err)
 	}
@@ -235,6 +247,7 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 		ln.Close()
 		return err
 	}
+	alertTo.Store(&send)
 	if hook != nil {
 		defer hook.Stop()
 	}

@@ -49,6 +49,7 @@ func drillCmd(name string, play func(context.Context, drill.Options, io.Writer) 
 	var customers int
 	var rate uint64
 	var seed uint64
+	var backing uint32
 	coincheck := &cobra.Command{
 		Use:   name,
 		Short: drillDocs[name][0],
@@ -66,8 +67,10 @@ func drillCmd(name string, play func(context.Context, drill.Options, io.Writer) 
 			}
 			var out bytes.Buffer
 			w := io.MultiWriter(cmd.OutOrStdout(), &out)
-			res, err := play(cmd.Context(), drill.Options{Dir: dir, Customers: customers, RateYen: rate, Seed: seed,
-				Log: slog.New(slog.DiscardHandler)}, w)
+			bar := newProgress(cmd.ErrOrStderr())
+			res, err := play(cmd.Context(), drill.Options{Dir: dir, Customers: customers, RateYen: rate, Seed: seed, BackingBps: backing,
+				Log: slog.New(slog.DiscardHandler), Progress: func(step string, done, total int) { bar.set(step, uint64(done), uint64(total)) }}, w)
+			bar.finish()
 			if err != nil {
 				return err
 			}
@@ -90,6 +93,7 @@ func drillCmd(name string, play func(context.Context, drill.Options, io.Writer) 
 	coincheck.Flags().IntVar(&customers, "customers", 10_000, "holders of the stolen coin")
 	coincheck.Flags().Uint64Var(&rate, "rate", 10_000_000, "yen paid per whole BTC held at the theft")
 	coincheck.Flags().Uint64Var(&seed, "seed", 1, "seed of the holdings' spread")
+	coincheck.Flags().Uint32Var(&backing, "backing-bps", 10_000, "the house's backing (履行保証暗号資産) at the theft, in bps of what the tiers require (the hot customer holdings); below 10,000 more of the loss is paid in yen (a fresh exchange only)")
 	coincheck.Flags().StringVar(&reportFile, "report", "", "where to save the report (default: in the data directory)")
 	coincheck.Flags().StringVar(&devURL, "dev", "", "run on a running kinko dev at this URL instead (its --data directory holds the drill token)")
 	return coincheck

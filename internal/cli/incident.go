@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"kinko/internal/core"
 	"kinko/internal/incident"
+	"kinko/internal/people"
 )
 
 func newIncidentCmd() *cobra.Command {
@@ -31,7 +33,7 @@ func newIncidentCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			evs, err := core.Timeline(j, from, core.Applied(st))
+			evs, err := core.Timeline(j, from, core.Applied(st), core.NamesOf(st))
 			if err != nil {
 				return err
 			}
@@ -115,10 +117,24 @@ func newIncidentCloseCmd() *cobra.Command {
 	var f coreFlags
 	c := &cobra.Command{
 		Use:   "close",
-		Short: "close an incident with its reason",
-		Args:  cobra.NoArgs,
+		Short: "ask to close an incident with its reason; a second operator (approver or admin) approves, and the approval closes it",
+		Long: `kinko incident close files a close_incident request: closing an incident
+takes two people, as lifting a halt does. A second operator with the
+approver or admin role approves it (kinko requests approve --id ..., or
+Approve on the console's Approvals page); the approval closes the incident
+in its own journal entry, with both names.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return journalThroughCore(cmd, &f, func(op string) core.Command { return core.CloseIncident{ID: id, Actor: op, Reason: reason} })
+			c, err := f.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			rid, err := openRequest(cmd.Context(), c, core.KindCloseIncident, core.CloseIncidentPayload{Incident: id}, people.RoleApprover, reason, 24*time.Hour)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "close of incident %s requested by %s (%s); a second operator approves: kinko requests approve --id %s\n", id, c.Operator, rid, rid)
+			return nil
 		},
 	}
 	f.add(c)

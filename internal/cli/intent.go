@@ -84,7 +84,7 @@ func newIntentCmd() *cobra.Command {
 				return err
 			}
 			body, _ := json.Marshal(map[string]any{"request_id": in.RequestID, "asset": in.Asset, "address": in.Address,
-				"amount": amount, "expiry": in.Expiry, "public_key": k.PublicKey, "signature": hex.EncodeToString(sig)})
+				"amount": amount, "expiry": time.Unix(in.Expiry, 0).UTC().Format(time.RFC3339), "public_key": k.PublicKey, "signature": hex.EncodeToString(sig)})
 			fmt.Fprintln(cmd.OutOrStdout(), string(body))
 			return nil
 		},

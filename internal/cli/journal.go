@@ -21,8 +21,10 @@ import (
 // maxShowLimit bounds `journal show --limit`.
 const maxShowLimit = 100_000
 
+// openJournal opens the data directory's journal to read it, a running
+// core's too (then a copy of it as it is now: journal.OpenSnapshot).
 func openJournal(dir string) (*journal.Journal, error) {
-	return journal.Open(filepath.Join(dir, "journal"), journal.Options{})
+	return journal.OpenSnapshot(filepath.Join(dir, "journal"))
 }
 
 func newJournalCmd() *cobra.Command {

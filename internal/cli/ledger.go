@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -52,26 +53,89 @@ func loadState(ctx context.Context, dir, at string) (*core.State, error) {
 
 func newLedgerCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "ledger", Short: "read the ledger"}
-	var dir, at, asset string
+	var dir, at string
+	var f balanceFilter
 	var asJSON bool
 	bal := &cobra.Command{
 		Use:   "balances",
-		Short: "print account balances, now or at a point in time (--at seq|RFC3339)",
-		Args:  cobra.NoArgs,
+		Short: "print account balances, now or at a point in time (--at seq|RFC3339), filtered by asset, customer, owner side and kind",
+		Long: `kinko ledger balances prints every account's balance, or those the filters
+keep: --asset BTC, --customer 42 (repeatable), --side customer|house,
+--kind available|held|wallet|... (repeatable), --nonzero. It reads the
+data directory, a running core's too (a copy of its journal as it is now).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f.check(); err != nil {
+				return err
+			}
 			st, err := loadState(cmd.Context(), dir, at)
 			if err != nil {
 				return err
 			}
-			return printBalances(cmd.OutOrStdout(), st, strings.ToUpper(asset), asJSON)
+			return printBalances(cmd.OutOrStdout(), st, f, asJSON)
 		},
 	}
 	dataFlag(bal, &dir)
 	bal.Flags().StringVar(&at, "at", "", "point in time: a sequence number or an RFC 3339 time")
-	bal.Flags().StringVar(&asset, "asset", "", "only this asset (code)")
+	bal.Flags().StringVar(&f.asset, "asset", "", "only this asset (code)")
+	bal.Flags().UintSliceVar(&f.customers, "customer", nil, "only this customer's accounts (repeatable)")
+	bal.Flags().StringVar(&f.side, "side", "", "only customer or house accounts")
+	bal.Flags().StringSliceVar(&f.kinds, "kind", nil, "only accounts of this kind (available, held, wallet, house, equity, receivable, ...; repeatable)")
+	bal.Flags().BoolVar(&f.nonzero, "nonzero", false, "leave out accounts whose balance and pending amounts are zero")
 	bal.Flags().BoolVar(&asJSON, "json", false, "JSON output")
 	cmd.AddCommand(bal)
 	return cmd
+}
+
+// balanceFilter is what `ledger balances` keeps.
+type balanceFilter struct {
+	asset     string
+	customers []uint
+	side      string
+	kinds     []string
+	nonzero   bool
+	kindSet   map[ledger.Kind]bool
+}
+
+func (f *balanceFilter) check() error {
+	f.asset = strings.ToUpper(f.asset)
+	if f.side != "" && f.side != "customer" && f.side != "house" {
+		return fmt.Errorf("--side %q: customer or house", f.side)
+	}
+	for _, c := range f.customers {
+		if c == 0 || ledger.OwnerID(c) >= ledger.OwnerHouseMin {
+			return fmt.Errorf("--customer %d is no customer id", c)
+		}
+	}
+	f.kindSet = map[ledger.Kind]bool{}
+	for _, k := range f.kinds {
+		kind, ok := ledger.ParseKind(strings.ToLower(strings.TrimSpace(k)))
+		if !ok {
+			return fmt.Errorf("--kind %q is no account kind", k)
+		}
+		f.kindSet[kind] = true
+	}
+	return nil
+}
+
+func (f *balanceFilter) keep(a *ledger.Account, only ledger.AssetID) bool {
+	if only != 0 && a.Key.Asset != only {
+		return false
+	}
+	if len(f.customers) > 0 && !slices.Contains(f.customers, uint(a.Key.Owner)) {
+		return false
+	}
+	house := a.Key.Owner >= ledger.OwnerHouseMin
+	if f.side == "customer" && house || f.side == "house" && !house {
+		return false
+	}
+	if len(f.kindSet) > 0 && !f.kindSet[a.Key.Kind] {
+		return false
+	}
+	if f.nonzero && a.SignedBalance().Abs.IsZero() && a.DebitsPending.IsZero() && a.CreditsPending.IsZero() {
+		return false
+	}
+	return true
 }
 
 // BalanceRow is one account's balances as printed and served.
@@ -85,16 +149,16 @@ type BalanceRow struct {
 	CreditsPending ledger.Amount  `json:"credits_pending"`
 }
 
-func printBalances(w io.Writer, st *core.State, asset string, asJSON bool) error {
+func printBalances(w io.Writer, st *core.State, f balanceFilter, asJSON bool) error {
 	var only ledger.AssetID
-	if asset != "" {
-		a, ok := st.Ledger.AssetByCode(asset)
+	if f.asset != "" {
+		a, ok := st.Ledger.AssetByCode(f.asset)
 		if !ok {
-			return fmt.Errorf("asset %q unknown", asset)
+			return fmt.Errorf("asset %q unknown", f.asset)
 		}
 		only = a.ID
 	}
-	var rows []BalanceRow
+	rows := []BalanceRow{}
 	dec := map[ledger.AssetID]ledger.Asset{}
 	decimals := map[string]uint8{}
 	for _, a := range st.Ledger.Assets() {
@@ -102,7 +166,7 @@ func printBalances(w io.Writer, st *core.State, asset string, asJSON bool) error
 		decimals[a.Code] = a.Decimals
 	}
 	st.Ledger.Accounts(func(a *ledger.Account) bool {
-		if only != 0 && a.Key.Asset != only {
+		if !f.keep(a, only) {
 			return true
 		}
 		rows = append(rows, BalanceRow{Owner: a.Key.Owner, Asset: dec[a.Key.Asset].Code, Kind: a.Key.Kind.String(),
@@ -118,7 +182,7 @@ func printBalances(w io.Writer, st *core.State, asset string, asJSON bool) error
 			Accounts []BalanceRow `json:"accounts"`
 		}{st.Seq(), time.Unix(0, st.Time()).UTC(), rows})
 	}
-	fmt.Fprintf(w, "as of entry %d (%s)\n", st.Seq(), time.Unix(0, st.Time()).UTC().Format(time.RFC3339Nano))
+	fmt.Fprintf(w, "as of entry %d (%s): %d accounts\n", st.Seq(), time.Unix(0, st.Time()).UTC().Format(time.RFC3339Nano), len(rows))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "owner\tasset\tkind\tbalance\tavailable\t")
 	for _, r := range rows {

@@ -346,7 +346,7 @@ func decideCmd(approve bool) *cobra.Command {
 					if err != nil {
 						return err
 					}
-					if err := checkWalletRequest(cmd.OutOrStdout(), r.Request, net, netName); err != nil {
+					if err := checkWalletRequest(cmd.OutOrStdout(), people.Request{ID: r.ID, Kind: r.Kind, Payload: r.Payload, Requester: r.Requester, Reason: r.Reason, RequiredRole: r.RequiredRole}, net, netName); err != nil {
 						return err
 					}
 				}

@@ -25,6 +25,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"kinko/internal/ledger"
 )
@@ -251,9 +252,9 @@ func Summarize(ps []Payout) Summary {
 // Holding is one customer's holding of an asset at a moment.
 type Holding struct {
 	Customer  ledger.OwnerID `json:"customer"`
-	Available uint64         `json:"available"`
-	Held      uint64         `json:"held"`
-	Total     uint64         `json:"total"`
+	Available uint64         `json:"available,string"`
+	Held      uint64         `json:"held,string"`
+	Total     uint64         `json:"total,string"`
 }
 
 // FixedRatePayouts turns holdings into a fixed-rate plan's payouts.
@@ -271,6 +272,59 @@ func FixedRatePayouts(hs []Holding, num, den uint64) ([]Payout, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Customer < out[j].Customer })
 	return out, nil
+}
+
+// ShareOf scales holdings to their share of part, the amount of the coin
+// the customers are still owed after the house's backing made up what it
+// could in kind: each holder's basis is Total × part / the holdings'
+// total, rounded up (so the bases cover part: nobody is short by the
+// rounding), at most what they held. part at or above the total is every
+// holding in full. With a rate (num/den of the pay asset a base unit, as
+// FixedRatePayouts takes it) a basis that would be paid a fraction of the
+// pay asset's unit is rounded up to the next whole unit's worth, at most
+// the holding: what the plan writes off it pays for, and the bases still
+// cover part.
+func ShareOf(hs []Holding, part, num, den uint64) []Holding {
+	var total uint64
+	for _, h := range hs {
+		total += h.Total
+	}
+	out := make([]Holding, 0, len(hs))
+	for _, h := range hs {
+		if h.Total == 0 {
+			continue
+		}
+		b := h.Total
+		if part < total {
+			hi, lo := bits.Mul64(h.Total, part)
+			q, r := bits.Div64(hi, lo, total)
+			if r > 0 {
+				q++
+			}
+			b = min(q, h.Total)
+		}
+		if b > 0 && num > 0 && den > 0 && b < h.Total {
+			// Up to a whole pay unit's worth: a share worth a fraction of
+			// the pay asset's unit is neither paid for nor written off by
+			// a plan that rounds payments down, so it would stay owed
+			// with nothing behind it.
+			vh, vl := bits.Mul64(b, num)
+			if vh < den {
+				pay, frac := bits.Div64(vh, vl, den)
+				if hi, lo := bits.Mul64(pay+1, den); frac > 0 && hi < num {
+					q, r := bits.Div64(hi, lo, num)
+					if r > 0 {
+						q++
+					}
+					b = min(max(q, b), h.Total)
+				}
+			}
+		}
+		if b > 0 {
+			out = append(out, Holding{Customer: h.Customer, Total: b})
+		}
+	}
+	return out
 }
 
 // Header fills a plan's count, total and digest from its payouts.
@@ -339,19 +393,22 @@ func Restore(ps []Plan) *State {
 }
 
 // HoldingsReport is who held how much of an asset at a moment.
+// Amounts are base units, written in JSON as decimal strings; the time is
+// the journal entry's, in RFC 3339.
 type HoldingsReport struct {
 	Asset    string    `json:"asset"`
 	Decimals uint8     `json:"decimals"`
-	Seq      uint64    `json:"seq"`  // the last journal entry included
-	Time     int64     `json:"time"` // its time, unix ns
+	Seq      uint64    `json:"seq"` // the last journal entry included
+	Time     int64     `json:"-"`   // its time, unix ns
+	At       time.Time `json:"time"`
 	Holders  int       `json:"holders"`
-	Total    uint64    `json:"total"`
+	Total    uint64    `json:"total,string"`
 	Holdings []Holding `json:"holdings"`
 }
 
 // NewHoldingsReport totals holdings.
 func NewHoldingsReport(asset string, decimals uint8, seq uint64, t int64, hs []Holding) HoldingsReport {
-	r := HoldingsReport{Asset: asset, Decimals: decimals, Seq: seq, Time: t, Holders: len(hs), Holdings: hs}
+	r := HoldingsReport{Asset: asset, Decimals: decimals, Seq: seq, Time: t, At: time.Unix(0, t).UTC(), Holders: len(hs), Holdings: hs}
 	for _, h := range hs {
 		r.Total += h.Total
 	}

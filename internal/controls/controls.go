@@ -283,13 +283,29 @@ func (s *State) Any() bool { return len(s.halts) > 0 }
 // global switch, is halted. The error names the halt.
 func (s *State) Allowed(asset ledger.AssetID, service Service) error {
 	if h, ok := s.halts[Switch{Service: Global}]; ok {
-		return fmt.Errorf("%w: global halt by %s: %s", ErrHalted, h.Actor, h.Reason)
+		return &HaltedError{Halt: h}
 	}
 	if h, ok := s.halts[Switch{Asset: asset, Service: service}]; ok {
-		return fmt.Errorf("%w: %s by %s: %s", ErrHalted, h.Switch, h.Actor, h.Reason)
+		return &HaltedError{Halt: h}
 	}
 	return nil
 }
+
+// HaltedError is what Allowed answers for a halted service: the halt in
+// force, with who halted it (for operators and logs) and why. It is
+// ErrHalted to errors.Is. What customers are shown of it is the switch,
+// the time and the reason, never who (the API writes its own text).
+type HaltedError struct{ Halt Halt }
+
+func (e *HaltedError) Error() string {
+	if e.Halt.Switch.Service == Global {
+		return fmt.Sprintf("%v: global halt by %s: %s", ErrHalted, e.Halt.Actor, e.Halt.Reason)
+	}
+	return fmt.Sprintf("%v: %s by %s: %s", ErrHalted, e.Halt.Switch, e.Halt.Actor, e.Halt.Reason)
+}
+
+// Unwrap makes a HaltedError ErrHalted.
+func (e *HaltedError) Unwrap() error { return ErrHalted }
 
 // Halted returns the halts in force, in a stable order.
 func (s *State) Halted() []Halt {

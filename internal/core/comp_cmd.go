@@ -11,11 +11,13 @@ import (
 	"strings"
 
 	"kinko/internal/compensation"
+	"kinko/internal/incident"
 	"kinko/internal/journal"
 	"kinko/internal/ledger"
 	"kinko/internal/market"
 	"kinko/internal/passkey"
 	"kinko/internal/people"
+	"kinko/internal/reserves"
 	"kinko/internal/trading"
 )
 
@@ -263,10 +265,68 @@ func (s *State) ensureAccounts(keys ...ledger.AccountKey) {
 
 // ExecutionResult is what an execution did.
 type ExecutionResult struct {
-	Paid    int    `json:"paid"`    // payouts paid by this entry
-	Already int    `json:"already"` // payouts of the part paid before
-	Amount  uint64 `json:"amount"`  // paid by this entry
+	Paid    int    `json:"paid"`          // payouts paid by this entry
+	Already int    `json:"already"`       // payouts of the part paid before
+	Amount  uint64 `json:"amount,string"` // paid by this entry, base units
 	Done    bool   `json:"done"`
+	// Shortfalls are the assets of the plan (held and paid) whose customer
+	// side is short of what is owed to customers once the plan is done,
+	// each with the incident this entry opened for it.
+	Shortfalls []Shortfall `json:"shortfalls,omitempty"`
+}
+
+// Shortfall is an asset whose customer liabilities exceed the customer
+// side's holdings (reserves.Compute, by the ledger), in base units.
+type Shortfall struct {
+	Asset       string        `json:"asset"`
+	Liabilities ledger.Amount `json:"liabilities"`
+	Holdings    ledger.Amount `json:"holdings"`
+	Short       ledger.Amount `json:"short"`
+	Incident    string        `json:"incident"`
+}
+
+// ShortfallDetector is the detector of the incidents a compensation plan's
+// shortfall opens.
+const ShortfallDetector = "reserves"
+
+// checkShortfalls runs when a plan is done: customers were paid in
+// PayAsset (their liabilities grew) and, with a write-off, lost Asset. If
+// the customer side of either is now short of what customers are owed,
+// by the ledger, it opens an incident for it in this entry (id
+// "shortfall-ASSET-PLAN", the shortfall as its loss): a plan paid in yen
+// that no yen on the customers' side backs is a shortfall of segregated
+// money, and nobody would see it otherwise. The core's caller raises a
+// critical alert for each (Config.Alert).
+func (s *State) checkShortfalls(p *compensation.Plan, t int64) []Shortfall {
+	rep, err := reserves.Compute(s.Ledger, s.Custody, reserves.DefaultPolicy, nil, s.seq, t)
+	if err != nil {
+		return nil
+	}
+	var out []Shortfall
+	assets := []ledger.AssetID{p.PayAsset}
+	if p.Asset != p.PayAsset {
+		assets = append(assets, p.Asset)
+	}
+	for _, id := range assets {
+		a, ok := s.Ledger.Asset(id)
+		if !ok {
+			continue
+		}
+		for _, row := range rep.Rows {
+			if row.Asset != a.Code || row.Segregated {
+				continue
+			}
+			held, _ := row.CustomerLiabilities.Sub(row.Shortfall)
+			sf := Shortfall{Asset: a.Code, Liabilities: row.CustomerLiabilities, Holdings: held, Short: row.Shortfall, Incident: "shortfall-" + a.Code + "-" + p.ID}
+			loss, _ := row.Shortfall.Uint64()
+			reason := fmt.Sprintf("after compensation plan %s: %s customer liabilities %s, customer-side holdings %s: short by %s", p.ID, a.Code,
+				row.CustomerLiabilities.FormatDecimal(a.Decimals), held.FormatDecimal(a.Decimals), row.Shortfall.FormatDecimal(a.Decimals))
+			if s.Incidents.Open(incident.Incident{ID: sf.Incident, Asset: a.Code, Detector: ShortfallDetector, Reason: reason, Loss: loss}, t, s.seq) == nil {
+				out = append(out, sf)
+			}
+		}
+	}
+	return out
 }
 
 func (s *State) executeCompensation(c ExecuteCompensation, t int64) (*ExecutionResult, error) {
@@ -352,6 +412,7 @@ func (s *State) executeCompensation(c ExecuteCompensation, t int64) (*ExecutionR
 	if p.Paid == len(p.Payouts) {
 		p.Status, p.Executed = compensation.Done, t
 		res.Done = true
+		res.Shortfalls = s.checkShortfalls(p, t)
 	}
 	return res, nil
 }

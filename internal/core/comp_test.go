@@ -284,3 +284,49 @@ func TestSuspensionFills(t *testing.T) {
 func controlsSwitch(a ledger.AssetID, svc string) controls.Switch {
 	return controls.Switch{Asset: a, Service: controls.Service(svc)}
 }
+
+// TestCompensationShortfall: a plan that pays yen the customers' trust
+// account does not hold leaves the yen side short; the entry that finishes
+// the plan opens an incident for it, its loss the shortfall, and says so in
+// its result. The same plan with its yen paid into the trust first leaves
+// nothing short and opens nothing.
+func TestCompensationShortfall(t *testing.T) {
+	for _, funded := range []bool{false, true} {
+		e, theft := newCompEnv(t, 3)
+		trust := ledger.AccountKey{Owner: ledger.OwnerHouseMin + 110, Asset: jpy, Kind: ledger.KindWallet}
+		eq := ledger.AccountKey{Owner: ledger.OwnerEquity, Asset: jpy, Kind: ledger.KindEquity}
+		e.must(CreateAccounts{Keys: []ledger.AccountKey{trust}})
+		// The customers' yen is in the trust, to the yen.
+		e.must(CreateTransfers{Transfers: []ledger.Transfer{{ID: ledger.ID{Hi: 13, Lo: 1}, Debit: trust, Credit: eq, Amount: ledger.AmountOf(3 * 100_000_000)}}})
+		ps, err := compensation.FixedRatePayouts(e.stateAt(theft).Holdings(xem), coincheckNum, coincheckDen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := compensation.Summarize(ps)
+		plan := compensation.Plan{ID: "p", Rule: compensation.FixedRate, Asset: xem, PayAsset: jpy, At: theft, RateNum: coincheckNum, RateDen: coincheckDen,
+			Rounding: "down to the yen", WriteOff: true, Reason: "theft", Requester: "aiko"}
+		plan.Header(ps)
+		e.must(WriteCompensation{Plan: plan})
+		e.must(AddPayouts{Plan: plan.ID, Payouts: ps})
+		if o := e.approve("ok", plan.ID, "aiko", "kenji"); o.Err != nil {
+			t.Fatal(o.Err)
+		}
+		if funded {
+			e.must(CreateTransfers{Transfers: []ledger.Transfer{{ID: ledger.ID{Hi: 13, Lo: 2}, Debit: trust, Credit: eq, Amount: ledger.AmountOf(sum.Total)}}})
+		}
+		r := e.must(ExecuteCompensation{Plan: plan.ID, From: 0, Count: len(ps), Actor: "aiko"}).(*ExecutionResult)
+		in, open := e.st.Incidents.Get("shortfall-JPY-p")
+		if funded {
+			if len(r.Shortfalls) != 0 || open {
+				t.Fatalf("funded plan: shortfalls %+v, incident %v", r.Shortfalls, open)
+			}
+			continue
+		}
+		if !r.Done || len(r.Shortfalls) != 1 || r.Shortfalls[0].Asset != "JPY" || r.Shortfalls[0].Short != ledger.AmountOf(sum.Total) {
+			t.Fatalf("unfunded plan of %d yen: %+v", sum.Total, r.Shortfalls)
+		}
+		if !open || in.Loss != sum.Total || in.Closed != 0 || in.Detector != ShortfallDetector {
+			t.Fatalf("incident %+v (open %v); want loss %d", in, open, sum.Total)
+		}
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"kinko/internal/alert"
 	"kinko/internal/journal"
 	"kinko/internal/journal/tree"
 	"kinko/internal/ledger"
@@ -111,6 +112,16 @@ type Config struct {
 	ReserveAccounts, ReserveTransfers int
 	// Logger is the core's logger; nil discards.
 	Logger *slog.Logger
+	// Alert, if set, is told of what an applied entry found wrong that
+	// the entry itself recorded: a compensation plan that left the
+	// customer side of an asset short (a critical alert, beside the
+	// incident the entry opened). It is called after the entry is
+	// applied, outside the apply, never on the replay at start.
+	Alert func(alert.Alert)
+	// Progress, if set, is told how far the replay at start has come:
+	// entries applied of the entries to apply (kinko core draws a bar on
+	// a terminal).
+	Progress func(done, total uint64)
 	// Audit, if set, is told of every entry the core journals and
 	// applies, in order, once its batch is applied and acknowledged: the
 	// audit log and the readiness checks of `kinko core`. It runs on the
@@ -231,7 +242,7 @@ func Open(ctx context.Context, cfg Config) (*Core, error) {
 	}
 	head, _, _ := j.Head()
 	var from uint64
-	st, err := rebuild(ctx, cfg.Dir, key, j, head, cfg.VerifyAtStart, cfg.Logger, func(s *State) {
+	st, err := rebuild(ctx, cfg.Dir, key, j, head, cfg.VerifyAtStart, cfg.Logger, cfg.Progress, func(s *State) {
 		from = s.seq
 		s.Ledger.Reserve(cfg.ReserveAccounts, cfg.ReserveTransfers)
 	})
@@ -272,7 +283,9 @@ func Open(ctx context.Context, cfg Config) (*Core, error) {
 // seq, then the journal after it. With verifyAll it checks the chain from the
 // first entry even below the snapshot.
 // prepare, if not nil, is called on the starting state before the replay.
-func rebuild(ctx context.Context, dir string, key []byte, j *journal.Journal, seq uint64, verifyAll bool, log *slog.Logger, prepare func(*State)) (*State, error) {
+// progress, if not nil, is told every progressEvery entries (and at the
+// end) how many of the entries to replay are done.
+func rebuild(ctx context.Context, dir string, key []byte, j *journal.Journal, seq uint64, verifyAll bool, log *slog.Logger, progress func(done, total uint64), prepare func(*State)) (*State, error) {
 	st, err := loadSnapshot(dir, key, j, seq, log)
 	if err != nil {
 		return nil, err
@@ -284,7 +297,14 @@ func rebuild(ctx context.Context, dir string, key []byte, j *journal.Journal, se
 	if verifyAll {
 		from = 1
 	}
+	total := uint64(0)
+	if seq >= from {
+		total = seq - from + 1
+	}
 	err = replay(ctx, j, from, seq, func(e *journal.Entry) error {
+		if progress != nil && (e.Seq-from+1)%progressEvery == 0 {
+			progress(e.Seq-from+1, total)
+		}
 		if e.Seq <= st.seq {
 			if e.Seq == st.seq && e.Hash != st.hash {
 				return &journal.BadEntryError{Seq: e.Seq, Reason: "differs from the snapshot"}
@@ -304,6 +324,9 @@ func rebuild(ctx context.Context, dir string, key []byte, j *journal.Journal, se
 	}
 	if st.seq != seq {
 		return nil, &journal.BadEntryError{Seq: st.seq + 1, Reason: fmt.Sprintf("journal ends at %d, wanted %d", st.seq, seq)}
+	}
+	if progress != nil {
+		progress(total, total)
 	}
 	return st, nil
 }
@@ -398,6 +421,9 @@ func (c *Core) Verified(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
+
+// progressEvery is how often the replay at start says how far it is.
+const progressEvery = 4096
 
 // replayBatch is a run of verified entries whose payloads live in buf.
 type replayBatch struct {
@@ -676,6 +702,11 @@ func (c *Core) applyLoop() {
 		for i, r := range db.reqs {
 			r.done <- response{out: outs[i]}
 		}
+		if c.cfg.Alert != nil {
+			for i := range outs {
+				c.alertOf(&db.entries[i], outs[i])
+			}
+		}
 		if c.cfg.Audit != nil {
 			// Before the batch is closed: the entries' payloads may be
 			// its memory.
@@ -684,6 +715,19 @@ func (c *Core) applyLoop() {
 			}
 		}
 		db.b.Close()
+	}
+}
+
+// alertOf raises the alerts an applied entry calls for.
+func (c *Core) alertOf(e *journal.Entry, o Outcome) {
+	res, ok := o.Value.(*ExecutionResult)
+	if !ok || o.Err != nil {
+		return
+	}
+	for _, sf := range res.Shortfalls {
+		c.cfg.Alert(alert.Alert{Key: "shortfall:" + sf.Incident, Severity: alert.Critical, Title: "customer side short after a compensation plan",
+			Detail: fmt.Sprintf("%s: customer liabilities %s, customer-side holdings %s, short by %s base units (entry %d, incident %s)",
+				sf.Asset, sf.Liabilities, sf.Holdings, sf.Short, e.Seq, sf.Incident), Time: time.Unix(0, e.Time).UTC()})
 	}
 }
 
@@ -790,7 +834,7 @@ func stateAt(ctx context.Context, dir string, key []byte, j *journal.Journal, se
 	if head, _, _ := j.Head(); seq > head {
 		return nil, fmt.Errorf("%w: %d > %d", ErrFuture, seq, head)
 	}
-	return rebuild(ctx, dir, key, j, seq, false, slog.New(slog.DiscardHandler), nil)
+	return rebuild(ctx, dir, key, j, seq, false, slog.New(slog.DiscardHandler), nil, nil)
 }
 
 // StateAtTime returns the state as of time t; see Core.StateAtTime.

@@ -16,18 +16,19 @@ import (
 
 // Command kinds of custody and the halt matrix.
 const (
-	KindRegisterWallet  Kind = 20
-	KindAssignAddress   Kind = 21
-	KindCreditDeposits  Kind = 22
-	KindReverseDeposits Kind = 23
-	KindHalt            Kind = 24
-	KindLift            Kind = 25
-	KindWatchCheckpoint Kind = 26
-	KindPrepareCeremony Kind = 27
-	KindConfirmCeremony Kind = 28
-	KindOpenIncident    Kind = 29
-	KindNoteIncident    Kind = 30
-	KindCloseIncident   Kind = 31
+	KindRegisterWallet   Kind = 20
+	KindAssignAddress    Kind = 21
+	KindCreditDeposits   Kind = 22
+	KindReverseDeposits  Kind = 23
+	KindHalt             Kind = 24
+	KindLift             Kind = 25
+	KindWatchCheckpoint  Kind = 26
+	KindPrepareCeremony  Kind = 27
+	KindConfirmCeremony  Kind = 28
+	KindOpenIncident     Kind = 29
+	KindNoteIncident     Kind = 30
+	KindCloseIncidentCmd Kind = 31
+	KindFundHouse        Kind = 35
 )
 
 func init() {
@@ -42,8 +43,18 @@ func init() {
 	kindNames[KindConfirmCeremony] = "confirm_ceremony"
 	kindNames[KindOpenIncident] = "open_incident"
 	kindNames[KindNoteIncident] = "note_incident"
-	kindNames[KindCloseIncident] = "close_incident"
+	kindNames[KindCloseIncidentCmd] = "close_incident"
+	kindNames[KindFundHouse] = "fund_house"
 }
+
+// FundHouse records coins the house put into one of its wallets (its
+// backing, 履行保証暗号資産): given by the core's host, as opening
+// balances are, never from the API; reconciliation holds it against the
+// chain.
+type FundHouse struct{ Funding custody.HouseFunding }
+
+func (FundHouse) Kind() Kind                      { return KindFundHouse }
+func (c FundHouse) AppendPayload(b []byte) []byte { return appendJSON(b, c) }
 
 // OpenIncident opens (or adds transactions to) an incident record.
 type OpenIncident struct{ Incident incident.Incident }
@@ -53,13 +64,14 @@ type NoteIncident struct {
 	ID, Actor, Text string
 }
 
-// CloseIncident closes an incident with its reason.
+// CloseIncident was how one operator closed an incident. It is refused now:
+// closing takes two people (a close_incident request, KindCloseIncident).
 type CloseIncident struct {
 	ID, Actor, Reason string
 }
 
 func (NoteIncident) Kind() Kind                       { return KindNoteIncident }
-func (CloseIncident) Kind() Kind                      { return KindCloseIncident }
+func (CloseIncident) Kind() Kind                      { return KindCloseIncidentCmd }
 func (c NoteIncident) AppendPayload(b []byte) []byte  { return appendJSON(b, c) }
 func (c CloseIncident) AppendPayload(b []byte) []byte { return appendJSON(b, c) }
 
@@ -214,8 +226,10 @@ func decodeCustody(kind Kind, p []byte) (Command, bool, error) {
 		c, err = decodeJSON[OpenIncident](p)
 	case KindNoteIncident:
 		c, err = decodeJSON[NoteIncident](p)
-	case KindCloseIncident:
+	case KindCloseIncidentCmd:
 		c, err = decodeJSON[CloseIncident](p)
+	case KindFundHouse:
+		c, err = decodeJSON[FundHouse](p)
 	default:
 		return nil, false, nil
 	}
@@ -297,6 +311,8 @@ func (s *State) applyCustody(cmd Command, t int64) (handled bool, v any, err err
 		return true, nil, s.Controls.LiftSwitch(c.Switch, c.Requester, c.Approver, c.Reason, t, s.seq)
 	case PrepareCeremony:
 		return true, nil, s.Custody.Prepare(c.Ceremony, t)
+	case FundHouse:
+		return true, nil, s.Custody.FundHouse(s.Ledger, c.Funding, ledger.OwnerEquity, t)
 	case ConfirmCeremony:
 		return true, nil, s.Custody.ConfirmCeremony(s.Ledger, c.TxID, c.Height, ledger.OwnerEquity, t)
 	case OpenIncident:
@@ -307,10 +323,8 @@ func (s *State) applyCustody(cmd Command, t int64) (handled bool, v any, err err
 		}
 		return true, nil, s.Incidents.AddNote(c.ID, c.Actor, c.Text, t, s.seq)
 	case CloseIncident:
-		if _, ok := s.Operator(c.Actor); !ok {
-			return true, nil, people.ErrOperatorUnknown
-		}
-		return true, nil, s.Incidents.Close(c.ID, c.Actor, c.Reason, t, s.seq)
+		// Two people close an incident: a close_incident request.
+		return true, nil, fmt.Errorf("%w: request kind %s", ErrTwoPerson, KindCloseIncident)
 	case WatchCheckpoint:
 		if s.Checkpoints == nil {
 			s.Checkpoints = map[ledger.AssetID]WatchCheckpoint{}

@@ -97,6 +97,8 @@ func Describe(c Command) string {
 		return fmt.Sprintf("%s ceremony %s prepared by %s: %d inputs reserved", c.Ceremony.Purpose, c.Ceremony.ID, c.Ceremony.Actor, len(c.Ceremony.Inputs))
 	case ConfirmCeremony:
 		return fmt.Sprintf("ceremony transaction confirmed at height %d", c.Height)
+	case FundHouse:
+		return fmt.Sprintf("house wallet %d funded with %d base units (its backing)", c.Funding.Wallet, c.Funding.Amount)
 	case SetWithdrawalRules:
 		return fmt.Sprintf("withdrawal rules set by %s", c.Actor)
 	case RegisterIntentKey:

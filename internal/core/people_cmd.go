@@ -300,6 +300,8 @@ func (s *State) checkRequest(r people.Request) error {
 		return s.checkListMarket(r)
 	case KindDealerReference, KindIndexPrice:
 		return s.checkPriceRequest(r)
+	case KindCloseIncident:
+		return s.checkCloseIncident(r)
 	case KindRegisterWalletRequest:
 		return s.checkRegisterWallet(r)
 	}
@@ -342,6 +344,8 @@ func (s *State) checkEffect(r people.Request, decider string) error {
 		return s.checkListing(lp.Listing)
 	case KindDealerReference, KindIndexPrice:
 		return s.checkPriceRequest(r)
+	case KindCloseIncident:
+		return s.checkCloseIncident(r)
 	case KindRegisterWalletRequest:
 		return s.checkRegisterWallet(r)
 	}
@@ -455,6 +459,10 @@ func (s *State) applyPeople(cmd Command, t int64) (handled bool, v any, err erro
 			}
 		case KindDealerReference, KindIndexPrice:
 			if err := s.applyPriceRequest(r, t); err != nil {
+				return true, r, err
+			}
+		case KindCloseIncident:
+			if err := s.applyCloseIncident(r, c.Decider, t); err != nil {
 				return true, r, err
 			}
 		case KindRegisterWalletRequest:

@@ -1,6 +1,8 @@
 package core
 
 import (
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+
 	"fmt"
 	"math/big"
 	"strings"
@@ -8,6 +10,7 @@ import (
 
 	"kinko/internal/compensation"
 	"kinko/internal/controls"
+	"kinko/internal/custody"
 	"kinko/internal/incident"
 	"kinko/internal/journal"
 	"kinko/internal/ledger"
@@ -26,7 +29,7 @@ func IncidentReport(st *State, j *journal.Journal, id string) (*incident.Report,
 	if in.Seq > 10 {
 		from = in.Seq - 10
 	}
-	evs, err := Timeline(j, from, Applied(st))
+	evs, err := Timeline(j, from, Applied(st), NamesOf(st))
 	if err != nil {
 		return nil, err
 	}
@@ -36,6 +39,20 @@ func IncidentReport(st *State, j *journal.Journal, id string) (*incident.Report,
 			if h.Switch.Asset == a.ID || h.Switch.Service == controls.Global {
 				r.Halted = append(r.Halted, string(h.Switch.Service))
 			}
+		}
+	}
+	if a, ok := st.Ledger.AssetByCode(in.Asset); ok {
+		for _, c := range st.Custody.Ceremonies() {
+			if c.Purpose != custody.Cover || c.Created < in.Opened {
+				continue
+			}
+			var amt uint64
+			for _, o := range c.Outputs {
+				if w, ok := st.Custody.Wallet(o.Wallet); ok && w.Kind.Customer() && w.Asset == a.ID {
+					amt += o.Amount
+				}
+			}
+			r.Covers = append(r.Covers, incident.CoverLine{ID: c.ID, Amount: money(amt, a), TxID: chainhash.Hash(c.TxID).String(), State: string(c.State)})
 		}
 	}
 	for _, p := range st.Compensation.List() {

@@ -241,7 +241,7 @@ func TestHoldingsAtFromSnapshots(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, err := rebuild(ctx, dir, nil, c.Journal(), seq, true, c.log, nil)
+			want, err := rebuild(ctx, dir, nil, c.Journal(), seq, true, c.log, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -257,7 +257,7 @@ func TestHoldingsAtFromSnapshots(t *testing.T) {
 				t.Fatal(err)
 			}
 			seq, _ := c.Journal().SeqAtTime(at.UnixNano())
-			want, _ := rebuild(ctx, dir, nil, c.Journal(), seq, true, c.log, nil)
+			want, _ := rebuild(ctx, dir, nil, c.Journal(), seq, true, c.log, nil, nil)
 			if got.Seq() != seq || !reflect.DeepEqual(holdingsOf(got), holdingsOf(want)) {
 				t.Fatalf("holdings at %s differ from the replay's", at)
 			}

@@ -1,11 +1,15 @@
 package core
 
 import (
+	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
+	"kinko/internal/controls"
 	"kinko/internal/incident"
 	"kinko/internal/journal"
+	"kinko/internal/ledger"
 	"kinko/internal/people"
 )
 
@@ -17,7 +21,11 @@ import (
 // out, and the orders whose fills tripped the circuit breaker are in, as
 // the breaker's halts (without applied, orders are left out: nothing in
 // the journal alone tells which tripped it).
-func Timeline(j *journal.Journal, from uint64, applied func(journal.Entry, Command) bool) ([]incident.Event, error) {
+//
+// names names assets and switches as the halt matrix does ("BTC:withdraw"):
+// NamesOf the state at the journal's head (the zero Names writes "asset 2
+// withdraw").
+func Timeline(j *journal.Journal, from uint64, applied func(journal.Entry, Command) bool, names Names) ([]incident.Event, error) {
 	var evs []incident.Event
 	err := j.Scan(from, func(e journal.Entry) error {
 		c, err := DecodeCommand(e.Kind, e.Payload)
@@ -30,9 +38,9 @@ func Timeline(j *journal.Journal, from uint64, applied func(journal.Entry, Comma
 		ev := incident.Event{Seq: e.Seq, Time: time.Unix(0, e.Time).UTC()}
 		switch c := c.(type) {
 		case Halt:
-			ev.Actor, ev.What, ev.Detail = c.Actor, "halt "+c.Switch.String(), c.Reason
+			ev.Actor, ev.What, ev.Detail = c.Actor, "halt "+names.Switch(c.Switch), c.Reason
 		case Lift:
-			ev.Actor, ev.What, ev.Detail = c.Requester+" + "+c.Approver, "lift "+c.Switch.String(), c.Reason
+			ev.Actor, ev.What, ev.Detail = c.Requester+" + "+c.Approver, "lift "+names.Switch(c.Switch), c.Reason
 		case OpenIncident:
 			ev.Actor, ev.What, ev.Detail = c.Incident.Detector, "incident "+c.Incident.ID, c.Incident.Reason
 			for _, tx := range c.Incident.TxIDs {
@@ -64,17 +72,20 @@ func Timeline(j *journal.Journal, from uint64, applied func(journal.Entry, Comma
 				ev.Detail = fmt.Sprintf("customer %d's order %d replaced at %d traded past the breaker", r.Customer, r.Order, r.Price)
 			}
 		case OpenRequest:
+			what := names.Request(c.Request)
 			switch c.Request.Kind {
 			case KindLiftHalt:
-				ev.What = "asks to lift a halt (request " + c.Request.ID + ")"
+				ev.What = "asks to " + what + " (request " + c.Request.ID + ")"
 			case KindResumptionPlan:
-				ev.What = "writes a resumption plan (request " + c.Request.ID + ")"
+				ev.What = "writes a resumption plan (request " + c.Request.ID + "): " + what
 			case KindApproveCompensation:
 				ev.What = "asks to approve a compensation plan (request " + c.Request.ID + ")"
+			case KindCloseIncident:
+				ev.What = "asks to close an incident (request " + c.Request.ID + ")"
 			default:
 				return nil
 			}
-			ev.Actor, ev.Detail = c.Request.Requester, c.Request.Reason+" "+string(c.Request.Payload)
+			ev.Actor, ev.Detail = c.Request.Requester, c.Request.Reason
 		case DecideRequest:
 			verb := "rejects"
 			if c.Approve {
@@ -88,6 +99,65 @@ func Timeline(j *journal.Journal, from uint64, applied func(journal.Entry, Comma
 		return nil
 	})
 	return evs, err
+}
+
+// Names names assets, switches and requests for timelines and reports:
+// the asset codes of a state, copied (NamesOf), so it is used after Read.
+type Names struct{ codes map[ledger.AssetID]string }
+
+// NamesOf copies st's asset codes.
+func NamesOf(st *State) Names {
+	n := Names{codes: map[ledger.AssetID]string{}}
+	for _, a := range st.Ledger.Assets() {
+		n.codes[a.ID] = a.Code
+	}
+	return n
+}
+
+// Asset is an asset's code ("asset 2" when unknown).
+func (n Names) Asset(id ledger.AssetID) string {
+	if c, ok := n.codes[id]; ok {
+		return c
+	}
+	return fmt.Sprintf("asset %d", id)
+}
+
+// Switch is a switch as the halt matrix and the API write it:
+// "BTC:withdraw", "bank", "global".
+func (n Names) Switch(sw controls.Switch) string {
+	if sw.Asset == 0 {
+		return string(sw.Service)
+	}
+	if c, ok := n.codes[sw.Asset]; ok {
+		return c + ":" + string(sw.Service)
+	}
+	return sw.String()
+}
+
+// Request says, in a few words, what a lift or a plan request asks.
+func (n Names) Request(r people.Request) string {
+	switch r.Kind {
+	case KindLiftHalt:
+		var p LiftHaltPayload
+		if json.Unmarshal(r.Payload, &p) == nil {
+			return "lift " + n.Switch(p.Switch)
+		}
+	case KindResumptionPlan:
+		var p ResumptionPlanPayload
+		if json.Unmarshal(r.Payload, &p) == nil {
+			var steps []string
+			for _, sw := range p.Steps {
+				steps = append(steps, n.Switch(sw))
+			}
+			return p.ID + ": " + strings.Join(steps, " → ")
+		}
+	case KindCloseIncident:
+		var p CloseIncidentPayload
+		if json.Unmarshal(r.Payload, &p) == nil {
+			return "close incident " + p.Incident
+		}
+	}
+	return string(r.Kind)
 }
 
 // Applied returns a test of whether an entry's request, decision, lift,

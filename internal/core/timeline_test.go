@@ -33,8 +33,9 @@ func TestTimelineShowsOnlyWhatTookEffect(t *testing.T) {
 		}
 	}
 	var applied func(journal.Entry, Command) bool
-	c.Read(func(st *State) { applied = Applied(st) })
-	evs, err := Timeline(c.Journal(), 1, applied)
+	var names Names
+	c.Read(func(st *State) { applied, names = Applied(st), NamesOf(st) })
+	evs, err := Timeline(c.Journal(), 1, applied, names)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +43,7 @@ func TestTimelineShowsOnlyWhatTookEffect(t *testing.T) {
 	for _, ev := range evs {
 		got = append(got, ev.What+": "+ev.Detail)
 	}
-	want := []string{"halt " + good.String() + ": unexplained outflow", "incident outflow-1: unexplained outflow"}
+	want := []string{"halt XEM:" + string(good.Service) + ": unexplained outflow", "incident outflow-1: unexplained outflow"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("Timeline = %q; want %q", got, want)
 	}

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"math/bits"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -405,15 +407,27 @@ func sizeOrder(m *trading.Market, side market.Side, kind market.Kind, price, qty
 	}
 	if m.AboveLargest(price, qty) {
 		l := &m.Listing
-		return 0, fmt.Errorf("%w: %d at %d is %d in notional, above %d", trading.ErrOrderTooLarge, qty, price, l.Notional(price, qty), l.MaxOrderNotional)
+		if qty > l.MaxQty {
+			return 0, &trading.LimitError{Err: trading.ErrOrderTooLarge, Field: "qty", Limit: strconv.FormatInt(l.MaxQty, 10), Value: strconv.FormatInt(qty, 10),
+				Detail: fmt.Sprintf("quantity %d is above the largest order's %d", qty, l.MaxQty)}
+		}
+		n := l.Notional(price, qty)
+		return 0, &trading.LimitError{Err: trading.ErrOrderTooLarge, Field: "qty", Limit: strconv.FormatInt(l.MaxOrderNotional, 10), Value: strconv.FormatInt(n, 10),
+			Detail: fmt.Sprintf("%d at %d is %d in notional, above the largest order's %d", qty, price, n, l.MaxOrderNotional)}
 	}
 	return price, nil
 }
 
-// bandError names the band in a refusal for the band; other errors pass.
+// bandError names the band in a refusal for the band (the bound is the
+// band, low-high); other errors pass.
 func bandError(m *trading.Market, err error, price int64) error {
 	if errors.Is(err, market.ErrOutsideBand) || errors.Is(err, market.ErrNoReference) {
-		return fmt.Errorf("%w: price %d: %s", err, price, m.BandText())
+		lo, hi := m.Book.Band()
+		limit := ""
+		if hi != 0 {
+			limit = strconv.FormatInt(lo, 10) + "-" + strconv.FormatInt(hi, 10)
+		}
+		return &trading.LimitError{Err: err, Field: "price", Limit: limit, Value: strconv.FormatInt(price, 10), Detail: fmt.Sprintf("price %d: %s", price, m.BandText())}
 	}
 	return err
 }
@@ -900,6 +914,29 @@ func mulDiv(a, b, d int64) int64 {
 	return int64(q)
 }
 
+// dealerPrice is the dealer desk's price for a customer's side around
+// the reference ref with a spread of bps: for a buy, ref × (10,000 + bps)
+// / 10,000 rounded up to the tick; for a sell, ref × (10,000 − bps) /
+// 10,000 rounded down to it. 0 when a sell's price rounds to nothing.
+func dealerPrice(ref int64, bps uint32, tick int64, side market.Side) int64 {
+	if side == market.Buy {
+		num := new(big.Int).Mul(big.NewInt(ref), big.NewInt(10_000+int64(bps)))
+		den := big.NewInt(10_000 * tick)
+		q, r := new(big.Int).QuoRem(num, den, new(big.Int))
+		if r.Sign() > 0 {
+			q.Add(q, big.NewInt(1))
+		}
+		if !q.IsInt64() || q.Int64() > math.MaxInt64/tick {
+			return 0
+		}
+		return q.Int64() * tick
+	}
+	if bps >= 10_000 {
+		return 0
+	}
+	return mulDiv(ref, 10_000-int64(bps), 10_000*tick) * tick
+}
+
 func (s *State) dealerQuote(c DealerQuote, t int64) (*trading.Quote, error) {
 	m, ok := s.Trading.Market(c.Market)
 	if !ok {
@@ -924,15 +961,12 @@ func (s *State) dealerQuote(c DealerQuote, t int64) (*trading.Quote, error) {
 	if ref == 0 {
 		return nil, trading.ErrNoReference
 	}
-	// The customer buys above the reference and sells below it, on the tick.
-	off := mulDiv(ref, int64(l.DealerSpreadBps), 10_000)
-	price := ref - off
-	if c.Side == market.Buy {
-		price = ref + off
-		price = (price + l.TickSize - 1) / l.TickSize * l.TickSize
-	} else {
-		price = price / l.TickSize * l.TickSize
-	}
+	// The customer buys above the reference and sells below it, on the
+	// tick: a buy at reference × (1 + spread) rounded up, a sell at
+	// reference × (1 − spread) rounded down, each computed exactly before
+	// it is rounded once (88 at 200 bps: 89.76 → 90, 86.24 → 86), so the
+	// spread the customer pays is never less than the listing's.
+	price := dealerPrice(ref, l.DealerSpreadBps, l.TickSize, c.Side)
 	if price <= 0 || price > l.MaxPrice {
 		return nil, trading.ErrNoReference
 	}
@@ -954,7 +988,12 @@ func (s *State) dealerExposure(m *trading.Market, side market.Side, qty int64) e
 		inv = m.Inventory - qty
 	}
 	if inv > m.Listing.DealerMaxLong || -inv > m.Listing.DealerMaxShort {
-		return fmt.Errorf("%w: position would be %d (long limit %d, short limit %d)", trading.ErrExposure, inv, m.Listing.DealerMaxLong, m.Listing.DealerMaxShort)
+		limit := m.Listing.DealerMaxLong
+		if inv < 0 {
+			limit = -m.Listing.DealerMaxShort
+		}
+		return &trading.LimitError{Err: trading.ErrExposure, Field: "qty", Limit: strconv.FormatInt(limit, 10), Value: strconv.FormatInt(inv, 10),
+			Detail: fmt.Sprintf("the house's position would be %d (long limit %d, short limit %d)", inv, m.Listing.DealerMaxLong, m.Listing.DealerMaxShort)}
 	}
 	return nil
 }

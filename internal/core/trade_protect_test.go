@@ -371,8 +371,9 @@ func TestCircuitBreaker(t *testing.T) {
 		}
 	}
 	var applied func(journal.Entry, Command) bool
-	c.Read(func(st *State) { applied = Applied(st) })
-	evs, err := Timeline(c.Journal(), 1, applied)
+	var names Names
+	c.Read(func(st *State) { applied, names = Applied(st), NamesOf(st) })
+	evs, err := Timeline(c.Journal(), 1, applied, names)
 	c.Close()
 	if err != nil {
 		t.Fatal(err)

@@ -505,3 +505,28 @@ func TestEtherInGwei(t *testing.T) {
 		t.Fatalf("oversell = %v", o.Err)
 	}
 }
+
+// TestDealerPriceRounding: the desk's price is the reference times the
+// spread, rounded once and against the customer onto the tick, as
+// docs/trading.md says: 88 at 200 bps quotes 90 to buy and 86 to sell
+// (rounding the offset first would give 89/87).
+func TestDealerPriceRounding(t *testing.T) {
+	for _, c := range []struct {
+		ref       int64
+		bps       uint32
+		tick      int64
+		buy, sell int64
+	}{
+		{88, 200, 1, 90, 86},
+		{10_000_000, 50, 1, 10_050_000, 9_950_000},
+		{10_000_000, 50, 1_000, 10_050_000, 9_950_000},
+		{10_000_001, 50, 1_000, 10_051_000, 9_950_000},
+		{100, 0, 1, 100, 100},
+		{1, 200, 1, 2, 0},
+		{100, 10_000, 1, 200, 0},
+	} {
+		if b, s := dealerPrice(c.ref, c.bps, c.tick, market.Buy), dealerPrice(c.ref, c.bps, c.tick, market.Sell); b != c.buy || s != c.sell {
+			t.Errorf("reference %d at %d bps, tick %d: %d/%d; want %d/%d", c.ref, c.bps, c.tick, b, s, c.buy, c.sell)
+		}
+	}
+}

@@ -97,7 +97,7 @@ func (s *State) Prepare(c Ceremony, t int64) error {
 	if c.ID == "" || len(c.ID) > 64 || len(c.Inputs) == 0 || len(c.Inputs) > MaxCeremonyInputs || len(c.Outputs) == 0 || len(c.PSBT) > 1<<20 {
 		return ErrCeremonyInvalid
 	}
-	if c.Purpose != Refill && c.Purpose != Sweep {
+	if c.Purpose != Refill && c.Purpose != Sweep && c.Purpose != Cover {
 		return fmt.Errorf("%w: purpose %q", ErrCeremonyInvalid, c.Purpose)
 	}
 	if _, ok := s.cerIdx[c.ID]; ok {
@@ -137,6 +137,11 @@ func (s *State) Prepare(c Ceremony, t int64) error {
 	}
 	if out > in {
 		return fmt.Errorf("%w: outputs exceed inputs", ErrCeremonyInvalid)
+	}
+	if c.Purpose == Cover {
+		if err := s.checkCover(c); err != nil {
+			return err
+		}
 	}
 	for k, v := range next {
 		w := &s.wallets[s.walletIdx[k[0]]]

@@ -105,11 +105,11 @@ func waitFor(what string, limit time.Duration, cond func() bool) error {
 // dev's watcher credits them at its confirmations, and a refill ceremony,
 // signed with two cold keys, moves the hot share to the hot wallet. Every
 // step goes through the journal, so reconciliation agrees throughout.
-func fundRunning(ctx context.Context, r *runner, env *Env, o Options, res *Result, say func(string, ...any)) (*hotSide, error) {
+func fundRunning(ctx context.Context, r *runner, env *Env, o Options, res *Result, say func(string, ...any)) (*hotSide, *houseSide, error) {
 	c, node := env.Core, env.Node
 	const jpy, btc ledger.AssetID = 1, 2
 	confs := uint32(max(env.Confirmations, 1))
-	var coldW, hotW custody.Wallet
+	var coldW, hotW, houseW custody.Wallet
 	var base ledger.OwnerID
 	c.Read(func(st *core.State) {
 		for _, w := range st.Custody.Wallets() {
@@ -119,6 +119,9 @@ func fundRunning(ctx context.Context, r *runner, env *Env, o Options, res *Resul
 			if w.Asset == btc && w.Kind == custody.HotCustomer && hotW.ID == 0 {
 				hotW = w
 			}
+			if w.Asset == btc && w.Kind == custody.ColdHouse && houseW.ID == 0 {
+				houseW = w
+			}
 		}
 		cs := st.Ledger.Customers()
 		base = 1
@@ -126,23 +129,23 @@ func fundRunning(ctx context.Context, r *runner, env *Env, o Options, res *Resul
 			base = cs[len(cs)-1] + 1
 		}
 	})
-	if coldW.ID == 0 || hotW.ID == 0 {
-		return nil, fmt.Errorf("drill: the running exchange has no BTC cold and hot customer wallets")
+	if coldW.ID == 0 || hotW.ID == 0 || houseW.ID == 0 {
+		return nil, nil, fmt.Errorf("drill: the running exchange has no BTC cold and hot customer wallets and cold house wallet")
 	}
 	r.first = base
 	if err := signUpTraders(r, o); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	amounts, total := holdings(o)
 	res.TotalSat = total
-	if err := r.openCustomers(o.Customers); err != nil {
-		return nil, err
+	if err := r.openCustomers(o.Customers, o); err != nil {
+		return nil, nil, err
 	}
 	// Deposit addresses, then the coins on chain, a thousand outputs a
 	// transaction.
 	coldD, err := wallet.Parse(coldW.Descriptor, regtest.Net)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pay := map[string]btcutil.Amount{}
 	flush := func() error {
@@ -157,24 +160,25 @@ func fundRunning(ctx context.Context, r *runner, env *Env, o Options, res *Resul
 		id := base + ledger.OwnerID(i)
 		ov, err := r.do(core.AssignAddress{Wallet: coldW.ID, Customer: id})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		a, _, err := coldD.Address(0, ov.Value.(uint32))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		pay[a.EncodeAddress()] = btcutil.Amount(amounts[i])
 		if len(pay) == 1000 {
 			if err := flush(); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
+			o.progress("paying deposits on chain", i+1, o.Customers)
 		}
 	}
 	if err := flush(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := mineAll(ctx, node, confs); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	credited := func() bool {
 		var sum int64
@@ -188,7 +192,7 @@ func fundRunning(ctx context.Context, r *runner, env *Env, o Options, res *Resul
 		return sum == res.TotalSat
 	}
 	if err := waitFor("the deposits credited by the running watcher", 2*time.Minute, credited); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	say("holders: %d new customers deposited %s on chain, credited by the running watcher at %d confirmations", o.Customers, btcutil.Amount(res.TotalSat).Format(btcutil.AmountBTC), confs)
 
@@ -197,32 +201,32 @@ func fundRunning(ctx context.Context, r *runner, env *Env, o Options, res *Resul
 	// its offline machine against the cold wallet registered there.
 	set, err := wallet.NewSet([]wallet.Named{{ID: coldW.ID, Kind: coldW.Kind.String(), Descriptor: coldW.Descriptor}, {ID: hotW.ID, Kind: hotW.Kind.String(), Descriptor: hotW.Descriptor}}, coldD)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var plan *ceremony.Plan
 	c.Read(func(st *core.State) {
 		plan, err = ceremony.Tiers(st, set, reserves.DefaultPolicy, 10, "drill-refill"+r.tag, r.ops[0])
 	})
 	if err != nil {
-		return nil, fmt.Errorf("drill: refill: %w", err)
+		return nil, nil, fmt.Errorf("drill: refill: %w", err)
 	}
 	if _, err := r.do(plan.Command); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, name := range []string{"cold-customer-1.key", "cold-customer-2.key"} {
 		if err := coldSign(env, name, coldW, plan.PSBT); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	tx, err := wallet.Finalize(plan.PSBT)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if _, err := node.Client().Broadcast(ctx, tx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := mineAll(ctx, node, confs); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// The hot wallet's coins from this refill (an earlier drill's stolen
 	// ones are not spendable any more).
@@ -238,15 +242,15 @@ func fundRunning(ctx context.Context, r *runner, env *Env, o Options, res *Resul
 		})
 		return len(hotUTXOs) > 0
 	}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	hotD, err := wallet.Parse(hotW.Descriptor, regtest.Net)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	hotSet, err := wallet.NewSet([]wallet.Named{{ID: hotW.ID, Kind: hotW.Kind.String(), Descriptor: hotW.Descriptor}}, hotD)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	h := &hotSide{set: hotSet, account: hotW.Account()}
 	for _, u := range hotUTXOs {
@@ -256,17 +260,23 @@ func fundRunning(ctx context.Context, r *runner, env *Env, o Options, res *Resul
 	for _, name := range []string{"hot-customer-1.key", "hot-customer-2.key"} {
 		acct, fp, err := leaked(env, name)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		h.acct, h.fp = append(h.acct, acct), append(h.fp, fp)
 	}
 	say("refill ceremony %s (two cold keys, each against the cold wallet registered on its machine) put %s in the hot wallet", plan.Command.Ceremony.ID, btcutil.Amount(res.HotSat).Format(btcutil.AmountBTC))
 	if o.bitpoint {
-		if err := openMarket(r, o.Customers, ledger.AccountKey{Owner: ledger.OwnerEquity, Asset: jpy, Kind: ledger.KindEquity}); err != nil {
-			return nil, err
+		trust, made := r.yenTrust()
+		if made {
+			if _, err := r.do(core.CreateAccounts{Keys: []ledger.AccountKey{trust}}); err != nil {
+				return nil, nil, err
+			}
+		}
+		if err := openMarket(r, o.Customers, trust); err != nil {
+			return nil, nil, err
 		}
 	}
-	return h, nil
+	return h, &houseSide{w: houseW}, nil
 }
 
 func avail(o ledger.OwnerID, a ledger.AssetID) ledger.AccountKey {

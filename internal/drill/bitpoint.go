@@ -27,8 +27,8 @@ var drillMarket = trading.Listing{ID: 1, Code: "BTC/JPY", Base: 2, Quote: 1, Sca
 const drillIndex = 10_300_000
 
 // openMarket lists BTC/JPY if it is not, sets its index, and gives every
-// drill customer 10,000,000 yen.
-func openMarket(r *runner, customers int, eqJPY ledger.AccountKey) error {
+// drill customer 10,000,000 yen, paid in through the yen trust account.
+func openMarket(r *runner, customers int, trust ledger.AccountKey) error {
 	var listed bool
 	r.c.Read(func(st *core.State) { _, listed = st.Trading.Market(drillMarket.ID) })
 	if !listed {
@@ -55,7 +55,7 @@ func openMarket(r *runner, customers int, eqJPY ledger.AccountKey) error {
 		ts := make([]ledger.Transfer, n)
 		for j := range ts {
 			id := r.first + ledger.OwnerID(i+j)
-			ts[j] = ledger.Transfer{ID: ledger.ID{Hi: 0xD2, Lo: uint64(id)}, Debit: eqJPY, Credit: ledger.AccountKey{Owner: id, Asset: 1, Kind: ledger.KindAvailable},
+			ts[j] = ledger.Transfer{ID: ledger.ID{Hi: 0xD2, Lo: uint64(id)}, Debit: trust, Credit: ledger.AccountKey{Owner: id, Asset: 1, Kind: ledger.KindAvailable},
 				Amount: ledger.AmountOf(10_000_000), Code: 1}
 		}
 		if _, err := r.do(core.CreateTransfers{Transfers: ts}); err != nil {
@@ -125,11 +125,15 @@ func bitpointRest(ctx context.Context, r *runner, env *Env, res *Result, inciden
 	res.Plan = compensation.Summarize(ps)
 	say("affected: %d customers bought above the mid during the suspension; plan %s: %d yen in all, largest %d yen (customer %d); written and approved in %v",
 		res.Affected, plan.ID, res.Plan.Total, res.Plan.Largest.Pay, res.Plan.Largest.Customer, res.PlanTime.Round(time.Microsecond))
+	if err := r.fundYen(res.Plan.Total, plan.ID, say); err != nil {
+		return nil, err
+	}
 	t1 := time.Now()
-	if err := r.execute(plan.ID, len(ps)); err != nil {
+	if err := r.execute(plan.ID, len(ps), o); err != nil {
 		return nil, err
 	}
 	res.ExecuteTime = time.Since(t1)
+	res.YenPaid += res.Plan.Total
 	say("executed in %v: %d customers paid, each once", res.ExecuteTime.Round(time.Microsecond), len(ps))
 	// Yen first, receiving crypto last.
 	if res.Resumed, err = r.resume([]controls.Switch{{Service: controls.Bank}, {Asset: 2, Service: controls.Withdraw}, {Asset: 2, Service: controls.Deposit}},
@@ -137,6 +141,12 @@ func bitpointRest(ctx context.Context, r *runner, env *Env, res *Result, inciden
 		return nil, err
 	}
 	say("resumed in stages, each lift approved by a second operator: %s", strings.Join(res.Resumed, " → "))
+	if err := r.checkSides(res, say); err != nil {
+		return nil, err
+	}
+	if err := r.closeIncidents(incidentID, say); err != nil {
+		return nil, err
+	}
 	rep, err := report(r.c, incidentID)
 	if err != nil {
 		return nil, err

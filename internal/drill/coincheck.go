@@ -31,6 +31,7 @@ import (
 	"kinko/internal/operators"
 	"kinko/internal/passkey"
 	"kinko/internal/people"
+	"kinko/internal/reserves"
 	"kinko/internal/wallet"
 	"kinko/internal/watch"
 )
@@ -43,10 +44,26 @@ type Options struct {
 	RateYen uint64
 	Seed    uint64
 	Log     *slog.Logger
+	// BackingBps is the share of the required backing (the hot customer
+	// holdings) the house holds when the theft comes: 10,000 (all of it,
+	// kinko's rule) unless set; less plays a house that fell behind, and
+	// more of the loss is paid in yen.
+	BackingBps uint32
+	// Progress, if set, is told how far a long step has come (customers
+	// opened, deposits paid, payouts made): kinko drill draws a bar on a
+	// terminal.
+	Progress func(step string, done, total int)
 	// bitpoint plays BITPoint's July 2019 instead: trading goes on during
 	// the suspension, and the plan pays the fills worse than the mid at
 	// resumption.
 	bitpoint bool
+}
+
+// progress tells o.Progress, if set.
+func (o *Options) progress(step string, done, total int) {
+	if o.Progress != nil {
+		o.Progress(step, done, total)
+	}
 }
 
 // BitPoint replays July 2019: hot keys leak and the hot wallet is drained;
@@ -64,19 +81,30 @@ func BitPoint(ctx context.Context, o Options, out io.Writer) (*Result, error) {
 
 // Result is what the drill saw.
 type Result struct {
-	Customers   int
-	TotalSat    int64 // customers' coins
-	HotSat      int64 // in the hot wallet at the theft
-	StolenSat   int64 // what the attacker's transaction took
-	TheftTx     string
-	HaltAfter   time.Duration // broadcast to halt journaled
-	Halts       []controls.Halt
-	Affected    int
-	Plan        compensation.Summary
-	PlanTime    time.Duration // holdings to a written, approved plan
-	ExecuteTime time.Duration
-	Resumed     []string // the lifts, in order
-	Report      *incident.Report
+	Customers int
+	TotalSat  int64 // customers' coins
+	HotSat    int64 // in the hot wallet at the theft
+	StolenSat int64 // what the attacker's transaction took
+	// BackingSat is the house's backing in its own wallet at the theft;
+	// ShortSat what the customer side lacked after it (the theft, and
+	// fees the customer wallets paid); CoveredSat what the house's coins
+	// made up in kind (CoverTx); UncoveredSat the rest, paid in yen
+	// (YenPaid, the fixed-rate plan; BITPoint's fills plan besides).
+	BackingSat, ShortSat, CoveredSat, UncoveredSat int64
+	CoverTx                                        string
+	YenPaid                                        uint64
+	TheftTx                                        string
+	HaltAfter                                      time.Duration // broadcast to halt journaled
+	Halts                                          []controls.Halt
+	Affected                                       int
+	Plan                                           compensation.Summary
+	PlanTime                                       time.Duration // holdings to a written, approved plan
+	ExecuteTime                                    time.Duration
+	Resumed                                        []string // the lifts, in order
+	Report                                         *incident.Report
+	// After are the BTC and JPY rows of the reserves when the drill is
+	// done: each side segregated unless the drill says otherwise.
+	After []reserves.Row
 }
 
 // writeAndApprove journals a plan with its payouts and approves it as the
@@ -95,11 +123,12 @@ func (r *runner) writeAndApprove(plan *compensation.Plan, ps []compensation.Payo
 }
 
 // execute pays a plan of n payouts, part by part.
-func (r *runner) execute(plan string, n int) error {
+func (r *runner) execute(plan string, n int, o Options) error {
 	for from := 0; from < n; from += compensation.ChunkSize {
 		if _, err := r.do(core.ExecuteCompensation{Plan: plan, From: from, Count: min(compensation.ChunkSize, n-from), Actor: r.ops[0]}); err != nil {
 			return err
 		}
+		o.progress("paying "+plan, min(from+compensation.ChunkSize, n), n)
 	}
 	return nil
 }
@@ -263,6 +292,12 @@ func (o *Options) check() error {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	if o.BackingBps == 0 {
+		o.BackingBps = 10_000
+	}
+	if o.BackingBps > 10_000 {
+		return fmt.Errorf("drill: the house's backing is at most the whole requirement (10,000 bps)")
+	}
 	return nil
 }
 
@@ -320,17 +355,21 @@ func Play(ctx context.Context, env *Env, o Options, out io.Writer) (*Result, err
 		say("== kinko drill: Coincheck, January 2018, with %d holders ==", o.Customers)
 	}
 	var hot *hotSide
+	var house *houseSide
 	var err error
 	if attached {
-		hot, err = fundRunning(ctx, r, env, o, res, say)
+		hot, house, err = fundRunning(ctx, r, env, o, res, say)
 	} else {
-		hot, err = fundFresh(ctx, r, env, o, res, say)
+		hot, house, err = fundFresh(ctx, r, env, o, res, say)
+	}
+	if env.stopWatcher != nil {
+		defer env.stopWatcher()
 	}
 	if err != nil {
 		return nil, err
 	}
-	if env.stopWatcher != nil {
-		defer env.stopWatcher()
+	if err := r.backHouse(ctx, env, house, o, res, say); err != nil {
+		return nil, err
 	}
 	// The theft: hot keys 1 and 2 leaked; everything in the hot wallet to
 	// the attacker, straight to the node.
@@ -418,9 +457,10 @@ func Play(ctx context.Context, env *Env, o Options, out io.Writer) (*Result, err
 		return nil, err
 	}
 	time.Sleep(500 * time.Millisecond) // the watcher's next polls see the loss recorded
-	c.Read(func(st *core.State) { res.Halts = st.Controls.Halted() })
+	var names core.Names
+	c.Read(func(st *core.State) { res.Halts, names = st.Controls.Halted(), core.NamesOf(st) })
 	for _, h := range res.Halts {
-		say("  halted: %-22s by %-14s %s", h.Switch, h.Actor, h.Reason)
+		say("  halted: %-22s by %-14s %s", names.Switch(h.Switch), h.Actor, h.Reason)
 	}
 	var incidentID string
 	c.Read(func(st *core.State) {
@@ -436,45 +476,24 @@ func Play(ctx context.Context, env *Env, o Options, out io.Writer) (*Result, err
 		return nil, fmt.Errorf("drill: no incident names the theft")
 	}
 
+	// The house's backing makes customers whole in kind; only what it
+	// cannot cover is paid in yen.
+	uncovered, err := r.coverInKind(ctx, env, house, res, say)
+	if err != nil {
+		return nil, err
+	}
 	if o.bitpoint {
+		if err := r.payUncovered("drill-bitpoint-uncovered", uncovered, before, incidentID, o, res, say); err != nil {
+			return nil, err
+		}
 		return bitpointRest(ctx, r, env, res, incidentID, o, say)
 	}
-	// The holders at the theft, and the plan.
-	t0 := time.Now()
-	st, err := c.StateAt(ctx, before)
-	if err != nil {
+	if err := r.payUncovered("drill-coincheck", uncovered, before, incidentID, o, res, say); err != nil {
 		return nil, err
 	}
-	hs := st.Holdings(btc)
-	res.Affected = len(hs)
-	num, den := o.RateYen, uint64(1_0000_0000) // yen per satoshi = rate / 1e8
-	ps, err := compensation.FixedRatePayouts(hs, num, den)
-	if err != nil {
+	if err := r.checkSides(res, say); err != nil {
 		return nil, err
 	}
-	plan := compensation.Plan{ID: "drill-coincheck" + r.tag, Incident: incidentID, Rule: compensation.FixedRate, Asset: btc, PayAsset: jpy, At: before, RateNum: num, RateDen: den,
-		Rounding: "down to the yen", WriteOff: true, Reason: "coins stolen from the hot wallet; holders paid in yen as Coincheck did", Requester: r.ops[0]}
-	if err := r.writeAndApprove(&plan, ps); err != nil {
-		return nil, err
-	}
-	res.PlanTime = time.Since(t0)
-	res.Plan = compensation.Summarize(ps)
-	say("affected: %d holders at entry %d; plan %s: %d yen in all, largest %d yen (customer %d), %d JPY per BTC, rounded down; written and approved in %v",
-		res.Affected, before, plan.ID, res.Plan.Total, res.Plan.Largest.Pay, res.Plan.Largest.Customer, o.RateYen, res.PlanTime.Round(time.Microsecond))
-	t1 := time.Now()
-	if err := r.execute(plan.ID, len(ps)); err != nil {
-		return nil, err
-	}
-	// Run again: nobody is paid twice.
-	again, err := r.team.Sign(core.ExecuteCompensation{Plan: plan.ID, From: 0, Count: min(compensation.ChunkSize, len(ps)), Actor: r.ops[1]})
-	if err != nil {
-		return nil, err
-	}
-	if o, err := r.c.Submit(ctx, r.now(), again); err != nil || o.Err == nil {
-		return nil, fmt.Errorf("drill: executing a done plan again was not refused")
-	}
-	res.ExecuteTime = time.Since(t1)
-	say("executed in %v: %d customers paid, each once (a second run is refused)", res.ExecuteTime.Round(time.Microsecond), len(ps))
 
 	// Staged resumption: trading first, then deposits, withdrawals last.
 	if res.Resumed, err = r.resume([]controls.Switch{{Asset: btc, Service: controls.Trade}, {Asset: btc, Service: controls.Deposit}, {Asset: btc, Service: controls.Withdraw}},
@@ -482,12 +501,38 @@ func Play(ctx context.Context, env *Env, o Options, out io.Writer) (*Result, err
 		return nil, err
 	}
 	say("resumed in stages, each lift approved by a second operator: %s", strings.Join(res.Resumed, " → "))
+	if err := r.closeIncidents(incidentID, say); err != nil {
+		return nil, err
+	}
 	rep, err := report(c, incidentID)
 	if err != nil {
 		return nil, err
 	}
 	res.Report = rep
 	return res, nil
+}
+
+// closeIncidents closes the theft's incident and the reconciliation's
+// record of the shortfall it caused, now made whole, each by two people
+// (a close_incident request approved by the second operator).
+func (r *runner) closeIncidents(theft string, say func(string, ...any)) error {
+	var ids []string
+	r.c.Read(func(st *core.State) {
+		for _, in := range st.Incidents.List() {
+			if in.Closed == 0 && (in.ID == theft || in.ID == "segregation-BTC") {
+				ids = append(ids, in.ID)
+			}
+		}
+	})
+	for i, id := range ids {
+		if err := r.twoPerson(fmt.Sprintf("close-%d%s", i, r.tag), core.KindCloseIncident, `{"incident":"`+id+`"}`, "drill: customers made whole, services resumed"); err != nil {
+			return err
+		}
+	}
+	if len(ids) > 0 {
+		say("closed by two people: %s", strings.Join(ids, ", "))
+	}
+	return nil
 }
 
 // report gathers an incident's report from a running core.
@@ -500,7 +545,7 @@ func report(c *core.Core, id string) (*incident.Report, error) {
 
 // fundFresh builds a fresh exchange: assets, operators, wallets, customers
 // with their coins on chain (98% cold, 2% hot), and its own watcher.
-func fundFresh(ctx context.Context, r *runner, env *Env, o Options, res *Result, say func(string, ...any)) (*hotSide, error) {
+func fundFresh(ctx context.Context, r *runner, env *Env, o Options, res *Result, say func(string, ...any)) (*hotSide, *houseSide, error) {
 	c, node := env.Core, env.Node
 	const jpy, btc ledger.AssetID = 1, 2
 	eq := func(a ledger.AssetID) ledger.AccountKey {
@@ -509,38 +554,46 @@ func fundFresh(ctx context.Context, r *runner, env *Env, o Options, res *Result,
 	r.first = 1
 	// The exchange: assets, two operators, the customers and their accounts.
 	if _, err := r.do(core.CreateAssets{Assets: []ledger.Asset{{ID: jpy, Code: "JPY", Class: ledger.ClassFiat}, {ID: btc, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, cmd := range r.team.Bootstrap(r.now()) {
 		if _, err := r.do(cmd); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	cold, err := newKeys()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	hot, err := newKeys()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	houseKeys, err := newKeys()
+	if err != nil {
+		return nil, nil, err
 	}
 	coldW := custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: btc, Descriptor: cold.d.String(), Owner: ledger.OwnerHouseMin + 100}
 	hotW := custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: btc, Descriptor: hot.d.String(), Owner: ledger.OwnerHouseMin + 101}
-	for _, cmd := range r.team.RegisterWallets(r.now(), coldW, hotW) {
+	// The house's own cold wallet, separate keys (自己口): its backing.
+	houseW := custody.Wallet{ID: coldHouseWallet, Kind: custody.ColdHouse, Asset: btc, Descriptor: houseKeys.d.String(), Owner: ledger.OwnerHouseMin + 102}
+	for _, cmd := range r.team.RegisterWallets(r.now(), coldW, hotW, houseW) {
 		if _, err := r.do(cmd); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	if _, err := r.do(core.CreateAccounts{Keys: []ledger.AccountKey{eq(jpy), eq(btc)}}); err != nil {
-		return nil, err
+	// The customers' yen trust account (顧客区分管理信託): their yen is there.
+	trust := ledger.AccountKey{Owner: yenTrustOwner, Asset: jpy, Kind: ledger.KindWallet}
+	if _, err := r.do(core.CreateAccounts{Keys: []ledger.AccountKey{eq(jpy), eq(btc), trust}}); err != nil {
+		return nil, nil, err
 	}
 	if err := signUpTraders(r, o); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	amounts, total := holdings(o)
 	res.TotalSat, res.HotSat = total, total*2/100
-	if err := r.openCustomers(o.Customers); err != nil {
-		return nil, err
+	if err := r.openCustomers(o.Customers, o); err != nil {
+		return nil, nil, err
 	}
 	// Their coins came into the cold wallet.
 	for i := 0; i < o.Customers; i += ledger.MaxBatch {
@@ -550,7 +603,7 @@ func fundFresh(ctx context.Context, r *runner, env *Env, o Options, res *Result,
 			ts[j] = ledger.Transfer{ID: ledger.ID{Hi: 0xD0, Lo: uint64(id)}, Debit: coldW.Account(), Credit: avail(id, btc), Amount: ledger.AmountOf(uint64(amounts[i+j])), Code: 1}
 		}
 		if _, err := r.do(core.CreateTransfers{Transfers: ts}); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	// On chain: the cold wallet and the hot wallet's 2%; the ledger moves
@@ -559,17 +612,17 @@ func fundFresh(ctx context.Context, r *runner, env *Env, o Options, res *Result,
 	hotAddr, _, _ := hot.d.Address(0, 0)
 	hotScript, err := hot.d.PkScript(0, 0)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	fund, err := node.SendTo(ctx, map[string]btcutil.Amount{coldAddr.EncodeAddress(): btcutil.Amount(res.TotalSat - res.HotSat), hotAddr.EncodeAddress(): btcutil.Amount(res.HotSat)})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if _, err := r.do(core.CreateTransfers{Transfers: []ledger.Transfer{{ID: ledger.ID{Hi: 0xD1, Lo: 1}, Debit: hotW.Account(), Credit: coldW.Account(), Amount: ledger.AmountOf(uint64(res.HotSat)), Code: 2}}}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if _, err := node.Generate(ctx, 1); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	say("holders: %d, %s in all; cold wallet %s, hot wallet %s (2%%, under the 5%% cap)", o.Customers, btcutil.Amount(res.TotalSat).Format(btcutil.AmountBTC),
 		btcutil.Amount(res.TotalSat-res.HotSat).Format(btcutil.AmountBTC), btcutil.Amount(res.HotSat).Format(btcutil.AmountBTC))
@@ -577,10 +630,10 @@ func fundFresh(ctx context.Context, r *runner, env *Env, o Options, res *Result,
 	// The watcher, as kinko dev and kinko watch run it.
 	w, err := watch.ForAsset(ctx, c, node.Client(), regtest.Net, "BTC", watch.DepositConfig{Confirmations: 1, StartHeight: regtest.SegwitHeight, Logger: o.Log})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := w.Step(ctx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	wctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -588,8 +641,8 @@ func fundFresh(ctx context.Context, r *runner, env *Env, o Options, res *Result,
 	go func() { defer close(done); w.Run(wctx) }()
 	env.stopWatcher = func() { stop(); <-done }
 	if o.bitpoint {
-		if err := openMarket(r, o.Customers, eq(jpy)); err != nil {
-			return nil, err
+		if err := openMarket(r, o.Customers, trust); err != nil {
+			return nil, nil, err
 		}
 	}
 	hotIdx := -1
@@ -599,14 +652,14 @@ func fundFresh(ctx context.Context, r *runner, env *Env, o Options, res *Result,
 		}
 	}
 	if hotIdx < 0 {
-		return nil, fmt.Errorf("drill: the funding transaction does not pay the hot wallet")
+		return nil, nil, fmt.Errorf("drill: the funding transaction does not pay the hot wallet")
 	}
 	set, err := wallet.NewSet([]wallet.Named{{ID: 2, Kind: "hot-customer", Descriptor: hot.d.String()}}, hot.d)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	return &hotSide{set: set, utxos: []wallet.UTXO{{OutPoint: wire.OutPoint{Hash: fund.TxHash(), Index: uint32(hotIdx)}, Value: res.HotSat, Wallet: set.Wallets[0], Branch: 0, Index: 0}},
-		acct: hot.acct[:2], fp: hot.fp[:2], account: hotW.Account()}, nil
+		acct: hot.acct[:2], fp: hot.fp[:2], account: hotW.Account()}, &houseSide{w: houseW, keys: &keyset{d: houseKeys.d, acct: houseKeys.acct[:2], fp: houseKeys.fp[:2]}}, nil
 }
 
 // signUpTraders signs up and verifies (KYC) the customers who trade in the
@@ -630,7 +683,7 @@ func signUpTraders(r *runner, o Options) error {
 
 // openCustomers registers n customers from r.first, with their available
 // and held accounts of BTC and JPY.
-func (r *runner) openCustomers(n int) error {
+func (r *runner) openCustomers(n int, o Options) error {
 	const jpy, btc ledger.AssetID = 1, 2
 	for i := 0; i < n; i += ledger.MaxBatch {
 		ids := make([]ledger.OwnerID, min(ledger.MaxBatch, n-i))
@@ -648,6 +701,7 @@ func (r *runner) openCustomers(n int) error {
 				return err
 			}
 		}
+		o.progress("opening customers", i+len(ids), n)
 	}
 	return nil
 }

@@ -11,45 +11,94 @@ import (
 // TestCoincheckDrill runs the drill at a small scale on btcd and checks
 // what it reports against what the issue asks: the attacker gets at most
 // the hot wallet, the halt is journaled within a second of the broadcast
-// with no person, every holder at the theft is paid once, and services
-// resume in stages.
+// with no person, the house's backing makes the loss up in kind first and
+// only the rest is paid in yen, every holder at the theft is paid once,
+// both sides are whole at the end, services resume in stages and the
+// notice says what the state is.
 func TestCoincheckDrill(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		backing uint32
+	}{{"full backing", 0}, {"half backing", 5_000}} {
+		t.Run(c.name, func(t *testing.T) {
+			var out bytes.Buffer
+			last := map[string][2]int{}
+			progress := func(step string, done, total int) { last[step] = [2]int{done, total} }
+			res, err := Coincheck(context.Background(), Options{Dir: t.TempDir(), Customers: 300, RateYen: 10_000_000, Seed: 7, BackingBps: c.backing, Progress: progress}, &out)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out.String())
+			}
+			// The long steps said how far they were, to the end.
+			for _, step := range []string{"opening customers", "paying drill-coincheck"} {
+				if p := last[step]; p[0] == 0 || p[0] != p[1] {
+					t.Errorf("progress of %q ended at %v (all: %v)", step, p, last)
+				}
+			}
+			t.Logf("\n%s", out.String())
+			if res.StolenSat > res.HotSat || res.HotSat*100 > res.TotalSat*5 {
+				t.Errorf("stolen %d of hot %d of %d", res.StolenSat, res.HotSat, res.TotalSat)
+			}
+			if res.HaltAfter <= 0 || res.HaltAfter > time.Second {
+				t.Errorf("halt after %v", res.HaltAfter)
+			}
+			// What the customer side lacked is what the house covered in
+			// kind and what was paid in yen, nothing else.
+			if res.ShortSat < res.StolenSat || res.CoveredSat+res.UncoveredSat != res.ShortSat || res.CoverTx == "" {
+				t.Errorf("short %d (stolen %d): covered %d in kind (tx %q), %d uncovered", res.ShortSat, res.StolenSat, res.CoveredSat, res.CoverTx, res.UncoveredSat)
+			}
+			if c.backing == 0 {
+				// The backing is the hot customer part: it covers all but
+				// the cover's own fee.
+				if res.BackingSat != res.HotSat || res.UncoveredSat <= 0 || res.UncoveredSat > 10_000 {
+					t.Errorf("backing %d of hot %d; uncovered %d", res.BackingSat, res.HotSat, res.UncoveredSat)
+				}
+			} else if res.BackingSat != res.HotSat/2 || res.UncoveredSat < res.ShortSat/2-10_000 {
+				t.Errorf("half backing %d of hot %d; uncovered %d of short %d", res.BackingSat, res.HotSat, res.UncoveredSat, res.ShortSat)
+			}
+			// 10,000,000 yen a coin: the uncovered part / 10 in yen, at most
+			// a yen a holder more (shares rounded up to a whole yen).
+			if want := uint64(res.UncoveredSat / 10); res.Affected != 300 || res.YenPaid != res.Plan.Total || res.Plan.Total < want || res.Plan.Total > want+300 {
+				t.Errorf("affected %d; paid %d yen, plan %+v; uncovered %d sat", res.Affected, res.YenPaid, res.Plan, res.UncoveredSat)
+			}
+			if len(res.After) != 2 {
+				t.Fatalf("after: %+v", res.After)
+			}
+			for _, row := range res.After {
+				if !row.Segregated || !row.Shortfall.IsZero() {
+					t.Errorf("after the drill %s is short by %s", row.Asset, row.Shortfall)
+				}
+			}
+			if strings.Join(res.Resumed, ",") != "BTC:trade,BTC:deposit,BTC:withdraw" {
+				t.Errorf("resumed %v", res.Resumed)
+			}
+			var md, notice bytes.Buffer
+			res.Report.WriteMarkdown(&md)
+			for _, want := range []string{res.TheftTx, res.CoverTx, "## Covered in kind", "| drill-coincheck | fixed_rate | 10000000 JPY per BTC | down to the yen |", "| done | drill-aiko | drill-kenji |", "- closed: "} {
+				if !strings.Contains(md.String(), want) {
+					t.Errorf("report lacks %q:\n%s", want, md.String())
+				}
+			}
+			res.Report.WriteNotice(&notice)
+			for _, want := range []string{"all BTC services have resumed", "from its own coins", res.CoverTx} {
+				if !strings.Contains(notice.String(), want) {
+					t.Errorf("notice lacks %q:\n%s", want, notice.String())
+				}
+			}
+			if strings.Contains(notice.String(), "remain suspended") {
+				t.Errorf("notice says withdrawals remain suspended after they resumed:\n%s", notice.String())
+			}
+		})
+	}
 	var out bytes.Buffer
-	res, err := Coincheck(context.Background(), Options{Dir: t.TempDir(), Customers: 300, RateYen: 10_000_000, Seed: 7}, &out)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
-	}
-	if res.StolenSat > res.HotSat || res.HotSat*100 > res.TotalSat*5 {
-		t.Errorf("stolen %d of hot %d of %d", res.StolenSat, res.HotSat, res.TotalSat)
-	}
-	if res.HaltAfter <= 0 || res.HaltAfter > time.Second {
-		t.Errorf("halt after %v", res.HaltAfter)
-	}
-	if res.Affected != 300 || res.Plan.Count != 300 || res.Plan.Total == 0 {
-		t.Errorf("affected %d, plan %+v", res.Affected, res.Plan)
-	}
-	// 10,000,000 yen a coin: the total is the holdings' total / 10, less
-	// at most one yen a holder for the rounding down.
-	if want := uint64(res.TotalSat / 10); res.Plan.Total > want || res.Plan.Total < want-300 {
-		t.Errorf("plan total %d; holdings %d sat", res.Plan.Total, res.TotalSat)
-	}
-	if strings.Join(res.Resumed, ",") != "BTC:trade,BTC:deposit,BTC:withdraw" {
-		t.Errorf("resumed %v", res.Resumed)
-	}
-	var md bytes.Buffer
-	res.Report.WriteMarkdown(&md)
-	for _, want := range []string{res.TheftTx, "| drill-coincheck | fixed_rate | 10000000 JPY per BTC | down to the yen |", "| done | drill-aiko | drill-kenji |"} {
-		if !strings.Contains(md.String(), want) {
-			t.Errorf("report lacks %q:\n%s", want, md.String())
-		}
-	}
-	t.Logf("\n%s", out.String())
 	// Bad scales are refused before anything starts.
 	if _, err := Coincheck(context.Background(), Options{Customers: 0, RateYen: 1}, &out); err == nil {
 		t.Error("zero customers accepted")
 	}
 	if _, err := Coincheck(context.Background(), Options{Customers: 10, RateYen: 0}, &out); err == nil {
 		t.Error("a zero rate accepted")
+	}
+	if _, err := Coincheck(context.Background(), Options{Customers: 10, RateYen: 1, BackingBps: 10_001}, &out); err == nil {
+		t.Error("a backing above the requirement accepted")
 	}
 }
 
@@ -72,6 +121,14 @@ func TestBitPointDrill(t *testing.T) {
 	}
 	if strings.Join(res.Resumed, ",") != "bank,BTC:withdraw,BTC:deposit" {
 		t.Errorf("resumed %v", res.Resumed)
+	}
+	if res.CoveredSat <= 0 || res.CoveredSat+res.UncoveredSat != res.ShortSat {
+		t.Errorf("short %d: covered %d in kind, %d uncovered", res.ShortSat, res.CoveredSat, res.UncoveredSat)
+	}
+	for _, row := range res.After {
+		if !row.Segregated {
+			t.Errorf("after the drill %s is short by %s", row.Asset, row.Shortfall)
+		}
 	}
 	var md bytes.Buffer
 	res.Report.WriteMarkdown(&md)

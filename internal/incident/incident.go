@@ -15,11 +15,16 @@ type Incident struct {
 	Detector string   `json:"detector"` // "watcher", "reconciliation", or an operator
 	Reason   string   `json:"reason"`
 	TxIDs    []string `json:"txids,omitempty"`
-	Opened   int64    `json:"opened"` // unix ns of the journal entry
-	Seq      uint64   `json:"seq"`
-	Closed   int64    `json:"closed,omitempty"`
-	ClosedBy string   `json:"closed_by,omitempty"`
-	Notes    []Note   `json:"notes,omitempty"`
+	// Loss is what the incident cost, in base units of Asset, as its
+	// detector measured it: the outputs of ours its transactions spent
+	// (the watcher), a shortfall's size (reserves). Reopening it with new
+	// transactions adds theirs.
+	Loss     uint64 `json:"loss,omitempty"`
+	Opened   int64  `json:"opened"` // unix ns of the journal entry
+	Seq      uint64 `json:"seq"`
+	Closed   int64  `json:"closed,omitempty"`
+	ClosedBy string `json:"closed_by,omitempty"`
+	Notes    []Note `json:"notes,omitempty"`
 }
 
 // Note is an operator's note on an incident, or its closing reason.
@@ -87,6 +92,7 @@ func (s *State) Open(in Incident, t int64, seq uint64) error {
 	}
 	if i, ok := s.idx[in.ID]; ok {
 		cur := &s.list[i]
+		added := false
 	next:
 		for _, tx := range in.TxIDs {
 			for _, have := range cur.TxIDs {
@@ -94,7 +100,10 @@ func (s *State) Open(in Incident, t int64, seq uint64) error {
 					continue next
 				}
 			}
-			cur.TxIDs = append(cur.TxIDs, tx)
+			cur.TxIDs, added = append(cur.TxIDs, tx), true
+		}
+		if added && cur.Loss+in.Loss >= cur.Loss {
+			cur.Loss += in.Loss
 		}
 		return nil
 	}

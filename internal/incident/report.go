@@ -24,6 +24,18 @@ type Report struct {
 	// made ("withdraw", "deposit", ...): what the notice says of service,
 	// from the state, not guessed from the timeline.
 	Halted []string
+	// Covers are the house's own coins moved to customer wallets after
+	// the incident opened (cover ceremonies): the loss made up in kind,
+	// before any plan pays the rest in another asset.
+	Covers []CoverLine
+}
+
+// CoverLine is a cover ceremony as the report states it.
+type CoverLine struct {
+	ID     string
+	Amount string // formatted in the asset
+	TxID   string
+	State  string // prepared, confirmed
 }
 
 // PlanLine is a compensation plan as the report states it.
@@ -56,6 +68,12 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		b.WriteString("\n## Offending transactions\n\n")
 		for _, tx := range in.TxIDs {
 			fmt.Fprintf(&b, "- `%s`\n", tx)
+		}
+	}
+	if len(r.Covers) > 0 {
+		b.WriteString("\n## Covered in kind\n\n| ceremony | from the house's own coins | transaction | state |\n|---|---|---|---|\n")
+		for _, c := range r.Covers {
+			fmt.Fprintf(&b, "| %s | %s | `%s` | %s |\n", c.ID, c.Amount, c.TxID, c.State)
 		}
 	}
 	if len(r.Plans) > 0 {
@@ -151,9 +169,11 @@ The transactions concerned are:
 {{range .TxIDs}}  {{.}}
 {{end}}{{end}}
 Customers' assets are kept apart from the company's; most are held in offline wallets that were not affected.
+{{range .Covers}}
+The company made up {{.Amount}} of the loss from its own coins, held for this purpose, into customers' wallets ({{.State}}, transaction {{.TxID}}): those balances are whole in {{$.Asset}} itself.{{end}}
 {{range .Plans}}
 Compensation ({{.ID}}): {{.Customers}} customers who held {{$.Asset}} at {{.AtLocal}} will receive {{.Rate}}, {{.Rounding}}, a total of {{.Total}}. Payment status: {{.Status}}.{{end}}
-{{if not .Plans}}
+{{if and (not .Plans) (not .Covers)}}
 We will announce how we compensate affected customers once the plan is approved.{{end}}
 
 Service status: {{.Status}}
@@ -176,7 +196,8 @@ func (r *Report) WriteNotice(w io.Writer) error {
 		ID, Asset, Detected, Halted, Status string
 		TxIDs                               []string
 		Plans                               []plan
-	}{ID: r.Incident.ID, Asset: r.Asset, TxIDs: r.Incident.TxIDs}
+		Covers                              []CoverLine
+	}{ID: r.Incident.ID, Asset: r.Asset, TxIDs: r.Incident.TxIDs, Covers: r.Covers}
 	detected := time.Unix(0, r.Incident.Opened)
 	for _, e := range r.Events {
 		// The halt a detector made by itself, not one a person made.

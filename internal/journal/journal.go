@@ -81,6 +81,9 @@ type Journal struct {
 	// tree is the Merkle tree over the entries: leaf i is entry i+1. Its
 	// size is always head.Seq (both change under mu).
 	tree *tree.Tree
+
+	// cleanup, if set, runs after Close (OpenSnapshot's copy is removed).
+	cleanup func()
 }
 
 // Open opens or creates the journal in dir. It reads the newest entry and
@@ -162,7 +165,11 @@ func (j *Journal) Close() error {
 		return nil
 	}
 	j.closed = true
-	return j.db.Close()
+	err := j.db.Close()
+	if j.cleanup != nil {
+		j.cleanup()
+	}
+	return err
 }
 
 // Head returns the newest entry's sequence number, hash and time; seq 0 for

@@ -98,7 +98,7 @@ func (c *Client) Login(ctx context.Context) error {
 		PublicKey struct {
 			Challenge string `json:"challenge"`
 			RPID      string `json:"rpId"`
-		} `json:"publicKey"`
+		} `json:"public_key"`
 		Origin string `json:"origin"`
 	}
 	if _, _, err := c.do(ctx, "POST", "/v1/operators/login/begin", api.BeginRequest{Operator: c.Operator}, &begin, http.StatusOK); err != nil {
@@ -154,7 +154,10 @@ func (c *Client) Command(ctx context.Context, cmd core.Command) (json.RawMessage
 // Signed posts body to a signed route: the first answer (428) says what
 // to sign and the values to send again; the second post carries the
 // assertion. setAssertion puts the assertion and those values into body.
-func (c *Client) Signed(ctx context.Context, path string, body any, setAssertion func(a json.RawMessage, id string, expires int64), out any, want int) error {
+//
+// expires is the request's expiry as the 428 answered it (RFC 3339, to the
+// nanosecond), nil when the route has none.
+func (c *Client) Signed(ctx context.Context, path string, body any, setAssertion func(a json.RawMessage, id string, expires *time.Time), out any, want int) error {
 	var ch api.SignatureRequired
 	status, b, err := c.do(ctx, "POST", path, body, &ch, http.StatusPreconditionRequired, want)
 	if err != nil {

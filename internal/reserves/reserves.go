@@ -9,11 +9,13 @@ package reserves
 
 import (
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/big"
 	"sort"
 	"strconv"
+	"time"
 
 	"kinko/internal/custody"
 	"kinko/internal/ledger"
@@ -22,8 +24,8 @@ import (
 // Policy is the tier policy: the hot wallet's target share of customer
 // holdings and its hard cap, in basis points.
 type Policy struct {
-	HotTargetBps uint32 // default 200 (2%)
-	HotCapBps    uint32 // default 500 (5%, Japan's rule); never above 500
+	HotTargetBps uint32 `json:"hot_target_bps"` // default 200 (2%)
+	HotCapBps    uint32 `json:"hot_cap_bps"`    // default 500 (5%, Japan's rule); never above 500
 }
 
 // DefaultPolicy is 2% target, 5% cap.
@@ -56,23 +58,66 @@ type Row struct {
 	OnChainCustomer *ledger.Amount `json:"on_chain_customer,omitempty"`
 	OnChainHouse    *ledger.Amount `json:"on_chain_house,omitempty"`
 	Segregated      bool           `json:"segregated"` // customer wallets cover liabilities
-	HotShareBps     uint32         `json:"hot_share_bps"`
-	HotOverCap      bool           `json:"hot_over_cap"`
-	HouseRequired   ledger.Amount  `json:"house_required"` // = hot customer holdings
-	HouseHeld       ledger.Amount  `json:"house_held"`
-	HouseBacked     bool           `json:"house_backed"`
+	// Shortfall is what the customer side lacks when not segregated:
+	// liabilities less the customer-side holdings (the chain's figure when
+	// it says less); zero when segregated.
+	Shortfall     ledger.Amount `json:"shortfall"`
+	HotShareBps   uint32        `json:"hot_share_bps"`
+	HotOverCap    bool          `json:"hot_over_cap"`
+	HouseRequired ledger.Amount `json:"house_required"` // = hot customer holdings
+	HouseHeld     ledger.Amount `json:"house_held"`
+	HouseBacked   bool          `json:"house_backed"`
+	// HouseShortfall is what the house's backing lacks: required less
+	// held, zero when backed.
+	HouseShortfall ledger.Amount `json:"house_shortfall"`
 	// Refill is what moving to the target needs from cold to hot; Sweep
 	// what must go from hot to cold. At most one is non-zero.
 	Refill ledger.Amount `json:"refill"`
 	Sweep  ledger.Amount `json:"sweep"`
 }
 
-// Report is the whole report.
+// Report is the whole report. Time is the journal entry's, unix ns; the
+// API and `kinko reserves --json` write it in RFC 3339.
 type Report struct {
 	Seq    uint64 `json:"seq"`
-	Time   int64  `json:"time"`
+	Time   int64  `json:"-"`
 	Policy Policy `json:"policy"`
 	Rows   []Row  `json:"rows"`
+}
+
+// reportJSON is a Report as JSON: its time in RFC 3339.
+type reportJSON struct {
+	Seq    uint64    `json:"seq"`
+	Time   time.Time `json:"time"`
+	Policy Policy    `json:"policy"`
+	Rows   []Row     `json:"rows"`
+}
+
+// MarshalJSON writes the report with its time in RFC 3339.
+func (r Report) MarshalJSON() ([]byte, error) {
+	return json.Marshal(reportJSON{Seq: r.Seq, Time: time.Unix(0, r.Time).UTC(), Policy: r.Policy, Rows: r.Rows})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (r *Report) UnmarshalJSON(b []byte) error {
+	var v reportJSON
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*r = Report{Seq: v.Seq, Time: v.Time.UnixNano(), Policy: v.Policy, Rows: v.Rows}
+	return nil
+}
+
+// Shortfalls lists the rows whose customer side is short of what they
+// owe customers.
+func (r *Report) Shortfalls() []Row {
+	var out []Row
+	for _, row := range r.Rows {
+		if !row.Segregated {
+			out = append(out, row)
+		}
+	}
+	return out
 }
 
 // OK reports whether every asset is segregated, under the cap and backed.
@@ -183,6 +228,9 @@ func Compute(l *ledger.Ledger, c *custody.State, p Policy, onChain map[uint32]le
 			held = *r.OnChainCustomer // the chain, if it says less, decides
 		}
 		r.Segregated = held.Cmp(r.CustomerLiabilities) >= 0
+		if !r.Segregated {
+			r.Shortfall, _ = r.CustomerLiabilities.Sub(held)
+		}
 		r.HotShareBps = bps(r.HotCustomerLedger, add(r.ColdCustomerLedger, r.HotCustomerLedger))
 		r.HotOverCap = r.HotShareBps > p.HotCapBps
 		r.HouseRequired = r.HotCustomerLedger
@@ -191,6 +239,9 @@ func Compute(l *ledger.Ledger, c *custody.State, p Policy, onChain map[uint32]le
 			r.HouseHeld = *r.OnChainHouse
 		}
 		r.HouseBacked = r.HouseHeld.Cmp(r.HouseRequired) >= 0
+		if !r.HouseBacked {
+			r.HouseShortfall, _ = r.HouseRequired.Sub(r.HouseHeld)
+		}
 		target := share(add(r.ColdCustomerLedger, r.HotCustomerLedger), p.HotTargetBps)
 		switch {
 		case r.HotCustomerLedger.Cmp(target) < 0:

@@ -754,7 +754,7 @@ func TestDrillMempoolTheft(t *testing.T) {
 		}
 	})
 	// The timeline names the detection and the halt, with their actor.
-	evs, err := core.Timeline(e.c.Journal(), 1, nil)
+	evs, err := core.Timeline(e.c.Journal(), 1, nil, core.Names{})
 	if err != nil {
 		t.Fatal(err)
 	}

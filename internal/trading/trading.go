@@ -69,6 +69,29 @@ var (
 	ErrQuoteStale     = errors.New("trading: the dealer's reference changed since the quote")
 )
 
+// LimitError is a refusal for a bound: which input (Field), the bound
+// (Limit) and what was asked (Value), as decimal text, beside the error it
+// is (errors.Is sees Err). The API shows the three to the customer.
+type LimitError struct {
+	Err                 error
+	Field, Limit, Value string
+	// Detail says it in words; Err's text when empty.
+	Detail string
+}
+
+func (e *LimitError) Error() string {
+	if e.Detail != "" {
+		return e.Err.Error() + ": " + e.Detail
+	}
+	return e.Err.Error()
+}
+
+// Unwrap returns the error the limit refusal is.
+func (e *LimitError) Unwrap() error { return e.Err }
+
+// LimitBroken names the input, the bound and the value.
+func (e *LimitError) LimitBroken() (field, limit, value string) { return e.Field, e.Limit, e.Value }
+
 // Defaults and bounds of a listing's protections (see Protections). The
 // band bounds one order's damage to a tenth of the reference; the breaker
 // stops a walk of the price at half of that within five minutes, which

@@ -227,6 +227,26 @@ func Build(utxos []UTXO, outputs []*wire.TxOut, change *Named, changeIndex uint3
 	return BuildWith(utxos, outputs, change, changeIndex, feeRate, BuildOptions{})
 }
 
+// SpendFee is the fee Build pays at feeRate for spending utxos to outputs
+// with no change output: the transaction's exact size once signed. Only
+// the outputs' scripts count, not their values.
+func SpendFee(utxos []UTXO, outputs []*wire.TxOut, feeRate int64) (int64, error) {
+	witness := make([]int, len(utxos))
+	for i := range utxos {
+		d := utxos[i].Wallet.desc
+		ws, err := d.WitnessScript(utxos[i].Branch, utxos[i].Index)
+		if err != nil {
+			return 0, err
+		}
+		witness[i] = d.spendWitnessBytes(ws, false)
+	}
+	scripts := make([][]byte, 0, len(outputs))
+	for _, o := range outputs {
+		scripts = append(scripts, o.PkScript)
+	}
+	return feeRate * vsize(weight(witness, scripts)), nil
+}
+
 // BuildWith is Build with options.
 func BuildWith(utxos []UTXO, outputs []*wire.TxOut, change *Named, changeIndex uint32, feeRate int64, o BuildOptions) (*psbt.Packet, error) {
 	var in int64

@@ -131,6 +131,11 @@ type Deposits struct {
 	// conflicts are batches whose reserved inputs another transaction
 	// spent: their own transaction can never confirm.
 	conflicts map[string]chainhash.Hash
+	// houseIn are outputs paying a house wallet's receive addresses that
+	// no ceremony or batch of ours made: the house's own coins coming in
+	// (its backing), journaled as fund_house at the confirmations, before
+	// reconciliation counts them.
+	houseIn map[custody.Outpoint]houseIn
 	// outMu guards what outflow detection keeps: outflows, seenAt,
 	// reported. It is taken alone by a transaction the node notified (Seen)
 	// and under mu by Step, so a theft is handled the moment the node
@@ -185,7 +190,7 @@ func NewDeposits(ctx context.Context, c Core, chain Chain, book AddressBook, cfg
 		cfg.Reserves = reserves.DefaultPolicy
 	}
 	d := &Deposits{cfg: cfg, core: c, chain: chain, book: book, log: cfg.Logger,
-		inBlocks: map[custody.Outpoint]Pending{}, cerTxs: map[chainhash.Hash]int32{}, conflicts: map[string]chainhash.Hash{}, seenAt: map[chainhash.Hash]time.Time{}, reported: map[chainhash.Hash]bool{}, mempool: map[chainhash.Hash][]Pending{}, seenTx: map[chainhash.Hash]bool{}, wake: make(chan struct{}, 1)}
+		inBlocks: map[custody.Outpoint]Pending{}, cerTxs: map[chainhash.Hash]int32{}, conflicts: map[string]chainhash.Hash{}, houseIn: map[custody.Outpoint]houseIn{}, seenAt: map[chainhash.Hash]time.Time{}, reported: map[chainhash.Hash]bool{}, mempool: map[chainhash.Hash][]Pending{}, seenTx: map[chainhash.Hash]bool{}, wake: make(chan struct{}, 1)}
 	ob, err := openOutbox(cfg.StateDir)
 	if err != nil {
 		return nil, err
@@ -241,19 +246,33 @@ func NewDeposits(ctx context.Context, c Core, chain Chain, book AddressBook, cfg
 	return d, nil
 }
 
+// houseIn is an output paying a house wallet from outside.
+type houseIn struct {
+	wallet, index uint32
+	amount        uint64
+	hash          chainhash.Hash
+	height        int32
+}
+
 func (d *Deposits) scanBlock(b *wire.MsgBlock, hash chainhash.Hash, height int32) {
 	for _, tx := range b.Transactions {
 		txid := tx.TxHash()
-		var pending bool
+		var pending, ours bool
 		d.core.Read(func(s *core.State) {
 			c, ok := s.Custody.CeremonyByTx(txid)
-			pending = ok && c.State == custody.CeremonyPrepared
-			if b, ok := s.Withdraw.BatchByTx(txid); ok && (b.Status == withdraw.BatchSigning || b.Status == withdraw.BatchBroadcast) {
-				pending = true
+			pending, ours = ok && c.State == custody.CeremonyPrepared, ok
+			if b, ok := s.Withdraw.BatchByTx(txid); ok {
+				ours = true
+				if b.Status == withdraw.BatchSigning || b.Status == withdraw.BatchBroadcast {
+					pending = true
+				}
 			}
 		})
 		if pending {
 			d.cerTxs[txid] = height
+		}
+		if !ours {
+			d.houseFunding(tx, hash, height)
 		}
 		d.checkOutflow(tx, fmt.Sprintf("in block %d", height))
 		d.core.Read(func(s *core.State) {
@@ -274,6 +293,31 @@ func (d *Deposits) scanBlock(b *wire.MsgBlock, hash chainhash.Hash, height int32
 			d.inBlocks[p.Outpoint] = p
 		}
 		delete(d.mempool, tx.TxHash())
+	}
+}
+
+// houseFunding notes the outputs of tx paying a house wallet's receive
+// addresses that the journal does not hold yet.
+func (d *Deposits) houseFunding(tx *wire.MsgTx, hash chainhash.Hash, height int32) {
+	if d.cfg.Owned == nil {
+		return
+	}
+	txid := tx.TxHash()
+	for i, o := range tx.TxOut {
+		p, ok := d.cfg.Owned.Find(o.PkScript)
+		if !ok || p.Branch != 0 || o.Value <= 0 {
+			continue
+		}
+		op := custody.Outpoint{TxID: txid, Vout: uint32(i)}
+		var house, known bool
+		d.core.Read(func(s *core.State) {
+			w, ok := s.Custody.Wallet(p.Wallet)
+			house = ok && (w.Kind == custody.ColdHouse || w.Kind == custody.HotHouse)
+			_, known = s.Custody.UTXO(op)
+		})
+		if house && !known {
+			d.houseIn[op] = houseIn{wallet: p.Wallet, index: p.Index, amount: uint64(o.Value), hash: hash, height: height}
+		}
 	}
 }
 
@@ -393,6 +437,9 @@ func (d *Deposits) checkLocked(tx *wire.MsgTx, where string, resynced bool) {
 	}
 	var why string
 	var known bool
+	// loss sums the outputs of ours the transaction spends unexplained:
+	// what the incident cost.
+	var loss uint64
 	d.core.Read(func(s *core.State) {
 		// Recorded before a restart, or by another watcher: the journal
 		// already holds the halt and the incident.
@@ -407,8 +454,10 @@ func (d *Deposits) checkLocked(tx *wire.MsgTx, where string, resynced bool) {
 				// (coins sent straight to a wallet): nothing can have
 				// reserved it.
 				if c, mine := d.viewed(in.PreviousOutPoint); mine {
-					why = fmt.Sprintf("transaction %s %s spends our output %s (wallet %d, %d base units, never journaled) that no withdrawal or ceremony reserved", txid, where, op, c.wallet, c.value)
-					return
+					if why == "" {
+						why = fmt.Sprintf("transaction %s %s spends our output %s (wallet %d, %d base units, never journaled) that no withdrawal or ceremony reserved", txid, where, op, c.wallet, c.value)
+					}
+					loss += uint64(max(c.value, 0))
 				}
 				continue
 			}
@@ -424,8 +473,10 @@ func (d *Deposits) checkLocked(tx *wire.MsgTx, where string, resynced bool) {
 					continue
 				}
 			}
-			why = fmt.Sprintf("transaction %s %s spends our output %s (wallet %d) that no journaled withdrawal or ceremony reserved for it", txid, where, op, u.Wallet)
-			return
+			if why == "" {
+				why = fmt.Sprintf("transaction %s %s spends our output %s (wallet %d) that no journaled withdrawal or ceremony reserved for it", txid, where, op, u.Wallet)
+			}
+			loss += u.Amount
 		}
 	})
 	if known {
@@ -456,7 +507,7 @@ func (d *Deposits) checkLocked(tx *wire.MsgTx, where string, resynced bool) {
 	if d.cfg.OnUnexplained != nil {
 		d.cfg.OnUnexplained(d.cfg.Asset, txid, why)
 	}
-	if err := d.outflows.add(pendingOutflow{TxID: txid, Asset: d.cfg.Asset, Why: why}); err != nil {
+	if err := d.outflows.add(pendingOutflow{TxID: txid, Asset: d.cfg.Asset, Why: why, Loss: loss}); err != nil {
 		d.log.Error("could not keep an outflow on the watcher's host", "err", err)
 	}
 	d.alert(alert.Alert{Key: "outflow:" + txid.String(), Severity: alert.Critical, Title: "unexplained outflow", Detail: why, Time: d.cfg.Now()})
@@ -494,7 +545,7 @@ func (d *Deposits) haltOutflowsLocked(ctx context.Context) error {
 		})
 		for _, cmd := range []core.Command{
 			core.Halt{Switch: controls.Switch{Asset: o.Asset, Service: controls.Withdraw}, Actor: "watcher", Reason: o.Why},
-			core.OpenIncident{Incident: incident.Incident{ID: fmt.Sprintf("outflow-%s-%s", code, o.TxID.String()[:16]), Asset: code, Detector: "watcher", Reason: "unexplained outflow", TxIDs: []string{o.TxID.String()}}},
+			core.OpenIncident{Incident: incident.Incident{ID: fmt.Sprintf("outflow-%s-%s", code, o.TxID.String()[:16]), Asset: code, Detector: "watcher", Reason: "unexplained outflow", TxIDs: []string{o.TxID.String()}, Loss: o.Loss}},
 		} {
 			o, err := d.core.Submit(ctx, d.cfg.Now(), cmd)
 			if err == nil {
@@ -584,6 +635,11 @@ func (d *Deposits) apply(ctx context.Context, ev btc.Event) error {
 			delete(d.inBlocks, op)
 		}
 	}
+	for op, h := range d.houseIn {
+		if h.hash == ev.Hash {
+			delete(d.houseIn, op)
+		}
+	}
 	var credited []custody.Outpoint
 	d.core.Read(func(s *core.State) {
 		s.Custody.Deposits(func(dep *custody.Deposit) bool {
@@ -630,6 +686,9 @@ func (d *Deposits) creditMatured(ctx context.Context) error {
 		}
 		delete(d.cerTxs, txid)
 	}
+	if err := d.fundHouse(ctx, tip); err != nil {
+		return err
+	}
 	var ready []custody.Seen
 	for _, p := range d.inBlocks {
 		if tip-p.Height+1 >= d.cfg.Confirmations {
@@ -672,6 +731,36 @@ func (d *Deposits) creditMatured(ctx context.Context) error {
 			}
 		}
 		ready = ready[n:]
+	}
+	return nil
+}
+
+// fundHouse journals the house fundings with the confirmations, in the
+// order of their wallets' receive indexes (fund_house takes each wallet's
+// next). One at an index the house wallet did not hand out next is
+// logged and left out: reconciliation then shows the difference.
+func (d *Deposits) fundHouse(ctx context.Context, tip int32) error {
+	var ready []custody.HouseFunding
+	for op, h := range d.houseIn {
+		if tip-h.height+1 >= d.cfg.Confirmations {
+			ready = append(ready, custody.HouseFunding{Wallet: h.wallet, Outpoint: op, Index: h.index, Amount: h.amount})
+		}
+	}
+	sort.Slice(ready, func(i, j int) bool {
+		if ready[i].Wallet != ready[j].Wallet {
+			return ready[i].Wallet < ready[j].Wallet
+		}
+		return ready[i].Index < ready[j].Index
+	})
+	for _, f := range ready {
+		o, err := d.core.Submit(ctx, d.cfg.Now(), core.FundHouse{Funding: f})
+		if err == nil {
+			err = o.Err
+		}
+		if err != nil && !errors.Is(err, custody.ErrFundingExists) {
+			d.log.Warn("house funding not recorded", "outpoint", f.Outpoint, "err", err)
+		}
+		delete(d.houseIn, f.Outpoint)
 	}
 	return nil
 }

@@ -24,6 +24,8 @@ type pendingOutflow struct {
 	TxID  chainhash.Hash `json:"txid"`
 	Asset ledger.AssetID `json:"asset"`
 	Why   string         `json:"why"`
+	// Loss is what the outflow took of ours, in base units.
+	Loss uint64 `json:"loss,omitempty"`
 }
 
 // outbox keeps the outflows found and not yet journaled, in the order

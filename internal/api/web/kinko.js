@@ -83,7 +83,7 @@
     var name = form.querySelector("[name=name]").value;
     status(form, "touch your security key or confirm your passkey…");
     post("/v1/operators/login/begin", { operator: name }).then(function (o) {
-      return navigator.credentials.get({ publicKey: requestOptions(o.publicKey) });
+      return navigator.credentials.get({ publicKey: requestOptions(o.public_key) });
     }).then(function (c) {
       hidden(form, "credential", JSON.stringify(credJSON(c)));
       form.submit();
@@ -96,7 +96,7 @@
     var label = (form.querySelector("[name=label]") || { value: "" }).value;
     status(form, "follow your browser to create the credential…");
     post("/v1/operators/enrol/begin", { operator: op, code: code }).then(function (o) {
-      return navigator.credentials.create({ publicKey: creationOptions(o.publicKey) });
+      return navigator.credentials.create({ publicKey: creationOptions(o.public_key) });
     }).then(function (c) {
       return post("/v1/operators/enrol/finish", { operator: op, code: code, label: label, credential: credJSON(c) });
     }).then(function (r) {
