@@ -425,6 +425,15 @@ func (r HoldingsReport) WriteJSON(w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	at, err := json.Marshal(r.At)
+	if err != nil {
+		return err
+	}
+	quoted := func(b []byte, v uint64) []byte {
+		b = append(b, '"')
+		b = strconv.AppendUint(b, v, 10)
+		return append(b, '"')
+	}
 	buf := make([]byte, 0, 1<<20)
 	buf = append(buf, `{"asset":`...)
 	buf = append(buf, code...)
@@ -433,11 +442,11 @@ func (r HoldingsReport) WriteJSON(w io.Writer) error {
 	buf = append(buf, `,"seq":`...)
 	buf = strconv.AppendUint(buf, r.Seq, 10)
 	buf = append(buf, `,"time":`...)
-	buf = strconv.AppendInt(buf, r.Time, 10)
+	buf = append(buf, at...)
 	buf = append(buf, `,"holders":`...)
 	buf = strconv.AppendInt(buf, int64(r.Holders), 10)
 	buf = append(buf, `,"total":`...)
-	buf = strconv.AppendUint(buf, r.Total, 10)
+	buf = quoted(buf, r.Total)
 	buf = append(buf, `,"holdings":`...)
 	if r.Holdings == nil {
 		buf = append(buf, "null"...)
@@ -450,11 +459,11 @@ func (r HoldingsReport) WriteJSON(w io.Writer) error {
 			buf = append(buf, `{"customer":`...)
 			buf = strconv.AppendUint(buf, uint64(h.Customer), 10)
 			buf = append(buf, `,"available":`...)
-			buf = strconv.AppendUint(buf, h.Available, 10)
+			buf = quoted(buf, h.Available)
 			buf = append(buf, `,"held":`...)
-			buf = strconv.AppendUint(buf, h.Held, 10)
+			buf = quoted(buf, h.Held)
 			buf = append(buf, `,"total":`...)
-			buf = strconv.AppendUint(buf, h.Total, 10)
+			buf = quoted(buf, h.Total)
 			buf = append(buf, '}')
 			if len(buf) > cap(buf)-256 {
 				if _, err := w.Write(buf); err != nil {
