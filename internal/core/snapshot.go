@@ -67,8 +67,8 @@ var ErrSnapshotCorrupt = errors.New("snapshot corrupt")
 var errNoSnapshotKey = errors.New("snapshot: no head key, so no snapshot can be authenticated")
 
 // snapshotKey derives the snapshots' key from the head key of data
-// directory dir with secrets directory sec. With create false a missing
-// head key is errNoSnapshotKey.
+// directory dir with secrets directory sec; a missing head key is
+// errNoSnapshotKey.
 func snapshotKey(sec, dir string) ([]byte, error) {
 	path, err := HeadKeyPath(sec, dir)
 	if err != nil {
@@ -221,17 +221,9 @@ func payoutBytes(ps []compensation.Payout) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(&ps[0])), uintptr(len(ps))*unsafe.Sizeof(ps[0]))
 }
 
-// writeSnapshot writes s durably under key: a temporary file, fsync,
-// rename, fsync of the directory.
+// writeSnapshot writes s durably under key and returns the file's size: a
+// temporary file, fsync, rename, fsync of the directory.
 func writeSnapshot(dir string, key []byte, s *State, root tree.Hash, incident bool) (int64, error) {
-	size, err := writeSnapshotFile(dir, key, s, root, incident)
-	if err != nil {
-		return 0, err
-	}
-	return size, nil
-}
-
-func writeSnapshotFile(dir string, key []byte, s *State, root tree.Hash, incident bool) (int64, error) {
 	if key == nil {
 		return 0, errNoSnapshotKey
 	}
