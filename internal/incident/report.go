@@ -169,11 +169,14 @@ The transactions concerned are:
 {{range .TxIDs}}  {{.}}
 {{end}}{{end}}
 Customers' assets are kept apart from the company's; most are held in offline wallets that were not affected.
-{{range .Covers}}
+{{- range .Covers}}
+
 The company made up {{.Amount}} of the loss from its own coins, held for this purpose, into customers' wallets ({{.State}}, transaction {{.TxID}}): those balances are whole in {{$.Asset}} itself.{{end}}
-{{range .Plans}}
+{{- range .Plans}}
+
 Compensation ({{.ID}}): {{.Customers}} customers who held {{$.Asset}} at {{.AtLocal}} will receive {{.Rate}}, {{.Rounding}}, a total of {{.Total}}. Payment status: {{.Status}}.{{end}}
-{{if and (not .Plans) (not .Covers)}}
+{{- if and (not .Plans) (not .Covers)}}
+
 We will announce how we compensate affected customers once the plan is approved.{{end}}
 
 Service status: {{.Status}}
