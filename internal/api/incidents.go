@@ -51,7 +51,9 @@ func (s *Server) holdings(w http.ResponseWriter, r *http.Request, _ Principal) {
 		rep.WriteCSV(w)
 		return
 	}
-	writeJSON(w, http.StatusOK, rep)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	rep.WriteJSON(w)
 }
 
 // stateAt is the state at a sequence number or time ("" for now).

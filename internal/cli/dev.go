@@ -58,6 +58,7 @@ type serveOptions struct {
 	loginPerMinute  int
 	stepUpPerMinute int
 	yen             yenFlags
+	verifyAtStart   bool
 }
 
 func (o *serveOptions) flags(cmd *cobra.Command, addr string) {
@@ -68,6 +69,7 @@ func (o *serveOptions) flags(cmd *cobra.Command, addr string) {
 	f.StringVar(&o.tlsKey, "tls-key", "", "with --tls-cert: its private key (PEM; core.key)")
 	f.Uint64Var(&o.snapshotEvery, "snapshot-every", core.DefaultSnapshotEvery, "entries between snapshots")
 	f.BoolVar(&o.checkInvariants, "check-invariants", false, "check every ledger invariant after every apply (slow)")
+	f.BoolVar(&o.verifyAtStart, "verify-at-start", false, "verify the whole journal before serving (by default the core serves from its newest snapshot and verifies the journal meanwhile, stopping if it does not verify)")
 	f.StringVar(&o.secrets, "secrets", "", "the host's secrets directory: TOTP sealing key, tokens, the journal head key (default DATA.secrets, outside the data directory; keys still in DATA/secrets are read there with a warning)")
 	f.StringVar(&o.publicURL, "public-url", "", "the API's address as customers reach it, for the freeze links of notices (default SCHEME://ADDR)")
 	f.IntVar(&o.signUpPerMinute, "signup-per-minute", 0, "sign-ups a minute from one address (default 3, a burst of 5)")
@@ -212,7 +214,7 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 	// the customer side short) goes to the alert sinks (which log it)
 	// once they run.
 	var alertTo atomic.Pointer[func(alert.Alert)]
-	c, err := core.Open(ctx, core.Config{Dir: o.dir, SecretsDir: sec.Path, SnapshotEvery: o.snapshotEvery, CheckInvariants: o.checkInvariants, Logger: log.With("sub", "core"),
+	c, err := core.Open(ctx, core.Config{Dir: o.dir, SecretsDir: sec.Path, SnapshotEvery: o.snapshotEvery, VerifyAtStart: o.verifyAtStart, CheckInvariants: o.checkInvariants, Logger: log.With("sub", "core"),
 		Audit: func(r core.AuditRecord) {
 			audit(r)
 			if rd := ready.Load(); rd != nil {
@@ -385,7 +387,10 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 	// The server goroutine exits when Shutdown is called below.
 	go func() { errc <- srv.Serve(ln) }()
 	logListen(log, "api", ln.Addr(), scheme)
-	seq, hash := c.StateHash()
+	// The journal's head, not the state's hash: hashing the state's whole
+	// encoding takes seconds at millions of customers (kinko state hash
+	// prints it).
+	seq, hash, _ := c.Journal().Head()
 	abs, err := filepath.Abs(o.dir)
 	if err != nil {
 		abs = o.dir
@@ -394,7 +399,7 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 	if t, ok := ln.Addr().(*net.TCPAddr); ok && t.IP.IsLoopback() {
 		console = fmt.Sprintf("localhost:%d", t.Port)
 	}
-	fmt.Fprintf(out, "kinko is running\n  data      %s\n  secrets   %s\n  journal   %d entries, state %s\n  console   %s://%s/console/login\n  status    %s://%s/status\n  api       %s://%s/v1/openapi.json\n  health    %s://%s/healthz\n  ready     %s://%s/readyz\n  metrics   %s://%s/metrics\n",
+	fmt.Fprintf(out, "kinko is running\n  data      %s\n  secrets   %s\n  journal   %d entries, head %s\n  console   %s://%s/console/login\n  status    %s://%s/status\n  api       %s://%s/v1/openapi.json\n  health    %s://%s/healthz\n  ready     %s://%s/readyz\n  metrics   %s://%s/metrics\n",
 		abs, sec.Path, seq, hash, scheme, console, scheme, ln.Addr(), scheme, ln.Addr(), scheme, ln.Addr(), scheme, ln.Addr(), scheme, ln.Addr())
 	printLogins(out, logins, console)
 	var founded bool
@@ -412,11 +417,30 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 			filepath.Join(abs, "cosigner-state"), o.coolDown)
 	}
 	fmt.Fprintln(out, "Ctrl-C stops it.")
+	// The core started from its newest snapshot; the journal below it is
+	// verified meanwhile, and if it does not verify the core (failed
+	// closed already) is stopped.
+	verified := make(chan error, 1)
+	go func() { verified <- c.Verified(ctx) }()
+	var bad error
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
 		if !errors.Is(err, http.ErrServerClosed) {
 			return err
+		}
+	case err := <-verified:
+		if err != nil && ctx.Err() == nil {
+			bad = fmt.Errorf("core refuses to start: the journal below the snapshot it started from does not verify: %w", err)
+			log.Error("journal does not verify; stopping", "err", err)
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case err := <-errc:
+			if !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
 		}
 	}
 	stopping = time.Now()
@@ -432,7 +456,7 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 			log.Error("the API store's last backup failed", "err", err)
 		}
 	}
-	return nil
+	return bad
 }
 
 // alertStoreBackup keys the alert of a failed backup of the API's store.

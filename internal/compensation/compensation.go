@@ -13,9 +13,11 @@
 package compensation
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -416,16 +418,100 @@ func NewHoldingsReport(asset string, decimals uint8, seq uint64, t int64, hs []H
 	return r
 }
 
-// WriteCSV writes the report as CSV: a header, one row a customer, and a
-// total row, amounts in base units.
-func (r HoldingsReport) WriteCSV(w io.Writer) error {
-	cw := csv.NewWriter(w)
-	cw.Write([]string{"customer", "available", "held", "total", "asset", "seq"})
-	seq := strconv.FormatUint(r.Seq, 10)
-	for _, h := range r.Holdings {
-		cw.Write([]string{strconv.FormatUint(uint64(h.Customer), 10), strconv.FormatUint(h.Available, 10), strconv.FormatUint(h.Held, 10), strconv.FormatUint(h.Total, 10), r.Asset, seq})
+// WriteJSON writes the report as encoding/json's Encoder writes it (the
+// same bytes, a newline after), rows formatted straight into a buffer.
+func (r HoldingsReport) WriteJSON(w io.Writer) error {
+	code, err := json.Marshal(r.Asset)
+	if err != nil {
+		return err
 	}
-	cw.Write([]string{"total", "", "", strconv.FormatUint(r.Total, 10), r.Asset, seq})
+	at, err := json.Marshal(r.At)
+	if err != nil {
+		return err
+	}
+	quoted := func(b []byte, v uint64) []byte {
+		b = append(b, '"')
+		b = strconv.AppendUint(b, v, 10)
+		return append(b, '"')
+	}
+	buf := make([]byte, 0, 1<<20)
+	buf = append(buf, `{"asset":`...)
+	buf = append(buf, code...)
+	buf = append(buf, `,"decimals":`...)
+	buf = strconv.AppendUint(buf, uint64(r.Decimals), 10)
+	buf = append(buf, `,"seq":`...)
+	buf = strconv.AppendUint(buf, r.Seq, 10)
+	buf = append(buf, `,"time":`...)
+	buf = append(buf, at...)
+	buf = append(buf, `,"holders":`...)
+	buf = strconv.AppendInt(buf, int64(r.Holders), 10)
+	buf = append(buf, `,"total":`...)
+	buf = quoted(buf, r.Total)
+	buf = append(buf, `,"holdings":`...)
+	if r.Holdings == nil {
+		buf = append(buf, "null"...)
+	} else {
+		buf = append(buf, '[')
+		for i, h := range r.Holdings {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			buf = append(buf, `{"customer":`...)
+			buf = strconv.AppendUint(buf, uint64(h.Customer), 10)
+			buf = append(buf, `,"available":`...)
+			buf = quoted(buf, h.Available)
+			buf = append(buf, `,"held":`...)
+			buf = quoted(buf, h.Held)
+			buf = append(buf, `,"total":`...)
+			buf = quoted(buf, h.Total)
+			buf = append(buf, '}')
+			if len(buf) > cap(buf)-256 {
+				if _, err := w.Write(buf); err != nil {
+					return err
+				}
+				buf = buf[:0]
+			}
+		}
+		buf = append(buf, ']')
+	}
+	buf = append(buf, "}\n"...)
+	_, err = w.Write(buf)
+	return err
+}
+
+// WriteCSV writes the report as CSV: a header, one row a customer, and a
+// total row, amounts in base units. Rows are formatted into a buffer
+// without a field slice per row (a row is digits, commas and the asset
+// code, quoted as encoding/csv would if it ever needed quoting).
+func (r HoldingsReport) WriteCSV(w io.Writer) error {
+	var tail bytes.Buffer
+	cw := csv.NewWriter(&tail)
+	cw.Write([]string{r.Asset, strconv.FormatUint(r.Seq, 10)})
 	cw.Flush()
-	return cw.Error()
+	suffix := tail.Bytes() // "ASSET,SEQ\n", quoted as needed
+	buf := make([]byte, 0, 1<<20)
+	buf = append(buf, "customer,available,held,total,asset,seq\n"...)
+	for _, h := range r.Holdings {
+		buf = strconv.AppendUint(buf, uint64(h.Customer), 10)
+		buf = append(buf, ',')
+		buf = strconv.AppendUint(buf, h.Available, 10)
+		buf = append(buf, ',')
+		buf = strconv.AppendUint(buf, h.Held, 10)
+		buf = append(buf, ',')
+		buf = strconv.AppendUint(buf, h.Total, 10)
+		buf = append(buf, ',')
+		buf = append(buf, suffix...)
+		if len(buf) > cap(buf)-256 {
+			if _, err := w.Write(buf); err != nil {
+				return err
+			}
+			buf = buf[:0]
+		}
+	}
+	buf = append(buf, "total,,,"...)
+	buf = strconv.AppendUint(buf, r.Total, 10)
+	buf = append(buf, ',')
+	buf = append(buf, suffix...)
+	_, err := w.Write(buf)
+	return err
 }

@@ -15,7 +15,7 @@ const benchAccounts = 100_000
 
 // benchSetup opens a core with benchAccounts funded customer accounts.
 func benchSetup(b *testing.B, dir string, noSync bool, transfers int) (*Core, []ledger.AccountKey) {
-	c, err := Open(context.Background(), Config{Dir: dir, NoSync: noSync, SnapshotEvery: 1 << 62,
+	c, err := Open(context.Background(), Config{Dir: dir, NoSync: noSync, SnapshotEvery: 1 << 62, SnapshotBytes: 1 << 62, SnapshotApplyTime: 1 << 62,
 		ReserveAccounts: benchAccounts + 1, ReserveTransfers: transfers + benchAccounts})
 	if err != nil {
 		b.Fatal(err)
@@ -193,7 +193,7 @@ func benchReplay(b *testing.B, size, submitters int) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		c, err := Open(ctx, Config{Dir: dir, SnapshotEvery: 1 << 62, ReserveAccounts: benchAccounts + 1, ReserveTransfers: total + benchAccounts})
+		c, err := Open(ctx, Config{Dir: dir, SnapshotEvery: 1 << 62, SnapshotBytes: 1 << 62, SnapshotApplyTime: 1 << 62, VerifyAtStart: true, ReserveAccounts: benchAccounts + 1, ReserveTransfers: total + benchAccounts})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -48,6 +48,14 @@ var (
 const (
 	DefaultSnapshotEvery = 100_000
 	DefaultSnapshotKeep  = 8
+	// DefaultSnapshotBytes is the journal payload between snapshots: with
+	// entries of many customers or transfers each, a snapshot comes
+	// before the entry count would bring one, so that a point in time is
+	// never more than this much replay away from a snapshot.
+	DefaultSnapshotBytes = 64 << 20
+	// DefaultSnapshotApplyTime is the applying time between snapshots.
+	DefaultSnapshotApplyTime = 2 * time.Second
+
 	// MaxBatchEntries bounds the commands in one durable batch.
 	MaxBatchEntries = 1024
 	// maxBatchBytes bounds the payload bytes in one durable batch.
@@ -57,6 +65,11 @@ const (
 	// applyQueueLen bounds the durable batches waiting for the applier.
 	applyQueueLen = 2
 )
+
+// incidentSnapBytes is the payload since the last snapshot below which no
+// snapshot is taken before a halt or an incident: the moment is a short
+// replay away already. (A variable for tests.)
+var incidentSnapBytes uint64 = 1 << 20
 
 // Config configures a core.
 type Config struct {
@@ -68,8 +81,26 @@ type Config struct {
 	// SnapshotEvery is the number of entries between snapshots; 0 means
 	// DefaultSnapshotEvery.
 	SnapshotEvery uint64
+	// SnapshotBytes is the journal payload (bytes) between snapshots, or
+	// half the newest snapshot's size if that is more (so that writing
+	// snapshots never costs more than twice the journal's own writes); 0
+	// means DefaultSnapshotBytes.
+	SnapshotBytes uint64
+	// SnapshotApplyTime is the time spent applying entries after which
+	// a snapshot is taken (or the time the last snapshot took to write,
+	// if that is more); 0 means DefaultSnapshotApplyTime.
+	SnapshotApplyTime time.Duration
 	// SnapshotKeep is how many snapshots to keep; 0 means the default.
+	// The snapshots taken just before a halt or an incident (the state at
+	// the moment of an incident, which holdings and compensation ask
+	// for) are kept besides.
 	SnapshotKeep int
+	// VerifyAtStart verifies the whole journal (every entry, its link
+	// and the Merkle tree) before the core serves, as before snapshots
+	// loaded at memory speed; otherwise start loads the newest snapshot,
+	// replays the tail, and verifies the journal from its first entry in
+	// the background, failing closed if it does not verify (Verified).
+	VerifyAtStart bool
 	// CheckInvariants checks every invariant after every apply (slow).
 	// Builds with the invariants tag always check.
 	CheckInvariants bool
@@ -116,6 +147,12 @@ func (c *Config) fill() {
 	if c.SnapshotEvery == 0 {
 		c.SnapshotEvery = DefaultSnapshotEvery
 	}
+	if c.SnapshotApplyTime == 0 {
+		c.SnapshotApplyTime = DefaultSnapshotApplyTime
+	}
+	if c.SnapshotBytes == 0 {
+		c.SnapshotBytes = DefaultSnapshotBytes
+	}
 	if c.SnapshotKeep == 0 {
 		c.SnapshotKeep = DefaultSnapshotKeep
 	}
@@ -146,6 +183,20 @@ type Core struct {
 
 	failMu sync.Mutex
 	err    error // set once the journal failed
+
+	snapKey  []byte // authenticates snapshots
+	lastSnap uint64 // seq of the newest snapshot written or loaded
+	// lastIncident is the seq of the newest snapshot before a halt or an
+	// incident.
+	lastIncident uint64
+	snapBytes    uint64        // payload applied since
+	snapSize     uint64        // size of the newest snapshot written
+	snapWrite    time.Duration // how long writing it took
+	applyTime    time.Duration // time spent applying since
+	snapEnded    time.Time     // when it was written
+
+	verified  chan struct{} // closed when the background verification ends
+	verifyErr error         // its finding, read after verified closes
 
 	stopOnce sync.Once
 }
@@ -184,8 +235,15 @@ func Open(ctx context.Context, cfg Config) (*Core, error) {
 	if err != nil {
 		return nil, err
 	}
+	key, err := snapshotKey(cfg.SecretsDir, cfg.Dir)
+	if err != nil {
+		j.Close()
+		return nil, err
+	}
 	head, _, _ := j.Head()
-	st, err := rebuild(ctx, cfg.Dir, j, head, true, cfg.Logger, cfg.Progress, func(s *State) {
+	var from uint64
+	st, err := rebuild(ctx, cfg.Dir, key, j, head, cfg.VerifyAtStart, cfg.Logger, cfg.Progress, func(s *State) {
+		from = s.seq
 		s.Ledger.Reserve(cfg.ReserveAccounts, cfg.ReserveTransfers)
 	})
 	if err != nil {
@@ -202,6 +260,16 @@ func Open(ctx context.Context, cfg Config) (*Core, error) {
 		applyCh: make(chan *durableBatch, applyQueueLen),
 		quit:    make(chan struct{}),
 		stopped: make(chan struct{}),
+
+		snapKey:  key,
+		lastSnap: from,
+		verified: make(chan struct{}),
+	}
+	if from == 0 || cfg.VerifyAtStart {
+		// The replay from the first entry verified everything.
+		close(c.verified)
+	} else {
+		go c.verifyBelow(head)
 	}
 	c.wg.Add(2)
 	go c.commitLoop()
@@ -217,29 +285,10 @@ func Open(ctx context.Context, cfg Config) (*Core, error) {
 // prepare, if not nil, is called on the starting state before the replay.
 // progress, if not nil, is told every progressEvery entries (and at the
 // end) how many of the entries to replay are done.
-func rebuild(ctx context.Context, dir string, j *journal.Journal, seq uint64, verifyAll bool, log *slog.Logger, progress func(done, total uint64), prepare func(*State)) (*State, error) {
-	st := NewState()
-	seqs, err := snapshotSeqs(dir)
+func rebuild(ctx context.Context, dir string, key []byte, j *journal.Journal, seq uint64, verifyAll bool, log *slog.Logger, progress func(done, total uint64), prepare func(*State)) (*State, error) {
+	st, err := loadSnapshot(dir, key, j, seq, log)
 	if err != nil {
 		return nil, err
-	}
-	for _, s := range seqs {
-		if s > seq {
-			continue
-		}
-		snap, err := readSnapshot(dir, s)
-		if err == nil {
-			var e journal.Entry
-			if e, err = j.Get(s); err == nil && e.Hash != snap.hash {
-				err = fmt.Errorf("%w: %d: entry hash differs from the journal's", ErrSnapshotCorrupt, s)
-			}
-		}
-		if err != nil {
-			log.Warn("snapshot passed over", "seq", s, "err", err)
-			continue
-		}
-		st = snap
-		break
 	}
 	if prepare != nil {
 		prepare(st)
@@ -280,6 +329,97 @@ func rebuild(ctx context.Context, dir string, j *journal.Journal, seq uint64, ve
 		progress(total, total)
 	}
 	return st, nil
+}
+
+// loadSnapshot returns the state of the newest good snapshot at or before
+// seq, or the empty state. A snapshot is good when its tag verifies under
+// key and the entry hash and the Merkle root it records are the journal's
+// at its seq; any other is passed over with a warning.
+func loadSnapshot(dir string, key []byte, j *journal.Journal, seq uint64, log *slog.Logger) (*State, error) {
+	files, err := snapshotFiles(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		if f.seq > seq || f.seq == 0 {
+			continue
+		}
+		if key == nil {
+			log.Warn("snapshots passed over: no head key to authenticate them", "dir", dir)
+			break
+		}
+		snap, root, err := readSnapshot(dir, key, f)
+		if err == nil {
+			var e journal.Entry
+			if e, err = j.Get(f.seq); err == nil && e.Hash != snap.hash {
+				err = fmt.Errorf("%w: %d: entry hash differs from the journal's", ErrSnapshotCorrupt, f.seq)
+			}
+		}
+		if err == nil {
+			var r tree.Hash
+			if r, err = j.RootAt(f.seq); err == nil && r != root {
+				err = fmt.Errorf("%w: %d: the journal's Merkle root at its size differs", ErrSnapshotCorrupt, f.seq)
+			}
+		}
+		if err != nil {
+			log.Warn("snapshot passed over", "seq", f.seq, "err", err)
+			continue
+		}
+		return snap, nil
+	}
+	return NewState(), nil
+}
+
+// verifyBelow verifies the journal from its first entry to entry head (the
+// head at start), in the background: every entry's hash and link and the
+// Merkle tree, as a start from the first entry would. If it does not
+// verify the core fails closed: it acknowledges nothing more.
+func (c *Core) verifyBelow(head uint64) {
+	defer close(c.verified)
+	var n uint64
+	err := c.j.Scan(1, func(e journal.Entry) error {
+		if e.Seq > head {
+			return journal.ErrStop
+		}
+		n = e.Seq
+		select {
+		case <-c.quit:
+			return ErrClosed
+		default:
+		}
+		return nil
+	})
+	if err == nil && n != head {
+		err = &journal.BadEntryError{Seq: n + 1, Reason: fmt.Sprintf("journal ends at %d, its head was %d", n, head)}
+	}
+	c.verifyErr = err
+	if errors.Is(err, ErrClosed) {
+		return
+	}
+	if err != nil {
+		c.failMu.Lock()
+		if c.err == nil {
+			c.err = fmt.Errorf("%w: the journal below the snapshot the core started from does not verify: %v", ErrJournalFailed, err)
+		}
+		c.failMu.Unlock()
+		c.log.Error("journal does not verify; core fails closed", "err", err)
+		return
+	}
+	c.log.Info("journal verified", "entries", head)
+}
+
+// Verified waits for the verification of the journal below the snapshot
+// the core started from (at once when it started by replaying from the
+// first entry) and returns its finding: nil, or the *journal.BadEntryError
+// after which the core acknowledges nothing more. It returns ErrClosed if
+// the core closed first.
+func (c *Core) Verified(ctx context.Context) error {
+	select {
+	case <-c.verified:
+		return c.verifyErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // progressEvery is how often the replay at start says how far it is.
@@ -519,8 +659,17 @@ func (c *Core) applyLoop() {
 	for db := range c.applyCh {
 		outs := make([]Outcome, len(db.entries))
 		c.mu.Lock()
+		began := time.Now()
 		for i := range db.entries {
+			if k := Kind(db.entries[i].Kind); (k == KindHalt || k == KindOpenIncident) && c.state.seq > c.lastIncident && c.snapBytes >= incidentSnapBytes {
+				// The state at the moment of an incident, before its
+				// halt: what holdings and compensation ask for. Not
+				// when a snapshot is already a short replay away (the
+				// halts and incidents that follow the first).
+				c.snapshot(true)
+			}
 			o := c.state.Apply(&db.entries[i])
+			c.snapBytes += uint64(len(db.entries[i].Payload))
 			if len(o.Events) > 0 {
 				o.Events = append([]ledger.Result(nil), o.Events...)
 			}
@@ -531,9 +680,23 @@ func (c *Core) applyLoop() {
 					panic(err)
 				}
 			}
-			if c.state.seq%c.cfg.SnapshotEvery == 0 {
-				c.snapshot()
+			if c.state.seq%c.cfg.SnapshotEvery == 0 || c.snapBytes >= max(c.cfg.SnapshotBytes, c.snapSize/2) {
+				c.snapshot(false)
 			}
+		}
+		// Work the journal's payload does not show (a compensation's
+		// execution pays thousands a small entry): once applying since
+		// the last snapshot took longer than SnapshotApplyTime, or than
+		// writing the last snapshot did, whichever is more, a snapshot,
+		// so that a start after a crash replays about that long at most
+		// and snapshots take at most half the applier's time. The clock
+		// is read here, outside apply: when a snapshot is taken changes
+		// no state.
+		if c.snapEnded.After(began) {
+			began = c.snapEnded // a snapshot in the batch: its time is not applying
+		}
+		if c.applyTime += time.Since(began); c.applyTime >= max(c.cfg.SnapshotApplyTime, c.snapWrite) && c.state.seq > c.lastSnap {
+			c.snapshot(false)
 		}
 		c.mu.Unlock()
 		for i, r := range db.reqs {
@@ -585,8 +748,21 @@ func (c *Core) Err() error { return c.failed() }
 
 // snapshot writes a snapshot of the state; the caller holds mu. A failed
 // snapshot is logged: snapshots are a cache, the journal is the record.
-func (c *Core) snapshot() {
-	if err := writeSnapshot(c.cfg.Dir, c.state); err != nil {
+func (c *Core) snapshot(incident bool) {
+	began := time.Now()
+	defer func() { c.snapEnded = time.Now(); c.snapWrite, c.applyTime = c.snapEnded.Sub(began), 0 }()
+	c.snapBytes = 0
+	c.lastSnap = c.state.seq
+	if incident {
+		c.lastIncident = c.state.seq
+	}
+	root, err := c.j.RootAt(c.state.seq)
+	if err == nil {
+		var n int64
+		n, err = writeSnapshot(c.cfg.Dir, c.snapKey, c.state, root, incident)
+		c.snapSize = uint64(n)
+	}
+	if err != nil {
 		c.log.Warn("snapshot failed", "seq", c.state.seq, "err", err)
 		return
 	}
@@ -599,7 +775,12 @@ func (c *Core) snapshot() {
 func (c *Core) Snapshot() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return writeSnapshot(c.cfg.Dir, c.state)
+	root, err := c.j.RootAt(c.state.seq)
+	if err != nil {
+		return err
+	}
+	_, err = writeSnapshot(c.cfg.Dir, c.snapKey, c.state, root, false)
+	return err
 }
 
 // Read calls fn with the current state under a read lock. fn must not keep
@@ -623,27 +804,45 @@ func (c *Core) Journal() *journal.Journal { return c.j }
 // StateAt returns a new state as of entry seq (0 is the empty state), built
 // from the newest snapshot at or before it and the journal.
 func (c *Core) StateAt(ctx context.Context, seq uint64) (*State, error) {
-	return StateAt(ctx, c.cfg.Dir, c.j, seq)
+	return stateAt(ctx, c.cfg.Dir, c.snapKey, c.j, seq)
 }
 
 // StateAtTime returns a new state as of time t: every entry at or before t
 // applied, none after. A time after now is ErrFuture; before the first entry,
 // ErrBeforeJournal.
 func (c *Core) StateAtTime(ctx context.Context, t, now time.Time) (*State, error) {
-	return StateAtTime(ctx, c.cfg.Dir, c.j, t, now)
+	return stateAtTime(ctx, c.cfg.Dir, c.snapKey, c.j, t, now)
 }
 
 // StateAt returns the state as of seq from a data directory's journal and
-// snapshots; the library call behind point-in-time queries.
+// snapshots; the library call behind point-in-time queries. Snapshots are
+// authenticated with the head key in the data directory's default secrets
+// directory; without it they are passed over and the journal replayed.
 func StateAt(ctx context.Context, dir string, j *journal.Journal, seq uint64) (*State, error) {
+	return stateAt(ctx, dir, readKey(dir), j, seq)
+}
+
+func readKey(dir string) []byte {
+	key, err := snapshotKey("", dir)
+	if err != nil {
+		return nil
+	}
+	return key
+}
+
+func stateAt(ctx context.Context, dir string, key []byte, j *journal.Journal, seq uint64) (*State, error) {
 	if head, _, _ := j.Head(); seq > head {
 		return nil, fmt.Errorf("%w: %d > %d", ErrFuture, seq, head)
 	}
-	return rebuild(ctx, dir, j, seq, false, slog.New(slog.DiscardHandler), nil, nil)
+	return rebuild(ctx, dir, key, j, seq, false, slog.New(slog.DiscardHandler), nil, nil)
 }
 
 // StateAtTime returns the state as of time t; see Core.StateAtTime.
 func StateAtTime(ctx context.Context, dir string, j *journal.Journal, t, now time.Time) (*State, error) {
+	return stateAtTime(ctx, dir, readKey(dir), j, t, now)
+}
+
+func stateAtTime(ctx context.Context, dir string, key []byte, j *journal.Journal, t, now time.Time) (*State, error) {
 	if t.After(now) {
 		return nil, fmt.Errorf("%w: %s", ErrFuture, t.Format(time.RFC3339Nano))
 	}
@@ -658,16 +857,26 @@ func StateAtTime(ctx context.Context, dir string, j *journal.Journal, t, now tim
 	if err != nil {
 		return nil, err
 	}
-	return StateAt(ctx, dir, j, seq)
+	return stateAt(ctx, dir, key, j, seq)
 }
 
 // Close stops the pipeline after the batches in flight, answers queued
-// commands with ErrClosed, writes nothing more, and closes the journal.
+// commands with ErrClosed, writes a snapshot of the state if it moved since
+// the last one (the next start then has no tail to replay), and closes the
+// journal.
 func (c *Core) Close() error {
 	var err error
 	c.stopOnce.Do(func() {
 		close(c.quit)
 		<-c.stopped
+		<-c.verified // the verification below the snapshot sees quit and stops
+		if c.state.seq > c.lastSnap && c.snapKey != nil {
+			// A snapshot of where the core stopped, so that the next
+			// start has no tail to replay.
+			c.mu.Lock()
+			c.snapshot(false)
+			c.mu.Unlock()
+		}
 		err = c.j.Close()
 		c.log.Info("core stopped")
 	})

@@ -297,10 +297,32 @@ func (s *State) extension() stateExt {
 // maxExtension bounds the JSON section of a state encoding.
 const maxExtension = 1 << 30
 
-func (s *State) restoreExtension(b []byte) error {
+func (s *State) restoreExtension(b []byte) error { return s.restoreExtensionWith(b, nil, nil) }
+
+// restoreExtensionWith restores the JSON section, the compensation plans'
+// payouts given apart (counts[i] of payouts for plan i, in order) when
+// counts is not nil.
+func (s *State) restoreExtensionWith(b []byte, counts []int, payouts []compensation.Payout) error {
 	var ext stateExt
 	if err := json.Unmarshal(b, &ext); err != nil {
 		return err
+	}
+	if counts != nil || len(payouts) > 0 {
+		if len(counts) != len(ext.Compensation) {
+			return fmt.Errorf("payouts of %d plans for %d", len(counts), len(ext.Compensation))
+		}
+		for i, c := range counts {
+			if len(ext.Compensation[i].Payouts) != 0 || c > len(payouts) {
+				return fmt.Errorf("payouts of plan %d", i)
+			}
+			if c > 0 {
+				ext.Compensation[i].Payouts = payouts[:c:c]
+			}
+			payouts = payouts[c:]
+		}
+		if len(payouts) != 0 {
+			return fmt.Errorf("%d payouts left over", len(payouts))
+		}
 	}
 	var err error
 	if s.People, err = people.Decode(ext.People); err != nil {

@@ -121,11 +121,11 @@ func (l *Ledger) CreateCustomers(ids []OwnerID, results []Result) []Result {
 		case id >= OwnerHouseMin:
 			c = ErrOwnerInvalid
 		default:
-			if _, ok := l.customerSet[id]; ok {
+			if l.HasCustomer(id) {
 				c = Exists
 			} else {
-				l.customerSet[id] = struct{}{}
 				l.customers = append(l.customers, id)
+				l.customerIdx.add(uint32(len(l.customers)-1), l.customers)
 			}
 		}
 		if c != OK {
@@ -158,7 +158,7 @@ func (l *Ledger) createAccount(k AccountKey) Code {
 		return ErrAssetUnknown
 	}
 	if k.Kind.CustomerOwned() {
-		if _, ok := l.customerSet[k.Owner]; !ok {
+		if !l.HasCustomer(k.Owner) {
 			return ErrCustomerUnknown
 		}
 	} else if k.Owner < OwnerHouseMin {

@@ -279,7 +279,7 @@ type Ledger struct {
 	assetIndex  map[AssetID]int32
 	assetCodes  map[string]AssetID
 	customers   []OwnerID
-	customerSet map[OwnerID]struct{}
+	customerIdx ownerTable // positions in customers
 	accounts    []Account
 	accountIdx  posTable
 	transfers   chunked[TransferRecord]
@@ -290,9 +290,8 @@ type Ledger struct {
 // New returns an empty ledger.
 func New() *Ledger {
 	return &Ledger{
-		assetIndex:  make(map[AssetID]int32),
-		assetCodes:  make(map[string]AssetID),
-		customerSet: make(map[OwnerID]struct{}),
+		assetIndex: make(map[AssetID]int32),
+		assetCodes: make(map[string]AssetID),
 	}
 }
 
@@ -338,7 +337,7 @@ func (l *Ledger) Assets() []Asset { return append([]Asset(nil), l.assets...) }
 
 // HasCustomer reports whether id is a registered customer.
 func (l *Ledger) HasCustomer(id OwnerID) bool {
-	_, ok := l.customerSet[id]
+	_, ok := l.customerIdx.find(id, l.customers)
 	return ok
 }
 
