@@ -56,8 +56,51 @@ type view struct {
 	Error, Notice string
 	Data          any
 	// Reader is an operator who may only read (the auditor's role
-	// alone): the pages show them no form that writes.
+	// alone): the pages leave out every form that writes.
 	Reader bool
+	// May tells which write forms the operator's roles may use; the
+	// pages leave the others out.
+	May mayDo
+}
+
+// mayDo is what an operator's roles may do from the console, as the core
+// and the API check it: a page shows a write form only to who may use it.
+type mayDo struct {
+	// Write is every role but the auditor alone: halts, lifts,
+	// resumption plans, closing incidents, deciding requests.
+	Write bool
+	// Admin: operators, their credentials and roles.
+	Admin bool
+	// KYC: a customer's KYC state (operator or admin).
+	KYC bool
+	// Markets: index price, dealer reference, cancel-all (operator or
+	// admin).
+	Markets bool
+	// Propose: propose an asset and ask for its listing (operator, admin
+	// or ciso).
+	Propose bool
+	// Review: an asset's risk review (ciso).
+	Review bool
+}
+
+// mayOf is what an operator with roles may do from the console.
+func mayOf(roles []people.Role) mayDo {
+	has := func(rs ...people.Role) bool {
+		for _, r := range rs {
+			if slices.Contains(roles, r) {
+				return true
+			}
+		}
+		return false
+	}
+	return mayDo{
+		Write:   mayAskClose(roles),
+		Admin:   has(people.RoleAdmin),
+		KYC:     has(people.RoleOperator, people.RoleAdmin),
+		Markets: has(people.RoleOperator, people.RoleAdmin),
+		Propose: has(people.RoleOperator, people.RoleAdmin, people.RoleCISO),
+		Review:  has(people.RoleCISO),
+	}
 }
 
 func (s *Server) render(w http.ResponseWriter, name string, status int, v view) {
@@ -91,7 +134,7 @@ func (s *Server) consoleUser(w http.ResponseWriter, r *http.Request) (view, Prin
 	}
 	var o people.Operator
 	s.core.Read(func(st *core.State) { o, _ = st.People.Operator(p.Session.Operator) })
-	v := view{Operator: o.Name, Roles: o.Roles, CSRF: s.csrfFor(p.Token), Error: r.URL.Query().Get("err"), Notice: r.URL.Query().Get("ok"), Reader: !mayAskClose(o.Roles)}
+	v := view{Operator: o.Name, Roles: o.Roles, CSRF: s.csrfFor(p.Token), Error: r.URL.Query().Get("err"), Notice: r.URL.Query().Get("ok"), Reader: !mayAskClose(o.Roles), May: mayOf(o.Roles)}
 	return v, p, true
 }
 

@@ -723,3 +723,48 @@ func (e *env) dealerBuy(c ledger.OwnerID, qty int64) {
 	}
 	e.submit(core.DealerExecute{Customer: c, Quote: q.ID})
 }
+
+// TestDealerQuoteDocumented: through the route customers use, a desk at
+// reference 88 and 200 bps with a tick of 1 quotes 90 to buy and 86 to
+// sell, as docs/trading.md says (rounding the offset before applying it
+// gives 89/87), and executing each quote trades at that price: the
+// customer pays 90 yen for a coin and gets 86 for one.
+func TestDealerQuoteDocumented(t *testing.T) {
+	e := newEnv(t)
+	l := btcJPY
+	l.TickSize, l.DealerSpreadBps, l.LotSize, l.MinQty = 1, 200, 1_0000_0000, 1_0000_0000
+	e.twoPerson(core.KindListMarketRequest, core.ListMarketPayload{Listing: l}, "aiko", "ren", people.RoleAdmin)
+	e.twoPerson(core.KindDealerReference, core.MarketPricePayload{Market: 1, Price: 88}, "aiko", "ren", people.RoleAdmin)
+	house := func(a ledger.AssetID) ledger.AccountKey {
+		return ledger.AccountKey{Owner: ledger.OwnerHouse, Asset: a, Kind: ledger.KindHouse}
+	}
+	e.fund(house(btc), 5_0000_0000)
+	e.fund(house(jpy), 1_000_000)
+	cust, ctok := e.trader("quote88@example.jp", 1_000, 1_0000_0000)
+	for _, c := range []struct {
+		side  market.Side
+		price int64
+	}{{market.Buy, 90}, {market.Sell, 86}} {
+		r := e.do("POST", "/v1/me/dealer/quotes", ctok, QuoteRequest{Market: "BTC/JPY", Side: Side(c.side), Qty: 1_0000_0000})
+		var q QuoteView
+		r.json(t, &q)
+		if r.status != 201 || int64(q.Price) != c.price || int64(q.Notional) != c.price {
+			t.Fatalf("%s quote at 88 and 200 bps = %d %s; want price and notional %d", sideName(Side(c.side)), r.status, r.body, c.price)
+		}
+		r = e.do("POST", fmt.Sprintf("/v1/me/dealer/quotes/%d/execute", q.ID), ctok, nil)
+		var fill FillView
+		r.json(t, &fill)
+		if r.status != 201 || int64(fill.Price) != c.price || int64(fill.Notional) != c.price {
+			t.Fatalf("%s execution = %d %s; want %d", sideName(Side(c.side)), r.status, r.body, c.price)
+		}
+	}
+	// Bought one coin at 90 and sold one at 86: 1,000 − 90 + 86 yen and
+	// the coin it had.
+	e.core.Read(func(st *core.State) {
+		y, _ := st.Ledger.Account(avail(cust, jpy))
+		b, _ := st.Ledger.Account(avail(cust, btc))
+		if y.SignedBalance().String() != "996" || b.SignedBalance().String() != "100000000" {
+			t.Fatalf("customer after buying at 90 and selling at 86: %s yen, %s sat", y.SignedBalance(), b.SignedBalance())
+		}
+	})
+}

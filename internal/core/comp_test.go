@@ -22,8 +22,11 @@ const coincheckNum, coincheckDen = 88_549, 1_000 * 1_000_000
 
 // newCompEnv: the trade env's customers with XEM, an approver, and the
 // journal entry at which the theft happened.
-func newCompEnv(t *testing.T, holders int) (*tradeEnv, uint64) {
-	e := newTradeEnv(t, holders)
+func newCompEnv(t *testing.T, holders int) (*tradeEnv, uint64) { return newCompEnvOn(t, holders, nil) }
+
+// newCompEnvOn is newCompEnv that gives every command to c as well.
+func newCompEnvOn(t *testing.T, holders int, c *Core) (*tradeEnv, uint64) {
+	e := newTradeEnvOn(t, holders, c)
 	e.must(CreateAssets{Assets: []ledger.Asset{{ID: xem, Code: "XEM", Decimals: 6, Class: ledger.ClassChain}}})
 	eq := ledger.AccountKey{Owner: ledger.OwnerEquity, Asset: xem, Kind: ledger.KindEquity}
 	keys := []ledger.AccountKey{eq}
@@ -292,29 +295,8 @@ func controlsSwitch(a ledger.AssetID, svc string) controls.Switch {
 // nothing short and opens nothing.
 func TestCompensationShortfall(t *testing.T) {
 	for _, funded := range []bool{false, true} {
-		e, theft := newCompEnv(t, 3)
-		trust := ledger.AccountKey{Owner: ledger.OwnerHouseMin + 110, Asset: jpy, Kind: ledger.KindWallet}
-		eq := ledger.AccountKey{Owner: ledger.OwnerEquity, Asset: jpy, Kind: ledger.KindEquity}
-		e.must(CreateAccounts{Keys: []ledger.AccountKey{trust}})
-		// The customers' yen is in the trust, to the yen.
-		e.must(CreateTransfers{Transfers: []ledger.Transfer{{ID: ledger.ID{Hi: 13, Lo: 1}, Debit: trust, Credit: eq, Amount: ledger.AmountOf(3 * 100_000_000)}}})
-		ps, err := compensation.FixedRatePayouts(e.stateAt(theft).Holdings(xem), coincheckNum, coincheckDen)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sum := compensation.Summarize(ps)
-		plan := compensation.Plan{ID: "p", Rule: compensation.FixedRate, Asset: xem, PayAsset: jpy, At: theft, RateNum: coincheckNum, RateDen: coincheckDen,
-			Rounding: "down to the yen", WriteOff: true, Reason: "theft", Requester: "aiko"}
-		plan.Header(ps)
-		e.must(WriteCompensation{Plan: plan})
-		e.must(AddPayouts{Plan: plan.ID, Payouts: ps})
-		if o := e.approve("ok", plan.ID, "aiko", "kenji"); o.Err != nil {
-			t.Fatal(o.Err)
-		}
-		if funded {
-			e.must(CreateTransfers{Transfers: []ledger.Transfer{{ID: ledger.ID{Hi: 13, Lo: 2}, Debit: trust, Credit: eq, Amount: ledger.AmountOf(sum.Total)}}})
-		}
-		r := e.must(ExecuteCompensation{Plan: plan.ID, From: 0, Count: len(ps), Actor: "aiko"}).(*ExecutionResult)
+		e, _ := newCompEnv(t, 3)
+		r, total := shortfallPlan(e, funded)
 		in, open := e.st.Incidents.Get("shortfall-JPY-p")
 		if funded {
 			if len(r.Shortfalls) != 0 || open {
@@ -322,11 +304,41 @@ func TestCompensationShortfall(t *testing.T) {
 			}
 			continue
 		}
-		if !r.Done || len(r.Shortfalls) != 1 || r.Shortfalls[0].Asset != "JPY" || r.Shortfalls[0].Short != ledger.AmountOf(sum.Total) {
-			t.Fatalf("unfunded plan of %d yen: %+v", sum.Total, r.Shortfalls)
+		if !r.Done || len(r.Shortfalls) != 1 || r.Shortfalls[0].Asset != "JPY" || r.Shortfalls[0].Short != ledger.AmountOf(total) {
+			t.Fatalf("unfunded plan of %d yen: %+v", total, r.Shortfalls)
 		}
-		if !open || in.Loss != sum.Total || in.Closed != 0 || in.Detector != ShortfallDetector {
-			t.Fatalf("incident %+v (open %v); want loss %d", in, open, sum.Total)
+		if !open || in.Loss != total || in.Closed != 0 || in.Detector != ShortfallDetector {
+			t.Fatalf("incident %+v (open %v); want loss %d", in, open, total)
 		}
 	}
+}
+
+// shortfallPlan runs Coincheck's plan "p" on the env's XEM holders, paid
+// in yen, its yen paid into the customers' trust first if funded, and
+// returns the result of its execution and its total in yen.
+func shortfallPlan(e *tradeEnv, funded bool) (*ExecutionResult, uint64) {
+	t := e.t
+	theft := e.st.Seq()
+	trust := ledger.AccountKey{Owner: ledger.OwnerHouseMin + 110, Asset: jpy, Kind: ledger.KindWallet}
+	eq := ledger.AccountKey{Owner: ledger.OwnerEquity, Asset: jpy, Kind: ledger.KindEquity}
+	e.must(CreateAccounts{Keys: []ledger.AccountKey{trust}})
+	// The customers' yen is in the trust, to the yen.
+	e.must(CreateTransfers{Transfers: []ledger.Transfer{{ID: ledger.ID{Hi: 13, Lo: 1}, Debit: trust, Credit: eq, Amount: ledger.AmountOf(3 * 100_000_000)}}})
+	ps, err := compensation.FixedRatePayouts(e.stateAt(theft).Holdings(xem), coincheckNum, coincheckDen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := compensation.Summarize(ps)
+	plan := compensation.Plan{ID: "p", Rule: compensation.FixedRate, Asset: xem, PayAsset: jpy, At: theft, RateNum: coincheckNum, RateDen: coincheckDen,
+		Rounding: "down to the yen", WriteOff: true, Reason: "theft", Requester: "aiko"}
+	plan.Header(ps)
+	e.must(WriteCompensation{Plan: plan})
+	e.must(AddPayouts{Plan: plan.ID, Payouts: ps})
+	if o := e.approve("ok", plan.ID, "aiko", "kenji"); o.Err != nil {
+		t.Fatal(o.Err)
+	}
+	if funded {
+		e.must(CreateTransfers{Transfers: []ledger.Transfer{{ID: ledger.ID{Hi: 13, Lo: 2}, Debit: trust, Credit: eq, Amount: ledger.AmountOf(sum.Total)}}})
+	}
+	return e.must(ExecuteCompensation{Plan: plan.ID, From: 0, Count: len(ps), Actor: "aiko"}).(*ExecutionResult), sum.Total
 }

@@ -2,6 +2,7 @@ package core
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -44,6 +45,10 @@ type tradeEnv struct {
 	now     int64
 	check   bool
 	reqs    int // requests opened, for their ids
+	// core, if set, is given every command too, at the env's time, and
+	// must answer as the state does: for what only a running core does
+	// (its alerts).
+	core *Core
 }
 
 // open sets a market's index by two operators: how a market that never
@@ -58,9 +63,16 @@ func (e *tradeEnv) open(mkt uint16, price int64) {
 func (e *tradeEnv) do(cmd Command) Outcome {
 	e.t.Helper()
 	e.now += 1_000_000
-	en := e.mj.seal(e.now, signed(cmd))
+	cmd = signed(cmd)
+	en := e.mj.seal(e.now, cmd)
 	e.entries = append(e.entries, en)
 	o := e.st.Apply(&en)
+	if e.core != nil {
+		co, err := e.core.Submit(context.Background(), time.Unix(0, e.now), cmd)
+		if err != nil || fmt.Sprint(co.EventErr()) != fmt.Sprint(o.EventErr()) {
+			e.t.Fatalf("%s: the core answers %v, %v; the state %v", cmd.Kind(), err, co.EventErr(), o.EventErr())
+		}
+	}
 	if e.check {
 		if err := e.st.CheckInvariants(); err != nil {
 			e.t.Fatalf("%s: %v", cmd.Kind(), err)
@@ -81,8 +93,11 @@ func (e *tradeEnv) must(cmd Command) any {
 // newTradeEnv: JPY and BTC, the market, customers 1..n verified, each with
 // 100,000,000 yen and 10 BTC, and the house with 20 BTC and 200,000,000 yen
 // for the dealer desk.
-func newTradeEnv(t testing.TB, n int) *tradeEnv {
-	e := &tradeEnv{t: t, st: NewState(), now: 1_700_000_000e9, check: true}
+func newTradeEnv(t testing.TB, n int) *tradeEnv { return newTradeEnvOn(t, n, nil) }
+
+// newTradeEnvOn is newTradeEnv that gives every command to c as well.
+func newTradeEnvOn(t testing.TB, n int, c *Core) *tradeEnv {
+	e := &tradeEnv{t: t, st: NewState(), now: 1_700_000_000e9, check: true, core: c}
 	creds := people.Credentials{PasswordHash: strings.Repeat("h", 30), TOTPSealed: strings.Repeat("s", 30)}
 	e.must(CreateAssets{Assets: []ledger.Asset{{ID: jpy, Code: "JPY", Class: ledger.ClassFiat}, {ID: btc, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}})
 	for _, c := range founding(time.Unix(0, e.now)) {
