@@ -14,6 +14,8 @@ import (
 	"kinko/internal/core"
 	"kinko/internal/passkey"
 	"kinko/internal/people"
+	"kinko/internal/yen"
+	"kinko/internal/yen/zengin"
 )
 
 // addAuditor adds an operator whose only role is auditor as the console
@@ -76,6 +78,12 @@ func TestConsoleFormsByRole(t *testing.T) {
 	if r := e.do("POST", "/v1/requests", kenji, OpenRequestRequest{Kind: core.KindLiftHalt, Payload: json.RawMessage(`{"switch":"JPY:deposit"}`), Reason: "drill over", RequiredRole: people.RoleAdmin}); r.status != 201 {
 		t.Fatalf("lift request = %d %s", r.status, r.body)
 	}
+	// Yen set up, with a transfer to an account no customer holds held
+	// for review.
+	e.submitCore(core.YenSetup{Config: yen.Config{Asset: "JPY", Trust: zengin.Account{Bank: "0397", Branch: "100", Type: 1, Number: "1000001", Name: "ｷﾝｺ ｼﾝﾀｸ"},
+		Operating: zengin.Account{Bank: "0397", Branch: "100", Type: 1, Number: "1000002"}, RequesterCode: "1234567890", Requester: "ｶ)ｷﾝｺ",
+		VirtualBranch: "200", VirtualFirst: 2000001, VirtualCount: 10, Fee: 110, DepositMax: 1_000_000, PaymentMax: 300_000, ReviewTwoPersonAbove: 500_000}})
+	e.submitCore(core.YenBankCredits{Items: []core.BankCredit{{TxID: "forms-1", Account: "2000009", Amount: 5_000, Sender: "ﾀﾆﾝ", Source: "notice"}}})
 	inc := core.OpenIncident{Incident: incidentOf("inc-forms", "kenji")}
 	if r := e.raw("POST", "/v1/commands", kenji, CommandRequest{Kind: inc.Kind().String(), Payload: inc.AppendPayload(nil)}); r.status != 200 {
 		t.Fatalf("open incident = %d %s", r.status, r.body)
@@ -87,7 +95,7 @@ func TestConsoleFormsByRole(t *testing.T) {
 		"home": "/console/", "customers": "/console/customers", "operators": "/console/operators", "approvals": "/console/approvals",
 		"assets": "/console/assets", "journal": "/console/journal", "incidents": "/console/incidents", "status": "/status",
 		"reserves": "/console/reserves", "withdrawals": "/console/withdrawals", "controls": "/console/controls",
-		"incident": "/console/incidents/inc-forms", "markets": "/console/markets", "market": "/console/markets/BTC-JPY", "dealer": "/console/dealer",
+		"incident": "/console/incidents/inc-forms", "markets": "/console/markets", "market": "/console/markets/BTC-JPY", "dealer": "/console/dealer", "yen": "/console/yen",
 	}
 	p, err := loadPages()
 	if err != nil {
@@ -151,6 +159,7 @@ func TestConsoleFormsByRole(t *testing.T) {
 		"incidents": {"/console/incidents/inc-forms/close"},
 		"controls":  {"/console/controls/halt", "/console/controls/lift", "/console/controls/plan"},
 		"markets":   {"/console/markets/BTC-JPY/index", "/console/markets/BTC-JPY/cancel-all"},
+		"yen":       {"/console/yen/review"},
 	}
 	for name, parts := range want {
 		got := forms(aiko, pages[name])
