@@ -11,6 +11,7 @@ import (
 
 	"kinko/internal/controls"
 	"kinko/internal/core"
+	"kinko/internal/custody"
 	"kinko/internal/ledger"
 	"kinko/internal/people"
 	"kinko/internal/trading"
@@ -19,7 +20,8 @@ import (
 // A request's payload as the API takes and shows it is written as the
 // rest of the API is: a switch as "BTC:withdraw", "bank" or "global";
 // a market by its code ("XEM/JPY") and a price as a decimal string; an
-// asset by its code; a time in RFC 3339. The journal keeps the core's
+// asset by its code; a time in RFC 3339; a wallet's kind in words and its
+// ledger owner as a decimal string (register_wallet). The journal keeps the core's
 // encoding (asset and market ids, integers, unix nanoseconds): the API
 // turns one into the other both ways (requestPayloadIn, requestPayloadOut),
 // so what an operator sends, reads and signs in the console names things
@@ -59,6 +61,28 @@ type apiAddOperator struct {
 	Roles       []people.Role `json:"roles,omitempty"`
 	Code        string        `json:"code"`
 	CodeExpires Time          `json:"code_expires"`
+}
+
+// WalletPayload is a wallet in register_wallet's payload as the API
+// takes and shows it: its kind in words, its asset by code, its ledger
+// owner as a decimal string.
+type WalletPayload struct {
+	ID         uint32 `json:"id"`
+	Kind       string `json:"kind"`
+	Asset      string `json:"asset"`
+	Descriptor string `json:"descriptor"`
+	Owner      string `json:"owner"`
+	NextIndex  uint32 `json:"next_index,omitempty"`
+	NextChange uint32 `json:"next_change,omitempty"`
+}
+
+// RegisterWalletPayload is register_wallet's payload in the API: the
+// wallet, and what the approver compares with the offline machines.
+type RegisterWalletPayload struct {
+	Wallet       WalletPayload `json:"wallet"`
+	Name         string        `json:"name,omitempty"`
+	Addresses    []string      `json:"addresses,omitempty"`
+	Fingerprints []string      `json:"fingerprints,omitempty"`
 }
 
 // payloadError is a request payload that does not read.
@@ -127,6 +151,25 @@ func requestPayloadIn(st *core.State, kind people.RequestKind, raw json.RawMessa
 			return nil, payloadError(kind, err)
 		}
 		v = people.AddOperatorPayload{Operator: p.Operator, Roles: p.Roles, Code: p.Code, CodeExpires: p.CodeExpires.UnixNano()}
+	case core.KindRegisterWalletRequest:
+		var p RegisterWalletPayload
+		if err := decodeStrict(raw, &p); err != nil {
+			return nil, payloadError(kind, err)
+		}
+		k, ok := custody.ParseWalletKind(p.Wallet.Kind)
+		if !ok {
+			return nil, &fieldError{field: "payload.wallet.kind", want: "cold-customer, hot-customer, cold-house or hot-house", got: strconv.Quote(p.Wallet.Kind)}
+		}
+		a, ok := st.Ledger.AssetByCode(strings.ToUpper(strings.TrimSpace(p.Wallet.Asset)))
+		if !ok {
+			return nil, &fieldError{field: "payload.wallet.asset", want: "a listed asset's code", got: strconv.Quote(p.Wallet.Asset)}
+		}
+		owner, err := strconv.ParseUint(p.Wallet.Owner, 10, 64)
+		if err != nil {
+			return nil, &fieldError{field: "payload.wallet.owner", want: "a ledger owner as a decimal string", got: strconv.Quote(p.Wallet.Owner)}
+		}
+		v = core.RegisterWalletPayload{Wallet: custody.Wallet{ID: p.Wallet.ID, Kind: k, Asset: a.ID, Descriptor: p.Wallet.Descriptor, Owner: ledger.OwnerID(owner),
+			NextIndex: p.Wallet.NextIndex, NextChange: p.Wallet.NextChange}, Name: p.Name, Addresses: p.Addresses, Fingerprints: p.Fingerprints}
 	default:
 		var compact bytes.Buffer
 		if err := json.Compact(&compact, raw); err != nil {
@@ -181,6 +224,14 @@ func requestPayloadOut(st *core.State, kind people.RequestKind, raw json.RawMess
 			return raw
 		}
 		v = apiAddOperator{Operator: p.Operator, Roles: p.Roles, Code: p.Code, CodeExpires: Time{time.Unix(0, p.CodeExpires).UTC()}}
+	case core.KindRegisterWalletRequest:
+		p, err := core.DecodeRegisterWallet(raw)
+		if err != nil {
+			return raw
+		}
+		w := p.Wallet
+		v = RegisterWalletPayload{Wallet: WalletPayload{ID: w.ID, Kind: w.Kind.String(), Asset: assetCode(st, w.Asset), Descriptor: w.Descriptor,
+			Owner: strconv.FormatUint(uint64(w.Owner), 10), NextIndex: w.NextIndex, NextChange: w.NextChange}, Name: p.Name, Addresses: p.Addresses, Fingerprints: p.Fingerprints}
 	default:
 		return raw
 	}

@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -220,10 +222,16 @@ func printShown(w io.Writer, addrs, fps []string) {
 // checkWalletRequest derives, on this machine, what a register_wallet
 // request's descriptor gives and refuses a request that shows anything
 // else: the approver compares what this prints with the offline machines.
+// The payload is as GET /v1/requests shows it (api.RegisterWalletPayload).
 func checkWalletRequest(w io.Writer, r people.Request, net *chaincfg.Params, netName string) error {
-	p, err := core.DecodeRegisterWallet(r.Payload)
-	if err != nil {
-		return err
+	var p api.RegisterWalletPayload
+	d0 := json.NewDecoder(bytes.NewReader(r.Payload))
+	d0.DisallowUnknownFields()
+	if err := d0.Decode(&p); err != nil {
+		return fmt.Errorf("request %s: payload: %w: not approved", r.ID, err)
+	}
+	if len(p.Addresses) > core.MaxWalletAddresses {
+		return fmt.Errorf("request %s: more than %d addresses: not approved", r.ID, core.MaxWalletAddresses)
 	}
 	d, err := wallet.Parse(p.Wallet.Descriptor, net)
 	if err != nil {
@@ -233,8 +241,8 @@ func checkWalletRequest(w io.Writer, r people.Request, net *chaincfg.Params, net
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "request %s registers wallet %d (%s, asset %d, ledger owner %d), asked by %s: %s\n", r.ID, p.Wallet.ID, p.Wallet.Kind, p.Wallet.Asset, p.Wallet.Owner, r.Requester, r.Reason)
-	if err := showWallet(w, p.Name, p.Wallet.Kind.String(), d, nil, netName); err != nil {
+	fmt.Fprintf(w, "request %s registers wallet %d (%s, %s, ledger owner %s), asked by %s: %s\n", r.ID, p.Wallet.ID, p.Wallet.Kind, p.Wallet.Asset, p.Wallet.Owner, r.Requester, r.Reason)
+	if err := showWallet(w, p.Name, p.Wallet.Kind, d, nil, netName); err != nil {
 		return err
 	}
 	fmt.Fprintln(w, "  derived on this machine:")
