@@ -65,21 +65,30 @@ func (s *Server) myIntentKeys(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) revokeIntentKey(w http.ResponseWriter, r *http.Request, _ []byte) {
+	s.revokeOwn(w, r, "key", "public_key", "the key in the path", func(c ledger.OwnerID, h [32]byte) core.Command {
+		return core.RevokeIntentKey{Customer: c, PubKey: h}
+	})
+}
+
+// revokeOwn revokes what the path's 32-byte hex value names (param) of the
+// signed-in customer with the command cmd makes, and answers it under
+// name with "revoked": true.
+func (s *Server) revokeOwn(w http.ResponseWriter, r *http.Request, param, name, what string, cmd func(ledger.OwnerID, [32]byte) core.Command) {
 	p, err := s.customer(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	pub, err := decodeHex(r.PathValue("key"), 32, "the key in the path")
+	h, err := decodeHex(r.PathValue(param), 32, what)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if _, err := s.submit(r.Context(), core.RevokeIntentKey{Customer: p.Session.Customer, PubKey: [32]byte(pub)}); err != nil {
+	if _, err := s.submit(r.Context(), cmd(p.Session.Customer, [32]byte(h))); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"public_key": r.PathValue("key"), "revoked": true})
+	writeJSON(w, http.StatusOK, map[string]any{name: r.PathValue(param), "revoked": true})
 }
 
 // AddressView is a whitelisted address as its customer sees it.
@@ -158,21 +167,9 @@ func (s *Server) mySessions(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) revokeSession(w http.ResponseWriter, r *http.Request, _ []byte) {
-	p, err := s.customer(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	h, err := decodeHex(r.PathValue("id"), 32, "the session id in the path")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if _, err := s.submit(r.Context(), core.RevokeSession{Customer: p.Session.Customer, TokenHash: [32]byte(h)}); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"id": r.PathValue("id"), "revoked": true})
+	s.revokeOwn(w, r, "id", "id", "the session id in the path", func(c ledger.OwnerID, h [32]byte) core.Command {
+		return core.RevokeSession{Customer: c, TokenHash: h}
+	})
 }
 
 // PasswordRequest is the body of POST /v1/me/password.

@@ -389,24 +389,30 @@ func (b *Bank) Balances() Balances {
 	return Balances{Trust: b.trust, Operating: b.operating, Notices: len(b.notices), Pending: len(b.queue)}
 }
 
+// Control answers one call of a simulator's control endpoint (the bank's
+// and the provider's): the JSON body read into v (none when v is nil),
+// then fn's answer as JSON, 400 for a body that does not read, 409 for
+// fn's error.
+func Control(w http.ResponseWriter, r *http.Request, v any, fn func() (any, error)) {
+	if v != nil {
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(v); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+	}
+	out, err := fn()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusConflict)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(out)
+}
+
 // Handler is the control endpoint.
 func (b *Bank) Handler() http.Handler {
 	mux := http.NewServeMux()
-	do := func(w http.ResponseWriter, r *http.Request, v any, fn func() (any, error)) {
-		if v != nil {
-			if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(v); err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
-				return
-			}
-		}
-		out, err := fn()
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusConflict)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(out)
-	}
+	do := Control
 	mux.HandleFunc("POST /transfer", func(w http.ResponseWriter, r *http.Request) {
 		var t Transfer
 		do(w, r, &t, func() (any, error) { id, err := b.In(t); return map[string]string{"txid": id}, err })

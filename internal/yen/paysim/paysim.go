@@ -215,19 +215,7 @@ func (p *Provider) deliver(ctx context.Context) {
 // Control is the control endpoint.
 func (p *Provider) Control(ctx context.Context) http.Handler {
 	mux := http.NewServeMux()
-	do := func(w http.ResponseWriter, r *http.Request, v any, fn func() (any, error)) {
-		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(v); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		out, err := fn()
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusConflict)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(out)
-	}
+	do := banksim.Control
 	var v struct {
 		ID      string `json:"id"`
 		Amount  uint64 `json:"amount"`
