@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -324,6 +325,24 @@ func (s *Server) principal(r *http.Request) (Principal, error) {
 	} else if c, err := r.Cookie(cookieName); err == nil {
 		tok, cookie = c.Value, true
 	}
+	p, err := s.sessionOf(tok)
+	if err != nil {
+		return p, err
+	}
+	if cookie && strings.HasPrefix(r.URL.Path, "/v1/") && !safeMethod(r.Method) {
+		if !s.sameOrigin(r, true) {
+			return Principal{}, fmt.Errorf("%w: a cookie-borne request must come from this site's own pages (Origin)", errCSRF)
+		}
+		if !hmac.Equal([]byte(r.Header.Get("X-CSRF-Token")), []byte(s.csrfFor(p.Token))) {
+			return Principal{}, fmt.Errorf("%w: a cookie-borne request needs the session's X-CSRF-Token; API clients send a bearer token", errCSRF)
+		}
+	}
+	return p, nil
+}
+
+// sessionOf is the live session of a token, from a bearer header or a
+// cookie.
+func (s *Server) sessionOf(tok string) (Principal, error) {
 	if tok == "" || len(tok) > 128 {
 		return Principal{}, errUnauthenticated
 	}
@@ -333,14 +352,6 @@ func (s *Server) principal(r *http.Request) (Principal, error) {
 	s.core.Read(func(st *core.State) { ss, ok = st.People.Session(h) })
 	if !ok || !ss.Valid(s.now().UnixNano()) {
 		return Principal{}, errUnauthenticated
-	}
-	if cookie && strings.HasPrefix(r.URL.Path, "/v1/") && !safeMethod(r.Method) {
-		if !s.sameOrigin(r, true) {
-			return Principal{}, fmt.Errorf("%w: a cookie-borne request must come from this site's own pages (Origin)", errCSRF)
-		}
-		if !hmac.Equal([]byte(r.Header.Get("X-CSRF-Token")), []byte(s.csrfFor(h))) {
-			return Principal{}, fmt.Errorf("%w: a cookie-borne request needs the session's X-CSRF-Token; API clients send a bearer token", errCSRF)
-		}
 	}
 	return Principal{Session: ss, Token: h}, nil
 }
@@ -397,11 +408,27 @@ func (s *Server) submit(ctx context.Context, cmd core.Command) (any, error) {
 // field, limit and value when it names them; an unknown one as a generic
 // 500 whose detail only the log sees.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	p, wait := s.problem(r, err)
+	writeProblemWait(w, p, wait)
+}
+
+// writeProblemWait writes p; a refusal to try now (429) says in
+// Retry-After when to try again: wait, at least a second.
+func writeProblemWait(w http.ResponseWriter, p Problem, wait time.Duration) {
+	if p.Status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", strconv.FormatInt(max(int64((wait+time.Second-1)/time.Second), 1), 10))
+	}
+	writeProblemDoc(w, p)
+}
+
+// problem is what fail answers for err: the problem and, for a refusal to
+// try now (429), when to try again. The customer app shows the same
+// problem's text on its pages.
+func (s *Server) problem(r *http.Request, err error) (Problem, time.Duration) {
 	var fe *fieldError
 	switch {
 	case errors.As(err, &fe):
-		writeProblemDoc(w, Problem{Status: http.StatusBadRequest, Title: "malformed request", Code: "bad_field", Field: fe.field, Detail: fe.Error(), Limit: fe.limit, Value: fe.value})
-		return
+		return Problem{Status: http.StatusBadRequest, Title: "malformed request", Code: "bad_field", Field: fe.field, Detail: fe.Error(), Limit: fe.limit, Value: fe.value}, 0
 	case errors.Is(err, errBadJSON):
 		p := Problem{Status: http.StatusBadRequest, Title: "malformed request", Code: "malformed_request", Detail: err.Error()}
 		var lim interface {
@@ -411,32 +438,25 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 			p.Code = "over_limit"
 			p.Field, p.Limit, p.Value = lim.LimitBroken()
 		}
-		writeProblemDoc(w, p)
-		return
+		return p, 0
 	case errors.Is(err, errUnauthenticated):
-		writeProblem(w, http.StatusUnauthorized, "unauthenticated", err.Error())
-		return
+		return Problem{Status: http.StatusUnauthorized, Title: "unauthenticated", Detail: err.Error()}, 0
 	case errors.Is(err, errCSRF):
-		writeProblemDoc(w, Problem{Status: http.StatusForbidden, Title: "cross-site request refused", Code: "cross_site", Detail: err.Error()})
-		return
+		return Problem{Status: http.StatusForbidden, Title: "cross-site request refused", Code: "cross_site", Detail: err.Error()}, 0
 	case errors.Is(err, errForbidden):
-		writeProblem(w, http.StatusForbidden, "forbidden", err.Error())
-		return
+		return Problem{Status: http.StatusForbidden, Title: "forbidden", Detail: err.Error()}, 0
 	case errors.Is(err, errBusy):
-		writeTooMany(w, "busy", err.Error(), time.Second)
-		return
+		return Problem{Status: http.StatusTooManyRequests, Title: "busy", Detail: err.Error()}, time.Second
 	}
 	var tm *errTooMany
 	if errors.As(err, &tm) {
-		writeTooMany(w, "too many attempts", tm.Error(), tm.Wait)
-		return
+		return Problem{Status: http.StatusTooManyRequests, Title: "too many attempts", Detail: tm.Error()}, tm.Wait
 	}
 	p, known := classify(err)
 	if !known {
 		s.log.Error("request failed", "path", r.URL.Path, "err", err)
 		p.Detail = ""
-		writeProblemDoc(w, p)
-		return
+		return p, 0
 	}
 	var he *controls.HaltedError
 	if errors.As(err, &he) {
@@ -445,7 +465,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, people.ErrFrozen) {
 		p.Detail = "withdrawals are frozen; lift the freeze from a fresh login with a step-up code, or ask the exchange"
 	}
-	writeProblemDoc(w, p)
+	return p, 0
 }
 
 var errForbidden = errors.New("your role does not allow this")

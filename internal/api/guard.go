@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -156,9 +155,7 @@ var errBusy = errors.New("the server is busy hashing passwords; try again shortl
 
 // writeTooMany answers 429 with Retry-After.
 func writeTooMany(w http.ResponseWriter, title, detail string, wait time.Duration) {
-	secs := max(int64((wait+time.Second-1)/time.Second), 1)
-	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-	writeProblem(w, http.StatusTooManyRequests, title, detail)
+	writeProblemWait(w, Problem{Status: http.StatusTooManyRequests, Title: title, Detail: detail}, wait)
 }
 
 // hashGate bounds the argon2id hashes at once: Hashes run, HashQueue

@@ -345,36 +345,51 @@ var errLoginFailed = errors.New("wrong name, password or code")
 
 func (s *Server) login(kind people.SessionKind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		now := s.now()
-		if ok, wait := s.lim.loginAddr.take(clientAddr(r), now); !ok {
-			s.fail(w, r, &errTooMany{What: "login attempts from this address", Wait: wait})
-			return
-		}
-		body, err := readBody(w, r)
-		if err == nil {
+		res, err := s.signIn(r, kind, func() (LoginRequest, error) {
 			var req LoginRequest
-			if err = decodeStrict(body, &req); err == nil {
-				if ok, wait := s.lim.loginAccount.take(people.NormalizeEmail(req.Email), now); !ok {
-					s.fail(w, r, &errTooMany{What: "login attempts for this account", Wait: wait})
-					return
-				}
-				var res LoginResponse
-				if res, err = s.Login(r.Context(), kind, req); err == nil {
-					writeJSON(w, http.StatusOK, res)
-					return
-				}
+			body, err := readBody(w, r)
+			if err == nil {
+				err = decodeStrict(body, &req)
 			}
-		}
-		if errors.Is(err, errLoginFailed) {
-			writeProblem(w, http.StatusUnauthorized, "login failed", err.Error())
+			return req, err
+		})
+		if err == nil {
+			writeJSON(w, http.StatusOK, res)
 			return
 		}
-		if errors.Is(err, people.ErrLocked) {
-			writeTooMany(w, "locked", "too many failed attempts: this account is locked for a while", time.Duration(people.LockFor))
-			return
-		}
-		s.fail(w, r, err)
+		p, wait := s.loginProblem(r, err)
+		writeProblemWait(w, p, wait)
 	}
+}
+
+// signIn is a customer's sign-in, for the API's login route and the
+// customer app's form alike: the address's bucket of attempts, then the
+// request (read, the route's own), the account's bucket, then Login.
+func (s *Server) signIn(r *http.Request, kind people.SessionKind, read func() (LoginRequest, error)) (LoginResponse, error) {
+	now := s.now()
+	if ok, wait := s.lim.loginAddr.take(clientAddr(r), now); !ok {
+		return LoginResponse{}, &errTooMany{What: "login attempts from this address", Wait: wait}
+	}
+	req, err := read()
+	if err != nil {
+		return LoginResponse{}, err
+	}
+	if ok, wait := s.lim.loginAccount.take(people.NormalizeEmail(req.Email), now); !ok {
+		return LoginResponse{}, &errTooMany{What: "login attempts for this account", Wait: wait}
+	}
+	return s.Login(r.Context(), kind, req)
+}
+
+// loginProblem is the answer to a failed sign-in: the same words whichever
+// part was wrong, a lock-out with its wait, else as fail answers.
+func (s *Server) loginProblem(r *http.Request, err error) (Problem, time.Duration) {
+	if errors.Is(err, errLoginFailed) {
+		return Problem{Status: http.StatusUnauthorized, Title: "login failed", Detail: err.Error()}, 0
+	}
+	if errors.Is(err, people.ErrLocked) {
+		return Problem{Status: http.StatusTooManyRequests, Title: "locked", Detail: "too many failed attempts: this account is locked for a while"}, time.Duration(people.LockFor)
+	}
+	return s.problem(r, err)
 }
 
 // lockPeriod is people.LockPeriod as a duration.
@@ -487,7 +502,12 @@ var errCodeWrong = fmt.Errorf("%w: a current TOTP code is required in X-TOTP", e
 // codes may be tried. Operators sign each sensitive action with their
 // credential instead.
 func (s *Server) StepUp(r *http.Request, p Principal) error {
-	code := r.Header.Get("X-TOTP")
+	return s.stepUp(r, p, r.Header.Get("X-TOTP"))
+}
+
+// stepUp is StepUp with the code given: the X-TOTP header of the API, the
+// code field of the customer app's forms.
+func (s *Server) stepUp(r *http.Request, p Principal, code string) error {
 	if p.Session.Kind != people.SessionCustomer {
 		return fmt.Errorf("%w: operators sign with their credential", errForbidden)
 	}

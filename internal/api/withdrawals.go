@@ -26,10 +26,7 @@ func (s *Server) registerWithdrawals() {
 
 // moneyMove checks that a customer acts with a fresh TOTP code.
 func (s *Server) moneyMove(w http.ResponseWriter, r *http.Request) (Principal, bool) {
-	p, err := s.customer(r)
-	if err == nil {
-		err = s.StepUp(r, p)
-	}
+	p, err := s.apiAsker(r)(true)
 	if err != nil {
 		s.fail(w, r, err)
 		return p, false

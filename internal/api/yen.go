@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"kinko/internal/controls"
 	"kinko/internal/core"
@@ -24,8 +25,8 @@ import (
 func (s *Server) registerYen() {
 	s.handle("GET", "/v1/me/yen", true, s.myYen)
 	s.handle("POST", "/v1/me/yen/virtual-account", true, s.idempotent(s.myVirtualAccount))
-	s.handle("POST", "/v1/me/yen/bank-accounts", true, s.idempotent(s.addBankAccount))
-	s.handle("DELETE", "/v1/me/yen/bank-accounts/{key}", true, s.removeBankAccount)
+	s.handle("POST", "/v1/me/yen/bank-accounts", true, s.idempotent(s.postBankAccount))
+	s.handle("DELETE", "/v1/me/yen/bank-accounts/{key}", true, s.deleteBankAccount)
 	s.handle("POST", "/v1/me/yen/withdrawals", true, s.idempotent(s.yenWithdrawal))
 	s.handle("POST", "/v1/me/yen/payments", true, s.idempotent(s.yenPayment))
 	s.handle("GET", "/v1/yen", true, s.operatorOnly(s.yenOverview))
@@ -73,28 +74,110 @@ var yenKinds = []kind{
 
 func init() { kinds = append(kinds, yenKinds...) }
 
-// YenAccountView is a bank account as the API shows it.
+// YenAccountView is a bank account as the API shows it, with when it is
+// usable (after the cool-down).
 type YenAccountView struct {
-	Key        string `json:"key"`
-	Bank       string `json:"bank"`
-	BankName   string `json:"bank_name,omitempty"`
-	Branch     string `json:"branch"`
-	BranchName string `json:"branch_name,omitempty"`
-	Type       int    `json:"type"`
-	Number     string `json:"number"`
-	Name       string `json:"name"`
+	Key        string    `json:"key"`
+	Bank       string    `json:"bank"`
+	BankName   string    `json:"bank_name,omitempty"`
+	Branch     string    `json:"branch"`
+	BranchName string    `json:"branch_name,omitempty"`
+	Type       int       `json:"type"`
+	Number     string    `json:"number"`
+	Name       string    `json:"name"`
+	UsableFrom time.Time `json:"usable_from"`
 }
 
-func accountView(a zengin.Account) YenAccountView {
-	return YenAccountView{Key: a.Key(), Bank: a.Bank, BankName: a.BankName, Branch: a.Branch, BranchName: a.BranchName, Type: a.Type, Number: a.Number, Name: a.Name}
+func accountView(a yen.BankAccount, coolDown int64) YenAccountView {
+	z := a.Account
+	return YenAccountView{Key: z.Key(), Bank: z.Bank, BankName: z.BankName, Branch: z.Branch, BranchName: z.BranchName, Type: z.Type, Number: z.Number, Name: z.Name,
+		UsableFrom: time.Unix(0, a.Added+coolDown).UTC()}
 }
 
-// YenWithdrawalView is a yen withdrawal with where it goes and its fee.
+// YenWithdrawalView is a yen withdrawal with where it goes, its fee, when
+// it was asked, and its transfer file's batch and the bank's result
+// (done, rejected, returned) once there are.
 type YenWithdrawalView struct {
 	WithdrawalView
-	To    string `json:"to"`
-	Fee   string `json:"fee"`
-	Batch string `json:"batch,omitempty"`
+	To       string    `json:"to"`
+	Fee      string    `json:"fee"`
+	Batch    string    `json:"batch,omitempty"`
+	Time     time.Time `json:"time"`
+	Result   string    `json:"result,omitempty"`
+	Refunded bool      `json:"refunded,omitempty"`
+}
+
+// YenVirtualView is a customer's virtual account: where to send yen.
+type YenVirtualView struct {
+	Bank     string `json:"bank"`
+	BankName string `json:"bank_name"`
+	Branch   string `json:"branch"`
+	Type     int    `json:"type"`
+	Number   string `json:"number"`
+	Name     string `json:"name"`
+	SendFrom string `json:"send_from"`
+}
+
+// YenMine is a customer's yen as GET /v1/me/yen and the customer app show
+// it.
+type YenMine struct {
+	VirtualAccount *YenVirtualView     `json:"virtual_account,omitempty"`
+	BankAccounts   []YenAccountView    `json:"bank_accounts"`
+	Deposits       []yen.Deposit       `json:"deposits"`
+	Payments       []yen.Payment       `json:"payments"`
+	Withdrawals    []YenWithdrawalView `json:"withdrawals"`
+	Fee            string              `json:"fee"`
+}
+
+var payoutResults = map[byte]string{zengin.ResultDone: "done", zengin.ResultRejected: "rejected", zengin.ResultReturned: "returned"}
+
+// yenOf reads a customer's yen.
+func (s *Server) yenOf(c ledger.OwnerID) (YenMine, error) {
+	var out YenMine
+	var err error
+	s.core.Read(func(st *core.State) {
+		y := st.Yen
+		if y.Config == nil {
+			err = yen.ErrNotSetUp
+			return
+		}
+		if n, ok := y.VirtualOf(uint64(c)); ok {
+			out.VirtualAccount = &YenVirtualView{Bank: y.Config.Trust.Bank, BankName: y.Config.Trust.BankName, Branch: y.Config.VirtualBranch,
+				Type: zengin.Ordinary, Number: n, Name: y.Config.Trust.Name, SendFrom: "an account in your own name: a transfer from anyone else is held for review"}
+		}
+		out.BankAccounts = []YenAccountView{}
+		for _, a := range y.BankAccounts(uint64(c)) {
+			out.BankAccounts = append(out.BankAccounts, accountView(a, st.Withdraw.CoolDown()))
+		}
+		out.Deposits = y.Deposits(func(d *yen.Deposit) bool { return d.Customer == uint64(c) }, MaxLimit)
+		out.Payments = y.Payments(uint64(c))
+		out.Withdrawals = []YenWithdrawalView{}
+		for _, po := range y.Payouts(func(po *yen.Payout) bool { return po.Customer == uint64(c) }, MaxLimit) {
+			wd, _ := st.Withdraw.Get(po.Withdrawal)
+			out.Withdrawals = append(out.Withdrawals, YenWithdrawalView{WithdrawalView: viewOf(wd), To: po.To.Key(), Fee: strconv.FormatUint(po.Fee, 10), Batch: po.Batch,
+				Time: time.Unix(0, wd.Time).UTC(), Result: payoutResults[po.Result], Refunded: po.Refunded})
+		}
+		out.Fee = strconv.FormatUint(y.Config.Fee, 10)
+	})
+	return out, err
+}
+
+// asker is who asks for a customer's action, checked after the request's
+// own checks and before anything is done: their session and, where money
+// moves (step), a fresh step-up code. The API's asker takes the bearer
+// token (or the cookie with its CSRF header) and X-TOTP; the customer
+// app's, its own session cookie and the form's code.
+type asker func(step bool) (Principal, error)
+
+// apiAsker is the JSON API's asker of a request.
+func (s *Server) apiAsker(r *http.Request) asker {
+	return func(step bool) (Principal, error) {
+		p, err := s.customer(r)
+		if err == nil && step {
+			err = s.StepUp(r, p)
+		}
+		return p, err
+	}
 }
 
 func (s *Server) myYen(w http.ResponseWriter, r *http.Request) {
@@ -103,33 +186,7 @@ func (s *Server) myYen(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	c := uint64(p.Session.Customer)
-	out := map[string]any{}
-	s.core.Read(func(st *core.State) {
-		y := st.Yen
-		if y.Config == nil {
-			err = yen.ErrNotSetUp
-			return
-		}
-		if n, ok := y.VirtualOf(c); ok {
-			out["virtual_account"] = map[string]any{"bank": y.Config.Trust.Bank, "bank_name": y.Config.Trust.BankName, "branch": y.Config.VirtualBranch,
-				"type": zengin.Ordinary, "number": n, "name": y.Config.Trust.Name, "send_from": "an account in your own name: a transfer from anyone else is held for review"}
-		}
-		accts := []YenAccountView{}
-		for _, a := range y.BankAccounts(c) {
-			accts = append(accts, accountView(a.Account))
-		}
-		out["bank_accounts"] = accts
-		out["deposits"] = y.Deposits(func(d *yen.Deposit) bool { return d.Customer == c }, MaxLimit)
-		out["payments"] = y.Payments(c)
-		wds := []YenWithdrawalView{}
-		for _, po := range y.Payouts(func(po *yen.Payout) bool { return po.Customer == c }, MaxLimit) {
-			wd, _ := st.Withdraw.Get(po.Withdrawal)
-			wds = append(wds, YenWithdrawalView{WithdrawalView: viewOf(wd), To: po.To.Key(), Fee: strconv.FormatUint(po.Fee, 10), Batch: po.Batch})
-		}
-		out["withdrawals"] = wds
-		out["fee"] = strconv.FormatUint(y.Config.Fee, 10)
-	})
+	out, err := s.yenOf(p.Session.Customer)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -137,18 +194,28 @@ func (s *Server) myYen(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// assignVirtual gives the asker their virtual account number (the same
+// one every time).
+func (s *Server) assignVirtual(ctx context.Context, ask asker) (string, error) {
+	p, err := ask(false)
+	if err != nil {
+		return "", err
+	}
+	v, err := s.submit(ctx, core.YenAssignVirtual{Customer: p.Session.Customer})
+	if err != nil {
+		return "", err
+	}
+	n, _ := v.(string)
+	return n, nil
+}
+
 func (s *Server) myVirtualAccount(w http.ResponseWriter, r *http.Request, body []byte) {
-	p, err := s.customer(r)
+	n, err := s.assignVirtual(r.Context(), s.apiAsker(r))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	v, err := s.submit(r.Context(), core.YenAssignVirtual{Customer: p.Session.Customer})
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, map[string]any{"number": v})
+	writeJSON(w, http.StatusCreated, map[string]any{"number": n})
 }
 
 // BankAccountRequest registers a bank account in the customer's own name;
@@ -164,38 +231,56 @@ type BankAccountRequest struct {
 	Name       string `json:"name"`
 }
 
-func (s *Server) addBankAccount(w http.ResponseWriter, r *http.Request, body []byte) {
+// addBankAccount registers a bank account of the asker's (a step-up):
+// the codes checked first, then the core's checks (the name against
+// KYC's, the cool-down begins).
+func (s *Server) addBankAccount(ctx context.Context, ask asker, req BankAccountRequest) (YenAccountView, error) {
+	a := zengin.Account{Bank: req.Bank, BankName: req.BankName, Branch: req.Branch, BranchName: req.BranchName, Type: req.Type, Number: req.Number, Name: req.Name}
+	if err := a.CheckCodes(); err != nil {
+		return YenAccountView{}, fmt.Errorf("%w: %w", yen.ErrBankAccount, err)
+	}
+	p, err := ask(true)
+	if err != nil {
+		return YenAccountView{}, err
+	}
+	if _, err := s.submit(ctx, core.YenRegisterAccount{Customer: p.Session.Customer, Account: a}); err != nil {
+		return YenAccountView{}, err
+	}
+	var v YenAccountView
+	s.core.Read(func(st *core.State) {
+		ba, _ := st.Yen.BankAccount(uint64(p.Session.Customer), a.Key())
+		v = accountView(ba, st.Withdraw.CoolDown())
+	})
+	return v, nil
+}
+
+func (s *Server) postBankAccount(w http.ResponseWriter, r *http.Request, body []byte) {
 	var req BankAccountRequest
 	if err := decodeStrict(body, &req); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	a := zengin.Account{Bank: req.Bank, BankName: req.BankName, Branch: req.Branch, BranchName: req.BranchName, Type: req.Type, Number: req.Number, Name: req.Name}
-	if err := a.CheckCodes(); err != nil {
-		s.fail(w, r, fmt.Errorf("%w: %w", yen.ErrBankAccount, err))
-		return
-	}
-	p, ok := s.moneyMove(w, r)
-	if !ok {
-		return
-	}
-	if _, err := s.submit(r.Context(), core.YenRegisterAccount{Customer: p.Session.Customer, Account: a}); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	n, _ := zengin.Normalize(a.Name)
-	a.Name = n
-	writeJSON(w, http.StatusCreated, map[string]any{"account": accountView(a), "usable_after": "the cool-down (24 hours by default)"})
-}
-
-func (s *Server) removeBankAccount(w http.ResponseWriter, r *http.Request) {
-	p, err := s.customer(r)
+	v, err := s.addBankAccount(r.Context(), s.apiAsker(r), req)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	writeJSON(w, http.StatusCreated, map[string]any{"account": v, "usable_after": "the cool-down (24 hours by default)"})
+}
+
+// removeBankAccount removes a bank account of the asker's, by its key.
+func (s *Server) removeBankAccount(ctx context.Context, ask asker, key string) error {
+	p, err := ask(false)
+	if err != nil {
+		return err
+	}
+	_, err = s.submit(ctx, core.YenRemoveAccount{Customer: p.Session.Customer, Key: key})
+	return err
+}
+
+func (s *Server) deleteBankAccount(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("key")
-	if _, err := s.submit(r.Context(), core.YenRemoveAccount{Customer: p.Session.Customer, Key: key}); err != nil {
+	if err := s.removeBankAccount(r.Context(), s.apiAsker(r), key); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -210,27 +295,50 @@ type YenWithdrawalRequest struct {
 	Amount    string `json:"amount"`
 }
 
+// errYenAmount refuses an amount that is not a positive whole number of
+// yen.
+var errYenAmount = fmt.Errorf("%w: amount must be a positive whole number of yen", errBadJSON)
+
+// yenAmount reads a decimal string of yen.
+func yenAmount(s string) (uint64, error) {
+	amount, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || amount == 0 {
+		return 0, errYenAmount
+	}
+	return amount, nil
+}
+
+// withdrawYen asks for a yen withdrawal of the asker's (a step-up) through
+// the withdrawal policy: held (queued or awaiting two operators), or
+// rejected with the reason and nothing held.
+func (s *Server) withdrawYen(ctx context.Context, ask asker, req YenWithdrawalRequest) (withdraw.Withdrawal, error) {
+	amount, err := yenAmount(req.Amount)
+	if err != nil {
+		return withdraw.Withdrawal{}, err
+	}
+	p, err := ask(true)
+	if err != nil {
+		return withdraw.Withdrawal{}, err
+	}
+	v, err := s.submit(ctx, core.YenRequestWithdrawal{Customer: p.Session.Customer, RequestID: req.RequestID, Account: req.Account, Amount: amount})
+	if err != nil {
+		return withdraw.Withdrawal{}, err
+	}
+	return v.(withdraw.Withdrawal), nil
+}
+
 func (s *Server) yenWithdrawal(w http.ResponseWriter, r *http.Request, body []byte) {
 	var req YenWithdrawalRequest
 	if err := decodeStrict(body, &req); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	amount, err := strconv.ParseUint(req.Amount, 10, 64)
-	if err != nil || amount == 0 {
-		s.fail(w, r, fmt.Errorf("%w: amount must be a positive whole number of yen", errBadJSON))
-		return
-	}
-	p, ok := s.moneyMove(w, r)
-	if !ok {
-		return
-	}
-	v, err := s.submit(r.Context(), core.YenRequestWithdrawal{Customer: p.Session.Customer, RequestID: req.RequestID, Account: req.Account, Amount: amount})
+	wd, err := s.withdrawYen(r.Context(), s.apiAsker(r), req)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, viewOf(v.(withdraw.Withdrawal)))
+	writeJSON(w, http.StatusCreated, viewOf(wd))
 }
 
 // YenPaymentRequest asks for a card charge, a pay-easy or a
@@ -240,31 +348,34 @@ type YenPaymentRequest struct {
 	Amount string `json:"amount"`
 }
 
+// requestPayment asks the provider, through the connector, for a payment
+// request of the asker's; ref is the provider's reference (the request's
+// idempotency key).
+func (s *Server) requestPayment(ctx context.Context, ask asker, req YenPaymentRequest, ref string) (yen.Payment, error) {
+	amount, err := yenAmount(req.Amount)
+	if err != nil {
+		return yen.Payment{}, err
+	}
+	if _, ok := yen.ProviderOwner(controls.Service(req.Method)); !ok {
+		return yen.Payment{}, fmt.Errorf("%w: method %q (card, pay-easy, convenience-store)", errBadJSON, req.Method)
+	}
+	p, err := ask(false)
+	if err != nil {
+		return yen.Payment{}, err
+	}
+	if s.cfg.Yen == nil {
+		return yen.Payment{}, errNoConnector
+	}
+	return s.cfg.Yen.RequestPayment(ctx, p.Session.Customer, controls.Service(req.Method), amount, ref)
+}
+
 func (s *Server) yenPayment(w http.ResponseWriter, r *http.Request, body []byte) {
 	var req YenPaymentRequest
 	if err := decodeStrict(body, &req); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	amount, err := strconv.ParseUint(req.Amount, 10, 64)
-	if err != nil || amount == 0 {
-		s.fail(w, r, fmt.Errorf("%w: amount must be a positive whole number of yen", errBadJSON))
-		return
-	}
-	if _, ok := yen.ProviderOwner(controls.Service(req.Method)); !ok {
-		s.fail(w, r, fmt.Errorf("%w: method %q (card, pay-easy, convenience-store)", errBadJSON, req.Method))
-		return
-	}
-	p, err := s.customer(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if s.cfg.Yen == nil {
-		s.fail(w, r, errNoConnector)
-		return
-	}
-	pay, err := s.cfg.Yen.RequestPayment(r.Context(), p.Session.Customer, controls.Service(req.Method), amount, r.Header.Get("Idempotency-Key"))
+	pay, err := s.requestPayment(r.Context(), s.apiAsker(r), req, r.Header.Get("Idempotency-Key"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
