@@ -33,24 +33,41 @@ const (
 	preCookie = "kinko_csrf"
 )
 
-type pages struct{ t map[string]*template.Template }
+// pages are the console's templates (t) and the customer app's (app),
+// each set with its own layout.
+type pages struct{ t, app map[string]*template.Template }
 
 func loadPages() (*pages, error) {
-	p := &pages{t: map[string]*template.Template{}}
-	for _, name := range []string{"login", "home", "customers", "operators", "approvals", "assets", "journal", "incidents", "status", "reserves", "withdrawals", "controls", "incident", "markets", "market", "dealer", "enrol", "yen"} {
-		t, err := template.ParseFS(webFS, "web/layout.html", "web/"+name+".html")
-		if err != nil {
-			return nil, fmt.Errorf("api: template %s: %w", name, err)
+	p := &pages{t: map[string]*template.Template{}, app: map[string]*template.Template{}}
+	for _, set := range []struct {
+		to     map[string]*template.Template
+		layout string
+		names  []string
+	}{
+		{p.t, "layout", []string{"login", "home", "customers", "operators", "approvals", "assets", "journal", "incidents", "status", "reserves", "withdrawals", "controls", "incident", "markets", "market", "dealer", "enrol", "yen"}},
+		{p.app, "app_layout", []string{"login", "yen"}},
+	} {
+		for _, name := range set.names {
+			file := name
+			if set.layout != "layout" {
+				file = "app_" + name
+			}
+			t, err := template.ParseFS(webFS, "web/"+set.layout+".html", "web/"+file+".html")
+			if err != nil {
+				return nil, fmt.Errorf("api: template %s: %w", file, err)
+			}
+			set.to[name] = t
 		}
-		p.t[name] = t
 	}
 	return p, nil
 }
 
 // view is what every page template gets.
 type view struct {
-	Title, Nav    string
-	Operator      string
+	Title, Nav string
+	Operator   string
+	// Customer is the customer app's signed-in customer (their e-mail).
+	Customer      string
 	Roles         []people.Role
 	CSRF          string
 	Error, Notice string
@@ -104,9 +121,14 @@ func mayOf(roles []people.Role) mayDo {
 }
 
 func (s *Server) render(w http.ResponseWriter, name string, status int, v view) {
+	s.renderFrom(w, s.pages.t, name, status, v)
+}
+
+// renderFrom writes the page name of a set of templates.
+func (s *Server) renderFrom(w http.ResponseWriter, set map[string]*template.Template, name string, status int, v view) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	if err := s.pages.t[name].ExecuteTemplate(w, "layout", v); err != nil {
+	if err := set[name].ExecuteTemplate(w, "layout", v); err != nil {
 		s.log.Error("render", "page", name, "err", err)
 	}
 }
@@ -120,7 +142,13 @@ func (s *Server) csrfFor(token [32]byte) string {
 }
 
 func (s *Server) cookie(name, value string, maxAge int) *http.Cookie {
-	return &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, Secure: !s.cfg.InsecureCookies,
+	return s.cookieAt(name, value, "/", maxAge)
+}
+
+// cookieAt is a session's cookie for the pages under path: HttpOnly,
+// Secure unless the server runs without TLS, SameSite=Strict.
+func (s *Server) cookieAt(name, value, path string, maxAge int) *http.Cookie {
+	return &http.Cookie{Name: name, Value: value, Path: path, HttpOnly: true, Secure: !s.cfg.InsecureCookies,
 		SameSite: http.SameSiteStrictMode, MaxAge: maxAge}
 }
 
@@ -143,9 +171,17 @@ var errFormCSRF = errors.New("the form's CSRF token is missing or wrong: reload 
 // consolePost checks a console form post: a logged-in operator and the
 // form's CSRF token. The form is parsed within MaxBody.
 func (s *Server) consolePost(w http.ResponseWriter, r *http.Request) (Principal, bool) {
+	return s.formPost(w, r, people.SessionOperator, s.principal)
+}
+
+// formPost checks a form post of the console or of the customer app: a
+// session of kind (found by find, each its own cookie), from this site's
+// own page, with the session's CSRF token in the form. It answers a
+// refusal itself. The form is parsed within MaxBody.
+func (s *Server) formPost(w http.ResponseWriter, r *http.Request, kind people.SessionKind, find func(*http.Request) (Principal, error)) (Principal, bool) {
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
-	p, err := s.principal(r)
-	if err != nil || p.Session.Kind != people.SessionOperator {
+	p, err := find(r)
+	if err != nil || p.Session.Kind != kind {
 		writeProblem(w, http.StatusUnauthorized, "unauthenticated", "log in again")
 		return p, false
 	}
@@ -154,7 +190,7 @@ func (s *Server) consolePost(w http.ResponseWriter, r *http.Request) (Principal,
 		return p, false
 	}
 	if !s.sameOrigin(r, false) || !hmac.Equal([]byte(r.PostForm.Get("csrf")), []byte(s.csrfFor(p.Token))) {
-		s.log.Warn("console post without a valid CSRF token or from another origin", "path", r.URL.Path, "operator", p.Session.Operator)
+		s.log.Warn("form post without a valid CSRF token or from another origin", "path", r.URL.Path, "operator", p.Session.Operator, "customer", p.Session.Customer)
 		writeProblem(w, http.StatusForbidden, "forbidden", errFormCSRF.Error())
 		return p, false
 	}
@@ -502,22 +538,38 @@ func publicErrOrNil(err error) error {
 }
 
 func (s *Server) consoleLoginPage(w http.ResponseWriter, r *http.Request) {
-	var b [16]byte
-	rand.Read(b[:])
-	tok := hex.EncodeToString(b[:])
-	http.SetCookie(w, s.cookie(preCookie, tok, 600))
+	tok := s.preSession(w, preCookie, "/")
 	s.render(w, "login", http.StatusOK, view{Title: "Log in", CSRF: tok, Error: r.URL.Query().Get("err")})
 }
 
-func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) {
+// preSession starts a sign-in form: a random token, double-submitted in
+// the cookie name (for the pages under path) and in the form.
+func (s *Server) preSession(w http.ResponseWriter, name, path string) string {
+	var b [16]byte
+	rand.Read(b[:])
+	tok := hex.EncodeToString(b[:])
+	http.SetCookie(w, s.cookieAt(name, tok, path, 600))
+	return tok
+}
+
+// preChecked parses a sign-in form within MaxBody and checks its token
+// against the cookie name's; it answers a refusal itself.
+func (s *Server) preChecked(w http.ResponseWriter, r *http.Request, name string) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
 	if err := r.ParseForm(); err != nil {
 		writeProblem(w, http.StatusBadRequest, "malformed request", "form does not parse")
-		return
+		return false
 	}
-	c, err := r.Cookie(preCookie)
+	c, err := r.Cookie(name)
 	if err != nil || c.Value == "" || !hmac.Equal([]byte(c.Value), []byte(r.PostForm.Get("csrf"))) {
 		writeProblem(w, http.StatusForbidden, "forbidden", errFormCSRF.Error())
+		return false
+	}
+	return true
+}
+
+func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) {
+	if !s.preChecked(w, r, preCookie) {
 		return
 	}
 	if !s.limit.allow("console/"+clientAddr(r), s.now()) {

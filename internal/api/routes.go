@@ -82,6 +82,7 @@ func (s *Server) register() {
 	s.registerTrading()
 	s.registerReserves()
 	s.registerConsole()
+	s.registerApp()
 	s.registerOperators()
 	s.registerCompensation()
 	s.registerCeremonies()
