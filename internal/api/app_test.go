@@ -2,13 +2,9 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -79,12 +75,7 @@ var testYenConfig = yen.Config{Asset: "JPY", Trust: zengin.Account{Bank: "0397",
 // customer's yen as it was. Each page fits at 1366 and 1920 px.
 // Screenshots go to artifacts/browser/app-*.png.
 func TestCustomerAppInBrowser(t *testing.T) {
-	if _, err := exec.LookPath(chromiumPath); err != nil {
-		t.Fatalf("%s not found: run scripts/install-chromium.sh (make test does)", chromiumPath)
-	}
-	if err := os.MkdirAll(artifacts, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	needChromium(t)
 	e := newEnv(t)
 	e.submitCore(core.YenSetup{Config: testYenConfig})
 	provider := paysim.New(paysim.Config{Key: []byte("provider key of the customer app test")})
@@ -108,37 +99,13 @@ func TestCustomerAppInBrowser(t *testing.T) {
 	}
 	otherBook := e.yenBook(oid)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromiumPath), chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true), chromedp.Flag("no-first-run", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("hide-scrollbars", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1366, 900))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	tab, cancel := chromedp.NewContext(actx)
-	defer cancel()
+	tab := newTab(t, chromedp.Flag("hide-scrollbars", true), chromedp.WindowSize(1366, 900))
 	if err := chromedp.Do(tab, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
 	base := e.http.URL
-	screenshot := func(name string) chromedp.Action[chromedp.Void] {
-		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-			buf, err := chromedp.FullScreenshot(100)(ctx, tg)
-			if err != nil {
-				return chromedp.Void{}, err
-			}
-			return chromedp.Void{}, os.WriteFile(filepath.Join(artifacts, "app-"+name+".png"), buf, 0o644)
-		}
-	}
-	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(tab, 20*time.Second)
-		defer cancel()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			sctx, cancel := context.WithTimeout(tab, 5*time.Second)
-			defer cancel()
-			chromedp.Do(sctx, screenshot("failed"))
-			t.Fatalf("%s: %v (see artifacts/browser/app-failed.png)", what, err)
-		}
-	}
+	screenshot := func(name string) chromedp.Action[chromedp.Void] { return screenshotTo("app-" + name + ".png") }
+	run := steps(t, tab, screenshot("failed"))
 	eval := func(what, js string) string {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(tab, 20*time.Second)
@@ -192,16 +159,8 @@ func TestCustomerAppInBrowser(t *testing.T) {
 	fits := func(name string) {
 		t.Helper()
 		for _, width := range []int64{1366, 1920} {
-			var m struct{ ScrollWidth, InnerWidth, HeaderRows int }
-			run(fmt.Sprintf("%s at %d", name, width), chromedp.EmulateViewport(width, 900), chromedp.WaitVisible(chromedp.CSS("main h1")),
-				chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-					s, err := chromedp.Evaluate[string](`JSON.stringify({ScrollWidth: document.documentElement.scrollWidth, InnerWidth: window.innerWidth,
-						HeaderRows: new Set([...document.querySelectorAll("header > *, header nav a")].map(x => Math.round(x.getBoundingClientRect().top + x.getBoundingClientRect().height/2))).size})`)(ctx, tg)
-					if err != nil {
-						return err
-					}
-					return json.Unmarshal([]byte(s), &m)
-				}),
+			var m fit
+			run(fmt.Sprintf("%s at %d", name, width), chromedp.EmulateViewport(width, 900), chromedp.WaitVisible(chromedp.CSS("main h1")), measureFit(&m),
 				screenshot(fmt.Sprintf("%s-%d", name, width)))
 			if m.ScrollWidth > m.InnerWidth {
 				t.Errorf("%s at %d px: the page is %d px wide", name, width, m.ScrollWidth)
@@ -341,18 +300,8 @@ func TestCustomerAppInBrowser(t *testing.T) {
 	// site, so the browser sends the app's SameSite=Strict cookie) posts a
 	// withdrawal the moment it loads, without the CSRF token.
 	before := e.yenBook(id)
-	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html")
-		fmt.Fprintf(w, `<!doctype html><body onload="document.forms[0].submit()"><form method="POST" action="%s/app/yen/withdrawals">
-<input name="account" value="%s"><input name="amount" value="50000"><input name="request_id" value="evil-1"><input name="code" value="000000"></form></body>`, base, key)
-	}))
-	defer evil.Close()
-	run("cross-site form", chromedp.Navigate(evil.URL), chromedp.WaitVisible(chromedp.CSS("body")))
-	var body string
-	for i := 0; i < 200 && !strings.Contains(body, "status"); i++ {
-		body = text("body")
-		time.Sleep(50 * time.Millisecond)
-	}
+	body := crossSiteAnswer(t, tab, fmt.Sprintf(`<form method="POST" action="%s/app/yen/withdrawals"><input name="account" value="%s"><input name="amount" value="50000">
+<input name="request_id" value="evil-1"><input name="code" value="000000"></form>`, base, key))
 	if !strings.Contains(body, `"status":403`) || !strings.Contains(body, "CSRF") {
 		t.Errorf("the cross-site form was answered %q; want 403 for the CSRF token", body)
 	}
@@ -382,10 +331,7 @@ func TestCustomerAppInBrowser(t *testing.T) {
 		t.Fatal("no app cookie in the browser")
 	}
 	cookie := func(name, value, path string) chromedp.Action[chromedp.Void] {
-		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			_, err := cdp.Call(ctx, tg, network.SetCookie, network.SetCookieParams{Name: name, Value: value, URL: base, Path: path})
-			return err
-		})
+		return withCookie(name, value, base, path)
 	}
 	run("the customer's session on the console", cookie(cookieName, appTok, "/"), chromedp.Navigate(base+"/console/"), chromedp.WaitVisible(chromedp.ID("#login-form")))
 	if r := e.raw("GET", "/v1/me/yen", "", nil, "Cookie", appCookie+"="+appTok); r.status != http.StatusUnauthorized {

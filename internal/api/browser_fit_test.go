@@ -4,15 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"kinko/internal/core"
@@ -30,12 +24,7 @@ import (
 // only to who may approve. Screenshots of each page at each width go to
 // artifacts/browser/fit-*.png; the test fails on what it measures in them.
 func TestConsoleFitsInBrowser(t *testing.T) {
-	if _, err := exec.LookPath(chromiumPath); err != nil {
-		t.Fatalf("%s not found: run scripts/install-chromium.sh (make test does)", chromiumPath)
-	}
-	if err := os.MkdirAll(artifacts, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	needChromium(t)
 	e := newEnv(t)
 	taker, _ := e.trader("taker@example.jp", 100_000_000, 0)
 	e.seedBTCJPY(taker)
@@ -51,59 +40,20 @@ func TestConsoleFitsInBrowser(t *testing.T) {
 		t.Fatalf("lift request = %d %s", lift.status, lift.body)
 	}
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromiumPath), chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true), chromedp.Flag("no-first-run", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("hide-scrollbars", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1366, 900))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	tab, cancel := chromedp.NewContext(actx)
-	defer cancel()
+	tab := newTab(t, chromedp.Flag("hide-scrollbars", true), chromedp.WindowSize(1366, 900))
 	if err := chromedp.Do(tab, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
-	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+	do := steps(t, tab, nil)
+	as := func(tok string) chromedp.Action[chromedp.Void] { return withCookie(cookieName, tok, e.http.URL, "/") }
+	look := func(who, path string, width int64) fit {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(tab, 20*time.Second)
-		defer cancel()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
+		var m fit
+		name := fmt.Sprintf("fit-%d-%s-%s.png", width, who, strings.NewReplacer("/console/", "", "/", "-", "?", "-", "=", "-", "&", "-").Replace(path))
+		if strings.HasSuffix(name, "-.png") {
+			name = strings.TrimSuffix(name, "-.png") + "-home.png"
 		}
-	}
-	as := func(tok string) chromedp.Action[chromedp.Void] {
-		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			_, err := cdp.Call(ctx, tg, network.SetCookie, network.SetCookieParams{Name: cookieName, Value: tok, URL: e.http.URL, Path: "/"})
-			return err
-		})
-	}
-	type measure struct {
-		ScrollWidth, InnerWidth int
-		HeaderRows              int
-		Text, Table             string
-	}
-	look := func(who, path string, width int64) measure {
-		t.Helper()
-		var m measure
-		do("look at "+path, chromedp.EmulateViewport(width, 900), chromedp.Navigate(e.http.URL+path), chromedp.WaitVisible(chromedp.CSS("main h1")),
-			chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-				s, err := chromedp.Evaluate[string](`JSON.stringify({ScrollWidth: document.documentElement.scrollWidth, InnerWidth: window.innerWidth,
-					HeaderRows: new Set([...document.querySelectorAll("header > *, header nav a")].map(x => Math.round(x.getBoundingClientRect().top + x.getBoundingClientRect().height/2))).size,
-					Text: document.querySelector("main").innerText, Table: (document.querySelector("main table") || {innerText: ""}).innerText})`)(ctx, tg)
-				if err != nil {
-					return err
-				}
-				return json.Unmarshal([]byte(s), &m)
-			}),
-			chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-				buf, err := chromedp.FullScreenshot(100)(ctx, tg)
-				if err != nil {
-					return err
-				}
-				name := fmt.Sprintf("fit-%d-%s-%s.png", width, who, strings.NewReplacer("/console/", "", "/", "-", "?", "-", "=", "-", "&", "-").Replace(path))
-				if strings.HasSuffix(name, "-.png") {
-					name = strings.TrimSuffix(name, "-.png") + "-home.png"
-				}
-				return os.WriteFile(filepath.Join(artifacts, name), buf, 0o644)
-			}))
+		do("look at "+path, chromedp.EmulateViewport(width, 900), chromedp.Navigate(e.http.URL+path), chromedp.WaitVisible(chromedp.CSS("main h1")), measureFit(&m), screenshotTo(name))
 		return m
 	}
 	pages := []string{"/console/", "/console/controls", "/console/markets", "/console/markets/BTC-JPY", "/console/dealer", "/console/customers", "/console/operators",

@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"net/url"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -41,12 +39,7 @@ var artifacts = filepath.Join("..", "..", "artifacts", "browser")
 // request's digest and verified by the core. Screenshots go to
 // artifacts/browser.
 func TestConsoleInBrowser(t *testing.T) {
-	if _, err := exec.LookPath(chromiumPath); err != nil {
-		t.Fatalf("%s not found: run scripts/install-chromium.sh (make test does)", chromiumPath)
-	}
-	if err := os.MkdirAll(artifacts, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	needChromium(t)
 	// Founders on an empty journal, as `kinko operators bootstrap` makes
 	// them: aiko, kenji and sora enrol a credential in the browser's
 	// virtual authenticator; ren and yui hold CLI keys.
@@ -75,23 +68,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	e.listers = [2]string{"ren", "yui"}
 	id, _ := e.signUp("browser@example.jp")
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	)
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	tab, cancel := chromedp.NewContext(actx)
-	defer cancel()
+	tab := newTab(t, chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.WindowSize(1280, 900))
 	// The first action starts the browser; it gets no deadline (a deadline
 	// on it would stop the browser). Every later step gets its own. The
 	// tab gets Chromium's virtual authenticator (CTAP2, with user
@@ -111,25 +89,11 @@ func TestConsoleInBrowser(t *testing.T) {
 	shot := 0
 	screenshot := func(name string) chromedp.Action[chromedp.Void] {
 		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-			buf, err := chromedp.FullScreenshot(100)(ctx, tg)
-			if err != nil {
-				return chromedp.Void{}, err
-			}
 			shot++
-			return chromedp.Void{}, os.WriteFile(filepath.Join(artifacts, fmt.Sprintf("%02d-%s.png", shot, name)), buf, 0o644)
+			return screenshotTo(fmt.Sprintf("%02d-%s.png", shot, name))(ctx, tg)
 		}
 	}
-	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(tab, 20*time.Second)
-		defer cancel()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			sctx, cancel := context.WithTimeout(tab, 5*time.Second)
-			defer cancel()
-			chromedp.Do(sctx, screenshot("failed"))
-			t.Fatalf("%s: %v (see artifacts/browser)", what, err)
-		}
-	}
+	run := steps(t, tab, screenshot("failed"))
 	// Each founder opens their enrolment link and registers a credential:
 	// a founder's first is active at once.
 	for _, name := range []string{"aiko", "kenji", "sora"} {

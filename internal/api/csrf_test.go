@@ -1,18 +1,12 @@
 package api
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"kinko/internal/core"
@@ -106,49 +100,17 @@ func csrfToken(tok string, e *env) string {
 // port of 127.0.0.1 posts a text/plain form to the JSON API the moment it
 // loads. The browser sends the cookie (same site), and the API refuses.
 func TestCrossSiteFormInBrowser(t *testing.T) {
-	if _, err := exec.LookPath(chromiumPath); err != nil {
-		t.Fatalf("%s not found: run scripts/install-chromium.sh (make test does)", chromiumPath)
-	}
+	needChromium(t)
 	e := newEnv(t)
 	tok := e.loginOperator("kenji")
 	id, _ := e.signUp("victim@example.jp")
 	name, value, _ := strings.Cut(csrfBody, "=")
-	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html")
-		fmt.Fprintf(w, `<!doctype html><body onload="document.forms[0].submit()"><form method="POST" enctype="text/plain" action="%s/v1/customers/%d/kyc"><input name='%s' value='%s'></form></body>`,
-			e.http.URL, id, name, value)
-	}))
-	defer evil.Close()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromiumPath), chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true), chromedp.Flag("no-first-run", true), chromedp.Flag("disable-background-networking", true), chromedp.UserDataDir(t.TempDir()))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	tab, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	yes := true
-	if err := chromedp.Do(tab, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, network.SetCookie, network.SetCookieParams{Name: cookieName, Value: tok, URL: e.http.URL, Path: "/", HTTPOnly: &yes, SameSite: network.CookieSameSiteStrict})
-		return err
-	})); err != nil {
+	tab := newTab(t)
+	if err := chromedp.Do(tab, withCookie(cookieName, tok, e.http.URL, "/")); err != nil {
 		t.Fatalf("start chromium and set the cookie: %v", err)
 	}
-	ctx, cancel2 := context.WithTimeout(tab, 30*time.Second)
-	defer cancel2()
-	var body string
-	var err error
-	if err = chromedp.Do(ctx, chromedp.Navigate(evil.URL)); err == nil {
-		// The form posts on load: wait for the API's answer page.
-		for i := 0; i < 200; i++ {
-			body, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
-			if err == nil && strings.Contains(body, "status") {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	if err != nil {
-		t.Fatalf("browser: %v", err)
-	}
+	body := crossSiteAnswer(t, tab, fmt.Sprintf(`<form method="POST" enctype="text/plain" action="%s/v1/customers/%d/kyc"><input name='%s' value='%s'></form>`,
+		e.http.URL, id, name, value))
 	t.Logf("the API answered the cross-site form: %s", body)
 	var verified bool
 	e.core.Read(func(st *core.State) { verified = st.People.CanTrade(id) })
