@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -31,6 +32,7 @@ import (
 const (
 	appCookie    = "kinko_app"
 	appPreCookie = "kinko_app_csrf"
+	appDevice    = "kinko_app_device"
 	appPath      = "/app/"
 )
 
@@ -79,7 +81,7 @@ func (s *Server) registerApp() {
 		f := r.PostForm
 		typ, err := strconv.Atoi(f.Get("type"))
 		if err != nil {
-			return "", errors.New("choose the account type")
+			return "", fmt.Errorf("%w: account type: ordinary 1, current 2 or savings 4", errBadJSON)
 		}
 		_, err = s.addBankAccount(r.Context(), ask, BankAccountRequest{Bank: f.Get("bank"), BankName: f.Get("bank_name"), Branch: f.Get("branch"),
 			BranchName: f.Get("branch_name"), Type: typ, Number: f.Get("number"), Name: f.Get("name")})
@@ -172,9 +174,6 @@ func (s *Server) appRefusal(r *http.Request, err error) (int, string) {
 		return http.StatusUnprocessableEntity, "this bank account is still in its cool-down: it is usable from the time shown under Bank accounts"
 	}
 	p, _ := s.problem(r, err)
-	if p.Status == 0 {
-		return http.StatusUnprocessableEntity, err.Error()
-	}
 	detail := cleanDetail(strings.TrimPrefix(p.Detail, errBadJSON.Error()+": "))
 	if detail == "" {
 		detail = p.Title
@@ -192,8 +191,14 @@ func (s *Server) appLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := r.PostForm
+	// The device id of this browser's last sign-in, as an API client
+	// sends it: a sign-in from it is not a new device's.
+	var device string
+	if c, err := r.Cookie(appDevice); err == nil {
+		device = c.Value
+	}
 	res, err := s.signIn(r, people.SessionCustomer, func() (LoginRequest, error) {
-		return LoginRequest{Email: f.Get("email"), Password: f.Get("password"), TOTP: strings.TrimSpace(f.Get("totp"))}, nil
+		return LoginRequest{Email: f.Get("email"), Password: f.Get("password"), TOTP: strings.TrimSpace(f.Get("totp")), Device: device}, nil
 	})
 	if err != nil {
 		p, _ := s.loginProblem(r, err)
@@ -206,6 +211,7 @@ func (s *Server) appLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, s.cookieAt(appPreCookie, "", appPath, -1))
 	http.SetCookie(w, s.cookieAt(appCookie, res.Token, appPath, int(s.cfg.SessionTTL.Seconds())))
+	http.SetCookie(w, s.cookieAt(appDevice, res.Device, appPath, 400*24*3600))
 	http.Redirect(w, r, "/app/yen", http.StatusSeeOther)
 }
 
@@ -231,17 +237,17 @@ type appPayment struct {
 
 // appYen is what the yen page shows.
 type appYen struct {
-	SetUp, Verified, Payments   bool
-	KYC                         string
-	Available, Held, Owed       string
-	Virtual                     *YenVirtualView
-	VirtualType                 string
-	Accounts                    []appAccount
-	History                     []appEntry
-	Requests                    []appPayment
-	Fee, MaxWithdrawal, Largest string
-	RequestID, Ref              string
-	Form                        url.Values
+	SetUp, Verified, Payments         bool
+	KYC                               string
+	Available, Held, Owed             string
+	Virtual                           *YenVirtualView
+	VirtualType                       string
+	Accounts                          []appAccount
+	History                           []appEntry
+	Requests                          []appPayment
+	Fee, MaxWithdrawal, ApprovalAbove string
+	RequestID, Ref                    string
+	Form                              url.Values
 }
 
 var accountTypes = map[int]string{zengin.Ordinary: "ordinary (普通)", zengin.Current: "current (当座)", zengin.Savings: "savings (貯蓄)"}
@@ -270,9 +276,9 @@ func (s *Server) appYenPage(w http.ResponseWriter, r *http.Request, p Principal,
 		}
 		cfg := st.Yen.Config
 		d.Fee = yenText(cfg.Fee)
-		d.Largest = yenText(zengin.MaxTransferAmount)
 		a, _ := st.Ledger.AssetByCode(cfg.Asset)
-		d.MaxWithdrawal = yenText(st.Withdraw.Rules.LimitsFor(a.Code, a.Decimals, true).PerWithdrawalMax)
+		lim := st.Withdraw.Rules.LimitsFor(a.Code, a.Decimals, true)
+		d.MaxWithdrawal, d.ApprovalAbove = yenText(lim.PerWithdrawalMax), yenText(lim.ApprovalAbove)
 		// Available less what withdrawals hold (pending), and the held
 		// account with its pending credits: what is on its way out.
 		book := func(k ledger.Kind) ledger.Account {

@@ -231,7 +231,21 @@ func TestCustomerAppInBrowser(t *testing.T) {
 	// The cool-down passes; the session ended meanwhile (8 hours): the app
 	// asks her to sign in again.
 	e.clock.Add(25 * time.Hour)
+	newDevice := func() (n int) {
+		e.core.Read(func(st *core.State) {
+			for _, x := range st.People.NoticesOf(id, 1000) {
+				if x.Kind == people.NoticeNewDevice {
+					n++
+				}
+			}
+		})
+		return n
+	}
+	devices := newDevice()
 	signIn(hana)
+	if devices == 0 || newDevice() != devices {
+		t.Errorf("new-device notices: %d before the second sign-in from this browser, %d after", devices, newDevice())
+	}
 	if s := text(row); !strings.Contains(s, "usable") || strings.Contains(s, "cooling") {
 		t.Fatalf("the bank account after the cool-down: %q", s)
 	}
