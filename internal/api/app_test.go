@@ -67,7 +67,8 @@ var testYenConfig = yen.Config{Asset: "JPY", Trust: zengin.Account{Bank: "0397",
 // session ended with the cool-down, withdraws yen and sees it held, and
 // asks for a pay-easy payment number. Then the attacks: another
 // customer's bank-account key put in the forms, a cross-site form from
-// another port of the same host, an operator's session on the app and the
+// another port of the same host, the form's token posted from another
+// site, an operator's session on the app and the
 // customer's on the console, an unverified customer asking for a virtual
 // account, and bad inputs (amounts of zero, past the limit and past the
 // balance, a kanji name, a 5-digit branch, an account still cooling, a
@@ -350,6 +351,23 @@ func TestCustomerAppInBrowser(t *testing.T) {
 	run("the customer's session on the console", cookie(cookieName, appTok, "/"), chromedp.Navigate(base+"/console/"), chromedp.WaitVisible(chromedp.ID("#login-form")))
 	if r := e.raw("GET", "/v1/me/yen", "", nil, "Cookie", appCookie+"="+appTok); r.status != http.StatusUnauthorized {
 		t.Errorf("the app's cookie on the JSON API = %d %s", r.status, r.body)
+	}
+	// The form's token from another site's page (a leaked token): the
+	// browser says where the post comes from, and it is refused.
+	before = e.yenBook(id)
+	form := "csrf=" + e.srv.csrfFor(auth.HashToken(appTok)) + "&account=" + key + "&amount=1000&request_id=x1&code=" + e.code(hana)
+	for name, h := range map[string][2]string{"another site": {"http://127.0.0.1:9", "same-site"}, "a no-referrer page elsewhere": {"null", "cross-site"}} {
+		req, _ := http.NewRequest("POST", base+"/app/yen/withdrawals", strings.NewReader(form))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", h[0])
+		req.Header.Set("Sec-Fetch-Site", h[1])
+		req.AddCookie(&http.Cookie{Name: appCookie, Value: appTok})
+		if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != http.StatusForbidden {
+			t.Errorf("a post with the token from %s = %v %v", name, res, err)
+		}
+	}
+	if after := e.yenBook(id); after != before {
+		t.Fatalf("a post from another site moved the customer's yen: %s -> %s", before, after)
 	}
 	kenji := e.loginOperator("kenji")
 	run("an operator's session on the app", cookie(appCookie, kenji, "/app/"), chromedp.Navigate(base+"/app/yen"), chromedp.WaitVisible(chromedp.ID("#login")))
