@@ -7,12 +7,21 @@
 // again), their engine API on a free loopback port and their own data
 // directory. The chain id is 1337; with the default block period of 0 a
 // block is sealed as soon as a transaction arrives.
+//
+// geth --dev's own genesis turns on every fork geth knows, including
+// ones mainnet does not run (in v1.17.8, Bogota with EIP-8037's state-gas
+// pricing, which makes a new account or storage slot several times
+// dearer). By default the harness gives the node a genesis with
+// mainnet's rules instead (Options.Rules), so that gas measured here is
+// gas on mainnet.
 package devnet
 
 import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -27,6 +36,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/core"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 
@@ -99,6 +109,30 @@ type Node struct {
 	stopOnce sync.Once
 }
 
+// Rules are the protocol rules of a node's chain.
+type Rules uint8
+
+const (
+	// Mainnet is the forks mainnet runs (geth v1.17.8's mainnet chainspec:
+	// through Osaka), from the first block: geth --dev's genesis without
+	// the forks mainnet has not scheduled.
+	Mainnet Rules = iota
+	// Latest is geth --dev's own genesis: every fork geth knows.
+	Latest
+)
+
+// String names the rules.
+func (r Rules) String() string {
+	if r == Latest {
+		return "latest (geth --dev's own genesis)"
+	}
+	return "mainnet (through Osaka)"
+}
+
+// DevAccount is the address of geth's well-known developer key
+// (cmd/utils.DeveloperKey), the account --dev unlocks and funds.
+var DevAccount = common.HexToAddress("0x71562b71999873DB5b286dF957af199Ec94617F7")
+
 // Options configure a node.
 type Options struct {
 	// Dir is the node's data directory; a fresh temporary one if empty.
@@ -106,6 +140,32 @@ type Options struct {
 	// Period is the block period in seconds; 0 (the default) seals a block
 	// as soon as a transaction is pending, and none otherwise.
 	Period uint64
+	// Rules are the chain's protocol rules; Mainnet by default.
+	Rules Rules
+}
+
+// writeGenesis initialises dir's chain with geth --dev's genesis less
+// the forks mainnet does not run, the developer account funded as --dev
+// funds it. geth --dev then runs on that chain (a data directory with a
+// chain merged at genesis is used as it is).
+func writeGenesis(bin, dir string) error {
+	g := core.DeveloperGenesisBlock(GasLimit, &DevAccount)
+	cfg := *g.Config
+	cfg.AmsterdamTime, cfg.BogotaTime, cfg.UBTTime = nil, nil, nil
+	g.Config = &cfg
+	b, err := json.Marshal(g)
+	if err != nil {
+		return fmt.Errorf("devnet: genesis: %w", err)
+	}
+	path := filepath.Join(dir, "genesis.json")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return err
+	}
+	out, err := exec.Command(bin, "init", "--datadir", filepath.Join(dir, "data"), path).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("devnet: geth init: %v: %s", err, out)
+	}
+	return nil
 }
 
 // Start starts a node and waits until its RPC answers.
@@ -121,6 +181,11 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 	}
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(o.Dir, "data")); o.Rules == Mainnet && errors.Is(err, os.ErrNotExist) {
+		if err := writeGenesis(bin, o.Dir); err != nil {
+			return nil, err
+		}
 	}
 	ports := make([]int, 3)
 	for i := range ports {
@@ -184,6 +249,10 @@ func (n *Node) waitRPC(ctx context.Context) error {
 					c.Close()
 					return fmt.Errorf("devnet: chain id %s, want %d", id, ChainID)
 				}
+				if accs[0] != DevAccount {
+					c.Close()
+					return fmt.Errorf("devnet: developer account %s, want %s", accs[0], DevAccount)
+				}
 				n.client, n.dev = c, accs[0]
 				return nil
 			}
@@ -237,9 +306,6 @@ func (n *Node) WSURL() string { return "ws://" + n.ws }
 
 // Dir returns the node's data directory.
 func (n *Node) Dir() string { return n.dir }
-
-// DevAccount returns the developer account's address.
-func (n *Node) DevAccount() common.Address { return n.dev }
 
 // sendDev sends a transaction from the developer account (unlocked in the
 // node) and waits until it is mined.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"math/big"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -22,6 +24,10 @@ func TestNodeFundsAndMines(t *testing.T) {
 	defer cancel()
 	n := New(t, Options{})
 	c := n.Client()
+	// Mainnet's rules: geth prints its forks at start; none mainnet lacks.
+	if forks := banner(t, n); !strings.Contains(forks, "- Osaka:") || strings.Contains(forks, "- Bogota:") || strings.Contains(forks, "- Amsterdam:") {
+		t.Errorf("the chain's forks are not mainnet's:\n%s", forks)
+	}
 	if c.ChainID().Cmp(big.NewInt(ChainID)) != 0 {
 		t.Fatalf("chain id = %s; want %d", c.ChainID(), ChainID)
 	}
@@ -98,3 +104,28 @@ func TestNodeFundsAndMines(t *testing.T) {
 }
 
 func keyAddr(k *ecdsa.PrivateKey) common.Address { return crypto.PubkeyToAddress(k.PublicKey) }
+
+// banner returns the fork lines geth printed at start.
+func banner(t *testing.T, n *Node) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(n.Dir(), "geth.out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var forks []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, " - ") && strings.Contains(l, ":") && strings.Contains(l, "@") {
+			forks = append(forks, strings.TrimSpace(l))
+		}
+	}
+	return strings.Join(forks, "\n")
+}
+
+// TestRulesLatest runs geth --dev's own genesis: it has the forks the
+// default leaves out, so the banner check above can tell them apart.
+func TestRulesLatest(t *testing.T) {
+	n := New(t, Options{Rules: Latest})
+	if forks := banner(t, n); !strings.Contains(forks, "- Bogota:") {
+		t.Errorf("geth --dev's own genesis without Bogota:\n%s", forks)
+	}
+}
