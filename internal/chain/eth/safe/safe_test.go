@@ -207,13 +207,14 @@ func TestOnDevnet(t *testing.T) {
 		if taddr == want {
 			t.Fatal("a Safe with other owners took the predicted address")
 		}
-		got, _, err := d.CreateProxy(ctx, c, b.gas, init, big.NewInt(7))
+		got, r, err := d.CreateProxy(ctx, c, b.gas, init, big.NewInt(7))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got != want {
 			t.Fatalf("deployed at %s; predicted %s", got, want)
 		}
+		t.Logf("a 2-of-3 Safe proxy deployed on an address holding a deposit: %d gas", r.GasUsed)
 		if bal := b.balance(got); bal.Cmp(deposit) != 0 {
 			t.Fatalf("the Safe holds %s wei; want the %s sent before it existed", bal, deposit)
 		}
