@@ -24,7 +24,19 @@ fi
 if [ -f "$dest/INTEGRITY" ] && [ "$(cat "$dest/INTEGRITY")" = "$integrity" ] && [ -d "$dest/package/build/artifacts/contracts" ]; then
   exit 0
 fi
-command -v npm >/dev/null || { echo "install-safe-contracts: npm is needed to fetch @safe-global/safe-contracts@$version" >&2; exit 1; }
+# npm (and node, which checks the integrity) from Debian's packages when
+# missing, as scripts/install-chromium.sh installs Chromium.
+if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
+  if ! command -v apt-get >/dev/null; then
+    echo "install-safe-contracts: npm and node are needed to fetch @safe-global/safe-contracts@$version" >&2
+    exit 1
+  fi
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends npm nodejs
+fi
 mkdir -p "$(dirname "$dest")"
 tmp=$(mktemp -d "$(dirname "$dest")/.safe-contracts.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
