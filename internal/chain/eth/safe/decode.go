@@ -165,6 +165,24 @@ func EncodeMultiSend(calls []Call) ([]byte, error) {
 	return b, nil
 }
 
+// Transfer returns the SafeTx that pays wei to to at the Safe's nonce:
+// a CALL with no data, no gas fields and no refund, as kinko builds every
+// withdrawal of Ether.
+func Transfer(to common.Address, wei, nonce *big.Int) *SafeTx {
+	return &SafeTx{To: to, Value: new(big.Int).Set(orZero(wei)), Nonce: new(big.Int).Set(orZero(nonce))}
+}
+
+// Batch returns the SafeTx that makes calls in one Safe transaction at the
+// Safe's nonce: a DELEGATECALL to multiSend, the pinned MultiSendCallOnly,
+// with the batch as data, no value, no gas fields and no refund.
+func Batch(multiSend common.Address, calls []Call, nonce *big.Int) (*SafeTx, error) {
+	data, err := EncodeMultiSend(calls)
+	if err != nil {
+		return nil, err
+	}
+	return &SafeTx{To: multiSend, Data: data, Operation: OpDelegateCall, Nonce: new(big.Int).Set(orZero(nonce))}, nil
+}
+
 // DecodeMultiSend reads multiSend calldata back into its calls. It is
 // stricter than the contract: the entries must tile the batch exactly
 // (the contract ignores a short tail and reads past the end of a long

@@ -267,7 +267,7 @@ func TestOnDevnet(t *testing.T) {
 	recipient := common.HexToAddress("0x0000000000000000000000000000000000c0ffee")
 	t.Run("Transfer2of3", func(t *testing.T) {
 		value := ether(1_25)
-		tx := &SafeTx{To: recipient, Value: value, Nonce: b.nonce(safe)}
+		tx := Transfer(recipient, value, b.nonce(safe))
 		sigs := b.sign(safe, tx, 2, 0) // any order in: EncodeSignatures sorts
 		h, _ := tx.Hash(d.ChainID, safe)
 		signers, err := VerifySignatures(h, sigs, b.cfg.Owners, b.cfg.Threshold)
@@ -429,7 +429,7 @@ func (b *bench) batchGas(t *testing.T, l2Safe common.Address) {
 			var sepGas uint64
 			for i := range separate {
 				to := addrs[i]
-				tx := &SafeTx{To: to, Value: big.NewInt(int64(1e15 + i)), Nonce: b.nonce(v.safe)}
+				tx := Transfer(to, big.NewInt(int64(1e15+i)), b.nonce(v.safe))
 				r, err := v.d.Exec(b.ctx, b.c, b.gas, v.safe, tx, b.signFor(v.d, v.safe, tx), 0)
 				if err != nil {
 					t.Fatal(err)
@@ -469,11 +469,10 @@ func (b *bench) batchGas(t *testing.T, l2Safe common.Address) {
 // the Safe paid exactly their sum.
 func (b *bench) execBatch(t *testing.T, d *Deployment, safe common.Address, calls []Call) *types.Receipt {
 	t.Helper()
-	data, err := EncodeMultiSend(calls)
+	tx, err := Batch(d.MultiSendCallOnly, calls, b.nonce(safe))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tx := &SafeTx{To: d.MultiSendCallOnly, Data: data, Operation: OpDelegateCall, Nonce: b.nonce(safe)}
 	// What the signers would check: the batch reads back as these calls,
 	// through the pinned MultiSendCallOnly only.
 	back, err := Calls(tx, d.MultiSendCallOnly)
