@@ -57,6 +57,10 @@ var (
 	// ErrDelegateCall: a DELEGATECALL kinko did not pin (anything but
 	// its MultiSendCallOnly), or one inside a batch.
 	ErrDelegateCall = errors.New("safe: delegatecall refused")
+	// ErrRefund: a SafeTx that pays a gas refund (gasPrice, baseGas,
+	// gasToken or refundReceiver set): the Safe pays it from its own
+	// balance to a receiver the calls do not show.
+	ErrRefund = errors.New("safe: gas refund refused")
 )
 
 // Call is one call a Safe transaction makes: value in wei to To, with
@@ -236,6 +240,8 @@ func DecodeMultiSend(calldata []byte) ([]Call, error) {
 	return calls, nil
 }
 
+func isZero(x *big.Int) bool { return x == nil || x.Sign() == 0 }
+
 func allZero(b []byte) bool {
 	for _, x := range b {
 		if x != 0 {
@@ -249,8 +255,13 @@ func allZero(b []byte) bool {
 // signs: a CALL is the one call it says; a DELEGATECALL is accepted only
 // to multiSend, the MultiSendCallOnly pinned by the caller, with no value,
 // and is the batch's calls. Every other DELEGATECALL is refused: it would
-// run code of the target's choosing as the Safe.
+// run code of the target's choosing as the Safe. So is any gas refund,
+// which would move value the calls do not show; kinko's gas account pays
+// the gas itself.
 func Calls(tx *SafeTx, multiSend common.Address) ([]Call, error) {
+	if !isZero(tx.GasPrice) || !isZero(tx.BaseGas) || tx.GasToken != (common.Address{}) || tx.RefundReceiver != (common.Address{}) {
+		return nil, fmt.Errorf("%w: gasPrice %v, baseGas %v, gasToken %s, refundReceiver %s", ErrRefund, tx.GasPrice, tx.BaseGas, tx.GasToken, tx.RefundReceiver)
+	}
 	switch tx.Operation {
 	case OpCall:
 		return []Call{{To: tx.To, Value: orZero(tx.Value), Data: bytes.Clone(tx.Data)}}, nil

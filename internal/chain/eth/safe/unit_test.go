@@ -291,6 +291,10 @@ func TestCalls(t *testing.T) {
 		{"StrayBytes", &SafeTx{To: ms, Data: stray, Operation: OpDelegateCall}, ErrBatch},
 		{"NotMultiSend", &SafeTx{To: ms, Data: []byte{1, 2, 3, 4}, Operation: OpDelegateCall}, ErrNotMultiSend},
 		{"Operation2", &SafeTx{To: ms, Data: batch, Operation: 2}, ErrField},
+		{"RefundGasPrice", &SafeTx{To: to, Value: big.NewInt(1), GasPrice: big.NewInt(1)}, ErrRefund},
+		{"RefundReceiver", &SafeTx{To: to, Value: big.NewInt(1), RefundReceiver: to}, ErrRefund},
+		{"RefundBaseGas", &SafeTx{To: ms, Data: batch, Operation: OpDelegateCall, BaseGas: big.NewInt(21000)}, ErrRefund},
+		{"RefundToken", &SafeTx{To: to, GasToken: ms}, ErrRefund},
 	} {
 		if _, err := Calls(tc.tx, ms); !errors.Is(err, tc.want) {
 			t.Errorf("%s: Calls = %v; want %v", tc.name, err, tc.want)
