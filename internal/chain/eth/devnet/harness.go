@@ -114,8 +114,9 @@ type Rules uint8
 
 const (
 	// Mainnet is the forks mainnet runs (geth v1.17.8's mainnet chainspec:
-	// through Osaka), from the first block: geth --dev's genesis without
-	// the forks mainnet has not scheduled.
+	// through Osaka; its blob-parameter forks BPO1 and BPO2 change blob
+	// limits only and are left out), from the first block: geth --dev's
+	// genesis without the forks mainnet has not scheduled.
 	Mainnet Rules = iota
 	// Latest is geth --dev's own genesis: every fork geth knows.
 	Latest
