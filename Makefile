@@ -1,7 +1,8 @@
 # kinko's two commands: `make dev` runs the main job, `make test` passes
 # every test. Go 1.26.8 with GOTOOLCHAIN=local is all a fresh machine needs;
-# the test target installs what the tests need (btcd is built through
-# go.mod's tool directive, Chromium from Debian's packages).
+# the test target installs what the tests need (btcd and geth are built
+# through go.mod's tool directive, the Safe contracts come from npm,
+# Chromium from Debian's packages).
 export GOTOOLCHAIN := local
 GO ?= go
 # ARGS are passed to kinko dev: make dev ARGS="--data /tmp/k --addr 127.0.0.1:9000"
