@@ -13,6 +13,7 @@ import (
 	"kinko/internal/ledger"
 	"kinko/internal/withdraw"
 	"kinko/internal/yen"
+	"kinko/internal/yen/bankcode"
 	"kinko/internal/yen/zengin"
 )
 
@@ -60,6 +61,8 @@ var yenKinds = []kind{
 	{http.StatusConflict, "conflict", "yen_nothing_queued", []error{yen.ErrNothingQueued}},
 	{http.StatusConflict, "conflict", "yen_payment_state", []error{yen.ErrPaymentState}},
 	{http.StatusForbidden, "forbidden", "two_person", []error{core.ErrYenTwoPerson}},
+	{http.StatusUnprocessableEntity, "invalid request", "bank_code_unknown", []error{bankcode.ErrUnknownBank}},
+	{http.StatusUnprocessableEntity, "invalid request", "branch_code_unknown", []error{bankcode.ErrUnknownBranch}},
 	{http.StatusUnprocessableEntity, "invalid request", "bank_account_invalid", []error{yen.ErrBankAccount}},
 	{http.StatusUnprocessableEntity, "invalid request", "name_mismatch", []error{yen.ErrNameMismatch, yen.ErrNoKana}},
 	{http.StatusUnprocessableEntity, "withdrawal refused", "over_bound", []error{yen.ErrBound}},
@@ -83,10 +86,25 @@ type YenAccountView struct {
 	Type       int    `json:"type"`
 	Number     string `json:"number"`
 	Name       string `json:"name"`
+	// BankLabel and BranchLabel name the bank and branch in plain words
+	// (e.g. 三菱ＵＦＪ, 渋谷), from the bank master of the yen setup.
+	BankLabel   string `json:"bank_label,omitempty"`
+	BranchLabel string `json:"branch_label,omitempty"`
 }
 
-func accountView(a zengin.Account) YenAccountView {
-	return YenAccountView{Key: a.Key(), Bank: a.Bank, BankName: a.BankName, Branch: a.Branch, BranchName: a.BranchName, Type: a.Type, Number: a.Number, Name: a.Name}
+// accountView shows an account, its bank and branch named from the
+// master (m may be nil).
+func accountView(m *bankcode.Master, a zengin.Account) YenAccountView {
+	v := YenAccountView{Key: a.Key(), Bank: a.Bank, BankName: a.BankName, Branch: a.Branch, BranchName: a.BranchName, Type: a.Type, Number: a.Number, Name: a.Name}
+	if m != nil {
+		if b, br, _ := m.Lookup(a.Bank, a.Branch); b != nil {
+			v.BankLabel = b.Name
+			if br != nil {
+				v.BranchLabel = br.Name
+			}
+		}
+	}
+	return v
 }
 
 // YenWithdrawalView is a yen withdrawal with where it goes and its fee.
@@ -112,12 +130,13 @@ func (s *Server) myYen(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if n, ok := y.VirtualOf(c); ok {
-			out["virtual_account"] = map[string]any{"bank": y.Config.Trust.Bank, "bank_name": y.Config.Trust.BankName, "branch": y.Config.VirtualBranch,
+			va := accountView(y.Master, zengin.Account{Bank: y.Config.Trust.Bank, BankName: y.Config.Trust.BankName, Branch: y.Config.VirtualBranch})
+			out["virtual_account"] = map[string]any{"bank": va.Bank, "bank_name": va.BankName, "bank_label": va.BankLabel, "branch": va.Branch, "branch_label": va.BranchLabel,
 				"type": zengin.Ordinary, "number": n, "name": y.Config.Trust.Name, "send_from": "an account in your own name: a transfer from anyone else is held for review"}
 		}
 		accts := []YenAccountView{}
 		for _, a := range y.BankAccounts(c) {
-			accts = append(accts, accountView(a.Account))
+			accts = append(accts, accountView(y.Master, a.Account))
 		}
 		out["bank_accounts"] = accts
 		out["deposits"] = y.Deposits(func(d *yen.Deposit) bool { return d.Customer == c }, MaxLimit)
@@ -183,9 +202,15 @@ func (s *Server) addBankAccount(w http.ResponseWriter, r *http.Request, body []b
 		s.fail(w, r, err)
 		return
 	}
-	n, _ := zengin.Normalize(a.Name)
-	a.Name = n
-	writeJSON(w, http.StatusCreated, map[string]any{"account": accountView(a), "usable_after": "the cool-down (24 hours by default)"})
+	var v YenAccountView
+	s.core.Read(func(st *core.State) {
+		// As registered: the holder's name normalized, the bank's and
+		// branch's names the master's.
+		if got, ok := st.Yen.BankAccount(uint64(p.Session.Customer), a.Key()); ok {
+			v = accountView(st.Yen.Master, got.Account)
+		}
+	})
+	writeJSON(w, http.StatusCreated, map[string]any{"account": v, "usable_after": "the cool-down (24 hours by default)"})
 }
 
 func (s *Server) removeBankAccount(w http.ResponseWriter, r *http.Request) {
