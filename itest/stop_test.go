@@ -83,7 +83,7 @@ func TestCtrlCStopsEveryRole(t *testing.T) {
 		}
 		pgid := dev.Pid()
 		interrupted(t, dev, regexp.MustCompile(`kinko stopped in \S+`))
-		if !strings.Contains(dev.LogTail(4000), "stopping: the API, then the signers, the watcher and the node, then the core") {
+		if !strings.Contains(dev.LogTail(4000), "stopping: the API, then the signers, the watcher and the node, then the bank and provider simulators, then the core") {
 			t.Errorf("start %d: kinko dev did not say what it stops:\n%s", i+1, dev.LogTail(2000))
 		}
 		// The node it started ends with it.

@@ -230,7 +230,7 @@ func newYenCmd() *cobra.Command {
 	}
 	dataFlag(status, &dir)
 	status.Flags().StringVar(&at, "at", "", "point in time: a sequence number or an RFC 3339 time")
-	cmd.AddCommand(setup, check, status)
+	cmd.AddCommand(setup, check, status, newYenBatchCmd())
 	return cmd
 }
 
@@ -350,10 +350,15 @@ func printYenSegregation(w io.Writer, rep *reserves.Report) {
 
 func newBankSimCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:                "bank-sim",
-		Short:              "a bank for tests and demonstrations: Zengin files through a drop directory, signed notices over HTTPS (docs/yen.md)",
+		Use:   "bank-sim [CALL]",
+		Short: "a bank for tests and demonstrations: Zengin files through a drop directory, signed notices over HTTPS (docs/yen.md)",
+		Long: "kinko bank-sim --drop D --key-file K --notify URL --config C [--state FILE] runs the bank.\n" +
+			"kinko bank-sim CALL [--data DIR | --control URL] [flags] calls a running one (kinko dev's by default):\n" + simHelp(bankVerbs),
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+				return simControl(cmd.Context(), "bank-sim", devBankAddrFile, bankVerbs, args, cmd.OutOrStdout())
+			}
 			return banksim.Main(cmd.Context(), args, cmd.ErrOrStderr())
 		},
 	}
@@ -361,10 +366,15 @@ func newBankSimCmd() *cobra.Command {
 
 func newPaySimCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:                "pay-sim",
-		Short:              "a payment provider for tests and demonstrations: card, pay-easy and convenience-store payments, signed notices over HTTPS (docs/yen.md)",
+		Use:   "pay-sim [CALL]",
+		Short: "a payment provider for tests and demonstrations: card, pay-easy and convenience-store payments, signed notices over HTTPS (docs/yen.md)",
+		Long: "kinko pay-sim --key-file K --notify URL ... runs the provider.\n" +
+			"kinko pay-sim CALL [--data DIR | --control URL] [flags] calls a running one (kinko dev's by default):\n" + simHelp(payVerbs),
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+				return simControl(cmd.Context(), "pay-sim", devPayAddrFile, payVerbs, args, cmd.OutOrStdout())
+			}
 			return paysim.Main(cmd.Context(), args, cmd.ErrOrStderr())
 		},
 	}
