@@ -285,6 +285,10 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 		return err
 	}
 	defer h.Close()
+	if o.seed && o.yen.drop != "" {
+		ln.Close()
+		return errors.New("kinko dev runs its own bank and payment-provider simulators: --yen-drop and the other --yen flags are kinko core's")
+	}
 	yenConn, stopYen, err := o.yen.start(ctx, c, log.With("sub", "yen"))
 	if err != nil {
 		ln.Close()
@@ -298,10 +302,6 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 	// and the connector between them.
 	var dy *devYen
 	if o.seed {
-		if o.yen.drop != "" {
-			ln.Close()
-			return errors.New("kinko dev runs its own bank and payment-provider simulators: --yen-drop and the other --yen flags are kinko core's")
-		}
 		if dy, err = startDevYen(ctx, c, o.dir, sec.Path, log); err != nil {
 			ln.Close()
 			return fmt.Errorf("dev yen: %w", err)
