@@ -155,3 +155,24 @@ func TestCoreRunsTheYenConnector(t *testing.T) {
 		t.Errorf("the drop directory was not made: %v", err)
 	}
 }
+
+// TestSimControlRefuses: a simulator call with missing or bad flags, an
+// unknown call, or no simulator to call says so and sends nothing.
+func TestSimControlRefuses(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bank-sim", "transfer", "--data", dir, "--to", "2000001"}, "--to, --amount and --sender are required"},
+		{[]string{"bank-sim", "transfer", "--data", dir, "--to", "2000001", "--amount", "5", "--sender", "山田"}, "--sender"},
+		{[]string{"bank-sim", "payee", "--data", dir, "--bank", "05", "--branch", "001", "--number", "1234567", "--name", "ﾔﾏﾀﾞ"}, "bank code"},
+		{[]string{"bank-sim", "withdraw", "--data", dir}, `unknown call "withdraw"`},
+		{[]string{"pay-sim", "pay", "--data", dir}, "--payment is required"},
+		{[]string{"bank-sim", "balances", "--data", dir}, "no simulator address (is kinko dev running on"},
+	} {
+		if out, code := run(t, c.args...); code == 0 || !strings.Contains(out, c.want) {
+			t.Errorf("kinko %s = %d %q; want an error with %q", strings.Join(c.args, " "), code, out, c.want)
+		}
+	}
+}
