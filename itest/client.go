@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 	"kinko/internal/people"
 	"kinko/internal/reserves"
 	"kinko/internal/withdraw"
+	"kinko/internal/yen"
 )
 
 // HTTPError is an answer of the core's API other than the one expected:
@@ -419,4 +421,60 @@ func (c *Customer) Balances(ctx context.Context) ([]api.BalanceView, error) {
 	}
 	err := c.api.do(ctx, "GET", "/v1/me/balances", c.token, nil, http.StatusOK, &res)
 	return res.Balances, err
+}
+
+// YenView is what GET /v1/me/yen answers that a test reads.
+type YenView struct {
+	VirtualAccount struct {
+		Number string `json:"number"`
+	} `json:"virtual_account"`
+	BankAccounts []api.YenAccountView    `json:"bank_accounts"`
+	Deposits     []yen.Deposit           `json:"deposits"`
+	Withdrawals  []api.YenWithdrawalView `json:"withdrawals"`
+}
+
+// Yen returns the customer's yen: virtual account, bank accounts,
+// deposits and withdrawals (GET /v1/me/yen).
+func (c *Customer) Yen(ctx context.Context) (YenView, error) {
+	var v YenView
+	err := c.api.do(ctx, "GET", "/v1/me/yen", c.token, nil, http.StatusOK, &v)
+	return v, err
+}
+
+// RegisterBankAccount registers a bank account for yen withdrawals
+// (POST /v1/me/yen/bank-accounts) and returns it as registered.
+func (c *Customer) RegisterBankAccount(ctx context.Context, a api.BankAccountRequest) (api.YenAccountView, error) {
+	var res struct {
+		Account api.YenAccountView `json:"account"`
+	}
+	err := c.moneyMove(ctx, "/v1/me/yen/bank-accounts", a, &res)
+	return res.Account, err
+}
+
+// WithdrawYen asks for yen to a registered bank account
+// (POST /v1/me/yen/withdrawals).
+func (c *Customer) WithdrawYen(ctx context.Context, requestID, account string, amount uint64) (api.WithdrawalView, error) {
+	var v api.WithdrawalView
+	err := c.moneyMove(ctx, "/v1/me/yen/withdrawals", api.YenWithdrawalRequest{RequestID: requestID, Account: account, Amount: fmt.Sprint(amount)}, &v)
+	return v, err
+}
+
+// JPY returns the customer's available and held yen (GET /v1/me/balances).
+func (c *Customer) JPY(ctx context.Context) (available, held uint64, err error) {
+	bs, err := c.Balances(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, b := range bs {
+		if b.Asset != "JPY" {
+			continue
+		}
+		switch b.Kind {
+		case ledger.KindAvailable.String():
+			available, _ = b.Available.Uint64()
+		case ledger.KindHeld.String():
+			held, _ = strconv.ParseUint(b.Decimal, 10, 64) // yen has no decimals
+		}
+	}
+	return available, held, nil
 }

@@ -11,11 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"kinko/internal/api"
 	"kinko/internal/chain/btc"
 	"kinko/internal/chain/btc/regtest"
 	"kinko/internal/ledger"
 	"kinko/internal/people"
 	"kinko/internal/withdraw"
+	"kinko/internal/yen"
 )
 
 // devBanner is what a test reads from kinko dev's banner.
@@ -182,6 +184,47 @@ func TestDevFlows(t *testing.T) {
 		t.Fatalf("the node shows %d satoshi at the payee; want 1,000,000", got)
 	}
 
+	// Yen, as the banner says: a bank transfer to taro's virtual account
+	// through the dev's bank simulator is credited; his own bank account
+	// is registered, named from the bank master; a yen withdrawal to it is
+	// put in a transfer file by an operator, paid by the bank and settled.
+	ty, err := taro.Yen(ctx)
+	if err != nil || ty.VirtualAccount.Number == "" || len(ty.Deposits) != 1 || ty.Deposits[0].Status != yen.DepositCredited {
+		t.Fatalf("taro's yen = %+v, %v; want a virtual account and his opening deposit credited", ty, err)
+	}
+	jpy0, _, err := taro.JPY(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinko("bank-sim", "transfer", "--data", data, "--to", ty.VirtualAccount.Number, "--amount", "50000", "--sender", "スズキ タロウ")
+	if err := poll(ctx, "the yen deposit credited", func() (bool, error) {
+		got, _, err := taro.JPY(ctx)
+		return err == nil && got == jpy0+50_000, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	acct, err := taro.RegisterBankAccount(ctx, api.BankAccountRequest{Bank: "0009", Branch: "200", Type: 1, Number: "2345678", Name: "ｽｽﾞｷ ﾀﾛｳ"})
+	if err != nil || acct.BankLabel != "三井住友" || acct.BranchLabel != "本店営業部" {
+		t.Fatalf("taro's bank account = %+v, %v; want it named 三井住友 本店営業部", acct, err)
+	}
+	time.Sleep(3 * time.Second) // the dev's cool-down
+	if w, err := taro.WithdrawYen(ctx, "yen-1", acct.Key, 20_000); err != nil || w.Status != string(withdraw.StatusQueued) {
+		t.Fatalf("yen withdrawal = %+v, %v", w, err)
+	}
+	if out := kinko("yen", "batch", "--core", bn.url, "--operator", "kenji", "--key", filepath.Join(data, "operators", "kenji.key")); !strings.Contains(out, "1 withdrawals, 20000 yen") {
+		t.Fatalf("kinko yen batch: %s", out)
+	}
+	if err := poll(ctx, "the yen withdrawal paid and settled", func() (bool, error) {
+		v, err := taro.Yen(ctx)
+		return err == nil && len(v.Withdrawals) == 1 && v.Withdrawals[0].Status == string(withdraw.StatusDone), nil
+	}); err != nil {
+		t.Fatalf("%v\n%s", err, dev.LogTail(40))
+	}
+	jpy1, _, _ := taro.JPY(ctx)
+	if jpy1 != jpy0+50_000-20_000-110 {
+		t.Fatalf("taro's yen after the withdrawal = %d; want %d less the 110 yen fee", jpy1, jpy0+30_000)
+	}
+
 	// Stopped (SIGTERM, as Ctrl-C) and started again on its data. It
 	// says what it stops and how long that took.
 	if err := dev.Stop(); err != nil {
@@ -210,6 +253,15 @@ func TestDevFlows(t *testing.T) {
 	}
 	if got, _ := taro.Available(ctx); got != before+1_0000_0000-1_000_000-1_000_000 {
 		t.Fatalf("taro's bitcoin after the restart = %d", got)
+	}
+	// Nothing of the yen is credited twice by the restart: the bank
+	// resumed from its books, and the trust account covers the customers.
+	if got, _, _ := taro.JPY(ctx); got != jpy1 {
+		t.Fatalf("taro's yen after the restart = %d; want %d", got, jpy1)
+	}
+	res := kinko("reserves", "--data", data)
+	if m := regexp.MustCompile(`JPY: customers are owed (\d+); the trust \(bank\) holds (\d+): covered`).FindStringSubmatch(res); m == nil || m[1] == "0" {
+		t.Fatalf("kinko reserves after the restart:\n%s", res)
 	}
 	withdrawOnDev(taro, "dev-2", 500_000)
 	if got := paidTo(ctx, t, node2, payTo); got != 1_500_000 {

@@ -3,6 +3,8 @@ package itest
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -82,8 +84,23 @@ func TestCtrlCStopsEveryRole(t *testing.T) {
 			t.Fatalf("kinko dev started no node:\n%s", dev.LogTail(2000))
 		}
 		pgid := dev.Pid()
+		// The bank simulator it runs answers until it stops.
+		bankCtl, err := os.ReadFile(filepath.Join(data, "yen", "bank-sim.addr"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		balances := strings.TrimSpace(string(bankCtl)) + "/balances"
+		if r, err := http.Get(balances); err != nil || r.StatusCode != http.StatusOK {
+			t.Fatalf("start %d: kinko dev's bank simulator does not answer at %s: %v", i+1, balances, err)
+		} else {
+			r.Body.Close()
+		}
 		interrupted(t, dev, regexp.MustCompile(`kinko stopped in \S+`))
-		if !strings.Contains(dev.LogTail(4000), "stopping: the API, then the signers, the watcher and the node, then the core") {
+		if r, err := http.Get(balances); err == nil {
+			r.Body.Close()
+			t.Errorf("start %d: kinko dev's bank simulator still answers after Ctrl-C", i+1)
+		}
+		if !strings.Contains(dev.LogTail(4000), "stopping: the API, then the signers, the watcher and the node, then the bank and provider simulators, then the core") {
 			t.Errorf("start %d: kinko dev did not say what it stops:\n%s", i+1, dev.LogTail(2000))
 		}
 		// The node it started ends with it.

@@ -14,6 +14,7 @@ import (
 	"kinko/internal/ledger"
 	"kinko/internal/withdraw"
 	"kinko/internal/yen"
+	"kinko/internal/yen/bankcode"
 	"kinko/internal/yen/zengin"
 )
 
@@ -61,6 +62,8 @@ var yenKinds = []kind{
 	{http.StatusConflict, "conflict", "yen_nothing_queued", []error{yen.ErrNothingQueued}},
 	{http.StatusConflict, "conflict", "yen_payment_state", []error{yen.ErrPaymentState}},
 	{http.StatusForbidden, "forbidden", "two_person", []error{core.ErrYenTwoPerson}},
+	{http.StatusUnprocessableEntity, "invalid request", "bank_code_unknown", []error{bankcode.ErrUnknownBank}},
+	{http.StatusUnprocessableEntity, "invalid request", "branch_code_unknown", []error{bankcode.ErrUnknownBranch}},
 	{http.StatusUnprocessableEntity, "invalid request", "bank_account_invalid", []error{yen.ErrBankAccount}},
 	{http.StatusUnprocessableEntity, "invalid request", "name_mismatch", []error{yen.ErrNameMismatch, yen.ErrNoKana}},
 	{http.StatusUnprocessableEntity, "withdrawal refused", "over_bound", []error{yen.ErrBound}},
@@ -86,12 +89,33 @@ type YenAccountView struct {
 	Number     string    `json:"number"`
 	Name       string    `json:"name"`
 	UsableFrom time.Time `json:"usable_from"`
+	// BankLabel and BranchLabel name the bank and branch in plain words
+	// (e.g. 三菱ＵＦＪ, 渋谷), from the bank master of the yen setup.
+	BankLabel   string `json:"bank_label,omitempty"`
+	BranchLabel string `json:"branch_label,omitempty"`
 }
 
-func accountView(a yen.BankAccount, coolDown int64) YenAccountView {
-	z := a.Account
-	return YenAccountView{Key: z.Key(), Bank: z.Bank, BankName: z.BankName, Branch: z.Branch, BranchName: z.BranchName, Type: z.Type, Number: z.Number, Name: z.Name,
-		UsableFrom: time.Unix(0, a.Added+coolDown).UTC()}
+// accountView shows a customer's bank account, usable from the end of
+// its cool-down, its bank and branch named from the master (m may be nil).
+func accountView(m *bankcode.Master, a yen.BankAccount, coolDown int64) YenAccountView {
+	v := zenginView(m, a.Account)
+	v.UsableFrom = time.Unix(0, a.Added+coolDown).UTC()
+	return v
+}
+
+// zenginView shows an account, its bank and branch named from the master
+// (m may be nil).
+func zenginView(m *bankcode.Master, z zengin.Account) YenAccountView {
+	v := YenAccountView{Key: z.Key(), Bank: z.Bank, BankName: z.BankName, Branch: z.Branch, BranchName: z.BranchName, Type: z.Type, Number: z.Number, Name: z.Name}
+	if m != nil {
+		if b, br, _ := m.Lookup(z.Bank, z.Branch); b != nil {
+			v.BankLabel = b.Name
+			if br != nil {
+				v.BranchLabel = br.Name
+			}
+		}
+	}
+	return v
 }
 
 // YenWithdrawalView is a yen withdrawal with where it goes, its fee, when
@@ -111,11 +135,14 @@ type YenWithdrawalView struct {
 type YenVirtualView struct {
 	Bank     string `json:"bank"`
 	BankName string `json:"bank_name"`
-	Branch   string `json:"branch"`
-	Type     int    `json:"type"`
-	Number   string `json:"number"`
-	Name     string `json:"name"`
-	SendFrom string `json:"send_from"`
+	// BankLabel and BranchLabel name the bank and branch in plain words.
+	BankLabel   string `json:"bank_label,omitempty"`
+	Branch      string `json:"branch"`
+	BranchLabel string `json:"branch_label,omitempty"`
+	Type        int    `json:"type"`
+	Number      string `json:"number"`
+	Name        string `json:"name"`
+	SendFrom    string `json:"send_from"`
 }
 
 // YenMine is a customer's yen as GET /v1/me/yen and the customer app show
@@ -142,12 +169,13 @@ func (s *Server) yenOf(c ledger.OwnerID) (YenMine, error) {
 			return
 		}
 		if n, ok := y.VirtualOf(uint64(c)); ok {
-			out.VirtualAccount = &YenVirtualView{Bank: y.Config.Trust.Bank, BankName: y.Config.Trust.BankName, Branch: y.Config.VirtualBranch,
+			va := zenginView(y.Master, zengin.Account{Bank: y.Config.Trust.Bank, BankName: y.Config.Trust.BankName, Branch: y.Config.VirtualBranch})
+			out.VirtualAccount = &YenVirtualView{Bank: va.Bank, BankName: va.BankName, BankLabel: va.BankLabel, Branch: va.Branch, BranchLabel: va.BranchLabel,
 				Type: zengin.Ordinary, Number: n, Name: y.Config.Trust.Name, SendFrom: "an account in your own name: a transfer from anyone else is held for review"}
 		}
 		out.BankAccounts = []YenAccountView{}
 		for _, a := range y.BankAccounts(uint64(c)) {
-			out.BankAccounts = append(out.BankAccounts, accountView(a, st.Withdraw.CoolDown()))
+			out.BankAccounts = append(out.BankAccounts, accountView(y.Master, a, st.Withdraw.CoolDown()))
 		}
 		out.Deposits = y.Deposits(func(d *yen.Deposit) bool { return d.Customer == uint64(c) }, MaxLimit)
 		out.Payments = y.Payments(uint64(c))
@@ -248,8 +276,10 @@ func (s *Server) addBankAccount(ctx context.Context, ask asker, req BankAccountR
 	}
 	var v YenAccountView
 	s.core.Read(func(st *core.State) {
+		// As registered: the holder's name normalized, the bank's and
+		// branch's names the master's.
 		ba, _ := st.Yen.BankAccount(uint64(p.Session.Customer), a.Key())
-		v = accountView(ba, st.Withdraw.CoolDown())
+		v = accountView(st.Yen.Master, ba, st.Withdraw.CoolDown())
 	})
 	return v, nil
 }

@@ -285,6 +285,10 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 		return err
 	}
 	defer h.Close()
+	if o.seed && o.yen.drop != "" {
+		ln.Close()
+		return errors.New("kinko dev runs its own bank and payment-provider simulators: --yen-drop and the other --yen flags are kinko core's")
+	}
 	yenConn, stopYen, err := o.yen.start(ctx, c, log.With("sub", "yen"))
 	if err != nil {
 		ln.Close()
@@ -293,6 +297,17 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 	defer stopYen()
 	if yenConn != nil {
 		h.SetYen(yenConn)
+	}
+	// The dev's yen: the bank and provider simulators beside the core,
+	// and the connector between them.
+	var dy *devYen
+	if o.seed {
+		if dy, err = startDevYen(ctx, c, o.dir, sec.Path, log); err != nil {
+			ln.Close()
+			return fmt.Errorf("dev yen: %w", err)
+		}
+		defer dy.Stop()
+		h.SetYen(dy.conn)
 	}
 	var logins []demo.Person
 	var team *operators.Team
@@ -307,7 +322,7 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 			return err
 		}
 		if head, _, _ := c.Journal().Head(); head == 0 {
-			if logins, err = demo.Seed(ctx, c, h, time.Now(), o.chain, o.coolDown, team, o.dir); err != nil {
+			if logins, err = demo.Seed(ctx, c, h, time.Now(), o.chain, o.coolDown, team, o.dir, dy.bank); err != nil {
 				ln.Close()
 				return err
 			}
@@ -402,6 +417,9 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 	fmt.Fprintf(out, "kinko is running\n  data      %s\n  secrets   %s\n  journal   %d entries, head %s\n  console   %s://%s/console/login\n  status    %s://%s/status\n  api       %s://%s/v1/openapi.json\n  health    %s://%s/healthz\n  ready     %s://%s/readyz\n  metrics   %s://%s/metrics\n",
 		abs, sec.Path, seq, hash, scheme, console, scheme, ln.Addr(), scheme, ln.Addr(), scheme, ln.Addr(), scheme, ln.Addr(), scheme, ln.Addr())
 	printLogins(out, logins, console)
+	if dy != nil {
+		printDevYen(out, c, dy, abs, scheme+"://"+ln.Addr().String())
+	}
 	var founded bool
 	c.Read(func(st *core.State) { founded = st.People.Bootstrapped() })
 	if !founded {
@@ -445,7 +463,7 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 	}
 	stopping = time.Now()
 	log.Info("stopping")
-	fmt.Fprintln(out, "stopping: the API, then the signers, the watcher and the node, then the core...")
+	fmt.Fprintln(out, "stopping: the API, then the signers, the watcher and the node, then the bank and provider simulators, then the core...")
 	sctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {

@@ -51,18 +51,21 @@ func headVerifier(dir, secretsDir, pubkeyFile string) (*tree.Verifier, error) {
 	return tree.NewVerifier(s.VerifierKey())
 }
 
-func readSmall(path string) ([]byte, error) {
+func readSmall(path string) ([]byte, error) { return readSmallN(path, maxProofFile) }
+
+// readSmallN reads a file of at most max bytes.
+func readSmallN(path string, max int) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxProofFile+1))
+	b, err := io.ReadAll(io.LimitReader(f, int64(max)+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(b) > maxProofFile {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxProofFile)
+	if len(b) > max {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, max)
 	}
 	return b, nil
 }

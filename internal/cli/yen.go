@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"kinko/internal/ledger"
 	"kinko/internal/reserves"
 	"kinko/internal/yen"
+	"kinko/internal/yen/bankcode"
 	"kinko/internal/yen/bankconn"
 	"kinko/internal/yen/banksim"
 	"kinko/internal/yen/paysim"
@@ -107,53 +109,90 @@ func (f *yenFlags) start(ctx context.Context, c *core.Core, log *slog.Logger) (*
 
 func newYenCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "yen", Short: "customers' yen: the bank and provider setup, Zengin files, status"}
-	var dir, conf string
+	var dir, conf, masterFile string
 	setup := &cobra.Command{
 		Use:   "setup",
-		Short: "journal the yen setup (trust and operating bank accounts, virtual accounts, fee, thresholds) on the core's host, core stopped",
+		Short: "journal the yen setup (trust and operating bank accounts, virtual accounts, fee, thresholds, the bank master) on the core's host, core stopped",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			b, err := os.ReadFile(conf)
 			if err != nil {
 				return err
 			}
-			var cfg yen.Config
-			if err := yen.DecodeStrict(b, &cfg); err != nil {
+			var f yenSetupFile
+			if err := yen.DecodeStrict(b, &f); err != nil {
 				return err
 			}
+			cfg := f.Config
 			if err := cfg.Check(); err != nil {
 				return err
 			}
+			path := masterFile
+			if path == "" && f.BankMaster != "" {
+				path = f.BankMaster
+				if !filepath.IsAbs(path) {
+					path = filepath.Join(filepath.Dir(conf), path)
+				}
+			}
+			m, what, err := loadBankMaster(path)
+			if err != nil {
+				return err
+			}
+			if err := checkSetupCodes(&cfg, m); err != nil {
+				return err
+			}
+			cfg.BankMasterSHA256 = m.Hash()
 			c, err := core.Open(cmd.Context(), core.Config{Dir: dir})
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			o, err := c.Submit(cmd.Context(), time.Now(), core.YenSetup{Config: cfg})
+			o, err := c.Submit(cmd.Context(), time.Now(), core.YenSetup{Config: cfg, Master: string(m.Encode())})
 			if err == nil {
 				err = o.Err
 			}
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "yen set up at entry %d: trust %s, operating %s, virtual accounts %s-%07d..%07d\n", o.Seq, cfg.Trust.Key(), cfg.Operating.Key(),
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "yen set up at entry %d: trust %s at %s, operating %s at %s, virtual accounts %s-%07d..%07d\n", o.Seq,
+				cfg.Trust.Key(), m.Describe(cfg.Trust.Bank, cfg.Trust.Branch), cfg.Operating.Key(), m.Describe(cfg.Operating.Bank, cfg.Operating.Branch),
 				cfg.VirtualBranch, cfg.VirtualFirst, cfg.VirtualFirst+cfg.VirtualCount-1)
+			fmt.Fprintf(w, "bank master: %s, sha256 %s\n", what, cfg.BankMasterSHA256)
+			if path == "" {
+				fmt.Fprintln(w, "  the built-in sample holds a few banks only: customers' accounts elsewhere are refused; load the full master with --bank-master FILE (docs/yen.md)")
+			}
 			return nil
 		},
 	}
 	dataFlag(setup, &dir)
-	setup.Flags().StringVar(&conf, "config", "yen.json", "the yen setup (JSON, yen.Config)")
+	setup.Flags().StringVar(&conf, "config", "yen.json", "the yen setup (JSON, yen.Config; \"bank_master\": a master file's path, relative to this file)")
+	setup.Flags().StringVar(&masterFile, "bank-master", "", "the bank and branch code master (CSV, docs/yen.md); default: the setup's bank_master, else the built-in sample")
 
+	var checkMaster string
 	check := &cobra.Command{
-		Use:   "check FILE",
-		Short: "read a Zengin file (a statement 入出金取引明細, a transfer or result file 総合振込) and print it, or say what is wrong",
-		Args:  cobra.ExactArgs(1),
+		Use:   "check [FILE]",
+		Short: "read a Zengin file (a statement 入出金取引明細, a transfer or result file 総合振込) or a bank master (--bank-master) and print it, or say what is wrong",
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			w := cmd.OutOrStdout()
+			if checkMaster != "" {
+				_, what, err := loadBankMaster(checkMaster)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(w, "bank master %s\n", what)
+			}
+			if len(args) == 0 {
+				if checkMaster == "" {
+					return errors.New("yen check: give a Zengin file, --bank-master FILE, or both")
+				}
+				return nil
+			}
 			b, err := os.ReadFile(args[0])
 			if err != nil {
 				return err
 			}
-			w := cmd.OutOrStdout()
 			if len(b) > 3 && string(b[1:3]) == zengin.TypeStatement {
 				st, err := zengin.ParseStatement(b)
 				if err != nil {
@@ -174,6 +213,7 @@ func newYenCmd() *cobra.Command {
 			return nil
 		},
 	}
+	check.Flags().StringVar(&checkMaster, "bank-master", "", "a bank and branch code master file (CSV) to check")
 	var at string
 	status := &cobra.Command{
 		Use:   "status",
@@ -190,7 +230,7 @@ func newYenCmd() *cobra.Command {
 	}
 	dataFlag(status, &dir)
 	status.Flags().StringVar(&at, "at", "", "point in time: a sequence number or an RFC 3339 time")
-	cmd.AddCommand(setup, check, status)
+	cmd.AddCommand(setup, check, status, newYenBatchCmd())
 	return cmd
 }
 
@@ -201,10 +241,23 @@ func printYenStatus(w io.Writer, st *core.State) {
 		return
 	}
 	fmt.Fprintf(w, "trust %s, operating %s\n", y.Config.Trust.Key(), y.Config.Operating.Key())
+	if m := y.Master; m != nil {
+		banks, branches := m.Count()
+		fmt.Fprintf(w, "  trust at %s, operating at %s\nbank master: %d banks, %d branches, sha256 %s\n", m.Describe(y.Config.Trust.Bank, y.Config.Trust.Branch),
+			m.Describe(y.Config.Operating.Bank, y.Config.Operating.Branch), banks, branches, y.Config.BankMasterSHA256)
+	} else {
+		fmt.Fprintln(w, "no bank master: bank and branch codes are checked for form only")
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "held deposit\tchannel\tcustomer\taccount\tamount\tsender\treason")
 	for _, d := range y.Deposits(func(d *yen.Deposit) bool { return d.Status == yen.DepositHeld }, 200) {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s\t%s\n", d.TxID, d.Channel, d.Customer, d.Account, d.Amount, d.Sender, d.Hold)
+	}
+	tw.Flush()
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "bank account\tcustomer\tholder\tbank and branch")
+	for _, a := range y.AllBankAccounts(200) {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", a.Account.Key(), a.Customer, a.Account.Name, describeBank(y, a.Account))
 	}
 	tw.Flush()
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -219,6 +272,62 @@ func printYenStatus(w io.Writer, st *core.State) {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%v\t%s\n", r.What, r.Channel, r.Outside, r.Ledger, r.Diff, r.Halted, r.Incident)
 	}
 	tw.Flush()
+}
+
+// yenSetupFile is the file `kinko yen setup` reads: the configuration
+// and the path of a bank master file (not journaled: the master itself
+// is).
+type yenSetupFile struct {
+	yen.Config
+	BankMaster string `json:"bank_master,omitempty"`
+}
+
+// loadBankMaster reads a master file, or the built-in sample for "", and
+// says what it holds.
+func loadBankMaster(path string) (*bankcode.Master, string, error) {
+	m := bankcode.Builtin()
+	what := "the built-in sample"
+	if path != "" {
+		b, err := readSmallN(path, bankcode.MaxFileBytes)
+		if err != nil {
+			return nil, "", fmt.Errorf("--bank-master: %w", err)
+		}
+		if m, err = bankcode.Parse(b); err != nil {
+			return nil, "", fmt.Errorf("--bank-master %s: %w", path, err)
+		}
+		what = path
+	}
+	banks, branches := m.Count()
+	return m, fmt.Sprintf("%s: %d banks, %d branches", what, banks, branches), nil
+}
+
+// checkSetupCodes checks the setup's accounts, virtual branch and bank
+// list against the master before anything is journaled (apply checks
+// them again, against the master in the journal).
+func checkSetupCodes(cfg *yen.Config, m *bankcode.Master) error {
+	for _, x := range []struct {
+		what         string
+		bank, branch string
+	}{{"trust account", cfg.Trust.Bank, cfg.Trust.Branch}, {"operating account", cfg.Operating.Bank, cfg.Operating.Branch}, {"virtual branch", cfg.Trust.Bank, cfg.VirtualBranch}} {
+		if _, _, err := m.Lookup(x.bank, x.branch); err != nil {
+			return fmt.Errorf("yen setup: %s: %w", x.what, err)
+		}
+	}
+	for _, code := range cfg.Banks {
+		if _, ok := m.Bank(code); !ok {
+			return fmt.Errorf("yen setup: banks: %w: bank %q", bankcode.ErrUnknownBank, code)
+		}
+	}
+	return nil
+}
+
+// describeBank names an account's bank and branch in plain words from
+// the journaled master, or by their kana names without one.
+func describeBank(y *yen.State, a zengin.Account) string {
+	if y.Master != nil {
+		return y.Master.Describe(a.Bank, a.Branch)
+	}
+	return strings.TrimSpace(a.BankName+" "+a.BranchName) + " (" + a.Bank + "-" + a.Branch + ")"
 }
 
 // printYenSegregation prints, for each asset with yen bank accounts, the
@@ -241,10 +350,15 @@ func printYenSegregation(w io.Writer, rep *reserves.Report) {
 
 func newBankSimCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:                "bank-sim",
-		Short:              "a bank for tests and demonstrations: Zengin files through a drop directory, signed notices over HTTPS (docs/yen.md)",
+		Use:   "bank-sim [CALL]",
+		Short: "a bank for tests and demonstrations: Zengin files through a drop directory, signed notices over HTTPS (docs/yen.md)",
+		Long: "kinko bank-sim --drop D --key-file K --notify URL --config C [--state FILE] runs the bank.\n" +
+			"kinko bank-sim CALL [--data DIR | --control URL] [flags] calls a running one (kinko dev's by default):\n" + simHelp(bankVerbs),
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+				return simControl(cmd.Context(), "bank-sim", devBankAddrFile, bankVerbs, args, cmd.OutOrStdout())
+			}
 			return banksim.Main(cmd.Context(), args, cmd.ErrOrStderr())
 		},
 	}
@@ -252,10 +366,15 @@ func newBankSimCmd() *cobra.Command {
 
 func newPaySimCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:                "pay-sim",
-		Short:              "a payment provider for tests and demonstrations: card, pay-easy and convenience-store payments, signed notices over HTTPS (docs/yen.md)",
+		Use:   "pay-sim [CALL]",
+		Short: "a payment provider for tests and demonstrations: card, pay-easy and convenience-store payments, signed notices over HTTPS (docs/yen.md)",
+		Long: "kinko pay-sim --key-file K --notify URL ... runs the provider.\n" +
+			"kinko pay-sim CALL [--data DIR | --control URL] [flags] calls a running one (kinko dev's by default):\n" + simHelp(payVerbs),
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+				return simControl(cmd.Context(), "pay-sim", devPayAddrFile, payVerbs, args, cmd.OutOrStdout())
+			}
 			return paysim.Main(cmd.Context(), args, cmd.ErrOrStderr())
 		},
 	}

@@ -16,6 +16,7 @@ import (
 	"kinko/internal/people"
 	"kinko/internal/withdraw"
 	"kinko/internal/yen"
+	"kinko/internal/yen/bankcode"
 	"kinko/internal/yen/zengin"
 )
 
@@ -55,7 +56,17 @@ func init() {
 // YenSetup journals the yen configuration once (the core's host): the
 // trust and operating bank accounts, the virtual account range, the fee
 // and the thresholds. It opens the ledger's yen accounts.
-type YenSetup struct{ Config yen.Config }
+//
+// Master, if not empty, is the bank and branch code master's canonical
+// encoding (bankcode.Master.Encode), whose hash is the Config's
+// BankMasterSHA256: apply checks the trust and operating accounts, the
+// virtual branch and every customer's bank account against it. It is in
+// the journal, not read from a file, so that a replay checks against the
+// master the setup was given.
+type YenSetup struct {
+	Config yen.Config
+	Master string `json:",omitempty"`
+}
 
 // YenSetKana records a customer's name in kana as KYC verified it; an
 // operator gives it. Bank accounts and senders are compared with it.
@@ -599,7 +610,11 @@ func (s *State) yenSetup(c YenSetup) error {
 		return fmt.Errorf("%w: %s is not a fiat asset of the ledger", yen.ErrInvalid, c.Config.Asset)
 	}
 	cfg := c.Config
-	s.Yen.Config = &cfg
+	m, err := yenMaster(&cfg, c.Master)
+	if err != nil {
+		return err
+	}
+	s.Yen.Config, s.Yen.Master = &cfg, m
 	y, _ := s.yenAccts()
 	keys := []ledger.AccountKey{y.trust, y.operating, y.suspense, {Owner: ledger.OwnerHouse, Asset: a.ID, Kind: ledger.KindHouse}}
 	for _, ch := range yen.ProviderChannels {
@@ -607,6 +622,50 @@ func (s *State) yenSetup(c YenSetup) error {
 	}
 	s.ensureAccounts(keys...)
 	return nil
+}
+
+// yenMaster reads the setup's bank master and checks the setup's own
+// accounts, virtual branch and bank list against it, filling the
+// accounts' bank and branch names in kana from it where empty. No master
+// (both empty) is nil.
+func yenMaster(cfg *yen.Config, enc string) (*bankcode.Master, error) {
+	if enc == "" && cfg.BankMasterSHA256 == "" {
+		return nil, nil
+	}
+	m, err := bankcode.Parse([]byte(enc))
+	if err != nil {
+		return nil, fmt.Errorf("%w: bank master: %w", yen.ErrInvalid, err)
+	}
+	if string(m.Encode()) != enc {
+		return nil, fmt.Errorf("%w: bank master: not in its canonical encoding", yen.ErrInvalid)
+	}
+	if h := m.Hash(); h != cfg.BankMasterSHA256 {
+		return nil, fmt.Errorf("%w: bank master: its SHA-256 is %s, the setup names %q", yen.ErrInvalid, h, cfg.BankMasterSHA256)
+	}
+	for _, x := range []struct {
+		what string
+		a    *zengin.Account
+	}{{"trust account", &cfg.Trust}, {"operating account", &cfg.Operating}} {
+		b, br, err := m.Lookup(x.a.Bank, x.a.Branch)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", yen.ErrInvalid, x.what, err)
+		}
+		if x.a.BankName == "" {
+			x.a.BankName = b.Kana
+		}
+		if x.a.BranchName == "" {
+			x.a.BranchName = br.Kana
+		}
+	}
+	if _, _, err := m.Lookup(cfg.Trust.Bank, cfg.VirtualBranch); err != nil {
+		return nil, fmt.Errorf("%w: virtual branch: %w", yen.ErrInvalid, err)
+	}
+	for _, code := range cfg.Banks {
+		if _, ok := m.Bank(code); !ok {
+			return nil, fmt.Errorf("%w: banks: %w: bank %q", yen.ErrInvalid, bankcode.ErrUnknownBank, code)
+		}
+	}
+	return m, nil
 }
 
 // senderMatches tells whether a transfer's sender is the customer: the
@@ -886,6 +945,14 @@ func (s *State) yenRegister(c YenRegisterAccount, t int64) error {
 	}
 	if a.Type != zengin.Ordinary && a.Type != zengin.Current && a.Type != zengin.Savings {
 		return fmt.Errorf("%w: account type %d (普通 1, 当座 2, 貯蓄 4)", yen.ErrBankAccount, a.Type)
+	}
+	if m := s.Yen.Master; m != nil {
+		b, br, err := m.Lookup(a.Bank, a.Branch)
+		if err != nil {
+			return fmt.Errorf("%w: %w", yen.ErrBankAccount, err)
+		}
+		// The master's names, as the transfer file writes them.
+		a.BankName, a.BranchName = b.Kana, br.Kana
 	}
 	if len(cfg.Banks) > 0 {
 		known := false

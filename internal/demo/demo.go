@@ -24,15 +24,16 @@ import (
 	"kinko/internal/people"
 	"kinko/internal/trading"
 	"kinko/internal/withdraw"
+	"kinko/internal/yen"
 )
 
-// Owners of the demo's wallet and bank accounts.
+// Owners of the demo's wallet accounts (its yen accounts are yen's:
+// yen.OwnerTrust, yen.OwnerOperating).
 const (
 	OwnerColdCustomer = ledger.OwnerHouseMin + 100
 	OwnerHotCustomer  = ledger.OwnerHouseMin + 101
 	OwnerColdHouse    = ledger.OwnerHouseMin + 102
 	OwnerHotHouse     = ledger.OwnerHouseMin + 103
-	OwnerBank         = ledger.OwnerHouseMin + 110
 )
 
 // Assets are the demo's registry.
@@ -180,7 +181,14 @@ func Rules(coolDown time.Duration) withdraw.Rules {
 //
 // coolDown is the cool-down of new intent keys and addresses (CoolDown in
 // kinko dev).
-func Seed(ctx context.Context, c *core.Core, srv *api.Server, now time.Time, onChain bool, coolDown time.Duration, team *operators.Team, dir string) ([]Person, error) {
+//
+// Yen is set up as an exchange sets it up (YenConfig, with the built-in
+// bank master): the customers are verified, their names in kana recorded
+// and each given a virtual account; their opening yen then comes in as
+// transfers through bank (the bank simulator, whose notices the running
+// connector imports and credits into the trust account), and the day's
+// statement is written. The house's own yen is at the operating account.
+func Seed(ctx context.Context, c *core.Core, srv *api.Server, now time.Time, onChain bool, coolDown time.Duration, team *operators.Team, dir string, bank YenBank) ([]Person, error) {
 	submit := func(cmd core.Command) error {
 		cmd, err := team.Sign(cmd)
 		if err != nil {
@@ -206,9 +214,7 @@ func Seed(ctx context.Context, c *core.Core, srv *api.Server, now time.Time, onC
 		keys = append(keys,
 			ledger.AccountKey{Owner: ledger.OwnerHouse, Asset: a.ID, Kind: ledger.KindHouse},
 			ledger.AccountKey{Owner: ledger.OwnerEquity, Asset: a.ID, Kind: ledger.KindEquity})
-		if a.Class == ledger.ClassFiat {
-			keys = append(keys, ledger.AccountKey{Owner: OwnerBank, Asset: a.ID, Kind: ledger.KindWallet})
-		} else {
+		if a.Class != ledger.ClassFiat {
 			for _, w := range []ledger.OwnerID{OwnerColdCustomer, OwnerHotCustomer, OwnerColdHouse, OwnerHotHouse} {
 				keys = append(keys, ledger.AccountKey{Owner: w, Asset: a.ID, Kind: ledger.KindWallet})
 			}
@@ -252,11 +258,16 @@ func Seed(ctx context.Context, c *core.Core, srv *api.Server, now time.Time, onC
 		p.TOTPSecret, p.TOTPURI = res.TOTPSecret, res.TOTPURI
 		out = append(out, p)
 	}
-	if err := submit(core.SetKYC{Customer: Customers[0].Customer, KYC: people.KYCVerified, Actor: "kenji", Reason: "demo: documents checked"}); err != nil {
+	for _, p := range Customers {
+		if err := submit(core.SetKYC{Customer: p.Customer, KYC: people.KYCVerified, Actor: "kenji", Reason: "demo: documents checked"}); err != nil {
+			return nil, err
+		}
+	}
+	if err := seedYen(submit); err != nil {
 		return nil, err
 	}
-	// Opening balances: customers' yen came in through the bank; their
-	// coins sit in the cold customer wallet.
+	// Opening balances: customers' coins sit in the cold customer wallet
+	// (their yen comes through the bank, below).
 	var ts []ledger.Transfer
 	id := uint64(1)
 	deposit := func(cu ledger.OwnerID, asset ledger.AssetID, wallet ledger.OwnerID, amount uint64) {
@@ -270,19 +281,27 @@ func Seed(ctx context.Context, c *core.Core, srv *api.Server, now time.Time, onC
 	}
 	for i, p := range Customers {
 		k := uint64(i + 1)
-		deposit(p.Customer, 1, OwnerBank, 1_000_000*k)
 		if !onChain {
 			deposit(p.Customer, 2, OwnerColdCustomer, 50_000_000*k)
 		}
 		deposit(p.Customer, 4, OwnerColdCustomer, 1_000_000_000*k)
 	}
-	// The house's own inventory, for the dealer desk.
-	ts = append(ts, ledger.Transfer{ID: ledger.ID{Hi: 0xde30, Lo: id}, Debit: ledger.AccountKey{Owner: ledger.OwnerEquity, Asset: 1, Kind: ledger.KindEquity},
-		Credit: ledger.AccountKey{Owner: ledger.OwnerHouse, Asset: 1, Kind: ledger.KindHouse}, Amount: ledger.AmountOf(100_000_000), Code: 1},
+	// The house's own inventory, for the dealer desk: its yen at its
+	// operating account (the bank simulator opens it with as much).
+	ts = append(ts, ledger.Transfer{ID: ledger.ID{Hi: 0xde30, Lo: id}, Debit: ledger.AccountKey{Owner: yen.OwnerOperating, Asset: 1, Kind: ledger.KindWallet},
+		Credit: ledger.AccountKey{Owner: ledger.OwnerHouse, Asset: 1, Kind: ledger.KindHouse}, Amount: ledger.AmountOf(HouseYen), Code: 1},
 		ledger.Transfer{ID: ledger.ID{Hi: 0xde30, Lo: id + 1}, Debit: ledger.AccountKey{Owner: ledger.OwnerEquity, Asset: 4, Kind: ledger.KindEquity},
 			Credit: ledger.AccountKey{Owner: ledger.OwnerHouse, Asset: 4, Kind: ledger.KindHouse}, Amount: ledger.AmountOf(1_000_000_000_000), Code: 1})
 	if err := submit(core.CreateTransfers{Transfers: ts}); err != nil {
 		return nil, err
+	}
+	if _, err := SendOpeningYen(ctx, c, bank); err != nil {
+		return nil, err
+	}
+	// The day's statement: the same transfers again (each credited once,
+	// by the bank's id) and the trust account reconciled.
+	if _, err := bank.Close(); err != nil {
+		return nil, fmt.Errorf("demo: the bank's statement: %w", err)
 	}
 	for _, l := range Markets {
 		for _, cmd := range team.Approved(core.KindListMarketRequest, core.ListMarketPayload{Listing: l}, "aiko", "ren", people.RoleAdmin, "demo market", now) {

@@ -16,6 +16,7 @@ import (
 
 	"kinko/internal/controls"
 	"kinko/internal/ledger"
+	"kinko/internal/yen/bankcode"
 	"kinko/internal/yen/zengin"
 )
 
@@ -116,8 +117,13 @@ type Config struct {
 	// Tolerance is the difference a reconciliation lets pass.
 	Tolerance uint64 `json:"tolerance"`
 	// Banks, if not empty, lists the bank codes a customer's account may
-	// be at (the 金融機関コード directory).
+	// be at (of the bank master's, if there is one).
 	Banks []string `json:"banks,omitempty"`
+	// BankMasterSHA256 is the hex SHA-256 of the canonical encoding of
+	// the bank master (bankcode.Master.Hash) journaled with the setup
+	// (core.YenSetup.Master); empty: no master, codes checked for form
+	// only.
+	BankMasterSHA256 string `json:"bank_master_sha256,omitempty"`
 }
 
 // Check checks a configuration.
@@ -314,7 +320,10 @@ type Reconciliation struct {
 
 // State is the yen state.
 type State struct {
-	Config  *Config
+	Config *Config
+	// Master is the bank and branch code master journaled with the
+	// setup, nil if none was.
+	Master  *bankcode.Master
 	kana    []Kana
 	kanaIdx map[uint64]int
 	virtual []Virtual
@@ -460,6 +469,15 @@ func (s *State) BankAccounts(c uint64) []BankAccount {
 		}
 	}
 	return out
+}
+
+// AllBankAccounts returns the registered accounts of all customers,
+// oldest first, at most n (0: all).
+func (s *State) AllBankAccounts(n int) []BankAccount {
+	if n > 0 && len(s.accounts) > n {
+		return append([]BankAccount(nil), s.accounts[:n]...)
+	}
+	return append([]BankAccount(nil), s.accounts...)
 }
 
 // BankAccount returns a customer's registered account by its key.
@@ -637,6 +655,7 @@ func (s *State) Reconciliations(n int) []Reconciliation {
 // Snapshot is the state's deterministic encoding.
 type Snapshot struct {
 	Config          *Config          `json:"config,omitempty"`
+	Master          *bankcode.Master `json:"master,omitempty"`
 	Kana            []Kana           `json:"kana,omitempty"`
 	Virtual         []Virtual        `json:"virtual,omitempty"`
 	Deposits        []Deposit        `json:"deposits,omitempty"`
@@ -654,7 +673,7 @@ func (s *State) Snapshot() *Snapshot {
 	if s.Config == nil && len(s.kana) == 0 {
 		return nil
 	}
-	return &Snapshot{Config: s.Config, Kana: s.kana, Virtual: s.virtual, Deposits: s.Deposits(nil, 0), Accounts: s.accounts, Payouts: s.payouts,
+	return &Snapshot{Config: s.Config, Master: s.Master, Kana: s.kana, Virtual: s.virtual, Deposits: s.Deposits(nil, 0), Accounts: s.accounts, Payouts: s.payouts,
 		Batches: s.batches, Payments: s.payments, Events: s.events, Instructions: s.instrs, Reconciliations: s.recons}
 }
 
@@ -664,7 +683,7 @@ func Restore(snap *Snapshot) *State {
 	if snap == nil {
 		return s
 	}
-	s.Config = snap.Config
+	s.Config, s.Master = snap.Config, snap.Master
 	for _, k := range snap.Kana {
 		s.SetKana(k)
 	}

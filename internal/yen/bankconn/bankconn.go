@@ -473,10 +473,11 @@ func (c *Connector) Run(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		if err := c.ImportInbox(ctx); err != nil {
+		// Before the yen setup there is nothing to read or write.
+		if err := c.ImportInbox(ctx); err != nil && !errors.Is(err, yen.ErrNotSetUp) {
 			c.log.Warn("yen inbox", "err", err)
 		}
-		if err := c.Flush(ctx); err != nil {
+		if err := c.Flush(ctx); err != nil && !errors.Is(err, yen.ErrNotSetUp) {
 			c.log.Warn("yen outbox", "err", err)
 		}
 		select {

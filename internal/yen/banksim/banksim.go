@@ -48,7 +48,13 @@ type Config struct {
 	VirtualBranch string
 	// Operating's opening balance.
 	OperatingBalance int64
-	Logger           *slog.Logger
+	// State, if set, is the file the bank keeps its books in (balances,
+	// movements since the last statement, notices not yet accepted, the
+	// files it paid, the senders' references): Open resumes from it, and
+	// every change is written to it before it is answered, so a bank
+	// restarted never reuses a transaction id nor takes a transfer twice.
+	State  string
+	Logger *slog.Logger
 }
 
 // Payee is an account at another bank the bank can pay: a transfer to an
@@ -73,11 +79,37 @@ type Bank struct {
 	payees    map[string]Payee
 	processed map[string]bool // hashes of files paid or carried out
 	notices   [][]byte
+	// pending are the notices not yet accepted, oldest first; wake tells
+	// the delivery loop there is one.
+	pending   [][]byte
+	wake      chan struct{}
 	statement int
-	queue     chan []byte
+	// refs are the transfers taken by the sender's reference.
+	refs map[string]taken
 }
 
-// New returns a bank.
+// taken is a transfer taken in under a sender's reference.
+type taken struct {
+	Transfer Transfer `json:"transfer"`
+	TxID     string   `json:"txid"`
+}
+
+// books is the bank's state as its State file keeps it.
+type books struct {
+	Trust     int64            `json:"trust"`
+	Opening   int64            `json:"opening"`
+	Operating int64            `json:"operating"`
+	Ref       uint64           `json:"ref"`
+	Entries   []zengin.Entry   `json:"entries"`
+	Payees    []Payee          `json:"payees"`
+	Processed []string         `json:"processed"`
+	Notices   []string         `json:"notices"`
+	Pending   []string         `json:"pending"`
+	Statement int              `json:"statement"`
+	Refs      map[string]taken `json:"refs"`
+}
+
+// New returns a bank with empty books (cfg.State is not read: see Open).
 func New(cfg Config) *Bank {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -85,7 +117,111 @@ func New(cfg Config) *Bank {
 	if cfg.Client == nil {
 		cfg.Client = http.DefaultClient
 	}
-	return &Bank{cfg: cfg, log: cfg.Logger, operating: cfg.OperatingBalance, payees: map[string]Payee{}, processed: map[string]bool{}, queue: make(chan []byte, 1<<16)}
+	return &Bank{cfg: cfg, log: cfg.Logger, operating: cfg.OperatingBalance, payees: map[string]Payee{}, processed: map[string]bool{},
+		wake: make(chan struct{}, 1), refs: map[string]taken{}}
+}
+
+// Open returns a bank that keeps its books in cfg.State, resuming from
+// the file if it exists (the configured opening balance then counts for
+// nothing: the books say what the accounts hold). It makes the drop
+// directory's folders.
+func Open(cfg Config) (*Bank, error) {
+	b := New(cfg)
+	if cfg.Drop != "" {
+		for _, d := range []string{"outbox/processed", "inbox"} {
+			if err := os.MkdirAll(filepath.Join(cfg.Drop, d), 0o700); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if cfg.State == "" {
+		return b, nil
+	}
+	raw, err := os.ReadFile(cfg.State)
+	if errors.Is(err, os.ErrNotExist) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return b, b.saveLocked()
+	}
+	if err != nil {
+		return nil, err
+	}
+	var k books
+	if err := json.Unmarshal(raw, &k); err != nil {
+		return nil, fmt.Errorf("banksim: %s: %w", cfg.State, err)
+	}
+	b.trust, b.opening, b.operating, b.ref, b.entries, b.statement = k.Trust, k.Opening, k.Operating, k.Ref, k.Entries, k.Statement
+	for _, p := range k.Payees {
+		b.payees[p.Account.Key()] = p
+	}
+	for _, h := range k.Processed {
+		b.processed[h] = true
+	}
+	for _, n := range k.Notices {
+		b.notices = append(b.notices, []byte(n))
+	}
+	for _, n := range k.Pending {
+		b.pending = append(b.pending, []byte(n))
+	}
+	for r, t := range k.Refs {
+		b.refs[r] = t
+	}
+	if len(b.pending) > 0 {
+		b.wake <- struct{}{}
+	}
+	return b, nil
+}
+
+// saveLocked writes the books to the State file (none: nothing), synced
+// and renamed into place.
+func (b *Bank) saveLocked() error {
+	if b.cfg.State == "" {
+		return nil
+	}
+	k := books{Trust: b.trust, Opening: b.opening, Operating: b.operating, Ref: b.ref, Entries: b.entries, Statement: b.statement, Refs: b.refs}
+	for _, p := range b.payees {
+		k.Payees = append(k.Payees, p)
+	}
+	sort.Slice(k.Payees, func(i, j int) bool { return k.Payees[i].Account.Key() < k.Payees[j].Account.Key() })
+	for h := range b.processed {
+		k.Processed = append(k.Processed, h)
+	}
+	sort.Strings(k.Processed)
+	for _, n := range b.notices {
+		k.Notices = append(k.Notices, string(n))
+	}
+	for _, n := range b.pending {
+		k.Pending = append(k.Pending, string(n))
+	}
+	raw, err := json.Marshal(k)
+	if err != nil {
+		return err
+	}
+	tmp := b.cfg.State + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(raw); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, b.cfg.State)
+}
+
+// saveOrLog is saveLocked for callers that changed the books: a failure is
+// logged (the bank's books are then only in memory until the next save).
+func (b *Bank) saveOrLog() {
+	if err := b.saveLocked(); err != nil {
+		b.log.Warn("the bank's books could not be written", "file", b.cfg.State, "err", err)
+	}
 }
 
 func today() zengin.Date { return zengin.DateOf(time.Now()) }
@@ -110,23 +246,49 @@ func (b *Bank) entryLocked(credit bool, amount uint64, sender, memo, edi string)
 
 func (b *Bank) notifyLocked(body []byte) {
 	b.notices = append(b.notices, body)
-	b.queue <- body
+	b.queueLocked(body)
 }
 
-// deliver sends the queued notices in order, each until accepted.
+func (b *Bank) queueLocked(body []byte) {
+	b.pending = append(b.pending, body)
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// deliver sends the pending notices in order, each until accepted (or
+// refused for good), and returns when ctx ends; a notice being sent then
+// stays pending, in the books, for the next start.
 func (b *Bank) deliver(ctx context.Context) {
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case body := <-b.queue:
-			if b.cfg.NotifyURL == "" {
-				continue
+		b.mu.Lock()
+		var body []byte
+		if len(b.pending) > 0 {
+			body = b.pending[0]
+		}
+		b.mu.Unlock()
+		if body == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-b.wake:
 			}
-			if out, err := yen.Deliver(ctx, b.cfg.Client, b.cfg.NotifyURL, b.cfg.Key, body); err != nil {
+			continue
+		}
+		if b.cfg.NotifyURL != "" {
+			out, err := yen.Deliver(ctx, b.cfg.Client, b.cfg.NotifyURL, b.cfg.Key, body)
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil {
 				b.log.Warn("notice refused", "err", err, "answer", string(out))
 			}
 		}
+		b.mu.Lock()
+		b.pending = b.pending[1:]
+		b.saveOrLog()
+		b.mu.Unlock()
 	}
 }
 
@@ -137,10 +299,16 @@ type Transfer struct {
 	Amount uint64 `json:"amount"`
 	Sender string `json:"sender"`
 	EDI    string `json:"edi,omitempty"`
+	// Ref is the sender's own reference of the transfer, if any: the same
+	// reference again is the same transfer, taken once (its transaction
+	// id answered again), as a sending bank does not send a transfer
+	// twice.
+	Ref string `json:"ref,omitempty"`
 }
 
 // In takes a transfer in: to a virtual account or the trust account (a
-// movement of the trust account), or to the operating account.
+// movement of the trust account), or to the operating account. It
+// answers the movement's transaction id.
 func (b *Bank) In(t Transfer) (string, error) {
 	if t.Amount == 0 {
 		return "", errors.New("banksim: amount of zero")
@@ -150,16 +318,33 @@ func (b *Bank) In(t Transfer) (string, error) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if t.Ref != "" {
+		if x, ok := b.refs[t.Ref]; ok {
+			if x.Transfer != t {
+				return "", fmt.Errorf("banksim: reference %q was a transfer of %d to %s-%s", t.Ref, x.Transfer.Amount, x.Transfer.Branch, x.Transfer.Number)
+			}
+			return x.TxID, nil
+		}
+	}
+	var id string
 	switch {
 	case t.Branch == b.cfg.VirtualBranch:
-		return b.entryLocked(true, t.Amount, t.Sender, t.Branch+t.Number, t.EDI), nil
+		id = b.entryLocked(true, t.Amount, t.Sender, t.Branch+t.Number, t.EDI)
 	case t.Number == b.cfg.Trust.Number:
-		return b.entryLocked(true, t.Amount, t.Sender, "", t.EDI), nil
+		id = b.entryLocked(true, t.Amount, t.Sender, "", t.EDI)
 	case t.Number == b.cfg.Operating.Number:
 		b.operating += int64(t.Amount)
-		return "operating", nil
+		id = "operating"
+	default:
+		return "", fmt.Errorf("banksim: no account %s-%s", t.Branch, t.Number)
 	}
-	return "", fmt.Errorf("banksim: no account %s-%s", t.Branch, t.Number)
+	if t.Ref != "" {
+		b.refs[t.Ref] = taken{Transfer: t, TxID: id}
+	}
+	if err := b.saveLocked(); err != nil {
+		return "", fmt.Errorf("banksim: the books: %w", err)
+	}
+	return id, nil
 }
 
 // Fee takes a fee from the trust account without a notice (as a bank's
@@ -171,6 +356,7 @@ func (b *Bank) Fee(amount uint64) {
 	d := today()
 	b.entries = append(b.entries, zengin.Entry{Ref: b.ref, Date: d, ValueDate: d, Kind: zengin.TxOther, Amount: amount, Memo: "ﾃｽｳﾘﾖｳ"})
 	b.trust -= int64(amount)
+	b.saveOrLog()
 }
 
 // AddPayee makes an account at another bank payable.
@@ -178,6 +364,7 @@ func (b *Bank) AddPayee(p Payee) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.payees[p.Account.Key()] = p
+	b.saveOrLog()
 }
 
 // Close writes the statement of the trust account since the last one to
@@ -197,6 +384,7 @@ func (b *Bank) Close() (string, error) {
 		return "", err
 	}
 	b.opening, b.entries = b.trust, nil
+	b.saveOrLog()
 	return name, nil
 }
 
@@ -253,6 +441,7 @@ func (b *Bank) Scan() error {
 			}
 			b.mu.Lock()
 			b.processed[key] = true
+			b.saveOrLog()
 			b.mu.Unlock()
 		}
 		os.Rename(p, filepath.Join(dir, "processed", n))
@@ -370,7 +559,8 @@ func (b *Bank) Replay(i int) error {
 	if i < 0 || i >= len(b.notices) {
 		return errors.New("banksim: no such notice")
 	}
-	b.queue <- b.notices[i]
+	b.queueLocked(b.notices[i])
+	b.saveOrLog()
 	return nil
 }
 
@@ -386,7 +576,7 @@ type Balances struct {
 func (b *Bank) Balances() Balances {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return Balances{Trust: b.trust, Operating: b.operating, Notices: len(b.notices), Pending: len(b.queue)}
+	return Balances{Trust: b.trust, Operating: b.operating, Notices: len(b.notices), Pending: len(b.pending)}
 }
 
 // Control answers one call of a simulator's control endpoint (the bank's
@@ -445,8 +635,13 @@ func (b *Bank) Handler() http.Handler {
 // and delivers notices, until ctx ends.
 func (b *Bank) Run(ctx context.Context, ln net.Listener, every time.Duration) error {
 	srv := &http.Server{Handler: b.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	go b.deliver(ctx)
+	var wg sync.WaitGroup
+	// Both end with ctx; Run waits for them, so that nothing of this run
+	// writes the books after it returns.
+	wg.Add(2)
+	go func() { defer wg.Done(); b.deliver(ctx) }()
 	go func() {
+		defer wg.Done()
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
@@ -462,9 +657,12 @@ func (b *Bank) Run(ctx context.Context, ln net.Listener, every time.Duration) er
 		<-ctx.Done()
 		srv.Close()
 	}()
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+	err := srv.Serve(ln)
+	if !errors.Is(err, http.ErrServerClosed) {
+		ln.Close()
 		return err
 	}
+	wg.Wait()
 	return nil
 }
 
@@ -486,7 +684,8 @@ func TLSClient(caFile string) (*http.Client, error) {
 }
 
 // Main runs the bank from command-line arguments: kinko bank-sim --drop D
-// --key-file K --notify URL --ca CA --listen ADDR --addr-file F --config C.
+// --key-file K --notify URL --ca CA --listen ADDR --addr-file F --config C
+// [--state FILE].
 // The config file is JSON: {"trust": Account, "operating": Account,
 // "virtual_branch": "200", "operating_balance": N, "payees": [Payee]}.
 func Main(ctx context.Context, args []string, stderr io.Writer) error {
@@ -499,6 +698,7 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 	listen := fs.String("listen", "127.0.0.1:0", "the control endpoint's address")
 	addrFile := fs.String("addr-file", "", "write the control endpoint's address here")
 	conf := fs.String("config", "", "the bank's accounts (JSON)")
+	state := fs.String("state", "", "the file the bank keeps its books in (none: in memory only)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -533,8 +733,11 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil)).With("role", "bank-sim")
-	bank := New(Config{Drop: *drop, Key: []byte(strings.TrimSpace(string(key))), NotifyURL: *notify, Client: client, Trust: c.Trust, Operating: c.Operating,
-		VirtualBranch: c.VirtualBranch, OperatingBalance: c.OperatingBalance, Logger: log})
+	bank, err := Open(Config{Drop: *drop, Key: []byte(strings.TrimSpace(string(key))), NotifyURL: *notify, Client: client, Trust: c.Trust, Operating: c.Operating,
+		VirtualBranch: c.VirtualBranch, OperatingBalance: c.OperatingBalance, State: *state, Logger: log})
+	if err != nil {
+		return err
+	}
 	for _, p := range c.Payees {
 		bank.AddPayee(p)
 	}

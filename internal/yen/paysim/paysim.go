@@ -296,19 +296,31 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 		os.WriteFile(*addrFile+".tmp", []byte(apiLn.Addr().String()+"\n"+ctlLn.Addr().String()), 0o600)
 		os.Rename(*addrFile+".tmp", *addrFile)
 	}
+	log.Info("pay-sim listening", "api", apiLn.Addr().String(), "control", ctlLn.Addr().String())
+	return p.Run(ctx, apiLn, ctlLn)
+}
+
+// Run serves kinko's side (API, on apiLn, which should be TLS) and the
+// control endpoint (on ctlLn) and delivers notifications, until ctx
+// ends; it returns once all three stopped.
+func (p *Provider) Run(ctx context.Context, apiLn, ctlLn net.Listener) error {
 	s1 := &http.Server{Handler: p.API(), ReadHeaderTimeout: 5 * time.Second}
 	s2 := &http.Server{Handler: p.Control(ctx), ReadHeaderTimeout: 5 * time.Second}
-	go p.deliver(ctx)
-	go s2.Serve(ctlLn)
+	var wg sync.WaitGroup
+	// Each ends with ctx (the servers when closed below).
+	wg.Add(2)
+	go func() { defer wg.Done(); p.deliver(ctx) }()
+	go func() { defer wg.Done(); s2.Serve(ctlLn) }()
 	go func() {
 		<-ctx.Done()
 		s1.Close()
 		s2.Close()
 	}()
-	log.Info("pay-sim listening", "api", apiLn.Addr().String(), "control", ctlLn.Addr().String())
-	if err := s1.Serve(apiLn); !errors.Is(err, http.ErrServerClosed) {
+	err := s1.Serve(apiLn)
+	if !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	wg.Wait()
 	return nil
 }
 
