@@ -63,7 +63,8 @@ func run(t *testing.T, b *Bank) func() {
 
 func waitFor(t *testing.T, what string, f func() bool) {
 	t.Helper()
-	for range 500 {
+	// A wait, not a timing check: generous for a loaded machine.
+	for range 3000 {
 		if f() {
 			return
 		}
