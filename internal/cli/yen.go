@@ -230,7 +230,7 @@ func newYenCmd() *cobra.Command {
 	}
 	dataFlag(status, &dir)
 	status.Flags().StringVar(&at, "at", "", "point in time: a sequence number or an RFC 3339 time")
-	cmd.AddCommand(setup, check, status, newYenBatchCmd())
+	cmd.AddCommand(setup, check, status, newYenBatchCmd(), newYenMasterCmd())
 	return cmd
 }
 

@@ -18,7 +18,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"kinko/internal/api"
+	"kinko/internal/core"
 	"kinko/internal/demo"
+	"kinko/internal/people"
+	"kinko/internal/yen"
 	"kinko/internal/yen/banksim"
 	"kinko/internal/yen/zengin"
 )
@@ -241,5 +244,60 @@ func newYenBatchCmd() *cobra.Command {
 	f.add(cmd)
 	cmd.Flags().StringVar(&id, "id", "", "the batch's id (default: B and the time)")
 	cmd.Flags().StringVar(&date, "date", "", "the transfer date, YYYY-MM-DD (default: today in Japan)")
+	return cmd
+}
+
+// newYenMasterCmd files a yen_bank_master request: the bank master
+// replaced once a second admin approves.
+func newYenMasterCmd() *cobra.Command {
+	var f coreFlags
+	var file, reason string
+	cmd := &cobra.Command{
+		Use:   "master",
+		Short: "ask for the bank and branch code master to be replaced (a yen_bank_master request): it takes effect when a second admin approves it",
+		Long: `kinko yen master reads a bank and branch code master (the CSV of docs/yen.md),
+checks it here (every line, and the setup's trust and operating accounts and
+virtual branch in it), and files a yen_bank_master request with the master in
+its canonical form and its SHA-256. A second admin approves it (kinko requests
+approve --id ID); the core checks it again then. Bank accounts already
+registered keep the names they were registered with.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if file == "" {
+				return errors.New("--file: the new master (CSV)")
+			}
+			m, what, err := loadBankMaster(file)
+			if err != nil {
+				return err
+			}
+			c, err := f.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			var st struct {
+				Config *yen.Config `json:"config"`
+			}
+			if err := c.Get(cmd.Context(), "/v1/yen", &st); err != nil {
+				return err
+			}
+			if st.Config == nil {
+				return yen.ErrNotSetUp
+			}
+			if err := checkSetupCodes(st.Config, m); err != nil {
+				return fmt.Errorf("%w: nothing filed", err)
+			}
+			rid, err := openRequest(cmd.Context(), c, core.KindYenBankMaster, core.YenBankMasterPayload{Master: string(m.Encode()), SHA256: m.Hash()},
+				people.RoleAdmin, reason, 24*time.Hour)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "bank master %s, sha256 %s: replacement requested (%s); a second admin approves it (kinko requests approve --id %s)\n", what, m.Hash(), rid, rid)
+			return nil
+		},
+	}
+	f.add(cmd)
+	cmd.Flags().StringVar(&file, "file", "", "the new bank master (CSV)")
+	cmd.Flags().StringVar(&reason, "reason", "", "why (journaled)")
+	cmd.MarkFlagRequired("reason")
 	return cmd
 }

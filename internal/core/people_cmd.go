@@ -302,6 +302,8 @@ func (s *State) checkRequest(r people.Request) error {
 		return s.checkPriceRequest(r)
 	case KindYenReview:
 		return s.checkYenReview(r)
+	case KindYenBankMaster:
+		return s.checkYenBankMaster(r)
 	case KindCloseIncident:
 		return s.checkCloseIncident(r)
 	case KindRegisterWalletRequest:
@@ -348,6 +350,8 @@ func (s *State) checkEffect(r people.Request, decider string) error {
 		return s.checkPriceRequest(r)
 	case KindYenReview:
 		return s.checkYenReview(r)
+	case KindYenBankMaster:
+		return s.checkYenBankMaster(r)
 	case KindCloseIncident:
 		return s.checkCloseIncident(r)
 	case KindRegisterWalletRequest:
@@ -476,6 +480,10 @@ func (s *State) applyPeople(cmd Command, t int64) (handled bool, v any, err erro
 			}
 		case KindYenReview:
 			if err := s.applyYenReview(r, t); err != nil {
+				return true, r, err
+			}
+		case KindYenBankMaster:
+			if err := s.applyYenBankMaster(r); err != nil {
 				return true, r, err
 			}
 		}

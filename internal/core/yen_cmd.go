@@ -1491,3 +1491,60 @@ func (s *State) yenCanFund(asset ledger.AssetID, total uint64) error {
 	}
 	return nil
 }
+
+// KindYenBankMaster is the request kind that replaces the bank and branch
+// code master of the yen setup (a bank opened or merged, a branch opened
+// or closed): an admin asks with the new master, a second admin approves.
+const KindYenBankMaster people.RequestKind = "yen_bank_master"
+
+// YenBankMasterPayload is its payload: the new master in its canonical
+// encoding (bankcode.Master.Encode) and that encoding's SHA-256, so that
+// the approver signs the hash the requester saw.
+type YenBankMasterPayload struct {
+	Master string `json:"master"`
+	SHA256 string `json:"sha256"`
+}
+
+// yenMasterOf checks a replacement master against the setup: canonical,
+// of the hash named, and holding the trust and operating accounts, the
+// virtual branch and the setup's banks. It answers the new master and
+// the config that names it.
+func (s *State) yenMasterOf(r people.Request) (*bankcode.Master, *yen.Config, error) {
+	var p YenBankMasterPayload
+	if err := json.Unmarshal(r.Payload, &p); err != nil {
+		return nil, nil, fmt.Errorf("%w: payload: %v", people.ErrInvalid, err)
+	}
+	if r.RequiredRole != people.RoleAdmin {
+		return nil, nil, fmt.Errorf("%w: the bank master is replaced by two admins", people.ErrInvalid)
+	}
+	if s.Yen.Config == nil {
+		return nil, nil, yen.ErrNotSetUp
+	}
+	if p.Master == "" {
+		return nil, nil, fmt.Errorf("%w: bank master: empty", yen.ErrInvalid)
+	}
+	cfg := *s.Yen.Config
+	cfg.BankMasterSHA256 = p.SHA256
+	m, err := yenMaster(&cfg, p.Master)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, &cfg, nil
+}
+
+func (s *State) checkYenBankMaster(r people.Request) error {
+	_, _, err := s.yenMasterOf(r)
+	return err
+}
+
+// applyYenBankMaster replaces the master. Customers' bank accounts
+// already registered stay as they were registered; new ones are checked
+// against the new master.
+func (s *State) applyYenBankMaster(r people.Request) error {
+	m, cfg, err := s.yenMasterOf(r)
+	if err != nil {
+		return err
+	}
+	s.Yen.Config, s.Yen.Master = cfg, m
+	return nil
+}

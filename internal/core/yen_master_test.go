@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"kinko/internal/ledger"
+	"kinko/internal/people"
 	"kinko/internal/yen"
 	"kinko/internal/yen/bankcode"
 	"kinko/internal/yen/zengin"
@@ -83,5 +84,80 @@ func TestYenBankMaster(t *testing.T) {
 			t.Errorf("registered account = %+v; want the master's names", a)
 		}
 	})
+	e.checkReplay()
+}
+
+// TestYenBankMasterReplaced: a new master takes two admins; the one who
+// asks cannot approve; a master without the setup's own accounts, or of
+// another hash than it names, is refused and changes nothing; once
+// approved, a bank the old master lacked is accepted and the accounts
+// registered before keep their names; a replay gives the same state.
+func TestYenBankMasterReplaced(t *testing.T) {
+	e := &yenEnv{newWdEnv(t)}
+	e.must(CreateAssets{Assets: []ledger.Asset{{ID: 1, Code: "JPY", Class: ledger.ClassFiat}}})
+	old := bankcode.Builtin()
+	e.must(YenSetup{Config: masterConfig(old), Master: string(old.Encode())})
+	e.must(YenSetKana{Customer: 1, Name: "ヤマダ タロウ", Actor: "kenji", Reason: "KYC documents"})
+	e.must(YenRegisterAccount{Customer: 1, Account: zengin.Account{Bank: "0005", Branch: "135", Type: 1, Number: "0123456", Name: "ﾔﾏﾀﾞ ﾀﾛｳ"}})
+	shinkin := zengin.Account{Bank: "1234", Branch: "001", Type: 1, Number: "7654321", Name: "ﾔﾏﾀﾞ ﾀﾛｳ"}
+	if err := e.fail(YenRegisterAccount{Customer: 1, Account: shinkin}); !errors.Is(err, bankcode.ErrUnknownBank) {
+		t.Fatalf("an account at a bank the master lacks: %v", err)
+	}
+	next, err := bankcode.Parse([]byte(string(old.Encode()) + "1234,001,ｷﾝｺｼﾝｷﾝ,ﾎﾝﾃﾝ,金庫信金,本店\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := YenBankMasterPayload{Master: string(next.Encode()), SHA256: next.Hash()}
+	decide := func(p YenBankMasterPayload, requester, approver string) error {
+		t.Helper()
+		cmds := twoPersonBy(KindYenBankMaster, p, requester, approver, people.RoleAdmin, e.now)
+		if o := e.do(cmds[0]); o.Err != nil {
+			return o.Err
+		}
+		return e.do(cmds[1]).Err
+	}
+	unchanged := func(what string) {
+		t.Helper()
+		e.c.Read(func(s *State) {
+			if s.Yen.Master.Hash() != old.Hash() || s.Yen.Config.BankMasterSHA256 != old.Hash() {
+				t.Errorf("%s: the master changed", what)
+			}
+		})
+	}
+	if err := decide(payload, "aiko", "aiko"); !errors.Is(err, people.ErrSelfApproval) {
+		t.Errorf("one admin asking and approving: %v", err)
+	}
+	unchanged("self-approval")
+	// Without the trust bank's branch of the virtual accounts.
+	var lines []string
+	for _, l := range strings.Split(string(next.Encode()), "\n") {
+		if !strings.HasPrefix(l, "0038,101,") {
+			lines = append(lines, l)
+		}
+	}
+	short, err := bankcode.Parse([]byte(strings.Join(lines, "\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := decide(YenBankMasterPayload{Master: string(short.Encode()), SHA256: short.Hash()}, "aiko", "ren"); !errors.Is(err, yen.ErrInvalid) || !strings.Contains(err.Error(), "virtual branch") {
+		t.Errorf("a master without the virtual branch: %v", err)
+	}
+	unchanged("a master without the virtual branch")
+	if err := decide(YenBankMasterPayload{Master: payload.Master, SHA256: old.Hash()}, "aiko", "ren"); !errors.Is(err, yen.ErrInvalid) || !strings.Contains(err.Error(), "SHA-256") {
+		t.Errorf("a master of another hash than named: %v", err)
+	}
+	unchanged("another hash")
+	if err := decide(payload, "aiko", "ren"); err != nil {
+		t.Fatalf("two admins: %v", err)
+	}
+	e.c.Read(func(s *State) {
+		if s.Yen.Master.Hash() != next.Hash() || s.Yen.Config.BankMasterSHA256 != next.Hash() {
+			t.Error("the approved master is not the setup's")
+		}
+		if a := s.Yen.BankAccounts(1); len(a) != 1 || a[0].Account.BankName != "ﾐﾂﾋﾞｼﾕ-ｴﾌｼﾞｴｲ" {
+			t.Errorf("the account registered before = %+v", a)
+		}
+	})
+	e.must(YenRegisterAccount{Customer: 1, Account: shinkin})
 	e.checkReplay()
 }
