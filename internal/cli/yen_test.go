@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"kinko/internal/ledger"
 	"kinko/internal/mtls"
 	"kinko/internal/yen"
+	"kinko/internal/yen/bankcode"
 	"kinko/internal/yen/banksim"
 )
 
@@ -174,5 +176,62 @@ func TestSimControlRefuses(t *testing.T) {
 		if out, code := run(t, c.args...); code == 0 || !strings.Contains(out, c.want) {
 			t.Errorf("kinko %s = %d %q; want an error with %q", strings.Join(c.args, " "), code, out, c.want)
 		}
+	}
+}
+
+// TestYenMasterTwoPerson: kinko yen master files the replacement of the
+// bank master through the core; a master without the setup's own
+// accounts is refused here with nothing filed; the admin who asked
+// cannot approve it; a second admin's approval puts it in the setup.
+func TestYenMasterTwoPerson(t *testing.T) {
+	dir, codes := initData(t)
+	conf := filepath.Join(t.TempDir(), "yen.json")
+	os.WriteFile(conf, []byte(`{"asset":"JPY","trust":{"bank":"0038","branch":"106","type":1,"number":"1000001","name":"ｷﾝｺ ｼﾝﾀｸ"},
+"operating":{"bank":"0005","branch":"001","type":1,"number":"1000002"},"requester_code":"1234567890","requester":"ｶ)ｷﾝｺ",
+"virtual_branch":"101","virtual_first":2000001,"virtual_count":100,"fee":110,"deposit_max":1000000,"payment_max":300000,
+"review_two_person_above":500000,"tolerance":0}`), 0o600)
+	if out, code := run(t, "yen", "setup", "--data", dir, "--config", conf); code != 0 {
+		t.Fatalf("yen setup: %d %s", code, out)
+	}
+	base, stop := serveCore(t, dir)
+	keys := t.TempDir()
+	key := func(n string) string { return filepath.Join(keys, n+".key") }
+	for _, n := range []string{"aiko", "ren"} {
+		run(t, "operators", "key", "--out", key(n))
+		if out, code := run(t, "operators", "enrol", "--core", base, "--operator", n, "--key", key(n), "--code", codes[n]); code != 0 {
+			t.Fatalf("enrol %s = %d %s", n, code, out)
+		}
+	}
+	as := func(n string, args ...string) (string, int) {
+		return run(t, append(args, "--core", base, "--operator", n, "--key", key(n))...)
+	}
+	files := t.TempDir()
+	short := filepath.Join(files, "short.csv")
+	os.WriteFile(short, []byte("0005,001,ﾐﾂﾋﾞｼﾕ-ｴﾌｼﾞｴｲ,ﾎﾝﾃﾝ,三菱ＵＦＪ,本店\n"), 0o600)
+	if out, code := as("aiko", "yen", "master", "--file", short, "--reason", "no trust bank"); code == 0 || !strings.Contains(out, "trust account") || !strings.Contains(out, "nothing filed") {
+		t.Fatalf("a master without the trust bank = %d:\n%s", code, out)
+	}
+	next := bankcode.Builtin().Encode()
+	next = append(next, "1234,001,ｷﾝｺｼﾝｷﾝ,ﾎﾝﾃﾝ,金庫信金,本店\n"...)
+	full := filepath.Join(files, "next.csv")
+	os.WriteFile(full, next, 0o600)
+	m, err := bankcode.Parse(next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, code := as("aiko", "yen", "master", "--file", full, "--reason", "a new bank")
+	rid := regexp.MustCompile(`requested \(([^)]+)\)`).FindStringSubmatch(out)
+	if code != 0 || rid == nil || !strings.Contains(out, m.Hash()) {
+		t.Fatalf("yen master = %d:\n%s", code, out)
+	}
+	if out, code := as("aiko", "requests", "approve", "--id", rid[1], "--reason", "mine"); code == 0 {
+		t.Fatalf("the requester's own approval = %d:\n%s", code, out)
+	}
+	if out, code := as("ren", "requests", "approve", "--id", rid[1], "--reason", "compared with the bank's file"); code != 0 {
+		t.Fatalf("ren approves = %d:\n%s", code, out)
+	}
+	stop()
+	if out, code := run(t, "yen", "status", "--data", dir); code != 0 || !strings.Contains(out, "sha256 "+m.Hash()) {
+		t.Fatalf("yen status after the approval = %d:\n%s", code, out)
 	}
 }
