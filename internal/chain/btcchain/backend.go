@@ -246,7 +246,7 @@ func (b *Backend) Balance(ctx context.Context, addr, asset string, at chain.ID) 
 	}
 	// Walk back from at by parent hashes (right also for a block off the
 	// best chain), then forward.
-	height, _, _, err := b.node.BlockInfo(ctx, h)
+	height, err := b.heightOf(ctx, h)
 	if err != nil {
 		return chain.Amount{}, err
 	}
@@ -281,6 +281,33 @@ func (b *Backend) Balance(ctx context.Context, addr, asset string, at chain.ID) 
 		sum, _ = sum.Add(chain.Amount{Lo: uint64(v)}) // 21e14 satoshi fits
 	}
 	return sum, nil
+}
+
+// maxStale bounds the blocks off the best chain heightOf walks through.
+const maxStale = 288
+
+// heightOf returns the height of the block h, also of one off the best
+// chain (btcd places only best-chain blocks): its height is that of the
+// first ancestor on the best chain plus the steps to it.
+func (b *Backend) heightOf(ctx context.Context, h chainhash.Hash) (int32, error) {
+	cur := h
+	for steps := int32(0); ; steps++ {
+		height, _, best, err := b.node.BlockInfo(ctx, cur)
+		if err == nil && best {
+			return height + steps, nil
+		}
+		if errors.Is(err, btc.ErrNodeDown) || ctx.Err() != nil {
+			return 0, err
+		}
+		if steps >= maxStale {
+			return 0, fmt.Errorf("btcchain: block %s is more than %d blocks off the best chain", h, maxStale)
+		}
+		mb, berr := b.node.Block(ctx, cur)
+		if berr != nil {
+			return 0, fmt.Errorf("%w: block %s: %w", chain.ErrNotFound, cur, berr)
+		}
+		cur = mb.Header.PrevBlock
+	}
 }
 
 // Broadcast decodes raw as a transaction and sends it. A transaction the
