@@ -175,6 +175,8 @@ type Backend interface {
 	// PollPending returns the pending transfers touching w that the
 	// backend has seen since its last call (some may repeat: callers
 	// deduplicate by transfer). It is the polling path beside Subscribe.
+	// Where it stands is the backend's own state: one Notifier per
+	// Backend.
 	PollPending(ctx context.Context, w *Watch) ([]Transfer, error)
 	// Subscribe asks the node to push new blocks (onBlock, a hint to
 	// poll) and pending transfers touching w (onPending). The callbacks

@@ -14,8 +14,8 @@ import (
 	"github.com/btcsuite/btcd/wire"
 
 	"kinko/internal/chain"
-	"kinko/internal/chain/btcchain"
 	"kinko/internal/chain/btc/regtest"
+	"kinko/internal/chain/btcchain"
 	"kinko/internal/chain/chaintest"
 )
 
@@ -30,6 +30,7 @@ type harness struct {
 	coin    wire.OutPoint
 	value   int64
 	stamped int // payments to the node's own coins made for reorgs
+	birth   uint64
 }
 
 const fee = 2_000 // satoshi per payment: one input, two outputs
@@ -64,11 +65,16 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.b = btcchain.New(n.Client(), n.Config(), uint64(height))
+	h.birth = uint64(height)
+	h.b = btcchain.New(n.Client(), n.Config(), h.birth)
 	return h
 }
 
 func (h *harness) Backend() chain.Backend { return h.b }
+
+func (h *harness) NewBackend() chain.Backend {
+	return btcchain.New(h.n.Client(), h.n.Config(), h.birth)
+}
 
 func (h *harness) NewAddress(context.Context) (string, error) {
 	k, err := btcec.NewPrivateKey()

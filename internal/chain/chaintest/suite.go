@@ -8,6 +8,7 @@ package chaintest
 import (
 	"context"
 	"errors"
+	"io"
 	"slices"
 	"testing"
 	"time"
@@ -24,6 +25,9 @@ var ErrCannotReorg = errors.New("chaintest: this node cannot make a reorg")
 type Harness interface {
 	// Backend is the backend under test, over the node.
 	Backend() chain.Backend
+	// NewBackend returns another backend over the same node, with its
+	// own state (a Notifier's pending cursor is its backend's).
+	NewBackend() chain.Backend
 	// NewAddress returns a fresh address nobody has paid.
 	NewAddress(ctx context.Context) (string, error)
 	// Payment returns a signed transaction paying amount to addr, not
@@ -79,6 +83,7 @@ func Run(t *testing.T, h Harness) {
 	}{
 		{"TipAdvances", s.tipAdvances},
 		{"PendingThenConfirmed", s.pendingThenConfirmed},
+		{"PollingFallback", s.pollingFallback},
 		{"UnwatchedNotReported", s.unwatchedNotReported},
 		{"BalanceAtBlock", s.balanceAtBlock},
 		{"BroadcastIdempotent", s.broadcastIdempotent},
@@ -276,6 +281,41 @@ func (s *suite) pendingThenConfirmed(t *testing.T) {
 	if got := s.conf(t, late); got.Kind != chain.Confirmed || got.Confirmations < want || got.Block != c.Block {
 		t.Fatalf("late registration = %+v; want confirmed with at least %d in %+v", got, want, c.Block)
 	}
+}
+
+// pollOnly is a backend whose node pushes nothing: the Notifier over it
+// must see blocks and pending transactions by polling alone.
+type pollOnly struct{ chain.Backend }
+
+func (pollOnly) Subscribe(context.Context, *chain.Watch, func(), func(chain.Transfer)) (io.Closer, error) {
+	return nil, errors.New("chaintest: this node pushes nothing")
+}
+
+func (s *suite) pollingFallback(t *testing.T) {
+	b := pollOnly{s.h.NewBackend()}
+	n := chain.NewNotifier(b, s.w, chain.Options{PollInterval: pollInterval})
+	if err := n.Start(s.ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer n.Stop()
+	// The first poll marks where pending transactions start (Ethereum
+	// installs its filter): only a tip change tells it is done.
+	if err := s.h.Mine(s.ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	tip, err := b.Tip(s.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	polled := &suite{h: s.h, b: b, w: s.w, n: n, ctx: s.ctx}
+	polled.await(t, "the polled tip", func(e chain.Event) bool { return e.Kind == chain.Connected && e.Block.Height >= tip.Height })
+	addr := s.watch(t)
+	txid := s.pay(t, addr, s.h.Unit())
+	polled.await(t, "the polled pending payment", func(e chain.Event) bool { _, ok := hasTransfer(e, chain.Pending, txid); return ok })
+	if err := s.h.Mine(s.ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	polled.await(t, "the polled block paying the address", func(e chain.Event) bool { _, ok := hasTransfer(e, chain.Connected, txid); return ok })
 }
 
 func (s *suite) unwatchedNotReported(t *testing.T) {
