@@ -154,6 +154,7 @@ type Notifier struct {
 
 	mu  sync.Mutex
 	tip BlockRef
+	err error // the last poll's error, nil when level with the node
 
 	stopOnce sync.Once
 
@@ -247,6 +248,15 @@ func (n *Notifier) Tip() BlockRef {
 	return n.tip
 }
 
+// Err returns the error of the last poll of the chain, nil if it brought
+// the Notifier level with the node. ErrReorgTooDeep stays: the Notifier
+// cannot tell what to unwind, and a watcher must halt.
+func (n *Notifier) Err() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.err
+}
+
 func (n *Notifier) setTip(t BlockRef) {
 	n.mu.Lock()
 	n.tip = t
@@ -315,9 +325,16 @@ func (n *Notifier) run() {
 		case <-n.hint:
 		case <-tick.C:
 		}
-		if err := n.poll(ctx); err != nil && ctx.Err() == nil {
+		err := n.poll(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
 			n.log.Warn("following the chain", "err", err)
 		}
+		n.mu.Lock()
+		n.err = err
+		n.mu.Unlock()
 		n.pollPending(ctx)
 	}
 }
