@@ -123,6 +123,13 @@ const (
 // ErrReorgTooDeep reports a reorg beyond the blocks a Notifier keeps.
 var ErrReorgTooDeep = errors.New("chain: reorg deeper than the blocks kept")
 
+// ErrNodeBehind reports a node whose best chain is shorter than what the
+// Notifier has connected: a node restarted on a wiped or older database,
+// or still syncing. The Notifier waits for it rather than unwind blocks
+// it cannot see (a reorg to a shorter chain is told apart only when that
+// chain outgrows the old one).
+var ErrNodeBehind = errors.New("chain: node is behind the notifier")
+
 // ErrStopped reports a call to a Notifier that has stopped.
 var ErrStopped = errors.New("chain: notifier stopped")
 
@@ -395,17 +402,18 @@ func (n *Notifier) poll(ctx context.Context) error {
 	if mine, _ := n.hashAt(n.height); mine == tip.Hash {
 		return nil
 	}
+	if tip.Height < n.height {
+		return fmt.Errorf("%w: node at %d, notifier at %d", ErrNodeBehind, tip.Height, n.height)
+	}
 	// Unwind what the node's best chain no longer has.
 	for len(n.hashes) > 0 {
 		mine := n.hashes[len(n.hashes)-1]
-		if n.height <= tip.Height {
-			theirs, err := n.b.HashAt(ctx, n.height)
-			if err != nil {
-				return err
-			}
-			if theirs == mine {
-				break
-			}
+		theirs, err := n.b.HashAt(ctx, n.height)
+		if err != nil {
+			return err
+		}
+		if theirs == mine {
+			break
 		}
 		if err := n.disconnect(ctx, BlockRef{Height: n.height, Hash: mine}); err != nil {
 			return err
