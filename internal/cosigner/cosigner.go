@@ -2,10 +2,13 @@ package cosigner
 
 import (
 	"bytes"
+	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/big"
+	"math/bits"
 	"os"
 	"sort"
 	"strings"
@@ -18,9 +21,11 @@ import (
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/ethereum/go-ethereum/common"
 
 	"kinko/internal/alert"
 	"kinko/internal/anchor"
+	"kinko/internal/chain/eth"
 	"kinko/internal/controls"
 	"kinko/internal/core"
 	"kinko/internal/custody"
@@ -89,6 +94,11 @@ type Config struct {
 	// journal registers that is not pinned, a halt).
 	Alert func(alert.Alert)
 	Log   *slog.Logger
+	// EthKey is the co-signer's key on Ethereum, an owner of the pinned
+	// hot Safes; EthNode the co-signer's own node, from which it reads a
+	// Safe's next nonce (nil for a co-signer of Bitcoin only).
+	EthKey  *ecdsa.PrivateKey
+	EthNode *eth.Client
 }
 
 // Cosigner is the co-signer's state: its mirror of the journal and the
@@ -109,6 +119,10 @@ type Cosigner struct {
 	addrs map[addrSeen]time.Time
 	creds map[credSeen]time.Time
 	txs   map[[32]byte]*Signed
+	// atNonce is the SafeTx signed at each nonce of each Safe; next the
+	// nonce after the highest signed, by Safe.
+	atNonce map[safeNonce][32]byte
+	next    map[common.Address]*big.Int
 	wds   map[string][32]byte // withdrawal -> the transaction that paid it
 	halts map[string]Halt
 	// disagree are the journal's wallets that are not pinned here.
@@ -138,7 +152,8 @@ func Open(cfg Config) (*Cosigner, error) {
 		return nil, err
 	}
 	c := &Cosigner{cfg: cfg, keys: map[keySeen]time.Time{}, addrs: map[addrSeen]time.Time{}, creds: map[credSeen]time.Time{}, txs: map[[32]byte]*Signed{},
-		wds: map[string][32]byte{}, halts: map[string]Halt{}, disagree: map[uint32]string{}, lifts: map[string]pendingLift{}}
+		wds: map[string][32]byte{}, halts: map[string]Halt{}, disagree: map[uint32]string{}, lifts: map[string]pendingLift{},
+		atNonce: map[safeNonce][32]byte{}, next: map[common.Address]*big.Int{}}
 	if err := c.setPolicy(cfg.Policy); err != nil {
 		return nil, err
 	}
@@ -154,6 +169,12 @@ func Open(cfg Config) (*Cosigner, error) {
 	for txid, r := range c.txs {
 		for _, id := range r.Withdrawals {
 			c.wds[id] = txid
+		}
+		if r.Safe != "" {
+			if err := c.indexSafeTx(txid, r); err != nil {
+				st.close()
+				return nil, err
+			}
 		}
 	}
 	c.seenB = st.db.NewBatch()
@@ -216,13 +237,15 @@ func (c *Cosigner) setPolicy(p *Policy) error {
 		ws[i] = wallet.Named{ID: uint32(i + 1), Kind: w.Kind, Descriptor: w.Descriptor}
 		byName[uint32(i+1)] = w
 	}
-	d0, err := wallet.Parse(ws[0].Descriptor, c.cfg.Net)
-	if err != nil {
-		return err
-	}
-	set, err := wallet.NewSet(ws, d0)
-	if err != nil {
-		return err
+	var set *wallet.Set
+	if len(ws) > 0 {
+		d0, err := wallet.Parse(ws[0].Descriptor, c.cfg.Net)
+		if err != nil {
+			return err
+		}
+		if set, err = wallet.NewSet(ws, d0); err != nil {
+			return err
+		}
 	}
 	c.policy, c.pinned, c.byName = p, set, byName
 	return nil
@@ -486,6 +509,9 @@ func (c *Cosigner) Disagreements() []string {
 // owner finds the pinned wallet a script pays (wallet.Set.Locate: derived
 // indexes, or a PSBT's claimed place recomputed from the pinned descriptor).
 func (c *Cosigner) owner(script []byte, hints []*psbt.Bip32Derivation) (*wallet.Named, bool) {
+	if c.pinned == nil {
+		return nil, false
+	}
 	w, _, ok := c.pinned.Locate(script, hints)
 	return w, ok
 }
@@ -497,14 +523,8 @@ func (c *Cosigner) owner(script []byte, hints []*psbt.Bip32Derivation) (*wallet.
 func (c *Cosigner) Sign(p *psbt.Packet) ([]string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.flush(); err != nil {
+	if err := c.ready(); err != nil {
 		return nil, err
-	}
-	if err := c.m.Broken(); err != nil {
-		return nil, c.brokenHistory(err)
-	}
-	if h, ok := c.halts[AllAssets]; ok {
-		return nil, fmt.Errorf("%w: everything, by %s: %s", ErrHalted, h.By, h.Reason)
 	}
 	if p.UnsignedTx == nil || len(p.Inputs) != len(p.UnsignedTx.TxIn) || len(p.Outputs) != len(p.UnsignedTx.TxOut) {
 		return nil, ErrMalformed
@@ -620,6 +640,21 @@ func (c *Cosigner) Sign(p *psbt.Packet) ([]string, error) {
 		c.wds[id] = txid
 	}
 	return pays, nil
+}
+
+// ready is what every signing starts with: what was ingested made
+// durable, a history that holds, and no halt of everything.
+func (c *Cosigner) ready() error {
+	if err := c.flush(); err != nil {
+		return err
+	}
+	if err := c.m.Broken(); err != nil {
+		return c.brokenHistory(err)
+	}
+	if h, ok := c.halts[AllAssets]; ok {
+		return fmt.Errorf("%w: everything, by %s: %s", ErrHalted, h.By, h.Reason)
+	}
+	return nil
 }
 
 // checkAnchor accepts the one OP_RETURN output a batch may carry: of 0
@@ -765,7 +800,8 @@ type usage struct {
 	allYen     *big.Int
 }
 
-// window sums what was signed since since.
+// window sums what was signed since since. Sums that would pass 2^64
+// stay at 2^64-1, above every limit (wei amounts are large).
 func (c *Cosigner) window(asset string, since time.Time) usage {
 	u := usage{cust: map[uint64]uint64{}, allYen: new(big.Int)}
 	for _, r := range c.txs {
@@ -773,20 +809,34 @@ func (c *Cosigner) window(asset string, since time.Time) usage {
 			continue
 		}
 		u.allTx++
+		leaving, _ := add64(r.Out, r.Fee)
 		if l, ok := c.policy.Limits[r.Asset]; ok {
-			u.allYen.Add(u.allYen, l.yen(r.Out+r.Fee))
+			u.allYen.Add(u.allYen, l.yen(leaving))
 		}
 		if r.Asset != asset {
 			continue
 		}
 		u.tx++
-		u.asset += r.Out + r.Fee
-		u.fee += r.Fee
+		u.asset, _ = add64(u.asset, leaving)
+		u.fee, _ = add64(u.fee, r.Fee)
 		for cust, amt := range r.Customers {
-			u.cust[cust] += amt
+			u.cust[cust], _ = add64(u.cust[cust], amt)
 		}
 	}
 	return u
+}
+
+// add64 adds xs, reporting an overflow of 64 bits (the sum is then
+// 2^64-1, above every limit).
+func add64(xs ...uint64) (uint64, bool) {
+	var s uint64
+	for _, x := range xs {
+		var carry uint64
+		if s, carry = bits.Add64(s, x, 0); carry != 0 {
+			return math.MaxUint64, true
+		}
+	}
+	return s, false
 }
 
 // limits checks r against every limit of the hour and the day, by the
@@ -794,7 +844,11 @@ func (c *Cosigner) window(asset string, since time.Time) usage {
 func (c *Cosigner) limits(r *Signed, now time.Time) error {
 	lim := c.policy.Limits[r.Asset]
 	all := c.policy.AllAssets
-	yen := lim.yen(r.Out + r.Fee)
+	leaving, over := add64(r.Out, r.Fee)
+	if over {
+		return fmt.Errorf("%w: %s leaving would pass 2^64 base units", ErrVelocity, r.Asset)
+	}
+	yen := lim.yen(leaving)
 	for _, w := range []struct {
 		name                                   string
 		span                                   time.Duration
@@ -804,10 +858,10 @@ func (c *Cosigner) limits(r *Signed, now time.Time) error {
 		{"day", 24 * time.Hour, lim.PerCustomerDay, lim.PerAssetDay, lim.FeeDay, lim.TxDay, all.YenDay, all.TxDay},
 	} {
 		u := c.window(r.Asset, now.Add(-w.span))
-		if got := u.asset + r.Out + r.Fee; got > w.perAsset {
+		if got, over := add64(u.asset, leaving); over || got > w.perAsset {
 			return fmt.Errorf("%w: %s leaving this %s would be %d, fees included (limit %d)", ErrVelocity, r.Asset, w.name, got, w.perAsset)
 		}
-		if got := u.fee + r.Fee; got > w.fee {
+		if got, over := add64(u.fee, r.Fee); over || got > w.fee {
 			return fmt.Errorf("%w: %s fees this %s would be %d (limit %d)", ErrVelocity, r.Asset, w.name, got, w.fee)
 		}
 		if u.tx+1 > w.tx {
@@ -825,7 +879,7 @@ func (c *Cosigner) limits(r *Signed, now time.Time) error {
 		}
 		sort.Slice(custs, func(i, j int) bool { return custs[i] < custs[j] })
 		for _, cust := range custs {
-			if got := u.cust[cust] + r.Customers[cust]; got > w.perCust {
+			if got, over := add64(u.cust[cust], r.Customers[cust]); over || got > w.perCust {
 				return fmt.Errorf("%w: customer %d would reach %d this %s (limit %d)", ErrVelocity, cust, got, w.name, w.perCust)
 			}
 		}

@@ -50,6 +50,11 @@ type Policy struct {
 	// only of the pinned hot wallets holding its key, and treats an output
 	// as ours only if it pays a pinned wallet.
 	Wallets []PinnedWallet `json:"wallets"`
+	// Safes are our Safe multisig wallets on Ethereum chains, pinned
+	// here as the Bitcoin wallets are: the co-signer signs only for the
+	// pinned hot Safe of an asset, with the chain id and address written
+	// here, and batches only through the MultiSendCallOnly pinned with it.
+	Safes []PinnedSafe `json:"safes,omitempty"`
 	// Limits are per asset code. An asset missing here is never signed.
 	Limits map[string]Limits `json:"limits"`
 	// AllAssets bounds what leaves across every asset.
@@ -70,6 +75,22 @@ type PinnedWallet struct {
 	Kind       string `json:"kind"` // cold-customer, hot-customer, cold-house, hot-house
 	Asset      string `json:"asset"`
 	Descriptor string `json:"descriptor"`
+}
+
+// PinnedSafe is one of our Safe multisig wallets as its key holders
+// wrote it on the co-signer's host: what a SafeTx's EIP-712 domain (chain
+// id, Safe address) is computed from, never a request's word.
+type PinnedSafe struct {
+	Name  string `json:"name"`
+	Kind  string `json:"kind"` // cold-customer, hot-customer, cold-house, hot-house
+	Asset string `json:"asset"`
+	// ChainID is the chain the Safe lives on (EIP-155).
+	ChainID uint64 `json:"chain_id"`
+	// Address is the Safe's address; MultiSend the MultiSendCallOnly the
+	// hot signer's batches go through, the only target of a DELEGATECALL
+	// the co-signer signs.
+	Address   string `json:"address"`
+	MultiSend string `json:"multisend"`
 }
 
 // Limits bound one asset, in its base units, by the co-signer's clock.
@@ -190,8 +211,43 @@ func ParsePolicy(b []byte, net *chaincfg.Params) (*Policy, error) {
 			hot++
 		}
 	}
+	hotSafe := map[string]bool{}
+	for i, sf := range p.Safes {
+		k, ok := custody.ParseWalletKind(sf.Kind)
+		if !ok {
+			return nil, fmt.Errorf("%w: safe %d: kind %q is not one of cold-customer, hot-customer, cold-house, hot-house", ErrPolicy, i+1, sf.Kind)
+		}
+		if sf.Name == "" || names[sf.Name] {
+			return nil, fmt.Errorf("%w: safe %d: a unique name is needed", ErrPolicy, i+1)
+		}
+		names[sf.Name] = true
+		if sf.ChainID == 0 {
+			return nil, fmt.Errorf("%w: safe %s: chain_id must be set", ErrPolicy, sf.Name)
+		}
+		a, err := parseEthAddress(sf.Address)
+		if err != nil {
+			return nil, fmt.Errorf("%w: safe %s: address: %w", ErrPolicy, sf.Name, err)
+		}
+		m, err := parseEthAddress(sf.MultiSend)
+		if err != nil {
+			return nil, fmt.Errorf("%w: safe %s: multisend: %w", ErrPolicy, sf.Name, err)
+		}
+		if a == m {
+			return nil, fmt.Errorf("%w: safe %s: the Safe and its MultiSendCallOnly are one address", ErrPolicy, sf.Name)
+		}
+		if _, ok := p.Limits[sf.Asset]; !ok {
+			return nil, fmt.Errorf("%w: safe %s: asset %q has no limits", ErrPolicy, sf.Name, sf.Asset)
+		}
+		if k == custody.HotCustomer {
+			if hotSafe[sf.Asset] {
+				return nil, fmt.Errorf("%w: safe %s: a second hot-customer Safe of %s", ErrPolicy, sf.Name, sf.Asset)
+			}
+			hotSafe[sf.Asset] = true
+			hot++
+		}
+	}
 	if hot == 0 {
-		return nil, fmt.Errorf("%w: no hot-customer wallet pinned: nothing could be signed", ErrPolicy)
+		return nil, fmt.Errorf("%w: no hot-customer wallet or Safe pinned: nothing could be signed", ErrPolicy)
 	}
 	for code, l := range p.Limits {
 		for _, f := range []struct {

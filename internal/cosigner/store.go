@@ -21,7 +21,7 @@ import (
 //
 //	'k' customer(8) pubkey(32)          -> first seen (unix nanoseconds, 8)
 //	'a' customer(8) asset 0x00 address  -> first seen
-//	't' txid(32)                        -> Signed (JSON)
+//	't' txid(32)                        -> Signed (JSON); a SafeTx's EIP-712 hash for Ethereum
 //	'h' asset                           -> Halt (JSON); asset "*" halts all
 //	'c' customer(8) commitment          -> first seen of a credential change
 type store struct {
@@ -43,6 +43,13 @@ type Signed struct {
 	Out  uint64 `json:"out"`
 	Fee  uint64 `json:"fee"`
 	PSBT string `json:"psbt"` // as returned, base64
+	// Safe, Nonce and SafeSig are set for a Safe transaction (TxID is
+	// then its EIP-712 hash): the Safe's address, the nonce signed at
+	// (decimal) and the co-signer's signature r ‖ s ‖ v (hex). Fee is
+	// gas limit × max fee per gas, in wei.
+	Safe    string `json:"safe,omitempty"`
+	Nonce   string `json:"nonce,omitempty"`
+	SafeSig string `json:"safe_sig,omitempty"`
 }
 
 // Halt is one of the co-signer's own halts.
