@@ -123,8 +123,8 @@ type Cosigner struct {
 	// nonce after the highest signed, by Safe.
 	atNonce map[safeNonce][32]byte
 	next    map[common.Address]*big.Int
-	wds   map[string][32]byte // withdrawal -> the transaction that paid it
-	halts map[string]Halt
+	wds     map[string][32]byte // withdrawal -> the transaction that paid it
+	halts   map[string]Halt
 	// disagree are the journal's wallets that are not pinned here.
 	disagree map[uint32]string
 	// lifts are the lift_halt requests signed by a pinned operator, by
