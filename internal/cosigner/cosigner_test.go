@@ -3,6 +3,7 @@ package cosigner
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"github.com/btcsuite/btcd/wire"
 
 	"kinko/internal/alert"
+	"kinko/internal/chain/eth"
 	"kinko/internal/core"
 	"kinko/internal/custody"
 	"kinko/internal/journal"
@@ -59,6 +61,9 @@ type world struct {
 	coins  byte // fake coins spent so far, so every PSBT is its own
 	alerts []alert.Alert
 	team   *operators.Team
+	// ethKey and ethNode are the co-signer's on Ethereum (eth_test.go).
+	ethKey  *ecdsa.PrivateKey
+	ethNode *eth.Client
 }
 
 func (w *world) submit(at time.Time, cmd core.Command) core.Outcome {
@@ -162,7 +167,7 @@ func (w *world) customer(i ledger.OwnerID, at time.Time) {
 func (w *world) open() {
 	w.t.Helper()
 	cs, err := Open(Config{Net: regnet, Account: w.keys[1].acct, FP: w.keys[1].fp, Policy: w.pol, Now: func() time.Time { return w.clock },
-		StateDir: w.dir, NoSync: true, Alert: func(a alert.Alert) { w.alerts = append(w.alerts, a) }})
+		StateDir: w.dir, NoSync: true, Alert: func(a alert.Alert) { w.alerts = append(w.alerts, a) }, EthKey: w.ethKey, EthNode: w.ethNode})
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -194,13 +194,13 @@ func (c *Cosigner) SignSafeTx(ctx context.Context, req SafeTxRequest) (*SafeTxSi
 	if t, ok := c.next[addr]; ok && t.Cmp(next) > 0 {
 		next = t
 	}
+	if req.Tx.Nonce.Cmp(onChain) < 0 {
+		return nil, fmt.Errorf("%w: nonce %s is used on chain (replayed); the next is %s", ErrNonce, req.Tx.Nonce, next)
+	}
 	if _, ok := c.atNonce[safeNonce{addr, req.Tx.Nonce.String()}]; ok {
 		return nil, fmt.Errorf("%w: nonce %s of %s", ErrNonceSigned, req.Tx.Nonce, addr)
 	}
-	switch req.Tx.Nonce.Cmp(next) {
-	case -1:
-		return nil, fmt.Errorf("%w: nonce %s is used (replayed); the next is %s", ErrNonce, req.Tx.Nonce, next)
-	case 1:
+	if req.Tx.Nonce.Cmp(next) != 0 {
 		return nil, fmt.Errorf("%w: nonce %s skips ahead; the next is %s", ErrNonce, req.Tx.Nonce, next)
 	}
 	// The SafeTx, built here.
