@@ -156,6 +156,9 @@ func (c *Cosigner) SignSafeTx(ctx context.Context, req SafeTxRequest) (*SafeTxSi
 		return nil, fmt.Errorf("%w: %s, by %s: %s", ErrHalted, asset, h.By, h.Reason)
 	}
 	chainID := new(big.Int).SetUint64(pin.ChainID)
+	if got := c.cfg.EthNode.ChainID(); got.Cmp(chainID) != 0 {
+		return nil, fmt.Errorf("%w: the co-signer's node is on chain %s, the pinned Safe %s on chain %s", ErrNoSafe, got, pin.Name, chainID)
+	}
 	// What the requested SafeTx would make the Safe do, named first: a
 	// DELEGATECALL elsewhere than the pinned MultiSendCallOnly, or a
 	// refund, whatever else it says.
