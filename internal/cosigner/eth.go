@@ -333,3 +333,94 @@ func (c *Cosigner) indexSafeTx(h [32]byte, r *Signed) error {
 	}
 	return nil
 }
+
+// SafeTxBody is the body of POST /cosign/safetx: a SafeTxRequest in JSON.
+// Numbers are decimal strings (wei, gas, nonce), addresses and the hash
+// 0x-hex, data 0x-hex ("0x" for none). Every field is required.
+type SafeTxBody struct {
+	Withdrawals    []string `json:"withdrawals"`
+	To             string   `json:"to"`
+	Value          string   `json:"value"`
+	Data           string   `json:"data"`
+	Operation      uint8    `json:"operation"`
+	SafeTxGas      string   `json:"safe_tx_gas"`
+	BaseGas        string   `json:"base_gas"`
+	GasPrice       string   `json:"gas_price"`
+	GasToken       string   `json:"gas_token"`
+	RefundReceiver string   `json:"refund_receiver"`
+	Nonce          string   `json:"nonce"`
+	Hash           string   `json:"hash"`
+	GasLimit       uint64   `json:"gas_limit"`
+	MaxFeePerGas   string   `json:"max_fee_per_gas"`
+}
+
+// SafeTxAnswer is the answer of POST /cosign/safetx.
+type SafeTxAnswer struct {
+	Hash        string   `json:"hash"`
+	Owner       string   `json:"owner"`
+	Signature   string   `json:"signature"` // 0x r ‖ s ‖ v, v 27 or 28
+	Withdrawals []string `json:"withdrawals"`
+}
+
+// NewSafeTxBody writes req as the route's body.
+func NewSafeTxBody(req SafeTxRequest) SafeTxBody {
+	n := func(x *big.Int) string {
+		if x == nil {
+			return "0"
+		}
+		return x.String()
+	}
+	tx := req.Tx
+	return SafeTxBody{Withdrawals: req.Withdrawals, To: tx.To.Hex(), Value: n(tx.Value), Data: "0x" + hex.EncodeToString(tx.Data),
+		Operation: uint8(tx.Operation), SafeTxGas: n(tx.SafeTxGas), BaseGas: n(tx.BaseGas), GasPrice: n(tx.GasPrice),
+		GasToken: tx.GasToken.Hex(), RefundReceiver: tx.RefundReceiver.Hex(), Nonce: n(tx.Nonce), Hash: req.Hash.Hex(),
+		GasLimit: req.GasLimit, MaxFeePerGas: n(req.MaxFeePerGas)}
+}
+
+// Request reads the body into a SafeTxRequest, refusing any field that
+// is missing or not in its form.
+func (b SafeTxBody) Request() (SafeTxRequest, error) {
+	var bad []string
+	num := func(name, s string) *big.Int {
+		x, ok := new(big.Int).SetString(s, 10)
+		if !ok || strings.Trim(s, "0123456789") != "" || x.BitLen() > 256 || (len(s) > 1 && s[0] == '0') {
+			bad = append(bad, name)
+			return nil
+		}
+		return x
+	}
+	addr := func(name, s string) common.Address {
+		if len(s) != 42 || !strings.HasPrefix(s, "0x") || !common.IsHexAddress(s) {
+			bad = append(bad, name)
+		}
+		return common.HexToAddress(s)
+	}
+	tx := &safe.SafeTx{To: addr("to", b.To), Value: num("value", b.Value), Operation: safe.Operation(b.Operation),
+		SafeTxGas: num("safe_tx_gas", b.SafeTxGas), BaseGas: num("base_gas", b.BaseGas), GasPrice: num("gas_price", b.GasPrice),
+		GasToken: addr("gas_token", b.GasToken), RefundReceiver: addr("refund_receiver", b.RefundReceiver), Nonce: num("nonce", b.Nonce)}
+	if d, err := hex.DecodeString(strings.TrimPrefix(b.Data, "0x")); err != nil || !strings.HasPrefix(b.Data, "0x") {
+		bad = append(bad, "data")
+	} else {
+		tx.Data = d
+	}
+	var h common.Hash
+	if hb, err := hex.DecodeString(strings.TrimPrefix(b.Hash, "0x")); err != nil || len(hb) != 32 || !strings.HasPrefix(b.Hash, "0x") {
+		bad = append(bad, "hash")
+	} else {
+		h = common.Hash(hb)
+	}
+	fee := num("max_fee_per_gas", b.MaxFeePerGas)
+	if b.Operation > uint8(safe.OpDelegateCall) {
+		bad = append(bad, "operation")
+	}
+	if len(b.Withdrawals) == 0 {
+		bad = append(bad, "withdrawals")
+	}
+	if b.GasLimit == 0 {
+		bad = append(bad, "gas_limit")
+	}
+	if len(bad) > 0 {
+		return SafeTxRequest{}, fmt.Errorf("%w: missing or malformed: %s", ErrMalformed, strings.Join(bad, ", "))
+	}
+	return SafeTxRequest{Withdrawals: b.Withdrawals, Tx: tx, Hash: h, GasLimit: b.GasLimit, MaxFeePerGas: fee}, nil
+}

@@ -5,9 +5,15 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"math/big"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -359,6 +365,81 @@ func TestSafeTxOnDevnet(t *testing.T) {
 		}
 		if lost := new(big.Int).Sub(hot, e.balance(e.hot)); lost.Cmp(milliEther(450)) != 0 {
 			t.Fatalf("the hot Safe lost %s wei; want %s", lost, milliEther(450))
+		}
+	})
+
+	t.Run("Route", func(t *testing.T) {
+		// The hot signer's route, POST /cosign/safetx (mutual TLS in
+		// front of it in production; see TestCosignerProcessParts).
+		srv := httptest.NewServer(e.cs.Handler(slog.New(slog.DiscardHandler)))
+		defer srv.Close()
+		post := func(body any) (int, string) {
+			b, _ := json.Marshal(body)
+			r, err := http.Post(srv.URL+"/cosign/safetx", "application/json", bytes.NewReader(b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Body.Close()
+			out, _ := io.ReadAll(r.Body)
+			return r.StatusCode, string(out)
+		}
+		w6 := e.withdrawEth(3, "e6", wei(50), at)
+		if err := e.feed(); err != nil {
+			t.Fatal(err)
+		}
+		tx := safe.Transfer(ethPayee(3), milliEther(50), e.nonce())
+		req := SafeTxRequest{Withdrawals: []string{w6}, Tx: tx, Hash: e.hash(tx), GasLimit: ethGasLimit, MaxFeePerGas: big.NewInt(ethMaxFee)}
+		body := NewSafeTxBody(req)
+		for _, m := range []struct {
+			name string
+			edit func(*SafeTxBody)
+		}{
+			{"a negative value", func(b *SafeTxBody) { b.Value = "-1" }},
+			{"a signed value", func(b *SafeTxBody) { b.Value = "+50" }},
+			{"a value past 2^256", func(b *SafeTxBody) { b.Value = "1" + strings.Repeat("0", 78) }},
+			{"a short address", func(b *SafeTxBody) { b.To = "0x1234" }},
+			{"data without 0x", func(b *SafeTxBody) { b.Data = "" }},
+			{"no hash", func(b *SafeTxBody) { b.Hash = "" }},
+			{"operation 2", func(b *SafeTxBody) { b.Operation = 2 }},
+			{"no gas limit", func(b *SafeTxBody) { b.GasLimit = 0 }},
+			{"no withdrawals", func(b *SafeTxBody) { b.Withdrawals = nil }},
+		} {
+			b := body
+			m.edit(&b)
+			if code, msg := post(b); code != http.StatusBadRequest || !strings.Contains(msg, "malformed") {
+				t.Errorf("%s: %d %s; want 400", m.name, code, msg)
+			}
+		}
+		if code, msg := post(map[string]any{"withdrawals": []string{w6}, "extra": 1}); code != http.StatusBadRequest {
+			t.Errorf("an unknown field: %d %s; want 400", code, msg)
+		}
+		// Refused with its reason: another to.
+		thief := body
+		thief.To = common.HexToAddress("0x00000000000000000000000000000000000000ff").Hex()
+		if code, msg := post(thief); code != http.StatusForbidden || !strings.Contains(msg, ErrNotBuilt.Error()) {
+			t.Fatalf("another to: %d %s; want 403 %v", code, msg, ErrNotBuilt)
+		}
+		code, msg := post(body)
+		if code != http.StatusOK {
+			t.Fatalf("POST /cosign/safetx = %d %s", code, msg)
+		}
+		var ans SafeTxAnswer
+		if err := json.Unmarshal([]byte(msg), &ans); err != nil {
+			t.Fatal(err)
+		}
+		var sig safe.Signature
+		sig.Owner = common.HexToAddress(ans.Owner)
+		rsv, err := hex.DecodeString(strings.TrimPrefix(ans.Signature, "0x"))
+		if err != nil || len(rsv) != safe.SignatureLen || ans.Hash != e.hash(tx).Hex() {
+			t.Fatalf("answer %+v", ans)
+		}
+		copy(sig.RSV[:], rsv)
+		before := e.balance(ethPayee(3))
+		if _, err := e.exec(tx, e.sign(tx, e.hotKey), sig); err != nil {
+			t.Fatal(err)
+		}
+		if got := new(big.Int).Sub(e.balance(ethPayee(3)), before); got.Cmp(milliEther(50)) != 0 {
+			t.Fatalf("the customer got %s wei through the route; want %s", got, milliEther(50))
 		}
 	})
 

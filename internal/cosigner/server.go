@@ -2,6 +2,7 @@ package cosigner
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -76,7 +77,9 @@ func (f *Follower) Run(ctx context.Context, every time.Duration) {
 }
 
 // Handler serves POST /cosign: a base64 PSBT in, the co-signed PSBT out, or
-// 403 with the reason. Mount it behind mutual TLS.
+// 403 with the reason; POST /cosign/safetx: a SafeTxBody in, a
+// SafeTxAnswer out, 400 for a malformed body, 403 with the reason for a
+// refusal; and the watcher's POST /halt. Mount it behind mutual TLS.
 func (c *Cosigner) Handler(log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /halt", func(w http.ResponseWriter, r *http.Request) {
@@ -118,6 +121,34 @@ func (c *Cosigner) Handler(log *slog.Logger) http.Handler {
 		s, _ := wallet.Encode(p)
 		log.Info("co-signed", "tx", p.UnsignedTx.TxHash(), "withdrawals", paid)
 		io.WriteString(w, s)
+	})
+	mux.HandleFunc("POST /cosign/safetx", func(w http.ResponseWriter, r *http.Request) {
+		if !peerIs(r, mtls.SignerName) {
+			http.Error(w, "only the hot signer's certificate may ask for signatures", http.StatusForbidden)
+			return
+		}
+		var body SafeTxBody
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<20))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&body); err != nil {
+			http.Error(w, "cosigner: malformed SafeTx request: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		req, err := body.Request()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		sig, err := c.SignSafeTx(r.Context(), req)
+		if err != nil {
+			log.Warn("refused to co-sign a SafeTx", "hash", req.Hash, "withdrawals", req.Withdrawals, "err", err)
+			http.Error(w, err.Error(), http.StatusForbidden)
+			return
+		}
+		log.Info("co-signed a SafeTx", "hash", sig.Hash, "withdrawals", sig.Withdrawals)
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(SafeTxAnswer{Hash: sig.Hash.Hex(), Owner: sig.Signature.Owner.Hex(),
+			Signature: "0x" + hex.EncodeToString(sig.Signature.RSV[:]), Withdrawals: sig.Withdrawals})
 	})
 	return mux
 }
