@@ -424,3 +424,55 @@ func (b SafeTxBody) Request() (SafeTxRequest, error) {
 	}
 	return SafeTxRequest{Withdrawals: b.Withdrawals, Tx: tx, Hash: h, GasLimit: b.GasLimit, MaxFeePerGas: fee}, nil
 }
+
+// ErrSafeSetup reports a pinned hot Safe that is not what the co-signer
+// can guard: its node on another chain, its key not an owner, a threshold
+// below two (the hot signer alone would suffice), or a MultiSendCallOnly
+// whose code is not the audited contract's.
+var ErrSafeSetup = errors.New("cosigner: pinned Safe not as the co-signer needs it")
+
+// VerifySafes checks on the co-signer's own node, before it serves, that
+// every pinned hot Safe has the co-signer's key among its owners and a
+// threshold of at least two, and that the code at its pinned
+// MultiSendCallOnly is byte for byte the one of art (the Safe contracts
+// 1.4.1 installed on its host), so a DELEGATECALL it signs runs that code
+// only.
+func (c *Cosigner) VerifySafes(ctx context.Context, art *safe.Artifacts) error {
+	c.mu.Lock()
+	pol := c.policy
+	key, node := c.cfg.EthKey, c.cfg.EthNode
+	c.mu.Unlock()
+	if key == nil || node == nil {
+		return fmt.Errorf("%w: the co-signer has no Ethereum key or node", ErrSafeSetup)
+	}
+	me := crypto.PubkeyToAddress(key.PublicKey)
+	for _, pin := range pol.Safes {
+		if custodyKind(pin.Kind) != custody.HotCustomer {
+			continue
+		}
+		addr, _ := parseEthAddress(pin.Address)
+		ms, _ := parseEthAddress(pin.MultiSend)
+		if got := node.ChainID(); got.Cmp(new(big.Int).SetUint64(pin.ChainID)) != 0 {
+			return fmt.Errorf("%w: %s: the node is on chain %s, the Safe pinned on %d", ErrSafeSetup, pin.Name, got, pin.ChainID)
+		}
+		cfg, err := safe.Owners(ctx, node, addr)
+		if err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrSafeSetup, pin.Name, err)
+		}
+		mine := false
+		for _, o := range cfg.Owners {
+			mine = mine || o == me
+		}
+		if !mine || cfg.Threshold < 2 {
+			return fmt.Errorf("%w: %s: owners %v, threshold %d; the co-signer is %s", ErrSafeSetup, pin.Name, cfg.Owners, cfg.Threshold, me)
+		}
+		code, err := node.Code(ctx, ms)
+		if err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrSafeSetup, pin.Name, err)
+		}
+		if !bytes.Equal(code, art.MultiSendCallOnly.DeployedBytecode) {
+			return fmt.Errorf("%w: %s: the code at its MultiSendCallOnly %s (%d bytes) is not MultiSendCallOnly 1.4.1's", ErrSafeSetup, pin.Name, ms, len(code))
+		}
+	}
+	return nil
+}

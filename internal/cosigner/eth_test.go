@@ -63,6 +63,7 @@ type ethWorld struct {
 	node                     *devnet.Node
 	c                        *eth.Client
 	d                        *safe.Deployment
+	art                      *safe.Artifacts
 	gas                      *ecdsa.PrivateKey // the house gas account: sends every execTransaction
 	hotKey, coKey, backupKey *ecdsa.PrivateKey
 	hot, cold                common.Address
@@ -80,7 +81,7 @@ func newEthWorld(t *testing.T) *ethWorld {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	t.Cleanup(cancel)
 	n := devnet.New(t, devnet.Options{})
-	e := &ethWorld{world: newWorld(t), ctx: ctx, node: n, c: n.Client()}
+	e := &ethWorld{world: newWorld(t), ctx: ctx, node: n, c: n.Client(), art: art}
 	if e.gas, err = n.NewKey(ctx, milliEther(100_000)); err != nil {
 		t.Fatal(err)
 	}
@@ -280,6 +281,37 @@ func TestSafeTxOnDevnet(t *testing.T) {
 	if err := e.feed(); err != nil {
 		t.Fatal(err)
 	}
+
+	t.Run("VerifySafes", func(t *testing.T) {
+		art := e.art
+		if err := e.cs.VerifySafes(e.ctx, art); err != nil {
+			t.Fatalf("the pinned hot Safe: %v", err)
+		}
+		good := *e.pol
+		for _, c := range []struct {
+			name string
+			edit func(*PinnedSafe)
+		}{
+			{"a Safe without the co-signer's key (the cold Safe pinned as hot)", func(p *PinnedSafe) { p.Address = e.cold.Hex() }},
+			{"a MultiSendCallOnly that is another contract (the proxy factory)", func(p *PinnedSafe) { p.MultiSend = e.d.ProxyFactory.Hex() }},
+			{"a MultiSendCallOnly with no code", func(p *PinnedSafe) { p.MultiSend = ethPayee(1).Hex() }},
+			{"another chain", func(p *PinnedSafe) { p.ChainID++ }},
+		} {
+			bad := good
+			bad.Wallets = nil // Safes alone: quicker to load than the descriptors' address sets
+			bad.Safes = append([]PinnedSafe(nil), good.Safes...)
+			c.edit(&bad.Safes[0])
+			if err := e.cs.SetPolicy(&bad); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.cs.VerifySafes(e.ctx, art); !errors.Is(err, ErrSafeSetup) {
+				t.Errorf("%s: VerifySafes = %v; want ErrSafeSetup", c.name, err)
+			}
+		}
+		if err := e.cs.SetPolicy(&good); err != nil {
+			t.Fatal(err)
+		}
+	})
 
 	t.Run("Withdrawal", func(t *testing.T) {
 		tx := safe.Transfer(ethPayee(1), milliEther(300), e.nonce())
