@@ -2,7 +2,6 @@ package core
 
 import (
 	"bytes"
-	"cmp"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
@@ -98,21 +97,6 @@ func (r *balRow) put(b []byte) {
 	b[12], b[13], b[14], b[15] = byte(r.kind), 0, 0, 0
 	binary.LittleEndian.PutUint64(b[16:], r.lo)
 	binary.LittleEndian.PutUint64(b[24:], r.hi)
-}
-
-func getRow(b []byte) balRow {
-	return balRow{owner: binary.LittleEndian.Uint64(b), asset: ledger.AssetID(binary.LittleEndian.Uint32(b[8:])), kind: ledger.Kind(b[12]),
-		lo: binary.LittleEndian.Uint64(b[16:]), hi: binary.LittleEndian.Uint64(b[24:])}
-}
-
-func rowCmp(x, y *balRow) int {
-	if c := cmp.Compare(x.asset, y.asset); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(x.owner, y.owner); c != 0 {
-		return c
-	}
-	return cmp.Compare(x.kind, y.kind)
 }
 
 func putAsset(b []byte, a ledger.Asset) {
@@ -378,40 +362,32 @@ func ckptSeqs(dir string) []uint64 {
 	return out
 }
 
-// writeCkpt writes a checkpoint: a part per asset (its rows sorted by
-// owner and kind) and the meta, which is written last, so that a
-// checkpoint with a meta has its parts.
-func writeCkpt(dir string, aead cipher.AEAD, m balCkpt, rows []balRow) error {
-	d := balDir(dir)
-	start := 0
-	for _, a := range m.assets {
-		end := start
-		for end < len(rows) && rows[end].asset == a.ID {
-			end++
-		}
-		b := make([]byte, balPartHdr, balPartHdr+(end-start)*balRecordSize+balTagSize)
-		copy(b, balCkptMagic)
-		if _, err := rand.Read(b[8:20]); err != nil {
-			return err
-		}
-		binary.LittleEndian.PutUint64(b[20:], m.seq)
-		binary.LittleEndian.PutUint64(b[28:], uint64(m.off))
-		copy(b[36:52], m.tag[:])
-		binary.LittleEndian.PutUint32(b[52:], uint32(a.ID))
-		binary.LittleEndian.PutUint64(b[60:], uint64(end-start))
-		b = b[:balPartHdr+(end-start)*balRecordSize]
-		for i := start; i < end; i++ {
-			rows[i].put(b[balPartHdr+(i-start)*balRecordSize:])
-		}
-		b = append(b, aead.Seal(nil, b[8:20], nil, b)...)
-		if err := writeFileAtomic(filepath.Join(d, ckptPartName(m.seq, a.ID)), b); err != nil {
-			return err
-		}
-		start = end
+// partHeader starts a checkpoint's part for asset a, with room for n
+// bytes of rows.
+func partHeader(m balCkpt, a ledger.AssetID, n int) []byte {
+	b := make([]byte, balPartHdr, balPartHdr+n+balTagSize)
+	copy(b, balCkptMagic)
+	binary.LittleEndian.PutUint64(b[20:], m.seq)
+	binary.LittleEndian.PutUint64(b[28:], uint64(m.off))
+	copy(b[36:52], m.tag[:])
+	binary.LittleEndian.PutUint32(b[52:], uint32(a))
+	return b
+}
+
+// writePart seals and writes a part that partHeader began and the rows
+// (sorted by owner and kind) follow.
+func writePart(dir string, aead cipher.AEAD, m balCkpt, a ledger.AssetID, b []byte) error {
+	binary.LittleEndian.PutUint64(b[60:], uint64((len(b)-balPartHdr)/balRecordSize))
+	if _, err := rand.Read(b[8:20]); err != nil {
+		return err
 	}
-	if start != len(rows) {
-		return fmt.Errorf("balance checkpoint: rows of an asset not in the table")
-	}
+	b = append(b, aead.Seal(nil, b[8:20], nil, b)...)
+	return writeFileAtomic(filepath.Join(balDir(dir), ckptPartName(m.seq, a)), b)
+}
+
+// writeMeta writes a checkpoint's meta, after its parts: a checkpoint
+// with a meta has its parts.
+func writeMeta(dir string, aead cipher.AEAD, m balCkpt) error {
 	b := make([]byte, balMetaHdr, balMetaHdr+len(m.assets)*balAssetSize+balTagSize)
 	copy(b, balCkptMagic)
 	if _, err := rand.Read(b[8:20]); err != nil {
@@ -427,7 +403,7 @@ func writeCkpt(dir string, aead cipher.AEAD, m balCkpt, rows []balRow) error {
 		putAsset(b[balMetaHdr+i*balAssetSize:], a)
 	}
 	b = append(b, aead.Seal(nil, b[8:20], nil, b)...)
-	return writeFileAtomic(filepath.Join(d, ckptName(m.seq)), b)
+	return writeFileAtomic(filepath.Join(balDir(dir), ckptName(m.seq)), b)
 }
 
 func writeFileAtomic(path string, b []byte) error {
@@ -516,68 +492,91 @@ func balStart(dir string, aead cipher.AEAD, j *journal.Journal, at uint64) (balC
 	return balCkpt{}, false
 }
 
-// delta is a log record of the asset a query or fold reads, with its
-// place in the log (later wins).
+// delta is a log record of one asset: the account as a sort key (owner
+// and kind: customers' owners are below 2^63) and its balance.
 type delta struct {
-	row balRow
-	n   uint32
+	key    uint64
+	lo, hi uint64
 }
 
-// mergeRows returns the rows of base (raw, sorted) with the deltas (in
-// log order) applied, zero balances left out, sorted.
-func mergeRows(base []byte, ds []delta, emit func(balRow)) {
-	slices.SortFunc(ds, func(x, y delta) int {
-		if c := rowCmp(&x.row, &y.row); c != 0 {
-			return c
+func deltaKey(owner uint64, kind ledger.Kind) uint64 {
+	return owner<<1 | uint64(kind-ledger.KindAvailable)&1
+}
+
+func deltaOf(rec []byte) delta {
+	return delta{key: deltaKey(binary.LittleEndian.Uint64(rec), ledger.Kind(rec[12])), lo: binary.LittleEndian.Uint64(rec[16:]), hi: binary.LittleEndian.Uint64(rec[24:])}
+}
+
+// sortDeltas sorts ds by key, stably (of one account's records, the
+// log's order is kept: the last is its balance), by radix: the keys are
+// the accounts' owners, a few bytes wide.
+func sortDeltas(ds []delta) []delta {
+	var top uint64
+	for i := range ds {
+		top |= ds[i].key
+	}
+	if len(ds) < 2 || top == 0 {
+		return ds
+	}
+	const digit = 11
+	tmp := make([]delta, len(ds))
+	var count [1 << digit]int
+	for shift := uint(0); shift < 64 && top>>shift != 0; shift += digit {
+		clear(count[:])
+		for i := range ds {
+			count[ds[i].key>>shift&(1<<digit-1)]++
 		}
-		return cmp.Compare(x.n, y.n)
-	})
+		sum := 0
+		for i := range count {
+			sum, count[i] = sum+count[i], sum
+		}
+		for i := range ds {
+			d := ds[i].key >> shift & (1<<digit - 1)
+			tmp[count[d]] = ds[i]
+			count[d]++
+		}
+		ds, tmp = tmp, ds
+	}
+	return ds
+}
+
+// mergeRows calls emit with the rows of one asset's checkpoint part (raw,
+// sorted by owner and kind) with the deltas (sorted by sortDeltas)
+// applied, in order, zero balances left out.
+func mergeRows(base []byte, ds []delta, emit func(key, lo, hi uint64)) {
 	i, k := 0, 0
 	nb := len(base) / balRecordSize
-	var br balRow
-	if nb > 0 {
-		br = getRow(base)
+	var bk uint64
+	load := func() {
+		if i < nb {
+			r := base[i*balRecordSize:]
+			bk = deltaKey(binary.LittleEndian.Uint64(r), ledger.Kind(r[12]))
+		}
 	}
+	load()
 	for i < nb || k < len(ds) {
 		if k < len(ds) {
 			// The last delta of a key wins.
-			for k+1 < len(ds) && rowCmp(&ds[k].row, &ds[k+1].row) == 0 {
+			for k+1 < len(ds) && ds[k].key == ds[k+1].key {
 				k++
 			}
 		}
-		var r balRow
-		switch {
-		case k >= len(ds):
-			r = br
-			i++
-			if i < nb {
-				br = getRow(base[i*balRecordSize:])
+		var key, lo, hi uint64
+		if k < len(ds) && (i >= nb || ds[k].key <= bk) {
+			key, lo, hi = ds[k].key, ds[k].lo, ds[k].hi
+			if i < nb && bk == key {
+				i++
+				load()
 			}
-		case i >= nb:
-			r = ds[k].row
 			k++
-		default:
-			switch c := rowCmp(&br, &ds[k].row); {
-			case c < 0:
-				r = br
-				i++
-				if i < nb {
-					br = getRow(base[i*balRecordSize:])
-				}
-			case c > 0:
-				r = ds[k].row
-				k++
-			default:
-				r = ds[k].row
-				k++
-				i++
-				if i < nb {
-					br = getRow(base[i*balRecordSize:])
-				}
-			}
+		} else {
+			r := base[i*balRecordSize:]
+			key, lo, hi = bk, binary.LittleEndian.Uint64(r[16:]), binary.LittleEndian.Uint64(r[24:])
+			i++
+			load()
 		}
-		if r.lo != 0 || r.hi != 0 {
-			emit(r)
+		if lo != 0 || hi != 0 {
+			emit(key, lo, hi)
 		}
 	}
 }
@@ -624,7 +623,6 @@ func holdingsFromLog(dir string, aead cipher.AEAD, j *journal.Journal, code stri
 	var ds []delta
 	covered := m.seq
 	var lastHash journal.Hash = m.lastHash
-	var n uint32
 	for covered < at {
 		c, err := r.next()
 		if err != nil {
@@ -643,12 +641,10 @@ func holdingsFromLog(dir string, aead cipher.AEAD, j *journal.Journal, code stri
 			if !found {
 				return true
 			}
-			for len(recs) > 0 {
+			for ; len(recs) > 0; recs = recs[balRecordSize:] {
 				if ledger.AssetID(binary.LittleEndian.Uint32(recs[8:])) == asset.ID {
-					ds = append(ds, delta{row: getRow(recs), n: n})
-					n++
+					ds = append(ds, deltaOf(recs))
 				}
-				recs = recs[balRecordSize:]
 			}
 			return true
 		})
@@ -681,18 +677,19 @@ func holdingsFromLog(dir string, aead cipher.AEAD, j *journal.Journal, code stri
 	}
 	out := IndexedHoldings{Asset: asset, Seq: at, Time: t, FromIndex: true}
 	out.Holdings = make([]compensation.Holding, 0, len(base)/balRecordSize/2+len(ds)/4+16)
-	mergeRows(base, ds, func(r balRow) {
-		if r.lo == 0 { // the holdings query reads the low 64 bits
+	mergeRows(base, sortDeltas(ds), func(key, lo, _ uint64) {
+		if lo == 0 { // the holdings query reads the low 64 bits
 			return
 		}
-		if k := len(out.Holdings); k == 0 || uint64(out.Holdings[k-1].Customer) != r.owner {
-			out.Holdings = append(out.Holdings, compensation.Holding{Customer: ledger.OwnerID(r.owner)})
+		owner := ledger.OwnerID(key >> 1)
+		if k := len(out.Holdings); k == 0 || out.Holdings[k-1].Customer != owner {
+			out.Holdings = append(out.Holdings, compensation.Holding{Customer: owner})
 		}
 		h := &out.Holdings[len(out.Holdings)-1]
-		if r.kind == ledger.KindAvailable {
-			h.Available = r.lo
+		if key&1 == 0 {
+			h.Available = lo
 		} else {
-			h.Held = r.lo
+			h.Held = lo
 		}
 		h.Total = h.Available + h.Held
 	})
@@ -715,8 +712,7 @@ func foldCkpt(dir string, aead cipher.AEAD, j *journal.Journal, end int64, stop 
 	defer f.Close()
 	r := &balReader{f: f, aead: aead, off: m.off, prevTag: m.tag, lastSeq: m.seq}
 	assets := slices.Clone(m.assets)
-	var ds []delta
-	var n uint32
+	ds := map[ledger.AssetID][]delta{}
 	next := m
 	for r.off < end {
 		select {
@@ -735,8 +731,8 @@ func foldCkpt(dir string, aead cipher.AEAD, j *journal.Journal, end int64, stop 
 				}
 			}
 			for ; len(recs) > 0; recs = recs[balRecordSize:] {
-				ds = append(ds, delta{row: getRow(recs), n: n})
-				n++
+				a := ledger.AssetID(binary.LittleEndian.Uint32(recs[8:]))
+				ds[a] = append(ds[a], deltaOf(recs))
 			}
 			return true
 		})
@@ -745,12 +741,10 @@ func foldCkpt(dir string, aead cipher.AEAD, j *journal.Journal, end int64, stop 
 		}
 		next = balCkpt{seq: c.lastSeq, off: c.end, tag: c.tag, lastHash: c.lastHash}
 	}
-	// Per asset, in the order of their ids: the old part merged with
-	// its records.
-	slices.SortFunc(assets, func(x, y ledger.Asset) int { return cmp.Compare(x.ID, y.ID) })
+	// Per asset: the old part merged with its records, written as it is
+	// made; the meta last.
 	next.assets = assets
-	slices.SortStableFunc(ds, func(x, y delta) int { return cmp.Compare(x.row.asset, y.row.asset) })
-	var rows []balRow
+	rows := 0
 	for _, a := range assets {
 		var base []byte
 		if slices.ContainsFunc(m.assets, func(x ledger.Asset) bool { return x.ID == a.ID }) {
@@ -758,18 +752,24 @@ func foldCkpt(dir string, aead cipher.AEAD, j *journal.Journal, end int64, stop 
 				return 0, err
 			}
 		}
-		k := 0
-		for k < len(ds) && ds[k].row.asset == a.ID {
-			k++
+		b := partHeader(next, a.ID, len(base)+len(ds[a.ID])*balRecordSize)
+		mergeRows(base, sortDeltas(ds[a.ID]), func(key, lo, hi uint64) {
+			r := balRow{owner: key >> 1, asset: a.ID, kind: ledger.KindAvailable + ledger.Kind(key&1), lo: lo, hi: hi}
+			b = slices.Grow(b, balRecordSize)
+			b = b[:len(b)+balRecordSize]
+			r.put(b[len(b)-balRecordSize:])
+		})
+		delete(ds, a.ID)
+		rows += (len(b) - balPartHdr) / balRecordSize
+		if err := writePart(dir, aead, next, a.ID, b); err != nil {
+			return 0, err
 		}
-		mergeRows(base, ds[:k], func(r balRow) { rows = append(rows, r) })
-		ds = ds[k:]
 	}
 	if len(ds) > 0 {
-		return 0, fmt.Errorf("balance checkpoint: records of an unknown asset %d", ds[0].row.asset)
+		return 0, fmt.Errorf("balance checkpoint: records of an asset never registered")
 	}
-	if err := writeCkpt(dir, aead, next, rows); err != nil {
+	if err := writeMeta(dir, aead, next); err != nil {
 		return 0, err
 	}
-	return len(rows), nil
+	return rows, nil
 }
