@@ -448,26 +448,37 @@ func readCkpt(dir string, aead cipher.AEAD, seq uint64) (balCkpt, error) {
 	return m, nil
 }
 
-// readPart reads and verifies a checkpoint's part for asset a: its rows,
-// raw (balRecordSize each, sorted by owner and kind).
-func readPart(dir string, aead cipher.AEAD, m balCkpt, a ledger.AssetID) ([]byte, error) {
-	b, err := os.ReadFile(filepath.Join(balDir(dir), ckptPartName(m.seq, a)))
+// readPart maps and verifies a checkpoint's part for asset a: its rows,
+// raw (balRecordSize each, sorted by owner and kind), valid until release.
+func readPart(dir string, aead cipher.AEAD, m balCkpt, a ledger.AssetID) (rows []byte, release func(), err error) {
+	f, err := os.Open(filepath.Join(balDir(dir), ckptPartName(m.seq, a)))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if len(b) < balPartHdr+balTagSize || string(b[:8]) != balCkptMagic {
-		return nil, errTorn
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	if fi.Size() < balPartHdr+balTagSize {
+		return nil, nil, errTorn
+	}
+	b, release, err := mapSnapshot(f, fi.Size())
+	if err != nil {
+		return nil, nil, err
 	}
 	data, tag := b[:len(b)-balTagSize], b[len(b)-balTagSize:]
-	if _, err := aead.Open(nil, b[8:20], tag, data); err != nil {
-		return nil, errTorn
-	}
 	n := binary.LittleEndian.Uint64(b[60:])
-	if binary.LittleEndian.Uint64(b[20:]) != m.seq || int64(binary.LittleEndian.Uint64(b[28:])) != m.off || !bytes.Equal(b[36:52], m.tag[:]) ||
+	if string(b[:8]) != balCkptMagic || binary.LittleEndian.Uint64(b[20:]) != m.seq || int64(binary.LittleEndian.Uint64(b[28:])) != m.off || !bytes.Equal(b[36:52], m.tag[:]) ||
 		ledger.AssetID(binary.LittleEndian.Uint32(b[52:])) != a || uint64(len(data)-balPartHdr) != n*balRecordSize {
-		return nil, errTorn
+		release()
+		return nil, nil, errTorn
 	}
-	return data[balPartHdr:], nil
+	if _, err := aead.Open(nil, b[8:20], tag, data); err != nil {
+		release()
+		return nil, nil, errTorn
+	}
+	return data[balPartHdr:], release, nil
 }
 
 // balStart is where a read of the log begins: a checkpoint (or the log's
@@ -609,10 +620,12 @@ func holdingsFromLog(dir string, aead cipher.AEAD, j *journal.Journal, code stri
 	}
 	var base []byte
 	if found {
+		var release func()
 		var err error
-		if base, err = readPart(dir, aead, m, asset.ID); err != nil {
+		if base, release, err = readPart(dir, aead, m, asset.ID); err != nil {
 			return IndexedHoldings{}, fmt.Errorf("%w: checkpoint %d: %v", ErrNoIndex, m.seq, err)
 		}
+		defer release()
 	}
 	f, err := os.Open(filepath.Join(balDir(dir), balLogName))
 	if err != nil {
@@ -747,8 +760,9 @@ func foldCkpt(dir string, aead cipher.AEAD, j *journal.Journal, end int64, stop 
 	rows := 0
 	for _, a := range assets {
 		var base []byte
+		release := func() {}
 		if slices.ContainsFunc(m.assets, func(x ledger.Asset) bool { return x.ID == a.ID }) {
-			if base, err = readPart(dir, aead, m, a.ID); err != nil {
+			if base, release, err = readPart(dir, aead, m, a.ID); err != nil {
 				return 0, err
 			}
 		}
@@ -759,6 +773,7 @@ func foldCkpt(dir string, aead cipher.AEAD, j *journal.Journal, end int64, stop 
 			b = b[:len(b)+balRecordSize]
 			r.put(b[len(b)-balRecordSize:])
 		})
+		release()
 		delete(ds, a.ID)
 		rows += (len(b) - balPartHdr) / balRecordSize
 		if err := writePart(dir, aead, next, a.ID, b); err != nil {
