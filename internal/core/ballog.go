@@ -633,7 +633,7 @@ func holdingsFromLog(dir string, aead cipher.AEAD, j *journal.Journal, code stri
 	}
 	defer f.Close()
 	r := &balReader{f: f, aead: aead, off: m.off, prevTag: m.tag, lastSeq: m.seq}
-	var ds []delta
+	ds := make([]delta, 0, recordsUpTo(f, m.off, at))
 	covered := m.seq
 	var lastHash journal.Hash = m.lastHash
 	for covered < at {
@@ -689,7 +689,8 @@ func holdingsFromLog(dir string, aead cipher.AEAD, j *journal.Journal, code stri
 		return IndexedHoldings{}, fmt.Errorf("%w %q", ErrAssetUnknown, code)
 	}
 	out := IndexedHoldings{Asset: asset, Seq: at, Time: t, FromIndex: true}
-	out.Holdings = make([]compensation.Holding, 0, len(base)/balRecordSize/2+len(ds)/4+16)
+	// At most a holder a row: room at once, not by doubling.
+	out.Holdings = make([]compensation.Holding, 0, len(base)/balRecordSize+len(ds))
 	mergeRows(base, sortDeltas(ds), func(key, lo, _ uint64) {
 		if lo == 0 { // the holdings query reads the low 64 bits
 			return
@@ -707,6 +708,29 @@ func holdingsFromLog(dir string, aead cipher.AEAD, j *journal.Journal, code stri
 		h.Total = h.Available + h.Held
 	})
 	return out, nil
+}
+
+// recordsUpTo bounds the records of the chunks from offset off to the
+// first that covers entry at, from their headers alone: the room a query
+// makes for its records at once, not by doubling (at 10 million holders a
+// few hundred megabytes).
+func recordsUpTo(f *os.File, off int64, at uint64) int {
+	var h [balChunkHdr]byte
+	n := 0
+	for {
+		if k, _ := f.ReadAt(h[:], off); k < balChunkHdr {
+			return n
+		}
+		body := int64(binary.LittleEndian.Uint32(h[:]))
+		if body > balMaxBody {
+			return n
+		}
+		n += int(body / balRecordSize)
+		if binary.LittleEndian.Uint64(h[16:]) >= at {
+			return n
+		}
+		off += balChunkHdr + body + balTagSize
+	}
 }
 
 // foldCkpt writes the checkpoint at the end of the chunk that ends at

@@ -46,7 +46,7 @@ func BenchmarkHoldingsAnyMoment(b *testing.B) {
 		defer os.RemoveAll(dir)
 	}
 	c, err := Open(context.Background(), Config{Dir: dir, NoSync: true, SnapshotEvery: 1 << 62, SnapshotBytes: 1 << 62, SnapshotApplyTime: 1 << 62,
-		ReserveAccounts: 3*n + 16, ReserveTransfers: 3*n + 16})
+		ReserveAccounts: 3*n + 16, ReserveTransfers: 5*n/2 + 16})
 	if err != nil {
 		b.Fatal(err)
 	}
