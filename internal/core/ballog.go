@@ -2,6 +2,7 @@ package core
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
@@ -484,12 +485,18 @@ func readPart(dir string, aead cipher.AEAD, m balCkpt, a ledger.AssetID) (rows [
 // balStart is where a read of the log begins: a checkpoint (or the log's
 // first byte, with no checkpoint).
 func balStart(dir string, aead cipher.AEAD, j *journal.Journal, at uint64) (balCkpt, bool) {
+	return balStartWithin(dir, aead, j, at, 1<<62)
+}
+
+// balStartWithin is balStart among the checkpoints at or before offset
+// size of the log.
+func balStartWithin(dir string, aead cipher.AEAD, j *journal.Journal, at uint64, size int64) (balCkpt, bool) {
 	for _, s := range ckptSeqs(dir) {
 		if s > at {
 			continue
 		}
 		m, err := readCkpt(dir, aead, s)
-		if err != nil {
+		if err != nil || m.off > size {
 			continue
 		}
 		if s > 0 {
@@ -733,81 +740,78 @@ func recordsUpTo(f *os.File, off int64, at uint64) int {
 	}
 }
 
-// foldCkpt writes the checkpoint at the end of the chunk that ends at
-// offset end of the log: the newest checkpoint before it and the log's
-// records between. It returns the checkpoint's rows.
-func foldCkpt(dir string, aead cipher.AEAD, j *journal.Journal, end int64, stop <-chan struct{}) (int, error) {
-	head, _, _ := j.Head()
-	m, _ := balStart(dir, aead, j, head)
-	if m.off >= end {
-		return 0, nil
+// ckptJob is a checkpoint to write: its meta and each asset's customer
+// balances (available and held, nonzero) as the state had them at the
+// meta's entry, in the order of the ledger's accounts.
+type ckptJob struct {
+	m     balCkpt
+	parts map[ledger.AssetID][]delta
+}
+
+// extractCkpt copies a checkpoint's rows out of the state at the end of
+// the log w wrote (the caller holds the state still): one sequential read
+// of the accounts, 24 bytes a customer account kept; sorting and writing
+// are writeCkpt's, off the applier.
+func extractCkpt(st *State, w *balWriter) ckptJob {
+	l := st.Ledger
+	j := ckptJob{m: balCkpt{seq: st.seq, off: w.off, tag: w.prevTag, lastHash: st.hash, assets: l.Assets()}, parts: map[ledger.AssetID][]delta{}}
+	curA, cur := ledger.AssetID(0), []delta(nil)
+	l.Accounts(func(a *ledger.Account) bool {
+		if !a.Key.Kind.IsCustomer() {
+			return true
+		}
+		b := a.Balance()
+		if b.IsZero() {
+			return true
+		}
+		if a.Key.Asset != curA || cur == nil {
+			if cur != nil {
+				j.parts[curA] = cur
+			}
+			curA, cur = a.Key.Asset, j.parts[a.Key.Asset]
+			if cur == nil {
+				cur = make([]delta, 0, 1024)
+			}
+		}
+		cur = append(cur, delta{key: deltaKey(uint64(a.Key.Owner), a.Key.Kind), lo: b.Lo, hi: b.Hi})
+		return true
+	})
+	if cur != nil {
+		j.parts[curA] = cur
 	}
-	f, err := os.Open(filepath.Join(balDir(dir), balLogName))
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	r := &balReader{f: f, aead: aead, off: m.off, prevTag: m.tag, lastSeq: m.seq}
-	assets := slices.Clone(m.assets)
-	ds := map[ledger.AssetID][]delta{}
-	next := m
-	for r.off < end {
+	return j
+}
+
+// writeCkpt sorts a checkpoint's rows and writes its parts, then its meta.
+// It returns the rows written.
+func writeCkpt(dir string, aead cipher.AEAD, j ckptJob, stop <-chan struct{}) (int, error) {
+	rows := 0
+	for _, a := range j.m.assets {
 		select {
 		case <-stop:
 			return 0, ErrClosed
 		default:
 		}
-		c, err := r.next()
-		if err != nil {
-			return 0, fmt.Errorf("balance checkpoint: log at %d: %w", r.off, err)
+		ds := j.parts[a.ID]
+		if !slices.IsSortedFunc(ds, func(x, y delta) int { return cmp.Compare(x.key, y.key) }) {
+			ds = sortDeltas(ds) // keys are unique: an account once
 		}
-		err = frames(c.body, next.seq, c.lastSeq, func(_ uint64, as, recs []byte) bool {
-			for ; len(as) > 0; as = as[balAssetSize:] {
-				if a, ok := getAsset(as); ok {
-					assets = append(assets, a)
-				}
-			}
-			for ; len(recs) > 0; recs = recs[balRecordSize:] {
-				a := ledger.AssetID(binary.LittleEndian.Uint32(recs[8:]))
-				ds[a] = append(ds[a], deltaOf(recs))
-			}
-			return true
-		})
-		if err != nil {
+		b := partHeader(j.m, a.ID, len(ds)*balRecordSize)
+		b = b[:balPartHdr+len(ds)*balRecordSize]
+		for i := range ds {
+			r := balRow{owner: ds[i].key >> 1, asset: a.ID, kind: ledger.KindAvailable + ledger.Kind(ds[i].key&1), lo: ds[i].lo, hi: ds[i].hi}
+			r.put(b[balPartHdr+i*balRecordSize:])
+		}
+		rows += len(ds)
+		if err := writePart(dir, aead, j.m, a.ID, b); err != nil {
 			return 0, err
 		}
-		next = balCkpt{seq: c.lastSeq, off: c.end, tag: c.tag, lastHash: c.lastHash}
+		delete(j.parts, a.ID)
 	}
-	// Per asset: the old part merged with its records, written as it is
-	// made; the meta last.
-	next.assets = assets
-	rows := 0
-	for _, a := range assets {
-		var base []byte
-		release := func() {}
-		if slices.ContainsFunc(m.assets, func(x ledger.Asset) bool { return x.ID == a.ID }) {
-			if base, release, err = readPart(dir, aead, m, a.ID); err != nil {
-				return 0, err
-			}
-		}
-		b := partHeader(next, a.ID, len(base)+len(ds[a.ID])*balRecordSize)
-		mergeRows(base, sortDeltas(ds[a.ID]), func(key, lo, hi uint64) {
-			r := balRow{owner: key >> 1, asset: a.ID, kind: ledger.KindAvailable + ledger.Kind(key&1), lo: lo, hi: hi}
-			b = slices.Grow(b, balRecordSize)
-			b = b[:len(b)+balRecordSize]
-			r.put(b[len(b)-balRecordSize:])
-		})
-		release()
-		delete(ds, a.ID)
-		rows += (len(b) - balPartHdr) / balRecordSize
-		if err := writePart(dir, aead, next, a.ID, b); err != nil {
-			return 0, err
-		}
+	if len(j.parts) > 0 {
+		return 0, fmt.Errorf("balance checkpoint: accounts of an asset not in the ledger's table")
 	}
-	if len(ds) > 0 {
-		return 0, fmt.Errorf("balance checkpoint: records of an asset never registered")
-	}
-	if err := writeMeta(dir, aead, next); err != nil {
+	if err := writeMeta(dir, aead, j.m); err != nil {
 		return 0, err
 	}
 	return rows, nil

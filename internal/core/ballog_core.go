@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -32,7 +33,14 @@ func openBalWriter(dir string, aead cipher.AEAD, j *journal.Journal, log interfa
 			return nil, fmt.Errorf("balance log: %w", err)
 		}
 		head, _, _ := j.Head()
-		m, _ := balStart(dir, aead, j, head)
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("balance log: %w", err)
+		}
+		// From the newest checkpoint the log still reaches (one past
+		// its end was cut off with the log's tail).
+		m, _ := balStartWithin(dir, aead, j, head, fi.Size())
 		r := &balReader{f: f, aead: aead, off: m.off, prevTag: m.tag, lastSeq: m.seq}
 		lastHash := m.lastHash
 		var records uint64
@@ -63,10 +71,14 @@ func openBalWriter(dir string, aead cipher.AEAD, j *journal.Journal, log interfa
 			good = err == nil && e.Hash == lastHash
 		}
 		if good {
-			st, err := f.Stat()
-			if err == nil && st.Size() > r.off {
-				log.Warn("balance log: cut after its last good chunk", "entry", r.lastSeq, "bytes", st.Size()-r.off, "err", cerr)
+			if fi.Size() > r.off {
+				log.Warn("balance log: cut after its last good chunk", "entry", r.lastSeq, "bytes", fi.Size()-r.off, "err", cerr)
 				err = f.Truncate(r.off)
+			}
+			if err == nil {
+				// Checkpoints past the log's end name bytes that the
+				// appends to come will not be.
+				err = removeCkptsAfter(dir, r.lastSeq)
 			}
 			if err != nil {
 				f.Close()
@@ -85,6 +97,23 @@ func openBalWriter(dir string, aead cipher.AEAD, j *journal.Journal, log interfa
 			return nil, err
 		}
 	}
+}
+
+// removeCkptsAfter removes the checkpoints after entry seq.
+func removeCkptsAfter(dir string, seq uint64) error {
+	for _, s := range ckptSeqs(dir) {
+		if s <= seq {
+			continue
+		}
+		if err := os.Remove(filepath.Join(balDir(dir), ckptName(s))); err != nil {
+			return fmt.Errorf("balance log: %w", err)
+		}
+		parts, _ := filepath.Glob(filepath.Join(balDir(dir), fmt.Sprintf("%020d.*.part", s)))
+		for _, p := range parts {
+			os.Remove(p)
+		}
+	}
+	return nil
 }
 
 // clearBalances removes the balance log and its checkpoints.
@@ -127,12 +156,11 @@ func (c *Core) balFlush() {
 		w.close()
 		return
 	}
-	if w.records >= max(ckptRecords, c.ckptRows.Load()/ckptFraction) {
-		select {
-		case c.ckptCh <- w.off:
-			w.records = 0
-		default: // one is being written: the next batch asks again
-		}
+	if w.records >= max(ckptRecords, c.ckptRows.Load()/ckptFraction) && c.ckptBusy.CompareAndSwap(false, true) {
+		// The rows are copied out here, where the state is the log's
+		// end; sorted and written by checkpointLoop.
+		c.ckptCh <- extractCkpt(c.state, w)
+		w.records = 0
 	}
 }
 
@@ -140,9 +168,15 @@ func (c *Core) balFlush() {
 // off the applier's goroutine.
 func (c *Core) checkpointLoop() {
 	defer close(c.ckptDone)
-	for off := range c.ckptCh {
+	// At the lowest priority: on a busy host the applier and the
+	// committer come first, and a checkpoint that lags only makes a query
+	// read more of the log.
+	runtime.LockOSThread()
+	lowPriority()
+	for job := range c.ckptCh {
 		began := time.Now()
-		n, err := foldCkpt(c.cfg.Dir, c.baead, c.j, off, c.quit)
+		n, err := writeCkpt(c.cfg.Dir, c.baead, job, c.quit)
+		c.ckptBusy.Store(false)
 		if err != nil {
 			if !errors.Is(err, ErrClosed) {
 				c.log.Warn("balance checkpoint failed", "err", err)
@@ -299,7 +333,8 @@ func holdingsByReplay(ctx context.Context, dir string, key []byte, j *journal.Jo
 
 // ckptState is the core's checkpoint bookkeeping.
 type ckptState struct {
-	ckptCh   chan int64
+	ckptCh   chan ckptJob
+	ckptBusy atomic.Bool
 	ckptDone chan struct{}
 	ckptRows atomic.Uint64
 }

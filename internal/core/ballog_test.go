@@ -61,7 +61,8 @@ func checkHoldings(t *testing.T, rng *rand.Rand, dir string, j *journal.Journal,
 			if err == nil && got.FromIndex {
 				fromIndex++
 			} else if err == nil && mustIndex {
-				t.Fatalf("%s at %d: answered by replay; the balance log should cover it", code, seq)
+				_, why := holdingsFromLog(dir, balanceAEAD(readKey(dir)), j, code, seq)
+				t.Fatalf("%s at %d: answered by replay (%v); the balance log should cover it", code, seq, why)
 			}
 		}
 	}

@@ -306,7 +306,7 @@ func Open(ctx context.Context, cfg Config) (*Core, error) {
 		blog:    blog,
 		rebuilt: make(chan struct{}),
 	}
-	c.ckptCh, c.ckptDone = make(chan int64, 1), make(chan struct{})
+	c.ckptCh, c.ckptDone = make(chan ckptJob, 1), make(chan struct{})
 	go c.checkpointLoop()
 	if blog == nil {
 		go c.rebuildBalances()
