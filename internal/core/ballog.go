@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"kinko/internal/compensation"
 	"kinko/internal/journal"
@@ -744,8 +745,9 @@ func recordsUpTo(f *os.File, off int64, at uint64) int {
 // balances (available and held, nonzero) as the state had them at the
 // meta's entry, in the order of the ledger's accounts.
 type ckptJob struct {
-	m     balCkpt
-	parts map[ledger.AssetID][]delta
+	m      balCkpt
+	parts  map[ledger.AssetID][]delta
+	copied time.Duration // the applier's time to copy the rows
 }
 
 // extractCkpt copies a checkpoint's rows out of the state at the end of

@@ -159,7 +159,10 @@ func (c *Core) balFlush() {
 	if w.records >= max(ckptRecords, c.ckptRows.Load()/ckptFraction) && c.ckptBusy.CompareAndSwap(false, true) {
 		// The rows are copied out here, where the state is the log's
 		// end; sorted and written by checkpointLoop.
-		c.ckptCh <- extractCkpt(c.state, w)
+		began := time.Now()
+		job := extractCkpt(c.state, w)
+		job.copied = time.Since(began)
+		c.ckptCh <- job
 		w.records = 0
 	}
 }
@@ -184,7 +187,8 @@ func (c *Core) checkpointLoop() {
 			continue
 		}
 		c.ckptRows.Store(uint64(n))
-		c.log.Debug("balance checkpoint written", "rows", n, "took", time.Since(began))
+		c.lastCkptCopy.Store(int64(job.copied))
+		c.log.Info("balance checkpoint written", "seq", job.m.seq, "rows", n, "copied", job.copied, "written", time.Since(began))
 	}
 }
 
@@ -335,6 +339,9 @@ func holdingsByReplay(ctx context.Context, dir string, key []byte, j *journal.Jo
 type ckptState struct {
 	ckptCh   chan ckptJob
 	ckptBusy atomic.Bool
-	ckptDone chan struct{}
-	ckptRows atomic.Uint64
+	// lastCkptCopy is how long the applier took to copy the last
+	// checkpoint's rows out of the state (nanoseconds).
+	lastCkptCopy atomic.Int64
+	ckptDone     chan struct{}
+	ckptRows     atomic.Uint64
 }
