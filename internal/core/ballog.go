@@ -151,7 +151,7 @@ type balWriter struct {
 	pendHash journal.Hash
 	buf      []byte // prevTag | header | body of the open chunk
 	assets   int    // assets of the ledger written so far
-	changes  []ledger.BalanceChange
+	record   func(*ledger.AccountKey, ledger.Amount)
 	records  uint64 // records written since the last checkpoint
 	tag      [balTagSize]byte
 	err      error
@@ -159,6 +159,7 @@ type balWriter struct {
 
 func newBalWriter(f *os.File, path string, aead cipher.AEAD, off int64, prevTag [16]byte, lastSeq uint64, assets int) *balWriter {
 	w := &balWriter{f: f, path: path, aead: aead, off: off, prevTag: prevTag, lastSeq: lastSeq, pendSeq: lastSeq, assets: assets, buf: make([]byte, 16+balChunkHdr, 1<<20)}
+	w.record = w.appendRecord // bound once: no allocation per entry
 	return w
 }
 
@@ -167,36 +168,46 @@ func newBalWriter(f *os.File, path string, aead cipher.AEAD, off int64, prevTag 
 // end (a start's replay over what the log has) are drained and dropped.
 func (w *balWriter) add(st *State, e *journal.Entry) {
 	l := st.Ledger
-	w.changes = l.DrainChanges(w.changes[:0])
 	if e.Seq <= w.lastSeq {
+		l.DrainChangesTo(func(*ledger.AccountKey, ledger.Amount) {})
 		w.assets = l.AssetCount()
 		return
 	}
 	na := l.AssetCount() - w.assets
-	if len(w.changes) > 0 || na > 0 {
+	if l.ChangesPending() > 0 || na > 0 {
+		// The frame's header is filled in once its records are counted.
 		n := len(w.buf)
-		w.buf = slices.Grow(w.buf, balFrameHdr+na*balAssetSize+len(w.changes)*balRecordSize)
-		w.buf = w.buf[:n+balFrameHdr+na*balAssetSize+len(w.changes)*balRecordSize]
-		b := w.buf[n:]
-		binary.LittleEndian.PutUint64(b, e.Seq)
-		binary.LittleEndian.PutUint16(b[8:], uint16(na))
-		binary.LittleEndian.PutUint32(b[10:], uint32(len(w.changes)))
-		b[14], b[15] = 0, 0
-		b = b[balFrameHdr:]
+		w.buf = slices.Grow(w.buf, balFrameHdr+na*balAssetSize+l.ChangesPending()*balRecordSize)
+		w.buf = w.buf[:n+balFrameHdr+na*balAssetSize]
+		b := w.buf[n+balFrameHdr:]
 		for i := 0; i < na; i++ {
 			putAsset(b, l.AssetAt(w.assets+i))
 			b = b[balAssetSize:]
 		}
-		for i := range w.changes {
-			c := &w.changes[i]
-			r := balRow{owner: uint64(c.Key.Owner), asset: c.Key.Asset, kind: c.Key.Kind, lo: c.Balance.Lo, hi: c.Balance.Hi}
-			r.put(b)
-			b = b[balRecordSize:]
-		}
-		w.records += uint64(len(w.changes))
+		recs := len(w.buf)
+		l.DrainChangesTo(w.record)
+		h := w.buf[n:]
+		nr := (len(w.buf) - recs) / balRecordSize
+		binary.LittleEndian.PutUint64(h, e.Seq)
+		binary.LittleEndian.PutUint16(h[8:], uint16(na))
+		binary.LittleEndian.PutUint32(h[10:], uint32(nr))
+		h[14], h[15] = 0, 0
+		w.records += uint64(nr)
 		w.assets += na
 	}
 	w.pendSeq, w.pendHash = e.Seq, e.Hash
+}
+
+// appendRecord appends a record to the open frame (room was made for it).
+func (w *balWriter) appendRecord(k *ledger.AccountKey, bal ledger.Amount) {
+	n := len(w.buf)
+	w.buf = w.buf[:n+balRecordSize]
+	b := w.buf[n:]
+	binary.LittleEndian.PutUint64(b, uint64(k.Owner))
+	binary.LittleEndian.PutUint32(b[8:], uint32(k.Asset))
+	b[12], b[13], b[14], b[15] = byte(k.Kind), 0, 0, 0
+	binary.LittleEndian.PutUint64(b[16:], bal.Lo)
+	binary.LittleEndian.PutUint64(b[24:], bal.Hi)
 }
 
 // flush seals the open chunk and writes it. A failed write stops the log

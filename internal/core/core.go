@@ -311,8 +311,9 @@ func Open(ctx context.Context, cfg Config) (*Core, error) {
 	if blog == nil {
 		go c.rebuildBalances()
 	} else {
+		// A checkpoint due is taken after the first batch, not here:
+		// the start does not wait for its copy.
 		close(c.rebuilt)
-		c.balFlush()
 	}
 	if from == 0 || cfg.VerifyAtStart {
 		// The replay from the first entry verified everything.

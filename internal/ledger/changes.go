@@ -56,6 +56,25 @@ func (l *Ledger) DrainChanges(dst []BalanceChange) []BalanceChange {
 	return dst
 }
 
+// DrainChangesTo is DrainChanges calling fn with each account's key and
+// posted balance, in the same order, without a slice between.
+func (l *Ledger) DrainChangesTo(fn func(k *AccountKey, balance Amount)) {
+	last := ^uint32(0)
+	for _, p := range l.changed {
+		if p == last {
+			continue
+		}
+		last = p
+		a := &l.accounts[p]
+		fn(&a.Key, a.Balance())
+	}
+	l.changed = l.changed[:0]
+}
+
+// ChangesPending is how many changed accounts are noted (an account may
+// count more than once): an upper bound on what a drain yields.
+func (l *Ledger) ChangesPending() int { return len(l.changed) }
+
 // AssetCount is the number of assets registered.
 func (l *Ledger) AssetCount() int { return len(l.assets) }
 
