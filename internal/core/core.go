@@ -736,7 +736,7 @@ func (c *Core) applyLoop() {
 					panic(err)
 				}
 			}
-			if c.state.seq%c.cfg.SnapshotEvery == 0 || c.snapBytes >= max(c.cfg.SnapshotBytes, c.snapSize/2) {
+			if c.state.seq%c.cfg.SnapshotEvery == 0 || c.snapBytes >= max(c.cfg.SnapshotBytes, c.snapSize/2) || executionDone(o) {
 				c.snapshot(false)
 			}
 		}
@@ -775,6 +775,16 @@ func (c *Core) applyLoop() {
 		}
 		db.b.Close()
 	}
+}
+
+// executionDone reports the entry that paid a compensation plan's last
+// part: a snapshot is taken after it, so that a start after a crash does
+// not replay the whole execution (a payment to every holder, its
+// applying time hidden in small entries) and the moment after the
+// compensation is a snapshot of its own.
+func executionDone(o Outcome) bool {
+	r, ok := o.Value.(*ExecutionResult)
+	return ok && o.Err == nil && r.Done
 }
 
 // alertOf raises the alerts an applied entry calls for.
