@@ -34,17 +34,17 @@ func (s *Server) holdings(w http.ResponseWriter, r *http.Request, _ Principal) {
 		s.fail(w, r, fmt.Errorf("%w: %w", errBadJSON, errHoldingsQuery))
 		return
 	}
-	st, err := s.stateAt(r, q.Get("at"))
+	h, err := s.holdingsAt(r, q.Get("at"), strings.ToUpper(q.Get("asset")))
+	if errors.Is(err, core.ErrAssetUnknown) {
+		writeProblem(w, http.StatusNotFound, "not found", fmt.Sprintf("unknown asset %q", q.Get("asset")))
+		return
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	a, ok := st.Ledger.AssetByCode(strings.ToUpper(q.Get("asset")))
-	if !ok {
-		writeProblem(w, http.StatusNotFound, "not found", fmt.Sprintf("unknown asset %q", q.Get("asset")))
-		return
-	}
-	rep := compensation.NewHoldingsReport(a.Code, a.Decimals, st.Seq(), st.Time(), st.Holdings(a.ID))
+	rep := compensation.NewHoldingsReport(h.Asset.Code, h.Asset.Decimals, h.Seq, h.Time, h.Holdings)
+	a := h.Asset
 	if format == "csv" {
 		w.Header().Set("Content-Type", "text/csv")
 		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="holdings-%s-%d.csv"`, a.Code, rep.Seq))
@@ -54,6 +54,24 @@ func (s *Server) holdings(w http.ResponseWriter, r *http.Request, _ Principal) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	rep.WriteJSON(w)
+}
+
+// holdingsAt is the holdings of an asset at a sequence number or time (""
+// for now): from the balance log where it can answer, else from the state
+// rebuilt there.
+func (s *Server) holdingsAt(r *http.Request, at, code string) (core.IndexedHoldings, error) {
+	if at == "" {
+		head, _, _ := s.core.Journal().Head()
+		return s.core.HoldingsAt(r.Context(), code, head)
+	}
+	if seq, err := strconv.ParseUint(at, 10, 64); err == nil {
+		return s.core.HoldingsAt(r.Context(), code, seq)
+	}
+	t, err := time.Parse(time.RFC3339Nano, at)
+	if err != nil {
+		return core.IndexedHoldings{}, fmt.Errorf("%w: at %q is neither a sequence number nor an RFC 3339 time", errBadJSON, at)
+	}
+	return s.core.HoldingsAtTime(r.Context(), code, t, s.now())
 }
 
 // stateAt is the state at a sequence number or time ("" for now).

@@ -1,24 +1,53 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"kinko/internal/compensation"
+	"kinko/internal/core"
 )
+
+// loadHoldings returns the holdings of the asset code at the point named
+// by at ("" for the newest) in the data directory.
+func loadHoldings(ctx context.Context, dir, at, code string) (core.IndexedHoldings, error) {
+	j, err := openJournal(dir)
+	if err != nil {
+		return core.IndexedHoldings{}, err
+	}
+	defer j.Close()
+	if at == "" {
+		head, _, _ := j.Head()
+		return core.HoldingsAt(ctx, dir, j, code, head)
+	}
+	seq, t, isTime, err := parseAt(at)
+	if err != nil {
+		return core.IndexedHoldings{}, err
+	}
+	if isTime {
+		return core.HoldingsAtTime(ctx, dir, j, code, t, time.Now())
+	}
+	return core.HoldingsAt(ctx, dir, j, code, seq)
+}
 
 func newHoldingsCmd() *cobra.Command {
 	var dir, at, asset, format string
 	cmd := &cobra.Command{
 		Use:   "holdings",
 		Short: "who held how much of an asset at a point in time (--at seq|RFC3339), from the journal",
-		Long: `kinko holdings rebuilds the state at the point in time from the newest
-snapshot before it and the journal, and lists every customer holding the
-asset then (available and held, in base units), with the total. Affected
-customers of an incident are the holders at its moment:
+		Long: `kinko holdings lists every customer holding the asset at the point in
+time (available and held, in base units), with the total: from the balance
+log the core writes beside the journal (the newest holdings checkpoint
+before the point and the log's records up to it), or, where the log cannot
+answer (missing, behind, not authentic), from the state rebuilt there (the
+newest snapshot before it and the journal). Affected customers of an
+incident are the holders at its moment:
 
   kinko holdings --asset XEM --at 2018-01-26T00:02:00+09:00 --format csv
 
@@ -29,15 +58,14 @@ a copy.`,
 			if format != "csv" && format != "json" && format != "table" {
 				return fmt.Errorf("--format %q: csv, json or table", format)
 			}
-			st, err := loadState(cmd.Context(), dir, at)
+			h, err := loadHoldings(cmd.Context(), dir, at, strings.ToUpper(asset))
+			if errors.Is(err, core.ErrAssetUnknown) {
+				return fmt.Errorf("unknown asset %q", asset)
+			}
 			if err != nil {
 				return err
 			}
-			a, ok := st.Ledger.AssetByCode(strings.ToUpper(asset))
-			if !ok {
-				return fmt.Errorf("unknown asset %q", asset)
-			}
-			r := compensation.NewHoldingsReport(a.Code, a.Decimals, st.Seq(), st.Time(), st.Holdings(a.ID))
+			r := compensation.NewHoldingsReport(h.Asset.Code, h.Asset.Decimals, h.Seq, h.Time, h.Holdings)
 			out := cmd.OutOrStdout()
 			switch format {
 			case "csv":

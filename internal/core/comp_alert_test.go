@@ -81,3 +81,32 @@ func TestCompensationShortfallAlert(t *testing.T) {
 		mu.Unlock()
 	}
 }
+
+// TestSnapshotAfterCompensation: the core takes a snapshot just after the
+// entry that pays a plan's last part, so that a start after a crash loads
+// the state after the compensation instead of replaying its execution.
+func TestSnapshotAfterCompensation(t *testing.T) {
+	dir := t.TempDir()
+	c, err := Open(context.Background(), Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	e, _ := newCompEnvOn(t, 3, c)
+	if r, _ := shortfallPlan(e, true); !r.Done {
+		t.Fatalf("the plan is not done: %+v", r)
+	}
+	var seq uint64
+	c.Read(func(st *State) { seq = st.seq })
+	files, err := snapshotFiles(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs []uint64
+	for _, f := range files {
+		seqs = append(seqs, f.seq)
+	}
+	if len(seqs) != 1 || seqs[0] != seq {
+		t.Fatalf("snapshots at %v; want one, at the execution's last part (entry %d)", seqs, seq)
+	}
+}

@@ -13,6 +13,7 @@ package core
 
 import (
 	"context"
+	"crypto/cipher"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -198,6 +199,11 @@ type Core struct {
 	verified  chan struct{} // closed when the background verification ends
 	verifyErr error         // its finding, read after verified closes
 
+	baead   cipher.AEAD // authenticates the balance log
+	blog    *balWriter  // the balance log; nil while it is rebuilt (mu)
+	rebuilt chan struct{}
+	ckptState
+
 	stopOnce sync.Once
 }
 
@@ -242,11 +248,42 @@ func Open(ctx context.Context, cfg Config) (*Core, error) {
 	}
 	head, _, _ := j.Head()
 	var from uint64
-	st, err := rebuild(ctx, cfg.Dir, key, j, head, cfg.VerifyAtStart, cfg.Logger, cfg.Progress, func(s *State) {
+	baead := balanceAEAD(key)
+	// The balance log (holdings at any moment): verified and cut to its
+	// last good chunk; if it reaches the state the start begins from, the
+	// start's replay writes the rest, otherwise it is rebuilt from the
+	// journal in the background.
+	blog, err := openBalWriter(cfg.Dir, baead, j, cfg.Logger)
+	if err != nil {
+		cfg.Logger.Warn("balance log unusable: rebuilt from the journal", "err", err)
+	}
+	st, err := rebuild(ctx, cfg.Dir, key, j, head, cfg.VerifyAtStart, cfg.Logger, cfg.Progress, func(s *State) func(*State, *journal.Entry) {
 		from = s.seq
 		s.Ledger.Reserve(cfg.ReserveAccounts, cfg.ReserveTransfers)
+		if blog == nil {
+			return nil
+		}
+		if blog.lastSeq < s.seq {
+			blog.close()
+			blog = nil
+			return nil
+		}
+		blog.assets = s.Ledger.AssetCount()
+		s.Ledger.TrackChanges(true)
+		return func(s *State, e *journal.Entry) {
+			blog.add(s, e)
+			if blog.full() {
+				blog.flush()
+			}
+		}
 	})
+	if err == nil && blog != nil {
+		err = blog.flush()
+	}
 	if err != nil {
+		if blog != nil {
+			blog.close()
+		}
 		j.Close()
 		return nil, err
 	}
@@ -264,6 +301,19 @@ func Open(ctx context.Context, cfg Config) (*Core, error) {
 		snapKey:  key,
 		lastSnap: from,
 		verified: make(chan struct{}),
+
+		baead:   baead,
+		blog:    blog,
+		rebuilt: make(chan struct{}),
+	}
+	c.ckptCh, c.ckptDone = make(chan ckptJob, 1), make(chan struct{})
+	go c.checkpointLoop()
+	if blog == nil {
+		go c.rebuildBalances()
+	} else {
+		// A checkpoint due is taken after the first batch, not here:
+		// the start does not wait for its copy.
+		close(c.rebuilt)
 	}
 	if from == 0 || cfg.VerifyAtStart {
 		// The replay from the first entry verified everything.
@@ -282,16 +332,18 @@ func Open(ctx context.Context, cfg Config) (*Core, error) {
 // rebuild returns the state as of seq: the newest good snapshot at or before
 // seq, then the journal after it. With verifyAll it checks the chain from the
 // first entry even below the snapshot.
-// prepare, if not nil, is called on the starting state before the replay.
+// prepare, if not nil, is called on the starting state before the replay;
+// the function it returns, if not nil, after each entry the replay applies.
 // progress, if not nil, is told every progressEvery entries (and at the
 // end) how many of the entries to replay are done.
-func rebuild(ctx context.Context, dir string, key []byte, j *journal.Journal, seq uint64, verifyAll bool, log *slog.Logger, progress func(done, total uint64), prepare func(*State)) (*State, error) {
+func rebuild(ctx context.Context, dir string, key []byte, j *journal.Journal, seq uint64, verifyAll bool, log *slog.Logger, progress func(done, total uint64), prepare func(*State) func(*State, *journal.Entry)) (*State, error) {
 	st, err := loadSnapshot(dir, key, j, seq, log)
 	if err != nil {
 		return nil, err
 	}
+	var applied func(*State, *journal.Entry)
 	if prepare != nil {
-		prepare(st)
+		applied = prepare(st)
 	}
 	from := st.seq + 1
 	if verifyAll {
@@ -312,6 +364,9 @@ func rebuild(ctx context.Context, dir string, key []byte, j *journal.Journal, se
 			return nil
 		}
 		st.Apply(e)
+		if applied != nil {
+			applied(st, e)
+		}
 		if invariantsBuild {
 			if err := st.CheckInvariants(); err != nil {
 				panic(err)
@@ -669,6 +724,7 @@ func (c *Core) applyLoop() {
 				c.snapshot(true)
 			}
 			o := c.state.Apply(&db.entries[i])
+			c.balApplied(&db.entries[i])
 			c.snapBytes += uint64(len(db.entries[i].Payload))
 			if len(o.Events) > 0 {
 				o.Events = append([]ledger.Result(nil), o.Events...)
@@ -680,7 +736,7 @@ func (c *Core) applyLoop() {
 					panic(err)
 				}
 			}
-			if c.state.seq%c.cfg.SnapshotEvery == 0 || c.snapBytes >= max(c.cfg.SnapshotBytes, c.snapSize/2) {
+			if c.state.seq%c.cfg.SnapshotEvery == 0 || c.snapBytes >= max(c.cfg.SnapshotBytes, c.snapSize/2) || executionDone(o) {
 				c.snapshot(false)
 			}
 		}
@@ -698,6 +754,9 @@ func (c *Core) applyLoop() {
 		if c.applyTime += time.Since(began); c.applyTime >= max(c.cfg.SnapshotApplyTime, c.snapWrite) && c.state.seq > c.lastSnap {
 			c.snapshot(false)
 		}
+		// The balance log: written before the batch is acknowledged, so
+		// that holdings at an acknowledged entry find it there.
+		c.balFlush()
 		c.mu.Unlock()
 		for i, r := range db.reqs {
 			r.done <- response{out: outs[i]}
@@ -716,6 +775,16 @@ func (c *Core) applyLoop() {
 		}
 		db.b.Close()
 	}
+}
+
+// executionDone reports the entry that paid a compensation plan's last
+// part: a snapshot is taken after it, so that a start after a crash does
+// not replay the whole execution (a payment to every holder, its
+// applying time hidden in small entries) and the moment after the
+// compensation is a snapshot of its own.
+func executionDone(o Outcome) bool {
+	r, ok := o.Value.(*ExecutionResult)
+	return ok && o.Err == nil && r.Done
 }
 
 // alertOf raises the alerts an applied entry calls for.
@@ -843,21 +912,26 @@ func StateAtTime(ctx context.Context, dir string, j *journal.Journal, t, now tim
 }
 
 func stateAtTime(ctx context.Context, dir string, key []byte, j *journal.Journal, t, now time.Time) (*State, error) {
-	if t.After(now) {
-		return nil, fmt.Errorf("%w: %s", ErrFuture, t.Format(time.RFC3339Nano))
-	}
-	first, err := j.Get(1)
-	if errors.Is(err, journal.ErrNotFound) || (err == nil && t.UnixNano() < first.Time) {
-		return nil, fmt.Errorf("%w: %s", ErrBeforeJournal, t.Format(time.RFC3339Nano))
-	}
-	if err != nil {
-		return nil, err
-	}
-	seq, err := j.SeqAtTime(t.UnixNano())
+	seq, err := seqAtTime(j, t, now)
 	if err != nil {
 		return nil, err
 	}
 	return stateAt(ctx, dir, key, j, seq)
+}
+
+// seqAtTime is the last entry at or before time t.
+func seqAtTime(j *journal.Journal, t, now time.Time) (uint64, error) {
+	if t.After(now) {
+		return 0, fmt.Errorf("%w: %s", ErrFuture, t.Format(time.RFC3339Nano))
+	}
+	first, err := j.Get(1)
+	if errors.Is(err, journal.ErrNotFound) || (err == nil && t.UnixNano() < first.Time) {
+		return 0, fmt.Errorf("%w: %s", ErrBeforeJournal, t.Format(time.RFC3339Nano))
+	}
+	if err != nil {
+		return 0, err
+	}
+	return j.SeqAtTime(t.UnixNano())
 }
 
 // Close stops the pipeline after the batches in flight, answers queued
@@ -876,6 +950,12 @@ func (c *Core) Close() error {
 			c.mu.Lock()
 			c.snapshot(false)
 			c.mu.Unlock()
+		}
+		<-c.rebuilt
+		close(c.ckptCh)
+		<-c.ckptDone
+		if c.blog != nil {
+			c.blog.close()
 		}
 		err = c.j.Close()
 		c.log.Info("core stopped")

@@ -34,6 +34,8 @@ func TestMain(m *testing.M) {
 // under load and prints each acknowledged id, until it is killed.
 func crashChild(dir string) {
 	run, _ := strconv.ParseUint(os.Getenv("KINKO_CRASH_RUN"), 10, 32)
+	// Balance checkpoints often, so that kills land in their writing too.
+	ckptRecords, ckptFraction = 500, 1<<62
 	c, err := Open(context.Background(), Config{Dir: dir, SnapshotEvery: 97})
 	if err != nil {
 		fmt.Println("open failed:", err)
@@ -89,8 +91,9 @@ func crashChild(dir string) {
 
 // TestCrashRecovery runs the core as a child process under load, kills it
 // with SIGKILL at random points, restarts it, and checks that every
-// acknowledged transfer is there exactly once, the chain verifies and the
-// Merkle tree is its entries'.
+// acknowledged transfer is there exactly once, the chain verifies, the
+// Merkle tree is its entries', and holdings from the balance log the kills
+// cut short are a full replay's at any entry.
 func TestCrashRecovery(t *testing.T) {
 	rounds := 12
 	if testing.Short() {
@@ -156,6 +159,7 @@ func TestCrashRecovery(t *testing.T) {
 	if len(acked) == 0 {
 		t.Fatal("nothing was acknowledged: the test tested nothing")
 	}
+	withCheckpointsEvery(t, 500)
 	c, err := Open(context.Background(), Config{Dir: dir, CheckInvariants: true})
 	if err != nil {
 		t.Fatalf("restart after the last kill: %v", err)
@@ -220,4 +224,9 @@ func TestCrashRecovery(t *testing.T) {
 		}
 	})
 	t.Logf("%d acknowledged, %d durable (the rest were durable but not yet acknowledged when killed)", len(acked), len(seen))
+	<-c.balanceLogReady()
+	n := checkHoldings(t, rng, dir, c.Journal(), 40, true, func(code string, seq uint64) (IndexedHoldings, error) {
+		return c.HoldingsAt(context.Background(), code, seq)
+	})
+	t.Logf("holdings at %d moments from the balance log, as a replay gives them; %d checkpoints", n, len(ckptSeqs(dir)))
 }

@@ -324,6 +324,7 @@ func (l *Ledger) createPlain(t *Transfer, now int64) Code {
 		state = StatePending
 	} else {
 		d.DebitsPosted, c.CreditsPosted = dNew, cNew
+		l.noteChanged(di, ci)
 	}
 	l.appendTransfer(t, now, state)
 	return OK
@@ -388,6 +389,7 @@ func (l *Ledger) resolvePending(t *Transfer, now int64) Code {
 	c.CreditsPending, _ = c.CreditsPending.Sub(p.Amount)
 	if post {
 		d.DebitsPosted, c.CreditsPosted = dPosted, cPosted
+		l.noteChanged(di, ci)
 		p.State = StatePendingPosted
 		p.Posted = amount
 	} else {

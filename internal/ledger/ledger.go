@@ -285,6 +285,10 @@ type Ledger struct {
 	transfers   chunked[TransferRecord]
 	transferIdx transferIndex
 	undo        undoLog
+	// track and changed are the changed customer accounts
+	// (DrainChanges): not state, never encoded.
+	track   bool
+	changed []uint32
 }
 
 // New returns an empty ledger.

@@ -1,0 +1,223 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"kinko/internal/compensation"
+	"kinko/internal/journal"
+)
+
+// holdingsCodes are the asset codes the checks ask for: the simulation's,
+// one it registers only sometimes, and one it never does.
+var holdingsCodes = []string{"BTC", "JPY", "ETH", "XEM", "NOPE"}
+
+// sameHoldings compares holdings from the balance log with the holdings
+// query over the state a full replay rebuilds at the same entry.
+func sameHoldings(t *testing.T, what string, got IndexedHoldings, gotErr error, want IndexedHoldings, wantErr error) {
+	t.Helper()
+	if (gotErr == nil) != (wantErr == nil) || (gotErr != nil && errors.Is(gotErr, ErrAssetUnknown) != errors.Is(wantErr, ErrAssetUnknown)) {
+		t.Fatalf("%s: error %v; the replay's %v", what, gotErr, wantErr)
+	}
+	if gotErr != nil {
+		return
+	}
+	norm := func(h []compensation.Holding) []compensation.Holding {
+		if len(h) == 0 {
+			return nil
+		}
+		return h
+	}
+	if got.Asset != want.Asset || got.Seq != want.Seq || got.Time != want.Time || !reflect.DeepEqual(norm(got.Holdings), norm(want.Holdings)) {
+		t.Fatalf("%s: from the log %v at %d (time %d), %d holders %v\nthe replay's %v at %d (time %d), %d holders %v",
+			what, got.Asset, got.Seq, got.Time, len(got.Holdings), head(got.Holdings), want.Asset, want.Seq, want.Time, len(want.Holdings), head(want.Holdings))
+	}
+}
+
+func head(h []compensation.Holding) []compensation.Holding { return h[:min(len(h), 8)] }
+
+// checkHoldings compares, at n random entries (and the first and last),
+// holdings of every code from ask with a full replay's. With mustIndex the
+// balance log must have answered every one.
+func checkHoldings(t *testing.T, rng *rand.Rand, dir string, j *journal.Journal, n int, mustIndex bool, ask func(code string, seq uint64) (IndexedHoldings, error)) (fromIndex int) {
+	t.Helper()
+	hd, _, _ := j.Head()
+	seqs := []uint64{0, hd}
+	for range n {
+		seqs = append(seqs, rng.Uint64N(hd+1))
+	}
+	for _, seq := range seqs {
+		for _, code := range holdingsCodes {
+			got, err := ask(code, seq)
+			want, werr := holdingsByReplay(context.Background(), dir, nil, j, code, seq)
+			sameHoldings(t, fmt.Sprintf("%s at %d", code, seq), got, err, want, werr)
+			if err == nil && got.FromIndex {
+				fromIndex++
+			} else if err == nil && mustIndex {
+				_, why := holdingsFromLog(dir, balanceAEAD(readKey(dir)), j, code, seq)
+				t.Fatalf("%s at %d: answered by replay (%v); the balance log should cover it", code, seq, why)
+			}
+		}
+	}
+	return fromIndex
+}
+
+// simCore runs the seeded simulation's stream through a core in dir.
+func simCore(t *testing.T, dir string, seed uint64, steps int) {
+	t.Helper()
+	c, err := Open(context.Background(), Config{Dir: dir, NoSync: true, SnapshotEvery: 150})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSim(seed)
+	cmds := s.setup()
+	for range steps {
+		cmds = append(cmds, s.next())
+	}
+	for i, cmd := range cmds {
+		c.Submit(context.Background(), t0.Add(time.Duration(i)*time.Millisecond), cmd) // invalid ones are refused: part of the stream
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func withCheckpointsEvery(t *testing.T, n uint64) {
+	old, oldF := ckptRecords, ckptFraction
+	ckptRecords, ckptFraction = n, 1<<62
+	t.Cleanup(func() { ckptRecords, ckptFraction = old, oldF })
+}
+
+func openCoreT(t *testing.T, dir string) *Core {
+	t.Helper()
+	c, err := Open(context.Background(), Config{Dir: dir, NoSync: true, SnapshotEvery: 150})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.balanceLogReady():
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the balance log was not rebuilt")
+	}
+	return c
+}
+
+// TestBalanceLogHoldings checks holdings from the balance log against a
+// full replay's on the seeded simulation's random streams, at random
+// moments: as written, after a restart, after the log's tail is torn,
+// after a byte of it is changed, and with the log removed.
+func TestBalanceLogHoldings(t *testing.T) {
+	steps := 1500
+	if testing.Short() {
+		steps = 400
+	}
+	for _, seed := range simSeeds(t, 3) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			withCheckpointsEvery(t, 40)
+			dir := t.TempDir()
+			rng := rand.New(rand.NewPCG(seed, 77))
+			simCore(t, dir, seed, steps)
+			if cks := ckptSeqs(dir); len(cks) < 3 {
+				t.Fatalf("%d checkpoints: the test would not read past one", len(cks))
+			}
+			live := func(c *Core) func(string, uint64) (IndexedHoldings, error) {
+				return func(code string, seq uint64) (IndexedHoldings, error) {
+					return c.HoldingsAt(context.Background(), code, seq)
+				}
+			}
+			stopped := func(j *journal.Journal) func(string, uint64) (IndexedHoldings, error) {
+				return func(code string, seq uint64) (IndexedHoldings, error) {
+					return HoldingsAt(context.Background(), dir, j, code, seq)
+				}
+			}
+			// A restarted core: the log as it was written.
+			c := openCoreT(t, dir)
+			checkHoldings(t, rng, dir, c.Journal(), 30, true, live(c))
+			c.Close()
+
+			logPath := filepath.Join(balDir(dir), balLogName)
+			// A torn tail (a crash in the middle of a write): cut into
+			// the last chunks, and leave garbage after.
+			fi, err := os.Stat(logPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cut := fi.Size() - 1 - rng.Int64N(min(fi.Size()-1, 4096))
+			if err := os.Truncate(logPath, cut); err != nil {
+				t.Fatal(err)
+			}
+			f, _ := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND, 0)
+			f.Write([]byte("torn write"))
+			f.Close()
+			j, err := journal.Open(filepath.Join(dir, "journal"), journal.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Stopped, on the torn log: what the log has, else replay.
+			checkHoldings(t, rng, dir, j, 20, false, stopped(j))
+			j.Close()
+			// The start cuts the tail and rebuilds what is missing.
+			c = openCoreT(t, dir)
+			checkHoldings(t, rng, dir, c.Journal(), 20, true, live(c))
+			c.Close()
+
+			// One byte changed (an attacker without the key, or rot):
+			// never a wrong answer.
+			b, err := os.ReadFile(logPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			at := rng.IntN(len(b))
+			b[at] ^= 1 << rng.IntN(8)
+			if err := os.WriteFile(logPath, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			j, err = journal.Open(filepath.Join(dir, "journal"), journal.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := checkHoldings(t, rng, dir, j, 30, false, stopped(j))
+			t.Logf("byte %d of %d changed: %d answers still from the log", at, len(b), n)
+			j.Close()
+			// A changed checkpoint is passed over too.
+			cks := ckptSeqs(dir)
+			part := filepath.Join(balDir(dir), ckptPartName(cks[len(cks)/2], 1))
+			if pb, err := os.ReadFile(part); err == nil && len(pb) > balPartHdr+balTagSize {
+				pb[balPartHdr] ^= 1
+				os.WriteFile(part, pb, 0o600)
+			}
+			j, err = journal.Open(filepath.Join(dir, "journal"), journal.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkHoldings(t, rng, dir, j, 30, false, stopped(j))
+			j.Close()
+
+			// No log at all: rebuilt from the journal at start.
+			if err := os.RemoveAll(balDir(dir)); err != nil {
+				t.Fatal(err)
+			}
+			c = openCoreT(t, dir)
+			checkHoldings(t, rng, dir, c.Journal(), 30, true, live(c))
+			c.Close()
+			// Without the head key the log is not trusted: replay.
+			j, err = journal.Open(filepath.Join(dir, "journal"), journal.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer j.Close()
+			if n := checkHoldings(t, rng, dir, j, 5, false, func(code string, seq uint64) (IndexedHoldings, error) {
+				return holdingsAt(context.Background(), dir, nil, nil, j, code, seq)
+			}); n != 0 {
+				t.Fatalf("%d answers from the log without the key", n)
+			}
+		})
+	}
+}
