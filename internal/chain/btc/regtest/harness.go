@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,54 +28,24 @@ import (
 	"github.com/btcsuite/btcd/wire"
 
 	"kinko/internal/chain/btc"
+	"kinko/internal/chain/nodetool"
 )
 
 // Net is the network of every harness node.
 var Net = &chaincfg.RegressionNetParams
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
 // Binary returns the path of the btcd binary built from go.mod's tool
 // directive, or the one KINKO_BTCD names.
 func Binary() (string, error) {
-	binOnce.Do(func() {
-		if p := os.Getenv("KINKO_BTCD"); p != "" {
-			binPath = p
-			return
-		}
-		gomod, err := exec.Command("go", "env", "GOMOD").Output()
-		if err != nil || strings.TrimSpace(string(gomod)) == "" || strings.TrimSpace(string(gomod)) == os.DevNull {
-			binErr = fmt.Errorf("regtest: btcd is built from kinko's go.mod: run from the repository (go run ./cmd/kinko dev), or set KINKO_BTCD to a btcd binary")
-			return
-		}
-		cmd := exec.Command("go", "tool", "-n", "btcd")
-		cmd.Dir = filepath.Dir(strings.TrimSpace(string(gomod)))
-		cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local")
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			binErr = fmt.Errorf("regtest: go tool -n btcd: %v: %s", err, stderr.String())
-			return
-		}
-		binPath = strings.TrimSpace(string(out))
-	})
-	return binPath, binErr
+	p, err := nodetool.Binary("btcd", "KINKO_BTCD", "scripts/install-test-deps.sh builds it")
+	if err != nil {
+		return "", fmt.Errorf("regtest: %w", err)
+	}
+	return p, nil
 }
 
 // freePort returns a port free on 127.0.0.1 now.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+func freePort() (int, error) { return nodetool.FreePort() }
 
 // SegwitHeight is the height at which btcd's regtest has segwit active: it
 // activates by BIP9 signalling over three windows of 144 blocks (defined,

@@ -17,19 +17,16 @@
 package devnet
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -41,6 +38,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"kinko/internal/chain/eth"
+	"kinko/internal/chain/nodetool"
 )
 
 // ChainID is the chain id of every harness node (geth's --dev network).
@@ -50,49 +48,18 @@ const ChainID = 1337
 // of size, so that a batch that fits here fits there.
 const GasLimit = 30_000_000
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
 // Binary returns the path of the geth binary built from go.mod's tool
 // directive, or the one KINKO_GETH names.
 func Binary() (string, error) {
-	binOnce.Do(func() {
-		if p := os.Getenv("KINKO_GETH"); p != "" {
-			binPath = p
-			return
-		}
-		gomod, err := exec.Command("go", "env", "GOMOD").Output()
-		if err != nil || strings.TrimSpace(string(gomod)) == "" || strings.TrimSpace(string(gomod)) == os.DevNull {
-			binErr = fmt.Errorf("devnet: geth is built from kinko's go.mod: run from the repository, or set KINKO_GETH to a geth binary")
-			return
-		}
-		cmd := exec.Command("go", "tool", "-n", "geth")
-		cmd.Dir = filepath.Dir(strings.TrimSpace(string(gomod)))
-		cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local")
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			binErr = fmt.Errorf("devnet: go tool -n geth (scripts/install-test-deps.sh builds it): %v: %s", err, stderr.String())
-			return
-		}
-		binPath = strings.TrimSpace(string(out))
-	})
-	return binPath, binErr
+	p, err := nodetool.Binary("geth", "KINKO_GETH", "scripts/install-test-deps.sh builds it")
+	if err != nil {
+		return "", fmt.Errorf("devnet: %w", err)
+	}
+	return p, nil
 }
 
 // freePort returns a port free on 127.0.0.1 now.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+func freePort() (int, error) { return nodetool.FreePort() }
 
 // Node is a running geth --dev node. Its developer account (geth's
 // well-known dev key, unlocked in the node's keystore) holds a vast
