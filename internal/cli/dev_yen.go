@@ -19,6 +19,7 @@ import (
 
 	"kinko/internal/core"
 	"kinko/internal/demo"
+	"kinko/internal/fsutil"
 	"kinko/internal/mtls"
 	"kinko/internal/yen/bankconn"
 	"kinko/internal/yen/banksim"
@@ -187,13 +188,7 @@ func devKey(path string) ([]byte, error) {
 
 // writeFileAtomic writes a small file (0600) under a temporary name and
 // renames it into place.
-func writeFileAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
+func writeFileAtomic(path string, b []byte) error { return fsutil.WriteFile(path, "", b, false) }
 
 // printDevYen prints, in the dev's banner, where the yen is and how a
 // newcomer moves it: a deposit sent through the bank simulator, a

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"kinko/internal/compensation"
+	"kinko/internal/fsutil"
 	"kinko/internal/journal"
 	"kinko/internal/ledger"
 )
@@ -420,12 +421,7 @@ func writeMeta(dir string, aead cipher.AEAD, m balCkpt) error {
 }
 
 func writeFileAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("balance checkpoint: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	if err := fsutil.WriteFile(path, "", b, false); err != nil {
 		return fmt.Errorf("balance checkpoint: %w", err)
 	}
 	return nil

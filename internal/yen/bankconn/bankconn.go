@@ -33,6 +33,7 @@ import (
 	"kinko/internal/alert"
 	"kinko/internal/controls"
 	"kinko/internal/core"
+	"kinko/internal/fsutil"
 	"kinko/internal/ledger"
 	"kinko/internal/yen"
 	"kinko/internal/yen/zengin"
@@ -447,24 +448,7 @@ func (c *Connector) writeOnce(name string, b []byte) error {
 			return err
 		}
 	}
-	dst := filepath.Join(c.cfg.Drop, "outbox", name)
-	tmp := filepath.Join(c.cfg.Drop, "."+name+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, dst)
+	return fsutil.WriteFile(filepath.Join(c.cfg.Drop, "outbox", name), c.cfg.Drop, b, true)
 }
 
 // Run imports the inbox and flushes the outbox every period until ctx

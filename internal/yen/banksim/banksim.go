@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"kinko/internal/alert"
+	"kinko/internal/fsutil"
 	"kinko/internal/yen"
 	"kinko/internal/yen/zengin"
 )
@@ -197,23 +198,7 @@ func (b *Bank) saveLocked() error {
 	if err != nil {
 		return err
 	}
-	tmp := b.cfg.State + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(raw); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, b.cfg.State)
+	return fsutil.WriteFile(b.cfg.State, "", raw, true)
 }
 
 // saveOrLog is saveLocked for callers that changed the books: a failure is
@@ -388,12 +373,10 @@ func (b *Bank) Close() (string, error) {
 	return name, nil
 }
 
+// writeAtomic writes a file of the inbox whole, through a temporary file
+// beside the inbox (kinko never sees a part of it).
 func writeAtomic(path string, b []byte) error {
-	tmp := filepath.Join(filepath.Dir(filepath.Dir(path)), "."+filepath.Base(path)+".bank.tmp")
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return fsutil.WriteFile(path, filepath.Dir(filepath.Dir(path)), b, false)
 }
 
 // Scan pays every new transfer file and carries out every new

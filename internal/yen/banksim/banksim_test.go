@@ -36,12 +36,19 @@ func (n *notices) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n.got = append(n.got, v)
 }
 
+// ids are the transaction ids accepted, each once in the order first
+// accepted: delivery is at least once (a notice whose answer was lost is
+// sent again), and kinko takes a transaction id once.
 func (n *notices) ids() []string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var out []string
+	seen := map[string]bool{}
 	for _, v := range n.got {
-		out = append(out, v.TxID)
+		if !seen[v.TxID] {
+			seen[v.TxID] = true
+			out = append(out, v.TxID)
+		}
 	}
 	return out
 }
