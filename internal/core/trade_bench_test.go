@@ -109,7 +109,7 @@ func (g *mixGen) note(v any) {
 // newBenchTrading is newTradeEnv for benchmarks: 1,000 customers rich
 // enough for any mix, the ledger reserved for n operations, and a book of
 // 1,000 orders a side.
-func newBenchTrading(b *testing.B, n int) (*tradeEnv, *mixGen) {
+func newBenchTrading(b testing.TB, n int) (*tradeEnv, *mixGen) {
 	e := newTradeEnv(b, benchCustomers)
 	e.check = false
 	// Top every customer up far beyond what the mix can move.
