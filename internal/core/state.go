@@ -57,6 +57,8 @@ type State struct {
 	results   []ledger.Result   // scratch for results, reused
 	// placeResults are trading's results, cut a chunk at a time.
 	placeResults []PlaceResult
+	// tradeSlab is where results' trade lists are cut from, likewise.
+	tradeSlab []trading.Trade
 	// out gathers the transfers a trading or compensation command makes,
 	// applied together at its end; reused.
 	out []ledger.Transfer

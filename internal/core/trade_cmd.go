@@ -174,6 +174,26 @@ func (s *State) newResult() *PlaceResult {
 	return r
 }
 
+// tradeChunk is how many trade records one allocation makes room for, in
+// results' trade lists; a command of more fills than a quarter of it gets
+// its own.
+const tradeChunk = 512
+
+// newTrades returns an empty trade list with room for n (> 0) trades, for
+// a result: cut from a chunk, so a fill does not allocate each time. Lists
+// are never reused.
+func (s *State) newTrades(n int) []trading.Trade {
+	if n > tradeChunk/4 {
+		return make([]trading.Trade, 0, n)
+	}
+	if len(s.tradeSlab) < n {
+		s.tradeSlab = make([]trading.Trade, tradeChunk)
+	}
+	t := s.tradeSlab[:0:n]
+	s.tradeSlab = s.tradeSlab[n:]
+	return t
+}
+
 // PlaceResult is what a placement or replacement did.
 type PlaceResult struct {
 	Order     market.OrderID  `json:"order"`
@@ -327,9 +347,21 @@ func (s *State) spendable(k ledger.AccountKey) int64 {
 	return int64(v)
 }
 
+// outTransfer adds a transfer to those the command makes, written in
+// place.
+func (s *State) outTransfer(debit, credit ledger.AccountKey, amt ledger.Amount, code uint16, ref uint64) {
+	if len(s.out) == cap(s.out) {
+		s.out = append(s.out, ledger.Transfer{})
+	} else {
+		s.out = s.out[:len(s.out)+1]
+	}
+	t := &s.out[len(s.out)-1]
+	*t = ledger.Transfer{ID: s.tradingID(), Debit: debit, Credit: credit, Amount: amt, Code: code, Ref: ref}
+}
+
 func (s *State) move(debit, credit ledger.AccountKey, amt int64, code uint16, ref uint64) {
 	if amt > 0 {
-		s.out = append(s.out, ledger.Transfer{ID: s.tradingID(), Debit: debit, Credit: credit, Amount: ledger.AmountOf(uint64(amt)), Code: code, Ref: ref})
+		s.outTransfer(debit, credit, ledger.AmountOf(uint64(amt)), code, ref)
 	}
 }
 
@@ -343,7 +375,7 @@ func (s *State) moveIn(l *trading.Listing, a ledger.AssetID, debit, credit ledge
 	}
 	if amt > 0 {
 		hi, lo := bits.Mul64(uint64(amt), uint64(l.Unit()))
-		s.out = append(s.out, ledger.Transfer{ID: s.tradingID(), Debit: debit, Credit: credit, Amount: ledger.Amount{Hi: hi, Lo: lo}, Code: code, Ref: ref})
+		s.outTransfer(debit, credit, ledger.Amount{Hi: hi, Lo: lo}, code, ref)
 	}
 }
 
@@ -625,6 +657,9 @@ func (s *State) settle(m *trading.Market, taker *trading.Order, fills []market.F
 	halted := ""
 	if len(fills) > 0 {
 		halted = s.haltedNow(m)
+		if res != nil && res.Trades == nil {
+			res.Trades = s.newTrades(len(fills))
+		}
 	}
 	for _, f := range fills {
 		maker := s.Trading.MustOrder(f.Maker)

@@ -330,8 +330,9 @@ func (l *Ledger) createPlain(t *Transfer, now int64) Code {
 }
 
 func (l *Ledger) appendTransfer(t *Transfer, now int64, state TransferState) {
-	l.transfers.append(TransferRecord{Transfer: *t, Time: now, State: state})
-	l.addTransferIndex(uint32(l.transfers.len() - 1))
+	r := l.transfers.extend()
+	r.Transfer, r.Time, r.State, r.Posted = *t, now, state, Amount{}
+	l.indexTransfer(uint32(l.transfers.len()-1), t.ID)
 }
 
 func (l *Ledger) resolvePending(t *Transfer, now int64) Code {

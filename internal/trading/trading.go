@@ -564,6 +564,8 @@ type clientKey struct {
 // State is every market, open order and quote.
 type State struct {
 	markets map[uint16]*Market
+	// byID is markets by id, for the hot path's look-up without hashing.
+	byID    []*Market
 	byCode  map[string]uint16
 	orders  map[market.OrderID]*Order
 	clients map[clientKey]market.OrderID
@@ -613,14 +615,20 @@ func (s *State) List(l Listing, capacityHint int) error {
 	m := &Market{Listing: l, Book: market.New(l.bookConfig(), capacityHint)}
 	m.capHi, m.capLo = bits.Mul64(uint64(l.MaxOrderNotional), uint64(l.Scale))
 	s.markets[l.ID] = m
+	if int(l.ID) >= len(s.byID) {
+		s.byID = append(s.byID, make([]*Market, int(l.ID)+1-len(s.byID))...)
+	}
+	s.byID[l.ID] = m
 	s.byCode[l.Code] = l.ID
 	return nil
 }
 
 // Market returns a market by id.
 func (s *State) Market(id uint16) (*Market, bool) {
-	m, ok := s.markets[id]
-	return m, ok
+	if int(id) >= len(s.byID) || s.byID[id] == nil {
+		return nil, false
+	}
+	return s.byID[id], true
 }
 
 // MarketByCode returns a market by code ("BTC/JPY").
