@@ -336,11 +336,11 @@ func house(a ledger.AssetID) ledger.AccountKey {
 
 // spendable is what an account can still give (0 if it does not exist).
 func (s *State) spendable(k ledger.AccountKey) int64 {
-	a, ok := s.Ledger.Account(k)
+	av, ok := s.Ledger.AvailableOf(k)
 	if !ok {
 		return 0
 	}
-	v, ok := a.Available().Uint64()
+	v, ok := av.Uint64()
 	if !ok || v > 1<<62 {
 		return 1 << 62
 	}
@@ -356,7 +356,7 @@ func (s *State) outTransfer(debit, credit ledger.AccountKey, amt ledger.Amount, 
 		s.out = s.out[:len(s.out)+1]
 	}
 	t := &s.out[len(s.out)-1]
-	*t = ledger.Transfer{ID: s.tradingID(), Debit: debit, Credit: credit, Amount: amt, Code: code, Ref: ref}
+	t.ID, t.Debit, t.Credit, t.Amount, t.PendingID, t.Ref, t.Code, t.Flags = s.tradingID(), debit, credit, amt, ledger.ID{}, ref, code, 0
 }
 
 func (s *State) move(debit, credit ledger.AccountKey, amt int64, code uint16, ref uint64) {
@@ -384,11 +384,10 @@ func (s *State) spendableIn(l *trading.Listing, a ledger.AssetID, k ledger.Accou
 	if a != l.Base || l.Unit() == 1 {
 		return s.spendable(k)
 	}
-	acc, ok := s.Ledger.Account(k)
+	v, ok := s.Ledger.AvailableOf(k)
 	if !ok {
 		return 0
 	}
-	v := acc.Available()
 	u := uint64(l.Unit())
 	if v.Hi >= u {
 		return 1 << 62
@@ -759,7 +758,7 @@ func (s *State) listMarket(c ListMarket) error {
 	if strings.TrimSpace(c.Actor) == "" {
 		return fmt.Errorf("%w: actor", trading.ErrListing)
 	}
-	if err := s.Trading.List(l, 0); err != nil {
+	if err := s.Trading.List(l, trading.ListOrdersHint); err != nil {
 		return err
 	}
 	var missing []ledger.AccountKey

@@ -34,3 +34,14 @@ func (l *Ledger) accountIndex(k acctKey) (uint32, bool) {
 func (l *Ledger) addAccountIndex(p uint32) {
 	l.accountIdx.add(hashKey(l.accounts[p].Key.packed()), p)
 }
+
+// AvailableOf returns what the account named by key may still give
+// (Account.Available), and false if there is no such account: Account
+// without copying the record, for the trading path's checks.
+func (l *Ledger) AvailableOf(key AccountKey) (Amount, bool) {
+	i, ok := l.accountIndex(key.packed())
+	if !ok {
+		return Amount{}, false
+	}
+	return l.accounts[i].Available(), true
+}

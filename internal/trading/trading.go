@@ -537,6 +537,11 @@ func (m *Market) Count() uint64 { return m.count }
 func (m *Market) Record(t Trade) Trade {
 	m.count++
 	t.Seq = m.count
+	if m.trades == nil {
+		// The whole ring at the first trade: growing it by appends
+		// would copy it a dozen times on the trading path.
+		m.trades = make([]Trade, 0, RecentTrades)
+	}
 	if len(m.trades) < RecentTrades {
 		m.trades = append(m.trades, t)
 		m.next = len(m.trades) % RecentTrades
@@ -595,9 +600,17 @@ func (s *State) NewOrder() *Order {
 	return o
 }
 
+// openOrdersHint is the open orders the state makes room for at the
+// start, and ListOrdersHint the resting orders a market's book at its
+// listing: a first run of a few thousand orders does not grow them.
+const (
+	openOrdersHint = 4096
+	ListOrdersHint = 4096
+)
+
 // New returns a state with no market.
 func New() *State {
-	return &State{markets: map[uint16]*Market{}, byCode: map[string]uint16{}, orders: map[market.OrderID]*Order{},
+	return &State{markets: map[uint16]*Market{}, byCode: map[string]uint16{}, orders: make(map[market.OrderID]*Order, openOrdersHint),
 		clients: map[clientKey]market.OrderID{}, quotes: map[uint64]*Quote{}}
 }
 
