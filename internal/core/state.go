@@ -59,6 +59,9 @@ type State struct {
 	placeResults []PlaceResult
 	// tradeSlab is where results' trade lists are cut from, likewise.
 	tradeSlab []trading.Trade
+	// taker is the record of a placed order that does not rest, while
+	// its command settles.
+	taker trading.Order
 	// out gathers the transfers a trading or compensation command makes,
 	// applied together at its end; reused.
 	out []ledger.Transfer

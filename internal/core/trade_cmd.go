@@ -692,13 +692,18 @@ func (s *State) settle(m *trading.Market, taker *trading.Order, fills []market.F
 
 // release returns what a finished order still holds and forgets it.
 func (s *State) release(m *trading.Market, o *trading.Order) {
+	s.releaseHold(m, o)
+	s.Trading.Close(o.ID)
+}
+
+// releaseHold returns what an order still holds.
+func (s *State) releaseHold(m *trading.Market, o *trading.Order) {
 	a := m.Listing.Base
 	if o.Side == market.Buy {
 		a = m.Listing.Quote
 	}
 	s.moveIn(&m.Listing, a, held(o.Customer, a), avail(o.Customer, a), o.Held, CodeRelease, uint64(o.ID))
 	o.Held = 0
-	s.Trading.Close(o.ID)
 }
 
 func (s *State) applyTrading(cmd Command, t int64) (bool, any, error) {
@@ -814,20 +819,30 @@ func (s *State) placeOrder(c PlaceOrder, t int64) (*PlaceResult, error) {
 		return nil, bandError(m, err, c.Price)
 	}
 	s.Trading.NextOrder++
-	o := s.Trading.NewOrder()
+	// An order that rests gets its record; one that does not (filled,
+	// or the rest of an IOC cancelled) is settled from scratch and never
+	// opened: nothing looks it up by id.
+	o := &s.taker
+	if br.Resting > 0 {
+		o = s.Trading.NewOrder()
+	}
 	*o = trading.Order{ID: id, Market: l.ID, Customer: c.Customer, ClientID: c.ClientID, Side: c.Side, Kind: c.Type, Price: price, Qty: c.Qty, Held: hold, Created: t}
 	a := l.Base
 	if c.Side == market.Buy {
 		a = l.Quote
 	}
 	s.moveIn(l, a, avail(c.Customer, a), held(c.Customer, a), hold, CodeHold, uint64(id))
-	s.Trading.Open(o) // the client id is used from now, whatever the order's fate
+	if br.Resting > 0 {
+		s.Trading.Open(o) // the client id is used from now, whatever the order's fate
+	} else {
+		s.Trading.UseClientID(o)
+	}
 	res := s.newResult()
 	*res = PlaceResult{Order: id, Filled: br.Filled, Resting: br.Resting, Cancelled: br.Cancelled}
 	s.settle(m, o, fills, t, res)
 	s.expire(m, br.Expired)
 	if br.Resting == 0 {
-		s.release(m, o)
+		s.releaseHold(m, o)
 	}
 	s.commit(t)
 	if br.Filled > 0 {

@@ -693,6 +693,14 @@ func (s *State) Open(o *Order) {
 	}
 }
 
+// UseClientID records the client id of an order that never rested (it
+// filled or was cancelled on entry): used, whatever the order's fate.
+func (s *State) UseClientID(o *Order) {
+	if o.ClientID != "" {
+		s.clients[clientKey{o.Customer, o.ClientID}] = o.ID
+	}
+}
+
 // Close forgets an order that no longer rests (its client id stays used).
 func (s *State) Close(id market.OrderID) { delete(s.orders, id) }
 
