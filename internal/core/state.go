@@ -65,6 +65,9 @@ type State struct {
 	// out gathers the transfers a trading or compensation command makes,
 	// applied together at its end; reused.
 	out []ledger.Transfer
+	// outHints are the ledger's hints of out's accounts, one a transfer
+	// (trading's; commit uses them when there is one for each).
+	outHints []ledger.TransferHint
 }
 
 // NewState returns the state before the first entry.

@@ -348,8 +348,8 @@ func (s *State) spendable(k ledger.AccountKey) int64 {
 }
 
 // outTransfer adds a transfer to those the command makes, written in
-// place.
-func (s *State) outTransfer(debit, credit ledger.AccountKey, amt ledger.Amount, code uint16, ref uint64) {
+// place, with the ledger's hints of its accounts (h, zero if not known).
+func (s *State) outTransfer(h ledger.TransferHint, debit, credit ledger.AccountKey, amt ledger.Amount, code uint16, ref uint64) {
 	if len(s.out) == cap(s.out) {
 		s.out = append(s.out, ledger.Transfer{})
 	} else {
@@ -357,11 +357,17 @@ func (s *State) outTransfer(debit, credit ledger.AccountKey, amt ledger.Amount, 
 	}
 	t := &s.out[len(s.out)-1]
 	t.ID, t.Debit, t.Credit, t.Amount, t.PendingID, t.Ref, t.Code, t.Flags = s.tradingID(), debit, credit, amt, ledger.ID{}, ref, code, 0
+	s.outHints = append(s.outHints, h)
 }
 
 func (s *State) move(debit, credit ledger.AccountKey, amt int64, code uint16, ref uint64) {
+	s.moveH(ledger.TransferHint{}, debit, credit, amt, code, ref)
+}
+
+// moveH is move with the hints of the accounts.
+func (s *State) moveH(h ledger.TransferHint, debit, credit ledger.AccountKey, amt int64, code uint16, ref uint64) {
 	if amt > 0 {
-		s.outTransfer(debit, credit, ledger.AmountOf(uint64(amt)), code, ref)
+		s.outTransfer(h, debit, credit, ledger.AmountOf(uint64(amt)), code, ref)
 	}
 }
 
@@ -369,22 +375,59 @@ func (s *State) move(debit, credit ledger.AccountKey, amt int64, code uint16, re
 // the base asset (times its QtyUnit in the ledger), base units for the
 // quote.
 func (s *State) moveIn(l *trading.Listing, a ledger.AssetID, debit, credit ledger.AccountKey, amt int64, code uint16, ref uint64) {
+	s.moveInH(ledger.TransferHint{}, l, a, debit, credit, amt, code, ref)
+}
+
+// moveInH is moveIn with the hints of the accounts.
+func (s *State) moveInH(h ledger.TransferHint, l *trading.Listing, a ledger.AssetID, debit, credit ledger.AccountKey, amt int64, code uint16, ref uint64) {
 	if a != l.Base || l.Unit() == 1 {
-		s.move(debit, credit, amt, code, ref)
+		s.moveH(h, debit, credit, amt, code, ref)
 		return
 	}
 	if amt > 0 {
 		hi, lo := bits.Mul64(uint64(amt), uint64(l.Unit()))
-		s.outTransfer(debit, credit, ledger.Amount{Hi: hi, Lo: lo}, code, ref)
+		s.outTransfer(h, debit, credit, ledger.Amount{Hi: hi, Lo: lo}, code, ref)
 	}
+}
+
+// heldAsset is the asset an order of side holds in market l.
+func heldAsset(l *trading.Listing, side market.Side) ledger.AssetID {
+	if side == market.Buy {
+		return l.Quote
+	}
+	return l.Base
+}
+
+// orderHints returns the ledger's hints of o's available and held
+// accounts of a, the asset it holds, looking them up the first time (a
+// restored order has none).
+func (s *State) orderHints(o *trading.Order, a ledger.AssetID) (avail, held ledger.AccountHint) {
+	if o.AvailHint == 0 || o.HeldHint == 0 {
+		o.AvailHint = s.Ledger.AccountHint(ledger.AccountKey{Owner: o.Customer, Asset: a, Kind: ledger.KindAvailable})
+		o.HeldHint = s.Ledger.AccountHint(ledger.AccountKey{Owner: o.Customer, Asset: a, Kind: ledger.KindHeld})
+	}
+	return o.AvailHint, o.HeldHint
 }
 
 // spendableIn is spendable in the market's units of asset a.
 func (s *State) spendableIn(l *trading.Listing, a ledger.AssetID, k ledger.AccountKey) int64 {
+	return s.spendableAt(l, a, k, 0)
+}
+
+// spendableAt is spendableIn given the account's hint.
+func (s *State) spendableAt(l *trading.Listing, a ledger.AssetID, k ledger.AccountKey, h ledger.AccountHint) int64 {
 	if a != l.Base || l.Unit() == 1 {
-		return s.spendable(k)
+		av, ok := s.Ledger.AvailableAt(k, h)
+		if !ok {
+			return 0
+		}
+		v, ok := av.Uint64()
+		if !ok || v > 1<<62 {
+			return 1 << 62
+		}
+		return int64(v)
 	}
-	v, ok := s.Ledger.AvailableOf(k)
+	v, ok := s.Ledger.AvailableAt(k, h)
 	if !ok {
 		return 0
 	}
@@ -401,9 +444,10 @@ func (s *State) spendableIn(l *trading.Listing, a ledger.AssetID, k ledger.Accou
 // than leave the book and the ledger apart.
 func (s *State) commit(t int64) {
 	if len(s.out) == 0 {
+		s.outHints = s.outHints[:0]
 		return
 	}
-	s.results = s.Ledger.CreateTransfers(s.out, t, s.results[:0])
+	s.results = s.Ledger.CreateTransfersHinted(s.out, s.outHints, t, s.results[:0])
 	for _, r := range s.results {
 		if r.Code != ledger.OK {
 			panic(fmt.Sprintf("core: trading transfer %+v refused: %v", s.out[r.Index], r.Code))
@@ -411,6 +455,7 @@ func (s *State) commit(t int64) {
 	}
 	s.results = s.results[:0]
 	s.out = s.out[:0]
+	s.outHints = s.outHints[:0]
 }
 
 // holdFor is what an order of qty at price holds: the notional and the
@@ -672,9 +717,11 @@ func (s *State) settle(m *trading.Market, taker *trading.Order, fills []market.F
 		if buyer == taker {
 			bf, sf = takerFee, makerFee
 		}
-		s.move(held(buyer.Customer, l.Quote), avail(seller.Customer, l.Quote), n-sf, CodeTrade, uint64(buyer.ID))
-		s.move(held(buyer.Customer, l.Quote), house(l.Quote), bf+sf, CodeTradeFee, uint64(buyer.ID))
-		s.moveIn(l, l.Base, held(seller.Customer, l.Base), avail(buyer.Customer, l.Base), f.Qty, CodeTrade, uint64(seller.ID))
+		_, bh := s.orderHints(buyer, l.Quote)
+		_, sh := s.orderHints(seller, l.Base)
+		s.moveH(ledger.TransferHint{Debit: bh}, held(buyer.Customer, l.Quote), avail(seller.Customer, l.Quote), n-sf, CodeTrade, uint64(buyer.ID))
+		s.moveH(ledger.TransferHint{Debit: bh}, held(buyer.Customer, l.Quote), house(l.Quote), bf+sf, CodeTradeFee, uint64(buyer.ID))
+		s.moveInH(ledger.TransferHint{Debit: sh}, l, l.Base, held(seller.Customer, l.Base), avail(buyer.Customer, l.Base), f.Qty, CodeTrade, uint64(seller.ID))
 		buyer.Held -= n + bf
 		seller.Held -= f.Qty
 		buyer.Filled += f.Qty
@@ -698,11 +745,11 @@ func (s *State) release(m *trading.Market, o *trading.Order) {
 
 // releaseHold returns what an order still holds.
 func (s *State) releaseHold(m *trading.Market, o *trading.Order) {
-	a := m.Listing.Base
-	if o.Side == market.Buy {
-		a = m.Listing.Quote
+	a := heldAsset(&m.Listing, o.Side)
+	if o.Held > 0 {
+		ah, hh := s.orderHints(o, a)
+		s.moveInH(ledger.TransferHint{Debit: hh, Credit: ah}, &m.Listing, a, held(o.Customer, a), avail(o.Customer, a), o.Held, CodeRelease, uint64(o.ID))
 	}
-	s.moveIn(&m.Listing, a, held(o.Customer, a), avail(o.Customer, a), o.Held, CodeRelease, uint64(o.ID))
 	o.Held = 0
 }
 
@@ -795,6 +842,7 @@ func (s *State) placeOrder(c PlaceOrder, t int64) (*PlaceResult, error) {
 	}
 	l := &m.Listing
 	var hold int64
+	var ah ledger.AccountHint
 	price := c.Price
 	if orderSane(l, c.Price, c.Qty) {
 		p, err := sizeOrder(m, c.Side, c.Type, c.Price, c.Qty)
@@ -803,11 +851,9 @@ func (s *State) placeOrder(c PlaceOrder, t int64) (*PlaceResult, error) {
 		}
 		price = p
 		hold = holdFor(l, c.Side, price, c.Qty)
-		a := l.Base
-		if c.Side == market.Buy {
-			a = l.Quote
-		}
-		if have := s.spendableIn(l, a, avail(c.Customer, a)); have < hold {
+		a := heldAsset(l, c.Side)
+		ah = s.Ledger.AccountHint(avail(c.Customer, a))
+		if have := s.spendableAt(l, a, avail(c.Customer, a), ah); have < hold {
 			return nil, fmt.Errorf("%w: %d needed, %d available", trading.ErrInsufficient, hold, have)
 		}
 	}
@@ -827,11 +873,11 @@ func (s *State) placeOrder(c PlaceOrder, t int64) (*PlaceResult, error) {
 		o = s.Trading.NewOrder()
 	}
 	*o = trading.Order{ID: id, Market: l.ID, Customer: c.Customer, ClientID: c.ClientID, Side: c.Side, Kind: c.Type, Price: price, Qty: c.Qty, Held: hold, Created: t}
-	a := l.Base
-	if c.Side == market.Buy {
-		a = l.Quote
+	a := heldAsset(l, c.Side)
+	if ah != 0 {
+		o.AvailHint, o.HeldHint = ah, s.Ledger.AccountHint(held(c.Customer, a))
 	}
-	s.moveIn(l, a, avail(c.Customer, a), held(c.Customer, a), hold, CodeHold, uint64(id))
+	s.moveInH(ledger.TransferHint{Debit: o.AvailHint, Credit: o.HeldHint}, l, a, avail(c.Customer, a), held(c.Customer, a), hold, CodeHold, uint64(id))
 	if br.Resting > 0 {
 		s.Trading.Open(o) // the client id is used from now, whatever the order's fate
 	} else {
@@ -839,8 +885,12 @@ func (s *State) placeOrder(c PlaceOrder, t int64) (*PlaceResult, error) {
 	}
 	res := s.newResult()
 	*res = PlaceResult{Order: id, Filled: br.Filled, Resting: br.Resting, Cancelled: br.Cancelled}
-	s.settle(m, o, fills, t, res)
-	s.expire(m, br.Expired)
+	if len(fills) > 0 {
+		s.settle(m, o, fills, t, res)
+	}
+	if len(br.Expired) > 0 {
+		s.expire(m, br.Expired)
+	}
 	if br.Resting == 0 {
 		s.releaseHold(m, o)
 	}
@@ -890,10 +940,8 @@ func (s *State) replaceOrder(c ReplaceOrder, t int64) (*PlaceResult, error) {
 		return nil, err
 	}
 	l := &m.Listing
-	a := l.Base
-	if o.Side == market.Buy {
-		a = l.Quote
-	}
+	a := heldAsset(l, o.Side)
+	ah, hh := s.orderHints(o, a)
 	need := o.Held
 	if orderSane(l, c.Price, c.Qty) {
 		if c.Price != o.Price || c.Qty > o.Qty-o.Filled { // in place it only shrinks
@@ -903,7 +951,7 @@ func (s *State) replaceOrder(c ReplaceOrder, t int64) (*PlaceResult, error) {
 		}
 		need = holdFor(l, o.Side, c.Price, c.Qty)
 		if more := need - o.Held; more > 0 {
-			if have := s.spendableIn(l, a, avail(c.Customer, a)); have < more {
+			if have := s.spendableAt(l, a, avail(c.Customer, a), ah); have < more {
 				return nil, fmt.Errorf("%w: %d more needed, %d available", trading.ErrInsufficient, more, have)
 			}
 		}
@@ -915,15 +963,19 @@ func (s *State) replaceOrder(c ReplaceOrder, t int64) (*PlaceResult, error) {
 		return nil, bandError(m, err, c.Price)
 	}
 	if need > o.Held {
-		s.moveIn(l, a, avail(o.Customer, a), held(o.Customer, a), need-o.Held, CodeHold, uint64(o.ID))
+		s.moveInH(ledger.TransferHint{Debit: ah, Credit: hh}, l, a, avail(o.Customer, a), held(o.Customer, a), need-o.Held, CodeHold, uint64(o.ID))
 	} else {
-		s.moveIn(l, a, held(o.Customer, a), avail(o.Customer, a), o.Held-need, CodeRelease, uint64(o.ID))
+		s.moveInH(ledger.TransferHint{Debit: hh, Credit: ah}, l, a, held(o.Customer, a), avail(o.Customer, a), o.Held-need, CodeRelease, uint64(o.ID))
 	}
 	o.Held, o.Price, o.Qty = need, c.Price, o.Filled+c.Qty
 	res := s.newResult()
 	*res = PlaceResult{Order: o.ID, Filled: br.Filled, Resting: br.Resting, Cancelled: br.Cancelled}
-	s.settle(m, o, fills, t, res)
-	s.expire(m, br.Expired)
+	if len(fills) > 0 {
+		s.settle(m, o, fills, t, res)
+	}
+	if len(br.Expired) > 0 {
+		s.expire(m, br.Expired)
+	}
 	if br.Resting == 0 {
 		s.release(m, o)
 	}

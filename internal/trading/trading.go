@@ -268,15 +268,21 @@ func Fee(notional int64, bps uint32) int64 {
 
 // Order is an open order and what it holds.
 type Order struct {
-	ID       market.OrderID `json:"id"`
-	Market   uint16         `json:"market"`
-	Customer ledger.OwnerID `json:"customer"`
-	ClientID string         `json:"client_id"`
-	Side     market.Side    `json:"side"`
-	Kind     market.Kind    `json:"kind"`
-	Price    int64          `json:"price"`
-	Qty      int64          `json:"qty"` // as placed or last replaced
-	Filled   int64          `json:"filled"`
+	ID     market.OrderID `json:"id"`
+	Market uint16         `json:"market"`
+	// AvailHint and HeldHint are the ledger's hints of the customer's
+	// available and held accounts of the asset the order holds, kept by
+	// the core so its transfers skip the look-ups (0: not yet known; not
+	// part of the state). They sit in the record's padding.
+	AvailHint ledger.AccountHint `json:"-"`
+	Customer  ledger.OwnerID     `json:"customer"`
+	ClientID  string             `json:"client_id"`
+	Side      market.Side        `json:"side"`
+	Kind      market.Kind        `json:"kind"`
+	HeldHint  ledger.AccountHint `json:"-"`
+	Price     int64              `json:"price"`
+	Qty       int64              `json:"qty"` // as placed or last replaced
+	Filled    int64              `json:"filled"`
 	// Held is what the order still holds in the customer's held account:
 	// quote (notional and taker fee at the limit) for a buy, base for a
 	// sell.
