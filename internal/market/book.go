@@ -377,7 +377,10 @@ func (b *Book) checkBand(side Side, kind Kind, price int64) (int64, error) {
 // enter matches an admitted order and rests or cancels its remainder.
 func (b *Book) enter(o *Order, fills []Fill) ([]Fill, Result, error) {
 	b.expired = b.expired[:0]
-	fills, left := b.match(o, fills)
+	left := o.Qty
+	if b.crosses(o.Side, o.Price) { // most orders do not: no call
+		fills, left = b.match(o, fills)
+	}
 	res := Result{Filled: o.Qty - left}
 	if res.Filled > 0 {
 		b.last = fills[len(fills)-1].Price
