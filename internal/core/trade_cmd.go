@@ -657,6 +657,12 @@ func (s *State) tradeAllowed(m *trading.Market) error {
 	if !s.Controls.Any() {
 		return nil // the common case: nothing halted, no lookups
 	}
+	return s.tradeHalted(m)
+}
+
+// tradeHalted is tradeAllowed's look-ups, apart so that the common case
+// is inlined where it is asked.
+func (s *State) tradeHalted(m *trading.Market) error {
 	if err := s.Controls.Allowed(m.Listing.Base, controls.Trade); err != nil {
 		return err
 	}

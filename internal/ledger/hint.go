@@ -55,9 +55,9 @@ func (l *Ledger) CreateTransfersHinted(ts []Transfer, hints []TransferHint, t in
 	if len(hints) != len(ts) {
 		return l.CreateTransfers(ts, t, results)
 	}
-	l.hints = batchHints{at: hints}
+	l.hints.at = hints
 	results = l.CreateTransfers(ts, t, results)
-	l.hints = batchHints{}
+	l.hints.at = nil
 	return results
 }
 
