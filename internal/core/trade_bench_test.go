@@ -273,7 +273,7 @@ func BenchmarkRestingOrderMemory(b *testing.B) {
 		runtime.GC()
 		runtime.ReadMemStats(&before)
 		for i := 0; i < n; i++ {
-			c := PlaceOrder{Customer: ledger.OwnerID(1 + i%benchCustomers), Market: 1, Side: market.Sell, Type: market.Limit, Price: 10_000_000 + int64(i%5000)*btcJPY.TickSize, Qty: btcJPY.LotSize}
+			c := PlaceOrder{Customer: ledger.OwnerID(1 + i%benchCustomers), Market: 1, Side: market.Sell, Type: market.Limit, Price: 10_000_000 + int64(i%1000)*btcJPY.TickSize, Qty: btcJPY.LotSize}
 			if _, _, err := e.st.applyTrading(c, e.now); err != nil {
 				b.Fatal(err)
 			}

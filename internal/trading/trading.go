@@ -578,7 +578,7 @@ type State struct {
 	// byID is markets by id, for the hot path's look-up without hashing.
 	byID    []*Market
 	byCode  map[string]uint16
-	orders  map[market.OrderID]*Order
+	orders  orderIndex
 	clients map[clientKey]market.OrderID
 	quotes  map[uint64]*Quote
 	// NextOrder and NextTransfer number orders and trading's ledger
@@ -616,7 +616,7 @@ const (
 
 // New returns a state with no market.
 func New() *State {
-	return &State{markets: map[uint16]*Market{}, byCode: map[string]uint16{}, orders: make(map[market.OrderID]*Order, openOrdersHint),
+	return &State{markets: map[uint16]*Market{}, byCode: map[string]uint16{}, orders: newOrderIndex(openOrdersHint),
 		clients: map[clientKey]market.OrderID{}, quotes: map[uint64]*Quote{}}
 }
 
@@ -671,14 +671,13 @@ func (s *State) Markets() []*Market {
 
 // Order returns an open order.
 func (s *State) Order(id market.OrderID) (*Order, bool) {
-	o, ok := s.orders[id]
-	return o, ok
+	return s.orders.get(id)
 }
 
 // MustOrder returns an open order that must exist (a maker the book just
 // filled).
 func (s *State) MustOrder(id market.OrderID) *Order {
-	o, ok := s.orders[id]
+	o, ok := s.orders.get(id)
 	if !ok {
 		panic(fmt.Sprintf("trading: order %d rests in a book but is not open", id))
 	}
@@ -693,7 +692,7 @@ func (s *State) ClientUsed(c ledger.OwnerID, id string) bool {
 
 // Open records a new order.
 func (s *State) Open(o *Order) {
-	s.orders[o.ID] = o
+	s.orders.put(o)
 	if o.ClientID != "" {
 		s.clients[clientKey{o.Customer, o.ClientID}] = o.ID
 	}
@@ -708,16 +707,16 @@ func (s *State) UseClientID(o *Order) {
 }
 
 // Close forgets an order that no longer rests (its client id stays used).
-func (s *State) Close(id market.OrderID) { delete(s.orders, id) }
+func (s *State) Close(id market.OrderID) { s.orders.del(id) }
 
 // OpenOrders returns a customer's open orders (all customers' if 0), by id.
 func (s *State) OpenOrders(customer ledger.OwnerID) []Order {
 	var out []Order
-	for _, o := range s.orders {
+	s.orders.each(func(o *Order) {
 		if customer == 0 || o.Customer == customer {
 			out = append(out, *o)
 		}
-	}
+	})
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
@@ -752,15 +751,22 @@ func (s *State) CheckInvariants() error {
 		}
 		rest += m.Book.Len()
 	}
-	if rest != len(s.orders) {
-		return fmt.Errorf("trading: %d orders rest in books, %d open", rest, len(s.orders))
+	if rest != s.orders.len() {
+		return fmt.Errorf("trading: %d orders rest in books, %d open", rest, s.orders.len())
+	}
+	if !s.orders.check() {
+		return errors.New("trading: the open orders' index is broken")
 	}
 	for _, m := range s.markets {
 		if err := m.checkProtections(); err != nil {
 			return fmt.Errorf("trading: %s: %w", m.Listing.Code, err)
 		}
 	}
-	for id, o := range s.orders {
+	for _, o := range s.orders.slots {
+		if o == nil {
+			continue
+		}
+		id := o.ID
 		m, ok := s.markets[o.Market]
 		if !ok {
 			return fmt.Errorf("trading: order %d in unknown market %d", id, o.Market)
@@ -904,7 +910,7 @@ func Restore(sn *Snapshot) (*State, error) {
 	for i := range sn.Orders {
 		o := s.NewOrder()
 		*o = sn.Orders[i]
-		s.orders[o.ID] = o
+		s.orders.put(o)
 	}
 	for _, c := range sn.Clients {
 		s.clients[clientKey{c.Customer, c.ID}] = c.Order
