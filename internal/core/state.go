@@ -57,9 +57,17 @@ type State struct {
 	results   []ledger.Result   // scratch for results, reused
 	// placeResults are trading's results, cut a chunk at a time.
 	placeResults []PlaceResult
+	// tradeSlab is where results' trade lists are cut from, likewise.
+	tradeSlab []trading.Trade
+	// taker is the record of a placed order that does not rest, while
+	// its command settles.
+	taker trading.Order
 	// out gathers the transfers a trading or compensation command makes,
 	// applied together at its end; reused.
 	out []ledger.Transfer
+	// outHints are the ledger's hints of out's accounts, one a transfer
+	// (trading's; commit uses them when there is one for each).
+	outHints []ledger.TransferHint
 }
 
 // NewState returns the state before the first entry.

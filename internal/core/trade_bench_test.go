@@ -109,7 +109,7 @@ func (g *mixGen) note(v any) {
 // newBenchTrading is newTradeEnv for benchmarks: 1,000 customers rich
 // enough for any mix, the ledger reserved for n operations, and a book of
 // 1,000 orders a side.
-func newBenchTrading(b *testing.B, n int) (*tradeEnv, *mixGen) {
+func newBenchTrading(b testing.TB, n int) (*tradeEnv, *mixGen) {
 	e := newTradeEnv(b, benchCustomers)
 	e.check = false
 	// Top every customer up far beyond what the mix can move.
@@ -273,7 +273,7 @@ func BenchmarkRestingOrderMemory(b *testing.B) {
 		runtime.GC()
 		runtime.ReadMemStats(&before)
 		for i := 0; i < n; i++ {
-			c := PlaceOrder{Customer: ledger.OwnerID(1 + i%benchCustomers), Market: 1, Side: market.Sell, Type: market.Limit, Price: 10_000_000 + int64(i%5000)*btcJPY.TickSize, Qty: btcJPY.LotSize}
+			c := PlaceOrder{Customer: ledger.OwnerID(1 + i%benchCustomers), Market: 1, Side: market.Sell, Type: market.Limit, Price: 10_000_000 + int64(i%1000)*btcJPY.TickSize, Qty: btcJPY.LotSize}
 			if _, _, err := e.st.applyTrading(c, e.now); err != nil {
 				b.Fatal(err)
 			}

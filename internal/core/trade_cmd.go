@@ -174,6 +174,26 @@ func (s *State) newResult() *PlaceResult {
 	return r
 }
 
+// tradeChunk is how many trade records one allocation makes room for, in
+// results' trade lists; a command of more fills than a quarter of it gets
+// its own.
+const tradeChunk = 512
+
+// newTrades returns an empty trade list with room for n (> 0) trades, for
+// a result: cut from a chunk, so a fill does not allocate each time. Lists
+// are never reused.
+func (s *State) newTrades(n int) []trading.Trade {
+	if n > tradeChunk/4 {
+		return make([]trading.Trade, 0, n)
+	}
+	if len(s.tradeSlab) < n {
+		s.tradeSlab = make([]trading.Trade, tradeChunk)
+	}
+	t := s.tradeSlab[:0:n]
+	s.tradeSlab = s.tradeSlab[n:]
+	return t
+}
+
 // PlaceResult is what a placement or replacement did.
 type PlaceResult struct {
 	Order     market.OrderID  `json:"order"`
@@ -316,20 +336,38 @@ func house(a ledger.AssetID) ledger.AccountKey {
 
 // spendable is what an account can still give (0 if it does not exist).
 func (s *State) spendable(k ledger.AccountKey) int64 {
-	a, ok := s.Ledger.Account(k)
+	av, ok := s.Ledger.AvailableOf(k)
 	if !ok {
 		return 0
 	}
-	v, ok := a.Available().Uint64()
+	v, ok := av.Uint64()
 	if !ok || v > 1<<62 {
 		return 1 << 62
 	}
 	return int64(v)
 }
 
+// outTransfer adds a transfer to those the command makes, written in
+// place, with the ledger's hints of its accounts (h, zero if not known).
+func (s *State) outTransfer(h ledger.TransferHint, debit, credit ledger.AccountKey, amt ledger.Amount, code uint16, ref uint64) {
+	if len(s.out) == cap(s.out) {
+		s.out = append(s.out, ledger.Transfer{})
+	} else {
+		s.out = s.out[:len(s.out)+1]
+	}
+	t := &s.out[len(s.out)-1]
+	t.ID, t.Debit, t.Credit, t.Amount, t.PendingID, t.Ref, t.Code, t.Flags = s.tradingID(), debit, credit, amt, ledger.ID{}, ref, code, 0
+	s.outHints = append(s.outHints, h)
+}
+
 func (s *State) move(debit, credit ledger.AccountKey, amt int64, code uint16, ref uint64) {
+	s.moveH(ledger.TransferHint{}, debit, credit, amt, code, ref)
+}
+
+// moveH is move with the hints of the accounts.
+func (s *State) moveH(h ledger.TransferHint, debit, credit ledger.AccountKey, amt int64, code uint16, ref uint64) {
 	if amt > 0 {
-		s.out = append(s.out, ledger.Transfer{ID: s.tradingID(), Debit: debit, Credit: credit, Amount: ledger.AmountOf(uint64(amt)), Code: code, Ref: ref})
+		s.outTransfer(h, debit, credit, ledger.AmountOf(uint64(amt)), code, ref)
 	}
 }
 
@@ -337,26 +375,62 @@ func (s *State) move(debit, credit ledger.AccountKey, amt int64, code uint16, re
 // the base asset (times its QtyUnit in the ledger), base units for the
 // quote.
 func (s *State) moveIn(l *trading.Listing, a ledger.AssetID, debit, credit ledger.AccountKey, amt int64, code uint16, ref uint64) {
+	s.moveInH(ledger.TransferHint{}, l, a, debit, credit, amt, code, ref)
+}
+
+// moveInH is moveIn with the hints of the accounts.
+func (s *State) moveInH(h ledger.TransferHint, l *trading.Listing, a ledger.AssetID, debit, credit ledger.AccountKey, amt int64, code uint16, ref uint64) {
 	if a != l.Base || l.Unit() == 1 {
-		s.move(debit, credit, amt, code, ref)
+		s.moveH(h, debit, credit, amt, code, ref)
 		return
 	}
 	if amt > 0 {
 		hi, lo := bits.Mul64(uint64(amt), uint64(l.Unit()))
-		s.out = append(s.out, ledger.Transfer{ID: s.tradingID(), Debit: debit, Credit: credit, Amount: ledger.Amount{Hi: hi, Lo: lo}, Code: code, Ref: ref})
+		s.outTransfer(h, debit, credit, ledger.Amount{Hi: hi, Lo: lo}, code, ref)
 	}
+}
+
+// heldAsset is the asset an order of side holds in market l.
+func heldAsset(l *trading.Listing, side market.Side) ledger.AssetID {
+	if side == market.Buy {
+		return l.Quote
+	}
+	return l.Base
+}
+
+// orderHints returns the ledger's hints of o's available and held
+// accounts of a, the asset it holds, looking them up the first time (a
+// restored order has none).
+func (s *State) orderHints(o *trading.Order, a ledger.AssetID) (avail, held ledger.AccountHint) {
+	if o.AvailHint == 0 || o.HeldHint == 0 {
+		o.AvailHint = s.Ledger.AccountHint(ledger.AccountKey{Owner: o.Customer, Asset: a, Kind: ledger.KindAvailable})
+		o.HeldHint = s.Ledger.AccountHint(ledger.AccountKey{Owner: o.Customer, Asset: a, Kind: ledger.KindHeld})
+	}
+	return o.AvailHint, o.HeldHint
 }
 
 // spendableIn is spendable in the market's units of asset a.
 func (s *State) spendableIn(l *trading.Listing, a ledger.AssetID, k ledger.AccountKey) int64 {
+	return s.spendableAt(l, a, k, 0)
+}
+
+// spendableAt is spendableIn given the account's hint.
+func (s *State) spendableAt(l *trading.Listing, a ledger.AssetID, k ledger.AccountKey, h ledger.AccountHint) int64 {
 	if a != l.Base || l.Unit() == 1 {
-		return s.spendable(k)
+		av, ok := s.Ledger.AvailableAt(k, h)
+		if !ok {
+			return 0
+		}
+		v, ok := av.Uint64()
+		if !ok || v > 1<<62 {
+			return 1 << 62
+		}
+		return int64(v)
 	}
-	acc, ok := s.Ledger.Account(k)
+	v, ok := s.Ledger.AvailableAt(k, h)
 	if !ok {
 		return 0
 	}
-	v := acc.Available()
 	u := uint64(l.Unit())
 	if v.Hi >= u {
 		return 1 << 62
@@ -370,9 +444,10 @@ func (s *State) spendableIn(l *trading.Listing, a ledger.AssetID, k ledger.Accou
 // than leave the book and the ledger apart.
 func (s *State) commit(t int64) {
 	if len(s.out) == 0 {
+		s.outHints = s.outHints[:0]
 		return
 	}
-	s.results = s.Ledger.CreateTransfers(s.out, t, s.results[:0])
+	s.results = s.Ledger.CreateTransfersHinted(s.out, s.outHints, t, s.results[:0])
 	for _, r := range s.results {
 		if r.Code != ledger.OK {
 			panic(fmt.Sprintf("core: trading transfer %+v refused: %v", s.out[r.Index], r.Code))
@@ -380,6 +455,7 @@ func (s *State) commit(t int64) {
 	}
 	s.results = s.results[:0]
 	s.out = s.out[:0]
+	s.outHints = s.outHints[:0]
 }
 
 // holdFor is what an order of qty at price holds: the notional and the
@@ -581,6 +657,12 @@ func (s *State) tradeAllowed(m *trading.Market) error {
 	if !s.Controls.Any() {
 		return nil // the common case: nothing halted, no lookups
 	}
+	return s.tradeHalted(m)
+}
+
+// tradeHalted is tradeAllowed's look-ups, apart so that the common case
+// is inlined where it is asked.
+func (s *State) tradeHalted(m *trading.Market) error {
 	if err := s.Controls.Allowed(m.Listing.Base, controls.Trade); err != nil {
 		return err
 	}
@@ -625,6 +707,9 @@ func (s *State) settle(m *trading.Market, taker *trading.Order, fills []market.F
 	halted := ""
 	if len(fills) > 0 {
 		halted = s.haltedNow(m)
+		if res != nil && res.Trades == nil {
+			res.Trades = s.newTrades(len(fills))
+		}
 	}
 	for _, f := range fills {
 		maker := s.Trading.MustOrder(f.Maker)
@@ -638,9 +723,11 @@ func (s *State) settle(m *trading.Market, taker *trading.Order, fills []market.F
 		if buyer == taker {
 			bf, sf = takerFee, makerFee
 		}
-		s.move(held(buyer.Customer, l.Quote), avail(seller.Customer, l.Quote), n-sf, CodeTrade, uint64(buyer.ID))
-		s.move(held(buyer.Customer, l.Quote), house(l.Quote), bf+sf, CodeTradeFee, uint64(buyer.ID))
-		s.moveIn(l, l.Base, held(seller.Customer, l.Base), avail(buyer.Customer, l.Base), f.Qty, CodeTrade, uint64(seller.ID))
+		_, bh := s.orderHints(buyer, l.Quote)
+		_, sh := s.orderHints(seller, l.Base)
+		s.moveH(ledger.TransferHint{Debit: bh}, held(buyer.Customer, l.Quote), avail(seller.Customer, l.Quote), n-sf, CodeTrade, uint64(buyer.ID))
+		s.moveH(ledger.TransferHint{Debit: bh}, held(buyer.Customer, l.Quote), house(l.Quote), bf+sf, CodeTradeFee, uint64(buyer.ID))
+		s.moveInH(ledger.TransferHint{Debit: sh}, l, l.Base, held(seller.Customer, l.Base), avail(buyer.Customer, l.Base), f.Qty, CodeTrade, uint64(seller.ID))
 		buyer.Held -= n + bf
 		seller.Held -= f.Qty
 		buyer.Filled += f.Qty
@@ -658,13 +745,18 @@ func (s *State) settle(m *trading.Market, taker *trading.Order, fills []market.F
 
 // release returns what a finished order still holds and forgets it.
 func (s *State) release(m *trading.Market, o *trading.Order) {
-	a := m.Listing.Base
-	if o.Side == market.Buy {
-		a = m.Listing.Quote
-	}
-	s.moveIn(&m.Listing, a, held(o.Customer, a), avail(o.Customer, a), o.Held, CodeRelease, uint64(o.ID))
-	o.Held = 0
+	s.releaseHold(m, o)
 	s.Trading.Close(o.ID)
+}
+
+// releaseHold returns what an order still holds.
+func (s *State) releaseHold(m *trading.Market, o *trading.Order) {
+	a := heldAsset(&m.Listing, o.Side)
+	if o.Held > 0 {
+		ah, hh := s.orderHints(o, a)
+		s.moveInH(ledger.TransferHint{Debit: hh, Credit: ah}, &m.Listing, a, held(o.Customer, a), avail(o.Customer, a), o.Held, CodeRelease, uint64(o.ID))
+	}
+	o.Held = 0
 }
 
 func (s *State) applyTrading(cmd Command, t int64) (bool, any, error) {
@@ -724,7 +816,7 @@ func (s *State) listMarket(c ListMarket) error {
 	if strings.TrimSpace(c.Actor) == "" {
 		return fmt.Errorf("%w: actor", trading.ErrListing)
 	}
-	if err := s.Trading.List(l, 0); err != nil {
+	if err := s.Trading.List(l, trading.ListOrdersHint); err != nil {
 		return err
 	}
 	var missing []ledger.AccountKey
@@ -756,6 +848,7 @@ func (s *State) placeOrder(c PlaceOrder, t int64) (*PlaceResult, error) {
 	}
 	l := &m.Listing
 	var hold int64
+	var ah ledger.AccountHint
 	price := c.Price
 	if orderSane(l, c.Price, c.Qty) {
 		p, err := sizeOrder(m, c.Side, c.Type, c.Price, c.Qty)
@@ -764,11 +857,9 @@ func (s *State) placeOrder(c PlaceOrder, t int64) (*PlaceResult, error) {
 		}
 		price = p
 		hold = holdFor(l, c.Side, price, c.Qty)
-		a := l.Base
-		if c.Side == market.Buy {
-			a = l.Quote
-		}
-		if have := s.spendableIn(l, a, avail(c.Customer, a)); have < hold {
+		a := heldAsset(l, c.Side)
+		ah = s.Ledger.AccountHint(avail(c.Customer, a))
+		if have := s.spendableAt(l, a, avail(c.Customer, a), ah); have < hold {
 			return nil, fmt.Errorf("%w: %d needed, %d available", trading.ErrInsufficient, hold, have)
 		}
 	}
@@ -780,20 +871,34 @@ func (s *State) placeOrder(c PlaceOrder, t int64) (*PlaceResult, error) {
 		return nil, bandError(m, err, c.Price)
 	}
 	s.Trading.NextOrder++
-	o := s.Trading.NewOrder()
-	*o = trading.Order{ID: id, Market: l.ID, Customer: c.Customer, ClientID: c.ClientID, Side: c.Side, Kind: c.Type, Price: price, Qty: c.Qty, Held: hold, Created: t}
-	a := l.Base
-	if c.Side == market.Buy {
-		a = l.Quote
+	// An order that rests gets its record; one that does not (filled,
+	// or the rest of an IOC cancelled) is settled from scratch and never
+	// opened: nothing looks it up by id.
+	o := &s.taker
+	if br.Resting > 0 {
+		o = s.Trading.NewOrder()
 	}
-	s.moveIn(l, a, avail(c.Customer, a), held(c.Customer, a), hold, CodeHold, uint64(id))
-	s.Trading.Open(o) // the client id is used from now, whatever the order's fate
+	*o = trading.Order{ID: id, Market: l.ID, Customer: c.Customer, ClientID: c.ClientID, Side: c.Side, Kind: c.Type, Price: price, Qty: c.Qty, Held: hold, Created: t}
+	a := heldAsset(l, c.Side)
+	if ah != 0 {
+		o.AvailHint, o.HeldHint = ah, s.Ledger.AccountHint(held(c.Customer, a))
+	}
+	s.moveInH(ledger.TransferHint{Debit: o.AvailHint, Credit: o.HeldHint}, l, a, avail(c.Customer, a), held(c.Customer, a), hold, CodeHold, uint64(id))
+	if br.Resting > 0 {
+		s.Trading.Open(o) // the client id is used from now, whatever the order's fate
+	} else {
+		s.Trading.UseClientID(o)
+	}
 	res := s.newResult()
 	*res = PlaceResult{Order: id, Filled: br.Filled, Resting: br.Resting, Cancelled: br.Cancelled}
-	s.settle(m, o, fills, t, res)
-	s.expire(m, br.Expired)
+	if len(fills) > 0 {
+		s.settle(m, o, fills, t, res)
+	}
+	if len(br.Expired) > 0 {
+		s.expire(m, br.Expired)
+	}
 	if br.Resting == 0 {
-		s.release(m, o)
+		s.releaseHold(m, o)
 	}
 	s.commit(t)
 	if br.Filled > 0 {
@@ -841,10 +946,8 @@ func (s *State) replaceOrder(c ReplaceOrder, t int64) (*PlaceResult, error) {
 		return nil, err
 	}
 	l := &m.Listing
-	a := l.Base
-	if o.Side == market.Buy {
-		a = l.Quote
-	}
+	a := heldAsset(l, o.Side)
+	ah, hh := s.orderHints(o, a)
 	need := o.Held
 	if orderSane(l, c.Price, c.Qty) {
 		if c.Price != o.Price || c.Qty > o.Qty-o.Filled { // in place it only shrinks
@@ -854,7 +957,7 @@ func (s *State) replaceOrder(c ReplaceOrder, t int64) (*PlaceResult, error) {
 		}
 		need = holdFor(l, o.Side, c.Price, c.Qty)
 		if more := need - o.Held; more > 0 {
-			if have := s.spendableIn(l, a, avail(c.Customer, a)); have < more {
+			if have := s.spendableAt(l, a, avail(c.Customer, a), ah); have < more {
 				return nil, fmt.Errorf("%w: %d more needed, %d available", trading.ErrInsufficient, more, have)
 			}
 		}
@@ -866,15 +969,19 @@ func (s *State) replaceOrder(c ReplaceOrder, t int64) (*PlaceResult, error) {
 		return nil, bandError(m, err, c.Price)
 	}
 	if need > o.Held {
-		s.moveIn(l, a, avail(o.Customer, a), held(o.Customer, a), need-o.Held, CodeHold, uint64(o.ID))
+		s.moveInH(ledger.TransferHint{Debit: ah, Credit: hh}, l, a, avail(o.Customer, a), held(o.Customer, a), need-o.Held, CodeHold, uint64(o.ID))
 	} else {
-		s.moveIn(l, a, held(o.Customer, a), avail(o.Customer, a), o.Held-need, CodeRelease, uint64(o.ID))
+		s.moveInH(ledger.TransferHint{Debit: hh, Credit: ah}, l, a, held(o.Customer, a), avail(o.Customer, a), o.Held-need, CodeRelease, uint64(o.ID))
 	}
 	o.Held, o.Price, o.Qty = need, c.Price, o.Filled+c.Qty
 	res := s.newResult()
 	*res = PlaceResult{Order: o.ID, Filled: br.Filled, Resting: br.Resting, Cancelled: br.Cancelled}
-	s.settle(m, o, fills, t, res)
-	s.expire(m, br.Expired)
+	if len(fills) > 0 {
+		s.settle(m, o, fills, t, res)
+	}
+	if len(br.Expired) > 0 {
+		s.expire(m, br.Expired)
+	}
 	if br.Resting == 0 {
 		s.release(m, o)
 	}

@@ -191,6 +191,7 @@ func (l *Ledger) CreateTransfers(ts []Transfer, t int64, results []Result) []Res
 			l.undo.begin(l.transfers.len())
 		}
 		var c Code
+		l.hints.i = i
 		if chainStart >= 0 && chainFailed != OK {
 			c = ErrLinkedEventFailed
 		} else if linked && i == len(ts)-1 {
@@ -259,12 +260,11 @@ func (l *Ledger) createPlain(t *Transfer, now int64) Code {
 	if !t.PendingID.IsZero() {
 		return ErrFlagsInvalid
 	}
-	di, ok := l.accountIndex(t.Debit.packed())
-	if !ok {
+	di, dok, ci, cok := l.transferAccounts(t)
+	if !dok {
 		return ErrDebitAccountUnknown
 	}
-	ci, ok := l.accountIndex(t.Credit.packed())
-	if !ok {
+	if !cok {
 		return ErrCreditAccountUnknown
 	}
 	if di == ci {
@@ -331,8 +331,9 @@ func (l *Ledger) createPlain(t *Transfer, now int64) Code {
 }
 
 func (l *Ledger) appendTransfer(t *Transfer, now int64, state TransferState) {
-	l.transfers.append(TransferRecord{Transfer: *t, Time: now, State: state})
-	l.addTransferIndex(uint32(l.transfers.len() - 1))
+	r := l.transfers.extend()
+	r.Transfer, r.Time, r.State, r.Posted = *t, now, state, Amount{}
+	l.indexTransfer(uint32(l.transfers.len()-1), t.ID)
 }
 
 func (l *Ledger) resolvePending(t *Transfer, now int64) Code {

@@ -29,6 +29,19 @@ func (c *chunked[T]) append(v T) {
 	c.n++
 }
 
+// extend adds one element and returns it to be written in place: the
+// hot path's append, without passing a large value by copy. Elements past
+// the length are zero (new chunks are, and truncate zeroes what it drops).
+func (c *chunked[T]) extend() *T {
+	ci := c.n >> chunkBits
+	if ci == len(c.chunks) {
+		c.chunks = append(c.chunks, make([]T, chunkLen))
+	}
+	v := &c.chunks[ci][c.n&(chunkLen-1)]
+	c.n++
+	return v
+}
+
 // truncate drops the elements from n on; their chunks are kept for reuse.
 func (c *chunked[T]) truncate(n int) {
 	var zero T

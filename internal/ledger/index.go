@@ -54,12 +54,14 @@ func (l *Ledger) transferIndex(id ID) (uint32, bool) {
 
 // addTransferIndex indexes the transfer at position p, whose id must not be
 // in the index.
-func (l *Ledger) addTransferIndex(p uint32) {
+func (l *Ledger) addTransferIndex(p uint32) { l.indexTransfer(p, l.transfers.at(int(p)).ID) }
+
+// indexTransfer is addTransferIndex given the transfer's id.
+func (l *Ledger) indexTransfer(p uint32, id ID) {
 	x := &l.transferIdx
-	id := l.transfers.at(int(p)).ID
 	if n := x.asc.len(); n == 0 || x.asc.at(n-1).less(id) {
-		x.asc.append(id)
-		x.ascPos.append(p)
+		*x.asc.extend() = id
+		*x.ascPos.extend() = p
 		return
 	}
 	x.other.add(hashID(id), p)

@@ -282,6 +282,7 @@ type Ledger struct {
 	customerIdx ownerTable // positions in customers
 	accounts    []Account
 	accountIdx  posTable
+	hints       batchHints // of the batch being applied (hint.go)
 	transfers   chunked[TransferRecord]
 	transferIdx transferIndex
 	undo        undoLog

@@ -43,7 +43,10 @@ type Book struct {
 	levels    []level
 	freeLevel int32
 	ids       index
-	expired   []Order
+	// reentry is set while Replace enters an order again whose id is
+	// still in ids: rest then updates its entry and clears it.
+	reentry bool
+	expired []Order
 	// last is the price of the last fill (0: none); index is the
 	// operator's index price (0: none); lo and hi are the price band.
 	last, index int64
@@ -192,8 +195,17 @@ func (b *Book) Replace(id OrderID, owner Owner, price, qty int64, fills []Fill) 
 	if n.kind == PostOnly && b.crosses(n.side, price) {
 		return fills, Result{}, ErrWouldCross
 	}
-	b.remove(ref)
-	return b.enter(&o, fills)
+	// The order leaves its place but keeps its entry in the id index,
+	// which rest points at its new node (or which is dropped if it does
+	// not rest again): a move costs no delete and insert of the id.
+	b.reentry = true
+	b.removeNode(ref)
+	fills, res, err := b.enter(&o, fills)
+	if b.reentry {
+		b.reentry = false
+		b.ids.del(uint64(o.ID))
+	}
+	return fills, res, err
 }
 
 // Restore puts o, a resting order from a snapshot (see Orders), at the back
@@ -365,7 +377,10 @@ func (b *Book) checkBand(side Side, kind Kind, price int64) (int64, error) {
 // enter matches an admitted order and rests or cancels its remainder.
 func (b *Book) enter(o *Order, fills []Fill) ([]Fill, Result, error) {
 	b.expired = b.expired[:0]
-	fills, left := b.match(o, fills)
+	left := o.Qty
+	if b.crosses(o.Side, o.Price) { // most orders do not: no call
+		fills, left = b.match(o, fills)
+	}
 	res := Result{Filled: o.Qty - left}
 	if res.Filled > 0 {
 		b.last = fills[len(fills)-1].Price
@@ -505,18 +520,29 @@ func (b *Book) rest(o *Order, qty int64) {
 	lv.tail = ref
 	lv.qty += qty
 	lv.count++
-	b.ids.put(uint64(o.ID), ref)
+	if b.reentry {
+		b.reentry = false
+		b.ids.set(uint64(o.ID), ref)
+	} else {
+		b.ids.put(uint64(o.ID), ref)
+	}
 	b.live++
 }
 
 // remove takes a resting order off the book, dropping its level if empty.
 func (b *Book) remove(ref int32) {
+	b.ids.del(uint64(b.pool[ref].id))
+	b.removeNode(ref)
+}
+
+// removeNode is remove leaving the order's id in the index.
+func (b *Book) removeNode(ref int32) {
 	n := &b.pool[ref]
 	lref := n.level
 	lv := &b.levels[lref]
 	s := &b.sides[n.side-1]
 	price := lv.price
-	b.unlink(lv, ref)
+	b.unlinkNode(lv, ref)
 	if lv.count == 0 {
 		i := s.search(s.key(price))
 		s.keys = append(s.keys[:i], s.keys[i+1:]...)
@@ -529,6 +555,12 @@ func (b *Book) remove(ref int32) {
 // unlink takes node ref out of lv's list, the id index and the book, and
 // frees it. It leaves lv on its side even when empty.
 func (b *Book) unlink(lv *level, ref int32) {
+	b.ids.del(uint64(b.pool[ref].id))
+	b.unlinkNode(lv, ref)
+}
+
+// unlinkNode is unlink leaving the order's id in the index.
+func (b *Book) unlinkNode(lv *level, ref int32) {
 	n := &b.pool[ref]
 	if n.prev != nilRef {
 		b.pool[n.prev].next = n.next
@@ -542,7 +574,6 @@ func (b *Book) unlink(lv *level, ref int32) {
 	}
 	lv.qty -= n.qty
 	lv.count--
-	b.ids.del(uint64(n.id))
 	b.live--
 	*n = node{next: b.free}
 	b.free = ref

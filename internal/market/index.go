@@ -94,6 +94,15 @@ func (x *index) grow() {
 	}
 }
 
+// set points key, which must be present, at pool slot ref.
+func (x *index) set(key uint64, ref int32) {
+	i := x.find(key)
+	if i < 0 {
+		panic("market: index: setting an absent key")
+	}
+	x.slots[i].ref = ref + 1
+}
+
 // del removes key, which must be present. Each later entry of the run
 // moves back into the hole when the hole lies on its probe path.
 func (x *index) del(key uint64) {

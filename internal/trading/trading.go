@@ -268,15 +268,21 @@ func Fee(notional int64, bps uint32) int64 {
 
 // Order is an open order and what it holds.
 type Order struct {
-	ID       market.OrderID `json:"id"`
-	Market   uint16         `json:"market"`
-	Customer ledger.OwnerID `json:"customer"`
-	ClientID string         `json:"client_id"`
-	Side     market.Side    `json:"side"`
-	Kind     market.Kind    `json:"kind"`
-	Price    int64          `json:"price"`
-	Qty      int64          `json:"qty"` // as placed or last replaced
-	Filled   int64          `json:"filled"`
+	ID     market.OrderID `json:"id"`
+	Market uint16         `json:"market"`
+	// AvailHint and HeldHint are the ledger's hints of the customer's
+	// available and held accounts of the asset the order holds, kept by
+	// the core so its transfers skip the look-ups (0: not yet known; not
+	// part of the state). They sit in the record's padding.
+	AvailHint ledger.AccountHint `json:"-"`
+	Customer  ledger.OwnerID     `json:"customer"`
+	ClientID  string             `json:"client_id"`
+	Side      market.Side        `json:"side"`
+	Kind      market.Kind        `json:"kind"`
+	HeldHint  ledger.AccountHint `json:"-"`
+	Price     int64              `json:"price"`
+	Qty       int64              `json:"qty"` // as placed or last replaced
+	Filled    int64              `json:"filled"`
 	// Held is what the order still holds in the customer's held account:
 	// quote (notional and taker fee at the limit) for a buy, base for a
 	// sell.
@@ -537,6 +543,11 @@ func (m *Market) Count() uint64 { return m.count }
 func (m *Market) Record(t Trade) Trade {
 	m.count++
 	t.Seq = m.count
+	if m.trades == nil {
+		// The whole ring at the first trade: growing it by appends
+		// would copy it a dozen times on the trading path.
+		m.trades = make([]Trade, 0, RecentTrades)
+	}
 	if len(m.trades) < RecentTrades {
 		m.trades = append(m.trades, t)
 		m.next = len(m.trades) % RecentTrades
@@ -564,8 +575,10 @@ type clientKey struct {
 // State is every market, open order and quote.
 type State struct {
 	markets map[uint16]*Market
+	// byID is markets by id, for the hot path's look-up without hashing.
+	byID    []*Market
 	byCode  map[string]uint16
-	orders  map[market.OrderID]*Order
+	orders  orderIndex
 	clients map[clientKey]market.OrderID
 	quotes  map[uint64]*Quote
 	// NextOrder and NextTransfer number orders and trading's ledger
@@ -593,9 +606,17 @@ func (s *State) NewOrder() *Order {
 	return o
 }
 
+// openOrdersHint is the open orders the state makes room for at the
+// start, and ListOrdersHint the resting orders a market's book at its
+// listing: a first run of a few thousand orders does not grow them.
+const (
+	openOrdersHint = 4096
+	ListOrdersHint = 4096
+)
+
 // New returns a state with no market.
 func New() *State {
-	return &State{markets: map[uint16]*Market{}, byCode: map[string]uint16{}, orders: map[market.OrderID]*Order{},
+	return &State{markets: map[uint16]*Market{}, byCode: map[string]uint16{}, orders: newOrderIndex(openOrdersHint),
 		clients: map[clientKey]market.OrderID{}, quotes: map[uint64]*Quote{}}
 }
 
@@ -613,14 +634,20 @@ func (s *State) List(l Listing, capacityHint int) error {
 	m := &Market{Listing: l, Book: market.New(l.bookConfig(), capacityHint)}
 	m.capHi, m.capLo = bits.Mul64(uint64(l.MaxOrderNotional), uint64(l.Scale))
 	s.markets[l.ID] = m
+	if int(l.ID) >= len(s.byID) {
+		s.byID = append(s.byID, make([]*Market, int(l.ID)+1-len(s.byID))...)
+	}
+	s.byID[l.ID] = m
 	s.byCode[l.Code] = l.ID
 	return nil
 }
 
 // Market returns a market by id.
 func (s *State) Market(id uint16) (*Market, bool) {
-	m, ok := s.markets[id]
-	return m, ok
+	if int(id) >= len(s.byID) || s.byID[id] == nil {
+		return nil, false
+	}
+	return s.byID[id], true
 }
 
 // MarketByCode returns a market by code ("BTC/JPY").
@@ -644,14 +671,13 @@ func (s *State) Markets() []*Market {
 
 // Order returns an open order.
 func (s *State) Order(id market.OrderID) (*Order, bool) {
-	o, ok := s.orders[id]
-	return o, ok
+	return s.orders.get(id)
 }
 
 // MustOrder returns an open order that must exist (a maker the book just
 // filled).
 func (s *State) MustOrder(id market.OrderID) *Order {
-	o, ok := s.orders[id]
+	o, ok := s.orders.get(id)
 	if !ok {
 		panic(fmt.Sprintf("trading: order %d rests in a book but is not open", id))
 	}
@@ -666,23 +692,31 @@ func (s *State) ClientUsed(c ledger.OwnerID, id string) bool {
 
 // Open records a new order.
 func (s *State) Open(o *Order) {
-	s.orders[o.ID] = o
+	s.orders.put(o)
+	if o.ClientID != "" {
+		s.clients[clientKey{o.Customer, o.ClientID}] = o.ID
+	}
+}
+
+// UseClientID records the client id of an order that never rested (it
+// filled or was cancelled on entry): used, whatever the order's fate.
+func (s *State) UseClientID(o *Order) {
 	if o.ClientID != "" {
 		s.clients[clientKey{o.Customer, o.ClientID}] = o.ID
 	}
 }
 
 // Close forgets an order that no longer rests (its client id stays used).
-func (s *State) Close(id market.OrderID) { delete(s.orders, id) }
+func (s *State) Close(id market.OrderID) { s.orders.del(id) }
 
 // OpenOrders returns a customer's open orders (all customers' if 0), by id.
 func (s *State) OpenOrders(customer ledger.OwnerID) []Order {
 	var out []Order
-	for _, o := range s.orders {
+	s.orders.each(func(o *Order) {
 		if customer == 0 || o.Customer == customer {
 			out = append(out, *o)
 		}
-	}
+	})
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
@@ -717,15 +751,22 @@ func (s *State) CheckInvariants() error {
 		}
 		rest += m.Book.Len()
 	}
-	if rest != len(s.orders) {
-		return fmt.Errorf("trading: %d orders rest in books, %d open", rest, len(s.orders))
+	if rest != s.orders.len() {
+		return fmt.Errorf("trading: %d orders rest in books, %d open", rest, s.orders.len())
+	}
+	if !s.orders.check() {
+		return errors.New("trading: the open orders' index is broken")
 	}
 	for _, m := range s.markets {
 		if err := m.checkProtections(); err != nil {
 			return fmt.Errorf("trading: %s: %w", m.Listing.Code, err)
 		}
 	}
-	for id, o := range s.orders {
+	for _, o := range s.orders.slots {
+		if o == nil {
+			continue
+		}
+		id := o.ID
 		m, ok := s.markets[o.Market]
 		if !ok {
 			return fmt.Errorf("trading: order %d in unknown market %d", id, o.Market)
@@ -869,7 +910,7 @@ func Restore(sn *Snapshot) (*State, error) {
 	for i := range sn.Orders {
 		o := s.NewOrder()
 		*o = sn.Orders[i]
-		s.orders[o.ID] = o
+		s.orders.put(o)
 	}
 	for _, c := range sn.Clients {
 		s.clients[clientKey{c.Customer, c.ID}] = c.Order
