@@ -221,3 +221,48 @@ func TestBalanceLogHoldings(t *testing.T) {
 		})
 	}
 }
+
+// TestBalanceLogHoldingsTrading: the balance log follows trading too
+// (holds, fills, fees, releases, replaces through the hinted ledger path):
+// holdings from the log equal a full replay's at random moments of the
+// trading mix run through a core.
+func TestBalanceLogHoldingsTrading(t *testing.T) {
+	ops := 6000
+	if testing.Short() {
+		ops = 1500
+	}
+	withCheckpointsEvery(t, 400)
+	dir := t.TempDir()
+	c, err := Open(context.Background(), Config{Dir: dir, NoSync: true, SnapshotEvery: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, g := newBenchTrading(t, 0)
+	for i := range src.entries {
+		if _, err := c.SubmitRaw(context.Background(), src.entries[i].Time, Kind(src.entries[i].Kind), src.entries[i].Payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range ops {
+		cmd := g.next()
+		_, v, _ := src.st.applyTrading(cmd, src.now)
+		g.note(v)
+		if _, err := c.SubmitRaw(context.Background(), src.now, cmd.Kind(), cmd.AppendPayload(nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if cks := ckptSeqs(dir); len(cks) < 3 {
+		t.Fatalf("%d checkpoints: the test would not read past one", len(cks))
+	}
+	c = openCoreT(t, dir)
+	defer c.Close()
+	rng := rand.New(rand.NewPCG(5, 6))
+	if n := checkHoldings(t, rng, dir, c.Journal(), 25, true, func(code string, seq uint64) (IndexedHoldings, error) {
+		return c.HoldingsAt(context.Background(), code, seq)
+	}); n == 0 {
+		t.Fatal("no answer came from the balance log")
+	}
+}
