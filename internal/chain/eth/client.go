@@ -140,10 +140,8 @@ func (c *Client) Send(ctx context.Context, key *ecdsa.PrivateKey, tx Tx) (*types
 	if err != nil {
 		return nil, err
 	}
-	cctx, cancel := context.WithTimeout(ctx, CallTimeout)
-	defer cancel()
-	if err := c.eth.SendTransaction(cctx, signed); err != nil {
-		return nil, fmt.Errorf("eth: send: %w", err)
+	if err := c.SendSigned(ctx, signed); err != nil {
+		return nil, err
 	}
 	r, err := c.WaitMined(ctx, signed.Hash())
 	if err != nil {
@@ -153,6 +151,49 @@ func (c *Client) Send(ctx context.Context, key *ecdsa.PrivateKey, tx Tx) (*types
 		return r, fmt.Errorf("%w: %s", ErrReverted, signed.Hash())
 	}
 	return r, nil
+}
+
+// poolLag is how long sendSigned waits for a node's transaction pool to
+// catch up with its chain: geth moves its pool to a new head after the
+// block is imported, so a transaction from an account funded in that
+// block can be refused for "insufficient funds" for a moment after its
+// receipt is out.
+const poolLag = 10 * time.Second
+
+// SendSigned sends a signed transaction (eth_sendRawTransaction), sent
+// again while the node's pool refuses it for insufficient funds that the
+// latest block shows it has (the pool behind the chain), up to poolLag.
+func (c *Client) SendSigned(ctx context.Context, signed *types.Transaction) error {
+	deadline := time.Now().Add(poolLag)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, CallTimeout)
+		err := c.eth.SendTransaction(cctx, signed)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if !strings.Contains(err.Error(), "insufficient funds") || time.Now().After(deadline) || !c.covers(ctx, signed) {
+			return fmt.Errorf("eth: send: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("eth: send: %w", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// covers tells whether the sender's balance at the latest block pays for
+// signed at its fee cap.
+func (c *Client) covers(ctx context.Context, signed *types.Transaction) bool {
+	from, err := types.Sender(types.LatestSignerForChainID(signed.ChainId()), signed)
+	if err != nil {
+		return false
+	}
+	cctx, cancel := context.WithTimeout(ctx, CallTimeout)
+	defer cancel()
+	bal, err := c.eth.BalanceAt(cctx, from, nil)
+	return err == nil && bal.Cmp(signed.Cost()) >= 0
 }
 
 // Sign builds and signs tx with key (its next pending nonce, the node's

@@ -456,9 +456,9 @@ func (b *Backend) Broadcast(ctx context.Context, raw []byte) (chain.ID, error) {
 		return chain.ID{}, fmt.Errorf("%w: signature: %w", chain.ErrMalformed, err)
 	}
 	h := tx.Hash()
+	err := b.c.SendSigned(ctx, tx)
 	cctx, cancel := b.ctx(ctx)
 	defer cancel()
-	err := b.c.Eth().SendTransaction(cctx, tx)
 	if err == nil || strings.Contains(err.Error(), "already known") {
 		return id(h), nil
 	}
