@@ -66,23 +66,7 @@ func BenchmarkHoldingsAnyMoment(b *testing.B) {
 	eqJ := ledger.AccountKey{Owner: ledger.OwnerEquity, Asset: jpyID, Kind: ledger.KindEquity}
 	must(CreateAccounts{Keys: []ledger.AccountKey{eqB, eqJ}})
 	began := time.Now()
-	for i := 0; i < n; i += ledger.MaxBatch {
-		k := min(ledger.MaxBatch, n-i)
-		ids := make([]ledger.OwnerID, k)
-		keys := make([]ledger.AccountKey, 0, 3*k)
-		ts := make([]ledger.Transfer, k)
-		for j := range ids {
-			cu := ledger.OwnerID(i + j + 1)
-			ids[j] = cu
-			keys = append(keys, avail(cu, btcID), held(cu, btcID), avail(cu, jpyID))
-			ts[j] = ledger.Transfer{ID: ledger.ID{Hi: 1, Lo: uint64(cu)}, Debit: eqB, Credit: avail(cu, btcID), Amount: ledger.AmountOf(uint64(cu%100_000+1) * 1000)}
-		}
-		must(CreateCustomers{IDs: ids})
-		for a := 0; a < len(keys); a += ledger.MaxBatch {
-			must(CreateAccounts{Keys: keys[a:min(a+ledger.MaxBatch, len(keys))]})
-		}
-		must(CreateTransfers{Transfers: ts})
-	}
+	seedHolders(must, n, btcID, jpyID, eqB, 1, 1000)
 	rng := rand.New(rand.NewPCG(19, 1))
 	for i := 0; i < n/2; i += ledger.MaxBatch {
 		ts := make([]ledger.Transfer, min(ledger.MaxBatch, n/2-i))

@@ -29,6 +29,15 @@ func compBenchState(b *testing.B, n int) (*State, *memJournal) {
 	}
 	eq := ledger.AccountKey{Owner: ledger.OwnerEquity, Asset: xem, Kind: ledger.KindEquity}
 	apply(CreateAccounts{Keys: []ledger.AccountKey{eq}})
+	seedHolders(func(c Command) { apply(c) }, n, xem, jpy, eq, 11, 1_000_000)
+	return st, mj
+}
+
+// seedHolders creates customers 1 to n, each with available and held
+// accounts of coin and an available yen account, and credits each
+// (id mod 100,000 + 1) × unit of coin from eq, in batches of the
+// ledger's size; transfer ids are {hi, customer}.
+func seedHolders(apply func(Command), n int, coin, yen ledger.AssetID, eq ledger.AccountKey, hi, unit uint64) {
 	for i := 0; i < n; i += ledger.MaxBatch {
 		k := min(ledger.MaxBatch, n-i)
 		ids := make([]ledger.OwnerID, k)
@@ -37,8 +46,8 @@ func compBenchState(b *testing.B, n int) (*State, *memJournal) {
 		for j := range ids {
 			c := ledger.OwnerID(i + j + 1)
 			ids[j] = c
-			keys = append(keys, avail(c, xem), held(c, xem), avail(c, jpy))
-			ts[j] = ledger.Transfer{ID: ledger.ID{Hi: 11, Lo: uint64(c)}, Debit: eq, Credit: avail(c, xem), Amount: ledger.AmountOf(uint64(c%100_000+1) * 1_000_000)}
+			keys = append(keys, avail(c, coin), held(c, coin), avail(c, yen))
+			ts[j] = ledger.Transfer{ID: ledger.ID{Hi: hi, Lo: uint64(c)}, Debit: eq, Credit: avail(c, coin), Amount: ledger.AmountOf(uint64(c%100_000+1) * unit)}
 		}
 		apply(CreateCustomers{IDs: ids})
 		for a := 0; a < len(keys); a += ledger.MaxBatch {
@@ -46,7 +55,6 @@ func compBenchState(b *testing.B, n int) (*State, *memJournal) {
 		}
 		apply(CreateTransfers{Transfers: ts})
 	}
-	return st, mj
 }
 
 // BenchmarkHoldings measures who held how much XEM among 1,700,000
@@ -76,7 +84,7 @@ func BenchmarkCompensation(b *testing.B) {
 		b.StopTimer()
 		st, mj := compBenchState(b, n)
 		apply := func(cmd Command) Outcome {
-			e := mj.seal(2, cmd)
+			e := mj.seal(2, signed(cmd))
 			o := st.Apply(&e)
 			if err := o.EventErr(); err != nil {
 				b.Fatalf("%s: %v", cmd.Kind(), err)
