@@ -90,9 +90,9 @@ func simCore(t *testing.T, dir string, seed uint64, steps int) {
 }
 
 func withCheckpointsEvery(t *testing.T, n uint64) {
-	old, oldF := ckptRecords, ckptFraction
-	ckptRecords, ckptFraction = n, 1<<62
-	t.Cleanup(func() { ckptRecords, ckptFraction = old, oldF })
+	old, oldF, oldI := ckptRecords, ckptFraction, ckptInline
+	ckptRecords, ckptFraction, ckptInline = n, 1<<62, true
+	t.Cleanup(func() { ckptRecords, ckptFraction, ckptInline = old, oldF, oldI })
 }
 
 func openCoreT(t *testing.T, dir string) *Core {
