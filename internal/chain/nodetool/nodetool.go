@@ -71,3 +71,13 @@ func FreePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// Tail returns the last max bytes of the file at path (a node's output),
+// for error messages; what cannot be read is empty.
+func Tail(path string, max int) string {
+	b, _ := os.ReadFile(path)
+	if len(b) > max {
+		b = b[len(b)-max:]
+	}
+	return string(b)
+}

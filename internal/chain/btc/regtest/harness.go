@@ -208,13 +208,7 @@ func (n *Node) waitRPC(ctx context.Context) error {
 }
 
 // LogTail returns the end of the node's output, for error messages.
-func (n *Node) LogTail() string {
-	b, _ := os.ReadFile(filepath.Join(n.dir, "btcd.out"))
-	if len(b) > 2000 {
-		b = b[len(b)-2000:]
-	}
-	return string(b)
-}
+func (n *Node) LogTail() string { return nodetool.Tail(filepath.Join(n.dir, "btcd.out"), 2000) }
 
 // New starts a node for a test and stops it when the test ends.
 func New(t testing.TB, o Options) *Node {

@@ -233,13 +233,7 @@ func (n *Node) waitRPC(ctx context.Context) error {
 }
 
 // LogTail returns the end of the node's output, for error messages.
-func (n *Node) LogTail() string {
-	b, _ := os.ReadFile(filepath.Join(n.dir, "geth.out"))
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return string(b)
-}
+func (n *Node) LogTail() string { return nodetool.Tail(filepath.Join(n.dir, "geth.out"), 4000) }
 
 // New starts a node for a test and stops it when the test ends; if the
 // test failed, the end of the node's log goes to the test's log.
