@@ -50,6 +50,7 @@ import (
 	"kinko/internal/api"
 	"kinko/internal/auth"
 	"kinko/internal/chain/btc/regtest"
+	"kinko/internal/chain/nodetool"
 	"kinko/internal/core"
 	"kinko/internal/cosigner"
 	"kinko/internal/custody"
@@ -368,7 +369,11 @@ func runKinko(ctx context.Context, bin, dir string, args ...string) (string, err
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = sysProcAttr(false)
-	if err := cmd.Run(); err != nil {
+	waited, err := nodetool.Start(cmd)
+	if err == nil {
+		err = <-waited
+	}
+	if err != nil {
 		return out.String(), fmt.Errorf("itest: kinko %s: %w\n%s", strings.Join(args, " "), err, out.String())
 	}
 	return out.String(), nil

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"kinko/internal/chain/nodetool"
 )
 
 // Bounds of a role process's life.
@@ -95,7 +97,8 @@ func (p *Proc) Start(ctx context.Context) error {
 	}
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = sysProcAttr(p.Group)
-	if err := cmd.Start(); err != nil {
+	waited, err := nodetool.Start(cmd)
+	if err != nil {
 		f.Close()
 		p.mu.Unlock()
 		return fmt.Errorf("itest: start %s: %w", p.Name, err)
@@ -104,7 +107,7 @@ func (p *Proc) Start(ctx context.Context) error {
 	p.cmd, p.done, p.exitErr, p.expected = cmd, done, nil, false
 	// The waiter exits when the process does.
 	go func() {
-		err := cmd.Wait()
+		err := <-waited
 		f.Close()
 		p.mu.Lock()
 		p.exitErr = err

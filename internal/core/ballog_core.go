@@ -177,7 +177,10 @@ func (c *Core) checkpointLoop() {
 	defer close(c.ckptDone)
 	// At the lowest priority: on a busy host the applier and the
 	// committer come first, and a checkpoint that lags only makes a query
-	// read more of the log.
+	// read more of the log. The thread is never unlocked, so that it is
+	// not handed back at low priority: Go ends it when the loop returns
+	// (a child process forked from it would get its parent-death signal
+	// then, which is why nodetool.Start forks from a thread of its own).
 	runtime.LockOSThread()
 	lowPriority()
 	for job := range c.ckptCh {

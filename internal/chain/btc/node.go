@@ -37,9 +37,8 @@ type Node struct {
 
 // CallTimeout bounds one call to the node: the RPC client retries a node
 // that refuses connections for over twenty seconds, and a watcher must
-// say sooner that its node is gone; on a loaded host btcd can take
-// several seconds to answer while it connects blocks, which is not gone.
-var CallTimeout = 15 * time.Second
+// say much sooner that its node is gone.
+var CallTimeout = 5 * time.Second
 
 // ErrNodeDown reports a node that does not answer.
 var ErrNodeDown = errors.New("btc: node does not answer")

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 )
@@ -80,4 +81,31 @@ func Tail(path string, max int) string {
 		b = b[len(b)-max:]
 	}
 	return string(b)
+}
+
+// Start starts cmd and returns a channel that receives cmd.Wait's result
+// when the process exits. The process is started, and waited for, from an
+// OS thread locked to the waiting goroutine: Linux sends a child's
+// parent-death signal (the harnesses' Pdeathsig, which kills a node its
+// test process left behind) when the thread that forked it ends, not the
+// process, and Go ends a thread whose goroutine exits locked to it (the
+// core's checkpoint writer does, at low priority). A node forked from
+// such a thread would be killed mid-test.
+func Start(cmd *exec.Cmd) (<-chan error, error) {
+	started := make(chan error, 1)
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		done <- cmd.Wait()
+	}()
+	if err := <-started; err != nil {
+		return nil, err
+	}
+	return done, nil
 }

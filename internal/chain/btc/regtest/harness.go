@@ -171,13 +171,14 @@ func (n *Node) launch() error {
 		"--miningaddr="+n.addr.EncodeAddress(), "--txindex", "--nodnsseed", "--debuglevel=info", "--maxpeers=8")
 	n.cmd.Stdout, n.cmd.Stderr = logf, logf
 	n.cmd.SysProcAttr = sysProcAttr()
-	if err := n.cmd.Start(); err != nil {
+	waited, err := nodetool.Start(n.cmd)
+	if err != nil {
 		logf.Close()
 		return fmt.Errorf("regtest: start btcd: %w", err)
 	}
 	n.exited = make(chan struct{})
 	// The waiter exits when the process does.
-	go func() { n.cmd.Wait(); logf.Close(); close(n.exited) }()
+	go func() { <-waited; logf.Close(); close(n.exited) }()
 	c, err := btc.Dial(btc.Config{Host: n.rpc, User: n.user, Pass: n.pass, DisableTLS: true, Net: Net})
 	if err != nil {
 		return err

@@ -176,13 +176,14 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 		"--verbosity", "3")
 	n.cmd.Stdout, n.cmd.Stderr = logf, logf
 	n.cmd.SysProcAttr = sysProcAttr()
-	if err := n.cmd.Start(); err != nil {
+	waited, err := nodetool.Start(n.cmd)
+	if err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("devnet: start geth: %w", err)
 	}
 	n.exited = make(chan struct{})
 	// The waiter exits when the process does.
-	go func() { n.cmd.Wait(); logf.Close(); close(n.exited) }()
+	go func() { <-waited; logf.Close(); close(n.exited) }()
 	if err := n.waitRPC(ctx); err != nil {
 		n.Stop()
 		return nil, err
