@@ -227,9 +227,15 @@ func TestBalanceLogHoldings(t *testing.T) {
 // holdings from the log equal a full replay's at random moments of the
 // trading mix run through a core.
 func TestBalanceLogHoldingsTrading(t *testing.T) {
-	ops := 6000
+	ops, moments := 6000, 25
 	if testing.Short() {
 		ops = 1500
+	}
+	if invariantsBuild {
+		// Every apply is followed by a full check, replays included: the
+		// stream is kept short enough for the invariants run, still over
+		// three checkpoints.
+		ops, moments = 1300, 6
 	}
 	withCheckpointsEvery(t, 400)
 	dir := t.TempDir()
@@ -260,7 +266,7 @@ func TestBalanceLogHoldingsTrading(t *testing.T) {
 	c = openCoreT(t, dir)
 	defer c.Close()
 	rng := rand.New(rand.NewPCG(5, 6))
-	if n := checkHoldings(t, rng, dir, c.Journal(), 25, true, func(code string, seq uint64) (IndexedHoldings, error) {
+	if n := checkHoldings(t, rng, dir, c.Journal(), moments, true, func(code string, seq uint64) (IndexedHoldings, error) {
 		return c.HoldingsAt(context.Background(), code, seq)
 	}); n == 0 {
 		t.Fatal("no answer came from the balance log")
