@@ -370,9 +370,13 @@ func newColdCmd() *cobra.Command {
 
 	list := &cobra.Command{
 		Use:   "wallets",
-		Short: "list the wallets registered on this machine",
+		Short: "list the wallets (or the Safes) registered on this machine",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if sreg, err := ethcold.LoadRegistry(regFile); err == nil {
+				listSafes(cmd.OutOrStdout(), regFile, sreg)
+				return nil
+			}
 			net, err := netByName(netName)
 			if err != nil {
 				return err

@@ -82,6 +82,21 @@ func showSafe(w io.Writer, e *ethcold.Entry, me common.Address) {
 	}
 }
 
+// listSafes is `kinko cold wallets` on a registry of Safes.
+func listSafes(w io.Writer, path string, reg *ethcold.Registry) {
+	fmt.Fprintf(w, "%d Safe(s) registered in %s\n", len(reg.Safes), path)
+	for i := range reg.Safes {
+		e := &reg.Safes[i]
+		showSafe(w, e, common.HexToAddress(e.Owner))
+		if e.Destination {
+			fmt.Fprintln(w, "  a destination: this machine holds none of its keys")
+		} else if n := len(e.Signed); n > 0 {
+			s := e.Signed[n-1]
+			fmt.Fprintf(w, "  last signed here: nonce %d, SafeTx %s (ceremony %s)\n", s.Nonce, s.Hash, s.ID)
+		}
+	}
+}
+
 // safeRegister is `kinko cold register --safe`.
 type safeRegister struct {
 	addr, multiSend string

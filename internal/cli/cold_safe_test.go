@@ -352,6 +352,11 @@ func TestSafeColdCeremonyCLI(t *testing.T) {
 	if n, _ := safe.Nonce(ctx, w.c, w.cold); n.Int64() != 1 {
 		t.Fatalf("cold nonce %s after the refill", n)
 	}
+	if out, code := run(t, "cold", "wallets", "--registry", regs[0]); code != 0 || !strings.Contains(out, "3 Safe(s) registered in "+regs[0]) ||
+		!strings.Contains(out, "next nonce: 1") || !strings.Contains(out, "last signed here: nonce 0, SafeTx "+tx.Hash.Hex()+" (ceremony refill-eth-1)") ||
+		!strings.Contains(out, "a destination: this machine holds none of its keys") {
+		t.Fatalf("cold wallets = %d %s", code, out)
+	}
 	// Sent again: refused before sending, the nonce moved on.
 	if out, code := run(t, "cold", "submit", "--signed", comb, "--eth-rpc", node.HTTPURL(), "--gas-key", gasKey); code == 0 || !strings.Contains(out, "the Safe's nonce is 1 and the SafeTx's 0") {
 		t.Fatalf("submit again = %d %s", code, out)
