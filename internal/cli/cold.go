@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"kinko/internal/custody"
+	"kinko/internal/ethcold"
 	"kinko/internal/wallet"
 )
 
@@ -152,16 +153,24 @@ func showWallet(w io.Writer, name, kind string, d *wallet.Descriptor, mine *wall
 }
 
 func newColdCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "cold", Short: "the offline ceremony: register wallets, sign, combine, finalize and broadcast PSBTs"}
+	cmd := &cobra.Command{Use: "cold", Short: "the offline ceremony: register wallets, sign, combine, finalize and broadcast PSBTs; register, sign, combine and submit Safe transactions"}
 	var keyFile, passFile, in, out, reqFile, regFile, netName string
 	var account uint32
 	var yes, allowUnproved bool
 	var psbtVersion int
+	var signNonce uint64
 	sign := &cobra.Command{
 		Use:   "sign",
 		Short: "show a PSBT in plain words, recomputed from the wallets registered on this machine, and sign it after you confirm",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if reqFile != "" && ethcold.IsRequestFile(reqFile) {
+				var expect *uint64
+				if cmd.Flags().Changed("nonce") {
+					expect = &signNonce
+				}
+				return signSafe(cmd, regFile, reqFile, out, netName, keyFile, passFile, expect, yes)
+			}
 			net, err := netByName(netName)
 			if err != nil {
 				return err
@@ -260,12 +269,13 @@ func newColdCmd() *cobra.Command {
 	}
 	sign.Flags().StringVar(&keyFile, "key", "", "key file")
 	sign.Flags().StringVar(&passFile, "passphrase-file", "", "read the passphrase from this file (default: standard input)")
-	sign.Flags().StringVar(&reqFile, "request", "", "the ceremony request from the core (the registered transaction; its wallets are never trusted); without it, --psbt is a PSBT made elsewhere")
+	sign.Flags().StringVar(&reqFile, "request", "", "the ceremony request from the core (the registered transaction; its wallets are never trusted), or a Safe request (kinko ceremony safe); without it, --psbt is a PSBT made elsewhere")
+	sign.Flags().Uint64Var(&signNonce, "nonce", 0, "a Safe request: the nonce you expect it at, when the nonces since this machine last signed were signed on other machines")
 	sign.Flags().StringVar(&regFile, "registry", "", "this machine's wallet registry (kinko cold register): the only wallets shown as ours")
 	sign.Flags().StringVar(&in, "psbt", "", "PSBT to sign, version 0 or 2, base64 or binary (default: the request's)")
 	sign.Flags().IntVar(&psbtVersion, "psbt-version", -1, "write the signed PSBT as version 0 or 2 (BIP370) (default: the version read)")
 	sign.Flags().BoolVar(&allowUnproved, "allow-unproved-amounts", false, "sign segwit v0 inputs that lack their previous transaction")
-	sign.Flags().StringVar(&out, "out", "", "signed PSBT to write")
+	sign.Flags().StringVar(&out, "out", "", "signed PSBT to write (a Safe request: the signature file)")
 	sign.Flags().BoolVar(&yes, "yes", false, "sign without asking (scripts and tests)")
 	sign.Flags().Uint32Var(&account, "account", 0, "BIP48 account")
 	sign.Flags().StringVar(&netName, "net", "regtest", "network")
@@ -275,6 +285,7 @@ func newColdCmd() *cobra.Command {
 
 	var name, kind, descText string
 	var destination bool
+	var sr safeRegister
 	register := &cobra.Command{
 		Use:   "register",
 		Short: "on the offline machine: register a wallet holding this machine's key, after showing it in full and your confirmation",
@@ -286,6 +297,12 @@ func newColdCmd() *cobra.Command {
 			}
 			if _, ok := custody.ParseWalletKind(kind); !ok {
 				return fmt.Errorf("unknown wallet kind %q (cold-customer, hot-customer, cold-house, hot-house)", kind)
+			}
+			if (sr.addr == "") == (descText == "") {
+				return fmt.Errorf("give --descriptor (a Bitcoin wallet) or --safe (an Ethereum Safe): nothing registered")
+			}
+			if sr.addr != "" {
+				return sr.run(cmd, regFile, name, kind, netName, keyFile, passFile, destination, yes)
 			}
 			d, err := wallet.Parse(strings.TrimSpace(descText), net)
 			if err != nil {
@@ -342,19 +359,24 @@ func newColdCmd() *cobra.Command {
 	register.Flags().StringVar(&regFile, "registry", "", "the wallet registry file (made if missing; 0600)")
 	register.Flags().StringVar(&name, "name", "", "the wallet's name on this machine")
 	register.Flags().StringVar(&kind, "kind", "", "cold-customer, hot-customer, cold-house or hot-house")
-	register.Flags().StringVar(&descText, "descriptor", "", "the wallet's wsh(sortedmulti(...))#checksum descriptor")
+	register.Flags().StringVar(&descText, "descriptor", "", "the wallet's wsh(sortedmulti(...))#checksum descriptor (or --safe)")
 	register.Flags().BoolVar(&yes, "yes", false, "register without asking (scripts and tests)")
 	register.Flags().BoolVar(&destination, "destination", false, "register a wallet that holds none of this machine's keys, which ceremonies may pay (the hot wallet a refill fills): shown as ours, never signed for")
 	register.Flags().StringVar(&netName, "net", "regtest", "network")
-	for _, f := range []string{"key", "registry", "name", "kind", "descriptor"} {
+	sr.add(register)
+	for _, f := range []string{"key", "registry", "name", "kind"} {
 		register.MarkFlagRequired(f)
 	}
 
 	list := &cobra.Command{
 		Use:   "wallets",
-		Short: "list the wallets registered on this machine",
+		Short: "list the wallets (or the Safes) registered on this machine",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if sreg, err := ethcold.LoadRegistry(regFile); err == nil {
+				listSafes(cmd.OutOrStdout(), regFile, sreg)
+				return nil
+			}
 			net, err := netByName(netName)
 			if err != nil {
 				return err
@@ -388,11 +410,18 @@ func newColdCmd() *cobra.Command {
 
 	var combineOut string
 	var combineVersion int
+	var combineReq string
 	combine := &cobra.Command{
-		Use:   "combine --out FILE PSBT PSBT...",
-		Short: "merge the signatures of PSBTs of the same transaction",
-		Args:  cobra.MinimumNArgs(2),
+		Use:   "combine --out FILE PSBT PSBT... | combine --request SAFE-REQUEST --out FILE SIGNATURE...",
+		Short: "merge the signatures of PSBTs of the same transaction, or the owners' signatures of a Safe request",
+		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if combineReq != "" {
+				return combineSafe(cmd, combineReq, combineOut, args)
+			}
+			if len(args) < 2 {
+				return fmt.Errorf("give two PSBTs or more")
+			}
 			a, err := readPSBTFile(args[0])
 			if err != nil {
 				return err
@@ -414,6 +443,7 @@ func newColdCmd() *cobra.Command {
 	}
 	combine.Flags().StringVar(&combineOut, "out", "", "combined PSBT to write")
 	combine.Flags().IntVar(&combineVersion, "psbt-version", 0, "write the combined PSBT as version 0 or 2 (BIP370)")
+	combine.Flags().StringVar(&combineReq, "request", "", "a Safe request (kinko ceremony safe): combine its owners' signature files, checked against the SafeTx computed from it")
 	combine.MarkFlagRequired("out")
 
 	var finIn, finOut string
@@ -479,6 +509,6 @@ func newColdCmd() *cobra.Command {
 	broadcast.Flags().StringVar(&txFile, "tx", "", "raw transaction file (hex)")
 	nf.add(broadcast)
 	broadcast.MarkFlagRequired("tx")
-	cmd.AddCommand(register, list, sign, newColdSignMessageCmd(), combine, finalize, broadcast)
+	cmd.AddCommand(register, list, sign, newColdSignMessageCmd(), combine, finalize, broadcast, newColdSubmitCmd())
 	return cmd
 }

@@ -120,7 +120,7 @@ func newKeysCmd() *cobra.Command {
 		c.Flags().StringVar(&passFile, "passphrase-file", "", "read the passphrase from this file (default: standard input)")
 		c.Flags().Uint32Var(&account, "account", 0, "BIP48 account")
 	}
-	cmd.AddCommand(newCmd, xpub)
+	cmd.AddCommand(newCmd, xpub, newKeysEthAddressCmd())
 	return cmd
 }
 

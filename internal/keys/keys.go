@@ -6,6 +6,7 @@
 package keys
 
 import (
+	"crypto/ecdsa"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -177,4 +178,29 @@ func Decode(b []byte, passphrase string, net *chaincfg.Params) (*Key, error) {
 		return nil, ErrWrongPassphrase
 	}
 	return FromMnemonic(string(m), net)
+}
+
+// EthereumPath is the BIP-44 path of a key file's Ethereum owner key:
+// purpose 44', coin type 60' (Ether, also on test chains), account 0',
+// external branch 0, address index 0, as MetaMask and Ledger derive an
+// account's first address. The same 24 words then restore the owner in any
+// BIP-44 wallet.
+const EthereumPath = "m/44'/60'/0'/0/0"
+
+// EthereumKey derives the Ethereum owner key of the master at EthereumPath:
+// a secp256k1 private key whose address is a Safe owner.
+func (k *Key) EthereumKey() (*ecdsa.PrivateKey, error) {
+	h := uint32(hdkeychain.HardenedKeyStart)
+	x := k.Master
+	for _, i := range []uint32{h + 44, h + 60, h + 0, 0, 0} {
+		var err error
+		if x, err = x.Derive(i); err != nil {
+			return nil, fmt.Errorf("keys: ethereum key: %w", err)
+		}
+	}
+	priv, err := x.ECPrivKey()
+	if err != nil {
+		return nil, fmt.Errorf("keys: ethereum key: %w", err)
+	}
+	return priv.ToECDSA(), nil
 }

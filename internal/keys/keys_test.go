@@ -10,6 +10,7 @@ import (
 
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/tyler-smith/go-bip39"
 )
 
@@ -85,4 +86,25 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		Decode(b, "p", regtest) // must not panic or hang
 	})
+}
+
+// TestEthereumKey checks the owner key's derivation against the published
+// BIP-44 vector of the all-"abandon" mnemonic (MetaMask's and Ledger's
+// first Ethereum address of that phrase), and that the network of the key
+// file does not change it.
+func TestEthereumKey(t *testing.T) {
+	const m = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about"
+	for _, net := range []*chaincfg.Params{&chaincfg.MainNetParams, &chaincfg.RegressionNetParams} {
+		k, err := FromMnemonic(m, net)
+		if err != nil {
+			t.Fatal(err)
+		}
+		priv, err := k.EthereumKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := crypto.PubkeyToAddress(priv.PublicKey).Hex(); got != "0x9858EfFD232B4033E47d90003D41EC34EcaEda94" {
+			t.Fatalf("%s: %s at %s; the BIP-44 vector is 0x9858EfFD232B4033E47d90003D41EC34EcaEda94", net.Name, got, EthereumPath)
+		}
+	}
 }

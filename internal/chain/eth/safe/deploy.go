@@ -329,7 +329,14 @@ var ErrExecutionFailed = errors.New("safe: execution failed")
 // mined, with an error unless the Safe logged ExecutionSuccess for the
 // hash kinko computes for tx.
 func (d *Deployment) Exec(ctx context.Context, c *eth.Client, key *ecdsa.PrivateKey, safe common.Address, tx *SafeTx, sigs []byte, gas uint64) (*types.Receipt, error) {
-	want, err := tx.Hash(d.ChainID, safe)
+	return Execute(ctx, c, key, d.ChainID, safe, tx, sigs, gas)
+}
+
+// Execute is Exec for a Safe on chain chainID known by its address alone,
+// as an offline ceremony's submitter knows it: the hash it expects the
+// Safe to log is the one it computes for that chain and Safe.
+func Execute(ctx context.Context, c *eth.Client, key *ecdsa.PrivateKey, chainID *big.Int, safe common.Address, tx *SafeTx, sigs []byte, gas uint64) (*types.Receipt, error) {
+	want, err := tx.Hash(chainID, safe)
 	if err != nil {
 		return nil, err
 	}

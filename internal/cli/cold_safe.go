@@ -1,0 +1,454 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/spf13/cobra"
+
+	"kinko/internal/chain/eth"
+	"kinko/internal/chain/eth/safe"
+	"kinko/internal/ethcold"
+	"kinko/internal/keys"
+)
+
+// The offline ceremony on Ethereum (internal/ethcold): `kinko cold
+// register --safe`, `kinko ceremony safe`, `kinko cold sign` on a Safe
+// request, `kinko cold combine --request`, `kinko cold submit`.
+
+// loadEthKey reads the key file and derives its Ethereum owner key
+// (keys.EthereumPath).
+func loadEthKey(cmd *cobra.Command, in *bufio.Reader, netName, keyFile, passFile string) (*ecdsa.PrivateKey, error) {
+	net, err := netByName(netName)
+	if err != nil {
+		return nil, err
+	}
+	pass, err := readPassphrase(cmd, in, passFile)
+	if err != nil {
+		return nil, err
+	}
+	k, err := keys.Load(keyFile, pass, net)
+	if err != nil {
+		return nil, err
+	}
+	return k.EthereumKey()
+}
+
+// loadSafeRegistry reads the offline machine's registry of Safes, which
+// must hold at least one Safe.
+func loadSafeRegistry(path string) (*ethcold.Registry, error) {
+	reg, err := ethcold.LoadRegistry(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("no Safe registry at %s: register the Safes of this machine's key first (kinko cold register --safe)", path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(reg.Safes) == 0 {
+		return nil, fmt.Errorf("registry %s holds no Safe: register the Safes of this machine's key first (kinko cold register --safe)", path)
+	}
+	return reg, nil
+}
+
+// showSafe prints a registered Safe in full: chain, address, threshold,
+// every owner with this machine's marked, the pinned MultiSendCallOnly
+// and the next nonce.
+func showSafe(w io.Writer, e *ethcold.Entry, me common.Address) {
+	fmt.Fprintf(w, "Safe %s: %d-of-%d Safe %s on chain %d\n", e.Label(), e.Threshold, len(e.Owners), e.Address, e.ChainID)
+	for i, o := range e.OwnerAddresses() {
+		mark := ""
+		if o == me {
+			mark = "   <- this machine's key (" + keys.EthereumPath + ")"
+		}
+		fmt.Fprintf(w, "  owner %d: %s%s\n", i+1, o.Hex(), mark)
+	}
+	if e.MultiSend != "" {
+		fmt.Fprintf(w, "  MultiSendCallOnly pinned: %s (the only DELEGATECALL signed here; its calls are shown one by one)\n", e.MultiSend)
+	} else {
+		fmt.Fprintln(w, "  MultiSendCallOnly pinned: none (every DELEGATECALL is refused)")
+	}
+	if !e.Destination {
+		fmt.Fprintf(w, "  next nonce: %d\n", e.NextNonce)
+	}
+}
+
+// listSafes is `kinko cold wallets` on a registry of Safes.
+func listSafes(w io.Writer, path string, reg *ethcold.Registry) {
+	fmt.Fprintf(w, "%d Safe(s) registered in %s\n", len(reg.Safes), path)
+	for i := range reg.Safes {
+		e := &reg.Safes[i]
+		showSafe(w, e, common.HexToAddress(e.Owner))
+		if e.Destination {
+			fmt.Fprintln(w, "  a destination: this machine holds none of its keys")
+		} else if n := len(e.Signed); n > 0 {
+			s := e.Signed[n-1]
+			fmt.Fprintf(w, "  last signed here: nonce %d, SafeTx %s (ceremony %s)\n", s.Nonce, s.Hash, s.ID)
+		}
+	}
+}
+
+// safeRegister is `kinko cold register --safe`.
+type safeRegister struct {
+	addr, multiSend string
+	chainID         uint64
+	owners          []string
+	threshold       int
+	nonce           uint64
+}
+
+func (s *safeRegister) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&s.addr, "safe", "", "register an Ethereum Safe at this address (instead of --descriptor)")
+	cmd.Flags().Uint64Var(&s.chainID, "chain-id", 0, "the Safe's chain id (1 for mainnet)")
+	cmd.Flags().StringSliceVar(&s.owners, "owners", nil, "the Safe's owners, comma-separated 0x addresses")
+	cmd.Flags().IntVar(&s.threshold, "threshold", 0, "how many owners must sign")
+	cmd.Flags().StringVar(&s.multiSend, "multisend", "", "the MultiSendCallOnly 1.4.1 to pin: the only DELEGATECALL signed for this Safe (default: none)")
+	cmd.Flags().Uint64Var(&s.nonce, "nonce", 0, "the Safe's next nonce now (0 for a new Safe): this machine signs from there on")
+}
+
+func (s *safeRegister) run(cmd *cobra.Command, regFile, name, kind, netName, keyFile, passFile string, destination, yes bool) error {
+	if s.chainID == 0 || len(s.owners) == 0 || s.threshold == 0 {
+		return fmt.Errorf("a Safe needs --chain-id, --owners and --threshold: nothing registered")
+	}
+	for _, f := range []string{s.addr, s.multiSend} {
+		if _, err := ethcold.ParseAddress(f); f != "" && err != nil {
+			return fmt.Errorf("%w: nothing registered", err)
+		}
+	}
+	for _, o := range s.owners {
+		if _, err := ethcold.ParseAddress(o); err != nil {
+			return fmt.Errorf("owner: %w: nothing registered", err)
+		}
+	}
+	reg, err := ethcold.LoadRegistry(regFile)
+	if errors.Is(err, os.ErrNotExist) {
+		reg, err = ethcold.NewRegistry(), nil
+	}
+	if err != nil {
+		return err
+	}
+	stdin := bufio.NewReader(cmd.InOrStdin())
+	key, err := loadEthKey(cmd, stdin, netName, keyFile, passFile)
+	if err != nil {
+		return err
+	}
+	me := crypto.PubkeyToAddress(key.PublicKey)
+	e := ethcold.Entry{Name: name, Kind: kind, ChainID: s.chainID, Address: s.addr, Owners: s.owners, Threshold: s.threshold,
+		MultiSend: s.multiSend, Destination: destination, NextNonce: s.nonce}
+	if destination {
+		e.NextNonce = 0
+	}
+	added, err := reg.Register(e, me)
+	if err != nil {
+		return fmt.Errorf("%w: nothing registered", err)
+	}
+	w := cmd.OutOrStdout()
+	if !added {
+		fmt.Fprintf(w, "Safe %s (%s) is already registered in %s with this setup: nothing changed\n", name, kind, regFile)
+		return nil
+	}
+	fmt.Fprintln(w, "register this Safe on this machine:")
+	showSafe(w, &reg.Safes[len(reg.Safes)-1], me)
+	if destination {
+		fmt.Fprintln(w, "  as a DESTINATION: this machine holds none of its keys; calls paying it will be shown as ours, it is never signed for here")
+	}
+	if !yes && !confirm(w, stdin, "register this Safe") {
+		return fmt.Errorf("not confirmed: nothing registered")
+	}
+	if err := reg.Save(regFile); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "registered %s (%s) in %s (%d Safe(s))\n", name, kind, regFile, len(reg.Safes))
+	return nil
+}
+
+// signSafe is `kinko cold sign` on a Safe request: the EIP-712 hash
+// recomputed here, the calls decoded strictly and shown from this
+// machine's registry, the nonce held against what this machine signed,
+// the operator's yes, and only then a signature.
+func signSafe(cmd *cobra.Command, regFile, reqFile, out, netName, keyFile, passFile string, expect *uint64, yes bool) error {
+	reg, err := loadSafeRegistry(regFile)
+	if err != nil {
+		return err
+	}
+	req, err := ethcold.ReadRequest(reqFile)
+	if err != nil {
+		return fmt.Errorf("%w: not signed, nothing written", err)
+	}
+	tx, err := req.Resolve()
+	if err != nil {
+		return fmt.Errorf("request %s: %w: not signed, nothing written", reqFile, err)
+	}
+	if _, err := os.Stat(out); err == nil {
+		return fmt.Errorf("%s exists: not signed, nothing written", out)
+	}
+	desc := ethcold.Describe(reg, tx)
+	w := cmd.OutOrStdout()
+	fmt.Fprintf(w, "ceremony %s (%s)\n%s", req.ID, req.Purpose, desc.Text)
+	refused := desc.Refused
+	if desc.Entry != nil {
+		if err := desc.Entry.CheckNonce(tx.SafeTx.Nonce, tx.Hash, expect); err != nil {
+			refused = append(refused, err)
+		}
+	}
+	if err := errors.Join(refused...); err != nil {
+		return fmt.Errorf("%w\nnot signed, nothing written", err)
+	}
+	stdin := bufio.NewReader(cmd.InOrStdin())
+	key, err := loadEthKey(cmd, stdin, netName, keyFile, passFile)
+	if err != nil {
+		return err
+	}
+	me := crypto.PubkeyToAddress(key.PublicKey)
+	if me.Hex() != desc.Entry.Owner {
+		return fmt.Errorf("this key's owner address %s is not the owner %s registered for %s: not signed, nothing written", me.Hex(), desc.Entry.Owner, desc.Entry.Label())
+	}
+	if !yes && !confirm(w, stdin, "sign this Safe transaction") {
+		return fmt.Errorf("not confirmed: nothing signed")
+	}
+	sig, err := safe.Sign(tx.Hash, key)
+	if err != nil {
+		return err
+	}
+	// What this machine signed at this nonce is kept before the
+	// signature leaves: never two SafeTxs at one nonce from this key.
+	desc.Entry.RecordSigned(tx.SafeTx.Nonce.Uint64(), tx.Hash, req.ID)
+	if err := reg.Save(regFile); err != nil {
+		return fmt.Errorf("recording the signed nonce in %s: %w: nothing written", regFile, err)
+	}
+	if err := ethcold.WriteNew(out, ethcold.NewSignatureFile(req.ID, tx, sig), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "signed SafeTx %s as owner %s; written to %s\n", tx.Hash.Hex(), me.Hex(), out)
+	return nil
+}
+
+// combineSafe is `kinko cold combine --request` on owners' signature
+// files.
+func combineSafe(cmd *cobra.Command, reqFile, out string, files []string) error {
+	req, err := ethcold.ReadRequest(reqFile)
+	if err != nil {
+		return err
+	}
+	var sigs []*ethcold.SignatureFile
+	for _, f := range files {
+		s, err := ethcold.ReadSignatureFile(f)
+		if err != nil {
+			return fmt.Errorf("%w: nothing written", err)
+		}
+		sigs = append(sigs, s)
+	}
+	signed, err := ethcold.Combine(req, sigs)
+	if err != nil {
+		return fmt.Errorf("%w: nothing written", err)
+	}
+	if err := ethcold.WriteNew(out, signed, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "combined %d signature(s) of SafeTx %s, sorted by owner (%s); written to %s\n", len(sigs), req.SafeTxHash, strings.Join(signed.Owners, ", "), out)
+	return nil
+}
+
+// readGasKey reads a gas account's key: a file holding one secp256k1
+// private key in hex.
+func readGasKey(path string) (*ecdsa.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	k, err := crypto.HexToECDSA(strings.TrimPrefix(strings.TrimSpace(string(b)), "0x"))
+	if err != nil {
+		return nil, fmt.Errorf("%s is not a hex secp256k1 private key", path)
+	}
+	return k, nil
+}
+
+func newColdSubmitCmd() *cobra.Command {
+	var signedFile, rpcURL, gasKey string
+	cmd := &cobra.Command{
+		Use:   "submit",
+		Short: "send a combined Safe transaction (kinko cold combine --request) with execTransaction from a gas account",
+		Long: "Checks the combined signatures against the Safe's owners and threshold on the node, and the SafeTx's\n" +
+			"nonce against the Safe's, before sending execTransaction from the gas account (which pays the gas; the Safe\n" +
+			"refunds nothing). It succeeds only if the Safe logged ExecutionSuccess for the hash computed here.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, tx, sigs, err := ethcold.ReadSignedFile(signedFile)
+			if err != nil {
+				return fmt.Errorf("%w: nothing sent", err)
+			}
+			key, err := readGasKey(gasKey)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
+			defer cancel()
+			c, err := eth.Dial(ctx, rpcURL)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if c.ChainID().Cmp(tx.ChainID) != 0 {
+				return fmt.Errorf("the node is on chain %s, the SafeTx is for chain %s: nothing sent", c.ChainID(), tx.ChainID)
+			}
+			cfg, err := safe.Owners(ctx, c, tx.Safe)
+			if err != nil {
+				return fmt.Errorf("reading the Safe %s: %w: nothing sent", tx.Safe.Hex(), err)
+			}
+			if _, err := safe.VerifySignatures(tx.Hash, sigs, cfg.Owners, cfg.Threshold); err != nil {
+				return fmt.Errorf("the signatures of %s are not %d of the Safe's owners' over SafeTx %s: %w: nothing sent", signedFile, cfg.Threshold, tx.Hash.Hex(), err)
+			}
+			n, err := safe.Nonce(ctx, c, tx.Safe)
+			if err != nil {
+				return err
+			}
+			if n.Cmp(tx.SafeTx.Nonce) != 0 {
+				return fmt.Errorf("the Safe's nonce is %s and the SafeTx's %s: executed already, replaced, or not its turn: nothing sent", n, tx.SafeTx.Nonce)
+			}
+			r, err := safe.Execute(ctx, c, key, tx.ChainID, tx.Safe, tx.SafeTx, sigs, 0)
+			if err != nil {
+				return err
+			}
+			fee := eth.Fee(r)
+			fmt.Fprintf(cmd.OutOrStdout(), "executed SafeTx %s of ceremony %s in transaction %s (block %s, gas %d, fee %s wei paid by %s)\n",
+				tx.Hash.Hex(), s.Request.ID, r.TxHash.Hex(), r.BlockNumber, r.GasUsed, fee, crypto.PubkeyToAddress(key.PublicKey).Hex())
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&signedFile, "signed", "", "the combined Safe transaction (kinko cold combine --request)")
+	cmd.Flags().StringVar(&rpcURL, "eth-rpc", "", "the Ethereum node's JSON-RPC URL")
+	cmd.Flags().StringVar(&gasKey, "gas-key", "", "file holding the gas account's private key in hex")
+	for _, f := range []string{"signed", "eth-rpc", "gas-key"} {
+		cmd.MarkFlagRequired(f)
+	}
+	return cmd
+}
+
+// parsePay reads --pay ADDRESS=ETHER.
+func parsePay(s string) (safe.Call, error) {
+	a, amt, ok := strings.Cut(s, "=")
+	if !ok {
+		return safe.Call{}, fmt.Errorf("--pay %q: ADDRESS=ETHER", s)
+	}
+	to, err := ethcold.ParseAddress(a)
+	if err != nil {
+		return safe.Call{}, fmt.Errorf("--pay: %w", err)
+	}
+	wei, err := ethcold.ParseEther(amt)
+	if err != nil {
+		return safe.Call{}, fmt.Errorf("--pay: %w", err)
+	}
+	if wei.Sign() == 0 {
+		return safe.Call{}, fmt.Errorf("--pay %q pays nothing", s)
+	}
+	return safe.Call{To: to, Value: wei}, nil
+}
+
+func newCeremonySafeCmd() *cobra.Command {
+	var rpcURL, safeAddr, multiSend, purpose, id, out string
+	var pays []string
+	cmd := &cobra.Command{
+		Use:   "safe",
+		Short: "prepare a refill or sweep from a cold Safe (plain Ether transfers at the Safe's nonce read from the node): write the request for the offline signers",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			from, err := ethcold.ParseAddress(safeAddr)
+			if err != nil {
+				return fmt.Errorf("--safe: %w", err)
+			}
+			var calls []safe.Call
+			total := new(big.Int)
+			for _, p := range pays {
+				c, err := parsePay(p)
+				if err != nil {
+					return err
+				}
+				calls = append(calls, c)
+				total.Add(total, c.Value)
+			}
+			if len(calls) == 0 {
+				return fmt.Errorf("give --pay ADDRESS=ETHER: what the Safe pays")
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
+			defer cancel()
+			c, err := eth.Dial(ctx, rpcURL)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if code, err := c.Code(ctx, from); err != nil {
+				return err
+			} else if len(code) == 0 {
+				return fmt.Errorf("no contract at %s on chain %s: not a deployed Safe", from.Hex(), c.ChainID())
+			}
+			nonce, err := safe.Nonce(ctx, c, from)
+			if err != nil {
+				return fmt.Errorf("reading the nonce of %s: %w", from.Hex(), err)
+			}
+			var tx *safe.SafeTx
+			if len(calls) == 1 {
+				tx = safe.Transfer(calls[0].To, calls[0].Value, nonce)
+			} else {
+				ms, err := ethcold.ParseAddress(multiSend)
+				if err != nil {
+					return fmt.Errorf("several --pay are one batch through the MultiSendCallOnly: --multisend: %w", err)
+				}
+				if tx, err = safe.Batch(ms, calls, nonce); err != nil {
+					return err
+				}
+			}
+			req, err := ethcold.NewRequest(id, purpose, c.ChainID(), from, tx)
+			if err != nil {
+				return err
+			}
+			if err := ethcold.WriteNew(out, req, 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s: %s in %d call(s) from Safe %s at nonce %s on chain %s (SafeTx %s); request written to %s\n",
+				purpose, id, ethcold.FormatEther(total), len(calls), from.Hex(), nonce, c.ChainID(), req.SafeTxHash, out)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&rpcURL, "eth-rpc", "", "the Ethereum node's JSON-RPC URL")
+	cmd.Flags().StringVar(&safeAddr, "safe", "", "the cold Safe that pays")
+	cmd.Flags().StringArrayVar(&pays, "pay", nil, "ADDRESS=ETHER paid by the Safe (again for a batch through --multisend)")
+	cmd.Flags().StringVar(&multiSend, "multisend", "", "the MultiSendCallOnly of a batch")
+	cmd.Flags().StringVar(&purpose, "purpose", ethcold.Refill, "refill (cold Safe to hot Safe) or sweep (out of a cold Safe to other wallets of ours)")
+	cmd.Flags().StringVar(&id, "id", "", "ceremony id")
+	cmd.Flags().StringVar(&out, "out", "safe-ceremony.json", "request file to write")
+	for _, f := range []string{"eth-rpc", "safe", "id"} {
+		cmd.MarkFlagRequired(f)
+	}
+	return cmd
+}
+
+func newKeysEthAddressCmd() *cobra.Command {
+	var keyFile, passFile, netName string
+	cmd := &cobra.Command{
+		Use:   "eth-address",
+		Short: "print the Ethereum owner address of a key file (BIP-44 " + keys.EthereumPath + "), to make it a Safe owner",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			k, err := loadEthKey(cmd, bufio.NewReader(cmd.InOrStdin()), netName, keyFile, passFile)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", crypto.PubkeyToAddress(k.PublicKey).Hex(), keys.EthereumPath)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&keyFile, "key", "", "key file")
+	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "read the passphrase from this file (default: standard input)")
+	cmd.Flags().StringVar(&netName, "net", "regtest", "the key file's network")
+	cmd.MarkFlagRequired("key")
+	return cmd
+}

@@ -1,0 +1,147 @@
+package ethcold
+
+import (
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"kinko/internal/chain/eth/safe"
+)
+
+// Errors of a description's refusals.
+var (
+	// ErrNotOurs: the Safe is not registered on this machine, or holds
+	// none of its keys.
+	ErrNotOurs = errors.New("ethcold: not a Safe this machine signs for")
+	// ErrOutside: a call pays an address registered nowhere here.
+	ErrOutside = errors.New("ethcold: a payment to an outside address")
+	// ErrCalldata: a call carries calldata; a refill or sweep is a plain
+	// Ether transfer.
+	ErrCalldata = errors.New("ethcold: a call with calldata")
+)
+
+// Description is a SafeTx in plain words from the offline registry, and
+// what makes this machine refuse it.
+type Description struct {
+	Text    string
+	Entry   *Entry // the registered Safe that signs, nil if none
+	Calls   []safe.Call
+	Out     *big.Int // wei leaving the Safe in all
+	Outside *big.Int // wei to addresses registered nowhere here
+	Refused []error
+}
+
+// Refusal returns the refusals joined, or nil.
+func (d *Description) Refusal() error { return errors.Join(d.Refused...) }
+
+func weiText(x *big.Int) string {
+	return fmt.Sprintf("%s (%s wei)", FormatEther(x), x)
+}
+
+func zeroAddr(a common.Address) string {
+	if a == (common.Address{}) {
+		return "none"
+	}
+	return a.Hex()
+}
+
+// Describe says what tx would make its Safe do, with the Safes and
+// destinations of reg as the only wallets that are ours, and collects
+// every reason to refuse it: a Safe not registered here or holding none of
+// this machine's keys, a gas refund, a DELEGATECALL to anything but the
+// MultiSendCallOnly pinned here, a call with calldata, a payment to an
+// outside address.
+func Describe(reg *Registry, tx *Tx) *Description {
+	d := &Description{Out: new(big.Int), Outside: new(big.Int)}
+	var b strings.Builder
+	st := tx.SafeTx
+	fmt.Fprintf(&b, "Safe transaction %s (its EIP-712 hash, computed on this machine)\n", tx.Hash.Hex())
+	e := reg.Lookup(tx.ChainID, tx.Safe)
+	switch {
+	case e == nil:
+		fmt.Fprintf(&b, "  Safe: %s on chain %s  [not registered on this machine]\n", tx.Safe.Hex(), tx.ChainID)
+		why := fmt.Sprintf("the Safe %s on chain %s is not registered on this machine", tx.Safe.Hex(), tx.ChainID)
+		for i := range reg.Safes {
+			if x := &reg.Safes[i]; x.SafeAddress() == tx.Safe {
+				why += fmt.Sprintf(" (%s is registered at that address on chain %d)", x.Label(), x.ChainID)
+			}
+		}
+		d.Refused = append(d.Refused, fmt.Errorf("%w: %s", ErrNotOurs, why))
+	case e.Destination:
+		fmt.Fprintf(&b, "  Safe: %s %s on chain %d  [a destination: this machine holds none of its keys]\n", e.Label(), e.Address, e.ChainID)
+		d.Refused = append(d.Refused, fmt.Errorf("%w: %s is registered as a destination, which this machine never signs for", ErrNotOurs, e.Label()))
+	default:
+		d.Entry = e
+		fmt.Fprintf(&b, "  Safe: %s %s on chain %d, %d-of-%d, this machine's owner %s\n", e.Label(), e.Address, e.ChainID, e.Threshold, len(e.Owners), e.Owner)
+	}
+	fmt.Fprintf(&b, "  nonce: %s\n", st.Nonce)
+	if isZeroInt(st.SafeTxGas) && isZeroInt(st.BaseGas) && isZeroInt(st.GasPrice) && st.GasToken == (common.Address{}) && st.RefundReceiver == (common.Address{}) {
+		fmt.Fprintln(&b, "  gas refund: none (safeTxGas 0, baseGas 0, gasPrice 0, no gas token, no refund receiver): the submitter's gas account pays the gas")
+	} else {
+		fmt.Fprintf(&b, "  gas refund: safeTxGas %s, baseGas %s, gasPrice %s, gas token %s, refund receiver %s  [the Safe would pay it from its balance]\n",
+			st.SafeTxGas, st.BaseGas, st.GasPrice, zeroAddr(st.GasToken), zeroAddr(st.RefundReceiver))
+	}
+	var pinned common.Address
+	if e != nil {
+		pinned = e.MultiSendAddress()
+	}
+	switch st.Operation {
+	case safe.OpCall:
+		fmt.Fprintln(&b, "  operation: CALL")
+	case safe.OpDelegateCall:
+		if st.To == pinned && pinned != (common.Address{}) {
+			fmt.Fprintf(&b, "  operation: DELEGATECALL to the MultiSendCallOnly pinned here (%s): a batch, each call shown below\n", pinned.Hex())
+		} else {
+			fmt.Fprintf(&b, "  operation: DELEGATECALL to %s, not the MultiSendCallOnly pinned here (%s): it would run that code as the Safe, with all it holds\n", st.To.Hex(), zeroAddr(pinned))
+		}
+	}
+	calls, err := safe.Calls(st, pinned)
+	if err != nil {
+		d.Refused = append(d.Refused, err)
+		fmt.Fprintf(&b, "  to: %s, value %s, %d bytes of data\n", st.To.Hex(), weiText(orZero(st.Value)), len(st.Data))
+		d.Text = b.String()
+		return d
+	}
+	d.Calls = calls
+	fmt.Fprintln(&b, "  calls:")
+	for i, c := range calls {
+		label := "[payment to an outside address]"
+		ours := false
+		for _, x := range reg.OnChain(tx.ChainID) {
+			if x.SafeAddress() == c.To {
+				label, ours = "[ours: "+x.Label()+"]", true
+				break
+			}
+		}
+		fmt.Fprintf(&b, "    %d. %s  %s  %s\n", i+1, weiText(c.Value), c.To.Hex(), label)
+		if len(c.Data) > 0 {
+			sel := c.Data
+			if len(sel) > 4 {
+				sel = sel[:4]
+			}
+			fmt.Fprintf(&b, "       with %d bytes of calldata, selector 0x%x\n", len(c.Data), sel)
+			d.Refused = append(d.Refused, fmt.Errorf("%w: call %d to %s carries %d bytes (selector 0x%x): a %s is a plain Ether transfer", ErrCalldata, i+1, c.To.Hex(), len(c.Data), sel, "refill or sweep"))
+		}
+		d.Out.Add(d.Out, c.Value)
+		if !ours {
+			d.Outside.Add(d.Outside, c.Value)
+			d.Refused = append(d.Refused, fmt.Errorf("%w: call %d pays %s to %s, registered nowhere on this machine: a refill or sweep pays only wallets registered here", ErrOutside, i+1, FormatEther(c.Value), c.To.Hex()))
+		}
+	}
+	fmt.Fprintf(&b, "  leaves the Safe: %s\n", weiText(d.Out))
+	fmt.Fprintf(&b, "  paid to outside addresses: %s\n", weiText(d.Outside))
+	d.Text = b.String()
+	return d
+}
+
+func isZeroInt(x *big.Int) bool { return x == nil || x.Sign() == 0 }
+
+func orZero(x *big.Int) *big.Int {
+	if x == nil {
+		return new(big.Int)
+	}
+	return x
+}

@@ -1,0 +1,303 @@
+package ethcold
+
+import (
+	"errors"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"kinko/internal/chain/eth/safe"
+)
+
+// RegistryFormat names a registry of Safes: a Bitcoin wallet registry is
+// another file.
+const RegistryFormat = "kinko safe registry v1"
+
+// MaxSigned bounds the signed SafeTxs a registry keeps per Safe.
+const MaxSigned = 256
+
+// Kinds a Safe is registered as, as kinko's wallets.
+var Kinds = []string{"cold-customer", "hot-customer", "cold-house", "hot-house"}
+
+// Errors of the registry.
+var (
+	// ErrRegistry: a registry file that is missing, malformed or of
+	// another format.
+	ErrRegistry = errors.New("ethcold: bad Safe registry")
+	// ErrRegister: a Safe the registry refuses.
+	ErrRegister = errors.New("ethcold: Safe not registered")
+	// ErrNonce: a nonce this machine will not sign at.
+	ErrNonce = errors.New("ethcold: nonce refused")
+	// ErrNonceSigned: another SafeTx at a nonce this machine signed.
+	ErrNonceSigned = errors.New("ethcold: this machine signed another SafeTx at this nonce")
+)
+
+// Signed is a SafeTx this machine signed: its nonce, hash and ceremony.
+type Signed struct {
+	Nonce uint64 `json:"nonce"`
+	Hash  string `json:"hash"`
+	ID    string `json:"id"`
+}
+
+// Entry is one Safe registered on the offline machine. A Safe whose
+// owners include this machine's owner key is signed for; a destination
+// holds none of its keys and is only shown as ours when paid.
+type Entry struct {
+	Name        string   `json:"name"`
+	Kind        string   `json:"kind"`
+	ChainID     uint64   `json:"chain_id"`
+	Address     string   `json:"address"`
+	Owners      []string `json:"owners"`
+	Threshold   int      `json:"threshold"`
+	MultiSend   string   `json:"multisend,omitempty"`
+	Destination bool     `json:"destination,omitempty"`
+	// Owner is this machine's owner address (empty for a destination).
+	Owner string `json:"owner,omitempty"`
+	// NextNonce is the lowest nonce this machine will sign at without
+	// being told otherwise: the one given at registration, then one past
+	// the highest it signed.
+	NextNonce uint64   `json:"next_nonce"`
+	Signed    []Signed `json:"signed,omitempty"`
+}
+
+// Registry is the offline machine's Safes.
+type Registry struct {
+	Format string  `json:"format"`
+	Safes  []Entry `json:"safes"`
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry { return &Registry{Format: RegistryFormat} }
+
+// LoadRegistry reads a registry file; a missing one is os.ErrNotExist.
+func LoadRegistry(path string) (*Registry, error) {
+	b, err := readBounded(path)
+	if err != nil {
+		return nil, err
+	}
+	var r Registry
+	if err := decodeStrict(b, &r); err != nil || r.Format != RegistryFormat {
+		return nil, fmt.Errorf("%w: %s is not a registry of Safes (%q): a Bitcoin wallet registry is another file", ErrRegistry, path, RegistryFormat)
+	}
+	for i := range r.Safes {
+		if err := r.Safes[i].validate(); err != nil {
+			return nil, fmt.Errorf("%w: %s: Safe %d: %v", ErrRegistry, path, i+1, err)
+		}
+	}
+	return &r, nil
+}
+
+// Save writes the registry to path atomically (mode 0600).
+func (r *Registry) Save(path string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".registry-*")
+	if err != nil {
+		return err
+	}
+	name := tmp.Name()
+	tmp.Close()
+	os.Remove(name)
+	if err := WriteNew(name, r, 0o600); err != nil {
+		return err
+	}
+	if err := os.Rename(name, path); err != nil {
+		os.Remove(name)
+		return err
+	}
+	return nil
+}
+
+// OwnerAddresses returns the entry's owners.
+func (e *Entry) OwnerAddresses() []common.Address {
+	out := make([]common.Address, len(e.Owners))
+	for i, o := range e.Owners {
+		out[i] = common.HexToAddress(o)
+	}
+	return out
+}
+
+// SafeAddress returns the entry's Safe address.
+func (e *Entry) SafeAddress() common.Address { return common.HexToAddress(e.Address) }
+
+// MultiSendAddress returns the MultiSendCallOnly pinned for the entry, or
+// the zero address (every DELEGATECALL refused).
+func (e *Entry) MultiSendAddress() common.Address {
+	if e.MultiSend == "" {
+		return common.Address{}
+	}
+	return common.HexToAddress(e.MultiSend)
+}
+
+// Label is "name (kind)".
+func (e *Entry) Label() string { return e.Name + " (" + e.Kind + ")" }
+
+func (e *Entry) validate() error {
+	if e.Name == "" || !plain(e.Name) {
+		return fmt.Errorf("name %q: printable ASCII without spaces", e.Name)
+	}
+	if !slices.Contains(Kinds, e.Kind) {
+		return fmt.Errorf("unknown kind %q (cold-customer, hot-customer, cold-house, hot-house)", e.Kind)
+	}
+	if e.ChainID == 0 {
+		return errors.New("chain id 0")
+	}
+	a, err := ParseAddress(e.Address)
+	if err != nil || a == (common.Address{}) {
+		return fmt.Errorf("Safe address %q", e.Address)
+	}
+	cfg := safe.Config{Threshold: e.Threshold}
+	for _, o := range e.Owners {
+		oa, err := ParseAddress(o)
+		if err != nil {
+			return fmt.Errorf("owner: %v", err)
+		}
+		cfg.Owners = append(cfg.Owners, oa)
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if e.MultiSend != "" {
+		m, err := ParseAddress(e.MultiSend)
+		if err != nil || m == (common.Address{}) || m == a {
+			return fmt.Errorf("MultiSendCallOnly %q", e.MultiSend)
+		}
+	}
+	if e.Destination != (e.Owner == "") {
+		return errors.New("a destination names no owner of this machine, a Safe signed for names one")
+	}
+	if e.Owner != "" {
+		o, err := ParseAddress(e.Owner)
+		if err != nil || !slices.Contains(cfg.Owners, o) {
+			return fmt.Errorf("this machine's key %s is not an owner", e.Owner)
+		}
+	}
+	return nil
+}
+
+// canonical rewrites the entry's addresses in EIP-55 form.
+func (e *Entry) canonical() {
+	e.Address = common.HexToAddress(e.Address).Hex()
+	for i, o := range e.Owners {
+		e.Owners[i] = common.HexToAddress(o).Hex()
+	}
+	if e.MultiSend != "" {
+		e.MultiSend = common.HexToAddress(e.MultiSend).Hex()
+	}
+	if e.Owner != "" {
+		e.Owner = common.HexToAddress(e.Owner).Hex()
+	}
+}
+
+func (e *Entry) sameSetup(o *Entry) bool {
+	return e.Name == o.Name && e.Kind == o.Kind && e.ChainID == o.ChainID && e.Address == o.Address &&
+		slices.Equal(e.Owners, o.Owners) && e.Threshold == o.Threshold && e.MultiSend == o.MultiSend &&
+		e.Destination == o.Destination && e.Owner == o.Owner
+}
+
+// Register adds e for this machine's owner address me: me must be among
+// the owners of a Safe signed for, and among none of a destination's. The
+// same entry registered again is no change (false); another Safe under a
+// registered name, or the same Safe with another setup, is refused.
+func (r *Registry) Register(e Entry, me common.Address) (bool, error) {
+	e.Signed = nil
+	if !e.Destination {
+		e.Owner = me.Hex()
+	} else {
+		e.Owner = ""
+	}
+	if err := e.validate(); err != nil {
+		return false, fmt.Errorf("%w: %v", ErrRegister, err)
+	}
+	e.canonical()
+	if e.Destination && slices.Contains(e.OwnerAddresses(), me) {
+		return false, fmt.Errorf("%w: the destination %s holds this machine's key %s: register it as a Safe signed for, without --destination", ErrRegister, e.Address, me.Hex())
+	}
+	for i := range r.Safes {
+		x := &r.Safes[i]
+		if x.Name != e.Name && (x.ChainID != e.ChainID || x.Address != e.Address) {
+			continue
+		}
+		if x.sameSetup(&e) {
+			return false, nil
+		}
+		return false, fmt.Errorf("%w: %s is registered already as %s, Safe %s on chain %d, with another setup", ErrRegister, e.Name, x.Label(), x.Address, x.ChainID)
+	}
+	r.Safes = append(r.Safes, e)
+	return true, nil
+}
+
+// Lookup returns the Safe registered at addr on chain chainID, or nil.
+func (r *Registry) Lookup(chainID *big.Int, addr common.Address) *Entry {
+	if !chainID.IsUint64() {
+		return nil
+	}
+	for i := range r.Safes {
+		e := &r.Safes[i]
+		if e.ChainID == chainID.Uint64() && e.SafeAddress() == addr {
+			return e
+		}
+	}
+	return nil
+}
+
+// OnChain returns the Safes registered on chain chainID.
+func (r *Registry) OnChain(chainID *big.Int) []*Entry {
+	var out []*Entry
+	for i := range r.Safes {
+		if chainID.IsUint64() && r.Safes[i].ChainID == chainID.Uint64() {
+			out = append(out, &r.Safes[i])
+		}
+	}
+	return out
+}
+
+// CheckNonce says whether this machine signs hash at nonce for e: the
+// same SafeTx again, yes; another SafeTx at a nonce it signed, never
+// (ErrNonceSigned); below NextNonce, never (used or signed already); above
+// it only when the operator names that nonce (expect, nil if not given),
+// having signed the nonces between on other machines.
+func (e *Entry) CheckNonce(nonce *big.Int, hash common.Hash, expect *uint64) error {
+	if !nonce.IsUint64() {
+		return fmt.Errorf("%w: nonce %s", ErrNonce, nonce)
+	}
+	n := nonce.Uint64()
+	if expect != nil && *expect != n {
+		return fmt.Errorf("%w: the SafeTx is at nonce %d, and you said --nonce %d", ErrNonce, n, *expect)
+	}
+	for _, s := range e.Signed {
+		if s.Nonce != n {
+			continue
+		}
+		if s.Hash == hash.Hex() {
+			return nil
+		}
+		return fmt.Errorf("%w: nonce %d, SafeTx %s of ceremony %s; this one is %s", ErrNonceSigned, n, s.Hash, s.ID, hash.Hex())
+	}
+	if n < e.NextNonce {
+		return fmt.Errorf("%w: nonce %d is below %d, the next this machine knows of for %s: that nonce is used or was signed already", ErrNonce, n, e.NextNonce, e.Label())
+	}
+	if n > e.NextNonce && expect == nil {
+		return fmt.Errorf("%w: nonce %d skips ahead of %d, the next this machine knows of for %s; if the nonces between were signed on other machines, say so with --nonce %d", ErrNonce, n, e.NextNonce, e.Label(), n)
+	}
+	return nil
+}
+
+// RecordSigned notes that this machine signs hash at nonce for ceremony
+// id, before the signature is written.
+func (e *Entry) RecordSigned(nonce uint64, hash common.Hash, id string) {
+	for _, s := range e.Signed {
+		if s.Nonce == nonce && s.Hash == hash.Hex() {
+			return
+		}
+	}
+	e.Signed = append(e.Signed, Signed{Nonce: nonce, Hash: hash.Hex(), ID: id})
+	if len(e.Signed) > MaxSigned {
+		e.Signed = e.Signed[len(e.Signed)-MaxSigned:]
+	}
+	if nonce+1 > e.NextNonce {
+		e.NextNonce = nonce + 1
+	}
+}
