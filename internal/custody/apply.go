@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"kinko/internal/ethwallet"
 	"kinko/internal/ledger"
 )
 
@@ -26,7 +27,25 @@ var (
 	ErrDepositExists = errors.New("custody: deposit already credited")
 	// ErrDepositReversed: the outpoint was credited and later reversed.
 	ErrDepositReversed = errors.New("custody: deposit was reversed")
+	// ErrDescriptorInvalid reports a descriptor that claims a format
+	// (a Safe's) and does not parse as one.
+	ErrDescriptorInvalid = errors.New("custody: descriptor invalid")
+	// ErrAmountRange reports an amount of 64 bits or more for a wallet
+	// whose outputs hold 64 (Bitcoin's).
+	ErrAmountRange = errors.New("custody: amount beyond 64 bits for a Bitcoin wallet")
 )
+
+// checkDescriptor parses a Safe descriptor strictly (a Bitcoin one is
+// parsed by the callers, who know the network).
+func checkDescriptor(desc string) error {
+	if !ethwallet.IsSafe(desc) {
+		return nil
+	}
+	if _, err := ethwallet.Parse(desc); err != nil {
+		return fmt.Errorf("%w: %w", ErrDescriptorInvalid, err)
+	}
+	return nil
+}
 
 // MaxDescriptor bounds a descriptor's length.
 const MaxDescriptor = 4096
@@ -49,6 +68,9 @@ func (s *State) RegisterWallet(l *ledger.Ledger, w Wallet) error {
 	}
 	if _, ok := l.Asset(w.Asset); !ok {
 		return ErrAssetUnknown
+	}
+	if err := checkDescriptor(w.Descriptor); err != nil {
+		return err
 	}
 	w.NextIndex, w.NextChange = 0, 0
 	if i, ok := s.walletIdx[w.ID]; ok {
@@ -106,18 +128,26 @@ func (s *State) AssignAddress(l *ledger.Ledger, wallet uint32, customer ledger.O
 	return k.index, nil
 }
 
-// Seen is a deposit output seen on chain with enough confirmations.
+// Seen is a deposit output seen on chain with enough confirmations (for
+// Ethereum: a transfer to a deposit address, Outpoint its transaction hash
+// and index).
 type Seen struct {
-	Outpoint  Outpoint
-	Wallet    uint32
-	Index     uint32
+	Outpoint Outpoint
+	Wallet   uint32
+	Index    uint32
+	// Amount is the low 64 bits of the amount in base units, AmountHi the
+	// high 64 (only a Safe wallet's deposit may have them).
 	Amount    uint64
+	AmountHi  uint64 `json:",omitempty"`
 	BlockHash [32]byte
 	Height    int32
 	// Review marks a deposit from an address on the AML deny list: it is
 	// credited to the held account, for review.
 	Review bool `json:",omitempty"`
 }
+
+// Value returns the amount seen in base units, all 128 bits.
+func (d *Seen) Value() ledger.Amount { return ledger.Amount{Hi: d.AmountHi, Lo: d.Amount} }
 
 // Result is one deposit's outcome in a batch; Err nil is success.
 type Result struct {
@@ -163,8 +193,13 @@ func (s *State) credit(l *ledger.Ledger, d *Seen, t int64, depth DepthFunc) erro
 	if !ok {
 		return ErrAddressUnassigned
 	}
-	if d.Amount == 0 {
+	amount := d.Value()
+	if amount.IsZero() {
 		return ErrAmountZero
+	}
+	safe := w.Safe()
+	if d.AmountHi != 0 && !safe {
+		return ErrAmountRange
 	}
 	kind, state := ledger.KindAvailable, DepositCredited
 	if d.Review {
@@ -177,19 +212,22 @@ func (s *State) credit(l *ledger.Ledger, d *Seen, t int64, depth DepthFunc) erro
 		ID:     DepositTransferID(d.Outpoint, false),
 		Debit:  w.Account(),
 		Credit: ledger.AccountKey{Owner: cust, Asset: w.Asset, Kind: kind},
-		Amount: ledger.AmountOf(d.Amount),
+		Amount: amount,
 		Code:   CodeDeposit,
 	}
 	if res := l.CreateTransfers([]ledger.Transfer{tr}, t, nil); len(res) > 0 && !res[0].Code.Succeeded() {
 		return res[0].Code
 	}
-	s.addUTXO(UTXO{Outpoint: d.Outpoint, Wallet: d.Wallet, Branch: 0, Index: d.Index, Amount: d.Amount, State: UTXOAvailable})
+	if !safe {
+		// A Safe's deposit is a balance at its address, not an output.
+		s.addUTXO(UTXO{Outpoint: d.Outpoint, Wallet: d.Wallet, Branch: 0, Index: d.Index, Amount: d.Amount, State: UTXOAvailable})
+	}
 	s.depIdx[d.Outpoint] = len(s.deposits)
 	s.used[addrKey{d.Wallet, d.Index}] = true
 	s.deposits = append(s.deposits, Deposit{
-		Outpoint: d.Outpoint, Wallet: d.Wallet, Index: d.Index, Customer: cust, Amount: d.Amount,
+		Outpoint: d.Outpoint, Wallet: d.Wallet, Index: d.Index, Customer: cust, Amount: d.Amount, AmountHi: d.AmountHi,
 		BlockHash: d.BlockHash, Height: d.Height, State: state, Time: t,
-		FinalAt: finalAt(d.Height, depth(w.Asset, d.Amount)),
+		FinalAt: finalAt(d.Height, depth(w.Asset, saturate(amount))),
 	})
 	s.track(len(s.deposits) - 1)
 	if state == DepositCredited {
@@ -204,16 +242,25 @@ func (s *State) credit(l *ledger.Ledger, d *Seen, t int64, depth DepthFunc) erro
 // chain. What the customer still has is taken back from their available
 // balance (from held, for a deposit held for review); any shortfall
 // (already traded or withdrawn) is recorded as owed by the customer, on
-// their receivable account, and reported. The house pays nothing. The
-// deposit is marked reversed.
+// their receivable account, and reported (at most 2^64-1 here; the ledger
+// holds it exactly, and ReverseDepositAmount reports all of it). The house
+// pays nothing. The deposit is marked reversed.
 func (s *State) ReverseDeposit(l *ledger.Ledger, o Outpoint, t int64) (shortfall uint64, err error) {
+	short, err := s.ReverseDepositAmount(l, o, t)
+	return saturate(short), err
+}
+
+// ReverseDepositAmount is ReverseDeposit with the shortfall in all its
+// 128 bits (ReverseDeposit's saturates at 2^64-1; the ledger holds it
+// exactly either way).
+func (s *State) ReverseDepositAmount(l *ledger.Ledger, o Outpoint, t int64) (shortfall ledger.Amount, err error) {
 	j, ok := s.depIdx[o]
 	if !ok {
-		return 0, ErrDepositUnknown
+		return ledger.Amount{}, ErrDepositUnknown
 	}
 	d := &s.deposits[j]
 	if d.State == DepositReversed {
-		return 0, nil
+		return ledger.Amount{}, nil
 	}
 	w := s.wallets[s.walletIdx[d.Wallet]]
 	kind := ledger.KindAvailable
@@ -221,31 +268,31 @@ func (s *State) ReverseDeposit(l *ledger.Ledger, o Outpoint, t int64) (shortfall
 		kind = ledger.KindHeld
 	}
 	cust := ledger.AccountKey{Owner: d.Customer, Asset: w.Asset, Kind: kind}
-	take := d.Amount
+	take := d.Value()
 	if a, ok := l.Account(cust); ok {
-		if avail, fits := a.Available().Uint64(); fits && avail < take {
+		if avail := a.Available(); avail.Cmp(take) < 0 {
 			take = avail
 		}
 	} else {
-		take = 0
+		take = ledger.Amount{}
 	}
-	shortfall = d.Amount - take
+	shortfall, _ = d.Value().Sub(take) // take ≤ the deposit
 	id := DepositTransferID(o, true)
 	var ts []ledger.Transfer
-	if take > 0 {
-		ts = append(ts, ledger.Transfer{ID: id, Debit: cust, Credit: w.Account(), Amount: ledger.AmountOf(take), Code: CodeDepositReversal})
+	if !take.IsZero() {
+		ts = append(ts, ledger.Transfer{ID: id, Debit: cust, Credit: w.Account(), Amount: take, Code: CodeDepositReversal})
 	}
-	if shortfall > 0 {
+	if !shortfall.IsZero() {
 		owes := ReceivableAccount(d.Customer, w.Asset)
 		l.CreateAccounts([]ledger.AccountKey{owes}, nil)
 		id.Lo ^= 1
-		ts = append(ts, ledger.Transfer{ID: id, Debit: owes, Credit: w.Account(), Amount: ledger.AmountOf(shortfall), Code: CodeDepositOwed})
+		ts = append(ts, ledger.Transfer{ID: id, Debit: owes, Credit: w.Account(), Amount: shortfall, Code: CodeDepositOwed})
 	}
 	for i := range ts[:len(ts)-1] {
 		ts[i].Flags |= ledger.FlagLinked
 	}
 	if res := l.CreateTransfers(ts, t, nil); len(res) > 0 && !res[0].Code.Succeeded() {
-		return 0, res[0].Code
+		return ledger.Amount{}, res[0].Code
 	}
 	if tracked(d) {
 		s.untrack(j, true)
@@ -257,29 +304,39 @@ func (s *State) ReverseDeposit(l *ledger.Ledger, o Outpoint, t int64) (shortfall
 	return shortfall, nil
 }
 
+// saturate returns a as a uint64, 2^64-1 if it does not fit.
+func saturate(a ledger.Amount) uint64 {
+	if v, ok := a.Uint64(); ok {
+		return v
+	}
+	return ^uint64(0)
+}
+
 // ReceivableAccount returns the account of what customer owes in asset.
 func ReceivableAccount(customer ledger.OwnerID, asset ledger.AssetID) ledger.AccountKey {
 	return ledger.AccountKey{Owner: customer, Asset: asset, Kind: ledger.KindReceivable}
 }
 
-// Owed returns what customer owes in asset from reversed deposits.
+// Owed returns what customer owes in asset from reversed deposits (at
+// most 2^64-1: OwedAmount has all 128 bits).
 func Owed(l *ledger.Ledger, customer ledger.OwnerID, asset ledger.AssetID) uint64 {
+	return saturate(OwedAmount(l, customer, asset))
+}
+
+// OwedAmount returns what customer owes in asset from reversed deposits.
+func OwedAmount(l *ledger.Ledger, customer ledger.OwnerID, asset ledger.AssetID) ledger.Amount {
 	a, ok := l.Account(ReceivableAccount(customer, asset))
 	if !ok {
-		return 0
+		return ledger.Amount{}
 	}
-	v, fits := a.Balance().Uint64()
-	if !fits {
-		return ^uint64(0)
-	}
-	return v
+	return a.Balance()
 }
 
 // repay repays what customer owes in asset from their available balance,
 // as far as it goes, with a transfer of id. It returns the amount repaid.
 func (s *State) repay(l *ledger.Ledger, customer ledger.OwnerID, asset ledger.AssetID, id ledger.ID, t int64) (uint64, error) {
-	owed := Owed(l, customer, asset)
-	if owed == 0 {
+	owed := OwedAmount(l, customer, asset)
+	if owed.IsZero() {
 		return 0, nil
 	}
 	avail := ledger.AccountKey{Owner: customer, Asset: asset, Kind: ledger.KindAvailable}
@@ -287,19 +344,18 @@ func (s *State) repay(l *ledger.Ledger, customer ledger.OwnerID, asset ledger.As
 	if !ok {
 		return 0, nil
 	}
-	n, fits := a.Available().Uint64()
-	if !fits {
+	n := a.Available()
+	if owed.Cmp(n) < 0 {
 		n = owed
 	}
-	n = min(n, owed)
-	if n == 0 {
+	if n.IsZero() {
 		return 0, nil
 	}
-	tr := ledger.Transfer{ID: id, Debit: avail, Credit: ReceivableAccount(customer, asset), Amount: ledger.AmountOf(n), Code: CodeOwedRepaid}
+	tr := ledger.Transfer{ID: id, Debit: avail, Credit: ReceivableAccount(customer, asset), Amount: n, Code: CodeOwedRepaid}
 	if res := l.CreateTransfers([]ledger.Transfer{tr}, t, nil); len(res) > 0 && !res[0].Code.Succeeded() {
 		return 0, res[0].Code
 	}
-	return n, nil
+	return saturate(n), nil
 }
 
 // RepayOwed repays what customer owes in asset from their available
@@ -321,17 +377,17 @@ var ErrNothingOwed = errors.New("custody: the customer owes nothing in the asset
 // WriteOffOwed writes off everything customer owes in asset to the house
 // equity account of equity, with a transfer of id. It returns the amount.
 func (s *State) WriteOffOwed(l *ledger.Ledger, customer ledger.OwnerID, asset ledger.AssetID, equity ledger.OwnerID, id ledger.ID, t int64) (uint64, error) {
-	owed := Owed(l, customer, asset)
-	if owed == 0 {
+	owed := OwedAmount(l, customer, asset)
+	if owed.IsZero() {
 		return 0, ErrNothingOwed
 	}
 	eq := ledger.AccountKey{Owner: equity, Asset: asset, Kind: ledger.KindEquity}
 	l.CreateAccounts([]ledger.AccountKey{eq}, nil)
-	tr := ledger.Transfer{ID: id, Debit: eq, Credit: ReceivableAccount(customer, asset), Amount: ledger.AmountOf(owed), Code: CodeOwedWrittenOff}
+	tr := ledger.Transfer{ID: id, Debit: eq, Credit: ReceivableAccount(customer, asset), Amount: owed, Code: CodeOwedWrittenOff}
 	if res := l.CreateTransfers([]ledger.Transfer{tr}, t, nil); len(res) > 0 && !res[0].Code.Succeeded() {
 		return 0, res[0].Code
 	}
-	return owed, nil
+	return saturate(owed), nil
 }
 
 func (s *State) assign(a Assignment) {
@@ -353,7 +409,7 @@ func (s *State) ReleaseDeposit(l *ledger.Ledger, o Outpoint, t int64) error {
 	}
 	w := &s.wallets[s.walletIdx[d.Wallet]]
 	tr := ledger.Transfer{ID: releaseID(o), Debit: ledger.AccountKey{Owner: d.Customer, Asset: w.Asset, Kind: ledger.KindHeld},
-		Credit: ledger.AccountKey{Owner: d.Customer, Asset: w.Asset, Kind: ledger.KindAvailable}, Amount: ledger.AmountOf(d.Amount), Code: CodeDeposit}
+		Credit: ledger.AccountKey{Owner: d.Customer, Asset: w.Asset, Kind: ledger.KindAvailable}, Amount: d.Value(), Code: CodeDeposit}
 	if res := l.CreateTransfers([]ledger.Transfer{tr}, t, nil); len(res) > 0 && !res[0].Code.Succeeded() {
 		return res[0].Code
 	}
@@ -412,6 +468,9 @@ func (s *State) CheckNew(l *ledger.Ledger, w Wallet) error {
 	}
 	if _, ok := l.Asset(w.Asset); !ok {
 		return ErrAssetUnknown
+	}
+	if err := checkDescriptor(w.Descriptor); err != nil {
+		return err
 	}
 	if _, ok := s.walletIdx[w.ID]; ok {
 		return fmt.Errorf("%w: %d", ErrWalletRegistered, w.ID)

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"sort"
 
+	"kinko/internal/ethwallet"
 	"kinko/internal/ledger"
 )
 
@@ -56,10 +57,13 @@ func (k WalletKind) Hot() bool { return k == HotCustomer || k == HotHouse }
 // Wallet is a registered wallet. Its ledger account is (Owner, Asset,
 // KindWallet).
 type Wallet struct {
-	ID         uint32
-	Kind       WalletKind
-	Asset      ledger.AssetID
-	Descriptor string // the output descriptor with its checksum
+	ID    uint32
+	Kind  WalletKind
+	Asset ledger.AssetID
+	// Descriptor is the wallet's descriptor: for Bitcoin the output
+	// descriptor with its checksum; for Ethereum a Safe descriptor
+	// (internal/ethwallet), parsed strictly at registration.
+	Descriptor string
 	Owner      ledger.OwnerID
 	// NextIndex is the next receive index to hand out; NextChange the next
 	// change index.
@@ -67,12 +71,20 @@ type Wallet struct {
 	NextChange uint32
 }
 
+// Safe reports whether the wallet is an Ethereum Safe (its descriptor an
+// ethwallet one): an account-model wallet, whose deposits are balances at
+// addresses, not outputs.
+func (w *Wallet) Safe() bool { return ethwallet.IsSafe(w.Descriptor) }
+
 // Account returns the wallet's ledger account.
 func (w *Wallet) Account() ledger.AccountKey {
 	return ledger.AccountKey{Owner: w.Owner, Asset: w.Asset, Kind: ledger.KindWallet}
 }
 
-// Outpoint names a transaction output.
+// Outpoint names a transaction output; for an Ethereum deposit, the
+// transaction's hash and the transfer's index in it (EtherIndex for the
+// transaction's own value, TokenIndex for a token's Transfer log), so that
+// (transaction hash, index) credits once.
 type Outpoint struct {
 	TxID [32]byte
 	Vout uint32
@@ -87,6 +99,15 @@ func (o Outpoint) String() string {
 	}
 	return fmt.Sprintf("%x:%d", rev, o.Vout)
 }
+
+// EtherIndex is the Vout of an Ethereum deposit made by a transaction's
+// own value (a top-level Ether transfer).
+const EtherIndex = 0
+
+// TokenIndex returns the Vout of an Ethereum deposit made by the ERC-20
+// Transfer log at logIndex in its block: above EtherIndex, so the two
+// never meet in one transaction.
+func TokenIndex(logIndex uint32) uint32 { return logIndex + 1 }
 
 // DepositState is where a credited deposit stands.
 type DepositState uint8
@@ -104,11 +125,15 @@ const (
 
 // Deposit is a deposit seen on chain, credited to a customer.
 type Deposit struct {
-	Outpoint  Outpoint
-	Wallet    uint32
-	Index     uint32
-	Customer  ledger.OwnerID
-	Amount    uint64 // base units
+	Outpoint Outpoint
+	Wallet   uint32
+	Index    uint32
+	Customer ledger.OwnerID
+	// Amount is the low 64 bits of the amount in base units, AmountHi
+	// the high 64 (wei beyond 18.4 ETH): Value is the whole. Bitcoin's
+	// are always below 2^64.
+	Amount    uint64
+	AmountHi  uint64 `json:",omitempty"`
 	BlockHash [32]byte
 	Height    int32
 	State     DepositState
@@ -120,6 +145,9 @@ type Deposit struct {
 	FinalAt int32 `json:",omitempty"`
 	Final   bool  `json:",omitempty"`
 }
+
+// Value returns the deposit's amount in base units, all 128 bits.
+func (d *Deposit) Value() ledger.Amount { return ledger.Amount{Hi: d.AmountHi, Lo: d.Amount} }
 
 // Confirmations returns the deposit's confirmations at chain tip, counting
 // its own block; zero if tip is below it.

@@ -10,7 +10,8 @@ import (
 
 // DepthFunc returns the confirmations a deposit of amount base units of
 // asset needs before it is final (at least 1): the withdrawal rules'
-// finality tiers, which the core passes in.
+// finality tiers, which the core passes in. An amount of 2^64 or more (wei)
+// is passed as 2^64-1: the highest tier.
 type DepthFunc func(asset ledger.AssetID, amount uint64) int32
 
 // custAsset names one customer's holding of one asset.
@@ -35,14 +36,14 @@ type finality struct {
 	// next and prev link the list, by deposit index (-1: none).
 	byCust     map[ledger.OwnerID]span
 	next, prev []int32
-	sum        map[custAsset]uint64
+	sum        map[custAsset]ledger.Amount
 }
 
 // span is the first and last deposit of a customer's list.
 type span struct{ first, last int32 }
 
 func newFinality() finality {
-	return finality{queue: map[ledger.AssetID][]int{}, byCust: map[ledger.OwnerID]span{}, sum: map[custAsset]uint64{}}
+	return finality{queue: map[ledger.AssetID][]int{}, byCust: map[ledger.OwnerID]span{}, sum: map[custAsset]ledger.Amount{}}
 }
 
 // depositAsset returns the asset of a deposit, by its wallet.
@@ -155,8 +156,15 @@ func (s *State) track(i int) {
 	s.fin.queue[asset] = slices.Insert(q, at, i)
 	s.link(i)
 	if d.State == DepositCredited {
-		s.fin.sum[custAsset{d.Customer, asset}] += d.Amount
+		s.addSum(d, asset)
 	}
+}
+
+// addSum counts a deposit credited to available in its customer's sum.
+func (s *State) addSum(d *Deposit, asset ledger.AssetID) {
+	k := custAsset{d.Customer, asset}
+	v, _ := s.fin.sum[k].Add(d.Value()) // the ledger's balances bound it below 2^128
+	s.fin.sum[k] = v
 }
 
 // untrack removes deposit i from the structures, before its state or Final
@@ -181,7 +189,8 @@ func (s *State) untrack(i int, removeQueue bool) {
 // unsum takes a deposit credited to available out of its customer's sum.
 func (s *State) unsum(d *Deposit, asset ledger.AssetID) {
 	k := custAsset{d.Customer, asset}
-	if s.fin.sum[k] -= d.Amount; s.fin.sum[k] == 0 {
+	v, _ := s.fin.sum[k].Sub(d.Value())
+	if s.fin.sum[k] = v; v.IsZero() {
 		delete(s.fin.sum, k)
 	}
 }
@@ -190,7 +199,7 @@ func (s *State) unsum(d *Deposit, asset ledger.AssetID) {
 // available; it stays where it was in its queue and list.
 func (s *State) released(i int) {
 	d := &s.deposits[i]
-	s.fin.sum[custAsset{d.Customer, s.depositAsset(d)}] += d.Amount
+	s.addSum(d, s.depositAsset(d))
 }
 
 // rebuildFinality rebuilds the structures from the deposits, after a
@@ -206,7 +215,7 @@ func (s *State) rebuildFinality() {
 		s.fin.queue[asset] = append(s.fin.queue[asset], i)
 		s.link(i)
 		if d.State == DepositCredited {
-			s.fin.sum[custAsset{d.Customer, asset}] += d.Amount
+			s.addSum(d, asset)
 		}
 	}
 	for _, q := range s.fin.queue {
@@ -252,7 +261,7 @@ func (s *State) Refinalize(depth DepthFunc) {
 	for asset, q := range s.fin.queue {
 		for _, i := range q {
 			d := &s.deposits[i]
-			d.FinalAt = finalAt(d.Height, depth(asset, d.Amount))
+			d.FinalAt = finalAt(d.Height, depth(asset, saturate(d.Value())))
 		}
 		sort.Slice(q, func(a, b int) bool { return s.less(q[a], q[b]) })
 	}
@@ -261,7 +270,9 @@ func (s *State) Refinalize(depth DepthFunc) {
 // Unfinal is one asset's deposits of a customer credited to their
 // available balance and not yet final.
 type Unfinal struct {
-	Asset  ledger.AssetID
+	Asset ledger.AssetID
+	// Amount is their total, at most 2^64-1 (a wider total reads as
+	// 2^64-1: more than any 64-bit withdrawal).
 	Amount uint64
 	Count  int
 	// First is the one that becomes final first.
@@ -281,7 +292,7 @@ func (s *State) Unfinal(customer ledger.OwnerID) []Unfinal {
 		asset := s.depositAsset(d)
 		j := slices.IndexFunc(out, func(u Unfinal) bool { return u.Asset == asset })
 		if j < 0 {
-			out = append(out, Unfinal{Asset: asset, Amount: s.fin.sum[custAsset{customer, asset}], First: *d})
+			out = append(out, Unfinal{Asset: asset, Amount: saturate(s.fin.sum[custAsset{customer, asset}]), First: *d})
 			j = len(out) - 1
 		}
 		u := &out[j]
@@ -295,9 +306,9 @@ func (s *State) Unfinal(customer ledger.OwnerID) []Unfinal {
 }
 
 // UnfinalAmount returns the total of the customer's deposits of asset
-// credited to available and not yet final.
+// credited to available and not yet final, at most 2^64-1.
 func (s *State) UnfinalAmount(customer ledger.OwnerID, asset ledger.AssetID) uint64 {
-	return s.fin.sum[custAsset{customer, asset}]
+	return saturate(s.fin.sum[custAsset{customer, asset}])
 }
 
 // PendingFinality returns how many credited deposits of asset are not yet
