@@ -134,10 +134,12 @@ func checkSafeSigned(b *withdraw.Batch, raw string) (common.Hash, error) {
 	}
 	got, _, err := safe.DecodeExecTransaction(tx.Data())
 	if err != nil {
-		return common.Hash{}, bad
+		return common.Hash{}, fmt.Errorf("%w: %w", bad, err)
 	}
+	// execTransaction carries no nonce: the Safe executes at its own.
+	got.Nonce = new(big.Int).SetUint64(b.Safe.Nonce)
 	if h, err := got.Hash(chainID, sa); err != nil || [32]byte(h) != b.TxID {
-		return common.Hash{}, bad
+		return common.Hash{}, fmt.Errorf("%w: it executes SafeTx %s, the batch's is %x (%v)", bad, h, b.TxID, err)
 	}
 	if _, err := types.Sender(types.LatestSignerForChainID(chainID), &tx); err != nil {
 		return common.Hash{}, bad

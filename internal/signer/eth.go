@@ -184,8 +184,12 @@ func (s *EthSigner) prepare(ctx context.Context, v view.View) (*withdraw.Batch, 
 	if err != nil {
 		return nil, err
 	}
+	value := new(big.Int)
+	if tx.Value != nil {
+		value = tx.Value
+	}
 	b := withdraw.Batch{ID: "e-" + hex.EncodeToString(h[:8]), Asset: s.cfg.Asset, Withdrawals: ids, TxID: [32]byte(h),
-		Safe: &withdraw.SafeBatch{ChainID: s.cfg.ChainID, Safe: s.cfg.Safe.Hex(), To: tx.To.Hex(), Value: tx.Value.String(),
+		Safe: &withdraw.SafeBatch{ChainID: s.cfg.ChainID, Safe: s.cfg.Safe.Hex(), To: tx.To.Hex(), Value: value.String(),
 			Data: "0x" + hex.EncodeToString(tx.Data), Operation: uint8(tx.Operation), Nonce: nonce.Uint64()}}
 	if err := s.cfg.Backend.Submit(ctx, core.ReserveBatch{Batch: b}); err != nil {
 		return nil, err
