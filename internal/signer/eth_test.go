@@ -29,6 +29,7 @@ import (
 	"kinko/internal/mtls"
 	"kinko/internal/operators"
 	"kinko/internal/people"
+	"kinko/internal/watch"
 	"kinko/internal/withdraw"
 )
 
@@ -455,4 +456,131 @@ func (e *ethE2E) haltedETH() bool {
 	var halted bool
 	e.core.Read(func(s *core.State) { halted = s.Controls.Allowed(ethAsset, controls.Withdraw) != nil })
 	return halted
+}
+
+// TestEthWatcherHaltsDrain: the execution watcher on geth. A journaled
+// withdrawal executed by the hot signer causes no halt (and is
+// confirmed); then an attacker holding two of the hot Safe's three owner
+// keys (the hot signer's and the offline backup's) signs and executes a
+// drain of the hot Safe straight on the node, never asking the
+// co-signer: the watcher halts ether withdrawals in the core, opens an
+// incident with what left the Safe, and halts the co-signer over its
+// mutual-TLS route with the watcher's certificate.
+func TestEthWatcherHaltsDrain(t *testing.T) {
+	e := newEthE2E(t)
+	wcfg, err := mtls.Watcher(e.tdir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alarm := watch.NewAlarm([]string{e.csURL}, wcfg, nil)
+	t.Cleanup(alarm.Stop)
+	start, _ := e.c.BlockNumber(e.ctx)
+	w, err := watch.NewEthExec(e.core, e.c, watch.EthExecConfig{Asset: ethAsset, MultiSend: e.d.MultiSendCallOnly, StartBlock: start,
+		Safes:         []watch.WatchedSafe{{Name: "hot-eth", Address: e.hot, Kind: custody.HotCustomer}, {Name: "cold-eth", Address: e.cold, Kind: custody.ColdCustomer}},
+		OnUnexplained: func(_ ledger.AssetID, h common.Hash, why string) { alarm.Halt("ETH", why) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A journaled withdrawal, executed: no halt.
+	id := e.withdraw(t, 1, ethPayee(1), milli(300))
+	if _, err := e.signer(t, nil).Step(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := w.Step(e.ctx); err != nil || n != 1 {
+		t.Fatalf("watcher step = %d, %v; want the one execution", n, err)
+	}
+	if e.haltedETH() || len(e.cs.Halts()) != 0 || e.status(id) != withdraw.StatusDone {
+		t.Fatalf("a journaled withdrawal's execution: halted %v, co-signer halts %v, withdrawal %s", e.haltedETH(), e.cs.Halts(), e.status(id))
+	}
+
+	// The drain: the whole hot Safe to the thief, signed by the two
+	// leaked keys, sent from the attacker's own account.
+	thief := common.HexToAddress("0x7e1ef000000000000000000000000000000000ba")
+	attacker, err := e.node.NewKey(e.ctx, milli(1_000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another journaled withdrawal executed just before the drain: the
+	// watcher reads both executions in one step.
+	id2 := e.withdraw(t, 2, ethPayee(2), milli(200))
+	if _, err := e.signer(t, nil).Step(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	hotBefore, coldBefore := e.balance(t, e.hot), e.balance(t, e.cold)
+	tx := safe.Transfer(thief, hotBefore, e.nonce(t))
+	h, _ := tx.Hash(e.d.ChainID, e.hot)
+	s1, _ := safe.Sign(h, e.hotKey)
+	s2, _ := safe.Sign(h, e.backupKey)
+	sigs, err := safe.EncodeSignatures(h, []safe.Signature{s1, s2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.d.Exec(e.ctx, e.c, attacker, e.hot, tx, sigs, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := e.balance(t, thief)
+	eq(t, "the thief's take", took, hotBefore)
+	eq(t, "the cold Safe", e.balance(t, e.cold), coldBefore)
+	if n, err := w.Step(e.ctx); err != nil || n != 2 {
+		t.Fatalf("watcher step = %d, %v; want the withdrawal's and the drain's executions", n, err)
+	}
+	if e.status(id2) != withdraw.StatusDone {
+		t.Errorf("the withdrawal executed before the drain is %s", e.status(id2))
+	}
+	if !e.haltedETH() {
+		t.Fatal("ether withdrawals not halted after the drain")
+	}
+	var inc []string
+	var loss uint64
+	e.core.Read(func(s *core.State) {
+		for _, in := range s.Incidents.List() {
+			inc = append(inc, in.ID)
+			loss = in.Loss
+			if !s.Incidents.Names(h.Hex()) || in.Detector != "watcher" {
+				t.Errorf("incident %+v", in)
+			}
+		}
+	})
+	if len(inc) != 1 || new(big.Int).SetUint64(loss).Cmp(took) != 0 {
+		t.Fatalf("incidents %v, loss %d wei; want one of %s", inc, loss, took)
+	}
+	// The co-signer is halted by the watcher's alarm (in the background).
+	for len(e.cs.Halts()) == 0 {
+		select {
+		case <-e.ctx.Done():
+			t.Fatal("the co-signer was never halted")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if hs := e.cs.Halts(); hs[0].Asset != "ETH" {
+		t.Fatalf("co-signer halts %+v", hs)
+	}
+	// The signer stops: withdrawals halted.
+	e.withdrawHalted(t)
+	// A restarted watcher reads the same blocks and journals nothing twice.
+	w2, _ := watch.NewEthExec(e.core, e.c, watch.EthExecConfig{Asset: ethAsset, MultiSend: e.d.MultiSendCallOnly, StartBlock: start,
+		Safes: []watch.WatchedSafe{{Name: "hot-eth", Address: e.hot, Kind: custody.HotCustomer}}})
+	if _, err := w2.Step(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.core.Read(func(s *core.State) {
+		if n := len(s.Incidents.List()); n != 1 {
+			t.Errorf("%d incidents after a restart", n)
+		}
+	})
+	total := new(big.Int).Add(hotBefore, coldBefore)
+	bps := new(big.Int).Div(new(big.Int).Mul(took, big.NewInt(10_000)), total)
+	t.Logf("drain: the attacker took %s wei (the hot Safe's whole balance; %s basis points of the %s wei held) in one execution of %d gas; the cold Safe's %s wei did not move; the watcher halted ETH and the co-signer",
+		took, bps, total, r.GasUsed, coldBefore)
+}
+
+// withdrawHalted checks the hot signer refuses to batch while ether
+// withdrawals are halted.
+func (e *ethE2E) withdrawHalted(t *testing.T) {
+	t.Helper()
+	if _, err := e.signer(t, nil).Step(e.ctx); err == nil || !strings.Contains(err.Error(), "halted") {
+		t.Fatalf("signer step while halted = %v", err)
+	}
 }
