@@ -99,8 +99,11 @@ func (s *State) applyBatch(cmd Command, t int64) (handled bool, v any, err error
 
 func (s *State) reserveBatch(b withdraw.Batch, t int64) error {
 	w := s.Withdraw
-	if b.ID == "" || len(b.ID) > 64 || len(b.Withdrawals) == 0 || len(b.Withdrawals) > withdraw.MaxBatchOutputs || len(b.Inputs) == 0 || len(b.Inputs) > custody.MaxCeremonyInputs {
+	if b.ID == "" || len(b.ID) > 64 || len(b.Withdrawals) == 0 || len(b.Withdrawals) > withdraw.MaxBatchOutputs || (b.Safe == nil && len(b.Inputs) == 0) || len(b.Inputs) > custody.MaxCeremonyInputs {
 		return fmt.Errorf("%w: batch bounds", ErrCommandInvalid)
+	}
+	if b.Safe != nil {
+		return s.reserveSafeBatch(b)
 	}
 	if b.Anchor != nil {
 		if err := s.checkAnchor(b); err != nil {
@@ -204,6 +207,17 @@ func (s *State) recordSigned(c RecordSigned) error {
 	if b.Status != withdraw.BatchSigning && b.Status != withdraw.BatchBroadcast {
 		return withdraw.ErrBatchState
 	}
+	if b.Safe != nil {
+		h, err := checkSafeSigned(b, c.RawTx)
+		if err != nil {
+			return err
+		}
+		b.RawTx, b.Status = c.RawTx, withdraw.BatchBroadcast
+		for _, id := range b.Withdrawals {
+			s.Withdraw.SetStatus(id, withdraw.StatusBroadcast, "transaction "+h.Hex())
+		}
+		return nil
+	}
 	raw, err := hex.DecodeString(c.RawTx)
 	tx := wire.NewMsgTx(2)
 	if err == nil {
@@ -229,6 +243,9 @@ func (s *State) confirmBatch(c ConfirmBatch, t int64) error {
 	}
 	if b.Status == withdraw.BatchFailed {
 		return withdraw.ErrBatchState
+	}
+	if b.Safe != nil {
+		return s.confirmSafeBatch(b, c, t)
 	}
 	in, _ := s.Custody.InputTotal(b.Inputs)
 	var pay, change uint64

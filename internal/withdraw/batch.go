@@ -52,6 +52,27 @@ type Batch struct {
 	// Anchor, if set, is the head of the journal's tree the transaction
 	// anchors on chain in an OP_RETURN output (internal/anchor).
 	Anchor *Anchor `json:"anchor,omitempty"`
+	// Safe, for a batch of an account-model chain (Ether from a Safe
+	// multisig wallet), is the SafeTx that pays it: TxID is the SafeTx's
+	// EIP-712 hash, there are no inputs, no change and no PSBT, and RawTx
+	// is the signed Ethereum transaction calling execTransaction.
+	Safe *SafeBatch `json:"safe,omitempty"`
+}
+
+// SafeBatch is the SafeTx of an Ether batch, as journaled: the chain and
+// Safe whose EIP-712 domain its hash binds, and the SafeTx's fields that
+// kinko sets (safeTxGas, baseGas, gasPrice, gasToken and refundReceiver
+// are always zero: no refund). One withdrawal is a CALL of its amount to
+// its address; several are one DELEGATECALL to the MultiSendCallOnly
+// whose entries are those CALLs, in the batch's order.
+type SafeBatch struct {
+	ChainID   uint64 `json:"chain_id"`
+	Safe      string `json:"safe"`      // 0x address
+	To        string `json:"to"`        // 0x address
+	Value     string `json:"value"`     // wei, decimal
+	Data      string `json:"data"`      // 0x hex
+	Operation uint8  `json:"operation"` // 0 CALL, 1 DELEGATECALL
+	Nonce     uint64 `json:"nonce"`
 }
 
 // Anchor is a head of the journal's Merkle tree written into a batch's

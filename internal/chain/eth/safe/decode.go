@@ -42,6 +42,14 @@ var iface = func() abi.ABI {
 	return a
 }()
 
+// The topics of the Safe's execution events: ExecutionSuccess(bytes32
+// indexed txHash, uint256 payment) and ExecutionFailure (the same), the
+// SafeTx's EIP-712 hash their second topic.
+var (
+	EventExecutionSuccess = iface.Events["ExecutionSuccess"].ID
+	EventExecutionFailure = iface.Events["ExecutionFailure"].ID
+)
+
 // Errors of the decoder.
 var (
 	// ErrNotExecTransaction: calldata that is not a call of execTransaction.

@@ -1,0 +1,425 @@
+package signer
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"strings"
+	"time"
+
+	ethereum "github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"kinko/internal/chain/eth"
+	"kinko/internal/chain/eth/safe"
+	"kinko/internal/core"
+	"kinko/internal/cosigner"
+	"kinko/internal/signer/view"
+	"kinko/internal/withdraw"
+)
+
+// SafeCoSigner is the co-signer as the Ether hot signer sees it: it
+// returns its owner signature of the SafeTx, or refuses.
+type SafeCoSigner interface {
+	CoSignSafeTx(ctx context.Context, req cosigner.SafeTxRequest) (safe.Signature, error)
+}
+
+// EthConfig configures the hot signer of a Safe.
+type EthConfig struct {
+	Backend Backend
+	Node    *eth.Client
+	Asset   string // "ETH"
+	// ChainID, Safe and MultiSend are pinned in the signer's own
+	// configuration (roots of trust), never read from the core: the hot
+	// Safe it signs for and the MultiSendCallOnly its batches call.
+	ChainID   uint64
+	Safe      common.Address
+	MultiSend common.Address
+	// Key is hot owner key #1 of the Safe; Gas the house gas account's
+	// key, which sends execTransaction and pays its gas.
+	Key      *ecdsa.PrivateKey
+	Gas      *ecdsa.PrivateKey
+	CoSigner SafeCoSigner
+	// GasLimit and MaxFeePerGas are what execTransaction is sent with,
+	// told to the co-signer, which counts their product as the fee.
+	GasLimit     uint64
+	MaxFeePerGas *big.Int
+	// MaxBatch bounds the withdrawals of one SafeTx (default
+	// withdraw.MaxBatchOutputs).
+	MaxBatch int
+	Logger   *slog.Logger
+	// beforeSend, in tests, simulates a crash between journaling the
+	// signed transaction and sending it.
+	beforeSend func() error
+}
+
+// EthSigner is the hot signer of a Safe: it batches queued Ether
+// withdrawals into one SafeTx (one CALL for one withdrawal, a
+// MultiSendCallOnly batch for several), journals it before anyone signs,
+// signs its hash with hot key #1, gets the co-signer's signature, journals
+// the execTransaction it sends from the gas account, and records the
+// outcome on chain: ConfirmBatch once the Safe logged ExecutionSuccess for
+// the SafeTx's hash, FailBatch (holds released) if the execution reverted
+// and the Safe's nonce did not move. Every step is idempotent: after a
+// crash the next Step finishes the same SafeTx, and the Safe's nonce
+// makes a second execution of it impossible.
+type EthSigner struct{ cfg EthConfig }
+
+// NewEth returns the hot signer of a Safe.
+func NewEth(cfg EthConfig) (*EthSigner, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Asset == "" {
+		cfg.Asset = "ETH"
+	}
+	if cfg.MaxBatch <= 0 || cfg.MaxBatch > withdraw.MaxBatchOutputs {
+		cfg.MaxBatch = withdraw.MaxBatchOutputs
+	}
+	switch {
+	case cfg.Backend == nil || cfg.Node == nil || cfg.Key == nil || cfg.Gas == nil || cfg.CoSigner == nil:
+		return nil, errors.New("signer: the Ether signer needs a core, a node, its owner key, the gas key and a co-signer")
+	case cfg.Safe == (common.Address{}) || cfg.MultiSend == (common.Address{}):
+		return nil, errors.New("signer: no pinned Safe or MultiSendCallOnly")
+	case cfg.GasLimit == 0 || cfg.MaxFeePerGas == nil || cfg.MaxFeePerGas.Sign() <= 0:
+		return nil, errors.New("signer: a gas limit and a max fee per gas are needed")
+	case cfg.Node.ChainID().Cmp(new(big.Int).SetUint64(cfg.ChainID)) != 0:
+		return nil, fmt.Errorf("signer: the node is on chain %s, the Safe pinned on %d", cfg.Node.ChainID(), cfg.ChainID)
+	}
+	return &EthSigner{cfg: cfg}, nil
+}
+
+// Step finishes any batch in flight, then batches what is queued. It
+// returns the batches it finished.
+func (s *EthSigner) Step(ctx context.Context) ([]string, error) {
+	v, err := s.cfg.Backend.View(ctx, s.cfg.Asset)
+	if err != nil {
+		return nil, err
+	}
+	var done []string
+	for _, b := range v.InFlight {
+		if b.Safe == nil {
+			continue
+		}
+		if err := s.finish(ctx, b); err != nil {
+			return done, fmt.Errorf("signer: batch %s: %w", b.ID, err)
+		}
+		done = append(done, b.ID)
+	}
+	if v.Halted != "" {
+		return done, fmt.Errorf("%w: %s", errHalted, v.Halted)
+	}
+	b, err := s.prepare(ctx, v)
+	if err != nil || b == nil {
+		return done, err
+	}
+	if err := s.finish(ctx, *b); err != nil {
+		return done, fmt.Errorf("signer: batch %s: %w", b.ID, err)
+	}
+	return append(done, b.ID), nil
+}
+
+// Run steps every interval until ctx ends.
+func (s *EthSigner) Run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if done, err := s.Step(ctx); err != nil && ctx.Err() == nil {
+			s.cfg.Logger.Warn("ether signer step", "err", err)
+		} else if len(done) > 0 {
+			s.cfg.Logger.Info("ether batches done", "batches", done)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// prepare builds the SafeTx paying the queue at the Safe's next nonce and
+// journals it (ReserveBatch), or returns nil when nothing is queued.
+func (s *EthSigner) prepare(ctx context.Context, v view.View) (*withdraw.Batch, error) {
+	var calls []safe.Call
+	var ids []string
+	for _, wd := range v.Queued {
+		if len(calls) == s.cfg.MaxBatch {
+			break
+		}
+		if !common.IsHexAddress(wd.Intent.Address) || !strings.HasPrefix(wd.Intent.Address, "0x") || wd.Intent.Amount == 0 {
+			s.cfg.Logger.Warn("withdrawal not payable on Ethereum; left queued", "withdrawal", wd.ID, "address", wd.Intent.Address)
+			continue
+		}
+		calls = append(calls, safe.Call{To: common.HexToAddress(wd.Intent.Address), Value: new(big.Int).SetUint64(wd.Intent.Amount)})
+		ids = append(ids, wd.ID)
+	}
+	if len(calls) == 0 {
+		return nil, nil
+	}
+	nonce, err := safe.Nonce(ctx, s.cfg.Node, s.cfg.Safe)
+	if err != nil {
+		return nil, fmt.Errorf("signer: the Safe's nonce: %w", err)
+	}
+	if !nonce.IsUint64() {
+		return nil, fmt.Errorf("signer: the Safe's nonce %s", nonce)
+	}
+	var tx *safe.SafeTx
+	if len(calls) == 1 {
+		tx = safe.Transfer(calls[0].To, calls[0].Value, nonce)
+	} else if tx, err = safe.Batch(s.cfg.MultiSend, calls, nonce); err != nil {
+		return nil, err
+	}
+	chainID := new(big.Int).SetUint64(s.cfg.ChainID)
+	h, err := tx.Hash(chainID, s.cfg.Safe)
+	if err != nil {
+		return nil, err
+	}
+	value := new(big.Int)
+	if tx.Value != nil {
+		value = tx.Value
+	}
+	b := withdraw.Batch{ID: "e-" + hex.EncodeToString(h[:8]), Asset: s.cfg.Asset, Withdrawals: ids, TxID: [32]byte(h),
+		Safe: &withdraw.SafeBatch{ChainID: s.cfg.ChainID, Safe: s.cfg.Safe.Hex(), To: tx.To.Hex(), Value: value.String(),
+			Data: "0x" + hex.EncodeToString(tx.Data), Operation: uint8(tx.Operation), Nonce: nonce.Uint64()}}
+	if err := s.cfg.Backend.Submit(ctx, core.ReserveBatch{Batch: b}); err != nil {
+		return nil, err
+	}
+	b.Status = withdraw.BatchSigning
+	return &b, nil
+}
+
+// finish signs, co-signs, journals, sends and settles a batch, from
+// wherever it stands.
+func (s *EthSigner) finish(ctx context.Context, b withdraw.Batch) error {
+	tx, chainID, sa, err := core.SafeTxOf(b.Safe)
+	if err != nil {
+		return err
+	}
+	if sa != s.cfg.Safe || chainID.Uint64() != s.cfg.ChainID {
+		return fmt.Errorf("the batch's Safe %s on chain %s is not the pinned %s", sa, chainID, s.cfg.Safe)
+	}
+	h := common.Hash(b.TxID)
+	if b.Status == withdraw.BatchSigning {
+		// A SafeTx already executed or passed (a crash after sending,
+		// before journaling) is settled without signing again.
+		if done, err := s.settled(ctx, b, tx, nil, false); done || err != nil {
+			return err
+		}
+		mine, err := safe.Sign(h, s.cfg.Key)
+		if err != nil {
+			return err
+		}
+		theirs, err := s.cfg.CoSigner.CoSignSafeTx(ctx, cosigner.SafeTxRequest{Withdrawals: b.Withdrawals, Tx: tx, Hash: h,
+			GasLimit: s.cfg.GasLimit, MaxFeePerGas: s.cfg.MaxFeePerGas})
+		if err != nil {
+			return fmt.Errorf("co-signer refused: %w", err)
+		}
+		sigs, err := safe.EncodeSignatures(h, []safe.Signature{mine, theirs})
+		if err != nil {
+			return fmt.Errorf("co-signer's signature: %w", err)
+		}
+		data, err := safe.ExecCalldata(tx, sigs)
+		if err != nil {
+			return err
+		}
+		signed, err := s.signGas(ctx, data)
+		if err != nil {
+			return err
+		}
+		bin, _ := signed.MarshalBinary()
+		b.RawTx = hex.EncodeToString(bin)
+		if err := s.cfg.Backend.Submit(ctx, core.RecordSigned{Batch: b.ID, RawTx: b.RawTx}); err != nil {
+			return err
+		}
+	}
+	if s.cfg.beforeSend != nil {
+		if err := s.cfg.beforeSend(); err != nil {
+			return err
+		}
+	}
+	bin, err := hex.DecodeString(b.RawTx)
+	if err != nil {
+		return err
+	}
+	var signed types.Transaction
+	if err := signed.UnmarshalBinary(bin); err != nil {
+		return err
+	}
+	wait := true
+	if err := s.cfg.Node.SendSigned(ctx, &signed); err != nil {
+		if !sentBefore(err) {
+			return err
+		}
+		// Nonce too low: this transaction is mined, or another of the
+		// gas account's took its nonce; the chain tells which.
+		wait = !strings.Contains(strings.ToLower(err.Error()), "nonce too low")
+	}
+	done, err := s.settled(ctx, b, tx, &signed, wait)
+	if err != nil || done {
+		return err
+	}
+	// The journaled transaction was replaced at the gas account's nonce
+	// and the SafeTx is still to execute: the same execTransaction again,
+	// at the gas account's next nonce, journaled before it is sent.
+	again, err := s.signGas(ctx, signed.Data())
+	if err != nil {
+		return err
+	}
+	bin, _ = again.MarshalBinary()
+	if err := s.cfg.Backend.Submit(ctx, core.RecordSigned{Batch: b.ID, RawTx: hex.EncodeToString(bin)}); err != nil {
+		return err
+	}
+	if err := s.cfg.Node.SendSigned(ctx, again); err != nil && !sentBefore(err) {
+		return err
+	}
+	done, err = s.settled(ctx, b, tx, again, true)
+	if err == nil && !done {
+		err = fmt.Errorf("transaction %s mined without settling the SafeTx %s", again.Hash(), common.Hash(b.TxID))
+	}
+	return err
+}
+
+// sentBefore tells whether a send's refusal means the node has the
+// transaction, or one at its nonce, already: the outcome is then read
+// from the chain.
+func sentBefore(err error) bool {
+	m := strings.ToLower(err.Error())
+	return strings.Contains(m, "already known") || strings.Contains(m, "nonce too low")
+}
+
+// signGas signs execTransaction's call from the gas account with the gas
+// limit and fee cap told to the co-signer.
+func (s *EthSigner) signGas(ctx context.Context, data []byte) (*types.Transaction, error) {
+	from := crypto.PubkeyToAddress(s.cfg.Gas.PublicKey)
+	cctx, cancel := context.WithTimeout(ctx, eth.CallTimeout)
+	defer cancel()
+	nonce, err := s.cfg.Node.Eth().PendingNonceAt(cctx, from)
+	if err != nil {
+		return nil, fmt.Errorf("signer: gas account's nonce: %w", err)
+	}
+	tip, err := s.cfg.Node.Eth().SuggestGasTipCap(cctx)
+	if err != nil {
+		return nil, fmt.Errorf("signer: gas tip: %w", err)
+	}
+	if tip.Cmp(s.cfg.MaxFeePerGas) > 0 {
+		tip = new(big.Int).Set(s.cfg.MaxFeePerGas)
+	}
+	to := s.cfg.Safe
+	chainID := new(big.Int).SetUint64(s.cfg.ChainID)
+	t := types.NewTx(&types.DynamicFeeTx{ChainID: chainID, Nonce: nonce, GasTipCap: tip, GasFeeCap: new(big.Int).Set(s.cfg.MaxFeePerGas),
+		Gas: s.cfg.GasLimit, To: &to, Data: data})
+	return types.SignTx(t, types.LatestSignerForChainID(chainID), s.cfg.Gas)
+}
+
+// ErrSafeNonceTaken reports a batch whose SafeTx can no longer execute:
+// the Safe's nonce moved past it without executing it (another SafeTx at
+// its nonce, which the watcher halts on).
+var ErrSafeNonceTaken = errors.New("signer: the Safe's nonce moved past the batch's SafeTx")
+
+// settled reads the batch's outcome on chain and journals it: the
+// SafeTx executed (the Safe's ExecutionSuccess for its hash) is
+// ConfirmBatch at its block; sent's receipt reverted with the Safe's nonce
+// still at the SafeTx's is FailBatch; a nonce moved past it without its
+// execution is FailBatch too. With sent nil (nothing journaled as sent)
+// only an execution already on chain settles it. It reports whether the
+// batch is settled.
+func (s *EthSigner) settled(ctx context.Context, b withdraw.Batch, tx *safe.SafeTx, sent *types.Transaction, wait bool) (bool, error) {
+	if sent != nil && wait {
+		if _, err := s.cfg.Node.WaitMined(ctx, sent.Hash()); err != nil {
+			return false, err
+		}
+	}
+	height, found, err := s.executed(ctx, common.Hash(b.TxID))
+	if err != nil {
+		return false, err
+	}
+	if found {
+		return true, s.cfg.Backend.Submit(ctx, core.ConfirmBatch{TxID: b.TxID, Height: height})
+	}
+	nonce, err := safe.Nonce(ctx, s.cfg.Node, s.cfg.Safe)
+	if err != nil {
+		return false, fmt.Errorf("the Safe's nonce: %w", err)
+	}
+	if nonce.Cmp(tx.Nonce) > 0 {
+		if err := s.cfg.Backend.Submit(ctx, core.FailBatch{Batch: b.ID, Reason: fmt.Sprintf("the Safe's nonce %s moved past the SafeTx's %s without executing it", nonce, tx.Nonce)}); err != nil {
+			return false, err
+		}
+		return true, fmt.Errorf("%w: nonce %s, the SafeTx's %s", ErrSafeNonceTaken, nonce, tx.Nonce)
+	}
+	if sent == nil {
+		return false, nil
+	}
+	r, err := s.cfg.Node.Eth().TransactionReceipt(ctx, sent.Hash())
+	if errors.Is(err, ethereum.NotFound) && !wait {
+		return false, nil // replaced at its gas nonce: to send again
+	}
+	if err != nil {
+		return false, fmt.Errorf("receipt of %s: %w", sent.Hash(), err)
+	}
+	if r.Status == types.ReceiptStatusSuccessful {
+		return false, fmt.Errorf("transaction %s succeeded without executing the SafeTx %s", sent.Hash(), common.Hash(b.TxID))
+	}
+	s.cfg.Logger.Warn("SafeTx execution reverted; batch failed", "batch", b.ID, "tx", sent.Hash(), "block", r.BlockNumber)
+	return true, s.cfg.Backend.Submit(ctx, core.FailBatch{Batch: b.ID, Reason: fmt.Sprintf("execTransaction %s reverted in block %s", sent.Hash(), r.BlockNumber)})
+}
+
+// executed finds the Safe's ExecutionSuccess log for hash and returns its
+// block's height.
+func (s *EthSigner) executed(ctx context.Context, hash common.Hash) (int32, bool, error) {
+	logs, err := s.cfg.Node.Eth().FilterLogs(ctx, ethereum.FilterQuery{FromBlock: big.NewInt(0), Addresses: []common.Address{s.cfg.Safe},
+		Topics: [][]common.Hash{{safe.EventExecutionSuccess}, {hash}}})
+	if err != nil {
+		return 0, false, fmt.Errorf("the Safe's executions: %w", err)
+	}
+	for _, l := range logs {
+		if !l.Removed {
+			return int32(l.BlockNumber), true, nil
+		}
+	}
+	return 0, false, nil
+}
+
+// CoSignSafeTx asks the co-signer's POST /cosign/safetx and returns its
+// signature, checked to be over the hash asked.
+func (r *Remote) CoSignSafeTx(ctx context.Context, req cosigner.SafeTxRequest) (safe.Signature, error) {
+	body, _ := json.Marshal(cosigner.NewSafeTxBody(req))
+	hr, err := http.NewRequestWithContext(ctx, "POST", r.URL+"/cosign/safetx", bytes.NewReader(body))
+	if err != nil {
+		return safe.Signature{}, err
+	}
+	hr.Header.Set("Content-Type", "application/json")
+	res, err := r.HTTP.Do(hr)
+	if err != nil {
+		return safe.Signature{}, err
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if res.StatusCode != 200 {
+		return safe.Signature{}, fmt.Errorf("co-signer: %s: %s", res.Status, bytes.TrimSpace(b))
+	}
+	var a cosigner.SafeTxAnswer
+	if err := json.Unmarshal(b, &a); err != nil {
+		return safe.Signature{}, fmt.Errorf("co-signer: malformed answer: %w", err)
+	}
+	rsv, err := hex.DecodeString(strings.TrimPrefix(a.Signature, "0x"))
+	if err != nil || len(rsv) != safe.SignatureLen || !common.IsHexAddress(a.Owner) || a.Hash != req.Hash.Hex() {
+		return safe.Signature{}, errors.New("co-signer: malformed answer")
+	}
+	sig := safe.Signature{Owner: common.HexToAddress(a.Owner)}
+	copy(sig.RSV[:], rsv)
+	// EncodeSignatures checks it recovers to the owner it names.
+	if _, err := safe.EncodeSignatures(req.Hash, []safe.Signature{sig}); err != nil {
+		return safe.Signature{}, fmt.Errorf("co-signer: %w", err)
+	}
+	return sig, nil
+}
