@@ -25,6 +25,7 @@ import (
 	"kinko/internal/core"
 	"kinko/internal/cosigner"
 	"kinko/internal/custody"
+	"kinko/internal/ethwallet"
 	"kinko/internal/ledger"
 	"kinko/internal/mtls"
 	"kinko/internal/operators"
@@ -55,6 +56,7 @@ type ethE2E struct {
 	d                        *safe.Deployment
 	gas                      *ecdsa.PrivateKey
 	hotKey, coKey, backupKey *ecdsa.PrivateKey
+	descs                    []string // custody descriptors of the Safes newSafe made, in order
 	hot, cold                common.Address
 	reverter                 common.Address // a contract that refuses ether
 	core                     *core.Core
@@ -133,8 +135,8 @@ func newEthE2E(t *testing.T) *ethE2E {
 		e.submit(t, t0, cmd)
 	}
 	for _, cmd := range team.RegisterWallets(t0,
-		custody.Wallet{ID: 11, Kind: custody.HotCustomer, Asset: ethAsset, Descriptor: "safe:" + e.hot.Hex(), Owner: ethHotOwner},
-		custody.Wallet{ID: 12, Kind: custody.ColdCustomer, Asset: ethAsset, Descriptor: "safe:" + e.cold.Hex(), Owner: ledger.OwnerHouseMin + 112}) {
+		custody.Wallet{ID: 11, Kind: custody.HotCustomer, Asset: ethAsset, Descriptor: e.descs[0], Owner: ethHotOwner},
+		custody.Wallet{ID: 12, Kind: custody.ColdCustomer, Asset: ethAsset, Descriptor: e.descs[1], Owner: ledger.OwnerHouseMin + 112}) {
 		e.submit(t, t0, cmd)
 	}
 	creds := people.Credentials{PasswordHash: strings.Repeat("h", 30), TOTPSealed: strings.Repeat("s", 30)}
@@ -205,6 +207,7 @@ func (e *ethE2E) submit(t *testing.T, at time.Time, cmd core.Command) core.Outco
 // before it exists.
 func (e *ethE2E) newSafe(t *testing.T, salt int64, fund *big.Int, owners ...*ecdsa.PrivateKey) common.Address {
 	t.Helper()
+	e.descs = append(e.descs, safeDescriptor(e.d, owners))
 	cfg := safe.Config{Threshold: 2}
 	for _, k := range owners {
 		cfg.Owners = append(cfg.Owners, crypto.PubkeyToAddress(k.PublicKey))
@@ -583,4 +586,15 @@ func (e *ethE2E) withdrawHalted(t *testing.T) {
 	if _, err := e.signer(t, nil).Step(e.ctx); err == nil || !strings.Contains(err.Error(), "halted") {
 		t.Fatalf("signer step while halted = %v", err)
 	}
+}
+
+// safeDescriptor is the custody descriptor of a 2-of-n Safe of d owned by
+// owners' keys.
+func safeDescriptor(d *safe.Deployment, owners []*ecdsa.PrivateKey) string {
+	desc := ethwallet.Descriptor{ChainID: d.ChainID.Uint64(), Singleton: ethwallet.Address(d.Singleton), Factory: ethwallet.Address(d.ProxyFactory),
+		Fallback: ethwallet.Address(d.FallbackHandler), Threshold: 2}
+	for _, k := range owners {
+		desc.Owners = append(desc.Owners, ethwallet.Address(crypto.PubkeyToAddress(k.PublicKey)))
+	}
+	return desc.String()
 }
