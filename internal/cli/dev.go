@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/spf13/cobra"
 
 	"kinko/internal/alert"
@@ -41,6 +42,7 @@ type serveOptions struct {
 	checkInvariants bool
 	seed            bool
 	chain           bool
+	eth             bool
 	coolDown        time.Duration
 	readyAge        time.Duration
 	readyBlocks     int32
@@ -143,6 +145,7 @@ func newDevCmd() *cobra.Command {
 	}
 	o.flags(cmd, "127.0.0.1:8080")
 	cmd.Flags().BoolVar(&o.chain, "btc", true, "start a btcd regtest node with the demo wallets")
+	cmd.Flags().BoolVar(&o.eth, "eth", true, "start a geth --dev node with the Safe contracts, the demo's cold and hot Safes and the Ether watchers (off, with a note, where geth or the Safe contracts are missing)")
 	cmd.AddCommand(newDevPayCmd(), newDevMineCmd())
 	cmd.Flags().DurationVar(&o.coolDown, "cool-down", demo.CoolDown, "cool-down of new intent keys and addresses (the core's rules at the first start; the co-signer's by its clock)")
 	return cmd
@@ -333,11 +336,11 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 	}
 	var chain *demo.Chain
 	var signers *demo.Signers
+	// The watchers tell the dev's co-signer directly, as they tell a
+	// co-signer of their own host over mutual TLS.
+	var cs atomic.Pointer[cosigner.Cosigner]
 	if o.seed && o.chain {
 		fmt.Fprintln(out, "starting a btcd regtest node (go tool btcd) and the demo wallets...")
-		// The watcher tells the dev's co-signer directly, as it tells a
-		// co-signer of its own host over mutual TLS.
-		var cs atomic.Pointer[cosigner.Cosigner]
 		onOutflow := func(_ ledger.AssetID, _ chainhash.Hash, why string) {
 			if c := cs.Load(); c != nil {
 				c.Halt("BTC", "watcher", why)
@@ -357,9 +360,31 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 		m.Mismatch = chain.Watcher().Differences
 		h.SetReconciliation(chain.Watcher().Differences)
 	}
+	var ethd *demo.Eth
+	if o.seed && o.eth {
+		start := time.Now()
+		fmt.Fprintln(out, "starting a geth --dev node (go tool geth), the Safe contracts and the Ether watchers...")
+		onExec := func(_ ledger.AssetID, _ common.Hash, why string) {
+			if c := cs.Load(); c != nil {
+				c.Halt("ETH", "watcher", why)
+			}
+		}
+		say := func(f string, a ...any) { fmt.Fprintf(out, "  "+f+"\n", a...) }
+		ethd, err = demo.StartEth(ctx, c, o.dir, team, demo.EthOptions{Logger: log.With("sub", "watch"), Alert: send, OnUnexplained: onExec}, say)
+		switch {
+		case errors.Is(err, demo.ErrEthUnavailable):
+			fmt.Fprintf(out, "Ethereum is off in this dev: %v\n  everything else runs; start kinko dev again once it is there (or --eth=false to say nothing).\n", err)
+			ethd = nil
+		case err != nil:
+			ln.Close()
+			return fmt.Errorf("demo ethereum: %w", err)
+		default:
+			defer ethd.Stop()
+			log.Info("ethereum dev node started", "rpc", ethd.Node.HTTPURL(), "took", time.Since(start).Round(time.Millisecond))
+		}
+	}
 	var handler http.Handler = h
-	if chain != nil {
-		// Drills run inside the dev, on its exchange (kinko drill --dev).
+	if chain != nil || ethd != nil {
 		tok, err := devDrillToken(sec)
 		if err != nil {
 			ln.Close()
@@ -367,8 +392,14 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/", h)
-		mux.HandleFunc("POST /dev/drill/{name}", devDrillHandler(c, chain, signers, o.dir, tok, team, log.With("sub", "drill")))
-		devChainRoutes(mux, chain, tok)
+		if chain != nil {
+			// Drills run inside the dev, on its exchange (kinko drill --dev).
+			mux.HandleFunc("POST /dev/drill/{name}", devDrillHandler(c, chain, signers, o.dir, tok, team, log.With("sub", "drill")))
+			devChainRoutes(mux, chain, tok)
+		}
+		if ethd != nil {
+			devEthRoutes(mux, ethd, tok)
+		}
 		handler = mux
 	}
 	if o.backupDir != "" {
@@ -433,6 +464,9 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 			o.dir, ln.Addr(), o.dir, ln.Addr(), demo.Confirmations)
 		fmt.Fprintf(out, "  withdrawals: the hot signer and the co-signer run in this process (co-signer state in %s);\n  new intent keys and addresses are usable after %s here (the dev's cool-down; 24 hours in a real deployment)\n",
 			filepath.Join(abs, "cosigner-state"), o.coolDown)
+	}
+	if ethd != nil {
+		printDevEth(out, c, ethd, o.dir, ln.Addr().String())
 	}
 	fmt.Fprintln(out, "Ctrl-C stops it.")
 	// The core started from its newest snapshot; the journal below it is

@@ -132,34 +132,47 @@ func newDevPayCmd() *cobra.Command {
 	var devURL, dir, address, amount string
 	cmd := &cobra.Command{
 		Use:   "pay",
-		Short: "pay a regtest address from a running kinko dev's node (a deposit address, say), in satoshi",
+		Short: "pay an address from a running kinko dev's node (a deposit address, say): a regtest address in satoshi, an Ethereum address (0x...) in wei",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if strings.HasPrefix(address, "0x") {
+				return devPost(cmd, devURL, dir, "/dev/eth/pay", DevPayRequest{Address: address, Amount: amount})
+			}
 			return devPost(cmd, devURL, dir, "/dev/pay", DevPayRequest{Address: address, Amount: amount})
 		},
 	}
 	cmd.Flags().StringVar(&devURL, "dev", "http://127.0.0.1:8080", "the running kinko dev's URL")
 	dataFlag(cmd, &dir)
-	cmd.Flags().StringVar(&address, "address", "", "the regtest address to pay")
-	cmd.Flags().StringVar(&amount, "amount", "", "satoshi, a whole number")
+	cmd.Flags().StringVar(&address, "address", "", "the regtest or Ethereum (0x...) address to pay")
+	cmd.Flags().StringVar(&amount, "amount", "", "satoshi (BTC) or wei (ETH), a whole number")
 	cmd.MarkFlagRequired("address")
 	cmd.MarkFlagRequired("amount")
 	return cmd
 }
 
 func newDevMineCmd() *cobra.Command {
-	var devURL, dir string
+	var devURL, dir, asset string
 	var blocks int
 	cmd := &cobra.Command{
 		Use:   "mine",
-		Short: "mine blocks on a running kinko dev's node (6 credit a deposit)",
+		Short: "mine blocks on a running kinko dev's node (6 credit a BTC deposit, 3 an ETH one)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return devPost(cmd, devURL, dir, "/dev/mine", DevMineRequest{Blocks: blocks})
+			switch asset {
+			case "BTC":
+				return devPost(cmd, devURL, dir, "/dev/mine", DevMineRequest{Blocks: blocks})
+			case "ETH":
+				if !cmd.Flags().Changed("blocks") {
+					blocks = demo.EthConfirmations
+				}
+				return devPost(cmd, devURL, dir, "/dev/eth/mine", DevMineRequest{Blocks: blocks})
+			}
+			return fmt.Errorf("--asset %q: BTC or ETH", asset)
 		},
 	}
+	cmd.Flags().StringVar(&asset, "asset", "BTC", "the node to mine on: BTC (btcd regtest) or ETH (geth --dev)")
 	cmd.Flags().StringVar(&devURL, "dev", "http://127.0.0.1:8080", "the running kinko dev's URL")
 	dataFlag(cmd, &dir)
-	cmd.Flags().IntVar(&blocks, "blocks", demo.Confirmations, "blocks to mine")
+	cmd.Flags().IntVar(&blocks, "blocks", demo.Confirmations, "blocks to mine (default 6 on BTC, 3 on ETH)")
 	return cmd
 }

@@ -81,7 +81,13 @@ func StartChain(ctx context.Context, c *core.Core, dataDir string, cfg watch.Dep
 	ch := &Chain{Node: node, KeyDir: filepath.Join(dataDir, "demo-keys")}
 	fail := func(err error) (*Chain, error) { node.Stop(); return nil, err }
 	var have int
-	c.Read(func(s *core.State) { have = len(s.Custody.Wallets()) })
+	c.Read(func(s *core.State) {
+		for _, w := range s.Custody.Wallets() {
+			if w.Asset == 2 {
+				have++
+			}
+		}
+	})
 	if have == 0 {
 		if err := ch.seedWallets(ctx, c, team); err != nil {
 			return fail(err)
