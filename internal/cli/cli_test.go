@@ -49,13 +49,27 @@ func startDevNode(t *testing.T, dir string) (string, string, func()) {
 }
 
 // startDevBanner is startDevNode that also returns everything the dev
-// printed before its node line: the banner with the demo's logins.
+// printed before its node line: the banner with the demo's logins. The
+// Ethereum side is off (each start would cost its geth node and
+// contracts); startDevEth turns it on.
 func startDevBanner(t *testing.T, dir string) (string, string, string, func()) {
+	t.Helper()
+	return startDevArgs(t, dir, false)
+}
+
+// startDevEth is startDevBanner with the Ethereum side on; the banner
+// returned runs to its last line.
+func startDevEth(t *testing.T, dir string) (string, string, string, func()) {
+	t.Helper()
+	return startDevArgs(t, dir, true)
+}
+
+func startDevArgs(t *testing.T, dir string, eth bool) (string, string, string, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	root := NewRoot()
-	root.SetArgs([]string{"dev", "--data", dir, "--addr", "127.0.0.1:0"})
+	root.SetArgs([]string{"dev", "--data", dir, "--addr", "127.0.0.1:0", "--eth=" + strconv.FormatBool(eth)})
 	root.SetOut(pw)
 	root.SetErr(io.Discard)
 	done := make(chan error, 1)
@@ -72,16 +86,19 @@ func startDevBanner(t *testing.T, dir string) (string, string, string, func()) {
 	t.Cleanup(stop)
 	sc := bufio.NewScanner(pr)
 	re := regexp.MustCompile(`http://(127\.0\.0\.1:\d+)/healthz`)
-	var base string
+	var base, node string
 	var banner strings.Builder
 	for sc.Scan() {
-		banner.WriteString(sc.Text() + "\n")
 		if m := re.FindStringSubmatch(sc.Text()); m != nil {
 			base = "http://" + m[1]
 		}
 		if strings.Contains(sc.Text(), "Bitcoin regtest node: RPC") {
+			node = sc.Text()
+		}
+		banner.WriteString(sc.Text() + "\n")
+		if node != "" && (!eth || strings.HasPrefix(sc.Text(), "Ctrl-C stops it.")) {
 			go io.Copy(io.Discard, pr)
-			return base, sc.Text(), banner.String(), stop
+			return base, node, banner.String(), stop
 		}
 	}
 	t.Fatal("kinko dev printed no address")
@@ -202,10 +219,16 @@ func TestDevStartsAndAnswers(t *testing.T) {
 // directory comes back with its chain (btcd wipes a regtest chain at every
 // start; the dev keeps its blocks and submits them again), its journal and
 // everything on it: the wallets still reconcile with the chain to the unit
-// and nothing halts.
+// and nothing halts. Its geth --dev node keeps its chain in the data
+// directory: an Ether deposit credited before the stop is credited once,
+// the watcher goes on from where it was and credits the next.
 func TestDevRestarts(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
-	base, stop := startDev(t, dir)
+	base, _, banner, stop := startDevEth(t, dir)
+	hanako := ethDepositAddress(t, banner, "hanako@example.jp")
+	const first = "1234567890123456789" // wei: 1.234567890123456789 ETH
+	devPayEth(t, dir, base, hanako, first)
+	waitEthBalance(t, dir, "1001", "1.234567890123456789")
 	head := func(base string) uint64 {
 		t.Helper()
 		r, err := http.Get(base + "/v1/journal/head")
@@ -221,10 +244,21 @@ func TestDevRestarts(t *testing.T) {
 	}
 	before := head(base)
 	stop()
-	base, _ = startDev(t, dir)
+	base, _, banner, _ = startDevEth(t, dir)
 	if after := head(base); after < before {
 		t.Fatalf("journal head after the restart = %d; was %d", after, before)
 	}
+	if again := ethDepositAddress(t, banner, "hanako@example.jp"); again != hanako {
+		t.Errorf("hanako's ETH deposit address after the restart = %s; was %s", again, hanako)
+	}
+	// More blocks over the credited deposit, then another customer's
+	// deposit: credited, and the first still exactly once.
+	if out, code := run(t, "dev", "mine", "--asset", "ETH", "--data", dir, "--dev", base); code != 0 {
+		t.Fatalf("kinko dev mine --asset ETH = %d %s", code, out)
+	}
+	devPayEth(t, dir, base, ethDepositAddress(t, banner, "taro@example.jp"), "500000000000000000")
+	waitEthBalance(t, dir, "1002", "0.5")
+	waitEthBalance(t, dir, "1001", "1.234567890123456789")
 	r, err := http.Get(base + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -240,6 +274,51 @@ func TestDevRestarts(t *testing.T) {
 		t.Errorf("the restarted dev halted itself:\n%s", b)
 	}
 	checkDevYenOnce(t, dir)
+}
+
+// ethDepositAddress reads a demo customer's ETH deposit address from the
+// dev's banner.
+func ethDepositAddress(t *testing.T, banner, email string) string {
+	t.Helper()
+	m := regexp.MustCompile(regexp.QuoteMeta(email) + `\s+customer \d+\s+(0x[0-9a-fA-F]{40})`).FindStringSubmatch(banner)
+	if m == nil {
+		t.Fatalf("kinko dev printed no ETH deposit address for %s:\n%s", email, banner)
+	}
+	return m[1]
+}
+
+// devPayEth pays wei to addr from the dev's geth node and mines the
+// blocks that credit it.
+func devPayEth(t *testing.T, dir, base, addr, wei string) {
+	t.Helper()
+	if out, code := run(t, "dev", "pay", "--data", dir, "--dev", base, "--address", addr, "--amount", wei); code != 0 {
+		t.Fatalf("kinko dev pay %s %s = %d %s", addr, wei, code, out)
+	}
+	if out, code := run(t, "dev", "mine", "--asset", "ETH", "--data", dir, "--dev", base); code != 0 {
+		t.Fatalf("kinko dev mine --asset ETH = %d %s", code, out)
+	}
+}
+
+// waitEthBalance waits until customer's available ETH in the journal is
+// want (in ETH), and fails if it is ever another non-zero amount.
+func waitEthBalance(t *testing.T, dir, customer, want string) {
+	t.Helper()
+	re := regexp.MustCompile(`customer ` + customer + `\s+ETH\s+available\s+(\S+)\s`)
+	var got string
+	for range 300 {
+		out, code := run(t, "ledger", "balances", "--data", dir, "--asset", "ETH", "--customer", customer)
+		if m := re.FindStringSubmatch(out); code == 0 && m != nil {
+			got = m[1]
+			if got == want {
+				return
+			}
+			if got != "0" {
+				t.Fatalf("customer %s holds %s ETH; want %s", customer, got, want)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("customer %s holds %q ETH; want %s", customer, got, want)
 }
 
 // checkDevYenOnce: the demo customers' opening yen came in as bank
