@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"kinko/internal/drill"
+	"kinko/internal/incident"
 )
 
 func newDrillCmd() *cobra.Command {
@@ -33,7 +34,17 @@ paid 88.549 yen per XEM), approves it as a second operator, executes it,
 and resumes in stages. The drill plays both operators of every two-person
 step. It prints what happened and saves the incident report (--report).
 
-Coincheck's size is about 260,000 holders: --customers 260000.`},
+Coincheck's size is about 260,000 holders: --customers 260000.
+
+With --asset ETH the same theft on Ethereum: a geth --dev node with the
+Safe contracts 1.4.1, the holders' Ether about 5 ETH in all, 98% at the
+cold 2-of-3 Safe wallet's counterfactual address and 2% in the hot 2-of-3
+Safe (hot signer, co-signer, offline backup). The hot signer's and the
+backup's keys leak; the attacker signs a SafeTx paying itself the hot
+Safe's whole balance and executes it from its own account, never asking
+the co-signer. The watcher of Safe executions halts ETH withdrawals and
+opens the incident; the plan pays each holder's share of the loss in yen
+(--rate yen per ETH, default 500,000). Up to 100,000 holders.`},
 	"bitpoint": {"July 2019: the hot wallet is drained, withdrawals stop but trading goes on; fills worse than the mid at resumption are paid the difference", `kinko drill bitpoint builds the same exchange with a BTC/JPY market,
 drains the hot wallet as the Coincheck drill does, halts withdrawals (the
 watcher), deposits and the yen bank channel (the operators) but lets
@@ -45,7 +56,7 @@ first and receiving crypto last.`},
 }
 
 func drillCmd(name string, play func(context.Context, drill.Options, io.Writer) (*drill.Result, error)) *cobra.Command {
-	var dir, reportFile, devURL string
+	var dir, reportFile, devURL, asset string
 	var customers int
 	var rate uint64
 	var seed uint64
@@ -59,6 +70,22 @@ func drillCmd(name string, play func(context.Context, drill.Options, io.Writer) 
 			if reportFile == "" {
 				reportFile = filepath.Join(dir, "drill-"+name+".md")
 			}
+			if asset != "BTC" && asset != "ETH" {
+				return fmt.Errorf("--asset %q: BTC or ETH", asset)
+			}
+			if asset == "ETH" {
+				switch {
+				case name != "coincheck":
+					return fmt.Errorf("--asset ETH: only the coincheck drill runs on Ethereum")
+				case devURL != "":
+					return fmt.Errorf("--asset ETH runs on a fresh exchange of its own, not on a running kinko dev (--dev)")
+				case cmd.Flags().Changed("backing-bps"):
+					return fmt.Errorf("--backing-bps: the Ether drill has no house backing in ETH; the whole loss is paid in yen")
+				}
+				if !cmd.Flags().Changed("rate") {
+					rate = drill.DefaultEtherRateYen
+				}
+			}
 			if devURL != "" {
 				return drillOnDev(cmd, devURL, dir, name, customers, rate, seed, reportFile)
 			}
@@ -68,35 +95,51 @@ func drillCmd(name string, play func(context.Context, drill.Options, io.Writer) 
 			var out bytes.Buffer
 			w := io.MultiWriter(cmd.OutOrStdout(), &out)
 			bar := newProgress(cmd.ErrOrStderr())
+			if asset == "ETH" {
+				res, err := drill.CoincheckEther(cmd.Context(), drill.Options{Dir: dir, Customers: customers, RateYen: rate, Seed: seed,
+					Log: slog.New(slog.DiscardHandler), Progress: func(step string, done, total int) { bar.set(step, uint64(done), uint64(total)) }}, w)
+				bar.finish()
+				if err != nil {
+					return err
+				}
+				return saveDrillReport(cmd, &out, res.Report, reportFile)
+			}
 			res, err := play(cmd.Context(), drill.Options{Dir: dir, Customers: customers, RateYen: rate, Seed: seed, BackingBps: backing,
 				Log: slog.New(slog.DiscardHandler), Progress: func(step string, done, total int) { bar.set(step, uint64(done), uint64(total)) }}, w)
 			bar.finish()
 			if err != nil {
 				return err
 			}
-			out.WriteString("\n")
-			if err := res.Report.WriteMarkdown(&out); err != nil {
-				return err
-			}
-			out.WriteString("\n## Customer notice (draft)\n\n")
-			if err := res.Report.WriteNotice(&out); err != nil {
-				return err
-			}
-			if err := os.WriteFile(reportFile, out.Bytes(), 0o644); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "report saved to %s\n", reportFile)
-			return nil
+			return saveDrillReport(cmd, &out, res.Report, reportFile)
 		},
 	}
 	dataFlag(coincheck, &dir)
 	coincheck.Flags().IntVar(&customers, "customers", 10_000, "holders of the stolen coin")
-	coincheck.Flags().Uint64Var(&rate, "rate", 10_000_000, "yen paid per whole BTC held at the theft")
+	coincheck.Flags().Uint64Var(&rate, "rate", 10_000_000, "yen paid per whole coin held at the theft (with --asset ETH: 500,000 a whole ETH unless given)")
 	coincheck.Flags().Uint64Var(&seed, "seed", 1, "seed of the holdings' spread")
 	coincheck.Flags().Uint32Var(&backing, "backing-bps", 10_000, "the house's backing (履行保証暗号資産) at the theft, in bps of what the tiers require (the hot customer holdings); below 10,000 more of the loss is paid in yen (a fresh exchange only)")
 	coincheck.Flags().StringVar(&reportFile, "report", "", "where to save the report (default: in the data directory)")
+	coincheck.Flags().StringVar(&asset, "asset", "BTC", "the coin stolen: BTC (btcd regtest) or ETH (geth --dev, Safe wallets; coincheck only)")
 	coincheck.Flags().StringVar(&devURL, "dev", "", "run on a running kinko dev at this URL instead (its --data directory holds the drill token)")
 	return coincheck
+}
+
+// saveDrillReport appends the incident's report and the draft customer
+// notice to what the drill printed and saves it all to path.
+func saveDrillReport(cmd *cobra.Command, out *bytes.Buffer, rep *incident.Report, path string) error {
+	out.WriteString("\n")
+	if err := rep.WriteMarkdown(out); err != nil {
+		return err
+	}
+	out.WriteString("\n## Customer notice (draft)\n\n")
+	if err := rep.WriteNotice(out); err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "report saved to %s\n", path)
+	return nil
 }
 
 // drillOnDev asks a running kinko dev to run the drill on its exchange and

@@ -3,6 +3,7 @@ package drill
 import (
 	"bytes"
 	"context"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -136,4 +137,56 @@ func TestBitPointDrill(t *testing.T) {
 		t.Errorf("report:\n%s", md.String())
 	}
 	t.Logf("\n%s", out.String())
+}
+
+// TestCoincheckEtherDrill runs the Ether drill at a small scale on geth
+// --dev: two leaked hot owner keys drain the hot Safe straight on the
+// node; the attacker gets exactly the hot Safe's balance (the hot share,
+// at most 5% of customers' Ether), the cold Safe's Ether does not move,
+// the watcher halts ETH withdrawals and opens the incident with the loss
+// it measured, every holder at the theft is paid once in yen for their
+// share, and services resume in stages.
+func TestCoincheckEtherDrill(t *testing.T) {
+	var out bytes.Buffer
+	res, err := CoincheckEther(context.Background(), Options{Dir: t.TempDir(), Customers: 40, Seed: 7}, &out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	t.Logf("\n%s", out.String())
+	if res.StolenWei != res.HotWei || res.HotWei == 0 || res.HotWei*20 > res.TotalWei {
+		t.Errorf("stolen %d wei of the hot Safe's %d of %d", res.StolenWei, res.HotWei, res.TotalWei)
+	}
+	if res.ColdAfterWei != res.ColdWei || res.ColdWei+res.HotWei != res.TotalWei {
+		t.Errorf("the cold Safe holds %d wei after the theft; it held %d", res.ColdAfterWei, res.ColdWei)
+	}
+	if res.Loss != res.StolenWei || res.HaltAfter <= 0 {
+		t.Errorf("the incident's loss %d wei (stolen %d), opened %v after the theft", res.Loss, res.StolenWei, res.HaltAfter)
+	}
+	halted := map[string]bool{}
+	for _, h := range res.Halts {
+		halted[h.Actor+":"+string(h.Switch.Service)] = true
+	}
+	if !halted["watcher:withdraw"] {
+		t.Errorf("halts %+v: ETH withdrawals not halted by the watcher", res.Halts)
+	}
+	// 500,000 yen an ETH: the stolen wei × rate / 10^18, at most a yen a
+	// holder more (shares rounded up to a whole yen).
+	want := new(big.Int).Div(new(big.Int).Mul(new(big.Int).SetUint64(res.StolenWei), big.NewInt(DefaultEtherRateYen)), big.NewInt(weiPerEther)).Uint64()
+	if res.Affected != 40 || res.YenPaid != res.Plan.Total || res.Plan.Total < want || res.Plan.Total > want+40 {
+		t.Errorf("affected %d; paid %d yen, plan %+v; stolen %d wei (%d yen)", res.Affected, res.YenPaid, res.Plan, res.StolenWei, want)
+	}
+	if strings.Join(res.Resumed, ",") != "ETH:trade,ETH:deposit,ETH:withdraw" {
+		t.Errorf("resumed %v", res.Resumed)
+	}
+	var md bytes.Buffer
+	res.Report.WriteMarkdown(&md)
+	for _, want := range []string{res.SafeTx, res.TheftTx, "| drill-coincheck-eth | fixed_rate |", "- closed: "} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, md.String())
+		}
+	}
+	// Bad scales are refused before anything starts.
+	if _, err := CoincheckEther(context.Background(), Options{Customers: 0}, &out); err == nil {
+		t.Error("zero customers accepted")
+	}
 }
