@@ -192,7 +192,7 @@ func StartEth(ctx context.Context, c *core.Core, dataDir string, team *operators
 		return fail(err)
 	}
 	if e.Deposits, err = watch.NewEtherDeposits(ctx, c, ethchain.New(cl, "", nil), art, watch.EtherConfig{Asset: EthAsset, ChainID: st.ChainID,
-		Confirmations: EthConfirmations, Logger: o.Logger.With("asset", "ETH")}); err != nil {
+		Confirmations: EthConfirmations, CheckpointEvery: watch.DefaultCheckpointEvery, Logger: o.Logger.With("asset", "ETH")}); err != nil {
 		return fail(err)
 	}
 	if e.Exec, err = watch.NewEthExec(c, cl, watch.EthExecConfig{Asset: EthAsset, MultiSend: st.MultiSendCallOnly, StartBlock: 1,

@@ -68,6 +68,10 @@ type EtherConfig struct {
 	Gap    uint32
 	Logger *slog.Logger
 	Now    func() time.Time
+	// CheckpointEvery, if positive, journals a checkpoint at least this
+	// often even when no block came (as DepositConfig.CheckpointEvery): the
+	// core's readiness reads its age to know the watcher runs.
+	CheckpointEvery time.Duration
 }
 
 // etherPending is a deposit seen in a block and not yet credited.
@@ -106,6 +110,8 @@ type EtherDeposits struct {
 	hashes   []chain.ID
 	inBlocks map[custody.Outpoint]etherPending
 	descs    map[uint32]string // the Safe wallets added to the book
+	// checkpointed is when the last checkpoint was journaled.
+	checkpointed time.Time
 }
 
 // NewEtherDeposits returns an Ether deposit watcher of cfg.Asset resuming
@@ -297,7 +303,7 @@ func (d *EtherDeposits) Step(ctx context.Context) error {
 	if err := d.credit(ctx); err != nil {
 		return err
 	}
-	if moved {
+	if moved || (d.cfg.CheckpointEvery > 0 && d.cfg.Now().Sub(d.checkpointed) >= d.cfg.CheckpointEvery) {
 		return d.checkpoint(ctx)
 	}
 	return nil
@@ -474,9 +480,13 @@ func (d *EtherDeposits) checkpoint(ctx context.Context) error {
 	for _, h := range d.hashes {
 		w.Hashes = append(w.Hashes, h.Bytes())
 	}
-	o, err := d.core.Submit(ctx, d.cfg.Now(), w)
+	now := d.cfg.Now()
+	o, err := d.core.Submit(ctx, now, w)
 	if err == nil {
 		err = o.Err
+	}
+	if err == nil {
+		d.checkpointed = now
 	}
 	return err
 }

@@ -340,3 +340,39 @@ func TestEtherWalletChain(t *testing.T) {
 		t.Fatalf("wallets of chain 1337, node on 1: %v; want ErrWalletChain", err)
 	}
 }
+
+// TestEtherCheckpointHeartbeat: on a chain that does not move (geth --dev
+// seals nothing while idle), the watcher journals nothing more until
+// CheckpointEvery has passed by its clock, then one checkpoint, so the
+// core's readiness sees it run.
+func TestEtherCheckpointHeartbeat(t *testing.T) {
+	ctx := context.Background()
+	cold, hot := fakeDescriptors()
+	c := etherCore(t, cold, hot)
+	f := newFakeChain()
+	f.mine()
+	now := time.Unix(1_800_000_000, 0)
+	d, err := NewEtherDeposits(ctx, c, f, artifacts(t), EtherConfig{Asset: ethAsset, ChainID: 1337, Confirmations: 3,
+		CheckpointEvery: time.Minute, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stepOK(t, d) // the chain moved: a checkpoint
+	head := func() uint64 { h, _, _ := c.Journal().Head(); return h }
+	at := head()
+	now = now.Add(59 * time.Second)
+	stepOK(t, d)
+	if head() != at {
+		t.Fatalf("journal %d → %d within the interval on an idle chain", at, head())
+	}
+	now = now.Add(time.Second)
+	stepOK(t, d)
+	if head() != at+1 {
+		t.Fatalf("journal %d → %d after the interval; want one checkpoint", at, head())
+	}
+	var cp core.WatchCheckpoint
+	c.Read(func(s *core.State) { cp = s.Checkpoints[ethAsset] })
+	if cp.Height != 1 {
+		t.Fatalf("checkpoint at %d; want 1", cp.Height)
+	}
+}
