@@ -149,7 +149,7 @@ func StartEth(ctx context.Context, c *core.Core, dataDir string, team *operators
 	if err != nil {
 		return nil, err
 	}
-	node, err := devnet.Start(ctx, devnet.Options{Dir: filepath.Join(dataDir, "geth")})
+	node, err := devnet.Start(ctx, devnet.Options{Dir: filepath.Join(dataDir, "geth"), Durable: true})
 	if err != nil {
 		return nil, err
 	}

@@ -110,13 +110,23 @@ type Options struct {
 	Period uint64
 	// Rules are the chain's protocol rules; Mainnet by default.
 	Rules Rules
+	// Durable writes every block and its state to the operating system
+	// as the block is imported (LevelDB, geth's hash state scheme in
+	// archive mode), for a node whose data directory outlives it (kinko
+	// dev): geth's defaults (Pebble's asynchronous writes, the path
+	// scheme's state kept in memory) lose what a clean shutdown did not
+	// write, so a node killed instead (a shutdown past Stop's grace, a
+	// crash) would come back at its genesis. It must be the same at every
+	// start of a data directory (the engine and scheme are chosen when it
+	// is made).
+	Durable bool
 }
 
 // writeGenesis initialises dir's chain with geth --dev's genesis less
 // the forks mainnet does not run, the developer account funded as --dev
 // funds it. geth --dev then runs on that chain (a data directory with a
 // chain merged at genesis is used as it is).
-func writeGenesis(bin, dir string) error {
+func writeGenesis(bin, dir string, durable bool) error {
 	g := core.DeveloperGenesisBlock(GasLimit, &DevAccount)
 	cfg := *g.Config
 	cfg.AmsterdamTime, cfg.BogotaTime, cfg.UBTTime = nil, nil, nil
@@ -129,7 +139,11 @@ func writeGenesis(bin, dir string) error {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		return err
 	}
-	out, err := exec.Command(bin, "init", "--datadir", filepath.Join(dir, "data"), path).CombinedOutput()
+	args := []string{"init", "--datadir", filepath.Join(dir, "data")}
+	if durable {
+		args = append(args, "--state.scheme", "hash", "--db.engine", "leveldb")
+	}
+	out, err := exec.Command(bin, append(args, path)...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("devnet: geth init: %v: %s", err, out)
 	}
@@ -151,7 +165,7 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 		return nil, err
 	}
 	if _, err := os.Stat(filepath.Join(o.Dir, "data")); o.Rules == Mainnet && errors.Is(err, os.ErrNotExist) {
-		if err := writeGenesis(bin, o.Dir); err != nil {
+		if err := writeGenesis(bin, o.Dir, o.Durable); err != nil {
 			return nil, err
 		}
 	}
@@ -167,13 +181,17 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 		return nil, err
 	}
 	const apis = "eth,net,web3,txpool"
-	n.cmd = exec.Command(bin, "--dev", "--dev.period", strconv.FormatUint(o.Period, 10), "--dev.gaslimit", strconv.Itoa(GasLimit),
+	var durable []string
+	if o.Durable {
+		durable = []string{"--state.scheme", "hash", "--gcmode", "archive", "--db.engine", "leveldb"}
+	}
+	n.cmd = exec.Command(bin, append([]string{"--dev", "--dev.period", strconv.FormatUint(o.Period, 10), "--dev.gaslimit", strconv.Itoa(GasLimit),
 		"--datadir", filepath.Join(n.dir, "data"), "--ipcdisable",
 		"--http", "--http.addr", "127.0.0.1", "--http.port", strconv.Itoa(ports[0]), "--http.api", apis,
 		"--ws", "--ws.addr", "127.0.0.1", "--ws.port", strconv.Itoa(ports[1]), "--ws.api", apis,
 		"--authrpc.addr", "127.0.0.1", "--authrpc.port", strconv.Itoa(ports[2]),
 		"--nodiscover", "--maxpeers", "0", "--port", "0", "--nat", "none",
-		"--verbosity", "3")
+		"--verbosity", "3"}, durable...)...)
 	n.cmd.Stdout, n.cmd.Stderr = logf, logf
 	n.cmd.SysProcAttr = sysProcAttr()
 	waited, err := nodetool.Start(n.cmd)

@@ -129,3 +129,41 @@ func TestRulesLatest(t *testing.T) {
 		t.Errorf("geth --dev's own genesis without Bogota:\n%s", forks)
 	}
 }
+
+// TestDurableSurvivesKill: a durable node killed (SIGKILL, no shutdown)
+// comes back on its data directory with its blocks and its state: the
+// payment made before the kill is there. (The same kill of a node of
+// geth's defaults, pebble and the path scheme, came back at genesis here:
+// both keep recent writes in memory until a clean shutdown, which is why
+// kinko dev's node is durable.)
+func TestDurableSurvivesKill(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	wei := big.NewInt(1_234_567_890_123)
+	for _, durable := range []bool{true} {
+		dir := t.TempDir()
+		n := New(t, Options{Dir: dir, Durable: durable})
+		to := common.HexToAddress("0x00000000000000000000000000000000000D0A11")
+		r, err := n.Fund(ctx, to, wei)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.cmd.Process.Kill()
+		<-n.exited
+		n2 := New(t, Options{Dir: dir, Durable: durable})
+		bal, err := n2.Client().Balance(ctx, to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		head, err := n2.Client().BlockNumber(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept := bal.Cmp(wei) == 0 && head >= r.BlockNumber.Uint64()
+		t.Logf("durable %v: after a kill, head %d (the payment's block %d), balance %s wei", durable, head, r.BlockNumber, bal)
+		if durable && !kept {
+			t.Errorf("a durable node killed came back at head %d with %s wei at the payee; want block %d and %s wei", head, bal, r.BlockNumber, wei)
+		}
+		n2.Stop()
+	}
+}
