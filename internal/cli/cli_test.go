@@ -227,6 +227,22 @@ func TestDevRestarts(t *testing.T) {
 	base, _, banner, stop := startDevEth(t, dir)
 	hanako := ethDepositAddress(t, banner, "hanako@example.jp")
 	const first = "1234567890123456789" // wei: 1.234567890123456789 ETH
+	// What the dev's pay route refuses: a fraction, too much, a wrong
+	// EIP-55 checksum, a short address.
+	flipped := hanako[:2] + strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'f' {
+			return r - 'a' + 'A'
+		}
+		if r >= 'A' && r <= 'F' {
+			return r - 'A' + 'a'
+		}
+		return r
+	}, hanako[2:])
+	for _, bad := range [][2]string{{hanako, "1.5"}, {hanako, "1000000000000000000001"}, {flipped, "1"}, {hanako[:40], "1"}} {
+		if out, code := run(t, "dev", "pay", "--data", dir, "--dev", base, "--address", bad[0], "--amount", bad[1]); code == 0 {
+			t.Errorf("kinko dev pay %s %s succeeded: %s", bad[0], bad[1], out)
+		}
+	}
 	devPayEth(t, dir, base, hanako, first)
 	waitEthBalance(t, dir, "1001", "1.234567890123456789")
 	head := func(base string) uint64 {
