@@ -229,12 +229,7 @@ func TestBalanceLogHoldings(t *testing.T) {
 func TestBalanceLogHoldingsTrading(t *testing.T) {
 	ops, moments := 6000, 25
 	if testing.Short() {
-		ops = 1500
-	}
-	if invariantsBuild {
-		// Every apply is followed by a full check, replays included: the
-		// stream is kept short enough for the invariants run, still over
-		// three checkpoints.
+		// Still over three checkpoints.
 		ops, moments = 1300, 6
 	}
 	withCheckpointsEvery(t, 400)
