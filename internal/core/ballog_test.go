@@ -114,13 +114,13 @@ func openCoreT(t *testing.T, dir string) *Core {
 // moments: as written, after a restart, after the log's tail is torn,
 // after a byte of it is changed, and with the log removed.
 func TestBalanceLogHoldings(t *testing.T) {
-	steps := 1500
+	steps, every := 1500, uint64(40)
 	if testing.Short() {
-		steps = 400
+		steps, every = 400, 12
 	}
 	for _, seed := range simSeeds(t, 3) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			withCheckpointsEvery(t, 40)
+			withCheckpointsEvery(t, every)
 			dir := t.TempDir()
 			rng := rand.New(rand.NewPCG(seed, 77))
 			simCore(t, dir, seed, steps)
