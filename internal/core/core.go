@@ -230,6 +230,7 @@ type durableBatch struct {
 // the whole hash chain as it goes and refuses to start on a bad entry.
 func Open(ctx context.Context, cfg Config) (*Core, error) {
 	cfg.fill()
+	began := time.Now()
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("core: %w", err)
 	}
@@ -248,6 +249,8 @@ func Open(ctx context.Context, cfg Config) (*Core, error) {
 	}
 	head, _, _ := j.Head()
 	var from uint64
+	var loaded, balOpened time.Time
+	opened := time.Now()
 	baead := balanceAEAD(key)
 	// The balance log (holdings at any moment): verified and cut to its
 	// last good chunk; if it reaches the state the start begins from, the
@@ -257,8 +260,9 @@ func Open(ctx context.Context, cfg Config) (*Core, error) {
 	if err != nil {
 		cfg.Logger.Warn("balance log unusable: rebuilt from the journal", "err", err)
 	}
+	balOpened = time.Now()
 	st, err := rebuild(ctx, cfg.Dir, key, j, head, cfg.VerifyAtStart, cfg.Logger, cfg.Progress, func(s *State) func(*State, *journal.Entry) {
-		from = s.seq
+		from, loaded = s.seq, time.Now()
 		s.Ledger.Reserve(cfg.ReserveAccounts, cfg.ReserveTransfers)
 		if blog == nil {
 			return nil
@@ -325,7 +329,13 @@ func Open(ctx context.Context, cfg Config) (*Core, error) {
 	go c.commitLoop()
 	go c.applyLoop()
 	go func() { c.wg.Wait(); close(c.stopped) }()
-	c.log.Info("core started", "dir", cfg.Dir, "seq", st.seq)
+	// Where the start's time went, for the benchmarks (docs/benchmarks.md
+	// "Answers in a second"): the journal's open, the balance log's check,
+	// the snapshot's load and the tail's replay.
+	c.log.Info("core started", "dir", cfg.Dir, "seq", st.seq, "snapshot", from, "tail", st.seq-from,
+		"journal", opened.Sub(began).Round(time.Millisecond), "balance_log", balOpened.Sub(opened).Round(time.Millisecond),
+		"snapshot_load", loaded.Sub(balOpened).Round(time.Millisecond), "replay", time.Since(loaded).Round(time.Millisecond),
+		"took", time.Since(began).Round(time.Millisecond))
 	return c, nil
 }
 
