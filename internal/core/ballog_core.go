@@ -171,6 +171,29 @@ func (c *Core) balFlush() {
 	}
 }
 
+// balSync writes what the applier added to the balance log so far and
+// syncs the log, so that it reaches the state's entry on disk (before a
+// snapshot of that state). A failure stops the log, as in balFlush. The
+// caller holds mu.
+func (c *Core) balSync() {
+	w := c.blog
+	if w == nil {
+		return
+	}
+	err := w.flush()
+	if err == nil && !c.cfg.NoSync {
+		if err = w.f.Sync(); err != nil {
+			err = fmt.Errorf("balance log: sync: %w", err)
+		}
+	}
+	if err != nil {
+		c.log.Warn("balance log write failed: holdings replay from here", "err", err)
+		c.blog = nil
+		c.state.Ledger.TrackChanges(false)
+		w.close()
+	}
+}
+
 // checkpointLoop writes the balance checkpoints the applier asks for,
 // off the applier's goroutine.
 func (c *Core) checkpointLoop() {

@@ -835,6 +835,15 @@ func (c *Core) snapshot(incident bool) {
 	if incident {
 		c.lastIncident = c.state.seq
 	}
+	// The balance log first reaches the snapshot, durably: a snapshot is
+	// taken in the middle of the applier's batch, whose frames the log
+	// writes at its end, and the log is not synced otherwise. A crash
+	// (of the process, or of the host) just after the snapshot would
+	// leave a log that ends before it, and the next start would rebuild
+	// the log from the journal's first entry (a second state replaying
+	// the whole journal beside the serving core) instead of appending
+	// the tail.
+	c.balSync()
 	root, err := c.j.RootAt(c.state.seq)
 	if err == nil {
 		var n int64
@@ -845,15 +854,24 @@ func (c *Core) snapshot(incident bool) {
 		c.log.Warn("snapshot failed", "seq", c.state.seq, "err", err)
 		return
 	}
+	if snapshotWritten != nil {
+		snapshotWritten(c.state.seq)
+	}
 	if err := pruneSnapshots(c.cfg.Dir, c.cfg.SnapshotKeep); err != nil {
 		c.log.Warn("snapshot prune failed", "err", err)
 	}
 }
 
+// snapshotWritten, if set, is called on the applier just after each
+// snapshot the core writes is in place (for tests: what a crash then
+// leaves on disk).
+var snapshotWritten func(seq uint64)
+
 // Snapshot writes a snapshot of the current state now.
 func (c *Core) Snapshot() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.balSync()
 	root, err := c.j.RootAt(c.state.seq)
 	if err != nil {
 		return err
