@@ -370,3 +370,66 @@ func TestBalanceLogReachesSnapshots(t *testing.T) {
 		t.Fatal("no holdings came from the balance log")
 	}
 }
+
+// TestBalanceLogStartRecord checks the start record: a stop leaves one at
+// the log's end that holds; a last chunk changed under it (a torn write
+// that left the log as long, or an attacker without the key) makes the
+// start pass it over and check the log from the newest checkpoint as
+// before, cutting the bad chunk off, with holdings from the log equal to a
+// full replay's after that start.
+func TestBalanceLogStartRecord(t *testing.T) {
+	withCheckpointsEvery(t, 40)
+	dir := t.TempDir()
+	simCore(t, dir, 11, 500)
+	logPath := filepath.Join(balDir(dir), balLogName)
+	record := func() (startRecord, bool, int64) {
+		t.Helper()
+		j, err := journal.Open(filepath.Join(dir, "journal"), journal.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer j.Close()
+		f, err := os.Open(logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			t.Fatal(err)
+		}
+		head, _, _ := j.Head()
+		sr, ok := readStartRecord(dir, balanceAEAD(readKey(dir)), f, j, head, fi.Size())
+		return sr, ok, fi.Size()
+	}
+	sr, ok, size := record()
+	if !ok || sr.off != size {
+		t.Fatalf("after a stop: start record %+v (holds: %v), the log %d bytes", sr, ok, size)
+	}
+	if cks := ckptSeqs(dir); len(cks) == 0 || cks[0] >= sr.seq {
+		t.Fatalf("checkpoints %v: the record at %d would not be further on than the newest", cks, sr.seq)
+	}
+	// The last chunk's last bytes changed, the log as long.
+	f, err := os.OpenFile(logPath, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("torn write"), size-10); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if sr, ok, _ := record(); ok {
+		t.Fatalf("the record %+v holds over a changed chunk", sr)
+	}
+	c := openCoreT(t, dir)
+	defer c.Close()
+	c.mu.RLock()
+	end := c.blog.off
+	c.mu.RUnlock()
+	if end == size {
+		t.Fatal("the start kept the changed chunk")
+	}
+	checkHoldings(t, rand.New(rand.NewPCG(11, 3)), dir, c.Journal(), 30, true, func(code string, seq uint64) (IndexedHoldings, error) {
+		return c.HoldingsAt(context.Background(), code, seq)
+	})
+}

@@ -203,6 +203,7 @@ type Core struct {
 	blog    *balWriter  // the balance log; nil while it is rebuilt (mu)
 	rebuilt chan struct{}
 	ckptState
+	startRecState
 
 	stopOnce sync.Once
 }
@@ -311,12 +312,17 @@ func Open(ctx context.Context, cfg Config) (*Core, error) {
 		rebuilt: make(chan struct{}),
 	}
 	c.ckptCh, c.ckptDone = make(chan ckptJob, 1), make(chan struct{})
+	c.startRecDone = make(chan struct{})
 	go c.checkpointLoop()
 	if blog == nil {
+		close(c.startRecDone)
 		go c.rebuildBalances()
 	} else {
 		// A checkpoint due is taken after the first batch, not here:
-		// the start does not wait for its copy.
+		// the start does not wait for its copy. The start record
+		// (where the next start checks the log from) is written
+		// once the log is synced, off the start's path too.
+		go c.recordStart(blog.f, blog.point())
 		close(c.rebuilt)
 	}
 	if from == 0 || cfg.VerifyAtStart {
@@ -972,6 +978,7 @@ func (c *Core) Close() error {
 		close(c.quit)
 		<-c.stopped
 		<-c.verified // the verification below the snapshot sees quit and stops
+		<-c.startRecDone
 		if c.state.seq > c.lastSnap && c.snapKey != nil {
 			// A snapshot of where the core stopped, so that the next
 			// start has no tail to replay.
@@ -980,6 +987,10 @@ func (c *Core) Close() error {
 			c.mu.Unlock()
 		}
 		<-c.rebuilt
+		// The balance log synced and its start record at its end.
+		c.mu.Lock()
+		c.balSync()
+		c.mu.Unlock()
 		close(c.ckptCh)
 		<-c.ckptDone
 		if c.blog != nil {
