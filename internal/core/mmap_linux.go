@@ -4,24 +4,66 @@ package core
 
 import (
 	"fmt"
+	"io"
 	"os"
+	"runtime"
+	"sync"
 	"syscall"
 )
 
-// mapSnapshot maps the snapshot file f of size bytes privately: its pages
-// are the page cache's until written, when they are copied (so the file
-// never changes). The mapping is not populated at once: the pages are
-// mapped as the authentication reads them, on both cores (populating
-// first was one core's work of 70-100 ms for a 1.5 GB snapshot before the
-// authentication began; a read fault maps the page cache's page, as the
-// populating did, and a write copies it). release unmaps it.
+// mapSnapshot reads the snapshot file f of size bytes into anonymous
+// memory of its own, outside Go's heap, in parallel. A mapping of the
+// file itself, even a private one, would show later writes to the file in
+// every page the core has not written: someone who can write the data
+// directory could then change the state after it was authenticated. The
+// copy is what is authenticated and used. release unmaps it.
 func mapSnapshot(f *os.File, size int64) (data []byte, release func(), err error) {
 	if size <= 0 || int64(int(size)) != size {
 		return nil, nil, fmt.Errorf("snapshot: %d bytes", size)
 	}
-	b, err := syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE)
+	b, err := syscall.Mmap(-1, 0, int(size), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANONYMOUS)
 	if err != nil {
 		return nil, nil, fmt.Errorf("snapshot: map: %w", err)
 	}
-	return b, func() { syscall.Munmap(b) }, nil
+	release = func() { syscall.Munmap(b) }
+	// Pieces of 8 MiB, read by one reader a core.
+	const piece = 8 << 20
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		next int64
+		rerr error
+	)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				off := next
+				next += piece
+				failed := rerr != nil
+				mu.Unlock()
+				if off >= size || failed {
+					return
+				}
+				end := min(off+piece, size)
+				if _, err := f.ReadAt(b[off:end], off); err != nil {
+					if err == io.EOF {
+						err = io.ErrUnexpectedEOF // the file shrank under us
+					}
+					mu.Lock()
+					rerr = err
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if rerr != nil {
+		release()
+		return nil, nil, fmt.Errorf("snapshot: read: %w", rerr)
+	}
+	return b, release, nil
 }

@@ -291,9 +291,10 @@ func writeSnapshot(dir string, key []byte, s *State, root tree.Hash, incident bo
 
 // readSnapshot reads the snapshot file sf, authenticates every byte under
 // key, and returns its state and the Merkle root it records. The file is
-// mapped privately (mapSnapshot) and the ledger's arrays are used where
-// they lie in the mapping, which is released when the ledger is no longer
-// reachable; the pieces are authenticated in parallel.
+// copied into memory of the core's own (mapSnapshot), so that nothing
+// written to the file later reaches the state; the ledger's arrays are
+// used where they lie in that copy, which is released when the ledger is
+// no longer reachable; the pieces are authenticated in parallel.
 func readSnapshot(dir string, key []byte, sf snapshotFile) (*State, tree.Hash, error) {
 	var root tree.Hash
 	if key == nil {
