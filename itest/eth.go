@@ -83,7 +83,8 @@ type EthDeployment struct {
 	Reverter common.Address
 	// Customers hold the hot Safe's ether in the ledger.
 	Customers []*Customer
-	// Payees are the customers' whitelisted addresses, one each.
+	// Payees are the customers' whitelisted addresses, one each; the
+	// last customer's is Reverter.
 	Payees []common.Address
 }
 
@@ -227,8 +228,9 @@ func (d *EthDeployment) upEth(ctx context.Context, art *safe.Artifacts, o EthOpt
 		return err
 	}
 	// The customers, through the API: signed up, verified, an intent key
-	// and a whitelisted address each; customer 1 also the contract that
-	// refuses ether.
+	// and a whitelisted address each (the last customer's is the contract
+	// that refuses ether). Every money move takes a fresh TOTP step, so
+	// each customer makes only these two before withdrawing.
 	for i := range o.Balances {
 		c, err := d.NewCustomer(ctx, fmt.Sprintf("eth%d@itest.example", i+1))
 		if err != nil {
@@ -242,13 +244,11 @@ func (d *EthDeployment) upEth(ctx context.Context, art *safe.Artifacts, o EthOpt
 			return err
 		}
 		p := crypto.PubkeyToAddress(k.PublicKey)
+		if i == len(o.Balances)-1 {
+			p = d.Reverter
+		}
 		if err := c.WhitelistAsset(ctx, "ETH", p.Hex()); err != nil {
 			return err
-		}
-		if i == 0 {
-			if err := c.WhitelistAsset(ctx, "ETH", d.Reverter.Hex()); err != nil {
-				return err
-			}
 		}
 		d.Customers, d.Payees = append(d.Customers, c), append(d.Payees, p)
 	}
@@ -257,14 +257,6 @@ func (d *EthDeployment) upEth(ctx context.Context, art *safe.Artifacts, o EthOpt
 	// Ethereum ceremony yet to move it from cold).
 	if err := d.WithCoreStopped(ctx, func() error { return d.fundEth(ctx, o.Balances) }); err != nil {
 		return err
-	}
-	if err := d.Operator.Login(ctx); err != nil {
-		return err
-	}
-	for _, c := range d.Customers {
-		if err := c.Login(ctx); err != nil {
-			return err
-		}
 	}
 	for _, p := range []*Proc{d.Cosigner, d.Signer} {
 		if err := p.Start(ctx); err != nil {

@@ -27,9 +27,9 @@ import (
 //     over mutual TLS, executed on the node and confirmed through the
 //     core's signer route before any watcher runs: exact in wei on chain
 //     and in the ledger.
-//  2. A withdrawal to a contract that refuses ether reverts on chain and
-//     the signer process fails it through the same route: the customer's
-//     balance comes back exactly.
+//  2. Another customer's withdrawal to a contract that refuses ether
+//     reverts on chain and the signer process fails it through the same
+//     route: the customer's balance comes back exactly.
 //  3. The watcher process starts and reads both Safes' executions from
 //     block 1 (the journaled one halts nothing). Then an attacker with two
 //     leaked hot owner keys (the hot signer's key file and the offline
@@ -95,15 +95,16 @@ func TestEthDeployment(t *testing.T) {
 	eq("the hot Safe's nonce", nonce(), new(big.Int).Add(n0, big.NewInt(1)))
 
 	// 2. A withdrawal that reverts on chain: failed by the signer.
+	c3 := d.Customers[2]
 	hot1, n1 := wei(d.Hot), nonce()
-	w2, err := c1.WithdrawAsset(ctx, "ETH", "eth-2", d.Reverter.Hex(), Milli(100).Uint64())
+	w2, err := c3.WithdrawAsset(ctx, "ETH", "eth-2", d.Reverter.Hex(), Milli(100).Uint64())
 	if err != nil || w2.Status != string(withdraw.StatusQueued) {
 		t.Fatalf("withdrawal to the reverter: %+v, %v", w2, err)
 	}
 	if got, err := d.WaitWithdrawal(ctx, w2.ID, withdraw.StatusFailed); err != nil || !strings.Contains(got.Reason, "reverted") {
 		t.Fatalf("the reverted withdrawal: %+v, %v", got, err)
 	}
-	eq("customer 1's balance after the revert", avail(c1), new(big.Int).Sub(balances[0], amount))
+	eq("customer 3's balance after the revert", avail(c3), balances[2])
 	eq("the hot Safe after the revert", wei(d.Hot), hot1)
 	eq("the hot Safe's nonce after the revert", nonce(), n1)
 
