@@ -388,13 +388,14 @@ func (d *EthDeployment) submitAll(ctx context.Context, c *core.Core, cmds []core
 }
 
 // writeEthPolicy writes the co-signer's policy: the hot and cold Safes
-// pinned with the chain id and the MultiSendCallOnly, ether's limits.
+// pinned with the chain id, the MultiSendCallOnly and their custody
+// descriptors, ether's limits.
 func (d *EthDeployment) writeEthPolicy() error {
 	chainID := d.Contracts.ChainID.Uint64()
 	ms := d.Contracts.MultiSendCallOnly.Hex()
 	p := cosigner.Policy{CoolDown: cosigner.Duration{Duration: d.Options.CoolDown},
-		Safes: []cosigner.PinnedSafe{{Name: "hot-eth", Kind: "hot-customer", Asset: "ETH", ChainID: chainID, Address: d.Hot.Hex(), MultiSend: ms},
-			{Name: "cold-eth", Kind: "cold-customer", Asset: "ETH", ChainID: chainID, Address: d.Cold.Hex(), MultiSend: ms}},
+		Safes: []cosigner.PinnedSafe{{Name: "hot-eth", Kind: "hot-customer", Asset: "ETH", ChainID: chainID, Address: d.Hot.Hex(), MultiSend: ms, Descriptor: d.descriptor(d.HotOwners)},
+			{Name: "cold-eth", Kind: "cold-customer", Asset: "ETH", ChainID: chainID, Address: d.Cold.Hex(), MultiSend: ms, Descriptor: d.descriptor(d.coldOwners)}},
 		Limits: map[string]cosigner.Limits{"ETH": {PerCustomerHour: Milli(2_000).Uint64(), PerCustomerDay: Milli(4_000).Uint64(),
 			PerAssetHour: Milli(3_000).Uint64(), PerAssetDay: Milli(6_000).Uint64(), FeeMax: Milli(10).Uint64(), FeeHour: Milli(50).Uint64(), FeeDay: Milli(100).Uint64(),
 			TxHour: 10, TxDay: 20, YenPerCoin: 500_000, Decimals: 18}},

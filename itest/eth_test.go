@@ -79,6 +79,14 @@ func TestEthDeployment(t *testing.T) {
 		}
 	}
 
+	// The co-signer found the journal's Safe wallets pinned on its host.
+	if err := d.WaitCosignerCaughtUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := d.CosignerStatus(); err != nil || len(st.Disagreements) != 0 {
+		t.Fatalf("the co-signer's disagreements with the journal: %v, %v", st.Disagreements, err)
+	}
+
 	// 1. A withdrawal: requested, executed, confirmed by the signer.
 	c1, amount := d.Customers[0], Milli(300)
 	hot0, cold0, payee0, n0 := wei(d.Hot), wei(d.Cold), wei(d.Payees[0]), nonce()
