@@ -83,6 +83,17 @@ func (e *ethCosignerFlags) add(cmd *cobra.Command) {
 	f.StringVar(&e.passFile, "eth-passphrase-file", "", "passphrase file of --eth-key (default: --passphrase-file)")
 }
 
+// check reads the flags, before anything else is read or dialed.
+func (e *ethCosignerFlags) check() error {
+	if (e.node == "") != (e.key == "") {
+		return errors.New("--eth-node and --eth-key go together: the co-signer's Ethereum node and its owner key")
+	}
+	if e.node != "" && !strings.HasPrefix(e.node, "http://") && !strings.HasPrefix(e.node, "https://") && !strings.HasPrefix(e.node, "ws://") && !strings.HasPrefix(e.node, "wss://") {
+		return fmt.Errorf("--eth-node %q: an http(s):// or ws(s):// URL of the node's JSON-RPC", e.node)
+	}
+	return nil
+}
+
 // open returns the co-signer's Ethereum key and node, or nil for both
 // when the co-signer runs without Ethereum; it refuses a policy that pins
 // no hot Safe while Ethereum is asked for.
@@ -93,8 +104,8 @@ func (e *ethCosignerFlags) open(cmd *cobra.Command, in *bufio.Reader, netName, p
 		}
 		return nil, nil, nil
 	}
-	if e.node == "" || e.key == "" {
-		return nil, nil, errors.New("--eth-node and --eth-key go together: the co-signer's Ethereum node and its owner key")
+	if err := e.check(); err != nil {
+		return nil, nil, err
 	}
 	hot := false
 	for _, s := range pol.Safes {
@@ -151,32 +162,39 @@ func (e *ethSignerFlags) add(cmd *cobra.Command) {
 	f.IntVar(&e.maxBatch, "max-batch", withdraw.MaxBatchOutputs, "with --eth-node: most withdrawals in one SafeTx")
 }
 
-// signer returns the Ether hot signer these flags describe, and a
-// function closing its node.
-func (e *ethSignerFlags) signer(cmd *cobra.Command, in *bufio.Reader, netName, keyFile, passFile, asset string, backend signer.Backend, co signer.SafeCoSigner, log *slog.Logger) (*signer.EthSigner, func(), error) {
+// check reads the flags, before anything else is read or dialed.
+func (e *ethSignerFlags) check() (sa, ms common.Address, fee *big.Int, err error) {
 	if e.safe == "" || e.multiSend == "" || e.gasKey == "" || e.chainID == 0 {
-		return nil, nil, errors.New("--eth-node needs --safe, --chain-id, --multisend and --gas-key")
+		return sa, ms, nil, errors.New("--eth-node needs --safe, --chain-id, --multisend and --gas-key")
 	}
-	sa, err := parseEthFlagAddress("safe", e.safe)
-	if err != nil {
-		return nil, nil, err
+	if sa, err = parseEthFlagAddress("safe", e.safe); err != nil {
+		return
 	}
-	ms, err := parseEthFlagAddress("multisend", e.multiSend)
-	if err != nil {
-		return nil, nil, err
+	if ms, err = parseEthFlagAddress("multisend", e.multiSend); err != nil {
+		return
 	}
 	if sa == ms {
-		return nil, nil, errors.New("--multisend is the --safe's own address")
+		return sa, ms, nil, errors.New("--multisend is the --safe's own address")
 	}
 	fee, ok := new(big.Int).SetString(e.maxFee, 10)
 	if !ok || fee.Sign() <= 0 || fee.BitLen() > 256 || strings.HasPrefix(e.maxFee, "0") || strings.HasPrefix(e.maxFee, "+") {
-		return nil, nil, fmt.Errorf("--max-fee-per-gas %q: a positive whole number of wei", e.maxFee)
+		return sa, ms, nil, fmt.Errorf("--max-fee-per-gas %q: a positive whole number of wei", e.maxFee)
 	}
 	if e.gasLimit < 21_000 || e.gasLimit > 30_000_000 {
-		return nil, nil, fmt.Errorf("--gas-limit %d: 21000 to 30000000", e.gasLimit)
+		return sa, ms, nil, fmt.Errorf("--gas-limit %d: 21000 to 30000000", e.gasLimit)
 	}
 	if e.maxBatch < 1 || e.maxBatch > withdraw.MaxBatchOutputs {
-		return nil, nil, fmt.Errorf("--max-batch %d: 1 to %d", e.maxBatch, withdraw.MaxBatchOutputs)
+		return sa, ms, nil, fmt.Errorf("--max-batch %d: 1 to %d", e.maxBatch, withdraw.MaxBatchOutputs)
+	}
+	return sa, ms, fee, nil
+}
+
+// signer returns the Ether hot signer these flags describe, and a
+// function closing its node.
+func (e *ethSignerFlags) signer(cmd *cobra.Command, in *bufio.Reader, netName, keyFile, passFile, asset string, backend signer.Backend, co signer.SafeCoSigner, log *slog.Logger) (*signer.EthSigner, func(), error) {
+	sa, ms, fee, err := e.check()
+	if err != nil {
+		return nil, nil, err
 	}
 	gas, err := readGasKey(e.gasKey)
 	if err != nil {
@@ -222,36 +240,50 @@ func (e *ethWatchFlags) add(cmd *cobra.Command) {
 	f.DurationVar(&e.poll, "eth-poll", time.Second, "with --eth-node: how often the node and the core are read")
 }
 
-// run watches the Ether deposits of the asset's Safe wallets and every
-// execution of the pinned Safes until ctx ends: an execution no journaled
-// batch holds halts the co-signers first (halt), then the asset's
-// withdrawals in the core, with an incident.
-func (e *ethWatchFlags) run(ctx context.Context, out io.Writer, log *slog.Logger, remote *watch.Remote, code, coreURL string, ncosigners int,
-	confs, start int32, gap uint32, send func(alert.Alert), halt func(asset, why string)) error {
+// check reads the flags, before anything else is read or dialed: the
+// Safes watched (the hot one first) and the MultiSendCallOnly.
+func (e *ethWatchFlags) check() ([]watch.WatchedSafe, common.Address, error) {
 	if e.chainID == 0 || e.hot == "" || len(e.cold) == 0 || e.multiSend == "" {
-		return errors.New("--eth-node needs --chain-id, --hot-safe, at least one --cold-safe and --multisend")
+		return nil, common.Address{}, errors.New("--eth-node needs --chain-id, --hot-safe, at least one --cold-safe and --multisend")
+	}
+	if e.poll <= 0 {
+		return nil, common.Address{}, fmt.Errorf("--eth-poll %v: a positive duration", e.poll)
 	}
 	ms, err := parseEthFlagAddress("multisend", e.multiSend)
 	if err != nil {
-		return err
+		return nil, ms, err
 	}
 	hot, err := parseEthFlagAddress("hot-safe", e.hot)
 	if err != nil {
-		return err
+		return nil, ms, err
 	}
 	safes := []watch.WatchedSafe{{Name: "hot", Address: hot, Kind: custody.HotCustomer}}
 	seen := map[common.Address]bool{hot: true, ms: true}
 	for i, s := range e.cold {
 		a, err := parseEthFlagAddress("cold-safe", s)
 		if err != nil {
-			return err
+			return nil, ms, err
 		}
 		if seen[a] {
-			return fmt.Errorf("--cold-safe %s is given twice, or is the hot Safe or the MultiSendCallOnly", s)
+			return nil, ms, fmt.Errorf("--cold-safe %s is given twice, or is the hot Safe or the MultiSendCallOnly", s)
 		}
 		seen[a] = true
 		safes = append(safes, watch.WatchedSafe{Name: fmt.Sprintf("cold-%d", i+1), Address: a, Kind: custody.ColdCustomer})
 	}
+	return safes, ms, nil
+}
+
+// run watches the Ether deposits of the asset's Safe wallets and every
+// execution of the pinned Safes until ctx ends: an execution no journaled
+// batch holds halts the co-signers first (halt), then the asset's
+// withdrawals in the core, with an incident.
+func (e *ethWatchFlags) run(ctx context.Context, out io.Writer, log *slog.Logger, remote *watch.Remote, code, coreURL string, ncosigners int,
+	confs, start int32, gap uint32, send func(alert.Alert), halt func(asset, why string)) error {
+	safes, ms, err := e.check()
+	if err != nil {
+		return err
+	}
+	hot := safes[0].Address
 	node, err := dialEth(ctx, "eth-node", e.node, e.chainID)
 	if err != nil {
 		return err

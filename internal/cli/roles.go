@@ -106,6 +106,9 @@ keeps the heads in <state>/witness and serves them read-only on
 it as a shorter or different journal does.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := ef.check(); err != nil {
+				return err
+			}
 			log, err := rf.logger(cmd.ErrOrStderr(), "cosigner")
 			if err != nil {
 				return err
@@ -318,6 +321,9 @@ through the core's signer route.`,
 			if ef.node != "" {
 				if !cmd.Flags().Changed("asset") {
 					asset = "ETH"
+				}
+				if _, _, _, err := ef.check(); err != nil {
+					return err
 				}
 				token, err := readToken(tokenFile)
 				if err != nil {

@@ -137,6 +137,20 @@ the asset's withdrawals in the core, with an incident.`,
 			if gap == 0 || gap > watch.MaxGap {
 				return fmt.Errorf("--gap is 1 to %d addresses, not %d", watch.MaxGap, gap)
 			}
+			if ef.node != "" {
+				if !cmd.Flags().Changed("asset") {
+					asset = "ETH"
+				}
+				if !cmd.Flags().Changed("confirmations") {
+					confs = 0 // the Ether watcher's default
+				}
+				if metricsAddr != "" {
+					return errors.New("--metrics is served by the Bitcoin watcher only, not with --eth-node")
+				}
+				if _, _, err := ef.check(); err != nil {
+					return err
+				}
+			}
 			log, err := rf.logger(cmd.ErrOrStderr(), "watch")
 			if err != nil {
 				return err
@@ -160,17 +174,6 @@ the asset's withdrawals in the core, with an incident.`,
 			}
 			if hook != nil {
 				defer hook.Stop()
-			}
-			if ef.node != "" {
-				if !cmd.Flags().Changed("asset") {
-					asset = "ETH"
-				}
-				if !cmd.Flags().Changed("confirmations") {
-					confs = 0 // the Ether watcher's default
-				}
-				if metricsAddr != "" {
-					return errors.New("--metrics is served by the Bitcoin watcher only, not with --eth-node")
-				}
 			}
 			var node *btc.Node
 			var params *chaincfg.Params
