@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/big"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,10 @@ import (
 // co-signer's and the offline backup's Ethereum keys) and a cold Safe of
 // 95 ETH, and the core, the co-signer, the hot signer and the watcher each
 // its own kinko process.
+//
+// The co-signer, restarted with the cold Safe pinned as its hot Safe,
+// refuses to start (VerifySafes on its node), and starts again with its
+// policy; it finds the journal's Safe wallets pinned by descriptor.
 //
 //  1. A customer's withdrawal of 0.3 ETH, requested through the API, is
 //     batched by the signer process, co-signed by the co-signer process
@@ -77,6 +82,33 @@ func TestEthDeployment(t *testing.T) {
 		if err := d.WaitCoolDown(ctx, c); err != nil {
 			t.Fatal(err)
 		}
+	}
+
+	// The co-signer refuses to start when a pinned Safe is not as pinned
+	// on its node: the cold Safe pinned as the hot one (its key is no
+	// owner there).
+	if err := d.Cosigner.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	good, err := os.ReadFile(d.policyFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(string(good), `"address": "`+d.Hot.Hex()+`"`, `"address": "`+d.Cold.Hex()+`"`, 1)
+	if bad == string(good) {
+		t.Fatal("the policy names no hot Safe to replace")
+	}
+	if err := os.WriteFile(d.policyFile(), []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Cosigner.Start(ctx); err == nil || !strings.Contains(err.Error(), "not starting") {
+		t.Fatalf("the co-signer with the cold Safe pinned as hot: %v", err)
+	}
+	if err := os.WriteFile(d.policyFile(), good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Cosigner.Start(ctx); err != nil {
+		t.Fatal(err)
 	}
 
 	// The co-signer found the journal's Safe wallets pinned on its host.
