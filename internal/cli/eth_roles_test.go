@@ -24,11 +24,18 @@ func TestEthRoleFlags(t *testing.T) {
 	watch := []string{"watch", "--stream-token-file", tok, "--watcher-token-file", tok, "--eth-node", node}
 	wfull := append(append([]string(nil), watch...), "--chain-id", "1337", "--hot-safe", safeA, "--cold-safe", "0x00000000000000000000000000000000000000c3", "--multisend", ms)
 	cos := []string{"cosigner", "--key", filepath.Join(dir, "none.key"), "--stream-token-file", tok}
+	// The signer's pins from its own configuration file, one missing.
+	conf := filepath.Join(dir, "signer.toml")
+	if err := os.WriteFile(conf, []byte("eth-node = \""+node+"\"\nsafe = \""+safeA+"\"\nchain-id = 1337\ngas-key = \"g\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		name string
 		args []string
 		want string
 	}{
+		{"signer, its configuration file without the MultiSendCallOnly", []string{"signer", "--key", "k", "--signer-token-file", tok, "--config", conf}, "--eth-node needs --safe, --chain-id, --multisend and --gas-key"},
+		{"signer, the MultiSendCallOnly given on the command line over its file", []string{"signer", "--key", "k", "--signer-token-file", tok, "--config", conf, "--multisend", safeA}, "--multisend is the --safe's own address"},
 		{"signer without its Safe", signer, "--eth-node needs --safe, --chain-id, --multisend and --gas-key"},
 		{"signer, a short Safe address", append(append([]string(nil), signer...), "--safe", "0x12", "--chain-id", "1337", "--multisend", ms, "--gas-key", "g"), "--safe \"0x12\": not an Ethereum address"},
 		{"signer, a wrong checksum", append(append([]string(nil), signer...), "--safe", "0x00000000000000000000000000000000000000a1", "--chain-id", "1337", "--multisend", "0x000000000000000000000000000000000000B2b2", "--gas-key", "g"), "wrong EIP-55 checksum"},
