@@ -716,22 +716,9 @@ func (d *Deployment) prepareCore(ctx context.Context) error {
 		return err
 	}
 	defer srv.Close()
-	if err := os.MkdirAll(filepath.Join(d.Root, "operators"), 0o700); err != nil {
+	if err := d.makeTeam(); err != nil {
 		return err
 	}
-	var ops []*operators.Operator
-	for _, m := range []operators.Member{{Name: OperatorName, Roles: []people.Role{people.RoleAdmin}}, {Name: SecondAdmin, Roles: []people.Role{people.RoleAdmin}},
-		{Name: ApproverName, Roles: []people.Role{people.RoleApprover, people.RoleOperator}}} {
-		k, err := passkey.NewSoftKey(passkey.AlgEdDSA)
-		if err != nil {
-			return err
-		}
-		if err := passkey.SaveSoftKey(d.OperatorKey(m.Name), k); err != nil {
-			return err
-		}
-		ops = append(ops, &operators.Operator{Name: m.Name, Roles: m.Roles, Key: k})
-	}
-	d.Team = operators.NewWithKeys(passkey.RP{ID: "localhost", Origins: []string{d.CoreURL}}, ops...)
 	wallets := []struct {
 		id    uint32
 		kind  custody.WalletKind
@@ -773,6 +760,28 @@ func (d *Deployment) prepareCore(ctx context.Context) error {
 			return fmt.Errorf("itest: prepare the core: %s: %w", cmd.Kind(), err)
 		}
 	}
+	return nil
+}
+
+// makeTeam makes the founding operators' CLI keys (in Root/operators)
+// and the team that signs their commands.
+func (d *Deployment) makeTeam() error {
+	if err := os.MkdirAll(filepath.Join(d.Root, "operators"), 0o700); err != nil {
+		return err
+	}
+	var ops []*operators.Operator
+	for _, m := range []operators.Member{{Name: OperatorName, Roles: []people.Role{people.RoleAdmin}}, {Name: SecondAdmin, Roles: []people.Role{people.RoleAdmin}},
+		{Name: ApproverName, Roles: []people.Role{people.RoleApprover, people.RoleOperator}}} {
+		k, err := passkey.NewSoftKey(passkey.AlgEdDSA)
+		if err != nil {
+			return err
+		}
+		if err := passkey.SaveSoftKey(d.OperatorKey(m.Name), k); err != nil {
+			return err
+		}
+		ops = append(ops, &operators.Operator{Name: m.Name, Roles: m.Roles, Key: k})
+	}
+	d.Team = operators.NewWithKeys(passkey.RP{ID: "localhost", Origins: []string{d.CoreURL}}, ops...)
 	return nil
 }
 
