@@ -25,10 +25,10 @@ import (
 	"kinko/internal/chain/eth"
 	"kinko/internal/chain/eth/devnet"
 	"kinko/internal/chain/eth/safe"
+	"kinko/internal/chain/eth/safe/safetest"
 	"kinko/internal/core"
 	"kinko/internal/cosigner"
 	"kinko/internal/custody"
-	"kinko/internal/ethwallet"
 	"kinko/internal/keys"
 	"kinko/internal/ledger"
 	"kinko/internal/opclient"
@@ -169,10 +169,10 @@ func (d *EthDeployment) upEth(ctx context.Context, art *safe.Artifacts, o EthOpt
 		}
 		d.coldOwners = append(d.coldOwners, crypto.PubkeyToAddress(k.PublicKey))
 	}
-	if d.Hot, err = d.newSafe(ctx, deployer, 1, o.Hot, d.HotOwners); err != nil {
+	if d.Hot, err = safetest.Funded(ctx, d.Eth, d.Contracts, deployer, 1, o.Hot, d.HotOwners); err != nil {
 		return err
 	}
-	if d.Cold, err = d.newSafe(ctx, deployer, 2, o.Cold, d.coldOwners); err != nil {
+	if d.Cold, err = safetest.Funded(ctx, d.Eth, d.Contracts, deployer, 2, o.Cold, d.coldOwners); err != nil {
 		return err
 	}
 	// A contract whose code is PUSH1 0 PUSH1 0 REVERT: it refuses ether.
@@ -272,36 +272,10 @@ func newOperator(d *Deployment) *Operator {
 		client: opclient.New(d.CoreURL, OperatorName, d.Team.Get(OperatorName).Key)}
 }
 
-// newSafe deploys a 2-of-n Safe of owners at salt nonce salt, funded at
-// its predicted address before it exists.
-func (d *EthDeployment) newSafe(ctx context.Context, from *ecdsa.PrivateKey, salt int64, fund *big.Int, owners []common.Address) (common.Address, error) {
-	init, err := d.Contracts.Initializer(safe.Config{Owners: owners, Threshold: 2})
-	if err != nil {
-		return common.Address{}, err
-	}
-	want, err := d.Contracts.Predictor(init).Address(big.NewInt(salt))
-	if err != nil {
-		return common.Address{}, err
-	}
-	if _, err := d.Eth.Fund(ctx, want, fund); err != nil {
-		return common.Address{}, err
-	}
-	got, _, err := d.Contracts.CreateProxy(ctx, d.C, from, init, big.NewInt(salt))
-	if err != nil || got != want {
-		return common.Address{}, fmt.Errorf("itest: Safe at %s, predicted %s: %v", got, want, err)
-	}
-	return got, nil
-}
-
 // descriptor is the custody descriptor of a 2-of-n Safe of the
 // deployment's contracts.
 func (d *EthDeployment) descriptor(owners []common.Address) string {
-	desc := ethwallet.Descriptor{ChainID: d.Contracts.ChainID.Uint64(), Singleton: ethwallet.Address(d.Contracts.Singleton),
-		Factory: ethwallet.Address(d.Contracts.ProxyFactory), Fallback: ethwallet.Address(d.Contracts.FallbackHandler), Threshold: 2}
-	for _, o := range owners {
-		desc.Owners = append(desc.Owners, ethwallet.Address(o))
-	}
-	return desc.String()
+	return safetest.Descriptor(d.Contracts, owners).String()
 }
 
 // EthRules are the core's withdrawal rules of the Ethereum deployment:
@@ -342,7 +316,7 @@ func (d *EthDeployment) prepareEthCore(ctx context.Context, o EthOptions) error 
 	cmds = append(cmds, d.Team.Approved(core.KindSetWithdrawalRulesRequest, core.SetWithdrawalRulesPayload{Rules: EthRules(d.Options.CoolDown)},
 		OperatorName, SecondAdmin, people.RoleAdmin, "itest: the Ethereum deployment's rules", now)...)
 	cmds = append(cmds, core.CreateTransfers{Transfers: []ledger.Transfer{{ID: ledger.ID{Hi: 30, Lo: 1}, Debit: coldAcct, Credit: house, Amount: weiAmount(o.Cold)}}})
-	return d.submitAll(ctx, c, cmds)
+	return d.submitSigned(ctx, c, cmds)
 }
 
 // fundEth journals each customer's balance, from the hot Safe's ledger
@@ -364,27 +338,7 @@ func (d *EthDeployment) fundEth(ctx context.Context, balances []*big.Int) error 
 		cmds = append(cmds, core.CreateTransfers{Transfers: []ledger.Transfer{{ID: ledger.ID{Hi: 31, Lo: uint64(i + 1)},
 			Debit: ledger.AccountKey{Owner: ownerEthHot, Asset: ETH.ID, Kind: ledger.KindWallet}, Credit: k, Amount: weiAmount(balances[i])}}})
 	}
-	return d.submitAll(ctx, c, cmds)
-}
-
-func (d *EthDeployment) submitAll(ctx context.Context, c *core.Core, cmds []core.Command) error {
-	for _, cmd := range cmds {
-		cmd, err := d.Team.Sign(cmd)
-		if err != nil {
-			return err
-		}
-		o, err := c.Submit(ctx, time.Now(), cmd)
-		if err == nil {
-			err = o.Err
-		}
-		if err == nil {
-			err = o.EventErr()
-		}
-		if err != nil {
-			return fmt.Errorf("itest: %s: %w", cmd.Kind(), err)
-		}
-	}
-	return nil
+	return d.submitSigned(ctx, c, cmds)
 }
 
 // writeEthPolicy writes the co-signer's policy: the hot and cold Safes

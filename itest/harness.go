@@ -744,6 +744,12 @@ func (d *Deployment) prepareCore(ctx context.Context) error {
 		cmds = append(cmds, d.Team.RegisterWallets(time.Now(), custody.Wallet{ID: w.id, Kind: w.kind, Asset: BTC.ID, Descriptor: w.desc, Owner: w.owner})...)
 	}
 	cmds = append(cmds, d.Team.Approved(core.KindSetWithdrawalRulesRequest, core.SetWithdrawalRulesPayload{Rules: *d.Options.Rules}, OperatorName, SecondAdmin, people.RoleAdmin, "itest: the deployment's rules", time.Now())...)
+	return d.submitSigned(ctx, c, cmds)
+}
+
+// submitSigned journals cmds in c in order, each signed by its operator
+// of the team; the first refused one stops it.
+func (d *Deployment) submitSigned(ctx context.Context, c *core.Core, cmds []core.Command) error {
 	for _, cmd := range cmds {
 		cmd, err := d.Team.Sign(cmd)
 		if err != nil {

@@ -25,6 +25,7 @@ import (
 	"kinko/internal/chain/eth"
 	"kinko/internal/chain/eth/devnet"
 	"kinko/internal/chain/eth/safe"
+	"kinko/internal/chain/eth/safe/safetest"
 	"kinko/internal/core"
 	"kinko/internal/ethwallet"
 	"kinko/internal/ledger"
@@ -154,26 +155,11 @@ func newEthWorld(t *testing.T) *ethWorld {
 // with wei before it exists.
 func (e *ethWorld) newSafe(salt int64, fund *big.Int, owners ...*ecdsa.PrivateKey) common.Address {
 	e.t.Helper()
-	cfg := safe.Config{Threshold: 2}
-	for _, k := range owners {
-		cfg.Owners = append(cfg.Owners, crypto.PubkeyToAddress(k.PublicKey))
-	}
-	init, err := e.d.Initializer(cfg)
+	a, err := safetest.Funded(e.ctx, e.node, e.d, e.gas, salt, fund, safetest.Owners(owners...))
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	want, err := e.d.Predictor(init).Address(big.NewInt(salt))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if _, err := e.node.Fund(e.ctx, want, fund); err != nil {
-		e.t.Fatal(err)
-	}
-	got, _, err := e.d.CreateProxy(e.ctx, e.c, e.gas, init, big.NewInt(salt))
-	if err != nil || got != want {
-		e.t.Fatalf("Safe at %s (predicted %s): %v", got, want, err)
-	}
-	return got
+	return a
 }
 
 // withdrawEth journals a customer's signed withdrawal of ether to their
@@ -290,11 +276,8 @@ func TestSafeTxOnDevnet(t *testing.T) {
 		}
 		good := *e.pol
 		descOf := func(threshold int, keys ...*ecdsa.PrivateKey) string {
-			d := ethwallet.Descriptor{ChainID: e.d.ChainID.Uint64(), Singleton: ethwallet.Address(e.d.Singleton), Factory: ethwallet.Address(e.d.ProxyFactory),
-				Fallback: ethwallet.Address(e.d.FallbackHandler), Threshold: threshold}
-			for _, k := range keys {
-				d.Owners = append(d.Owners, ethwallet.Address(crypto.PubkeyToAddress(k.PublicKey)))
-			}
+			d := safetest.Descriptor(e.d, safetest.Owners(keys...))
+			d.Threshold = threshold
 			return d.String()
 		}
 		// Pinned by its descriptor (owners in another order than the
