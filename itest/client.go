@@ -245,7 +245,13 @@ func (c *Customer) RegisterKey(ctx context.Context) error {
 
 // Whitelist adds a bitcoin withdrawal address (POST /v1/me/whitelist).
 func (c *Customer) Whitelist(ctx context.Context, address string) error {
-	if err := c.moneyMove(ctx, "/v1/me/whitelist", api.WhitelistRequest{Asset: "BTC", Address: address}, nil); err != nil {
+	return c.WhitelistAsset(ctx, "BTC", address)
+}
+
+// WhitelistAsset adds a withdrawal address of an asset (POST
+// /v1/me/whitelist).
+func (c *Customer) WhitelistAsset(ctx context.Context, asset, address string) error {
+	if err := c.moneyMove(ctx, "/v1/me/whitelist", api.WhitelistRequest{Asset: asset, Address: address}, nil); err != nil {
 		return err
 	}
 	c.cooling = time.Now()
@@ -264,10 +270,15 @@ const IntentExpiry = time.Hour
 // returns the withdrawal as the core recorded it: queued, awaiting
 // approval or rejected with the policy's reason.
 func (c *Customer) Withdraw(ctx context.Context, requestID, address string, amount uint64) (api.WithdrawalView, error) {
+	return c.WithdrawAsset(ctx, "BTC", requestID, address, amount)
+}
+
+// WithdrawAsset is Withdraw of an asset's base units (wei for ETH).
+func (c *Customer) WithdrawAsset(ctx context.Context, asset, requestID, address string, amount uint64) (api.WithdrawalView, error) {
 	if c.Key == nil {
 		return api.WithdrawalView{}, errors.New("itest: the customer has no intent key (RegisterKey)")
 	}
-	in := withdraw.Intent{RequestID: requestID, Asset: "BTC", Address: address, Amount: amount, Expiry: time.Now().Add(IntentExpiry).Unix()}
+	in := withdraw.Intent{RequestID: requestID, Asset: asset, Address: address, Amount: amount, Expiry: time.Now().Add(IntentExpiry).Unix()}
 	sig, err := in.Sign(c.Key)
 	if err != nil {
 		return api.WithdrawalView{}, err

@@ -716,22 +716,9 @@ func (d *Deployment) prepareCore(ctx context.Context) error {
 		return err
 	}
 	defer srv.Close()
-	if err := os.MkdirAll(filepath.Join(d.Root, "operators"), 0o700); err != nil {
+	if err := d.makeTeam(); err != nil {
 		return err
 	}
-	var ops []*operators.Operator
-	for _, m := range []operators.Member{{Name: OperatorName, Roles: []people.Role{people.RoleAdmin}}, {Name: SecondAdmin, Roles: []people.Role{people.RoleAdmin}},
-		{Name: ApproverName, Roles: []people.Role{people.RoleApprover, people.RoleOperator}}} {
-		k, err := passkey.NewSoftKey(passkey.AlgEdDSA)
-		if err != nil {
-			return err
-		}
-		if err := passkey.SaveSoftKey(d.OperatorKey(m.Name), k); err != nil {
-			return err
-		}
-		ops = append(ops, &operators.Operator{Name: m.Name, Roles: m.Roles, Key: k})
-	}
-	d.Team = operators.NewWithKeys(passkey.RP{ID: "localhost", Origins: []string{d.CoreURL}}, ops...)
 	wallets := []struct {
 		id    uint32
 		kind  custody.WalletKind
@@ -757,6 +744,12 @@ func (d *Deployment) prepareCore(ctx context.Context) error {
 		cmds = append(cmds, d.Team.RegisterWallets(time.Now(), custody.Wallet{ID: w.id, Kind: w.kind, Asset: BTC.ID, Descriptor: w.desc, Owner: w.owner})...)
 	}
 	cmds = append(cmds, d.Team.Approved(core.KindSetWithdrawalRulesRequest, core.SetWithdrawalRulesPayload{Rules: *d.Options.Rules}, OperatorName, SecondAdmin, people.RoleAdmin, "itest: the deployment's rules", time.Now())...)
+	return d.submitSigned(ctx, c, cmds)
+}
+
+// submitSigned journals cmds in c in order, each signed by its operator
+// of the team; the first refused one stops it.
+func (d *Deployment) submitSigned(ctx context.Context, c *core.Core, cmds []core.Command) error {
 	for _, cmd := range cmds {
 		cmd, err := d.Team.Sign(cmd)
 		if err != nil {
@@ -773,6 +766,28 @@ func (d *Deployment) prepareCore(ctx context.Context) error {
 			return fmt.Errorf("itest: prepare the core: %s: %w", cmd.Kind(), err)
 		}
 	}
+	return nil
+}
+
+// makeTeam makes the founding operators' CLI keys (in Root/operators)
+// and the team that signs their commands.
+func (d *Deployment) makeTeam() error {
+	if err := os.MkdirAll(filepath.Join(d.Root, "operators"), 0o700); err != nil {
+		return err
+	}
+	var ops []*operators.Operator
+	for _, m := range []operators.Member{{Name: OperatorName, Roles: []people.Role{people.RoleAdmin}}, {Name: SecondAdmin, Roles: []people.Role{people.RoleAdmin}},
+		{Name: ApproverName, Roles: []people.Role{people.RoleApprover, people.RoleOperator}}} {
+		k, err := passkey.NewSoftKey(passkey.AlgEdDSA)
+		if err != nil {
+			return err
+		}
+		if err := passkey.SaveSoftKey(d.OperatorKey(m.Name), k); err != nil {
+			return err
+		}
+		ops = append(ops, &operators.Operator{Name: m.Name, Roles: m.Roles, Key: k})
+	}
+	d.Team = operators.NewWithKeys(passkey.RP{ID: "localhost", Origins: []string{d.CoreURL}}, ops...)
 	return nil
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg"
 
 	"kinko/internal/auth"
+	"kinko/internal/chain/eth/safe"
 	"kinko/internal/controls"
 	"kinko/internal/core"
 	"kinko/internal/metrics"
@@ -59,6 +60,10 @@ type Config struct {
 	PublicURL string
 	// Net is the Bitcoin network of the wallets; default regtest.
 	Net *chaincfg.Params
+	// SafeArtifacts, if set, are the installed Safe contracts that derive
+	// the deposit addresses of Ethereum Safe wallets (ethwallet/book);
+	// without them an Ether deposit address is refused.
+	SafeArtifacts *safe.Artifacts
 	// Yen, if set, is the bank and provider connector (SetYen).
 	Yen YenConnector
 	// Pending, if set, lists the deposits the chain watcher has seen and
@@ -447,6 +452,8 @@ func (s *Server) problem(r *http.Request, err error) (Problem, time.Duration) {
 		return Problem{Status: http.StatusForbidden, Title: "forbidden", Detail: err.Error()}, 0
 	case errors.Is(err, errBusy):
 		return Problem{Status: http.StatusTooManyRequests, Title: "busy", Detail: err.Error()}, time.Second
+	case errors.Is(err, errUnavailable):
+		return Problem{Status: http.StatusServiceUnavailable, Title: "unavailable", Code: "unavailable", Detail: strings.TrimPrefix(err.Error(), "unavailable: ")}, 0
 	}
 	var tm *errTooMany
 	if errors.As(err, &tm) {

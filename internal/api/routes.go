@@ -19,6 +19,8 @@ import (
 	"kinko/internal/auth"
 	"kinko/internal/core"
 	"kinko/internal/custody"
+	"kinko/internal/ethwallet"
+	"kinko/internal/ethwallet/book"
 	"kinko/internal/journal"
 	"kinko/internal/ledger"
 	"kinko/internal/passkey"
@@ -1245,6 +1247,9 @@ func (s *Server) DepositAddress(ctx context.Context, customer ledger.OwnerID, co
 	if !found {
 		return DepositAddressView{}, fmt.Errorf("%w: no deposit wallet for %q", people.ErrInvalid, code)
 	}
+	if ethwallet.IsSafe(wl.Descriptor) {
+		return s.etherDepositAddress(ctx, customer, strings.ToUpper(code), wl)
+	}
 	d, err := wallet.Parse(wl.Descriptor, s.cfg.Net)
 	if err != nil {
 		return DepositAddressView{}, err
@@ -1259,6 +1264,44 @@ func (s *Server) DepositAddress(ctx context.Context, customer ledger.OwnerID, co
 		return DepositAddressView{}, err
 	}
 	return DepositAddressView{Asset: strings.ToUpper(code), Address: a.EncodeAddress(), Wallet: wl.ID, Index: idx}, nil
+}
+
+// errUnavailable reports what this server cannot do as configured (503).
+var errUnavailable = errors.New("unavailable")
+
+// etherDepositAddress hands out the next counterfactual Safe address of
+// the Ethereum cold wallet wl. Nothing is assigned unless the address can
+// be derived here.
+func (s *Server) etherDepositAddress(ctx context.Context, customer ledger.OwnerID, code string, wl custody.Wallet) (DepositAddressView, error) {
+	if s.cfg.SafeArtifacts == nil {
+		return DepositAddressView{}, fmt.Errorf("%w: %s deposit addresses need the Safe contracts, which this server has not loaded (scripts/install-safe-contracts.sh)", errUnavailable, code)
+	}
+	d, err := ethwallet.Parse(wl.Descriptor)
+	if err != nil {
+		return DepositAddressView{}, err
+	}
+	if _, err := book.Predictor(s.cfg.SafeArtifacts, d); err != nil {
+		return DepositAddressView{}, err
+	}
+	v, err := s.submit(ctx, core.AssignAddress{Wallet: wl.ID, Customer: customer})
+	if err != nil {
+		return DepositAddressView{}, err
+	}
+	idx := v.(uint32)
+	a, err := book.Derive(s.cfg.SafeArtifacts, d, idx)
+	if err != nil {
+		return DepositAddressView{}, err
+	}
+	return DepositAddressView{Asset: code, Address: a.Hex(), Wallet: wl.ID, Index: idx}, nil
+}
+
+// depositID is how a deposit's id reads on its chain: txid:vout for
+// Bitcoin, 0xhash:index for an Ethereum Safe wallet.
+func depositID(st *core.State, walletID uint32, o custody.Outpoint) string {
+	if w, ok := st.Custody.Wallet(walletID); ok && ethwallet.IsSafe(w.Descriptor) {
+		return o.EtherString()
+	}
+	return o.String()
 }
 
 // DepositView is a deposit as its customer sees it. A credited deposit
@@ -1296,7 +1339,7 @@ func (s *Server) myDeposits(w http.ResponseWriter, r *http.Request) {
 				if d.State == custody.DepositReversed {
 					state = "reversed"
 				}
-				v := DepositView{Outpoint: d.Outpoint.String(), Amount: ledger.AmountOf(d.Amount), State: state, Height: d.Height}
+				v := DepositView{Outpoint: depositID(st, d.Wallet, d.Outpoint), Amount: d.Value(), State: state, Height: d.Height}
 				if d.State != custody.DepositReversed {
 					w, _ := st.Custody.Wallet(d.Wallet)
 					v.Confirmations, v.Depth, v.Final = d.Confirmations(st.Checkpoints[w.Asset].Height), d.Depth(), d.Final

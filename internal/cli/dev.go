@@ -339,27 +339,6 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 	// The watchers tell the dev's co-signer directly, as they tell a
 	// co-signer of their own host over mutual TLS.
 	var cs atomic.Pointer[cosigner.Cosigner]
-	if o.seed && o.chain {
-		fmt.Fprintln(out, "starting a btcd regtest node (go tool btcd) and the demo wallets...")
-		onOutflow := func(_ ledger.AssetID, _ chainhash.Hash, why string) {
-			if c := cs.Load(); c != nil {
-				c.Halt("BTC", "watcher", why)
-			}
-		}
-		if chain, err = demo.StartChain(ctx, c, o.dir, watch.DepositConfig{Logger: log.With("sub", "watch"), Alert: send, Detected: m.Detected, OnUnexplained: onOutflow}, team); err != nil {
-			ln.Close()
-			return fmt.Errorf("demo chain: %w", err)
-		}
-		defer chain.Stop()
-		if signers, err = demo.StartSigners(ctx, c, chain, o.dir, o.coolDown, send, log, &cs); err != nil {
-			ln.Close()
-			return fmt.Errorf("demo signers: %w", err)
-		}
-		defer signers.Stop()
-		h.SetPending(chain.Pending)
-		m.Mismatch = chain.Watcher().Differences
-		h.SetReconciliation(chain.Watcher().Differences)
-	}
 	var ethd *demo.Eth
 	if o.seed && o.eth {
 		start := time.Now()
@@ -382,6 +361,27 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 			defer ethd.Stop()
 			log.Info("ethereum dev node started", "rpc", ethd.Node.HTTPURL(), "took", time.Since(start).Round(time.Millisecond))
 		}
+	}
+	if o.seed && o.chain {
+		fmt.Fprintln(out, "starting a btcd regtest node (go tool btcd) and the demo wallets...")
+		onOutflow := func(_ ledger.AssetID, _ chainhash.Hash, why string) {
+			if c := cs.Load(); c != nil {
+				c.Halt("BTC", "watcher", why)
+			}
+		}
+		if chain, err = demo.StartChain(ctx, c, o.dir, watch.DepositConfig{Logger: log.With("sub", "watch"), Alert: send, Detected: m.Detected, OnUnexplained: onOutflow}, team); err != nil {
+			ln.Close()
+			return fmt.Errorf("demo chain: %w", err)
+		}
+		defer chain.Stop()
+		if signers, err = demo.StartSigners(ctx, c, chain, o.dir, o.coolDown, send, log, &cs, ethd); err != nil {
+			ln.Close()
+			return fmt.Errorf("demo signers: %w", err)
+		}
+		defer signers.Stop()
+		h.SetPending(chain.Pending)
+		m.Mismatch = chain.Watcher().Differences
+		h.SetReconciliation(chain.Watcher().Differences)
 	}
 	var handler http.Handler = h
 	if chain != nil || ethd != nil {

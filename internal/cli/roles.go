@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/spf13/cobra"
 
 	"kinko/internal/cosigner"
@@ -81,6 +82,7 @@ func newCosignerCmd() *cobra.Command {
 	var af alertFlags
 	var wf witnessServeFlags
 	var rf roleFlags
+	var ef ethCosignerFlags
 	cmd := &cobra.Command{
 		Use:   "cosigner",
 		Short: "run the independent co-signer: follows and verifies the journal, signs only what it checked itself",
@@ -104,6 +106,9 @@ keeps the heads in <state>/witness and serves them read-only on
 it as a shorter or different journal does.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := ef.check(); err != nil {
+				return err
+			}
 			log, err := rf.logger(cmd.ErrOrStderr(), "cosigner")
 			if err != nil {
 				return err
@@ -113,13 +118,21 @@ it as a shorter or different journal does.`,
 			if err != nil {
 				return err
 			}
-			net_, ak, acct, err := loadAccount(cmd, bufio.NewReader(cmd.InOrStdin()), netName, keyFile, passFile, account)
+			in := bufio.NewReader(cmd.InOrStdin())
+			net_, ak, acct, err := loadAccount(cmd, in, netName, keyFile, passFile, account)
 			if err != nil {
 				return err
 			}
 			pol, err := cosigner.LoadPolicy(policyFile, net_)
 			if err != nil {
 				return err
+			}
+			ethKey, ethNode, err := ef.open(cmd, in, netName, passFile, pol, log)
+			if err != nil {
+				return err
+			}
+			if ethNode != nil {
+				defer ethNode.Close()
 			}
 			token, err := readToken(tokenFile)
 			if err != nil {
@@ -136,11 +149,18 @@ it as a shorter or different journal does.`,
 			if err != nil {
 				return err
 			}
-			cs, err := cosigner.Open(cosigner.Config{Net: net_, Account: acct, FP: ak.Fingerprint, Policy: pol, Now: time.Now, StateDir: stateDir, Alert: send, Log: log})
+			cs, err := cosigner.Open(cosigner.Config{Net: net_, Account: acct, FP: ak.Fingerprint, Policy: pol, Now: time.Now, StateDir: stateDir, Alert: send, Log: log,
+				EthKey: ethKey, EthNode: ethNode})
 			if err != nil {
 				return err
 			}
 			defer cs.Close()
+			if ethNode != nil {
+				if err := ef.verify(cmd.Context(), cs); err != nil {
+					return err
+				}
+				log.Info("ethereum", "node", ef.node, "owner", crypto.PubkeyToAddress(ethKey.PublicKey).Hex(), "safes", len(pol.Safes))
+			}
 			ctx, stop := context.WithCancel(cmd.Context())
 			defer stop()
 			// The policy changes only by editing its file on this host.
@@ -214,6 +234,7 @@ it as a shorter or different journal does.`,
 	f.StringVar(&netName, "net", "regtest", "network")
 	af.add(cmd)
 	wf.add(cmd)
+	ef.add(cmd)
 	rf.add(cmd)
 	for _, n := range []string{"key", "stream-token-file"} {
 		cmd.MarkFlagRequired(n)
@@ -274,10 +295,19 @@ func newSignerCmd() *cobra.Command {
 	var anchorEvery time.Duration
 	var nf nodeFlags
 	var rf roleFlags
+	var ef ethSignerFlags
 	cmd := &cobra.Command{
 		Use:   "signer",
 		Short: "run the hot signer: batches queued withdrawals, signs, asks the co-signer, broadcasts",
-		Args:  cobra.NoArgs,
+		Long: `kinko signer runs the hot signer of one asset. On Bitcoin (the default) it
+holds hot key #1 of the hot wallet and reaches the node with --rpc. With
+--eth-node it is the hot signer of a Safe (docs/ethereum.md): --key's
+Ethereum key (BIP-44, kinko keys eth-address) is hot owner key #1, the
+hot Safe, its chain id and the MultiSendCallOnly are pinned by --safe,
+--chain-id and --multisend, and the house gas account's key (--gas-key)
+sends each execTransaction; it confirms or fails its own Ether batches
+through the core's signer route.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := rf.logger(cmd.ErrOrStderr(), "signer")
 			if err != nil {
@@ -287,6 +317,33 @@ func newSignerCmd() *cobra.Command {
 			client, err := coreHTTP(coreURL, coreCA, time.Minute)
 			if err != nil {
 				return err
+			}
+			if ef.node != "" {
+				if !cmd.Flags().Changed("asset") {
+					asset = "ETH"
+				}
+				if _, _, _, err := ef.check(); err != nil {
+					return err
+				}
+				token, err := readToken(tokenFile)
+				if err != nil {
+					return err
+				}
+				ccfg, err := mtls.Client(tlsDir)
+				if err != nil {
+					return err
+				}
+				s, closeNode, err := ef.signer(cmd, bufio.NewReader(cmd.InOrStdin()), nf.net, keyFile, passFile, strings.ToUpper(asset),
+					signer.API{URL: coreURL, Token: token, HTTP: client}, signer.NewRemote(cosignerURL, ccfg), log)
+				if err != nil {
+					return err
+				}
+				defer closeNode()
+				log.Info("running", "core", coreURL, "cosigner", cosignerURL, "asset", strings.ToUpper(asset), "safe", ef.safe, "chain", ef.chainID)
+				fmt.Fprintf(cmd.OutOrStdout(), "hot signer running: core %s, co-signer %s, %s Safe %s on chain %d\n", coreURL, cosignerURL, strings.ToUpper(asset), ef.safe, ef.chainID)
+				s.Run(cmd.Context(), time.Second)
+				log.Info("stopping")
+				return nil
 			}
 			net_, ak, acct, err := loadAccount(cmd, bufio.NewReader(cmd.InOrStdin()), nf.net, keyFile, passFile, account)
 			if err != nil {
@@ -330,6 +387,7 @@ func newSignerCmd() *cobra.Command {
 	nf.add(cmd)
 	f.StringVar(&asset, "asset", "BTC", "asset")
 	f.DurationVar(&anchorEvery, "anchor-every", signer.DefaultAnchorEvery, "anchor the journal's head on chain (an OP_RETURN output of the next withdrawal batch) when the last anchor is older than this; 0: never")
+	ef.add(cmd)
 	rf.add(cmd)
 	for _, n := range []string{"key", "signer-token-file"} {
 		cmd.MarkFlagRequired(n)

@@ -104,6 +104,7 @@ func newWatchCmd() *cobra.Command {
 	var af alertFlags
 	var wf witnessServeFlags
 	var rf roleFlags
+	var ef ethWatchFlags
 	cmd := &cobra.Command{
 		Use:   "watch",
 		Short: "run the watcher in its own process: follows the node and the core's journal, halts by itself on any outflow nobody authorized",
@@ -122,12 +123,33 @@ its mirror at every new size with a key of its own (<state>/witness.key;
 kinko watch witness-key prints the public half for the core's host), keeps
 the heads in <state>/witness and serves them read-only on --witness-listen.
 A core whose signed head its mirror contradicts is alerted and the
-co-signers told to halt, as for a shorter or different journal.`,
+co-signers told to halt, as for a shorter or different journal.
+
+With --eth-node it watches Ethereum instead (docs/ethereum.md): Ether
+deposits to the counterfactual Safe addresses of the asset's cold Safe
+wallets, credited after --confirmations blocks (default 12 there), and
+every execution of the Safes pinned by --hot-safe and --cold-safe: one no
+journaled batch holds halts the co-signers (--cosigner) at once, then
+the asset's withdrawals in the core, with an incident.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if gap == 0 || gap > watch.MaxGap {
 				return fmt.Errorf("--gap is 1 to %d addresses, not %d", watch.MaxGap, gap)
+			}
+			if ef.node != "" {
+				if !cmd.Flags().Changed("asset") {
+					asset = "ETH"
+				}
+				if !cmd.Flags().Changed("confirmations") {
+					confs = 0 // the Ether watcher's default
+				}
+				if metricsAddr != "" {
+					return errors.New("--metrics is served by the Bitcoin watcher only, not with --eth-node")
+				}
+				if _, _, err := ef.check(); err != nil {
+					return err
+				}
 			}
 			log, err := rf.logger(cmd.ErrOrStderr(), "watch")
 			if err != nil {
@@ -153,11 +175,14 @@ co-signers told to halt, as for a shorter or different journal.`,
 			if hook != nil {
 				defer hook.Stop()
 			}
-			node, params, err := nf.dial()
-			if err != nil {
-				return err
+			var node *btc.Node
+			var params *chaincfg.Params
+			if ef.node == "" {
+				if node, params, err = nf.dial(); err != nil {
+					return err
+				}
+				defer node.Close()
 			}
-			defer node.Close()
 			mir, err := mirror.Open(filepath.Join(stateDir, "journal"), false, nil)
 			if err != nil {
 				return err
@@ -209,6 +234,13 @@ co-signers told to halt, as for a shorter or different journal.`,
 				})
 			}
 			code := strings.ToUpper(asset)
+			if ef.node != "" {
+				return ef.run(ctx, cmd.OutOrStdout(), log, remote, code, coreURL, len(cosigners), confs, start, gap, send, func(asset, why string) {
+					if alarm != nil {
+						alarm.Halt(asset, why)
+					}
+				})
+			}
 			m := metrics.New(remote)
 			d, err := watch.ForAsset(ctx, remote, node, params, code, watch.DepositConfig{Confirmations: confs, StartHeight: start, Tolerance: tolerance, Gap: gap,
 				Logger: log, Alert: send, Detected: m.Detected, StateDir: stateDir, CheckpointEvery: checkpointEvery,
@@ -284,6 +316,7 @@ co-signers told to halt, as for a shorter or different journal.`,
 	f.StringVar(&metricsKey, "metrics-tls-key", "", "with --metrics-tls-cert: its private key (PEM)")
 	f.BoolVar(&notify, "notify", true, "subscribe to the node's transactions and blocks over its websocket (btcd), polling as a fallback")
 	nf.add(cmd)
+	ef.add(cmd)
 	af.add(cmd)
 	wf.add(cmd)
 	rf.add(cmd)

@@ -147,6 +147,12 @@ type balWriter struct {
 	off     int64    // bytes written and sealed
 	prevTag [16]byte // tag of the last chunk
 	lastSeq uint64   // the last entry the sealed chunks cover
+	// lastHash is that entry's hash; lastOff and lastPrev are where
+	// the last sealed chunk begins and the tag before it (what a start
+	// record names, so that a start checks that chunk).
+	lastHash journal.Hash
+	lastOff  int64
+	lastPrev [16]byte
 	// pendSeq and pendHash are the last entry added to the open chunk.
 	pendSeq  uint64
 	pendHash journal.Hash
@@ -234,9 +240,10 @@ func (w *balWriter) flush() error {
 		w.err = fmt.Errorf("balance log: %w", err)
 		return w.err
 	}
+	w.lastOff, w.lastPrev = w.off, w.prevTag
 	w.off += int64(len(b) - 16)
 	copy(w.prevTag[:], tag)
-	w.lastSeq = w.pendSeq
+	w.lastSeq, w.lastHash = w.pendSeq, w.pendHash
 	w.buf = w.buf[:16+balChunkHdr]
 	return nil
 }

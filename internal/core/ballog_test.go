@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -114,13 +115,13 @@ func openCoreT(t *testing.T, dir string) *Core {
 // moments: as written, after a restart, after the log's tail is torn,
 // after a byte of it is changed, and with the log removed.
 func TestBalanceLogHoldings(t *testing.T) {
-	steps := 1500
+	steps, every := 1500, uint64(40)
 	if testing.Short() {
-		steps = 400
+		steps, every = 400, 12
 	}
 	for _, seed := range simSeeds(t, 3) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			withCheckpointsEvery(t, 40)
+			withCheckpointsEvery(t, every)
 			dir := t.TempDir()
 			rng := rand.New(rand.NewPCG(seed, 77))
 			simCore(t, dir, seed, steps)
@@ -229,12 +230,7 @@ func TestBalanceLogHoldings(t *testing.T) {
 func TestBalanceLogHoldingsTrading(t *testing.T) {
 	ops, moments := 6000, 25
 	if testing.Short() {
-		ops = 1500
-	}
-	if invariantsBuild {
-		// Every apply is followed by a full check, replays included: the
-		// stream is kept short enough for the invariants run, still over
-		// three checkpoints.
+		// Still over three checkpoints.
 		ops, moments = 1300, 6
 	}
 	withCheckpointsEvery(t, 400)
@@ -271,4 +267,170 @@ func TestBalanceLogHoldingsTrading(t *testing.T) {
 	}); n == 0 {
 		t.Fatal("no answer came from the balance log")
 	}
+}
+
+// TestBalanceLogReachesSnapshots checks that once a snapshot is in place
+// the balance log on disk reaches its entry, and that a start after a
+// crash just then (the log as it was on disk, no later snapshot) begins
+// at that snapshot and appends to the log, instead of rebuilding it from
+// the journal's first entry, with holdings from the log equal to a full
+// replay's.
+func TestBalanceLogReachesSnapshots(t *testing.T) {
+	ctx := context.Background()
+	withCheckpointsEvery(t, 40)
+	dir := t.TempDir()
+	c, err := Open(ctx, Config{Dir: dir, NoSync: true, SnapshotEvery: 37})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type cut struct {
+		seq  uint64
+		size int64
+	}
+	var cuts []cut
+	snapshotWritten = func(seq uint64) {
+		f, err := os.Open(filepath.Join(balDir(dir), balLogName))
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer f.Close()
+		r := &balReader{f: f, aead: c.baead}
+		for err == nil {
+			_, err = r.next()
+		}
+		if err != io.EOF || r.lastSeq < seq {
+			t.Errorf("snapshot at %d: the balance log on disk ends at %d (%v)", seq, r.lastSeq, err)
+		}
+		cuts = append(cuts, cut{seq, r.off})
+	}
+	t.Cleanup(func() { snapshotWritten = nil })
+	s := newSim(5)
+	cmds := s.setup()
+	for range 600 {
+		cmds = append(cmds, s.next())
+	}
+	for i, cmd := range cmds {
+		c.Submit(ctx, t0.Add(time.Duration(i)*time.Millisecond), cmd) // invalid ones are refused: part of the stream
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	snapshotWritten = nil
+	if len(cuts) < 4 {
+		t.Fatalf("%d snapshots: too few to crash after one", len(cuts))
+	}
+	// The crash: just after a snapshot before the last ones (and still
+	// kept). The journal holds more (the committer had made later
+	// batches durable).
+	fs, err := snapshotFiles(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := map[uint64]bool{}
+	for _, f := range fs {
+		kept[f.seq] = true
+	}
+	var k cut
+	for i := len(cuts) - 3; i >= 0 && k.seq == 0; i-- {
+		if kept[cuts[i].seq] {
+			k = cuts[i]
+		}
+	}
+	if k.seq == 0 {
+		t.Fatal("no snapshot kept before the last ones")
+	}
+	for _, f := range fs {
+		if f.seq > k.seq {
+			if err := os.Remove(f.path(dir)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := os.Truncate(filepath.Join(balDir(dir), balLogName), k.size); err != nil {
+		t.Fatal(err)
+	}
+	c, err = Open(ctx, Config{Dir: dir, NoSync: true, SnapshotEvery: 37})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.mu.RLock()
+	from, live := c.lastSnap, c.blog != nil
+	c.mu.RUnlock()
+	if from != k.seq {
+		t.Fatalf("the start began at %d, not at the snapshot at %d", from, k.seq)
+	}
+	if !live {
+		t.Fatalf("the start after a crash just after the snapshot at %d rebuilds the balance log from the first entry", k.seq)
+	}
+	n := checkHoldings(t, rand.New(rand.NewPCG(5, 9)), dir, c.Journal(), 12, true, func(code string, seq uint64) (IndexedHoldings, error) {
+		return c.HoldingsAt(ctx, code, seq)
+	})
+	if n == 0 {
+		t.Fatal("no holdings came from the balance log")
+	}
+}
+
+// TestBalanceLogStartRecord checks the start record: a stop leaves one at
+// the log's end that holds; a last chunk changed under it (a torn write
+// that left the log as long, or an attacker without the key) makes the
+// start pass it over and check the log from the newest checkpoint as
+// before, cutting the bad chunk off, with holdings from the log equal to a
+// full replay's after that start.
+func TestBalanceLogStartRecord(t *testing.T) {
+	withCheckpointsEvery(t, 40)
+	dir := t.TempDir()
+	simCore(t, dir, 11, 500)
+	logPath := filepath.Join(balDir(dir), balLogName)
+	record := func() (startRecord, bool, int64) {
+		t.Helper()
+		j, err := journal.Open(filepath.Join(dir, "journal"), journal.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer j.Close()
+		f, err := os.Open(logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			t.Fatal(err)
+		}
+		head, _, _ := j.Head()
+		sr, ok := readStartRecord(dir, balanceAEAD(readKey(dir)), f, j, head, fi.Size())
+		return sr, ok, fi.Size()
+	}
+	sr, ok, size := record()
+	if !ok || sr.off != size {
+		t.Fatalf("after a stop: start record %+v (holds: %v), the log %d bytes", sr, ok, size)
+	}
+	if cks := ckptSeqs(dir); len(cks) == 0 || cks[0] >= sr.seq {
+		t.Fatalf("checkpoints %v: the record at %d would not be further on than the newest", cks, sr.seq)
+	}
+	// The last chunk's last bytes changed, the log as long.
+	f, err := os.OpenFile(logPath, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("torn write"), size-10); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if sr, ok, _ := record(); ok {
+		t.Fatalf("the record %+v holds over a changed chunk", sr)
+	}
+	c := openCoreT(t, dir)
+	defer c.Close()
+	c.mu.RLock()
+	end := c.blog.off
+	c.mu.RUnlock()
+	if end == size {
+		t.Fatal("the start kept the changed chunk")
+	}
+	checkHoldings(t, rand.New(rand.NewPCG(11, 3)), dir, c.Journal(), 30, true, func(code string, seq uint64) (IndexedHoldings, error) {
+		return c.HoldingsAt(context.Background(), code, seq)
+	})
 }

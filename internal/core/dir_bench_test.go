@@ -2,11 +2,13 @@ package core
 
 import (
 	"context"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,31 +67,89 @@ func BenchmarkStateAtDir(b *testing.B) {
 
 // BenchmarkOpenDir starts a core on a copy of a data directory named by
 // KINKO_BENCH_DIR (it writes there: use a copy) and reports the time to
-// serve (ms/start: the newest snapshot and the tail) and, apart, the
-// background verification of the whole journal (verify-ms).
+// serve (ms/start: the newest snapshot and the tail, whose length is
+// tail-entries) and, apart, the background verification of the whole
+// journal (verify-ms). Every start is the same one: the snapshot each
+// close writes is removed after it, as if the core had been killed
+// (a copy with its newest snapshots removed is a start after a crash
+// there).
 func BenchmarkOpenDir(b *testing.B) {
 	dir := benchDir(b)
 	ctx := context.Background()
 	var verify time.Duration
+	var tail uint64
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		c, err := Open(ctx, Config{Dir: dir})
+		before := snapshotSet(b, dir)
+		var log strings.Builder
+		c, err := Open(ctx, Config{Dir: dir, Logger: startLogger(&log)})
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()
+		b.Log(startLine(&log))
+		head, _, _ := c.Journal().Head()
+		tail = head - c.lastSnap
 		t := time.Now()
 		if err := c.Verified(ctx); err != nil {
 			b.Fatal(err)
 		}
 		verify += time.Since(t)
 		c.Close()
+		removeSnapshotsBut(b, dir, before)
 		runtime.GC()
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/start")
 	b.ReportMetric(float64(verify.Milliseconds())/float64(b.N), "verify-ms")
+	b.ReportMetric(float64(tail), "tail-entries")
+}
+
+// startLogger logs a core's start to w (the phases "core started"
+// names).
+func startLogger(w *strings.Builder) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// startLine is the "core started" line of a start's log.
+func startLine(w *strings.Builder) string {
+	for _, l := range strings.Split(w.String(), "\n") {
+		if strings.Contains(l, "core started") {
+			_, rest, _ := strings.Cut(l, "seq=")
+			return "seq=" + rest
+		}
+	}
+	return "no \"core started\" logged"
+}
+
+// snapshotSet is the set of snapshot files in dir.
+func snapshotSet(b *testing.B, dir string) map[snapshotFile]bool {
+	fs, err := snapshotFiles(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	set := make(map[snapshotFile]bool, len(fs))
+	for _, f := range fs {
+		set[f] = true
+	}
+	return set
+}
+
+// removeSnapshotsBut removes the snapshots in dir that are not in keep:
+// those a close wrote, so that the next start is the one after a crash.
+func removeSnapshotsBut(b *testing.B, dir string, keep map[snapshotFile]bool) {
+	fs, err := snapshotFiles(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, f := range fs {
+		if !keep[f] {
+			if err := os.Remove(f.path(dir)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
 }
 
 // envInt is the integer environment variable name, or def.
@@ -142,8 +202,9 @@ func appendTransfers(b *testing.B, dir string, keys []ledger.AccountKey, n int, 
 // BenchmarkStartFromSnapshot builds a journal of KINKO_START_ENTRIES
 // one-transfer entries (default 200,000; the size is 10,000,000)
 // among 100,000 accounts, a snapshot at all but the newest
-// KINKO_START_TAIL entries (default 1% of them), and measures a start:
-// the snapshot loaded, the tail replayed (ms/start); the background
+// KINKO_START_TAIL entries (default 1% of them), and measures a start
+// after a crash at the head: the snapshot loaded, the tail replayed
+// (ms/start; the snapshot each close writes is removed); the background
 // verification of the whole journal is reported apart (verify-ms, and its
 // rate, verify-entries/s).
 func BenchmarkStartFromSnapshot(b *testing.B) {
@@ -167,20 +228,25 @@ func BenchmarkStartFromSnapshot(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Logf("snapshot written in %v", time.Since(t))
+	at, _ := c.StateHash()
 	c.Close()
 	appendTransfers(b, dir, keys, tail, uint64(n))
 	head := uint64(0)
 	var verify time.Duration
+	keep := snapshotSet(b, dir)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		c, err := Open(ctx, Config{Dir: dir, SnapshotEvery: 1 << 62, SnapshotBytes: 1 << 62, SnapshotApplyTime: 1 << 62})
+		var log strings.Builder
+		c, err := Open(ctx, Config{Dir: dir, SnapshotEvery: 1 << 62, SnapshotBytes: 1 << 62, SnapshotApplyTime: 1 << 62, Logger: startLogger(&log)})
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()
-		if c.lastSnap == 0 {
-			b.Fatal("the start did not use the snapshot")
+		b.Log(startLine(&log))
+		if c.lastSnap != at {
+			c.Close()
+			b.Fatalf("the start began at %d, not at the snapshot at %d", c.lastSnap, at)
 		}
 		head, _, _ = c.Journal().Head()
 		vt := time.Now()
@@ -189,6 +255,9 @@ func BenchmarkStartFromSnapshot(b *testing.B) {
 		}
 		verify += time.Since(vt)
 		c.Close()
+		// The close's snapshot removed: every start replays the tail,
+		// as after a crash at the head.
+		removeSnapshotsBut(b, dir, keep)
 		runtime.GC()
 		b.StartTimer()
 	}

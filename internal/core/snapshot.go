@@ -291,9 +291,10 @@ func writeSnapshot(dir string, key []byte, s *State, root tree.Hash, incident bo
 
 // readSnapshot reads the snapshot file sf, authenticates every byte under
 // key, and returns its state and the Merkle root it records. The file is
-// mapped privately (mapSnapshot) and the ledger's arrays are used where
-// they lie in the mapping, which is released when the ledger is no longer
-// reachable; the pieces are authenticated in parallel.
+// copied into memory of the core's own (mapSnapshot), so that nothing
+// written to the file later reaches the state; the ledger's arrays are
+// used where they lie in that copy, which is released when the ledger is
+// no longer reachable; the pieces are authenticated in parallel.
 func readSnapshot(dir string, key []byte, sf snapshotFile) (*State, tree.Hash, error) {
 	var root tree.Hash
 	if key == nil {
@@ -316,11 +317,11 @@ func readSnapshot(dir string, key []byte, sf snapshotFile) (*State, tree.Hash, e
 	if size < snapPre+snapTag {
 		return nil, root, bad("too short")
 	}
-	data, release, err := mapSnapshot(f, size)
+	data, fill, release, err := snapshotMemory(f, size)
 	if err != nil {
 		return nil, root, err
 	}
-	st, root, err := decodeSnapshot(data, key, seq, bad)
+	st, root, err := decodeSnapshot(data, fill, key, seq, bad)
 	if err != nil {
 		release()
 		return nil, root, err
@@ -330,9 +331,14 @@ func readSnapshot(dir string, key []byte, sf snapshotFile) (*State, tree.Hash, e
 }
 
 // decodeSnapshot authenticates and decodes a snapshot file's bytes.
-func decodeSnapshot(data, key []byte, seq uint64, bad func(string, ...any) error) (*State, tree.Hash, error) {
+// data is filled part by part with fill, each part before it is read: the
+// pieces by the authenticating workers, each just before its tag.
+func decodeSnapshot(data []byte, fill func([]byte) error, key []byte, seq uint64, bad func(string, ...any) error) (*State, tree.Hash, error) {
 	var root tree.Hash
 	size := int64(len(data))
+	if err := fill(data[:snapPre]); err != nil {
+		return nil, root, err
+	}
 	if string(data[:len(snapMagic)]) != snapMagic {
 		return nil, root, bad("not this encoding")
 	}
@@ -342,6 +348,12 @@ func decodeSnapshot(data, key []byte, seq uint64, bad func(string, ...any) error
 	}
 	head := data[:snapPre+int(metaLen)]
 	meta := head[snapPre:]
+	if err := fill(meta); err != nil {
+		return nil, root, err
+	}
+	if err := fill(data[size-snapTag:]); err != nil {
+		return nil, root, err
+	}
 	if len(meta) < 16+2*journal.HashSize {
 		return nil, root, bad("meta too short")
 	}
@@ -412,6 +424,12 @@ func decodeSnapshot(data, key []byte, seq uint64, bad func(string, ...any) error
 				i := int(next.Add(1) - 1)
 				if i >= len(ps) {
 					return
+				}
+				if i > 0 { // the head is read
+					if err := fill(ps[i]); err != nil {
+						errs[w] = err
+						return
+					}
 				}
 				m.tag(tags[i*snapTag:], i, ps[i])
 			}

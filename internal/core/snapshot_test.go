@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -348,5 +349,62 @@ func TestStartFromSnapshotStillRefusesBadJournal(t *testing.T) {
 				t.Fatalf("Submit after a failed verification = %v; want ErrJournalFailed", err)
 			}
 		})
+	}
+}
+
+// TestSnapshotRewrittenAfterLoad: an attacker who can write the data
+// directory rewrites the snapshot file in place after the core has
+// authenticated and loaded it; the loaded state does not change.
+func TestSnapshotRewrittenAfterLoad(t *testing.T) {
+	dir := t.TempDir()
+	c := openCore(t, dir, 1_000_000)
+	setupXEM(t, c, 4)
+	for i := uint64(1); i <= 10; i++ {
+		submit(t, c, t0, CreateTransfers{Transfers: []ledger.Transfer{deposit(i, i%4+1, 100*i)}})
+	}
+	if err := c.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	fs, _ := snapshotFiles(dir)
+	key, err := snapshotKey("", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _, err := readSnapshot(dir, key, fs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	balances := func() []ledger.Account {
+		var out []ledger.Account
+		st.Ledger.Accounts(func(a *ledger.Account) bool { out = append(out, *a); return true })
+		return out
+	}
+	before := balances()
+	if len(before) == 0 {
+		t.Fatal("no accounts")
+	}
+	// Every byte after the header flipped, in place (same inode, same
+	// size), as a writer with the directory's permissions can.
+	f, err := os.OpenFile(fs[0].path(dir), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(f)
+	for i := 64; i < len(b); i++ {
+		b[i] ^= 0xff
+	}
+	if _, err := f.WriteAt(b[64:], 64); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	after := balances()
+	if len(after) != len(before) {
+		t.Fatalf("%d accounts after the file was rewritten; %d before", len(after), len(before))
+	}
+	for i := range before {
+		if before[i] != after[i] {
+			t.Fatalf("account %d changed with the file after the load: %+v, was %+v", i, after[i], before[i])
+		}
 	}
 }

@@ -465,6 +465,18 @@ func (c *Cosigner) applied(a mirror.Applied) error {
 // not pinned here as the same kind: the journal is evidence, never
 // authority on what is ours.
 func (c *Cosigner) compareWallet(w custody.Wallet, replayed bool) {
+	for _, sf := range c.policy.Safes {
+		if sf.Descriptor == "" || sf.Descriptor != w.Descriptor {
+			continue
+		}
+		if sf.Kind != w.Kind.String() {
+			c.disagree[w.ID] = fmt.Sprintf("journal wallet %d is pinned here as the %s Safe %q, the journal says %s", w.ID, sf.Kind, sf.Name, w.Kind)
+		}
+		if !replayed && c.disagree[w.ID] != "" {
+			c.alert(fmt.Sprintf("wallet-disagrees:%d", w.ID), "journal wallet disagrees with the co-signer's pinned wallets", c.disagree[w.ID])
+		}
+		return
+	}
 	for id, p := range c.byName {
 		n := c.pinned.Wallets[id-1]
 		if sameDescriptor(n.Descriptor, w.Descriptor) {

@@ -14,6 +14,7 @@ import (
 
 	"kinko/internal/chain/eth/safe"
 	"kinko/internal/custody"
+	"kinko/internal/ethwallet"
 	"kinko/internal/withdraw"
 )
 
@@ -427,13 +428,15 @@ func (b SafeTxBody) Request() (SafeTxRequest, error) {
 
 // ErrSafeSetup reports a pinned hot Safe that is not what the co-signer
 // can guard: its node on another chain, its key not an owner, a threshold
-// below two (the hot signer alone would suffice), or a MultiSendCallOnly
-// whose code is not the audited contract's.
+// below two (the hot signer alone would suffice), owners or a threshold
+// other than its pinned descriptor's, or a MultiSendCallOnly whose code
+// is not the audited contract's.
 var ErrSafeSetup = errors.New("cosigner: pinned Safe not as the co-signer needs it")
 
 // VerifySafes checks on the co-signer's own node, before it serves, that
 // every pinned hot Safe has the co-signer's key among its owners and a
-// threshold of at least two, and that the code at its pinned
+// threshold of at least two, the owners and threshold of the pinned
+// descriptor if there is one, and that the code at its pinned
 // MultiSendCallOnly is byte for byte the one of art (the Safe contracts
 // 1.4.1 installed on its host), so a DELEGATECALL it signs runs that code
 // only.
@@ -466,6 +469,15 @@ func (c *Cosigner) VerifySafes(ctx context.Context, art *safe.Artifacts) error {
 		if !mine || cfg.Threshold < 2 {
 			return fmt.Errorf("%w: %s: owners %v, threshold %d; the co-signer is %s", ErrSafeSetup, pin.Name, cfg.Owners, cfg.Threshold, me)
 		}
+		if pin.Descriptor != "" {
+			d, err := ethwallet.Parse(pin.Descriptor)
+			if err != nil {
+				return fmt.Errorf("%w: %s: descriptor: %w", ErrSafeSetup, pin.Name, err)
+			}
+			if !sameOwners(d, cfg.Owners, cfg.Threshold) {
+				return fmt.Errorf("%w: %s: owners %v and threshold %d on chain, not the pinned descriptor's %s", ErrSafeSetup, pin.Name, cfg.Owners, cfg.Threshold, pin.Descriptor)
+			}
+		}
 		code, err := node.Code(ctx, ms)
 		if err != nil {
 			return fmt.Errorf("%w: %s: %w", ErrSafeSetup, pin.Name, err)
@@ -475,4 +487,22 @@ func (c *Cosigner) VerifySafes(ctx context.Context, art *safe.Artifacts) error {
 		}
 	}
 	return nil
+}
+
+// sameOwners tells whether a Safe's owners and threshold on chain are
+// the descriptor's (as sets: the Safe lists its owners in its own order).
+func sameOwners(d ethwallet.Descriptor, owners []common.Address, threshold int) bool {
+	if d.Threshold != threshold || len(d.Owners) != len(owners) {
+		return false
+	}
+	on := map[common.Address]bool{}
+	for _, o := range owners {
+		on[o] = true
+	}
+	for _, o := range d.Owners {
+		if !on[common.Address(o)] {
+			return false
+		}
+	}
+	return true
 }

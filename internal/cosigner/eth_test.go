@@ -25,7 +25,9 @@ import (
 	"kinko/internal/chain/eth"
 	"kinko/internal/chain/eth/devnet"
 	"kinko/internal/chain/eth/safe"
+	"kinko/internal/chain/eth/safe/safetest"
 	"kinko/internal/core"
+	"kinko/internal/ethwallet"
 	"kinko/internal/ledger"
 	"kinko/internal/withdraw"
 )
@@ -153,26 +155,11 @@ func newEthWorld(t *testing.T) *ethWorld {
 // with wei before it exists.
 func (e *ethWorld) newSafe(salt int64, fund *big.Int, owners ...*ecdsa.PrivateKey) common.Address {
 	e.t.Helper()
-	cfg := safe.Config{Threshold: 2}
-	for _, k := range owners {
-		cfg.Owners = append(cfg.Owners, crypto.PubkeyToAddress(k.PublicKey))
-	}
-	init, err := e.d.Initializer(cfg)
+	a, err := safetest.Funded(e.ctx, e.node, e.d, e.gas, salt, fund, safetest.Owners(owners...))
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	want, err := e.d.Predictor(init).Address(big.NewInt(salt))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if _, err := e.node.Fund(e.ctx, want, fund); err != nil {
-		e.t.Fatal(err)
-	}
-	got, _, err := e.d.CreateProxy(e.ctx, e.c, e.gas, init, big.NewInt(salt))
-	if err != nil || got != want {
-		e.t.Fatalf("Safe at %s (predicted %s): %v", got, want, err)
-	}
-	return got
+	return a
 }
 
 // withdrawEth journals a customer's signed withdrawal of ether to their
@@ -288,10 +275,30 @@ func TestSafeTxOnDevnet(t *testing.T) {
 			t.Fatalf("the pinned hot Safe: %v", err)
 		}
 		good := *e.pol
+		descOf := func(threshold int, keys ...*ecdsa.PrivateKey) string {
+			d := safetest.Descriptor(e.d, safetest.Owners(keys...))
+			d.Threshold = threshold
+			return d.String()
+		}
+		// Pinned by its descriptor (owners in another order than the
+		// Safe lists them): verified.
+		pinned := good
+		pinned.Wallets = nil
+		pinned.Safes = append([]PinnedSafe(nil), good.Safes...)
+		pinned.Safes[0].Descriptor = descOf(2, e.backupKey, e.hotKey, e.coKey)
+		if err := e.cs.SetPolicy(&pinned); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.cs.VerifySafes(e.ctx, art); err != nil {
+			t.Fatalf("the hot Safe pinned by its descriptor: %v", err)
+		}
+		other, _ := crypto.GenerateKey()
 		for _, c := range []struct {
 			name string
 			edit func(*PinnedSafe)
 		}{
+			{"a descriptor with another owner", func(p *PinnedSafe) { p.Descriptor = descOf(2, e.hotKey, e.coKey, other) }},
+			{"a descriptor with another threshold", func(p *PinnedSafe) { p.Descriptor = descOf(3, e.hotKey, e.coKey, e.backupKey) }},
 			{"a Safe without the co-signer's key (the cold Safe pinned as hot)", func(p *PinnedSafe) { p.Address = e.cold.Hex() }},
 			{"a MultiSendCallOnly that is another contract (the proxy factory)", func(p *PinnedSafe) { p.MultiSend = e.d.ProxyFactory.Hex() }},
 			{"a MultiSendCallOnly with no code", func(p *PinnedSafe) { p.MultiSend = ethPayee(1).Hex() }},
@@ -689,6 +696,15 @@ func TestParsePolicySafes(t *testing.T) {
 	}
 	cs.Close()
 	mixed := strings.ToLower(safeA[:41]) + "A" // a mixed-case address with a wrong checksum
+	desc := ethwallet.Descriptor{ChainID: 1337, Singleton: ethwallet.Address(common.HexToAddress("0x00000000000000000000000000000000000000c1")),
+		Factory: ethwallet.Address(common.HexToAddress("0x00000000000000000000000000000000000000c2")), Fallback: ethwallet.Address(common.HexToAddress("0x00000000000000000000000000000000000000c3")),
+		Threshold: 2, Owners: []ethwallet.Address{ethwallet.Address(common.HexToAddress("0x00000000000000000000000000000000000000d1")), ethwallet.Address(common.HexToAddress("0x00000000000000000000000000000000000000d2"))}}
+	withDesc := strings.Replace(good, `"multisend":"`+ms+`"`, `"multisend":"`+ms+`","descriptor":"`+desc.String()+`"`, 1)
+	if _, err := ParsePolicy([]byte(withDesc), regnet); err != nil {
+		t.Fatalf("a Safe pinned with its descriptor: %v", err)
+	}
+	desc.ChainID = 1
+	otherChain := desc.String()
 	for _, c := range []struct{ name, from, to string }{
 		{"no chain id", `"chain_id":1337`, `"chain_id":0`},
 		{"bad address", `"address":"` + safeA, `"address":"0x12`},
@@ -698,6 +714,8 @@ func TestParsePolicySafes(t *testing.T) {
 		{"no limits", `"asset":"ETH"`, `"asset":"XEM"`},
 		{"bad kind", `"kind":"hot-customer","asset":"ETH"`, `"kind":"warm","asset":"ETH"`},
 		{"a wallet's name", `"name":"hot-eth"`, `"name":"hot"`},
+		{"a descriptor that does not parse", `"multisend":"` + ms + `"`, `"multisend":"` + ms + `","descriptor":"safe-1.4.1(chain=1337)"`},
+		{"a descriptor of another chain", `"multisend":"` + ms + `"`, `"multisend":"` + ms + `","descriptor":"` + otherChain + `"`},
 		{"two hot Safes", `"safes":[`, `"safes":[{"name":"hot-eth2","kind":"hot-customer","asset":"ETH","chain_id":1337,"address":"` + ms + `","multisend":"` + safeA + `"},`},
 	} {
 		bad := strings.Replace(good, c.from, c.to, 1)

@@ -37,6 +37,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg"
 
 	"kinko/internal/custody"
+	"kinko/internal/ethwallet"
 	"kinko/internal/passkey"
 	"kinko/internal/wallet"
 )
@@ -91,6 +92,13 @@ type PinnedSafe struct {
 	// the co-signer signs.
 	Address   string `json:"address"`
 	MultiSend string `json:"multisend"`
+	// Descriptor, if set, is the Safe's custody descriptor as the wallet
+	// is registered in the journal (internal/ethwallet): a registered
+	// Safe wallet is ours only if it is pinned here by its descriptor,
+	// and VerifySafes checks a hot Safe's owners and threshold on chain
+	// against it. Without it every Safe wallet the journal registers is
+	// alerted on as not pinned here.
+	Descriptor string `json:"descriptor,omitempty"`
 }
 
 // Limits bound one asset, in its base units, by the co-signer's clock.
@@ -211,7 +219,7 @@ func ParsePolicy(b []byte, net *chaincfg.Params) (*Policy, error) {
 			hot++
 		}
 	}
-	hotSafe := map[string]bool{}
+	hotSafe, descs := map[string]bool{}, map[string]bool{}
 	for i, sf := range p.Safes {
 		k, ok := custody.ParseWalletKind(sf.Kind)
 		if !ok {
@@ -237,6 +245,19 @@ func ParsePolicy(b []byte, net *chaincfg.Params) (*Policy, error) {
 		}
 		if _, ok := p.Limits[sf.Asset]; !ok {
 			return nil, fmt.Errorf("%w: safe %s: asset %q has no limits", ErrPolicy, sf.Name, sf.Asset)
+		}
+		if sf.Descriptor != "" {
+			d, err := ethwallet.Parse(sf.Descriptor)
+			if err != nil {
+				return nil, fmt.Errorf("%w: safe %s: descriptor: %w", ErrPolicy, sf.Name, err)
+			}
+			if d.ChainID != sf.ChainID {
+				return nil, fmt.Errorf("%w: safe %s: the descriptor is of chain %d, the Safe pinned on %d", ErrPolicy, sf.Name, d.ChainID, sf.ChainID)
+			}
+			if descs[sf.Descriptor] {
+				return nil, fmt.Errorf("%w: safe %s: the descriptor of another Safe", ErrPolicy, sf.Name)
+			}
+			descs[sf.Descriptor] = true
 		}
 		if k == custody.HotCustomer {
 			if hotSafe[sf.Asset] {

@@ -8,8 +8,10 @@ package custody
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"sort"
+	"strconv"
 
 	"kinko/internal/ethwallet"
 	"kinko/internal/ledger"
@@ -98,6 +100,12 @@ func (o Outpoint) String() string {
 		rev[i] = o.TxID[31-i]
 	}
 	return fmt.Sprintf("%x:%d", rev, o.Vout)
+}
+
+// EtherString formats an Ethereum deposit's id: the transaction hash in
+// its usual 0x form (not byte-reversed) and the index.
+func (o Outpoint) EtherString() string {
+	return "0x" + hex.EncodeToString(o.TxID[:]) + ":" + strconv.FormatUint(uint64(o.Vout), 10)
 }
 
 // EtherIndex is the Vout of an Ethereum deposit made by a transaction's

@@ -16,6 +16,7 @@ import (
 	"kinko/internal/chain/btc/regtest"
 	"kinko/internal/core"
 	"kinko/internal/cosigner"
+	"kinko/internal/custody"
 	"kinko/internal/keys"
 	"kinko/internal/signer"
 	"kinko/internal/wallet"
@@ -40,8 +41,11 @@ type Signers struct {
 
 // devPolicy is the dev co-signer's policy: the four demo wallets pinned
 // from their descriptors, the dev's cool-down, and limits a demo stays
-// well within (5 BTC an hour leaving, fees included).
-func devPolicy(c *core.Core, coolDown time.Duration) (*cosigner.Policy, error) {
+// well within (5 BTC an hour leaving, fees included). With eth, the
+// demo's two Safe wallets are pinned too, by their descriptors, chain and
+// addresses (the cold wallet by its first counterfactual Safe), with
+// limits of ETH.
+func devPolicy(c *core.Core, coolDown time.Duration, eth *Eth) (*cosigner.Policy, error) {
 	p := &cosigner.Policy{
 		CoolDown: cosigner.Duration{Duration: coolDown},
 		Limits: map[string]cosigner.Limits{"BTC": {
@@ -62,6 +66,39 @@ func devPolicy(c *core.Core, coolDown time.Duration) (*cosigner.Policy, error) {
 	})
 	if len(p.Wallets) != len(demoWallets) {
 		return nil, fmt.Errorf("demo: %d of the %d demo wallets registered", len(p.Wallets), len(demoWallets))
+	}
+	if eth != nil {
+		const e18 = 1_000_000_000_000_000_000
+		p.Limits["ETH"] = cosigner.Limits{PerCustomerHour: 2 * e18, PerCustomerDay: 10 * e18, PerAssetHour: 5 * e18, PerAssetDay: 18 * e18,
+			FeeMax: e18 / 100, FeeHour: e18 / 20, FeeDay: e18 / 5, TxHour: 120, TxDay: 1000, YenPerCoin: 500_000, Decimals: 18}
+		d := eth.Deployment
+		for _, s := range []struct {
+			name string
+			id   uint32
+			addr func() (string, error)
+		}{
+			{"hot-eth", HotEthWallet, func() (string, error) { return eth.HotSafe.Hex(), nil }},
+			{"cold-eth", ColdEthWallet, func() (string, error) {
+				a, ok := eth.Deposits.Address(ColdEthWallet, 0)
+				if !ok {
+					return "", fmt.Errorf("demo: the cold Safe wallet's first address is not followed")
+				}
+				return a.Hex(), nil
+			}},
+		} {
+			var w custody.Wallet
+			var ok bool
+			c.Read(func(st *core.State) { w, ok = st.Custody.Wallet(s.id) })
+			if !ok {
+				return nil, fmt.Errorf("demo: the Safe wallet %d is not registered", s.id)
+			}
+			a, err := s.addr()
+			if err != nil {
+				return nil, err
+			}
+			p.Safes = append(p.Safes, cosigner.PinnedSafe{Name: s.name, Kind: w.Kind.String(), Asset: "ETH", ChainID: d.ChainID.Uint64(), Address: a,
+				MultiSend: d.MultiSendCallOnly.Hex(), Descriptor: w.Descriptor})
+		}
 	}
 	// Checked as a policy file would be.
 	b, err := jsonOf(p)
@@ -85,8 +122,12 @@ func hotKey(ch *Chain, i int) (*hdkeychain.ExtendedKey, [4]byte, error) {
 // batches queued withdrawals every second. Halts reach the co-signer
 // through halt (set by the watcher's OnUnexplained). coolDown is the
 // co-signer's, by its own clock.
-func StartSigners(ctx context.Context, c *core.Core, ch *Chain, dataDir string, coolDown time.Duration, send func(alert.Alert), log *slog.Logger, halt *atomic.Pointer[cosigner.Cosigner]) (*Signers, error) {
-	pol, err := devPolicy(c, coolDown)
+//
+// eth, if not nil, is the demo's Ethereum side: its Safe wallets are
+// pinned in the co-signer's policy (the co-signer signs no SafeTx here:
+// it has no Ethereum key).
+func StartSigners(ctx context.Context, c *core.Core, ch *Chain, dataDir string, coolDown time.Duration, send func(alert.Alert), log *slog.Logger, halt *atomic.Pointer[cosigner.Cosigner], eth *Eth) (*Signers, error) {
+	pol, err := devPolicy(c, coolDown, eth)
 	if err != nil {
 		return nil, err
 	}

@@ -21,11 +21,11 @@ import (
 	"kinko/internal/chain/eth"
 	"kinko/internal/chain/eth/devnet"
 	"kinko/internal/chain/eth/safe"
+	"kinko/internal/chain/eth/safe/safetest"
 	"kinko/internal/controls"
 	"kinko/internal/core"
 	"kinko/internal/cosigner"
 	"kinko/internal/custody"
-	"kinko/internal/ethwallet"
 	"kinko/internal/ledger"
 	"kinko/internal/mtls"
 	"kinko/internal/operators"
@@ -203,31 +203,14 @@ func (e *ethE2E) submit(t *testing.T, at time.Time, cmd core.Command) core.Outco
 	return o
 }
 
-// newSafe deploys a 2-of-3 Safe of owners at salt nonce salt, funded
-// before it exists.
 func (e *ethE2E) newSafe(t *testing.T, salt int64, fund *big.Int, owners ...*ecdsa.PrivateKey) common.Address {
 	t.Helper()
-	e.descs = append(e.descs, safeDescriptor(e.d, owners))
-	cfg := safe.Config{Threshold: 2}
-	for _, k := range owners {
-		cfg.Owners = append(cfg.Owners, crypto.PubkeyToAddress(k.PublicKey))
-	}
-	init, err := e.d.Initializer(cfg)
+	e.descs = append(e.descs, safetest.Descriptor(e.d, safetest.Owners(owners...)).String())
+	a, err := safetest.Funded(e.ctx, e.node, e.d, e.gas, salt, fund, safetest.Owners(owners...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := e.d.Predictor(init).Address(big.NewInt(salt))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.node.Fund(e.ctx, want, fund); err != nil {
-		t.Fatal(err)
-	}
-	got, _, err := e.d.CreateProxy(e.ctx, e.c, e.gas, init, big.NewInt(salt))
-	if err != nil || got != want {
-		t.Fatalf("Safe at %s (predicted %s): %v", got, want, err)
-	}
-	return got
+	return a
 }
 
 // withdraw journals a customer's signed withdrawal of wei to addr now.
@@ -586,15 +569,4 @@ func (e *ethE2E) withdrawHalted(t *testing.T) {
 	if _, err := e.signer(t, nil).Step(e.ctx); err == nil || !strings.Contains(err.Error(), "halted") {
 		t.Fatalf("signer step while halted = %v", err)
 	}
-}
-
-// safeDescriptor is the custody descriptor of a 2-of-n Safe of d owned by
-// owners' keys.
-func safeDescriptor(d *safe.Deployment, owners []*ecdsa.PrivateKey) string {
-	desc := ethwallet.Descriptor{ChainID: d.ChainID.Uint64(), Singleton: ethwallet.Address(d.Singleton), Factory: ethwallet.Address(d.ProxyFactory),
-		Fallback: ethwallet.Address(d.FallbackHandler), Threshold: 2}
-	for _, k := range owners {
-		desc.Owners = append(desc.Owners, ethwallet.Address(crypto.PubkeyToAddress(k.PublicKey)))
-	}
-	return desc.String()
 }

@@ -413,12 +413,33 @@ func TestWithdrawalThroughProcessBoundaries(t *testing.T) {
 	if (API{URL: coreURL, Token: "wrong", HTTP: http.DefaultClient}).Submit(e.ctx, core.FailBatch{Batch: "x", Reason: "y"}) == nil {
 		t.Fatal("the signer routes answered a wrong token")
 	}
-	if err := backend.Submit(e.ctx, core.FailBatch{Batch: "x", Reason: "y"}); err == nil || !strings.Contains(err.Error(), "does not journal") {
+	if err := backend.Submit(e.ctx, core.CreditDeposits{}); err == nil || !strings.Contains(err.Error(), "does not journal") {
 		t.Fatalf("the signer journaling another kind = %v", err)
+	}
+	// The signer settles its Ether batches only: a Bitcoin batch's
+	// confirmation or failure is the watcher's.
+	if err := backend.Submit(e.ctx, core.FailBatch{Batch: "x", Reason: "y"}); err == nil || !strings.Contains(err.Error(), "settles only its Ether batches") {
+		t.Fatalf("the signer failing a batch that is not an Ether one = %v", err)
 	}
 	sent, err := s.Step(e.ctx)
 	if err != nil || len(sent) != 1 {
 		t.Fatalf("step = %v, %v", sent, err)
+	}
+	var sentTx [32]byte
+	e.c.Read(func(st *core.State) {
+		for _, b := range st.Withdraw.Batches() {
+			if b.ID == sent[0] {
+				sentTx = b.TxID
+			}
+		}
+	})
+	if sentTx == ([32]byte{}) {
+		t.Fatalf("batch %s not in the journal", sent[0])
+	}
+	for _, cmd := range []core.Command{core.ConfirmBatch{TxID: sentTx, Height: 1}, core.FailBatch{Batch: sent[0], Reason: "forged"}} {
+		if err := backend.Submit(e.ctx, cmd); err == nil || !strings.Contains(err.Error(), "403") {
+			t.Fatalf("the signer journaling %s of its Bitcoin batch = %v; want 403", cmd.Kind(), err)
+		}
 	}
 	e.mineAndWatch()
 	e.c.Read(func(st *core.State) {

@@ -702,7 +702,18 @@ func (d *Deposits) creditMatured(ctx context.Context) error {
 	if len(ready) == 0 {
 		return nil
 	}
-	// A stable order, so the journal reads the same however the map ran.
+	return creditSeen(ctx, d.core, d.cfg.Now(), ready, custody.MaxBatch,
+		func(s custody.Seen) { delete(d.inBlocks, s.Outpoint) },
+		func(s custody.Seen, err error) {
+			d.log.Info("deposit not credited", "outpoint", s.Outpoint, "err", err)
+		})
+}
+
+// creditSeen journals the deposits of ready, in a stable order (height,
+// then outpoint) so the journal reads the same however a map ran, in
+// batches of at most batch: taken is called with each deposit of a
+// journaled batch, refused with each one the core did not credit and why.
+func creditSeen(ctx context.Context, c Core, now time.Time, ready []custody.Seen, batch int, taken func(custody.Seen), refused func(custody.Seen, error)) error {
 	sort.Slice(ready, func(i, j int) bool {
 		if ready[i].Height != ready[j].Height {
 			return ready[i].Height < ready[j].Height
@@ -714,8 +725,8 @@ func (d *Deposits) creditMatured(ctx context.Context) error {
 		return a.Vout < b.Vout
 	})
 	for len(ready) > 0 {
-		n := min(len(ready), custody.MaxBatch)
-		o, err := d.core.Submit(ctx, d.cfg.Now(), core.CreditDeposits{Deposits: ready[:n]})
+		n := min(len(ready), batch)
+		o, err := c.Submit(ctx, now, core.CreditDeposits{Deposits: ready[:n]})
 		if err == nil {
 			err = o.Err
 		}
@@ -723,11 +734,11 @@ func (d *Deposits) creditMatured(ctx context.Context) error {
 			return fmt.Errorf("watch: credit deposits: %w", err)
 		}
 		for _, s := range ready[:n] {
-			delete(d.inBlocks, s.Outpoint)
+			taken(s)
 		}
 		if res, _ := o.Value.([]custody.Result); len(res) > 0 {
 			for _, r := range res {
-				d.log.Info("deposit not credited", "outpoint", ready[r.Index].Outpoint, "err", r.Err)
+				refused(ready[r.Index], r.Err)
 			}
 		}
 		ready = ready[n:]

@@ -444,32 +444,11 @@ func (d *EtherDeposits) credit(ctx context.Context) error {
 		d.cfg.Logger.Info("Ether deposits kept, not credited", "deposits", len(ready), "why", stopped)
 		return nil
 	}
-	sort.Slice(ready, func(i, j int) bool {
-		if ready[i].Height != ready[j].Height {
-			return ready[i].Height < ready[j].Height
-		}
-		return string(ready[i].Outpoint.TxID[:]) < string(ready[j].Outpoint.TxID[:])
-	})
-	for len(ready) > 0 {
-		n := min(len(ready), etherCreditBatch)
-		o, err := d.core.Submit(ctx, d.cfg.Now(), core.CreditDeposits{Deposits: ready[:n]})
-		if err == nil {
-			err = o.Err
-		}
-		if err != nil {
-			return fmt.Errorf("watch: credit deposits: %w", err)
-		}
-		for _, s := range ready[:n] {
-			delete(d.inBlocks, s.Outpoint)
-		}
-		if res, _ := o.Value.([]custody.Result); len(res) > 0 {
-			for _, r := range res {
-				d.cfg.Logger.Info("Ether deposit not credited", "tx", chain.NewID(chain.Ethereum, ready[r.Index].Outpoint.TxID), "err", r.Err)
-			}
-		}
-		ready = ready[n:]
-	}
-	return nil
+	return creditSeen(ctx, d.core, d.cfg.Now(), ready, etherCreditBatch,
+		func(s custody.Seen) { delete(d.inBlocks, s.Outpoint) },
+		func(s custody.Seen, err error) {
+			d.cfg.Logger.Info("Ether deposit not credited", "tx", chain.NewID(chain.Ethereum, s.Outpoint.TxID), "err", err)
+		})
 }
 
 func (d *EtherDeposits) checkpoint(ctx context.Context) error {

@@ -2,6 +2,7 @@ package watch
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"errors"
 	"math/big"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"kinko/internal/chain/eth"
 	"kinko/internal/chain/eth/devnet"
 	"kinko/internal/chain/eth/safe"
+	"kinko/internal/chain/eth/safe/safetest"
 	"kinko/internal/chain/ethchain"
 	"kinko/internal/core"
 	"kinko/internal/custody"
@@ -25,16 +27,15 @@ func weiOf(a ledger.Amount) *big.Int { return a.Big() }
 // safeDescriptor describes a 2-of-3 Safe of dep with fresh owner keys
 // (kept nowhere: the test never spends from it).
 func safeDescriptor(t testing.TB, dep *safe.Deployment) ethwallet.Descriptor {
-	d := ethwallet.Descriptor{ChainID: dep.ChainID.Uint64(), Singleton: ethwallet.Address(dep.Singleton), Factory: ethwallet.Address(dep.ProxyFactory),
-		Fallback: ethwallet.Address(dep.FallbackHandler), Threshold: 2}
+	var keys []*ecdsa.PrivateKey
 	for range 3 {
 		k, err := crypto.GenerateKey()
 		if err != nil {
 			t.Fatal(err)
 		}
-		d.Owners = append(d.Owners, ethwallet.Address(crypto.PubkeyToAddress(k.PublicKey)))
+		keys = append(keys, k)
 	}
-	return d
+	return safetest.Descriptor(dep, safetest.Owners(keys...))
 }
 
 func safeConfig(d ethwallet.Descriptor) safe.Config {
