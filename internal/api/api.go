@@ -220,6 +220,10 @@ func New(cfg Config) (*Server, error) {
 // which may start after the server). Call it before serving.
 func (s *Server) SetPending(f func() []watch.Pending) { s.cfg.Pending = f }
 
+// SetSafeArtifacts sets the installed Safe contracts that derive Ether
+// deposit addresses (Config.SafeArtifacts). Call it before serving.
+func (s *Server) SetSafeArtifacts(a *safe.Artifacts) { s.cfg.SafeArtifacts = a }
+
 // Close stops the mailer and releases the server's store.
 func (s *Server) Close() error {
 	if s.mailer != nil {

@@ -21,6 +21,7 @@ import (
 
 	"kinko/internal/alert"
 	"kinko/internal/api"
+	"kinko/internal/chain/eth/safe"
 	"kinko/internal/core"
 	"kinko/internal/cosigner"
 	"kinko/internal/demo"
@@ -359,8 +360,13 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 			return fmt.Errorf("demo ethereum: %w", err)
 		default:
 			defer ethd.Stop()
+			h.SetSafeArtifacts(ethd.Artifacts)
 			log.Info("ethereum dev node started", "rpc", ethd.Node.HTTPURL(), "took", time.Since(start).Round(time.Millisecond))
 		}
+	} else if art, err := safe.LoadInstalled(); err == nil {
+		// kinko core: Ether deposit addresses where the Safe contracts are
+		// installed (a 503 that says so where not).
+		h.SetSafeArtifacts(art)
 	}
 	if o.seed && o.chain {
 		fmt.Fprintln(out, "starting a btcd regtest node (go tool btcd) and the demo wallets...")

@@ -68,12 +68,15 @@ type ethState struct {
 type Eth struct {
 	Node       *devnet.Node
 	Deployment *safe.Deployment
-	HotSafe    common.Address
-	KeyDir     string
-	Deposits   *watch.EtherDeposits
-	Exec       *watch.EthExec
-	cancel     context.CancelFunc
-	done       chan struct{}
+	// Artifacts are the installed Safe contracts (the API derives the
+	// customers' deposit addresses from them).
+	Artifacts *safe.Artifacts
+	HotSafe   common.Address
+	KeyDir    string
+	Deposits  *watch.EtherDeposits
+	Exec      *watch.EthExec
+	cancel    context.CancelFunc
+	done      chan struct{}
 }
 
 // EthOptions configure the demo's Ethereum watchers.
@@ -153,7 +156,7 @@ func StartEth(ctx context.Context, c *core.Core, dataDir string, team *operators
 	if err != nil {
 		return nil, err
 	}
-	e := &Eth{Node: node, KeyDir: filepath.Join(dataDir, "demo-keys")}
+	e := &Eth{Node: node, Artifacts: art, KeyDir: filepath.Join(dataDir, "demo-keys")}
 	fail := func(err error) (*Eth, error) { node.Stop(); return nil, fmt.Errorf("demo: ethereum: %w", err) }
 	cl := node.Client()
 	statePath := filepath.Join(dataDir, "eth-dev.json")
