@@ -21,7 +21,6 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"kinko/internal/api"
-	"kinko/internal/auth"
 	"kinko/internal/chain/eth"
 	"kinko/internal/chain/eth/devnet"
 	"kinko/internal/chain/eth/safe"
@@ -291,19 +290,11 @@ func EthRules(coolDown time.Duration) withdraw.Rules {
 // accounts, the hot and cold Safes registered as wallets (two admins
 // each), the withdrawal rules, and the cold Safe's ether as the house's.
 func (d *EthDeployment) prepareEthCore(ctx context.Context, o EthOptions) error {
-	c, err := core.Open(ctx, core.Config{Dir: d.CoreDir, SecretsDir: d.SecretsDir})
+	c, done, err := d.openToPrepare(ctx)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	srv, err := api.New(api.Config{Core: c, DataDir: d.CoreDir, SecretsDir: d.SecretsDir, Argon2: auth.TestArgon2})
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
-	if err := d.makeTeam(); err != nil {
-		return err
-	}
+	defer done()
 	now := time.Now()
 	house := ledger.AccountKey{Owner: ledger.OwnerHouse, Asset: ETH.ID, Kind: ledger.KindHouse}
 	coldAcct := ledger.AccountKey{Owner: ownerEthCold, Asset: ETH.ID, Kind: ledger.KindWallet}

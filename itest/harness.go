@@ -704,21 +704,11 @@ func (d *Deployment) OperatorKey(name string) string {
 // and wallet accounts, the four wallets and the withdrawal rules (each
 // asked by one admin, approved by another).
 func (d *Deployment) prepareCore(ctx context.Context) error {
-	c, err := core.Open(ctx, core.Config{Dir: d.CoreDir, SecretsDir: d.SecretsDir})
+	c, done, err := d.openToPrepare(ctx)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	// The API writes the core's secrets (TOTP sealing key, tokens) in
-	// its secrets directory.
-	srv, err := api.New(api.Config{Core: c, DataDir: d.CoreDir, SecretsDir: d.SecretsDir, Argon2: auth.TestArgon2})
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
-	if err := d.makeTeam(); err != nil {
-		return err
-	}
+	defer done()
 	wallets := []struct {
 		id    uint32
 		kind  custody.WalletKind
@@ -767,6 +757,27 @@ func (d *Deployment) submitSigned(ctx context.Context, c *core.Core, cmds []core
 		}
 	}
 	return nil
+}
+
+// openToPrepare opens the deployment's core with the library, has the
+// API write the core's secrets (TOTP sealing key, tokens) in its secrets
+// directory, and makes the team; done closes both.
+func (d *Deployment) openToPrepare(ctx context.Context) (c *core.Core, done func(), err error) {
+	c, err = core.Open(ctx, core.Config{Dir: d.CoreDir, SecretsDir: d.SecretsDir})
+	if err != nil {
+		return nil, nil, err
+	}
+	srv, err := api.New(api.Config{Core: c, DataDir: d.CoreDir, SecretsDir: d.SecretsDir, Argon2: auth.TestArgon2})
+	if err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	done = func() { srv.Close(); c.Close() }
+	if err := d.makeTeam(); err != nil {
+		done()
+		return nil, nil, err
+	}
+	return c, done, nil
 }
 
 // makeTeam makes the founding operators' CLI keys (in Root/operators)

@@ -33,6 +33,20 @@ type DevPayRequest struct {
 	Amount  string `json:"amount"`
 }
 
+// devMineRequest reads an authorized request to mine 1 to maxDevMine
+// blocks; a refusal is answered here.
+func devMineRequest(w http.ResponseWriter, r *http.Request, token string) (DevMineRequest, bool) {
+	var req DevMineRequest
+	if !devAuthorized(w, r, token) || !decodeDev(w, r, &req) {
+		return req, false
+	}
+	if req.Blocks < 1 || req.Blocks > maxDevMine {
+		http.Error(w, fmt.Sprintf("blocks must be 1 to %d", maxDevMine), http.StatusBadRequest)
+		return req, false
+	}
+	return req, true
+}
+
 // DevMineRequest is the body of POST /dev/mine.
 type DevMineRequest struct {
 	Blocks int `json:"blocks"`
@@ -79,15 +93,8 @@ func devChainRoutes(mux *http.ServeMux, chain *demo.Chain, token string) {
 		json.NewEncoder(w).Encode(map[string]string{"txid": tx.TxHash().String()})
 	})
 	mux.HandleFunc("POST /dev/mine", func(w http.ResponseWriter, r *http.Request) {
-		if !devAuthorized(w, r, token) {
-			return
-		}
-		var req DevMineRequest
-		if !decodeDev(w, r, &req) {
-			return
-		}
-		if req.Blocks < 1 || req.Blocks > maxDevMine {
-			http.Error(w, fmt.Sprintf("blocks must be 1 to %d", maxDevMine), http.StatusBadRequest)
+		req, ok := devMineRequest(w, r, token)
+		if !ok {
 			return
 		}
 		hashes, err := chain.Node.Generate(r.Context(), uint32(req.Blocks))

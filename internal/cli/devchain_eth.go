@@ -55,15 +55,8 @@ func devEthRoutes(mux *http.ServeMux, e *demo.Eth, token string) {
 		json.NewEncoder(w).Encode(map[string]any{"tx": rc.TxHash.Hex(), "block": rc.BlockNumber.Uint64()})
 	})
 	mux.HandleFunc("POST /dev/eth/mine", func(w http.ResponseWriter, r *http.Request) {
-		if !devAuthorized(w, r, token) {
-			return
-		}
-		var req DevMineRequest
-		if !decodeDev(w, r, &req) {
-			return
-		}
-		if req.Blocks < 1 || req.Blocks > maxDevMine {
-			http.Error(w, fmt.Sprintf("blocks must be 1 to %d", maxDevMine), http.StatusBadRequest)
+		req, ok := devMineRequest(w, r, token)
+		if !ok {
 			return
 		}
 		h, err := e.Node.Mine(r.Context(), req.Blocks)

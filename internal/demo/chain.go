@@ -129,20 +129,24 @@ func StartChain(ctx context.Context, c *core.Core, dataDir string, cfg watch.Dep
 	return ch, nil
 }
 
+// submitNow journals cmd in c now; a refusal, the command's or an
+// event's, is its error.
+func submitNow(ctx context.Context, c *core.Core, cmd core.Command) (any, error) {
+	o, err := c.Submit(ctx, time.Now(), cmd)
+	if err == nil {
+		err = o.Err
+	}
+	if err == nil {
+		err = o.EventErr()
+	}
+	return o.Value, err
+}
+
 func (ch *Chain) seedWallets(ctx context.Context, c *core.Core, team *operators.Team) error {
 	if err := os.MkdirAll(ch.KeyDir, 0o700); err != nil {
 		return err
 	}
-	submit := func(cmd core.Command) (any, error) {
-		o, err := c.Submit(ctx, time.Now(), cmd)
-		if err == nil {
-			err = o.Err
-		}
-		if err == nil {
-			err = o.EventErr()
-		}
-		return o.Value, err
-	}
+	submit := func(cmd core.Command) (any, error) { return submitNow(ctx, c, cmd) }
 	descs := map[uint32]*wallet.Descriptor{}
 	for _, dw := range demoWallets {
 		d := &wallet.Descriptor{M: 2, Net: regtest.Net}

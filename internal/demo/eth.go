@@ -369,16 +369,7 @@ func (e *Eth) deploy(ctx context.Context, art *safe.Artifacts) (ethState, error)
 // the journal lacks them, and hands each demo customer without one an
 // ETH deposit address.
 func (e *Eth) register(ctx context.Context, c *core.Core, team *operators.Team) error {
-	submit := func(cmd core.Command) (any, error) {
-		o, err := c.Submit(ctx, time.Now(), cmd)
-		if err == nil {
-			err = o.Err
-		}
-		if err == nil {
-			err = o.EventErr()
-		}
-		return o.Value, err
-	}
+	submit := func(cmd core.Command) (any, error) { return submitNow(ctx, c, cmd) }
 	cold, err := e.coldOwners()
 	if err != nil {
 		return err

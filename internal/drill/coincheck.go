@@ -271,15 +271,26 @@ func Coincheck(ctx context.Context, o Options, out io.Writer) (*Result, error) {
 		return nil, err
 	}
 	defer node.Stop()
-	c, err := core.Open(ctx, core.Config{Dir: filepath.Join(o.Dir, "core")})
+	c, err := openFresh(ctx, o.Dir)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	if head, _, _ := c.Journal().Head(); head != 0 {
-		return nil, fmt.Errorf("drill: %s holds a journal already; a drill starts fresh", o.Dir)
-	}
 	return Play(ctx, &Env{Core: c, CoreDir: filepath.Join(o.Dir, "core"), Node: node}, o, out)
+}
+
+// openFresh opens the drill's core in dir/core, which must hold no
+// journal yet: a drill starts fresh.
+func openFresh(ctx context.Context, dir string) (*core.Core, error) {
+	c, err := core.Open(ctx, core.Config{Dir: filepath.Join(dir, "core")})
+	if err != nil {
+		return nil, err
+	}
+	if head, _, _ := c.Journal().Head(); head != 0 {
+		c.Close()
+		return nil, fmt.Errorf("drill: %s holds a journal already; a drill starts fresh", dir)
+	}
+	return c, nil
 }
 
 func (o *Options) check() error {

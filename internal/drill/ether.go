@@ -128,14 +128,11 @@ func CoincheckEther(ctx context.Context, o Options, out io.Writer) (*EtherResult
 		return nil, err
 	}
 	defer node.Stop()
-	c, err := core.Open(ctx, core.Config{Dir: filepath.Join(o.Dir, "core")})
+	c, err := openFresh(ctx, o.Dir)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	if head, _, _ := c.Journal().Head(); head != 0 {
-		return nil, fmt.Errorf("drill: %s holds a journal already; a drill starts fresh", o.Dir)
-	}
 	return playEther(ctx, c, node, art, o, out)
 }
 
