@@ -110,14 +110,7 @@ func TestSnapshotSimulation(t *testing.T) {
 // the state rebuilt from the journal: the same as a replay.
 func TestSnapshotTamperedPassedOver(t *testing.T) {
 	dir := t.TempDir()
-	c := openCore(t, dir, 1_000_000)
-	setupXEM(t, c, 4)
-	for i := uint64(1); i <= 10; i++ {
-		submit(t, c, t0, CreateTransfers{Transfers: []ledger.Transfer{deposit(i, i%4+1, 100*i)}})
-	}
-	if err := c.Snapshot(); err != nil {
-		t.Fatal(err)
-	}
+	c := snapshotTen(t, dir)
 	_, want := c.StateHash()
 	head, _, _ := c.Journal().Head()
 	c.Close()
@@ -191,6 +184,21 @@ func TestSnapshotTamperedPassedOver(t *testing.T) {
 	if _, _, err := readSnapshot(dir, nil, fs[0]); !errors.Is(err, errNoSnapshotKey) {
 		t.Fatalf("readSnapshot without a key = %v", err)
 	}
+}
+
+// snapshotTen opens a core in dir, journals ten deposits among four
+// customers and takes a snapshot; the core is left open.
+func snapshotTen(t *testing.T, dir string) *Core {
+	t.Helper()
+	c := openCore(t, dir, 1_000_000)
+	setupXEM(t, c, 4)
+	for i := uint64(1); i <= 10; i++ {
+		submit(t, c, t0, CreateTransfers{Transfers: []ledger.Transfer{deposit(i, i%4+1, 100*i)}})
+	}
+	if err := c.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func flip(b []byte, i int) []byte {
@@ -357,15 +365,7 @@ func TestStartFromSnapshotStillRefusesBadJournal(t *testing.T) {
 // authenticated and loaded it; the loaded state does not change.
 func TestSnapshotRewrittenAfterLoad(t *testing.T) {
 	dir := t.TempDir()
-	c := openCore(t, dir, 1_000_000)
-	setupXEM(t, c, 4)
-	for i := uint64(1); i <= 10; i++ {
-		submit(t, c, t0, CreateTransfers{Transfers: []ledger.Transfer{deposit(i, i%4+1, 100*i)}})
-	}
-	if err := c.Snapshot(); err != nil {
-		t.Fatal(err)
-	}
-	c.Close()
+	snapshotTen(t, dir).Close()
 	fs, _ := snapshotFiles(dir)
 	key, err := snapshotKey("", dir)
 	if err != nil {

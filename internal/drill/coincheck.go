@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -293,6 +294,38 @@ func openFresh(ctx context.Context, dir string) (*core.Core, error) {
 	return c, nil
 }
 
+// awaitWatcherHalt waits, 10 s at most, for the watcher's own record of a
+// theft: the incident it opened naming txid (withdrawals halted already
+// for another reason do not count). It then checks that withdrawals of
+// asset (what names them in an error) are halted.
+func awaitWatcherHalt(c *core.Core, asset ledger.AssetID, txid, what string) (incident.Incident, error) {
+	start := time.Now()
+	for {
+		var found *incident.Incident
+		c.Read(func(st *core.State) {
+			for _, in := range st.Incidents.List() {
+				if in.Detector == "watcher" && slices.Contains(in.TxIDs, txid) {
+					found = &in
+					return
+				}
+			}
+		})
+		if found != nil {
+			var err error
+			c.Read(func(st *core.State) {
+				if st.Controls.Allowed(asset, controls.Withdraw) == nil {
+					err = fmt.Errorf("drill: %s not halted after the theft", what)
+				}
+			})
+			return *found, err
+		}
+		if time.Since(start) > 10*time.Second {
+			return incident.Incident{}, fmt.Errorf("drill: the watcher recorded no incident 10 s after the theft")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func (o *Options) check() error {
 	if o.Customers <= 0 || o.Customers > 2_000_000 {
 		return fmt.Errorf("drill: 1 to 2,000,000 customers")
@@ -417,34 +450,11 @@ func Play(ctx context.Context, env *Env, o Options, out io.Writer) (*Result, err
 	// Wait for the watcher's own record of this theft: the halt and the
 	// incident naming the transaction (withdrawals may have been halted
 	// already for another reason; that does not count).
-	for {
-		var opened int64
-		c.Read(func(st *core.State) {
-			for _, in := range st.Incidents.List() {
-				for _, tx := range in.TxIDs {
-					if tx == res.TheftTx && in.Detector == "watcher" {
-						opened = in.Opened
-					}
-				}
-			}
-		})
-		if opened != 0 {
-			res.HaltAfter = time.Unix(0, opened).Sub(start)
-			break
-		}
-		if time.Since(start) > 10*time.Second {
-			return nil, fmt.Errorf("drill: the watcher recorded no halt 10 s after the theft")
-		}
-		time.Sleep(time.Millisecond)
-	}
-	c.Read(func(st *core.State) {
-		if st.Controls.Allowed(btc, controls.Withdraw) == nil {
-			err = fmt.Errorf("drill: withdrawals not halted after the theft")
-		}
-	})
+	in, err := awaitWatcherHalt(c, btc, res.TheftTx, "withdrawals")
 	if err != nil {
 		return nil, err
 	}
+	res.HaltAfter = time.Unix(0, in.Opened).Sub(start)
 	say("attacker broadcast %s taking %s (the hot wallet; %.2f%% of customers' coins)", res.TheftTx, btcutil.Amount(res.StolenSat).Format(btcutil.AmountBTC),
 		float64(res.StolenSat)*100/float64(res.TotalSat))
 	say("halt and incident journaled %v after the broadcast, by the watcher, with no person", res.HaltAfter.Round(time.Microsecond))

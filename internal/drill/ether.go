@@ -328,33 +328,12 @@ func playEther(ctx context.Context, c *core.Core, node *devnet.Node, art *safe.A
 	res.StolenWei = took.Uint64()
 	// The watcher's own record of this theft: the incident naming the
 	// SafeTx, opened by the watcher.
-	var incidentID string
-	for incidentID == "" {
-		c.Read(func(st *core.State) {
-			for _, in := range st.Incidents.List() {
-				for _, id := range in.TxIDs {
-					if id == h.Hex() && in.Detector == "watcher" {
-						incidentID, res.HaltAfter, res.Loss = in.ID, time.Unix(0, in.Opened).Sub(t0), in.Loss
-					}
-				}
-			}
-		})
-		if incidentID != "" {
-			break
-		}
-		if time.Since(t0) > 10*time.Second {
-			return nil, fmt.Errorf("drill: the watcher recorded no incident 10 s after the theft")
-		}
-		time.Sleep(time.Millisecond)
-	}
-	c.Read(func(st *core.State) {
-		if st.Controls.Allowed(eth, controls.Withdraw) == nil {
-			err = fmt.Errorf("drill: ETH withdrawals not halted after the theft")
-		}
-	})
+	in, err := awaitWatcherHalt(c, eth, h.Hex(), "ETH withdrawals")
 	if err != nil {
 		return nil, err
 	}
+	incidentID := in.ID
+	res.HaltAfter, res.Loss = time.Unix(0, in.Opened).Sub(t0), in.Loss
 	coldAfter, err := cl.Balance(ctx, coldAddr)
 	if err != nil {
 		return nil, err
