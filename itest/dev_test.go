@@ -3,6 +3,7 @@ package itest
 import (
 	"bytes"
 	"context"
+	"math/big"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,9 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+
 	"kinko/internal/api"
 	"kinko/internal/chain/btc"
 	"kinko/internal/chain/btc/regtest"
+	"kinko/internal/chain/eth"
+	"kinko/internal/chain/eth/devnet"
 	"kinko/internal/ledger"
 	"kinko/internal/people"
 	"kinko/internal/withdraw"
@@ -31,6 +37,7 @@ type devBanner struct {
 var (
 	healthLine = regexp.MustCompile(`health\s+(http://127\.0\.0\.1:\d+)/healthz`)
 	rpcLine    = regexp.MustCompile(`RPC (\S+) \(user (\S+), password (\S+),`)
+	ethRPCLine = regexp.MustCompile(`Ethereum dev node \(geth --dev, chain id \d+\): RPC (http://127\.0\.0\.1:\d+) `)
 	loginLine  = regexp.MustCompile(`(?m)^\s+(\S+)\s+(customer (\d+)|operator: \S+)\s+password (\S+)\s+TOTP secret (\S+)`)
 )
 
@@ -88,7 +95,11 @@ func TestDevFlows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dev.Env = []string{"KINKO_BTCD=" + btcd} // run outside the repository
+	geth, err := devnet.Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev.Env = []string{"KINKO_BTCD=" + btcd, "KINKO_GETH=" + geth} // run outside the repository
 	t.Cleanup(func() { dev.Stop() })
 	if err := dev.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -182,6 +193,88 @@ func TestDevFlows(t *testing.T) {
 	withdrawOnDev(taro, "dev-1", 1_000_000)
 	if got := paidTo(ctx, t, node, payTo); got != 1_000_000 {
 		t.Fatalf("the node shows %d satoshi at the payee; want 1,000,000", got)
+	}
+
+	// Ether, as the banner says: taro's ETH deposit address (a
+	// counterfactual Safe of the cold owners) paid from the dev node with
+	// kinko dev pay, mined with kinko dev mine --asset ETH and credited; an
+	// ETH address registered and a withdrawal paid from the hot Safe by the
+	// dev's Ether hot signer and co-signer.
+	m := ethRPCLine.FindStringSubmatch(dev.LogTail(1 << 20))
+	if m == nil {
+		t.Fatalf("kinko dev's banner lacks its Ethereum node:\n%s", dev.LogTail(60))
+	}
+	ec, err := eth.Dial(ctx, m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ec.Close()
+	ethAddr, err := taro.DepositAddressOf(ctx, "ETH")
+	if err != nil || !common.IsHexAddress(ethAddr) {
+		t.Fatalf("taro's ETH deposit address %q: %v", ethAddr, err)
+	}
+	wei0, err := AvailableWei(ctx, taro)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One ether: a deposit of at most one coin is final at 6 blocks by
+	// the default rules, and withdrawable then.
+	oneEth := big.NewInt(1e18)
+	kinko("dev", "pay", "--data", data, "--dev", bn.url, "--address", ethAddr, "--amount", oneEth.String())
+	kinko("dev", "mine", "--asset", "ETH", "--blocks", "6", "--data", data, "--dev", bn.url)
+	if err := poll(ctx, "the ETH deposit credited", func() (bool, error) {
+		got, err := AvailableWei(ctx, taro)
+		return err == nil && got.Cmp(new(big.Int).Add(wei0, oneEth)) == 0, nil
+	}); err != nil {
+		t.Fatalf("%v\n%s", err, dev.LogTail(40))
+	}
+	pk, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ethPayee := crypto.PubkeyToAddress(pk.PublicKey)
+	if err := taro.WhitelistAsset(ctx, "ETH", ethPayee.Hex()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // the dev's cool-down
+	half := new(big.Int).Div(oneEth, big.NewInt(4))
+	w, err := taro.WithdrawAsset(ctx, "ETH", "dev-eth-1", ethPayee.Hex(), half.Uint64())
+	if err != nil || w.Status != string(withdraw.StatusQueued) {
+		t.Fatalf("the ETH withdrawal = %+v, %v", w, err)
+	}
+	etherLog := func() string {
+		var out []string
+		for _, l := range strings.Split(dev.LogTail(1<<20), "\n") {
+			if strings.Contains(l, "asset=ETH") || strings.Contains(l, "SafeTx") || strings.Contains(l, "ether") {
+				out = append(out, l)
+			}
+		}
+		return strings.Join(out[max(0, len(out)-30):], "\n")
+	}
+	if err := poll(ctx, "the ETH withdrawal done", func() (bool, error) {
+		ws, err := taro.Withdrawals(ctx)
+		if err != nil {
+			return false, nil
+		}
+		for _, x := range ws {
+			if x.ID == w.ID {
+				return x.Status == string(withdraw.StatusDone), nil
+			}
+		}
+		return false, nil
+	}); err != nil {
+		t.Fatalf("%v\n%s", err, etherLog())
+	}
+	if got, err := ec.Balance(ctx, ethPayee); err != nil || got.Cmp(half) != 0 {
+		t.Fatalf("the ETH payee holds %v wei (%v); want %s", got, err, half)
+	}
+	wei1, err := AvailableWei(ctx, taro)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Any withdrawal fee is in ether, well below a hundredth of one.
+	if paid := new(big.Int).Sub(new(big.Int).Add(wei0, oneEth), wei1); paid.Cmp(half) < 0 || paid.Cmp(new(big.Int).Add(half, big.NewInt(1e16))) > 0 {
+		t.Fatalf("taro paid %s wei for a withdrawal of %s", paid, half)
 	}
 
 	// Yen, as the banner says: a bank transfer to taro's virtual account

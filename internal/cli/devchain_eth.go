@@ -77,6 +77,7 @@ func printDevEth(w io.Writer, c *core.Core, e *demo.Eth, dir, addr string) {
 		d.ChainID, e.Node.HTTPURL(), e.Node.WSURL(), filepath.Join(e.Node.Dir(), "data"))
 	fmt.Fprintf(w, "  Safe contracts %s (SafeL2 %s, factory %s, MultiSendCallOnly %s); hot Safe %s (wallet %d), owner keys in %s\n",
 		"1.4.1", d.Singleton.Hex(), d.ProxyFactory.Hex(), d.MultiSendCallOnly.Hex(), e.HotSafe.Hex(), demo.HotEthWallet, e.KeyDir)
+	fmt.Fprintf(w, "  ETH withdrawals are paid from the hot Safe (a float of %s wei, the house's) by the dev's Ether hot signer and co-signer (owner keys #1 and #2)\n", demo.HotEthFloat)
 	fmt.Fprintf(w, "  ETH deposit addresses (counterfactual Safes of the cold 2-of-3 wallet %d; credited at %d blocks, its own counted):\n", demo.ColdEthWallet, demo.EthConfirmations)
 	for _, p := range demo.Customers {
 		if a, ok := e.DepositAddress(c, p.Customer); ok {

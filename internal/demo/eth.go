@@ -20,6 +20,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"kinko/internal/alert"
+	"kinko/internal/chain"
 	"kinko/internal/chain/btc/regtest"
 	"kinko/internal/chain/eth/devnet"
 	"kinko/internal/chain/eth/safe"
@@ -45,6 +46,14 @@ const (
 	ColdEthWallet uint32 = 5
 	HotEthWallet  uint32 = 6
 )
+
+// HotEthFloat is the ether the dev puts in its hot Safe, from the node's
+// developer account, the house's in the ledger: what the dev's Ether
+// withdrawals are paid from (the customers' deposits stay cold).
+var HotEthFloat = new(big.Int).Mul(big.NewInt(20), big.NewInt(1e18))
+
+// hotEthFloatID is the ledger transfer that records the float, once.
+var hotEthFloatID = ledger.ID{Hi: 0xE7_4F10A7, Lo: 1}
 
 // ErrEthUnavailable reports that this machine lacks what the demo's
 // Ethereum side needs (the geth binary, the Safe contracts): kinko dev
@@ -397,6 +406,24 @@ func (e *Eth) register(ctx context.Context, c *core.Core, team *operators.Team) 
 			if _, err := submit(cmd); err != nil {
 				return fmt.Errorf("wallet %d: %w", w.ID, err)
 			}
+		}
+	}
+	// The hot Safe's float: paid on chain and journaled as the house's,
+	// once (a dev data directory made before it gains it).
+	var floated bool
+	c.Read(func(s *core.State) { _, floated = s.Ledger.Transfer(hotEthFloatID) })
+	if !floated {
+		if _, err := e.Node.Fund(ctx, e.HotSafe, HotEthFloat); err != nil {
+			return fmt.Errorf("the hot Safe's float: %w", err)
+		}
+		amt, err := chain.AmountFromBig(HotEthFloat)
+		if err != nil {
+			return err
+		}
+		if _, err := submit(core.CreateTransfers{Transfers: []ledger.Transfer{{ID: hotEthFloatID,
+			Debit:  ledger.AccountKey{Owner: OwnerHotCustomer, Asset: EthAsset, Kind: ledger.KindWallet},
+			Credit: ledger.AccountKey{Owner: ledger.OwnerHouse, Asset: EthAsset, Kind: ledger.KindHouse}, Amount: amt, Code: 1}}}); err != nil {
+			return fmt.Errorf("the hot Safe's float in the ledger: %w", err)
 		}
 	}
 	for _, p := range Customers {

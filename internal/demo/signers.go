@@ -2,9 +2,11 @@ package demo
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"net/http"
 	"path/filepath"
 	"sync/atomic"
@@ -34,9 +36,11 @@ const CoolDown = 30 * time.Second
 type Signers struct {
 	Cosigner *cosigner.Cosigner
 	Signer   *signer.Signer
-	cancel   context.CancelFunc
-	done     chan struct{}
-	admin    *http.Server
+	// EthSigner is the hot Safe's signer when the dev runs Ethereum.
+	EthSigner *signer.EthSigner
+	cancel    context.CancelFunc
+	done      chan struct{}
+	admin     *http.Server
 }
 
 // devPolicy is the dev co-signer's policy: the four demo wallets pinned
@@ -124,8 +128,9 @@ func hotKey(ch *Chain, i int) (*hdkeychain.ExtendedKey, [4]byte, error) {
 // co-signer's, by its own clock.
 //
 // eth, if not nil, is the demo's Ethereum side: its Safe wallets are
-// pinned in the co-signer's policy (the co-signer signs no SafeTx here:
-// it has no Ethereum key).
+// pinned in the co-signer's policy, the co-signer holds the hot Safe's
+// owner key #2, and an Ether hot signer (owner key #1, the house gas
+// account) pays ETH withdrawals from the hot Safe.
 func StartSigners(ctx context.Context, c *core.Core, ch *Chain, dataDir string, coolDown time.Duration, send func(alert.Alert), log *slog.Logger, halt *atomic.Pointer[cosigner.Cosigner], eth *Eth) (*Signers, error) {
 	pol, err := devPolicy(c, coolDown, eth)
 	if err != nil {
@@ -135,8 +140,22 @@ func StartSigners(ctx context.Context, c *core.Core, ch *Chain, dataDir string, 
 	if err != nil {
 		return nil, err
 	}
-	cs, err := cosigner.Open(cosigner.Config{Net: regtest.Net, Account: acct2, FP: fp2, Policy: pol, Now: time.Now,
-		StateDir: filepath.Join(dataDir, "cosigner-state"), Alert: send, Log: log.With("sub", "cosigner")})
+	ccfg := cosigner.Config{Net: regtest.Net, Account: acct2, FP: fp2, Policy: pol, Now: time.Now,
+		StateDir: filepath.Join(dataDir, "cosigner-state"), Alert: send, Log: log.With("sub", "cosigner")}
+	var ethHot []*ecdsa.PrivateKey
+	var gas *ecdsa.PrivateKey
+	if eth != nil {
+		// The hot Safe's owner key #2 is the co-signer's, its own node
+		// the dev's.
+		if ethHot, err = eth.HotKeys(); err != nil {
+			return nil, err
+		}
+		if gas, err = eth.GasKey(); err != nil {
+			return nil, err
+		}
+		ccfg.EthKey, ccfg.EthNode = ethHot[1], eth.Node.Client()
+	}
+	cs, err := cosigner.Open(ccfg)
 	if err != nil {
 		return nil, err
 	}
@@ -163,12 +182,42 @@ func StartSigners(ctx context.Context, c *core.Core, ch *Chain, dataDir string, 
 	halt.Store(cs)
 	s := signer.New(signer.Config{Backend: signer.InProcess{Core: c}, Node: ch.Node.Client(), Net: regtest.Net, Account: acct1, FP: fp1,
 		CoSigner: local, Logger: log.With("sub", "signer")})
+	var es *signer.EthSigner
+	if eth != nil {
+		// The Ether hot signer of the hot Safe: hot owner key #1, the
+		// house gas account sending execTransaction.
+		d := eth.Deployment
+		if es, err = signer.NewEth(signer.EthConfig{Backend: signer.InProcess{Core: c}, Node: eth.Node.Client(), ChainID: d.ChainID.Uint64(),
+			Safe: eth.HotSafe, MultiSend: d.MultiSendCallOnly, Key: ethHot[0], Gas: gas, CoSigner: local,
+			GasLimit: EthGasLimit, MaxFeePerGas: big.NewInt(EthMaxFeePerGas), Logger: log.With("sub", "signer", "asset", "ETH")}); err != nil {
+			admin.Close()
+			cs.Close()
+			return nil, err
+		}
+	}
 	sctx, cancel := context.WithCancel(context.Background())
-	out := &Signers{Cosigner: cs, Signer: s, cancel: cancel, done: make(chan struct{}), admin: admin}
-	// The signer runs until Stop cancels its context.
-	go func() { defer close(out.done); s.Run(sctx, time.Second) }()
+	out := &Signers{Cosigner: cs, Signer: s, EthSigner: es, cancel: cancel, done: make(chan struct{}), admin: admin}
+	// The signers run until Stop cancels their context.
+	go func() {
+		defer close(out.done)
+		if es != nil {
+			done := make(chan struct{})
+			go func() { defer close(done); es.Run(sctx, time.Second) }()
+			defer func() { <-done }()
+		}
+		s.Run(sctx, time.Second)
+	}()
 	return out, nil
 }
+
+// The dev's Ether hot signer sends execTransaction with these: its
+// batches fit the gas limit (safe.ExecGasFor), and the co-signer counts
+// their product as the fee (0.005 ETH at most a batch, within the dev's
+// co-signer's cap of 0.01).
+const (
+	EthGasLimit     = 500_000
+	EthMaxFeePerGas = 10_000_000_000
+)
 
 // Stop stops the signer, then closes the co-signer's state.
 func (s *Signers) Stop() {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/btcsuite/btcd/btcutil/psbt"
 
+	"kinko/internal/chain/eth/safe"
 	"kinko/internal/core"
 	"kinko/internal/cosigner"
 	"kinko/internal/journal"
@@ -37,4 +38,17 @@ func (l *Local) CoSign(ctx context.Context, p *psbt.Packet) (*psbt.Packet, error
 		return nil, err
 	}
 	return p, nil
+}
+
+// CoSignSafeTx feeds the co-signer, then asks it to sign a SafeTx: the
+// Ether hot signer's co-signer in the same process.
+func (l *Local) CoSignSafeTx(ctx context.Context, req cosigner.SafeTxRequest) (safe.Signature, error) {
+	if err := l.Follow(); err != nil {
+		return safe.Signature{}, err
+	}
+	sig, err := l.C.SignSafeTx(ctx, req)
+	if err != nil {
+		return safe.Signature{}, err
+	}
+	return sig.Signature, nil
 }
