@@ -46,7 +46,6 @@ func newFinality() finality {
 	return finality{queue: map[ledger.AssetID][]int{}, byCust: map[ledger.OwnerID]span{}, sum: map[custAsset]ledger.Amount{}}
 }
 
-
 // tracked reports whether a deposit belongs in the finality structures.
 func tracked(d *Deposit) bool {
 	return !d.Final && (d.State == DepositCredited || d.State == DepositReview)
