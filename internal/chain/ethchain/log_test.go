@@ -34,7 +34,9 @@ func TestTransferLog(t *testing.T) {
 		{"2^128-1", func(*types.Log) {}, true, chain.Amount{Hi: ^uint64(0), Lo: ^uint64(0)}, nil},
 		{"zero", func(l *types.Log) { l.Data = make([]byte, 32) }, true, chain.Amount{}, nil},
 		{"2^128", func(l *types.Log) { l.Data = word(new(big.Int).Lsh(big.NewInt(1), 128)) }, true, chain.Amount{}, chain.ErrAmountRange},
-		{"2^256-1", func(l *types.Log) { l.Data = word(new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1))) }, true, chain.Amount{}, chain.ErrAmountRange},
+		{"2^256-1", func(l *types.Log) {
+			l.Data = word(new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1)))
+		}, true, chain.Amount{}, chain.ErrAmountRange},
 		{"another event", func(l *types.Log) { l.Topics = []common.Hash{{9}, l.Topics[1], l.Topics[2]} }, false, chain.Amount{}, nil},
 		{"ERC-721 (tokenId indexed)", func(l *types.Log) { l.Topics = append(l.Topics, common.Hash{5}); l.Data = nil }, false, chain.Amount{}, nil},
 		{"two topics", func(l *types.Log) { l.Topics = l.Topics[:2] }, false, chain.Amount{}, nil},
