@@ -2,7 +2,9 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
 	"kinko/internal/chain/eth/safe"
@@ -11,6 +13,7 @@ import (
 	"kinko/internal/ethwallet"
 	"kinko/internal/ethwallet/book"
 	"kinko/internal/ledger"
+	"kinko/internal/people"
 )
 
 // TestEtherDepositAddressesAndDeposits: a customer asking for an ETH
@@ -80,5 +83,87 @@ func TestEtherDepositAddressesAndDeposits(t *testing.T) {
 	wantID := fmt.Sprintf("0xabcd%060x:0", 0)
 	if r.status != 200 || len(v.Items) != 1 || v.Items[0].Outpoint != wantID || v.Items[0].Amount != twenty || v.Items[0].State != "credited" {
 		t.Fatalf("deposits = %d %s; want %s of %s wei", r.status, r.body, wantID, twenty)
+	}
+}
+
+// TestTokenDepositAddress: two admins list the token TT (a register_token
+// request through the API: a lower-cased contract is refused when filed,
+// nothing registered); a customer asking for a TT deposit address gets
+// their Ether address of the chain's cold Safe wallet, the same index;
+// a credited TT deposit is shown with its asset; a token of a chain with
+// no Safe wallet has no address to hand out.
+func TestTokenDepositAddress(t *testing.T) {
+	art, err := safe.LoadInstalled()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	ctx := context.Background()
+	if o, err := e.core.Submit(ctx, e.clock.Now(), core.CreateAssets{Assets: []ledger.Asset{{ID: 3, Code: "ETH", Decimals: 18, Class: ledger.ClassChain},
+		{ID: 4, Code: "TT", Decimals: 18, Class: ledger.ClassChain}, {ID: 5, Code: "USDX", Decimals: 6, Class: ledger.ClassChain}}}); err != nil || o.EventErr() != nil {
+		t.Fatal(err, o.EventErr())
+	}
+	addr := func(b byte) ethwallet.Address {
+		var a ethwallet.Address
+		a[0], a[19] = b, b
+		return a
+	}
+	d := ethwallet.Descriptor{ChainID: 1337, Singleton: addr(0x41), Factory: addr(0x42), Fallback: addr(0x43), Threshold: 2,
+		Owners: []ethwallet.Address{addr(0x51), addr(0x52), addr(0x53)}}
+	e.registerWallet(custody.Wallet{ID: 7, Kind: custody.ColdCustomer, Asset: 3, Descriptor: d.String(), Owner: ledger.OwnerHouseMin + 107})
+	e.srv.cfg.SafeArtifacts = art
+	aiko, ren := e.loginOperator("aiko"), e.loginOperator("ren")
+	contract := "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+	tokens := func() int {
+		var n int
+		e.core.Read(func(st *core.State) { n = len(st.Custody.Tokens()) })
+		return n
+	}
+	bad := OpenRequestRequest{ID: "token-bad", Kind: core.KindRegisterTokenRequest, Reason: "list TT", RequiredRole: people.RoleAdmin,
+		Payload: json.RawMessage(`{"asset":"TT","chain_id":1337,"contract":"` + strings.ToLower(contract) + `"}`)}
+	if r := e.do("POST", "/v1/requests", aiko, bad); r.status < 400 || r.status >= 500 || tokens() != 0 {
+		t.Fatalf("a lower-cased contract = %d %s, %d tokens; want refused, none", r.status, r.body, tokens())
+	}
+	good := bad
+	good.ID, good.Payload = "token-tt", json.RawMessage(`{"asset":"tt","chain_id":1337,"contract":"`+contract+`"}`)
+	if r := e.do("POST", "/v1/requests", aiko, good); r.status != 201 {
+		t.Fatalf("open register_token = %d %s", r.status, r.body)
+	}
+	if r := e.do("POST", "/v1/requests/token-tt/approve", ren, DecideRequest{Reason: "contract checked against the issuer's"}); r.status != 200 {
+		t.Fatalf("approve register_token = %d %s", r.status, r.body)
+	}
+	e.core.Read(func(st *core.State) {
+		if tok, ok := st.Custody.Token(4); !ok || tok.Contract != contract || tok.ChainID != 1337 {
+			t.Fatalf("token TT = %+v, %v; want %s on 1337", tok, ok, contract)
+		}
+	})
+	_, tok := e.signUp("token@example.jp")
+	var tt, eth DepositAddressView
+	e.do("POST", "/v1/me/deposit-addresses", tok, DepositAddressRequest{Asset: "tt"}).json(t, &tt)
+	e.do("POST", "/v1/me/deposit-addresses", tok, DepositAddressRequest{Asset: "eth"}).json(t, &eth)
+	want, err := book.Derive(art, d, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tt.Asset != "TT" || tt.Address != want.Hex() || tt.Wallet != 7 || tt.Index != 0 || eth.Address != tt.Address {
+		t.Fatalf("TT address %+v, ETH address %+v; want both %s (wallet 7, index 0)", tt, eth, want.Hex())
+	}
+	// A token of a chain without a Safe wallet has no address.
+	e.twoPerson(core.KindRegisterTokenRequest, core.RegisterTokenPayload{Token: custody.Token{Asset: 5, ChainID: 1, Contract: contract}}, "aiko", "ren", people.RoleAdmin)
+	if r := e.do("POST", "/v1/me/deposit-addresses", tok, DepositAddressRequest{Asset: "usdx"}); r.status == 201 {
+		t.Fatalf("USDX of chain 1 = %d %s; want refused", r.status, r.body)
+	}
+	// A TT deposit is shown as TT.
+	op := custody.Outpoint{TxID: [32]byte{0xab}, Vout: custody.TokenIndex(3)}
+	o, err := e.core.Submit(ctx, e.clock.Now(), core.CreditDeposits{Deposits: []custody.Seen{{Outpoint: op, Wallet: 7, Index: 0, Amount: 77, Asset: 4, BlockHash: [32]byte{1}, Height: 10}}})
+	if err != nil || o.EventErr() != nil {
+		t.Fatal(err, o.EventErr())
+	}
+	var v struct {
+		Items []DepositView `json:"items"`
+	}
+	e.do("GET", "/v1/me/deposits", tok, nil).json(t, &v)
+	if len(v.Items) != 1 || v.Items[0].Asset != "TT" || v.Items[0].Amount != ledger.AmountOf(77) || v.Items[0].Outpoint != op.EtherString() {
+		t.Fatalf("deposits = %+v; want 77 TT at %s", v.Items, op.EtherString())
 	}
 }

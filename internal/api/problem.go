@@ -162,6 +162,8 @@ var kinds = []kind{
 	{http.StatusUnprocessableEntity, "invalid request", "plan_invalid", []error{controls.ErrPlanInvalid}},
 	{http.StatusUnprocessableEntity, "invalid request", "reason_required", []error{controls.ErrNoReason, controls.ErrNoActor}},
 	{http.StatusUnprocessableEntity, "invalid request", "point_in_time", []error{core.ErrFuture, core.ErrBeforeJournal}},
+	{http.StatusUnprocessableEntity, "invalid request", "token_invalid", []error{custody.ErrTokenInvalid, custody.ErrTokenAsset}},
+	{http.StatusConflict, "conflict", "token_registered", []error{custody.ErrTokenRegistered}},
 	{http.StatusUnprocessableEntity, "invalid request", "invalid_request", []error{core.ErrCommandInvalid, people.ErrInvalid}},
 }
 
