@@ -16,19 +16,19 @@ import (
 	"kinko/internal/people"
 )
 
-// TestEtherDepositAddressesAndDeposits: a customer asking for an ETH
-// deposit address gets the counterfactual Safe address of the cold
-// wallet's next index, as the Safe contracts compute it; a server without
-// the contracts refuses (503) and assigns nothing; a credited deposit of
-// over 2^64 wei is shown whole, with its transaction hash in 0x form.
-func TestEtherDepositAddressesAndDeposits(t *testing.T) {
+// etherEnv is an API over a core with ETH (asset 3) and the other
+// assets, and the cold customer Safe wallet 7 of chain 1337 it returns the
+// descriptor of; the Safe contracts are loaded but not given to the
+// server.
+func etherEnv(t *testing.T, assets ...ledger.Asset) (*env, *safe.Artifacts, ethwallet.Descriptor) {
+	t.Helper()
 	art, err := safe.LoadInstalled()
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := newEnv(t)
-	ctx := context.Background()
-	if o, err := e.core.Submit(ctx, e.clock.Now(), core.CreateAssets{Assets: []ledger.Asset{{ID: 3, Code: "ETH", Decimals: 18, Class: ledger.ClassChain}}}); err != nil || o.EventErr() != nil {
+	assets = append([]ledger.Asset{{ID: 3, Code: "ETH", Decimals: 18, Class: ledger.ClassChain}}, assets...)
+	if o, err := e.core.Submit(context.Background(), e.clock.Now(), core.CreateAssets{Assets: assets}); err != nil || o.EventErr() != nil {
 		t.Fatal(err, o.EventErr())
 	}
 	addr := func(b byte) ethwallet.Address {
@@ -39,6 +39,17 @@ func TestEtherDepositAddressesAndDeposits(t *testing.T) {
 	d := ethwallet.Descriptor{ChainID: 1337, Singleton: addr(0x41), Factory: addr(0x42), Fallback: addr(0x43), Threshold: 2,
 		Owners: []ethwallet.Address{addr(0x51), addr(0x52), addr(0x53)}}
 	e.registerWallet(custody.Wallet{ID: 7, Kind: custody.ColdCustomer, Asset: 3, Descriptor: d.String(), Owner: ledger.OwnerHouseMin + 107})
+	return e, art, d
+}
+
+// TestEtherDepositAddressesAndDeposits: a customer asking for an ETH
+// deposit address gets the counterfactual Safe address of the cold
+// wallet's next index, as the Safe contracts compute it; a server without
+// the contracts refuses (503) and assigns nothing; a credited deposit of
+// over 2^64 wei is shown whole, with its transaction hash in 0x form.
+func TestEtherDepositAddressesAndDeposits(t *testing.T) {
+	e, art, d := etherEnv(t)
+	ctx := context.Background()
 	_, tok := e.signUp("ether@example.jp")
 
 	next := func() uint32 {
@@ -93,24 +104,8 @@ func TestEtherDepositAddressesAndDeposits(t *testing.T) {
 // a credited TT deposit is shown with its asset; a token of a chain with
 // no Safe wallet has no address to hand out.
 func TestTokenDepositAddress(t *testing.T) {
-	art, err := safe.LoadInstalled()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := newEnv(t)
+	e, art, d := etherEnv(t, ledger.Asset{ID: 4, Code: "TT", Decimals: 18, Class: ledger.ClassChain}, ledger.Asset{ID: 5, Code: "USDX", Decimals: 6, Class: ledger.ClassChain})
 	ctx := context.Background()
-	if o, err := e.core.Submit(ctx, e.clock.Now(), core.CreateAssets{Assets: []ledger.Asset{{ID: 3, Code: "ETH", Decimals: 18, Class: ledger.ClassChain},
-		{ID: 4, Code: "TT", Decimals: 18, Class: ledger.ClassChain}, {ID: 5, Code: "USDX", Decimals: 6, Class: ledger.ClassChain}}}); err != nil || o.EventErr() != nil {
-		t.Fatal(err, o.EventErr())
-	}
-	addr := func(b byte) ethwallet.Address {
-		var a ethwallet.Address
-		a[0], a[19] = b, b
-		return a
-	}
-	d := ethwallet.Descriptor{ChainID: 1337, Singleton: addr(0x41), Factory: addr(0x42), Fallback: addr(0x43), Threshold: 2,
-		Owners: []ethwallet.Address{addr(0x51), addr(0x52), addr(0x53)}}
-	e.registerWallet(custody.Wallet{ID: 7, Kind: custody.ColdCustomer, Asset: 3, Descriptor: d.String(), Owner: ledger.OwnerHouseMin + 107})
 	e.srv.cfg.SafeArtifacts = art
 	aiko, ren := e.loginOperator("aiko"), e.loginOperator("ren")
 	contract := "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"

@@ -1,10 +1,6 @@
 package core
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
-
 	"kinko/internal/custody"
 	"kinko/internal/people"
 )
@@ -34,15 +30,8 @@ type RegisterTokenPayload struct {
 // strictly: no unknown fields, nothing after it.
 func DecodeRegisterToken(payload []byte) (RegisterTokenPayload, error) {
 	var p RegisterTokenPayload
-	d := json.NewDecoder(bytes.NewReader(payload))
-	d.DisallowUnknownFields()
-	if err := d.Decode(&p); err != nil {
-		return p, fmt.Errorf("%w: payload: %v", people.ErrInvalid, err)
-	}
-	if d.More() {
-		return p, fmt.Errorf("%w: payload: trailing data", people.ErrInvalid)
-	}
-	return p, nil
+	err := decodePayload(payload, &p)
+	return p, err
 }
 
 // checkRegisterToken checks a register_token request when it is filed

@@ -109,30 +109,9 @@ func TestTokenDepositsOnDevnet(t *testing.T) {
 		t.Fatalf("token balance of address 0 on chain = %s; want 123456789", got)
 	}
 	want1, want2 := ledger.AmountOf(123_456_789), ledger.AmountOf(1000)
-	credited := false
-	for range 40 {
-		if err := w.Step(ctx); err != nil {
-			t.Fatal(err)
-		}
-		confs1, confs2 := w.height-at1+1, w.height-at2+1
-		b1, b2 := tokenBalance(k, 1, ttAsset), tokenBalance(k, 2, ttAsset)
-		if (confs1 < 3) != b1.IsZero() || (confs1 >= 3 && b1 != want1) {
-			t.Fatalf("customer 1 at %d confirmations: %s TT; want 0 below 3, else %s", confs1, b1, want1)
-		}
-		if (confs2 < 3) != b2.IsZero() || (confs2 >= 3 && b2 != want2) {
-			t.Fatalf("customer 2 at %d confirmations: %s TT; want 0 below 3, else %s", confs2, b2, want2)
-		}
-		if confs1 >= 3 {
-			credited = true
-			break
-		}
-		if _, err := n.Mine(ctx, 1); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if !credited {
-		t.Fatal("never reached three confirmations")
-	}
+	stepUntilCredited(ctx, t, n, w,
+		awaited{"customer 1's TT", at1, want1, func() ledger.Amount { return tokenBalance(k, 1, ttAsset) }},
+		awaited{"customer 2's TT", at2, want2, func() ledger.Amount { return tokenBalance(k, 2, ttAsset) }})
 	deposits := func(asset ledger.AssetID) (n int) {
 		k.Read(func(s *core.State) {
 			s.Custody.Deposits(func(d *custody.Deposit) bool {
@@ -227,4 +206,40 @@ func TestTokenDepositsOnDevnet(t *testing.T) {
 	if b1, b2 := tokenBalance(k, 1, ttAsset), tokenBalance(k, 2, ttAsset); b1 != want1 || b2 != want2 {
 		t.Fatalf("TT after the impostor's logs: %s and %s; want %s and %s", b1, b2, want1, want2)
 	}
+}
+
+// awaited is a deposit mined at a height, and the balance it credits.
+type awaited struct {
+	name    string
+	at      int32
+	want    ledger.Amount
+	balance func() ledger.Amount
+}
+
+// stepUntilCredited steps w and mines a block at a time until every
+// deposit has w's confirmations, each balance 0 below them and exactly
+// its amount from them.
+func stepUntilCredited(ctx context.Context, t *testing.T, n *devnet.Node, w *EtherDeposits, ds ...awaited) {
+	t.Helper()
+	confs := w.cfg.Confirmations
+	for range 40 {
+		if err := w.Step(ctx); err != nil {
+			t.Fatal(err)
+		}
+		done := true
+		for _, d := range ds {
+			got, have := d.balance(), w.height-d.at+1
+			if (have < confs) != got.IsZero() || (have >= confs && got != d.want) {
+				t.Fatalf("%s at %d confirmations: %s; want 0 below %d, else %s", d.name, have, got, confs, d.want)
+			}
+			done = done && have >= confs
+		}
+		if done {
+			return
+		}
+		if _, err := n.Mine(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Fatalf("never reached %d confirmations", confs)
 }
