@@ -41,6 +41,9 @@ type Token struct {
 	Contract string
 }
 
+// MaxTokens bounds the tokens custody lists.
+const MaxTokens = 256
+
 // Tokens returns the registered tokens in registration order.
 func (s *State) Tokens() []Token { return append([]Token(nil), s.tokens...) }
 
@@ -83,6 +86,9 @@ func (s *State) CheckToken(l *ledger.Ledger, t Token) error {
 		if w.Asset == t.Asset {
 			return fmt.Errorf("%w: asset %s has wallet %d of its own", ErrTokenAsset, asset.Code, w.ID)
 		}
+	}
+	if len(s.tokens) >= MaxTokens {
+		return fmt.Errorf("%w: %d tokens listed already", ErrTokenInvalid, MaxTokens)
 	}
 	for _, o := range s.tokens {
 		if o.Asset == t.Asset {

@@ -129,10 +129,20 @@ func TestRegisterTokenRefuses(t *testing.T) {
 	if err := listToken(t, c, team, custody.Token{Asset: usdAsset, ChainID: 1, Contract: good}); err != nil {
 		t.Fatalf("the contract's address on chain 1: %v", err)
 	}
+	// A deposit of USDX (a token of chain 1) to wallet 1 (a Safe of chain
+	// 1337) is refused, whoever journals it.
+	o, err := c.Submit(context.Background(), time.Now(), core.CreditDeposits{Deposits: []custody.Seen{{Outpoint: custody.Outpoint{TxID: [32]byte{9}, Vout: 1},
+		Wallet: 1, Index: 0, Amount: 5, Asset: usdAsset, Height: 1}}})
+	if err != nil || o.Err != nil {
+		t.Fatal(err, o.Err)
+	}
+	if res, _ := o.Value.([]custody.Result); len(res) != 1 || !errors.Is(res[0].Err, custody.ErrTokenAsset) || !tokenBalance(c, 1, usdAsset).IsZero() {
+		t.Fatalf("a token of chain 1 credited to a Safe of chain 1337: %v, balance %s; want ErrTokenAsset, 0", res, tokenBalance(c, 1, usdAsset))
+	}
 	// A token asset takes no wallet of its own.
 	desc := cold
 	desc.Owners = append(desc.Owners[:2:2], fakeAddr(30))
-	err := submit(t, c, team.RegisterWallets(time.Now(), custody.Wallet{ID: 9, Kind: custody.ColdCustomer, Asset: ttAsset, Descriptor: desc.String(), Owner: custody.WalletOwner(9)})...)
+	err = submit(t, c, team.RegisterWallets(time.Now(), custody.Wallet{ID: 9, Kind: custody.ColdCustomer, Asset: ttAsset, Descriptor: desc.String(), Owner: custody.WalletOwner(9)})...)
 	if !errors.Is(err, custody.ErrTokenAsset) {
 		t.Fatalf("a wallet of the token asset: %v; want ErrTokenAsset", err)
 	}
