@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"kinko/internal/alert"
+	"kinko/internal/chain"
 	"kinko/internal/chain/eth"
 	"kinko/internal/chain/eth/safe"
 	"kinko/internal/chain/ethchain"
@@ -327,31 +328,10 @@ func (e *ethWatchFlags) run(ctx context.Context, out io.Writer, log *slog.Logger
 		return err
 	}
 	// Each ERC-20 token listed on the chain has a deposit watcher of its
-	// own asset, its backend following that contract alone; a token
-	// listed while this runs is watched from the next round.
-	tokens := map[ledger.AssetID]*watch.EtherDeposits{}
-	var order []ledger.AssetID
-	watchTokens := func() {
-		var ts []custody.Token
-		remote.Read(func(st *core.State) {
-			for _, t := range st.Custody.Tokens() {
-				if t.ChainID == e.chainID && tokens[t.Asset] == nil {
-					ts = append(ts, t)
-				}
-			}
-		})
-		for _, t := range ts {
-			w, err := watch.NewEtherDeposits(ctx, remote, ethchain.New(node, "", []common.Address{common.HexToAddress(t.Contract)}), art,
-				watch.EtherConfig{Asset: t.Asset, ChainID: e.chainID, Confirmations: confs, StartHeight: start, Gap: gap, Logger: log})
-			if err != nil {
-				log.Warn("token deposit watcher not started", "asset", t.Asset, "contract", t.Contract, "err", err)
-				continue
-			}
-			log.Info("watching token deposits", "asset", t.Asset, "contract", t.Contract)
-			tokens[t.Asset] = w
-			order = append(order, t.Asset)
-		}
-	}
+	// own asset, its backend following that contract alone.
+	tokens := watch.NewTokenDeposits(remote, art, func(contract string) chain.Backend {
+		return ethchain.New(node, "", []common.Address{common.HexToAddress(contract)})
+	}, watch.EtherConfig{ChainID: e.chainID, Confirmations: confs, StartHeight: start, Gap: gap, Logger: log})
 	log.Info("watching", "asset", code, "node", e.node, "chain", e.chainID, "core", coreURL, "cosigners", ncosigners, "safes", len(safes))
 	fmt.Fprintf(out, "watching %s on %s (chain %d): core %s, %d co-signer(s), hot Safe %s, %d cold Safe(s)\n", code, e.node, e.chainID, coreURL, ncosigners, hot.Hex(), len(e.cold))
 	t := time.NewTicker(e.poll)
@@ -363,11 +343,8 @@ func (e *ethWatchFlags) run(ctx context.Context, out io.Writer, log *slog.Logger
 		if _, err := exec.Step(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("Safe execution watcher step failed", "err", err)
 		}
-		watchTokens()
-		for _, a := range order {
-			if err := tokens[a].Step(ctx); err != nil && ctx.Err() == nil {
-				log.Warn("token deposit watcher step failed", "asset", a, "err", err)
-			}
+		if err := tokens.Step(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("token deposit watcher step failed", "err", err)
 		}
 		select {
 		case <-ctx.Done():

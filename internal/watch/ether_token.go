@@ -1,10 +1,16 @@
 package watch
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"math"
+	"sync"
 
 	"kinko/internal/chain"
+	"kinko/internal/chain/eth/safe"
+	"kinko/internal/core"
 	"kinko/internal/custody"
 	"kinko/internal/ledger"
 )
@@ -71,4 +77,72 @@ func (d *EtherDeposits) Token() (custody.Token, bool) {
 		return custody.Token{}, false
 	}
 	return *d.token, true
+}
+
+// TokenDeposits runs a deposit watcher (EtherDeposits) for each ERC-20
+// token the journal lists on one chain, each over a backend following that
+// contract alone, so that a contract's logs can stop no other token's
+// watcher. A token listed while it runs is watched from its next Step.
+type TokenDeposits struct {
+	core    Core
+	art     *safe.Artifacts
+	backend func(contract string) chain.Backend
+	cfg     EtherConfig
+
+	mu    sync.Mutex // held by Step
+	ws    map[ledger.AssetID]*EtherDeposits
+	order []ledger.AssetID // in listing order
+}
+
+// NewTokenDeposits returns the token watchers of chain cfg.ChainID; cfg
+// is each one's configuration but its Asset, and backend makes a token's
+// backend from its contract's EIP-55 address.
+func NewTokenDeposits(c Core, art *safe.Artifacts, backend func(contract string) chain.Backend, cfg EtherConfig) *TokenDeposits {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &TokenDeposits{core: c, art: art, backend: backend, cfg: cfg, ws: map[ledger.AssetID]*EtherDeposits{}}
+}
+
+// Step starts a watcher for each token newly listed on the chain, then
+// steps every watcher in listing order. A watcher that cannot start or
+// step does not keep the others from stepping; the errors are joined.
+func (t *TokenDeposits) Step(ctx context.Context) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var fresh []custody.Token
+	t.core.Read(func(s *core.State) {
+		for _, tok := range s.Custody.Tokens() {
+			if tok.ChainID == t.cfg.ChainID && t.ws[tok.Asset] == nil {
+				fresh = append(fresh, tok)
+			}
+		}
+	})
+	var errs []error
+	for _, tok := range fresh {
+		cfg := t.cfg
+		cfg.Asset = tok.Asset
+		w, err := NewEtherDeposits(ctx, t.core, t.backend(tok.Contract), t.art, cfg)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("watch: token %s (asset %d): %w", tok.Contract, tok.Asset, err))
+			continue
+		}
+		t.cfg.Logger.Info("watching token deposits", "asset", tok.Asset, "contract", tok.Contract)
+		t.ws[tok.Asset] = w
+		t.order = append(t.order, tok.Asset)
+	}
+	for _, a := range t.order {
+		if err := t.ws[a].Step(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("watch: token asset %d: %w", a, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Watcher returns the watcher of a token asset, once started.
+func (t *TokenDeposits) Watcher(asset ledger.AssetID) (*EtherDeposits, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	w, ok := t.ws[asset]
+	return w, ok
 }

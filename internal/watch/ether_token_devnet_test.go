@@ -11,6 +11,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"kinko/internal/chain"
 	"kinko/internal/chain/eth"
 	"kinko/internal/chain/eth/devnet"
 	"kinko/internal/chain/eth/safe"
@@ -30,7 +31,7 @@ import (
 // 1's address, and is followed by the same backend: the watcher, not the
 // node's filter, refuses it. Nothing credits below three confirmations;
 // at three exactly the two transfers; a restarted watcher and a second one
-// credit nothing more. Listed too, the impostor (a contract that logs
+// credit nothing more, nor do the token watchers `kinko watch` runs. Listed too, the impostor (a contract that logs
 // any amount) gets 2^128-1 credited exactly and a log of 2^128 refused as
 // chain data, nothing of it credited.
 func TestTokenDepositsOnDevnet(t *testing.T) {
@@ -129,22 +130,25 @@ func TestTokenDepositsOnDevnet(t *testing.T) {
 	if b := ethBalance(k, 1); !b.IsZero() {
 		t.Fatalf("customer 1's wei = %s; want 0", b)
 	}
-	// A restart, and a second watcher with its own backend: nothing twice.
+	// A restart, and the token watchers `kinko watch` runs beside it (a
+	// backend following the token alone, from block 1): nothing twice.
 	w2, err := NewEtherDeposits(ctx, k, backend, art, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w3, err := NewEtherDeposits(ctx, k, ethchain.New(c, "", []common.Address{token}), art, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	td := NewTokenDeposits(k, art, func(contract string) chain.Backend {
+		return ethchain.New(c, "", []common.Address{common.HexToAddress(contract)})
+	}, EtherConfig{ChainID: chainID, Confirmations: 3})
 	if _, err := n.Mine(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
-	for _, x := range []*EtherDeposits{w2, w3, w2} {
-		if err := x.Step(ctx); err != nil {
+	for _, step := range []func(context.Context) error{w2.Step, td.Step, w2.Step} {
+		if err := step(ctx); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if _, ok := td.Watcher(ttAsset); !ok {
+		t.Fatal("no TT watcher among the token watchers")
 	}
 	if b1, b2 := tokenBalance(k, 1, ttAsset), tokenBalance(k, 2, ttAsset); b1 != want1 || b2 != want2 || deposits(ttAsset) != 2 {
 		t.Fatalf("after a restart: %s and %s TT, %d deposits; want %s and %s, 2", b1, b2, deposits(ttAsset), want1, want2)

@@ -345,3 +345,61 @@ func TestTokenBadChainData(t *testing.T) {
 		})
 	}
 }
+
+// TestTokenDepositsWatchers (fake chain): the token watchers of chain 1337
+// start with the tokens listed there, a token listed later is watched from
+// the next step, one of another chain is not; each credits its own
+// contract's logs only.
+func TestTokenDepositsWatchers(t *testing.T) {
+	cold, hot := fakeDescriptors()
+	c, team := etherCoreTeam(t, cold, hot)
+	tokenAssets(t, c)
+	tt := common.HexToAddress("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed").Hex()
+	usdx := common.HexToAddress("0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359").Hex()
+	if err := listToken(t, c, team, custody.Token{Asset: ttAsset, ChainID: 1337, Contract: tt}); err != nil {
+		t.Fatal(err)
+	}
+	f := newFakeChain()
+	var asked []string
+	td := NewTokenDeposits(c, artifacts(t), func(contract string) chain.Backend { asked = append(asked, contract); return f },
+		EtherConfig{ChainID: 1337, Confirmations: 3})
+	if err := td.Step(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w, ok := td.Watcher(ttAsset)
+	if !ok {
+		t.Fatal("no TT watcher")
+	}
+	addr0, _ := w.Address(1, 0)
+	from := common.HexToAddress("0x1234").Hex()
+	f.mine(chain.Transfer{Tx: f.id(0x71), Asset: tt, Index: 0, From: from, To: addr0.Hex(), Amount: ledger.AmountOf(40)},
+		chain.Transfer{Tx: f.id(0x72), Asset: usdx, Index: 1, From: from, To: addr0.Hex(), Amount: ledger.AmountOf(60)})
+	// USDX listed on this chain after the block, and on chain 1 no token of
+	// this node's.
+	if err := listToken(t, c, team, custody.Token{Asset: usdAsset, ChainID: 1337, Contract: usdx}); err != nil {
+		t.Fatal(err)
+	}
+	if err := submit(t, c, core.CreateAssets{Assets: []ledger.Asset{{ID: 10, Code: "OTHER", Decimals: 6, Class: ledger.ClassChain}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := listToken(t, c, team, custody.Token{Asset: 10, ChainID: 1, Contract: usdx}); err != nil {
+		t.Fatal(err)
+	}
+	f.mine()
+	f.mine()
+	if err := td.Step(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := td.Watcher(10); ok {
+		t.Fatal("a watcher of a token of chain 1 on chain 1337")
+	}
+	if got := tokenBalance(c, 1, ttAsset); got != ledger.AmountOf(40) {
+		t.Fatalf("customer 1's TT = %s; want 40", got)
+	}
+	if got := tokenBalance(c, 1, usdAsset); got != ledger.AmountOf(60) {
+		t.Fatalf("customer 1's USDX = %s; want 60 (watched from the step after its listing, from block 1)", got)
+	}
+	if len(asked) != 2 || asked[0] != tt || asked[1] != usdx {
+		t.Fatalf("backends made for %v; want one for %s, one for %s", asked, tt, usdx)
+	}
+}
