@@ -30,10 +30,11 @@ import (
 // An impostor contract logs the same Transfer event, 5×10^18 to customer
 // 1's address, and is followed by the same backend: the watcher, not the
 // node's filter, refuses it. Nothing credits below three confirmations;
-// at three exactly the two transfers; a restarted watcher and a second one
-// credit nothing more, nor do the token watchers `kinko watch` runs. Listed too, the impostor (a contract that logs
-// any amount) gets 2^128-1 credited exactly and a log of 2^128 refused as
-// chain data, nothing of it credited.
+// at three exactly the two transfers; a restarted watcher and the token
+// watchers `kinko watch` runs credit nothing more. Listed too, the
+// impostor (a contract that logs any amount) gets 2^128-1 credited
+// exactly and a log of 2^128 refused as chain data, nothing of it
+// credited.
 func TestTokenDepositsOnDevnet(t *testing.T) {
 	art := artifacts(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
