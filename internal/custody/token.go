@@ -110,6 +110,23 @@ func (s *State) RegisterToken(l *ledger.Ledger, t Token) error {
 	return nil
 }
 
+// TokenAccounts returns w's ledger accounts of the tokens bound on the
+// chain of its Safe, in listing order (none for a wallet that is not a
+// Safe): what it holds of each token, beside its own asset.
+func (s *State) TokenAccounts(w Wallet) []ledger.AccountKey {
+	chain, ok := safeChain(&w)
+	if !ok {
+		return nil
+	}
+	var out []ledger.AccountKey
+	for _, t := range s.tokens {
+		if t.ChainID == chain {
+			out = append(out, walletAccount(&w, t.Asset))
+		}
+	}
+	return out
+}
+
 // safeChain returns the chain id of a Safe wallet's descriptor.
 func safeChain(w *Wallet) (uint64, bool) {
 	if !w.Safe() {

@@ -17,6 +17,7 @@ import (
 	"kinko/internal/custody"
 	"kinko/internal/ledger"
 	"kinko/internal/operators"
+	"kinko/internal/reserves"
 )
 
 // The token assets of the token tests: tt is the listed one, usd a chain
@@ -258,6 +259,24 @@ func TestTokenDeposits(t *testing.T) {
 		w, _ := s.Ledger.Account(ledger.AccountKey{Owner: custody.WalletOwner(1), Asset: ttAsset, Kind: ledger.KindWallet})
 		if w.Balance() != most {
 			t.Fatalf("wallet 1's TT account = %s; want %s", w.Balance(), most)
+		}
+		// The reserves report holds it in the cold customer wallet.
+		rep, err := reserves.Compute(s.Ledger, s.Custody, reserves.DefaultPolicy, nil, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, r := range rep.Rows {
+			if r.Asset != "TT" {
+				continue
+			}
+			found = true
+			if r.ColdCustomerLedger != most || r.CustomerLiabilities != most || !r.Segregated || !r.OtherLedger.IsZero() {
+				t.Fatalf("reserves row of TT = %+v; want 2^128-1 in the cold customer wallet, segregated", r)
+			}
+		}
+		if !found {
+			t.Fatal("no reserves row of TT")
 		}
 	})
 	// Restarted, the watcher rescans its window and credits nothing twice.
