@@ -132,6 +132,15 @@ func TestTokenDepositAddress(t *testing.T) {
 			t.Fatalf("token TT = %+v, %v; want %s on 1337", tok, ok, contract)
 		}
 	})
+	var assets struct {
+		Items []AssetView `json:"items"`
+	}
+	e.do("GET", "/v1/assets", aiko, nil).json(t, &assets)
+	for _, a := range assets.Items {
+		if (a.Code == "TT") != (a.Token != nil) || (a.Token != nil && (a.Token.Contract != contract || a.Token.ChainID != 1337)) {
+			t.Fatalf("GET /v1/assets: %s's token = %+v; want %s on 1337 for TT only", a.Code, a.Token, contract)
+		}
+	}
 	_, tok := e.signUp("token@example.jp")
 	var tt, eth DepositAddressView
 	e.do("POST", "/v1/me/deposit-addresses", tok, DepositAddressRequest{Asset: "tt"}).json(t, &tt)

@@ -980,6 +980,15 @@ type AssetView struct {
 	Decimals uint8          `json:"decimals"`
 	Class    string         `json:"class"`
 	Enabled  bool           `json:"enabled"`
+	// Token is a listed ERC-20 token's contract: what a depositor must
+	// send, since any contract can call itself USDC.
+	Token *TokenView `json:"token,omitempty"`
+}
+
+// TokenView is the contract a token asset is bound to (custody.Token).
+type TokenView struct {
+	ChainID  uint64 `json:"chain_id"`
+	Contract string `json:"contract"`
 }
 
 func (s *Server) assetViews() []AssetView {
@@ -990,7 +999,11 @@ func (s *Server) assetViews() []AssetView {
 			if a.Class == ledger.ClassFiat {
 				class = "fiat"
 			}
-			out = append(out, AssetView{ID: a.ID, Code: a.Code, Decimals: a.Decimals, Class: class, Enabled: st.People.AssetEnabled(a.ID)})
+			v := AssetView{ID: a.ID, Code: a.Code, Decimals: a.Decimals, Class: class, Enabled: st.People.AssetEnabled(a.ID)}
+			if t, ok := st.Custody.Token(a.ID); ok {
+				v.Token = &TokenView{ChainID: t.ChainID, Contract: t.Contract}
+			}
+			out = append(out, v)
 		}
 	})
 	return out
