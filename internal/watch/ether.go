@@ -92,6 +92,10 @@ type etherPending struct {
 // deposits), halts deposits on a reorg deeper than the hashes it keeps,
 // and journals a checkpoint after every block.
 //
+// The watcher of an asset bound to an ERC-20 contract (custody.Token)
+// credits that contract's Transfer logs the same way instead
+// (ether_token.go).
+//
 // Value moved by contracts (internal calls) is not seen: it needs the
 // node's call traces (docs/ethereum.md).
 //
