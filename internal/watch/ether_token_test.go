@@ -61,6 +61,22 @@ func tokenAssets(t testing.TB, c *core.Core) {
 	}
 }
 
+// Two contract addresses in their EIP-55 form (EIP-55's own vectors).
+const (
+	contractA = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+	contractB = "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359"
+)
+
+// tokenCore is etherCore over the fake descriptors with the token tests'
+// assets, and its team.
+func tokenCore(t testing.TB) (*core.Core, *operators.Team) {
+	t.Helper()
+	cold, hot := fakeDescriptors()
+	c, team := etherCoreTeam(t, cold, hot)
+	tokenAssets(t, c)
+	return c, team
+}
+
 // listToken binds asset to contract on chain by a register_token request
 // of the team's two admins.
 func listToken(t testing.TB, c *core.Core, team *operators.Team, tok custody.Token) error {
@@ -74,11 +90,9 @@ func listToken(t testing.TB, c *core.Core, team *operators.Team, tok custody.Tok
 // so is a second binding of the asset or of the contract, and a wallet of
 // a token asset.
 func TestRegisterTokenRefuses(t *testing.T) {
-	cold, hot := fakeDescriptors()
-	c, team := etherCoreTeam(t, cold, hot)
-	tokenAssets(t, c)
-	good := common.HexToAddress("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed").Hex()
-	other := common.HexToAddress("0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359").Hex()
+	c, team := tokenCore(t)
+	good := contractA
+	other := contractB
 	for _, tc := range []struct {
 		name string
 		tok  custody.Token
@@ -141,7 +155,7 @@ func TestRegisterTokenRefuses(t *testing.T) {
 		t.Fatalf("a token of chain 1 credited to a Safe of chain 1337: %v, balance %s; want ErrTokenAsset, 0", res, tokenBalance(c, 1, usdAsset))
 	}
 	// A token asset takes no wallet of its own.
-	desc := cold
+	desc, _ := fakeDescriptors()
 	desc.Owners = append(desc.Owners[:2:2], fakeAddr(30))
 	err = submit(t, c, team.RegisterWallets(time.Now(), custody.Wallet{ID: 9, Kind: custody.ColdCustomer, Asset: ttAsset, Descriptor: desc.String(), Owner: custody.WalletOwner(9)})...)
 	if !errors.Is(err, custody.ErrTokenAsset) {
@@ -175,10 +189,8 @@ func TestRegisterTokenRefuses(t *testing.T) {
 func tokenSetup(t *testing.T) (c *core.Core, f *fakeChain, tokW, ethW *EtherDeposits, contract string) {
 	t.Helper()
 	ctx := context.Background()
-	cold, hot := fakeDescriptors()
-	c, team := etherCoreTeam(t, cold, hot)
-	tokenAssets(t, c)
-	contract = common.HexToAddress("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed").Hex()
+	c, team := tokenCore(t)
+	contract = contractA
 	if err := listToken(t, c, team, custody.Token{Asset: ttAsset, ChainID: 1337, Contract: contract}); err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +225,7 @@ func TestTokenDeposits(t *testing.T) {
 	if !ok0 || addr0 != ethAddr0 {
 		t.Fatalf("customer 1's token address %s (%v); want their Ether address %s", addr0, ok0, ethAddr0)
 	}
-	impostor := common.HexToAddress("0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359").Hex()
+	impostor := contractB
 	from := common.HexToAddress("0x1234").Hex()
 	most := ledger.Amount{Hi: math.MaxUint64, Lo: math.MaxUint64}
 	tx, fake, zero, eth := f.id(0x71), f.id(0x72), f.id(0x73), f.id(0x74)
@@ -370,11 +382,9 @@ func TestTokenBadChainData(t *testing.T) {
 // the next step, one of another chain is not; each credits its own
 // contract's logs only.
 func TestTokenDepositsWatchers(t *testing.T) {
-	cold, hot := fakeDescriptors()
-	c, team := etherCoreTeam(t, cold, hot)
-	tokenAssets(t, c)
-	tt := common.HexToAddress("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed").Hex()
-	usdx := common.HexToAddress("0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359").Hex()
+	c, team := tokenCore(t)
+	tt := contractA
+	usdx := contractB
 	if err := listToken(t, c, team, custody.Token{Asset: ttAsset, ChainID: 1337, Contract: tt}); err != nil {
 		t.Fatal(err)
 	}
