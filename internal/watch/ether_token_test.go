@@ -212,8 +212,9 @@ func tokenSetup(t *testing.T) (c *core.Core, f *fakeChain, tokW, ethW *EtherDepo
 // confirmations, to the token asset and not to Ether; logs of another
 // contract, Transfers of zero, the token to an address not ours and Ether
 // are not the token watcher's; the token's logs are not the Ether
-// watcher's. When the block leaves the best chain the deposit is
-// reversed and the token's deposits halt.
+// watcher's. The journal replayed (from nothing and from a snapshot) has
+// the same token and deposit. When the block leaves the best chain the
+// deposit is reversed and the token's deposits halt.
 func TestTokenDeposits(t *testing.T) {
 	c, f, tokW, ethW, contract := tokenSetup(t)
 	if tok, ok := tokW.Token(); !ok || tok.Contract != contract {
@@ -291,6 +292,24 @@ func TestTokenDeposits(t *testing.T) {
 			t.Fatal("no reserves row of TT")
 		}
 	})
+	// The journal replayed, from nothing and from a snapshot, holds the
+	// same token and deposit, to the same state hash.
+	seq, hash := c.StateHash()
+	for _, snap := range []bool{false, true} {
+		if snap {
+			if err := c.Snapshot(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		st, err := c.StateAt(context.Background(), seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, ok := st.Custody.Deposit(op)
+		if tok, _ := st.Custody.Token(ttAsset); tok.Contract != contract || !ok || d.Asset != ttAsset || d.Value() != most || st.Hash() != hash {
+			t.Fatalf("replayed (snapshot %v): token %+v, deposit %+v %v, hash equal %v", snap, tok, d, ok, st.Hash() == hash)
+		}
+	}
 	// Restarted, the watcher rescans its window and credits nothing twice.
 	again, err := NewEtherDeposits(context.Background(), c, f, artifacts(t), EtherConfig{Asset: ttAsset, ChainID: 1337, Confirmations: 3})
 	if err != nil {
