@@ -240,15 +240,15 @@ func (b *Backend) Block(ctx context.Context, h chain.ID, w *chain.Watch) (*chain
 			if l.BlockHash != hh {
 				return nil, fmt.Errorf("ethchain: token log %s/%d of block %s, asked for %s", l.TxHash, l.Index, l.BlockHash, hh)
 			}
+			if _, listed := b.tokens[l.Address]; !listed {
+				continue // the node's filter should not have let it through
+			}
 			t, ok, err := TransferLog(l)
 			if !ok || (!w.Has(t.From) && !w.Has(t.To)) {
 				continue
 			}
 			if err != nil {
 				return nil, err
-			}
-			if _, listed := b.tokens[l.Address]; !listed {
-				continue // the node's filter should not have let it through
 			}
 			blk.Transfers = append(blk.Transfers, t)
 		}
