@@ -3,9 +3,11 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"kinko/internal/chain/eth/safe"
 	"kinko/internal/core"
@@ -14,6 +16,7 @@ import (
 	"kinko/internal/ethwallet/book"
 	"kinko/internal/ledger"
 	"kinko/internal/people"
+	"kinko/internal/withdraw"
 )
 
 // etherEnv is an API over a core with ETH (asset 3) and the other
@@ -141,7 +144,7 @@ func TestTokenDepositAddress(t *testing.T) {
 			t.Fatalf("GET /v1/assets: %s's token = %+v; want %s on 1337 for TT only", a.Code, a.Token, contract)
 		}
 	}
-	_, tok := e.signUp("token@example.jp")
+	cust, tok := e.signUp("token@example.jp")
 	var tt, eth DepositAddressView
 	e.do("POST", "/v1/me/deposit-addresses", tok, DepositAddressRequest{Asset: "tt"}).json(t, &tt)
 	e.do("POST", "/v1/me/deposit-addresses", tok, DepositAddressRequest{Asset: "eth"}).json(t, &eth)
@@ -169,5 +172,19 @@ func TestTokenDepositAddress(t *testing.T) {
 	e.do("GET", "/v1/me/deposits", tok, nil).json(t, &v)
 	if len(v.Items) != 1 || v.Items[0].Asset != "TT" || v.Items[0].Amount != ledger.AmountOf(77) || v.Items[0].Outpoint != op.EtherString() {
 		t.Fatalf("deposits = %+v; want 77 TT at %s", v.Items, op.EtherString())
+	}
+	// A TT withdrawal is refused, nothing held: no wallet pays tokens yet.
+	if o, err := e.core.Submit(ctx, e.clock.Now(), core.SetKYC{Customer: cust, KYC: people.KYCVerified, Actor: "kenji", Reason: "passport checked"}); err != nil || o.Err != nil {
+		t.Fatal(err, o.Err)
+	}
+	o, err = e.core.Submit(ctx, e.clock.Now(), core.RequestWithdrawal{Customer: cust, Intent: withdraw.Intent{RequestID: "tt-1", Asset: "TT",
+		Address: contract, Amount: 5, Expiry: e.clock.Now().Add(time.Hour).Unix()}})
+	var held ledger.Amount
+	e.core.Read(func(st *core.State) {
+		a, _ := st.Ledger.Account(ledger.AccountKey{Owner: cust, Asset: 4, Kind: ledger.KindHeld})
+		held = a.Balance()
+	})
+	if err != nil || !errors.Is(o.Err, core.ErrTokenWithdrawal) || !held.IsZero() {
+		t.Fatalf("a TT withdrawal: %v %v, held %s; want ErrTokenWithdrawal, nothing held", err, o.Err, held)
 	}
 }

@@ -122,6 +122,7 @@ var kinds = []kind{
 	{http.StatusUnprocessableEntity, "withdrawal refused", "address_cooling", []error{withdraw.ErrAddressCooling}},
 	{http.StatusUnprocessableEntity, "withdrawal refused", "intent_expired", []error{withdraw.ErrExpired}},
 	{http.StatusUnprocessableEntity, "withdrawal refused", "asset_not_listed", []error{core.ErrAssetNotListed, custody.ErrAssetUnknown}},
+	{http.StatusUnprocessableEntity, "withdrawal refused", "token_withdrawal", []error{core.ErrTokenWithdrawal}},
 	{http.StatusUnprocessableEntity, "withdrawal refused", "credentials_cooling", []error{core.ErrCredsCooling}},
 	{http.StatusUnprocessableEntity, "withdrawal refused", "over_bound", []error{withdraw.ErrBound}},
 	{http.StatusConflict, "conflict", "request_id_used", []error{withdraw.ErrDuplicateRequest}},

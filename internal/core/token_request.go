@@ -1,6 +1,8 @@
 package core
 
 import (
+	"errors"
+
 	"kinko/internal/custody"
 	"kinko/internal/people"
 )
@@ -20,6 +22,10 @@ import (
 // so it takes two people, and only the journal's binding is read by the
 // watcher and the API.
 const KindRegisterTokenRequest people.RequestKind = "register_token"
+
+// ErrTokenWithdrawal refuses a withdrawal of a token asset: tokens are
+// credited from deposits, and no batch pays them out yet.
+var ErrTokenWithdrawal = errors.New("token withdrawals are not built")
 
 // RegisterTokenPayload is the payload of a register_token request.
 type RegisterTokenPayload struct {
