@@ -70,7 +70,7 @@ func (s *State) CheckToken(l *ledger.Ledger, t Token) error {
 	}
 	a, err := ethwallet.ParseAddress(t.Contract)
 	if err != nil {
-		return fmt.Errorf("%w: contract: %w", ErrTokenInvalid, err)
+		return fmt.Errorf("%w: contract %q is not 0x and 40 hex digits in their EIP-55 checksum case", ErrTokenInvalid, t.Contract)
 	}
 	if a == (ethwallet.Address{}) {
 		return fmt.Errorf("%w: contract is the zero address", ErrTokenInvalid)
