@@ -49,6 +49,15 @@ type apiMarketPrice struct {
 	Price  Units  `json:"price"`
 }
 
+// RegisterTokenPayload is register_token's payload in the API: the
+// token asset's code, the EIP-155 chain id and the contract's EIP-55
+// address (checked strictly by custody when the request is filed).
+type RegisterTokenPayload struct {
+	Asset    string `json:"asset"`
+	ChainID  uint64 `json:"chain_id"`
+	Contract string `json:"contract"`
+}
+
 // apiListAsset is list_asset's payload in the API.
 type apiListAsset struct {
 	Asset string `json:"asset"`
@@ -170,6 +179,16 @@ func requestPayloadIn(st *core.State, kind people.RequestKind, raw json.RawMessa
 		}
 		v = core.RegisterWalletPayload{Wallet: custody.Wallet{ID: p.Wallet.ID, Kind: k, Asset: a.ID, Descriptor: p.Wallet.Descriptor, Owner: ledger.OwnerID(owner),
 			NextIndex: p.Wallet.NextIndex, NextChange: p.Wallet.NextChange}, Name: p.Name, Addresses: p.Addresses, Fingerprints: p.Fingerprints}
+	case core.KindRegisterTokenRequest:
+		var p RegisterTokenPayload
+		if err := decodeStrict(raw, &p); err != nil {
+			return nil, payloadError(kind, err)
+		}
+		a, ok := st.Ledger.AssetByCode(strings.ToUpper(strings.TrimSpace(p.Asset)))
+		if !ok {
+			return nil, &fieldError{field: "payload.asset", want: "a registered asset's code", got: strconv.Quote(p.Asset)}
+		}
+		v = core.RegisterTokenPayload{Token: custody.Token{Asset: a.ID, ChainID: p.ChainID, Contract: p.Contract}}
 	default:
 		var compact bytes.Buffer
 		if err := json.Compact(&compact, raw); err != nil {
@@ -232,6 +251,12 @@ func requestPayloadOut(st *core.State, kind people.RequestKind, raw json.RawMess
 		w := p.Wallet
 		v = RegisterWalletPayload{Wallet: WalletPayload{ID: w.ID, Kind: w.Kind.String(), Asset: assetCode(st, w.Asset), Descriptor: w.Descriptor,
 			Owner: strconv.FormatUint(uint64(w.Owner), 10), NextIndex: w.NextIndex, NextChange: w.NextChange}, Name: p.Name, Addresses: p.Addresses, Fingerprints: p.Fingerprints}
+	case core.KindRegisterTokenRequest:
+		p, err := core.DecodeRegisterToken(raw)
+		if err != nil {
+			return raw
+		}
+		v = RegisterTokenPayload{Asset: assetCode(st, p.Token.Asset), ChainID: p.Token.ChainID, Contract: p.Token.Contract}
 	default:
 		return raw
 	}

@@ -122,6 +122,7 @@ var kinds = []kind{
 	{http.StatusUnprocessableEntity, "withdrawal refused", "address_cooling", []error{withdraw.ErrAddressCooling}},
 	{http.StatusUnprocessableEntity, "withdrawal refused", "intent_expired", []error{withdraw.ErrExpired}},
 	{http.StatusUnprocessableEntity, "withdrawal refused", "asset_not_listed", []error{core.ErrAssetNotListed, custody.ErrAssetUnknown}},
+	{http.StatusUnprocessableEntity, "withdrawal refused", "token_withdrawal", []error{core.ErrTokenWithdrawal}},
 	{http.StatusUnprocessableEntity, "withdrawal refused", "credentials_cooling", []error{core.ErrCredsCooling}},
 	{http.StatusUnprocessableEntity, "withdrawal refused", "over_bound", []error{withdraw.ErrBound}},
 	{http.StatusConflict, "conflict", "request_id_used", []error{withdraw.ErrDuplicateRequest}},
@@ -162,6 +163,8 @@ var kinds = []kind{
 	{http.StatusUnprocessableEntity, "invalid request", "plan_invalid", []error{controls.ErrPlanInvalid}},
 	{http.StatusUnprocessableEntity, "invalid request", "reason_required", []error{controls.ErrNoReason, controls.ErrNoActor}},
 	{http.StatusUnprocessableEntity, "invalid request", "point_in_time", []error{core.ErrFuture, core.ErrBeforeJournal}},
+	{http.StatusUnprocessableEntity, "invalid request", "token_invalid", []error{custody.ErrTokenInvalid, custody.ErrTokenAsset}},
+	{http.StatusConflict, "conflict", "token_registered", []error{custody.ErrTokenRegistered}},
 	{http.StatusUnprocessableEntity, "invalid request", "invalid_request", []error{core.ErrCommandInvalid, people.ErrInvalid}},
 }
 

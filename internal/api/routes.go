@@ -980,6 +980,15 @@ type AssetView struct {
 	Decimals uint8          `json:"decimals"`
 	Class    string         `json:"class"`
 	Enabled  bool           `json:"enabled"`
+	// Token is a listed ERC-20 token's contract: what a depositor must
+	// send, since any contract can call itself USDC.
+	Token *TokenView `json:"token,omitempty"`
+}
+
+// TokenView is the contract a token asset is bound to (custody.Token).
+type TokenView struct {
+	ChainID  uint64 `json:"chain_id"`
+	Contract string `json:"contract"`
 }
 
 func (s *Server) assetViews() []AssetView {
@@ -990,7 +999,11 @@ func (s *Server) assetViews() []AssetView {
 			if a.Class == ledger.ClassFiat {
 				class = "fiat"
 			}
-			out = append(out, AssetView{ID: a.ID, Code: a.Code, Decimals: a.Decimals, Class: class, Enabled: st.People.AssetEnabled(a.ID)})
+			v := AssetView{ID: a.ID, Code: a.Code, Decimals: a.Decimals, Class: class, Enabled: st.People.AssetEnabled(a.ID)}
+			if t, ok := st.Custody.Token(a.ID); ok {
+				v.Token = &TokenView{ChainID: t.ChainID, Contract: t.Contract}
+			}
+			out = append(out, v)
 		}
 	})
 	return out
@@ -1228,13 +1241,24 @@ func (s *Server) newDepositAddress(w http.ResponseWriter, r *http.Request, body 
 
 // DepositAddress hands a customer the next address of the asset's cold
 // customer wallet: derived from its descriptor, so no private key is online
-// for deposits.
+// for deposits. A listed ERC-20 token's address is the customer's address
+// of the first cold customer Safe wallet of the token's chain: the same
+// address as their Ether there (custody.Token).
 func (s *Server) DepositAddress(ctx context.Context, customer ledger.OwnerID, code string) (DepositAddressView, error) {
 	var wl custody.Wallet
 	var found bool
+	var unlisted error
 	s.core.Read(func(st *core.State) {
 		a, ok := st.Ledger.AssetByCode(strings.ToUpper(code))
 		if !ok {
+			return
+		}
+		if tok, ok := st.Custody.Token(a.ID); ok {
+			if !st.People.AssetEnabled(a.ID) {
+				unlisted = fmt.Errorf("%w: %s awaits listing", core.ErrAssetNotListed, a.Code)
+				return
+			}
+			wl, found = tokenWallet(st, tok)
 			return
 		}
 		for _, w := range st.Custody.Wallets() {
@@ -1244,6 +1268,9 @@ func (s *Server) DepositAddress(ctx context.Context, customer ledger.OwnerID, co
 			}
 		}
 	})
+	if unlisted != nil {
+		return DepositAddressView{}, unlisted
+	}
 	if !found {
 		return DepositAddressView{}, fmt.Errorf("%w: no deposit wallet for %q", people.ErrInvalid, code)
 	}
@@ -1264,6 +1291,20 @@ func (s *Server) DepositAddress(ctx context.Context, customer ledger.OwnerID, co
 		return DepositAddressView{}, err
 	}
 	return DepositAddressView{Asset: strings.ToUpper(code), Address: a.EncodeAddress(), Wallet: wl.ID, Index: idx}, nil
+}
+
+// tokenWallet returns the cold customer Safe wallet a token's deposits go
+// to: the first registered on the token's chain.
+func tokenWallet(st *core.State, tok custody.Token) (custody.Wallet, bool) {
+	for _, w := range st.Custody.Wallets() {
+		if w.Kind != custody.ColdCustomer || !w.Safe() {
+			continue
+		}
+		if d, err := ethwallet.Parse(w.Descriptor); err == nil && d.ChainID == tok.ChainID {
+			return w, true
+		}
+	}
+	return custody.Wallet{}, false
 }
 
 // errUnavailable reports what this server cannot do as configured (503).
@@ -1308,6 +1349,9 @@ func depositID(st *core.State, walletID uint32, o custody.Outpoint) string {
 // has its confirmations at the journaled chain tip and the depth it needs
 // to be withdrawable; Final once it has them.
 type DepositView struct {
+	// Asset is the deposit's asset code (a token's deposit is to a Safe
+	// wallet of the chain's coin); "" for a pending one.
+	Asset         string        `json:"asset,omitempty"`
 	Outpoint      string        `json:"outpoint"`
 	Amount        ledger.Amount `json:"amount"`
 	State         string        `json:"state"` // pending, credited, reversed
@@ -1339,10 +1383,10 @@ func (s *Server) myDeposits(w http.ResponseWriter, r *http.Request) {
 				if d.State == custody.DepositReversed {
 					state = "reversed"
 				}
-				v := DepositView{Outpoint: depositID(st, d.Wallet, d.Outpoint), Amount: d.Value(), State: state, Height: d.Height}
+				asset := st.Custody.DepositAsset(d)
+				v := DepositView{Asset: assetCode(st, asset), Outpoint: depositID(st, d.Wallet, d.Outpoint), Amount: d.Value(), State: state, Height: d.Height}
 				if d.State != custody.DepositReversed {
-					w, _ := st.Custody.Wallet(d.Wallet)
-					v.Confirmations, v.Depth, v.Final = d.Confirmations(st.Checkpoints[w.Asset].Height), d.Depth(), d.Final
+					v.Confirmations, v.Depth, v.Final = d.Confirmations(st.Checkpoints[asset].Height), d.Depth(), d.Final
 				}
 				out = append(out, v)
 			}

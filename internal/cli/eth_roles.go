@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"kinko/internal/alert"
+	"kinko/internal/chain"
 	"kinko/internal/chain/eth"
 	"kinko/internal/chain/eth/safe"
 	"kinko/internal/chain/ethchain"
@@ -326,6 +327,11 @@ func (e *ethWatchFlags) run(ctx context.Context, out io.Writer, log *slog.Logger
 	if err != nil {
 		return err
 	}
+	// Each ERC-20 token listed on the chain has a deposit watcher of its
+	// own asset, its backend following that contract alone.
+	tokens := watch.NewTokenDeposits(remote, art, func(contract string) chain.Backend {
+		return ethchain.New(node, "", []common.Address{common.HexToAddress(contract)})
+	}, watch.EtherConfig{ChainID: e.chainID, Confirmations: confs, StartHeight: start, Gap: gap, Logger: log})
 	log.Info("watching", "asset", code, "node", e.node, "chain", e.chainID, "core", coreURL, "cosigners", ncosigners, "safes", len(safes))
 	fmt.Fprintf(out, "watching %s on %s (chain %d): core %s, %d co-signer(s), hot Safe %s, %d cold Safe(s)\n", code, e.node, e.chainID, coreURL, ncosigners, hot.Hex(), len(e.cold))
 	t := time.NewTicker(e.poll)
@@ -336,6 +342,9 @@ func (e *ethWatchFlags) run(ctx context.Context, out io.Writer, log *slog.Logger
 		}
 		if _, err := exec.Step(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("Safe execution watcher step failed", "err", err)
+		}
+		if err := tokens.Step(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("token deposit watcher step failed", "err", err)
 		}
 		select {
 		case <-ctx.Done():

@@ -237,6 +237,15 @@ func decodeCustody(kind Kind, p []byte) (Command, bool, error) {
 }
 
 // applyCustody applies the custody and control kinds.
+// seenAsset is the asset a deposit seen for wallet w names: a token's, or
+// w's own (Asset 0).
+func seenAsset(w custody.Wallet, d custody.Seen) ledger.AssetID {
+	if d.Asset != 0 {
+		return d.Asset
+	}
+	return w.Asset
+}
+
 func (s *State) applyCustody(cmd Command, t int64) (handled bool, v any, err error) {
 	switch c := cmd.(type) {
 	case RegisterWallet:
@@ -253,9 +262,10 @@ func (s *State) applyCustody(cmd Command, t int64) (handled bool, v any, err err
 		for i, d := range c.Deposits {
 			w, found := s.Custody.Wallet(d.Wallet)
 			if found {
-				err := s.Controls.Allowed(w.Asset, controls.Deposit)
-				if err == nil && !s.People.AssetEnabled(w.Asset) {
-					err = fmt.Errorf("%w: asset %d awaits listing", ErrAssetNotListed, w.Asset)
+				asset := seenAsset(w, d)
+				err := s.Controls.Allowed(asset, controls.Deposit)
+				if err == nil && !s.People.AssetEnabled(asset) {
+					err = fmt.Errorf("%w: asset %d awaits listing", ErrAssetNotListed, asset)
 				}
 				if err != nil {
 					halted = append(halted, custody.Result{Index: uint32(i), Err: err})
@@ -269,8 +279,8 @@ func (s *State) applyCustody(cmd Command, t int64) (handled bool, v any, err err
 		// depth is final at once.
 		var assets []ledger.AssetID
 		for _, d := range ok {
-			if w, found := s.Custody.Wallet(d.Wallet); found && !slices.Contains(assets, w.Asset) {
-				assets = append(assets, w.Asset)
+			if w, found := s.Custody.Wallet(d.Wallet); found && !slices.Contains(assets, seenAsset(w, d)) {
+				assets = append(assets, seenAsset(w, d))
 			}
 		}
 		slices.Sort(assets)
@@ -293,8 +303,8 @@ func (s *State) applyCustody(cmd Command, t int64) (handled bool, v any, err err
 				return true, shortfalls, err
 			}
 			shortfalls = append(shortfalls, short)
-			if w, ok := s.Custody.Wallet(d.Wallet); found && ok {
-				s.Controls.HaltSwitch(controls.Switch{Asset: w.Asset, Service: controls.Deposit}, c.Actor,
+			if _, ok := s.Custody.Wallet(d.Wallet); found && ok {
+				s.Controls.HaltSwitch(controls.Switch{Asset: s.Custody.DepositAsset(&d), Service: controls.Deposit}, c.Actor,
 					fmt.Sprintf("deposit %s reversed: %s", o, c.Reason), t, s.seq)
 			}
 		}

@@ -308,6 +308,8 @@ func (s *State) checkRequest(r people.Request) error {
 		return s.checkCloseIncident(r)
 	case KindRegisterWalletRequest:
 		return s.checkRegisterWallet(r)
+	case KindRegisterTokenRequest:
+		return s.checkRegisterToken(r)
 	}
 	return fmt.Errorf("%w: request kind %q", people.ErrInvalid, r.Kind)
 }
@@ -356,6 +358,8 @@ func (s *State) checkEffect(r people.Request, decider string) error {
 		return s.checkCloseIncident(r)
 	case KindRegisterWalletRequest:
 		return s.checkRegisterWallet(r)
+	case KindRegisterTokenRequest:
+		return s.checkRegisterToken(r)
 	}
 	return nil
 }
@@ -476,6 +480,10 @@ func (s *State) applyPeople(cmd Command, t int64) (handled bool, v any, err erro
 			}
 		case KindRegisterWalletRequest:
 			if err := s.applyRegisterWallet(r, t); err != nil {
+				return true, r, err
+			}
+		case KindRegisterTokenRequest:
+			if err := s.applyRegisterToken(r); err != nil {
 				return true, r, err
 			}
 		case KindYenReview:

@@ -58,13 +58,8 @@ type RegisterWalletPayload struct {
 // strictly: no unknown fields, nothing after it, bounded lists.
 func DecodeRegisterWallet(payload []byte) (RegisterWalletPayload, error) {
 	var p RegisterWalletPayload
-	d := json.NewDecoder(bytes.NewReader(payload))
-	d.DisallowUnknownFields()
-	if err := d.Decode(&p); err != nil {
-		return p, fmt.Errorf("%w: payload: %v", people.ErrInvalid, err)
-	}
-	if d.More() {
-		return p, fmt.Errorf("%w: payload: trailing data", people.ErrInvalid)
+	if err := decodePayload(payload, &p); err != nil {
+		return p, err
 	}
 	if len(p.Addresses) > MaxWalletAddresses {
 		return p, fmt.Errorf("%w: payload: more than %d addresses", people.ErrInvalid, MaxWalletAddresses)
@@ -81,6 +76,20 @@ func DecodeRegisterWallet(payload []byte) (RegisterWalletPayload, error) {
 		return p, fmt.Errorf("%w: payload: name", people.ErrInvalid)
 	}
 	return p, nil
+}
+
+// decodePayload decodes a request's JSON payload into v strictly: no
+// unknown fields, nothing after it.
+func decodePayload(payload []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(payload))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		return fmt.Errorf("%w: payload: %v", people.ErrInvalid, err)
+	}
+	if d.More() {
+		return fmt.Errorf("%w: payload: trailing data", people.ErrInvalid)
+	}
+	return nil
 }
 
 // checkRegisterWallet checks a register_wallet request when it is filed

@@ -262,6 +262,10 @@ func (s *State) requestWithdrawal(c RequestWithdrawal, t int64) (withdraw.Withdr
 	if !s.People.AssetEnabled(a.ID) {
 		return withdraw.Withdrawal{}, ErrAssetNotListed
 	}
+	if _, ok := s.Custody.Token(a.ID); ok {
+		// No wallet pays a token yet: refused, nothing held.
+		return withdraw.Withdrawal{}, fmt.Errorf("%w: %s is an ERC-20 token, deposits only", ErrTokenWithdrawal, a.Code)
+	}
 	if err := w.Check(uint64(c.Customer), c.Intent, c.PubKey, c.Sig, t); err != nil {
 		return withdraw.Withdrawal{}, err
 	}

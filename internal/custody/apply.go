@@ -69,6 +69,9 @@ func (s *State) RegisterWallet(l *ledger.Ledger, w Wallet) error {
 	if _, ok := l.Asset(w.Asset); !ok {
 		return ErrAssetUnknown
 	}
+	if t, ok := s.Token(w.Asset); ok {
+		return fmt.Errorf("%w: asset %d is a token of %s on chain %d: its deposits go to the chain's Safe wallets", ErrTokenAsset, t.Asset, t.Contract, t.ChainID)
+	}
 	if err := checkDescriptor(w.Descriptor); err != nil {
 		return err
 	}
@@ -137,8 +140,11 @@ type Seen struct {
 	Index    uint32
 	// Amount is the low 64 bits of the amount in base units, AmountHi the
 	// high 64 (only a Safe wallet's deposit may have them).
-	Amount    uint64
-	AmountHi  uint64 `json:",omitempty"`
+	Amount   uint64
+	AmountHi uint64 `json:",omitempty"`
+	// Asset is the token asset of a token deposit (a Token bound on the
+	// chain of the wallet's Safe); 0 for the wallet's own asset.
+	Asset     ledger.AssetID `json:",omitempty"`
 	BlockHash [32]byte
 	Height    int32
 	// Review marks a deposit from an address on the AML deny list: it is
@@ -201,17 +207,25 @@ func (s *State) credit(l *ledger.Ledger, d *Seen, t int64, depth DepthFunc) erro
 	if d.AmountHi != 0 && !safe {
 		return ErrAmountRange
 	}
+	asset, err := s.seenAsset(w, d.Asset)
+	if err != nil {
+		return err
+	}
 	kind, state := ledger.KindAvailable, DepositCredited
 	if d.Review {
 		kind, state = ledger.KindHeld, DepositReview
-		if k := (ledger.AccountKey{Owner: cust, Asset: w.Asset, Kind: kind}); !accountExists(l, k) {
+	}
+	// A token's accounts open at its first deposit; the wallet's own
+	// opened at registration and assignment.
+	for _, k := range []ledger.AccountKey{walletAccount(w, asset), {Owner: cust, Asset: asset, Kind: kind}} {
+		if !accountExists(l, k) {
 			l.CreateAccounts([]ledger.AccountKey{k}, nil)
 		}
 	}
 	tr := ledger.Transfer{
 		ID:     DepositTransferID(d.Outpoint, false),
-		Debit:  w.Account(),
-		Credit: ledger.AccountKey{Owner: cust, Asset: w.Asset, Kind: kind},
+		Debit:  walletAccount(w, asset),
+		Credit: ledger.AccountKey{Owner: cust, Asset: asset, Kind: kind},
 		Amount: amount,
 		Code:   CodeDeposit,
 	}
@@ -224,14 +238,18 @@ func (s *State) credit(l *ledger.Ledger, d *Seen, t int64, depth DepthFunc) erro
 	}
 	s.depIdx[d.Outpoint] = len(s.deposits)
 	s.used[addrKey{d.Wallet, d.Index}] = true
-	s.deposits = append(s.deposits, Deposit{
+	dep := Deposit{
 		Outpoint: d.Outpoint, Wallet: d.Wallet, Index: d.Index, Customer: cust, Amount: d.Amount, AmountHi: d.AmountHi,
 		BlockHash: d.BlockHash, Height: d.Height, State: state, Time: t,
-		FinalAt: finalAt(d.Height, depth(w.Asset, saturate(amount))),
-	})
+		FinalAt: finalAt(d.Height, depth(asset, saturate(amount))),
+	}
+	if asset != w.Asset {
+		dep.Asset = asset
+	}
+	s.deposits = append(s.deposits, dep)
 	s.track(len(s.deposits) - 1)
 	if state == DepositCredited {
-		if _, err := s.repay(l, cust, w.Asset, depositLegID(d.Outpoint, 3), t); err != nil {
+		if _, err := s.repay(l, cust, asset, depositLegID(d.Outpoint, 3), t); err != nil {
 			return err
 		}
 	}
@@ -263,11 +281,12 @@ func (s *State) ReverseDepositAmount(l *ledger.Ledger, o Outpoint, t int64) (sho
 		return ledger.Amount{}, nil
 	}
 	w := s.wallets[s.walletIdx[d.Wallet]]
+	asset := s.DepositAsset(d)
 	kind := ledger.KindAvailable
 	if d.State == DepositReview {
 		kind = ledger.KindHeld
 	}
-	cust := ledger.AccountKey{Owner: d.Customer, Asset: w.Asset, Kind: kind}
+	cust := ledger.AccountKey{Owner: d.Customer, Asset: asset, Kind: kind}
 	take := d.Value()
 	if a, ok := l.Account(cust); ok {
 		if avail := a.Available(); avail.Cmp(take) < 0 {
@@ -280,13 +299,13 @@ func (s *State) ReverseDepositAmount(l *ledger.Ledger, o Outpoint, t int64) (sho
 	id := DepositTransferID(o, true)
 	var ts []ledger.Transfer
 	if !take.IsZero() {
-		ts = append(ts, ledger.Transfer{ID: id, Debit: cust, Credit: w.Account(), Amount: take, Code: CodeDepositReversal})
+		ts = append(ts, ledger.Transfer{ID: id, Debit: cust, Credit: walletAccount(&w, asset), Amount: take, Code: CodeDepositReversal})
 	}
 	if !shortfall.IsZero() {
-		owes := ReceivableAccount(d.Customer, w.Asset)
+		owes := ReceivableAccount(d.Customer, asset)
 		l.CreateAccounts([]ledger.AccountKey{owes}, nil)
 		id.Lo ^= 1
-		ts = append(ts, ledger.Transfer{ID: id, Debit: owes, Credit: w.Account(), Amount: shortfall, Code: CodeDepositOwed})
+		ts = append(ts, ledger.Transfer{ID: id, Debit: owes, Credit: walletAccount(&w, asset), Amount: shortfall, Code: CodeDepositOwed})
 	}
 	for i := range ts[:len(ts)-1] {
 		ts[i].Flags |= ledger.FlagLinked
@@ -407,9 +426,9 @@ func (s *State) ReleaseDeposit(l *ledger.Ledger, o Outpoint, t int64) error {
 	if d.State != DepositReview {
 		return fmt.Errorf("%w: deposit %s is not held for review", ErrDepositExists, o)
 	}
-	w := &s.wallets[s.walletIdx[d.Wallet]]
-	tr := ledger.Transfer{ID: releaseID(o), Debit: ledger.AccountKey{Owner: d.Customer, Asset: w.Asset, Kind: ledger.KindHeld},
-		Credit: ledger.AccountKey{Owner: d.Customer, Asset: w.Asset, Kind: ledger.KindAvailable}, Amount: d.Value(), Code: CodeDeposit}
+	asset := s.DepositAsset(d)
+	tr := ledger.Transfer{ID: releaseID(o), Debit: ledger.AccountKey{Owner: d.Customer, Asset: asset, Kind: ledger.KindHeld},
+		Credit: ledger.AccountKey{Owner: d.Customer, Asset: asset, Kind: ledger.KindAvailable}, Amount: d.Value(), Code: CodeDeposit}
 	if res := l.CreateTransfers([]ledger.Transfer{tr}, t, nil); len(res) > 0 && !res[0].Code.Succeeded() {
 		return res[0].Code
 	}
@@ -417,7 +436,7 @@ func (s *State) ReleaseDeposit(l *ledger.Ledger, o Outpoint, t int64) error {
 	if !d.Final {
 		s.released(j) // available now, and not final
 	}
-	_, err := s.repay(l, d.Customer, w.Asset, depositLegID(o, 4), t)
+	_, err := s.repay(l, d.Customer, asset, depositLegID(o, 4), t)
 	return err
 }
 
@@ -468,6 +487,9 @@ func (s *State) CheckNew(l *ledger.Ledger, w Wallet) error {
 	}
 	if _, ok := l.Asset(w.Asset); !ok {
 		return ErrAssetUnknown
+	}
+	if t, ok := s.Token(w.Asset); ok {
+		return fmt.Errorf("%w: asset %d is a token of %s on chain %d: its deposits go to the chain's Safe wallets", ErrTokenAsset, t.Asset, t.Contract, t.ChainID)
 	}
 	if err := checkDescriptor(w.Descriptor); err != nil {
 		return err

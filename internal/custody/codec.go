@@ -13,12 +13,13 @@ type snapshot struct {
 	Deposits   []Deposit
 	UTXOs      []UTXO
 	Ceremonies []Ceremony
+	Tokens     []Token `json:",omitempty"`
 }
 
 // MarshalJSON encodes the state deterministically, for snapshots and the
 // state hash.
 func (s *State) MarshalJSON() ([]byte, error) {
-	return json.Marshal(snapshot{Wallets: s.wallets, Assigned: s.assigned, Deposits: s.deposits, UTXOs: s.utxos, Ceremonies: s.ceremonies})
+	return json.Marshal(snapshot{Wallets: s.wallets, Assigned: s.assigned, Deposits: s.deposits, UTXOs: s.utxos, Ceremonies: s.ceremonies, Tokens: s.tokens})
 }
 
 // Decode rebuilds a state from its encoding and checks it.
@@ -35,6 +36,14 @@ func Decode(b []byte) (*State, error) {
 		s.walletIdx[w.ID] = i
 	}
 	s.wallets = snap.Wallets
+	for _, t := range snap.Tokens {
+		for _, o := range s.tokens {
+			if o.Asset == t.Asset || (o.ChainID == t.ChainID && o.Contract == t.Contract) {
+				return nil, fmt.Errorf("custody: decode: token %d twice", t.Asset)
+			}
+		}
+		s.tokens = append(s.tokens, t)
+	}
 	for _, a := range snap.Assigned {
 		i, ok := s.walletIdx[a.Wallet]
 		if !ok || a.Index >= s.wallets[i].NextIndex {
@@ -61,6 +70,11 @@ func Decode(b []byte) (*State, error) {
 	for i := range s.deposits {
 		if _, ok := s.walletIdx[s.deposits[i].Wallet]; !ok {
 			return nil, fmt.Errorf("custody: decode: deposit %s of unknown wallet %d", s.deposits[i].Outpoint, s.deposits[i].Wallet)
+		}
+		if a := s.deposits[i].Asset; a != 0 {
+			if _, ok := s.Token(a); !ok {
+				return nil, fmt.Errorf("custody: decode: deposit %s of asset %d, not a token", s.deposits[i].Outpoint, a)
+			}
 		}
 	}
 	s.rebuildFinality()

@@ -140,8 +140,11 @@ type Deposit struct {
 	// Amount is the low 64 bits of the amount in base units, AmountHi
 	// the high 64 (wei beyond 18.4 ETH): Value is the whole. Bitcoin's
 	// are always below 2^64.
-	Amount    uint64
-	AmountHi  uint64 `json:",omitempty"`
+	Amount   uint64
+	AmountHi uint64 `json:",omitempty"`
+	// Asset is the token asset a token deposit credited (a Token bound
+	// on the chain of the wallet's Safe); 0 for the wallet's own asset.
+	Asset     ledger.AssetID `json:",omitempty"`
 	BlockHash [32]byte
 	Height    int32
 	State     DepositState
@@ -200,6 +203,8 @@ type State struct {
 	ceremonies []Ceremony
 	cerIdx     map[string]int
 	cerTx      map[[32]byte]string
+	// tokens are the listed ERC-20 tokens, in registration order.
+	tokens []Token
 
 	// fin tracks the deposits not yet final; derived from deposits.
 	fin finality

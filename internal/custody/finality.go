@@ -46,11 +46,6 @@ func newFinality() finality {
 	return finality{queue: map[ledger.AssetID][]int{}, byCust: map[ledger.OwnerID]span{}, sum: map[custAsset]ledger.Amount{}}
 }
 
-// depositAsset returns the asset of a deposit, by its wallet.
-func (s *State) depositAsset(d *Deposit) ledger.AssetID {
-	return s.wallets[s.walletIdx[d.Wallet]].Asset
-}
-
 // tracked reports whether a deposit belongs in the finality structures.
 func tracked(d *Deposit) bool {
 	return !d.Final && (d.State == DepositCredited || d.State == DepositReview)
@@ -150,7 +145,7 @@ func (s *State) custDeposits(c ledger.OwnerID, fn func(i int)) {
 // track adds deposit i, credited and not final, to the structures.
 func (s *State) track(i int) {
 	d := &s.deposits[i]
-	asset := s.depositAsset(d)
+	asset := s.DepositAsset(d)
 	q := s.fin.queue[asset]
 	at := sort.Search(len(q), func(k int) bool { return !s.less(q[k], i) })
 	s.fin.queue[asset] = slices.Insert(q, at, i)
@@ -172,7 +167,7 @@ func (s *State) addSum(d *Deposit, asset ledger.AssetID) {
 // finalizing pass rebuilds the queue itself).
 func (s *State) untrack(i int, removeQueue bool) {
 	d := &s.deposits[i]
-	asset := s.depositAsset(d)
+	asset := s.DepositAsset(d)
 	if removeQueue {
 		q := s.fin.queue[asset]
 		at := sort.Search(len(q), func(k int) bool { return !s.less(q[k], i) })
@@ -199,7 +194,7 @@ func (s *State) unsum(d *Deposit, asset ledger.AssetID) {
 // available; it stays where it was in its queue and list.
 func (s *State) released(i int) {
 	d := &s.deposits[i]
-	s.addSum(d, s.depositAsset(d))
+	s.addSum(d, s.DepositAsset(d))
 }
 
 // rebuildFinality rebuilds the structures from the deposits, after a
@@ -211,7 +206,7 @@ func (s *State) rebuildFinality() {
 		if !tracked(d) {
 			continue
 		}
-		asset := s.depositAsset(d)
+		asset := s.DepositAsset(d)
 		s.fin.queue[asset] = append(s.fin.queue[asset], i)
 		s.link(i)
 		if d.State == DepositCredited {
@@ -289,7 +284,7 @@ func (s *State) Unfinal(customer ledger.OwnerID) []Unfinal {
 		if d.State != DepositCredited {
 			return // held for review: not available, nothing to withdraw
 		}
-		asset := s.depositAsset(d)
+		asset := s.DepositAsset(d)
 		j := slices.IndexFunc(out, func(u Unfinal) bool { return u.Asset == asset })
 		if j < 0 {
 			out = append(out, Unfinal{Asset: asset, Amount: saturate(s.fin.sum[custAsset{customer, asset}]), First: *d})

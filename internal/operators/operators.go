@@ -171,6 +171,19 @@ func (t *Team) Admins() (string, string) {
 	return out[0], out[1]
 }
 
+// RegisterTokens returns the signed commands by which the team's first
+// admin asks to list each ERC-20 token (a register_token request) and its
+// second approves it.
+func (t *Team) RegisterTokens(now time.Time, ts ...custody.Token) []core.Command {
+	a, b := t.Admins()
+	var cmds []core.Command
+	for _, tok := range ts {
+		cmds = append(cmds, t.Approved(core.KindRegisterTokenRequest, core.RegisterTokenPayload{Token: tok}, a, b, people.RoleAdmin,
+			fmt.Sprintf("token %d (%s on chain %d)", tok.Asset, tok.Contract, tok.ChainID), now)...)
+	}
+	return cmds
+}
+
 // RegisterWallets returns the signed commands by which the team's first
 // admin asks for each wallet (a register_wallet request) and its second
 // approves it: the only way a wallet enters the journal.

@@ -169,6 +169,20 @@ func share(whole ledger.Amount, b uint32) ledger.Amount {
 	return ledger.Amount{Hi: new(big.Int).Rsh(q, 64).Uint64(), Lo: lo.Uint64()}
 }
 
+// addWallet adds what a wallet of kind k holds of the row's asset.
+func addWallet(r *Row, k custody.WalletKind, bal ledger.Amount) {
+	switch k {
+	case custody.ColdCustomer:
+		r.ColdCustomerLedger = add(r.ColdCustomerLedger, bal)
+	case custody.HotCustomer:
+		r.HotCustomerLedger = add(r.HotCustomerLedger, bal)
+	case custody.ColdHouse:
+		r.ColdHouseLedger = add(r.ColdHouseLedger, bal)
+	case custody.HotHouse:
+		r.HotHouseLedger = add(r.HotHouseLedger, bal)
+	}
+}
+
 // Compute builds the report from the ledger and custody state. onChain, if
 // not nil, gives what the chain says each wallet (by id) holds; wallets
 // missing from it are reported from the ledger alone.
@@ -193,6 +207,9 @@ func Compute(l *ledger.Ledger, c *custody.State, p Policy, onChain map[uint32]le
 	registered := map[ledger.AccountKey]bool{}
 	for _, w := range c.Wallets() {
 		registered[w.Account()] = true
+		for _, k := range c.TokenAccounts(w) {
+			registered[k] = true
+		}
 	}
 	l.Accounts(func(a *ledger.Account) bool {
 		if a.Key.Kind == ledger.KindWallet && !registered[a.Key] {
@@ -209,22 +226,20 @@ func Compute(l *ledger.Ledger, c *custody.State, p Policy, onChain map[uint32]le
 		return true
 	})
 	for _, w := range c.Wallets() {
+		// A Safe wallet holds its chain's tokens too (custody.Token), on
+		// accounts of its own kind.
+		for _, k := range c.TokenAccounts(w) {
+			if r := rows[k.Asset]; r != nil {
+				acct, _ := l.Account(k)
+				addWallet(r, w.Kind, acct.Balance())
+			}
+		}
 		r := rows[w.Asset]
 		if r == nil {
 			continue
 		}
 		acct, _ := l.Account(w.Account())
-		bal := acct.Balance()
-		switch w.Kind {
-		case custody.ColdCustomer:
-			r.ColdCustomerLedger = add(r.ColdCustomerLedger, bal)
-		case custody.HotCustomer:
-			r.HotCustomerLedger = add(r.HotCustomerLedger, bal)
-		case custody.ColdHouse:
-			r.ColdHouseLedger = add(r.ColdHouseLedger, bal)
-		case custody.HotHouse:
-			r.HotHouseLedger = add(r.HotHouseLedger, bal)
-		}
+		addWallet(r, w.Kind, acct.Balance())
 		if v, ok := onChain[w.ID]; ok {
 			target := &r.OnChainHouse
 			if w.Kind.Customer() {

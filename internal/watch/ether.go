@@ -92,6 +92,10 @@ type etherPending struct {
 // deposits), halts deposits on a reorg deeper than the hashes it keeps,
 // and journals a checkpoint after every block.
 //
+// The watcher of an asset bound to an ERC-20 contract (custody.Token)
+// credits that contract's Transfer logs the same way instead
+// (ether_token.go).
+//
 // Value moved by contracts (internal calls) is not seen: it needs the
 // node's call traces (docs/ethereum.md).
 //
@@ -110,6 +114,9 @@ type EtherDeposits struct {
 	hashes   []chain.ID
 	inBlocks map[custody.Outpoint]etherPending
 	descs    map[uint32]string // the Safe wallets added to the book
+	// token is the asset's ERC-20 binding when the asset is a listed
+	// token (ether_token.go); nil for Ether.
+	token *custody.Token
 	// checkpointed is when the last checkpoint was journaled.
 	checkpointed time.Time
 }
@@ -196,7 +203,19 @@ func (d *EtherDeposits) grow() error {
 	var ws []want
 	var bad error
 	d.core.Read(func(s *core.State) {
+		if d.token == nil {
+			if t, ok := s.Custody.Token(d.cfg.Asset); ok {
+				d.token = &t
+			}
+		}
 		for _, w := range s.Custody.Wallets() {
+			if d.token != nil {
+				// A token's deposits go to the Safe wallets of its chain.
+				if w.Safe() && w.Kind == custody.ColdCustomer {
+					ws = append(ws, want{w.ID, w.Descriptor, w.NextIndex + d.cfg.Gap})
+				}
+				continue
+			}
 			if w.Asset != d.cfg.Asset {
 				continue
 			}
@@ -212,10 +231,16 @@ func (d *EtherDeposits) grow() error {
 	if bad != nil {
 		return bad
 	}
+	if d.token != nil && d.token.ChainID != d.cfg.ChainID {
+		return fmt.Errorf("%w: token %s is on chain %d, the node on %d", ErrWalletChain, d.token.Contract, d.token.ChainID, d.cfg.ChainID)
+	}
 	for _, w := range ws {
 		desc, err := ethwallet.Parse(w.desc)
 		if err != nil {
 			return fmt.Errorf("%w: wallet %d: %w", ErrWalletChain, w.id, err)
+		}
+		if d.token != nil && desc.ChainID != d.token.ChainID {
+			continue // a Safe of another chain: not where this token is
 		}
 		if desc.ChainID != d.cfg.ChainID {
 			return fmt.Errorf("%w: wallet %d is on chain %d, the node on %d", ErrWalletChain, w.id, desc.ChainID, d.cfg.ChainID)
@@ -247,8 +272,8 @@ func (d *EtherDeposits) scan(blk *chain.Block, height uint64, hash chain.ID) ([]
 		if t.Tx.Family() != chain.Ethereum || t.Tx.IsZero() {
 			return nil, fmt.Errorf("%w: block %d: transfer of transaction %s", ErrChainData, height, t.Tx)
 		}
-		if t.Asset != "" {
-			continue // a token's Transfer log: another asset
+		if !d.ours(t) {
+			continue // another asset: Ether, or another contract's log
 		}
 		if !common.IsHexAddress(t.To) {
 			return nil, fmt.Errorf("%w: block %d: transfer to %q", ErrChainData, height, t.To)
@@ -257,16 +282,19 @@ func (d *EtherDeposits) scan(blk *chain.Block, height uint64, hash chain.ID) ([]
 		if !ok {
 			continue // from one of ours, or to an address not ours
 		}
-		if t.Index != 0 || t.Amount.IsZero() {
-			return nil, fmt.Errorf("%w: block %d: Ether transfer %s index %d of %s wei", ErrChainData, height, t.Tx, t.Index, t.Amount)
+		op, take, err := d.outpoint(t)
+		if err != nil {
+			return nil, fmt.Errorf("%w: block %d: %w", ErrChainData, height, err)
 		}
-		op := custody.Outpoint{TxID: t.Tx.Bytes(), Vout: custody.EtherIndex}
+		if !take {
+			continue
+		}
 		if seen[op] {
-			return nil, fmt.Errorf("%w: block %d: transaction %s's value twice", ErrChainData, height, t.Tx)
+			return nil, fmt.Errorf("%w: block %d: transfer %s twice", ErrChainData, height, op.EtherString())
 		}
 		seen[op] = true
 		e := etherPending{seen: custody.Seen{Outpoint: op, Wallet: p.Wallet, Index: p.Index, Amount: t.Amount.Lo, AmountHi: t.Amount.Hi,
-			BlockHash: hash.Bytes(), Height: int32(height)}}
+			Asset: d.seenAsset(), BlockHash: hash.Bytes(), Height: int32(height)}}
 		var credited bool
 		d.core.Read(func(s *core.State) {
 			e.customer, _ = s.Custody.AddressOwner(p.Wallet, p.Index)
@@ -359,6 +387,10 @@ func (d *EtherDeposits) follow(ctx context.Context) (bool, error) {
 			return moved, err
 		}
 		blk, err := d.b.Block(ctx, h, d.watch)
+		if errors.Is(err, chain.ErrAmountRange) {
+			// A transfer of 2^128 base units or more: no ledger amount.
+			return moved, fmt.Errorf("%w: block %d: %w", ErrChainData, d.height+1, err)
+		}
 		if err != nil {
 			return moved, err
 		}
@@ -399,7 +431,7 @@ func (d *EtherDeposits) disconnect(ctx context.Context, hash chain.ID) error {
 			if dep.BlockHash != hash.Bytes() || (dep.State != custody.DepositCredited && dep.State != custody.DepositReview) {
 				return true
 			}
-			if w, ok := s.Custody.Wallet(dep.Wallet); ok && w.Asset == d.cfg.Asset {
+			if _, ok := s.Custody.Wallet(dep.Wallet); ok && s.Custody.DepositAsset(dep) == d.cfg.Asset {
 				credited = append(credited, dep.Outpoint)
 			}
 			return true

@@ -139,30 +139,9 @@ func TestEtherDepositsOnDevnet(t *testing.T) {
 		walletBefore = a.SignedBalance()
 	})
 	// Step block by block: nothing credits below three confirmations.
-	credited := false
-	for range 40 {
-		if err := w.Step(ctx); err != nil {
-			t.Fatal(err)
-		}
-		confs1, confs2 := int64(w.height)-int64(at1)+1, int64(w.height)-int64(at2)+1
-		b1, b2 := ethBalance(k, 1), ethBalance(k, 2)
-		if (confs1 < 3) != b1.IsZero() || (confs1 >= 3 && b1 != twentyETH) {
-			t.Fatalf("customer 1 at %d confirmations: %s; want 0 below 3, else %s", confs1, b1, twentyETH)
-		}
-		if (confs2 < 3) != b2.IsZero() || (confs2 >= 3 && b2 != halfETH) {
-			t.Fatalf("customer 2 at %d confirmations: %s; want 0 below 3, else %s", confs2, b2, halfETH)
-		}
-		if confs1 >= 3 {
-			credited = true
-			break
-		}
-		if _, err := n.Mine(ctx, 1); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if !credited {
-		t.Fatal("never reached three confirmations")
-	}
+	stepUntilCredited(ctx, t, n, w,
+		awaited{"customer 1", int32(at1), twentyETH, func() ledger.Amount { return ethBalance(k, 1) }},
+		awaited{"customer 2", int32(at2), halfETH, func() ledger.Amount { return ethBalance(k, 2) }})
 	deposits := func() (n int, sum ledger.Amount) {
 		k.Read(func(s *core.State) {
 			s.Custody.Deposits(func(d *custody.Deposit) bool {

@@ -42,6 +42,14 @@ func ethBalance(c Core, owner ledger.OwnerID) ledger.Amount {
 // as it runs in production, without.
 func etherCore(t testing.TB, cold, hot ethwallet.Descriptor) *core.Core {
 	t.Helper()
+	c, _ := etherCoreTeam(t, cold, hot)
+	return c
+}
+
+// etherCoreTeam is etherCore and the team that founded it (its admins
+// file and approve requests).
+func etherCoreTeam(t testing.TB, cold, hot ethwallet.Descriptor) (*core.Core, *operators.Team) {
+	t.Helper()
 	ctx := context.Background()
 	_, bench := t.(*testing.B)
 	c, err := core.Open(ctx, core.Config{Dir: t.TempDir(), CheckInvariants: !bench})
@@ -61,7 +69,7 @@ func etherCore(t testing.TB, cold, hot ethwallet.Descriptor) *core.Core {
 			t.Fatalf("%s: %v %v %v", cmd.Kind(), err, o.Err, o.EventErr())
 		}
 	}
-	return c
+	return c, team
 }
 
 func artifacts(t testing.TB) *safe.Artifacts {
@@ -98,6 +106,8 @@ type fakeChain struct {
 	serial byte
 	// lie, if set, changes the block Block returns.
 	lie func(*chain.Block) *chain.Block
+	// errFor, if set, is asked after lie for an error Block returns.
+	errFor func() error
 }
 
 func newFakeChain() *fakeChain {
@@ -164,7 +174,13 @@ func (f *fakeChain) Block(_ context.Context, h chain.ID, w *chain.Watch) (*chain
 				}
 			}
 			if f.lie != nil {
-				return f.lie(&out), nil
+				lied := f.lie(&out)
+				if f.errFor != nil {
+					if err := f.errFor(); err != nil {
+						return nil, err
+					}
+				}
+				return lied, nil
 			}
 			return &out, nil
 		}

@@ -237,22 +237,50 @@ func (b *Backend) Block(ctx context.Context, h chain.ID, w *chain.Watch) (*chain
 			return nil, fmt.Errorf("ethchain: token logs of %s: %w", hh, err)
 		}
 		for _, l := range logs {
-			if l.Removed || len(l.Topics) != 3 || len(l.Data) != 32 {
-				continue // not an ERC-20 Transfer (ERC-721 indexes a third topic)
+			if l.BlockHash != hh {
+				return nil, fmt.Errorf("ethchain: token log %s/%d of block %s, asked for %s", l.TxHash, l.Index, l.BlockHash, hh)
 			}
-			from := common.BytesToAddress(l.Topics[1][:]).Hex()
-			to := common.BytesToAddress(l.Topics[2][:]).Hex()
-			if !w.Has(from) && !w.Has(to) {
+			if _, listed := b.tokens[l.Address]; !listed {
+				continue // the node's filter should not have let it through
+			}
+			t, ok, err := TransferLog(l)
+			if !ok || (!w.Has(t.From) && !w.Has(t.To)) {
 				continue
 			}
-			v, err := chain.AmountFromBig(new(big.Int).SetBytes(l.Data))
 			if err != nil {
-				return nil, fmt.Errorf("ethchain: token log %s/%d: %w", l.TxHash, l.Index, err)
+				return nil, err
 			}
-			blk.Transfers = append(blk.Transfers, chain.Transfer{Tx: id(l.TxHash), Asset: l.Address.Hex(), Index: uint32(l.Index), From: from, To: to, Amount: v})
+			blk.Transfers = append(blk.Transfers, t)
 		}
 	}
 	return blk, nil
+}
+
+// TransferLog decodes an ERC-20 Transfer(address indexed from, address
+// indexed to, uint256 value) log: ok false for a log of another shape
+// (another event, ERC-721's Transfer with a third indexed topic, a value
+// not of 32 bytes, a removed log), which is no token transfer. A value of
+// 2^128 or more is a transfer the ledger cannot hold: the transfer is
+// returned without its amount, ok true and an error wrapping
+// chain.ErrAmountRange, so a caller watching its addresses refuses the
+// block rather than credit it wrongly. A topic whose high 12 bytes are
+// not zero is no address: ok false.
+func TransferLog(l types.Log) (chain.Transfer, bool, error) {
+	if l.Removed || len(l.Topics) != 3 || l.Topics[0] != TransferTopic || len(l.Data) != 32 {
+		return chain.Transfer{}, false, nil
+	}
+	var zero [12]byte
+	if !bytes.Equal(l.Topics[1][:12], zero[:]) || !bytes.Equal(l.Topics[2][:12], zero[:]) || l.Index > 1<<32-1 {
+		return chain.Transfer{}, false, nil
+	}
+	t := chain.Transfer{Tx: id(l.TxHash), Asset: l.Address.Hex(), Index: uint32(l.Index),
+		From: common.BytesToAddress(l.Topics[1][12:]).Hex(), To: common.BytesToAddress(l.Topics[2][12:]).Hex()}
+	v, err := chain.AmountFromBig(new(big.Int).SetBytes(l.Data))
+	if err != nil {
+		return t, true, fmt.Errorf("ethchain: token log %s/%d: %w", l.TxHash, l.Index, err)
+	}
+	t.Amount = v
+	return t, true, nil
 }
 
 // TxBlock returns the canonical block holding txid, from its receipt.

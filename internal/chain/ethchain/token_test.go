@@ -2,7 +2,6 @@ package ethchain_test
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"math/big"
 	"testing"
@@ -13,33 +12,9 @@ import (
 
 	"kinko/internal/chain"
 	"kinko/internal/chain/eth"
+	"kinko/internal/chain/eth/safe/safetest"
 	"kinko/internal/chain/ethchain"
 )
-
-// logToken is the creation code of a contract, assembled by hand, whose
-// every call emits an ERC-20 Transfer(caller, to, amount) log read from
-// transfer(to, amount) calldata, and keeps no balances: what a token's
-// logs look like to a watcher, without a compiler.
-//
-//	init:    PUSH1 49 DUP1 PUSH1 11 PUSH1 0 CODECOPY PUSH1 0 RETURN
-//	runtime: PUSH1 0x24 CALLDATALOAD PUSH1 0 MSTORE   ; amount → memory[0:32]
-//	         PUSH1 0x04 CALLDATALOAD CALLER            ; topics 2 and 1: to, from
-//	         PUSH32 keccak("Transfer(address,address,uint256)")
-//	         PUSH1 32 PUSH1 0 LOG3 STOP
-func logToken() []byte {
-	init, _ := hex.DecodeString("603180600b6000396000f3")
-	head, _ := hex.DecodeString("60243560005260043533" + "7f")
-	tail, _ := hex.DecodeString("60206000a300")
-	code := append(init, head...)
-	code = append(code, ethchain.TransferTopic.Bytes()...)
-	return append(code, tail...)
-}
-
-func transferCall(to common.Address, amount *big.Int) []byte {
-	data := append([]byte{}, crypto.Keccak256([]byte("transfer(address,uint256)"))[:4]...)
-	data = append(data, common.LeftPadBytes(to.Bytes(), 32)...)
-	return append(data, common.LeftPadBytes(amount.Bytes(), 32)...)
-}
 
 // TestTokenTransfers: the Transfer logs of a listed token to a watched
 // address are reported, pending (from the call's data) and mined (from
@@ -50,7 +25,7 @@ func TestTokenTransfers(t *testing.T) {
 	h := newHarness(t)
 	c := h.n.Client()
 	deploy := func() common.Address {
-		r, err := c.Send(ctx, h.key, eth.Tx{Data: logToken()})
+		r, err := c.Send(ctx, h.key, eth.Tx{Data: safetest.LogEmitterCode()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,7 +49,7 @@ func TestTokenTransfers(t *testing.T) {
 	defer n.Stop()
 
 	send := func(token common.Address, amount int64) chain.ID {
-		tx, err := c.Sign(ctx, h.key, eth.Tx{To: &token, Data: transferCall(to, big.NewInt(amount)), Gas: 60_000})
+		tx, err := c.Sign(ctx, h.key, eth.Tx{To: &token, Data: safetest.TransferCall(to, big.NewInt(amount)), Gas: 60_000})
 		if err != nil {
 			t.Fatal(err)
 		}
