@@ -13,11 +13,12 @@ import (
 	ethereum "github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/ethclient/gethclient"
+	"github.com/ethereum/go-ethereum/rpc"
 
 	"kinko/internal/alert"
 	"kinko/internal/chain/eth"
 	"kinko/internal/chain/eth/safe"
-	"kinko/internal/controls"
 	"kinko/internal/core"
 	"kinko/internal/custody"
 	"kinko/internal/incident"
@@ -31,6 +32,10 @@ type WatchedSafe struct {
 	Name    string
 	Address common.Address
 	Kind    custody.WalletKind
+	// Wallet is the custody wallet whose ledger account holds what the
+	// Safe holds, for the reconciliation (EthRecon); 0 leaves the Safe
+	// out of it.
+	Wallet uint32
 }
 
 // EthExecConfig configures the watcher of Safe executions.
@@ -42,8 +47,14 @@ type EthExecConfig struct {
 	MultiSend common.Address
 	// StartBlock is the first block looked at.
 	StartBlock uint64
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// WSURL, if set, is the node's WebSocket endpoint: Run subscribes
+	// there to the full pending transactions (eth_subscribe
+	// newPendingTransactions) and halts on an unexplained
+	// execTransaction of a watched Safe while it is in the node's pool,
+	// before it is mined; the blocks stay the fallback.
+	WSURL  string
+	Logger *slog.Logger
+	Now    func() time.Time
 	// OnUnexplained, if set, is told at once of an execution no journaled
 	// batch holds, before anything is journaled, so the co-signers stop
 	// signing the asset even if the core is down (Alarm.Halt).
@@ -130,11 +141,28 @@ func (w *EthExec) Step(ctx context.Context) (int, error) {
 	return n, w.haltPending(ctx)
 }
 
-// Run steps every interval until ctx ends.
+// Run steps every interval until ctx ends. With WSURL it also keeps a
+// subscription to the node's pending transactions, subscribing again at
+// the next interval when it drops.
 func (w *EthExec) Run(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var sub *PendingSubscription
+	defer func() {
+		if sub != nil {
+			sub.Close()
+		}
+	}()
 	for {
+		if w.cfg.WSURL != "" && (sub == nil || sub.Dropped()) {
+			if sub != nil {
+				sub.Close()
+			}
+			var err error
+			if sub, err = w.Subscribe(ctx); err != nil && ctx.Err() == nil {
+				w.log.Warn("safe execution watcher: pending transactions not pushed; blocks only", "err", err)
+			}
+		}
 		if _, err := w.Step(ctx); err != nil && ctx.Err() == nil {
 			w.log.Warn("safe execution watcher", "err", err)
 		}
@@ -156,6 +184,22 @@ func (w *EthExec) watched(a common.Address) (WatchedSafe, bool) {
 	return WatchedSafe{}, false
 }
 
+// lookup tells what the journal holds of the SafeTx hash executed by
+// the Safe at a: known when an incident names it (already reported),
+// else the journaled batch of that Safe holding it that has not failed.
+func (w *EthExec) lookup(hash common.Hash, a common.Address) (known bool, batch *withdraw.Batch) {
+	w.core.Read(func(s *core.State) {
+		if known = s.Incidents.Names(hash.Hex()); known {
+			return
+		}
+		if b, ok := s.Withdraw.BatchByTx([32]byte(hash)); ok && b.Safe != nil && strings.EqualFold(b.Safe.Safe, a.Hex()) && b.Status != withdraw.BatchFailed {
+			c := *b
+			batch = &c
+		}
+	})
+	return known, batch
+}
+
 // check looks at one execution: explained by a journaled batch (then
 // confirmed if it succeeded), or kept to halt on.
 func (w *EthExec) check(ctx context.Context, l types.Log, resynced bool) error {
@@ -163,17 +207,7 @@ func (w *EthExec) check(ctx context.Context, l types.Log, resynced bool) error {
 	if w.reported[hash] {
 		return nil
 	}
-	var batch *withdraw.Batch
-	var known bool
-	w.core.Read(func(s *core.State) {
-		if known = s.Incidents.Names(hash.Hex()); known {
-			return
-		}
-		if b, ok := s.Withdraw.BatchByTx([32]byte(hash)); ok && b.Safe != nil && strings.EqualFold(b.Safe.Safe, l.Address.Hex()) && b.Status != withdraw.BatchFailed {
-			c := *b
-			batch = &c
-		}
-	})
+	known, batch := w.lookup(hash, l.Address)
 	if known {
 		w.reported[hash] = true
 		return nil
@@ -262,20 +296,219 @@ func (w *EthExec) haltPending(ctx context.Context) error {
 		if !o.loss.IsUint64() {
 			loss = ^uint64(0)
 		}
-		for _, cmd := range []core.Command{
-			core.Halt{Switch: controls.Switch{Asset: w.cfg.Asset, Service: controls.Withdraw}, Actor: "watcher", Reason: o.why},
-			core.OpenIncident{Incident: incident.Incident{ID: fmt.Sprintf("exec-%s-%s", code, o.hash.Hex()[2:18]), Asset: code, Detector: "watcher",
-				Reason: "unexplained Safe execution", TxIDs: []string{o.hash.Hex(), o.tx.Hex()}, Loss: loss}},
-		} {
-			out, err := w.core.Submit(ctx, w.cfg.Now(), cmd)
-			if err == nil {
-				err = out.Err
-			}
-			if err != nil {
-				return fmt.Errorf("watch: %s: %w", cmd.Kind(), err)
-			}
+		if err := haltAndOpen(ctx, w.core, w.cfg.Now(), w.cfg.Asset, "watcher", o.why,
+			incident.Incident{ID: fmt.Sprintf("exec-%s-%s", code, o.hash.Hex()[2:18]), Asset: code, Detector: "watcher",
+				Reason: "unexplained Safe execution", TxIDs: []string{o.hash.Hex(), o.tx.Hex()}, Loss: loss}); err != nil {
+			return err
 		}
 		w.pending = w.pending[1:]
 	}
 	return nil
+}
+
+// pendingBuffer bounds the pending transactions the subscription holds
+// before the watcher reads them (the RPC client queues more, up to its
+// own bound, then drops the subscription: Run subscribes again).
+const pendingBuffer = 256
+
+// PendingSubscription is the watcher's subscription to the node's full
+// pending transactions (EthExec.Subscribe).
+type PendingSubscription struct {
+	r    *rpc.Client
+	sub  ethereum.Subscription
+	quit chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+// Close ends the subscription and waits for its reader to exit.
+func (p *PendingSubscription) Close() error {
+	p.once.Do(func() {
+		close(p.quit)
+		<-p.done
+		p.sub.Unsubscribe()
+		p.r.Close()
+	})
+	return nil
+}
+
+// Dropped reports whether the subscription has ended (the node closed it
+// or the connection failed): blocks are then the only path until Run
+// subscribes again.
+func (p *PendingSubscription) Dropped() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Subscribe opens cfg.WSURL and subscribes to the node's full pending
+// transactions (eth_subscribe newPendingTransactions, full). Each
+// transaction calling execTransaction on a watched Safe is checked as it
+// arrives, before it is mined: a SafeTx no journaled batch holds, signed
+// by enough of the Safe's owners (read on the node) or that the Safe
+// would execute, is an unexplained execution in the making, reported and
+// journaled at once as one in a block is (the same incident, so the block
+// adds nothing). Its reader exits at Close, at ctx's end or when the
+// subscription fails.
+func (w *EthExec) Subscribe(ctx context.Context) (*PendingSubscription, error) {
+	if w.cfg.WSURL == "" {
+		return nil, errors.New("watch: no websocket endpoint for pending transactions")
+	}
+	cctx, cancel := context.WithTimeout(ctx, eth.CallTimeout)
+	defer cancel()
+	r, err := rpc.DialContext(cctx, w.cfg.WSURL)
+	if err != nil {
+		return nil, fmt.Errorf("watch: dial %s: %w", w.cfg.WSURL, err)
+	}
+	txs := make(chan *types.Transaction, pendingBuffer)
+	sub, err := gethclient.New(r).SubscribeFullPendingTransactions(cctx, txs)
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("watch: subscribe newPendingTransactions: %w", err)
+	}
+	p := &PendingSubscription{r: r, sub: sub, quit: make(chan struct{}), done: make(chan struct{})}
+	go func() { // exits at Close, at ctx's end or when the subscription fails
+		defer close(p.done)
+		for {
+			select {
+			case <-p.quit:
+				return
+			case <-ctx.Done():
+				return
+			case err := <-sub.Err():
+				if err != nil {
+					w.log.Warn("pending transactions subscription ended", "err", err)
+				}
+				return
+			case tx := <-txs:
+				if err := w.CheckPending(ctx, tx); err != nil && ctx.Err() == nil {
+					w.log.Warn("pending transaction", "tx", tx.Hash(), "err", err)
+				}
+			}
+		}
+	}()
+	return p, nil
+}
+
+// CheckPending looks at one transaction of the node's pool. Only a call
+// of execTransaction on a watched Safe matters; its SafeTx explained by
+// a journaled batch (the hot signer's own execution) or already reported
+// is left to the blocks. Any other is reported (co-signers first, then
+// the alert) and the halt and incident journaled before it returns, if it
+// can move the Safe's value: its signatures are enough distinct owners'
+// of the Safe (so two keys have leaked, whether or not it gets mined), or
+// the Safe would execute it (a call at the latest block succeeds, or it
+// is mined already with the Safe's ExecutionSuccess for its hash).
+// Calldata anyone can send that would execute nothing halts nothing.
+func (w *EthExec) CheckPending(ctx context.Context, tx *types.Transaction) error {
+	to := tx.To()
+	if to == nil {
+		return nil
+	}
+	sf, ok := w.watched(*to)
+	if !ok {
+		return nil
+	}
+	st, sigs, err := safe.DecodeExecTransaction(tx.Data())
+	if err != nil {
+		return nil // not an execTransaction: moves nothing of the Safe's
+	}
+	chainID := w.node.ChainID()
+	hash, err := st.Hash(chainID, *to)
+	if err != nil {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.reported[hash] {
+		return nil
+	}
+	known, batch := w.lookup(hash, *to)
+	if !known && batch == nil {
+		// The replica may lag the batch the signer just journaled.
+		if s, ok := w.core.(Syncer); ok {
+			sctx, cancel := context.WithTimeout(ctx, resyncTimeout)
+			if s.Sync(sctx) == nil {
+				known, batch = w.lookup(hash, *to)
+			}
+			cancel()
+		}
+	}
+	if known {
+		w.reported[hash] = true
+		return nil
+	}
+	if batch != nil {
+		return nil // a journaled batch: the blocks confirm it
+	}
+	how, ok := w.canExecute(ctx, tx, *to, hash, sigs)
+	if !ok {
+		w.log.Info("pending execTransaction of a watched Safe that would execute nothing", "safe", *to, "safe_tx", hash, "tx", tx.Hash())
+		return nil
+	}
+	loss := new(big.Int)
+	if calls, err := safe.Calls(st, w.cfg.MultiSend); err == nil {
+		for _, c := range calls {
+			loss.Add(loss, c.Value)
+		}
+	} else if b, err := w.node.Balance(ctx, *to); err == nil {
+		loss = b // a DELEGATECALL elsewhere can take everything
+	}
+	why := fmt.Sprintf("the %s Safe %s (%s) is executing SafeTx %s in pending transaction %s, in the node's pool (%s), that no journaled batch holds; %s wei would leave it",
+		sf.Kind, sf.Name, to.Hex(), hash.Hex(), tx.Hash().Hex(), how, loss)
+	w.reported[hash] = true
+	if w.cfg.OnUnexplained != nil {
+		w.cfg.OnUnexplained(w.cfg.Asset, hash, why)
+	}
+	if w.cfg.Alert != nil {
+		w.cfg.Alert(alert.Alert{Key: "safe-exec:" + hash.Hex(), Severity: alert.Critical, Title: "unexplained Safe execution pending", Detail: why, Time: w.cfg.Now()})
+	}
+	w.log.Error("UNEXPLAINED SAFE EXECUTION PENDING", "safe", to, "safe_tx", hash, "tx", tx.Hash())
+	w.pending = append(w.pending, execOutflow{hash: hash, tx: tx.Hash(), why: why, loss: loss})
+	return w.haltPending(ctx)
+}
+
+// pendingTries bounds the rounds canExecute asks the node (a receipt,
+// then a call) for a transaction mined while it asks.
+const pendingTries = 3
+
+// canExecute tells whether a pending execTransaction of the Safe at a
+// can move its value, and how that is known.
+func (w *EthExec) canExecute(ctx context.Context, tx *types.Transaction, a common.Address, hash common.Hash, sigs []byte) (string, bool) {
+	if cfg, err := safe.Owners(ctx, w.node, a); err == nil {
+		if signers, err := safe.VerifySignatures(hash, sigs, cfg.Owners, cfg.Threshold); err == nil {
+			names := make([]string, len(signers))
+			for i, s := range signers {
+				names[i] = s.Hex()
+			}
+			return "signed by the owners " + strings.Join(names, ", "), true
+		}
+	}
+	from, err := types.Sender(types.LatestSignerForChainID(w.node.ChainID()), tx)
+	if err != nil {
+		return "", false
+	}
+	for range pendingTries {
+		cctx, cancel := context.WithTimeout(ctx, eth.CallTimeout)
+		r, err := w.node.Eth().TransactionReceipt(cctx, tx.Hash())
+		cancel()
+		if err == nil && r != nil {
+			for _, l := range r.Logs {
+				if l.Address == a && len(l.Topics) == 2 && l.Topics[0] == safe.EventExecutionSuccess && l.Topics[1] == hash {
+					return fmt.Sprintf("mined in block %d, not yet read from the blocks", r.BlockNumber), true
+				}
+			}
+			return "", false
+		}
+		if _, err := w.node.Call(ctx, from, a, tx.Data()); err == nil {
+			return "the Safe executes it at the latest block", true
+		}
+		if ctx.Err() != nil {
+			return "", false
+		}
+	}
+	return "", false
 }
