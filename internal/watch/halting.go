@@ -19,8 +19,9 @@ import (
 // watcher does on a finding that money may be gone (a mismatch of chain
 // and ledger, customer wallets short, an unexplained outflow). Both
 // commands are idempotent in the core (halting what is halted keeps the
-// first halt; the incident is refused again by its id), so a retry after
-// a failure journals nothing twice.
+// first halt; an incident opened again by its id adds only the
+// transactions it did not name), so a retry after a failure opens
+// nothing twice.
 func haltAndOpen(ctx context.Context, c Core, now time.Time, asset ledger.AssetID, actor, reason string, in incident.Incident) error {
 	for _, cmd := range []core.Command{
 		core.Halt{Switch: controls.Switch{Asset: asset, Service: controls.Withdraw}, Actor: actor, Reason: reason},
