@@ -81,6 +81,8 @@ type EthExec struct {
 	next     uint64
 	reported map[common.Hash]bool
 	pending  []execOutflow
+	// pooled counts the pending execTransactions of watched Safes checked.
+	pooled int
 }
 
 // execOutflow is an unexplained execution to journal (halt and incident).
@@ -394,15 +396,19 @@ func (w *EthExec) Subscribe(ctx context.Context) (*PendingSubscription, error) {
 }
 
 // CheckPending looks at one transaction of the node's pool. Only a call
-// of execTransaction on a watched Safe matters; its SafeTx explained by
-// a journaled batch (the hot signer's own execution) or already reported
-// is left to the blocks. Any other is reported (co-signers first, then
-// the alert) and the halt and incident journaled before it returns, if it
-// can move the Safe's value: its signatures are enough distinct owners'
-// of the Safe (so two keys have leaked, whether or not it gets mined), or
-// the Safe would execute it (a call at the latest block succeeds, or it
-// is mined already with the Safe's ExecutionSuccess for its hash).
-// Calldata anyone can send that would execute nothing halts nothing.
+// of execTransaction on a watched Safe matters. Its calldata carries no
+// nonce: the SafeTx is the one at the Safe's nonce at the latest block,
+// the one before (mined meanwhile) or the one after (queued behind
+// another), whichever a journaled batch holds or the signatures sign.
+// One explained by a journaled batch (the hot signer's own execution) or
+// already reported is left to the blocks. Any other is reported
+// (co-signers first, then the alert) and the halt and incident journaled
+// before it returns, if it can move the Safe's value: its signatures are
+// enough distinct owners' of the Safe (so two keys have leaked, whether
+// or not it gets mined), or the Safe would execute it (a call at the
+// latest block succeeds, or it is mined already with the Safe's
+// ExecutionSuccess). Calldata anyone can send that would execute nothing
+// halts nothing.
 func (w *EthExec) CheckPending(ctx context.Context, tx *types.Transaction) error {
 	to := tx.To()
 	if to == nil {
@@ -416,37 +422,64 @@ func (w *EthExec) CheckPending(ctx context.Context, tx *types.Transaction) error
 	if err != nil {
 		return nil // not an execTransaction: moves nothing of the Safe's
 	}
-	chainID := w.node.ChainID()
-	hash, err := st.Hash(chainID, *to)
+	cur, err := safe.Nonce(ctx, w.node, *to)
 	if err != nil {
+		return fmt.Errorf("watch: the Safe's nonce: %w", err)
+	}
+	chainID := w.node.ChainID()
+	var cands []common.Hash
+	for _, d := range []int64{0, -1, 1} {
+		n := new(big.Int).Add(cur, big.NewInt(d))
+		if n.Sign() < 0 {
+			continue
+		}
+		c := *st
+		c.Nonce = n
+		if h, err := c.Hash(chainID, *to); err == nil {
+			cands = append(cands, h)
+		}
+	}
+	if len(cands) == 0 {
 		return nil
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.reported[hash] {
+	w.pooled++
+	// explained tells whether a candidate is reported, known or a
+	// journaled batch's.
+	explained := func() bool {
+		for _, h := range cands {
+			if w.reported[h] {
+				return true
+			}
+			known, batch := w.lookup(h, *to)
+			if known {
+				w.reported[h] = true
+			}
+			if known || batch != nil {
+				return true
+			}
+		}
+		return false
+	}
+	if explained() {
 		return nil
 	}
-	known, batch := w.lookup(hash, *to)
-	if !known && batch == nil {
-		// The replica may lag the batch the signer just journaled.
-		if s, ok := w.core.(Syncer); ok {
-			sctx, cancel := context.WithTimeout(ctx, resyncTimeout)
-			if s.Sync(sctx) == nil {
-				known, batch = w.lookup(hash, *to)
-			}
-			cancel()
+	// The replica may lag the batch the signer just journaled.
+	if s, ok := w.core.(Syncer); ok {
+		sctx, cancel := context.WithTimeout(ctx, resyncTimeout)
+		err := s.Sync(sctx)
+		cancel()
+		if err == nil && explained() {
+			return nil
 		}
 	}
-	if known {
-		w.reported[hash] = true
+	hash, how, ok := w.canExecute(ctx, tx, *to, cands, sigs)
+	if !ok {
+		w.log.Info("pending execTransaction of a watched Safe that would execute nothing", "safe", *to, "tx", tx.Hash())
 		return nil
 	}
-	if batch != nil {
-		return nil // a journaled batch: the blocks confirm it
-	}
-	how, ok := w.canExecute(ctx, tx, *to, hash, sigs)
-	if !ok {
-		w.log.Info("pending execTransaction of a watched Safe that would execute nothing", "safe", *to, "safe_tx", hash, "tx", tx.Hash())
+	if w.reported[hash] {
 		return nil
 	}
 	loss := new(big.Int)
@@ -476,20 +509,23 @@ func (w *EthExec) CheckPending(ctx context.Context, tx *types.Transaction) error
 const pendingTries = 3
 
 // canExecute tells whether a pending execTransaction of the Safe at a
-// can move its value, and how that is known.
-func (w *EthExec) canExecute(ctx context.Context, tx *types.Transaction, a common.Address, hash common.Hash, sigs []byte) (string, bool) {
+// can move its value, which of the candidate SafeTx hashes it executes
+// (cands[0] is the one at the Safe's nonce now), and how that is known.
+func (w *EthExec) canExecute(ctx context.Context, tx *types.Transaction, a common.Address, cands []common.Hash, sigs []byte) (common.Hash, string, bool) {
 	if cfg, err := safe.Owners(ctx, w.node, a); err == nil {
-		if signers, err := safe.VerifySignatures(hash, sigs, cfg.Owners, cfg.Threshold); err == nil {
-			names := make([]string, len(signers))
-			for i, s := range signers {
-				names[i] = s.Hex()
+		for _, h := range cands {
+			if signers, err := safe.VerifySignatures(h, sigs, cfg.Owners, cfg.Threshold); err == nil {
+				names := make([]string, len(signers))
+				for i, s := range signers {
+					names[i] = s.Hex()
+				}
+				return h, "signed by the owners " + strings.Join(names, ", "), true
 			}
-			return "signed by the owners " + strings.Join(names, ", "), true
 		}
 	}
 	from, err := types.Sender(types.LatestSignerForChainID(w.node.ChainID()), tx)
 	if err != nil {
-		return "", false
+		return common.Hash{}, "", false
 	}
 	for range pendingTries {
 		cctx, cancel := context.WithTimeout(ctx, eth.CallTimeout)
@@ -497,18 +533,18 @@ func (w *EthExec) canExecute(ctx context.Context, tx *types.Transaction, a commo
 		cancel()
 		if err == nil && r != nil {
 			for _, l := range r.Logs {
-				if l.Address == a && len(l.Topics) == 2 && l.Topics[0] == safe.EventExecutionSuccess && l.Topics[1] == hash {
-					return fmt.Sprintf("mined in block %d, not yet read from the blocks", r.BlockNumber), true
+				if l.Address == a && len(l.Topics) == 2 && l.Topics[0] == safe.EventExecutionSuccess {
+					return l.Topics[1], fmt.Sprintf("mined in block %d, not yet read from the blocks", r.BlockNumber), true
 				}
 			}
-			return "", false
+			return common.Hash{}, "", false
 		}
 		if _, err := w.node.Call(ctx, from, a, tx.Data()); err == nil {
-			return "the Safe executes it at the latest block", true
+			return cands[0], "the Safe executes it at the latest block", true
 		}
 		if ctx.Err() != nil {
-			return "", false
+			break
 		}
 	}
-	return "", false
+	return common.Hash{}, "", false
 }

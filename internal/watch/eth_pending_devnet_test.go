@@ -1,0 +1,186 @@
+package watch
+
+import (
+	"log/slog"
+	"math/big"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"kinko/internal/alert"
+	"kinko/internal/chain/eth/safe"
+	"kinko/internal/core"
+	"kinko/internal/custody"
+	"kinko/internal/ledger"
+	"kinko/internal/withdraw"
+)
+
+// TestEthPendingExecutionHalts: the watcher of Safe executions
+// subscribed to geth's pending transactions over its WebSocket, its
+// block processing never run. A journaled batch's execution passes
+// through the pool and halts nothing; an execTransaction of the hot Safe
+// signed by keys that are not its owners (calldata anyone can send)
+// halts nothing; then an attacker holding two of the three hot owner
+// keys (the hot signer's and the offline backup's) sends a drain of the
+// hot Safe from its own account: ETH withdrawals are halted, the
+// co-signers told and the incident opened naming the pending
+// transaction, with no block read by the watcher. Reading the blocks
+// afterwards adds no incident and confirms the batch.
+func TestEthPendingExecutionHalts(t *testing.T) {
+	w := newEthWorld(t, milliETH(5_000))
+	start, err := w.c.BlockNumber(w.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var tells []common.Hash
+	halted := make(chan common.Hash, 4)
+	var alerts []alert.Alert
+	var x *EthExec
+	x, err = NewEthExec(w.k, w.c, EthExecConfig{Asset: ethAsset, Logger: slog.New(slog.NewTextHandler(tlog{t}, &slog.HandlerOptions{Level: slog.LevelDebug})), MultiSend: w.d.MultiSendCallOnly, StartBlock: start + 1, WSURL: w.n.WSURL(),
+		Safes: []WatchedSafe{{Name: "hot-eth", Address: w.hot, Kind: custody.HotCustomer, Wallet: ewHot}},
+		OnUnexplained: func(_ ledger.AssetID, h common.Hash, why string) {
+			mu.Lock()
+			defer mu.Unlock()
+			tells = append(tells, h)
+			halted <- h
+		},
+		Alert: func(a alert.Alert) { mu.Lock(); alerts = append(alerts, a); mu.Unlock() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := x.Subscribe(w.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Close() })
+
+	// 1. A journaled withdrawal's batch, executed: it passes through the
+	// pool as any transaction does.
+	id := w.withdraw(t, 1, milliETH(300))
+	bt, bh := w.batch(t, id, payee(1), milliETH(300))
+	if r := w.send(t, bt); r.Status != 1 {
+		t.Fatalf("the batch's execution reverted")
+	}
+	// 2. An execTransaction of the hot Safe signed by two keys that own
+	// nothing: anyone can send it; the Safe refuses it.
+	nonce, _ := safe.Nonce(w.ctx, w.c, w.hot)
+	thief := common.HexToAddress("0x7e1ef000000000000000000000000000000000ba")
+	strangers := keys3(t)
+	attacker, err := w.n.NewKey(w.ctx, milliETH(1_000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bogus := safe.Transfer(thief, milliETH(4_000), nonce)
+	gh, _ := bogus.Hash(w.d.ChainID, w.hot)
+	if r := w.send(t, w.exec(t, attacker, bogus, gh, strangers[0], strangers[1])); r.Status != 0 {
+		t.Fatalf("strangers' execTransaction succeeded")
+	}
+	// 3. The drain: the hot Safe's whole balance, signed by the two
+	// leaked keys, sent from the attacker's account, never asking the
+	// co-signer.
+	hotBefore := w.balance(t, w.hot)
+	drain := safe.Transfer(thief, hotBefore, nonce)
+	dh, _ := drain.Hash(w.d.ChainID, w.hot)
+	dtx := w.exec(t, attacker, drain, dh, w.hotKey, w.backupKey)
+	if err := w.c.SendSigned(w.ctx, dtx); err != nil {
+		t.Fatal(err)
+	}
+	var got common.Hash
+	select {
+	case got = <-halted:
+	case <-w.ctx.Done():
+		t.Fatal("no halt from the pending drain (the watcher read no block)")
+	}
+	// Mined or not at that moment (geth --dev seals at once), the halt
+	// came from the pool: the watcher has read no block.
+	r, _ := w.c.WaitMined(w.ctx, dtx.Hash())
+	took := w.balance(t, thief)
+	if got != dh {
+		t.Fatalf("the co-signers were told of SafeTx %s; want the drain's %s", got, dh)
+	}
+	// The co-signers are told while the watcher holds its lock, and the
+	// halt journaled before it lets go: taking it waits for the journal.
+	x.mu.Lock()
+	next, pooled := x.next, x.pooled
+	x.mu.Unlock()
+	if !w.haltedETH() {
+		t.Fatal("ETH withdrawals not halted from the pending drain")
+	}
+	if pooled != 3 {
+		t.Fatalf("%d pending execTransactions of the hot Safe checked; want the batch's, the strangers' and the drain's", pooled)
+	}
+	if next != start+1 {
+		t.Fatalf("the watcher read blocks up to %d: the test needs its block processing stopped", next-1)
+	}
+	var incs []string
+	var loss uint64
+	var batchStatus withdraw.BatchStatus
+	w.k.Read(func(s *core.State) {
+		for _, in := range s.Incidents.List() {
+			incs = append(incs, in.ID)
+			loss = in.Loss
+			if in.Detector != "watcher" || !s.Incidents.Names(dh.Hex()) || !s.Incidents.Names(dtx.Hash().Hex()) || !strings.Contains(in.Reason, "unexplained") {
+				t.Errorf("incident %+v: want the watcher's, naming SafeTx %s and pending transaction %s", in, dh, dtx.Hash())
+			}
+			if s.Incidents.Names(bh.Hex()) || s.Incidents.Names(gh.Hex()) {
+				t.Errorf("incident %s names the journaled batch or the strangers' SafeTx", in.ID)
+			}
+		}
+		b, _ := s.Withdraw.BatchByTx([32]byte(bh))
+		batchStatus = b.Status
+	})
+	if len(incs) != 1 || new(big.Int).SetUint64(loss).Cmp(took) != 0 {
+		t.Fatalf("incidents %v, loss %d wei; want one, of the %s wei taken", incs, loss, took)
+	}
+	if batchStatus == withdraw.BatchConfirmed {
+		t.Fatal("the batch is confirmed: something read the blocks")
+	}
+	halts, reason := 0, ""
+	w.k.Read(func(s *core.State) {
+		for _, h := range s.Controls.Halted() {
+			if h.Switch.Asset == ethAsset {
+				halts++
+				reason = h.Reason
+				if h.Actor != "watcher" || !strings.Contains(h.Reason, "pending transaction "+dtx.Hash().Hex()) || !strings.Contains(h.Reason, "in the node's pool") {
+					t.Errorf("halt %+v: want the watcher's, naming the pending transaction", h)
+				}
+			}
+		}
+	})
+	if halts != 1 {
+		t.Fatalf("%d ETH halts", halts)
+	}
+
+	// The blocks, read now: the batch confirmed, the drain already
+	// reported, nothing new.
+	if n, err := x.Step(w.ctx); err != nil || n != 2 {
+		t.Fatalf("watcher step = %d, %v; want the batch's and the drain's executions", n, err)
+	}
+	w.k.Read(func(s *core.State) {
+		if n := len(s.Incidents.List()); n != 1 {
+			t.Errorf("%d incidents after reading the blocks", n)
+		}
+		if b, _ := s.Withdraw.BatchByTx([32]byte(bh)); b.Status != withdraw.BatchConfirmed {
+			t.Errorf("the batch is %s after reading its block", b.Status)
+		}
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(tells) != 1 || len(alerts) != 1 {
+		t.Fatalf("co-signers told %d times, %d alerts; want once each", len(tells), len(alerts))
+	}
+	t.Logf("pending drain: the attacker took %s wei (the hot Safe's whole balance) in block %d (gas %d); the journaled batch and the strangers' execTransaction halted nothing; the halt, journaled from the pool with no block read: %s",
+		took, r.BlockNumber, r.GasUsed, reason)
+}
+
+// tlog writes a logger's lines to the test's log.
+type tlog struct{ t *testing.T }
+
+func (l tlog) Write(b []byte) (int, error) {
+	l.t.Helper()
+	l.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
