@@ -125,6 +125,10 @@ func newEthWorld(t *testing.T, hotWei *big.Int) *ethWorld {
 		w.submit(t, t0, core.RegisterIntentKey{Customer: i, PubKey: [32]byte(pub)})
 		w.submit(t, t0, core.WhitelistAddress{Customer: i, Asset: "ETH", Address: payee(i).Hex()})
 		w.submit(t, t0, core.CreateAccounts{Keys: []ledger.AccountKey{w.customer(i)}})
+	}
+	// Booked now, after every entry dated t0 (the journal's times only
+	// go forward).
+	for i := ledger.OwnerID(1); i <= 3; i++ {
 		amt := third
 		if i == 3 {
 			amt = new(big.Int).Sub(hotWei, new(big.Int).Mul(third, big.NewInt(2)))
