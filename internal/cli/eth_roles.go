@@ -274,14 +274,20 @@ func (e *ethWatchFlags) check() ([]watch.WatchedSafe, common.Address, error) {
 }
 
 // run watches the Ether deposits of the asset's Safe wallets and every
-// execution of the pinned Safes until ctx ends: an execution no journaled
-// batch holds halts the co-signers first (halt), then the asset's
-// withdrawals in the core, with an incident.
+// execution of the pinned Safes until ctx ends (in the node's pool too
+// with --eth-ws): an execution no journaled batch holds halts the
+// co-signers first (halt), then the asset's withdrawals in the core, with
+// an incident. At every block it reconciles each wallet's Safes and
+// deposit addresses with its ledger account (watch.EthRecon: a difference
+// beyond tolerance wei halts) and checks the hot cap and house backing.
 func (e *ethWatchFlags) run(ctx context.Context, out io.Writer, log *slog.Logger, remote *watch.Remote, code, coreURL string, ncosigners int,
-	confs, start int32, gap uint32, send func(alert.Alert), halt func(asset, why string)) error {
+	confs, start int32, gap uint32, tolerance int64, send func(alert.Alert), halt func(asset, why string)) error {
 	safes, ms, err := e.check()
 	if err != nil {
 		return err
+	}
+	if tolerance < 0 {
+		return fmt.Errorf("--tolerance %d: not negative", tolerance)
 	}
 	hot := safes[0].Address
 	node, err := dialEth(ctx, "eth-node", e.node, e.chainID)
@@ -314,15 +320,29 @@ func (e *ethWatchFlags) run(ctx context.Context, out io.Writer, log *slog.Logger
 	if confs <= 0 {
 		confs = watch.DefaultEtherConfirmations
 	}
-	deps, err := watch.NewEtherDeposits(ctx, remote, ethchain.New(node, e.ws, nil), art, watch.EtherConfig{Asset: asset, ChainID: e.chainID,
+	backend := ethchain.New(node, e.ws, nil)
+	deps, err := watch.NewEtherDeposits(ctx, remote, backend, art, watch.EtherConfig{Asset: asset, ChainID: e.chainID,
 		Confirmations: confs, StartHeight: start, Gap: gap, Logger: log})
 	if err != nil {
 		return err
 	}
 	startBlock := uint64(max(start, 1))
-	exec, err := watch.NewEthExec(remote, node, watch.EthExecConfig{Asset: asset, Safes: safes, MultiSend: ms, StartBlock: startBlock, Logger: log,
+	if safes, err = watch.MatchWallets(ctx, remote, node, asset, safes); err != nil {
+		return err
+	}
+	for _, s := range safes {
+		if s.Wallet == 0 {
+			log.Warn("no custody wallet describes this Safe's owners: its executions are watched, its balance reconciled nowhere", "safe", s.Address, "kind", s.Kind)
+		}
+	}
+	exec, err := watch.NewEthExec(remote, node, watch.EthExecConfig{Asset: asset, Safes: safes, MultiSend: ms, StartBlock: startBlock, WSURL: e.ws, Logger: log,
 		OnUnexplained: func(_ ledger.AssetID, _ common.Hash, why string) { halt(code, why) },
 		Alert:         send})
+	if err != nil {
+		return err
+	}
+	recon, err := watch.NewEthRecon(remote, backend, node, art, watch.EthReconConfig{Asset: asset, ChainID: e.chainID, Safes: safes,
+		Confirmations: confs, Tolerance: ledger.AmountOf(uint64(tolerance)), Deposits: deps, StartBlock: startBlock, Logger: log, Alert: send})
 	if err != nil {
 		return err
 	}
@@ -330,12 +350,29 @@ func (e *ethWatchFlags) run(ctx context.Context, out io.Writer, log *slog.Logger
 	fmt.Fprintf(out, "watching %s on %s (chain %d): core %s, %d co-signer(s), hot Safe %s, %d cold Safe(s)\n", code, e.node, e.chainID, coreURL, ncosigners, hot.Hex(), len(e.cold))
 	t := time.NewTicker(e.poll)
 	defer t.Stop()
+	var sub *watch.PendingSubscription
+	defer func() {
+		if sub != nil {
+			sub.Close()
+		}
+	}()
 	for {
+		if e.ws != "" && (sub == nil || sub.Dropped()) {
+			if sub != nil {
+				sub.Close()
+			}
+			if sub, err = exec.Subscribe(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("pending transactions not pushed; blocks only", "ws", e.ws, "err", err)
+			}
+		}
 		if err := deps.Step(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("Ether deposit watcher step failed", "err", err)
 		}
 		if _, err := exec.Step(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("Safe execution watcher step failed", "err", err)
+		}
+		if _, err := recon.Step(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("Ether reconciliation step failed", "err", err)
 		}
 		select {
 		case <-ctx.Done():

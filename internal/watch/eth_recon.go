@@ -534,3 +534,64 @@ func (r *EthRecon) Balances() ([]EthBalance, uint64) {
 	sort.Slice(out, func(i, j int) bool { return out[i].Wallet < out[j].Wallet })
 	return out, r.at
 }
+
+// MatchWallets sets each pinned Safe's Wallet to the custody wallet of
+// the asset whose Safe descriptor names the owners and threshold the Safe
+// has on the node (read with getOwners and getThreshold), so that an
+// operator pins addresses and the reconciliation finds their accounts. A
+// Safe no wallet describes keeps Wallet 0 (its executions are still
+// watched; it is reconciled nowhere); one two wallets describe is an
+// error.
+func MatchWallets(ctx context.Context, c Core, node *eth.Client, asset ledger.AssetID, safes []WatchedSafe) ([]WatchedSafe, error) {
+	type described struct {
+		id        uint32
+		owners    map[common.Address]bool
+		threshold int
+	}
+	var ws []described
+	var bad error
+	c.Read(func(s *core.State) {
+		for _, w := range s.Custody.Wallets() {
+			if w.Asset != asset || !w.Safe() {
+				continue
+			}
+			d, err := ethwallet.Parse(w.Descriptor)
+			if err != nil {
+				bad = fmt.Errorf("%w: wallet %d: %w", ErrWalletChain, w.ID, err)
+				return
+			}
+			e := described{id: w.ID, owners: map[common.Address]bool{}, threshold: int(d.Threshold)}
+			for _, o := range d.Owners {
+				e.owners[common.Address(o)] = true
+			}
+			ws = append(ws, e)
+		}
+	})
+	if bad != nil {
+		return nil, bad
+	}
+	out := append([]WatchedSafe(nil), safes...)
+	for i, s := range out {
+		cfg, err := safe.Owners(ctx, node, s.Address)
+		if err != nil {
+			return nil, fmt.Errorf("watch: the owners of the %s Safe %s: %w", s.Kind, s.Address, err)
+		}
+		for _, w := range ws {
+			if w.threshold != cfg.Threshold || len(w.owners) != len(cfg.Owners) {
+				continue
+			}
+			all := true
+			for _, o := range cfg.Owners {
+				all = all && w.owners[o]
+			}
+			if !all {
+				continue
+			}
+			if out[i].Wallet != 0 && out[i].Wallet != w.id {
+				return nil, fmt.Errorf("watch: the %s Safe %s is described by wallets %d and %d", s.Kind, s.Address, out[i].Wallet, w.id)
+			}
+			out[i].Wallet = w.id
+		}
+	}
+	return out, nil
+}

@@ -59,11 +59,22 @@ func TestEthReconcileOnDevnet(t *testing.T) {
 	var mu sync.Mutex
 	var alerts []alert.Alert
 	tol := ledger.AmountOf(milliETH(1).Uint64())
+	// The pinned Safes, matched to their wallets by their owners on chain
+	// (a Safe of strangers to none).
+	stranger := w.safe(t, keys3(t), 7, big.NewInt(1))
+	safes, err := MatchWallets(w.ctx, w.k, w.c, ethAsset, []WatchedSafe{{Name: "hot-eth", Address: w.hot, Kind: custody.HotCustomer},
+		{Name: "cold-eth", Address: cold, Kind: custody.ColdCustomer}, {Name: "house-eth", Address: house, Kind: custody.ColdHouse},
+		{Name: "stranger", Address: stranger, Kind: custody.ColdCustomer}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []uint32{ewHot, ewCold, ewHouse, 0} {
+		if safes[i].Wallet != want {
+			t.Fatalf("the %s Safe matched wallet %d; want %d", safes[i].Name, safes[i].Wallet, want)
+		}
+	}
 	r, err := NewEthRecon(w.k, backend, w.c, w.art, EthReconConfig{Asset: ethAsset, ChainID: chainID, Confirmations: 3, Tolerance: tol,
-		Deposits: dep, StartBlock: tip, Alert: func(a alert.Alert) { mu.Lock(); alerts = append(alerts, a); mu.Unlock() },
-		Safes: []WatchedSafe{{Name: "hot-eth", Address: w.hot, Kind: custody.HotCustomer, Wallet: ewHot},
-			{Name: "cold-eth", Address: cold, Kind: custody.ColdCustomer, Wallet: ewCold},
-			{Name: "house-eth", Address: house, Kind: custody.ColdHouse, Wallet: ewHouse}}})
+		Deposits: dep, StartBlock: tip, Alert: func(a alert.Alert) { mu.Lock(); alerts = append(alerts, a); mu.Unlock() }, Safes: safes})
 	if err != nil {
 		t.Fatal(err)
 	}
