@@ -62,7 +62,9 @@ func TestReservesETH(t *testing.T) {
 		custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: eth, Descriptor: desc(10), Owner: custody.WalletOwner(1)},
 		custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: eth, Descriptor: desc(20), Owner: custody.WalletOwner(2)},
 		custody.Wallet{ID: 3, Kind: custody.ColdHouse, Asset: eth, Descriptor: desc(30), Owner: custody.WalletOwner(3)})...)
-	av := func(o ledger.OwnerID) ledger.AccountKey { return ledger.AccountKey{Owner: o, Asset: eth, Kind: ledger.KindAvailable} }
+	av := func(o ledger.OwnerID) ledger.AccountKey {
+		return ledger.AccountKey{Owner: o, Asset: eth, Kind: ledger.KindAvailable}
+	}
 	wal := func(id uint32) ledger.AccountKey {
 		return ledger.AccountKey{Owner: custody.WalletOwner(id), Asset: eth, Kind: ledger.KindWallet}
 	}
