@@ -241,17 +241,24 @@ func (w *EthExec) check(ctx context.Context, l types.Log, resynced bool) error {
 	loss := w.loss(ctx, l)
 	why := fmt.Sprintf("the %s Safe %s (%s) executed SafeTx %s in transaction %s, block %d, that no journaled batch holds; %s wei left it",
 		sf.Kind, sf.Name, l.Address.Hex(), hash.Hex(), l.TxHash.Hex(), l.BlockNumber, loss)
-	w.reported[hash] = true
-	// The co-signers first: they need neither the core nor this host.
+	w.report(execOutflow{hash: hash, tx: l.TxHash, why: why, loss: loss}, l.Address, "unexplained Safe execution")
+	return nil
+}
+
+// report tells of an unexplained execution, in a block or in the pool:
+// the co-signers first (they need neither the core nor this host), then
+// the critical alert and the log; the halt and the incident are kept to
+// journal (haltPending).
+func (w *EthExec) report(o execOutflow, sf common.Address, title string) {
+	w.reported[o.hash] = true
 	if w.cfg.OnUnexplained != nil {
-		w.cfg.OnUnexplained(w.cfg.Asset, hash, why)
+		w.cfg.OnUnexplained(w.cfg.Asset, o.hash, o.why)
 	}
 	if w.cfg.Alert != nil {
-		w.cfg.Alert(alert.Alert{Key: "safe-exec:" + hash.Hex(), Severity: alert.Critical, Title: "unexplained Safe execution", Detail: why, Time: w.cfg.Now()})
+		w.cfg.Alert(alert.Alert{Key: "safe-exec:" + o.hash.Hex(), Severity: alert.Critical, Title: title, Detail: o.why, Time: w.cfg.Now()})
 	}
-	w.log.Error("UNEXPLAINED SAFE EXECUTION", "safe", l.Address, "safe_tx", hash, "tx", l.TxHash)
-	w.pending = append(w.pending, execOutflow{hash: hash, tx: l.TxHash, why: why, loss: loss})
-	return nil
+	w.log.Error(strings.ToUpper(title), "safe", sf, "safe_tx", o.hash, "tx", o.tx)
+	w.pending = append(w.pending, o)
 }
 
 // loss measures what an execution took from the Safe, in wei: the calls
@@ -492,15 +499,7 @@ func (w *EthExec) CheckPending(ctx context.Context, tx *types.Transaction) error
 	}
 	why := fmt.Sprintf("the %s Safe %s (%s) is executing SafeTx %s in pending transaction %s, in the node's pool (%s), that no journaled batch holds; %s wei would leave it",
 		sf.Kind, sf.Name, to.Hex(), hash.Hex(), tx.Hash().Hex(), how, loss)
-	w.reported[hash] = true
-	if w.cfg.OnUnexplained != nil {
-		w.cfg.OnUnexplained(w.cfg.Asset, hash, why)
-	}
-	if w.cfg.Alert != nil {
-		w.cfg.Alert(alert.Alert{Key: "safe-exec:" + hash.Hex(), Severity: alert.Critical, Title: "unexplained Safe execution pending", Detail: why, Time: w.cfg.Now()})
-	}
-	w.log.Error("UNEXPLAINED SAFE EXECUTION PENDING", "safe", to, "safe_tx", hash, "tx", tx.Hash())
-	w.pending = append(w.pending, execOutflow{hash: hash, tx: tx.Hash(), why: why, loss: loss})
+	w.report(execOutflow{hash: hash, tx: tx.Hash(), why: why, loss: loss}, *to, "unexplained Safe execution pending")
 	return w.haltPending(ctx)
 }
 
