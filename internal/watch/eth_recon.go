@@ -595,3 +595,20 @@ func MatchWallets(ctx context.Context, c Core, node *eth.Client, asset ledger.As
 	}
 	return out, nil
 }
+
+// Run steps every poll until ctx ends; a failed step is logged and tried
+// again at the next.
+func (r *EthRecon) Run(ctx context.Context, poll time.Duration) {
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	for {
+		if _, err := r.Step(ctx); err != nil && ctx.Err() == nil {
+			r.log.Warn("Ether reconciliation step failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
