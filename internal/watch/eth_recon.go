@@ -32,6 +32,13 @@ import (
 // balance of (one eth_getBalance each, at the reconciled block).
 const ethReconMaxAddresses = 100_000
 
+// ethReconExecWindow bounds how far below the reconciled block the
+// executions of journaled batches not yet confirmed are searched for
+// (eth_getLogs' range): the watcher of executions and the signer confirm
+// a batch within blocks of its execution, so one executed further back
+// and still not confirmed is itself a difference to look at.
+const ethReconExecWindow = 8192
+
 // ErrReconTooMany reports more addresses to reconcile than
 // ethReconMaxAddresses: the reconciliation does not run.
 var ErrReconTooMany = fmt.Errorf("watch: more than %d addresses to reconcile", ethReconMaxAddresses)
@@ -61,7 +68,8 @@ type EthReconConfig struct {
 	// while deposits are halted, or not yet stepped) are in flight.
 	Deposits *EtherDeposits
 	// StartBlock is the first block searched for the executions of
-	// journaled batches not yet confirmed.
+	// journaled batches not yet confirmed (and at most 8,192 blocks below
+	// the reconciled one).
 	StartBlock uint64
 	Logger     *slog.Logger
 	Now        func() time.Time
@@ -471,6 +479,9 @@ func (r *EthRecon) executed(ctx context.Context, sn snapshot, at uint64) (map[co
 		return out, nil
 	}
 	from := min(r.cfg.StartBlock, at)
+	if at > ethReconExecWindow {
+		from = max(from, at-ethReconExecWindow)
+	}
 	cctx, cancel := context.WithTimeout(ctx, eth.CallTimeout)
 	defer cancel()
 	logs, err := r.node.Eth().FilterLogs(cctx, ethereum.FilterQuery{FromBlock: new(big.Int).SetUint64(from), ToBlock: new(big.Int).SetUint64(at),
