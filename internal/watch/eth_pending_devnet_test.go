@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
 
 	"kinko/internal/alert"
 	"kinko/internal/chain/eth/safe"
@@ -24,9 +25,12 @@ import (
 // signed by keys that are not its owners (calldata anyone can send)
 // halts nothing; then an attacker holding two of the three hot owner
 // keys (the hot signer's and the offline backup's) sends a drain of the
-// hot Safe from its own account: ETH withdrawals are halted, the
-// co-signers told and the incident opened naming the pending
-// transaction, with no block read by the watcher. Reading the blocks
+// hot Safe from its own account, first at a fee cap below the base fee
+// (in the pool, and no block can hold it): ETH withdrawals are halted,
+// the co-signers told and the incident opened naming the pending
+// transaction while it is provably unmined and the hot Safe untouched,
+// with no block read by the watcher. The attacker then replaces it at the
+// going fee and it is mined: nothing is raised twice; reading the blocks
 // afterwards adds no incident and confirms the batch.
 func TestEthPendingExecutionHalts(t *testing.T) {
 	w := newEthWorld(t, milliETH(5_000))
@@ -81,11 +85,18 @@ func TestEthPendingExecutionHalts(t *testing.T) {
 	// 3. The drain: the hot Safe's whole balance, signed by the two
 	// leaked keys, sent from the attacker's account, never asking the
 	// co-signer.
+	// First at a fee cap of 1 wei, below the base fee: valid, in the
+	// node's pool, and no block can hold it.
 	hotBefore := w.balance(t, w.hot)
 	drain := safe.Transfer(thief, hotBefore, nonce)
 	dh, _ := drain.Hash(w.d.ChainID, w.hot)
-	dtx := w.exec(t, attacker, drain, dh, w.hotKey, w.backupKey)
-	if err := w.c.SendSigned(w.ctx, dtx); err != nil {
+	call := w.exec(t, attacker, drain, dh, w.hotKey, w.backupKey)
+	signAt := func(tip, feeCap int64) *types.Transaction {
+		return types.MustSignNewTx(attacker, types.LatestSignerForChainID(w.d.ChainID), &types.DynamicFeeTx{ChainID: w.d.ChainID, Nonce: call.Nonce(),
+			GasTipCap: big.NewInt(tip), GasFeeCap: big.NewInt(feeCap), Gas: call.Gas(), To: call.To(), Data: call.Data()})
+	}
+	stuck, dtx := signAt(1, 1), signAt(2e9, 100e9)
+	if err := w.c.SendSigned(w.ctx, stuck); err != nil {
 		t.Fatal(err)
 	}
 	var got common.Hash
@@ -94,24 +105,36 @@ func TestEthPendingExecutionHalts(t *testing.T) {
 	case <-w.ctx.Done():
 		t.Fatal("no halt from the pending drain (the watcher read no block)")
 	}
-	// Mined or not at that moment (geth --dev seals at once), the halt
-	// came from the pool: the watcher has read no block.
-	r, _ := w.c.WaitMined(w.ctx, dtx.Hash())
-	took := w.balance(t, thief)
-	if got != dh {
-		t.Fatalf("the co-signers were told of SafeTx %s; want the drain's %s", got, dh)
-	}
 	// The co-signers are told while the watcher holds its lock, and the
 	// halt journaled before it lets go: taking it waits for the journal.
 	x.mu.Lock()
 	next, pooled := x.next, x.pooled
 	x.mu.Unlock()
 	if !w.haltedETH() {
+		t.Fatal("ETH withdrawals not halted while the drain is in the pool")
+	}
+	if r, err := w.c.Eth().TransactionReceipt(w.ctx, stuck.Hash()); err == nil || r != nil {
+		t.Fatalf("the drain below the base fee was mined: %+v", r)
+	}
+	if b := w.balance(t, w.hot); b.Cmp(hotBefore) != 0 {
+		t.Fatalf("the hot Safe holds %s wei before the drain is mined; want %s", b, hotBefore)
+	}
+	// Then the attacker replaces it at the going fee: mined at once.
+	if err := w.c.SendSigned(w.ctx, dtx); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := w.c.WaitMined(w.ctx, dtx.Hash())
+	took := w.balance(t, thief)
+	if got != dh {
+		t.Fatalf("the co-signers were told of SafeTx %s; want the drain's %s", got, dh)
+	}
+	if !w.haltedETH() {
 		t.Fatal("ETH withdrawals not halted from the pending drain")
 	}
 	if pooled != 3 {
 		t.Fatalf("%d pending execTransactions of the hot Safe checked; want the batch's, the strangers' and the drain's", pooled)
 	}
+	// (The replacement, seen later, finds the SafeTx reported.)
 	if next != start+1 {
 		t.Fatalf("the watcher read blocks up to %d: the test needs its block processing stopped", next-1)
 	}
@@ -122,8 +145,8 @@ func TestEthPendingExecutionHalts(t *testing.T) {
 		for _, in := range s.Incidents.List() {
 			incs = append(incs, in.ID)
 			loss = in.Loss
-			if in.Detector != "watcher" || !s.Incidents.Names(dh.Hex()) || !s.Incidents.Names(dtx.Hash().Hex()) || !strings.Contains(in.Reason, "unexplained") {
-				t.Errorf("incident %+v: want the watcher's, naming SafeTx %s and pending transaction %s", in, dh, dtx.Hash())
+			if in.Detector != "watcher" || !s.Incidents.Names(dh.Hex()) || !s.Incidents.Names(stuck.Hash().Hex()) || !strings.Contains(in.Reason, "unexplained") {
+				t.Errorf("incident %+v: want the watcher's, naming SafeTx %s and pending transaction %s", in, dh, stuck.Hash())
 			}
 			if s.Incidents.Names(bh.Hex()) || s.Incidents.Names(gh.Hex()) {
 				t.Errorf("incident %s names the journaled batch or the strangers' SafeTx", in.ID)
@@ -144,7 +167,7 @@ func TestEthPendingExecutionHalts(t *testing.T) {
 			if h.Switch.Asset == ethAsset {
 				halts++
 				reason = h.Reason
-				if h.Actor != "watcher" || !strings.Contains(h.Reason, "pending transaction "+dtx.Hash().Hex()) || !strings.Contains(h.Reason, "in the node's pool") {
+				if h.Actor != "watcher" || !strings.Contains(h.Reason, "pending transaction "+stuck.Hash().Hex()) || !strings.Contains(h.Reason, "in the node's pool") {
 					t.Errorf("halt %+v: want the watcher's, naming the pending transaction", h)
 				}
 			}
