@@ -232,7 +232,7 @@ type ethWatchFlags struct {
 func (e *ethWatchFlags) add(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&e.node, "eth-node", "", "watch Ethereum: the node's JSON-RPC URL (then --chain-id, --hot-safe, --cold-safe and --multisend are needed, and --asset defaults to ETH)")
-	f.StringVar(&e.ws, "eth-ws", "", "with --eth-node: the node's WebSocket URL for pushes (default: polling only)")
+	f.StringVar(&e.ws, "eth-ws", "", "with --eth-node: the node's WebSocket URL, to halt on an unexplained execTransaction of a pinned Safe while it is in the node's pool (default: blocks only)")
 	f.Uint64Var(&e.chainID, "chain-id", 0, "with --eth-node: the chain (EIP-155) the node and every Safe wallet of the asset must be on")
 	f.StringVar(&e.hot, "hot-safe", "", "with --eth-node: the hot Safe's address, whose every execution must be a journaled batch")
 	f.StringArrayVar(&e.cold, "cold-safe", nil, "with --eth-node: a cold Safe's address, whose every execution must be a journaled batch (repeatable)")
