@@ -69,8 +69,10 @@ type EthConfig struct {
 // signs its hash with hot key #1, gets the co-signer's signature, journals
 // the execTransaction it sends from the gas account, and records the
 // outcome on chain: ConfirmBatch once the Safe logged ExecutionSuccess for
-// the SafeTx's hash, FailBatch (holds released) if the execution reverted
-// and the Safe's nonce did not move. Every step is idempotent: after a
+// the SafeTx's hash, FailBatch (holds released) once the SafeTx can never
+// execute: the Safe logged ExecutionFailure for it (its call failed and
+// used the nonce) or its nonce moved past it. A transaction that reverts
+// as a whole leaves the SafeTx executable, and the batch in flight. Every step is idempotent: after a
 // crash the next Step finishes the same SafeTx, and the Safe's nonce
 // makes a second execution of it impossible.
 type EthSigner struct{ cfg EthConfig }
@@ -86,6 +88,11 @@ func NewEth(cfg EthConfig) (*EthSigner, error) {
 	if cfg.MaxBatch <= 0 || cfg.MaxBatch > withdraw.MaxBatchOutputs {
 		cfg.MaxBatch = withdraw.MaxBatchOutputs
 	}
+	// A batch's execTransaction must pass the Safe's GS010 check with the
+	// safeTxGas of its calls: no more calls than the gas limit carries.
+	for cfg.MaxBatch > 1 && safe.ExecGasFor(cfg.MaxBatch) > cfg.GasLimit {
+		cfg.MaxBatch--
+	}
 	switch {
 	case cfg.Backend == nil || cfg.Node == nil || cfg.Key == nil || cfg.Gas == nil || cfg.CoSigner == nil:
 		return nil, errors.New("signer: the Ether signer needs a core, a node, its owner key, the gas key and a co-signer")
@@ -93,6 +100,8 @@ func NewEth(cfg EthConfig) (*EthSigner, error) {
 		return nil, errors.New("signer: no pinned Safe or MultiSendCallOnly")
 	case cfg.GasLimit == 0 || cfg.MaxFeePerGas == nil || cfg.MaxFeePerGas.Sign() <= 0:
 		return nil, errors.New("signer: a gas limit and a max fee per gas are needed")
+	case cfg.GasLimit < safe.ExecGasFor(1):
+		return nil, fmt.Errorf("signer: a gas limit of %d is below the %d one withdrawal's execTransaction needs", cfg.GasLimit, safe.ExecGasFor(1))
 	case cfg.Node.ChainID().Cmp(new(big.Int).SetUint64(cfg.ChainID)) != 0:
 		return nil, fmt.Errorf("signer: the node is on chain %s, the Safe pinned on %d", cfg.Node.ChainID(), cfg.ChainID)
 	}
@@ -327,24 +336,32 @@ func (s *EthSigner) signGas(ctx context.Context, data []byte) (*types.Transactio
 var ErrSafeNonceTaken = errors.New("signer: the Safe's nonce moved past the batch's SafeTx")
 
 // settled reads the batch's outcome on chain and journals it: the
-// SafeTx executed (the Safe's ExecutionSuccess for its hash) is
-// ConfirmBatch at its block; sent's receipt reverted with the Safe's nonce
-// still at the SafeTx's is FailBatch; a nonce moved past it without its
-// execution is FailBatch too. With sent nil (nothing journaled as sent)
-// only an execution already on chain settles it. It reports whether the
-// batch is settled.
+// Safe's ExecutionSuccess for the SafeTx's hash is ConfirmBatch at its
+// block; its ExecutionFailure (the call failed, the nonce used) is
+// FailBatch, as is a nonce moved past it without either. A sent
+// transaction that reverted as a whole with the nonce still at the
+// SafeTx's is ErrSafeTxLive: nothing is journaled, since the SafeTx can
+// still execute. With sent nil (nothing journaled as sent) only an
+// execution already on chain settles it. It reports whether the batch is
+// settled.
 func (s *EthSigner) settled(ctx context.Context, b withdraw.Batch, tx *safe.SafeTx, sent *types.Transaction, wait bool) (bool, error) {
 	if sent != nil && wait {
 		if _, err := s.cfg.Node.WaitMined(ctx, sent.Hash()); err != nil {
 			return false, err
 		}
 	}
-	height, found, err := s.executed(ctx, common.Hash(b.TxID))
+	ex, err := s.executed(ctx, common.Hash(b.TxID))
 	if err != nil {
 		return false, err
 	}
-	if found {
-		return true, s.cfg.Backend.Submit(ctx, core.ConfirmBatch{TxID: b.TxID, Height: height})
+	switch {
+	case ex.found && ex.success:
+		return true, s.cfg.Backend.Submit(ctx, core.ConfirmBatch{TxID: b.TxID, Height: ex.height})
+	case ex.found:
+		// The call failed and the SafeTx used its nonce (its safeTxGas
+		// is not 0): it can never execute, so the holds go back.
+		s.cfg.Logger.Warn("SafeTx call failed; batch failed", "batch", b.ID, "tx", ex.tx, "block", ex.height)
+		return true, s.cfg.Backend.Submit(ctx, core.FailBatch{Batch: b.ID, Reason: fmt.Sprintf("the Safe's call failed (ExecutionFailure) in transaction %s, block %d: the SafeTx used nonce %s and can never execute", ex.tx, ex.height, tx.Nonce)})
 	}
 	nonce, err := safe.Nonce(ctx, s.cfg.Node, s.cfg.Safe)
 	if err != nil {
@@ -369,24 +386,42 @@ func (s *EthSigner) settled(ctx context.Context, b withdraw.Batch, tx *safe.Safe
 	if r.Status == types.ReceiptStatusSuccessful {
 		return false, fmt.Errorf("transaction %s succeeded without executing the SafeTx %s", sent.Hash(), common.Hash(b.TxID))
 	}
-	s.cfg.Logger.Warn("SafeTx execution reverted; batch failed", "batch", b.ID, "tx", sent.Hash(), "block", r.BlockNumber)
-	return true, s.cfg.Backend.Submit(ctx, core.FailBatch{Batch: b.ID, Reason: fmt.Sprintf("execTransaction %s reverted in block %s", sent.Hash(), r.BlockNumber)})
+	// The whole transaction reverted (the Safe's own checks, not the
+	// call: that would have used the nonce) and the nonce did not move:
+	// the SafeTx, its signatures now public, stays executable. Failing
+	// the batch would give the holds back while anyone can still pay it,
+	// so it stays in flight for an operator.
+	return false, fmt.Errorf("%w: execTransaction %s reverted in block %s with the Safe's nonce still %s", ErrSafeTxLive, sent.Hash(), r.BlockNumber, tx.Nonce)
 }
 
-// executed finds the Safe's ExecutionSuccess log for hash and returns its
-// block's height.
-func (s *EthSigner) executed(ctx context.Context, hash common.Hash) (int32, bool, error) {
+// ErrSafeTxLive reports an execTransaction that reverted as a whole
+// (not its call) while the Safe's nonce stays at the SafeTx's: the
+// co-signed SafeTx can still execute, so its batch is neither confirmed
+// nor failed.
+var ErrSafeTxLive = errors.New("signer: the SafeTx's execution reverted and it stays executable")
+
+// execution is what the Safe logged for a SafeTx's hash: found, and
+// whether its call succeeded, in which transaction and block.
+type execution struct {
+	found, success bool
+	height         int32
+	tx             common.Hash
+}
+
+// executed finds the Safe's ExecutionSuccess or ExecutionFailure log for
+// hash.
+func (s *EthSigner) executed(ctx context.Context, hash common.Hash) (execution, error) {
 	logs, err := s.cfg.Node.Eth().FilterLogs(ctx, ethereum.FilterQuery{FromBlock: big.NewInt(0), Addresses: []common.Address{s.cfg.Safe},
-		Topics: [][]common.Hash{{safe.EventExecutionSuccess}, {hash}}})
+		Topics: [][]common.Hash{{safe.EventExecutionSuccess, safe.EventExecutionFailure}, {hash}}})
 	if err != nil {
-		return 0, false, fmt.Errorf("the Safe's executions: %w", err)
+		return execution{}, fmt.Errorf("the Safe's executions: %w", err)
 	}
 	for _, l := range logs {
-		if !l.Removed {
-			return int32(l.BlockNumber), true, nil
+		if !l.Removed && len(l.Topics) > 0 {
+			return execution{found: true, success: l.Topics[0] == safe.EventExecutionSuccess, height: int32(l.BlockNumber), tx: l.TxHash}, nil
 		}
 	}
-	return 0, false, nil
+	return execution{}, nil
 }
 
 // CoSignSafeTx asks the co-signer's POST /cosign/safetx and returns its

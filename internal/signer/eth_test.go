@@ -410,7 +410,7 @@ func TestEthWithdrawalsOnDevnet(t *testing.T) {
 		eq(t, "the hot Safe's ledger account against its chain balance", e.hotLedger(), e.balance(t, e.hot))
 	})
 
-	t.Run("RevertFails", func(t *testing.T) {
+	t.Run("FailedCallFails", func(t *testing.T) {
 		custBefore, safeBefore, n0 := e.custLedger(3), e.balance(t, e.hot), e.nonce(t)
 		id := e.withdraw(t, 3, e.reverter, milli(100))
 		if got := new(big.Int).Sub(custBefore, e.custLedger(3)); got.Sign() != 0 {
@@ -421,19 +421,23 @@ func TestEthWithdrawalsOnDevnet(t *testing.T) {
 			t.Fatal(err)
 		}
 		b := e.batch(t, id)
-		if b.Status != withdraw.BatchFailed || e.status(id) != withdraw.StatusFailed || !strings.Contains(b.Reason, "reverted") {
+		if b.Status != withdraw.BatchFailed || e.status(id) != withdraw.StatusFailed || !strings.Contains(b.Reason, "ExecutionFailure") {
 			t.Fatalf("batch %s (%s), withdrawal %s", b.Status, b.Reason, e.status(id))
 		}
 		eq(t, "customer 3's ledger balance (hold released)", e.custLedger(3), custBefore)
 		eq(t, "the hot Safe", e.balance(t, e.hot), safeBefore)
-		eq(t, "the Safe's nonce", e.nonce(t), n0)
+		// The failed call used the nonce (safeTxGas is not 0): the SafeTx
+		// can never execute, and the next withdrawal is signed at the next.
+		eq(t, "the Safe's nonce", e.nonce(t), new(big.Int).Add(n0, big.NewInt(1)))
 		eq(t, "the hot Safe's ledger account against its chain balance", e.hotLedger(), e.balance(t, e.hot))
-		// The co-signer signed at this nonce and signs nothing else there:
-		// the next withdrawal waits for the owners to use the nonce.
-		e.withdraw(t, 2, ethPayee(2), milli(50))
-		if _, err := e.signer(t, nil).Step(e.ctx); err == nil || !strings.Contains(err.Error(), "another SafeTx was signed at this nonce") {
-			t.Fatalf("the next withdrawal after a reverted one = %v; want the co-signer's ErrNonceSigned", err)
+		next := e.withdraw(t, 2, ethPayee(2), milli(50))
+		if _, err := e.signer(t, nil).Step(e.ctx); err != nil {
+			t.Fatalf("the next withdrawal after a failed one: %v", err)
 		}
+		if got := e.status(next); got != withdraw.StatusDone {
+			t.Fatalf("the next withdrawal after a failed one is %s; want done", got)
+		}
+		eq(t, "the Safe's nonce after the next withdrawal", e.nonce(t), new(big.Int).Add(n0, big.NewInt(2)))
 	})
 }
 

@@ -188,13 +188,17 @@ func (w *EthExec) watched(a common.Address) (WatchedSafe, bool) {
 
 // lookup tells what the journal holds of the SafeTx hash executed by
 // the Safe at a: known when an incident names it (already reported),
-// else the journaled batch of that Safe holding it that has not failed.
-func (w *EthExec) lookup(hash common.Hash, a common.Address) (known bool, batch *withdraw.Batch) {
+// else the journaled batch of that Safe holding it. A failed batch
+// explains its SafeTx's ExecutionFailure (the call failed and used the
+// nonce: failure true), never an ExecutionSuccess: that would pay
+// withdrawals whose holds went back.
+func (w *EthExec) lookup(hash common.Hash, a common.Address, failure bool) (known bool, batch *withdraw.Batch) {
 	w.core.Read(func(s *core.State) {
 		if known = s.Incidents.Names(hash.Hex()); known {
 			return
 		}
-		if b, ok := s.Withdraw.BatchByTx([32]byte(hash)); ok && b.Safe != nil && strings.EqualFold(b.Safe.Safe, a.Hex()) && b.Status != withdraw.BatchFailed {
+		if b, ok := s.Withdraw.BatchByTx([32]byte(hash)); ok && b.Safe != nil && strings.EqualFold(b.Safe.Safe, a.Hex()) &&
+			(b.Status != withdraw.BatchFailed || failure) {
 			c := *b
 			batch = &c
 		}
@@ -209,7 +213,7 @@ func (w *EthExec) check(ctx context.Context, l types.Log, resynced bool) error {
 	if w.reported[hash] {
 		return nil
 	}
-	known, batch := w.lookup(hash, l.Address)
+	known, batch := w.lookup(hash, l.Address, l.Topics[0] == safe.EventExecutionFailure)
 	if known {
 		w.reported[hash] = true
 		return nil
@@ -453,18 +457,27 @@ func (w *EthExec) CheckPending(ctx context.Context, tx *types.Transaction) error
 	defer w.mu.Unlock()
 	w.pooled++
 	// explained tells whether a candidate is reported, known or a
-	// journaled batch's.
+	// journaled batch's that has not failed. A failed batch's SafeTx is
+	// co-signed by our own keys, so its signatures prove nothing: it
+	// halts only if the Safe would execute it successfully (paying
+	// withdrawals whose holds went back), not as a replay the Safe
+	// refuses or runs to ExecutionFailure.
+	ours := map[common.Hash]bool{}
 	explained := func() bool {
 		for _, h := range cands {
 			if w.reported[h] {
 				return true
 			}
-			known, batch := w.lookup(h, *to)
+			known, batch := w.lookup(h, *to, true)
 			if known {
 				w.reported[h] = true
-			}
-			if known || batch != nil {
 				return true
+			}
+			if batch != nil && batch.Status != withdraw.BatchFailed {
+				return true
+			}
+			if batch != nil {
+				ours[h] = true
 			}
 		}
 		return false
@@ -481,7 +494,7 @@ func (w *EthExec) CheckPending(ctx context.Context, tx *types.Transaction) error
 			return nil
 		}
 	}
-	hash, how, ok := w.canExecute(ctx, tx, *to, cands, sigs)
+	hash, how, ok := w.canExecute(ctx, tx, *to, cands, sigs, ours)
 	if !ok {
 		w.log.Info("pending execTransaction of a watched Safe that would execute nothing", "safe", *to, "tx", tx.Hash())
 		return nil
@@ -510,9 +523,14 @@ const pendingTries = 3
 // canExecute tells whether a pending execTransaction of the Safe at a
 // can move its value, which of the candidate SafeTx hashes it executes
 // (cands[0] is the one at the Safe's nonce now), and how that is known.
-func (w *EthExec) canExecute(ctx context.Context, tx *types.Transaction, a common.Address, cands []common.Hash, sigs []byte) (common.Hash, string, bool) {
+// The signatures are not taken as proof for the hashes in ours (failed
+// batches, signed by our own keys).
+func (w *EthExec) canExecute(ctx context.Context, tx *types.Transaction, a common.Address, cands []common.Hash, sigs []byte, ours map[common.Hash]bool) (common.Hash, string, bool) {
 	if cfg, err := safe.Owners(ctx, w.node, a); err == nil {
 		for _, h := range cands {
+			if ours[h] {
+				continue
+			}
 			if signers, err := safe.VerifySignatures(h, sigs, cfg.Owners, cfg.Threshold); err == nil {
 				names := make([]string, len(signers))
 				for i, s := range signers {
@@ -538,8 +556,12 @@ func (w *EthExec) canExecute(ctx context.Context, tx *types.Transaction, a commo
 			}
 			return common.Hash{}, "", false
 		}
-		if _, err := w.node.Call(ctx, from, a, tx.Data()); err == nil {
+		// execTransaction returns true only for ExecutionSuccess: a SafeTx
+		// with safeTxGas whose call fails returns false and moves nothing.
+		if out, err := w.node.Call(ctx, from, a, tx.Data()); err == nil && len(out) == 32 && new(big.Int).SetBytes(out).Cmp(big.NewInt(1)) == 0 {
 			return cands[0], "the Safe executes it at the latest block", true
+		} else if err == nil {
+			return common.Hash{}, "", false
 		}
 		if ctx.Err() != nil {
 			break
