@@ -1,16 +1,19 @@
 package watch
 
 import (
+	"encoding/hex"
 	"log/slog"
 	"math/big"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 
 	"kinko/internal/alert"
+	"kinko/internal/chain/eth"
 	"kinko/internal/chain/eth/safe"
 	"kinko/internal/core"
 	"kinko/internal/custody"
@@ -21,9 +24,11 @@ import (
 // TestEthPendingExecutionHalts: the watcher of Safe executions
 // subscribed to geth's pending transactions over its WebSocket, its
 // block processing never run. A journaled batch's execution passes
-// through the pool and halts nothing; an execTransaction of the hot Safe
-// signed by keys that are not its owners (calldata anyone can send)
-// halts nothing; then an attacker holding two of the three hot owner
+// through the pool and halts nothing; nor does a journaled batch whose
+// call fails (ExecutionFailure, the batch then failed) nor the replay of
+// its co-signed calldata by an attacker, nor an execTransaction of the
+// hot Safe signed by keys that are not its owners (calldata anyone can
+// send); then an attacker holding two of the three hot owner
 // keys (the hot signer's and the offline backup's) sends a drain of the
 // hot Safe from its own account, first at a fee cap below the base fee
 // (in the pool, and no block can hold it): ETH withdrawals are halted,
@@ -68,21 +73,39 @@ func TestEthPendingExecutionHalts(t *testing.T) {
 	if r := w.send(t, bt); r.Status != 1 {
 		t.Fatalf("the batch's execution reverted")
 	}
-	// 2. An execTransaction of the hot Safe signed by two keys that own
-	// nothing: anyone can send it; the Safe refuses it.
-	nonce, _ := safe.Nonce(w.ctx, w.c, w.hot)
-	thief := common.HexToAddress("0x7e1ef000000000000000000000000000000000ba")
-	strangers := keys3(t)
+	// 2. A journaled batch whose call fails (the payee refuses ether):
+	// ExecutionFailure, the nonce used, the batch failed as the signer
+	// fails it; then its calldata replayed by the attacker: the SafeTx is
+	// a failed batch's, co-signed by our own keys, and the Safe refuses
+	// it (its nonce has moved): nothing halts.
+	fid := w.withdrawTo(t, 3, w.reverter, milliETH(100))
+	ftx, fh := w.batch(t, fid, w.reverter, milliETH(100))
+	if r := w.send(t, ftx); r.Status != 1 {
+		t.Fatal("the failing batch's execution reverted; want ExecutionFailure")
+	}
+	w.submit(t, time.Now(), core.FailBatch{Batch: "e-" + hex.EncodeToString(fh[:8]), Reason: "the Safe's call failed (ExecutionFailure)"})
 	attacker, err := w.n.NewKey(w.ctx, milliETH(1_000))
 	if err != nil {
 		t.Fatal(err)
 	}
+	replay, err := w.c.Sign(w.ctx, attacker, eth.Tx{To: ftx.To(), Data: ftx.Data(), Gas: 300_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := w.send(t, replay); r.Status != 0 {
+		t.Fatal("the failed batch's replay did not revert")
+	}
+	// 3. An execTransaction of the hot Safe signed by two keys that own
+	// nothing: anyone can send it; the Safe refuses it.
+	nonce, _ := safe.Nonce(w.ctx, w.c, w.hot)
+	thief := common.HexToAddress("0x7e1ef000000000000000000000000000000000ba")
+	strangers := keys3(t)
 	bogus := safe.Transfer(thief, milliETH(4_000), nonce)
 	gh, _ := bogus.Hash(w.d.ChainID, w.hot)
 	if r := w.send(t, w.exec(t, attacker, bogus, gh, strangers[0], strangers[1])); r.Status != 0 {
 		t.Fatalf("strangers' execTransaction succeeded")
 	}
-	// 3. The drain: the hot Safe's whole balance, signed by the two
+	// 4. The drain: the hot Safe's whole balance, signed by the two
 	// leaked keys, sent from the attacker's account, never asking the
 	// co-signer.
 	// First at a fee cap of 1 wei, below the base fee: valid, in the
@@ -131,8 +154,8 @@ func TestEthPendingExecutionHalts(t *testing.T) {
 	if !w.haltedETH() {
 		t.Fatal("ETH withdrawals not halted from the pending drain")
 	}
-	if pooled != 3 {
-		t.Fatalf("%d pending execTransactions of the hot Safe checked; want the batch's, the strangers' and the drain's", pooled)
+	if pooled != 5 {
+		t.Fatalf("%d pending execTransactions of the hot Safe checked; want the two batches', the replay's, the strangers' and the drain's", pooled)
 	}
 	// (The replacement, seen later, finds the SafeTx reported.)
 	if next != start+1 {
@@ -148,8 +171,8 @@ func TestEthPendingExecutionHalts(t *testing.T) {
 			if in.Detector != "watcher" || !s.Incidents.Names(dh.Hex()) || !s.Incidents.Names(stuck.Hash().Hex()) || !strings.Contains(in.Reason, "unexplained") {
 				t.Errorf("incident %+v: want the watcher's, naming SafeTx %s and pending transaction %s", in, dh, stuck.Hash())
 			}
-			if s.Incidents.Names(bh.Hex()) || s.Incidents.Names(gh.Hex()) {
-				t.Errorf("incident %s names the journaled batch or the strangers' SafeTx", in.ID)
+			if s.Incidents.Names(bh.Hex()) || s.Incidents.Names(gh.Hex()) || s.Incidents.Names(fh.Hex()) {
+				t.Errorf("incident %s names a journaled batch or the strangers' SafeTx", in.ID)
 			}
 		}
 		b, _ := s.Withdraw.BatchByTx([32]byte(bh))
@@ -179,8 +202,8 @@ func TestEthPendingExecutionHalts(t *testing.T) {
 
 	// The blocks, read now: the batch confirmed, the drain already
 	// reported, nothing new.
-	if n, err := x.Step(w.ctx); err != nil || n != 2 {
-		t.Fatalf("watcher step = %d, %v; want the batch's and the drain's executions", n, err)
+	if n, err := x.Step(w.ctx); err != nil || n != 3 {
+		t.Fatalf("watcher step = %d, %v; want the batch's, the failed batch's and the drain's executions", n, err)
 	}
 	w.k.Read(func(s *core.State) {
 		if n := len(s.Incidents.List()); n != 1 {
@@ -195,7 +218,7 @@ func TestEthPendingExecutionHalts(t *testing.T) {
 	if len(tells) != 1 || len(alerts) != 1 {
 		t.Fatalf("co-signers told %d times, %d alerts; want once each", len(tells), len(alerts))
 	}
-	t.Logf("pending drain: the attacker took %s wei (the hot Safe's whole balance) in block %d (gas %d); the journaled batch and the strangers' execTransaction halted nothing; the halt, journaled from the pool with no block read: %s",
+	t.Logf("pending drain: the attacker took %s wei (the hot Safe's whole balance) in block %d (gas %d); the journaled batches, the failed one's replay and the strangers' execTransaction halted nothing; the halt, journaled from the pool with no block read: %s",
 		took, r.BlockNumber, r.GasUsed, reason)
 }
 

@@ -54,6 +54,7 @@ type ethWorld struct {
 	hotKey, coKey, backupKey *ecdsa.PrivateKey
 	coldKeys, houseKeys      []*ecdsa.PrivateKey
 	hot                      common.Address
+	reverter                 common.Address // a contract that refuses ether, whitelisted for customer 3
 	k                        *core.Core
 	intent                   map[ledger.OwnerID]ed25519.PrivateKey
 	seq, xfer                int
@@ -92,6 +93,12 @@ func newEthWorld(t *testing.T, hotWei *big.Int) *ethWorld {
 	w.hotKey, w.coKey, w.backupKey = hk[0], hk[1], hk[2]
 	w.coldKeys, w.houseKeys = keys3(t), keys3(t)
 	w.hot = w.safe(t, hk, 1, hotWei)
+	// A contract whose code is PUSH1 0 PUSH1 0 REVERT: it refuses ether.
+	rr, err := w.c.Send(ctx, w.gas, eth.Tx{Data: common.FromHex("0x600580600b6000396000f360006000fd"), Gas: 100_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.reverter = rr.ContractAddress
 
 	if w.k, err = core.Open(ctx, core.Config{Dir: t.TempDir(), CheckInvariants: true}); err != nil {
 		t.Fatal(err)
@@ -126,6 +133,7 @@ func newEthWorld(t *testing.T, hotWei *big.Int) *ethWorld {
 		w.submit(t, t0, core.WhitelistAddress{Customer: i, Asset: "ETH", Address: payee(i).Hex()})
 		w.submit(t, t0, core.CreateAccounts{Keys: []ledger.AccountKey{w.customer(i)}})
 	}
+	w.submit(t, t0, core.WhitelistAddress{Customer: 3, Asset: "ETH", Address: w.reverter.Hex()})
 	// Booked now, after every entry dated t0 (the journal's times only
 	// go forward).
 	for i := ledger.OwnerID(1); i <= 3; i++ {
@@ -209,8 +217,14 @@ func (w *ethWorld) haltedETH() bool {
 // withdraw journals a customer's signed withdrawal of wei to its payee.
 func (w *ethWorld) withdraw(t *testing.T, cust ledger.OwnerID, wei *big.Int) string {
 	t.Helper()
+	return w.withdrawTo(t, cust, payee(cust), wei)
+}
+
+// withdrawTo journals a customer's signed withdrawal of wei to addr.
+func (w *ethWorld) withdrawTo(t *testing.T, cust ledger.OwnerID, addr common.Address, wei *big.Int) string {
+	t.Helper()
 	w.seq++
-	in := withdraw.Intent{RequestID: fmt.Sprintf("r%d", w.seq), Asset: "ETH", Address: payee(cust).Hex(), Amount: wei.Uint64(), Expiry: time.Now().Add(48 * time.Hour).Unix()}
+	in := withdraw.Intent{RequestID: fmt.Sprintf("r%d", w.seq), Asset: "ETH", Address: addr.Hex(), Amount: wei.Uint64(), Expiry: time.Now().Add(48 * time.Hour).Unix()}
 	sig, _ := in.Sign(w.intent[cust])
 	o := w.submit(t, time.Now(), core.RequestWithdrawal{Customer: cust, Intent: in, PubKey: [32]byte(w.intent[cust].Public().(ed25519.PublicKey)), Sig: sig})
 	wd := o.Value.(withdraw.Withdrawal)
@@ -224,7 +238,8 @@ func (w *ethWorld) withdraw(t *testing.T, cust ledger.OwnerID, wei *big.Int) str
 // withdrawal (ReserveBatch), signs its SafeTx with the hot signer's and
 // the co-signer's owner keys and journals the execTransaction signed by
 // the house gas account (RecordSigned). It returns that transaction,
-// not sent, and the SafeTx's hash.
+// not sent, and the SafeTx's hash; the batch's id is "e-" and the
+// hash's first 8 bytes in hex.
 func (w *ethWorld) batch(t *testing.T, id string, to common.Address, wei *big.Int) (*types.Transaction, common.Hash) {
 	t.Helper()
 	nonce, err := safe.Nonce(w.ctx, w.c, w.hot)
