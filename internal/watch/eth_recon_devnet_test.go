@@ -18,6 +18,7 @@ import (
 	"kinko/internal/custody"
 	"kinko/internal/ledger"
 	"kinko/internal/reserves"
+	"kinko/internal/withdraw"
 )
 
 // TestEthReconcileOnDevnet: on geth --dev, the hot Safe (5 ETH), the cold
@@ -290,4 +291,81 @@ func TestEthReconcileOnDevnet(t *testing.T) {
 	}
 	t.Logf("reconciled at every block 3 deep, tolerance %s wei: deposit in flight, batch executed and not confirmed, batch confirmed above the block, a gift of %s wei: all zero to the wei; the drain of %s wei halted ETH at block %d (drain in block %d), difference %s wei",
 		tol, gift, took, at, rd.BlockNumber, hot.Difference())
+}
+
+// TestEthReconcileForgedConfirmation: whoever holds the watcher's or the
+// signer's token journals confirm_batch for a batch that was reserved and
+// signed and never sent: the withdrawal is done and its customer debited,
+// the hot Safe's ledger account paid out, and the Ether never left (the
+// core cannot read the chain). The reconciliation counts the forged
+// confirmation's block as in flight while it is above the reconciled
+// one, then finds the chain holding more than the ledger by exactly the
+// amount: ETH withdrawals halted, the mismatch incident opened.
+func TestEthReconcileForgedConfirmation(t *testing.T) {
+	w := newEthWorld(t, milliETH(5_000))
+	backend := ethchain.New(w.c, "", nil)
+	tip, err := w.c.BlockNumber(w.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	safes, err := MatchWallets(w.ctx, w.k, w.c, ethAsset, []WatchedSafe{{Name: "hot-eth", Address: w.hot, Kind: custody.HotCustomer}})
+	if err != nil || safes[0].Wallet != ewHot {
+		t.Fatalf("the hot Safe matched %+v, %v", safes, err)
+	}
+	r, err := NewEthRecon(w.k, backend, w.c, w.art, EthReconConfig{Asset: ethAsset, ChainID: w.c.ChainID().Uint64(), Confirmations: 3,
+		Tolerance: ledger.AmountOf(milliETH(1).Uint64()), StartBlock: tip, Safes: safes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.n.Mine(w.ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	before := ethBalance(w.k, 1)
+	id := w.withdraw(t, 1, milliETH(300))
+	_, h := w.batch(t, id, payee(1), milliETH(300)) // signed, never sent
+	forged, err := w.c.BlockNumber(w.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.submit(t, time.Now(), core.ConfirmBatch{TxID: h, Height: int32(forged)})
+	var st withdraw.Status
+	w.k.Read(func(s *core.State) { wd, _ := s.Withdraw.Get(id); st = wd.Status })
+	if st != withdraw.StatusDone || ethBalance(w.k, 1) == before || w.balance(t, payee(1)).Sign() != 0 {
+		t.Fatalf("the forged confirmation: withdrawal %s, customer 1's balance %s (was %s), the payee's %s wei", st, ethBalance(w.k, 1), before, w.balance(t, payee(1)))
+	}
+	below := 0
+	for {
+		at, err := r.Step(w.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bs, _ := r.Balances()
+		if at >= forged {
+			want := new(big.Int).Neg(milliETH(300))
+			if len(bs) != 1 || bs[0].Difference().Cmp(want) != 0 || !w.haltedETH() {
+				t.Fatalf("at block %d, the forged confirmation's: %+v, halted %v; want a difference of %s wei and ETH halted", at, bs, w.haltedETH(), want)
+			}
+			break
+		}
+		if len(bs) != 1 || bs[0].Difference().Sign() != 0 || bs[0].Confirmed.Cmp(ledger.AmountOf(milliETH(300).Uint64())) != 0 || w.haltedETH() {
+			t.Fatalf("at block %d, below the forged confirmation's %d: %+v, halted %v; want it in flight, no difference", at, forged, bs, w.haltedETH())
+		}
+		below++
+		if _, err := w.n.Mine(w.ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ids []string
+	w.k.Read(func(s *core.State) {
+		for _, in := range s.Incidents.List() {
+			ids = append(ids, in.ID)
+		}
+	})
+	if below != 2 {
+		t.Errorf("%d blocks reconciled below the forged confirmation's; want 2", below)
+	}
+	if len(ids) != 1 || ids[0] != "mismatch-ETH-11" {
+		t.Fatalf("incidents %v; want the hot wallet's mismatch", ids)
+	}
+	t.Logf("a forged confirmation of 0.3 ETH never sent: the chain held %s wei more than the ledger at block %d; ETH halted", milliETH(300), forged)
 }
