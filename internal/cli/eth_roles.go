@@ -233,7 +233,7 @@ type ethWatchFlags struct {
 func (e *ethWatchFlags) add(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&e.node, "eth-node", "", "watch Ethereum: the node's JSON-RPC URL (then --chain-id, --hot-safe, --cold-safe and --multisend are needed, and --asset defaults to ETH)")
-	f.StringVar(&e.ws, "eth-ws", "", "with --eth-node: the node's WebSocket URL for pushes (default: polling only)")
+	f.StringVar(&e.ws, "eth-ws", "", "with --eth-node: the node's WebSocket URL, to halt on an unexplained execTransaction of a pinned Safe while it is in the node's pool (default: blocks only)")
 	f.Uint64Var(&e.chainID, "chain-id", 0, "with --eth-node: the chain (EIP-155) the node and every Safe wallet of the asset must be on")
 	f.StringVar(&e.hot, "hot-safe", "", "with --eth-node: the hot Safe's address, whose every execution must be a journaled batch")
 	f.StringArrayVar(&e.cold, "cold-safe", nil, "with --eth-node: a cold Safe's address, whose every execution must be a journaled batch (repeatable)")
@@ -275,14 +275,20 @@ func (e *ethWatchFlags) check() ([]watch.WatchedSafe, common.Address, error) {
 }
 
 // run watches the Ether deposits of the asset's Safe wallets and every
-// execution of the pinned Safes until ctx ends: an execution no journaled
-// batch holds halts the co-signers first (halt), then the asset's
-// withdrawals in the core, with an incident.
+// execution of the pinned Safes until ctx ends (in the node's pool too
+// with --eth-ws): an execution no journaled batch holds halts the
+// co-signers first (halt), then the asset's withdrawals in the core, with
+// an incident. At every block it reconciles each wallet's Safes and
+// deposit addresses with its ledger account (watch.EthRecon: a difference
+// beyond tolerance wei halts) and checks the hot cap and house backing.
 func (e *ethWatchFlags) run(ctx context.Context, out io.Writer, log *slog.Logger, remote *watch.Remote, code, coreURL string, ncosigners int,
-	confs, start int32, gap uint32, send func(alert.Alert), halt func(asset, why string)) error {
+	confs, start int32, gap uint32, tolerance int64, send func(alert.Alert), halt func(asset, why string)) error {
 	safes, ms, err := e.check()
 	if err != nil {
 		return err
+	}
+	if tolerance < 0 {
+		return fmt.Errorf("--tolerance %d: not negative", tolerance)
 	}
 	hot := safes[0].Address
 	node, err := dialEth(ctx, "eth-node", e.node, e.chainID)
@@ -315,13 +321,22 @@ func (e *ethWatchFlags) run(ctx context.Context, out io.Writer, log *slog.Logger
 	if confs <= 0 {
 		confs = watch.DefaultEtherConfirmations
 	}
-	deps, err := watch.NewEtherDeposits(ctx, remote, ethchain.New(node, e.ws, nil), art, watch.EtherConfig{Asset: asset, ChainID: e.chainID,
+	backend := ethchain.New(node, e.ws, nil)
+	deps, err := watch.NewEtherDeposits(ctx, remote, backend, art, watch.EtherConfig{Asset: asset, ChainID: e.chainID,
 		Confirmations: confs, StartHeight: start, Gap: gap, Logger: log})
 	if err != nil {
 		return err
 	}
 	startBlock := uint64(max(start, 1))
-	exec, err := watch.NewEthExec(remote, node, watch.EthExecConfig{Asset: asset, Safes: safes, MultiSend: ms, StartBlock: startBlock, Logger: log,
+	if safes, err = watch.MatchWallets(ctx, remote, node, asset, safes); err != nil {
+		return err
+	}
+	for _, s := range safes {
+		if s.Wallet == 0 {
+			log.Warn("no custody wallet describes this Safe's owners: its executions are watched, its balance reconciled nowhere", "safe", s.Address, "kind", s.Kind)
+		}
+	}
+	exec, err := watch.NewEthExec(remote, node, watch.EthExecConfig{Asset: asset, Safes: safes, MultiSend: ms, StartBlock: startBlock, WSURL: e.ws, Logger: log,
 		OnUnexplained: func(_ ledger.AssetID, _ common.Hash, why string) { halt(code, why) },
 		Alert:         send})
 	if err != nil {
@@ -332,11 +347,30 @@ func (e *ethWatchFlags) run(ctx context.Context, out io.Writer, log *slog.Logger
 	tokens := watch.NewTokenDeposits(remote, art, func(contract string) chain.Backend {
 		return ethchain.New(node, "", []common.Address{common.HexToAddress(contract)})
 	}, watch.EtherConfig{ChainID: e.chainID, Confirmations: confs, StartHeight: start, Gap: gap, Logger: log})
+	recon, err := watch.NewEthRecon(remote, backend, node, art, watch.EthReconConfig{Asset: asset, ChainID: e.chainID, Safes: safes,
+		Confirmations: confs, Tolerance: ledger.AmountOf(uint64(tolerance)), Deposits: deps, StartBlock: startBlock, Logger: log, Alert: send})
+	if err != nil {
+		return err
+	}
 	log.Info("watching", "asset", code, "node", e.node, "chain", e.chainID, "core", coreURL, "cosigners", ncosigners, "safes", len(safes))
 	fmt.Fprintf(out, "watching %s on %s (chain %d): core %s, %d co-signer(s), hot Safe %s, %d cold Safe(s)\n", code, e.node, e.chainID, coreURL, ncosigners, hot.Hex(), len(e.cold))
 	t := time.NewTicker(e.poll)
 	defer t.Stop()
+	var sub *watch.PendingSubscription
+	defer func() {
+		if sub != nil {
+			sub.Close()
+		}
+	}()
 	for {
+		if e.ws != "" && (sub == nil || sub.Dropped()) {
+			if sub != nil {
+				sub.Close()
+			}
+			if sub, err = exec.Subscribe(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("pending transactions not pushed; blocks only", "ws", e.ws, "err", err)
+			}
+		}
 		if err := deps.Step(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("Ether deposit watcher step failed", "err", err)
 		}
@@ -345,6 +379,9 @@ func (e *ethWatchFlags) run(ctx context.Context, out io.Writer, log *slog.Logger
 		}
 		if err := tokens.Step(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("token deposit watcher step failed", "err", err)
+		}
+		if _, err := recon.Step(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("Ether reconciliation step failed", "err", err)
 		}
 		select {
 		case <-ctx.Done():

@@ -13,11 +13,12 @@ import (
 	ethereum "github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/ethclient/gethclient"
+	"github.com/ethereum/go-ethereum/rpc"
 
 	"kinko/internal/alert"
 	"kinko/internal/chain/eth"
 	"kinko/internal/chain/eth/safe"
-	"kinko/internal/controls"
 	"kinko/internal/core"
 	"kinko/internal/custody"
 	"kinko/internal/incident"
@@ -31,6 +32,10 @@ type WatchedSafe struct {
 	Name    string
 	Address common.Address
 	Kind    custody.WalletKind
+	// Wallet is the custody wallet whose ledger account holds what the
+	// Safe holds, for the reconciliation (EthRecon); 0 leaves the Safe
+	// out of it.
+	Wallet uint32
 }
 
 // EthExecConfig configures the watcher of Safe executions.
@@ -42,8 +47,14 @@ type EthExecConfig struct {
 	MultiSend common.Address
 	// StartBlock is the first block looked at.
 	StartBlock uint64
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// WSURL, if set, is the node's WebSocket endpoint: Run subscribes
+	// there to the full pending transactions (eth_subscribe
+	// newPendingTransactions) and halts on an unexplained
+	// execTransaction of a watched Safe while it is in the node's pool,
+	// before it is mined; the blocks stay the fallback.
+	WSURL  string
+	Logger *slog.Logger
+	Now    func() time.Time
 	// OnUnexplained, if set, is told at once of an execution no journaled
 	// batch holds, before anything is journaled, so the co-signers stop
 	// signing the asset even if the core is down (Alarm.Halt).
@@ -70,6 +81,8 @@ type EthExec struct {
 	next     uint64
 	reported map[common.Hash]bool
 	pending  []execOutflow
+	// pooled counts the pending execTransactions of watched Safes checked.
+	pooled int
 }
 
 // execOutflow is an unexplained execution to journal (halt and incident).
@@ -130,11 +143,28 @@ func (w *EthExec) Step(ctx context.Context) (int, error) {
 	return n, w.haltPending(ctx)
 }
 
-// Run steps every interval until ctx ends.
+// Run steps every interval until ctx ends. With WSURL it also keeps a
+// subscription to the node's pending transactions, subscribing again at
+// the next interval when it drops.
 func (w *EthExec) Run(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var sub *PendingSubscription
+	defer func() {
+		if sub != nil {
+			sub.Close()
+		}
+	}()
 	for {
+		if w.cfg.WSURL != "" && (sub == nil || sub.Dropped()) {
+			if sub != nil {
+				sub.Close()
+			}
+			var err error
+			if sub, err = w.Subscribe(ctx); err != nil && ctx.Err() == nil {
+				w.log.Warn("safe execution watcher: pending transactions not pushed; blocks only", "err", err)
+			}
+		}
 		if _, err := w.Step(ctx); err != nil && ctx.Err() == nil {
 			w.log.Warn("safe execution watcher", "err", err)
 		}
@@ -156,6 +186,26 @@ func (w *EthExec) watched(a common.Address) (WatchedSafe, bool) {
 	return WatchedSafe{}, false
 }
 
+// lookup tells what the journal holds of the SafeTx hash executed by
+// the Safe at a: known when an incident names it (already reported),
+// else the journaled batch of that Safe holding it. A failed batch
+// explains its SafeTx's ExecutionFailure (the call failed and used the
+// nonce: failure true), never an ExecutionSuccess: that would pay
+// withdrawals whose holds went back.
+func (w *EthExec) lookup(hash common.Hash, a common.Address, failure bool) (known bool, batch *withdraw.Batch) {
+	w.core.Read(func(s *core.State) {
+		if known = s.Incidents.Names(hash.Hex()); known {
+			return
+		}
+		if b, ok := s.Withdraw.BatchByTx([32]byte(hash)); ok && b.Safe != nil && strings.EqualFold(b.Safe.Safe, a.Hex()) &&
+			(b.Status != withdraw.BatchFailed || failure) {
+			c := *b
+			batch = &c
+		}
+	})
+	return known, batch
+}
+
 // check looks at one execution: explained by a journaled batch (then
 // confirmed if it succeeded), or kept to halt on.
 func (w *EthExec) check(ctx context.Context, l types.Log, resynced bool) error {
@@ -163,21 +213,7 @@ func (w *EthExec) check(ctx context.Context, l types.Log, resynced bool) error {
 	if w.reported[hash] {
 		return nil
 	}
-	var batch *withdraw.Batch
-	var known bool
-	w.core.Read(func(s *core.State) {
-		if known = s.Incidents.Names(hash.Hex()); known {
-			return
-		}
-		// A failed batch explains its SafeTx's ExecutionFailure (the call
-		// failed and used the nonce), never an ExecutionSuccess: that
-		// would pay withdrawals whose holds went back.
-		if b, ok := s.Withdraw.BatchByTx([32]byte(hash)); ok && b.Safe != nil && strings.EqualFold(b.Safe.Safe, l.Address.Hex()) &&
-			(b.Status != withdraw.BatchFailed || l.Topics[0] == safe.EventExecutionFailure) {
-			c := *b
-			batch = &c
-		}
-	})
+	known, batch := w.lookup(hash, l.Address, l.Topics[0] == safe.EventExecutionFailure)
 	if known {
 		w.reported[hash] = true
 		return nil
@@ -209,17 +245,24 @@ func (w *EthExec) check(ctx context.Context, l types.Log, resynced bool) error {
 	loss := w.loss(ctx, l)
 	why := fmt.Sprintf("the %s Safe %s (%s) executed SafeTx %s in transaction %s, block %d, that no journaled batch holds; %s wei left it",
 		sf.Kind, sf.Name, l.Address.Hex(), hash.Hex(), l.TxHash.Hex(), l.BlockNumber, loss)
-	w.reported[hash] = true
-	// The co-signers first: they need neither the core nor this host.
+	w.report(execOutflow{hash: hash, tx: l.TxHash, why: why, loss: loss}, l.Address, "unexplained Safe execution")
+	return nil
+}
+
+// report tells of an unexplained execution, in a block or in the pool:
+// the co-signers first (they need neither the core nor this host), then
+// the critical alert and the log; the halt and the incident are kept to
+// journal (haltPending).
+func (w *EthExec) report(o execOutflow, sf common.Address, title string) {
+	w.reported[o.hash] = true
 	if w.cfg.OnUnexplained != nil {
-		w.cfg.OnUnexplained(w.cfg.Asset, hash, why)
+		w.cfg.OnUnexplained(w.cfg.Asset, o.hash, o.why)
 	}
 	if w.cfg.Alert != nil {
-		w.cfg.Alert(alert.Alert{Key: "safe-exec:" + hash.Hex(), Severity: alert.Critical, Title: "unexplained Safe execution", Detail: why, Time: w.cfg.Now()})
+		w.cfg.Alert(alert.Alert{Key: "safe-exec:" + o.hash.Hex(), Severity: alert.Critical, Title: title, Detail: o.why, Time: w.cfg.Now()})
 	}
-	w.log.Error("UNEXPLAINED SAFE EXECUTION", "safe", l.Address, "safe_tx", hash, "tx", l.TxHash)
-	w.pending = append(w.pending, execOutflow{hash: hash, tx: l.TxHash, why: why, loss: loss})
-	return nil
+	w.log.Error(strings.ToUpper(title), "safe", sf, "safe_tx", o.hash, "tx", o.tx)
+	w.pending = append(w.pending, o)
 }
 
 // loss measures what an execution took from the Safe, in wei: the calls
@@ -266,20 +309,263 @@ func (w *EthExec) haltPending(ctx context.Context) error {
 		if !o.loss.IsUint64() {
 			loss = ^uint64(0)
 		}
-		for _, cmd := range []core.Command{
-			core.Halt{Switch: controls.Switch{Asset: w.cfg.Asset, Service: controls.Withdraw}, Actor: "watcher", Reason: o.why},
-			core.OpenIncident{Incident: incident.Incident{ID: fmt.Sprintf("exec-%s-%s", code, o.hash.Hex()[2:18]), Asset: code, Detector: "watcher",
-				Reason: "unexplained Safe execution", TxIDs: []string{o.hash.Hex(), o.tx.Hex()}, Loss: loss}},
-		} {
-			out, err := w.core.Submit(ctx, w.cfg.Now(), cmd)
-			if err == nil {
-				err = out.Err
-			}
-			if err != nil {
-				return fmt.Errorf("watch: %s: %w", cmd.Kind(), err)
-			}
+		if err := haltAndOpen(ctx, w.core, w.cfg.Now(), w.cfg.Asset, "watcher", o.why,
+			incident.Incident{ID: fmt.Sprintf("exec-%s-%s", code, o.hash.Hex()[2:18]), Asset: code, Detector: "watcher",
+				Reason: "unexplained Safe execution", TxIDs: []string{o.hash.Hex(), o.tx.Hex()}, Loss: loss}); err != nil {
+			return err
 		}
 		w.pending = w.pending[1:]
 	}
 	return nil
+}
+
+// pendingBuffer bounds the pending transactions the subscription holds
+// before the watcher reads them (the RPC client queues more, up to its
+// own bound, then drops the subscription: Run subscribes again).
+const pendingBuffer = 256
+
+// PendingSubscription is the watcher's subscription to the node's full
+// pending transactions (EthExec.Subscribe).
+type PendingSubscription struct {
+	r    *rpc.Client
+	sub  ethereum.Subscription
+	quit chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+// Close ends the subscription and waits for its reader to exit.
+func (p *PendingSubscription) Close() error {
+	p.once.Do(func() {
+		close(p.quit)
+		<-p.done
+		p.sub.Unsubscribe()
+		p.r.Close()
+	})
+	return nil
+}
+
+// Dropped reports whether the subscription has ended (the node closed it
+// or the connection failed): blocks are then the only path until Run
+// subscribes again.
+func (p *PendingSubscription) Dropped() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Subscribe opens cfg.WSURL and subscribes to the node's full pending
+// transactions (eth_subscribe newPendingTransactions, full). Each
+// transaction calling execTransaction on a watched Safe is checked as it
+// arrives, before it is mined: a SafeTx no journaled batch holds, signed
+// by enough of the Safe's owners (read on the node) or that the Safe
+// would execute, is an unexplained execution in the making, reported and
+// journaled at once as one in a block is (the same incident, so the block
+// adds nothing). Its reader exits at Close, at ctx's end or when the
+// subscription fails.
+func (w *EthExec) Subscribe(ctx context.Context) (*PendingSubscription, error) {
+	if w.cfg.WSURL == "" {
+		return nil, errors.New("watch: no websocket endpoint for pending transactions")
+	}
+	cctx, cancel := context.WithTimeout(ctx, eth.CallTimeout)
+	defer cancel()
+	r, err := rpc.DialContext(cctx, w.cfg.WSURL)
+	if err != nil {
+		return nil, fmt.Errorf("watch: dial %s: %w", w.cfg.WSURL, err)
+	}
+	txs := make(chan *types.Transaction, pendingBuffer)
+	sub, err := gethclient.New(r).SubscribeFullPendingTransactions(cctx, txs)
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("watch: subscribe newPendingTransactions: %w", err)
+	}
+	p := &PendingSubscription{r: r, sub: sub, quit: make(chan struct{}), done: make(chan struct{})}
+	go func() { // exits at Close, at ctx's end or when the subscription fails
+		defer close(p.done)
+		for {
+			select {
+			case <-p.quit:
+				return
+			case <-ctx.Done():
+				return
+			case err := <-sub.Err():
+				if err != nil {
+					w.log.Warn("pending transactions subscription ended", "err", err)
+				}
+				return
+			case tx := <-txs:
+				if err := w.CheckPending(ctx, tx); err != nil && ctx.Err() == nil {
+					w.log.Warn("pending transaction", "tx", tx.Hash(), "err", err)
+				}
+			}
+		}
+	}()
+	return p, nil
+}
+
+// CheckPending looks at one transaction of the node's pool. Only a call
+// of execTransaction on a watched Safe matters. Its calldata carries no
+// nonce: the SafeTx is the one at the Safe's nonce at the latest block,
+// the one before (mined meanwhile) or the one after (queued behind
+// another), whichever a journaled batch holds or the signatures sign.
+// One explained by a journaled batch (the hot signer's own execution) or
+// already reported is left to the blocks. Any other is reported
+// (co-signers first, then the alert) and the halt and incident journaled
+// before it returns, if it can move the Safe's value: its signatures are
+// enough distinct owners' of the Safe (so two keys have leaked, whether
+// or not it gets mined), or the Safe would execute it (a call at the
+// latest block succeeds, or it is mined already with the Safe's
+// ExecutionSuccess). Calldata anyone can send that would execute nothing
+// halts nothing.
+func (w *EthExec) CheckPending(ctx context.Context, tx *types.Transaction) error {
+	to := tx.To()
+	if to == nil {
+		return nil
+	}
+	sf, ok := w.watched(*to)
+	if !ok {
+		return nil
+	}
+	st, sigs, err := safe.DecodeExecTransaction(tx.Data())
+	if err != nil {
+		return nil // not an execTransaction: moves nothing of the Safe's
+	}
+	cur, err := safe.Nonce(ctx, w.node, *to)
+	if err != nil {
+		return fmt.Errorf("watch: the Safe's nonce: %w", err)
+	}
+	chainID := w.node.ChainID()
+	var cands []common.Hash
+	for _, d := range []int64{0, -1, 1} {
+		n := new(big.Int).Add(cur, big.NewInt(d))
+		if n.Sign() < 0 {
+			continue
+		}
+		c := *st
+		c.Nonce = n
+		if h, err := c.Hash(chainID, *to); err == nil {
+			cands = append(cands, h)
+		}
+	}
+	if len(cands) == 0 {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.pooled++
+	// explained tells whether a candidate is reported, known or a
+	// journaled batch's that has not failed. A failed batch's SafeTx is
+	// co-signed by our own keys, so its signatures prove nothing: it
+	// halts only if the Safe would execute it successfully (paying
+	// withdrawals whose holds went back), not as a replay the Safe
+	// refuses or runs to ExecutionFailure.
+	ours := map[common.Hash]bool{}
+	explained := func() bool {
+		for _, h := range cands {
+			if w.reported[h] {
+				return true
+			}
+			known, batch := w.lookup(h, *to, true)
+			if known {
+				w.reported[h] = true
+				return true
+			}
+			if batch != nil && batch.Status != withdraw.BatchFailed {
+				return true
+			}
+			if batch != nil {
+				ours[h] = true
+			}
+		}
+		return false
+	}
+	if explained() {
+		return nil
+	}
+	// The replica may lag the batch the signer just journaled.
+	if s, ok := w.core.(Syncer); ok {
+		sctx, cancel := context.WithTimeout(ctx, resyncTimeout)
+		err := s.Sync(sctx)
+		cancel()
+		if err == nil && explained() {
+			return nil
+		}
+	}
+	hash, how, ok := w.canExecute(ctx, tx, *to, cands, sigs, ours)
+	if !ok {
+		w.log.Info("pending execTransaction of a watched Safe that would execute nothing", "safe", *to, "tx", tx.Hash())
+		return nil
+	}
+	if w.reported[hash] {
+		return nil
+	}
+	loss := new(big.Int)
+	if calls, err := safe.Calls(st, w.cfg.MultiSend); err == nil {
+		for _, c := range calls {
+			loss.Add(loss, c.Value)
+		}
+	} else if b, err := w.node.Balance(ctx, *to); err == nil {
+		loss = b // a DELEGATECALL elsewhere can take everything
+	}
+	why := fmt.Sprintf("the %s Safe %s (%s) is executing SafeTx %s in pending transaction %s, in the node's pool (%s), that no journaled batch holds; %s wei would leave it",
+		sf.Kind, sf.Name, to.Hex(), hash.Hex(), tx.Hash().Hex(), how, loss)
+	w.report(execOutflow{hash: hash, tx: tx.Hash(), why: why, loss: loss}, *to, "unexplained Safe execution pending")
+	return w.haltPending(ctx)
+}
+
+// pendingTries bounds the rounds canExecute asks the node (a receipt,
+// then a call) for a transaction mined while it asks.
+const pendingTries = 3
+
+// canExecute tells whether a pending execTransaction of the Safe at a
+// can move its value, which of the candidate SafeTx hashes it executes
+// (cands[0] is the one at the Safe's nonce now), and how that is known.
+// The signatures are not taken as proof for the hashes in ours (failed
+// batches, signed by our own keys).
+func (w *EthExec) canExecute(ctx context.Context, tx *types.Transaction, a common.Address, cands []common.Hash, sigs []byte, ours map[common.Hash]bool) (common.Hash, string, bool) {
+	if cfg, err := safe.Owners(ctx, w.node, a); err == nil {
+		for _, h := range cands {
+			if ours[h] {
+				continue
+			}
+			if signers, err := safe.VerifySignatures(h, sigs, cfg.Owners, cfg.Threshold); err == nil {
+				names := make([]string, len(signers))
+				for i, s := range signers {
+					names[i] = s.Hex()
+				}
+				return h, "signed by the owners " + strings.Join(names, ", "), true
+			}
+		}
+	}
+	from, err := types.Sender(types.LatestSignerForChainID(w.node.ChainID()), tx)
+	if err != nil {
+		return common.Hash{}, "", false
+	}
+	for range pendingTries {
+		cctx, cancel := context.WithTimeout(ctx, eth.CallTimeout)
+		r, err := w.node.Eth().TransactionReceipt(cctx, tx.Hash())
+		cancel()
+		if err == nil && r != nil {
+			for _, l := range r.Logs {
+				if l.Address == a && len(l.Topics) == 2 && l.Topics[0] == safe.EventExecutionSuccess {
+					return l.Topics[1], fmt.Sprintf("mined in block %d, not yet read from the blocks", r.BlockNumber), true
+				}
+			}
+			return common.Hash{}, "", false
+		}
+		// execTransaction returns true only for ExecutionSuccess: a SafeTx
+		// with safeTxGas whose call fails returns false and moves nothing.
+		if out, err := w.node.Call(ctx, from, a, tx.Data()); err == nil && len(out) == 32 && new(big.Int).SetBytes(out).Cmp(big.NewInt(1)) == 0 {
+			return cands[0], "the Safe executes it at the latest block", true
+		} else if err == nil {
+			return common.Hash{}, "", false
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return common.Hash{}, "", false
 }

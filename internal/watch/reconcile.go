@@ -8,11 +8,9 @@ import (
 	"github.com/btcsuite/btcd/wire"
 
 	"kinko/internal/alert"
-	"kinko/internal/controls"
 	"kinko/internal/core"
 	"kinko/internal/incident"
 	"kinko/internal/ledger"
-	"kinko/internal/reserves"
 )
 
 // Reconciliation compares, per wallet, what the chain says it holds with
@@ -164,17 +162,9 @@ func (d *Deposits) haltMismatches(ctx context.Context) error {
 		why := fmt.Sprintf("wallet %d: ledger %d, chain %d at height %d (tolerance %d)", m.Wallet, m.Ledger, m.Chain, d.view.applied, d.cfg.Tolerance)
 		d.log.Error("RECONCILIATION MISMATCH", "wallet", m.Wallet, "ledger", m.Ledger, "chain", m.Chain)
 		d.alert(alert.Alert{Key: "mismatch:" + key, Severity: alert.Critical, Title: "ledger and chain differ", Detail: why, Time: d.cfg.Now()})
-		for _, cmd := range []core.Command{
-			core.Halt{Switch: controls.Switch{Asset: d.cfg.Asset, Service: controls.Withdraw}, Actor: "reconciliation", Reason: why},
-			core.OpenIncident{Incident: incident.Incident{ID: fmt.Sprintf("mismatch-%s-%d", code, m.Wallet), Asset: code, Detector: "reconciliation", Reason: why}},
-		} {
-			o, err := d.core.Submit(ctx, d.cfg.Now(), cmd)
-			if err == nil {
-				err = o.Err
-			}
-			if err != nil {
-				return fmt.Errorf("watch: %s: %w", cmd.Kind(), err)
-			}
+		if err := haltAndOpen(ctx, d.core, d.cfg.Now(), d.cfg.Asset, "reconciliation", why,
+			incident.Incident{ID: fmt.Sprintf("mismatch-%s-%d", code, m.Wallet), Asset: code, Detector: "reconciliation", Reason: why}); err != nil {
+			return err
 		}
 		d.mismatched[key] = true
 	}
@@ -196,82 +186,11 @@ func (d *Deposits) checkReserves(ctx context.Context) error {
 	for w, v := range d.view.balances() {
 		onChain[w] = ledger.AmountOf(uint64(max(v, 0)))
 	}
-	var row *reserves.Row
-	var seq uint64
-	d.core.Read(func(s *core.State) {
-		rep, err := reserves.Compute(s.Ledger, s.Custody, d.cfg.Reserves, onChain, s.Seq(), s.Time())
-		if err != nil {
-			return
-		}
-		a, _ := s.Ledger.Asset(d.cfg.Asset)
-		for i := range rep.Rows {
-			if rep.Rows[i].Asset == a.Code {
-				row = &rep.Rows[i]
-			}
-		}
-		seq = s.Seq()
-	})
+	row, seq := reserveRow(d.core, d.cfg.Asset, d.cfg.Reserves, onChain)
 	if row == nil {
 		return nil
 	}
-	liab, _ := row.CustomerLiabilities.Uint64()
-	wallets, _ := row.CustomerWallets.Uint64()
-	chain := wallets
-	if row.OnChainCustomer != nil {
-		chain, _ = row.OnChainCustomer.Uint64()
-	}
-	short := int64(liab) - int64(min(wallets, chain))
-	conds := []struct {
-		key, title string
-		on         bool
-		halt       bool
-		detail     string
-	}{
-		{"segregation", "customer wallets short of customer liabilities", short > d.cfg.Tolerance, true,
-			fmt.Sprintf("%s: liabilities %d, customer wallets %d by the ledger and %d on chain at height %d (tolerance %d)", row.Asset, liab, wallets, chain, d.view.applied, d.cfg.Tolerance)},
-		{"hot-over-cap", "hot wallet share above the cap", row.HotOverCap, false,
-			fmt.Sprintf("%s: hot share %d bps, cap %d bps: sweep %s to cold", row.Asset, row.HotShareBps, d.cfg.Reserves.HotCapBps, row.Sweep.String())},
-		{"house-short", "house backing below the hot customer holdings", !row.HouseBacked, false,
-			fmt.Sprintf("%s: house holds %s, hot customer holdings %s", row.Asset, row.HouseHeld.String(), row.HouseRequired.String())},
-	}
-	for _, c := range conds {
-		if !c.on {
-			delete(d.reserveFlags, c.key)
-			continue
-		}
-		id := fmt.Sprintf("%s-%s", c.key, row.Asset)
-		if c.halt {
-			// Recorded before a restart and still open: nothing new.
-			d.core.Read(func(s *core.State) {
-				if in, ok := s.Incidents.Get(id); ok && in.Closed == 0 {
-					d.reserveFlags[c.key] = true
-				}
-			})
-		}
-		if d.reserveFlags[c.key] {
-			continue
-		}
-		sev := alert.Warning
-		if c.halt {
-			sev = alert.Critical
-		}
-		d.log.Error("RESERVES", "condition", c.key, "detail", c.detail)
-		d.alert(alert.Alert{Key: fmt.Sprintf("%s:%s:%d", c.key, row.Asset, seq), Severity: sev, Title: c.title, Detail: c.detail, Time: d.cfg.Now()})
-		if c.halt {
-			for _, cmd := range []core.Command{
-				core.Halt{Switch: controls.Switch{Asset: d.cfg.Asset, Service: controls.Withdraw}, Actor: "reconciliation", Reason: c.detail},
-				core.OpenIncident{Incident: incident.Incident{ID: id, Asset: row.Asset, Detector: "reconciliation", Reason: c.detail}},
-			} {
-				o, err := d.core.Submit(ctx, d.cfg.Now(), cmd)
-				if err == nil {
-					err = o.Err
-				}
-				if err != nil {
-					return fmt.Errorf("watch: %s: %w", cmd.Kind(), err)
-				}
-			}
-		}
-		d.reserveFlags[c.key] = true
-	}
-	return nil
+	rc := reserveCheck{core: d.core, asset: d.cfg.Asset, policy: d.cfg.Reserves, tol: ledger.AmountOf(uint64(max(d.cfg.Tolerance, 0))),
+		now: d.cfg.Now, alert: d.alert, log: d.log, flags: d.reserveFlags}
+	return rc.check(ctx, row, uint64(d.view.applied), seq)
 }
