@@ -197,30 +197,35 @@ func (s *State) reserveSafeBatch(b withdraw.Batch) error {
 }
 
 // confirmSafeBatch records an Ether batch's SafeTx executed: each hold
-// posted, the held amount leaving with the hot wallet's ether. The gas is
-// paid by the house gas account, outside the ledger.
+// posted, the held amount leaving with the hot wallet's ether, each
+// withdrawal fee to the house; and, when reported, the gas its
+// execTransaction spent leaving the house gas account, charged to equity
+// (checked against the journaled transaction's gas limit × fee cap). All
+// of it is one linked chain: nothing is half-done.
 func (s *State) confirmSafeBatch(b *withdraw.Batch, c ConfirmBatch, t int64) error {
 	hot, ok := s.hotWalletOf(b.Asset)
 	if !ok {
 		return fmt.Errorf("%w: no hot wallet of %s", ErrCommandInvalid, b.Asset)
 	}
-	var ts []ledger.Transfer
+	ts, _, err := s.gasTransfers(b, c.Gas)
+	if err != nil {
+		return err
+	}
 	for _, id := range b.Withdrawals {
 		wd, _ := s.Withdraw.Get(id)
 		hr, _ := s.Ledger.Transfer(ledger.ID{Hi: wd.HoldHi, Lo: wd.HoldLo})
-		ts = append(ts,
-			ledger.Transfer{ID: holdID("post:" + id), PendingID: ledger.ID{Hi: wd.HoldHi, Lo: wd.HoldLo}, Flags: ledger.FlagPostPending | ledger.FlagLinked, Code: CodeWithdrawal},
-			ledger.Transfer{ID: holdID("pay:" + id), Debit: hr.Credit, Credit: hot.Account(), Amount: hr.Amount, Flags: ledger.FlagLinked, Code: CodeWithdrawal})
+		ts = append(ts, s.payTransfers(wd, hr.Credit, hot.Account())...)
 	}
-	ts[len(ts)-1].Flags &^= ledger.FlagLinked
-	for _, r := range s.Ledger.CreateTransfers(ts, t, nil) {
-		if !r.Code.Succeeded() {
-			return &ledger.EventError{Index: r.Index, Code: r.Code}
-		}
+	if err := s.applyTransfers(ts, t); err != nil {
+		return err
 	}
 	for _, id := range b.Withdrawals {
 		s.Withdraw.SetStatus(id, withdraw.StatusDone, fmt.Sprintf("executed in block %d", c.Height))
 	}
 	b.Status, b.Height = withdraw.BatchConfirmed, c.Height
+	if c.Gas != nil {
+		g := *c.Gas
+		b.Gas = &g
+	}
 	return nil
 }

@@ -73,7 +73,18 @@ type EthConfig struct {
 // and the Safe's nonce did not move. Every step is idempotent: after a
 // crash the next Step finishes the same SafeTx, and the Safe's nonce
 // makes a second execution of it impossible.
-type EthSigner struct{ cfg EthConfig }
+//
+// When the core has the asset's house gas account registered (the view's
+// GasAccount), the signer sends only from it and reports the gas each
+// journaled execTransaction spent, from its receipt (gas used × effective
+// gas price, exact wei), with ConfirmBatch or FailBatch: the core checks it
+// against the journaled transaction's gas limit × fee cap and moves it
+// out of the gas account's ledger account.
+type EthSigner struct {
+	cfg EthConfig
+	// gasLedger: the core holds the gas account (set at each Step).
+	gasLedger bool
+}
 
 // NewEth returns the hot signer of a Safe.
 func NewEth(cfg EthConfig) (*EthSigner, error) {
@@ -106,6 +117,11 @@ func (s *EthSigner) Step(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	from := crypto.PubkeyToAddress(s.cfg.Gas.PublicKey)
+	if v.GasAccount != "" && v.GasAccount != from.Hex() {
+		return nil, fmt.Errorf("signer: the core's %s gas account is %s, the gas key's address %s", s.cfg.Asset, v.GasAccount, from.Hex())
+	}
+	s.gasLedger = v.GasAccount != ""
 	var done []string
 	for _, b := range v.InFlight {
 		if b.Safe == nil {
@@ -339,19 +355,32 @@ func (s *EthSigner) settled(ctx context.Context, b withdraw.Batch, tx *safe.Safe
 			return false, err
 		}
 	}
-	height, found, err := s.executed(ctx, common.Hash(b.TxID))
+	height, by, found, err := s.executed(ctx, common.Hash(b.TxID))
 	if err != nil {
 		return false, err
 	}
 	if found {
-		return true, s.cfg.Backend.Submit(ctx, core.ConfirmBatch{TxID: b.TxID, Height: height})
+		var gas *withdraw.GasSpent
+		if sent != nil && by == sent.Hash() {
+			if gas, err = s.gasOf(ctx, sent); err != nil {
+				return false, err
+			}
+		}
+		return true, s.cfg.Backend.Submit(ctx, core.ConfirmBatch{TxID: b.TxID, Height: height, Gas: gas})
 	}
 	nonce, err := safe.Nonce(ctx, s.cfg.Node, s.cfg.Safe)
 	if err != nil {
 		return false, fmt.Errorf("the Safe's nonce: %w", err)
 	}
 	if nonce.Cmp(tx.Nonce) > 0 {
-		if err := s.cfg.Backend.Submit(ctx, core.FailBatch{Batch: b.ID, Reason: fmt.Sprintf("the Safe's nonce %s moved past the SafeTx's %s without executing it", nonce, tx.Nonce)}); err != nil {
+		// Our transaction, if mined, reverted and spent gas all the same.
+		var gas *withdraw.GasSpent
+		if sent != nil {
+			if gas, err = s.gasOf(ctx, sent); err != nil && !errors.Is(err, ethereum.NotFound) {
+				return false, err
+			}
+		}
+		if err := s.cfg.Backend.Submit(ctx, core.FailBatch{Batch: b.ID, Reason: fmt.Sprintf("the Safe's nonce %s moved past the SafeTx's %s without executing it", nonce, tx.Nonce), Gas: gas}); err != nil {
 			return false, err
 		}
 		return true, fmt.Errorf("%w: nonce %s, the SafeTx's %s", ErrSafeNonceTaken, nonce, tx.Nonce)
@@ -370,23 +399,53 @@ func (s *EthSigner) settled(ctx context.Context, b withdraw.Batch, tx *safe.Safe
 		return false, fmt.Errorf("transaction %s succeeded without executing the SafeTx %s", sent.Hash(), common.Hash(b.TxID))
 	}
 	s.cfg.Logger.Warn("SafeTx execution reverted; batch failed", "batch", b.ID, "tx", sent.Hash(), "block", r.BlockNumber)
-	return true, s.cfg.Backend.Submit(ctx, core.FailBatch{Batch: b.ID, Reason: fmt.Sprintf("execTransaction %s reverted in block %s", sent.Hash(), r.BlockNumber)})
+	var gas *withdraw.GasSpent
+	if s.gasLedger {
+		gas = gasSpent(r)
+	}
+	return true, s.cfg.Backend.Submit(ctx, core.FailBatch{Batch: b.ID, Reason: fmt.Sprintf("execTransaction %s reverted in block %s", sent.Hash(), r.BlockNumber), Gas: gas})
+}
+
+// gasOf reads what a mined transaction of the gas account spent, from its
+// receipt, when the core holds the gas account (nil otherwise).
+func (s *EthSigner) gasOf(ctx context.Context, sent *types.Transaction) (*withdraw.GasSpent, error) {
+	if !s.gasLedger {
+		return nil, nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, eth.CallTimeout)
+	defer cancel()
+	r, err := s.cfg.Node.Eth().TransactionReceipt(cctx, sent.Hash())
+	if err != nil {
+		return nil, fmt.Errorf("receipt of %s: %w", sent.Hash(), err)
+	}
+	return gasSpent(r), nil
+}
+
+// gasSpent is a receipt's gas in wei, exactly: gas used × effective gas
+// price.
+func gasSpent(r *types.Receipt) *withdraw.GasSpent {
+	price := new(big.Int)
+	if r.EffectiveGasPrice != nil {
+		price.Set(r.EffectiveGasPrice)
+	}
+	wei := new(big.Int).Mul(new(big.Int).SetUint64(r.GasUsed), price)
+	return &withdraw.GasSpent{Tx: r.TxHash.Hex(), GasUsed: r.GasUsed, Price: price.String(), Wei: wei.String()}
 }
 
 // executed finds the Safe's ExecutionSuccess log for hash and returns its
-// block's height.
-func (s *EthSigner) executed(ctx context.Context, hash common.Hash) (int32, bool, error) {
+// block's height and the transaction that executed it.
+func (s *EthSigner) executed(ctx context.Context, hash common.Hash) (int32, common.Hash, bool, error) {
 	logs, err := s.cfg.Node.Eth().FilterLogs(ctx, ethereum.FilterQuery{FromBlock: big.NewInt(0), Addresses: []common.Address{s.cfg.Safe},
 		Topics: [][]common.Hash{{safe.EventExecutionSuccess}, {hash}}})
 	if err != nil {
-		return 0, false, fmt.Errorf("the Safe's executions: %w", err)
+		return 0, common.Hash{}, false, fmt.Errorf("the Safe's executions: %w", err)
 	}
 	for _, l := range logs {
 		if !l.Removed {
-			return int32(l.BlockNumber), true, nil
+			return int32(l.BlockNumber), l.TxHash, true, nil
 		}
 	}
-	return 0, false, nil
+	return 0, common.Hash{}, false, nil
 }
 
 // CoSignSafeTx asks the co-signer's POST /cosign/safetx and returns its
