@@ -76,6 +76,9 @@ func (s *State) checkSafeBatch(b withdraw.Batch) error {
 	if err != nil {
 		return err
 	}
+	if _, err := gasBound(b.Safe); err != nil {
+		return bad(err.Error())
+	}
 	h, err := tx.Hash(chainID, sa)
 	if err != nil || [32]byte(h) != b.TxID {
 		return bad("its txid is not the SafeTx's hash")
@@ -99,6 +102,26 @@ func (s *State) checkSafeBatch(b withdraw.Batch) error {
 		}
 	}
 	return nil
+}
+
+// maxGasLimit bounds a journaled gas limit: far above any block's.
+const maxGasLimit = 1 << 40
+
+// gasBound checks an Ether batch's journaled gas limit and max fee per
+// gas and returns their product, the most gas the batch may spend, wei.
+func gasBound(sb *withdraw.SafeBatch) (*big.Int, error) {
+	if sb.GasLimit < intrinsicGas || sb.GasLimit > maxGasLimit {
+		return nil, fmt.Errorf("gas limit %d is not between %d and %d", sb.GasLimit, intrinsicGas, uint64(maxGasLimit))
+	}
+	fee, ok := decimal(sb.MaxFeePerGas)
+	if !ok || fee.Sign() == 0 {
+		return nil, fmt.Errorf("max fee per gas %q is not a positive decimal number of wei", sb.MaxFeePerGas)
+	}
+	bound := new(big.Int).Mul(new(big.Int).SetUint64(sb.GasLimit), fee)
+	if bound.BitLen() > 128 {
+		return nil, fmt.Errorf("gas limit × max fee per gas %s wei passes 2^128", bound)
+	}
+	return bound, nil
 }
 
 // hexAddress reads a 0x address of a withdrawal intent.
@@ -131,6 +154,9 @@ func checkSafeSigned(b *withdraw.Batch, raw string) (common.Hash, error) {
 	}
 	if *tx.To() != sa || tx.ChainId().Cmp(chainID) != 0 || tx.Value().Sign() != 0 {
 		return common.Hash{}, bad
+	}
+	if tx.Gas() != b.Safe.GasLimit || tx.GasFeeCap().String() != b.Safe.MaxFeePerGas || tx.GasTipCap().Cmp(tx.GasFeeCap()) > 0 {
+		return common.Hash{}, fmt.Errorf("%w: it is sent with gas %d at most %s wei a gas, the batch journaled gas %d at most %s", bad, tx.Gas(), tx.GasFeeCap(), b.Safe.GasLimit, b.Safe.MaxFeePerGas)
 	}
 	got, _, err := safe.DecodeExecTransaction(tx.Data())
 	if err != nil {

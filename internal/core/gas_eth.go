@@ -187,10 +187,11 @@ const intrinsicGas = 21_000
 // checkGas checks the gas an Ether batch's execution spent, as reported
 // from its receipt, against what the batch journaled: the receipt is of
 // the batch's journaled execTransaction, sent from the asset's registered
-// gas account; the gas used is at most that transaction's gas limit and
-// the price at most its fee cap (so the wei are at most gas limit × max
-// fee per gas, what the co-signer counted as the fee); the wei are
-// exactly gas used × price. It returns the wei and the gas account.
+// gas account; the gas used is at most the journaled gas limit and the
+// price at most the journaled max fee per gas (those the transaction is
+// sent with, checked at RecordSigned), so the wei are at most their
+// product, what the co-signer counted as the fee; the wei are exactly gas
+// used × price. It returns the wei and the gas account.
 func (s *State) checkGas(b *withdraw.Batch, g withdraw.GasSpent) (ledger.Amount, ledger.AccountKey, error) {
 	bad := func(f string, a ...any) error {
 		return fmt.Errorf("%w: batch %s: %s", ErrGasInvalid, b.ID, fmt.Sprintf(f, a...))
@@ -238,7 +239,10 @@ func (s *State) checkGas(b *withdraw.Batch, g withdraw.GasSpent) (ledger.Amount,
 	if want := new(big.Int).Mul(new(big.Int).SetUint64(g.GasUsed), price); wei.Cmp(want) != 0 {
 		return ledger.Amount{}, ledger.AccountKey{}, bad("wei %s is not gas used %d × price %s = %s", wei, g.GasUsed, price, want)
 	}
-	bound := new(big.Int).Mul(new(big.Int).SetUint64(tx.Gas()), tx.GasFeeCap())
+	bound, err := gasBound(b.Safe)
+	if err != nil {
+		return ledger.Amount{}, ledger.AccountKey{}, bad("%v", err)
+	}
 	if wei.Cmp(bound) > 0 || wei.BitLen() > 128 {
 		return ledger.Amount{}, ledger.AccountKey{}, bad("%s wei is above the journaled bound %s (gas limit × max fee per gas)", wei, bound)
 	}

@@ -133,7 +133,21 @@ func (e *gasEnv) batch(nonce int64, from *ecdsa.PrivateKey, wds ...withdraw.With
 	}
 	b := withdraw.Batch{ID: "e-" + hex.EncodeToString(h[:8]), Asset: "ETH", Withdrawals: ids, TxID: [32]byte(h),
 		Safe: &withdraw.SafeBatch{ChainID: 1337, Safe: gasSafe.Hex(), To: tx.To.Hex(), Value: value.String(),
-			Data: "0x" + hex.EncodeToString(tx.Data), Operation: uint8(tx.Operation), Nonce: uint64(nonce)}}
+			Data: "0x" + hex.EncodeToString(tx.Data), Operation: uint8(tx.Operation), Nonce: uint64(nonce),
+			GasLimit: 500_000, MaxFeePerGas: "10000000000"}}
+	// The gas bound is journaled before anyone signs: a bad one refused.
+	for _, g := range []struct {
+		limit uint64
+		fee   string
+	}{{0, "10000000000"}, {20_999, "10000000000"}, {500_000, ""}, {500_000, "0"}, {500_000, "-1"}, {500_000, "010"}, {1 << 40, strings.Repeat("9", 30)}} {
+		bb := b
+		sb := *b.Safe
+		sb.GasLimit, sb.MaxFeePerGas = g.limit, g.fee
+		bb.Safe = &sb
+		if err := e.errOf(ReserveBatch{Batch: bb}); !errors.Is(err, ErrCommandInvalid) {
+			e.t.Fatalf("a batch journaling gas %d at %q: %v", g.limit, g.fee, err)
+		}
+	}
 	e.must(ReserveBatch{Batch: b})
 	s1, _ := safe.Sign(h, e.owners[0])
 	s2, _ := safe.Sign(h, e.owners[1])
@@ -143,13 +157,26 @@ func (e *gasEnv) batch(nonce int64, from *ecdsa.PrivateKey, wds ...withdraw.With
 	}
 	data, _ := safe.ExecCalldata(tx, sigs)
 	to := gasSafe
-	signed, err := types.SignTx(types.NewTx(&types.DynamicFeeTx{ChainID: chainID, Nonce: uint64(e.seq), GasTipCap: big.NewInt(1e9), GasFeeCap: big.NewInt(10e9),
-		Gas: 500_000, To: &to, Data: data}), types.LatestSignerForChainID(chainID), from)
-	if err != nil {
-		e.t.Fatal(err)
+	sign := func(gas uint64, feeCap int64) (*types.Transaction, string) {
+		signed, err := types.SignTx(types.NewTx(&types.DynamicFeeTx{ChainID: chainID, Nonce: uint64(e.seq), GasTipCap: big.NewInt(1e9), GasFeeCap: big.NewInt(feeCap),
+			Gas: gas, To: &to, Data: data}), types.LatestSignerForChainID(chainID), from)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		bin, _ := signed.MarshalBinary()
+		return signed, hex.EncodeToString(bin)
 	}
-	bin, _ := signed.MarshalBinary()
-	e.must(RecordSigned{Batch: b.ID, RawTx: hex.EncodeToString(bin)})
+	// Sent with more gas, or a higher fee cap, than journaled: refused.
+	for _, g := range []struct {
+		gas uint64
+		fee int64
+	}{{500_001, 10e9}, {500_000, 10e9 + 1}, {400_000, 10e9}} {
+		if _, raw := sign(g.gas, g.fee); !errors.Is(e.errOf(RecordSigned{Batch: b.ID, RawTx: raw}), ErrCommandInvalid) {
+			e.t.Fatalf("an execTransaction with gas %d at %d wei recorded", g.gas, g.fee)
+		}
+	}
+	signed, raw := sign(500_000, 10e9)
+	e.must(RecordSigned{Batch: b.ID, RawTx: raw})
 	return b, signed
 }
 

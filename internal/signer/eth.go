@@ -206,7 +206,8 @@ func (s *EthSigner) prepare(ctx context.Context, v view.View) (*withdraw.Batch, 
 	}
 	b := withdraw.Batch{ID: "e-" + hex.EncodeToString(h[:8]), Asset: s.cfg.Asset, Withdrawals: ids, TxID: [32]byte(h),
 		Safe: &withdraw.SafeBatch{ChainID: s.cfg.ChainID, Safe: s.cfg.Safe.Hex(), To: tx.To.Hex(), Value: value.String(),
-			Data: "0x" + hex.EncodeToString(tx.Data), Operation: uint8(tx.Operation), Nonce: nonce.Uint64()}}
+			Data: "0x" + hex.EncodeToString(tx.Data), Operation: uint8(tx.Operation), Nonce: nonce.Uint64(),
+			GasLimit: s.cfg.GasLimit, MaxFeePerGas: s.cfg.MaxFeePerGas.String()}}
 	if err := s.cfg.Backend.Submit(ctx, core.ReserveBatch{Batch: b}); err != nil {
 		return nil, err
 	}
@@ -235,8 +236,13 @@ func (s *EthSigner) finish(ctx context.Context, b withdraw.Batch) error {
 		if err != nil {
 			return err
 		}
+		// The gas the batch journaled: told to the co-signer, sent with.
+		limit, fee, err := journaledGas(b)
+		if err != nil {
+			return err
+		}
 		theirs, err := s.cfg.CoSigner.CoSignSafeTx(ctx, cosigner.SafeTxRequest{Withdrawals: b.Withdrawals, Tx: tx, Hash: h,
-			GasLimit: s.cfg.GasLimit, MaxFeePerGas: s.cfg.MaxFeePerGas})
+			GasLimit: limit, MaxFeePerGas: fee})
 		if err != nil {
 			return fmt.Errorf("co-signer refused: %w", err)
 		}
@@ -248,7 +254,7 @@ func (s *EthSigner) finish(ctx context.Context, b withdraw.Batch) error {
 		if err != nil {
 			return err
 		}
-		signed, err := s.signGas(ctx, data)
+		signed, err := s.signGas(ctx, data, limit, fee)
 		if err != nil {
 			return err
 		}
@@ -287,7 +293,7 @@ func (s *EthSigner) finish(ctx context.Context, b withdraw.Batch) error {
 	// The journaled transaction was replaced at the gas account's nonce
 	// and the SafeTx is still to execute: the same execTransaction again,
 	// at the gas account's next nonce, journaled before it is sent.
-	again, err := s.signGas(ctx, signed.Data())
+	again, err := s.signGas(ctx, signed.Data(), signed.Gas(), signed.GasFeeCap())
 	if err != nil {
 		return err
 	}
@@ -313,9 +319,19 @@ func sentBefore(err error) bool {
 	return strings.Contains(m, "already known") || strings.Contains(m, "nonce too low")
 }
 
+// journaledGas is the gas limit and max fee per gas an Ether batch
+// journaled.
+func journaledGas(b withdraw.Batch) (uint64, *big.Int, error) {
+	fee, ok := new(big.Int).SetString(b.Safe.MaxFeePerGas, 10)
+	if !ok || fee.Sign() <= 0 || b.Safe.GasLimit == 0 {
+		return 0, nil, fmt.Errorf("the batch journaled gas %d at %q wei", b.Safe.GasLimit, b.Safe.MaxFeePerGas)
+	}
+	return b.Safe.GasLimit, fee, nil
+}
+
 // signGas signs execTransaction's call from the gas account with the gas
-// limit and fee cap told to the co-signer.
-func (s *EthSigner) signGas(ctx context.Context, data []byte) (*types.Transaction, error) {
+// limit and fee cap the batch journaled and the co-signer was told.
+func (s *EthSigner) signGas(ctx context.Context, data []byte, limit uint64, feeCap *big.Int) (*types.Transaction, error) {
 	from := crypto.PubkeyToAddress(s.cfg.Gas.PublicKey)
 	cctx, cancel := context.WithTimeout(ctx, eth.CallTimeout)
 	defer cancel()
@@ -327,13 +343,13 @@ func (s *EthSigner) signGas(ctx context.Context, data []byte) (*types.Transactio
 	if err != nil {
 		return nil, fmt.Errorf("signer: gas tip: %w", err)
 	}
-	if tip.Cmp(s.cfg.MaxFeePerGas) > 0 {
-		tip = new(big.Int).Set(s.cfg.MaxFeePerGas)
+	if tip.Cmp(feeCap) > 0 {
+		tip = new(big.Int).Set(feeCap)
 	}
 	to := s.cfg.Safe
 	chainID := new(big.Int).SetUint64(s.cfg.ChainID)
-	t := types.NewTx(&types.DynamicFeeTx{ChainID: chainID, Nonce: nonce, GasTipCap: tip, GasFeeCap: new(big.Int).Set(s.cfg.MaxFeePerGas),
-		Gas: s.cfg.GasLimit, To: &to, Data: data})
+	t := types.NewTx(&types.DynamicFeeTx{ChainID: chainID, Nonce: nonce, GasTipCap: tip, GasFeeCap: new(big.Int).Set(feeCap),
+		Gas: limit, To: &to, Data: data})
 	return types.SignTx(t, types.LatestSignerForChainID(chainID), s.cfg.Gas)
 }
 

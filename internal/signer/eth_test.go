@@ -451,6 +451,30 @@ func TestEthWithdrawalsOnDevnet(t *testing.T) {
 		eq(t, "the gas account's ledger account against its chain balance", e.gasLedger(), e.gasChain(t))
 	})
 
+	t.Run("GasAsJournaled", func(t *testing.T) {
+		// The co-signer counts the gas the batch journaled, not another:
+		// a request telling it less gas than journaled is refused.
+		e.withdraw(t, 2, ethPayee(2), milli(40))
+		s := e.signer(t, nil)
+		v, err := s.cfg.Backend.View(e.ctx, "ETH")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := s.prepare(e.ctx, v)
+		if err != nil || b == nil {
+			t.Fatalf("prepare = %v, %v", b, err)
+		}
+		tx, _, _, _ := core.SafeTxOf(b.Safe)
+		if _, err := e.co.CoSignSafeTx(e.ctx, cosigner.SafeTxRequest{Withdrawals: b.Withdrawals, Tx: tx, Hash: common.Hash(b.TxID),
+			GasLimit: 100_000, MaxFeePerGas: big.NewInt(10_000_000_000)}); err == nil || !strings.Contains(err.Error(), "the batch journaled gas 500000") {
+			t.Fatalf("co-signing with less gas than journaled = %v", err)
+		}
+		if done, err := s.Step(e.ctx); err != nil || len(done) != 1 || done[0] != b.ID {
+			t.Fatalf("step = %v, %v", done, err)
+		}
+		eq(t, "the gas account's ledger account against its chain balance", e.gasLedger(), e.gasChain(t))
+	})
+
 	t.Run("RevertFails", func(t *testing.T) {
 		custBefore, safeBefore, n0 := e.custLedger(3), e.balance(t, e.hot), e.nonce(t)
 		id := e.withdraw(t, 3, e.reverter, milli(100))

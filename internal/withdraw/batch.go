@@ -87,6 +87,13 @@ type SafeBatch struct {
 	Data      string `json:"data"`      // 0x hex
 	Operation uint8  `json:"operation"` // 0 CALL, 1 DELEGATECALL
 	Nonce     uint64 `json:"nonce"`
+	// GasLimit and MaxFeePerGas (wei, decimal) are what execTransaction
+	// is sent with from the house gas account, journaled before anyone
+	// signs: their product bounds the gas the batch may spend, the fee
+	// the co-signer counts, and the gas the ledger takes from the gas
+	// account.
+	GasLimit     uint64 `json:"gas_limit"`
+	MaxFeePerGas string `json:"max_fee_per_gas"`
 }
 
 // Anchor is a head of the journal's Merkle tree written into a batch's
