@@ -93,7 +93,16 @@ func (f followSafe) CoSignSafeTx(ctx context.Context, req cosigner.SafeTxRequest
 	return f.r.CoSignSafeTx(ctx, req)
 }
 
-func newEthE2E(t *testing.T) *ethE2E {
+// ethLimits are the co-signer's ETH limits of the tests.
+const ethLimits = `"per_customer_hour":2000000000000000000,"per_customer_day":4000000000000000000,"per_asset_hour":3000000000000000000,"per_asset_day":6000000000000000000,
+    "fee_max":10000000000000000,"fee_hour":50000000000000000,"fee_day":100000000000000000,"tx_hour":10,"tx_day":20,"yen_per_coin":500000,"decimals":18}},
+  "all_assets":{"yen_hour":30000000,"yen_day":60000000,"tx_hour":20,"tx_day":40}`
+
+func newEthE2E(t testing.TB) *ethE2E { return newEthE2EWith(t, ethLimits) }
+
+// newEthE2EWith is newEthE2E with the co-signer's limits given: the ETH
+// limits' body after "limits":{"ETH":{, and all_assets.
+func newEthE2EWith(t testing.TB, limits string) *ethE2E {
 	art, err := safe.LoadInstalled()
 	if err != nil {
 		t.Fatal(err)
@@ -175,10 +184,8 @@ func newEthE2E(t *testing.T) *ethE2E {
 	pol, err := cosigner.ParsePolicy([]byte(fmt.Sprintf(`{"cooldown":"24h",
   "safes":[{"name":"hot-eth","kind":"hot-customer","asset":"ETH","chain_id":%d,"address":%q,"multisend":%q},
     {"name":"cold-eth","kind":"cold-customer","asset":"ETH","chain_id":%d,"address":%q,"multisend":%q}],
-  "limits":{"ETH":{"per_customer_hour":2000000000000000000,"per_customer_day":4000000000000000000,"per_asset_hour":3000000000000000000,"per_asset_day":6000000000000000000,
-    "fee_max":10000000000000000,"fee_hour":50000000000000000,"fee_day":100000000000000000,"tx_hour":10,"tx_day":20,"yen_per_coin":500000,"decimals":18}},
-  "all_assets":{"yen_hour":30000000,"yen_day":60000000,"tx_hour":20,"tx_day":40}}`,
-		e.d.ChainID, e.hot.Hex(), e.d.MultiSendCallOnly.Hex(), e.d.ChainID, e.cold.Hex(), e.d.MultiSendCallOnly.Hex())), &chaincfg.RegressionNetParams)
+  "limits":{"ETH":{%s}`,
+		e.d.ChainID, e.hot.Hex(), e.d.MultiSendCallOnly.Hex(), e.d.ChainID, e.cold.Hex(), e.d.MultiSendCallOnly.Hex(), limits)), &chaincfg.RegressionNetParams)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +210,7 @@ func newEthE2E(t *testing.T) *ethE2E {
 	return e
 }
 
-func (e *ethE2E) submit(t *testing.T, at time.Time, cmd core.Command) core.Outcome {
+func (e *ethE2E) submit(t testing.TB, at time.Time, cmd core.Command) core.Outcome {
 	t.Helper()
 	o, err := e.core.Submit(e.ctx, at, cmd)
 	if err == nil {
@@ -218,7 +225,7 @@ func (e *ethE2E) submit(t *testing.T, at time.Time, cmd core.Command) core.Outco
 	return o
 }
 
-func (e *ethE2E) newSafe(t *testing.T, salt int64, fund *big.Int, owners ...*ecdsa.PrivateKey) common.Address {
+func (e *ethE2E) newSafe(t testing.TB, salt int64, fund *big.Int, owners ...*ecdsa.PrivateKey) common.Address {
 	t.Helper()
 	e.descs = append(e.descs, safetest.Descriptor(e.d, safetest.Owners(owners...)).String())
 	a, err := safetest.Funded(e.ctx, e.node, e.d, e.gas, salt, fund, safetest.Owners(owners...))
@@ -229,7 +236,7 @@ func (e *ethE2E) newSafe(t *testing.T, salt int64, fund *big.Int, owners ...*ecd
 }
 
 // withdraw journals a customer's signed withdrawal of wei to addr now.
-func (e *ethE2E) withdraw(t *testing.T, cust ledger.OwnerID, addr common.Address, wei *big.Int) string {
+func (e *ethE2E) withdraw(t testing.TB, cust ledger.OwnerID, addr common.Address, wei *big.Int) string {
 	t.Helper()
 	e.seq++
 	in := withdraw.Intent{RequestID: fmt.Sprintf("r%d", e.seq), Asset: "ETH", Address: addr.Hex(), Amount: wei.Uint64(), Expiry: time.Now().Add(48 * time.Hour).Unix()}
@@ -242,7 +249,7 @@ func (e *ethE2E) withdraw(t *testing.T, cust ledger.OwnerID, addr common.Address
 	return wd.ID
 }
 
-func (e *ethE2E) signer(t *testing.T, hook func() error) *EthSigner {
+func (e *ethE2E) signer(t testing.TB, hook func() error) *EthSigner {
 	t.Helper()
 	s, err := NewEth(EthConfig{Backend: InProcess{Core: e.core}, Node: e.c, ChainID: e.d.ChainID.Uint64(), Safe: e.hot, MultiSend: e.d.MultiSendCallOnly,
 		Key: e.hotKey, Gas: e.exec, CoSigner: e.co, GasLimit: 500_000, MaxFeePerGas: big.NewInt(10_000_000_000), beforeSend: hook})
@@ -252,7 +259,7 @@ func (e *ethE2E) signer(t *testing.T, hook func() error) *EthSigner {
 	return s
 }
 
-func (e *ethE2E) balance(t *testing.T, a common.Address) *big.Int {
+func (e *ethE2E) balance(t testing.TB, a common.Address) *big.Int {
 	t.Helper()
 	v, err := e.c.Balance(e.ctx, a)
 	if err != nil {
@@ -280,7 +287,7 @@ func (e *ethE2E) hotLedger() *big.Int {
 func (e *ethE2E) gasLedger() *big.Int { return e.ledgerWei(core.GasAccountKey(ethAsset)) }
 
 // gasChain is the house gas account's balance on the node.
-func (e *ethE2E) gasChain(t *testing.T) *big.Int {
+func (e *ethE2E) gasChain(t testing.TB) *big.Int {
 	return e.balance(t, crypto.PubkeyToAddress(e.exec.PublicKey))
 }
 
@@ -293,7 +300,7 @@ func (e *ethE2E) custLedger(i ledger.OwnerID) *big.Int {
 	return e.ledgerWei(ledger.AccountKey{Owner: i, Asset: ethAsset, Kind: ledger.KindAvailable})
 }
 
-func (e *ethE2E) batch(t *testing.T, id string) withdraw.Batch {
+func (e *ethE2E) batch(t testing.TB, id string) withdraw.Batch {
 	t.Helper()
 	var b withdraw.Batch
 	e.core.Read(func(s *core.State) {
