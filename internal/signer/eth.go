@@ -367,8 +367,19 @@ var ErrSafeNonceTaken = errors.New("signer: the Safe's nonce moved past the batc
 // batch is settled.
 func (s *EthSigner) settled(ctx context.Context, b withdraw.Batch, tx *safe.SafeTx, sent *types.Transaction, wait bool) (bool, error) {
 	if sent != nil && wait {
-		if _, err := s.cfg.Node.WaitMined(ctx, sent.Hash()); err != nil {
+		r, err := s.cfg.Node.WaitMined(ctx, sent.Hash())
+		if err != nil {
 			return false, err
+		}
+		// The receipt is read before the node's head (its state and log
+		// filters) may show its block: its own logs tell whether it
+		// executed the SafeTx.
+		if r.Status == types.ReceiptStatusSuccessful && executesIn(r, s.cfg.Safe, common.Hash(b.TxID)) {
+			var gas *withdraw.GasSpent
+			if s.gasLedger {
+				gas = gasSpent(r)
+			}
+			return true, s.cfg.Backend.Submit(ctx, core.ConfirmBatch{TxID: b.TxID, Height: int32(r.BlockNumber.Int64()), Gas: gas})
 		}
 	}
 	height, by, found, err := s.executed(ctx, common.Hash(b.TxID))
@@ -420,6 +431,17 @@ func (s *EthSigner) settled(ctx context.Context, b withdraw.Batch, tx *safe.Safe
 		gas = gasSpent(r)
 	}
 	return true, s.cfg.Backend.Submit(ctx, core.FailBatch{Batch: b.ID, Reason: fmt.Sprintf("execTransaction %s reverted in block %s", sent.Hash(), r.BlockNumber), Gas: gas})
+}
+
+// executesIn reports whether a receipt holds safeAddr's ExecutionSuccess
+// log for the SafeTx hash.
+func executesIn(r *types.Receipt, safeAddr common.Address, hash common.Hash) bool {
+	for _, l := range r.Logs {
+		if l.Address == safeAddr && len(l.Topics) >= 2 && l.Topics[0] == safe.EventExecutionSuccess && l.Topics[1] == hash && !l.Removed {
+			return true
+		}
+	}
+	return false
 }
 
 // gasOf reads what a mined transaction of the gas account spent, from its

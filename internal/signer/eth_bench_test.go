@@ -57,7 +57,7 @@ func BenchmarkEthWithdrawals(b *testing.B) {
 	f := &cosigner.Follower{URL: coreURL, Token: srv.StreamToken(), HTTP: http.DefaultClient, C: e.cs, Log: slog.New(slog.DiscardHandler)}
 	co := streamSafe{f, e.co.r}
 	s, err := NewEth(EthConfig{Backend: API{URL: coreURL, Token: srv.SignerToken(), HTTP: http.DefaultClient}, Node: e.c, ChainID: e.d.ChainID.Uint64(),
-		Safe: e.hot, MultiSend: e.d.MultiSendCallOnly, Key: e.hotKey, Gas: e.exec, CoSigner: co, GasLimit: 1_000_000, MaxFeePerGas: big.NewInt(10_000_000_000)})
+		Safe: e.hot, MultiSend: e.d.MultiSendCallOnly, Key: e.hotKey, Gas: e.exec, CoSigner: co, GasLimit: 1_000_000, MaxFeePerGas: big.NewInt(1_000_000_000)})
 	if err != nil {
 		b.Fatal(err)
 	}
