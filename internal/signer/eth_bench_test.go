@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"kinko/internal/chain/eth/safe"
+	"kinko/internal/core"
 	"kinko/internal/cosigner"
 	"kinko/internal/ledger"
 	"kinko/internal/withdraw"
@@ -36,6 +37,29 @@ func (x streamSafe) CoSignSafeTx(ctx context.Context, req cosigner.SafeTxRequest
 	return x.r.CoSignSafeTx(ctx, req)
 }
 
+// phases times a signer step's parts: a Backend and a co-signer that note
+// when each of the signer's commands was journaled and how long the
+// co-signer took.
+type phases struct {
+	Backend
+	co    SafeCoSigner
+	stamp map[core.Kind]time.Time
+	cosig time.Duration
+}
+
+func (p *phases) Submit(ctx context.Context, cmd core.Command) error {
+	err := p.Backend.Submit(ctx, cmd)
+	p.stamp[cmd.Kind()] = time.Now()
+	return err
+}
+
+func (p *phases) CoSignSafeTx(ctx context.Context, req cosigner.SafeTxRequest) (safe.Signature, error) {
+	t := time.Now()
+	sig, err := p.co.CoSignSafeTx(ctx, req)
+	p.cosig = time.Since(t)
+	return sig, err
+}
+
 // BenchmarkEthWithdrawals measures an Ether withdrawal from its request
 // to its execution on chain, on loopback with each role behind its
 // boundary: geth --dev (mainnet's rules, a block sealed as soon as a
@@ -55,9 +79,9 @@ func BenchmarkEthWithdrawals(b *testing.B) {
 	e := newEthE2EWith(b, benchEthLimits)
 	srv, coreURL := serveAPI(b, e.core)
 	f := &cosigner.Follower{URL: coreURL, Token: srv.StreamToken(), HTTP: http.DefaultClient, C: e.cs, Log: slog.New(slog.DiscardHandler)}
-	co := streamSafe{f, e.co.r}
-	s, err := NewEth(EthConfig{Backend: API{URL: coreURL, Token: srv.SignerToken(), HTTP: http.DefaultClient}, Node: e.c, ChainID: e.d.ChainID.Uint64(),
-		Safe: e.hot, MultiSend: e.d.MultiSendCallOnly, Key: e.hotKey, Gas: e.exec, CoSigner: co, GasLimit: 1_000_000, MaxFeePerGas: big.NewInt(1_000_000_000)})
+	ph := &phases{Backend: API{URL: coreURL, Token: srv.SignerToken(), HTTP: http.DefaultClient}, co: streamSafe{f, e.co.r}, stamp: map[core.Kind]time.Time{}}
+	s, err := NewEth(EthConfig{Backend: ph, Node: e.c, ChainID: e.d.ChainID.Uint64(),
+		Safe: e.hot, MultiSend: e.d.MultiSendCallOnly, Key: e.hotKey, Gas: e.exec, CoSigner: ph, GasLimit: 1_000_000, MaxFeePerGas: big.NewInt(1_000_000_000)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -72,6 +96,10 @@ func BenchmarkEthWithdrawals(b *testing.B) {
 		b.Run(fmt.Sprintf("round=%d", round), func(b *testing.B) {
 			b.ReportAllocs()
 			lat := make([]time.Duration, 0, b.N)
+			// Per step: to the batch journaled, the co-signer's answer,
+			// to execTransaction journaled, its sending and mining to the
+			// confirmation journaled.
+			var reserve, cosign, record, mined []time.Duration
 			txs, gasUsed := 0, uint64(0)
 			start := time.Now()
 			for done := 0; done < b.N; {
@@ -83,11 +111,16 @@ func BenchmarkEthWithdrawals(b *testing.B) {
 					ids[i] = e.withdraw(b, cust, ethPayee(cust), big.NewInt(1_000_000_000_000))
 					reqAt[i] = time.Now()
 				}
+				stepAt := time.Now()
 				fin, err := s.Step(e.ctx)
 				if err != nil || len(fin) != 1 {
 					b.Fatalf("step = %v, %v", fin, err)
 				}
 				at := time.Now()
+				reserve = append(reserve, ph.stamp[core.KindReserveBatch].Sub(stepAt))
+				cosign = append(cosign, ph.cosig)
+				record = append(record, ph.stamp[core.KindRecordSigned].Sub(ph.stamp[core.KindReserveBatch]))
+				mined = append(mined, ph.stamp[core.KindConfirmBatch].Sub(ph.stamp[core.KindRecordSigned]))
 				for _, t := range reqAt {
 					lat = append(lat, at.Sub(t))
 				}
@@ -107,6 +140,13 @@ func BenchmarkEthWithdrawals(b *testing.B) {
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "withdrawals/s")
 			b.ReportMetric(float64(b.N)/float64(txs), "withdrawals/tx")
 			b.ReportMetric(float64(gasUsed)/float64(b.N), "gas/withdrawal")
+			for _, m := range []struct {
+				name string
+				d    []time.Duration
+			}{{"reserve-p50-ms", reserve}, {"cosign-p50-ms", cosign}, {"signed-p50-ms", record}, {"mined-p50-ms", mined}} {
+				sort.Slice(m.d, func(i, j int) bool { return m.d[i] < m.d[j] })
+				b.ReportMetric(float64(m.d[len(m.d)/2].Microseconds())/1000, m.name)
+			}
 		})
 	}
 	b.StopTimer()
