@@ -111,6 +111,9 @@ func (s *State) registerGasAccount(c RegisterGasAccount, t int64) error {
 	if err != nil || addr == (common.Address{}) || addr.Hex() != c.Address {
 		return fmt.Errorf("%w: gas account address %q: an EIP-55 checksummed 0x address, not zero", ErrCommandInvalid, c.Address)
 	}
+	if w, ok := s.walletByAccount(GasAccountKey(a.ID)); ok {
+		return fmt.Errorf("%w: wallet %d already has the gas account's ledger account (owner %d)", ErrCommandInvalid, w.ID, OwnerGas)
+	}
 	if err := s.Withdraw.AddGasAccount(withdraw.GasAccount{Asset: c.Asset, Address: c.Address, Registered: t}); err != nil {
 		return err
 	}
