@@ -302,8 +302,14 @@ func (c *Customer) Withdrawals(ctx context.Context) ([]api.WithdrawalView, error
 // DepositAddress asks for a new bitcoin deposit address of the cold
 // customer wallet (POST /v1/me/deposit-addresses).
 func (c *Customer) DepositAddress(ctx context.Context) (string, error) {
+	return c.DepositAddressOf(ctx, "BTC")
+}
+
+// DepositAddressOf asks for a new deposit address of asset's cold
+// customer wallet (POST /v1/me/deposit-addresses).
+func (c *Customer) DepositAddressOf(ctx context.Context, asset string) (string, error) {
 	var v api.DepositAddressView
-	err := c.api.do(ctx, "POST", "/v1/me/deposit-addresses", c.token, api.DepositAddressRequest{Asset: "BTC"}, http.StatusCreated, &v)
+	err := c.api.do(ctx, "POST", "/v1/me/deposit-addresses", c.token, api.DepositAddressRequest{Asset: asset}, http.StatusCreated, &v)
 	return v.Address, err
 }
 

@@ -32,11 +32,24 @@ import (
 	"kinko/internal/ledger"
 	"kinko/internal/opclient"
 	"kinko/internal/people"
+	"kinko/internal/trading"
 	"kinko/internal/withdraw"
 )
 
 // ETH is the Ethereum deployment's asset: ether, in wei.
 var ETH = ledger.Asset{ID: 3, Code: "ETH", Decimals: 18, Class: ledger.ClassChain}
+
+// JPY is the yen the Ethereum deployment's ether trades against.
+var JPY = ledger.Asset{ID: 1, Code: "JPY", Class: ledger.ClassFiat}
+
+// EthMarket is the Ethereum deployment's order book: ether against yen,
+// quantities in gwei (QtyUnit 10^9 wei), prices in yen per ether, the
+// taker paying 12 basis points of the notional in yen, the maker none.
+var EthMarket = trading.Listing{ID: 3, Code: "ETH/JPY", Base: ETH.ID, Quote: JPY.ID, QtyUnit: 1_000_000_000, Scale: 1_000_000_000,
+	TickSize: 1_000, LotSize: 1_000_000, MinQty: 1_000_000, MaxQty: 1_000_000_000_000, MaxPrice: 1_000_000_000, MaxOrders: 1 << 10, TakerFeeBps: 12}
+
+// EthIndexPrice is EthMarket's opening index, yen per ether.
+const EthIndexPrice = 500_000
 
 // The Ethereum deployment's wallets and their ledger owners.
 const (
@@ -78,7 +91,8 @@ type EthDeployment struct {
 	HotOwners []common.Address
 	// coldOwners are the cold Safe's, keys held offline (not kept here).
 	coldOwners []common.Address
-	// Reverter is a contract that refuses ether.
+	// Reverter is a contract that refuses ether until a call with data
+	// switches it to accept ether.
 	Reverter common.Address
 	// Customers hold the hot Safe's ether in the ledger.
 	Customers []*Customer
@@ -94,6 +108,9 @@ type EthOptions struct {
 	// Safe's ether in the ledger and must add up to Hot.
 	Hot, Cold *big.Int
 	Balances  []*big.Int
+	// Yen are the customers' yen balances (one customer each, or fewer),
+	// journaled with their ether.
+	Yen []uint64
 }
 
 // DeployEth lays out and starts an Ethereum deployment for t: the node
@@ -174,8 +191,13 @@ func (d *EthDeployment) upEth(ctx context.Context, art *safe.Artifacts, o EthOpt
 	if d.Cold, err = safetest.Funded(ctx, d.Eth, d.Contracts, deployer, 2, o.Cold, d.coldOwners); err != nil {
 		return err
 	}
-	// A contract whose code is PUSH1 0 PUSH1 0 REVERT: it refuses ether.
-	r, err := d.C.Send(ctx, deployer, eth.Tx{Data: common.FromHex("0x600580600b6000396000f360006000fd"), Gas: 100_000})
+	// A contract that refuses ether until any call with data switches it
+	// to accept (slot 0 set), as a customer's own contract could:
+	//	CALLDATASIZE PUSH1 0x0e JUMPI PUSH1 0 SLOAD PUSH1 0x15 JUMPI
+	//	PUSH1 0 DUP1 REVERT
+	//	0x0e: JUMPDEST PUSH1 1 PUSH1 0 SSTORE STOP
+	//	0x15: JUMPDEST STOP
+	r, err := d.C.Send(ctx, deployer, eth.Tx{Data: common.FromHex("0x601780600b6000396000f3" + "36600e57600054601557600080fd5b600160005500" + "5b00"), Gas: 100_000})
 	if err != nil {
 		return err
 	}
@@ -254,7 +276,7 @@ func (d *EthDeployment) upEth(ctx context.Context, art *safe.Artifacts, o EthOpt
 	// Their balances: the hot Safe's ether in the ledger, journaled with
 	// the library while the core is stopped (the core journals no
 	// Ethereum ceremony yet to move it from cold).
-	if err := d.WithCoreStopped(ctx, func() error { return d.fundEth(ctx, o.Balances) }); err != nil {
+	if err := d.WithCoreStopped(ctx, func() error { return d.fundEth(ctx, o.Balances, o.Yen) }); err != nil {
 		return err
 	}
 	for _, p := range []*Proc{d.Cosigner, d.Signer} {
@@ -288,7 +310,9 @@ func EthRules(coolDown time.Duration) withdraw.Rules {
 // prepareEthCore writes the core's opening state with the library while
 // no core runs: the founding operators, ether, the house and wallet
 // accounts, the hot and cold Safes registered as wallets (two admins
-// each), the withdrawal rules, and the cold Safe's ether as the house's.
+// each), the withdrawal rules, the cold Safe's ether as the house's, yen
+// and the ether/yen market with its opening index (two admins list it, an
+// admin asks for the index and the approver approves it).
 func (d *EthDeployment) prepareEthCore(ctx context.Context, o EthOptions) error {
 	c, done, err := d.openToPrepare(ctx)
 	if err != nil {
@@ -297,9 +321,10 @@ func (d *EthDeployment) prepareEthCore(ctx context.Context, o EthOptions) error 
 	defer done()
 	now := time.Now()
 	house := ledger.AccountKey{Owner: ledger.OwnerHouse, Asset: ETH.ID, Kind: ledger.KindHouse}
+	yenEquity := ledger.AccountKey{Owner: ledger.OwnerEquity, Asset: JPY.ID, Kind: ledger.KindEquity}
 	coldAcct := ledger.AccountKey{Owner: ownerEthCold, Asset: ETH.ID, Kind: ledger.KindWallet}
-	cmds := append(d.Team.Bootstrap(now), core.CreateAssets{Assets: []ledger.Asset{ETH}},
-		core.CreateAccounts{Keys: []ledger.AccountKey{house, {Owner: ledger.OwnerEquity, Asset: ETH.ID, Kind: ledger.KindEquity},
+	cmds := append(d.Team.Bootstrap(now), core.CreateAssets{Assets: []ledger.Asset{JPY, ETH}},
+		core.CreateAccounts{Keys: []ledger.AccountKey{house, {Owner: ledger.OwnerEquity, Asset: ETH.ID, Kind: ledger.KindEquity}, yenEquity,
 			{Owner: ownerEthHot, Asset: ETH.ID, Kind: ledger.KindWallet}, coldAcct}})
 	cmds = append(cmds, d.Team.RegisterWallets(now,
 		custody.Wallet{ID: WalletEthHot, Kind: custody.HotCustomer, Asset: ETH.ID, Descriptor: d.descriptor(d.HotOwners), Owner: ownerEthHot},
@@ -307,12 +332,15 @@ func (d *EthDeployment) prepareEthCore(ctx context.Context, o EthOptions) error 
 	cmds = append(cmds, d.Team.Approved(core.KindSetWithdrawalRulesRequest, core.SetWithdrawalRulesPayload{Rules: EthRules(d.Options.CoolDown)},
 		OperatorName, SecondAdmin, people.RoleAdmin, "itest: the Ethereum deployment's rules", now)...)
 	cmds = append(cmds, core.CreateTransfers{Transfers: []ledger.Transfer{{ID: ledger.ID{Hi: 30, Lo: 1}, Debit: coldAcct, Credit: house, Amount: weiAmount(o.Cold)}}})
+	cmds = append(cmds, d.Team.Approved(core.KindListMarketRequest, core.ListMarketPayload{Listing: EthMarket}, OperatorName, SecondAdmin, people.RoleAdmin, "itest: ether against yen", now)...)
+	cmds = append(cmds, d.Team.Approved(core.KindIndexPrice, core.MarketPricePayload{Market: EthMarket.ID, Price: EthIndexPrice}, OperatorName, ApproverName, people.RoleApprover, "itest: the opening index", now)...)
 	return d.submitSigned(ctx, c, cmds)
 }
 
 // fundEth journals each customer's balance, from the hot Safe's ledger
-// account, with the library (the core stopped).
-func (d *EthDeployment) fundEth(ctx context.Context, balances []*big.Int) error {
+// account, and yen, from the house's equity, with the library (the core
+// stopped).
+func (d *EthDeployment) fundEth(ctx context.Context, balances []*big.Int, yen []uint64) error {
 	c, err := core.Open(ctx, core.Config{Dir: d.CoreDir, SecretsDir: d.SecretsDir})
 	if err != nil {
 		return err
@@ -328,6 +356,15 @@ func (d *EthDeployment) fundEth(ctx context.Context, balances []*big.Int) error 
 		}
 		cmds = append(cmds, core.CreateTransfers{Transfers: []ledger.Transfer{{ID: ledger.ID{Hi: 31, Lo: uint64(i + 1)},
 			Debit: ledger.AccountKey{Owner: ownerEthHot, Asset: ETH.ID, Kind: ledger.KindWallet}, Credit: k, Amount: weiAmount(balances[i])}}})
+		if i < len(yen) && yen[i] > 0 {
+			y := ledger.AccountKey{Owner: cust.ID, Asset: JPY.ID, Kind: ledger.KindAvailable}
+			c.Read(func(s *core.State) { _, exists = s.Ledger.Account(y) })
+			if !exists {
+				cmds = append(cmds, core.CreateAccounts{Keys: []ledger.AccountKey{y}})
+			}
+			cmds = append(cmds, core.CreateTransfers{Transfers: []ledger.Transfer{{ID: ledger.ID{Hi: 32, Lo: uint64(i + 1)},
+				Debit: ledger.AccountKey{Owner: ledger.OwnerEquity, Asset: JPY.ID, Kind: ledger.KindEquity}, Credit: y, Amount: ledger.AmountOf(yen[i])}}})
+		}
 	}
 	return d.submitSigned(ctx, c, cmds)
 }

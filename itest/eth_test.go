@@ -2,6 +2,7 @@ package itest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/big"
 	"os"
@@ -10,7 +11,9 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
 
+	"kinko/internal/chain/eth"
 	"kinko/internal/chain/eth/safe"
 	"kinko/internal/core"
 	"kinko/internal/ledger"
@@ -33,10 +36,21 @@ import (
 //     core's signer route before any watcher runs: exact in wei on chain
 //     and in the ledger.
 //  2. Another customer's withdrawal to a contract that refuses ether
-//     reverts on chain and the signer process fails it through the same
-//     route: the customer's balance comes back exactly.
+//     fails on chain (ExecutionFailure: the call failed and used the
+//     Safe's nonce) and the signer process fails it through the same
+//     route: the customer's balance comes back exactly. The customer then
+//     switches the contract to accept ether and sends the failed
+//     execution's calldata, with both owners' signatures, to the Safe
+//     again: it reverts, and nothing is paid twice.
 //  3. The watcher process starts and reads both Safes' executions from
-//     block 1 (the journaled one halts nothing). Then an attacker with two
+//     block 1 (the journaled one halts nothing). A payment on chain to
+//     customer 2's counterfactual deposit address (handed out by the API,
+//     no code there) is credited by the watcher after its confirmations,
+//     exactly in wei, once; customer 2 sells one ether on the ETH/JPY book
+//     and customer 1 buys it (ether and yen exact, the taker's fee in
+//     yen); customer 1 withdraws the ether bought through the signer and
+//     co-signer processes, with the watcher following: nothing halts.
+//  4. An attacker with two
 //     leaked hot owner keys (the hot signer's key file and the offline
 //     backup's) drains the hot Safe straight on the node, never asking the
 //     co-signer: the watcher halts ETH in the core and in the co-signer;
@@ -44,7 +58,7 @@ import (
 //     a withdrawal after the halt is refused.
 func TestEthDeployment(t *testing.T) {
 	balances := []*big.Int{Milli(1_500), Milli(1_500), Milli(2_000)}
-	d := DeployEth(t, EthOptions{Hot: Milli(5_000), Cold: Milli(95_000), Balances: balances})
+	d := DeployEth(t, EthOptions{Hot: Milli(5_000), Cold: Milli(95_000), Balances: balances, Yen: []uint64{1_000_000}})
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 	wei := func(a common.Address) *big.Int {
@@ -141,17 +155,134 @@ func TestEthDeployment(t *testing.T) {
 	if err != nil || w2.Status != string(withdraw.StatusQueued) {
 		t.Fatalf("withdrawal to the reverter: %+v, %v", w2, err)
 	}
-	if got, err := d.WaitWithdrawal(ctx, w2.ID, withdraw.StatusFailed); err != nil || !strings.Contains(got.Reason, "reverted") {
+	if got, err := d.WaitWithdrawal(ctx, w2.ID, withdraw.StatusFailed); err != nil || !strings.Contains(got.Reason, "ExecutionFailure") {
 		t.Fatalf("the reverted withdrawal: %+v, %v", got, err)
 	}
 	eq("customer 3's balance after the revert", avail(c3), balances[2])
 	eq("the hot Safe after the revert", wei(d.Hot), hot1)
-	eq("the hot Safe's nonce after the revert", nonce(), n1)
+	eq("the hot Safe's nonce after the failed call (used: the SafeTx is dead)", nonce(), new(big.Int).Add(n1, big.NewInt(1)))
 
-	// 3. The watcher, then the drain by two leaked owner keys.
+	// Customer 3, refunded, switches the contract to accept ether and
+	// sends the failed execution's calldata (on chain for anyone to read:
+	// the SafeTx and both owners' signatures) to the hot Safe again. Had
+	// the failure reverted the whole transaction, the nonce would still
+	// be the SafeTx's and this would pay the withdrawal a second time.
+	failed := lastTxTo(ctx, t, d, d.Hot)
+	customer3, err := d.Eth.NewKey(ctx, Milli(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.C.Send(ctx, customer3, eth.Tx{To: &d.Reverter, Data: []byte{1}, Gas: 60_000}); err != nil {
+		t.Fatalf("switching the payee contract to accept ether: %v", err)
+	}
+	if _, err := d.C.Send(ctx, customer3, eth.Tx{To: &d.Reverter, Value: big.NewInt(1), Gas: 60_000}); err != nil {
+		t.Fatalf("the payee contract refuses ether after the switch: %v", err)
+	}
+	replay, err := d.C.Send(ctx, customer3, eth.Tx{To: &d.Hot, Data: failed.Data(), Gas: 500_000})
+	if !errors.Is(err, eth.ErrReverted) {
+		t.Errorf("the failed SafeTx sent again: receipt %+v, %v; want it reverted", replay, err)
+	}
+	eq("the payee contract after the failed SafeTx was sent again (the attacker's gain beyond the 1 wei test)", wei(d.Reverter), big.NewInt(1))
+	eq("the hot Safe after the failed SafeTx was sent again", wei(d.Hot), hot1)
+	eq("customer 3's balance after the replay", avail(c3), balances[2])
+
+	// 3. The watcher. A deposit on chain to customer 2's counterfactual
+	// address, credited by the watcher process; a trade on the order book;
+	// the ether bought withdrawn through both signers.
 	if err := d.Watcher.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
+	c2 := d.Customers[1]
+	addr, err := c2.DepositAddressOf(ctx, "ETH")
+	if err != nil || !common.IsHexAddress(addr) {
+		t.Fatalf("customer 2's ether deposit address %q: %v", addr, err)
+	}
+	if code, err := d.C.Code(ctx, common.HexToAddress(addr)); err != nil || len(code) != 0 {
+		t.Fatalf("the deposit address holds %d bytes of code (%v); want none: counterfactual", len(code), err)
+	}
+	payer, err := d.Eth.NewKey(ctx, Milli(2_000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deposit := new(big.Int).Add(Milli(800), big.NewInt(123)) // 0.8 ETH and 123 wei
+	depositAddr := common.HexToAddress(addr)
+	dr, err := d.C.Send(ctx, payer, eth.Tx{To: &depositAddr, Value: deposit, Gas: 21_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Eth.Mine(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	c2Before := new(big.Int).Set(balances[1])
+	c2Now := new(big.Int).Add(c2Before, deposit)
+	if err := d.wait(ctx, "customer 2's deposit credited", func() (bool, error) {
+		v, err := AvailableWei(ctx, c2)
+		return err == nil && v.Cmp(c2Now) == 0, err
+	}); err != nil {
+		t.Fatalf("%v: customer 2 has %s wei", err, avail(c2))
+	}
+	deps, err := c2.Deposits(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := dr.TxHash.Hex() + ":0"
+	if len(deps) != 1 || !strings.EqualFold(deps[0].Outpoint, want) || amountWei(deps[0].Amount).Cmp(deposit) != 0 || deps[0].State != "credited" {
+		t.Fatalf("customer 2's deposits %+v; want one, %s, %s wei, credited", deps, want, deposit)
+	}
+	eq("the deposit address on chain", wei(common.HexToAddress(addr)), deposit)
+
+	// Customer 2 sells one ether at the index; customer 1 buys it.
+	yen1, _, err := c1.JPY(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	yen2, _, err := c2.JPY(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1Before := avail(c1)
+	const gwei = 1_000_000_000 // one ether in the market's quantity unit
+	if _, err := c2.Order(ctx, EthMarket.Code, "sell", EthIndexPrice, gwei); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c1.Order(ctx, EthMarket.Code, "buy", EthIndexPrice, gwei); err != nil {
+		t.Fatal(err)
+	}
+	one := Milli(1_000)
+	eq("customer 1's ether after buying one", avail(c1), new(big.Int).Add(c1Before, one))
+	c2Now.Sub(c2Now, one)
+	eq("customer 2's ether after selling one", avail(c2), c2Now)
+	fee := uint64(EthIndexPrice) * uint64(EthMarket.TakerFeeBps) / 10_000
+	if y, _, err := c1.JPY(ctx); err != nil || y != yen1-EthIndexPrice-fee {
+		t.Errorf("customer 1's yen after buying = %d (%v); want %d - %d - %d", y, err, yen1, EthIndexPrice, fee)
+	}
+	if y, _, err := c2.JPY(ctx); err != nil || y != yen2+EthIndexPrice {
+		t.Errorf("customer 2's yen after selling = %d (%v); want %d + %d", y, err, yen2, EthIndexPrice)
+	}
+
+	// Customer 1 withdraws the ether bought: batched, co-signed,
+	// executed; the watcher process, following the hot Safe, halts
+	// nothing for this journaled execution.
+	hot2, payee2, n2 := wei(d.Hot), wei(d.Payees[0]), nonce()
+	w4, err := c1.WithdrawAsset(ctx, "ETH", "eth-4", d.Payees[0].Hex(), one.Uint64())
+	if err != nil || w4.Status != string(withdraw.StatusQueued) {
+		t.Fatalf("the withdrawal of the ether bought: %+v, %v", w4, err)
+	}
+	if _, err := d.WaitWithdrawal(ctx, w4.ID, withdraw.StatusDone); err != nil {
+		t.Fatal(err)
+	}
+	eq("the payee's gain from the ether bought", new(big.Int).Sub(wei(d.Payees[0]), payee2), one)
+	eq("the hot Safe's loss for the ether bought", new(big.Int).Sub(hot2, wei(d.Hot)), one)
+	eq("customer 1's ether after withdrawing it", avail(c1), c1Before)
+	eq("the hot Safe's nonce after the second withdrawal", nonce(), new(big.Int).Add(n2, big.NewInt(1)))
+	if _, err := d.Eth.Mine(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := d.Operator.Status(ctx); err != nil || len(st.Halts) != 0 {
+		t.Fatalf("halts after journaled withdrawals and a deposit: %+v, %v", st.Halts, err)
+	}
+
+	// 4. The drain by two leaked owner keys.
 	k1, err := d.LeakedKey(0) // the hot signer's key file
 	if err != nil {
 		t.Fatal(err)
@@ -217,13 +348,12 @@ func TestEthDeployment(t *testing.T) {
 	}
 
 	// A withdrawal after the halt is refused.
-	c2 := d.Customers[1]
 	w3, err := c2.WithdrawAsset(ctx, "ETH", "eth-3", d.Payees[1].Hex(), Milli(100).Uint64())
 	if err == nil && w3.Status == string(withdraw.StatusQueued) {
 		t.Fatalf("a withdrawal after the halt is queued: %+v", w3)
 	}
 	t.Logf("a withdrawal after the halt: %v (status %q, %s)", err, w3.Status, w3.Reason)
-	eq("customer 2's balance after the refused withdrawal", avail(c2), balances[1])
+	eq("customer 2's balance after the refused withdrawal", avail(c2), c2Now)
 
 	// The core's journal, read with the core stopped: one incident, of the
 	// drain, with what it took; the hot Safe's ledger account against its
@@ -264,4 +394,28 @@ func TestEthDeployment(t *testing.T) {
 	bps := new(big.Int).Div(new(big.Int).Mul(took, big.NewInt(10_000)), total)
 	t.Logf("drain by two leaked hot owner keys: the attacker took %s wei, the hot Safe's whole balance, %s basis points of the %s wei held (the hot share), in one execution of %d gas; the cold Safe's %s wei did not move; the watcher process halted ETH in the core (incident %s) and in the co-signer",
 		took, bps, total, r.GasUsed, coldBefore, incidents[0])
+}
+
+// lastTxTo returns the newest transaction sent to addr, from the node's
+// blocks: what anyone reading the chain sees.
+func lastTxTo(ctx context.Context, t *testing.T, d *EthDeployment, addr common.Address) *types.Transaction {
+	t.Helper()
+	tip, err := d.C.BlockNumber(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for h := int64(tip); h > 0; h-- {
+		b, err := d.C.Eth().BlockByNumber(ctx, big.NewInt(h))
+		if err != nil {
+			t.Fatal(err)
+		}
+		txs := b.Transactions()
+		for i := len(txs) - 1; i >= 0; i-- {
+			if to := txs[i].To(); to != nil && *to == addr {
+				return txs[i]
+			}
+		}
+	}
+	t.Fatalf("no transaction to %s on chain", addr)
+	return nil
 }

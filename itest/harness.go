@@ -330,7 +330,9 @@ func (d *Deployment) shutdown(t testing.TB) {
 		for _, p := range ps {
 			t.Logf("%s log (%s), end:\n%s", p.Name, p.Log, p.LogTail(6000))
 		}
-		t.Logf("btcd log, end:\n%s", d.Node.LogTail())
+		if d.Node != nil {
+			t.Logf("btcd log, end:\n%s", d.Node.LogTail())
+		}
 	}
 }
 

@@ -55,8 +55,18 @@ func SafeTxOf(sb *withdraw.SafeBatch) (*safe.SafeTx, *big.Int, common.Address, e
 	if sb.ChainID == 0 || sb.Operation > uint8(safe.OpDelegateCall) {
 		return nil, nil, common.Address{}, bad("chain id or operation")
 	}
+	// safeTxGas is not journaled: it is the rule's for the SafeTx's calls
+	// (safe.CallGas each), so that a failing call uses the Safe's nonce.
+	calls := 1
+	if sb.Operation == uint8(safe.OpDelegateCall) {
+		cs, err := safe.DecodeMultiSend(data)
+		if err != nil {
+			return nil, nil, common.Address{}, bad("data: " + err.Error())
+		}
+		calls = len(cs)
+	}
 	tx := &safe.SafeTx{To: to, Value: v, Data: data, Operation: safe.Operation(sb.Operation),
-		SafeTxGas: new(big.Int), BaseGas: new(big.Int), GasPrice: new(big.Int), Nonce: new(big.Int).SetUint64(sb.Nonce)}
+		SafeTxGas: safe.SafeTxGasFor(calls), BaseGas: new(big.Int), GasPrice: new(big.Int), Nonce: new(big.Int).SetUint64(sb.Nonce)}
 	return tx, new(big.Int).SetUint64(sb.ChainID), sa, nil
 }
 
@@ -89,6 +99,9 @@ func (s *State) checkSafeBatch(b withdraw.Batch) error {
 	}
 	if len(calls) != len(b.Withdrawals) || (len(calls) > 1) != (tx.Operation == safe.OpDelegateCall) {
 		return bad(fmt.Sprintf("the SafeTx makes %d calls for %d withdrawals", len(calls), len(b.Withdrawals)))
+	}
+	if need := safe.ExecGasFor(len(calls)); b.Safe.GasLimit < need {
+		return bad(fmt.Sprintf("gas limit %d is below the %d its execTransaction needs to pass the Safe's check (GS010)", b.Safe.GasLimit, need))
 	}
 	for i, id := range b.Withdrawals {
 		wd, ok := s.Withdraw.Get(id)

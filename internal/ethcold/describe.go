@@ -78,8 +78,13 @@ func Describe(reg *Registry, tx *Tx) *Description {
 		fmt.Fprintf(&b, "  Safe: %s %s on chain %d, %d-of-%d, this machine's owner %s\n", e.Label(), e.Address, e.ChainID, e.Threshold, len(e.Owners), e.Owner)
 	}
 	fmt.Fprintf(&b, "  nonce: %s\n", st.Nonce)
-	if isZeroInt(st.SafeTxGas) && isZeroInt(st.BaseGas) && isZeroInt(st.GasPrice) && st.GasToken == (common.Address{}) && st.RefundReceiver == (common.Address{}) {
-		fmt.Fprintln(&b, "  gas refund: none (safeTxGas 0, baseGas 0, gasPrice 0, no gas token, no refund receiver): the submitter's gas account pays the gas")
+	if isZeroInt(st.BaseGas) && isZeroInt(st.GasPrice) && st.GasToken == (common.Address{}) && st.RefundReceiver == (common.Address{}) {
+		fmt.Fprintln(&b, "  gas refund: none (baseGas 0, gasPrice 0, no gas token, no refund receiver): the submitter's gas account pays the gas")
+		if isZeroInt(st.SafeTxGas) {
+			fmt.Fprintln(&b, "  safeTxGas: 0 (a failing call reverts the whole transaction and leaves this SafeTx executable later)")
+		} else {
+			fmt.Fprintf(&b, "  safeTxGas: %s (moves no money at gasPrice 0; a failing call uses the nonce, so this SafeTx cannot execute later)\n", st.SafeTxGas)
+		}
 	} else {
 		fmt.Fprintf(&b, "  gas refund: safeTxGas %s, baseGas %s, gasPrice %s, gas token %s, refund receiver %s  [the Safe would pay it from its balance]\n",
 			st.SafeTxGas, st.BaseGas, st.GasPrice, zeroAddr(st.GasToken), zeroAddr(st.RefundReceiver))

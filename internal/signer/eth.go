@@ -69,8 +69,10 @@ type EthConfig struct {
 // signs its hash with hot key #1, gets the co-signer's signature, journals
 // the execTransaction it sends from the gas account, and records the
 // outcome on chain: ConfirmBatch once the Safe logged ExecutionSuccess for
-// the SafeTx's hash, FailBatch (holds released) if the execution reverted
-// and the Safe's nonce did not move. Every step is idempotent: after a
+// the SafeTx's hash, FailBatch (holds released) once the SafeTx can never
+// execute: the Safe logged ExecutionFailure for it (its call failed and
+// used the nonce) or its nonce moved past it. A transaction that reverts
+// as a whole leaves the SafeTx executable, and the batch in flight. Every step is idempotent: after a
 // crash the next Step finishes the same SafeTx, and the Safe's nonce
 // makes a second execution of it impossible.
 //
@@ -97,6 +99,11 @@ func NewEth(cfg EthConfig) (*EthSigner, error) {
 	if cfg.MaxBatch <= 0 || cfg.MaxBatch > withdraw.MaxBatchOutputs {
 		cfg.MaxBatch = withdraw.MaxBatchOutputs
 	}
+	// A batch's execTransaction must pass the Safe's GS010 check with the
+	// safeTxGas of its calls: no more calls than the gas limit carries.
+	for cfg.MaxBatch > 1 && safe.ExecGasFor(cfg.MaxBatch) > cfg.GasLimit {
+		cfg.MaxBatch--
+	}
 	switch {
 	case cfg.Backend == nil || cfg.Node == nil || cfg.Key == nil || cfg.Gas == nil || cfg.CoSigner == nil:
 		return nil, errors.New("signer: the Ether signer needs a core, a node, its owner key, the gas key and a co-signer")
@@ -104,6 +111,8 @@ func NewEth(cfg EthConfig) (*EthSigner, error) {
 		return nil, errors.New("signer: no pinned Safe or MultiSendCallOnly")
 	case cfg.GasLimit == 0 || cfg.MaxFeePerGas == nil || cfg.MaxFeePerGas.Sign() <= 0:
 		return nil, errors.New("signer: a gas limit and a max fee per gas are needed")
+	case cfg.GasLimit < safe.ExecGasFor(1):
+		return nil, fmt.Errorf("signer: a gas limit of %d is below the %d one withdrawal's execTransaction needs", cfg.GasLimit, safe.ExecGasFor(1))
 	case cfg.Node.ChainID().Cmp(new(big.Int).SetUint64(cfg.ChainID)) != 0:
 		return nil, fmt.Errorf("signer: the node is on chain %s, the Safe pinned on %d", cfg.Node.ChainID(), cfg.ChainID)
 	}
@@ -359,12 +368,14 @@ func (s *EthSigner) signGas(ctx context.Context, data []byte, limit uint64, feeC
 var ErrSafeNonceTaken = errors.New("signer: the Safe's nonce moved past the batch's SafeTx")
 
 // settled reads the batch's outcome on chain and journals it: the
-// SafeTx executed (the Safe's ExecutionSuccess for its hash) is
-// ConfirmBatch at its block; sent's receipt reverted with the Safe's nonce
-// still at the SafeTx's is FailBatch; a nonce moved past it without its
-// execution is FailBatch too. With sent nil (nothing journaled as sent)
-// only an execution already on chain settles it. It reports whether the
-// batch is settled.
+// Safe's ExecutionSuccess for the SafeTx's hash is ConfirmBatch at its
+// block; its ExecutionFailure (the call failed, the nonce used) is
+// FailBatch, as is a nonce moved past it without either. A sent
+// transaction that reverted as a whole with the nonce still at the
+// SafeTx's is ErrSafeTxLive: nothing is journaled, since the SafeTx can
+// still execute. With sent nil (nothing journaled as sent) only an
+// execution already on chain settles it. It reports whether the batch is
+// settled.
 func (s *EthSigner) settled(ctx context.Context, b withdraw.Batch, tx *safe.SafeTx, sent *types.Transaction, wait bool) (bool, error) {
 	if sent != nil && wait {
 		r, err := s.cfg.Node.WaitMined(ctx, sent.Hash())
@@ -373,27 +384,40 @@ func (s *EthSigner) settled(ctx context.Context, b withdraw.Batch, tx *safe.Safe
 		}
 		// The receipt is read before the node's head (its state and log
 		// filters) may show its block: its own logs tell whether it
-		// executed the SafeTx.
-		if r.Status == types.ReceiptStatusSuccessful && executesIn(r, s.cfg.Safe, common.Hash(b.TxID)) {
+		// executed the SafeTx, and how.
+		if found, success := executesIn(r, s.cfg.Safe, common.Hash(b.TxID)); found && r.Status == types.ReceiptStatusSuccessful {
 			var gas *withdraw.GasSpent
 			if s.gasLedger {
 				gas = gasSpent(r)
 			}
-			return true, s.cfg.Backend.Submit(ctx, core.ConfirmBatch{TxID: b.TxID, Height: int32(r.BlockNumber.Int64()), Gas: gas})
+			height := int32(r.BlockNumber.Int64())
+			if success {
+				return true, s.cfg.Backend.Submit(ctx, core.ConfirmBatch{TxID: b.TxID, Height: height, Gas: gas})
+			}
+			s.cfg.Logger.Warn("SafeTx call failed; batch failed", "batch", b.ID, "tx", r.TxHash, "block", height)
+			return true, s.cfg.Backend.Submit(ctx, core.FailBatch{Batch: b.ID, Reason: failedReason(r.TxHash, height, tx.Nonce), Gas: gas})
 		}
 	}
-	height, by, found, err := s.executed(ctx, common.Hash(b.TxID))
+	ex, err := s.executed(ctx, common.Hash(b.TxID))
 	if err != nil {
 		return false, err
 	}
-	if found {
+	if ex.found {
+		// The gas of our journaled transaction, if it is the one that
+		// executed the SafeTx.
 		var gas *withdraw.GasSpent
-		if sent != nil && by == sent.Hash() {
+		if sent != nil && ex.tx == sent.Hash() {
 			if gas, err = s.gasOf(ctx, sent); err != nil {
 				return false, err
 			}
 		}
-		return true, s.cfg.Backend.Submit(ctx, core.ConfirmBatch{TxID: b.TxID, Height: height, Gas: gas})
+		if ex.success {
+			return true, s.cfg.Backend.Submit(ctx, core.ConfirmBatch{TxID: b.TxID, Height: ex.height, Gas: gas})
+		}
+		// The call failed and the SafeTx used its nonce (its safeTxGas
+		// is not 0): it can never execute, so the holds go back.
+		s.cfg.Logger.Warn("SafeTx call failed; batch failed", "batch", b.ID, "tx", ex.tx, "block", ex.height)
+		return true, s.cfg.Backend.Submit(ctx, core.FailBatch{Batch: b.ID, Reason: failedReason(ex.tx, ex.height, tx.Nonce), Gas: gas})
 	}
 	nonce, err := safe.Nonce(ctx, s.cfg.Node, s.cfg.Safe)
 	if err != nil {
@@ -425,23 +449,43 @@ func (s *EthSigner) settled(ctx context.Context, b withdraw.Batch, tx *safe.Safe
 	if r.Status == types.ReceiptStatusSuccessful {
 		return false, fmt.Errorf("transaction %s succeeded without executing the SafeTx %s", sent.Hash(), common.Hash(b.TxID))
 	}
-	s.cfg.Logger.Warn("SafeTx execution reverted; batch failed", "batch", b.ID, "tx", sent.Hash(), "block", r.BlockNumber)
-	var gas *withdraw.GasSpent
-	if s.gasLedger {
-		gas = gasSpent(r)
-	}
-	return true, s.cfg.Backend.Submit(ctx, core.FailBatch{Batch: b.ID, Reason: fmt.Sprintf("execTransaction %s reverted in block %s", sent.Hash(), r.BlockNumber), Gas: gas})
+	// The whole transaction reverted (the Safe's own checks, not the
+	// call: that would have used the nonce) and the nonce did not move:
+	// the SafeTx, its signatures now public, stays executable. Failing
+	// the batch would give the holds back while anyone can still pay it,
+	// so it stays in flight for an operator.
+	return false, fmt.Errorf("%w: execTransaction %s reverted in block %s with the Safe's nonce still %s", ErrSafeTxLive, sent.Hash(), r.BlockNumber, tx.Nonce)
+}
+
+// ErrSafeTxLive reports an execTransaction that reverted as a whole
+// (not its call) while the Safe's nonce stays at the SafeTx's: the
+// co-signed SafeTx can still execute, so its batch is neither confirmed
+// nor failed.
+var ErrSafeTxLive = errors.New("signer: the SafeTx's execution reverted and it stays executable")
+
+// execution is what the Safe logged for a SafeTx's hash: found, and
+// whether its call succeeded, in which transaction and block.
+type execution struct {
+	found, success bool
+	height         int32
+	tx             common.Hash
 }
 
 // executesIn reports whether a receipt holds safeAddr's ExecutionSuccess
-// log for the SafeTx hash.
-func executesIn(r *types.Receipt, safeAddr common.Address, hash common.Hash) bool {
+// or ExecutionFailure log for the SafeTx hash, and which.
+func executesIn(r *types.Receipt, safeAddr common.Address, hash common.Hash) (found, success bool) {
 	for _, l := range r.Logs {
-		if l.Address == safeAddr && len(l.Topics) >= 2 && l.Topics[0] == safe.EventExecutionSuccess && l.Topics[1] == hash && !l.Removed {
-			return true
+		if l.Address == safeAddr && len(l.Topics) >= 2 && l.Topics[1] == hash && !l.Removed &&
+			(l.Topics[0] == safe.EventExecutionSuccess || l.Topics[0] == safe.EventExecutionFailure) {
+			return true, l.Topics[0] == safe.EventExecutionSuccess
 		}
 	}
-	return false
+	return false, false
+}
+
+// failedReason is a batch's failure when its SafeTx's call failed.
+func failedReason(tx common.Hash, height int32, nonce *big.Int) string {
+	return fmt.Sprintf("the Safe's call failed (ExecutionFailure) in transaction %s, block %d: the SafeTx used nonce %s and can never execute", tx, height, nonce)
 }
 
 // gasOf reads what a mined transaction of the gas account spent, from its
@@ -470,20 +514,20 @@ func gasSpent(r *types.Receipt) *withdraw.GasSpent {
 	return &withdraw.GasSpent{Tx: r.TxHash.Hex(), GasUsed: r.GasUsed, Price: price.String(), Wei: wei.String()}
 }
 
-// executed finds the Safe's ExecutionSuccess log for hash and returns its
-// block's height and the transaction that executed it.
-func (s *EthSigner) executed(ctx context.Context, hash common.Hash) (int32, common.Hash, bool, error) {
+// executed finds the Safe's ExecutionSuccess or ExecutionFailure log for
+// hash.
+func (s *EthSigner) executed(ctx context.Context, hash common.Hash) (execution, error) {
 	logs, err := s.cfg.Node.Eth().FilterLogs(ctx, ethereum.FilterQuery{FromBlock: big.NewInt(0), Addresses: []common.Address{s.cfg.Safe},
-		Topics: [][]common.Hash{{safe.EventExecutionSuccess}, {hash}}})
+		Topics: [][]common.Hash{{safe.EventExecutionSuccess, safe.EventExecutionFailure}, {hash}}})
 	if err != nil {
-		return 0, common.Hash{}, false, fmt.Errorf("the Safe's executions: %w", err)
+		return execution{}, fmt.Errorf("the Safe's executions: %w", err)
 	}
 	for _, l := range logs {
-		if !l.Removed {
-			return int32(l.BlockNumber), l.TxHash, true, nil
+		if !l.Removed && len(l.Topics) > 0 {
+			return execution{found: true, success: l.Topics[0] == safe.EventExecutionSuccess, height: int32(l.BlockNumber), tx: l.TxHash}, nil
 		}
 	}
-	return 0, common.Hash{}, false, nil
+	return execution{}, nil
 }
 
 // CoSignSafeTx asks the co-signer's POST /cosign/safetx and returns its

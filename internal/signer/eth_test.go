@@ -482,7 +482,7 @@ func TestEthWithdrawalsOnDevnet(t *testing.T) {
 		eq(t, "the gas account's ledger account against its chain balance", e.gasLedger(), e.gasChain(t))
 	})
 
-	t.Run("RevertFails", func(t *testing.T) {
+	t.Run("FailedCallFails", func(t *testing.T) {
 		custBefore, safeBefore, n0 := e.custLedger(3), e.balance(t, e.hot), e.nonce(t)
 		id := e.withdraw(t, 3, e.reverter, milli(100))
 		if got := new(big.Int).Sub(custBefore, e.custLedger(3)); got.Sign() != 0 {
@@ -493,25 +493,30 @@ func TestEthWithdrawalsOnDevnet(t *testing.T) {
 			t.Fatal(err)
 		}
 		b := e.batch(t, id)
-		if b.Status != withdraw.BatchFailed || e.status(id) != withdraw.StatusFailed || !strings.Contains(b.Reason, "reverted") {
+		if b.Status != withdraw.BatchFailed || e.status(id) != withdraw.StatusFailed || !strings.Contains(b.Reason, "ExecutionFailure") {
 			t.Fatalf("batch %s (%s), withdrawal %s", b.Status, b.Reason, e.status(id))
 		}
-		// The customer paid nothing, fee included; the reverted
+		// The customer paid nothing, fee included; the failed
 		// execution's gas left the gas account, in the ledger as on chain.
 		eq(t, "customer 3's ledger balance (hold released)", e.custLedger(3), custBefore)
-		eq(t, "the gas account's ledger account against its chain balance after the revert", e.gasLedger(), e.gasChain(t))
+		eq(t, "the gas account's ledger account against its chain balance after the failure", e.gasLedger(), e.gasChain(t))
 		if b.Gas == nil || b.Gas.Wei == "0" {
-			t.Errorf("the reverted batch's gas is not recorded: %+v", b.Gas)
+			t.Errorf("the failed batch's gas is not recorded: %+v", b.Gas)
 		}
 		eq(t, "the hot Safe", e.balance(t, e.hot), safeBefore)
-		eq(t, "the Safe's nonce", e.nonce(t), n0)
+		// The failed call used the nonce (safeTxGas is not 0): the SafeTx
+		// can never execute, and the next withdrawal is signed at the next.
+		eq(t, "the Safe's nonce", e.nonce(t), new(big.Int).Add(n0, big.NewInt(1)))
 		eq(t, "the hot Safe's ledger account against its chain balance", e.hotLedger(), e.balance(t, e.hot))
-		// The co-signer signed at this nonce and signs nothing else there:
-		// the next withdrawal waits for the owners to use the nonce.
-		e.withdraw(t, 2, ethPayee(2), milli(50))
-		if _, err := e.signer(t, nil).Step(e.ctx); err == nil || !strings.Contains(err.Error(), "another SafeTx was signed at this nonce") {
-			t.Fatalf("the next withdrawal after a reverted one = %v; want the co-signer's ErrNonceSigned", err)
+		next := e.withdraw(t, 2, ethPayee(2), milli(50))
+		if _, err := e.signer(t, nil).Step(e.ctx); err != nil {
+			t.Fatalf("the next withdrawal after a failed one: %v", err)
 		}
+		if got := e.status(next); got != withdraw.StatusDone {
+			t.Fatalf("the next withdrawal after a failed one is %s; want done", got)
+		}
+		eq(t, "the Safe's nonce after the next withdrawal", e.nonce(t), new(big.Int).Add(n0, big.NewInt(2)))
+		eq(t, "the gas account's ledger account against its chain balance at the end", e.gasLedger(), e.gasChain(t))
 	})
 }
 

@@ -169,7 +169,11 @@ func (w *EthExec) check(ctx context.Context, l types.Log, resynced bool) error {
 		if known = s.Incidents.Names(hash.Hex()); known {
 			return
 		}
-		if b, ok := s.Withdraw.BatchByTx([32]byte(hash)); ok && b.Safe != nil && strings.EqualFold(b.Safe.Safe, l.Address.Hex()) && b.Status != withdraw.BatchFailed {
+		// A failed batch explains its SafeTx's ExecutionFailure (the call
+		// failed and used the nonce), never an ExecutionSuccess: that
+		// would pay withdrawals whose holds went back.
+		if b, ok := s.Withdraw.BatchByTx([32]byte(hash)); ok && b.Safe != nil && strings.EqualFold(b.Safe.Safe, l.Address.Hex()) &&
+			(b.Status != withdraw.BatchFailed || l.Topics[0] == safe.EventExecutionFailure) {
 			c := *b
 			batch = &c
 		}

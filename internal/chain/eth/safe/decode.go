@@ -177,22 +177,61 @@ func EncodeMultiSend(calls []Call) ([]byte, error) {
 	return b, nil
 }
 
+// CallGas is the safeTxGas a SafeTx kinko builds names for each call it
+// makes. With gasPrice 0 the Safe pays no refund and hands the call all
+// the gas left anyway, so safeTxGas moves no money; what it changes is a
+// failing call. With safeTxGas 0 the Safe reverts the whole transaction
+// (GS013): its nonce does not move, and the SafeTx, its owners'
+// signatures published in the reverted transaction's calldata, stays
+// executable by anyone once the call would succeed (a payee contract
+// that refuses ether and later accepts it would be paid twice: once on
+// chain, once by the refund of the failed withdrawal). With safeTxGas
+// above 0 a failing call ends the SafeTx with ExecutionFailure and uses
+// its nonce, so a failed SafeTx can never execute. 40,000 gas a call
+// covers a transfer to a new account in a MultiSendCallOnly batch (about
+// 37,000 measured, docs/ethereum.md), and the Safe's GS010 check makes
+// every submitter leave at least that for the calls: a front-runner
+// cannot make a withdrawal fail by sending it with too little gas.
+const CallGas = 40_000
+
+// SafeTxGasFor is the safeTxGas of a SafeTx of calls calls: CallGas each.
+func SafeTxGasFor(calls int) *big.Int {
+	return new(big.Int).Mul(big.NewInt(int64(max(calls, 1))), big.NewInt(CallGas))
+}
+
+// ExecGasFor is the least gas limit of an execTransaction of a SafeTx of
+// calls calls that passes the Safe's GS010 check: the safeTxGas with the
+// 1/64 that EIP-150 keeps back, the Safe's own 3,000 around the call,
+// and execOverhead for the transaction, its calldata and two owners'
+// signatures.
+func ExecGasFor(calls int) uint64 {
+	g := SafeTxGasFor(calls).Uint64()
+	return g*64/63 + 3_000 + execOverhead
+}
+
+// execOverhead bounds what an execTransaction of two signatures costs
+// before its call: the transaction's 21,000, its calldata, the nonce's
+// storage write and two ecrecovers (about 60,000 measured for a batch of
+// ten; more is left for longer batches' calldata).
+const execOverhead = 80_000
+
 // Transfer returns the SafeTx that pays wei to to at the Safe's nonce:
-// a CALL with no data, no gas fields and no refund, as kinko builds every
-// withdrawal of Ether.
+// a CALL with no data and no refund, safeTxGas for one call (CallGas),
+// as kinko builds every withdrawal of Ether.
 func Transfer(to common.Address, wei, nonce *big.Int) *SafeTx {
-	return &SafeTx{To: to, Value: new(big.Int).Set(orZero(wei)), Nonce: new(big.Int).Set(orZero(nonce))}
+	return &SafeTx{To: to, Value: new(big.Int).Set(orZero(wei)), SafeTxGas: SafeTxGasFor(1), Nonce: new(big.Int).Set(orZero(nonce))}
 }
 
 // Batch returns the SafeTx that makes calls in one Safe transaction at the
 // Safe's nonce: a DELEGATECALL to multiSend, the pinned MultiSendCallOnly,
-// with the batch as data, no value, no gas fields and no refund.
+// with the batch as data, no value, no refund, and safeTxGas for its
+// calls (CallGas each).
 func Batch(multiSend common.Address, calls []Call, nonce *big.Int) (*SafeTx, error) {
 	data, err := EncodeMultiSend(calls)
 	if err != nil {
 		return nil, err
 	}
-	return &SafeTx{To: multiSend, Data: data, Operation: OpDelegateCall, Nonce: new(big.Int).Set(orZero(nonce))}, nil
+	return &SafeTx{To: multiSend, Data: data, Operation: OpDelegateCall, SafeTxGas: SafeTxGasFor(len(calls)), Nonce: new(big.Int).Set(orZero(nonce))}, nil
 }
 
 // DecodeMultiSend reads multiSend calldata back into its calls. It is
