@@ -313,11 +313,11 @@ func TestEthGasLedger(t *testing.T) {
 	wantBooks(t, "replayed", e.books(b.ID), after)
 }
 
-// TestEthGasWatcherFirstAndRevert: a batch the watcher confirmed without
-// gas gets its gas from the signer's confirmation after, once; a reverted
+// TestEthGasWatcherFirstAndFailed: a batch the watcher confirmed without
+// gas gets its gas from the signer's confirmation after, once; a failed
 // batch's gas is recorded with its failure (the customers' holds, fees
 // included, voided: they pay nothing), and again is a no-op.
-func TestEthGasWatcherFirstAndRevert(t *testing.T) {
+func TestEthGasWatcherFirstAndFailed(t *testing.T) {
 	e := newGasEnv(t)
 	e.register(3_000_000_000_000_000, "0x"+strings.Repeat("01", 32))
 	w1 := e.withdrawETH(1, 100_000_000_000_000_000)
@@ -334,7 +334,7 @@ func TestEthGasWatcherFirstAndRevert(t *testing.T) {
 		t.Fatalf("gas after the watcher's confirmation: %+v", bk)
 	}
 
-	// A reverted batch: holds voided, gas recorded.
+	// A failed batch (its call failed: ExecutionFailure): holds voided, gas recorded.
 	w2 := e.withdrawETH(2, 200_000_000_000_000_000)
 	b2, tx2 := e.batch(1, e.gas, w2)
 	before := e.books(b2.ID)
@@ -343,17 +343,17 @@ func TestEthGasWatcherFirstAndRevert(t *testing.T) {
 	}
 	// Above what the gas account holds in the ledger (its funding not
 	// recorded): refused, nothing done.
-	if err := e.errOf(FailBatch{Batch: b2.ID, Reason: "reverted", Gas: gasOf(tx2, 499_000, 10_000_000_000)}); !errors.Is(err, ErrGasInvalid) {
+	if err := e.errOf(FailBatch{Batch: b2.ID, Reason: "call failed", Gas: gasOf(tx2, 499_000, 10_000_000_000)}); !errors.Is(err, ErrGasInvalid) {
 		t.Fatalf("gas above the account's ledger balance: %v", err)
 	}
 	wantBooks(t, "gas above the balance refused", e.books(b2.ID), before)
 	g2 := gasOf(tx2, 45_000, 2_000_000_000)
-	e.must(FailBatch{Batch: b2.ID, Reason: "execTransaction reverted", Gas: g2})
+	e.must(FailBatch{Batch: b2.ID, Reason: "the Safe's call failed", Gas: g2})
 	gasLeft := 3_000_000_000_000_000 - 73_855*3_000_000_000 - 45_000*2_000_000_000
 	want := before
 	want.gas, want.equity, want.avail2, want.batch, want.gasRecorded = fmt.Sprint(gasLeft), fmt.Sprint(gasLeft), fmt.Sprint(oneETH), withdraw.BatchFailed, fmt.Sprint(45_000*2_000_000_000)
 	wantBooks(t, "failed with its gas", e.books(b2.ID), want)
-	e.must(FailBatch{Batch: b2.ID, Reason: "execTransaction reverted", Gas: g2})
+	e.must(FailBatch{Batch: b2.ID, Reason: "the Safe's call failed", Gas: g2})
 	wantBooks(t, "failed again", e.books(b2.ID), want)
 	if err := e.errOf(FailBatch{Batch: b2.ID, Reason: "again"}); !errors.Is(err, withdraw.ErrBatchState) {
 		t.Fatalf("a failed batch failed again without gas: %v", err)
