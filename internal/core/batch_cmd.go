@@ -42,17 +42,26 @@ type RecordSigned struct {
 }
 
 // ConfirmBatch records a batch's transaction in a block: holds posted,
-// withdrawals done.
+// withdrawals done, their withdrawal fees the house's. For an Ether batch,
+// Gas, when given, is what its journaled execTransaction spent from the
+// house gas account (its receipt's gas used × effective gas price, exact
+// wei), charged to equity with the confirmation, or alone if the batch
+// was confirmed already without it (the watcher of Safe executions
+// confirms without gas).
 type ConfirmBatch struct {
 	TxID   [32]byte
 	Height int32
+	Gas    *withdraw.GasSpent `json:",omitempty"`
 }
 
 // FailBatch gives up a batch whose transaction was dropped or double-spent:
-// holds voided, inputs released, withdrawals failed.
+// holds voided (withdrawal fees included), inputs released, withdrawals
+// failed. For an Ether batch whose execTransaction was mined and reverted,
+// Gas is the gas it spent all the same, recorded as ConfirmBatch's is.
 type FailBatch struct {
 	Batch  string
 	Reason string
+	Gas    *withdraw.GasSpent `json:",omitempty"`
 }
 
 func (ReserveBatch) Kind() Kind { return KindReserveBatch }
@@ -92,7 +101,7 @@ func (s *State) applyBatch(cmd Command, t int64) (handled bool, v any, err error
 	case ConfirmBatch:
 		return true, nil, s.confirmBatch(c, t)
 	case FailBatch:
-		return true, nil, s.failBatch(c.Batch, c.Reason, t)
+		return true, nil, s.failBatch(c, t)
 	}
 	return false, nil, nil
 }
@@ -239,13 +248,17 @@ func (s *State) confirmBatch(c ConfirmBatch, t int64) error {
 		return withdraw.ErrBatchUnknown
 	}
 	if b.Status == withdraw.BatchConfirmed {
-		return nil
+		// Confirmed again: only an Ether batch's gas not yet recorded.
+		return s.recordGasOnly(b, c.Gas, t)
 	}
 	if b.Status == withdraw.BatchFailed {
 		return withdraw.ErrBatchState
 	}
 	if b.Safe != nil {
 		return s.confirmSafeBatch(b, c, t)
+	}
+	if c.Gas != nil {
+		return fmt.Errorf("%w: batch %s: gas is recorded for an Ether batch only", ErrGasInvalid, b.ID)
 	}
 	in, _ := s.Custody.InputTotal(b.Inputs)
 	var pay, change uint64
@@ -258,9 +271,7 @@ func (s *State) confirmBatch(c ConfirmBatch, t int64) error {
 		hr, _ := s.Ledger.Transfer(ledger.ID{Hi: wd.HoldHi, Lo: wd.HoldLo})
 		// The hold is posted (available -> held), then the held amount
 		// leaves with the paying wallet's coins.
-		ts = append(ts,
-			ledger.Transfer{ID: holdID("post:" + id), PendingID: ledger.ID{Hi: wd.HoldHi, Lo: wd.HoldLo}, Flags: ledger.FlagPostPending | ledger.FlagLinked, Code: CodeWithdrawal},
-			ledger.Transfer{ID: holdID("pay:" + id), Debit: hr.Credit, Credit: payer.Account(), Amount: hr.Amount, Flags: ledger.FlagLinked, Code: CodeWithdrawal})
+		ts = append(ts, s.payTransfers(wd, hr.Credit, payer.Account())...)
 	}
 	hot := payer
 	var outs []custody.UTXO
@@ -289,13 +300,39 @@ func (s *State) confirmBatch(c ConfirmBatch, t int64) error {
 	return nil
 }
 
-func (s *State) failBatch(id, reason string, t int64) error {
+func (s *State) failBatch(c FailBatch, t int64) error {
+	id, reason := c.Batch, c.Reason
 	b, ok := s.Withdraw.Batch(id)
 	if !ok {
 		return withdraw.ErrBatchUnknown
 	}
+	if b.Status == withdraw.BatchFailed && c.Gas != nil {
+		// Failed already: only an Ether batch's gas not yet recorded.
+		return s.recordGasOnly(b, c.Gas, t)
+	}
 	if b.Status == withdraw.BatchConfirmed || b.Status == withdraw.BatchFailed {
 		return withdraw.ErrBatchState
+	}
+	gas, _, err := s.gasTransfers(b, c.Gas)
+	if err != nil {
+		return err
+	}
+	if len(gas) > 0 {
+		// The gas spent and the holds voided are one chain: all or none.
+		ts := gas
+		for _, wid := range b.Withdrawals {
+			wd, _ := s.Withdraw.Get(wid)
+			ts = append(ts, ledger.Transfer{ID: holdID("void:" + wid), PendingID: ledger.ID{Hi: wd.HoldHi, Lo: wd.HoldLo}, Flags: ledger.FlagVoidPending, Code: CodeWithdrawal})
+		}
+		if err := s.applyTransfers(ts, t); err != nil {
+			return err
+		}
+		for _, wid := range b.Withdrawals {
+			s.Withdraw.SetStatus(wid, withdraw.StatusFailed, reason)
+		}
+		g := *c.Gas
+		b.Status, b.Reason, b.Gas = withdraw.BatchFailed, reason, &g
+		return nil
 	}
 	var ts []ledger.Transfer
 	for _, wid := range b.Withdrawals {
@@ -311,6 +348,41 @@ func (s *State) failBatch(id, reason string, t int64) error {
 	}
 	b.Status, b.Reason = withdraw.BatchFailed, reason
 	return nil
+}
+
+// recordGasOnly records the gas of an Ether batch settled already (a
+// repeated settlement with gas): nothing when none is given or the same
+// is recorded, the gas transfer alone otherwise.
+func (s *State) recordGasOnly(b *withdraw.Batch, g *withdraw.GasSpent, t int64) error {
+	ts, _, err := s.gasTransfers(b, g)
+	if err != nil || len(ts) == 0 {
+		return err
+	}
+	if err := s.applyTransfers(ts, t); err != nil {
+		return err
+	}
+	gg := *g
+	b.Gas = &gg
+	return nil
+}
+
+// CodeWithdrawalFee marks the ledger transfer of a withdrawal's fee from
+// the customer's held account to the house's (its fee revenue).
+const CodeWithdrawalFee = 31
+
+// payTransfers are a paid withdrawal's ledger transfers: its hold (the
+// amount and the fee) posted, the amount leaving with the paying
+// wallet's coins, the fee to the house's account of the asset.
+func (s *State) payTransfers(wd withdraw.Withdrawal, held, wallet ledger.AccountKey) []ledger.Transfer {
+	ts := []ledger.Transfer{
+		{ID: holdID("post:" + wd.ID), PendingID: ledger.ID{Hi: wd.HoldHi, Lo: wd.HoldLo}, Flags: ledger.FlagPostPending | ledger.FlagLinked, Code: CodeWithdrawal},
+		{ID: holdID("pay:" + wd.ID), Debit: held, Credit: wallet, Amount: ledger.AmountOf(wd.Intent.Amount), Flags: ledger.FlagLinked, Code: CodeWithdrawal}}
+	if wd.Fee > 0 {
+		h := house(wallet.Asset)
+		s.Ledger.CreateAccounts([]ledger.AccountKey{h}, nil)
+		ts = append(ts, ledger.Transfer{ID: holdID("withdrawal-fee:" + wd.ID), Debit: held, Credit: h, Amount: ledger.AmountOf(wd.Fee), Flags: ledger.FlagLinked, Code: CodeWithdrawalFee})
+	}
+	return ts
 }
 
 // walletByAccount returns the registered wallet of a ledger account.

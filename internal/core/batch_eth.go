@@ -86,6 +86,9 @@ func (s *State) checkSafeBatch(b withdraw.Batch) error {
 	if err != nil {
 		return err
 	}
+	if _, err := gasBound(b.Safe); err != nil {
+		return bad(err.Error())
+	}
 	h, err := tx.Hash(chainID, sa)
 	if err != nil || [32]byte(h) != b.TxID {
 		return bad("its txid is not the SafeTx's hash")
@@ -96,6 +99,9 @@ func (s *State) checkSafeBatch(b withdraw.Batch) error {
 	}
 	if len(calls) != len(b.Withdrawals) || (len(calls) > 1) != (tx.Operation == safe.OpDelegateCall) {
 		return bad(fmt.Sprintf("the SafeTx makes %d calls for %d withdrawals", len(calls), len(b.Withdrawals)))
+	}
+	if need := safe.ExecGasFor(len(calls)); b.Safe.GasLimit < need {
+		return bad(fmt.Sprintf("gas limit %d is below the %d its execTransaction needs to pass the Safe's check (GS010)", b.Safe.GasLimit, need))
 	}
 	for i, id := range b.Withdrawals {
 		wd, ok := s.Withdraw.Get(id)
@@ -109,6 +115,26 @@ func (s *State) checkSafeBatch(b withdraw.Batch) error {
 		}
 	}
 	return nil
+}
+
+// maxGasLimit bounds a journaled gas limit: far above any block's.
+const maxGasLimit = 1 << 40
+
+// gasBound checks an Ether batch's journaled gas limit and max fee per
+// gas and returns their product, the most gas the batch may spend, wei.
+func gasBound(sb *withdraw.SafeBatch) (*big.Int, error) {
+	if sb.GasLimit < intrinsicGas || sb.GasLimit > maxGasLimit {
+		return nil, fmt.Errorf("gas limit %d is not between %d and %d", sb.GasLimit, intrinsicGas, uint64(maxGasLimit))
+	}
+	fee, ok := decimal(sb.MaxFeePerGas)
+	if !ok || fee.Sign() == 0 {
+		return nil, fmt.Errorf("max fee per gas %q is not a positive decimal number of wei", sb.MaxFeePerGas)
+	}
+	bound := new(big.Int).Mul(new(big.Int).SetUint64(sb.GasLimit), fee)
+	if bound.BitLen() > 128 {
+		return nil, fmt.Errorf("gas limit × max fee per gas %s wei passes 2^128", bound)
+	}
+	return bound, nil
 }
 
 // hexAddress reads a 0x address of a withdrawal intent.
@@ -141,6 +167,9 @@ func checkSafeSigned(b *withdraw.Batch, raw string) (common.Hash, error) {
 	}
 	if *tx.To() != sa || tx.ChainId().Cmp(chainID) != 0 || tx.Value().Sign() != 0 {
 		return common.Hash{}, bad
+	}
+	if tx.Gas() != b.Safe.GasLimit || tx.GasFeeCap().String() != b.Safe.MaxFeePerGas || tx.GasTipCap().Cmp(tx.GasFeeCap()) > 0 {
+		return common.Hash{}, fmt.Errorf("%w: it is sent with gas %d at most %s wei a gas, the batch journaled gas %d at most %s", bad, tx.Gas(), tx.GasFeeCap(), b.Safe.GasLimit, b.Safe.MaxFeePerGas)
 	}
 	got, _, err := safe.DecodeExecTransaction(tx.Data())
 	if err != nil {
@@ -207,30 +236,35 @@ func (s *State) reserveSafeBatch(b withdraw.Batch) error {
 }
 
 // confirmSafeBatch records an Ether batch's SafeTx executed: each hold
-// posted, the held amount leaving with the hot wallet's ether. The gas is
-// paid by the house gas account, outside the ledger.
+// posted, the held amount leaving with the hot wallet's ether, each
+// withdrawal fee to the house; and, when reported, the gas its
+// execTransaction spent leaving the house gas account, charged to equity
+// (checked against the journaled transaction's gas limit × fee cap). All
+// of it is one linked chain: nothing is half-done.
 func (s *State) confirmSafeBatch(b *withdraw.Batch, c ConfirmBatch, t int64) error {
 	hot, ok := s.hotWalletOf(b.Asset)
 	if !ok {
 		return fmt.Errorf("%w: no hot wallet of %s", ErrCommandInvalid, b.Asset)
 	}
-	var ts []ledger.Transfer
+	ts, _, err := s.gasTransfers(b, c.Gas)
+	if err != nil {
+		return err
+	}
 	for _, id := range b.Withdrawals {
 		wd, _ := s.Withdraw.Get(id)
 		hr, _ := s.Ledger.Transfer(ledger.ID{Hi: wd.HoldHi, Lo: wd.HoldLo})
-		ts = append(ts,
-			ledger.Transfer{ID: holdID("post:" + id), PendingID: ledger.ID{Hi: wd.HoldHi, Lo: wd.HoldLo}, Flags: ledger.FlagPostPending | ledger.FlagLinked, Code: CodeWithdrawal},
-			ledger.Transfer{ID: holdID("pay:" + id), Debit: hr.Credit, Credit: hot.Account(), Amount: hr.Amount, Flags: ledger.FlagLinked, Code: CodeWithdrawal})
+		ts = append(ts, s.payTransfers(wd, hr.Credit, hot.Account())...)
 	}
-	ts[len(ts)-1].Flags &^= ledger.FlagLinked
-	for _, r := range s.Ledger.CreateTransfers(ts, t, nil) {
-		if !r.Code.Succeeded() {
-			return &ledger.EventError{Index: r.Index, Code: r.Code}
-		}
+	if err := s.applyTransfers(ts, t); err != nil {
+		return err
 	}
 	for _, id := range b.Withdrawals {
 		s.Withdraw.SetStatus(id, withdraw.StatusDone, fmt.Sprintf("executed in block %d", c.Height))
 	}
 	b.Status, b.Height = withdraw.BatchConfirmed, c.Height
+	if c.Gas != nil {
+		g := *c.Gas
+		b.Gas = &g
+	}
 	return nil
 }

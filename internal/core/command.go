@@ -180,6 +180,9 @@ func DecodeCommand(kind uint16, p []byte) (Command, error) {
 	if c, ok, err := decodeBatch(Kind(kind), p); ok {
 		return c, err
 	}
+	if c, ok, err := decodeGas(Kind(kind), p); ok {
+		return c, err
+	}
 	if c, ok, err := decodeTrading(Kind(kind), p); ok {
 		return c, err
 	}

@@ -99,6 +99,10 @@ func Describe(c Command) string {
 		return fmt.Sprintf("ceremony transaction confirmed at height %d", c.Height)
 	case FundHouse:
 		return fmt.Sprintf("house wallet %d funded with %d base units (its backing)", c.Funding.Wallet, c.Funding.Amount)
+	case RegisterGasAccount:
+		return fmt.Sprintf("%s gas account %s registered", c.Asset, c.Address)
+	case FundGasAccount:
+		return fmt.Sprintf("%s gas account funded with %s base units by %s", c.Asset, c.Amount, c.TxHash)
 	case SetWithdrawalRules:
 		return fmt.Sprintf("withdrawal rules set by %s", c.Actor)
 	case RegisterIntentKey:

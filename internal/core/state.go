@@ -177,6 +177,9 @@ func (s *State) dispatch(cmd Command, t int64) (handled bool, v any, err error) 
 	if handled, v, err = s.applyBatch(cmd, t); handled {
 		return
 	}
+	if handled, v, err = s.applyGas(cmd, t); handled {
+		return
+	}
 	if handled, v, err = s.applyTrading(cmd, t); handled {
 		return
 	}

@@ -271,25 +271,31 @@ func (s *State) requestWithdrawal(c RequestWithdrawal, t int64) (withdraw.Withdr
 	}
 	rec := withdraw.Withdrawal{ID: fmt.Sprintf("%d:%s", c.Customer, c.Intent.RequestID), Customer: uint64(c.Customer), Intent: c.Intent,
 		PubKey: c.PubKey, Sig: c.Sig, Time: t}
-	decision, reason := w.Rules.Evaluate(withdraw.Request{Customer: uint64(c.Customer), Asset: c.Intent.Asset, Address: c.Intent.Address, Amount: c.Intent.Amount, Time: t,
+	fee := w.Rules.WithdrawalFee[c.Intent.Asset]
+	total := c.Intent.Amount + fee
+	if total < fee {
+		return withdraw.Withdrawal{}, fmt.Errorf("%w: the amount %d and the withdrawal fee %d overflow", ErrCommandInvalid, c.Intent.Amount, fee)
+	}
+	decision, reason := w.Rules.Evaluate(withdraw.Request{Customer: uint64(c.Customer), Asset: c.Intent.Asset, Address: c.Intent.Address, Amount: c.Intent.Amount, Fee: fee, Time: t,
 		Decimals: a.Decimals, Fiat: a.Class == ledger.ClassFiat}, withdrawView{s})
 	if decision == withdraw.Deny {
 		rec.Status, rec.Reason = withdraw.StatusRejected, reason
 		w.Add(rec)
 		return rec, nil
 	}
-	// The hold moves the amount, pending, from the customer's available
-	// account to their held account; which wallet pays is decided when a
-	// batch is confirmed.
+	// The hold moves the amount and the withdrawal fee, pending, from the
+	// customer's available account to their held account; which wallet
+	// pays is decided when a batch is confirmed, and the fee is the
+	// house's then.
 	id := holdID(rec.ID)
 	held := ledger.AccountKey{Owner: c.Customer, Asset: a.ID, Kind: ledger.KindHeld}
 	s.Ledger.CreateAccounts([]ledger.AccountKey{held}, nil)
 	hold := ledger.Transfer{ID: id, Debit: ledger.AccountKey{Owner: c.Customer, Asset: a.ID, Kind: ledger.KindAvailable}, Credit: held,
-		Amount: ledger.AmountOf(c.Intent.Amount), Flags: ledger.FlagPending, Code: CodeWithdrawal}
+		Amount: ledger.AmountOf(total), Flags: ledger.FlagPending, Code: CodeWithdrawal}
 	if res := s.Ledger.CreateTransfers([]ledger.Transfer{hold}, t, nil); len(res) > 0 && !res[0].Code.Succeeded() {
 		return withdraw.Withdrawal{}, &ledger.EventError{Index: 0, Code: res[0].Code}
 	}
-	rec.HoldHi, rec.HoldLo = id.Hi, id.Lo
+	rec.HoldHi, rec.HoldLo, rec.Fee = id.Hi, id.Lo, fee
 	rec.Status = withdraw.StatusQueued
 	if decision == withdraw.NeedsApproval {
 		rec.Status, rec.Reason = withdraw.StatusAwaitingApproval, reason

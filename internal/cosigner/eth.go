@@ -250,6 +250,12 @@ func (c *Cosigner) SignSafeTx(ctx context.Context, req SafeTxRequest) (*SafeTxSi
 	if req.GasLimit == 0 || req.MaxFeePerGas == nil || req.MaxFeePerGas.Sign() <= 0 {
 		return nil, fmt.Errorf("%w: a gas limit and a max fee per gas are needed", ErrMalformed)
 	}
+	// A journaled batch journaled its gas before anyone signed: the core
+	// takes at most that from the gas account, so that is what is counted.
+	if b, ok := st.Withdraw.BatchByTx([32]byte(own)); ok && b.Safe != nil &&
+		(b.Safe.GasLimit != req.GasLimit || b.Safe.MaxFeePerGas != req.MaxFeePerGas.String()) {
+		return nil, fmt.Errorf("%w: gas %d at %s wei asked, the batch journaled gas %d at %s", ErrFee, req.GasLimit, req.MaxFeePerGas, b.Safe.GasLimit, b.Safe.MaxFeePerGas)
+	}
 	gas := new(big.Int).Mul(new(big.Int).SetUint64(req.GasLimit), req.MaxFeePerGas)
 	if !gas.IsUint64() || gas.Uint64() > lim.FeeMax {
 		return nil, fmt.Errorf("%w: gas %d × %s wei = %s wei, fee_max %d", ErrFee, req.GasLimit, req.MaxFeePerGas, gas, lim.FeeMax)

@@ -75,7 +75,18 @@ type EthConfig struct {
 // as a whole leaves the SafeTx executable, and the batch in flight. Every step is idempotent: after a
 // crash the next Step finishes the same SafeTx, and the Safe's nonce
 // makes a second execution of it impossible.
-type EthSigner struct{ cfg EthConfig }
+//
+// When the core has the asset's house gas account registered (the view's
+// GasAccount), the signer sends only from it and reports the gas each
+// journaled execTransaction spent, from its receipt (gas used × effective
+// gas price, exact wei), with ConfirmBatch or FailBatch: the core checks it
+// against the journaled transaction's gas limit × fee cap and moves it
+// out of the gas account's ledger account.
+type EthSigner struct {
+	cfg EthConfig
+	// gasLedger: the core holds the gas account (set at each Step).
+	gasLedger bool
+}
 
 // NewEth returns the hot signer of a Safe.
 func NewEth(cfg EthConfig) (*EthSigner, error) {
@@ -115,6 +126,11 @@ func (s *EthSigner) Step(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	from := crypto.PubkeyToAddress(s.cfg.Gas.PublicKey)
+	if v.GasAccount != "" && v.GasAccount != from.Hex() {
+		return nil, fmt.Errorf("signer: the core's %s gas account is %s, the gas key's address %s", s.cfg.Asset, v.GasAccount, from.Hex())
+	}
+	s.gasLedger = v.GasAccount != ""
 	var done []string
 	for _, b := range v.InFlight {
 		if b.Safe == nil {
@@ -199,7 +215,8 @@ func (s *EthSigner) prepare(ctx context.Context, v view.View) (*withdraw.Batch, 
 	}
 	b := withdraw.Batch{ID: "e-" + hex.EncodeToString(h[:8]), Asset: s.cfg.Asset, Withdrawals: ids, TxID: [32]byte(h),
 		Safe: &withdraw.SafeBatch{ChainID: s.cfg.ChainID, Safe: s.cfg.Safe.Hex(), To: tx.To.Hex(), Value: value.String(),
-			Data: "0x" + hex.EncodeToString(tx.Data), Operation: uint8(tx.Operation), Nonce: nonce.Uint64()}}
+			Data: "0x" + hex.EncodeToString(tx.Data), Operation: uint8(tx.Operation), Nonce: nonce.Uint64(),
+			GasLimit: s.cfg.GasLimit, MaxFeePerGas: s.cfg.MaxFeePerGas.String()}}
 	if err := s.cfg.Backend.Submit(ctx, core.ReserveBatch{Batch: b}); err != nil {
 		return nil, err
 	}
@@ -228,8 +245,13 @@ func (s *EthSigner) finish(ctx context.Context, b withdraw.Batch) error {
 		if err != nil {
 			return err
 		}
+		// The gas the batch journaled: told to the co-signer, sent with.
+		limit, fee, err := journaledGas(b)
+		if err != nil {
+			return err
+		}
 		theirs, err := s.cfg.CoSigner.CoSignSafeTx(ctx, cosigner.SafeTxRequest{Withdrawals: b.Withdrawals, Tx: tx, Hash: h,
-			GasLimit: s.cfg.GasLimit, MaxFeePerGas: s.cfg.MaxFeePerGas})
+			GasLimit: limit, MaxFeePerGas: fee})
 		if err != nil {
 			return fmt.Errorf("co-signer refused: %w", err)
 		}
@@ -241,7 +263,7 @@ func (s *EthSigner) finish(ctx context.Context, b withdraw.Batch) error {
 		if err != nil {
 			return err
 		}
-		signed, err := s.signGas(ctx, data)
+		signed, err := s.signGas(ctx, data, limit, fee)
 		if err != nil {
 			return err
 		}
@@ -280,7 +302,7 @@ func (s *EthSigner) finish(ctx context.Context, b withdraw.Batch) error {
 	// The journaled transaction was replaced at the gas account's nonce
 	// and the SafeTx is still to execute: the same execTransaction again,
 	// at the gas account's next nonce, journaled before it is sent.
-	again, err := s.signGas(ctx, signed.Data())
+	again, err := s.signGas(ctx, signed.Data(), signed.Gas(), signed.GasFeeCap())
 	if err != nil {
 		return err
 	}
@@ -306,9 +328,19 @@ func sentBefore(err error) bool {
 	return strings.Contains(m, "already known") || strings.Contains(m, "nonce too low")
 }
 
+// journaledGas is the gas limit and max fee per gas an Ether batch
+// journaled.
+func journaledGas(b withdraw.Batch) (uint64, *big.Int, error) {
+	fee, ok := new(big.Int).SetString(b.Safe.MaxFeePerGas, 10)
+	if !ok || fee.Sign() <= 0 || b.Safe.GasLimit == 0 {
+		return 0, nil, fmt.Errorf("the batch journaled gas %d at %q wei", b.Safe.GasLimit, b.Safe.MaxFeePerGas)
+	}
+	return b.Safe.GasLimit, fee, nil
+}
+
 // signGas signs execTransaction's call from the gas account with the gas
-// limit and fee cap told to the co-signer.
-func (s *EthSigner) signGas(ctx context.Context, data []byte) (*types.Transaction, error) {
+// limit and fee cap the batch journaled and the co-signer was told.
+func (s *EthSigner) signGas(ctx context.Context, data []byte, limit uint64, feeCap *big.Int) (*types.Transaction, error) {
 	from := crypto.PubkeyToAddress(s.cfg.Gas.PublicKey)
 	cctx, cancel := context.WithTimeout(ctx, eth.CallTimeout)
 	defer cancel()
@@ -320,13 +352,13 @@ func (s *EthSigner) signGas(ctx context.Context, data []byte) (*types.Transactio
 	if err != nil {
 		return nil, fmt.Errorf("signer: gas tip: %w", err)
 	}
-	if tip.Cmp(s.cfg.MaxFeePerGas) > 0 {
-		tip = new(big.Int).Set(s.cfg.MaxFeePerGas)
+	if tip.Cmp(feeCap) > 0 {
+		tip = new(big.Int).Set(feeCap)
 	}
 	to := s.cfg.Safe
 	chainID := new(big.Int).SetUint64(s.cfg.ChainID)
-	t := types.NewTx(&types.DynamicFeeTx{ChainID: chainID, Nonce: nonce, GasTipCap: tip, GasFeeCap: new(big.Int).Set(s.cfg.MaxFeePerGas),
-		Gas: s.cfg.GasLimit, To: &to, Data: data})
+	t := types.NewTx(&types.DynamicFeeTx{ChainID: chainID, Nonce: nonce, GasTipCap: tip, GasFeeCap: new(big.Int).Set(feeCap),
+		Gas: limit, To: &to, Data: data})
 	return types.SignTx(t, types.LatestSignerForChainID(chainID), s.cfg.Gas)
 }
 
@@ -346,29 +378,60 @@ var ErrSafeNonceTaken = errors.New("signer: the Safe's nonce moved past the batc
 // settled.
 func (s *EthSigner) settled(ctx context.Context, b withdraw.Batch, tx *safe.SafeTx, sent *types.Transaction, wait bool) (bool, error) {
 	if sent != nil && wait {
-		if _, err := s.cfg.Node.WaitMined(ctx, sent.Hash()); err != nil {
+		r, err := s.cfg.Node.WaitMined(ctx, sent.Hash())
+		if err != nil {
 			return false, err
+		}
+		// The receipt is read before the node's head (its state and log
+		// filters) may show its block: its own logs tell whether it
+		// executed the SafeTx, and how.
+		if found, success := executesIn(r, s.cfg.Safe, common.Hash(b.TxID)); found && r.Status == types.ReceiptStatusSuccessful {
+			var gas *withdraw.GasSpent
+			if s.gasLedger {
+				gas = gasSpent(r)
+			}
+			height := int32(r.BlockNumber.Int64())
+			if success {
+				return true, s.cfg.Backend.Submit(ctx, core.ConfirmBatch{TxID: b.TxID, Height: height, Gas: gas})
+			}
+			s.cfg.Logger.Warn("SafeTx call failed; batch failed", "batch", b.ID, "tx", r.TxHash, "block", height)
+			return true, s.cfg.Backend.Submit(ctx, core.FailBatch{Batch: b.ID, Reason: failedReason(r.TxHash, height, tx.Nonce), Gas: gas})
 		}
 	}
 	ex, err := s.executed(ctx, common.Hash(b.TxID))
 	if err != nil {
 		return false, err
 	}
-	switch {
-	case ex.found && ex.success:
-		return true, s.cfg.Backend.Submit(ctx, core.ConfirmBatch{TxID: b.TxID, Height: ex.height})
-	case ex.found:
+	if ex.found {
+		// The gas of our journaled transaction, if it is the one that
+		// executed the SafeTx.
+		var gas *withdraw.GasSpent
+		if sent != nil && ex.tx == sent.Hash() {
+			if gas, err = s.gasOf(ctx, sent); err != nil {
+				return false, err
+			}
+		}
+		if ex.success {
+			return true, s.cfg.Backend.Submit(ctx, core.ConfirmBatch{TxID: b.TxID, Height: ex.height, Gas: gas})
+		}
 		// The call failed and the SafeTx used its nonce (its safeTxGas
 		// is not 0): it can never execute, so the holds go back.
 		s.cfg.Logger.Warn("SafeTx call failed; batch failed", "batch", b.ID, "tx", ex.tx, "block", ex.height)
-		return true, s.cfg.Backend.Submit(ctx, core.FailBatch{Batch: b.ID, Reason: fmt.Sprintf("the Safe's call failed (ExecutionFailure) in transaction %s, block %d: the SafeTx used nonce %s and can never execute", ex.tx, ex.height, tx.Nonce)})
+		return true, s.cfg.Backend.Submit(ctx, core.FailBatch{Batch: b.ID, Reason: failedReason(ex.tx, ex.height, tx.Nonce), Gas: gas})
 	}
 	nonce, err := safe.Nonce(ctx, s.cfg.Node, s.cfg.Safe)
 	if err != nil {
 		return false, fmt.Errorf("the Safe's nonce: %w", err)
 	}
 	if nonce.Cmp(tx.Nonce) > 0 {
-		if err := s.cfg.Backend.Submit(ctx, core.FailBatch{Batch: b.ID, Reason: fmt.Sprintf("the Safe's nonce %s moved past the SafeTx's %s without executing it", nonce, tx.Nonce)}); err != nil {
+		// Our transaction, if mined, reverted and spent gas all the same.
+		var gas *withdraw.GasSpent
+		if sent != nil {
+			if gas, err = s.gasOf(ctx, sent); err != nil && !errors.Is(err, ethereum.NotFound) {
+				return false, err
+			}
+		}
+		if err := s.cfg.Backend.Submit(ctx, core.FailBatch{Batch: b.ID, Reason: fmt.Sprintf("the Safe's nonce %s moved past the SafeTx's %s without executing it", nonce, tx.Nonce), Gas: gas}); err != nil {
 			return false, err
 		}
 		return true, fmt.Errorf("%w: nonce %s, the SafeTx's %s", ErrSafeNonceTaken, nonce, tx.Nonce)
@@ -406,6 +469,49 @@ type execution struct {
 	found, success bool
 	height         int32
 	tx             common.Hash
+}
+
+// executesIn reports whether a receipt holds safeAddr's ExecutionSuccess
+// or ExecutionFailure log for the SafeTx hash, and which.
+func executesIn(r *types.Receipt, safeAddr common.Address, hash common.Hash) (found, success bool) {
+	for _, l := range r.Logs {
+		if l.Address == safeAddr && len(l.Topics) >= 2 && l.Topics[1] == hash && !l.Removed &&
+			(l.Topics[0] == safe.EventExecutionSuccess || l.Topics[0] == safe.EventExecutionFailure) {
+			return true, l.Topics[0] == safe.EventExecutionSuccess
+		}
+	}
+	return false, false
+}
+
+// failedReason is a batch's failure when its SafeTx's call failed.
+func failedReason(tx common.Hash, height int32, nonce *big.Int) string {
+	return fmt.Sprintf("the Safe's call failed (ExecutionFailure) in transaction %s, block %d: the SafeTx used nonce %s and can never execute", tx, height, nonce)
+}
+
+// gasOf reads what a mined transaction of the gas account spent, from its
+// receipt, when the core holds the gas account (nil otherwise).
+func (s *EthSigner) gasOf(ctx context.Context, sent *types.Transaction) (*withdraw.GasSpent, error) {
+	if !s.gasLedger {
+		return nil, nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, eth.CallTimeout)
+	defer cancel()
+	r, err := s.cfg.Node.Eth().TransactionReceipt(cctx, sent.Hash())
+	if err != nil {
+		return nil, fmt.Errorf("receipt of %s: %w", sent.Hash(), err)
+	}
+	return gasSpent(r), nil
+}
+
+// gasSpent is a receipt's gas in wei, exactly: gas used × effective gas
+// price.
+func gasSpent(r *types.Receipt) *withdraw.GasSpent {
+	price := new(big.Int)
+	if r.EffectiveGasPrice != nil {
+		price.Set(r.EffectiveGasPrice)
+	}
+	wei := new(big.Int).Mul(new(big.Int).SetUint64(r.GasUsed), price)
+	return &withdraw.GasSpent{Tx: r.TxHash.Hex(), GasUsed: r.GasUsed, Price: price.String(), Wei: wei.String()}
 }
 
 // executed finds the Safe's ExecutionSuccess or ExecutionFailure log for

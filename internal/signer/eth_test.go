@@ -39,6 +39,9 @@ func milli(m int64) *big.Int { return new(big.Int).Mul(big.NewInt(m), big.NewInt
 
 const ethAsset ledger.AssetID = 3
 
+// ethWdFee is the ETH withdrawal fee of these tests: 0.001 ETH, in wei.
+const ethWdFee = 1_000_000_000_000_000
+
 // ethHotOwner owns the hot Safe's ledger account (custody wallet 11).
 const ethHotOwner = ledger.OwnerHouseMin + 111
 
@@ -48,13 +51,18 @@ const ethHotOwner = ledger.OwnerHouseMin + 111
 // hot and cold Safes registered in custody, three customers holding the
 // hot Safe's 5 ETH in the ledger with whitelisted Ethereum addresses; the
 // co-signer as its real mutual-TLS server, fed the journal, past its
-// cool-down; the hot signer with hot key #1 and the house gas account.
+// cool-down; the hot signer with hot key #1 and the house gas account,
+// registered in the core with its funding (1 ETH, by the funding
+// transaction's hash); an ETH withdrawal fee of ethWdFee.
 type ethE2E struct {
-	ctx                      context.Context
-	node                     *devnet.Node
-	c                        *eth.Client
-	d                        *safe.Deployment
-	gas                      *ecdsa.PrivateKey
+	ctx  context.Context
+	node *devnet.Node
+	c    *eth.Client
+	d    *safe.Deployment
+	gas  *ecdsa.PrivateKey // deploys and funds the test's contracts
+	// exec is the house gas account: it sends execTransaction and pays
+	// its gas, registered and funded in the core.
+	exec                     *ecdsa.PrivateKey
 	hotKey, coKey, backupKey *ecdsa.PrivateKey
 	descs                    []string // custody descriptors of the Safes newSafe made, in order
 	hot, cold                common.Address
@@ -85,7 +93,16 @@ func (f followSafe) CoSignSafeTx(ctx context.Context, req cosigner.SafeTxRequest
 	return f.r.CoSignSafeTx(ctx, req)
 }
 
-func newEthE2E(t *testing.T) *ethE2E {
+// ethLimits are the co-signer's ETH limits of the tests.
+const ethLimits = `"per_customer_hour":2000000000000000000,"per_customer_day":4000000000000000000,"per_asset_hour":3000000000000000000,"per_asset_day":6000000000000000000,
+    "fee_max":10000000000000000,"fee_hour":50000000000000000,"fee_day":100000000000000000,"tx_hour":10,"tx_day":20,"yen_per_coin":500000,"decimals":18}},
+  "all_assets":{"yen_hour":30000000,"yen_day":60000000,"tx_hour":20,"tx_day":40}`
+
+func newEthE2E(t testing.TB) *ethE2E { return newEthE2EWith(t, ethLimits) }
+
+// newEthE2EWith is newEthE2E with the co-signer's limits given: the ETH
+// limits' body after "limits":{"ETH":{, and all_assets.
+func newEthE2EWith(t testing.TB, limits string) *ethE2E {
 	art, err := safe.LoadInstalled()
 	if err != nil {
 		t.Fatal(err)
@@ -116,6 +133,11 @@ func newEthE2E(t *testing.T) *ethE2E {
 		t.Fatal(err)
 	}
 	e.reverter = r.ContractAddress
+	e.exec, _ = crypto.GenerateKey()
+	funding, err := n.Fund(ctx, crypto.PubkeyToAddress(e.exec.PublicKey), milli(1_000))
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// The core, its entries dated two days ago (past its cool-downs).
 	e.core, err = core.Open(ctx, core.Config{Dir: t.TempDir(), CheckInvariants: true})
@@ -131,9 +153,11 @@ func newEthE2E(t *testing.T) *ethE2E {
 	}
 	eth5 := map[string]uint64{"ETH": milli(5_000).Uint64()}
 	for _, cmd := range team.Approved(core.KindSetWithdrawalRulesRequest, core.SetWithdrawalRulesPayload{Rules: withdraw.Rules{CoolDownSeconds: 3600,
-		PerWithdrawalMax: eth5, PerCustomerDay: eth5, PerAssetHour: eth5, ApprovalAbove: eth5}}, "aiko", "ren", people.RoleAdmin, "test", t0) {
+		PerWithdrawalMax: eth5, PerCustomerDay: eth5, PerAssetHour: eth5, ApprovalAbove: eth5, WithdrawalFee: map[string]uint64{"ETH": ethWdFee}}}, "aiko", "ren", people.RoleAdmin, "test", t0) {
 		e.submit(t, t0, cmd)
 	}
+	e.submit(t, t0, core.RegisterGasAccount{Asset: "ETH", Address: crypto.PubkeyToAddress(e.exec.PublicKey).Hex()})
+	e.submit(t, t0, core.FundGasAccount{Asset: "ETH", TxHash: funding.TxHash.Hex(), Amount: ledger.AmountOf(milli(1_000).Uint64())})
 	for _, cmd := range team.RegisterWallets(t0,
 		custody.Wallet{ID: 11, Kind: custody.HotCustomer, Asset: ethAsset, Descriptor: e.descs[0], Owner: ethHotOwner},
 		custody.Wallet{ID: 12, Kind: custody.ColdCustomer, Asset: ethAsset, Descriptor: e.descs[1], Owner: ledger.OwnerHouseMin + 112}) {
@@ -160,10 +184,8 @@ func newEthE2E(t *testing.T) *ethE2E {
 	pol, err := cosigner.ParsePolicy([]byte(fmt.Sprintf(`{"cooldown":"24h",
   "safes":[{"name":"hot-eth","kind":"hot-customer","asset":"ETH","chain_id":%d,"address":%q,"multisend":%q},
     {"name":"cold-eth","kind":"cold-customer","asset":"ETH","chain_id":%d,"address":%q,"multisend":%q}],
-  "limits":{"ETH":{"per_customer_hour":2000000000000000000,"per_customer_day":4000000000000000000,"per_asset_hour":3000000000000000000,"per_asset_day":6000000000000000000,
-    "fee_max":10000000000000000,"fee_hour":50000000000000000,"fee_day":100000000000000000,"tx_hour":10,"tx_day":20,"yen_per_coin":500000,"decimals":18}},
-  "all_assets":{"yen_hour":30000000,"yen_day":60000000,"tx_hour":20,"tx_day":40}}`,
-		e.d.ChainID, e.hot.Hex(), e.d.MultiSendCallOnly.Hex(), e.d.ChainID, e.cold.Hex(), e.d.MultiSendCallOnly.Hex())), &chaincfg.RegressionNetParams)
+  "limits":{"ETH":{%s}`,
+		e.d.ChainID, e.hot.Hex(), e.d.MultiSendCallOnly.Hex(), e.d.ChainID, e.cold.Hex(), e.d.MultiSendCallOnly.Hex(), limits)), &chaincfg.RegressionNetParams)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +210,7 @@ func newEthE2E(t *testing.T) *ethE2E {
 	return e
 }
 
-func (e *ethE2E) submit(t *testing.T, at time.Time, cmd core.Command) core.Outcome {
+func (e *ethE2E) submit(t testing.TB, at time.Time, cmd core.Command) core.Outcome {
 	t.Helper()
 	o, err := e.core.Submit(e.ctx, at, cmd)
 	if err == nil {
@@ -203,7 +225,7 @@ func (e *ethE2E) submit(t *testing.T, at time.Time, cmd core.Command) core.Outco
 	return o
 }
 
-func (e *ethE2E) newSafe(t *testing.T, salt int64, fund *big.Int, owners ...*ecdsa.PrivateKey) common.Address {
+func (e *ethE2E) newSafe(t testing.TB, salt int64, fund *big.Int, owners ...*ecdsa.PrivateKey) common.Address {
 	t.Helper()
 	e.descs = append(e.descs, safetest.Descriptor(e.d, safetest.Owners(owners...)).String())
 	a, err := safetest.Funded(e.ctx, e.node, e.d, e.gas, salt, fund, safetest.Owners(owners...))
@@ -214,7 +236,7 @@ func (e *ethE2E) newSafe(t *testing.T, salt int64, fund *big.Int, owners ...*ecd
 }
 
 // withdraw journals a customer's signed withdrawal of wei to addr now.
-func (e *ethE2E) withdraw(t *testing.T, cust ledger.OwnerID, addr common.Address, wei *big.Int) string {
+func (e *ethE2E) withdraw(t testing.TB, cust ledger.OwnerID, addr common.Address, wei *big.Int) string {
 	t.Helper()
 	e.seq++
 	in := withdraw.Intent{RequestID: fmt.Sprintf("r%d", e.seq), Asset: "ETH", Address: addr.Hex(), Amount: wei.Uint64(), Expiry: time.Now().Add(48 * time.Hour).Unix()}
@@ -227,17 +249,17 @@ func (e *ethE2E) withdraw(t *testing.T, cust ledger.OwnerID, addr common.Address
 	return wd.ID
 }
 
-func (e *ethE2E) signer(t *testing.T, hook func() error) *EthSigner {
+func (e *ethE2E) signer(t testing.TB, hook func() error) *EthSigner {
 	t.Helper()
 	s, err := NewEth(EthConfig{Backend: InProcess{Core: e.core}, Node: e.c, ChainID: e.d.ChainID.Uint64(), Safe: e.hot, MultiSend: e.d.MultiSendCallOnly,
-		Key: e.hotKey, Gas: e.gas, CoSigner: e.co, GasLimit: 500_000, MaxFeePerGas: big.NewInt(10_000_000_000), beforeSend: hook})
+		Key: e.hotKey, Gas: e.exec, CoSigner: e.co, GasLimit: 500_000, MaxFeePerGas: big.NewInt(10_000_000_000), beforeSend: hook})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
-func (e *ethE2E) balance(t *testing.T, a common.Address) *big.Int {
+func (e *ethE2E) balance(t testing.TB, a common.Address) *big.Int {
 	t.Helper()
 	v, err := e.c.Balance(e.ctx, a)
 	if err != nil {
@@ -261,11 +283,24 @@ func (e *ethE2E) hotLedger() *big.Int {
 	return e.ledgerWei(ledger.AccountKey{Owner: ethHotOwner, Asset: ethAsset, Kind: ledger.KindWallet})
 }
 
+// gasLedger is the house gas account's ledger account, in wei.
+func (e *ethE2E) gasLedger() *big.Int { return e.ledgerWei(core.GasAccountKey(ethAsset)) }
+
+// gasChain is the house gas account's balance on the node.
+func (e *ethE2E) gasChain(t testing.TB) *big.Int {
+	return e.balance(t, crypto.PubkeyToAddress(e.exec.PublicKey))
+}
+
+// feeLedger is the house's ETH account: the withdrawal fees it earned.
+func (e *ethE2E) feeLedger() *big.Int {
+	return e.ledgerWei(ledger.AccountKey{Owner: ledger.OwnerHouse, Asset: ethAsset, Kind: ledger.KindHouse})
+}
+
 func (e *ethE2E) custLedger(i ledger.OwnerID) *big.Int {
 	return e.ledgerWei(ledger.AccountKey{Owner: i, Asset: ethAsset, Kind: ledger.KindAvailable})
 }
 
-func (e *ethE2E) batch(t *testing.T, id string) withdraw.Batch {
+func (e *ethE2E) batch(t testing.TB, id string) withdraw.Batch {
 	t.Helper()
 	var b withdraw.Batch
 	e.core.Read(func(s *core.State) {
@@ -313,6 +348,7 @@ func eq(t *testing.T, what string, got, want *big.Int) {
 func TestEthWithdrawalsOnDevnet(t *testing.T) {
 	e := newEthE2E(t)
 	eq(t, "the hot Safe's ledger account at the start", e.hotLedger(), e.balance(t, e.hot))
+	eq(t, "the gas account's ledger account at the start", e.gasLedger(), e.gasChain(t))
 
 	t.Run("Batch", func(t *testing.T) {
 		amounts := map[ledger.OwnerID]*big.Int{1: milli(300), 2: milli(200), 3: milli(250)}
@@ -323,7 +359,8 @@ func TestEthWithdrawalsOnDevnet(t *testing.T) {
 			before[i], custBefore[i] = e.balance(t, ethPayee(i)), e.custLedger(i)
 			ids[i] = e.withdraw(t, i, ethPayee(i), amounts[i])
 		}
-		safeBefore, gasBefore, n0 := e.balance(t, e.hot), e.balance(t, crypto.PubkeyToAddress(e.gas.PublicKey)), e.nonce(t)
+		safeBefore, gasBefore, n0 := e.balance(t, e.hot), e.gasChain(t), e.nonce(t)
+		gasLedgerBefore, feesBefore := e.gasLedger(), e.feeLedger()
 		done, err := e.signer(t, nil).Step(e.ctx)
 		if err != nil || len(done) != 1 {
 			t.Fatalf("step = %v, %v", done, err)
@@ -337,7 +374,8 @@ func TestEthWithdrawalsOnDevnet(t *testing.T) {
 		for i := ledger.OwnerID(1); i <= 3; i++ {
 			total.Add(total, amounts[i])
 			eq(t, fmt.Sprintf("payee %d's gain", i), new(big.Int).Sub(e.balance(t, ethPayee(i)), before[i]), amounts[i])
-			eq(t, fmt.Sprintf("customer %d's ledger loss", i), new(big.Int).Sub(custBefore[i], e.custLedger(i)), amounts[i])
+			// The customer paid the amount and the withdrawal fee.
+			eq(t, fmt.Sprintf("customer %d's ledger loss", i), new(big.Int).Sub(custBefore[i], e.custLedger(i)), new(big.Int).Add(amounts[i], big.NewInt(ethWdFee)))
 			if st := e.status(ids[i]); st != withdraw.StatusDone {
 				t.Errorf("withdrawal %s is %s", ids[i], st)
 			}
@@ -355,7 +393,16 @@ func TestEthWithdrawalsOnDevnet(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		eq(t, "the gas account's loss", new(big.Int).Sub(gasBefore, e.balance(t, crypto.PubkeyToAddress(e.gas.PublicKey))), eth.Fee(r))
+		spent := new(big.Int).Sub(gasBefore, e.gasChain(t))
+		eq(t, "the gas account's loss on chain", spent, eth.Fee(r))
+		// The ledger moved exactly what the node says the gas account
+		// spent, and holds what the node says it has.
+		eq(t, "the gas account's ledger loss", new(big.Int).Sub(gasLedgerBefore, e.gasLedger()), spent)
+		eq(t, "the gas account's ledger account against its chain balance", e.gasLedger(), e.gasChain(t))
+		if b.Gas == nil || b.Gas.Wei != spent.String() || b.Gas.GasUsed != r.GasUsed || b.Gas.Tx != tx.Hash().Hex() {
+			t.Errorf("the batch's recorded gas %+v; the receipt's %d gas, %s wei", b.Gas, r.GasUsed, spent)
+		}
+		eq(t, "the house's withdrawal fees", new(big.Int).Sub(e.feeLedger(), feesBefore), big.NewInt(3*ethWdFee))
 		t.Logf("a batch of 3 withdrawals (%s wei) executed in %d gas (%d a withdrawal), %s wei of gas", total, r.GasUsed, r.GasUsed/3, eth.Fee(r))
 	})
 
@@ -389,8 +436,8 @@ func TestEthWithdrawalsOnDevnet(t *testing.T) {
 			t.Fatalf("withdrawal %s is %s", id, st)
 		}
 		// The same execTransaction, with both signatures, sent again from
-		// the gas account at a new nonce: mined, reverted (the Safe's
-		// nonce moved on), nothing paid.
+		// another account: mined, reverted (the Safe's nonce moved on),
+		// nothing paid.
 		raw, _ := hex.DecodeString(b.RawTx)
 		var tx types.Transaction
 		if err := tx.UnmarshalBinary(raw); err != nil {
@@ -408,6 +455,31 @@ func TestEthWithdrawalsOnDevnet(t *testing.T) {
 		eq(t, "the payee's gain after the replays", new(big.Int).Sub(e.balance(t, ethPayee(1)), before), milli(100))
 		eq(t, "the Safe after the replays", e.balance(t, e.hot), safeMid)
 		eq(t, "the hot Safe's ledger account against its chain balance", e.hotLedger(), e.balance(t, e.hot))
+		eq(t, "the gas account's ledger account against its chain balance", e.gasLedger(), e.gasChain(t))
+	})
+
+	t.Run("GasAsJournaled", func(t *testing.T) {
+		// The co-signer counts the gas the batch journaled, not another:
+		// a request telling it less gas than journaled is refused.
+		e.withdraw(t, 2, ethPayee(2), milli(40))
+		s := e.signer(t, nil)
+		v, err := s.cfg.Backend.View(e.ctx, "ETH")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := s.prepare(e.ctx, v)
+		if err != nil || b == nil {
+			t.Fatalf("prepare = %v, %v", b, err)
+		}
+		tx, _, _, _ := core.SafeTxOf(b.Safe)
+		if _, err := e.co.CoSignSafeTx(e.ctx, cosigner.SafeTxRequest{Withdrawals: b.Withdrawals, Tx: tx, Hash: common.Hash(b.TxID),
+			GasLimit: 100_000, MaxFeePerGas: big.NewInt(10_000_000_000)}); err == nil || !strings.Contains(err.Error(), "the batch journaled gas 500000") {
+			t.Fatalf("co-signing with less gas than journaled = %v", err)
+		}
+		if done, err := s.Step(e.ctx); err != nil || len(done) != 1 || done[0] != b.ID {
+			t.Fatalf("step = %v, %v", done, err)
+		}
+		eq(t, "the gas account's ledger account against its chain balance", e.gasLedger(), e.gasChain(t))
 	})
 
 	t.Run("FailedCallFails", func(t *testing.T) {
@@ -424,7 +496,13 @@ func TestEthWithdrawalsOnDevnet(t *testing.T) {
 		if b.Status != withdraw.BatchFailed || e.status(id) != withdraw.StatusFailed || !strings.Contains(b.Reason, "ExecutionFailure") {
 			t.Fatalf("batch %s (%s), withdrawal %s", b.Status, b.Reason, e.status(id))
 		}
+		// The customer paid nothing, fee included; the failed
+		// execution's gas left the gas account, in the ledger as on chain.
 		eq(t, "customer 3's ledger balance (hold released)", e.custLedger(3), custBefore)
+		eq(t, "the gas account's ledger account against its chain balance after the failure", e.gasLedger(), e.gasChain(t))
+		if b.Gas == nil || b.Gas.Wei == "0" {
+			t.Errorf("the failed batch's gas is not recorded: %+v", b.Gas)
+		}
 		eq(t, "the hot Safe", e.balance(t, e.hot), safeBefore)
 		// The failed call used the nonce (safeTxGas is not 0): the SafeTx
 		// can never execute, and the next withdrawal is signed at the next.
@@ -438,6 +516,7 @@ func TestEthWithdrawalsOnDevnet(t *testing.T) {
 			t.Fatalf("the next withdrawal after a failed one is %s; want done", got)
 		}
 		eq(t, "the Safe's nonce after the next withdrawal", e.nonce(t), new(big.Int).Add(n0, big.NewInt(2)))
+		eq(t, "the gas account's ledger account against its chain balance at the end", e.gasLedger(), e.gasChain(t))
 	})
 }
 

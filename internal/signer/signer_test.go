@@ -1042,3 +1042,67 @@ func TestDrillSeparateWatcher(t *testing.T) {
 		t.Fatalf("the watcher's certificate asking for a signature = %v %v", res.Status, err)
 	}
 }
+
+// TestBitcoinWithdrawalFee: the withdrawal fee rule on btcd, the same rule
+// the Ether path applies in wei: a customer's withdrawal of 100,000 sat
+// with a fee of 10,000 sat holds both, pays the amount on chain, and once
+// the watcher confirms the batch the customer is down 110,000 sat and the
+// house's account up exactly 10,000; the network fee is charged to equity,
+// not the customer.
+func TestBitcoinWithdrawalFee(t *testing.T) {
+	e := setup(t)
+	s := New(Config{Backend: InProcess{Core: e.c}, Node: e.node.Client(), Net: regtest.Net, Account: e.hotK[0].a, FP: e.hotK[0].fp, CoSigner: e.local})
+	if _, err := s.Step(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.mineAndWatch()
+	at := time.Now().Add(5 * time.Second)
+	submit := func(cmd core.Command) any {
+		t.Helper()
+		o, err := e.c.Submit(e.ctx, at, cmd)
+		if err == nil {
+			err = o.EventErr()
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", cmd.Kind(), err)
+		}
+		return o.Value
+	}
+	for _, cmd := range operators.Crew("signer test").Approved(core.KindSetWithdrawalRulesRequest, core.SetWithdrawalRulesPayload{Rules: withdraw.Rules{CoolDownSeconds: 1,
+		DustLimit: map[string]uint64{"BTC": 546}, Finality: map[string][]withdraw.Tier{"BTC": {{Depth: 1}}}, WithdrawalFee: map[string]uint64{"BTC": 10_000}}},
+		"aiko", "ren", people.RoleAdmin, "a withdrawal fee", at) {
+		submit(cmd)
+	}
+	bal := func(k ledger.AccountKey) uint64 {
+		var v uint64
+		e.c.Read(func(st *core.State) { a, _ := st.Ledger.Account(k); v, _ = a.Balance().Uint64() })
+		return v
+	}
+	cust := ledger.AccountKey{Owner: 1, Asset: 2, Kind: ledger.KindAvailable}
+	house := ledger.AccountKey{Owner: ledger.OwnerHouse, Asset: 2, Kind: ledger.KindHouse}
+	custBefore, houseBefore := bal(cust), bal(house)
+	in := withdraw.Intent{RequestID: "fee-1", Asset: "BTC", Address: payee(1), Amount: 100_000, Expiry: at.Add(time.Hour).Unix()}
+	sig, _ := in.Sign(e.intent[1])
+	rec := submit(core.RequestWithdrawal{Customer: 1, Intent: in, PubKey: [32]byte(e.intent[1].Public().(ed25519.PublicKey)), Sig: sig}).(withdraw.Withdrawal)
+	if rec.Status != withdraw.StatusQueued || rec.Fee != 10_000 {
+		t.Fatalf("withdrawal %s: %s (%s), fee %d", rec.ID, rec.Status, rec.Reason, rec.Fee)
+	}
+	if sent, err := s.Step(e.ctx); err != nil || len(sent) != 1 {
+		t.Fatalf("step = %v, %v", sent, err)
+	}
+	e.mineAndWatch()
+	e.c.Read(func(st *core.State) {
+		if wd, _ := st.Withdraw.Get(rec.ID); wd.Status != withdraw.StatusDone {
+			t.Fatalf("withdrawal %s is %s", rec.ID, wd.Status)
+		}
+		if err := st.CheckInvariants(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if got := custBefore - bal(cust); got != 110_000 {
+		t.Errorf("the customer paid %d sat; want 110,000 (the amount and the fee)", got)
+	}
+	if got := bal(house) - houseBefore; got != 10_000 {
+		t.Errorf("the house gained %d sat of fees; want 10,000", got)
+	}
+}

@@ -57,6 +57,20 @@ type Batch struct {
 	// EIP-712 hash, there are no inputs, no change and no PSBT, and RawTx
 	// is the signed Ethereum transaction calling execTransaction.
 	Safe *SafeBatch `json:"safe,omitempty"`
+	// Gas, for an Ether batch, is the gas its journaled execTransaction
+	// spent from the house gas account, once recorded (confirmed or
+	// reverted).
+	Gas *GasSpent `json:"gas,omitempty"`
+}
+
+// GasSpent is the gas an Ether transaction spent, from its receipt: gas
+// used, the effective gas price and their product in wei, exactly
+// (decimal strings), and the transaction's hash.
+type GasSpent struct {
+	Tx      string `json:"tx"`
+	GasUsed uint64 `json:"gas_used"`
+	Price   string `json:"price"`
+	Wei     string `json:"wei"`
 }
 
 // SafeBatch is the SafeTx of an Ether batch, as journaled: the chain and
@@ -73,6 +87,13 @@ type SafeBatch struct {
 	Data      string `json:"data"`      // 0x hex
 	Operation uint8  `json:"operation"` // 0 CALL, 1 DELEGATECALL
 	Nonce     uint64 `json:"nonce"`
+	// GasLimit and MaxFeePerGas (wei, decimal) are what execTransaction
+	// is sent with from the house gas account, journaled before anyone
+	// signs: their product bounds the gas the batch may spend, the fee
+	// the co-signer counts, and the gas the ledger takes from the gas
+	// account.
+	GasLimit     uint64 `json:"gas_limit"`
+	MaxFeePerGas string `json:"max_fee_per_gas"`
 }
 
 // Anchor is a head of the journal's Merkle tree written into a batch's

@@ -29,6 +29,14 @@ type Rules struct {
 	DenyList []string `json:"deny_list"`
 	// DustLimit is the smallest amount worth an output.
 	DustLimit map[string]uint64 `json:"dust_limit"`
+	// WithdrawalFee is, by asset code, the fee in base units the customer
+	// pays on every withdrawal of a chain asset (satoshi for BTC, wei for
+	// ETH), held with the amount at the request and credited to the
+	// house's fee revenue when the withdrawal is paid on chain (nothing
+	// is charged for one that fails). An asset it does not name costs
+	// nothing. The network's fee itself (a Bitcoin transaction's fee, an
+	// Ether batch's gas) is the house's, charged to equity.
+	WithdrawalFee map[string]uint64 `json:"withdrawal_fee,omitempty"`
 	// Finality holds, by asset code, the tiers of confirmations a credited
 	// deposit needs before it may be withdrawn (see Tier). A chain asset
 	// left out gets DefaultFinality; there is no way to ask for none.
@@ -140,10 +148,16 @@ func ParseRules(b []byte) (*Rules, error) {
 }
 
 // Check checks rules that came from outside (a file or a journaled
-// command): a positive cool-down and valid finality tiers.
+// command): a positive cool-down, withdrawal fees of named assets, and
+// valid finality tiers.
 func (r *Rules) Check() error {
 	if r.CoolDownSeconds <= 0 {
 		return fmt.Errorf("withdraw: rules: cool-down must be positive")
+	}
+	for a := range r.WithdrawalFee {
+		if a == "" || len(a) > 10 {
+			return fmt.Errorf("withdraw: rules: withdrawal fee of asset %q", a)
+		}
 	}
 	return r.checkFinality()
 }
@@ -164,7 +178,9 @@ type Request struct {
 	Asset    string
 	Address  string
 	Amount   uint64
-	Time     int64 // unix ns of the request's journal entry
+	// Fee is the withdrawal fee charged with it (Rules.WithdrawalFee).
+	Fee  uint64
+	Time int64 // unix ns of the request's journal entry
 	// Decimals and Fiat are the asset's, for the default limits.
 	Decimals uint8
 	Fiat     bool
@@ -211,7 +227,7 @@ func (r *Rules) Evaluate(req Request, v View) (Decision, string) {
 		return Deny, fmt.Sprintf("amount over the per-withdrawal maximum %d", lim.PerWithdrawalMax)
 	}
 	// Deposits not yet final cannot leave, nor what was bought with them.
-	if most, why := Withdrawable(req.Asset, v.Available(req.Customer, req.Asset), v.Finality(req.Customer)); why != "" && req.Amount > most {
+	if most, why := Withdrawable(req.Asset, v.Available(req.Customer, req.Asset), v.Finality(req.Customer)); why != "" && addOver(req.Amount, req.Fee, most) {
 		return Deny, fmt.Sprintf("not final: %s; at most %d may be withdrawn now", why, most)
 	}
 	const hour, day = int64(3600e9), int64(86400e9)

@@ -45,8 +45,21 @@ type Withdrawal struct {
 	Status   Status   `json:"status"`
 	Reason   string   `json:"reason,omitempty"`
 	Time     int64    `json:"time"`
-	// HoldHi and HoldLo are the ledger id of the hold (a pending transfer).
+	// HoldHi and HoldLo are the ledger id of the hold (a pending transfer)
+	// of the amount and the fee.
 	HoldHi, HoldLo uint64
+	// Fee is the withdrawal fee held with the amount (Rules.WithdrawalFee
+	// at the request), the house's once the withdrawal is paid.
+	Fee uint64 `json:"fee,omitempty"`
+}
+
+// GasAccount is the house's gas account of an account-model asset: the
+// externally owned account that sends the Safe's execTransaction and pays
+// its gas in the asset (Ether), registered by its address.
+type GasAccount struct {
+	Asset      string `json:"asset"`
+	Address    string `json:"address"` // 0x, EIP-55
+	Registered int64  `json:"registered"`
 }
 
 // Errors of withdrawal commands.
@@ -80,6 +93,7 @@ type State struct {
 	wIdx        map[string]int
 	batches     []Batch
 	bIdx        map[string]int
+	gas         []GasAccount
 }
 
 // New returns an empty state with default rules.
@@ -286,12 +300,13 @@ type snapshot struct {
 	Addresses   []AddressRecord
 	Withdrawals []Withdrawal
 	Batches     []Batch
+	Gas         []GasAccount `json:",omitempty"`
 }
 
 // Snapshot returns the state for encoding; map fields of Rules encode in
 // key order.
 func (s *State) Snapshot() any {
-	return snapshot{Rules: s.Rules, Keys: s.keys, Addresses: s.addrs, Withdrawals: s.withdrawals, Batches: s.batches}
+	return snapshot{Rules: s.Rules, Keys: s.keys, Addresses: s.addrs, Withdrawals: s.withdrawals, Batches: s.batches, Gas: s.gas}
 }
 
 // Restore rebuilds a state from its encoding.
@@ -304,7 +319,7 @@ func Restore(b []byte, decode func([]byte, any) error) (*State, error) {
 	if err := decode(b, &snap); err != nil {
 		return nil, err
 	}
-	s.Rules, s.keys, s.addrs = snap.Rules, snap.Keys, snap.Addresses
+	s.Rules, s.keys, s.addrs, s.gas = snap.Rules, snap.Keys, snap.Addresses, snap.Gas
 	for _, w := range snap.Withdrawals {
 		s.Add(w)
 	}
@@ -312,6 +327,28 @@ func Restore(b []byte, decode func([]byte, any) error) (*State, error) {
 		s.AddBatch(b)
 	}
 	return s, nil
+}
+
+// ErrGasAccountExists refuses a second gas account of an asset.
+var ErrGasAccountExists = errors.New("withdraw: the asset has a gas account registered")
+
+// AddGasAccount registers an asset's gas account; an asset has one.
+func (s *State) AddGasAccount(g GasAccount) error {
+	if _, ok := s.GasAccountOf(g.Asset); ok {
+		return fmt.Errorf("%w: %s", ErrGasAccountExists, g.Asset)
+	}
+	s.gas = append(s.gas, g)
+	return nil
+}
+
+// GasAccountOf returns the gas account registered for an asset.
+func (s *State) GasAccountOf(asset string) (GasAccount, bool) {
+	for _, g := range s.gas {
+		if g.Asset == asset {
+			return g, true
+		}
+	}
+	return GasAccount{}, false
 }
 
 // NewKey makes an intent key pair for a customer's device.

@@ -22,6 +22,10 @@ type View struct {
 	// that has not failed: the signer anchors again when it is older than
 	// its interval.
 	LastAnchor *withdraw.Anchor `json:"last_anchor,omitempty"`
+	// GasAccount is the address of the asset's registered house gas
+	// account (account-model assets), if any: the Ether signer reports
+	// the gas its transactions spent, and must send from it.
+	GasAccount string `json:"gas_account,omitempty"`
 }
 
 // Of builds the signer's view from a state: the one function both
@@ -47,6 +51,9 @@ func Of(st *core.State, asset string) View {
 		}
 	}
 	v.LastAnchor = st.Withdraw.LastAnchor(asset)
+	if g, ok := st.Withdraw.GasAccountOf(asset); ok {
+		v.GasAccount = g.Address
+	}
 	for _, w := range st.Custody.Wallets() {
 		if w.Asset == a.ID && w.Kind == custody.HotCustomer {
 			v.Hot = w
