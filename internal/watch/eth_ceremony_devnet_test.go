@@ -1,9 +1,11 @@
 package watch
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"errors"
 	"math/big"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -266,4 +268,32 @@ func TestSafeCeremonyOnDevnet(t *testing.T) {
 	if got := w.balance(t, attacker); got.Cmp(milliETH(1_000)) != 0 {
 		t.Fatalf("the attacker got %s wei", got)
 	}
+
+	// The journaled command decodes strictly; the state's snapshot
+	// encoding round-trips the ceremonies.
+	cmd := core.PrepareCeremony{Ceremony: good}
+	p := cmd.AppendPayload(nil)
+	if back, err := core.DecodeCommand(uint16(core.KindPrepareCeremony), p); err != nil || !reflect.DeepEqual(back, cmd) {
+		t.Fatalf("decode = %v %+v", err, back)
+	}
+	extra := strings.Replace(string(p), `"Pays":[`, `"Extra":1,"Pays":[`, 1)
+	if _, err := core.DecodeCommand(uint16(core.KindPrepareCeremony), []byte(extra)); err == nil {
+		t.Fatal("an unknown field decoded")
+	}
+	w.k.Read(func(s *core.State) {
+		var buf bytes.Buffer
+		if err := s.Encode(&buf); err != nil {
+			t.Fatal(err)
+		}
+		back, err := core.DecodeState(&buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if back.Hash() != s.Hash() || !reflect.DeepEqual(back.Custody.Ceremonies(), s.Custody.Ceremonies()) {
+			t.Fatal("the ceremonies do not round-trip the state's encoding")
+		}
+		if c, ok := back.Custody.CeremonyByTx(good.TxID); !ok || c.State != custody.CeremonyConfirmed || c.Pays[0].Amount != five128 {
+			t.Fatalf("decoded ceremony %+v", c)
+		}
+	})
 }
