@@ -8,9 +8,9 @@ import (
 	"net/http"
 	"strings"
 
+	"kinko/internal/chain"
 	"kinko/internal/core"
 	"kinko/internal/custody"
-	"kinko/internal/ledger"
 )
 
 // SafeCeremonyRequest is an Ethereum ceremony (CeremonyRequest purpose
@@ -50,10 +50,10 @@ func (s *Server) prepareSafeCeremony(r *http.Request, operator string, req Cerem
 	c.Safe = &st
 	for i, p := range sr.Pays {
 		v, ok := new(big.Int).SetString(p.Amount, 10)
-		if !ok || v.Sign() <= 0 || v.BitLen() > 128 || v.String() != p.Amount {
+		a, err := chain.AmountFromBig(v)
+		if !ok || err != nil || v.Sign() == 0 || v.String() != p.Amount {
 			return CeremonyView{}, fmt.Errorf("%w: payment %d: amount is a positive decimal number of wei below 2^128", errBadJSON, i)
 		}
-		a := ledger.Amount{Hi: new(big.Int).Rsh(v, 64).Uint64(), Lo: new(big.Int).And(v, new(big.Int).SetUint64(^uint64(0))).Uint64()}
 		c.Pays = append(c.Pays, custody.SafePayment{Wallet: p.Wallet, Address: p.Address, Amount: a})
 	}
 	if _, err := s.submit(r.Context(), core.PrepareCeremony{Ceremony: c}); err != nil {

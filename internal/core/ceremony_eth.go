@@ -2,6 +2,9 @@ package core
 
 import (
 	"fmt"
+	"math/big"
+
+	"github.com/ethereum/go-ethereum/common"
 
 	"kinko/internal/chain/eth/safe"
 	"kinko/internal/custody"
@@ -9,15 +12,14 @@ import (
 )
 
 // SafeCeremonyTx returns the SafeTx an Ethereum ceremony journals, with
-// the chain id and Safe of its EIP-712 domain, read as SafeTxOf reads a
-// batch's (safeTxGas the rule's).
-func SafeCeremonyTx(c *custody.Ceremony) (*safe.SafeTx, error) {
+// the chain id and Safe address of its EIP-712 domain, read as SafeTxOf
+// reads a batch's (safeTxGas the rule's).
+func SafeCeremonyTx(c *custody.Ceremony) (*safe.SafeTx, *big.Int, common.Address, error) {
 	if c.Safe == nil {
-		return nil, fmt.Errorf("%w: ceremony %s has no SafeTx", ErrCommandInvalid, c.ID)
+		return nil, nil, common.Address{}, fmt.Errorf("%w: ceremony %s has no SafeTx", ErrCommandInvalid, c.ID)
 	}
 	st := c.Safe
-	tx, _, _, err := SafeTxOf(&withdraw.SafeBatch{ChainID: st.ChainID, Safe: st.Safe, To: st.To, Value: st.Value, Data: st.Data, Operation: st.Operation, Nonce: st.Nonce})
-	return tx, err
+	return SafeTxOf(&withdraw.SafeBatch{ChainID: st.ChainID, Safe: st.Safe, To: st.To, Value: st.Value, Data: st.Data, Operation: st.Operation, Nonce: st.Nonce})
 }
 
 // checkSafeCeremony checks an Ethereum ceremony against its own SafeTx,
@@ -29,11 +31,10 @@ func SafeCeremonyTx(c *custody.Ceremony) (*safe.SafeTx, error) {
 // state's to check: the offline signers and the watcher pin them.
 func checkSafeCeremony(c *custody.Ceremony) error {
 	bad := func(why string) error { return fmt.Errorf("%w: ceremony %s: %s", ErrCommandInvalid, c.ID, why) }
-	tx, err := SafeCeremonyTx(c)
+	tx, chainID, sa, err := SafeCeremonyTx(c)
 	if err != nil {
 		return err
 	}
-	_, chainID, sa, _ := SafeTxOf(&withdraw.SafeBatch{ChainID: c.Safe.ChainID, Safe: c.Safe.Safe, To: c.Safe.To, Value: c.Safe.Value, Data: c.Safe.Data, Operation: c.Safe.Operation, Nonce: c.Safe.Nonce})
 	h, err := tx.Hash(chainID, sa)
 	if err != nil || [32]byte(h) != c.TxID {
 		return bad("its txid is not the SafeTx's EIP-712 hash")
