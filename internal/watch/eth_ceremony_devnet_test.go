@@ -184,7 +184,12 @@ func TestSafeCeremonyOnDevnet(t *testing.T) {
 		t.Fatalf("the same ceremony again: %v", o.Err)
 	}
 	hot0, cold0 := w.walletBalance(ewHot), w.walletBalance(ewCold)
-	w.send(t, w.execOn(t, cold, refill, w.coldKeys[0], w.coldKeys[2]))
+	exec := w.execOn(t, cold, refill, w.coldKeys[0], w.coldKeys[2])
+	// In the node's pool first: explained, nothing halted.
+	if err := x.CheckPending(w.ctx, exec); err != nil || w.haltedETH() {
+		t.Fatalf("the journaled refill pending: %v, halted %v", err, w.haltedETH())
+	}
+	w.send(t, exec)
 	if got := w.balance(t, w.hot); got.Cmp(milliETH(6_000)) != 0 {
 		t.Fatalf("the hot Safe holds %s wei", got)
 	}
@@ -229,12 +234,18 @@ func TestSafeCeremonyOnDevnet(t *testing.T) {
 	w.submit(t, time.Now(), core.PrepareCeremony{Ceremony: next})
 	changed := safe.Transfer(w.hot, milliETH(2_000), big.NewInt(1))
 	ch, _ := changed.Hash(w.d.ChainID, cold)
-	w.send(t, w.execOn(t, cold, changed, w.coldKeys[0], w.coldKeys[1]))
-	if _, err := x.Step(w.ctx); err != nil {
+	theft := w.execOn(t, cold, changed, w.coldKeys[0], w.coldKeys[1])
+	// In the node's pool: signed by two cold owners, not journaled: it
+	// halts before any block.
+	if err := x.CheckPending(w.ctx, theft); err != nil {
 		t.Fatal(err)
 	}
 	if !w.haltedETH() {
-		t.Fatal("a SafeTx other than the journaled one at its nonce halted nothing")
+		t.Fatal("a pending SafeTx other than the journaled one at its nonce halted nothing")
+	}
+	w.send(t, theft)
+	if _, err := x.Step(w.ctx); err != nil {
+		t.Fatal(err)
 	}
 	w.k.Read(func(s *core.State) {
 		if !s.Incidents.Names(ch.Hex()) {
