@@ -251,10 +251,11 @@ func (w *ethWorld) batch(t *testing.T, id string, to common.Address, wei *big.In
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := withdraw.Batch{ID: "e-" + hex.EncodeToString(h[:8]), Asset: "ETH", Withdrawals: []string{id}, TxID: [32]byte(h),
-		Safe: &withdraw.SafeBatch{ChainID: w.d.ChainID.Uint64(), Safe: w.hot.Hex(), To: tx.To.Hex(), Value: wei.String(), Data: "0x", Nonce: nonce.Uint64()}}
-	w.submit(t, time.Now(), core.ReserveBatch{Batch: b})
 	signed := w.exec(t, w.gas, tx, h, w.hotKey, w.coKey)
+	b := withdraw.Batch{ID: "e-" + hex.EncodeToString(h[:8]), Asset: "ETH", Withdrawals: []string{id}, TxID: [32]byte(h),
+		Safe: &withdraw.SafeBatch{ChainID: w.d.ChainID.Uint64(), Safe: w.hot.Hex(), To: tx.To.Hex(), Value: wei.String(), Data: "0x", Nonce: nonce.Uint64(),
+			GasLimit: signed.Gas(), MaxFeePerGas: signed.GasFeeCap().String()}}
+	w.submit(t, time.Now(), core.ReserveBatch{Batch: b})
 	bin, _ := signed.MarshalBinary()
 	w.submit(t, time.Now(), core.RecordSigned{Batch: b.ID, RawTx: hex.EncodeToString(bin)})
 	return signed, h
