@@ -474,8 +474,12 @@ func newCeremonySafeCmd() *cobra.Command {
 			}
 			note := " (NOT journaled: its execution halts ETH withdrawals)"
 			if !unjournaled {
+				value := new(big.Int) // a batch's SafeTx carries no value
+				if tx.Value != nil {
+					value.Set(tx.Value)
+				}
 				sr := &api.SafeCeremonyRequest{Purpose: purpose, Wallet: wallet, SafeTxHash: req.SafeTxHash,
-					SafeTx: custody.SafeTx{ChainID: c.ChainID().Uint64(), Safe: from.Hex(), To: tx.To.Hex(), Value: tx.Value.String(),
+					SafeTx: custody.SafeTx{ChainID: c.ChainID().Uint64(), Safe: from.Hex(), To: tx.To.Hex(), Value: value.String(),
 						Data: "0x" + hex.EncodeToString(tx.Data), Operation: uint8(tx.Operation), Nonce: tx.Nonce.Uint64()}}
 				for _, cl := range calls {
 					sr.Pays = append(sr.Pays, api.SafePayRequest{Wallet: walletOf[cl.To], Address: cl.To.Hex(), Amount: cl.Value.String()})

@@ -53,10 +53,11 @@ func TestSafeCeremonyJournaledCLI(t *testing.T) {
 		}
 		return out
 	}
-	coldOwners, hotOwners, houseOwners := owners(), owners(), owners()
+	coldOwners, hotOwners, houseOwners, cold2Owners := owners(), owners(), owners(), owners()
 	w.cold = w.newSafe(coldOwners, 1, weiOf(20_00))
 	w.hot = w.newSafe(hotOwners, 2, weiOf(1_00))
 	house := w.newSafe(houseOwners, 3, new(big.Int))
+	w.cold2 = w.newSafe(cold2Owners, 4, new(big.Int))
 
 	c, err := core.Open(ctx, core.Config{Dir: data})
 	if err != nil {
@@ -70,7 +71,8 @@ func TestSafeCeremonyJournaledCLI(t *testing.T) {
 	registerWallets(t, c,
 		custody.Wallet{ID: 1, Kind: custody.ColdCustomer, Asset: 3, Descriptor: desc(coldOwners), Owner: custody.WalletOwner(1)},
 		custody.Wallet{ID: 2, Kind: custody.HotCustomer, Asset: 3, Descriptor: desc(hotOwners), Owner: custody.WalletOwner(2)},
-		custody.Wallet{ID: 3, Kind: custody.ColdHouse, Asset: 3, Descriptor: desc(houseOwners), Owner: custody.WalletOwner(3)})
+		custody.Wallet{ID: 3, Kind: custody.ColdHouse, Asset: 3, Descriptor: desc(houseOwners), Owner: custody.WalletOwner(3)},
+		custody.Wallet{ID: 4, Kind: custody.ColdCustomer, Asset: 3, Descriptor: desc(cold2Owners), Owner: custody.WalletOwner(4)})
 	c.Close()
 	base, stop := serveCore(t, data)
 	as := []string{"--core", base, "--operator", "aiko", "--key", keyOf("aiko")}
@@ -109,6 +111,16 @@ func TestSafeCeremonyJournaledCLI(t *testing.T) {
 	if _, err := os.Stat(again); err == nil {
 		t.Fatal("a refused ceremony's request was written")
 	}
+	// A sweep batched through the MultiSendCallOnly: 1 ETH to the hot
+	// wallet, 2.5 ETH to the second cold customer wallet, journaled call
+	// by call.
+	sweep := filepath.Join(tmp, "sweep.json")
+	out, code = run(t, append([]string{"ceremony", "safe", "--eth-rpc", node.HTTPURL(), "--safe", w.cold.Hex(), "--purpose", "sweep", "--out", sweep, "--id", "sweep-eth-1",
+		"--wallet", "1", "--multisend", w.d.MultiSendCallOnly.Hex(), "--pay", w.hot.Hex() + "=1", "--pay", w.cold2.Hex() + "=2.5",
+		"--dest", w.hot.Hex() + "=2", "--dest", w.cold2.Hex() + "=4"}, as...)...)
+	if code != 0 || !strings.Contains(out, "3.500000000000000000 ETH in 2 call(s)") || !strings.Contains(out, "(journaled by aiko)") {
+		t.Fatalf("ceremony safe (sweep) = %d %s", code, out)
+	}
 	stop()
 	r, err := ethcold.ReadRequest(req)
 	if err != nil {
@@ -125,7 +137,10 @@ func TestSafeCeremonyJournaledCLI(t *testing.T) {
 	defer c.Close()
 	c.Read(func(s *core.State) {
 		cs := s.Custody.Ceremonies()
-		if len(cs) != 1 {
+		if len(cs) != 2 || len(cs[1].Pays) != 2 || cs[1].Pays[1].Wallet != 4 || cs[1].Pays[1].Amount.Big().Cmp(weiOf(2_50)) != 0 || cs[1].Safe.Operation != 1 {
+			t.Fatalf("the sweep journaled: %+v", cs)
+		}
+		if len(cs) != 2 {
 			t.Fatalf("%d ceremonies journaled", len(cs))
 		}
 		cer := cs[0]
