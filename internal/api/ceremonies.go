@@ -15,12 +15,14 @@ import (
 
 // CeremonyRequest is the body of POST /v1/ceremonies: prepare the refill or
 // sweep between the hot and cold wallets ("tiers"), or the cold path's
-// transaction paying queued withdrawals ("cold-withdrawals").
+// transaction paying queued withdrawals ("cold-withdrawals"), or journal
+// an Ethereum ceremony's SafeTx ("safe", with Safe; no fee rate).
 type CeremonyRequest struct {
-	Purpose     string   `json:"purpose"`
-	ID          string   `json:"id"`
-	FeeRate     int64    `json:"fee_rate"`
-	Withdrawals []string `json:"withdrawals,omitempty"`
+	Purpose     string               `json:"purpose"`
+	ID          string               `json:"id"`
+	FeeRate     int64                `json:"fee_rate"`
+	Withdrawals []string             `json:"withdrawals,omitempty"`
+	Safe        *SafeCeremonyRequest `json:"safe,omitempty"`
 }
 
 // CeremonyView is what the offline signers need: the request file's
@@ -42,6 +44,12 @@ var errCeremony = errors.New("ceremony")
 // PrepareCeremony plans a ceremony from the state with the registered
 // wallets and journals it, its inputs reserved, as operator.
 func (s *Server) PrepareCeremony(r *http.Request, operator string, req CeremonyRequest) (CeremonyView, error) {
+	if req.Purpose == "safe" {
+		return s.prepareSafeCeremony(r, operator, req)
+	}
+	if req.Safe != nil {
+		return CeremonyView{}, fmt.Errorf("%w: safe is for purpose safe", errBadJSON)
+	}
 	if req.FeeRate <= 0 || req.FeeRate > maxFeeRate || req.ID == "" {
 		return CeremonyView{}, fmt.Errorf("%w: an id and a fee rate of 1-%d sat/vB", errBadJSON, maxFeeRate)
 	}

@@ -89,7 +89,8 @@ func Tiers(st *core.State, set *wallet.Set, p reserves.Policy, feeRate int64, id
 		return nil, ErrNothingToDo
 	}
 	for _, c := range st.Custody.Ceremonies() {
-		if c.State == custody.CeremonyPrepared {
+		// An Ethereum ceremony (a SafeTx) spends no output of ours.
+		if c.State == custody.CeremonyPrepared && c.Safe == nil {
 			return nil, fmt.Errorf("%w: %s", ErrInFlight, c.ID)
 		}
 	}

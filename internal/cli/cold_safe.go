@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"context"
 	"crypto/ecdsa"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"math/big"
+	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,8 +19,10 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/spf13/cobra"
 
+	"kinko/internal/api"
 	"kinko/internal/chain/eth"
 	"kinko/internal/chain/eth/safe"
+	"kinko/internal/custody"
 	"kinko/internal/ethcold"
 	"kinko/internal/keys"
 )
@@ -353,13 +358,39 @@ func parsePay(s string) (safe.Call, error) {
 	return safe.Call{To: to, Value: wei}, nil
 }
 
+// parseDest reads --dest ADDRESS=WALLET.
+func parseDest(s string) (common.Address, uint32, error) {
+	a, id, ok := strings.Cut(s, "=")
+	if !ok {
+		return common.Address{}, 0, fmt.Errorf("--dest %q: ADDRESS=WALLET", s)
+	}
+	to, err := ethcold.ParseAddress(a)
+	if err != nil {
+		return common.Address{}, 0, fmt.Errorf("--dest: %w", err)
+	}
+	n, err := strconv.ParseUint(id, 10, 32)
+	if err != nil || n == 0 {
+		return common.Address{}, 0, fmt.Errorf("--dest %q: the wallet is a custody wallet id", s)
+	}
+	return to, uint32(n), nil
+}
+
 func newCeremonySafeCmd() *cobra.Command {
 	var rpcURL, safeAddr, multiSend, purpose, id, out string
-	var pays []string
+	var pays, dests []string
+	var wallet uint32
+	var unjournaled bool
+	var f coreFlags
 	cmd := &cobra.Command{
 		Use:   "safe",
-		Short: "prepare a refill or sweep from a cold Safe (plain Ether transfers at the Safe's nonce read from the node): write the request for the offline signers",
-		Args:  cobra.NoArgs,
+		Short: "prepare a refill or sweep from a cold Safe (plain Ether transfers at the Safe's nonce read from the node): the core journals it, then the request for the offline signers is written",
+		Long: "The SafeTx is built at the Safe's nonce read from the node and journaled in the core (POST /v1/ceremonies, purpose safe, as\n" +
+			"the operator signed in) before the request file is written: --wallet names the paying Safe wallet, one --dest ADDRESS=WALLET\n" +
+			"each paid address's custody wallet (the core checks the SafeTx's hash and calls, the wallets' kinds, asset and chain; the\n" +
+			"watcher of Safe executions checks each address is the Safe it pins for that wallet). A journaled ceremony's execution halts\n" +
+			"nothing and moves the amounts between the wallets' ledger accounts. --unjournaled writes the request only: its execution then\n" +
+			"halts ETH withdrawals.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			from, err := ethcold.ParseAddress(safeAddr)
 			if err != nil {
@@ -377,6 +408,34 @@ func newCeremonySafeCmd() *cobra.Command {
 			}
 			if len(calls) == 0 {
 				return fmt.Errorf("give --pay ADDRESS=ETHER: what the Safe pays")
+			}
+			walletOf := map[common.Address]uint32{}
+			for _, d := range dests {
+				a, w, err := parseDest(d)
+				if err != nil {
+					return err
+				}
+				if _, dup := walletOf[a]; dup {
+					return fmt.Errorf("--dest %s given twice", a.Hex())
+				}
+				walletOf[a] = w
+			}
+			if unjournaled {
+				if wallet != 0 || len(dests) != 0 || f.operator != "" {
+					return fmt.Errorf("--unjournaled journals nothing: no --wallet, --dest or --operator")
+				}
+			} else {
+				if wallet == 0 {
+					return fmt.Errorf("give --wallet: the custody wallet id of the paying Safe (or --unjournaled)")
+				}
+				for _, c := range calls {
+					if _, ok := walletOf[c.To]; !ok {
+						return fmt.Errorf("--pay %s: give --dest %s=WALLET, the custody wallet it is", c.To.Hex(), c.To.Hex())
+					}
+				}
+				if len(walletOf) != len(calls) {
+					return fmt.Errorf("%d --dest for %d --pay: one each", len(walletOf), len(calls))
+				}
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
 			defer cancel()
@@ -410,14 +469,43 @@ func newCeremonySafeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := ethcold.WriteNew(out, req, 0o644); err != nil {
-				return err
+			if _, err := os.Stat(out); err == nil {
+				return fmt.Errorf("%s exists: nothing journaled or written", out)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s %s: %s in %d call(s) from Safe %s at nonce %s on chain %s (SafeTx %s); request written to %s\n",
-				purpose, id, ethcold.FormatEther(total), len(calls), from.Hex(), nonce, c.ChainID(), req.SafeTxHash, out)
+			note := " (NOT journaled: its execution halts ETH withdrawals)"
+			if !unjournaled {
+				value := new(big.Int) // a batch's SafeTx carries no value
+				if tx.Value != nil {
+					value.Set(tx.Value)
+				}
+				sr := &api.SafeCeremonyRequest{Purpose: purpose, Wallet: wallet, SafeTxHash: req.SafeTxHash,
+					SafeTx: custody.SafeTx{ChainID: c.ChainID().Uint64(), Safe: from.Hex(), To: tx.To.Hex(), Value: value.String(),
+						Data: "0x" + hex.EncodeToString(tx.Data), Operation: uint8(tx.Operation), Nonce: tx.Nonce.Uint64()}}
+				for _, cl := range calls {
+					sr.Pays = append(sr.Pays, api.SafePayRequest{Wallet: walletOf[cl.To], Address: cl.To.Hex(), Amount: cl.Value.String()})
+				}
+				oc, err := f.client(cmd.Context())
+				if err != nil {
+					return err
+				}
+				var v api.CeremonyView
+				if err := oc.Post(cmd.Context(), "/v1/ceremonies", api.CeremonyRequest{Purpose: "safe", ID: id, Safe: sr}, &v, http.StatusCreated); err != nil {
+					return fmt.Errorf("the core did not journal ceremony %s: %w (no request written)", id, err)
+				}
+				note = " (journaled by " + oc.Operator + ")"
+			}
+			if err := ethcold.WriteNew(out, req, 0o644); err != nil {
+				return fmt.Errorf("ceremony %s: the request is not written: %w", id, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s: %s in %d call(s) from Safe %s at nonce %s on chain %s (SafeTx %s)%s; request written to %s\n",
+				purpose, id, ethcold.FormatEther(total), len(calls), from.Hex(), nonce, c.ChainID(), req.SafeTxHash, note, out)
 			return nil
 		},
 	}
+	f.addOptional(cmd)
+	cmd.Flags().Uint32Var(&wallet, "wallet", 0, "the custody wallet id of the paying Safe (journaled)")
+	cmd.Flags().StringArrayVar(&dests, "dest", nil, "ADDRESS=WALLET: the custody wallet id of a paid address (one for each --pay)")
+	cmd.Flags().BoolVar(&unjournaled, "unjournaled", false, "write the request without journaling it in the core (its execution then halts ETH withdrawals)")
 	cmd.Flags().StringVar(&rpcURL, "eth-rpc", "", "the Ethereum node's JSON-RPC URL")
 	cmd.Flags().StringVar(&safeAddr, "safe", "", "the cold Safe that pays")
 	cmd.Flags().StringArrayVar(&pays, "pay", nil, "ADDRESS=ETHER paid by the Safe (again for a batch through --multisend)")

@@ -206,7 +206,7 @@ func TestSafeColdCeremonyCLI(t *testing.T) {
 
 	// The online side prepares the refill of 5 ETH at the Safe's nonce.
 	req := filepath.Join(tmp, "refill.json")
-	out, code := run(t, "ceremony", "safe", "--eth-rpc", node.HTTPURL(), "--safe", w.cold.Hex(), "--pay", w.hot.Hex()+"=5", "--purpose", "refill", "--id", "refill-eth-1", "--out", req)
+	out, code := run(t, "ceremony", "safe", "--eth-rpc", node.HTTPURL(), "--safe", w.cold.Hex(), "--pay", w.hot.Hex()+"=5", "--purpose", "refill", "--id", "refill-eth-1", "--out", req, "--unjournaled")
 	if code != 0 || !strings.Contains(out, "refill refill-eth-1: 5.000000000000000000 ETH in 1 call(s) from Safe "+w.cold.Hex()+" at nonce 0 on chain "+cid) {
 		t.Fatalf("ceremony safe = %d %s", code, out)
 	}
@@ -375,7 +375,7 @@ func TestSafeColdCeremonyCLI(t *testing.T) {
 	// hot Safe and 2.5 ETH to the second cold Safe, each call shown.
 	sreq := filepath.Join(tmp, "sweep.json")
 	out, code = run(t, "ceremony", "safe", "--eth-rpc", node.HTTPURL(), "--safe", w.cold.Hex(), "--pay", w.hot.Hex()+"=1", "--pay", w.cold2.Hex()+"=2.5",
-		"--multisend", ms, "--purpose", "sweep", "--id", "sweep-eth-1", "--out", sreq)
+		"--multisend", ms, "--purpose", "sweep", "--id", "sweep-eth-1", "--out", sreq, "--unjournaled")
 	if code != 0 || !strings.Contains(out, "3.500000000000000000 ETH in 2 call(s)") || !strings.Contains(out, "at nonce 1") {
 		t.Fatalf("ceremony safe (batch) = %d %s", code, out)
 	}

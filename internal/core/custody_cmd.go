@@ -79,7 +79,11 @@ func (OpenIncident) Kind() Kind                      { return KindOpenIncident }
 func (c OpenIncident) AppendPayload(b []byte) []byte { return appendJSON(b, c) }
 
 // PrepareCeremony registers an offline-signed transaction between our
-// wallets and reserves its inputs, before anyone signs it.
+// wallets and reserves its inputs, before anyone signs it. An Ethereum
+// ceremony (Ceremony.Safe set) journals its SafeTx and payments instead:
+// the core recomputes the SafeTx's hash and checks its calls are exactly
+// the payments (checkSafeCeremony); ConfirmCeremony with that hash moves
+// the payments between the wallets' accounts.
 type PrepareCeremony struct{ Ceremony custody.Ceremony }
 
 // ConfirmCeremony records a ceremony's transaction in a block.
@@ -320,6 +324,11 @@ func (s *State) applyCustody(cmd Command, t int64) (handled bool, v any, err err
 	case Lift:
 		return true, nil, s.Controls.LiftSwitch(c.Switch, c.Requester, c.Approver, c.Reason, t, s.seq)
 	case PrepareCeremony:
+		if c.Ceremony.Safe != nil {
+			if err := checkSafeCeremony(&c.Ceremony); err != nil {
+				return true, nil, err
+			}
+		}
 		return true, nil, s.Custody.Prepare(c.Ceremony, t)
 	case FundHouse:
 		return true, nil, s.Custody.FundHouse(s.Ledger, c.Funding, ledger.OwnerEquity, t)

@@ -76,6 +76,13 @@ type Ceremony struct {
 	State   CeremonyState
 	Created int64
 	Height  int32
+	// Source, Safe and Pays are set on an Ethereum ceremony instead of
+	// Inputs, Outputs and PSBT: the Safe wallet that pays, its SafeTx
+	// (TxID is the SafeTx's EIP-712 hash) and each payment to a Safe
+	// wallet of ours (PrepareSafe).
+	Source uint32        `json:",omitempty"`
+	Safe   *SafeTx       `json:",omitempty"`
+	Pays   []SafePayment `json:",omitempty"`
 }
 
 // Errors of ceremonies.
@@ -94,6 +101,9 @@ const MaxCeremonyInputs = 500
 // receive branch must use the wallet's next receive index, outputs to the
 // change branch its next change index; both advance.
 func (s *State) Prepare(c Ceremony, t int64) error {
+	if c.Safe != nil || c.Source != 0 || len(c.Pays) != 0 {
+		return s.prepareSafe(c, t)
+	}
 	if c.ID == "" || len(c.ID) > 64 || len(c.Inputs) == 0 || len(c.Inputs) > MaxCeremonyInputs || len(c.Outputs) == 0 || len(c.PSBT) > 1<<20 {
 		return ErrCeremonyInvalid
 	}
@@ -175,6 +185,9 @@ func (s *State) ConfirmCeremony(l *ledger.Ledger, txid [32]byte, height int32, e
 	if c.State == CeremonyConfirmed {
 		return nil
 	}
+	if c.Safe != nil {
+		return s.confirmSafe(l, c, height, t)
+	}
 	// What each wallet gave and got.
 	delta := map[uint32]int64{}
 	var order []uint32
@@ -203,9 +216,7 @@ func (s *State) ConfirmCeremony(l *ledger.Ledger, txid [32]byte, height int32, e
 	n := uint64(0)
 	tid := func() ledger.ID {
 		n++
-		id := DepositTransferID(Outpoint{TxID: txid, Vout: uint32(n)}, false)
-		id.Hi = 0xC1<<56 | id.Hi&(1<<56-1)
-		return id
+		return ceremonyTransferID(txid, n)
 	}
 	payer := s.utxos[s.utxoIdx[c.Inputs[0]]].Wallet
 	pw := s.wallets[s.walletIdx[payer]]
@@ -241,6 +252,13 @@ func (s *State) ConfirmCeremony(l *ledger.Ledger, txid [32]byte, height int32, e
 	}
 	c.State, c.Height = CeremonyConfirmed, height
 	return nil
+}
+
+// ceremonyTransferID is the id of a ceremony's nth transfer (from 1).
+func ceremonyTransferID(txid [32]byte, n uint64) ledger.ID {
+	id := DepositTransferID(Outpoint{TxID: txid, Vout: uint32(n)}, false)
+	id.Hi = 0xC1<<56 | id.Hi&(1<<56-1)
+	return id
 }
 
 // Transfer codes of ceremonies.

@@ -67,10 +67,16 @@ type EthExecConfig struct {
 // ExecutionSuccess and ExecutionFailure logs, which carry the SafeTx's
 // EIP-712 hash, whoever sent execTransaction (an account or a contract).
 // An execution is explained only by a journaled Ether batch of that Safe
-// whose SafeTx has this hash and has not failed; any other halts the
-// asset's withdrawals, opens an incident with what left the Safe, and
-// tells the co-signers first. A journaled batch's execution is confirmed
-// (ConfirmBatch is idempotent: the hot signer confirms it too).
+// whose SafeTx has this hash and has not failed, or by a journaled
+// Ethereum ceremony (a refill or sweep of the offline owners) of that
+// Safe whose source and payments are the wallets of the Safes pinned here
+// (WatchedSafe.Wallet: the core holds the addresses the operator named,
+// the watcher believes only its pins); any other halts the asset's
+// withdrawals, opens an incident with what left the Safe, and tells the
+// co-signers first. A journaled batch's execution is confirmed
+// (ConfirmBatch is idempotent: the hot signer confirms it too), and a
+// ceremony's ExecutionSuccess journals its ConfirmCeremony, which moves
+// the payments between the wallets' ledger accounts.
 type EthExec struct {
 	core Core
 	node *eth.Client
@@ -188,11 +194,13 @@ func (w *EthExec) watched(a common.Address) (WatchedSafe, bool) {
 
 // lookup tells what the journal holds of the SafeTx hash executed by
 // the Safe at a: known when an incident names it (already reported),
-// else the journaled batch of that Safe holding it. A failed batch
-// explains its SafeTx's ExecutionFailure (the call failed and used the
-// nonce: failure true), never an ExecutionSuccess: that would pay
-// withdrawals whose holds went back.
-func (w *EthExec) lookup(hash common.Hash, a common.Address, failure bool) (known bool, batch *withdraw.Batch) {
+// else the journaled batch of that Safe holding it, or the journaled
+// Ethereum ceremony of that Safe holding it (explains only as
+// ceremonyExplained says). A failed batch explains its SafeTx's
+// ExecutionFailure (the call failed and used the nonce: failure true),
+// never an ExecutionSuccess: that would pay withdrawals whose holds went
+// back.
+func (w *EthExec) lookup(hash common.Hash, a common.Address, failure bool) (known bool, batch *withdraw.Batch, cer *custody.Ceremony) {
 	w.core.Read(func(s *core.State) {
 		if known = s.Incidents.Names(hash.Hex()); known {
 			return
@@ -202,8 +210,29 @@ func (w *EthExec) lookup(hash common.Hash, a common.Address, failure bool) (know
 			c := *b
 			batch = &c
 		}
+		if c, ok := s.Custody.CeremonyByTx([32]byte(hash)); ok && c.Safe != nil && strings.EqualFold(c.Safe.Safe, a.Hex()) {
+			cer = &c
+		}
 	})
-	return known, batch
+	return known, batch, cer
+}
+
+// ceremonyExplained checks a journaled Ethereum ceremony executed by the
+// Safe at a against the watcher's own pins (the core takes the Safes'
+// addresses from the operator): a must be the pinned Safe of the
+// ceremony's source wallet and every payment's address the pinned Safe of
+// its wallet. It returns why not, or "".
+func (w *EthExec) ceremonyExplained(c *custody.Ceremony, a common.Address) string {
+	if sf, ok := w.watched(a); !ok || sf.Wallet != c.Source {
+		return fmt.Sprintf("ceremony %s names the paying Safe %s as wallet %d's, which is not the Safe pinned for it", c.ID, a.Hex(), c.Source)
+	}
+	for _, p := range c.Pays {
+		sf, ok := w.watched(common.HexToAddress(p.Address))
+		if !ok || sf.Wallet != p.Wallet || !common.IsHexAddress(p.Address) {
+			return fmt.Sprintf("ceremony %s pays %s wei to %s as wallet %d's, which is not the Safe pinned for it", c.ID, p.Amount, p.Address, p.Wallet)
+		}
+	}
+	return ""
 }
 
 // check looks at one execution: explained by a journaled batch (then
@@ -213,10 +242,28 @@ func (w *EthExec) check(ctx context.Context, l types.Log, resynced bool) error {
 	if w.reported[hash] {
 		return nil
 	}
-	known, batch := w.lookup(hash, l.Address, l.Topics[0] == safe.EventExecutionFailure)
+	known, batch, cer := w.lookup(hash, l.Address, l.Topics[0] == safe.EventExecutionFailure)
 	if known {
 		w.reported[hash] = true
 		return nil
+	}
+	note := ""
+	if cer != nil && batch == nil {
+		if note = w.ceremonyExplained(cer, l.Address); note == "" {
+			// An ExecutionFailure used the nonce and moved nothing: the
+			// ceremony stays prepared, never executable again.
+			if l.Topics[0] == safe.EventExecutionSuccess && cer.State == custody.CeremonyPrepared {
+				o, err := w.core.Submit(ctx, w.cfg.Now(), core.ConfirmCeremony{TxID: cer.TxID, Height: int32(l.BlockNumber)})
+				if err == nil {
+					err = o.Err
+				}
+				if err != nil {
+					return fmt.Errorf("watch: confirm ceremony %s: %w", cer.ID, err)
+				}
+			}
+			return nil
+		}
+		resynced = true // the ceremony is journaled: no newer state explains it otherwise
 	}
 	if batch != nil {
 		if l.Topics[0] == safe.EventExecutionSuccess && batch.Status != withdraw.BatchConfirmed {
@@ -243,8 +290,12 @@ func (w *EthExec) check(ctx context.Context, l types.Log, resynced bool) error {
 	}
 	sf, _ := w.watched(l.Address)
 	loss := w.loss(ctx, l)
-	why := fmt.Sprintf("the %s Safe %s (%s) executed SafeTx %s in transaction %s, block %d, that no journaled batch holds; %s wei left it",
+	why := fmt.Sprintf("the %s Safe %s (%s) executed SafeTx %s in transaction %s, block %d, that no journaled batch or ceremony holds; %s wei left it",
 		sf.Kind, sf.Name, l.Address.Hex(), hash.Hex(), l.TxHash.Hex(), l.BlockNumber, loss)
+	if note != "" {
+		why = fmt.Sprintf("the %s Safe %s (%s) executed SafeTx %s in transaction %s, block %d: %s; %s wei left it",
+			sf.Kind, sf.Name, l.Address.Hex(), hash.Hex(), l.TxHash.Hex(), l.BlockNumber, note, loss)
+	}
 	w.report(execOutflow{hash: hash, tx: l.TxHash, why: why, loss: loss}, l.Address, "unexplained Safe execution")
 	return nil
 }
@@ -468,9 +519,12 @@ func (w *EthExec) CheckPending(ctx context.Context, tx *types.Transaction) error
 			if w.reported[h] {
 				return true
 			}
-			known, batch := w.lookup(h, *to, true)
+			known, batch, cer := w.lookup(h, *to, true)
 			if known {
 				w.reported[h] = true
+				return true
+			}
+			if cer != nil && batch == nil && w.ceremonyExplained(cer, *to) == "" {
 				return true
 			}
 			if batch != nil && batch.Status != withdraw.BatchFailed {

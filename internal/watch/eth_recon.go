@@ -82,7 +82,7 @@ type EthReconConfig struct {
 // custody account now; Expected what the chain should hold at the
 // reconciled block given what is in flight:
 //
-//	Expected = Ledger + Confirmed + Deposits - Executed - Credited
+//	Expected = Ledger + Confirmed + Deposits + CeremonyIn - Executed - Credited - CeremonyOut
 //
 // where Confirmed is the batches the ledger has paid (ConfirmBatch) whose
 // execution is above the reconciled block, Executed the journaled
@@ -106,8 +106,16 @@ type EthBalance struct {
 	Deposits  ledger.Amount
 	Credited  ledger.Amount
 	Executed  ledger.Amount
-	Expected  ledger.Amount
-	Chain     ledger.Amount
+	// CeremonyIn and CeremonyOut are the Ethereum ceremonies' payments
+	// the chain and the ledger place on different sides of the block:
+	// what the wallet got on chain at or below it and the ledger has not
+	// confirmed, plus what it paid in a ceremony confirmed above it (In);
+	// what it paid on chain not yet confirmed, plus what it got in one
+	// confirmed above it (Out).
+	CeremonyIn  ledger.Amount
+	CeremonyOut ledger.Amount
+	Expected    ledger.Amount
+	Chain       ledger.Amount
 }
 
 // Difference is Expected less Chain, in wei: positive when the chain
@@ -195,12 +203,25 @@ type openBatch struct {
 	height    int32
 }
 
+// openCeremony is a journaled Ethereum ceremony the reconciliation must
+// place against the reconciled block: its Safe and source wallet, and
+// each payment.
+type openCeremony struct {
+	hash      common.Hash
+	safe      common.Address
+	source    uint32
+	pays      []custody.SafePayment
+	confirmed bool
+	height    int32
+}
+
 // snapshot is what one reconciliation reads from the state, at once.
 type snapshot struct {
 	code    string
 	wallets []reconWallet
 	hot     uint32 // the hot customer wallet paying the batches; 0 if none
 	batches []openBatch
+	cers    []openCeremony
 	// credited tells which of the deposit watcher's pending deposits
 	// custody holds already.
 	credited map[custody.Outpoint]bool
@@ -253,6 +274,17 @@ func (r *EthRecon) read(pend []EtherPending) snapshot {
 			}
 			sn.batches = append(sn.batches, openBatch{hash: common.Hash(b.TxID), safe: common.HexToAddress(b.Safe.Safe), amount: amt,
 				confirmed: b.Status == withdraw.BatchConfirmed, height: b.Height})
+		}
+		ours := map[uint32]bool{}
+		for _, rw := range sn.wallets {
+			ours[rw.w.ID] = true
+		}
+		for _, c := range s.Custody.Ceremonies() {
+			if c.Safe == nil || !ours[c.Source] || c.State == custody.CeremonyCancelled {
+				continue
+			}
+			sn.cers = append(sn.cers, openCeremony{hash: common.Hash(c.TxID), safe: common.HexToAddress(c.Safe.Safe), source: c.Source, pays: c.Pays,
+				confirmed: c.State == custody.CeremonyConfirmed, height: c.Height})
 		}
 		for _, p := range pend {
 			op := custody.Outpoint{TxID: p.Tx.Bytes(), Vout: custody.EtherIndex}
@@ -354,9 +386,26 @@ func (r *EthRecon) Step(ctx context.Context) (uint64, error) {
 				switch {
 				case b.confirmed && b.height > 0 && uint64(b.height) > wat:
 					e.Confirmed = sum(e.Confirmed, b.amount)
-				case !b.confirmed && executed[b.hash]:
+				case !b.confirmed && executed[b.hash] > 0:
 					e.Executed = sum(e.Executed, b.amount)
 				}
+			}
+		}
+		for _, c := range sn.cers {
+			var paid, got ledger.Amount
+			for _, p := range c.pays {
+				if c.source == rw.w.ID {
+					paid = sum(paid, p.Amount)
+				}
+				if p.Wallet == rw.w.ID {
+					got = sum(got, p.Amount)
+				}
+			}
+			switch {
+			case c.confirmed && c.height > 0 && uint64(c.height) > wat:
+				e.CeremonyIn, e.CeremonyOut = sum(e.CeremonyIn, paid), sum(e.CeremonyOut, got)
+			case !c.confirmed && executed[c.hash] > 0 && executed[c.hash] <= wat:
+				e.CeremonyIn, e.CeremonyOut = sum(e.CeremonyIn, got), sum(e.CeremonyOut, paid)
 			}
 		}
 		for _, p := range pend {
@@ -372,8 +421,10 @@ func (r *EthRecon) Step(ctx context.Context) (uint64, error) {
 		}
 		exp := new(big.Int).Add(e.Ledger.Big(), e.Confirmed.Big())
 		exp.Add(exp, e.Deposits.Big())
+		exp.Add(exp, e.CeremonyIn.Big())
 		exp.Sub(exp, e.Executed.Big())
 		exp.Sub(exp, e.Credited.Big())
+		exp.Sub(exp, e.CeremonyOut.Big())
 		if exp.Sign() < 0 {
 			exp.SetInt64(0) // more in flight than the account holds: the chain side shows it
 		}
@@ -463,9 +514,10 @@ func (r *EthRecon) addresses(sn snapshot) (map[uint32][]common.Address, error) {
 	return out, nil
 }
 
-// executed returns which of the journaled batches not yet confirmed the
-// Safe executed successfully at or below block at.
-func (r *EthRecon) executed(ctx context.Context, sn snapshot, at uint64) (map[common.Hash]bool, error) {
+// executed returns, for each of the journaled batches and Ethereum
+// ceremonies not yet confirmed that the Safe executed successfully at or
+// below block at, the block it executed in.
+func (r *EthRecon) executed(ctx context.Context, sn snapshot, at uint64) (map[common.Hash]uint64, error) {
 	var hashes []common.Hash
 	var safes []common.Address
 	for _, b := range sn.batches {
@@ -474,7 +526,13 @@ func (r *EthRecon) executed(ctx context.Context, sn snapshot, at uint64) (map[co
 			safes = append(safes, b.safe)
 		}
 	}
-	out := map[common.Hash]bool{}
+	for _, c := range sn.cers {
+		if !c.confirmed {
+			hashes = append(hashes, c.hash)
+			safes = append(safes, c.safe)
+		}
+	}
+	out := map[common.Hash]uint64{}
 	if len(hashes) == 0 {
 		return out, nil
 	}
@@ -495,7 +553,12 @@ func (r *EthRecon) executed(ctx context.Context, sn snapshot, at uint64) (map[co
 		}
 		for _, b := range sn.batches {
 			if b.hash == l.Topics[1] && b.safe == l.Address {
-				out[b.hash] = true
+				out[b.hash] = l.BlockNumber
+			}
+		}
+		for _, c := range sn.cers {
+			if c.hash == l.Topics[1] && c.safe == l.Address {
+				out[c.hash] = l.BlockNumber
 			}
 		}
 	}
@@ -521,8 +584,8 @@ func (r *EthRecon) halt(ctx context.Context, code string, bs []EthBalance) error
 			continue
 		}
 		id := fmt.Sprintf("mismatch-%s-%d", code, e.Wallet)
-		why := fmt.Sprintf("wallet %d (%s): ledger %s wei (%s with what is in flight: batches confirmed above the block %s, executed and not confirmed %s, deposits not yet credited %s, credited above the block %s), chain %s wei in %d addresses at block %d; difference %s wei (tolerance %s)",
-			e.Wallet, e.Kind, e.Ledger, e.Expected, e.Confirmed, e.Executed, e.Deposits, e.Credited, e.Chain, e.Addresses, e.Block, d, r.cfg.Tolerance)
+		why := fmt.Sprintf("wallet %d (%s): ledger %s wei (%s with what is in flight: batches confirmed above the block %s, executed and not confirmed %s, deposits not yet credited %s, credited above the block %s, ceremonies in %s, out %s), chain %s wei in %d addresses at block %d; difference %s wei (tolerance %s)",
+			e.Wallet, e.Kind, e.Ledger, e.Expected, e.Confirmed, e.Executed, e.Deposits, e.Credited, e.CeremonyIn, e.CeremonyOut, e.Chain, e.Addresses, e.Block, d, r.cfg.Tolerance)
 		r.log.Error("RECONCILIATION MISMATCH", "wallet", e.Wallet, "expected", e.Expected.String(), "chain", e.Chain.String(), "block", e.Block)
 		if r.cfg.Alert != nil {
 			r.cfg.Alert(alert.Alert{Key: "mismatch:" + code + ":" + key, Severity: alert.Critical, Title: "ledger and chain differ", Detail: why, Time: r.cfg.Now()})

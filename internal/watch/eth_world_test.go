@@ -251,8 +251,6 @@ func (w *ethWorld) batch(t *testing.T, id string, to common.Address, wei *big.In
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Signed first: the batch journals the gas limit and fee cap it is
-	// sent with.
 	signed := w.exec(t, w.gas, tx, h, w.hotKey, w.coKey)
 	b := withdraw.Batch{ID: "e-" + hex.EncodeToString(h[:8]), Asset: "ETH", Withdrawals: []string{id}, TxID: [32]byte(h),
 		Safe: &withdraw.SafeBatch{ChainID: w.d.ChainID.Uint64(), Safe: w.hot.Hex(), To: tx.To.Hex(), Value: wei.String(), Data: "0x", Nonce: nonce.Uint64(),

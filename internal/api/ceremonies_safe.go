@@ -1,0 +1,71 @@
+package api
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/http"
+	"strings"
+
+	"kinko/internal/chain"
+	"kinko/internal/core"
+	"kinko/internal/custody"
+)
+
+// SafeCeremonyRequest is an Ethereum ceremony (CeremonyRequest purpose
+// "safe"): a refill or sweep from a Safe wallet, its SafeTx as `kinko
+// ceremony safe` built it at the Safe's nonce, and each payment to a Safe
+// wallet of ours, by wallet id and the address the operator names for
+// it. The core recomputes the hash and the calls; the watcher of Safe
+// executions checks the addresses against its pinned Safes.
+type SafeCeremonyRequest struct {
+	Purpose    string           `json:"purpose"` // refill or sweep
+	Wallet     uint32           `json:"wallet"`  // the paying Safe wallet
+	SafeTx     custody.SafeTx   `json:"safe_tx"`
+	SafeTxHash string           `json:"safe_tx_hash"` // 0x hex
+	Pays       []SafePayRequest `json:"pays"`
+}
+
+// SafePayRequest is one payment of a SafeCeremonyRequest: wei in decimal.
+type SafePayRequest struct {
+	Wallet  uint32 `json:"wallet"`
+	Address string `json:"address"`
+	Amount  string `json:"amount"`
+}
+
+// prepareSafeCeremony journals an Ethereum ceremony as operator.
+func (s *Server) prepareSafeCeremony(r *http.Request, operator string, req CeremonyRequest) (CeremonyView, error) {
+	sr := req.Safe
+	if sr == nil || req.ID == "" || req.FeeRate != 0 || len(req.Withdrawals) != 0 {
+		return CeremonyView{}, fmt.Errorf("%w: a Safe ceremony has an id and safe, no fee rate or withdrawals", errBadJSON)
+	}
+	h := strings.TrimPrefix(sr.SafeTxHash, "0x")
+	hb, err := hex.DecodeString(h)
+	if err != nil || len(hb) != 32 || len(sr.SafeTxHash) != 66 {
+		return CeremonyView{}, fmt.Errorf("%w: safe_tx_hash is 0x and 32 bytes in hex", errBadJSON)
+	}
+	c := custody.Ceremony{ID: req.ID, Purpose: custody.Purpose(sr.Purpose), TxID: [32]byte(hb), Actor: operator, Source: sr.Wallet}
+	st := sr.SafeTx
+	c.Safe = &st
+	for i, p := range sr.Pays {
+		v, ok := new(big.Int).SetString(p.Amount, 10)
+		a, err := chain.AmountFromBig(v)
+		if !ok || err != nil || v.Sign() == 0 || v.String() != p.Amount {
+			return CeremonyView{}, fmt.Errorf("%w: payment %d: amount is a positive decimal number of wei below 2^128", errBadJSON, i)
+		}
+		c.Pays = append(c.Pays, custody.SafePayment{Wallet: p.Wallet, Address: p.Address, Amount: a})
+	}
+	if _, err := s.submit(r.Context(), core.PrepareCeremony{Ceremony: c}); err != nil {
+		if errors.Is(err, custody.ErrCeremonyInvalid) || errors.Is(err, custody.ErrCeremonyExists) || errors.Is(err, core.ErrCommandInvalid) {
+			return CeremonyView{}, fmt.Errorf("%w: %w", errCeremonyRefused, err)
+		}
+		return CeremonyView{}, err
+	}
+	total := new(big.Int)
+	for _, p := range c.Pays {
+		total.Add(total, p.Amount.Big())
+	}
+	return CeremonyView{ID: c.ID, Purpose: sr.Purpose, TxID: "0x" + h,
+		Summary: fmt.Sprintf("%s %s of %s wei from wallet %d in %d payment(s), SafeTx 0x%s at nonce %d", sr.Purpose, c.ID, total, sr.Wallet, len(c.Pays), h, st.Nonce)}, nil
+}

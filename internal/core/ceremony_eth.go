@@ -1,0 +1,57 @@
+package core
+
+import (
+	"fmt"
+	"math/big"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"kinko/internal/chain/eth/safe"
+	"kinko/internal/custody"
+	"kinko/internal/withdraw"
+)
+
+// SafeCeremonyTx returns the SafeTx an Ethereum ceremony journals, with
+// the chain id and Safe address of its EIP-712 domain, read as SafeTxOf
+// reads a batch's (safeTxGas the rule's).
+func SafeCeremonyTx(c *custody.Ceremony) (*safe.SafeTx, *big.Int, common.Address, error) {
+	if c.Safe == nil {
+		return nil, nil, common.Address{}, fmt.Errorf("%w: ceremony %s has no SafeTx", ErrCommandInvalid, c.ID)
+	}
+	st := c.Safe
+	return SafeTxOf(&withdraw.SafeBatch{ChainID: st.ChainID, Safe: st.Safe, To: st.To, Value: st.Value, Data: st.Data, Operation: st.Operation, Nonce: st.Nonce})
+}
+
+// checkSafeCeremony checks an Ethereum ceremony against its own SafeTx,
+// recomputed here: its TxID the SafeTx's EIP-712 hash, and what the
+// SafeTx makes the Safe do exactly the ceremony's payments, in order,
+// each a plain transfer of its amount to its address (a DELEGATECALL
+// only to a MultiSendCallOnly batch of such CALLs; safe.Calls). As for
+// batches, the MultiSendCallOnly and the Safes' addresses are not the
+// state's to check: the offline signers and the watcher pin them.
+func checkSafeCeremony(c *custody.Ceremony) error {
+	bad := func(why string) error { return fmt.Errorf("%w: ceremony %s: %s", ErrCommandInvalid, c.ID, why) }
+	tx, chainID, sa, err := SafeCeremonyTx(c)
+	if err != nil {
+		return err
+	}
+	h, err := tx.Hash(chainID, sa)
+	if err != nil || [32]byte(h) != c.TxID {
+		return bad("its txid is not the SafeTx's EIP-712 hash")
+	}
+	calls, err := safe.Calls(tx, tx.To)
+	if err != nil {
+		return bad(err.Error())
+	}
+	if len(calls) != len(c.Pays) || (len(calls) > 1) != (tx.Operation == safe.OpDelegateCall) {
+		return bad(fmt.Sprintf("the SafeTx makes %d calls for %d payments", len(calls), len(c.Pays)))
+	}
+	for i, p := range c.Pays {
+		to, err := hexAddress(p.Address)
+		cl := calls[i]
+		if err != nil || cl.To != to || len(cl.Data) != 0 || cl.Value.Cmp(p.Amount.Big()) != 0 {
+			return bad(fmt.Sprintf("call %d is not payment %d (%s wei to wallet %d at %s)", i, i, p.Amount, p.Wallet, p.Address))
+		}
+	}
+	return nil
+}
