@@ -75,7 +75,10 @@ func readBanner(t *testing.T, log string, into *devBanner) {
 // kinko dev pay and mined with kinko dev mine is credited; a trade fills
 // against the demo's book; an intent key and an address are registered and
 // a withdrawal is paid on chain through the dev's hot signer and
-// co-signer. Then the dev is stopped and started again on its data: the
+// co-signer. Another customer's ether is paid to her counterfactual
+// deposit address with kinko dev pay, credited, and a quarter of it
+// withdrawn from the hot Safe through the dev's Ether hot signer and
+// co-signer: the payee holds exactly that on the geth node. Then the dev is stopped and started again on its data: the
 // chain, the balances and the withdrawal are all still there, and a second
 // withdrawal completes.
 func TestDevFlows(t *testing.T) {
@@ -126,6 +129,27 @@ func TestDevFlows(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := kenji.SetKYC(ctx, taro.ID, people.KYCVerified, "documents checked"); err != nil {
+		t.Fatal(err)
+	}
+	// yuki, for ether: logged in, verified, an intent key and an ETH
+	// address registered now, so that the cool-down and her TOTP steps
+	// are behind her when she withdraws.
+	yuki, err := LoginCustomer(ctx, bn.url, bn.ids["yuki@example.jp"], "yuki@example.jp", bn.passwords["yuki@example.jp"], bn.secrets["yuki@example.jp"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kenji.SetKYC(ctx, yuki.ID, people.KYCVerified, "documents checked"); err != nil {
+		t.Fatal(err)
+	}
+	if err := yuki.RegisterKey(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pk, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ethPayee := crypto.PubkeyToAddress(pk.PublicKey)
+	if err := yuki.WhitelistAsset(ctx, "ETH", ethPayee.Hex()); err != nil {
 		t.Fatal(err)
 	}
 	// A deposit: a new address, paid from the dev node, mined.
@@ -195,7 +219,7 @@ func TestDevFlows(t *testing.T) {
 		t.Fatalf("the node shows %d satoshi at the payee; want 1,000,000", got)
 	}
 
-	// Ether, as the banner says: taro's ETH deposit address (a
+	// Ether, as the banner says: yuki's ETH deposit address (a
 	// counterfactual Safe of the cold owners) paid from the dev node with
 	// kinko dev pay, mined with kinko dev mine --asset ETH and credited; an
 	// ETH address registered and a withdrawal paid from the hot Safe by the
@@ -209,11 +233,11 @@ func TestDevFlows(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ec.Close()
-	ethAddr, err := taro.DepositAddressOf(ctx, "ETH")
+	ethAddr, err := yuki.DepositAddressOf(ctx, "ETH")
 	if err != nil || !common.IsHexAddress(ethAddr) {
-		t.Fatalf("taro's ETH deposit address %q: %v", ethAddr, err)
+		t.Fatalf("yuki's ETH deposit address %q: %v", ethAddr, err)
 	}
-	wei0, err := AvailableWei(ctx, taro)
+	wei0, err := AvailableWei(ctx, yuki)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,22 +247,13 @@ func TestDevFlows(t *testing.T) {
 	kinko("dev", "pay", "--data", data, "--dev", bn.url, "--address", ethAddr, "--amount", oneEth.String())
 	kinko("dev", "mine", "--asset", "ETH", "--blocks", "6", "--data", data, "--dev", bn.url)
 	if err := poll(ctx, "the ETH deposit credited", func() (bool, error) {
-		got, err := AvailableWei(ctx, taro)
+		got, err := AvailableWei(ctx, yuki)
 		return err == nil && got.Cmp(new(big.Int).Add(wei0, oneEth)) == 0, nil
 	}); err != nil {
 		t.Fatalf("%v\n%s", err, dev.LogTail(40))
 	}
-	pk, err := crypto.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ethPayee := crypto.PubkeyToAddress(pk.PublicKey)
-	if err := taro.WhitelistAsset(ctx, "ETH", ethPayee.Hex()); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(3 * time.Second) // the dev's cool-down
 	half := new(big.Int).Div(oneEth, big.NewInt(4))
-	w, err := taro.WithdrawAsset(ctx, "ETH", "dev-eth-1", ethPayee.Hex(), half.Uint64())
+	w, err := yuki.WithdrawAsset(ctx, "ETH", "dev-eth-1", ethPayee.Hex(), half.Uint64())
 	if err != nil || w.Status != string(withdraw.StatusQueued) {
 		t.Fatalf("the ETH withdrawal = %+v, %v", w, err)
 	}
@@ -252,7 +267,7 @@ func TestDevFlows(t *testing.T) {
 		return strings.Join(out[max(0, len(out)-30):], "\n")
 	}
 	if err := poll(ctx, "the ETH withdrawal done", func() (bool, error) {
-		ws, err := taro.Withdrawals(ctx)
+		ws, err := yuki.Withdrawals(ctx)
 		if err != nil {
 			return false, nil
 		}
@@ -268,13 +283,13 @@ func TestDevFlows(t *testing.T) {
 	if got, err := ec.Balance(ctx, ethPayee); err != nil || got.Cmp(half) != 0 {
 		t.Fatalf("the ETH payee holds %v wei (%v); want %s", got, err, half)
 	}
-	wei1, err := AvailableWei(ctx, taro)
+	wei1, err := AvailableWei(ctx, yuki)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Any withdrawal fee is in ether, well below a hundredth of one.
 	if paid := new(big.Int).Sub(new(big.Int).Add(wei0, oneEth), wei1); paid.Cmp(half) < 0 || paid.Cmp(new(big.Int).Add(half, big.NewInt(1e16))) > 0 {
-		t.Fatalf("taro paid %s wei for a withdrawal of %s", paid, half)
+		t.Fatalf("yuki paid %s wei for a withdrawal of %s", paid, half)
 	}
 
 	// Yen, as the banner says: a bank transfer to taro's virtual account

@@ -13,7 +13,6 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 
-	"kinko/internal/chain/eth"
 	"kinko/internal/chain/eth/safe"
 	"kinko/internal/chain/ethchain"
 	"kinko/internal/core"
@@ -41,27 +40,7 @@ func (w *ethWorld) execOn(t *testing.T, a common.Address, tx *safe.SafeTx, owner
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sigs []safe.Signature
-	for _, o := range owners {
-		s, err := safe.Sign(h, o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sigs = append(sigs, s)
-	}
-	enc, err := safe.EncodeSignatures(h, sigs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := safe.ExecCalldata(tx, enc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signed, err := w.c.Sign(w.ctx, w.gas, eth.Tx{To: &a, Data: data, Gas: 300_000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return signed
+	return w.execAt(t, w.gas, a, tx, h, owners...)
 }
 
 func (w *ethWorld) walletBalance(id uint32) *big.Int {

@@ -15,6 +15,7 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"kinko/internal/chain"
 	"kinko/internal/chain/eth"
 	"kinko/internal/chain/eth/devnet"
 	"kinko/internal/chain/eth/safe"
@@ -166,13 +167,8 @@ func (w *ethWorld) book(t *testing.T, wallet uint32, credit ledger.AccountKey, w
 		Debit: walletAccount(wallet), Credit: credit, Amount: a}}})
 }
 
-func ledgerAmount(v *big.Int) (ledger.Amount, error) {
-	if v.Sign() < 0 || v.BitLen() > 128 {
-		return ledger.Amount{}, fmt.Errorf("amount %s", v)
-	}
-	lo := new(big.Int).And(v, new(big.Int).SetUint64(^uint64(0))).Uint64()
-	return ledger.Amount{Hi: new(big.Int).Rsh(v, 64).Uint64(), Lo: lo}, nil
-}
+// ledgerAmount is wei as a ledger amount.
+func ledgerAmount(v *big.Int) (ledger.Amount, error) { return chain.AmountFromBig(v) }
 
 func (w *ethWorld) submit(t *testing.T, at time.Time, cmd core.Command) core.Outcome {
 	t.Helper()
@@ -266,6 +262,12 @@ func (w *ethWorld) batch(t *testing.T, id string, to common.Address, wei *big.In
 // Safe refuses is mined and reverts), not sent.
 func (w *ethWorld) exec(t *testing.T, from *ecdsa.PrivateKey, tx *safe.SafeTx, h common.Hash, owners ...*ecdsa.PrivateKey) *types.Transaction {
 	t.Helper()
+	return w.execAt(t, from, w.hot, tx, h, owners...)
+}
+
+// execAt is exec on the Safe at a.
+func (w *ethWorld) execAt(t *testing.T, from *ecdsa.PrivateKey, a common.Address, tx *safe.SafeTx, h common.Hash, owners ...*ecdsa.PrivateKey) *types.Transaction {
+	t.Helper()
 	var sigs []safe.Signature
 	for _, o := range owners {
 		s, err := safe.Sign(h, o)
@@ -282,8 +284,7 @@ func (w *ethWorld) exec(t *testing.T, from *ecdsa.PrivateKey, tx *safe.SafeTx, h
 	if err != nil {
 		t.Fatal(err)
 	}
-	hot := w.hot
-	signed, err := w.c.Sign(w.ctx, from, eth.Tx{To: &hot, Data: data, Gas: 300_000})
+	signed, err := w.c.Sign(w.ctx, from, eth.Tx{To: &a, Data: data, Gas: 300_000})
 	if err != nil {
 		t.Fatal(err)
 	}
