@@ -89,8 +89,10 @@ type EthDeployment struct {
 	// signer, co-signer, backup) as `kinko keys eth-address` prints them.
 	Hot, Cold common.Address
 	HotOwners []common.Address
-	// coldOwners are the cold Safe's, keys held offline (not kept here).
+	// coldOwners are the cold Safe's; coldKeys their keys, as the
+	// offline machines hold them (the test signs a ceremony with two).
 	coldOwners []common.Address
+	coldKeys   []*ecdsa.PrivateKey
 	// Reverter is a contract that refuses ether until a call with data
 	// switches it to accept ether.
 	Reverter common.Address
@@ -183,7 +185,7 @@ func (d *EthDeployment) upEth(ctx context.Context, art *safe.Artifacts, o EthOpt
 		if err != nil {
 			return err
 		}
-		d.coldOwners = append(d.coldOwners, crypto.PubkeyToAddress(k.PublicKey))
+		d.coldOwners, d.coldKeys = append(d.coldOwners, crypto.PubkeyToAddress(k.PublicKey)), append(d.coldKeys, k)
 	}
 	if d.Hot, err = safetest.Funded(ctx, d.Eth, d.Contracts, deployer, 1, o.Hot, d.HotOwners); err != nil {
 		return err

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/big"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"kinko/internal/chain/eth"
 	"kinko/internal/chain/eth/safe"
 	"kinko/internal/core"
+	"kinko/internal/custody"
 	"kinko/internal/ledger"
 	"kinko/internal/withdraw"
 )
@@ -50,6 +53,12 @@ import (
 //     and customer 1 buys it (ether and yen exact, the taker's fee in
 //     yen); customer 1 withdraws the ether bought through the signer and
 //     co-signer processes, with the watcher following: nothing halts.
+//     A refill of 1 ETH from the cold Safe to the hot one is journaled by
+//     `kinko ceremony safe` (an operator signed in to the core), signed by
+//     two of the cold Safe's offline owners and executed: the watcher
+//     process explains it and journals its confirmation (nothing halts;
+//     read at the end, the ceremony is confirmed and the hot wallet's
+//     ledger account equals its chain balance, the refill included).
 //  4. An attacker with two
 //     leaked hot owner keys (the hot signer's key file and the offline
 //     backup's) drains the hot Safe straight on the node, never asking the
@@ -275,11 +284,53 @@ func TestEthDeployment(t *testing.T) {
 	eq("the hot Safe's loss for the ether bought", new(big.Int).Sub(hot2, wei(d.Hot)), one)
 	eq("customer 1's ether after withdrawing it", avail(c1), c1Before)
 	eq("the hot Safe's nonce after the second withdrawal", nonce(), new(big.Int).Add(n2, big.NewInt(1)))
+
+	// A refill of the hot Safe from the cold Safe, as operators make it:
+	// journaled in the core by `kinko ceremony safe` before anyone signs,
+	// signed by two of the cold Safe's offline owners, executed. The
+	// watcher process explains it and journals its confirmation: nothing
+	// halts, and the ledger moves the ether from the cold wallet's
+	// account to the hot wallet's (checked at the end against the chain).
+	refill := Milli(1_000)
+	req := filepath.Join(d.Root, "refill-eth-1.json")
+	out, err := d.Kinko(ctx, d.Root, append([]string{"ceremony", "safe", "--eth-rpc", d.Eth.HTTPURL(), "--safe", d.Cold.Hex(), "--purpose", "refill",
+		"--id", "refill-eth-1", "--out", req, "--wallet", strconv.Itoa(int(WalletEthCold)), "--pay", d.Hot.Hex() + "=1", "--dest", d.Hot.Hex() + "=" + strconv.Itoa(int(WalletEthHot))},
+		append(d.coreFlags(), "--operator", OperatorName, "--key", d.OperatorKey(OperatorName))...)...)
+	if err != nil || !strings.Contains(out, "journaled by "+OperatorName) {
+		t.Fatalf("kinko ceremony safe: %v\n%s", err, out)
+	}
+	coldNonce, err := safe.Nonce(ctx, d.C, d.Cold)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtx := safe.Transfer(d.Hot, refill, coldNonce)
+	rh, err := rtx.Hash(d.Contracts.ChainID, d.Cold)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rsigs []safe.Signature
+	for _, k := range d.coldKeys[:2] {
+		sg, err := safe.Sign(rh, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rsigs = append(rsigs, sg)
+	}
+	renc, err := safe.EncodeSignatures(rh, rsigs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hot3, cold3 := wei(d.Hot), wei(d.Cold)
+	if _, err := d.Contracts.Exec(ctx, d.C, payer, d.Cold, rtx, renc, 0); err != nil {
+		t.Fatalf("the refill's execution: %v", err)
+	}
+	eq("the hot Safe after the refill", wei(d.Hot), new(big.Int).Add(hot3, refill))
+	eq("the cold Safe after the refill", wei(d.Cold), new(big.Int).Sub(cold3, refill))
 	if _, err := d.Eth.Mine(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
 	if st, err := d.Operator.Status(ctx); err != nil || len(st.Halts) != 0 {
-		t.Fatalf("halts after journaled withdrawals and a deposit: %+v, %v", st.Halts, err)
+		t.Fatalf("halts after journaled withdrawals, a deposit and a refill: %+v, %v", st.Halts, err)
 	}
 
 	// 4. The drain by two leaked owner keys.
@@ -315,7 +366,7 @@ func TestEthDeployment(t *testing.T) {
 	took := wei(thief)
 	eq("the attacker's take", took, hotBefore)
 	eq("the cold Safe after the drain", wei(d.Cold), coldBefore)
-	eq("the cold Safe through the test", wei(d.Cold), cold0)
+	eq("the cold Safe through the test (less the refill)", wei(d.Cold), new(big.Int).Sub(cold0, refill))
 
 	// The watcher process halts ETH in the core and in the co-signer.
 	if err := d.wait(ctx, "ETH withdrawals halted in the core", func() (bool, error) {
@@ -376,7 +427,9 @@ func TestEthDeployment(t *testing.T) {
 	var incidents []string
 	var loss uint64
 	var named bool
+	var refilled custody.Ceremony
 	c.Read(func(s *core.State) {
+		refilled, _ = s.Custody.Ceremony("refill-eth-1")
 		if a, ok := s.Ledger.Account(ledger.AccountKey{Owner: ownerEthHot, Asset: ETH.ID, Kind: ledger.KindWallet}); ok {
 			hotLedger = a.Balance()
 		}
@@ -386,7 +439,10 @@ func TestEthDeployment(t *testing.T) {
 		}
 		named = s.Incidents.Names(h.Hex())
 	})
-	eq("the hot Safe's ledger account against its chain balance before the drain", amountWei(hotLedger), hotBefore)
+	eq("the hot Safe's ledger account against its chain balance before the drain (the refill booked)", amountWei(hotLedger), hotBefore)
+	if refilled.State != custody.CeremonyConfirmed || refilled.TxID != [32]byte(rh) {
+		t.Errorf("the refill ceremony in the journal: %s, SafeTx %x; want confirmed, %s", refilled.State, refilled.TxID, rh)
+	}
 	if len(incidents) != 1 || !named || new(big.Int).SetUint64(loss).Cmp(took) != 0 {
 		t.Fatalf("incidents %v (the drain's SafeTx named: %v), loss %d wei; want one, of the drain, %s wei", incidents, named, loss, took)
 	}
