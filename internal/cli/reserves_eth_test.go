@@ -76,13 +76,7 @@ func TestReservesETH(t *testing.T) {
 			{ID: ledger.ID{Lo: 3}, Debit: wal(3), Credit: equity, Amount: weiOfMilli(5_000)},
 		}})
 	for _, cmd := range cmds {
-		o, err := c.Submit(context.Background(), now, cmd)
-		if err == nil {
-			err = o.Err
-		}
-		if err == nil {
-			err = o.EventErr()
-		}
+		_, err := c.Do(context.Background(), now, cmd)
 		if err != nil {
 			t.Fatalf("%s: %v", cmd.Kind(), err)
 		}

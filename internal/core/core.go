@@ -591,6 +591,17 @@ func (c *Core) Submit(ctx context.Context, at time.Time, cmd Command) (Outcome, 
 	return c.SubmitRaw(ctx, at.UnixNano(), cmd.Kind(), cmd.AppendPayload(nil))
 }
 
+// Do is Submit with one error for everything that went wrong: the
+// journal's, the apply's refusal (Outcome.Err) or the first ledger event
+// that failed (Outcome.EventErr).
+func (c *Core) Do(ctx context.Context, at time.Time, cmd Command) (Outcome, error) {
+	o, err := c.Submit(ctx, at, cmd)
+	if err == nil {
+		err = o.EventErr()
+	}
+	return o, err
+}
+
 // SubmitRaw is Submit for an encoded payload; at is unix nanoseconds.
 func (c *Core) SubmitRaw(ctx context.Context, at int64, kind Kind, payload []byte) (Outcome, error) {
 	if len(payload) > journal.MaxPayload {

@@ -132,13 +132,7 @@ func StartChain(ctx context.Context, c *core.Core, dataDir string, cfg watch.Dep
 // submitNow journals cmd in c now; a refusal, the command's or an
 // event's, is its error.
 func submitNow(ctx context.Context, c *core.Core, cmd core.Command) (any, error) {
-	o, err := c.Submit(ctx, time.Now(), cmd)
-	if err == nil {
-		err = o.Err
-	}
-	if err == nil {
-		err = o.EventErr()
-	}
+	o, err := c.Do(ctx, time.Now(), cmd)
 	return o.Value, err
 }
 

@@ -377,6 +377,8 @@ var ErrSafeNonceTaken = errors.New("signer: the Safe's nonce moved past the batc
 // execution already on chain settles it. It reports whether the batch is
 // settled.
 func (s *EthSigner) settled(ctx context.Context, b withdraw.Batch, tx *safe.SafeTx, sent *types.Transaction, wait bool) (bool, error) {
+	var ex execution
+	var gas *withdraw.GasSpent
 	if sent != nil && wait {
 		r, err := s.cfg.Node.WaitMined(ctx, sent.Hash())
 		if err != nil {
@@ -386,38 +388,33 @@ func (s *EthSigner) settled(ctx context.Context, b withdraw.Batch, tx *safe.Safe
 		// filters) may show its block: its own logs tell whether it
 		// executed the SafeTx, and how.
 		if found, success := executesIn(r, s.cfg.Safe, common.Hash(b.TxID)); found && r.Status == types.ReceiptStatusSuccessful {
-			var gas *withdraw.GasSpent
+			ex = execution{found: true, success: success, height: int32(r.BlockNumber.Int64()), tx: r.TxHash}
 			if s.gasLedger {
 				gas = gasSpent(r)
 			}
-			height := int32(r.BlockNumber.Int64())
-			if success {
-				return true, s.cfg.Backend.Submit(ctx, core.ConfirmBatch{TxID: b.TxID, Height: height, Gas: gas})
-			}
-			s.cfg.Logger.Warn("SafeTx call failed; batch failed", "batch", b.ID, "tx", r.TxHash, "block", height)
-			return true, s.cfg.Backend.Submit(ctx, core.FailBatch{Batch: b.ID, Reason: failedReason(r.TxHash, height, tx.Nonce), Gas: gas})
 		}
 	}
-	ex, err := s.executed(ctx, common.Hash(b.TxID))
-	if err != nil {
-		return false, err
-	}
-	if ex.found {
+	if !ex.found {
+		var err error
+		if ex, err = s.executed(ctx, common.Hash(b.TxID)); err != nil {
+			return false, err
+		}
 		// The gas of our journaled transaction, if it is the one that
 		// executed the SafeTx.
-		var gas *withdraw.GasSpent
-		if sent != nil && ex.tx == sent.Hash() {
+		if ex.found && sent != nil && ex.tx == sent.Hash() {
 			if gas, err = s.gasOf(ctx, sent); err != nil {
 				return false, err
 			}
 		}
+	}
+	if ex.found {
 		if ex.success {
 			return true, s.cfg.Backend.Submit(ctx, core.ConfirmBatch{TxID: b.TxID, Height: ex.height, Gas: gas})
 		}
 		// The call failed and the SafeTx used its nonce (its safeTxGas
 		// is not 0): it can never execute, so the holds go back.
 		s.cfg.Logger.Warn("SafeTx call failed; batch failed", "batch", b.ID, "tx", ex.tx, "block", ex.height)
-		return true, s.cfg.Backend.Submit(ctx, core.FailBatch{Batch: b.ID, Reason: failedReason(ex.tx, ex.height, tx.Nonce), Gas: gas})
+		return true, s.cfg.Backend.Submit(ctx, core.FailBatch{Batch: b.ID, Reason: fmt.Sprintf("the Safe's call failed (ExecutionFailure) in transaction %s, block %d: the SafeTx used nonce %s and can never execute", ex.tx, ex.height, tx.Nonce), Gas: gas})
 	}
 	nonce, err := safe.Nonce(ctx, s.cfg.Node, s.cfg.Safe)
 	if err != nil {
@@ -481,11 +478,6 @@ func executesIn(r *types.Receipt, safeAddr common.Address, hash common.Hash) (fo
 		}
 	}
 	return false, false
-}
-
-// failedReason is a batch's failure when its SafeTx's call failed.
-func failedReason(tx common.Hash, height int32, nonce *big.Int) string {
-	return fmt.Sprintf("the Safe's call failed (ExecutionFailure) in transaction %s, block %d: the SafeTx used nonce %s and can never execute", tx, height, nonce)
 }
 
 // gasOf reads what a mined transaction of the gas account spent, from its

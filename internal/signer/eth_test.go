@@ -212,13 +212,7 @@ func newEthE2EWith(t testing.TB, limits string) *ethE2E {
 
 func (e *ethE2E) submit(t testing.TB, at time.Time, cmd core.Command) core.Outcome {
 	t.Helper()
-	o, err := e.core.Submit(e.ctx, at, cmd)
-	if err == nil {
-		err = o.Err
-	}
-	if err == nil {
-		err = o.EventErr()
-	}
+	o, err := e.core.Do(e.ctx, at, cmd)
 	if err != nil {
 		t.Fatalf("%s: %v", cmd.Kind(), err)
 	}

@@ -172,13 +172,7 @@ func ledgerAmount(v *big.Int) (ledger.Amount, error) { return chain.AmountFromBi
 
 func (w *ethWorld) submit(t *testing.T, at time.Time, cmd core.Command) core.Outcome {
 	t.Helper()
-	o, err := w.k.Submit(w.ctx, at, cmd)
-	if err == nil {
-		err = o.Err
-	}
-	if err == nil {
-		err = o.EventErr()
-	}
+	o, err := w.k.Do(w.ctx, at, cmd)
 	if err != nil {
 		t.Fatalf("%s: %v", cmd.Kind(), err)
 	}
