@@ -252,6 +252,22 @@ func TestDevFlows(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("%v\n%s", err, dev.LogTail(40))
 	}
+	// Withdrawable once final: the watcher's journaled checkpoint, not
+	// the node's tip, gives the deposit its 6 confirmations.
+	if err := poll(ctx, "the ETH deposit final", func() (bool, error) {
+		ds, err := yuki.Deposits(ctx)
+		if err != nil {
+			return false, nil
+		}
+		for _, d := range ds {
+			if strings.HasPrefix(d.Outpoint, "0x") && d.Final {
+				return true, nil
+			}
+		}
+		return false, nil
+	}); err != nil {
+		t.Fatalf("%v\n%s", err, dev.LogTail(40))
+	}
 	half := new(big.Int).Div(oneEth, big.NewInt(4))
 	w, err := yuki.WithdrawAsset(ctx, "ETH", "dev-eth-1", ethPayee.Hex(), half.Uint64())
 	if err != nil || w.Status != string(withdraw.StatusQueued) {
