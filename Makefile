@@ -16,9 +16,12 @@ dev:
 deps:
 	bash scripts/install-test-deps.sh
 
+# The integration tests (./itest/, the roles as separate processes: the
+# longest package by far) are named first so that they start first and
+# the other packages run beside them instead of before them.
 test: deps
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 15m ./...
+	$(GO) test -count=1 -timeout 15m ./itest/ ./...
 	$(GO) test -count=1 -timeout 10m -short -tags invariants ./internal/core/ ./internal/ledger/
 
 bench:
