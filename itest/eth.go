@@ -415,7 +415,7 @@ func (d *EthDeployment) ethWatchArgs() []string {
 	return []string{"watch", "--core", d.CoreURL, "--stream-token-file", filepath.Join(d.WatcherDir, "stream.token"),
 		"--watcher-token-file", filepath.Join(d.WatcherDir, "watcher.token"), "--cosigner", d.CosignerURL, "--tls", filepath.Join(d.WatcherDir, "tls"),
 		"--state", filepath.Join(d.WatcherDir, "state"), "--witness-listen", strings.TrimPrefix(d.WatcherWitnessURL, "http://"), "--head-every", WitnessInterval.String(),
-		"--eth-node", d.Eth.HTTPURL(), "--chain-id", d.Contracts.ChainID.String(), "--hot-safe", d.Hot.Hex(), "--cold-safe", d.Cold.Hex(),
+		"--eth-node", d.Eth.HTTPURL(), "--eth-ws", d.Eth.WSURL(), "--chain-id", d.Contracts.ChainID.String(), "--hot-safe", d.Hot.Hex(), "--cold-safe", d.Cold.Hex(),
 		"--multisend", d.Contracts.MultiSendCallOnly.Hex(), "--confirmations", "2", "--start-height", "1", "--eth-poll", "200ms"}
 }
 

@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -359,7 +360,65 @@ func TestEthDeployment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := d.Contracts.Exec(ctx, d.C, attacker, d.Hot, tx, sigs, 0)
+	// First sent at a fee cap of 1 wei, below the base fee: a valid
+	// transaction the node keeps in its pool and no block can hold. The
+	// watcher process, subscribed to the node's pending transactions
+	// (--eth-ws), must halt ETH in the core and in the co-signer from the
+	// pool alone, with the hot Safe still whole.
+	data, err := safe.ExecCalldata(tx, sigs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe, err := d.C.Sign(ctx, attacker, eth.Tx{To: &d.Hot, Data: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signAt := func(tip, feeCap int64) *types.Transaction {
+		return types.MustSignNewTx(attacker, types.LatestSignerForChainID(d.Contracts.ChainID), &types.DynamicFeeTx{ChainID: d.Contracts.ChainID,
+			Nonce: probe.Nonce(), GasTipCap: big.NewInt(tip), GasFeeCap: big.NewInt(feeCap), Gas: probe.Gas(), To: &d.Hot, Data: data})
+	}
+	stuck := signAt(1, 1)
+	if err := d.C.SendSigned(ctx, stuck); err != nil {
+		t.Fatal(err)
+	}
+	haltedIn := func(what string, halts func() ([]string, error)) {
+		t.Helper()
+		if err := d.wait(ctx, what, func() (bool, error) {
+			hs, err := halts()
+			return slices.Contains(hs, "ETH"), err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	haltedIn("ETH withdrawals halted in the core", func() ([]string, error) {
+		st, err := d.Operator.Status(ctx)
+		var out []string
+		for _, hv := range st.Halts {
+			if hv.Switch == "withdraw" {
+				out = append(out, hv.Asset)
+			}
+		}
+		return out, err
+	})
+	haltedIn("the co-signer halted on ETH", func() ([]string, error) {
+		st, err := d.CosignerStatus()
+		var out []string
+		for _, hv := range st.Halts {
+			out = append(out, hv.Asset)
+		}
+		return out, err
+	})
+	if rc, err := d.C.Eth().TransactionReceipt(ctx, stuck.Hash()); err == nil || rc != nil {
+		t.Fatalf("the drain below the base fee was mined before the halt was read: %+v", rc)
+	}
+	eq("the hot Safe while the drain is only in the node's pool", wei(d.Hot), hotBefore)
+
+	// Then the attacker replaces it at the going fee: mined at once.
+	fast := signAt(2e9, 100e9)
+	if err := d.C.SendSigned(ctx, fast); err != nil {
+		t.Fatal(err)
+	}
+	r, err := d.C.WaitMined(ctx, fast.Hash())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,36 +426,6 @@ func TestEthDeployment(t *testing.T) {
 	eq("the attacker's take", took, hotBefore)
 	eq("the cold Safe after the drain", wei(d.Cold), coldBefore)
 	eq("the cold Safe through the test (less the refill)", wei(d.Cold), new(big.Int).Sub(cold0, refill))
-
-	// The watcher process halts ETH in the core and in the co-signer.
-	if err := d.wait(ctx, "ETH withdrawals halted in the core", func() (bool, error) {
-		st, err := d.Operator.Status(ctx)
-		if err != nil {
-			return false, err
-		}
-		for _, hv := range st.Halts {
-			if hv.Asset == "ETH" && hv.Switch == "withdraw" {
-				return true, nil
-			}
-		}
-		return false, nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.wait(ctx, "the co-signer halted on ETH", func() (bool, error) {
-		st, err := d.CosignerStatus()
-		if err != nil {
-			return false, err
-		}
-		for _, hv := range st.Halts {
-			if hv.Asset == "ETH" {
-				return true, nil
-			}
-		}
-		return false, nil
-	}); err != nil {
-		t.Fatal(err)
-	}
 
 	// A withdrawal after the halt is refused.
 	w3, err := c2.WithdrawAsset(ctx, "ETH", "eth-3", d.Payees[1].Hex(), Milli(100).Uint64())
@@ -426,7 +455,7 @@ func TestEthDeployment(t *testing.T) {
 	var hotLedger ledger.Amount
 	var incidents []string
 	var loss uint64
-	var named bool
+	var named, fromPool bool
 	var refilled custody.Ceremony
 	c.Read(func(s *core.State) {
 		refilled, _ = s.Custody.Ceremony("refill-eth-1")
@@ -438,6 +467,7 @@ func TestEthDeployment(t *testing.T) {
 			loss = in.Loss
 		}
 		named = s.Incidents.Names(h.Hex())
+		fromPool = s.Incidents.Names(stuck.Hash().Hex())
 	})
 	eq("the hot Safe's ledger account against its chain balance before the drain (the refill booked)", amountWei(hotLedger), hotBefore)
 	if refilled.State != custody.CeremonyConfirmed || refilled.TxID != [32]byte(rh) {
@@ -446,9 +476,12 @@ func TestEthDeployment(t *testing.T) {
 	if len(incidents) != 1 || !named || new(big.Int).SetUint64(loss).Cmp(took) != 0 {
 		t.Fatalf("incidents %v (the drain's SafeTx named: %v), loss %d wei; want one, of the drain, %s wei", incidents, named, loss, took)
 	}
+	if !fromPool {
+		t.Errorf("the incident does not name the pending transaction %s the halt was read from", stuck.Hash())
+	}
 	total := new(big.Int).Add(hotBefore, coldBefore)
 	bps := new(big.Int).Div(new(big.Int).Mul(took, big.NewInt(10_000)), total)
-	t.Logf("drain by two leaked hot owner keys: the attacker took %s wei, the hot Safe's whole balance, %s basis points of the %s wei held (the hot share), in one execution of %d gas; the cold Safe's %s wei did not move; the watcher process halted ETH in the core (incident %s) and in the co-signer",
+	t.Logf("drain by two leaked hot owner keys: the attacker took %s wei, the hot Safe's whole balance, %s basis points of the %s wei held (the hot share), in one execution of %d gas; the cold Safe's %s wei did not move; the watcher process halted ETH in the core (incident %s) and in the co-signer while the drain was in the node's pool, before any block held it",
 		took, bps, total, r.GasUsed, coldBefore, incidents[0])
 }
 
