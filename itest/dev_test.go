@@ -6,6 +6,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -306,6 +307,31 @@ func TestDevFlows(t *testing.T) {
 	// Any withdrawal fee is in ether, well below a hundredth of one.
 	if paid := new(big.Int).Sub(new(big.Int).Add(wei0, oneEth), wei1); paid.Cmp(half) < 0 || paid.Cmp(new(big.Int).Add(half, big.NewInt(1e16))) > 0 {
 		t.Fatalf("yuki paid %s wei for a withdrawal of %s", paid, half)
+	}
+	// The dev reconciles the hot Safe and the deposit addresses with the
+	// ledger at every block: once the withdrawal's block is 6 deep, its
+	// reconciliation finds no difference (a difference would halt ETH).
+	paidAt, err := ec.BlockNumber(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinko("dev", "mine", "--asset", "ETH", "--blocks", "6", "--data", data, "--dev", bn.url)
+	reconciled := regexp.MustCompile(`msg="Ether reconciled" .*?\bblock=(\d+) .*\blargest_difference_wei=(\d+)`)
+	if err := poll(ctx, "the withdrawal's block reconciled", func() (bool, error) {
+		for _, m := range reconciled.FindAllStringSubmatch(dev.LogTail(1<<20), -1) {
+			if b, _ := strconv.ParseUint(m[1], 10, 64); b >= paidAt {
+				if m[2] != "0" {
+					return false, fmt.Errorf("block %s reconciled with a difference of %s wei", m[1], m[2])
+				}
+				return true, nil
+			}
+		}
+		return false, nil
+	}); err != nil {
+		t.Fatalf("%v\n%s", err, etherLog())
+	}
+	if strings.Contains(dev.LogTail(1<<20), "RECONCILIATION MISMATCH") {
+		t.Fatalf("the dev's Ether reconciliation found a mismatch:\n%s", etherLog())
 	}
 
 	// Yen, as the banner says: a bank transfer to taro's virtual account

@@ -354,40 +354,7 @@ func (e *ethWatchFlags) run(ctx context.Context, out io.Writer, log *slog.Logger
 	}
 	log.Info("watching", "asset", code, "node", e.node, "chain", e.chainID, "core", coreURL, "cosigners", ncosigners, "safes", len(safes))
 	fmt.Fprintf(out, "watching %s on %s (chain %d): core %s, %d co-signer(s), hot Safe %s, %d cold Safe(s)\n", code, e.node, e.chainID, coreURL, ncosigners, hot.Hex(), len(e.cold))
-	t := time.NewTicker(e.poll)
-	defer t.Stop()
-	var sub *watch.PendingSubscription
-	defer func() {
-		if sub != nil {
-			sub.Close()
-		}
-	}()
-	for {
-		if e.ws != "" && (sub == nil || sub.Dropped()) {
-			if sub != nil {
-				sub.Close()
-			}
-			if sub, err = exec.Subscribe(ctx); err != nil && ctx.Err() == nil {
-				log.Warn("pending transactions not pushed; blocks only", "ws", e.ws, "err", err)
-			}
-		}
-		if err := deps.Step(ctx); err != nil && ctx.Err() == nil {
-			log.Warn("Ether deposit watcher step failed", "err", err)
-		}
-		if _, err := exec.Step(ctx); err != nil && ctx.Err() == nil {
-			log.Warn("Safe execution watcher step failed", "err", err)
-		}
-		if err := tokens.Step(ctx); err != nil && ctx.Err() == nil {
-			log.Warn("token deposit watcher step failed", "err", err)
-		}
-		if _, err := recon.Step(ctx); err != nil && ctx.Err() == nil {
-			log.Warn("Ether reconciliation step failed", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			log.Info("stopping")
-			return nil
-		case <-t.C:
-		}
-	}
+	(&watch.EtherWatch{Deposits: deps, Exec: exec, Tokens: tokens, Recon: recon, Logger: log}).Run(ctx, e.poll)
+	log.Info("stopping")
+	return nil
 }

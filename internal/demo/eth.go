@@ -73,7 +73,9 @@ type ethState struct {
 
 // Eth is the demo's Ethereum side: a geth --dev node, the Safe contracts,
 // the cold customer Safe wallet and the hot Safe, the Ether deposit
-// watcher and the watcher of the hot Safe's executions.
+// watcher, the watcher of the hot Safe's executions (in blocks and in the
+// node's pool), the deposit watchers of listed tokens and the
+// reconciliation at every block.
 type Eth struct {
 	Node       *devnet.Node
 	Deployment *safe.Deployment
@@ -84,6 +86,8 @@ type Eth struct {
 	KeyDir    string
 	Deposits  *watch.EtherDeposits
 	Exec      *watch.EthExec
+	Tokens    *watch.TokenDeposits
+	Recon     *watch.EthRecon
 	cancel    context.CancelFunc
 	done      chan struct{}
 }
@@ -203,21 +207,36 @@ func StartEth(ctx context.Context, c *core.Core, dataDir string, team *operators
 	if err := e.register(ctx, c, team); err != nil {
 		return fail(err)
 	}
-	if e.Deposits, err = watch.NewEtherDeposits(ctx, c, ethchain.New(cl, "", nil), art, watch.EtherConfig{Asset: EthAsset, ChainID: st.ChainID,
+	if err := e.deepen(ctx); err != nil {
+		return fail(err)
+	}
+	backend := ethchain.New(cl, node.WSURL(), nil)
+	if e.Deposits, err = watch.NewEtherDeposits(ctx, c, backend, art, watch.EtherConfig{Asset: EthAsset, ChainID: st.ChainID,
 		Confirmations: EthConfirmations, CheckpointEvery: watch.DefaultCheckpointEvery, Logger: o.Logger.With("asset", "ETH")}); err != nil {
 		return fail(err)
 	}
-	if e.Exec, err = watch.NewEthExec(c, cl, watch.EthExecConfig{Asset: EthAsset, MultiSend: st.MultiSendCallOnly, StartBlock: 1,
-		Safes:  []watch.WatchedSafe{{Name: "hot-eth", Address: e.HotSafe, Kind: custody.HotCustomer}},
-		Logger: o.Logger.With("asset", "ETH"), OnUnexplained: o.OnUnexplained, Alert: o.Alert}); err != nil {
+	hot := []watch.WatchedSafe{{Name: "hot-eth", Address: e.HotSafe, Kind: custody.HotCustomer, Wallet: HotEthWallet}}
+	if e.Exec, err = watch.NewEthExec(c, cl, watch.EthExecConfig{Asset: EthAsset, MultiSend: st.MultiSendCallOnly, StartBlock: 1, WSURL: node.WSURL(),
+		Safes: hot, Logger: o.Logger.With("asset", "ETH"), OnUnexplained: o.OnUnexplained, Alert: o.Alert}); err != nil {
 		return fail(err)
 	}
+	// A token listed on the dev's chain (register_token) is watched by a
+	// deposit watcher of its own, following that contract alone.
+	e.Tokens = watch.NewTokenDeposits(c, art, func(contract string) chain.Backend {
+		return ethchain.New(cl, "", []common.Address{common.HexToAddress(contract)})
+	}, watch.EtherConfig{ChainID: st.ChainID, Confirmations: EthConfirmations, CheckpointEvery: watch.DefaultCheckpointEvery, Logger: o.Logger.With("chain", st.ChainID)})
+	// The reconciliation at every block: the hot Safe against the hot
+	// wallet's ledger account, the cold wallet's handed-out deposit
+	// addresses against its own (its Safe is counterfactual in the dev).
+	if e.Recon, err = watch.NewEthRecon(c, backend, cl, art, watch.EthReconConfig{Asset: EthAsset, ChainID: st.ChainID, Safes: hot,
+		Confirmations: EthConfirmations, Deposits: e.Deposits, StartBlock: 1, Logger: o.Logger.With("asset", "ETH"), Alert: o.Alert}); err != nil {
+		return fail(err)
+	}
+	w := &watch.EtherWatch{Deposits: e.Deposits, Exec: e.Exec, Tokens: e.Tokens, Recon: e.Recon, Logger: o.Logger.With("asset", "ETH")}
 	// One step of each before kinko says it runs: a deposit confirmed
-	// while it was stopped is credited, an execution made meanwhile read.
-	if err := e.Deposits.Step(ctx); err != nil {
-		return fail(err)
-	}
-	if _, err := e.Exec.Step(ctx); err != nil {
+	// while it was stopped is credited, an execution made meanwhile read,
+	// the wallets reconciled.
+	if err := w.Step(ctx); err != nil {
 		return fail(err)
 	}
 	wctx, cancel := context.WithCancel(context.Background())
@@ -225,12 +244,40 @@ func StartEth(ctx context.Context, c *core.Core, dataDir string, team *operators
 	// The watchers run until Stop cancels their context.
 	go func() {
 		defer close(e.done)
-		done := make(chan struct{})
-		go func() { defer close(done); e.Exec.Run(wctx, o.Poll) }()
-		e.Deposits.Run(wctx, o.Poll)
-		<-done
+		w.Run(wctx, o.Poll)
 	}()
 	return e, nil
+}
+
+// deepen mines blocks until what the hot Safe holds at the tip is what it
+// held EthConfirmations-1 blocks below, the block the reconciliation
+// reads: the float, journaled as soon as it is paid, is then on the chain
+// the reconciliation compares (on a young chain, or after a start killed
+// between the float's payment and its blocks), and no difference halts.
+func (e *Eth) deepen(ctx context.Context) error {
+	cl := e.Node.Client()
+	for range 3 {
+		tip, err := cl.BlockNumber(ctx)
+		if err != nil {
+			return err
+		}
+		deep := tip - min(tip, EthConfirmations-1)
+		atTip, err := cl.Eth().BalanceAt(ctx, e.HotSafe, new(big.Int).SetUint64(tip))
+		if err != nil {
+			return err
+		}
+		atDeep, err := cl.Eth().BalanceAt(ctx, e.HotSafe, new(big.Int).SetUint64(deep))
+		if err != nil {
+			return err
+		}
+		if atTip.Cmp(atDeep) == 0 {
+			return nil
+		}
+		if _, err := e.Node.Mine(ctx, EthConfirmations); err != nil {
+			return err
+		}
+	}
+	return errors.New("the hot Safe's balance keeps moving at the node's tip")
 }
 
 func writeFileSync(path string, b []byte) error {

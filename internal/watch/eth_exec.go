@@ -151,35 +151,9 @@ func (w *EthExec) Step(ctx context.Context) (int, error) {
 
 // Run steps every interval until ctx ends. With WSURL it also keeps a
 // subscription to the node's pending transactions, subscribing again at
-// the next interval when it drops.
+// the next interval when it drops (EtherWatch.Run).
 func (w *EthExec) Run(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	var sub *PendingSubscription
-	defer func() {
-		if sub != nil {
-			sub.Close()
-		}
-	}()
-	for {
-		if w.cfg.WSURL != "" && (sub == nil || sub.Dropped()) {
-			if sub != nil {
-				sub.Close()
-			}
-			var err error
-			if sub, err = w.Subscribe(ctx); err != nil && ctx.Err() == nil {
-				w.log.Warn("safe execution watcher: pending transactions not pushed; blocks only", "err", err)
-			}
-		}
-		if _, err := w.Step(ctx); err != nil && ctx.Err() == nil {
-			w.log.Warn("safe execution watcher", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	(&EtherWatch{Exec: w, Logger: w.log}).Run(ctx, every)
 }
 
 // watched returns the pinned Safe at a.

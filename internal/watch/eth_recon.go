@@ -435,6 +435,13 @@ func (r *EthRecon) Step(ctx context.Context) (uint64, error) {
 	}
 	r.atDeposits = atDeposits
 	r.at, r.last = at, out
+	worst := new(big.Int)
+	for _, e := range out {
+		if d := new(big.Int).Abs(e.Difference()); d.Cmp(worst) > 0 {
+			worst = d
+		}
+	}
+	r.log.Info("Ether reconciled", "asset", sn.code, "block", at, "deposit_block", atDeposits, "wallets", len(out), "largest_difference_wei", worst.String())
 	if err := r.halt(ctx, sn.code, out); err != nil {
 		return at, err
 	}
@@ -673,16 +680,5 @@ func MatchWallets(ctx context.Context, c Core, node *eth.Client, asset ledger.As
 // Run steps every poll until ctx ends; a failed step is logged and tried
 // again at the next.
 func (r *EthRecon) Run(ctx context.Context, poll time.Duration) {
-	t := time.NewTicker(poll)
-	defer t.Stop()
-	for {
-		if _, err := r.Step(ctx); err != nil && ctx.Err() == nil {
-			r.log.Warn("Ether reconciliation step failed", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	(&EtherWatch{Recon: r, Logger: r.log}).Run(ctx, poll)
 }

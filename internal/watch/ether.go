@@ -540,16 +540,5 @@ func (d *EtherDeposits) Address(wallet, index uint32) (common.Address, bool) {
 // Run steps every poll until ctx ends; a failed step is logged and tried
 // again at the next.
 func (d *EtherDeposits) Run(ctx context.Context, poll time.Duration) {
-	t := time.NewTicker(poll)
-	defer t.Stop()
-	for {
-		if err := d.Step(ctx); err != nil && ctx.Err() == nil {
-			d.cfg.Logger.Warn("Ether deposit watcher step failed", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	(&EtherWatch{Deposits: d, Logger: d.cfg.Logger}).Run(ctx, poll)
 }
