@@ -38,13 +38,7 @@ func (b InProcess) View(_ context.Context, asset string) (view.View, error) {
 
 // Submit journals cmd.
 func (b InProcess) Submit(ctx context.Context, cmd core.Command) error {
-	o, err := b.Core.Submit(ctx, time.Now(), cmd)
-	if err == nil {
-		err = o.Err
-	}
-	if err == nil {
-		err = o.EventErr()
-	}
+	_, err := b.Core.Do(ctx, time.Now(), cmd)
 	return err
 }
 
