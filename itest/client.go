@@ -382,16 +382,21 @@ func (o *Operator) Withdrawals(ctx context.Context) ([]api.WithdrawalView, error
 // (GET /v1/reserves): customer liabilities, the wallets' ledger balances,
 // the hot share.
 func (o *Operator) Reserves(ctx context.Context) (reserves.Row, error) {
+	return o.ReservesOf(ctx, "BTC")
+}
+
+// ReservesOf returns the reserves report's row of the asset code.
+func (o *Operator) ReservesOf(ctx context.Context, asset string) (reserves.Row, error) {
 	var rep reserves.Report
 	if err := o.api.do(ctx, "GET", "/v1/reserves", o.token, nil, http.StatusOK, &rep); err != nil {
 		return reserves.Row{}, err
 	}
 	for _, r := range rep.Rows {
-		if r.Asset == "BTC" {
+		if r.Asset == asset {
 			return r, nil
 		}
 	}
-	return reserves.Row{}, errors.New("itest: the reserves report has no BTC row")
+	return reserves.Row{}, fmt.Errorf("itest: the reserves report has no %s row", asset)
 }
 
 // Status returns the public status: what is halted (GET /v1/status).

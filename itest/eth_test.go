@@ -322,12 +322,25 @@ func TestEthDeployment(t *testing.T) {
 		t.Fatal(err)
 	}
 	hot3, cold3 := wei(d.Hot), wei(d.Cold)
+	row, err := d.Operator.ReservesOf(ctx, "ETH")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hotLedger3 := row.HotCustomerLedger.Big()
 	if _, err := d.Contracts.Exec(ctx, d.C, payer, d.Cold, rtx, renc, 0); err != nil {
 		t.Fatalf("the refill's execution: %v", err)
 	}
 	eq("the hot Safe after the refill", wei(d.Hot), new(big.Int).Add(hot3, refill))
 	eq("the cold Safe after the refill", wei(d.Cold), new(big.Int).Sub(cold3, refill))
 	if _, err := d.Eth.Mine(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	// The watcher process confirms the refill from its block: the hot
+	// wallet's ledger account gains it.
+	if err := d.wait(ctx, "the refill confirmed by the watcher", func() (bool, error) {
+		row, err := d.Operator.ReservesOf(ctx, "ETH")
+		return err == nil && row.HotCustomerLedger.Big().Cmp(new(big.Int).Add(hotLedger3, refill)) == 0, err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if st, err := d.Operator.Status(ctx); err != nil || len(st.Halts) != 0 {
