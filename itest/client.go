@@ -399,6 +399,15 @@ func (o *Operator) ReservesOf(ctx context.Context, asset string) (reserves.Row, 
 	return reserves.Row{}, fmt.Errorf("itest: the reserves report has no %s row", asset)
 }
 
+// Incidents lists the incidents (GET /v1/incidents).
+func (o *Operator) Incidents(ctx context.Context) ([]api.IncidentView, error) {
+	var v struct {
+		Items []api.IncidentView `json:"items"`
+	}
+	err := o.api.do(ctx, "GET", "/v1/incidents", o.token, nil, http.StatusOK, &v)
+	return v.Items, err
+}
+
 // Status returns the public status: what is halted (GET /v1/status).
 func (o *Operator) Status(ctx context.Context) (api.StatusView, error) {
 	var v api.StatusView

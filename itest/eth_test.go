@@ -448,6 +448,65 @@ func TestEthDeployment(t *testing.T) {
 	t.Logf("a withdrawal after the halt: %v (status %q, %s)", err, w3.Status, w3.Reason)
 	eq("customer 2's balance after the refused withdrawal", avail(c2), c2Now)
 
+	// 5. An operator's lie: a ceremony journaled by `kinko ceremony safe`
+	// that names an attacker's address as the hot wallet's, signed by two
+	// cold owners (fooled, or their keys stolen) and executed. The core
+	// cannot tell (it has no chain); the watcher process, which pins the
+	// hot wallet's Safe, does not explain it: it opens an incident naming
+	// the SafeTx, and the ceremony stays prepared.
+	liar := common.HexToAddress("0xbad000000000000000000000000000000000cafe")
+	lieReq := filepath.Join(d.Root, "refill-eth-2.json")
+	out, err = d.Kinko(ctx, d.Root, append([]string{"ceremony", "safe", "--eth-rpc", d.Eth.HTTPURL(), "--safe", d.Cold.Hex(), "--purpose", "refill",
+		"--id", "refill-eth-2", "--out", lieReq, "--wallet", strconv.Itoa(int(WalletEthCold)), "--pay", liar.Hex() + "=0.5", "--dest", liar.Hex() + "=" + strconv.Itoa(int(WalletEthHot))},
+		append(d.coreFlags(), "--operator", OperatorName, "--key", d.OperatorKey(OperatorName))...)...)
+	if err != nil || !strings.Contains(out, "journaled by "+OperatorName) {
+		t.Fatalf("kinko ceremony safe naming the attacker's address as the hot wallet's: %v\n%s", err, out)
+	}
+	lieNonce, err := safe.Nonce(ctx, d.C, d.Cold)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lie := safe.Transfer(liar, Milli(500), lieNonce)
+	lh, err := lie.Hash(d.Contracts.ChainID, d.Cold)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lsigs []safe.Signature
+	for _, k := range d.coldKeys[:2] {
+		sg, err := safe.Sign(lh, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lsigs = append(lsigs, sg)
+	}
+	lenc, err := safe.EncodeSignatures(lh, lsigs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Contracts.Exec(ctx, d.C, payer, d.Cold, lie, lenc, 0); err != nil {
+		t.Fatalf("the lying ceremony's execution: %v", err)
+	}
+	eq("the attacker's take by the lying ceremony", wei(liar), Milli(500))
+	// Two blocks over it, so that the reconciliation (two confirmations)
+	// has read the drain's block and the lie's: the hot wallet's ledger
+	// account differs from its Safe by what the drain took (and the lie
+	// journaled as paid to it), an incident of its own.
+	if _, err := d.Eth.Mine(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	recon := fmt.Sprintf("mismatch-ETH-%d", WalletEthHot)
+	if err := d.wait(ctx, "an incident for the lying ceremony, and the reconciliation's for the hot wallet", func() (bool, error) {
+		ins, err := d.Operator.Incidents(ctx)
+		named, short := false, false
+		for _, in := range ins {
+			named = named || slices.Contains(in.TxIDs, lh.Hex())
+			short = short || in.ID == recon
+		}
+		return named && short, err
+	}); err != nil {
+		t.Fatal(err)
+	}
+
 	// The core's journal, read with the core stopped: one incident, of the
 	// drain, with what it took; the hot Safe's ledger account against its
 	// chain balance before the drain.
@@ -470,12 +529,24 @@ func TestEthDeployment(t *testing.T) {
 	var loss uint64
 	var named, fromPool bool
 	var refilled custody.Ceremony
+	var lied custody.Ceremony
+	var lieNamed bool
+	var reconWhy string
 	c.Read(func(s *core.State) {
 		refilled, _ = s.Custody.Ceremony("refill-eth-1")
+		lied, _ = s.Custody.Ceremony("refill-eth-2")
+		lieNamed = s.Incidents.Names(lh.Hex())
 		if a, ok := s.Ledger.Account(ledger.AccountKey{Owner: ownerEthHot, Asset: ETH.ID, Kind: ledger.KindWallet}); ok {
 			hotLedger = a.Balance()
 		}
 		for _, in := range s.Incidents.List() {
+			if slices.Contains(in.TxIDs, lh.Hex()) {
+				continue // the lying ceremony's (below)
+			}
+			if in.ID == recon {
+				reconWhy = in.Reason // the drain's, seen by the reconciliation (below)
+				continue
+			}
 			incidents = append(incidents, in.ID+" ("+in.Detector+")")
 			loss = in.Loss
 		}
@@ -489,6 +560,13 @@ func TestEthDeployment(t *testing.T) {
 	if len(incidents) != 1 || !named || new(big.Int).SetUint64(loss).Cmp(took) != 0 {
 		t.Fatalf("incidents %v (the drain's SafeTx named: %v), loss %d wei; want one, of the drain, %s wei", incidents, named, loss, took)
 	}
+	if !lieNamed || lied.State != custody.CeremonyPrepared {
+		t.Errorf("the lying ceremony: an incident names it %v, its state %s; want an incident, and prepared", lieNamed, lied.State)
+	}
+	if !strings.HasPrefix(reconWhy, fmt.Sprintf("wallet %d (hot-customer): ", WalletEthHot)) {
+		t.Errorf("the reconciliation's incident for the hot wallet: %q", reconWhy)
+	}
+	t.Logf("the reconciliation process found the drain too: %s", reconWhy)
 	if !fromPool {
 		t.Errorf("the incident does not name the pending transaction %s the halt was read from", stuck.Hash())
 	}
