@@ -3,10 +3,10 @@ package itest
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
-	"fmt"
 	"regexp"
 	"strconv"
 	"strings"

@@ -60,12 +60,20 @@ import (
 //     process explains it and journals its confirmation (nothing halts;
 //     read at the end, the ceremony is confirmed and the hot wallet's
 //     ledger account equals its chain balance, the refill included).
-//  4. An attacker with two
-//     leaked hot owner keys (the hot signer's key file and the offline
-//     backup's) drains the hot Safe straight on the node, never asking the
-//     co-signer: the watcher halts ETH in the core and in the co-signer;
-//     what the attacker got is measured against the hot Safe's share, and
-//     a withdrawal after the halt is refused.
+//  4. An attacker with two leaked hot owner keys (the hot signer's key
+//     file and the offline backup's) drains the hot Safe straight on the
+//     node, never asking the co-signer, first at a fee cap below the base
+//     fee so that the drain stays in the node's pool: the watcher process,
+//     subscribed to the pool (--eth-ws), halts ETH in the core and in the
+//     co-signer while the hot Safe is still whole. The attacker then pays
+//     the going fee and the drain is mined: what the attacker got is
+//     measured against the hot Safe's share, and a withdrawal after the
+//     halt is refused.
+//  5. An operator journals a ceremony naming an attacker's address as the
+//     hot wallet's; two cold owners sign it and it is executed: the
+//     watcher process opens an incident naming its SafeTx and never
+//     confirms it, and the reconciliation process finds the hot wallet's
+//     ledger account and Safe apart.
 func TestEthDeployment(t *testing.T) {
 	balances := []*big.Int{Milli(1_500), Milli(1_500), Milli(2_000)}
 	d := DeployEth(t, EthOptions{Hot: Milli(5_000), Cold: Milli(95_000), Balances: balances, Yen: []uint64{1_000_000}})
