@@ -2,6 +2,7 @@ package itest
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"math/big"
@@ -313,22 +314,7 @@ func TestEthDeployment(t *testing.T) {
 		t.Fatal(err)
 	}
 	rtx := safe.Transfer(d.Hot, refill, coldNonce)
-	rh, err := rtx.Hash(d.Contracts.ChainID, d.Cold)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rsigs []safe.Signature
-	for _, k := range d.coldKeys[:2] {
-		sg, err := safe.Sign(rh, k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rsigs = append(rsigs, sg)
-	}
-	renc, err := safe.EncodeSignatures(rh, rsigs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rh, renc := d.signed(t, d.Cold, rtx, d.coldKeys[:2]...)
 	hot3, cold3 := wei(d.Hot), wei(d.Cold)
 	row, err := d.Operator.ReservesOf(ctx, "ETH")
 	if err != nil {
@@ -371,16 +357,7 @@ func TestEthDeployment(t *testing.T) {
 	thief := common.HexToAddress("0x7e1ef000000000000000000000000000000000ba")
 	hotBefore, coldBefore := wei(d.Hot), wei(d.Cold)
 	tx := safe.Transfer(thief, hotBefore, nonce())
-	h, err := tx.Hash(d.Contracts.ChainID, d.Hot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s1, _ := safe.Sign(h, k1)
-	s2, _ := safe.Sign(h, kb)
-	sigs, err := safe.EncodeSignatures(h, []safe.Signature{s1, s2})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, sigs := d.signed(t, d.Hot, tx, k1, kb)
 	// First sent at a fee cap of 1 wei, below the base fee: a valid
 	// transaction the node keeps in its pool and no block can hold. The
 	// watcher process, subscribed to the node's pending transactions
@@ -475,22 +452,7 @@ func TestEthDeployment(t *testing.T) {
 		t.Fatal(err)
 	}
 	lie := safe.Transfer(liar, Milli(500), lieNonce)
-	lh, err := lie.Hash(d.Contracts.ChainID, d.Cold)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lsigs []safe.Signature
-	for _, k := range d.coldKeys[:2] {
-		sg, err := safe.Sign(lh, k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lsigs = append(lsigs, sg)
-	}
-	lenc, err := safe.EncodeSignatures(lh, lsigs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	lh, lenc := d.signed(t, d.Cold, lie, d.coldKeys[:2]...)
 	if _, err := d.Contracts.Exec(ctx, d.C, payer, d.Cold, lie, lenc, 0); err != nil {
 		t.Fatalf("the lying ceremony's execution: %v", err)
 	}
@@ -582,6 +544,29 @@ func TestEthDeployment(t *testing.T) {
 	bps := new(big.Int).Div(new(big.Int).Mul(took, big.NewInt(10_000)), total)
 	t.Logf("drain by two leaked hot owner keys: the attacker took %s wei, the hot Safe's whole balance, %s basis points of the %s wei held (the hot share), in one execution of %d gas; the cold Safe's %s wei did not move; the watcher process halted ETH in the core (incident %s) and in the co-signer while the drain was in the node's pool, before any block held it",
 		took, bps, total, r.GasUsed, coldBefore, incidents[0])
+}
+
+// signed returns the hash of tx for the Safe at a and the owners'
+// signatures of it, encoded for execTransaction.
+func (d *EthDeployment) signed(t *testing.T, a common.Address, tx *safe.SafeTx, owners ...*ecdsa.PrivateKey) (common.Hash, []byte) {
+	t.Helper()
+	h, err := tx.Hash(d.Contracts.ChainID, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sigs []safe.Signature
+	for _, k := range owners {
+		sg, err := safe.Sign(h, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sigs = append(sigs, sg)
+	}
+	enc, err := safe.EncodeSignatures(h, sigs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, enc
 }
 
 // lastTxTo returns the newest transaction sent to addr, from the node's
