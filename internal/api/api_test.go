@@ -588,9 +588,9 @@ func TestWithdrawalFlow(t *testing.T) {
 		t.Fatalf("whitelist = %d %s", r.status, r.body)
 	}
 	sign := func(reqID string, amount uint64, expiry time.Time) WithdrawalRequest {
-		in := withdraw.Intent{RequestID: reqID, Asset: "BTC", Address: addr, Amount: amount, Expiry: expiry.Unix()}
+		in := withdraw.Intent{RequestID: reqID, Asset: "BTC", Address: addr, Amount: withdraw.AmountOf(amount), Expiry: expiry.Unix()}
 		sig, _ := in.Sign(priv)
-		return WithdrawalRequest{RequestID: reqID, Asset: "BTC", Address: addr, Amount: Units(amount), Expiry: Time{time.Unix(in.Expiry, 0).UTC()}, PublicKey: hex.EncodeToString(pub), Signature: hex.EncodeToString(sig)}
+		return WithdrawalRequest{RequestID: reqID, Asset: "BTC", Address: addr, Amount: WideUnits(ledger.AmountOf(amount)), Expiry: Time{time.Unix(in.Expiry, 0).UTC()}, PublicKey: hex.EncodeToString(pub), Signature: hex.EncodeToString(sig)}
 	}
 	// Still cooling down.
 	if r := e.do("POST", "/v1/me/withdrawals", tok, sign("w1", 100_000, e.clock.Now().Add(time.Hour)), "X-TOTP", code()); r.status != 422 || !bytes.Contains(r.body, []byte("cool-down")) {
@@ -602,7 +602,7 @@ func TestWithdrawalFlow(t *testing.T) {
 	lr.json(t, &login)
 	tok = login.Token
 	bad := sign("w2", 100_000, e.clock.Now().Add(time.Hour))
-	bad.Amount = 200000 // not what was signed
+	bad.Amount = WideUnits(ledger.AmountOf(200000)) // not what was signed
 	if r := e.do("POST", "/v1/me/withdrawals", tok, bad, "X-TOTP", code()); r.status != 422 || !bytes.Contains(r.body, []byte("signature")) {
 		t.Fatalf("changed amount = %d %s", r.status, r.body)
 	}

@@ -151,9 +151,9 @@ func newEthE2EWith(t testing.TB, limits string) *ethE2E {
 	for _, cmd := range team.Bootstrap(t0) {
 		e.submit(t, t0, cmd)
 	}
-	eth5 := map[string]uint64{"ETH": milli(5_000).Uint64()}
+	eth5 := map[string]withdraw.Amount{"ETH": withdraw.AmountOf(milli(5_000).Uint64())}
 	for _, cmd := range team.Approved(core.KindSetWithdrawalRulesRequest, core.SetWithdrawalRulesPayload{Rules: withdraw.Rules{CoolDownSeconds: 3600,
-		PerWithdrawalMax: eth5, PerCustomerDay: eth5, PerAssetHour: eth5, ApprovalAbove: eth5, WithdrawalFee: map[string]uint64{"ETH": ethWdFee}}}, "aiko", "ren", people.RoleAdmin, "test", t0) {
+		PerWithdrawalMax: eth5, PerCustomerDay: eth5, PerAssetHour: eth5, ApprovalAbove: eth5, WithdrawalFee: map[string]withdraw.Amount{"ETH": withdraw.AmountOf(ethWdFee)}}}, "aiko", "ren", people.RoleAdmin, "test", t0) {
 		e.submit(t, t0, cmd)
 	}
 	e.submit(t, t0, core.RegisterGasAccount{Asset: "ETH", Address: crypto.PubkeyToAddress(e.exec.PublicKey).Hex()})
@@ -233,7 +233,7 @@ func (e *ethE2E) newSafe(t testing.TB, salt int64, fund *big.Int, owners ...*ecd
 func (e *ethE2E) withdraw(t testing.TB, cust ledger.OwnerID, addr common.Address, wei *big.Int) string {
 	t.Helper()
 	e.seq++
-	in := withdraw.Intent{RequestID: fmt.Sprintf("r%d", e.seq), Asset: "ETH", Address: addr.Hex(), Amount: wei.Uint64(), Expiry: time.Now().Add(48 * time.Hour).Unix()}
+	in := withdraw.Intent{RequestID: fmt.Sprintf("r%d", e.seq), Asset: "ETH", Address: addr.Hex(), Amount: withdraw.AmountOf(wei.Uint64()), Expiry: time.Now().Add(48 * time.Hour).Unix()}
 	sig, _ := in.Sign(e.intent[cust])
 	o := e.submit(t, time.Now(), core.RequestWithdrawal{Customer: cust, Intent: in, PubKey: [32]byte(e.intent[cust].Public().(ed25519.PublicKey)), Sig: sig})
 	wd := o.Value.(withdraw.Withdrawal)
