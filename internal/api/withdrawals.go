@@ -140,6 +140,12 @@ func (s *Server) requestWithdrawal(w http.ResponseWriter, r *http.Request, body 
 		s.fail(w, r, &fieldError{field: "amount", want: "a positive whole number of base units", got: "0"})
 		return
 	}
+	var fee withdraw.Amount
+	s.core.Read(func(st *core.State) { fee = st.Withdraw.Rules.WithdrawalFee[strings.ToUpper(req.Asset)] })
+	if _, over := v.Add(fee); over {
+		s.fail(w, r, &fieldError{field: "amount", want: "an amount that with the withdrawal fee of " + fee.String() + " stays below 2^128 base units", got: v.String()})
+		return
+	}
 	if req.Expiry.Nanosecond() != 0 || req.Expiry.IsZero() {
 		s.fail(w, r, &fieldError{field: "expiry", want: "an RFC 3339 time in whole seconds (the signed intent carries its unix seconds)", got: req.Expiry.Format(time.RFC3339Nano)})
 		return
