@@ -627,7 +627,7 @@ func (c *Cosigner) Sign(p *psbt.Packet) ([]string, error) {
 		return nil, fmt.Errorf("%w: outputs exceed inputs by %d", ErrMalformed, -fee)
 	}
 	if withdraw.AmountOf(uint64(fee)).Cmp(lim.FeeMax) > 0 {
-		return nil, fmt.Errorf("%w: fee %d, fee_max %d", ErrFee, fee, lim.FeeMax)
+		return nil, fmt.Errorf("%w: fee %d, fee_max %s", ErrFee, fee, lim.FeeMax)
 	}
 	r := &Signed{Time: now, TxID: fmt.Sprintf("%x", txid), Asset: asset, Withdrawals: pays, Customers: perCust, Out: withdraw.AmountOf(uint64(leaving)), Fee: withdraw.AmountOf(uint64(fee))}
 	if err := c.limits(r, now); err != nil {
