@@ -239,3 +239,26 @@ func FuzzIntentJSON(f *testing.F) {
 		}
 	})
 }
+
+// oldSnapshot is a withdrawal state encoded by the code before amounts
+// were 128-bit (JSON numbers; a fee of 0 left out).
+const oldSnapshot = `{"Rules":{"cooldown_seconds":60,"per_withdrawal_max":{"BTC":100000000,"ETH":18000000000000000000},"per_customer_day":null,"per_asset_hour":null,"approval_above":null,"deny_list":null,"dust_limit":{"BTC":546},"withdrawal_fee":{"ETH":1000000000000000},"finality":{"BTC":[{"up_to":100000000,"depth":6},{"depth":20}]}},"Keys":null,"Addresses":null,"Withdrawals":[{"id":"1:a","customer":1,"intent":{"RequestID":"a","Asset":"ETH","Address":"0xE1","Amount":18446744073709551615,"Expiry":9},"pubkey":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],"sig":null,"status":"queued","time":5,"HoldHi":1,"HoldLo":2,"fee":1000000000000000},{"id":"1:b","customer":1,"intent":{"RequestID":"b","Asset":"BTC","Address":"bc","Amount":5000,"Expiry":9},"pubkey":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],"sig":null,"status":"rejected","reason":"x","time":6,"HoldHi":0,"HoldLo":0}],"Batches":null}`
+
+// TestSnapshotCompatible: a state encoded when amounts were uint64
+// restores, and encodes again to the same bytes.
+func TestSnapshotCompatible(t *testing.T) {
+	s, err := Restore([]byte(oldSnapshot), func(b []byte, v any) error { return json.Unmarshal(b, v) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w, _ := s.Get("1:a"); w.Intent.Amount != AmountOf(1<<64-1) || w.Fee != AmountOf(1_000_000_000_000_000) {
+		t.Fatalf("restored %+v", w)
+	}
+	if s.Rules.PerWithdrawalMax["ETH"] != AmountOf(18_000_000_000_000_000_000) || s.Rules.Finality["BTC"][0].UpTo != AmountOf(1_0000_0000) {
+		t.Fatalf("restored rules %+v", s.Rules)
+	}
+	b, _ := json.Marshal(s.Snapshot())
+	if string(b) != oldSnapshot {
+		t.Fatalf("re-encoded:\n%s\nwas:\n%s", b, oldSnapshot)
+	}
+}
