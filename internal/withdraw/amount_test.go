@@ -138,6 +138,8 @@ func TestLimitsAboveUint64(t *testing.T) {
 		why    string
 	}{
 		{"1 wei over the maximum", rich, amt(6), Deny, "per-withdrawal maximum 18446744073709551621"},
+		{"2^65+1, whose low 64 bits are below the maximum's", rich, Amount{Hi: 2, Lo: 1}, Deny, "per-withdrawal maximum"},
+		{"6 wei, below the dust limit of 2^64-1", rich, AmountOf(6), Deny, "dust limit 18446744073709551615"},
 		{"the maximum", rich, amt(5), NeedsApproval, "over 18446744073709551618"},
 		{"at the approval bound", rich, amt(2), Allow, ""},
 		{"1 wei below the dust limit", rich, amt(-2), Deny, "dust limit 18446744073709551615"},
