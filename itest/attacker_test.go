@@ -233,8 +233,8 @@ func TestAttackerHoldingTheOnlineHosts(t *testing.T) {
 	defer cancel()
 	pol := DefaultPolicy(2 * time.Second)
 	const perAssetHour = 3_000_000
-	pol.Limits["BTC"] = cosigner.Limits{PerCustomerHour: 2_000_000, PerCustomerDay: 20_000_000, PerAssetHour: perAssetHour, PerAssetDay: 30_000_000,
-		FeeMax: 50_000, FeeHour: 100_000, FeeDay: 1_000_000, TxHour: 20, TxDay: 200, YenPerCoin: 15_000_000, Decimals: 8}
+	pol.Limits["BTC"] = cosigner.Limits{PerCustomerHour: withdraw.AmountOf(2_000_000), PerCustomerDay: withdraw.AmountOf(20_000_000), PerAssetHour: withdraw.AmountOf(perAssetHour), PerAssetDay: withdraw.AmountOf(30_000_000),
+		FeeMax: withdraw.AmountOf(50_000), FeeHour: withdraw.AmountOf(100_000), FeeDay: withdraw.AmountOf(1_000_000), TxHour: 20, TxDay: 200, YenPerCoin: 15_000_000, Decimals: 8}
 	d := Deploy(t, Options{Policy: &pol})
 
 	// Three honest customers hold 15 BTC; the hot wallet holds 2%.
@@ -281,7 +281,7 @@ func TestAttackerHoldingTheOnlineHosts(t *testing.T) {
 	var ids []string
 	for n := 0; n < 12; n++ {
 		i := n % 3
-		in := withdraw.Intent{RequestID: fmt.Sprintf("theft-%d", n), Asset: "BTC", Address: a.thief[i], Amount: 600_000, Expiry: now.Add(24 * time.Hour).Unix()}
+		in := withdraw.Intent{RequestID: fmt.Sprintf("theft-%d", n), Asset: "BTC", Address: a.thief[i], Amount: withdraw.AmountOf(600_000), Expiry: now.Add(24 * time.Hour).Unix()}
 		sig, _ := in.Sign(a.intent)
 		cmds = append(cmds, core.RequestWithdrawal{Customer: victims[i].ID, Intent: in, PubKey: pub, Sig: sig})
 		at = append(at, now.Add(time.Hour))
@@ -340,7 +340,7 @@ func TestAttackerHoldingTheOnlineHosts(t *testing.T) {
 		}
 		outs, pays, _ := ceremony.Payouts([]withdraw.Withdrawal{wd}, regtest.Net)
 		hotN := a.hotSet.Wallets[0]
-		ins, inputs := ceremony.Coins(v.UTXOs, hotN, int64(wd.Intent.Amount), 10, 1)
+		ins, inputs := ceremony.Coins(v.UTXOs, hotN, int64(wd.Intent.Amount.Lo), 10, 1)
 		p, err := wallet.Build(ins, outs, hotN, v.Hot.NextChange, 10)
 		if err != nil {
 			t.Fatal(err)

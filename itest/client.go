@@ -278,12 +278,12 @@ func (c *Customer) WithdrawAsset(ctx context.Context, asset, requestID, address 
 	if c.Key == nil {
 		return api.WithdrawalView{}, errors.New("itest: the customer has no intent key (RegisterKey)")
 	}
-	in := withdraw.Intent{RequestID: requestID, Asset: asset, Address: address, Amount: amount, Expiry: time.Now().Add(IntentExpiry).Unix()}
+	in := withdraw.Intent{RequestID: requestID, Asset: asset, Address: address, Amount: withdraw.AmountOf(amount), Expiry: time.Now().Add(IntentExpiry).Unix()}
 	sig, err := in.Sign(c.Key)
 	if err != nil {
 		return api.WithdrawalView{}, err
 	}
-	req := api.WithdrawalRequest{RequestID: requestID, Asset: in.Asset, Address: address, Amount: api.Units(amount), Expiry: api.Time{Time: time.Unix(in.Expiry, 0).UTC()},
+	req := api.WithdrawalRequest{RequestID: requestID, Asset: in.Asset, Address: address, Amount: api.WideUnits(in.Amount), Expiry: api.Time{Time: time.Unix(in.Expiry, 0).UTC()},
 		PublicKey: hex.EncodeToString(c.Key.Public().(ed25519.PublicKey)), Signature: hex.EncodeToString(sig)}
 	var v api.WithdrawalView
 	err = c.moneyMove(ctx, "/v1/me/withdrawals", req, &v)

@@ -304,7 +304,7 @@ func (d *EthDeployment) descriptor(owners []common.Address) string {
 // EthRules are the core's withdrawal rules of the Ethereum deployment:
 // the cool-down, and limits above what the test withdraws.
 func EthRules(coolDown time.Duration) withdraw.Rules {
-	eth5 := map[string]uint64{"ETH": Milli(5_000).Uint64()}
+	eth5 := map[string]withdraw.Amount{"ETH": withdraw.AmountOf(Milli(5_000).Uint64())}
 	return withdraw.Rules{CoolDownSeconds: int64((coolDown + time.Second - 1) / time.Second),
 		PerWithdrawalMax: eth5, PerCustomerDay: eth5, PerAssetHour: eth5, ApprovalAbove: eth5}
 }
@@ -380,8 +380,8 @@ func (d *EthDeployment) writeEthPolicy() error {
 	p := cosigner.Policy{CoolDown: cosigner.Duration{Duration: d.Options.CoolDown},
 		Safes: []cosigner.PinnedSafe{{Name: "hot-eth", Kind: "hot-customer", Asset: "ETH", ChainID: chainID, Address: d.Hot.Hex(), MultiSend: ms, Descriptor: d.descriptor(d.HotOwners)},
 			{Name: "cold-eth", Kind: "cold-customer", Asset: "ETH", ChainID: chainID, Address: d.Cold.Hex(), MultiSend: ms, Descriptor: d.descriptor(d.coldOwners)}},
-		Limits: map[string]cosigner.Limits{"ETH": {PerCustomerHour: Milli(2_000).Uint64(), PerCustomerDay: Milli(4_000).Uint64(),
-			PerAssetHour: Milli(3_000).Uint64(), PerAssetDay: Milli(6_000).Uint64(), FeeMax: Milli(10).Uint64(), FeeHour: Milli(50).Uint64(), FeeDay: Milli(100).Uint64(),
+		Limits: map[string]cosigner.Limits{"ETH": {PerCustomerHour: withdraw.AmountOf(Milli(2_000).Uint64()), PerCustomerDay: withdraw.AmountOf(Milli(4_000).Uint64()),
+			PerAssetHour: withdraw.AmountOf(Milli(3_000).Uint64()), PerAssetDay: withdraw.AmountOf(Milli(6_000).Uint64()), FeeMax: withdraw.AmountOf(Milli(10).Uint64()), FeeHour: withdraw.AmountOf(Milli(50).Uint64()), FeeDay: withdraw.AmountOf(Milli(100).Uint64()),
 			TxHour: 10, TxDay: 20, YenPerCoin: 500_000, Decimals: 18}},
 		AllAssets: cosigner.AllLimits{YenHour: 30_000_000, YenDay: 60_000_000, TxHour: 20, TxDay: 40}}
 	b, err := json.MarshalIndent(p, "", "  ")

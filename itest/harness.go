@@ -179,12 +179,12 @@ func (o *Options) fill() {
 func DefaultRules(coolDown time.Duration) withdraw.Rules {
 	return withdraw.Rules{
 		CoolDownSeconds:  int64((coolDown + time.Second - 1) / time.Second),
-		DustLimit:        map[string]uint64{"BTC": 546},
-		PerWithdrawalMax: map[string]uint64{"BTC": 50_000_000},
-		PerCustomerDay:   map[string]uint64{"BTC": 100_000_000},
-		PerAssetHour:     map[string]uint64{"BTC": 200_000_000},
+		DustLimit:        map[string]withdraw.Amount{"BTC": withdraw.AmountOf(546)},
+		PerWithdrawalMax: map[string]withdraw.Amount{"BTC": withdraw.AmountOf(50_000_000)},
+		PerCustomerDay:   map[string]withdraw.Amount{"BTC": withdraw.AmountOf(100_000_000)},
+		PerAssetHour:     map[string]withdraw.Amount{"BTC": withdraw.AmountOf(200_000_000)},
 		// Nothing these tests withdraw waits for two operators.
-		ApprovalAbove: map[string]uint64{"BTC": 50_000_000},
+		ApprovalAbove: map[string]withdraw.Amount{"BTC": withdraw.AmountOf(50_000_000)},
 		// Deposits are final at the watcher's confirmations: these tests
 		// are not about reorganisations (internal/watch's are).
 		Finality: map[string][]withdraw.Tier{"BTC": {{Depth: 1}}},
@@ -200,9 +200,9 @@ func DefaultPolicy(coolDown time.Duration) cosigner.Policy {
 	return cosigner.Policy{
 		CoolDown: cosigner.Duration{Duration: coolDown},
 		Limits: map[string]cosigner.Limits{"BTC": {
-			PerCustomerHour: 10_000_000, PerCustomerDay: 100_000_000,
-			PerAssetHour: 20_000_000, PerAssetDay: 200_000_000,
-			FeeMax: 100_000, FeeHour: 1_000_000, FeeDay: 10_000_000,
+			PerCustomerHour: withdraw.AmountOf(10_000_000), PerCustomerDay: withdraw.AmountOf(100_000_000),
+			PerAssetHour: withdraw.AmountOf(20_000_000), PerAssetDay: withdraw.AmountOf(200_000_000),
+			FeeMax: withdraw.AmountOf(100_000), FeeHour: withdraw.AmountOf(1_000_000), FeeDay: withdraw.AmountOf(10_000_000),
 			TxHour: 100, TxDay: 1000, YenPerCoin: 15_000_000, Decimals: 8}},
 		AllAssets: cosigner.AllLimits{YenHour: 100_000_000, YenDay: 1_000_000_000, TxHour: 100, TxDay: 1000},
 	}

@@ -588,9 +588,9 @@ func TestWithdrawalFlow(t *testing.T) {
 		t.Fatalf("whitelist = %d %s", r.status, r.body)
 	}
 	sign := func(reqID string, amount uint64, expiry time.Time) WithdrawalRequest {
-		in := withdraw.Intent{RequestID: reqID, Asset: "BTC", Address: addr, Amount: amount, Expiry: expiry.Unix()}
+		in := withdraw.Intent{RequestID: reqID, Asset: "BTC", Address: addr, Amount: withdraw.AmountOf(amount), Expiry: expiry.Unix()}
 		sig, _ := in.Sign(priv)
-		return WithdrawalRequest{RequestID: reqID, Asset: "BTC", Address: addr, Amount: Units(amount), Expiry: Time{time.Unix(in.Expiry, 0).UTC()}, PublicKey: hex.EncodeToString(pub), Signature: hex.EncodeToString(sig)}
+		return WithdrawalRequest{RequestID: reqID, Asset: "BTC", Address: addr, Amount: WideUnits(ledger.AmountOf(amount)), Expiry: Time{time.Unix(in.Expiry, 0).UTC()}, PublicKey: hex.EncodeToString(pub), Signature: hex.EncodeToString(sig)}
 	}
 	// Still cooling down.
 	if r := e.do("POST", "/v1/me/withdrawals", tok, sign("w1", 100_000, e.clock.Now().Add(time.Hour)), "X-TOTP", code()); r.status != 422 || !bytes.Contains(r.body, []byte("cool-down")) {
@@ -602,11 +602,11 @@ func TestWithdrawalFlow(t *testing.T) {
 	lr.json(t, &login)
 	tok = login.Token
 	bad := sign("w2", 100_000, e.clock.Now().Add(time.Hour))
-	bad.Amount = 200000 // not what was signed
+	bad.Amount = WideUnits(ledger.AmountOf(200000)) // not what was signed
 	if r := e.do("POST", "/v1/me/withdrawals", tok, bad, "X-TOTP", code()); r.status != 422 || !bytes.Contains(r.body, []byte("signature")) {
 		t.Fatalf("changed amount = %d %s", r.status, r.body)
 	}
-	for _, amt := range []any{"-5", "1.5", "0", "x", 100000, "1e5", " 100000"} {
+	for _, amt := range []any{"-5", "1.5", "0", "x", 100000, "1e5", " 100000", "340282366920938463463374607431768211456"} {
 		raw, _ := json.Marshal(sign("w3", 100_000, e.clock.Now().Add(time.Hour)))
 		var b map[string]any
 		json.Unmarshal(raw, &b)
@@ -634,5 +634,19 @@ func TestWithdrawalFlow(t *testing.T) {
 	r = e.do("GET", "/v1/me/withdrawals", tok, nil)
 	if !bytes.Contains(r.body, []byte(`"status":"queued"`)) {
 		t.Fatalf("my withdrawals = %s", r.body)
+	}
+	// With a withdrawal fee, an amount the fee would take past 2^128-1 is
+	// refused naming the field, and nothing is journaled.
+	e.twoPerson(core.KindSetWithdrawalRulesRequest, core.SetWithdrawalRulesPayload{Rules: withdraw.Rules{CoolDownSeconds: 60,
+		WithdrawalFee: map[string]withdraw.Amount{"BTC": withdraw.AmountOf(10)}}}, "aiko", "ren", people.RoleAdmin)
+	in := withdraw.Intent{RequestID: "w6", Asset: "BTC", Address: addr, Amount: withdraw.MaxAmount, Expiry: e.clock.Now().Add(time.Hour).Unix()}
+	sig, _ := in.Sign(priv)
+	head, _, _ := e.core.Journal().Head()
+	if r := e.do("POST", "/v1/me/withdrawals", tok, WithdrawalRequest{RequestID: "w6", Asset: "BTC", Address: addr, Amount: WideUnits(in.Amount), Expiry: Time{time.Unix(in.Expiry, 0).UTC()},
+		PublicKey: hex.EncodeToString(pub), Signature: hex.EncodeToString(sig)}, "X-TOTP", code()); r.status != 400 || !bytes.Contains(r.body, []byte(`"field":"amount"`)) || !bytes.Contains(r.body, []byte("2^128")) {
+		t.Fatalf("2^128-1 with a fee = %d %s", r.status, r.body)
+	}
+	if h, _, _ := e.core.Journal().Head(); h != head {
+		t.Fatalf("the refused amount was journaled: head %d, was %d", h, head)
 	}
 }

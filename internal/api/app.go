@@ -278,7 +278,7 @@ func (s *Server) appYenPage(w http.ResponseWriter, r *http.Request, p Principal,
 		d.Fee = yenText(cfg.Fee)
 		a, _ := st.Ledger.AssetByCode(cfg.Asset)
 		lim := st.Withdraw.Rules.LimitsFor(a.Code, a.Decimals, true)
-		d.MaxWithdrawal, d.ApprovalAbove = yenText(lim.PerWithdrawalMax), yenText(lim.ApprovalAbove)
+		d.MaxWithdrawal, d.ApprovalAbove = amountText(lim.PerWithdrawalMax.Ledger(), 0, "JPY"), amountText(lim.ApprovalAbove.Ledger(), 0, "JPY")
 		// Available less what withdrawals hold (pending), and the held
 		// account with its pending credits: what is on its way out.
 		book := func(k ledger.Kind) ledger.Account {

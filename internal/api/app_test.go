@@ -261,7 +261,7 @@ func TestCustomerAppInBrowser(t *testing.T) {
 	var queued int
 	e.core.Read(func(st *core.State) {
 		for _, wd := range st.Withdraw.Withdrawals(0) {
-			if wd.Customer == uint64(id) && wd.Status == "queued" && wd.Intent.Amount == 10_000 {
+			if wd.Customer == uint64(id) && wd.Status == "queued" && wd.Intent.Amount.String() == "10000" {
 				queued++
 			}
 		}

@@ -119,9 +119,9 @@ func TestBalancesWithdrawable(t *testing.T) {
 		t.Fatalf("balance at 2 confirmations = %+v", v)
 	}
 	ask := func(reqID string) WithdrawalView {
-		in := withdraw.Intent{RequestID: reqID, Asset: "BTC", Address: addr, Amount: 1000_0000, Expiry: e.clock.Now().Add(time.Hour).Unix()}
+		in := withdraw.Intent{RequestID: reqID, Asset: "BTC", Address: addr, Amount: withdraw.AmountOf(1000_0000), Expiry: e.clock.Now().Add(time.Hour).Unix()}
 		sig, _ := in.Sign(priv)
-		r := e.do("POST", "/v1/me/withdrawals", tok, WithdrawalRequest{RequestID: reqID, Asset: "BTC", Address: addr, Amount: Units(in.Amount), Expiry: Time{time.Unix(in.Expiry, 0).UTC()},
+		r := e.do("POST", "/v1/me/withdrawals", tok, WithdrawalRequest{RequestID: reqID, Asset: "BTC", Address: addr, Amount: WideUnits(in.Amount), Expiry: Time{time.Unix(in.Expiry, 0).UTC()},
 			PublicKey: hex.EncodeToString(pub), Signature: hex.EncodeToString(sig)}, "X-TOTP", e.code("dep@example.jp"))
 		var w WithdrawalView
 		r.json(t, &w)

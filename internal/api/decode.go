@@ -71,7 +71,7 @@ func jsonError(err error) error {
 	if errors.As(err, &te) && te.Field != "" {
 		got := te.Value
 		switch te.Type {
-		case typeUnits:
+		case typeUnits, typeWideUnits:
 			return &fieldError{field: te.Field, want: "a decimal string of whole base units (\"100000000\"), as every amount, price and quantity", got: got}
 		case typeTime:
 			return &fieldError{field: te.Field, want: "an RFC 3339 time (\"2026-01-26T09:00:00Z\")", got: got}

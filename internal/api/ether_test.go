@@ -178,7 +178,7 @@ func TestTokenDepositAddress(t *testing.T) {
 		t.Fatal(err, o.Err)
 	}
 	o, err = e.core.Submit(ctx, e.clock.Now(), core.RequestWithdrawal{Customer: cust, Intent: withdraw.Intent{RequestID: "tt-1", Asset: "TT",
-		Address: contract, Amount: 5, Expiry: e.clock.Now().Add(time.Hour).Unix()}})
+		Address: contract, Amount: withdraw.AmountOf(5), Expiry: e.clock.Now().Add(time.Hour).Unix()}})
 	var held ledger.Amount
 	e.core.Read(func(st *core.State) {
 		a, _ := st.Ledger.Account(ledger.AccountKey{Owner: cust, Asset: 4, Kind: ledger.KindHeld})

@@ -214,9 +214,9 @@ func TestNoticesMailedAndListed(t *testing.T) {
 		t.Fatalf("forged freeze link = %d; want 403", res.StatusCode)
 	}
 	// The core refuses the customer's withdrawals.
-	in1 := withdraw.Intent{RequestID: "w-frozen", Asset: "BTC", Address: addr, Amount: 1000, Expiry: e.clock.Now().Add(time.Hour).Unix()}
+	in1 := withdraw.Intent{RequestID: "w-frozen", Asset: "BTC", Address: addr, Amount: withdraw.AmountOf(1000), Expiry: e.clock.Now().Add(time.Hour).Unix()}
 	sig, _ := in1.Sign(priv)
-	wr := WithdrawalRequest{RequestID: in1.RequestID, Asset: "BTC", Address: addr, Amount: 1000, Expiry: Time{time.Unix(in1.Expiry, 0).UTC()}, PublicKey: hex.EncodeToString(pub), Signature: hex.EncodeToString(sig)}
+	wr := WithdrawalRequest{RequestID: in1.RequestID, Asset: "BTC", Address: addr, Amount: WideUnits(in1.Amount), Expiry: Time{time.Unix(in1.Expiry, 0).UTC()}, PublicKey: hex.EncodeToString(pub), Signature: hex.EncodeToString(sig)}
 	if r := e.do("POST", "/v1/me/withdrawals", tok, wr, "X-TOTP", e.code("hanako@example.jp")); r.status != 403 || !bytes.Contains(r.body, []byte("frozen")) {
 		t.Fatalf("withdrawal while frozen = %d %s; want 403 frozen", r.status, r.body)
 	}

@@ -365,7 +365,7 @@ func describeRequest(st *core.State, q people.Request) string {
 		if json.Unmarshal(q.Payload, &p) == nil {
 			if w, ok := st.Withdraw.Get(p.Withdrawal); ok {
 				if a, ok := st.Ledger.AssetByCode(w.Intent.Asset); ok {
-					return fmt.Sprintf("approve withdrawal %s: %s %s to %s", p.Withdrawal, ledger.AmountOf(w.Intent.Amount).FormatDecimal(a.Decimals), a.Code, w.Intent.Address)
+					return fmt.Sprintf("approve withdrawal %s: %s %s to %s", p.Withdrawal, w.Intent.Amount.FormatDecimal(a.Decimals), a.Code, w.Intent.Address)
 				}
 			}
 			return "approve withdrawal " + p.Withdrawal

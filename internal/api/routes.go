@@ -613,7 +613,7 @@ func (s *Server) balances(owner ledger.OwnerID) []BalanceView {
 				v := BalanceView{Asset: a.Code, Kind: k.String(), Balance: acc.SignedBalance(), Available: acc.Available(), Decimal: acc.SignedBalance().FormatDecimal(a.Decimals)}
 				if k == ledger.KindAvailable {
 					w, why := st.Withdrawable(owner, a.ID)
-					v.Withdrawable, v.WithdrawableReason = ledger.AmountOf(w), why
+					v.Withdrawable, v.WithdrawableReason = w.Ledger(), why
 				}
 				out = append(out, v)
 			}

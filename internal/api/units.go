@@ -5,7 +5,31 @@ import (
 	"reflect"
 	"strconv"
 	"time"
+
+	"kinko/internal/ledger"
 )
+
+// WideUnits is a whole number of base units up to 2^128-1, for amounts
+// that do not fit in Units (a withdrawal of wei: 2^63 wei is only 9.2
+// ether), written in JSON as a decimal string like Units, in and out. A
+// JSON number, a sign, a fraction or 2^128 and above is refused, naming
+// the field (decodeStrict).
+type WideUnits ledger.Amount
+
+// MarshalText writes the decimal digits.
+func (u WideUnits) MarshalText() ([]byte, error) { return []byte(ledger.Amount(u).String()), nil }
+
+// UnmarshalText reads decimal digits below 2^128, nothing else.
+func (u *WideUnits) UnmarshalText(b []byte) error {
+	v, err := ledger.ParseAmount(string(b))
+	if err != nil {
+		return &json.UnmarshalTypeError{Value: "string " + strconv.Quote(string(b)), Type: typeWideUnits}
+	}
+	*u = WideUnits(v)
+	return nil
+}
+
+var typeWideUnits = reflect.TypeFor[WideUnits]()
 
 // Units is a whole number of base units (satoshi, yen), quote base units
 // per whole coin (a price) or quantity units, written in JSON as a

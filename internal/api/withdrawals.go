@@ -4,7 +4,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -101,16 +100,16 @@ func (s *Server) addWhitelist(w http.ResponseWriter, r *http.Request, body []byt
 }
 
 // WithdrawalRequest is a signed intent. Amount is a decimal string of base
-// units; Expiry an RFC 3339 time in whole seconds (the intent the
+// units, up to 2^128-1 (wei); Expiry an RFC 3339 time in whole seconds (the intent the
 // customer signs carries its unix seconds: withdraw.Intent).
 type WithdrawalRequest struct {
-	RequestID string `json:"request_id"`
-	Asset     string `json:"asset"`
-	Address   string `json:"address"`
-	Amount    Units  `json:"amount"`
-	Expiry    Time   `json:"expiry"`
-	PublicKey string `json:"public_key"`
-	Signature string `json:"signature"`
+	RequestID string    `json:"request_id"`
+	Asset     string    `json:"asset"`
+	Address   string    `json:"address"`
+	Amount    WideUnits `json:"amount"`
+	Expiry    Time      `json:"expiry"`
+	PublicKey string    `json:"public_key"`
+	Signature string    `json:"signature"`
 }
 
 // WithdrawalView is a withdrawal as shown.
@@ -127,7 +126,7 @@ type WithdrawalView struct {
 
 func viewOf(w withdraw.Withdrawal) WithdrawalView {
 	return WithdrawalView{ID: w.ID, RequestID: w.Intent.RequestID, Asset: w.Intent.Asset, Address: w.Intent.Address,
-		Amount: ledger.AmountOf(w.Intent.Amount), Expiry: time.Unix(w.Intent.Expiry, 0).UTC(), Status: string(w.Status), Reason: w.Reason}
+		Amount: w.Intent.Amount.Ledger(), Expiry: time.Unix(w.Intent.Expiry, 0).UTC(), Status: string(w.Status), Reason: w.Reason}
 }
 
 func (s *Server) requestWithdrawal(w http.ResponseWriter, r *http.Request, body []byte) {
@@ -136,11 +135,17 @@ func (s *Server) requestWithdrawal(w http.ResponseWriter, r *http.Request, body 
 		s.fail(w, r, err)
 		return
 	}
-	if req.Amount <= 0 {
-		s.fail(w, r, &fieldError{field: "amount", want: "a positive whole number of base units", got: strconv.FormatInt(int64(req.Amount), 10)})
+	v := withdraw.Amount(req.Amount)
+	if v.IsZero() {
+		s.fail(w, r, &fieldError{field: "amount", want: "a positive whole number of base units", got: "0"})
 		return
 	}
-	v := uint64(req.Amount)
+	var fee withdraw.Amount
+	s.core.Read(func(st *core.State) { fee = st.Withdraw.Rules.WithdrawalFee[strings.ToUpper(req.Asset)] })
+	if _, over := v.Add(fee); over {
+		s.fail(w, r, &fieldError{field: "amount", want: "an amount that with the withdrawal fee of " + fee.String() + " stays below 2^128 base units", got: v.String()})
+		return
+	}
 	if req.Expiry.Nanosecond() != 0 || req.Expiry.IsZero() {
 		s.fail(w, r, &fieldError{field: "expiry", want: "an RFC 3339 time in whole seconds (the signed intent carries its unix seconds)", got: req.Expiry.Format(time.RFC3339Nano)})
 		return

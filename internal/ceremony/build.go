@@ -14,7 +14,7 @@ import (
 )
 
 // Payouts turns withdrawals into transaction outputs, skipping any whose
-// address is not of net. It returns the outputs, the ids they pay and their
+// address is not of net or whose amount no Bitcoin output holds. It returns the outputs, the ids they pay and their
 // total.
 func Payouts(ws []withdraw.Withdrawal, net *chaincfg.Params) ([]*wire.TxOut, []string, int64) {
 	var outs []*wire.TxOut
@@ -25,10 +25,14 @@ func Payouts(ws []withdraw.Withdrawal, net *chaincfg.Params) ([]*wire.TxOut, []s
 		if err != nil || !a.IsForNet(net) {
 			continue
 		}
+		v, fits := w.Intent.Amount.Int64()
+		if !fits || total+v < total {
+			continue // no Bitcoin output holds it
+		}
 		pk, _ := txscript.PayToAddrScript(a)
-		outs = append(outs, wire.NewTxOut(int64(w.Intent.Amount), pk))
+		outs = append(outs, wire.NewTxOut(v, pk))
 		ids = append(ids, w.ID)
-		total += int64(w.Intent.Amount)
+		total += v
 	}
 	return outs, ids, total
 }

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -74,9 +73,9 @@ func newIntentCmd() *cobra.Command {
 			if err != nil || len(priv) != ed25519.PrivateKeySize {
 				return errors.New("intent key file is corrupt")
 			}
-			v, err := strconv.ParseUint(amount, 10, 64)
-			if err != nil || v == 0 {
-				return fmt.Errorf("--amount must be a positive whole number of base units")
+			v, err := withdraw.ParseAmount(amount)
+			if err != nil || v.IsZero() {
+				return fmt.Errorf("--amount must be a positive whole number of base units below 2^128, not %q", amount)
 			}
 			in := withdraw.Intent{RequestID: reqID, Asset: strings.ToUpper(asset), Address: addr, Amount: v, Expiry: time.Now().Add(ttl).Unix()}
 			sig, err := in.Sign(ed25519.PrivateKey(priv))
@@ -84,7 +83,7 @@ func newIntentCmd() *cobra.Command {
 				return err
 			}
 			body, _ := json.Marshal(map[string]any{"request_id": in.RequestID, "asset": in.Asset, "address": in.Address,
-				"amount": amount, "expiry": time.Unix(in.Expiry, 0).UTC().Format(time.RFC3339), "public_key": k.PublicKey, "signature": hex.EncodeToString(sig)})
+				"amount": v.String(), "expiry": time.Unix(in.Expiry, 0).UTC().Format(time.RFC3339), "public_key": k.PublicKey, "signature": hex.EncodeToString(sig)})
 			fmt.Fprintln(cmd.OutOrStdout(), string(body))
 			return nil
 		},
@@ -93,7 +92,7 @@ func newIntentCmd() *cobra.Command {
 	sign.Flags().StringVar(&reqID, "request-id", "", "unique request id")
 	sign.Flags().StringVar(&asset, "asset", "BTC", "asset code")
 	sign.Flags().StringVar(&addr, "address", "", "destination address (whitelisted)")
-	sign.Flags().StringVar(&amount, "amount", "", "amount in base units")
+	sign.Flags().StringVar(&amount, "amount", "", "amount in base units (wei for ETH: up to 2^128-1)")
 	sign.Flags().DurationVar(&ttl, "ttl", 10*time.Minute, "how long the intent is valid")
 	for _, f := range []string{"key", "request-id", "address", "amount"} {
 		sign.MarkFlagRequired(f)

@@ -133,7 +133,14 @@ func (s *State) reserveBatch(b withdraw.Batch, t int64) error {
 			return fmt.Errorf("%w: %s", withdraw.ErrNotQueued, id)
 		}
 		seen[id] = true
-		pay += wd.Intent.Amount
+		// A Bitcoin output holds at most 2^63-1 satoshi: a withdrawal
+		// above that (a policy that let one through) is refused here,
+		// before any input is reserved.
+		v, fits := wd.Intent.Amount.Uint64()
+		if !fits || v >= 1<<63 || pay+v >= 1<<63 {
+			return fmt.Errorf("%w: withdrawal %s: %s base units do not fit a Bitcoin transaction's outputs (below 2^63 in all)", ErrCommandInvalid, id, wd.Intent.Amount)
+		}
+		pay += v
 	}
 	in, ok := s.Custody.InputTotal(b.Inputs)
 	change := uint64(0)
@@ -267,7 +274,8 @@ func (s *State) confirmBatch(c ConfirmBatch, t int64) error {
 	payer, _ := s.Custody.Wallet(u.Wallet)
 	for _, id := range b.Withdrawals {
 		wd, _ := s.Withdraw.Get(id)
-		pay += wd.Intent.Amount
+		v, _ := wd.Intent.Amount.Uint64() // below 2^63 in all: checked at the reserve
+		pay += v
 		hr, _ := s.Ledger.Transfer(ledger.ID{Hi: wd.HoldHi, Lo: wd.HoldLo})
 		// The hold is posted (available -> held), then the held amount
 		// leaves with the paying wallet's coins.
@@ -376,11 +384,11 @@ const CodeWithdrawalFee = 31
 func (s *State) payTransfers(wd withdraw.Withdrawal, held, wallet ledger.AccountKey) []ledger.Transfer {
 	ts := []ledger.Transfer{
 		{ID: holdID("post:" + wd.ID), PendingID: ledger.ID{Hi: wd.HoldHi, Lo: wd.HoldLo}, Flags: ledger.FlagPostPending | ledger.FlagLinked, Code: CodeWithdrawal},
-		{ID: holdID("pay:" + wd.ID), Debit: held, Credit: wallet, Amount: ledger.AmountOf(wd.Intent.Amount), Flags: ledger.FlagLinked, Code: CodeWithdrawal}}
-	if wd.Fee > 0 {
+		{ID: holdID("pay:" + wd.ID), Debit: held, Credit: wallet, Amount: wd.Intent.Amount.Ledger(), Flags: ledger.FlagLinked, Code: CodeWithdrawal}}
+	if !wd.Fee.IsZero() {
 		h := house(wallet.Asset)
 		s.Ledger.CreateAccounts([]ledger.AccountKey{h}, nil)
-		ts = append(ts, ledger.Transfer{ID: holdID("withdrawal-fee:" + wd.ID), Debit: held, Credit: h, Amount: ledger.AmountOf(wd.Fee), Flags: ledger.FlagLinked, Code: CodeWithdrawalFee})
+		ts = append(ts, ledger.Transfer{ID: holdID("withdrawal-fee:" + wd.ID), Debit: held, Credit: h, Amount: wd.Fee.Ledger(), Flags: ledger.FlagLinked, Code: CodeWithdrawalFee})
 	}
 	return ts
 }

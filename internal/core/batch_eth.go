@@ -110,7 +110,7 @@ func (s *State) checkSafeBatch(b withdraw.Batch) error {
 		}
 		to, err := hexAddress(wd.Intent.Address)
 		c := calls[i]
-		if err != nil || c.To != to || len(c.Data) != 0 || !c.Value.IsUint64() || c.Value.Uint64() != wd.Intent.Amount {
+		if err != nil || c.To != to || len(c.Data) != 0 || c.Value.Cmp(wd.Intent.Amount.Big()) != 0 {
 			return bad(fmt.Sprintf("call %d is not withdrawal %s's payment", i, id))
 		}
 	}

@@ -307,7 +307,7 @@ func FuzzDecodeCommand(f *testing.F) {
 		WatchCheckpoint{Asset: 2, Height: 5, Hashes: [][32]byte{{1}}},
 		RegisterIntentKey{Customer: 1, PubKey: [32]byte{1}},
 		WhitelistAddress{Customer: 1, Asset: "BTC", Address: "bcrt1q"},
-		RequestWithdrawal{Customer: 1, Intent: withdraw.Intent{RequestID: "r", Asset: "BTC", Address: "a", Amount: 5, Expiry: 9}, Sig: []byte{1}},
+		RequestWithdrawal{Customer: 1, Intent: withdraw.Intent{RequestID: "r", Asset: "BTC", Address: "a", Amount: withdraw.AmountOf(5), Expiry: 9}, Sig: []byte{1}},
 		SetWithdrawalRules{Actor: "a", Rules: withdraw.Rules{CoolDownSeconds: 5}},
 		founding(t0)[0],
 		founding(t0)[1],

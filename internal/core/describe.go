@@ -124,7 +124,7 @@ func Describe(c Command) string {
 	case WhitelistAddress:
 		return fmt.Sprintf("customer %d whitelists a %s address %s", c.Customer, c.Asset, c.Address)
 	case RequestWithdrawal:
-		return fmt.Sprintf("customer %d asks to withdraw %d %s to %s (request %s)", c.Customer, c.Intent.Amount, c.Intent.Asset, c.Intent.Address, c.Intent.RequestID)
+		return fmt.Sprintf("customer %d asks to withdraw %s %s to %s (request %s)", c.Customer, c.Intent.Amount, c.Intent.Asset, c.Intent.Address, c.Intent.RequestID)
 	case nil:
 		return "(does not decode)"
 	}

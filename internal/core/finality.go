@@ -135,7 +135,7 @@ func (s *State) applyWriteOffOwed(r people.Request, t int64) error {
 // journaled withdrawal rules.
 func (s *State) finalityDepth(asset ledger.AssetID, amount uint64) int32 {
 	a, _ := s.Ledger.Asset(asset)
-	return s.Withdraw.Rules.FinalityDepth(a.Code, a.Decimals, amount)
+	return s.Withdraw.Rules.FinalityDepth(a.Code, a.Decimals, withdraw.AmountOf(amount))
 }
 
 // finalizeAt marks final the deposits of asset that the asset's journaled
@@ -173,40 +173,36 @@ func (s *State) Finality(customer ledger.OwnerID) withdraw.Finality {
 	for _, u := range s.Custody.Unfinal(customer) {
 		a, _ := s.Ledger.Asset(u.Asset)
 		f.Unfinal = append(f.Unfinal, withdraw.Unfinal{
-			Asset: a.Code, Amount: u.Amount, Available: s.available(customer, u.Asset), Count: u.Count,
-			Deposit: u.First.Outpoint.String(), DepositAmount: u.First.Amount,
+			Asset: a.Code, Amount: withdraw.AmountOf(u.Amount), Available: s.available(customer, u.Asset), Count: u.Count,
+			Deposit: u.First.Outpoint.String(), DepositAmount: withdraw.AmountOf(u.First.Amount),
 			Confirmations: u.First.Confirmations(s.tip(u.Asset)), Depth: u.First.Depth(),
 		})
 	}
 	for _, a := range s.Ledger.Assets() {
 		if n := custody.Owed(s.Ledger, customer, a.ID); n > 0 {
-			f.Owed = append(f.Owed, withdraw.Owed{Asset: a.Code, Amount: n})
+			f.Owed = append(f.Owed, withdraw.Owed{Asset: a.Code, Amount: withdraw.AmountOf(n)})
 		}
 	}
 	return f
 }
 
 // available returns the customer's available balance of asset.
-func (s *State) available(customer ledger.OwnerID, asset ledger.AssetID) uint64 {
+func (s *State) available(customer ledger.OwnerID, asset ledger.AssetID) withdraw.Amount {
 	acc, ok := s.Ledger.Account(ledger.AccountKey{Owner: customer, Asset: asset, Kind: ledger.KindAvailable})
 	if !ok {
-		return 0
+		return withdraw.Amount{}
 	}
-	v, fits := acc.Available().Uint64()
-	if !fits {
-		return ^uint64(0)
-	}
-	return v
+	return withdraw.Amount(acc.Available())
 }
 
 // Withdrawable returns how much of asset the customer may withdraw now:
 // their available balance less their deposits of it not yet final, or
 // nothing while they owe from a reversed deposit or traded away deposits
 // not yet final; and why, when it is less than the available balance.
-func (s *State) Withdrawable(customer ledger.OwnerID, asset ledger.AssetID) (uint64, string) {
+func (s *State) Withdrawable(customer ledger.OwnerID, asset ledger.AssetID) (withdraw.Amount, string) {
 	a, ok := s.Ledger.Asset(asset)
 	if !ok {
-		return 0, "asset unknown"
+		return withdraw.Amount{}, "asset unknown"
 	}
 	return withdraw.Withdrawable(a.Code, s.available(customer, asset), s.Finality(customer))
 }

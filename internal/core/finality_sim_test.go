@@ -93,8 +93,8 @@ func runFinalitySim(t *testing.T, seed uint64, steps int) {
 			if a == b {
 				break
 			}
-			x := min(uint64(e.st.available(a, btc)), rng.Uint64N(5_0000_0000)+1)
-			y := min(uint64(e.st.available(b, jpy)), rng.Uint64N(10_000_000)+1)
+			x := min(availU(e.st, a, btc), rng.Uint64N(5_0000_0000)+1)
+			y := min(availU(e.st, b, jpy), rng.Uint64N(10_000_000)+1)
 			if x == 0 || y == 0 {
 				break
 			}
@@ -108,7 +108,7 @@ func runFinalitySim(t *testing.T, seed uint64, steps int) {
 		case r < 67: // the finality tiers change
 			d1 := int32(rng.IntN(8) + 1)
 			d2 := d1 + int32(rng.IntN(20)+1)
-			rules := openLimits(withdraw.Rules{CoolDownSeconds: 1, Finality: map[string][]withdraw.Tier{"BTC": {{UpTo: rng.Uint64N(5_0000_0000) + 1, Depth: d1}, {Depth: d2}}}})
+			rules := openLimits(withdraw.Rules{CoolDownSeconds: 1, Finality: map[string][]withdraw.Tier{"BTC": {{UpTo: withdraw.AmountOf(rng.Uint64N(5_0000_0000) + 1), Depth: d1}, {Depth: d2}}}})
 			if rng.IntN(4) == 0 {
 				rules.Finality = nil // the defaults
 			}
@@ -118,7 +118,7 @@ func runFinalitySim(t *testing.T, seed uint64, steps int) {
 		default: // a withdrawal request
 			c := custs[rng.IntN(len(custs))]
 			code := []string{"BTC", "JPY"}[rng.IntN(2)]
-			avail := e.st.available(c, assets[code])
+			avail := availU(e.st, c, assets[code])
 			if avail == 0 {
 				break
 			}
@@ -127,7 +127,7 @@ func runFinalitySim(t *testing.T, seed uint64, steps int) {
 			owed, unfinal := scanFinality(e.st)
 			mustRefuse := owed[c] > 0
 			for _, a := range []ledger.AssetID{btc, jpy} {
-				if u := unfinal[custAsset{c, a}]; u > 0 && e.st.available(c, a) < u {
+				if u := unfinal[custAsset{c, a}]; u > 0 && availU(e.st, c, a) < u {
 					mustRefuse = true
 				}
 			}
@@ -237,4 +237,11 @@ func checkFinalitySim(t *testing.T, seed uint64, step int, e *finEnv) {
 		}
 		return true
 	})
+}
+
+// availU is the customer's available balance as a uint64 (this
+// simulation's amounts are far below 2^64).
+func availU(st *State, c ledger.OwnerID, a ledger.AssetID) uint64 {
+	v, _ := st.available(c, a).Uint64()
+	return v
 }

@@ -36,13 +36,15 @@ type finEnv struct {
 }
 
 var finRules = openLimits(withdraw.Rules{CoolDownSeconds: 1, Finality: map[string][]withdraw.Tier{
-	"BTC": {{UpTo: 1_0000_0000, Depth: 6}, {UpTo: 10_0000_0000, Depth: 20}, {Depth: 100}}}})
+	"BTC": {{UpTo: withdraw.AmountOf(1_0000_0000), Depth: 6}, {UpTo: withdraw.AmountOf(10_0000_0000), Depth: 20}, {Depth: 100}}}})
 
 // openLimits gives rules explicit amount limits for BTC and JPY far above
 // anything the finality tests move: they test finality, not the amount
 // limits, whose defaults would stop them (withdraw.DefaultLimits).
 func openLimits(r withdraw.Rules) withdraw.Rules {
-	open := func() map[string]uint64 { return map[string]uint64{"BTC": 1 << 62, "JPY": 1 << 62} }
+	open := func() map[string]withdraw.Amount {
+		return map[string]withdraw.Amount{"BTC": withdraw.AmountOf(1 << 62), "JPY": withdraw.AmountOf(1 << 62)}
+	}
 	r.PerWithdrawalMax, r.PerCustomerDay, r.PerAssetHour, r.ApprovalAbove = open(), open(), open(), open()
 	return r
 }
@@ -111,7 +113,7 @@ func (e *finEnv) withdraw(c ledger.OwnerID, id, asset string, amount uint64) wit
 	if asset == "JPY" {
 		addr = "bank:0001-001-1234567"
 	}
-	in := withdraw.Intent{RequestID: id, Asset: asset, Address: addr, Amount: amount, Expiry: e.now/1e9 + 3600}
+	in := withdraw.Intent{RequestID: id, Asset: asset, Address: addr, Amount: withdraw.AmountOf(amount), Expiry: e.now/1e9 + 3600}
 	sig, err := in.Sign(e.keys[c])
 	if err != nil {
 		e.t.Fatal(err)
@@ -214,14 +216,14 @@ func TestWithdrawalWaitsForFinality(t *testing.T) {
 	if e.bal(avail(attacker, btc)) != 5000_0000 || e.bal(held(attacker, btc)) != 0 {
 		t.Fatalf("a refused withdrawal moved funds: available %d held %d", e.bal(avail(attacker, btc)), e.bal(held(attacker, btc)))
 	}
-	if got, why := e.st.Withdrawable(attacker, btc); got != 0 || !strings.Contains(why, "2 of the 6") {
+	if got, why := e.st.Withdrawable(attacker, btc); !got.IsZero() || !strings.Contains(why, "2 of the 6") {
 		t.Fatalf("withdrawable = %d %q", got, why)
 	}
 	e.checkpoint(103) // 5 confirmations
 	e.refused(e.withdraw(attacker, "w2", "BTC", 1000_0000), "has 5 of the 6 confirmations")
 	e.checkpoint(104) // 6
 	e.accepted(e.withdraw(attacker, "w3", "BTC", 1000_0000))
-	if got := e.st.available(attacker, btc); got != 4000_0000 {
+	if got := e.st.available(attacker, btc); got != withdraw.AmountOf(4000_0000) {
 		t.Fatalf("available after the accepted withdrawal = %d", got)
 	}
 
@@ -231,7 +233,7 @@ func TestWithdrawalWaitsForFinality(t *testing.T) {
 	e.accepted(e.withdraw(1, "a", "BTC", 4_0000_0000))
 	e.refused(e.withdraw(1, "b", "BTC", 6_0000_0001), "deposit "+op1.String(), "has 1 of the 6", "at most 600000000")
 	e.accepted(e.withdraw(1, "c", "BTC", 6_0000_0000))
-	if got, _ := e.st.Withdrawable(1, btc); got != 0 {
+	if got, _ := e.st.Withdrawable(1, btc); !got.IsZero() {
 		t.Fatalf("customer 1 withdrawable = %d; want 0", got)
 	}
 	// Yen is untouched by the BTC deposit: the customer still holds it.
@@ -260,7 +262,7 @@ func TestTradedAwayBlocksEveryAsset(t *testing.T) {
 	}
 	e.refused(e.withdraw(attacker, "yen-1", "JPY", yen), "deposit "+op.String(), "2 of the 6", "no withdrawal of any asset")
 	e.refused(e.withdraw(attacker, "yen-2", "JPY", 1), "no withdrawal of any asset")
-	if got, _ := e.st.Withdrawable(attacker, jpy); got != 0 {
+	if got, _ := e.st.Withdrawable(attacker, jpy); !got.IsZero() {
 		t.Fatalf("yen withdrawable = %d; want 0", got)
 	}
 
@@ -282,7 +284,7 @@ func TestTradedAwayBlocksEveryAsset(t *testing.T) {
 	}
 	e.checkpoint(300) // long past any depth: the debt still blocks
 	e.refused(e.withdraw(attacker, "yen-3", "JPY", 1), "owes 100000000 BTC")
-	if got, why := e.st.Withdrawable(attacker, jpy); got != 0 || !strings.Contains(why, "owes") {
+	if got, why := e.st.Withdrawable(attacker, jpy); !got.IsZero() || !strings.Contains(why, "owes") {
 		t.Fatalf("withdrawable while owing = %d %q", got, why)
 	}
 
@@ -380,9 +382,9 @@ func TestFinalityRulesRefused(t *testing.T) {
 	}{
 		{"no tiers", map[string][]withdraw.Tier{"BTC": {}}, "no tiers"},
 		{"zero depth", map[string][]withdraw.Tier{"BTC": {{Depth: 0}}}, "at least 1"},
-		{"shallower", map[string][]withdraw.Tier{"BTC": {{UpTo: 5, Depth: 6}, {Depth: 5}}}, "not deeper"},
-		{"bounds", map[string][]withdraw.Tier{"BTC": {{UpTo: 5, Depth: 6}, {UpTo: 4, Depth: 7}, {Depth: 8}}}, "not above"},
-		{"bounded last", map[string][]withdraw.Tier{"BTC": {{UpTo: 5, Depth: 6}}}, "last tier"},
+		{"shallower", map[string][]withdraw.Tier{"BTC": {{UpTo: withdraw.AmountOf(5), Depth: 6}, {Depth: 5}}}, "not deeper"},
+		{"bounds", map[string][]withdraw.Tier{"BTC": {{UpTo: withdraw.AmountOf(5), Depth: 6}, {UpTo: withdraw.AmountOf(4), Depth: 7}, {Depth: 8}}}, "not above"},
+		{"bounded last", map[string][]withdraw.Tier{"BTC": {{UpTo: withdraw.AmountOf(5), Depth: 6}}}, "last tier"},
 		{"unknown asset", map[string][]withdraw.Tier{"DOGE": {{Depth: 6}}}, "DOGE: asset unknown"},
 		{"fiat", map[string][]withdraw.Tier{"JPY": {{Depth: 6}}}, "not a chain asset"},
 	} {
@@ -394,7 +396,7 @@ func TestFinalityRulesRefused(t *testing.T) {
 	if o := e.twoPerson(KindSetWithdrawalRulesRequest, SetWithdrawalRulesPayload{Rules: finRules}, "kenji", "aiko", people.RoleAdmin); !errors.Is(o.Err, people.ErrNotAuthorized) {
 		t.Errorf("rules set by an approver: %v", o.Err)
 	}
-	if got := e.st.Withdraw.Rules.FinalityDepth("BTC", 8, 50_0000_0000); got != 100 {
+	if got := e.st.Withdraw.Rules.FinalityDepth("BTC", 8, withdraw.AmountOf(50_0000_0000)); got != 100 {
 		t.Fatalf("rules in force changed by refused commands: depth %d", got)
 	}
 	// The journaled form must be canonical: a zero bound spelt out is not.

@@ -73,9 +73,9 @@ func newGasEnv(t *testing.T) *gasEnv {
 		e.must(RegisterIntentKey{Customer: i, PubKey: [32]byte(pub)})
 		e.must(WhitelistAddress{Customer: i, Asset: "ETH", Address: gasPayee(i).Hex()})
 	}
-	eth := map[string]uint64{"ETH": oneETH}
-	e.setRules(withdraw.Rules{CoolDownSeconds: 24 * 3600, PerWithdrawalMax: eth, PerCustomerDay: eth, PerAssetHour: map[string]uint64{"ETH": 2 * oneETH},
-		ApprovalAbove: eth, WithdrawalFee: map[string]uint64{"ETH": gasWdFee}})
+	eth := map[string]withdraw.Amount{"ETH": withdraw.AmountOf(oneETH)}
+	e.setRules(withdraw.Rules{CoolDownSeconds: 24 * 3600, PerWithdrawalMax: eth, PerCustomerDay: eth, PerAssetHour: map[string]withdraw.Amount{"ETH": withdraw.AmountOf(2 * oneETH)},
+		ApprovalAbove: eth, WithdrawalFee: map[string]withdraw.Amount{"ETH": withdraw.AmountOf(gasWdFee)}})
 	e.now = t0.Add(25 * time.Hour)
 	return e
 }
@@ -96,11 +96,11 @@ func (e *gasEnv) register(wei uint64, tx string) {
 func (e *gasEnv) withdrawETH(cust ledger.OwnerID, wei uint64) withdraw.Withdrawal {
 	e.t.Helper()
 	e.seq++
-	in := withdraw.Intent{RequestID: fmt.Sprintf("g%d", e.seq), Asset: "ETH", Address: gasPayee(cust).Hex(), Amount: wei, Expiry: e.now.Add(time.Hour).Unix()}
+	in := withdraw.Intent{RequestID: fmt.Sprintf("g%d", e.seq), Asset: "ETH", Address: gasPayee(cust).Hex(), Amount: withdraw.AmountOf(wei), Expiry: e.now.Add(time.Hour).Unix()}
 	sig, _ := in.Sign(e.keys[cust])
 	wd := e.must(RequestWithdrawal{Customer: cust, Intent: in, PubKey: [32]byte(e.keys[cust].Public().(ed25519.PublicKey)), Sig: sig}).(withdraw.Withdrawal)
-	if wd.Status != withdraw.StatusQueued || wd.Fee != gasWdFee {
-		e.t.Fatalf("withdrawal %s: %s, fee %d", wd.ID, wd.Status, wd.Fee)
+	if wd.Status != withdraw.StatusQueued || wd.Fee != withdraw.AmountOf(gasWdFee) {
+		e.t.Fatalf("withdrawal %s: %s, fee %s", wd.ID, wd.Status, wd.Fee)
 	}
 	return wd
 }
@@ -113,7 +113,7 @@ func (e *gasEnv) batch(nonce int64, from *ecdsa.PrivateKey, wds ...withdraw.With
 	var calls []safe.Call
 	var ids []string
 	for _, wd := range wds {
-		calls = append(calls, safe.Call{To: common.HexToAddress(wd.Intent.Address), Value: new(big.Int).SetUint64(wd.Intent.Amount)})
+		calls = append(calls, safe.Call{To: common.HexToAddress(wd.Intent.Address), Value: wd.Intent.Amount.Big()})
 		ids = append(ids, wd.ID)
 	}
 	var tx *safe.SafeTx
@@ -300,7 +300,7 @@ func TestEthGasLedger(t *testing.T) {
 
 	// The fee is held with the amount: a withdrawal of everything the
 	// customer has left, with no room for the fee, holds nothing.
-	in := withdraw.Intent{RequestID: "all", Asset: "ETH", Address: gasPayee(1).Hex(), Amount: 699_000_000_000_000_000, Expiry: e.now.Add(time.Hour).Unix()}
+	in := withdraw.Intent{RequestID: "all", Asset: "ETH", Address: gasPayee(1).Hex(), Amount: withdraw.AmountOf(699_000_000_000_000_000), Expiry: e.now.Add(time.Hour).Unix()}
 	sig, _ := in.Sign(e.keys[1])
 	if err := e.errOf(RequestWithdrawal{Customer: 1, Intent: in, PubKey: [32]byte(e.keys[1].Public().(ed25519.PublicKey)), Sig: sig}); err == nil {
 		t.Fatal("a withdrawal whose fee the customer cannot pay was accepted")

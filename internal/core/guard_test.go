@@ -15,7 +15,7 @@ import (
 // key and returns the outcome.
 func (e *wdEnv) ask(c ledger.OwnerID, id, addr string, amount uint64) Outcome {
 	e.t.Helper()
-	in := withdraw.Intent{RequestID: id, Asset: "BTC", Address: addr, Amount: amount, Expiry: e.now.Add(time.Hour).Unix()}
+	in := withdraw.Intent{RequestID: id, Asset: "BTC", Address: addr, Amount: withdraw.AmountOf(amount), Expiry: e.now.Add(time.Hour).Unix()}
 	sig, _ := in.Sign(e.keys[c])
 	return e.do(RequestWithdrawal{Customer: c, Intent: in, PubKey: [32]byte(e.keys[c].Public().(ed25519.PublicKey)), Sig: sig})
 }

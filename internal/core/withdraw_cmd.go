@@ -148,10 +148,10 @@ func (v withdrawView) Halted(asset string) error {
 	}
 	return v.s.Controls.Allowed(a.ID, controls.Withdraw)
 }
-func (v withdrawView) CustomerSince(c uint64, asset string, since int64) uint64 {
+func (v withdrawView) CustomerSince(c uint64, asset string, since int64) withdraw.Amount {
 	return v.s.Withdraw.CustomerSince(c, asset, since)
 }
-func (v withdrawView) AssetSince(asset string, since int64) uint64 {
+func (v withdrawView) AssetSince(asset string, since int64) withdraw.Amount {
 	return v.s.Withdraw.AssetSince(asset, since)
 }
 func (v withdrawView) Denied(address string) string {
@@ -160,10 +160,10 @@ func (v withdrawView) Denied(address string) string {
 	}
 	return ""
 }
-func (v withdrawView) Available(c uint64, asset string) uint64 {
+func (v withdrawView) Available(c uint64, asset string) withdraw.Amount {
 	a, ok := v.s.Ledger.AssetByCode(asset)
 	if !ok {
-		return 0
+		return withdraw.Amount{}
 	}
 	return v.s.available(ledger.OwnerID(c), a.ID)
 }
@@ -272,9 +272,9 @@ func (s *State) requestWithdrawal(c RequestWithdrawal, t int64) (withdraw.Withdr
 	rec := withdraw.Withdrawal{ID: fmt.Sprintf("%d:%s", c.Customer, c.Intent.RequestID), Customer: uint64(c.Customer), Intent: c.Intent,
 		PubKey: c.PubKey, Sig: c.Sig, Time: t}
 	fee := w.Rules.WithdrawalFee[c.Intent.Asset]
-	total := c.Intent.Amount + fee
-	if total < fee {
-		return withdraw.Withdrawal{}, fmt.Errorf("%w: the amount %d and the withdrawal fee %d overflow", ErrCommandInvalid, c.Intent.Amount, fee)
+	total, over := c.Intent.Amount.Add(fee)
+	if over {
+		return withdraw.Withdrawal{}, fmt.Errorf("%w: the amount %s and the withdrawal fee %s overflow 128 bits", ErrCommandInvalid, c.Intent.Amount, fee)
 	}
 	decision, reason := w.Rules.Evaluate(withdraw.Request{Customer: uint64(c.Customer), Asset: c.Intent.Asset, Address: c.Intent.Address, Amount: c.Intent.Amount, Fee: fee, Time: t,
 		Decimals: a.Decimals, Fiat: a.Class == ledger.ClassFiat}, withdrawView{s})
@@ -291,7 +291,7 @@ func (s *State) requestWithdrawal(c RequestWithdrawal, t int64) (withdraw.Withdr
 	held := ledger.AccountKey{Owner: c.Customer, Asset: a.ID, Kind: ledger.KindHeld}
 	s.Ledger.CreateAccounts([]ledger.AccountKey{held}, nil)
 	hold := ledger.Transfer{ID: id, Debit: ledger.AccountKey{Owner: c.Customer, Asset: a.ID, Kind: ledger.KindAvailable}, Credit: held,
-		Amount: ledger.AmountOf(total), Flags: ledger.FlagPending, Code: CodeWithdrawal}
+		Amount: total.Ledger(), Flags: ledger.FlagPending, Code: CodeWithdrawal}
 	if res := s.Ledger.CreateTransfers([]ledger.Transfer{hold}, t, nil); len(res) > 0 && !res[0].Code.Succeeded() {
 		return withdraw.Withdrawal{}, &ledger.EventError{Index: 0, Code: res[0].Code}
 	}

@@ -69,9 +69,9 @@ func newWdEnv(t *testing.T) *wdEnv {
 		e.must(WhitelistAddress{Customer: i, Asset: "BTC", Address: "bcrt1qthief"})
 	}
 	e.setRules(withdraw.Rules{CoolDownSeconds: 24 * 3600,
-		PerWithdrawalMax: map[string]uint64{"BTC": 50_000_000}, PerCustomerDay: map[string]uint64{"BTC": 60_000_000},
-		PerAssetHour: map[string]uint64{"BTC": 100_000_000}, ApprovalAbove: map[string]uint64{"BTC": 40_000_000},
-		DenyList: []string{"bcrt1qthief"}, DustLimit: map[string]uint64{"BTC": 546}})
+		PerWithdrawalMax: map[string]withdraw.Amount{"BTC": withdraw.AmountOf(50_000_000)}, PerCustomerDay: map[string]withdraw.Amount{"BTC": withdraw.AmountOf(60_000_000)},
+		PerAssetHour: map[string]withdraw.Amount{"BTC": withdraw.AmountOf(100_000_000)}, ApprovalAbove: map[string]withdraw.Amount{"BTC": withdraw.AmountOf(40_000_000)},
+		DenyList: []string{"bcrt1qthief"}, DustLimit: map[string]withdraw.Amount{"BTC": withdraw.AmountOf(546)}})
 	e.now = t0.Add(25 * time.Hour)
 	return e
 }
@@ -88,7 +88,7 @@ func (e *wdEnv) setRules(r withdraw.Rules) {
 // request signs and submits an intent.
 func (e *wdEnv) request(cust ledger.OwnerID, id string, amount uint64, mutate func(*RequestWithdrawal)) Outcome {
 	e.t.Helper()
-	in := withdraw.Intent{RequestID: id, Asset: "BTC", Address: "bcrt1qexample", Amount: amount, Expiry: e.now.Add(time.Hour).Unix()}
+	in := withdraw.Intent{RequestID: id, Asset: "BTC", Address: "bcrt1qexample", Amount: withdraw.AmountOf(amount), Expiry: e.now.Add(time.Hour).Unix()}
 	sig, err := in.Sign(e.keys[cust])
 	if err != nil {
 		e.t.Fatal(err)
@@ -117,7 +117,7 @@ func TestWithdrawalChecks(t *testing.T) {
 		mutate func(*RequestWithdrawal)
 		want   error
 	}{
-		{"changed amount", func(r *RequestWithdrawal) { r.Intent.Amount++ }, withdraw.ErrBadSignature},
+		{"changed amount", func(r *RequestWithdrawal) { r.Intent.Amount.Lo++ }, withdraw.ErrBadSignature},
 		{"changed address", func(r *RequestWithdrawal) { r.Intent.Address = "bcrt1qother" }, withdraw.ErrBadSignature},
 		{"no signature", func(r *RequestWithdrawal) { r.Sig = nil }, withdraw.ErrBadSignature},
 		{"unregistered key", func(r *RequestWithdrawal) { r.PubKey = [32]byte(other) }, withdraw.ErrKeyUnknown},
@@ -256,7 +256,7 @@ func TestDefaultWithdrawalRules(t *testing.T) {
 	e.must(CreateTransfers{Transfers: []ledger.Transfer{{ID: ledger.ID{Lo: 10}, Debit: hot, Credit: ledger.AccountKey{Owner: 1, Asset: 2, Kind: ledger.KindAvailable}, Amount: ledger.AmountOf(4_0000_0000)}}})
 	e.setRules(withdraw.Rules{CoolDownSeconds: 24 * 3600})
 	e.c.Read(func(s *State) {
-		if l := s.Withdraw.Rules.LimitsFor("BTC", 8, false); l != withdraw.DefaultLimits(8, false) || l.PerWithdrawalMax != 1_0000_0000 || l.ApprovalAbove != 5000_0000 {
+		if l := s.Withdraw.Rules.LimitsFor("BTC", 8, false); l != withdraw.DefaultLimits(8, false) || l.PerWithdrawalMax != withdraw.AmountOf(1_0000_0000) || l.ApprovalAbove != withdraw.AmountOf(5000_0000) {
 			t.Fatalf("limits %+v", l)
 		}
 	})
@@ -298,7 +298,7 @@ func TestDefaultWithdrawalRules(t *testing.T) {
 		}
 	})
 	// A fresh state has the same defaults: no limit is never the default.
-	if l := NewState().Withdraw.Rules.LimitsFor("BTC", 8, false); l.PerWithdrawalMax != 1_0000_0000 {
+	if l := NewState().Withdraw.Rules.LimitsFor("BTC", 8, false); l.PerWithdrawalMax != withdraw.AmountOf(1_0000_0000) {
 		t.Fatalf("a new state's limits %+v", l)
 	}
 }

@@ -1029,8 +1029,8 @@ func (s *State) yenWithdrawal(c YenRequestWithdrawal, t int64) (withdraw.Withdra
 		return withdraw.Withdrawal{}, yen.ErrAmount
 	}
 	rec := withdraw.Withdrawal{ID: id, Customer: uint64(c.Customer), Time: t,
-		Intent: withdraw.Intent{RequestID: c.RequestID, Asset: cfg.Asset, Address: "bank:" + c.Account, Amount: c.Amount}}
-	decision, reason := w.Rules.Evaluate(withdraw.Request{Customer: uint64(c.Customer), Asset: cfg.Asset, Address: rec.Intent.Address, Amount: c.Amount, Time: t,
+		Intent: withdraw.Intent{RequestID: c.RequestID, Asset: cfg.Asset, Address: "bank:" + c.Account, Amount: withdraw.AmountOf(c.Amount)}}
+	decision, reason := w.Rules.Evaluate(withdraw.Request{Customer: uint64(c.Customer), Asset: cfg.Asset, Address: rec.Intent.Address, Amount: withdraw.AmountOf(c.Amount), Time: t,
 		Decimals: y.asset.Decimals, Fiat: true}, withdrawView{s})
 	if decision == withdraw.Deny {
 		rec.Status, rec.Reason = withdraw.StatusRejected, reason

@@ -77,8 +77,8 @@ func newYenEnv(t *testing.T) *yenEnv {
 		}
 	}
 	e.setRules(withdraw.Rules{CoolDownSeconds: 24 * 3600,
-		PerWithdrawalMax: map[string]uint64{"BTC": 50_000_000, "JPY": 2_000_000}, PerCustomerDay: map[string]uint64{"BTC": 60_000_000, "JPY": 3_000_000},
-		PerAssetHour: map[string]uint64{"BTC": 100_000_000, "JPY": 50_000_000}, ApprovalAbove: map[string]uint64{"BTC": 40_000_000, "JPY": 1_000_000}})
+		PerWithdrawalMax: map[string]withdraw.Amount{"BTC": withdraw.AmountOf(50_000_000), "JPY": withdraw.AmountOf(2_000_000)}, PerCustomerDay: map[string]withdraw.Amount{"BTC": withdraw.AmountOf(60_000_000), "JPY": withdraw.AmountOf(3_000_000)},
+		PerAssetHour: map[string]withdraw.Amount{"BTC": withdraw.AmountOf(100_000_000), "JPY": withdraw.AmountOf(50_000_000)}, ApprovalAbove: map[string]withdraw.Amount{"BTC": withdraw.AmountOf(40_000_000), "JPY": withdraw.AmountOf(1_000_000)}})
 	return e
 }
 

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"kinko/internal/withdraw"
 )
 
 // AdminSocket is the name, in the state directory, of the unix socket on
@@ -40,9 +42,9 @@ type Status struct {
 
 // Usage is what an asset used of its limits in a window.
 type Usage struct {
-	Leaving uint64 `json:"leaving"`
-	Fees    uint64 `json:"fees"`
-	Txs     uint64 `json:"txs"`
+	Leaving withdraw.Amount `json:"leaving"`
+	Fees    withdraw.Amount `json:"fees"`
+	Txs     uint64          `json:"txs"`
 }
 
 // Status returns the co-signer's status.

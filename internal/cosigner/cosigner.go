@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"math/big"
-	"math/bits"
 	"os"
 	"sort"
 	"strings"
@@ -591,7 +589,7 @@ func (c *Cosigner) Sign(p *psbt.Packet) ([]string, error) {
 	now := c.cfg.Now()
 	var pays []string
 	used := map[string]bool{}
-	perCust := map[uint64]uint64{}
+	perCust := map[uint64]withdraw.Amount{}
 	var out, leaving int64
 	anchored := -1
 	for i, o := range p.UnsignedTx.TxOut {
@@ -621,17 +619,17 @@ func (c *Cosigner) Sign(p *psbt.Packet) ([]string, error) {
 		}
 		used[wd.ID] = true
 		pays = append(pays, wd.ID)
-		perCust[wd.Customer] += wd.Intent.Amount
+		perCust[wd.Customer] = perCust[wd.Customer].AddSat(wd.Intent.Amount)
 		leaving += o.Value
 	}
 	fee := in - out
 	if fee < 0 {
 		return nil, fmt.Errorf("%w: outputs exceed inputs by %d", ErrMalformed, -fee)
 	}
-	if uint64(fee) > lim.FeeMax {
-		return nil, fmt.Errorf("%w: fee %d, fee_max %d", ErrFee, fee, lim.FeeMax)
+	if withdraw.AmountOf(uint64(fee)).Cmp(lim.FeeMax) > 0 {
+		return nil, fmt.Errorf("%w: fee %d, fee_max %s", ErrFee, fee, lim.FeeMax)
 	}
-	r := &Signed{Time: now, TxID: fmt.Sprintf("%x", txid), Asset: asset, Withdrawals: pays, Customers: perCust, Out: uint64(leaving), Fee: uint64(fee)}
+	r := &Signed{Time: now, TxID: fmt.Sprintf("%x", txid), Asset: asset, Withdrawals: pays, Customers: perCust, Out: withdraw.AmountOf(uint64(leaving)), Fee: withdraw.AmountOf(uint64(fee))}
 	if err := c.limits(r, now); err != nil {
 		return nil, err
 	}
@@ -734,7 +732,7 @@ func (c *Cosigner) holdsOurKey(w *wallet.Named) bool {
 func (c *Cosigner) match(asset, addr string, value uint64, used map[string]bool, now time.Time, txid [32]byte) (withdraw.Withdrawal, error) {
 	var first error
 	for _, wd := range c.m.State().Withdraw.Withdrawals(0) {
-		if wd.Intent.Asset != asset || wd.Intent.Address != addr || wd.Intent.Amount != value || used[wd.ID] {
+		if wd.Intent.Asset != asset || wd.Intent.Address != addr || wd.Intent.Amount != withdraw.AmountOf(value) || used[wd.ID] {
 			continue
 		}
 		err := c.check(wd, now, txid)
@@ -805,23 +803,23 @@ func (c *Cosigner) check(wd withdraw.Withdrawal, now time.Time, txid [32]byte) e
 
 // usage is what was signed in a window.
 type usage struct {
-	cust       map[uint64]uint64
-	asset, fee uint64
+	cust       map[uint64]withdraw.Amount
+	asset, fee withdraw.Amount
 	tx         uint64
 	allTx      uint64
 	allYen     *big.Int
 }
 
-// window sums what was signed since since. Sums that would pass 2^64
-// stay at 2^64-1, above every limit (wei amounts are large).
+// window sums what was signed since since, in 128 bits. Sums that would
+// pass 2^128 stay at 2^128-1, above every limit.
 func (c *Cosigner) window(asset string, since time.Time) usage {
-	u := usage{cust: map[uint64]uint64{}, allYen: new(big.Int)}
+	u := usage{cust: map[uint64]withdraw.Amount{}, allYen: new(big.Int)}
 	for _, r := range c.txs {
 		if r.Time.Before(since) {
 			continue
 		}
 		u.allTx++
-		leaving, _ := add64(r.Out, r.Fee)
+		leaving := r.Out.AddSat(r.Fee)
 		if l, ok := c.policy.Limits[r.Asset]; ok {
 			u.allYen.Add(u.allYen, l.yen(leaving))
 		}
@@ -829,26 +827,13 @@ func (c *Cosigner) window(asset string, since time.Time) usage {
 			continue
 		}
 		u.tx++
-		u.asset, _ = add64(u.asset, leaving)
-		u.fee, _ = add64(u.fee, r.Fee)
+		u.asset = u.asset.AddSat(leaving)
+		u.fee = u.fee.AddSat(r.Fee)
 		for cust, amt := range r.Customers {
-			u.cust[cust], _ = add64(u.cust[cust], amt)
+			u.cust[cust] = u.cust[cust].AddSat(amt)
 		}
 	}
 	return u
-}
-
-// add64 adds xs, reporting an overflow of 64 bits (the sum is then
-// 2^64-1, above every limit).
-func add64(xs ...uint64) (uint64, bool) {
-	var s uint64
-	for _, x := range xs {
-		var carry uint64
-		if s, carry = bits.Add64(s, x, 0); carry != 0 {
-			return math.MaxUint64, true
-		}
-	}
-	return s, false
 }
 
 // limits checks r against every limit of the hour and the day, by the
@@ -856,25 +841,26 @@ func add64(xs ...uint64) (uint64, bool) {
 func (c *Cosigner) limits(r *Signed, now time.Time) error {
 	lim := c.policy.Limits[r.Asset]
 	all := c.policy.AllAssets
-	leaving, over := add64(r.Out, r.Fee)
+	leaving, over := r.Out.Add(r.Fee)
 	if over {
-		return fmt.Errorf("%w: %s leaving would pass 2^64 base units", ErrVelocity, r.Asset)
+		return fmt.Errorf("%w: %s leaving would pass 2^128 base units", ErrVelocity, r.Asset)
 	}
 	yen := lim.yen(leaving)
 	for _, w := range []struct {
-		name                                   string
-		span                                   time.Duration
-		perCust, perAsset, fee, tx, yen, allTx uint64
+		name                   string
+		span                   time.Duration
+		perCust, perAsset, fee withdraw.Amount
+		tx, yen, allTx         uint64
 	}{
 		{"hour", time.Hour, lim.PerCustomerHour, lim.PerAssetHour, lim.FeeHour, lim.TxHour, all.YenHour, all.TxHour},
 		{"day", 24 * time.Hour, lim.PerCustomerDay, lim.PerAssetDay, lim.FeeDay, lim.TxDay, all.YenDay, all.TxDay},
 	} {
 		u := c.window(r.Asset, now.Add(-w.span))
-		if got, over := add64(u.asset, leaving); over || got > w.perAsset {
-			return fmt.Errorf("%w: %s leaving this %s would be %d, fees included (limit %d)", ErrVelocity, r.Asset, w.name, got, w.perAsset)
+		if got, over := u.asset.Add(leaving); over || got.Cmp(w.perAsset) > 0 {
+			return fmt.Errorf("%w: %s leaving this %s would be %s, fees included (limit %s)", ErrVelocity, r.Asset, w.name, got, w.perAsset)
 		}
-		if got, over := add64(u.fee, r.Fee); over || got > w.fee {
-			return fmt.Errorf("%w: %s fees this %s would be %d (limit %d)", ErrVelocity, r.Asset, w.name, got, w.fee)
+		if got, over := u.fee.Add(r.Fee); over || got.Cmp(w.fee) > 0 {
+			return fmt.Errorf("%w: %s fees this %s would be %s (limit %s)", ErrVelocity, r.Asset, w.name, got, w.fee)
 		}
 		if u.tx+1 > w.tx {
 			return fmt.Errorf("%w: %d %s transactions this %s already (limit %d)", ErrVelocity, u.tx, r.Asset, w.name, w.tx)
@@ -891,8 +877,8 @@ func (c *Cosigner) limits(r *Signed, now time.Time) error {
 		}
 		sort.Slice(custs, func(i, j int) bool { return custs[i] < custs[j] })
 		for _, cust := range custs {
-			if got, over := add64(u.cust[cust], r.Customers[cust]); over || got > w.perCust {
-				return fmt.Errorf("%w: customer %d would reach %d this %s (limit %d)", ErrVelocity, cust, got, w.name, w.perCust)
+			if got, over := u.cust[cust].Add(r.Customers[cust]); over || got.Cmp(w.perCust) > 0 {
+				return fmt.Errorf("%w: customer %d would reach %s this %s (limit %s)", ErrVelocity, cust, got, w.name, w.perCust)
 			}
 		}
 	}

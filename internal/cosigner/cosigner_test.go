@@ -121,7 +121,9 @@ func newWorld(t *testing.T) *world {
 	// The core's limits, explicit and wider than the co-signer's own: these
 	// tests are about the co-signer's (the core's defaults would send 0.6
 	// BTC to two operators).
-	two := func(v uint64) map[string]uint64 { return map[string]uint64{"BTC": v} }
+	two := func(v uint64) map[string]withdraw.Amount {
+		return map[string]withdraw.Amount{"BTC": withdraw.AmountOf(v)}
+	}
 	rules := withdraw.Rules{CoolDownSeconds: withdraw.DefaultCoolDown,
 		PerWithdrawalMax: two(2_0000_0000), PerCustomerDay: two(4_0000_0000), PerAssetHour: two(20_0000_0000), ApprovalAbove: two(2_0000_0000)}
 	for _, cmd := range w.team.Approved(core.KindSetWithdrawalRulesRequest, core.SetWithdrawalRulesPayload{Rules: rules}, "aiko", "ren", people.RoleAdmin, "test rules", t0) {
@@ -208,7 +210,7 @@ func (w *world) feed() error {
 // withdraw journals a customer's signed withdrawal at entry time at.
 func (w *world) withdraw(cust ledger.OwnerID, id string, amount uint64, at time.Time) {
 	w.t.Helper()
-	in := withdraw.Intent{RequestID: id, Asset: "BTC", Address: payee(cust), Amount: amount, Expiry: at.Add(48 * time.Hour).Unix()}
+	in := withdraw.Intent{RequestID: id, Asset: "BTC", Address: payee(cust), Amount: withdraw.AmountOf(amount), Expiry: at.Add(48 * time.Hour).Unix()}
 	sig, _ := in.Sign(w.cust[cust])
 	o := w.submit(at, core.RequestWithdrawal{Customer: cust, Intent: in, PubKey: [32]byte(w.cust[cust].Public().(ed25519.PublicKey)), Sig: sig})
 	if o.Err != nil || o.Value.(withdraw.Withdrawal).Status != withdraw.StatusQueued {
@@ -413,7 +415,7 @@ func TestCosignerForgedEntries(t *testing.T) {
 	// Attack 1: a forged request, written straight to the journal (the
 	// core's checks bypassed), continuing the chain properly.
 	seq, prev, _ := w.c.Journal().Head()
-	in := withdraw.Intent{RequestID: "forged", Asset: "BTC", Address: payee(2), Amount: 50_000_000, Expiry: t0.Add(72 * time.Hour).Unix()}
+	in := withdraw.Intent{RequestID: "forged", Asset: "BTC", Address: payee(2), Amount: withdraw.AmountOf(50_000_000), Expiry: t0.Add(72 * time.Hour).Unix()}
 	_, thiefKey, _ := ed25519.GenerateKey(nil)
 	sig, _ := in.Sign(thiefKey)
 	forged := core.RequestWithdrawal{Customer: 2, Intent: in, PubKey: [32]byte(w.cust[2].Public().(ed25519.PublicKey)), Sig: sig}

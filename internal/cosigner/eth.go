@@ -209,19 +209,19 @@ func (c *Cosigner) SignSafeTx(ctx context.Context, req SafeTxRequest) (*SafeTxSi
 	}
 	// The SafeTx, built here.
 	calls := make([]safe.Call, len(wds))
-	perCust := map[uint64]uint64{}
-	var out uint64
+	perCust := map[uint64]withdraw.Amount{}
+	var out withdraw.Amount
 	for i, wd := range wds {
 		to, err := parseEthAddress(wd.Intent.Address)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %v", ErrNotSignable, wd.ID, err)
 		}
-		calls[i] = safe.Call{To: to, Value: new(big.Int).SetUint64(wd.Intent.Amount)}
+		calls[i] = safe.Call{To: to, Value: wd.Intent.Amount.Big()}
 		var over, overC bool
-		out, over = add64(out, wd.Intent.Amount)
-		perCust[wd.Customer], overC = add64(perCust[wd.Customer], wd.Intent.Amount)
+		out, over = out.Add(wd.Intent.Amount)
+		perCust[wd.Customer], overC = perCust[wd.Customer].Add(wd.Intent.Amount)
 		if over || overC {
-			return nil, fmt.Errorf("%w: %s withdrawals of one SafeTx pass 2^64 wei", ErrVelocity, asset)
+			return nil, fmt.Errorf("%w: %s withdrawals of one SafeTx pass 2^128 wei", ErrVelocity, asset)
 		}
 	}
 	var built *safe.SafeTx
@@ -257,11 +257,12 @@ func (c *Cosigner) SignSafeTx(ctx context.Context, req SafeTxRequest) (*SafeTxSi
 		return nil, fmt.Errorf("%w: gas %d at %s wei asked, the batch journaled gas %d at %s", ErrFee, req.GasLimit, req.MaxFeePerGas, b.Safe.GasLimit, b.Safe.MaxFeePerGas)
 	}
 	gas := new(big.Int).Mul(new(big.Int).SetUint64(req.GasLimit), req.MaxFeePerGas)
-	if !gas.IsUint64() || gas.Uint64() > lim.FeeMax {
-		return nil, fmt.Errorf("%w: gas %d × %s wei = %s wei, fee_max %d", ErrFee, req.GasLimit, req.MaxFeePerGas, gas, lim.FeeMax)
+	fee, err := withdraw.AmountFromBig(gas)
+	if err != nil || fee.Cmp(lim.FeeMax) > 0 {
+		return nil, fmt.Errorf("%w: gas %d × %s wei = %s wei, fee_max %s", ErrFee, req.GasLimit, req.MaxFeePerGas, gas, lim.FeeMax)
 	}
 	r := &Signed{Time: now, TxID: own.Hex(), Asset: asset, Withdrawals: append([]string(nil), req.Withdrawals...), Customers: perCust,
-		Out: out, Fee: gas.Uint64(), Safe: addr.Hex(), Nonce: next.String()}
+		Out: out, Fee: fee, Safe: addr.Hex(), Nonce: next.String()}
 	if err := c.limits(r, now); err != nil {
 		return nil, err
 	}

@@ -167,7 +167,7 @@ func (e *ethWorld) newSafe(salt int64, fund *big.Int, owners ...*ecdsa.PrivateKe
 func (e *ethWorld) withdrawEth(cust ledger.OwnerID, id string, amount uint64, at time.Time) string {
 	e.t.Helper()
 	w := e.world
-	in := withdraw.Intent{RequestID: id, Asset: "ETH", Address: ethPayee(cust).Hex(), Amount: amount, Expiry: at.Add(48 * time.Hour).Unix()}
+	in := withdraw.Intent{RequestID: id, Asset: "ETH", Address: ethPayee(cust).Hex(), Amount: withdraw.AmountOf(amount), Expiry: at.Add(48 * time.Hour).Unix()}
 	sig, _ := in.Sign(w.cust[cust])
 	o := w.submit(at, core.RequestWithdrawal{Customer: cust, Intent: in, PubKey: [32]byte(w.cust[cust].Public().(ed25519.PublicKey)), Sig: sig})
 	if o.Err != nil || o.Value.(withdraw.Withdrawal).Status != withdraw.StatusQueued {

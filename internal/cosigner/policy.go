@@ -40,6 +40,7 @@ import (
 	"kinko/internal/ethwallet"
 	"kinko/internal/passkey"
 	"kinko/internal/wallet"
+	"kinko/internal/withdraw"
 )
 
 // Policy is the co-signer's own limits and wallets, from its file.
@@ -103,19 +104,21 @@ type PinnedSafe struct {
 
 // Limits bound one asset, in its base units, by the co-signer's clock.
 // What leaves a hot wallet is everything but the change back to it:
-// withdrawals, payments to our other wallets, and the network fee.
+// withdrawals, payments to our other wallets, and the network fee. The
+// amounts are 128-bit (wei: 2^64 is only 18.4 ether), written as JSON
+// numbers of any size or decimal strings.
 type Limits struct {
 	// PerCustomerHour, PerCustomerDay bound one customer's withdrawals.
-	PerCustomerHour uint64 `json:"per_customer_hour"`
-	PerCustomerDay  uint64 `json:"per_customer_day"`
+	PerCustomerHour withdraw.Amount `json:"per_customer_hour"`
+	PerCustomerDay  withdraw.Amount `json:"per_customer_day"`
 	// PerAssetHour, PerAssetDay bound everything that leaves, fees
 	// included.
-	PerAssetHour uint64 `json:"per_asset_hour"`
-	PerAssetDay  uint64 `json:"per_asset_day"`
+	PerAssetHour withdraw.Amount `json:"per_asset_hour"`
+	PerAssetDay  withdraw.Amount `json:"per_asset_day"`
 	// FeeMax bounds one transaction's fee; FeeHour and FeeDay all fees.
-	FeeMax  uint64 `json:"fee_max"`
-	FeeHour uint64 `json:"fee_hour"`
-	FeeDay  uint64 `json:"fee_day"`
+	FeeMax  withdraw.Amount `json:"fee_max"`
+	FeeHour withdraw.Amount `json:"fee_hour"`
+	FeeDay  withdraw.Amount `json:"fee_day"`
 	// TxHour and TxDay bound the transactions signed.
 	TxHour uint64 `json:"tx_hour"`
 	TxDay  uint64 `json:"tx_day"`
@@ -137,8 +140,8 @@ type AllLimits struct {
 }
 
 // yen values amount base units of an asset, rounded up.
-func (l Limits) yen(amount uint64) *big.Int {
-	v := new(big.Int).Mul(new(big.Int).SetUint64(amount), new(big.Int).SetUint64(l.YenPerCoin))
+func (l Limits) yen(amount withdraw.Amount) *big.Int {
+	v := new(big.Int).Mul(amount.Big(), new(big.Int).SetUint64(l.YenPerCoin))
 	d := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(l.Decimals)), nil)
 	q, r := new(big.Int).QuoRem(v, d, new(big.Int))
 	if r.Sign() > 0 {
@@ -273,19 +276,19 @@ func ParsePolicy(b []byte, net *chaincfg.Params) (*Policy, error) {
 	for code, l := range p.Limits {
 		for _, f := range []struct {
 			name string
-			v    uint64
+			v    withdraw.Amount
 		}{{"per_customer_hour", l.PerCustomerHour}, {"per_customer_day", l.PerCustomerDay}, {"per_asset_hour", l.PerAssetHour},
 			{"per_asset_day", l.PerAssetDay}, {"fee_max", l.FeeMax}, {"fee_hour", l.FeeHour}, {"fee_day", l.FeeDay},
-			{"tx_hour", l.TxHour}, {"tx_day", l.TxDay}, {"yen_per_coin", l.YenPerCoin}} {
-			if f.v == 0 {
+			{"tx_hour", withdraw.AmountOf(l.TxHour)}, {"tx_day", withdraw.AmountOf(l.TxDay)}, {"yen_per_coin", withdraw.AmountOf(l.YenPerCoin)}} {
+			if f.v.IsZero() {
 				return nil, fmt.Errorf("%w: limits of %s: %s must be set and positive", ErrPolicy, code, f.name)
 			}
 		}
 		if l.Decimals > 18 {
 			return nil, fmt.Errorf("%w: limits of %s: decimals %d", ErrPolicy, code, l.Decimals)
 		}
-		if l.PerCustomerDay < l.PerCustomerHour || l.PerAssetDay < l.PerAssetHour || l.FeeDay < l.FeeHour || l.TxDay < l.TxHour ||
-			l.FeeHour < l.FeeMax || l.PerAssetHour < l.PerCustomerHour {
+		if l.PerCustomerDay.Cmp(l.PerCustomerHour) < 0 || l.PerAssetDay.Cmp(l.PerAssetHour) < 0 || l.FeeDay.Cmp(l.FeeHour) < 0 || l.TxDay < l.TxHour ||
+			l.FeeHour.Cmp(l.FeeMax) < 0 || l.PerAssetHour.Cmp(l.PerCustomerHour) < 0 {
 			return nil, fmt.Errorf("%w: limits of %s: a day's limit below the hour's, the fee budget below one fee, or a customer's hour above the asset's", ErrPolicy, code)
 		}
 	}

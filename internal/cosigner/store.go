@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+
+	"kinko/internal/withdraw"
 )
 
 // store is the co-signer's durable memory on its own host, beside the
@@ -32,17 +34,17 @@ type store struct {
 // Signed is one transaction the co-signer signed: what it counted against
 // its limits and what it returned.
 type Signed struct {
-	Time        time.Time         `json:"time"`
-	TxID        string            `json:"txid"`
-	Asset       string            `json:"asset"`
-	Withdrawals []string          `json:"withdrawals"`
-	Customers   map[uint64]uint64 `json:"customers"` // withdrawn, by customer
+	Time        time.Time                  `json:"time"`
+	TxID        string                     `json:"txid"`
+	Asset       string                     `json:"asset"`
+	Withdrawals []string                   `json:"withdrawals"`
+	Customers   map[uint64]withdraw.Amount `json:"customers"` // withdrawn, by customer
 	// Out is everything that left the source wallet but its change:
 	// withdrawals and payments to our other wallets. Fee is the network
 	// fee.
-	Out  uint64 `json:"out"`
-	Fee  uint64 `json:"fee"`
-	PSBT string `json:"psbt"` // as returned, base64
+	Out  withdraw.Amount `json:"out"`
+	Fee  withdraw.Amount `json:"fee"`
+	PSBT string          `json:"psbt"` // as returned, base64
 	// Safe, Nonce and SafeSig are set for a Safe transaction (TxID is
 	// then its EIP-712 hash): the Safe's address, the nonce signed at
 	// (decimal) and the co-signer's signature r ‖ s ‖ v (hex). Fee is

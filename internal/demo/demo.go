@@ -165,11 +165,11 @@ var Customers = []Person{
 func Rules(coolDown time.Duration) withdraw.Rules {
 	return withdraw.Rules{
 		CoolDownSeconds:  int64((coolDown + time.Second - 1) / time.Second),
-		DustLimit:        map[string]uint64{"BTC": 546},
-		PerWithdrawalMax: map[string]uint64{"BTC": 1_0000_0000},
-		PerCustomerDay:   map[string]uint64{"BTC": 2_0000_0000},
-		PerAssetHour:     map[string]uint64{"BTC": 5_0000_0000},
-		ApprovalAbove:    map[string]uint64{"BTC": 5000_0000},
+		DustLimit:        map[string]withdraw.Amount{"BTC": withdraw.AmountOf(546)},
+		PerWithdrawalMax: map[string]withdraw.Amount{"BTC": withdraw.AmountOf(1_0000_0000)},
+		PerCustomerDay:   map[string]withdraw.Amount{"BTC": withdraw.AmountOf(2_0000_0000)},
+		PerAssetHour:     map[string]withdraw.Amount{"BTC": withdraw.AmountOf(5_0000_0000)},
+		ApprovalAbove:    map[string]withdraw.Amount{"BTC": withdraw.AmountOf(5000_0000)},
 		Finality:         map[string][]withdraw.Tier{"BTC": {{Depth: Confirmations}}},
 	}
 }

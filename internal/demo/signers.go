@@ -22,6 +22,7 @@ import (
 	"kinko/internal/keys"
 	"kinko/internal/signer"
 	"kinko/internal/wallet"
+	"kinko/internal/withdraw"
 )
 
 // CoolDown is the dev's default cool-down for new intent keys and
@@ -53,9 +54,9 @@ func devPolicy(c *core.Core, coolDown time.Duration, eth *Eth) (*cosigner.Policy
 	p := &cosigner.Policy{
 		CoolDown: cosigner.Duration{Duration: coolDown},
 		Limits: map[string]cosigner.Limits{"BTC": {
-			PerCustomerHour: 2_0000_0000, PerCustomerDay: 10_0000_0000,
-			PerAssetHour: 5_0000_0000, PerAssetDay: 20_0000_0000,
-			FeeMax: 1_000_000, FeeHour: 5_000_000, FeeDay: 20_000_000,
+			PerCustomerHour: withdraw.AmountOf(2_0000_0000), PerCustomerDay: withdraw.AmountOf(10_0000_0000),
+			PerAssetHour: withdraw.AmountOf(5_0000_0000), PerAssetDay: withdraw.AmountOf(20_0000_0000),
+			FeeMax: withdraw.AmountOf(1_000_000), FeeHour: withdraw.AmountOf(5_000_000), FeeDay: withdraw.AmountOf(20_000_000),
 			TxHour: 120, TxDay: 1000, YenPerCoin: 20_000_000, Decimals: 8}},
 		AllAssets: cosigner.AllLimits{YenHour: 100_000_000, YenDay: 400_000_000, TxHour: 120, TxDay: 1000},
 	}
@@ -73,8 +74,8 @@ func devPolicy(c *core.Core, coolDown time.Duration, eth *Eth) (*cosigner.Policy
 	}
 	if eth != nil {
 		const e18 = 1_000_000_000_000_000_000
-		p.Limits["ETH"] = cosigner.Limits{PerCustomerHour: 2 * e18, PerCustomerDay: 10 * e18, PerAssetHour: 5 * e18, PerAssetDay: 18 * e18,
-			FeeMax: e18 / 100, FeeHour: e18 / 20, FeeDay: e18 / 5, TxHour: 120, TxDay: 1000, YenPerCoin: 500_000, Decimals: 18}
+		p.Limits["ETH"] = cosigner.Limits{PerCustomerHour: withdraw.AmountOf(2 * e18), PerCustomerDay: withdraw.AmountOf(10 * e18), PerAssetHour: withdraw.AmountOf(5 * e18), PerAssetDay: withdraw.AmountOf(18 * e18),
+			FeeMax: withdraw.AmountOf(e18 / 100), FeeHour: withdraw.AmountOf(e18 / 20), FeeDay: withdraw.AmountOf(e18 / 5), TxHour: 120, TxDay: 1000, YenPerCoin: 500_000, Decimals: 18}
 		d := eth.Deployment
 		for _, s := range []struct {
 			name string

@@ -44,7 +44,7 @@ func (e *e2e) minedTx(t *testing.T, txid [32]byte) *wire.MsgTx {
 func (e *e2e) request(t *testing.T, cust ledger.OwnerID, id string, amount uint64) {
 	t.Helper()
 	at := time.Now()
-	in := withdraw.Intent{RequestID: id, Asset: "BTC", Address: payee(byte(cust)), Amount: amount, Expiry: at.Add(time.Hour).Unix()}
+	in := withdraw.Intent{RequestID: id, Asset: "BTC", Address: payee(byte(cust)), Amount: withdraw.AmountOf(amount), Expiry: at.Add(time.Hour).Unix()}
 	sig, _ := in.Sign(e.intent[cust])
 	o, err := e.c.Submit(e.ctx, at, core.RequestWithdrawal{Customer: cust, Intent: in, PubKey: [32]byte(e.intent[cust].Public().(ed25519.PublicKey)), Sig: sig})
 	if err != nil || o.Err != nil || o.Value.(withdraw.Withdrawal).Status != withdraw.StatusQueued {

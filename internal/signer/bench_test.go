@@ -53,7 +53,7 @@ func BenchmarkWithdrawals(b *testing.B) {
 		reqAt := make([]time.Time, n)
 		for i := 0; i < n; i++ {
 			cust := ledger.OwnerID(1 + (done+i)%2)
-			in := withdraw.Intent{RequestID: fmt.Sprintf("bench-%d", done+i), Asset: "BTC", Address: payee(byte(cust)), Amount: 1000, Expiry: time.Now().Add(3 * time.Hour).Unix()}
+			in := withdraw.Intent{RequestID: fmt.Sprintf("bench-%d", done+i), Asset: "BTC", Address: payee(byte(cust)), Amount: withdraw.AmountOf(1000), Expiry: time.Now().Add(3 * time.Hour).Unix()}
 			sig, _ := in.Sign(e.intent[cust])
 			o, err := e.c.Submit(e.ctx, time.Now().Add(2*time.Second), core.RequestWithdrawal{Customer: cust, Intent: in, PubKey: [32]byte(e.intent[cust].Public().(ed25519.PublicKey)), Sig: sig})
 			if err != nil || o.Err != nil || o.Value.(withdraw.Withdrawal).Status != withdraw.StatusQueued {

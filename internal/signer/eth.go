@@ -181,11 +181,11 @@ func (s *EthSigner) prepare(ctx context.Context, v view.View) (*withdraw.Batch, 
 		if len(calls) == s.cfg.MaxBatch {
 			break
 		}
-		if !common.IsHexAddress(wd.Intent.Address) || !strings.HasPrefix(wd.Intent.Address, "0x") || wd.Intent.Amount == 0 {
+		if !common.IsHexAddress(wd.Intent.Address) || !strings.HasPrefix(wd.Intent.Address, "0x") || wd.Intent.Amount.IsZero() {
 			s.cfg.Logger.Warn("withdrawal not payable on Ethereum; left queued", "withdrawal", wd.ID, "address", wd.Intent.Address)
 			continue
 		}
-		calls = append(calls, safe.Call{To: common.HexToAddress(wd.Intent.Address), Value: new(big.Int).SetUint64(wd.Intent.Amount)})
+		calls = append(calls, safe.Call{To: common.HexToAddress(wd.Intent.Address), Value: wd.Intent.Amount.Big()})
 		ids = append(ids, wd.ID)
 	}
 	if len(calls) == 0 {

@@ -103,6 +103,32 @@ func newEthE2E(t testing.TB) *ethE2E { return newEthE2EWith(t, ethLimits) }
 // newEthE2EWith is newEthE2E with the co-signer's limits given: the ETH
 // limits' body after "limits":{"ETH":{, and all_assets.
 func newEthE2EWith(t testing.TB, limits string) *ethE2E {
+	return newEthE2ESetup(t, ethSetup{limits: limits, hotMilli: 5_000, custMilli: map[ledger.OwnerID]int64{1: 1_500, 2: 1_500, 3: 2_000}, coreMaxMilli: 5_000})
+}
+
+// ethSetup is what an ethE2E is made with: the co-signer's limits (as
+// newEthE2EWith takes them), the hot Safe's ether and the customers'
+// share of it in the ledger (thousandths of ETH), and the core's amount
+// limits of ETH (each of the four, thousandths).
+type ethSetup struct {
+	limits       string
+	hotMilli     int64
+	custMilli    map[ledger.OwnerID]int64
+	coreMaxMilli int64
+}
+
+// weiAmount is wei as the ledger's 128-bit amount.
+func weiAmount(t testing.TB, wei *big.Int) ledger.Amount {
+	t.Helper()
+	a, err := withdraw.AmountFromBig(wei)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a.Ledger()
+}
+
+func newEthE2ESetup(t testing.TB, setup ethSetup) *ethE2E {
+	limits := setup.limits
 	art, err := safe.LoadInstalled()
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +146,7 @@ func newEthE2EWith(t testing.TB, limits string) *ethE2E {
 	e.hotKey, _ = crypto.GenerateKey()
 	e.coKey, _ = crypto.GenerateKey()
 	e.backupKey, _ = crypto.GenerateKey()
-	e.hot = e.newSafe(t, 1, milli(5_000), e.hotKey, e.coKey, e.backupKey)
+	e.hot = e.newSafe(t, 1, milli(setup.hotMilli), e.hotKey, e.coKey, e.backupKey)
 	var cold []*ecdsa.PrivateKey
 	for range 3 {
 		k, _ := crypto.GenerateKey()
@@ -151,9 +177,9 @@ func newEthE2EWith(t testing.TB, limits string) *ethE2E {
 	for _, cmd := range team.Bootstrap(t0) {
 		e.submit(t, t0, cmd)
 	}
-	eth5 := map[string]uint64{"ETH": milli(5_000).Uint64()}
+	eth5 := map[string]withdraw.Amount{"ETH": withdraw.Amount(weiAmount(t, milli(setup.coreMaxMilli)))}
 	for _, cmd := range team.Approved(core.KindSetWithdrawalRulesRequest, core.SetWithdrawalRulesPayload{Rules: withdraw.Rules{CoolDownSeconds: 3600,
-		PerWithdrawalMax: eth5, PerCustomerDay: eth5, PerAssetHour: eth5, ApprovalAbove: eth5, WithdrawalFee: map[string]uint64{"ETH": ethWdFee}}}, "aiko", "ren", people.RoleAdmin, "test", t0) {
+		PerWithdrawalMax: eth5, PerCustomerDay: eth5, PerAssetHour: eth5, ApprovalAbove: eth5, WithdrawalFee: map[string]withdraw.Amount{"ETH": withdraw.AmountOf(ethWdFee)}}}, "aiko", "ren", people.RoleAdmin, "test", t0) {
 		e.submit(t, t0, cmd)
 	}
 	e.submit(t, t0, core.RegisterGasAccount{Asset: "ETH", Address: crypto.PubkeyToAddress(e.exec.PublicKey).Hex()})
@@ -164,7 +190,7 @@ func newEthE2EWith(t testing.TB, limits string) *ethE2E {
 		e.submit(t, t0, cmd)
 	}
 	creds := people.Credentials{PasswordHash: strings.Repeat("h", 30), TOTPSealed: strings.Repeat("s", 30)}
-	for i, m := range map[ledger.OwnerID]int64{1: 1_500, 2: 1_500, 3: 2_000} {
+	for i, m := range setup.custMilli {
 		e.submit(t, t0, core.SignUp{Customer: people.Customer{ID: i, Email: string(rune('a'+i)) + "@x.jp", Name: "c", Creds: creds}})
 		e.submit(t, t0, core.SetKYC{Customer: i, KYC: people.KYCVerified, Actor: "aiko", Reason: "ok"})
 		pub, priv, _ := ed25519.GenerateKey(nil)
@@ -174,7 +200,7 @@ func newEthE2EWith(t testing.TB, limits string) *ethE2E {
 		cust := ledger.AccountKey{Owner: i, Asset: ethAsset, Kind: ledger.KindAvailable}
 		e.submit(t, t0, core.CreateAccounts{Keys: []ledger.AccountKey{cust}})
 		e.submit(t, t0, core.CreateTransfers{Transfers: []ledger.Transfer{{ID: ledger.ID{Hi: 3, Lo: uint64(i)},
-			Debit: ledger.AccountKey{Owner: ethHotOwner, Asset: ethAsset, Kind: ledger.KindWallet}, Credit: cust, Amount: ledger.AmountOf(milli(m).Uint64())}}})
+			Debit: ledger.AccountKey{Owner: ethHotOwner, Asset: ethAsset, Kind: ledger.KindWallet}, Credit: cust, Amount: weiAmount(t, milli(m))}}})
 	}
 	e.submit(t, t0, core.WhitelistAddress{Customer: 3, Asset: "ETH", Address: e.reverter.Hex()})
 
@@ -233,7 +259,7 @@ func (e *ethE2E) newSafe(t testing.TB, salt int64, fund *big.Int, owners ...*ecd
 func (e *ethE2E) withdraw(t testing.TB, cust ledger.OwnerID, addr common.Address, wei *big.Int) string {
 	t.Helper()
 	e.seq++
-	in := withdraw.Intent{RequestID: fmt.Sprintf("r%d", e.seq), Asset: "ETH", Address: addr.Hex(), Amount: wei.Uint64(), Expiry: time.Now().Add(48 * time.Hour).Unix()}
+	in := withdraw.Intent{RequestID: fmt.Sprintf("r%d", e.seq), Asset: "ETH", Address: addr.Hex(), Amount: withdraw.Amount(weiAmount(t, wei)), Expiry: time.Now().Add(48 * time.Hour).Unix()}
 	sig, _ := in.Sign(e.intent[cust])
 	o := e.submit(t, time.Now(), core.RequestWithdrawal{Customer: cust, Intent: in, PubKey: [32]byte(e.intent[cust].Public().(ed25519.PublicKey)), Sig: sig})
 	wd := o.Value.(withdraw.Withdrawal)

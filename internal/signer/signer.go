@@ -179,6 +179,11 @@ func (s *Signer) prepare(ctx context.Context, v view.View) (*withdraw.Batch, err
 		return nil, err
 	}
 	hot, hotN := v.Hot, set.Wallets[0]
+	for _, wd := range v.Queued {
+		if _, fits := wd.Intent.Amount.Int64(); !fits {
+			s.cfg.Logger.Warn("withdrawal not payable on Bitcoin: its amount is not below 2^63 satoshi; left queued", "withdrawal", wd.ID, "amount", wd.Intent.Amount.String())
+		}
+	}
 	outs, ids, need := ceremony.Payouts(v.Queued, s.cfg.Net)
 	if len(outs) == 0 {
 		return nil, nil

@@ -192,7 +192,7 @@ func setup(t testing.TB) *e2e {
 	}
 	// Deposits here are final at one confirmation: the test is about
 	// signing, not finality.
-	for _, cmd := range team.Approved(core.KindSetWithdrawalRulesRequest, core.SetWithdrawalRulesPayload{Rules: withdraw.Rules{CoolDownSeconds: 1, DustLimit: map[string]uint64{"BTC": 546},
+	for _, cmd := range team.Approved(core.KindSetWithdrawalRulesRequest, core.SetWithdrawalRulesPayload{Rules: withdraw.Rules{CoolDownSeconds: 1, DustLimit: map[string]withdraw.Amount{"BTC": withdraw.AmountOf(546)},
 		Finality: map[string][]withdraw.Tier{"BTC": {{Depth: 1}}}}}, "aiko", "ren", people.RoleAdmin, "test", now) {
 		sub(now, cmd)
 	}
@@ -275,7 +275,7 @@ func setup(t testing.TB) *e2e {
 
 	later := time.Now().Add(3 * time.Second) // the core's cool-down, by entry time
 	for i, amt := range map[ledger.OwnerID]uint64{1: 1_000_000, 2: 1_500_000} {
-		in := withdraw.Intent{RequestID: "w", Asset: "BTC", Address: payee(byte(i)), Amount: amt, Expiry: later.Add(time.Hour).Unix()}
+		in := withdraw.Intent{RequestID: "w", Asset: "BTC", Address: payee(byte(i)), Amount: withdraw.AmountOf(amt), Expiry: later.Add(time.Hour).Unix()}
 		sig, _ := in.Sign(intent[i])
 		rec := sub(later, core.RequestWithdrawal{Customer: i, Intent: in, PubKey: [32]byte(intent[i].Public().(ed25519.PublicKey)), Sig: sig}).(withdraw.Withdrawal)
 		if rec.Status != withdraw.StatusQueued {
@@ -624,7 +624,7 @@ func TestAttacksOnRealNode(t *testing.T) {
 	}
 	// 1. A withdrawal to the thief written into the journal with no valid
 	// customer signature (the attacker holds the core: a direct append).
-	in := withdraw.Intent{RequestID: "theft", Asset: "BTC", Address: thief.EncodeAddress(), Amount: 1_000_000, Expiry: time.Now().Add(time.Hour).Unix()}
+	in := withdraw.Intent{RequestID: "theft", Asset: "BTC", Address: thief.EncodeAddress(), Amount: withdraw.AmountOf(1_000_000), Expiry: time.Now().Add(time.Hour).Unix()}
 	forged := core.RequestWithdrawal{Customer: 1, Intent: in, PubKey: [32]byte{1}, Sig: make([]byte, 64)}
 	if _, err := e.c.Journal().Append(time.Now().UnixNano(), uint16(forged.Kind()), forged.AppendPayload(nil)); err != nil {
 		t.Fatal(err)
@@ -635,7 +635,7 @@ func TestAttacksOnRealNode(t *testing.T) {
 	// new key really signed: the co-signer has known them for seconds.
 	pub, priv, _ := ed25519.GenerateKey(nil)
 	at := time.Now().Add(20 * time.Second)
-	in2 := withdraw.Intent{RequestID: "new-key", Asset: "BTC", Address: thief.EncodeAddress(), Amount: 700_000, Expiry: at.Add(time.Hour).Unix()}
+	in2 := withdraw.Intent{RequestID: "new-key", Asset: "BTC", Address: thief.EncodeAddress(), Amount: withdraw.AmountOf(700_000), Expiry: at.Add(time.Hour).Unix()}
 	sig2, _ := in2.Sign(priv)
 	for i, cmd := range []core.Command{
 		core.RegisterIntentKey{Customer: 1, PubKey: [32]byte(pub)},
@@ -1069,7 +1069,7 @@ func TestBitcoinWithdrawalFee(t *testing.T) {
 		return o.Value
 	}
 	for _, cmd := range operators.Crew("signer test").Approved(core.KindSetWithdrawalRulesRequest, core.SetWithdrawalRulesPayload{Rules: withdraw.Rules{CoolDownSeconds: 1,
-		DustLimit: map[string]uint64{"BTC": 546}, Finality: map[string][]withdraw.Tier{"BTC": {{Depth: 1}}}, WithdrawalFee: map[string]uint64{"BTC": 10_000}}},
+		DustLimit: map[string]withdraw.Amount{"BTC": withdraw.AmountOf(546)}, Finality: map[string][]withdraw.Tier{"BTC": {{Depth: 1}}}, WithdrawalFee: map[string]withdraw.Amount{"BTC": withdraw.AmountOf(10_000)}}},
 		"aiko", "ren", people.RoleAdmin, "a withdrawal fee", at) {
 		submit(cmd)
 	}
@@ -1081,11 +1081,11 @@ func TestBitcoinWithdrawalFee(t *testing.T) {
 	cust := ledger.AccountKey{Owner: 1, Asset: 2, Kind: ledger.KindAvailable}
 	house := ledger.AccountKey{Owner: ledger.OwnerHouse, Asset: 2, Kind: ledger.KindHouse}
 	custBefore, houseBefore := bal(cust), bal(house)
-	in := withdraw.Intent{RequestID: "fee-1", Asset: "BTC", Address: payee(1), Amount: 100_000, Expiry: at.Add(time.Hour).Unix()}
+	in := withdraw.Intent{RequestID: "fee-1", Asset: "BTC", Address: payee(1), Amount: withdraw.AmountOf(100_000), Expiry: at.Add(time.Hour).Unix()}
 	sig, _ := in.Sign(e.intent[1])
 	rec := submit(core.RequestWithdrawal{Customer: 1, Intent: in, PubKey: [32]byte(e.intent[1].Public().(ed25519.PublicKey)), Sig: sig}).(withdraw.Withdrawal)
-	if rec.Status != withdraw.StatusQueued || rec.Fee != 10_000 {
-		t.Fatalf("withdrawal %s: %s (%s), fee %d", rec.ID, rec.Status, rec.Reason, rec.Fee)
+	if rec.Status != withdraw.StatusQueued || rec.Fee != withdraw.AmountOf(10_000) {
+		t.Fatalf("withdrawal %s: %s (%s), fee %s", rec.ID, rec.Status, rec.Reason, rec.Fee)
 	}
 	if sent, err := s.Step(e.ctx); err != nil || len(sent) != 1 {
 		t.Fatalf("step = %v, %v", sent, err)

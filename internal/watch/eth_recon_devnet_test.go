@@ -369,3 +369,68 @@ func TestEthReconcileForgedConfirmation(t *testing.T) {
 	}
 	t.Logf("a forged confirmation of 0.3 ETH never sent: the chain held %s wei more than the ledger at block %d; ETH halted", milliETH(300), forged)
 }
+
+// TestEthReconcileWideInFlight: a batch of 20 ETH (2·10^19 wei, above
+// 2^64) executed on the hot Safe and not yet confirmed in the core is
+// counted in flight to the wei by the reconciliation (a tolerance of 1
+// wei), then, confirmed, in the ledger: never a difference, never a halt;
+// the payee got exactly 20 ETH.
+func TestEthReconcileWideInFlight(t *testing.T) {
+	w := newEthWorldMax(t, milliETH(60_000), milliETH(30_000))
+	backend := ethchain.New(w.c, "", nil)
+	tip, err := w.c.BlockNumber(w.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	safes, err := MatchWallets(w.ctx, w.k, w.c, ethAsset, []WatchedSafe{{Name: "hot-eth", Address: w.hot, Kind: custody.HotCustomer}})
+	if err != nil || safes[0].Wallet != ewHot {
+		t.Fatalf("the hot Safe matched %+v, %v", safes, err)
+	}
+	r, err := NewEthRecon(w.k, backend, w.c, w.art, EthReconConfig{Asset: ethAsset, ChainID: w.c.ChainID().Uint64(), Confirmations: 3,
+		Tolerance: ledger.AmountOf(1), StartBlock: tip, Safes: safes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	twenty := milliETH(20_000)
+	wide, err := ledgerAmount(twenty)
+	if err != nil || wide.Hi == 0 {
+		t.Fatalf("20 ETH as a ledger amount: %v, %v", wide, err)
+	}
+	id := w.withdraw(t, 1, twenty)
+	tx, h := w.batch(t, id, payee(1), twenty)
+	rc := w.send(t, tx)
+	if rc.Status != 1 {
+		t.Fatal("the batch reverted")
+	}
+	check := func(what string, until uint64, counted func(EthBalance) bool) {
+		t.Helper()
+		seen := false
+		for {
+			at, err := r.Step(w.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bs, _ := r.Balances()
+			if len(bs) != 1 || bs[0].Difference().Sign() != 0 || w.haltedETH() {
+				t.Fatalf("%s, at block %d: %+v, halted %v; want no difference", what, at, bs, w.haltedETH())
+			}
+			seen = seen || counted(bs[0])
+			if at >= until {
+				break
+			}
+			if _, err := w.n.Mine(w.ctx, 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !seen {
+			t.Fatalf("%s: never counted as it should be", what)
+		}
+	}
+	block := rc.BlockNumber.Uint64()
+	check("executed, not confirmed", block, func(b EthBalance) bool { return b.Executed == wide })
+	w.submit(t, time.Now(), core.ConfirmBatch{TxID: h, Height: int32(block)})
+	check("confirmed", block+2, func(b EthBalance) bool { return b.Executed.IsZero() && b.Confirmed.IsZero() })
+	if got := w.balance(t, payee(1)); got.Cmp(twenty) != 0 {
+		t.Fatalf("the payee has %s wei; want %s", got, twenty)
+	}
+}

@@ -79,6 +79,13 @@ func payee(i ledger.OwnerID) common.Address {
 
 func newEthWorld(t *testing.T, hotWei *big.Int) *ethWorld {
 	t.Helper()
+	return newEthWorldMax(t, hotWei, milliETH(5_000))
+}
+
+// newEthWorldMax is newEthWorld with the core's four amount limits of ETH
+// at maxWei each.
+func newEthWorldMax(t *testing.T, hotWei, maxWei *big.Int) *ethWorld {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)
 	n := devnet.New(t, devnet.Options{})
@@ -111,7 +118,11 @@ func newEthWorld(t *testing.T, hotWei *big.Int) *ethWorld {
 	for _, cmd := range team.Bootstrap(t0) {
 		w.submit(t, t0, cmd)
 	}
-	eth5 := map[string]uint64{"ETH": milliETH(5_000).Uint64()}
+	maxAmount, err := withdraw.AmountFromBig(maxWei)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eth5 := map[string]withdraw.Amount{"ETH": maxAmount}
 	for _, cmd := range team.Approved(core.KindSetWithdrawalRulesRequest, core.SetWithdrawalRulesPayload{Rules: withdraw.Rules{CoolDownSeconds: 3600,
 		PerWithdrawalMax: eth5, PerCustomerDay: eth5, PerAssetHour: eth5, ApprovalAbove: eth5}}, "aiko", "ren", people.RoleAdmin, "test", t0) {
 		w.submit(t, t0, cmd)
@@ -214,7 +225,11 @@ func (w *ethWorld) withdraw(t *testing.T, cust ledger.OwnerID, wei *big.Int) str
 func (w *ethWorld) withdrawTo(t *testing.T, cust ledger.OwnerID, addr common.Address, wei *big.Int) string {
 	t.Helper()
 	w.seq++
-	in := withdraw.Intent{RequestID: fmt.Sprintf("r%d", w.seq), Asset: "ETH", Address: addr.Hex(), Amount: wei.Uint64(), Expiry: time.Now().Add(48 * time.Hour).Unix()}
+	amount, err := withdraw.AmountFromBig(wei)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := withdraw.Intent{RequestID: fmt.Sprintf("r%d", w.seq), Asset: "ETH", Address: addr.Hex(), Amount: amount, Expiry: time.Now().Add(48 * time.Hour).Unix()}
 	sig, _ := in.Sign(w.intent[cust])
 	o := w.submit(t, time.Now(), core.RequestWithdrawal{Customer: cust, Intent: in, PubKey: [32]byte(w.intent[cust].Public().(ed25519.PublicKey)), Sig: sig})
 	wd := o.Value.(withdraw.Withdrawal)

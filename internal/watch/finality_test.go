@@ -54,7 +54,7 @@ func newFinalityEnv(t *testing.T) *finalityEnv {
 	e.team = team
 	cmds := append([]core.Command{core.CreateAssets{Assets: []ledger.Asset{{ID: btcAsset, Code: "BTC", Decimals: 8, Class: ledger.ClassChain}}}}, team.Bootstrap(past)...)
 	cmds = append(cmds, team.Approved(core.KindSetWithdrawalRulesRequest, core.SetWithdrawalRulesPayload{Rules: withdraw.Rules{CoolDownSeconds: 3600, Finality: map[string][]withdraw.Tier{
-		"BTC": {{UpTo: 1_0000_0000, Depth: 6}, {UpTo: 10_0000_0000, Depth: 20}, {Depth: 100}}}}}, "aiko", "ren", people.RoleAdmin, "test", past)...)
+		"BTC": {{UpTo: withdraw.AmountOf(1_0000_0000), Depth: 6}, {UpTo: withdraw.AmountOf(10_0000_0000), Depth: 20}, {Depth: 100}}}}}, "aiko", "ren", people.RoleAdmin, "test", past)...)
 	cmds = append(cmds, []core.Command{
 		core.SignUp{Customer: people.Customer{ID: 1, Email: "attacker@example.jp", Name: "a", Creds: creds}},
 		core.SetKYC{Customer: 1, KYC: people.KYCVerified, Actor: "aiko", Reason: "documents checked"},
@@ -82,7 +82,7 @@ func newFinalityEnv(t *testing.T) *finalityEnv {
 func (e *finalityEnv) withdraw(amount uint64) withdraw.Withdrawal {
 	e.t.Helper()
 	e.n++
-	in := withdraw.Intent{RequestID: "w" + string(rune('0'+e.n)), Asset: "BTC", Address: e.dest, Amount: amount, Expiry: time.Now().Add(time.Hour).Unix()}
+	in := withdraw.Intent{RequestID: "w" + string(rune('0'+e.n)), Asset: "BTC", Address: e.dest, Amount: withdraw.AmountOf(amount), Expiry: time.Now().Add(time.Hour).Unix()}
 	sig, err := in.Sign(e.key)
 	if err != nil {
 		e.t.Fatal(err)

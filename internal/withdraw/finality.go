@@ -3,6 +3,7 @@ package withdraw
 import (
 	"errors"
 	"fmt"
+	"math/big"
 	"sort"
 )
 
@@ -19,7 +20,7 @@ import (
 type Tier struct {
 	// UpTo is the tier's inclusive bound in base units; zero on the last
 	// tier, which has no bound.
-	UpTo uint64 `json:"up_to,omitempty"`
+	UpTo Amount `json:"up_to,omitzero"`
 	// Depth is the confirmations needed, at least 1.
 	Depth int32 `json:"depth"`
 }
@@ -48,8 +49,8 @@ const (
 var ErrFinalityRules = errors.New("withdraw: rules: finality")
 
 // DefaultFinality returns the default tiers of a chain asset with the given
-// decimals. A bound that does not fit in 64 bits is left out: no amount of
-// base units reaches it, so the tier below covers every amount.
+// decimals. A bound that does not fit in 128 bits is left out: no amount
+// of base units reaches it, so the tier below covers every amount.
 func DefaultFinality(decimals uint8) []Tier {
 	unit, ok := pow10(decimals)
 	if !ok {
@@ -64,26 +65,20 @@ func DefaultFinality(decimals uint8) []Tier {
 
 // defaultDepth is the depth of amount by DefaultFinality(decimals),
 // without building the tiers (it runs at every deposit credited).
-func defaultDepth(decimals uint8, amount uint64) int32 {
-	if unit, ok := pow10(decimals); !ok || amount <= unit {
+func defaultDepth(decimals uint8, amount Amount) int32 {
+	if unit, ok := pow10(decimals); !ok || amount.Cmp(unit) <= 0 {
 		return DefaultDepthSmall
 	}
-	if ten, ok := pow10(decimals + 1); !ok || amount <= ten {
+	if ten, ok := pow10(decimals + 1); !ok || amount.Cmp(ten) <= 0 {
 		return DefaultDepthMedium
 	}
 	return DefaultDepthLarge
 }
 
-// pow10 returns 10^n if it fits in a uint64.
-func pow10(n uint8) (uint64, bool) {
-	v := uint64(1)
-	for range n {
-		if v > ^uint64(0)/10 {
-			return 0, false
-		}
-		v *= 10
-	}
-	return v, true
+// pow10 returns 10^n if it fits in 128 bits.
+func pow10(n uint8) (Amount, bool) {
+	v, err := AmountFromBig(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil))
+	return v, err == nil
 }
 
 // CheckTiers checks one asset's tiers: one to MaxFinalityTiers of them,
@@ -105,12 +100,12 @@ func CheckTiers(asset string, ts []Tier) error {
 			return fmt.Errorf("%w: %s: tier %d: depth %d; at most %d", ErrFinalityRules, asset, i+1, t.Depth, MaxFinalityDepth)
 		case i > 0 && t.Depth <= ts[i-1].Depth:
 			return fmt.Errorf("%w: %s: tier %d: depth %d is not deeper than tier %d's %d", ErrFinalityRules, asset, i+1, t.Depth, i, ts[i-1].Depth)
-		case last && t.UpTo != 0:
-			return fmt.Errorf("%w: %s: the last tier (%d) has no bound: drop its up_to %d or add a tier after it", ErrFinalityRules, asset, i+1, t.UpTo)
-		case !last && t.UpTo == 0:
+		case last && !t.UpTo.IsZero():
+			return fmt.Errorf("%w: %s: the last tier (%d) has no bound: drop its up_to %s or add a tier after it", ErrFinalityRules, asset, i+1, t.UpTo)
+		case !last && t.UpTo.IsZero():
 			return fmt.Errorf("%w: %s: tier %d needs a bound (up_to, base units above 0): only the last tier has none", ErrFinalityRules, asset, i+1)
-		case !last && i > 0 && t.UpTo <= ts[i-1].UpTo:
-			return fmt.Errorf("%w: %s: tier %d: bound %d is not above tier %d's %d", ErrFinalityRules, asset, i+1, t.UpTo, i, ts[i-1].UpTo)
+		case !last && i > 0 && t.UpTo.Cmp(ts[i-1].UpTo) <= 0:
+			return fmt.Errorf("%w: %s: tier %d: bound %s is not above tier %d's %s", ErrFinalityRules, asset, i+1, t.UpTo, i, ts[i-1].UpTo)
 		}
 	}
 	return nil
@@ -150,13 +145,13 @@ func (r *Rules) Tiers(asset string, decimals uint8) []Tier {
 // FinalityDepth returns the confirmations a deposit of amount base units
 // of asset needs before it may be withdrawn: the depth of the first tier
 // whose bound it does not exceed.
-func (r *Rules) FinalityDepth(asset string, decimals uint8, amount uint64) int32 {
+func (r *Rules) FinalityDepth(asset string, decimals uint8, amount Amount) int32 {
 	ts, ok := r.Finality[asset]
 	if !ok || len(ts) == 0 {
 		return defaultDepth(decimals, amount)
 	}
 	for _, t := range ts {
-		if t.UpTo == 0 || amount <= t.UpTo {
+		if t.UpTo.IsZero() || amount.Cmp(t.UpTo) <= 0 {
 			return t.Depth
 		}
 	}
@@ -171,16 +166,16 @@ type Unfinal struct {
 	Asset string
 	// Amount is the sum of those deposits credited to the available
 	// balance (a deposit held for review counts once released).
-	Amount uint64
+	Amount Amount
 	// Available is the customer's available balance of the asset.
-	Available uint64
+	Available Amount
 	// Count is how many deposits make up Amount.
 	Count int
 	// Deposit, DepositAmount, Confirmations and Depth describe the one of
 	// them that becomes final first: its outpoint (txid:vout), its amount,
 	// its confirmations at the journaled chain tip and the depth it needs.
 	Deposit       string
-	DepositAmount uint64
+	DepositAmount Amount
 	Confirmations int32
 	Depth         int32
 }
@@ -188,7 +183,7 @@ type Unfinal struct {
 // Owed is what a customer owes from a reversed deposit, in one asset.
 type Owed struct {
 	Asset  string
-	Amount uint64
+	Amount Amount
 }
 
 // Finality is what the policy knows of a customer's deposits that are not
@@ -200,7 +195,7 @@ type Finality struct {
 
 // describe names the deposit that becomes final first.
 func (u *Unfinal) describe() string {
-	s := fmt.Sprintf("deposit %s of %d %s has %d of the %d confirmations it needs", u.Deposit, u.DepositAmount, u.Asset, u.Confirmations, u.Depth)
+	s := fmt.Sprintf("deposit %s of %s %s has %d of the %d confirmations it needs", u.Deposit, u.DepositAmount, u.Asset, u.Confirmations, u.Depth)
 	if u.Count > 1 {
 		s += fmt.Sprintf(" (%d deposits of %s not yet final)", u.Count, u.Asset)
 	}
@@ -216,22 +211,26 @@ func (u *Unfinal) describe() string {
 //     below their not-yet-final deposits of it (they traded some away:
 //     what they bought with it could leave in its place);
 //   - otherwise the available balance less the not-yet-final deposits.
-func Withdrawable(asset string, available uint64, f Finality) (uint64, string) {
+func Withdrawable(asset string, available Amount, f Finality) (Amount, string) {
 	for _, o := range f.Owed {
-		if o.Amount > 0 {
-			return 0, fmt.Sprintf("the customer owes %d %s from a deposit reversed after it was traded away: no withdrawals until it is repaid", o.Amount, o.Asset)
+		if !o.Amount.IsZero() {
+			return Amount{}, fmt.Sprintf("the customer owes %s %s from a deposit reversed after it was traded away: no withdrawals until it is repaid", o.Amount, o.Asset)
 		}
 	}
 	for i := range f.Unfinal {
 		u := &f.Unfinal[i]
-		if u.Amount > 0 && u.Available < u.Amount {
-			return 0, fmt.Sprintf("%s, and the customer's available %s (%d) is below their deposits not yet final (%d): no withdrawal of any asset until they are final", u.describe(), u.Asset, u.Available, u.Amount)
+		if !u.Amount.IsZero() && u.Available.Cmp(u.Amount) < 0 {
+			return Amount{}, fmt.Sprintf("%s, and the customer's available %s (%s) is below their deposits not yet final (%s): no withdrawal of any asset until they are final", u.describe(), u.Asset, u.Available, u.Amount)
 		}
 	}
 	for i := range f.Unfinal {
 		u := &f.Unfinal[i]
-		if u.Asset == asset && u.Amount > 0 {
-			return available - min(available, u.Amount), fmt.Sprintf("%s: %d of the available %d %s is not yet final", u.describe(), u.Amount, available, asset)
+		if u.Asset == asset && !u.Amount.IsZero() {
+			left, short := available.Sub(u.Amount)
+			if short {
+				left = Amount{}
+			}
+			return left, fmt.Sprintf("%s: %s of the available %s %s is not yet final", u.describe(), u.Amount, available, asset)
 		}
 	}
 	return available, ""

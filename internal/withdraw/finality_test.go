@@ -35,13 +35,13 @@ func TestFinalityTiers(t *testing.T) {
 		{"HUGE", 30, ^uint64(0), DefaultDepthSmall},
 	}
 	for _, c := range cases {
-		if got := r.FinalityDepth(c.asset, c.decimals, c.amount); got != c.want {
+		if got := r.FinalityDepth(c.asset, c.decimals, AmountOf(c.amount)); got != c.want {
 			t.Errorf("FinalityDepth(%s, %d) = %d; want %d", c.asset, c.amount, got, c.want)
 		}
 	}
 	// No rules at all: still the defaults, never no finality.
 	var none Rules
-	if got := none.FinalityDepth("BTC", 8, 1); got != DefaultDepthSmall {
+	if got := none.FinalityDepth("BTC", 8, AmountOf(1)); got != DefaultDepthSmall {
 		t.Errorf("FinalityDepth without rules = %d; want %d", got, DefaultDepthSmall)
 	}
 	for _, d := range []uint8{0, 8, 18, 19, 20, 30} {
@@ -52,7 +52,7 @@ func TestFinalityTiers(t *testing.T) {
 		// The depth computed without the tiers is the tiers' depth.
 		given := Rules{Finality: map[string][]Tier{"X": ts}}
 		for _, a := range []uint64{0, 1, 9, 10, 11, 999, 1000, 1001, 1_0000_0000, 1_0000_0001, 10_0000_0000, 10_0000_0001, 1e18, 1e18 + 1, 1e19, 1e19 + 1, ^uint64(0)} {
-			if got, want := none.FinalityDepth("X", d, a), given.FinalityDepth("X", d, a); got != want {
+			if got, want := none.FinalityDepth("X", d, AmountOf(a)), given.FinalityDepth("X", d, AmountOf(a)); got != want {
 				t.Errorf("default depth of %d at %d decimals = %d; the default tiers say %d", a, d, got, want)
 			}
 		}
@@ -79,7 +79,9 @@ func TestFinalityRulesRefused(t *testing.T) {
 		{"empty code", `{"": [{"depth": 6}]}`, "empty asset code"},
 		{"misspelt field", `{"BTC": [{"upto": 5, "depth": 6}, {"depth": 7}]}`, "unknown field"},
 		{"depth as text", `{"BTC": [{"depth": "6"}]}`, "cannot unmarshal"},
-		{"negative bound", `{"BTC": [{"up_to": -1, "depth": 6}, {"depth": 7}]}`, "cannot unmarshal"},
+		{"negative bound", `{"BTC": [{"up_to": -1, "depth": 6}, {"depth": 7}]}`, "whole number of base units"},
+		{"fractional bound", `{"BTC": [{"up_to": 1.5, "depth": 6}, {"depth": 7}]}`, "whole number of base units"},
+		{"bound of 2^128", `{"BTC": [{"up_to": 340282366920938463463374607431768211456, "depth": 6}, {"depth": 7}]}`, "below 2^128"},
 	}
 	for _, c := range cases {
 		_, err := ParseRules([]byte(`{"finality": ` + c.finality + `}`))
@@ -88,7 +90,7 @@ func TestFinalityRulesRefused(t *testing.T) {
 		}
 	}
 	// The journaled form is checked too, not only files.
-	r := Rules{CoolDownSeconds: 1, Finality: map[string][]Tier{"BTC": {{UpTo: 10, Depth: 3}, {Depth: 2}}}}
+	r := Rules{CoolDownSeconds: 1, Finality: map[string][]Tier{"BTC": {{UpTo: AmountOf(10), Depth: 3}, {Depth: 2}}}}
 	if err := r.Check(); !errors.Is(err, ErrFinalityRules) {
 		t.Errorf("Check(%+v) = %v; want %v", r.Finality, err, ErrFinalityRules)
 	}
@@ -96,20 +98,20 @@ func TestFinalityRulesRefused(t *testing.T) {
 
 // view is the policy's view for these unit tests: fixed facts.
 type view struct {
-	avail map[string]uint64
+	avail map[string]Amount
 	fin   Finality
 }
 
 func (v view) Halted(string) error                        { return nil }
-func (v view) CustomerSince(uint64, string, int64) uint64 { return 0 }
-func (v view) AssetSince(string, int64) uint64            { return 0 }
+func (v view) CustomerSince(uint64, string, int64) Amount { return Amount{} }
+func (v view) AssetSince(string, int64) Amount            { return Amount{} }
 func (v view) Denied(string) string                       { return "" }
-func (v view) Available(_ uint64, a string) uint64        { return v.avail[a] }
+func (v view) Available(_ uint64, a string) Amount        { return v.avail[a] }
 func (v view) Finality(uint64) Finality                   { return v.fin }
 
 func TestEvaluateFinality(t *testing.T) {
 	r := Rules{CoolDownSeconds: 1}
-	dep := Unfinal{Asset: "BTC", Amount: 40, Count: 1, Deposit: "ab:0", DepositAmount: 40, Confirmations: 3, Depth: 6}
+	dep := Unfinal{Asset: "BTC", Amount: AmountOf(40), Count: 1, Deposit: "ab:0", DepositAmount: AmountOf(40), Confirmations: 3, Depth: 6}
 	cases := []struct {
 		name   string
 		v      view
@@ -117,26 +119,26 @@ func TestEvaluateFinality(t *testing.T) {
 		amount uint64
 		deny   string // "" allowed
 	}{
-		{"nothing pending", view{avail: map[string]uint64{"BTC": 100}}, "BTC", 100, ""},
+		{"nothing pending", view{avail: map[string]Amount{"BTC": AmountOf(100)}}, "BTC", 100, ""},
 		{"what was final before", func() view {
 			d := dep
-			d.Available = 100
-			return view{avail: map[string]uint64{"BTC": 100}, fin: Finality{Unfinal: []Unfinal{d}}}
+			d.Available = AmountOf(100)
+			return view{avail: map[string]Amount{"BTC": AmountOf(100)}, fin: Finality{Unfinal: []Unfinal{d}}}
 		}(), "BTC", 60, ""},
 		{"into the deposit", func() view {
 			d := dep
-			d.Available = 100
-			return view{avail: map[string]uint64{"BTC": 100}, fin: Finality{Unfinal: []Unfinal{d}}}
+			d.Available = AmountOf(100)
+			return view{avail: map[string]Amount{"BTC": AmountOf(100)}, fin: Finality{Unfinal: []Unfinal{d}}}
 		}(), "BTC", 61, "deposit ab:0 of 40 BTC has 3 of the 6 confirmations it needs"},
 		{"traded away blocks other assets", func() view {
 			d := dep
-			d.Available = 10
-			return view{avail: map[string]uint64{"BTC": 10, "JPY": 5_000_000}, fin: Finality{Unfinal: []Unfinal{d}}}
+			d.Available = AmountOf(10)
+			return view{avail: map[string]Amount{"BTC": AmountOf(10), "JPY": AmountOf(5_000_000)}, fin: Finality{Unfinal: []Unfinal{d}}}
 		}(), "JPY", 1, "no withdrawal of any asset"},
-		{"owed blocks everything", view{avail: map[string]uint64{"JPY": 5_000_000}, fin: Finality{Owed: []Owed{{Asset: "BTC", Amount: 30}}}}, "JPY", 1, "owes 30 BTC"},
+		{"owed blocks everything", view{avail: map[string]Amount{"JPY": AmountOf(5_000_000)}, fin: Finality{Owed: []Owed{{Asset: "BTC", Amount: AmountOf(30)}}}}, "JPY", 1, "owes 30 BTC"},
 	}
 	for _, c := range cases {
-		req := Request{Customer: 1, Asset: c.asset, Address: "a", Amount: c.amount, Decimals: 8}
+		req := Request{Customer: 1, Asset: c.asset, Address: "a", Amount: AmountOf(c.amount), Decimals: 8}
 		if c.asset == "JPY" {
 			req.Decimals, req.Fiat = 0, true
 		}
@@ -153,11 +155,11 @@ func TestEvaluateFinality(t *testing.T) {
 	}
 	// What the API shows: withdrawable beside available.
 	d := dep
-	d.Available = 100
-	if got, why := Withdrawable("BTC", 100, Finality{Unfinal: []Unfinal{d}}); got != 60 || why == "" {
-		t.Errorf("Withdrawable = %d %q; want 60 with a reason", got, why)
+	d.Available = AmountOf(100)
+	if got, why := Withdrawable("BTC", AmountOf(100), Finality{Unfinal: []Unfinal{d}}); got != AmountOf(60) || why == "" {
+		t.Errorf("Withdrawable = %s %q; want 60 with a reason", got, why)
 	}
-	if got, why := Withdrawable("JPY", 7, Finality{Unfinal: []Unfinal{d}}); got != 7 || why != "" {
-		t.Errorf("Withdrawable(JPY) = %d %q; want 7", got, why)
+	if got, why := Withdrawable("JPY", AmountOf(7), Finality{Unfinal: []Unfinal{d}}); got != AmountOf(7) || why != "" {
+		t.Errorf("Withdrawable(JPY) = %s %q; want 7", got, why)
 	}
 }

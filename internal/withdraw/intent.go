@@ -9,6 +9,7 @@ import (
 	"crypto/ed25519"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"strconv"
 )
 
@@ -22,8 +23,11 @@ type Intent struct {
 	RequestID string // unique per customer
 	Asset     string // asset code
 	Address   string
-	Amount    uint64 // base units
-	Expiry    int64  // unix seconds
+	// Amount is in base units, up to 2^128-1 (wei do not fit in 64
+	// bits); it is signed as its decimal digits, so an amount below 2^64
+	// has the encoding it had when amounts were uint64.
+	Amount Amount
+	Expiry int64 // unix seconds
 }
 
 // Bounds of an intent's fields.
@@ -38,9 +42,17 @@ var ErrIntent = errors.New("withdraw: intent fields invalid")
 // Bytes returns the canonical, domain-separated bytes that are signed:
 // each field length-prefixed, so no two intents share an encoding.
 func (in *Intent) Bytes() ([]byte, error) {
-	if in.RequestID == "" || len(in.RequestID) > MaxRequestID || in.Asset == "" || len(in.Asset) > 10 ||
-		in.Address == "" || len(in.Address) > MaxAddress || in.Amount == 0 || in.Expiry <= 0 {
-		return nil, ErrIntent
+	switch {
+	case in.RequestID == "" || len(in.RequestID) > MaxRequestID:
+		return nil, fmt.Errorf("%w: request id of 1 to %d bytes", ErrIntent, MaxRequestID)
+	case in.Asset == "" || len(in.Asset) > 10:
+		return nil, fmt.Errorf("%w: asset code of 1 to 10 bytes", ErrIntent)
+	case in.Address == "" || len(in.Address) > MaxAddress:
+		return nil, fmt.Errorf("%w: address of 1 to %d bytes", ErrIntent, MaxAddress)
+	case in.Amount.IsZero():
+		return nil, fmt.Errorf("%w: amount 0 (a withdrawal moves at least one base unit)", ErrIntent)
+	case in.Expiry <= 0:
+		return nil, fmt.Errorf("%w: expiry must be a positive unix time", ErrIntent)
 	}
 	var b []byte
 	field := func(s string) {
@@ -51,7 +63,7 @@ func (in *Intent) Bytes() ([]byte, error) {
 	field(in.RequestID)
 	field(in.Asset)
 	field(in.Address)
-	field(strconv.FormatUint(in.Amount, 10))
+	field(in.Amount.String())
 	field(strconv.FormatInt(in.Expiry, 10))
 	return b, nil
 }

@@ -3,14 +3,14 @@ package withdraw
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"math/big"
 	"os"
 	"strings"
 )
 
 // Rules are the policy's limits, from a file. Amounts are base units of
-// each asset, by asset code. An asset the four amount limits do not name
+// each asset, by asset code, up to 2^128-1 (a JSON number of any size or
+// a decimal string; see Amount). An asset the four amount limits do not name
 // gets the defaults (see LimitsFor): there is no way to ask for no limit
 // but to write a value that high.
 type Rules struct {
@@ -20,15 +20,15 @@ type Rules struct {
 	// PerWithdrawalMax, PerCustomerDay and PerAssetHour bound amounts:
 	// one withdrawal, one customer over 24 hours, all customers over an
 	// hour (Binance 2019 lost 7,000 BTC through many accounts at once).
-	PerWithdrawalMax map[string]uint64 `json:"per_withdrawal_max"`
-	PerCustomerDay   map[string]uint64 `json:"per_customer_day"`
-	PerAssetHour     map[string]uint64 `json:"per_asset_hour"`
+	PerWithdrawalMax map[string]Amount `json:"per_withdrawal_max"`
+	PerCustomerDay   map[string]Amount `json:"per_customer_day"`
+	PerAssetHour     map[string]Amount `json:"per_asset_hour"`
 	// ApprovalAbove sends larger withdrawals to two operators.
-	ApprovalAbove map[string]uint64 `json:"approval_above"`
+	ApprovalAbove map[string]Amount `json:"approval_above"`
 	// DenyList holds addresses withdrawals may never pay (AML).
 	DenyList []string `json:"deny_list"`
 	// DustLimit is the smallest amount worth an output.
-	DustLimit map[string]uint64 `json:"dust_limit"`
+	DustLimit map[string]Amount `json:"dust_limit"`
 	// WithdrawalFee is, by asset code, the fee in base units the customer
 	// pays on every withdrawal of a chain asset (satoshi for BTC, wei for
 	// ETH), held with the amount at the request and credited to the
@@ -36,7 +36,7 @@ type Rules struct {
 	// is charged for one that fails). An asset it does not name costs
 	// nothing. The network's fee itself (a Bitcoin transaction's fee, an
 	// Ether batch's gas) is the house's, charged to equity.
-	WithdrawalFee map[string]uint64 `json:"withdrawal_fee,omitempty"`
+	WithdrawalFee map[string]Amount `json:"withdrawal_fee,omitempty"`
 	// Finality holds, by asset code, the tiers of confirmations a credited
 	// deposit needs before it may be withdrawn (see Tier). A chain asset
 	// left out gets DefaultFinality; there is no way to ask for none.
@@ -75,21 +75,22 @@ const (
 
 // Limits are one asset's amount limits in its base units.
 type Limits struct {
-	PerWithdrawalMax uint64 `json:"per_withdrawal_max"`
-	PerCustomerDay   uint64 `json:"per_customer_day"`
-	PerAssetHour     uint64 `json:"per_asset_hour"`
-	ApprovalAbove    uint64 `json:"approval_above"`
+	PerWithdrawalMax Amount `json:"per_withdrawal_max"`
+	PerCustomerDay   Amount `json:"per_customer_day"`
+	PerAssetHour     Amount `json:"per_asset_hour"`
+	ApprovalAbove    Amount `json:"approval_above"`
 }
 
 // scaled is units whole units of an asset of decimals (divided by per),
-// in base units, at most math.MaxUint64.
-func scaled(units int64, per int64, decimals uint8) uint64 {
+// in base units, at most MaxAmount.
+func scaled(units int64, per int64, decimals uint8) Amount {
 	n := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(decimals)), nil)
 	n.Mul(n, big.NewInt(units)).Quo(n, big.NewInt(per))
-	if !n.IsUint64() {
-		return math.MaxUint64
+	a, err := AmountFromBig(n)
+	if err != nil {
+		return MaxAmount
 	}
-	return n.Uint64()
+	return a
 }
 
 // DefaultLimits returns the default limits of an asset with decimals, of
@@ -108,8 +109,8 @@ func DefaultLimits(decimals uint8, fiat bool) Limits {
 func (r *Rules) LimitsFor(asset string, decimals uint8, fiat bool) Limits {
 	l := DefaultLimits(decimals, fiat)
 	for _, f := range []struct {
-		m   map[string]uint64
-		dst *uint64
+		m   map[string]Amount
+		dst *Amount
 	}{{r.PerWithdrawalMax, &l.PerWithdrawalMax}, {r.PerCustomerDay, &l.PerCustomerDay}, {r.PerAssetHour, &l.PerAssetHour}, {r.ApprovalAbove, &l.ApprovalAbove}} {
 		if v, ok := f.m[asset]; ok {
 			*f.dst = v
@@ -177,9 +178,9 @@ type Request struct {
 	Customer uint64
 	Asset    string
 	Address  string
-	Amount   uint64
+	Amount   Amount
 	// Fee is the withdrawal fee charged with it (Rules.WithdrawalFee).
-	Fee  uint64
+	Fee  Amount
 	Time int64 // unix ns of the request's journal entry
 	// Decimals and Fiat are the asset's, for the default limits.
 	Decimals uint8
@@ -192,14 +193,14 @@ type View interface {
 	Halted(asset string) error
 	// CustomerSince returns what the customer withdrew (requested and not
 	// failed) since t (unix ns).
-	CustomerSince(customer uint64, asset string, since int64) uint64
+	CustomerSince(customer uint64, asset string, since int64) Amount
 	// AssetSince returns what all customers withdrew of asset since t.
-	AssetSince(asset string, since int64) uint64
+	AssetSince(asset string, since int64) Amount
 	// Denied answers why an address is on the journal's AML deny list
 	// (traced from an incident), or "".
 	Denied(address string) string
 	// Available returns the customer's available balance of asset.
-	Available(customer uint64, asset string) uint64
+	Available(customer uint64, asset string) Amount
 	// Finality returns the customer's deposits not yet final and what
 	// they owe from reversed deposits.
 	Finality(customer uint64) Finality
@@ -219,32 +220,26 @@ func (r *Rules) Evaluate(req Request, v View) (Decision, string) {
 	if why := v.Denied(req.Address); why != "" {
 		return Deny, "address on the AML deny list: " + why
 	}
-	if d := r.DustLimit[req.Asset]; req.Amount < d {
-		return Deny, fmt.Sprintf("amount below the dust limit %d", d)
+	if d := r.DustLimit[req.Asset]; req.Amount.Cmp(d) < 0 {
+		return Deny, fmt.Sprintf("amount below the dust limit %s", d)
 	}
 	lim := r.LimitsFor(req.Asset, req.Decimals, req.Fiat)
-	if req.Amount > lim.PerWithdrawalMax {
-		return Deny, fmt.Sprintf("amount over the per-withdrawal maximum %d", lim.PerWithdrawalMax)
+	if req.Amount.Cmp(lim.PerWithdrawalMax) > 0 {
+		return Deny, fmt.Sprintf("amount over the per-withdrawal maximum %s", lim.PerWithdrawalMax)
 	}
 	// Deposits not yet final cannot leave, nor what was bought with them.
-	if most, why := Withdrawable(req.Asset, v.Available(req.Customer, req.Asset), v.Finality(req.Customer)); why != "" && addOver(req.Amount, req.Fee, most) {
-		return Deny, fmt.Sprintf("not final: %s; at most %d may be withdrawn now", why, most)
+	if most, why := Withdrawable(req.Asset, v.Available(req.Customer, req.Asset), v.Finality(req.Customer)); why != "" && sumOver(req.Amount, req.Fee, most) {
+		return Deny, fmt.Sprintf("not final: %s; at most %s may be withdrawn now", why, most)
 	}
 	const hour, day = int64(3600e9), int64(86400e9)
-	if m := lim.PerCustomerDay; addOver(v.CustomerSince(req.Customer, req.Asset, req.Time-day), req.Amount, m) {
-		return Deny, fmt.Sprintf("customer's 24-hour limit %d reached", m)
+	if m := lim.PerCustomerDay; sumOver(v.CustomerSince(req.Customer, req.Asset, req.Time-day), req.Amount, m) {
+		return Deny, fmt.Sprintf("customer's 24-hour limit %s reached", m)
 	}
-	if m := lim.PerAssetHour; addOver(v.AssetSince(req.Asset, req.Time-hour), req.Amount, m) {
-		return Deny, fmt.Sprintf("hourly limit %d for %s across all customers reached", m, req.Asset)
+	if m := lim.PerAssetHour; sumOver(v.AssetSince(req.Asset, req.Time-hour), req.Amount, m) {
+		return Deny, fmt.Sprintf("hourly limit %s for %s across all customers reached", m, req.Asset)
 	}
-	if m := lim.ApprovalAbove; req.Amount > m {
-		return NeedsApproval, fmt.Sprintf("over %d: two operators approve", m)
+	if m := lim.ApprovalAbove; req.Amount.Cmp(m) > 0 {
+		return NeedsApproval, fmt.Sprintf("over %s: two operators approve", m)
 	}
 	return Allow, ""
-}
-
-// addOver reports whether a + b exceeds m, an overflow counting as over.
-func addOver(a, b, m uint64) bool {
-	s := a + b
-	return s < a || s > m
 }

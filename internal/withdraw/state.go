@@ -50,7 +50,7 @@ type Withdrawal struct {
 	HoldHi, HoldLo uint64
 	// Fee is the withdrawal fee held with the amount (Rules.WithdrawalFee
 	// at the request), the house's once the withdrawal is paid.
-	Fee uint64 `json:"fee,omitempty"`
+	Fee Amount `json:"fee,omitzero"`
 }
 
 // GasAccount is the house's gas account of an account-model asset: the
@@ -207,6 +207,9 @@ func (s *State) Check(customer uint64, in Intent, pub [32]byte, sig []byte, t in
 	if t < key.Registered+s.coolDown() {
 		return ErrKeyCooling
 	}
+	if _, err := in.Bytes(); err != nil {
+		return err
+	}
 	if !in.Verify(pub[:], sig) {
 		return ErrBadSignature
 	}
@@ -270,24 +273,24 @@ func (s *State) Withdrawals(customer uint64) []Withdrawal {
 func (w *Withdrawal) counts() bool { return w.Status != StatusRejected && w.Status != StatusFailed }
 
 // CustomerSince sums a customer's withdrawals of asset since t.
-func (s *State) CustomerSince(customer uint64, asset string, since int64) uint64 {
-	var n uint64
+func (s *State) CustomerSince(customer uint64, asset string, since int64) Amount {
+	var n Amount
 	for i := range s.withdrawals {
 		w := &s.withdrawals[i]
 		if w.Customer == customer && w.Intent.Asset == asset && w.Time >= since && w.counts() {
-			n += w.Intent.Amount
+			n = n.AddSat(w.Intent.Amount)
 		}
 	}
 	return n
 }
 
 // AssetSince sums all withdrawals of asset since t.
-func (s *State) AssetSince(asset string, since int64) uint64 {
-	var n uint64
+func (s *State) AssetSince(asset string, since int64) Amount {
+	var n Amount
 	for i := range s.withdrawals {
 		w := &s.withdrawals[i]
 		if w.Intent.Asset == asset && w.Time >= since && w.counts() {
-			n += w.Intent.Amount
+			n = n.AddSat(w.Intent.Amount)
 		}
 	}
 	return n
