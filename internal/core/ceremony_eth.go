@@ -8,6 +8,8 @@ import (
 
 	"kinko/internal/chain/eth/safe"
 	"kinko/internal/custody"
+	"kinko/internal/ethwallet"
+	"kinko/internal/ethwallet/book"
 	"kinko/internal/withdraw"
 )
 
@@ -28,12 +30,25 @@ func SafeCeremonyTx(c *custody.Ceremony) (*safe.SafeTx, *big.Int, common.Address
 // each a plain transfer of its amount to its address (a DELEGATECALL
 // only to a MultiSendCallOnly batch of such CALLs; safe.Calls). As for
 // batches, the MultiSendCallOnly and the Safes' addresses are not the
-// state's to check: the offline signers and the watcher pin them.
-func checkSafeCeremony(c *custody.Ceremony) error {
+// state's to check: the offline signers and the watcher pin them. The
+// one address the state can check is a deposit Safe's (Ceremony.Deposit
+// set): the counterfactual address of that index of the source wallet's
+// descriptor, derived here from the descriptor and the SafeProxy code
+// pinned in the safe package, which must be the SafeTx's domain.
+func checkSafeCeremony(s *State, c *custody.Ceremony) error {
 	bad := func(why string) error { return fmt.Errorf("%w: ceremony %s: %s", ErrCommandInvalid, c.ID, why) }
 	tx, chainID, sa, err := SafeCeremonyTx(c)
 	if err != nil {
 		return err
+	}
+	if c.Deposit != nil {
+		a, err := DepositSafe(s, c.Source, *c.Deposit)
+		if err != nil {
+			return bad(err.Error())
+		}
+		if a != sa {
+			return bad(fmt.Sprintf("the SafeTx's Safe %s is not deposit address %d of wallet %d (%s)", sa.Hex(), *c.Deposit, c.Source, a.Hex()))
+		}
 	}
 	h, err := tx.Hash(chainID, sa)
 	if err != nil || [32]byte(h) != c.TxID {
@@ -54,4 +69,20 @@ func checkSafeCeremony(c *custody.Ceremony) error {
 		}
 	}
 	return nil
+}
+
+// DepositSafe returns the counterfactual Safe address of deposit index
+// of the Safe wallet id: derived from its custody descriptor and the
+// SafeProxy creation code pinned in the safe package, without the chain
+// or any file (book.Derive with safe.ProxyArtifacts).
+func DepositSafe(s *State, id uint32, index uint32) (common.Address, error) {
+	w, ok := s.Custody.Wallet(id)
+	if !ok || !w.Safe() {
+		return common.Address{}, fmt.Errorf("wallet %d is not a Safe wallet", id)
+	}
+	d, err := ethwallet.Parse(w.Descriptor)
+	if err != nil {
+		return common.Address{}, fmt.Errorf("wallet %d: %w", id, err)
+	}
+	return book.Derive(safe.ProxyArtifacts(), d, index)
 }

@@ -83,6 +83,12 @@ type Ceremony struct {
 	Source uint32        `json:",omitempty"`
 	Safe   *SafeTx       `json:",omitempty"`
 	Pays   []SafePayment `json:",omitempty"`
+	// Deposit, set on the sweep of a deposit Safe, is the index of the
+	// Source wallet's deposit address whose counterfactual Safe pays
+	// (Safe.Safe is that address, which the core derives from the
+	// wallet's descriptor and checks: core.checkSafeCeremony); the
+	// sweep pays the Source wallet's own Safe.
+	Deposit *uint32 `json:",omitempty"`
 }
 
 // Errors of ceremonies.
@@ -101,7 +107,7 @@ const MaxCeremonyInputs = 500
 // receive branch must use the wallet's next receive index, outputs to the
 // change branch its next change index; both advance.
 func (s *State) Prepare(c Ceremony, t int64) error {
-	if c.Safe != nil || c.Source != 0 || len(c.Pays) != 0 {
+	if c.Safe != nil || c.Source != 0 || len(c.Pays) != 0 || c.Deposit != nil {
 		return s.prepareSafe(c, t)
 	}
 	if c.ID == "" || len(c.ID) > 64 || len(c.Inputs) == 0 || len(c.Inputs) > MaxCeremonyInputs || len(c.Outputs) == 0 || len(c.PSBT) > 1<<20 {
