@@ -26,9 +26,15 @@ type SafeCeremonyRequest struct {
 	SafeTxHash string           `json:"safe_tx_hash"` // 0x hex
 	Pays       []SafePayRequest `json:"pays"`
 	// Deposit, on the sweep of a deposit Safe, is the index of the
-	// paying wallet's deposit address whose Safe pays (safe_tx.safe);
-	// the one payment is to the wallet's own Safe.
-	Deposit *uint32 `json:"deposit,omitempty"`
+	// paying wallet's deposit address whose Safe pays (safe_tx.safe) and
+	// the salt nonce of the wallet's own Safe its one payment goes to.
+	Deposit *DepositSweepRequest `json:"deposit,omitempty"`
+}
+
+// DepositSweepRequest names a deposit Safe's sweep (custody.DepositSweep).
+type DepositSweepRequest struct {
+	Index    uint32 `json:"index"`
+	SafeSalt uint64 `json:"safe_salt"`
 }
 
 // SafePayRequest is one payment of a SafeCeremonyRequest: wei in decimal.
@@ -49,7 +55,10 @@ func (s *Server) prepareSafeCeremony(r *http.Request, operator string, req Cerem
 	if err != nil || len(hb) != 32 || len(sr.SafeTxHash) != 66 {
 		return CeremonyView{}, fmt.Errorf("%w: safe_tx_hash is 0x and 32 bytes in hex", errBadJSON)
 	}
-	c := custody.Ceremony{ID: req.ID, Purpose: custody.Purpose(sr.Purpose), TxID: [32]byte(hb), Actor: operator, Source: sr.Wallet, Deposit: sr.Deposit}
+	c := custody.Ceremony{ID: req.ID, Purpose: custody.Purpose(sr.Purpose), TxID: [32]byte(hb), Actor: operator, Source: sr.Wallet}
+	if sr.Deposit != nil {
+		c.Deposit = &custody.DepositSweep{Index: sr.Deposit.Index, SafeSalt: sr.Deposit.SafeSalt}
+	}
 	st := sr.SafeTx
 	c.Safe = &st
 	for i, p := range sr.Pays {
@@ -72,7 +81,7 @@ func (s *Server) prepareSafeCeremony(r *http.Request, operator string, req Cerem
 	}
 	from := fmt.Sprintf("wallet %d", sr.Wallet)
 	if sr.Deposit != nil {
-		from = fmt.Sprintf("deposit Safe %s (index %d of wallet %d)", st.Safe, *sr.Deposit, sr.Wallet)
+		from = fmt.Sprintf("deposit Safe %s (index %d of wallet %d)", st.Safe, sr.Deposit.Index, sr.Wallet)
 	}
 	return CeremonyView{ID: c.ID, Purpose: sr.Purpose, TxID: "0x" + h,
 		Summary: fmt.Sprintf("%s %s of %s wei from %s in %d payment(s), SafeTx 0x%s at nonce %d", sr.Purpose, c.ID, total, from, len(c.Pays), h, st.Nonce)}, nil

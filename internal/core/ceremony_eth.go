@@ -3,6 +3,7 @@ package core
 import (
 	"fmt"
 	"math/big"
+	"strings"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -34,7 +35,9 @@ func SafeCeremonyTx(c *custody.Ceremony) (*safe.SafeTx, *big.Int, common.Address
 // one address the state can check is a deposit Safe's (Ceremony.Deposit
 // set): the counterfactual address of that index of the source wallet's
 // descriptor, derived here from the descriptor and the SafeProxy code
-// pinned in the safe package, which must be the SafeTx's domain.
+// pinned in the safe package, which must be the SafeTx's domain; and
+// its one payment must be to the wallet's Safe at the salt nonce named
+// (the same derivation), so no other address is paid.
 func checkSafeCeremony(s *State, c *custody.Ceremony) error {
 	bad := func(why string) error { return fmt.Errorf("%w: ceremony %s: %s", ErrCommandInvalid, c.ID, why) }
 	tx, chainID, sa, err := SafeCeremonyTx(c)
@@ -42,12 +45,16 @@ func checkSafeCeremony(s *State, c *custody.Ceremony) error {
 		return err
 	}
 	if c.Deposit != nil {
-		a, err := DepositSafe(s, c.Source, *c.Deposit)
+		from, err := DepositSafe(s, c.Source, uint64(c.Deposit.Index))
 		if err != nil {
 			return bad(err.Error())
 		}
-		if a != sa {
-			return bad(fmt.Sprintf("the SafeTx's Safe %s is not deposit address %d of wallet %d (%s)", sa.Hex(), *c.Deposit, c.Source, a.Hex()))
+		into, _ := DepositSafe(s, c.Source, c.Deposit.SafeSalt)
+		if from != sa {
+			return bad(fmt.Sprintf("the SafeTx's Safe %s is not deposit address %d of wallet %d (%s)", sa.Hex(), c.Deposit.Index, c.Source, from.Hex()))
+		}
+		if len(c.Pays) != 1 || !strings.EqualFold(c.Pays[0].Address, into.Hex()) {
+			return bad(fmt.Sprintf("a deposit Safe's sweep pays wallet %d's Safe at salt nonce %d (%s) and nothing else", c.Source, c.Deposit.SafeSalt, into.Hex()))
 		}
 	}
 	h, err := tx.Hash(chainID, sa)
@@ -71,11 +78,11 @@ func checkSafeCeremony(s *State, c *custody.Ceremony) error {
 	return nil
 }
 
-// DepositSafe returns the counterfactual Safe address of deposit index
-// of the Safe wallet id: derived from its custody descriptor and the
+// DepositSafe returns the counterfactual Safe address of the Safe
+// wallet id at salt nonce salt (a deposit address's index): derived from its custody descriptor and the
 // SafeProxy creation code pinned in the safe package, without the chain
 // or any file (book.Derive with safe.ProxyArtifacts).
-func DepositSafe(s *State, id uint32, index uint32) (common.Address, error) {
+func DepositSafe(s *State, id uint32, salt uint64) (common.Address, error) {
 	w, ok := s.Custody.Wallet(id)
 	if !ok || !w.Safe() {
 		return common.Address{}, fmt.Errorf("wallet %d is not a Safe wallet", id)
@@ -84,5 +91,9 @@ func DepositSafe(s *State, id uint32, index uint32) (common.Address, error) {
 	if err != nil {
 		return common.Address{}, fmt.Errorf("wallet %d: %w", id, err)
 	}
-	return book.Derive(safe.ProxyArtifacts(), d, index)
+	p, err := book.Predictor(safe.ProxyArtifacts(), d)
+	if err != nil {
+		return common.Address{}, err
+	}
+	return p.AddressIndex(salt), nil
 }

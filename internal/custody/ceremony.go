@@ -83,12 +83,20 @@ type Ceremony struct {
 	Source uint32        `json:",omitempty"`
 	Safe   *SafeTx       `json:",omitempty"`
 	Pays   []SafePayment `json:",omitempty"`
-	// Deposit, set on the sweep of a deposit Safe, is the index of the
-	// Source wallet's deposit address whose counterfactual Safe pays
-	// (Safe.Safe is that address, which the core derives from the
-	// wallet's descriptor and checks: core.checkSafeCeremony); the
-	// sweep pays the Source wallet's own Safe.
-	Deposit *uint32 `json:",omitempty"`
+	// Deposit is set on the sweep of a deposit Safe into its own
+	// wallet's Safe (DepositSweep).
+	Deposit *DepositSweep `json:",omitempty"`
+}
+
+// DepositSweep says which Safes of the Source wallet a deposit Safe's
+// sweep moves between: Safe.Safe is the counterfactual Safe of deposit
+// index Index, and its one payment is to the wallet's Safe at salt nonce
+// SafeSalt, both derived by the core from the wallet's descriptor
+// (core.checkSafeCeremony), so the Ether stays with the wallet's owners
+// and threshold.
+type DepositSweep struct {
+	Index    uint32
+	SafeSalt uint64
 }
 
 // Errors of ceremonies.

@@ -86,8 +86,10 @@ func (s *State) prepareSafe(c Ceremony, t int64) error {
 			return bad("a deposit Safe is swept, not paid in a %s", c.Purpose)
 		case src.Kind != ColdCustomer:
 			return bad("wallet %d (%s) has no deposit addresses", src.ID, src.Kind)
-		case *c.Deposit >= src.NextIndex:
-			return bad("deposit address %d of wallet %d was never handed out (the next is %d)", *c.Deposit, src.ID, src.NextIndex)
+		case c.Deposit.Index >= src.NextIndex:
+			return bad("deposit address %d of wallet %d was never handed out (the next is %d)", c.Deposit.Index, src.ID, src.NextIndex)
+		case c.Deposit.SafeSalt == uint64(c.Deposit.Index):
+			return bad("deposit Safe %d swept into itself", c.Deposit.Index)
 		case len(c.Pays) != 1 || c.Pays[0].Wallet != src.ID:
 			return bad("a deposit Safe's sweep pays its own wallet's Safe, once")
 		}
