@@ -110,10 +110,10 @@ func listSafes(w io.Writer, path string, reg *ethcold.Registry) {
 // safeRegister is `kinko cold register --safe`.
 type safeRegister struct {
 	addr, multiSend, descriptor string
-	chainID         uint64
-	owners          []string
-	threshold       int
-	nonce           uint64
+	chainID                     uint64
+	owners                      []string
+	threshold                   int
+	nonce                       uint64
 }
 
 func (s *safeRegister) add(cmd *cobra.Command) {

@@ -166,7 +166,9 @@ func DescribeDeposit(reg *Registry, tx *Tx, ref *DepositRef) *Description {
 	d := &Description{Out: new(big.Int), Outside: new(big.Int)}
 	var b strings.Builder
 	st := tx.SafeTx
-	refuse := func(f string, a ...any) { d.Refused = append(d.Refused, fmt.Errorf("%w: "+f, append([]any{ErrDeposit}, a...)...)) }
+	refuse := func(f string, a ...any) {
+		d.Refused = append(d.Refused, fmt.Errorf("%w: "+f, append([]any{ErrDeposit}, a...)...))
+	}
 	fmt.Fprintf(&b, "Safe transaction %s (its EIP-712 hash, computed on this machine)\n", tx.Hash.Hex())
 	var e *Entry
 	for _, x := range reg.OnChain(tx.ChainID) {
