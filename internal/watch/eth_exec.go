@@ -142,8 +142,12 @@ func NewEthExec(c Core, node *eth.Client, cfg EthExecConfig) (*EthExec, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &EthExec{core: c, node: node, cfg: cfg, log: cfg.Logger, next: cfg.StartBlock, reported: map[common.Hash]bool{},
-		deposits: book.New(safe.ProxyArtifacts())}, nil
+	w := &EthExec{core: c, node: node, cfg: cfg, log: cfg.Logger, next: cfg.StartBlock, reported: map[common.Hash]bool{},
+		deposits: book.New(safe.ProxyArtifacts())}
+	if _, err := w.followDeposits(); err != nil {
+		return nil, err
+	}
+	return w, nil
 }
 
 // followDeposits puts in the book the deposit Safes of every cold
@@ -577,7 +581,8 @@ func (w *EthExec) Subscribe(ctx context.Context) (*PendingSubscription, error) {
 }
 
 // CheckPending looks at one transaction of the node's pool. Only a call
-// of execTransaction on a watched Safe matters. Its calldata carries no
+// of execTransaction on a watched Safe (pinned, or a deposit Safe
+// followed at the last step) matters. Its calldata carries no
 // nonce: the SafeTx is the one at the Safe's nonce at the latest block,
 // the one before (mined meanwhile) or the one after (queued behind
 // another), whichever a journaled batch holds or the signatures sign.
@@ -595,10 +600,7 @@ func (w *EthExec) CheckPending(ctx context.Context, tx *types.Transaction) error
 	if to == nil {
 		return nil
 	}
-	if _, err := w.followDeposits(); err != nil {
-		return err
-	}
-	sf, ok := w.safeAt(*to)
+	sf, ok := w.safeAt(*to) // the deposit Safes as of the last step (and the gap past each wallet's next index)
 	if !ok {
 		return nil
 	}
