@@ -79,9 +79,9 @@ func checkSafeCeremony(s *State, c *custody.Ceremony) error {
 }
 
 // DepositSafe returns the counterfactual Safe address of the Safe
-// wallet id at salt nonce salt (a deposit address's index): derived from its custody descriptor and the
-// SafeProxy creation code pinned in the safe package, without the chain
-// or any file (book.Derive with safe.ProxyArtifacts).
+// wallet id at salt nonce salt (a deposit address's index), derived from
+// its custody descriptor and the SafeProxy creation code pinned in the
+// safe package, without the chain or any file (safe.ProxyArtifacts).
 func DepositSafe(s *State, id uint32, salt uint64) (common.Address, error) {
 	w, ok := s.Custody.Wallet(id)
 	if !ok || !w.Safe() {
