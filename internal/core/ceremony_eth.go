@@ -61,6 +61,9 @@ func checkSafeCeremony(s *State, c *custody.Ceremony) error {
 	if err != nil || [32]byte(h) != c.TxID {
 		return bad("its txid is not the SafeTx's EIP-712 hash")
 	}
+	if c.Deposit != nil && c.Deposit.Asset != 0 {
+		return checkTokenSweep(s, c, tx)
+	}
 	calls, err := safe.Calls(tx, tx.To)
 	if err != nil {
 		return bad(err.Error())
@@ -96,4 +99,35 @@ func DepositSafe(s *State, id uint32, salt uint64) (common.Address, error) {
 		return common.Address{}, err
 	}
 	return p.AddressIndex(salt), nil
+}
+
+// transferSelector is ERC-20 transfer(address,uint256)'s.
+var transferSelector = []byte{0xa9, 0x05, 0x9c, 0xbb}
+
+// TokenTransferData is the calldata of ERC-20 transfer(to, amount), in
+// its one canonical encoding.
+func TokenTransferData(to common.Address, amount *big.Int) []byte {
+	data := append([]byte{}, transferSelector...)
+	data = append(data, common.LeftPadBytes(to.Bytes(), 32)...)
+	return append(data, common.LeftPadBytes(amount.Bytes(), 32)...)
+}
+
+// checkTokenSweep checks a deposit Safe's token sweep: one CALL of no
+// value to the contract bound to the token on the SafeTx's chain, its
+// data exactly transfer(the payment's address, the payment's amount).
+func checkTokenSweep(s *State, c *custody.Ceremony, tx *safe.SafeTx) error {
+	bad := func(why string) error { return fmt.Errorf("%w: ceremony %s: %s", ErrCommandInvalid, c.ID, why) }
+	tok, ok := s.Custody.Token(c.Deposit.Asset)
+	if !ok || tok.ChainID != c.Safe.ChainID {
+		return bad(fmt.Sprintf("asset %d is not a token bound on chain %d", c.Deposit.Asset, c.Safe.ChainID))
+	}
+	to, err := hexAddress(c.Pays[0].Address)
+	if err != nil {
+		return bad("the payment's address")
+	}
+	want := TokenTransferData(to, c.Pays[0].Amount.Big())
+	if tx.Operation != safe.OpCall || !strings.EqualFold(tx.To.Hex(), tok.Contract) || (tx.Value != nil && tx.Value.Sign() != 0) || string(tx.Data) != string(want) {
+		return bad(fmt.Sprintf("the SafeTx is not one call of %s's transfer(%s, %s)", tok.Contract, to.Hex(), c.Pays[0].Amount))
+	}
+	return nil
 }

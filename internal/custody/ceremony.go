@@ -93,10 +93,14 @@ type Ceremony struct {
 // index Index, and its one payment is to the wallet's Safe at salt nonce
 // SafeSalt, both derived by the core from the wallet's descriptor
 // (core.checkSafeCeremony), so the Ether stays with the wallet's owners
-// and threshold.
+// and threshold. Asset, if set, is a token bound on the wallet's chain
+// (custody.Token): the sweep is then the SafeTx calling the token's
+// transfer(wallet's Safe, amount), its payment's amount in the token's
+// base units; 0 is Ether.
 type DepositSweep struct {
 	Index    uint32
 	SafeSalt uint64
+	Asset    ledger.AssetID `json:",omitempty"`
 }
 
 // Errors of ceremonies.

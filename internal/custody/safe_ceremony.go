@@ -93,6 +93,11 @@ func (s *State) prepareSafe(c Ceremony, t int64) error {
 		case len(c.Pays) != 1 || c.Pays[0].Wallet != src.ID:
 			return bad("a deposit Safe's sweep pays its own wallet's Safe, once")
 		}
+		if a := c.Deposit.Asset; a != 0 {
+			if tok, ok := s.Token(a); !ok || tok.ChainID != c.Safe.ChainID {
+				return bad("asset %d is not a token bound on chain %d", a, c.Safe.ChainID)
+			}
+		}
 	}
 	seen := map[uint32]bool{}
 	var total ledger.Amount
