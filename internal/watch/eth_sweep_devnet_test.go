@@ -304,3 +304,190 @@ func (w *ethWorld) customerBalance(c ledger.OwnerID) *big.Int {
 	})
 	return v
 }
+
+// TestDepositTokenSweepOnDevnet: a listed token's deposit (the Safe
+// package's ERC20Token, TT) at customer 1's deposit Safe is swept into
+// the cold wallet's Safe by a journaled ceremony calling the token's
+// transfer: bad sweeps refused first (paying the attacker, another
+// contract, another amount, Ether's asset named as a token, value sent
+// along), the proxy deployed and the SafeTx of two cold owners executed:
+// the cold Safe holds exactly the deposit's TT, the deposit Safe none,
+// nothing halted, the ceremony confirmed, the ETH reconciliation at 0.
+// The thieves of two cold keys moving customer 2's TT out of its deposit
+// Safe halt ETH and open an incident.
+func TestDepositTokenSweepOnDevnet(t *testing.T) {
+	w := newEthWorld(t, milliETH(1_000))
+	cold := w.safe(t, w.coldKeys, sweepColdSalt, milliETH(1_000))
+	w.book(t, ewCold, w.customer(3), milliETH(1_000))
+	issuer, err := w.n.NewKey(w.ctx, milliETH(1_000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := safetest.DeployERC20(w.ctx, w.c, issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	impostor, err := safetest.DeployERC20(w.ctx, w.c, issuer) // the same code, not the listed contract
+	if err != nil {
+		t.Fatal(err)
+	}
+	chainID := w.c.ChainID().Uint64()
+	w.submit(t, time.Now(), core.CreateAssets{Assets: []ledger.Asset{{ID: ttAsset, Code: "TT", Decimals: 18, Class: ledger.ClassChain}}})
+	if err := submit(t, w.k, w.team.RegisterTokens(time.Now(), custody.Token{Asset: ttAsset, ChainID: chainID, Contract: token.Hex()})...); err != nil {
+		t.Fatal(err)
+	}
+	safes, err := MatchWallets(w.ctx, w.k, w.c, ethAsset, []WatchedSafe{{Name: "hot-eth", Address: w.hot, Kind: custody.HotCustomer},
+		{Name: "cold-eth", Address: cold, Kind: custody.ColdCustomer}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for c := ledger.OwnerID(1); c <= 2; c++ {
+		w.submit(t, time.Now(), core.AssignAddress{Wallet: ewCold, Customer: c})
+	}
+	coldInit, _ := w.d.Initializer(safe.Config{Owners: safetest.Owners(w.coldKeys...), Threshold: 2})
+	dep0, dep1 := w.d.Predictor(coldInit).AddressIndex(0), w.d.Predictor(coldInit).AddressIndex(1)
+	balanceOf := func(holder common.Address) *big.Int {
+		t.Helper()
+		out, err := w.c.Call(w.ctx, holder, token, append(common.FromHex("0x70a08231"), common.LeftPadBytes(holder.Bytes(), 32)...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return new(big.Int).SetBytes(out)
+	}
+	amount := big.NewInt(123_456_789)
+	for _, p := range []struct {
+		to  common.Address
+		amt *big.Int
+	}{{dep0, amount}, {dep1, big.NewInt(1_000)}} {
+		if _, err := w.c.Send(w.ctx, issuer, eth.Tx{To: &token, Data: safetest.TransferCall(p.to, p.amt), Gas: 100_000}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if balanceOf(dep0).Cmp(amount) != 0 {
+		t.Fatalf("deposit Safe 0 holds %s TT", balanceOf(dep0))
+	}
+	tip, err := w.c.BlockNumber(w.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := NewEthExec(w.k, w.c, EthExecConfig{Asset: ethAsset, Safes: safes, MultiSend: w.d.MultiSendCallOnly, StartBlock: tip + 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewEthRecon(w.k, ethchain.New(w.c, "", nil), w.c, w.art, EthReconConfig{Asset: ethAsset, ChainID: chainID, Confirmations: 3, StartBlock: tip, Safes: safes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := func(what string) {
+		t.Helper()
+		if _, err := x.Step(w.ctx); err != nil {
+			t.Fatalf("%s: executions: %v", what, err)
+		}
+		if _, err := r.Step(w.ctx); err != nil {
+			t.Fatalf("%s: reconciliation: %v", what, err)
+		}
+		bs, _ := r.Balances()
+		for _, b := range bs {
+			if d := b.Difference(); d.Sign() != 0 {
+				t.Fatalf("%s: wallet %d differs by %s wei: %+v", what, b.Wallet, d, b)
+			}
+		}
+		if w.haltedETH() {
+			t.Fatalf("%s: ETH halted", what)
+		}
+		if _, err := w.n.Mine(w.ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 {
+		step("the start")
+	}
+	amt, _ := ledgerAmount(amount)
+	call := func(contract, to common.Address, a *big.Int) *safe.SafeTx {
+		return &safe.SafeTx{To: contract, Value: new(big.Int), Data: core.TokenTransferData(to, a), SafeTxGas: safe.SafeTxGasFor(1), BaseGas: new(big.Int), GasPrice: new(big.Int), Nonce: new(big.Int)}
+	}
+	sweep := func(id string, asset ledger.AssetID, tx *safe.SafeTx, pay custody.SafePayment) custody.Ceremony {
+		c := w.safeCeremony(t, id, custody.Sweep, ewCold, dep0, tx, pay)
+		c.Deposit = &custody.DepositSweep{Index: 0, SafeSalt: sweepColdSalt, Asset: asset}
+		return c
+	}
+	toCold := custody.SafePayment{Wallet: ewCold, Address: cold.Hex(), Amount: amt}
+	good := sweep("sweep-tt-d0", ttAsset, call(token, cold, amount), toCold)
+	attacker := common.HexToAddress("0xbad0000000000000000000000000000000000bad")
+	withValue := call(token, cold, amount)
+	withValue.Value = big.NewInt(1)
+	delegate := call(token, cold, amount)
+	delegate.Operation = safe.OpDelegateCall
+	one, _ := ledgerAmount(big.NewInt(1))
+	for why, bc := range map[string]custody.Ceremony{
+		"a transfer to the attacker":              sweep("bad", ttAsset, call(token, attacker, amount), toCold),
+		"the attacker named as the cold Safe":     sweep("bad", ttAsset, call(token, attacker, amount), custody.SafePayment{Wallet: ewCold, Address: attacker.Hex(), Amount: amt}),
+		"another contract's transfer":             sweep("bad", ttAsset, call(impostor, cold, amount), toCold),
+		"another amount than the payment's":       sweep("bad", ttAsset, call(token, cold, big.NewInt(1)), toCold),
+		"Ether's asset named as a token":          sweep("bad", ethAsset, call(token, cold, amount), toCold),
+		"value sent along":                        sweep("bad", ttAsset, withValue, toCold),
+		"a DELEGATECALL of the token":             sweep("bad", ttAsset, delegate, toCold),
+		"the token's transfer as an Ether sweep":  sweep("bad", 0, call(token, cold, amount), toCold),
+		"a token sweep paying 1 wei of Ether too": sweep("bad", ttAsset, safe.Transfer(cold, big.NewInt(1), big.NewInt(0)), custody.SafePayment{Wallet: ewCold, Address: cold.Hex(), Amount: one}),
+	} {
+		o, err := w.k.Submit(w.ctx, time.Now(), core.PrepareCeremony{Ceremony: bc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Err == nil {
+			t.Fatalf("%s: journaled", why)
+		}
+		t.Logf("%s: refused: %v", why, o.Err)
+	}
+	w.submit(t, time.Now(), core.PrepareCeremony{Ceremony: good})
+	if _, _, err := w.d.CreateProxy(w.ctx, w.c, w.gas, coldInit, big.NewInt(0)); err != nil {
+		t.Fatal(err)
+	}
+	step("deployed")
+	exec := w.execOn(t, dep0, call(token, cold, amount), w.coldKeys[1], w.coldKeys[2])
+	if err := x.CheckPending(w.ctx, exec); err != nil || w.haltedETH() {
+		t.Fatalf("the journaled token sweep pending: %v, halted %v", err, w.haltedETH())
+	}
+	if rc := w.send(t, exec); rc.Status != 1 {
+		t.Fatal("the token sweep reverted")
+	}
+	if got := balanceOf(cold); got.Cmp(amount) != 0 {
+		t.Fatalf("the cold Safe holds %s TT; want %s", got, amount)
+	}
+	if got := balanceOf(dep0); got.Sign() != 0 {
+		t.Fatalf("deposit Safe 0 holds %s TT after the sweep", got)
+	}
+	for range 4 {
+		step("swept")
+	}
+	w.k.Read(func(s *core.State) {
+		cer, _ := s.Custody.Ceremony("sweep-tt-d0")
+		if cer.State != custody.CeremonyConfirmed {
+			t.Fatalf("the token sweep is %s", cer.State)
+		}
+		if len(s.Incidents.List()) != 0 {
+			t.Fatalf("incidents: %+v", s.Incidents.List())
+		}
+	})
+	// The thieves of two cold keys: customer 2's TT moved to them.
+	if _, _, err := w.d.CreateProxy(w.ctx, w.c, w.gas, coldInit, big.NewInt(1)); err != nil {
+		t.Fatal(err)
+	}
+	theft := call(token, attacker, big.NewInt(1_000))
+	th, _ := theft.Hash(w.d.ChainID, dep1)
+	w.send(t, w.execOn(t, dep1, theft, w.coldKeys[0], w.coldKeys[1]))
+	if _, err := x.Step(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !w.haltedETH() {
+		t.Fatal("a deposit Safe's unexplained token transfer halted nothing")
+	}
+	w.k.Read(func(s *core.State) {
+		if !s.Incidents.Names(th.Hex()) {
+			t.Fatalf("no incident names %s", th.Hex())
+		}
+	})
+	if got := balanceOf(attacker); got.Int64() != 1_000 {
+		t.Fatalf("the attacker holds %s TT", got)
+	}
+}
