@@ -2,19 +2,23 @@ package cli
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/spf13/cobra"
 
 	"kinko/internal/api"
 	"kinko/internal/chain/eth"
 	"kinko/internal/chain/eth/safe"
+	"kinko/internal/core"
 	"kinko/internal/custody"
 	"kinko/internal/ethcold"
 	"kinko/internal/ethwallet"
@@ -30,7 +34,7 @@ const maxSweepDeposits = 500
 // wallet's own Safe, one ceremony and one request file per deposit Safe
 // (each is its own Safe, with its own EIP-712 domain and nonces).
 func newCeremonySweepDepositsCmd() *cobra.Command {
-	var rpcURL, descText, idPrefix, outDir string
+	var rpcURL, descText, idPrefix, outDir, tokenFlag string
 	var wallet uint32
 	var safeSalt uint64
 	var deposits []uint
@@ -68,6 +72,15 @@ func newCeremonySweepDepositsCmd() *cobra.Command {
 			if !plainID(idPrefix) {
 				return fmt.Errorf("--id-prefix %q: printable ASCII without spaces, at most 50 bytes: nothing journaled", idPrefix)
 			}
+			var tokenCode string
+			var tokenAddr common.Address
+			if tokenFlag != "" {
+				code, a, ok := strings.Cut(tokenFlag, "=")
+				if tokenAddr, err = ethcold.ParseAddress(a); !ok || code == "" || err != nil || tokenAddr == (common.Address{}) {
+					return fmt.Errorf("--token %q: CODE=0xCONTRACT, the listed token's asset code and contract: nothing journaled", tokenFlag)
+				}
+				tokenCode = code
+			}
 			if st, err := os.Stat(outDir); err != nil || !st.IsDir() {
 				return fmt.Errorf("--out-dir %s is not a directory: nothing journaled", outDir)
 			}
@@ -100,11 +113,22 @@ func newCeremonySweepDepositsCmd() *cobra.Command {
 				bal   *big.Int
 			}
 			var sweeps []sweep
+			amountText := func(x *big.Int) string {
+				if tokenCode == "" {
+					return ethcold.FormatEther(x)
+				}
+				return x.String() + " " + tokenCode + " base units"
+			}
 			w := cmd.OutOrStdout()
 			for _, d := range deposits {
 				idx := uint32(d)
 				from := pred.AddressIndex(uint64(idx))
-				bal, err := c.Balance(ctx, from)
+				var bal *big.Int
+				if tokenCode == "" {
+					bal, err = c.Balance(ctx, from)
+				} else {
+					bal, err = tokenBalance(ctx, c, tokenAddr, from)
+				}
 				if err != nil {
 					return err
 				}
@@ -121,6 +145,10 @@ func newCeremonySweepDepositsCmd() *cobra.Command {
 					}
 				}
 				tx := safe.Transfer(into, bal, nonce)
+				if tokenCode != "" {
+					tx = &safe.SafeTx{To: tokenAddr, Value: new(big.Int), Data: core.TokenTransferData(into, bal), SafeTxGas: safe.SafeTxGasFor(1),
+						BaseGas: new(big.Int), GasPrice: new(big.Int), Nonce: nonce}
+				}
 				id := fmt.Sprintf("%s-d%d", idPrefix, idx)
 				req, err := ethcold.NewRequest(id, ethcold.Sweep, c.ChainID(), from, tx)
 				if err != nil {
@@ -143,10 +171,10 @@ func newCeremonySweepDepositsCmd() *cobra.Command {
 			total := new(big.Int)
 			for i, s := range sweeps {
 				sr := &api.SafeCeremonyRequest{Purpose: ethcold.Sweep, Wallet: wallet, SafeTxHash: s.req.SafeTxHash,
-					SafeTx: custody.SafeTx{ChainID: desc.ChainID, Safe: s.req.TypedData.Domain.VerifyingContract, To: into.Hex(), Value: s.bal.String(),
-						Data: "0x", Operation: uint8(safe.OpCall), Nonce: s.tx.Nonce.Uint64()},
+					SafeTx: custody.SafeTx{ChainID: desc.ChainID, Safe: s.req.TypedData.Domain.VerifyingContract, To: s.tx.To.Hex(), Value: s.tx.Value.String(),
+						Data: "0x" + hex.EncodeToString(s.tx.Data), Operation: uint8(safe.OpCall), Nonce: s.tx.Nonce.Uint64()},
 					Pays:    []api.SafePayRequest{{Wallet: wallet, Address: into.Hex(), Amount: s.bal.String()}},
-					Deposit: &api.DepositSweepRequest{Index: s.index, SafeSalt: safeSalt}}
+					Deposit: &api.DepositSweepRequest{Index: s.index, SafeSalt: safeSalt, Asset: tokenCode}}
 				var v api.CeremonyView
 				if err := oc.Post(cmd.Context(), "/v1/ceremonies", api.CeremonyRequest{Purpose: "safe", ID: s.req.ID, Safe: sr}, &v, http.StatusCreated); err != nil {
 					return fmt.Errorf("the core did not journal ceremony %s: %w (%d of %d journaled and written before it; no request written for it)", s.req.ID, err, i, len(sweeps))
@@ -156,9 +184,9 @@ func newCeremonySweepDepositsCmd() *cobra.Command {
 				}
 				total.Add(total, s.bal)
 				fmt.Fprintf(w, "sweep %s: %s from deposit Safe %d (%s) at its nonce %s to the wallet's Safe %s (SafeTx %s, journaled by %s); request written to %s\n",
-					s.req.ID, ethcold.FormatEther(s.bal), s.index, s.req.TypedData.Domain.VerifyingContract, s.tx.Nonce, into.Hex(), s.req.SafeTxHash, oc.Operator, s.out)
+					s.req.ID, amountText(s.bal), s.index, s.req.TypedData.Domain.VerifyingContract, s.tx.Nonce, into.Hex(), s.req.SafeTxHash, oc.Operator, s.out)
 			}
-			fmt.Fprintf(w, "%d sweep(s) of wallet %d, %s in all\n", len(sweeps), wallet, ethcold.FormatEther(total))
+			fmt.Fprintf(w, "%d sweep(s) of wallet %d, %s in all\n", len(sweeps), wallet, amountText(total))
 			return nil
 		},
 	}
@@ -170,10 +198,24 @@ func newCeremonySweepDepositsCmd() *cobra.Command {
 	cmd.Flags().UintSliceVar(&deposits, "deposit", nil, "deposit indexes to sweep, comma-separated (each the customer's deposit address index)")
 	cmd.Flags().StringVar(&idPrefix, "id-prefix", "", "ceremony id prefix: each sweep is PREFIX-dINDEX")
 	cmd.Flags().StringVar(&outDir, "out-dir", ".", "directory for the request files")
+	cmd.Flags().StringVar(&tokenFlag, "token", "", "CODE=0xCONTRACT: sweep this listed token's balances (its transfer to the wallet's Safe) instead of Ether")
 	for _, f := range []string{"eth-rpc", "descriptor", "safe-salt", "id-prefix", "wallet"} {
 		cmd.MarkFlagRequired(f)
 	}
 	return cmd
+}
+
+// tokenBalance is the ERC-20 balanceOf(holder) of the contract, at the
+// node's latest block.
+func tokenBalance(ctx context.Context, c *eth.Client, contract, holder common.Address) (*big.Int, error) {
+	out, err := c.Call(ctx, holder, contract, append([]byte{0x70, 0xa0, 0x82, 0x31}, common.LeftPadBytes(holder.Bytes(), 32)...))
+	if err != nil {
+		return nil, fmt.Errorf("balanceOf(%s) of %s: %w", holder.Hex(), contract.Hex(), err)
+	}
+	if len(out) != 32 {
+		return nil, fmt.Errorf("balanceOf(%s) of %s returned %d bytes: not an ERC-20", holder.Hex(), contract.Hex(), len(out))
+	}
+	return new(big.Int).SetBytes(out), nil
 }
 
 // plainID reports an id prefix that leaves room for "-dINDEX" within a

@@ -90,6 +90,9 @@ func showSafe(w io.Writer, e *ethcold.Entry, me common.Address) {
 	if e.Descriptor != "" {
 		fmt.Fprintf(w, "  wallet descriptor: %s\n  (its deposit Safes are derived here from it, and swept only into this Safe)\n", e.Descriptor)
 	}
+	for _, t := range e.Tokens {
+		fmt.Fprintf(w, "  token swept from the deposit Safes: %s (%d decimals) at %s\n", t.Symbol, t.Decimals, t.Contract)
+	}
 }
 
 // listSafes is `kinko cold wallets` on a registry of Safes.
@@ -114,6 +117,7 @@ type safeRegister struct {
 	owners                      []string
 	threshold                   int
 	nonce                       uint64
+	tokens                      []string
 }
 
 func (s *safeRegister) add(cmd *cobra.Command) {
@@ -123,6 +127,7 @@ func (s *safeRegister) add(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&s.threshold, "threshold", 0, "how many owners must sign")
 	cmd.Flags().StringVar(&s.multiSend, "multisend", "", "the MultiSendCallOnly 1.4.1 to pin: the only DELEGATECALL signed for this Safe (default: none)")
 	cmd.Flags().Uint64Var(&s.nonce, "nonce", 0, "the Safe's next nonce now (0 for a new Safe): this machine signs from there on")
+	cmd.Flags().StringArrayVar(&s.tokens, "token", nil, "SYMBOL:DECIMALS:0xCONTRACT: an ERC-20 whose balances at the deposit Safes this machine sweeps into this Safe (with --safe-descriptor; again for each)")
 	cmd.Flags().StringVar(&s.descriptor, "safe-descriptor", "", "a cold customer Safe's custody wallet descriptor (safe-1.4.1(...)): this machine then derives the wallet's deposit Safes and signs their sweeps into this Safe")
 }
 
@@ -155,6 +160,13 @@ func (s *safeRegister) run(cmd *cobra.Command, regFile, name, kind, netName, key
 	me := crypto.PubkeyToAddress(key.PublicKey)
 	e := ethcold.Entry{Name: name, Kind: kind, ChainID: s.chainID, Address: s.addr, Owners: s.owners, Threshold: s.threshold,
 		MultiSend: s.multiSend, Destination: destination, NextNonce: s.nonce, Descriptor: s.descriptor}
+	for _, t := range s.tokens {
+		tok, err := ethcold.ParseToken(t)
+		if err != nil {
+			return fmt.Errorf("--token: %w: nothing registered", err)
+		}
+		e.Tokens = append(e.Tokens, tok)
+	}
 	if destination {
 		e.NextNonce = 0
 	}

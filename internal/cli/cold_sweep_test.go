@@ -15,6 +15,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"kinko/internal/chain/btc/regtest"
+	"kinko/internal/chain/eth"
 	"kinko/internal/chain/eth/devnet"
 	"kinko/internal/chain/eth/safe"
 	"kinko/internal/chain/eth/safe/safetest"
@@ -23,6 +24,7 @@ import (
 	"kinko/internal/ethcold"
 	"kinko/internal/keys"
 	"kinko/internal/ledger"
+	"kinko/internal/operators"
 	"kinko/internal/people"
 )
 
@@ -119,6 +121,26 @@ func TestDepositSweepCLI(t *testing.T) {
 		submit(core.AssignAddress{Wallet: 1, Customer: i})
 	}
 	submit(core.AssignAddress{Wallet: 4, Customer: 1})
+	// A listed token, TT (the Safe package's ERC20Token, its supply the
+	// gas account's), 5,000 base units of it at deposit address 1; and
+	// the same code deployed again, an impostor.
+	token, err := safetest.DeployERC20(ctx, w.c, w.gas)
+	if err != nil {
+		t.Fatal(err)
+	}
+	impostor, err := safetest.DeployERC20(ctx, w.c, w.gas)
+	if err != nil {
+		t.Fatal(err)
+	}
+	submit(core.CreateAssets{Assets: []ledger.Asset{{ID: 7, Code: "TT", Decimals: 18, Class: ledger.ClassChain}}})
+	for _, cmd := range operators.Crew("cli test").RegisterTokens(time.Now(), custody.Token{Asset: 7, ChainID: w.c.ChainID().Uint64(), Contract: token.Hex()}) {
+		submit(cmd)
+	}
+	for _, contract := range []common.Address{token, impostor} {
+		if _, err := w.c.Send(ctx, w.gas, eth.Tx{To: &contract, Data: safetest.TransferCall(dep1, big.NewInt(5_000)), Gas: 100_000}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	c.Close()
 	base, stop := serveCore(t, data)
 	as := []string{"--core", base, "--operator", "aiko", "--key", keyOf("aiko")}
@@ -169,6 +191,27 @@ func TestDepositSweepCLI(t *testing.T) {
 			t.Fatalf("%s: %d request files written", bad.name, len(ents))
 		}
 	}
+	// The token's sweep of deposit 1: another contract or an unlisted
+	// code refused, nothing written.
+	tokenReq := filepath.Join(outDir, "sweep-tt-1-d1.json")
+	for _, bad := range []struct{ name, token, want string }{
+		{"the impostor's contract", "TT=" + impostor.Hex(), "is not one call of " + token.Hex() + "'s transfer"},
+		{"an unlisted asset", "XX=" + token.Hex(), "not a listed asset"},
+		{"no contract", "TT", "CODE=0xCONTRACT"},
+	} {
+		if out, code := sweepCmd(append(std(map[string]string{"--deposit": "1", "--id-prefix": "sweep-tt-1"}), "--token", bad.token)...); code == 0 || !strings.Contains(out, bad.want) {
+			t.Fatalf("token sweep with %s = %d %s", bad.name, code, out)
+		}
+		if _, err := os.Stat(tokenReq); err == nil {
+			t.Fatalf("token sweep with %s: written", bad.name)
+		}
+	}
+	if out, code := sweepCmd(append(std(map[string]string{"--deposit": "1", "--id-prefix": "sweep-tt-1"}), "--token", "TT="+token.Hex())...); code != 0 ||
+		!strings.Contains(out, "sweep sweep-tt-1-d1: 5000 TT base units from deposit Safe 1 ("+dep1.Hex()+") at its nonce 0 to the wallet's Safe "+w.cold.Hex()) {
+		t.Fatalf("token sweep = %d %s", code, out)
+	}
+	os.Rename(tokenReq, filepath.Join(tmp, "sweep-tt-1-d1.json"))
+	tokenReq = filepath.Join(tmp, "sweep-tt-1-d1.json")
 	out, code := sweepCmd(std(nil)...)
 	req := filepath.Join(outDir, "sweep-eth-1-d0.json")
 	if code != 0 || !strings.Contains(out, "deposit Safe 1 ("+dep1.Hex()+") holds nothing: skipped") ||
@@ -190,7 +233,11 @@ func TestDepositSweepCLI(t *testing.T) {
 	}
 	c.Read(func(s *core.State) {
 		cs := s.Custody.Ceremonies()
-		if len(cs) != 1 || cs[0].ID != "sweep-eth-1-d0" || cs[0].Deposit == nil || *cs[0].Deposit != (custody.DepositSweep{Index: 0, SafeSalt: salt}) ||
+		if len(cs) != 2 || cs[0].ID != "sweep-tt-1-d1" || cs[0].Deposit == nil || *cs[0].Deposit != (custody.DepositSweep{Index: 1, SafeSalt: salt, Asset: 7}) || cs[0].Pays[0].Amount.Big().Int64() != 5_000 {
+			t.Fatalf("the token sweep journaled %+v", cs)
+		}
+		cs = cs[1:]
+		if cs[0].Deposit == nil || *cs[0].Deposit != (custody.DepositSweep{Index: 0, SafeSalt: salt}) ||
 			common.Hash(cs[0].TxID) != tx.Hash || cs[0].Pays[0].Wallet != 1 || cs[0].Pays[0].Amount.Big().Cmp(amount) != 0 || cs[0].Actor != "aiko" {
 			t.Fatalf("journaled %+v", cs)
 		}
@@ -204,7 +251,7 @@ func TestDepositSweepCLI(t *testing.T) {
 	owners := strings.Join([]string{w.coldOwners[0].Hex(), w.coldOwners[1].Hex(), w.coldOwners[2].Hex()}, ",")
 	register := func(i int, desc string) (string, int) {
 		return run(t, "cold", "register", "--key", mk[i], "--passphrase-file", pass, "--registry", regs[i], "--name", "cold", "--kind", "cold-customer",
-			"--safe", w.cold.Hex(), "--chain-id", cid, "--owners", owners, "--threshold", "2", "--safe-descriptor", desc, "--yes")
+			"--safe", w.cold.Hex(), "--chain-id", cid, "--owners", owners, "--threshold", "2", "--safe-descriptor", desc, "--token", "TT:18:"+token.Hex(), "--yes")
 	}
 	if out, code := register(0, otherDesc); code == 0 || !strings.Contains(out, "the descriptor's owner 1 is") || !strings.Contains(out, "nothing registered") {
 		t.Fatalf("a descriptor of other owners = %d %s", code, out)
@@ -289,5 +336,55 @@ func TestDepositSweepCLI(t *testing.T) {
 	}
 	if out, code := run(t, "cold", "submit", "--signed", comb, "--eth-rpc", node.HTTPURL(), "--gas-key", gasKey); code == 0 || !strings.Contains(out, "nothing sent") {
 		t.Fatalf("submitted again = %d %s", code, out)
+	}
+
+	// The token's sweep: shown as the token's transfer into the wallet's
+	// Safe; rewritten to pay the attacker, or the impostor's, refused.
+	ttBalance := func(holder common.Address) int64 {
+		b, err := tokenBalance(ctx, w.c, token, holder)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b.Int64()
+	}
+	rewriteTT := func(name string, f func(r *ethcold.Request)) string {
+		r, _ := ethcold.ReadRequest(tokenReq)
+		f(r)
+		rehash(t, r)
+		p := filepath.Join(tmp, name+".json")
+		if err := ethcold.WriteNew(p, r, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, bad := range []struct{ name, want, file string }{
+		{"a transfer to the attacker", "not cold (cold-customer)'s own Safe", rewriteTT("tt-attacker", func(r *ethcold.Request) {
+			r.TypedData.Message.Data = "0x" + hex.EncodeToString(safetest.TransferCall(w.attacker, big.NewInt(5_000)))
+		})},
+		{"the impostor's transfer", "is not a token registered here", rewriteTT("tt-impostor", func(r *ethcold.Request) { r.TypedData.Message.To = impostor.Hex() })},
+		{"Ether sent along", "along with the token's transfer", rewriteTT("tt-value", func(r *ethcold.Request) { r.TypedData.Message.Value = "1" })},
+	} {
+		sig := filepath.Join(tmp, "sig-"+bad.name+".json")
+		if out, code := run(t, "cold", "sign", "--key", mk[0], "--passphrase-file", pass, "--registry", regs[0], "--request", bad.file, "--out", sig, "--yes"); code == 0 ||
+			!strings.Contains(out, bad.want) || !strings.Contains(out, "not signed, nothing written") {
+			t.Fatalf("sign %s = %d %s", bad.name, code, out)
+		}
+	}
+	ttSigs := []string{filepath.Join(tmp, "tt-sig-a.json"), filepath.Join(tmp, "tt-sig-c.json")}
+	for i := range ttSigs {
+		out, code := run(t, "cold", "sign", "--key", mk[i], "--passphrase-file", pass, "--registry", regs[i], "--request", tokenReq, "--out", ttSigs[i], "--yes")
+		if code != 0 || !strings.Contains(out, "transfer of 0.000000000000005000 TT (5000 base units) of the token TT at "+token.Hex()+", registered here, to "+w.cold.Hex()+"  [ours: cold (cold-customer)'s own Safe]") {
+			t.Fatalf("cold sign the token sweep (machine %d) = %d %s", i, code, out)
+		}
+	}
+	ttComb := filepath.Join(tmp, "tt-combined.json")
+	if out, code := run(t, "cold", "combine", "--request", tokenReq, "--out", ttComb, ttSigs[0], ttSigs[1]); code != 0 {
+		t.Fatalf("combine the token sweep = %d %s", code, out)
+	}
+	if out, code := run(t, "cold", "submit", "--signed", ttComb, "--eth-rpc", node.HTTPURL(), "--gas-key", gasKey); code != 0 || !strings.Contains(out, "deployed deposit Safe 1 at "+dep1.Hex()) {
+		t.Fatalf("cold submit the token sweep = %d %s", code, out)
+	}
+	if a, b, x := ttBalance(w.cold), ttBalance(dep1), ttBalance(w.attacker); a != 5_000 || b != 0 || x != 0 {
+		t.Fatalf("TT after the sweep: the wallet's Safe %d, deposit Safe 1 %d, the attacker %d", a, b, x)
 	}
 }

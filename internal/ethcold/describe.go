@@ -200,6 +200,11 @@ func DescribeDeposit(reg *Registry, tx *Tx, ref *DepositRef) *Description {
 		fmt.Fprintln(&b, "  gas refund: none: the submitter's gas account pays the gas (and the proxy's deployment, if it has no code yet)")
 	}
 	value := orZero(st.Value)
+	if len(st.Data) != 0 && st.Operation == safe.OpCall {
+		describeTokenSweep(&b, d, e, st, refuse)
+		d.Text = b.String()
+		return d
+	}
 	switch {
 	case st.Operation != safe.OpCall:
 		fmt.Fprintf(&b, "  operation: DELEGATECALL to %s  [a deposit Safe's sweep is one CALL]\n", st.To.Hex())
@@ -228,4 +233,55 @@ func labelOr(e *Entry) string {
 		return "?"
 	}
 	return e.Label()
+}
+
+// transferSelector is ERC-20 transfer(address,uint256)'s.
+var transferSelector = []byte{0xa9, 0x05, 0x9c, 0xbb}
+
+// describeTokenSweep describes a deposit Safe's SafeTx that calls a
+// contract: signed only as one CALL of no value to a token registered
+// with e, its data exactly transfer(e's Safe, amount) in the canonical
+// encoding.
+func describeTokenSweep(b *strings.Builder, d *Description, e *Entry, st *safe.SafeTx, refuse func(string, ...any)) {
+	var tok *Token
+	if e != nil {
+		tok = e.token(st.To)
+	}
+	data := st.Data
+	if len(data) != 68 || string(data[:4]) != string(transferSelector) || strings.Trim(string(data[4:16]), "\x00") != "" {
+		fmt.Fprintf(b, "  call: %s with %d bytes of calldata (selector 0x%x)  [not an ERC-20 transfer]\n", st.To.Hex(), len(data), data[:min(4, len(data))])
+		refuse("calldata that is not one ERC-20 transfer(address, uint256)")
+		return
+	}
+	to := common.BytesToAddress(data[16:36])
+	amount := new(big.Int).SetBytes(data[36:68])
+	d.Calls = []safe.Call{{To: st.To, Value: orZero(st.Value), Data: data}}
+	if tok == nil {
+		fmt.Fprintf(b, "  call: transfer(%s, %s) of the contract %s  [not a token registered here]\n", to.Hex(), amount, st.To.Hex())
+		refuse("the contract %s is not a token registered here with %s", st.To.Hex(), labelOr(e))
+		return
+	}
+	label := "[ours: " + e.Label() + "'s own Safe]"
+	if to != e.SafeAddress() {
+		label = "[not " + e.Label() + "'s own Safe " + e.Address + "]"
+		refuse("it transfers %s %s to %s, not %s's own Safe %s", formatUnits(amount, tok.Decimals), tok.Symbol, to.Hex(), e.Label(), e.Address)
+	}
+	fmt.Fprintf(b, "  call: transfer of %s %s (%s base units) of the token %s at %s, registered here, to %s  %s\n",
+		formatUnits(amount, tok.Decimals), tok.Symbol, amount, tok.Symbol, tok.Contract, to.Hex(), label)
+	if v := orZero(st.Value); v.Sign() != 0 {
+		refuse("it sends %s along with the token's transfer", FormatEther(v))
+	}
+	if amount.Sign() == 0 {
+		refuse("it transfers nothing")
+	}
+	fmt.Fprintf(b, "  leaves the deposit Safe: %s %s and no Ether\n", formatUnits(amount, tok.Decimals), tok.Symbol)
+}
+
+// formatUnits writes base units with decimals places.
+func formatUnits(x *big.Int, decimals uint8) string {
+	if decimals == 0 {
+		return x.String()
+	}
+	q, r := new(big.Int).QuoRem(x, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(decimals)), nil), new(big.Int))
+	return fmt.Sprintf("%s.%0*s", q, int(decimals), r)
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -73,6 +75,40 @@ type Entry struct {
 	Descriptor string `json:"descriptor,omitempty"`
 	// DepositsSigned are the deposit Safes' SafeTxs this machine signed.
 	DepositsSigned []DepositSigned `json:"deposits_signed,omitempty"`
+	// Tokens are the ERC-20 contracts whose balances at the deposit
+	// Safes this machine sweeps into this Safe (with a descriptor only).
+	Tokens []Token `json:"tokens,omitempty"`
+}
+
+// Token is an ERC-20 contract registered on the offline machine: its
+// symbol and decimals as the machine shows amounts, and its address.
+type Token struct {
+	Symbol   string `json:"symbol"`
+	Decimals uint8  `json:"decimals"`
+	Contract string `json:"contract"`
+}
+
+// ParseToken reads SYMBOL:DECIMALS:0xCONTRACT.
+func ParseToken(s string) (Token, error) {
+	parts := strings.Split(s, ":")
+	if len(parts) != 3 {
+		return Token{}, fmt.Errorf("token %q: SYMBOL:DECIMALS:0xCONTRACT", s)
+	}
+	d, err := strconv.ParseUint(parts[1], 10, 8)
+	if err != nil || d > 77 {
+		return Token{}, fmt.Errorf("token %q: decimals 0 to 77", s)
+	}
+	return Token{Symbol: parts[0], Decimals: uint8(d), Contract: parts[2]}, nil
+}
+
+// token returns the entry's registered token at a, or nil.
+func (e *Entry) token(a common.Address) *Token {
+	for i := range e.Tokens {
+		if common.HexToAddress(e.Tokens[i].Contract) == a {
+			return &e.Tokens[i]
+		}
+	}
+	return nil
 }
 
 // DepositSigned is a deposit Safe's SafeTx this machine signed: the
@@ -210,8 +246,31 @@ func (e *Entry) validate() error {
 			}
 		}
 	}
+	if len(e.Tokens) > 0 && e.Descriptor == "" {
+		return errors.New("tokens are swept from deposit Safes: register the descriptor too")
+	}
+	if len(e.Tokens) > MaxTokens {
+		return fmt.Errorf("%d tokens (at most %d)", len(e.Tokens), MaxTokens)
+	}
+	for i, t := range e.Tokens {
+		c, err := ParseAddress(t.Contract)
+		if err != nil || c == (common.Address{}) || c == a {
+			return fmt.Errorf("token %q: contract %q", t.Symbol, t.Contract)
+		}
+		if t.Symbol == "" || !plain(t.Symbol) || len(t.Symbol) > 16 || t.Decimals > 77 {
+			return fmt.Errorf("token %q: a symbol of printable ASCII without spaces (at most 16), decimals 0 to 77", t.Symbol)
+		}
+		for _, u := range e.Tokens[:i] {
+			if u.Symbol == t.Symbol || common.HexToAddress(u.Contract) == c {
+				return fmt.Errorf("token %s (%s) registered twice", t.Symbol, t.Contract)
+			}
+		}
+	}
 	return nil
 }
+
+// MaxTokens bounds the tokens registered with one Safe.
+const MaxTokens = 64
 
 // DepositSafe returns the counterfactual Safe of deposit index of the
 // entry's wallet, derived on this machine from its descriptor and the
@@ -273,12 +332,15 @@ func (e *Entry) canonical() {
 	if e.Owner != "" {
 		e.Owner = common.HexToAddress(e.Owner).Hex()
 	}
+	for i := range e.Tokens {
+		e.Tokens[i].Contract = common.HexToAddress(e.Tokens[i].Contract).Hex()
+	}
 }
 
 func (e *Entry) sameSetup(o *Entry) bool {
 	return e.Name == o.Name && e.Kind == o.Kind && e.ChainID == o.ChainID && e.Address == o.Address &&
 		slices.Equal(e.Owners, o.Owners) && e.Threshold == o.Threshold && e.MultiSend == o.MultiSend &&
-		e.Destination == o.Destination && e.Owner == o.Owner && e.Descriptor == o.Descriptor
+		e.Destination == o.Destination && e.Owner == o.Owner && e.Descriptor == o.Descriptor && slices.Equal(e.Tokens, o.Tokens)
 }
 
 // Register adds e for this machine's owner address me: me must be among
