@@ -125,3 +125,65 @@ func TestDescribeDeposit(t *testing.T) {
 		t.Fatalf("deposit 4's nonce 0 = %v", err)
 	}
 }
+
+// TestDescribeDepositToken: a deposit Safe's token sweep is signed only
+// as one CALL of no value to a token registered with the Safe, its data
+// exactly transfer(the Safe, amount); the token needs the descriptor.
+func TestDescribeDepositToken(t *testing.T) {
+	owners := []common.Address{common.HexToAddress("0x1000000000000000000000000000000000000001"), common.HexToAddress("0x2000000000000000000000000000000000000002"),
+		common.HexToAddress("0x3000000000000000000000000000000000000003")}
+	d := depositDescriptor(t, owners...)
+	tt := common.HexToAddress("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed")
+	other := common.HexToAddress("0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359")
+	e := Entry{Name: "cold", Kind: "cold-customer", ChainID: 1337, Address: testSafe.Hex(), Threshold: 2,
+		Owners: []string{owners[0].Hex(), owners[1].Hex(), owners[2].Hex()}, Tokens: []Token{{Symbol: "TT", Decimals: 6, Contract: tt.Hex()}}}
+	reg := NewRegistry()
+	if _, err := reg.Register(e, owners[0]); !errors.Is(err, ErrRegister) {
+		t.Fatalf("a token without the descriptor = %v", err)
+	}
+	e.Tokens = append(e.Tokens, Token{Symbol: "TT", Decimals: 6, Contract: other.Hex()})
+	e.Descriptor = d.String()
+	if _, err := reg.Register(e, owners[0]); !errors.Is(err, ErrRegister) {
+		t.Fatalf("a symbol twice = %v", err)
+	}
+	e.Tokens = e.Tokens[:1]
+	if _, err := reg.Register(e, owners[0]); err != nil {
+		t.Fatal(err)
+	}
+	dep, _ := book.Derive(safe.ProxyArtifacts(), d, 2)
+	ref := &DepositRef{Descriptor: d.String(), Index: 2}
+	transfer := func(to common.Address, amount int64) []byte {
+		b := append([]byte{}, transferSelector...)
+		b = append(b, common.LeftPadBytes(to.Bytes(), 32)...)
+		return append(b, common.LeftPadBytes(big.NewInt(amount).Bytes(), 32)...)
+	}
+	st := func(contract common.Address, value int64, data []byte) *Tx {
+		s := &safe.SafeTx{To: contract, Value: big.NewInt(value), Data: data, SafeTxGas: safe.SafeTxGasFor(1), BaseGas: new(big.Int), GasPrice: new(big.Int), Nonce: new(big.Int)}
+		h, _ := s.Hash(big.NewInt(1337), dep)
+		return &Tx{ChainID: big.NewInt(1337), Safe: dep, SafeTx: s, Hash: h}
+	}
+	good := DescribeDeposit(reg, st(tt, 0, transfer(testSafe, 1_500_000)), ref)
+	if err := good.Refusal(); err != nil || !strings.Contains(good.Text, "transfer of 1.500000 TT (1500000 base units) of the token TT at "+tt.Hex()+", registered here, to "+testSafe.Hex()+"  [ours: cold (cold-customer)'s own Safe]") {
+		t.Fatalf("the token sweep = %v\n%s", err, good.Text)
+	}
+	long := append(transfer(testSafe, 1), 0)
+	dirty := transfer(testSafe, 1)
+	dirty[5] = 1 // a high byte in the address word
+	for _, bad := range []struct {
+		why, want string
+		tx        *Tx
+	}{
+		{"to the attacker", "not cold (cold-customer)'s own Safe", st(tt, 0, transfer(testHot, 1))},
+		{"another contract", "not a token registered here", st(other, 0, transfer(testSafe, 1))},
+		{"Ether along", "along with the token's transfer", st(tt, 1, transfer(testSafe, 1))},
+		{"nothing", "transfers nothing", st(tt, 0, transfer(testSafe, 0))},
+		{"a longer encoding", "not one ERC-20 transfer", st(tt, 0, long)},
+		{"a dirty address word", "not one ERC-20 transfer", st(tt, 0, dirty)},
+		{"approve", "not one ERC-20 transfer", st(tt, 0, append([]byte{0x09, 0x5e, 0xa7, 0xb3}, transfer(testSafe, 1)[4:]...))},
+	} {
+		got := DescribeDeposit(reg, bad.tx, ref)
+		if err := got.Refusal(); !errors.Is(err, ErrDeposit) || !strings.Contains(err.Error(), bad.want) {
+			t.Fatalf("%s = %v\n%s", bad.why, err, got.Text)
+		}
+	}
+}
