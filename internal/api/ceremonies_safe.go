@@ -11,6 +11,7 @@ import (
 	"kinko/internal/chain"
 	"kinko/internal/core"
 	"kinko/internal/custody"
+	"kinko/internal/ledger"
 )
 
 // SafeCeremonyRequest is an Ethereum ceremony (CeremonyRequest purpose
@@ -25,6 +26,19 @@ type SafeCeremonyRequest struct {
 	SafeTx     custody.SafeTx   `json:"safe_tx"`
 	SafeTxHash string           `json:"safe_tx_hash"` // 0x hex
 	Pays       []SafePayRequest `json:"pays"`
+	// Deposit, on the sweep of a deposit Safe, is the index of the
+	// paying wallet's deposit address whose Safe pays (safe_tx.safe) and
+	// the salt nonce of the wallet's own Safe its one payment goes to.
+	Deposit *DepositSweepRequest `json:"deposit,omitempty"`
+}
+
+// DepositSweepRequest names a deposit Safe's sweep (custody.DepositSweep).
+type DepositSweepRequest struct {
+	Index    uint32 `json:"index"`
+	SafeSalt uint64 `json:"safe_salt"`
+	// Asset, if set, is the code of a listed token: the sweep calls its
+	// transfer; the payment's amount is in its base units.
+	Asset string `json:"asset,omitempty"`
 }
 
 // SafePayRequest is one payment of a SafeCeremonyRequest: wei in decimal.
@@ -46,6 +60,20 @@ func (s *Server) prepareSafeCeremony(r *http.Request, operator string, req Cerem
 		return CeremonyView{}, fmt.Errorf("%w: safe_tx_hash is 0x and 32 bytes in hex", errBadJSON)
 	}
 	c := custody.Ceremony{ID: req.ID, Purpose: custody.Purpose(sr.Purpose), TxID: [32]byte(hb), Actor: operator, Source: sr.Wallet}
+	if sr.Deposit != nil {
+		c.Deposit = &custody.DepositSweep{Index: sr.Deposit.Index, SafeSalt: sr.Deposit.SafeSalt}
+		if sr.Deposit.Asset != "" {
+			var ok bool
+			s.core.Read(func(st *core.State) {
+				var a ledger.Asset
+				a, ok = st.Ledger.AssetByCode(sr.Deposit.Asset)
+				c.Deposit.Asset = a.ID
+			})
+			if !ok {
+				return CeremonyView{}, fmt.Errorf("%w: deposit.asset %q is not a listed asset", errBadJSON, sr.Deposit.Asset)
+			}
+		}
+	}
 	st := sr.SafeTx
 	c.Safe = &st
 	for i, p := range sr.Pays {
@@ -66,6 +94,14 @@ func (s *Server) prepareSafeCeremony(r *http.Request, operator string, req Cerem
 	for _, p := range c.Pays {
 		total.Add(total, p.Amount.Big())
 	}
+	from := fmt.Sprintf("wallet %d", sr.Wallet)
+	if sr.Deposit != nil {
+		from = fmt.Sprintf("deposit Safe %s (index %d of wallet %d)", st.Safe, sr.Deposit.Index, sr.Wallet)
+	}
+	unit := "wei"
+	if sr.Deposit != nil && sr.Deposit.Asset != "" {
+		unit = sr.Deposit.Asset + " base units"
+	}
 	return CeremonyView{ID: c.ID, Purpose: sr.Purpose, TxID: "0x" + h,
-		Summary: fmt.Sprintf("%s %s of %s wei from wallet %d in %d payment(s), SafeTx 0x%s at nonce %d", sr.Purpose, c.ID, total, sr.Wallet, len(c.Pays), h, st.Nonce)}, nil
+		Summary: fmt.Sprintf("%s %s of %s %s from %s in %d payment(s), SafeTx 0x%s at nonce %d", sr.Purpose, c.ID, total, unit, from, len(c.Pays), h, st.Nonce)}, nil
 }

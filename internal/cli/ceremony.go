@@ -53,7 +53,7 @@ func newCeremonyCmd() *cobra.Command {
 	coldW.Flags().Int64Var(&feeRate, "fee-rate", 10, "fee rate, satoshi per vbyte")
 	coldW.Flags().StringSliceVar(&only, "withdrawal", nil, "only these withdrawals (default: every queued one)")
 	coldW.MarkFlagRequired("id")
-	cmd.AddCommand(tiers, coldW, newCeremonySafeCmd())
+	cmd.AddCommand(tiers, coldW, newCeremonySafeCmd(), newCeremonySweepDepositsCmd())
 	return cmd
 }
 

@@ -24,6 +24,8 @@ import (
 	"kinko/internal/chain/eth/safe"
 	"kinko/internal/custody"
 	"kinko/internal/ethcold"
+	"kinko/internal/ethwallet"
+	"kinko/internal/ethwallet/book"
 	"kinko/internal/keys"
 )
 
@@ -85,6 +87,12 @@ func showSafe(w io.Writer, e *ethcold.Entry, me common.Address) {
 	if !e.Destination {
 		fmt.Fprintf(w, "  next nonce: %d\n", e.NextNonce)
 	}
+	if e.Descriptor != "" {
+		fmt.Fprintf(w, "  wallet descriptor: %s\n  (its deposit Safes are derived here from it, and swept only into this Safe)\n", e.Descriptor)
+	}
+	for _, t := range e.Tokens {
+		fmt.Fprintf(w, "  token swept from the deposit Safes: %s (%d decimals) at %s\n", t.Symbol, t.Decimals, t.Contract)
+	}
 }
 
 // listSafes is `kinko cold wallets` on a registry of Safes.
@@ -104,11 +112,12 @@ func listSafes(w io.Writer, path string, reg *ethcold.Registry) {
 
 // safeRegister is `kinko cold register --safe`.
 type safeRegister struct {
-	addr, multiSend string
-	chainID         uint64
-	owners          []string
-	threshold       int
-	nonce           uint64
+	addr, multiSend, descriptor string
+	chainID                     uint64
+	owners                      []string
+	threshold                   int
+	nonce                       uint64
+	tokens                      []string
 }
 
 func (s *safeRegister) add(cmd *cobra.Command) {
@@ -118,6 +127,8 @@ func (s *safeRegister) add(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&s.threshold, "threshold", 0, "how many owners must sign")
 	cmd.Flags().StringVar(&s.multiSend, "multisend", "", "the MultiSendCallOnly 1.4.1 to pin: the only DELEGATECALL signed for this Safe (default: none)")
 	cmd.Flags().Uint64Var(&s.nonce, "nonce", 0, "the Safe's next nonce now (0 for a new Safe): this machine signs from there on")
+	cmd.Flags().StringArrayVar(&s.tokens, "token", nil, "SYMBOL:DECIMALS:0xCONTRACT: an ERC-20 whose balances at the deposit Safes this machine sweeps into this Safe (with --safe-descriptor; again for each)")
+	cmd.Flags().StringVar(&s.descriptor, "safe-descriptor", "", "a cold customer Safe's custody wallet descriptor (safe-1.4.1(...)): this machine then derives the wallet's deposit Safes and signs their sweeps into this Safe")
 }
 
 func (s *safeRegister) run(cmd *cobra.Command, regFile, name, kind, netName, keyFile, passFile string, destination, yes bool) error {
@@ -148,7 +159,14 @@ func (s *safeRegister) run(cmd *cobra.Command, regFile, name, kind, netName, key
 	}
 	me := crypto.PubkeyToAddress(key.PublicKey)
 	e := ethcold.Entry{Name: name, Kind: kind, ChainID: s.chainID, Address: s.addr, Owners: s.owners, Threshold: s.threshold,
-		MultiSend: s.multiSend, Destination: destination, NextNonce: s.nonce}
+		MultiSend: s.multiSend, Destination: destination, NextNonce: s.nonce, Descriptor: s.descriptor}
+	for _, t := range s.tokens {
+		tok, err := ethcold.ParseToken(t)
+		if err != nil {
+			return fmt.Errorf("--token: %w: nothing registered", err)
+		}
+		e.Tokens = append(e.Tokens, tok)
+	}
 	if destination {
 		e.NextNonce = 0
 	}
@@ -196,11 +214,23 @@ func signSafe(cmd *cobra.Command, regFile, reqFile, out, netName, keyFile, passF
 	if _, err := os.Stat(out); err == nil {
 		return fmt.Errorf("%s exists: not signed, nothing written", out)
 	}
-	desc := ethcold.Describe(reg, tx)
+	var desc *ethcold.Description
+	if req.Deposit != nil {
+		desc = ethcold.DescribeDeposit(reg, tx, req.Deposit)
+	} else {
+		desc = ethcold.Describe(reg, tx)
+	}
 	w := cmd.OutOrStdout()
 	fmt.Fprintf(w, "ceremony %s (%s)\n%s", req.ID, req.Purpose, desc.Text)
 	refused := desc.Refused
-	if desc.Entry != nil {
+	switch {
+	case desc.Entry != nil && req.Deposit != nil:
+		if expect != nil {
+			refused = append(refused, fmt.Errorf("%w: --nonce is for the registered Safe's nonces, not a deposit Safe's", ethcold.ErrNonce))
+		} else if err := desc.Entry.CheckDepositNonce(req.Deposit.Index, tx.SafeTx.Nonce, tx.Hash); err != nil {
+			refused = append(refused, err)
+		}
+	case desc.Entry != nil:
 		if err := desc.Entry.CheckNonce(tx.SafeTx.Nonce, tx.Hash, expect); err != nil {
 			refused = append(refused, err)
 		}
@@ -226,7 +256,11 @@ func signSafe(cmd *cobra.Command, regFile, reqFile, out, netName, keyFile, passF
 	}
 	// What this machine signed at this nonce is kept before the
 	// signature leaves: never two SafeTxs at one nonce from this key.
-	desc.Entry.RecordSigned(tx.SafeTx.Nonce.Uint64(), tx.Hash, req.ID)
+	if req.Deposit != nil {
+		desc.Entry.RecordDepositSigned(req.Deposit.Index, tx.SafeTx.Nonce.Uint64(), tx.Hash, req.ID)
+	} else {
+		desc.Entry.RecordSigned(tx.SafeTx.Nonce.Uint64(), tx.Hash, req.ID)
+	}
 	if err := reg.Save(regFile); err != nil {
 		return fmt.Errorf("recording the signed nonce in %s: %w: nothing written", regFile, err)
 	}
@@ -305,6 +339,11 @@ func newColdSubmitCmd() *cobra.Command {
 			if c.ChainID().Cmp(tx.ChainID) != 0 {
 				return fmt.Errorf("the node is on chain %s, the SafeTx is for chain %s: nothing sent", c.ChainID(), tx.ChainID)
 			}
+			if s.Request.Deposit != nil {
+				if err := deployDeposit(ctx, cmd.OutOrStdout(), c, key, tx, sigs, s.Request.Deposit); err != nil {
+					return err
+				}
+			}
 			cfg, err := safe.Owners(ctx, c, tx.Safe)
 			if err != nil {
 				return fmt.Errorf("reading the Safe %s: %w: nothing sent", tx.Safe.Hex(), err)
@@ -336,6 +375,64 @@ func newColdSubmitCmd() *cobra.Command {
 		cmd.MarkFlagRequired(f)
 	}
 	return cmd
+}
+
+// deployDeposit deploys the deposit Safe of a sweep when its address has
+// no code: createProxyWithNonce(singleton, setup of the descriptor's
+// owners and threshold, index) from the gas account, after checking that
+// the descriptor and index derive the SafeTx's Safe and that the
+// signatures are enough of the descriptor's owners' (so no gas is spent
+// on a sweep that cannot execute). A proxy already there is left as it
+// is (whoever deployed it, its code is the address's).
+func deployDeposit(ctx context.Context, w io.Writer, c *eth.Client, key *ecdsa.PrivateKey, tx *ethcold.Tx, sigs []byte, ref *ethcold.DepositRef) error {
+	d, err := ethwallet.Parse(ref.Descriptor)
+	if err != nil {
+		return fmt.Errorf("the request's deposit descriptor: %w: nothing sent", err)
+	}
+	if d.ChainID != tx.ChainID.Uint64() {
+		return fmt.Errorf("the deposit descriptor is of chain %d, the SafeTx of %s: nothing sent", d.ChainID, tx.ChainID)
+	}
+	p, err := book.Predictor(safe.ProxyArtifacts(), d)
+	if err != nil {
+		return fmt.Errorf("%w: nothing sent", err)
+	}
+	if a := p.AddressIndex(uint64(ref.Index)); a != tx.Safe {
+		return fmt.Errorf("deposit %d of the request's descriptor is %s, not the SafeTx's Safe %s: nothing sent", ref.Index, a.Hex(), tx.Safe.Hex())
+	}
+	code, err := c.Code(ctx, tx.Safe)
+	if err != nil {
+		return err
+	}
+	if len(code) > 0 {
+		return nil
+	}
+	cfg := safe.Config{Threshold: d.Threshold}
+	for _, o := range d.Owners {
+		cfg.Owners = append(cfg.Owners, common.Address(o))
+	}
+	if _, err := safe.VerifySignatures(tx.Hash, sigs, cfg.Owners, cfg.Threshold); err != nil {
+		return fmt.Errorf("the signatures are not %d of the deposit Safe's owners' over SafeTx %s: %w: nothing sent", cfg.Threshold, tx.Hash.Hex(), err)
+	}
+	dep := safe.NewDeployment(safe.ProxyArtifacts(), safe.L2, tx.ChainID, safe.Addresses{Singleton: common.Address(d.Singleton),
+		ProxyFactory: common.Address(d.Factory), FallbackHandler: common.Address(d.Fallback)})
+	if fc, err := c.Code(ctx, dep.ProxyFactory); err != nil {
+		return err
+	} else if len(fc) == 0 {
+		return fmt.Errorf("no SafeProxyFactory at %s on chain %s: nothing sent", dep.ProxyFactory.Hex(), tx.ChainID)
+	}
+	init, err := dep.Initializer(cfg)
+	if err != nil {
+		return err
+	}
+	got, r, err := dep.CreateProxy(ctx, c, key, init, new(big.Int).SetUint64(uint64(ref.Index)))
+	if err != nil {
+		return fmt.Errorf("deploying deposit Safe %d: %w", ref.Index, err)
+	}
+	if got != tx.Safe {
+		return fmt.Errorf("the factory deployed %s, not the deposit Safe %s: nothing executed", got.Hex(), tx.Safe.Hex())
+	}
+	fmt.Fprintf(w, "deployed deposit Safe %d at %s in transaction %s (block %s, gas %d, fee %s wei)\n", ref.Index, got.Hex(), r.TxHash.Hex(), r.BlockNumber, r.GasUsed, eth.Fee(r))
+	return nil
 }
 
 // parsePay reads --pay ADDRESS=ETHER.

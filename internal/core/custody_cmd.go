@@ -325,7 +325,7 @@ func (s *State) applyCustody(cmd Command, t int64) (handled bool, v any, err err
 		return true, nil, s.Controls.LiftSwitch(c.Switch, c.Requester, c.Approver, c.Reason, t, s.seq)
 	case PrepareCeremony:
 		if c.Ceremony.Safe != nil {
-			if err := checkSafeCeremony(&c.Ceremony); err != nil {
+			if err := checkSafeCeremony(s, &c.Ceremony); err != nil {
 				return true, nil, err
 			}
 		}

@@ -83,6 +83,24 @@ type Ceremony struct {
 	Source uint32        `json:",omitempty"`
 	Safe   *SafeTx       `json:",omitempty"`
 	Pays   []SafePayment `json:",omitempty"`
+	// Deposit is set on the sweep of a deposit Safe into its own
+	// wallet's Safe (DepositSweep).
+	Deposit *DepositSweep `json:",omitempty"`
+}
+
+// DepositSweep says which Safes of the Source wallet a deposit Safe's
+// sweep moves between: Safe.Safe is the counterfactual Safe of deposit
+// index Index, and its one payment is to the wallet's Safe at salt nonce
+// SafeSalt, both derived by the core from the wallet's descriptor
+// (core.checkSafeCeremony), so the Ether stays with the wallet's owners
+// and threshold. Asset, if set, is a token bound on the wallet's chain
+// (custody.Token): the sweep is then the SafeTx calling the token's
+// transfer(wallet's Safe, amount), its payment's amount in the token's
+// base units; 0 is Ether.
+type DepositSweep struct {
+	Index    uint32
+	SafeSalt uint64
+	Asset    ledger.AssetID `json:",omitempty"`
 }
 
 // Errors of ceremonies.
@@ -101,7 +119,7 @@ const MaxCeremonyInputs = 500
 // receive branch must use the wallet's next receive index, outputs to the
 // change branch its next change index; both advance.
 func (s *State) Prepare(c Ceremony, t int64) error {
-	if c.Safe != nil || c.Source != 0 || len(c.Pays) != 0 {
+	if c.Safe != nil || c.Source != 0 || len(c.Pays) != 0 || c.Deposit != nil {
 		return s.prepareSafe(c, t)
 	}
 	if c.ID == "" || len(c.ID) > 64 || len(c.Inputs) == 0 || len(c.Inputs) > MaxCeremonyInputs || len(c.Outputs) == 0 || len(c.PSBT) > 1<<20 {

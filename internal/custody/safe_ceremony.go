@@ -80,6 +80,25 @@ func (s *State) prepareSafe(c Ceremony, t int64) error {
 	if c.Purpose == Refill && src.Kind.Hot() {
 		return bad("a refill is paid by a cold wallet, not the hot wallet %d", src.ID)
 	}
+	if c.Deposit != nil {
+		switch {
+		case c.Purpose != Sweep:
+			return bad("a deposit Safe is swept, not paid in a %s", c.Purpose)
+		case src.Kind != ColdCustomer:
+			return bad("wallet %d (%s) has no deposit addresses", src.ID, src.Kind)
+		case c.Deposit.Index >= src.NextIndex:
+			return bad("deposit address %d of wallet %d was never handed out (the next is %d)", c.Deposit.Index, src.ID, src.NextIndex)
+		case c.Deposit.SafeSalt == uint64(c.Deposit.Index):
+			return bad("deposit Safe %d swept into itself", c.Deposit.Index)
+		case len(c.Pays) != 1 || c.Pays[0].Wallet != src.ID:
+			return bad("a deposit Safe's sweep pays its own wallet's Safe, once")
+		}
+		if a := c.Deposit.Asset; a != 0 {
+			if tok, ok := s.Token(a); !ok || tok.ChainID != c.Safe.ChainID {
+				return bad("asset %d is not a token bound on chain %d", a, c.Safe.ChainID)
+			}
+		}
+	}
 	seen := map[uint32]bool{}
 	var total ledger.Amount
 	for i, p := range c.Pays {
@@ -88,7 +107,7 @@ func (s *State) prepareSafe(c Ceremony, t int64) error {
 			return bad("payment %d: %v", i, err)
 		}
 		switch {
-		case w.ID == src.ID || seen[w.ID]:
+		case (w.ID == src.ID && c.Deposit == nil) || seen[w.ID]:
 			return bad("payment %d: wallet %d is the source or paid twice", i, w.ID)
 		case w.Asset != src.Asset:
 			return bad("payment %d: wallet %d is of asset %d, the source of %d", i, w.ID, w.Asset, src.Asset)
@@ -115,6 +134,10 @@ func (s *State) prepareSafe(c Ceremony, t int64) error {
 	st := *c.Safe
 	c.Safe = &st
 	c.Pays = append([]SafePayment(nil), c.Pays...)
+	if c.Deposit != nil {
+		d := *c.Deposit
+		c.Deposit = &d
+	}
 	c.State, c.Created = CeremonyPrepared, t
 	s.cerIdx[c.ID] = len(s.ceremonies)
 	s.cerTx[c.TxID] = c.ID
@@ -157,20 +180,28 @@ func validAddress(a string) bool {
 
 // confirmSafe records an Ethereum ceremony's SafeTx executed (its
 // Safe's ExecutionSuccess): each payment leaves the source wallet's
-// account for its wallet's, one linked chain of transfers. The gas of
-// execTransaction is paid by whoever sent it, not by the Safe.
+// account for its wallet's, one linked chain of transfers. A payment to
+// the source wallet itself (a deposit Safe's sweep into its wallet's
+// Safe) moves no money between accounts: both addresses are the
+// wallet's. The gas of execTransaction is paid by whoever sent it, not
+// by the Safe.
 func (s *State) confirmSafe(l *ledger.Ledger, c *Ceremony, height int32, t int64) error {
 	src := s.wallets[s.walletIdx[c.Source]]
 	ts := make([]ledger.Transfer, 0, len(c.Pays))
 	for i, p := range c.Pays {
+		if p.Wallet == c.Source {
+			continue
+		}
 		w := s.wallets[s.walletIdx[p.Wallet]]
 		ts = append(ts, ledger.Transfer{ID: ceremonyTransferID(c.TxID, uint64(i+1)), Debit: w.Account(), Credit: src.Account(), Amount: p.Amount, Code: CodeCeremony})
 	}
 	for i := 0; i < len(ts)-1; i++ {
 		ts[i].Flags |= ledger.FlagLinked
 	}
-	if res := l.CreateTransfers(ts, t, nil); len(res) > 0 && !res[len(res)-1].Code.Succeeded() {
-		return res[len(res)-1].Code
+	if len(ts) > 0 {
+		if res := l.CreateTransfers(ts, t, nil); len(res) > 0 && !res[len(res)-1].Code.Succeeded() {
+			return res[len(res)-1].Code
+		}
 	}
 	c.State, c.Height = CeremonyConfirmed, height
 	return nil

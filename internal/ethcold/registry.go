@@ -7,10 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/ethereum/go-ethereum/common"
 
 	"kinko/internal/chain/eth/safe"
+	"kinko/internal/ethwallet"
+	"kinko/internal/ethwallet/book"
 )
 
 // RegistryFormat names a registry of Safes: a Bitcoin wallet registry is
@@ -62,6 +66,57 @@ type Entry struct {
 	// the highest it signed.
 	NextNonce uint64   `json:"next_nonce"`
 	Signed    []Signed `json:"signed,omitempty"`
+	// Descriptor, if set, is the custody descriptor of the Safe's wallet
+	// (internal/ethwallet: the contracts, owners and threshold its
+	// counterfactual addresses commit to), carried to the machine as the
+	// setup is: with it this machine derives the wallet's deposit Safes
+	// itself and signs their sweeps into this Safe (DescribeDeposit). Its
+	// chain, owners and threshold must be the entry's.
+	Descriptor string `json:"descriptor,omitempty"`
+	// DepositsSigned are the deposit Safes' SafeTxs this machine signed.
+	DepositsSigned []DepositSigned `json:"deposits_signed,omitempty"`
+	// Tokens are the ERC-20 contracts whose balances at the deposit
+	// Safes this machine sweeps into this Safe (with a descriptor only).
+	Tokens []Token `json:"tokens,omitempty"`
+}
+
+// Token is an ERC-20 contract registered on the offline machine: its
+// symbol and decimals as the machine shows amounts, and its address.
+type Token struct {
+	Symbol   string `json:"symbol"`
+	Decimals uint8  `json:"decimals"`
+	Contract string `json:"contract"`
+}
+
+// ParseToken reads SYMBOL:DECIMALS:0xCONTRACT.
+func ParseToken(s string) (Token, error) {
+	parts := strings.Split(s, ":")
+	if len(parts) != 3 {
+		return Token{}, fmt.Errorf("token %q: SYMBOL:DECIMALS:0xCONTRACT", s)
+	}
+	d, err := strconv.ParseUint(parts[1], 10, 8)
+	if err != nil || d > 77 {
+		return Token{}, fmt.Errorf("token %q: decimals 0 to 77", s)
+	}
+	return Token{Symbol: parts[0], Decimals: uint8(d), Contract: parts[2]}, nil
+}
+
+// token returns the entry's registered token at a, or nil.
+func (e *Entry) token(a common.Address) *Token {
+	for i := range e.Tokens {
+		if common.HexToAddress(e.Tokens[i].Contract) == a {
+			return &e.Tokens[i]
+		}
+	}
+	return nil
+}
+
+// DepositSigned is a deposit Safe's SafeTx this machine signed: the
+// deposit index (each deposit Safe has its own nonces), nonce, hash and
+// ceremony.
+type DepositSigned struct {
+	Index uint32 `json:"index"`
+	Signed
 }
 
 // Registry is the offline machine's Safes.
@@ -174,8 +229,96 @@ func (e *Entry) validate() error {
 			return fmt.Errorf("this machine's key %s is not an owner", e.Owner)
 		}
 	}
+	if e.Descriptor != "" {
+		if e.Destination || e.Kind != "cold-customer" {
+			return errors.New("only a cold customer Safe signed for has deposit Safes (a descriptor)")
+		}
+		d, err := ethwallet.Parse(e.Descriptor)
+		if err != nil {
+			return fmt.Errorf("descriptor: %v", err)
+		}
+		if d.ChainID != e.ChainID || d.Threshold != e.Threshold || len(d.Owners) != len(cfg.Owners) {
+			return fmt.Errorf("the descriptor names chain %d and %d-of-%d, the Safe chain %d and %d-of-%d", d.ChainID, d.Threshold, len(d.Owners), e.ChainID, e.Threshold, len(cfg.Owners))
+		}
+		for i, o := range d.Owners {
+			if common.Address(o) != cfg.Owners[i] {
+				return fmt.Errorf("the descriptor's owner %d is %s, the Safe's %s", i+1, common.Address(o).Hex(), cfg.Owners[i].Hex())
+			}
+		}
+	}
+	if len(e.Tokens) > 0 && e.Descriptor == "" {
+		return errors.New("tokens are swept from deposit Safes: register the descriptor too")
+	}
+	if len(e.Tokens) > MaxTokens {
+		return fmt.Errorf("%d tokens (at most %d)", len(e.Tokens), MaxTokens)
+	}
+	for i, t := range e.Tokens {
+		c, err := ParseAddress(t.Contract)
+		if err != nil || c == (common.Address{}) || c == a {
+			return fmt.Errorf("token %q: contract %q", t.Symbol, t.Contract)
+		}
+		if t.Symbol == "" || !plain(t.Symbol) || len(t.Symbol) > 16 || t.Decimals > 77 {
+			return fmt.Errorf("token %q: a symbol of printable ASCII without spaces (at most 16), decimals 0 to 77", t.Symbol)
+		}
+		for _, u := range e.Tokens[:i] {
+			if u.Symbol == t.Symbol || common.HexToAddress(u.Contract) == c {
+				return fmt.Errorf("token %s (%s) registered twice", t.Symbol, t.Contract)
+			}
+		}
+	}
 	return nil
 }
+
+// MaxTokens bounds the tokens registered with one Safe.
+const MaxTokens = 64
+
+// DepositSafe returns the counterfactual Safe of deposit index of the
+// entry's wallet, derived on this machine from its descriptor and the
+// SafeProxy code pinned in the safe package.
+func (e *Entry) DepositSafe(index uint32) (common.Address, error) {
+	if e.Descriptor == "" {
+		return common.Address{}, fmt.Errorf("%s has no descriptor registered: no deposit Safe derives from it", e.Label())
+	}
+	d, err := ethwallet.Parse(e.Descriptor)
+	if err != nil {
+		return common.Address{}, err
+	}
+	return book.Derive(safe.ProxyArtifacts(), d, index)
+}
+
+// CheckDepositNonce says whether this machine signs hash at nonce for
+// the deposit Safe of index: never another SafeTx at a (deposit, nonce)
+// it signed (ErrNonceSigned). A deposit Safe's nonce is read from the
+// chain by the online side; the Safe refuses any but its next.
+func (e *Entry) CheckDepositNonce(index uint32, nonce *big.Int, hash common.Hash) error {
+	if !nonce.IsUint64() {
+		return fmt.Errorf("%w: nonce %s", ErrNonce, nonce)
+	}
+	for _, s := range e.DepositsSigned {
+		if s.Index == index && s.Nonce == nonce.Uint64() && s.Hash != hash.Hex() {
+			return fmt.Errorf("%w: deposit Safe %d, nonce %d, SafeTx %s of ceremony %s; this one is %s", ErrNonceSigned, index, s.Nonce, s.Hash, s.ID, hash.Hex())
+		}
+	}
+	return nil
+}
+
+// RecordDepositSigned notes that this machine signs hash at nonce for the
+// deposit Safe of index, ceremony id, before the signature is written.
+func (e *Entry) RecordDepositSigned(index uint32, nonce uint64, hash common.Hash, id string) {
+	for _, s := range e.DepositsSigned {
+		if s.Index == index && s.Nonce == nonce && s.Hash == hash.Hex() {
+			return
+		}
+	}
+	e.DepositsSigned = append(e.DepositsSigned, DepositSigned{Index: index, Signed: Signed{Nonce: nonce, Hash: hash.Hex(), ID: id}})
+	if len(e.DepositsSigned) > MaxDepositsSigned {
+		e.DepositsSigned = e.DepositsSigned[len(e.DepositsSigned)-MaxDepositsSigned:]
+	}
+}
+
+// MaxDepositsSigned bounds the deposit Safes' SafeTxs a registry keeps
+// per Safe.
+const MaxDepositsSigned = 16384
 
 // canonical rewrites the entry's addresses in EIP-55 form.
 func (e *Entry) canonical() {
@@ -189,12 +332,15 @@ func (e *Entry) canonical() {
 	if e.Owner != "" {
 		e.Owner = common.HexToAddress(e.Owner).Hex()
 	}
+	for i := range e.Tokens {
+		e.Tokens[i].Contract = common.HexToAddress(e.Tokens[i].Contract).Hex()
+	}
 }
 
 func (e *Entry) sameSetup(o *Entry) bool {
 	return e.Name == o.Name && e.Kind == o.Kind && e.ChainID == o.ChainID && e.Address == o.Address &&
 		slices.Equal(e.Owners, o.Owners) && e.Threshold == o.Threshold && e.MultiSend == o.MultiSend &&
-		e.Destination == o.Destination && e.Owner == o.Owner
+		e.Destination == o.Destination && e.Owner == o.Owner && e.Descriptor == o.Descriptor && slices.Equal(e.Tokens, o.Tokens)
 }
 
 // Register adds e for this machine's owner address me: me must be among
@@ -202,7 +348,7 @@ func (e *Entry) sameSetup(o *Entry) bool {
 // same entry registered again is no change (false); another Safe under a
 // registered name, or the same Safe with another setup, is refused.
 func (r *Registry) Register(e Entry, me common.Address) (bool, error) {
-	e.Signed = nil
+	e.Signed, e.DepositsSigned = nil, nil
 	if !e.Destination {
 		e.Owner = me.Hex()
 	} else {

@@ -51,6 +51,21 @@ type Request struct {
 	Purpose    string    `json:"purpose"`
 	TypedData  TypedData `json:"typed_data"`
 	SafeTxHash string    `json:"safe_tx_hash"`
+	// Deposit is set on the sweep of a deposit Safe: the Safe of the
+	// typed data's domain is then the counterfactual Safe of this index
+	// of the wallet Descriptor names. The offline machine believes
+	// neither: it derives the address from its own registered Safe's
+	// descriptor. `kinko cold submit` deploys the proxy from Descriptor
+	// and Index when the address has no code, after checking they give
+	// that address.
+	Deposit *DepositRef `json:"deposit,omitempty"`
+}
+
+// DepositRef names a deposit Safe: its wallet's custody descriptor and
+// its index (the proxy's salt nonce).
+type DepositRef struct {
+	Descriptor string `json:"descriptor"`
+	Index      uint32 `json:"index"`
 }
 
 // Tx is a request read and recomputed: the chain, the Safe, the SafeTx and

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +22,8 @@ import (
 	"kinko/internal/chain/eth/safe"
 	"kinko/internal/core"
 	"kinko/internal/custody"
+	"kinko/internal/ethwallet"
+	"kinko/internal/ethwallet/book"
 	"kinko/internal/incident"
 	"kinko/internal/ledger"
 	"kinko/internal/withdraw"
@@ -77,6 +80,17 @@ type EthExecConfig struct {
 // (ConfirmBatch is idempotent: the hot signer confirms it too), and a
 // ceremony's ExecutionSuccess journals its ConfirmCeremony, which moves
 // the payments between the wallets' ledger accounts.
+//
+// The deposit Safes are watched too: the counterfactual Safes of every
+// cold customer Safe wallet of the asset on the node's chain, up to its
+// next deposit index plus ethExecDepositGap, derived from the journal's
+// descriptors and the SafeProxy code pinned in the safe package (an
+// address commits to its owners and threshold, so the journal cannot
+// point the watcher at a Safe that is not the wallet's). A deposit
+// Safe's execution is explained only by the journaled sweep of that
+// deposit index (Ceremony.Deposit) of that wallet, paying the wallet's
+// pinned Safe; any other halts as an unexplained execution of a pinned
+// Safe does.
 type EthExec struct {
 	core Core
 	node *eth.Client
@@ -89,7 +103,26 @@ type EthExec struct {
 	pending  []execOutflow
 	// pooled counts the pending execTransactions of watched Safes checked.
 	pooled int
+
+	deposits *book.Book
+	dmu      sync.Mutex
+	dwallets []depositWallet
 }
+
+// depositWallet is a cold customer Safe wallet whose deposit Safes the
+// execution watcher follows: its setup, as its descriptor names it.
+type depositWallet struct {
+	id  uint32
+	cfg safe.Config
+}
+
+// ethExecDepositGap is how many deposit indexes past a wallet's next the
+// execution watcher follows (money can be sent to an address before it
+// is handed out).
+const ethExecDepositGap = 20
+
+// ethExecAddressesPerQuery bounds the addresses of one eth_getLogs.
+const ethExecAddressesPerQuery = 1000
 
 // execOutflow is an unexplained execution to journal (halt and incident).
 type execOutflow struct {
@@ -109,7 +142,104 @@ func NewEthExec(c Core, node *eth.Client, cfg EthExecConfig) (*EthExec, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &EthExec{core: c, node: node, cfg: cfg, log: cfg.Logger, next: cfg.StartBlock, reported: map[common.Hash]bool{}}, nil
+	w := &EthExec{core: c, node: node, cfg: cfg, log: cfg.Logger, next: cfg.StartBlock, reported: map[common.Hash]bool{},
+		deposits: book.New(safe.ProxyArtifacts())}
+	if _, err := w.followDeposits(); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// followDeposits puts in the book the deposit Safes of every cold
+// customer Safe wallet of the asset on the node's chain, up to its next
+// index plus ethExecDepositGap, and returns every address to watch: the
+// pinned Safes, then the deposit Safes.
+func (w *EthExec) followDeposits() ([]common.Address, error) {
+	type want struct {
+		id   uint32
+		desc ethwallet.Descriptor
+		upTo uint32
+	}
+	var ws []want
+	var bad error
+	chainID := w.node.ChainID().Uint64()
+	w.core.Read(func(s *core.State) {
+		for _, cw := range s.Custody.Wallets() {
+			if cw.Asset != w.cfg.Asset || cw.Kind != custody.ColdCustomer || !cw.Safe() {
+				continue
+			}
+			d, err := ethwallet.Parse(cw.Descriptor)
+			if err != nil {
+				bad = fmt.Errorf("%w: wallet %d: %w", ErrWalletChain, cw.ID, err)
+				return
+			}
+			if d.ChainID != chainID {
+				continue
+			}
+			ws = append(ws, want{cw.ID, d, min(cw.NextIndex, ^uint32(0)-ethExecDepositGap) + ethExecDepositGap})
+		}
+	})
+	if bad != nil {
+		return nil, bad
+	}
+	w.dmu.Lock()
+	defer w.dmu.Unlock()
+	for _, x := range ws {
+		if err := w.deposits.Add(x.id, x.desc, x.upTo); err != nil {
+			return nil, fmt.Errorf("watch: the deposit Safes of wallet %d: %w", x.id, err)
+		}
+		known := false
+		for _, dw := range w.dwallets {
+			known = known || dw.id == x.id
+		}
+		if !known {
+			cfg := safe.Config{Threshold: int(x.desc.Threshold)}
+			for _, o := range x.desc.Owners {
+				cfg.Owners = append(cfg.Owners, common.Address(o))
+			}
+			w.dwallets = append(w.dwallets, depositWallet{id: x.id, cfg: cfg})
+		}
+	}
+	addrs := make([]common.Address, 0, len(w.cfg.Safes)+w.deposits.Len())
+	for _, s := range w.cfg.Safes {
+		addrs = append(addrs, s.Address)
+	}
+	for _, dw := range w.dwallets {
+		for i := range w.deposits.Next(dw.id) {
+			a, _ := w.deposits.Address(dw.id, i)
+			addrs = append(addrs, a)
+		}
+	}
+	return addrs, nil
+}
+
+// depositSafe returns the wallet and index of the deposit Safe at a, and
+// the setup its wallet's descriptor names.
+func (w *EthExec) depositSafe(a common.Address) (book.Place, safe.Config, bool) {
+	p, ok := w.deposits.Lookup(a)
+	if !ok {
+		return book.Place{}, safe.Config{}, false
+	}
+	w.dmu.Lock()
+	defer w.dmu.Unlock()
+	for _, dw := range w.dwallets {
+		if dw.id == p.Wallet {
+			return p, dw.cfg, true
+		}
+	}
+	return book.Place{}, safe.Config{}, false
+}
+
+// safeAt returns the pinned Safe at a, or the deposit Safe at a as a
+// cold customer Safe of its wallet.
+func (w *EthExec) safeAt(a common.Address) (WatchedSafe, bool) {
+	if sf, ok := w.watched(a); ok {
+		return sf, true
+	}
+	if p, _, ok := w.depositSafe(a); ok {
+		return WatchedSafe{Name: fmt.Sprintf("deposit %d of wallet %d", p.Index, p.Wallet), Address: a, Kind: custody.ColdCustomer}, true
+	}
+	return WatchedSafe{}, false
 }
 
 // Step reads the executions of the blocks since the last step, up to the
@@ -124,17 +254,30 @@ func (w *EthExec) Step(ctx context.Context) (int, error) {
 	}
 	n := 0
 	if w.next <= latest {
-		addrs := make([]common.Address, len(w.cfg.Safes))
-		for i, s := range w.cfg.Safes {
-			addrs[i] = s.Address
-		}
-		cctx, cancel := context.WithTimeout(ctx, eth.CallTimeout)
-		logs, err := w.node.Eth().FilterLogs(cctx, ethereum.FilterQuery{FromBlock: new(big.Int).SetUint64(w.next), ToBlock: new(big.Int).SetUint64(latest),
-			Addresses: addrs, Topics: [][]common.Hash{{safe.EventExecutionSuccess, safe.EventExecutionFailure}}})
-		cancel()
+		addrs, err := w.followDeposits()
 		if err != nil {
-			return 0, fmt.Errorf("watch: the Safes' executions: %w", err)
+			return 0, err
 		}
+		var logs []types.Log
+		for len(addrs) > 0 {
+			part := addrs[:min(len(addrs), ethExecAddressesPerQuery)]
+			addrs = addrs[len(part):]
+			cctx, cancel := context.WithTimeout(ctx, eth.CallTimeout)
+			got, err := w.node.Eth().FilterLogs(cctx, ethereum.FilterQuery{FromBlock: new(big.Int).SetUint64(w.next), ToBlock: new(big.Int).SetUint64(latest),
+				Addresses: part, Topics: [][]common.Hash{{safe.EventExecutionSuccess, safe.EventExecutionFailure}}})
+			cancel()
+			if err != nil {
+				return 0, fmt.Errorf("watch: the Safes' executions: %w", err)
+			}
+			logs = append(logs, got...)
+		}
+		// In the chain's order, whichever query found them.
+		sort.SliceStable(logs, func(i, j int) bool {
+			if logs[i].BlockNumber != logs[j].BlockNumber {
+				return logs[i].BlockNumber < logs[j].BlockNumber
+			}
+			return logs[i].Index < logs[j].Index
+		})
 		for _, l := range logs {
 			if l.Removed || len(l.Topics) != 2 {
 				continue
@@ -194,10 +337,16 @@ func (w *EthExec) lookup(hash common.Hash, a common.Address, failure bool) (know
 // ceremonyExplained checks a journaled Ethereum ceremony executed by the
 // Safe at a against the watcher's own pins (the core takes the Safes'
 // addresses from the operator): a must be the pinned Safe of the
-// ceremony's source wallet and every payment's address the pinned Safe of
-// its wallet. It returns why not, or "".
+// ceremony's source wallet (or, for a deposit Safe's sweep, that
+// wallet's deposit Safe of the ceremony's index, as derived here) and
+// every payment's address the pinned Safe of its wallet. It returns why
+// not, or "".
 func (w *EthExec) ceremonyExplained(c *custody.Ceremony, a common.Address) string {
-	if sf, ok := w.watched(a); !ok || sf.Wallet != c.Source {
+	if c.Deposit != nil {
+		if p, _, ok := w.depositSafe(a); !ok || p.Wallet != c.Source || p.Index != c.Deposit.Index {
+			return fmt.Sprintf("ceremony %s names the paying Safe %s as deposit Safe %d of wallet %d, which it is not", c.ID, a.Hex(), c.Deposit.Index, c.Source)
+		}
+	} else if sf, ok := w.watched(a); !ok || sf.Wallet != c.Source {
 		return fmt.Sprintf("ceremony %s names the paying Safe %s as wallet %d's, which is not the Safe pinned for it", c.ID, a.Hex(), c.Source)
 	}
 	for _, p := range c.Pays {
@@ -262,7 +411,7 @@ func (w *EthExec) check(ctx context.Context, l types.Log, resynced bool) error {
 			}
 		}
 	}
-	sf, _ := w.watched(l.Address)
+	sf, _ := w.safeAt(l.Address)
 	loss := w.loss(ctx, l)
 	why := fmt.Sprintf("the %s Safe %s (%s) executed SafeTx %s in transaction %s, block %d, that no journaled batch or ceremony holds; %s wei left it",
 		sf.Kind, sf.Name, l.Address.Hex(), hash.Hex(), l.TxHash.Hex(), l.BlockNumber, loss)
@@ -432,7 +581,8 @@ func (w *EthExec) Subscribe(ctx context.Context) (*PendingSubscription, error) {
 }
 
 // CheckPending looks at one transaction of the node's pool. Only a call
-// of execTransaction on a watched Safe matters. Its calldata carries no
+// of execTransaction on a watched Safe (pinned, or a deposit Safe
+// followed at the last step) matters. Its calldata carries no
 // nonce: the SafeTx is the one at the Safe's nonce at the latest block,
 // the one before (mined meanwhile) or the one after (queued behind
 // another), whichever a journaled batch holds or the signatures sign.
@@ -450,7 +600,7 @@ func (w *EthExec) CheckPending(ctx context.Context, tx *types.Transaction) error
 	if to == nil {
 		return nil
 	}
-	sf, ok := w.watched(*to)
+	sf, ok := w.safeAt(*to) // the deposit Safes as of the last step (and the gap past each wallet's next index)
 	if !ok {
 		return nil
 	}
@@ -459,6 +609,13 @@ func (w *EthExec) CheckPending(ctx context.Context, tx *types.Transaction) error
 		return nil // not an execTransaction: moves nothing of the Safe's
 	}
 	cur, err := safe.Nonce(ctx, w.node, *to)
+	if _, _, dep := w.depositSafe(*to); err != nil && dep {
+		// A deposit Safe not deployed yet: its first SafeTx is at nonce 0
+		// (the proxy may be deployed in the same block).
+		if code, cerr := w.node.Code(ctx, *to); cerr == nil && len(code) == 0 {
+			cur, err = new(big.Int), nil
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("watch: the Safe's nonce: %w", err)
 	}
@@ -554,7 +711,13 @@ const pendingTries = 3
 // The signatures are not taken as proof for the hashes in ours (failed
 // batches, signed by our own keys).
 func (w *EthExec) canExecute(ctx context.Context, tx *types.Transaction, a common.Address, cands []common.Hash, sigs []byte, ours map[common.Hash]bool) (common.Hash, string, bool) {
-	if cfg, err := safe.Owners(ctx, w.node, a); err == nil {
+	cfg, err := safe.Owners(ctx, w.node, a)
+	if _, dcfg, ok := w.depositSafe(a); ok {
+		// A deposit Safe's owners are its wallet's descriptor's (its
+		// address commits to them), deployed or not.
+		cfg, err = dcfg, nil
+	}
+	if err == nil {
 		for _, h := range cands {
 			if ours[h] {
 				continue

@@ -59,6 +59,7 @@ type ethWorld struct {
 	k                        *core.Core
 	intent                   map[ledger.OwnerID]ed25519.PrivateKey
 	seq, xfer                int
+	team                     *operators.Team
 }
 
 func keys3(t *testing.T) []*ecdsa.PrivateKey {
@@ -115,6 +116,7 @@ func newEthWorldMax(t *testing.T, hotWei, maxWei *big.Int) *ethWorld {
 	t0 := time.Now().Add(-48 * time.Hour)
 	w.submit(t, t0, core.CreateAssets{Assets: []ledger.Asset{{ID: ethAsset, Code: "ETH", Decimals: 18, Class: ledger.ClassChain}}})
 	team := operators.Crew("ether watch test")
+	w.team = team
 	for _, cmd := range team.Bootstrap(t0) {
 		w.submit(t, t0, cmd)
 	}

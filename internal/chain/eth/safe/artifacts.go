@@ -16,6 +16,7 @@
 package safe
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -124,6 +125,9 @@ func Load(dir string) (*Artifacts, error) {
 			return nil, err
 		}
 		*x.dst = c
+	}
+	if !bytes.Equal(a.Proxy.Bytecode, proxyCreationCode) {
+		return nil, fmt.Errorf("%w: %s: not the SafeProxy creation code pinned in this package", ErrArtifactChanged, artProxy.path)
 	}
 	return &a, nil
 }

@@ -351,3 +351,30 @@ func TestExecCalldata(t *testing.T) {
 		t.Errorf("negative value: %v; want ErrField", err)
 	}
 }
+
+// TestProxyCreationCode checks the SafeProxy creation code pinned in
+// the package against the keccak the artifacts are checked with, and the
+// addresses ProxyArtifacts derives against the installed artifacts'.
+func TestProxyCreationCode(t *testing.T) {
+	if got := crypto.Keccak256Hash(ProxyArtifacts().Proxy.Bytecode); got != common.HexToHash(artProxy.codeHash) {
+		t.Fatalf("keccak(pinned SafeProxy code) = %s; want %s", got, artProxy.codeHash)
+	}
+	art, err := LoadInstalled()
+	if err != nil {
+		t.Skip(err)
+	}
+	a := Addresses{Singleton: common.HexToAddress("0x29fcB43b46531BcA003ddC8FCB67FFE91900C762"), ProxyFactory: common.HexToAddress("0x4e1DCf7AD4e460CfD30791CCC4F9c8a4f820ec67"),
+		FallbackHandler: common.HexToAddress("0xfd0732Dc9E303f09fCEf3a7388Ad10A83459Ec99")}
+	cfg := Config{Owners: []common.Address{common.HexToAddress("0x1000000000000000000000000000000000000001"), common.HexToAddress("0x2000000000000000000000000000000000000002")}, Threshold: 2}
+	full, pinned := NewDeployment(art, L2, big.NewInt(1), a), NewDeployment(ProxyArtifacts(), L2, big.NewInt(1), a)
+	i1, err := full.Initializer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i2, _ := pinned.Initializer(cfg)
+	for _, n := range []uint64{0, 1, 7, 1 << 40} {
+		if x, y := full.Predictor(i1).AddressIndex(n), pinned.Predictor(i2).AddressIndex(n); x != y {
+			t.Fatalf("index %d: %s from the artifacts, %s from the pinned code", n, x, y)
+		}
+	}
+}
