@@ -416,6 +416,36 @@ func (s *suite) balanceAtBlock(t *testing.T) {
 	if _, err := s.b.Balance(s.ctx, addr, "no-such-asset", b2); !errors.Is(err, chain.ErrUnknownAsset) && !errors.Is(err, chain.ErrBadAddress) {
 		t.Errorf("Balance of an unknown asset: %v; want ErrUnknownAsset or ErrBadAddress", err)
 	}
+	// chain.Holdings of the same address twice and of one nobody paid,
+	// at each block: the amounts Balance gives, each payment an output
+	// where the backend counts them (a Holder).
+	fresh, err := s.h.NewAddress(s.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, counts := s.b.(chain.Holder)
+	for i, at := range []chain.ID{blk1.Parent, b1, b2} {
+		got, err := chain.Holdings(s.ctx, s.b, []string{addr, fresh, addr}, "", at)
+		if err != nil {
+			t.Fatalf("Holdings at %s: %v", at, err)
+		}
+		want, _ := s.b.Balance(s.ctx, addr, "", at)
+		outs := 0
+		if counts {
+			outs = i
+		}
+		for j, w := range []chain.Holding{{Amount: want, Outputs: outs}, {}, {Amount: want, Outputs: outs}} {
+			if got[j] != w {
+				t.Errorf("Holdings at %s, address %d = %+v; want %+v", at, j, got[j], w)
+			}
+		}
+	}
+	if _, err := chain.Holdings(s.ctx, s.b, []string{addr}, "no-such-asset", b2); !errors.Is(err, chain.ErrUnknownAsset) && !errors.Is(err, chain.ErrBadAddress) {
+		t.Errorf("Holdings of an unknown asset: %v; want ErrUnknownAsset or ErrBadAddress", err)
+	}
+	if _, err := chain.Holdings(s.ctx, s.b, []string{addr, "not an address"}, "", b2); !errors.Is(err, chain.ErrBadAddress) {
+		t.Errorf("Holdings with a bad address: %v; want ErrBadAddress", err)
+	}
 }
 
 func (s *suite) broadcastIdempotent(t *testing.T) {
@@ -546,5 +576,11 @@ func (s *suite) reorg(t *testing.T) {
 	got, err = s.b.Balance(s.ctx, addr, "", first.Block.Hash)
 	if err != nil || got != s.h.Unit() {
 		t.Fatalf("Balance at the stale block = %s, %v; want %s (its own branch)", got, err, s.h.Unit())
+	}
+	for _, at := range []chain.ID{h, first.Block.Hash} {
+		hs, err := chain.Holdings(s.ctx, s.b, []string{addr}, "", at)
+		if err != nil || hs[0].Amount != s.h.Unit() {
+			t.Fatalf("Holdings at %s after the reorg = %+v, %v; want %s", at, hs, err, s.h.Unit())
+		}
 	}
 }
