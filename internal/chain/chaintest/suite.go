@@ -91,6 +91,7 @@ func Run(t *testing.T, h Harness) {
 		{"FeeEstimate", s.feeEstimate},
 		{"BadAddress", s.badAddress},
 		{"Reorg", s.reorg},
+		{"Resume", s.resume},
 	} {
 		s.mark = len(s.log)
 		if !t.Run(c.name, c.fn) {
@@ -583,4 +584,92 @@ func (s *suite) reorg(t *testing.T) {
 			t.Fatalf("Holdings at %s after the reorg = %+v, %v; want %s", at, hs, err, s.h.Unit())
 		}
 	}
+}
+
+// follow reads n's block events until it has connected the node's tip,
+// applying each to cp, and returns them.
+func (s *suite) follow(t *testing.T, n *chain.Notifier, cp *chain.Checkpoint) []chain.Event {
+	t.Helper()
+	tip, err := s.b.Tip(s.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []chain.Event
+	for cp.Height < tip.Height || cp.Hashes[len(cp.Hashes)-1] != tip.Hash {
+		select {
+		case e := <-n.Events():
+			if e.Kind == chain.Pending {
+				continue
+			}
+			if err := cp.Apply(e, 0); err != nil {
+				t.Fatalf("event %s %d %s: %v", e.Kind, e.Block.Height, e.Block.Hash, err)
+			}
+			got = append(got, e)
+		case <-s.ctx.Done():
+			t.Fatalf("the resumed notifier is at %d; the node at %d %s (Err %v)", cp.Height, tip.Height, tip.Hash, n.Err())
+		}
+	}
+	return got
+}
+
+// checkBest checks that every block cp keeps is the node's at its height.
+func (s *suite) checkBest(t *testing.T, cp chain.Checkpoint) {
+	t.Helper()
+	for i, h := range cp.Hashes {
+		height := cp.Height - uint64(len(cp.Hashes)-1-i)
+		theirs, err := s.b.HashAt(s.ctx, height)
+		if err != nil || theirs != h {
+			t.Fatalf("checkpoint keeps %s at %d; the node has %s (%v)", h, height, theirs, err)
+		}
+	}
+}
+
+func (s *suite) resume(t *testing.T) {
+	// Every block event the suite read, applied to where its Notifier
+	// started, is a chain of blocks: the checkpoint a watcher journals.
+	cp := s.n.Origin()
+	for _, e := range s.log {
+		if err := cp.Apply(e, 0); err != nil {
+			t.Fatalf("the suite's events as a checkpoint: %v", err)
+		}
+	}
+	// Blocks mined while no Notifier runs are all connected by one
+	// resumed from the checkpoint, on a backend of its own.
+	if err := s.h.Mine(s.ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	start := func() *chain.Notifier {
+		journaled := cp.Clone()
+		n := chain.NewNotifier(s.h.NewBackend(), chain.NewWatch(), chain.Options{PollInterval: pollInterval, Resume: &journaled})
+		if err := n.Start(s.ctx); err != nil {
+			t.Fatalf("Notifier.Start from the checkpoint: %v", err)
+		}
+		return n
+	}
+	from := cp.Height
+	n := start()
+	evs := s.follow(t, n, &cp)
+	n.Stop()
+	if len(evs) < 2 || evs[0].Kind != chain.Connected || evs[0].Block.Height != from+1 {
+		t.Fatalf("resumed at %d: events %+v; want the blocks after it connected", from, evs)
+	}
+	s.checkBest(t, cp)
+	// A reorg of the checkpoint's last block while no Notifier runs: the
+	// resumed one disconnects it first.
+	last := cp.Hashes[len(cp.Hashes)-1]
+	err := s.h.Reorg(s.ctx, last)
+	if errors.Is(err, ErrCannotReorg) {
+		t.Logf("KNOWN LIMIT of the %s backend, a resume across a reorg not tested here: %v", s.b.Family(), err)
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	n = start()
+	defer n.Stop()
+	evs = s.follow(t, n, &cp)
+	if len(evs) < 2 || evs[0].Kind != chain.Disconnected || evs[0].Block.Hash != last {
+		t.Fatalf("resumed across a reorg of %s: events %+v; want it disconnected first", last, evs)
+	}
+	s.checkBest(t, cp)
 }
