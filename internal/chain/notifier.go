@@ -40,12 +40,14 @@ func (k EventKind) String() string {
 
 // Event is a change a Notifier tells of. Block is the block connected or
 // disconnected (zero for Pending); Transfers are the block's transfers
-// touching the watched addresses, or the one pending transfer.
+// touching the watched addresses, or the one pending transfer; Spends the
+// connected block's spends of watched outputs (Bitcoin).
 type Event struct {
 	Kind      EventKind
 	Block     BlockRef
 	Parent    ID
 	Transfers []Transfer
+	Spends    []Spend
 }
 
 // ConfKind says what a Conf tells.
@@ -567,7 +569,7 @@ func (n *Notifier) connect(ctx context.Context, b *Block) error {
 		n.hashes = slices.Delete(n.hashes, 0, len(n.hashes)-n.o.ReorgDepth)
 	}
 	n.setTip(b.Ref)
-	if !n.emit(ctx, Event{Kind: Connected, Block: b.Ref, Parent: b.Parent, Transfers: b.Transfers}) {
+	if !n.emit(ctx, Event{Kind: Connected, Block: b.Ref, Parent: b.Parent, Transfers: b.Transfers, Spends: b.Spends}) {
 		return ctx.Err()
 	}
 	for _, r := range n.regs {

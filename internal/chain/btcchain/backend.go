@@ -127,9 +127,22 @@ func (b *Backend) credits(tx *wire.MsgTx, w *chain.Watch) []chain.Transfer {
 	return out
 }
 
+// spends returns the inputs of tx spending outputs watched in w.
+func spends(tx *wire.MsgTx, w *chain.Watch) []chain.Spend {
+	var out []chain.Spend
+	for i, in := range tx.TxIn {
+		prev := chain.Outpoint{Tx: id(in.PreviousOutPoint.Hash), Index: in.PreviousOutPoint.Index}
+		if w.HasOutput(prev) {
+			out = append(out, chain.Spend{Tx: id(tx.TxHash()), Input: uint32(i), Prev: prev})
+		}
+	}
+	return out
+}
+
 // Block returns the block with hash h; its transfers are the outputs
-// paying addresses in w (spends are not resolved: that needs every
-// input's previous output).
+// paying addresses in w, its spends the inputs spending outputs watched in
+// w (an input spending an unwatched output of a watched address is not
+// resolved: that needs every input's previous output).
 func (b *Backend) Block(ctx context.Context, h chain.ID, w *chain.Watch) (*chain.Block, error) {
 	hh, err := hash(h)
 	if err != nil {
@@ -147,6 +160,7 @@ func (b *Backend) Block(ctx context.Context, h chain.ID, w *chain.Watch) (*chain
 	for _, tx := range mb.Transactions {
 		blk.TxIDs = append(blk.TxIDs, id(tx.TxHash()))
 		blk.Transfers = append(blk.Transfers, b.credits(tx, w)...)
+		blk.Spends = append(blk.Spends, spends(tx, w)...)
 	}
 	return blk, nil
 }

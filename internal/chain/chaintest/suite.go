@@ -47,6 +47,15 @@ type Harness interface {
 	Unit() chain.Amount
 }
 
+// Spender is a Harness of a chain of outputs (Bitcoin): it can spend an
+// output paying one of its NewAddress addresses. A harness of an account
+// chain is not one; the suite then checks that no spend is told.
+type Spender interface {
+	// Spend returns a signed transaction spending op, an output paying
+	// addr value, to a fresh address; not sent.
+	Spend(ctx context.Context, op chain.Outpoint, addr string, value chain.Amount) ([]byte, error)
+}
+
 // suiteTimeout bounds the whole suite against a node that hangs; it is a
 // guard, not a measure.
 const suiteTimeout = 2 * time.Minute
@@ -90,6 +99,7 @@ func Run(t *testing.T, h Harness) {
 		{"Malformed", s.malformed},
 		{"FeeEstimate", s.feeEstimate},
 		{"BadAddress", s.badAddress},
+		{"SpendOfWatchedOutput", s.spendOfWatchedOutput},
 		{"Reorg", s.reorg},
 		{"Resume", s.resume},
 	} {
@@ -672,4 +682,81 @@ func (s *suite) resume(t *testing.T) {
 		t.Fatalf("resumed across a reorg of %s: events %+v; want it disconnected first", last, evs)
 	}
 	s.checkBest(t, cp)
+}
+
+func (s *suite) spendOfWatchedOutput(t *testing.T) {
+	addr := s.watch(t)
+	txid := s.pay(t, addr, s.h.Unit())
+	if err := s.h.Mine(s.ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	b1 := s.minedIn(t, txid)
+	blk, err := s.b.Block(s.ctx, b1, s.w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var op chain.Outpoint
+	found := false
+	for _, tr := range blk.Transfers {
+		if tr.Tx == txid && tr.To == addr {
+			op, found = chain.Outpoint{Tx: txid, Index: tr.Index}, true
+		}
+	}
+	if !found {
+		t.Fatalf("block %s: transfers %+v; want the payment to %s", b1, blk.Transfers, addr)
+	}
+	if err := s.w.AddOutput(op); err != nil {
+		t.Fatal(err)
+	}
+	defer s.w.RemoveOutput(op)
+	sp, ok := s.h.(Spender)
+	if !ok {
+		// An account chain: a watched "output" is never spent by an input.
+		s.pay(t, addr, s.h.Unit())
+		if err := s.h.Mine(s.ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		e := s.await(t, "a block after the payment", func(e chain.Event) bool { return e.Kind == chain.Connected && e.Block.Height > blk.Ref.Height })
+		if len(e.Spends) != 0 {
+			t.Fatalf("spends on a %s chain: %+v", s.b.Family(), e.Spends)
+		}
+		t.Logf("the %s harness spends no outputs: what leaves an address is a Transfer from it", s.b.Family())
+		return
+	}
+	raw, err := sp.Spend(s.ctx, op, addr, s.h.Unit())
+	if err != nil {
+		t.Fatal(err)
+	}
+	spendID, err := s.b.Broadcast(s.ctx, raw)
+	if err != nil {
+		t.Fatalf("Broadcast of the spend: %v", err)
+	}
+	// In the same block, a payment spending the harness's own (unwatched)
+	// output: not a spend to tell.
+	other := s.pay(t, s.watch(t), s.h.Unit())
+	if err := s.h.Mine(s.ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	b2 := s.minedIn(t, spendID)
+	if h, mined, err := s.b.TxBlock(s.ctx, other); err != nil || !mined || h != b2 {
+		t.Fatalf("the other payment is in %s (%v, %v); want %s", h, mined, err, b2)
+	}
+	var ev chain.Event
+	for _, e := range s.log[s.mark:] {
+		if e.Kind == chain.Connected && e.Block.Hash == b2 {
+			ev = e
+		}
+	}
+	want := []chain.Spend{{Tx: spendID, Input: 0, Prev: op}}
+	if !slices.Equal(ev.Spends, want) {
+		t.Fatalf("block %s connected with spends %+v; want %+v", b2, ev.Spends, want)
+	}
+	s.w.RemoveOutput(op)
+	again, err := s.b.Block(s.ctx, b2, s.w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.Spends) != 0 {
+		t.Fatalf("block %s read with the output no longer watched: spends %+v", b2, again.Spends)
+	}
 }
