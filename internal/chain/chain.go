@@ -214,6 +214,15 @@ type Backend interface {
 	FeeEstimate(ctx context.Context) (Fee, error)
 }
 
+// PendingSpender is a Backend of a chain of outputs that also tells the
+// pending spends of watched outputs. A Notifier over one polls it in place
+// of PollPending and tells each spend in a Pending event (Event.Spends).
+type PendingSpender interface {
+	// PollPendingSpends is PollPending, with the inputs of the same
+	// pending transactions that spend outputs watched in w.
+	PollPendingSpends(ctx context.Context, w *Watch) ([]Transfer, []Spend, error)
+}
+
 // MaxWatched bounds the addresses of one Watch.
 const MaxWatched = 1 << 20
 

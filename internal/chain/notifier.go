@@ -41,7 +41,9 @@ func (k EventKind) String() string {
 // Event is a change a Notifier tells of. Block is the block connected or
 // disconnected (zero for Pending); Transfers are the block's transfers
 // touching the watched addresses, or the one pending transfer; Spends the
-// connected block's spends of watched outputs (Bitcoin).
+// connected block's spends of watched outputs (Bitcoin), or the one
+// pending spend (from a PendingSpender's polling; pushes carry transfers
+// only).
 type Event struct {
 	Kind      EventKind
 	Block     BlockRef
@@ -247,10 +249,13 @@ type Notifier struct {
 	order  []transferKey
 }
 
+// transferKey is a pending transfer's (Tx, Asset, Index), or a pending
+// spend's (Tx, Input) with spend set.
 type transferKey struct {
 	tx    ID
 	asset string
 	index uint32
+	spend bool
 }
 
 type registration struct {
@@ -449,10 +454,10 @@ func (n *Notifier) emit(ctx context.Context, e Event) bool {
 	}
 }
 
-func (n *Notifier) pending(ctx context.Context, t Transfer) {
-	k := transferKey{t.Tx, t.Asset, t.Index}
+// fresh reports whether k is not yet told, and remembers it.
+func (n *Notifier) fresh(k transferKey) bool {
 	if _, ok := n.seen[k]; ok {
-		return
+		return false
 	}
 	if len(n.order) >= maxSeen {
 		delete(n.seen, n.order[0])
@@ -460,11 +465,24 @@ func (n *Notifier) pending(ctx context.Context, t Transfer) {
 	}
 	n.seen[k] = struct{}{}
 	n.order = append(n.order, k)
-	n.emit(ctx, Event{Kind: Pending, Transfers: []Transfer{t}})
+	return true
+}
+
+func (n *Notifier) pending(ctx context.Context, t Transfer) {
+	if n.fresh(transferKey{t.Tx, t.Asset, t.Index, false}) {
+		n.emit(ctx, Event{Kind: Pending, Transfers: []Transfer{t}})
+	}
 }
 
 func (n *Notifier) pollPending(ctx context.Context) {
-	ts, err := n.b.PollPending(ctx, n.w)
+	var ts []Transfer
+	var sp []Spend
+	var err error
+	if ps, ok := n.b.(PendingSpender); ok {
+		ts, sp, err = ps.PollPendingSpends(ctx, n.w)
+	} else {
+		ts, err = n.b.PollPending(ctx, n.w)
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			n.log.Warn("polling pending transactions", "err", err)
@@ -473,6 +491,11 @@ func (n *Notifier) pollPending(ctx context.Context) {
 	}
 	for _, t := range ts {
 		n.pending(ctx, t)
+	}
+	for _, s := range sp {
+		if n.fresh(transferKey{tx: s.Tx, index: s.Input, spend: true}) {
+			n.emit(ctx, Event{Kind: Pending, Spends: []Spend{s}})
+		}
 	}
 }
 

@@ -192,12 +192,22 @@ func (b *Backend) TxBlock(ctx context.Context, txid chain.ID) (chain.ID, bool, e
 // PollPending reads the mempool and returns the watched outputs of the
 // transactions it has not read before.
 func (b *Backend) PollPending(ctx context.Context, w *chain.Watch) ([]chain.Transfer, error) {
+	ts, _, err := b.PollPendingSpends(ctx, w)
+	return ts, err
+}
+
+var _ chain.PendingSpender = (*Backend)(nil)
+
+// PollPendingSpends is PollPending with the inputs of the same mempool
+// transactions spending outputs watched in w.
+func (b *Backend) PollPendingSpends(ctx context.Context, w *chain.Watch) ([]chain.Transfer, []chain.Spend, error) {
 	ids, err := b.node.MempoolTxids(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	inPool := make(map[chainhash.Hash]struct{}, len(ids))
 	var out []chain.Transfer
+	var sp []chain.Spend
 	for _, h := range ids {
 		inPool[h] = struct{}{}
 		b.mu.Lock()
@@ -211,6 +221,7 @@ func (b *Backend) PollPending(ctx context.Context, w *chain.Watch) ([]chain.Tran
 			continue // mined or evicted since: the block tells
 		}
 		out = append(out, b.credits(tx, w)...)
+		sp = append(sp, spends(tx, w)...)
 		b.mu.Lock()
 		if len(b.seen) < maxMempoolSeen {
 			b.seen[h] = struct{}{}
@@ -224,7 +235,7 @@ func (b *Backend) PollPending(ctx context.Context, w *chain.Watch) ([]chain.Tran
 		}
 	}
 	b.mu.Unlock()
-	return out, nil
+	return out, sp, nil
 }
 
 // Subscribe connects to btcd's websocket: every transaction accepted to
