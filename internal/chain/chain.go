@@ -121,14 +121,32 @@ type Transfer struct {
 	Amount Amount
 }
 
+// Outpoint is an output of a transaction, on a chain of outputs
+// (Bitcoin): the transaction's id and the output's index.
+type Outpoint struct {
+	Tx    ID
+	Index uint32
+}
+
+// Spend is an input of a transaction spending a watched output: the
+// transaction, the input's index in it and the output it spends. Only a
+// chain of outputs (Bitcoin) has them; on an account chain what leaves a
+// watched address is a Transfer from it.
+type Spend struct {
+	Tx    ID
+	Input uint32
+	Prev  Outpoint
+}
+
 // Block is a block of the best chain as a Backend reads it: its place, its
-// parent, every transaction id in it (for confirmations) and the transfers
-// touching the watched addresses.
+// parent, every transaction id in it (for confirmations), the transfers
+// touching the watched addresses and the spends of the watched outputs.
 type Block struct {
 	Ref       BlockRef
 	Parent    ID
 	TxIDs     []ID
 	Transfers []Transfer
+	Spends    []Spend
 }
 
 // Fee is a fee estimate: Rate base units per Unit ("sat/vB" for Bitcoin;
@@ -196,22 +214,65 @@ type Backend interface {
 	FeeEstimate(ctx context.Context) (Fee, error)
 }
 
+// PendingSpender is a Backend of a chain of outputs that also tells the
+// pending spends of watched outputs. A Notifier over one polls it in place
+// of PollPending and tells each spend in a Pending event (Event.Spends).
+type PendingSpender interface {
+	// PollPendingSpends is PollPending, with the inputs of the same
+	// pending transactions that spend outputs watched in w.
+	PollPendingSpends(ctx context.Context, w *Watch) ([]Transfer, []Spend, error)
+}
+
 // MaxWatched bounds the addresses of one Watch.
 const MaxWatched = 1 << 20
 
 // ErrTooManyWatched reports a Watch at MaxWatched addresses.
 var ErrTooManyWatched = fmt.Errorf("chain: more than %d watched addresses", MaxWatched)
 
-// Watch is a set of watched addresses in a backend's canonical form. It is
-// safe for concurrent use; addresses added are seen by the next block or
+// Watch is a set of watched addresses in a backend's canonical form and,
+// on a chain of outputs, of watched outputs whose spends a block tells. It
+// is safe for concurrent use; what is added is seen by the next block or
 // pending transaction a backend reads.
 type Watch struct {
 	mu    sync.RWMutex
 	addrs map[string]struct{}
+	outs  map[Outpoint]struct{}
 }
 
 // NewWatch returns an empty set.
-func NewWatch() *Watch { return &Watch{addrs: make(map[string]struct{})} }
+func NewWatch() *Watch {
+	return &Watch{addrs: make(map[string]struct{}), outs: make(map[Outpoint]struct{})}
+}
+
+// AddOutput watches op: a block spending it tells so (Block.Spends). The
+// outputs are bounded by MaxWatched like the addresses.
+func (w *Watch) AddOutput(op Outpoint) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.outs[op]; !ok && len(w.outs) >= MaxWatched {
+		return ErrTooManyWatched
+	}
+	w.outs[op] = struct{}{}
+	return nil
+}
+
+// RemoveOutput stops watching op (spent, and beyond any reorg).
+func (w *Watch) RemoveOutput(op Outpoint) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.outs, op)
+}
+
+// HasOutput reports whether op is watched.
+func (w *Watch) HasOutput(op Outpoint) bool {
+	if w == nil {
+		return false
+	}
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	_, ok := w.outs[op]
+	return ok
+}
 
 // Add parses addr with b and adds its canonical form.
 func (w *Watch) Add(b Backend, addr string) (string, error) {

@@ -40,12 +40,16 @@ func (k EventKind) String() string {
 
 // Event is a change a Notifier tells of. Block is the block connected or
 // disconnected (zero for Pending); Transfers are the block's transfers
-// touching the watched addresses, or the one pending transfer.
+// touching the watched addresses, or the one pending transfer; Spends the
+// connected block's spends of watched outputs (Bitcoin), or the one
+// pending spend (from a PendingSpender's polling; pushes carry transfers
+// only).
 type Event struct {
 	Kind      EventKind
 	Block     BlockRef
 	Parent    ID
 	Transfers []Transfer
+	Spends    []Spend
 }
 
 // ConfKind says what a Conf tells.
@@ -103,6 +107,78 @@ type Options struct {
 	ReorgDepth int
 	// Logger, default slog.Default().
 	Logger *slog.Logger
+	// Resume, if set, is where the Notifier starts instead of the node's
+	// tip: a checkpoint journaled by the watcher (Checkpoint.Apply of the
+	// events it handled). The first poll unwinds its kept blocks that left
+	// the best chain while the Notifier was down (Disconnected, newest
+	// first) and connects every block after it (Connected): nothing mined
+	// meanwhile is missed.
+	Resume *Checkpoint
+}
+
+// Checkpoint is where a Notifier stands: the height of the last block it
+// connected and the kept hashes up to it, oldest first, to journal and
+// resume from (Options.Resume), as btc.Follower's checkpoint.
+type Checkpoint struct {
+	Height uint64
+	Hashes []ID // Hashes[i] is the block at Height-len(Hashes)+1+i
+}
+
+// ErrCheckpoint reports a checkpoint that is not a chain of kept blocks,
+// or an event that does not follow it.
+var ErrCheckpoint = errors.New("chain: checkpoint")
+
+// Clone returns a copy of c that shares nothing with it.
+func (c Checkpoint) Clone() Checkpoint {
+	return Checkpoint{Height: c.Height, Hashes: slices.Clone(c.Hashes)}
+}
+
+// check refuses an empty checkpoint, one with more hashes than blocks
+// below its height, or with ids of another family than f.
+func (c Checkpoint) check(f Family) error {
+	switch {
+	case len(c.Hashes) == 0:
+		return fmt.Errorf("%w: no block kept", ErrCheckpoint)
+	case uint64(len(c.Hashes)) > c.Height+1:
+		return fmt.Errorf("%w: %d hashes up to height %d", ErrCheckpoint, len(c.Hashes), c.Height)
+	}
+	for _, h := range c.Hashes {
+		if h.Family() != f {
+			return fmt.Errorf("%w: a %s id in a %s checkpoint", ErrCheckpoint, h.Family(), f)
+		}
+	}
+	return nil
+}
+
+// Apply moves c by one event as the Notifier moved when it sent it: a
+// Connected block is kept on top (the oldest dropped beyond depth, 0 for
+// DefaultReorgDepth), a Disconnected one taken off; Pending changes
+// nothing. A block that does not follow c (its parent or height) is
+// ErrCheckpoint and c is unchanged. A watcher that journals c after
+// handling the events it applied resumes exactly after them.
+func (c *Checkpoint) Apply(e Event, depth int) error {
+	if depth <= 0 {
+		depth = DefaultReorgDepth
+	}
+	switch e.Kind {
+	case Connected:
+		if n := len(c.Hashes); n > 0 && (e.Parent != c.Hashes[n-1] || e.Block.Height != c.Height+1) {
+			return fmt.Errorf("%w: block %d %s does not follow %d %s", ErrCheckpoint, e.Block.Height, e.Block.Hash, c.Height, c.Hashes[n-1])
+		}
+		c.Hashes = append(c.Hashes, e.Block.Hash)
+		c.Height = e.Block.Height
+		if len(c.Hashes) > depth {
+			c.Hashes = slices.Delete(c.Hashes, 0, len(c.Hashes)-depth)
+		}
+	case Disconnected:
+		n := len(c.Hashes)
+		if n == 0 || e.Block.Hash != c.Hashes[n-1] || e.Block.Height != c.Height {
+			return fmt.Errorf("%w: disconnected block %d %s is not the last kept", ErrCheckpoint, e.Block.Height, e.Block.Hash)
+		}
+		c.Hashes = c.Hashes[:n-1]
+		c.Height--
+	}
+	return nil
 }
 
 // DefaultReorgDepth is how far back a Notifier keeps block hashes by
@@ -167,15 +243,19 @@ type Notifier struct {
 
 	height uint64
 	hashes []ID // hashes[i] is at height-len(hashes)+1+i
+	origin Checkpoint
 	regs   []*registration
 	seen   map[transferKey]struct{}
 	order  []transferKey
 }
 
+// transferKey is a pending transfer's (Tx, Asset, Index), or a pending
+// spend's (Tx, Input) with spend set.
 type transferKey struct {
 	tx    ID
 	asset string
 	index uint32
+	spend bool
 }
 
 type registration struct {
@@ -206,15 +286,30 @@ func NewNotifier(b Backend, w *Watch, o Options) *Notifier {
 	}
 }
 
-// Start reads the tip, subscribes to pushes (polling alone if the node
-// cannot push) and starts following. The run goroutine exits at Stop.
+// Start reads the tip (or takes Options.Resume), subscribes to pushes
+// (polling alone if the node cannot push) and starts following. The run
+// goroutine exits at Stop.
 func (n *Notifier) Start(ctx context.Context) error {
-	tip, err := n.b.Tip(ctx)
-	if err != nil {
-		return fmt.Errorf("chain: start: %w", err)
+	if r := n.o.Resume; r != nil {
+		if err := r.check(n.b.Family()); err != nil {
+			return fmt.Errorf("chain: start: %w", err)
+		}
+		cp := r.Clone()
+		if len(cp.Hashes) > n.o.ReorgDepth {
+			cp.Hashes = slices.Delete(cp.Hashes, 0, len(cp.Hashes)-n.o.ReorgDepth)
+		}
+		n.height, n.hashes = cp.Height, cp.Hashes
+		n.setTip(BlockRef{Height: cp.Height, Hash: cp.Hashes[len(cp.Hashes)-1]})
+		n.wake() // level with the node at once
+	} else {
+		tip, err := n.b.Tip(ctx)
+		if err != nil {
+			return fmt.Errorf("chain: start: %w", err)
+		}
+		n.height, n.hashes = tip.Height, []ID{tip.Hash}
+		n.setTip(tip)
 	}
-	n.height, n.hashes = tip.Height, []ID{tip.Hash}
-	n.setTip(tip)
+	n.origin = Checkpoint{Height: n.height, Hashes: slices.Clone(n.hashes)}
 	// Pending transfers already in the pool before Start are reported
 	// too: a first poll marks where the backend stands.
 	sub, err := n.b.Subscribe(ctx, n.w, n.wake, func(t Transfer) {
@@ -242,6 +337,10 @@ func (n *Notifier) Stop() {
 		}
 	})
 }
+
+// Origin returns where the Notifier stood at Start, before any event:
+// the checkpoint a watcher applies the events it reads to.
+func (n *Notifier) Origin() Checkpoint { return n.origin.Clone() }
 
 // Events returns the channel of connected and disconnected blocks and
 // pending transfers. The Notifier waits for a reader when eventBuffer
@@ -355,10 +454,10 @@ func (n *Notifier) emit(ctx context.Context, e Event) bool {
 	}
 }
 
-func (n *Notifier) pending(ctx context.Context, t Transfer) {
-	k := transferKey{t.Tx, t.Asset, t.Index}
+// fresh reports whether k is not yet told, and remembers it.
+func (n *Notifier) fresh(k transferKey) bool {
 	if _, ok := n.seen[k]; ok {
-		return
+		return false
 	}
 	if len(n.order) >= maxSeen {
 		delete(n.seen, n.order[0])
@@ -366,11 +465,24 @@ func (n *Notifier) pending(ctx context.Context, t Transfer) {
 	}
 	n.seen[k] = struct{}{}
 	n.order = append(n.order, k)
-	n.emit(ctx, Event{Kind: Pending, Transfers: []Transfer{t}})
+	return true
+}
+
+func (n *Notifier) pending(ctx context.Context, t Transfer) {
+	if n.fresh(transferKey{t.Tx, t.Asset, t.Index, false}) {
+		n.emit(ctx, Event{Kind: Pending, Transfers: []Transfer{t}})
+	}
 }
 
 func (n *Notifier) pollPending(ctx context.Context) {
-	ts, err := n.b.PollPending(ctx, n.w)
+	var ts []Transfer
+	var sp []Spend
+	var err error
+	if ps, ok := n.b.(PendingSpender); ok {
+		ts, sp, err = ps.PollPendingSpends(ctx, n.w)
+	} else {
+		ts, err = n.b.PollPending(ctx, n.w)
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			n.log.Warn("polling pending transactions", "err", err)
@@ -379,6 +491,11 @@ func (n *Notifier) pollPending(ctx context.Context) {
 	}
 	for _, t := range ts {
 		n.pending(ctx, t)
+	}
+	for _, s := range sp {
+		if n.fresh(transferKey{tx: s.Tx, index: s.Input, spend: true}) {
+			n.emit(ctx, Event{Kind: Pending, Spends: []Spend{s}})
+		}
 	}
 }
 
@@ -475,7 +592,7 @@ func (n *Notifier) connect(ctx context.Context, b *Block) error {
 		n.hashes = slices.Delete(n.hashes, 0, len(n.hashes)-n.o.ReorgDepth)
 	}
 	n.setTip(b.Ref)
-	if !n.emit(ctx, Event{Kind: Connected, Block: b.Ref, Parent: b.Parent, Transfers: b.Transfers}) {
+	if !n.emit(ctx, Event{Kind: Connected, Block: b.Ref, Parent: b.Parent, Transfers: b.Transfers, Spends: b.Spends}) {
 		return ctx.Err()
 	}
 	for _, r := range n.regs {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -278,5 +279,164 @@ func TestNotifierNodeBehind(t *testing.T) {
 	h4 := c.extend(4, nil)
 	if e := nextEvent(t, ctx, n); e.Kind != Connected || e.Block.Hash != h4 {
 		t.Fatalf("event = %+v; want %s connected", e, h4)
+	}
+}
+
+// startFrom starts a Notifier of c resuming from cp.
+func startFrom(t *testing.T, c *fakeChain, cp Checkpoint, depth int) (*Notifier, context.Context) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	n := NewNotifier(c, NewWatch(), Options{PollInterval: 2 * time.Millisecond, ReorgDepth: depth, Resume: &cp})
+	if err := n.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Stop)
+	return n, ctx
+}
+
+// TestNotifierResume: a watcher keeps the checkpoint of the events it
+// handled and stops; while it is down two blocks are mined on its last
+// one and then a reorg replaces the newest of them and adds three. The
+// Notifier resumed from the checkpoint disconnects the block that left
+// and connects the new branch, nothing skipped; the watcher's checkpoint
+// then holds the node's best chain.
+func TestNotifierResume(t *testing.T) {
+	c := newFakeChain()
+	for h := uint64(1); h <= 3; h++ {
+		c.extend(h, nil)
+	}
+	n, ctx := start(t, c, 0)
+	cp := n.Origin()
+	if cp.Height != 3 || len(cp.Hashes) != 1 || cp.Hashes[0] != c.best[3] {
+		t.Fatalf("origin = %+v; want the tip at 3", cp)
+	}
+	a4 := c.extend(4, nil)
+	a5 := c.extend(5, nil)
+	for _, want := range []ID{a4, a5} {
+		e := nextEvent(t, ctx, n)
+		if e.Kind != Connected || e.Block.Hash != want {
+			t.Fatalf("event = %+v; want %s connected", e, want)
+		}
+		if err := cp.Apply(e, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n.Stop()
+	journaled := cp.Clone()
+	b5 := c.extend(5, nil)
+	b6 := c.extend(6, nil)
+	b7 := c.extend(7, nil)
+	n2, ctx2 := startFrom(t, c, journaled, 0)
+	if o := n2.Origin(); o.Height != 5 || !slices.Equal(o.Hashes, journaled.Hashes) || o.Hashes[len(o.Hashes)-1] != a5 {
+		t.Fatalf("resumed origin = %+v; want the checkpoint's, ending at 5 %s", o, a5)
+	}
+	for _, want := range []struct {
+		kind EventKind
+		h    ID
+	}{{Disconnected, a5}, {Connected, b5}, {Connected, b6}, {Connected, b7}} {
+		e := nextEvent(t, ctx2, n2)
+		if e.Kind != want.kind || e.Block.Hash != want.h {
+			t.Fatalf("event = %s %s; want %s %s", e.Kind, e.Block.Hash, want.kind, want.h)
+		}
+		if err := cp.Apply(e, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := Checkpoint{Height: 7, Hashes: append([]ID(nil), c.best[3:]...)}
+	if cp.Height != want.Height || !slices.Equal(cp.Hashes, want.Hashes) {
+		t.Fatalf("checkpoint = %+v; want %+v", cp, want)
+	}
+	if n2.Err() != nil {
+		t.Fatalf("Err() = %v", n2.Err())
+	}
+}
+
+// TestNotifierResumeReorgTooDeep: every block of the checkpoint left the
+// best chain while the Notifier was down: it unwinds them and stops with
+// ErrReorgTooDeep, connecting nothing of the new branch.
+func TestNotifierResumeReorgTooDeep(t *testing.T) {
+	c := newFakeChain()
+	var cp Checkpoint
+	for h := uint64(1); h <= 3; h++ {
+		cp.Hashes, cp.Height = append(cp.Hashes, c.extend(h, nil)), h
+	}
+	cp.Hashes = cp.Hashes[1:] // blocks 2 and 3 kept
+	c.mu.Lock()
+	c.best = c.best[:1]
+	c.mu.Unlock()
+	for h := uint64(1); h <= 4; h++ {
+		c.extend(h, nil)
+	}
+	n, ctx := startFrom(t, c, cp, 0)
+	for i := 0; i < 2; i++ {
+		if e := nextEvent(t, ctx, n); e.Kind != Disconnected {
+			t.Fatalf("event = %+v; want a disconnection", e)
+		}
+	}
+	for !errors.Is(n.Err(), ErrReorgTooDeep) {
+		select {
+		case e := <-n.Events():
+			t.Fatalf("event after a reorg too deep: %+v", e)
+		case <-ctx.Done():
+			t.Fatalf("Err() = %v; want ErrReorgTooDeep", n.Err())
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// TestNotifierResumeRefusesBadCheckpoint: a checkpoint with no block,
+// more hashes than blocks below its height, or another chain's ids is
+// refused at Start.
+func TestNotifierResumeRefusesBadCheckpoint(t *testing.T) {
+	c := newFakeChain()
+	h1 := c.extend(1, nil)
+	for _, cp := range []Checkpoint{
+		{Height: 1},
+		{Height: 0, Hashes: []ID{c.best[0], h1}},
+		{Height: 1, Hashes: []ID{NewID(Bitcoin, h1.Bytes())}},
+	} {
+		n := NewNotifier(c, NewWatch(), Options{Resume: &cp})
+		if err := n.Start(context.Background()); !errors.Is(err, ErrCheckpoint) {
+			n.Stop()
+			t.Fatalf("Start from %+v = %v; want ErrCheckpoint", cp, err)
+		}
+	}
+}
+
+// TestCheckpointApply: a connected block that does not follow the
+// checkpoint (another parent, a height skipped) or a disconnection of a
+// block other than the last kept is refused and changes nothing; kept
+// blocks beyond the depth are dropped, oldest first.
+func TestCheckpointApply(t *testing.T) {
+	id := func(b byte) ID { return NewID(Ethereum, [32]byte{b}) }
+	cp := Checkpoint{Height: 10, Hashes: []ID{id(9), id(10)}}
+	for _, e := range []Event{
+		{Kind: Connected, Block: BlockRef{Height: 11, Hash: id(11)}, Parent: id(9)},
+		{Kind: Connected, Block: BlockRef{Height: 12, Hash: id(11)}, Parent: id(10)},
+		{Kind: Disconnected, Block: BlockRef{Height: 10, Hash: id(9)}},
+		{Kind: Disconnected, Block: BlockRef{Height: 9, Hash: id(10)}},
+	} {
+		before := cp.Clone()
+		if err := cp.Apply(e, 0); !errors.Is(err, ErrCheckpoint) {
+			t.Fatalf("Apply(%+v) = %v; want ErrCheckpoint", e, err)
+		}
+		if cp.Height != before.Height || !slices.Equal(cp.Hashes, before.Hashes) {
+			t.Fatalf("a refused event changed the checkpoint: %+v", cp)
+		}
+	}
+	if err := cp.Apply(Event{Kind: Pending}, 0); err != nil {
+		t.Fatal(err)
+	}
+	for h := byte(11); h <= 13; h++ {
+		if err := cp.Apply(Event{Kind: Connected, Block: BlockRef{Height: uint64(h), Hash: id(h)}, Parent: id(h - 1)}, 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cp.Height != 13 || !slices.Equal(cp.Hashes, []ID{id(11), id(12), id(13)}) {
+		t.Fatalf("checkpoint = %+v; want 11, 12, 13 kept at depth 3", cp)
+	}
+	if err := cp.Apply(Event{Kind: Disconnected, Block: BlockRef{Height: 13, Hash: id(13)}}, 3); err != nil || cp.Height != 12 || len(cp.Hashes) != 2 {
+		t.Fatalf("after a disconnection = %+v, %v", cp, err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -15,7 +16,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/spf13/cobra"
 
-	"kinko/internal/chain/btc"
+	"kinko/internal/chain"
 	"kinko/internal/core"
 	"kinko/internal/reserves"
 	"kinko/internal/reserves/attest"
@@ -72,15 +73,22 @@ func (s stateCore) Submit(context.Context, time.Time, core.Command) (core.Outcom
 	return core.Outcome{}, errors.New("cli: a state read from the journal takes no commands")
 }
 
-// blockAt returns the height (the node's tip if height < 0) and hash of a
-// block of the node's best chain.
-func blockAt(ctx context.Context, n *btc.Node, height int32) (int32, chainhash.Hash, error) {
+// blockAt returns the block of the best chain at height, or the tip if
+// height < 0.
+func blockAt(ctx context.Context, b chain.Backend, height int32) (chain.BlockRef, error) {
 	if height < 0 {
-		hash, tip, err := n.BestBlock(ctx)
-		return tip, hash, err
+		return b.Tip(ctx)
 	}
-	hash, err := n.BlockHash(ctx, height)
-	return height, hash, err
+	h, err := b.HashAt(ctx, uint64(height))
+	return chain.BlockRef{Height: uint64(height), Hash: h}, err
+}
+
+// btcBlock is a Bitcoin block's height and hash in the node's types.
+func btcBlock(ref chain.BlockRef) (int32, chainhash.Hash, error) {
+	if ref.Height > math.MaxInt32 {
+		return 0, chainhash.Hash{}, fmt.Errorf("block height %d out of range", ref.Height)
+	}
+	return int32(ref.Height), chainhash.Hash(ref.Hash.Bytes()), nil
 }
 
 func newReservesMessageCmd() *cobra.Command {
@@ -96,12 +104,16 @@ func newReservesMessageCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			n, net, err := nf.dial()
+			b, n, net, err := nf.backend(0)
 			if err != nil {
 				return err
 			}
 			defer n.Close()
-			h, hash, err := blockAt(cmd.Context(), n, height)
+			ref, err := blockAt(cmd.Context(), b, height)
+			if err != nil {
+				return err
+			}
+			h, hash, err := btcBlock(ref)
 			if err != nil {
 				return err
 			}
@@ -182,10 +194,12 @@ func readSigned(path string) (attest.Signed, error) {
 	return attest.Signed{Source: filepath.Base(path), Tx: tx}, nil
 }
 
-// chainHoldings scans, for every asset with wallets, the node's blocks
-// from..height for the wallets' scripts (the watcher's books, derived
-// from the descriptors in head).
-func chainHoldings(ctx context.Context, n *btc.Node, net *chaincfg.Params, head *core.State, from, height int32) (map[string]*watch.Holdings, error) {
+// chainHoldings reads, for every asset with wallets, what each wallet
+// holds at the block at through the chain interface: the addresses of the
+// watcher's owned book (derived from the descriptors in head), their
+// holdings read by the backend (for Bitcoin one scan of the blocks from
+// its birth height for all of them).
+func chainHoldings(ctx context.Context, b chain.Backend, net *chaincfg.Params, head *core.State, at chain.BlockRef) (map[string]*watch.Holdings, error) {
 	out := map[string]*watch.Holdings{}
 	for _, a := range head.Ledger.Assets() {
 		has := false
@@ -195,11 +209,11 @@ func chainHoldings(ctx context.Context, n *btc.Node, net *chaincfg.Params, head 
 		if !has {
 			continue
 		}
-		_, owned, err := watch.Books(stateCore{head}, a.ID, net)
+		addrs, err := watch.OwnedAddresses(stateCore{head}, a.ID, net)
 		if err != nil {
 			return nil, err
 		}
-		h, err := watch.ScanHoldings(ctx, n, owned, from, height)
+		h, err := attest.BitcoinHoldings(ctx, b, addrs, at)
 		if err != nil {
 			return nil, err
 		}
@@ -218,8 +232,8 @@ func newReservesAttestCmd() *cobra.Command {
 		Use:   "attest --data D [--at SEQ|RFC3339] [--rpc ...] [--signature FILE]... --out DIR",
 		Short: "write the attestation report (JSON and HTML): per asset, liabilities and their root, the wallets' holdings on chain at a block, the cold wallets' BIP-322 proofs, the coverage",
 		Long: "Rebuilds every asset's liabilities tree at the entry (--at; default the newest published) and checks it\n" +
-			"against the journal's publication; scans the node's blocks from --from-height to --height (default the\n" +
-			"tip) for the outputs of every registered wallet (the watcher's chain view); verifies each --signature\n" +
+			"against the journal's publication; reads through the chain interface what every registered wallet holds at\n" +
+			"--height (default the tip): its addresses' outputs from --from-height on, less those spent; verifies each --signature\n" +
 			"(a signed and combined message PSBT from kinko cold sign-message, or a BIP-322 full signature) against\n" +
 			"the message the report recomputes for that block and root. Writes attestation.json and attestation.html\n" +
 			"to --out; exits 3 if not every asset is covered, published as rebuilt, and signed by its cold wallets.",
@@ -246,22 +260,28 @@ func newReservesAttestCmd() *cobra.Command {
 				}
 				signed = append(signed, s)
 			}
-			var chain map[string]*watch.Holdings
+			var onChain map[string]*watch.Holdings
 			if !noChain {
-				n, _, err := nf.dial()
+				if from < 0 {
+					return fmt.Errorf("--from-height %d: a height is 0 or more", from)
+				}
+				b, n, _, err := nf.backend(uint64(from))
 				if err != nil {
 					return err
 				}
 				defer n.Close()
-				h, _, err := blockAt(ctx, n, height)
+				ref, err := blockAt(ctx, b, height)
 				if err != nil {
 					return err
 				}
-				if chain, err = chainHoldings(ctx, n, net, head, from, h); err != nil {
+				if ref.Height < uint64(from) {
+					return fmt.Errorf("holdings at block %d, before --from-height %d", ref.Height, from)
+				}
+				if onChain, err = chainHoldings(ctx, b, net, head, ref); err != nil {
 					return err
 				}
 			}
-			rep, err := attest.Build(attest.Input{Exchange: exchange, Trees: trees, Head: head, Key: key, Net: net, Chain: chain, Signed: signed, Generated: time.Now()})
+			rep, err := attest.Build(attest.Input{Exchange: exchange, Trees: trees, Head: head, Key: key, Net: net, Chain: onChain, Signed: signed, Generated: time.Now()})
 			if err != nil {
 				return err
 			}

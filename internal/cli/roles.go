@@ -357,7 +357,7 @@ through the core's signer route.`,
 			if err != nil {
 				return err
 			}
-			node, _, err := nf.dial()
+			bc, node, _, err := nf.backend(0)
 			if err != nil {
 				return err
 			}
@@ -366,7 +366,7 @@ through the core's signer route.`,
 				anchorEvery = -1 // never
 			}
 			s := signer.New(signer.Config{Backend: signer.API{URL: coreURL, Token: token, HTTP: client},
-				Node: node, Net: net_, Account: acct, FP: ak.Fingerprint, CoSigner: signer.NewRemote(cosignerURL, ccfg), Asset: asset, Logger: log,
+				Chain: bc, PrevTxs: node, Net: net_, Account: acct, FP: ak.Fingerprint, CoSigner: signer.NewRemote(cosignerURL, ccfg), Asset: asset, Logger: log,
 				AnchorEvery: anchorEvery})
 			log.Info("running", "core", coreURL, "cosigner", cosignerURL, "asset", asset)
 			fmt.Fprintf(cmd.OutOrStdout(), "hot signer running: core %s, co-signer %s\n", coreURL, cosignerURL)

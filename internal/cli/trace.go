@@ -43,7 +43,7 @@ withdrawals to them refused.`,
 				}
 				roots = append(roots, *h)
 			}
-			node, params, err := nf.dial()
+			b, node, params, err := nf.backend(0)
 			if err != nil {
 				return err
 			}
@@ -85,7 +85,7 @@ withdrawals to them refused.`,
 					return false
 				}
 			}
-			g, err := trace.Trace(cmd.Context(), node, roots, opts)
+			g, err := trace.Trace(cmd.Context(), b, node, roots, opts)
 			if err != nil {
 				return err
 			}

@@ -18,6 +18,7 @@ import (
 
 	"kinko/internal/alert"
 	"kinko/internal/chain/btc"
+	"kinko/internal/chain/btcchain"
 	"kinko/internal/core"
 	"kinko/internal/ledger"
 	"kinko/internal/metrics"
@@ -58,6 +59,20 @@ func (n *nodeFlags) dial() (*btc.Node, *chaincfg.Params, error) {
 	}
 	node, err := btc.Dial(cfg)
 	return node, cfg.Net, err
+}
+
+// backend dials the node and returns it with the chain interface's
+// Bitcoin backend over it, whose balances are read from block birth on.
+func (n *nodeFlags) backend(birth uint64) (*btcchain.Backend, *btc.Node, *chaincfg.Params, error) {
+	cfg, err := n.config()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	node, err := btc.Dial(cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return btcchain.New(node, cfg, birth), node, cfg.Net, nil
 }
 
 // alertFlags configure the alert webhook.

@@ -16,6 +16,7 @@ import (
 
 	"kinko/internal/alert"
 	"kinko/internal/chain/btc/regtest"
+	"kinko/internal/chain/btcchain"
 	"kinko/internal/core"
 	"kinko/internal/cosigner"
 	"kinko/internal/custody"
@@ -181,7 +182,7 @@ func StartSigners(ctx context.Context, c *core.Core, ch *Chain, dataDir string, 
 	admin := &http.Server{Handler: cs.AdminHandler(log.With("sub", "cosigner")), ReadHeaderTimeout: 5 * time.Second}
 	go admin.Serve(aln) // ends when Stop closes it
 	halt.Store(cs)
-	s := signer.New(signer.Config{Backend: signer.InProcess{Core: c}, Node: ch.Node.Client(), Net: regtest.Net, Account: acct1, FP: fp1,
+	s := signer.New(signer.Config{Backend: signer.InProcess{Core: c}, Chain: btcchain.New(ch.Node.Client(), ch.Node.Config(), 0), PrevTxs: ch.Node.Client(), Net: regtest.Net, Account: acct1, FP: fp1,
 		CoSigner: local, Logger: log.With("sub", "signer")})
 	var es *signer.EthSigner
 	if eth != nil {

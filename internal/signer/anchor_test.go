@@ -61,7 +61,7 @@ func (e *e2e) request(t *testing.T, cust ledger.OwnerID, id string, amount uint6
 func TestBatchAnchorsHead(t *testing.T) {
 	e := setup(t)
 	var skew atomic.Int64
-	s := New(Config{Backend: InProcess{Core: e.c}, Node: e.node.Client(), Net: regtest.Net, Account: e.hotK[0].a, FP: e.hotK[0].fp,
+	s := New(Config{Backend: InProcess{Core: e.c}, Chain: btcChain(e.node), PrevTxs: e.node.Client(), Net: regtest.Net, Account: e.hotK[0].a, FP: e.hotK[0].fp,
 		CoSigner: e.local, AnchorEvery: time.Hour, Now: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }})
 	before := e.c.Journal().TreeHead()
 	if sent, err := s.Step(e.ctx); err != nil || len(sent) != 1 {
@@ -140,7 +140,7 @@ func TestReserveRefusesFalseAnchor(t *testing.T) {
 	e := setup(t)
 	// A real batch, built by a signer whose backend only records it.
 	rec := &recording{InProcess: InProcess{Core: e.c}}
-	s := New(Config{Backend: rec, Node: e.node.Client(), Net: regtest.Net, Account: e.hotK[0].a, FP: e.hotK[0].fp, CoSigner: e.local})
+	s := New(Config{Backend: rec, Chain: btcChain(e.node), PrevTxs: e.node.Client(), Net: regtest.Net, Account: e.hotK[0].a, FP: e.hotK[0].fp, CoSigner: e.local})
 	s.Step(e.ctx)
 	if rec.batch == nil || rec.batch.Anchor == nil {
 		t.Fatalf("no anchored batch built: %+v", rec.batch)

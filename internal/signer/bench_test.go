@@ -36,7 +36,7 @@ func BenchmarkWithdrawals(b *testing.B) {
 	ccfg, _ := mtls.Client(tdir)
 	f.Poll(e.ctx)
 	offset.Store(int64(time.Hour)) // the customers' keys: known an hour by the co-signer's clock
-	s := New(Config{Backend: API{URL: coreURL, Token: srv.SignerToken(), HTTP: http.DefaultClient}, Node: e.node.Client(), Net: regtest.Net,
+	s := New(Config{Backend: API{URL: coreURL, Token: srv.SignerToken(), HTTP: http.DefaultClient}, Chain: btcChain(e.node), PrevTxs: e.node.Client(), Net: regtest.Net,
 		Account: e.hotK[0].a, FP: e.hotK[0].fp, CoSigner: followThen{f, NewRemote(csURL, ccfg)}})
 	// The two queued withdrawals of the setup go first, unmeasured.
 	if _, err := s.Step(e.ctx); err != nil {

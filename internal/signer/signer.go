@@ -14,19 +14,22 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	"github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 
 	"kinko/internal/anchor"
 	"kinko/internal/ceremony"
-	"kinko/internal/chain/btc"
+	"kinko/internal/chain"
 	"kinko/internal/core"
 	"kinko/internal/custody"
 	"kinko/internal/signer/view"
@@ -40,18 +43,30 @@ type CoSigner interface {
 	CoSign(ctx context.Context, p *psbt.Packet) (*psbt.Packet, error)
 }
 
+// PrevTxs gives a transaction by its id, from the node's transaction
+// index. The hot signer puts the transaction each input spends into the
+// PSBT (BIP-174's non-witness UTXO, as Core's PSBTs carry), so a signer
+// can check the amount it spends without trusting a witness UTXO. That is
+// Bitcoin's own (an account chain spends no previous outputs), so it is
+// not part of chain.Backend; *btc.Node is one.
+type PrevTxs interface {
+	Tx(ctx context.Context, txid chainhash.Hash) (*wire.MsgTx, error)
+}
+
 // Config configures a hot signer.
 type Config struct {
-	Backend  Backend
-	Node     *btc.Node
+	Backend Backend
+	// Chain is the Bitcoin backend of the chain interface
+	// (internal/chain/btcchain): the tip, the fee estimate and broadcast.
+	Chain chain.Backend
+	// PrevTxs gives the transactions the batch's inputs spend from.
+	PrevTxs  PrevTxs
 	Net      *chaincfg.Params
 	Account  *hdkeychain.ExtendedKey // hot key #1, BIP48 account
 	FP       [4]byte
 	CoSigner CoSigner
 	Asset    string // "BTC"
 	Logger   *slog.Logger
-	// FeeTarget is the confirmation target asked of the node's estimator.
-	FeeTarget int64
 	// AnchorEvery is how often the journal's head is anchored on chain: a
 	// batch built when the last anchor is older carries one (an OP_RETURN
 	// output, internal/anchor). Default DefaultAnchorEvery; negative: never.
@@ -72,9 +87,6 @@ type Signer struct{ cfg Config }
 func New(cfg Config) *Signer {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.FeeTarget == 0 {
-		cfg.FeeTarget = 6
 	}
 	if cfg.Asset == "" {
 		cfg.Asset = "BTC"
@@ -115,6 +127,9 @@ var errHalted = errors.New("signer: withdrawals halted")
 // Step finishes any batch in flight, then batches what is queued. It
 // returns the batches it sent.
 func (s *Signer) Step(ctx context.Context) ([]string, error) {
+	if err := s.checkChain(); err != nil {
+		return nil, err
+	}
 	v, err := s.cfg.Backend.View(ctx, s.cfg.Asset)
 	if err != nil {
 		return nil, err
@@ -137,6 +152,55 @@ func (s *Signer) Step(ctx context.Context) ([]string, error) {
 		return sent, fmt.Errorf("signer: batch %s: %w", b.ID, err)
 	}
 	return append(sent, b.ID), nil
+}
+
+// checkChain refuses a signer without its chain, or on another family's.
+func (s *Signer) checkChain() error {
+	switch {
+	case s.cfg.Chain == nil:
+		return errors.New("signer: no chain backend")
+	case s.cfg.Chain.Family() != chain.Bitcoin:
+		return fmt.Errorf("signer: the chain backend is %s's, not bitcoin's", s.cfg.Chain.Family())
+	case s.cfg.PrevTxs == nil:
+		return errors.New("signer: nothing gives the previous transactions")
+	}
+	return nil
+}
+
+// maxFeeRate bounds the fee rate the signer takes from the backend, in
+// satoshi per virtual byte: above it a transaction of 1,000 vB would pay
+// more than every bitcoin there is, and the estimate is not one.
+const maxFeeRate uint64 = btcutil.MaxSatoshi / 1000
+
+// feeRate returns the backend's fee estimate in satoshi per virtual byte.
+func (s *Signer) feeRate(ctx context.Context) (int64, error) {
+	f, err := s.cfg.Chain.FeeEstimate(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("signer: fee estimate: %w", err)
+	}
+	if f.Unit != "sat/vB" {
+		return 0, fmt.Errorf("signer: fee estimate in %q, not sat/vB", f.Unit)
+	}
+	if f.Rate.Hi != 0 || f.Rate.Lo == 0 || f.Rate.Lo > maxFeeRate {
+		return 0, fmt.Errorf("signer: fee estimate of %s sat/vB is outside 1 to %d", f.Rate, maxFeeRate)
+	}
+	return int64(f.Rate.Lo), nil
+}
+
+// prevTx returns the transaction op spends from, checked to be the one
+// op names and to have that output.
+func (s *Signer) prevTx(ctx context.Context, op wire.OutPoint) (*wire.MsgTx, error) {
+	tx, err := s.cfg.PrevTxs.Tx(ctx, op.Hash)
+	if err != nil {
+		return nil, fmt.Errorf("signer: previous transaction %s: %w", op.Hash, err)
+	}
+	if got := tx.TxHash(); got != op.Hash {
+		return nil, fmt.Errorf("signer: asked for previous transaction %s, given %s", op.Hash, got)
+	}
+	if int(op.Index) >= len(tx.TxOut) {
+		return nil, fmt.Errorf("signer: previous transaction %s has no output %d", op.Hash, op.Index)
+	}
+	return tx, nil
 }
 
 // Run steps every interval until ctx ends.
@@ -192,24 +256,30 @@ func (s *Signer) prepare(ctx context.Context, v view.View) (*withdraw.Batch, err
 	if a := s.anchorDue(ctx, v); a != nil {
 		outs, anc = ceremony.WithAnchor(outs, *a)
 	}
-	feeRate := s.cfg.Node.FeeRate(ctx, s.cfg.FeeTarget)
+	feeRate, err := s.feeRate(ctx)
+	if err != nil {
+		return nil, err
+	}
 	utxos := append([]custody.UTXO(nil), v.UTXOs...)
 	sort.Slice(utxos, func(i, j int) bool { return utxos[i].Amount > utxos[j].Amount })
 	ins, inputs := ceremony.Coins(utxos, hotN, need, feeRate, len(outs))
 	// Every input carries the transaction it spends from, as Core's PSBTs
 	// do, fetched from the node (it runs with a transaction index).
 	for i := range ins {
-		tx, err := s.cfg.Node.Tx(ctx, ins[i].OutPoint.Hash)
+		tx, err := s.prevTx(ctx, ins[i].OutPoint)
 		if err != nil {
-			return nil, fmt.Errorf("signer: previous transaction %s: %w", ins[i].OutPoint.Hash, err)
+			return nil, err
 		}
 		ins[i].PrevTx = tx
 	}
-	_, height, err := s.cfg.Node.BestBlock(ctx)
+	tip, err := s.cfg.Chain.Tip(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("signer: chain tip: %w", err)
 	}
-	p, err := wallet.BuildWith(ins, outs, hotN, hot.NextChange, feeRate, wallet.BuildOptions{LockTime: wallet.AntiFeeSniping(height, rand.IntN)})
+	if tip.Height > math.MaxInt32 {
+		return nil, fmt.Errorf("signer: chain tip at height %d, beyond a bitcoin height", tip.Height)
+	}
+	p, err := wallet.BuildWith(ins, outs, hotN, hot.NextChange, feeRate, wallet.BuildOptions{LockTime: wallet.AntiFeeSniping(int32(tip.Height), rand.IntN)})
 	if err != nil {
 		return nil, fmt.Errorf("signer: hot wallet cannot pay the queue: %w", err)
 	}
@@ -271,6 +341,18 @@ func (s *Signer) finish(ctx context.Context, v view.View, b withdraw.Batch) erro
 	if err := tx.Deserialize(bytes.NewReader(raw)); err != nil {
 		return err
 	}
-	_, err = s.cfg.Node.Broadcast(ctx, tx)
-	return err
+	// Sent again after a crash, or already mined, the backend answers
+	// with the same id and no error; a refusal (chain.ErrRejected: an
+	// input spent elsewhere, a fee below the node's floor) is returned and
+	// the batch stays broadcast: the next Step sends it again, and the
+	// watcher fails it once another transaction spends its inputs.
+	want := tx.TxHash()
+	got, err := s.cfg.Chain.Broadcast(ctx, raw)
+	if err != nil {
+		return fmt.Errorf("broadcast %s: %w", want, err)
+	}
+	if got.Bytes() != want {
+		return fmt.Errorf("broadcast %s: the node knows it as %s", want, got)
+	}
+	return nil
 }

@@ -296,7 +296,7 @@ func TestWithdrawalEndToEnd(t *testing.T) {
 	e := setup(t)
 	ctx, node, c, hotK, local, mineAndWatch := e.ctx, e.node, e.c, e.hotK, e.local, e.mineAndWatch
 	crash := errors.New("killed between journaling and broadcasting")
-	s1 := New(Config{Backend: InProcess{Core: c}, Node: node.Client(), Net: regtest.Net, Account: hotK[0].a, FP: hotK[0].fp, CoSigner: local, beforeBroadcast: func() error { return crash }})
+	s1 := New(Config{Backend: InProcess{Core: c}, Chain: btcChain(node), PrevTxs: node.Client(), Net: regtest.Net, Account: hotK[0].a, FP: hotK[0].fp, CoSigner: local, beforeBroadcast: func() error { return crash }})
 	if _, err := s1.Step(ctx); !errors.Is(err, crash) {
 		t.Fatalf("first step = %v", err)
 	}
@@ -309,7 +309,7 @@ func TestWithdrawalEndToEnd(t *testing.T) {
 		t.Fatalf("mempool before the resend = %v", ids)
 	}
 	// The restarted signer sends the same transaction, and builds no other.
-	s2 := New(Config{Backend: InProcess{Core: c}, Node: node.Client(), Net: regtest.Net, Account: hotK[0].a, FP: hotK[0].fp, CoSigner: local})
+	s2 := New(Config{Backend: InProcess{Core: c}, Chain: btcChain(node), PrevTxs: node.Client(), Net: regtest.Net, Account: hotK[0].a, FP: hotK[0].fp, CoSigner: local})
 	if sent, err := s2.Step(ctx); err != nil || len(sent) != 1 || sent[0] != batch.ID {
 		t.Fatalf("resumed step = %v, %v", sent, err)
 	}
@@ -350,7 +350,7 @@ func TestWithdrawalEndToEnd(t *testing.T) {
 func TestCrashAfterCoSigning(t *testing.T) {
 	e := setup(t)
 	crash := errors.New("killed after the co-signer signed")
-	cfg := Config{Backend: InProcess{Core: e.c}, Node: e.node.Client(), Net: regtest.Net, Account: e.hotK[0].a, FP: e.hotK[0].fp, CoSigner: e.local}
+	cfg := Config{Backend: InProcess{Core: e.c}, Chain: btcChain(e.node), PrevTxs: e.node.Client(), Net: regtest.Net, Account: e.hotK[0].a, FP: e.hotK[0].fp, CoSigner: e.local}
 	dying := cfg
 	dying.afterCoSign = func() error { return crash }
 	if _, err := New(dying).Step(e.ctx); !errors.Is(err, crash) {
@@ -408,7 +408,7 @@ func TestWithdrawalThroughProcessBoundaries(t *testing.T) {
 	// The signer process: the core over the API, the co-signer over mTLS.
 	// Between its journal entries, the co-signer catches up on the stream.
 	backend := API{URL: coreURL, Token: srv.SignerToken(), HTTP: http.DefaultClient}
-	s := New(Config{Backend: backend, Node: e.node.Client(), Net: regtest.Net, Account: e.hotK[0].a, FP: e.hotK[0].fp,
+	s := New(Config{Backend: backend, Chain: btcChain(e.node), PrevTxs: e.node.Client(), Net: regtest.Net, Account: e.hotK[0].a, FP: e.hotK[0].fp,
 		CoSigner: followThen{f, remote}})
 	if (API{URL: coreURL, Token: "wrong", HTTP: http.DefaultClient}).Submit(e.ctx, core.FailBatch{Batch: "x", Reason: "y"}) == nil {
 		t.Fatal("the signer routes answered a wrong token")
@@ -472,7 +472,7 @@ func TestDoubleSpentBatchFails(t *testing.T) {
 	e := setup(t)
 	var now atomic.Int64
 	refusing := e.openCosigner(t, policy(t, e.hotD, e.coldD, "2s", 2000000, 3000000, 1), &now)
-	s := New(Config{Backend: InProcess{Core: e.c}, Node: e.node.Client(), Net: regtest.Net, Account: e.hotK[0].a, FP: e.hotK[0].fp, CoSigner: &Local{C: refusing, Core: e.c}})
+	s := New(Config{Backend: InProcess{Core: e.c}, Chain: btcChain(e.node), PrevTxs: e.node.Client(), Net: regtest.Net, Account: e.hotK[0].a, FP: e.hotK[0].fp, CoSigner: &Local{C: refusing, Core: e.c}})
 	if _, err := s.Step(e.ctx); err == nil || !strings.Contains(err.Error(), "co-signer refused") {
 		t.Fatalf("step = %v", err)
 	}
@@ -550,7 +550,7 @@ func TestColdPathWithdrawals(t *testing.T) {
 		t.Fatal(err, o.Err)
 	}
 	// The hot signer sees nothing to do.
-	s := New(Config{Backend: InProcess{Core: e.c}, Node: e.node.Client(), Net: regtest.Net, Account: e.hotK[0].a, FP: e.hotK[0].fp, CoSigner: e.local})
+	s := New(Config{Backend: InProcess{Core: e.c}, Chain: btcChain(e.node), PrevTxs: e.node.Client(), Net: regtest.Net, Account: e.hotK[0].a, FP: e.hotK[0].fp, CoSigner: e.local})
 	if sent, err := s.Step(e.ctx); err != nil || len(sent) != 0 {
 		t.Fatalf("hot signer with only a cold batch = %v, %v", sent, err)
 	}
@@ -1051,7 +1051,7 @@ func TestDrillSeparateWatcher(t *testing.T) {
 // not the customer.
 func TestBitcoinWithdrawalFee(t *testing.T) {
 	e := setup(t)
-	s := New(Config{Backend: InProcess{Core: e.c}, Node: e.node.Client(), Net: regtest.Net, Account: e.hotK[0].a, FP: e.hotK[0].fp, CoSigner: e.local})
+	s := New(Config{Backend: InProcess{Core: e.c}, Chain: btcChain(e.node), PrevTxs: e.node.Client(), Net: regtest.Net, Account: e.hotK[0].a, FP: e.hotK[0].fp, CoSigner: e.local})
 	if _, err := s.Step(e.ctx); err != nil {
 		t.Fatal(err)
 	}

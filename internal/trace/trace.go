@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"math"
 	"sort"
 	"strings"
 
@@ -18,12 +19,15 @@ import (
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 
-	"kinko/internal/chain/btc"
+	"kinko/internal/chain"
 )
 
-// Source is what tracing reads from a node. *btc.Node is one.
-type Source interface {
-	btc.Source
+// Txs gives whole transactions by id, from the node's transaction index:
+// a trace lists every output a traced transaction pays, not only those a
+// chain.Watch holds. That is Bitcoin's own (an account chain has no
+// outputs to follow), so it is not part of chain.Backend; *btc.Node is
+// one.
+type Txs interface {
 	Tx(ctx context.Context, txid chainhash.Hash) (*wire.MsgTx, error)
 }
 
@@ -87,18 +91,30 @@ type followed struct {
 	address string
 }
 
-// Trace follows the outputs of roots.
-func Trace(ctx context.Context, src Source, roots []chainhash.Hash, o Options) (*Graph, error) {
+// Trace follows the outputs of roots through b, a Bitcoin backend of the
+// chain interface: the outputs traced are watched, and each block from
+// FromHeight to the tip tells the transactions spending them
+// (Block.Spends), read whole from txs and followed in turn. A block is
+// read again while it holds newly traced transactions, whose outputs a
+// later transaction of the same block may spend.
+func Trace(ctx context.Context, b chain.Backend, txs Txs, roots []chainhash.Hash, o Options) (*Graph, error) {
 	if len(roots) == 0 || o.Hops < 1 || o.Hops > MaxHops {
 		return nil, fmt.Errorf("trace: 1 to %d hops from at least one transaction", MaxHops)
 	}
 	if o.Net == nil {
 		return nil, fmt.Errorf("trace: a network")
 	}
-	_, tip, err := src.BestBlock(ctx)
+	if f := b.Family(); f != chain.Bitcoin {
+		return nil, fmt.Errorf("trace: a %s backend; tracing follows bitcoin outputs", f)
+	}
+	ref, err := b.Tip(ctx)
 	if err != nil {
 		return nil, err
 	}
+	if ref.Height > math.MaxInt32 {
+		return nil, fmt.Errorf("trace: tip height %d out of range", ref.Height)
+	}
+	tip := int32(ref.Height)
 	if o.FromHeight < 0 || o.FromHeight > tip {
 		return nil, fmt.Errorf("trace: from height %d beyond the tip %d", o.FromHeight, tip)
 	}
@@ -106,19 +122,26 @@ func Trace(ctx context.Context, src Source, roots []chainhash.Hash, o Options) (
 	outs := map[wire.OutPoint]followed{}
 	addrs := map[string]*Addr{}
 	seen := map[chainhash.Hash]bool{}
-	addTx := func(tx *wire.MsgTx, hop int, height int32) {
+	w := chain.NewWatch()
+	// addTx adds tx to the graph and watches its outputs; it reports
+	// whether it watched any.
+	addTx := func(tx *wire.MsgTx, hop int, height int32) (bool, error) {
 		id := tx.TxHash()
 		seen[id] = true
 		g.Txs = append(g.Txs, Tx{TxID: id.String(), Hop: hop, Height: height})
 		if hop >= o.Hops {
-			return // its outputs are the last hop's: listed, not followed
+			return false, nil // its outputs are the last hop's: listed, not followed
 		}
 		for i, out := range tx.TxOut {
 			a := ""
 			if _, as, _, _ := txscript.ExtractPkScriptAddrs(out.PkScript, o.Net); len(as) == 1 {
 				a = as[0].EncodeAddress()
 			}
-			outs[wire.OutPoint{Hash: id, Index: uint32(i)}] = followed{hop: hop + 1, value: out.Value, address: a}
+			op := wire.OutPoint{Hash: id, Index: uint32(i)}
+			if err := w.AddOutput(chain.Outpoint{Tx: chain.NewID(chain.Bitcoin, id), Index: uint32(i)}); err != nil {
+				return false, fmt.Errorf("trace: %w", err)
+			}
+			outs[op] = followed{hop: hop + 1, value: out.Value, address: a}
 			if a != "" && (o.Ours == nil || !o.Ours(out.PkScript)) {
 				if addrs[a] == nil {
 					addrs[a] = &Addr{Address: a, Hop: hop + 1}
@@ -126,51 +149,84 @@ func Trace(ctx context.Context, src Source, roots []chainhash.Hash, o Options) (
 				addrs[a].Value += out.Value
 			}
 		}
+		return len(tx.TxOut) > 0, nil
+	}
+	fetch := func(txid chainhash.Hash) (*wire.MsgTx, error) {
+		tx, err := txs.Tx(ctx, txid)
+		if err != nil {
+			return nil, err
+		}
+		if got := tx.TxHash(); got != txid {
+			return nil, fmt.Errorf("asked for transaction %s, given %s", txid, got)
+		}
+		return tx, nil
 	}
 	for _, r := range roots {
-		tx, err := src.Tx(ctx, r)
+		tx, err := fetch(r)
 		if err != nil {
 			return nil, fmt.Errorf("trace: root %s: %w", r, err)
 		}
 		g.Roots = append(g.Roots, r.String())
-		addTx(tx, 0, 0)
+		if _, err := addTx(tx, 0, 0); err != nil {
+			return nil, err
+		}
 	}
 	for h := o.FromHeight; h <= tip && !g.Truncated; h++ {
-		hash, err := src.BlockHash(ctx, h)
+		hash, err := b.HashAt(ctx, uint64(h))
 		if err != nil {
 			return nil, err
 		}
-		b, err := src.Block(ctx, hash)
-		if err != nil {
-			return nil, err
-		}
-		for _, tx := range b.Transactions {
-			id := tx.TxHash()
-			if seen[id] {
-				for i := range g.Txs {
-					if g.Txs[i].TxID == id.String() && g.Txs[i].Height == 0 {
-						g.Txs[i].Height = h
+		for pass := 0; !g.Truncated; pass++ {
+			blk, err := b.Block(ctx, hash, w)
+			if err != nil {
+				return nil, err
+			}
+			if pass == 0 {
+				for _, id := range blk.TxIDs {
+					if seen[chainhash.Hash(id.Bytes())] {
+						for i := range g.Txs {
+							if g.Txs[i].TxID == id.String() && g.Txs[i].Height == 0 {
+								g.Txs[i].Height = h
+							}
+						}
 					}
 				}
-				continue
 			}
-			hop := 0
-			for _, in := range tx.TxIn {
-				f, ok := outs[in.PreviousOutPoint]
-				if !ok {
+			again := false
+			for _, sp := range blk.Spends {
+				id := chainhash.Hash(sp.Tx.Bytes())
+				if seen[id] {
 					continue
 				}
-				g.Edges = append(g.Edges, Edge{From: in.PreviousOutPoint.Hash.String(), Vout: in.PreviousOutPoint.Index, To: id.String(), Value: f.value, Address: f.address})
-				hop = max(hop, f.hop)
+				tx, err := fetch(id)
+				if err != nil {
+					return nil, fmt.Errorf("trace: transaction %s of block %d: %w", id, h, err)
+				}
+				hop := 0
+				for _, in := range tx.TxIn {
+					f, ok := outs[in.PreviousOutPoint]
+					if !ok {
+						continue
+					}
+					g.Edges = append(g.Edges, Edge{From: in.PreviousOutPoint.Hash.String(), Vout: in.PreviousOutPoint.Index, To: id.String(), Value: f.value, Address: f.address})
+					hop = max(hop, f.hop)
+				}
+				if hop == 0 {
+					return nil, fmt.Errorf("trace: the backend told transaction %s as spending %s:%d, which it does not", id, sp.Prev.Tx, sp.Prev.Index)
+				}
+				if len(g.Txs) >= MaxTxs {
+					g.Truncated = true
+					break
+				}
+				watched, err := addTx(tx, hop, h)
+				if err != nil {
+					return nil, err
+				}
+				again = again || watched
 			}
-			if hop == 0 {
-				continue
-			}
-			if len(g.Txs) >= MaxTxs {
-				g.Truncated = true
+			if !again {
 				break
 			}
-			addTx(tx, hop, h)
 		}
 	}
 	for _, a := range addrs {

@@ -1,14 +1,52 @@
 package watch
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 
+	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/txscript"
 
 	"kinko/internal/chain/btc"
+	"kinko/internal/ledger"
 	"kinko/internal/wallet"
 )
+
+// OwnedAddresses returns, by wallet id, the addresses of asset's wallets
+// that Books's owned book holds (the same receive and change ranges,
+// derived from the descriptors in c's state), encoded for net: what a
+// chain backend is asked the holdings of. Each address pays exactly the
+// script derived, or the wallet is refused.
+func OwnedAddresses(c Core, asset ledger.AssetID, net *chaincfg.Params) (map[uint32][]string, error) {
+	k := &keeper{c: c, asset: asset, net: net, gap: wallet.Gap}
+	out := map[uint32][]string{}
+	for _, w := range k.wallets() {
+		d, err := wallet.Parse(w.Descriptor, net)
+		if err != nil {
+			return nil, fmt.Errorf("watch: wallet %d: %w", w.ID, err)
+		}
+		recv, change := k.ahead(w)
+		for branch, end := range [2]uint32{recv, change} {
+			scripts, err := wallet.Derive(d, uint32(branch), 0, end)
+			if err != nil {
+				return nil, fmt.Errorf("watch: wallet %d: %w", w.ID, err)
+			}
+			for i, pk := range scripts {
+				_, addrs, _, err := txscript.ExtractPkScriptAddrs(pk, net)
+				if err != nil || len(addrs) != 1 {
+					return nil, fmt.Errorf("watch: wallet %d: script %d/%d has no single address", w.ID, branch, i)
+				}
+				if again, err := txscript.PayToAddrScript(addrs[0]); err != nil || !bytes.Equal(again, pk) {
+					return nil, fmt.Errorf("watch: wallet %d: address %s of %d/%d pays another script", w.ID, addrs[0], branch, i)
+				}
+				out[w.ID] = append(out[w.ID], addrs[0].EncodeAddress())
+			}
+		}
+	}
+	return out, nil
+}
 
 // Holdings is what our wallets of an asset held on chain at one block of
 // the node's best chain: the reconciliation's chain view (our outputs,

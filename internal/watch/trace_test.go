@@ -14,6 +14,7 @@ import (
 	"github.com/btcsuite/btcd/wire"
 
 	"kinko/internal/chain/btc/regtest"
+	"kinko/internal/chain/btcchain"
 	"kinko/internal/core"
 	"kinko/internal/custody"
 	"kinko/internal/ledger"
@@ -107,7 +108,7 @@ func TestTraceAndDeny(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.node.Generate(ctx, 1)
-	g, err := trace.Trace(ctx, e.node.Client(), []chainhash.Hash{theft.TxHash()}, trace.Options{Hops: 2, FromHeight: tipBefore, Net: regtest.Net})
+	g, err := trace.Trace(ctx, btcchain.New(e.node.Client(), e.node.Config(), 0), e.node.Client(), []chainhash.Hash{theft.TxHash()}, trace.Options{Hops: 2, FromHeight: tipBefore, Net: regtest.Net})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,10 +121,10 @@ func TestTraceAndDeny(t *testing.T) {
 		t.Fatalf("svg: %v %s", err, svg.String())
 	}
 	// Bad bounds.
-	if _, err := trace.Trace(ctx, e.node.Client(), []chainhash.Hash{theft.TxHash()}, trace.Options{Hops: 0, Net: regtest.Net}); err == nil {
+	if _, err := trace.Trace(ctx, btcchain.New(e.node.Client(), e.node.Config(), 0), e.node.Client(), []chainhash.Hash{theft.TxHash()}, trace.Options{Hops: 0, Net: regtest.Net}); err == nil {
 		t.Fatal("zero hops accepted")
 	}
-	if _, err := trace.Trace(ctx, e.node.Client(), []chainhash.Hash{{1}}, trace.Options{Hops: 1, Net: regtest.Net}); err == nil {
+	if _, err := trace.Trace(ctx, btcchain.New(e.node.Client(), e.node.Config(), 0), e.node.Client(), []chainhash.Hash{{1}}, trace.Options{Hops: 1, Net: regtest.Net}); err == nil {
 		t.Fatal("an unknown transaction traced")
 	}
 	e.must(core.DenyAddresses{Addresses: g.AddressList(), Incident: "theft", Actor: "aiko", Reason: "traced from the theft"})

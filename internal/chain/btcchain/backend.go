@@ -37,6 +37,8 @@ const maxMempoolSeen = 1 << 17
 // MaxBalanceScan blocks.
 var ErrScanTooLong = fmt.Errorf("btcchain: balance would scan more than %d blocks", MaxBalanceScan)
 
+var _ chain.Holder = (*Backend)(nil)
+
 // Backend is the Bitcoin chain.Backend. Safe for concurrent use.
 type Backend struct {
 	node  *btc.Node
@@ -125,9 +127,22 @@ func (b *Backend) credits(tx *wire.MsgTx, w *chain.Watch) []chain.Transfer {
 	return out
 }
 
+// spends returns the inputs of tx spending outputs watched in w.
+func spends(tx *wire.MsgTx, w *chain.Watch) []chain.Spend {
+	var out []chain.Spend
+	for i, in := range tx.TxIn {
+		prev := chain.Outpoint{Tx: id(in.PreviousOutPoint.Hash), Index: in.PreviousOutPoint.Index}
+		if w.HasOutput(prev) {
+			out = append(out, chain.Spend{Tx: id(tx.TxHash()), Input: uint32(i), Prev: prev})
+		}
+	}
+	return out
+}
+
 // Block returns the block with hash h; its transfers are the outputs
-// paying addresses in w (spends are not resolved: that needs every
-// input's previous output).
+// paying addresses in w, its spends the inputs spending outputs watched in
+// w (an input spending an unwatched output of a watched address is not
+// resolved: that needs every input's previous output).
 func (b *Backend) Block(ctx context.Context, h chain.ID, w *chain.Watch) (*chain.Block, error) {
 	hh, err := hash(h)
 	if err != nil {
@@ -145,6 +160,7 @@ func (b *Backend) Block(ctx context.Context, h chain.ID, w *chain.Watch) (*chain
 	for _, tx := range mb.Transactions {
 		blk.TxIDs = append(blk.TxIDs, id(tx.TxHash()))
 		blk.Transfers = append(blk.Transfers, b.credits(tx, w)...)
+		blk.Spends = append(blk.Spends, spends(tx, w)...)
 	}
 	return blk, nil
 }
@@ -176,12 +192,22 @@ func (b *Backend) TxBlock(ctx context.Context, txid chain.ID) (chain.ID, bool, e
 // PollPending reads the mempool and returns the watched outputs of the
 // transactions it has not read before.
 func (b *Backend) PollPending(ctx context.Context, w *chain.Watch) ([]chain.Transfer, error) {
+	ts, _, err := b.PollPendingSpends(ctx, w)
+	return ts, err
+}
+
+var _ chain.PendingSpender = (*Backend)(nil)
+
+// PollPendingSpends is PollPending with the inputs of the same mempool
+// transactions spending outputs watched in w.
+func (b *Backend) PollPendingSpends(ctx context.Context, w *chain.Watch) ([]chain.Transfer, []chain.Spend, error) {
 	ids, err := b.node.MempoolTxids(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	inPool := make(map[chainhash.Hash]struct{}, len(ids))
 	var out []chain.Transfer
+	var sp []chain.Spend
 	for _, h := range ids {
 		inPool[h] = struct{}{}
 		b.mu.Lock()
@@ -195,6 +221,7 @@ func (b *Backend) PollPending(ctx context.Context, w *chain.Watch) ([]chain.Tran
 			continue // mined or evicted since: the block tells
 		}
 		out = append(out, b.credits(tx, w)...)
+		sp = append(sp, spends(tx, w)...)
 		b.mu.Lock()
 		if len(b.seen) < maxMempoolSeen {
 			b.seen[h] = struct{}{}
@@ -208,7 +235,7 @@ func (b *Backend) PollPending(ctx context.Context, w *chain.Watch) ([]chain.Tran
 		}
 	}
 	b.mu.Unlock()
-	return out, nil
+	return out, sp, nil
 }
 
 // Subscribe connects to btcd's websocket: every transaction accepted to
@@ -281,6 +308,118 @@ func (b *Backend) Balance(ctx context.Context, addr, asset string, at chain.ID) 
 		sum, _ = sum.Add(chain.Amount{Lo: uint64(v)}) // 21e14 satoshi fits
 	}
 	return sum, nil
+}
+
+// Holdings returns what each of addrs holds at the block at, the sum of
+// its unspent outputs as Balance counts them, read in one pass for all of
+// them: the best chain block by block from the birth height to the last
+// block it shares with at, then the blocks off it that lead to at (at
+// most 288). Unlike Balance it reads any number of blocks, holding only
+// the outputs paying addrs: it is a reserves attestation's scan from the
+// wallets' birth. A block of the best chain replaced during the read is
+// an error: read again.
+func (b *Backend) Holdings(ctx context.Context, addrs []string, asset string, at chain.ID) ([]chain.Holding, error) {
+	if asset != "" {
+		return nil, fmt.Errorf("%w: %q", chain.ErrUnknownAsset, asset)
+	}
+	pos := make(map[string][]int, len(addrs))
+	for i, a := range addrs {
+		c, err := b.ParseAddress(a)
+		if err != nil {
+			return nil, err
+		}
+		pos[c] = append(pos[c], i)
+	}
+	h, err := hash(at)
+	if err != nil {
+		return nil, err
+	}
+	if b.birth > 1<<31-1 {
+		return nil, fmt.Errorf("btcchain: birth height %d out of range", b.birth)
+	}
+	// The blocks off the best chain leading to at, newest first, down to
+	// the fork: the last block at shares with the best chain.
+	var stale []*wire.MsgBlock
+	fork := h
+	var forkHeight int32
+	for {
+		height, _, best, err := b.node.BlockInfo(ctx, fork)
+		if err == nil && best {
+			forkHeight = height
+			break
+		}
+		if errors.Is(err, btc.ErrNodeDown) || ctx.Err() != nil {
+			return nil, err
+		}
+		if len(stale) >= maxStale {
+			return nil, fmt.Errorf("btcchain: block %s is more than %d blocks off the best chain", at, maxStale)
+		}
+		mb, berr := b.node.Block(ctx, fork)
+		if berr != nil {
+			return nil, fmt.Errorf("%w: block %s: %w", chain.ErrNotFound, fork, berr)
+		}
+		stale = append(stale, mb)
+		fork = mb.Header.PrevBlock
+	}
+	type out struct {
+		addr  string
+		value int64
+	}
+	utxo := make(map[wire.OutPoint]out)
+	apply := func(mb *wire.MsgBlock) {
+		for _, tx := range mb.Transactions {
+			for _, in := range tx.TxIn {
+				delete(utxo, in.PreviousOutPoint)
+			}
+			txid := tx.TxHash()
+			for j, o := range tx.TxOut {
+				if o.Value <= 0 {
+					continue
+				}
+				if a, ok := b.outputAddr(o.PkScript); ok {
+					if _, watched := pos[a]; watched {
+						utxo[wire.OutPoint{Hash: txid, Index: uint32(j)}] = out{a, o.Value}
+					}
+				}
+			}
+		}
+	}
+	birth := int32(b.birth)
+	var prev chainhash.Hash
+	for height := birth; height <= forkHeight; height++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		bh, err := b.node.BlockHash(ctx, height)
+		if err != nil {
+			return nil, err
+		}
+		mb, err := b.node.Block(ctx, bh)
+		if err != nil {
+			return nil, err
+		}
+		if mb.BlockHash() != bh || height > birth && mb.Header.PrevBlock != prev {
+			return nil, fmt.Errorf("btcchain: block %d does not follow block %d (a reorg during the read): read again", height, height-1)
+		}
+		prev = bh
+		apply(mb)
+	}
+	if forkHeight >= birth && prev != fork {
+		return nil, fmt.Errorf("btcchain: block %d changed during the read (a reorg): read again", forkHeight)
+	}
+	for i := len(stale) - 1; i >= 0; i-- {
+		if forkHeight+int32(len(stale)-i) >= birth {
+			apply(stale[i])
+		}
+	}
+	res := make([]chain.Holding, len(addrs))
+	for _, o := range utxo {
+		for _, i := range pos[o.addr] {
+			res[i].Amount, _ = res[i].Amount.Add(chain.Amount{Lo: uint64(o.value)}) // 21e14 satoshi fits
+			res[i].Outputs++
+		}
+	}
+	return res, nil
 }
 
 // maxStale bounds the blocks off the best chain heightOf walks through.

@@ -31,6 +31,7 @@ type harness struct {
 	value   int64
 	stamped int // payments to the node's own coins made for reorgs
 	birth   uint64
+	keys    map[string]*btcec.PrivateKey // of NewAddress's addresses
 }
 
 const fee = 2_000 // satoshi per payment: one input, two outputs
@@ -55,7 +56,7 @@ func newHarness(t *testing.T) *harness {
 	if _, err := n.Generate(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{n: n, key: key, pk: pk}
+	h := &harness{n: n, key: key, pk: pk, keys: map[string]*btcec.PrivateKey{}}
 	for i, o := range tx.TxOut {
 		if bytes.Equal(o.PkScript, pk) {
 			h.coin, h.value = wire.OutPoint{Hash: tx.TxHash(), Index: uint32(i)}, o.Value
@@ -85,7 +86,40 @@ func (h *harness) NewAddress(context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	h.keys[a.EncodeAddress()] = k
 	return a.EncodeAddress(), nil
+}
+
+// Spend spends op, paying addr (one of NewAddress's) value, to a fresh
+// address, less the fee.
+func (h *harness) Spend(ctx context.Context, op chain.Outpoint, addr string, value chain.Amount) ([]byte, error) {
+	k, ok := h.keys[addr]
+	v, fits := value.Uint64()
+	if !ok || !fits || int64(v) <= fee+1000 {
+		return nil, fmt.Errorf("harness: cannot spend %s paying %s to %s", value, addr, op.Tx)
+	}
+	to, err := h.NewAddress(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ta, _ := btcutil.DecodeAddress(to, regtest.Net)
+	toPK, _ := txscript.PayToAddrScript(ta)
+	fa, _ := btcutil.DecodeAddress(addr, regtest.Net)
+	fromPK, _ := txscript.PayToAddrScript(fa)
+	tx := wire.NewMsgTx(2)
+	tx.AddTxIn(wire.NewTxIn(&wire.OutPoint{Hash: chainhash.Hash(op.Tx.Bytes()), Index: op.Index}, nil, nil))
+	tx.AddTxOut(wire.NewTxOut(int64(v)-fee, toPK))
+	fetcher := txscript.NewCannedPrevOutputFetcher(fromPK, int64(v))
+	w, err := txscript.WitnessSignature(tx, txscript.NewTxSigHashes(tx, fetcher), 0, int64(v), fromPK, txscript.SigHashAll, k, true)
+	if err != nil {
+		return nil, err
+	}
+	tx.TxIn[0].Witness = w
+	var buf bytes.Buffer
+	if err := tx.Serialize(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 func (h *harness) Payment(_ context.Context, addr string, amount chain.Amount) ([]byte, error) {
