@@ -18,11 +18,18 @@ deps:
 
 # The integration tests (./itest/, the roles as separate processes: the
 # longest package by far) are named first so that they start first and
-# the other packages run beside them instead of before them.
+# the other packages run beside them instead of before them; the core's
+# and the ledger's tests built with their invariant checks (-tags
+# invariants) run beside them too, their output printed after. Either
+# failing fails the target.
 test: deps
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 15m ./itest/ ./...
-	$(GO) test -count=1 -timeout 10m -short -tags invariants ./internal/core/ ./internal/ledger/
+	@inv=$$(mktemp); \
+	$(GO) test -count=1 -timeout 10m -short -tags invariants ./internal/core/ ./internal/ledger/ >$$inv 2>&1 & pid=$$!; \
+	$(GO) test -count=1 -timeout 15m ./itest/ ./...; st=$$?; \
+	wait $$pid; ist=$$?; \
+	echo "go test -count=1 -timeout 10m -short -tags invariants ./internal/core/ ./internal/ledger/"; cat $$inv; rm -f $$inv; \
+	test $$st -eq 0 && test $$ist -eq 0
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
