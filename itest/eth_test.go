@@ -496,7 +496,7 @@ func TestEthDeployment(t *testing.T) {
 	defer c.Close()
 	var hotLedger ledger.Amount
 	var incidents []string
-	var loss uint64
+	var loss withdraw.Amount
 	var named, fromPool bool
 	var refilled custody.Ceremony
 	var lied custody.Ceremony
@@ -527,8 +527,8 @@ func TestEthDeployment(t *testing.T) {
 	if refilled.State != custody.CeremonyConfirmed || refilled.TxID != [32]byte(rh) {
 		t.Errorf("the refill ceremony in the journal: %s, SafeTx %x; want confirmed, %s", refilled.State, refilled.TxID, rh)
 	}
-	if len(incidents) != 1 || !named || new(big.Int).SetUint64(loss).Cmp(took) != 0 {
-		t.Fatalf("incidents %v (the drain's SafeTx named: %v), loss %d wei; want one, of the drain, %s wei", incidents, named, loss, took)
+	if len(incidents) != 1 || !named || loss.Ledger().Big().Cmp(took) != 0 {
+		t.Fatalf("incidents %v (the drain's SafeTx named: %v), loss %s wei; want one, of the drain, %s wei", incidents, named, loss, took)
 	}
 	if !lieNamed || lied.State != custody.CeremonyPrepared {
 		t.Errorf("the lying ceremony: an incident names it %v, its state %s; want an incident, and prepared", lieNamed, lied.State)

@@ -12,6 +12,7 @@ import (
 	"kinko/internal/core"
 	"kinko/internal/incident"
 	"kinko/internal/people"
+	"kinko/internal/withdraw"
 )
 
 // TestConsoleFitsInBrowser looks at every console page in headless
@@ -32,7 +33,7 @@ func TestConsoleFitsInBrowser(t *testing.T) {
 	if r := e.do("POST", "/v1/halts", kenji, HaltRequest{Switch: "BTC:withdraw", Reason: "unexplained outflow under investigation"}); r.status != 201 {
 		t.Fatalf("halt = %d %s", r.status, r.body)
 	}
-	e.submit(core.OpenIncident{Incident: incident.Incident{ID: "outflow-BTC-1", Asset: "BTC", Detector: "watcher", Reason: "an output of ours spent by a transaction nobody journaled", TxIDs: []string{strings.Repeat("ab", 32)}, Loss: 18_994_932}})
+	e.submit(core.OpenIncident{Incident: incident.Incident{ID: "outflow-BTC-1", Asset: "BTC", Detector: "watcher", Reason: "an output of ours spent by a transaction nobody journaled", TxIDs: []string{strings.Repeat("ab", 32)}, Loss: withdraw.AmountOf(18_994_932)}})
 	lift := e.do("POST", "/v1/requests", aiko, OpenRequestRequest{Kind: core.KindLiftHalt, Payload: json.RawMessage(`{"switch":"BTC:withdraw"}`), Reason: "cause found", RequiredRole: people.RoleApprover})
 	var liftReq struct{ ID string }
 	lift.json(t, &liftReq)

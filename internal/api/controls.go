@@ -13,7 +13,6 @@ import (
 	"kinko/internal/core"
 	"kinko/internal/incident"
 	"kinko/internal/journal"
-	"kinko/internal/ledger"
 	"kinko/internal/people"
 )
 
@@ -339,7 +338,7 @@ type IncidentView struct {
 	Opened       time.Time  `json:"opened"`
 	Closed       bool       `json:"closed"`
 	Status       string     `json:"status"`
-	Loss         Units      `json:"loss"`
+	Loss         WideUnits  `json:"loss"`
 	ClosedAt     *time.Time `json:"closed_at,omitempty"`
 	ClosedBy     string     `json:"closed_by,omitempty"`
 	CloseRequest string     `json:"close_request,omitempty"`
@@ -361,12 +360,12 @@ func (s *Server) incidentViews() []IncidentView {
 		}
 		for _, in := range st.Incidents.List() {
 			v := IncidentView{ID: in.ID, Asset: in.Asset, Detector: in.Detector, Reason: in.Reason, TxIDs: in.TxIDs, Opened: time.Unix(0, in.Opened).UTC(), Closed: in.Closed != 0,
-				Status: "open", Loss: Units(in.Loss), ClosedBy: in.ClosedBy, CloseRequest: pending[in.ID], LossText: groupDigits(ledger.AmountOf(in.Loss).String())}
+				Status: "open", Loss: WideUnits(in.Loss), ClosedBy: in.ClosedBy, CloseRequest: pending[in.ID], LossText: groupDigits(in.Loss.String())}
 			if v.TxIDs == nil {
 				v.TxIDs = []string{}
 			}
 			if a, ok := st.Ledger.AssetByCode(in.Asset); ok {
-				v.LossText = amountText(ledger.AmountOf(in.Loss), a.Decimals, a.Code)
+				v.LossText = amountText(in.Loss.Ledger(), a.Decimals, a.Code)
 			}
 			if in.Closed != 0 {
 				t := time.Unix(0, in.Closed).UTC()

@@ -19,6 +19,7 @@ import (
 	"kinko/internal/people"
 	"kinko/internal/reserves"
 	"kinko/internal/trading"
+	"kinko/internal/withdraw"
 )
 
 // Command kinds of compensation.
@@ -328,7 +329,7 @@ func (s *State) checkShortfalls(p *compensation.Plan, t int64) []Shortfall {
 			}
 			held, _ := row.CustomerLiabilities.Sub(row.Shortfall)
 			sf := Shortfall{Asset: a.Code, Liabilities: row.CustomerLiabilities, Holdings: held, Short: row.Shortfall, Incident: "shortfall-" + a.Code + "-" + p.ID}
-			loss, _ := row.Shortfall.Uint64()
+			loss := withdraw.Amount(row.Shortfall)
 			reason := fmt.Sprintf("after compensation plan %s: %s customer liabilities %s, customer-side holdings %s: short by %s", p.ID, a.Code,
 				row.CustomerLiabilities.FormatDecimal(a.Decimals), held.FormatDecimal(a.Decimals), row.Shortfall.FormatDecimal(a.Decimals))
 			if s.Incidents.Open(incident.Incident{ID: sf.Incident, Asset: a.Code, Detector: ShortfallDetector, Reason: reason, Loss: loss}, t, s.seq) == nil {

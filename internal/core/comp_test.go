@@ -13,6 +13,7 @@ import (
 	"kinko/internal/market"
 	"kinko/internal/people"
 	"kinko/internal/trading"
+	"kinko/internal/withdraw"
 )
 
 const xem ledger.AssetID = 4
@@ -307,7 +308,7 @@ func TestCompensationShortfall(t *testing.T) {
 		if !r.Done || len(r.Shortfalls) != 1 || r.Shortfalls[0].Asset != "JPY" || r.Shortfalls[0].Short != ledger.AmountOf(total) {
 			t.Fatalf("unfunded plan of %d yen: %+v", total, r.Shortfalls)
 		}
-		if !open || in.Loss != total || in.Closed != 0 || in.Detector != ShortfallDetector {
+		if !open || in.Loss != withdraw.AmountOf(total) || in.Closed != 0 || in.Detector != ShortfallDetector {
 			t.Fatalf("incident %+v (open %v); want loss %d", in, open, total)
 		}
 	}

@@ -133,9 +133,9 @@ func (s *State) applyWriteOffOwed(r people.Request, t int64) error {
 
 // finalityDepth is the depth a deposit of amount of asset needs, by the
 // journaled withdrawal rules.
-func (s *State) finalityDepth(asset ledger.AssetID, amount uint64) int32 {
+func (s *State) finalityDepth(asset ledger.AssetID, amount ledger.Amount) int32 {
 	a, _ := s.Ledger.Asset(asset)
-	return s.Withdraw.Rules.FinalityDepth(a.Code, a.Decimals, withdraw.AmountOf(amount))
+	return s.Withdraw.Rules.FinalityDepth(a.Code, a.Decimals, withdraw.Amount(amount))
 }
 
 // finalizeAt marks final the deposits of asset that the asset's journaled
@@ -173,14 +173,14 @@ func (s *State) Finality(customer ledger.OwnerID) withdraw.Finality {
 	for _, u := range s.Custody.Unfinal(customer) {
 		a, _ := s.Ledger.Asset(u.Asset)
 		f.Unfinal = append(f.Unfinal, withdraw.Unfinal{
-			Asset: a.Code, Amount: withdraw.AmountOf(u.Amount), Available: s.available(customer, u.Asset), Count: u.Count,
-			Deposit: u.First.Outpoint.String(), DepositAmount: withdraw.AmountOf(u.First.Amount),
+			Asset: a.Code, Amount: withdraw.Amount(u.Amount), Available: s.available(customer, u.Asset), Count: u.Count,
+			Deposit: u.First.Outpoint.String(), DepositAmount: withdraw.Amount(u.First.Value()),
 			Confirmations: u.First.Confirmations(s.tip(u.Asset)), Depth: u.First.Depth(),
 		})
 	}
 	for _, a := range s.Ledger.Assets() {
-		if n := custody.Owed(s.Ledger, customer, a.ID); n > 0 {
-			f.Owed = append(f.Owed, withdraw.Owed{Asset: a.Code, Amount: withdraw.AmountOf(n)})
+		if n := custody.OwedAmount(s.Ledger, customer, a.ID); !n.IsZero() {
+			f.Owed = append(f.Owed, withdraw.Owed{Asset: a.Code, Amount: withdraw.Amount(n)})
 		}
 	}
 	return f

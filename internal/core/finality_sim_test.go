@@ -221,7 +221,7 @@ func checkFinalitySim(t *testing.T, seed uint64, step int, e *finEnv) {
 	t.Helper()
 	_, unfinal := scanFinality(e.st)
 	for _, c := range []ledger.OwnerID{1, 2, attacker} {
-		if got, want := e.st.Custody.UnfinalAmount(c, btc), unfinal[custAsset{c, btc}]; got != want {
+		if got, want := e.st.Custody.UnfinalAmount(c, btc), ledger.AmountOf(unfinal[custAsset{c, btc}]); got != want {
 			t.Fatalf("seed %d step %d: customer %d: tracked %d not final; the deposits give %d", seed, step, c, got, want)
 		}
 	}
@@ -229,7 +229,7 @@ func checkFinalitySim(t *testing.T, seed uint64, step int, e *finEnv) {
 		if d.Final || d.State == custody.DepositReversed {
 			return true
 		}
-		if want := d.Height + e.st.finalityDepth(btc, d.Amount) - 1; d.FinalAt != want {
+		if want := d.Height + e.st.finalityDepth(btc, d.Value()) - 1; d.FinalAt != want {
 			t.Fatalf("seed %d step %d: deposit %s final at %d; the rules in force say %d", seed, step, d.Outpoint, d.FinalAt, want)
 		}
 		if d.FinalAt <= e.tip {

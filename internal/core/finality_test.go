@@ -5,12 +5,16 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"maps"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
 
+	"kinko/internal/chain"
 	"kinko/internal/controls"
 	"kinko/internal/custody"
+	"kinko/internal/ethwallet"
 	"kinko/internal/ledger"
 	"kinko/internal/market"
 	"kinko/internal/people"
@@ -191,14 +195,14 @@ func TestFinalityTiersByAmount(t *testing.T) {
 	}
 	for _, s := range steps {
 		e.checkpoint(s.tip)
-		if got := e.st.Custody.UnfinalAmount(attacker, btc); got != s.unfinal {
+		if got := e.st.Custody.UnfinalAmount(attacker, btc); got != ledger.AmountOf(s.unfinal) {
 			t.Fatalf("at tip %d: %d not final; want %d", s.tip, got, s.unfinal)
 		}
 	}
 	// A deposit seen after the tip already passed its depth is final at
 	// once.
 	late := e.deposit(attacker, 4, 1000, 150)
-	if d, _ := e.st.Custody.Deposit(late); !d.Final || e.st.Custody.UnfinalAmount(attacker, btc) != 0 {
+	if d, _ := e.st.Custody.Deposit(late); !d.Final || !e.st.Custody.UnfinalAmount(attacker, btc).IsZero() {
 		t.Fatalf("a deposit 50 blocks deep is not final: %+v", d)
 	}
 }
@@ -279,7 +283,7 @@ func TestTradedAwayBlocksEveryAsset(t *testing.T) {
 	if e.bal(owes) != 1_0000_0000 || e.bal(avail(attacker, btc)) != 0 {
 		t.Fatalf("owed %d, available %d", e.bal(owes), e.bal(avail(attacker, btc)))
 	}
-	if e.st.Custody.UnfinalAmount(attacker, btc) != 0 {
+	if !e.st.Custody.UnfinalAmount(attacker, btc).IsZero() {
 		t.Fatal("a reversed deposit still counts as not final")
 	}
 	e.checkpoint(300) // long past any depth: the debt still blocks
@@ -450,12 +454,12 @@ func TestReviewDepositFinality(t *testing.T) {
 	e.checkpoint(100)
 	op := custody.Outpoint{TxID: [32]byte{0xEE}}
 	e.must(CreditDeposits{Deposits: []custody.Seen{{Outpoint: op, Wallet: 1, Index: uint32(attacker - 1), Amount: 7000, BlockHash: e.blockHash(99), Height: 99, Review: true}}})
-	if e.st.Custody.UnfinalAmount(attacker, btc) != 0 || e.bal(held(attacker, btc)) != 7000 {
+	if !e.st.Custody.UnfinalAmount(attacker, btc).IsZero() || e.bal(held(attacker, btc)) != 7000 {
 		t.Fatal("a deposit held for review counts as available")
 	}
 	later := e.deposit(attacker, 2, 500, 100) // credited after it, released before it
 	e.must(ReleaseDeposit{Outpoint: op, Actor: "aiko", Reason: "checked"})
-	if e.st.Custody.UnfinalAmount(attacker, btc) != 7500 {
+	if e.st.Custody.UnfinalAmount(attacker, btc) != ledger.AmountOf(7500) {
 		t.Fatal("a released deposit does not count as not final")
 	}
 	e.refused(e.withdraw(attacker, "w", "BTC", 7000), "deposit "+op.String(), "2 of the 6", "2 deposits of BTC not yet final")
@@ -532,4 +536,82 @@ func equalUnfinal(a, b []custody.Unfinal) bool {
 		}
 	}
 	return true
+}
+
+// TestWideUnfinalNotWithdrawable: withdrawals are 128-bit, so an Ether
+// deposit not yet final must count in full above 2^64 wei (18.4 ETH). An
+// attacker holds 1 ETH, final, and has a deposit of 100 ETH credited and
+// not final; the most they may withdraw is the 1 ETH. Asking for 50 ETH,
+// as an attacker would while the deposit's total read as 2^64 − 1 wei (and
+// 81.6 ETH of it withdrawable), is refused with nothing held. A deposit
+// above a tier bound beyond 2^64 takes the deeper tier.
+func TestWideUnfinalNotWithdrawable(t *testing.T) {
+	e := newFinEnv(t)
+	const eth ledger.AssetID = 9
+	e.must(CreateAssets{Assets: []ledger.Asset{{ID: eth, Code: "ETH", Decimals: 18, Class: ledger.ClassChain}}})
+	a := func(b byte) ethwallet.Address { var x ethwallet.Address; x[0], x[19] = 0xb0, b; return x }
+	desc := ethwallet.Descriptor{ChainID: 1337, Singleton: a(1), Factory: a(2), Fallback: a(3), Threshold: 2, Owners: []ethwallet.Address{a(10), a(11), a(12)}}
+	for _, cmd := range walletRegistered(custody.Wallet{ID: 2, Kind: custody.ColdCustomer, Asset: eth, Descriptor: desc.String(), Owner: ledger.OwnerHouseMin + 101}, time.Unix(0, e.now)) {
+		e.must(cmd)
+	}
+	idx := e.must(AssignAddress{Wallet: 2, Customer: attacker}).(uint32)
+	payee := "0x" + strings.Repeat("ab", 20)
+	e.must(WhitelistAddress{Customer: attacker, Asset: "ETH", Address: payee})
+	ether := func(n uint64) ledger.Amount {
+		v, err := chain.AmountFromBig(new(big.Int).Mul(new(big.Int).SetUint64(n), big.NewInt(1e18)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	balance := func(k ledger.AccountKey) ledger.Amount { a, _ := e.st.Ledger.Account(k); return a.Balance() }
+	lots := withdraw.Amount(ether(1_000))
+	r := finRules
+	r.PerWithdrawalMax, r.PerCustomerDay, r.PerAssetHour, r.ApprovalAbove = maps.Clone(r.PerWithdrawalMax), maps.Clone(r.PerCustomerDay), maps.Clone(r.PerAssetHour), maps.Clone(r.ApprovalAbove)
+	r.PerWithdrawalMax["ETH"], r.PerCustomerDay["ETH"], r.PerAssetHour["ETH"], r.ApprovalAbove["ETH"] = lots, lots, lots, lots
+	r.Finality = maps.Clone(r.Finality)
+	r.Finality["ETH"] = []withdraw.Tier{{UpTo: withdraw.Amount(ether(50)), Depth: 12}, {Depth: 64}}
+	e.mustRules(r)
+	e.now += 2e9 // past the whitelist's cool-down
+	cp := WatchCheckpoint{Asset: eth, Height: 100}
+	for k := int32(85); k <= 100; k++ {
+		cp.Hashes = append(cp.Hashes, e.blockHash(k))
+	}
+	e.must(cp)
+	credit := func(n byte, v ledger.Amount, h int32) custody.Outpoint {
+		op := custody.Outpoint{TxID: [32]byte{0xE7, n}, Vout: custody.EtherIndex}
+		if res := e.must(CreditDeposits{Deposits: []custody.Seen{{Outpoint: op, Wallet: 2, Index: idx, Amount: v.Lo, AmountHi: v.Hi, BlockHash: e.blockHash(h), Height: h}}}).([]custody.Result); len(res) != 0 {
+			t.Fatalf("deposit %d: %+v", n, res)
+		}
+		return op
+	}
+	ask := func(id string, v ledger.Amount) withdraw.Withdrawal {
+		in := withdraw.Intent{RequestID: id, Asset: "ETH", Address: payee, Amount: withdraw.Amount(v), Expiry: e.now/1e9 + 3600}
+		sig, err := in.Sign(e.keys[attacker])
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := e.do(RequestWithdrawal{Customer: attacker, Intent: in, PubKey: [32]byte(e.keys[attacker].Public().(ed25519.PublicKey)), Sig: sig})
+		if o.Err != nil {
+			t.Fatalf("withdrawal %s: %v", id, o.Err)
+		}
+		return o.Value.(withdraw.Withdrawal)
+	}
+	credit(1, ether(1), 86) // 15 confirmations: final
+	wide := credit(2, ether(100), 100)
+	if got := e.st.Custody.UnfinalAmount(attacker, eth); got != ether(100) {
+		t.Fatalf("not final: %s; want all of %s", got, ether(100))
+	}
+	if d, _ := e.st.Custody.Deposit(wide); d.Depth() != 64 {
+		t.Fatalf("a deposit of 100 ETH needs %d confirmations; want 64 (the tier above 50 ETH, 2.7·2^64 wei)", d.Depth())
+	}
+	if got, why := e.st.Withdrawable(attacker, eth); got != withdraw.Amount(ether(1)) {
+		t.Fatalf("withdrawable = %s (%s); want the 1 ETH that is final", got, why)
+	}
+	before := balance(avail(attacker, eth))
+	e.refused(ask("w-wide", ether(50)), "not yet final")
+	if balance(avail(attacker, eth)) != before || !balance(held(attacker, eth)).IsZero() {
+		t.Fatal("a refused withdrawal moved funds")
+	}
+	e.accepted(ask("w-final", ether(1)))
 }

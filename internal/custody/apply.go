@@ -241,7 +241,7 @@ func (s *State) credit(l *ledger.Ledger, d *Seen, t int64, depth DepthFunc) erro
 	dep := Deposit{
 		Outpoint: d.Outpoint, Wallet: d.Wallet, Index: d.Index, Customer: cust, Amount: d.Amount, AmountHi: d.AmountHi,
 		BlockHash: d.BlockHash, Height: d.Height, State: state, Time: t,
-		FinalAt: finalAt(d.Height, depth(asset, saturate(amount))),
+		FinalAt: finalAt(d.Height, depth(asset, amount)),
 	}
 	if asset != w.Asset {
 		dep.Asset = asset

@@ -12,7 +12,7 @@ import (
 // asset needs before it is final (at least 1): the withdrawal rules'
 // finality tiers, which the core passes in. An amount of 2^64 or more (wei)
 // is passed as 2^64-1: the highest tier.
-type DepthFunc func(asset ledger.AssetID, amount uint64) int32
+type DepthFunc func(asset ledger.AssetID, amount ledger.Amount) int32
 
 // custAsset names one customer's holding of one asset.
 type custAsset struct {
@@ -256,7 +256,7 @@ func (s *State) Refinalize(depth DepthFunc) {
 	for asset, q := range s.fin.queue {
 		for _, i := range q {
 			d := &s.deposits[i]
-			d.FinalAt = finalAt(d.Height, depth(asset, saturate(d.Value())))
+			d.FinalAt = finalAt(d.Height, depth(asset, d.Value()))
 		}
 		sort.Slice(q, func(a, b int) bool { return s.less(q[a], q[b]) })
 	}
@@ -266,9 +266,10 @@ func (s *State) Refinalize(depth DepthFunc) {
 // available balance and not yet final.
 type Unfinal struct {
 	Asset ledger.AssetID
-	// Amount is their total, at most 2^64-1 (a wider total reads as
-	// 2^64-1: more than any 64-bit withdrawal).
-	Amount uint64
+	// Amount is their total, all 128 bits of it (withdrawals are 128-bit:
+	// a total read as less would let the difference leave before it is
+	// final).
+	Amount ledger.Amount
 	Count  int
 	// First is the one that becomes final first.
 	First Deposit
@@ -287,7 +288,7 @@ func (s *State) Unfinal(customer ledger.OwnerID) []Unfinal {
 		asset := s.DepositAsset(d)
 		j := slices.IndexFunc(out, func(u Unfinal) bool { return u.Asset == asset })
 		if j < 0 {
-			out = append(out, Unfinal{Asset: asset, Amount: saturate(s.fin.sum[custAsset{customer, asset}]), First: *d})
+			out = append(out, Unfinal{Asset: asset, Amount: s.fin.sum[custAsset{customer, asset}], First: *d})
 			j = len(out) - 1
 		}
 		u := &out[j]
@@ -301,9 +302,9 @@ func (s *State) Unfinal(customer ledger.OwnerID) []Unfinal {
 }
 
 // UnfinalAmount returns the total of the customer's deposits of asset
-// credited to available and not yet final, at most 2^64-1.
-func (s *State) UnfinalAmount(customer ledger.OwnerID, asset ledger.AssetID) uint64 {
-	return saturate(s.fin.sum[custAsset{customer, asset}])
+// credited to available and not yet final.
+func (s *State) UnfinalAmount(customer ledger.OwnerID, asset ledger.AssetID) ledger.Amount {
+	return s.fin.sum[custAsset{customer, asset}]
 }
 
 // PendingFinality returns how many credited deposits of asset are not yet

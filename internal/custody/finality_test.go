@@ -26,8 +26,8 @@ func newFinState(t *testing.T) (*State, *ledger.Ledger) {
 }
 
 // depth is a tier rule for the tests: 3 confirmations up to 1000, 10 above.
-func depth(_ ledger.AssetID, amount uint64) int32 {
-	if amount <= 1000 {
+func depth(_ ledger.AssetID, amount ledger.Amount) int32 {
+	if amount.Cmp(ledger.AmountOf(1000)) <= 0 {
 		return 3
 	}
 	return 10
@@ -61,7 +61,7 @@ func TestFinalizeInOrderOfFinalHeight(t *testing.T) {
 				t.Fatalf("at tip %d: %s not final (final at %d)", tip, op, d.FinalAt)
 			}
 		}
-		if a, b := s.UnfinalAmount(1, 2), s.UnfinalAmount(2, 2); a != unfinal1 || b != unfinal2 {
+		if a, b := s.UnfinalAmount(1, 2), s.UnfinalAmount(2, 2); a != ledger.AmountOf(unfinal1) || b != ledger.AmountOf(unfinal2) {
 			t.Fatalf("at tip %d: not final %d, %d; want %d, %d", tip, a, b, unfinal1, unfinal2)
 		}
 		if err := s.CheckInvariants(); err != nil {
@@ -95,7 +95,7 @@ func TestReverseOwedAndRepaid(t *testing.T) {
 	if err != nil || short != 3000 || Owed(l, 1, 2) != 3000 {
 		t.Fatalf("reverse = %d %v, owed %d", short, err, Owed(l, 1, 2))
 	}
-	if s.UnfinalAmount(1, 2) != 0 || s.PendingFinality(2) != 0 {
+	if !s.UnfinalAmount(1, 2).IsZero() || s.PendingFinality(2) != 0 {
 		t.Fatal("a reversed deposit is still tracked")
 	}
 	// A later deposit of 1000 repays 1000 as it is credited.

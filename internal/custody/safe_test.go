@@ -92,8 +92,8 @@ func TestSafeDepositWide(t *testing.T) {
 	s, l := newSafeState(t)
 	cust := ledger.AccountKey{Owner: 1, Asset: 3, Kind: ledger.KindAvailable}
 	op := Outpoint{TxID: [32]byte{0xe7}, Vout: EtherIndex}
-	var seenDepth uint64
-	dep := func(_ ledger.AssetID, a uint64) int32 { seenDepth = a; return 12 }
+	var seenDepth ledger.Amount
+	dep := func(_ ledger.AssetID, a ledger.Amount) int32 { seenDepth = a; return 12 }
 	seen := Seen{Outpoint: op, Wallet: 1, Index: 0, Amount: twentyETH.Lo, AmountHi: twentyETH.Hi, BlockHash: [32]byte{9}, Height: 50}
 	if res := s.CreditDeposits(l, []Seen{seen}, 1, dep); len(res) > 0 {
 		t.Fatal(res[0].Err)
@@ -101,8 +101,8 @@ func TestSafeDepositWide(t *testing.T) {
 	if got := balance(l, cust); got != twentyETH || got.String() != "20000000000000000000" {
 		t.Fatalf("customer balance = %s; want 20000000000000000000", got)
 	}
-	if seenDepth != ^uint64(0) {
-		t.Fatalf("depth asked for %d; want 2^64-1 for a wider amount", seenDepth)
+	if seenDepth != twentyETH {
+		t.Fatalf("depth asked for %s; want the whole 20 ETH", seenDepth)
 	}
 	if d, _ := s.Deposit(op); d.Value() != twentyETH || d.FinalAt != 61 {
 		t.Fatalf("deposit = %+v", d)
@@ -110,8 +110,8 @@ func TestSafeDepositWide(t *testing.T) {
 	if _, ok := s.UTXO(op); ok {
 		t.Fatal("a Safe deposit made a UTXO")
 	}
-	if got := s.UnfinalAmount(1, 3); got != ^uint64(0) {
-		t.Fatalf("unfinal = %d; want 2^64-1 (saturated)", got)
+	if got := s.UnfinalAmount(1, 3); got != twentyETH {
+		t.Fatalf("unfinal = %s; want the whole 20 ETH", got)
 	}
 	// Again, and again with another amount or customer: nothing more.
 	again := seen
@@ -148,7 +148,7 @@ func TestSafeDepositWide(t *testing.T) {
 	if got := balance(l, w.Account()); !got.IsZero() {
 		t.Fatalf("wallet account after reversal = %s; want 0", got)
 	}
-	if s.UnfinalAmount(1, 3) != 0 {
+	if !s.UnfinalAmount(1, 3).IsZero() {
 		t.Fatal("a reversed deposit counts as unfinal")
 	}
 }

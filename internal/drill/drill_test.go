@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"kinko/internal/withdraw"
 )
 
 // TestCoincheckDrill runs the drill at a small scale on btcd and checks
@@ -159,7 +161,7 @@ func TestCoincheckEtherDrill(t *testing.T) {
 	if res.ColdAfterWei != res.ColdWei || res.ColdWei+res.HotWei != res.TotalWei {
 		t.Errorf("the cold Safe holds %d wei after the theft; it held %d", res.ColdAfterWei, res.ColdWei)
 	}
-	if res.Loss != res.StolenWei || res.HaltAfter <= 0 {
+	if res.Loss != withdraw.AmountOf(res.StolenWei) || res.HaltAfter <= 0 {
 		t.Errorf("the incident's loss %d wei (stolen %d), opened %v after the theft", res.Loss, res.StolenWei, res.HaltAfter)
 	}
 	halted := map[string]bool{}

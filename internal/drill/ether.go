@@ -25,6 +25,7 @@ import (
 	"kinko/internal/incident"
 	"kinko/internal/ledger"
 	"kinko/internal/watch"
+	"kinko/internal/withdraw"
 )
 
 // weiPerEther is 10^18.
@@ -57,7 +58,7 @@ type EtherResult struct {
 	YenPaid     uint64
 	Resumed     []string
 	// Loss is the incident's loss as the watcher measured it.
-	Loss   uint64
+	Loss   withdraw.Amount
 	Report *incident.Report
 }
 

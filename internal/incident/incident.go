@@ -6,6 +6,8 @@ package incident
 import (
 	"errors"
 	"fmt"
+
+	"kinko/internal/withdraw"
 )
 
 // Incident is an incident record.
@@ -18,13 +20,14 @@ type Incident struct {
 	// Loss is what the incident cost, in base units of Asset, as its
 	// detector measured it: the outputs of ours its transactions spent
 	// (the watcher), a shortfall's size (reserves). Reopening it with new
-	// transactions adds theirs.
-	Loss     uint64 `json:"loss,omitempty"`
-	Opened   int64  `json:"opened"` // unix ns of the journal entry
-	Seq      uint64 `json:"seq"`
-	Closed   int64  `json:"closed,omitempty"`
-	ClosedBy string `json:"closed_by,omitempty"`
-	Notes    []Note `json:"notes,omitempty"`
+	// transactions adds theirs. 128 bits (wei: 2^64-1 is 18.4 ether),
+	// journaled as a bare JSON number as when it was 64-bit.
+	Loss     withdraw.Amount `json:"loss,omitzero"`
+	Opened   int64           `json:"opened"` // unix ns of the journal entry
+	Seq      uint64          `json:"seq"`
+	Closed   int64           `json:"closed,omitempty"`
+	ClosedBy string          `json:"closed_by,omitempty"`
+	Notes    []Note          `json:"notes,omitempty"`
 }
 
 // Note is an operator's note on an incident, or its closing reason.
@@ -102,8 +105,8 @@ func (s *State) Open(in Incident, t int64, seq uint64) error {
 			}
 			cur.TxIDs, added = append(cur.TxIDs, tx), true
 		}
-		if added && cur.Loss+in.Loss >= cur.Loss {
-			cur.Loss += in.Loss
+		if added {
+			cur.Loss = cur.Loss.AddSat(in.Loss)
 		}
 		return nil
 	}

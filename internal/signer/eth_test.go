@@ -622,7 +622,7 @@ func TestEthWatcherHaltsDrain(t *testing.T) {
 		t.Fatal("ether withdrawals not halted after the drain")
 	}
 	var inc []string
-	var loss uint64
+	var loss withdraw.Amount
 	e.core.Read(func(s *core.State) {
 		for _, in := range s.Incidents.List() {
 			inc = append(inc, in.ID)
@@ -632,8 +632,8 @@ func TestEthWatcherHaltsDrain(t *testing.T) {
 			}
 		}
 	})
-	if len(inc) != 1 || new(big.Int).SetUint64(loss).Cmp(took) != 0 {
-		t.Fatalf("incidents %v, loss %d wei; want one of %s", inc, loss, took)
+	if len(inc) != 1 || loss.Ledger().Big().Cmp(took) != 0 {
+		t.Fatalf("incidents %v, loss %s wei; want one of %s", inc, loss, took)
 	}
 	// The co-signer is halted by the watcher's alarm (in the background).
 	for len(e.cs.Halts()) == 0 {

@@ -545,7 +545,7 @@ func (d *Deposits) haltOutflowsLocked(ctx context.Context) error {
 		})
 		for _, cmd := range []core.Command{
 			core.Halt{Switch: controls.Switch{Asset: o.Asset, Service: controls.Withdraw}, Actor: "watcher", Reason: o.Why},
-			core.OpenIncident{Incident: incident.Incident{ID: fmt.Sprintf("outflow-%s-%s", code, o.TxID.String()[:16]), Asset: code, Detector: "watcher", Reason: "unexplained outflow", TxIDs: []string{o.TxID.String()}, Loss: o.Loss}},
+			core.OpenIncident{Incident: incident.Incident{ID: fmt.Sprintf("outflow-%s-%s", code, o.TxID.String()[:16]), Asset: code, Detector: "watcher", Reason: "unexplained outflow", TxIDs: []string{o.TxID.String()}, Loss: withdraw.AmountOf(o.Loss)}},
 		} {
 			o, err := d.core.Submit(ctx, d.cfg.Now(), cmd)
 			if err == nil {

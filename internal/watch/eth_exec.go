@@ -479,9 +479,9 @@ func (w *EthExec) haltPending(ctx context.Context) error {
 				code = a.Code
 			}
 		})
-		loss := o.loss.Uint64()
-		if !o.loss.IsUint64() {
-			loss = ^uint64(0)
+		loss, err := withdraw.AmountFromBig(o.loss)
+		if err != nil {
+			loss = withdraw.MaxAmount // more than 2^128-1 wei cannot leave a Safe
 		}
 		if err := haltAndOpen(ctx, w.core, w.cfg.Now(), w.cfg.Asset, "watcher", o.why,
 			incident.Incident{ID: fmt.Sprintf("exec-%s-%s", code, o.hash.Hex()[2:18]), Asset: code, Detector: "watcher",

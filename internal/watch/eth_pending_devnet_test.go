@@ -162,7 +162,7 @@ func TestEthPendingExecutionHalts(t *testing.T) {
 		t.Fatalf("the watcher read blocks up to %d: the test needs its block processing stopped", next-1)
 	}
 	var incs []string
-	var loss uint64
+	var loss withdraw.Amount
 	var batchStatus withdraw.BatchStatus
 	w.k.Read(func(s *core.State) {
 		for _, in := range s.Incidents.List() {
@@ -178,8 +178,8 @@ func TestEthPendingExecutionHalts(t *testing.T) {
 		b, _ := s.Withdraw.BatchByTx([32]byte(bh))
 		batchStatus = b.Status
 	})
-	if len(incs) != 1 || new(big.Int).SetUint64(loss).Cmp(took) != 0 {
-		t.Fatalf("incidents %v, loss %d wei; want one, of the %s wei taken", incs, loss, took)
+	if len(incs) != 1 || loss.Ledger().Big().Cmp(took) != 0 {
+		t.Fatalf("incidents %v, loss %s wei; want one, of the %s wei taken", incs, loss, took)
 	}
 	if batchStatus == withdraw.BatchConfirmed {
 		t.Fatal("the batch is confirmed: something read the blocks")
