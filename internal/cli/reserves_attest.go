@@ -206,8 +206,8 @@ func chainHoldings(ctx context.Context, b chain.Backend, net *chaincfg.Params, h
 		for _, w := range head.Custody.Wallets() {
 			has = has || w.Asset == a.ID
 		}
-		if !has {
-			continue
+		if !has || attest.SafeAsset(head, a.ID) {
+			continue // an Ether asset's Safes are not read from a Bitcoin node
 		}
 		addrs, err := watch.OwnedAddresses(stateCore{head}, a.ID, net)
 		if err != nil {

@@ -98,6 +98,17 @@ type MessageRequest struct {
 	PSBT    *psbt.Packet
 }
 
+// SafeAsset reports whether asset is held in Safe wallets (Ethereum): the
+// report reads no Ethereum node and asks for no BIP-322 proof of them.
+func SafeAsset(head *core.State, asset ledger.AssetID) bool {
+	for _, w := range head.Custody.Wallets() {
+		if w.Asset == asset && w.Safe() {
+			return true
+		}
+	}
+	return false
+}
+
 // MessageRequests returns the message requests of every cold wallet of
 // each chain asset whose liabilities root of entry seq is published
 // (head is the state at the journal's head), at block height of hash.
@@ -109,8 +120,8 @@ func MessageRequests(head *core.State, seq uint64, exchange string, net *chaincf
 	for _, a := range head.Ledger.Assets() {
 		var cold []custody.Wallet
 		for _, w := range head.Custody.Wallets() {
-			if w.Asset == a.ID && isCold(w.Kind) {
-				cold = append(cold, w)
+			if w.Asset == a.ID && isCold(w.Kind) && !w.Safe() {
+				cold = append(cold, w) // a Safe wallet proves nothing by BIP-322
 			}
 		}
 		if len(cold) == 0 {
@@ -305,6 +316,10 @@ func Build(in Input) (*Report, error) {
 			ar.Liabilities.Published = &Published{Seq: pub.PublishedSeq, Root: pub.Hash, Matches: pub.Root == root}
 		}
 		chain := in.Chain[a.Code]
+		safes := SafeAsset(in.Head, a.ID)
+		if safes {
+			chain = nil // no Bitcoin holdings or proofs for Safe wallets
+		}
 		if chain != nil {
 			ar.Block = &BlockRef{Height: chain.Height, Hash: chain.Hash.String()}
 		}
@@ -314,11 +329,15 @@ func Build(in Input) (*Report, error) {
 			if w.Asset != a.ID {
 				continue
 			}
+			acct, _ := in.Trees.Ledger.Account(w.Account())
+			if safes {
+				ar.Wallets = append(ar.Wallets, WalletReport{ID: w.ID, Kind: w.Kind.String(), Descriptor: w.Descriptor, Ledger: acct.Balance()})
+				continue
+			}
 			_, addr, pk, err := ProofAddress(w, in.Net)
 			if err != nil {
 				return nil, err
 			}
-			acct, _ := in.Trees.Ledger.Account(w.Account())
 			wr := WalletReport{ID: w.ID, Kind: w.Kind.String(), Descriptor: w.Descriptor, Address: addr, Ledger: acct.Balance()}
 			if chain != nil {
 				v := ledger.AmountOf(uint64(max(chain.Wallets[w.ID], 0)))
@@ -362,9 +381,12 @@ func Build(in Input) (*Report, error) {
 			ar.House = &onChainHouse
 		default:
 			ar.Holdings, ar.HoldingsFrom = row.CustomerWallets, "ledger"
-			if a.Class == ledger.ClassFiat {
+			switch {
+			case a.Class == ledger.ClassFiat:
 				ar.Note = "held in the customers' trust bank account: the ledger's figure, checked against the bank's statements, not on a chain"
-			} else {
+			case safes:
+				ar.Note = "held in Safe multisig wallets on Ethereum: the ledger's wallet accounts; their Safes and deposit addresses are reconciled with them at every block by kinko watch --eth-node, but this report reads no Ethereum node and has no owners' proof of control, so the asset is not attested"
+			default:
 				ar.Note = "no chain data: the ledger's wallet accounts"
 			}
 		}
