@@ -64,7 +64,7 @@ func TestReserveAttestWithSafeWallets(t *testing.T) {
 		}
 	}
 	rep, err := Build(Input{Exchange: "Kinko Exchange", Trees: trees, Head: headState, Key: key, Net: net,
-		Chain: map[string]*watch.Holdings{"BTC": {Height: 500, Hash: block, Wallets: map[uint32]int64{1: 175_000_000, 2: 5_000_000, 3: 10_000_000}}},
+		Chain:     map[string]*watch.Holdings{"BTC": {Height: 500, Hash: block, Wallets: map[uint32]int64{1: 175_000_000, 2: 5_000_000, 3: 10_000_000}}},
 		Generated: at.Add(2 * time.Minute)})
 	if err != nil {
 		t.Fatalf("the report with a Safe wallet registered: %v", err)
