@@ -36,13 +36,13 @@ func newHarness(t *testing.T, tokens ...common.Address) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{n: n, b: ethchain.New(n.Client(), n.WSURL(), tokens), key: key, tokens: tokens}
+	return &harness{n: n, b: ethchain.New(n.Client(), n.WSURL(), tokens, ethchain.WithTraces(true)), key: key, tokens: tokens}
 }
 
 func (h *harness) Backend() chain.Backend { return h.b }
 
 func (h *harness) NewBackend() chain.Backend {
-	return ethchain.New(h.n.Client(), h.n.WSURL(), h.tokens)
+	return ethchain.New(h.n.Client(), h.n.WSURL(), h.tokens, ethchain.WithTraces(true))
 }
 
 func (h *harness) NewAddress(context.Context) (string, error) {
