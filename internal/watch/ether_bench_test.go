@@ -126,7 +126,7 @@ func benchCredit(b *testing.B, customers int) (*core.Core, *fakeChain, *EtherDep
 
 // BenchmarkInternalEtherCredit measures crediting Ether sent by
 // contracts: each iteration is one block of one transaction whose call
-// trace (geth's callTracer JSON, about 170 KB) holds 1,000 internal CALLs
+// trace (geth's callTracer JSON, about 190 KB) holds 1,000 internal CALLs
 // of 20 ETH to the deposit addresses of 1,000 customers, decoded by
 // ethchain.DecodeTraces, then scanned, credited by one credit_deposits
 // command journaled by the core, and checkpointed (the node's RPC is not
