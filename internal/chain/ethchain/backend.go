@@ -258,7 +258,11 @@ func (b *Backend) Block(ctx context.Context, h chain.ID, w *chain.Watch) (*chain
 		if err != nil {
 			return nil, fmt.Errorf("ethchain: receipt of %s: %w", t.Hash, err)
 		}
-		if r.Status == types.ReceiptStatusSuccessful {
+		ok := r.Status == types.ReceiptStatusSuccessful
+		if internal != nil && internal[i].Failed == ok {
+			return nil, fmt.Errorf("%w: %s: receipt status %d, its call trace's error %v", chain.ErrChainData, t.Hash, r.Status, internal[i].Failed)
+		}
+		if ok {
 			blk.Transfers = append(blk.Transfers, ts...)
 		}
 	}
