@@ -109,9 +109,16 @@ type BlockRef struct {
 
 // Transfer is a movement of value that touches a watched address: a
 // Bitcoin output paying one (From empty: the inputs are not resolved), an
-// Ethereum transaction's value from or to one, or an ERC-20 Transfer log of
-// a listed token from or to one. (Tx, Asset, Index) is unique: the output
-// index for Bitcoin, 0 for Ether, the log's index in its block for a token.
+// Ethereum transaction's value from or to one, Ether a contract sends to
+// one in an internal call of a successful transaction (a call trace's
+// CALL, CREATE, CREATE2 or SELFDESTRUCT frame with value, none of its
+// frames up to the transaction's reverted; read only by a backend that
+// reads traces), or an ERC-20 Transfer log of a listed token from or to
+// one. (Tx, Asset, Index) is unique: the output index for Bitcoin; for
+// Ether 0 for the transaction's own value and InternalIndex(n) for the
+// internal call that is the n-th nested frame of its trace (n ≥ 1, the
+// frames numbered depth first in call order); the log's index in its
+// block for a token.
 type Transfer struct {
 	Tx     ID
 	Asset  string // "" for the chain's coin; the token's address for ERC-20
@@ -119,6 +126,26 @@ type Transfer struct {
 	From   string // canonical address; "" when not known
 	To     string // canonical address
 	Amount Amount
+}
+
+// InternalBase is the Index of an internal Ether transfer less its
+// frame's number: the high bit, so it meets neither the transaction's own
+// value (0) nor a token log's index plus one (a block cannot hold 2^31
+// logs: each costs 375 gas or more).
+const InternalBase = 1 << 31
+
+// MaxInternal bounds the frame number of an internal transfer.
+const MaxInternal = 1<<31 - 1
+
+// InternalIndex returns the Index of the internal Ether transfer made by
+// the n-th nested frame of its transaction's call trace (1 ≤ n ≤
+// MaxInternal).
+func InternalIndex(n uint32) uint32 { return InternalBase | n }
+
+// IsInternal reports whether an Ether transfer's Index is an internal
+// call's, and returns the frame's number.
+func IsInternal(index uint32) (uint32, bool) {
+	return index &^ InternalBase, index&InternalBase != 0 && index != InternalBase
 }
 
 // Outpoint is an output of a transaction, on a chain of outputs
@@ -169,6 +196,10 @@ var (
 	ErrBadAddress = errors.New("chain: not an address of this chain")
 	// ErrUnknownAsset reports an asset the backend does not follow.
 	ErrUnknownAsset = errors.New("chain: asset not followed by this backend")
+	// ErrChainData reports data from the node that no valid chain has
+	// (a call trace with bad hex, a frame without its address, a value of
+	// 2^128 or more): the block is refused whole.
+	ErrChainData = errors.New("chain: malformed chain data from the node")
 	// ErrNotFound reports a block or transaction the node does not have.
 	ErrNotFound = errors.New("chain: not found")
 )

@@ -228,10 +228,12 @@ type ethWatchFlags struct {
 	cold                     []string
 	chainID                  uint64
 	poll                     time.Duration
+	noTraces                 bool
 }
 
 func (e *ethWatchFlags) add(cmd *cobra.Command) {
 	f := cmd.Flags()
+	f.BoolVar(&e.noTraces, "eth-no-traces", false, "with --eth-node: do not read call traces (for a node without the debug API): Ether a contract sends to a deposit address (an internal call: a smart-contract wallet, a batched withdrawal) is then never credited, and the reconciliation halts ETH withdrawals on it")
 	f.StringVar(&e.node, "eth-node", "", "watch Ethereum: the node's JSON-RPC URL (then --chain-id, --hot-safe, --cold-safe and --multisend are needed, and --asset defaults to ETH)")
 	f.StringVar(&e.ws, "eth-ws", "", "with --eth-node: the node's WebSocket URL, to halt on an unexplained execTransaction of a pinned Safe while it is in the node's pool (default: blocks only)")
 	f.Uint64Var(&e.chainID, "chain-id", 0, "with --eth-node: the chain (EIP-155) the node and every Safe wallet of the asset must be on")
@@ -321,7 +323,10 @@ func (e *ethWatchFlags) run(ctx context.Context, out io.Writer, log *slog.Logger
 	if confs <= 0 {
 		confs = watch.DefaultEtherConfirmations
 	}
-	backend := ethchain.New(node, e.ws, nil)
+	backend := ethchain.New(node, e.ws, nil, ethchain.WithTraces(!e.noTraces))
+	if e.noTraces {
+		log.Warn("--eth-no-traces: Ether sent to deposit addresses by contracts (internal calls) is not credited; the reconciliation will see it as a difference and halt ETH withdrawals")
+	}
 	deps, err := watch.NewEtherDeposits(ctx, remote, backend, art, watch.EtherConfig{Asset: asset, ChainID: e.chainID,
 		Confirmations: confs, StartHeight: start, Gap: gap, Logger: log})
 	if err != nil {

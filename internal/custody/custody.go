@@ -85,7 +85,8 @@ func (w *Wallet) Account() ledger.AccountKey {
 
 // Outpoint names a transaction output; for an Ethereum deposit, the
 // transaction's hash and the transfer's index in it (EtherIndex for the
-// transaction's own value, TokenIndex for a token's Transfer log), so that
+// transaction's own value, InternalIndex for Ether a contract sent in an
+// internal call, TokenIndex for a token's Transfer log), so that
 // (transaction hash, index) credits once.
 type Outpoint struct {
 	TxID [32]byte
@@ -113,9 +114,17 @@ func (o Outpoint) EtherString() string {
 const EtherIndex = 0
 
 // TokenIndex returns the Vout of an Ethereum deposit made by the ERC-20
-// Transfer log at logIndex in its block: above EtherIndex, so the two
-// never meet in one transaction.
+// Transfer log at logIndex in its block: above EtherIndex and, for a log
+// index below 2^31-1 (the watcher refuses others; a block's gas holds far
+// fewer logs), below every InternalIndex, so none of them meet in one
+// transaction.
 func TokenIndex(logIndex uint32) uint32 { return logIndex + 1 }
+
+// InternalIndex returns the Vout of an Ethereum deposit made by an
+// internal call with value, the n-th nested frame (1 ≤ n < 2^31) of its
+// transaction's call trace: n with the high bit set (chain.InternalIndex;
+// custody does not import chain), above every TokenIndex.
+func InternalIndex(n uint32) uint32 { return 1<<31 | n }
 
 // DepositState is where a credited deposit stands.
 type DepositState uint8

@@ -210,7 +210,7 @@ func StartEth(ctx context.Context, c *core.Core, dataDir string, team *operators
 	if err := e.deepen(ctx); err != nil {
 		return fail(err)
 	}
-	backend := ethchain.New(cl, node.WSURL(), nil)
+	backend := ethchain.New(cl, node.WSURL(), nil, ethchain.WithTraces(true)) // the dev node serves debug on loopback
 	if e.Deposits, err = watch.NewEtherDeposits(ctx, c, backend, art, watch.EtherConfig{Asset: EthAsset, ChainID: st.ChainID,
 		Confirmations: EthConfirmations, CheckpointEvery: watch.DefaultCheckpointEvery, Logger: o.Logger.With("asset", "ETH")}); err != nil {
 		return fail(err)

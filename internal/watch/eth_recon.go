@@ -287,7 +287,7 @@ func (r *EthRecon) read(pend []EtherPending) snapshot {
 				confirmed: c.State == custody.CeremonyConfirmed, height: c.Height})
 		}
 		for _, p := range pend {
-			op := custody.Outpoint{TxID: p.Tx.Bytes(), Vout: custody.EtherIndex}
+			op := custody.Outpoint{TxID: p.Tx.Bytes(), Vout: p.Vout}
 			if _, ok := s.Custody.Deposit(op); ok {
 				sn.credited[op] = true
 			}
@@ -409,7 +409,7 @@ func (r *EthRecon) Step(ctx context.Context) (uint64, error) {
 			}
 		}
 		for _, p := range pend {
-			op := custody.Outpoint{TxID: p.Tx.Bytes(), Vout: custody.EtherIndex}
+			op := custody.Outpoint{TxID: p.Tx.Bytes(), Vout: p.Vout}
 			if p.Wallet == rw.w.ID && p.Index < rw.next && p.Height > 0 && uint64(p.Height) <= wat && !sn.credited[op] {
 				e.Deposits = sum(e.Deposits, p.Amount)
 			}

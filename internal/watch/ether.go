@@ -387,8 +387,9 @@ func (d *EtherDeposits) follow(ctx context.Context) (bool, error) {
 			return moved, err
 		}
 		blk, err := d.b.Block(ctx, h, d.watch)
-		if errors.Is(err, chain.ErrAmountRange) {
-			// A transfer of 2^128 base units or more: no ledger amount.
+		if errors.Is(err, chain.ErrAmountRange) || errors.Is(err, chain.ErrChainData) {
+			// A transfer of 2^128 base units or more (no ledger amount),
+			// or a call trace no valid chain has.
 			return moved, fmt.Errorf("%w: block %d: %w", ErrChainData, d.height+1, err)
 		}
 		if err != nil {
@@ -504,7 +505,11 @@ func (d *EtherDeposits) checkpoint(ctx context.Context) error {
 
 // EtherPending is an Ether deposit seen in a block, not yet credited.
 type EtherPending struct {
-	Tx            chain.ID
+	Tx chain.ID
+	// Vout is the deposit's index in its transaction: custody.EtherIndex
+	// for the transaction's value, custody.InternalIndex for an internal
+	// call's, custody.TokenIndex for a token log's.
+	Vout          uint32
 	Wallet, Index uint32
 	Customer      ledger.OwnerID
 	Amount        ledger.Amount
@@ -519,14 +524,17 @@ func (d *EtherDeposits) Pending() []EtherPending {
 	defer d.mu.Unlock()
 	var out []EtherPending
 	for _, p := range d.inBlocks {
-		out = append(out, EtherPending{Tx: chain.NewID(chain.Ethereum, p.seen.Outpoint.TxID), Wallet: p.seen.Wallet, Index: p.seen.Index,
+		out = append(out, EtherPending{Tx: chain.NewID(chain.Ethereum, p.seen.Outpoint.TxID), Vout: p.seen.Outpoint.Vout, Wallet: p.seen.Wallet, Index: p.seen.Index,
 			Customer: p.customer, Amount: p.seen.Value(), Height: p.seen.Height, Confirmations: d.height - p.seen.Height + 1})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Height != out[j].Height {
 			return out[i].Height < out[j].Height
 		}
-		return out[i].Tx.String() < out[j].Tx.String()
+		if out[i].Tx != out[j].Tx {
+			return out[i].Tx.String() < out[j].Tx.String()
+		}
+		return out[i].Vout < out[j].Vout
 	})
 	return out
 }

@@ -302,9 +302,82 @@ func TestEtherReorg(t *testing.T) {
 	}
 }
 
+// TestInternalEtherReorg (fake chain): one transaction's own value to
+// customer 1 (index 0) and two internal calls' to customers 1 and 2
+// (InternalIndex 1 and 2) are three deposits, credited at three
+// confirmations, once each across steps and a restart; when their block
+// leaves the best chain all three are reversed and deposits halt.
+func TestInternalEtherReorg(t *testing.T) {
+	ctx := context.Background()
+	cold, hot := fakeDescriptors()
+	c := etherCore(t, cold, hot)
+	art := artifacts(t)
+	f := newFakeChain()
+	cfg := EtherConfig{Asset: ethAsset, ChainID: 1337, Confirmations: 3}
+	d, err := NewEtherDeposits(ctx, c, f, art, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a0, _ := d.Address(1, 0)
+	a1, _ := d.Address(1, 1)
+	tx := f.id(0x79)
+	from := common.HexToAddress("0x1234").Hex()
+	f.mine()
+	f.mine(chain.Transfer{Tx: tx, From: from, To: a0.Hex(), Amount: ledger.AmountOf(1e18)},
+		chain.Transfer{Tx: tx, Index: chain.InternalIndex(1), From: from, To: a0.Hex(), Amount: ledger.AmountOf(3)},
+		chain.Transfer{Tx: tx, Index: chain.InternalIndex(2), From: from, To: a1.Hex(), Amount: ledger.AmountOf(5)})
+	f.mine()
+	stepOK(t, d)
+	if b1, b2 := ethBalance(c, 1), ethBalance(c, 2); !b1.IsZero() || !b2.IsZero() {
+		t.Fatalf("credited at 2 confirmations: %s, %s", b1, b2)
+	}
+	if p := d.Pending(); len(p) != 3 || p[0].Vout != custody.EtherIndex || p[1].Vout != custody.InternalIndex(1) || p[2].Vout != custody.InternalIndex(2) {
+		t.Fatalf("pending %+v; want the three by index", p)
+	}
+	f.mine()
+	stepOK(t, d)
+	d2, err := NewEtherDeposits(ctx, c, f, art, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mine()
+	stepOK(t, d2)
+	stepOK(t, d)
+	if b1, b2 := ethBalance(c, 1), ethBalance(c, 2); b1 != ledger.AmountOf(1e18+3) || b2 != ledger.AmountOf(5) {
+		t.Fatalf("credited %s and %s; want 1 ETH + 3 wei and 5 wei", b1, b2)
+	}
+	count := func(state custody.DepositState) (n int) {
+		c.Read(func(s *core.State) {
+			s.Custody.Deposits(func(dp *custody.Deposit) bool {
+				if dp.State == state {
+					n++
+				}
+				return true
+			})
+		})
+		return n
+	}
+	if n := count(custody.DepositCredited); n != 3 {
+		t.Fatalf("%d deposits credited; want 3", n)
+	}
+	f.reorg(1)
+	for range 5 {
+		f.mine()
+	}
+	stepOK(t, d)
+	if b1, b2 := ethBalance(c, 1), ethBalance(c, 2); !b1.IsZero() || !b2.IsZero() {
+		t.Fatalf("after the reorg: %s and %s; want 0", b1, b2)
+	}
+	var halted error
+	c.Read(func(s *core.State) { halted = s.Controls.Allowed(ethAsset, controls.Deposit) })
+	if n := count(custody.DepositReversed); n != 3 || halted == nil {
+		t.Fatalf("after the reorg: %d reversed, deposits allowed (%v); want 3 reversed and halted", n, halted)
+	}
+}
+
 // TestEtherBadChainData: a block that is not the one asked for, or holds
-// an Ether transfer with a log index, a zero amount or a transaction's
-// value twice, is refused with ErrChainData, and the watcher takes
+// an Ether transfer with a log index (or an internal index of frame 0),
+// a zero amount or a transaction's value twice, is refused with ErrChainData, and the watcher takes
 // nothing of it: its height and the ledger stay.
 func TestEtherBadChainData(t *testing.T) {
 	ctx := context.Background()
@@ -323,6 +396,10 @@ func TestEtherBadChainData(t *testing.T) {
 		"another hash":   func(b *chain.Block) *chain.Block { b.Ref.Hash = chain.NewID(chain.Ethereum, [32]byte{1}); return b },
 		"log index":      func(b *chain.Block) *chain.Block { b.Transfers[0].Index = 3; return b },
 		"zero amount":    func(b *chain.Block) *chain.Block { b.Transfers[0].Amount = ledger.Amount{}; return b },
+		"internal index of frame 0": func(b *chain.Block) *chain.Block {
+			b.Transfers[0].Index = chain.InternalBase // the transaction's own frame is index 0
+			return b
+		},
 		"twice": func(b *chain.Block) *chain.Block {
 			b.Transfers = append(b.Transfers, b.Transfers[0])
 			return b

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"sync"
 
 	"kinko/internal/chain"
@@ -41,16 +40,18 @@ func (d *EtherDeposits) ours(t chain.Transfer) bool {
 // outpoint returns the deposit id of one of the asset's transfers to a
 // deposit address, and whether it is a deposit at all: a token's Transfer
 // of zero is not (anyone may log one, to any address), an Ether transfer
-// of zero or with a log index contradicts the backend, and so does a log
-// index whose TokenIndex would wrap onto EtherIndex.
+// of zero or with an index neither EtherIndex nor an internal call's
+// (custody.InternalIndex) contradicts the backend, and so does a log
+// index whose TokenIndex would reach the internal calls' (no block holds
+// 2^31 logs).
 func (d *EtherDeposits) outpoint(t chain.Transfer) (custody.Outpoint, bool, error) {
 	if d.token == nil {
-		if t.Index != 0 || t.Amount.IsZero() {
+		if _, internal := chain.IsInternal(t.Index); (t.Index != custody.EtherIndex && !internal) || t.Amount.IsZero() {
 			return custody.Outpoint{}, false, fmt.Errorf("Ether transfer %s index %d of %s wei", t.Tx, t.Index, t.Amount)
 		}
-		return custody.Outpoint{TxID: t.Tx.Bytes(), Vout: custody.EtherIndex}, true, nil
+		return custody.Outpoint{TxID: t.Tx.Bytes(), Vout: t.Index}, true, nil
 	}
-	if t.Index == math.MaxUint32 {
+	if t.Index >= chain.InternalBase-1 {
 		return custody.Outpoint{}, false, fmt.Errorf("token log %s at index %d", t.Tx, t.Index)
 	}
 	if t.Amount.IsZero() {

@@ -341,9 +341,10 @@ func TestTokenDeposits(t *testing.T) {
 }
 
 // TestTokenBadChainData: a block with the token's log twice, a log index
-// whose deposit id would wrap onto the Ether index, or a backend that
-// found a Transfer of 2^128 or more is refused whole (ErrChainData), the
-// watcher where it was and nothing credited; the true block then credits.
+// whose deposit id would wrap onto the Ether index or reach the internal
+// calls' (2^31-1), or a backend that found a Transfer of 2^128 or more or
+// bad data in the call traces is refused whole (ErrChainData), the watcher
+// where it was and nothing credited; the true block then credits.
 func TestTokenBadChainData(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -358,8 +359,17 @@ func TestTokenBadChainData(t *testing.T) {
 			b.Transfers[0].Index = math.MaxUint32
 			return b, nil
 		}},
+		{"log index 2^31-1", func(b *chain.Block) (*chain.Block, error) {
+			// Its deposit id would be the first internal call's.
+			b.Transfers = append([]chain.Transfer(nil), b.Transfers...)
+			b.Transfers[0].Index = chain.InternalBase - 1
+			return b, nil
+		}},
 		{"amount of 2^128", func(b *chain.Block) (*chain.Block, error) {
 			return nil, fmt.Errorf("ethchain: token log: %w", chain.ErrAmountRange)
+		}},
+		{"bad call trace", func(b *chain.Block) (*chain.Block, error) {
+			return nil, fmt.Errorf("ethchain: call trace: %w", chain.ErrChainData)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

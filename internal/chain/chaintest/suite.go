@@ -100,6 +100,7 @@ func Run(t *testing.T, h Harness) {
 		{"FeeEstimate", s.feeEstimate},
 		{"BadAddress", s.badAddress},
 		{"SpendOfWatchedOutput", s.spendOfWatchedOutput},
+		{"InternalTransfers", s.internalTransfers},
 		{"Reorg", s.reorg},
 		{"Resume", s.resume},
 	} {
@@ -683,6 +684,63 @@ func (s *suite) resume(t *testing.T) {
 		t.Fatalf("resumed across a reorg of %s: events %+v; want it disconnected first", last, evs)
 	}
 	s.checkBest(t, cp)
+}
+
+// InternalPayer is a Harness of a chain where contracts move value in
+// internal calls (Ethereum): it can have a contract pay addresses.
+type InternalPayer interface {
+	// InternalPayment sends, and returns the id of, one transaction in
+	// which a contract pays each addrs[i] amounts[i] in a call of its own
+	// (the transaction pays none of them at the top level); not mined.
+	InternalPayment(ctx context.Context, addrs []string, amounts []chain.Amount) (chain.ID, error)
+}
+
+// internalTransfers: value a contract sends to watched addresses in
+// internal calls of one transaction is reported when its block connects,
+// one Transfer per call, each with its own Index (unique in the
+// transaction, none the top level's 0, the same when another backend
+// reads the block). A harness without internal calls (Bitcoin) skips.
+func (s *suite) internalTransfers(t *testing.T) {
+	ip, ok := s.h.(InternalPayer)
+	if !ok {
+		t.Skipf("the %s harness has no internal calls: every transfer is its transaction's own", s.b.Family())
+	}
+	a1, a2 := s.watch(t), s.watch(t)
+	amounts := []chain.Amount{s.times(t, 3), s.times(t, 2)}
+	txid, err := ip.InternalPayment(s.ctx, []string{a1, a2}, amounts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.h.Mine(s.ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	e := s.await(t, "the block of the internal payments", func(e chain.Event) bool { _, ok := hasTransfer(e, chain.Connected, txid); return ok })
+	check := func(what string, ts []chain.Transfer) []chain.Transfer {
+		t.Helper()
+		var got []chain.Transfer
+		for _, tr := range ts {
+			if tr.Tx == txid {
+				got = append(got, tr)
+			}
+		}
+		if len(got) != 2 || got[0].Index == got[1].Index || got[0].Index == 0 || got[1].Index == 0 {
+			t.Fatalf("%s: transfers %+v of %s; want two, of distinct indexes other than 0", what, got, txid)
+		}
+		for i, tr := range got {
+			if tr.To != []string{a1, a2}[i] || tr.Amount != amounts[i] || tr.Asset != "" {
+				t.Fatalf("%s: transfer %d = %+v; want %s to %s", what, i, tr, amounts[i], []string{a1, a2}[i])
+			}
+		}
+		return got
+	}
+	first := check("connected", e.Transfers)
+	blk, err := s.h.NewBackend().Block(s.ctx, e.Block.Hash, s.w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again := check("read again", blk.Transfers); again[0] != first[0] || again[1] != first[1] {
+		t.Fatalf("read again: %+v; first %+v", again, first)
+	}
 }
 
 func (s *suite) spendOfWatchedOutput(t *testing.T) {

@@ -8,8 +8,10 @@
 // token's balanceOf) at a block hash; raw transaction broadcast and the
 // EIP-1559 fee estimate.
 //
-// Seen only at the top level: value a contract moves (an internal call)
-// is not in a block's transactions, and needs the node's call traces.
+// Value a contract moves (an internal call) is in no block's
+// transactions: a backend made WithTraces reads it from the node's call
+// traces (debug_traceBlockByHash, callTracer; see trace.go), one without
+// sees only the top level.
 package ethchain
 
 import (
@@ -58,19 +60,38 @@ type Backend struct {
 	tokens map[common.Address]struct{}
 	signer types.Signer
 
+	traces bool
+
 	mu     sync.Mutex
 	filter string // the pending transaction filter's id, "" before one
 }
 
+// An Option configures a Backend.
+type Option func(*Backend)
+
+// WithTraces makes Block read the block's call traces and report the
+// Ether contracts send to watched addresses (internal transfers). The
+// node must serve the debug API (debug_traceBlockByHash) and hold the
+// block's parent state (a full node keeps the last 128 blocks'; an
+// archive node all).
+func WithTraces(on bool) Option { return func(b *Backend) { b.traces = on } }
+
 // New returns the backend over c. wsURL is the node's WebSocket endpoint
 // for pushes ("" polls only); tokens are the ERC-20 contracts followed.
-func New(c *eth.Client, wsURL string, tokens []common.Address) *Backend {
+// Without WithTraces(true) it reads no call traces.
+func New(c *eth.Client, wsURL string, tokens []common.Address, opts ...Option) *Backend {
 	b := &Backend{c: c, wsURL: wsURL, tokens: make(map[common.Address]struct{}), signer: types.LatestSignerForChainID(c.ChainID())}
 	for _, t := range tokens {
 		b.tokens[t] = struct{}{}
 	}
+	for _, o := range opts {
+		o(b)
+	}
 	return b
 }
+
+// Traces reports whether Block reads call traces.
+func (b *Backend) Traces() bool { return b.traces }
 
 // Family is chain.Ethereum.
 func (b *Backend) Family() chain.Family { return chain.Ethereum }
@@ -194,8 +215,11 @@ func (b *Backend) txTransfer(t rpcTx, w *chain.Watch, pending bool) []chain.Tran
 }
 
 // Block returns the block with hash h: its transactions' value to or from
-// addresses in w (of transactions that succeeded) and the listed tokens'
-// Transfer logs to or from them.
+// addresses in w (of transactions that succeeded), with WithTraces the
+// Ether their internal calls send to addresses in w (Index
+// chain.InternalIndex of the frame), and the listed tokens' Transfer logs
+// to or from them. Bad data in the traces (chain.ErrChainData) refuses the
+// whole block.
 func (b *Backend) Block(ctx context.Context, h chain.ID, w *chain.Watch) (*chain.Block, error) {
 	hh, err := hash(h)
 	if err != nil {
@@ -209,9 +233,22 @@ func (b *Backend) Block(ctx context.Context, h chain.ID, w *chain.Watch) (*chain
 		return nil, fmt.Errorf("ethchain: asked for block %s, node answered %s", hh, rb.Hash)
 	}
 	blk := &chain.Block{Ref: chain.BlockRef{Height: uint64(rb.Number), Hash: h}, Parent: id(rb.ParentHash)}
-	for _, t := range rb.Transactions {
+	var internal []TxInternal
+	if b.traces && w != nil && len(rb.Transactions) > 0 {
+		txs := make([]common.Hash, len(rb.Transactions))
+		for i, t := range rb.Transactions {
+			txs[i] = t.Hash
+		}
+		if internal, err = b.readTraces(ctx, hh, txs, w); err != nil {
+			return nil, err
+		}
+	}
+	for i, t := range rb.Transactions {
 		blk.TxIDs = append(blk.TxIDs, id(t.Hash))
 		ts := b.txTransfer(t, w, false)
+		if internal != nil && !internal[i].Failed {
+			ts = append(ts, internal[i].Transfers...)
+		}
 		if len(ts) == 0 {
 			continue
 		}
@@ -221,7 +258,11 @@ func (b *Backend) Block(ctx context.Context, h chain.ID, w *chain.Watch) (*chain
 		if err != nil {
 			return nil, fmt.Errorf("ethchain: receipt of %s: %w", t.Hash, err)
 		}
-		if r.Status == types.ReceiptStatusSuccessful {
+		ok := r.Status == types.ReceiptStatusSuccessful
+		if internal != nil && internal[i].Failed == ok {
+			return nil, fmt.Errorf("%w: %s: receipt status %d, its call trace's error %v", chain.ErrChainData, t.Hash, r.Status, internal[i].Failed)
+		}
+		if ok {
 			blk.Transfers = append(blk.Transfers, ts...)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"kinko/internal/chain/chaintest"
 	"kinko/internal/chain/eth"
 	"kinko/internal/chain/eth/devnet"
+	"kinko/internal/chain/eth/evmtest"
 	"kinko/internal/chain/ethchain"
 )
 
@@ -26,6 +27,7 @@ type harness struct {
 	b      *ethchain.Backend
 	key    *ecdsa.PrivateKey
 	tokens []common.Address
+	fwd    common.Address // the forwarder of InternalPayment, once deployed
 }
 
 func newHarness(t *testing.T, tokens ...common.Address) *harness {
@@ -36,13 +38,13 @@ func newHarness(t *testing.T, tokens ...common.Address) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{n: n, b: ethchain.New(n.Client(), n.WSURL(), tokens), key: key, tokens: tokens}
+	return &harness{n: n, b: ethchain.New(n.Client(), n.WSURL(), tokens, ethchain.WithTraces(true)), key: key, tokens: tokens}
 }
 
 func (h *harness) Backend() chain.Backend { return h.b }
 
 func (h *harness) NewBackend() chain.Backend {
-	return ethchain.New(h.n.Client(), h.n.WSURL(), h.tokens)
+	return ethchain.New(h.n.Client(), h.n.WSURL(), h.tokens, ethchain.WithTraces(true))
 }
 
 func (h *harness) NewAddress(context.Context) (string, error) {
@@ -82,6 +84,33 @@ func (h *harness) TxIDs(ctx context.Context, id chain.ID) ([]string, error) {
 		return nil, err
 	}
 	return b.Transactions, nil
+}
+
+// InternalPayment deploys the forwarder (evmtest) at the first call and
+// has it pay each address in a CALL of its own.
+func (h *harness) InternalPayment(ctx context.Context, addrs []string, amounts []chain.Amount) (chain.ID, error) {
+	c := h.n.Client()
+	if h.fwd == (common.Address{}) {
+		r, err := c.Send(ctx, h.key, eth.Tx{Data: evmtest.ForwarderCode(), Gas: 200_000})
+		if err != nil {
+			return chain.ID{}, err
+		}
+		h.fwd = r.ContractAddress
+	}
+	var calls []evmtest.Call
+	sum := new(big.Int)
+	for i, a := range addrs {
+		calls = append(calls, evmtest.Call{To: common.HexToAddress(a), Value: amounts[i].Big()})
+		sum.Add(sum, amounts[i].Big())
+	}
+	tx, err := c.Sign(ctx, h.key, eth.Tx{To: &h.fwd, Value: sum, Data: evmtest.ForwardData(calls...), Gas: 200_000})
+	if err != nil {
+		return chain.ID{}, err
+	}
+	if err := c.SendSigned(ctx, tx); err != nil {
+		return chain.ID{}, err
+	}
+	return chain.NewID(chain.Ethereum, tx.Hash()), nil
 }
 
 func (h *harness) Unit() chain.Amount { return chain.Amount{Lo: 1e15} } // 0.001 ETH

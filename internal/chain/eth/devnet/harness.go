@@ -180,7 +180,8 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	const apis = "eth,net,web3,txpool"
+	// debug: the call traces the Ether deposit watcher reads (on loopback only).
+	const apis = "eth,net,web3,txpool,debug"
 	var durable []string
 	if o.Durable {
 		durable = []string{"--state.scheme", "hash", "--gcmode", "archive", "--db.engine", "leveldb"}
