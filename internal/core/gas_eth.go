@@ -54,6 +54,10 @@ type FundGasAccount struct {
 	Asset  string
 	TxHash string        // 0x, 32 bytes, lower-case hex
 	Amount ledger.Amount // wei
+	// Height is the block the transaction was mined in, when the
+	// recorder knows it (the watcher does): the reconciliation places the
+	// funding against the block it compares by it. 0: not given.
+	Height int32 `json:",omitempty"`
 }
 
 func (RegisterGasAccount) Kind() Kind { return KindRegisterGasAccount }
@@ -143,6 +147,9 @@ func (s *State) fundGasAccount(c FundGasAccount, t int64) error {
 	if c.Amount.IsZero() {
 		return fmt.Errorf("%w: a gas account funding of 0 wei", ErrCommandInvalid)
 	}
+	if c.Height < 0 {
+		return fmt.Errorf("%w: a gas account funding at block %d", ErrCommandInvalid, c.Height)
+	}
 	id := gasFundingID(c.Asset, c.TxHash)
 	if _, ok := s.Ledger.Transfer(id); ok {
 		return fmt.Errorf("%w: %s", ErrGasFundingExists, c.TxHash)
@@ -153,6 +160,7 @@ func (s *State) fundGasAccount(c FundGasAccount, t int64) error {
 	if res := s.Ledger.CreateTransfers([]ledger.Transfer{tr}, t, nil); len(res) > 0 && !res[0].Code.Succeeded() {
 		return &ledger.EventError{Index: 0, Code: res[0].Code}
 	}
+	s.Withdraw.AddGasFunding(c.Asset, withdraw.GasFunding{Tx: c.TxHash, Amount: withdraw.Amount(c.Amount), Height: c.Height})
 	return nil
 }
 
