@@ -7,7 +7,6 @@ import (
 	"math/big"
 	"strings"
 
-	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 
 	"kinko/internal/custody"
@@ -89,6 +88,8 @@ var (
 	// the product it claims, above the journaled bound, or of another
 	// transaction than the batch's journaled one.
 	ErrGasInvalid = errors.New("core: gas")
+	// ErrGasAccountExists refuses a second gas account of an asset.
+	ErrGasAccountExists = withdraw.ErrGasAccountExists
 	// ErrGasFundingExists refuses a funding transaction recorded already.
 	ErrGasFundingExists = errors.New("core: that gas account funding is recorded already")
 )
@@ -104,19 +105,9 @@ func (s *State) applyGas(cmd Command, t int64) (handled bool, v any, err error) 
 }
 
 func (s *State) registerGasAccount(c RegisterGasAccount, t int64) error {
-	a, ok := s.Ledger.AssetByCode(c.Asset)
-	if !ok {
-		return custody.ErrAssetUnknown
-	}
-	if a.Class != ledger.ClassChain {
-		return fmt.Errorf("%w: %s is not a chain asset", ErrCommandInvalid, c.Asset)
-	}
-	addr, err := hexAddress(c.Address)
-	if err != nil || addr == (common.Address{}) || addr.Hex() != c.Address {
-		return fmt.Errorf("%w: gas account address %q: an EIP-55 checksummed 0x address, not zero", ErrCommandInvalid, c.Address)
-	}
-	if w, ok := s.walletByAccount(GasAccountKey(a.ID)); ok {
-		return fmt.Errorf("%w: wallet %d already has the gas account's ledger account (owner %d)", ErrCommandInvalid, w.ID, OwnerGas)
+	a, err := s.checkGasAccount(c)
+	if err != nil {
+		return err
 	}
 	if err := s.Withdraw.AddGasAccount(withdraw.GasAccount{Asset: c.Asset, Address: c.Address, Registered: t}); err != nil {
 		return err
