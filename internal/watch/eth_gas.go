@@ -145,7 +145,14 @@ func (r *EthRecon) mined(ctx context.Context, h common.Hash, at uint64) (minedTx
 	return m, true, nil
 }
 
-// scanFundings reads the blocks above the last scanned, up to at, for
+// ethGasScanMax bounds the blocks one reconciliation reads for the gas
+// account's fundings (one eth_getBlockByNumber each): a scan further
+// behind catches up over the next steps, the gas account not compared
+// until it has reached the reconciled block.
+const ethGasScanMax = 2048
+
+// scanFundings reads the blocks above the last scanned, up to at (at most
+// ethGasScanMax of them), for
 // transactions paying the gas address from another (value above zero,
 // succeeded): the fundings. The first scan starts at the configured
 // StartBlock, or at the highest block a recorded funding names.
@@ -163,7 +170,8 @@ func (r *EthRecon) scanFundings(ctx context.Context, g *gasSnap, at uint64) erro
 		r.gasScanned = start - 1
 	}
 	signer := types.LatestSignerForChainID(new(big.Int).SetUint64(r.cfg.ChainID))
-	for n := r.gasScanned + 1; n <= at; n++ {
+	end := min(at, r.gasScanned+ethGasScanMax)
+	for n := r.gasScanned + 1; n <= end; n++ {
 		cctx, cancel := context.WithTimeout(ctx, eth.CallTimeout)
 		blk, err := r.node.Eth().BlockByNumber(cctx, new(big.Int).SetUint64(n))
 		cancel()
@@ -200,9 +208,14 @@ func (r *EthRecon) scanFundings(ctx context.Context, g *gasSnap, at uint64) erro
 // reconcileGas reconciles the gas account at block at (its hash h):
 // it scans the blocks for fundings, journals those not yet recorded
 // (fund_gas_account with their block, once a transaction), and compares.
+// While the scan has not reached at it compares nothing (nil).
 func (r *EthRecon) reconcileGas(ctx context.Context, g *gasSnap, code string, at uint64, h chain.ID) (*EthGasBalance, error) {
 	if err := r.scanFundings(ctx, g, at); err != nil {
 		return nil, err
+	}
+	if r.gasScanned < at {
+		r.log.Info("gas account fundings: scan catching up", "scanned", r.gasScanned, "block", at)
+		return nil, nil
 	}
 	e := &EthGasBalance{Address: g.address.Hex(), Block: at, Ledger: g.ledger}
 	spent := new(big.Int)

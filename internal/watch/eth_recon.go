@@ -360,7 +360,7 @@ func (r *EthRecon) Step(ctx context.Context) (uint64, error) {
 			atDeposits = min(at, cp-depth)
 		}
 	}
-	if at == r.at && atDeposits == r.atDeposits {
+	if at == r.at && atDeposits == r.atDeposits && (sn.gas == nil || r.gasScanned >= at) {
 		return at, nil
 	}
 	hashes := map[uint64]chain.ID{}
