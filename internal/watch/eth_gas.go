@@ -85,10 +85,20 @@ type seenFunding struct {
 	amount ledger.Amount
 }
 
+// sentTx is a batch's journaled transaction decoded: its hash and
+// sender, kept by batch with the raw form it was decoded from (the
+// recovery of the sender is read once, not at every block).
+type sentTx struct {
+	raw  string
+	hash common.Hash
+	from common.Address
+	ok   bool
+}
+
 // readGas reads the asset's gas account, if one is registered: its
 // address, ledger balance, recorded fundings and the batches whose
 // journaled transaction it sent.
-func readGas(s *core.State, code string, asset ledger.AssetID) *gasSnap {
+func (r *EthRecon) readGas(s *core.State, code string, asset ledger.AssetID) *gasSnap {
 	ga, ok := s.Withdraw.GasAccountOf(code)
 	if !ok || !common.IsHexAddress(ga.Address) {
 		return nil
@@ -101,25 +111,40 @@ func readGas(s *core.State, code string, asset ledger.AssetID) *gasSnap {
 		if b.Safe == nil || b.Asset != code || b.RawTx == "" {
 			continue
 		}
-		bin, err := hex.DecodeString(b.RawTx)
-		var tx types.Transaction
-		if err == nil {
-			err = tx.UnmarshalBinary(bin)
+		st, ok := r.gasSent[b.ID]
+		if !ok || st.raw != b.RawTx {
+			st = decodeSent(b.RawTx)
+			r.gasSent[b.ID] = st
 		}
-		if err != nil {
+		if !st.ok || st.from != g.address {
 			continue
 		}
-		from, err := types.Sender(types.LatestSignerForChainID(tx.ChainId()), &tx)
-		if err != nil || from != g.address {
-			continue
-		}
-		gb := gasBatch{id: b.ID, tx: tx.Hash()}
+		gb := gasBatch{id: b.ID, tx: st.hash}
 		if b.Gas != nil {
 			gb.recorded, _ = ledger.ParseAmount(b.Gas.Wei)
 		}
 		g.batches = append(g.batches, gb)
 	}
 	return g
+}
+
+// decodeSent decodes a journaled transaction and recovers its sender.
+func decodeSent(raw string) sentTx {
+	st := sentTx{raw: raw}
+	bin, err := hex.DecodeString(raw)
+	var tx types.Transaction
+	if err == nil {
+		err = tx.UnmarshalBinary(bin)
+	}
+	if err != nil {
+		return st
+	}
+	from, err := types.Sender(types.LatestSignerForChainID(tx.ChainId()), &tx)
+	if err != nil {
+		return st
+	}
+	st.hash, st.from, st.ok = tx.Hash(), from, true
+	return st
 }
 
 // mined returns the block and fee of a transaction, or ok false when the

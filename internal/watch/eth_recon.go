@@ -160,6 +160,7 @@ type EthRecon struct {
 	// in blocks and not yet seen recorded, the last block scanned for
 	// them, the difference raised while it lasts.
 	gas         *EthGasBalance
+	gasSent     map[string]sentTx
 	gasMined    map[common.Hash]minedTx
 	gasSeen     map[common.Hash]seenFunding
 	gasScanned  uint64
@@ -192,7 +193,7 @@ func NewEthRecon(c Core, b chain.Backend, node *eth.Client, art *safe.Artifacts,
 		cfg.Now = time.Now
 	}
 	r := &EthRecon{core: c, b: b, node: node, cfg: cfg, log: cfg.Logger, book: book.New(art), mismatched: map[string]bool{},
-		gasMined: map[common.Hash]minedTx{}, gasSeen: map[common.Hash]seenFunding{}}
+		gasSent: map[string]sentTx{}, gasMined: map[common.Hash]minedTx{}, gasSeen: map[common.Hash]seenFunding{}}
 	r.rc = reserveCheck{core: c, asset: cfg.Asset, policy: cfg.Reserves, tol: cfg.Tolerance, now: cfg.Now, alert: cfg.Alert, log: cfg.Logger, flags: map[string]bool{}}
 	return r, nil
 }
@@ -265,7 +266,7 @@ func (r *EthRecon) read(pend []EtherPending) snapshot {
 			return
 		}
 		sn.code = a.Code
-		sn.gas = readGas(s, a.Code, r.cfg.Asset)
+		sn.gas = r.readGas(s, a.Code, r.cfg.Asset)
 		for _, w := range s.Custody.Wallets() {
 			if w.Asset != r.cfg.Asset {
 				continue
