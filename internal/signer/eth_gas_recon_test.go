@@ -59,7 +59,8 @@ func (b settleHook) Submit(ctx context.Context, cmd core.Command) error {
 // reconciled, then ETH withdrawals halt with a difference of exactly
 // what left (0.5 ETH and the theft's own gas), the incident
 // mismatch-ETH-gas names it, one critical alert, the hot Safe still
-// reconciled to the wei.
+// reconciled to the wei; the leaked key paying 0.1 ETH to the gas
+// account itself is no funding: the difference grows by its gas alone.
 func TestEthGasReconcileOnDevnet(t *testing.T) {
 	e := newEthE2E(t)
 	art, err := safe.LoadInstalled()
@@ -324,6 +325,28 @@ func TestEthGasReconcileOnDevnet(t *testing.T) {
 	mu.Unlock()
 	if n != 1 {
 		t.Fatalf("%d gas mismatch alerts; want 1: %+v", n, alerts)
+	}
+	// The leaked key pays 0.1 ETH to the gas account itself: no funding
+	// (nothing journaled), the difference grows by its gas alone.
+	rs, err := e.c.Send(e.ctx, e.exec, eth.Tx{To: &gasAddr, Value: milli(100), Gas: 21_000})
+	if err != nil || rs.Status != 1 {
+		t.Fatalf("the self-payment: %v", err)
+	}
+	for {
+		n, _ := e.c.BlockNumber(e.ctx)
+		if n >= rs.BlockNumber.Uint64()+2 {
+			break
+		}
+		if _, err := e.node.Mine(e.ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := r.Step(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	g = r.GasBalance()
+	if want := new(big.Int).Add(took, eth.Fee(rs)); g.Difference().Cmp(want) != 0 || len(fundings()) != 3 {
+		t.Fatalf("after the self-payment: difference %s, %d fundings; want %s (the theft and the self-payment's gas), 3", g.Difference(), len(fundings()), want)
 	}
 	t.Logf("gas account reconciled at %d steps, 3 deep, tolerance 0: fundings of 0.25 ETH (found) and 0.1 ETH (journaled by hand), batches' gas %s, %s and failed %s wei, each 0 to the wei; the theft of %s wei (0.5 ETH + %s gas) halted ETH at block %d",
 		steps, spent1, spent2, spent3, took, eth.Fee(rt), at)
