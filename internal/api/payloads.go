@@ -189,6 +189,16 @@ func requestPayloadIn(st *core.State, kind people.RequestKind, raw json.RawMessa
 			return nil, &fieldError{field: "payload.asset", want: "a registered asset's code", got: strconv.Quote(p.Asset)}
 		}
 		v = core.RegisterTokenPayload{Token: custody.Token{Asset: a.ID, ChainID: p.ChainID, Contract: p.Contract}}
+	case core.KindRegisterGasAccountRequest:
+		var p core.RegisterGasAccountPayload
+		if err := decodeStrict(raw, &p); err != nil {
+			return nil, payloadError(kind, err)
+		}
+		p.Asset = strings.ToUpper(strings.TrimSpace(p.Asset))
+		if err := st.CheckRegisterGasAccount(p); err != nil {
+			return nil, err
+		}
+		v = p
 	default:
 		var compact bytes.Buffer
 		if err := json.Compact(&compact, raw); err != nil {

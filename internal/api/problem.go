@@ -165,6 +165,7 @@ var kinds = []kind{
 	{http.StatusUnprocessableEntity, "invalid request", "point_in_time", []error{core.ErrFuture, core.ErrBeforeJournal}},
 	{http.StatusUnprocessableEntity, "invalid request", "token_invalid", []error{custody.ErrTokenInvalid, custody.ErrTokenAsset}},
 	{http.StatusConflict, "conflict", "token_registered", []error{custody.ErrTokenRegistered}},
+	{http.StatusConflict, "conflict", "gas_account_registered", []error{core.ErrGasAccountExists}},
 	{http.StatusUnprocessableEntity, "invalid request", "invalid_request", []error{core.ErrCommandInvalid, people.ErrInvalid}},
 }
 

@@ -7,7 +7,6 @@ import (
 	"math/big"
 	"strings"
 
-	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 
 	"kinko/internal/custody"
@@ -54,6 +53,10 @@ type FundGasAccount struct {
 	Asset  string
 	TxHash string        // 0x, 32 bytes, lower-case hex
 	Amount ledger.Amount // wei
+	// Height is the block the transaction was mined in, when the
+	// recorder knows it (the watcher does): the reconciliation places the
+	// funding against the block it compares by it. 0: not given.
+	Height int32 `json:",omitempty"`
 }
 
 func (RegisterGasAccount) Kind() Kind { return KindRegisterGasAccount }
@@ -85,6 +88,8 @@ var (
 	// the product it claims, above the journaled bound, or of another
 	// transaction than the batch's journaled one.
 	ErrGasInvalid = errors.New("core: gas")
+	// ErrGasAccountExists refuses a second gas account of an asset.
+	ErrGasAccountExists = withdraw.ErrGasAccountExists
 	// ErrGasFundingExists refuses a funding transaction recorded already.
 	ErrGasFundingExists = errors.New("core: that gas account funding is recorded already")
 )
@@ -100,19 +105,9 @@ func (s *State) applyGas(cmd Command, t int64) (handled bool, v any, err error) 
 }
 
 func (s *State) registerGasAccount(c RegisterGasAccount, t int64) error {
-	a, ok := s.Ledger.AssetByCode(c.Asset)
-	if !ok {
-		return custody.ErrAssetUnknown
-	}
-	if a.Class != ledger.ClassChain {
-		return fmt.Errorf("%w: %s is not a chain asset", ErrCommandInvalid, c.Asset)
-	}
-	addr, err := hexAddress(c.Address)
-	if err != nil || addr == (common.Address{}) || addr.Hex() != c.Address {
-		return fmt.Errorf("%w: gas account address %q: an EIP-55 checksummed 0x address, not zero", ErrCommandInvalid, c.Address)
-	}
-	if w, ok := s.walletByAccount(GasAccountKey(a.ID)); ok {
-		return fmt.Errorf("%w: wallet %d already has the gas account's ledger account (owner %d)", ErrCommandInvalid, w.ID, OwnerGas)
+	a, err := s.checkGasAccount(c)
+	if err != nil {
+		return err
 	}
 	if err := s.Withdraw.AddGasAccount(withdraw.GasAccount{Asset: c.Asset, Address: c.Address, Registered: t}); err != nil {
 		return err
@@ -143,6 +138,9 @@ func (s *State) fundGasAccount(c FundGasAccount, t int64) error {
 	if c.Amount.IsZero() {
 		return fmt.Errorf("%w: a gas account funding of 0 wei", ErrCommandInvalid)
 	}
+	if c.Height < 0 {
+		return fmt.Errorf("%w: a gas account funding at block %d", ErrCommandInvalid, c.Height)
+	}
 	id := gasFundingID(c.Asset, c.TxHash)
 	if _, ok := s.Ledger.Transfer(id); ok {
 		return fmt.Errorf("%w: %s", ErrGasFundingExists, c.TxHash)
@@ -153,6 +151,7 @@ func (s *State) fundGasAccount(c FundGasAccount, t int64) error {
 	if res := s.Ledger.CreateTransfers([]ledger.Transfer{tr}, t, nil); len(res) > 0 && !res[0].Code.Succeeded() {
 		return &ledger.EventError{Index: 0, Code: res[0].Code}
 	}
+	s.Withdraw.AddGasFunding(c.Asset, withdraw.GasFunding{Tx: c.TxHash, Amount: withdraw.Amount(c.Amount), Height: c.Height})
 	return nil
 }
 

@@ -420,3 +420,89 @@ func TestEthGasRefusals(t *testing.T) {
 	}
 	wantBooks(t, "another sender", e.books(b2.ID), before)
 }
+
+// TestEthGasAccountRequest: the gas account registered by a
+// register_gas_account request: a bad payload refused when filed (nothing
+// open), one admin deciding her own request refused, a second admin's
+// approval registers it and opens its ledger account; a funding with its
+// block is kept in the state (fund_gas_account's Height), a negative
+// block refused, and the journal replayed and the snapshot restored give
+// the same fundings.
+func TestEthGasAccountRequest(t *testing.T) {
+	e := newGasEnv(t)
+	addr := crypto.PubkeyToAddress(e.gas.PublicKey).Hex()
+	open := func() int {
+		n := 0
+		e.c.Read(func(s *State) {
+			for _, r := range s.People.Requests() {
+				if r.Kind == KindRegisterGasAccountRequest && r.State == people.RequestPending {
+					n++
+				}
+			}
+		})
+		return n
+	}
+	for what, p := range map[string]RegisterGasAccountPayload{
+		"zero address":    {Asset: "ETH", Address: common.Address{}.Hex()},
+		"lower-case":      {Asset: "ETH", Address: strings.ToLower(addr)},
+		"unknown asset":   {Asset: "XRP", Address: addr},
+		"no address":      {Asset: "ETH"},
+		"a short address": {Asset: "ETH", Address: addr[:41]},
+	} {
+		cmds := twoPersonBy(KindRegisterGasAccountRequest, p, "aiko", "ren", people.RoleAdmin, e.now)
+		if o := e.do(cmds[0]); o.Err == nil {
+			t.Errorf("request with %s: filed", what)
+		}
+	}
+	if n := open(); n != 0 {
+		t.Fatalf("%d requests open after bad ones", n)
+	}
+	self := twoPersonBy(KindRegisterGasAccountRequest, RegisterGasAccountPayload{Asset: "ETH", Address: addr}, "aiko", "aiko", people.RoleAdmin, e.now)
+	if o := e.do(self[0]); o.Err != nil {
+		t.Fatalf("filing: %v", o.Err)
+	}
+	if o := e.do(self[1]); o.Err == nil {
+		t.Fatal("the requester approved her own register_gas_account")
+	}
+	e.c.Read(func(s *State) {
+		if _, ok := s.Withdraw.GasAccountOf("ETH"); ok {
+			t.Fatal("one admin alone registered the gas account")
+		}
+	})
+	for _, c := range twoPersonBy(KindRegisterGasAccountRequest, RegisterGasAccountPayload{Asset: "ETH", Address: addr}, "aiko", "ren", people.RoleAdmin, e.now) {
+		if o := e.do(c); o.Err != nil {
+			t.Fatalf("%s: %v", c.Kind(), o.Err)
+		}
+	}
+	tx := "0x" + strings.Repeat("0a", 32)
+	if err := e.errOf(FundGasAccount{Asset: "ETH", TxHash: tx, Amount: ledger.AmountOf(7), Height: -1}); err == nil {
+		t.Fatal("a funding at block -1 accepted")
+	}
+	e.must(FundGasAccount{Asset: "ETH", TxHash: tx, Amount: ledger.AmountOf(7), Height: 42})
+	want := []withdraw.GasFunding{{Tx: tx, Amount: withdraw.AmountOf(7), Height: 42}}
+	fundings := func(c *Core) []withdraw.GasFunding {
+		var fs []withdraw.GasFunding
+		c.Read(func(s *State) {
+			g, ok := s.Withdraw.GasAccountOf("ETH")
+			if !ok || g.Address != addr {
+				t.Fatalf("gas account %+v, %v", g, ok)
+			}
+			if a, ok := s.Ledger.Account(GasAccountKey(gasETH)); !ok || a.Balance() != ledger.AmountOf(7) {
+				t.Fatalf("the gas account's ledger account %+v, %v", a, ok)
+			}
+			fs = g.Fundings
+		})
+		return fs
+	}
+	if got := fundings(e.c); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("fundings %+v; want %+v", got, want)
+	}
+	if err := e.c.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	e.c.Close()
+	e.c = openCore(t, e.dir, 0)
+	if got := fundings(e.c); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("fundings after a restart %+v; want %+v", got, want)
+	}
+}

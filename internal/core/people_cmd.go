@@ -310,6 +310,8 @@ func (s *State) checkRequest(r people.Request) error {
 		return s.checkRegisterWallet(r)
 	case KindRegisterTokenRequest:
 		return s.checkRegisterToken(r)
+	case KindRegisterGasAccountRequest:
+		return s.checkRegisterGasAccountRequest(r)
 	}
 	return fmt.Errorf("%w: request kind %q", people.ErrInvalid, r.Kind)
 }
@@ -360,6 +362,8 @@ func (s *State) checkEffect(r people.Request, decider string) error {
 		return s.checkRegisterWallet(r)
 	case KindRegisterTokenRequest:
 		return s.checkRegisterToken(r)
+	case KindRegisterGasAccountRequest:
+		return s.checkRegisterGasAccountRequest(r)
 	}
 	return nil
 }
@@ -484,6 +488,10 @@ func (s *State) applyPeople(cmd Command, t int64) (handled bool, v any, err erro
 			}
 		case KindRegisterTokenRequest:
 			if err := s.applyRegisterToken(r); err != nil {
+				return true, r, err
+			}
+		case KindRegisterGasAccountRequest:
+			if err := s.applyRegisterGasAccountRequest(r, t); err != nil {
 				return true, r, err
 			}
 		case KindYenReview:

@@ -154,6 +154,17 @@ type EthRecon struct {
 	last       []EthBalance
 	mismatched map[string]bool
 	rc         reserveCheck
+
+	// The house gas account's side: the last reconciliation, the
+	// receipts read at or below a reconciled block, the fundings found
+	// in blocks and not yet seen recorded, the last block scanned for
+	// them, the difference raised while it lasts.
+	gas         *EthGasBalance
+	gasSent     map[string]sentTx
+	gasMined    map[common.Hash]minedTx
+	gasSeen     map[common.Hash]seenFunding
+	gasScanned  uint64
+	gasMismatch string
 }
 
 // NewEthRecon returns the reconciliation of cfg.Asset's Safe wallets over
@@ -181,7 +192,8 @@ func NewEthRecon(c Core, b chain.Backend, node *eth.Client, art *safe.Artifacts,
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	r := &EthRecon{core: c, b: b, node: node, cfg: cfg, log: cfg.Logger, book: book.New(art), mismatched: map[string]bool{}}
+	r := &EthRecon{core: c, b: b, node: node, cfg: cfg, log: cfg.Logger, book: book.New(art), mismatched: map[string]bool{},
+		gasSent: map[string]sentTx{}, gasMined: map[common.Hash]minedTx{}, gasSeen: map[common.Hash]seenFunding{}}
 	r.rc = reserveCheck{core: c, asset: cfg.Asset, policy: cfg.Reserves, tol: cfg.Tolerance, now: cfg.Now, alert: cfg.Alert, log: cfg.Logger, flags: map[string]bool{}}
 	return r, nil
 }
@@ -230,6 +242,8 @@ type snapshot struct {
 	deposits map[uint32][]depositAt
 	// checkpoint is the deposit watcher's journaled height (-1: none).
 	checkpoint int32
+	// gas is the asset's house gas account, if one is registered.
+	gas *gasSnap
 }
 
 // depositAt is a credited deposit's amount and block height.
@@ -252,6 +266,7 @@ func (r *EthRecon) read(pend []EtherPending) snapshot {
 			return
 		}
 		sn.code = a.Code
+		sn.gas = r.readGas(s, a.Code, r.cfg.Asset)
 		for _, w := range s.Custody.Wallets() {
 			if w.Asset != r.cfg.Asset {
 				continue
@@ -270,7 +285,13 @@ func (r *EthRecon) read(pend []EtherPending) snapshot {
 			for _, id := range b.Withdrawals {
 				wd, _ := s.Withdraw.Get(id)
 				hr, _ := s.Ledger.Transfer(ledger.ID{Hi: wd.HoldHi, Lo: wd.HoldLo})
-				amt, _ = amt.Add(hr.Amount)
+				// The hold carries the withdrawal fee (Withdrawal.Fee),
+				// which stays in the ledger: only the amount leaves the Safe.
+				paid, under := hr.Amount.Sub(ledger.Amount(wd.Fee))
+				if under {
+					paid = hr.Amount
+				}
+				amt, _ = amt.Add(paid)
 			}
 			sn.batches = append(sn.batches, openBatch{hash: common.Hash(b.TxID), safe: common.HexToAddress(b.Safe.Safe), amount: amt,
 				confirmed: b.Status == withdraw.BatchConfirmed, height: b.Height})
@@ -340,7 +361,7 @@ func (r *EthRecon) Step(ctx context.Context) (uint64, error) {
 			atDeposits = min(at, cp-depth)
 		}
 	}
-	if at == r.at && atDeposits == r.atDeposits {
+	if at == r.at && atDeposits == r.atDeposits && (sn.gas == nil || r.gasScanned >= at) {
 		return at, nil
 	}
 	hashes := map[uint64]chain.ID{}
@@ -433,8 +454,14 @@ func (r *EthRecon) Step(ctx context.Context) (uint64, error) {
 		}
 		out = append(out, e)
 	}
+	var gas *EthGasBalance
+	if sn.gas != nil {
+		if gas, err = r.reconcileGas(ctx, sn.gas, sn.code, at, hashes[at]); err != nil {
+			return 0, err
+		}
+	}
 	r.atDeposits = atDeposits
-	r.at, r.last = at, out
+	r.at, r.last, r.gas = at, out, gas
 	worst := new(big.Int)
 	for _, e := range out {
 		if d := new(big.Int).Abs(e.Difference()); d.Cmp(worst) > 0 {
@@ -444,6 +471,12 @@ func (r *EthRecon) Step(ctx context.Context) (uint64, error) {
 	r.log.Info("Ether reconciled", "asset", sn.code, "block", at, "deposit_block", atDeposits, "wallets", len(out), "largest_difference_wei", worst.String())
 	if err := r.halt(ctx, sn.code, out); err != nil {
 		return at, err
+	}
+	if gas != nil {
+		r.log.Info("Ether gas account reconciled", "address", gas.Address, "block", at, "difference_wei", gas.Difference().String())
+		if err := r.haltGas(ctx, sn.code, gas); err != nil {
+			return at, err
+		}
 	}
 	onChain := map[uint32]ledger.Amount{}
 	for _, e := range out {

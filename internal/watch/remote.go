@@ -65,7 +65,7 @@ var WatcherKinds = map[string]core.Kind{}
 
 func init() {
 	for _, k := range []core.Kind{core.KindCreditDeposits, core.KindReverseDeposits, core.KindHalt, core.KindWatchCheckpoint,
-		core.KindConfirmCeremony, core.KindOpenIncident, core.KindConfirmBatch, core.KindFailBatch} {
+		core.KindConfirmCeremony, core.KindOpenIncident, core.KindConfirmBatch, core.KindFailBatch, core.KindFundGasAccount} {
 		WatcherKinds[k.String()] = k
 	}
 }

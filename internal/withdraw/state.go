@@ -60,6 +60,18 @@ type GasAccount struct {
 	Asset      string `json:"asset"`
 	Address    string `json:"address"` // 0x, EIP-55
 	Registered int64  `json:"registered"`
+	// Fundings are the transactions that paid into it, recorded
+	// (fund_gas_account), in the order recorded.
+	Fundings []GasFunding `json:"fundings,omitempty"`
+}
+
+// GasFunding is one recorded payment into a gas account: its
+// transaction, the wei and, when known, the block height it was mined in
+// (0 when whoever recorded it did not give it).
+type GasFunding struct {
+	Tx     string `json:"tx"`
+	Amount Amount `json:"amount"`
+	Height int32  `json:"height,omitempty"`
 }
 
 // Errors of withdrawal commands.
@@ -342,6 +354,15 @@ func (s *State) AddGasAccount(g GasAccount) error {
 	}
 	s.gas = append(s.gas, g)
 	return nil
+}
+
+// AddGasFunding records a funding of an asset's gas account.
+func (s *State) AddGasFunding(asset string, f GasFunding) {
+	for i := range s.gas {
+		if s.gas[i].Asset == asset {
+			s.gas[i].Fundings = append(s.gas[i].Fundings, f)
+		}
+	}
 }
 
 // GasAccountOf returns the gas account registered for an asset.
