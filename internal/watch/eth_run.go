@@ -12,7 +12,8 @@ import (
 // --eth-node` and `kinko dev` run it: the deposit watcher, the watcher of
 // the pinned Safes' executions (subscribed to the node's pool when its
 // WSURL is set), the deposit watchers of the ERC-20 tokens listed on the
-// chain, and the reconciliation of every wallet at every block, stepped
+// chain, and the reconciliation of every wallet at every block (Ether's,
+// then each token's: TokenRecon), stepped
 // in that order so that the reconciliation reads a block the others have
 // read. Any of them but Exec may be nil.
 type EtherWatch struct {
@@ -20,7 +21,11 @@ type EtherWatch struct {
 	Exec     *EthExec
 	Tokens   *TokenDeposits
 	Recon    *EthRecon
-	Logger   *slog.Logger
+	// TokenRecon reconciles the tokens Tokens watches over Recon's
+	// wallets; when nil and both are set, Step makes one with the token
+	// watchers' depth and no tolerance.
+	TokenRecon *TokenRecon
+	Logger     *slog.Logger
 }
 
 // Step steps each watcher once. A watcher that fails is logged and does
@@ -48,6 +53,12 @@ func (w *EtherWatch) Step(ctx context.Context) error {
 	}
 	if w.Recon != nil {
 		step("Ether reconciliation", func() error { _, err := w.Recon.Step(ctx); return err })
+	}
+	if w.TokenRecon == nil && w.Tokens != nil && w.Recon != nil {
+		w.TokenRecon = NewTokenRecon(w.Recon, w.Tokens, TokenReconConfig{})
+	}
+	if w.TokenRecon != nil {
+		step("token reconciliation", func() error { return w.TokenRecon.Step(ctx) })
 	}
 	return errors.Join(errs...)
 }

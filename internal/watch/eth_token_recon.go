@@ -1,0 +1,315 @@
+package watch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"kinko/internal/alert"
+	"kinko/internal/chain"
+	"kinko/internal/chain/eth"
+	"kinko/internal/controls"
+	"kinko/internal/core"
+	"kinko/internal/custody"
+	"kinko/internal/incident"
+	"kinko/internal/ledger"
+)
+
+// TokenBalance is one Ether wallet's reconciliation of one listed ERC-20
+// token at one block. Ledger is the wallet's account of the token asset
+// now; Expected what the chain should hold at the block:
+//
+//	Expected = Ledger + Deposits - Credited
+//
+// where Deposits are the deposits at or below the block to the wallet's
+// handed-out addresses that the token's deposit watcher has seen and
+// custody has not yet credited, and Credited the token deposits credited
+// whose block is above it. Chain is the sum of the token's balanceOf of
+// the wallet's addresses (its pinned Safes and handed-out deposit
+// addresses, as the Ether reconciliation's) at the block's hash. A sweep
+// of a deposit Safe's tokens into the wallet's own Safe moves nothing
+// between accounts and both Safes are summed in the wallet: it is no
+// difference.
+type TokenBalance struct {
+	Asset     ledger.AssetID
+	Code      string
+	Contract  string
+	Wallet    uint32
+	Block     uint64
+	Addresses int
+	Ledger    ledger.Amount
+	Deposits  ledger.Amount
+	Credited  ledger.Amount
+	Expected  ledger.Amount
+	Chain     ledger.Amount
+}
+
+// Difference is Expected less Chain, in base units: positive when the
+// chain holds less than the ledger says.
+func (b TokenBalance) Difference() *big.Int {
+	return new(big.Int).Sub(b.Expected.Big(), b.Chain.Big())
+}
+
+// TokenReconConfig configures a TokenRecon.
+type TokenReconConfig struct {
+	// Confirmations is the depth reconciled (default each token
+	// watcher's): the block Confirmations-1 below the node's tip and
+	// below the token watcher's journaled checkpoint. What is in flight
+	// is counted exactly at any depth.
+	Confirmations int32
+	// Tolerance is the difference, in the token's base units, either
+	// way, that halts nothing.
+	Tolerance ledger.Amount
+}
+
+// TokenRecon reconciles, at every block, each ERC-20 token listed on the
+// node's chain (one per watcher of TokenDeposits, a token listed while it
+// runs from its next Step) over the Ether reconciliation's wallets and
+// addresses: the token's balanceOf, on the token watcher's backend, at
+// the reconciled block, against each wallet's ledger account of the token
+// asset with what is in flight (TokenBalance). A difference beyond the
+// tolerance opens an incident (mismatch-<TOKEN>-<wallet>), alerts and
+// halts the withdrawals of the token asset and of Ether (a token leaving
+// the Safes unjournaled means cold keys are in someone's hands), once
+// while it lasts.
+type TokenRecon struct {
+	eth    *EthRecon
+	tokens *TokenDeposits
+	cfg    TokenReconConfig
+
+	mu         sync.Mutex
+	at         map[ledger.AssetID]uint64
+	last       map[ledger.AssetID][]TokenBalance
+	mismatched map[string]bool
+}
+
+// NewTokenRecon returns the reconciliation of the tokens tokens watches
+// over eth's wallets and addresses (its pinned Safes, its chain id, its
+// alerts, clock and logger).
+func NewTokenRecon(eth *EthRecon, tokens *TokenDeposits, cfg TokenReconConfig) *TokenRecon {
+	return &TokenRecon{eth: eth, tokens: tokens, cfg: cfg, at: map[ledger.AssetID]uint64{}, last: map[ledger.AssetID][]TokenBalance{}, mismatched: map[string]bool{}}
+}
+
+// watchers returns the token watchers started, in listing order.
+func (t *TokenDeposits) watchers() []*EtherDeposits {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]*EtherDeposits, 0, len(t.order))
+	for _, a := range t.order {
+		out = append(out, t.ws[a])
+	}
+	return out
+}
+
+// Step reconciles each token watched at its block, if not yet; a token
+// that fails does not keep the others from theirs. It returns the errors
+// joined.
+func (r *TokenRecon) Step(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var errs []error
+	for _, w := range r.tokens.watchers() {
+		if err := r.step(ctx, w); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("watch: token reconciliation: %w", errors.Join(errs...))
+}
+
+// tokenSnap is what one token's reconciliation reads from the state.
+type tokenSnap struct {
+	code       string
+	wallets    []reconWallet // the Ether wallets, bal their token account
+	credited   map[custody.Outpoint]bool
+	deposits   map[uint32][]depositAt
+	checkpoint int32
+}
+
+func (r *TokenRecon) read(tok custody.Token, pend []EtherPending) tokenSnap {
+	sn := tokenSnap{credited: map[custody.Outpoint]bool{}, deposits: map[uint32][]depositAt{}, checkpoint: -1}
+	r.eth.core.Read(func(s *core.State) {
+		if cp, ok := s.Checkpoints[tok.Asset]; ok {
+			sn.checkpoint = cp.Height
+		}
+		a, ok := s.Ledger.Asset(tok.Asset)
+		if !ok {
+			return
+		}
+		sn.code = a.Code
+		ours := map[uint32]bool{}
+		for _, w := range s.Custody.Wallets() {
+			if w.Asset != r.eth.cfg.Asset {
+				continue
+			}
+			acct, _ := s.Ledger.Account(ledger.AccountKey{Owner: w.Owner, Asset: tok.Asset, Kind: ledger.KindWallet})
+			sn.wallets = append(sn.wallets, reconWallet{w: w, bal: acct.Balance(), next: w.NextIndex})
+			ours[w.ID] = true
+		}
+		for _, p := range pend {
+			op := custody.Outpoint{TxID: p.Tx.Bytes(), Vout: p.Vout}
+			if _, ok := s.Custody.Deposit(op); ok {
+				sn.credited[op] = true
+			}
+		}
+		s.Custody.Deposits(func(d *custody.Deposit) bool {
+			if ours[d.Wallet] && d.Asset == tok.Asset && (d.State == custody.DepositCredited || d.State == custody.DepositReview) {
+				sn.deposits[d.Wallet] = append(sn.deposits[d.Wallet], depositAt{height: d.Height, amount: d.Value()})
+			}
+			return true
+		})
+	})
+	return sn
+}
+
+func (r *TokenRecon) step(ctx context.Context, w *EtherDeposits) error {
+	tok, ok := w.Token()
+	if !ok {
+		return nil
+	}
+	pend := w.Pending() // before the state: a deposit credited since is then in both, and counted once
+	sn := r.read(tok, pend)
+	if sn.code == "" {
+		return fmt.Errorf("token asset %d not in the ledger", tok.Asset)
+	}
+	confs := r.cfg.Confirmations
+	if confs <= 0 {
+		confs = w.cfg.Confirmations
+	}
+	depth := uint64(confs) - 1
+	tip, err := w.b.Tip(ctx)
+	if err != nil {
+		return err
+	}
+	if tip.Height < depth+1 || sn.checkpoint < 0 || uint64(sn.checkpoint) < depth+1 {
+		return nil
+	}
+	at := min(tip.Height, uint64(sn.checkpoint)) - depth
+	if at == r.at[tok.Asset] {
+		return nil
+	}
+	hash, err := w.b.HashAt(ctx, at)
+	if err != nil {
+		return err
+	}
+	addrs, err := r.eth.addresses(snapshot{wallets: sn.wallets})
+	if err != nil {
+		return err
+	}
+	// Below the contract's creation nobody holds the token (balanceOf of
+	// an account with no code answers nothing).
+	cctx, cancel := context.WithTimeout(ctx, eth.CallTimeout)
+	code, err := r.eth.node.Eth().CodeAtHash(cctx, common.HexToAddress(tok.Contract), common.Hash(hash.Bytes()))
+	cancel()
+	if err != nil {
+		return fmt.Errorf("the code of %s at block %d: %w", tok.Contract, at, err)
+	}
+	exists := len(code) > 0
+	var out []TokenBalance
+	for _, rw := range sn.wallets {
+		as := addrs[rw.w.ID]
+		if len(as) == 0 {
+			continue
+		}
+		e := TokenBalance{Asset: tok.Asset, Code: sn.code, Contract: tok.Contract, Wallet: rw.w.ID, Block: at, Addresses: len(as), Ledger: rw.bal}
+		for _, a := range as {
+			if !exists {
+				break
+			}
+			v, err := w.b.Balance(ctx, a.Hex(), tok.Contract, hash)
+			if err != nil {
+				return fmt.Errorf("%s of wallet %d: %w", sn.code, rw.w.ID, err)
+			}
+			e.Chain = sum(e.Chain, v)
+		}
+		for _, p := range pend {
+			op := custody.Outpoint{TxID: p.Tx.Bytes(), Vout: p.Vout}
+			if p.Wallet == rw.w.ID && p.Index < rw.next && p.Height > 0 && uint64(p.Height) <= at && !sn.credited[op] {
+				e.Deposits = sum(e.Deposits, p.Amount)
+			}
+		}
+		for _, d := range sn.deposits[rw.w.ID] {
+			if d.height > 0 && uint64(d.height) > at {
+				e.Credited = sum(e.Credited, d.amount)
+			}
+		}
+		exp := new(big.Int).Add(e.Ledger.Big(), e.Deposits.Big())
+		exp.Sub(exp, e.Credited.Big())
+		if exp.Sign() < 0 {
+			exp.SetInt64(0)
+		}
+		if e.Expected, err = chain.AmountFromBig(exp); err != nil {
+			return err
+		}
+		out = append(out, e)
+	}
+	r.at[tok.Asset], r.last[tok.Asset] = at, out
+	worst := new(big.Int)
+	for _, e := range out {
+		if d := new(big.Int).Abs(e.Difference()); d.Cmp(worst) > 0 {
+			worst = d
+		}
+	}
+	r.eth.log.Info("token reconciled", "asset", sn.code, "contract", tok.Contract, "block", at, "wallets", len(out), "largest_difference", worst.String())
+	return r.halt(ctx, out)
+}
+
+// halt halts and records each difference beyond the tolerance, once
+// while it lasts.
+func (r *TokenRecon) halt(ctx context.Context, bs []TokenBalance) error {
+	tol := r.cfg.Tolerance.Big()
+	for _, e := range bs {
+		d := e.Difference()
+		prefix := fmt.Sprintf("%d:%d:", e.Asset, e.Wallet)
+		key := prefix + e.Expected.String() + ":" + e.Chain.String()
+		if new(big.Int).Abs(d).Cmp(tol) <= 0 {
+			for k := range r.mismatched {
+				if strings.HasPrefix(k, prefix) {
+					delete(r.mismatched, k)
+				}
+			}
+			continue
+		}
+		if r.mismatched[key] {
+			continue
+		}
+		id := fmt.Sprintf("mismatch-%s-%d", e.Code, e.Wallet)
+		why := fmt.Sprintf("wallet %d: ledger %s %s (%s with what is in flight: deposits not yet credited %s, credited above the block %s), chain %s (balanceOf of %s) in %d addresses at block %d; difference %s (tolerance %s)",
+			e.Wallet, e.Ledger, e.Code, e.Expected, e.Deposits, e.Credited, e.Chain, e.Contract, e.Addresses, e.Block, d, r.cfg.Tolerance)
+		r.eth.log.Error("TOKEN RECONCILIATION MISMATCH", "asset", e.Code, "wallet", e.Wallet, "expected", e.Expected.String(), "chain", e.Chain.String(), "block", e.Block)
+		if r.eth.cfg.Alert != nil {
+			r.eth.cfg.Alert(alert.Alert{Key: "mismatch:" + e.Code + ":" + key, Severity: alert.Critical, Title: "ledger and chain differ in a token", Detail: why, Time: r.eth.cfg.Now()})
+		}
+		o, err := r.eth.core.Submit(ctx, r.eth.cfg.Now(), core.Halt{Switch: controls.Switch{Asset: r.eth.cfg.Asset, Service: controls.Withdraw}, Actor: "reconciliation", Reason: why})
+		if err == nil {
+			err = o.Err
+		}
+		if err != nil {
+			return fmt.Errorf("watch: halt ETH: %w", err)
+		}
+		if err := haltAndOpen(ctx, r.eth.core, r.eth.cfg.Now(), e.Asset, "reconciliation", why,
+			incident.Incident{ID: id, Asset: e.Code, Detector: "reconciliation", Reason: why}); err != nil {
+			return err
+		}
+		r.mismatched[key] = true
+	}
+	return nil
+}
+
+// Balances returns the last reconciliation of a token asset, by wallet,
+// and the block it was at (0 before one).
+func (r *TokenRecon) Balances(asset ledger.AssetID) ([]TokenBalance, uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := append([]TokenBalance(nil), r.last[asset]...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Wallet < out[j].Wallet })
+	return out, r.at[asset]
+}
