@@ -11,7 +11,6 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 
-	"kinko/internal/alert"
 	"kinko/internal/chain"
 	"kinko/internal/chain/eth"
 	"kinko/internal/core"
@@ -329,26 +328,15 @@ func sortFundings(fs []core.FundGasAccount) {
 // while it lasts.
 func (r *EthRecon) haltGas(ctx context.Context, code string, e *EthGasBalance) error {
 	d := e.Difference()
-	if new(big.Int).Abs(d).Cmp(r.cfg.Tolerance.Big()) <= 0 {
-		r.gasMismatch = ""
-		return nil
-	}
-	key := fmt.Sprintf("gas:%s:%s", e.Expected, e.Chain)
-	if r.gasMismatch == key {
-		return nil
-	}
 	why := fmt.Sprintf("gas account %s: ledger %s wei (%s with what is in flight: gas recorded %s, spent on chain at or below the block %s, fundings above the block %s, fundings not yet journaled %s), chain %s wei at block %d; difference %s wei (tolerance %s)",
 		e.Address, e.Ledger, e.Expected, e.Recorded, e.Spent, e.FundedAbove, e.Unjournaled, e.Chain, e.Block, d, r.cfg.Tolerance)
-	r.log.Error("GAS ACCOUNT RECONCILIATION MISMATCH", "address", e.Address, "expected", e.Expected.String(), "chain", e.Chain.String(), "block", e.Block)
-	if r.cfg.Alert != nil {
-		r.cfg.Alert(alert.Alert{Key: "mismatch:" + code + ":" + key, Severity: alert.Critical, Title: "gas account: ledger and chain differ", Detail: why, Time: r.cfg.Now()})
-	}
-	if err := haltAndOpen(ctx, r.core, r.cfg.Now(), r.cfg.Asset, "reconciliation", why,
-		incident.Incident{ID: "mismatch-" + code + "-gas", Asset: code, Detector: "reconciliation", Reason: why}); err != nil {
-		return err
-	}
-	r.gasMismatch = key
-	return nil
+	return r.mismatched.raise(ctx, r.core, r.cfg.Now(), r.log, r.cfg.Alert, r.cfg.Tolerance.Big(), mismatch{
+		Scope: "gas", Figures: e.Expected.String() + ":" + e.Chain.String(), Diff: d, Code: code,
+		Title: "gas account: ledger and chain differ", Why: why,
+		Log: "GAS ACCOUNT RECONCILIATION MISMATCH", LogAttrs: []any{"address", e.Address, "expected", e.Expected.String(), "chain", e.Chain.String(), "block", e.Block},
+		Halt:     []ledger.AssetID{r.cfg.Asset},
+		Incident: incident.Incident{ID: "mismatch-" + code + "-gas", Asset: code, Detector: "reconciliation", Reason: why},
+	})
 }
 
 // GasBalance returns the last reconciliation of the gas account (nil

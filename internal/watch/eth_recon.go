@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math/big"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -152,19 +151,18 @@ type EthRecon struct {
 	at         uint64 // the last block reconciled; 0 before one
 	atDeposits uint64 // the last block the deposit wallets were reconciled at
 	last       []EthBalance
-	mismatched map[string]bool
+	mismatched mismatches
 	rc         reserveCheck
 
 	// The house gas account's side: the last reconciliation, the
 	// receipts read at or below a reconciled block, the fundings found
 	// in blocks and not yet seen recorded, the last block scanned for
 	// them, the difference raised while it lasts.
-	gas         *EthGasBalance
-	gasSent     map[string]sentTx
-	gasMined    map[common.Hash]minedTx
-	gasSeen     map[common.Hash]seenFunding
-	gasScanned  uint64
-	gasMismatch string
+	gas        *EthGasBalance
+	gasSent    map[string]sentTx
+	gasMined   map[common.Hash]minedTx
+	gasSeen    map[common.Hash]seenFunding
+	gasScanned uint64
 }
 
 // NewEthRecon returns the reconciliation of cfg.Asset's Safe wallets over
@@ -608,33 +606,19 @@ func (r *EthRecon) executed(ctx context.Context, sn snapshot, at uint64) (map[co
 // halt halts and records each difference beyond the tolerance, once
 // while it lasts.
 func (r *EthRecon) halt(ctx context.Context, code string, bs []EthBalance) error {
-	tol := r.cfg.Tolerance.Big()
 	for _, e := range bs {
 		d := e.Difference()
-		key := fmt.Sprintf("%d:%s:%s", e.Wallet, e.Expected, e.Chain)
-		if new(big.Int).Abs(d).Cmp(tol) <= 0 {
-			for k := range r.mismatched {
-				if strings.HasPrefix(k, fmt.Sprintf("%d:", e.Wallet)) {
-					delete(r.mismatched, k)
-				}
-			}
-			continue
-		}
-		if r.mismatched[key] {
-			continue
-		}
-		id := fmt.Sprintf("mismatch-%s-%d", code, e.Wallet)
 		why := fmt.Sprintf("wallet %d (%s): ledger %s wei (%s with what is in flight: batches confirmed above the block %s, executed and not confirmed %s, deposits not yet credited %s, credited above the block %s, ceremonies in %s, out %s), chain %s wei in %d addresses at block %d; difference %s wei (tolerance %s)",
 			e.Wallet, e.Kind, e.Ledger, e.Expected, e.Confirmed, e.Executed, e.Deposits, e.Credited, e.CeremonyIn, e.CeremonyOut, e.Chain, e.Addresses, e.Block, d, r.cfg.Tolerance)
-		r.log.Error("RECONCILIATION MISMATCH", "wallet", e.Wallet, "expected", e.Expected.String(), "chain", e.Chain.String(), "block", e.Block)
-		if r.cfg.Alert != nil {
-			r.cfg.Alert(alert.Alert{Key: "mismatch:" + code + ":" + key, Severity: alert.Critical, Title: "ledger and chain differ", Detail: why, Time: r.cfg.Now()})
-		}
-		if err := haltAndOpen(ctx, r.core, r.cfg.Now(), r.cfg.Asset, "reconciliation", why,
-			incident.Incident{ID: id, Asset: code, Detector: "reconciliation", Reason: why}); err != nil {
+		if err := r.mismatched.raise(ctx, r.core, r.cfg.Now(), r.log, r.cfg.Alert, r.cfg.Tolerance.Big(), mismatch{
+			Scope: fmt.Sprint(e.Wallet), Figures: e.Expected.String() + ":" + e.Chain.String(), Diff: d, Code: code,
+			Title: "ledger and chain differ", Why: why,
+			Log: "RECONCILIATION MISMATCH", LogAttrs: []any{"wallet", e.Wallet, "expected", e.Expected.String(), "chain", e.Chain.String(), "block", e.Block},
+			Halt:     []ledger.AssetID{r.cfg.Asset},
+			Incident: incident.Incident{ID: fmt.Sprintf("mismatch-%s-%d", code, e.Wallet), Asset: code, Detector: "reconciliation", Reason: why},
+		}); err != nil {
 			return err
 		}
-		r.mismatched[key] = true
 	}
 	return nil
 }

@@ -6,15 +6,12 @@ import (
 	"fmt"
 	"math/big"
 	"sort"
-	"strings"
 	"sync"
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"kinko/internal/alert"
 	"kinko/internal/chain"
 	"kinko/internal/chain/eth"
-	"kinko/internal/controls"
 	"kinko/internal/core"
 	"kinko/internal/custody"
 	"kinko/internal/incident"
@@ -86,7 +83,7 @@ type TokenRecon struct {
 	mu         sync.Mutex
 	at         map[ledger.AssetID]uint64
 	last       map[ledger.AssetID][]TokenBalance
-	mismatched map[string]bool
+	mismatched mismatches
 }
 
 // NewTokenRecon returns the reconciliation of the tokens tokens watches
@@ -265,41 +262,21 @@ func (r *TokenRecon) step(ctx context.Context, w *EtherDeposits) error {
 // halt halts and records each difference beyond the tolerance, once
 // while it lasts.
 func (r *TokenRecon) halt(ctx context.Context, bs []TokenBalance) error {
-	tol := r.cfg.Tolerance.Big()
 	for _, e := range bs {
 		d := e.Difference()
-		prefix := fmt.Sprintf("%d:%d:", e.Asset, e.Wallet)
-		key := prefix + e.Expected.String() + ":" + e.Chain.String()
-		if new(big.Int).Abs(d).Cmp(tol) <= 0 {
-			for k := range r.mismatched {
-				if strings.HasPrefix(k, prefix) {
-					delete(r.mismatched, k)
-				}
-			}
-			continue
-		}
-		if r.mismatched[key] {
-			continue
-		}
-		id := fmt.Sprintf("mismatch-%s-%d", e.Code, e.Wallet)
 		why := fmt.Sprintf("wallet %d: ledger %s %s (%s with what is in flight: deposits not yet credited %s, credited above the block %s), chain %s (balanceOf of %s) in %d addresses at block %d; difference %s (tolerance %s)",
 			e.Wallet, e.Ledger, e.Code, e.Expected, e.Deposits, e.Credited, e.Chain, e.Contract, e.Addresses, e.Block, d, r.cfg.Tolerance)
-		r.eth.log.Error("TOKEN RECONCILIATION MISMATCH", "asset", e.Code, "wallet", e.Wallet, "expected", e.Expected.String(), "chain", e.Chain.String(), "block", e.Block)
-		if r.eth.cfg.Alert != nil {
-			r.eth.cfg.Alert(alert.Alert{Key: "mismatch:" + e.Code + ":" + key, Severity: alert.Critical, Title: "ledger and chain differ in a token", Detail: why, Time: r.eth.cfg.Now()})
-		}
-		o, err := r.eth.core.Submit(ctx, r.eth.cfg.Now(), core.Halt{Switch: controls.Switch{Asset: r.eth.cfg.Asset, Service: controls.Withdraw}, Actor: "reconciliation", Reason: why})
-		if err == nil {
-			err = o.Err
-		}
-		if err != nil {
-			return fmt.Errorf("watch: halt ETH: %w", err)
-		}
-		if err := haltAndOpen(ctx, r.eth.core, r.eth.cfg.Now(), e.Asset, "reconciliation", why,
-			incident.Incident{ID: id, Asset: e.Code, Detector: "reconciliation", Reason: why}); err != nil {
+		if err := r.mismatched.raise(ctx, r.eth.core, r.eth.cfg.Now(), r.eth.log, r.eth.cfg.Alert, r.cfg.Tolerance.Big(), mismatch{
+			Scope: fmt.Sprintf("%d:%d", e.Asset, e.Wallet), Figures: e.Expected.String() + ":" + e.Chain.String(), Diff: d, Code: e.Code,
+			Title: "ledger and chain differ in a token", Why: why,
+			Log: "TOKEN RECONCILIATION MISMATCH", LogAttrs: []any{"asset", e.Code, "wallet", e.Wallet, "expected", e.Expected.String(), "chain", e.Chain.String(), "block", e.Block},
+			// Ether first: a token leaving the Safes unjournaled means
+			// cold keys are in someone's hands.
+			Halt:     []ledger.AssetID{r.eth.cfg.Asset, e.Asset},
+			Incident: incident.Incident{ID: fmt.Sprintf("mismatch-%s-%d", e.Code, e.Wallet), Asset: e.Code, Detector: "reconciliation", Reason: why},
+		}); err != nil {
 			return err
 		}
-		r.mismatched[key] = true
 	}
 	return nil
 }

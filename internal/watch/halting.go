@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/big"
+	"strings"
 	"time"
 
 	"kinko/internal/alert"
@@ -133,4 +135,65 @@ func reserveRow(c Core, asset ledger.AssetID, p reserves.Policy, onChain map[uin
 		seq = s.Seq()
 	})
 	return row, seq
+}
+
+// mismatches are the ledger-against-chain differences a reconciliation
+// has raised, by scope (a wallet, the gas account, a token in a wallet)
+// and figures (what the ledger expected and the chain held), so that each
+// is raised once while it lasts, again when its figures change, and
+// forgotten once its scope is back within the tolerance.
+type mismatches map[string]bool
+
+// mismatch is one difference of a reconciliation: Diff is Expected less
+// Chain; Why says it in full (the halt's reason and the incident's).
+type mismatch struct {
+	Scope, Figures string
+	Diff           *big.Int
+	Code           string // the asset code of the alert's key
+	Title, Why     string
+	// Log is the error line, with its attributes.
+	Log      string
+	LogAttrs []any
+	// Halt are the assets whose withdrawals halt; the incident is opened
+	// with the last one's halt.
+	Halt     []ledger.AssetID
+	Incident incident.Incident
+}
+
+// raise raises m unless it is within tol (its scope then forgotten) or
+// already raised with these figures: the error line, a critical alert,
+// the halts and the incident.
+func (ms mismatches) raise(ctx context.Context, c Core, now time.Time, log *slog.Logger, send func(alert.Alert), tol *big.Int, m mismatch) error {
+	prefix := m.Scope + ":"
+	key := prefix + m.Figures
+	if new(big.Int).Abs(m.Diff).Cmp(tol) <= 0 {
+		for k := range ms {
+			if strings.HasPrefix(k, prefix) {
+				delete(ms, k)
+			}
+		}
+		return nil
+	}
+	if ms[key] {
+		return nil
+	}
+	log.Error(m.Log, m.LogAttrs...)
+	if send != nil {
+		send(alert.Alert{Key: "mismatch:" + m.Code + ":" + key, Severity: alert.Critical, Title: m.Title, Detail: m.Why, Time: now})
+	}
+	last := len(m.Halt) - 1
+	for _, a := range m.Halt[:last] {
+		o, err := c.Submit(ctx, now, core.Halt{Switch: controls.Switch{Asset: a, Service: controls.Withdraw}, Actor: "reconciliation", Reason: m.Why})
+		if err == nil {
+			err = o.Err
+		}
+		if err != nil {
+			return fmt.Errorf("watch: halt asset %d: %w", a, err)
+		}
+	}
+	if err := haltAndOpen(ctx, c, now, m.Halt[last], "reconciliation", m.Why, m.Incident); err != nil {
+		return err
+	}
+	ms[key] = true
+	return nil
 }
