@@ -232,12 +232,7 @@ type snapshot struct {
 	hot     uint32 // the hot customer wallet paying the batches; 0 if none
 	batches []openBatch
 	cers    []openCeremony
-	// credited tells which of the deposit watcher's pending deposits
-	// custody holds already.
-	credited map[custody.Outpoint]bool
-	// deposits are the credited deposits (in the ledger) by wallet, with
-	// their blocks' heights.
-	deposits map[uint32][]depositAt
+	depositSide
 	// checkpoint is the deposit watcher's journaled height (-1: none).
 	checkpoint int32
 	// gas is the asset's house gas account, if one is registered.
@@ -250,11 +245,58 @@ type depositAt struct {
 	amount ledger.Amount
 }
 
+// depositSide is what the state holds of a deposit watcher's deposits,
+// for a reconciliation: which of the watcher's pending deposits custody
+// holds already, and the credited deposits (in the ledger) of one asset by
+// wallet, with their blocks' heights.
+type depositSide struct {
+	credited map[custody.Outpoint]bool
+	deposits map[uint32][]depositAt
+}
+
+// readDeposits reads from s the deposit side of the pending deposits pend
+// and of the deposits of asset (0: the wallets' own coin; else a token's
+// asset) to the wallets ours.
+func readDeposits(s *core.State, pend []EtherPending, ours map[uint32]bool, asset ledger.AssetID) depositSide {
+	d := depositSide{credited: map[custody.Outpoint]bool{}, deposits: map[uint32][]depositAt{}}
+	for _, p := range pend {
+		op := custody.Outpoint{TxID: p.Tx.Bytes(), Vout: p.Vout}
+		if _, ok := s.Custody.Deposit(op); ok {
+			d.credited[op] = true
+		}
+	}
+	s.Custody.Deposits(func(dep *custody.Deposit) bool {
+		if ours[dep.Wallet] && dep.Asset == asset && (dep.State == custody.DepositCredited || dep.State == custody.DepositReview) {
+			d.deposits[dep.Wallet] = append(d.deposits[dep.Wallet], depositAt{height: dep.Height, amount: dep.Value()})
+		}
+		return true
+	})
+	return d
+}
+
+// inFlight returns the deposits to wallet in flight at block at: those
+// of pend seen at or below it, to an address handed out (below next), not
+// yet credited; and those credited from blocks above it.
+func (d depositSide) inFlight(pend []EtherPending, wallet, next uint32, at uint64) (seen, above ledger.Amount) {
+	for _, p := range pend {
+		op := custody.Outpoint{TxID: p.Tx.Bytes(), Vout: p.Vout}
+		if p.Wallet == wallet && p.Index < next && p.Height > 0 && uint64(p.Height) <= at && !d.credited[op] {
+			seen = sum(seen, p.Amount)
+		}
+	}
+	for _, c := range d.deposits[wallet] {
+		if c.height > 0 && uint64(c.height) > at {
+			above = sum(above, c.amount)
+		}
+	}
+	return seen, above
+}
+
 // read takes the state's side. The state is read before the node's tip:
 // whatever it has credited or confirmed is then at or below that tip.
 func (r *EthRecon) read(pend []EtherPending) snapshot {
 	var sn snapshot
-	sn.credited, sn.deposits, sn.checkpoint = map[custody.Outpoint]bool{}, map[uint32][]depositAt{}, -1
+	sn.checkpoint = -1
 	r.core.Read(func(s *core.State) {
 		if cp, ok := s.Checkpoints[r.cfg.Asset]; ok {
 			sn.checkpoint = cp.Height
@@ -305,22 +347,13 @@ func (r *EthRecon) read(pend []EtherPending) snapshot {
 			sn.cers = append(sn.cers, openCeremony{hash: common.Hash(c.TxID), safe: common.HexToAddress(c.Safe.Safe), source: c.Source, pays: c.Pays,
 				confirmed: c.State == custody.CeremonyConfirmed, height: c.Height})
 		}
-		for _, p := range pend {
-			op := custody.Outpoint{TxID: p.Tx.Bytes(), Vout: p.Vout}
-			if _, ok := s.Custody.Deposit(op); ok {
-				sn.credited[op] = true
-			}
-		}
 		cold := map[uint32]bool{}
 		for _, rw := range sn.wallets {
 			cold[rw.w.ID] = rw.w.Kind == custody.ColdCustomer
 		}
-		s.Custody.Deposits(func(d *custody.Deposit) bool {
-			if cold[d.Wallet] && (d.State == custody.DepositCredited || d.State == custody.DepositReview) {
-				sn.deposits[d.Wallet] = append(sn.deposits[d.Wallet], depositAt{height: d.Height, amount: d.Value()})
-			}
-			return true
-		})
+		// The wallets' own Ether: a token's deposits are the token
+		// reconciliation's.
+		sn.depositSide = readDeposits(s, pend, cold, 0)
 	})
 	return sn
 }
@@ -427,17 +460,7 @@ func (r *EthRecon) Step(ctx context.Context) (uint64, error) {
 				e.CeremonyIn, e.CeremonyOut = sum(e.CeremonyIn, got), sum(e.CeremonyOut, paid)
 			}
 		}
-		for _, p := range pend {
-			op := custody.Outpoint{TxID: p.Tx.Bytes(), Vout: p.Vout}
-			if p.Wallet == rw.w.ID && p.Index < rw.next && p.Height > 0 && uint64(p.Height) <= wat && !sn.credited[op] {
-				e.Deposits = sum(e.Deposits, p.Amount)
-			}
-		}
-		for _, d := range sn.deposits[rw.w.ID] {
-			if d.height > 0 && uint64(d.height) > wat {
-				e.Credited = sum(e.Credited, d.amount)
-			}
-		}
+		e.Deposits, e.Credited = sn.inFlight(pend, rw.w.ID, rw.next, wat)
 		exp := new(big.Int).Add(e.Ledger.Big(), e.Confirmed.Big())
 		exp.Add(exp, e.Deposits.Big())
 		exp.Add(exp, e.CeremonyIn.Big())

@@ -124,15 +124,14 @@ func (r *TokenRecon) Step(ctx context.Context) error {
 
 // tokenSnap is what one token's reconciliation reads from the state.
 type tokenSnap struct {
-	code       string
-	wallets    []reconWallet // the Ether wallets, bal their token account
-	credited   map[custody.Outpoint]bool
-	deposits   map[uint32][]depositAt
+	code    string
+	wallets []reconWallet // the Ether wallets, bal their token account
+	depositSide
 	checkpoint int32
 }
 
 func (r *TokenRecon) read(tok custody.Token, pend []EtherPending) tokenSnap {
-	sn := tokenSnap{credited: map[custody.Outpoint]bool{}, deposits: map[uint32][]depositAt{}, checkpoint: -1}
+	sn := tokenSnap{checkpoint: -1}
 	r.eth.core.Read(func(s *core.State) {
 		if cp, ok := s.Checkpoints[tok.Asset]; ok {
 			sn.checkpoint = cp.Height
@@ -151,18 +150,7 @@ func (r *TokenRecon) read(tok custody.Token, pend []EtherPending) tokenSnap {
 			sn.wallets = append(sn.wallets, reconWallet{w: w, bal: acct.Balance(), next: w.NextIndex})
 			ours[w.ID] = true
 		}
-		for _, p := range pend {
-			op := custody.Outpoint{TxID: p.Tx.Bytes(), Vout: p.Vout}
-			if _, ok := s.Custody.Deposit(op); ok {
-				sn.credited[op] = true
-			}
-		}
-		s.Custody.Deposits(func(d *custody.Deposit) bool {
-			if ours[d.Wallet] && d.Asset == tok.Asset && (d.State == custody.DepositCredited || d.State == custody.DepositReview) {
-				sn.deposits[d.Wallet] = append(sn.deposits[d.Wallet], depositAt{height: d.Height, amount: d.Value()})
-			}
-			return true
-		})
+		sn.depositSide = readDeposits(s, pend, ours, tok.Asset)
 	})
 	return sn
 }
@@ -227,17 +215,7 @@ func (r *TokenRecon) step(ctx context.Context, w *EtherDeposits) error {
 			}
 			e.Chain = sum(e.Chain, v)
 		}
-		for _, p := range pend {
-			op := custody.Outpoint{TxID: p.Tx.Bytes(), Vout: p.Vout}
-			if p.Wallet == rw.w.ID && p.Index < rw.next && p.Height > 0 && uint64(p.Height) <= at && !sn.credited[op] {
-				e.Deposits = sum(e.Deposits, p.Amount)
-			}
-		}
-		for _, d := range sn.deposits[rw.w.ID] {
-			if d.height > 0 && uint64(d.height) > at {
-				e.Credited = sum(e.Credited, d.amount)
-			}
-		}
+		e.Deposits, e.Credited = sn.inFlight(pend, rw.w.ID, rw.next, at)
 		exp := new(big.Int).Add(e.Ledger.Big(), e.Deposits.Big())
 		exp.Sub(exp, e.Credited.Big())
 		if exp.Sign() < 0 {

@@ -269,6 +269,19 @@ func TestTokenDeposits(t *testing.T) {
 		if n != 2 {
 			t.Fatalf("%d deposits; want the token's and the Ether", n)
 		}
+		// The Ether reconciliation counts the Ether deposit alone in
+		// flight, the token reconciliation the token's: counted in the
+		// Ether's, a token deposit credited above the reconciled block
+		// would read as Ether missing from the wallet.
+		for _, c := range []struct {
+			asset ledger.AssetID
+			want  ledger.Amount
+		}{{0, ledger.AmountOf(9)}, {ttAsset, most}} {
+			d := readDeposits(s, nil, map[uint32]bool{1: true}, c.asset)
+			if got := d.deposits[1]; len(got) != 1 || got[0].amount != c.want {
+				t.Fatalf("the reconciliation's deposits of asset %d in wallet 1 = %+v; want one of %s", c.asset, got, c.want)
+			}
+		}
 		w, _ := s.Ledger.Account(ledger.AccountKey{Owner: custody.WalletOwner(1), Asset: ttAsset, Kind: ledger.KindWallet})
 		if w.Balance() != most {
 			t.Fatalf("wallet 1's TT account = %s; want %s", w.Balance(), most)
