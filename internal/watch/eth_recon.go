@@ -483,13 +483,7 @@ func (r *EthRecon) Step(ctx context.Context) (uint64, error) {
 	}
 	r.atDeposits = atDeposits
 	r.at, r.last, r.gas = at, out, gas
-	worst := new(big.Int)
-	for _, e := range out {
-		if d := new(big.Int).Abs(e.Difference()); d.Cmp(worst) > 0 {
-			worst = d
-		}
-	}
-	r.log.Info("Ether reconciled", "asset", sn.code, "block", at, "deposit_block", atDeposits, "wallets", len(out), "largest_difference_wei", worst.String())
+	r.log.Info("Ether reconciled", "asset", sn.code, "block", at, "deposit_block", atDeposits, "wallets", len(out), "largest_difference_wei", largestDifference(out).String())
 	if err := r.halt(ctx, sn.code, out); err != nil {
 		return at, err
 	}

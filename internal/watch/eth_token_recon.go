@@ -227,13 +227,7 @@ func (r *TokenRecon) step(ctx context.Context, w *EtherDeposits) error {
 		out = append(out, e)
 	}
 	r.at[tok.Asset], r.last[tok.Asset] = at, out
-	worst := new(big.Int)
-	for _, e := range out {
-		if d := new(big.Int).Abs(e.Difference()); d.Cmp(worst) > 0 {
-			worst = d
-		}
-	}
-	r.eth.log.Info("token reconciled", "asset", sn.code, "contract", tok.Contract, "block", at, "wallets", len(out), "largest_difference", worst.String())
+	r.eth.log.Info("token reconciled", "asset", sn.code, "contract", tok.Contract, "block", at, "wallets", len(out), "largest_difference", largestDifference(out).String())
 	return r.halt(ctx, out)
 }
 

@@ -197,3 +197,15 @@ func (ms mismatches) raise(ctx context.Context, c Core, now time.Time, log *slog
 	ms[key] = true
 	return nil
 }
+
+// largestDifference returns the largest difference, either way, of a
+// reconciliation's balances (0 for none).
+func largestDifference[B interface{ Difference() *big.Int }](bs []B) *big.Int {
+	worst := new(big.Int)
+	for _, b := range bs {
+		if d := new(big.Int).Abs(b.Difference()); d.Cmp(worst) > 0 {
+			worst = d
+		}
+	}
+	return worst
+}
