@@ -86,7 +86,7 @@ func TestRefillCeremony(t *testing.T) {
 	sub(core.AssignAddress{Wallet: 1, Customer: 1})
 	book := wallet.NewBook()
 	book.Add(1, coldD, 0, 0, 20)
-	w, err := watch.NewDeposits(ctx, c, node.Client(), book, watch.DepositConfig{Asset: btcAsset, Confirmations: 1, StartHeight: regtest.SegwitHeight})
+	w, err := watch.NewDeposits(ctx, c, node.Chain(), book, watch.DepositConfig{Asset: btcAsset, Confirmations: 1, StartHeight: regtest.SegwitHeight})
 	if err != nil {
 		t.Fatal(err)
 	}

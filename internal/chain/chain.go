@@ -245,13 +245,62 @@ type Backend interface {
 	FeeEstimate(ctx context.Context) (Fee, error)
 }
 
+// PendingTx is one pending transaction as a PendingSpender tells it: its
+// transfers touching the watched addresses and its spends of the watched
+// outputs (of every output, with Watch.AllSpends).
+type PendingTx struct {
+	Tx        ID
+	Transfers []Transfer
+	Spends    []Spend
+}
+
 // PendingSpender is a Backend of a chain of outputs that also tells the
-// pending spends of watched outputs. A Notifier over one polls it in place
-// of PollPending and tells each spend in a Pending event (Event.Spends).
+// pending spends of watched outputs, a transaction at a time. A Notifier
+// over one polls it in place of PollPending and tells each spend in a
+// Pending event (Event.Spends); the Bitcoin deposit watcher reads it
+// directly, to judge each spend of ours with its transaction's others.
 type PendingSpender interface {
-	// PollPendingSpends is PollPending, with the inputs of the same
-	// pending transactions that spend outputs watched in w.
-	PollPendingSpends(ctx context.Context, w *Watch) ([]Transfer, []Spend, error)
+	// PollPendingTxs is PollPending a transaction at a time: the pending
+	// transactions not told before that touch w (pays a watched address or
+	// spends a watched output), and the ids told before that have left the
+	// pool since (mined, replaced or evicted).
+	PollPendingTxs(ctx context.Context, w *Watch) (txs []PendingTx, gone []ID, err error)
+	// SubscribeTxs is Subscribe a transaction at a time, each pushed
+	// transaction touching w with its transfers and spends together.
+	// The Closer also reports, as Connected() bool, whether the push is
+	// up at the moment.
+	SubscribeTxs(ctx context.Context, w *Watch, onBlock func(), onTx func(PendingTx)) (Subscription, error)
+}
+
+// Subscription is a node's push, as SubscribeTxs returns it.
+type Subscription interface {
+	io.Closer
+	// Connected reports whether the push is up now (a dropped connection
+	// is redialled; while it is down, poll).
+	Connected() bool
+}
+
+// SourceReader is a Backend that can tell where a transaction's coins came
+// from: the addresses the outputs its inputs spent paid (Bitcoin), for the
+// AML deny list. An account chain's Transfer.From says it already.
+type SourceReader interface {
+	Sources(ctx context.Context, tx ID) ([]string, error)
+}
+
+// AddressSet is a set of watched addresses kept outside the Watch (a
+// wallet's book of scripts, say): Has is told a canonical address.
+type AddressSet interface {
+	Has(canonical string) bool
+}
+
+// RawSet is an AddressSet that a backend can also ask in the chain's raw
+// form of an address (Bitcoin: the output script), before it writes the
+// address out: most outputs of a block pay no address of ours, and
+// writing each out to look it up would cost more than the rest of the
+// scan.
+type RawSet interface {
+	AddressSet
+	HasRaw(raw []byte) bool
 }
 
 // MaxWatched bounds the addresses of one Watch.
@@ -268,6 +317,60 @@ type Watch struct {
 	mu    sync.RWMutex
 	addrs map[string]struct{}
 	outs  map[Outpoint]struct{}
+	sets  []AddressSet
+	// all: every input is a spend to tell (AllSpends).
+	all bool
+}
+
+// AddSet watches every address of s besides those added one by one.
+func (w *Watch) AddSet(s AddressSet) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.sets = append(w.sets, s)
+}
+
+// WatchAllSpends has a backend of a chain of outputs tell every input of a
+// block or pending transaction as a spend, watched or not: for a caller
+// that judges each input against its own records, so that no output of
+// its can be spent unseen for want of having been added.
+func (w *Watch) WatchAllSpends() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.all = true
+}
+
+// HasRaw reports whether raw, the chain's raw form of an address, is in
+// one of w's RawSets, and whether that decides it: false when w also has
+// addresses added one by one or sets that are not RawSets, which only the
+// canonical form can be checked against (Has).
+func (w *Watch) HasRaw(raw []byte) (has, decided bool) {
+	if w == nil {
+		return false, true
+	}
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	decided = len(w.addrs) == 0
+	for _, s := range w.sets {
+		r, ok := s.(RawSet)
+		if !ok {
+			decided = false
+			continue
+		}
+		if r.HasRaw(raw) {
+			return true, true
+		}
+	}
+	return false, decided
+}
+
+// AllSpends reports whether every input is to be told (WatchAllSpends).
+func (w *Watch) AllSpends() bool {
+	if w == nil {
+		return false
+	}
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.all
 }
 
 // NewWatch returns an empty set.
@@ -301,6 +404,9 @@ func (w *Watch) HasOutput(op Outpoint) bool {
 	}
 	w.mu.RLock()
 	defer w.mu.RUnlock()
+	if w.all {
+		return true
+	}
 	_, ok := w.outs[op]
 	return ok
 }
@@ -327,6 +433,13 @@ func (w *Watch) Has(c string) bool {
 	}
 	w.mu.RLock()
 	defer w.mu.RUnlock()
-	_, ok := w.addrs[c]
-	return ok
+	if _, ok := w.addrs[c]; ok {
+		return true
+	}
+	for _, s := range w.sets {
+		if s.Has(c) {
+			return true
+		}
+	}
+	return false
 }

@@ -479,7 +479,12 @@ func (n *Notifier) pollPending(ctx context.Context) {
 	var sp []Spend
 	var err error
 	if ps, ok := n.b.(PendingSpender); ok {
-		ts, sp, err = ps.PollPendingSpends(ctx, n.w)
+		var txs []PendingTx
+		txs, _, err = ps.PollPendingTxs(ctx, n.w)
+		for _, tx := range txs {
+			ts = append(ts, tx.Transfers...)
+			sp = append(sp, tx.Spends...)
+		}
 	} else {
 		ts, err = n.b.PollPending(ctx, n.w)
 	}

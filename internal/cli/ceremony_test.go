@@ -76,7 +76,7 @@ func TestColdCeremonyCLI(t *testing.T) {
 	}
 	book := wallet.NewBook()
 	book.Add(1, cold, 0, 0, 10)
-	w, err := watch.NewDeposits(ctx, c, node.Client(), book, watch.DepositConfig{Asset: 2, Confirmations: 1, StartHeight: regtest.SegwitHeight})
+	w, err := watch.NewDeposits(ctx, c, node.Chain(), book, watch.DepositConfig{Asset: 2, Confirmations: 1, StartHeight: regtest.SegwitHeight})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestColdCeremonyCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	w, _ = watch.NewDeposits(ctx, c, node.Client(), book, watch.DepositConfig{Asset: 2, Confirmations: 1, StartHeight: regtest.SegwitHeight})
+	w, _ = watch.NewDeposits(ctx, c, node.Chain(), book, watch.DepositConfig{Asset: 2, Confirmations: 1, StartHeight: regtest.SegwitHeight})
 	if err := w.Step(ctx); err != nil {
 		t.Fatal(err)
 	}

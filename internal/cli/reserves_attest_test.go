@@ -92,7 +92,7 @@ func TestReservesAttestRegtest(t *testing.T) {
 	}
 	book := wallet.NewBook()
 	book.Add(1, cold, 0, 0, 10)
-	w, err := watch.NewDeposits(ctx, c, node.Client(), book, watch.DepositConfig{Asset: 2, Confirmations: 1, StartHeight: regtest.SegwitHeight})
+	w, err := watch.NewDeposits(ctx, c, node.Chain(), book, watch.DepositConfig{Asset: 2, Confirmations: 1, StartHeight: regtest.SegwitHeight})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -206,7 +206,7 @@ func TestReservesHoldingsBothPaths(t *testing.T) {
 	// The test's own count only holds at the last block; the two paths
 	// are compared at each.
 	for i, h := range heights {
-		old, err := watch.ScanHoldings(ctx, node.Client(), owned, from, h)
+		old, err := watch.ScanHoldings(ctx, node.Chain(), owned, from, h)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -239,7 +239,7 @@ func TestReservesHoldingsBothPaths(t *testing.T) {
 	// From a birth after the first outputs, both paths miss them alike:
 	// --from-height must be at or before the wallets' first output.
 	late := heights[0] + 1
-	old, err := watch.ScanHoldings(ctx, node.Client(), owned, late, heights[2])
+	old, err := watch.ScanHoldings(ctx, node.Chain(), owned, late, heights[2])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -191,9 +191,10 @@ the asset's withdrawals in the core, with an incident.`,
 				defer hook.Stop()
 			}
 			var node *btc.Node
+			var backend *btcchain.Backend
 			var params *chaincfg.Params
 			if ef.node == "" {
-				if node, params, err = nf.dial(); err != nil {
+				if backend, node, params, err = nf.backend(uint64(max(start, 0))); err != nil {
 					return err
 				}
 				defer node.Close()
@@ -257,7 +258,7 @@ the asset's withdrawals in the core, with an incident.`,
 				})
 			}
 			m := metrics.New(remote)
-			d, err := watch.ForAsset(ctx, remote, node, params, code, watch.DepositConfig{Confirmations: confs, StartHeight: start, Tolerance: tolerance, Gap: gap,
+			d, err := watch.ForAsset(ctx, remote, backend, params, code, watch.DepositConfig{Confirmations: confs, StartHeight: start, Tolerance: tolerance, Gap: gap,
 				Logger: log, Alert: send, Detected: m.Detected, StateDir: stateDir, CheckpointEvery: checkpointEvery,
 				OnUnexplained: func(_ ledger.AssetID, _ chainhash.Hash, why string) {
 					if alarm != nil {
@@ -276,8 +277,7 @@ the asset's withdrawals in the core, with an incident.`,
 			if notify {
 				// The node pushes its mempool and blocks over its websocket;
 				// polling covers what a gap misses.
-				ncfg, _ := nf.config()
-				if err := d.Subscribe(ctx, ncfg); err != nil {
+				if err := d.Subscribe(ctx); err != nil {
 					log.Warn("node notifications unavailable; polling only", "err", err)
 				} else {
 					defer d.Unsubscribe()

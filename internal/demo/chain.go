@@ -12,6 +12,7 @@ import (
 
 	"kinko/internal/ceremony"
 	"kinko/internal/chain/btc/regtest"
+	"kinko/internal/chain/btcchain"
 	"kinko/internal/core"
 	"kinko/internal/custody"
 	"kinko/internal/keys"
@@ -93,7 +94,7 @@ func StartChain(ctx context.Context, c *core.Core, dataDir string, cfg watch.Dep
 			return fail(err)
 		}
 	}
-	w, err := watch.ForAsset(ctx, c, node.Client(), regtest.Net, "BTC", cfg)
+	w, err := watch.ForAsset(ctx, c, btcchain.New(node.Client(), node.Config(), uint64(max(cfg.StartHeight, 0))), regtest.Net, "BTC", cfg)
 	if err != nil {
 		return fail(err)
 	}
@@ -119,7 +120,7 @@ func StartChain(ctx context.Context, c *core.Core, dataDir string, cfg watch.Dep
 	wctx, cancel := context.WithCancel(context.Background())
 	// The node pushes its mempool and blocks to the watcher; polling
 	// covers what a gap misses.
-	if err := w.Subscribe(wctx, node.Config()); err != nil {
+	if err := w.Subscribe(wctx); err != nil {
 		cancel()
 		return fail(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/btcsuite/btcd/wire"
 
 	"kinko/internal/chain/btc/regtest"
+	"kinko/internal/chain/btcchain"
 	"kinko/internal/compensation"
 	"kinko/internal/controls"
 	"kinko/internal/core"
@@ -649,7 +650,7 @@ func fundFresh(ctx context.Context, r *runner, env *Env, o Options, res *Result,
 		btcutil.Amount(res.TotalSat-res.HotSat).Format(btcutil.AmountBTC), btcutil.Amount(res.HotSat).Format(btcutil.AmountBTC))
 
 	// The watcher, as kinko dev and kinko watch run it.
-	w, err := watch.ForAsset(ctx, c, node.Client(), regtest.Net, "BTC", watch.DepositConfig{Confirmations: 1, StartHeight: regtest.SegwitHeight, Logger: o.Log})
+	w, err := watch.ForAsset(ctx, c, btcchain.New(node.Client(), node.Config(), regtest.SegwitHeight), regtest.Net, "BTC", watch.DepositConfig{Confirmations: 1, StartHeight: regtest.SegwitHeight, Logger: o.Log})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -211,7 +211,7 @@ func setup(t testing.TB) *e2e {
 		a, _, _ := coldD.Address(0, idx)
 		pay[a.EncodeAddress()] = 1_0000_0000
 	}
-	w, err := watch.NewDeposits(ctx, c, node.Client(), book, watch.DepositConfig{Asset: 2, Confirmations: 1, StartHeight: regtest.SegwitHeight})
+	w, err := watch.NewDeposits(ctx, c, node.Chain(), book, watch.DepositConfig{Asset: 2, Confirmations: 1, StartHeight: regtest.SegwitHeight})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -737,7 +737,7 @@ func (e *e2e) payout(t *testing.T) *psbt.Packet {
 // wallet's balance, within the 5% cap.
 func TestDrillMempoolTheft(t *testing.T) {
 	e := setup(t)
-	w, err := watch.NewDeposits(e.ctx, e.c, e.node.Client(), wallet.NewBook(), watch.DepositConfig{Asset: 2, Confirmations: 1, StartHeight: regtest.SegwitHeight,
+	w, err := watch.NewDeposits(e.ctx, e.c, e.node.Chain(), wallet.NewBook(), watch.DepositConfig{Asset: 2, Confirmations: 1, StartHeight: regtest.SegwitHeight,
 		OnUnexplained: func(_ ledger.AssetID, _ chainhash.Hash, why string) { e.cs.Halt("BTC", "watcher", why) }})
 	if err != nil {
 		t.Fatal(err)
@@ -797,7 +797,7 @@ func TestDrillMempoolTheft(t *testing.T) {
 // seen in our node's mempool; the watcher catches it in the block.
 func TestDrillBlockOnlyTheft(t *testing.T) {
 	e := setup(t)
-	w, err := watch.NewDeposits(e.ctx, e.c, e.node.Client(), wallet.NewBook(), watch.DepositConfig{Asset: 2, Confirmations: 1, StartHeight: regtest.SegwitHeight})
+	w, err := watch.NewDeposits(e.ctx, e.c, e.node.Chain(), wallet.NewBook(), watch.DepositConfig{Asset: 2, Confirmations: 1, StartHeight: regtest.SegwitHeight})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -852,7 +852,7 @@ func TestDrillLedgerChainMismatch(t *testing.T) {
 	})
 	// The tolerance covers the refill's network fee, which the customer
 	// wallets paid (docs/custody.md).
-	w, err := watch.NewDeposits(e.ctx, e.c, e.node.Client(), wallet.NewBook(), watch.DepositConfig{Asset: 2, Confirmations: 1, StartHeight: regtest.SegwitHeight, Owned: owned, Tolerance: 10_000})
+	w, err := watch.NewDeposits(e.ctx, e.c, e.node.Chain(), wallet.NewBook(), watch.DepositConfig{Asset: 2, Confirmations: 1, StartHeight: regtest.SegwitHeight, Owned: owned, Tolerance: 10_000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -926,7 +926,7 @@ func TestDrillSeparateWatcher(t *testing.T) {
 	if err := remote.Sync(e.ctx); err != nil {
 		t.Fatal(err)
 	}
-	w, err := watch.ForAsset(e.ctx, remote, e.node.Client(), regtest.Net, "BTC", watch.DepositConfig{Confirmations: 1, StartHeight: regtest.SegwitHeight, Tolerance: 10_000,
+	w, err := watch.ForAsset(e.ctx, remote, e.node.Chain(), regtest.Net, "BTC", watch.DepositConfig{Confirmations: 1, StartHeight: regtest.SegwitHeight, Tolerance: 10_000,
 		Alert: wh.Send, OnUnexplained: func(_ ledger.AssetID, _ chainhash.Hash, why string) { alarm.Halt("BTC", why) }})
 	if err != nil {
 		t.Fatal(err)

@@ -14,12 +14,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
-	"github.com/btcsuite/btcd/txscript"
-	"github.com/btcsuite/btcd/wire"
 
 	"kinko/internal/alert"
+	"kinko/internal/chain"
 	"kinko/internal/chain/btc"
 	"kinko/internal/controls"
 	"kinko/internal/core"
@@ -40,11 +38,21 @@ type AddressBook interface {
 	Lookup(script []byte) (wallet, index uint32, ok bool)
 }
 
-// Chain is what the deposit watcher reads from the node. *btc.Node is one.
+// Chain is what the deposit watcher reads from the node of a chain of
+// outputs, through the chain interface (internal/chain): blocks with
+// every spend (Watch.WatchAllSpends: each input is judged against the
+// journal here, so no output of ours is spent unseen for want of having
+// been registered), pending transactions a whole at a time, by poll and
+// by push, the addresses a deposit's coins came from (the AML deny list),
+// and the output script an address pays, to find it in the books of
+// scripts derived from the descriptors. *btcchain.Backend is one.
 type Chain interface {
-	btc.Source
-	MempoolTxids(ctx context.Context) ([]chainhash.Hash, error)
-	Tx(ctx context.Context, txid chainhash.Hash) (*wire.MsgTx, error)
+	chain.Backend
+	chain.PendingSpender
+	chain.SourceReader
+	// Script returns the output script that addr, a canonical address of
+	// the chain, pays.
+	Script(addr string) ([]byte, error)
 }
 
 // Pending is a deposit seen but not yet credited.
@@ -81,9 +89,6 @@ type DepositConfig struct {
 	// (both branches): with it the watcher reconciles each wallet's ledger
 	// account with the chain at every block.
 	Owned *wallet.Book
-	// Net is the chain's parameters, to read the addresses deposits come
-	// from for the AML deny list (unset: not checked).
-	Net *chaincfg.Params
 	// Tolerance is the difference, in base units, reconciliation accepts.
 	Tolerance int64
 	// Reserves is the hot-share policy checked at each reconciled block;
@@ -110,9 +115,6 @@ type DepositConfig struct {
 	CheckpointEvery time.Duration
 }
 
-// maxMempoolTxs bounds the mempool transactions the watcher tracks.
-const maxMempoolTxs = 100_000
-
 // Deposits is a deposit watcher for one asset. Run drives it; Step is one
 // poll, for tests.
 type Deposits struct {
@@ -120,7 +122,10 @@ type Deposits struct {
 	core  Core
 	chain Chain
 	book  AddressBook
-	f     *btc.Follower
+	// watch is what the blocks and pending transactions are read for:
+	// every spend, and outputs paying the deposit and owned books.
+	watch *chain.Watch
+	f     *chain.Follower
 	log   *slog.Logger
 
 	mu sync.Mutex // held by Step
@@ -163,17 +168,80 @@ type Deposits struct {
 	// grow, if set, keeps the books ahead of the addresses handed out.
 	grow    func() error
 	mempool map[chainhash.Hash][]Pending // by txid
-	seenTx  map[chainhash.Hash]bool      // mempool txids already looked at
 	// wake asks Run for a step now (a block notified); sub is the node's
 	// notifications, when subscribed.
 	wake chan struct{}
-	sub  *btc.Subscription
+	sub  chain.Subscription
+}
+
+// scriptSet is a book of scripts as a chain.AddressSet: an address is in
+// it when the script it pays is.
+type scriptSet struct {
+	c    Chain
+	find func(script []byte) bool
+}
+
+func (s scriptSet) Has(addr string) bool {
+	script, err := s.c.Script(addr)
+	return err == nil && s.find(script)
+}
+
+// HasRaw is told an output script.
+func (s scriptSet) HasRaw(script []byte) bool { return s.find(script) }
+
+// blockTx is one transaction of a block or the pool as the watcher reads
+// it: its outputs paying our books, and its inputs (all of them).
+type blockTx struct {
+	id        chainhash.Hash
+	transfers []chain.Transfer
+	spends    []chain.Spend
+}
+
+// txsOf groups a block's transfers and spends by transaction, in the
+// block's order; a transaction touching nothing of ours (a coinbase) is
+// left out.
+func txsOf(b *chain.Block) []blockTx {
+	at := make(map[chain.ID]int, len(b.TxIDs))
+	out := make([]blockTx, len(b.TxIDs))
+	for i, id := range b.TxIDs {
+		at[id] = i
+		out[i].id = chainhash.Hash(id.Bytes())
+	}
+	slot := func(id chain.ID) *blockTx {
+		i, ok := at[id]
+		if !ok { // not among the block's ids: judged all the same
+			i = len(out)
+			at[id] = i
+			out = append(out, blockTx{id: chainhash.Hash(id.Bytes())})
+		}
+		return &out[i]
+	}
+	for _, sp := range b.Spends {
+		t := slot(sp.Tx)
+		t.spends = append(t.spends, sp)
+	}
+	for _, tr := range b.Transfers {
+		t := slot(tr.Tx)
+		t.transfers = append(t.transfers, tr)
+	}
+	n := 0
+	for _, t := range out {
+		if len(t.spends)+len(t.transfers) > 0 {
+			out[n] = t
+			n++
+		}
+	}
+	return out[:n]
+}
+
+func pendingOf(p chain.PendingTx) blockTx {
+	return blockTx{id: chainhash.Hash(p.Tx.Bytes()), transfers: p.Transfers, spends: p.Spends}
 }
 
 // NewDeposits returns a deposit watcher resuming from the journaled
 // checkpoint of its asset. It rescans the blocks that may still hold
 // uncredited deposits.
-func NewDeposits(ctx context.Context, c Core, chain Chain, book AddressBook, cfg DepositConfig) (*Deposits, error) {
+func NewDeposits(ctx context.Context, c Core, ch Chain, book AddressBook, cfg DepositConfig) (*Deposits, error) {
 	if cfg.Confirmations <= 0 {
 		cfg.Confirmations = 6
 	}
@@ -189,8 +257,13 @@ func NewDeposits(ctx context.Context, c Core, chain Chain, book AddressBook, cfg
 	if cfg.Reserves == (reserves.Policy{}) {
 		cfg.Reserves = reserves.DefaultPolicy
 	}
-	d := &Deposits{cfg: cfg, core: c, chain: chain, book: book, log: cfg.Logger,
-		inBlocks: map[custody.Outpoint]Pending{}, cerTxs: map[chainhash.Hash]int32{}, conflicts: map[string]chainhash.Hash{}, houseIn: map[custody.Outpoint]houseIn{}, seenAt: map[chainhash.Hash]time.Time{}, reported: map[chainhash.Hash]bool{}, mempool: map[chainhash.Hash][]Pending{}, seenTx: map[chainhash.Hash]bool{}, wake: make(chan struct{}, 1)}
+	d := &Deposits{cfg: cfg, core: c, chain: ch, book: book, log: cfg.Logger, watch: chain.NewWatch(),
+		inBlocks: map[custody.Outpoint]Pending{}, cerTxs: map[chainhash.Hash]int32{}, conflicts: map[string]chainhash.Hash{}, houseIn: map[custody.Outpoint]houseIn{}, seenAt: map[chainhash.Hash]time.Time{}, reported: map[chainhash.Hash]bool{}, mempool: map[chainhash.Hash][]Pending{}, wake: make(chan struct{}, 1)}
+	d.watch.WatchAllSpends()
+	d.watch.AddSet(scriptSet{c: ch, find: func(script []byte) bool { _, _, ok := book.Lookup(script); return ok }})
+	if cfg.Owned != nil {
+		d.watch.AddSet(scriptSet{c: ch, find: func(script []byte) bool { _, ok := cfg.Owned.Find(script); return ok }})
+	}
 	ob, err := openOutbox(cfg.StateDir)
 	if err != nil {
 		return nil, err
@@ -205,43 +278,48 @@ func NewDeposits(ctx context.Context, c Core, chain Chain, book AddressBook, cfg
 			cfg.OnUnexplained(cfg.Asset, o.TxID, o.Why)
 		}
 	}
-	var cp btc.Checkpoint
+	if cfg.StartHeight < 0 {
+		return nil, fmt.Errorf("watch: start height %d", cfg.StartHeight)
+	}
+	var cp chain.Checkpoint
+	var height int32
 	c.Read(func(s *core.State) {
-		if w, ok := s.Checkpoints[cfg.Asset]; ok {
-			cp.Height = w.Height
+		if w, ok := s.Checkpoints[cfg.Asset]; ok && w.Height >= 0 {
+			height = w.Height
+			cp.Height = uint64(w.Height)
 			for _, h := range w.Hashes {
-				cp.Hashes = append(cp.Hashes, chainhash.Hash(h))
+				cp.Hashes = append(cp.Hashes, chain.NewID(chain.Bitcoin, h))
 			}
 		}
 	})
-	d.f = btc.NewFollower(chain, cp, cfg.StartHeight)
+	d.f = chain.NewFollower(ch, d.watch, cp, uint64(cfg.StartHeight))
 	d.mismatched = map[string]bool{}
 	d.reserveFlags = map[string]bool{}
 	if cfg.Owned != nil {
 		// The chain view is rebuilt from the start height at every start.
 		d.view = newChainView(cfg.StartHeight)
-		for h := cfg.StartHeight; h <= cp.Height && len(cp.Hashes) > 0; h++ {
-			hash, err := chain.BlockHash(ctx, h)
+		for h := cfg.StartHeight; h <= height && len(cp.Hashes) > 0; h++ {
+			hash, err := ch.HashAt(ctx, uint64(h))
 			if err != nil {
 				return nil, fmt.Errorf("watch: rebuild chain view: %w", err)
 			}
-			b, err := chain.Block(ctx, hash)
+			b, err := ch.Block(ctx, hash, d.watch)
 			if err != nil {
 				return nil, fmt.Errorf("watch: rebuild chain view: %w", err)
 			}
 			d.view.pending[h] = b
 		}
-		d.advance(cp.Height)
+		d.advance(height)
 	}
 	// Blocks within the confirmation window may hold deposits seen before
 	// the restart and not yet credited: read them again.
-	for h := max(cfg.StartHeight, cp.Height-cfg.Confirmations+1); len(cp.Hashes) > 0 && h <= cp.Height; h++ {
-		hash := cp.Hashes[len(cp.Hashes)-1-int(cp.Height-h)]
-		b, err := chain.Block(ctx, hash)
+	for h := max(cfg.StartHeight, height-cfg.Confirmations+1); len(cp.Hashes) > 0 && h <= height; h++ {
+		hash := cp.Hashes[len(cp.Hashes)-1-int(height-h)]
+		b, err := ch.Block(ctx, hash, d.watch)
 		if err != nil {
 			return nil, fmt.Errorf("watch: rescan block %d: %w", h, err)
 		}
-		d.scanBlock(b, hash, h)
+		d.scanBlock(b)
 	}
 	return d, nil
 }
@@ -254,9 +332,10 @@ type houseIn struct {
 	height        int32
 }
 
-func (d *Deposits) scanBlock(b *wire.MsgBlock, hash chainhash.Hash, height int32) {
-	for _, tx := range b.Transactions {
-		txid := tx.TxHash()
+func (d *Deposits) scanBlock(b *chain.Block) {
+	hash, height := chainhash.Hash(b.Ref.Hash.Bytes()), int32(b.Ref.Height)
+	for _, tx := range txsOf(b) {
+		txid := tx.id
 		var pending, ours bool
 		d.core.Read(func(s *core.State) {
 			c, ok := s.Custody.CeremonyByTx(txid)
@@ -276,9 +355,8 @@ func (d *Deposits) scanBlock(b *wire.MsgBlock, hash chainhash.Hash, height int32
 		}
 		d.checkOutflow(tx, fmt.Sprintf("in block %d", height))
 		d.core.Read(func(s *core.State) {
-			for _, in := range tx.TxIn {
-				op := custody.Outpoint{TxID: in.PreviousOutPoint.Hash, Vout: in.PreviousOutPoint.Index}
-				u, ok := s.Custody.UTXO(op)
+			for _, in := range tx.spends {
+				u, ok := s.Custody.UTXO(outpointOf(in.Prev))
 				id, isBatch := strings.CutPrefix(u.Ceremony, "batch:")
 				if !ok || u.State != custody.UTXOReserved || !isBatch {
 					continue
@@ -292,23 +370,39 @@ func (d *Deposits) scanBlock(b *wire.MsgBlock, hash chainhash.Hash, height int32
 			p.BlockHash, p.Height = hash, height
 			d.inBlocks[p.Outpoint] = p
 		}
-		delete(d.mempool, tx.TxHash())
+		delete(d.mempool, txid)
 	}
+}
+
+// outpointOf is a chain outpoint as the journal keys its coins.
+func outpointOf(op chain.Outpoint) custody.Outpoint {
+	return custody.Outpoint{TxID: op.Tx.Bytes(), Vout: op.Index}
+}
+
+// value is an output's amount in satoshi (no Bitcoin output holds 2^63).
+func value(t chain.Transfer) int64 {
+	if t.Amount.Hi != 0 || t.Amount.Lo > 1<<63-1 {
+		return 0
+	}
+	return int64(t.Amount.Lo)
 }
 
 // houseFunding notes the outputs of tx paying a house wallet's receive
 // addresses that the journal does not hold yet.
-func (d *Deposits) houseFunding(tx *wire.MsgTx, hash chainhash.Hash, height int32) {
+func (d *Deposits) houseFunding(tx blockTx, hash chainhash.Hash, height int32) {
 	if d.cfg.Owned == nil {
 		return
 	}
-	txid := tx.TxHash()
-	for i, o := range tx.TxOut {
-		p, ok := d.cfg.Owned.Find(o.PkScript)
-		if !ok || p.Branch != 0 || o.Value <= 0 {
+	for _, o := range tx.transfers {
+		script, err := d.chain.Script(o.To)
+		if err != nil {
 			continue
 		}
-		op := custody.Outpoint{TxID: txid, Vout: uint32(i)}
+		p, ok := d.cfg.Owned.Find(script)
+		if !ok || p.Branch != 0 || value(o) <= 0 {
+			continue
+		}
+		op := custody.Outpoint{TxID: tx.id, Vout: o.Index}
 		var house, known bool
 		d.core.Read(func(s *core.State) {
 			w, ok := s.Custody.Wallet(p.Wallet)
@@ -316,20 +410,23 @@ func (d *Deposits) houseFunding(tx *wire.MsgTx, hash chainhash.Hash, height int3
 			_, known = s.Custody.UTXO(op)
 		})
 		if house && !known {
-			d.houseIn[op] = houseIn{wallet: p.Wallet, index: p.Index, amount: uint64(o.Value), hash: hash, height: height}
+			d.houseIn[op] = houseIn{wallet: p.Wallet, index: p.Index, amount: uint64(value(o)), hash: hash, height: height}
 		}
 	}
 }
 
-func (d *Deposits) match(tx *wire.MsgTx) []Pending {
+func (d *Deposits) match(tx blockTx) []Pending {
 	var out []Pending
-	txid := tx.TxHash()
-	for i, o := range tx.TxOut {
-		w, idx, ok := d.book.Lookup(o.PkScript)
-		if !ok || o.Value <= 0 {
+	for _, o := range tx.transfers {
+		script, err := d.chain.Script(o.To)
+		if err != nil {
 			continue
 		}
-		p := Pending{Outpoint: custody.Outpoint{TxID: txid, Vout: uint32(i)}, Wallet: w, Index: idx, Amount: uint64(o.Value)}
+		w, idx, ok := d.book.Lookup(script)
+		if !ok || value(o) <= 0 {
+			continue
+		}
+		p := Pending{Outpoint: custody.Outpoint{TxID: tx.id, Vout: o.Index}, Wallet: w, Index: idx, Amount: uint64(value(o))}
 		credited := false
 		d.core.Read(func(s *core.State) {
 			p.Customer, _ = s.Custody.AddressOwner(w, idx)
@@ -396,7 +493,7 @@ func (d *Deposits) Step(ctx context.Context) error {
 		return err
 	}
 	if d.view != nil {
-		d.advance(d.f.Height())
+		d.advance(d.height())
 		if err := d.haltMismatches(ctx); err != nil {
 			return err
 		}
@@ -419,19 +516,22 @@ func (d *Deposits) Step(ctx context.Context) error {
 // ours is explained only by the ceremony or batch that reserved it in the
 // journal, as this very transaction. Anything else is an unexplained
 // outflow: the co-signer is told at once, and the step halts and records.
-func (d *Deposits) checkOutflow(tx *wire.MsgTx, where string) { d.check(tx, where, false) }
+func (d *Deposits) checkOutflow(tx blockTx, where string) { d.check(tx, where, false) }
+
+// height is the last block followed.
+func (d *Deposits) height() int32 { return int32(d.f.Height()) }
 
 // resyncTimeout bounds the sync made before calling a spend unexplained.
 const resyncTimeout = 500 * time.Millisecond
 
-func (d *Deposits) check(tx *wire.MsgTx, where string, resynced bool) {
+func (d *Deposits) check(tx blockTx, where string, resynced bool) {
 	d.outMu.Lock()
 	defer d.outMu.Unlock()
 	d.checkLocked(tx, where, resynced)
 }
 
-func (d *Deposits) checkLocked(tx *wire.MsgTx, where string, resynced bool) {
-	txid := tx.TxHash()
+func (d *Deposits) checkLocked(tx blockTx, where string, resynced bool) {
+	txid := tx.id
 	if d.reported[txid] {
 		return
 	}
@@ -446,14 +546,14 @@ func (d *Deposits) checkLocked(tx *wire.MsgTx, where string, resynced bool) {
 		if known = s.Incidents.Names(txid.String()); known {
 			return
 		}
-		for _, in := range tx.TxIn {
-			op := custody.Outpoint{TxID: in.PreviousOutPoint.Hash, Vout: in.PreviousOutPoint.Index}
+		for _, in := range tx.spends {
+			op := outpointOf(in.Prev)
 			u, ok := s.Custody.UTXO(op)
 			if !ok {
 				// Not in the journal's coins, but ours by the descriptors
 				// (coins sent straight to a wallet): nothing can have
 				// reserved it.
-				if c, mine := d.viewed(in.PreviousOutPoint); mine {
+				if c, mine := d.viewed(in.Prev); mine {
 					if why == "" {
 						why = fmt.Sprintf("transaction %s %s spends our output %s (wallet %d, %d base units, never journaled) that no withdrawal or ceremony reserved", txid, where, op, c.wallet, c.value)
 					}
@@ -515,7 +615,7 @@ func (d *Deposits) checkLocked(tx *wire.MsgTx, where string, resynced bool) {
 }
 
 // viewed returns an output of ours the chain view holds.
-func (d *Deposits) viewed(op wire.OutPoint) (chainOut, bool) {
+func (d *Deposits) viewed(op chain.Outpoint) (chainOut, bool) {
 	d.viewMu.RLock()
 	defer d.viewMu.RUnlock()
 	if d.view == nil {
@@ -573,23 +673,23 @@ func (d *Deposits) detect(ctx context.Context) error {
 	if err := d.scanMempool(ctx); err != nil {
 		return err
 	}
-	_, tip, err := d.chain.BestBlock(ctx)
+	tip, err := d.chain.Tip(ctx)
 	if err != nil {
 		return err
 	}
-	if d.scanned < d.f.Height() {
-		d.scanned = d.f.Height()
+	if d.scanned < d.height() {
+		d.scanned = d.height()
 	}
-	for h := d.scanned + 1; h <= tip; h++ {
-		hash, err := d.chain.BlockHash(ctx, h)
+	for h := d.scanned + 1; h <= int32(min(tip.Height, 1<<31-1)); h++ {
+		hash, err := d.chain.HashAt(ctx, uint64(h))
 		if err != nil {
 			return err
 		}
-		b, err := d.chain.Block(ctx, hash)
+		b, err := d.chain.Block(ctx, hash, d.watch)
 		if err != nil {
 			return err
 		}
-		for _, tx := range b.Transactions {
+		for _, tx := range txsOf(b) {
 			d.checkOutflow(tx, fmt.Sprintf("in block %d", h))
 		}
 		d.scanned = h
@@ -603,11 +703,15 @@ func (d *Deposits) alert(a alert.Alert) {
 	}
 }
 
-func (d *Deposits) apply(ctx context.Context, ev btc.Event) error {
-	if ev.Connected {
-		d.scanBlock(ev.Block, ev.Hash, ev.Height)
+func (d *Deposits) apply(ctx context.Context, e chain.FollowEvent) error {
+	ev := struct {
+		Height int32
+		Hash   chainhash.Hash
+	}{int32(e.Ref.Height), chainhash.Hash(e.Ref.Hash.Bytes())}
+	if e.Connected {
+		d.scanBlock(e.Block)
 		if d.view != nil {
-			d.view.pending[ev.Height] = ev.Block
+			d.view.pending[ev.Height] = e.Block
 		}
 		return nil
 	}
@@ -662,7 +766,7 @@ func (d *Deposits) apply(ctx context.Context, ev btc.Event) error {
 }
 
 func (d *Deposits) creditMatured(ctx context.Context) error {
-	tip := d.f.Height()
+	tip := d.height()
 	var cers []chainhash.Hash
 	for txid, h := range d.cerTxs {
 		if tip-h+1 >= d.cfg.Confirmations {
@@ -801,16 +905,16 @@ func (d *Deposits) failConflicts(ctx context.Context) error {
 
 func (d *Deposits) checkpoint(ctx context.Context) error {
 	cp := d.f.Checkpoint()
-	w := core.WatchCheckpoint{Asset: d.cfg.Asset, Height: cp.Height}
+	w := core.WatchCheckpoint{Asset: d.cfg.Asset, Height: d.height()}
 	// The node's tip, for the core to see how far behind the watcher is.
-	if _, tip, err := d.chain.BestBlock(ctx); err == nil {
-		w.Tip = tip
+	if tip, err := d.chain.Tip(ctx); err == nil && tip.Height <= 1<<31-1 {
+		w.Tip = int32(tip.Height)
 	}
 	// The journaled window is the confirmation window plus a margin; the
 	// follower keeps more in memory.
 	keep := min(len(cp.Hashes), int(d.cfg.Confirmations)+16)
 	for _, h := range cp.Hashes[len(cp.Hashes)-keep:] {
-		w.Hashes = append(w.Hashes, h)
+		w.Hashes = append(w.Hashes, h.Bytes())
 	}
 	o, err := d.core.Submit(ctx, d.cfg.Now(), w)
 	if err == nil {
@@ -823,67 +927,42 @@ func (d *Deposits) checkpoint(ctx context.Context) error {
 }
 
 func (d *Deposits) scanMempool(ctx context.Context) error {
-	ids, err := d.chain.MempoolTxids(ctx)
+	txs, gone, err := d.chain.PollPendingTxs(ctx, d.watch)
 	if err != nil {
 		return err
 	}
-	live := make(map[chainhash.Hash]bool, len(ids))
-	for _, id := range ids {
-		live[id] = true
-		if d.seenTx[id] || len(d.seenTx) >= maxMempoolTxs {
-			continue
-		}
-		d.seenTx[id] = true
-		tx, err := d.chain.Tx(ctx, id)
-		if err != nil {
-			continue // it may have left the mempool since
-		}
+	for _, p := range txs {
+		tx := pendingOf(p)
 		d.checkOutflow(tx, "in the mempool")
 		if ps := d.match(tx); len(ps) > 0 {
-			d.mempool[id] = ps
+			d.mempool[tx.id] = ps
 		}
 	}
-	for id := range d.seenTx {
-		if !live[id] {
-			delete(d.seenTx, id)
-			delete(d.mempool, id)
-		}
+	for _, id := range gone {
+		delete(d.mempool, chainhash.Hash(id.Bytes()))
 	}
 	return nil
 }
 
 // fromDenied tells whether a deposit transaction spends an output paying
-// an address on the AML deny list: such a deposit is held for review. It
-// looks up the transaction and what its inputs spent on the node.
+// an address on the AML deny list: such a deposit is held for review. The
+// node tells what its inputs spent.
 func (d *Deposits) fromDenied(ctx context.Context, txid chainhash.Hash) (bool, error) {
-	if d.cfg.Net == nil {
-		return false, nil
-	}
 	var any bool
 	d.core.Read(func(s *core.State) { any = len(s.AML) > 0 })
 	if !any {
 		return false, nil
 	}
-	tx, err := d.chain.Tx(ctx, txid)
+	from, err := d.chain.Sources(ctx, chain.NewID(chain.Bitcoin, txid))
 	if err != nil {
 		return false, fmt.Errorf("watch: deposit %s: %w", txid, err)
 	}
-	for _, in := range tx.TxIn {
-		prev, err := d.chain.Tx(ctx, in.PreviousOutPoint.Hash)
-		if err != nil {
-			return false, fmt.Errorf("watch: input of deposit %s: %w", txid, err)
-		}
-		if int(in.PreviousOutPoint.Index) >= len(prev.TxOut) {
-			continue
-		}
-		_, addrs, _, _ := txscript.ExtractPkScriptAddrs(prev.TxOut[in.PreviousOutPoint.Index].PkScript, d.cfg.Net)
-		for _, a := range addrs {
-			var denied bool
-			d.core.Read(func(s *core.State) { _, denied = s.IsDenied(a.EncodeAddress()) })
-			if denied {
-				d.log.Warn("deposit from a denied address held for review", "tx", txid, "from", a.EncodeAddress())
-				return true, nil
-			}
+	for _, a := range from {
+		var denied bool
+		d.core.Read(func(s *core.State) { _, denied = s.IsDenied(a) })
+		if denied {
+			d.log.Warn("deposit from a denied address held for review", "tx", txid, "from", a)
+			return true, nil
 		}
 	}
 	return false, nil
@@ -894,7 +973,7 @@ func (d *Deposits) fromDenied(ctx context.Context, txid chainhash.Hash) (bool, e
 func (d *Deposits) Pending() []Pending {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	tip := d.f.Height()
+	tip := d.height()
 	var out []Pending
 	for _, ps := range d.mempool {
 		out = append(out, ps...)
@@ -931,7 +1010,7 @@ func (d *Deposits) Run(ctx context.Context) {
 			switch {
 			case errors.Is(err, btc.ErrNodeDown):
 				key, title = "node-down", "chain node not answering"
-			case errors.Is(err, btc.ErrNodeBehind):
+			case errors.Is(err, chain.ErrNodeBehind):
 				key, title = "node-behind", "chain node behind the watcher (restarted or resyncing)"
 			case errors.Is(err, ErrCoreDown):
 				key, title = "core-down", "core not answering the watcher"
@@ -967,11 +1046,11 @@ const SubscribedPoll = 2 * time.Second
 // when no block comes (DepositConfig.CheckpointEvery).
 const DefaultCheckpointEvery = time.Minute
 
-// Seen is told of a transaction the node accepted to its mempool (by a
+// seen is told of a transaction the node accepted to its mempool (by a
 // subscription): a spend of our outputs no journaled batch or ceremony
 // explains is handled at once, without waiting for Step — the co-signers
 // told, the halt and incident journaled.
-func (d *Deposits) Seen(ctx context.Context, tx *wire.MsgTx) {
+func (d *Deposits) seen(ctx context.Context, tx blockTx) {
 	d.check(tx, "in the mempool", false)
 	d.outMu.Lock()
 	defer d.outMu.Unlock()
@@ -982,18 +1061,18 @@ func (d *Deposits) Seen(ctx context.Context, tx *wire.MsgTx) {
 	}
 }
 
-// Subscribe has the node push its mempool's transactions and its blocks
-// to the watcher (btc.Subscribe): transactions to Seen, blocks as a step
-// now. Polling goes on beside it, slower while the subscription is up,
-// for what a gap in the connection missed. Close the subscription with
-// the watcher's Unsubscribe.
-func (d *Deposits) Subscribe(ctx context.Context, cfg btc.Config) error {
-	sub, err := btc.Subscribe(cfg, func(tx *wire.MsgTx) { d.Seen(ctx, tx) }, func(chainhash.Hash, int32) {
+// Subscribe has the node push its pool's transactions and its blocks to
+// the watcher (Chain.SubscribeTxs): transactions to seen, blocks as a
+// step now. Polling goes on beside it, slower while the subscription is
+// up, for what a gap in the connection missed. Close the subscription
+// with the watcher's Unsubscribe.
+func (d *Deposits) Subscribe(ctx context.Context) error {
+	sub, err := d.chain.SubscribeTxs(ctx, d.watch, func() {
 		select {
 		case d.wake <- struct{}{}:
 		default:
 		}
-	})
+	}, func(p chain.PendingTx) { d.seen(ctx, pendingOf(p)) })
 	if err != nil {
 		return err
 	}

@@ -99,7 +99,7 @@ func (e *depositEnv) fork(ctx context.Context) *regtest.Node {
 }
 
 func (e *depositEnv) watcher(confs int32) *Deposits {
-	d, err := NewDeposits(context.Background(), e.core, e.node.Client(), e.book, DepositConfig{Asset: btcAsset, Confirmations: confs, StartHeight: regtest.SegwitHeight})
+	d, err := NewDeposits(context.Background(), e.core, e.node.Chain(), e.book, DepositConfig{Asset: btcAsset, Confirmations: confs, StartHeight: regtest.SegwitHeight})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"kinko/internal/alert"
 	"kinko/internal/chain/btc"
+	"kinko/internal/chain/btcchain"
 	"kinko/internal/chain/btc/regtest"
 	"kinko/internal/controls"
 	"kinko/internal/core"
@@ -111,7 +112,7 @@ func TestWatcherFaults(t *testing.T) {
 	}
 	defer client.Close()
 	start := func() *Deposits {
-		d, err := NewDeposits(ctx, e.core, client, e.book, DepositConfig{Asset: btcAsset, Confirmations: 1, StartHeight: regtest.SegwitHeight, Alert: got.send, Poll: 20 * time.Millisecond})
+		d, err := NewDeposits(ctx, e.core, btcchain.New(client, cfg, regtest.SegwitHeight), e.book, DepositConfig{Asset: btcAsset, Confirmations: 1, StartHeight: regtest.SegwitHeight, Alert: got.send, Poll: 20 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -263,7 +264,7 @@ func TestReservesChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got alerts
-	w, err := ForAsset(ctx, e.core, e.node.Client(), regtest.Net, "BTC", DepositConfig{Confirmations: 1, StartHeight: regtest.SegwitHeight, Alert: got.send})
+	w, err := ForAsset(ctx, e.core, e.node.Chain(), regtest.Net, "BTC", DepositConfig{Confirmations: 1, StartHeight: regtest.SegwitHeight, Alert: got.send})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +305,7 @@ func TestReservesChecks(t *testing.T) {
 		}
 	})
 	// A restarted watcher does not raise it again while the incident is open.
-	w, err = ForAsset(ctx, e.core, e.node.Client(), regtest.Net, "BTC", DepositConfig{Confirmations: 1, StartHeight: regtest.SegwitHeight, Alert: got.send})
+	w, err = ForAsset(ctx, e.core, e.node.Chain(), regtest.Net, "BTC", DepositConfig{Confirmations: 1, StartHeight: regtest.SegwitHeight, Alert: got.send})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,7 +333,7 @@ func TestNotifiedOutflow(t *testing.T) {
 		t.Fatal(err)
 	}
 	var told atomic.Int32
-	d, err := NewDeposits(ctx, e.core, e.node.Client(), e.book, DepositConfig{Asset: btcAsset, Confirmations: 1, StartHeight: regtest.SegwitHeight,
+	d, err := NewDeposits(ctx, e.core, e.node.Chain(), e.book, DepositConfig{Asset: btcAsset, Confirmations: 1, StartHeight: regtest.SegwitHeight,
 		OnUnexplained: func(ledger.AssetID, chainhash.Hash, string) { told.Add(1) }})
 	if err != nil {
 		t.Fatal(err)
@@ -345,7 +346,7 @@ func TestNotifiedOutflow(t *testing.T) {
 	if len(utxos) != 1 {
 		t.Fatalf("%d credited outputs; want 1", len(utxos))
 	}
-	if err := d.Subscribe(ctx, e.node.Config()); err != nil {
+	if err := d.Subscribe(ctx); err != nil {
 		t.Fatal(err)
 	}
 	defer d.Unsubscribe()

@@ -40,7 +40,7 @@ func TestWatcherGap(t *testing.T) {
 	}
 
 	const gap = 3
-	d, err := ForAsset(ctx, e.core, e.node.Client(), regtest.Net, "BTC", DepositConfig{Confirmations: 1, StartHeight: regtest.SegwitHeight, Gap: gap})
+	d, err := ForAsset(ctx, e.core, e.node.Chain(), regtest.Net, "BTC", DepositConfig{Confirmations: 1, StartHeight: regtest.SegwitHeight, Gap: gap})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestWatcherGap(t *testing.T) {
 	}
 
 	// The default, and BooksGap.
-	d0, err := ForAsset(ctx, e.core, e.node.Client(), regtest.Net, "BTC", DepositConfig{Confirmations: 1, StartHeight: regtest.SegwitHeight})
+	d0, err := ForAsset(ctx, e.core, e.node.Chain(), regtest.Net, "BTC", DepositConfig{Confirmations: 1, StartHeight: regtest.SegwitHeight})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestWatcherGap(t *testing.T) {
 	edge("BooksGap 7", deps, 11, 7)
 	edge("BooksGap 7, owned", owned, 11, 7)
 
-	_, err = ForAsset(ctx, e.core, e.node.Client(), regtest.Net, "BTC", DepositConfig{Gap: MaxGap + 1})
+	_, err = ForAsset(ctx, e.core, e.node.Chain(), regtest.Net, "BTC", DepositConfig{Gap: MaxGap + 1})
 	if err == nil || !strings.Contains(err.Error(), "more than 100000") {
 		t.Fatalf("ForAsset with a gap over MaxGap = %v; want refused", err)
 	}

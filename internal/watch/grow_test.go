@@ -35,7 +35,7 @@ func TestBooksGrow(t *testing.T) {
 	ctx := context.Background()
 	e := newDepositEnv(t)
 	custs := moreCustomers(t, e, 1200)
-	w, err := ForAsset(ctx, e.core, e.node.Client(), regtest.Net, "BTC", DepositConfig{Confirmations: 1, StartHeight: regtest.SegwitHeight})
+	w, err := ForAsset(ctx, e.core, e.node.Chain(), regtest.Net, "BTC", DepositConfig{Confirmations: 1, StartHeight: regtest.SegwitHeight})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestBooksGrowMany(t *testing.T) {
 	ctx := context.Background()
 	e := newDepositEnv(t)
 	custs := moreCustomers(t, e, 2500)
-	w, err := ForAsset(ctx, e.core, e.node.Client(), regtest.Net, "BTC", DepositConfig{Confirmations: 6, StartHeight: regtest.SegwitHeight})
+	w, err := ForAsset(ctx, e.core, e.node.Chain(), regtest.Net, "BTC", DepositConfig{Confirmations: 6, StartHeight: regtest.SegwitHeight})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/txscript"
 
-	"kinko/internal/chain/btc"
+	"kinko/internal/chain"
 	"kinko/internal/ledger"
 	"kinko/internal/wallet"
 )
@@ -66,34 +66,41 @@ type Holdings struct {
 // chain's blocks from..to and returns what each wallet holds at to. from
 // must be at or before the wallets' first output (their birth height);
 // to at or below the node's tip.
-func ScanHoldings(ctx context.Context, src btc.Source, owned *wallet.Book, from, to int32) (*Holdings, error) {
+func ScanHoldings(ctx context.Context, c Chain, owned *wallet.Book, from, to int32) (*Holdings, error) {
 	if from < 0 || to < from {
 		return nil, fmt.Errorf("watch: holdings from height %d to %d", from, to)
 	}
-	if _, tip, err := src.BestBlock(ctx); err != nil {
+	if tip, err := c.Tip(ctx); err != nil {
 		return nil, err
-	} else if to > tip {
-		return nil, fmt.Errorf("watch: holdings at height %d, above the node's tip %d", to, tip)
+	} else if uint64(to) > tip.Height {
+		return nil, fmt.Errorf("watch: holdings at height %d, above the node's tip %d", to, tip.Height)
 	}
+	w := chain.NewWatch()
+	w.WatchAllSpends()
+	w.AddSet(scriptSet{c: c, find: func(script []byte) bool { _, ok := owned.Find(script); return ok }})
 	v := newChainView(from)
-	find := func(script []byte) (uint32, bool) {
+	find := func(addr string) (uint32, bool) {
+		script, err := c.Script(addr)
+		if err != nil {
+			return 0, false
+		}
 		p, ok := owned.Find(script)
 		return p.Wallet, ok
 	}
-	var hash, prev chainhash.Hash
+	var hash, prev chain.ID
 	for h := from; h <= to; h++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		var err error
-		if hash, err = src.BlockHash(ctx, h); err != nil {
+		if hash, err = c.HashAt(ctx, uint64(h)); err != nil {
 			return nil, fmt.Errorf("watch: holdings: block %d: %w", h, err)
 		}
-		b, err := src.Block(ctx, hash)
+		b, err := c.Block(ctx, hash, w)
 		if err != nil {
 			return nil, fmt.Errorf("watch: holdings: block %d: %w", h, err)
 		}
-		if b.BlockHash() != hash || h > from && b.Header.PrevBlock != prev {
+		if b.Ref.Hash != hash || h > from && b.Parent != prev {
 			return nil, fmt.Errorf("watch: holdings: block %d does not follow block %d (a reorg during the scan): scan again", h, h-1)
 		}
 		prev = hash
@@ -102,12 +109,12 @@ func ScanHoldings(ctx context.Context, src btc.Source, owned *wallet.Book, from,
 	}
 	// The tip may have moved while scanning: the block at to must still
 	// be the one scanned.
-	if again, err := src.BlockHash(ctx, to); err != nil {
+	if again, err := c.HashAt(ctx, uint64(to)); err != nil {
 		return nil, err
 	} else if again != hash {
 		return nil, fmt.Errorf("watch: holdings: block %d changed during the scan (a reorg): scan again", to)
 	}
-	out := &Holdings{Height: to, Hash: hash, Wallets: v.balances(), UTXOs: map[uint32]int{}}
+	out := &Holdings{Height: to, Hash: chainhash.Hash(hash.Bytes()), Wallets: v.balances(), UTXOs: map[uint32]int{}}
 	for _, o := range v.utxos {
 		out.UTXOs[o.wallet]++
 	}

@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/btcsuite/btcd/wire"
-
 	"kinko/internal/alert"
+	"kinko/internal/chain"
 	"kinko/internal/core"
 	"kinko/internal/incident"
 	"kinko/internal/ledger"
@@ -29,24 +28,26 @@ type chainOut struct {
 
 // chainView is our outputs on chain at the reconciled depth.
 type chainView struct {
-	utxos   map[wire.OutPoint]chainOut
-	pending map[int32]*wire.MsgBlock // followed, not yet deep enough
-	applied int32                    // the deepest height applied
+	utxos   map[chain.Outpoint]chainOut
+	pending map[int32]*chain.Block // followed, not yet deep enough
+	applied int32                  // the deepest height applied
 }
 
 func newChainView(start int32) *chainView {
-	return &chainView{utxos: map[wire.OutPoint]chainOut{}, pending: map[int32]*wire.MsgBlock{}, applied: start - 1}
+	return &chainView{utxos: map[chain.Outpoint]chainOut{}, pending: map[int32]*chain.Block{}, applied: start - 1}
 }
 
-func (v *chainView) applyBlock(b *wire.MsgBlock, owned func([]byte) (uint32, bool)) {
-	for _, tx := range b.Transactions {
-		for _, in := range tx.TxIn {
-			delete(v.utxos, in.PreviousOutPoint)
+// applyBlock spends the view's outputs the block's inputs spend and adds
+// its outputs paying an owned address, a transaction at a time in the
+// block's order (an output may be spent in the block that makes it).
+func (v *chainView) applyBlock(b *chain.Block, owned func(addr string) (uint32, bool)) {
+	for _, tx := range txsOf(b) {
+		for _, in := range tx.spends {
+			delete(v.utxos, in.Prev)
 		}
-		h := tx.TxHash()
-		for i, o := range tx.TxOut {
-			if w, ok := owned(o.PkScript); ok {
-				v.utxos[wire.OutPoint{Hash: h, Index: uint32(i)}] = chainOut{wallet: w, value: o.Value}
+		for _, o := range tx.transfers {
+			if w, ok := owned(o.To); ok {
+				v.utxos[chain.Outpoint{Tx: o.Tx, Index: o.Index}] = chainOut{wallet: w, value: value(o)}
 			}
 		}
 	}
@@ -77,7 +78,11 @@ func (d *Deposits) advance(tip int32) {
 	}
 }
 
-func (d *Deposits) owned(script []byte) (uint32, bool) {
+func (d *Deposits) owned(addr string) (uint32, bool) {
+	script, err := d.chain.Script(addr)
+	if err != nil {
+		return 0, false
+	}
 	p, ok := d.cfg.Owned.Find(script)
 	return p.Wallet, ok
 }

@@ -157,7 +157,7 @@ func ForAsset(ctx context.Context, c Core, chain Chain, net *chaincfg.Params, co
 	if err != nil {
 		return nil, err
 	}
-	cfg.Owned, cfg.Net = k.owned, net
+	cfg.Owned = k.owned
 	d, err := NewDeposits(ctx, c, chain, k.deposits, cfg)
 	if err != nil {
 		return nil, err

@@ -87,7 +87,7 @@ func TestTraceAndDeny(t *testing.T) {
 	if _, err := e.node.SendTo(ctx, map[string]btcutil.Amount{e.addr: 10_000_000}); err != nil {
 		t.Fatal(err)
 	}
-	w, err := ForAsset(ctx, e.core, e.node.Client(), regtest.Net, "BTC", DepositConfig{Confirmations: 1, StartHeight: regtest.SegwitHeight})
+	w, err := ForAsset(ctx, e.core, e.node.Chain(), regtest.Net, "BTC", DepositConfig{Confirmations: 1, StartHeight: regtest.SegwitHeight})
 	if err != nil {
 		t.Fatal(err)
 	}

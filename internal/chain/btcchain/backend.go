@@ -15,8 +15,10 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/btcsuite/btcd/blockchain"
 	"github.com/btcsuite/btcd/btcjson"
 	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
@@ -80,6 +82,25 @@ func (b *Backend) ParseAddress(s string) (string, error) {
 	return a.EncodeAddress(), nil
 }
 
+// Script returns the output script the address s pays.
+func (b *Backend) Script(s string) ([]byte, error) { return Script(s, b.node.Net()) }
+
+// Script returns the output script the address s of net pays.
+func Script(s string, net *chaincfg.Params) ([]byte, error) {
+	a, err := btcutil.DecodeAddress(s, net)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %q: %w", chain.ErrBadAddress, s, err)
+	}
+	if !a.IsForNet(net) {
+		return nil, fmt.Errorf("%w: %q is not for %s", chain.ErrBadAddress, s, net.Name)
+	}
+	script, err := txscript.PayToAddrScript(a)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %q: %w", chain.ErrBadAddress, s, err)
+	}
+	return script, nil
+}
+
 // Tip returns the best block.
 func (b *Backend) Tip(ctx context.Context) (chain.BlockRef, error) {
 	h, height, err := b.node.BestBlock(ctx)
@@ -102,8 +123,10 @@ func (b *Backend) HashAt(ctx context.Context, height uint64) (chain.ID, error) {
 }
 
 // outputAddr returns the address an output pays, if it has one.
-func (b *Backend) outputAddr(pk []byte) (string, bool) {
-	_, addrs, _, err := txscript.ExtractPkScriptAddrs(pk, b.node.Net())
+func (b *Backend) outputAddr(pk []byte) (string, bool) { return outputAddr(pk, b.node.Net()) }
+
+func outputAddr(pk []byte, net *chaincfg.Params) (string, bool) {
+	_, addrs, _, err := txscript.ExtractPkScriptAddrs(pk, net)
 	if err != nil || len(addrs) != 1 {
 		return "", false
 	}
@@ -112,14 +135,20 @@ func (b *Backend) outputAddr(pk []byte) (string, bool) {
 
 // credits returns the outputs of tx paying addresses in w.
 func (b *Backend) credits(tx *wire.MsgTx, w *chain.Watch) []chain.Transfer {
-	var out []chain.Transfer
-	txid := id(tx.TxHash())
+	return appendCredits(nil, tx, id(tx.TxHash()), b.node.Net(), w)
+}
+
+func appendCredits(out []chain.Transfer, tx *wire.MsgTx, txid chain.ID, net *chaincfg.Params, w *chain.Watch) []chain.Transfer {
 	for i, o := range tx.TxOut {
 		if o.Value <= 0 {
 			continue
 		}
-		a, ok := b.outputAddr(o.PkScript)
-		if !ok || !w.Has(a) {
+		has, decided := w.HasRaw(o.PkScript)
+		if decided && !has {
+			continue // the script alone says it is not watched
+		}
+		a, ok := outputAddr(o.PkScript, net)
+		if !ok || !has && !w.Has(a) {
 			continue
 		}
 		out = append(out, chain.Transfer{Tx: txid, Index: uint32(i), To: a, Amount: chain.Amount{Lo: uint64(o.Value)}})
@@ -127,16 +156,30 @@ func (b *Backend) credits(tx *wire.MsgTx, w *chain.Watch) []chain.Transfer {
 	return out
 }
 
-// spends returns the inputs of tx spending outputs watched in w.
+// spends returns the inputs of tx spending outputs watched in w (every
+// input but a coinbase's, with w.AllSpends).
 func spends(tx *wire.MsgTx, w *chain.Watch) []chain.Spend {
-	var out []chain.Spend
+	return appendSpends(nil, tx, id(tx.TxHash()), w)
+}
+
+func appendSpends(out []chain.Spend, tx *wire.MsgTx, txid chain.ID, w *chain.Watch) []chain.Spend {
+	if blockchain.IsCoinBaseTx(tx) {
+		return out
+	}
+	all := w.AllSpends()
 	for i, in := range tx.TxIn {
 		prev := chain.Outpoint{Tx: id(in.PreviousOutPoint.Hash), Index: in.PreviousOutPoint.Index}
-		if w.HasOutput(prev) {
-			out = append(out, chain.Spend{Tx: id(tx.TxHash()), Input: uint32(i), Prev: prev})
+		if all || w.HasOutput(prev) {
+			out = append(out, chain.Spend{Tx: txid, Input: uint32(i), Prev: prev})
 		}
 	}
 	return out
+}
+
+// pendingTx returns what tx tells w, and whether it touches w at all.
+func (b *Backend) pendingTx(tx *wire.MsgTx, w *chain.Watch) (chain.PendingTx, bool) {
+	p := chain.PendingTx{Tx: id(tx.TxHash()), Transfers: b.credits(tx, w), Spends: spends(tx, w)}
+	return p, len(p.Transfers) > 0 || len(p.Spends) > 0
 }
 
 // Block returns the block with hash h; its transfers are the outputs
@@ -156,13 +199,21 @@ func (b *Backend) Block(ctx context.Context, h chain.ID, w *chain.Watch) (*chain
 	if err != nil {
 		return nil, err
 	}
-	blk := &chain.Block{Ref: chain.BlockRef{Height: uint64(height), Hash: h}, Parent: id(mb.Header.PrevBlock)}
+	return BlockOf(mb, uint64(height), b.node.Net(), w), nil
+}
+
+// BlockOf reads mb, the block at height of net, as the chain interface
+// tells it for w.
+func BlockOf(mb *wire.MsgBlock, height uint64, net *chaincfg.Params, w *chain.Watch) *chain.Block {
+	blk := &chain.Block{Ref: chain.BlockRef{Height: height, Hash: id(mb.BlockHash())}, Parent: id(mb.Header.PrevBlock),
+		TxIDs: make([]chain.ID, 0, len(mb.Transactions))}
 	for _, tx := range mb.Transactions {
-		blk.TxIDs = append(blk.TxIDs, id(tx.TxHash()))
-		blk.Transfers = append(blk.Transfers, b.credits(tx, w)...)
-		blk.Spends = append(blk.Spends, spends(tx, w)...)
+		txid := id(tx.TxHash())
+		blk.TxIDs = append(blk.TxIDs, txid)
+		blk.Transfers = appendCredits(blk.Transfers, tx, txid, net, w)
+		blk.Spends = appendSpends(blk.Spends, tx, txid, w)
 	}
-	return blk, nil
+	return blk
 }
 
 // TxBlock returns the block holding txid, through the node's index.
@@ -192,22 +243,26 @@ func (b *Backend) TxBlock(ctx context.Context, txid chain.ID) (chain.ID, bool, e
 // PollPending reads the mempool and returns the watched outputs of the
 // transactions it has not read before.
 func (b *Backend) PollPending(ctx context.Context, w *chain.Watch) ([]chain.Transfer, error) {
-	ts, _, err := b.PollPendingSpends(ctx, w)
-	return ts, err
+	txs, _, err := b.PollPendingTxs(ctx, w)
+	var out []chain.Transfer
+	for _, tx := range txs {
+		out = append(out, tx.Transfers...)
+	}
+	return out, err
 }
 
 var _ chain.PendingSpender = (*Backend)(nil)
 
-// PollPendingSpends is PollPending with the inputs of the same mempool
-// transactions spending outputs watched in w.
-func (b *Backend) PollPendingSpends(ctx context.Context, w *chain.Watch) ([]chain.Transfer, []chain.Spend, error) {
+// PollPendingTxs reads the mempool: the transactions not read before that
+// pay a watched address or spend a watched output, each with its
+// transfers and spends, and those read before that have left it.
+func (b *Backend) PollPendingTxs(ctx context.Context, w *chain.Watch) ([]chain.PendingTx, []chain.ID, error) {
 	ids, err := b.node.MempoolTxids(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	inPool := make(map[chainhash.Hash]struct{}, len(ids))
-	var out []chain.Transfer
-	var sp []chain.Spend
+	var out []chain.PendingTx
 	for _, h := range ids {
 		inPool[h] = struct{}{}
 		b.mu.Lock()
@@ -220,30 +275,44 @@ func (b *Backend) PollPendingSpends(ctx context.Context, w *chain.Watch) ([]chai
 		if err != nil {
 			continue // mined or evicted since: the block tells
 		}
-		out = append(out, b.credits(tx, w)...)
-		sp = append(sp, spends(tx, w)...)
+		if p, ok := b.pendingTx(tx, w); ok {
+			out = append(out, p)
+		}
 		b.mu.Lock()
 		if len(b.seen) < maxMempoolSeen {
 			b.seen[h] = struct{}{}
 		}
 		b.mu.Unlock()
 	}
+	var gone []chain.ID
 	b.mu.Lock()
 	for h := range b.seen {
 		if _, ok := inPool[h]; !ok {
 			delete(b.seen, h) // left the pool: back in it after a reorg is news
+			gone = append(gone, id(h))
 		}
 	}
 	b.mu.Unlock()
-	return out, sp, nil
+	return out, gone, nil
 }
 
 // Subscribe connects to btcd's websocket: every transaction accepted to
 // its mempool and every block connected.
 func (b *Backend) Subscribe(ctx context.Context, w *chain.Watch, onBlock func(), onPending func(chain.Transfer)) (io.Closer, error) {
-	s, err := btc.Subscribe(b.cfg, func(tx *wire.MsgTx) {
-		for _, t := range b.credits(tx, w) {
+	return b.SubscribeTxs(ctx, w, onBlock, func(p chain.PendingTx) {
+		for _, t := range p.Transfers {
 			onPending(t)
+		}
+	})
+}
+
+// SubscribeTxs connects to btcd's websocket: each transaction accepted to
+// its mempool that touches w, with its transfers and spends, and every
+// block connected.
+func (b *Backend) SubscribeTxs(ctx context.Context, w *chain.Watch, onBlock func(), onTx func(chain.PendingTx)) (chain.Subscription, error) {
+	s, err := btc.Subscribe(b.cfg, func(tx *wire.MsgTx) {
+		if p, ok := b.pendingTx(tx, w); ok {
+			onTx(p)
 		}
 	}, func(chainhash.Hash, int32) { onBlock() })
 	if err != nil {
@@ -254,7 +323,42 @@ func (b *Backend) Subscribe(ctx context.Context, w *chain.Watch, onBlock func(),
 
 type closer struct{ s *btc.Subscription }
 
-func (c closer) Close() error { c.s.Close(); return nil }
+func (c closer) Close() error    { c.s.Close(); return nil }
+func (c closer) Connected() bool { return c.s.Connected() }
+
+var _ chain.SourceReader = (*Backend)(nil)
+
+// Sources returns the addresses paid by the outputs that the inputs of
+// transaction tx spend, through the node's transaction index: where its
+// coins came from.
+func (b *Backend) Sources(ctx context.Context, txid chain.ID) ([]string, error) {
+	h, err := hash(txid)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := b.node.Tx(ctx, h)
+	if err != nil {
+		return nil, fmt.Errorf("btcchain: transaction %s: %w", txid, err)
+	}
+	if blockchain.IsCoinBaseTx(tx) {
+		return nil, nil
+	}
+	var out []string
+	for _, in := range tx.TxIn {
+		prev, err := b.node.Tx(ctx, in.PreviousOutPoint.Hash)
+		if err != nil {
+			return nil, fmt.Errorf("btcchain: input of %s: %w", txid, err)
+		}
+		if int(in.PreviousOutPoint.Index) >= len(prev.TxOut) {
+			return nil, fmt.Errorf("%w: %s spends output %d of %s, which has %d", chain.ErrChainData, txid, in.PreviousOutPoint.Index, in.PreviousOutPoint.Hash, len(prev.TxOut))
+		}
+		_, addrs, _, _ := txscript.ExtractPkScriptAddrs(prev.TxOut[in.PreviousOutPoint.Index].PkScript, b.node.Net())
+		for _, a := range addrs {
+			out = append(out, a.EncodeAddress())
+		}
+	}
+	return out, nil
+}
 
 // Balance sums the outputs paying addr in the chain ending at the block
 // at, from the Birth height, that no later transaction of that chain

@@ -28,6 +28,7 @@ import (
 	"github.com/btcsuite/btcd/wire"
 
 	"kinko/internal/chain/btc"
+	"kinko/internal/chain/btcchain"
 	"kinko/internal/chain/nodetool"
 )
 
@@ -229,6 +230,11 @@ func New(t testing.TB, o Options) *Node {
 
 // Client returns kinko's client for the node.
 func (n *Node) Client() *btc.Node { return n.client }
+
+// Chain returns a new Bitcoin backend of the chain interface over the
+// node's client, its balances read from SegwitHeight: each caller its own,
+// since a backend keeps what of the mempool it has told.
+func (n *Node) Chain() *btcchain.Backend { return btcchain.New(n.client, n.Config(), SegwitHeight) }
 
 // RPC returns the raw RPC client.
 func (n *Node) RPC() *rpcclient.Client { return n.client.RPC() }

@@ -1,0 +1,128 @@
+package chain
+
+import (
+	"context"
+	"fmt"
+)
+
+// MaxFollowDepth bounds how far back a Follower keeps block hashes and so
+// how deep a reorg it can unwind; a deeper one is ErrReorgTooDeep.
+const MaxFollowDepth = 288
+
+// FollowEvent is a change of the best chain a Follower tells: a block
+// connected (Block is it, read with the Follower's Watch) or disconnected
+// (Block nil; Ref is the block that left).
+type FollowEvent struct {
+	Connected bool
+	Ref       BlockRef
+	Block     *Block
+}
+
+// Follower follows a Backend's best chain block by block, in the caller's
+// own time (Poll), noticing reorgs by comparing the hashes it connected
+// with the node's: what a watcher that judges each block before the next
+// needs, where a Notifier pushes on its own goroutine. It is not safe for
+// concurrent use.
+type Follower struct {
+	b      Backend
+	w      *Watch
+	height int64        // last connected height; start-1 before any
+	hashes map[int64]ID // connected blocks, the last MaxFollowDepth
+}
+
+// NewFollower returns a follower of b reading blocks with w, resuming from
+// cp, or starting at height start when cp has no hashes (the first block
+// it connects is start).
+func NewFollower(b Backend, w *Watch, cp Checkpoint, start uint64) *Follower {
+	f := &Follower{b: b, w: w, height: int64(start) - 1, hashes: make(map[int64]ID)}
+	if len(cp.Hashes) > 0 {
+		f.height = int64(cp.Height)
+		base := f.height - int64(len(cp.Hashes)) + 1
+		for i, h := range cp.Hashes {
+			f.hashes[base+int64(i)] = h
+		}
+	}
+	return f
+}
+
+// Checkpoint returns where the follower stands: its kept hashes, oldest
+// first.
+func (f *Follower) Checkpoint() Checkpoint {
+	cp := Checkpoint{Height: uint64(max(f.height, 0))}
+	for h := f.height - MaxFollowDepth + 1; h <= f.height; h++ {
+		if v, ok := f.hashes[h]; ok {
+			cp.Hashes = append(cp.Hashes, v)
+		}
+	}
+	return cp
+}
+
+// Height returns the last connected height (start-1 before any).
+func (f *Follower) Height() int64 { return f.height }
+
+// Poll compares the follower's chain with the node's and returns the
+// events that bring it level (disconnections first, newest first; then
+// connections, oldest first), at most maxBlocksPerPoll connections at a
+// time. On error the events so far are returned with it and the follower
+// stands after them. A node whose tip is below the follower is
+// ErrNodeBehind (restarted on a wiped database, or syncing: a reorg to a
+// shorter chain is not told apart from it); a reorg below every kept block
+// is ErrReorgTooDeep.
+func (f *Follower) Poll(ctx context.Context) ([]FollowEvent, error) {
+	tip, err := f.b.Tip(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if h, ok := f.hashes[f.height]; ok && h == tip.Hash {
+		return nil, nil
+	}
+	best := int64(tip.Height)
+	if len(f.hashes) > 0 && best < f.height {
+		return nil, fmt.Errorf("%w: node at height %d, follower at %d", ErrNodeBehind, best, f.height)
+	}
+	var evs []FollowEvent
+	hadAny := len(f.hashes) > 0
+	for {
+		mine, ok := f.hashes[f.height]
+		if !ok {
+			break // nothing connected at this height: nothing to unwind
+		}
+		if f.height <= best {
+			theirs, err := f.b.HashAt(ctx, uint64(f.height))
+			if err != nil {
+				return evs, err
+			}
+			if theirs == mine {
+				break
+			}
+		}
+		evs = append(evs, FollowEvent{Ref: BlockRef{Height: uint64(f.height), Hash: mine}})
+		delete(f.hashes, f.height)
+		f.height--
+	}
+	if hadAny && len(f.hashes) == 0 {
+		// Every block we knew is gone: the fork point is beyond what we
+		// kept, and what to unwind below it is unknown.
+		return evs, fmt.Errorf("%w (%d)", ErrReorgTooDeep, MaxFollowDepth)
+	}
+	for n := 0; f.height < best && n < maxBlocksPerPoll; n++ {
+		h, err := f.b.HashAt(ctx, uint64(f.height+1))
+		if err != nil {
+			return evs, err
+		}
+		b, err := f.b.Block(ctx, h, f.w)
+		if err != nil {
+			return evs, err
+		}
+		if prev, ok := f.hashes[f.height]; ok && b.Parent != prev {
+			// The node reorganised between our calls: stop here and let
+			// the next poll unwind.
+			return evs, nil
+		}
+		f.height++
+		f.hashes[f.height] = h
+		delete(f.hashes, f.height-MaxFollowDepth)
+		evs = append(evs, FollowEvent{Connected: true, Ref: BlockRef{Height: uint64(f.height), Hash: h}, Block: b})
+	}
+	return evs, nil
+}

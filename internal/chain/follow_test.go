@@ -1,0 +1,86 @@
+package chain
+
+import (
+	"context"
+	"errors"
+	"testing"
+)
+
+type followed struct {
+	conn bool
+	h    uint64
+}
+
+func poll(t *testing.T, f *Follower) []followed {
+	t.Helper()
+	evs, err := f.Poll(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []followed
+	for _, e := range evs {
+		if e.Connected != (e.Block != nil) {
+			t.Fatalf("event %+v: a block with a disconnection, or none with a connection", e)
+		}
+		out = append(out, followed{e.Connected, e.Ref.Height})
+	}
+	return out
+}
+
+func same(t *testing.T, what string, got, want []followed) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: events %v; want %v", what, got, want)
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("%s: events %v; want %v", what, got, want)
+		}
+	}
+}
+
+// TestFollowerReorg: a follower connects from its start height, unwinds a
+// reorg newest first and connects the new branch oldest first, resumes
+// from its checkpoint with nothing missed, also across a reorg made while
+// it was down, and stops at a reorg below every block it kept.
+func TestFollowerReorg(t *testing.T) {
+	c := newFakeChain()
+	for h := uint64(1); h <= 4; h++ {
+		c.extend(h, nil)
+	}
+	f := NewFollower(c, NewWatch(), Checkpoint{}, 1)
+	same(t, "first poll", poll(t, f), []followed{{true, 1}, {true, 2}, {true, 3}, {true, 4}})
+	same(t, "at the tip", poll(t, f), nil)
+	old4 := c.best[4]
+	for h := uint64(3); h <= 5; h++ {
+		c.extend(h, nil)
+	}
+	evs, err := f.Poll(context.Background())
+	if err != nil || len(evs) != 5 || evs[0].Ref.Hash != old4 {
+		t.Fatalf("reorg: %+v, %v", evs, err)
+	}
+	f2 := NewFollower(c, NewWatch(), f.Checkpoint(), 1)
+	same(t, "resumed", poll(t, f2), nil)
+	c.extend(6, nil)
+	same(t, "resumed, a block", poll(t, f2), []followed{{true, 6}})
+	for h := uint64(5); h <= 7; h++ {
+		c.extend(h, nil)
+	}
+	f3 := NewFollower(c, NewWatch(), f2.Checkpoint(), 1)
+	same(t, "a reorg while down", poll(t, f3), []followed{{false, 6}, {false, 5}, {true, 5}, {true, 6}, {true, 7}})
+	// The node wiped: behind the follower, which waits.
+	saved := c.best
+	c.best = c.best[:3]
+	if _, err := f3.Poll(context.Background()); !errors.Is(err, ErrNodeBehind) {
+		t.Fatalf("node behind: %v", err)
+	}
+	c.best = saved
+	// Every kept block replaced: the fork point is beyond what was kept.
+	f4 := NewFollower(c, NewWatch(), Checkpoint{Height: 7, Hashes: []ID{c.best[6], c.best[7]}}, 1)
+	for h := uint64(6); h <= 8; h++ {
+		c.extend(h, nil)
+	}
+	if _, err := f4.Poll(context.Background()); !errors.Is(err, ErrReorgTooDeep) {
+		t.Fatalf("reorg below the kept blocks: %v", err)
+	}
+}
