@@ -18,8 +18,8 @@ import (
 
 	"kinko/internal/alert"
 	"kinko/internal/chain/btc"
-	"kinko/internal/chain/btcchain"
 	"kinko/internal/chain/btc/regtest"
+	"kinko/internal/chain/btcchain"
 	"kinko/internal/controls"
 	"kinko/internal/core"
 	"kinko/internal/custody"
