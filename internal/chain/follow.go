@@ -28,6 +28,9 @@ type Follower struct {
 	w      *Watch
 	height int64        // last connected height; start-1 before any
 	hashes map[int64]ID // connected blocks, the last MaxFollowDepth
+	// lost is set by a reorg below every kept block: what to unwind is
+	// unknown, so the follower stops there for good.
+	lost error
 }
 
 // NewFollower returns a follower of b reading blocks with w, resuming from
@@ -67,8 +70,13 @@ func (f *Follower) Height() int64 { return f.height }
 // stands after them. A node whose tip is below the follower is
 // ErrNodeBehind (restarted on a wiped database, or syncing: a reorg to a
 // shorter chain is not told apart from it); a reorg below every kept block
-// is ErrReorgTooDeep.
+// is ErrReorgTooDeep, and so is every Poll after it: following on from
+// below would leave blocks that left the best chain unwound. Start again
+// from a checkpoint on the best chain.
 func (f *Follower) Poll(ctx context.Context) ([]FollowEvent, error) {
+	if f.lost != nil {
+		return nil, f.lost
+	}
 	tip, err := f.b.Tip(ctx)
 	if err != nil {
 		return nil, err
@@ -103,7 +111,8 @@ func (f *Follower) Poll(ctx context.Context) ([]FollowEvent, error) {
 	if hadAny && len(f.hashes) == 0 {
 		// Every block we knew is gone: the fork point is beyond what we
 		// kept, and what to unwind below it is unknown.
-		return evs, fmt.Errorf("%w (%d)", ErrReorgTooDeep, MaxFollowDepth)
+		f.lost = fmt.Errorf("%w: every one of the %d blocks kept up to height %d left the best chain", ErrReorgTooDeep, len(evs), f.height+int64(len(evs)))
+		return evs, f.lost
 	}
 	for n := 0; f.height < best && n < maxBlocksPerPoll; n++ {
 		h, err := f.b.HashAt(ctx, uint64(f.height+1))

@@ -80,7 +80,13 @@ func TestFollowerReorg(t *testing.T) {
 	for h := uint64(6); h <= 8; h++ {
 		c.extend(h, nil)
 	}
-	if _, err := f4.Poll(context.Background()); !errors.Is(err, ErrReorgTooDeep) {
-		t.Fatalf("reorg below the kept blocks: %v", err)
+	evs, err = f4.Poll(context.Background())
+	if !errors.Is(err, ErrReorgTooDeep) || len(evs) != 2 || evs[0].Connected || evs[1].Connected {
+		t.Fatalf("reorg below the kept blocks: %+v, %v; want the two kept blocks disconnected and ErrReorgTooDeep", evs, err)
+	}
+	// It stays stopped: going on from below what it kept would leave the
+	// blocks under it that left the best chain unwound.
+	if evs, err := f4.Poll(context.Background()); !errors.Is(err, ErrReorgTooDeep) || len(evs) != 0 {
+		t.Fatalf("poll after the deep reorg: %+v, %v; want ErrReorgTooDeep again", evs, err)
 	}
 }

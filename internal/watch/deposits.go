@@ -155,7 +155,9 @@ type Deposits struct {
 	scanned int32
 	// historyTold: OnHistory was called.
 	historyTold bool
-	reported    map[chainhash.Hash]bool
+	// lostTold: a reorg below the kept blocks halted deposits.
+	lostTold bool
+	reported map[chainhash.Hash]bool
 	// view is the chain side of reconciliation (nil without Owned);
 	// viewMu guards its changes against Seen's reads.
 	view       *chainView
@@ -479,6 +481,20 @@ func (d *Deposits) Step(ctx context.Context) error {
 		if err := d.apply(ctx, ev); err != nil {
 			return err
 		}
+	}
+	if errors.Is(err, chain.ErrReorgTooDeep) && !d.lostTold {
+		// The blocks below those kept may hold credited deposits that
+		// left the best chain: deposits stop until an operator restarts
+		// the watcher from a checkpoint on the best chain.
+		o, herr := d.core.Submit(ctx, d.cfg.Now(), core.Halt{Switch: controls.Switch{Asset: d.cfg.Asset, Service: controls.Deposit}, Actor: "watcher", Reason: err.Error()})
+		if herr == nil {
+			herr = o.Err
+		}
+		if herr != nil {
+			return errors.Join(err, herr)
+		}
+		d.lostTold = true
+		d.alert(alert.Alert{Key: fmt.Sprintf("reorg-too-deep:%d", d.cfg.Asset), Severity: alert.Critical, Title: "reorg deeper than the blocks the watcher keeps: deposits halted", Detail: err.Error(), Time: d.cfg.Now()})
 	}
 	if err != nil {
 		return err

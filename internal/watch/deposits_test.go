@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 
+	"kinko/internal/chain"
 	"kinko/internal/chain/btc/regtest"
 	"kinko/internal/controls"
 	"kinko/internal/core"
@@ -239,6 +241,56 @@ func TestDepositReorgAfterCredit(t *testing.T) {
 		}
 		if err := s.CheckInvariants(); err != nil {
 			t.Error(err)
+		}
+	})
+}
+
+// TestDepositReorgBelowKept: a reorg reaching below every block hash the
+// watcher keeps (a restarted watcher keeps its journaled window, the
+// confirmations and 16) cannot be unwound: what it credited below may be
+// gone. The watcher halts the asset's deposits, says why, and stays
+// stopped rather than follow the new chain on from below; the journaled
+// checkpoint stays where it was, for an operator to restart from.
+func TestDepositReorgBelowKept(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	e := newDepositEnv(t)
+	other := e.fork(ctx)
+	d := e.watcher(1)
+	if _, err := e.node.SendTo(ctx, map[string]btcutil.Amount{e.addr: 30_000_000}); err != nil {
+		t.Fatal(err)
+	}
+	e.node.Generate(ctx, 1)
+	e.step(d)
+	e.node.Generate(ctx, 20)
+	e.step(d)
+	if got := e.balance(); got != 30_000_000 {
+		t.Fatalf("balance = %d; want the deposit credited", got)
+	}
+	var before core.WatchCheckpoint
+	e.core.Read(func(s *core.State) { before = s.Checkpoints[btcAsset] })
+	if len(before.Hashes) != 17 {
+		t.Fatalf("journaled window of %d hashes; want 17", len(before.Hashes))
+	}
+	// Restarted: it keeps the 17 journaled hashes, all above the deposit.
+	d2 := e.watcher(1)
+	other.Generate(ctx, 30)
+	other.Connect(ctx, e.node)
+	if err := regtest.WaitSynced(ctx, e.node, other); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if err := d2.Step(ctx); !errors.Is(err, chain.ErrReorgTooDeep) {
+			t.Fatalf("step %d after a reorg below the kept blocks: %v; want ErrReorgTooDeep", i+1, err)
+		}
+	}
+	e.core.Read(func(s *core.State) {
+		err := s.Controls.Allowed(btcAsset, controls.Deposit)
+		if !errors.Is(err, controls.ErrHalted) || !strings.Contains(err.Error(), "reorg deeper") {
+			t.Errorf("deposits after the deep reorg: %v; want halted for it", err)
+		}
+		if after := s.Checkpoints[btcAsset]; after.Height != before.Height || len(after.Hashes) != len(before.Hashes) || after.Hashes[0] != before.Hashes[0] {
+			t.Errorf("checkpoint moved to %d (%d hashes); want it left at %d", after.Height, len(after.Hashes), before.Height)
 		}
 	})
 }
