@@ -467,7 +467,9 @@ func (d *Deposits) Step(ctx context.Context) error {
 			return fmt.Errorf("%w: %w", ErrCoreDown, err)
 		}
 	}
-	d.scanned = 0
+	if !d.lostTold {
+		d.scanned = 0
+	}
 	if err := d.haltOutflows(ctx); err != nil {
 		return err
 	}
@@ -495,6 +497,15 @@ func (d *Deposits) Step(ctx context.Context) error {
 		}
 		d.lostTold = true
 		d.alert(alert.Alert{Key: fmt.Sprintf("reorg-too-deep:%d", d.cfg.Asset), Severity: alert.Critical, Title: "reorg deeper than the blocks the watcher keeps: deposits halted", Detail: err.Error(), Time: d.cfg.Now()})
+	}
+	if errors.Is(err, chain.ErrReorgTooDeep) {
+		// Stopped where it stands, the watcher still watches: the pool
+		// and the new chain's blocks are read for outflows, as while the
+		// core is down.
+		if derr := d.detect(ctx); derr != nil {
+			err = fmt.Errorf("%w (and the chain: %w)", err, derr)
+		}
+		return errors.Join(err, d.haltOutflows(ctx))
 	}
 	if err != nil {
 		return err

@@ -255,8 +255,19 @@ func TestDepositReorgBelowKept(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	e := newDepositEnv(t)
-	other := e.fork(ctx)
 	d := e.watcher(1)
+	// A deposit on both branches, then one on the branch that will lose.
+	if _, err := e.node.SendTo(ctx, map[string]btcutil.Amount{e.addr: 10_000_000}); err != nil {
+		t.Fatal(err)
+	}
+	e.node.Generate(ctx, 1)
+	e.step(d)
+	var both []custody.UTXO
+	e.core.Read(func(s *core.State) { both = s.Custody.UTXOs(1, custody.UTXOAvailable) })
+	if len(both) != 1 {
+		t.Fatalf("%d outputs credited; want 1", len(both))
+	}
+	other := e.fork(ctx)
 	if _, err := e.node.SendTo(ctx, map[string]btcutil.Amount{e.addr: 30_000_000}); err != nil {
 		t.Fatal(err)
 	}
@@ -264,8 +275,8 @@ func TestDepositReorgBelowKept(t *testing.T) {
 	e.step(d)
 	e.node.Generate(ctx, 20)
 	e.step(d)
-	if got := e.balance(); got != 30_000_000 {
-		t.Fatalf("balance = %d; want the deposit credited", got)
+	if got := e.balance(); got != 40_000_000 {
+		t.Fatalf("balance = %d; want both deposits credited", got)
 	}
 	var before core.WatchCheckpoint
 	e.core.Read(func(s *core.State) { before = s.Checkpoints[btcAsset] })
@@ -291,6 +302,31 @@ func TestDepositReorgBelowKept(t *testing.T) {
 		}
 		if after := s.Checkpoints[btcAsset]; after.Height != before.Height || len(after.Hashes) != len(before.Hashes) || after.Hashes[0] != before.Hashes[0] {
 			t.Errorf("checkpoint moved to %d (%d hashes); want it left at %d", after.Height, len(after.Hashes), before.Height)
+		}
+	})
+	// Stopped, it still watches: two cold keys spend the output both
+	// branches hold, mined where the watcher's node never had it in its
+	// pool, and the block alone tells.
+	e.node.Disconnect(ctx)
+	other.Disconnect(ctx)
+	theft := e.steal(both[0])
+	if _, err := other.Client().Broadcast(ctx, theft); err != nil {
+		t.Fatal(err)
+	}
+	other.Generate(ctx, 1)
+	other.Connect(ctx, e.node)
+	if err := regtest.WaitSynced(ctx, e.node, other); err != nil {
+		t.Fatal(err)
+	}
+	if err := d2.Step(ctx); !errors.Is(err, chain.ErrReorgTooDeep) {
+		t.Fatalf("step after the theft: %v; want ErrReorgTooDeep still", err)
+	}
+	if n := e.incidentsNaming(theft); n != 1 {
+		t.Fatalf("%d incidents name the theft mined after the deep reorg; want 1", n)
+	}
+	e.core.Read(func(s *core.State) {
+		if err := s.Controls.Allowed(btcAsset, controls.Withdraw); !errors.Is(err, controls.ErrHalted) {
+			t.Errorf("withdrawals after the theft: %v; want halted", err)
 		}
 	})
 }
