@@ -82,9 +82,9 @@ func BenchmarkBlockScan(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		// What the backend makes of the node's block, then the watcher.
-		cb := btcchain.BlockOf(blk, 100, regtest.Net, d.watch)
-		d.scanBlock(cb)
-		d.view.applyBlock(cb, d.owned)
+		txs := txsOf(btcchain.BlockOf(blk, 100, regtest.Net, d.watch))
+		d.scanBlock(txs, blk.BlockHash(), 100)
+		d.view.applyBlock(txs, d.owned)
 	}
 	b.StopTimer()
 	if len(d.inBlocks) != 10 {

@@ -309,7 +309,7 @@ func NewDeposits(ctx context.Context, c Core, ch Chain, book AddressBook, cfg De
 			if err != nil {
 				return nil, fmt.Errorf("watch: rebuild chain view: %w", err)
 			}
-			d.view.pending[h] = b
+			d.view.pending[h] = txsOf(b)
 		}
 		d.advance(height)
 	}
@@ -321,7 +321,7 @@ func NewDeposits(ctx context.Context, c Core, ch Chain, book AddressBook, cfg De
 		if err != nil {
 			return nil, fmt.Errorf("watch: rescan block %d: %w", h, err)
 		}
-		d.scanBlock(b)
+		d.scanBlock(txsOf(b), chainhash.Hash(hash.Bytes()), h)
 	}
 	return d, nil
 }
@@ -334,9 +334,9 @@ type houseIn struct {
 	height        int32
 }
 
-func (d *Deposits) scanBlock(b *chain.Block) {
-	hash, height := chainhash.Hash(b.Ref.Hash.Bytes()), int32(b.Ref.Height)
-	for _, tx := range txsOf(b) {
+// scanBlock reads the transactions of the block hash at height (txsOf).
+func (d *Deposits) scanBlock(txs []blockTx, hash chainhash.Hash, height int32) {
+	for _, tx := range txs {
 		txid := tx.id
 		var pending, ours bool
 		d.core.Read(func(s *core.State) {
@@ -486,13 +486,9 @@ func (d *Deposits) Step(ctx context.Context) error {
 	}
 	if errors.Is(err, chain.ErrReorgTooDeep) && !d.lostTold {
 		// The blocks below those kept may hold credited deposits that
-		// left the best chain: deposits stop until an operator restarts
-		// the watcher from a checkpoint on the best chain.
-		o, herr := d.core.Submit(ctx, d.cfg.Now(), core.Halt{Switch: controls.Switch{Asset: d.cfg.Asset, Service: controls.Deposit}, Actor: "watcher", Reason: err.Error()})
-		if herr == nil {
-			herr = o.Err
-		}
-		if herr != nil {
+		// left the best chain: deposits stay halted until a checkpoint on
+		// the new best chain is journaled (no command makes one yet).
+		if herr := haltDeposits(ctx, d.core, d.cfg.Now(), d.cfg.Asset, err.Error()); herr != nil {
 			return errors.Join(err, herr)
 		}
 		d.lostTold = true
@@ -730,51 +726,49 @@ func (d *Deposits) alert(a alert.Alert) {
 	}
 }
 
-func (d *Deposits) apply(ctx context.Context, e chain.FollowEvent) error {
-	ev := struct {
-		Height int32
-		Hash   chainhash.Hash
-	}{int32(e.Ref.Height), chainhash.Hash(e.Ref.Hash.Bytes())}
-	if e.Connected {
-		d.scanBlock(e.Block)
+func (d *Deposits) apply(ctx context.Context, ev chain.FollowEvent) error {
+	height, hash := int32(ev.Ref.Height), chainhash.Hash(ev.Ref.Hash.Bytes())
+	if ev.Connected {
+		txs := txsOf(ev.Block)
+		d.scanBlock(txs, hash, height)
 		if d.view != nil {
-			d.view.pending[ev.Height] = e.Block
+			d.view.pending[height] = txs
 		}
 		return nil
 	}
 	if d.view != nil {
-		if ev.Height <= d.view.applied {
+		if height <= d.view.applied {
 			// Deeper than the confirmations: the view cannot be
 			// unwound; start it again from the followed blocks.
-			d.log.Warn("reorg below the reconciled depth; chain view reset", "height", ev.Height)
+			d.log.Warn("reorg below the reconciled depth; chain view reset", "height", height)
 			d.viewMu.Lock()
 			d.view = newChainView(d.cfg.StartHeight)
 			d.viewMu.Unlock()
 			d.mismatched = map[string]bool{}
 		}
-		delete(d.view.pending, ev.Height)
+		delete(d.view.pending, height)
 	}
 	// A block left the best chain: what it held and was not yet credited
 	// is forgotten; what was credited is reversed.
 	for txid, h := range d.cerTxs {
-		if h == ev.Height {
+		if h == height {
 			delete(d.cerTxs, txid)
 		}
 	}
 	for op, p := range d.inBlocks {
-		if p.BlockHash == ev.Hash {
+		if p.BlockHash == hash {
 			delete(d.inBlocks, op)
 		}
 	}
 	for op, h := range d.houseIn {
-		if h.hash == ev.Hash {
+		if h.hash == hash {
 			delete(d.houseIn, op)
 		}
 	}
 	var credited []custody.Outpoint
 	d.core.Read(func(s *core.State) {
 		s.Custody.Deposits(func(dep *custody.Deposit) bool {
-			if dep.BlockHash == ev.Hash && dep.State == custody.DepositCredited {
+			if dep.BlockHash == hash && dep.State == custody.DepositCredited {
 				credited = append(credited, dep.Outpoint)
 			}
 			return true
@@ -783,9 +777,9 @@ func (d *Deposits) apply(ctx context.Context, e chain.FollowEvent) error {
 	if len(credited) == 0 {
 		return nil
 	}
-	d.log.Warn("credited deposits reorged out; reversing and halting deposits", "block", ev.Hash, "height", ev.Height, "deposits", len(credited))
+	d.log.Warn("credited deposits reorged out; reversing and halting deposits", "block", hash, "height", height, "deposits", len(credited))
 	o, err := d.core.Submit(ctx, d.cfg.Now(), core.ReverseDeposits{Outpoints: credited, Actor: "watcher",
-		Reason: fmt.Sprintf("block %s at height %d left the best chain", ev.Hash, ev.Height)})
+		Reason: fmt.Sprintf("block %s at height %d left the best chain", hash, height)})
 	if err == nil {
 		err = o.Err
 	}

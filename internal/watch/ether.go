@@ -375,11 +375,7 @@ func (d *EtherDeposits) follow(ctx context.Context) (bool, error) {
 	}
 	if len(d.hashes) == 0 {
 		reason := fmt.Sprintf("reorg deeper than the %d blocks kept, down from height %d", d.keep(), d.height+int32(d.keep()))
-		o, err := d.core.Submit(ctx, d.cfg.Now(), core.Halt{Switch: controls.Switch{Asset: d.cfg.Asset, Service: controls.Deposit}, Actor: "watcher", Reason: reason})
-		if err == nil {
-			err = o.Err
-		}
-		return false, errors.Join(fmt.Errorf("watch: %w: %s", chain.ErrReorgTooDeep, reason), err)
+		return false, errors.Join(fmt.Errorf("watch: %w: %s", chain.ErrReorgTooDeep, reason), haltDeposits(ctx, d.core, d.cfg.Now(), d.cfg.Asset, reason))
 	}
 	for i := 0; d.height < int32(tip.Height) && i < etherBlocksPerStep; i++ {
 		h, err := d.b.HashAt(ctx, uint64(d.height+1))

@@ -40,6 +40,20 @@ func haltAndOpen(ctx context.Context, c Core, now time.Time, asset ledger.AssetI
 	return nil
 }
 
+// haltDeposits halts asset's deposits by the watcher, for reason: what a
+// deposit watcher does when it can no longer tell which credits stand (a
+// reorg below the blocks it keeps).
+func haltDeposits(ctx context.Context, c Core, now time.Time, asset ledger.AssetID, reason string) error {
+	o, err := c.Submit(ctx, now, core.Halt{Switch: controls.Switch{Asset: asset, Service: controls.Deposit}, Actor: "watcher", Reason: reason})
+	if err == nil {
+		err = o.Err
+	}
+	if err != nil {
+		return fmt.Errorf("watch: halt deposits: %w", err)
+	}
+	return nil
+}
+
 // reserveCheck raises the reserves conditions of one asset's row at one
 // reconciled block, for the Bitcoin and the Ether reconciliation alike:
 // the customer wallets short of customer liabilities (by the ledger or by

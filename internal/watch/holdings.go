@@ -104,7 +104,7 @@ func ScanHoldings(ctx context.Context, c Chain, owned *wallet.Book, from, to int
 			return nil, fmt.Errorf("watch: holdings: block %d does not follow block %d (a reorg during the scan): scan again", h, h-1)
 		}
 		prev = hash
-		v.applyBlock(b, find)
+		v.applyBlock(txsOf(b), find)
 		v.applied = h
 	}
 	// The tip may have moved while scanning: the block at to must still

@@ -29,19 +29,19 @@ type chainOut struct {
 // chainView is our outputs on chain at the reconciled depth.
 type chainView struct {
 	utxos   map[chain.Outpoint]chainOut
-	pending map[int32]*chain.Block // followed, not yet deep enough
-	applied int32                  // the deepest height applied
+	pending map[int32][]blockTx // followed, not yet deep enough (txsOf)
+	applied int32               // the deepest height applied
 }
 
 func newChainView(start int32) *chainView {
-	return &chainView{utxos: map[chain.Outpoint]chainOut{}, pending: map[int32]*chain.Block{}, applied: start - 1}
+	return &chainView{utxos: map[chain.Outpoint]chainOut{}, pending: map[int32][]blockTx{}, applied: start - 1}
 }
 
 // applyBlock spends the view's outputs the block's inputs spend and adds
 // its outputs paying an owned address, a transaction at a time in the
 // block's order (an output may be spent in the block that makes it).
-func (v *chainView) applyBlock(b *chain.Block, owned func(addr string) (uint32, bool)) {
-	for _, tx := range txsOf(b) {
+func (v *chainView) applyBlock(txs []blockTx, owned func(addr string) (uint32, bool)) {
+	for _, tx := range txs {
 		for _, in := range tx.spends {
 			delete(v.utxos, in.Prev)
 		}

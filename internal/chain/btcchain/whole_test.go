@@ -64,6 +64,9 @@ func TestWholeTransactions(t *testing.T) {
 	}
 	defer sub.Close()
 	for !sub.Connected() {
+		if ctx.Err() != nil {
+			t.Fatal("the node's websocket never connected")
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	tx, err := n.SendTo(ctx, map[string]btcutil.Amount{addr.EncodeAddress(): 1_2345_6789})
