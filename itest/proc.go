@@ -23,6 +23,10 @@ const (
 	StopTimeout = 10 * time.Second
 	// logTailBytes is how much of a log LogTail returns by default.
 	logTailBytes = 4000
+	// dumpWait is how long a hung process is given to print its
+	// goroutines; dumpTailBytes how much of that a failure shows.
+	dumpWait      = 5 * time.Second
+	dumpTailBytes = 64 << 10
 	// pollEvery is how often the harness looks again at what it waits for.
 	pollEvery = 50 * time.Millisecond
 )
@@ -209,8 +213,21 @@ func (p *Proc) end(sig syscall.Signal, wait time.Duration, toGroup bool) error {
 		return nil
 	case <-time.After(wait):
 	}
+	// A Go process that hangs is asked for its goroutines first (the
+	// runtime prints every stack on SIGQUIT and exits), so the failure
+	// says where it hung; whatever is left of its group is then killed.
+	dumped := sig != syscall.SIGKILL && proc.Signal(syscall.SIGQUIT) == nil
+	if dumped {
+		select {
+		case <-done:
+		case <-time.After(dumpWait):
+		}
+	}
 	send(syscall.SIGKILL)
 	<-done
+	if dumped {
+		return fmt.Errorf("itest: %s did not stop within %s of %s; its goroutines (SIGQUIT), then killed; whole log %s:\n%s", p.Name, wait, sig, p.Log, p.LogTail(dumpTailBytes))
+	}
 	return fmt.Errorf("itest: %s did not stop within %s of %s; killed:\n%s", p.Name, wait, sig, p.LogTail(logTailBytes))
 }
 
