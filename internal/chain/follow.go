@@ -5,10 +5,6 @@ import (
 	"fmt"
 )
 
-// MaxFollowDepth bounds how far back a Follower keeps block hashes and so
-// how deep a reorg it can unwind; a deeper one is ErrReorgTooDeep.
-const MaxFollowDepth = 288
-
 // FollowEvent is a change of the best chain a Follower tells: a block
 // connected (Block is it, read with the Follower's Watch) or disconnected
 // (Block nil; Ref is the block that left).
@@ -21,30 +17,41 @@ type FollowEvent struct {
 // Follower follows a Backend's best chain block by block, in the caller's
 // own time (Poll), noticing reorgs by comparing the hashes it connected
 // with the node's: what a watcher that judges each block before the next
-// needs, where a Notifier pushes on its own goroutine. It is not safe for
+// needs, and what a Notifier runs on its own goroutine. It keeps the
+// hashes of the last depth blocks it connected, and so unwinds a reorg
+// that deep; a deeper one is ErrReorgTooDeep. It is not safe for
 // concurrent use.
 type Follower struct {
 	b      Backend
 	w      *Watch
+	depth  int64
 	height int64        // last connected height; start-1 before any
-	hashes map[int64]ID // connected blocks, the last MaxFollowDepth
+	hashes map[int64]ID // connected blocks, the last depth
+	best   int64        // the node's tip at the last Poll
 	// lost is set by a reorg below every kept block: what to unwind is
 	// unknown, so the follower stops there for good.
 	lost error
 }
 
 // NewFollower returns a follower of b reading blocks with w, resuming from
-// cp, or starting at height start when cp has no hashes (the first block
-// it connects is start).
-func NewFollower(b Backend, w *Watch, cp Checkpoint, start uint64) *Follower {
-	f := &Follower{b: b, w: w, height: int64(start) - 1, hashes: make(map[int64]ID)}
+// cp (its newest depth hashes), or starting at height start when cp has no
+// hashes (the first block it connects is start). It keeps depth blocks,
+// DefaultReorgDepth when depth is 0 or less.
+func NewFollower(b Backend, w *Watch, cp Checkpoint, start uint64, depth int) *Follower {
+	if depth <= 0 {
+		depth = DefaultReorgDepth
+	}
+	f := &Follower{b: b, w: w, depth: int64(depth), height: int64(start) - 1, hashes: make(map[int64]ID)}
 	if len(cp.Hashes) > 0 {
 		f.height = int64(cp.Height)
 		base := f.height - int64(len(cp.Hashes)) + 1
 		for i, h := range cp.Hashes {
-			f.hashes[base+int64(i)] = h
+			if base+int64(i) > f.height-f.depth {
+				f.hashes[base+int64(i)] = h
+			}
 		}
 	}
+	f.best = f.height
 	return f
 }
 
@@ -52,7 +59,7 @@ func NewFollower(b Backend, w *Watch, cp Checkpoint, start uint64) *Follower {
 // first.
 func (f *Follower) Checkpoint() Checkpoint {
 	cp := Checkpoint{Height: uint64(max(f.height, 0))}
-	for h := f.height - MaxFollowDepth + 1; h <= f.height; h++ {
+	for h := f.height - f.depth + 1; h <= f.height; h++ {
 		if v, ok := f.hashes[h]; ok {
 			cp.Hashes = append(cp.Hashes, v)
 		}
@@ -62,6 +69,21 @@ func (f *Follower) Checkpoint() Checkpoint {
 
 // Height returns the last connected height (start-1 before any).
 func (f *Follower) Height() int64 { return f.height }
+
+// Kept returns the hash the follower connected at height, if it keeps it.
+func (f *Follower) Kept(height int64) (ID, bool) {
+	h, ok := f.hashes[height]
+	return h, ok
+}
+
+// Base returns the lowest height whose hash the follower keeps (height+1
+// when it keeps none).
+func (f *Follower) Base() int64 { return f.height - int64(len(f.hashes)) + 1 }
+
+// Behind reports whether the node's tip at the last Poll is above the
+// follower: a Poll stops after maxBlocksPerPoll blocks, or where the node
+// reorganised between its calls, and the next one goes on.
+func (f *Follower) Behind() bool { return f.best > f.height }
 
 // Poll compares the follower's chain with the node's and returns the
 // events that bring it level (disconnections first, newest first; then
@@ -81,10 +103,11 @@ func (f *Follower) Poll(ctx context.Context) ([]FollowEvent, error) {
 	if err != nil {
 		return nil, err
 	}
+	best := int64(tip.Height)
+	f.best = best
 	if h, ok := f.hashes[f.height]; ok && h == tip.Hash {
 		return nil, nil
 	}
-	best := int64(tip.Height)
 	if len(f.hashes) > 0 && best < f.height {
 		return nil, fmt.Errorf("%w: node at height %d, follower at %d", ErrNodeBehind, best, f.height)
 	}
@@ -130,7 +153,7 @@ func (f *Follower) Poll(ctx context.Context) ([]FollowEvent, error) {
 		}
 		f.height++
 		f.hashes[f.height] = h
-		delete(f.hashes, f.height-MaxFollowDepth)
+		delete(f.hashes, f.height-f.depth)
 		evs = append(evs, FollowEvent{Connected: true, Ref: BlockRef{Height: uint64(f.height), Hash: h}, Block: b})
 	}
 	return evs, nil

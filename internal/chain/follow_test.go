@@ -48,7 +48,7 @@ func TestFollowerReorg(t *testing.T) {
 	for h := uint64(1); h <= 4; h++ {
 		c.extend(h, nil)
 	}
-	f := NewFollower(c, NewWatch(), Checkpoint{}, 1)
+	f := NewFollower(c, NewWatch(), Checkpoint{}, 1, 0)
 	same(t, "first poll", poll(t, f), []followed{{true, 1}, {true, 2}, {true, 3}, {true, 4}})
 	same(t, "at the tip", poll(t, f), nil)
 	old4 := c.best[4]
@@ -59,14 +59,14 @@ func TestFollowerReorg(t *testing.T) {
 	if err != nil || len(evs) != 5 || evs[0].Ref.Hash != old4 {
 		t.Fatalf("reorg: %+v, %v", evs, err)
 	}
-	f2 := NewFollower(c, NewWatch(), f.Checkpoint(), 1)
+	f2 := NewFollower(c, NewWatch(), f.Checkpoint(), 1, 0)
 	same(t, "resumed", poll(t, f2), nil)
 	c.extend(6, nil)
 	same(t, "resumed, a block", poll(t, f2), []followed{{true, 6}})
 	for h := uint64(5); h <= 7; h++ {
 		c.extend(h, nil)
 	}
-	f3 := NewFollower(c, NewWatch(), f2.Checkpoint(), 1)
+	f3 := NewFollower(c, NewWatch(), f2.Checkpoint(), 1, 0)
 	same(t, "a reorg while down", poll(t, f3), []followed{{false, 6}, {false, 5}, {true, 5}, {true, 6}, {true, 7}})
 	// The node wiped: behind the follower, which waits.
 	saved := c.best
@@ -76,7 +76,7 @@ func TestFollowerReorg(t *testing.T) {
 	}
 	c.best = saved
 	// Every kept block replaced: the fork point is beyond what was kept.
-	f4 := NewFollower(c, NewWatch(), Checkpoint{Height: 7, Hashes: []ID{c.best[6], c.best[7]}}, 1)
+	f4 := NewFollower(c, NewWatch(), Checkpoint{Height: 7, Hashes: []ID{c.best[6], c.best[7]}}, 1, 0)
 	for h := uint64(6); h <= 8; h++ {
 		c.extend(h, nil)
 	}

@@ -213,15 +213,14 @@ var ErrStopped = errors.New("chain: notifier stopped")
 var ErrTooManyRegistrations = fmt.Errorf("chain: more than %d confirmation registrations", maxRegistrations)
 
 // Notifier follows a Backend's best chain from the block after the tip it
-// finds at Start. It polls every PollInterval and at once when the node
-// pushes a block; a block is connected only onto its parent, so a reorg
-// is seen as a parent that differs from the hash kept at its height, and
-// the kept blocks are disconnected down to the fork. Pending transfers
-// come from the push subscription and from PollPending, deduplicated.
+// finds at Start, with a Follower on its own goroutine. It polls every
+// PollInterval and at once when the node pushes a block; a block is
+// connected only onto its parent, so a reorg is seen as a parent that
+// differs from the hash kept at its height, and the kept blocks are
+// disconnected down to the fork. Pending transfers come from the push
+// subscription and from PollPending, deduplicated.
 //
-// INVARIANT: hashes holds the connected chain from height-len+1 to
-// height, each block's parent the one before it; only the run goroutine
-// touches hashes, height, regs.
+// INVARIANT: only the run goroutine touches f and regs (after Start).
 type Notifier struct {
 	b    Backend
 	w    *Watch
@@ -241,8 +240,7 @@ type Notifier struct {
 
 	stopOnce sync.Once
 
-	height uint64
-	hashes []ID // hashes[i] is at height-len(hashes)+1+i
+	f      *Follower
 	origin Checkpoint
 	regs   []*registration
 	seen   map[transferKey]struct{}
@@ -294,22 +292,18 @@ func (n *Notifier) Start(ctx context.Context) error {
 		if err := r.check(n.b.Family()); err != nil {
 			return fmt.Errorf("chain: start: %w", err)
 		}
-		cp := r.Clone()
-		if len(cp.Hashes) > n.o.ReorgDepth {
-			cp.Hashes = slices.Delete(cp.Hashes, 0, len(cp.Hashes)-n.o.ReorgDepth)
-		}
-		n.height, n.hashes = cp.Height, cp.Hashes
-		n.setTip(BlockRef{Height: cp.Height, Hash: cp.Hashes[len(cp.Hashes)-1]})
+		n.f = NewFollower(n.b, n.w, r.Clone(), 0, n.o.ReorgDepth)
+		n.setTip(BlockRef{Height: r.Height, Hash: r.Hashes[len(r.Hashes)-1]})
 		n.wake() // level with the node at once
 	} else {
 		tip, err := n.b.Tip(ctx)
 		if err != nil {
 			return fmt.Errorf("chain: start: %w", err)
 		}
-		n.height, n.hashes = tip.Height, []ID{tip.Hash}
+		n.f = NewFollower(n.b, n.w, Checkpoint{Height: tip.Height, Hashes: []ID{tip.Hash}}, 0, n.o.ReorgDepth)
 		n.setTip(tip)
 	}
-	n.origin = Checkpoint{Height: n.height, Hashes: slices.Clone(n.hashes)}
+	n.origin = n.f.Checkpoint()
 	// Pending transfers already in the pool before Start are reported
 	// too: a first poll marks where the backend stands.
 	sub, err := n.b.Subscribe(ctx, n.w, n.wake, func(t Transfer) {
@@ -504,77 +498,32 @@ func (n *Notifier) pollPending(ctx context.Context) {
 	}
 }
 
-// base returns the height of hashes[0].
-func (n *Notifier) base() uint64 { return n.height - uint64(len(n.hashes)) + 1 }
-
-func (n *Notifier) hashAt(h uint64) (ID, bool) {
-	if len(n.hashes) == 0 || h < n.base() || h > n.height {
-		return ID{}, false
-	}
-	return n.hashes[h-n.base()], true
-}
-
 // poll brings the Notifier level with the node: disconnections down to
-// the fork, newest first, then connections, oldest first.
+// the fork, newest first, then connections, oldest first, each told as
+// the Follower reports it.
 func (n *Notifier) poll(ctx context.Context) error {
-	tip, err := n.b.Tip(ctx)
-	if err != nil {
-		return err
-	}
-	if mine, _ := n.hashAt(n.height); mine == tip.Hash {
-		return nil
-	}
-	if tip.Height < n.height {
-		return fmt.Errorf("%w: node at %d, notifier at %d", ErrNodeBehind, tip.Height, n.height)
-	}
-	// Unwind what the node's best chain no longer has.
-	for len(n.hashes) > 0 {
-		mine := n.hashes[len(n.hashes)-1]
-		theirs, err := n.b.HashAt(ctx, n.height)
-		if err != nil {
-			return err
+	evs, err := n.f.Poll(ctx)
+	for _, e := range evs {
+		var terr error
+		if e.Connected {
+			terr = n.connect(ctx, e.Block)
+		} else {
+			terr = n.disconnect(ctx, e.Ref)
 		}
-		if theirs == mine {
-			break
-		}
-		if err := n.disconnect(ctx, BlockRef{Height: n.height, Hash: mine}); err != nil {
-			return err
+		if terr != nil {
+			return terr
 		}
 	}
-	if len(n.hashes) == 0 {
-		return fmt.Errorf("%w (%d)", ErrReorgTooDeep, n.o.ReorgDepth)
+	if h, ok := n.f.Kept(n.f.Height()); ok {
+		n.setTip(BlockRef{Height: uint64(n.f.Height()), Hash: h})
 	}
-	for i := 0; n.height < tip.Height && i < maxBlocksPerPoll; i++ {
-		h, err := n.b.HashAt(ctx, n.height+1)
-		if err != nil {
-			return err
-		}
-		blk, err := n.b.Block(ctx, h, n.w)
-		if err != nil {
-			return err
-		}
-		if blk.Parent != n.hashes[len(n.hashes)-1] {
-			// The node reorganised between our calls: the next poll
-			// unwinds.
-			n.wake()
-			return nil
-		}
-		if err := n.connect(ctx, blk); err != nil {
-			return err
-		}
-	}
-	if n.height < tip.Height {
+	if err == nil && n.f.Behind() {
 		n.wake()
 	}
-	return nil
+	return err
 }
 
 func (n *Notifier) disconnect(ctx context.Context, ref BlockRef) error {
-	n.hashes = n.hashes[:len(n.hashes)-1]
-	n.height--
-	if len(n.hashes) > 0 {
-		n.setTip(BlockRef{Height: n.height, Hash: n.hashes[len(n.hashes)-1]})
-	}
 	if !n.emit(ctx, Event{Kind: Disconnected, Block: ref}) {
 		return ctx.Err()
 	}
@@ -591,11 +540,6 @@ func (n *Notifier) disconnect(ctx context.Context, ref BlockRef) error {
 }
 
 func (n *Notifier) connect(ctx context.Context, b *Block) error {
-	n.hashes = append(n.hashes, b.Ref.Hash)
-	n.height = b.Ref.Height
-	if len(n.hashes) > n.o.ReorgDepth {
-		n.hashes = slices.Delete(n.hashes, 0, len(n.hashes)-n.o.ReorgDepth)
-	}
 	n.setTip(b.Ref)
 	if !n.emit(ctx, Event{Kind: Connected, Block: b.Ref, Parent: b.Parent, Transfers: b.Transfers, Spends: b.Spends}) {
 		return ctx.Err()
@@ -606,16 +550,16 @@ func (n *Notifier) connect(ctx context.Context, b *Block) error {
 			r.at = &ref
 		}
 	}
-	return n.count(ctx)
+	return n.count(ctx, b.Ref.Height)
 }
 
-// count tells every mined registration its confirmations, and forgets
-// those confirmed beyond the reorg depth.
-func (n *Notifier) count(ctx context.Context) error {
+// count tells every mined registration its confirmations with the chain's
+// tip at height, and forgets those confirmed beyond the reorg depth.
+func (n *Notifier) count(ctx context.Context, height uint64) error {
 	keep := n.regs[:0]
 	for _, r := range n.regs {
 		if r.at != nil {
-			confs := n.height - r.at.Height + 1
+			confs := height - r.at.Height + 1
 			if confs > r.sent {
 				kind := Update
 				if confs >= r.want && r.sent < r.want {
@@ -663,14 +607,14 @@ func (n *Notifier) register(ctx context.Context, r *registration) error {
 		}
 		// Counted only if the block is on the chain the Notifier has
 		// connected (a block above its tip is met when connected).
-		if mine, ok := n.hashAt(blk.Ref.Height); ok && mine == h {
+		if mine, ok := n.f.Kept(int64(blk.Ref.Height)); ok && mine == h {
 			ref := blk.Ref
 			r.at = &ref
-		} else if blk.Ref.Height < n.base() {
+		} else if int64(blk.Ref.Height) < n.f.Base() {
 			ref := blk.Ref
 			r.at = &ref
 		}
 	}
 	n.regs = append(n.regs, r)
-	return n.count(ctx)
+	return n.count(ctx, uint64(n.f.Height()))
 }

@@ -294,7 +294,7 @@ func NewDeposits(ctx context.Context, c Core, ch Chain, book AddressBook, cfg De
 			}
 		}
 	})
-	d.f = chain.NewFollower(ch, d.watch, cp, uint64(cfg.StartHeight))
+	d.f = chain.NewFollower(ch, d.watch, cp, uint64(cfg.StartHeight), 0)
 	d.mismatched = map[string]bool{}
 	d.reserveFlags = map[string]bool{}
 	if cfg.Owned != nil {
