@@ -96,23 +96,37 @@ func (f *Follower) Behind() bool { return f.best > f.height }
 // below would leave blocks that left the best chain unwound. Start again
 // from a checkpoint on the best chain.
 func (f *Follower) Poll(ctx context.Context) ([]FollowEvent, error) {
+	var evs []FollowEvent
+	err := f.Each(ctx, func(e FollowEvent) error {
+		evs = append(evs, e)
+		return nil
+	})
+	return evs, err
+}
+
+// Each is Poll with each event handed to fn as it is found: the follower
+// moves past an event only once fn has taken it (returned nil). An event
+// fn refuses ends the call with fn's error, and the next call finds the
+// same event again: a block whose reversal the core did not journal is
+// disconnected again, one whose data the caller refused is read again.
+func (f *Follower) Each(ctx context.Context, fn func(FollowEvent) error) error {
 	if f.lost != nil {
-		return nil, f.lost
+		return f.lost
 	}
 	tip, err := f.b.Tip(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	best := int64(tip.Height)
 	f.best = best
 	if h, ok := f.hashes[f.height]; ok && h == tip.Hash {
-		return nil, nil
+		return nil
 	}
 	if len(f.hashes) > 0 && best < f.height {
-		return nil, fmt.Errorf("%w: node at height %d, follower at %d", ErrNodeBehind, best, f.height)
+		return fmt.Errorf("%w: node at height %d, follower at %d", ErrNodeBehind, best, f.height)
 	}
-	var evs []FollowEvent
 	hadAny := len(f.hashes) > 0
+	unwound := 0
 	for {
 		mine, ok := f.hashes[f.height]
 		if !ok {
@@ -121,40 +135,45 @@ func (f *Follower) Poll(ctx context.Context) ([]FollowEvent, error) {
 		if f.height <= best {
 			theirs, err := f.b.HashAt(ctx, uint64(f.height))
 			if err != nil {
-				return evs, err
+				return err
 			}
 			if theirs == mine {
 				break
 			}
 		}
-		evs = append(evs, FollowEvent{Ref: BlockRef{Height: uint64(f.height), Hash: mine}})
+		if err := fn(FollowEvent{Ref: BlockRef{Height: uint64(f.height), Hash: mine}}); err != nil {
+			return err
+		}
 		delete(f.hashes, f.height)
 		f.height--
+		unwound++
 	}
 	if hadAny && len(f.hashes) == 0 {
 		// Every block we knew is gone: the fork point is beyond what we
 		// kept, and what to unwind below it is unknown.
-		f.lost = fmt.Errorf("%w: every one of the %d blocks kept up to height %d left the best chain", ErrReorgTooDeep, len(evs), f.height+int64(len(evs)))
-		return evs, f.lost
+		f.lost = fmt.Errorf("%w: every one of the %d blocks kept up to height %d left the best chain", ErrReorgTooDeep, unwound, f.height+int64(unwound))
+		return f.lost
 	}
 	for n := 0; f.height < best && n < maxBlocksPerPoll; n++ {
 		h, err := f.b.HashAt(ctx, uint64(f.height+1))
 		if err != nil {
-			return evs, err
+			return err
 		}
 		b, err := f.b.Block(ctx, h, f.w)
 		if err != nil {
-			return evs, err
+			return err
 		}
 		if prev, ok := f.hashes[f.height]; ok && b.Parent != prev {
 			// The node reorganised between our calls: stop here and let
 			// the next poll unwind.
-			return evs, nil
+			return nil
+		}
+		if err := fn(FollowEvent{Connected: true, Ref: BlockRef{Height: uint64(f.height + 1), Hash: h}, Block: b}); err != nil {
+			return err
 		}
 		f.height++
 		f.hashes[f.height] = h
 		delete(f.hashes, f.height-f.depth)
-		evs = append(evs, FollowEvent{Connected: true, Ref: BlockRef{Height: uint64(f.height), Hash: h}, Block: b})
 	}
-	return evs, nil
+	return nil
 }

@@ -68,6 +68,41 @@ func TestFollowerReorg(t *testing.T) {
 	}
 	f3 := NewFollower(c, NewWatch(), f2.Checkpoint(), 1, 0)
 	same(t, "a reorg while down", poll(t, f3), []followed{{false, 6}, {false, 5}, {true, 5}, {true, 6}, {true, 7}})
+	// A follower keeping 2 blocks resumes from its newest 2 and unwinds
+	// no deeper.
+	f5 := NewFollower(c, NewWatch(), f3.Checkpoint(), 1, 2)
+	if cp := f5.Checkpoint(); cp.Height != 7 || len(cp.Hashes) != 2 || cp.Hashes[1] != c.best[7] || f5.Base() != 6 {
+		t.Fatalf("depth 2: checkpoint %+v, base %d", cp, f5.Base())
+	}
+	// A caller that refuses an event keeps the follower before it (the
+	// core it journals to is down, or the block's data is refused): the
+	// next call hands it the same event again.
+	ctx := context.Background()
+	refused := errors.New("core down")
+	c.extend(8, nil)
+	if err := f3.Each(ctx, func(e FollowEvent) error {
+		if e.Connected && e.Ref.Height == 8 {
+			return refused
+		}
+		return nil
+	}); !errors.Is(err, refused) || f3.Height() != 7 || !f3.Behind() {
+		t.Fatalf("block 8 refused: %v, height %d, behind %v; want the refusal, 7, behind", err, f3.Height(), f3.Behind())
+	}
+	same(t, "after the refusal", poll(t, f3), []followed{{true, 8}})
+	if f3.Behind() {
+		t.Fatal("level with the node, and behind")
+	}
+	c.extend(8, nil)
+	c.extend(9, nil)
+	if err := f3.Each(ctx, func(e FollowEvent) error {
+		if !e.Connected {
+			return refused
+		}
+		return nil
+	}); !errors.Is(err, refused) || f3.Height() != 8 {
+		t.Fatalf("unwinding refused: %v, height %d; want the refusal, 8", err, f3.Height())
+	}
+	same(t, "the unwinding again", poll(t, f3), []followed{{false, 8}, {true, 8}, {true, 9}})
 	// The node wiped: behind the follower, which waits.
 	saved := c.best
 	c.best = c.best[:3]

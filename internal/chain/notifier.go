@@ -502,18 +502,12 @@ func (n *Notifier) pollPending(ctx context.Context) {
 // the fork, newest first, then connections, oldest first, each told as
 // the Follower reports it.
 func (n *Notifier) poll(ctx context.Context) error {
-	evs, err := n.f.Poll(ctx)
-	for _, e := range evs {
-		var terr error
+	err := n.f.Each(ctx, func(e FollowEvent) error {
 		if e.Connected {
-			terr = n.connect(ctx, e.Block)
-		} else {
-			terr = n.disconnect(ctx, e.Ref)
+			return n.connect(ctx, e.Block)
 		}
-		if terr != nil {
-			return terr
-		}
-	}
+		return n.disconnect(ctx, e.Ref)
+	})
 	if h, ok := n.f.Kept(n.f.Height()); ok {
 		n.setTip(BlockRef{Height: uint64(n.f.Height()), Hash: h})
 	}

@@ -478,12 +478,16 @@ func (d *Deposits) Step(ctx context.Context) error {
 			return err
 		}
 	}
-	evs, err := d.f.Poll(ctx)
-	for _, ev := range evs {
+	// The follower moves past a block only once apply has taken it: a
+	// reversal the core did not journal is tried again at the next step.
+	moved := false
+	err := d.f.Each(ctx, func(ev chain.FollowEvent) error {
 		if err := d.apply(ctx, ev); err != nil {
 			return err
 		}
-	}
+		moved = true
+		return nil
+	})
 	if errors.Is(err, chain.ErrReorgTooDeep) && !d.lostTold {
 		// The blocks below those kept may hold credited deposits that
 		// left the best chain: deposits stay halted until a checkpoint on
@@ -524,7 +528,7 @@ func (d *Deposits) Step(ctx context.Context) error {
 			return err
 		}
 	}
-	if len(evs) > 0 || (d.cfg.CheckpointEvery > 0 && d.cfg.Now().Sub(d.checkpointed) >= d.cfg.CheckpointEvery) {
+	if moved || (d.cfg.CheckpointEvery > 0 && d.cfg.Now().Sub(d.checkpointed) >= d.cfg.CheckpointEvery) {
 		if err := d.checkpoint(ctx); err != nil {
 			return err
 		}

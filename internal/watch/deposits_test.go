@@ -245,6 +245,75 @@ func TestDepositReorgAfterCredit(t *testing.T) {
 	})
 }
 
+// refuseReversal is a core whose link fails once for a reversal of
+// deposits, as a core across the network does when the connection drops:
+// the command is not journaled.
+type refuseReversal struct {
+	Core
+	refused int
+}
+
+func (r *refuseReversal) Submit(ctx context.Context, at time.Time, cmd core.Command) (core.Outcome, error) {
+	if _, ok := cmd.(core.ReverseDeposits); ok && r.refused == 0 {
+		r.refused++
+		return core.Outcome{}, errors.New("connection reset by peer")
+	}
+	return r.Core.Submit(ctx, at, cmd)
+}
+
+// TestDepositReorgReversalRefused: the credited deposit's block leaves the
+// best chain while the core does not take the reversal (the watcher's link
+// to it drops). The step fails and the next one unwinds the block again:
+// the deposit is reversed once, not left credited on a block that is gone.
+func TestDepositReorgReversalRefused(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	e := newDepositEnv(t)
+	other := e.fork(ctx)
+	link := &refuseReversal{Core: e.core}
+	d, err := NewDeposits(ctx, link, e.node.Chain(), e.book, DepositConfig{Asset: btcAsset, Confirmations: 1, StartHeight: regtest.SegwitHeight})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.node.SendTo(ctx, map[string]btcutil.Amount{e.addr: 30_000_000}); err != nil {
+		t.Fatal(err)
+	}
+	e.node.Generate(ctx, 1)
+	e.step(d)
+	if got := e.balance(); got != 30_000_000 {
+		t.Fatalf("balance after 1 confirmation = %d", got)
+	}
+	other.Generate(ctx, 3)
+	other.Connect(ctx, e.node)
+	regtest.WaitSynced(ctx, e.node, other)
+	if err := d.Step(ctx); err == nil || link.refused != 1 {
+		t.Fatalf("step with the reversal refused: %v (%d refused); want its error", err, link.refused)
+	}
+	if got := e.balance(); got != 30_000_000 {
+		t.Fatalf("balance with the reversal refused = %d; want still 30,000,000", got)
+	}
+	e.step(d)
+	e.step(d)
+	if got := e.balance(); got != 0 {
+		t.Fatalf("balance after the next steps = %d; want 0 (reversed once the core took it)", got)
+	}
+	e.core.Read(func(s *core.State) {
+		n := 0
+		s.Custody.Deposits(func(dep *custody.Deposit) bool {
+			if dep.State == custody.DepositReversed {
+				n++
+			}
+			return true
+		})
+		if n != 1 {
+			t.Errorf("%d reversed deposits; want 1", n)
+		}
+		if err := s.CheckInvariants(); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
 // TestDepositReorgBelowKept: a reorg reaching below every block hash the
 // watcher keeps (a restarted watcher keeps its journaled window, the
 // confirmations and 16) cannot be unwound: what it credited below may be

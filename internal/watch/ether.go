@@ -34,8 +34,6 @@ var (
 
 // Bounds of the Ether deposit watcher.
 const (
-	// etherBlocksPerStep bounds the blocks one Step connects.
-	etherBlocksPerStep = 64
 	// etherCreditBatch bounds the deposits of one credit_deposits command
 	// (about 400 bytes each in the journal, below its 4 MiB payload).
 	etherCreditBatch = 2048
@@ -99,9 +97,8 @@ type etherPending struct {
 // Value moved by contracts (internal calls) is not seen: it needs the
 // node's call traces (docs/ethereum.md).
 //
-// INVARIANT: hashes holds the followed chain from height-len(hashes)+1 to
-// height, each block's parent the one before; inBlocks holds only
-// deposits of blocks in hashes, none credited.
+// INVARIANT: inBlocks holds only deposits of blocks the follower keeps
+// (f), none credited.
 type EtherDeposits struct {
 	cfg   EtherConfig
 	core  Core
@@ -109,9 +106,11 @@ type EtherDeposits struct {
 	book  *book.Book
 	watch *chain.Watch
 
-	mu       sync.Mutex // held by Step
-	height   int32
-	hashes   []chain.ID
+	mu sync.Mutex // held by Step
+	// f follows the node's best chain, keeping keep() blocks.
+	f *chain.Follower
+	// lostTold: a reorg below the kept blocks halted deposits.
+	lostTold bool
 	inBlocks map[custody.Outpoint]etherPending
 	descs    map[uint32]string // the Safe wallets added to the book
 	// token is the asset's ERC-20 binding when the asset is a listed
@@ -157,14 +156,15 @@ func NewEtherDeposits(ctx context.Context, c Core, b chain.Backend, art *safe.Ar
 	var ok bool
 	c.Read(func(s *core.State) { cp, ok = s.Checkpoints[cfg.Asset] })
 	if ok && len(cp.Hashes) > 0 {
-		d.height = cp.Height
+		resume := chain.Checkpoint{Height: uint64(cp.Height)}
 		for _, h := range cp.Hashes {
-			d.hashes = append(d.hashes, chain.NewID(chain.Ethereum, h))
+			resume.Hashes = append(resume.Hashes, chain.NewID(chain.Ethereum, h))
 		}
+		d.f = chain.NewFollower(b, d.watch, resume, 0, d.keep())
 		// Blocks within the confirmation window may hold deposits seen
 		// before the restart and not yet credited: read them again.
-		for h := max(cp.Height-cfg.Confirmations+1, cp.Height-int32(len(d.hashes))+1); h <= cp.Height; h++ {
-			id := d.hashes[len(d.hashes)-1-int(cp.Height-h)]
+		for h := max(cp.Height-cfg.Confirmations+1, int32(d.f.Base())); h <= cp.Height; h++ {
+			id, _ := d.f.Kept(int64(h))
 			blk, err := b.Block(ctx, id, d.watch)
 			if err != nil {
 				return nil, fmt.Errorf("watch: rescan block %d: %w", h, err)
@@ -181,12 +181,12 @@ func NewEtherDeposits(ctx context.Context, c Core, b chain.Backend, art *safe.Ar
 	}
 	// Nothing journaled: the block before the first scanned anchors the
 	// chain.
-	d.height = cfg.StartHeight - 1
-	h, err := b.HashAt(ctx, uint64(d.height))
+	anchor := cfg.StartHeight - 1
+	h, err := b.HashAt(ctx, uint64(anchor))
 	if err != nil {
-		return nil, fmt.Errorf("watch: anchor block %d: %w", d.height, err)
+		return nil, fmt.Errorf("watch: anchor block %d: %w", anchor, err)
 	}
-	d.hashes = []chain.ID{h}
+	d.f = chain.NewFollower(b, d.watch, chain.Checkpoint{Height: uint64(anchor), Hashes: []chain.ID{h}}, 0, d.keep())
 	return d, nil
 }
 
@@ -337,80 +337,53 @@ func (d *EtherDeposits) Step(ctx context.Context) error {
 	return nil
 }
 
-// follow brings the watcher level with the node (up to
-// etherBlocksPerStep blocks) and tells whether it moved.
+// follow brings the watcher level with the node (as many blocks as one
+// Follower poll connects) and tells whether it moved: it unwinds what
+// left the best chain and scans each new block, as its Follower hands
+// them over. A block whose data it refuses (ErrChainData) or whose
+// reversal the core did not journal is not passed: the next step finds it
+// again.
 func (d *EtherDeposits) follow(ctx context.Context) (bool, error) {
-	if len(d.hashes) == 0 {
-		return false, fmt.Errorf("watch: %w: deposits halted; restart the watcher from a checkpoint on the best chain", chain.ErrReorgTooDeep)
-	}
-	tip, err := d.b.Tip(ctx)
-	if err != nil {
-		return false, err
-	}
-	if tip.Height > 1<<31-1 {
-		return false, fmt.Errorf("%w: tip height %d", ErrChainData, tip.Height)
-	}
-	if int32(tip.Height) == d.height && tip.Hash == d.hashes[len(d.hashes)-1] {
-		return false, nil
-	}
-	if int32(tip.Height) < d.height {
-		return false, fmt.Errorf("%w: node at %d, watcher at %d", chain.ErrNodeBehind, tip.Height, d.height)
-	}
 	moved := false
-	for len(d.hashes) > 0 {
-		theirs, err := d.b.HashAt(ctx, uint64(d.height))
+	err := d.f.Each(ctx, func(e chain.FollowEvent) error {
+		if !e.Connected {
+			if err := d.disconnect(ctx, e.Ref.Hash); err != nil {
+				return err
+			}
+			moved = true
+			return nil
+		}
+		if e.Ref.Height > 1<<31-1 {
+			return fmt.Errorf("%w: block height %d", ErrChainData, e.Ref.Height)
+		}
+		ps, err := d.scan(e.Block, e.Ref.Height, e.Ref.Hash)
 		if err != nil {
-			return moved, err
-		}
-		mine := d.hashes[len(d.hashes)-1]
-		if theirs == mine {
-			break
-		}
-		if err := d.disconnect(ctx, mine); err != nil {
-			return moved, err
-		}
-		d.hashes = d.hashes[:len(d.hashes)-1]
-		d.height--
-		moved = true
-	}
-	if len(d.hashes) == 0 {
-		reason := fmt.Sprintf("reorg deeper than the %d blocks kept, down from height %d", d.keep(), d.height+int32(d.keep()))
-		return false, errors.Join(fmt.Errorf("watch: %w: %s", chain.ErrReorgTooDeep, reason), haltDeposits(ctx, d.core, d.cfg.Now(), d.cfg.Asset, reason))
-	}
-	for i := 0; d.height < int32(tip.Height) && i < etherBlocksPerStep; i++ {
-		h, err := d.b.HashAt(ctx, uint64(d.height+1))
-		if err != nil {
-			return moved, err
-		}
-		blk, err := d.b.Block(ctx, h, d.watch)
-		if errors.Is(err, chain.ErrAmountRange) || errors.Is(err, chain.ErrChainData) {
-			// A transfer of 2^128 base units or more (no ledger amount),
-			// or a call trace no valid chain has.
-			return moved, fmt.Errorf("%w: block %d: %w", ErrChainData, d.height+1, err)
-		}
-		if err != nil {
-			return moved, err
-		}
-		if blk.Parent != d.hashes[len(d.hashes)-1] {
-			// The node reorganised between our calls: the next step unwinds.
-			return moved, nil
-		}
-		ps, err := d.scan(blk, uint64(d.height+1), h)
-		if err != nil {
-			return moved, err
-		}
-		d.height++
-		d.hashes = append(d.hashes, h)
-		if n := len(d.hashes) - d.keep(); n > 0 {
-			d.hashes = append(d.hashes[:0], d.hashes[n:]...)
+			return err
 		}
 		for _, p := range ps {
 			d.inBlocks[p.seen.Outpoint] = p
 		}
 		moved = true
+		return nil
+	})
+	switch {
+	case errors.Is(err, chain.ErrReorgTooDeep):
+		if d.lostTold {
+			return moved, fmt.Errorf("watch: %w: deposits halted; restart the watcher from a checkpoint on the best chain", err)
+		}
+		d.lostTold = true
+		reason := fmt.Sprintf("reorg deeper than the %d blocks kept: %v", d.keep(), err)
+		return moved, errors.Join(fmt.Errorf("watch: %w", err), haltDeposits(ctx, d.core, d.cfg.Now(), d.cfg.Asset, reason))
+	case !errors.Is(err, ErrChainData) && (errors.Is(err, chain.ErrAmountRange) || errors.Is(err, chain.ErrChainData)):
+		// The backend refused the block: a transfer of 2^128 base units
+		// or more (no ledger amount), or a call trace no valid chain has.
+		return moved, fmt.Errorf("%w: block %d: %w", ErrChainData, d.f.Height()+1, err)
 	}
-	return moved, nil
+	return moved, err
 }
+
+// height is the last block connected.
+func (d *EtherDeposits) height() int32 { return int32(d.f.Height()) }
 
 func (d *EtherDeposits) keep() int { return int(d.cfg.Confirmations) + etherKeep }
 
@@ -455,7 +428,7 @@ func (d *EtherDeposits) disconnect(ctx context.Context, hash chain.ID) error {
 func (d *EtherDeposits) credit(ctx context.Context) error {
 	var ready []custody.Seen
 	for _, p := range d.inBlocks {
-		if d.height-p.seen.Height+1 >= d.cfg.Confirmations {
+		if d.height()-p.seen.Height+1 >= d.cfg.Confirmations {
 			ready = append(ready, p.seen)
 		}
 	}
@@ -481,11 +454,12 @@ func (d *EtherDeposits) credit(ctx context.Context) error {
 }
 
 func (d *EtherDeposits) checkpoint(ctx context.Context) error {
-	w := core.WatchCheckpoint{Asset: d.cfg.Asset, Height: d.height}
+	cp := d.f.Checkpoint()
+	w := core.WatchCheckpoint{Asset: d.cfg.Asset, Height: int32(cp.Height)}
 	if tip, err := d.b.Tip(ctx); err == nil && tip.Height <= 1<<31-1 {
 		w.Tip = int32(tip.Height)
 	}
-	for _, h := range d.hashes {
+	for _, h := range cp.Hashes {
 		w.Hashes = append(w.Hashes, h.Bytes())
 	}
 	now := d.cfg.Now()
@@ -521,7 +495,7 @@ func (d *EtherDeposits) Pending() []EtherPending {
 	var out []EtherPending
 	for _, p := range d.inBlocks {
 		out = append(out, EtherPending{Tx: chain.NewID(chain.Ethereum, p.seen.Outpoint.TxID), Vout: p.seen.Outpoint.Vout, Wallet: p.seen.Wallet, Index: p.seen.Index,
-			Customer: p.customer, Amount: p.seen.Value(), Height: p.seen.Height, Confirmations: d.height - p.seen.Height + 1})
+			Customer: p.customer, Amount: p.seen.Value(), Height: p.seen.Height, Confirmations: d.height() - p.seen.Height + 1})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Height != out[j].Height {

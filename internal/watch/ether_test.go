@@ -213,7 +213,8 @@ func stepOK(t *testing.T, d *EtherDeposits) {
 
 // TestEtherReorg (one package, a fake chain: geth --dev cannot
 // reorganise): a 20 ETH deposit credited after three blocks is reversed
-// when its block leaves the best chain, the asset's deposits halt, and the
+// when its block leaves the best chain (at the step after the one whose
+// reversal the core's link refused), the asset's deposits halt, and the
 // same transaction mined again on the new chain is kept, not credited,
 // while they are halted; a reorg deeper than the blocks kept halts
 // deposits and stops the watcher.
@@ -223,7 +224,8 @@ func TestEtherReorg(t *testing.T) {
 	c := etherCore(t, cold, hot)
 	art := artifacts(t)
 	f := newFakeChain()
-	d, err := NewEtherDeposits(ctx, c, f, art, EtherConfig{Asset: ethAsset, ChainID: 1337, Confirmations: 3})
+	link := &refuseReversal{Core: c}
+	d, err := NewEtherDeposits(ctx, link, f, art, EtherConfig{Asset: ethAsset, ChainID: 1337, Confirmations: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,6 +252,12 @@ func TestEtherReorg(t *testing.T) {
 	f.mine()
 	f.mine()
 	f.mine()
+	if err := d.Step(ctx); err == nil || link.refused != 1 {
+		t.Fatalf("step with the reversal refused: %v (%d refused); want its error", err, link.refused)
+	}
+	if got := ethBalance(c, 1); got != twentyETH {
+		t.Fatalf("balance with the reversal refused = %s; want still %s", got, twentyETH)
+	}
 	stepOK(t, d)
 	if got := ethBalance(c, 1); !got.IsZero() {
 		t.Fatalf("balance after the reorg = %s; want 0", got)
@@ -413,8 +421,8 @@ func TestEtherBadChainData(t *testing.T) {
 		if err := d.Step(ctx); !errors.Is(err, ErrChainData) {
 			t.Errorf("%s: Step = %v; want ErrChainData", name, err)
 		}
-		if d.height != 0 || len(d.inBlocks) != 0 || !ethBalance(c, 1).IsZero() {
-			t.Fatalf("%s: height %d, %d pending, balance %s after bad data", name, d.height, len(d.inBlocks), ethBalance(c, 1))
+		if d.height() != 0 || len(d.inBlocks) != 0 || !ethBalance(c, 1).IsZero() {
+			t.Fatalf("%s: height %d, %d pending, balance %s after bad data", name, d.height(), len(d.inBlocks), ethBalance(c, 1))
 		}
 	}
 	f.lie = nil

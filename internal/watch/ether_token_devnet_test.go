@@ -205,8 +205,8 @@ func TestTokenDepositsOnDevnet(t *testing.T) {
 	if err := wf.Step(ctx); !errors.Is(err, ErrChainData) {
 		t.Fatalf("Step over a Transfer of 2^128 = %v; want ErrChainData", err)
 	}
-	if wf.height >= atBad || !tokenBalance(k, 1, usdAsset).IsZero() {
-		t.Fatalf("after a Transfer of 2^128 in block %d: watcher at %d, customer 1's USDX %s; want it before that block, 0", atBad, wf.height, tokenBalance(k, 1, usdAsset))
+	if wf.height() >= atBad || !tokenBalance(k, 1, usdAsset).IsZero() {
+		t.Fatalf("after a Transfer of 2^128 in block %d: watcher at %d, customer 1's USDX %s; want it before that block, 0", atBad, wf.height(), tokenBalance(k, 1, usdAsset))
 	}
 	if b1, b2 := tokenBalance(k, 1, ttAsset), tokenBalance(k, 2, ttAsset); b1 != want1 || b2 != want2 {
 		t.Fatalf("TT after the impostor's logs: %s and %s; want %s and %s", b1, b2, want1, want2)
@@ -233,7 +233,7 @@ func stepUntilCredited(ctx context.Context, t *testing.T, n *devnet.Node, w *Eth
 		}
 		done := true
 		for _, d := range ds {
-			got, have := d.balance(), w.height-d.at+1
+			got, have := d.balance(), w.height()-d.at+1
 			if (have < confs) != got.IsZero() || (have >= confs && got != d.want) {
 				t.Fatalf("%s at %d confirmations: %s; want 0 below %d, else %s", d.name, have, got, confs, d.want)
 			}
