@@ -155,6 +155,12 @@ type WatchCheckpoint struct {
 	// Tip is the best height the watcher's node had when it was
 	// journaled (0: not said, as in checkpoints journaled before it was).
 	Tip int32 `json:",omitempty"`
+	// Held is the lowest height of a deposit the watcher has seen in a
+	// block and not yet credited (kept while the asset's deposits are
+	// halted), 0 for none: a restarted watcher reads the blocks from
+	// there again, so that a deposit kept through a long halt is credited
+	// after the lift however often the watcher restarts.
+	Held int32 `json:",omitempty"`
 }
 
 func (RegisterWallet) Kind() Kind  { return KindRegisterWallet }
@@ -263,6 +269,7 @@ func (s *State) applyCustody(cmd Command, t int64) (handled bool, v any, err err
 	case CreditDeposits:
 		var halted []custody.Result
 		ok := c.Deposits[:0:0]
+		var at []uint32 // at[j]: the index in c.Deposits of ok[j]
 		for i, d := range c.Deposits {
 			w, found := s.Custody.Wallet(d.Wallet)
 			if found {
@@ -277,8 +284,15 @@ func (s *State) applyCustody(cmd Command, t int64) (handled bool, v any, err err
 				}
 			}
 			ok = append(ok, d)
+			at = append(at, uint32(i))
 		}
 		res := s.Custody.CreditDeposits(s.Ledger, ok, t, s.finalityDepth)
+		// The results name the command's deposits, not ok's.
+		for j := range res {
+			if int(res[j].Index) < len(at) {
+				res[j].Index = at[res[j].Index]
+			}
+		}
 		// A deposit credited after the journaled tip already passed its
 		// depth is final at once.
 		var assets []ledger.AssetID

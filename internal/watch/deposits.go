@@ -284,10 +284,10 @@ func NewDeposits(ctx context.Context, c Core, ch Chain, book AddressBook, cfg De
 		return nil, fmt.Errorf("watch: start height %d", cfg.StartHeight)
 	}
 	var cp chain.Checkpoint
-	var height int32
+	var height, held int32
 	c.Read(func(s *core.State) {
 		if w, ok := s.Checkpoints[cfg.Asset]; ok && w.Height >= 0 {
-			height = w.Height
+			height, held = w.Height, w.Held
 			cp.Height = uint64(w.Height)
 			for _, h := range w.Hashes {
 				cp.Hashes = append(cp.Hashes, chain.NewID(chain.Bitcoin, h))
@@ -314,9 +314,20 @@ func NewDeposits(ctx context.Context, c Core, ch Chain, book AddressBook, cfg De
 		d.advance(height)
 	}
 	// Blocks within the confirmation window may hold deposits seen before
-	// the restart and not yet credited: read them again.
-	for h := max(cfg.StartHeight, height-cfg.Confirmations+1); len(cp.Hashes) > 0 && h <= height; h++ {
-		hash := cp.Hashes[len(cp.Hashes)-1-int(height-h)]
+	// the restart and not yet credited, and so may those from the lowest
+	// one held (kept through a halt): read them again, the kept blocks by
+	// their hashes, those below by the best chain's.
+	from := height - cfg.Confirmations + 1
+	if held > 0 {
+		from = min(from, held)
+	}
+	for h := max(cfg.StartHeight, from); len(cp.Hashes) > 0 && h <= height; h++ {
+		var hash chain.ID
+		if i := len(cp.Hashes) - 1 - int(height-h); i >= 0 {
+			hash = cp.Hashes[i]
+		} else if hash, err = ch.HashAt(ctx, uint64(h)); err != nil {
+			return nil, fmt.Errorf("watch: rescan block %d: %w", h, err)
+		}
 		b, err := ch.Block(ctx, hash, d.watch)
 		if err != nil {
 			return nil, fmt.Errorf("watch: rescan block %d: %w", h, err)
@@ -821,15 +832,23 @@ func (d *Deposits) creditMatured(ctx context.Context) error {
 	var ready []custody.Seen
 	for _, p := range d.inBlocks {
 		if tip-p.Height+1 >= d.cfg.Confirmations {
-			review, err := d.fromDenied(ctx, chainhash.Hash(p.Outpoint.TxID))
-			if err != nil {
-				return err
-			}
-			ready = append(ready, custody.Seen{Outpoint: p.Outpoint, Wallet: p.Wallet, Index: p.Index, Amount: p.Amount, BlockHash: p.BlockHash, Height: p.Height, Review: review})
+			ready = append(ready, custody.Seen{Outpoint: p.Outpoint, Wallet: p.Wallet, Index: p.Index, Amount: p.Amount, BlockHash: p.BlockHash, Height: p.Height})
 		}
 	}
 	if len(ready) == 0 {
 		return nil
+	}
+	if stopped := depositsStopped(d.core, d.cfg.Asset); stopped != nil {
+		// Kept, and credited once deposits are lifted.
+		d.log.Info("deposits kept, not credited", "deposits", len(ready), "why", stopped)
+		return nil
+	}
+	for i := range ready {
+		review, err := d.fromDenied(ctx, chainhash.Hash(ready[i].Outpoint.TxID))
+		if err != nil {
+			return err
+		}
+		ready[i].Review = review
 	}
 	return creditSeen(ctx, d.core, d.cfg.Now(), ready, custody.MaxBatch,
 		func(s custody.Seen) { delete(d.inBlocks, s.Outpoint) },
@@ -842,6 +861,9 @@ func (d *Deposits) creditMatured(ctx context.Context) error {
 // then outpoint) so the journal reads the same however a map ran, in
 // batches of at most batch: taken is called with each deposit of a
 // journaled batch, refused with each one the core did not credit and why.
+// One the core did not credit because deposits stopped since the caller
+// looked (halted, or the asset awaiting listing) is neither: it stays
+// with the caller, to be credited after the lift.
 func creditSeen(ctx context.Context, c Core, now time.Time, ready []custody.Seen, batch int, taken func(custody.Seen), refused func(custody.Seen, error)) error {
 	sort.Slice(ready, func(i, j int) bool {
 		if ready[i].Height != ready[j].Height {
@@ -862,12 +884,21 @@ func creditSeen(ctx context.Context, c Core, now time.Time, ready []custody.Seen
 		if err != nil {
 			return fmt.Errorf("watch: credit deposits: %w", err)
 		}
-		for _, s := range ready[:n] {
-			taken(s)
-		}
+		var why map[uint32]error
 		if res, _ := o.Value.([]custody.Result); len(res) > 0 {
+			why = make(map[uint32]error, len(res))
 			for _, r := range res {
-				refused(ready[r.Index], r.Err)
+				why[r.Index] = r.Err
+			}
+		}
+		for i, s := range ready[:n] {
+			err, no := why[uint32(i)]
+			if no && (errors.Is(err, controls.ErrHalted) || errors.Is(err, core.ErrAssetNotListed)) {
+				continue
+			}
+			taken(s)
+			if no {
+				refused(s, err)
 			}
 		}
 		ready = ready[n:]
@@ -940,6 +971,11 @@ func (d *Deposits) checkpoint(ctx context.Context) error {
 	keep := min(len(cp.Hashes), int(d.cfg.Confirmations)+16)
 	for _, h := range cp.Hashes[len(cp.Hashes)-keep:] {
 		w.Hashes = append(w.Hashes, h.Bytes())
+	}
+	for _, p := range d.inBlocks {
+		if w.Held == 0 || p.Height < w.Held {
+			w.Held = p.Height
+		}
 	}
 	o, err := d.core.Submit(ctx, d.cfg.Now(), w)
 	if err == nil {

@@ -18,6 +18,7 @@ import (
 	"kinko/internal/custody"
 	"kinko/internal/ledger"
 	"kinko/internal/operators"
+	"kinko/internal/people"
 	"kinko/internal/wallet"
 )
 
@@ -245,6 +246,60 @@ func TestDepositReorgAfterCredit(t *testing.T) {
 	})
 }
 
+// TestDepositKeptThroughHalt: a deposit that gets its confirmations
+// while the asset's deposits are halted is kept, not dropped: through
+// blocks far past the journaled window and a restart of the watcher (its
+// checkpoint holds the lowest kept deposit's height, and the restarted
+// one reads the blocks from there again), and credited once two
+// operators lift the halt.
+func TestDepositKeptThroughHalt(t *testing.T) {
+	ctx := context.Background()
+	e := newDepositEnv(t)
+	d := e.watcher(3)
+	e.step(d)
+	if o, err := e.core.Submit(ctx, time.Now(), core.Halt{Switch: controls.Switch{Asset: btcAsset, Service: controls.Deposit}, Actor: "kenji", Reason: "drill"}); err != nil || o.Err != nil {
+		t.Fatal(err, o.Err)
+	}
+	if _, err := e.node.SendTo(ctx, map[string]btcutil.Amount{e.addr: 25_000_000}); err != nil {
+		t.Fatal(err)
+	}
+	e.node.Generate(ctx, 3)
+	e.step(d)
+	e.node.Generate(ctx, 40) // far past the journaled window (3 + 16)
+	e.step(d)
+	if p := d.Pending(); len(p) != 1 || p[0].Amount != 25_000_000 {
+		t.Fatalf("pending while halted: %+v; want the deposit kept", p)
+	}
+	var cp core.WatchCheckpoint
+	e.core.Read(func(s *core.State) { cp = s.Checkpoints[btcAsset] })
+	if cp.Held == 0 || cp.Held >= cp.Height-int32(len(cp.Hashes)) {
+		t.Fatalf("checkpoint at %d (%d hashes) holds %d; want the kept deposit's height, below its window", cp.Height, len(cp.Hashes), cp.Held)
+	}
+	d2 := e.watcher(3)
+	e.step(d2)
+	if p := d2.Pending(); len(p) != 1 || p[0].Amount != 25_000_000 {
+		t.Fatalf("pending after a restart while halted: %+v; want the deposit kept", p)
+	}
+	if got := e.balance(); got != 0 {
+		t.Fatalf("balance while halted = %d", got)
+	}
+	for _, cmd := range e.team.Approved(core.KindLiftHalt, core.LiftHaltPayload{Switch: controls.Switch{Asset: btcAsset, Service: controls.Deposit}}, "aiko", "kenji", people.RoleApprover, "drill over", time.Now()) {
+		if o, err := e.core.Submit(ctx, time.Now(), cmd); err != nil || o.Err != nil {
+			t.Fatal(err, o.Err)
+		}
+	}
+	e.step(d2)
+	if got := e.balance(); got != 25_000_000 {
+		t.Fatalf("balance after the lift = %d; want 25,000,000", got)
+	}
+	e.node.Generate(ctx, 1)
+	e.step(d2)
+	e.core.Read(func(s *core.State) { cp = s.Checkpoints[btcAsset] })
+	if got := e.balance(); got != 25_000_000 || cp.Held != 0 || len(d2.Pending()) != 0 {
+		t.Fatalf("after the credit: balance %d, checkpoint holds %d, %d pending; want 25,000,000, 0, 0", got, cp.Held, len(d2.Pending()))
+	}
+}
+
 // refuseReversal is a core whose link fails once for a reversal of
 // deposits, as a core across the network does when the connection drops:
 // the command is not journaled.
@@ -319,7 +374,11 @@ func TestDepositReorgReversalRefused(t *testing.T) {
 // confirmations and 16) cannot be unwound: what it credited below may be
 // gone. The watcher halts the asset's deposits, says why, and stays
 // stopped rather than follow the new chain on from below; the journaled
-// checkpoint stays where it was, for an operator to restart from.
+// checkpoint stays where it was. The recovery (PlanReorgRecovery,
+// RecoverReorg: what kinko watch recover-reorg journals) reverses the
+// deposit whose block left, keeps the one on both branches, and journals a
+// checkpoint on the best chain below it, from which a restarted watcher
+// follows the new branch, crediting nothing while deposits stay halted.
 func TestDepositReorgBelowKept(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -351,6 +410,9 @@ func TestDepositReorgBelowKept(t *testing.T) {
 	e.core.Read(func(s *core.State) { before = s.Checkpoints[btcAsset] })
 	if len(before.Hashes) != 17 {
 		t.Fatalf("journaled window of %d hashes; want 17", len(before.Hashes))
+	}
+	if _, err := PlanReorgRecovery(ctx, e.core, e.node.Chain(), btcAsset); !errors.Is(err, ErrNoDeepReorg) {
+		t.Fatalf("recovery planned with the checkpoint on the best chain: %v; want ErrNoDeepReorg", err)
 	}
 	// Restarted: it keeps the 17 journaled hashes, all above the deposit.
 	d2 := e.watcher(1)
@@ -398,4 +460,59 @@ func TestDepositReorgBelowKept(t *testing.T) {
 			t.Errorf("withdrawals after the theft: %v; want halted", err)
 		}
 	})
+
+	// The recovery: the 30,000,000 deposit's block is gone, the
+	// 10,000,000 one's is on both branches.
+	plan, err := PlanReorgRecovery(ctx, e.core, e.node.Chain(), btcAsset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Gone) != 1 || plan.Gone[0].Amount != 30_000_000 {
+		t.Fatalf("deposits gone: %+v; want the 30,000,000 one alone", plan.Gone)
+	}
+	if int32(plan.From.Height) != plan.Gone[0].Height-1 {
+		t.Fatalf("recovered to %d; want the block below the gone deposit's, %d", plan.From.Height, plan.Gone[0].Height-1)
+	}
+	if h, err := e.node.Chain().HashAt(ctx, plan.From.Height); err != nil || h != plan.From.Hash {
+		t.Fatalf("recovered to %s, not the best chain's block at %d (%s, %v)", plan.From.Hash, plan.From.Height, h, err)
+	}
+	if err := RecoverReorg(ctx, e.core, time.Now(), plan, "op-a"); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.balance(); got != 10_000_000 {
+		t.Fatalf("balance after the recovery = %d; want 10,000,000 (the gone deposit reversed)", got)
+	}
+	if err := RecoverReorg(ctx, e.core, time.Now(), plan, "op-a"); err == nil {
+		t.Fatal("the same plan journaled twice")
+	}
+	// Restarted on the new checkpoint, the watcher follows the new
+	// branch; a deposit there is seen and kept, not credited, while
+	// deposits are halted.
+	d3 := e.watcher(1)
+	e.step(d3)
+	if _, err := e.node.SendTo(ctx, map[string]btcutil.Amount{e.addr: 5_000_000}); err != nil {
+		t.Fatal(err)
+	}
+	e.node.Generate(ctx, 2)
+	e.step(d3)
+	if p := d3.Pending(); len(p) != 1 || p[0].Amount != 5_000_000 {
+		var deps []custody.Deposit
+		e.core.Read(func(s *core.State) {
+			s.Custody.Deposits(func(d *custody.Deposit) bool { deps = append(deps, *d); return true })
+		})
+		t.Fatalf("pending after the recovery: %+v; want the new deposit kept (balance %d, deposits %+v)", p, e.balance(), deps)
+	}
+	if got := e.balance(); got != 10_000_000 {
+		t.Fatalf("balance with deposits halted = %d; want 10,000,000", got)
+	}
+	var after core.WatchCheckpoint
+	e.core.Read(func(s *core.State) {
+		after = s.Checkpoints[btcAsset]
+		if err := s.CheckInvariants(); err != nil {
+			t.Error(err)
+		}
+	})
+	if _, tip, _ := e.node.Client().BestBlock(ctx); after.Height != tip {
+		t.Fatalf("the restarted watcher's checkpoint at %d; tip %d", after.Height, tip)
+	}
 }

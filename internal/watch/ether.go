@@ -13,7 +13,6 @@ import (
 
 	"kinko/internal/chain"
 	"kinko/internal/chain/eth/safe"
-	"kinko/internal/controls"
 	"kinko/internal/core"
 	"kinko/internal/custody"
 	"kinko/internal/ethwallet"
@@ -162,9 +161,21 @@ func NewEtherDeposits(ctx context.Context, c Core, b chain.Backend, art *safe.Ar
 		}
 		d.f = chain.NewFollower(b, d.watch, resume, 0, d.keep())
 		// Blocks within the confirmation window may hold deposits seen
-		// before the restart and not yet credited: read them again.
-		for h := max(cp.Height-cfg.Confirmations+1, int32(d.f.Base())); h <= cp.Height; h++ {
-			id, _ := d.f.Kept(int64(h))
+		// before the restart and not yet credited, and so may those from
+		// the lowest one held (kept through a halt): read them again, the
+		// kept blocks by their hashes, those below by the best chain's.
+		from := max(cp.Height-cfg.Confirmations+1, int32(d.f.Base()))
+		if cp.Held > 0 {
+			from = min(from, max(cp.Held, cfg.StartHeight))
+		}
+		for h := from; h <= cp.Height; h++ {
+			id, kept := d.f.Kept(int64(h))
+			if !kept {
+				var err error
+				if id, err = b.HashAt(ctx, uint64(h)); err != nil {
+					return nil, fmt.Errorf("watch: rescan block %d: %w", h, err)
+				}
+			}
 			blk, err := b.Block(ctx, id, d.watch)
 			if err != nil {
 				return nil, fmt.Errorf("watch: rescan block %d: %w", h, err)
@@ -435,14 +446,7 @@ func (d *EtherDeposits) credit(ctx context.Context) error {
 	if len(ready) == 0 {
 		return nil
 	}
-	var stopped error
-	d.core.Read(func(s *core.State) {
-		stopped = s.Controls.Allowed(d.cfg.Asset, controls.Deposit)
-		if stopped == nil && !s.People.AssetEnabled(d.cfg.Asset) {
-			stopped = fmt.Errorf("%w: asset %d", core.ErrAssetNotListed, d.cfg.Asset)
-		}
-	})
-	if stopped != nil {
+	if stopped := depositsStopped(d.core, d.cfg.Asset); stopped != nil {
 		d.cfg.Logger.Info("Ether deposits kept, not credited", "deposits", len(ready), "why", stopped)
 		return nil
 	}
@@ -461,6 +465,11 @@ func (d *EtherDeposits) checkpoint(ctx context.Context) error {
 	}
 	for _, h := range cp.Hashes {
 		w.Hashes = append(w.Hashes, h.Bytes())
+	}
+	for _, p := range d.inBlocks {
+		if w.Held == 0 || p.seen.Height < w.Held {
+			w.Held = p.seen.Height
+		}
 	}
 	now := d.cfg.Now()
 	o, err := d.core.Submit(ctx, now, w)

@@ -54,6 +54,22 @@ func haltDeposits(ctx context.Context, c Core, now time.Time, asset ledger.Asset
 	return nil
 }
 
+// depositsStopped tells why asset's deposits cannot be credited now (its
+// deposits halted, or the asset awaiting listing), nil when they can. A
+// deposit watcher keeps what has its confirmations while they are stopped
+// and credits it once they are not: a deposit made during a halt is
+// credited after the lift, not dropped.
+func depositsStopped(c Core, asset ledger.AssetID) error {
+	var stopped error
+	c.Read(func(s *core.State) {
+		stopped = s.Controls.Allowed(asset, controls.Deposit)
+		if stopped == nil && !s.People.AssetEnabled(asset) {
+			stopped = fmt.Errorf("%w: asset %d", core.ErrAssetNotListed, asset)
+		}
+	})
+	return stopped
+}
+
 // reserveCheck raises the reserves conditions of one asset's row at one
 // reconciled block, for the Bitcoin and the Ether reconciliation alike:
 // the customer wallets short of customer liabilities (by the ledger or by
