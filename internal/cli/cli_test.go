@@ -680,6 +680,21 @@ func TestWatchProcess(t *testing.T) {
 	if out, code := run(t, "watch", "--core", base, "--stream-token-file", bad, "--watcher-token-file", bad, "--rpc", m[1], "--notls", "--state", filepath.Join(t.TempDir(), "watcher-state")); code == 0 || !strings.Contains(out, "401") {
 		t.Fatalf("watch with a wrong token = %d %q", code, out)
 	}
+	// The recovery from a reorg below the kept blocks refuses when there
+	// was none, and an asset the journal does not have; it needs --actor.
+	recoverArgs := func(extra ...string) []string {
+		return append([]string{"watch", "recover-reorg", "--core", base, "--stream-token-file", filepath.Join(dir+".secrets", "stream.token"), "--watcher-token-file", filepath.Join(dir+".secrets", "watcher.token"),
+			"--rpc", m[1], "--rpcuser", m[2], "--rpcpass", m[3], "--notls", "--state", filepath.Join(t.TempDir(), "recover-state")}, extra...)
+	}
+	if out, code := run(t, recoverArgs("--actor", "aiko", "--yes")...); code == 0 || !strings.Contains(out, "on the node's best chain") {
+		t.Fatalf("recover-reorg with the checkpoint on the best chain = %d %q", code, out)
+	}
+	if out, code := run(t, recoverArgs("--actor", "aiko", "--asset", "NOPE")...); code == 0 || !strings.Contains(out, "no such asset") {
+		t.Fatalf("recover-reorg of an unknown asset = %d %q", code, out)
+	}
+	if out, code := run(t, recoverArgs()...); code == 0 || !strings.Contains(out, "actor") {
+		t.Fatalf("recover-reorg without --actor = %d %q", code, out)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	root := NewRoot()

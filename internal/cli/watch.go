@@ -339,5 +339,6 @@ the asset's withdrawals in the core, with an incident.`,
 		cmd.MarkFlagRequired(n)
 	}
 	cmd.AddCommand(newWitnessKeyCmd("watcher", "watcher-state"))
+	cmd.AddCommand(newWatchRecoverCmd())
 	return cmd
 }

@@ -328,9 +328,12 @@ func NewDeposits(ctx context.Context, c Core, ch Chain, book AddressBook, cfg De
 		} else if hash, err = ch.HashAt(ctx, uint64(h)); err != nil {
 			return nil, fmt.Errorf("watch: rescan block %d: %w", h, err)
 		}
-		b, err := ch.Block(ctx, hash, d.watch)
+		b, err := keptBlock(ctx, ch, d.watch, uint64(h), hash, d.log)
 		if err != nil {
-			return nil, fmt.Errorf("watch: rescan block %d: %w", h, err)
+			return nil, err
+		}
+		if b == nil {
+			continue
 		}
 		d.scanBlock(txsOf(b), chainhash.Hash(hash.Bytes()), h)
 	}

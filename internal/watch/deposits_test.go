@@ -426,6 +426,15 @@ func TestDepositReorgBelowKept(t *testing.T) {
 			t.Fatalf("step %d after a reorg below the kept blocks: %v; want ErrReorgTooDeep", i+1, err)
 		}
 	}
+	// One started only now, on blocks its node no longer has on its
+	// main chain, starts and stops the same way.
+	late, err := NewDeposits(ctx, e.core, e.node.Chain(), e.book, DepositConfig{Asset: btcAsset, Confirmations: 1, StartHeight: regtest.SegwitHeight})
+	if err != nil {
+		t.Fatalf("a watcher started after the reorg: %v", err)
+	}
+	if err := late.Step(ctx); !errors.Is(err, chain.ErrReorgTooDeep) {
+		t.Fatalf("a watcher started after the reorg, its first step: %v; want ErrReorgTooDeep", err)
+	}
 	e.core.Read(func(s *core.State) {
 		err := s.Controls.Allowed(btcAsset, controls.Deposit)
 		if !errors.Is(err, controls.ErrHalted) || !strings.Contains(err.Error(), "reorg deeper") {

@@ -176,9 +176,12 @@ func NewEtherDeposits(ctx context.Context, c Core, b chain.Backend, art *safe.Ar
 					return nil, fmt.Errorf("watch: rescan block %d: %w", h, err)
 				}
 			}
-			blk, err := b.Block(ctx, id, d.watch)
+			blk, err := keptBlock(ctx, b, d.watch, uint64(h), id, cfg.Logger)
 			if err != nil {
-				return nil, fmt.Errorf("watch: rescan block %d: %w", h, err)
+				return nil, err
+			}
+			if blk == nil {
+				continue
 			}
 			ps, err := d.scan(blk, uint64(h), id)
 			if err != nil {
@@ -379,12 +382,14 @@ func (d *EtherDeposits) follow(ctx context.Context) (bool, error) {
 	})
 	switch {
 	case errors.Is(err, chain.ErrReorgTooDeep):
+		// The journaled checkpoint stays where it was (the blocks
+		// unwound were all it kept): the recovery starts from it.
 		if d.lostTold {
-			return moved, fmt.Errorf("watch: %w: deposits halted; restart the watcher from a checkpoint on the best chain", err)
+			return false, fmt.Errorf("watch: %w: deposits halted; restart the watcher from a checkpoint on the best chain", err)
 		}
 		d.lostTold = true
 		reason := fmt.Sprintf("reorg deeper than the %d blocks kept: %v", d.keep(), err)
-		return moved, errors.Join(fmt.Errorf("watch: %w", err), haltDeposits(ctx, d.core, d.cfg.Now(), d.cfg.Asset, reason))
+		return false, errors.Join(fmt.Errorf("watch: %w", err), haltDeposits(ctx, d.core, d.cfg.Now(), d.cfg.Asset, reason))
 	case !errors.Is(err, ErrChainData) && (errors.Is(err, chain.ErrAmountRange) || errors.Is(err, chain.ErrChainData)):
 		// The backend refused the block: a transfer of 2^128 base units
 		// or more (no ledger amount), or a call trace no valid chain has.

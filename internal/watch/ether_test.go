@@ -308,6 +308,40 @@ func TestEtherReorg(t *testing.T) {
 	if halted == nil {
 		t.Fatal("deposits not halted after a deep reorg")
 	}
+	// One started only now, on kept blocks the chain no longer has,
+	// starts and stops the same way.
+	late, err := NewEtherDeposits(ctx, c, f, art, EtherConfig{Asset: ethAsset, ChainID: 1337, Confirmations: 3})
+	if err != nil {
+		t.Fatalf("a watcher started after the deep reorg: %v", err)
+	}
+	if err := late.Step(ctx); !errors.Is(err, chain.ErrReorgTooDeep) {
+		t.Fatalf("a watcher started after the deep reorg, its first step: %v; want ErrReorgTooDeep", err)
+	}
+	// The recovery: nothing credited left (the 20 ETH were reversed
+	// before); the checkpoint on the best chain below the stopped window
+	// holds the height of the 7 wei kept through the halt, which a
+	// watcher started from it finds again on the best chain.
+	plan, err := PlanReorgRecovery(ctx, c, f, ethAsset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Gone) != 0 || plan.From.Height >= uint64(plan.Stopped.Height)-uint64(len(plan.Stopped.Hashes))+1 {
+		t.Fatalf("plan %+v; want nothing to reverse, a checkpoint below the stopped window", plan)
+	}
+	if err := RecoverReorg(ctx, c, time.Now(), plan, "aiko"); err != nil {
+		t.Fatal(err)
+	}
+	d2, err := NewEtherDeposits(ctx, c, f, art, EtherConfig{Asset: ethAsset, ChainID: 1337, Confirmations: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stepOK(t, d2)
+	if p := d2.Pending(); len(p) != 1 || p[0].Tx != fresh {
+		t.Fatalf("pending after the recovery: %+v; want the 7 wei kept", p)
+	}
+	if _, err := PlanReorgRecovery(ctx, c, f, ethAsset); !errors.Is(err, ErrNoDeepReorg) {
+		t.Fatalf("a second plan: %v; want ErrNoDeepReorg", err)
+	}
 }
 
 // TestInternalEtherReorg (fake chain): one transaction's own value to

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -160,7 +161,13 @@ func RecoverReorg(ctx context.Context, c Core, now time.Time, r *ReorgRecovery, 
 			return fmt.Errorf("watch: reverse deposits: %w", err)
 		}
 	}
-	o, err := c.Submit(ctx, now, core.WatchCheckpoint{Asset: r.Asset, Height: int32(r.From.Height), Hashes: [][32]byte{r.From.Hash.Bytes()}, Tip: int32(r.Tip.Height)})
+	w := core.WatchCheckpoint{Asset: r.Asset, Height: int32(r.From.Height), Hashes: [][32]byte{r.From.Hash.Bytes()}, Tip: int32(r.Tip.Height)}
+	if r.Stopped.Held > 0 && r.Stopped.Held <= w.Height {
+		// Deposits kept through a halt below the new checkpoint are read
+		// again from the best chain by the restarted watcher.
+		w.Held = r.Stopped.Held
+	}
+	o, err := c.Submit(ctx, now, w)
 	if err == nil {
 		err = o.Err
 	}
@@ -168,4 +175,21 @@ func RecoverReorg(ctx context.Context, c Core, now time.Time, r *ReorgRecovery, 
 		return fmt.Errorf("watch: checkpoint: %w", err)
 	}
 	return nil
+}
+
+// keptBlock reads the kept block hash at height for a watcher's rescan at
+// start. A block that left the best chain while the watcher was down and
+// that the node no longer reads (btcd reads no block off its main chain)
+// is nil with no error: its deposits are not to be credited, and the
+// first step unwinds it, or halts on a reorg below the kept blocks.
+func keptBlock(ctx context.Context, b chain.Backend, w *chain.Watch, height uint64, hash chain.ID, log *slog.Logger) (*chain.Block, error) {
+	blk, err := b.Block(ctx, hash, w)
+	if err == nil {
+		return blk, nil
+	}
+	if best, herr := b.HashAt(ctx, height); herr == nil && best != hash {
+		log.Warn("a kept block left the best chain while the watcher was down", "height", height, "hash", hash)
+		return nil, nil
+	}
+	return nil, fmt.Errorf("watch: rescan block %d: %w", height, err)
 }
