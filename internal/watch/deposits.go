@@ -505,12 +505,12 @@ func (d *Deposits) Step(ctx context.Context) error {
 	if errors.Is(err, chain.ErrReorgTooDeep) && !d.lostTold {
 		// The blocks below those kept may hold credited deposits that
 		// left the best chain: deposits stay halted until a checkpoint on
-		// the new best chain is journaled (no command makes one yet).
+		// the new best chain is journaled (kinko watch recover-reorg).
 		if herr := haltDeposits(ctx, d.core, d.cfg.Now(), d.cfg.Asset, err.Error()); herr != nil {
 			return errors.Join(err, herr)
 		}
 		d.lostTold = true
-		d.alert(alert.Alert{Key: fmt.Sprintf("reorg-too-deep:%d", d.cfg.Asset), Severity: alert.Critical, Title: "reorg deeper than the blocks the watcher keeps: deposits halted", Detail: err.Error(), Time: d.cfg.Now()})
+		d.alert(alert.Alert{Key: fmt.Sprintf("reorg-too-deep:%d", d.cfg.Asset), Severity: alert.Critical, Title: "reorg deeper than the blocks the watcher keeps: deposits halted", Detail: err.Error() + "; the way out: kinko watch recover-reorg (docs/custody.md)", Time: d.cfg.Now()})
 	}
 	if errors.Is(err, chain.ErrReorgTooDeep) {
 		// Stopped where it stands, the watcher still watches: the pool
