@@ -321,6 +321,18 @@ func TestEtherReorg(t *testing.T) {
 	// before); the checkpoint on the best chain below the stopped window
 	// holds the height of the 7 wei kept through the halt, which a
 	// watcher started from it finds again on the best chain.
+	// A node behind the checkpoint (wiped, or syncing) is no reorg:
+	// nothing is planned.
+	f.mu.Lock()
+	saved := f.best
+	f.best = f.best[:len(f.best)-d.keep()-8]
+	f.mu.Unlock()
+	if _, err := PlanReorgRecovery(ctx, c, f, ethAsset); !errors.Is(err, chain.ErrNodeBehind) {
+		t.Fatalf("a recovery planned on a node behind the checkpoint: %v; want ErrNodeBehind", err)
+	}
+	f.mu.Lock()
+	f.best = saved
+	f.mu.Unlock()
 	plan, err := PlanReorgRecovery(ctx, c, f, ethAsset)
 	if err != nil {
 		t.Fatal(err)

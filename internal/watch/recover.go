@@ -79,6 +79,11 @@ func PlanReorgRecovery(ctx context.Context, c Core, b chain.Backend, asset ledge
 	if tip.Height > 1<<31-1 {
 		return nil, fmt.Errorf("%w: tip height %d", ErrChainData, tip.Height)
 	}
+	if tip.Height < uint64(cp.Height) {
+		// A node restarted on a wiped database or still syncing is not a
+		// reorg: nothing of what it has not reached is gone.
+		return nil, fmt.Errorf("%w: node at height %d, the journaled checkpoint at %d: wait for it to catch up", chain.ErrNodeBehind, tip.Height, cp.Height)
+	}
 	fam := b.Family()
 	// The best chain's hash at each height asked, once.
 	best := map[int32]chain.ID{}
@@ -142,6 +147,12 @@ func PlanReorgRecovery(ctx context.Context, c Core, b chain.Backend, asset ledge
 // Restart the watcher after it: a watcher stopped by the reorg does not
 // read a checkpoint it did not journal.
 func RecoverReorg(ctx context.Context, c Core, now time.Time, r *ReorgRecovery, actor string) error {
+	if s, ok := c.(Syncer); ok {
+		// The journal as it is now, not as when the plan was made.
+		if err := s.Sync(ctx); err != nil {
+			return fmt.Errorf("%w: %w", ErrCoreDown, err)
+		}
+	}
 	var cp core.WatchCheckpoint
 	c.Read(func(s *core.State) { cp = s.Checkpoints[r.Asset] })
 	if cp.Height != r.Stopped.Height || !slices.Equal(cp.Hashes, r.Stopped.Hashes) {
