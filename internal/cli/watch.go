@@ -75,6 +75,25 @@ func (n *nodeFlags) backend(birth uint64) (*btcchain.Backend, *btc.Node, *chainc
 	return btcchain.New(node, cfg, birth), node, cfg.Net, nil
 }
 
+// watcherLink is what a watcher reaches the core with: the HTTP client
+// for coreURL (checked against coreCA when given) and the journal stream
+// and watcher tokens read from their files.
+func watcherLink(coreURL, coreCA, streamTokenFile, tokenFile string) (*http.Client, string, string, error) {
+	client, err := coreHTTP(coreURL, coreCA, 30*time.Second)
+	if err != nil {
+		return nil, "", "", err
+	}
+	streamToken, err := readToken(streamTokenFile)
+	if err != nil {
+		return nil, "", "", err
+	}
+	token, err := readToken(tokenFile)
+	if err != nil {
+		return nil, "", "", err
+	}
+	return client, streamToken, token, nil
+}
+
 // alertFlags configure the alert webhook.
 type alertFlags struct{ url, secretFile string }
 
@@ -171,15 +190,7 @@ the asset's withdrawals in the core, with an incident.`,
 				return err
 			}
 			defer newStopClock(ctx).line(cmd.OutOrStdout(), "watch")
-			client, err := coreHTTP(coreURL, coreCA, 30*time.Second)
-			if err != nil {
-				return err
-			}
-			streamToken, err := readToken(streamTokenFile)
-			if err != nil {
-				return err
-			}
-			token, err := readToken(tokenFile)
+			client, streamToken, token, err := watcherLink(coreURL, coreCA, streamTokenFile, tokenFile)
 			if err != nil {
 				return err
 			}

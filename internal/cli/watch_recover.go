@@ -55,15 +55,7 @@ the node's best chain: the watcher then unwinds the reorg by itself.`,
 			if strings.TrimSpace(actor) == "" {
 				return errors.New("--actor: who runs the recovery, for the journal")
 			}
-			client, err := coreHTTP(coreURL, coreCA, 30*time.Second)
-			if err != nil {
-				return err
-			}
-			streamToken, err := readToken(streamTokenFile)
-			if err != nil {
-				return err
-			}
-			token, err := readToken(tokenFile)
+			client, streamToken, token, err := watcherLink(coreURL, coreCA, streamTokenFile, tokenFile)
 			if err != nil {
 				return err
 			}

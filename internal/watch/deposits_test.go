@@ -118,6 +118,27 @@ func (e *depositEnv) balance() uint64 {
 	return v
 }
 
+// reversedOnce checks that one deposit is reversed, and the state's
+// invariants.
+func (e *depositEnv) reversedOnce() {
+	e.t.Helper()
+	e.core.Read(func(s *core.State) {
+		n := 0
+		s.Custody.Deposits(func(dep *custody.Deposit) bool {
+			if dep.State == custody.DepositReversed {
+				n++
+			}
+			return true
+		})
+		if n != 1 {
+			e.t.Errorf("%d reversed deposits; want 1", n)
+		}
+		if err := s.CheckInvariants(); err != nil {
+			e.t.Error(err)
+		}
+	})
+}
+
 func (e *depositEnv) step(d *Deposits) {
 	e.t.Helper()
 	if err := d.Step(context.Background()); err != nil {
@@ -230,20 +251,8 @@ func TestDepositReorgAfterCredit(t *testing.T) {
 		if err := s.Controls.Allowed(btcAsset, controls.Deposit); !errors.Is(err, controls.ErrHalted) {
 			t.Errorf("deposits not halted after a reversal: %v", err)
 		}
-		n := 0
-		s.Custody.Deposits(func(dep *custody.Deposit) bool {
-			if dep.State == custody.DepositReversed {
-				n++
-			}
-			return true
-		})
-		if n != 1 {
-			t.Errorf("%d reversed deposits; want 1", n)
-		}
-		if err := s.CheckInvariants(); err != nil {
-			t.Error(err)
-		}
 	})
+	e.reversedOnce()
 }
 
 // TestDepositKeptThroughHalt: a deposit that gets its confirmations
@@ -352,21 +361,7 @@ func TestDepositReorgReversalRefused(t *testing.T) {
 	if got := e.balance(); got != 0 {
 		t.Fatalf("balance after the next steps = %d; want 0 (reversed once the core took it)", got)
 	}
-	e.core.Read(func(s *core.State) {
-		n := 0
-		s.Custody.Deposits(func(dep *custody.Deposit) bool {
-			if dep.State == custody.DepositReversed {
-				n++
-			}
-			return true
-		})
-		if n != 1 {
-			t.Errorf("%d reversed deposits; want 1", n)
-		}
-		if err := s.CheckInvariants(); err != nil {
-			t.Error(err)
-		}
-	})
+	e.reversedOnce()
 }
 
 // TestDepositReorgBelowKept: a reorg reaching below every block hash the
