@@ -695,6 +695,9 @@ func TestWatchProcess(t *testing.T) {
 	if out, code := run(t, recoverArgs()...); code == 0 || !strings.Contains(out, "actor") {
 		t.Fatalf("recover-reorg without --actor = %d %q", code, out)
 	}
+	if out, code := run(t, recoverArgs("--actor", "aiko", "--eth-node", "ftp://127.0.0.1:1")...); code == 0 || !strings.Contains(out, "--eth-node") {
+		t.Fatalf("recover-reorg with a bad --eth-node = %d %q", code, out)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	root := NewRoot()

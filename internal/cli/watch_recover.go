@@ -80,7 +80,7 @@ the node's best chain: the watcher then unwinds the reorg by itself.`,
 			}
 			mir, err := mirror.Open(filepath.Join(stateDir, "journal"), false, nil)
 			if err != nil {
-				return err
+				return fmt.Errorf("--state %s: %w (give the recovery a directory of its own, not the running watcher's)", stateDir, err)
 			}
 			defer mir.Close()
 			remote := watch.NewRemote(strings.TrimRight(coreURL, "/"), streamToken, token, client, mir)
