@@ -118,6 +118,26 @@ func (e *depositEnv) balance() uint64 {
 	return v
 }
 
+// creditedThenReorged has d credit a deposit of 30,000,000 at one
+// confirmation on the watcher's node, then joins other, whose longer
+// branch (3 blocks) lacks it: the deposit's block leaves the best chain.
+func (e *depositEnv) creditedThenReorged(ctx context.Context, d *Deposits, other *regtest.Node) {
+	e.t.Helper()
+	if _, err := e.node.SendTo(ctx, map[string]btcutil.Amount{e.addr: 30_000_000}); err != nil {
+		e.t.Fatal(err)
+	}
+	e.node.Generate(ctx, 1)
+	e.step(d)
+	if got := e.balance(); got != 30_000_000 {
+		e.t.Fatalf("balance after 1 confirmation = %d", got)
+	}
+	other.Generate(ctx, 3)
+	other.Connect(ctx, e.node)
+	if err := regtest.WaitSynced(ctx, e.node, other); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 // reversedOnce checks that one deposit is reversed, and the state's
 // invariants.
 func (e *depositEnv) reversedOnce() {
@@ -232,17 +252,7 @@ func TestDepositReorgAfterCredit(t *testing.T) {
 	e := newDepositEnv(t)
 	other := e.fork(ctx)
 	d := e.watcher(1)
-	if _, err := e.node.SendTo(ctx, map[string]btcutil.Amount{e.addr: 30_000_000}); err != nil {
-		t.Fatal(err)
-	}
-	e.node.Generate(ctx, 1)
-	e.step(d)
-	if got := e.balance(); got != 30_000_000 {
-		t.Fatalf("balance after 1 confirmation = %d", got)
-	}
-	other.Generate(ctx, 3)
-	other.Connect(ctx, e.node)
-	regtest.WaitSynced(ctx, e.node, other)
+	e.creditedThenReorged(ctx, d, other)
 	e.step(d)
 	if got := e.balance(); got != 0 {
 		t.Fatalf("balance after the reorg = %d; want 0 (reversed)", got)
@@ -339,17 +349,7 @@ func TestDepositReorgReversalRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.node.SendTo(ctx, map[string]btcutil.Amount{e.addr: 30_000_000}); err != nil {
-		t.Fatal(err)
-	}
-	e.node.Generate(ctx, 1)
-	e.step(d)
-	if got := e.balance(); got != 30_000_000 {
-		t.Fatalf("balance after 1 confirmation = %d", got)
-	}
-	other.Generate(ctx, 3)
-	other.Connect(ctx, e.node)
-	regtest.WaitSynced(ctx, e.node, other)
+	e.creditedThenReorged(ctx, d, other)
 	if err := d.Step(ctx); err == nil || link.refused != 1 {
 		t.Fatalf("step with the reversal refused: %v (%d refused); want its error", err, link.refused)
 	}
