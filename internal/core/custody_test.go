@@ -117,6 +117,18 @@ func TestDepositCreditOnceAndReverse(t *testing.T) {
 	if len(res) != 1 || !errors.Is(res[0].Err, controls.ErrHalted) {
 		t.Fatalf("credit while halted = %+v", res)
 	}
+	// A batch of a halted deposit and one the custody refuses (a wallet
+	// it does not know): each result names its own deposit of the batch.
+	res = mustValue(t, c, CreditDeposits{Deposits: []custody.Seen{{Outpoint: custody.Outpoint{TxID: [32]byte{5}}, Wallet: 1, Index: 0, Amount: 10},
+		{Outpoint: custody.Outpoint{TxID: [32]byte{6}}, Wallet: 99, Index: 0, Amount: 10}}}).([]custody.Result)
+	if len(res) != 2 {
+		t.Fatalf("mixed batch = %+v; want two results", res)
+	}
+	for _, r := range res {
+		if halt := errors.Is(r.Err, controls.ErrHalted); halt != (r.Index == 0) {
+			t.Fatalf("mixed batch: result %+v names the wrong deposit (want the halt at 0, the wallet's refusal at 1)", r)
+		}
+	}
 	// Lifting needs two different people; the direct command is refused.
 	sw := controls.Switch{Asset: btcAsset, Service: controls.Deposit}
 	o, _ = c.Submit(context.Background(), t0, Lift{Switch: sw, Requester: "aiko", Approver: "kenji", Reason: "ok"})
