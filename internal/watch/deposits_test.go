@@ -319,6 +319,53 @@ func TestDepositKeptThroughHalt(t *testing.T) {
 	}
 }
 
+// haltFirst is a core whose deposits an operator halts just before the
+// watcher's first credit command reaches it.
+type haltFirst struct {
+	Core
+	done bool
+}
+
+func (h *haltFirst) Submit(ctx context.Context, at time.Time, cmd core.Command) (core.Outcome, error) {
+	if _, ok := cmd.(core.CreditDeposits); ok && !h.done {
+		h.done = true
+		if o, err := h.Core.Submit(ctx, at, core.Halt{Switch: controls.Switch{Asset: btcAsset, Service: controls.Deposit}, Actor: "kenji", Reason: "drill"}); err != nil || o.Err != nil {
+			return o, errors.Join(err, o.Err)
+		}
+	}
+	return h.Core.Submit(ctx, at, cmd)
+}
+
+// TestDepositKeptWhenHaltedMeanwhile: deposits halted between the
+// watcher's look and its credit command: the core refuses the deposit, and
+// the watcher keeps it and credits it after the lift.
+func TestDepositKeptWhenHaltedMeanwhile(t *testing.T) {
+	ctx := context.Background()
+	e := newDepositEnv(t)
+	link := &haltFirst{Core: e.core}
+	d, err := NewDeposits(ctx, link, e.node.Chain(), e.book, DepositConfig{Asset: btcAsset, Confirmations: 1, StartHeight: regtest.SegwitHeight})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.node.SendTo(ctx, map[string]btcutil.Amount{e.addr: 15_000_000}); err != nil {
+		t.Fatal(err)
+	}
+	e.node.Generate(ctx, 1)
+	e.step(d)
+	if p := d.Pending(); !link.done || len(p) != 1 || e.balance() != 0 {
+		t.Fatalf("halted meanwhile: pending %+v, balance %d; want the deposit kept, not credited", p, e.balance())
+	}
+	for _, cmd := range e.team.Approved(core.KindLiftHalt, core.LiftHaltPayload{Switch: controls.Switch{Asset: btcAsset, Service: controls.Deposit}}, "aiko", "kenji", people.RoleApprover, "drill over", time.Now()) {
+		if o, err := e.core.Submit(ctx, time.Now(), cmd); err != nil || o.Err != nil {
+			t.Fatal(err, o.Err)
+		}
+	}
+	e.step(d)
+	if got := e.balance(); got != 15_000_000 || len(d.Pending()) != 0 {
+		t.Fatalf("after the lift: balance %d, %d pending; want 15,000,000, 0", got, len(d.Pending()))
+	}
+}
+
 // refuseReversal is a core whose link fails once for a reversal of
 // deposits, as a core across the network does when the connection drops:
 // the command is not journaled.
