@@ -143,6 +143,16 @@ func TestCrashSoak(t *testing.T) {
 	// Every withdrawal the core recorded is paid, once.
 	var all []string
 	err := d.wait(ctx, "every withdrawal done", func() (bool, error) {
+		// A halt of the co-signer by the watcher stops every withdrawal
+		// for good (lifted only on its host): said at once, not waited
+		// out.
+		if st, err := d.CosignerStatus(); err == nil {
+			for _, h := range st.Halts {
+				if h.By == "watcher" {
+					return false, fmt.Errorf("itest: the watcher halted the co-signer during the soak (%s: %s)", h.Asset, h.Reason)
+				}
+			}
+		}
 		d.Chain.Mine(ctx, 1)
 		ws, err := d.Operator.Withdrawals(ctx)
 		if err != nil {
