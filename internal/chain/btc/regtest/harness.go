@@ -450,9 +450,15 @@ func (n *Node) coin(ctx context.Context, min btcutil.Amount) (wire.OutPoint, btc
 	return wire.OutPoint{}, 0, ErrNoCoins
 }
 
-// Stop stops the node: a graceful stop over RPC, then a kill after five
-// seconds. It waits for the process to exit and may be called again. A
-// kept chain is archived first.
+// Stop stops the node: a graceful stop (SIGINT, which btcd handles as its
+// stop command), then a kill after five seconds. It waits for the process
+// to exit and may be called again. A kept chain is archived first.
+//
+// The stop is a signal, not the RPC stop command: a node already exiting
+// (Ctrl-C reaches a whole process group, the node with it) refuses the
+// connection, and the RPC client retries a refused request for half a
+// minute whatever its caller's deadline (it held kinko dev's Ctrl-C that
+// long: TestCtrlCStopsEveryRole).
 func (n *Node) Stop() {
 	if n.cmd == nil || n.cmd.Process == nil {
 		return
@@ -463,11 +469,16 @@ func (n *Node) Stop() {
 	default:
 	}
 	if n.keep {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		// Generate archives every block it mines; this catches up on any
+		// other (a peer's). Bounded short: a node already exiting does
+		// not answer, and waiting for it would hold the stop.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		n.Archive(ctx)
 		cancel()
 	}
-	n.RPC().RawRequest("stop", nil)
+	if err := n.cmd.Process.Signal(os.Interrupt); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		n.cmd.Process.Kill()
+	}
 	select {
 	case <-n.exited:
 	case <-time.After(5 * time.Second):

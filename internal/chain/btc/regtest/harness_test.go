@@ -2,6 +2,7 @@ package regtest
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -140,5 +141,31 @@ func TestKeptChainSurvivesRestart(t *testing.T) {
 	}
 	if _, err := n2.Client().Tx(ctx, tx.TxHash()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestStopInterruptedNode: a node that got Ctrl-C itself (the signal
+// reaches a terminal's whole process group) is stopped as one that did
+// not, its kept chain too: Stop does not wait on an RPC the exiting node
+// refuses, which the RPC client retries for half a minute.
+func TestStopInterruptedNode(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	n, err := Start(ctx, Options{Dir: t.TempDir(), Keep: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Generate(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { n.Stop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Stop of an interrupted node still waiting after 20 s")
 	}
 }
