@@ -15,7 +15,7 @@ type FollowEvent struct {
 }
 
 // Follower follows a Backend's best chain block by block, in the caller's
-// own time (Poll), noticing reorgs by comparing the hashes it connected
+// own time (Each), noticing reorgs by comparing the hashes it connected
 // with the node's: what a watcher that judges each block before the next
 // needs, and what a Notifier runs on its own goroutine. It keeps the
 // hashes of the last depth blocks it connected, and so unwinds a reorg
@@ -27,7 +27,7 @@ type Follower struct {
 	depth  int64
 	height int64        // last connected height; start-1 before any
 	hashes map[int64]ID // connected blocks, the last depth
-	best   int64        // the node's tip at the last Poll
+	best   int64        // the node's tip at the last Each
 	// lost is set by a reorg below every kept block: what to unwind is
 	// unknown, so the follower stops there for good.
 	lost error
@@ -80,35 +80,24 @@ func (f *Follower) Kept(height int64) (ID, bool) {
 // when it keeps none).
 func (f *Follower) Base() int64 { return f.height - int64(len(f.hashes)) + 1 }
 
-// Behind reports whether the node's tip at the last Poll is above the
-// follower: a Poll stops after maxBlocksPerPoll blocks, or where the node
-// reorganised between its calls, and the next one goes on.
+// Behind reports whether the node's tip at the last Each is above the
+// follower: a call of Each stops after maxBlocksPerPoll blocks, or where
+// the node reorganised between its calls, and the next one goes on.
 func (f *Follower) Behind() bool { return f.best > f.height }
 
-// Poll compares the follower's chain with the node's and returns the
-// events that bring it level (disconnections first, newest first; then
-// connections, oldest first), at most maxBlocksPerPoll connections at a
-// time. On error the events so far are returned with it and the follower
-// stands after them. A node whose tip is below the follower is
-// ErrNodeBehind (restarted on a wiped database, or syncing: a reorg to a
-// shorter chain is not told apart from it); a reorg below every kept block
-// is ErrReorgTooDeep, and so is every Poll after it: following on from
-// below would leave blocks that left the best chain unwound. Start again
-// from a checkpoint on the best chain.
-func (f *Follower) Poll(ctx context.Context) ([]FollowEvent, error) {
-	var evs []FollowEvent
-	err := f.Each(ctx, func(e FollowEvent) error {
-		evs = append(evs, e)
-		return nil
-	})
-	return evs, err
-}
-
-// Each is Poll with each event handed to fn as it is found: the follower
-// moves past an event only once fn has taken it (returned nil). An event
-// fn refuses ends the call with fn's error, and the next call finds the
-// same event again: a block whose reversal the core did not journal is
-// disconnected again, one whose data the caller refused is read again.
+// Each compares the follower's chain with the node's and hands fn the
+// events that bring it level, one at a time as they are found:
+// disconnections first, newest first; then connections, oldest first, at
+// most maxBlocksPerPoll at a time. The follower moves past an event only
+// once fn has taken it (returned nil). An event fn refuses ends the call
+// with fn's error, and the next call finds the same event again: a block
+// whose reversal the core did not journal is disconnected again, one
+// whose data the caller refused is read again. A node whose tip is below
+// the follower is ErrNodeBehind (restarted on a wiped database, or
+// syncing: a reorg to a shorter chain is not told apart from it); a reorg
+// below every kept block is ErrReorgTooDeep, and so is every call after
+// it: following on from below would leave blocks that left the best chain
+// unwound. Start again from a checkpoint on the best chain.
 func (f *Follower) Each(ctx context.Context, fn func(FollowEvent) error) error {
 	if f.lost != nil {
 		return f.lost

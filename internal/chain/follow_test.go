@@ -11,9 +11,19 @@ type followed struct {
 	h    uint64
 }
 
+// collect is the events of one call of f.Each, and its error.
+func collect(f *Follower) ([]FollowEvent, error) {
+	var evs []FollowEvent
+	err := f.Each(context.Background(), func(e FollowEvent) error {
+		evs = append(evs, e)
+		return nil
+	})
+	return evs, err
+}
+
 func poll(t *testing.T, f *Follower) []followed {
 	t.Helper()
-	evs, err := f.Poll(context.Background())
+	evs, err := collect(f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +65,7 @@ func TestFollowerReorg(t *testing.T) {
 	for h := uint64(3); h <= 5; h++ {
 		c.extend(h, nil)
 	}
-	evs, err := f.Poll(context.Background())
+	evs, err := collect(f)
 	if err != nil || len(evs) != 5 || evs[0].Ref.Hash != old4 {
 		t.Fatalf("reorg: %+v, %v", evs, err)
 	}
@@ -106,7 +116,7 @@ func TestFollowerReorg(t *testing.T) {
 	// The node wiped: behind the follower, which waits.
 	saved := c.best
 	c.best = c.best[:3]
-	if _, err := f3.Poll(context.Background()); !errors.Is(err, ErrNodeBehind) {
+	if _, err := collect(f3); !errors.Is(err, ErrNodeBehind) {
 		t.Fatalf("node behind: %v", err)
 	}
 	c.best = saved
@@ -115,13 +125,13 @@ func TestFollowerReorg(t *testing.T) {
 	for h := uint64(6); h <= 8; h++ {
 		c.extend(h, nil)
 	}
-	evs, err = f4.Poll(context.Background())
+	evs, err = collect(f4)
 	if !errors.Is(err, ErrReorgTooDeep) || len(evs) != 2 || evs[0].Connected || evs[1].Connected {
 		t.Fatalf("reorg below the kept blocks: %+v, %v; want the two kept blocks disconnected and ErrReorgTooDeep", evs, err)
 	}
 	// It stays stopped: going on from below what it kept would leave the
 	// blocks under it that left the best chain unwound.
-	if evs, err := f4.Poll(context.Background()); !errors.Is(err, ErrReorgTooDeep) || len(evs) != 0 {
+	if evs, err := collect(f4); !errors.Is(err, ErrReorgTooDeep) || len(evs) != 0 {
 		t.Fatalf("poll after the deep reorg: %+v, %v; want ErrReorgTooDeep again", evs, err)
 	}
 }

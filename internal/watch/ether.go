@@ -385,7 +385,7 @@ func (d *EtherDeposits) follow(ctx context.Context) (bool, error) {
 		// The journaled checkpoint stays where it was (the blocks
 		// unwound were all it kept): the recovery starts from it.
 		if d.lostTold {
-			return false, fmt.Errorf("watch: %w: deposits halted; restart the watcher from a checkpoint on the best chain", err)
+			return false, fmt.Errorf("watch: %w: deposits halted; the way out: kinko watch recover-reorg", err)
 		}
 		d.lostTold = true
 		reason := fmt.Sprintf("reorg deeper than the %d blocks kept: %v", d.keep(), err)
