@@ -321,21 +321,14 @@ func NewDeposits(ctx context.Context, c Core, ch Chain, book AddressBook, cfg De
 	if held > 0 {
 		from = min(from, held)
 	}
-	for h := max(cfg.StartHeight, from); len(cp.Hashes) > 0 && h <= height; h++ {
-		var hash chain.ID
-		if i := len(cp.Hashes) - 1 - int(height-h); i >= 0 {
-			hash = cp.Hashes[i]
-		} else if hash, err = ch.HashAt(ctx, uint64(h)); err != nil {
-			return nil, fmt.Errorf("watch: rescan block %d: %w", h, err)
-		}
-		b, err := keptBlock(ctx, ch, d.watch, uint64(h), hash, d.log)
+	if len(cp.Hashes) > 0 {
+		err := rescan(ctx, ch, d.watch, d.f, int64(max(cfg.StartHeight, from)), d.log, func(h int64, hash chain.ID, b *chain.Block) error {
+			d.scanBlock(txsOf(b), chainhash.Hash(hash.Bytes()), int32(h))
+			return nil
+		})
 		if err != nil {
 			return nil, err
 		}
-		if b == nil {
-			continue
-		}
-		d.scanBlock(txsOf(b), chainhash.Hash(hash.Bytes()), h)
 	}
 	return d, nil
 }

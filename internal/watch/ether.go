@@ -168,28 +168,18 @@ func NewEtherDeposits(ctx context.Context, c Core, b chain.Backend, art *safe.Ar
 		if cp.Held > 0 {
 			from = min(from, max(cp.Held, cfg.StartHeight))
 		}
-		for h := from; h <= cp.Height; h++ {
-			id, kept := d.f.Kept(int64(h))
-			if !kept {
-				var err error
-				if id, err = b.HashAt(ctx, uint64(h)); err != nil {
-					return nil, fmt.Errorf("watch: rescan block %d: %w", h, err)
-				}
-			}
-			blk, err := keptBlock(ctx, b, d.watch, uint64(h), id, cfg.Logger)
-			if err != nil {
-				return nil, err
-			}
-			if blk == nil {
-				continue
-			}
+		err := rescan(ctx, b, d.watch, d.f, int64(from), cfg.Logger, func(h int64, id chain.ID, blk *chain.Block) error {
 			ps, err := d.scan(blk, uint64(h), id)
 			if err != nil {
-				return nil, fmt.Errorf("watch: rescan block %d: %w", h, err)
+				return fmt.Errorf("watch: rescan block %d: %w", h, err)
 			}
 			for _, p := range ps {
 				d.inBlocks[p.seen.Outpoint] = p
 			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 		return d, nil
 	}

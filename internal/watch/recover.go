@@ -188,19 +188,32 @@ func RecoverReorg(ctx context.Context, c Core, now time.Time, r *ReorgRecovery, 
 	return nil
 }
 
-// keptBlock reads the kept block hash at height for a watcher's rescan at
-// start. A block that left the best chain while the watcher was down and
-// that the node no longer reads (btcd reads no block off its main chain)
-// is nil with no error: its deposits are not to be credited, and the
-// first step unwinds it, or halts on a reorg below the kept blocks.
-func keptBlock(ctx context.Context, b chain.Backend, w *chain.Watch, height uint64, hash chain.ID, log *slog.Logger) (*chain.Block, error) {
-	blk, err := b.Block(ctx, hash, w)
-	if err == nil {
-		return blk, nil
+// rescan reads again, at a watcher's start, the blocks from height from
+// to f's: those f keeps by their hashes, those below by the best chain's,
+// each handed to scan. A kept block that left the best chain while the
+// watcher was down and that the node no longer reads (btcd reads no block
+// off its main chain) is skipped: its deposits are not to be credited, and
+// the first step unwinds it, or halts on a reorg below the kept blocks.
+func rescan(ctx context.Context, b chain.Backend, w *chain.Watch, f *chain.Follower, from int64, log *slog.Logger, scan func(height int64, hash chain.ID, blk *chain.Block) error) error {
+	for h := from; h <= f.Height(); h++ {
+		hash, kept := f.Kept(h)
+		if !kept {
+			var err error
+			if hash, err = b.HashAt(ctx, uint64(h)); err != nil {
+				return fmt.Errorf("watch: rescan block %d: %w", h, err)
+			}
+		}
+		blk, err := b.Block(ctx, hash, w)
+		if err != nil {
+			if best, herr := b.HashAt(ctx, uint64(h)); herr == nil && best != hash {
+				log.Warn("a kept block left the best chain while the watcher was down", "height", h, "hash", hash)
+				continue
+			}
+			return fmt.Errorf("watch: rescan block %d: %w", h, err)
+		}
+		if err := scan(h, hash, blk); err != nil {
+			return err
+		}
 	}
-	if best, herr := b.HashAt(ctx, height); herr == nil && best != hash {
-		log.Warn("a kept block left the best chain while the watcher was down", "height", height, "hash", hash)
-		return nil, nil
-	}
-	return nil, fmt.Errorf("watch: rescan block %d: %w", height, err)
+	return nil
 }
