@@ -889,7 +889,7 @@ func creditSeen(ctx context.Context, c Core, now time.Time, ready []custody.Seen
 		}
 		for i, s := range ready[:n] {
 			err, no := why[uint32(i)]
-			if no && (errors.Is(err, controls.ErrHalted) || errors.Is(err, core.ErrAssetNotListed)) {
+			if no && stopsDeposits(err) {
 				continue
 			}
 			taken(s)

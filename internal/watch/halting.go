@@ -2,6 +2,7 @@ package watch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
@@ -68,6 +69,13 @@ func depositsStopped(c Core, asset ledger.AssetID) error {
 		}
 	})
 	return stopped
+}
+
+// stopsDeposits reports whether err, the core's refusal of a deposit, is
+// one depositsStopped would have told: deposits halted, or the asset
+// awaiting listing (the deposit is kept, not refused for good).
+func stopsDeposits(err error) bool {
+	return errors.Is(err, controls.ErrHalted) || errors.Is(err, core.ErrAssetNotListed)
 }
 
 // reserveCheck raises the reserves conditions of one asset's row at one
