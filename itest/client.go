@@ -323,6 +323,21 @@ func (c *Customer) Deposits(ctx context.Context) ([]api.DepositView, error) {
 	return res.Items, err
 }
 
+// Deposit returns the customer's deposit of outpoint op (as
+// /v1/me/deposits names it), and whether there is one.
+func (c *Customer) Deposit(ctx context.Context, op string) (api.DepositView, bool, error) {
+	deps, err := c.Deposits(ctx)
+	if err != nil {
+		return api.DepositView{}, false, err
+	}
+	for _, dep := range deps {
+		if dep.Outpoint == op {
+			return dep, true, nil
+		}
+	}
+	return api.DepositView{}, false, nil
+}
+
 // Available returns the customer's available bitcoin, in satoshi
 // (GET /v1/me/balances).
 func (c *Customer) Available(ctx context.Context) (uint64, error) {

@@ -851,19 +851,14 @@ func (d *Deployment) Fund(ctx context.Context, c *Customer, amount int64) (wire.
 		return wire.OutPoint{}, err
 	}
 	err = d.wait(ctx, fmt.Sprintf("deposit %s credited", op), func() (bool, error) {
-		deps, err := c.Deposits(ctx)
-		if err != nil {
+		dep, found, err := c.Deposit(ctx, op.String())
+		if err != nil || !found {
 			return false, err
 		}
-		for _, dep := range deps {
-			if dep.Outpoint == op.String() {
-				if dep.State != "credited" {
-					return false, fmt.Errorf("itest: deposit %s is %s", op, dep.State)
-				}
-				return true, nil
-			}
+		if dep.State != "credited" {
+			return false, fmt.Errorf("itest: deposit %s is %s", op, dep.State)
 		}
-		return false, nil
+		return true, nil
 	})
 	return op, err
 }

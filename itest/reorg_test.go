@@ -167,16 +167,12 @@ func TestWatcherRecoversFromDeepReorg(t *testing.T) {
 	}
 }
 
-// depositOf returns the customer's deposit of outpoint op.
+// depositOf returns the customer's deposit of outpoint op, an error if
+// there is none.
 func depositOf(ctx context.Context, c *Customer, op string) (api.DepositView, error) {
-	deps, err := c.Deposits(ctx)
-	if err != nil {
-		return api.DepositView{}, err
+	dep, found, err := c.Deposit(ctx, op)
+	if err == nil && !found {
+		err = fmt.Errorf("itest: no deposit %s", op)
 	}
-	for _, dep := range deps {
-		if dep.Outpoint == op {
-			return dep, nil
-		}
-	}
-	return api.DepositView{}, fmt.Errorf("itest: no deposit %s", op)
+	return dep, err
 }
