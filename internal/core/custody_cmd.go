@@ -269,7 +269,6 @@ func (s *State) applyCustody(cmd Command, t int64) (handled bool, v any, err err
 	case CreditDeposits:
 		var halted []custody.Result
 		ok := c.Deposits[:0:0]
-		var at []uint32 // at[j]: the index in c.Deposits of ok[j]
 		for i, d := range c.Deposits {
 			w, found := s.Custody.Wallet(d.Wallet)
 			if found {
@@ -284,13 +283,23 @@ func (s *State) applyCustody(cmd Command, t int64) (handled bool, v any, err err
 				}
 			}
 			ok = append(ok, d)
-			at = append(at, uint32(i))
 		}
 		res := s.Custody.CreditDeposits(s.Ledger, ok, t, s.finalityDepth)
-		// The results name the command's deposits, not ok's.
-		for j := range res {
-			if int(res[j].Index) < len(at) {
-				res[j].Index = at[res[j].Index]
+		if len(halted) > 0 && len(res) > 0 {
+			// The results name the command's deposits, not ok's: ok's
+			// j-th is the j-th of those not halted.
+			at := make([]uint32, 0, len(ok))
+			for i, k := 0, 0; i < len(c.Deposits); i++ {
+				if k < len(halted) && halted[k].Index == uint32(i) {
+					k++
+					continue
+				}
+				at = append(at, uint32(i))
+			}
+			for j := range res {
+				if int(res[j].Index) < len(at) {
+					res[j].Index = at[res[j].Index]
+				}
 			}
 		}
 		// A deposit credited after the journaled tip already passed its
