@@ -370,9 +370,11 @@ func serve(cmd *cobra.Command, o *serveOptions) error {
 	}
 	if o.seed && o.chain {
 		fmt.Fprintln(out, "starting a btcd regtest node (go tool btcd) and the demo wallets...")
-		onOutflow := func(_ ledger.AssetID, _ chainhash.Hash, why string) {
+		onOutflow := func(_ ledger.AssetID, txid chainhash.Hash, why string) {
 			if c := cs.Load(); c != nil {
-				c.Halt("BTC", "watcher", why)
+				if err := c.HaltFor("BTC", txid.String(), "watcher", why); err != nil {
+					log.Warn("co-signer not halted", "tx", txid, "err", err)
+				}
 			}
 		}
 		if chain, err = demo.StartChain(ctx, c, o.dir, watch.DepositConfig{Logger: log.With("sub", "watch"), Alert: send, Detected: m.Detected, OnUnexplained: onOutflow}, team); err != nil {

@@ -271,9 +271,9 @@ the asset's withdrawals in the core, with an incident.`,
 			m := metrics.New(remote)
 			d, err := watch.ForAsset(ctx, remote, backend, params, code, watch.DepositConfig{Confirmations: confs, StartHeight: start, Tolerance: tolerance, Gap: gap,
 				Logger: log, Alert: send, Detected: m.Detected, StateDir: stateDir, CheckpointEvery: checkpointEvery,
-				OnUnexplained: func(_ ledger.AssetID, _ chainhash.Hash, why string) {
+				OnUnexplained: func(_ ledger.AssetID, txid chainhash.Hash, why string) {
 					if alarm != nil {
-						alarm.Halt(code, why)
+						alarm.HaltTx(code, txid.String(), why)
 					}
 				},
 				OnHistory: func(why string) {

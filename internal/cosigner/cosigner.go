@@ -3,6 +3,7 @@ package cosigner
 import (
 	"bytes"
 	"crypto/ecdsa"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	"github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 	"github.com/cockroachdb/pebble/v2"
@@ -290,6 +292,56 @@ func (c *Cosigner) Halt(asset, by, reason string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.halt(asset, by, reason)
+}
+
+// ErrSignedHere declines a halt for a transaction this co-signer signed
+// itself (HaltFor).
+var ErrSignedHere = errors.New("cosigner: declined: this co-signer signed that transaction itself")
+
+// ErrBadTxName reports a halt naming its transaction in no form HaltFor
+// reads.
+var ErrBadTxName = errors.New("cosigner: halt")
+
+// HaltFor is Halt for one transaction the watcher could not explain: tx
+// names it, a Bitcoin txid as shown or a SafeTx hash (0x…). It is declined
+// with ErrSignedHere when this co-signer signed that very transaction of
+// asset. It signed it only once its own mirror of the journal held the
+// withdrawals it pays, within its limits; what the watcher missed is the
+// journal's entry of it (the core died between the entry and the
+// watcher's next read). A co-signer whose key an attacker holds signs
+// without this process, and ignores halts anyway. Any other transaction
+// halts asset as Halt does.
+func (c *Cosigner) HaltFor(asset, tx, by, reason string) error {
+	key, err := txKey(tx)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r, ok := c.txs[key]; ok && r.Asset == asset {
+		c.cfg.Log.Warn("a halt for a transaction this co-signer signed is declined", "asset", asset, "tx", tx, "signed", r.Time, "withdrawals", r.Withdrawals, "by", by, "reason", reason)
+		return fmt.Errorf("%w: %s, signed %s for withdrawals %s", ErrSignedHere, tx, r.Time.UTC().Format(time.RFC3339), strings.Join(r.Withdrawals, ", "))
+	}
+	return c.halt(asset, by, reason)
+}
+
+// txKey is the key of c.txs for a transaction named as HaltFor takes it.
+func txKey(tx string) ([32]byte, error) {
+	if h, ok := strings.CutPrefix(tx, "0x"); ok {
+		b, err := hex.DecodeString(h)
+		if err != nil || len(b) != 32 {
+			return [32]byte{}, fmt.Errorf("%w: %q is not a SafeTx hash (0x and 64 hex digits)", ErrBadTxName, tx)
+		}
+		return [32]byte(b), nil
+	}
+	if len(tx) != 2*chainhash.HashSize {
+		return [32]byte{}, fmt.Errorf("%w: %q is not a transaction id (64 hex digits)", ErrBadTxName, tx)
+	}
+	h, err := chainhash.NewHashFromStr(tx)
+	if err != nil {
+		return [32]byte{}, fmt.Errorf("%w: %q is not a transaction id: %v", ErrBadTxName, tx, err)
+	}
+	return [32]byte(*h), nil
 }
 
 func (c *Cosigner) halt(asset, by, reason string) error {

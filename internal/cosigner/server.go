@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -79,7 +80,9 @@ func (f *Follower) Run(ctx context.Context, every time.Duration) {
 // Handler serves POST /cosign: a base64 PSBT in, the co-signed PSBT out, or
 // 403 with the reason; POST /cosign/safetx: a SafeTxBody in, a
 // SafeTxAnswer out, 400 for a malformed body, 403 with the reason for a
-// refusal; and the watcher's POST /halt. Mount it behind mutual TLS.
+// refusal; and the watcher's POST /halt (a HaltRequest: 204 halted, 409
+// declined for a transaction it signed itself, 400 malformed). Mount it
+// behind mutual TLS.
 func (c *Cosigner) Handler(log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /halt", func(w http.ResponseWriter, r *http.Request) {
@@ -94,7 +97,21 @@ func (c *Cosigner) Handler(log *slog.Logger) http.Handler {
 			http.Error(w, "want {\"asset\": code, \"reason\": text}", http.StatusBadRequest)
 			return
 		}
-		if err := c.Halt(strings.ToUpper(req.Asset), "watcher", req.Reason); err != nil {
+		var err error
+		if req.Tx != "" {
+			err = c.HaltFor(strings.ToUpper(req.Asset), req.Tx, "watcher", req.Reason)
+		} else {
+			err = c.Halt(strings.ToUpper(req.Asset), "watcher", req.Reason)
+		}
+		switch {
+		case errors.Is(err, ErrSignedHere):
+			http.Error(w, err.Error(), http.StatusConflict)
+			return
+		case errors.Is(err, ErrBadTxName):
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if err != nil {
 			log.Error("could not record a halt", "err", err)
 			http.Error(w, "co-signer cannot record the halt", http.StatusServiceUnavailable)
 			return
@@ -157,6 +174,10 @@ func (c *Cosigner) Handler(log *slog.Logger) http.Handler {
 type HaltRequest struct {
 	Asset  string `json:"asset"`
 	Reason string `json:"reason"`
+	// Tx, if set, names the transaction the halt is for (HaltFor): the
+	// co-signer answers 409 Conflict, and does not halt, if it signed
+	// that transaction itself.
+	Tx string `json:"tx,omitempty"`
 }
 
 // peerIs tells whether the request's client certificate (verified by the

@@ -225,3 +225,58 @@ func TestCosignerRefusesShorterOrRewrittenHistory(t *testing.T) {
 		})
 	}
 }
+
+// TestHaltForOwnTransaction: the watcher's halt for a transaction the
+// co-signer signed itself (the watcher saw it broadcast before it could
+// read the journal's entry of it) is declined with 409 and halts nothing;
+// one for any other transaction halts, the asset must match, and a
+// transaction named in no readable form is refused with 400. Restarted,
+// the co-signer still knows what it signed.
+func TestHaltForOwnTransaction(t *testing.T) {
+	w := newWorld(t)
+	w.withdraw(1, "w1", 30_000_000, t0.Add(25*time.Hour))
+	if err := w.feed(); err != nil {
+		t.Fatal(err)
+	}
+	w.clock = t0.Add(25 * time.Hour)
+	p := w.psbtPaying(pay(1, 30_000_000))
+	if _, err := w.cs.Sign(p); err != nil {
+		t.Fatal(err)
+	}
+	own := p.UnsignedTx.TxHash().String()
+	post := func(body string) (int, string) {
+		rec := httptest.NewRecorder()
+		req, _ := http.NewRequest("POST", "/halt", strings.NewReader(body))
+		w.cs.Handler(slog.New(slog.DiscardHandler)).ServeHTTP(rec, req)
+		return rec.Code, rec.Body.String()
+	}
+	for _, bad := range []string{"abc", strings.Repeat("z", 64), "0x1234", "0x" + strings.Repeat("g", 64)} {
+		if code, _ := post(`{"asset":"BTC","reason":"x","tx":"` + bad + `"}`); code != http.StatusBadRequest {
+			t.Errorf("halt for tx %q = %d; want 400", bad, code)
+		}
+	}
+	if code, body := post(`{"asset":"BTC","reason":"unexplained outflow","tx":"` + own + `"}`); code != http.StatusConflict || !strings.Contains(body, "1:w1") {
+		t.Fatalf("halt for its own transaction = %d %q; want 409 naming the withdrawal", code, body)
+	}
+	if hs := w.cs.Halts(); len(hs) != 0 {
+		t.Fatalf("halted for its own transaction: %+v", hs)
+	}
+	w.restart()
+	if err := w.cs.HaltFor("BTC", own, "watcher", "again"); !errors.Is(err, ErrSignedHere) {
+		t.Fatalf("restarted, halt for its own transaction = %v; want ErrSignedHere", err)
+	}
+	// The same id for another asset is not the transaction it signed.
+	if err := w.cs.HaltFor("ETH", own, "watcher", "other asset"); err != nil {
+		t.Fatal(err)
+	}
+	other := strings.Repeat("ab", 32)
+	if code, _ := post(`{"asset":"BTC","reason":"theft","tx":"` + other + `"}`); code != http.StatusNoContent {
+		t.Fatalf("halt for another transaction = %d; want 204", code)
+	}
+	if hs := w.cs.Halts(); len(hs) != 2 || hs[0].Asset != "BTC" || hs[0].Reason != "theft" || hs[1].Asset != "ETH" {
+		t.Fatalf("halts = %+v", hs)
+	}
+	if _, err := w.cs.Sign(w.psbtPaying(pay(1, 30_000_000))); !errors.Is(err, ErrHalted) {
+		t.Fatalf("after the halt for another transaction, Sign = %v; want ErrHalted", err)
+	}
+}

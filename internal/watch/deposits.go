@@ -569,50 +569,11 @@ func (d *Deposits) checkLocked(tx blockTx, where string, resynced bool) {
 	if d.reported[txid] {
 		return
 	}
-	var why string
-	var known bool
-	// loss sums the outputs of ours the transaction spends unexplained:
-	// what the incident cost.
-	var loss uint64
-	d.core.Read(func(s *core.State) {
-		// Recorded before a restart, or by another watcher: the journal
-		// already holds the halt and the incident.
-		if known = s.Incidents.Names(txid.String()); known {
-			return
-		}
-		for _, in := range tx.spends {
-			op := outpointOf(in.Prev)
-			u, ok := s.Custody.UTXO(op)
-			if !ok {
-				// Not in the journal's coins, but ours by the descriptors
-				// (coins sent straight to a wallet): nothing can have
-				// reserved it.
-				if c, mine := d.viewed(in.Prev); mine {
-					if why == "" {
-						why = fmt.Sprintf("transaction %s %s spends our output %s (wallet %d, %d base units, never journaled) that no withdrawal or ceremony reserved", txid, where, op, c.wallet, c.value)
-					}
-					loss += uint64(max(c.value, 0))
-				}
-				continue
-			}
-			if u.State == custody.UTXOSpent {
-				continue
-			}
-			if u.State == custody.UTXOReserved {
-				if id, isBatch := strings.CutPrefix(u.Ceremony, "batch:"); isBatch {
-					if b, ok := s.Withdraw.Batch(id); ok && b.TxID == [32]byte(txid) {
-						continue
-					}
-				} else if c, ok := s.Custody.Ceremony(u.Ceremony); ok && c.TxID == [32]byte(txid) {
-					continue
-				}
-			}
-			if why == "" {
-				why = fmt.Sprintf("transaction %s %s spends our output %s (wallet %d) that no journaled withdrawal or ceremony reserved for it", txid, where, op, u.Wallet)
-			}
-			loss += u.Amount
-		}
-	})
+	prevs := make([]chain.Outpoint, len(tx.spends))
+	for i, in := range tx.spends {
+		prevs[i] = in.Prev
+	}
+	known, why, loss := d.explain(txid, prevs, where)
 	if known {
 		d.reported[txid] = true
 		return
@@ -641,11 +602,64 @@ func (d *Deposits) checkLocked(tx blockTx, where string, resynced bool) {
 	if d.cfg.OnUnexplained != nil {
 		d.cfg.OnUnexplained(d.cfg.Asset, txid, why)
 	}
-	if err := d.outflows.add(pendingOutflow{TxID: txid, Asset: d.cfg.Asset, Why: why, Loss: loss}); err != nil {
+	spends := make([]custody.Outpoint, len(prevs))
+	for i, p := range prevs {
+		spends[i] = outpointOf(p)
+	}
+	if err := d.outflows.add(pendingOutflow{TxID: txid, Asset: d.cfg.Asset, Why: why, Loss: loss, Spends: spends}); err != nil {
 		d.log.Error("could not keep an outflow on the watcher's host", "err", err)
 	}
 	d.alert(alert.Alert{Key: "outflow:" + txid.String(), Severity: alert.Critical, Title: "unexplained outflow", Detail: why, Time: d.cfg.Now()})
 	d.log.Error("UNEXPLAINED OUTFLOW", "tx", txid, "where", where)
+}
+
+// explain looks at the outputs of ours a transaction spends (prevs):
+// each is explained only by the ceremony or batch that reserved it in the
+// journal, as this very transaction. why is empty when every one is; loss
+// sums those that are not. known reports a transaction the journal
+// already names in an incident (recorded before a restart, or by another
+// watcher).
+func (d *Deposits) explain(txid chainhash.Hash, prevs []chain.Outpoint, where string) (known bool, why string, loss uint64) {
+	d.core.Read(func(s *core.State) {
+		// Recorded before a restart, or by another watcher: the journal
+		// already holds the halt and the incident.
+		if known = s.Incidents.Names(txid.String()); known {
+			return
+		}
+		for _, prev := range prevs {
+			op := outpointOf(prev)
+			u, ok := s.Custody.UTXO(op)
+			if !ok {
+				// Not in the journal's coins, but ours by the descriptors
+				// (coins sent straight to a wallet): nothing can have
+				// reserved it.
+				if c, mine := d.viewed(prev); mine {
+					if why == "" {
+						why = fmt.Sprintf("transaction %s %s spends our output %s (wallet %d, %d base units, never journaled) that no withdrawal or ceremony reserved", txid, where, op, c.wallet, c.value)
+					}
+					loss += uint64(max(c.value, 0))
+				}
+				continue
+			}
+			if u.State == custody.UTXOSpent {
+				continue
+			}
+			if u.State == custody.UTXOReserved {
+				if id, isBatch := strings.CutPrefix(u.Ceremony, "batch:"); isBatch {
+					if b, ok := s.Withdraw.Batch(id); ok && b.TxID == [32]byte(txid) {
+						continue
+					}
+				} else if c, ok := s.Custody.Ceremony(u.Ceremony); ok && c.TxID == [32]byte(txid) {
+					continue
+				}
+			}
+			if why == "" {
+				why = fmt.Sprintf("transaction %s %s spends our output %s (wallet %d) that no journaled withdrawal or ceremony reserved for it", txid, where, op, u.Wallet)
+			}
+			loss += u.Amount
+		}
+	})
+	return known, why, loss
 }
 
 // viewed returns an output of ours the chain view holds.
@@ -669,8 +683,30 @@ func (d *Deposits) haltOutflows(ctx context.Context) error {
 }
 
 func (d *Deposits) haltOutflowsLocked(ctx context.Context) error {
+	if d.outflows.len() == 0 {
+		return nil
+	}
+	// Each is looked at again with the journal as the core has it now: a
+	// spend found while the core did not answer may be our own batch,
+	// journaled before its broadcast and not yet read (the core died
+	// between the two). Without the core, nothing is journaled anyway.
+	if s, ok := d.core.(Syncer); ok {
+		if err := s.Sync(ctx); err != nil {
+			return fmt.Errorf("watch: %w: %w", ErrCoreDown, err)
+		}
+	}
 	for d.outflows.len() > 0 {
 		o := d.outflows.items[0]
+		if d.explainedNow(o) {
+			d.log.Warn("an outflow found while the core did not answer is explained by its journal: not halted", "tx", o.TxID, "was", o.Why)
+			d.alert(alert.Alert{Key: "outflow:" + o.TxID.String(), Severity: alert.Warning, Title: "outflow explained by the journal once the core answered: not halted",
+				Detail: fmt.Sprintf("transaction %s, seen as: %s; a co-signer that did not sign it may have halted (lift it on its host)", o.TxID, o.Why), Time: d.cfg.Now()})
+			if err := d.outflows.pop(); err != nil {
+				return err
+			}
+			delete(d.seenAt, o.TxID)
+			continue
+		}
 		var code string
 		d.core.Read(func(s *core.State) {
 			if a, ok := s.Ledger.Asset(o.Asset); ok {
@@ -698,6 +734,21 @@ func (d *Deposits) haltOutflowsLocked(ctx context.Context) error {
 		delete(d.seenAt, o.TxID)
 	}
 	return nil
+}
+
+// explainedNow reports whether the journal, as the watcher's replica has
+// it, now explains every spend of an outflow kept in the outbox. An entry
+// kept without its spends (by an older watcher) is not looked at again.
+func (d *Deposits) explainedNow(o pendingOutflow) bool {
+	if len(o.Spends) == 0 {
+		return false
+	}
+	prevs := make([]chain.Outpoint, len(o.Spends))
+	for i, op := range o.Spends {
+		prevs[i] = chain.Outpoint{Tx: chain.NewID(chain.Bitcoin, op.TxID), Index: op.Vout}
+	}
+	known, why, _ := d.explain(o.TxID, prevs, "")
+	return !known && why == ""
 }
 
 // detect looks at the mempool and at the blocks past the follower for

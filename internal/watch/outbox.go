@@ -9,6 +9,7 @@ import (
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 
+	"kinko/internal/custody"
 	"kinko/internal/ledger"
 )
 
@@ -26,6 +27,9 @@ type pendingOutflow struct {
 	Why   string         `json:"why"`
 	// Loss is what the outflow took of ours, in base units.
 	Loss uint64 `json:"loss,omitempty"`
+	// Spends are the outputs of ours it spends, to look at again when
+	// the core answers.
+	Spends []custody.Outpoint `json:"spends,omitempty"`
 }
 
 // outbox keeps the outflows found and not yet journaled, in the order

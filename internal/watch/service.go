@@ -193,8 +193,17 @@ const alarmBackoffMax = 2 * time.Second
 
 // Halt tells every co-signer to halt asset (a code, or "*" for
 // everything), without waiting.
-func (a *Alarm) Halt(asset, reason string) {
-	body, _ := json.Marshal(map[string]string{"asset": asset, "reason": reason})
+func (a *Alarm) Halt(asset, reason string) { a.HaltTx(asset, "", reason) }
+
+// HaltTx is Halt for one transaction the watcher could not explain, named
+// by tx (a Bitcoin txid as shown): a co-signer that signed that very
+// transaction itself declines (409), and is not asked again.
+func (a *Alarm) HaltTx(asset, tx, reason string) {
+	req := map[string]string{"asset": asset, "reason": reason}
+	if tx != "" {
+		req["tx"] = tx
+	}
+	body, _ := json.Marshal(req)
 	for _, u := range a.URLs {
 		a.wg.Add(1)
 		// Each goroutine ends when the co-signer answers or the alarm
@@ -208,6 +217,12 @@ func (a *Alarm) Halt(asset, reason string) {
 					res.Body.Close()
 					if res.StatusCode == http.StatusNoContent {
 						a.Log.Info("co-signer halted", "cosigner", u, "asset", asset)
+						return
+					}
+					if res.StatusCode == http.StatusConflict {
+						// Final: it signed the transaction itself. The core's
+						// journal, once read, says whether it is ours.
+						a.Log.Warn("co-signer declined the halt: it signed this transaction itself", "cosigner", u, "asset", asset, "tx", tx)
 						return
 					}
 					err = fmt.Errorf("answered %s", res.Status)
