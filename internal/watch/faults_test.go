@@ -76,6 +76,21 @@ func (e *depositEnv) steal(u custody.UTXO) *wire.MsgTx {
 	return tx
 }
 
+// credited steps d over the deposits sent, mines a block and steps again,
+// and returns wallet 1's credited outputs, of which there must be n.
+func (e *depositEnv) credited(d *Deposits, n int) []custody.UTXO {
+	e.t.Helper()
+	e.step(d)
+	e.node.Generate(context.Background(), 1)
+	e.step(d)
+	var utxos []custody.UTXO
+	e.core.Read(func(s *core.State) { utxos = s.Custody.UTXOs(1, custody.UTXOAvailable) })
+	if len(utxos) != n {
+		e.t.Fatalf("%d credited outputs; want %d", len(utxos), n)
+	}
+	return utxos
+}
+
 func (e *depositEnv) incidentsNaming(tx *wire.MsgTx) int {
 	n := 0
 	e.core.Read(func(s *core.State) {
@@ -119,14 +134,7 @@ func TestWatcherFaults(t *testing.T) {
 		return d
 	}
 	w := start()
-	e.step(w)
-	e.node.Generate(ctx, 1)
-	e.step(w)
-	var utxos []custody.UTXO
-	e.core.Read(func(s *core.State) { utxos = s.Custody.UTXOs(1, custody.UTXOAvailable) })
-	if len(utxos) != 3 {
-		t.Fatalf("%d credited outputs; want 3", len(utxos))
-	}
+	utxos := e.credited(w, 3)
 
 	// 1. Duplicate notifications: the theft seen at every step, then in
 	// its block: one halt, one incident, one alert.
@@ -338,14 +346,7 @@ func TestNotifiedOutflow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.step(d)
-	e.node.Generate(ctx, 1)
-	e.step(d)
-	var utxos []custody.UTXO
-	e.core.Read(func(s *core.State) { utxos = s.Custody.UTXOs(1, custody.UTXOAvailable) })
-	if len(utxos) != 1 {
-		t.Fatalf("%d credited outputs; want 1", len(utxos))
-	}
+	utxos := e.credited(d, 1)
 	if err := d.Subscribe(ctx); err != nil {
 		t.Fatal(err)
 	}

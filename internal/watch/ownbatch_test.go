@@ -93,14 +93,7 @@ func TestOwnTransactionWhileCoreDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.step(d)
-	e.node.Generate(ctx, 1)
-	e.step(d)
-	var utxos []custody.UTXO
-	e.core.Read(func(s *core.State) { utxos = s.Custody.UTXOs(1, custody.UTXOAvailable) })
-	if len(utxos) != 2 {
-		t.Fatalf("%d credited outputs; want 2", len(utxos))
-	}
+	utxos := e.credited(d, 2)
 	// Ours: the ceremony is journaled with the transaction's id, then the
 	// core dies before the watcher reads it, then it is broadcast.
 	own := e.steal(utxos[0])
