@@ -89,7 +89,11 @@ func TestOwnTransactionWhileCoreDown(t *testing.T) {
 	var told []string
 	var tmu sync.Mutex
 	d, err := NewDeposits(ctx, lag, e.node.Chain(), e.book, DepositConfig{Asset: btcAsset, Confirmations: 1, StartHeight: regtest.SegwitHeight, Alert: got.send,
-		StateDir: t.TempDir(), OnUnexplained: func(_ ledger.AssetID, txid chainhash.Hash, _ string) { tmu.Lock(); told = append(told, txid.String()); tmu.Unlock() }})
+		StateDir: t.TempDir(), OnUnexplained: func(_ ledger.AssetID, txid chainhash.Hash, _ string) {
+			tmu.Lock()
+			told = append(told, txid.String())
+			tmu.Unlock()
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
