@@ -284,7 +284,7 @@ func (e *ethWatchFlags) check() ([]watch.WatchedSafe, common.Address, error) {
 // deposit addresses with its ledger account (watch.EthRecon: a difference
 // beyond tolerance wei halts) and checks the hot cap and house backing.
 func (e *ethWatchFlags) run(ctx context.Context, out io.Writer, log *slog.Logger, remote *watch.Remote, code, coreURL string, ncosigners int,
-	confs, start int32, gap uint32, tolerance int64, send func(alert.Alert), halt func(asset, why string)) error {
+	confs, start int32, gap uint32, tolerance int64, send func(alert.Alert), halt func(asset, tx, why string)) error {
 	safes, ms, err := e.check()
 	if err != nil {
 		return err
@@ -342,7 +342,7 @@ func (e *ethWatchFlags) run(ctx context.Context, out io.Writer, log *slog.Logger
 		}
 	}
 	exec, err := watch.NewEthExec(remote, node, watch.EthExecConfig{Asset: asset, Safes: safes, MultiSend: ms, StartBlock: startBlock, WSURL: e.ws, Logger: log,
-		OnUnexplained: func(_ ledger.AssetID, _ common.Hash, why string) { halt(code, why) },
+		OnUnexplained: func(_ ledger.AssetID, h common.Hash, why string) { halt(code, h.Hex(), why) },
 		Alert:         send})
 	if err != nil {
 		return err

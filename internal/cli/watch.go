@@ -262,9 +262,9 @@ the asset's withdrawals in the core, with an incident.`,
 			}
 			code := strings.ToUpper(asset)
 			if ef.node != "" {
-				return ef.run(ctx, cmd.OutOrStdout(), log, remote, code, coreURL, len(cosigners), confs, start, gap, tolerance, send, func(asset, why string) {
+				return ef.run(ctx, cmd.OutOrStdout(), log, remote, code, coreURL, len(cosigners), confs, start, gap, tolerance, send, func(asset, tx, why string) {
 					if alarm != nil {
-						alarm.Halt(asset, why)
+						alarm.HaltTx(asset, tx, why)
 					}
 				})
 			}

@@ -129,6 +129,11 @@ type execOutflow struct {
 	hash, tx common.Hash
 	why      string
 	loss     *big.Int
+	// safe is the Safe that executes it; log is the execution's event,
+	// when it was mined. haltPending looks at it again with the journal as
+	// the core has it then.
+	safe common.Address
+	log  *types.Log
 }
 
 // NewEthExec returns the execution watcher of cfg.Safes on node.
@@ -365,40 +370,16 @@ func (w *EthExec) check(ctx context.Context, l types.Log, resynced bool) error {
 	if w.reported[hash] {
 		return nil
 	}
-	known, batch, cer := w.lookup(hash, l.Address, l.Topics[0] == safe.EventExecutionFailure)
+	known, explained, note, err := w.settle(ctx, l)
+	if err != nil || explained {
+		return err
+	}
 	if known {
 		w.reported[hash] = true
 		return nil
 	}
-	note := ""
-	if cer != nil && batch == nil {
-		if note = w.ceremonyExplained(cer, l.Address); note == "" {
-			// An ExecutionFailure used the nonce and moved nothing: the
-			// ceremony stays prepared, never executable again.
-			if l.Topics[0] == safe.EventExecutionSuccess && cer.State == custody.CeremonyPrepared {
-				o, err := w.core.Submit(ctx, w.cfg.Now(), core.ConfirmCeremony{TxID: cer.TxID, Height: int32(l.BlockNumber)})
-				if err == nil {
-					err = o.Err
-				}
-				if err != nil {
-					return fmt.Errorf("watch: confirm ceremony %s: %w", cer.ID, err)
-				}
-			}
-			return nil
-		}
+	if note != "" {
 		resynced = true // the ceremony is journaled: no newer state explains it otherwise
-	}
-	if batch != nil {
-		if l.Topics[0] == safe.EventExecutionSuccess && batch.Status != withdraw.BatchConfirmed {
-			o, err := w.core.Submit(ctx, w.cfg.Now(), core.ConfirmBatch{TxID: batch.TxID, Height: int32(l.BlockNumber)})
-			if err == nil {
-				err = o.Err
-			}
-			if err != nil {
-				return fmt.Errorf("watch: confirm batch %s: %w", batch.ID, err)
-			}
-		}
-		return nil
 	}
 	if !resynced {
 		// The replica may lag the batch the signer just journaled.
@@ -419,8 +400,50 @@ func (w *EthExec) check(ctx context.Context, l types.Log, resynced bool) error {
 		why = fmt.Sprintf("the %s Safe %s (%s) executed SafeTx %s in transaction %s, block %d: %s; %s wei left it",
 			sf.Kind, sf.Name, l.Address.Hex(), hash.Hex(), l.TxHash.Hex(), l.BlockNumber, note, loss)
 	}
-	w.report(execOutflow{hash: hash, tx: l.TxHash, why: why, loss: loss}, l.Address, "unexplained Safe execution")
+	w.report(execOutflow{hash: hash, tx: l.TxHash, why: why, loss: loss, log: &l}, l.Address, "unexplained Safe execution")
 	return nil
+}
+
+// settle looks an execution up in the journal as the watcher's replica
+// has it: known if an incident already names it; explained if a journaled
+// batch or ceremony holds it, and then journals what that calls for (the
+// confirmation of a success); note says why a journaled ceremony does not
+// explain it.
+func (w *EthExec) settle(ctx context.Context, l types.Log) (known, explained bool, note string, err error) {
+	known, batch, cer := w.lookup(l.Topics[1], l.Address, l.Topics[0] == safe.EventExecutionFailure)
+	if known {
+		return true, false, "", nil
+	}
+	if cer != nil && batch == nil {
+		if note = w.ceremonyExplained(cer, l.Address); note != "" {
+			return false, false, note, nil
+		}
+		// An ExecutionFailure used the nonce and moved nothing: the
+		// ceremony stays prepared, never executable again.
+		if l.Topics[0] == safe.EventExecutionSuccess && cer.State == custody.CeremonyPrepared {
+			o, err := w.core.Submit(ctx, w.cfg.Now(), core.ConfirmCeremony{TxID: cer.TxID, Height: int32(l.BlockNumber)})
+			if err == nil {
+				err = o.Err
+			}
+			if err != nil {
+				return false, false, "", fmt.Errorf("watch: confirm ceremony %s: %w", cer.ID, err)
+			}
+		}
+		return false, true, "", nil
+	}
+	if batch != nil {
+		if l.Topics[0] == safe.EventExecutionSuccess && batch.Status != withdraw.BatchConfirmed {
+			o, err := w.core.Submit(ctx, w.cfg.Now(), core.ConfirmBatch{TxID: batch.TxID, Height: int32(l.BlockNumber)})
+			if err == nil {
+				err = o.Err
+			}
+			if err != nil {
+				return false, false, "", fmt.Errorf("watch: confirm batch %s: %w", batch.ID, err)
+			}
+		}
+		return false, true, "", nil
+	}
+	return false, false, "", nil
 }
 
 // report tells of an unexplained execution, in a block or in the pool:
@@ -428,6 +451,7 @@ func (w *EthExec) check(ctx context.Context, l types.Log, resynced bool) error {
 // the critical alert and the log; the halt and the incident are kept to
 // journal (haltPending).
 func (w *EthExec) report(o execOutflow, sf common.Address, title string) {
+	o.safe = sf
 	w.reported[o.hash] = true
 	if w.cfg.OnUnexplained != nil {
 		w.cfg.OnUnexplained(w.cfg.Asset, o.hash, o.why)
@@ -471,8 +495,38 @@ func (w *EthExec) loss(ctx context.Context, l types.Log) *big.Int {
 // the list once journaled, so a core that does not answer gets them at
 // the next step.
 func (w *EthExec) haltPending(ctx context.Context) error {
+	if len(w.pending) == 0 {
+		return nil
+	}
+	// Each is looked at again with the journal as the core has it now:
+	// found while the core did not answer, it may be our own batch,
+	// journaled before its execution and not yet read. Without the core,
+	// nothing is journaled anyway.
+	if s, ok := w.core.(Syncer); ok {
+		if err := s.Sync(ctx); err != nil {
+			return fmt.Errorf("watch: %w: %w", ErrCoreDown, err)
+		}
+	}
 	for len(w.pending) > 0 {
 		o := w.pending[0]
+		known, explained, err := w.lookAgain(ctx, o)
+		if err != nil {
+			return err
+		}
+		if known {
+			// The journal holds its halt and incident already.
+			w.pending = w.pending[1:]
+			continue
+		}
+		if explained {
+			w.log.Warn("an execution found while the core did not answer is explained by its journal: not halted", "safe_tx", o.hash, "was", o.why)
+			if w.cfg.Alert != nil {
+				w.cfg.Alert(alert.Alert{Key: "safe-exec:" + o.hash.Hex(), Severity: alert.Warning, Title: "execution explained by the journal once the core answered: not halted",
+					Detail: fmt.Sprintf("SafeTx %s, seen as: %s; a co-signer that did not sign it may have halted (lift it on its host)", o.hash.Hex(), o.why), Time: w.cfg.Now()})
+			}
+			w.pending = w.pending[1:]
+			continue
+		}
 		var code string
 		w.core.Read(func(s *core.State) {
 			if a, ok := s.Ledger.Asset(w.cfg.Asset); ok {
@@ -491,6 +545,26 @@ func (w *EthExec) haltPending(ctx context.Context) error {
 		w.pending = w.pending[1:]
 	}
 	return nil
+}
+
+// lookAgain looks at a kept execution with the journal as the replica
+// has it now (settle). One seen in the pool is explained by a journaled
+// batch or ceremony that holds it; the watcher then forgets it was
+// reported, so that its execution, once mined, is checked and confirmed.
+func (w *EthExec) lookAgain(ctx context.Context, o execOutflow) (known, explained bool, err error) {
+	if o.log != nil {
+		known, explained, _, err = w.settle(ctx, *o.log)
+		return known, explained, err
+	}
+	known, batch, cer := w.lookup(o.hash, o.safe, false)
+	if known {
+		return true, false, nil
+	}
+	if batch != nil || (cer != nil && w.ceremonyExplained(cer, o.safe) == "") {
+		delete(w.reported, o.hash)
+		return false, true, nil
+	}
+	return false, false, nil
 }
 
 // pendingBuffer bounds the pending transactions the subscription holds
