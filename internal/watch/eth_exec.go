@@ -421,24 +421,16 @@ func (w *EthExec) settle(ctx context.Context, l types.Log) (known, explained boo
 		// An ExecutionFailure used the nonce and moved nothing: the
 		// ceremony stays prepared, never executable again.
 		if l.Topics[0] == safe.EventExecutionSuccess && cer.State == custody.CeremonyPrepared {
-			o, err := w.core.Submit(ctx, w.cfg.Now(), core.ConfirmCeremony{TxID: cer.TxID, Height: int32(l.BlockNumber)})
-			if err == nil {
-				err = o.Err
-			}
-			if err != nil {
-				return false, false, "", fmt.Errorf("watch: confirm ceremony %s: %w", cer.ID, err)
+			if err := w.confirm(ctx, core.ConfirmCeremony{TxID: cer.TxID, Height: int32(l.BlockNumber)}, "ceremony "+cer.ID); err != nil {
+				return false, false, "", err
 			}
 		}
 		return false, true, "", nil
 	}
 	if batch != nil {
 		if l.Topics[0] == safe.EventExecutionSuccess && batch.Status != withdraw.BatchConfirmed {
-			o, err := w.core.Submit(ctx, w.cfg.Now(), core.ConfirmBatch{TxID: batch.TxID, Height: int32(l.BlockNumber)})
-			if err == nil {
-				err = o.Err
-			}
-			if err != nil {
-				return false, false, "", fmt.Errorf("watch: confirm batch %s: %w", batch.ID, err)
+			if err := w.confirm(ctx, core.ConfirmBatch{TxID: batch.TxID, Height: int32(l.BlockNumber)}, "batch "+batch.ID); err != nil {
+				return false, false, "", err
 			}
 		}
 		return false, true, "", nil
@@ -543,6 +535,18 @@ func (w *EthExec) haltPending(ctx context.Context) error {
 			return err
 		}
 		w.pending = w.pending[1:]
+	}
+	return nil
+}
+
+// confirm journals the confirmation cmd of what (a batch or ceremony).
+func (w *EthExec) confirm(ctx context.Context, cmd core.Command, what string) error {
+	o, err := w.core.Submit(ctx, w.cfg.Now(), cmd)
+	if err == nil {
+		err = o.Err
+	}
+	if err != nil {
+		return fmt.Errorf("watch: confirm %s: %w", what, err)
 	}
 	return nil
 }
