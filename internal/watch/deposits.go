@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -602,9 +603,14 @@ func (d *Deposits) checkLocked(tx blockTx, where string, resynced bool) {
 	if d.cfg.OnUnexplained != nil {
 		d.cfg.OnUnexplained(d.cfg.Asset, txid, why)
 	}
-	spends := make([]custody.Outpoint, len(prevs))
-	for i, p := range prevs {
-		spends[i] = outpointOf(p)
+	// Found with a replica the core could not bring up to date: its
+	// spends are kept, to look at again when the core answers.
+	var spends []custody.Outpoint
+	if _, syncs := d.core.(Syncer); syncs && !resynced {
+		spends = make([]custody.Outpoint, len(prevs))
+		for i, p := range prevs {
+			spends[i] = outpointOf(p)
+		}
 	}
 	if err := d.outflows.add(pendingOutflow{TxID: txid, Asset: d.cfg.Asset, Why: why, Loss: loss, Spends: spends}); err != nil {
 		d.log.Error("could not keep an outflow on the watcher's host", "err", err)
@@ -686,11 +692,11 @@ func (d *Deposits) haltOutflowsLocked(ctx context.Context) error {
 	if d.outflows.len() == 0 {
 		return nil
 	}
-	// Each is looked at again with the journal as the core has it now: a
-	// spend found while the core did not answer may be our own batch,
-	// journaled before its broadcast and not yet read (the core died
-	// between the two). Without the core, nothing is journaled anyway.
-	if s, ok := d.core.(Syncer); ok {
+	// One found while the core did not answer is looked at again with the
+	// journal as the core has it now: it may be our own batch, journaled
+	// before its broadcast and not yet read (the core died between the
+	// two). Without the core, nothing is journaled anyway.
+	if s, ok := d.core.(Syncer); ok && slices.ContainsFunc(d.outflows.items, func(o pendingOutflow) bool { return len(o.Spends) > 0 }) {
 		if err := s.Sync(ctx); err != nil {
 			return fmt.Errorf("watch: %w: %w", ErrCoreDown, err)
 		}
@@ -737,8 +743,9 @@ func (d *Deposits) haltOutflowsLocked(ctx context.Context) error {
 }
 
 // explainedNow reports whether the journal, as the watcher's replica has
-// it, now explains every spend of an outflow kept in the outbox. An entry
-// kept without its spends (by an older watcher) is not looked at again.
+// it, now explains every spend of an outflow kept in the outbox. One kept
+// without its spends (found with the journal up to date, or by an older
+// watcher) is not looked at again.
 func (d *Deposits) explainedNow(o pendingOutflow) bool {
 	if len(o.Spends) == 0 {
 		return false

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -129,11 +130,12 @@ type execOutflow struct {
 	hash, tx common.Hash
 	why      string
 	loss     *big.Int
-	// safe is the Safe that executes it; log is the execution's event,
-	// when it was mined. haltPending looks at it again with the journal as
-	// the core has it then.
-	safe common.Address
-	log  *types.Log
+	// again: found while the core did not answer, haltPending looks at it
+	// again with the journal as the core has it then. safe is the Safe
+	// that executes it; log is the execution's event, when it was mined.
+	again bool
+	safe  common.Address
+	log   *types.Log
 }
 
 // NewEthExec returns the execution watcher of cfg.Safes on node.
@@ -400,7 +402,8 @@ func (w *EthExec) check(ctx context.Context, l types.Log, resynced bool) error {
 		why = fmt.Sprintf("the %s Safe %s (%s) executed SafeTx %s in transaction %s, block %d: %s; %s wei left it",
 			sf.Kind, sf.Name, l.Address.Hex(), hash.Hex(), l.TxHash.Hex(), l.BlockNumber, note, loss)
 	}
-	w.report(execOutflow{hash: hash, tx: l.TxHash, why: why, loss: loss, log: &l}, l.Address, "unexplained Safe execution")
+	_, syncs := w.core.(Syncer)
+	w.report(execOutflow{hash: hash, tx: l.TxHash, why: why, loss: loss, again: syncs && !resynced, log: &l}, l.Address, "unexplained Safe execution")
 	return nil
 }
 
@@ -490,11 +493,11 @@ func (w *EthExec) haltPending(ctx context.Context) error {
 	if len(w.pending) == 0 {
 		return nil
 	}
-	// Each is looked at again with the journal as the core has it now:
-	// found while the core did not answer, it may be our own batch,
-	// journaled before its execution and not yet read. Without the core,
-	// nothing is journaled anyway.
-	if s, ok := w.core.(Syncer); ok {
+	// One found while the core did not answer is looked at again with the
+	// journal as the core has it now: it may be our own batch, journaled
+	// before its execution and not yet read. Without the core, nothing is
+	// journaled anyway.
+	if s, ok := w.core.(Syncer); ok && slices.ContainsFunc(w.pending, func(o execOutflow) bool { return o.again }) {
 		if err := s.Sync(ctx); err != nil {
 			return fmt.Errorf("watch: %w: %w", ErrCoreDown, err)
 		}
@@ -551,11 +554,15 @@ func (w *EthExec) confirm(ctx context.Context, cmd core.Command, what string) er
 	return nil
 }
 
-// lookAgain looks at a kept execution with the journal as the replica
-// has it now (settle). One seen in the pool is explained by a journaled
-// batch or ceremony that holds it; the watcher then forgets it was
-// reported, so that its execution, once mined, is checked and confirmed.
+// lookAgain looks at an execution kept to look at again (again) with the
+// journal as the replica has it now (settle). One seen in the pool is
+// explained by a journaled batch or ceremony that holds it; the watcher
+// then forgets it was reported, so that its execution, once mined, is
+// checked and confirmed.
 func (w *EthExec) lookAgain(ctx context.Context, o execOutflow) (known, explained bool, err error) {
+	if !o.again {
+		return false, false, nil
+	}
 	if o.log != nil {
 		known, explained, _, err = w.settle(ctx, *o.log)
 		return known, explained, err
@@ -749,6 +756,7 @@ func (w *EthExec) CheckPending(ctx context.Context, tx *types.Transaction) error
 		return nil
 	}
 	// The replica may lag the batch the signer just journaled.
+	stale := false
 	if s, ok := w.core.(Syncer); ok {
 		sctx, cancel := context.WithTimeout(ctx, resyncTimeout)
 		err := s.Sync(sctx)
@@ -756,6 +764,7 @@ func (w *EthExec) CheckPending(ctx context.Context, tx *types.Transaction) error
 		if err == nil && explained() {
 			return nil
 		}
+		stale = err != nil
 	}
 	hash, how, ok := w.canExecute(ctx, tx, *to, cands, sigs, ours)
 	if !ok {
@@ -775,7 +784,7 @@ func (w *EthExec) CheckPending(ctx context.Context, tx *types.Transaction) error
 	}
 	why := fmt.Sprintf("the %s Safe %s (%s) is executing SafeTx %s in pending transaction %s, in the node's pool (%s), that no journaled batch holds; %s wei would leave it",
 		sf.Kind, sf.Name, to.Hex(), hash.Hex(), tx.Hash().Hex(), how, loss)
-	w.report(execOutflow{hash: hash, tx: tx.Hash(), why: why, loss: loss}, *to, "unexplained Safe execution pending")
+	w.report(execOutflow{hash: hash, tx: tx.Hash(), why: why, loss: loss, again: stale}, *to, "unexplained Safe execution pending")
 	return w.haltPending(ctx)
 }
 

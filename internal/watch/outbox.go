@@ -27,8 +27,8 @@ type pendingOutflow struct {
 	Why   string         `json:"why"`
 	// Loss is what the outflow took of ours, in base units.
 	Loss uint64 `json:"loss,omitempty"`
-	// Spends are the outputs of ours it spends, to look at again when
-	// the core answers.
+	// Spends, set when it was found while the core did not answer, are
+	// the outputs of ours it spends, to look at again when it does.
 	Spends []custody.Outpoint `json:"spends,omitempty"`
 }
 
