@@ -16,7 +16,6 @@ import (
 	"kinko/internal/chain/btc/regtest"
 	"kinko/internal/chain/btcchain"
 	"kinko/internal/core"
-	"kinko/internal/custody"
 	"kinko/internal/ledger"
 	"kinko/internal/wallet"
 )
@@ -115,14 +114,7 @@ func drillLatency(b *testing.B, notified bool) {
 		}
 	}
 	w := e.watcher(1)
-	e.step(w)
-	e.node.Generate(ctx, 1)
-	e.step(w)
-	var utxos []custody.UTXO
-	e.core.Read(func(s *core.State) { utxos = s.Custody.UTXOs(1, custody.UTXOAvailable) })
-	if len(utxos) != b.N {
-		b.Fatalf("%d outputs credited; want %d", len(utxos), b.N)
-	}
+	utxos := e.credited(w, b.N)
 	thefts := make([]*wire.MsgTx, b.N)
 	for i, u := range utxos {
 		thefts[i] = e.steal(u)
